@@ -1,0 +1,173 @@
+//! The campaign file's shape: what a marketer writes in `shared/campaigns/<name>/campaign.toml`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::money::Money;
+use crate::domain::reward::RewardSpec;
+use crate::domain::survey::Reason;
+
+/// A whole campaign: who lapses, who is eligible, the sequence, rewards and the experiment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignConfig {
+    /// Identifier used in keys, metrics and links (`[a-z0-9-]`).
+    pub name: String,
+    /// Shop name shown in emails.
+    pub shop_name: String,
+    /// Shop URL, the landing page of every call to action.
+    pub shop_url: String,
+    /// Currency of reward amounts and revenue when an order does not say.
+    pub currency: String,
+    /// Locale used when the customer's locale has no templates.
+    pub default_locale: String,
+    /// Locales with templates under `templates/<locale>/`.
+    pub locales: Vec<String>,
+    /// Time zone used when a customer has none.
+    #[serde(default = "default_time_zone")]
+    pub default_time_zone: String,
+    pub lapse: LapsePolicy,
+    pub eligibility: EligibilityPolicy,
+    pub sending: SendingPolicy,
+    /// The sequence, in order. At most `max_steps` (3 unless raised).
+    pub steps: Vec<StepConfig>,
+    pub rewards: RewardPolicy,
+    pub experiment: ExperimentConfig,
+}
+
+fn default_time_zone() -> String {
+    "UTC".to_string()
+}
+
+/// How each customer's own lapse threshold is found. See [`crate::domain::lapse`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LapsePolicy {
+    /// Threshold = median gap between the customer's orders × this.
+    pub multiplier: f64,
+    /// Days used for customers with one order, and as the prior the others are pulled toward.
+    pub default_days: f64,
+    /// How many orders' worth of weight the default carries (0 = trust the customer's own rhythm fully).
+    pub prior_weight: f64,
+    pub min_days: f64,
+    pub max_days: f64,
+    /// Share of the threshold after which a quiet customer counts as at risk.
+    #[serde(default = "default_at_risk_fraction")]
+    pub at_risk_fraction: f64,
+    /// Default days per product category (e.g. Christmas decorations: long; groceries: short).
+    #[serde(default)]
+    pub category_days: BTreeMap<String, f64>,
+}
+
+fn default_at_risk_fraction() -> f64 {
+    0.75
+}
+
+/// Who may be enrolled.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EligibilityPolicy {
+    pub min_orders: u32,
+    /// Minimum lifetime value, in the campaign currency ("25.00").
+    pub min_lifetime_value: Money,
+    /// No email within this many days of the previous one.
+    pub frequency_cap_days: u32,
+    /// The cap for customers who asked for fewer emails.
+    pub fewer_emails_cap_days: u32,
+    /// Days after a finished enrollment before a customer may be enrolled again.
+    pub cooldown_days: u32,
+    /// Survey reasons that pause the campaign for a customer until the marketer marks them resolved.
+    #[serde(default)]
+    pub paused_reasons: Vec<Reason>,
+}
+
+/// When and how emails go out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SendingPolicy {
+    /// Local hour (0–23) at which quiet hours start.
+    pub quiet_hours_start: u32,
+    /// Local hour (0–23) at which quiet hours end.
+    pub quiet_hours_end: u32,
+    /// An order within this many days of enrollment counts as won back.
+    pub attribution_days: u32,
+    /// Days after the last step, without reaction, before the customer is sunset.
+    pub sunset_after_days: u32,
+    /// Validity of the signed links in emails.
+    #[serde(default = "default_link_validity")]
+    pub link_validity_days: u32,
+    /// Steps allowed; raising it past 3 is a deliberate choice (more lands in spam).
+    #[serde(default = "default_max_steps")]
+    pub max_steps: u8,
+}
+
+fn default_link_validity() -> u32 {
+    60
+}
+
+fn default_max_steps() -> u8 {
+    3
+}
+
+/// One email of the sequence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepConfig {
+    /// Template name: `templates/<locale>/<template>.{subject,html,txt}`.
+    pub template: String,
+    /// Days after enrollment (first step) or after the previous step.
+    pub delay_days: f64,
+    /// Whether this step carries a reward.
+    #[serde(default)]
+    pub reward: bool,
+    /// Whether the email asks why they left (one-click reason links).
+    #[serde(default)]
+    pub survey: bool,
+    /// Whether the email asks the NPS question (0–10 links).
+    #[serde(default)]
+    pub nps: bool,
+}
+
+/// Which reward is given.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RewardPolicy {
+    /// The reward when nothing more specific applies.
+    pub default: RewardSpec,
+    /// Per survey reason (too expensive → discount, hard to understand → consultation, …).
+    #[serde(default)]
+    pub by_reason: BTreeMap<Reason, RewardSpec>,
+}
+
+/// Holdout and variants.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Changing the salt reshuffles assignment.
+    pub salt: String,
+    /// Share of eligible customers who get no email and are measured for lift (0–50).
+    pub holdout_percent: f64,
+    pub variants: Vec<VariantConfig>,
+}
+
+/// One arm of the experiment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VariantConfig {
+    pub name: String,
+    pub weight: u32,
+    /// Replaces the default reward for this variant.
+    #[serde(default)]
+    pub reward: Option<RewardSpec>,
+    /// Multiplies every step delay (timing experiments).
+    #[serde(default = "one")]
+    pub delay_factor: f64,
+    /// Subject line prefix or copy tweak available to templates as `variant.copy`.
+    #[serde(default)]
+    pub copy: Option<String>,
+}
+
+fn one() -> f64 {
+    1.0
+}

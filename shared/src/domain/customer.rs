@@ -1,0 +1,198 @@
+//! The customer profile the shop's orders build up, and its buying rhythm.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::money::Money;
+use super::survey::Reason;
+
+/// How many recent orders a profile keeps to find the rhythm.
+pub const ORDER_HISTORY: usize = 24;
+
+/// One order as the profile remembers it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrderRecord {
+    pub at: DateTime<Utc>,
+    pub amount: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+/// Whether, and how, the customer may be emailed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailStatus {
+    #[default]
+    Subscribed,
+    /// Asked for fewer emails: a longer frequency cap instead of none.
+    FewerEmails,
+    Unsubscribed,
+    /// Bounced permanently or complained: never emailed again.
+    Suppressed,
+}
+
+/// Everything known about one customer. Personal fields are optional so they can be erased.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Profile {
+    pub customer_id: String,
+    /// Optimistic-concurrency version; 0 means "not stored yet".
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// The most recent orders, oldest first, at most [`ORDER_HISTORY`].
+    #[serde(default)]
+    pub orders: Vec<OrderRecord>,
+    #[serde(default)]
+    pub order_count: u32,
+    #[serde(default)]
+    pub lifetime_value: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_order_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_order_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activity_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub email_status: EmailStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sunset_at: Option<DateTime<Utc>>,
+    /// Reason tags (`reason:quality`, `nps:detractor`, …).
+    #[serde(default)]
+    pub tags: BTreeSet<String>,
+    /// Reasons the marketer has marked resolved (the customer may be contacted again).
+    #[serde(default)]
+    pub resolved_reasons: BTreeSet<Reason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey_reason: Option<Reason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nps: Option<u8>,
+    #[serde(default)]
+    pub emails_opened: u32,
+    #[serde(default)]
+    pub emails_clicked: u32,
+    /// When the scheduler should next look at this customer (drives the due index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
+    /// Personal data erased on request; aggregates kept.
+    #[serde(default)]
+    pub erased: bool,
+}
+
+impl Profile {
+    pub fn new(customer_id: impl Into<String>) -> Profile {
+        Profile {
+            customer_id: customer_id.into(),
+            ..Profile::default()
+        }
+    }
+
+    /// Adds an order, keeping the history ordered and bounded. A replayed order (same time and
+    /// amount) is ignored; the caller deduplicates by event id as well.
+    pub fn record_order(&mut self, order: OrderRecord) -> bool {
+        if self
+            .orders
+            .iter()
+            .any(|o| o.at == order.at && o.amount == order.amount)
+        {
+            return false;
+        }
+        self.order_count += 1;
+        self.lifetime_value += order.amount;
+        self.first_order_at = Some(self.first_order_at.map_or(order.at, |f| f.min(order.at)));
+        self.last_order_at = Some(self.last_order_at.map_or(order.at, |l| l.max(order.at)));
+        self.last_activity_at = Some(self.last_activity_at.map_or(order.at, |l| l.max(order.at)));
+        let pos = self.orders.partition_point(|o| o.at <= order.at);
+        self.orders.insert(pos, order);
+        if self.orders.len() > ORDER_HISTORY {
+            let extra = self.orders.len() - ORDER_HISTORY;
+            self.orders.drain(..extra);
+        }
+        true
+    }
+
+    /// The product, else the category, of the most recent order that names one.
+    pub fn last_product(&self) -> Option<&str> {
+        self.orders.iter().rev().find_map(|o| o.product.as_deref())
+    }
+
+    pub fn last_category(&self) -> Option<&str> {
+        self.orders.iter().rev().find_map(|o| o.category.as_deref())
+    }
+
+    /// Whether any email may be sent at all.
+    pub fn is_mailable(&self) -> bool {
+        self.email.is_some()
+            && !self.erased
+            && self.sunset_at.is_none()
+            && matches!(
+                self.email_status,
+                EmailStatus::Subscribed | EmailStatus::FewerEmails
+            )
+    }
+
+    /// Removes personal data, keeping counts and dates (right to erasure).
+    pub fn erase_personal_data(&mut self) {
+        self.email = None;
+        self.first_name = None;
+        self.locale = None;
+        self.time_zone = None;
+        for o in &mut self.orders {
+            o.product = None;
+        }
+        self.erased = true;
+        self.due_at = None;
+    }
+
+    /// Gaps between consecutive orders, in days.
+    pub fn gaps_days(&self) -> Vec<f64> {
+        self.orders
+            .windows(2)
+            .map(|w| (w[1].at - w[0].at).num_seconds() as f64 / 86_400.0)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn order(day: u32, amount: i64) -> OrderRecord {
+        OrderRecord {
+            at: Utc.with_ymd_and_hms(2026, 1, day, 12, 0, 0).unwrap(),
+            amount: Money(amount),
+            product: None,
+            category: None,
+        }
+    }
+
+    #[test]
+    fn orders_are_kept_sorted_bounded_and_counted_once() {
+        let mut p = Profile::new("c1");
+        assert!(p.record_order(order(10, 500)));
+        assert!(p.record_order(order(3, 700)));
+        assert!(!p.record_order(order(3, 700)));
+        assert_eq!(p.order_count, 2);
+        assert_eq!(p.lifetime_value, Money(1200));
+        assert_eq!(p.orders[0].amount, Money(700));
+        assert_eq!(p.gaps_days(), vec![7.0]);
+        for d in 1..=28 {
+            p.record_order(order(d, 100 + d as i64));
+        }
+        assert_eq!(p.orders.len(), ORDER_HISTORY);
+        assert!(p.orders.windows(2).all(|w| w[0].at <= w[1].at));
+    }
+}

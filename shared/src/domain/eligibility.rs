@@ -1,0 +1,205 @@
+//! Who may be enrolled, and why not.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::customer::{EmailStatus, Profile};
+use super::sequence::Enrollment;
+use super::survey::Reason;
+use crate::campaign::config::EligibilityPolicy;
+
+/// Why a lapsed customer is not enrolled. `retry_at` says when it may change by itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum Ineligible {
+    NoEmail,
+    Erased,
+    TooFewOrders { have: u32, need: u32 },
+    LifetimeValueTooLow { have: String, need: String },
+    Unsubscribed,
+    Suppressed,
+    Sunset,
+    AlreadyEnrolled,
+    ContactedRecently { until: DateTime<Utc> },
+    CoolingDown { until: DateTime<Utc> },
+    PausedReason { reason: Reason },
+}
+
+impl Ineligible {
+    /// When to look at the customer again, if the reason can lapse by itself.
+    pub fn retry_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Ineligible::ContactedRecently { until } | Ineligible::CoolingDown { until } => {
+                Some(*until)
+            }
+            _ => None,
+        }
+    }
+
+    /// The rule's name, for plans and logs.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Ineligible::NoEmail => "no_email",
+            Ineligible::Erased => "erased",
+            Ineligible::TooFewOrders { .. } => "too_few_orders",
+            Ineligible::LifetimeValueTooLow { .. } => "lifetime_value_too_low",
+            Ineligible::Unsubscribed => "unsubscribed",
+            Ineligible::Suppressed => "suppressed",
+            Ineligible::Sunset => "sunset",
+            Ineligible::AlreadyEnrolled => "already_enrolled",
+            Ineligible::ContactedRecently { .. } => "contacted_recently",
+            Ineligible::CoolingDown { .. } => "cooling_down",
+            Ineligible::PausedReason { .. } => "paused_reason",
+        }
+    }
+}
+
+/// The frequency cap that applies to this customer, in days.
+pub fn cap_days(profile: &Profile, policy: &EligibilityPolicy) -> u32 {
+    if profile.email_status == EmailStatus::FewerEmails {
+        policy.fewer_emails_cap_days.max(policy.frequency_cap_days)
+    } else {
+        policy.frequency_cap_days
+    }
+}
+
+/// Whether a lapsed customer may be enrolled now, given their latest enrollment in this campaign.
+pub fn check(
+    profile: &Profile,
+    latest: Option<&Enrollment>,
+    policy: &EligibilityPolicy,
+    now: DateTime<Utc>,
+) -> Result<(), Ineligible> {
+    if profile.erased {
+        return Err(Ineligible::Erased);
+    }
+    match profile.email_status {
+        EmailStatus::Unsubscribed => return Err(Ineligible::Unsubscribed),
+        EmailStatus::Suppressed => return Err(Ineligible::Suppressed),
+        _ => {}
+    }
+    if profile.sunset_at.is_some() {
+        return Err(Ineligible::Sunset);
+    }
+    if profile.email.is_none() {
+        return Err(Ineligible::NoEmail);
+    }
+    if profile.order_count < policy.min_orders {
+        return Err(Ineligible::TooFewOrders {
+            have: profile.order_count,
+            need: policy.min_orders,
+        });
+    }
+    if profile.lifetime_value < policy.min_lifetime_value {
+        return Err(Ineligible::LifetimeValueTooLow {
+            have: profile.lifetime_value.to_string(),
+            need: policy.min_lifetime_value.to_string(),
+        });
+    }
+    if let Some(reason) = policy
+        .paused_reasons
+        .iter()
+        .copied()
+        .find(|r| profile.tags.contains(&r.tag()) && !profile.resolved_reasons.contains(r))
+    {
+        return Err(Ineligible::PausedReason { reason });
+    }
+    if let Some(e) = latest {
+        if !e.status.is_final() {
+            return Err(Ineligible::AlreadyEnrolled);
+        }
+        if let Some(last) = e.last_sent_at() {
+            let until = last + Duration::days(i64::from(cap_days(profile, policy)));
+            if now < until {
+                return Err(Ineligible::ContactedRecently { until });
+            }
+        }
+        if let Some(ended) = e.ended_at() {
+            let until = ended + Duration::days(i64::from(policy.cooldown_days));
+            if now < until {
+                return Err(Ineligible::CoolingDown { until });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::testing::example_campaign;
+    use crate::domain::customer::OrderRecord;
+    use crate::domain::experiment::Group;
+    use crate::domain::money::Money;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
+    }
+
+    fn good_customer() -> Profile {
+        let mut p = Profile::new("c1");
+        p.email = Some("a@example.com".into());
+        for m in 1..=3 {
+            p.record_order(OrderRecord {
+                at: Utc.with_ymd_and_hms(2026, m, 1, 0, 0, 0).unwrap(),
+                amount: Money(4000),
+                product: None,
+                category: None,
+            });
+        }
+        p
+    }
+
+    #[test]
+    fn a_good_lapsed_customer_is_eligible() {
+        let c = example_campaign();
+        assert_eq!(check(&good_customer(), None, &c.eligibility, now()), Ok(()));
+    }
+
+    #[test]
+    fn each_rule_keeps_the_right_customers_out() {
+        let c = example_campaign();
+        let pol = &c.eligibility;
+        let mut p = good_customer();
+        p.email_status = EmailStatus::Unsubscribed;
+        assert_eq!(check(&p, None, pol, now()), Err(Ineligible::Unsubscribed));
+        let mut p = good_customer();
+        p.email_status = EmailStatus::Suppressed;
+        assert_eq!(check(&p, None, pol, now()), Err(Ineligible::Suppressed));
+        let mut p = good_customer();
+        p.sunset_at = Some(now());
+        assert_eq!(check(&p, None, pol, now()), Err(Ineligible::Sunset));
+        let mut p = good_customer();
+        p.email = None;
+        assert_eq!(check(&p, None, pol, now()), Err(Ineligible::NoEmail));
+        let mut p = good_customer();
+        p.tags.insert(Reason::Quality.tag());
+        assert_eq!(
+            check(&p, None, pol, now()),
+            Err(Ineligible::PausedReason {
+                reason: Reason::Quality
+            })
+        );
+        p.resolved_reasons.insert(Reason::Quality);
+        assert_eq!(check(&p, None, pol, now()), Ok(()));
+    }
+
+    #[test]
+    fn enrolled_recently_contacted_and_cooling_down_customers_wait() {
+        let c = example_campaign();
+        let p = good_customer();
+        let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+        assert_eq!(
+            check(&p, Some(&e), &c.eligibility, now()),
+            Err(Ineligible::AlreadyEnrolled)
+        );
+        let e = e.record_sent(1, now(), None, &c).unwrap().win_back(now()).unwrap();
+        let r = check(&p, Some(&e), &c.eligibility, now() + Duration::days(1));
+        assert!(matches!(r, Err(Ineligible::ContactedRecently { .. })), "{r:?}");
+        let r = check(&p, Some(&e), &c.eligibility, now() + Duration::days(60));
+        assert!(matches!(r, Err(Ineligible::CoolingDown { .. })), "{r:?}");
+        let later = now() + Duration::days(i64::from(c.eligibility.cooldown_days) + 1);
+        assert_eq!(check(&p, Some(&e), &c.eligibility, later), Ok(()));
+    }
+}

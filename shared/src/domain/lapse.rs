@@ -1,0 +1,293 @@
+//! Each customer's own lapse threshold, and whether they are active, at risk or lapsed.
+//!
+//! # The formula
+//!
+//! With `g` the gaps in days between the customer's consecutive orders (`n = g.len()`), `m` the
+//! campaign multiplier, `d` the default days (the category's, else the campaign's), `k` the prior
+//! weight and `[lo, hi]` the campaign bounds:
+//!
+//! ```text
+//! own       = median(g) × m                       (no own rhythm when n = 0)
+//! threshold = clamp((n × own + k × d) / (n + k), lo, hi)
+//! ```
+//!
+//! A one-order customer (`n = 0`) gets `clamp(d)`. The more orders a customer has, the more their own
+//! rhythm counts. Worked example: orders 14 days apart (`g = [14, 14, 14]`), `m = 2.0`, `d = 60`,
+//! `k = 2`: own = 28, threshold = (3 × 28 + 2 × 60) / 5 = 40.8 days after the last order.
+//!
+//! A customer is **lapsed** once the time since their last order reaches the threshold, and **at
+//! risk** before that when the quiet time passes `at_risk_fraction × threshold`, or their latest gap
+//! is much longer than their usual one (frequency falling), or their recent orders are much smaller
+//! (order value falling).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::customer::Profile;
+use crate::campaign::config::LapsePolicy;
+
+/// A customer's threshold and how it was found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Threshold {
+    pub days: f64,
+    /// Median gap between orders, when there are at least two orders.
+    pub median_gap_days: Option<f64>,
+    /// The default the threshold was pulled toward.
+    pub default_days: f64,
+    /// Gaps that counted.
+    pub gaps: usize,
+}
+
+/// An early signal that a customer is drifting away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskSignal {
+    /// Quiet for most of their usual window.
+    QuietLongerThanUsual,
+    /// Latest gap between orders much longer than their usual gap.
+    FrequencyFalling,
+    /// Recent orders much smaller than earlier ones.
+    OrderValueFalling,
+}
+
+/// Where a customer stands at a given moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LapseState {
+    /// No order yet: nothing to win back.
+    NoOrders,
+    Active {
+        lapses_at: DateTime<Utc>,
+    },
+    AtRisk {
+        lapses_at: DateTime<Utc>,
+        signals: Vec<RiskSignal>,
+    },
+    Lapsed {
+        since: DateTime<Utc>,
+    },
+}
+
+/// The threshold and state together.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assessment {
+    pub threshold: Option<Threshold>,
+    pub state: LapseState,
+}
+
+/// Median of a non-empty slice.
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The customer's own threshold (see the module docs for the formula).
+pub fn threshold(profile: &Profile, policy: &LapsePolicy) -> Threshold {
+    let default_days = profile
+        .last_category()
+        .and_then(|c| policy.category_days.get(c))
+        .copied()
+        .unwrap_or(policy.default_days);
+    let gaps: Vec<f64> = profile
+        .gaps_days()
+        .into_iter()
+        .filter(|g| g.is_finite())
+        .map(|g| g.max(0.0))
+        .collect();
+    let clamp = |d: f64| d.clamp(policy.min_days, policy.max_days);
+    if gaps.is_empty() {
+        return Threshold {
+            days: clamp(default_days),
+            median_gap_days: None,
+            default_days,
+            gaps: 0,
+        };
+    }
+    let med = median(&gaps);
+    let own = med * policy.multiplier;
+    let n = gaps.len() as f64;
+    let k = policy.prior_weight.max(0.0);
+    let blended = (n * own + k * default_days) / (n + k);
+    Threshold {
+        days: clamp(blended),
+        median_gap_days: Some(med),
+        default_days,
+        gaps: gaps.len(),
+    }
+}
+
+fn days(d: f64) -> Duration {
+    Duration::seconds((d * 86_400.0).round() as i64)
+}
+
+/// Early signals from the order history alone.
+pub fn risk_signals(profile: &Profile, threshold: &Threshold, now: DateTime<Utc>) -> Vec<RiskSignal> {
+    let mut signals = Vec::new();
+    let Some(last) = profile.last_order_at else {
+        return signals;
+    };
+    let quiet = (now - last).num_seconds() as f64 / 86_400.0;
+    let gaps = profile.gaps_days();
+    if gaps.len() >= 3 {
+        let (latest, earlier) = gaps.split_last().expect("at least three gaps");
+        let usual = median(earlier);
+        if usual > 0.0 && (*latest > 1.5 * usual || quiet > 1.5 * usual.max(*latest)) {
+            signals.push(RiskSignal::FrequencyFalling);
+        }
+    }
+    if profile.orders.len() >= 4 {
+        let split = profile.orders.len() - 2;
+        let avg = |os: &[super::customer::OrderRecord]| {
+            os.iter().map(|o| o.amount.0 as f64).sum::<f64>() / os.len() as f64
+        };
+        let early = avg(&profile.orders[..split]);
+        let recent = avg(&profile.orders[split..]);
+        if early > 0.0 && recent < 0.7 * early {
+            signals.push(RiskSignal::OrderValueFalling);
+        }
+    }
+    if quiet >= 0.0 && quiet < threshold.days && quiet >= threshold.days * 0.75 {
+        signals.insert(0, RiskSignal::QuietLongerThanUsual);
+    }
+    signals
+}
+
+/// Assesses a customer at `now`.
+pub fn assess(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> Assessment {
+    let Some(last) = profile.last_order_at else {
+        return Assessment {
+            threshold: None,
+            state: LapseState::NoOrders,
+        };
+    };
+    let t = threshold(profile, policy);
+    let lapses_at = last + days(t.days);
+    let state = if now >= lapses_at {
+        LapseState::Lapsed { since: lapses_at }
+    } else {
+        let mut signals = risk_signals(profile, &t, now);
+        let quiet = (now - last).num_seconds() as f64 / 86_400.0;
+        if quiet >= t.days * policy.at_risk_fraction
+            && !signals.contains(&RiskSignal::QuietLongerThanUsual)
+        {
+            signals.insert(0, RiskSignal::QuietLongerThanUsual);
+        }
+        if signals.is_empty() {
+            LapseState::Active { lapses_at }
+        } else {
+            LapseState::AtRisk { lapses_at, signals }
+        }
+    };
+    Assessment {
+        threshold: Some(t),
+        state,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::customer::OrderRecord;
+    use crate::domain::money::Money;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    pub(crate) fn policy() -> LapsePolicy {
+        LapsePolicy {
+            multiplier: 2.0,
+            default_days: 60.0,
+            prior_weight: 2.0,
+            min_days: 14.0,
+            max_days: 365.0,
+            at_risk_fraction: 0.75,
+            category_days: [("christmas".to_string(), 330.0)].into_iter().collect(),
+        }
+    }
+
+    fn profile_with_gaps(gaps: &[f64], amount: i64) -> Profile {
+        let mut p = Profile::new("c");
+        let mut at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+        p.record_order(OrderRecord {
+            at,
+            amount: Money(amount),
+            product: None,
+            category: None,
+        });
+        for g in gaps {
+            at += days(*g);
+            p.record_order(OrderRecord {
+                at,
+                amount: Money(amount),
+                product: None,
+                category: None,
+            });
+        }
+        p
+    }
+
+    #[test]
+    fn worked_example_from_the_docs() {
+        let p = profile_with_gaps(&[14.0, 14.0, 14.0], 1000);
+        let t = threshold(&p, &policy());
+        assert!((t.days - 40.8).abs() < 1e-9, "{}", t.days);
+        assert_eq!(t.median_gap_days, Some(14.0));
+    }
+
+    #[test]
+    fn one_order_customers_use_the_default_and_categories_their_own() {
+        let mut p = profile_with_gaps(&[], 1000);
+        assert_eq!(threshold(&p, &policy()).days, 60.0);
+        p.orders[0].category = Some("christmas".into());
+        assert_eq!(threshold(&p, &policy()).days, 330.0);
+    }
+
+    #[test]
+    fn weekly_buyers_lapse_sooner_than_seasonal_buyers() {
+        let weekly = threshold(&profile_with_gaps(&[7.0; 10], 1000), &policy()).days;
+        let seasonal = threshold(&profile_with_gaps(&[120.0; 4], 1000), &policy()).days;
+        assert!(weekly < 30.0 && seasonal > 150.0, "{weekly} {seasonal}");
+    }
+
+    #[test]
+    fn states_move_from_active_to_at_risk_to_lapsed() {
+        let p = profile_with_gaps(&[14.0, 14.0, 14.0], 1000);
+        let last = p.last_order_at.unwrap();
+        let a = |d: f64| assess(&p, &policy(), last + days(d)).state;
+        assert!(matches!(a(5.0), LapseState::Active { .. }));
+        assert!(matches!(a(35.0), LapseState::AtRisk { .. }));
+        assert!(matches!(a(41.0), LapseState::Lapsed { .. }));
+    }
+
+    #[test]
+    fn smaller_recent_orders_are_an_early_signal() {
+        let mut p = profile_with_gaps(&[10.0, 10.0, 10.0, 10.0], 5000);
+        let n = p.orders.len();
+        p.orders[n - 1].amount = Money(1000);
+        p.orders[n - 2].amount = Money(1000);
+        let last = p.last_order_at.unwrap();
+        match assess(&p, &policy(), last + days(2.0)).state {
+            LapseState::AtRisk { signals, .. } => {
+                assert!(signals.contains(&RiskSignal::OrderValueFalling))
+            }
+            other => panic!("expected at risk, got {other:?}"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn thresholds_never_leave_the_bounds(gaps in proptest::collection::vec(0.0f64..2000.0, 0..30),
+                                             mult in 0.1f64..10.0, prior in 0.0f64..20.0) {
+            let mut pol = policy();
+            pol.multiplier = mult;
+            pol.prior_weight = prior;
+            let t = threshold(&profile_with_gaps(&gaps, 100), &pol);
+            prop_assert!(t.days >= pol.min_days && t.days <= pol.max_days, "{}", t.days);
+        }
+    }
+}

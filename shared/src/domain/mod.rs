@@ -1,0 +1,12 @@
+//! The pure core: plain functions over plain data. No I/O, no clock.
+
+pub mod customer;
+pub mod eligibility;
+pub mod experiment;
+pub mod lapse;
+pub mod metrics;
+pub mod money;
+pub mod reward;
+pub mod schedule;
+pub mod sequence;
+pub mod survey;

@@ -1,0 +1,124 @@
+//! Money as integer minor units (cents), parsed from and written as decimal strings.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An amount in minor units (two decimals). Serialized as `"12.50"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(pub i64);
+
+/// A decimal string that is not an amount.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("'{0}' is not an amount: write digits with at most two decimals, like \"12.50\"")]
+pub struct MoneyError(pub String);
+
+impl Money {
+    pub const ZERO: Money = Money(0);
+
+    /// Parses `"12"`, `"12.5"`, `"12.50"`, `"-3.20"`.
+    pub fn parse(text: &str) -> Result<Money, MoneyError> {
+        let err = || MoneyError(text.to_string());
+        let t = text.trim();
+        let (neg, t) = match t.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, t),
+        };
+        let (whole, frac) = match t.split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (t, ""),
+        };
+        if whole.is_empty()
+            || whole.len() > 13
+            || frac.len() > 2
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(err());
+        }
+        let w: i64 = whole.parse().map_err(|_| err())?;
+        let f: i64 = match frac.len() {
+            0 => 0,
+            1 => frac.parse::<i64>().map_err(|_| err())? * 10,
+            _ => frac.parse().map_err(|_| err())?,
+        };
+        let minor = w * 100 + f;
+        Ok(Money(if neg { -minor } else { minor }))
+    }
+
+    pub fn minor(self) -> i64 {
+        self.0
+    }
+
+    pub fn as_f64(self) -> f64 {
+        self.0 as f64 / 100.0
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let a = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", a / 100, a % 100)
+    }
+}
+
+impl std::ops::Add for Money {
+    type Output = Money;
+    fn add(self, o: Money) -> Money {
+        Money(self.0 + o.0)
+    }
+}
+
+impl std::ops::AddAssign for Money {
+    fn add_assign(&mut self, o: Money) {
+        self.0 += o.0;
+    }
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Money, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            S(String),
+            I(i64),
+            F(f64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::S(s) => Money::parse(&s).map_err(serde::de::Error::custom),
+            Raw::I(i) => Ok(Money(i * 100)),
+            Raw::F(x) => Money::parse(&format!("{x:.2}")).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_decimal_amounts() {
+        assert_eq!(Money::parse("12.50").unwrap(), Money(1250));
+        assert_eq!(Money::parse("12.5").unwrap(), Money(1250));
+        assert_eq!(Money::parse("7").unwrap(), Money(700));
+        assert_eq!(Money::parse("-3.05").unwrap().to_string(), "-3.05");
+        assert!(Money::parse("1.234").is_err());
+        assert!(Money::parse("abc").is_err());
+        assert!(Money::parse("").is_err());
+        assert!(Money::parse(".5").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn display_round_trips(minor in -1_000_000_000i64..1_000_000_000) {
+            proptest::prop_assert_eq!(Money::parse(&Money(minor).to_string()).unwrap(), Money(minor));
+        }
+    }
+}

@@ -1,0 +1,436 @@
+//! Rewards: what is offered, the code that carries it, and when it expires.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::money::Money;
+use super::survey::Reason;
+use crate::campaign::config::CampaignConfig;
+
+/// The kinds of reward. Money off is the default: it performs about twice as well as percent off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardKind {
+    #[default]
+    AmountOff,
+    PercentOff,
+    FreeShipping,
+    FreeProduct,
+    Consultation,
+    /// A discount on each of the next N orders, to rebuild a habit.
+    MultiOrder,
+}
+
+impl RewardKind {
+    pub const ALL: [RewardKind; 6] = [
+        RewardKind::AmountOff,
+        RewardKind::PercentOff,
+        RewardKind::FreeShipping,
+        RewardKind::FreeProduct,
+        RewardKind::Consultation,
+        RewardKind::MultiOrder,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RewardKind::AmountOff => "amount_off",
+            RewardKind::PercentOff => "percent_off",
+            RewardKind::FreeShipping => "free_shipping",
+            RewardKind::FreeProduct => "free_product",
+            RewardKind::Consultation => "consultation",
+            RewardKind::MultiOrder => "multi_order",
+        }
+    }
+
+    /// Whether the reward costs the shop money off an order (for reward-cost accounting).
+    pub fn is_discount(self) -> bool {
+        matches!(
+            self,
+            RewardKind::AmountOff | RewardKind::PercentOff | RewardKind::MultiOrder
+        )
+    }
+}
+
+/// A reward as configured in the campaign file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardSpec {
+    pub kind: RewardKind,
+    /// Amount (`amount_off`, `multi_order`: money per order) or percent (`percent_off`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Money>,
+    /// The free product (`free_product`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// How many orders (`multi_order`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orders: Option<u8>,
+    /// Days from issue to expiry.
+    pub validity_days: u32,
+}
+
+/// A spec that cannot be honoured.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("{kind} needs `value`")]
+    MissingValue { kind: &'static str },
+    #[error("percent_off `value` must be between 1 and 100")]
+    PercentOutOfRange,
+    #[error("`value` must be more than 0")]
+    NonPositiveValue,
+    #[error("free_product needs `product`")]
+    MissingProduct,
+    #[error("multi_order needs `orders` between 2 and 12")]
+    BadOrders,
+    #[error("`validity_days` must be between 1 and 365")]
+    BadValidity,
+}
+
+impl RewardSpec {
+    /// Checks the fields each kind needs.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if !(1..=365).contains(&self.validity_days) {
+            return Err(SpecError::BadValidity);
+        }
+        match self.kind {
+            RewardKind::AmountOff | RewardKind::PercentOff | RewardKind::MultiOrder => {
+                let v = self.value.ok_or(SpecError::MissingValue {
+                    kind: self.kind.as_str(),
+                })?;
+                if v.0 <= 0 {
+                    return Err(SpecError::NonPositiveValue);
+                }
+                if self.kind == RewardKind::PercentOff && v.0 > 100_00 {
+                    return Err(SpecError::PercentOutOfRange);
+                }
+                if self.kind == RewardKind::MultiOrder
+                    && !matches!(self.orders, Some(n) if (2..=12).contains(&n))
+                {
+                    return Err(SpecError::BadOrders);
+                }
+            }
+            RewardKind::FreeProduct if self.product.is_none() => {
+                return Err(SpecError::MissingProduct)
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Picks the reward: the survey reason's rule first, then the variant's, then the default.
+pub fn choose(
+    campaign: &CampaignConfig,
+    variant: &str,
+    reason: Option<Reason>,
+) -> RewardSpec {
+    if let Some(spec) = reason.and_then(|r| campaign.rewards.by_reason.get(&r)) {
+        return spec.clone();
+    }
+    campaign
+        .experiment
+        .variants
+        .iter()
+        .find(|v| v.name == variant)
+        .and_then(|v| v.reward.clone())
+        .unwrap_or_else(|| campaign.rewards.default.clone())
+}
+
+/// The Crockford base32 alphabet: no I, L, O or U, so codes survive being read aloud and typed.
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A reward code: `WB-XXXX-XXXX-XXXX`, 12 symbols of 5 bits = 60 random bits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RewardCode(String);
+
+/// A string that is not a reward code.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("'{0}' is not a reward code: codes look like WB-7K3M-Q9XD-2HFP")]
+pub struct BadCode(pub String);
+
+impl RewardCode {
+    /// Builds a code from 8 random bytes (the low 60 bits are used).
+    pub fn from_entropy(bytes: [u8; 8]) -> RewardCode {
+        let mut n = u64::from_be_bytes(bytes) & ((1u64 << 60) - 1);
+        let mut symbols = [0u8; 12];
+        for s in symbols.iter_mut().rev() {
+            *s = ALPHABET[(n & 31) as usize];
+            n >>= 5;
+        }
+        let s = std::str::from_utf8(&symbols).expect("ascii");
+        RewardCode(format!("WB-{}-{}-{}", &s[0..4], &s[4..8], &s[8..12]))
+    }
+
+    /// A fresh code from the operating system's random source.
+    pub fn random() -> Result<RewardCode, getrandom::Error> {
+        let mut b = [0u8; 8];
+        getrandom::getrandom(&mut b)?;
+        Ok(RewardCode::from_entropy(b))
+    }
+
+    /// Reads a code as a customer may type it: any case, spaces or dashes, O for 0, I/L for 1.
+    pub fn parse(text: &str) -> Result<RewardCode, BadCode> {
+        let bad = || BadCode(text.chars().take(40).collect());
+        let upper = text.trim().to_ascii_uppercase();
+        let body = upper.strip_prefix("WB").unwrap_or(&upper);
+        let mut symbols = String::with_capacity(12);
+        for c in body.chars() {
+            let c = match c {
+                '-' | ' ' => continue,
+                'O' => '0',
+                'I' | 'L' => '1',
+                c if c.is_ascii() && ALPHABET.contains(&(c as u8)) => c,
+                _ => return Err(bad()),
+            };
+            symbols.push(c);
+        }
+        if symbols.len() != 12 {
+            return Err(bad());
+        }
+        Ok(RewardCode(format!(
+            "WB-{}-{}-{}",
+            &symbols[0..4],
+            &symbols[4..8],
+            &symbols[8..12]
+        )))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RewardCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for RewardCode {
+    type Error = BadCode;
+    fn try_from(s: String) -> Result<Self, BadCode> {
+        RewardCode::parse(&s)
+    }
+}
+
+impl From<RewardCode> for String {
+    fn from(c: RewardCode) -> String {
+        c.0
+    }
+}
+
+/// An issued reward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reward {
+    pub code: RewardCode,
+    #[serde(default)]
+    pub version: u64,
+    pub customer_id: String,
+    pub campaign: String,
+    pub enrollment_id: String,
+    pub variant: String,
+    pub step: u8,
+    pub spec: RewardSpec,
+    pub currency: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed_at: Option<DateTime<Utc>>,
+    /// Orders still to be discounted (`multi_order`), else 1 until redeemed.
+    #[serde(default)]
+    pub uses_left: u8,
+}
+
+/// Why a code cannot be redeemed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedeemError {
+    #[error("this reward code has already been used")]
+    AlreadyRedeemed,
+    #[error("this reward code has expired")]
+    Expired,
+    #[error("this reward code belongs to another customer")]
+    OtherCustomer,
+}
+
+/// What a shop's checkout is told about a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeStatus {
+    Valid,
+    Expired,
+    Redeemed,
+}
+
+impl Reward {
+    /// Issues a reward from a spec at `now`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn issue(
+        code: RewardCode,
+        spec: RewardSpec,
+        customer_id: &str,
+        campaign: &str,
+        enrollment_id: &str,
+        variant: &str,
+        step: u8,
+        currency: &str,
+        now: DateTime<Utc>,
+    ) -> Reward {
+        let uses_left = if spec.kind == RewardKind::MultiOrder {
+            spec.orders.unwrap_or(1)
+        } else {
+            1
+        };
+        Reward {
+            code,
+            version: 0,
+            customer_id: customer_id.to_string(),
+            campaign: campaign.to_string(),
+            enrollment_id: enrollment_id.to_string(),
+            variant: variant.to_string(),
+            step,
+            expires_at: now + Duration::days(i64::from(spec.validity_days)),
+            spec,
+            currency: currency.to_string(),
+            issued_at: now,
+            redeemed_at: None,
+            uses_left,
+        }
+    }
+
+    pub fn status(&self, now: DateTime<Utc>) -> CodeStatus {
+        if self.uses_left == 0 {
+            CodeStatus::Redeemed
+        } else if now >= self.expires_at {
+            CodeStatus::Expired
+        } else {
+            CodeStatus::Valid
+        }
+    }
+
+    /// Whether the enrollment can keep offering this code instead of minting a new one.
+    pub fn reusable(&self, now: DateTime<Utc>) -> bool {
+        self.status(now) == CodeStatus::Valid && self.redeemed_at.is_none()
+    }
+
+    /// Redeems one use by `customer_id` at `now`.
+    pub fn redeem(&self, customer_id: &str, now: DateTime<Utc>) -> Result<Reward, RedeemError> {
+        if customer_id != self.customer_id {
+            return Err(RedeemError::OtherCustomer);
+        }
+        match self.status(now) {
+            CodeStatus::Redeemed => Err(RedeemError::AlreadyRedeemed),
+            CodeStatus::Expired => Err(RedeemError::Expired),
+            CodeStatus::Valid => {
+                let mut r = self.clone();
+                r.uses_left -= 1;
+                r.redeemed_at.get_or_insert(now);
+                Ok(r)
+            }
+        }
+    }
+
+    /// The money value of one use against an order of `order_amount` (reward cost accounting).
+    pub fn cost_for(&self, order_amount: Money) -> Money {
+        match self.spec.kind {
+            RewardKind::AmountOff | RewardKind::MultiOrder => {
+                Money(self.spec.value.unwrap_or_default().0.min(order_amount.0))
+            }
+            RewardKind::PercentOff => {
+                Money(order_amount.0 * self.spec.value.unwrap_or_default().0 / 100_00)
+            }
+            _ => Money::ZERO,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn spec() -> RewardSpec {
+        RewardSpec {
+            kind: RewardKind::AmountOff,
+            value: Some(Money(1000)),
+            product: None,
+            orders: None,
+            validity_days: 14,
+        }
+    }
+
+    #[test]
+    fn codes_are_well_formed_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            let c = RewardCode::random().unwrap();
+            assert_eq!(c.as_str().len(), 17);
+            assert!(c.as_str().starts_with("WB-"));
+            assert!(seen.insert(c));
+        }
+    }
+
+    #[test]
+    fn typed_codes_are_forgiving() {
+        let c = RewardCode::from_entropy([1, 2, 3, 4, 5, 6, 7, 8]);
+        let typed = c.as_str().to_lowercase().replace('-', " ");
+        assert_eq!(RewardCode::parse(&typed).unwrap(), c);
+        assert!(RewardCode::parse("WB-1234").is_err());
+        assert!(RewardCode::parse("WB-ÅÅÅÅ-1234-5678").is_err());
+    }
+
+    #[test]
+    fn a_code_redeems_once_before_it_expires_and_only_for_its_owner() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let r = Reward::issue(
+            RewardCode::from_entropy([9; 8]),
+            spec(),
+            "c1",
+            "camp",
+            "e1",
+            "a",
+            1,
+            "EUR",
+            now,
+        );
+        assert_eq!(r.expires_at, now + Duration::days(14));
+        assert_eq!(r.redeem("c2", now), Err(RedeemError::OtherCustomer));
+        let used = r.redeem("c1", now).unwrap();
+        assert_eq!(used.status(now), CodeStatus::Redeemed);
+        assert_eq!(used.redeem("c1", now), Err(RedeemError::AlreadyRedeemed));
+        assert_eq!(
+            r.redeem("c1", now + Duration::days(15)),
+            Err(RedeemError::Expired)
+        );
+    }
+
+    #[test]
+    fn each_kind_checks_what_it_needs() {
+        let mut s = spec();
+        s.value = None;
+        assert!(s.validate().is_err());
+        s.kind = RewardKind::Consultation;
+        assert!(s.validate().is_ok());
+        s.kind = RewardKind::MultiOrder;
+        s.value = Some(Money(500));
+        assert_eq!(s.validate(), Err(SpecError::BadOrders));
+        s.orders = Some(5);
+        assert!(s.validate().is_ok());
+        s.kind = RewardKind::PercentOff;
+        s.value = Some(Money(150_00));
+        assert_eq!(s.validate(), Err(SpecError::PercentOutOfRange));
+    }
+
+    proptest! {
+        #[test]
+        fn every_code_parses_back_to_itself(bytes in proptest::array::uniform8(any::<u8>())) {
+            let c = RewardCode::from_entropy(bytes);
+            prop_assert_eq!(RewardCode::parse(c.as_str()).unwrap(), c.clone());
+            prop_assert!(c.as_str()[3..].chars().all(|ch| ch == '-' || ALPHABET.contains(&(ch as u8))));
+        }
+    }
+}

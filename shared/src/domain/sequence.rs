@@ -1,0 +1,420 @@
+//! An enrollment and its sequence: enrolled → step 1..N → won back | sunset | exited.
+//!
+//! Every change goes through a method that returns an error for an illegal transition; a final
+//! state accepts none.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::experiment::Group;
+use super::survey::Reason;
+use crate::campaign::config::CampaignConfig;
+
+/// Why an enrollment ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitReason {
+    Unsubscribed,
+    Suppressed,
+    /// A survey reason the campaign pauses for (e.g. quality) until it is resolved.
+    Paused,
+    Erased,
+}
+
+/// Where an enrollment stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Status {
+    /// Step `next_step` (1-based) is due at the enrollment's `due_at`.
+    Active { next_step: u8 },
+    /// The last step went out; sunset at `due_at` unless the customer reacts.
+    AwaitingSunset,
+    /// Holdout: no email; the window closes at `due_at`.
+    Holdout,
+    WonBack { at: DateTime<Utc> },
+    Sunset { at: DateTime<Utc> },
+    /// The holdout window closed without an order.
+    Closed { at: DateTime<Utc> },
+    Exited { reason: ExitReason, at: DateTime<Utc> },
+}
+
+impl Status {
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Status::WonBack { .. } | Status::Sunset { .. } | Status::Closed { .. } | Status::Exited { .. }
+        )
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Active { .. } => "active",
+            Status::AwaitingSunset => "awaiting_sunset",
+            Status::Holdout => "holdout",
+            Status::WonBack { .. } => "won_back",
+            Status::Sunset { .. } => "sunset",
+            Status::Closed { .. } => "closed",
+            Status::Exited { .. } => "exited",
+        }
+    }
+}
+
+/// A send in progress: the lease that keeps a second sender off the same step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    pub step: u8,
+    pub token: String,
+    pub lease_until: DateTime<Utc>,
+    /// The reward code chosen for this send, so a take-over reuses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward_code: Option<String>,
+}
+
+/// One email that went out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentStep {
+    pub step: u8,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+/// One customer's pass through one campaign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrollment {
+    pub customer_id: String,
+    pub campaign: String,
+    /// `<customer>#<campaign>#<n>`: unique across re-enrollments.
+    pub id: String,
+    /// Optimistic-concurrency version; 0 means "not stored yet".
+    #[serde(default)]
+    pub version: u64,
+    /// How many times this customer has been enrolled in this campaign, this one included.
+    pub round: u32,
+    pub group: Group,
+    pub variant: String,
+    pub enrolled_at: DateTime<Utc>,
+    pub status: Status,
+    /// When the scheduler should next act (drives the due index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
+    /// The step whose `WinbackStepDue` was last published, to avoid publishing it every run.
+    #[serde(default)]
+    pub published_step: u8,
+    #[serde(default)]
+    pub sent: Vec<SentStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey_reason: Option<Reason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nps: Option<u8>,
+    /// Revenue from orders after winning back, in minor units.
+    #[serde(default)]
+    pub revenue_minor: i64,
+}
+
+/// A transition the state machine does not allow.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TransitionError {
+    #[error("enrollment {id} is {state}: it accepts no more changes")]
+    Final { id: String, state: &'static str },
+    #[error("step {step} is not the next step of enrollment {id} ({state})")]
+    NotNextStep {
+        id: String,
+        step: u8,
+        state: &'static str,
+    },
+    #[error("enrollment {id} is {state}, not {expected}")]
+    WrongState {
+        id: String,
+        state: &'static str,
+        expected: &'static str,
+    },
+}
+
+fn days(d: f64) -> Duration {
+    Duration::seconds((d * 86_400.0).round() as i64)
+}
+
+/// Days of the whole sequence plus sunset wait: the holdout's observation window.
+pub fn sequence_days(campaign: &CampaignConfig, delay_factor: f64) -> f64 {
+    campaign
+        .steps
+        .iter()
+        .map(|s| s.delay_days * delay_factor)
+        .sum::<f64>()
+        + f64::from(campaign.sending.sunset_after_days)
+}
+
+impl Enrollment {
+    /// A new enrollment (round `round`) at `now`.
+    pub fn start(
+        customer_id: &str,
+        campaign: &CampaignConfig,
+        round: u32,
+        group: Group,
+        variant: &str,
+        now: DateTime<Utc>,
+    ) -> Enrollment {
+        let factor = delay_factor(campaign, variant);
+        let (status, due) = match group {
+            Group::Treated => (
+                Status::Active { next_step: 1 },
+                now + days(campaign.steps.first().map_or(0.0, |s| s.delay_days) * factor),
+            ),
+            Group::Holdout => (Status::Holdout, now + days(sequence_days(campaign, 1.0))),
+        };
+        Enrollment {
+            customer_id: customer_id.to_string(),
+            campaign: campaign.name.clone(),
+            id: format!("{customer_id}#{}#{round}", campaign.name),
+            version: 0,
+            round,
+            group,
+            variant: variant.to_string(),
+            enrolled_at: now,
+            status,
+            due_at: Some(due),
+            published_step: 0,
+            sent: Vec::new(),
+            claim: None,
+            reward_code: None,
+            survey_reason: None,
+            nps: None,
+            revenue_minor: 0,
+        }
+    }
+
+    fn final_error(&self) -> TransitionError {
+        TransitionError::Final {
+            id: self.id.clone(),
+            state: self.status.name(),
+        }
+    }
+
+    /// When the last email went out.
+    pub fn last_sent_at(&self) -> Option<DateTime<Utc>> {
+        self.sent.last().map(|s| s.at)
+    }
+
+    /// When the enrollment ended, if it has.
+    pub fn ended_at(&self) -> Option<DateTime<Utc>> {
+        match self.status {
+            Status::WonBack { at }
+            | Status::Sunset { at }
+            | Status::Closed { at }
+            | Status::Exited { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
+    /// The step due now, if the enrollment is waiting to send one.
+    pub fn due_step(&self) -> Option<u8> {
+        match self.status {
+            Status::Active { next_step } => Some(next_step),
+            _ => None,
+        }
+    }
+
+    /// Records that `step` went out at `at`; schedules the next step, or the sunset after the last.
+    pub fn record_sent(
+        &self,
+        step: u8,
+        at: DateTime<Utc>,
+        message_id: Option<String>,
+        campaign: &CampaignConfig,
+    ) -> Result<Enrollment, TransitionError> {
+        if self.status.is_final() {
+            return Err(self.final_error());
+        }
+        if self.due_step() != Some(step) {
+            return Err(TransitionError::NotNextStep {
+                id: self.id.clone(),
+                step,
+                state: self.status.name(),
+            });
+        }
+        let mut e = self.clone();
+        e.claim = None;
+        e.sent.push(SentStep {
+            step,
+            at,
+            message_id,
+        });
+        let total = campaign.steps.len() as u8;
+        let factor = delay_factor(campaign, &self.variant);
+        if step < total {
+            e.status = Status::Active {
+                next_step: step + 1,
+            };
+            e.due_at = Some(at + days(campaign.steps[step as usize].delay_days * factor));
+        } else {
+            e.status = Status::AwaitingSunset;
+            e.due_at = Some(at + Duration::days(i64::from(campaign.sending.sunset_after_days)));
+        }
+        Ok(e)
+    }
+
+    /// The customer came back: stop the sequence.
+    pub fn win_back(&self, at: DateTime<Utc>) -> Result<Enrollment, TransitionError> {
+        if self.status.is_final() {
+            return Err(self.final_error());
+        }
+        let mut e = self.clone();
+        e.status = Status::WonBack { at };
+        e.due_at = None;
+        e.claim = None;
+        Ok(e)
+    }
+
+    /// Nothing happened after the goodbye (or the holdout window closed).
+    pub fn close(&self, at: DateTime<Utc>) -> Result<Enrollment, TransitionError> {
+        let mut e = self.clone();
+        e.status = match self.status {
+            Status::AwaitingSunset => Status::Sunset { at },
+            Status::Holdout => Status::Closed { at },
+            _ if self.status.is_final() => return Err(self.final_error()),
+            _ => {
+                return Err(TransitionError::WrongState {
+                    id: self.id.clone(),
+                    state: self.status.name(),
+                    expected: "awaiting_sunset or holdout",
+                })
+            }
+        };
+        e.due_at = None;
+        Ok(e)
+    }
+
+    /// The customer left the sequence (unsubscribed, suppressed, paused, erased).
+    pub fn exit(&self, reason: ExitReason, at: DateTime<Utc>) -> Result<Enrollment, TransitionError> {
+        if self.status.is_final() {
+            return Err(self.final_error());
+        }
+        let mut e = self.clone();
+        e.status = Status::Exited { reason, at };
+        e.due_at = None;
+        e.claim = None;
+        Ok(e)
+    }
+
+    /// Moves the due time (deferral for quiet hours or the frequency cap).
+    pub fn defer(&self, until: DateTime<Utc>) -> Result<Enrollment, TransitionError> {
+        if self.status.is_final() {
+            return Err(self.final_error());
+        }
+        let mut e = self.clone();
+        e.due_at = Some(until);
+        e.published_step = 0;
+        Ok(e)
+    }
+}
+
+/// The variant's timing factor (1 when the variant sets none).
+pub fn delay_factor(campaign: &CampaignConfig, variant: &str) -> f64 {
+    campaign
+        .experiment
+        .variants
+        .iter()
+        .find(|v| v.name == variant)
+        .map_or(1.0, |v| v.delay_factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::testing::example_campaign;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_treated_enrollment_walks_the_steps_then_sunsets() {
+        let c = example_campaign();
+        let mut e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+        for step in 1..=c.steps.len() as u8 {
+            assert_eq!(e.due_step(), Some(step));
+            e = e.record_sent(step, e.due_at.unwrap(), None, &c).unwrap();
+        }
+        assert_eq!(e.status, Status::AwaitingSunset);
+        let at = e.due_at.unwrap();
+        let e = e.close(at).unwrap();
+        assert_eq!(e.status, Status::Sunset { at });
+        assert!(e.record_sent(1, at, None, &c).is_err());
+    }
+
+    #[test]
+    fn a_step_cannot_be_sent_twice_or_out_of_order() {
+        let c = example_campaign();
+        let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+        assert!(matches!(
+            e.record_sent(2, now(), None, &c),
+            Err(TransitionError::NotNextStep { .. })
+        ));
+        let e = e.record_sent(1, now(), None, &c).unwrap();
+        assert!(e.record_sent(1, now(), None, &c).is_err());
+    }
+
+    #[test]
+    fn holdout_waits_the_whole_window_and_sends_nothing() {
+        let c = example_campaign();
+        let e = Enrollment::start("c1", &c, 1, Group::Holdout, "holdout", now());
+        assert_eq!(e.due_step(), None);
+        assert!(e.due_at.unwrap() > now() + Duration::days(7));
+        assert!(matches!(e.close(now()).unwrap().status, Status::Closed { .. }));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Send(u8),
+        WinBack,
+        Close,
+        Exit,
+        Defer,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (1u8..5).prop_map(Op::Send),
+            Just(Op::WinBack),
+            Just(Op::Close),
+            Just(Op::Exit),
+            Just(Op::Defer),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn nothing_leaves_a_final_state(ops in proptest::collection::vec(op(), 1..20), holdout in any::<bool>()) {
+            let c = example_campaign();
+            let g = if holdout { Group::Holdout } else { Group::Treated };
+            let mut e = Enrollment::start("c1", &c, 1, g, "a", now());
+            for o in ops {
+                let was_final = e.status.is_final();
+                let before = e.clone();
+                let r = match o {
+                    Op::Send(s) => e.record_sent(s, now(), None, &c),
+                    Op::WinBack => e.win_back(now()),
+                    Op::Close => e.close(now()),
+                    Op::Exit => e.exit(ExitReason::Unsubscribed, now()),
+                    Op::Defer => e.defer(now()),
+                };
+                if was_final {
+                    prop_assert!(r.is_err());
+                    prop_assert_eq!(&e, &before);
+                }
+                if let Ok(next) = r {
+                    prop_assert!(next.sent.len() <= c.steps.len());
+                    if next.status.is_final() { prop_assert!(next.due_at.is_none()); }
+                    e = next;
+                }
+            }
+        }
+    }
+}

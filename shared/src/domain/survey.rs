@@ -1,0 +1,175 @@
+//! Why customers left: survey reasons and NPS, and what each answer leads to.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A reason for leaving, as offered in the email's one-click survey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    TooExpensive,
+    BadExperience,
+    HardToUnderstand,
+    Forgot,
+    Quality,
+    Other,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 6] = [
+        Reason::TooExpensive,
+        Reason::BadExperience,
+        Reason::HardToUnderstand,
+        Reason::Forgot,
+        Reason::Quality,
+        Reason::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::TooExpensive => "too_expensive",
+            Reason::BadExperience => "bad_experience",
+            Reason::HardToUnderstand => "hard_to_understand",
+            Reason::Forgot => "forgot",
+            Reason::Quality => "quality",
+            Reason::Other => "other",
+        }
+    }
+
+    /// The tag the reason puts on the profile.
+    pub fn tag(self) -> String {
+        format!("reason:{}", self.as_str())
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A survey answer that is not one of the known reasons.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown reason '{0}': use one of too_expensive, bad_experience, hard_to_understand, forgot, quality, other")]
+pub struct UnknownReason(pub String);
+
+impl FromStr for Reason {
+    type Err = UnknownReason;
+    fn from_str(s: &str) -> Result<Reason, UnknownReason> {
+        Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownReason(s.to_string()))
+    }
+}
+
+/// NPS class of a 0–10 score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NpsClass {
+    Detractor,
+    Passive,
+    Promoter,
+}
+
+/// An NPS score outside 0–10.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("NPS score {0} is out of range: use 0 to 10")]
+pub struct BadScore(pub u32);
+
+/// 0–6 detractor, 7–8 passive, 9–10 promoter.
+pub fn classify_nps(score: u32) -> Result<NpsClass, BadScore> {
+    match score {
+        0..=6 => Ok(NpsClass::Detractor),
+        7..=8 => Ok(NpsClass::Passive),
+        9..=10 => Ok(NpsClass::Promoter),
+        _ => Err(BadScore(score)),
+    }
+}
+
+/// One answer from a survey link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Answer {
+    Reason(Reason),
+    Nps(u8),
+}
+
+/// Why a person should act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUp {
+    /// A detractor: an account manager should call.
+    Detractor,
+    /// A bad experience: apologise personally.
+    BadExperience,
+}
+
+/// What an answer changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub tags: Vec<String>,
+    pub follow_up: Option<FollowUp>,
+    /// The reason that picks the next reward, when the answer gives one.
+    pub reward_reason: Option<Reason>,
+}
+
+/// Tags, follow-up and reward reason for an answer.
+pub fn outcome(answer: Answer) -> Outcome {
+    match answer {
+        Answer::Reason(r) => Outcome {
+            tags: vec![r.tag()],
+            follow_up: (r == Reason::BadExperience).then_some(FollowUp::BadExperience),
+            reward_reason: Some(r),
+        },
+        Answer::Nps(score) => {
+            let class = classify_nps(u32::from(score)).unwrap_or(NpsClass::Passive);
+            let tag = match class {
+                NpsClass::Detractor => "nps:detractor",
+                NpsClass::Passive => "nps:passive",
+                NpsClass::Promoter => "nps:promoter",
+            };
+            Outcome {
+                tags: vec![tag.to_string()],
+                follow_up: (class == NpsClass::Detractor).then_some(FollowUp::Detractor),
+                reward_reason: None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nps_classes_follow_the_standard_cut_points() {
+        assert_eq!(classify_nps(0), Ok(NpsClass::Detractor));
+        assert_eq!(classify_nps(6), Ok(NpsClass::Detractor));
+        assert_eq!(classify_nps(7), Ok(NpsClass::Passive));
+        assert_eq!(classify_nps(8), Ok(NpsClass::Passive));
+        assert_eq!(classify_nps(9), Ok(NpsClass::Promoter));
+        assert_eq!(classify_nps(10), Ok(NpsClass::Promoter));
+        assert_eq!(classify_nps(11), Err(BadScore(11)));
+    }
+
+    #[test]
+    fn detractors_and_bad_experiences_need_a_person() {
+        assert_eq!(outcome(Answer::Nps(3)).follow_up, Some(FollowUp::Detractor));
+        assert_eq!(outcome(Answer::Nps(9)).follow_up, None);
+        let bad = outcome(Answer::Reason(Reason::BadExperience));
+        assert_eq!(bad.follow_up, Some(FollowUp::BadExperience));
+        assert_eq!(bad.tags, vec!["reason:bad_experience".to_string()]);
+        assert_eq!(outcome(Answer::Reason(Reason::Forgot)).follow_up, None);
+    }
+
+    #[test]
+    fn reasons_parse_from_their_names_only() {
+        for r in Reason::ALL {
+            assert_eq!(r.as_str().parse::<Reason>(), Ok(r));
+        }
+        assert!("cheap".parse::<Reason>().is_err());
+    }
+}

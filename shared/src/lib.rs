@@ -1,0 +1,5 @@
+//! Everything the winback functions share: the pure domain, campaign configuration, ports and
+//! their adapters, link and webhook signing, and metrics output.
+
+pub mod campaign;
+pub mod domain;

@@ -177,6 +177,8 @@ export WINBACK_MOTO_URL=$moto
 export WINBACK_TABLE_SPEC=$SPEC_FILE
 EOF
     mv "$ENV_FILE.tmp" "$ENV_FILE"
+    # The resources `cargo lambda watch` uses (names as in functions/*/Cargo.toml).
+    (set -a && . "$ENV_FILE" && "$VENV/bin/python" "$HERE/seed.py") || die "could not create the local resources (seed.py)"
     say "DynamoDB Local: $ddb (pid $(read_pid dynamodb))"
     say "moto server:    $moto (pid $(read_pid moto); sent emails at $moto/moto-api/data.json)"
     say "table spec:     $SPEC_FILE"

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Checks on template.yaml that cfn-lint cannot make.
+
+- The dashboard body is valid JSON once substituted, its widgets fit the 24-column grid without
+  overlapping, and it shows every metric the functions emit (namespace Winback).
+- The alarms and saved queries the product promises exist.
+- The table keeps the keys and the sparse index the code relies on.
+
+    python infra/check_template.py [template.yaml]
+"""
+
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "local"))
+from table_spec import load_template, table_spec  # noqa: E402
+
+# Every EMF metric the functions emit (namespace Winback); the dashboard must show each one.
+METRICS = {
+    "scheduler": ["CustomersEvaluated", "HoldoutAssigned", "CustomersEnrolled", "PublishFailures"],
+    "sender": ["EmailsSent", "EmailsSkipped", "EmailsDeferred", "SendThrottled", "SendFailures", "SendingPaused"],
+    "webhook": [
+        "Enrolled", "Reactivated", "ReactivationRate", "RevenueRecovered", "RewardsRedeemed", "LiftPoints",
+        "SurveyAnswers", "Delivered", "Opened", "Clicked", "Bounced", "Complained", "Unsubscribed",
+        "BounceRate", "ComplaintRate",
+    ],
+}
+# Shown on the dashboard through another metric of the same row, not on their own.
+NOT_ON_DASHBOARD = {"Enrolled"}
+
+errors = []
+
+
+def check(cond, message):
+    if not cond:
+        errors.append(message)
+
+
+def substitute(value):
+    """Resolve Fn::Sub with placeholders, enough to parse the JSON."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        value = value["Fn::Sub"]
+    if isinstance(value, list):
+        value = value[0]
+    return re.sub(r"\$\{([^}!]+)\}", lambda m: "X" + re.sub(r"\W", "", m.group(1)), value)
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else "template.yaml"
+    template = load_template(path)
+    resources = template["Resources"]
+
+    # Table
+    spec = table_spec(template)
+    check([k["AttributeName"] for k in spec["KeySchema"]] == ["pk", "sk"], "Table keys must be pk, sk")
+    gsis = {g["IndexName"]: g for g in spec.get("GlobalSecondaryIndexes", [])}
+    check("due" in gsis, "Table needs the sparse GSI 'due'")
+    if "due" in gsis:
+        check([k["AttributeName"] for k in gsis["due"]["KeySchema"]] == ["due_shard", "due_key"],
+              "GSI due must be keyed by due_shard, due_key")
+    check(spec["TimeToLiveAttribute"] == "ttl", "TTL attribute must be ttl")
+
+    # Functions
+    for logical, binary in [("SchedulerFunction", "scheduler"), ("SenderFunction", "sender"),
+                            ("WebhookFunction", "webhook")]:
+        fn = resources.get(logical, {})
+        check(fn.get("Metadata", {}).get("BuildMethod") == "rust-cargolambda", f"{logical}: BuildMethod")
+        check(fn.get("Metadata", {}).get("BuildProperties", {}).get("Binary") == binary, f"{logical}: Binary")
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    for name in ["TABLE_NAME", "EVENT_BUS_NAME", "SENDER_ADDRESS", "SES_CONFIGURATION_SET", "CAMPAIGN", "SECRETS_ARN"]:
+        check(name in env, f"Globals: environment variable {name} missing")
+    for logical in ["SchedulerFunction", "SenderFunction", "WebhookFunction"]:
+        variables = resources[logical]["Properties"].get("Environment", {}).get("Variables", {})
+        check("PUBLIC_BASE_URL" in variables, f"{logical}: PUBLIC_BASE_URL missing")
+    check("SES_MAX_SEND_RATE" in resources["SenderFunction"]["Properties"]["Environment"]["Variables"],
+          "SenderFunction: SES_MAX_SEND_RATE missing")
+
+    # Dashboard
+    body = substitute(resources["Dashboard"]["Properties"]["DashboardBody"])
+    try:
+        dashboard = json.loads(body)
+    except json.JSONDecodeError as e:
+        lines = body.splitlines()
+        context = lines[e.lineno - 1] if 0 < e.lineno <= len(lines) else ""
+        errors.append(f"Dashboard body is not valid JSON: {e}\n    {context}")
+        dashboard = {"widgets": []}
+    cells = {}
+    text = json.dumps(dashboard)
+    for i, w in enumerate(dashboard["widgets"]):
+        x, y, width, height = w["x"], w["y"], w["width"], w["height"]
+        check(0 <= x and x + width <= 24, f"widget {i} does not fit the 24-column grid")
+        for cx in range(x, x + width):
+            for cy in range(y, y + height):
+                if (cx, cy) in cells:
+                    errors.append(f"widget {i} overlaps widget {cells[(cx, cy)]}")
+                    break
+                cells[(cx, cy)] = i
+        if w["type"] == "metric":
+            check(w["properties"].get("title"), f"widget {i} has no title")
+    for service, names in METRICS.items():
+        for name in names:
+            if name in NOT_ON_DASHBOARD:
+                continue
+            check(f'\\"{name}\\"' in text or f'"{name}"' in text,
+                  f"dashboard does not show {service}'s metric {name}")
+    texts = [w for w in dashboard["widgets"] if w["type"] == "text"]
+    check(len(texts) >= 6, "each dashboard row needs a text widget explaining it")
+
+    # Alarms and queries
+    alarms = {r["Properties"].get("MetricName") for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    for name in ["ApproximateNumberOfMessagesVisible", "BounceRate", "ComplaintRate", "Errors", "PublishFailures",
+                 "SendingPaused"]:
+        check(name in alarms, f"no alarm on {name}")
+    queries = [r["Properties"]["QueryString"] for r in resources.values() if r["Type"] == "AWS::Logs::QueryDefinition"]
+    for event in ["survey_answered", "customer_reactivated", "send_failed"]:
+        check(any(f'"{event}"' in q for q in queries), f"no saved query for {event}")
+
+    outputs = template.get("Outputs", {})
+    for name in ["WebhookUrl", "DashboardUrl", "EventBusName", "TableName"]:
+        check(name in outputs, f"output {name} missing")
+
+    if errors:
+        for e in errors:
+            print(f"check_template: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(f"check_template: {path} ok ({len(dashboard['widgets'])} dashboard widgets, {len(alarms)} alarm metrics, "
+          f"{len(queries)} saved queries)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,5 +1,9 @@
 //! Everything the winback functions share: the pure domain, campaign configuration, ports and
 //! their adapters, link and webhook signing, and metrics output.
 
+pub mod adapters;
 pub mod campaign;
 pub mod domain;
+pub mod events;
+pub mod ports;
+pub mod signing;

@@ -194,9 +194,16 @@ mod tests {
             check(&p, Some(&e), &c.eligibility, now()),
             Err(Ineligible::AlreadyEnrolled)
         );
-        let e = e.record_sent(1, now(), None, &c).unwrap().win_back(now()).unwrap();
+        let e = e
+            .record_sent(1, now(), None, &c)
+            .unwrap()
+            .win_back(now())
+            .unwrap();
         let r = check(&p, Some(&e), &c.eligibility, now() + Duration::days(1));
-        assert!(matches!(r, Err(Ineligible::ContactedRecently { .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(Ineligible::ContactedRecently { .. })),
+            "{r:?}"
+        );
         let r = check(&p, Some(&e), &c.eligibility, now() + Duration::days(60));
         assert!(matches!(r, Err(Ineligible::CoolingDown { .. })), "{r:?}");
         let later = now() + Duration::days(i64::from(c.eligibility.cooldown_days) + 1);

@@ -127,7 +127,11 @@ fn days(d: f64) -> Duration {
 }
 
 /// Early signals from the order history alone.
-pub fn risk_signals(profile: &Profile, threshold: &Threshold, now: DateTime<Utc>) -> Vec<RiskSignal> {
+pub fn risk_signals(
+    profile: &Profile,
+    threshold: &Threshold,
+    now: DateTime<Utc>,
+) -> Vec<RiskSignal> {
     let mut signals = Vec::new();
     let Some(last) = profile.last_order_at else {
         return signals;

@@ -121,11 +121,7 @@ impl RewardSpec {
 }
 
 /// Picks the reward: the survey reason's rule first, then the variant's, then the default.
-pub fn choose(
-    campaign: &CampaignConfig,
-    variant: &str,
-    reason: Option<Reason>,
-) -> RewardSpec {
+pub fn choose(campaign: &CampaignConfig, variant: &str, reason: Option<Reason>) -> RewardSpec {
     if let Some(spec) = reason.and_then(|r| campaign.rewards.by_reason.get(&r)) {
         return spec.clone();
     }

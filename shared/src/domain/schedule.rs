@@ -89,7 +89,10 @@ mod tests {
 
     #[test]
     fn unknown_time_zones_fall_back() {
-        assert_eq!(zone(Some("Mars/Olympus"), "Europe/Warsaw"), Tz::Europe__Warsaw);
+        assert_eq!(
+            zone(Some("Mars/Olympus"), "Europe/Warsaw"),
+            Tz::Europe__Warsaw
+        );
         assert_eq!(zone(None, "nonsense"), Tz::UTC);
     }
 

@@ -26,23 +26,37 @@ pub enum ExitReason {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Status {
     /// Step `next_step` (1-based) is due at the enrollment's `due_at`.
-    Active { next_step: u8 },
+    Active {
+        next_step: u8,
+    },
     /// The last step went out; sunset at `due_at` unless the customer reacts.
     AwaitingSunset,
     /// Holdout: no email; the window closes at `due_at`.
     Holdout,
-    WonBack { at: DateTime<Utc> },
-    Sunset { at: DateTime<Utc> },
+    WonBack {
+        at: DateTime<Utc>,
+    },
+    Sunset {
+        at: DateTime<Utc>,
+    },
     /// The holdout window closed without an order.
-    Closed { at: DateTime<Utc> },
-    Exited { reason: ExitReason, at: DateTime<Utc> },
+    Closed {
+        at: DateTime<Utc>,
+    },
+    Exited {
+        reason: ExitReason,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Status {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            Status::WonBack { .. } | Status::Sunset { .. } | Status::Closed { .. } | Status::Exited { .. }
+            Status::WonBack { .. }
+                | Status::Sunset { .. }
+                | Status::Closed { .. }
+                | Status::Exited { .. }
         )
     }
 
@@ -290,7 +304,11 @@ impl Enrollment {
     }
 
     /// The customer left the sequence (unsubscribed, suppressed, paused, erased).
-    pub fn exit(&self, reason: ExitReason, at: DateTime<Utc>) -> Result<Enrollment, TransitionError> {
+    pub fn exit(
+        &self,
+        reason: ExitReason,
+        at: DateTime<Utc>,
+    ) -> Result<Enrollment, TransitionError> {
         if self.status.is_final() {
             return Err(self.final_error());
         }
@@ -367,7 +385,10 @@ mod tests {
         let e = Enrollment::start("c1", &c, 1, Group::Holdout, "holdout", now());
         assert_eq!(e.due_step(), None);
         assert!(e.due_at.unwrap() > now() + Duration::days(7));
-        assert!(matches!(e.close(now()).unwrap().status, Status::Closed { .. }));
+        assert!(matches!(
+            e.close(now()).unwrap().status,
+            Status::Closed { .. }
+        ));
     }
 
     #[derive(Debug, Clone)]

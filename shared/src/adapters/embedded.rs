@@ -1,0 +1,535 @@
+//! The embedded in-process world: a store, an event bus and a mailer in memory. Used by
+//! `winback simulate` and by unit tests; the contract suite holds it to the DynamoDB adapter's
+//! behaviour.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::customer::Profile;
+use crate::domain::metrics::{CohortKey, CounterRow, Counts};
+use crate::domain::reward::{Reward, RewardCode};
+use crate::domain::sequence::Enrollment;
+use crate::events::BusEvent;
+use crate::ports::*;
+
+/// Due-index key: (shard, due time, kind, customer, campaign).
+type DueKey = (u32, DateTime<Utc>, u8, String, String);
+
+#[derive(Default)]
+struct Tables {
+    profiles: BTreeMap<String, Profile>,
+    enrollments: BTreeMap<(String, String), Enrollment>,
+    rewards: HashMap<String, Reward>,
+    idempotency: HashMap<String, (DateTime<Utc>, Option<String>)>,
+    counters: BTreeMap<(CohortKey, Option<NaiveDate>), Counts>,
+    due: std::collections::BTreeSet<DueKey>,
+    checkpoint: Option<Checkpoint>,
+}
+
+/// An in-memory [`Store`]. Thread-safe; every operation is atomic.
+#[derive(Default)]
+pub struct MemoryStore {
+    t: Mutex<Tables>,
+    items_read: AtomicU64,
+    writes: AtomicU64,
+    /// The clock idempotency expiry is compared against (the simulation's "now").
+    clock: Mutex<Option<DateTime<Utc>>>,
+}
+
+fn conflict(entity: &'static str, id: &str, expected: u64) -> StoreError {
+    StoreError::Conflict {
+        entity,
+        id: id.to_string(),
+        expected,
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// Items read by index queries, scans and gets so far.
+    pub fn items_read(&self) -> u64 {
+        self.items_read.load(Ordering::Relaxed)
+    }
+
+    /// Item writes so far.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Sets the time idempotency records expire against (defaults to the wall clock).
+    pub fn set_clock(&self, now: DateTime<Utc>) {
+        *self.clock.lock().expect("lock") = Some(now);
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.lock().expect("lock").unwrap_or_else(Utc::now)
+    }
+
+    /// Every profile (for reports and tests).
+    pub fn all_profiles(&self) -> Vec<Profile> {
+        self.t
+            .lock()
+            .expect("lock")
+            .profiles
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Every latest enrollment.
+    pub fn all_enrollments(&self) -> Vec<Enrollment> {
+        self.t
+            .lock()
+            .expect("lock")
+            .enrollments
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Every reward.
+    pub fn all_rewards(&self) -> Vec<Reward> {
+        self.t
+            .lock()
+            .expect("lock")
+            .rewards
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.t.lock().expect("store lock poisoned")
+    }
+}
+
+fn set_due(
+    t: &mut Tables,
+    kind: u8,
+    customer: &str,
+    campaign: &str,
+    old: Option<DateTime<Utc>>,
+    new: Option<DateTime<Utc>>,
+) {
+    let shard = due_shard(customer);
+    if let Some(o) = old {
+        t.due
+            .remove(&(shard, o, kind, customer.to_string(), campaign.to_string()));
+    }
+    if let Some(n) = new {
+        t.due
+            .insert((shard, n, kind, customer.to_string(), campaign.to_string()));
+    }
+}
+
+#[async_trait]
+impl ProfileStore for MemoryStore {
+    async fn get_profile(&self, id: &str) -> StoreResult<Option<Profile>> {
+        let t = self.lock();
+        let p = t.profiles.get(id).cloned();
+        if p.is_some() {
+            self.items_read.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(p)
+    }
+
+    async fn save_profile(&self, p: &Profile) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let current = t.profiles.get(&p.customer_id).map_or(0, |x| x.version);
+        if current != p.version {
+            return Err(conflict("profile", &p.customer_id, p.version));
+        }
+        let old_due = t.profiles.get(&p.customer_id).and_then(|x| x.due_at);
+        set_due(&mut t, 0, &p.customer_id, "", old_due, p.due_at);
+        let mut stored = p.clone();
+        stored.version = p.version + 1;
+        t.profiles.insert(p.customer_id.clone(), stored);
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(p.version + 1)
+    }
+
+    async fn put_profiles(&self, profiles: &[Profile]) -> StoreResult<usize> {
+        let mut t = self.lock();
+        for p in profiles {
+            let old_due = t.profiles.get(&p.customer_id).and_then(|x| x.due_at);
+            set_due(&mut t, 0, &p.customer_id, "", old_due, p.due_at);
+            let mut stored = p.clone();
+            stored.version = t.profiles.get(&p.customer_id).map_or(0, |x| x.version) + 1;
+            t.profiles.insert(p.customer_id.clone(), stored);
+        }
+        self.writes
+            .fetch_add(profiles.len() as u64, Ordering::Relaxed);
+        Ok(profiles.len())
+    }
+}
+
+#[async_trait]
+impl EnrollmentStore for MemoryStore {
+    async fn get_enrollment(
+        &self,
+        customer: &str,
+        campaign: &str,
+    ) -> StoreResult<Option<Enrollment>> {
+        let t = self.lock();
+        let e = t
+            .enrollments
+            .get(&(customer.to_string(), campaign.to_string()))
+            .cloned();
+        if e.is_some() {
+            self.items_read.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(e)
+    }
+
+    async fn save_enrollment(&self, e: &Enrollment) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let key = (e.customer_id.clone(), e.campaign.clone());
+        let current = t.enrollments.get(&key).map_or(0, |x| x.version);
+        if current != e.version {
+            return Err(conflict("enrollment", &e.id, e.version));
+        }
+        let old_due = t.enrollments.get(&key).and_then(|x| x.due_at);
+        set_due(&mut t, 1, &e.customer_id, &e.campaign, old_due, e.due_at);
+        let mut stored = e.clone();
+        stored.version = e.version + 1;
+        t.enrollments.insert(key, stored);
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(e.version + 1)
+    }
+}
+
+#[async_trait]
+impl RewardStore for MemoryStore {
+    async fn insert_reward(&self, r: &Reward) -> StoreResult<()> {
+        let mut t = self.lock();
+        if t.rewards.contains_key(r.code.as_str()) {
+            return Err(conflict("reward", r.code.as_str(), 0));
+        }
+        let mut stored = r.clone();
+        stored.version = 1;
+        t.rewards.insert(r.code.as_str().to_string(), stored);
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn get_reward(&self, code: &RewardCode) -> StoreResult<Option<Reward>> {
+        let r = self.lock().rewards.get(code.as_str()).cloned();
+        if r.is_some() {
+            self.items_read.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(r)
+    }
+
+    async fn save_reward(&self, r: &Reward) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let current = t.rewards.get(r.code.as_str()).map_or(0, |x| x.version);
+        if current != r.version || current == 0 {
+            return Err(conflict("reward", r.code.as_str(), r.version));
+        }
+        let mut stored = r.clone();
+        stored.version = r.version + 1;
+        t.rewards.insert(r.code.as_str().to_string(), stored);
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(r.version + 1)
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryStore {
+    async fn claim_key(&self, key: &str, expires_at: DateTime<Utc>) -> StoreResult<Claimed> {
+        let now = self.now();
+        let mut t = self.lock();
+        if let Some((exp, result)) = t.idempotency.get(key) {
+            if *exp > now {
+                return Ok(Claimed::Seen(result.clone()));
+            }
+        }
+        t.idempotency.insert(key.to_string(), (expires_at, None));
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(Claimed::New)
+    }
+
+    async fn record_result(&self, key: &str, result: &str) -> StoreResult<()> {
+        if let Some(entry) = self.lock().idempotency.get_mut(key) {
+            entry.1 = Some(result.to_string());
+        }
+        Ok(())
+    }
+
+    async fn release_key(&self, key: &str) -> StoreResult<()> {
+        self.lock().idempotency.remove(key);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MetricsStore for MemoryStore {
+    async fn add_counts(
+        &self,
+        key: &CohortKey,
+        day: Option<NaiveDate>,
+        deltas: &[(&str, i64)],
+    ) -> StoreResult<()> {
+        let mut t = self.lock();
+        for d in [None, day]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let row = t.counters.entry((key.clone(), d)).or_default();
+            for (name, delta) in deltas {
+                row.add(name, *delta);
+            }
+        }
+        Ok(())
+    }
+
+    async fn counter_rows(&self, campaign: &str) -> StoreResult<Vec<CounterRow>> {
+        Ok(self
+            .lock()
+            .counters
+            .iter()
+            .filter(|((k, _), _)| k.campaign == campaign)
+            .map(|((k, d), c)| CounterRow {
+                key: k.clone(),
+                day: *d,
+                counts: c.clone(),
+            })
+            .collect())
+    }
+}
+
+fn encode_cursor(k: &DueKey) -> String {
+    format!("{}|{}|{}|{}|{}", k.0, k.1.to_rfc3339(), k.2, k.3, k.4)
+}
+
+fn decode_cursor(s: &str) -> Option<DueKey> {
+    let mut it = s.splitn(5, '|');
+    let shard = it.next()?.parse().ok()?;
+    let at = DateTime::parse_from_rfc3339(it.next()?)
+        .ok()?
+        .with_timezone(&Utc);
+    let kind = it.next()?.parse().ok()?;
+    Some((
+        shard,
+        at,
+        kind,
+        it.next()?.to_string(),
+        it.next()?.to_string(),
+    ))
+}
+
+#[async_trait]
+impl DueIndex for MemoryStore {
+    async fn due_page(
+        &self,
+        shard: u32,
+        now: DateTime<Utc>,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Page<DueItem>> {
+        let t = self.lock();
+        let start = match cursor.as_deref().map(decode_cursor) {
+            Some(Some(k)) => std::ops::Bound::Excluded(k),
+            Some(None) => {
+                return Err(StoreError::Corrupt {
+                    id: "cursor".into(),
+                    reason: "unreadable cursor".into(),
+                })
+            }
+            None => std::ops::Bound::Included((
+                shard,
+                DateTime::<Utc>::MIN_UTC,
+                0,
+                String::new(),
+                String::new(),
+            )),
+        };
+        let mut items = Vec::new();
+        let mut last = None;
+        for k in t.due.range((start, std::ops::Bound::Unbounded)) {
+            if k.0 != shard || k.1 > now {
+                last = None;
+                break;
+            }
+            if items.len() as u32 == limit {
+                break;
+            }
+            let item = if k.2 == 0 {
+                t.profiles.get(&k.3).cloned().map(DueItem::Profile)
+            } else {
+                t.enrollments
+                    .get(&(k.3.clone(), k.4.clone()))
+                    .cloned()
+                    .map(DueItem::Enrollment)
+            };
+            if let Some(i) = item {
+                items.push(i);
+            }
+            last = Some(k.clone());
+        }
+        // A full page may have more behind it; a short one ended the shard.
+        let cursor = if items.len() as u32 == limit {
+            last.as_ref().map(encode_cursor)
+        } else {
+            None
+        };
+        self.items_read
+            .fetch_add(items.len() as u64, Ordering::Relaxed);
+        let n = items.len() as u64;
+        Ok(Page {
+            items,
+            cursor,
+            items_read: n,
+        })
+    }
+
+    async fn scan_profiles(
+        &self,
+        segment: u32,
+        total: u32,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Page<Profile>> {
+        let t = self.lock();
+        let total = total.max(1);
+        let mut items = Vec::new();
+        let mut scanned = 0u64;
+        let mut next = None;
+        let start = cursor.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        for (id, p) in t
+            .profiles
+            .range::<String, _>((start, std::ops::Bound::Unbounded))
+        {
+            if due_shard(id) % total != segment {
+                continue;
+            }
+            scanned += 1;
+            items.push(p.clone());
+            if items.len() as u32 == limit {
+                next = Some(id.clone());
+                break;
+            }
+        }
+        // A scan reads every item of the table, enrollments and rewards included.
+        let others = if next.is_none() {
+            (t.enrollments.len() + t.rewards.len()) as u64 / u64::from(total)
+        } else {
+            0
+        };
+        self.items_read
+            .fetch_add(scanned + others, Ordering::Relaxed);
+        Ok(Page {
+            items,
+            cursor: next,
+            items_read: scanned + others,
+        })
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for MemoryStore {
+    async fn get_checkpoint(&self) -> StoreResult<Option<Checkpoint>> {
+        Ok(self.lock().checkpoint.clone())
+    }
+
+    async fn save_checkpoint(&self, c: &Checkpoint) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let current = t.checkpoint.as_ref().map_or(0, |x| x.version);
+        if current != c.version {
+            return Err(conflict("checkpoint", "scheduler", c.version));
+        }
+        let mut stored = c.clone();
+        stored.version = c.version + 1;
+        t.checkpoint = Some(stored);
+        Ok(c.version + 1)
+    }
+
+    async fn clear_checkpoint(&self, version: u64) -> StoreResult<()> {
+        let mut t = self.lock();
+        if t.checkpoint.as_ref().map_or(0, |x| x.version) != version {
+            return Err(conflict("checkpoint", "scheduler", version));
+        }
+        t.checkpoint = None;
+        Ok(())
+    }
+}
+
+/// An in-memory event bus: published events wait in a queue until drained.
+#[derive(Default)]
+pub struct MemoryBus {
+    queue: Mutex<Vec<BusEvent>>,
+    published: AtomicU64,
+}
+
+impl MemoryBus {
+    pub fn new() -> MemoryBus {
+        MemoryBus::default()
+    }
+
+    /// Takes every event published so far.
+    pub fn drain(&self) -> Vec<BusEvent> {
+        std::mem::take(&mut *self.queue.lock().expect("lock"))
+    }
+
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+}
+
+#[async_trait]
+impl EventBus for MemoryBus {
+    async fn put_batch(&self, events: &[BusEvent]) -> Result<PutResult, BusError> {
+        if events.len() > 10 {
+            return Err(BusError::Backend("at most 10 events per batch".into()));
+        }
+        self.queue
+            .lock()
+            .expect("lock")
+            .extend(events.iter().cloned());
+        self.published
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        Ok(PutResult::default())
+    }
+}
+
+/// An in-memory mailer: keeps every email it was given.
+#[derive(Default)]
+pub struct MemoryMailer {
+    sent: Mutex<Vec<(String, Email)>>,
+    counter: AtomicU64,
+}
+
+impl MemoryMailer {
+    pub fn new() -> MemoryMailer {
+        MemoryMailer::default()
+    }
+
+    /// Takes every email sent so far, with its message id.
+    pub fn drain(&self) -> Vec<(String, Email)> {
+        std::mem::take(&mut *self.sent.lock().expect("lock"))
+    }
+
+    /// Emails sent so far (not drained).
+    pub fn count(&self) -> usize {
+        self.sent.lock().expect("lock").len()
+    }
+}
+
+#[async_trait]
+impl Mailer for MemoryMailer {
+    async fn send(&self, email: &Email) -> Result<String, MailError> {
+        let id = format!("mem-{}", self.counter.fetch_add(1, Ordering::Relaxed) + 1);
+        self.sent
+            .lock()
+            .expect("lock")
+            .push((id.clone(), email.clone()));
+        Ok(id)
+    }
+}

@@ -1,0 +1,288 @@
+//! Small traits the functions depend on; adapters implement them for DynamoDB, SES v2,
+//! EventBridge and an embedded in-process world.
+//!
+//! Entities carry a `version`: a save succeeds only if the stored version still equals the
+//! entity's (0 = must not exist yet), and then stores `version + 1`. That one rule gives
+//! conditional enrollment, step claims and redemptions the same, testable semantics everywhere.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::customer::Profile;
+use crate::domain::metrics::{CohortKey, CounterRow};
+use crate::domain::reward::{Reward, RewardCode};
+use crate::domain::sequence::Enrollment;
+use crate::events::BusEvent;
+
+/// Number of write shards of the due index.
+pub const DUE_SHARDS: u32 = 16;
+
+/// Errors every store adapter reports.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The conditional write lost: someone else changed the item first.
+    #[error("{entity} {id} was changed by someone else (expected version {expected})")]
+    Conflict {
+        entity: &'static str,
+        id: String,
+        expected: u64,
+    },
+    /// Throttling or a transient service error: safe to retry.
+    #[error("the store is busy, retry: {0}")]
+    Transient(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored item could not be read back.
+    #[error("stored item {id} is corrupt: {reason}")]
+    Corrupt { id: String, reason: String },
+    /// Anything else the backend said.
+    #[error("store error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Customer profiles.
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    async fn get_profile(&self, customer_id: &str) -> StoreResult<Option<Profile>>;
+    /// Saves if the stored version equals `profile.version`; returns the new version.
+    async fn save_profile(&self, profile: &Profile) -> StoreResult<u64>;
+    /// Saves many new or changed profiles without version checks (bulk import); returns how many
+    /// were written.
+    async fn put_profiles(&self, profiles: &[Profile]) -> StoreResult<usize>;
+}
+
+/// Enrollments: the latest per customer and campaign.
+#[async_trait]
+pub trait EnrollmentStore: Send + Sync {
+    async fn get_enrollment(
+        &self,
+        customer_id: &str,
+        campaign: &str,
+    ) -> StoreResult<Option<Enrollment>>;
+    /// Saves if the stored version equals `enrollment.version`; returns the new version.
+    async fn save_enrollment(&self, enrollment: &Enrollment) -> StoreResult<u64>;
+}
+
+/// Reward codes, unique by code.
+#[async_trait]
+pub trait RewardStore: Send + Sync {
+    /// Inserts a new reward; `Conflict` if the code exists.
+    async fn insert_reward(&self, reward: &Reward) -> StoreResult<()>;
+    async fn get_reward(&self, code: &RewardCode) -> StoreResult<Option<Reward>>;
+    /// Saves if the stored version equals `reward.version`; returns the new version.
+    async fn save_reward(&self, reward: &Reward) -> StoreResult<u64>;
+}
+
+/// Outcome of claiming an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// First time: go ahead.
+    New,
+    /// Seen before; holds what was recorded for it.
+    Seen(Option<String>),
+}
+
+/// Idempotency records with an expiry (TTL).
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` until `expires_at`; `Seen` if already claimed and not expired.
+    async fn claim_key(&self, key: &str, expires_at: DateTime<Utc>) -> StoreResult<Claimed>;
+    /// Attaches a result to a claimed key.
+    async fn record_result(&self, key: &str, result: &str) -> StoreResult<()>;
+    /// Gives a key back (the work failed and may be retried).
+    async fn release_key(&self, key: &str) -> StoreResult<()>;
+}
+
+/// Atomic metric counters per cohort, total and per day.
+#[async_trait]
+pub trait MetricsStore: Send + Sync {
+    /// Adds `deltas` to the cohort's total, and to its `day` row when given. Atomic per row.
+    async fn add_counts(
+        &self,
+        key: &CohortKey,
+        day: Option<NaiveDate>,
+        deltas: &[(&str, i64)],
+    ) -> StoreResult<()>;
+    /// Every counter row of a campaign.
+    async fn counter_rows(&self, campaign: &str) -> StoreResult<Vec<CounterRow>>;
+}
+
+/// Something the due index says needs attention.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DueItem {
+    /// Evaluate whether the customer has lapsed.
+    Profile(Profile),
+    /// Act on an enrollment (publish a step, close a window).
+    Enrollment(Enrollment),
+}
+
+impl DueItem {
+    pub fn customer_id(&self) -> &str {
+        match self {
+            DueItem::Profile(p) => &p.customer_id,
+            DueItem::Enrollment(e) => &e.customer_id,
+        }
+    }
+
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            DueItem::Profile(p) => p.due_at,
+            DueItem::Enrollment(e) => e.due_at,
+        }
+    }
+}
+
+/// A page of a query or scan, with the cursor to continue from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Opaque; `None` when there is nothing more.
+    pub cursor: Option<String>,
+    /// Items the backend read to produce this page (for cost accounting).
+    pub items_read: u64,
+}
+
+/// The sparse, write-sharded due index, and the full scan used only for rebuilds.
+#[async_trait]
+pub trait DueIndex: Send + Sync {
+    /// Items of `shard` due at or before `now`, oldest first.
+    async fn due_page(
+        &self,
+        shard: u32,
+        now: DateTime<Utc>,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Page<DueItem>>;
+    /// One segment of a parallel scan over every profile.
+    async fn scan_profiles(
+        &self,
+        segment: u32,
+        total_segments: u32,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Page<Profile>>;
+}
+
+/// Where a cut-short scheduler run resumes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    /// The run's "now".
+    pub now: DateTime<Utc>,
+    pub mode: String,
+    /// Next shard (due mode) or segment (rebuild) to read.
+    pub position: u32,
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// The scheduler's checkpoint.
+#[async_trait]
+pub trait CheckpointStore: Send + Sync {
+    async fn get_checkpoint(&self) -> StoreResult<Option<Checkpoint>>;
+    /// Saves if the stored version equals `checkpoint.version`.
+    async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> StoreResult<u64>;
+    /// Removes it once the run has finished (only if still at `version`).
+    async fn clear_checkpoint(&self, version: u64) -> StoreResult<()>;
+}
+
+/// Everything a function needs from storage.
+pub trait Store:
+    ProfileStore
+    + EnrollmentStore
+    + RewardStore
+    + IdempotencyStore
+    + MetricsStore
+    + DueIndex
+    + CheckpointStore
+{
+}
+
+impl<T> Store for T where
+    T: ProfileStore
+        + EnrollmentStore
+        + RewardStore
+        + IdempotencyStore
+        + MetricsStore
+        + DueIndex
+        + CheckpointStore
+{
+}
+
+/// The due-index shard of a customer.
+pub fn due_shard(customer_id: &str) -> u32 {
+    let h = customer_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (h % u64::from(DUE_SHARDS)) as u32
+}
+
+/// Errors publishing events.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("{failed} of {total} events could not be published after retries: {reason}")]
+    Partial {
+        failed: usize,
+        total: usize,
+        reason: String,
+    },
+    #[error("event bus error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Result of one PutEvents-style call: which entries failed (by index) and why.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PutResult {
+    pub failed: Vec<(usize, String)>,
+}
+
+/// The event bus. `put_batch` takes at most 10 events and reports per-entry failures; retries
+/// live in [`crate::events::publish_all`].
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    async fn put_batch(&self, events: &[BusEvent]) -> Result<PutResult, BusError>;
+}
+
+/// One email, rendered and ready.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Email {
+    pub to: String,
+    pub from: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    /// Extra headers (`List-Unsubscribe`, `List-Unsubscribe-Post`).
+    pub headers: Vec<(String, String)>,
+    /// SES message tags (campaign, step, variant, customer).
+    pub tags: Vec<(String, String)>,
+}
+
+/// Why a send failed, sorted by what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Slow down and retry the item later.
+    #[error("sending is throttled: {0}")]
+    Throttled(String),
+    /// This address can never receive mail: suppress the customer, do not retry.
+    #[error("the address was rejected permanently: {0}")]
+    Rejected(String),
+    /// The account cannot send at all (sending paused, suspended): alarm.
+    #[error("sending is paused for the account: {0}")]
+    Paused(String),
+    /// Anything else, probably transient.
+    #[error("mail service error: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Sends email.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends; returns the provider's message id.
+    async fn send(&self, email: &Email) -> Result<String, MailError>;
+}

@@ -47,7 +47,9 @@ if ! sam build --beta-features --parameter-overrides "Architecture=$ARCH" >"$LOG
     tail -n 40 "$LOG" >&2
     if grep -qiE "could not resolve host|failed to download|network|spurious|timed out" "$LOG"; then
         fail "sam build needs crates from crates.io (see $LOG): the registry was not reachable"
-    elif grep -qiE "error\[E[0-9]+\]|could not compile" "$LOG"; then
+    elif grep -qiE "failed to parse manifest|failed to load manifest" "$LOG"; then
+        fail "a Cargo.toml of the workspace is invalid (see $LOG)"
+    elif grep -qiE "error\[E[0-9]+\]|could not compile|couldn't read" "$LOG"; then
         fail "the workspace does not compile for $RUST_TARGET (see $LOG)"
     elif grep -qiE "zig" "$LOG"; then
         fail "cargo lambda's zig linker failed (see $LOG)"

@@ -4,6 +4,8 @@
 pub mod adapters;
 pub mod campaign;
 pub mod domain;
+pub mod emf;
 pub mod events;
 pub mod ports;
+pub mod settings;
 pub mod signing;

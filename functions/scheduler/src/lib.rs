@@ -1,1 +1,536 @@
+//! The scheduler: finds customers who are due (through the sparse due index), enrolls the
+//! eligible lapsed ones, and publishes one `WinbackStepDue` per due step.
+//!
+//! Its "now" is the scheduled event's `time`. A run that nears the Lambda deadline saves a
+//! checkpoint and stops; the next invocation resumes from it before starting its own work, so no
+//! customer is skipped or repeated.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::campaign::CampaignConfig;
+use shared::domain::customer::Profile;
+use shared::domain::eligibility;
+use shared::domain::experiment::{self, Group};
+use shared::domain::lapse::{self, LapseState};
+use shared::domain::metrics::{counter, CohortKey};
+use shared::domain::sequence::{Enrollment, Status};
+use shared::emf::{MetricSink, Record, Unit};
+use shared::events::{publish_all, BusEvent, RetryPolicy, StepDue};
+use shared::ports::{Checkpoint, DueItem, EventBus, Store, StoreError, DUE_SHARDS};
+
+/// Items fetched per due-index page.
+const PAGE: u32 = 100;
+/// Segments of the rebuild scan.
+pub const REBUILD_SEGMENTS: u32 = 4;
+/// A published step is re-published after this long if the sender has not moved it on.
+const REPUBLISH_AFTER_HOURS: i64 = 6;
+
+/// What the scheduler needs, built once at cold start.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn EventBus>,
+    pub campaign: Arc<CampaignConfig>,
+    pub metrics: Arc<dyn MetricSink>,
+    pub retry: RetryPolicy,
+}
+
+/// Which work a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Read only what is due.
+    Due,
+    /// Recompute every customer's due time (after a policy change or an import).
+    Rebuild,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::Due => "due",
+            Mode::Rebuild => "rebuild",
+        }
+    }
+}
+
+/// A parsed invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub now: DateTime<Utc>,
+    pub mode: Mode,
+}
+
+/// When to stop.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Stop (with a checkpoint) once this instant is reached.
+    pub stop_at: Option<Instant>,
+    /// Stop (with a checkpoint) after this many items: lets tests cut a run deterministically.
+    pub max_items: Option<u64>,
+}
+
+impl Budget {
+    pub fn unlimited() -> Budget {
+        Budget {
+            stop_at: None,
+            max_items: None,
+        }
+    }
+}
+
+/// Errors of a run. Bad input changes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("the scheduled event has no `time`: invoke with an EventBridge scheduled event, or {{\"mode\": \"rebuild\", \"time\": \"<RFC 3339>\"}}")]
+    MissingTime,
+    #[error("`time` is not an RFC 3339 timestamp: {0}")]
+    BadTime(String),
+    #[error("unknown mode `{0}`: use \"rebuild\" or leave it out")]
+    UnknownMode(String),
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0} events could not be published after retries")]
+    Publish(usize),
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub evaluated: u64,
+    pub enrolled: u64,
+    pub holdout: u64,
+    pub steps_published: u64,
+    pub sunset: u64,
+    pub publish_failures: u64,
+    pub items_read: u64,
+    /// False when the run stopped early and left a checkpoint.
+    pub complete: bool,
+    /// A checkpoint from an earlier run was resumed first.
+    pub resumed: bool,
+}
+
+/// Reads the Lambda payload: a scheduled event (its `time`), optionally with `"mode": "rebuild"`.
+/// A bare `{"mode": "rebuild"}` without `time` uses `fallback_now` (the invocation time).
+pub fn parse_input(
+    event: &serde_json::Value,
+    fallback_now: Option<DateTime<Utc>>,
+) -> Result<Input, SchedulerError> {
+    let mode = match event
+        .get("mode")
+        .or_else(|| event.get("detail").and_then(|d| d.get("mode")))
+    {
+        None | Some(serde_json::Value::Null) => Mode::Due,
+        Some(serde_json::Value::String(m)) if m == "rebuild" => Mode::Rebuild,
+        Some(serde_json::Value::String(m)) if m == "due" => Mode::Due,
+        Some(other) => {
+            return Err(SchedulerError::UnknownMode(
+                other
+                    .as_str()
+                    .map_or_else(|| other.to_string(), str::to_string),
+            ))
+        }
+    };
+    let now = match event.get("time").and_then(|t| t.as_str()) {
+        Some(t) => DateTime::parse_from_rfc3339(t)
+            .map_err(|e| SchedulerError::BadTime(format!("{t}: {e}")))?
+            .with_timezone(&Utc),
+        None => match (mode, fallback_now) {
+            (Mode::Rebuild, Some(now)) => now,
+            _ => return Err(SchedulerError::MissingTime),
+        },
+    };
+    Ok(Input { now, mode })
+}
+
+struct Run<'a> {
+    deps: &'a Deps,
+    now: DateTime<Utc>,
+    summary: Summary,
+    events: Vec<BusEvent>,
+    budget: Budget,
+    seen: u64,
+}
+
+impl Run<'_> {
+    fn out_of_budget(&self) -> bool {
+        self.budget.max_items.is_some_and(|m| self.seen >= m)
+            || self.budget.stop_at.is_some_and(|t| Instant::now() >= t)
+    }
+
+    fn cohort(&self, e: &Enrollment) -> CohortKey {
+        CohortKey {
+            campaign: e.campaign.clone(),
+            variant: e.variant.clone(),
+            group: e.group,
+        }
+    }
+
+    /// Evaluates one customer: new due time, or enrollment.
+    async fn evaluate(&mut self, mut profile: Profile) -> Result<(), SchedulerError> {
+        self.summary.evaluated += 1;
+        let campaign = &self.deps.campaign;
+        let assessment = lapse::assess(&profile, &campaign.lapse, self.now);
+        match assessment.state {
+            LapseState::NoOrders => return self.set_profile_due(profile, None).await,
+            LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => {
+                return self.set_profile_due(profile, Some(lapses_at)).await
+            }
+            LapseState::Lapsed { .. } => {}
+        }
+        let latest = self
+            .deps
+            .store
+            .get_enrollment(&profile.customer_id, &campaign.name)
+            .await?;
+        if let Err(why) =
+            eligibility::check(&profile, latest.as_ref(), &campaign.eligibility, self.now)
+        {
+            tracing::debug!(customer_id = %profile.customer_id, rule = why.rule(), "not eligible");
+            let retry = why.retry_at();
+            return self.set_profile_due(profile, retry).await;
+        }
+        let assignment =
+            experiment::assign(&profile.customer_id, &campaign.name, &campaign.experiment);
+        let round = latest.as_ref().map_or(1, |e| e.round + 1);
+        let mut enrollment = Enrollment::start(
+            &profile.customer_id,
+            campaign,
+            round,
+            assignment.group,
+            &assignment.variant,
+            self.now,
+        );
+        enrollment.version = latest.as_ref().map_or(0, |e| e.version);
+        match self.deps.store.save_enrollment(&enrollment).await {
+            Ok(v) => enrollment.version = v,
+            // Another run enrolled them first.
+            Err(e) if e.is_conflict() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        profile.due_at = None;
+        if let Err(e) = self.deps.store.save_profile(&profile).await {
+            // The enrollment stands; a stale profile due entry finds them enrolled next time.
+            if !e.is_conflict() {
+                return Err(e.into());
+            }
+        }
+        let key = self.cohort(&enrollment);
+        self.deps
+            .store
+            .add_counts(&key, Some(self.now.date_naive()), &[(counter::ENROLLED, 1)])
+            .await?;
+        self.summary.enrolled += 1;
+        if enrollment.group == Group::Holdout {
+            self.summary.holdout += 1;
+        }
+        tracing::info!(event = "customer_enrolled", customer_id = %enrollment.customer_id,
+            campaign = %enrollment.campaign, variant = %enrollment.variant, group = enrollment.group.as_str());
+        self.events.push(BusEvent::CustomerEnrolled {
+            campaign: enrollment.campaign.clone(),
+            customer_id: enrollment.customer_id.clone(),
+            enrollment_id: enrollment.id.clone(),
+            variant: enrollment.variant.clone(),
+            group: enrollment.group.as_str().to_string(),
+            at: self.now,
+        });
+        if enrollment.due_at.is_some_and(|d| d <= self.now) {
+            self.act_on_enrollment(enrollment).await?;
+        }
+        Ok(())
+    }
+
+    async fn set_profile_due(
+        &mut self,
+        mut profile: Profile,
+        due: Option<DateTime<Utc>>,
+    ) -> Result<(), SchedulerError> {
+        if profile.due_at == due {
+            return Ok(());
+        }
+        profile.due_at = due;
+        match self.deps.store.save_profile(&profile).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_conflict() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Publishes the due step, or closes the enrollment.
+    async fn act_on_enrollment(&mut self, mut e: Enrollment) -> Result<(), SchedulerError> {
+        let due_at = e.due_at.unwrap_or(self.now);
+        match e.status {
+            Status::Active { next_step } => {
+                e.published_step = next_step;
+                e.due_at = Some(self.now + chrono::Duration::hours(REPUBLISH_AFTER_HOURS));
+                match self.deps.store.save_enrollment(&e).await {
+                    Ok(_) => {}
+                    Err(err) if err.is_conflict() => return Ok(()),
+                    Err(err) => return Err(err.into()),
+                }
+                self.events.push(BusEvent::WinbackStepDue(StepDue {
+                    campaign: e.campaign.clone(),
+                    customer_id: e.customer_id.clone(),
+                    enrollment_id: e.id.clone(),
+                    step: next_step,
+                    due_at,
+                }));
+                self.summary.steps_published += 1;
+            }
+            Status::AwaitingSunset | Status::Holdout => {
+                let closed = match e.close(self.now) {
+                    Ok(c) => c,
+                    Err(_) => return Ok(()),
+                };
+                match self.deps.store.save_enrollment(&closed).await {
+                    Ok(_) => {}
+                    Err(err) if err.is_conflict() => return Ok(()),
+                    Err(err) => return Err(err.into()),
+                }
+                if matches!(closed.status, Status::Sunset { .. }) {
+                    self.sunset_profile(&closed).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn sunset_profile(&mut self, e: &Enrollment) -> Result<(), SchedulerError> {
+        for _ in 0..3 {
+            let Some(mut p) = self.deps.store.get_profile(&e.customer_id).await? else {
+                break;
+            };
+            p.sunset_at = Some(self.now);
+            p.due_at = None;
+            match self.deps.store.save_profile(&p).await {
+                Ok(_) => break,
+                Err(err) if err.is_conflict() => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let key = self.cohort(e);
+        self.deps
+            .store
+            .add_counts(&key, Some(self.now.date_naive()), &[(counter::SUNSET, 1)])
+            .await?;
+        self.summary.sunset += 1;
+        tracing::info!(event = "customer_sunset", customer_id = %e.customer_id, campaign = %e.campaign);
+        self.events.push(BusEvent::CustomerSunset {
+            campaign: e.campaign.clone(),
+            customer_id: e.customer_id.clone(),
+            at: self.now,
+        });
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), SchedulerError> {
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        let events = std::mem::take(&mut self.events);
+        let report = publish_all(self.deps.bus.as_ref(), events, self.deps.retry).await;
+        if !report.failed.is_empty() {
+            self.summary.publish_failures += report.failed.len() as u64;
+            for (event, why) in &report.failed {
+                tracing::error!(event = "publish_failed", detail_type = event.detail_type(), error = %why);
+            }
+            self.deps.metrics.record(
+                Record::new(&[("Service", "scheduler")]).metric(
+                    "PublishFailures",
+                    report.failed.len() as f64,
+                    Unit::Count,
+                ),
+                self.now.timestamp_millis(),
+            );
+            return Err(SchedulerError::Publish(report.failed.len()));
+        }
+        Ok(())
+    }
+
+    /// Processes due items from `position` (shard) on; returns a checkpoint if cut short.
+    async fn due_pass(
+        &mut self,
+        mut position: u32,
+        mut cursor: Option<String>,
+    ) -> Result<Option<(u32, Option<String>)>, SchedulerError> {
+        while position < DUE_SHARDS {
+            loop {
+                if self.out_of_budget() {
+                    return Ok(Some((position, cursor)));
+                }
+                let page = self
+                    .deps
+                    .store
+                    .due_page(position, self.now, cursor.clone(), PAGE)
+                    .await?;
+                self.summary.items_read += page.items_read;
+                for item in page.items {
+                    self.seen += 1;
+                    match item {
+                        DueItem::Profile(p) => self.evaluate(p).await?,
+                        DueItem::Enrollment(e) => self.act_on_enrollment(e).await?,
+                    }
+                }
+                self.flush().await?;
+                cursor = page.cursor;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            position += 1;
+        }
+        Ok(None)
+    }
+
+    /// Recomputes every profile's due time from a parallel scan.
+    async fn rebuild_pass(
+        &mut self,
+        mut position: u32,
+        mut cursor: Option<String>,
+    ) -> Result<Option<(u32, Option<String>)>, SchedulerError> {
+        while position < REBUILD_SEGMENTS {
+            loop {
+                if self.out_of_budget() {
+                    return Ok(Some((position, cursor)));
+                }
+                let page = self
+                    .deps
+                    .store
+                    .scan_profiles(position, REBUILD_SEGMENTS, cursor.clone(), PAGE)
+                    .await?;
+                self.summary.items_read += page.items_read;
+                for p in page.items {
+                    self.seen += 1;
+                    self.rebuild_one(p).await?;
+                }
+                cursor = page.cursor;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            position += 1;
+        }
+        Ok(None)
+    }
+
+    async fn rebuild_one(&mut self, profile: Profile) -> Result<(), SchedulerError> {
+        self.summary.evaluated += 1;
+        let latest = self
+            .deps
+            .store
+            .get_enrollment(&profile.customer_id, &self.deps.campaign.name)
+            .await?;
+        if latest.as_ref().is_some_and(|e| !e.status.is_final()) {
+            return self.set_profile_due(profile, None).await;
+        }
+        let due = match lapse::assess(&profile, &self.deps.campaign.lapse, self.now).state {
+            LapseState::NoOrders => None,
+            LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => {
+                Some(lapses_at)
+            }
+            LapseState::Lapsed { .. } if profile.is_mailable() => Some(self.now),
+            LapseState::Lapsed { .. } => None,
+        };
+        self.set_profile_due(profile, due).await
+    }
+}
+
+/// Runs the scheduler once: first any checkpointed run, then this invocation's own work.
+pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, SchedulerError> {
+    let mut summary = Summary::default();
+    let checkpoint = deps.store.get_checkpoint().await?;
+    let mut version = checkpoint.as_ref().map_or(0, |c| c.version);
+    let mut jobs: Vec<(DateTime<Utc>, Mode, u32, Option<String>)> = Vec::new();
+    if let Some(c) = checkpoint {
+        summary.resumed = true;
+        let mode = if c.mode == "rebuild" {
+            Mode::Rebuild
+        } else {
+            Mode::Due
+        };
+        jobs.push((c.now, mode, c.position, c.cursor));
+    }
+    jobs.push((input.now, input.mode, 0, None));
+    let mut seen = 0;
+    for (now, mode, position, cursor) in jobs {
+        let mut r = Run {
+            deps,
+            now,
+            summary: Summary::default(),
+            events: Vec::new(),
+            budget,
+            seen,
+        };
+        let cut = match mode {
+            Mode::Due => r.due_pass(position, cursor).await,
+            Mode::Rebuild => r.rebuild_pass(position, cursor).await,
+        };
+        let flushed = r.flush().await;
+        seen = r.seen;
+        merge(&mut summary, &r.summary);
+        emit(deps, &r.summary, now);
+        let cut = cut?;
+        flushed?;
+        match cut {
+            Some((position, cursor)) => {
+                let c = Checkpoint {
+                    now,
+                    mode: mode.as_str().to_string(),
+                    position,
+                    cursor,
+                    version,
+                };
+                deps.store.save_checkpoint(&c).await?;
+                tracing::info!(
+                    event = "scheduler_checkpoint",
+                    position,
+                    mode = mode.as_str()
+                );
+                summary.complete = false;
+                return Ok(summary);
+            }
+            None if version > 0 => {
+                deps.store.clear_checkpoint(version).await?;
+                version = 0;
+            }
+            None => {}
+        }
+    }
+    summary.complete = true;
+    Ok(summary)
+}
+
+fn merge(a: &mut Summary, b: &Summary) {
+    a.evaluated += b.evaluated;
+    a.enrolled += b.enrolled;
+    a.holdout += b.holdout;
+    a.steps_published += b.steps_published;
+    a.sunset += b.sunset;
+    a.publish_failures += b.publish_failures;
+    a.items_read += b.items_read;
+}
+
+fn emit(deps: &Deps, s: &Summary, now: DateTime<Utc>) {
+    let campaign = deps.campaign.name.as_str();
+    let ts = now.timestamp_millis();
+    deps.metrics.record(
+        Record::new(&[("Campaign", campaign)])
+            .metric("CustomersEvaluated", s.evaluated as f64, Unit::Count)
+            .metric("HoldoutAssigned", s.holdout as f64, Unit::Count),
+        ts,
+    );
+    if s.enrolled > 0 {
+        deps.metrics.record(
+            Record::new(&[("Campaign", campaign), ("Variant", "all")]).metric(
+                "CustomersEnrolled",
+                s.enrolled as f64,
+                Unit::Count,
+            ),
+            ts,
+        );
+    }
+}

@@ -1,1 +1,45 @@
-fn main() {}
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use shared::adapters::{dynamodb::DynamoStore, eventbridge::EventBridgeBus};
+use shared::campaign::Campaign;
+use shared::{emf::StdoutEmf, events::RetryPolicy, settings};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    settings::init_logging();
+    let conf = settings::aws_config().await;
+    let deps = scheduler::Deps {
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&conf),
+            settings::required("TABLE_NAME")?,
+        )),
+        bus: Arc::new(EventBridgeBus::from_conf(
+            &conf,
+            settings::required("EVENT_BUS_NAME")?,
+        )),
+        campaign: Arc::new(Campaign::from_env()?.config().clone()),
+        metrics: Arc::new(StdoutEmf),
+        retry: RetryPolicy::default(),
+    };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let deps = deps.clone();
+        async move {
+            let input = scheduler::parse_input(&event.payload, Some(chrono::Utc::now()))?;
+            let left = event
+                .context
+                .deadline()
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            let budget = scheduler::Budget {
+                stop_at: Some(Instant::now() + left.saturating_sub(Duration::from_secs(10))),
+                max_items: None,
+            };
+            Ok::<_, Error>(serde_json::to_value(
+                scheduler::run(&deps, input, budget).await?,
+            )?)
+        }
+    }))
+    .await
+}

@@ -1,1 +1,632 @@
+//! The sender: one SES email per due step, exactly once.
+//!
+//! For each `WinbackStepDue` it re-checks the customer, defers for quiet hours and the frequency
+//! cap, **claims** the step with a versioned write (a lease), issues or reuses the reward code,
+//! renders the step for the customer's locale, sends, and **marks** the step sent, which schedules
+//! the next step or the sunset. A message delivered twice finds the step sent or claimed; a
+//! crashed claim is taken over once its lease has expired.
+//!
+//! The one window that can still duplicate: SES accepted the email and the process died before
+//! the mark was written. Its bound is one extra email per crash in that window, only after the
+//! lease expires; SES's own message id is recorded on mark so operators can reconcile.
 
+mod rate;
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use shared::campaign::{self as locale, Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
+use shared::domain::customer::{EmailStatus, Profile};
+use shared::domain::eligibility;
+use shared::domain::metrics::{counter, CohortKey};
+use shared::domain::reward::{self, Reward, RewardCode};
+use shared::domain::schedule;
+use shared::domain::sequence::{Claim, Enrollment, ExitReason};
+use shared::domain::survey::Reason;
+use shared::emf::{MetricSink, Record, Unit};
+use shared::events::{Envelope, StepDue};
+use shared::ports::{Email, MailError, Mailer, Store, StoreError};
+use shared::signing::{sign_link, LinkClaims, Purpose};
+
+pub use rate::RateLimiter;
+
+/// What the sender needs, built once at cold start.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn Mailer>,
+    pub campaign: Arc<Campaign>,
+    pub metrics: Arc<dyn MetricSink>,
+    pub link_key: Vec<u8>,
+    /// The webhook's public URL, without a trailing slash.
+    pub public_base_url: String,
+    pub sender_address: String,
+    pub limiter: Arc<RateLimiter>,
+    /// How long a claim keeps other senders off a step.
+    pub lease: Duration,
+}
+
+/// What happened to one step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Sent {
+        message_id: String,
+    },
+    /// Already sent by an earlier delivery of the same message.
+    AlreadySent,
+    /// Nothing to send any more (unsubscribed, suppressed, won back, sunset, stale).
+    Skipped {
+        why: &'static str,
+    },
+    /// Not now: quiet hours or the frequency cap. The scheduler publishes it again then.
+    Deferred {
+        until: DateTime<Utc>,
+    },
+}
+
+/// Failures that leave the message for a retry (reported as a batch item failure).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("message body is not a WinbackStepDue envelope: {0}")]
+    BadMessage(String),
+    #[error(
+        "step {step} of enrollment {enrollment} is being sent by another sender until {until}"
+    )]
+    Busy {
+        enrollment: String,
+        step: u8,
+        until: DateTime<Utc>,
+    },
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("SES throttled the send; it will be retried")]
+    Throttled(#[source] MailError),
+    #[error("SES sending is paused for the account; fix the account before emails can go out")]
+    Paused(#[source] MailError),
+    #[error("SES failed: {0}")]
+    Mail(#[source] MailError),
+    #[error("could not render step {step}: {source}")]
+    Render {
+        step: u8,
+        #[source]
+        source: shared::campaign::RenderError,
+    },
+    #[error("the operating system's random source failed: {0}")]
+    Random(String),
+}
+
+/// Processes an SQS batch; failed items are returned for redelivery.
+pub async fn handle_batch(deps: &Deps, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let result = match parse_body(record.body.as_deref().unwrap_or_default()) {
+            Ok(due) => process_step(deps, &due, now).await.map(|o| (due, o)),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok((due, outcome)) => {
+                tracing::info!(event = "step_processed", customer_id = %due.customer_id, step = due.step, outcome = ?outcome);
+            }
+            Err(SendError::BadMessage(why)) => {
+                // A malformed message can never succeed: report it and let the DLQ keep it.
+                tracing::error!(event = "bad_message", message_id = %id, error = %why);
+                failures.push(failure(id));
+            }
+            Err(e) => {
+                tracing::warn!(event = "send_failed", message_id = %id, error = %e);
+                failures.push(failure(id));
+            }
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+fn failure(id: String) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = id;
+    f
+}
+
+/// Reads a `WinbackStepDue` from an EventBridge envelope (the SQS body).
+pub fn parse_body(body: &str) -> Result<StepDue, SendError> {
+    let env: Envelope =
+        serde_json::from_str(body).map_err(|e| SendError::BadMessage(e.to_string()))?;
+    if env.detail_type != "WinbackStepDue" {
+        return Err(SendError::BadMessage(format!(
+            "detail-type is {}, expected WinbackStepDue",
+            env.detail_type
+        )));
+    }
+    serde_json::from_value(env.detail).map_err(|e| SendError::BadMessage(e.to_string()))
+}
+
+fn cohort(e: &Enrollment) -> CohortKey {
+    CohortKey {
+        campaign: e.campaign.clone(),
+        variant: e.variant.clone(),
+        group: e.group,
+    }
+}
+
+/// Sends one step, at most once.
+pub async fn process_step(
+    deps: &Deps,
+    due: &StepDue,
+    now: DateTime<Utc>,
+) -> Result<Outcome, SendError> {
+    let config = deps.campaign.config();
+    let Some(enrollment) = deps
+        .store
+        .get_enrollment(&due.customer_id, &due.campaign)
+        .await?
+    else {
+        return Ok(Outcome::Skipped {
+            why: "no_enrollment",
+        });
+    };
+    if enrollment.id != due.enrollment_id {
+        return Ok(Outcome::Skipped {
+            why: "stale_enrollment",
+        });
+    }
+    if enrollment.sent.iter().any(|s| s.step == due.step) {
+        return Ok(Outcome::AlreadySent);
+    }
+    if enrollment.status.is_final() {
+        return Ok(Outcome::Skipped {
+            why: "enrollment_ended",
+        });
+    }
+    if enrollment.due_step() != Some(due.step) {
+        return Ok(Outcome::Skipped {
+            why: "not_the_next_step",
+        });
+    }
+    let Some(profile) = deps.store.get_profile(&due.customer_id).await? else {
+        return Ok(Outcome::Skipped { why: "no_profile" });
+    };
+    if !profile.is_mailable() {
+        let reason = match profile.email_status {
+            EmailStatus::Suppressed => ExitReason::Suppressed,
+            _ if profile.erased || profile.email.is_none() => ExitReason::Erased,
+            _ => ExitReason::Unsubscribed,
+        };
+        end_enrollment(deps, enrollment, reason, now).await?;
+        return Ok(Outcome::Skipped {
+            why: "not_mailable",
+        });
+    }
+
+    let tz = schedule::zone(profile.time_zone.as_deref(), &config.default_time_zone);
+    let cap = eligibility::cap_days(&profile, &config.eligibility);
+    let allowed = schedule::next_send_time(
+        now,
+        enrollment.last_sent_at(),
+        cap,
+        tz,
+        config.sending.quiet_hours_start,
+        config.sending.quiet_hours_end,
+    );
+    if allowed > now {
+        let deferred = enrollment
+            .defer(allowed)
+            .map_err(|_| SendError::BadMessage("ended".into()))?;
+        match deps.store.save_enrollment(&deferred).await {
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        deps.metrics.record(
+            Record::new(&[("Campaign", &config.name)]).metric("EmailsDeferred", 1.0, Unit::Count),
+            now.timestamp_millis(),
+        );
+        return Ok(Outcome::Deferred { until: allowed });
+    }
+
+    // Claim the step.
+    if let Some(c) = &enrollment.claim {
+        if c.step == due.step && c.lease_until > now {
+            return Err(SendError::Busy {
+                enrollment: enrollment.id.clone(),
+                step: due.step,
+                until: c.lease_until,
+            });
+        }
+    }
+    let step_config = &config.steps[usize::from(due.step) - 1];
+    let reason = enrollment.survey_reason.or(profile.survey_reason);
+    let reward = if step_config.reward {
+        Some(reward_for(deps, &enrollment, &profile, due.step, reason, now).await?)
+    } else {
+        None
+    };
+    let token = hex_token()?;
+    let mut claimed = enrollment.clone();
+    claimed.claim = Some(Claim {
+        step: due.step,
+        token,
+        lease_until: now + deps.lease,
+        reward_code: reward.as_ref().map(|(r, _)| r.code.to_string()),
+    });
+    claimed.version = match deps.store.save_enrollment(&claimed).await {
+        Ok(v) => v,
+        Err(StoreError::Conflict { .. }) => {
+            return Err(SendError::Busy {
+                enrollment: enrollment.id.clone(),
+                step: due.step,
+                until: now + deps.lease,
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    // Issue the reward (a take-over finds it already issued).
+    if let Some((r, true)) = &reward {
+        match deps.store.insert_reward(r).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict { .. }) => {
+                let existing = deps.store.get_reward(&r.code).await?;
+                if existing.is_none_or(|x| x.enrollment_id != r.enrollment_id) {
+                    release(deps, &claimed).await;
+                    return Err(SendError::Random("reward code collision; retrying".into()));
+                }
+            }
+            Err(e) => {
+                release(deps, &claimed).await;
+                return Err(e.into());
+            }
+        }
+    }
+
+    let email = match compose(
+        deps,
+        &claimed,
+        &profile,
+        due.step,
+        reward.as_ref().map(|(r, _)| r),
+        now,
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            release(deps, &claimed).await;
+            return Err(e);
+        }
+    };
+    deps.limiter.acquire().await;
+    let message_id = match deps.mailer.send(&email).await {
+        Ok(id) => id,
+        Err(MailError::Rejected(why)) => {
+            tracing::warn!(event = "address_rejected", customer_id = %profile.customer_id, error = %why);
+            suppress(deps, &profile, now).await?;
+            end_enrollment(deps, claimed, ExitReason::Suppressed, now).await?;
+            return Ok(Outcome::Skipped {
+                why: "address_rejected",
+            });
+        }
+        Err(e @ MailError::Throttled(_)) => {
+            release(deps, &claimed).await;
+            deps.limiter.slow_down();
+            deps.metrics.record(
+                Record::new(&[("Service", "sender")]).metric("SendThrottled", 1.0, Unit::Count),
+                now.timestamp_millis(),
+            );
+            return Err(SendError::Throttled(e));
+        }
+        Err(e @ MailError::Paused(_)) => {
+            release(deps, &claimed).await;
+            tracing::error!(event = "sending_paused", error = %e);
+            deps.metrics.record(
+                Record::new(&[("Service", "sender")]).metric("SendingPaused", 1.0, Unit::Count),
+                now.timestamp_millis(),
+            );
+            return Err(SendError::Paused(e));
+        }
+        Err(e) => {
+            release(deps, &claimed).await;
+            deps.metrics.record(
+                Record::new(&[("Service", "sender")]).metric("SendFailures", 1.0, Unit::Count),
+                now.timestamp_millis(),
+            );
+            return Err(SendError::Mail(e));
+        }
+    };
+
+    mark_sent(
+        deps,
+        claimed,
+        due.step,
+        &message_id,
+        reward.map(|(r, _)| r.code),
+        now,
+    )
+    .await?;
+    deps.store
+        .add_counts(
+            &cohort(&enrollment),
+            Some(now.date_naive()),
+            &[(counter::SENT, 1), (&counter::sent_step(due.step), 1)],
+        )
+        .await?;
+    deps.metrics.record(
+        Record::new(&[("Campaign", &config.name), ("Step", &due.step.to_string())]).metric(
+            "EmailsSent",
+            1.0,
+            Unit::Count,
+        ),
+        now.timestamp_millis(),
+    );
+    Ok(Outcome::Sent { message_id })
+}
+
+/// The reward for this send: the claim's (take-over), the enrollment's still-valid one, or a new
+/// one. The flag says whether it still has to be inserted.
+async fn reward_for(
+    deps: &Deps,
+    e: &Enrollment,
+    profile: &Profile,
+    step: u8,
+    reason: Option<Reason>,
+    now: DateTime<Utc>,
+) -> Result<(Reward, bool), SendError> {
+    let config = deps.campaign.config();
+    let pending = e
+        .claim
+        .as_ref()
+        .filter(|c| c.step == step)
+        .and_then(|c| c.reward_code.clone());
+    for code in [pending.as_ref(), e.reward_code.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if let Ok(code) = RewardCode::parse(code) {
+            if let Some(r) = deps.store.get_reward(&code).await? {
+                if r.reusable(now) {
+                    return Ok((r, false));
+                }
+            }
+        }
+    }
+    let spec = reward::choose(config, &e.variant, reason);
+    let code = RewardCode::random().map_err(|err| SendError::Random(err.to_string()))?;
+    let currency = profile
+        .currency
+        .clone()
+        .unwrap_or_else(|| config.currency.clone());
+    Ok((
+        Reward::issue(
+            code,
+            spec,
+            &e.customer_id,
+            &e.campaign,
+            &e.id,
+            &e.variant,
+            step,
+            &currency,
+            now,
+        ),
+        true,
+    ))
+}
+
+fn hex_token() -> Result<String, SendError> {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).map_err(|e| SendError::Random(e.to_string()))?;
+    Ok(hex::encode(b))
+}
+
+/// Gives the claim back so a retry need not wait for the lease.
+async fn release(deps: &Deps, claimed: &Enrollment) {
+    let mut e = claimed.clone();
+    e.claim = None;
+    if let Err(err) = deps.store.save_enrollment(&e).await {
+        tracing::warn!(event = "release_failed", enrollment = %e.id, error = %err);
+    }
+}
+
+async fn mark_sent(
+    deps: &Deps,
+    mut e: Enrollment,
+    step: u8,
+    message_id: &str,
+    code: Option<RewardCode>,
+    now: DateTime<Utc>,
+) -> Result<(), SendError> {
+    let config = deps.campaign.config();
+    for _ in 0..5 {
+        let next = match e.record_sent(step, now, Some(message_id.to_string()), config) {
+            Ok(n) => n,
+            Err(_) => {
+                // Won back or exited while sending: keep the record of the email, nothing else.
+                let mut n = e.clone();
+                if n.sent.iter().all(|s| s.step != step) {
+                    n.sent.push(shared::domain::sequence::SentStep {
+                        step,
+                        at: now,
+                        message_id: Some(message_id.to_string()),
+                    });
+                }
+                n.claim = None;
+                n
+            }
+        };
+        let mut next = next;
+        if let Some(c) = &code {
+            next.reward_code = Some(c.to_string());
+        }
+        match deps.store.save_enrollment(&next).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict { .. }) => {
+                match deps
+                    .store
+                    .get_enrollment(&e.customer_id, &e.campaign)
+                    .await?
+                {
+                    Some(fresh) if fresh.id == e.id => e = fresh,
+                    _ => return Ok(()),
+                }
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(SendError::Busy {
+        enrollment: e.id.clone(),
+        step,
+        until: now,
+    })
+}
+
+async fn end_enrollment(
+    deps: &Deps,
+    e: Enrollment,
+    reason: ExitReason,
+    now: DateTime<Utc>,
+) -> Result<(), SendError> {
+    if let Ok(ended) = e.exit(reason, now) {
+        match deps.store.save_enrollment(&ended).await {
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    deps.metrics.record(
+        Record::new(&[("Campaign", &e.campaign)]).metric("EmailsSkipped", 1.0, Unit::Count),
+        now.timestamp_millis(),
+    );
+    Ok(())
+}
+
+async fn suppress(deps: &Deps, profile: &Profile, now: DateTime<Utc>) -> Result<(), SendError> {
+    let mut p = profile.clone();
+    for _ in 0..3 {
+        p.email_status = EmailStatus::Suppressed;
+        p.due_at = None;
+        match deps.store.save_profile(&p).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict { .. }) => match deps.store.get_profile(&p.customer_id).await?
+            {
+                Some(fresh) => p = fresh,
+                None => return Ok(()),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tracing::warn!(event = "suppress_conflict", customer_id = %p.customer_id, at = %now);
+    Ok(())
+}
+
+fn link(deps: &Deps, e: &Enrollment, purpose: Purpose, step: u8, now: DateTime<Utc>) -> String {
+    let validity = i64::from(deps.campaign.config().sending.link_validity_days);
+    sign_link(
+        &deps.link_key,
+        &LinkClaims {
+            purpose,
+            customer_id: e.customer_id.clone(),
+            campaign: e.campaign.clone(),
+            enrollment_id: e.id.clone(),
+            step,
+            expires: (now + Duration::days(validity)).timestamp(),
+        },
+    )
+}
+
+/// Renders and addresses the email for a step.
+pub fn compose(
+    deps: &Deps,
+    e: &Enrollment,
+    profile: &Profile,
+    step: u8,
+    reward: Option<&Reward>,
+    now: DateTime<Utc>,
+) -> Result<Email, SendError> {
+    let config = deps.campaign.config();
+    let base = deps.public_base_url.trim_end_matches('/');
+    let step_config = &config.steps[usize::from(step) - 1];
+    let locale_code = deps
+        .campaign
+        .locale_for(profile.locale.as_deref())
+        .to_string();
+    let tz = schedule::zone(profile.time_zone.as_deref(), &config.default_time_zone);
+    let survey_token =
+        (step_config.survey || step_config.nps).then(|| link(deps, e, Purpose::Survey, step, now));
+    let unsubscribe_token = link(deps, e, Purpose::Unsubscribe, step, now);
+    let unsubscribe_url = format!("{base}/v1/unsubscribe?t={unsubscribe_token}");
+    let survey = match (&survey_token, step_config.survey) {
+        (Some(t), true) => Reason::ALL
+            .iter()
+            .map(|r| SurveyLink {
+                reason: r.as_str().to_string(),
+                url: format!("{base}/v1/survey?t={t}&a={}", r.as_str()),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let nps = match (&survey_token, step_config.nps) {
+        (Some(t), true) => (0..=10u8)
+            .map(|score| NpsLink {
+                score,
+                url: format!("{base}/v1/survey?t={t}&a={score}"),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let today = now.with_timezone(&tz).date_naive();
+    let since = profile
+        .first_order_at
+        .map(|f| f.with_timezone(&tz).date_naive())
+        .unwrap_or(today);
+    let months = locale::months_between(since, today);
+    let ctx = EmailContext {
+        first_name: profile.first_name.clone(),
+        last_product: profile.last_product().map(str::to_string),
+        last_category: profile.last_category().map(str::to_string),
+        customer_since: locale::format_date(since, &locale_code),
+        years_as_customer: months / 12,
+        months_as_customer: months,
+        order_count: profile.order_count,
+        reward: reward.map(|r| RewardView::new(r, &locale_code, tz, now)),
+        survey,
+        nps,
+        fewer_emails_url: format!("{unsubscribe_url}&offer=fewer"),
+        unsubscribe_url: unsubscribe_url.clone(),
+        shop_url: config.shop_url.clone(),
+        shop_name: config.shop_name.clone(),
+        step,
+        total_steps: config.steps.len() as u8,
+        variant_copy: config
+            .experiment
+            .variants
+            .iter()
+            .find(|v| v.name == e.variant)
+            .and_then(|v| v.copy.clone()),
+    };
+    let rendered = deps
+        .campaign
+        .render_email(step, &locale_code, &ctx)
+        .map_err(|source| SendError::Render { step, source })?;
+    Ok(Email {
+        to: profile.email.clone().unwrap_or_default(),
+        from: deps.sender_address.clone(),
+        subject: rendered.subject,
+        html: rendered.html,
+        text: rendered.text,
+        headers: vec![
+            ("List-Unsubscribe".into(), format!("<{unsubscribe_url}>")),
+            (
+                "List-Unsubscribe-Post".into(),
+                "List-Unsubscribe=One-Click".into(),
+            ),
+        ],
+        tags: vec![
+            ("campaign".into(), e.campaign.clone()),
+            ("step".into(), step.to_string()),
+            ("variant".into(), e.variant.clone()),
+            ("group".into(), e.group.as_str().to_string()),
+            ("customer_id".into(), e.customer_id.clone()),
+            ("enrollment_id".into(), e.id.clone()),
+        ],
+    })
+}

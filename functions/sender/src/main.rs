@@ -1,1 +1,39 @@
-fn main() {}
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use shared::adapters::{dynamodb::DynamoStore, ses::SesMailer};
+use shared::campaign::Campaign;
+use shared::{emf::StdoutEmf, settings};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    settings::init_logging();
+    let conf = settings::aws_config().await;
+    let keys = settings::Keys::load(&conf).await?;
+    let rate = settings::optional("SES_MAX_SEND_RATE").and_then(|r| r.parse().ok());
+    let deps = sender::Deps {
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&conf),
+            settings::required("TABLE_NAME")?,
+        )),
+        mailer: Arc::new(SesMailer::new(
+            aws_sdk_sesv2::Client::new(&conf),
+            settings::optional("SES_CONFIGURATION_SET"),
+        )),
+        campaign: Arc::new(Campaign::from_env()?),
+        metrics: Arc::new(StdoutEmf),
+        link_key: keys.link,
+        public_base_url: settings::required("PUBLIC_BASE_URL")?,
+        sender_address: settings::required("SENDER_ADDRESS")?,
+        limiter: Arc::new(sender::RateLimiter::new(rate)),
+        lease: chrono::Duration::minutes(5),
+    };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let deps = deps.clone();
+        async move {
+            Ok::<_, Error>(sender::handle_batch(&deps, event.payload, chrono::Utc::now()).await)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,410 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use scheduler::{parse_input, run, Budget, Deps, Input, Mode, SchedulerError};
+use shared::adapters::embedded::{MemoryBus, MemoryStore};
+use shared::campaign::testing::example_campaign;
+use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
+use shared::domain::money::Money;
+use shared::domain::sequence::Status;
+use shared::emf::MemoryMetrics;
+use shared::events::{BusEvent, RetryPolicy};
+use shared::ports::{BusError, EnrollmentStore, EventBus, ProfileStore, PutResult};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+}
+
+/// A customer who ordered every `gap` days, the last time `quiet` days before now.
+fn customer(id: &str, gap: i64, quiet: i64) -> Profile {
+    let mut p = Profile::new(id);
+    p.email = Some(format!("{id}@example.com"));
+    let last = now() - Duration::days(quiet);
+    for i in (0..4).rev() {
+        p.record_order(OrderRecord {
+            at: last - Duration::days(gap * i),
+            amount: Money(2500),
+            product: Some("Dark roast".into()),
+            category: Some("coffee".into()),
+        });
+    }
+    p.due_at = Some(now() - Duration::hours(1));
+    p
+}
+
+struct World {
+    store: Arc<MemoryStore>,
+    bus: Arc<MemoryBus>,
+    metrics: Arc<MemoryMetrics>,
+    deps: Deps,
+}
+
+fn world_with_bus(bus: Arc<dyn EventBus>) -> World {
+    let store = Arc::new(MemoryStore::new());
+    let metrics = Arc::new(MemoryMetrics::default());
+    let deps = Deps {
+        store: store.clone(),
+        bus,
+        campaign: Arc::new(example_campaign()),
+        metrics: metrics.clone(),
+        retry: RetryPolicy {
+            attempts: 4,
+            base_delay: std::time::Duration::ZERO,
+        },
+    };
+    World {
+        store,
+        bus: Arc::new(MemoryBus::new()),
+        metrics,
+        deps,
+    }
+}
+
+fn world() -> World {
+    let bus = Arc::new(MemoryBus::new());
+    let mut w = world_with_bus(bus.clone());
+    w.bus = bus;
+    w
+}
+
+async fn seed(w: &World, profiles: &[Profile]) {
+    w.store.put_profiles(profiles).await.unwrap();
+}
+
+fn input() -> Input {
+    Input {
+        now: now(),
+        mode: Mode::Due,
+    }
+}
+
+fn steps_due(events: &[BusEvent]) -> Vec<String> {
+    let mut v: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            BusEvent::WinbackStepDue(s) => Some(format!("{}:{}", s.customer_id, s.step)),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn lapsed_customers_are_enrolled_and_their_first_step_is_published() {
+    let w = world();
+    // Weekly buyer quiet for 60 days: lapsed. Weekly buyer quiet for 2 days: active.
+    seed(&w, &[customer("lapsed", 7, 60), customer("active", 7, 2)]).await;
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert!(s.complete);
+    assert_eq!(s.evaluated, 2);
+    assert_eq!(s.enrolled, 1);
+    let events = w.bus.drain();
+    let enrolled = events
+        .iter()
+        .filter(|e| matches!(e, BusEvent::CustomerEnrolled { customer_id, .. } if customer_id == "lapsed"))
+        .count();
+    assert_eq!(enrolled, 1);
+    let e = w
+        .store
+        .get_enrollment("lapsed", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    if e.status == Status::Holdout {
+        assert!(steps_due(&events).is_empty());
+    } else {
+        assert_eq!(steps_due(&events), vec!["lapsed:1".to_string()]);
+        assert_eq!(e.published_step, 1);
+    }
+    let active = w.store.get_profile("active").await.unwrap().unwrap();
+    assert!(
+        active.due_at.unwrap() > now(),
+        "the active customer gets a future due time"
+    );
+    assert!(w
+        .store
+        .get_enrollment("active", "example")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        w.metrics
+            .sum("CustomersEvaluated", &[("Campaign", "example")]),
+        2.0
+    );
+}
+
+#[tokio::test]
+async fn a_second_run_publishes_nothing_new() {
+    let w = world();
+    let many: Vec<Profile> = (0..40)
+        .map(|i| customer(&format!("c{i}"), 10, 90))
+        .collect();
+    seed(&w, &many).await;
+    run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    let first = w.bus.drain();
+    assert!(!steps_due(&first).is_empty());
+    let again = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(again.enrolled, 0);
+    assert!(w.bus.drain().is_empty());
+}
+
+#[tokio::test]
+async fn holdout_customers_are_enrolled_without_an_email_step() {
+    let w = world();
+    let many: Vec<Profile> = (0..200)
+        .map(|i| customer(&format!("c{i}"), 10, 90))
+        .collect();
+    seed(&w, &many).await;
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 200);
+    assert!(
+        s.holdout > 5 && s.holdout < 45,
+        "about 10% holdout, got {}",
+        s.holdout
+    );
+    let steps = steps_due(&w.bus.drain());
+    assert_eq!(steps.len() as u64, 200 - s.holdout);
+    for e in w.store.all_enrollments() {
+        if e.status == Status::Holdout {
+            assert!(!steps.contains(&format!("{}:1", e.customer_id)));
+            assert_eq!(e.variant, "holdout");
+        }
+    }
+}
+
+#[tokio::test]
+async fn unsubscribed_customers_are_not_enrolled() {
+    let w = world();
+    let mut p = customer("gone", 7, 60);
+    p.email_status = EmailStatus::Unsubscribed;
+    seed(&w, &[p]).await;
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 0);
+    assert!(w
+        .store
+        .get_enrollment("gone", "example")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        w.store.get_profile("gone").await.unwrap().unwrap().due_at,
+        None
+    );
+}
+
+#[tokio::test]
+async fn overlapping_runs_never_enroll_a_customer_twice() {
+    let w = world();
+    let many: Vec<Profile> = (0..300)
+        .map(|i| customer(&format!("c{i}"), 10, 90))
+        .collect();
+    seed(&w, &many).await;
+    let (a, b) = tokio::join!(
+        run(&w.deps, input(), Budget::unlimited()),
+        run(&w.deps, input(), Budget::unlimited())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.enrolled + b.enrolled, 300);
+    let events = w.bus.drain();
+    let enrolled = events
+        .iter()
+        .filter(|e| matches!(e, BusEvent::CustomerEnrolled { .. }))
+        .count();
+    assert_eq!(enrolled, 300);
+    let steps = steps_due(&events);
+    let mut dedup = steps.clone();
+    dedup.dedup();
+    assert_eq!(steps, dedup, "no step published twice");
+}
+
+#[tokio::test]
+async fn a_run_cut_short_resumes_from_its_checkpoint_without_skipping_or_repeating() {
+    let w = world();
+    let many: Vec<Profile> = (0..250)
+        .map(|i| customer(&format!("c{i}"), 10, 90))
+        .collect();
+    seed(&w, &many).await;
+    let budget = Budget {
+        stop_at: None,
+        max_items: Some(60),
+    };
+    let mut total_enrolled = 0;
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let s = run(&w.deps, input(), budget).await.unwrap();
+        total_enrolled += s.enrolled;
+        if s.complete {
+            break;
+        }
+        assert!(runs < 50, "never finished");
+    }
+    assert!(
+        runs >= 4,
+        "the budget cut the work into several runs ({runs})"
+    );
+    assert_eq!(total_enrolled, 250);
+    let events = w.bus.drain();
+    let mut enrolled: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            BusEvent::CustomerEnrolled { customer_id, .. } => Some(customer_id.clone()),
+            _ => None,
+        })
+        .collect();
+    enrolled.sort();
+    let before = enrolled.len();
+    enrolled.dedup();
+    assert_eq!(before, enrolled.len(), "nobody repeated");
+    assert_eq!(enrolled.len(), 250, "nobody skipped");
+}
+
+#[tokio::test]
+async fn rebuild_recomputes_every_customers_due_time() {
+    let w = world();
+    let mut a = customer("a", 7, 2);
+    a.due_at = None;
+    let mut b = customer("b", 7, 60);
+    b.due_at = None;
+    seed(&w, &[a, b]).await;
+    let s = run(
+        &w.deps,
+        Input {
+            now: now(),
+            mode: Mode::Rebuild,
+        },
+        Budget::unlimited(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.evaluated, 2);
+    assert!(
+        w.store
+            .get_profile("a")
+            .await
+            .unwrap()
+            .unwrap()
+            .due_at
+            .unwrap()
+            > now()
+    );
+    assert_eq!(
+        w.store.get_profile("b").await.unwrap().unwrap().due_at,
+        Some(now())
+    );
+    // The next due run then enrolls b.
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 1);
+}
+
+#[test]
+fn scheduled_events_are_read_and_bad_input_is_refused() {
+    let ev: serde_json::Value =
+        serde_json::from_str(include_str!("../events/scheduled.json")).unwrap();
+    let i = parse_input(&ev, None).unwrap();
+    assert_eq!(i.mode, Mode::Due);
+    let rebuild = parse_input(&serde_json::json!({"mode": "rebuild"}), Some(now())).unwrap();
+    assert_eq!(
+        rebuild,
+        Input {
+            now: now(),
+            mode: Mode::Rebuild
+        }
+    );
+    assert!(matches!(
+        parse_input(&serde_json::json!({}), Some(now())),
+        Err(SchedulerError::MissingTime)
+    ));
+    assert!(matches!(
+        parse_input(&serde_json::json!({"time": "yesterday"}), None),
+        Err(SchedulerError::BadTime(_))
+    ));
+    let e = parse_input(
+        &serde_json::json!({"mode": "purge", "time": "2026-11-22T10:00:00Z"}),
+        None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("unknown mode `purge`"), "{e}");
+}
+
+/// Fails the first attempt of every other entry.
+struct FlakyBus {
+    inner: MemoryBus,
+    calls: AtomicUsize,
+    always_fail: bool,
+}
+
+#[async_trait]
+impl EventBus for FlakyBus {
+    async fn put_batch(&self, events: &[BusEvent]) -> Result<PutResult, BusError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        let failing: Vec<usize> = if self.always_fail || call % 2 == 0 {
+            (0..events.len()).filter(|i| i % 2 == 0).collect()
+        } else {
+            Vec::new()
+        };
+        let ok: Vec<BusEvent> = events
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !failing.contains(i))
+            .map(|(_, e)| e.clone())
+            .collect();
+        self.inner.put_batch(&ok).await?;
+        Ok(PutResult {
+            failed: failing
+                .into_iter()
+                .map(|i| (i, "ThrottlingException".to_string()))
+                .collect(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn failed_publish_entries_are_retried_alone_and_none_is_lost() {
+    let bus = Arc::new(FlakyBus {
+        inner: MemoryBus::new(),
+        calls: AtomicUsize::new(0),
+        always_fail: false,
+    });
+    let w = world_with_bus(bus.clone());
+    let many: Vec<Profile> = (0..50)
+        .map(|i| customer(&format!("c{i}"), 10, 90))
+        .collect();
+    seed(&w, &many).await;
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    let events = bus.inner.drain();
+    let enrolled = events
+        .iter()
+        .filter(|e| matches!(e, BusEvent::CustomerEnrolled { .. }))
+        .count();
+    assert_eq!(enrolled as u64, s.enrolled);
+    assert_eq!(steps_due(&events).len() as u64, s.steps_published);
+    let mut all = steps_due(&events);
+    let n = all.len();
+    all.dedup();
+    assert_eq!(all.len(), n, "only failed entries were retried");
+}
+
+#[tokio::test]
+async fn a_publish_failure_that_survives_retries_is_reported() {
+    let bus = Arc::new(FlakyBus {
+        inner: MemoryBus::new(),
+        calls: AtomicUsize::new(0),
+        always_fail: true,
+    });
+    let w = world_with_bus(bus);
+    seed(&w, &[customer("a", 10, 90), customer("b", 10, 90)]).await;
+    let err = run(&w.deps, input(), Budget::unlimited())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SchedulerError::Publish(n) if n > 0), "{err}");
+    assert!(
+        w.metrics
+            .sum("PublishFailures", &[("Service", "scheduler")])
+            > 0.0
+    );
+}

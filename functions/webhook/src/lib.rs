@@ -1,1 +1,357 @@
+//! The webhook function: the shop's activity (orders, logins, renewals), the links in emails
+//! (survey answers, unsubscribe, fewer emails), reward look-ups for the shop's checkout, erasure
+//! requests, and SES feedback (bounces, complaints, deliveries, opens, clicks) from EventBridge.
+//!
+//! One Lambda serves both: [`handle`] tells a Function URL / HTTP API v2 request from an SES event.
+//! The handlers decide nothing the domain in `shared` can decide; they validate everything before
+//! they write, write with versioned saves (retrying a lost race a few times), count in the
+//! metrics store, and print one EMF record per counter change.
+//!
+//! # Responses of `POST /v1/activity`
+//!
+//! `200` with `{"status": "recorded", "event_id", "customer_id", "reactivated": bool, "reward"?}`.
+//! A `reward_code` that cannot be redeemed (already used, expired, another customer's, unknown) does
+//! not refuse the order: the order is recorded and `reward` says
+//! `{"code", "status": "refused", "code_status": "redeemed"|"expired"|"other_customer"|"unknown",
+//! "error"}`; a redeemed one says `{"code", "status": "redeemed"}`. A 4xx always means nothing was
+//! written, so the shop can retry it after fixing the request. A replayed `event_id` answers `200`
+//! with the first answer and `"duplicate": true`; one still being processed answers `409`.
 
+mod activity;
+mod http;
+mod links;
+pub mod pages;
+mod report;
+mod ses;
+mod signed;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::{HeaderName, HeaderValue};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use serde_json::{json, Value};
+use shared::campaign::Campaign;
+use shared::emf::MetricSink;
+use shared::ports::{EventBus, Store, StoreError};
+
+pub use http::MAX_BODY_BYTES;
+pub use shared::settings::Keys;
+
+/// Attempts of a versioned save before a lost race is reported.
+pub(crate) const SAVE_ATTEMPTS: u32 = 5;
+
+/// Everything the handlers need, built once at cold start (or by a test or the simulator).
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn EventBus>,
+    /// The campaign this deployment runs.
+    pub campaign: Arc<Campaign>,
+    /// Webhook signing keys (newest first) and the link-token key.
+    pub keys: Keys,
+    /// The webhook's public URL (no trailing slash needed), used in the forms of link pages;
+    /// empty means relative links.
+    pub public_base_url: String,
+    /// Where EMF metric records go: [`shared::emf::StdoutEmf`] on Lambda.
+    pub metrics: Arc<dyn MetricSink>,
+}
+
+/// An HTTP request as the function sees it, whatever carried it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Errors of the function itself (bad HTTP input never becomes one: it gets a 4xx response).
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("the event is neither a Function URL / HTTP API v2 request nor an SES event from EventBridge ({0}): point only those at this function")]
+    UnknownPayload(String),
+    #[error(
+        "the SES event has no {0}: deliver SES configuration-set events from EventBridge unchanged"
+    )]
+    BadSesEvent(&'static str),
+}
+
+impl WebhookError {
+    /// Whether retrying the same event may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, WebhookError::Store(_))
+    }
+}
+
+impl From<WebhookError> for lambda_runtime::Diagnostic {
+    fn from(e: WebhookError) -> Self {
+        let kind = if e.is_retryable() {
+            "Retryable.StoreError"
+        } else {
+            "NotRetryable.BadEvent"
+        };
+        lambda_runtime::Diagnostic {
+            error_type: kind.to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// The Lambda entry: an HTTP request (Function URL / HTTP API v2 payload) gets an HTTP API v2
+/// response; an SES event from EventBridge is recorded and answered with `{"status": "ok"}`.
+pub async fn handle(deps: &Deps, event: Value, now: DateTime<Utc>) -> Result<Value, WebhookError> {
+    if event.pointer("/requestContext/http").is_some() {
+        let response = match serde_json::from_value::<ApiGatewayV2httpRequest>(event) {
+            Ok(request) => match http_request_from_apigw(request) {
+                Ok(req) => handle_http(deps, req, now).await,
+                Err(resp) => resp,
+            },
+            Err(e) => http::json_error(400, &format!("unreadable HTTP request: {e}"), None),
+        };
+        return Ok(apigw_response(response));
+    }
+    let source = event.get("source").and_then(Value::as_str);
+    if event.get("detail-type").is_some() && source == Some("aws.ses") {
+        ses::handle_ses_event(deps, &event, now).await?;
+        return Ok(json!({ "status": "ok" }));
+    }
+    Err(WebhookError::UnknownPayload(match source {
+        Some(s) => format!("source {s}"),
+        None => "no requestContext.http and no source".to_string(),
+    }))
+}
+
+/// Records one SES event (bounce, complaint, delivery, open, click) delivered by EventBridge.
+/// Deduplicated by the event's `id`.
+pub async fn handle_ses_event(
+    deps: &Deps,
+    event: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), WebhookError> {
+    ses::handle_ses_event(deps, event, now).await
+}
+
+fn http_request_from_apigw(r: ApiGatewayV2httpRequest) -> Result<HttpRequest, HttpResponse> {
+    let body = match (r.body, r.is_base64_encoded) {
+        (None, _) => Vec::new(),
+        (Some(b), false) => b.into_bytes(),
+        (Some(b), true) => BASE64.decode(b.as_bytes()).map_err(|_| {
+            http::json_error(400, "the body is marked base64 but is not base64", None)
+        })?,
+    };
+    let headers = r
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    Ok(HttpRequest {
+        method: r.request_context.http.method.as_str().to_string(),
+        path: r
+            .raw_path
+            .or(r.request_context.http.path)
+            .unwrap_or_else(|| "/".to_string()),
+        query: r.raw_query_string.unwrap_or_default(),
+        headers,
+        body,
+    })
+}
+
+fn apigw_response(resp: HttpResponse) -> Value {
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(resp.status);
+    for (k, v) in &resp.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
+            out.headers.insert(k, v);
+        }
+    }
+    out.body = Some(Body::Text(resp.body));
+    out.is_base64_encoded = false;
+    serde_json::to_value(out)
+        .unwrap_or_else(|e| json!({ "statusCode": 500, "body": e.to_string() }))
+}
+
+/// A route: which handler, from the path alone.
+enum Route {
+    Activity,
+    Survey,
+    Unsubscribe,
+    Preferences,
+    Reward(String),
+    Customer(String),
+}
+
+impl Route {
+    fn allowed(&self) -> &'static [&'static str] {
+        match self {
+            Route::Activity => &["POST"],
+            Route::Survey => &["GET"],
+            Route::Unsubscribe | Route::Preferences => &["GET", "POST"],
+            Route::Reward(_) => &["GET"],
+            Route::Customer(_) => &["DELETE"],
+        }
+    }
+
+    /// Link pages answer in HTML; the shop's API in JSON.
+    fn is_page(&self) -> bool {
+        matches!(
+            self,
+            Route::Survey | Route::Unsubscribe | Route::Preferences
+        )
+    }
+}
+
+fn route(path: &str) -> Option<Route> {
+    // Behind an HTTP API stage or a path prefix the routes start at `/v1/`.
+    let at = path.find("/v1/")?;
+    let rest = &path[at + "/v1/".len()..];
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let mut parts = rest.split('/');
+    let first = parts.next()?;
+    let second = parts.next();
+    if parts.next().is_some() {
+        return None;
+    }
+    match (first, second) {
+        ("activity", None) => Some(Route::Activity),
+        ("survey", None) => Some(Route::Survey),
+        ("unsubscribe", None) => Some(Route::Unsubscribe),
+        ("preferences", None) => Some(Route::Preferences),
+        ("rewards", Some(code)) if !code.is_empty() => Some(Route::Reward(code.to_string())),
+        ("customers", Some(id)) if !id.is_empty() => Some(Route::Customer(id.to_string())),
+        _ => None,
+    }
+}
+
+/// Answers one HTTP request. Bad input gets a 4xx that says why and changes nothing; only a
+/// failing store answers 503 (retry later). Never panics.
+pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> HttpResponse {
+    let method = req.method.to_ascii_uppercase();
+    let Some(route) = route(&req.path) else {
+        return http::json_error(
+            404,
+            "no such route: the webhook serves POST /v1/activity, GET /v1/survey, GET|POST /v1/unsubscribe, GET|POST /v1/preferences, GET /v1/rewards/{code}, DELETE /v1/customers/{id}",
+            None,
+        );
+    };
+    if !route.allowed().contains(&method.as_str()) {
+        let mut resp = http::json_error(
+            405,
+            &format!(
+                "{method} is not allowed here: use {}",
+                route.allowed().join(" or ")
+            ),
+            None,
+        );
+        resp.headers
+            .push(("allow".into(), route.allowed().join(", ")));
+        return resp;
+    }
+    if req.body.len() > MAX_BODY_BYTES {
+        return http::json_error(
+            413,
+            &format!(
+                "the body is {} bytes: at most {MAX_BODY_BYTES} are accepted",
+                req.body.len()
+            ),
+            None,
+        );
+    }
+    let is_page = route.is_page();
+    let lang = pages::Lang::pick(
+        http::accepted_languages(req.header("accept-language"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let work = async {
+        match route {
+            Route::Activity => activity::post(deps, &req, now).await,
+            Route::Survey => links::survey(deps, &req, now).await,
+            Route::Unsubscribe if method == "GET" => links::choice_page(deps, &req, now).await,
+            Route::Unsubscribe => links::post_unsubscribe(deps, &req, now).await,
+            Route::Preferences if method == "GET" => links::choice_page(deps, &req, now).await,
+            Route::Preferences => links::post_preferences(deps, &req, now).await,
+            Route::Reward(code) => signed::reward(deps, &req, &code, now).await,
+            Route::Customer(id) => signed::erase(deps, &req, &id, now).await,
+        }
+    };
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => {
+            tracing::error!(event = "request_failed", error = %e, "the store failed; the client may retry");
+            unavailable(is_page, lang)
+        }
+        Err(_) => {
+            tracing::error!(event = "request_panicked", "a handler panicked");
+            unavailable(is_page, lang)
+        }
+    }
+}
+
+fn unavailable(is_page: bool, lang: pages::Lang) -> HttpResponse {
+    let mut resp = if is_page {
+        http::html_response(503, pages::error(lang, pages::PageError::Unavailable))
+    } else {
+        http::json_error(
+            503,
+            "temporarily unavailable: retry the same request later",
+            None,
+        )
+    };
+    resp.headers.push(("retry-after".into(), "5".into()));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_found_behind_a_stage_prefix_and_with_a_trailing_slash() {
+        assert!(matches!(route("/v1/activity"), Some(Route::Activity)));
+        assert!(matches!(route("/prod/v1/survey/"), Some(Route::Survey)));
+        assert!(matches!(route("/v1/rewards/WB-1"), Some(Route::Reward(c)) if c == "WB-1"));
+        assert!(route("/v1/rewards/").is_none());
+        assert!(route("/v1/customers/a/b").is_none());
+        assert!(route("/v2/activity").is_none());
+        assert!(route("/").is_none());
+    }
+}

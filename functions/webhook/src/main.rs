@@ -1,1 +1,31 @@
-fn main() {}
+//! The webhook Lambda: wires clients built once at cold start to [`webhook::handle`].
+
+use std::sync::Arc;
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use shared::adapters::{dynamodb::DynamoStore, eventbridge::EventBridgeBus};
+use shared::{campaign::Campaign, emf::StdoutEmf, settings};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    settings::init_logging();
+    let conf = settings::aws_config().await;
+    let deps = webhook::Deps {
+        store: Arc::new(DynamoStore::from_env().await?),
+        bus: Arc::new(EventBridgeBus::from_conf(
+            &conf,
+            settings::required("EVENT_BUS_NAME")?,
+        )),
+        campaign: Arc::new(Campaign::from_env()?),
+        keys: settings::Keys::load(&conf).await?,
+        public_base_url: settings::optional("PUBLIC_BASE_URL").unwrap_or_default(),
+        metrics: Arc::new(StdoutEmf),
+    };
+    let deps = &deps;
+    run(service_fn(
+        move |e: LambdaEvent<serde_json::Value>| async move {
+            webhook::handle(deps, e.payload, chrono::Utc::now()).await
+        },
+    ))
+    .await
+}

@@ -1,0 +1,482 @@
+//! The pages behind the links in emails: survey answers, the unsubscribe / fewer-emails choice.
+
+use chrono::{DateTime, Utc};
+use shared::domain::customer::{EmailStatus, Profile};
+use shared::domain::metrics::{counter, CohortKey};
+use shared::domain::sequence::{Enrollment, ExitReason};
+use shared::domain::survey::{classify_nps, outcome, Answer, NpsClass, Reason};
+use shared::events::{publish_all, BusEvent, RetryPolicy};
+use shared::ports::StoreError;
+use shared::signing::{verify_link, LinkClaims, Purpose, TokenError};
+
+use crate::http::{accepted_languages, html_response};
+use crate::pages::{self, Lang, PageError};
+use crate::{report, Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
+
+/// The language of a request's `Accept-Language` (for pages shown before the customer is known).
+fn browser_lang(req: &HttpRequest) -> Lang {
+    let langs = accepted_languages(req.header("accept-language"));
+    Lang::pick(langs.iter().map(String::as_str))
+}
+
+fn customer_lang(profile: Option<&Profile>, req: &HttpRequest) -> Lang {
+    profile
+        .and_then(|p| p.locale.as_deref())
+        .and_then(Lang::of)
+        .unwrap_or_else(|| browser_lang(req))
+}
+
+fn error_page(req: &HttpRequest, e: PageError) -> HttpResponse {
+    html_response(400, pages::error(browser_lang(req), e))
+}
+
+/// The claims of the request's `t`, valid for one of `purposes`.
+fn claims(
+    deps: &Deps,
+    req: &HttpRequest,
+    purposes: &[Purpose],
+    now: DateTime<Utc>,
+) -> Result<LinkClaims, TokenError> {
+    let token = req.query_param("t").ok_or(TokenError::Malformed)?;
+    let mut last = TokenError::WrongPurpose;
+    for p in purposes {
+        match verify_link(&deps.keys.link, &token, *p, now) {
+            Ok(c) => return Ok(c),
+            Err(TokenError::WrongPurpose) => last = TokenError::WrongPurpose,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+/// Reads the answer: a reason name or an NPS score 0–10.
+fn parse_answer(a: &str) -> Option<Answer> {
+    if let Ok(r) = a.parse::<Reason>() {
+        return Some(Answer::Reason(r));
+    }
+    let score: u8 = a.parse().ok()?;
+    classify_nps(u32::from(score)).ok()?;
+    Some(Answer::Nps(score))
+}
+
+fn nps_class(score: Option<u8>) -> Option<NpsClass> {
+    score.and_then(|s| classify_nps(u32::from(s)).ok())
+}
+
+fn nps_tag(class: NpsClass) -> &'static str {
+    match class {
+        NpsClass::Detractor => "nps:detractor",
+        NpsClass::Passive => "nps:passive",
+        NpsClass::Promoter => "nps:promoter",
+    }
+}
+
+/// Records `answer` on a profile: replaces the previous answer of the same kind and its tags.
+fn answer_profile(p: &mut Profile, answer: Answer) {
+    match answer {
+        Answer::Reason(r) => {
+            if let Some(old) = p.survey_reason {
+                p.tags.remove(&old.tag());
+            }
+            p.survey_reason = Some(r);
+        }
+        Answer::Nps(score) => {
+            if let Some(old) = nps_class(p.nps) {
+                p.tags.remove(nps_tag(old));
+            }
+            p.nps = Some(score);
+        }
+    }
+    p.tags.extend(outcome(answer).tags);
+}
+
+/// Counter changes when an enrollment's answer goes from what it was to `answer`: each answer
+/// counts once per enrollment; a changed answer moves its count.
+fn survey_deltas(before: &Enrollment, answer: Answer) -> Vec<(String, i64)> {
+    let mut d = Vec::new();
+    if before.survey_reason.is_none() && before.nps.is_none() {
+        d.push((counter::ANSWERED.to_string(), 1));
+    }
+    match answer {
+        Answer::Reason(r) if before.survey_reason != Some(r) => {
+            d.push((counter::reason(r), 1));
+            if let Some(old) = before.survey_reason {
+                d.push((counter::reason(old), -1));
+            }
+        }
+        Answer::Nps(score) => {
+            let new = nps_class(Some(score));
+            let old = nps_class(before.nps);
+            if new != old {
+                if let Some(c) = new {
+                    d.push((counter::nps(c), 1));
+                }
+                if let Some(c) = old {
+                    d.push((counter::nps(c), -1));
+                }
+            }
+        }
+        Answer::Reason(_) => {}
+    }
+    d
+}
+
+fn same_answer(reason: Option<Reason>, nps: Option<u8>, answer: Answer) -> bool {
+    match answer {
+        Answer::Reason(r) => reason == Some(r),
+        Answer::Nps(s) => nps == Some(s),
+    }
+}
+
+/// `GET /v1/survey?t=<token>&a=<reason|score>`.
+pub(crate) async fn survey(
+    deps: &Deps,
+    req: &HttpRequest,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, StoreError> {
+    let c = match claims(deps, req, &[Purpose::Survey], now) {
+        Ok(c) => c,
+        Err(e) => return Ok(error_page(req, PageError::Token(e))),
+    };
+    let Some(answer) = req.query_param("a").as_deref().and_then(parse_answer) else {
+        return Ok(error_page(req, PageError::BadAnswer));
+    };
+    let profile = deps.store.get_profile(&c.customer_id).await?;
+    let lang = customer_lang(profile.as_ref(), req);
+    if profile.as_ref().is_none_or(|p| p.erased) {
+        return Ok(html_response(200, pages::thanks(lang)));
+    }
+    let paused = match answer {
+        Answer::Reason(r) => deps
+            .campaign
+            .config()
+            .eligibility
+            .paused_reasons
+            .contains(&r),
+        Answer::Nps(_) => false,
+    };
+
+    // The enrollment the email belonged to, if it is still the latest.
+    let mut attempt = 0;
+    let enrollment_change = loop {
+        attempt += 1;
+        let Some(before) = deps
+            .store
+            .get_enrollment(&c.customer_id, &c.campaign)
+            .await?
+            .filter(|e| e.id == c.enrollment_id)
+        else {
+            break None;
+        };
+        if same_answer(before.survey_reason, before.nps, answer) {
+            break None;
+        }
+        let mut after = if paused && !before.status.is_final() {
+            before
+                .exit(ExitReason::Paused, now)
+                .unwrap_or_else(|_| before.clone())
+        } else {
+            before.clone()
+        };
+        match answer {
+            Answer::Reason(r) => after.survey_reason = Some(r),
+            Answer::Nps(s) => after.nps = Some(s),
+        }
+        match deps.store.save_enrollment(&after).await {
+            Ok(_) => break Some((before, after)),
+            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    };
+
+    let mut attempt = 0;
+    let profile_changed = loop {
+        attempt += 1;
+        let Some(mut p) = deps.store.get_profile(&c.customer_id).await? else {
+            break false;
+        };
+        let before = p.clone();
+        answer_profile(&mut p, answer);
+        if p == before {
+            break false;
+        }
+        match deps.store.save_profile(&p).await {
+            Ok(_) => break true,
+            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    };
+
+    let (reason, nps) = match answer {
+        Answer::Reason(r) => (Some(r), None),
+        Answer::Nps(s) => (None, Some(s)),
+    };
+    let mut events = Vec::new();
+    if let Some((before, after)) = &enrollment_change {
+        let key = CohortKey {
+            campaign: after.campaign.clone(),
+            variant: after.variant.clone(),
+            group: after.group,
+        };
+        let mut deltas = survey_deltas(before, answer);
+        let follow_up = outcome(answer).follow_up;
+        let had_follow_up = match answer {
+            Answer::Reason(_) => before
+                .survey_reason
+                .and_then(|r| outcome(Answer::Reason(r)).follow_up),
+            Answer::Nps(_) => before.nps.and_then(|s| outcome(Answer::Nps(s)).follow_up),
+        };
+        if let Some(why) = follow_up.filter(|f| had_follow_up != Some(*f)) {
+            deltas.push((counter::FOLLOW_UPS.to_string(), 1));
+            events.push(BusEvent::FollowUpNeeded {
+                campaign: c.campaign.clone(),
+                customer_id: c.customer_id.clone(),
+                why,
+                at: now,
+            });
+        }
+        let refs: Vec<(&str, i64)> = deltas.iter().map(|(n, d)| (n.as_str(), *d)).collect();
+        report::count(deps, &key, now, &refs).await?;
+        if paused && !before.status.is_final() {
+            tracing::info!(event = "enrollment_paused", customer_id = %c.customer_id, campaign = %c.campaign);
+        }
+    }
+    if enrollment_change.is_some() || profile_changed {
+        events.insert(
+            0,
+            BusEvent::SurveyAnswered {
+                campaign: c.campaign.clone(),
+                customer_id: c.customer_id.clone(),
+                reason,
+                nps,
+                at: now,
+            },
+        );
+        tracing::info!(
+            event = "survey_answered",
+            customer_id = %c.customer_id,
+            campaign = %c.campaign,
+            reason = reason.map(Reason::as_str),
+            nps = nps,
+            counted = enrollment_change.is_some(),
+        );
+    }
+    publish(deps, events, &c.customer_id).await;
+    Ok(html_response(200, pages::thanks(lang)))
+}
+
+async fn publish(deps: &Deps, events: Vec<BusEvent>, customer_id: &str) {
+    if events.is_empty() {
+        return;
+    }
+    let report = publish_all(deps.bus.as_ref(), events, RetryPolicy::default()).await;
+    for (e, why) in &report.failed {
+        tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %why, customer_id = %customer_id);
+    }
+}
+
+/// `GET /v1/unsubscribe?t=` and `GET /v1/preferences?t=`: the choice page. Changes nothing, so
+/// link scanners that follow it do no harm.
+pub(crate) async fn choice_page(
+    deps: &Deps,
+    req: &HttpRequest,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, StoreError> {
+    let c = match claims(
+        deps,
+        req,
+        &[Purpose::Unsubscribe, Purpose::FewerEmails],
+        now,
+    ) {
+        Ok(c) => c,
+        Err(e) => return Ok(error_page(req, PageError::Token(e))),
+    };
+    let profile = deps.store.get_profile(&c.customer_id).await?;
+    let lang = customer_lang(profile.as_ref(), req);
+    let token = req.query_param("t").unwrap_or_default();
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("t", &token)
+        .finish();
+    let base = deps.public_base_url.trim_end_matches('/');
+    let action = if base.is_empty() {
+        format!("preferences?{query}")
+    } else {
+        format!("{base}/v1/preferences?{query}")
+    };
+    Ok(html_response(200, pages::choice(lang, &action)))
+}
+
+/// What a form or one-click body asks for.
+fn form_choice(body: &[u8]) -> Option<EmailStatus> {
+    let mut choice = None;
+    for (k, v) in url::form_urlencoded::parse(body) {
+        match (k.as_ref(), v.as_ref()) {
+            ("List-Unsubscribe", "One-Click") | ("choice", "unsubscribe") => {
+                return Some(EmailStatus::Unsubscribed)
+            }
+            ("choice", "fewer") => choice = Some(EmailStatus::FewerEmails),
+            _ => {}
+        }
+    }
+    choice
+}
+
+/// `POST /v1/unsubscribe?t=` with `List-Unsubscribe=One-Click` (RFC 8058) or `choice=unsubscribe`.
+pub(crate) async fn post_unsubscribe(
+    deps: &Deps,
+    req: &HttpRequest,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, StoreError> {
+    let c = match claims(deps, req, &[Purpose::Unsubscribe], now) {
+        Ok(c) => c,
+        Err(e) => return Ok(error_page(req, PageError::Token(e))),
+    };
+    if form_choice(&req.body) != Some(EmailStatus::Unsubscribed) {
+        return Ok(error_page(req, PageError::BadChoice));
+    }
+    set_status(deps, req, &c, EmailStatus::Unsubscribed, now).await
+}
+
+/// `POST /v1/preferences?t=` with `choice=fewer` or `choice=unsubscribe`.
+pub(crate) async fn post_preferences(
+    deps: &Deps,
+    req: &HttpRequest,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, StoreError> {
+    let c = match claims(
+        deps,
+        req,
+        &[Purpose::FewerEmails, Purpose::Unsubscribe],
+        now,
+    ) {
+        Ok(c) => c,
+        Err(e) => return Ok(error_page(req, PageError::Token(e))),
+    };
+    let Some(status) = form_choice(&req.body) else {
+        return Ok(error_page(req, PageError::BadChoice));
+    };
+    set_status(deps, req, &c, status, now).await
+}
+
+/// Whether a customer at `from` moves when asking for `to`: unsubscribing beats fewer emails,
+/// and nothing lifts a suppression.
+fn moves(from: EmailStatus, to: EmailStatus) -> bool {
+    match to {
+        EmailStatus::Unsubscribed => {
+            matches!(from, EmailStatus::Subscribed | EmailStatus::FewerEmails)
+        }
+        EmailStatus::FewerEmails => from == EmailStatus::Subscribed,
+        _ => false,
+    }
+}
+
+async fn set_status(
+    deps: &Deps,
+    req: &HttpRequest,
+    c: &LinkClaims,
+    to: EmailStatus,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, StoreError> {
+    let mut attempt = 0;
+    let (changed, lang) = loop {
+        attempt += 1;
+        let Some(mut p) = deps.store.get_profile(&c.customer_id).await? else {
+            break (false, browser_lang(req));
+        };
+        let lang = customer_lang(Some(&p), req);
+        if p.erased || !moves(p.email_status, to) {
+            break (false, lang);
+        }
+        p.email_status = to;
+        match deps.store.save_profile(&p).await {
+            Ok(_) => break (true, lang),
+            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let mut attempt = 0;
+    let enrollment = loop {
+        attempt += 1;
+        let Some(e) = deps
+            .store
+            .get_enrollment(&c.customer_id, &c.campaign)
+            .await?
+        else {
+            break None;
+        };
+        if to != EmailStatus::Unsubscribed || e.status.is_final() {
+            break Some(e);
+        }
+        let Ok(exited) = e.exit(ExitReason::Unsubscribed, now) else {
+            break Some(e);
+        };
+        match deps.store.save_enrollment(&exited).await {
+            Ok(_) => break Some(exited),
+            Err(err) if err.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
+            Err(err) => return Err(err),
+        }
+    };
+    if changed {
+        let (name, event) = if to == EmailStatus::Unsubscribed {
+            (counter::UNSUBSCRIBED, "unsubscribed")
+        } else {
+            (counter::FEWER_EMAILS, "fewer_emails")
+        };
+        if let Some(e) = &enrollment {
+            let key = CohortKey {
+                campaign: e.campaign.clone(),
+                variant: e.variant.clone(),
+                group: e.group,
+            };
+            report::count(deps, &key, now, &[(name, 1)]).await?;
+        }
+        tracing::info!(event = event, customer_id = %c.customer_id, campaign = %c.campaign);
+    }
+    let page = if to == EmailStatus::Unsubscribed {
+        pages::unsubscribed(lang)
+    } else {
+        pages::fewer(lang)
+    };
+    Ok(html_response(200, page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_reasons_or_scores_from_0_to_10() {
+        assert_eq!(
+            parse_answer("quality"),
+            Some(Answer::Reason(Reason::Quality))
+        );
+        assert_eq!(parse_answer("0"), Some(Answer::Nps(0)));
+        assert_eq!(parse_answer("10"), Some(Answer::Nps(10)));
+        assert_eq!(parse_answer("11"), None);
+        assert_eq!(parse_answer("-1"), None);
+        assert_eq!(parse_answer("cheap"), None);
+    }
+
+    #[test]
+    fn one_click_and_form_bodies_say_what_to_do() {
+        assert_eq!(
+            form_choice(b"List-Unsubscribe=One-Click"),
+            Some(EmailStatus::Unsubscribed)
+        );
+        assert_eq!(
+            form_choice(b"choice=unsubscribe"),
+            Some(EmailStatus::Unsubscribed)
+        );
+        assert_eq!(form_choice(b"choice=fewer"), Some(EmailStatus::FewerEmails));
+        assert_eq!(form_choice(b"choice=more"), None);
+        assert_eq!(form_choice(b""), None);
+    }
+
+    #[test]
+    fn unsubscribing_beats_fewer_emails_and_nothing_lifts_a_suppression() {
+        assert!(moves(EmailStatus::FewerEmails, EmailStatus::Unsubscribed));
+        assert!(!moves(EmailStatus::Unsubscribed, EmailStatus::FewerEmails));
+        assert!(!moves(EmailStatus::Suppressed, EmailStatus::Unsubscribed));
+        assert!(!moves(EmailStatus::FewerEmails, EmailStatus::FewerEmails));
+    }
+}

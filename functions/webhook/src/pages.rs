@@ -1,0 +1,354 @@
+//! The small pages email links lead to, in the customer's language (en, sv, da, pl, pt; English
+//! otherwise).
+
+use std::sync::OnceLock;
+
+use minijinja::{context, Environment};
+use serde::Serialize;
+use shared::signing::TokenError;
+
+/// A language the pages are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Sv,
+    Da,
+    Pl,
+    Pt,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Sv => "sv",
+            Lang::Da => "da",
+            Lang::Pl => "pl",
+            Lang::Pt => "pt",
+        }
+    }
+
+    /// The language of a locale (`sv-SE`, `pt_BR`, `PL`), if the pages have it.
+    pub fn of(locale: &str) -> Option<Lang> {
+        let language = locale
+            .trim()
+            .split(['-', '_'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match language.as_str() {
+            "en" => Some(Lang::En),
+            "sv" => Some(Lang::Sv),
+            "da" => Some(Lang::Da),
+            "pl" => Some(Lang::Pl),
+            "pt" => Some(Lang::Pt),
+            _ => None,
+        }
+    }
+
+    /// The first of `locales` the pages have, else English.
+    pub fn pick<'a>(locales: impl IntoIterator<Item = &'a str>) -> Lang {
+        locales.into_iter().find_map(Lang::of).unwrap_or(Lang::En)
+    }
+
+    fn strings(self) -> &'static Strings {
+        match self {
+            Lang::En => &EN,
+            Lang::Sv => &SV,
+            Lang::Da => &DA,
+            Lang::Pl => &PL,
+            Lang::Pt => &PT,
+        }
+    }
+}
+
+struct Strings {
+    thanks_title: &'static str,
+    thanks_body: &'static str,
+    choice_title: &'static str,
+    choice_body: &'static str,
+    fewer_button: &'static str,
+    unsubscribe_button: &'static str,
+    unsubscribed_title: &'static str,
+    unsubscribed_body: &'static str,
+    fewer_title: &'static str,
+    fewer_body: &'static str,
+    error_title: &'static str,
+    malformed: &'static str,
+    invalid: &'static str,
+    expired: &'static str,
+    wrong_purpose: &'static str,
+    bad_answer: &'static str,
+    bad_choice: &'static str,
+    unavailable: &'static str,
+}
+
+const EN: Strings = Strings {
+    thanks_title: "Thank you",
+    thanks_body: "Thanks for your answer. It helps us do better.",
+    choice_title: "Email preferences",
+    choice_body: "Would you like fewer emails from us, or none at all?",
+    fewer_button: "Send me fewer emails",
+    unsubscribe_button: "Unsubscribe",
+    unsubscribed_title: "You are unsubscribed",
+    unsubscribed_body: "You will not receive these emails any more.",
+    fewer_title: "Fewer emails",
+    fewer_body: "Done. We will write to you less often.",
+    error_title: "This link does not work",
+    malformed: "This link is damaged. Please copy the whole link from the email.",
+    invalid: "This link is not valid.",
+    expired: "This link has expired.",
+    wrong_purpose: "This link is meant for something else.",
+    bad_answer: "We could not read your answer. Please use a link from the email.",
+    bad_choice: "Please choose one of the options.",
+    unavailable: "Something went wrong on our side. Please try again in a few minutes.",
+};
+
+const SV: Strings = Strings {
+    thanks_title: "Tack",
+    thanks_body: "Tack för ditt svar. Det hjälper oss att bli bättre.",
+    choice_title: "E-postinställningar",
+    choice_body: "Vill du få färre mejl från oss, eller inga alls?",
+    fewer_button: "Skicka färre mejl",
+    unsubscribe_button: "Avregistrera mig",
+    unsubscribed_title: "Du är avregistrerad",
+    unsubscribed_body: "Du kommer inte att få de här mejlen längre.",
+    fewer_title: "Färre mejl",
+    fewer_body: "Klart. Vi kommer att höra av oss mer sällan.",
+    error_title: "Länken fungerar inte",
+    malformed: "Länken är skadad. Kopiera hela länken från mejlet.",
+    invalid: "Länken är inte giltig.",
+    expired: "Länken har gått ut.",
+    wrong_purpose: "Länken är avsedd för något annat.",
+    bad_answer: "Vi kunde inte läsa ditt svar. Använd en länk från mejlet.",
+    bad_choice: "Välj ett av alternativen.",
+    unavailable: "Något gick fel hos oss. Försök igen om några minuter.",
+};
+
+const DA: Strings = Strings {
+    thanks_title: "Tak",
+    thanks_body: "Tak for dit svar. Det hjælper os med at blive bedre.",
+    choice_title: "E-mailindstillinger",
+    choice_body: "Vil du have færre e-mails fra os, eller slet ingen?",
+    fewer_button: "Send mig færre e-mails",
+    unsubscribe_button: "Afmeld",
+    unsubscribed_title: "Du er afmeldt",
+    unsubscribed_body: "Du modtager ikke disse e-mails mere.",
+    fewer_title: "Færre e-mails",
+    fewer_body: "Sådan. Vi skriver til dig sjældnere.",
+    error_title: "Linket virker ikke",
+    malformed: "Linket er beskadiget. Kopiér hele linket fra e-mailen.",
+    invalid: "Linket er ikke gyldigt.",
+    expired: "Linket er udløbet.",
+    wrong_purpose: "Linket er beregnet til noget andet.",
+    bad_answer: "Vi kunne ikke læse dit svar. Brug et link fra e-mailen.",
+    bad_choice: "Vælg en af mulighederne.",
+    unavailable: "Noget gik galt hos os. Prøv igen om et par minutter.",
+};
+
+const PL: Strings = Strings {
+    thanks_title: "Dziękujemy",
+    thanks_body: "Dziękujemy za odpowiedź. Pomoże nam działać lepiej.",
+    choice_title: "Ustawienia e-maili",
+    choice_body: "Chcesz dostawać od nas mniej e-maili czy wcale?",
+    fewer_button: "Wysyłajcie mi mniej e-maili",
+    unsubscribe_button: "Wypisz mnie",
+    unsubscribed_title: "Wypisano Cię z listy",
+    unsubscribed_body: "Nie będziesz już otrzymywać tych e-maili.",
+    fewer_title: "Mniej e-maili",
+    fewer_body: "Gotowe. Będziemy pisać do Ciebie rzadziej.",
+    error_title: "Ten link nie działa",
+    malformed: "Ten link jest uszkodzony. Skopiuj cały link z e-maila.",
+    invalid: "Ten link jest nieprawidłowy.",
+    expired: "Ten link wygasł.",
+    wrong_purpose: "Ten link służy do czegoś innego.",
+    bad_answer: "Nie udało się odczytać Twojej odpowiedzi. Użyj linku z e-maila.",
+    bad_choice: "Wybierz jedną z opcji.",
+    unavailable: "Coś poszło nie tak po naszej stronie. Spróbuj ponownie za kilka minut.",
+};
+
+const PT: Strings = Strings {
+    thanks_title: "Obrigado",
+    thanks_body: "Obrigado pela sua resposta. Ajuda-nos a melhorar.",
+    choice_title: "Preferências de e-mail",
+    choice_body: "Prefere receber menos e-mails nossos, ou nenhum?",
+    fewer_button: "Enviem-me menos e-mails",
+    unsubscribe_button: "Cancelar a subscrição",
+    unsubscribed_title: "Subscrição cancelada",
+    unsubscribed_body: "Deixará de receber estes e-mails.",
+    fewer_title: "Menos e-mails",
+    fewer_body: "Feito. Vamos escrever-lhe com menos frequência.",
+    error_title: "Este link não funciona",
+    malformed: "Este link está danificado. Copie o link completo do e-mail.",
+    invalid: "Este link não é válido.",
+    expired: "Este link expirou.",
+    wrong_purpose: "Este link destina-se a outra coisa.",
+    bad_answer: "Não conseguimos ler a sua resposta. Use um link do e-mail.",
+    bad_choice: "Escolha uma das opções.",
+    unavailable: "Algo correu mal do nosso lado. Tente novamente dentro de alguns minutos.",
+};
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="{{ lang }}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{{ title }}</title>
+<style>
+body { font-family: system-ui, sans-serif; background: #f6f6f4; color: #222; margin: 0; }
+main { max-width: 32rem; margin: 4rem auto; padding: 2rem; background: #fff; border-radius: 8px; }
+h1 { font-size: 1.4rem; margin-top: 0; }
+form { display: inline-block; margin: 0.5rem 0.5rem 0 0; }
+button { font-size: 1rem; padding: 0.6rem 1.2rem; border-radius: 6px; border: 1px solid #888; background: #fff; cursor: pointer; }
+</style>
+</head>
+<body>
+<main>
+<h1>{{ title }}</h1>
+<p>{{ message }}</p>
+{%- for form in forms %}
+<form method="post" action="{{ form.action }}">
+<input type="hidden" name="choice" value="{{ form.choice }}">
+<button type="submit">{{ form.label }}</button>
+</form>
+{%- endfor %}
+</main>
+</body>
+</html>
+"#;
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.add_template("page.html", PAGE)
+            .expect("the page template compiles");
+        env
+    })
+}
+
+#[derive(Serialize)]
+struct Form {
+    action: String,
+    choice: &'static str,
+    label: &'static str,
+}
+
+fn render(lang: Lang, title: &str, message: &str, forms: &[Form]) -> String {
+    env()
+        .get_template("page.html")
+        .and_then(|t| {
+            t.render(context! {
+                lang => lang.code(),
+                title => title,
+                message => message,
+                forms => forms,
+            })
+        })
+        .expect("the page template renders with plain strings")
+}
+
+/// Thanks for a survey answer.
+pub fn thanks(lang: Lang) -> String {
+    let s = lang.strings();
+    render(lang, s.thanks_title, s.thanks_body, &[])
+}
+
+/// The choice between fewer emails and none; both buttons post to `preferences_url`.
+pub fn choice(lang: Lang, preferences_url: &str) -> String {
+    let s = lang.strings();
+    let forms = [
+        Form {
+            action: preferences_url.to_string(),
+            choice: "fewer",
+            label: s.fewer_button,
+        },
+        Form {
+            action: preferences_url.to_string(),
+            choice: "unsubscribe",
+            label: s.unsubscribe_button,
+        },
+    ];
+    render(lang, s.choice_title, s.choice_body, &forms)
+}
+
+/// The customer is unsubscribed.
+pub fn unsubscribed(lang: Lang) -> String {
+    let s = lang.strings();
+    render(lang, s.unsubscribed_title, s.unsubscribed_body, &[])
+}
+
+/// The customer will get fewer emails.
+pub fn fewer(lang: Lang) -> String {
+    let s = lang.strings();
+    render(lang, s.fewer_title, s.fewer_body, &[])
+}
+
+/// Why a link page could not do what was asked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PageError {
+    Token(TokenError),
+    /// The survey answer is missing or not one of the offered answers.
+    BadAnswer,
+    /// The preferences form did not say what to do.
+    BadChoice,
+    /// Our side failed; try again.
+    Unavailable,
+}
+
+/// The error page for `error`.
+pub fn error(lang: Lang, error: PageError) -> String {
+    let s = lang.strings();
+    let message = match error {
+        PageError::Token(TokenError::Malformed) => s.malformed,
+        PageError::Token(TokenError::Forged) => s.invalid,
+        PageError::Token(TokenError::Expired) => s.expired,
+        PageError::Token(TokenError::WrongPurpose) => s.wrong_purpose,
+        PageError::BadAnswer => s.bad_answer,
+        PageError::BadChoice => s.bad_choice,
+        PageError::Unavailable => s.unavailable,
+    };
+    render(lang, s.error_title, message, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locales_map_to_their_language_and_unknown_ones_to_english() {
+        assert_eq!(Lang::of("sv-SE"), Some(Lang::Sv));
+        assert_eq!(Lang::of("pt_BR"), Some(Lang::Pt));
+        assert_eq!(Lang::of("PL"), Some(Lang::Pl));
+        assert_eq!(Lang::of("de"), None);
+        assert_eq!(Lang::pick(["de-DE", "da"]), Lang::Da);
+        assert_eq!(Lang::pick(["fr"]), Lang::En);
+    }
+
+    #[test]
+    fn every_language_has_its_own_words_on_every_page() {
+        let langs = [Lang::En, Lang::Sv, Lang::Da, Lang::Pl, Lang::Pt];
+        for (i, a) in langs.iter().enumerate() {
+            assert!(thanks(*a).contains(&format!("lang=\"{}\"", a.code())));
+            for b in &langs[i + 1..] {
+                assert_ne!(thanks(*a), thanks(*b).replace(b.code(), a.code()));
+                assert_ne!(unsubscribed(*a), unsubscribed(*b));
+                assert_ne!(
+                    error(*a, PageError::Token(TokenError::Expired)),
+                    error(*b, PageError::Token(TokenError::Expired))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_choice_page_posts_both_choices_and_escapes_the_address() {
+        let html = choice(Lang::En, "https://x.example/v1/preferences?t=a.b&x=\"y\"");
+        assert_eq!(html.matches("method=\"post\"").count(), 2);
+        assert!(html.contains("value=\"fewer\""));
+        assert!(html.contains("value=\"unsubscribe\""));
+        assert!(!html.contains("\"y\""));
+        assert!(html.contains("&amp;x="));
+    }
+}

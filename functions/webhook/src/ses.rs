@@ -1,0 +1,239 @@
+//! SES feedback from EventBridge: bounces and complaints suppress; deliveries, opens and clicks
+//! are counted.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use shared::domain::customer::EmailStatus;
+use shared::domain::experiment::{Group, HOLDOUT};
+use shared::domain::metrics::{counter, CohortKey};
+use shared::domain::sequence::ExitReason;
+use shared::events::{publish_all, BusEvent, RetryPolicy};
+use shared::ports::{Claimed, StoreError};
+
+use crate::{report, Deps, WebhookError, SAVE_ATTEMPTS};
+
+/// How long SES event ids (and per-message opens and clicks) are remembered.
+const DEDUP_DAYS: i64 = 30;
+
+/// What an SES event means here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feedback {
+    Suppress {
+        complaint: bool,
+    },
+    Delivered,
+    Opened,
+    Clicked,
+    /// Counted elsewhere or not acted on (sends, transient bounces, delays).
+    Ignored,
+}
+
+fn feedback(event: &Value) -> Feedback {
+    match event.get("detail-type").and_then(Value::as_str) {
+        Some("Email Bounced") => {
+            let permanent = event
+                .pointer("/detail/bounce/bounceType")
+                .and_then(Value::as_str)
+                == Some("Permanent");
+            if permanent {
+                Feedback::Suppress { complaint: false }
+            } else {
+                Feedback::Ignored
+            }
+        }
+        Some("Email Complaint Received") => Feedback::Suppress { complaint: true },
+        Some("Email Delivered") => Feedback::Delivered,
+        Some("Email Opened") => Feedback::Opened,
+        Some("Email Clicked") => Feedback::Clicked,
+        _ => Feedback::Ignored,
+    }
+}
+
+/// The first value of the message tag `name`.
+fn tag<'a>(event: &'a Value, name: &str) -> Option<&'a str> {
+    event
+        .pointer("/detail/mail/tags")
+        .and_then(|t| t.get(name))
+        .and_then(|v| v.get(0))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+pub(crate) async fn handle_ses_event(
+    deps: &Deps,
+    event: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), WebhookError> {
+    let id = event
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or(WebhookError::BadSesEvent("id"))?;
+    let detail_type = event
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .ok_or(WebhookError::BadSesEvent("detail-type"))?;
+    let fb = feedback(event);
+    if fb == Feedback::Ignored {
+        tracing::debug!(event = "ses_event_ignored", detail_type = detail_type);
+        return Ok(());
+    }
+    let Some(customer_id) = tag(event, "customer_id") else {
+        tracing::warn!(
+            event = "ses_event_untagged",
+            detail_type = detail_type,
+            ses_event_id = id,
+            "the email carries no customer_id tag: not one of ours"
+        );
+        return Ok(());
+    };
+    let key = format!("ses#{id}");
+    if let Claimed::Seen(_) = deps
+        .store
+        .claim_key(&key, now + Duration::days(DEDUP_DAYS))
+        .await?
+    {
+        tracing::info!(event = "ses_event_duplicate", ses_event_id = id);
+        return Ok(());
+    }
+    match record(deps, event, fb, customer_id, now).await {
+        Ok(()) => {
+            if let Err(e) = deps.store.record_result(&key, "done").await {
+                tracing::warn!(event = "result_not_recorded", error = %e, ses_event_id = id);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if let Err(release) = deps.store.release_key(&key).await {
+                tracing::error!(event = "release_failed", error = %release, ses_event_id = id);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+async fn record(
+    deps: &Deps,
+    event: &Value,
+    fb: Feedback,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let campaign =
+        tag(event, "campaign").map_or_else(|| deps.campaign.config().name.clone(), str::to_string);
+    let enrollment = deps.store.get_enrollment(customer_id, &campaign).await?;
+    let variant = tag(event, "variant")
+        .map(str::to_string)
+        .or_else(|| enrollment.as_ref().map(|e| e.variant.clone()));
+    let group = match tag(event, "group") {
+        Some("holdout") => Group::Holdout,
+        Some(_) => Group::Treated,
+        None => match (&enrollment, variant.as_deref()) {
+            (_, Some(HOLDOUT)) => Group::Holdout,
+            (Some(e), _) => e.group,
+            _ => Group::Treated,
+        },
+    };
+    let cohort = variant.map(|variant| CohortKey {
+        campaign: campaign.clone(),
+        variant,
+        group,
+    });
+    let message_id = event
+        .pointer("/detail/mail/messageId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+
+    let (counter_name, unique) = match fb {
+        Feedback::Suppress { complaint: false } => (counter::BOUNCED, None),
+        Feedback::Suppress { complaint: true } => (counter::COMPLAINED, None),
+        Feedback::Delivered => (counter::DELIVERED, None),
+        Feedback::Opened => (counter::OPENED, Some("opened")),
+        Feedback::Clicked => (counter::CLICKED, Some("clicked")),
+        Feedback::Ignored => return Ok(()),
+    };
+    // An email opened or clicked many times counts once.
+    if let (Some(what), false) = (unique, message_id.is_empty()) {
+        let k = format!("ses-{what}#{message_id}");
+        if deps
+            .store
+            .claim_key(&k, now + Duration::days(DEDUP_DAYS))
+            .await?
+            != Claimed::New
+        {
+            return Ok(());
+        }
+    }
+
+    let mut attempt = 0;
+    let suppressed_now = loop {
+        attempt += 1;
+        let Some(mut p) = deps.store.get_profile(customer_id).await? else {
+            break false;
+        };
+        let mut newly = false;
+        match fb {
+            Feedback::Suppress { .. } => {
+                newly = p.email_status != EmailStatus::Suppressed;
+                p.email_status = EmailStatus::Suppressed;
+            }
+            Feedback::Opened => p.emails_opened += 1,
+            Feedback::Clicked => p.emails_clicked += 1,
+            _ => break false,
+        }
+        if matches!(fb, Feedback::Suppress { .. }) && !newly {
+            break false;
+        }
+        match deps.store.save_profile(&p).await {
+            Ok(_) => break newly,
+            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    };
+
+    if let Feedback::Suppress { complaint } = fb {
+        let mut attempt = 0;
+        let mut current = enrollment.clone();
+        loop {
+            attempt += 1;
+            let Some(e) = current.take() else { break };
+            let Ok(exited) = e.exit(ExitReason::Suppressed, now) else {
+                break;
+            };
+            match deps.store.save_enrollment(&exited).await {
+                Ok(_) => break,
+                Err(err) if err.is_conflict() && attempt < SAVE_ATTEMPTS => {
+                    current = deps.store.get_enrollment(customer_id, &campaign).await?;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        let why = if complaint {
+            "complaint"
+        } else {
+            "permanent bounce"
+        };
+        tracing::info!(event = "customer_suppressed", customer_id = %customer_id, campaign = %campaign, why = why, newly = suppressed_now);
+        let report = publish_all(
+            deps.bus.as_ref(),
+            vec![BusEvent::CustomerSuppressed {
+                customer_id: customer_id.to_string(),
+                why: why.to_string(),
+                at: now,
+            }],
+            RetryPolicy::default(),
+        )
+        .await;
+        for (e, reason) in &report.failed {
+            tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %reason, customer_id = %customer_id);
+        }
+    }
+
+    match &cohort {
+        Some(key) => report::count(deps, key, now, &[(counter_name, 1)]).await?,
+        None => {
+            tracing::warn!(event = "ses_event_uncounted", customer_id = %customer_id, "no variant tag and no enrollment: the event is not counted")
+        }
+    }
+    Ok(())
+}

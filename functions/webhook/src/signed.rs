@@ -1,0 +1,114 @@
+//! The shop's bodiless signed requests: reward look-ups and erasure.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use shared::domain::reward::RewardCode;
+use shared::domain::sequence::ExitReason;
+use shared::ports::StoreError;
+use shared::signing::verify_webhook;
+
+use crate::http::{json_error, json_response, percent_decode};
+use crate::{Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
+
+fn verify(deps: &Deps, req: &HttpRequest, now: DateTime<Utc>) -> Option<HttpResponse> {
+    verify_webhook(
+        req.header("winback-signature"),
+        req.path_and_query().as_bytes(),
+        &deps.keys.webhook,
+        now,
+    )
+    .err()
+    .map(|e| json_error(401, &e.to_string(), None))
+}
+
+/// `GET /v1/rewards/{code}`: what the shop's checkout should do with a code.
+pub(crate) async fn reward(
+    deps: &Deps,
+    req: &HttpRequest,
+    segment: &str,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, StoreError> {
+    if let Some(refused) = verify(deps, req, now) {
+        return Ok(refused);
+    }
+    let unknown = json_response(200, &json!({ "status": "unknown" }));
+    let Some(code) = percent_decode(segment).and_then(|s| RewardCode::parse(&s).ok()) else {
+        return Ok(unknown);
+    };
+    let Some(r) = deps.store.get_reward(&code).await? else {
+        return Ok(unknown);
+    };
+    Ok(json_response(
+        200,
+        &json!({
+            "status": r.status(now),
+            "code": r.code.as_str(),
+            "kind": r.spec.kind.as_str(),
+            "value": r.spec.value.map(|v| v.to_string()),
+            "currency": r.currency,
+            "expires_at": r.expires_at,
+            "customer_id": r.customer_id,
+            "uses_left": r.uses_left,
+        }),
+    ))
+}
+
+/// `DELETE /v1/customers/{id}`: erases personal data, keeps counts; the enrollment ends.
+pub(crate) async fn erase(
+    deps: &Deps,
+    req: &HttpRequest,
+    segment: &str,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, StoreError> {
+    if let Some(refused) = verify(deps, req, now) {
+        return Ok(refused);
+    }
+    let Some(id) = percent_decode(segment).filter(|s| !s.trim().is_empty()) else {
+        return Ok(json_error(
+            400,
+            "the customer id in the path is not valid percent-encoded UTF-8",
+            Some("id"),
+        ));
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let Some(mut p) = deps.store.get_profile(&id).await? else {
+            return Ok(json_error(
+                404,
+                "no customer has this id: nothing to erase",
+                Some("id"),
+            ));
+        };
+        if p.erased && p.email.is_none() && p.first_name.is_none() {
+            break;
+        }
+        p.erase_personal_data();
+        match deps.store.save_profile(&p).await {
+            Ok(_) => break,
+            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let campaign = deps.campaign.config().name.clone();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let Some(e) = deps.store.get_enrollment(&id, &campaign).await? else {
+            break;
+        };
+        let Ok(exited) = e.exit(ExitReason::Erased, now) else {
+            break;
+        };
+        match deps.store.save_enrollment(&exited).await {
+            Ok(_) => break,
+            Err(err) if err.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    tracing::info!(event = "customer_erased", customer_id = %id);
+    Ok(json_response(
+        200,
+        &json!({ "status": "erased", "customer_id": id }),
+    ))
+}

@@ -1,0 +1,308 @@
+//! `POST /v1/activity`: reactivation, attribution, redemption, deduplication, bad input.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use serde_json::json;
+use shared::domain::customer::EmailStatus;
+use shared::domain::experiment::Group;
+use shared::domain::metrics::counter;
+use shared::domain::sequence::Status;
+use shared::events::BusEvent;
+use shared::signing::sign_webhook;
+
+#[tokio::test]
+async fn an_order_inside_the_window_wins_the_customer_back_and_redeems_the_code() {
+    let w = world();
+    let e = w.enrolled_customer().await;
+    let mut body = order("evt-1", now() - Duration::minutes(1), "42.50");
+    body["reward_code"] = json!(CODE.to_lowercase());
+    let resp = w.http(activity(&body)).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let j = resp.json();
+    assert_eq!(j["reactivated"], true);
+    assert_eq!(j["reward"]["status"], "redeemed");
+
+    let after = w.enrollment(CUSTOMER).await;
+    assert!(matches!(after.status, Status::WonBack { .. }));
+    assert_eq!(after.due_at, None);
+    assert_eq!(after.revenue_minor, 4250);
+    let reward = w.store.all_rewards().pop().unwrap();
+    assert_eq!(reward.uses_left, 0);
+
+    let t = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(t.get(counter::REACTIVATED), 1);
+    assert_eq!(t.get(counter::REVENUE), 4250);
+    assert_eq!(t.get(&counter::reactivated_after_step(1)), 1);
+    assert_eq!(t.get(counter::REDEEMED), 1);
+    assert_eq!(t.get(counter::REWARD_COST), 1000);
+
+    let events = w.bus.drain();
+    assert!(events.iter().any(|ev| matches!(ev,
+        BusEvent::CustomerReactivated { customer_id, revenue, reward_code: Some(code), enrollment_id, .. }
+            if customer_id == CUSTOMER && revenue == "42.50" && code == CODE && *enrollment_id == e.id)));
+
+    let p = w.profile(CUSTOMER).await;
+    assert_eq!(p.order_count, 3);
+    assert!(
+        p.due_at.is_some_and(|d| d > now()),
+        "a won-back customer is looked at again when they lapse: {p:?}"
+    );
+    assert!(
+        (w.metrics.sum(
+            "Reactivated",
+            &[("Campaign", "example"), ("Variant", VARIANT)]
+        ) - 1.0)
+            .abs()
+            < 1e-9
+    );
+    assert!((w.metrics.sum("RevenueRecovered", &[("Group", "treated")]) - 42.5).abs() < 1e-9);
+    let rates: Vec<f64> = w
+        .metrics
+        .records()
+        .iter()
+        .flat_map(|r| r.metrics.iter())
+        .filter(|(n, _, _)| n == "ReactivationRate")
+        .map(|(_, v, _)| *v)
+        .collect();
+    assert_eq!(rates.last(), Some(&100.0), "one enrolled, one reactivated");
+}
+
+#[tokio::test]
+async fn a_replayed_event_answers_the_same_and_counts_once() {
+    let w = world();
+    w.enrolled_customer().await;
+    let body = order("evt-2", now(), "10.00");
+    let first = w.http(activity(&body)).await;
+    let second = w.http(activity(&body)).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.json()["duplicate"], true);
+    assert_eq!(second.json()["reactivated"], first.json()["reactivated"]);
+    let t = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(t.get(counter::REACTIVATED), 1);
+    assert_eq!(t.get(counter::REVENUE), 1000);
+    assert_eq!(w.profile(CUSTOMER).await.order_count, 3);
+}
+
+#[tokio::test]
+async fn a_refused_code_still_records_the_order_and_says_why() {
+    let w = world();
+    w.enrolled_customer().await;
+    let mut first = order("evt-3", now() - Duration::minutes(5), "20.00");
+    first["reward_code"] = json!(CODE);
+    assert_eq!(
+        w.http(activity(&first)).await.json()["reward"]["status"],
+        "redeemed"
+    );
+
+    let mut again = order("evt-4", now(), "15.00");
+    again["reward_code"] = json!(CODE);
+    let resp = w.http(activity(&again)).await;
+    assert_eq!(resp.status, 200);
+    let j = resp.json();
+    assert_eq!(j["reward"]["status"], "refused");
+    assert_eq!(j["reward"]["code_status"], "redeemed");
+    assert_eq!(w.profile(CUSTOMER).await.order_count, 4);
+    let t = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(t.get(counter::REDEEMED), 1, "a code never redeems twice");
+    assert_eq!(t.get(counter::REVENUE_AFTER), 1500);
+
+    let mut unknown = order("evt-5", now(), "5.00");
+    unknown["reward_code"] = json!("WB-0000-0000-0000");
+    assert_eq!(
+        w.http(activity(&unknown)).await.json()["reward"]["code_status"],
+        "unknown"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_or_foreign_code_is_refused() {
+    let w = world();
+    w.enrolled_customer().await;
+    let mut foreign = order("evt-6", now(), "20.00");
+    foreign["customer_id"] = json!("someone-else");
+    foreign["reward_code"] = json!(CODE);
+    let j = w.http(activity(&foreign)).await.json();
+    assert_eq!(j["reward"]["code_status"], "other_customer");
+
+    let later = now() + Duration::days(20);
+    let mut expired = order("evt-7", later, "20.00");
+    expired["reward_code"] = json!(CODE);
+    let resp = webhook::handle_http(
+        &w.deps,
+        signed_post("/v1/activity", &expired.to_string(), WEBHOOK_KEY, later),
+        later,
+    )
+    .await;
+    assert_eq!(resp.json()["reward"]["code_status"], "expired");
+    assert_eq!(w.store.all_rewards()[0].uses_left, 1);
+}
+
+#[tokio::test]
+async fn an_order_after_the_window_is_no_reactivation() {
+    let w = world();
+    w.enrolled(
+        CUSTOMER,
+        Group::Treated,
+        VARIANT,
+        now() - Duration::days(31),
+    )
+    .await;
+    let resp = w.http(activity(&order("evt-8", now(), "30.00"))).await;
+    assert_eq!(resp.json()["reactivated"], false);
+    assert!(matches!(
+        w.enrollment(CUSTOMER).await.status,
+        Status::Active { .. }
+    ));
+    assert_eq!(
+        w.totals(VARIANT, Group::Treated)
+            .await
+            .get(counter::REACTIVATED),
+        0
+    );
+    assert!(w.bus.drain().is_empty());
+}
+
+#[tokio::test]
+async fn holdout_customers_who_come_back_count_for_the_holdout() {
+    let w = world();
+    w.enrolled(
+        CUSTOMER,
+        Group::Holdout,
+        "holdout",
+        now() - Duration::days(3),
+    )
+    .await;
+    w.enrolled("c-2", Group::Treated, VARIANT, now() - Duration::days(3))
+        .await;
+    w.http(activity(&order("evt-9", now(), "30.00"))).await;
+    assert!(matches!(
+        w.enrollment(CUSTOMER).await.status,
+        Status::WonBack { .. }
+    ));
+    assert_eq!(
+        w.totals("holdout", Group::Holdout)
+            .await
+            .get(counter::REACTIVATED),
+        1
+    );
+    // Treated 0 of 1, holdout 1 of 1: minus 100 points.
+    assert!((w.metrics.sum("LiftPoints", &[("Variant", VARIANT)]) + 100.0).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn a_login_wins_back_without_revenue() {
+    let w = world();
+    w.enrolled_customer().await;
+    let body = json!({"event_id": "evt-10", "customer_id": CUSTOMER, "type": "login", "occurred_at": now().to_rfc3339()});
+    assert_eq!(w.http(activity(&body)).await.json()["reactivated"], true);
+    let t = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(t.get(counter::REACTIVATED), 1);
+    assert_eq!(t.get(counter::REVENUE), 0);
+    assert_eq!(w.profile(CUSTOMER).await.last_activity_at, Some(now()));
+}
+
+#[tokio::test]
+async fn orders_long_after_winning_back_count_as_still_active_once() {
+    let w = world();
+    w.enrolled_customer().await;
+    w.http(activity(&order("evt-11", now(), "10.00"))).await;
+    for (i, days) in [(12, 100), (13, 120)] {
+        let at = now() + Duration::days(days);
+        let body = order(&format!("evt-{i}"), at, "10.00");
+        let resp = webhook::handle_http(
+            &w.deps,
+            signed_post("/v1/activity", &body.to_string(), WEBHOOK_KEY, at),
+            at,
+        )
+        .await;
+        assert_eq!(resp.status, 200);
+    }
+    let t = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(t.get(counter::REVENUE_AFTER), 2000);
+    assert_eq!(t.get(counter::STILL_ACTIVE_90D), 1);
+    assert_eq!(w.enrollment(CUSTOMER).await.revenue_minor, 3000);
+}
+
+#[tokio::test]
+async fn a_new_customer_gets_a_profile_due_when_they_would_lapse() {
+    let w = world();
+    let mut body = order("evt-14", now(), "25.00");
+    body["customer_id"] = json!("new-1");
+    body["profile"] = json!({"email": "new@example.com", "locale": "da", "time_zone": "Europe/Copenhagen", "loyalty": "gold"});
+    assert_eq!(w.http(activity(&body)).await.status, 200);
+    let p = w.profile("new-1").await;
+    assert_eq!(p.email.as_deref(), Some("new@example.com"));
+    assert_eq!(p.currency.as_deref(), Some("EUR"));
+    assert_eq!(p.email_status, EmailStatus::Subscribed);
+    assert_eq!(p.due_at, Some(now() + Duration::days(60)));
+}
+
+#[tokio::test]
+async fn an_unsigned_stale_or_forged_request_is_refused_and_changes_nothing() {
+    let w = world();
+    w.enrolled_customer().await;
+    let before = w.snapshot().await;
+    let body = order("evt-15", now(), "10.00").to_string();
+    let mut unsigned = signed_post("/v1/activity", &body, WEBHOOK_KEY, now());
+    unsigned.headers.retain(|(k, _)| k != "winback-signature");
+    let stale = signed_post(
+        "/v1/activity",
+        &body,
+        WEBHOOK_KEY,
+        now() - Duration::seconds(301),
+    );
+    let forged = signed_post("/v1/activity", &body, b"guess", now());
+    for req in [unsigned, stale, forged] {
+        let resp = w.http(req).await;
+        assert_eq!(resp.status, 401);
+        assert!(resp.json()["error"].as_str().unwrap().contains("ign"));
+    }
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn the_newer_of_two_rotated_keys_is_accepted_too() {
+    let w = world();
+    let body = order("evt-16", now(), "10.00").to_string();
+    let mut req = signed_post("/v1/activity", &body, b"newer-key", now());
+    req.headers[1].1 = sign_webhook(b"newer-key", now().timestamp(), body.as_bytes());
+    assert_eq!(w.http(req).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_missing_field_is_named_and_changes_nothing() {
+    let w = world();
+    w.enrolled_customer().await;
+    let before = w.snapshot().await;
+    let mut body = order("evt-17", now(), "10.00");
+    body.as_object_mut().unwrap().remove("occurred_at");
+    let resp = w.http(activity(&body)).await;
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.json()["field"], "occurred_at");
+    let resp = w
+        .http(signed_post(
+            "/v1/activity",
+            "{\"event_id\":",
+            WEBHOOK_KEY,
+            now(),
+        ))
+        .await;
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.json()["field"], "body");
+    assert_eq!(w.snapshot().await, before);
+    // The refused event id stays free for the corrected request.
+    body["occurred_at"] = json!(now().to_rfc3339());
+    assert_eq!(w.http(activity(&body)).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_body_over_64_kb_is_refused_with_413() {
+    let w = world();
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
+    let resp = w
+        .http(signed_post("/v1/activity", &big, WEBHOOK_KEY, now()))
+        .await;
+    assert_eq!(resp.status, 413);
+}

@@ -1,0 +1,250 @@
+//! A fresh in-memory world per test: store, bus, metrics and the example campaign.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::Value;
+use shared::adapters::embedded::{MemoryBus, MemoryStore};
+use shared::campaign::testing::example;
+use shared::domain::customer::Profile;
+use shared::domain::experiment::Group;
+use shared::domain::metrics::{CohortKey, Counts};
+use shared::domain::reward::{Reward, RewardCode};
+use shared::domain::sequence::Enrollment;
+use shared::emf::MemoryMetrics;
+use shared::ports::{EnrollmentStore, MetricsStore, ProfileStore, RewardStore};
+use shared::signing::{sign_link, sign_webhook, LinkClaims, Purpose};
+use webhook::{Deps, HttpRequest, HttpResponse, Keys};
+
+pub const WEBHOOK_KEY: &[u8] = b"test-webhook-key";
+pub const LINK_KEY: &[u8] = b"test-link-key";
+pub const CUSTOMER: &str = "c-1001";
+pub const CODE: &str = "WB-7Q2K-9XPD-4HMR";
+pub const VARIANT: &str = "amount-10";
+
+/// The fixtures' time: 2026-11-22T10:15:00Z.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 15, 0).unwrap()
+}
+
+pub struct World {
+    pub store: Arc<MemoryStore>,
+    pub bus: Arc<MemoryBus>,
+    pub metrics: Arc<MemoryMetrics>,
+    pub deps: Deps,
+}
+
+pub fn world() -> World {
+    let store = Arc::new(MemoryStore::new());
+    store.set_clock(now());
+    let bus = Arc::new(MemoryBus::new());
+    let metrics = Arc::new(MemoryMetrics::default());
+    let deps = Deps {
+        store: store.clone(),
+        bus: bus.clone(),
+        campaign: Arc::new(example().clone()),
+        keys: Keys {
+            webhook: vec![b"newer-key".to_vec(), WEBHOOK_KEY.to_vec()],
+            link: LINK_KEY.to_vec(),
+        },
+        public_base_url: "https://hooks.example.com/".into(),
+        metrics: metrics.clone(),
+    };
+    World {
+        store,
+        bus,
+        metrics,
+        deps,
+    }
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture exists"))
+        .expect("fixture is JSON")
+}
+
+/// Everything the store holds, to compare before and after.
+pub type Snapshot = (
+    Vec<Profile>,
+    Vec<Enrollment>,
+    Vec<Reward>,
+    Vec<shared::domain::metrics::CounterRow>,
+);
+
+impl World {
+    pub async fn snapshot(&self) -> Snapshot {
+        let mut rewards = self.store.all_rewards();
+        rewards.sort_by(|a, b| a.code.cmp(&b.code));
+        (
+            self.store.all_profiles(),
+            self.store.all_enrollments(),
+            rewards,
+            self.store.counter_rows("example").await.unwrap(),
+        )
+    }
+
+    pub async fn http(&self, req: HttpRequest) -> HttpResponse {
+        webhook::handle_http(&self.deps, req, now()).await
+    }
+
+    /// A known customer with two orders, enrolled (treated, step 1 sent a day ago) with a reward.
+    pub async fn enrolled_customer(&self) -> Enrollment {
+        self.enrolled(CUSTOMER, Group::Treated, VARIANT, now() - Duration::days(1))
+            .await
+    }
+
+    pub async fn enrolled(
+        &self,
+        customer: &str,
+        group: Group,
+        variant: &str,
+        at: DateTime<Utc>,
+    ) -> Enrollment {
+        let mut p = Profile::new(customer);
+        p.email = Some("ada@example.com".into());
+        p.first_name = Some("Ada".into());
+        p.locale = Some("sv-SE".into());
+        for days in [200, 170] {
+            p.record_order(shared::domain::customer::OrderRecord {
+                at: now() - Duration::days(days),
+                amount: shared::domain::money::Money(3000),
+                product: Some("beans".into()),
+                category: Some("coffee".into()),
+            });
+        }
+        self.store.save_profile(&p).await.unwrap();
+        let c = example().config();
+        let mut e = Enrollment::start(customer, c, 1, group, variant, at);
+        if group == Group::Treated {
+            e = e.record_sent(1, at, Some("m-1".into()), c).unwrap();
+            let r = Reward::issue(
+                RewardCode::parse(CODE).unwrap(),
+                c.rewards.default.clone(),
+                customer,
+                &c.name,
+                &e.id,
+                variant,
+                1,
+                "EUR",
+                at,
+            );
+            self.store.insert_reward(&r).await.unwrap();
+            e.reward_code = Some(CODE.into());
+        }
+        self.store.save_enrollment(&e).await.unwrap();
+        let key = CohortKey {
+            campaign: c.name.clone(),
+            variant: variant.into(),
+            group,
+        };
+        self.store
+            .add_counts(&key, Some(at.date_naive()), &[("enrolled", 1)])
+            .await
+            .unwrap();
+        self.store
+            .get_enrollment(customer, &c.name)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    pub async fn profile(&self, id: &str) -> Profile {
+        self.store
+            .get_profile(id)
+            .await
+            .unwrap()
+            .expect("profile exists")
+    }
+
+    pub async fn enrollment(&self, id: &str) -> Enrollment {
+        self.store
+            .get_enrollment(id, "example")
+            .await
+            .unwrap()
+            .expect("enrollment exists")
+    }
+
+    /// Totals of one cohort.
+    pub async fn totals(&self, variant: &str, group: Group) -> Counts {
+        let mut c = Counts::default();
+        for r in self.store.counter_rows("example").await.unwrap() {
+            if r.day.is_none() && r.key.variant == variant && r.key.group == group {
+                c.merge(&r.counts);
+            }
+        }
+        c
+    }
+}
+
+pub fn signed_post(path: &str, body: &str, key: &[u8], t: DateTime<Utc>) -> HttpRequest {
+    HttpRequest {
+        method: "POST".into(),
+        path: path.into(),
+        query: String::new(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            (
+                "winback-signature".into(),
+                sign_webhook(key, t.timestamp(), body.as_bytes()),
+            ),
+        ],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+pub fn activity(body: &Value) -> HttpRequest {
+    signed_post("/v1/activity", &body.to_string(), WEBHOOK_KEY, now())
+}
+
+pub fn signed_bodiless(method: &str, path: &str) -> HttpRequest {
+    HttpRequest {
+        method: method.into(),
+        path: path.into(),
+        query: String::new(),
+        headers: vec![(
+            "winback-signature".into(),
+            sign_webhook(WEBHOOK_KEY, now().timestamp(), path.as_bytes()),
+        )],
+        body: Vec::new(),
+    }
+}
+
+pub fn token(purpose: Purpose, enrollment_id: &str) -> String {
+    sign_link(
+        LINK_KEY,
+        &LinkClaims {
+            purpose,
+            customer_id: CUSTOMER.into(),
+            campaign: "example".into(),
+            enrollment_id: enrollment_id.into(),
+            step: 1,
+            expires: (now() + Duration::days(30)).timestamp(),
+        },
+    )
+}
+
+pub fn link(method: &str, path: &str, query: &str, body: &str) -> HttpRequest {
+    HttpRequest {
+        method: method.into(),
+        path: path.into(),
+        query: query.into(),
+        headers: vec![(
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+pub fn order(event_id: &str, occurred_at: DateTime<Utc>, value: &str) -> Value {
+    serde_json::json!({
+        "event_id": event_id,
+        "customer_id": CUSTOMER,
+        "type": "order",
+        "occurred_at": occurred_at.to_rfc3339(),
+        "amount": {"value": value, "currency": "EUR"},
+    })
+}

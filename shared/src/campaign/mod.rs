@@ -1,24 +1,311 @@
 //! Campaigns: the TOML file, its email templates per locale, loading and validation.
+//!
+//! A campaign is a directory: `campaign.toml` and `templates/<locale>/<step>.{subject,html,txt}`
+//! for every step and locale, plus any partials (`templates/<locale>/_layout.html`, …) they
+//! include. Loading checks everything at once, so a mistake stops a function at start with a
+//! message that names the file, the key or template, and what is wrong, instead of failing on the
+//! first customer's email.
 
 pub mod config;
+mod email;
+mod error;
+mod locale;
+mod templates;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use minijinja::Environment;
 
 pub use config::CampaignConfig;
+pub use email::{EmailContext, NpsLink, RenderedEmail, RewardView, SurveyLink};
+pub use error::{CampaignError, RenderError};
+pub use locale::{describe_reward, format_date, format_money, format_money_short, months_between};
+
+use templates::{template_path, PARTS};
+use validate::CONFIG_FILE;
+
+/// The environment variable that picks the campaign: a shipped campaign's name or a directory.
+pub const CAMPAIGN_ENV: &str = "CAMPAIGN";
+
+/// The campaign used when `CAMPAIGN` is not set.
+pub const DEFAULT_CAMPAIGN: &str = "example";
+
+/// A loaded, validated campaign: its configuration and its compiled email templates.
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    config: CampaignConfig,
+    env: Environment<'static>,
+}
+
+impl Campaign {
+    /// A campaign compiled into the binary, by name (`example`).
+    pub fn embedded(name: &str) -> Result<Campaign, CampaignError> {
+        let files = embedded::campaign(name).ok_or_else(|| CampaignError::UnknownCampaign {
+            name: name.to_string(),
+            available: embedded::NAMES.join(", "),
+        })?;
+        Campaign::from_files(files.iter().copied())
+    }
+
+    /// A campaign from a directory holding `campaign.toml` and `templates/`.
+    pub fn load_dir(path: &Path) -> Result<Campaign, CampaignError> {
+        let mut files = Vec::new();
+        let config_path = path.join(CONFIG_FILE);
+        let toml = std::fs::read_to_string(&config_path).map_err(|source| CampaignError::Io {
+            path: config_path,
+            source,
+        })?;
+        files.push((CONFIG_FILE.to_string(), toml));
+        let templates = path.join("templates");
+        if templates.is_dir() {
+            read_tree(&templates, "templates", &mut files)?;
+        }
+        Campaign::from_files(files.iter().map(|(p, s)| (p.as_str(), s.as_str())))
+    }
+
+    /// The campaign `CAMPAIGN` names: a directory if it is a path to one, else a shipped
+    /// campaign; `example` when unset.
+    pub fn from_env() -> Result<Campaign, CampaignError> {
+        let value = std::env::var(CAMPAIGN_ENV).unwrap_or_default();
+        let value = value.trim();
+        Campaign::open(if value.is_empty() {
+            DEFAULT_CAMPAIGN
+        } else {
+            value
+        })
+    }
+
+    /// A directory if `name_or_path` is one, else a shipped campaign of that name.
+    pub fn open(name_or_path: &str) -> Result<Campaign, CampaignError> {
+        let path = Path::new(name_or_path);
+        if path.is_dir() {
+            Campaign::load_dir(path)
+        } else {
+            Campaign::embedded(name_or_path)
+        }
+    }
+
+    /// A campaign from `(path inside the campaign, contents)` pairs: `campaign.toml` and
+    /// `templates/...`. Other files are ignored.
+    pub fn from_files<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> Result<Campaign, CampaignError> {
+        let toml = files
+            .clone()
+            .into_iter()
+            .find(|(p, _)| *p == CONFIG_FILE)
+            .map(|(_, s)| s)
+            .ok_or_else(|| CampaignError::Io {
+                path: PathBuf::from(CONFIG_FILE),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "every campaign needs a campaign.toml",
+                ),
+            })?;
+        let config: CampaignConfig =
+            toml::from_str(toml).map_err(|source| CampaignError::Toml {
+                file: CONFIG_FILE.to_string(),
+                source,
+            })?;
+        validate::validate(&config)?;
+        let env = templates::compile(files)?;
+        let steps: Vec<String> = config.steps.iter().map(|s| s.template.clone()).collect();
+        templates::check(&env, &config.locales, &steps)?;
+        Ok(Campaign { config, env })
+    }
+
+    /// The campaign file's settings.
+    pub fn config(&self) -> &CampaignConfig {
+        &self.config
+    }
+
+    /// The campaign's locale for a customer's: the exact locale (`pt-BR`), else its language
+    /// (`pt`), else a locale of the same language, else `default_locale`. Case and `_` vs `-`
+    /// do not matter.
+    pub fn locale_for(&self, requested: Option<&str>) -> &str {
+        let locales = &self.config.locales;
+        if let Some(requested) = requested {
+            let wanted = requested.trim().replace('_', "-");
+            let language = wanted.split('-').next().unwrap_or_default();
+            let language_of = |l: &str| l.split('-').next().unwrap_or_default().to_string();
+            let found = locales
+                .iter()
+                .find(|l| l.eq_ignore_ascii_case(&wanted))
+                .or_else(|| locales.iter().find(|l| l.eq_ignore_ascii_case(language)))
+                .or_else(|| {
+                    locales
+                        .iter()
+                        .find(|l| language_of(l).eq_ignore_ascii_case(language))
+                });
+            if let Some(l) = found {
+                return l;
+            }
+        }
+        &self.config.default_locale
+    }
+
+    /// Renders step `step` (1-based) for a customer whose locale is `locale` (falls back as
+    /// [`Campaign::locale_for`] says). The subject comes back as one trimmed line.
+    pub fn render_email(
+        &self,
+        step: u8,
+        locale: &str,
+        ctx: &EmailContext,
+    ) -> Result<RenderedEmail, RenderError> {
+        let step_config = usize::from(step)
+            .checked_sub(1)
+            .and_then(|i| self.config.steps.get(i))
+            .ok_or_else(|| RenderError::UnknownStep {
+                campaign: self.config.name.clone(),
+                step,
+                steps: self.config.steps.len(),
+            })?;
+        let locale = self.locale_for(Some(locale));
+        let [subject, html, text] = PARTS.map(|part| {
+            let name = template_path(locale, &step_config.template, part);
+            templates::render(&self.env, &name, ctx).map_err(|e| RenderError::Template {
+                template: e.name().unwrap_or(&name).to_string(),
+                detail: templates::detail(&e),
+                source: e,
+            })
+        });
+        Ok(RenderedEmail {
+            subject: subject?.split_whitespace().collect::<Vec<_>>().join(" "),
+            html: html?,
+            text: tidy_text(&text?),
+        })
+    }
+}
+
+/// Plain text as mail clients show it best: no trailing spaces, at most one blank line in a row,
+/// one final newline.
+fn tidy_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank_run = 0;
+    for line in text.trim().lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank_run += 1;
+            if blank_run > 1 {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Reads every file under `dir` as `(prefix/relative/path, contents)`, `/`-separated.
+fn read_tree(
+    dir: &Path,
+    prefix: &str,
+    files: &mut Vec<(String, String)>,
+) -> Result<(), CampaignError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CampaignError::Io { path, source }
+    };
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io(dir))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let relative = format!("{prefix}/{name}");
+        if path.is_dir() {
+            read_tree(&path, &relative, files)?;
+        } else if templates_file_name(&name) {
+            let contents = std::fs::read_to_string(&path).map_err(io(&path))?;
+            files.push((relative, contents));
+        }
+    }
+    Ok(())
+}
+
+fn templates_file_name(name: &str) -> bool {
+    PARTS
+        .iter()
+        .any(|ext| name.rsplit_once('.').is_some_and(|(_, e)| e == *ext))
+}
 
 /// Campaigns shipped inside the binaries, so a Lambda needs no files beside it.
 pub mod embedded {
+    macro_rules! campaign_files {
+        ($dir:literal: $($path:literal),* $(,)?) => {
+            &[$(($path, include_str!(concat!("../../campaigns/", $dir, "/", $path)))),*]
+        };
+    }
+
+    /// Names of the shipped campaigns.
+    pub const NAMES: &[&str] = &["example"];
+
     /// `(relative path, contents)` of every file of the shipped example campaign.
-    pub const EXAMPLE: &[(&str, &str)] = &[(
+    pub const EXAMPLE: &[(&str, &str)] = campaign_files!("example":
         "campaign.toml",
-        include_str!("../../campaigns/example/campaign.toml"),
-    )];
+        "templates/en/_layout.html", "templates/en/_layout.txt",
+        "templates/en/_survey.html", "templates/en/_survey.txt",
+        "templates/en/_nps.html", "templates/en/_nps.txt",
+        "templates/en/offer.subject", "templates/en/offer.html", "templates/en/offer.txt",
+        "templates/en/missing.subject", "templates/en/missing.html", "templates/en/missing.txt",
+        "templates/en/goodbye.subject", "templates/en/goodbye.html", "templates/en/goodbye.txt",
+        "templates/sv/_layout.html", "templates/sv/_layout.txt",
+        "templates/sv/_survey.html", "templates/sv/_survey.txt",
+        "templates/sv/_nps.html", "templates/sv/_nps.txt",
+        "templates/sv/offer.subject", "templates/sv/offer.html", "templates/sv/offer.txt",
+        "templates/sv/missing.subject", "templates/sv/missing.html", "templates/sv/missing.txt",
+        "templates/sv/goodbye.subject", "templates/sv/goodbye.html", "templates/sv/goodbye.txt",
+        "templates/da/_layout.html", "templates/da/_layout.txt",
+        "templates/da/_survey.html", "templates/da/_survey.txt",
+        "templates/da/_nps.html", "templates/da/_nps.txt",
+        "templates/da/offer.subject", "templates/da/offer.html", "templates/da/offer.txt",
+        "templates/da/missing.subject", "templates/da/missing.html", "templates/da/missing.txt",
+        "templates/da/goodbye.subject", "templates/da/goodbye.html", "templates/da/goodbye.txt",
+        "templates/pl/_layout.html", "templates/pl/_layout.txt",
+        "templates/pl/_survey.html", "templates/pl/_survey.txt",
+        "templates/pl/_nps.html", "templates/pl/_nps.txt",
+        "templates/pl/offer.subject", "templates/pl/offer.html", "templates/pl/offer.txt",
+        "templates/pl/missing.subject", "templates/pl/missing.html", "templates/pl/missing.txt",
+        "templates/pl/goodbye.subject", "templates/pl/goodbye.html", "templates/pl/goodbye.txt",
+        "templates/pt/_layout.html", "templates/pt/_layout.txt",
+        "templates/pt/_survey.html", "templates/pt/_survey.txt",
+        "templates/pt/_nps.html", "templates/pt/_nps.txt",
+        "templates/pt/offer.subject", "templates/pt/offer.html", "templates/pt/offer.txt",
+        "templates/pt/missing.subject", "templates/pt/missing.html", "templates/pt/missing.txt",
+        "templates/pt/goodbye.subject", "templates/pt/goodbye.html", "templates/pt/goodbye.txt",
+    );
+
+    /// The files of a shipped campaign.
+    pub fn campaign(name: &str) -> Option<&'static [(&'static str, &'static str)]> {
+        match name {
+            "example" => Some(EXAMPLE),
+            _ => None,
+        }
+    }
 }
 
 /// Helpers for tests across the workspace.
 pub mod testing {
-    use super::CampaignConfig;
+    use std::sync::OnceLock;
+
+    use super::{Campaign, CampaignConfig};
+
+    /// The shipped example campaign, loaded once.
+    pub fn example() -> &'static Campaign {
+        static EXAMPLE: OnceLock<Campaign> = OnceLock::new();
+        EXAMPLE.get_or_init(|| Campaign::embedded("example").expect("the shipped campaign loads"))
+    }
 
     /// The shipped example campaign's configuration.
     pub fn example_campaign() -> CampaignConfig {
-        toml::from_str(super::embedded::EXAMPLE[0].1).expect("the shipped campaign parses")
+        example().config().clone()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,454 @@
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::email::{empty_sample, full_sample};
+use super::*;
+use crate::domain::reward::RewardKind;
+
+fn example() -> &'static Campaign {
+    testing::example()
+}
+
+/// A copy of the shipped example campaign in a fresh directory, removed on drop.
+struct TempCampaign {
+    dir: PathBuf,
+}
+
+impl TempCampaign {
+    fn example() -> TempCampaign {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "winback-campaign-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        for (path, contents) in embedded::EXAMPLE {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, contents).unwrap();
+        }
+        TempCampaign { dir }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+
+    fn edit(&self, relative: &str, from: &str, to: &str) -> &TempCampaign {
+        let path = self.path(relative);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{relative} does not contain {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        self
+    }
+
+    fn load_error(&self) -> String {
+        match Campaign::load_dir(&self.dir) {
+            Ok(_) => panic!("the broken campaign loaded"),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+impl Drop for TempCampaign {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn assert_mentions(message: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(
+            message.contains(part),
+            "expected {part:?} in the error, got: {message}"
+        );
+    }
+}
+
+#[test]
+fn the_shipped_example_loads_from_the_binary_and_from_its_directory() {
+    let c = example();
+    assert_eq!(c.config().name, "example");
+    assert_eq!(c.config().steps.len(), 3);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/example");
+    let from_disk = Campaign::load_dir(&dir).unwrap();
+    assert_eq!(from_disk.config(), c.config());
+}
+
+#[test]
+fn every_file_of_the_example_directory_is_compiled_into_the_binary() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/example");
+    let mut on_disk = vec!["campaign.toml".to_string()];
+    read_tree(&root.join("templates"), "templates", &mut Vec::new()).unwrap();
+    let mut stack = vec![root.join("templates")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(&root).unwrap();
+                on_disk.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    for file in &on_disk {
+        let embedded = embedded::EXAMPLE.iter().find(|(p, _)| p == file);
+        let contents = std::fs::read_to_string(root.join(file)).unwrap();
+        assert_eq!(
+            embedded.map(|(_, c)| *c),
+            Some(contents.as_str()),
+            "{file} is not embedded (add it to campaign::embedded::EXAMPLE)"
+        );
+    }
+    assert_eq!(on_disk.len(), embedded::EXAMPLE.len());
+}
+
+#[test]
+fn an_unknown_embedded_campaign_lists_the_available_ones() {
+    let e = Campaign::embedded("winter-sale").unwrap_err().to_string();
+    assert_mentions(&e, &["winter-sale", "example"]);
+    let e = Campaign::open("no/such/dir").unwrap_err().to_string();
+    assert_mentions(&e, &["no/such/dir", "example"]);
+}
+
+#[test]
+fn every_step_locale_and_reward_kind_renders_with_code_expiry_and_unsubscribe_link() {
+    let c = example();
+    for locale in &c.config().locales {
+        for kind in RewardKind::ALL {
+            for step in 1..=3u8 {
+                let mut ctx = full_sample(locale, kind);
+                ctx.step = step;
+                let reward = ctx.reward.clone().unwrap();
+                let email = c.render_email(step, locale, &ctx).unwrap();
+                for (part, body) in [("html", &email.html), ("text", &email.text)] {
+                    let what = format!("{locale} step {step} {kind:?} {part}");
+                    assert!(body.contains(&reward.code), "{what}: no code");
+                    assert!(body.contains(&reward.expires_on), "{what}: no expiry");
+                    assert!(
+                        body.contains(&ctx.unsubscribe_url),
+                        "{what}: no unsubscribe"
+                    );
+                    assert!(
+                        body.contains(&ctx.fewer_emails_url),
+                        "{what}: no fewer emails"
+                    );
+                    assert!(body.contains("Alex"), "{what}: no first name");
+                }
+                assert!(!email.subject.is_empty() && !email.subject.contains('\n'));
+                assert_eq!(email.subject, email.subject.trim());
+            }
+        }
+    }
+}
+
+#[test]
+fn the_offer_carries_the_survey_and_the_follow_up_the_nps_row() {
+    let c = example();
+    let ctx = full_sample("en", RewardKind::AmountOff);
+    let offer = c.render_email(1, "en", &ctx).unwrap();
+    for link in &ctx.survey {
+        assert!(offer.html.contains(&link.url) && offer.text.contains(&link.url));
+    }
+    assert!(offer.html.contains("It got too expensive"));
+    assert!(offer.html.contains("Ethiopia Yirgacheffe 500 g"));
+    assert!(offer.html.contains(&ctx.customer_since));
+    let mut no_survey = ctx.clone();
+    no_survey.survey.clear();
+    let missing = c.render_email(2, "en", &no_survey).unwrap();
+    for link in &ctx.nps {
+        assert!(missing.html.contains(&link.url) && missing.text.contains(&link.url));
+    }
+    assert!(!missing.html.contains("It got too expensive"));
+    let goodbye = c.render_email(3, "en", &no_survey).unwrap();
+    assert!(goodbye
+        .html
+        .contains("Keep me subscribed, with fewer emails"));
+}
+
+#[test]
+fn a_customer_without_name_product_or_reward_still_gets_a_graceful_email() {
+    let c = example();
+    for locale in &c.config().locales {
+        for step in 1..=3u8 {
+            let ctx = empty_sample(locale);
+            let email = c.render_email(step, locale, &ctx).unwrap();
+            assert!(!email.html.contains("WB-"), "{locale} {step}");
+            assert!(email.text.contains(&ctx.unsubscribe_url));
+            assert!(
+                !email.subject.starts_with(','),
+                "{locale} {step}: {}",
+                email.subject
+            );
+        }
+    }
+    let en = c.render_email(1, "en", &empty_sample("en")).unwrap();
+    assert!(en.html.contains("Hi there,"));
+}
+
+#[test]
+fn html_escapes_customer_data_and_text_does_not() {
+    let c = example();
+    let mut ctx = full_sample("en", RewardKind::AmountOff);
+    ctx.first_name = Some("<b>Tom & Jerry</b>".into());
+    let email = c.render_email(1, "en", &ctx).unwrap();
+    assert!(email.html.contains("&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;"));
+    assert!(!email.html.contains("<b>Tom"));
+    assert!(email.text.contains("<b>Tom & Jerry</b>"));
+    assert!(email
+        .subject
+        .starts_with("Sample copy <b>Tom & Jerry</b>, here's"));
+}
+
+#[test]
+fn locales_fall_back_to_their_language_then_to_the_default() {
+    let c = example();
+    assert_eq!(c.locale_for(Some("pt-BR")), "pt");
+    assert_eq!(c.locale_for(Some("sv_SE")), "sv");
+    assert_eq!(c.locale_for(Some("DA")), "da");
+    assert_eq!(c.locale_for(Some("fr")), "en");
+    assert_eq!(c.locale_for(None), "en");
+    let ctx = full_sample("pt", RewardKind::AmountOff);
+    let email = c.render_email(1, "pt-BR", &ctx).unwrap();
+    assert!(email.html.contains("lang=\"pt\""));
+    let email = c
+        .render_email(1, "fr", &full_sample("en", RewardKind::AmountOff))
+        .unwrap();
+    assert!(email.html.contains("lang=\"en\""));
+}
+
+#[test]
+fn rendering_a_step_the_campaign_does_not_have_is_an_error() {
+    let ctx = full_sample("en", RewardKind::AmountOff);
+    for step in [0, 4] {
+        let e = example().render_email(step, "en", &ctx).unwrap_err();
+        assert!(matches!(e, RenderError::UnknownStep { .. }), "{e}");
+    }
+}
+
+#[test]
+fn a_missing_template_file_is_named() {
+    let t = TempCampaign::example();
+    std::fs::remove_file(t.path("templates/sv/missing.txt")).unwrap();
+    let e = t.load_error();
+    assert_mentions(&e, &["templates/sv/missing.txt", "missing"]);
+}
+
+#[test]
+fn an_undefined_variable_is_named_with_its_template() {
+    let t = TempCampaign::example();
+    t.edit(
+        "templates/sv/offer.html",
+        "{% block content %}",
+        "{% block content %}\n{{ frist_name }}",
+    );
+    let e = t.load_error();
+    assert_mentions(
+        &e,
+        &[
+            "templates/sv/offer.html",
+            "unknown variable `frist_name`",
+            "line 4",
+            "first_name",
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_field_of_the_reward_is_named() {
+    let t = TempCampaign::example();
+    t.edit(
+        "templates/da/_layout.txt",
+        "{{ reward.code }}",
+        "{{ reward.cdoe }}",
+    );
+    let e = t.load_error();
+    assert_mentions(&e, &["templates/da/_layout.txt", "`reward.cdoe`"]);
+}
+
+#[test]
+fn a_template_syntax_error_gives_file_and_line() {
+    let t = TempCampaign::example();
+    t.edit("templates/pl/goodbye.subject", "{% endif %}", "{% endfi %}");
+    let e = t.load_error();
+    assert_mentions(
+        &e,
+        &["templates/pl/goodbye.subject", "syntax error", "line 1"],
+    );
+}
+
+#[test]
+fn an_unknown_toml_key_is_named_with_its_line() {
+    let t = TempCampaign::example();
+    t.edit("campaign.toml", "multiplier = 2.0", "multiplyer = 2.0");
+    let e = t.load_error();
+    assert_mentions(&e, &["campaign.toml", "multiplyer", "line"]);
+}
+
+#[test]
+fn an_invalid_reward_spec_is_named() {
+    let t = TempCampaign::example();
+    t.edit(
+        "campaign.toml",
+        "[rewards.by_reason.forgot]\nkind = \"multi_order\"\nvalue = \"5.00\"\norders = 5",
+        "[rewards.by_reason.forgot]\nkind = \"multi_order\"\nvalue = \"5.00\"\norders = 40",
+    );
+    let e = t.load_error();
+    assert_mentions(&e, &["campaign.toml", "rewards.by_reason.forgot", "orders"]);
+    let t = TempCampaign::example();
+    t.edit(
+        "campaign.toml",
+        "reward = { kind = \"percent_off\", value = \"15\"",
+        "reward = { kind = \"percent_off\", value = \"150\"",
+    );
+    assert_mentions(
+        &t.load_error(),
+        &["experiment.variants[2].reward", "between 1 and 100"],
+    );
+}
+
+#[test]
+fn more_steps_than_allowed_is_refused() {
+    let t = TempCampaign::example();
+    t.edit("campaign.toml", "max_steps = 3", "max_steps = 2");
+    assert_mentions(
+        &t.load_error(),
+        &["campaign.toml", "steps", "max_steps is 2"],
+    );
+}
+
+#[test]
+fn a_negative_delay_names_the_step() {
+    let t = TempCampaign::example();
+    t.edit("campaign.toml", "delay_days = 5", "delay_days = -1");
+    assert_mentions(
+        &t.load_error(),
+        &["campaign.toml: steps[2].delay_days must be ≥ 0"],
+    );
+}
+
+#[test]
+fn a_default_locale_outside_the_locales_is_refused() {
+    let t = TempCampaign::example();
+    t.edit(
+        "campaign.toml",
+        "default_locale = \"en\"",
+        "default_locale = \"fr\"",
+    );
+    assert_mentions(
+        &t.load_error(),
+        &["campaign.toml", "default_locale", "\"fr\""],
+    );
+    let t = TempCampaign::example();
+    t.edit(
+        "campaign.toml",
+        "locales = [\"en\", \"sv\"",
+        "locales = [\"en\", \"Swedish\"",
+    );
+    assert_mentions(
+        &t.load_error(),
+        &["locales[1]", "\"Swedish\" is not a locale"],
+    );
+}
+
+#[test]
+fn a_locale_without_templates_is_refused() {
+    let t = TempCampaign::example();
+    t.edit("campaign.toml", "\"pt\"]", "\"pt\", \"fi\"]");
+    assert_mentions(&t.load_error(), &["templates/fi/offer.subject is missing"]);
+}
+
+#[test]
+fn a_bad_time_zone_is_refused() {
+    let t = TempCampaign::example();
+    t.edit("campaign.toml", "Europe/Stockholm", "Europe/Stokholm");
+    assert_mentions(
+        &t.load_error(),
+        &[
+            "campaign.toml: default_time_zone",
+            "Europe/Stokholm",
+            "IANA",
+        ],
+    );
+}
+
+#[test]
+fn each_rule_of_the_campaign_file_names_its_key() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "name = \"example\"",
+            "name = \"Example Campaign\"",
+            &["name", "lowercase"],
+        ),
+        (
+            "currency = \"EUR\"",
+            "currency = \"euro\"",
+            &["currency", "3-letter"],
+        ),
+        (
+            "shop_url = \"https://shop.example.com\"",
+            "shop_url = \"shop\"",
+            &["shop_url", "not a URL"],
+        ),
+        (
+            "quiet_hours_start = 21",
+            "quiet_hours_start = 24",
+            &["sending.quiet_hours_start", "0 to 23"],
+        ),
+        (
+            "min_days = 21",
+            "min_days = 90",
+            &["lapse.default_days", "between"],
+        ),
+        (
+            "multiplier = 2.0",
+            "multiplier = 0.0",
+            &["lapse.multiplier", "> 0"],
+        ),
+        (
+            "prior_weight = 2",
+            "prior_weight = -1",
+            &["lapse.prior_weight", "≥ 0"],
+        ),
+        (
+            "holdout_percent = 10",
+            "holdout_percent = 60",
+            &["experiment.holdout_percent", "0 to 50"],
+        ),
+        (
+            "name = \"amount-10\"",
+            "name = \"holdout\"",
+            &["experiment.variants[1].name", "holdout"],
+        ),
+        (
+            "name = \"amount-10\"",
+            "name = \"percent-15\"",
+            &["experiment.variants[2].name", "unique"],
+        ),
+        (
+            "weight = 1",
+            "weight = 0",
+            &["experiment.variants[1].weight", "more than 0"],
+        ),
+        (
+            "validity_days = 14\n\n[rewards.by_reason.too_expensive]",
+            "validity_days = 0\n\n[rewards.by_reason.too_expensive]",
+            &["rewards.default", "validity_days"],
+        ),
+    ];
+    for (from, to, parts) in cases {
+        let t = TempCampaign::example();
+        t.edit("campaign.toml", from, to);
+        let e = t.load_error();
+        assert!(e.starts_with("campaign.toml: "), "{e}");
+        assert_mentions(&e, parts);
+    }
+}
+
+#[test]
+fn a_campaign_directory_without_a_campaign_file_says_so() {
+    let t = TempCampaign::example();
+    std::fs::remove_file(t.path("campaign.toml")).unwrap();
+    assert_mentions(&t.load_error(), &["campaign.toml"]);
+}

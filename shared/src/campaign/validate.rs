@@ -1,0 +1,319 @@
+//! The rules a campaign file must follow beyond its shape.
+
+use std::collections::BTreeSet;
+
+use super::config::CampaignConfig;
+use super::error::CampaignError;
+use crate::domain::experiment::HOLDOUT;
+use crate::domain::reward::RewardSpec;
+
+pub(crate) const CONFIG_FILE: &str = "campaign.toml";
+
+fn invalid(key: impl Into<String>, problem: impl Into<String>) -> CampaignError {
+    CampaignError::Invalid {
+        file: CONFIG_FILE.to_string(),
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+fn is_slug(s: &str, extra: &[char]) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || extra.contains(&c))
+}
+
+/// `en`, `pt-BR`, `zh-Hant-TW`: a 2–3 letter lowercase language, then optional subtags.
+pub(crate) fn is_locale(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let language = parts.next().unwrap_or_default();
+    (2..=3).contains(&language.len())
+        && language.chars().all(|c| c.is_ascii_lowercase())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+fn check_spec(key: &str, spec: &RewardSpec) -> Result<(), CampaignError> {
+    spec.validate()
+        .map_err(|e| invalid(key, format!("is not a usable reward: {e}")))
+}
+
+/// Checks every rule of the campaign file; the first broken one is returned.
+pub(crate) fn validate(c: &CampaignConfig) -> Result<(), CampaignError> {
+    if !is_slug(&c.name, &[]) {
+        return Err(invalid(
+            "name",
+            format!(
+                "must use only lowercase letters, digits and `-` (it goes into keys and links), got {:?}",
+                c.name
+            ),
+        ));
+    }
+    if c.shop_name.trim().is_empty() {
+        return Err(invalid("shop_name", "must not be empty: emails show it"));
+    }
+    match url::Url::parse(&c.shop_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        Ok(u) => {
+            return Err(invalid(
+                "shop_url",
+                format!("must be an http or https URL, got scheme `{}`", u.scheme()),
+            ))
+        }
+        Err(e) => {
+            return Err(invalid(
+                "shop_url",
+                format!("is not a URL ({e}): write it like \"https://shop.example.com\""),
+            ))
+        }
+    }
+    if c.currency.len() != 3 || !c.currency.chars().all(|ch| ch.is_ascii_uppercase()) {
+        return Err(invalid(
+            "currency",
+            format!(
+                "must be a 3-letter ISO 4217 code in capitals like \"EUR\", got {:?}",
+                c.currency
+            ),
+        ));
+    }
+    validate_locales(c)?;
+    if c.default_time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(invalid(
+            "default_time_zone",
+            format!(
+                "{:?} is not a time zone: use an IANA name like \"Europe/Stockholm\" or \"UTC\"",
+                c.default_time_zone
+            ),
+        ));
+    }
+    validate_lapse(c)?;
+    validate_sending_and_steps(c)?;
+    validate_rewards(c)?;
+    validate_experiment(c)
+}
+
+fn validate_locales(c: &CampaignConfig) -> Result<(), CampaignError> {
+    if c.locales.is_empty() {
+        return Err(invalid(
+            "locales",
+            "must list at least one locale with templates",
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, l) in c.locales.iter().enumerate() {
+        if !is_locale(l) {
+            return Err(invalid(
+                format!("locales[{i}]"),
+                format!("{l:?} is not a locale: write a language code like \"sv\" or \"pt-BR\""),
+            ));
+        }
+        if !seen.insert(l) {
+            return Err(invalid(
+                format!("locales[{i}]"),
+                format!("lists {l:?} twice"),
+            ));
+        }
+    }
+    if !c.locales.contains(&c.default_locale) {
+        return Err(invalid(
+            "default_locale",
+            format!(
+                "{:?} must be one of `locales` ({})",
+                c.default_locale,
+                c.locales.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_lapse(c: &CampaignConfig) -> Result<(), CampaignError> {
+    let l = &c.lapse;
+    let finite = [
+        ("multiplier", l.multiplier),
+        ("default_days", l.default_days),
+        ("prior_weight", l.prior_weight),
+        ("min_days", l.min_days),
+        ("max_days", l.max_days),
+        ("at_risk_fraction", l.at_risk_fraction),
+    ];
+    for (key, v) in finite {
+        if !v.is_finite() {
+            return Err(invalid(format!("lapse.{key}"), "must be a finite number"));
+        }
+    }
+    if l.multiplier <= 0.0 {
+        return Err(invalid(
+            "lapse.multiplier",
+            format!("must be > 0, got {}", l.multiplier),
+        ));
+    }
+    if l.prior_weight < 0.0 {
+        return Err(invalid(
+            "lapse.prior_weight",
+            format!("must be ≥ 0, got {}", l.prior_weight),
+        ));
+    }
+    if l.min_days <= 0.0 {
+        return Err(invalid(
+            "lapse.min_days",
+            format!("must be > 0, got {}", l.min_days),
+        ));
+    }
+    if !(l.min_days <= l.default_days && l.default_days <= l.max_days) {
+        return Err(invalid(
+            "lapse.default_days",
+            format!(
+                "must be between lapse.min_days and lapse.max_days ({} ≤ default ≤ {}), got {}",
+                l.min_days, l.max_days, l.default_days
+            ),
+        ));
+    }
+    if !(l.at_risk_fraction > 0.0 && l.at_risk_fraction <= 1.0) {
+        return Err(invalid(
+            "lapse.at_risk_fraction",
+            format!(
+                "must be more than 0 and at most 1, got {}",
+                l.at_risk_fraction
+            ),
+        ));
+    }
+    for (category, days) in &l.category_days {
+        if !(days.is_finite() && l.min_days <= *days && *days <= l.max_days) {
+            return Err(invalid(
+                format!("lapse.category_days.{category}"),
+                format!(
+                    "must be between lapse.min_days and lapse.max_days ({} to {}), got {days}",
+                    l.min_days, l.max_days
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
+    let s = &c.sending;
+    for (key, hour) in [
+        ("quiet_hours_start", s.quiet_hours_start),
+        ("quiet_hours_end", s.quiet_hours_end),
+    ] {
+        if hour > 23 {
+            return Err(invalid(
+                format!("sending.{key}"),
+                format!("must be an hour from 0 to 23, got {hour}"),
+            ));
+        }
+    }
+    if s.link_validity_days == 0 {
+        return Err(invalid(
+            "sending.link_validity_days",
+            "must be at least 1: links in emails would be dead on arrival",
+        ));
+    }
+    if s.max_steps == 0 {
+        return Err(invalid("sending.max_steps", "must be at least 1"));
+    }
+    if c.steps.is_empty() {
+        return Err(invalid(
+            "steps",
+            "must have at least one [[steps]] entry: the campaign sends nothing without one",
+        ));
+    }
+    if c.steps.len() > usize::from(s.max_steps) {
+        return Err(invalid(
+            "steps",
+            format!(
+                "has {} steps but sending.max_steps is {}: more than three emails tends to land in spam; remove steps or raise max_steps deliberately",
+                c.steps.len(),
+                s.max_steps
+            ),
+        ));
+    }
+    for (i, step) in c.steps.iter().enumerate() {
+        let n = i + 1;
+        if !is_slug(&step.template, &['_']) || step.template.starts_with('_') {
+            return Err(invalid(
+                format!("steps[{n}].template"),
+                format!(
+                    "must be a template name of lowercase letters, digits, `-` or `_` not starting with `_`, got {:?}",
+                    step.template
+                ),
+            ));
+        }
+        if !(step.delay_days.is_finite() && step.delay_days >= 0.0) {
+            return Err(invalid(
+                format!("steps[{n}].delay_days"),
+                format!(
+                    "must be ≥ 0 (step {n}, `{}`), got {}",
+                    step.template, step.delay_days
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_rewards(c: &CampaignConfig) -> Result<(), CampaignError> {
+    check_spec("rewards.default", &c.rewards.default)?;
+    for (reason, spec) in &c.rewards.by_reason {
+        check_spec(&format!("rewards.by_reason.{reason}"), spec)?;
+    }
+    Ok(())
+}
+
+fn validate_experiment(c: &CampaignConfig) -> Result<(), CampaignError> {
+    let e = &c.experiment;
+    if !(e.holdout_percent.is_finite() && (0.0..=50.0).contains(&e.holdout_percent)) {
+        return Err(invalid(
+            "experiment.holdout_percent",
+            format!("must be from 0 to 50, got {}", e.holdout_percent),
+        ));
+    }
+    if e.variants.is_empty() {
+        return Err(invalid(
+            "experiment.variants",
+            "must have at least one [[experiment.variants]] entry, or everyone is held out",
+        ));
+    }
+    let mut names = BTreeSet::new();
+    for (i, v) in e.variants.iter().enumerate() {
+        let key = |field: &str| format!("experiment.variants[{}].{field}", i + 1);
+        if !is_slug(&v.name, &['_']) {
+            return Err(invalid(
+                key("name"),
+                format!(
+                    "must use only lowercase letters, digits, `-` or `_`, got {:?}",
+                    v.name
+                ),
+            ));
+        }
+        if v.name == HOLDOUT {
+            return Err(invalid(
+                key("name"),
+                "must not be `holdout`: that name is the group that gets no email",
+            ));
+        }
+        if !names.insert(v.name.as_str()) {
+            return Err(invalid(
+                key("name"),
+                format!(
+                    "{:?} is used by another variant: names must be unique",
+                    v.name
+                ),
+            ));
+        }
+        if v.weight == 0 {
+            return Err(invalid(key("weight"), "must be more than 0"));
+        }
+        if !(v.delay_factor.is_finite() && v.delay_factor > 0.0) {
+            return Err(invalid(
+                key("delay_factor"),
+                format!("must be more than 0, got {}", v.delay_factor),
+            ));
+        }
+        if let Some(spec) = &v.reward {
+            check_spec(&key("reward"), spec)?;
+        }
+    }
+    Ok(())
+}

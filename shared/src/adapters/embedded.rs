@@ -160,8 +160,9 @@ impl ProfileStore for MemoryStore {
         for p in profiles {
             let old_due = t.profiles.get(&p.customer_id).and_then(|x| x.due_at);
             set_due(&mut t, 0, &p.customer_id, "", old_due, p.due_at);
+            // As in DynamoDB's batch write: `version + 1` of what was given, unchecked.
             let mut stored = p.clone();
-            stored.version = t.profiles.get(&p.customer_id).map_or(0, |x| x.version) + 1;
+            stored.version = p.version + 1;
             t.profiles.insert(p.customer_id.clone(), stored);
         }
         self.writes
@@ -277,6 +278,9 @@ impl MetricsStore for MemoryStore {
         day: Option<NaiveDate>,
         deltas: &[(&str, i64)],
     ) -> StoreResult<()> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
         let mut t = self.lock();
         for d in [None, day]
             .into_iter()

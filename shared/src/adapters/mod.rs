@@ -1,6 +1,7 @@
 //! Adapters for the ports: DynamoDB, SES v2, EventBridge, and an embedded in-process world.
 
 pub mod dynamodb;
+pub mod dynamodb;
 pub mod embedded;
 pub mod eventbridge;
 pub mod ses;

@@ -1,0 +1,825 @@
+//! The store contract: one set of tests, run against the embedded store and against the DynamoDB
+//! store on DynamoDB Local, so the two cannot drift.
+//!
+//! The DynamoDB variant needs the local stack's environment (`AWS_ENDPOINT_URL_DYNAMODB`,
+//! `WINBACK_TABLE_SPEC`, credentials, region): run the tests through `infra/test`, or start the
+//! stack with `infra/local/stack.sh start` and source the env file it prints. Without it the
+//! DynamoDB tests fail, unless `WINBACK_SKIP_DYNAMODB=1` asks to skip them. Each DynamoDB test
+//! creates its own randomly named table from the spec, so the tests run in parallel.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use shared::adapters::dynamodb::{create_table_from_spec, DynamoStore};
+use shared::adapters::embedded::MemoryStore;
+use shared::domain::customer::Profile;
+use shared::domain::experiment::Group;
+use shared::domain::metrics::CohortKey;
+use shared::domain::money::Money;
+use shared::domain::reward::{Reward, RewardCode, RewardKind, RewardSpec};
+use shared::domain::sequence::{Enrollment, Status};
+use shared::ports::*;
+
+type Shared = Arc<dyn Store>;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 4, 1, 12, 0, 0).unwrap()
+}
+
+fn profile(id: &str, due_at: Option<DateTime<Utc>>) -> Profile {
+    let mut p = Profile::new(id);
+    p.email = Some(format!("{id}@example.com"));
+    p.order_count = 2;
+    p.lifetime_value = Money(4_990);
+    p.last_order_at = Some(t0() - Duration::days(90));
+    p.tags.insert("vip".into());
+    p.due_at = due_at;
+    p
+}
+
+fn enrollment(customer: &str, campaign: &str, due_at: Option<DateTime<Utc>>) -> Enrollment {
+    Enrollment {
+        customer_id: customer.into(),
+        campaign: campaign.into(),
+        id: format!("{customer}#{campaign}#1"),
+        version: 0,
+        round: 1,
+        group: Group::Treated,
+        variant: "ten-off".into(),
+        enrolled_at: t0() - Duration::days(3),
+        status: Status::Active { next_step: 1 },
+        due_at,
+        published_step: 0,
+        sent: Vec::new(),
+        claim: None,
+        reward_code: None,
+        survey_reason: None,
+        nps: None,
+        revenue_minor: 0,
+    }
+}
+
+fn reward(code: &str) -> Reward {
+    Reward {
+        code: RewardCode::parse(code).expect("well-formed code"),
+        version: 0,
+        customer_id: "c-1".into(),
+        campaign: "spring".into(),
+        enrollment_id: "c-1#spring#1".into(),
+        variant: "ten-off".into(),
+        step: 1,
+        spec: RewardSpec {
+            kind: RewardKind::AmountOff,
+            value: Some(Money(1_000)),
+            product: None,
+            orders: None,
+            validity_days: 14,
+        },
+        currency: "EUR".into(),
+        issued_at: t0(),
+        expires_at: t0() + Duration::days(14),
+        redeemed_at: None,
+        uses_left: 1,
+    }
+}
+
+/// `n` customer ids (starting with `prefix`) whose due-index shard is `shard`.
+fn ids_in_shard(prefix: &str, shard: u32, n: usize) -> Vec<String> {
+    (0..)
+        .map(|i| format!("{prefix}-{i}"))
+        .filter(|id| due_shard(id) == shard)
+        .take(n)
+        .collect()
+}
+
+fn assert_conflict<T: std::fmt::Debug>(result: StoreResult<T>, what: &str) {
+    match result {
+        Err(StoreError::Conflict { .. }) => {}
+        other => panic!("{what}: expected a conflict, got {other:?}"),
+    }
+}
+
+async fn profiles_are_created_updated_and_stale_saves_conflict(store: Shared) {
+    assert_eq!(store.get_profile("c-1").await.unwrap(), None);
+    let mut p = profile("c-1", Some(t0()));
+    assert_eq!(store.save_profile(&p).await.unwrap(), 1);
+    assert_conflict(store.save_profile(&p).await, "creating twice");
+
+    let stored = store.get_profile("c-1").await.unwrap().expect("stored");
+    assert_eq!(stored.version, 1);
+    assert_eq!(
+        Profile {
+            version: 0,
+            ..stored.clone()
+        },
+        p
+    );
+
+    p = stored;
+    p.first_name = Some("Ada".into());
+    assert_eq!(store.save_profile(&p).await.unwrap(), 2);
+    assert_conflict(store.save_profile(&p).await, "saving a stale version");
+    let stored = store.get_profile("c-1").await.unwrap().expect("stored");
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.first_name.as_deref(), Some("Ada"));
+
+    let mut ghost = profile("c-ghost", None);
+    ghost.version = 4;
+    assert_conflict(
+        store.save_profile(&ghost).await,
+        "updating a missing profile",
+    );
+    assert_eq!(store.get_profile("c-ghost").await.unwrap(), None);
+}
+
+async fn enrollments_are_kept_per_customer_and_campaign_with_versioned_saves(store: Shared) {
+    assert_eq!(store.get_enrollment("c-1", "spring").await.unwrap(), None);
+    let spring = enrollment("c-1", "spring", Some(t0()));
+    let autumn = enrollment("c-1", "autumn", None);
+    assert_eq!(store.save_enrollment(&spring).await.unwrap(), 1);
+    assert_eq!(store.save_enrollment(&autumn).await.unwrap(), 1);
+    assert_conflict(store.save_enrollment(&spring).await, "creating twice");
+
+    let mut stored = store
+        .get_enrollment("c-1", "spring")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.version, 1);
+    assert_eq!(
+        Enrollment {
+            version: 0,
+            ..stored.clone()
+        },
+        spring
+    );
+
+    let stale = stored.clone();
+    stored.status = Status::Active { next_step: 2 };
+    stored.published_step = 1;
+    assert_eq!(store.save_enrollment(&stored).await.unwrap(), 2);
+    assert_conflict(
+        store.save_enrollment(&stale).await,
+        "saving a stale version",
+    );
+
+    let back = store
+        .get_enrollment("c-1", "spring")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(back.version, 2);
+    assert_eq!(back.status, Status::Active { next_step: 2 });
+    let other = store
+        .get_enrollment("c-1", "autumn")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(other.version, 1);
+    assert_eq!(other.campaign, "autumn");
+    assert_eq!(store.get_enrollment("c-2", "spring").await.unwrap(), None);
+}
+
+async fn reward_codes_are_unique_and_rewards_save_by_version(store: Shared) {
+    let r = reward("WB-7K3M-Q9XD-2HFP");
+    store.insert_reward(&r).await.unwrap();
+    assert_conflict(store.insert_reward(&r).await, "inserting a code twice");
+    let mut other_customer = reward("WB-7K3M-Q9XD-2HFP");
+    other_customer.customer_id = "c-2".into();
+    assert_conflict(
+        store.insert_reward(&other_customer).await,
+        "inserting a used code for someone else",
+    );
+
+    let mut stored = store.get_reward(&r.code).await.unwrap().expect("stored");
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.customer_id, "c-1");
+    assert_eq!(
+        Reward {
+            version: 0,
+            ..stored.clone()
+        },
+        r
+    );
+
+    let stale = stored.clone();
+    stored.redeemed_at = Some(t0() + Duration::days(2));
+    stored.uses_left = 0;
+    assert_eq!(store.save_reward(&stored).await.unwrap(), 2);
+    assert_conflict(store.save_reward(&stale).await, "saving a stale reward");
+    let back = store.get_reward(&r.code).await.unwrap().expect("stored");
+    assert_eq!(back.version, 2);
+    assert_eq!(back.uses_left, 0);
+    assert_eq!(back.redeemed_at, Some(t0() + Duration::days(2)));
+
+    let never_inserted = reward("WB-2222-3333-4444");
+    assert_conflict(
+        store.save_reward(&never_inserted).await,
+        "saving a reward that was never inserted",
+    );
+    assert_eq!(store.get_reward(&never_inserted.code).await.unwrap(), None);
+}
+
+async fn the_checkpoint_saves_by_version_and_clears_only_at_its_version(store: Shared) {
+    assert_eq!(store.get_checkpoint().await.unwrap(), None);
+    store.clear_checkpoint(0).await.unwrap();
+    let mut c = Checkpoint {
+        now: t0(),
+        mode: "due".into(),
+        position: 3,
+        cursor: Some("{\"opaque\":\"cursor\"}".into()),
+        version: 0,
+    };
+    assert_eq!(store.save_checkpoint(&c).await.unwrap(), 1);
+    assert_conflict(store.save_checkpoint(&c).await, "creating twice");
+    c = store.get_checkpoint().await.unwrap().expect("stored");
+    assert_eq!(c.version, 1);
+    assert_eq!(c.position, 3);
+    assert_eq!(c.cursor.as_deref(), Some("{\"opaque\":\"cursor\"}"));
+
+    c.position = 4;
+    c.cursor = None;
+    assert_eq!(store.save_checkpoint(&c).await.unwrap(), 2);
+    assert_conflict(store.clear_checkpoint(1).await, "clearing a stale version");
+    assert_eq!(
+        store.get_checkpoint().await.unwrap().map(|c| c.position),
+        Some(4)
+    );
+    store.clear_checkpoint(2).await.unwrap();
+    assert_eq!(store.get_checkpoint().await.unwrap(), None);
+    assert_conflict(store.clear_checkpoint(2).await, "clearing twice");
+}
+
+/// (kind, customer, campaign, due) of a due item, to compare pages with what was stored.
+fn due_summary(item: &DueItem) -> (char, String, String, DateTime<Utc>) {
+    match item {
+        DueItem::Profile(p) => ('P', p.customer_id.clone(), String::new(), p.due_at.unwrap()),
+        DueItem::Enrollment(e) => (
+            'E',
+            e.customer_id.clone(),
+            e.campaign.clone(),
+            e.due_at.unwrap(),
+        ),
+    }
+}
+
+async fn read_all_due(
+    store: &Shared,
+    shard: u32,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> (Vec<DueItem>, Vec<usize>) {
+    let mut items = Vec::new();
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    for _ in 0..100 {
+        let page = store.due_page(shard, now, cursor, limit).await.unwrap();
+        assert!(page.items.len() <= limit as usize);
+        assert!(page.items_read >= page.items.len() as u64);
+        pages.push(page.items.len());
+        items.extend(page.items);
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return (items, pages);
+        }
+    }
+    panic!("the due index kept returning cursors after 100 pages");
+}
+
+async fn the_due_index_returns_exactly_the_due_items_of_a_shard_oldest_first_in_pages(
+    store: Shared,
+) {
+    let shard = 5;
+    let now = t0();
+    let ids = ids_in_shard("due", shard, 12);
+    let other_shard = ids_in_shard("due", 6, 1).remove(0);
+    let mut expected = Vec::new();
+
+    for (i, id) in ids[..5].iter().enumerate() {
+        let at = now - Duration::hours(5 - i as i64);
+        store.save_profile(&profile(id, Some(at))).await.unwrap();
+        expected.push(('P', id.clone(), String::new(), at));
+    }
+    store
+        .save_profile(&profile(&ids[5], Some(now)))
+        .await
+        .unwrap();
+    expected.push(('P', ids[5].clone(), String::new(), now));
+    for (id, minutes) in [(&ids[6], 90), (&ids[7], 30)] {
+        let at = now - Duration::minutes(minutes);
+        store
+            .save_enrollment(&enrollment(id, "spring", Some(at)))
+            .await
+            .unwrap();
+        expected.push(('E', id.clone(), "spring".into(), at));
+    }
+    // A profile and an enrollment of the same customer, both due.
+    let at = now - Duration::minutes(150);
+    store
+        .save_enrollment(&enrollment(&ids[0], "spring", Some(at)))
+        .await
+        .unwrap();
+    expected.push(('E', ids[0].clone(), "spring".into(), at));
+
+    // Not yet due.
+    store
+        .save_profile(&profile(&ids[8], Some(now + Duration::seconds(1))))
+        .await
+        .unwrap();
+    store
+        .save_enrollment(&enrollment(
+            &ids[9],
+            "spring",
+            Some(now + Duration::hours(1)),
+        ))
+        .await
+        .unwrap();
+    // Due, then cleared.
+    let mut cleared = profile(&ids[10], Some(now - Duration::hours(2)));
+    cleared.version = store.save_profile(&cleared).await.unwrap();
+    cleared.due_at = None;
+    store.save_profile(&cleared).await.unwrap();
+    // Due, then moved past now.
+    let mut moved = enrollment(&ids[11], "spring", Some(now - Duration::hours(3)));
+    moved.version = store.save_enrollment(&moved).await.unwrap();
+    moved.due_at = Some(now + Duration::days(1));
+    store.save_enrollment(&moved).await.unwrap();
+    // Another shard.
+    store
+        .save_profile(&profile(&other_shard, Some(now - Duration::hours(1))))
+        .await
+        .unwrap();
+
+    let (items, pages) = read_all_due(&store, shard, now, 3).await;
+    assert_eq!(pages[0], 3, "a page fills up to its limit: {pages:?}");
+    assert!(
+        pages.len() >= 3,
+        "nine due items in pages of three: {pages:?}"
+    );
+    let got: Vec<_> = items.iter().map(due_summary).collect();
+    assert!(
+        got.windows(2).all(|w| w[0].3 <= w[1].3),
+        "oldest first: {got:?}"
+    );
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    expected.sort();
+    assert_eq!(got_sorted, expected);
+
+    // Pages hold whole entities, versions included.
+    for item in &items {
+        match item {
+            DueItem::Profile(p) => {
+                assert_eq!(p.version, 1);
+                assert_eq!(
+                    p.email.as_deref(),
+                    Some(format!("{}@example.com", p.customer_id).as_str())
+                );
+            }
+            DueItem::Enrollment(e) => {
+                assert_eq!(e.version, 1);
+                assert_eq!(e.variant, "ten-off");
+            }
+        }
+    }
+
+    // One big page gives the same items; later, the not-yet-due ones join.
+    let (all_at_once, _) = read_all_due(&store, shard, now, 100).await;
+    assert_eq!(
+        all_at_once
+            .iter()
+            .map(due_summary)
+            .collect::<Vec<_>>()
+            .len(),
+        9
+    );
+    let (later, _) = read_all_due(&store, shard, now + Duration::hours(2), 100).await;
+    let later_ids: BTreeSet<_> = later.iter().map(|i| i.customer_id().to_string()).collect();
+    assert!(later_ids.contains(&ids[8]) && later_ids.contains(&ids[9]));
+    assert!(!later_ids.contains(&ids[10]) && !later_ids.contains(&ids[11]));
+
+    let (elsewhere, _) = read_all_due(&store, 6, now, 100).await;
+    assert!(elsewhere.iter().any(|i| i.customer_id() == other_shard));
+    assert!(elsewhere.iter().all(|i| due_shard(i.customer_id()) == 6));
+}
+
+async fn scan_segments_together_cover_every_profile_exactly_once(store: Shared) {
+    let profiles: Vec<Profile> = (0..60)
+        .map(|i| profile(&format!("scan-{i}"), (i % 3 == 0).then_some(t0())))
+        .collect();
+    store.put_profiles(&profiles).await.unwrap();
+    // Items that are not profiles are never returned by the scan.
+    store
+        .save_enrollment(&enrollment("scan-1", "spring", Some(t0())))
+        .await
+        .unwrap();
+    store
+        .insert_reward(&reward("WB-AAAA-BBBB-CCCC"))
+        .await
+        .unwrap();
+    store
+        .add_counts(
+            &CohortKey {
+                campaign: "spring".into(),
+                variant: "ten-off".into(),
+                group: Group::Treated,
+            },
+            None,
+            &[("sent", 1)],
+        )
+        .await
+        .unwrap();
+
+    let total = 4;
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut read = 0;
+    for segment in 0..total {
+        let mut cursor = None;
+        for page_no in 0.. {
+            assert!(page_no < 200, "segment {segment} never ended");
+            let page = store
+                .scan_profiles(segment, total, cursor, 7)
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 7);
+            read += page.items_read;
+            for p in page.items {
+                assert_eq!(p.version, 1);
+                *seen.entry(p.customer_id).or_default() += 1;
+            }
+            cursor = page.cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    let expected: BTreeMap<String, usize> = profiles
+        .iter()
+        .map(|p| (p.customer_id.clone(), 1))
+        .collect();
+    assert_eq!(seen, expected);
+    assert!(
+        read >= 60,
+        "a scan reads at least every profile, read {read}"
+    );
+}
+
+async fn bulk_profile_writes_beyond_one_batch_are_all_stored(store: Shared) {
+    let shard = 2;
+    let ids = ids_in_shard("bulk", shard, 3);
+    let mut profiles: Vec<Profile> = (0..57)
+        .map(|i| profile(&format!("bulk-x{i}"), None))
+        .collect();
+    for id in &ids {
+        profiles.push(profile(id, Some(t0() - Duration::hours(1))));
+    }
+    // The same customer twice: the last one wins.
+    let mut twice = profile("bulk-x3", None);
+    twice.first_name = Some("Second".into());
+    profiles.push(twice);
+    assert_eq!(store.put_profiles(&profiles).await.unwrap(), profiles.len());
+
+    for p in &profiles[..60] {
+        let stored = store
+            .get_profile(&p.customer_id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} was not written", p.customer_id));
+        assert_eq!(stored.version, 1);
+        assert_eq!(stored.due_at, p.due_at);
+    }
+    let last = store.get_profile("bulk-x3").await.unwrap().expect("stored");
+    assert_eq!(last.first_name.as_deref(), Some("Second"));
+
+    let (due, _) = read_all_due(&store, shard, t0(), 100).await;
+    let due_ids: BTreeSet<_> = due.iter().map(|i| i.customer_id().to_string()).collect();
+    assert_eq!(due_ids, ids.iter().cloned().collect());
+
+    // A bulk write stores `version + 1` of what it is given, without checking.
+    let mut loaded = store
+        .get_profile("bulk-x10")
+        .await
+        .unwrap()
+        .expect("stored");
+    loaded.order_count = 9;
+    store.put_profiles(&[loaded.clone()]).await.unwrap();
+    let stored = store
+        .get_profile("bulk-x10")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!((stored.version, stored.order_count), (2, 9));
+    assert_eq!(store.save_profile(&stored).await.unwrap(), 3);
+    store
+        .put_profiles(&[profile("bulk-x10", None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_profile("bulk-x10")
+            .await
+            .unwrap()
+            .map(|p| p.version),
+        Some(1)
+    );
+    assert_eq!(store.put_profiles(&[]).await.unwrap(), 0);
+}
+
+async fn idempotency_keys_are_claimed_once_until_released_or_expired(store: Shared) {
+    let later = Utc::now() + Duration::hours(1);
+    assert_eq!(store.claim_key("evt-1", later).await.unwrap(), Claimed::New);
+    assert_eq!(
+        store.claim_key("evt-1", later).await.unwrap(),
+        Claimed::Seen(None)
+    );
+    store.record_result("evt-1", "message-42").await.unwrap();
+    assert_eq!(
+        store.claim_key("evt-1", later).await.unwrap(),
+        Claimed::Seen(Some("message-42".into()))
+    );
+    store.release_key("evt-1").await.unwrap();
+    assert_eq!(store.claim_key("evt-1", later).await.unwrap(), Claimed::New);
+    assert_eq!(
+        store.claim_key("evt-1", later).await.unwrap(),
+        Claimed::Seen(None)
+    );
+
+    // An expired claim is as good as none.
+    let past = Utc::now() - Duration::minutes(5);
+    assert_eq!(store.claim_key("evt-2", past).await.unwrap(), Claimed::New);
+    assert_eq!(store.claim_key("evt-2", later).await.unwrap(), Claimed::New);
+    assert_eq!(
+        store.claim_key("evt-2", later).await.unwrap(),
+        Claimed::Seen(None)
+    );
+
+    // Recording for a key nobody claimed claims nothing; releasing it is harmless.
+    store.record_result("evt-3", "ignored").await.unwrap();
+    store.release_key("evt-4").await.unwrap();
+    assert_eq!(store.claim_key("evt-3", later).await.unwrap(), Claimed::New);
+
+    // Many claimers at once: exactly one wins.
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.claim_key("evt-race", later).await.unwrap()
+        }));
+    }
+    let mut new = 0;
+    for t in tasks {
+        if t.await.unwrap() == Claimed::New {
+            new += 1;
+        }
+    }
+    assert_eq!(new, 1);
+}
+
+async fn counters_add_atomically_and_read_back_per_cohort_and_day(store: Shared) {
+    let treated = CohortKey {
+        campaign: "spring".into(),
+        variant: "ten-off".into(),
+        group: Group::Treated,
+    };
+    let holdout = CohortKey {
+        group: Group::Holdout,
+        ..treated.clone()
+    };
+    let day1 = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
+    let day2 = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
+
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let store = store.clone();
+        let key = treated.clone();
+        let day = if i % 2 == 0 { day1 } else { day2 };
+        tasks.push(tokio::spawn(async move {
+            store
+                .add_counts(&key, Some(day), &[("sent", 1), ("revenue_minor", 250)])
+                .await
+                .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    store
+        .add_counts(&holdout, Some(day2), &[("enrolled", 3), ("enrolled", 2)])
+        .await
+        .unwrap();
+    store
+        .add_counts(&holdout, None, &[("reactivated", 1), ("enrolled", -1)])
+        .await
+        .unwrap();
+    store
+        .add_counts(
+            &CohortKey {
+                campaign: "autumn".into(),
+                ..treated.clone()
+            },
+            Some(day1),
+            &[("sent", 100)],
+        )
+        .await
+        .unwrap();
+
+    let rows = store.counter_rows("spring").await.unwrap();
+    let by_key: BTreeMap<_, _> = rows
+        .iter()
+        .map(|r| ((r.key.group, r.day), r.counts.clone()))
+        .collect();
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert!(rows
+        .iter()
+        .all(|r| r.key.campaign == "spring" && r.key.variant == "ten-off"));
+    let total = &by_key[&(Group::Treated, None)];
+    assert_eq!((total.get("sent"), total.get("revenue_minor")), (24, 6_000));
+    for day in [day1, day2] {
+        let row = &by_key[&(Group::Treated, Some(day))];
+        assert_eq!((row.get("sent"), row.get("revenue_minor")), (12, 3_000));
+    }
+    let hold_total = &by_key[&(Group::Holdout, None)];
+    assert_eq!(
+        (hold_total.get("enrolled"), hold_total.get("reactivated")),
+        (4, 1)
+    );
+    let hold_day = &by_key[&(Group::Holdout, Some(day2))];
+    assert_eq!(
+        (hold_day.get("enrolled"), hold_day.get("reactivated")),
+        (5, 0)
+    );
+
+    let autumn = store.counter_rows("autumn").await.unwrap();
+    assert_eq!(autumn.len(), 2);
+    assert!(autumn.iter().all(|r| r.counts.get("sent") == 100));
+    assert_eq!(store.counter_rows("nobody").await.unwrap(), Vec::new());
+}
+
+/// A randomly named table on DynamoDB Local, created from the template's spec.
+struct LocalTable {
+    client: aws_sdk_dynamodb::Client,
+    name: String,
+    store: Arc<DynamoStore>,
+}
+
+impl LocalTable {
+    /// `None` only when `WINBACK_SKIP_DYNAMODB=1`; panics when the local stack is missing.
+    async fn create() -> Option<LocalTable> {
+        if std::env::var("WINBACK_SKIP_DYNAMODB").as_deref() == Ok("1") {
+            eprintln!(
+                "WINBACK_SKIP_DYNAMODB=1: skipping the DynamoDB variant of this contract test"
+            );
+            return None;
+        }
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
+        assert!(
+            !endpoint.is_empty(),
+            "AWS_ENDPOINT_URL_DYNAMODB is not set: the store contract suite runs against DynamoDB \
+             Local. Run the tests through infra/test, or start the stack with \
+             `infra/local/stack.sh start` and source the env file it prints \
+             (`. $(infra/local/stack.sh env)`). Set WINBACK_SKIP_DYNAMODB=1 to skip the DynamoDB \
+             variant on purpose."
+        );
+        let spec = std::env::var("WINBACK_TABLE_SPEC").unwrap_or_default();
+        assert!(
+            !spec.is_empty(),
+            "WINBACK_TABLE_SPEC is not set: it names the table spec infra/local/stack.sh writes \
+             from template.yaml. Run the tests through infra/test or source the stack's env file."
+        );
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let client = aws_sdk_dynamodb::Client::new(&config);
+        let mut bytes = [0u8; 6];
+        getrandom::getrandom(&mut bytes).expect("OS random source");
+        let name = format!("contract-{}", hex::encode(bytes));
+        create_table_from_spec(&client, &name, &PathBuf::from(&spec))
+            .await
+            .unwrap_or_else(|e| panic!("creating table {name} on {endpoint}: {e}"));
+        let store = Arc::new(DynamoStore::new(client.clone(), name.clone()));
+        Some(LocalTable {
+            client,
+            name,
+            store,
+        })
+    }
+
+    async fn delete(self) {
+        self.client
+            .delete_table()
+            .table_name(&self.name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("deleting table {}: {e:?}", self.name));
+    }
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        /// The embedded store.
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let store = std::sync::Arc::new(super::MemoryStore::new());
+                    super::$name(store).await;
+                }
+            )*
+        }
+
+        /// The DynamoDB store on DynamoDB Local, a fresh table per test.
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(table) = super::LocalTable::create().await else {
+                        return;
+                    };
+                    super::$name(table.store.clone()).await;
+                    table.delete().await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    profiles_are_created_updated_and_stale_saves_conflict,
+    enrollments_are_kept_per_customer_and_campaign_with_versioned_saves,
+    reward_codes_are_unique_and_rewards_save_by_version,
+    the_checkpoint_saves_by_version_and_clears_only_at_its_version,
+    the_due_index_returns_exactly_the_due_items_of_a_shard_oldest_first_in_pages,
+    scan_segments_together_cover_every_profile_exactly_once,
+    bulk_profile_writes_beyond_one_batch_are_all_stored,
+    idempotency_keys_are_claimed_once_until_released_or_expired,
+    counters_add_atomically_and_read_back_per_cohort_and_day,
+);
+
+/// DynamoDB specifics: what the store counts, and how errors read.
+mod dynamodb_only {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_store_counts_items_read_by_the_due_index_and_by_scans() {
+        let Some(table) = LocalTable::create().await else {
+            return;
+        };
+        let store = table.store.clone();
+        let profiles: Vec<Profile> = (0..30)
+            .map(|i| profile(&format!("count-{i}"), (i < 4).then_some(t0())))
+            .collect();
+        store.put_profiles(&profiles).await.unwrap();
+        assert_eq!(store.writes(), 30);
+
+        let before = store.items_read();
+        let mut due_read = 0;
+        for shard in 0..DUE_SHARDS {
+            due_read += store
+                .due_page(shard, t0(), None, 100)
+                .await
+                .unwrap()
+                .items_read;
+        }
+        assert_eq!(due_read, 4);
+        let mut scan_read = 0;
+        let mut cursor = None;
+        loop {
+            let page = store.scan_profiles(0, 1, cursor, 100).await.unwrap();
+            scan_read += page.items_read;
+            cursor = page.cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(scan_read, 30);
+        assert_eq!(store.items_read() - before, 34);
+        table.delete().await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_table_is_a_backend_error_that_names_the_table() {
+        let Some(table) = LocalTable::create().await else {
+            return;
+        };
+        let missing = DynamoStore::new(table.client.clone(), "no-such-table-here");
+        let err = missing.get_profile("c-1").await.unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        let text = format!("{err}");
+        assert!(
+            text.contains("GetItem") && text.contains("no-such-table-here"),
+            "{text}"
+        );
+        assert!(text.contains("ResourceNotFoundException"), "{text}");
+
+        let cursor_err = table
+            .store
+            .due_page(0, t0(), Some("not a cursor".into()), 10)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(cursor_err, StoreError::Corrupt { .. }),
+            "{cursor_err:?}"
+        );
+        table.delete().await;
+    }
+}

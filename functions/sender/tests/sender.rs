@@ -1,0 +1,511 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use sender::{handle_batch, process_step, Deps, Outcome, RateLimiter, SendError};
+use shared::adapters::embedded::{MemoryMailer, MemoryStore};
+use shared::campaign::Campaign;
+use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
+use shared::domain::experiment::Group;
+use shared::domain::money::Money;
+use shared::domain::reward::RewardCode;
+use shared::domain::sequence::{Enrollment, Status};
+use shared::emf::MemoryMetrics;
+use shared::events::StepDue;
+use shared::ports::{Email, EnrollmentStore, MailError, Mailer, ProfileStore, RewardStore};
+use shared::signing::{verify_link, Purpose};
+
+/// 10:00 UTC = 11:00 in Stockholm: outside quiet hours.
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+}
+
+const LINK_KEY: &[u8] = b"link-key";
+
+struct World {
+    store: Arc<MemoryStore>,
+    mailer: Arc<MemoryMailer>,
+    metrics: Arc<MemoryMetrics>,
+}
+
+fn deps_with(w: &World, mailer: Arc<dyn Mailer>) -> Deps {
+    Deps {
+        store: w.store.clone(),
+        mailer,
+        campaign: Arc::new(Campaign::embedded("example").unwrap()),
+        metrics: w.metrics.clone(),
+        link_key: LINK_KEY.to_vec(),
+        public_base_url: "https://hooks.example.com/".into(),
+        sender_address: "shop@example.com".into(),
+        limiter: Arc::new(RateLimiter::new(None)),
+        lease: Duration::minutes(5),
+    }
+}
+
+fn world() -> (World, Deps) {
+    let w = World {
+        store: Arc::new(MemoryStore::new()),
+        mailer: Arc::new(MemoryMailer::new()),
+        metrics: Arc::new(MemoryMetrics::default()),
+    };
+    let d = deps_with(&w, w.mailer.clone());
+    (w, d)
+}
+
+async fn enrolled(w: &World, id: &str, locale: &str) -> StepDue {
+    let mut p = Profile::new(id);
+    p.email = Some(format!("{id}@example.com"));
+    p.first_name = Some("Alex".into());
+    p.locale = Some(locale.into());
+    p.time_zone = Some("Europe/Stockholm".into());
+    p.record_order(OrderRecord {
+        at: now() - Duration::days(400),
+        amount: Money(3000),
+        product: Some("Ethiopia Yirgacheffe".into()),
+        category: Some("coffee".into()),
+    });
+    w.store.save_profile(&p).await.unwrap();
+    let c = shared::campaign::testing::example_campaign();
+    let mut e = Enrollment::start(
+        id,
+        &c,
+        1,
+        Group::Treated,
+        "amount-10",
+        now() - Duration::hours(1),
+    );
+    e.published_step = 1;
+    w.store.save_enrollment(&e).await.unwrap();
+    StepDue {
+        campaign: "example".into(),
+        customer_id: id.into(),
+        enrollment_id: e.id.clone(),
+        step: 1,
+        due_at: now() - Duration::hours(1),
+    }
+}
+
+fn link_in(text: &str, path: &str) -> String {
+    let start = text
+        .find(path)
+        .unwrap_or_else(|| panic!("no {path} link in:\n{text}"));
+    text[start..]
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+}
+
+fn token_of(url: &str) -> String {
+    url.split("t=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_due_step_sends_one_personal_email_with_reward_survey_and_unsubscribe() {
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "sv").await;
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }), "{out:?}");
+    let sent = w.mailer.drain();
+    assert_eq!(sent.len(), 1);
+    let email: &Email = &sent[0].1;
+    assert_eq!(email.to, "c1@example.com");
+    assert!(email.text.contains("Alex"));
+    assert!(email.text.contains("Ethiopia Yirgacheffe") || email.text.contains("coffee"));
+    let e = w
+        .store
+        .get_enrollment("c1", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    let code = e.reward_code.clone().expect("a reward code");
+    assert!(email.text.contains(&code), "code in the email");
+    let reward = w
+        .store
+        .get_reward(&RewardCode::parse(&code).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reward.expires_at, now() + Duration::days(14));
+    assert_eq!(reward.customer_id, "c1");
+    let header = |n: &str| {
+        email
+            .headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        header("List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let lu = header("List-Unsubscribe").unwrap();
+    assert!(
+        lu.starts_with("<https://hooks.example.com/v1/unsubscribe?t="),
+        "{lu}"
+    );
+    let unsub = link_in(&email.text, "https://hooks.example.com/v1/unsubscribe");
+    assert_eq!(
+        verify_link(LINK_KEY, &token_of(&unsub), Purpose::Unsubscribe, now())
+            .unwrap()
+            .customer_id,
+        "c1"
+    );
+    let survey = link_in(&email.text, "https://hooks.example.com/v1/survey");
+    let claims = verify_link(LINK_KEY, &token_of(&survey), Purpose::Survey, now()).unwrap();
+    assert_eq!(claims.enrollment_id, e.id);
+    for tag in ["campaign", "step", "variant", "customer_id"] {
+        assert!(email.tags.iter().any(|(k, _)| k == tag), "tag {tag}");
+    }
+    assert_eq!(e.status, Status::Active { next_step: 2 });
+    assert_eq!(e.due_at, Some(now() + Duration::days(5)));
+    assert!(e.claim.is_none());
+    assert_eq!(
+        w.metrics
+            .sum("EmailsSent", &[("Campaign", "example"), ("Step", "1")]),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn the_same_message_delivered_twice_sends_one_email() {
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    process_step(&d, &due, now()).await.unwrap();
+    let again = process_step(&d, &due, now() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(again, Outcome::AlreadySent);
+    assert_eq!(w.mailer.count(), 1);
+}
+
+#[tokio::test]
+async fn two_senders_on_the_same_step_at_once_send_one_email() {
+    let (w, d) = world();
+    let mut dues = Vec::new();
+    for i in 0..30 {
+        dues.push(enrolled(&w, &format!("c{i}"), "en").await);
+    }
+    let d2 = d.clone();
+    let (a, b) = tokio::join!(
+        async {
+            for due in &dues {
+                let _ = process_step(&d, due, now()).await;
+            }
+        },
+        async {
+            for due in dues.iter().rev() {
+                let _ = process_step(&d2, due, now()).await;
+            }
+        }
+    );
+    let _ = (a, b);
+    let sent = w.mailer.drain();
+    let mut to: Vec<String> = sent.iter().map(|(_, e)| e.to.clone()).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), 30);
+    assert_eq!(sent.len(), 30, "exactly one email per step");
+}
+
+#[tokio::test]
+async fn a_crashed_claim_is_taken_over_after_its_lease_and_keeps_its_code() {
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    // A sender claimed the step and died before sending.
+    let mut e = w
+        .store
+        .get_enrollment("c1", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    e.claim = Some(shared::domain::sequence::Claim {
+        step: 1,
+        token: "dead".into(),
+        lease_until: now() + Duration::minutes(5),
+        reward_code: None,
+    });
+    w.store.save_enrollment(&e).await.unwrap();
+    let busy = process_step(&d, &due, now()).await.unwrap_err();
+    assert!(matches!(busy, SendError::Busy { .. }), "{busy}");
+    assert_eq!(w.mailer.count(), 0);
+    let out = process_step(&d, &due, now() + Duration::minutes(6))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }));
+    assert_eq!(w.mailer.count(), 1);
+}
+
+#[tokio::test]
+async fn the_next_step_reuses_a_valid_unredeemed_code() {
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    process_step(&d, &due, now()).await.unwrap();
+    let first = w
+        .store
+        .get_enrollment("c1", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    let later = now() + Duration::days(5);
+    let step2 = StepDue {
+        step: 2,
+        due_at: later,
+        ..due
+    };
+    let out = process_step(&d, &step2, later).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }), "{out:?}");
+    let second = w
+        .store
+        .get_enrollment("c1", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.reward_code, second.reward_code);
+    assert_eq!(w.store.all_rewards().len(), 1);
+    let emails = w.mailer.drain();
+    assert!(emails[1]
+        .1
+        .text
+        .contains(first.reward_code.as_deref().unwrap()));
+}
+
+#[tokio::test]
+async fn after_the_last_step_the_enrollment_waits_for_sunset() {
+    let (w, d) = world();
+    let mut due = enrolled(&w, "c1", "pl").await;
+    let mut t = now();
+    for step in 1..=3u8 {
+        due.step = step;
+        let out = process_step(&d, &due, t).await.unwrap();
+        assert!(matches!(out, Outcome::Sent { .. }), "step {step}: {out:?}");
+        t += Duration::days(8);
+    }
+    let e = w
+        .store
+        .get_enrollment("c1", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.status, Status::AwaitingSunset);
+    assert_eq!(e.sent.len(), 3);
+}
+
+#[tokio::test]
+async fn an_unsubscribed_customer_is_skipped_and_leaves_the_sequence() {
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+    p.email_status = EmailStatus::Unsubscribed;
+    w.store.save_profile(&p).await.unwrap();
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Skipped { .. }));
+    assert_eq!(w.mailer.count(), 0);
+    let e = w
+        .store
+        .get_enrollment("c1", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(e.status, Status::Exited { .. }));
+}
+
+#[tokio::test]
+async fn a_won_back_customer_gets_no_more_emails() {
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    let e = w
+        .store
+        .get_enrollment("c1", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    w.store
+        .save_enrollment(&e.win_back(now()).unwrap())
+        .await
+        .unwrap();
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert_eq!(
+        out,
+        Outcome::Skipped {
+            why: "enrollment_ended"
+        }
+    );
+    assert_eq!(w.mailer.count(), 0);
+}
+
+#[tokio::test]
+async fn quiet_hours_in_the_customers_time_zone_defer_the_email() {
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    // 22:30 UTC = 23:30 in Stockholm.
+    let late = Utc.with_ymd_and_hms(2026, 11, 22, 22, 30, 0).unwrap();
+    let out = process_step(&d, &due, late).await.unwrap();
+    let morning = Utc.with_ymd_and_hms(2026, 11, 23, 7, 0, 0).unwrap();
+    assert_eq!(out, Outcome::Deferred { until: morning });
+    assert_eq!(w.mailer.count(), 0);
+    let e = w
+        .store
+        .get_enrollment("c1", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.due_at, Some(morning));
+    assert_eq!(e.published_step, 0, "the scheduler publishes it again then");
+}
+
+#[tokio::test]
+async fn the_frequency_cap_defers_a_step_that_comes_too_soon() {
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    process_step(&d, &due, now()).await.unwrap();
+    let soon = now() + Duration::days(1);
+    let out = process_step(&d, &StepDue { step: 2, ..due }, soon)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        Outcome::Deferred {
+            until: now() + Duration::days(3)
+        }
+    );
+}
+
+/// A mailer that fails with a chosen error the first `n` times.
+struct FailingMailer {
+    inner: MemoryMailer,
+    left: AtomicUsize,
+    kind: &'static str,
+    seen: Mutex<usize>,
+}
+
+#[async_trait]
+impl Mailer for FailingMailer {
+    async fn send(&self, email: &Email) -> Result<String, MailError> {
+        *self.seen.lock().unwrap() += 1;
+        if self.left.load(Ordering::SeqCst) > 0 {
+            self.left.fetch_sub(1, Ordering::SeqCst);
+            return Err(match self.kind {
+                "throttle" => MailError::Throttled("TooManyRequestsException".into()),
+                "reject" => MailError::Rejected("MessageRejected".into()),
+                _ => MailError::Paused("SendingPausedException".into()),
+            });
+        }
+        self.inner.send(email).await
+    }
+}
+
+fn failing(kind: &'static str, n: usize) -> Arc<FailingMailer> {
+    Arc::new(FailingMailer {
+        inner: MemoryMailer::new(),
+        left: AtomicUsize::new(n),
+        kind,
+        seen: Mutex::new(0),
+    })
+}
+
+#[tokio::test]
+async fn throttling_is_reported_for_retry_and_the_retry_sends_once() {
+    let (w, _) = world();
+    let m = failing("throttle", 1);
+    let d = deps_with(&w, m.clone());
+    let due = enrolled(&w, "c1", "en").await;
+    let err = process_step(&d, &due, now()).await.unwrap_err();
+    assert!(matches!(err, SendError::Throttled(_)), "{err}");
+    let e = w
+        .store
+        .get_enrollment("c1", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(e.claim.is_none(), "the claim is released for the retry");
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }));
+    assert_eq!(m.inner.count(), 1);
+    assert_eq!(w.metrics.sum("SendThrottled", &[]), 1.0);
+}
+
+#[tokio::test]
+async fn a_permanently_rejected_address_is_suppressed_without_retry() {
+    let (w, _) = world();
+    let m = failing("reject", 1);
+    let d = deps_with(&w, m.clone());
+    let due = enrolled(&w, "c1", "en").await;
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert_eq!(
+        out,
+        Outcome::Skipped {
+            why: "address_rejected"
+        }
+    );
+    let p = w.store.get_profile("c1").await.unwrap().unwrap();
+    assert_eq!(p.email_status, EmailStatus::Suppressed);
+    let e = w
+        .store
+        .get_enrollment("c1", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(e.status, Status::Exited { .. }));
+}
+
+#[tokio::test]
+async fn paused_sending_fails_loudly() {
+    let (w, _) = world();
+    let d = deps_with(&w, failing("paused", 10));
+    let due = enrolled(&w, "c1", "en").await;
+    let err = process_step(&d, &due, now()).await.unwrap_err();
+    assert!(matches!(err, SendError::Paused(_)));
+    assert_eq!(w.metrics.sum("SendingPaused", &[]), 1.0);
+}
+
+fn sqs(bodies: &[String]) -> SqsEvent {
+    let mut ev = SqsEvent::default();
+    for (i, b) in bodies.iter().enumerate() {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m{i}"));
+        m.body = Some(b.clone());
+        ev.records.push(m);
+    }
+    ev
+}
+
+fn envelope(due: &StepDue) -> String {
+    serde_json::json!({
+        "version": "0", "id": "e1", "detail-type": "WinbackStepDue", "source": "winback",
+        "account": "123456789012", "time": "2026-11-22T09:00:00Z", "region": "eu-north-1",
+        "resources": [], "detail": due
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_batch_reports_only_its_failed_items() {
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    let batch = sqs(&[envelope(&due), "not json".into(), envelope(&due)]);
+    let resp = handle_batch(&d, batch, now()).await;
+    let failed: Vec<String> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, vec!["m1".to_string()]);
+    assert_eq!(w.mailer.count(), 1);
+}
+
+#[tokio::test]
+async fn the_sample_sqs_event_parses() {
+    let ev: SqsEvent = serde_json::from_str(include_str!("../events/sqs-step-due.json")).unwrap();
+    let body = ev.records[0].body.clone().unwrap();
+    let due = sender::parse_body(&body).unwrap();
+    assert_eq!(due.step, 1);
+}

@@ -1,0 +1,321 @@
+//! `winback`, the operator's tool: simulate a campaign, import orders, plan who would be enrolled,
+//! preview the emails, and report what a campaign achieved.
+
+pub mod aws;
+pub mod error;
+pub mod import;
+pub mod orders;
+pub mod plan;
+pub mod preview;
+pub mod report;
+pub mod simulate;
+pub mod snapshot;
+pub mod time;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use shared::campaign::Campaign;
+use shared::ports::Store;
+
+use error::{CliError, CliResult};
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "winback",
+    version,
+    about = "Win lapsed customers back: simulate, import, plan, preview, report"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a campaign over months of simulated time with the real handlers, then report.
+    Simulate(SimulateArgs),
+    /// Import an orders CSV into the store, then rebuild the due index.
+    Import(ImportArgs),
+    /// Dry run: who would be enrolled at a moment, into which variant, and why.
+    Plan(PlanArgs),
+    /// Render every step × locale × reward kind of a campaign to HTML files.
+    Preview(PreviewArgs),
+    /// Report reactivation, lift, money and reasons from the stored counters.
+    Report(ReportArgs),
+}
+
+/// `winback simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Synthetic customers to simulate (ignored with --orders).
+    #[arg(long, default_value_t = 10_000)]
+    pub customers: usize,
+    /// Days to simulate.
+    #[arg(long, default_value_t = 180)]
+    pub days: u32,
+    /// Seed of every random choice: the same seed gives the same run.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Use this orders CSV as the customer base instead of synthetic customers.
+    #[arg(long, value_name = "FILE")]
+    pub orders: Option<PathBuf>,
+    /// A shipped campaign's name or a campaign directory.
+    #[arg(long, default_value = "example", value_name = "NAME|DIR")]
+    pub campaign: String,
+    /// The recipient-behaviour model (default: the shipped cli/behaviour.toml).
+    #[arg(long, value_name = "FILE")]
+    pub behaviour: Option<PathBuf>,
+    /// Directory of the HTML report.
+    #[arg(long, default_value = "report", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Run against the AWS endpoints in the environment (TABLE_NAME, EVENT_BUS_NAME, SENDER_ADDRESS, AWS_ENDPOINT_URL*).
+    #[arg(long)]
+    pub aws: bool,
+    /// Save the embedded store as a JSON snapshot that `report`, `plan` and `import` can read.
+    #[arg(long, value_name = "FILE")]
+    pub save_store: Option<PathBuf>,
+    /// First simulated day (default 2026-01-05; with --orders, the day after the last order).
+    #[arg(long, value_name = "DATE")]
+    pub start: Option<String>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `winback import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The orders CSV: customer_id,email,ordered_at,amount[,currency,first_name,locale,time_zone,category,product].
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Write to this store snapshot (created if missing).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "aws",
+        conflicts_with = "aws"
+    )]
+    pub store: Option<PathBuf>,
+    /// Write to the DynamoDB table of TABLE_NAME.
+    #[arg(long)]
+    pub aws: bool,
+    /// The moment due times are computed for (default: now).
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
+    /// The campaign whose lapse policy sets due times.
+    #[arg(long, default_value = "example", value_name = "NAME|DIR")]
+    pub campaign: String,
+}
+
+/// `winback plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The moment to plan for.
+    #[arg(long, value_name = "DATE")]
+    pub at: String,
+    /// Plan over this orders CSV (orders after --at are ignored).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["store", "aws"])]
+    pub orders: Option<PathBuf>,
+    /// Plan over a store snapshot.
+    #[arg(long, value_name = "FILE", conflicts_with = "aws")]
+    pub store: Option<PathBuf>,
+    /// Plan over the DynamoDB table of TABLE_NAME.
+    #[arg(long)]
+    pub aws: bool,
+    #[arg(long, default_value = "example", value_name = "NAME|DIR")]
+    pub campaign: String,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `winback preview`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    #[arg(long, default_value = "example", value_name = "NAME|DIR")]
+    pub campaign: String,
+    /// Directory of the rendered emails.
+    #[arg(long, default_value = "preview", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// `winback report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Read a store snapshot.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "aws",
+        conflicts_with = "aws"
+    )]
+    pub store: Option<PathBuf>,
+    /// Read the DynamoDB table of TABLE_NAME.
+    #[arg(long)]
+    pub aws: bool,
+    #[arg(long, default_value = "example", value_name = "NAME|DIR")]
+    pub campaign: String,
+    /// Directory of the HTML report.
+    #[arg(long, default_value = "report", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn open_campaign(name: &str) -> CliResult<Campaign> {
+    Campaign::open(name).map_err(|source| CliError::Campaign {
+        name: name.to_string(),
+        source,
+    })
+}
+
+async fn open_store(
+    store: Option<&PathBuf>,
+    aws: bool,
+    command: &'static str,
+) -> CliResult<Arc<dyn Store>> {
+    if aws {
+        return Ok(aws::store().await?);
+    }
+    match store {
+        Some(path) => Ok(Arc::new(snapshot::Snapshot::load(path)?.restore().await?)),
+        None => Err(CliError::NoSource { command }),
+    }
+}
+
+/// Runs a parsed command line; what it prints goes to stdout, progress to stderr.
+pub async fn run(cli: Cli) -> CliResult<()> {
+    match cli.command {
+        Command::Simulate(a) => {
+            let start = a
+                .start
+                .as_deref()
+                .map(|s| time::parse_flag("--start", s))
+                .transpose()?;
+            let opts = simulate::Options {
+                customers: a.customers,
+                days: a.days,
+                seed: a.seed,
+                orders: a.orders,
+                campaign: a.campaign,
+                behaviour: a.behaviour,
+                out: a.out,
+                aws: a.aws,
+                save_store: a.save_store,
+                start,
+                progress: !a.quiet,
+            };
+            let o = simulate::run(&opts).await?;
+            for n in &o.notes {
+                println!("note: {n}");
+            }
+            println!("{}", o.report.to_text());
+            println!(
+                "{}",
+                simulate::tally_text(&o.tally, o.customers, o.elapsed_seconds)
+            );
+            println!(
+                "Reactivation rate: treated {:.1}% vs holdout {:.1}%; lift {:+.1} points (95% CI {:+.1} to {:+.1})",
+                o.report.treated_rate.value * 100.0,
+                o.report.holdout_rate.value * 100.0,
+                o.report.lift.value * 100.0,
+                o.report.lift.low * 100.0,
+                o.report.lift.high * 100.0
+            );
+            println!("Report: {}", o.report_path.display());
+            if let Some(p) = &opts.save_store {
+                if !opts.aws {
+                    println!("Store snapshot: {}", p.display());
+                }
+            }
+            println!(
+                "Simulated {} customers over {} days in {:.1} s",
+                o.customers, opts.days, o.elapsed_seconds
+            );
+        }
+        Command::Import(a) => {
+            let at = match &a.at {
+                Some(s) => time::parse_flag("--at", s)?,
+                None => chrono::Utc::now(),
+            };
+            let campaign = open_campaign(&a.campaign)?;
+            let target = match (a.aws, a.store) {
+                (true, _) => import::Target::Aws,
+                (false, Some(p)) => import::Target::Snapshot(p),
+                (false, None) => return Err(CliError::NoSource { command: "import" }),
+            };
+            let s = import::run(&a.file, &target, campaign.config(), at).await?;
+            println!(
+                "Imported {} orders of {} customers ({} rows read, {} skipped); {} profiles written, {} due now; due index rebuilt over {} customers",
+                s.orders, s.customers, s.rows_read, s.skipped, s.written, s.due_now, s.rebuild_evaluated
+            );
+        }
+        Command::Plan(a) => {
+            let at = time::parse_flag("--at", &a.at)?;
+            let campaign = open_campaign(&a.campaign)?;
+            let config = campaign.config();
+            let rows = match &a.orders {
+                Some(path) => {
+                    let parsed = orders::read_orders(path)?;
+                    for bad in &parsed.bad {
+                        eprintln!("{}:{}: skipped: {}", path.display(), bad.line, bad.reason);
+                    }
+                    orders::build_profiles(&parsed.rows, &config.lapse, at, Some(at))
+                        .iter()
+                        .map(|p| plan::plan_one(p, None, config, at))
+                        .collect()
+                }
+                None => {
+                    let store = open_store(a.store.as_ref(), a.aws, "plan").await?;
+                    plan::plan_store(store.as_ref(), config, at).await?
+                }
+            };
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).expect("plan serializes")
+                );
+            } else {
+                print!("{}", plan::to_text(&rows, at));
+            }
+        }
+        Command::Preview(a) => {
+            let s = preview::run(&a.campaign, &a.out)?;
+            println!("Rendered {} emails; open {}", s.emails, s.index.display());
+        }
+        Command::Report(a) => {
+            let campaign = open_campaign(&a.campaign)?;
+            let config = campaign.config();
+            let store = open_store(a.store.as_ref(), a.aws, "report").await?;
+            let rows = store.counter_rows(&config.name).await?;
+            let source = match (&a.store, a.aws) {
+                (_, true) => "stored counters in DynamoDB".to_string(),
+                (Some(p), _) => format!("stored counters in {}", p.display()),
+                _ => String::new(),
+            };
+            let r = report::Report::from_rows(
+                &config.name,
+                &config.currency,
+                config.steps.len() as u8,
+                &source,
+                &rows,
+            );
+            let path = report::html::write(&r, "", &a.out)?;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r).expect("report serializes")
+                );
+            } else {
+                println!("{}", r.to_text());
+                println!("Report: {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,327 @@
+//! The orders CSV (`customer_id,email,ordered_at,amount[,currency,first_name,locale,time_zone,
+//! category,product]`, header required) and the profiles it builds.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use shared::campaign::config::LapsePolicy;
+use shared::domain::customer::{OrderRecord, Profile};
+use shared::domain::lapse::{self, LapseState};
+use shared::domain::money::Money;
+
+use crate::error::{CliError, CliResult};
+use crate::time::parse_instant;
+
+/// Columns every file must have.
+pub const REQUIRED: [&str; 4] = ["customer_id", "email", "ordered_at", "amount"];
+/// Columns a file may have.
+pub const OPTIONAL: [&str; 6] = [
+    "currency",
+    "first_name",
+    "locale",
+    "time_zone",
+    "category",
+    "product",
+];
+
+/// One good row of the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRow {
+    /// Line number in the file (the header is line 1).
+    pub line: u64,
+    pub customer_id: String,
+    pub email: String,
+    pub ordered_at: DateTime<Utc>,
+    pub amount: Money,
+    pub currency: Option<String>,
+    pub first_name: Option<String>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+    pub category: Option<String>,
+    pub product: Option<String>,
+}
+
+/// A row that was skipped, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadRow {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What a file held.
+#[derive(Debug, Default)]
+pub struct OrdersFile {
+    pub rows: Vec<OrderRow>,
+    pub bad: Vec<BadRow>,
+}
+
+/// Reads an orders file. A file without the required header columns is an error; a bad row is
+/// collected in [`OrdersFile::bad`] and the rest are read.
+pub fn read_orders(path: &Path) -> CliResult<OrdersFile> {
+    let file = std::fs::File::open(path).map_err(CliError::io("read", path))?;
+    read_orders_from(file, path)
+}
+
+/// [`read_orders`] from any reader; `path` names it in messages.
+pub fn read_orders_from(reader: impl Read, path: &Path) -> CliResult<OrdersFile> {
+    let bad_csv = |reason: String| CliError::BadCsv {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let headers = rdr
+        .headers()
+        .map_err(|e| bad_csv(format!("cannot read the header line: {e}")))?
+        .clone();
+    let index: BTreeMap<String, usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            (
+                h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase(),
+                i,
+            )
+        })
+        .collect();
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .copied()
+        .filter(|c| !index.contains_key(*c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(bad_csv(format!(
+            "the header line lacks {}; the first line must name the columns, e.g. {}",
+            missing.join(", "),
+            REQUIRED.join(",")
+        )));
+    }
+    let mut out = OrdersFile::default();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = rdr.position().line();
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(line, |p| p.line());
+                match parse_row(&record, &index, line) {
+                    Ok(row) => out.rows.push(row),
+                    Err(reason) => out.bad.push(BadRow { line, reason }),
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(line + 1, |p| p.line());
+                out.bad.push(BadRow {
+                    line,
+                    reason: format!("unreadable row: {e}"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn parse_row(
+    record: &csv::StringRecord,
+    index: &BTreeMap<String, usize>,
+    line: u64,
+) -> Result<OrderRow, String> {
+    let field = |name: &str| -> Option<String> {
+        index
+            .get(name)
+            .and_then(|i| record.get(*i))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let required = |name: &str| field(name).ok_or_else(|| format!("{name} is empty"));
+    let customer_id = required("customer_id")?;
+    if customer_id.len() > 200 || customer_id.chars().any(char::is_control) {
+        return Err("customer_id must be at most 200 printable characters".into());
+    }
+    let email = required("email")?;
+    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+        return Err("email is not an address (it needs a part before and after @)".into());
+    }
+    let at_text = required("ordered_at")?;
+    let ordered_at = parse_instant(&at_text).ok_or_else(|| {
+        format!("ordered_at '{at_text}' is not a date: write 2026-03-01 or 2026-03-01T09:00:00Z")
+    })?;
+    let amount_text = required("amount")?;
+    let amount = Money::parse(&amount_text).map_err(|e| format!("amount: {e}"))?;
+    if amount.0 < 0 {
+        return Err(format!(
+            "amount '{amount_text}' is negative: list refunds separately"
+        ));
+    }
+    let time_zone = field("time_zone");
+    if let Some(tz) = &time_zone {
+        if tz.parse::<chrono_tz::Tz>().is_err() {
+            return Err(format!(
+                "time_zone '{tz}' is not an IANA zone: write e.g. Europe/Stockholm"
+            ));
+        }
+    }
+    let currency = field("currency").map(|c| c.to_ascii_uppercase());
+    if let Some(c) = &currency {
+        if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(format!(
+                "currency '{c}' is not a three-letter code like EUR"
+            ));
+        }
+    }
+    Ok(OrderRow {
+        line,
+        customer_id,
+        email,
+        ordered_at,
+        amount,
+        currency,
+        first_name: field("first_name"),
+        locale: field("locale"),
+        time_zone,
+        category: field("category"),
+        product: field("product"),
+    })
+}
+
+/// Builds one profile per customer from their orders (those at or before `until`, when given),
+/// with `due_at` set from the lapse assessment at `at`: `at` itself once lapsed, else the moment
+/// the customer would lapse.
+pub fn build_profiles(
+    rows: &[OrderRow],
+    policy: &LapsePolicy,
+    at: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+) -> Vec<Profile> {
+    let mut by_customer: BTreeMap<&str, Profile> = BTreeMap::new();
+    let mut sorted: Vec<&OrderRow> = rows
+        .iter()
+        .filter(|r| until.is_none_or(|u| r.ordered_at <= u))
+        .collect();
+    sorted.sort_by_key(|r| (r.ordered_at, r.line));
+    for r in sorted {
+        let p = by_customer
+            .entry(&r.customer_id)
+            .or_insert_with(|| Profile::new(r.customer_id.clone()));
+        p.email = Some(r.email.clone());
+        let keep = |slot: &mut Option<String>, v: &Option<String>| {
+            if v.is_some() {
+                slot.clone_from(v);
+            }
+        };
+        keep(&mut p.first_name, &r.first_name);
+        keep(&mut p.locale, &r.locale);
+        keep(&mut p.time_zone, &r.time_zone);
+        keep(&mut p.currency, &r.currency);
+        p.record_order(OrderRecord {
+            at: r.ordered_at,
+            amount: r.amount,
+            product: r.product.clone(),
+            category: r.category.clone(),
+        });
+    }
+    by_customer
+        .into_values()
+        .map(|mut p| {
+            p.due_at = due_at(&p, policy, at);
+            p
+        })
+        .collect()
+}
+
+/// When the scheduler should next look at a profile, judged at `at`.
+pub fn due_at(p: &Profile, policy: &LapsePolicy, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match lapse::assess(p, policy, at).state {
+        LapseState::NoOrders => None,
+        LapseState::Lapsed { .. } => Some(at),
+        LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => Some(lapses_at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn read(text: &str) -> CliResult<OrdersFile> {
+        read_orders_from(text.as_bytes(), Path::new("orders.csv"))
+    }
+
+    #[test]
+    fn a_bad_row_is_reported_with_its_line_and_the_rest_are_read() {
+        let f = read(
+            "customer_id,email,ordered_at,amount,locale\n\
+             c1,a@example.com,2026-01-01,12.50,sv\n\
+             c1,a@example.com,yesterday,10,sv\n\
+             c2,b@example.com,2026-01-03T10:00:00Z,7,pl\n",
+        )
+        .unwrap();
+        assert_eq!(f.rows.len(), 2);
+        assert_eq!(f.bad.len(), 1);
+        assert_eq!(f.bad[0].line, 3);
+        assert!(
+            f.bad[0].reason.contains("ordered_at"),
+            "{}",
+            f.bad[0].reason
+        );
+        assert_eq!(f.rows[1].line, 4);
+        assert_eq!(f.rows[0].amount, Money(1250));
+    }
+
+    #[test]
+    fn a_file_without_the_required_header_is_refused() {
+        let e = read("c1,a@example.com,2026-01-01,12.50\n").unwrap_err();
+        assert!(e.to_string().contains("customer_id"), "{e}");
+    }
+
+    #[test]
+    fn amounts_emails_zones_and_currencies_are_checked() {
+        let f = read(
+            "customer_id,email,ordered_at,amount,currency,time_zone\n\
+             c1,nobody,2026-01-01,1,,\n\
+             c1,a@example.com,2026-01-01,1.234,,\n\
+             c1,a@example.com,2026-01-01,1,EURO,\n\
+             c1,a@example.com,2026-01-01,1,,Mars/Base\n\
+             ,a@example.com,2026-01-01,1,,\n",
+        )
+        .unwrap();
+        assert!(f.rows.is_empty());
+        let reasons: Vec<&str> = f.bad.iter().map(|b| b.reason.as_str()).collect();
+        assert!(reasons[0].contains("email"));
+        assert!(reasons[1].contains("amount"));
+        assert!(reasons[2].contains("currency"));
+        assert!(reasons[3].contains("time_zone"));
+        assert!(reasons[4].contains("customer_id"));
+    }
+
+    #[test]
+    fn profiles_gather_each_customers_orders_and_know_when_they_are_due() {
+        let f = read(
+            "customer_id,email,ordered_at,amount,first_name\n\
+             c1,a@example.com,2026-01-01,10,Ann\n\
+             c1,a@example.com,2026-01-15,20,\n\
+             c2,b@example.com,2025-01-01,5,Bo\n",
+        )
+        .unwrap();
+        let policy = shared::campaign::testing::example_campaign().lapse;
+        let at = Utc.with_ymd_and_hms(2026, 1, 20, 0, 0, 0).unwrap();
+        let ps = build_profiles(&f.rows, &policy, at, None);
+        assert_eq!(ps.len(), 2);
+        assert_eq!(ps[0].order_count, 2);
+        assert_eq!(ps[0].first_name.as_deref(), Some("Ann"));
+        assert!(ps[0].due_at.unwrap() > at);
+        assert_eq!(
+            ps[1].due_at,
+            Some(at),
+            "a customer quiet for a year is due now"
+        );
+        let early = build_profiles(&f.rows, &policy, at, Some(at - chrono::Duration::days(10)));
+        assert_eq!(early[0].order_count, 1);
+    }
+}

@@ -1,0 +1,305 @@
+//! `winback plan`: a dry run of the scheduler's decision for every customer at a given moment.
+//! Reads only; sends and writes nothing.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::campaign::config::CampaignConfig;
+use shared::domain::customer::Profile;
+use shared::domain::eligibility;
+use shared::domain::experiment;
+use shared::domain::lapse::{self, LapseState};
+use shared::domain::sequence::Enrollment;
+use shared::ports::Store;
+
+use crate::error::CliResult;
+
+/// What the scheduler would do with a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Lapsed and eligible: would be enrolled now.
+    Enroll,
+    /// Lapsed but an eligibility rule keeps them out.
+    KeptOut,
+    /// Not lapsed yet.
+    Wait,
+    /// No order: nothing to win back.
+    NoOrders,
+}
+
+/// One customer's line of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRow {
+    pub customer_id: String,
+    pub orders: u32,
+    pub last_order_at: Option<DateTime<Utc>>,
+    pub threshold_days: Option<f64>,
+    /// How the threshold was found.
+    pub basis: String,
+    /// `active`, `at_risk`, `lapsed` or `no_orders`.
+    pub state: &'static str,
+    /// When they lapse (or lapsed).
+    pub lapse_at: Option<DateTime<Utc>>,
+    pub decision: Decision,
+    /// The eligibility rule that decided: `eligible`, or the rule that kept them out.
+    pub rule: String,
+    pub detail: String,
+    pub group: Option<&'static str>,
+    pub variant: Option<String>,
+}
+
+/// The plan of one customer at `at`, given their latest enrollment.
+pub fn plan_one(
+    p: &Profile,
+    latest: Option<&Enrollment>,
+    campaign: &CampaignConfig,
+    at: DateTime<Utc>,
+) -> PlanRow {
+    let a = lapse::assess(p, &campaign.lapse, at);
+    let basis = match &a.threshold {
+        None => "no orders".to_string(),
+        Some(t) => match t.median_gap_days {
+            Some(m) => format!(
+                "median gap {m:.1} d × {} over {} gap(s), pulled toward {:.0} d{}",
+                campaign.lapse.multiplier,
+                t.gaps,
+                t.default_days,
+                category_note(p, campaign)
+            ),
+            None => format!(
+                "one order: default {:.0} d{}",
+                t.default_days,
+                category_note(p, campaign)
+            ),
+        },
+    };
+    let mut row = PlanRow {
+        customer_id: p.customer_id.clone(),
+        orders: p.order_count,
+        last_order_at: p.last_order_at,
+        threshold_days: a.threshold.as_ref().map(|t| t.days),
+        basis,
+        state: "no_orders",
+        lapse_at: None,
+        decision: Decision::NoOrders,
+        rule: "no_orders".into(),
+        detail: String::new(),
+        group: None,
+        variant: None,
+    };
+    match a.state {
+        LapseState::NoOrders => {}
+        LapseState::Active { lapses_at } => {
+            row.state = "active";
+            row.lapse_at = Some(lapses_at);
+            row.decision = Decision::Wait;
+            row.rule = "not_lapsed".into();
+            row.detail = format!("lapses {}", lapses_at.format("%Y-%m-%d"));
+        }
+        LapseState::AtRisk { lapses_at, signals } => {
+            row.state = "at_risk";
+            row.lapse_at = Some(lapses_at);
+            row.decision = Decision::Wait;
+            row.rule = "not_lapsed".into();
+            let s: Vec<String> = signals
+                .iter()
+                .map(|s| {
+                    serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                })
+                .collect();
+            row.detail = format!(
+                "lapses {}; signals: {}",
+                lapses_at.format("%Y-%m-%d"),
+                s.join(", ")
+            );
+        }
+        LapseState::Lapsed { since } => {
+            row.state = "lapsed";
+            row.lapse_at = Some(since);
+            match eligibility::check(p, latest, &campaign.eligibility, at) {
+                Ok(()) => {
+                    let assignment =
+                        experiment::assign(&p.customer_id, &campaign.name, &campaign.experiment);
+                    row.decision = Decision::Enroll;
+                    row.rule = "eligible".into();
+                    row.detail = format!(
+                        "lapsed since {}; {} order(s), lifetime value {}",
+                        since.format("%Y-%m-%d"),
+                        p.order_count,
+                        p.lifetime_value
+                    );
+                    row.group = Some(assignment.group.as_str());
+                    row.variant = Some(assignment.variant);
+                }
+                Err(why) => {
+                    row.decision = Decision::KeptOut;
+                    row.rule = why.rule().to_string();
+                    row.detail = serde_json::to_value(&why)
+                        .ok()
+                        .and_then(|v| v.as_object().cloned())
+                        .map(|m| {
+                            m.into_iter()
+                                .filter(|(k, _)| k != "rule")
+                                .map(|(k, v)| {
+                                    format!(
+                                        "{k} {}",
+                                        v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default();
+                }
+            }
+        }
+    }
+    row
+}
+
+fn category_note(p: &Profile, campaign: &CampaignConfig) -> String {
+    match p.last_category() {
+        Some(c) if campaign.lapse.category_days.contains_key(c) => format!(" (category {c})"),
+        _ => String::new(),
+    }
+}
+
+/// Plans every profile of a store (a full scan: this is an operator's dry run, not the
+/// scheduler's steady state).
+pub async fn plan_store(
+    store: &dyn Store,
+    campaign: &CampaignConfig,
+    at: DateTime<Utc>,
+) -> CliResult<Vec<PlanRow>> {
+    let mut rows = Vec::new();
+    for segment in 0..4 {
+        let mut cursor = None;
+        loop {
+            let page = store.scan_profiles(segment, 4, cursor, 500).await?;
+            for p in page.items {
+                let latest = store.get_enrollment(&p.customer_id, &campaign.name).await?;
+                rows.push(plan_one(&p, latest.as_ref(), campaign, at));
+            }
+            cursor = page.cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    rows.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+    Ok(rows)
+}
+
+/// The plan as a text table with a summary.
+pub fn to_text(rows: &[PlanRow], at: DateTime<Utc>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Plan at {} (dry run: nothing is sent or written)",
+        at.format("%Y-%m-%d %H:%M UTC")
+    );
+    let _ = writeln!(
+        s,
+        "{:<16} {:>6} {:<10} {:>9} {:<8} {:<9} {:<22} {:<12} detail / threshold basis",
+        "customer", "orders", "last order", "threshold", "state", "decision", "rule", "variant"
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{:<16} {:>6} {:<10} {:>9} {:<8} {:<9} {:<22} {:<12} {}; {}",
+            r.customer_id,
+            r.orders,
+            r.last_order_at
+                .map_or_else(|| "-".into(), |d| d.format("%Y-%m-%d").to_string()),
+            r.threshold_days
+                .map_or_else(|| "-".into(), |d| format!("{d:.1} d")),
+            r.state,
+            match r.decision {
+                Decision::Enroll => "enroll",
+                Decision::KeptOut => "kept out",
+                Decision::Wait => "wait",
+                Decision::NoOrders => "-",
+            },
+            r.rule,
+            r.variant.as_deref().unwrap_or("-"),
+            r.detail,
+            r.basis
+        );
+    }
+    let count = |d: Decision| rows.iter().filter(|r| r.decision == d).count();
+    let holdout = rows.iter().filter(|r| r.group == Some("holdout")).count();
+    let _ = writeln!(
+        s,
+        "\n{} customers: {} would be enrolled ({} into the holdout), {} kept out by a rule, {} not lapsed yet",
+        rows.len(),
+        count(Decision::Enroll),
+        holdout,
+        count(Decision::KeptOut),
+        count(Decision::Wait)
+    );
+    let mut rules: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for r in rows.iter().filter(|r| r.decision == Decision::KeptOut) {
+        *rules.entry(r.rule.as_str()).or_default() += 1;
+    }
+    for (rule, n) in rules {
+        let _ = writeln!(s, "  kept out by {rule}: {n}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use shared::campaign::testing::example_campaign;
+    use shared::domain::customer::{EmailStatus, OrderRecord};
+    use shared::domain::money::Money;
+
+    fn customer(id: &str, last_day: u32) -> Profile {
+        let mut p = Profile::new(id);
+        p.email = Some(format!("{id}@example.com"));
+        for d in [last_day - 28, last_day - 14, last_day] {
+            p.record_order(OrderRecord {
+                at: Utc.with_ymd_and_hms(2025, 9, 1, 0, 0, 0).unwrap()
+                    + chrono::Duration::days(i64::from(d)),
+                amount: Money(2500),
+                product: None,
+                category: Some("coffee".into()),
+            });
+        }
+        p
+    }
+
+    #[test]
+    fn a_lapsed_mailable_customer_would_be_enrolled_with_a_variant() {
+        let c = example_campaign();
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let r = plan_one(&customer("c1", 30), None, &c, at);
+        assert_eq!(r.decision, Decision::Enroll);
+        assert_eq!(r.rule, "eligible");
+        assert!(r.variant.is_some() && r.group.is_some());
+        assert!(r.basis.contains("median gap 14.0 d"), "{}", r.basis);
+    }
+
+    #[test]
+    fn an_unsubscribed_customer_is_kept_out_by_that_rule_and_a_recent_one_waits() {
+        let c = example_campaign();
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let mut p = customer("c2", 30);
+        p.email_status = EmailStatus::Unsubscribed;
+        let r = plan_one(&p, None, &c, at);
+        assert_eq!(
+            (r.decision, r.rule.as_str()),
+            (Decision::KeptOut, "unsubscribed")
+        );
+        let recent = plan_one(&customer("c3", 175), None, &c, at);
+        assert_eq!(recent.decision, Decision::Wait);
+        let text = to_text(&[r, recent], at);
+        assert!(text.contains("kept out by unsubscribed: 1"), "{text}");
+    }
+}

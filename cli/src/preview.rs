@@ -1,0 +1,210 @@
+//! `winback preview`: every step × locale × reward kind of a campaign rendered to files, with an
+//! index page, so a marketer can review the emails before anything is sent.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, TimeZone, Utc};
+use shared::campaign::{Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
+use shared::domain::money::Money;
+use shared::domain::reward::{Reward, RewardCode, RewardKind, RewardSpec};
+use shared::domain::survey::Reason;
+
+use crate::error::{CliError, CliResult};
+
+/// What a preview wrote.
+#[derive(Debug, Clone)]
+pub struct PreviewSummary {
+    pub emails: usize,
+    pub index: PathBuf,
+}
+
+/// A reward of each kind, as a campaign could configure it.
+pub fn sample_spec(kind: RewardKind) -> RewardSpec {
+    let (value, product, orders) = match kind {
+        RewardKind::AmountOff => (Some(Money(1000)), None, None),
+        RewardKind::PercentOff => (Some(Money(1500)), None, None),
+        RewardKind::MultiOrder => (Some(Money(500)), None, Some(5)),
+        RewardKind::FreeProduct => (None, Some("Espresso blend 250 g".to_string()), None),
+        RewardKind::FreeShipping | RewardKind::Consultation => (None, None, None),
+    };
+    RewardSpec {
+        kind,
+        value,
+        product,
+        orders,
+        validity_days: 14,
+    }
+}
+
+fn context(
+    campaign: &Campaign,
+    step: u8,
+    locale: &str,
+    reward: Option<&Reward>,
+    now: DateTime<Utc>,
+) -> EmailContext {
+    let config = campaign.config();
+    let step_config = &config.steps[usize::from(step) - 1];
+    let base = "https://webhook.example/v1";
+    let tz = config
+        .default_time_zone
+        .parse()
+        .unwrap_or(chrono_tz::Tz::UTC);
+    EmailContext {
+        first_name: Some("Alex".into()),
+        last_product: Some("Ethiopia Yirgacheffe beans".into()),
+        last_category: Some("coffee".into()),
+        customer_since: shared::campaign::format_date(
+            chrono::NaiveDate::from_ymd_opt(2023, 4, 2).expect("date"),
+            locale,
+        ),
+        years_as_customer: 2,
+        months_as_customer: 34,
+        order_count: 7,
+        reward: reward.map(|r| RewardView::new(r, locale, tz, now)),
+        survey: if step_config.survey {
+            Reason::ALL
+                .iter()
+                .map(|r| SurveyLink {
+                    reason: r.as_str().into(),
+                    url: format!("{base}/survey?t=preview&a={}", r.as_str()),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        nps: if step_config.nps {
+            (0..=10)
+                .map(|score| NpsLink {
+                    score,
+                    url: format!("{base}/survey?t=preview&a={score}"),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        unsubscribe_url: format!("{base}/unsubscribe?t=preview"),
+        fewer_emails_url: format!("{base}/unsubscribe?t=preview&offer=fewer"),
+        shop_url: config.shop_url.clone(),
+        shop_name: config.shop_name.clone(),
+        step,
+        total_steps: config.steps.len() as u8,
+        variant_copy: None,
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Loads `campaign` (a shipped name or a directory) and writes the preview into `out`.
+pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
+    let campaign = Campaign::open(campaign_name).map_err(|source| CliError::Campaign {
+        name: campaign_name.to_string(),
+        source,
+    })?;
+    let config = campaign.config().clone();
+    std::fs::create_dir_all(out).map_err(CliError::io("create", out))?;
+    let now = Utc
+        .with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+        .single()
+        .expect("date");
+    let mut index = String::new();
+    let mut emails = 0;
+    for (i, step) in config.steps.iter().enumerate() {
+        let n = (i + 1) as u8;
+        let kinds: Vec<Option<RewardKind>> = if step.reward {
+            RewardKind::ALL.iter().copied().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        let _ = writeln!(
+            index,
+            "<h2>Step {n}: {} <small>(after {} day(s){}{}{})</small></h2>\n<table><tr><th>reward</th>{}</tr>",
+            esc(&step.template),
+            step.delay_days,
+            if step.reward { ", reward" } else { "" },
+            if step.survey { ", survey" } else { "" },
+            if step.nps { ", NPS" } else { "" },
+            config.locales.iter().map(|l| format!("<th>{}</th>", esc(l))).collect::<String>()
+        );
+        for kind in kinds {
+            let kind_name = kind.map_or("none", RewardKind::as_str);
+            let _ = write!(index, "<tr><td>{kind_name}</td>");
+            for locale in &config.locales {
+                let reward = kind.map(|k| {
+                    Reward::issue(
+                        RewardCode::from_entropy([7, 1, 3, 9, 4, 2, 8, 6]),
+                        sample_spec(k),
+                        "preview",
+                        &config.name,
+                        "preview#1",
+                        "preview",
+                        n,
+                        &config.currency,
+                        now,
+                    )
+                });
+                let ctx = context(&campaign, n, locale, reward.as_ref(), now);
+                let rendered =
+                    campaign
+                        .render_email(n, locale, &ctx)
+                        .map_err(|source| CliError::Render {
+                            campaign: config.name.clone(),
+                            step: n,
+                            template: step.template.clone(),
+                            locale: locale.clone(),
+                            reward: kind_name.to_string(),
+                            source,
+                        })?;
+                let stem = format!("step{n}-{}.{locale}.{kind_name}", step.template);
+                let html_path = out.join(format!("{stem}.html"));
+                let text_path = out.join(format!("{stem}.txt"));
+                std::fs::write(&html_path, &rendered.html)
+                    .map_err(CliError::io("write", &html_path))?;
+                std::fs::write(
+                    &text_path,
+                    format!("Subject: {}\n\n{}", rendered.subject, rendered.text),
+                )
+                .map_err(CliError::io("write", &text_path))?;
+                emails += 1;
+                let _ = write!(
+                    index,
+                    "<td><a href=\"{stem}.html\">{}</a><br><a class=\"t\" href=\"{stem}.txt\">text</a></td>",
+                    esc(&rendered.subject)
+                );
+            }
+            let _ = writeln!(index, "</tr>");
+        }
+        let _ = writeln!(index, "</table>");
+    }
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Preview: {name}</title>\
+<style>body{{font-family:system-ui,sans-serif;margin:2rem}}td,th{{padding:.3rem .6rem;border-bottom:1px solid #eee;vertical-align:top;text-align:left}}a.t{{color:#666;font-size:.85em}}</style></head><body>\
+<h1>Preview of campaign {name}</h1><p>{shop}: {emails} emails, every step × locale × reward kind, with sample customer data \
+(links point at webhook.example and do nothing).</p>\n{index}</body></html>\n",
+        name = esc(&config.name),
+        shop = esc(&config.shop_name),
+    );
+    let index_path = out.join("index.html");
+    std::fs::write(&index_path, page).map_err(CliError::io("write", &index_path))?;
+    Ok(PreviewSummary {
+        emails,
+        index: index_path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_reward_is_a_valid_spec() {
+        for k in RewardKind::ALL {
+            assert_eq!(sample_spec(k).validate(), Ok(()), "{k:?}");
+        }
+    }
+}

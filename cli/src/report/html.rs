@@ -1,0 +1,464 @@
+//! The HTML report: one self-contained page with inline SVG charts drawn by `plotters`.
+
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use shared::domain::experiment::Group;
+use shared::domain::metrics::{counter, Rate};
+
+use super::Report;
+use crate::error::{CliError, CliResult};
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type DrawResult = Result<(), String>;
+
+const TREATED: RGBColor = RGBColor(0x1f, 0x6f, 0xb4);
+const HOLDOUT: RGBColor = RGBColor(0xd9, 0x6c, 0x1e);
+const BAR: RGBColor = RGBColor(0x3a, 0x8f, 0x6e);
+
+fn draw_svg(
+    chart: &'static str,
+    size: (u32, u32),
+    draw: impl FnOnce(&Area) -> DrawResult,
+) -> CliResult<String> {
+    let mut buf = String::new();
+    {
+        let root = SVGBackend::with_string(&mut buf, size).into_drawing_area();
+        let fail = |reason: String| CliError::Chart { chart, reason };
+        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+        draw(&root).map_err(fail)?;
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(buf)
+}
+
+fn e<E: std::fmt::Display>(err: E) -> String {
+    err.to_string()
+}
+
+/// Cumulative reactivation rate per day, treated against holdout.
+pub fn reactivation_chart(r: &Report) -> CliResult<String> {
+    draw_svg("reactivation over time", (760, 360), |root| {
+        let pct = |a: i64, b: i64| {
+            if b > 0 {
+                a as f64 * 100.0 / b as f64
+            } else {
+                0.0
+            }
+        };
+        let treated: Vec<(f64, f64)> = r
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as f64, pct(p.treated_reactivated, p.treated_enrolled)))
+            .collect();
+        let holdout: Vec<(f64, f64)> = r
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as f64, pct(p.holdout_reactivated, p.holdout_enrolled)))
+            .collect();
+        let ymax = treated
+            .iter()
+            .chain(&holdout)
+            .map(|(_, y)| *y)
+            .fold(5.0f64, f64::max)
+            * 1.15;
+        let xmax = (r.series.len().max(2) - 1) as f64;
+        let days = r.series.clone();
+        let mut chart = ChartBuilder::on(root)
+            .caption("Reactivation over time (cumulative)", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(34)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..xmax, 0f64..ymax)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_labels(8)
+            .y_desc("% of enrolled who came back")
+            .x_label_formatter(&|x| {
+                days.get(x.round() as usize)
+                    .map_or_else(String::new, |p| p.day.format("%b %d").to_string())
+            })
+            .y_label_formatter(&|y| format!("{y:.0}%"))
+            .draw()
+            .map_err(e)?;
+        chart
+            .draw_series(LineSeries::new(treated, TREATED.stroke_width(2)))
+            .map_err(e)?
+            .label("treated")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], TREATED.stroke_width(2)));
+        chart
+            .draw_series(LineSeries::new(holdout, HOLDOUT.stroke_width(2)))
+            .map_err(e)?
+            .label("holdout")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], HOLDOUT.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)
+    })
+}
+
+/// Lift over the holdout per variant, with 95% intervals, in percentage points.
+pub fn lift_chart(r: &Report) -> CliResult<String> {
+    let variants: Vec<(String, f64, f64, f64)> = r
+        .variants
+        .iter()
+        .filter_map(|v| {
+            v.lift.map(|l| {
+                (
+                    v.variant.clone(),
+                    l.value * 100.0,
+                    l.low * 100.0,
+                    l.high * 100.0,
+                )
+            })
+        })
+        .collect();
+    draw_svg("lift per variant", (760, 360), |root| {
+        let lo = variants.iter().map(|v| v.2).fold(0.0f64, f64::min);
+        let hi = variants.iter().map(|v| v.3).fold(1.0f64, f64::max);
+        let pad = (hi - lo) * 0.1 + 0.5;
+        let n = variants.len().max(1);
+        let names: Vec<String> = variants.iter().map(|v| v.0.clone()).collect();
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "Lift over the holdout per variant (95% CI)",
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(34)
+            .y_label_area_size(48)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), (lo - pad)..(hi + pad))
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 0.01 && i >= 0.0 {
+                    names.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("percentage points")
+            .y_label_formatter(&|y| format!("{y:+.0}"))
+            .draw()
+            .map_err(e)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(-0.5, 0.0), (n as f64 - 0.5, 0.0)],
+                BLACK.mix(0.5),
+            )))
+            .map_err(e)?;
+        for (i, (_, value, low, high)) in variants.iter().enumerate() {
+            let x = i as f64;
+            chart
+                .draw_series([
+                    PathElement::new(vec![(x, *low), (x, *high)], TREATED.stroke_width(2)),
+                    PathElement::new(
+                        vec![(x - 0.08, *low), (x + 0.08, *low)],
+                        TREATED.stroke_width(2),
+                    ),
+                    PathElement::new(
+                        vec![(x - 0.08, *high), (x + 0.08, *high)],
+                        TREATED.stroke_width(2),
+                    ),
+                ])
+                .map_err(e)?;
+            chart
+                .draw_series(std::iter::once(Circle::new(
+                    (x, *value),
+                    5,
+                    TREATED.filled(),
+                )))
+                .map_err(e)?;
+        }
+        Ok(())
+    })
+}
+
+/// A bar chart of labelled counts.
+pub fn bar_chart(
+    chart: &'static str,
+    title: &str,
+    labels: &[String],
+    values: &[f64],
+    y_desc: &str,
+) -> CliResult<String> {
+    draw_svg(chart, (760, 340), |root| {
+        let n = labels.len().max(1);
+        let top = values.iter().copied().fold(1.0f64, f64::max) * 1.15;
+        let mut c = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(34)
+            .y_label_area_size(52)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..top)
+            .map_err(e)?;
+        c.configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 0.01 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(y_desc)
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .draw()
+            .map_err(e)?;
+        c.draw_series(values.iter().enumerate().map(|(i, v)| {
+            let x = i as f64;
+            Rectangle::new([(x - 0.35, 0.0), (x + 0.35, *v)], BAR.filled())
+        }))
+        .map_err(e)?;
+        Ok(())
+    })
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn rate_cells(r: &Rate) -> String {
+    format!(
+        "<td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.1}% – {:.1}%</td>",
+        r.trials,
+        r.successes,
+        r.value * 100.0,
+        r.low * 100.0,
+        r.high * 100.0
+    )
+}
+
+/// The whole page.
+pub fn render(r: &Report, extra: &str) -> CliResult<String> {
+    let reactivation = reactivation_chart(r)?;
+    let lift = lift_chart(r)?;
+    let reason_labels: Vec<String> = r
+        .reasons
+        .iter()
+        .map(|(x, _)| x.as_str().replace('_', " "))
+        .collect();
+    let reason_values: Vec<f64> = r.reasons.iter().map(|(_, n)| *n as f64).collect();
+    let reasons = bar_chart(
+        "reasons",
+        "Reasons for leaving (survey answers)",
+        &reason_labels,
+        &reason_values,
+        "answers",
+    )?;
+    let step_labels: Vec<String> = r.steps.iter().map(|s| format!("step {}", s.step)).collect();
+    let step_values: Vec<f64> = r.steps.iter().map(|s| s.sent as f64).collect();
+    let steps = bar_chart(
+        "emails per step",
+        "Emails sent per step",
+        &step_labels,
+        &step_values,
+        "emails",
+    )?;
+
+    let mut variant_rows = String::new();
+    for v in &r.variants {
+        let lift = v.lift.map_or_else(
+            || "—".to_string(),
+            |l| {
+                format!(
+                    "{:+.1} pts ({:+.1} to {:+.1})",
+                    l.value * 100.0,
+                    l.low * 100.0,
+                    l.high * 100.0
+                )
+            },
+        );
+        variant_rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td></tr>\n",
+            esc(&v.variant),
+            v.group.as_str(),
+            rate_cells(&v.rate),
+            lift,
+            r.money(v.counts.get(counter::REVENUE) + v.counts.get(counter::REVENUE_AFTER)),
+        ));
+    }
+    let mut step_rows = String::new();
+    for s in &r.steps {
+        step_rows.push_str(&format!(
+            "<tr><td>{}</td>{}</tr>\n",
+            s.step,
+            rate_cells(&s.rate)
+        ));
+    }
+    let health = [
+        ("opened", &r.open_rate),
+        ("clicked", &r.click_rate),
+        ("unsubscribed", &r.unsubscribe_rate),
+        ("asked for fewer emails", &r.fewer_emails_rate),
+        ("bounced", &r.bounce_rate),
+        ("complained", &r.complaint_rate),
+    ]
+    .iter()
+    .map(|(name, rate)| {
+        format!(
+            "<tr><td>{name}</td><td>{:.2}%</td><td>{} of {}</td></tr>",
+            rate.value * 100.0,
+            rate.successes,
+            rate.trials
+        )
+    })
+    .collect::<Vec<_>>()
+    .join("\n");
+    let treated_holdout = format!(
+        "<tr><td>treated</td>{}</tr><tr><td>holdout</td>{}</tr>",
+        rate_cells(&r.treated_rate),
+        rate_cells(&r.holdout_rate)
+    );
+    let roi = r.return_on_rewards.map_or_else(
+        || "no reward redeemed yet".to_string(),
+        |x| format!("{x:.1}×"),
+    );
+    let treated_group = r
+        .variants
+        .iter()
+        .filter(|v| v.group == Group::Treated)
+        .count();
+    Ok(format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>winback report: {campaign}</title>
+<style>
+body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:980px;margin:2rem auto;padding:0 1rem;color:#222}}
+h1{{font-size:1.6rem}} h2{{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}}
+table{{border-collapse:collapse;margin:.5rem 0}} td,th{{padding:.25rem .7rem;border-bottom:1px solid #eee;text-align:right}}
+td:first-child,th:first-child{{text-align:left}} .big{{font-size:1.3rem}} .muted{{color:#666}} pre{{background:#f6f6f6;padding:1rem;overflow-x:auto}}
+figure{{margin:1rem 0}}
+</style></head><body>
+<h1>Win-back report: {campaign}</h1>
+<p class="muted">{source}</p>
+<p class="big">Reactivation: <b>{treated:.1}%</b> treated vs <b>{holdout:.1}%</b> holdout —
+lift <b>{lift:+.1} points</b> (95% CI {lift_lo:+.1} to {lift_hi:+.1}), about <b>{incremental:.0}</b> customers won back by the campaign.</p>
+<h2>How to read this</h2>
+<p>Every lapsed customer who was eligible was enrolled; a random holdout got no email. The
+reactivation rate is the share of enrolled customers who ordered again within the attribution
+window. The holdout shows how many come back anyway, so the <em>lift</em> (treated minus holdout) is
+what the emails achieved. Intervals are 95%: when the lift interval excludes 0 the effect is unlikely
+to be chance. {treated_group} treated variant(s) are compared with the same holdout.</p>
+<figure>{reactivation_svg}</figure>
+<h2>Treated and holdout</h2>
+<table><tr><th>cohort</th><th>enrolled</th><th>came back</th><th>rate</th><th>95% CI</th></tr>{treated_holdout}</table>
+<h2>Variants</h2>
+<table><tr><th>variant</th><th>group</th><th>enrolled</th><th>came back</th><th>rate</th><th>95% CI</th><th>lift over holdout</th><th>revenue</th></tr>
+{variant_rows}</table>
+<figure>{lift_svg}</figure>
+<h2>Steps</h2>
+<p>Customers won back while the step was their latest email, over those who received it.</p>
+<table><tr><th>step</th><th>received</th><th>won back</th><th>rate</th><th>95% CI</th></tr>
+{step_rows}</table>
+<figure>{steps_svg}</figure>
+<h2>Money</h2>
+<table>
+<tr><td>revenue since reactivation (treated)</td><td>{revenue}</td></tr>
+<tr><td>incremental revenue over the holdout</td><td>{incremental_revenue}</td></tr>
+<tr><td>rewards redeemed</td><td>{redeemed}</td></tr>
+<tr><td>reward cost</td><td>{reward_cost}</td></tr>
+<tr><td>return on rewards (incremental revenue ÷ reward cost)</td><td>{roi}</td></tr>
+<tr><td>still active 90 days after reactivation</td><td>{still:.1}% ({still_n} of {still_d})</td></tr>
+</table>
+<h2>Reasons for leaving</h2>
+<figure>{reasons_svg}</figure>
+<p>NPS answers: {detractors} detractors, {passives} passives, {promoters} promoters.</p>
+<h2>List health (treated emails)</h2>
+<table><tr><th>outcome</th><th>rate</th><th>count</th></tr>
+{health}</table>
+{extra}
+</body></html>
+"#,
+        campaign = esc(&r.campaign),
+        source = esc(&r.source),
+        treated = r.treated_rate.value * 100.0,
+        holdout = r.holdout_rate.value * 100.0,
+        lift = r.lift.value * 100.0,
+        lift_lo = r.lift.low * 100.0,
+        lift_hi = r.lift.high * 100.0,
+        incremental = r.lift.incremental_customers,
+        reactivation_svg = reactivation,
+        lift_svg = lift,
+        steps_svg = steps,
+        reasons_svg = reasons,
+        revenue = r.money(r.revenue_minor),
+        incremental_revenue = r.money(r.incremental_revenue_minor),
+        redeemed = r.treated.get(counter::REDEEMED),
+        reward_cost = r.money(r.reward_cost_minor),
+        still = r.still_active_90d.value * 100.0,
+        still_n = r.still_active_90d.successes,
+        still_d = r.still_active_90d.trials,
+        detractors = r.nps[0].1,
+        passives = r.nps[1].1,
+        promoters = r.nps[2].1,
+    ))
+}
+
+/// Writes `<out>/index.html`; returns its path.
+pub fn write(r: &Report, extra: &str, out: &Path) -> CliResult<PathBuf> {
+    std::fs::create_dir_all(out).map_err(CliError::io("create", out))?;
+    let path = out.join("index.html");
+    std::fs::write(&path, render(r, extra)?).map_err(CliError::io("write", &path))?;
+    Ok(path)
+}
+
+/// Preformatted text for the page (HTML-escaped).
+pub fn pre(title: &str, text: &str) -> String {
+    format!("<h2>{}</h2>\n<pre>{}</pre>", esc(title), esc(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::metrics::{CohortKey, CounterRow, Counts};
+
+    #[test]
+    fn the_page_is_self_contained_with_four_svg_charts() {
+        let mut c = Counts::default();
+        c.add("enrolled", 10);
+        c.add("reactivated", 3);
+        let rows = vec![
+            CounterRow {
+                key: CohortKey {
+                    campaign: "x".into(),
+                    variant: "a".into(),
+                    group: Group::Treated,
+                },
+                day: chrono::NaiveDate::from_ymd_opt(2026, 1, 1),
+                counts: c.clone(),
+            },
+            CounterRow {
+                key: CohortKey {
+                    campaign: "x".into(),
+                    variant: "a".into(),
+                    group: Group::Treated,
+                },
+                day: None,
+                counts: c,
+            },
+        ];
+        let r = Report::from_rows("x", "EUR", 3, "a <test>", &rows);
+        let page = render(&r, "").unwrap();
+        assert_eq!(page.matches("<svg").count(), 4);
+        assert!(page.contains("a &lt;test&gt;"));
+        assert!(!page.contains("<script"), "no scripts, nothing fetched");
+        assert!(!page.contains("src=\"http"));
+    }
+}

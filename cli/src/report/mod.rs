@@ -1,0 +1,484 @@
+//! The campaign report, from the stored counters alone: reactivation with confidence intervals,
+//! lift over the holdout, money, reasons, list health. Printed as text and written as HTML.
+
+pub mod html;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use shared::domain::experiment::Group;
+use shared::domain::metrics::{counter, lift, CounterRow, Counts, Lift, Rate};
+use shared::domain::money::Money;
+use shared::domain::survey::Reason;
+
+/// One arm of the experiment.
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantRow {
+    pub variant: String,
+    pub group: Group,
+    pub counts: Counts,
+    pub rate: Rate,
+    /// Against the holdout; `None` for the holdout itself.
+    pub lift: Option<Lift>,
+}
+
+/// One step of the sequence.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRow {
+    pub step: u8,
+    pub sent: i64,
+    /// Won back while this step was their latest email, over those who got it.
+    pub rate: Rate,
+}
+
+/// Cumulative counts at the end of a day.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DayPoint {
+    pub day: NaiveDate,
+    pub treated_enrolled: i64,
+    pub treated_reactivated: i64,
+    pub holdout_enrolled: i64,
+    pub holdout_reactivated: i64,
+}
+
+/// Everything the report says.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub campaign: String,
+    /// What the figures come from (a simulation's settings, a store).
+    pub source: String,
+    pub currency: String,
+    pub treated: Counts,
+    pub holdout: Counts,
+    pub treated_rate: Rate,
+    pub holdout_rate: Rate,
+    pub lift: Lift,
+    pub variants: Vec<VariantRow>,
+    pub steps: Vec<StepRow>,
+    pub reasons: Vec<(Reason, i64)>,
+    pub nps: [(String, i64); 3],
+    pub series: Vec<DayPoint>,
+    /// Attributed revenue of treated customers plus their later orders, minor units.
+    pub revenue_minor: i64,
+    /// Revenue per treated customer above the holdout's, times treated customers, minor units.
+    pub incremental_revenue_minor: i64,
+    pub reward_cost_minor: i64,
+    /// Incremental revenue per unit of reward cost (`None` when nothing was given away).
+    pub return_on_rewards: Option<f64>,
+    /// Of the reactivated treated customers, those still ordering 90 days later.
+    pub still_active_90d: Rate,
+    pub unsubscribe_rate: Rate,
+    pub fewer_emails_rate: Rate,
+    pub bounce_rate: Rate,
+    pub complaint_rate: Rate,
+    pub open_rate: Rate,
+    pub click_rate: Rate,
+}
+
+impl Report {
+    /// Builds the report of `campaign` from its counter rows.
+    pub fn from_rows(
+        campaign: &str,
+        currency: &str,
+        steps: u8,
+        source: &str,
+        rows: &[CounterRow],
+    ) -> Report {
+        let mut by_variant: BTreeMap<(Group, String), Counts> = BTreeMap::new();
+        let mut days: BTreeMap<NaiveDate, [i64; 4]> = BTreeMap::new();
+        for row in rows.iter().filter(|r| r.key.campaign == campaign) {
+            match row.day {
+                None => by_variant
+                    .entry((row.key.group, row.key.variant.clone()))
+                    .or_default()
+                    .merge(&row.counts),
+                Some(d) => {
+                    let slot = days.entry(d).or_default();
+                    let off = if row.key.group == Group::Treated {
+                        0
+                    } else {
+                        2
+                    };
+                    slot[off] += row.counts.get(counter::ENROLLED);
+                    slot[off + 1] += row.counts.get(counter::REACTIVATED);
+                }
+            }
+        }
+        let mut treated = Counts::default();
+        let mut holdout = Counts::default();
+        for ((g, _), c) in &by_variant {
+            match g {
+                Group::Treated => treated.merge(c),
+                Group::Holdout => holdout.merge(c),
+            }
+        }
+        let treated_rate = treated.reactivation_rate();
+        let holdout_rate = holdout.reactivation_rate();
+        let variants = by_variant
+            .iter()
+            .map(|((g, v), c)| VariantRow {
+                variant: v.clone(),
+                group: *g,
+                counts: c.clone(),
+                rate: c.reactivation_rate(),
+                lift: (*g == Group::Treated).then(|| lift(c.reactivation_rate(), holdout_rate)),
+            })
+            .collect();
+        let steps = (1..=steps)
+            .map(|s| {
+                let sent = treated.get(&counter::sent_step(s));
+                StepRow {
+                    step: s,
+                    sent,
+                    rate: Rate::new(treated.get(&counter::reactivated_after_step(s)), sent),
+                }
+            })
+            .collect();
+        let mut all = treated.clone();
+        all.merge(&holdout);
+        let reasons = Reason::ALL
+            .iter()
+            .map(|r| (*r, all.get(&counter::reason(*r))))
+            .collect();
+        let nps = [
+            ("detractor".to_string(), all.get("nps_detractor")),
+            ("passive".to_string(), all.get("nps_passive")),
+            ("promoter".to_string(), all.get("nps_promoter")),
+        ];
+        let mut acc = [0i64; 4];
+        let series = days
+            .into_iter()
+            .map(|(day, d)| {
+                for k in 0..4 {
+                    acc[k] += d[k];
+                }
+                DayPoint {
+                    day,
+                    treated_enrolled: acc[0],
+                    treated_reactivated: acc[1],
+                    holdout_enrolled: acc[2],
+                    holdout_reactivated: acc[3],
+                }
+            })
+            .collect();
+        let revenue = |c: &Counts| c.get(counter::REVENUE) + c.get(counter::REVENUE_AFTER);
+        let per = |c: &Counts| {
+            let n = c.get(counter::ENROLLED);
+            if n > 0 {
+                revenue(c) as f64 / n as f64
+            } else {
+                0.0
+            }
+        };
+        let incremental = if holdout.get(counter::ENROLLED) > 0 {
+            ((per(&treated) - per(&holdout)) * treated.get(counter::ENROLLED) as f64).round() as i64
+        } else {
+            revenue(&treated)
+        };
+        let reward_cost = treated.get(counter::REWARD_COST);
+        let sent = treated.get(counter::SENT);
+        let delivered = treated
+            .get(counter::DELIVERED)
+            .max(sent - treated.get(counter::BOUNCED));
+        Report {
+            campaign: campaign.to_string(),
+            source: source.to_string(),
+            currency: currency.to_string(),
+            lift: lift(treated_rate, holdout_rate),
+            treated_rate,
+            holdout_rate,
+            variants,
+            steps,
+            reasons,
+            nps,
+            series,
+            revenue_minor: revenue(&treated),
+            incremental_revenue_minor: incremental,
+            reward_cost_minor: reward_cost,
+            return_on_rewards: (reward_cost > 0).then(|| incremental as f64 / reward_cost as f64),
+            still_active_90d: Rate::new(
+                treated.get(counter::STILL_ACTIVE_90D),
+                treated.get(counter::REACTIVATED),
+            ),
+            unsubscribe_rate: Rate::new(treated.get(counter::UNSUBSCRIBED), sent),
+            fewer_emails_rate: Rate::new(treated.get(counter::FEWER_EMAILS), sent),
+            bounce_rate: Rate::new(treated.get(counter::BOUNCED), sent),
+            complaint_rate: Rate::new(treated.get(counter::COMPLAINED), sent),
+            open_rate: Rate::new(treated.get(counter::OPENED), delivered),
+            click_rate: Rate::new(treated.get(counter::CLICKED), delivered),
+            treated,
+            holdout,
+        }
+    }
+
+    /// Money in the report's currency.
+    pub fn money(&self, minor: i64) -> String {
+        format!("{} {}", Money(minor), self.currency)
+    }
+
+    /// The report as a text table.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "Campaign {} — {}", self.campaign, self.source);
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "Reactivation (came back with an order within the attribution window)"
+        );
+        let _ = writeln!(
+            s,
+            "  {:<22} {:>9} {:>9} {:>8}  {:<17} {:<24}",
+            "cohort", "enrolled", "returned", "rate", "95% CI", "lift over holdout"
+        );
+        let line = |s: &mut String, name: &str, r: &Rate, l: Option<&Lift>| {
+            let lift = l.map_or_else(String::new, |l| {
+                format!(
+                    "{:+.1} pts [{:+.1}, {:+.1}]",
+                    l.value * 100.0,
+                    l.low * 100.0,
+                    l.high * 100.0
+                )
+            });
+            let _ = writeln!(
+                s,
+                "  {:<22} {:>9} {:>9} {:>7.1}%  [{:>5.1}%, {:>5.1}%]  {}",
+                name,
+                r.trials,
+                r.successes,
+                r.value * 100.0,
+                r.low * 100.0,
+                r.high * 100.0,
+                lift
+            );
+        };
+        line(
+            &mut s,
+            "treated (all variants)",
+            &self.treated_rate,
+            Some(&self.lift),
+        );
+        line(&mut s, "holdout", &self.holdout_rate, None);
+        for v in self.variants.iter().filter(|v| v.group == Group::Treated) {
+            line(
+                &mut s,
+                &format!("  variant {}", v.variant),
+                &v.rate,
+                v.lift.as_ref(),
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  → {:.0} customers came back because of the campaign (lift × treated enrolled)",
+            self.lift.incremental_customers
+        );
+        let _ = writeln!(s);
+        let _ = writeln!(s, "Per step (treated)");
+        let _ = writeln!(
+            s,
+            "  {:<6} {:>8} {:>12} {:>8}  {:<17}",
+            "step", "sent", "won back", "rate", "95% CI"
+        );
+        for st in &self.steps {
+            let _ = writeln!(
+                s,
+                "  {:<6} {:>8} {:>12} {:>7.1}%  [{:>5.1}%, {:>5.1}%]",
+                st.step,
+                st.sent,
+                st.rate.successes,
+                st.rate.value * 100.0,
+                st.rate.low * 100.0,
+                st.rate.high * 100.0
+            );
+        }
+        let _ = writeln!(s);
+        let _ = writeln!(s, "Emails (treated)");
+        let pct = |r: &Rate| format!("{:.2}% ({} of {})", r.value * 100.0, r.successes, r.trials);
+        let _ = writeln!(s, "  opened          {}", pct(&self.open_rate));
+        let _ = writeln!(s, "  clicked         {}", pct(&self.click_rate));
+        let _ = writeln!(s, "  unsubscribed    {}", pct(&self.unsubscribe_rate));
+        let _ = writeln!(s, "  fewer emails    {}", pct(&self.fewer_emails_rate));
+        let _ = writeln!(s, "  bounced         {}", pct(&self.bounce_rate));
+        let _ = writeln!(s, "  complained      {}", pct(&self.complaint_rate));
+        let _ = writeln!(s);
+        let _ = writeln!(s, "Money (treated)");
+        let _ = writeln!(
+            s,
+            "  revenue since reactivation   {}",
+            self.money(self.revenue_minor)
+        );
+        let _ = writeln!(
+            s,
+            "  incremental over holdout     {}",
+            self.money(self.incremental_revenue_minor)
+        );
+        let _ = writeln!(
+            s,
+            "  rewards redeemed             {} (cost {})",
+            self.treated.get(counter::REDEEMED),
+            self.money(self.reward_cost_minor)
+        );
+        match self.return_on_rewards {
+            Some(r) => {
+                let _ = writeln!(s, "  return on rewards            {r:.1}× incremental revenue per unit of reward cost");
+            }
+            None => {
+                let _ = writeln!(s, "  return on rewards            no reward redeemed yet");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  still active 90 days later   {:.1}% of reactivated ({} of {})",
+            self.still_active_90d.value * 100.0,
+            self.still_active_90d.successes,
+            self.still_active_90d.trials
+        );
+        let _ = writeln!(s);
+        let answered: i64 = self.reasons.iter().map(|(_, n)| n).sum();
+        let _ = writeln!(s, "Reasons for leaving ({answered} survey answers)");
+        for (r, n) in &self.reasons {
+            let share = if answered > 0 {
+                *n as f64 * 100.0 / answered as f64
+            } else {
+                0.0
+            };
+            let _ = writeln!(s, "  {:<20} {:>6} {:>6.1}%", r.as_str(), n, share);
+        }
+        let nps_total: i64 = self.nps.iter().map(|(_, n)| n).sum();
+        if nps_total > 0 {
+            let _ = writeln!(
+                s,
+                "  NPS answers: {} detractors, {} passives, {} promoters",
+                self.nps[0].1, self.nps[1].1, self.nps[2].1
+            );
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::metrics::CohortKey;
+
+    fn row(
+        variant: &str,
+        group: Group,
+        day: Option<NaiveDate>,
+        counts: &[(&str, i64)],
+    ) -> CounterRow {
+        let mut c = Counts::default();
+        for (k, v) in counts {
+            c.add(k, *v);
+        }
+        CounterRow {
+            key: CohortKey {
+                campaign: "example".into(),
+                variant: variant.into(),
+                group,
+            },
+            day,
+            counts: c,
+        }
+    }
+
+    fn rows() -> Vec<CounterRow> {
+        let d1 = NaiveDate::from_ymd_opt(2026, 1, 1);
+        let d2 = NaiveDate::from_ymd_opt(2026, 1, 2);
+        vec![
+            row(
+                "a",
+                Group::Treated,
+                None,
+                &[
+                    ("enrolled", 400),
+                    ("reactivated", 100),
+                    ("sent", 900),
+                    ("sent_step_1", 400),
+                    ("reactivated_after_step_1", 60),
+                    ("revenue_minor", 300_000),
+                    ("reward_cost_minor", 50_000),
+                    ("reason_too_expensive", 30),
+                    ("reason_forgot", 10),
+                    ("opened", 110),
+                    ("delivered", 890),
+                ],
+            ),
+            row(
+                "b",
+                Group::Treated,
+                None,
+                &[
+                    ("enrolled", 400),
+                    ("reactivated", 60),
+                    ("sent", 900),
+                    ("revenue_minor", 200_000),
+                ],
+            ),
+            row(
+                "holdout",
+                Group::Holdout,
+                None,
+                &[
+                    ("enrolled", 100),
+                    ("reactivated", 10),
+                    ("revenue_minor", 10_000),
+                ],
+            ),
+            row(
+                "a",
+                Group::Treated,
+                d1,
+                &[("enrolled", 300), ("reactivated", 10)],
+            ),
+            row(
+                "a",
+                Group::Treated,
+                d2,
+                &[("enrolled", 100), ("reactivated", 90)],
+            ),
+            row(
+                "holdout",
+                Group::Holdout,
+                d1,
+                &[("enrolled", 100), ("reactivated", 10)],
+            ),
+        ]
+    }
+
+    #[test]
+    fn rates_lift_and_money_come_from_the_counters() {
+        let r = Report::from_rows("example", "EUR", 3, "test", &rows());
+        assert_eq!(r.treated_rate.trials, 800);
+        assert_eq!(r.treated_rate.successes, 160);
+        assert!((r.lift.value - (0.2 - 0.1)).abs() < 1e-12);
+        assert_eq!(r.variants.len(), 3);
+        let a = r.variants.iter().find(|v| v.variant == "a").unwrap();
+        assert!((a.lift.unwrap().value - 0.15).abs() < 1e-12);
+        assert_eq!(r.steps[0].rate.successes, 60);
+        assert_eq!(r.revenue_minor, 500_000);
+        // 500000/800 − 10000/100 = 525 per customer, × 800.
+        assert_eq!(r.incremental_revenue_minor, 420_000);
+        assert!((r.return_on_rewards.unwrap() - 8.4).abs() < 1e-9);
+        assert_eq!(r.reasons[0], (Reason::TooExpensive, 30));
+    }
+
+    #[test]
+    fn the_series_is_cumulative_per_group() {
+        let r = Report::from_rows("example", "EUR", 3, "test", &rows());
+        assert_eq!(r.series.len(), 2);
+        assert_eq!(r.series[1].treated_enrolled, 400);
+        assert_eq!(r.series[1].treated_reactivated, 100);
+        assert_eq!(r.series[1].holdout_enrolled, 100);
+    }
+
+    #[test]
+    fn the_text_names_the_rate_the_interval_and_the_lift() {
+        let t = Report::from_rows("example", "EUR", 3, "test", &rows()).to_text();
+        assert!(t.contains("treated (all variants)"), "{t}");
+        assert!(t.contains("+10.0 pts"), "{t}");
+        assert!(t.contains("95% CI"));
+        assert!(t.contains("too_expensive"));
+    }
+}

@@ -1,0 +1,301 @@
+//! The recipient-behaviour model: a TOML file (`cli/behaviour.toml` is the documented default).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use shared::domain::money::Money;
+use shared::domain::reward::RewardKind;
+use shared::domain::survey::Reason;
+
+use crate::error::{CliError, CliResult};
+
+/// The shipped default model.
+pub const DEFAULT: &str = include_str!("../../behaviour.toml");
+
+/// The whole model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Behaviour {
+    pub history_days: u32,
+    pub scheduler_every_hours: u32,
+    pub segments: Vec<Segment>,
+    pub locales: Vec<LocaleShare>,
+    pub churn: Churn,
+    pub reasons: BTreeMap<Reason, ReasonModel>,
+    pub email: EmailModel,
+    pub reward_appeal: RewardAppeal,
+}
+
+/// A buying rhythm.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    pub name: String,
+    pub share: f64,
+    /// Usual days between orders; 0 = one order only.
+    pub gap_days: f64,
+    pub gap_jitter: f64,
+    pub amount: Money,
+    pub category: String,
+    pub products: Vec<String>,
+}
+
+/// Customers of a locale and where they live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocaleShare {
+    pub locale: String,
+    pub share: f64,
+    pub time_zones: Vec<String>,
+}
+
+/// Stopping and coming back by themselves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Churn {
+    pub share: f64,
+    pub natural_return_per_year: f64,
+    pub lapse_again_after_return: f64,
+    pub active_customer_speed_up: f64,
+}
+
+/// How a reason for leaving shapes reactions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonModel {
+    pub share: f64,
+    #[serde(rename = "return")]
+    pub return_factor: f64,
+    pub reward_pull: f64,
+    pub unsubscribe: f64,
+    pub nps: u8,
+}
+
+/// Reactions to one email.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailModel {
+    pub open: f64,
+    pub open_if_active: f64,
+    pub click_given_open: f64,
+    pub survey_given_open: f64,
+    pub survey_truthful: f64,
+    pub nps_given_open: f64,
+    pub fewer_emails_given_open: f64,
+    pub return_given_open: f64,
+    pub use_code: f64,
+    pub bounce: f64,
+    pub complaint: f64,
+    pub open_within_hours: f64,
+    pub order_within_days_mean: f64,
+}
+
+/// Appeal of each reward kind relative to money off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardAppeal {
+    pub amount_off: f64,
+    pub percent_off: f64,
+    pub free_shipping: f64,
+    pub free_product: f64,
+    pub consultation: f64,
+    pub multi_order: f64,
+    pub none: f64,
+}
+
+impl RewardAppeal {
+    /// The appeal of a reward kind, or of no reward.
+    pub fn of(&self, kind: Option<RewardKind>) -> f64 {
+        match kind {
+            None => self.none,
+            Some(RewardKind::AmountOff) => self.amount_off,
+            Some(RewardKind::PercentOff) => self.percent_off,
+            Some(RewardKind::FreeShipping) => self.free_shipping,
+            Some(RewardKind::FreeProduct) => self.free_product,
+            Some(RewardKind::Consultation) => self.consultation,
+            Some(RewardKind::MultiOrder) => self.multi_order,
+        }
+    }
+}
+
+impl Behaviour {
+    /// The shipped default.
+    pub fn default_model() -> Behaviour {
+        Behaviour::parse(DEFAULT, "cli/behaviour.toml (built in)")
+            .expect("the shipped model is valid")
+    }
+
+    /// Reads a model file.
+    pub fn load(path: &Path) -> CliResult<Behaviour> {
+        let text = std::fs::read_to_string(path).map_err(CliError::io("read", path))?;
+        Behaviour::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks a model; `name` names it in messages.
+    pub fn parse(text: &str, name: &str) -> CliResult<Behaviour> {
+        let bad = |reason: String| CliError::Behaviour {
+            path: name.to_string(),
+            reason,
+        };
+        let b: Behaviour = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        b.validate().map_err(bad)?;
+        Ok(b)
+    }
+
+    /// The chance that a customer who left for `reason` comes back after opening an email with
+    /// a reward of `kind`.
+    pub fn return_chance(&self, reason: Reason, kind: Option<RewardKind>) -> f64 {
+        let r = &self.reasons[&reason];
+        let appeal = self.reward_appeal.of(kind);
+        let pull = r.reward_pull.clamp(0.0, 1.0);
+        (self.email.return_given_open * r.return_factor * (1.0 - pull + pull * appeal))
+            .clamp(0.0, 1.0)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let prob = |name: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{name} = {v} is not a probability: use a number from 0 to 1"
+                ))
+            }
+        };
+        let e = &self.email;
+        for (n, v) in [
+            ("email.open", e.open),
+            ("email.open_if_active", e.open_if_active),
+            ("email.click_given_open", e.click_given_open),
+            ("email.survey_given_open", e.survey_given_open),
+            ("email.survey_truthful", e.survey_truthful),
+            ("email.nps_given_open", e.nps_given_open),
+            ("email.fewer_emails_given_open", e.fewer_emails_given_open),
+            ("email.return_given_open", e.return_given_open),
+            ("email.use_code", e.use_code),
+            ("email.bounce", e.bounce),
+            ("email.complaint", e.complaint),
+            ("churn.share", self.churn.share),
+            (
+                "churn.lapse_again_after_return",
+                self.churn.lapse_again_after_return,
+            ),
+            (
+                "churn.active_customer_speed_up",
+                self.churn.active_customer_speed_up,
+            ),
+        ] {
+            prob(n, v)?;
+        }
+        if self.churn.natural_return_per_year < 0.0 {
+            return Err("churn.natural_return_per_year must be 0 or more".into());
+        }
+        if !(1..=24).contains(&self.scheduler_every_hours) {
+            return Err("scheduler_every_hours must be between 1 and 24".into());
+        }
+        if e.open_within_hours <= 0.0 || e.order_within_days_mean <= 0.0 {
+            return Err(
+                "email.open_within_hours and email.order_within_days_mean must be more than 0"
+                    .into(),
+            );
+        }
+        if self.segments.is_empty() || self.segments.iter().all(|s| s.share <= 0.0) {
+            return Err("give at least one [[segments]] with a share above 0".into());
+        }
+        for s in &self.segments {
+            if s.share < 0.0 || s.gap_days < 0.0 || s.gap_jitter < 0.0 {
+                return Err(format!(
+                    "segment '{}': share, gap_days and gap_jitter must be 0 or more",
+                    s.name
+                ));
+            }
+            if s.products.is_empty() {
+                return Err(format!("segment '{}': list at least one product", s.name));
+            }
+            if s.amount.0 <= 0 {
+                return Err(format!("segment '{}': amount must be more than 0", s.name));
+            }
+        }
+        if self.locales.is_empty() || self.locales.iter().all(|l| l.share <= 0.0) {
+            return Err("give at least one [[locales]] with a share above 0".into());
+        }
+        for l in &self.locales {
+            if l.time_zones.is_empty() {
+                return Err(format!(
+                    "locale '{}': list at least one time zone",
+                    l.locale
+                ));
+            }
+            for tz in &l.time_zones {
+                if tz.parse::<chrono_tz::Tz>().is_err() {
+                    return Err(format!(
+                        "locale '{}': '{tz}' is not an IANA time zone",
+                        l.locale
+                    ));
+                }
+            }
+        }
+        for r in Reason::ALL {
+            let Some(m) = self.reasons.get(&r) else {
+                return Err(format!(
+                    "[reasons.{r}] is missing: every reason needs its model"
+                ));
+            };
+            prob(&format!("reasons.{r}.unsubscribe"), m.unsubscribe)?;
+            prob(&format!("reasons.{r}.reward_pull"), m.reward_pull)?;
+            if m.share < 0.0 || m.return_factor < 0.0 || m.nps > 10 {
+                return Err(format!(
+                    "reasons.{r}: share and return must be 0 or more, nps 0 to 10"
+                ));
+            }
+        }
+        if self.reasons.values().all(|m| m.share <= 0.0) {
+            return Err("at least one reason needs a share above 0".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_model_is_valid_and_money_off_pulls_twice_as_hard_as_percent_off() {
+        let b = Behaviour::default_model();
+        let amount = b.return_chance(Reason::TooExpensive, Some(RewardKind::AmountOff));
+        let percent = b.return_chance(Reason::TooExpensive, Some(RewardKind::PercentOff));
+        assert!((amount / percent - 2.0).abs() < 1e-9, "{amount} {percent}");
+    }
+
+    #[test]
+    fn forgetful_customers_care_less_about_the_reward_than_price_sensitive_ones() {
+        let b = Behaviour::default_model();
+        let spread = |r| {
+            b.return_chance(r, Some(RewardKind::AmountOff))
+                / b.return_chance(r, Some(RewardKind::PercentOff))
+        };
+        assert!(spread(Reason::Forgot) < spread(Reason::TooExpensive));
+        assert!(
+            b.return_chance(Reason::BadExperience, Some(RewardKind::AmountOff))
+                < b.return_chance(Reason::TooExpensive, Some(RewardKind::AmountOff))
+        );
+    }
+
+    #[test]
+    fn a_probability_out_of_range_names_the_key() {
+        let text = DEFAULT.replace("open = 0.125", "open = 1.5");
+        let e = Behaviour::parse(&text, "b.toml").unwrap_err().to_string();
+        assert!(e.contains("email.open") && e.contains("b.toml"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_reason_is_refused() {
+        let start = DEFAULT.find("[reasons.quality]").unwrap();
+        let end = DEFAULT.find("[reasons.other]").unwrap();
+        let text = format!("{}{}", &DEFAULT[..start], &DEFAULT[end..]);
+        let e = Behaviour::parse(&text, "b.toml").unwrap_err().to_string();
+        assert!(e.contains("[reasons.quality] is missing"), "{e}");
+    }
+}

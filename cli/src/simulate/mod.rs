@@ -1,0 +1,368 @@
+//! `winback simulate`: months of a win-back campaign in seconds, with the real scheduler, sender
+//! and webhook, on the embedded store (or `--aws`), over synthetic customers or an orders file.
+
+pub mod behaviour;
+pub mod population;
+pub mod world;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use shared::adapters::embedded::{MemoryBus, MemoryMailer, MemoryStore};
+use shared::campaign::Campaign;
+use shared::events::RetryPolicy;
+use shared::ports::{EventBus, Mailer, Store};
+use shared::settings::Keys;
+
+use crate::error::{CliError, CliResult};
+use crate::import::{self, NoMetrics};
+use crate::report::{html, Report};
+use crate::snapshot::Snapshot;
+use behaviour::Behaviour;
+use world::{CopyingBus, CopyingMailer, Outbox, Tally, World};
+
+/// The public URL the simulated emails link to (the webhook is called in-process).
+pub const SIM_BASE_URL: &str = "https://winback.example/hooks";
+
+/// Settings of one simulation.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub customers: usize,
+    pub days: u32,
+    pub seed: u64,
+    pub orders: Option<PathBuf>,
+    pub campaign: String,
+    pub behaviour: Option<PathBuf>,
+    pub out: PathBuf,
+    pub aws: bool,
+    pub save_store: Option<PathBuf>,
+    pub start: Option<DateTime<Utc>>,
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            customers: 10_000,
+            days: 180,
+            seed: 42,
+            orders: None,
+            campaign: "example".into(),
+            behaviour: None,
+            out: PathBuf::from("report"),
+            aws: false,
+            save_store: None,
+            start: None,
+            progress: true,
+        }
+    }
+}
+
+/// What a simulation produced.
+pub struct Outcome {
+    pub report: Report,
+    pub tally: Tally,
+    pub customers: usize,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub elapsed_seconds: f64,
+    pub report_path: PathBuf,
+    pub notes: Vec<String>,
+}
+
+/// The default first simulated day.
+pub fn default_start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+/// Runs a simulation and writes its report.
+pub async fn run(opts: &Options) -> CliResult<Outcome> {
+    let began = Instant::now();
+    let campaign =
+        Arc::new(
+            Campaign::open(&opts.campaign).map_err(|source| CliError::Campaign {
+                name: opts.campaign.clone(),
+                source,
+            })?,
+        );
+    let config = campaign.config().clone();
+    let model = match &opts.behaviour {
+        Some(p) => Behaviour::load(p)?,
+        None => Behaviour::default_model(),
+    };
+    let mut rng = SmallRng::seed_from_u64(opts.seed);
+
+    let (people, history, start) = match &opts.orders {
+        None => {
+            let start = opts.start.unwrap_or_else(default_start);
+            let (people, rows) = population::synthetic(
+                opts.customers,
+                &model,
+                &config.currency,
+                start,
+                opts.days,
+                &mut rng,
+            );
+            (people, rows, start)
+        }
+        Some(path) => {
+            let parsed = crate::orders::read_orders(path)?;
+            for bad in &parsed.bad {
+                eprintln!("{}:{}: skipped: {}", path.display(), bad.line, bad.reason);
+            }
+            let last = parsed
+                .rows
+                .iter()
+                .map(|r| r.ordered_at)
+                .max()
+                .ok_or_else(|| CliError::NothingImported {
+                    path: path.clone(),
+                    skipped: parsed.bad.len(),
+                })?;
+            let start = opts.start.unwrap_or_else(|| {
+                let next = (last + Duration::days(1)).date_naive();
+                Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0).expect("midnight"))
+            });
+            let people =
+                population::from_orders(&parsed.rows, &model, &config.currency, start, &mut rng);
+            (people, parsed.rows, start)
+        }
+    };
+
+    let mut notes = Vec::new();
+    let bus = Arc::new(MemoryBus::new());
+    let memory_mailer = Arc::new(MemoryMailer::new());
+    let (store, memory, deps_bus, mailer, outbox, keys, base_url, sender_address): (
+        Arc<dyn Store>,
+        Option<Arc<MemoryStore>>,
+        Arc<dyn EventBus>,
+        Arc<dyn Mailer>,
+        Arc<dyn Outbox>,
+        Keys,
+        String,
+        String,
+    ) = if opts.aws {
+        let aws = crate::aws::connect().await?;
+        notes.extend(aws.notes.iter().cloned());
+        notes.push(format!("store: DynamoDB table {}", aws.store.table()));
+        let deps_bus: Arc<dyn EventBus> = match &aws.bus {
+            Some(b) => {
+                notes.push("events: EventBridge (and handed to the sender in-process, as the rule and queue would)".into());
+                Arc::new(CopyingBus {
+                    inner: b.clone(),
+                    local: bus.clone(),
+                })
+            }
+            None => bus.clone(),
+        };
+        let (mailer, outbox): (Arc<dyn Mailer>, Arc<dyn Outbox>) = match &aws.mailer {
+            Some(m) => {
+                notes.push("emails: SES v2".into());
+                let c = Arc::new(CopyingMailer::new(m.clone()));
+                (c.clone(), c)
+            }
+            None => (memory_mailer.clone(), memory_mailer.clone()),
+        };
+        let keys = Keys::from_env_vars().unwrap_or_else(|_| sim_keys());
+        let base = shared::settings::optional("PUBLIC_BASE_URL")
+            .unwrap_or_else(|| SIM_BASE_URL.to_string());
+        let from = shared::settings::optional("SENDER_ADDRESS")
+            .unwrap_or_else(|| "shop@winback.example".to_string());
+        (aws.store, None, deps_bus, mailer, outbox, keys, base, from)
+    } else {
+        let m = Arc::new(MemoryStore::new());
+        (
+            m.clone(),
+            Some(m),
+            bus.clone(),
+            memory_mailer.clone(),
+            memory_mailer.clone(),
+            sim_keys(),
+            SIM_BASE_URL.to_string(),
+            "shop@winback.example".to_string(),
+        )
+    };
+
+    if let Some(m) = &memory {
+        m.set_clock(start);
+    }
+    let profiles = import::merge_profiles(store.as_ref(), &history, &config.lapse, start).await?;
+    let pb = import::bar(profiles.len() as u64, "loading customers");
+    if !opts.progress {
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    import::write_profiles(store.as_ref(), &profiles, &pb).await?;
+    pb.finish_and_clear();
+    import::rebuild(store.clone(), &config, start).await?;
+
+    let metrics: Arc<dyn shared::emf::MetricSink> = Arc::new(NoMetrics);
+    let scheduler_deps = scheduler::Deps {
+        store: store.clone(),
+        bus: deps_bus.clone(),
+        campaign: Arc::new(config.clone()),
+        metrics: metrics.clone(),
+        retry: RetryPolicy::default(),
+    };
+    let sender_deps = sender::Deps {
+        store: store.clone(),
+        mailer,
+        campaign: campaign.clone(),
+        metrics: metrics.clone(),
+        link_key: keys.link.clone(),
+        public_base_url: base_url.clone(),
+        sender_address,
+        limiter: Arc::new(sender::RateLimiter::new(None)),
+        lease: Duration::minutes(10),
+    };
+    let webhook_deps = webhook::Deps {
+        store: store.clone(),
+        bus: deps_bus.clone(),
+        campaign: campaign.clone(),
+        keys,
+        public_base_url: base_url,
+        metrics,
+    };
+    let customers = people.len();
+    // With --aws and EventBridge, the copying bus keeps what it published in `bus` too.
+    let mut world = World::new(
+        scheduler_deps,
+        sender_deps,
+        webhook_deps,
+        memory.clone(),
+        bus,
+        outbox,
+        people,
+        model.clone(),
+        rng,
+    );
+    world.schedule_natural_returns(start);
+
+    let every = i64::from(model.scheduler_every_hours);
+    let ticks = (24 / every).max(1);
+    let pb = import::bar(u64::from(opts.days), "simulating days");
+    if !opts.progress {
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    for day in 0..i64::from(opts.days) {
+        for t in 0..ticks {
+            let now = start + Duration::days(day) + Duration::hours(t * every);
+            world.tick(now).await?;
+        }
+        pb.set_message(format!(
+            "{} emails, {} opens",
+            world.tally.emails, world.tally.opens
+        ));
+        pb.inc(1);
+    }
+    let end = start + Duration::days(i64::from(opts.days));
+    world.run_until(end).await?;
+    pb.finish_and_clear();
+
+    let rows = store.counter_rows(&config.name).await?;
+    let source = format!(
+        "simulation: {} customers{}, {} days from {}, seed {}, {}",
+        customers,
+        opts.orders
+            .as_ref()
+            .map_or(String::new(), |p| format!(" from {}", p.display())),
+        opts.days,
+        start.format("%Y-%m-%d"),
+        opts.seed,
+        if opts.aws {
+            "against AWS endpoints"
+        } else {
+            "embedded store"
+        }
+    );
+    let report = Report::from_rows(
+        &config.name,
+        &config.currency,
+        config.steps.len() as u8,
+        &source,
+        &rows,
+    );
+    if let Some(path) = &opts.save_store {
+        match &memory {
+            Some(m) => Snapshot::take(m, std::slice::from_ref(&config.name))
+                .await?
+                .save(path)?,
+            None => notes.push(format!(
+                "--save-store {} skipped: with --aws the data is in DynamoDB already",
+                path.display()
+            )),
+        }
+    }
+    let elapsed_seconds = began.elapsed().as_secs_f64();
+    let extra = html::pre(
+        "What the simulated customers did",
+        &tally_text(&world.tally, customers, elapsed_seconds),
+    );
+    let report_path = html::write(&report, &extra, &opts.out)?;
+    Ok(Outcome {
+        report,
+        tally: world.tally,
+        customers,
+        start,
+        end,
+        elapsed_seconds,
+        report_path,
+        notes,
+    })
+}
+
+/// Fixed keys for the embedded world (nothing leaves the process).
+pub fn sim_keys() -> Keys {
+    Keys {
+        webhook: vec![b"simulation-webhook-key".to_vec()],
+        link: b"simulation-link-key".to_vec(),
+    }
+}
+
+/// The simulation's own account of what recipients did.
+pub fn tally_text(t: &Tally, customers: usize, elapsed: f64) -> String {
+    let steps: Vec<String> = t
+        .emails_per_step
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, n)| format!("step {s}: {n}"))
+        .collect();
+    let mut s = format!(
+        "customers {customers}\nemails received {} ({})\nopened {}, clicked {}\nsurvey answers {}, NPS answers {}\n\
+         unsubscribed {}, asked for fewer emails {}, bounced {}, complained {}\n\
+         orders: {} on their usual rhythm, {} returns after an email, {} returns by themselves; {} with a reward code\n\
+         steps deferred (quiet hours, frequency cap) {}, skipped {}\nscheduler items read {}\nelapsed {elapsed:.1} s\n",
+        t.emails,
+        steps.join(", "),
+        t.opens,
+        t.clicks,
+        t.survey_answers,
+        t.nps_answers,
+        t.unsubscribes,
+        t.fewer_emails,
+        t.bounces,
+        t.complaints,
+        t.natural_orders,
+        t.returns_after_email,
+        t.natural_returns,
+        t.codes_used,
+        t.steps_deferred,
+        t.steps_skipped,
+        t.scheduler_items_read,
+    );
+    if t.refused_requests > 0 {
+        s.push_str(&format!(
+            "requests the webhook refused: {} (e.g. {})\n",
+            t.refused_requests,
+            t.refused_examples.join("; ")
+        ));
+    }
+    s
+}

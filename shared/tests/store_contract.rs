@@ -704,6 +704,15 @@ impl LocalTable {
         })
     }
 
+    /// Runs a test on the table, then deletes the table, also when the test fails.
+    async fn run(self, test: impl std::future::Future<Output = ()>) {
+        let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(test)).await;
+        self.delete().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
     async fn delete(self) {
         self.client
             .delete_table()
@@ -735,8 +744,8 @@ macro_rules! contract {
                     let Some(table) = super::LocalTable::create().await else {
                         return;
                     };
-                    super::$name(table.store.clone()).await;
-                    table.delete().await;
+                    let store = table.store.clone();
+                    table.run(super::$name(store)).await;
                 }
             )*
         }
@@ -793,6 +802,42 @@ mod dynamodb_only {
         }
         assert_eq!(scan_read, 30);
         assert_eq!(store.items_read() - before, 34);
+        table.delete().await;
+    }
+
+    #[tokio::test]
+    async fn tables_made_from_the_spec_have_the_due_index_and_ttl() {
+        let Some(table) = LocalTable::create().await else {
+            return;
+        };
+        let described = table
+            .client
+            .describe_table()
+            .table_name(&table.name)
+            .send()
+            .await
+            .unwrap();
+        let indexes: Vec<_> = described
+            .table()
+            .unwrap()
+            .global_secondary_indexes()
+            .iter()
+            .filter_map(|i| i.index_name())
+            .collect();
+        assert_eq!(indexes, vec!["due"]);
+        let ttl = table
+            .client
+            .describe_time_to_live()
+            .table_name(&table.name)
+            .send()
+            .await
+            .unwrap();
+        let ttl = ttl.time_to_live_description().unwrap();
+        assert_eq!(ttl.attribute_name(), Some("ttl"));
+        assert_eq!(
+            ttl.time_to_live_status().map(|s| s.as_str()),
+            Some("ENABLED")
+        );
         table.delete().await;
     }
 

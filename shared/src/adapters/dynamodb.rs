@@ -1224,6 +1224,7 @@ mod tests {
     use super::*;
     use crate::domain::sequence::{Claim, SentStep, Status};
     use crate::domain::survey::Reason;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
     use chrono::TimeZone;
 
     /// DynamoDB's item size: attribute names plus values (numbers count about one byte per two
@@ -1356,6 +1357,110 @@ mod tests {
         );
         assert_eq!(parse_counters_sk("TOTAL#x#nobody"), None);
         assert_eq!(parse_counters_sk("DAY#notaday#x#treated"), None);
+    }
+
+    fn service_error(code: &str, status: u16) -> SdkError<PutItemError, HttpResponse> {
+        let err = PutItemError::generic(
+            aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                .code(code)
+                .message("from the test")
+                .build(),
+        );
+        let raw = HttpResponse::new(status.try_into().unwrap(), "{}".into());
+        SdkError::service_error(err, raw)
+    }
+
+    fn conflict_context() -> Option<OnConflict<'static>> {
+        Some(OnConflict {
+            entity: "profile",
+            id: "c-1",
+            expected: 3,
+        })
+    }
+
+    #[test]
+    fn throttling_server_errors_and_timeouts_are_transient() {
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+        ] {
+            let e = classify(service_error(code, 400), "PutItem", "t", None);
+            assert!(matches!(e, StoreError::Transient(_)), "{code}: {e:?}");
+        }
+        let e = classify(
+            service_error("InternalServerError", 500),
+            "PutItem",
+            "t",
+            None,
+        );
+        assert!(matches!(e, StoreError::Transient(_)), "{e:?}");
+        let timeout: SdkError<PutItemError, HttpResponse> = SdkError::timeout_error("slow");
+        let e = classify(timeout, "PutItem", "t", None);
+        assert!(matches!(e, StoreError::Transient(_)), "{e:?}");
+    }
+
+    #[test]
+    fn a_failed_condition_is_a_conflict_and_other_errors_keep_their_cause() {
+        let e = classify(
+            service_error("ConditionalCheckFailedException", 400),
+            "PutItem",
+            "t",
+            conflict_context(),
+        );
+        assert!(
+            matches!(&e, StoreError::Conflict { entity: "profile", id, expected: 3 } if id == "c-1"),
+            "{e:?}"
+        );
+        let e = classify(
+            service_error("ValidationException", 400),
+            "Query",
+            "winback",
+            conflict_context(),
+        );
+        let StoreError::Backend(source) = &e else {
+            panic!("expected a backend error, got {e:?}");
+        };
+        let text = source.to_string();
+        assert!(
+            text.contains("Query")
+                && text.contains("winback")
+                && text.contains("ValidationException"),
+            "{text}"
+        );
+        assert!(std::error::Error::source(source.as_ref()).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_missing_table_spec_names_the_file_and_how_to_make_it() {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .build();
+        let client = Client::from_conf(config);
+        let err = create_table_from_spec(&client, "t", Path::new("/nonexistent/spec.json"))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, DynamoSetupError::SpecRead { .. }), "{err:?}");
+        assert!(
+            text.contains("/nonexistent/spec.json") && text.contains("stack.sh"),
+            "{text}"
+        );
+
+        let dir = std::env::temp_dir().join(format!("winback-spec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("spec.json");
+        std::fs::write(&bad, r#"{"KeySchema": []}"#).unwrap();
+        let err = create_table_from_spec(&client, "t", &bad)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DynamoSetupError::SpecInvalid { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("AttributeDefinitions"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

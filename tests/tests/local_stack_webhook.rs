@@ -1,0 +1,275 @@
+//! The webhook against DynamoDB Local and moto: the shop's signed orders, and the links of an
+//! email the sender really sent through moto's SES. Events on the bus are read from an SQS queue.
+
+use chrono::Duration;
+use serde_json::json;
+use shared::domain::customer::EmailStatus;
+use shared::domain::experiment::Group;
+use shared::domain::metrics::{counter, Counts};
+use shared::domain::sequence::Status;
+use shared::domain::survey::Reason;
+use shared::ports::{EnrollmentStore, MetricsStore, ProfileStore, RewardStore};
+use winback_tests::*;
+
+/// A customer emailed step 1 for real: scheduler, EventBridge, SQS, sender, moto's SES.
+struct Emailed {
+    table: LocalTable,
+    queue: BusQueue,
+    deps: webhook::Deps,
+    customer_id: String,
+    html: String,
+    code: String,
+}
+
+async fn emailed(stack: &LocalStack, label: &str) -> Emailed {
+    let table = stack.fresh_table(label).await;
+    let queue = stack
+        .bus_to_queue(
+            label,
+            &["WinbackStepDue", "CustomerReactivated", "SurveyAnswered"],
+        )
+        .await;
+    let domain = format!("{}.test", unique(label));
+    stack.verify_sender(&domain).await;
+    let customer_id = treated_ids(label, 1).remove(0);
+    let to = format!("{customer_id}@{domain}");
+    table
+        .store
+        .put_profiles(&[customer(&customer_id, &to, 7, 60)])
+        .await
+        .unwrap();
+    invoke_scheduler(&scheduler_deps(&table, &queue), &scheduled_event(now()))
+        .await
+        .unwrap();
+    let steps = queue.drain().await;
+    assert_eq!(steps.len(), 1);
+    let (mailer, _) = stack.mailer();
+    let out = sender::handle_batch(
+        &sender_deps(&table, mailer, &format!("shop@{domain}")),
+        sqs_event(&steps),
+        now(),
+    )
+    .await;
+    assert!(out.batch_item_failures.is_empty());
+    let emails = stack.emails_to(&to);
+    assert_eq!(emails.len(), 1);
+    let code = table
+        .store
+        .get_enrollment(&customer_id, CAMPAIGN)
+        .await
+        .unwrap()
+        .unwrap()
+        .reward_code
+        .unwrap();
+    let deps = webhook_deps(&table, &queue);
+    Emailed {
+        table,
+        queue,
+        deps,
+        customer_id,
+        html: emails[0].body.clone(),
+        code,
+    }
+}
+
+async fn treated_totals(table: &LocalTable) -> Counts {
+    let mut c = Counts::default();
+    for r in table.store.counter_rows(CAMPAIGN).await.unwrap() {
+        if r.day.is_none() && r.key.group == Group::Treated {
+            c.merge(&r.counts);
+        }
+    }
+    c
+}
+
+fn order(customer_id: &str, event_id: &str, code: &str) -> serde_json::Value {
+    json!({
+        "event_id": event_id,
+        "customer_id": customer_id,
+        "type": "order",
+        "occurred_at": (now() + Duration::hours(2)).to_rfc3339(),
+        "amount": {"value": "42.50", "currency": "EUR"},
+        "reward_code": code,
+    })
+}
+
+#[tokio::test]
+async fn a_signed_order_from_an_emailed_customer_wins_them_back_counts_revenue_and_reaches_the_bus()
+{
+    let stack = LocalStack::from_env().await;
+    let w = emailed(&stack, "hook-order").await;
+    let at = now() + Duration::hours(2);
+    let resp = webhook::handle_http(
+        &w.deps,
+        signed_activity(
+            &order(&w.customer_id, "evt-order-1", &w.code),
+            WEBHOOK_KEY,
+            at,
+        ),
+        at,
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.json()["reactivated"], true);
+    assert_eq!(resp.json()["reward"]["status"], "redeemed");
+
+    let e = w
+        .table
+        .store
+        .get_enrollment(&w.customer_id, CAMPAIGN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(e.status, Status::WonBack { .. }), "{e:?}");
+    assert_eq!(e.revenue_minor, 4250);
+    let reward = w
+        .table
+        .store
+        .get_reward(&shared::domain::reward::RewardCode::parse(&w.code).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reward.uses_left, 0, "the code is redeemed");
+    let totals = treated_totals(&w.table).await;
+    assert_eq!(totals.get(counter::REACTIVATED), 1);
+    assert_eq!(totals.get(counter::REVENUE), 4250);
+    assert_eq!(totals.get(counter::REDEEMED), 1);
+
+    let events: Vec<_> = w
+        .queue
+        .drain()
+        .await
+        .iter()
+        .map(QueuedMessage::json)
+        .collect();
+    let reactivated: Vec<_> = events
+        .iter()
+        .filter(|j| j["detail-type"] == "CustomerReactivated")
+        .collect();
+    assert_eq!(reactivated.len(), 1, "{events:?}");
+    assert_eq!(reactivated[0]["source"], "winback");
+    assert_eq!(
+        reactivated[0]["detail"]["customer_id"],
+        w.customer_id.as_str()
+    );
+    assert_eq!(reactivated[0]["detail"]["revenue"], "42.50");
+    assert_eq!(reactivated[0]["detail"]["reward_code"], w.code.as_str());
+    w.table.delete().await;
+}
+
+#[tokio::test]
+async fn a_survey_link_from_a_sent_email_is_recorded_once_when_clicked_twice() {
+    let stack = LocalStack::from_env().await;
+    let w = emailed(&stack, "hook-survey").await;
+    let link = links_in(&w.html, "/v1/survey?")
+        .into_iter()
+        .find(|l| l.ends_with("&a=too_expensive"))
+        .expect("a too_expensive answer link");
+    for _ in 0..2 {
+        let resp = webhook::handle_http(&w.deps, request_for(&link, "GET", ""), now()).await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        assert!(resp
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html"));
+    }
+    let p = w
+        .table
+        .store
+        .get_profile(&w.customer_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.survey_reason, Some(Reason::TooExpensive));
+    assert!(p.tags.contains("reason:too_expensive"), "{:?}", p.tags);
+    let e = w
+        .table
+        .store
+        .get_enrollment(&w.customer_id, CAMPAIGN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.survey_reason, Some(Reason::TooExpensive));
+    let totals = treated_totals(&w.table).await;
+    assert_eq!(totals.get(counter::ANSWERED), 1, "two clicks, one answer");
+    assert_eq!(totals.get("reason_too_expensive"), 1);
+    let answered = w
+        .queue
+        .drain()
+        .await
+        .iter()
+        .filter(|m| m.json()["detail-type"] == "SurveyAnswered")
+        .count();
+    assert_eq!(answered, 1, "the second click publishes nothing");
+    w.table.delete().await;
+}
+
+#[tokio::test]
+async fn the_one_click_unsubscribe_post_from_a_sent_email_unsubscribes_the_customer() {
+    let stack = LocalStack::from_env().await;
+    let w = emailed(&stack, "hook-unsub").await;
+    let link = link_in(&w.html, "/v1/unsubscribe?");
+    let resp = webhook::handle_http(
+        &w.deps,
+        request_for(&link, "POST", "List-Unsubscribe=One-Click"),
+        now(),
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let p = w
+        .table
+        .store
+        .get_profile(&w.customer_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.email_status, EmailStatus::Unsubscribed);
+    assert!(!p.is_mailable());
+    let e = w
+        .table
+        .store
+        .get_enrollment(&w.customer_id, CAMPAIGN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(e.status.is_final(), "the sequence stops: {e:?}");
+    assert_eq!(treated_totals(&w.table).await.get(counter::UNSUBSCRIBED), 1);
+    w.table.delete().await;
+}
+
+#[tokio::test]
+async fn an_order_with_a_bad_signature_gets_401_and_changes_no_item() {
+    let stack = LocalStack::from_env().await;
+    let w = emailed(&stack, "hook-badsig").await;
+    w.queue.drain().await;
+    let before = w.table.items().await;
+    let at = now() + Duration::hours(2);
+    let body = order(&w.customer_id, "evt-forged", &w.code);
+
+    let forged = signed_activity(&body, b"not-the-shops-key", at);
+    let stale = signed_activity(&body, WEBHOOK_KEY, at - Duration::minutes(10));
+    let mut unsigned = signed_activity(&body, WEBHOOK_KEY, at);
+    unsigned
+        .headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case("winback-signature"));
+    let mut tampered = signed_activity(&body, WEBHOOK_KEY, at);
+    tampered.body = body.to_string().replace("42.50", "4250.00").into_bytes();
+
+    for (what, req) in [
+        ("wrong key", forged),
+        ("stale timestamp", stale),
+        ("no signature", unsigned),
+        ("body changed after signing", tampered),
+    ] {
+        let resp = webhook::handle_http(&w.deps, req, at).await;
+        assert_eq!(resp.status, 401, "{what}: {}", resp.body);
+        assert!(
+            resp.json()["error"].is_string(),
+            "{what}: says why: {}",
+            resp.body
+        );
+    }
+    assert_eq!(w.table.items().await, before, "no item changed");
+    assert!(w.queue.drain().await.is_empty(), "nothing was published");
+    w.table.delete().await;
+}

@@ -342,7 +342,7 @@ struct FlakyBus {
 impl EventBus for FlakyBus {
     async fn put_batch(&self, events: &[BusEvent]) -> Result<PutResult, BusError> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
-        let failing: Vec<usize> = if self.always_fail || call % 2 == 0 {
+        let failing: Vec<usize> = if self.always_fail || call.is_multiple_of(2) {
             (0..events.len()).filter(|i| i % 2 == 0).collect()
         } else {
             Vec::new()

@@ -102,7 +102,7 @@ impl RewardSpec {
                 if v.0 <= 0 {
                     return Err(SpecError::NonPositiveValue);
                 }
-                if self.kind == RewardKind::PercentOff && v.0 > 100_00 {
+                if self.kind == RewardKind::PercentOff && v.0 > 10_000 {
                     return Err(SpecError::PercentOutOfRange);
                 }
                 if self.kind == RewardKind::MultiOrder
@@ -336,7 +336,7 @@ impl Reward {
                 Money(self.spec.value.unwrap_or_default().0.min(order_amount.0))
             }
             RewardKind::PercentOff => {
-                Money(order_amount.0 * self.spec.value.unwrap_or_default().0 / 100_00)
+                Money(order_amount.0 * self.spec.value.unwrap_or_default().0 / 10_000)
             }
             _ => Money::ZERO,
         }
@@ -417,7 +417,7 @@ mod tests {
         s.orders = Some(5);
         assert!(s.validate().is_ok());
         s.kind = RewardKind::PercentOff;
-        s.value = Some(Money(150_00));
+        s.value = Some(Money(15_000));
         assert_eq!(s.validate(), Err(SpecError::PercentOutOfRange));
     }
 

@@ -507,7 +507,7 @@ impl DynamoStore {
     /// Writes `items` with BatchWriteItem, retrying unprocessed items with exponential backoff.
     async fn batch_put(&self, items: Vec<Item>) -> StoreResult<()> {
         for chunk in items.chunks(BATCH_SIZE) {
-            let mut pending = chunk
+            let requests = chunk
                 .iter()
                 .map(|item| {
                     PutRequest::builder()
@@ -517,41 +517,63 @@ impl DynamoStore {
                         .map_err(|e| StoreError::Backend(Box::new(e)))
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
-            let mut attempt = 0u32;
-            while !pending.is_empty() {
-                if attempt > 0 {
-                    let backoff = Duration::from_millis(25u64 << attempt.min(6));
-                    tokio::time::sleep(backoff).await;
-                }
-                if attempt == BATCH_ATTEMPTS {
-                    return Err(StoreError::Transient(
-                        format!(
-                            "{} of {} items were still unprocessed after {BATCH_ATTEMPTS} BatchWriteItem attempts on table {}",
-                            pending.len(),
-                            chunk.len(),
-                            self.table
-                        )
-                        .into(),
-                    ));
-                }
-                attempt += 1;
-                let sent = pending.len() as u64;
+            let send = |batch: Vec<WriteRequest>| async move {
+                let sent = batch.len() as u64;
                 let out = self
                     .client
                     .batch_write_item()
-                    .request_items(self.table.clone(), std::mem::take(&mut pending))
+                    .request_items(self.table.clone(), batch)
                     .send()
                     .await
                     .map_err(|e| classify(e, "BatchWriteItem", &self.table, None))?;
-                pending = out
+                let unprocessed = out
                     .unprocessed_items
                     .and_then(|mut u| u.remove(&self.table))
                     .unwrap_or_default();
-                self.wrote(sent - pending.len() as u64);
-            }
+                self.wrote(sent - unprocessed.len() as u64);
+                Ok(unprocessed)
+            };
+            write_until_processed(requests, &self.table, BATCH_BACKOFF, send).await?;
         }
         Ok(())
     }
+}
+
+/// First wait before resending unprocessed batch items; doubles with each attempt.
+const BATCH_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Sends `pending` with `send` (which returns what was left unprocessed) until nothing is left,
+/// at most [`BATCH_ATTEMPTS`] times, backing off exponentially from `backoff` (capped at 32×).
+async fn write_until_processed<T, F, Fut>(
+    mut pending: Vec<T>,
+    table: &str,
+    backoff: Duration,
+    mut send: F,
+) -> StoreResult<()>
+where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = StoreResult<Vec<T>>>,
+{
+    let total = pending.len();
+    for attempt in 0..BATCH_ATTEMPTS {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if attempt > 0 {
+            tokio::time::sleep(backoff * (1u32 << (attempt - 1).min(5))).await;
+        }
+        pending = send(pending).await?;
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Transient(
+        format!(
+            "{} of {total} items were still unprocessed after {BATCH_ATTEMPTS} BatchWriteItem attempts on table {table}: the table is throttled, retry later",
+            pending.len()
+        )
+        .into(),
+    ))
 }
 
 #[async_trait]
@@ -1461,6 +1483,48 @@ mod tests {
         );
         assert!(err.to_string().contains("AttributeDefinitions"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn unprocessed_batch_items_are_resent_until_written() {
+        let mut calls = Vec::new();
+        let result = write_until_processed(
+            (0..25).collect::<Vec<u32>>(),
+            "t",
+            Duration::from_millis(1),
+            |batch| {
+                calls.push(batch.len());
+                // The service takes the first ten of each batch.
+                let left = batch.into_iter().skip(10).collect::<Vec<_>>();
+                async move { Ok(left) }
+            },
+        )
+        .await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(calls, vec![25, 15, 5]);
+    }
+
+    #[tokio::test]
+    async fn items_still_unprocessed_after_the_last_attempt_are_a_transient_error() {
+        let mut calls = 0;
+        let result = write_until_processed(
+            vec![1, 2, 3],
+            "winback",
+            Duration::from_millis(1),
+            |batch| {
+                calls += 1;
+                let left = batch.into_iter().skip(1).chain([9]).collect::<Vec<_>>();
+                async move { Ok(left) }
+            },
+        )
+        .await;
+        assert_eq!(calls, BATCH_ATTEMPTS);
+        let err = result.unwrap_err();
+        assert!(matches!(err, StoreError::Transient(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("3 of 3 items") && err.to_string().contains("winback"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub enum CampaignError {
         source: minijinja::Error,
     },
     /// A template uses a variable emails do not have.
-    #[error("{file}: unknown variable `{variable}`{}; emails have: {available}", line.map(|l| format!(" on line {l}")).unwrap_or_default())]
+    #[error("{file}: unknown variable `{variable}`{}; use one of: {available}", line.map(|l| format!(" on line {l}")).unwrap_or_default())]
     UnknownVariable {
         file: String,
         variable: String,

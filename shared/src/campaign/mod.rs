@@ -164,10 +164,13 @@ impl Campaign {
         let locale = self.locale_for(Some(locale));
         let [subject, html, text] = PARTS.map(|part| {
             let name = template_path(locale, &step_config.template, part);
-            templates::render(&self.env, &name, ctx).map_err(|e| RenderError::Template {
-                template: e.name().unwrap_or(&name).to_string(),
-                detail: templates::detail(&e),
-                source: e,
+            templates::render(&self.env, &name, ctx).map_err(|e| {
+                let cause = templates::innermost(&e);
+                RenderError::Template {
+                    template: cause.name().unwrap_or(&name).to_string(),
+                    detail: templates::detail(cause),
+                    source: e,
+                }
             })
         });
         Ok(RenderedEmail {

@@ -113,10 +113,25 @@ pub(crate) fn compile<'a>(
 
 /// A minijinja error's message without its location (the caller names the file).
 pub(crate) fn detail(e: &minijinja::Error) -> String {
-    match e.detail() {
-        Some(d) => format!("{}: {d}", e.kind()),
-        None => e.kind().to_string(),
+    match (e.kind(), e.detail()) {
+        (ErrorKind::SyntaxError, Some(d)) => d.to_string(),
+        (kind, Some(d)) => format!("{kind}: {d}"),
+        (kind, None) => kind.to_string(),
     }
+}
+
+/// The error that started it all: an error inside an included or extended template is wrapped
+/// by the including one, and the innermost one names the right file and line.
+pub(crate) fn innermost(e: &minijinja::Error) -> &minijinja::Error {
+    let mut current = e;
+    let mut next = std::error::Error::source(current);
+    while let Some(source) = next {
+        if let Some(inner) = source.downcast_ref::<minijinja::Error>() {
+            current = inner;
+        }
+        next = source.source();
+    }
+    current
 }
 
 /// Names templates may use that are not context fields.
@@ -146,12 +161,7 @@ pub(crate) fn check(
     }
 
     let sample = Value::from_serialize(full_sample("en", RewardKind::AmountOff));
-    let fields: BTreeSet<String> = sample
-        .try_iter()
-        .map(|keys| keys.map(|k| k.to_string()).collect())
-        .unwrap_or_default();
     let globals: BTreeSet<String> = env.globals().map(|(name, _)| name.to_string()).collect();
-    let available = fields.iter().cloned().collect::<Vec<_>>().join(", ");
 
     for (name, template) in env.templates() {
         let source = template.source();
@@ -160,12 +170,12 @@ pub(crate) fn check(
             if globals.contains(top) || BUILTIN_NAMES.contains(&top) {
                 continue;
             }
-            if let Some(unknown) = unknown_prefix(&sample, &path) {
+            if let Some((unknown, available)) = unknown_prefix(&sample, &path) {
                 return Err(CampaignError::UnknownVariable {
                     file: name.to_string(),
                     line: line_of(source, unknown.rsplit('.').next().unwrap_or(&unknown)),
                     variable: unknown,
-                    available: available.clone(),
+                    available,
                 });
             }
         }
@@ -185,13 +195,15 @@ pub(crate) fn check(
             for part in PARTS {
                 let file = template_path(locale, step, part);
                 for ctx in &contexts {
-                    let out =
-                        render(env, &file, ctx).map_err(|e| CampaignError::TemplateRender {
-                            file: e.name().unwrap_or(&file).to_string(),
-                            line: e.line(),
-                            detail: detail(&e),
+                    let out = render(env, &file, ctx).map_err(|e| {
+                        let cause = innermost(&e);
+                        CampaignError::TemplateRender {
+                            file: cause.name().unwrap_or(&file).to_string(),
+                            line: cause.line(),
+                            detail: detail(cause),
                             source: e,
-                        })?;
+                        }
+                    })?;
                     if part == "subject" && out.trim().is_empty() {
                         return Err(CampaignError::TemplateRender {
                             file,
@@ -212,7 +224,7 @@ pub(crate) fn check(
 
 /// The shortest prefix of a dotted path the sample does not have (`reward.cdoe`), or `None` when
 /// the sample has it or it leads into a value that is not a map.
-fn unknown_prefix(sample: &Value, path: &str) -> Option<String> {
+fn unknown_prefix(sample: &Value, path: &str) -> Option<(String, String)> {
     let mut current = sample.clone();
     let mut walked = String::new();
     for segment in path.split('.') {
@@ -225,10 +237,17 @@ fn unknown_prefix(sample: &Value, path: &str) -> Option<String> {
         }
         match current.get_attr(segment) {
             Ok(v) if !v.is_undefined() => current = v,
-            _ => return Some(walked),
+            _ => return Some((walked, keys(&current))),
         }
     }
     None
+}
+
+/// The keys of a map value, comma-separated.
+fn keys(map: &Value) -> String {
+    map.try_iter()
+        .map(|keys| keys.map(|k| k.to_string()).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default()
 }
 
 /// The first line (1-based) on which `ident` appears as a whole word.

@@ -264,7 +264,35 @@ fn an_unknown_field_of_the_reward_is_named() {
         "{{ reward.cdoe }}",
     );
     let e = t.load_error();
-    assert_mentions(&e, &["templates/da/_layout.txt", "`reward.cdoe`"]);
+    assert_mentions(
+        &e,
+        &[
+            "templates/da/_layout.txt",
+            "`reward.cdoe`",
+            "line 9",
+            "code, kind",
+        ],
+    );
+}
+
+#[test]
+fn a_render_failure_inside_an_included_template_names_that_template() {
+    let t = TempCampaign::example();
+    t.edit(
+        "templates/en/_survey.html",
+        "{{ labels[link.reason] }}",
+        "{{ labels[link.reason] | shout }}",
+    );
+    let e = t.load_error();
+    assert_mentions(
+        &e,
+        &[
+            "templates/en/_survey.html",
+            "line 8",
+            "unknown filter",
+            "shout",
+        ],
+    );
 }
 
 #[test]
@@ -444,6 +472,19 @@ fn each_rule_of_the_campaign_file_names_its_key() {
         assert!(e.starts_with("campaign.toml: "), "{e}");
         assert_mentions(&e, parts);
     }
+}
+
+#[test]
+fn a_path_opens_a_directory_and_a_name_opens_a_shipped_campaign() {
+    let t = TempCampaign::example();
+    t.edit(
+        "campaign.toml",
+        "name = \"example\"",
+        "name = \"spring-sale\"",
+    );
+    let from_dir = Campaign::open(t.dir.to_str().unwrap()).unwrap();
+    assert_eq!(from_dir.config().name, "spring-sale");
+    assert_eq!(Campaign::open("example").unwrap().config().name, "example");
 }
 
 #[test]

@@ -720,7 +720,8 @@ mod tests {
 
     #[test]
     fn each_missing_or_wrong_field_is_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        type Change = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(&str, Change)> = vec![
             (
                 "event_id",
                 Box::new(|v| {

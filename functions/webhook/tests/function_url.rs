@@ -1,0 +1,93 @@
+//! Real Function URL (HTTP API v2) requests through the Lambda entry.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use serde_json::Value;
+use shared::domain::customer::EmailStatus;
+use shared::domain::sequence::Status;
+
+async fn invoke(w: &World, name: &str) -> Value {
+    webhook::handle(&w.deps, fixture(name), now())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_order_from_the_shop_wins_the_customer_back() {
+    let w = world();
+    w.enrolled_customer().await;
+    let out = invoke(&w, "activity-order.json").await;
+    assert_eq!(out["statusCode"], 200, "{out}");
+    assert_eq!(out["headers"]["content-type"], "application/json");
+    let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["reactivated"], true);
+    assert_eq!(body["reward"]["status"], "redeemed");
+    assert!(matches!(
+        w.enrollment(CUSTOMER).await.status,
+        Status::WonBack { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_survey_link_answers_with_a_page() {
+    let w = world();
+    w.enrolled_customer().await;
+    let out = invoke(&w, "survey-answer.json").await;
+    assert_eq!(out["statusCode"], 200, "{out}");
+    assert!(out["headers"]["content-type"]
+        .as_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(out["body"].as_str().unwrap().contains("<html"));
+}
+
+#[tokio::test]
+async fn a_base64_one_click_unsubscribe_is_decoded() {
+    let w = world();
+    w.enrolled_customer().await;
+    let out = invoke(&w, "unsubscribe-one-click.json").await;
+    assert_eq!(out["statusCode"], 200, "{out}");
+    assert_eq!(
+        w.profile(CUSTOMER).await.email_status,
+        EmailStatus::Unsubscribed
+    );
+}
+
+#[tokio::test]
+async fn signed_look_ups_and_erasure_arrive_as_real_requests() {
+    let w = world();
+    w.enrolled_customer().await;
+    let out = invoke(&w, "reward-lookup.json").await;
+    assert_eq!(out["statusCode"], 200, "{out}");
+    assert!(out["body"].as_str().unwrap().contains("\"valid\""));
+    let out = invoke(&w, "customer-erase.json").await;
+    assert_eq!(out["statusCode"], 200, "{out}");
+    assert!(w.profile(CUSTOMER).await.erased);
+}
+
+#[tokio::test]
+async fn a_body_flagged_base64_that_is_not_gets_400() {
+    let w = world();
+    let mut req = fixture("unsubscribe-one-click.json");
+    req["body"] = "***".into();
+    let out = webhook::handle(&w.deps, req, now()).await.unwrap();
+    assert_eq!(out["statusCode"], 400);
+    let mut ok = fixture("unsubscribe-one-click.json");
+    ok["body"] = base64::engine::general_purpose::STANDARD
+        .encode("choice=nothing")
+        .into();
+    assert_eq!(
+        webhook::handle(&w.deps, ok, now()).await.unwrap()["statusCode"],
+        400
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_http_request_gets_400_not_an_error() {
+    let w = world();
+    let req = serde_json::json!({"requestContext": {"http": {"method": 7}}, "headers": "x"});
+    let out = webhook::handle(&w.deps, req, now()).await.unwrap();
+    assert_eq!(out["statusCode"], 400);
+}

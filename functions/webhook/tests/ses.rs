@@ -1,0 +1,129 @@
+//! SES feedback through EventBridge, from real event fixtures.
+
+mod common;
+
+use common::*;
+use shared::domain::customer::EmailStatus;
+use shared::domain::experiment::Group;
+use shared::domain::metrics::counter;
+use shared::domain::sequence::{ExitReason, Status};
+use shared::events::BusEvent;
+
+#[tokio::test]
+async fn a_permanent_bounce_suppresses_the_customer_once() {
+    let w = world();
+    w.enrolled_customer().await;
+    let event = fixture("ses-bounce.json");
+    webhook::handle_ses_event(&w.deps, &event, now())
+        .await
+        .unwrap();
+    webhook::handle_ses_event(&w.deps, &event, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.profile(CUSTOMER).await.email_status,
+        EmailStatus::Suppressed
+    );
+    assert!(matches!(
+        w.enrollment(CUSTOMER).await.status,
+        Status::Exited {
+            reason: ExitReason::Suppressed,
+            ..
+        }
+    ));
+    assert_eq!(
+        w.totals(VARIANT, Group::Treated)
+            .await
+            .get(counter::BOUNCED),
+        1
+    );
+    let events = w.bus.drain();
+    assert_eq!(events.len(), 1);
+    assert!(
+        matches!(&events[0], BusEvent::CustomerSuppressed { customer_id, .. } if customer_id == CUSTOMER)
+    );
+    assert!((w.metrics.sum("Bounced", &[("Campaign", "example")]) - 1.0).abs() < 1e-9);
+    assert!(w
+        .metrics
+        .records()
+        .iter()
+        .any(|r| r.metrics.iter().any(|(n, _, _)| n == "BounceRate")));
+}
+
+#[tokio::test]
+async fn a_transient_bounce_changes_nothing() {
+    let w = world();
+    w.enrolled_customer().await;
+    let before = w.snapshot().await;
+    let mut event = fixture("ses-bounce.json");
+    event["detail"]["bounce"]["bounceType"] = "Transient".into();
+    webhook::handle_ses_event(&w.deps, &event, now())
+        .await
+        .unwrap();
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn a_complaint_suppresses_and_is_counted() {
+    let w = world();
+    w.enrolled_customer().await;
+    webhook::handle_ses_event(&w.deps, &fixture("ses-complaint.json"), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.profile(CUSTOMER).await.email_status,
+        EmailStatus::Suppressed
+    );
+    assert_eq!(
+        w.totals(VARIANT, Group::Treated)
+            .await
+            .get(counter::COMPLAINED),
+        1
+    );
+}
+
+#[tokio::test]
+async fn deliveries_opens_and_clicks_are_counted_and_each_email_opens_once() {
+    let w = world();
+    w.enrolled_customer().await;
+    for name in ["ses-delivery.json", "ses-open.json", "ses-click.json"] {
+        webhook::handle_ses_event(&w.deps, &fixture(name), now())
+            .await
+            .unwrap();
+    }
+    let mut second_open = fixture("ses-open.json");
+    second_open["id"] = "another-open-of-the-same-email".into();
+    webhook::handle_ses_event(&w.deps, &second_open, now())
+        .await
+        .unwrap();
+    let t = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(
+        (
+            t.get(counter::DELIVERED),
+            t.get(counter::OPENED),
+            t.get(counter::CLICKED)
+        ),
+        (1, 1, 1)
+    );
+    let p = w.profile(CUSTOMER).await;
+    assert_eq!((p.emails_opened, p.emails_clicked), (1, 1));
+    assert_eq!(p.email_status, EmailStatus::Subscribed);
+    assert!((w.metrics.sum("Delivered", &[("Campaign", "example")]) - 1.0).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn the_lambda_entry_routes_ses_events_and_refuses_strangers() {
+    let w = world();
+    w.enrolled_customer().await;
+    let out = webhook::handle(&w.deps, fixture("ses-delivery.json"), now())
+        .await
+        .unwrap();
+    assert_eq!(out["status"], "ok");
+    let err = webhook::handle(&w.deps, serde_json::json!({"hello": "world"}), now())
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable());
+    let mut no_id = fixture("ses-delivery.json");
+    no_id.as_object_mut().unwrap().remove("id");
+    assert!(webhook::handle(&w.deps, no_id, now()).await.is_err());
+}

@@ -612,3 +612,5 @@ pub fn signed_activity(body: &Value, key: &[u8], t: DateTime<Utc>) -> webhook::H
         body: raw.into_bytes(),
     }
 }
+
+pub mod faults;

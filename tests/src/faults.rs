@@ -1,0 +1,720 @@
+//! Fault injection around the ports: a store that throttles or dies at a chosen write, a mailer
+//! that throttles or dies after SES accepted, and a bus whose PutEvents fails part of a batch.
+//!
+//! Every wrapper counts the faults it injected, and the store and the mailer stamp what they do
+//! with one shared [`Sequencer`], so a test can tell which happened first across tasks.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use shared::adapters::dynamodb::{create_table_from_spec, DynamoStore};
+use shared::domain::customer::Profile;
+use shared::domain::metrics::{CohortKey, CounterRow};
+use shared::domain::reward::{Reward, RewardCode};
+use shared::domain::sequence::Enrollment;
+use shared::events::BusEvent;
+use shared::ports::{
+    BusError, Checkpoint, CheckpointStore, Claimed, DueIndex, DueItem, Email, EnrollmentStore,
+    EventBus, IdempotencyStore, MailError, Mailer, MetricsStore, Page, ProfileStore, PutResult,
+    RewardStore, Store, StoreError, StoreResult,
+};
+
+/// A global order of events across tasks: every stamp is larger than every earlier one.
+#[derive(Debug, Default)]
+pub struct Sequencer(AtomicU64);
+
+impl Sequencer {
+    /// The next stamp.
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+/// When to inject a fault: every `every`-th call, or with `probability` drawn from a seeded RNG.
+#[derive(Debug)]
+pub struct FaultPlan {
+    every: Option<u64>,
+    probability: f64,
+    rng: Mutex<StdRng>,
+    calls: AtomicU64,
+}
+
+impl FaultPlan {
+    /// Never injects.
+    pub fn never() -> FaultPlan {
+        FaultPlan::probability(0.0, 0)
+    }
+
+    /// Injects on every `n`-th call (n = 2: every other call).
+    pub fn every(n: u64) -> FaultPlan {
+        FaultPlan {
+            every: Some(n.max(1)),
+            ..FaultPlan::never()
+        }
+    }
+
+    /// Injects with probability `p`, reproducibly for a given `seed`.
+    pub fn probability(p: f64, seed: u64) -> FaultPlan {
+        FaultPlan {
+            every: None,
+            probability: p,
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether this call gets a fault.
+    pub fn hit(&self) -> bool {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(every) = self.every {
+            return n % every == 0;
+        }
+        self.probability > 0.0 && self.rng.lock().unwrap().gen_bool(self.probability)
+    }
+
+    /// A draw in `0..n` from the plan's RNG.
+    pub fn below(&self, n: u64) -> u64 {
+        self.rng.lock().unwrap().gen_range(0..n.max(1))
+    }
+}
+
+/// A point in the sender where the process dies (the task panics) or a write fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// Right after the claim (a versioned enrollment save carrying a claim) was written.
+    AfterClaim,
+    /// Right after the reward item was inserted.
+    AfterRewardInsert,
+    /// Right after SES accepted the email, before anything else.
+    AfterSesAccepted,
+    /// The write that marks the step sent fails (the process lives on and reports the item).
+    BeforeMark,
+}
+
+impl CrashPoint {
+    /// Every point, in the order the sender passes them.
+    pub const ALL: [CrashPoint; 4] = [
+        CrashPoint::AfterClaim,
+        CrashPoint::AfterRewardInsert,
+        CrashPoint::AfterSesAccepted,
+        CrashPoint::BeforeMark,
+    ];
+
+    /// A short name for figures.
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashPoint::AfterClaim => "after claim",
+            CrashPoint::AfterRewardInsert => "after reward insert",
+            CrashPoint::AfterSesAccepted => "after SES accepted",
+            CrashPoint::BeforeMark => "before mark",
+        }
+    }
+}
+
+/// A one-shot crash shared by a [`FaultyStore`] and a [`FaultyMailer`].
+#[derive(Debug, Default)]
+pub struct Crash {
+    armed: Mutex<Option<CrashPoint>>,
+    fired: AtomicU64,
+}
+
+/// The panic message of a simulated crash.
+pub const CRASH_MESSAGE: &str = "simulated crash of the sender process";
+
+impl Crash {
+    /// Arms `point`: the next time the sender passes it, it crashes once.
+    pub fn arm(&self, point: CrashPoint) {
+        *self.armed.lock().unwrap() = Some(point);
+    }
+
+    /// How many crashes fired.
+    pub fn fired(&self) -> u64 {
+        self.fired.load(Ordering::SeqCst)
+    }
+
+    fn take(&self, point: CrashPoint) -> bool {
+        let mut armed = self.armed.lock().unwrap();
+        if *armed == Some(point) {
+            *armed = None;
+            self.fired.fetch_add(1, Ordering::SeqCst);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn transient(what: &str) -> StoreError {
+    StoreError::Transient(format!("injected throttling on {what}").into())
+}
+
+/// One store write, stamped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteStamp {
+    pub seq: u64,
+    pub op: &'static str,
+    pub customer_id: String,
+}
+
+/// A store that injects `Transient` errors and crashes around any other store.
+///
+/// `reads` and `writes` decide which calls fail *before* reaching the store (throttling: nothing
+/// is applied); `lost_acks` decides which writes fail *after* the store applied them (a timeout
+/// whose write went through).
+pub struct FaultyStore {
+    inner: Arc<dyn Store>,
+    reads: FaultPlan,
+    writes: FaultPlan,
+    lost_acks: FaultPlan,
+    crash: Arc<Crash>,
+    seq: Arc<Sequencer>,
+    injected: AtomicU64,
+    log: Mutex<Vec<WriteStamp>>,
+    latency_micros: u64,
+}
+
+impl FaultyStore {
+    /// Wraps `inner` with no faults.
+    pub fn new(inner: Arc<dyn Store>, seq: Arc<Sequencer>, crash: Arc<Crash>) -> FaultyStore {
+        FaultyStore {
+            inner,
+            reads: FaultPlan::never(),
+            writes: FaultPlan::never(),
+            lost_acks: FaultPlan::never(),
+            crash,
+            seq,
+            injected: AtomicU64::new(0),
+            log: Mutex::new(Vec::new()),
+            latency_micros: 0,
+        }
+    }
+
+    /// Each write takes up to `micros` (seeded), like a networked store does.
+    pub fn with_latency(mut self, micros: u64) -> FaultyStore {
+        self.latency_micros = micros;
+        self
+    }
+
+    async fn pause(&self) {
+        if self.latency_micros > 0 {
+            let wait = self.lost_acks.below(self.latency_micros);
+            tokio::time::sleep(std::time::Duration::from_micros(wait)).await;
+        }
+    }
+
+    /// Throttles reads by `reads` and writes by `writes`.
+    pub fn throttling(mut self, reads: FaultPlan, writes: FaultPlan) -> FaultyStore {
+        self.reads = reads;
+        self.writes = writes;
+        self
+    }
+
+    /// Reports applied writes as failed by `plan`.
+    pub fn losing_acks(mut self, plan: FaultPlan) -> FaultyStore {
+        self.lost_acks = plan;
+        self
+    }
+
+    /// Faults injected so far.
+    pub fn injected(&self) -> u64 {
+        self.injected.load(Ordering::SeqCst)
+    }
+
+    /// Every successful write, stamped, in order.
+    pub fn writes_log(&self) -> Vec<WriteStamp> {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn read(&self, what: &str) -> StoreResult<()> {
+        if self.reads.hit() {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            return Err(transient(what));
+        }
+        Ok(())
+    }
+
+    fn before_write(&self, what: &str) -> StoreResult<()> {
+        if self.writes.hit() {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            return Err(transient(what));
+        }
+        Ok(())
+    }
+
+    fn after_write<T>(&self, op: &'static str, customer_id: &str, r: StoreResult<T>) -> StoreResult<T> {
+        let v = r?;
+        self.log.lock().unwrap().push(WriteStamp {
+            seq: self.seq.next(),
+            op,
+            customer_id: customer_id.to_string(),
+        });
+        if self.lost_acks.hit() {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            return Err(transient(op));
+        }
+        Ok(v)
+    }
+}
+
+#[async_trait]
+impl ProfileStore for FaultyStore {
+    async fn get_profile(&self, customer_id: &str) -> StoreResult<Option<Profile>> {
+        self.read("get_profile")?;
+        self.inner.get_profile(customer_id).await
+    }
+
+    async fn save_profile(&self, profile: &Profile) -> StoreResult<u64> {
+        self.before_write("save_profile")?;
+        self.pause().await;
+        let r = self.inner.save_profile(profile).await;
+        self.after_write("save_profile", &profile.customer_id, r)
+    }
+
+    async fn put_profiles(&self, profiles: &[Profile]) -> StoreResult<usize> {
+        self.before_write("put_profiles")?;
+        let r = self.inner.put_profiles(profiles).await;
+        self.after_write("put_profiles", "", r)
+    }
+}
+
+#[async_trait]
+impl EnrollmentStore for FaultyStore {
+    async fn get_enrollment(
+        &self,
+        customer_id: &str,
+        campaign: &str,
+    ) -> StoreResult<Option<Enrollment>> {
+        self.read("get_enrollment")?;
+        self.inner.get_enrollment(customer_id, campaign).await
+    }
+
+    async fn save_enrollment(&self, enrollment: &Enrollment) -> StoreResult<u64> {
+        let is_mark = enrollment.claim.is_none()
+            && !enrollment.sent.is_empty()
+            && self
+                .inner
+                .get_enrollment(&enrollment.customer_id, &enrollment.campaign)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|stored| {
+                    stored.claim.as_ref().is_some_and(|c| {
+                        enrollment.sent.iter().any(|s| s.step == c.step)
+                            && stored.sent.iter().all(|s| s.step != c.step)
+                    })
+                });
+        if is_mark && self.crash.take(CrashPoint::BeforeMark) {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            return Err(transient("the write marking the step sent"));
+        }
+        self.before_write("save_enrollment")?;
+        self.pause().await;
+        let r = self.inner.save_enrollment(enrollment).await;
+        let claimed = r.is_ok() && enrollment.claim.is_some();
+        let r = self.after_write("save_enrollment", &enrollment.customer_id, r);
+        if claimed && self.crash.take(CrashPoint::AfterClaim) {
+            panic!("{CRASH_MESSAGE}: {}", CrashPoint::AfterClaim.name());
+        }
+        r
+    }
+}
+
+#[async_trait]
+impl RewardStore for FaultyStore {
+    async fn insert_reward(&self, reward: &Reward) -> StoreResult<()> {
+        self.before_write("insert_reward")?;
+        self.pause().await;
+        let r = self.inner.insert_reward(reward).await;
+        let inserted = r.is_ok();
+        let r = self.after_write("insert_reward", &reward.customer_id, r);
+        if inserted && self.crash.take(CrashPoint::AfterRewardInsert) {
+            panic!("{CRASH_MESSAGE}: {}", CrashPoint::AfterRewardInsert.name());
+        }
+        r
+    }
+
+    async fn get_reward(&self, code: &RewardCode) -> StoreResult<Option<Reward>> {
+        self.read("get_reward")?;
+        self.inner.get_reward(code).await
+    }
+
+    async fn save_reward(&self, reward: &Reward) -> StoreResult<u64> {
+        self.before_write("save_reward")?;
+        let r = self.inner.save_reward(reward).await;
+        self.after_write("save_reward", &reward.customer_id, r)
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for FaultyStore {
+    async fn claim_key(&self, key: &str, expires_at: DateTime<Utc>) -> StoreResult<Claimed> {
+        self.before_write("claim_key")?;
+        let r = self.inner.claim_key(key, expires_at).await;
+        self.after_write("claim_key", "", r)
+    }
+
+    async fn record_result(&self, key: &str, result: &str) -> StoreResult<()> {
+        self.before_write("record_result")?;
+        let r = self.inner.record_result(key, result).await;
+        self.after_write("record_result", "", r)
+    }
+
+    async fn release_key(&self, key: &str) -> StoreResult<()> {
+        self.before_write("release_key")?;
+        let r = self.inner.release_key(key).await;
+        self.after_write("release_key", "", r)
+    }
+}
+
+#[async_trait]
+impl MetricsStore for FaultyStore {
+    async fn add_counts(
+        &self,
+        key: &CohortKey,
+        day: Option<NaiveDate>,
+        deltas: &[(&str, i64)],
+    ) -> StoreResult<()> {
+        self.before_write("add_counts")?;
+        let r = self.inner.add_counts(key, day, deltas).await;
+        self.after_write("add_counts", "", r)
+    }
+
+    async fn counter_rows(&self, campaign: &str) -> StoreResult<Vec<CounterRow>> {
+        self.read("counter_rows")?;
+        self.inner.counter_rows(campaign).await
+    }
+}
+
+#[async_trait]
+impl DueIndex for FaultyStore {
+    async fn due_page(
+        &self,
+        shard: u32,
+        now: DateTime<Utc>,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Page<DueItem>> {
+        self.read("due_page")?;
+        self.inner.due_page(shard, now, cursor, limit).await
+    }
+
+    async fn scan_profiles(
+        &self,
+        segment: u32,
+        total_segments: u32,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Page<Profile>> {
+        self.read("scan_profiles")?;
+        self.inner
+            .scan_profiles(segment, total_segments, cursor, limit)
+            .await
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for FaultyStore {
+    async fn get_checkpoint(&self) -> StoreResult<Option<Checkpoint>> {
+        self.read("get_checkpoint")?;
+        self.inner.get_checkpoint().await
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> StoreResult<u64> {
+        self.before_write("save_checkpoint")?;
+        let r = self.inner.save_checkpoint(checkpoint).await;
+        self.after_write("save_checkpoint", "", r)
+    }
+
+    async fn clear_checkpoint(&self, version: u64) -> StoreResult<()> {
+        self.before_write("clear_checkpoint")?;
+        let r = self.inner.clear_checkpoint(version).await;
+        self.after_write("clear_checkpoint", "", r)
+    }
+}
+
+/// One email SES accepted, stamped when the send call began.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendStamp {
+    pub seq: u64,
+    pub customer_id: String,
+    pub step: String,
+    pub message_id: String,
+}
+
+/// A mailer that throttles by a plan, can crash right after SES accepted, may take a little
+/// while (seeded), and stamps every accepted email.
+pub struct FaultyMailer {
+    inner: Arc<dyn Mailer>,
+    throttle: FaultPlan,
+    latency_micros: u64,
+    crash: Arc<Crash>,
+    seq: Arc<Sequencer>,
+    throttled: AtomicU64,
+    sent: Mutex<Vec<SendStamp>>,
+}
+
+impl FaultyMailer {
+    /// Wraps `inner` with no faults.
+    pub fn new(inner: Arc<dyn Mailer>, seq: Arc<Sequencer>, crash: Arc<Crash>) -> FaultyMailer {
+        FaultyMailer {
+            inner,
+            throttle: FaultPlan::never(),
+            latency_micros: 0,
+            crash,
+            seq,
+            throttled: AtomicU64::new(0),
+            sent: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Answers `Throttled` on the calls `plan` picks.
+    pub fn throttling(mut self, plan: FaultPlan) -> FaultyMailer {
+        self.throttle = plan;
+        self
+    }
+
+    /// Each send takes up to `micros` (drawn from the throttle plan's RNG), like SES does.
+    pub fn with_latency(mut self, micros: u64) -> FaultyMailer {
+        self.latency_micros = micros;
+        self
+    }
+
+    /// Calls answered `Throttled`.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::SeqCst)
+    }
+
+    /// Every accepted email, stamped.
+    pub fn sent(&self) -> Vec<SendStamp> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    /// Accepted emails per `(customer, step)`.
+    pub fn per_step(&self) -> BTreeMap<(String, String), u64> {
+        let mut m = BTreeMap::new();
+        for s in self.sent() {
+            *m.entry((s.customer_id, s.step)).or_insert(0) += 1;
+        }
+        m
+    }
+}
+
+fn tag(email: &Email, name: &str) -> String {
+    email
+        .tags
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl Mailer for FaultyMailer {
+    async fn send(&self, email: &Email) -> Result<String, MailError> {
+        let seq = self.seq.next();
+        if self.throttle.hit() {
+            self.throttled.fetch_add(1, Ordering::SeqCst);
+            return Err(MailError::Throttled("injected: maximum sending rate exceeded".into()));
+        }
+        if self.latency_micros > 0 {
+            let wait = self.throttle.below(self.latency_micros);
+            tokio::time::sleep(std::time::Duration::from_micros(wait)).await;
+        }
+        let message_id = self.inner.send(email).await?;
+        self.sent.lock().unwrap().push(SendStamp {
+            seq,
+            customer_id: tag(email, "customer_id"),
+            step: tag(email, "step"),
+            message_id: message_id.clone(),
+        });
+        if self.crash.take(CrashPoint::AfterSesAccepted) {
+            panic!("{CRASH_MESSAGE}: {}", CrashPoint::AfterSesAccepted.name());
+        }
+        Ok(message_id)
+    }
+}
+
+/// An event bus whose PutEvents fails some entries of a batch (and sometimes the whole call).
+pub struct FlakyBus {
+    inner: Arc<dyn EventBus>,
+    entries: FaultPlan,
+    calls: FaultPlan,
+    offered: AtomicU64,
+    failed_entries: AtomicU64,
+    failed_calls: AtomicU64,
+}
+
+impl FlakyBus {
+    /// Fails each entry by `entries` and each whole call by `calls`.
+    pub fn new(inner: Arc<dyn EventBus>, entries: FaultPlan, calls: FaultPlan) -> FlakyBus {
+        FlakyBus {
+            inner,
+            entries,
+            calls,
+            offered: AtomicU64::new(0),
+            failed_entries: AtomicU64::new(0),
+            failed_calls: AtomicU64::new(0),
+        }
+    }
+
+    /// Entries handed to `put_batch`, retries included.
+    pub fn offered(&self) -> u64 {
+        self.offered.load(Ordering::SeqCst)
+    }
+
+    /// Entries answered as failed inside an accepted call.
+    pub fn failed_entries(&self) -> u64 {
+        self.failed_entries.load(Ordering::SeqCst)
+    }
+
+    /// Whole calls that failed.
+    pub fn failed_calls(&self) -> u64 {
+        self.failed_calls.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl EventBus for FlakyBus {
+    async fn put_batch(&self, events: &[BusEvent]) -> Result<PutResult, BusError> {
+        self.offered.fetch_add(events.len() as u64, Ordering::SeqCst);
+        if self.calls.hit() {
+            self.failed_calls.fetch_add(1, Ordering::SeqCst);
+            return Err(BusError::Backend("injected: service unavailable".into()));
+        }
+        let mut pass = Vec::new();
+        let mut result = PutResult::default();
+        for (i, e) in events.iter().enumerate() {
+            if self.entries.hit() {
+                result
+                    .failed
+                    .push((i, "injected: ThrottlingException".to_string()));
+            } else {
+                pass.push(e.clone());
+            }
+        }
+        self.failed_entries
+            .fetch_add(result.failed.len() as u64, Ordering::SeqCst);
+        if !pass.is_empty() {
+            let inner = self.inner.put_batch(&pass).await?;
+            if !inner.failed.is_empty() {
+                return Err(BusError::Backend(
+                    "the wrapped bus failed entries itself".into(),
+                ));
+            }
+        }
+        Ok(result)
+    }
+}
+
+/// A fresh, randomly named table on DynamoDB Local, created from the template's table spec.
+pub struct LocalTable {
+    pub client: aws_sdk_dynamodb::Client,
+    pub name: String,
+    pub store: Arc<DynamoStore>,
+}
+
+/// Whether the DynamoDB Local environment is configured.
+pub fn dynamodb_configured() -> bool {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok_and(|v| !v.is_empty())
+        && std::env::var("WINBACK_TABLE_SPEC").is_ok_and(|v| !v.is_empty())
+}
+
+impl LocalTable {
+    /// Creates the table; panics with how to start the stack when its environment is missing.
+    pub async fn create(prefix: &str) -> LocalTable {
+        assert!(
+            dynamodb_configured(),
+            "AWS_ENDPOINT_URL_DYNAMODB and WINBACK_TABLE_SPEC are not set: the reliability cases \
+             that depend on conditional writes also run against DynamoDB Local. Run the tests \
+             through infra/test, or start the stack with `infra/local/stack.sh start` and source \
+             its env file (`. \"$(infra/local/stack.sh env)\"`)."
+        );
+        let spec = PathBuf::from(std::env::var("WINBACK_TABLE_SPEC").unwrap_or_default());
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let client = aws_sdk_dynamodb::Client::new(&config);
+        let suffix: u64 = rand::random();
+        let name = format!("{prefix}-{suffix:016x}");
+        create_table_from_spec(&client, &name, &spec)
+            .await
+            .unwrap_or_else(|e| panic!("creating table {name} on DynamoDB Local: {e}"));
+        let store = Arc::new(DynamoStore::new(client.clone(), name.clone()));
+        LocalTable {
+            client,
+            name,
+            store,
+        }
+    }
+
+    /// Deletes the table.
+    pub async fn delete(self) {
+        if let Err(e) = self.client.delete_table().table_name(&self.name).send().await {
+            eprintln!("could not delete table {}: {e}", self.name);
+        }
+    }
+}
+
+/// The figures one reliability case proves, printed as one line and written to RELIABILITY.md.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// The case number of the suite (1–8).
+    pub case: u8,
+    pub title: String,
+    /// `embedded` or `DynamoDB Local`.
+    pub backend: String,
+    /// Named counts: messages replayed, faults injected, bad inputs tried, duplicates, losses.
+    pub values: Vec<(String, u64)>,
+}
+
+impl Figure {
+    /// Starts a figure.
+    pub fn new(case: u8, title: &str, backend: &str) -> Figure {
+        Figure {
+            case,
+            title: title.to_string(),
+            backend: backend.to_string(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Adds a named count.
+    pub fn with(mut self, name: &str, value: u64) -> Figure {
+        self.values.push((name.to_string(), value));
+        self
+    }
+
+    /// The value named `name` (0 when absent).
+    pub fn get(&self, name: &str) -> u64 {
+        self.values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, v)| *v)
+    }
+
+    /// One line: `case 1 [embedded] title: a=1, b=2`.
+    pub fn line(&self) -> String {
+        let values: Vec<String> = self
+            .values
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        format!(
+            "case {} [{}] {}: {}",
+            self.case,
+            self.backend,
+            self.title,
+            values.join(", ")
+        )
+    }
+
+    /// Prints the line and returns the figure.
+    pub fn print(self) -> Figure {
+        println!("{}", self.line());
+        self
+    }
+}

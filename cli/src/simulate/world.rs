@@ -834,7 +834,16 @@ pub fn form_action(html: &str, base: &str, page_url: &str) -> Option<String> {
     let tag_end = html[at..].find('>')? + at;
     let tag = &html[at..tag_end];
     let a = tag.find("action=\"")? + "action=\"".len();
-    let action = tag[a..].split('"').next()?.replace("&amp;", "&");
+    // Attribute values are HTML-escaped (minijinja writes `/` as `&#x2f;`): decode as a browser does.
+    let action = tag[a..]
+        .split('"')
+        .next()?
+        .replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
     if action.starts_with("http") {
         return Some(action);
     }
@@ -963,6 +972,16 @@ mod tests {
         assert_eq!(
             form_action(page, BASE, "https://hooks.example.com/v1/unsubscribe?t=a").as_deref(),
             Some("https://hooks.example.com/v1/preferences?t=a&b=c")
+        );
+        let escaped = "<form method=\"post\" action=\"https:&#x2f;&#x2f;hooks.example.com&#x2f;v1&#x2f;preferences?t=a\">";
+        assert_eq!(
+            form_action(
+                escaped,
+                BASE,
+                "https://hooks.example.com/v1/unsubscribe?t=a"
+            )
+            .as_deref(),
+            Some("https://hooks.example.com/v1/preferences?t=a")
         );
         let relative = "<form method=\"post\" action=\"preferences?t=a\">";
         assert_eq!(

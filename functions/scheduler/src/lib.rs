@@ -111,6 +111,8 @@ pub struct Summary {
     pub complete: bool,
     /// A checkpoint from an earlier run was resumed first.
     pub resumed: bool,
+    /// Enrollments per variant (the holdout included as `holdout`).
+    pub enrolled_by_variant: std::collections::BTreeMap<String, u64>,
 }
 
 /// Reads the Lambda payload: a scheduled event (its `time`), optionally with `"mode": "rebuild"`.
@@ -224,6 +226,11 @@ impl Run<'_> {
             .add_counts(&key, Some(self.now.date_naive()), &[(counter::ENROLLED, 1)])
             .await?;
         self.summary.enrolled += 1;
+        *self
+            .summary
+            .enrolled_by_variant
+            .entry(enrollment.variant.clone())
+            .or_insert(0) += 1;
         if enrollment.group == Group::Holdout {
             self.summary.holdout += 1;
         }
@@ -512,6 +519,9 @@ fn merge(a: &mut Summary, b: &Summary) {
     a.sunset += b.sunset;
     a.publish_failures += b.publish_failures;
     a.items_read += b.items_read;
+    for (variant, n) in &b.enrolled_by_variant {
+        *a.enrolled_by_variant.entry(variant.clone()).or_insert(0) += n;
+    }
 }
 
 fn emit(deps: &Deps, s: &Summary, now: DateTime<Utc>) {
@@ -523,11 +533,11 @@ fn emit(deps: &Deps, s: &Summary, now: DateTime<Utc>) {
             .metric("HoldoutAssigned", s.holdout as f64, Unit::Count),
         ts,
     );
-    if s.enrolled > 0 {
+    for (variant, n) in &s.enrolled_by_variant {
         deps.metrics.record(
-            Record::new(&[("Campaign", campaign), ("Variant", "all")]).metric(
+            Record::new(&[("Campaign", campaign), ("Variant", variant)]).metric(
                 "CustomersEnrolled",
-                s.enrolled as f64,
+                *n as f64,
                 Unit::Count,
             ),
             ts,

@@ -84,6 +84,7 @@ pub struct EmailModel {
     pub nps_given_open: f64,
     pub fewer_emails_given_open: f64,
     pub return_given_open: f64,
+    pub return_without_open: f64,
     pub use_code: f64,
     pub bounce: f64,
     pub complaint: f64,
@@ -173,6 +174,7 @@ impl Behaviour {
             ("email.nps_given_open", e.nps_given_open),
             ("email.fewer_emails_given_open", e.fewer_emails_given_open),
             ("email.return_given_open", e.return_given_open),
+            ("email.return_without_open", e.return_without_open),
             ("email.use_code", e.use_code),
             ("email.bounce", e.bounce),
             ("email.complaint", e.complaint),
@@ -285,7 +287,7 @@ mod tests {
 
     #[test]
     fn a_probability_out_of_range_names_the_key() {
-        let text = DEFAULT.replace("open = 0.125", "open = 1.5");
+        let text = DEFAULT.replace("\nopen = 0.12\n", "\nopen = 1.5\n");
         let e = Behaviour::parse(&text, "b.toml").unwrap_err().to_string();
         assert!(e.contains("email.open") && e.contains("b.toml"), "{e}");
     }

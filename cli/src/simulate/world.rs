@@ -407,7 +407,7 @@ impl World {
             }
             Action::FewerEmails { url } => {
                 let page = self.http("GET", &url, Vec::new(), Vec::new(), at).await?;
-                if let Some(action) = form_action(&page.body, &self.webhook.public_base_url, &url) {
+                if let Some(action) = form_action(&page.body, "fewer", &url) {
                     self.http(
                         "POST",
                         &action,
@@ -623,6 +623,11 @@ impl World {
             e.open_if_active
         };
         if !self.rng.chance(open) {
+            let reminded = e.return_without_open * reason_model.return_factor;
+            if person.churned && self.rng.chance(reminded.clamp(0.0, 1.0)) {
+                let at = now + days(self.rng.exp_mean(e.order_within_days_mean));
+                self.schedule_return(i, at, None);
+            }
             return Ok(());
         }
         self.tally.opens += 1;
@@ -685,20 +690,7 @@ impl World {
             if self.rng.chance(chance) {
                 let at = opened_at + days(self.rng.exp_mean(e.order_within_days_mean));
                 let use_code = code.filter(|_| self.rng.chance(e.use_code));
-                if person.return_at.is_none_or(|r| at < r) {
-                    self.people[i].return_at = Some(at);
-                    if use_code.is_some() {
-                        self.people[i].code = None;
-                    }
-                    self.push(
-                        at,
-                        Action::Return {
-                            person: i,
-                            code: use_code,
-                            after_email: true,
-                        },
-                    );
-                }
+                self.schedule_return(i, at, use_code);
             }
         } else if let Some(next) = person.next_order_at {
             if next > opened_at {
@@ -711,6 +703,25 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// Schedules a return after an email, unless an earlier one is already pending.
+    fn schedule_return(&mut self, i: usize, at: DateTime<Utc>, code: Option<String>) {
+        if self.people[i].return_at.is_some_and(|r| r <= at) {
+            return;
+        }
+        self.people[i].return_at = Some(at);
+        if code.is_some() {
+            self.people[i].code = None;
+        }
+        self.push(
+            at,
+            Action::Return {
+                person: i,
+                code,
+                after_email: true,
+            },
+        );
     }
 
     async fn reward_kind(&self, code: &str) -> CliResult<Option<RewardKind>> {
@@ -828,35 +839,69 @@ pub fn find_code(text: &str) -> Option<String> {
     None
 }
 
-/// The `action` of the first form of a page, as an absolute URL.
-pub fn form_action(html: &str, base: &str, page_url: &str) -> Option<String> {
-    let at = html.find("<form")?;
-    let tag_end = html[at..].find('>')? + at;
-    let tag = &html[at..tag_end];
+/// Undoes the HTML escaping templates apply to attribute values.
+pub fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let Some(end) = tail.find(';').filter(|e| *e <= 10) else {
+            out.push('&');
+            rest = &tail[1..];
+            continue;
+        };
+        let entity = &tail[1..end];
+        let ch = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match ch {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The `action` of the page's form that sends `choice`, as an absolute URL.
+pub fn form_action(html: &str, choice: &str, page_url: &str) -> Option<String> {
+    let wanted = format!("value=\"{choice}\"");
+    let body = html
+        .split("<form")
+        .skip(1)
+        .map(|f| f.split("</form>").next().unwrap_or(f))
+        .find(|f| f.contains(&wanted))?;
+    let tag = &body[..body.find('>')?];
     let a = tag.find("action=\"")? + "action=\"".len();
-    // Attribute values are HTML-escaped (minijinja writes `/` as `&#x2f;`): decode as a browser does.
-    let action = tag[a..]
-        .split('"')
-        .next()?
-        .replace("&#x2f;", "/")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&");
+    let action = unescape(tag[a..].split('"').next()?);
     if action.starts_with("http") {
         return Some(action);
     }
-    let page = url::Url::parse(page_url).ok()?;
     if action.is_empty() {
         return Some(page_url.to_string());
     }
-    if let Ok(u) = url::Url::parse(&format!("{}/", base.trim_end_matches('/'))) {
-        if action.starts_with('/') {
-            return u.join(&action).ok().map(String::from);
-        }
-    }
-    page.join(&action).ok().map(String::from)
+    url::Url::parse(page_url)
+        .ok()?
+        .join(&action)
+        .ok()
+        .map(String::from)
 }
 
 /// An SES event as EventBridge delivers it.
@@ -967,32 +1012,21 @@ mod tests {
     }
 
     #[test]
-    fn form_actions_become_absolute() {
-        let page = "<form method=\"post\" action=\"https://hooks.example.com/v1/preferences?t=a&amp;b=c\">";
+    fn the_form_of_the_wanted_choice_is_found_and_its_action_unescaped() {
+        let page = "<form method=\"post\" action=\"https:&#x2f;&#x2f;hooks.example.com&#x2f;v1&#x2f;preferences?t=a&amp;b=c\">\
+                    <input type=\"hidden\" name=\"choice\" value=\"unsubscribe\"></form>\
+                    <form method=\"post\" action=\"preferences?t=f\"><input type=\"hidden\" name=\"choice\" value=\"fewer\"></form>";
+        let here = "https://hooks.example.com/v1/unsubscribe?t=a";
         assert_eq!(
-            form_action(page, BASE, "https://hooks.example.com/v1/unsubscribe?t=a").as_deref(),
+            form_action(page, "unsubscribe", here).as_deref(),
             Some("https://hooks.example.com/v1/preferences?t=a&b=c")
         );
-        let escaped = "<form method=\"post\" action=\"https:&#x2f;&#x2f;hooks.example.com&#x2f;v1&#x2f;preferences?t=a\">";
         assert_eq!(
-            form_action(
-                escaped,
-                BASE,
-                "https://hooks.example.com/v1/unsubscribe?t=a"
-            )
-            .as_deref(),
-            Some("https://hooks.example.com/v1/preferences?t=a")
+            form_action(page, "fewer", here).as_deref(),
+            Some("https://hooks.example.com/v1/preferences?t=f")
         );
-        let relative = "<form method=\"post\" action=\"preferences?t=a\">";
-        assert_eq!(
-            form_action(
-                relative,
-                BASE,
-                "https://hooks.example.com/v1/unsubscribe?t=a"
-            )
-            .as_deref(),
-            Some("https://hooks.example.com/v1/preferences?t=a")
-        );
+        assert_eq!(form_action(page, "more", here), None);
+        assert_eq!(unescape("a &amp; b &#39;c&#39; &bogus"), "a & b 'c' &bogus");
     }
 
     #[test]

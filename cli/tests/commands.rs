@@ -1,0 +1,337 @@
+//! The `winback` binary, run as an operator runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn winback(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_winback"))
+        .args(args)
+        .env_remove("TABLE_NAME")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("winback-cli-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const ORDERS: &str =
+    "customer_id,email,ordered_at,amount,currency,first_name,locale,time_zone,category,product
+c-weekly,w@example.com,2025-10-01,40.00,EUR,Ann,sv,Europe/Stockholm,groceries,Veg box
+c-weekly,w@example.com,2025-10-08,41.00,EUR,Ann,sv,Europe/Stockholm,groceries,Veg box
+c-weekly,w@example.com,2025-10-15,39.50,EUR,Ann,sv,Europe/Stockholm,groceries,Veg box
+c-weekly,w@example.com,2025-10-22,40.00,EUR,Ann,sv,Europe/Stockholm,groceries,Veg box
+c-recent,r@example.com,2026-01-20,25.00,EUR,Bo,da,Europe/Copenhagen,coffee,Beans
+c-recent,r@example.com,2026-02-20,25.00,EUR,Bo,da,Europe/Copenhagen,coffee,Beans
+c-noemail,x@example.com,2025-06-01,12.00,EUR,,pl,Europe/Warsaw,coffee,Beans
+";
+
+#[test]
+fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_report() {
+    let dir = scratch("simulate");
+    let out = dir.join("report");
+    let store = dir.join("store.json");
+    let o = winback(&[
+        "simulate",
+        "--customers",
+        "300",
+        "--days",
+        "60",
+        "--quiet",
+        "--out",
+        s(&out),
+        "--save-store",
+        s(&store),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("Reactivation rate: treated"), "{text}");
+    assert!(text.contains("lift"), "{text}");
+    assert!(text.contains("95% CI"), "{text}");
+    assert!(
+        text.contains("Simulated 300 customers over 60 days in"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("requests the webhook refused"),
+        "every simulated request is well-formed: {text}"
+    );
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert_eq!(page.matches("<svg").count(), 4, "four charts inline");
+
+    // The report command reads what the simulation stored, and finds the same figures.
+    let sim_line = text
+        .lines()
+        .find(|l| l.starts_with("  treated (all variants)"))
+        .unwrap()
+        .to_string();
+    let report_out = dir.join("again");
+    let r = winback(&["report", "--store", s(&store), "--out", s(&report_out)]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(
+        stdout(&r).contains(&sim_line),
+        "{}\nvs\n{sim_line}",
+        stdout(&r)
+    );
+    assert!(report_out.join("index.html").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_same_seed_gives_the_same_simulation() {
+    let dir = scratch("seed");
+    let run = |sub: &str| {
+        let o = winback(&[
+            "simulate",
+            "--customers",
+            "150",
+            "--days",
+            "30",
+            "--quiet",
+            "--seed",
+            "7",
+            "--out",
+            s(&dir.join(sub)),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+            .lines()
+            .filter(|l| {
+                !l.starts_with("elapsed")
+                    && !l.starts_with("Simulated")
+                    && !l.starts_with("Report:")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(run("a"), run("b"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn import_reports_a_bad_row_by_line_number_and_imports_the_rest() {
+    let dir = scratch("import");
+    let csv = dir.join("orders.csv");
+    let mut text = ORDERS.to_string();
+    text.push_str("c-bad,b@example.com,not-a-date,10.00,EUR,,,,,\n");
+    text.push_str("c-last,l@example.com,2026-01-02,10.00,EUR,,,,,\n");
+    std::fs::write(&csv, text).unwrap();
+    let store = dir.join("store.json");
+    let o = winback(&[
+        "import",
+        s(&csv),
+        "--store",
+        s(&store),
+        "--at",
+        "2026-03-01",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("orders.csv:9: skipped: ordered_at 'not-a-date'"),
+        "{}",
+        stderr(&o)
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("Imported 8 orders of 4 customers (9 rows read, 1 skipped)"),
+        "{out}"
+    );
+    // What was imported is there for plan.
+    let plan = winback(&["plan", "--at", "2026-03-01", "--store", s(&store), "--json"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let rows: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn plan_names_the_rule_that_let_each_customer_in_or_kept_them_out() {
+    let dir = scratch("plan");
+    let csv = dir.join("orders.csv");
+    std::fs::write(&csv, ORDERS).unwrap();
+    let o = winback(&["plan", "--at", "2026-03-01", "--orders", s(&csv)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let line = |id: &str| {
+        text.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} in {text}"))
+            .to_string()
+    };
+    assert!(
+        line("c-weekly").contains("enroll") && line("c-weekly").contains("eligible"),
+        "{text}"
+    );
+    assert!(line("c-weekly").contains("median gap 7.0 d"), "{text}");
+    assert!(
+        line("c-recent").contains("wait") && line("c-recent").contains("not_lapsed"),
+        "{text}"
+    );
+    assert!(text.contains("would be enrolled"), "{text}");
+    let json = winback(&["plan", "--at", "2026-03-01", "--orders", s(&csv), "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let weekly = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["customer_id"] == "c-weekly")
+        .unwrap();
+    assert_eq!(weekly["decision"], "enroll");
+    assert!(weekly["variant"].is_string());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn preview_renders_every_step_locale_and_reward_kind() {
+    let dir = scratch("preview");
+    let o = winback(&["preview", "--out", s(&dir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // 3 steps with rewards × 6 kinds × 5 locales.
+    assert!(stdout(&o).contains("Rendered 90 emails"), "{}", stdout(&o));
+    let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(index.contains("step1-offer.sv.amount_off.html"));
+    let sv = std::fs::read_to_string(dir.join("step1-offer.sv.percent_off.txt")).unwrap();
+    assert!(sv.starts_with("Subject: "));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn preview_of_a_broken_campaign_fails_with_a_message() {
+    let dir = scratch("broken");
+    let campaign = dir.join("campaign");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/campaigns/example"),
+        &campaign,
+    );
+    let offer = campaign.join("templates/en/offer.html");
+    let text = std::fs::read_to_string(&offer).unwrap();
+    std::fs::write(
+        &offer,
+        format!("{text}\n{{{{ no_such_variable.deeper }}}} {{% if %}}"),
+    )
+    .unwrap();
+    let o = winback(&[
+        "preview",
+        "--campaign",
+        s(&campaign),
+        "--out",
+        s(&dir.join("out")),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.starts_with("error: campaign"), "{err}");
+    assert!(
+        err.contains("offer"),
+        "the message names the template: {err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_unknown_flag_is_refused_with_a_non_zero_exit() {
+    let o = winback(&["simulate", "--customerz", "10"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("--customerz"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_bad_date_is_refused_with_the_flag_named() {
+    let o = winback(&["plan", "--at", "next tuesday", "--orders", "whatever.csv"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("'next tuesday' is not a date for --at"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn an_unreadable_file_is_named_in_the_error() {
+    let o = winback(&[
+        "import",
+        "/no/such/orders.csv",
+        "--store",
+        "/tmp/unused.json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read /no/such/orders.csv"),
+        "{}",
+        stderr(&o)
+    );
+    let o = winback(&["report", "--store", "/no/such/store.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/no/such/store.json"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_csv_without_its_header_is_refused_and_says_what_the_header_must_hold() {
+    let dir = scratch("header");
+    let csv = dir.join("orders.csv");
+    std::fs::write(&csv, "c1,a@example.com,2026-01-01,10\n").unwrap();
+    let o = winback(&["import", s(&csv), "--store", s(&dir.join("s.json"))]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("the header line lacks"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_bad_behaviour_model_is_refused_with_the_key_named() {
+    let dir = scratch("behaviour");
+    let model = dir.join("b.toml");
+    let text = include_str!("../behaviour.toml")
+        .replace("click_given_open = 0.40", "click_given_open = 4.0");
+    std::fs::write(&model, text).unwrap();
+    let o = winback(&[
+        "simulate",
+        "--customers",
+        "10",
+        "--days",
+        "1",
+        "--quiet",
+        "--behaviour",
+        s(&model),
+        "--out",
+        s(&dir),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("email.click_given_open"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

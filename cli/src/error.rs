@@ -27,7 +27,7 @@ pub enum CliError {
     Campaign {
         name: String,
         #[source]
-        source: shared::campaign::CampaignError,
+        source: Box<shared::campaign::CampaignError>,
     },
     /// A template failed to render in the preview.
     #[error(
@@ -40,7 +40,7 @@ pub enum CliError {
         locale: String,
         reward: String,
         #[source]
-        source: shared::campaign::RenderError,
+        source: Box<shared::campaign::RenderError>,
     },
     /// The behaviour model file is not valid.
     #[error("behaviour model {path}: {reason}")]

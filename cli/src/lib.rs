@@ -170,7 +170,7 @@ pub struct ReportArgs {
 fn open_campaign(name: &str) -> CliResult<Campaign> {
     Campaign::open(name).map_err(|source| CliError::Campaign {
         name: name.to_string(),
-        source,
+        source: Box::new(source),
     })
 }
 

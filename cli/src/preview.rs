@@ -104,7 +104,7 @@ fn esc(s: &str) -> String {
 pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
     let campaign = Campaign::open(campaign_name).map_err(|source| CliError::Campaign {
         name: campaign_name.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     let config = campaign.config().clone();
     std::fs::create_dir_all(out).map_err(CliError::io("create", out))?;
@@ -158,7 +158,7 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
                             template: step.template.clone(),
                             locale: locale.clone(),
                             reward: kind_name.to_string(),
-                            source,
+                            source: Box::new(source),
                         })?;
                 let stem = format!("step{n}-{}.{locale}.{kind_name}", step.template);
                 let html_path = out.join(format!("{stem}.html"));

@@ -74,6 +74,18 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
+/// The handlers' ports, embedded or AWS.
+struct Wiring {
+    store: Arc<dyn Store>,
+    memory: Option<Arc<MemoryStore>>,
+    bus: Arc<dyn EventBus>,
+    mailer: Arc<dyn Mailer>,
+    outbox: Arc<dyn Outbox>,
+    keys: Keys,
+    base_url: String,
+    sender_address: String,
+}
+
 /// The default first simulated day.
 pub fn default_start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0)
@@ -88,7 +100,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         Arc::new(
             Campaign::open(&opts.campaign).map_err(|source| CliError::Campaign {
                 name: opts.campaign.clone(),
-                source,
+                source: Box::new(source),
             })?,
         );
     let config = campaign.config().clone();
@@ -138,16 +150,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
     let mut notes = Vec::new();
     let bus = Arc::new(MemoryBus::new());
     let memory_mailer = Arc::new(MemoryMailer::new());
-    let (store, memory, deps_bus, mailer, outbox, keys, base_url, sender_address): (
-        Arc<dyn Store>,
-        Option<Arc<MemoryStore>>,
-        Arc<dyn EventBus>,
-        Arc<dyn Mailer>,
-        Arc<dyn Outbox>,
-        Keys,
-        String,
-        String,
-    ) = if opts.aws {
+    let wiring = if opts.aws {
         let aws = crate::aws::connect().await?;
         notes.extend(aws.notes.iter().cloned());
         notes.push(format!("store: DynamoDB table {}", aws.store.table()));
@@ -174,20 +177,39 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
             .unwrap_or_else(|| SIM_BASE_URL.to_string());
         let from = shared::settings::optional("SENDER_ADDRESS")
             .unwrap_or_else(|| "shop@winback.example".to_string());
-        (aws.store, None, deps_bus, mailer, outbox, keys, base, from)
+        Wiring {
+            store: aws.store,
+            memory: None,
+            bus: deps_bus,
+            mailer,
+            outbox,
+            keys,
+            base_url: base,
+            sender_address: from,
+        }
     } else {
         let m = Arc::new(MemoryStore::new());
-        (
-            m.clone(),
-            Some(m),
-            bus.clone(),
-            memory_mailer.clone(),
-            memory_mailer.clone(),
-            sim_keys(),
-            SIM_BASE_URL.to_string(),
-            "shop@winback.example".to_string(),
-        )
+        Wiring {
+            store: m.clone(),
+            memory: Some(m),
+            bus: bus.clone(),
+            mailer: memory_mailer.clone(),
+            outbox: memory_mailer.clone(),
+            keys: sim_keys(),
+            base_url: SIM_BASE_URL.to_string(),
+            sender_address: "shop@winback.example".to_string(),
+        }
     };
+    let Wiring {
+        store,
+        memory,
+        bus: deps_bus,
+        mailer,
+        outbox,
+        keys,
+        base_url,
+        sender_address,
+    } = wiring;
 
     if let Some(m) = &memory {
         m.set_clock(start);

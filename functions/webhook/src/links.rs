@@ -370,6 +370,19 @@ fn moves(from: EmailStatus, to: EmailStatus) -> bool {
     }
 }
 
+/// How often, and how long each time, an unsubscribe waits for a send in flight to settle
+/// (about two seconds in all; a sender that takes longer has crashed, and its take-over finds the
+/// enrollment ended).
+const SETTLE_WAITS: u32 = 100;
+const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Whether a sender holds a live claim on a step it has not marked sent yet.
+fn sending_now(e: &Enrollment, now: DateTime<Utc>) -> bool {
+    e.claim
+        .as_ref()
+        .is_some_and(|c| c.lease_until > now && e.sent.iter().all(|s| s.step != c.step))
+}
+
 async fn set_status(
     deps: &Deps,
     req: &HttpRequest,
@@ -395,6 +408,7 @@ async fn set_status(
         }
     };
     let mut attempt = 0;
+    let mut waited = 0;
     let enrollment = loop {
         attempt += 1;
         let Some(e) = deps
@@ -406,6 +420,14 @@ async fn set_status(
         };
         if to != EmailStatus::Unsubscribed || e.status.is_final() {
             break Some(e);
+        }
+        if sending_now(&e, now) && waited < SETTLE_WAITS {
+            // A sender holds a claim and may be handing the email to SES right now: answer only
+            // once it has marked or released the step, so no email follows the acknowledgement.
+            waited += 1;
+            attempt -= 1;
+            tokio::time::sleep(SETTLE_PAUSE).await;
+            continue;
         }
         let Ok(exited) = e.exit(ExitReason::Unsubscribed, now) else {
             break Some(e);

@@ -73,7 +73,7 @@ impl FaultPlan {
     pub fn hit(&self) -> bool {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(every) = self.every {
-            return n % every == 0;
+            return n.is_multiple_of(every);
         }
         self.probability > 0.0 && self.rng.lock().unwrap().gen_bool(self.probability)
     }
@@ -247,7 +247,12 @@ impl FaultyStore {
         Ok(())
     }
 
-    fn after_write<T>(&self, op: &'static str, customer_id: &str, r: StoreResult<T>) -> StoreResult<T> {
+    fn after_write<T>(
+        &self,
+        op: &'static str,
+        customer_id: &str,
+        r: StoreResult<T>,
+    ) -> StoreResult<T> {
         let v = r?;
         self.log.lock().unwrap().push(WriteStamp {
             seq: self.seq.next(),
@@ -520,7 +525,9 @@ impl Mailer for FaultyMailer {
         let seq = self.seq.next();
         if self.throttle.hit() {
             self.throttled.fetch_add(1, Ordering::SeqCst);
-            return Err(MailError::Throttled("injected: maximum sending rate exceeded".into()));
+            return Err(MailError::Throttled(
+                "injected: maximum sending rate exceeded".into(),
+            ));
         }
         if self.latency_micros > 0 {
             let wait = self.throttle.below(self.latency_micros);
@@ -582,7 +589,8 @@ impl FlakyBus {
 #[async_trait]
 impl EventBus for FlakyBus {
     async fn put_batch(&self, events: &[BusEvent]) -> Result<PutResult, BusError> {
-        self.offered.fetch_add(events.len() as u64, Ordering::SeqCst);
+        self.offered
+            .fetch_add(events.len() as u64, Ordering::SeqCst);
         if self.calls.hit() {
             self.failed_calls.fetch_add(1, Ordering::SeqCst);
             return Err(BusError::Backend("injected: service unavailable".into()));
@@ -653,7 +661,13 @@ impl LocalTable {
 
     /// Deletes the table.
     pub async fn delete(self) {
-        if let Err(e) = self.client.delete_table().table_name(&self.name).send().await {
+        if let Err(e) = self
+            .client
+            .delete_table()
+            .table_name(&self.name)
+            .send()
+            .await
+        {
             eprintln!("could not delete table {}: {e}", self.name);
         }
     }

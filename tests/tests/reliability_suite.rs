@@ -15,8 +15,7 @@ async fn every_message_twice_and_two_senders_at_once_send_exactly_one_email_per_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_message_twice_and_two_senders_at_once_send_exactly_one_email_per_step_on_dynamodb(
-) {
+async fn every_message_twice_and_two_senders_at_once_send_exactly_one_email_per_step_on_dynamodb() {
     assert_case_1(case_1(Backend::Dynamo).await);
 }
 
@@ -41,8 +40,8 @@ async fn ses_throttling_half_the_calls_sends_everything_once_and_reports_the_fai
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn store_throttling_and_lost_acks_are_retried_by_redelivery_and_leave_no_half_written_state(
-) {
+async fn store_throttling_and_lost_acks_are_retried_by_redelivery_and_leave_no_half_written_state()
+{
     assert_case_4(case_4().await);
 }
 

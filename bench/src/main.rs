@@ -1,0 +1,170 @@
+//! `winback-bench <name>|all [--markdown FILE]`: winback's performance benchmarks. Prints figures
+//! with their targets; with `--markdown` also writes the report `infra/bench` commits as
+//! `BENCHMARKS.md`. Never fails on a missed target: only on a benchmark that could not run.
+
+mod coldstart;
+mod domain_bench;
+mod report;
+mod scheduler_bench;
+mod sender_bench;
+mod simulate_bench;
+mod webhook_bench;
+mod world;
+
+use std::path::PathBuf;
+
+use report::{Figure, Machine};
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("the store failed: {0}")]
+    Store(#[from] shared::ports::StoreError),
+    #[error("the scheduler failed: {0}")]
+    Scheduler(#[from] scheduler::SchedulerError),
+    #[error("the sender failed: {0}")]
+    Send(#[from] sender::SendError),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+const NAMES: [&str; 6] = [
+    "scheduler",
+    "domain",
+    "sender",
+    "webhook",
+    "coldstart",
+    "simulate",
+];
+
+const USAGE: &str = "usage: winback-bench <scheduler|domain|sender|webhook|coldstart|simulate|all> [--markdown FILE] [--release-dir DIR]";
+
+fn general_notes() -> Vec<(&'static str, String)> {
+    vec![
+        ("cold start",
+         "Sizes are the release binaries `cargo build --release -p winback-scheduler -p winback-sender \
+          -p winback-webhook` writes to `target/release/` (what `cargo lambda build --release` ships as \
+          `bootstrap`), built with the workspace's `[profile.release]`: `opt-level = 3`, `lto = \"fat\"`, \
+          `codegen-units = 1`, `strip = \"symbols\"`, `panic = \"unwind\"`.\n\n\
+          Start-up is timed under a Lambda Runtime API emulator inside `winback-bench` on loopback (the \
+          same protocol `cargo lambda watch` emulates): the binary is spawned with \
+          `AWS_LAMBDA_RUNTIME_API` pointing at it and the functions' local environment \
+          (`[package.metadata.lambda.env]`, stack endpoints from `infra/local/stack.sh env`). \"Ready\" \
+          is its first `GET /runtime/invocation/next`, after `main` has built the SDK clients and loaded \
+          the campaign; \"answered\" is its `POST …/response` to one real event (scheduler: a scheduled \
+          event on table `winback-local`; sender: an empty SQS batch; webhook: a signed `POST \
+          /v1/activity` login that writes to DynamoDB Local). `cargo lambda watch` itself was not used \
+          for timing: it starts the function through `cargo run` on the first invocation, so its figure \
+          would be cargo's, not the binary's. The page cache is warm (one unmeasured start first); \
+          Lambda's own download and sandbox start are not included, and the local endpoints are plain \
+          HTTP, so no TLS handshake is in these figures.\n\n\
+          `panic = \"abort\"` would make a panic in a handler kill the process instead of unwinding: \
+          `lambda_runtime` catches handler panics (`catch_unwind`) and reports them to the Runtime API as \
+          an invocation error, keeping the warm sandbox; with abort the sandbox dies, the invocation \
+          ends as `Runtime.ExitError` with no error body, and the next event pays a cold start. It \
+          would shave some size (no unwind tables or landing pads), which these binaries do not need \
+          to reach their size target, so the profile keeps `unwind`.".to_string()),
+        ("general",
+         "## Reproduce\n\n```sh\ninfra/bench            # builds release, starts the local stack, runs everything, writes BENCHMARKS.md\n\
+          infra/bench sender     # one benchmark (scheduler, domain, sender, webhook, coldstart, simulate)\n```\n\n\
+          `infra/bench` runs `target/release/winback-bench all --markdown BENCHMARKS.md` with the local \
+          stack's environment (DynamoDB Local and moto, `infra/local/stack.sh`), and stops the stack \
+          afterwards. `WINBACK_BENCH_MAX_SEED_SECS` (default 900) bounds how long the 100k DynamoDB \
+          Local seeding may take before the 100k scheduler figure falls back to the embedded store.\n\n\
+          DynamoDB Local is a Java emulator on the same 2 cores as the benchmark: its latencies and \
+          throughput say nothing about DynamoDB's. Only the counts (items read, writes, capacity \
+          units) carry over.".to_string()),
+    ]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut which = None;
+    let mut markdown: Option<PathBuf> = None;
+    let mut release: Option<PathBuf> = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--markdown" => markdown = args.next().map(PathBuf::from),
+            "--release-dir" => release = args.next().map(PathBuf::from),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return;
+            }
+            name if which.is_none() && (name == "all" || NAMES.contains(&name)) => {
+                which = Some(name.to_string())
+            }
+            other => {
+                eprintln!("unknown argument `{other}`\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let Some(which) = which else {
+        eprintln!("{USAGE}");
+        std::process::exit(2);
+    };
+    let release = release.unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("target/release"))
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let mut figures: Vec<Figure> = Vec::new();
+    let mut notes = general_notes();
+    let mut failed = Vec::new();
+    for name in NAMES {
+        if which != "all" && which != name {
+            continue;
+        }
+        eprintln!("== {name}");
+        let before = figures.len();
+        let result = match name {
+            "scheduler" => runtime.block_on(scheduler_bench::run(&mut figures, &mut notes)),
+            "domain" => {
+                domain_bench::run(&mut figures);
+                Ok(())
+            }
+            "sender" => runtime.block_on(sender_bench::run(&mut figures, &mut notes)),
+            "webhook" => {
+                runtime.block_on(webhook_bench::run(&mut figures));
+                Ok(())
+            }
+            "coldstart" => coldstart::run(&mut figures, &mut notes, &release),
+            _ => {
+                simulate_bench::run(&mut figures, &mut notes, &release);
+                Ok(())
+            }
+        };
+        for f in &figures[before..] {
+            println!("{}", f.line());
+        }
+        if let Err(e) = result {
+            eprintln!("  {name} could not run: {e}");
+            failed.push(name);
+            let bench = match name {
+                "coldstart" => "cold start",
+                n => n,
+            };
+            notes.push((bench, format!("**This benchmark could not finish:** {e}")));
+        }
+    }
+    if let Some(path) = markdown {
+        let md = report::markdown(&Machine::detect(), &figures, &notes);
+        if let Err(e) = std::fs::write(&path, md) {
+            eprintln!("could not write {}: {e}", path.display());
+            std::process::exit(1);
+        }
+        eprintln!("wrote {}", path.display());
+    }
+    if !failed.is_empty() {
+        eprintln!("benchmarks that could not run: {}", failed.join(", "));
+        std::process::exit(1);
+    }
+}

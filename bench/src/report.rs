@@ -1,0 +1,249 @@
+//! Figures, their targets, and the generated `BENCHMARKS.md`.
+
+use std::fmt::Write as _;
+
+/// What a figure is held to.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+/// One measured number.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    pub bench: &'static str,
+    pub name: String,
+    pub value: f64,
+    pub unit: &'static str,
+    pub target: Option<Target>,
+}
+
+impl Figure {
+    /// A figure without a target (context for the others).
+    pub fn info(
+        bench: &'static str,
+        name: impl Into<String>,
+        value: f64,
+        unit: &'static str,
+    ) -> Figure {
+        Figure {
+            bench,
+            name: name.into(),
+            value,
+            unit,
+            target: None,
+        }
+    }
+
+    /// A figure held to `target`.
+    pub fn held(
+        bench: &'static str,
+        name: impl Into<String>,
+        value: f64,
+        unit: &'static str,
+        target: Target,
+    ) -> Figure {
+        Figure {
+            target: Some(target),
+            ..Figure::info(bench, name, value, unit)
+        }
+    }
+
+    /// `Some(true)` when the target is met.
+    pub fn met(&self) -> Option<bool> {
+        self.target.map(|t| match t {
+            Target::AtLeast(x) => self.value >= x,
+            Target::AtMost(x) => self.value <= x,
+        })
+    }
+
+    fn target_text(&self) -> String {
+        match self.target {
+            None => String::new(),
+            Some(Target::AtLeast(x)) => format!("≥ {} {}", number(x), self.unit),
+            Some(Target::AtMost(x)) => format!("≤ {} {}", number(x), self.unit),
+        }
+    }
+
+    fn verdict(&self) -> String {
+        match (self.met(), self.target) {
+            (None, _) | (_, None) => String::new(),
+            (Some(true), _) => "pass".into(),
+            (Some(false), Some(Target::AtLeast(x))) => {
+                format!("**miss** ({:.0}% of target)", 100.0 * self.value / x)
+            }
+            (Some(false), Some(Target::AtMost(x))) => {
+                format!("**miss** ({:.2}× the limit)", self.value / x)
+            }
+        }
+    }
+
+    /// One console line.
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "  {:<58} {:>14} {}",
+            self.name,
+            number(self.value),
+            self.unit
+        );
+        if self.target.is_some() {
+            let _ = write!(
+                s,
+                "   target {}: {}",
+                self.target_text(),
+                self.verdict().replace("**", "")
+            );
+        }
+        s
+    }
+}
+
+/// A number with sensible precision and thousands separators.
+pub fn number(x: f64) -> String {
+    if x.is_nan() {
+        return "n/a".into();
+    }
+    let abs = x.abs();
+    let text = if abs >= 1000.0 {
+        format!("{x:.0}")
+    } else if abs >= 100.0 {
+        format!("{x:.1}")
+    } else if abs >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    };
+    let (int, frac) = text
+        .split_once('.')
+        .map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push('\u{202f}');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// The machine the figures come from.
+pub struct Machine {
+    pub cores: usize,
+    pub cpu: String,
+    pub rustc: String,
+    pub os: String,
+}
+
+impl Machine {
+    /// Reads `/proc/cpuinfo`, the core count and `rustc -V`.
+    pub fn detect() -> Machine {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, m)| m.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let rustc = std::process::Command::new("rustc")
+            .arg("-V")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let os = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| format!("Linux {}", s.trim()))
+            .unwrap_or_else(|_| std::env::consts::OS.to_string());
+        Machine {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu,
+            rustc,
+            os,
+        }
+    }
+}
+
+/// Writes the Markdown report: machine, every figure with target and verdict, then the notes.
+pub fn markdown(machine: &Machine, figures: &[Figure], notes: &[(&'static str, String)]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Generated by `infra/bench` (the `winback-bench` binary, release profile). Figures, not \
+         tests: nothing here fails a build. Ratios are taken inside one run on one machine.\n"
+    );
+    let _ = writeln!(md, "## Machine\n");
+    let _ = writeln!(md, "| | |\n| --- | --- |");
+    let _ = writeln!(md, "| cores (`nproc`) | {} |", machine.cores);
+    let _ = writeln!(md, "| CPU | {} |", machine.cpu);
+    let _ = writeln!(md, "| OS | {} |", machine.os);
+    let _ = writeln!(md, "| Rust | {} |", machine.rustc);
+    let _ = writeln!(md, "| date | {} |\n", chrono::Utc::now().format("%Y-%m-%d"));
+    let held: Vec<&Figure> = figures.iter().filter(|f| f.target.is_some()).collect();
+    let missed = held.iter().filter(|f| f.met() == Some(false)).count();
+    let _ = writeln!(md, "## Summary\n");
+    let _ = writeln!(
+        md,
+        "{} of {} targets met{}.\n",
+        held.len() - missed,
+        held.len(),
+        if missed > 0 {
+            "; the misses are explained under their benchmark"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        md,
+        "| benchmark | figure | value | target | result |\n| --- | --- | --- | --- | --- |"
+    );
+    for f in &held {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} {} | {} | {} |",
+            f.bench,
+            f.name,
+            number(f.value),
+            f.unit,
+            f.target_text(),
+            f.verdict()
+        );
+    }
+    let mut benches: Vec<&'static str> = Vec::new();
+    for f in figures {
+        if !benches.contains(&f.bench) {
+            benches.push(f.bench);
+        }
+    }
+    for b in benches {
+        let _ = writeln!(md, "\n## {b}\n");
+        let _ = writeln!(
+            md,
+            "| figure | value | target | result |\n| --- | --- | --- | --- |"
+        );
+        for f in figures.iter().filter(|f| f.bench == b) {
+            let _ = writeln!(
+                md,
+                "| {} | {} {} | {} | {} |",
+                f.name,
+                number(f.value),
+                f.unit,
+                f.target_text(),
+                f.verdict()
+            );
+        }
+        for (_, note) in notes.iter().filter(|(nb, _)| *nb == b) {
+            let _ = writeln!(md, "\n{note}");
+        }
+    }
+    for (_, note) in notes.iter().filter(|(nb, _)| *nb == "general") {
+        let _ = writeln!(md, "\n{note}");
+    }
+    md
+}

@@ -1,0 +1,397 @@
+//! Sender: CPU per email, DynamoDB writes per email, and sustained rate against a throttling
+//! SES stand-in.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use shared::adapters::embedded::{MemoryBus, MemoryMailer, MemoryStore};
+use shared::campaign::testing::{example, example_campaign};
+use shared::domain::experiment::Group;
+use shared::domain::reward::{Reward, RewardCode};
+use shared::domain::sequence::Enrollment;
+use shared::emf::MemoryMetrics;
+use shared::events::{BusEvent, RetryPolicy, StepDue};
+use shared::ports::{Email, MailError, Mailer, Store};
+
+use crate::report::{Figure, Target};
+use crate::world::{self, LocalTable};
+use crate::BenchError;
+
+const BENCH: &str = "sender";
+
+fn deps(store: Arc<dyn Store>, mailer: Arc<dyn Mailer>, rate: Option<f64>) -> sender::Deps {
+    sender::Deps {
+        store,
+        mailer,
+        campaign: Arc::new(example().clone()),
+        metrics: Arc::new(MemoryMetrics::default()),
+        link_key: b"bench-link-key".to_vec(),
+        public_base_url: "https://hooks.example.com".into(),
+        sender_address: "winback@example.com".into(),
+        limiter: Arc::new(sender::RateLimiter::new(rate)),
+        lease: chrono::Duration::minutes(5),
+    }
+}
+
+/// Seeds `n` due customers and runs the scheduler: returns the `WinbackStepDue` events it published.
+async fn enrolled(store: Arc<dyn Store>, n: usize) -> Result<Vec<StepDue>, BenchError> {
+    let profiles: Vec<_> = (0..n).map(|i| world::customer(i, true)).collect();
+    for chunk in profiles.chunks(500) {
+        store.put_profiles(chunk).await?;
+    }
+    let bus = Arc::new(MemoryBus::new());
+    let deps = scheduler::Deps {
+        store,
+        bus: bus.clone(),
+        campaign: Arc::new(example_campaign()),
+        metrics: Arc::new(MemoryMetrics::default()),
+        retry: RetryPolicy::default(),
+    };
+    scheduler::run(
+        &deps,
+        scheduler::Input {
+            now: world::now(),
+            mode: scheduler::Mode::Due,
+        },
+        scheduler::Budget::unlimited(),
+    )
+    .await?;
+    Ok(bus
+        .drain()
+        .into_iter()
+        .filter_map(|e| match e {
+            BusEvent::WinbackStepDue(s) => Some(s),
+            _ => None,
+        })
+        .collect())
+}
+
+fn cpu(out: &mut Vec<Figure>) -> Result<(), BenchError> {
+    let d = deps(
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryMailer::new()),
+        None,
+    );
+    let config = example_campaign();
+    let now = world::now();
+    let cases: Vec<_> = (0..50)
+        .map(|i| {
+            let p = world::customer(i, true);
+            let e = Enrollment::start(&p.customer_id, &config, 1, Group::Treated, "amount-10", now);
+            let r = Reward::issue(
+                RewardCode::random().expect("random source"),
+                config.rewards.default.clone(),
+                &p.customer_id,
+                &config.name,
+                &e.id,
+                "amount-10",
+                1,
+                "EUR",
+                now,
+            );
+            (p, e, r, (i % 3 + 1) as u8)
+        })
+        .collect();
+    for (p, e, r, step) in &cases {
+        sender::compose(&d, e, p, *step, Some(r), now)?;
+    }
+    let began = Instant::now();
+    let mut emails = 0u64;
+    let mut bytes = 0usize;
+    while began.elapsed() < Duration::from_secs(3) {
+        for (p, e, r, step) in &cases {
+            let email = sender::compose(&d, black_box(e), p, *step, Some(r), now)?;
+            bytes += email.html.len() + email.text.len();
+            black_box(email);
+            emails += 1;
+        }
+    }
+    let per = began.elapsed().as_secs_f64() / emails as f64;
+    out.push(Figure::held(
+        BENCH,
+        "compose + render_email, CPU per email (one core)",
+        per * 1e6,
+        "µs",
+        Target::AtMost(200.0),
+    ));
+    out.push(Figure::info(
+        BENCH,
+        "emails composed per second, one core",
+        1.0 / per,
+        "/s",
+    ));
+    out.push(Figure::info(
+        BENCH,
+        "average email size (HTML + text)",
+        (bytes as f64 / emails as f64) / 1024.0,
+        "KiB",
+    ));
+    Ok(())
+}
+
+async fn end_to_end(out: &mut Vec<Figure>) -> Result<(), BenchError> {
+    let store = Arc::new(MemoryStore::new());
+    let steps = enrolled(store.clone(), 2000).await?;
+    let d = deps(store.clone(), Arc::new(MemoryMailer::new()), None);
+    let writes = store.writes();
+    let began = Instant::now();
+    let mut sent = 0u64;
+    for s in &steps {
+        if matches!(
+            sender::process_step(&d, s, world::now()).await?,
+            sender::Outcome::Sent { .. }
+        ) {
+            sent += 1;
+        }
+    }
+    let secs = began.elapsed().as_secs_f64();
+    out.push(Figure::info(
+        BENCH,
+        "process_step on the embedded store, per email",
+        secs / sent as f64 * 1e6,
+        "µs",
+    ));
+    out.push(Figure::info(
+        BENCH,
+        "embedded store item writes per email (its counter omits metric counters)",
+        (store.writes() - writes) as f64 / sent as f64,
+        "writes",
+    ));
+    Ok(())
+}
+
+fn is_write(label: &str) -> bool {
+    [
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+    ]
+    .iter()
+    .any(|w| label.starts_with(w))
+}
+
+async fn dynamo_writes(
+    out: &mut Vec<Figure>,
+    notes: &mut Vec<(&'static str, String)>,
+) -> Result<(), BenchError> {
+    let table = LocalTable::create("bench-sender").await?;
+    let result = async {
+        let steps = enrolled(table.store.clone(), 200).await?;
+        let d = deps(table.store.clone(), Arc::new(MemoryMailer::new()), None);
+        table.capacity.take();
+        let writes = table.store.writes();
+        let mut sent = 0u64;
+        for s in &steps {
+            if matches!(
+                sender::process_step(&d, s, world::now()).await?,
+                sender::Outcome::Sent { .. }
+            ) {
+                sent += 1;
+            }
+        }
+        Ok::<_, BenchError>((sent, table.store.writes() - writes, table.capacity.take()))
+    }
+    .await;
+    table.delete().await;
+    let (sent, writes, log) = result?;
+    let sent_f = sent.max(1) as f64;
+    let mut by_label: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+    for c in &log {
+        let e = by_label.entry(c.label.clone()).or_default();
+        e.0 += 1;
+        e.1 += c.units;
+    }
+    let write_units: f64 = log
+        .iter()
+        .filter(|c| is_write(&c.label))
+        .map(|c| c.units)
+        .sum();
+    let reported = log
+        .iter()
+        .filter(|c| is_write(&c.label))
+        .all(|c| c.units.is_finite());
+    out.push(Figure::info(
+        BENCH,
+        "DynamoDB Local: emails sent (step 1, with reward)",
+        sent as f64,
+        "emails",
+    ));
+    out.push(Figure::held(
+        BENCH,
+        "DynamoDB item writes per email (DynamoStore::writes)",
+        writes as f64 / sent_f,
+        "writes",
+        Target::AtMost(3.0),
+    ));
+    if reported {
+        out.push(Figure::held(
+            BENCH,
+            "DynamoDB write capacity units per email (ConsumedCapacity)",
+            write_units / sent_f,
+            "WCU",
+            Target::AtMost(3.0),
+        ));
+    }
+    let mut table_md = String::from(
+        "Per email, what `process_step` asked DynamoDB Local for (`ReturnConsumedCapacity: TOTAL` \
+         added to every request by an SDK interceptor; the label is the operation and the kind of \
+         item by its sort key):\n\n| request | per email | capacity units per email |\n| --- | --- | --- |\n",
+    );
+    for (label, (count, units)) in &by_label {
+        table_md.push_str(&format!(
+            "| `{label}` | {:.2} | {} |\n",
+            *count as f64 / sent_f,
+            if units.is_finite() {
+                format!("{:.2}", units / sent_f)
+            } else {
+                "not reported".into()
+            }
+        ));
+    }
+    notes.push((BENCH, table_md));
+    Ok(())
+}
+
+/// An SES stand-in that allows `rate` sends a second (token bucket of `burst`) and answers
+/// `Throttled` past it, after a fixed latency.
+struct ThrottlingSes {
+    rate: f64,
+    burst: f64,
+    latency: Duration,
+    bucket: Mutex<(f64, Instant)>,
+    accepted: Mutex<Vec<Instant>>,
+    throttled: AtomicU64,
+}
+
+#[async_trait]
+impl Mailer for ThrottlingSes {
+    async fn send(&self, _email: &Email) -> Result<String, MailError> {
+        let ok = {
+            let mut b = self.bucket.lock().expect("bucket");
+            let now = Instant::now();
+            b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * self.rate).min(self.burst);
+            b.1 = now;
+            if b.0 >= 1.0 {
+                b.0 -= 1.0;
+                self.accepted.lock().expect("accepted").push(now);
+                true
+            } else {
+                false
+            }
+        };
+        tokio::time::sleep(self.latency).await;
+        if ok {
+            Ok(format!(
+                "ses-{}",
+                self.accepted.lock().expect("accepted").len()
+            ))
+        } else {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+            Err(MailError::Throttled(
+                "Maximum sending rate exceeded.".into(),
+            ))
+        }
+    }
+}
+
+async fn sustained(
+    out: &mut Vec<Figure>,
+    notes: &mut Vec<(&'static str, String)>,
+) -> Result<(), BenchError> {
+    const RATE: f64 = 50.0;
+    const SENDERS: usize = 2;
+    const EMAILS: usize = 600;
+    let store = Arc::new(MemoryStore::new());
+    let steps = enrolled(store.clone(), EMAILS).await?;
+    let ses = Arc::new(ThrottlingSes {
+        rate: RATE,
+        burst: RATE / 10.0,
+        latency: Duration::from_millis(15),
+        bucket: Mutex::new((1.0, Instant::now())),
+        accepted: Mutex::new(Vec::new()),
+        throttled: AtomicU64::new(0),
+    });
+    let mut handles = Vec::new();
+    for part in steps.chunks(steps.len().div_ceil(SENDERS)) {
+        let d = deps(store.clone(), ses.clone(), Some(RATE / SENDERS as f64));
+        let part = part.to_vec();
+        handles.push(tokio::spawn(async move {
+            let mut errors = 0u64;
+            for s in &part {
+                if sender::process_step(&d, s, world::now()).await.is_err() {
+                    errors += 1;
+                }
+            }
+            errors
+        }));
+    }
+    let mut errors = 0;
+    for h in handles {
+        errors += h.await.map_err(|e| BenchError::Setup(e.to_string()))?;
+    }
+    let accepted = ses.accepted.lock().expect("accepted").clone();
+    let span = match (accepted.first(), accepted.last()) {
+        (Some(a), Some(b)) if accepted.len() > 1 => b.duration_since(*a).as_secs_f64(),
+        _ => f64::NAN,
+    };
+    let achieved = (accepted.len() - 1) as f64 / span;
+    out.push(Figure::info(BENCH, "SES stand-in limit", RATE, "emails/s"));
+    out.push(Figure::held(
+        BENCH,
+        "sustained sends against the limit",
+        achieved,
+        "emails/s",
+        Target::AtLeast(0.95 * RATE),
+    ));
+    out.push(Figure::info(
+        BENCH,
+        "sustained sends as a share of the limit",
+        100.0 * achieved / RATE,
+        "%",
+    ));
+    out.push(Figure::held(
+        BENCH,
+        "throttling errors from the SES stand-in",
+        ses.throttled.load(Ordering::Relaxed) as f64,
+        "errors",
+        Target::AtMost(0.0),
+    ));
+    out.push(Figure::info(
+        BENCH,
+        "failed process_step calls",
+        errors as f64,
+        "calls",
+    ));
+    notes.push((BENCH, format!(
+        "Sustained rate: {EMAILS} due steps split over {SENDERS} concurrent senders (the SQS event \
+         source's `MaximumConcurrency`), each with `sender::RateLimiter` at the limit / {SENDERS} as \
+         the deployed sender paces (`SES_MAX_SEND_RATE / SENDER_MAX_CONCURRENCY`), on the embedded \
+         store. The SES stand-in enforces {RATE} emails/s with a token bucket of {} (a tenth of a \
+         second of burst), answers after 15 ms, and counts every send it throttles. The rate is \
+         accepted sends over the time from the first to the last.",
+        RATE / 10.0
+    )));
+    Ok(())
+}
+
+/// Runs the sender benchmark.
+pub async fn run(
+    out: &mut Vec<Figure>,
+    notes: &mut Vec<(&'static str, String)>,
+) -> Result<(), BenchError> {
+    eprintln!("  sender: CPU per email");
+    cpu(out)?;
+    eprintln!("  sender: end to end on the embedded store");
+    end_to_end(out).await?;
+    eprintln!("  sender: writes per email on DynamoDB Local");
+    dynamo_writes(out, notes).await?;
+    eprintln!("  sender: sustained rate against a throttling SES stand-in");
+    sustained(out, notes).await?;
+    Ok(())
+}

@@ -313,7 +313,8 @@ async fn sustained(
         rate: RATE,
         burst: RATE / 10.0,
         latency: Duration::from_millis(15),
-        bucket: Mutex::new((1.0, Instant::now())),
+        // Idle SES has its whole burst available.
+        bucket: Mutex::new((RATE / 10.0, Instant::now())),
         accepted: Mutex::new(Vec::new()),
         throttled: AtomicU64::new(0),
     });

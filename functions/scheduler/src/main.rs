@@ -32,8 +32,10 @@ async fn main() -> Result<(), Error> {
                 .deadline()
                 .duration_since(std::time::SystemTime::now())
                 .unwrap_or_default();
+            // Keep a margin for the checkpoint write: 10 s, or a quarter of a short deadline.
+            let margin = Duration::from_secs(10).min(left / 4);
             let budget = scheduler::Budget {
-                stop_at: Some(Instant::now() + left.saturating_sub(Duration::from_secs(10))),
+                stop_at: Some(Instant::now() + left.saturating_sub(margin)),
                 max_items: None,
             };
             Ok::<_, Error>(serde_json::to_value(

@@ -11,7 +11,14 @@ async fn main() -> Result<(), Error> {
     settings::init_logging();
     let conf = settings::aws_config().await;
     let keys = settings::Keys::load(&conf).await?;
-    let rate = settings::optional("SES_MAX_SEND_RATE").and_then(|r| r.parse().ok());
+    // The SES limit is per account: each concurrent copy of the sender takes its share.
+    let copies: f64 = settings::optional("SENDER_MAX_CONCURRENCY")
+        .and_then(|c| c.parse().ok())
+        .filter(|c: &f64| *c >= 1.0)
+        .unwrap_or(1.0);
+    let rate = settings::optional("SES_MAX_SEND_RATE")
+        .and_then(|r| r.parse::<f64>().ok())
+        .map(|r| r / copies);
     let deps = sender::Deps {
         store: Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&conf),

@@ -155,10 +155,16 @@ struct Run<'a> {
     events: Vec<BusEvent>,
     budget: Budget,
     seen: u64,
+    /// Pages read in this invocation: the first is always read, whatever the budget, so every
+    /// invocation makes progress.
+    pages: u64,
 }
 
 impl Run<'_> {
     fn out_of_budget(&self) -> bool {
+        if self.pages == 0 {
+            return false;
+        }
         self.budget.max_items.is_some_and(|m| self.seen >= m)
             || self.budget.stop_at.is_some_and(|t| Instant::now() >= t)
     }
@@ -374,6 +380,7 @@ impl Run<'_> {
                     .store
                     .due_page(position, self.now, cursor.clone(), PAGE)
                     .await?;
+                self.pages += 1;
                 self.summary.items_read += page.items_read;
                 for item in page.items {
                     self.seen += 1;
@@ -409,6 +416,7 @@ impl Run<'_> {
                     .store
                     .scan_profiles(position, REBUILD_SEGMENTS, cursor.clone(), PAGE)
                     .await?;
+                self.pages += 1;
                 self.summary.items_read += page.items_read;
                 for p in page.items {
                     self.seen += 1;
@@ -463,6 +471,7 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
     }
     jobs.push((input.now, input.mode, 0, None));
     let mut seen = 0;
+    let mut pages = 0;
     for (now, mode, position, cursor) in jobs {
         let mut r = Run {
             deps,
@@ -471,6 +480,7 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
             events: Vec::new(),
             budget,
             seen,
+            pages,
         };
         let cut = match mode {
             Mode::Due => r.due_pass(position, cursor).await,
@@ -478,6 +488,7 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
         };
         let flushed = r.flush().await;
         seen = r.seen;
+        pages = r.pages;
         merge(&mut summary, &r.summary);
         emit(deps, &r.summary, now);
         let cut = cut?;

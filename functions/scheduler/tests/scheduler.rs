@@ -408,3 +408,25 @@ async fn a_publish_failure_that_survives_retries_is_reported() {
             > 0.0
     );
 }
+
+#[tokio::test]
+async fn every_invocation_makes_progress_even_when_no_time_is_left() {
+    let w = world();
+    let many: Vec<Profile> = (0..250)
+        .map(|i| customer(&format!("c{i}"), 10, 90))
+        .collect();
+    seed(&w, &many).await;
+    let mut enrolled = 0;
+    // With no time at all each invocation reads one page and leaves a checkpoint; the next
+    // scheduled invocations carry on from it.
+    for _ in 0..40 {
+        let budget = Budget {
+            stop_at: Some(std::time::Instant::now()),
+            max_items: None,
+        };
+        let s = run(&w.deps, input(), budget).await.unwrap();
+        enrolled += s.enrolled;
+    }
+    assert_eq!(enrolled, 250);
+    assert_eq!(w.store.all_enrollments().len(), 250);
+}

@@ -44,7 +44,7 @@ async fn seed(store: Arc<dyn Store>, n: usize, what: &str) -> Result<f64, BenchE
     while let Some(r) = writes.next().await {
         r?;
         done += 1;
-        if done % (total / 10).max(1) == 0 || done == total {
+        if done.is_multiple_of((total / 10).max(1)) || done == total {
             eprintln!(
                 "    seeding {what}: {:>3}% ({} customers, {:.0} s)",
                 done * 100 / total,

@@ -59,13 +59,16 @@ fn general_notes() -> Vec<(&'static str, String)> {
           for timing: it starts the function through `cargo run` on the first invocation, so its figure \
           would be cargo's, not the binary's. The page cache is warm (one unmeasured start first); \
           Lambda's own download and sandbox start are not included, and the local endpoints are plain \
-          HTTP, so no TLS handshake is in these figures.\n\n\
+          HTTP, so no TLS handshake is in these figures. `main` builds the SDK clients at init but \
+          opens no connection there: the first event pays for its first connection (the gap between \
+          \"ready\" and \"answered\" includes it).\n\n\
           `panic = \"abort\"` would make a panic in a handler kill the process instead of unwinding: \
           `lambda_runtime` catches handler panics (`catch_unwind`) and reports them to the Runtime API as \
           an invocation error, keeping the warm sandbox; with abort the sandbox dies, the invocation \
           ends as `Runtime.ExitError` with no error body, and the next event pays a cold start. It \
-          would shave some size (no unwind tables or landing pads), which these binaries do not need \
-          to reach their size target, so the profile keeps `unwind`.".to_string()),
+          would shave some size (no unwind tables or landing pads), but not the 7–10 MB the size \
+          target needs (see below), and not at the price of the runtime's panic catching, so the \
+          profile keeps `unwind`.".to_string()),
         ("general",
          "## Reproduce\n\n```sh\ninfra/bench            # builds release, starts the local stack, runs everything, writes BENCHMARKS.md\n\
           infra/bench sender     # one benchmark (scheduler, domain, sender, webhook, coldstart, simulate)\n```\n\n\

@@ -87,6 +87,15 @@ async fn enrolled(w: &World, id: &str, locale: &str) -> StepDue {
     }
 }
 
+/// The latest enrollment of customer `c1`.
+async fn enrollment(w: &World) -> Enrollment {
+    w.store
+        .get_enrollment("c1", "example")
+        .await
+        .unwrap()
+        .expect("c1 is enrolled")
+}
+
 fn link_in(text: &str, path: &str) -> String {
     let start = text
         .find(path)
@@ -120,12 +129,7 @@ async fn a_due_step_sends_one_personal_email_with_reward_survey_and_unsubscribe(
     assert_eq!(email.to, "c1@example.com");
     assert!(email.text.contains("Alex"));
     assert!(email.text.contains("Ethiopia Yirgacheffe") || email.text.contains("coffee"));
-    let e = w
-        .store
-        .get_enrollment("c1", "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let e = enrollment(&w).await;
     let code = e.reward_code.clone().expect("a reward code");
     assert!(email.text.contains(&code), "code in the email");
     let reward = w
@@ -221,12 +225,7 @@ async fn a_crashed_claim_is_taken_over_after_its_lease_and_keeps_its_code() {
     let (w, d) = world();
     let due = enrolled(&w, "c1", "en").await;
     // A sender claimed the step and died before sending.
-    let mut e = w
-        .store
-        .get_enrollment("c1", "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let mut e = enrollment(&w).await;
     e.claim = Some(shared::domain::sequence::Claim {
         step: 1,
         token: "dead".into(),
@@ -249,12 +248,7 @@ async fn the_next_step_reuses_a_valid_unredeemed_code() {
     let (w, d) = world();
     let due = enrolled(&w, "c1", "en").await;
     process_step(&d, &due, now()).await.unwrap();
-    let first = w
-        .store
-        .get_enrollment("c1", "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let first = enrollment(&w).await;
     let later = now() + Duration::days(5);
     let step2 = StepDue {
         step: 2,
@@ -263,12 +257,7 @@ async fn the_next_step_reuses_a_valid_unredeemed_code() {
     };
     let out = process_step(&d, &step2, later).await.unwrap();
     assert!(matches!(out, Outcome::Sent { .. }), "{out:?}");
-    let second = w
-        .store
-        .get_enrollment("c1", "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let second = enrollment(&w).await;
     assert_eq!(first.reward_code, second.reward_code);
     assert_eq!(w.store.all_rewards().len(), 1);
     let emails = w.mailer.drain();
@@ -289,12 +278,7 @@ async fn after_the_last_step_the_enrollment_waits_for_sunset() {
         assert!(matches!(out, Outcome::Sent { .. }), "step {step}: {out:?}");
         t += Duration::days(8);
     }
-    let e = w
-        .store
-        .get_enrollment("c1", "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let e = enrollment(&w).await;
     assert_eq!(e.status, Status::AwaitingSunset);
     assert_eq!(e.sent.len(), 3);
 }
@@ -309,12 +293,7 @@ async fn an_unsubscribed_customer_is_skipped_and_leaves_the_sequence() {
     let out = process_step(&d, &due, now()).await.unwrap();
     assert!(matches!(out, Outcome::Skipped { .. }));
     assert_eq!(w.mailer.count(), 0);
-    let e = w
-        .store
-        .get_enrollment("c1", "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let e = enrollment(&w).await;
     assert!(matches!(e.status, Status::Exited { .. }));
 }
 
@@ -322,12 +301,7 @@ async fn an_unsubscribed_customer_is_skipped_and_leaves_the_sequence() {
 async fn a_won_back_customer_gets_no_more_emails() {
     let (w, d) = world();
     let due = enrolled(&w, "c1", "en").await;
-    let e = w
-        .store
-        .get_enrollment("c1", "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let e = enrollment(&w).await;
     w.store
         .save_enrollment(&e.win_back(now()).unwrap())
         .await
@@ -352,12 +326,7 @@ async fn quiet_hours_in_the_customers_time_zone_defer_the_email() {
     let morning = Utc.with_ymd_and_hms(2026, 11, 23, 7, 0, 0).unwrap();
     assert_eq!(out, Outcome::Deferred { until: morning });
     assert_eq!(w.mailer.count(), 0);
-    let e = w
-        .store
-        .get_enrollment("c1", "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let e = enrollment(&w).await;
     assert_eq!(e.due_at, Some(morning));
     assert_eq!(e.published_step, 0, "the scheduler publishes it again then");
 }
@@ -420,12 +389,7 @@ async fn throttling_is_reported_for_retry_and_the_retry_sends_once() {
     let due = enrolled(&w, "c1", "en").await;
     let err = process_step(&d, &due, now()).await.unwrap_err();
     assert!(matches!(err, SendError::Throttled(_)), "{err}");
-    let e = w
-        .store
-        .get_enrollment("c1", "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let e = enrollment(&w).await;
     assert!(e.claim.is_none(), "the claim is released for the retry");
     let out = process_step(&d, &due, now()).await.unwrap();
     assert!(matches!(out, Outcome::Sent { .. }));
@@ -448,12 +412,7 @@ async fn a_permanently_rejected_address_is_suppressed_without_retry() {
     );
     let p = w.store.get_profile("c1").await.unwrap().unwrap();
     assert_eq!(p.email_status, EmailStatus::Suppressed);
-    let e = w
-        .store
-        .get_enrollment("c1", "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let e = enrollment(&w).await;
     assert!(matches!(e.status, Status::Exited { .. }));
 }
 

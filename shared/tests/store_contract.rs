@@ -52,6 +52,7 @@ fn enrollment(customer: &str, campaign: &str, due_at: Option<DateTime<Utc>>) -> 
         status: Status::Active { next_step: 1 },
         due_at,
         published_step: 0,
+        published_at: None,
         sent: Vec::new(),
         claim: None,
         reward_code: None,
@@ -767,6 +768,66 @@ contract!(
 /// DynamoDB specifics: what the store counts, and how errors read.
 mod dynamodb_only {
     use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    #[tokio::test]
+    async fn enrollments_stay_out_of_the_due_index_projection_and_come_back_whole() {
+        let Some(table) = LocalTable::create().await else {
+            return;
+        };
+        let store = table.store.clone();
+        let mut e = enrollment("projected", "spring", Some(t0()));
+        e.version = store.save_enrollment(&e).await.unwrap();
+        let mut p = profile("projected-profile", Some(t0()));
+        p.version = store.save_profile(&p).await.unwrap();
+
+        // The index entry of an enrollment holds keys only, so saves that keep the due time
+        // (the sender's claim and mark) do not write the index.
+        let mut entries = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let out = store
+                .client()
+                .query()
+                .table_name(store.table())
+                .index_name("due")
+                .key_condition_expression("due_shard = :s")
+                .expression_attribute_values(":s", AttributeValue::S(format!("{shard:02}")))
+                .send()
+                .await
+                .unwrap();
+            entries.extend(out.items.unwrap_or_default());
+        }
+        let entry = entries
+            .iter()
+            .find(|i| {
+                i.get("sk")
+                    .is_some_and(|sk| sk.as_s().is_ok_and(|k| k.starts_with("ENR#")))
+            })
+            .expect("the enrollment is in the due index");
+        let mut attrs: Vec<&str> = entry.keys().map(String::as_str).collect();
+        attrs.sort_unstable();
+        assert_eq!(attrs, ["due_key", "due_shard", "pk", "sk"]);
+
+        // The scheduler still gets the whole enrollment, and the profile, from the index.
+        let mut found = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            found.extend(store.due_page(shard, t0(), None, 100).await.unwrap().items);
+        }
+        assert!(found.contains(&DueItem::Enrollment(e.clone())), "{found:?}");
+        assert!(found.contains(&DueItem::Profile(p.clone())), "{found:?}");
+
+        // One no longer due by the time it is fetched is left out.
+        let mut later = e.clone();
+        later.due_at = Some(t0() + Duration::days(2));
+        store.save_enrollment(&later).await.unwrap();
+        let mut found = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            found.extend(store.due_page(shard, t0(), None, 100).await.unwrap().items);
+        }
+        assert!(!found
+            .iter()
+            .any(|i| matches!(i, DueItem::Enrollment(x) if x.customer_id == "projected")));
+    }
 
     #[tokio::test]
     async fn the_store_counts_items_read_by_the_due_index_and_by_scans() {

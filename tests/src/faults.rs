@@ -93,7 +93,7 @@ pub enum CrashPoint {
     AfterRewardInsert,
     /// Right after SES accepted the email, before anything else.
     AfterSesAccepted,
-    /// The write that marks the step sent fails (the process lives on and reports the item).
+    /// The process dies as it is about to write the mark (SES already has the email).
     BeforeMark,
 }
 
@@ -315,8 +315,10 @@ impl EnrollmentStore for FaultyStore {
                     })
                 });
         if is_mark && self.crash.take(CrashPoint::BeforeMark) {
+            // The process dies as it is about to mark: SES has the email, the store does not
+            // know. (A failed mark write is retried by the sender, so it is no crash.)
             self.injected.fetch_add(1, Ordering::SeqCst);
-            return Err(transient("the write marking the step sent"));
+            panic!("{CRASH_MESSAGE}: {}", CrashPoint::BeforeMark.name());
         }
         self.before_write("save_enrollment")?;
         self.pause().await;

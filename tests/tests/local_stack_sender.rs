@@ -34,14 +34,41 @@ async fn due_steps_from_the_queue_become_one_ses_email_each_with_code_expiry_and
     let messages = queue.drain().await;
     assert_eq!(messages.len(), 2);
 
+    let mut published = Vec::new();
+    for id in &ids {
+        let e = table.store.get_enrollment(id, CAMPAIGN).await.unwrap();
+        published.push(e.unwrap());
+    }
+
     let deps = sender_deps(&table, mailer, &sender_address);
     let send_at = now() + Duration::minutes(1);
+    let writes_before = table.store.writes();
     let first = sender::handle_batch(&deps, sqs_event(&messages), send_at).await;
     assert!(
         first.batch_item_failures.is_empty(),
         "{:?}",
         first.batch_item_failures
     );
+    // Per email: the claim, the new reward, the mark; then one counter write per cohort and
+    // day for the whole batch.
+    let cohorts: std::collections::BTreeSet<_> = published.iter().map(|e| &e.variant).collect();
+    assert_eq!(
+        table.store.writes() - writes_before,
+        3 * ids.len() as u64 + cohorts.len() as u64
+    );
+    for before in &published {
+        let after = table
+            .store
+            .get_enrollment(&before.customer_id, CAMPAIGN)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            after.due_at, before.due_at,
+            "the mark keeps the due time set at publish, so the due index is not rewritten"
+        );
+        assert_eq!(after.due_step(), Some(2));
+    }
     let second =
         sender::handle_batch(&deps, sqs_event(&messages), send_at + Duration::minutes(1)).await;
     assert!(

@@ -25,7 +25,8 @@ use shared::ports::{Checkpoint, DueItem, EventBus, Store, StoreError, DUE_SHARDS
 const PAGE: u32 = 100;
 /// Segments of the rebuild scan.
 pub const REBUILD_SEGMENTS: u32 = 4;
-/// A published step is re-published after this long if the sender has not moved it on.
+/// A published step the sender never acted on is published again when the next step would have
+/// been due, and never sooner than this.
 const REPUBLISH_AFTER_HOURS: i64 = 6;
 
 /// What the scheduler needs, built once at cold start.
@@ -153,6 +154,9 @@ struct Run<'a> {
     now: DateTime<Utc>,
     summary: Summary,
     events: Vec<BusEvent>,
+    /// Enrollments saved as published whose event is in `events`, as they were before, to put
+    /// back if the bus refuses the event.
+    published: Vec<Enrollment>,
     budget: Budget,
     seen: u64,
     /// Pages read in this invocation: the first is always read, whatever the budget, so every
@@ -272,18 +276,58 @@ impl Run<'_> {
         }
     }
 
+    /// The stored version if this run's publish of `step` went through (a few tries: a step
+    /// saved as published whose event never goes out would wait for the next step's time).
+    async fn published_version(&self, e: &Enrollment, step: u8) -> Option<u64> {
+        for attempt in 0..4u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+            match self
+                .deps
+                .store
+                .get_enrollment(&e.customer_id, &e.campaign)
+                .await
+            {
+                Ok(Some(stored)) => {
+                    let ours = stored.id == e.id
+                        && stored.published_step == step
+                        && stored.published_at == Some(self.now);
+                    return ours.then_some(stored.version);
+                }
+                Ok(None) => return None,
+                Err(_) => continue,
+            }
+        }
+        None
+    }
+
     /// Publishes the due step, or closes the enrollment.
-    async fn act_on_enrollment(&mut self, mut e: Enrollment) -> Result<(), SchedulerError> {
+    async fn act_on_enrollment(&mut self, e: Enrollment) -> Result<(), SchedulerError> {
         let due_at = e.due_at.unwrap_or(self.now);
         match e.status {
             Status::Active { next_step } => {
-                e.published_step = next_step;
-                e.due_at = Some(self.now + chrono::Duration::hours(REPUBLISH_AFTER_HOURS));
-                match self.deps.store.save_enrollment(&e).await {
-                    Ok(_) => {}
+                // Saved first, so overlapping runs publish a step once; `flush` puts it back
+                // if the bus refuses the event, so the next run publishes it again.
+                let retry_after = chrono::Duration::hours(REPUBLISH_AFTER_HOURS);
+                let Ok(published) =
+                    e.publish(next_step, self.now, &self.deps.campaign, retry_after)
+                else {
+                    return Ok(());
+                };
+                let version = match self.deps.store.save_enrollment(&published).await {
+                    Ok(v) => v,
                     Err(err) if err.is_conflict() => return Ok(()),
+                    Err(err @ StoreError::Transient(_)) => {
+                        // The write may have gone through with its answer lost: look.
+                        match self.published_version(&e, next_step).await {
+                            Some(v) => v,
+                            None => return Err(err.into()),
+                        }
+                    }
                     Err(err) => return Err(err.into()),
-                }
+                };
+                self.summary.steps_published += 1;
                 self.events.push(BusEvent::WinbackStepDue(StepDue {
                     campaign: e.campaign.clone(),
                     customer_id: e.customer_id.clone(),
@@ -291,7 +335,7 @@ impl Run<'_> {
                     step: next_step,
                     due_at,
                 }));
-                self.summary.steps_published += 1;
+                self.published.push(Enrollment { version, ..e });
             }
             Status::AwaitingSunset | Status::Holdout => {
                 let closed = match e.close(self.now) {
@@ -345,7 +389,26 @@ impl Run<'_> {
             return Ok(());
         }
         let events = std::mem::take(&mut self.events);
+        let published = std::mem::take(&mut self.published);
         let report = publish_all(self.deps.bus.as_ref(), events, self.deps.retry).await;
+        // A refused step goes back to how it was (still due), for the next run to publish.
+        for (event, _) in &report.failed {
+            let BusEvent::WinbackStepDue(step) = event else {
+                continue;
+            };
+            let Some(before) = published.iter().find(|e| e.id == step.enrollment_id) else {
+                continue;
+            };
+            self.summary.steps_published = self.summary.steps_published.saturating_sub(1);
+            match self.deps.store.save_enrollment(before).await {
+                Ok(_) => {}
+                // Moved on meanwhile (sent from an earlier event, won back): nothing to redo.
+                Err(err) if err.is_conflict() => {}
+                Err(err) => {
+                    tracing::error!(event = "unpublish_failed", enrollment = %before.id, step = step.step, error = %err);
+                }
+            }
+        }
         if !report.failed.is_empty() {
             self.summary.publish_failures += report.failed.len() as u64;
             for (event, why) in &report.failed {
@@ -382,14 +445,24 @@ impl Run<'_> {
                     .await?;
                 self.pages += 1;
                 self.summary.items_read += page.items_read;
+                let mut failed = None;
                 for item in page.items {
                     self.seen += 1;
-                    match item {
-                        DueItem::Profile(p) => self.evaluate(p).await?,
-                        DueItem::Enrollment(e) => self.act_on_enrollment(e).await?,
+                    let done = match item {
+                        DueItem::Profile(p) => self.evaluate(p).await,
+                        DueItem::Enrollment(e) => self.act_on_enrollment(e).await,
+                    };
+                    if let Err(e) = done {
+                        failed = Some(e);
+                        break;
                     }
                 }
-                self.flush().await?;
+                // Steps saved as published go out even when a later item failed the page.
+                let flushed = self.flush().await;
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                flushed?;
                 cursor = page.cursor;
                 if cursor.is_none() {
                     break;
@@ -478,6 +551,7 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
             now,
             summary: Summary::default(),
             events: Vec::new(),
+            published: Vec::new(),
             budget,
             seen,
             pages,

@@ -6,21 +6,27 @@
 //! the next step or the sunset. A message delivered twice finds the step sent or claimed; a
 //! crashed claim is taken over once its lease has expired.
 //!
+//! DynamoDB writes per email: the claim and the mark (the enrollment item only: neither moves the
+//! due time the scheduler set when it published the step, so the due index is not written), the
+//! reward when a new code is issued, and a share of one counter write per cohort and day per
+//! batch (counts are gathered in a [`Tally`] and written when the batch is done).
+//!
 //! The one window that can still duplicate: SES accepted the email and the process died before
 //! the mark was written. Its bound is one extra email per crash in that window, only after the
 //! lease expires; SES's own message id is recorded on mark so operators can reconcile.
 
 mod rate;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use shared::campaign::{self as locale, Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::eligibility;
-use shared::domain::metrics::{counter, CohortKey};
+use shared::domain::metrics::{counter, CohortKey, Counts};
 use shared::domain::reward::{self, Reward, RewardCode};
 use shared::domain::schedule;
 use shared::domain::sequence::{Claim, Enrollment, ExitReason};
@@ -98,13 +104,46 @@ pub enum SendError {
     Random(String),
 }
 
-/// Processes an SQS batch; failed items are returned for redelivery.
+/// Counts gathered while processing, written once per cohort and day.
+#[derive(Debug, Default)]
+pub struct Tally(BTreeMap<(CohortKey, NaiveDate), Counts>);
+
+impl Tally {
+    fn add(&mut self, cohort: CohortKey, day: NaiveDate, counts: &[(&str, i64)]) {
+        let row = self.0.entry((cohort, day)).or_default();
+        for (name, n) in counts {
+            row.add(name, *n);
+        }
+    }
+
+    /// Writes the counts: one counter write per cohort and day. A failed write is logged and
+    /// reported as `CountFailures`; the emails it counted went out and are marked all the same,
+    /// so it is not a reason to redeliver them.
+    pub async fn flush(self, deps: &Deps, now: DateTime<Utc>) {
+        for ((cohort, day), counts) in self.0 {
+            let deltas: Vec<(&str, i64)> = counts.0.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            if let Err(err) = deps.store.add_counts(&cohort, Some(day), &deltas).await {
+                tracing::error!(event = "count_failed", campaign = %cohort.campaign, variant = %cohort.variant, error = %err);
+                deps.metrics.record(
+                    Record::new(&[("Service", "sender")]).metric("CountFailures", 1.0, Unit::Count),
+                    now.timestamp_millis(),
+                );
+            }
+        }
+    }
+}
+
+/// Processes an SQS batch; failed items are returned for redelivery. The batch's counts are
+/// written together at the end.
 pub async fn handle_batch(deps: &Deps, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
     let mut failures = Vec::new();
+    let mut tally = Tally::default();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
         let result = match parse_body(record.body.as_deref().unwrap_or_default()) {
-            Ok(due) => process_step(deps, &due, now).await.map(|o| (due, o)),
+            Ok(due) => send_step(deps, &due, now, &mut tally)
+                .await
+                .map(|o| (due, o)),
             Err(e) => Err(e),
         };
         match result {
@@ -122,6 +161,7 @@ pub async fn handle_batch(deps: &Deps, event: SqsEvent, now: DateTime<Utc>) -> S
             }
         }
     }
+    tally.flush(deps, now).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response
@@ -154,11 +194,24 @@ fn cohort(e: &Enrollment) -> CohortKey {
     }
 }
 
-/// Sends one step, at most once.
+/// Sends one step, at most once, and writes its counts.
 pub async fn process_step(
     deps: &Deps,
     due: &StepDue,
     now: DateTime<Utc>,
+) -> Result<Outcome, SendError> {
+    let mut tally = Tally::default();
+    let outcome = send_step(deps, due, now, &mut tally).await;
+    tally.flush(deps, now).await;
+    outcome
+}
+
+/// Sends one step, at most once, adding what it counts to `tally`.
+pub async fn send_step(
+    deps: &Deps,
+    due: &StepDue,
+    now: DateTime<Utc>,
+    tally: &mut Tally,
 ) -> Result<Outcome, SendError> {
     let config = deps.campaign.config();
     let Some(enrollment) = deps
@@ -345,13 +398,11 @@ pub async fn process_step(
         now,
     )
     .await?;
-    deps.store
-        .add_counts(
-            &cohort(&enrollment),
-            Some(now.date_naive()),
-            &[(counter::SENT, 1), (&counter::sent_step(due.step), 1)],
-        )
-        .await?;
+    tally.add(
+        cohort(&enrollment),
+        now.date_naive(),
+        &[(counter::SENT, 1), (&counter::sent_step(due.step), 1)],
+    );
     deps.metrics.record(
         Record::new(&[("Campaign", &config.name), ("Step", &due.step.to_string())]).metric(
             "EmailsSent",
@@ -428,6 +479,9 @@ async fn release(deps: &Deps, claimed: &Enrollment) {
     }
 }
 
+/// Records the step sent. This write follows an email SES has accepted, so it is retried
+/// harder than others: a throttled attempt is tried again, and a write that went through but
+/// whose answer was lost is recognised when the stored enrollment already shows the step sent.
 async fn mark_sent(
     deps: &Deps,
     mut e: Enrollment,
@@ -437,7 +491,11 @@ async fn mark_sent(
     now: DateTime<Utc>,
 ) -> Result<(), SendError> {
     let config = deps.campaign.config();
-    for _ in 0..5 {
+    let mut last_error = None;
+    for attempt in 0..6u32 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+        }
         let next = match e.record_sent(step, now, Some(message_id.to_string()), config) {
             Ok(n) => n,
             Err(_) => {
@@ -458,26 +516,36 @@ async fn mark_sent(
         if let Some(c) = &code {
             next.reward_code = Some(c.to_string());
         }
-        match deps.store.save_enrollment(&next).await {
+        let reload = match deps.store.save_enrollment(&next).await {
             Ok(_) => return Ok(()),
-            Err(StoreError::Conflict { .. }) => {
-                match deps
-                    .store
-                    .get_enrollment(&e.customer_id, &e.campaign)
-                    .await?
-                {
-                    Some(fresh) if fresh.id == e.id => e = fresh,
-                    _ => return Ok(()),
-                }
+            Err(StoreError::Conflict { .. }) => true,
+            Err(err @ StoreError::Transient(_)) => {
+                last_error = Some(err);
+                true
             }
             Err(err) => return Err(err.into()),
+        };
+        if reload {
+            match deps.store.get_enrollment(&e.customer_id, &e.campaign).await {
+                Ok(Some(fresh)) if fresh.id == e.id => {
+                    if fresh.sent.iter().any(|s| s.step == step) {
+                        return Ok(());
+                    }
+                    e = fresh;
+                }
+                Ok(_) => return Ok(()),
+                Err(err) => last_error = Some(err),
+            }
         }
     }
-    Err(SendError::Busy {
-        enrollment: e.id.clone(),
-        step,
-        until: now,
-    })
+    match last_error {
+        Some(err) => Err(err.into()),
+        None => Err(SendError::Busy {
+            enrollment: e.id.clone(),
+            step,
+            until: now,
+        }),
+    }
 }
 
 async fn end_enrollment(

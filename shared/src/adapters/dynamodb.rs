@@ -13,6 +13,13 @@
 //! Entities are stored as `doc` (their JSON) beside `version`; a versioned save is a `PutItem`
 //! conditioned on the stored version, so a full replace also removes `due_shard`/`due_key` when
 //! the entity is no longer due. Counters are numeric attributes `c_<name>` changed with `ADD`.
+//!
+//! Write costs. The due index projects `doc` and `version` only (`INCLUDE`), so the scheduler
+//! reads due profiles straight from the index. Enrollments keep their JSON and version in `body`
+//! and `rev` instead, outside the projection: a save that leaves the due time alone (the
+//! sender's claim and mark) writes the table item and not the index, and the scheduler fetches
+//! due enrollments with one `BatchGetItem` per page. Counters are written to day rows only; the
+//! running totals are their sums, made when read.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,8 +32,8 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
-    KeySchemaElement, KeyType, LocalSecondaryIndex, Projection, ProjectionType, PutRequest,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification, WriteRequest,
+    KeySchemaElement, KeyType, KeysAndAttributes, LocalSecondaryIndex, Projection, ProjectionType,
+    PutRequest, ScalarAttributeType, TableStatus, TimeToLiveSpecification, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -35,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::customer::Profile;
 use crate::domain::experiment::Group;
-use crate::domain::metrics::{CohortKey, CounterRow, Counts};
+use crate::domain::metrics::{with_totals, CohortKey, CounterRow, Counts};
 use crate::domain::reward::{Reward, RewardCode};
 use crate::domain::sequence::Enrollment;
 use crate::ports::*;
@@ -209,6 +216,9 @@ pub fn due_key(at: DateTime<Utc>, kind: char, customer_id: &str, campaign: &str)
 trait Versioned: Serialize + DeserializeOwned {
     /// `(field, key attribute, prefix)`: the field's value is the key attribute minus the prefix.
     const FROM_KEYS: &'static [(&'static str, &'static str, &'static str)];
+    /// The attributes holding the JSON and the version.
+    const DOC: &'static str = "doc";
+    const VERSION: &'static str = "version";
 
     /// Leaves out fields derivable from the rest of the (full) document.
     fn compact(_doc: &mut serde_json::Map<String, serde_json::Value>) {}
@@ -235,6 +245,9 @@ impl Versioned for Profile {
 impl Versioned for Enrollment {
     const FROM_KEYS: &'static [(&'static str, &'static str, &'static str)] =
         &[("customer_id", "pk", "C#"), ("campaign", "sk", "ENR#")];
+    // Outside the due index's projection: see the module docs.
+    const DOC: &'static str = "body";
+    const VERSION: &'static str = "rev";
 
     fn compact(doc: &mut serde_json::Map<String, serde_json::Value>) {
         if usual_enrollment_id(doc).as_deref() == doc.get("id").and_then(|v| v.as_str()) {
@@ -286,8 +299,8 @@ fn entity_item<T: Versioned>(
         }
     }
     let mut item = key(pk, sk);
-    item.insert("doc".into(), s(doc.to_string()));
-    item.insert("version".into(), n(version));
+    item.insert(T::DOC.into(), s(doc.to_string()));
+    item.insert(T::VERSION.into(), n(version));
     Ok(item)
 }
 
@@ -322,15 +335,15 @@ fn enrollment_item(e: &Enrollment, version: u64) -> StoreResult<Item> {
 }
 
 fn decode<T: Versioned>(item: &Item) -> StoreResult<T> {
-    let doc = match item.get("doc") {
+    let doc = match item.get(T::DOC) {
         Some(AttributeValue::S(d)) => d,
-        _ => return Err(corrupt(item, "no doc attribute")),
+        _ => return Err(corrupt(item, format!("no {} attribute", T::DOC))),
     };
-    let version = match item.get("version") {
+    let version = match item.get(T::VERSION) {
         Some(AttributeValue::N(v)) => v
             .parse::<u64>()
-            .map_err(|e| corrupt(item, format!("version {v}: {e}")))?,
-        _ => return Err(corrupt(item, "no version attribute")),
+            .map_err(|e| corrupt(item, format!("{} {v}: {e}", T::VERSION)))?,
+        _ => return Err(corrupt(item, format!("no {} attribute", T::VERSION))),
     };
     let mut value: serde_json::Value =
         serde_json::from_str(doc).map_err(|e| corrupt(item, format!("doc: {e}")))?;
@@ -466,16 +479,16 @@ impl DynamoStore {
             .transpose()
     }
 
-    /// Puts `item` with `version = expected + 1` if the stored version is `expected`
+    /// Puts `item` (a `T`) with its version `expected + 1` if the stored version is `expected`
     /// (0 = the item must not exist).
-    async fn put_versioned(
+    async fn put_versioned<T: Versioned>(
         &self,
         mut item: Item,
         expected: u64,
         entity: &'static str,
         id: &str,
     ) -> StoreResult<u64> {
-        item.insert("version".into(), n(expected + 1));
+        item.insert(T::VERSION.into(), n(expected + 1));
         let mut req = self
             .client
             .put_item()
@@ -485,7 +498,7 @@ impl DynamoStore {
             req.condition_expression("attribute_not_exists(pk)")
         } else {
             req.condition_expression("#v = :expected")
-                .expression_attribute_names("#v", "version")
+                .expression_attribute_names("#v", T::VERSION)
                 .expression_attribute_values(":expected", n(expected))
         };
         req.send().await.map_err(|e| {
@@ -585,7 +598,7 @@ impl ProfileStore for DynamoStore {
 
     async fn save_profile(&self, profile: &Profile) -> StoreResult<u64> {
         let item = profile_item(profile, profile.version + 1)?;
-        self.put_versioned(item, profile.version, "profile", &profile.customer_id)
+        self.put_versioned::<Profile>(item, profile.version, "profile", &profile.customer_id)
             .await
     }
 
@@ -620,7 +633,7 @@ impl EnrollmentStore for DynamoStore {
 
     async fn save_enrollment(&self, enrollment: &Enrollment) -> StoreResult<u64> {
         let item = enrollment_item(enrollment, enrollment.version + 1)?;
-        self.put_versioned(item, enrollment.version, "enrollment", &enrollment.id)
+        self.put_versioned::<Enrollment>(item, enrollment.version, "enrollment", &enrollment.id)
             .await
     }
 }
@@ -630,7 +643,8 @@ impl RewardStore for DynamoStore {
     async fn insert_reward(&self, reward: &Reward) -> StoreResult<()> {
         let code = reward.code.as_str();
         let item = entity_item(reward_pk(code), "REWARD".into(), reward, 1)?;
-        self.put_versioned(item, 0, "reward", code).await?;
+        self.put_versioned::<Reward>(item, 0, "reward", code)
+            .await?;
         Ok(())
     }
 
@@ -818,26 +832,21 @@ impl MetricsStore for DynamoStore {
             parts.push(format!("#c{i} :c{i}"));
         }
         let expression = format!("ADD {}", parts.join(", "));
-        let days: Vec<Option<NaiveDate>> = match day {
-            Some(d) => vec![None, Some(d)],
-            None => vec![None],
-        };
-        for d in days {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(
-                    counters_pk(&cohort.campaign),
-                    counters_sk(cohort, d),
-                )))
-                .update_expression(&expression)
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
-                .send()
-                .await
-                .map_err(|e| classify(e, "UpdateItem", &self.table, None))?;
-            self.wrote(1);
-        }
+        // One row: the day's, or the day-less total row (totals are summed when read).
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                counters_pk(&cohort.campaign),
+                counters_sk(cohort, day),
+            )))
+            .update_expression(&expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| classify(e, "UpdateItem", &self.table, None))?;
+        self.wrote(1);
         Ok(())
     }
 
@@ -892,21 +901,83 @@ impl MetricsStore for DynamoStore {
                 None => break,
             }
         }
-        rows.sort_by(|a, b| (&a.key, a.day).cmp(&(&b.key, b.day)));
-        Ok(rows)
+        Ok(with_totals(rows))
     }
 }
 
-fn due_item(item: &Item) -> StoreResult<DueItem> {
+/// An entry of the due index: a profile (projected whole) or the keys of an enrollment.
+enum DueEntry {
+    Profile(Box<Profile>),
+    Enrollment(Item),
+}
+
+fn due_entry(item: &Item) -> StoreResult<DueEntry> {
     match item.get("sk") {
-        Some(AttributeValue::S(sk)) if sk == PROFILE_SK => decode(item).map(DueItem::Profile),
+        Some(AttributeValue::S(sk)) if sk == PROFILE_SK => {
+            decode(item).map(|p| DueEntry::Profile(Box::new(p)))
+        }
         Some(AttributeValue::S(sk)) if sk.starts_with("ENR#") => {
-            decode(item).map(DueItem::Enrollment)
+            let pk = item.get("pk").cloned().unwrap_or_else(|| s(""));
+            Ok(DueEntry::Enrollment(HashMap::from([
+                ("pk".to_string(), pk),
+                ("sk".to_string(), s(sk.clone())),
+            ])))
         }
         _ => Err(corrupt(
             item,
             "item in the due index is neither a profile nor an enrollment",
         )),
+    }
+}
+
+impl DynamoStore {
+    /// Reads the items at `keys` (consistently), retrying unprocessed keys with backoff.
+    async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Backend(Box::new(e)))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "BatchGetItem", &self.table, None))?;
+                let items = out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default();
+                self.read(items.len() as u64);
+                found.extend(items);
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Transient(
+                            format!(
+                                "BatchGetItem on {} left {} keys unprocessed after {attempt} tries",
+                                self.table,
+                                pending.len()
+                            )
+                            .into(),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                }
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -937,18 +1008,57 @@ impl DueIndex for DynamoStore {
             .send()
             .await
             .map_err(|e| classify(e, "Query", &self.table, None))?;
-        let items_read = out.scanned_count.max(0) as u64;
-        self.read(items_read);
-        let items = out
+        let index_read = out.scanned_count.max(0) as u64;
+        self.read(index_read);
+        let entries = out
             .items
             .unwrap_or_default()
             .iter()
-            .map(due_item)
+            .map(due_entry)
             .collect::<StoreResult<Vec<_>>>()?;
+        // Enrollments are not projected: fetch them, and keep those still due.
+        let keys: Vec<Item> = entries
+            .iter()
+            .filter_map(|e| match e {
+                DueEntry::Enrollment(k) => Some(k.clone()),
+                DueEntry::Profile(_) => None,
+            })
+            .collect();
+        let fetched_count = keys.len() as u64;
+        let mut fetched: HashMap<(String, String), Enrollment> = HashMap::new();
+        for item in self.batch_get(keys).await? {
+            let e: Enrollment = decode(&item)?;
+            if e.due_at.is_some_and(|at| at <= now) {
+                fetched.insert((e.customer_id.clone(), e.campaign.clone()), e);
+            }
+        }
+        let items = entries
+            .into_iter()
+            .filter_map(|entry| match entry {
+                DueEntry::Profile(p) => Some(DueItem::Profile(*p)),
+                DueEntry::Enrollment(k) => {
+                    let text = |a: &str| match k.get(a) {
+                        Some(AttributeValue::S(v)) => v.clone(),
+                        _ => String::new(),
+                    };
+                    let customer = text("pk")
+                        .strip_prefix("C#")
+                        .unwrap_or_default()
+                        .to_string();
+                    let campaign = text("sk")
+                        .strip_prefix("ENR#")
+                        .unwrap_or_default()
+                        .to_string();
+                    fetched
+                        .remove(&(customer, campaign))
+                        .map(DueItem::Enrollment)
+                }
+            })
+            .collect();
         Ok(Page {
             items,
             cursor: encode_cursor(out.last_evaluated_key.as_ref())?,
-            items_read,
+            items_read: index_read + fetched_count,
         })
     }
 
@@ -1003,7 +1113,7 @@ impl CheckpointStore for DynamoStore {
             checkpoint,
             checkpoint.version + 1,
         )?;
-        self.put_versioned(item, checkpoint.version, "checkpoint", "scheduler")
+        self.put_versioned::<Checkpoint>(item, checkpoint.version, "checkpoint", "scheduler")
             .await
     }
 
@@ -1283,6 +1393,7 @@ mod tests {
             status: Status::Active { next_step: 3 },
             due_at: Some(at(20)),
             published_step: 3,
+            published_at: Some(at(15)),
             sent: (1..=3)
                 .map(|step| SentStep {
                     step,

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::customer::Profile;
-use crate::domain::metrics::{CohortKey, CounterRow, Counts};
+use crate::domain::metrics::{with_totals, CohortKey, CounterRow, Counts};
 use crate::domain::reward::{Reward, RewardCode};
 use crate::domain::sequence::Enrollment;
 use crate::events::BusEvent;
@@ -281,31 +281,28 @@ impl MetricsStore for MemoryStore {
         if deltas.is_empty() {
             return Ok(());
         }
+        // Like the DynamoDB store: one row per count, totals summed when read.
         let mut t = self.lock();
-        for d in [None, day]
-            .into_iter()
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            let row = t.counters.entry((key.clone(), d)).or_default();
-            for (name, delta) in deltas {
-                row.add(name, *delta);
-            }
+        let row = t.counters.entry((key.clone(), day)).or_default();
+        for (name, delta) in deltas {
+            row.add(name, *delta);
         }
         Ok(())
     }
 
     async fn counter_rows(&self, campaign: &str) -> StoreResult<Vec<CounterRow>> {
-        Ok(self
-            .lock()
-            .counters
-            .iter()
-            .filter(|((k, _), _)| k.campaign == campaign)
-            .map(|((k, d), c)| CounterRow {
-                key: k.clone(),
-                day: *d,
-                counts: c.clone(),
-            })
-            .collect())
+        Ok(with_totals(
+            self.lock()
+                .counters
+                .iter()
+                .filter(|((k, _), _)| k.campaign == campaign)
+                .map(|((k, d), c)| CounterRow {
+                    key: k.clone(),
+                    day: *d,
+                    counts: c.clone(),
+                })
+                .collect(),
+        ))
     }
 }
 

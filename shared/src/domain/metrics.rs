@@ -99,6 +99,30 @@ pub struct CounterRow {
     pub counts: Counts,
 }
 
+/// Stored rows with each cohort's running total (day `None`) made from them: the sum of its day
+/// rows and of any day-less row. Stores write day rows only, one write per count, and call this
+/// when read. Sorted by cohort, the total first.
+pub fn with_totals(stored: Vec<CounterRow>) -> Vec<CounterRow> {
+    let mut totals: BTreeMap<CohortKey, Counts> = BTreeMap::new();
+    let mut rows = Vec::with_capacity(stored.len());
+    for row in stored {
+        totals
+            .entry(row.key.clone())
+            .or_default()
+            .merge(&row.counts);
+        if row.day.is_some() {
+            rows.push(row);
+        }
+    }
+    rows.extend(totals.into_iter().map(|(key, counts)| CounterRow {
+        key,
+        day: None,
+        counts,
+    }));
+    rows.sort_by(|a, b| (&a.key, a.day).cmp(&(&b.key, b.day)));
+    rows
+}
+
 /// A proportion with its Wilson 95% interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rate {

@@ -115,6 +115,10 @@ pub struct Enrollment {
     /// The step whose `WinbackStepDue` was last published, to avoid publishing it every run.
     #[serde(default)]
     pub published_step: u8,
+    /// When `published_step` was handed to the sender. The next step's delay counts from here,
+    /// so the sender's mark keeps the due time the scheduler set (and the due index unwritten).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub sent: Vec<SentStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,6 +197,7 @@ impl Enrollment {
             status,
             due_at: Some(due),
             published_step: 0,
+            published_at: None,
             sent: Vec::new(),
             claim: None,
             reward_code: None,
@@ -233,14 +238,8 @@ impl Enrollment {
         }
     }
 
-    /// Records that `step` went out at `at`; schedules the next step, or the sunset after the last.
-    pub fn record_sent(
-        &self,
-        step: u8,
-        at: DateTime<Utc>,
-        message_id: Option<String>,
-        campaign: &CampaignConfig,
-    ) -> Result<Enrollment, TransitionError> {
+    /// Fails unless `step` is the one the enrollment is waiting to send.
+    fn expect_next(&self, step: u8) -> Result<(), TransitionError> {
         if self.status.is_final() {
             return Err(self.final_error());
         }
@@ -251,6 +250,45 @@ impl Enrollment {
                 state: self.status.name(),
             });
         }
+        Ok(())
+    }
+
+    /// How long after `step` goes out the next step (or, after the last, the sunset) is due.
+    pub fn gap_after(&self, step: u8, campaign: &CampaignConfig) -> Duration {
+        match campaign.steps.get(usize::from(step)) {
+            Some(next) => days(next.delay_days * delay_factor(campaign, &self.variant)),
+            None => Duration::days(i64::from(campaign.sending.sunset_after_days)),
+        }
+    }
+
+    /// Hands `step` to the sender at `now`. The enrollment comes due again when the next step
+    /// would (at least `retry_after` later): the sender's mark then leaves that time as it is,
+    /// and a step the sender never acted on is published again at that time.
+    pub fn publish(
+        &self,
+        step: u8,
+        now: DateTime<Utc>,
+        campaign: &CampaignConfig,
+        retry_after: Duration,
+    ) -> Result<Enrollment, TransitionError> {
+        self.expect_next(step)?;
+        let mut e = self.clone();
+        e.published_step = step;
+        e.published_at = Some(now);
+        e.due_at = Some(now + self.gap_after(step, campaign).max(retry_after));
+        Ok(e)
+    }
+
+    /// Records that `step` went out at `at`; schedules the next step, or the sunset after the last.
+    /// The delay counts from when the step was published, when it was (see [`Self::publish`]).
+    pub fn record_sent(
+        &self,
+        step: u8,
+        at: DateTime<Utc>,
+        message_id: Option<String>,
+        campaign: &CampaignConfig,
+    ) -> Result<Enrollment, TransitionError> {
+        self.expect_next(step)?;
         let mut e = self.clone();
         e.claim = None;
         e.sent.push(SentStep {
@@ -258,17 +296,18 @@ impl Enrollment {
             at,
             message_id,
         });
-        let total = campaign.steps.len() as u8;
-        let factor = delay_factor(campaign, &self.variant);
-        if step < total {
-            e.status = Status::Active {
+        let from = match self.published_at {
+            Some(p) if self.published_step == step && p <= at => p,
+            _ => at,
+        };
+        e.due_at = Some(from + self.gap_after(step, campaign));
+        e.status = if usize::from(step) < campaign.steps.len() {
+            Status::Active {
                 next_step: step + 1,
-            };
-            e.due_at = Some(at + days(campaign.steps[step as usize].delay_days * factor));
+            }
         } else {
-            e.status = Status::AwaitingSunset;
-            e.due_at = Some(at + Duration::days(i64::from(campaign.sending.sunset_after_days)));
-        }
+            Status::AwaitingSunset
+        };
         Ok(e)
     }
 
@@ -327,6 +366,7 @@ impl Enrollment {
         let mut e = self.clone();
         e.due_at = Some(until);
         e.published_step = 0;
+        e.published_at = None;
         Ok(e)
     }
 }
@@ -377,6 +417,37 @@ mod tests {
         ));
         let e = e.record_sent(1, now(), None, &c).unwrap();
         assert!(e.record_sent(1, now(), None, &c).is_err());
+    }
+
+    #[test]
+    fn a_published_step_keeps_its_due_time_when_marked_sent() {
+        let c = example_campaign();
+        let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+        let six_hours = Duration::hours(6);
+        let published = e.publish(1, now(), &c, six_hours).unwrap();
+        assert_eq!(published.published_step, 1);
+        assert_eq!(published.due_at, Some(now() + e.gap_after(1, &c)));
+        // Sent a few seconds later: the next step is still due when the scheduler said.
+        let sent = published
+            .record_sent(1, now() + Duration::seconds(40), None, &c)
+            .unwrap();
+        assert_eq!(sent.due_at, published.due_at);
+        assert_eq!(sent.status, Status::Active { next_step: 2 });
+        // Unpublished (or deferred) steps count the delay from the send.
+        let direct = e.record_sent(1, now(), None, &c).unwrap();
+        assert_eq!(direct.due_at, Some(now() + e.gap_after(1, &c)));
+        let deferred = published.defer(now() + Duration::hours(3)).unwrap();
+        assert_eq!(deferred.published_at, None);
+        let later = now() + Duration::hours(3);
+        let sent = deferred.record_sent(1, later, None, &c).unwrap();
+        assert_eq!(sent.due_at, Some(later + e.gap_after(1, &c)));
+        // The last step waits for the sunset; only the next step can be published.
+        assert!(e.publish(2, now(), &c, six_hours).is_err());
+        let last = c.steps.len() as u8;
+        assert_eq!(
+            e.gap_after(last, &c),
+            Duration::days(i64::from(c.sending.sunset_after_days))
+        );
     }
 
     #[test]

@@ -1271,14 +1271,15 @@ pub fn report(figures: &[Figure]) -> String {
     }
     out.push_str(
         "\n## Known gaps (found by case 4)\n\n\
-         - Counters can fall short of what happened when a store write fails after the entity \
-         write it counts: the sender's `sent` counter when the mark applied but its answer was lost \
-         (or the counter write was throttled), and the scheduler's `enrolled` counter likewise; the \
-         redelivery finds the work done and does not count again. Emails and enrollments are never \
-         lost or doubled; only the counters lag (`sent not counted`, `counted enrolled` above). \
-         Counting in the same conditional write as the mark would close it.\n\
-         - A reward insert whose answer was lost leaves an unreferenced reward item that no email \
-         carries (`unreferenced reward items`); it cannot be redeemed by anyone who was not sent it.\n",
+         - Counters can fall short of what happened when the counter write itself fails. The \
+         sender writes a batch's counts after its emails are marked (a mark whose answer was lost \
+         is recognised and still counted); a counter write that fails is logged and reported as \
+         `CountFailures`, and is not retried by redelivery, since the emails are done. The \
+         scheduler's `enrolled` counter likewise. Emails and enrollments are never lost or \
+         doubled; only the counters lag (`sent not counted`, `counted enrolled` above).\n\
+         - A reward inserted for a send attempt that then failed (the claim was released, or the \
+         insert's answer was lost) stays unreferenced: no email carries it (`unreferenced reward \
+         items`), so nobody can redeem it.\n",
     );
     out.push_str(
         "\n## Fuzzing the parsers\n\n\

@@ -9,12 +9,13 @@ use shared::{emf::StdoutEmf, events::RetryPolicy, settings};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     settings::init_logging();
-    let conf = settings::aws_config().await;
+    let conf = settings::lambda_aws_config();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&conf);
+    let table = settings::required("TABLE_NAME")?;
+    // Open the connection now rather than on the first event, while the campaign loads.
+    let warming = settings::spawn_warm_up(&dynamodb, &table, async {});
     let deps = scheduler::Deps {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&conf),
-            settings::required("TABLE_NAME")?,
-        )),
+        store: Arc::new(DynamoStore::new(dynamodb, table)),
         bus: Arc::new(EventBridgeBus::from_conf(
             &conf,
             settings::required("EVENT_BUS_NAME")?,
@@ -23,6 +24,7 @@ async fn main() -> Result<(), Error> {
         metrics: Arc::new(StdoutEmf),
         retry: RetryPolicy::default(),
     };
+    let _ = warming.await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let deps = deps.clone();
         async move {

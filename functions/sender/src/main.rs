@@ -9,7 +9,12 @@ use shared::{emf::StdoutEmf, settings};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     settings::init_logging();
-    let conf = settings::aws_config().await;
+    let conf = settings::lambda_aws_config();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&conf);
+    let ses = aws_sdk_sesv2::Client::new(&conf);
+    let table = settings::required("TABLE_NAME")?;
+    // Open the connections now rather than on the first event, while the keys and campaign load.
+    let warming = settings::spawn_warm_up(&dynamodb, &table, settings::warm_ses(ses.clone()));
     let keys = settings::Keys::load(&conf).await?;
     // The SES limit is per account: each concurrent copy of the sender takes its share.
     let copies: f64 = settings::optional("SENDER_MAX_CONCURRENCY")
@@ -20,12 +25,9 @@ async fn main() -> Result<(), Error> {
         .and_then(|r| r.parse::<f64>().ok())
         .map(|r| r / copies);
     let deps = sender::Deps {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&conf),
-            settings::required("TABLE_NAME")?,
-        )),
+        store: Arc::new(DynamoStore::new(dynamodb, table)),
         mailer: Arc::new(SesMailer::new(
-            aws_sdk_sesv2::Client::new(&conf),
+            ses,
             settings::optional("SES_CONFIGURATION_SET"),
         )),
         campaign: Arc::new(Campaign::from_env()?),
@@ -36,6 +38,7 @@ async fn main() -> Result<(), Error> {
         limiter: Arc::new(sender::RateLimiter::new(rate)),
         lease: chrono::Duration::minutes(5),
     };
+    let _ = warming.await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let deps = deps.clone();
         async move {

@@ -9,9 +9,13 @@ use shared::{campaign::Campaign, emf::StdoutEmf, settings};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     settings::init_logging();
-    let conf = settings::aws_config().await;
+    let conf = settings::lambda_aws_config();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&conf);
+    let table = settings::required("TABLE_NAME")?;
+    // Open the connection now rather than on the first event, while the keys and campaign load.
+    let warming = settings::spawn_warm_up(&dynamodb, &table, async {});
     let deps = webhook::Deps {
-        store: Arc::new(DynamoStore::from_env().await?),
+        store: Arc::new(DynamoStore::new(dynamodb, table)),
         bus: Arc::new(EventBridgeBus::from_conf(
             &conf,
             settings::required("EVENT_BUS_NAME")?,
@@ -22,6 +26,7 @@ async fn main() -> Result<(), Error> {
         metrics: Arc::new(StdoutEmf),
     };
     let deps = &deps;
+    let _ = warming.await;
     run(service_fn(
         move |e: LambdaEvent<serde_json::Value>| async move {
             webhook::handle(deps, e.payload, chrono::Utc::now()).await

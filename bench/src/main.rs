@@ -47,7 +47,11 @@ fn general_notes() -> Vec<(&'static str, String)> {
          "Sizes are the release binaries `cargo build --release -p winback-scheduler -p winback-sender \
           -p winback-webhook` writes to `target/release/` (what `cargo lambda build --release` ships as \
           `bootstrap`), built with the workspace's `[profile.release]`: `opt-level = 3`, `lto = \"fat\"`, \
-          `codegen-units = 1`, `strip = \"symbols\"`, `panic = \"unwind\"`.\n\n\
+          `codegen-units = 1`, `strip = \"symbols\"`, `panic = \"unwind\"`, with per-package \
+          `opt-level = \"z\"` for the `aws-sdk-*` crates and `\"s\"` for the SDK's runtime, HTTP, TLS, \
+          Lambda runtime, log-filter and TOML crates (code around a network call or run once at \
+          start); our crates and the hot dependencies (tokio, serde_json, minijinja, chrono, \
+          crypto) stay at 3.\n\n\
           Start-up is timed under a Lambda Runtime API emulator inside `winback-bench` on loopback (the \
           same protocol `cargo lambda watch` emulates): the binary is spawned with \
           `AWS_LAMBDA_RUNTIME_API` pointing at it and the functions' local environment \
@@ -59,9 +63,12 @@ fn general_notes() -> Vec<(&'static str, String)> {
           for timing: it starts the function through `cargo run` on the first invocation, so its figure \
           would be cargo's, not the binary's. The page cache is warm (one unmeasured start first); \
           Lambda's own download and sandbox start are not included, and the local endpoints are plain \
-          HTTP, so no TLS handshake is in these figures. `main` builds the SDK clients at init but \
-          opens no connection there: the first event pays for its first connection (the gap between \
-          \"ready\" and \"answered\" includes it).\n\n\
+          HTTP, so no TLS handshake is in these figures. `main` builds the SDK clients from the \
+          environment alone (no credential chain) and opens their connections at init: one cheap \
+          request per client (DynamoDB `GetItem` on a key that never exists, SES `GetAccount` in \
+          the sender), at most 2 s, run while the keys and the campaign load and awaited before \
+          the runtime asks for the first event, so the first event finds the connection (and, in \
+          AWS, the TLS session) open.\n\n\
           `panic = \"abort\"` would make a panic in a handler kill the process instead of unwinding: \
           `lambda_runtime` catches handler panics (`catch_unwind`) and reports them to the Runtime API as \
           an invocation error, keeping the warm sandbox; with abort the sandbox dies, the invocation \

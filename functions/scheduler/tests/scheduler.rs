@@ -7,6 +7,7 @@ use scheduler::{parse_input, run, Budget, Deps, Input, Mode, SchedulerError};
 use shared::adapters::embedded::{MemoryBus, MemoryStore};
 use shared::campaign::testing::example_campaign;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
+use shared::domain::experiment::Group;
 use shared::domain::money::Money;
 use shared::domain::sequence::Status;
 use shared::emf::MemoryMetrics;
@@ -407,6 +408,48 @@ async fn a_publish_failure_that_survives_retries_is_reported() {
             .sum("PublishFailures", &[("Service", "scheduler")])
             > 0.0
     );
+}
+
+/// Takes every event but the steps.
+struct RefusesSteps(MemoryBus);
+
+#[async_trait]
+impl EventBus for RefusesSteps {
+    async fn put_batch(&self, events: &[BusEvent]) -> Result<PutResult, BusError> {
+        let refused = |e: &BusEvent| matches!(e, BusEvent::WinbackStepDue(_));
+        let ok: Vec<BusEvent> = events.iter().filter(|e| !refused(e)).cloned().collect();
+        self.0.put_batch(&ok).await?;
+        Ok(PutResult {
+            failed: (0..events.len())
+                .filter(|&i| refused(&events[i]))
+                .map(|i| (i, "ThrottlingException".to_string()))
+                .collect(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_step_the_bus_refused_is_put_back_as_due_for_the_next_run() {
+    let w = world_with_bus(Arc::new(RefusesSteps(MemoryBus::new())));
+    seed(&w, &[customer("a", 10, 90), customer("b", 10, 90)]).await;
+    let err = run(&w.deps, input(), Budget::unlimited())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SchedulerError::Publish(n) if n > 0), "{err}");
+    let mut checked = 0;
+    for id in ["a", "b"] {
+        let Some(e) = w.store.get_enrollment(id, "example").await.unwrap() else {
+            continue; // the run stops at the first page whose events were refused
+        };
+        if e.group == Group::Holdout {
+            continue;
+        }
+        checked += 1;
+        assert_eq!(e.published_step, 0, "{e:?}");
+        assert_eq!(e.published_at, None, "{e:?}");
+        assert!(e.due_at.is_some_and(|d| d <= now()), "{e:?}");
+    }
+    assert!(checked > 0);
 }
 
 #[tokio::test]

@@ -516,26 +516,22 @@ async fn mark_sent(
         if let Some(c) = &code {
             next.reward_code = Some(c.to_string());
         }
-        let reload = match deps.store.save_enrollment(&next).await {
+        match deps.store.save_enrollment(&next).await {
             Ok(_) => return Ok(()),
-            Err(StoreError::Conflict { .. }) => true,
-            Err(err @ StoreError::Transient(_)) => {
-                last_error = Some(err);
-                true
-            }
+            Err(StoreError::Conflict { .. }) => {}
+            Err(err @ StoreError::Transient(_)) => last_error = Some(err),
             Err(err) => return Err(err.into()),
-        };
-        if reload {
-            match deps.store.get_enrollment(&e.customer_id, &e.campaign).await {
-                Ok(Some(fresh)) if fresh.id == e.id => {
-                    if fresh.sent.iter().any(|s| s.step == step) {
-                        return Ok(());
-                    }
-                    e = fresh;
+        }
+        // Someone else wrote, or our write went through unacknowledged: look at what is stored.
+        match deps.store.get_enrollment(&e.customer_id, &e.campaign).await {
+            Ok(Some(fresh)) if fresh.id == e.id => {
+                if fresh.sent.iter().any(|s| s.step == step) {
+                    return Ok(());
                 }
-                Ok(_) => return Ok(()),
-                Err(err) => last_error = Some(err),
+                e = fresh;
             }
+            Ok(_) => return Ok(()),
+            Err(err) => last_error = Some(err),
         }
     }
     match last_error {

@@ -905,6 +905,15 @@ impl MetricsStore for DynamoStore {
     }
 }
 
+/// An item's `pk` and `sk`.
+fn primary_key(item: &Item) -> (String, String) {
+    let text = |a: &str| match item.get(a) {
+        Some(AttributeValue::S(v)) => v.clone(),
+        _ => String::new(),
+    };
+    (text("pk"), text("sk"))
+}
+
 /// An entry of the due index: a profile (projected whole) or the keys of an enrollment.
 enum DueEntry {
     Profile(Box<Profile>),
@@ -917,11 +926,8 @@ fn due_entry(item: &Item) -> StoreResult<DueEntry> {
             decode(item).map(|p| DueEntry::Profile(Box::new(p)))
         }
         Some(AttributeValue::S(sk)) if sk.starts_with("ENR#") => {
-            let pk = item.get("pk").cloned().unwrap_or_else(|| s(""));
-            Ok(DueEntry::Enrollment(HashMap::from([
-                ("pk".to_string(), pk),
-                ("sk".to_string(), s(sk.clone())),
-            ])))
+            let (pk, sk) = primary_key(item);
+            Ok(DueEntry::Enrollment(key(pk, sk)))
         }
         _ => Err(corrupt(
             item,
@@ -1029,29 +1035,16 @@ impl DueIndex for DynamoStore {
         for item in self.batch_get(keys).await? {
             let e: Enrollment = decode(&item)?;
             if e.due_at.is_some_and(|at| at <= now) {
-                fetched.insert((e.customer_id.clone(), e.campaign.clone()), e);
+                fetched.insert(primary_key(&item), e);
             }
         }
+        // In the index's order.
         let items = entries
             .into_iter()
             .filter_map(|entry| match entry {
                 DueEntry::Profile(p) => Some(DueItem::Profile(*p)),
                 DueEntry::Enrollment(k) => {
-                    let text = |a: &str| match k.get(a) {
-                        Some(AttributeValue::S(v)) => v.clone(),
-                        _ => String::new(),
-                    };
-                    let customer = text("pk")
-                        .strip_prefix("C#")
-                        .unwrap_or_default()
-                        .to_string();
-                    let campaign = text("sk")
-                        .strip_prefix("ENR#")
-                        .unwrap_or_default()
-                        .to_string();
-                    fetched
-                        .remove(&(customer, campaign))
-                        .map(DueItem::Enrollment)
+                    fetched.remove(&primary_key(&k)).map(DueItem::Enrollment)
                 }
             })
             .collect();

@@ -194,7 +194,7 @@ impl LocalTable {
                 "WINBACK_TABLE_SPEC is not set: source the local stack's env file".into(),
             )
         })?;
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = shared::settings::aws_config().await;
         let capacity = CapacityLog::default();
         let dynamo_conf = aws_sdk_dynamodb::config::Builder::from(&config)
             .interceptor(CapacityInterceptor(capacity.clone()))

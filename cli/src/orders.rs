@@ -161,7 +161,7 @@ fn parse_row(
     }
     let time_zone = field("time_zone");
     if let Some(tz) = &time_zone {
-        if tz.parse::<chrono_tz::Tz>().is_err() {
+        if tz.parse::<shared::domain::zone::Zone>().is_err() {
             return Err(format!(
                 "time_zone '{tz}' is not an IANA zone: write e.g. Europe/Stockholm"
             ));

@@ -50,7 +50,7 @@ fn context(
     let tz = config
         .default_time_zone
         .parse()
-        .unwrap_or(chrono_tz::Tz::UTC);
+        .unwrap_or(shared::domain::zone::Zone::UTC);
     EmailContext {
         first_name: Some("Alex".into()),
         last_product: Some("Ethiopia Yirgacheffe beans".into()),
@@ -62,7 +62,7 @@ fn context(
         years_as_customer: 2,
         months_as_customer: 34,
         order_count: 7,
-        reward: reward.map(|r| RewardView::new(r, locale, tz, now)),
+        reward: reward.map(|r| RewardView::new(r, locale, &tz, now)),
         survey: if step_config.survey {
             Reason::ALL
                 .iter()

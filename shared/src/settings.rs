@@ -130,23 +130,49 @@ impl Keys {
 }
 
 /// Initialises JSON logs for a Lambda function (no personal data is ever logged).
+///
+/// `RUST_LOG` sets the level: one level (`debug`), or a default and levels per target
+/// (`info,aws_smithy_runtime=debug`). Span and field filters are not supported; a value that
+/// does not parse leaves the level at `info`.
 pub fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    use tracing_subscriber::prelude::*;
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(false)
+                .without_time()
+                .with_target(false)
+                .with_filter(log_filter(optional("RUST_LOG").as_deref())),
         )
-        .with_current_span(false)
-        .without_time()
-        .with_target(false)
         .try_init();
+}
+
+/// The log filter for a `RUST_LOG` value; `info` when it is unset or does not parse.
+fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    rust_log
+        .and_then(|v| v.trim().parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
+/// The HTTPS client of every AWS SDK client: rustls with the `ring` crypto provider and the
+/// system's root certificates. Built here rather than by the SDK so that the much larger aws-lc
+/// library is not linked into the functions.
+pub fn https_client() -> aws_types::sdk_config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// The AWS SDK configuration from the standard environment (`AWS_ENDPOINT_URL*` included), with
 /// the whole default credential chain (profiles, SSO, IMDS, …): for the CLI, tests and benches.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await
 }
 
 /// The AWS SDK configuration of a Lambda function, from its environment only: region from
@@ -186,7 +212,8 @@ fn lambda_aws_config_with(
     let mut builder = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(region)
-        .credentials_provider(credentials);
+        .credentials_provider(credentials)
+        .http_client(https_client());
     builder.set_endpoint_url(endpoint_url);
     builder.service_config(endpoints).build()
 }

@@ -689,7 +689,7 @@ impl LocalTable {
             "WINBACK_TABLE_SPEC is not set: it names the table spec infra/local/stack.sh writes \
              from template.yaml. Run the tests through infra/test or source the stack's env file."
         );
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = shared::settings::aws_config().await;
         let client = aws_sdk_dynamodb::Client::new(&config);
         let mut bytes = [0u8; 6];
         getrandom::getrandom(&mut bytes).expect("OS random source");

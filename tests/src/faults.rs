@@ -646,7 +646,7 @@ impl LocalTable {
              its env file (`. \"$(infra/local/stack.sh env)\"`)."
         );
         let spec = PathBuf::from(std::env::var("WINBACK_TABLE_SPEC").unwrap_or_default());
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = shared::settings::aws_config().await;
         let client = aws_sdk_dynamodb::Client::new(&config);
         let suffix: u64 = rand::random();
         let name = format!("{prefix}-{suffix:016x}");

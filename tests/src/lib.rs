@@ -96,7 +96,7 @@ impl LocalStack {
             .trim_end_matches('/')
             .to_string();
         let table_spec = PathBuf::from(required_env("WINBACK_TABLE_SPEC"));
-        let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let conf = shared::settings::aws_config().await;
         LocalStack {
             conf,
             moto_url,

@@ -127,11 +127,8 @@ async fn due_steps_from_the_queue_become_one_ses_email_each_with_code_expiry_and
             "the example's 14-day reward"
         );
         assert_eq!(reward.uses_left, 1);
-        let stockholm: chrono_tz::Tz = "Europe/Stockholm".parse().unwrap();
-        let expires_on = format_date(
-            reward.expires_at.with_timezone(&stockholm).date_naive(),
-            "en",
-        );
+        let stockholm: shared::domain::zone::Zone = "Europe/Stockholm".parse().unwrap();
+        let expires_on = format_date(stockholm.date(reward.expires_at), "en");
 
         assert!(
             email.body.contains(&code),

@@ -230,7 +230,7 @@ impl Behaviour {
                 ));
             }
             for tz in &l.time_zones {
-                if tz.parse::<chrono_tz::Tz>().is_err() {
+                if tz.parse::<shared::domain::zone::Zone>().is_err() {
                     return Err(format!(
                         "locale '{}': '{tz}' is not an IANA time zone",
                         l.locale

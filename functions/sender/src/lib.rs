@@ -262,7 +262,7 @@ pub async fn send_step(
         now,
         enrollment.last_sent_at(),
         cap,
-        tz,
+        &tz,
         config.sending.quiet_hours_start,
         config.sending.quiet_hours_end,
     );
@@ -637,11 +637,8 @@ pub fn compose(
             .collect(),
         _ => Vec::new(),
     };
-    let today = now.with_timezone(&tz).date_naive();
-    let since = profile
-        .first_order_at
-        .map(|f| f.with_timezone(&tz).date_naive())
-        .unwrap_or(today);
+    let today = tz.date(now);
+    let since = profile.first_order_at.map(|f| tz.date(f)).unwrap_or(today);
     let months = locale::months_between(since, today);
     let ctx = EmailContext {
         first_name: profile.first_name.clone(),
@@ -651,7 +648,7 @@ pub fn compose(
         years_as_customer: months / 12,
         months_as_customer: months,
         order_count: profile.order_count,
-        reward: reward.map(|r| RewardView::new(r, &locale_code, tz, now)),
+        reward: reward.map(|r| RewardView::new(r, &locale_code, &tz, now)),
         survey,
         nps,
         fewer_emails_url: format!("{unsubscribe_url}&offer=fewer"),

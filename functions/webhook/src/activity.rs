@@ -221,7 +221,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
             }
             let time_zone = text(p, "time_zone", "profile.time_zone", 64, false)?;
             if let Some(tz) = time_zone {
-                if tz.parse::<chrono_tz::Tz>().is_err() {
+                if tz.parse::<shared::domain::zone::Zone>().is_err() {
                     return Err(invalid(
                         "profile.time_zone",
                         "profile.time_zone must be an IANA zone like Europe/Berlin",

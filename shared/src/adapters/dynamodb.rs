@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
@@ -422,7 +421,7 @@ impl DynamoStore {
             .ok()
             .filter(|t| !t.trim().is_empty())
             .ok_or(DynamoSetupError::MissingTableName)?;
-        let config = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        let config = crate::settings::aws_config().await;
         Ok(DynamoStore::new(Client::new(&config), table))
     }
 
@@ -1560,7 +1559,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_table_spec_names_the_file_and_how_to_make_it() {
         let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
+            .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
             .build();
         let client = Client::from_conf(config);

@@ -1,12 +1,12 @@
 //! What templates see (the [`EmailContext`]) and what rendering gives back.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::locale::{describe_reward, format_date};
 use crate::domain::reward::{Reward, RewardKind, RewardSpec};
 use crate::domain::survey::Reason;
+use crate::domain::zone::Zone;
 
 /// Everything an email template may use. Every field is always present; optional ones are
 /// `none` in the template, so `{% if first_name %}` is how a template offers a fallback.
@@ -56,9 +56,9 @@ pub struct RewardView {
 
 impl RewardView {
     /// The view of an issued reward for a customer in `locale` and `time_zone`, as of `now`.
-    pub fn new(reward: &Reward, locale: &str, time_zone: Tz, now: DateTime<Utc>) -> RewardView {
-        let today = now.with_timezone(&time_zone).date_naive();
-        let last_day = reward.expires_at.with_timezone(&time_zone).date_naive();
+    pub fn new(reward: &Reward, locale: &str, time_zone: &Zone, now: DateTime<Utc>) -> RewardView {
+        let today = time_zone.date(now);
+        let last_day = time_zone.date(reward.expires_at);
         RewardView {
             code: reward.code.to_string(),
             kind: reward.spec.kind.as_str().to_string(),
@@ -193,8 +193,8 @@ mod tests {
             "SEK",
             issued,
         );
-        let stockholm: Tz = "Europe/Stockholm".parse().unwrap();
-        let view = RewardView::new(&reward, "sv", stockholm, issued);
+        let stockholm: Zone = "Europe/Stockholm".parse().unwrap();
+        let view = RewardView::new(&reward, "sv", &stockholm, issued);
         assert_eq!(view.code, reward.code.to_string());
         assert_eq!(view.kind, "amount_off");
         assert_eq!(view.expires_on, "16 mars 2026");
@@ -203,7 +203,12 @@ mod tests {
             view.description,
             "10\u{a0}kr rabatt på din nästa beställning"
         );
-        let later = RewardView::new(&reward, "en", Tz::UTC, issued + chrono::Duration::days(20));
+        let later = RewardView::new(
+            &reward,
+            "en",
+            &Zone::UTC,
+            issued + chrono::Duration::days(20),
+        );
         assert_eq!(later.expires_on, "15 March 2026");
         assert_eq!(later.days_left, 0);
     }

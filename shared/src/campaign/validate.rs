@@ -76,7 +76,10 @@ pub(crate) fn validate(c: &CampaignConfig) -> Result<(), CampaignError> {
         ));
     }
     validate_locales(c)?;
-    if c.default_time_zone.parse::<chrono_tz::Tz>().is_err() {
+    if c.default_time_zone
+        .parse::<crate::domain::zone::Zone>()
+        .is_err()
+    {
         return Err(invalid(
             "default_time_zone",
             format!(

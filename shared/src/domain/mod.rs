@@ -10,3 +10,4 @@ pub mod reward;
 pub mod schedule;
 pub mod sequence;
 pub mod survey;
+pub mod zone;

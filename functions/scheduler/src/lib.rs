@@ -457,12 +457,11 @@ impl Run<'_> {
                         break;
                     }
                 }
-                // Steps saved as published go out even when a later item failed the page.
-                let flushed = self.flush().await;
+                // On a failed item, `run` still flushes the steps this page saved as published.
                 if let Some(e) = failed {
                     return Err(e);
                 }
-                flushed?;
+                self.flush().await?;
                 cursor = page.cursor;
                 if cursor.is_none() {
                     break;
@@ -560,6 +559,7 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
             Mode::Due => r.due_pass(position, cursor).await,
             Mode::Rebuild => r.rebuild_pass(position, cursor).await,
         };
+        // Also after a failed pass: steps saved as published must reach the bus.
         let flushed = r.flush().await;
         seen = r.seen;
         pages = r.pages;

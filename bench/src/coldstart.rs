@@ -113,6 +113,9 @@ fn once(binary: &Path, env: &[(String, String)], event: &str) -> Result<(f64, f6
     });
     let started = Instant::now();
     let mut child = Command::new(binary)
+        // As in Lambda: the roots come from the system's bundle unless `env` names one.
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
         .stdin(Stdio::null())

@@ -66,7 +66,8 @@ fn general_notes() -> Vec<(&'static str, String)> {
           Lambda's own download and sandbox start are not included. Each function is timed twice: \
           against the local endpoints as they are (plain HTTP), and \"over TLS\", with every AWS \
           endpoint behind a TLS front in `winback-bench` (rustls with ring, a throwaway CA made with \
-          rcgen and trusted through `SSL_CERT_FILE`), so that the connections opened at init include \
+          rcgen, trusted through `SSL_CERT_FILE` as one bundle with the system's roots, which the \
+          function loads when it builds its HTTPS client, as in Lambda), so that the connections opened at init include \
           a full TLS handshake as they do in AWS; the front runs on the same two cores, so its \
           server side of each handshake is in the figure too. `main` builds the SDK clients from the \
           environment alone (no credential chain) and opens their connections at init: one cheap \

@@ -3,7 +3,8 @@
 //!
 //! A throwaway CA (rcgen) signs a certificate for `127.0.0.1`; each front terminates TLS (rustls
 //! with ring, as the functions use) and copies the bytes to its upstream. The function under test
-//! trusts the CA through `SSL_CERT_FILE`, which the SDK client's native-roots loader reads.
+//! trusts the system's roots plus the CA through `SSL_CERT_FILE`, which the SDK client's
+//! native-roots loader reads.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +13,12 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::BenchError;
+
+/// Where Debian and Amazon Linux keep the system's root certificates.
+const SYSTEM_BUNDLES: [&str; 2] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
 
 /// Running fronts; dropping this stops them and removes the CA file.
 pub struct TlsFronts {
@@ -44,8 +51,17 @@ pub fn start(upstreams: &[(&str, String)]) -> Result<TlsFronts, BenchError> {
         .signed_by(&key, &ca, &ca_key)
         .map_err(|e| setup("server certificate", e))?;
 
+    // The function trusts the system's roots plus this CA, from one bundle file, as in Lambda
+    // (where the roots are one bundle too, and `SSL_CERT_*` are not set).
+    let mut bundle = ca.pem();
+    for system in SYSTEM_BUNDLES {
+        if let Ok(roots) = std::fs::read_to_string(system) {
+            bundle.push_str(&roots);
+            break;
+        }
+    }
     let ca_file = std::env::temp_dir().join(format!("winback-bench-ca-{}.pem", std::process::id()));
-    std::fs::write(&ca_file, ca.pem())?;
+    std::fs::write(&ca_file, bundle)?;
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -90,6 +106,9 @@ pub fn start(upstreams: &[(&str, String)]) -> Result<TlsFronts, BenchError> {
                 tokio::spawn(async move {
                     while let Ok((client, _)) = listener.accept().await {
                         let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+                        // Without it, Nagle's algorithm against the client's delayed ACK holds
+                        // the handshake's last flight for about 40 ms, which no AWS endpoint does.
+                        let _ = client.set_nodelay(true);
                         tokio::spawn(async move {
                             let Ok(mut tls) = acceptor.accept(client).await else {
                                 return;
@@ -98,6 +117,7 @@ pub fn start(upstreams: &[(&str, String)]) -> Result<TlsFronts, BenchError> {
                             else {
                                 return;
                             };
+                            let _ = plain.set_nodelay(true);
                             let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
                         });
                     }

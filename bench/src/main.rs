@@ -69,7 +69,11 @@ fn general_notes() -> Vec<(&'static str, String)> {
           rcgen, trusted through `SSL_CERT_FILE` as one bundle with the system's roots, which the \
           function loads when it builds its HTTPS client, as in Lambda), so that the connections opened at init include \
           a full TLS handshake as they do in AWS; the front runs on the same two cores, so its \
-          server side of each handshake is in the figure too. `main` builds the SDK clients from the \
+          server side of each handshake is in the figure too. With no bundle named, the plain runs \
+          load the roots as a function does by default (openssl-probe finds the system's bundle and \
+          certificate folder); the TLS runs load one bundle file, which is why they can come out \
+          faster: a handshake with ring costs less than the run-to-run noise. `main` builds the SDK \
+          clients from the \
           environment alone (no credential chain) and opens their connections at init: one cheap \
           request per client (DynamoDB `GetItem` on a key that never exists, SES `GetAccount` in \
           the sender), at most 2 s, run while the keys and the campaign load and awaited before \

@@ -325,12 +325,12 @@ pub async fn send_step(
             Err(StoreError::Conflict { .. }) => {
                 let existing = deps.store.get_reward(&r.code).await?;
                 if existing.is_none_or(|x| x.enrollment_id != r.enrollment_id) {
-                    release(deps, &claimed).await;
+                    release(deps, &claimed, now).await;
                     return Err(SendError::Random("reward code collision; retrying".into()));
                 }
             }
             Err(e) => {
-                release(deps, &claimed).await;
+                release(deps, &claimed, now).await;
                 return Err(e.into());
             }
         }
@@ -346,7 +346,7 @@ pub async fn send_step(
     ) {
         Ok(e) => e,
         Err(e) => {
-            release(deps, &claimed).await;
+            release(deps, &claimed, now).await;
             return Err(e);
         }
     };
@@ -362,7 +362,7 @@ pub async fn send_step(
             });
         }
         Err(e @ MailError::Throttled(_)) => {
-            release(deps, &claimed).await;
+            release(deps, &claimed, now).await;
             deps.limiter.slow_down();
             deps.metrics.record(
                 Record::new(&[("Service", "sender")]).metric("SendThrottled", 1.0, Unit::Count),
@@ -371,7 +371,7 @@ pub async fn send_step(
             return Err(SendError::Throttled(e));
         }
         Err(e @ MailError::Paused(_)) => {
-            release(deps, &claimed).await;
+            release(deps, &claimed, now).await;
             tracing::error!(event = "sending_paused", error = %e);
             deps.metrics.record(
                 Record::new(&[("Service", "sender")]).metric("SendingPaused", 1.0, Unit::Count),
@@ -380,7 +380,7 @@ pub async fn send_step(
             return Err(SendError::Paused(e));
         }
         Err(e) => {
-            release(deps, &claimed).await;
+            release(deps, &claimed, now).await;
             deps.metrics.record(
                 Record::new(&[("Service", "sender")]).metric("SendFailures", 1.0, Unit::Count),
                 now.timestamp_millis(),
@@ -436,7 +436,7 @@ async fn reward_for(
     {
         if let Ok(code) = RewardCode::parse(code) {
             if let Some(r) = deps.store.get_reward(&code).await? {
-                if r.reusable(now) {
+                if r.enrollment_id == e.id && r.reusable(now) {
                     return Ok((r, false));
                 }
             }
@@ -471,9 +471,15 @@ fn hex_token() -> Result<String, SendError> {
 }
 
 /// Gives the claim back so a retry need not wait for the lease.
-async fn release(deps: &Deps, claimed: &Enrollment) {
+/// Ends this attempt's lease so that a retry may claim the step at once. The claim itself, with
+/// its reward code, stays: the retry sends the reward this attempt may already have inserted
+/// instead of issuing a second one that no email would ever carry.
+async fn release(deps: &Deps, claimed: &Enrollment, now: DateTime<Utc>) {
     let mut e = claimed.clone();
-    e.claim = None;
+    match e.claim.as_mut() {
+        Some(c) if c.reward_code.is_some() => c.lease_until = c.lease_until.min(now),
+        _ => e.claim = None,
+    }
     if let Err(err) = deps.store.save_enrollment(&e).await {
         tracing::warn!(event = "release_failed", enrollment = %e.id, error = %err);
     }

@@ -390,11 +390,22 @@ async fn throttling_is_reported_for_retry_and_the_retry_sends_once() {
     let err = process_step(&d, &due, now()).await.unwrap_err();
     assert!(matches!(err, SendError::Throttled(_)), "{err}");
     let e = enrollment(&w).await;
-    assert!(e.claim.is_none(), "the claim is released for the retry");
+    let claim = e.claim.expect("the claim keeps its reward code");
+    assert!(
+        claim.lease_until <= now(),
+        "the lease is released for the retry"
+    );
+    let code = claim.reward_code.expect("step 1 carries a reward");
     let out = process_step(&d, &due, now()).await.unwrap();
     assert!(matches!(out, Outcome::Sent { .. }));
     assert_eq!(m.inner.count(), 1);
     assert_eq!(w.metrics.sum("SendThrottled", &[]), 1.0);
+    // The retry sent the reward the failed attempt had inserted, and issued no other.
+    let rewards = w.store.all_rewards();
+    assert_eq!(rewards.len(), 1, "{rewards:?}");
+    assert_eq!(rewards[0].code.to_string(), code);
+    assert!(m.inner.drain()[0].1.text.contains(&code));
+    assert_eq!(enrollment(&w).await.reward_code, Some(code));
 }
 
 #[tokio::test]

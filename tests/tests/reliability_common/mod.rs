@@ -1276,10 +1276,11 @@ pub fn report(figures: &[Figure]) -> String {
          is recognised and still counted); a counter write that fails is logged and reported as \
          `CountFailures`, and is not retried by redelivery, since the emails are done. The \
          scheduler's `enrolled` counter likewise. Emails and enrollments are never lost or \
-         doubled; only the counters lag (`sent not counted`, `counted enrolled` above).\n\
-         - A reward inserted for a send attempt that then failed (the claim was released, or the \
-         insert's answer was lost) stays unreferenced: no email carries it (`unreferenced reward \
-         items`), so nobody can redeem it.\n",
+         doubled; only the counters lag (`sent not counted`, `counted enrolled` above).\n\n\
+         Closed since case 4 found it: a reward inserted by a send attempt that then failed used \
+         to stay unreferenced, because the retry issued another code. A failed attempt now ends \
+         its lease but keeps its claim's reward code, so the retry sends the reward already \
+         inserted (`unreferenced reward items` above; reported, not asserted).\n",
     );
     out.push_str(
         "\n## Fuzzing the parsers\n\n\

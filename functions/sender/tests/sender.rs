@@ -244,6 +244,41 @@ async fn a_crashed_claim_is_taken_over_after_its_lease_and_keeps_its_code() {
 }
 
 #[tokio::test]
+async fn a_pending_code_that_belongs_to_another_enrollment_is_never_sent() {
+    let (w, d) = world();
+    let other = enrolled(&w, "c2", "en").await;
+    process_step(&d, &other, now()).await.unwrap();
+    let theirs = w
+        .store
+        .get_enrollment("c2", "example")
+        .await
+        .unwrap()
+        .and_then(|e| e.reward_code)
+        .expect("c2 got a code");
+    // c1's released claim names c2's code (as after a code collision).
+    let due = enrolled(&w, "c1", "en").await;
+    let mut e = enrollment(&w).await;
+    e.claim = Some(shared::domain::sequence::Claim {
+        step: 1,
+        token: "released".into(),
+        lease_until: now() - Duration::minutes(1),
+        reward_code: Some(theirs.clone()),
+    });
+    w.store.save_enrollment(&e).await.unwrap();
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }));
+    let mine = enrollment(&w).await.reward_code.expect("c1 got a code");
+    assert_ne!(mine, theirs);
+    let emails = w.mailer.drain();
+    let to_c1 = &emails
+        .iter()
+        .find(|(_, m)| m.to == "c1@example.com")
+        .unwrap()
+        .1;
+    assert!(to_c1.text.contains(&mine) && !to_c1.text.contains(&theirs));
+}
+
+#[tokio::test]
 async fn the_next_step_reuses_a_valid_unredeemed_code() {
     let (w, d) = world();
     let due = enrolled(&w, "c1", "en").await;

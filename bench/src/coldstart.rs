@@ -274,11 +274,12 @@ pub fn run(
              zones from jiff's bundled database (about 200 KB of bytes) instead of chrono-tz, whose \
              transition tables took about 1.5 MB of relocated data in each binary that converts \
              times; per-package `opt-level` \"z\"/\"s\" for SDK, HTTP, TLS and start-up code, at no \
-             cost to the figures above. Measured steps for scheduler/sender/webhook: 14.4/16.8/15.3 MB \
-             at first; 11.1/13.6/12.0 after the environment-only config and per-package opt-levels; \
-             8.1/10.5/8.9 after ring and the regex-free filter; 8.4/9.0/9.2 after the time-zone \
-             change (the scheduler and webhook only validate zone names, and now carry the bundled \
-             database). `opt-level = \"s\"` for the whole build is not used: it halved the domain \
+             cost to the figures above. Earlier builds of this history, scheduler/sender/webhook: \
+             14.4/16.8/15.3 MB at first; 11.1/13.6/12.0 after the environment-only config and \
+             per-package opt-levels; 8.1/10.5/8.9 after ring and the regex-free filter. The time-zone \
+             change then took about 1.5 MB off the sender and added about 0.3 MB to the scheduler and \
+             webhook, which only validate zone names and now carry the bundled database; the table \
+             above has this build's sizes. `opt-level = \"s\"` for the whole build is not used: it halved the domain \
              and render speed and doubled start-up. Not done: a non-PIE build (fewer relocations, but \
              no ASLR)."
         ),

@@ -300,20 +300,29 @@ impl EnrollmentStore for FaultyStore {
     }
 
     async fn save_enrollment(&self, enrollment: &Enrollment) -> StoreResult<u64> {
-        let is_mark = enrollment.claim.is_none()
-            && !enrollment.sent.is_empty()
-            && self
-                .inner
+        let is_mark_shaped = enrollment.claim.is_none() && !enrollment.sent.is_empty();
+        let stored = if is_mark_shaped || enrollment.claim.is_some() {
+            self.inner
                 .get_enrollment(&enrollment.customer_id, &enrollment.campaign)
                 .await
                 .ok()
                 .flatten()
-                .is_some_and(|stored| {
-                    stored.claim.as_ref().is_some_and(|c| {
-                        enrollment.sent.iter().any(|s| s.step == c.step)
-                            && stored.sent.iter().all(|s| s.step != c.step)
-                    })
-                });
+        } else {
+            None
+        };
+        let stored_claim = stored.as_ref().and_then(|s| s.claim.as_ref());
+        let is_mark = is_mark_shaped
+            && stored.as_ref().is_some_and(|stored| {
+                stored_claim.is_some_and(|c| {
+                    enrollment.sent.iter().any(|s| s.step == c.step)
+                        && stored.sent.iter().all(|s| s.step != c.step)
+                })
+            });
+        // A new claim (a new token), not the release of one (same token, lease ended).
+        let is_claim = enrollment
+            .claim
+            .as_ref()
+            .is_some_and(|c| stored_claim.is_none_or(|s| s.token != c.token));
         if is_mark && self.crash.take(CrashPoint::BeforeMark) {
             // The process dies as it is about to mark: SES has the email, the store does not
             // know. (A failed mark write is retried by the sender, so it is no crash.)
@@ -323,7 +332,7 @@ impl EnrollmentStore for FaultyStore {
         self.before_write("save_enrollment")?;
         self.pause().await;
         let r = self.inner.save_enrollment(enrollment).await;
-        let claimed = r.is_ok() && enrollment.claim.is_some();
+        let claimed = r.is_ok() && is_claim;
         let r = self.after_write("save_enrollment", &enrollment.customer_id, r);
         if claimed && self.crash.take(CrashPoint::AfterClaim) {
             panic!("{CRASH_MESSAGE}: {}", CrashPoint::AfterClaim.name());

@@ -470,15 +470,13 @@ fn hex_token() -> Result<String, SendError> {
     Ok(hex::encode(b))
 }
 
-/// Gives the claim back so a retry need not wait for the lease.
 /// Ends this attempt's lease so that a retry may claim the step at once. The claim itself, with
 /// its reward code, stays: the retry sends the reward this attempt may already have inserted
 /// instead of issuing a second one that no email would ever carry.
 async fn release(deps: &Deps, claimed: &Enrollment, now: DateTime<Utc>) {
     let mut e = claimed.clone();
-    match e.claim.as_mut() {
-        Some(c) if c.reward_code.is_some() => c.lease_until = c.lease_until.min(now),
-        _ => e.claim = None,
+    if let Some(c) = e.claim.as_mut() {
+        c.lease_until = c.lease_until.min(now);
     }
     if let Err(err) = deps.store.save_enrollment(&e).await {
         tracing::warn!(event = "release_failed", enrollment = %e.id, error = %err);

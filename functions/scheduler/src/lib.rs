@@ -6,7 +6,7 @@
 //! customer is skipped or repeated.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -74,12 +74,38 @@ pub struct Budget {
     pub max_items: Option<u64>,
 }
 
+/// What a run may use when the invocation's deadline is absent, already past, or shorter than
+/// any real Lambda timeout (local runners can send such deadlines).
+pub const DEFAULT_RUN_TIME: Duration = Duration::from_secs(60);
+/// A deadline with less than this left is not a real Lambda deadline (the shortest timeout is 1 s).
+const SHORTEST_REAL_DEADLINE: Duration = Duration::from_secs(1);
+
 impl Budget {
     pub fn unlimited() -> Budget {
         Budget {
             stop_at: None,
             max_items: None,
         }
+    }
+
+    /// The budget of an invocation started at `started` with `left` until its deadline: the time
+    /// left less a margin for the checkpoint write (10 s, or a quarter of a short deadline), or
+    /// [`DEFAULT_RUN_TIME`] when the deadline is absent, past or unrealistically short.
+    pub fn from_deadline(left: Option<Duration>, started: Instant) -> Budget {
+        let left = left
+            .filter(|l| *l >= SHORTEST_REAL_DEADLINE)
+            .unwrap_or(DEFAULT_RUN_TIME);
+        let margin = Duration::from_secs(10).min(left / 4);
+        Budget {
+            stop_at: Some(started + left.saturating_sub(margin)),
+            max_items: None,
+        }
+    }
+
+    /// Whether the budget is spent after `seen` items.
+    fn spent(&self, seen: u64) -> bool {
+        self.max_items.is_some_and(|m| seen >= m)
+            || self.stop_at.is_some_and(|t| Instant::now() >= t)
     }
 }
 
@@ -112,6 +138,9 @@ pub struct Summary {
     pub complete: bool,
     /// A checkpoint from an earlier run was resumed first.
     pub resumed: bool,
+    /// The resumed run used up the time, so this invocation's own due pass was left to the next
+    /// scheduled run (whose due pass reads everything this one would have).
+    pub left_to_next_run: bool,
     /// Enrollments per variant (the holdout included as `holdout`).
     pub enrolled_by_variant: std::collections::BTreeMap<String, u64>,
 }
@@ -166,11 +195,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn out_of_budget(&self) -> bool {
-        if self.pages == 0 {
-            return false;
-        }
-        self.budget.max_items.is_some_and(|m| self.seen >= m)
-            || self.budget.stop_at.is_some_and(|t| Instant::now() >= t)
+        self.pages > 0 && self.budget.spent(self.seen)
     }
 
     fn cohort(&self, e: &Enrollment) -> CohortKey {
@@ -544,7 +569,18 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
     jobs.push((input.now, input.mode, 0, None));
     let mut seen = 0;
     let mut pages = 0;
-    for (now, mode, position, cursor) in jobs {
+    for (i, (now, mode, position, cursor)) in jobs.into_iter().enumerate() {
+        // A resumed run finished with no time left. Checkpointing this invocation's own due pass
+        // at its start would chain invocations forever (each finishing the last one's pass and
+        // leaving its own); the next scheduled due pass reads everything this one would.
+        if i > 0 && mode == Mode::Due && pages > 0 && budget.spent(seen) {
+            summary.left_to_next_run = true;
+            tracing::info!(
+                event = "scheduler_pass_left_to_next_run",
+                "the resumed run used the time"
+            );
+            break;
+        }
         let mut r = Run {
             deps,
             now,

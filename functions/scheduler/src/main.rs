@@ -1,5 +1,5 @@
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::adapters::{dynamodb::DynamoStore, eventbridge::EventBridgeBus};
@@ -33,13 +33,8 @@ async fn main() -> Result<(), Error> {
                 .context
                 .deadline()
                 .duration_since(std::time::SystemTime::now())
-                .unwrap_or_default();
-            // Keep a margin for the checkpoint write: 10 s, or a quarter of a short deadline.
-            let margin = Duration::from_secs(10).min(left / 4);
-            let budget = scheduler::Budget {
-                stop_at: Some(Instant::now() + left.saturating_sub(margin)),
-                max_items: None,
-            };
+                .ok();
+            let budget = scheduler::Budget::from_deadline(left, Instant::now());
             Ok::<_, Error>(serde_json::to_value(
                 scheduler::run(&deps, input, budget).await?,
             )?)

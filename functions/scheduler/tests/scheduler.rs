@@ -473,3 +473,71 @@ async fn every_invocation_makes_progress_even_when_no_time_is_left() {
     assert_eq!(enrolled, 250);
     assert_eq!(w.store.all_enrollments().len(), 250);
 }
+
+#[tokio::test]
+async fn with_no_time_at_all_repeated_invocations_complete_the_run_in_a_bounded_number() {
+    let w = world();
+    let many: Vec<Profile> = (0..250)
+        .map(|i| customer(&format!("c{i}"), 10, 90))
+        .collect();
+    seed(&w, &many).await;
+    // Each invocation reads one page: the run ends after about one invocation per shard, instead
+    // of every finished checkpoint leaving a new one for the invocation's own pass.
+    let bound = 2 * shared::ports::DUE_SHARDS as usize;
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        let budget = Budget {
+            stop_at: Some(std::time::Instant::now()),
+            max_items: None,
+        };
+        let s = run(&w.deps, input(), budget).await.unwrap();
+        if s.complete {
+            break;
+        }
+        assert!(
+            calls < bound,
+            "still not complete after {calls} invocations"
+        );
+    }
+    assert_eq!(w.store.all_enrollments().len(), 250);
+    // A run is complete, so the next invocation starts afresh and finds nothing left to do.
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert!(s.complete && !s.resumed && s.enrolled == 0, "{s:?}");
+}
+
+#[test]
+fn a_missing_past_or_unrealistic_deadline_gets_the_default_budget() {
+    use scheduler::DEFAULT_RUN_TIME;
+    use std::time::{Duration as StdDuration, Instant};
+    let start = Instant::now();
+    let left = |b: Budget| b.stop_at.expect("a deadline") - start;
+    let default = DEFAULT_RUN_TIME - StdDuration::from_secs(10);
+    assert_eq!(left(Budget::from_deadline(None, start)), default);
+    assert_eq!(
+        left(Budget::from_deadline(Some(StdDuration::ZERO), start)),
+        default
+    );
+    assert_eq!(
+        left(Budget::from_deadline(
+            Some(StdDuration::from_millis(300)),
+            start
+        )),
+        default
+    );
+    // Real deadlines keep a margin for the checkpoint write.
+    assert_eq!(
+        left(Budget::from_deadline(
+            Some(StdDuration::from_secs(900)),
+            start
+        )),
+        StdDuration::from_secs(890)
+    );
+    assert_eq!(
+        left(Budget::from_deadline(
+            Some(StdDuration::from_secs(8)),
+            start
+        )),
+        StdDuration::from_secs(6)
+    );
+}

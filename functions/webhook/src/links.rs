@@ -306,11 +306,62 @@ pub(crate) async fn choice_page(
     Ok(html_response(200, pages::choice(lang, &action)))
 }
 
+/// Why a form body could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum FormError {
+    #[error("send the form as application/x-www-form-urlencoded or multipart/form-data, not {0}")]
+    ContentType(String),
+    #[error("the multipart/form-data body does not parse: {0}")]
+    Multipart(String),
+}
+
+/// The fields of a form body. RFC 8058 (section 3.2) lets a one-click receiver send its POST as
+/// `multipart/form-data` (preferred) or `application/x-www-form-urlencoded`; a body without a
+/// content type is read as the latter. Any other type is refused.
+pub(crate) async fn form_fields(req: &HttpRequest) -> Result<Vec<(String, String)>, FormError> {
+    let content_type = req.header("content-type").unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "" | "application/x-www-form-urlencoded" => Ok(url::form_urlencoded::parse(&req.body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()),
+        "multipart/form-data" => multipart_fields(content_type, &req.body).await,
+        other => Err(FormError::ContentType(other.to_string())),
+    }
+}
+
+async fn multipart_fields(
+    content_type: &str,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, FormError> {
+    let bad = |e: multer::Error| FormError::Multipart(e.to_string());
+    let boundary = multer::parse_boundary(content_type).map_err(bad)?;
+    let body = bytes::Bytes::copy_from_slice(body);
+    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    let mut fields = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_string();
+        // A file part is no answer to a choice; read past it.
+        let is_file = field.file_name().is_some();
+        let text = field.text().await.map_err(bad)?;
+        if !is_file {
+            fields.push((name, text));
+        }
+    }
+    Ok(fields)
+}
+
 /// What a form or one-click body asks for.
-fn form_choice(body: &[u8]) -> Option<EmailStatus> {
+fn form_choice(fields: &[(String, String)]) -> Option<EmailStatus> {
     let mut choice = None;
-    for (k, v) in url::form_urlencoded::parse(body) {
-        match (k.as_ref(), v.as_ref()) {
+    for (k, v) in fields {
+        match (k.as_str(), v.trim()) {
             ("List-Unsubscribe", "One-Click") | ("choice", "unsubscribe") => {
                 return Some(EmailStatus::Unsubscribed)
             }
@@ -319,6 +370,17 @@ fn form_choice(body: &[u8]) -> Option<EmailStatus> {
         }
     }
     choice
+}
+
+/// The choice a form POST makes, or the page that says why it makes none.
+async fn posted_choice(req: &HttpRequest) -> Result<EmailStatus, HttpResponse> {
+    match form_fields(req).await {
+        Ok(fields) => form_choice(&fields).ok_or_else(|| error_page(req, PageError::BadChoice)),
+        Err(e) => {
+            tracing::info!(event = "form_refused", error = %e);
+            Err(error_page(req, PageError::BadChoice))
+        }
+    }
 }
 
 /// `POST /v1/unsubscribe?t=` with `List-Unsubscribe=One-Click` (RFC 8058) or `choice=unsubscribe`.
@@ -331,8 +393,10 @@ pub(crate) async fn post_unsubscribe(
         Ok(c) => c,
         Err(e) => return Ok(error_page(req, PageError::Token(e))),
     };
-    if form_choice(&req.body) != Some(EmailStatus::Unsubscribed) {
-        return Ok(error_page(req, PageError::BadChoice));
+    match posted_choice(req).await {
+        Ok(EmailStatus::Unsubscribed) => {}
+        Ok(_) => return Ok(error_page(req, PageError::BadChoice)),
+        Err(page) => return Ok(page),
     }
     set_status(deps, req, &c, EmailStatus::Unsubscribed, now).await
 }
@@ -352,8 +416,9 @@ pub(crate) async fn post_preferences(
         Ok(c) => c,
         Err(e) => return Ok(error_page(req, PageError::Token(e))),
     };
-    let Some(status) = form_choice(&req.body) else {
-        return Ok(error_page(req, PageError::BadChoice));
+    let status = match posted_choice(req).await {
+        Ok(status) => status,
+        Err(page) => return Ok(page),
     };
     set_status(deps, req, &c, status, now).await
 }
@@ -479,19 +544,115 @@ mod tests {
         assert_eq!(parse_answer("cheap"), None);
     }
 
-    #[test]
-    fn one_click_and_form_bodies_say_what_to_do() {
+    fn form(content_type: &str, body: &str) -> HttpRequest {
+        HttpRequest {
+            method: "POST".into(),
+            path: "/v1/unsubscribe".into(),
+            query: String::new(),
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    async fn choice(content_type: &str, body: &str) -> Result<Option<EmailStatus>, FormError> {
+        form_fields(&form(content_type, body))
+            .await
+            .map(|f| form_choice(&f))
+    }
+
+    #[tokio::test]
+    async fn one_click_and_form_bodies_say_what_to_do() {
+        let urlencoded = "application/x-www-form-urlencoded";
+        for (body, expected) in [
+            (
+                "List-Unsubscribe=One-Click",
+                Some(EmailStatus::Unsubscribed),
+            ),
+            ("choice=unsubscribe", Some(EmailStatus::Unsubscribed)),
+            ("choice=fewer", Some(EmailStatus::FewerEmails)),
+            ("choice=more", None),
+            ("", None),
+        ] {
+            assert_eq!(choice(urlencoded, body).await, Ok(expected), "{body}");
+        }
+        // No content type: read as a urlencoded form, as receivers without one send it.
         assert_eq!(
-            form_choice(b"List-Unsubscribe=One-Click"),
-            Some(EmailStatus::Unsubscribed)
+            choice("", "List-Unsubscribe=One-Click").await,
+            Ok(Some(EmailStatus::Unsubscribed))
         );
+    }
+
+    #[tokio::test]
+    async fn multipart_one_click_bodies_are_read_as_rfc_7578_writes_them() {
+        // A quoted boundary with characters RFC 2046 allows, a preamble, extra fields around the
+        // one-click field, a file part, and the parameter order of another writer.
+        let body = "this preamble is ignored\r\n\
+                    --=_Part 0'(+)_,-./:?\r\n\
+                    Content-Disposition: form-data; name=\"source\"\r\n\r\n\
+                    mailbox\r\n\
+                    --=_Part 0'(+)_,-./:?\r\n\
+                    Content-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\
+                    Content-Type: text/plain; charset=utf-8\r\n\r\n\
+                    One-Click\r\n\
+                    --=_Part 0'(+)_,-./:?\r\n\
+                    Content-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\n\
+                    List-Unsubscribe=One-Click\r\n\
+                    --=_Part 0'(+)_,-./:?--\r\n\
+                    an epilogue";
+        let content_type = "Multipart/Form-Data; charset=utf-8; boundary=\"=_Part 0'(+)_,-./:?\"";
         assert_eq!(
-            form_choice(b"choice=unsubscribe"),
-            Some(EmailStatus::Unsubscribed)
+            choice(content_type, body).await,
+            Ok(Some(EmailStatus::Unsubscribed))
         );
-        assert_eq!(form_choice(b"choice=fewer"), Some(EmailStatus::FewerEmails));
-        assert_eq!(form_choice(b"choice=more"), None);
-        assert_eq!(form_choice(b""), None);
+        let fields = form_fields(&form(content_type, body)).await.unwrap();
+        assert_eq!(
+            fields,
+            vec![
+                ("source".to_string(), "mailbox".to_string()),
+                ("List-Unsubscribe".to_string(), "One-Click".to_string())
+            ],
+            "the file part is no field"
+        );
+        // The one-click value only in a file part is no one-click.
+        let only_file = "--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"; \
+                         filename=\"x\"\r\n\r\nOne-Click\r\n--b--\r\n";
+        assert_eq!(
+            choice("multipart/form-data; boundary=b", only_file).await,
+            Ok(None)
+        );
+    }
+
+    #[tokio::test]
+    async fn other_bodies_are_refused_with_the_reason() {
+        let one_click = "--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b--\r\n";
+        // The boundary in the header is not the body's.
+        assert!(matches!(
+            choice("multipart/form-data; boundary=other", one_click).await,
+            Err(FormError::Multipart(_))
+        ));
+        // No boundary at all.
+        assert!(matches!(
+            choice("multipart/form-data", one_click).await,
+            Err(FormError::Multipart(_))
+        ));
+        // Cut short before the closing boundary.
+        assert!(matches!(
+            choice("multipart/form-data; boundary=b", &one_click[..40]).await,
+            Err(FormError::Multipart(_))
+        ));
+        for content_type in [
+            "application/json",
+            "text/plain",
+            "multipart/mixed; boundary=b",
+        ] {
+            assert!(
+                matches!(
+                    choice(content_type, "List-Unsubscribe=One-Click").await,
+                    Err(FormError::ContentType(_))
+                ),
+                "{content_type}"
+            );
+        }
     }
 
     #[test]

@@ -56,6 +56,47 @@ async fn a_base64_one_click_unsubscribe_is_decoded() {
 }
 
 #[tokio::test]
+async fn a_multipart_one_click_unsubscribe_unsubscribes() {
+    // RFC 8058 section 3.2 prefers multipart/form-data; these bodies are urllib3's and requests'
+    // (with extra fields and a file part), see make_fixtures.py.
+    for name in [
+        "unsubscribe-one-click-multipart.json",
+        "unsubscribe-one-click-multipart-extra-fields.json",
+    ] {
+        let w = world();
+        w.enrolled_customer().await;
+        let out = invoke(&w, name).await;
+        assert_eq!(out["statusCode"], 200, "{name}: {out}");
+        assert_eq!(
+            w.profile(CUSTOMER).await.email_status,
+            EmailStatus::Unsubscribed,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_one_click_post_in_another_encoding_gets_400_and_changes_nothing() {
+    let w = world();
+    w.enrolled_customer().await;
+    let before = w.snapshot().await;
+    let multipart = fixture("unsubscribe-one-click-multipart.json");
+    let mut wrong_boundary = multipart.clone();
+    wrong_boundary["headers"]["content-type"] =
+        "multipart/form-data; boundary=not-the-body-s".into();
+    let mut as_json = fixture("unsubscribe-one-click.json");
+    as_json["headers"]["content-type"] = "application/json".into();
+    let mut as_text = multipart.clone();
+    as_text["headers"]["content-type"] = "text/plain".into();
+    for req in [wrong_boundary, as_json, as_text] {
+        let out = webhook::handle(&w.deps, req.clone(), now()).await.unwrap();
+        assert_eq!(out["statusCode"], 400, "{}", req["headers"]);
+        assert!(out["body"].as_str().unwrap().contains("<html"));
+    }
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test]
 async fn signed_look_ups_and_erasure_arrive_as_real_requests() {
     let w = world();
     w.enrolled_customer().await;

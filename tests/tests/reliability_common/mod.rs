@@ -804,15 +804,29 @@ pub async fn case_6(backend: Backend) -> Figure {
             &due.enrollment_id,
             now() + Duration::days(30),
         );
+        // Both encodings RFC 8058 allows a receiver, in turn.
+        let (content_type, body) = if i % 2 == 0 {
+            (
+                "application/x-www-form-urlencoded".to_string(),
+                b"List-Unsubscribe=One-Click".to_vec(),
+            )
+        } else {
+            let boundary = format!("rel-{i}-boundary");
+            (
+                format!("multipart/form-data; boundary={boundary}"),
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n\
+                     One-Click\r\n--{boundary}--\r\n"
+                )
+                .into_bytes(),
+            )
+        };
         let req = webhook::HttpRequest {
             method: "POST".into(),
             path: "/v1/unsubscribe".into(),
             query: format!("t={token}"),
-            headers: vec![(
-                "content-type".into(),
-                "application/x-www-form-urlencoded".into(),
-            )],
-            body: b"List-Unsubscribe=One-Click".to_vec(),
+            headers: vec![("content-type".into(), content_type)],
+            body,
         };
         let (s, h, seq, d) = (sender.clone(), hook.clone(), w.seq.clone(), due.clone());
         let send = tokio::spawn(async move { process_step(&s, &d, now()).await });
@@ -843,6 +857,7 @@ pub async fn case_6(backend: Backend) -> Figure {
     }
     let f = Figure::new(6, "one-click unsubscribe racing the send", backend.name())
         .with("races", rounds as u64)
+        .with("of them multipart/form-data", (rounds / 2) as u64)
         .with("emails sent before the ack", emails - after_ack)
         .with("emails after the ack", after_ack)
         .with("unsubscribed", unsubscribed)

@@ -22,9 +22,8 @@ METRICS = {
     "scheduler": ["CustomersEvaluated", "HoldoutAssigned", "CustomersEnrolled", "PublishFailures"],
     "sender": ["EmailsSent", "EmailsSkipped", "EmailsDeferred", "SendThrottled", "SendFailures", "SendingPaused"],
     "webhook": [
-        "Enrolled", "Reactivated", "ReactivationRate", "RevenueRecovered", "RewardsRedeemed", "LiftPoints",
+        "Enrolled", "Reactivated", "RevenueRecovered", "RewardsRedeemed",
         "SurveyAnswers", "Delivered", "Opened", "Clicked", "Bounced", "Complained", "Unsubscribed",
-        "BounceRate", "ComplaintRate",
     ],
 }
 # Shown on the dashboard through another metric of the same row, not on their own.
@@ -109,8 +108,15 @@ def main():
     check(len(texts) >= 6, "each dashboard row needs a text widget explaining it")
 
     # Alarms and queries
-    alarms = {r["Properties"].get("MetricName") for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    for name in ["ApproximateNumberOfMessagesVisible", "BounceRate", "ComplaintRate", "Errors", "PublishFailures",
+    alarms = set()
+    for r in resources.values():
+        if r["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        alarms.add(r["Properties"].get("MetricName"))
+        # Metric-math alarms: the metrics they read.
+        for m in r["Properties"].get("Metrics", []):
+            alarms.add(m.get("MetricStat", {}).get("Metric", {}).get("MetricName"))
+    for name in ["ApproximateNumberOfMessagesVisible", "Bounced", "Complained", "Errors", "PublishFailures",
                  "SendingPaused"]:
         check(name in alarms, f"no alarm on {name}")
     queries = [r["Properties"]["QueryString"] for r in resources.values() if r["Type"] == "AWS::Logs::QueryDefinition"]

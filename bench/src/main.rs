@@ -152,10 +152,7 @@ fn main() {
                 Ok(())
             }
             "sender" => runtime.block_on(sender_bench::run(&mut figures, &mut notes)),
-            "webhook" => {
-                runtime.block_on(webhook_bench::run(&mut figures));
-                Ok(())
-            }
+            "webhook" => runtime.block_on(webhook_bench::run(&mut figures)),
             "coldstart" => coldstart::run(&mut figures, &mut notes, &release),
             _ => {
                 simulate_bench::run(&mut figures, &mut notes, &release);

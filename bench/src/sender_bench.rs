@@ -19,7 +19,7 @@ use shared::events::{BusEvent, RetryPolicy, StepDue};
 use shared::ports::{Email, MailError, Mailer, Store};
 
 use crate::report::{Figure, Target};
-use crate::world::{self, LocalTable};
+use crate::world::{self, is_write, LocalTable};
 use crate::BenchError;
 
 const BENCH: &str = "sender";
@@ -139,18 +139,6 @@ async fn end_to_end(out: &mut Vec<Figure>) -> Result<(), BenchError> {
         "writes",
     ));
     Ok(())
-}
-
-fn is_write(label: &str) -> bool {
-    [
-        "PutItem",
-        "UpdateItem",
-        "DeleteItem",
-        "BatchWriteItem",
-        "TransactWriteItems",
-    ]
-    .iter()
-    .any(|w| label.starts_with(w))
 }
 
 /// The scheduler's run at `now`: the `WinbackStepDue` events it published.

@@ -1,4 +1,5 @@
-//! Webhook: signed activity requests per second in-process, and signature verification cost.
+//! Webhook: signed activity requests per second in-process, signature verification cost, and
+//! the DynamoDB reads a counted event costs as a campaign ages.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -10,8 +11,9 @@ use shared::emf::MemoryMetrics;
 use shared::signing::{sign_webhook, verify_webhook};
 use webhook::{Deps, HttpRequest, Keys};
 
-use crate::report::Figure;
-use crate::world;
+use crate::report::{Figure, Target};
+use crate::world::{self, is_write, LocalTable};
+use crate::BenchError;
 
 const BENCH: &str = "webhook";
 const KEY: &[u8] = b"bench-webhook-key";
@@ -50,8 +52,113 @@ fn signed(body: String) -> HttpRequest {
     }
 }
 
+/// Counted SES events per campaign age.
+const AGED_EVENTS: usize = 40;
+
+/// DynamoDB read units per counted SES event (`Email Delivered`) on DynamoDB Local, for a campaign
+/// whose counters hold `days` days of rows for two variants and a holdout.
+async fn read_units_per_event(days: i64) -> Result<(f64, f64), BenchError> {
+    use shared::domain::experiment::Group;
+    use shared::domain::metrics::CohortKey;
+    use shared::ports::MetricsStore;
+
+    let table = LocalTable::create("bench-webhook").await?;
+    let result = async {
+        let store = table.store.clone();
+        let now = world::now();
+        for day in 0..days {
+            for (variant, group) in [
+                ("amount-10", Group::Treated),
+                ("percent-15", Group::Treated),
+                ("holdout", Group::Holdout),
+            ] {
+                let key = CohortKey {
+                    campaign: "example".into(),
+                    variant: variant.into(),
+                    group,
+                };
+                let date = (now - chrono::Duration::days(day)).date_naive();
+                store
+                    .add_counts(
+                        &key,
+                        Some(date),
+                        &[("enrolled", 3), ("sent", 3), ("delivered", 3)],
+                    )
+                    .await?;
+            }
+        }
+        let deps = Deps {
+            store: store.clone(),
+            bus: Arc::new(MemoryBus::new()),
+            campaign: Arc::new(example().clone()),
+            keys: Keys {
+                webhook: vec![KEY.to_vec()],
+                link: b"bench-link-key".to_vec(),
+            },
+            public_base_url: "https://hooks.example.com".into(),
+            metrics: Arc::new(MemoryMetrics::default()),
+        };
+        let fixture: serde_json::Value = serde_json::from_str(include_str!(
+            "../../functions/webhook/tests/fixtures/ses-delivery.json"
+        ))
+        .map_err(|e| BenchError::Setup(format!("the SES delivery fixture: {e}")))?;
+        table.capacity.take();
+        for i in 0..AGED_EVENTS {
+            let mut event = fixture.clone();
+            event["id"] = format!("bench-delivery-{days}-{i}").into();
+            event["detail"]["mail"]["messageId"] = format!("bench-message-{days}-{i}").into();
+            webhook::handle(&deps, event, now)
+                .await
+                .map_err(|e| BenchError::Setup(format!("an SES event was refused: {e}")))?;
+        }
+        let log = table.capacity.take();
+        let reads: f64 = log
+            .iter()
+            .filter(|c| !is_write(&c.label))
+            .map(|c| c.units)
+            .sum();
+        let writes: f64 = log
+            .iter()
+            .filter(|c| is_write(&c.label))
+            .map(|c| c.units)
+            .sum();
+        Ok::<_, BenchError>((reads / AGED_EVENTS as f64, writes / AGED_EVENTS as f64))
+    }
+    .await;
+    table.delete().await;
+    result
+}
+
+/// Read units per counted event for a campaign 1 day and 365 days old.
+async fn aging(out: &mut Vec<Figure>) -> Result<(), BenchError> {
+    let (young, young_writes) = read_units_per_event(1).await?;
+    let (old, old_writes) = read_units_per_event(365).await?;
+    for (age, reads, writes) in [(1, young, young_writes), (365, old, old_writes)] {
+        out.push(Figure::info(
+            BENCH,
+            format!("DynamoDB Local: read units per counted SES event, campaign {age} day(s) old (ConsumedCapacity)"),
+            reads,
+            "RCU",
+        ));
+        out.push(Figure::info(
+            BENCH,
+            format!("write units per counted SES event, campaign {age} day(s) old"),
+            writes,
+            "WCU",
+        ));
+    }
+    out.push(Figure::held(
+        BENCH,
+        "read units per event, 365-day-old campaign over 1-day-old",
+        old / young.max(f64::MIN_POSITIVE),
+        "×",
+        Target::AtMost(1.10),
+    ));
+    Ok(())
+}
+
 /// Runs the webhook benchmark on the current thread.
-pub async fn run(out: &mut Vec<Figure>) {
+pub async fn run(out: &mut Vec<Figure>) -> Result<(), BenchError> {
     let store = Arc::new(MemoryStore::new());
     store.set_clock(world::now());
     let deps = Deps {
@@ -125,4 +232,6 @@ pub async fn run(out: &mut Vec<Figure>) {
             "µs",
         ));
     }
+    eprintln!("  webhook: read units per event as a campaign ages, on DynamoDB Local");
+    aging(out).await
 }

@@ -59,6 +59,19 @@ pub fn customers(n: usize, due_every: usize) -> Vec<Profile> {
     (0..n).map(|i| customer(i, i % due_every == 0)).collect()
 }
 
+/// Whether a logged request wrote (its label starts with a write operation).
+pub fn is_write(label: &str) -> bool {
+    [
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+    ]
+    .iter()
+    .any(|w| label.starts_with(w))
+}
+
 /// One DynamoDB response's consumed capacity, with what the request wrote.
 #[derive(Debug, Clone)]
 pub struct Consumed {

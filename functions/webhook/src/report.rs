@@ -1,21 +1,21 @@
 //! Counting: atomic counters in the metrics store, and after each change one EMF record per
-//! dimension set (counts as the change, rates as they stand after it).
+//! dimension set with the change itself. Counts only: rates and lift are derived where they are
+//! read (the dashboard's Logs Insights table, metric math in the alarms, `winback report`), so an
+//! event costs the same whether the campaign is a day or a year old.
 //!
 //! Metrics (namespace `Winback`): by Campaign, Variant, Group: `Reactivated`, `RevenueRecovered`
-//! (major units), `RewardsRedeemed`, `Enrolled` and `ReactivationRate` (percent); by Campaign,
-//! Variant: `LiftPoints` (treated minus holdout reactivation rate, percentage points); by Campaign,
-//! Reason: `SurveyAnswers`; by Campaign: `Delivered`, `Opened`, `Clicked`, `Bounced`,
-//! `Complained`, `Unsubscribed`, `FewerEmails`, `BounceRate` and `ComplaintRate` (percent of sent).
+//! (major units), `RewardsRedeemed`, `Enrolled`; by Campaign, Reason: `SurveyAnswers`; by
+//! Campaign: `Delivered`, `Opened`, `Clicked`, `Bounced`, `Complained`, `Unsubscribed`,
+//! `FewerEmails`.
 
 use chrono::{DateTime, Utc};
-use shared::domain::experiment::Group;
-use shared::domain::metrics::{counter, lift, CohortKey, CounterRow, Counts, Rate};
+use shared::domain::metrics::{counter, CohortKey};
 use shared::emf::{Record, Unit};
 use shared::ports::StoreError;
 
 use crate::Deps;
 
-/// Adds `deltas` to the cohort's total and today's row, then reports the change as EMF.
+/// Adds `deltas` to the cohort's row of the day, then reports the change as EMF. Reads nothing.
 pub(crate) async fn count(
     deps: &Deps,
     key: &CohortKey,
@@ -29,82 +29,38 @@ pub(crate) async fn count(
     deps.store
         .add_counts(key, Some(now.date_naive()), &deltas)
         .await?;
-    let rows = match deps.store.counter_rows(&key.campaign).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            tracing::warn!(event = "metrics_unreadable", error = %e, "counted, but rates are not reported");
-            Vec::new()
-        }
-    };
-    for record in records(key, &deltas, &rows) {
+    for record in records(key, &deltas) {
         deps.metrics.record(record, now.timestamp_millis());
     }
     Ok(())
 }
 
-/// Running totals per cohort (the rows without a day).
-fn totals(rows: &[CounterRow]) -> impl Iterator<Item = &CounterRow> {
-    rows.iter().filter(|r| r.day.is_none())
-}
-
-fn percent(successes: i64, trials: i64) -> f64 {
-    if trials > 0 {
-        successes as f64 * 100.0 / trials as f64
-    } else {
-        0.0
-    }
-}
-
-/// The EMF records for a change of `deltas` in cohort `key`, given every counter row after it.
-pub(crate) fn records(key: &CohortKey, deltas: &[(&str, i64)], rows: &[CounterRow]) -> Vec<Record> {
+/// The EMF records for a change of `deltas` in cohort `key`.
+pub(crate) fn records(key: &CohortKey, deltas: &[(&str, i64)]) -> Vec<Record> {
     let campaign = key.campaign.as_str();
-    let group = key.group.as_str();
     let mut out = Vec::new();
 
     let cohort_metric = |name: &str| match name {
-        counter::REACTIVATED => Some(("Reactivated", 1.0)),
-        counter::REVENUE => Some(("RevenueRecovered", 0.01)),
-        counter::REDEEMED => Some(("RewardsRedeemed", 1.0)),
-        counter::ENROLLED => Some(("Enrolled", 1.0)),
+        counter::REACTIVATED => Some(("Reactivated", 1.0, Unit::Count)),
+        counter::REVENUE => Some(("RevenueRecovered", 0.01, Unit::None)),
+        counter::REDEEMED => Some(("RewardsRedeemed", 1.0, Unit::Count)),
+        counter::ENROLLED => Some(("Enrolled", 1.0, Unit::Count)),
         _ => None,
     };
-    let cohort_changes: Vec<(&str, f64)> = deltas
-        .iter()
-        .filter_map(|(n, d)| cohort_metric(n).map(|(m, scale)| (m, *d as f64 * scale)))
-        .collect();
-    if !cohort_changes.is_empty() {
-        let mine = totals(rows)
-            .filter(|r| &r.key == key)
-            .fold(Counts::default(), |mut c, r| {
-                c.merge(&r.counts);
-                c
-            });
-        let mut rec = Record::new(&[
-            ("Campaign", campaign),
-            ("Variant", key.variant.as_str()),
-            ("Group", group),
-        ]);
-        for (m, v) in &cohort_changes {
-            let unit = if *m == "RevenueRecovered" {
-                Unit::None
-            } else {
-                Unit::Count
-            };
-            rec = rec.metric(m, *v, unit);
+    let mut cohort = Record::new(&[
+        ("Campaign", campaign),
+        ("Variant", key.variant.as_str()),
+        ("Group", key.group.as_str()),
+    ]);
+    let mut any = false;
+    for (name, delta) in deltas {
+        if let Some((metric, scale, unit)) = cohort_metric(name) {
+            cohort = cohort.metric(metric, *delta as f64 * scale, unit);
+            any = true;
         }
-        rec = rec.metric(
-            "ReactivationRate",
-            mine.reactivation_rate().value * 100.0,
-            Unit::Percent,
-        );
-        out.push(rec);
-
-        if deltas
-            .iter()
-            .any(|(n, _)| *n == counter::REACTIVATED || *n == counter::ENROLLED)
-        {
-            out.extend(lift_records(key, rows));
-        }
+    }
+    if any {
+        out.push(cohort);
     }
 
     for (name, delta) in deltas {
@@ -132,94 +88,30 @@ pub(crate) fn records(key: &CohortKey, deltas: &[(&str, i64)], rows: &[CounterRo
         counter::FEWER_EMAILS => Some("FewerEmails"),
         _ => None,
     };
-    let campaign_changes: Vec<(&str, f64)> = deltas
-        .iter()
-        .filter_map(|(n, d)| campaign_metric(n).map(|m| (m, *d as f64)))
-        .collect();
-    if !campaign_changes.is_empty() {
-        let all = totals(rows).fold(Counts::default(), |mut c, r| {
-            c.merge(&r.counts);
-            c
-        });
-        let mut rec = Record::new(&[("Campaign", campaign)]);
-        for (m, v) in &campaign_changes {
-            rec = rec.metric(m, *v, Unit::Count);
+    let mut per_campaign = Record::new(&[("Campaign", campaign)]);
+    let mut any = false;
+    for (name, delta) in deltas {
+        if let Some(metric) = campaign_metric(name) {
+            per_campaign = per_campaign.metric(metric, *delta as f64, Unit::Count);
+            any = true;
         }
-        if deltas
-            .iter()
-            .any(|(n, _)| *n == counter::BOUNCED || *n == counter::COMPLAINED)
-        {
-            // Sent is counted by the sender; before it has counted, what SES reported stands in.
-            let sent = all
-                .get(counter::SENT)
-                .max(all.get(counter::DELIVERED) + all.get(counter::BOUNCED));
-            rec = rec
-                .metric(
-                    "BounceRate",
-                    percent(all.get(counter::BOUNCED), sent),
-                    Unit::Percent,
-                )
-                .metric(
-                    "ComplaintRate",
-                    percent(all.get(counter::COMPLAINED), sent),
-                    Unit::Percent,
-                );
-        }
-        out.push(rec);
+    }
+    if any {
+        out.push(per_campaign);
     }
     out
-}
-
-/// `LiftPoints` of the treated variants a change in `key` moves: its own variant, or every
-/// treated variant when the holdout changed.
-fn lift_records(key: &CohortKey, rows: &[CounterRow]) -> Vec<Record> {
-    let mut holdout = Counts::default();
-    let mut treated: std::collections::BTreeMap<&str, Counts> = Default::default();
-    for r in totals(rows) {
-        match r.key.group {
-            Group::Holdout => holdout.merge(&r.counts),
-            Group::Treated => treated
-                .entry(r.key.variant.as_str())
-                .or_default()
-                .merge(&r.counts),
-        }
-    }
-    let holdout_rate: Rate = holdout.reactivation_rate();
-    treated
-        .iter()
-        .filter(|(v, _)| key.group == Group::Holdout || **v == key.variant)
-        .map(|(variant, counts)| {
-            let l = lift(counts.reactivation_rate(), holdout_rate);
-            Record::new(&[("Campaign", key.campaign.as_str()), ("Variant", variant)]).metric(
-                "LiftPoints",
-                l.value * 100.0,
-                Unit::None,
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::domain::experiment::Group;
 
     fn key(variant: &str, group: Group) -> CohortKey {
         CohortKey {
             campaign: "example".into(),
             variant: variant.into(),
             group,
-        }
-    }
-
-    fn row(k: CohortKey, counts: &[(&str, i64)]) -> CounterRow {
-        let mut c = Counts::default();
-        for (n, v) in counts {
-            c.add(n, *v);
-        }
-        CounterRow {
-            key: k,
-            day: None,
-            counts: c,
         }
     }
 
@@ -231,44 +123,28 @@ mod tests {
     }
 
     #[test]
-    fn a_reactivation_reports_the_cohort_rate_and_the_lift_over_the_holdout() {
-        let rows = vec![
-            row(
-                key("a", Group::Treated),
-                &[("enrolled", 100), ("reactivated", 26)],
-            ),
-            row(
-                key("holdout", Group::Holdout),
-                &[("enrolled", 100), ("reactivated", 10)],
-            ),
-        ];
+    fn a_reactivation_reports_its_counts_by_cohort() {
         let recs = records(
             &key("a", Group::Treated),
             &[(counter::REACTIVATED, 1), (counter::REVENUE, 4250)],
-            &rows,
         );
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].dimensions.len(), 3);
         assert_eq!(metric(&recs[0], "Reactivated"), Some(1.0));
         assert_eq!(metric(&recs[0], "RevenueRecovered"), Some(42.5));
-        assert!((metric(&recs[0], "ReactivationRate").unwrap() - 26.0).abs() < 1e-9);
-        assert_eq!(recs[1].dimensions.len(), 2);
-        assert!((metric(&recs[1], "LiftPoints").unwrap() - 16.0).abs() < 1e-9);
+        assert_eq!(recs[0].metrics.len(), 2, "counts only, no rates");
     }
 
     #[test]
-    fn bounces_report_rates_over_what_was_sent() {
-        let rows = vec![row(
-            key("a", Group::Treated),
-            &[("sent", 200), ("bounced", 4), ("complained", 1)],
-        )];
-        let recs = records(&key("a", Group::Treated), &[(counter::BOUNCED, 1)], &rows);
+    fn bounces_report_their_count_by_campaign() {
+        let recs = records(&key("a", Group::Treated), &[(counter::BOUNCED, 1)]);
         assert_eq!(recs.len(), 1);
         assert_eq!(
             recs[0].dimensions,
             vec![("Campaign".to_string(), "example".to_string())]
         );
         assert_eq!(metric(&recs[0], "Bounced"), Some(1.0));
-        assert!((metric(&recs[0], "BounceRate").unwrap() - 2.0).abs() < 1e-9);
-        assert!((metric(&recs[0], "ComplaintRate").unwrap() - 0.5).abs() < 1e-9);
+        assert_eq!(recs[0].metrics.len(), 1, "counts only, no rates");
     }
 
     #[test]
@@ -280,7 +156,6 @@ mod tests {
                 ("reason_forgot", -1),
                 ("nps_detractor", 1),
             ],
-            &[],
         );
         let reasons: Vec<_> = recs
             .iter()

@@ -43,11 +43,6 @@ async fn a_permanent_bounce_suppresses_the_customer_once() {
         matches!(&events[0], BusEvent::CustomerSuppressed { customer_id, .. } if customer_id == CUSTOMER)
     );
     assert!((w.metrics.sum("Bounced", &[("Campaign", "example")]) - 1.0).abs() < 1e-9);
-    assert!(w
-        .metrics
-        .records()
-        .iter()
-        .any(|r| r.metrics.iter().any(|(n, _, _)| n == "BounceRate")));
 }
 
 #[tokio::test]

@@ -67,6 +67,14 @@ def main():
         fn = resources.get(logical, {})
         check(fn.get("Metadata", {}).get("BuildMethod") == "rust-cargolambda", f"{logical}: BuildMethod")
         check(fn.get("Metadata", {}).get("BuildProperties", {}).get("Binary") == binary, f"{logical}: Binary")
+        # Each function keeps concurrency of its own, so a flood on the public webhook cannot
+        # starve the sender and the scheduler (a parameter; 0 drops the reservation).
+        reserved = fn.get("Properties", {}).get("ReservedConcurrentExecutions")
+        param = f"{logical[:-len('Function')]}ReservedConcurrency"
+        check(isinstance(reserved, dict) and param in json.dumps(reserved),
+              f"{logical}: ReservedConcurrentExecutions must come from parameter {param}")
+        default = template.get("Parameters", {}).get(param, {}).get("Default", 0)
+        check(int(default) > 0, f"parameter {param} needs a default above 0")
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     for name in ["TABLE_NAME", "EVENT_BUS_NAME", "SENDER_ADDRESS", "SES_CONFIGURATION_SET", "CAMPAIGN", "SECRETS_ARN"]:
         check(name in env, f"Globals: environment variable {name} missing")
@@ -116,6 +124,13 @@ def main():
         # Metric-math alarms: the metrics they read.
         for m in r["Properties"].get("Metrics", []):
             alarms.add(m.get("MetricStat", {}).get("Metric", {}).get("MetricName"))
+    webhook_throttles = any(
+        r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == "Throttles"
+        and "WebhookFunction" in json.dumps(r["Properties"].get("Dimensions", []))
+        for r in resources.values())
+    check(webhook_throttles, "no alarm on the webhook's throttles")
+    check(int(template["Parameters"]["SenderReservedConcurrency"]["Default"]) >= 2,
+          "the sender's reservation must cover the step queue's maximum concurrency (2)")
     for name in ["ApproximateNumberOfMessagesVisible", "Bounced", "Complained", "Errors", "PublishFailures",
                  "SendingPaused"]:
         check(name in alarms, f"no alarm on {name}")

@@ -175,6 +175,7 @@ pub struct FaultyStore {
     crash: Arc<Crash>,
     seq: Arc<Sequencer>,
     injected: AtomicU64,
+    calls: AtomicU64,
     log: Mutex<Vec<WriteStamp>>,
     latency_micros: u64,
 }
@@ -190,9 +191,15 @@ impl FaultyStore {
             crash,
             seq,
             injected: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
             latency_micros: 0,
         }
+    }
+
+    /// Store calls made through this wrapper so far, reads and writes.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
     }
 
     /// Each write takes up to `micros` (seeded), like a networked store does.
@@ -232,6 +239,7 @@ impl FaultyStore {
     }
 
     fn read(&self, what: &str) -> StoreResult<()> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         if self.reads.hit() {
             self.injected.fetch_add(1, Ordering::SeqCst);
             return Err(transient(what));
@@ -240,6 +248,7 @@ impl FaultyStore {
     }
 
     fn before_write(&self, what: &str) -> StoreResult<()> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         if self.writes.hit() {
             self.injected.fetch_add(1, Ordering::SeqCst);
             return Err(transient(what));

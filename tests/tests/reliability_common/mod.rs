@@ -1055,7 +1055,18 @@ pub fn case_7(cases: u32) -> Figure {
         .expect("a runtime");
     let memory = Arc::new(MemoryStore::new());
     memory.set_clock(now());
-    let deps = webhook_deps(memory.clone());
+    // Counted, so that requests without a valid signature can be shown to reach no AWS call.
+    let store = Arc::new(FaultyStore::new(
+        memory.clone(),
+        Arc::new(Sequencer::default()),
+        Arc::new(Crash::default()),
+    ));
+    let bus = Arc::new(MemoryBus::new());
+    let deps = webhook::Deps {
+        bus: bus.clone(),
+        ..webhook_deps(store.clone())
+    };
+    let untouched = std::sync::Mutex::new(0u64);
     rt.block_on(async {
         let mut p = profile("r7-known");
         p.locale = Some("sv".into());
@@ -1081,8 +1092,21 @@ pub fn case_7(cases: u32) -> Figure {
         ..Config::default()
     });
     let result = runner.run(&bad_requests(), |bad| {
+        let calls = store.calls();
         let resp = rt.block_on(webhook::handle_http(&deps, bad.req.clone(), now()));
         *kinds.lock().unwrap().entry(bad.kind).or_insert(0) += 1;
+        let published = bus.drain().len();
+        // A flood of unsigned requests on the public URL costs no store or bus call.
+        if UNSIGNED_KINDS.contains(&bad.kind) {
+            if store.calls() != calls || published != 0 {
+                return Err(TestCaseError::fail(format!(
+                    "{}: {} store calls and {published} events for a request without a valid signature",
+                    bad.kind,
+                    store.calls() - calls
+                )));
+            }
+            *untouched.lock().unwrap() += 1;
+        }
         *statuses.lock().unwrap().entry(resp.status).or_insert(0) += 1;
         if !(400..500).contains(&resp.status) {
             return Err(TestCaseError::fail(format!(
@@ -1115,8 +1139,23 @@ pub fn case_7(cases: u32) -> Figure {
     for (status, n) in statuses.lock().unwrap().iter() {
         f = f.with(&format!("answered {status}"), *n);
     }
-    f.with("5xx", 0).with("state changes", 0).print()
+    let untouched = *untouched.lock().unwrap();
+    f.with("5xx", 0)
+        .with("state changes", 0)
+        .with(
+            "unsigned, stale or oversized, with no store or bus call",
+            untouched,
+        )
+        .print()
 }
+
+/// Kinds of bad request refused before any AWS call: no valid signature, or too big to read.
+const UNSIGNED_KINDS: [&str; 4] = [
+    "missing or garbled signature",
+    "wrong key",
+    "stale or future timestamp",
+    "oversized body",
+];
 
 pub fn assert_case_7(f: Figure) {
     assert!(
@@ -1130,6 +1169,11 @@ pub fn assert_case_7(f: Figure) {
         f.line()
     );
     assert_eq!(f.get("5xx"), 0, "{}", f.line());
+    assert!(
+        f.get("unsigned, stale or oversized, with no store or bus call") > 0,
+        "{}",
+        f.line()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ fn context(
         step,
         total_steps: config.steps.len() as u8,
         variant_copy: None,
+        reason: None,
     }
 }
 
@@ -131,14 +132,41 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
             if step.nps { ", NPS" } else { "" },
             config.locales.iter().map(|l| format!("<th>{}</th>", esc(l))).collect::<String>()
         );
-        for kind in kinds {
-            let kind_name = kind.map_or("none", RewardKind::as_str);
-            let _ = write!(index, "<tr><td>{kind_name}</td>");
+        let asked_before = config.steps[..i].iter().any(|s| s.survey);
+        // Each reward kind, then (after a step with the survey) each answer with its reward.
+        let mut rows: Vec<(String, Option<RewardSpec>, Option<Reason>)> = kinds
+            .into_iter()
+            .map(|k| {
+                (
+                    k.map_or("none", RewardKind::as_str).to_string(),
+                    k.map(sample_spec),
+                    None,
+                )
+            })
+            .collect();
+        if asked_before {
+            let variant = config
+                .experiment
+                .variants
+                .first()
+                .map(|v| v.name.clone())
+                .unwrap_or_default();
+            rows.extend(Reason::ALL.into_iter().map(|r| {
+                (
+                    format!("reason-{r}"),
+                    step.reward
+                        .then(|| shared::domain::reward::choose(&config, &variant, Some(r))),
+                    Some(r),
+                )
+            }));
+        }
+        for (row, spec, reason) in rows {
+            let _ = write!(index, "<tr><td>{}</td>", esc(&row));
             for locale in &config.locales {
-                let reward = kind.map(|k| {
+                let reward = spec.clone().map(|spec| {
                     Reward::issue(
                         RewardCode::from_entropy([7, 1, 3, 9, 4, 2, 8, 6]),
-                        sample_spec(k),
+                        spec,
                         "preview",
                         &config.name,
                         "preview#1",
@@ -148,7 +176,8 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
                         now,
                     )
                 });
-                let ctx = context(&campaign, n, locale, reward.as_ref(), now);
+                let mut ctx = context(&campaign, n, locale, reward.as_ref(), now);
+                ctx.reason = reason.map(|r| r.as_str().to_string());
                 let rendered =
                     campaign
                         .render_email(n, locale, &ctx)
@@ -157,10 +186,10 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
                             step: n,
                             template: step.template.clone(),
                             locale: locale.clone(),
-                            reward: kind_name.to_string(),
+                            reward: row.clone(),
                             source: Box::new(source),
                         })?;
-                let stem = format!("step{n}-{}.{locale}.{kind_name}", step.template);
+                let stem = format!("step{n}-{}.{locale}.{row}", step.template);
                 let html_path = out.join(format!("{stem}.html"));
                 let text_path = out.join(format!("{stem}.txt"));
                 std::fs::write(&html_path, &rendered.html)
@@ -184,7 +213,7 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
     let page = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Preview: {name}</title>\
 <style>body{{font-family:system-ui,sans-serif;margin:2rem}}td,th{{padding:.3rem .6rem;border-bottom:1px solid #eee;vertical-align:top;text-align:left}}a.t{{color:#666;font-size:.85em}}</style></head><body>\
-<h1>Preview of campaign {name}</h1><p>{shop}: {emails} emails, every step × locale × reward kind, with sample customer data \
+<h1>Preview of campaign {name}</h1><p>{shop}: {emails} emails, every step × locale × reward kind (and, after the survey, × answer), with sample customer data \
 (links point at webhook.example and do nothing).</p>\n{index}</body></html>\n",
         name = esc(&config.name),
         shop = esc(&config.shop_name),

@@ -202,8 +202,16 @@ fn preview_renders_every_step_locale_and_reward_kind() {
     let dir = scratch("preview");
     let o = winback(&["preview", "--out", s(&dir)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    // 3 steps with rewards × 6 kinds × 5 locales.
-    assert!(stdout(&o).contains("Rendered 90 emails"), "{}", stdout(&o));
+    // 3 steps with rewards × 6 kinds × 5 locales, and the 2 steps after the survey × 6 answers
+    // × 5 locales.
+    assert!(stdout(&o).contains("Rendered 150 emails"), "{}", stdout(&o));
+    // After the survey, each answer shapes the copy and the reward, in every locale.
+    let pl = std::fs::read_to_string(dir.join("step2-missing.pl.reason-hard_to_understand.txt"))
+        .unwrap();
+    assert!(pl.contains("konsultac"), "{pl}");
+    let en =
+        std::fs::read_to_string(dir.join("step3-goodbye.en.reason-bad_experience.txt")).unwrap();
+    assert!(en.contains("We're sorry"), "{en}");
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(index.contains("step1-offer.sv.amount_off.html"));
     let sv = std::fs::read_to_string(dir.join("step1-offer.sv.percent_off.txt")).unwrap();

@@ -10,8 +10,9 @@ use shared::campaign::Campaign;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::experiment::Group;
 use shared::domain::money::Money;
-use shared::domain::reward::RewardCode;
+use shared::domain::reward::{CodeStatus, RewardCode};
 use shared::domain::sequence::{Enrollment, Status};
+use shared::domain::survey::Reason;
 use shared::emf::MemoryMetrics;
 use shared::events::StepDue;
 use shared::ports::{Email, EnrollmentStore, MailError, Mailer, ProfileStore, RewardStore};
@@ -300,6 +301,74 @@ async fn the_next_step_reuses_a_valid_unredeemed_code() {
         .1
         .text
         .contains(first.reward_code.as_deref().unwrap()));
+}
+
+/// What the step after an answer says for each reason (English copy), and the reward it carries.
+fn reason_marker(r: Reason) -> &'static str {
+    match r {
+        Reason::TooExpensive => "we had become too expensive",
+        Reason::BadExperience => "We're sorry",
+        Reason::HardToUnderstand => "book a free consultation",
+        Reason::Forgot => "here is a reminder",
+        Reason::Quality => "working on it",
+        Reason::Other => "Thank you for answering",
+    }
+}
+
+#[tokio::test]
+async fn the_answer_shapes_the_next_step_its_copy_and_its_reward_for_every_reason() {
+    let c = shared::campaign::testing::example_campaign();
+    for reason in Reason::ALL {
+        let (w, d) = world();
+        let due = enrolled(&w, "c1", "en").await;
+        process_step(&d, &due, now()).await.unwrap();
+        let first = enrollment(&w).await;
+        let first_code = RewardCode::parse(first.reward_code.as_deref().unwrap()).unwrap();
+        // The customer answers (the webhook records it on the enrollment and the profile).
+        let mut answered = first.clone();
+        answered.survey_reason = Some(reason);
+        w.store.save_enrollment(&answered).await.unwrap();
+        let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+        p.survey_reason = Some(reason);
+        w.store.save_profile(&p).await.unwrap();
+
+        let later = now() + Duration::days(5);
+        let step2 = StepDue {
+            step: 2,
+            due_at: later,
+            ..due
+        };
+        let out = process_step(&d, &step2, later).await.unwrap();
+        assert!(matches!(out, Outcome::Sent { .. }), "{reason}: {out:?}");
+        let emails = w.mailer.drain();
+        let text = &emails[1].1.text;
+        assert!(!emails[0].1.text.contains(reason_marker(reason)));
+        assert!(text.contains(reason_marker(reason)), "{reason}:\n{text}");
+
+        let wanted = c
+            .rewards
+            .by_reason
+            .get(&reason)
+            .unwrap_or(&c.rewards.default);
+        let second = enrollment(&w).await;
+        let code = RewardCode::parse(second.reward_code.as_deref().unwrap()).unwrap();
+        let reward = w.store.get_reward(&code).await.unwrap().unwrap();
+        assert_eq!(&reward.spec, wanted, "{reason}");
+        assert!(
+            text.contains(code.as_str()),
+            "{reason}: the new code is in the email"
+        );
+        let old = w.store.get_reward(&first_code).await.unwrap().unwrap();
+        if *wanted == c.rewards.default {
+            assert_eq!(code, first_code, "{reason}: the same reward keeps its code");
+            assert_eq!(old.status(later), CodeStatus::Valid);
+        } else {
+            assert_ne!(code, first_code, "{reason}: a new reward gets a new code");
+            assert_eq!(old.status(later), CodeStatus::Voided, "{reason}");
+            assert!(!text.contains(first_code.as_str()));
+            assert_eq!(w.store.all_rewards().len(), 2);
+        }
+    }
 }
 
 #[tokio::test]

@@ -402,6 +402,7 @@ async fn redeem(deps: &Deps, a: &Activity) -> Result<Redemption, StoreError> {
                     RedeemError::AlreadyRedeemed => "redeemed",
                     RedeemError::Expired => "expired",
                     RedeemError::OtherCustomer => "other_customer",
+                    RedeemError::Voided => "voided",
                 };
                 return Ok(refused(code.as_str(), status, e.to_string()));
             }

@@ -38,6 +38,10 @@ pub struct EmailContext {
     pub total_steps: u8,
     /// The experiment variant's copy tweak, if it has one.
     pub variant_copy: Option<String>,
+    /// The customer's answer to "why did you stop?" (`too_expensive`, `bad_experience`,
+    /// `hard_to_understand`, `forgot`, `quality`, `other`), once they have given one: the steps
+    /// after the answer speak to it.
+    pub reason: Option<String>,
 }
 
 /// A reward as an email shows it.
@@ -136,6 +140,7 @@ pub(crate) fn full_sample(locale: &str, reward_kind: RewardKind) -> EmailContext
         step: 1,
         total_steps: 3,
         variant_copy: Some("Sample copy".into()),
+        reason: Some(Reason::TooExpensive.as_str().into()),
     }
 }
 
@@ -149,6 +154,7 @@ pub(crate) fn empty_sample(locale: &str) -> EmailContext {
         survey: Vec::new(),
         nps: Vec::new(),
         variant_copy: None,
+        reason: None,
         years_as_customer: 0,
         months_as_customer: 0,
         order_count: 1,

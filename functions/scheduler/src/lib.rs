@@ -16,7 +16,7 @@ use shared::domain::eligibility;
 use shared::domain::experiment::{self, Group};
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::metrics::{counter, CohortKey};
-use shared::domain::sequence::{Enrollment, Status};
+use shared::domain::sequence::{self, Enrollment, Status};
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{publish_all, BusEvent, RetryPolicy, StepDue};
 use shared::ports::{Checkpoint, DueItem, EventBus, Store, StoreError, DUE_SHARDS};
@@ -338,7 +338,12 @@ impl Run<'_> {
                 self.published.push(Enrollment { version, ..e });
             }
             Status::AwaitingSunset | Status::Holdout => {
-                let closed = match e.close(self.now) {
+                // Who chose fewer emails keeps their address: the goodbye closes, never sunsets.
+                let keep_address = match self.deps.store.get_profile(&e.customer_id).await? {
+                    Some(p) => !sequence::sunsets_address(p.email_status),
+                    None => false,
+                };
+                let closed = match e.close(self.now, keep_address) {
                     Ok(c) => c,
                     Err(_) => return Ok(()),
                 };

@@ -473,3 +473,49 @@ async fn every_invocation_makes_progress_even_when_no_time_is_left() {
     assert_eq!(enrolled, 250);
     assert_eq!(w.store.all_enrollments().len(), 250);
 }
+
+/// A customer whose goodbye went out `sunset_after_days` ago without a reaction.
+async fn after_goodbye(w: &World, id: &str, status: EmailStatus) {
+    let c = example_campaign();
+    let mut p = customer(id, 7, 60);
+    p.email_status = status;
+    p.due_at = None;
+    seed(w, &[p]).await;
+    let start = now() - Duration::days(30);
+    let mut e =
+        shared::domain::sequence::Enrollment::start(id, &c, 1, Group::Treated, "amount-10", start);
+    for step in 1..=c.steps.len() as u8 {
+        e = e.record_sent(step, start, None, &c).unwrap();
+    }
+    e.due_at = Some(now() - Duration::hours(1));
+    w.store.save_enrollment(&e).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_goodbye_without_reaction_sunsets_except_for_who_chose_fewer_emails() {
+    let w = world();
+    after_goodbye(&w, "quiet", EmailStatus::Subscribed).await;
+    after_goodbye(&w, "fewer", EmailStatus::FewerEmails).await;
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.sunset, 1);
+    let quiet = w.store.get_profile("quiet").await.unwrap().unwrap();
+    assert_eq!(quiet.sunset_at, Some(now()));
+    let e = w
+        .store
+        .get_enrollment("quiet", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(e.status, Status::Sunset { .. }), "{:?}", e.status);
+    // Fewer emails is a choice to keep hearing from the shop: no sunset overrides it.
+    let fewer = w.store.get_profile("fewer").await.unwrap().unwrap();
+    assert_eq!(fewer.sunset_at, None);
+    assert_eq!(fewer.email_status, EmailStatus::FewerEmails);
+    let e = w
+        .store
+        .get_enrollment("fewer", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(e.status, Status::Closed { .. }), "{:?}", e.status);
+}

@@ -29,7 +29,7 @@ use shared::domain::eligibility;
 use shared::domain::metrics::{counter, CohortKey, Counts};
 use shared::domain::reward::{self, Offer, Reward, RewardCode};
 use shared::domain::schedule;
-use shared::domain::sequence::{Claim, Enrollment, ExitReason};
+use shared::domain::sequence::{self, Claim, Enrollment, ExitReason};
 use shared::domain::survey::Reason;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{Envelope, StepDue};
@@ -253,6 +253,24 @@ pub async fn send_step(
         end_enrollment(deps, enrollment, reason, now).await?;
         return Ok(Outcome::Skipped {
             why: "not_mailable",
+        });
+    }
+    if !sequence::sends_step(due.step, config.steps.len() as u8, profile.email_status) {
+        // Fewer emails means fewer steps: this one is passed over, the rest keep their times.
+        let skipped = enrollment
+            .skip(due.step, now, config)
+            .map_err(|_| SendError::BadMessage("ended".into()))?;
+        match deps.store.save_enrollment(&skipped).await {
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tally.add(
+            cohort(&enrollment),
+            now.date_naive(),
+            &[(counter::SKIPPED_FEWER_EMAILS, 1)],
+        );
+        return Ok(Outcome::Skipped {
+            why: "fewer_emails",
         });
     }
 

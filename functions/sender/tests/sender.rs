@@ -372,6 +372,42 @@ async fn the_answer_shapes_the_next_step_its_copy_and_its_reward_for_every_reaso
 }
 
 #[tokio::test]
+async fn fewer_emails_gets_only_the_last_step_at_its_usual_time() {
+    let (w, d) = world();
+    let mut due = enrolled(&w, "c1", "en").await;
+    let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+    p.email_status = EmailStatus::FewerEmails;
+    w.store.save_profile(&p).await.unwrap();
+    let c = shared::campaign::testing::example_campaign();
+    let mut t = now();
+    for step in 1..=3u8 {
+        due.step = step;
+        let before = enrollment(&w).await;
+        let out = process_step(&d, &due, t).await.unwrap();
+        if step < 3 {
+            assert_eq!(
+                out,
+                Outcome::Skipped {
+                    why: "fewer_emails"
+                },
+                "step {step}"
+            );
+            let after = enrollment(&w).await;
+            assert_eq!(after.due_step(), Some(step + 1));
+            assert_eq!(after.due_at, Some(t + before.gap_after(step, &c)));
+        } else {
+            assert!(matches!(out, Outcome::Sent { .. }), "step {step}: {out:?}");
+        }
+        t += Duration::days(8);
+    }
+    let emails = w.mailer.drain();
+    assert_eq!(emails.len(), 1, "one email instead of three");
+    let e = enrollment(&w).await;
+    assert_eq!(e.status, Status::AwaitingSunset);
+    assert_eq!(e.sent.iter().map(|s| s.step).collect::<Vec<_>>(), vec![3]);
+}
+
+#[tokio::test]
 async fn after_the_last_step_the_enrollment_waits_for_sunset() {
     let (w, d) = world();
     let mut due = enrolled(&w, "c1", "pl").await;

@@ -25,6 +25,8 @@ pub mod counter {
     pub const REWARD_COST: &str = "reward_cost_minor";
     pub const UNSUBSCRIBED: &str = "unsubscribed";
     pub const FEWER_EMAILS: &str = "fewer_emails";
+    /// Steps passed over because the customer chose fewer emails.
+    pub const SKIPPED_FEWER_EMAILS: &str = "skipped_fewer_emails";
     pub const BOUNCED: &str = "bounced";
     pub const COMPLAINED: &str = "complained";
     pub const SUNSET: &str = "sunset";

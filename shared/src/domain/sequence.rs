@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::customer::EmailStatus;
 use super::experiment::Group;
 use super::survey::Reason;
 use crate::campaign::config::CampaignConfig;
@@ -39,7 +40,8 @@ pub enum Status {
     Sunset {
         at: DateTime<Utc>,
     },
-    /// The holdout window closed without an order.
+    /// The holdout window closed without an order, or the sequence of a customer who chose
+    /// fewer emails ended without a reaction (the address is kept, not sunset).
     Closed {
         at: DateTime<Utc>,
     },
@@ -288,14 +290,35 @@ impl Enrollment {
         message_id: Option<String>,
         campaign: &CampaignConfig,
     ) -> Result<Enrollment, TransitionError> {
-        self.expect_next(step)?;
-        let mut e = self.clone();
-        e.claim = None;
+        let mut e = self.advance(step, at, campaign)?;
         e.sent.push(SentStep {
             step,
             at,
             message_id,
         });
+        Ok(e)
+    }
+
+    /// Passes over `step` without an email (the customer asked for fewer emails, see
+    /// [`sends_step`]): the sequence goes on as if it had been sent, with nothing recorded as sent.
+    pub fn skip(
+        &self,
+        step: u8,
+        at: DateTime<Utc>,
+        campaign: &CampaignConfig,
+    ) -> Result<Enrollment, TransitionError> {
+        self.advance(step, at, campaign)
+    }
+
+    fn advance(
+        &self,
+        step: u8,
+        at: DateTime<Utc>,
+        campaign: &CampaignConfig,
+    ) -> Result<Enrollment, TransitionError> {
+        self.expect_next(step)?;
+        let mut e = self.clone();
+        e.claim = None;
         let from = match self.published_at {
             Some(p) if self.published_step == step && p <= at => p,
             _ => at,
@@ -323,10 +346,17 @@ impl Enrollment {
         Ok(e)
     }
 
-    /// Nothing happened after the goodbye (or the holdout window closed).
-    pub fn close(&self, at: DateTime<Utc>) -> Result<Enrollment, TransitionError> {
+    /// Nothing happened after the goodbye (or the holdout window closed). After the goodbye the
+    /// address is sunset, unless `keep_address` (the customer chose fewer emails, see
+    /// [`sunsets_address`]): then the enrollment just closes.
+    pub fn close(
+        &self,
+        at: DateTime<Utc>,
+        keep_address: bool,
+    ) -> Result<Enrollment, TransitionError> {
         let mut e = self.clone();
         e.status = match self.status {
+            Status::AwaitingSunset if keep_address => Status::Closed { at },
             Status::AwaitingSunset => Status::Sunset { at },
             Status::Holdout => Status::Closed { at },
             _ if self.status.is_final() => return Err(self.final_error()),
@@ -371,6 +401,20 @@ impl Enrollment {
     }
 }
 
+/// Whether a customer with `status` gets step `step` of a `total`-step sequence. Those who chose
+/// "fewer emails" get fewer emails: only the last step (the goodbye, with the reward), at its
+/// usual time; the others are skipped, not delayed.
+pub fn sends_step(step: u8, total: u8, status: EmailStatus) -> bool {
+    status != EmailStatus::FewerEmails || step >= total
+}
+
+/// Whether the goodbye without a reaction sunsets the address. Not for a customer who chose
+/// "fewer emails": they asked to keep hearing from the shop now and then, and a sunset would
+/// silence them; their enrollment closes instead.
+pub fn sunsets_address(status: EmailStatus) -> bool {
+    status != EmailStatus::FewerEmails
+}
+
 /// The variant's timing factor (1 when the variant sets none).
 pub fn delay_factor(campaign: &CampaignConfig, variant: &str) -> f64 {
     campaign
@@ -402,7 +446,9 @@ mod tests {
         }
         assert_eq!(e.status, Status::AwaitingSunset);
         let at = e.due_at.unwrap();
-        let e = e.close(at).unwrap();
+        let kept = e.close(at, true).unwrap();
+        assert_eq!(kept.status, Status::Closed { at });
+        let e = e.close(at, false).unwrap();
         assert_eq!(e.status, Status::Sunset { at });
         assert!(e.record_sent(1, at, None, &c).is_err());
     }
@@ -457,9 +503,32 @@ mod tests {
         assert_eq!(e.due_step(), None);
         assert!(e.due_at.unwrap() > now() + Duration::days(7));
         assert!(matches!(
-            e.close(now()).unwrap().status,
+            e.close(now(), false).unwrap().status,
             Status::Closed { .. }
         ));
+    }
+
+    #[test]
+    fn fewer_emails_means_fewer_steps_and_no_sunset() {
+        let c = example_campaign();
+        let total = c.steps.len() as u8;
+        for step in 1..=total {
+            assert!(sends_step(step, total, EmailStatus::Subscribed));
+            assert_eq!(
+                sends_step(step, total, EmailStatus::FewerEmails),
+                step == total
+            );
+        }
+        assert!(sunsets_address(EmailStatus::Subscribed));
+        assert!(!sunsets_address(EmailStatus::FewerEmails));
+        // A skipped step keeps the timing of the rest and records no email.
+        let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+        let skipped = e.skip(1, now(), &c).unwrap();
+        let sent = e.record_sent(1, now(), None, &c).unwrap();
+        assert_eq!(skipped.status, sent.status);
+        assert_eq!(skipped.due_at, sent.due_at);
+        assert!(skipped.sent.is_empty());
+        assert!(skipped.skip(1, now(), &c).is_err());
     }
 
     #[derive(Debug, Clone)]
@@ -493,7 +562,7 @@ mod tests {
                 let r = match o {
                     Op::Send(s) => e.record_sent(s, now(), None, &c),
                     Op::WinBack => e.win_back(now()),
-                    Op::Close => e.close(now()),
+                    Op::Close => e.close(now(), false),
                     Op::Exit => e.exit(ExitReason::Unsubscribed, now()),
                     Op::Defer => e.defer(now()),
                 };

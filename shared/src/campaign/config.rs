@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::money::Money;
 use crate::domain::reward::RewardSpec;
+use crate::domain::sequence::ActivityKind;
 use crate::domain::survey::Reason;
 
 /// A whole campaign: who lapses, who is eligible, the sequence, rewards and the experiment.
@@ -94,6 +95,11 @@ pub struct SendingPolicy {
     pub attribution_days: u32,
     /// Days after the last step, without reaction, before the customer is sunset.
     pub sunset_after_days: u32,
+    /// Activity other than orders that shows the customer is still with the shop and stops the
+    /// sequence (never counted as a win): `login`, `subscription_renewed`. Empty: they change
+    /// nothing.
+    #[serde(default)]
+    pub still_with_us: Vec<ActivityKind>,
     /// Validity of the signed links in emails.
     #[serde(default = "default_link_validity")]
     pub link_validity_days: u32,

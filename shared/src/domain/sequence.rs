@@ -20,6 +20,70 @@ pub enum ExitReason {
     /// A survey reason the campaign pauses for (e.g. quality) until it is resolved.
     Paused,
     Erased,
+    /// Ordered after the attribution window: the sequence stops, but it is not a win.
+    OrderedAfterWindow,
+    /// A login or renewal the campaign counts as "still with us" (`sending.still_with_us`):
+    /// the sequence stops, and it is not a win either.
+    StillWithUs,
+}
+
+/// What the shop reports a customer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    Order,
+    Login,
+    SubscriptionRenewed,
+    SubscriptionCancelled,
+}
+
+impl ActivityKind {
+    pub fn parse(s: &str) -> Option<ActivityKind> {
+        match s {
+            "order" => Some(ActivityKind::Order),
+            "login" => Some(ActivityKind::Login),
+            "subscription_renewed" => Some(ActivityKind::SubscriptionRenewed),
+            "subscription_cancelled" => Some(ActivityKind::SubscriptionCancelled),
+            _ => None,
+        }
+    }
+}
+
+/// What an activity does to an enrollment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityEffect {
+    /// An order within the attribution window: won back (counted as a reactivation).
+    WinBack,
+    /// The sequence stops without a win.
+    Stop(ExitReason),
+    Nothing,
+}
+
+/// What `kind` at `at` does to enrollment `e`. Any order stops the sequence: within
+/// `attribution_days` of enrollment it is a win, after it the enrollment simply ends (the window
+/// decides only what counts). Logins and renewals never count as wins; those the campaign lists in
+/// `still_with_us` stop the sequence, the others change nothing. Activity from before the
+/// enrollment (a late delivery) changes nothing.
+pub fn activity_effect(
+    e: &Enrollment,
+    kind: ActivityKind,
+    at: DateTime<Utc>,
+    attribution_days: u32,
+    still_with_us: &[ActivityKind],
+) -> ActivityEffect {
+    if e.status.is_final() || at < e.enrolled_at {
+        return ActivityEffect::Nothing;
+    }
+    match kind {
+        ActivityKind::Order
+            if at - e.enrolled_at <= Duration::days(i64::from(attribution_days)) =>
+        {
+            ActivityEffect::WinBack
+        }
+        ActivityKind::Order => ActivityEffect::Stop(ExitReason::OrderedAfterWindow),
+        k if still_with_us.contains(&k) => ActivityEffect::Stop(ExitReason::StillWithUs),
+        _ => ActivityEffect::Nothing,
+    }
 }
 
 /// Where an enrollment stands.
@@ -529,6 +593,43 @@ mod tests {
         assert_eq!(skipped.due_at, sent.due_at);
         assert!(skipped.sent.is_empty());
         assert!(skipped.skip(1, now(), &c).is_err());
+    }
+
+    #[test]
+    fn any_order_stops_the_sequence_and_the_window_decides_only_the_win() {
+        let c = example_campaign();
+        let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+        let fx = |kind, days: i64, still: &[ActivityKind]| {
+            activity_effect(&e, kind, now() + Duration::days(days), 30, still)
+        };
+        assert_eq!(fx(ActivityKind::Order, 3, &[]), ActivityEffect::WinBack);
+        assert_eq!(fx(ActivityKind::Order, 30, &[]), ActivityEffect::WinBack);
+        assert_eq!(
+            fx(ActivityKind::Order, 31, &[]),
+            ActivityEffect::Stop(ExitReason::OrderedAfterWindow)
+        );
+        assert_eq!(
+            activity_effect(&e, ActivityKind::Order, now() - Duration::days(1), 30, &[]),
+            ActivityEffect::Nothing
+        );
+        // Logins and renewals are never wins; "still with us" ones stop the sequence.
+        for kind in [ActivityKind::Login, ActivityKind::SubscriptionRenewed] {
+            assert_eq!(fx(kind, 3, &[]), ActivityEffect::Nothing);
+            assert_eq!(
+                fx(kind, 3, &[kind]),
+                ActivityEffect::Stop(ExitReason::StillWithUs)
+            );
+        }
+        let all = [ActivityKind::Login, ActivityKind::SubscriptionRenewed];
+        assert_eq!(
+            fx(ActivityKind::SubscriptionCancelled, 3, &all),
+            ActivityEffect::Nothing
+        );
+        let won = e.win_back(now()).unwrap();
+        assert_eq!(
+            activity_effect(&won, ActivityKind::Order, now(), 30, &[]),
+            ActivityEffect::Nothing
+        );
     }
 
     #[derive(Debug, Clone)]

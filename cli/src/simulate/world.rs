@@ -134,7 +134,7 @@ enum Action {
         email: Box<Email>,
         link: Option<String>,
     },
-    /// Following a link from an email (survey, NPS).
+    /// Following a survey or NPS link from an email: the page, then the answer its form posts.
     FollowLink { url: String },
     /// One-click unsubscribe (RFC 8058) through the email's List-Unsubscribe header.
     OneClickUnsubscribe { url: String },
@@ -390,7 +390,27 @@ impl World {
                     })?;
             }
             Action::FollowLink { url } => {
-                self.http("GET", &url, Vec::new(), Vec::new(), at).await?;
+                // The browser opens the answer page, whose script sends its form at once.
+                let page = self.http("GET", &url, Vec::new(), Vec::new(), at).await?;
+                match form_action(&page.body, "answer", &url) {
+                    Some(action) => {
+                        self.http(
+                            "POST",
+                            &action,
+                            vec![(
+                                "content-type".into(),
+                                "application/x-www-form-urlencoded".into(),
+                            )],
+                            b"choice=answer".to_vec(),
+                            at,
+                        )
+                        .await?;
+                    }
+                    None => self.refused(format!(
+                        "the survey page has no form to send: {}",
+                        page.status
+                    )),
+                }
             }
             Action::OneClickUnsubscribe { url } => {
                 self.http(

@@ -222,7 +222,7 @@ impl Route {
     fn allowed(&self) -> &'static [&'static str] {
         match self {
             Route::Activity => &["POST"],
-            Route::Survey => &["GET"],
+            Route::Survey => &["GET", "POST"],
             Route::Unsubscribe | Route::Preferences => &["GET", "POST"],
             Route::Reward(_) => &["GET"],
             Route::Customer(_) => &["DELETE"],
@@ -267,7 +267,7 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
     let Some(route) = route(&req.path) else {
         return http::json_error(
             404,
-            "no such route: the webhook serves POST /v1/activity, GET /v1/survey, GET|POST /v1/unsubscribe, GET|POST /v1/preferences, GET /v1/rewards/{code}, DELETE /v1/customers/{id}",
+            "no such route: the webhook serves POST /v1/activity, GET|POST /v1/survey, GET|POST /v1/unsubscribe, GET|POST /v1/preferences, GET /v1/rewards/{code}, DELETE /v1/customers/{id}",
             None,
         );
     };
@@ -304,6 +304,7 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
     let work = async {
         match route {
             Route::Activity => activity::post(deps, &req, now).await,
+            Route::Survey if method == "GET" => links::survey_page(deps, &req, now).await,
             Route::Survey => links::survey(deps, &req, now).await,
             Route::Unsubscribe if method == "GET" => links::choice_page(deps, &req, now).await,
             Route::Unsubscribe => links::post_unsubscribe(deps, &req, now).await,

@@ -393,19 +393,7 @@ impl World {
                 // The browser opens the answer page, whose script sends its form at once.
                 let page = self.http("GET", &url, Vec::new(), Vec::new(), at).await?;
                 match form_action(&page.body, "answer", &url) {
-                    Some(action) => {
-                        self.http(
-                            "POST",
-                            &action,
-                            vec![(
-                                "content-type".into(),
-                                "application/x-www-form-urlencoded".into(),
-                            )],
-                            b"choice=answer".to_vec(),
-                            at,
-                        )
-                        .await?;
-                    }
+                    Some(action) => self.post_form(&action, "choice=answer", at).await?,
                     None => self.refused(format!(
                         "the survey page has no form to send: {}",
                         page.status
@@ -413,32 +401,13 @@ impl World {
                 }
             }
             Action::OneClickUnsubscribe { url } => {
-                self.http(
-                    "POST",
-                    &url,
-                    vec![(
-                        "content-type".into(),
-                        "application/x-www-form-urlencoded".into(),
-                    )],
-                    b"List-Unsubscribe=One-Click".to_vec(),
-                    at,
-                )
-                .await?;
+                self.post_form(&url, "List-Unsubscribe=One-Click", at)
+                    .await?;
             }
             Action::FewerEmails { url } => {
                 let page = self.http("GET", &url, Vec::new(), Vec::new(), at).await?;
                 if let Some(action) = form_action(&page.body, "fewer", &url) {
-                    self.http(
-                        "POST",
-                        &action,
-                        vec![(
-                            "content-type".into(),
-                            "application/x-www-form-urlencoded".into(),
-                        )],
-                        b"choice=fewer".to_vec(),
-                        at,
-                    )
-                    .await?;
+                    self.post_form(&action, "choice=fewer", at).await?;
                 } else {
                     self.refused(format!(
                         "the fewer-emails page has no form to send: {}",
@@ -447,6 +416,22 @@ impl World {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Posts a form body (`application/x-www-form-urlencoded`) to `url`, as a browser would.
+    async fn post_form(&mut self, url: &str, body: &str, at: DateTime<Utc>) -> CliResult<()> {
+        self.http(
+            "POST",
+            url,
+            vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body.as_bytes().to_vec(),
+            at,
+        )
+        .await?;
         Ok(())
     }
 

@@ -128,6 +128,22 @@ fn same_answer(reason: Option<Reason>, nps: Option<u8>, answer: Answer) -> bool 
     }
 }
 
+/// A survey request's claims and answer, or the error page that says what is wrong.
+fn survey_claims(
+    deps: &Deps,
+    req: &HttpRequest,
+    now: DateTime<Utc>,
+) -> Result<(LinkClaims, Answer), HttpResponse> {
+    let c = claims(deps, req, &[Purpose::Survey], now)
+        .map_err(|e| error_page(req, PageError::Token(e)))?;
+    let answer = req
+        .query_param("a")
+        .as_deref()
+        .and_then(parse_answer)
+        .ok_or_else(|| error_page(req, PageError::BadAnswer))?;
+    Ok((c, answer))
+}
+
 /// `GET /v1/survey?t=<token>&a=<reason|score>`: the link in the email. Shows the answer with a
 /// button that posts it (the page's one script presses it in a browser), and records nothing:
 /// a mail filter or link scanner that fetches every link in an email answers nothing.
@@ -136,14 +152,11 @@ pub(crate) async fn survey_page(
     req: &HttpRequest,
     now: DateTime<Utc>,
 ) -> Result<HttpResponse, StoreError> {
-    let c = match claims(deps, req, &[Purpose::Survey], now) {
-        Ok(c) => c,
-        Err(e) => return Ok(error_page(req, PageError::Token(e))),
+    let (c, answer) = match survey_claims(deps, req, now) {
+        Ok(ok) => ok,
+        Err(page) => return Ok(page),
     };
     let raw = req.query_param("a").unwrap_or_default();
-    let Some(answer) = parse_answer(&raw) else {
-        return Ok(error_page(req, PageError::BadAnswer));
-    };
     let profile = deps.store.get_profile(&c.customer_id).await?;
     let lang = customer_lang(profile.as_ref(), req);
     let token = req.query_param("t").unwrap_or_default();
@@ -178,12 +191,9 @@ pub(crate) async fn survey(
     req: &HttpRequest,
     now: DateTime<Utc>,
 ) -> Result<HttpResponse, StoreError> {
-    let c = match claims(deps, req, &[Purpose::Survey], now) {
-        Ok(c) => c,
-        Err(e) => return Ok(error_page(req, PageError::Token(e))),
-    };
-    let Some(answer) = req.query_param("a").as_deref().and_then(parse_answer) else {
-        return Ok(error_page(req, PageError::BadAnswer));
+    let (c, answer) = match survey_claims(deps, req, now) {
+        Ok(ok) => ok,
+        Err(page) => return Ok(page),
     };
     let profile = deps.store.get_profile(&c.customer_id).await?;
     let lang = customer_lang(profile.as_ref(), req);

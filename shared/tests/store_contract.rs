@@ -82,6 +82,7 @@ fn reward(code: &str) -> Reward {
         issued_at: t0(),
         expires_at: t0() + Duration::days(14),
         redeemed_at: None,
+        voided_at: None,
         uses_left: 1,
     }
 }

@@ -367,7 +367,8 @@ impl Run<'_> {
                 break;
             };
             p.sunset_at = Some(self.now);
-            p.due_at = None;
+            // Looked at again when the sunset has run its time (an order wakes them sooner).
+            p.due_at = eligibility::sunset_until(&p, &self.deps.campaign.eligibility);
             match self.deps.store.save_profile(&p).await {
                 Ok(_) => break,
                 Err(err) if err.is_conflict() => continue,

@@ -500,6 +500,8 @@ async fn a_goodbye_without_reaction_sunsets_except_for_who_chose_fewer_emails() 
     assert_eq!(s.sunset, 1);
     let quiet = w.store.get_profile("quiet").await.unwrap().unwrap();
     assert_eq!(quiet.sunset_at, Some(now()));
+    let sunset_days = i64::from(example_campaign().eligibility.sunset_days);
+    assert_eq!(quiet.due_at, Some(now() + Duration::days(sunset_days)));
     let e = w
         .store
         .get_enrollment("quiet", "example")
@@ -518,4 +520,40 @@ async fn a_goodbye_without_reaction_sunsets_except_for_who_chose_fewer_emails() 
         .unwrap()
         .unwrap();
     assert!(matches!(e.status, Status::Closed { .. }), "{:?}", e.status);
+}
+
+#[tokio::test]
+async fn a_sunset_lasts_sunset_days_and_then_the_customer_may_be_enrolled_again() {
+    let w = world();
+    after_goodbye(&w, "quiet", EmailStatus::Subscribed).await;
+    run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    let sunset_days = i64::from(example_campaign().eligibility.sunset_days);
+    let at = |days: i64| Input {
+        now: now() + Duration::days(days),
+        mode: Mode::Due,
+    };
+    // A rebuild during the sunset finds them kept out, due again when it ends.
+    let during = Input {
+        mode: Mode::Rebuild,
+        ..at(sunset_days / 2)
+    };
+    let s = run(&w.deps, during, Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 0);
+    let s = run(&w.deps, at(sunset_days / 2), Budget::unlimited())
+        .await
+        .unwrap();
+    assert_eq!(s.enrolled, 0);
+    let p = w.store.get_profile("quiet").await.unwrap().unwrap();
+    assert_eq!(p.due_at, Some(now() + Duration::days(sunset_days)));
+    let s = run(&w.deps, at(sunset_days), Budget::unlimited())
+        .await
+        .unwrap();
+    assert_eq!(s.enrolled, 1, "the sunset has run its time");
+    let e = w
+        .store
+        .get_enrollment("quiet", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.round, 2);
 }

@@ -78,9 +78,17 @@ pub struct EligibilityPolicy {
     pub fewer_emails_cap_days: u32,
     /// Days after a finished enrollment before a customer may be enrolled again.
     pub cooldown_days: u32,
+    /// Days a sunset address (a goodbye without reaction) stays out of this campaign; an order
+    /// lifts it earlier.
+    #[serde(default = "default_sunset_days")]
+    pub sunset_days: u32,
     /// Survey reasons that pause the campaign for a customer until the marketer marks them resolved.
     #[serde(default)]
     pub paused_reasons: Vec<Reason>,
+}
+
+fn default_sunset_days() -> u32 {
+    180
 }
 
 /// When and how emails go out.

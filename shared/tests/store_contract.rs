@@ -59,6 +59,7 @@ fn enrollment(customer: &str, campaign: &str, due_at: Option<DateTime<Utc>>) -> 
         survey_reason: None,
         nps: None,
         revenue_minor: 0,
+        resolved: None,
     }
 }
 

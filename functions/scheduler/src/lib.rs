@@ -17,6 +17,7 @@ use shared::domain::experiment::{self, Group};
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::sequence::{self, Enrollment, Status};
+use shared::domain::survey;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{publish_all, BusEvent, RetryPolicy, StepDue};
 use shared::ports::{Checkpoint, DueItem, EventBus, Store, StoreError, DUE_SHARDS};
@@ -205,8 +206,13 @@ impl Run<'_> {
             let retry = why.retry_at();
             return self.set_profile_due(profile, retry).await;
         }
-        let assignment =
+        let mut assignment =
             experiment::assign(&profile.customer_id, &campaign.name, &campaign.experiment);
+        // A paused reason the shop has fixed: this enrollment tells them, once.
+        let resolved = survey::pending_resolution(&profile);
+        if resolved.is_some() {
+            assignment = experiment::never_held_out(assignment, &campaign.experiment);
+        }
         let round = latest.as_ref().map_or(1, |e| e.round + 1);
         let mut enrollment = Enrollment::start(
             &profile.customer_id,
@@ -216,6 +222,10 @@ impl Run<'_> {
             &assignment.variant,
             self.now,
         );
+        if let Some(r) = &resolved {
+            profile.told_resolved.insert(r.reason);
+        }
+        enrollment.resolved = resolved;
         enrollment.version = latest.as_ref().map_or(0, |e| e.version);
         match self.deps.store.save_enrollment(&enrollment).await {
             Ok(v) => enrollment.version = v,
@@ -226,6 +236,9 @@ impl Run<'_> {
         profile.due_at = None;
         if let Err(e) = self.deps.store.save_profile(&profile).await {
             // The enrollment stands; a stale profile due entry finds them enrolled next time.
+            // (Its `resolved` notice stands too: the sender tells them once, with this
+            // enrollment; a later one would find the reason not yet marked as told only if this
+            // write was lost to a concurrent change.)
             if !e.is_conflict() {
                 return Err(e.into());
             }

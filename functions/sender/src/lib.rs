@@ -750,10 +750,16 @@ pub fn compose(
             .survey_reason
             .or(profile.survey_reason)
             .map(|r| r.as_str().to_string()),
+        resolved: e.resolved.clone(),
+    };
+    // The first email of an enrollment that tells a paused customer their reason is fixed.
+    let template = match (&e.resolved, &config.eligibility.resolved_template) {
+        (Some(_), Some(t)) if step == 1 => t.as_str(),
+        _ => step_config.template.as_str(),
     };
     let rendered = deps
         .campaign
-        .render_email(step, &locale_code, &ctx)
+        .render_template(template, &locale_code, &ctx)
         .map_err(|source| SendError::Render { step, source })?;
     Ok(Email {
         to: profile.email.clone().unwrap_or_default(),

@@ -11,7 +11,6 @@ use shared::domain::reward::{RedeemError, Reward, RewardCode};
 use shared::domain::sequence::{activity_effect, ActivityEffect, Enrollment, ExitReason, Status};
 use shared::events::{publish_all, BusEvent, RetryPolicy};
 use shared::ports::{Claimed, StoreError};
-use shared::signing::verify_webhook;
 
 use crate::http::{json_error, json_response};
 use crate::{report, Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
@@ -624,13 +623,8 @@ pub(crate) async fn post(
     req: &HttpRequest,
     now: DateTime<Utc>,
 ) -> Result<HttpResponse, StoreError> {
-    if let Err(e) = verify_webhook(
-        req.header("winback-signature"),
-        &req.body,
-        &deps.keys.webhook,
-        now,
-    ) {
-        return Ok(json_error(401, &e.to_string(), None));
+    if let Some(refused) = crate::refuse_unsigned_body(deps, req, now) {
+        return Ok(refused);
     }
     let activity = match parse(&req.body, now) {
         Ok(a) => a,

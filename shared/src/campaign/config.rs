@@ -85,6 +85,11 @@ pub struct EligibilityPolicy {
     /// Survey reasons that pause the campaign for a customer until the marketer marks them resolved.
     #[serde(default)]
     pub paused_reasons: Vec<Reason>,
+    /// The template (`templates/<locale>/<name>.*`) of the email that tells a customer paused
+    /// over a reason that it is fixed (`winback resolve`); it replaces step 1 of their next
+    /// enrollment. Without it, step 1's own template is sent (it sees `resolved` too).
+    #[serde(default)]
+    pub resolved_template: Option<String>,
 }
 
 fn default_sunset_days() -> u32 {

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::locale::{describe_reward, format_date};
 use crate::domain::reward::{Reward, RewardKind, RewardSpec};
-use crate::domain::survey::Reason;
+use crate::domain::survey::{Reason, Resolved};
 use crate::domain::zone::Zone;
 
 /// Everything an email template may use. Every field is always present; optional ones are
@@ -42,6 +42,8 @@ pub struct EmailContext {
     /// `hard_to_understand`, `forgot`, `quality`, `other`), once they have given one: the steps
     /// after the answer speak to it.
     pub reason: Option<String>,
+    /// A paused reason the shop has fixed (`reason`, `note`), in the email that says so.
+    pub resolved: Option<Resolved>,
 }
 
 /// A reward as an email shows it.
@@ -141,6 +143,10 @@ pub(crate) fn full_sample(locale: &str, reward_kind: RewardKind) -> EmailContext
         total_steps: 3,
         variant_copy: Some("Sample copy".into()),
         reason: Some(Reason::TooExpensive.as_str().into()),
+        resolved: Some(Resolved {
+            reason: Reason::Quality,
+            note: "Our new roaster is in".into(),
+        }),
     }
 }
 
@@ -155,6 +161,7 @@ pub(crate) fn empty_sample(locale: &str) -> EmailContext {
         nps: Vec::new(),
         variant_copy: None,
         reason: None,
+        resolved: None,
         years_as_customer: 0,
         months_as_customer: 0,
         order_count: 1,

@@ -91,6 +91,7 @@ pub(crate) fn validate(c: &CampaignConfig) -> Result<(), CampaignError> {
     }
     validate_lapse(c)?;
     validate_sending_and_steps(c)?;
+    validate_resolved_template(c)?;
     validate_rewards(c)?;
     validate_experiment(c)
 }
@@ -292,6 +293,18 @@ fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
         }
     }
     Ok(())
+}
+
+fn validate_resolved_template(c: &CampaignConfig) -> Result<(), CampaignError> {
+    match &c.eligibility.resolved_template {
+        Some(t) if !is_slug(t, &['_']) || t.starts_with('_') => Err(invalid(
+            "eligibility.resolved_template",
+            format!(
+                "must be a template name of lowercase letters, digits, `-` or `_` not starting with `_`, got {t:?}"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn validate_rewards(c: &CampaignConfig) -> Result<(), CampaignError> {

@@ -1,6 +1,6 @@
 //! The customer profile the shop's orders build up, and its buying rhythm.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -76,6 +76,13 @@ pub struct Profile {
     /// Reasons the marketer has marked resolved (the customer may be contacted again).
     #[serde(default)]
     pub resolved_reasons: BTreeSet<Reason>,
+    /// The marketer's note on each resolved reason ("the new roaster is in"), for the email that
+    /// tells the customer it is fixed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resolution_notes: BTreeMap<Reason, String>,
+    /// Resolved reasons the customer has been told about (each is told once).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub told_resolved: BTreeSet<Reason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub survey_reason: Option<Reason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

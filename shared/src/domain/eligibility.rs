@@ -4,8 +4,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::customer::{EmailStatus, Profile};
-use super::sequence::Enrollment;
-use super::survey::Reason;
+use super::sequence::{Enrollment, ExitReason, Status};
+use super::survey::{pending_resolution, Reason};
 use crate::campaign::config::EligibilityPolicy;
 
 /// Why a lapsed customer is not enrolled. `retry_at` says when it may change by itself.
@@ -137,7 +137,15 @@ pub fn check(
                 return Err(Ineligible::ContactedRecently { until });
             }
         }
-        if let Some(ended) = e.ended_at() {
+        // Paused over a reason the shop has since fixed: no cooldown before telling them.
+        let fixed_pause = matches!(
+            e.status,
+            Status::Exited {
+                reason: ExitReason::Paused,
+                ..
+            }
+        ) && pending_resolution(profile).is_some();
+        if let Some(ended) = e.ended_at().filter(|_| !fixed_pause) {
             let until = ended + Duration::days(i64::from(policy.cooldown_days));
             if now < until {
                 return Err(Ineligible::CoolingDown { until });
@@ -218,6 +226,31 @@ mod tests {
         );
         p.resolved_reasons.insert(Reason::Quality);
         assert_eq!(check(&p, None, pol, now()), Ok(()));
+    }
+
+    #[test]
+    fn a_customer_paused_over_a_fixed_reason_skips_the_cooldown_once() {
+        let c = example_campaign();
+        let mut p = good_customer();
+        p.tags.insert(Reason::Quality.tag());
+        let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now())
+            .record_sent(1, now(), None, &c)
+            .unwrap()
+            .exit(ExitReason::Paused, now())
+            .unwrap();
+        let later = now() + Duration::days(10);
+        assert!(matches!(
+            check(&p, Some(&e), &c.eligibility, later),
+            Err(Ineligible::PausedReason { .. })
+        ));
+        crate::domain::survey::resolve(&mut p, Reason::Quality, "fixed", later);
+        assert_eq!(check(&p, Some(&e), &c.eligibility, later), Ok(()));
+        // Once told, the usual cooldown applies again.
+        p.told_resolved.insert(Reason::Quality);
+        assert!(matches!(
+            check(&p, Some(&e), &c.eligibility, later),
+            Err(Ineligible::CoolingDown { .. })
+        ));
     }
 
     #[test]

@@ -58,7 +58,11 @@ pub fn assign(customer_id: &str, campaign: &str, cfg: &ExperimentConfig) -> Assi
             variant: HOLDOUT.to_string(),
         };
     }
-    let v = (u - holdout) / (1.0 - holdout);
+    pick_variant((u - holdout) / (1.0 - holdout), cfg)
+}
+
+/// The variant at `v` in `[0, 1)` of the weight-split variants (which must not be empty).
+fn pick_variant(v: f64, cfg: &ExperimentConfig) -> Assignment {
     let total: u64 = cfg.variants.iter().map(|v| u64::from(v.weight)).sum();
     let mut acc = 0u64;
     let target = v * total as f64;
@@ -75,6 +79,15 @@ pub fn assign(customer_id: &str, campaign: &str, cfg: &ExperimentConfig) -> Assi
         group: Group::Treated,
         variant: cfg.variants[cfg.variants.len() - 1].name.clone(),
     }
+}
+
+/// The assignment of a customer who must be emailed (told a reason they left over is fixed: a
+/// promise, not an experiment): a holdout customer gets the first variant instead.
+pub fn never_held_out(a: Assignment, cfg: &ExperimentConfig) -> Assignment {
+    if a.group == Group::Treated || cfg.variants.is_empty() {
+        return a;
+    }
+    pick_variant(0.0, cfg)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::customer::EmailStatus;
 use super::experiment::Group;
-use super::survey::Reason;
+use super::survey::{Reason, Resolved};
 use crate::campaign::config::CampaignConfig;
 
 /// Why an enrollment ended early.
@@ -198,6 +198,10 @@ pub struct Enrollment {
     /// Revenue from orders after winning back, in minor units.
     #[serde(default)]
     pub revenue_minor: i64,
+    /// A paused reason the shop has fixed: the first step tells the customer (the campaign's
+    /// `resolved_template` instead of the step's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Resolved>,
 }
 
 /// A transition the state machine does not allow.
@@ -270,6 +274,7 @@ impl Enrollment {
             survey_reason: None,
             nps: None,
             revenue_minor: 0,
+            resolved: None,
         }
     }
 

@@ -214,12 +214,11 @@ impl Run<'_> {
             assignment = experiment::never_held_out(assignment, &campaign.experiment);
         }
         let round = latest.as_ref().map_or(1, |e| e.round + 1);
-        let mut enrollment = Enrollment::start(
+        let mut enrollment = Enrollment::start_assigned(
             &profile.customer_id,
             campaign,
             round,
-            assignment.group,
-            &assignment.variant,
+            &assignment,
             self.now,
         );
         if let Some(r) = &resolved {

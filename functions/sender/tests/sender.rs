@@ -56,6 +56,27 @@ fn world() -> (World, Deps) {
 }
 
 async fn enrolled(w: &World, id: &str, locale: &str) -> StepDue {
+    enrolled_in(w, id, locale, "amount-10").await
+}
+
+/// The shipped campaign with its `campaign.toml` edited (`from` → `to`).
+fn campaign_with(from: &str, to: &str) -> Campaign {
+    let files: Vec<(&str, String)> = shared::campaign::embedded::EXAMPLE
+        .iter()
+        .map(|(path, text)| {
+            let text = if *path == "campaign.toml" {
+                assert!(text.contains(from), "campaign.toml has {from}");
+                text.replacen(from, to, 1)
+            } else {
+                text.to_string()
+            };
+            (*path, text)
+        })
+        .collect();
+    Campaign::from_files(files.iter().map(|(p, t)| (*p, t.as_str()))).unwrap()
+}
+
+async fn enrolled_in(w: &World, id: &str, locale: &str, variant: &str) -> StepDue {
     let mut p = Profile::new(id);
     p.email = Some(format!("{id}@example.com"));
     p.first_name = Some("Alex".into());
@@ -74,7 +95,7 @@ async fn enrolled(w: &World, id: &str, locale: &str) -> StepDue {
         &c,
         1,
         Group::Treated,
-        "amount-10",
+        variant,
         now() - Duration::hours(1),
     );
     e.published_step = 1;
@@ -405,6 +426,67 @@ async fn fewer_emails_gets_only_the_last_step_at_its_usual_time() {
     let e = enrollment(&w).await;
     assert_eq!(e.status, Status::AwaitingSunset);
     assert_eq!(e.sent.iter().map(|s| s.step).collect::<Vec<_>>(), vec![3]);
+}
+
+#[tokio::test]
+async fn a_reward_variant_issues_its_own_reward() {
+    let (w, d) = world();
+    let due = enrolled_in(&w, "c1", "en", "percent-15").await;
+    process_step(&d, &due, now()).await.unwrap();
+    let e = enrollment(&w).await;
+    let code = RewardCode::parse(e.reward_code.as_deref().unwrap()).unwrap();
+    let reward = w.store.get_reward(&code).await.unwrap().unwrap();
+    let c = shared::campaign::testing::example_campaign();
+    assert_eq!(Some(reward.spec), c.experiment.variants[1].reward.clone());
+    assert!(w.mailer.drain()[0].1.text.contains("15"));
+}
+
+#[tokio::test]
+async fn a_copy_variant_puts_its_copy_in_the_email() {
+    let (w, mut d) = world();
+    d.campaign = Arc::new(campaign_with(
+        "name = \"percent-15\"",
+        "name = \"percent-15\"\ncopy = \"Last chance:\"",
+    ));
+    let due = enrolled_in(&w, "c1", "en", "percent-15").await;
+    process_step(&d, &due, now()).await.unwrap();
+    let other = enrolled_in(&w, "c2", "en", "amount-10").await;
+    process_step(&d, &other, now()).await.unwrap();
+    let emails = w.mailer.drain();
+    assert!(
+        emails[0].1.subject.starts_with("Last chance:"),
+        "{}",
+        emails[0].1.subject
+    );
+    assert!(!emails[1].1.subject.contains("Last chance:"));
+}
+
+#[tokio::test]
+async fn a_timing_variant_spaces_its_steps_by_its_delay_factor() {
+    let (w, mut d) = world();
+    let campaign = campaign_with(
+        "name = \"percent-15\"",
+        "name = \"percent-15\"\ndelay_factor = 1.25",
+    );
+    let c = campaign.config().clone();
+    d.campaign = Arc::new(campaign);
+    let due = enrolled_in(&w, "c1", "en", "percent-15").await;
+    process_step(&d, &due, now()).await.unwrap();
+    let e = enrollment(&w).await;
+    let stretched = Duration::seconds((c.steps[1].delay_days * 1.25 * 86_400.0) as i64);
+    assert_eq!(e.due_at, Some(now() + stretched));
+    let other = enrolled_in(&w, "c2", "en", "amount-10").await;
+    process_step(&d, &other, now()).await.unwrap();
+    let o = w
+        .store
+        .get_enrollment("c2", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        o.due_at,
+        Some(now() + Duration::days(c.steps[1].delay_days as i64))
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::customer::EmailStatus;
-use super::experiment::Group;
+use super::experiment::{Assignment, Group};
 use super::survey::{Reason, Resolved};
 use crate::campaign::config::CampaignConfig;
 
@@ -276,6 +276,31 @@ impl Enrollment {
             revenue_minor: 0,
             resolved: None,
         }
+    }
+
+    /// A new enrollment as the experiment assigned it. A holdout enrollment's window is the
+    /// whole sequence and sunset wait at the timing of the variant it shadows
+    /// ([`Assignment::timing`]), so holdout windows are spread like the treated ones.
+    pub fn start_assigned(
+        customer_id: &str,
+        campaign: &CampaignConfig,
+        round: u32,
+        assignment: &Assignment,
+        now: DateTime<Utc>,
+    ) -> Enrollment {
+        let mut e = Enrollment::start(
+            customer_id,
+            campaign,
+            round,
+            assignment.group,
+            &assignment.variant,
+            now,
+        );
+        if assignment.group == Group::Holdout {
+            let factor = delay_factor(campaign, &assignment.timing);
+            e.due_at = Some(now + days(sequence_days(campaign, factor)));
+        }
+        e
     }
 
     fn final_error(&self) -> TransitionError {
@@ -635,6 +660,35 @@ mod tests {
             activity_effect(&won, ActivityKind::Order, now(), 30, &[]),
             ActivityEffect::Nothing
         );
+    }
+
+    #[test]
+    fn timing_variants_stretch_the_steps_and_the_holdout_window_follows_them() {
+        let mut c = example_campaign();
+        c.experiment.variants[1].delay_factor = 1.5;
+        let slow = c.experiment.variants[1].name.clone();
+        let fast = c.experiment.variants[0].name.clone();
+        let treated = |v: &str| Assignment {
+            group: Group::Treated,
+            variant: v.into(),
+            timing: v.into(),
+        };
+        let e = Enrollment::start_assigned("c1", &c, 1, &treated(&slow), now());
+        assert_eq!(e.gap_after(1, &c), days(c.steps[1].delay_days * 1.5));
+        let f = Enrollment::start_assigned("c1", &c, 1, &treated(&fast), now());
+        assert_eq!(f.gap_after(1, &c), days(c.steps[1].delay_days));
+        // The last step waits the sunset, unstretched.
+        let last = c.steps.len() as u8;
+        assert_eq!(e.gap_after(last, &c), f.gap_after(last, &c));
+        for (timing, factor) in [(&slow, 1.5), (&fast, 1.0)] {
+            let a = Assignment {
+                group: Group::Holdout,
+                variant: "holdout".into(),
+                timing: timing.clone(),
+            };
+            let h = Enrollment::start_assigned("c1", &c, 1, &a, now());
+            assert_eq!(h.due_at, Some(now() + days(sequence_days(&c, factor))));
+        }
     }
 
     #[derive(Debug, Clone)]

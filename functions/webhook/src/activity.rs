@@ -519,6 +519,9 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
             if let Some(step) = e.sent.last().map(|s| s.step) {
                 deltas.push((counter::reactivated_after_step(step), 1));
             }
+            if let Some(reason) = e.survey_reason {
+                deltas.push((counter::reactivated_reason(reason), 1));
+            }
             let refs: Vec<(&str, i64)> = deltas.iter().map(|(n, d)| (n.as_str(), *d)).collect();
             report::count(deps, &cohort(e), now, &refs).await?;
             let revenue = Money(minor).to_string();

@@ -49,6 +49,11 @@ pub mod counter {
         format!("reason_{}", reason.as_str())
     }
 
+    /// `reactivated_reason_<reason>`: won back after answering the survey with this reason.
+    pub fn reactivated_reason(reason: crate::domain::survey::Reason) -> String {
+        format!("reactivated_reason_{}", reason.as_str())
+    }
+
     /// `nps_<class>`.
     pub fn nps(class: crate::domain::survey::NpsClass) -> String {
         let c = match class {

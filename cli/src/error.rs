@@ -55,6 +55,9 @@ pub enum CliError {
     #[error("--aws cannot run: {missing}")]
     AwsMissing { missing: String },
     /// The store refused an operation.
+    /// An argument that is not one of the accepted values.
+    #[error("{flag}: {reason}")]
+    BadArgument { flag: &'static str, reason: String },
     #[error("store: {0}")]
     Store(#[from] shared::ports::StoreError),
     /// The scheduler failed.

@@ -26,7 +26,7 @@ use error::{CliError, CliResult};
 #[command(
     name = "winback",
     version,
-    about = "Win lapsed customers back: simulate, import, plan, preview, report"
+    about = "Win lapsed customers back: simulate, import, plan, preview, report, resolve"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -46,6 +46,40 @@ pub enum Command {
     Preview(PreviewArgs),
     /// Report reactivation, lift, money and reasons from the stored counters.
     Report(ReportArgs),
+    /// Mark a paused reason fixed: its customers may be contacted again and are told, once.
+    Resolve(ResolveArgs),
+}
+
+/// Where a command writes: a store snapshot or the DynamoDB table.
+#[derive(Debug, Args)]
+pub struct WriteTarget {
+    /// Write to this store snapshot (created if missing for import).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "aws",
+        conflicts_with = "aws"
+    )]
+    pub store: Option<PathBuf>,
+    /// Write to the DynamoDB table of TABLE_NAME.
+    #[arg(long)]
+    pub aws: bool,
+}
+
+/// `winback resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The reason that is fixed: too_expensive, bad_experience, hard_to_understand, forgot, quality or other.
+    #[arg(value_name = "REASON")]
+    pub reason: String,
+    /// What was fixed, in a sentence customers read in the "we fixed it" email.
+    #[arg(long)]
+    pub note: String,
+    #[command(flatten)]
+    pub target: WriteTarget,
+    /// When it was resolved: its customers are due for the scheduler from then (default: now).
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
 }
 
 /// `winback simulate`.
@@ -92,17 +126,8 @@ pub struct ImportArgs {
     /// The orders CSV: customer_id,email,ordered_at,amount[,currency,first_name,locale,time_zone,category,product].
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Write to this store snapshot (created if missing).
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_unless_present = "aws",
-        conflicts_with = "aws"
-    )]
-    pub store: Option<PathBuf>,
-    /// Write to the DynamoDB table of TABLE_NAME.
-    #[arg(long)]
-    pub aws: bool,
+    #[command(flatten)]
+    pub target: WriteTarget,
     /// The moment due times are computed for (default: now).
     #[arg(long, value_name = "DATE")]
     pub at: Option<String>,
@@ -238,13 +263,53 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 o.customers, opts.days, o.elapsed_seconds
             );
         }
+        Command::Resolve(a) => {
+            let reason: shared::domain::survey::Reason =
+                a.reason
+                    .parse()
+                    .map_err(
+                        |e: shared::domain::survey::UnknownReason| CliError::BadArgument {
+                            flag: "REASON",
+                            reason: e.to_string(),
+                        },
+                    )?;
+            let note =
+                webhook::resolve::check_note(&a.note).map_err(|why| CliError::BadArgument {
+                    flag: "--note",
+                    reason: why.to_string(),
+                })?;
+            let at = match &a.at {
+                Some(s) => time::parse_flag("--at", s)?,
+                None => chrono::Utc::now(),
+            };
+            let done = match (a.target.aws, &a.target.store) {
+                (true, _) => {
+                    let store = aws::store().await?;
+                    webhook::resolve::resolve_reason(store.as_ref(), reason, note, at).await?
+                }
+                (false, Some(path)) => {
+                    let snap = snapshot::Snapshot::load(path)?;
+                    let memory = snap.restore().await?;
+                    let done = webhook::resolve::resolve_reason(&memory, reason, note, at).await?;
+                    snapshot::Snapshot::take(&memory, &snap.campaigns)
+                        .await?
+                        .save(path)?;
+                    done
+                }
+                (false, None) => return Err(CliError::NoSource { command: "resolve" }),
+            };
+            println!(
+                "Resolved {reason}: {} customer(s) who gave it may be contacted again; each is told once, in the first email of their next enrollment ({} profiles read)",
+                done.resolved, done.scanned
+            );
+        }
         Command::Import(a) => {
             let at = match &a.at {
                 Some(s) => time::parse_flag("--at", s)?,
                 None => chrono::Utc::now(),
             };
             let campaign = open_campaign(&a.campaign)?;
-            let target = match (a.aws, a.store) {
+            let target = match (a.target.aws, a.target.store) {
                 (true, _) => import::Target::Aws,
                 (false, Some(p)) => import::Target::Snapshot(p),
                 (false, None) => return Err(CliError::NoSource { command: "import" }),

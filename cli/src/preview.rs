@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use shared::campaign::{Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
 use shared::domain::money::Money;
 use shared::domain::reward::{Reward, RewardCode, RewardKind, RewardSpec};
-use shared::domain::survey::Reason;
+use shared::domain::survey::{Reason, Resolved};
 
 use crate::error::{CliError, CliResult};
 
@@ -91,6 +91,8 @@ fn context(
         step,
         total_steps: config.steps.len() as u8,
         variant_copy: None,
+        reason: None,
+        resolved: None,
     }
 }
 
@@ -98,6 +100,66 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// A reward of `spec` as step `step` would issue it, with a fixed sample code.
+fn sample_reward(
+    spec: RewardSpec,
+    config: &shared::campaign::CampaignConfig,
+    step: u8,
+    now: DateTime<Utc>,
+) -> Reward {
+    Reward::issue(
+        RewardCode::from_entropy([7, 1, 3, 9, 4, 2, 8, 6]),
+        spec,
+        "preview",
+        &config.name,
+        "preview#1",
+        "preview",
+        step,
+        &config.currency,
+        now,
+    )
+}
+
+/// Renders one email to `<stem>.html` and `<stem>.txt` in `out` and adds its cell to `index`.
+#[allow(clippy::too_many_arguments)]
+fn emit(
+    campaign: &Campaign,
+    out: &Path,
+    index: &mut String,
+    step: u8,
+    template: &str,
+    locale: &str,
+    row: &str,
+    ctx: &EmailContext,
+) -> CliResult<()> {
+    let config = campaign.config();
+    let rendered = campaign
+        .render_template(template, locale, ctx)
+        .map_err(|source| CliError::Render {
+            campaign: config.name.clone(),
+            step,
+            template: template.to_string(),
+            locale: locale.to_string(),
+            reward: row.to_string(),
+            source: Box::new(source),
+        })?;
+    let stem = format!("step{step}-{template}.{locale}.{row}");
+    let html_path = out.join(format!("{stem}.html"));
+    let text_path = out.join(format!("{stem}.txt"));
+    std::fs::write(&html_path, &rendered.html).map_err(CliError::io("write", &html_path))?;
+    std::fs::write(
+        &text_path,
+        format!("Subject: {}\n\n{}", rendered.subject, rendered.text),
+    )
+    .map_err(CliError::io("write", &text_path))?;
+    let _ = write!(
+        index,
+        "<td><a href=\"{stem}.html\">{}</a><br><a class=\"t\" href=\"{stem}.txt\">text</a></td>",
+        esc(&rendered.subject)
+    );
+    Ok(())
 }
 
 /// Loads `campaign` (a shipped name or a directory) and writes the preview into `out`.
@@ -131,60 +193,95 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
             if step.nps { ", NPS" } else { "" },
             config.locales.iter().map(|l| format!("<th>{}</th>", esc(l))).collect::<String>()
         );
-        for kind in kinds {
-            let kind_name = kind.map_or("none", RewardKind::as_str);
-            let _ = write!(index, "<tr><td>{kind_name}</td>");
-            for locale in &config.locales {
-                let reward = kind.map(|k| {
-                    Reward::issue(
-                        RewardCode::from_entropy([7, 1, 3, 9, 4, 2, 8, 6]),
-                        sample_spec(k),
-                        "preview",
-                        &config.name,
-                        "preview#1",
-                        "preview",
-                        n,
-                        &config.currency,
-                        now,
-                    )
-                });
-                let ctx = context(&campaign, n, locale, reward.as_ref(), now);
-                let rendered =
-                    campaign
-                        .render_email(n, locale, &ctx)
-                        .map_err(|source| CliError::Render {
-                            campaign: config.name.clone(),
-                            step: n,
-                            template: step.template.clone(),
-                            locale: locale.clone(),
-                            reward: kind_name.to_string(),
-                            source: Box::new(source),
-                        })?;
-                let stem = format!("step{n}-{}.{locale}.{kind_name}", step.template);
-                let html_path = out.join(format!("{stem}.html"));
-                let text_path = out.join(format!("{stem}.txt"));
-                std::fs::write(&html_path, &rendered.html)
-                    .map_err(CliError::io("write", &html_path))?;
-                std::fs::write(
-                    &text_path,
-                    format!("Subject: {}\n\n{}", rendered.subject, rendered.text),
+        let asked_before = config.steps[..i].iter().any(|s| s.survey);
+        // Each reward kind, then (after a step with the survey) each answer with its reward.
+        let mut rows: Vec<(String, Option<RewardSpec>, Option<Reason>)> = kinds
+            .into_iter()
+            .map(|k| {
+                (
+                    k.map_or("none", RewardKind::as_str).to_string(),
+                    k.map(sample_spec),
+                    None,
                 )
-                .map_err(CliError::io("write", &text_path))?;
+            })
+            .collect();
+        if asked_before {
+            let variant = config
+                .experiment
+                .variants
+                .first()
+                .map(|v| v.name.clone())
+                .unwrap_or_default();
+            rows.extend(Reason::ALL.into_iter().map(|r| {
+                (
+                    format!("reason-{r}"),
+                    step.reward
+                        .then(|| shared::domain::reward::choose(&config, &variant, Some(r))),
+                    Some(r),
+                )
+            }));
+        }
+        for (row, spec, reason) in rows {
+            let _ = write!(index, "<tr><td>{}</td>", esc(&row));
+            for locale in &config.locales {
+                let reward = spec
+                    .clone()
+                    .map(|spec| sample_reward(spec, &config, n, now));
+                let mut ctx = context(&campaign, n, locale, reward.as_ref(), now);
+                ctx.reason = reason.map(|r| r.as_str().to_string());
+                emit(
+                    &campaign,
+                    out,
+                    &mut index,
+                    n,
+                    &step.template,
+                    locale,
+                    &row,
+                    &ctx,
+                )?;
                 emails += 1;
-                let _ = write!(
-                    index,
-                    "<td><a href=\"{stem}.html\">{}</a><br><a class=\"t\" href=\"{stem}.txt\">text</a></td>",
-                    esc(&rendered.subject)
-                );
             }
             let _ = writeln!(index, "</tr>");
         }
         let _ = writeln!(index, "</table>");
     }
+    if let Some(template) = &config.eligibility.resolved_template {
+        // The email that tells a paused customer their reason is fixed (it replaces step 1).
+        let _ = writeln!(
+            index,
+            "<h2>Resolved: {} <small>(first email after <code>winback resolve</code>)</small></h2>\n<table><tr><th></th>{}</tr><tr><td>reason-quality</td>",
+            esc(template),
+            config.locales.iter().map(|l| format!("<th>{}</th>", esc(l))).collect::<String>()
+        );
+        for locale in &config.locales {
+            let reward = config.steps[0]
+                .reward
+                .then(|| sample_reward(config.rewards.default.clone(), &config, 1, now));
+            let mut ctx = context(&campaign, 1, locale, reward.as_ref(), now);
+            ctx.survey = Vec::new();
+            ctx.reason = Some(Reason::Quality.as_str().to_string());
+            ctx.resolved = Some(Resolved {
+                reason: Reason::Quality,
+                note: "Our new roaster is in, and every batch is tasted before it ships.".into(),
+            });
+            emit(
+                &campaign,
+                out,
+                &mut index,
+                1,
+                template,
+                locale,
+                "resolved-quality",
+                &ctx,
+            )?;
+            emails += 1;
+        }
+        let _ = writeln!(index, "</tr></table>");
+    }
     let page = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Preview: {name}</title>\
 <style>body{{font-family:system-ui,sans-serif;margin:2rem}}td,th{{padding:.3rem .6rem;border-bottom:1px solid #eee;vertical-align:top;text-align:left}}a.t{{color:#666;font-size:.85em}}</style></head><body>\
-<h1>Preview of campaign {name}</h1><p>{shop}: {emails} emails, every step × locale × reward kind, with sample customer data \
+<h1>Preview of campaign {name}</h1><p>{shop}: {emails} emails, every step × locale × reward kind (and, after the survey, × answer), the resolved-reason email × locale, with sample customer data \
 (links point at webhook.example and do nothing).</p>\n{index}</body></html>\n",
         name = esc(&config.name),
         shop = esc(&config.shop_name),

@@ -202,8 +202,22 @@ fn preview_renders_every_step_locale_and_reward_kind() {
     let dir = scratch("preview");
     let o = winback(&["preview", "--out", s(&dir)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    // 3 steps with rewards × 6 kinds × 5 locales.
-    assert!(stdout(&o).contains("Rendered 90 emails"), "{}", stdout(&o));
+    // 3 steps with rewards × 6 kinds × 5 locales, the 2 steps after the survey × 6 answers
+    // × 5 locales, and the "we fixed it" email × 5 locales.
+    assert!(stdout(&o).contains("Rendered 155 emails"), "{}", stdout(&o));
+    for locale in ["en", "sv", "da", "pl", "pt"] {
+        let fixed =
+            std::fs::read_to_string(dir.join(format!("step1-fixed.{locale}.resolved-quality.txt")))
+                .unwrap();
+        assert!(fixed.contains("Our new roaster is in"), "{fixed}");
+    }
+    // After the survey, each answer shapes the copy and the reward, in every locale.
+    let pl = std::fs::read_to_string(dir.join("step2-missing.pl.reason-hard_to_understand.txt"))
+        .unwrap();
+    assert!(pl.contains("konsultac"), "{pl}");
+    let en =
+        std::fs::read_to_string(dir.join("step3-goodbye.en.reason-bad_experience.txt")).unwrap();
+    assert!(en.contains("We're sorry"), "{en}");
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(index.contains("step1-offer.sv.amount_off.html"));
     let sv = std::fs::read_to_string(dir.join("step1-offer.sv.percent_off.txt")).unwrap();
@@ -330,6 +344,83 @@ fn a_bad_behaviour_model_is_refused_with_the_key_named() {
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("email.click_given_open"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn resolve_frees_the_customers_paused_for_a_reason_in_a_store_snapshot() {
+    let dir = scratch("resolve");
+    let orders = dir.join("orders.csv");
+    let store = dir.join("store.json");
+    std::fs::write(&orders, ORDERS).unwrap();
+    let o = winback(&[
+        "import",
+        s(&orders),
+        "--store",
+        s(&store),
+        "--at",
+        "2026-03-01",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // c-weekly told us "quality" (as the survey would tag them).
+    let mut snap: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
+    for p in snap["profiles"].as_array_mut().unwrap() {
+        if p["customer_id"] == "c-weekly" {
+            p["tags"] = serde_json::json!(["reason:quality"]);
+        }
+    }
+    std::fs::write(&store, snap.to_string()).unwrap();
+
+    let resolve = |note: &str| {
+        winback(&[
+            "resolve",
+            "quality",
+            "--note",
+            note,
+            "--store",
+            s(&store),
+            "--at",
+            "2026-03-02",
+        ])
+    };
+    let o = resolve("Our new roaster is in.");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Resolved quality: 1 customer(s)"),
+        "{}",
+        stdout(&o)
+    );
+    let snap: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
+    let weekly = snap["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["customer_id"] == "c-weekly")
+        .unwrap();
+    assert_eq!(weekly["resolved_reasons"], serde_json::json!(["quality"]));
+    assert_eq!(
+        weekly["resolution_notes"]["quality"],
+        "Our new roaster is in."
+    );
+    // Once is enough; a bad reason or an empty note is refused with what to change.
+    let o = resolve("again");
+    assert!(stdout(&o).contains("Resolved quality: 0 customer(s)"));
+    let o = winback(&["resolve", "cheap", "--note", "x", "--store", s(&store)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown reason 'cheap'"),
+        "{}",
+        stderr(&o)
+    );
+    let o = winback(&["resolve", "quality", "--note", " ", "--store", s(&store)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--note: note is empty"),
         "{}",
         stderr(&o)
     );

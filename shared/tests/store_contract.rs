@@ -59,6 +59,7 @@ fn enrollment(customer: &str, campaign: &str, due_at: Option<DateTime<Utc>>) -> 
         survey_reason: None,
         nps: None,
         revenue_minor: 0,
+        resolved: None,
     }
 }
 
@@ -82,6 +83,7 @@ fn reward(code: &str) -> Reward {
         issued_at: t0(),
         expires_at: t0() + Duration::days(14),
         redeemed_at: None,
+        voided_at: None,
         uses_left: 1,
     }
 }

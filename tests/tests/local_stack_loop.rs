@@ -49,7 +49,12 @@ async fn a_lapsed_customer_is_emailed_answers_the_survey_unsubscribes_and_hears_
         .find(|l| l.ends_with("&a=forgot"))
         .expect("a forgot answer link");
     let clicked_at = sent_at + Duration::hours(3);
-    let resp = webhook::handle_http(&webhook, request_for(&survey, "GET", ""), clicked_at).await;
+    let resp = webhook::handle_http(
+        &webhook,
+        request_for(&survey, "POST", "choice=answer"),
+        clicked_at,
+    )
+    .await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     let answered: Vec<_> = queue
         .drain()

@@ -166,7 +166,9 @@ async fn a_survey_link_from_a_sent_email_is_recorded_once_when_clicked_twice() {
         .find(|l| l.ends_with("&a=too_expensive"))
         .expect("a too_expensive answer link");
     for _ in 0..2 {
-        let resp = webhook::handle_http(&w.deps, request_for(&link, "GET", ""), now()).await;
+        // The answer page's form (a GET of the link records nothing: scanners fetch links).
+        let resp =
+            webhook::handle_http(&w.deps, request_for(&link, "POST", "choice=answer"), now()).await;
         assert_eq!(resp.status, 200, "{}", resp.body);
         assert!(resp
             .header("content-type")

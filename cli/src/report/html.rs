@@ -379,6 +379,7 @@ to be chance. {treated_group} treated variant(s) are compared with the same hold
 </table>
 <h2>Reasons for leaving</h2>
 <figure>{reasons_svg}</figure>
+<table><tr><th>reason (treated who answered)</th><th>answered</th><th>came back</th><th>rate</th><th>95% CI</th></tr>{reason_rows}</table>
 <p>NPS answers: {detractors} detractors, {passives} passives, {promoters} promoters.</p>
 <h2>List health (treated emails)</h2>
 <table><tr><th>outcome</th><th>rate</th><th>count</th></tr>
@@ -398,6 +399,15 @@ to be chance. {treated_group} treated variant(s) are compared with the same hold
         lift_svg = lift,
         steps_svg = steps,
         reasons_svg = reasons,
+        reason_rows = r
+            .reason_outcomes
+            .iter()
+            .map(|(reason, rate)| format!(
+                "<tr><td>{}</td>{}</tr>",
+                reason.as_str(),
+                rate_cells(rate)
+            ))
+            .collect::<String>(),
         revenue = r.money(r.revenue_minor),
         incremental_revenue = r.money(r.incremental_revenue_minor),
         redeemed = r.treated.get(counter::REDEEMED),

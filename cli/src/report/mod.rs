@@ -58,6 +58,8 @@ pub struct Report {
     pub variants: Vec<VariantRow>,
     pub steps: Vec<StepRow>,
     pub reasons: Vec<(Reason, i64)>,
+    /// Per reason, of the treated customers who gave it: how many came back.
+    pub reason_outcomes: Vec<(Reason, Rate)>,
     pub nps: [(String, i64); 3],
     pub series: Vec<DayPoint>,
     /// Attributed revenue of treated customers plus their later orders, minor units.
@@ -142,6 +144,16 @@ impl Report {
             .iter()
             .map(|r| (*r, all.get(&counter::reason(*r))))
             .collect();
+        let reason_outcomes = Reason::ALL
+            .iter()
+            .map(|r| {
+                let rate = Rate::new(
+                    treated.get(&counter::reactivated_reason(*r)),
+                    treated.get(&counter::reason(*r)),
+                );
+                (*r, rate)
+            })
+            .collect();
         let nps = [
             ("detractor".to_string(), all.get("nps_detractor")),
             ("passive".to_string(), all.get("nps_passive")),
@@ -192,6 +204,7 @@ impl Report {
             variants,
             steps,
             reasons,
+            reason_outcomes,
             nps,
             series,
             revenue_minor: revenue(&treated),
@@ -345,6 +358,20 @@ impl Report {
             };
             let _ = writeln!(s, "  {:<20} {:>6} {:>6.1}%", r.as_str(), n, share);
         }
+        let _ = writeln!(
+            s,
+            "Outcome per reason (treated who answered, and came back with an order)"
+        );
+        for (r, rate) in &self.reason_outcomes {
+            let _ = writeln!(
+                s,
+                "  {:<20} {:>6} {:>6}  {:>5.1}%",
+                r.as_str(),
+                rate.trials,
+                rate.successes,
+                rate.value * 100.0
+            );
+        }
         let nps_total: i64 = self.nps.iter().map(|(_, n)| n).sum();
         if nps_total > 0 {
             let _ = writeln!(
@@ -401,6 +428,7 @@ mod tests {
                     ("reward_cost_minor", 50_000),
                     ("reason_too_expensive", 30),
                     ("reason_forgot", 10),
+                    ("reactivated_reason_too_expensive", 12),
                     ("opened", 110),
                     ("delivered", 890),
                 ],
@@ -462,6 +490,10 @@ mod tests {
         assert_eq!(r.incremental_revenue_minor, 420_000);
         assert!((r.return_on_rewards.unwrap() - 8.4).abs() < 1e-9);
         assert_eq!(r.reasons[0], (Reason::TooExpensive, 30));
+        let (reason, came_back) = r.reason_outcomes[0];
+        assert_eq!(reason, Reason::TooExpensive);
+        assert_eq!((came_back.successes, came_back.trials), (12, 30));
+        assert!(r.to_text().contains("Outcome per reason"));
     }
 
     #[test]

@@ -134,7 +134,7 @@ enum Action {
         email: Box<Email>,
         link: Option<String>,
     },
-    /// Following a link from an email (survey, NPS).
+    /// Following a survey or NPS link from an email: the page, then the answer its form posts.
     FollowLink { url: String },
     /// One-click unsubscribe (RFC 8058) through the email's List-Unsubscribe header.
     OneClickUnsubscribe { url: String },
@@ -390,35 +390,24 @@ impl World {
                     })?;
             }
             Action::FollowLink { url } => {
-                self.http("GET", &url, Vec::new(), Vec::new(), at).await?;
+                // The browser opens the answer page, whose script sends its form at once.
+                let page = self.http("GET", &url, Vec::new(), Vec::new(), at).await?;
+                match form_action(&page.body, "answer", &url) {
+                    Some(action) => self.post_form(&action, "choice=answer", at).await?,
+                    None => self.refused(format!(
+                        "the survey page has no form to send: {}",
+                        page.status
+                    )),
+                }
             }
             Action::OneClickUnsubscribe { url } => {
-                self.http(
-                    "POST",
-                    &url,
-                    vec![(
-                        "content-type".into(),
-                        "application/x-www-form-urlencoded".into(),
-                    )],
-                    b"List-Unsubscribe=One-Click".to_vec(),
-                    at,
-                )
-                .await?;
+                self.post_form(&url, "List-Unsubscribe=One-Click", at)
+                    .await?;
             }
             Action::FewerEmails { url } => {
                 let page = self.http("GET", &url, Vec::new(), Vec::new(), at).await?;
                 if let Some(action) = form_action(&page.body, "fewer", &url) {
-                    self.http(
-                        "POST",
-                        &action,
-                        vec![(
-                            "content-type".into(),
-                            "application/x-www-form-urlencoded".into(),
-                        )],
-                        b"choice=fewer".to_vec(),
-                        at,
-                    )
-                    .await?;
+                    self.post_form(&action, "choice=fewer", at).await?;
                 } else {
                     self.refused(format!(
                         "the fewer-emails page has no form to send: {}",
@@ -427,6 +416,22 @@ impl World {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Posts a form body (`application/x-www-form-urlencoded`) to `url`, as a browser would.
+    async fn post_form(&mut self, url: &str, body: &str, at: DateTime<Utc>) -> CliResult<()> {
+        self.http(
+            "POST",
+            url,
+            vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body.as_bytes().to_vec(),
+            at,
+        )
+        .await?;
         Ok(())
     }
 

@@ -16,7 +16,8 @@ use shared::domain::eligibility;
 use shared::domain::experiment::{self, Group};
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::metrics::{counter, CohortKey};
-use shared::domain::sequence::{Enrollment, Status};
+use shared::domain::sequence::{self, Enrollment, Status};
+use shared::domain::survey;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{publish_all, BusEvent, RetryPolicy, StepDue};
 use shared::ports::{Checkpoint, DueItem, EventBus, Store, StoreError, DUE_SHARDS};
@@ -230,17 +231,25 @@ impl Run<'_> {
             let retry = why.retry_at();
             return self.set_profile_due(profile, retry).await;
         }
-        let assignment =
+        let mut assignment =
             experiment::assign(&profile.customer_id, &campaign.name, &campaign.experiment);
+        // A paused reason the shop has fixed: this enrollment tells them, once.
+        let resolved = survey::pending_resolution(&profile);
+        if resolved.is_some() {
+            assignment = experiment::never_held_out(assignment, &campaign.experiment);
+        }
         let round = latest.as_ref().map_or(1, |e| e.round + 1);
-        let mut enrollment = Enrollment::start(
+        let mut enrollment = Enrollment::start_assigned(
             &profile.customer_id,
             campaign,
             round,
-            assignment.group,
-            &assignment.variant,
+            &assignment,
             self.now,
         );
+        if let Some(r) = &resolved {
+            profile.told_resolved.insert(r.reason);
+        }
+        enrollment.resolved = resolved;
         enrollment.version = latest.as_ref().map_or(0, |e| e.version);
         match self.deps.store.save_enrollment(&enrollment).await {
             Ok(v) => enrollment.version = v,
@@ -251,6 +260,9 @@ impl Run<'_> {
         profile.due_at = None;
         if let Err(e) = self.deps.store.save_profile(&profile).await {
             // The enrollment stands; a stale profile due entry finds them enrolled next time.
+            // (Its `resolved` notice stands too: the sender tells them once, with this
+            // enrollment; a later one would find the reason not yet marked as told only if this
+            // write was lost to a concurrent change.)
             if !e.is_conflict() {
                 return Err(e.into());
             }
@@ -363,7 +375,12 @@ impl Run<'_> {
                 self.published.push(Enrollment { version, ..e });
             }
             Status::AwaitingSunset | Status::Holdout => {
-                let closed = match e.close(self.now) {
+                // Who chose fewer emails keeps their address: the goodbye closes, never sunsets.
+                let keep_address = match self.deps.store.get_profile(&e.customer_id).await? {
+                    Some(p) => !sequence::sunsets_address(p.email_status),
+                    None => false,
+                };
+                let closed = match e.close(self.now, keep_address) {
                     Ok(c) => c,
                     Err(_) => return Ok(()),
                 };
@@ -387,7 +404,8 @@ impl Run<'_> {
                 break;
             };
             p.sunset_at = Some(self.now);
-            p.due_at = None;
+            // Looked at again when the sunset has run its time (an order wakes them sooner).
+            p.due_at = eligibility::sunset_until(&p, &self.deps.campaign.eligibility);
             match self.deps.store.save_profile(&p).await {
                 Ok(_) => break,
                 Err(err) if err.is_conflict() => continue,

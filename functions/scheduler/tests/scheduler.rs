@@ -541,3 +541,87 @@ fn a_missing_past_or_unrealistic_deadline_gets_the_default_budget() {
         StdDuration::from_secs(6)
     );
 }
+
+/// A customer whose goodbye went out `sunset_after_days` ago without a reaction.
+async fn after_goodbye(w: &World, id: &str, status: EmailStatus) {
+    let c = example_campaign();
+    let mut p = customer(id, 7, 60);
+    p.email_status = status;
+    p.due_at = None;
+    seed(w, &[p]).await;
+    let start = now() - Duration::days(30);
+    let mut e =
+        shared::domain::sequence::Enrollment::start(id, &c, 1, Group::Treated, "amount-10", start);
+    for step in 1..=c.steps.len() as u8 {
+        e = e.record_sent(step, start, None, &c).unwrap();
+    }
+    e.due_at = Some(now() - Duration::hours(1));
+    w.store.save_enrollment(&e).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_goodbye_without_reaction_sunsets_except_for_who_chose_fewer_emails() {
+    let w = world();
+    after_goodbye(&w, "quiet", EmailStatus::Subscribed).await;
+    after_goodbye(&w, "fewer", EmailStatus::FewerEmails).await;
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.sunset, 1);
+    let quiet = w.store.get_profile("quiet").await.unwrap().unwrap();
+    assert_eq!(quiet.sunset_at, Some(now()));
+    let sunset_days = i64::from(example_campaign().eligibility.sunset_days);
+    assert_eq!(quiet.due_at, Some(now() + Duration::days(sunset_days)));
+    let e = w
+        .store
+        .get_enrollment("quiet", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(e.status, Status::Sunset { .. }), "{:?}", e.status);
+    // Fewer emails is a choice to keep hearing from the shop: no sunset overrides it.
+    let fewer = w.store.get_profile("fewer").await.unwrap().unwrap();
+    assert_eq!(fewer.sunset_at, None);
+    assert_eq!(fewer.email_status, EmailStatus::FewerEmails);
+    let e = w
+        .store
+        .get_enrollment("fewer", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(e.status, Status::Closed { .. }), "{:?}", e.status);
+}
+
+#[tokio::test]
+async fn a_sunset_lasts_sunset_days_and_then_the_customer_may_be_enrolled_again() {
+    let w = world();
+    after_goodbye(&w, "quiet", EmailStatus::Subscribed).await;
+    run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    let sunset_days = i64::from(example_campaign().eligibility.sunset_days);
+    let at = |days: i64| Input {
+        now: now() + Duration::days(days),
+        mode: Mode::Due,
+    };
+    // A rebuild during the sunset finds them kept out, due again when it ends.
+    let during = Input {
+        mode: Mode::Rebuild,
+        ..at(sunset_days / 2)
+    };
+    let s = run(&w.deps, during, Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 0);
+    let s = run(&w.deps, at(sunset_days / 2), Budget::unlimited())
+        .await
+        .unwrap();
+    assert_eq!(s.enrolled, 0);
+    let p = w.store.get_profile("quiet").await.unwrap().unwrap();
+    assert_eq!(p.due_at, Some(now() + Duration::days(sunset_days)));
+    let s = run(&w.deps, at(sunset_days), Budget::unlimited())
+        .await
+        .unwrap();
+    assert_eq!(s.enrolled, 1, "the sunset has run its time");
+    let e = w
+        .store
+        .get_enrollment("quiet", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.round, 2);
+}

@@ -27,9 +27,9 @@ use shared::campaign::{self as locale, Campaign, EmailContext, NpsLink, RewardVi
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::eligibility;
 use shared::domain::metrics::{counter, CohortKey, Counts};
-use shared::domain::reward::{self, Reward, RewardCode};
+use shared::domain::reward::{self, Offer, Reward, RewardCode};
 use shared::domain::schedule;
-use shared::domain::sequence::{Claim, Enrollment, ExitReason};
+use shared::domain::sequence::{self, Claim, Enrollment, ExitReason};
 use shared::domain::survey::Reason;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{Envelope, StepDue};
@@ -255,6 +255,24 @@ pub async fn send_step(
             why: "not_mailable",
         });
     }
+    if !sequence::sends_step(due.step, config.steps.len() as u8, profile.email_status) {
+        // Fewer emails means fewer steps: this one is passed over, the rest keep their times.
+        let skipped = enrollment
+            .skip(due.step, now, config)
+            .map_err(|_| SendError::BadMessage("ended".into()))?;
+        match deps.store.save_enrollment(&skipped).await {
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tally.add(
+            cohort(&enrollment),
+            now.date_naive(),
+            &[(counter::SKIPPED_FEWER_EMAILS, 1)],
+        );
+        return Ok(Outcome::Skipped {
+            why: "fewer_emails",
+        });
+    }
 
     let tz = schedule::zone(profile.time_zone.as_deref(), &config.default_time_zone);
     let cap = eligibility::cap_days(&profile, &config.eligibility);
@@ -293,11 +311,13 @@ pub async fn send_step(
     }
     let step_config = &config.steps[usize::from(due.step) - 1];
     let reason = enrollment.survey_reason.or(profile.survey_reason);
-    let reward = if step_config.reward {
+    let chosen = if step_config.reward {
         Some(reward_for(deps, &enrollment, &profile, due.step, reason, now).await?)
     } else {
         None
     };
+    let replaces = chosen.as_ref().and_then(|c| c.replaces.clone());
+    let reward = chosen.map(|c| (c.reward, c.insert));
     let token = hex_token()?;
     let mut claimed = enrollment.clone();
     claimed.claim = Some(Claim {
@@ -398,6 +418,9 @@ pub async fn send_step(
         now,
     )
     .await?;
+    if let Some(old) = &replaces {
+        void_replaced(deps, old, now).await;
+    }
     tally.add(
         cohort(&enrollment),
         now.date_naive(),
@@ -414,8 +437,15 @@ pub async fn send_step(
     Ok(Outcome::Sent { message_id })
 }
 
-/// The reward for this send: the claim's (take-over), the enrollment's still-valid one, or a new
-/// one. The flag says whether it still has to be inserted.
+/// The reward for this send: the claim's (take-over), the enrollment's current one when it still
+/// fits (see [`reward::next_offer`]), or a new one. `insert` says whether it still has to be
+/// stored; `replaces` is the enrollment's earlier code, voided once this email has gone out.
+struct Chosen {
+    reward: Reward,
+    insert: bool,
+    replaces: Option<RewardCode>,
+}
+
 async fn reward_for(
     deps: &Deps,
     e: &Enrollment,
@@ -423,33 +453,59 @@ async fn reward_for(
     step: u8,
     reason: Option<Reason>,
     now: DateTime<Utc>,
-) -> Result<(Reward, bool), SendError> {
+) -> Result<Chosen, SendError> {
     let config = deps.campaign.config();
+    let current = match e.reward_code.as_deref().map(RewardCode::parse) {
+        Some(Ok(code)) => deps
+            .store
+            .get_reward(&code)
+            .await?
+            .filter(|r| r.enrollment_id == e.id),
+        _ => None,
+    };
     let pending = e
         .claim
         .as_ref()
         .filter(|c| c.step == step)
-        .and_then(|c| c.reward_code.clone());
-    for code in [pending.as_ref(), e.reward_code.as_ref()]
-        .into_iter()
-        .flatten()
-    {
-        if let Ok(code) = RewardCode::parse(code) {
-            if let Some(r) = deps.store.get_reward(&code).await? {
-                if r.enrollment_id == e.id && r.reusable(now) {
-                    return Ok((r, false));
-                }
+        .and_then(|c| c.reward_code.as_deref())
+        .and_then(|c| RewardCode::parse(c).ok());
+    let previous = |kept: &RewardCode| {
+        current
+            .as_ref()
+            .filter(|r| r.code != *kept && r.voided_at.is_none())
+            .map(|r| r.code.clone())
+    };
+    if let Some(code) = pending {
+        if let Some(r) = deps.store.get_reward(&code).await? {
+            if r.enrollment_id == e.id && r.reusable(now) {
+                let replaces = previous(&r.code);
+                return Ok(Chosen {
+                    reward: r,
+                    insert: false,
+                    replaces,
+                });
             }
         }
     }
     let spec = reward::choose(config, &e.variant, reason);
+    let replaces = match reward::next_offer(current.as_ref(), &spec, now) {
+        Offer::Keep => {
+            let reward = current.expect("kept reward exists");
+            return Ok(Chosen {
+                reward,
+                insert: false,
+                replaces: None,
+            });
+        }
+        Offer::Issue { replaces } => replaces,
+    };
     let code = RewardCode::random().map_err(|err| SendError::Random(err.to_string()))?;
     let currency = profile
         .currency
         .clone()
         .unwrap_or_else(|| config.currency.clone());
-    Ok((
-        Reward::issue(
+    Ok(Chosen {
+        reward: Reward::issue(
             code,
             spec,
             &e.customer_id,
@@ -460,8 +516,31 @@ async fn reward_for(
             &currency,
             now,
         ),
-        true,
-    ))
+        insert: true,
+        replaces,
+    })
+}
+
+/// Voids the code a newer email replaced, so the checkout honours only the newest. A failure is
+/// logged: the email went out, and the old code still expires by itself.
+async fn void_replaced(deps: &Deps, code: &RewardCode, now: DateTime<Utc>) {
+    for _ in 0..3 {
+        let old = match deps.store.get_reward(code).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(event = "void_failed", error = %err);
+                continue;
+            }
+        };
+        if old.voided_at.is_some() {
+            return;
+        }
+        match deps.store.save_reward(&old.void(now)).await {
+            Ok(_) => return,
+            Err(err) => tracing::warn!(event = "void_failed", error = %err),
+        }
+    }
 }
 
 fn hex_token() -> Result<String, SendError> {
@@ -667,10 +746,20 @@ pub fn compose(
             .iter()
             .find(|v| v.name == e.variant)
             .and_then(|v| v.copy.clone()),
+        reason: e
+            .survey_reason
+            .or(profile.survey_reason)
+            .map(|r| r.as_str().to_string()),
+        resolved: e.resolved.clone(),
+    };
+    // The first email of an enrollment that tells a paused customer their reason is fixed.
+    let template = match (&e.resolved, &config.eligibility.resolved_template) {
+        (Some(_), Some(t)) if step == 1 => t.as_str(),
+        _ => step_config.template.as_str(),
     };
     let rendered = deps
         .campaign
-        .render_email(step, &locale_code, &ctx)
+        .render_template(template, &locale_code, &ctx)
         .map_err(|source| SendError::Render { step, source })?;
     Ok(Email {
         to: profile.email.clone().unwrap_or_default(),

@@ -10,8 +10,9 @@ use shared::campaign::Campaign;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::experiment::Group;
 use shared::domain::money::Money;
-use shared::domain::reward::RewardCode;
+use shared::domain::reward::{CodeStatus, RewardCode};
 use shared::domain::sequence::{Enrollment, Status};
+use shared::domain::survey::Reason;
 use shared::emf::MemoryMetrics;
 use shared::events::StepDue;
 use shared::ports::{Email, EnrollmentStore, MailError, Mailer, ProfileStore, RewardStore};
@@ -55,6 +56,27 @@ fn world() -> (World, Deps) {
 }
 
 async fn enrolled(w: &World, id: &str, locale: &str) -> StepDue {
+    enrolled_in(w, id, locale, "amount-10").await
+}
+
+/// The shipped campaign with its `campaign.toml` edited (`from` → `to`).
+fn campaign_with(from: &str, to: &str) -> Campaign {
+    let files: Vec<(&str, String)> = shared::campaign::embedded::EXAMPLE
+        .iter()
+        .map(|(path, text)| {
+            let text = if *path == "campaign.toml" {
+                assert!(text.contains(from), "campaign.toml has {from}");
+                text.replacen(from, to, 1)
+            } else {
+                text.to_string()
+            };
+            (*path, text)
+        })
+        .collect();
+    Campaign::from_files(files.iter().map(|(p, t)| (*p, t.as_str()))).unwrap()
+}
+
+async fn enrolled_in(w: &World, id: &str, locale: &str, variant: &str) -> StepDue {
     let mut p = Profile::new(id);
     p.email = Some(format!("{id}@example.com"));
     p.first_name = Some("Alex".into());
@@ -73,7 +95,7 @@ async fn enrolled(w: &World, id: &str, locale: &str) -> StepDue {
         &c,
         1,
         Group::Treated,
-        "amount-10",
+        variant,
         now() - Duration::hours(1),
     );
     e.published_step = 1;
@@ -300,6 +322,171 @@ async fn the_next_step_reuses_a_valid_unredeemed_code() {
         .1
         .text
         .contains(first.reward_code.as_deref().unwrap()));
+}
+
+/// What the step after an answer says for each reason (English copy), and the reward it carries.
+fn reason_marker(r: Reason) -> &'static str {
+    match r {
+        Reason::TooExpensive => "we had become too expensive",
+        Reason::BadExperience => "We're sorry",
+        Reason::HardToUnderstand => "book a free consultation",
+        Reason::Forgot => "here is a reminder",
+        Reason::Quality => "working on it",
+        Reason::Other => "Thank you for answering",
+    }
+}
+
+#[tokio::test]
+async fn the_answer_shapes_the_next_step_its_copy_and_its_reward_for_every_reason() {
+    let c = shared::campaign::testing::example_campaign();
+    for reason in Reason::ALL {
+        let (w, d) = world();
+        let due = enrolled(&w, "c1", "en").await;
+        process_step(&d, &due, now()).await.unwrap();
+        let first = enrollment(&w).await;
+        let first_code = RewardCode::parse(first.reward_code.as_deref().unwrap()).unwrap();
+        // The customer answers (the webhook records it on the enrollment and the profile).
+        let mut answered = first.clone();
+        answered.survey_reason = Some(reason);
+        w.store.save_enrollment(&answered).await.unwrap();
+        let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+        p.survey_reason = Some(reason);
+        w.store.save_profile(&p).await.unwrap();
+
+        let later = now() + Duration::days(5);
+        let step2 = StepDue {
+            step: 2,
+            due_at: later,
+            ..due
+        };
+        let out = process_step(&d, &step2, later).await.unwrap();
+        assert!(matches!(out, Outcome::Sent { .. }), "{reason}: {out:?}");
+        let emails = w.mailer.drain();
+        let text = &emails[1].1.text;
+        assert!(!emails[0].1.text.contains(reason_marker(reason)));
+        assert!(text.contains(reason_marker(reason)), "{reason}:\n{text}");
+
+        let wanted = c
+            .rewards
+            .by_reason
+            .get(&reason)
+            .unwrap_or(&c.rewards.default);
+        let second = enrollment(&w).await;
+        let code = RewardCode::parse(second.reward_code.as_deref().unwrap()).unwrap();
+        let reward = w.store.get_reward(&code).await.unwrap().unwrap();
+        assert_eq!(&reward.spec, wanted, "{reason}");
+        assert!(
+            text.contains(code.as_str()),
+            "{reason}: the new code is in the email"
+        );
+        let old = w.store.get_reward(&first_code).await.unwrap().unwrap();
+        if *wanted == c.rewards.default {
+            assert_eq!(code, first_code, "{reason}: the same reward keeps its code");
+            assert_eq!(old.status(later), CodeStatus::Valid);
+        } else {
+            assert_ne!(code, first_code, "{reason}: a new reward gets a new code");
+            assert_eq!(old.status(later), CodeStatus::Voided, "{reason}");
+            assert!(!text.contains(first_code.as_str()));
+            assert_eq!(w.store.all_rewards().len(), 2);
+        }
+    }
+}
+
+#[tokio::test]
+async fn fewer_emails_gets_only_the_last_step_at_its_usual_time() {
+    let (w, d) = world();
+    let mut due = enrolled(&w, "c1", "en").await;
+    let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+    p.email_status = EmailStatus::FewerEmails;
+    w.store.save_profile(&p).await.unwrap();
+    let c = shared::campaign::testing::example_campaign();
+    let mut t = now();
+    for step in 1..=3u8 {
+        due.step = step;
+        let before = enrollment(&w).await;
+        let out = process_step(&d, &due, t).await.unwrap();
+        if step < 3 {
+            assert_eq!(
+                out,
+                Outcome::Skipped {
+                    why: "fewer_emails"
+                },
+                "step {step}"
+            );
+            let after = enrollment(&w).await;
+            assert_eq!(after.due_step(), Some(step + 1));
+            assert_eq!(after.due_at, Some(t + before.gap_after(step, &c)));
+        } else {
+            assert!(matches!(out, Outcome::Sent { .. }), "step {step}: {out:?}");
+        }
+        t += Duration::days(8);
+    }
+    let emails = w.mailer.drain();
+    assert_eq!(emails.len(), 1, "one email instead of three");
+    let e = enrollment(&w).await;
+    assert_eq!(e.status, Status::AwaitingSunset);
+    assert_eq!(e.sent.iter().map(|s| s.step).collect::<Vec<_>>(), vec![3]);
+}
+
+#[tokio::test]
+async fn a_reward_variant_issues_its_own_reward() {
+    let (w, d) = world();
+    let due = enrolled_in(&w, "c1", "en", "percent-15").await;
+    process_step(&d, &due, now()).await.unwrap();
+    let e = enrollment(&w).await;
+    let code = RewardCode::parse(e.reward_code.as_deref().unwrap()).unwrap();
+    let reward = w.store.get_reward(&code).await.unwrap().unwrap();
+    let c = shared::campaign::testing::example_campaign();
+    assert_eq!(Some(reward.spec), c.experiment.variants[1].reward.clone());
+    assert!(w.mailer.drain()[0].1.text.contains("15"));
+}
+
+#[tokio::test]
+async fn a_copy_variant_puts_its_copy_in_the_email() {
+    let (w, mut d) = world();
+    d.campaign = Arc::new(campaign_with(
+        "name = \"percent-15\"",
+        "name = \"percent-15\"\ncopy = \"Last chance:\"",
+    ));
+    let due = enrolled_in(&w, "c1", "en", "percent-15").await;
+    process_step(&d, &due, now()).await.unwrap();
+    let other = enrolled_in(&w, "c2", "en", "amount-10").await;
+    process_step(&d, &other, now()).await.unwrap();
+    let emails = w.mailer.drain();
+    assert!(
+        emails[0].1.subject.starts_with("Last chance:"),
+        "{}",
+        emails[0].1.subject
+    );
+    assert!(!emails[1].1.subject.contains("Last chance:"));
+}
+
+#[tokio::test]
+async fn a_timing_variant_spaces_its_steps_by_its_delay_factor() {
+    let (w, mut d) = world();
+    let campaign = campaign_with(
+        "name = \"percent-15\"",
+        "name = \"percent-15\"\ndelay_factor = 1.25",
+    );
+    let c = campaign.config().clone();
+    d.campaign = Arc::new(campaign);
+    let due = enrolled_in(&w, "c1", "en", "percent-15").await;
+    process_step(&d, &due, now()).await.unwrap();
+    let e = enrollment(&w).await;
+    let stretched = Duration::seconds((c.steps[1].delay_days * 1.25 * 86_400.0) as i64);
+    assert_eq!(e.due_at, Some(now() + stretched));
+    let other = enrolled_in(&w, "c2", "en", "amount-10").await;
+    process_step(&d, &other, now()).await.unwrap();
+    let o = w
+        .store
+        .get_enrollment("c2", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        o.due_at,
+        Some(now() + Duration::days(c.steps[1].delay_days as i64))
+    );
 }
 
 #[tokio::test]

@@ -8,10 +8,9 @@ use shared::domain::lapse::{assess, LapseState};
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::money::Money;
 use shared::domain::reward::{RedeemError, Reward, RewardCode};
-use shared::domain::sequence::{Enrollment, Status};
+use shared::domain::sequence::{activity_effect, ActivityEffect, Enrollment, ExitReason, Status};
 use shared::events::{publish_all, BusEvent, RetryPolicy};
 use shared::ports::{Claimed, StoreError};
-use shared::signing::verify_webhook;
 
 use crate::http::{json_error, json_response};
 use crate::{report, Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
@@ -23,31 +22,8 @@ const FUTURE_TOLERANCE_HOURS: i64 = 24;
 /// Orders this long after winning back count a customer as still active.
 const STILL_ACTIVE_DAYS: i64 = 90;
 
-/// The kinds of activity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Order,
-    Login,
-    SubscriptionRenewed,
-    SubscriptionCancelled,
-}
-
-impl Kind {
-    fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "order" => Some(Kind::Order),
-            "login" => Some(Kind::Login),
-            "subscription_renewed" => Some(Kind::SubscriptionRenewed),
-            "subscription_cancelled" => Some(Kind::SubscriptionCancelled),
-            _ => None,
-        }
-    }
-
-    /// Whether this activity shows the customer is back.
-    fn reactivates(self) -> bool {
-        !matches!(self, Kind::SubscriptionCancelled)
-    }
-}
+/// The kinds of activity (the domain's).
+pub(crate) use shared::domain::sequence::ActivityKind as Kind;
 
 /// Personal fields the shop may send along.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -252,23 +228,14 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
     })
 }
 
-/// Whether an activity at `at` falls in the enrollment's attribution window.
-pub(crate) fn attributable(
-    enrollment: &Enrollment,
-    at: DateTime<Utc>,
-    attribution_days: u32,
-) -> bool {
-    !enrollment.status.is_final()
-        && at >= enrollment.enrolled_at
-        && at - enrollment.enrolled_at <= Duration::days(i64::from(attribution_days))
-}
-
 /// What the activity did to the customer's latest enrollment.
 #[derive(Debug, Clone)]
 enum Attribution {
     None,
     /// Won back by this activity.
     Reactivated(Enrollment),
+    /// Stopped the sequence without a win (an order after the window, a "still with us" login).
+    Stopped(Enrollment, ExitReason),
     /// An order after an earlier win-back.
     LaterOrder {
         enrollment: Enrollment,
@@ -315,28 +282,39 @@ async fn attribute(
         else {
             return Ok((Attribution::None, None));
         };
-        let (next, outcome) = match e.status {
-            _ if a.kind.reactivates()
-                && attributable(&e, a.occurred_at, config.sending.attribution_days) =>
-            {
+        let effect = activity_effect(
+            &e,
+            a.kind,
+            a.occurred_at,
+            config.sending.attribution_days,
+            &config.sending.still_with_us,
+        );
+        let (next, outcome) = match (effect, &e.status) {
+            (ActivityEffect::WinBack, _) => {
                 let Ok(mut won) = e.win_back(a.occurred_at) else {
                     return Ok((Attribution::None, Some(e)));
                 };
                 won.revenue_minor += minor;
                 (Some(won.clone()), Attribution::Reactivated(won))
             }
+            (ActivityEffect::Stop(why), _) => {
+                let Ok(stopped) = e.exit(why, a.occurred_at) else {
+                    return Ok((Attribution::None, Some(e)));
+                };
+                (Some(stopped.clone()), Attribution::Stopped(stopped, why))
+            }
             // A retry of this same event after a failure further on: the win-back is already saved.
-            Status::WonBack { at } if at == a.occurred_at && a.kind.reactivates() => {
+            (_, Status::WonBack { at }) if *at == a.occurred_at && a.kind == Kind::Order => {
                 (None, Attribution::Reactivated(e.clone()))
             }
-            Status::WonBack { at } if a.kind == Kind::Order && a.occurred_at > at => {
+            (_, Status::WonBack { at }) if a.kind == Kind::Order && a.occurred_at > *at => {
                 let mut later = e.clone();
                 later.revenue_minor += minor;
                 (
                     Some(later.clone()),
                     Attribution::LaterOrder {
                         enrollment: later,
-                        won_at: at,
+                        won_at: *at,
                     },
                 )
             }
@@ -355,6 +333,7 @@ async fn attribute(
                         enrollment: saved.clone(),
                         won_at,
                     },
+                    Attribution::Stopped(_, why) => Attribution::Stopped(saved.clone(), why),
                     Attribution::None => Attribution::None,
                 };
                 return Ok((outcome, Some(saved)));
@@ -402,6 +381,7 @@ async fn redeem(deps: &Deps, a: &Activity) -> Result<Redemption, StoreError> {
                     RedeemError::AlreadyRedeemed => "redeemed",
                     RedeemError::Expired => "expired",
                     RedeemError::OtherCustomer => "other_customer",
+                    RedeemError::Voided => "voided",
                 };
                 return Ok(refused(code.as_str(), status, e.to_string()));
             }
@@ -539,6 +519,9 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
             if let Some(step) = e.sent.last().map(|s| s.step) {
                 deltas.push((counter::reactivated_after_step(step), 1));
             }
+            if let Some(reason) = e.survey_reason {
+                deltas.push((counter::reactivated_reason(reason), 1));
+            }
             let refs: Vec<(&str, i64)> = deltas.iter().map(|(n, d)| (n.as_str(), *d)).collect();
             report::count(deps, &cohort(e), now, &refs).await?;
             let revenue = Money(minor).to_string();
@@ -583,6 +566,9 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
                 }
             }
             report::count(deps, &cohort(e), now, &deltas).await?;
+        }
+        Attribution::Stopped(e, why) => {
+            tracing::info!(event = "sequence_stopped", customer_id = %a.customer_id, campaign = %e.campaign, why = ?why, activity = ?a.kind);
         }
         Attribution::None => {}
     }
@@ -640,13 +626,8 @@ pub(crate) async fn post(
     req: &HttpRequest,
     now: DateTime<Utc>,
 ) -> Result<HttpResponse, StoreError> {
-    if let Err(e) = verify_webhook(
-        req.header("winback-signature"),
-        &req.body,
-        &deps.keys.webhook,
-        now,
-    ) {
-        return Ok(json_error(401, &e.to_string(), None));
+    if let Some(refused) = crate::refuse_unsigned_body(deps, req, now) {
+        return Ok(refused);
     }
     let activity = match parse(&req.body, now) {
         Ok(a) => a,
@@ -696,7 +677,6 @@ pub(crate) async fn post(
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use shared::campaign::testing::example_campaign;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 22, 10, 15, 0).unwrap()
@@ -780,20 +760,5 @@ mod tests {
     fn logins_need_no_amount() {
         let v = json!({"event_id": "e2", "customer_id": "c1", "type": "login", "occurred_at": "2026-11-22T10:00:00Z"});
         assert_eq!(parse(&body(v), now()).unwrap().kind, Kind::Login);
-    }
-
-    #[test]
-    fn the_attribution_window_starts_at_enrollment_and_lasts_the_campaign_days() {
-        let c = example_campaign();
-        let e = Enrollment::start("c1", &c, 1, Group::Treated, "amount-10", now());
-        assert!(attributable(&e, now() + Duration::days(30), 30));
-        assert!(!attributable(
-            &e,
-            now() + Duration::days(30) + Duration::seconds(1),
-            30
-        ));
-        assert!(!attributable(&e, now() - Duration::seconds(1), 30));
-        let won = e.win_back(now()).unwrap();
-        assert!(!attributable(&won, now(), 30));
     }
 }

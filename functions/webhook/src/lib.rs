@@ -22,6 +22,7 @@ mod http;
 mod links;
 pub mod pages;
 mod report;
+pub mod resolve;
 mod ses;
 mod signed;
 
@@ -208,6 +209,23 @@ fn apigw_response(resp: HttpResponse) -> Value {
         .unwrap_or_else(|e| json!({ "statusCode": 500, "body": e.to_string() }))
 }
 
+/// The refusal of a shop request whose body is not signed with one of the webhook keys, if it is
+/// not (`Winback-Signature` over `"<t>.<raw body>"`).
+pub(crate) fn refuse_unsigned_body(
+    deps: &Deps,
+    req: &HttpRequest,
+    now: DateTime<Utc>,
+) -> Option<HttpResponse> {
+    shared::signing::verify_webhook(
+        req.header("winback-signature"),
+        &req.body,
+        &deps.keys.webhook,
+        now,
+    )
+    .err()
+    .map(|e| http::json_error(401, &e.to_string(), None))
+}
+
 /// A route: which handler, from the path alone.
 enum Route {
     Activity,
@@ -216,16 +234,18 @@ enum Route {
     Preferences,
     Reward(String),
     Customer(String),
+    Resolution(String),
 }
 
 impl Route {
     fn allowed(&self) -> &'static [&'static str] {
         match self {
             Route::Activity => &["POST"],
-            Route::Survey => &["GET"],
+            Route::Survey => &["GET", "POST"],
             Route::Unsubscribe | Route::Preferences => &["GET", "POST"],
             Route::Reward(_) => &["GET"],
             Route::Customer(_) => &["DELETE"],
+            Route::Resolution(_) => &["POST"],
         }
     }
 
@@ -256,6 +276,7 @@ fn route(path: &str) -> Option<Route> {
         ("preferences", None) => Some(Route::Preferences),
         ("rewards", Some(code)) if !code.is_empty() => Some(Route::Reward(code.to_string())),
         ("customers", Some(id)) if !id.is_empty() => Some(Route::Customer(id.to_string())),
+        ("resolutions", Some(r)) if !r.is_empty() => Some(Route::Resolution(r.to_string())),
         _ => None,
     }
 }
@@ -267,7 +288,7 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
     let Some(route) = route(&req.path) else {
         return http::json_error(
             404,
-            "no such route: the webhook serves POST /v1/activity, GET /v1/survey, GET|POST /v1/unsubscribe, GET|POST /v1/preferences, GET /v1/rewards/{code}, DELETE /v1/customers/{id}",
+            "no such route: the webhook serves POST /v1/activity, GET|POST /v1/survey, GET|POST /v1/unsubscribe, GET|POST /v1/preferences, GET /v1/rewards/{code}, DELETE /v1/customers/{id}, POST /v1/resolutions/{reason}",
             None,
         );
     };
@@ -304,6 +325,7 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
     let work = async {
         match route {
             Route::Activity => activity::post(deps, &req, now).await,
+            Route::Survey if method == "GET" => links::survey_page(deps, &req, now).await,
             Route::Survey => links::survey(deps, &req, now).await,
             Route::Unsubscribe if method == "GET" => links::choice_page(deps, &req, now).await,
             Route::Unsubscribe => links::post_unsubscribe(deps, &req, now).await,
@@ -311,6 +333,7 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
             Route::Preferences => links::post_preferences(deps, &req, now).await,
             Route::Reward(code) => signed::reward(deps, &req, &code, now).await,
             Route::Customer(id) => signed::erase(deps, &req, &id, now).await,
+            Route::Resolution(reason) => resolve::post(deps, &req, &reason, now).await,
         }
     };
     match AssertUnwindSafe(work).catch_unwind().await {

@@ -128,18 +128,72 @@ fn same_answer(reason: Option<Reason>, nps: Option<u8>, answer: Answer) -> bool 
     }
 }
 
-/// `GET /v1/survey?t=<token>&a=<reason|score>`.
+/// A survey request's claims and answer, or the error page that says what is wrong.
+fn survey_claims(
+    deps: &Deps,
+    req: &HttpRequest,
+    now: DateTime<Utc>,
+) -> Result<(LinkClaims, Answer), HttpResponse> {
+    let c = claims(deps, req, &[Purpose::Survey], now)
+        .map_err(|e| error_page(req, PageError::Token(e)))?;
+    let answer = req
+        .query_param("a")
+        .as_deref()
+        .and_then(parse_answer)
+        .ok_or_else(|| error_page(req, PageError::BadAnswer))?;
+    Ok((c, answer))
+}
+
+/// `GET /v1/survey?t=<token>&a=<reason|score>`: the link in the email. Shows the answer with a
+/// button that posts it (the page's one script presses it in a browser), and records nothing:
+/// a mail filter or link scanner that fetches every link in an email answers nothing.
+pub(crate) async fn survey_page(
+    deps: &Deps,
+    req: &HttpRequest,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, StoreError> {
+    let (c, answer) = match survey_claims(deps, req, now) {
+        Ok(ok) => ok,
+        Err(page) => return Ok(page),
+    };
+    let raw = req.query_param("a").unwrap_or_default();
+    let profile = deps.store.get_profile(&c.customer_id).await?;
+    let lang = customer_lang(profile.as_ref(), req);
+    let token = req.query_param("t").unwrap_or_default();
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("t", &token)
+        .append_pair("a", &raw)
+        .finish();
+    let base = deps.public_base_url.trim_end_matches('/');
+    let action = if base.is_empty() {
+        format!("survey?{query}")
+    } else {
+        format!("{base}/v1/survey?{query}")
+    };
+    let shown = match answer {
+        Answer::Reason(r) => {
+            pages::Shown::Reason(Reason::ALL.iter().position(|x| *x == r).unwrap_or_default())
+        }
+        Answer::Nps(score) => pages::Shown::Score(score),
+    };
+    let mut resp = html_response(200, pages::confirm_answer(lang, &action, shown));
+    for (name, value) in &mut resp.headers {
+        if name == "content-security-policy" {
+            *value = format!("{value}; script-src {}", pages::script_csp());
+        }
+    }
+    Ok(resp)
+}
+
+/// `POST /v1/survey?t=<token>&a=<reason|score>`: the answer page's form. Records the answer.
 pub(crate) async fn survey(
     deps: &Deps,
     req: &HttpRequest,
     now: DateTime<Utc>,
 ) -> Result<HttpResponse, StoreError> {
-    let c = match claims(deps, req, &[Purpose::Survey], now) {
-        Ok(c) => c,
-        Err(e) => return Ok(error_page(req, PageError::Token(e))),
-    };
-    let Some(answer) = req.query_param("a").as_deref().and_then(parse_answer) else {
-        return Ok(error_page(req, PageError::BadAnswer));
+    let (c, answer) = match survey_claims(deps, req, now) {
+        Ok(ok) => ok,
+        Err(page) => return Ok(page),
     };
     let profile = deps.store.get_profile(&c.customer_id).await?;
     let lang = customer_lang(profile.as_ref(), req);

@@ -81,6 +81,13 @@ struct Strings {
     bad_answer: &'static str,
     bad_choice: &'static str,
     unavailable: &'static str,
+    confirm_title: &'static str,
+    confirm_body: &'static str,
+    send_button: &'static str,
+    /// Labels of the survey reasons, in [`Reason::ALL`]'s order.
+    reasons: [&'static str; 6],
+    /// "{score} of 10" for an NPS answer.
+    score: &'static str,
 }
 
 const EN: Strings = Strings {
@@ -102,6 +109,18 @@ const EN: Strings = Strings {
     bad_answer: "We could not read your answer. Please use a link from the email.",
     bad_choice: "Please choose one of the options.",
     unavailable: "Something went wrong on our side. Please try again in a few minutes.",
+    confirm_title: "Your answer",
+    confirm_body: "Send this answer? One click and it is recorded.",
+    send_button: "Send my answer",
+    reasons: [
+        "It got too expensive",
+        "I had a bad experience",
+        "The products were hard to figure out",
+        "I simply forgot about you",
+        "I wasn't happy with the quality",
+        "Something else",
+    ],
+    score: "{score} of 10",
 };
 
 const SV: Strings = Strings {
@@ -123,6 +142,18 @@ const SV: Strings = Strings {
     bad_answer: "Vi kunde inte läsa ditt svar. Använd en länk från mejlet.",
     bad_choice: "Välj ett av alternativen.",
     unavailable: "Något gick fel hos oss. Försök igen om några minuter.",
+    confirm_title: "Ditt svar",
+    confirm_body: "Skicka det här svaret? Ett klick så är det registrerat.",
+    send_button: "Skicka mitt svar",
+    reasons: [
+        "Det blev för dyrt",
+        "Jag hade en dålig upplevelse",
+        "Produkterna var svåra att förstå sig på",
+        "Jag glömde helt enkelt bort er",
+        "Jag var inte nöjd med kvaliteten",
+        "Något annat",
+    ],
+    score: "{score} av 10",
 };
 
 const DA: Strings = Strings {
@@ -144,6 +175,18 @@ const DA: Strings = Strings {
     bad_answer: "Vi kunne ikke læse dit svar. Brug et link fra e-mailen.",
     bad_choice: "Vælg en af mulighederne.",
     unavailable: "Noget gik galt hos os. Prøv igen om et par minutter.",
+    confirm_title: "Dit svar",
+    confirm_body: "Send dette svar? Et klik, så er det registreret.",
+    send_button: "Send mit svar",
+    reasons: [
+        "Det blev for dyrt",
+        "Jeg havde en dårlig oplevelse",
+        "Produkterne var svære at finde ud af",
+        "Jeg glemte jer simpelthen",
+        "Jeg var ikke tilfreds med kvaliteten",
+        "Noget andet",
+    ],
+    score: "{score} ud af 10",
 };
 
 const PL: Strings = Strings {
@@ -165,6 +208,18 @@ const PL: Strings = Strings {
     bad_answer: "Nie udało się odczytać Twojej odpowiedzi. Użyj linku z e-maila.",
     bad_choice: "Wybierz jedną z opcji.",
     unavailable: "Coś poszło nie tak po naszej stronie. Spróbuj ponownie za kilka minut.",
+    confirm_title: "Twoja odpowiedź",
+    confirm_body: "Wysłać tę odpowiedź? Jedno kliknięcie i gotowe.",
+    send_button: "Wyślij odpowiedź",
+    reasons: [
+        "Ceny są dla mnie za wysokie",
+        "Złe doświadczenia z zamówieniem",
+        "Produkty okazały się zbyt skomplikowane",
+        "Po prostu wypadło mi to z głowy",
+        "Jakość mnie nie zadowoliła",
+        "Inny powód",
+    ],
+    score: "{score} na 10",
 };
 
 const PT: Strings = Strings {
@@ -186,6 +241,18 @@ const PT: Strings = Strings {
     bad_answer: "Não conseguimos ler a sua resposta. Use um link do e-mail.",
     bad_choice: "Escolha uma das opções.",
     unavailable: "Algo correu mal do nosso lado. Tente novamente dentro de alguns minutos.",
+    confirm_title: "A sua resposta",
+    confirm_body: "Enviar esta resposta? Um clique e fica registada.",
+    send_button: "Enviar a minha resposta",
+    reasons: [
+        "Ficou caro demais",
+        "Tive uma má experiência",
+        "Os produtos eram difíceis de entender",
+        "Simplesmente esqueci",
+        "A qualidade não me agradou",
+        "Outro motivo",
+    ],
+    score: "{score} de 10",
 };
 
 const PAGE: &str = r#"<!doctype html>
@@ -214,6 +281,9 @@ button { font-size: 1rem; padding: 0.6rem 1.2rem; border-radius: 6px; border: 1p
 </form>
 {%- endfor %}
 </main>
+{%- if script %}
+<script>{{ script }}</script>
+{%- endif %}
 </body>
 </html>
 "#;
@@ -236,6 +306,16 @@ struct Form {
 }
 
 fn render(lang: Lang, title: &str, message: &str, forms: &[Form]) -> String {
+    render_with(lang, title, message, forms, None)
+}
+
+fn render_with(
+    lang: Lang,
+    title: &str,
+    message: &str,
+    forms: &[Form],
+    script: Option<&str>,
+) -> String {
     env()
         .get_template("page.html")
         .and_then(|t| {
@@ -244,9 +324,55 @@ fn render(lang: Lang, title: &str, message: &str, forms: &[Form]) -> String {
                 title => title,
                 message => message,
                 forms => forms,
+                script => script.map(|s| minijinja::Value::from_safe_string(s.to_string())),
             })
         })
         .expect("the page template renders with plain strings")
+}
+
+/// The one script any page runs: the survey page sends its own form once it is shown in a
+/// browser, so the customer's click in the email is all it takes. A link scanner that only
+/// fetches the page runs no script and posts nothing. Allowed by its hash in the page's
+/// `Content-Security-Policy` (see [`script_csp`]); no other script runs.
+pub const SUBMIT_SCRIPT: &str = "document.forms[0].submit();";
+
+/// The `script-src` source that allows [`SUBMIT_SCRIPT`] and nothing else.
+pub fn script_csp() -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(SUBMIT_SCRIPT.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
+}
+
+/// What a survey link answers: a reason, or an NPS score.
+pub enum Shown {
+    Reason(usize),
+    Score(u8),
+}
+
+/// The survey link's page: the answer, and a button that posts it to `action`. Nothing is
+/// recorded until that post (the page's script sends it at once in a browser).
+pub fn confirm_answer(lang: Lang, action: &str, answer: Shown) -> String {
+    let s = lang.strings();
+    let label = match answer {
+        Shown::Reason(i) => s.reasons.get(i).copied().unwrap_or_default().to_string(),
+        Shown::Score(n) => s.score.replace("{score}", &n.to_string()),
+    };
+    let forms = [Form {
+        action: action.to_string(),
+        choice: "answer",
+        label: s.send_button,
+    }];
+    render_with(
+        lang,
+        s.confirm_title,
+        &format!("{label}. {}", s.confirm_body),
+        &forms,
+        Some(SUBMIT_SCRIPT),
+    )
 }
 
 /// Thanks for a survey answer.

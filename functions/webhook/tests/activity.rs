@@ -8,7 +8,7 @@ use serde_json::json;
 use shared::domain::customer::EmailStatus;
 use shared::domain::experiment::Group;
 use shared::domain::metrics::counter;
-use shared::domain::sequence::Status;
+use shared::domain::sequence::{ExitReason, Status};
 use shared::events::BusEvent;
 use shared::signing::sign_webhook;
 
@@ -148,10 +148,14 @@ async fn an_order_after_the_window_is_no_reactivation() {
     .await;
     let resp = w.http(activity(&order("evt-8", now(), "30.00"))).await;
     assert_eq!(resp.json()["reactivated"], false);
-    assert!(matches!(
+    // Any order stops the sequence; after the window it just does not count as a win.
+    assert_eq!(
         w.enrollment(CUSTOMER).await.status,
-        Status::Active { .. }
-    ));
+        Status::Exited {
+            reason: ExitReason::OrderedAfterWindow,
+            at: now()
+        }
+    );
     assert_eq!(
         w.totals(VARIANT, Group::Treated)
             .await
@@ -195,15 +199,36 @@ async fn holdout_customers_who_come_back_count_for_the_holdout() {
 }
 
 #[tokio::test]
-async fn a_login_wins_back_without_revenue() {
+async fn a_login_is_no_win_and_changes_nothing_unless_the_campaign_says_still_with_us() {
     let w = world();
     w.enrolled_customer().await;
     let body = json!({"event_id": "evt-10", "customer_id": CUSTOMER, "type": "login", "occurred_at": now().to_rfc3339()});
-    assert_eq!(w.http(activity(&body)).await.json()["reactivated"], true);
+    assert_eq!(w.http(activity(&body)).await.json()["reactivated"], false);
     let t = w.totals(VARIANT, Group::Treated).await;
-    assert_eq!(t.get(counter::REACTIVATED), 1);
-    assert_eq!(t.get(counter::REVENUE), 0);
+    assert_eq!(t.get(counter::REACTIVATED), 0);
+    assert!(matches!(
+        w.enrollment(CUSTOMER).await.status,
+        Status::Active { .. }
+    ));
     assert_eq!(w.profile(CUSTOMER).await.last_activity_at, Some(now()));
+}
+
+#[tokio::test]
+async fn a_renewal_the_campaign_counts_as_still_with_us_stops_the_sequence_without_a_win() {
+    let w = world();
+    w.enrolled_customer().await;
+    let body = json!({"event_id": "evt-10", "customer_id": CUSTOMER, "type": "subscription_renewed", "occurred_at": now().to_rfc3339()});
+    assert_eq!(w.http(activity(&body)).await.json()["reactivated"], false);
+    assert_eq!(
+        w.enrollment(CUSTOMER).await.status,
+        Status::Exited {
+            reason: ExitReason::StillWithUs,
+            at: now()
+        }
+    );
+    let t = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(t.get(counter::REACTIVATED), 0);
+    assert!(w.bus.drain().is_empty());
 }
 
 #[tokio::test]

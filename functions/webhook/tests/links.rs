@@ -12,9 +12,64 @@ use shared::domain::survey::{FollowUp, Reason};
 use shared::events::BusEvent;
 use shared::signing::Purpose;
 
+/// The customer's answer: the post the survey page's form makes.
 fn survey(enrollment_id: &str, answer: &str) -> webhook::HttpRequest {
     let q = format!("t={}&a={answer}", token(Purpose::Survey, enrollment_id));
-    link("GET", "/v1/survey", &q, "")
+    link("POST", "/v1/survey", &q, "choice=answer")
+}
+
+#[tokio::test]
+async fn a_scanner_fetching_the_survey_link_changes_nothing_and_the_page_posts_the_answer() {
+    let w = world();
+    let e = w.enrolled_customer().await;
+    let before = w.snapshot().await;
+    for answer in ["quality", "bad_experience", "2"] {
+        let q = format!("t={}&a={answer}", token(Purpose::Survey, &e.id));
+        // A mail filter fetches every link in the email, maybe several times.
+        for _ in 0..3 {
+            let resp = w.http(link("GET", "/v1/survey", &q, "")).await;
+            assert_eq!(resp.status, 200);
+            assert!(resp.body.contains("<form method=\"post\""), "{}", resp.body);
+            assert!(resp.body.contains("survey?t="), "{}", resp.body);
+            let csp = resp.header("content-security-policy").unwrap();
+            assert!(csp.contains("script-src 'sha256-"), "{csp}");
+        }
+    }
+    assert_eq!(w.snapshot().await, before, "no tag, no pause, no count");
+    assert!(w.bus.drain().is_empty());
+    assert_eq!(w.enrollment(CUSTOMER).await.status, e.status);
+
+    // The page shows the answer in the customer's language, and its form records it.
+    let q = format!("t={}&a=quality", token(Purpose::Survey, &e.id));
+    let page = w.http(link("GET", "/v1/survey", &q, "")).await;
+    assert!(
+        page.body.contains("Jag var inte nöjd med kvaliteten"),
+        "{}",
+        page.body
+    );
+    let action = page
+        .body
+        .split("action=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let query = action.split_once('?').unwrap().1.to_string();
+    let resp = w
+        .http(link("POST", "/v1/survey", &query, "choice=answer"))
+        .await;
+    assert_eq!(resp.status, 200);
+    assert!(resp.body.contains("Tack"));
+    assert!(w.profile(CUSTOMER).await.tags.contains("reason:quality"));
+    assert!(matches!(
+        w.enrollment(CUSTOMER).await.status,
+        Status::Exited {
+            reason: ExitReason::Paused,
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -130,9 +185,13 @@ async fn forged_expired_wrong_purpose_and_unreadable_answers_get_an_error_page_a
         "t=nonsense&a=forgot".to_string(),
     ];
     for q in cases {
-        let resp = w.http(link("GET", "/v1/survey", &q, "")).await;
-        assert_eq!(resp.status, 400, "{q}");
-        assert!(resp.body.contains("<h1>"), "an error page for {q}");
+        for method in ["GET", "POST"] {
+            let resp = w
+                .http(link(method, "/v1/survey", &q, "choice=answer"))
+                .await;
+            assert_eq!(resp.status, 400, "{method} {q}");
+            assert!(resp.body.contains("<h1>"), "an error page for {q}");
+        }
     }
     let later = now() + Duration::days(31);
     let resp = webhook::handle_http(&w.deps, survey(&e.id, "forgot"), later).await;

@@ -1405,6 +1405,7 @@ mod tests {
             survey_reason: Some(Reason::TooExpensive),
             nps: Some(6),
             revenue_minor: 1_234_567,
+            resolved: None,
         };
         let item = enrollment_item(&e, 42).unwrap();
         let size = item_size(&item);

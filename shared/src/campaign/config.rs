@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::money::Money;
 use crate::domain::reward::RewardSpec;
+use crate::domain::sequence::ActivityKind;
 use crate::domain::survey::Reason;
 
 /// A whole campaign: who lapses, who is eligible, the sequence, rewards and the experiment.
@@ -77,9 +78,22 @@ pub struct EligibilityPolicy {
     pub fewer_emails_cap_days: u32,
     /// Days after a finished enrollment before a customer may be enrolled again.
     pub cooldown_days: u32,
+    /// Days a sunset address (a goodbye without reaction) stays out of this campaign; an order
+    /// lifts it earlier.
+    #[serde(default = "default_sunset_days")]
+    pub sunset_days: u32,
     /// Survey reasons that pause the campaign for a customer until the marketer marks them resolved.
     #[serde(default)]
     pub paused_reasons: Vec<Reason>,
+    /// The template (`templates/<locale>/<name>.*`) of the email that tells a customer paused
+    /// over a reason that it is fixed (`winback resolve`); it replaces step 1 of their next
+    /// enrollment. Without it, step 1's own template is sent (it sees `resolved` too).
+    #[serde(default)]
+    pub resolved_template: Option<String>,
+}
+
+fn default_sunset_days() -> u32 {
+    180
 }
 
 /// When and how emails go out.
@@ -94,6 +108,11 @@ pub struct SendingPolicy {
     pub attribution_days: u32,
     /// Days after the last step, without reaction, before the customer is sunset.
     pub sunset_after_days: u32,
+    /// Activity other than orders that shows the customer is still with the shop and stops the
+    /// sequence (never counted as a win): `login`, `subscription_renewed`. Empty: they change
+    /// nothing.
+    #[serde(default)]
+    pub still_with_us: Vec<ActivityKind>,
     /// Validity of the signed links in emails.
     #[serde(default = "default_link_validity")]
     pub link_validity_days: u32,

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::locale::{describe_reward, format_date};
 use crate::domain::reward::{Reward, RewardKind, RewardSpec};
-use crate::domain::survey::Reason;
+use crate::domain::survey::{Reason, Resolved};
 use crate::domain::zone::Zone;
 
 /// Everything an email template may use. Every field is always present; optional ones are
@@ -38,6 +38,12 @@ pub struct EmailContext {
     pub total_steps: u8,
     /// The experiment variant's copy tweak, if it has one.
     pub variant_copy: Option<String>,
+    /// The customer's answer to "why did you stop?" (`too_expensive`, `bad_experience`,
+    /// `hard_to_understand`, `forgot`, `quality`, `other`), once they have given one: the steps
+    /// after the answer speak to it.
+    pub reason: Option<String>,
+    /// A paused reason the shop has fixed (`reason`, `note`), in the email that says so.
+    pub resolved: Option<Resolved>,
 }
 
 /// A reward as an email shows it.
@@ -136,6 +142,11 @@ pub(crate) fn full_sample(locale: &str, reward_kind: RewardKind) -> EmailContext
         step: 1,
         total_steps: 3,
         variant_copy: Some("Sample copy".into()),
+        reason: Some(Reason::TooExpensive.as_str().into()),
+        resolved: Some(Resolved {
+            reason: Reason::Quality,
+            note: "Our new roaster is in".into(),
+        }),
     }
 }
 
@@ -149,6 +160,8 @@ pub(crate) fn empty_sample(locale: &str) -> EmailContext {
         survey: Vec::new(),
         nps: Vec::new(),
         variant_copy: None,
+        reason: None,
+        resolved: None,
         years_as_customer: 0,
         months_as_customer: 0,
         order_count: 1,

@@ -110,7 +110,8 @@ impl Campaign {
             })?;
         validate::validate(&config)?;
         let env = templates::compile(files)?;
-        let steps: Vec<String> = config.steps.iter().map(|s| s.template.clone()).collect();
+        let mut steps: Vec<String> = config.steps.iter().map(|s| s.template.clone()).collect();
+        steps.extend(config.eligibility.resolved_template.clone());
         templates::check(&env, &config.locales, &steps)?;
         Ok(Campaign { config, env })
     }
@@ -161,9 +162,20 @@ impl Campaign {
                 step,
                 steps: self.config.steps.len(),
             })?;
+        self.render_template(&step_config.template, locale, ctx)
+    }
+
+    /// Renders the email of template `template` (a step's, or `resolved_template`) for a
+    /// customer whose locale is `locale`.
+    pub fn render_template(
+        &self,
+        template: &str,
+        locale: &str,
+        ctx: &EmailContext,
+    ) -> Result<RenderedEmail, RenderError> {
         let locale = self.locale_for(Some(locale));
         let [subject, html, text] = PARTS.map(|part| {
-            let name = template_path(locale, &step_config.template, part);
+            let name = template_path(locale, template, part);
             templates::render(&self.env, &name, ctx).map_err(|e| {
                 let cause = templates::innermost(&e);
                 RenderError::Template {
@@ -254,33 +266,43 @@ pub mod embedded {
         "templates/en/_layout.html", "templates/en/_layout.txt",
         "templates/en/_survey.html", "templates/en/_survey.txt",
         "templates/en/_nps.html", "templates/en/_nps.txt",
+        "templates/en/_reason.html", "templates/en/_reason.txt",
         "templates/en/offer.subject", "templates/en/offer.html", "templates/en/offer.txt",
         "templates/en/missing.subject", "templates/en/missing.html", "templates/en/missing.txt",
         "templates/en/goodbye.subject", "templates/en/goodbye.html", "templates/en/goodbye.txt",
+        "templates/en/fixed.subject", "templates/en/fixed.html", "templates/en/fixed.txt",
         "templates/sv/_layout.html", "templates/sv/_layout.txt",
         "templates/sv/_survey.html", "templates/sv/_survey.txt",
         "templates/sv/_nps.html", "templates/sv/_nps.txt",
+        "templates/sv/_reason.html", "templates/sv/_reason.txt",
         "templates/sv/offer.subject", "templates/sv/offer.html", "templates/sv/offer.txt",
         "templates/sv/missing.subject", "templates/sv/missing.html", "templates/sv/missing.txt",
         "templates/sv/goodbye.subject", "templates/sv/goodbye.html", "templates/sv/goodbye.txt",
+        "templates/sv/fixed.subject", "templates/sv/fixed.html", "templates/sv/fixed.txt",
         "templates/da/_layout.html", "templates/da/_layout.txt",
         "templates/da/_survey.html", "templates/da/_survey.txt",
         "templates/da/_nps.html", "templates/da/_nps.txt",
+        "templates/da/_reason.html", "templates/da/_reason.txt",
         "templates/da/offer.subject", "templates/da/offer.html", "templates/da/offer.txt",
         "templates/da/missing.subject", "templates/da/missing.html", "templates/da/missing.txt",
         "templates/da/goodbye.subject", "templates/da/goodbye.html", "templates/da/goodbye.txt",
+        "templates/da/fixed.subject", "templates/da/fixed.html", "templates/da/fixed.txt",
         "templates/pl/_layout.html", "templates/pl/_layout.txt",
         "templates/pl/_survey.html", "templates/pl/_survey.txt",
         "templates/pl/_nps.html", "templates/pl/_nps.txt",
+        "templates/pl/_reason.html", "templates/pl/_reason.txt",
         "templates/pl/offer.subject", "templates/pl/offer.html", "templates/pl/offer.txt",
         "templates/pl/missing.subject", "templates/pl/missing.html", "templates/pl/missing.txt",
         "templates/pl/goodbye.subject", "templates/pl/goodbye.html", "templates/pl/goodbye.txt",
+        "templates/pl/fixed.subject", "templates/pl/fixed.html", "templates/pl/fixed.txt",
         "templates/pt/_layout.html", "templates/pt/_layout.txt",
         "templates/pt/_survey.html", "templates/pt/_survey.txt",
         "templates/pt/_nps.html", "templates/pt/_nps.txt",
+        "templates/pt/_reason.html", "templates/pt/_reason.txt",
         "templates/pt/offer.subject", "templates/pt/offer.html", "templates/pt/offer.txt",
         "templates/pt/missing.subject", "templates/pt/missing.html", "templates/pt/missing.txt",
         "templates/pt/goodbye.subject", "templates/pt/goodbye.html", "templates/pt/goodbye.txt",
+        "templates/pt/fixed.subject", "templates/pt/fixed.html", "templates/pt/fixed.txt",
     );
 
     /// The files of a shipped campaign.

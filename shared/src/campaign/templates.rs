@@ -13,6 +13,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use super::email::{empty_sample, full_sample, EmailContext};
 use super::error::CampaignError;
 use crate::domain::reward::RewardKind;
+use crate::domain::survey::Reason;
 
 /// The three files of a step, in the order they are checked and rendered.
 pub(crate) const PARTS: [&str; 3] = ["subject", "html", "txt"];
@@ -187,6 +188,11 @@ pub(crate) fn check(
             .map(|kind| full_sample(locale, kind))
             .collect();
         contexts.push(empty_sample(locale));
+        // Every answer's branch renders (a step after the survey speaks to the reason).
+        contexts.extend(Reason::ALL.into_iter().map(|r| EmailContext {
+            reason: Some(r.as_str().to_string()),
+            ..full_sample(locale, RewardKind::AmountOff)
+        }));
         for (i, step) in steps.iter().enumerate() {
             for ctx in &mut contexts {
                 ctx.step = u8::try_from(i + 1).unwrap_or(u8::MAX);

@@ -347,6 +347,39 @@ fn more_steps_than_allowed_is_refused() {
 }
 
 #[test]
+fn a_sequence_and_sunset_longer_than_the_attribution_window_is_refused() {
+    // 0 + 5 + 7 days of steps and 14 of sunset wait: 26 days fit in 30, not in 25.
+    let t = TempCampaign::example();
+    t.edit(
+        "campaign.toml",
+        "attribution_days = 30",
+        "attribution_days = 25",
+    );
+    assert_mentions(
+        &t.load_error(),
+        &["sending.attribution_days", "26 days", "at least 26"],
+    );
+    // A timing variant that stretches the sequence past the window is refused too.
+    let t = TempCampaign::example();
+    t.edit(
+        "campaign.toml",
+        "name = \"percent-15\"",
+        "name = \"percent-15\"\ndelay_factor = 1.5",
+    );
+    assert_mentions(
+        &t.load_error(),
+        &["sending.attribution_days", "percent-15", "32 days"],
+    );
+    let t = TempCampaign::example();
+    t.edit(
+        "campaign.toml",
+        "still_with_us = [\"subscription_renewed\"]",
+        "still_with_us = [\"order\"]",
+    );
+    assert_mentions(&t.load_error(), &["sending.still_with_us[1]"]);
+}
+
+#[test]
 fn a_negative_delay_names_the_step() {
     let t = TempCampaign::example();
     t.edit("campaign.toml", "delay_days = 5", "delay_days = -1");

@@ -6,6 +6,7 @@ use super::config::CampaignConfig;
 use super::error::CampaignError;
 use crate::domain::experiment::HOLDOUT;
 use crate::domain::reward::RewardSpec;
+use crate::domain::sequence::{sequence_days, ActivityKind};
 
 pub(crate) const CONFIG_FILE: &str = "campaign.toml";
 
@@ -90,6 +91,7 @@ pub(crate) fn validate(c: &CampaignConfig) -> Result<(), CampaignError> {
     }
     validate_lapse(c)?;
     validate_sending_and_steps(c)?;
+    validate_resolved_template(c)?;
     validate_rewards(c)?;
     validate_experiment(c)
 }
@@ -253,7 +255,56 @@ fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
             ));
         }
     }
+    for (i, kind) in s.still_with_us.iter().enumerate() {
+        if matches!(
+            kind,
+            ActivityKind::Order | ActivityKind::SubscriptionCancelled
+        ) {
+            return Err(invalid(
+                format!("sending.still_with_us[{}]", i + 1),
+                "may list only \"login\" and \"subscription_renewed\": an order always stops the sequence, a cancellation never does",
+            ));
+        }
+    }
+    // The window must cover the whole sequence and the sunset wait, for every variant's timing:
+    // an order while the campaign still waits for one must count as a win.
+    let factors = std::iter::once(("", 1.0)).chain(
+        c.experiment
+            .variants
+            .iter()
+            .map(|v| (v.name.as_str(), v.delay_factor)),
+    );
+    for (variant, factor) in factors {
+        let days = sequence_days(c, factor);
+        if days > f64::from(s.attribution_days) {
+            let whose = if variant.is_empty() {
+                String::new()
+            } else {
+                format!(" for variant {variant:?} (delay_factor {factor})")
+            };
+            return Err(invalid(
+                "sending.attribution_days",
+                format!(
+                    "is {} days, but the steps plus the sunset wait take {days} days{whose}: an order before the sunset would not count as a win; raise attribution_days to at least {} or shorten the steps or sunset_after_days",
+                    s.attribution_days,
+                    days.ceil()
+                ),
+            ));
+        }
+    }
     Ok(())
+}
+
+fn validate_resolved_template(c: &CampaignConfig) -> Result<(), CampaignError> {
+    match &c.eligibility.resolved_template {
+        Some(t) if !is_slug(t, &['_']) || t.starts_with('_') => Err(invalid(
+            "eligibility.resolved_template",
+            format!(
+                "must be a template name of lowercase letters, digits, `-` or `_` not starting with `_`, got {t:?}"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn validate_rewards(c: &CampaignConfig) -> Result<(), CampaignError> {

@@ -1,6 +1,6 @@
 //! The customer profile the shop's orders build up, and its buying rhythm.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,7 @@ pub struct Profile {
     pub last_activity_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub email_status: EmailStatus,
+    /// When the last goodbye went unanswered; cleared by a later order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sunset_at: Option<DateTime<Utc>>,
     /// Reason tags (`reason:quality`, `nps:detractor`, …).
@@ -75,6 +76,13 @@ pub struct Profile {
     /// Reasons the marketer has marked resolved (the customer may be contacted again).
     #[serde(default)]
     pub resolved_reasons: BTreeSet<Reason>,
+    /// The marketer's note on each resolved reason ("the new roaster is in"), for the email that
+    /// tells the customer it is fixed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resolution_notes: BTreeMap<Reason, String>,
+    /// Resolved reasons the customer has been told about (each is told once).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub told_resolved: BTreeSet<Reason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub survey_reason: Option<Reason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,6 +118,10 @@ impl Profile {
             return false;
         }
         self.order_count += 1;
+        // An order after the sunset wakes the customer (an imported older one does not).
+        if self.sunset_at.is_some_and(|s| order.at >= s) {
+            self.sunset_at = None;
+        }
         self.lifetime_value += order.amount;
         self.first_order_at = Some(self.first_order_at.map_or(order.at, |f| f.min(order.at)));
         self.last_order_at = Some(self.last_order_at.map_or(order.at, |l| l.max(order.at)));
@@ -132,11 +144,12 @@ impl Profile {
         self.orders.iter().rev().find_map(|o| o.category.as_deref())
     }
 
-    /// Whether any email may be sent at all.
+    /// Whether any email may be sent at all. A sunset is not checked here: it keeps the customer
+    /// out of new enrollments for a while (see `eligibility::sunset_until`), and no enrollment is
+    /// running while it lasts.
     pub fn is_mailable(&self) -> bool {
         self.email.is_some()
             && !self.erased
-            && self.sunset_at.is_none()
             && matches!(
                 self.email_status,
                 EmailStatus::Subscribed | EmailStatus::FewerEmails
@@ -177,6 +190,18 @@ mod tests {
             product: None,
             category: None,
         }
+    }
+
+    #[test]
+    fn an_order_after_the_sunset_wakes_the_customer_and_an_older_one_does_not() {
+        let mut p = Profile::new("c1");
+        p.email = Some("a@example.com".into());
+        p.sunset_at = Some(Utc.with_ymd_and_hms(2026, 1, 15, 0, 0, 0).unwrap());
+        p.record_order(order(10, 500));
+        assert!(p.sunset_at.is_some());
+        p.record_order(order(20, 500));
+        assert_eq!(p.sunset_at, None);
+        assert!(p.is_mailable());
     }
 
     #[test]

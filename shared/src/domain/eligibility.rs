@@ -4,8 +4,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::customer::{EmailStatus, Profile};
-use super::sequence::Enrollment;
-use super::survey::Reason;
+use super::sequence::{Enrollment, ExitReason, Status};
+use super::survey::{pending_resolution, Reason};
 use crate::campaign::config::EligibilityPolicy;
 
 /// Why a lapsed customer is not enrolled. `retry_at` says when it may change by itself.
@@ -14,24 +14,39 @@ use crate::campaign::config::EligibilityPolicy;
 pub enum Ineligible {
     NoEmail,
     Erased,
-    TooFewOrders { have: u32, need: u32 },
-    LifetimeValueTooLow { have: String, need: String },
+    TooFewOrders {
+        have: u32,
+        need: u32,
+    },
+    LifetimeValueTooLow {
+        have: String,
+        need: String,
+    },
     Unsubscribed,
     Suppressed,
-    Sunset,
+    /// Sunset after a goodbye without reaction, until `until` (or an order, which lifts it).
+    Sunset {
+        until: DateTime<Utc>,
+    },
     AlreadyEnrolled,
-    ContactedRecently { until: DateTime<Utc> },
-    CoolingDown { until: DateTime<Utc> },
-    PausedReason { reason: Reason },
+    ContactedRecently {
+        until: DateTime<Utc>,
+    },
+    CoolingDown {
+        until: DateTime<Utc>,
+    },
+    PausedReason {
+        reason: Reason,
+    },
 }
 
 impl Ineligible {
     /// When to look at the customer again, if the reason can lapse by itself.
     pub fn retry_at(&self) -> Option<DateTime<Utc>> {
         match self {
-            Ineligible::ContactedRecently { until } | Ineligible::CoolingDown { until } => {
-                Some(*until)
-            }
+            Ineligible::ContactedRecently { until }
+            | Ineligible::CoolingDown { until }
+            | Ineligible::Sunset { until } => Some(*until),
             _ => None,
         }
     }
@@ -45,7 +60,7 @@ impl Ineligible {
             Ineligible::LifetimeValueTooLow { .. } => "lifetime_value_too_low",
             Ineligible::Unsubscribed => "unsubscribed",
             Ineligible::Suppressed => "suppressed",
-            Ineligible::Sunset => "sunset",
+            Ineligible::Sunset { .. } => "sunset",
             Ineligible::AlreadyEnrolled => "already_enrolled",
             Ineligible::ContactedRecently { .. } => "contacted_recently",
             Ineligible::CoolingDown { .. } => "cooling_down",
@@ -63,6 +78,14 @@ pub fn cap_days(profile: &Profile, policy: &EligibilityPolicy) -> u32 {
     }
 }
 
+/// When a sunset address may be enrolled again: `sunset_days` after the sunset. A sunset is a
+/// decision for a while, not for ever; an order lifts it earlier (the webhook clears `sunset_at`).
+pub fn sunset_until(profile: &Profile, policy: &EligibilityPolicy) -> Option<DateTime<Utc>> {
+    profile
+        .sunset_at
+        .map(|at| at + Duration::days(i64::from(policy.sunset_days)))
+}
+
 /// Whether a lapsed customer may be enrolled now, given their latest enrollment in this campaign.
 pub fn check(
     profile: &Profile,
@@ -78,8 +101,8 @@ pub fn check(
         EmailStatus::Suppressed => return Err(Ineligible::Suppressed),
         _ => {}
     }
-    if profile.sunset_at.is_some() {
-        return Err(Ineligible::Sunset);
+    if let Some(until) = sunset_until(profile, policy).filter(|u| now < *u) {
+        return Err(Ineligible::Sunset { until });
     }
     if profile.email.is_none() {
         return Err(Ineligible::NoEmail);
@@ -114,7 +137,15 @@ pub fn check(
                 return Err(Ineligible::ContactedRecently { until });
             }
         }
-        if let Some(ended) = e.ended_at() {
+        // Paused over a reason the shop has since fixed: no cooldown before telling them.
+        let fixed_pause = matches!(
+            e.status,
+            Status::Exited {
+                reason: ExitReason::Paused,
+                ..
+            }
+        ) && pending_resolution(profile).is_some();
+        if let Some(ended) = e.ended_at().filter(|_| !fixed_pause) {
             let until = ended + Duration::days(i64::from(policy.cooldown_days));
             if now < until {
                 return Err(Ineligible::CoolingDown { until });
@@ -169,7 +200,19 @@ mod tests {
         assert_eq!(check(&p, None, pol, now()), Err(Ineligible::Suppressed));
         let mut p = good_customer();
         p.sunset_at = Some(now());
-        assert_eq!(check(&p, None, pol, now()), Err(Ineligible::Sunset));
+        let until = now() + Duration::days(i64::from(pol.sunset_days));
+        assert_eq!(
+            check(&p, None, pol, now()),
+            Err(Ineligible::Sunset { until })
+        );
+        assert_eq!(
+            check(&p, None, pol, until - Duration::seconds(1))
+                .unwrap_err()
+                .retry_at(),
+            Some(until)
+        );
+        // A sunset is for a while: once it has run its time the customer may come back in.
+        assert_eq!(check(&p, None, pol, until), Ok(()));
         let mut p = good_customer();
         p.email = None;
         assert_eq!(check(&p, None, pol, now()), Err(Ineligible::NoEmail));
@@ -183,6 +226,31 @@ mod tests {
         );
         p.resolved_reasons.insert(Reason::Quality);
         assert_eq!(check(&p, None, pol, now()), Ok(()));
+    }
+
+    #[test]
+    fn a_customer_paused_over_a_fixed_reason_skips_the_cooldown_once() {
+        let c = example_campaign();
+        let mut p = good_customer();
+        p.tags.insert(Reason::Quality.tag());
+        let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now())
+            .record_sent(1, now(), None, &c)
+            .unwrap()
+            .exit(ExitReason::Paused, now())
+            .unwrap();
+        let later = now() + Duration::days(10);
+        assert!(matches!(
+            check(&p, Some(&e), &c.eligibility, later),
+            Err(Ineligible::PausedReason { .. })
+        ));
+        crate::domain::survey::resolve(&mut p, Reason::Quality, "fixed", later);
+        assert_eq!(check(&p, Some(&e), &c.eligibility, later), Ok(()));
+        // Once told, the usual cooldown applies again.
+        p.told_resolved.insert(Reason::Quality);
+        assert!(matches!(
+            check(&p, Some(&e), &c.eligibility, later),
+            Err(Ineligible::CoolingDown { .. })
+        ));
     }
 
     #[test]

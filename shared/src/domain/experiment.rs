@@ -31,6 +31,11 @@ impl Group {
 pub struct Assignment {
     pub group: Group,
     pub variant: String,
+    /// The variant whose timing (`delay_factor`) sets the enrollment's windows: the variant
+    /// itself, or for the holdout a variant picked by the same weights, so the holdout's
+    /// observation windows are spread like the treated ones and timing variants do not bias lift.
+    #[serde(default)]
+    pub timing: String,
 }
 
 /// A uniform number in `[0, 1)` from customer, campaign and salt.
@@ -52,13 +57,27 @@ pub fn bucket(customer_id: &str, campaign: &str, salt: &str) -> f64 {
 pub fn assign(customer_id: &str, campaign: &str, cfg: &ExperimentConfig) -> Assignment {
     let u = bucket(customer_id, campaign, &cfg.salt);
     let holdout = (cfg.holdout_percent / 100.0).clamp(0.0, 1.0);
-    if u < holdout || cfg.variants.is_empty() {
+    if cfg.variants.is_empty() {
         return Assignment {
             group: Group::Holdout,
             variant: HOLDOUT.to_string(),
+            timing: String::new(),
         };
     }
-    let v = (u - holdout) / (1.0 - holdout);
+    if u < holdout {
+        // Where the customer sits inside the holdout band picks the variant timing it shadows.
+        let shadow = pick_variant(u / holdout, cfg);
+        return Assignment {
+            group: Group::Holdout,
+            variant: HOLDOUT.to_string(),
+            timing: shadow.variant,
+        };
+    }
+    pick_variant((u - holdout) / (1.0 - holdout), cfg)
+}
+
+/// The variant at `v` in `[0, 1)` of the weight-split variants (which must not be empty).
+fn pick_variant(v: f64, cfg: &ExperimentConfig) -> Assignment {
     let total: u64 = cfg.variants.iter().map(|v| u64::from(v.weight)).sum();
     let mut acc = 0u64;
     let target = v * total as f64;
@@ -68,12 +87,31 @@ pub fn assign(customer_id: &str, campaign: &str, cfg: &ExperimentConfig) -> Assi
             return Assignment {
                 group: Group::Treated,
                 variant: variant.name.clone(),
+                timing: variant.name.clone(),
             };
         }
     }
+    let last = cfg.variants[cfg.variants.len() - 1].name.clone();
     Assignment {
         group: Group::Treated,
-        variant: cfg.variants[cfg.variants.len() - 1].name.clone(),
+        variant: last.clone(),
+        timing: last,
+    }
+}
+
+/// The assignment of a customer who must be emailed (told a reason they left over is fixed: a
+/// promise, not an experiment): a holdout customer gets the variant it shadows instead.
+pub fn never_held_out(a: Assignment, cfg: &ExperimentConfig) -> Assignment {
+    if a.group == Group::Treated || cfg.variants.is_empty() {
+        return a;
+    }
+    match cfg.variants.iter().find(|v| v.name == a.timing) {
+        Some(v) => Assignment {
+            group: Group::Treated,
+            variant: v.name.clone(),
+            timing: v.name.clone(),
+        },
+        None => pick_variant(0.0, cfg),
     }
 }
 
@@ -112,6 +150,24 @@ mod tests {
         assert!((share(HOLDOUT) - 0.10).abs() < 0.01, "{}", share(HOLDOUT));
         assert!((share("a") - 0.225).abs() < 0.015, "{}", share("a"));
         assert!((share("b") - 0.675).abs() < 0.015, "{}", share("b"));
+    }
+
+    #[test]
+    fn the_holdout_shadows_the_variants_timing_by_their_weights() {
+        let c = cfg(20.0);
+        let n = 20_000;
+        let mut shadows = std::collections::HashMap::new();
+        for i in 0..n {
+            let a = assign(&format!("cust-{i}"), "camp", &c);
+            match a.group {
+                Group::Treated => assert_eq!(a.timing, a.variant),
+                Group::Holdout => *shadows.entry(a.timing).or_insert(0usize) += 1,
+            }
+        }
+        let held: usize = shadows.values().sum();
+        let share = |k: &str| shadows[k] as f64 / held as f64;
+        assert!((share("a") - 0.25).abs() < 0.03, "{}", share("a"));
+        assert!((share("b") - 0.75).abs() < 0.03, "{}", share("b"));
     }
 
     #[test]

@@ -126,10 +126,11 @@ fn days(d: f64) -> Duration {
     Duration::seconds((d * 86_400.0).round() as i64)
 }
 
-/// Early signals from the order history alone.
+/// Early signals from the order history alone; quiet for `at_risk_fraction` of the threshold is one.
 pub fn risk_signals(
     profile: &Profile,
     threshold: &Threshold,
+    at_risk_fraction: f64,
     now: DateTime<Utc>,
 ) -> Vec<RiskSignal> {
     let mut signals = Vec::new();
@@ -156,7 +157,7 @@ pub fn risk_signals(
             signals.push(RiskSignal::OrderValueFalling);
         }
     }
-    if quiet >= 0.0 && quiet < threshold.days && quiet >= threshold.days * 0.75 {
+    if quiet >= 0.0 && quiet < threshold.days && quiet >= threshold.days * at_risk_fraction {
         signals.insert(0, RiskSignal::QuietLongerThanUsual);
     }
     signals
@@ -175,13 +176,7 @@ pub fn assess(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> As
     let state = if now >= lapses_at {
         LapseState::Lapsed { since: lapses_at }
     } else {
-        let mut signals = risk_signals(profile, &t, now);
-        let quiet = (now - last).num_seconds() as f64 / 86_400.0;
-        if quiet >= t.days * policy.at_risk_fraction
-            && !signals.contains(&RiskSignal::QuietLongerThanUsual)
-        {
-            signals.insert(0, RiskSignal::QuietLongerThanUsual);
-        }
+        let signals = risk_signals(profile, &t, policy.at_risk_fraction, now);
         if signals.is_empty() {
             LapseState::Active { lapses_at }
         } else {
@@ -266,6 +261,20 @@ mod tests {
         assert!(matches!(a(5.0), LapseState::Active { .. }));
         assert!(matches!(a(35.0), LapseState::AtRisk { .. }));
         assert!(matches!(a(41.0), LapseState::Lapsed { .. }));
+    }
+
+    #[test]
+    fn at_risk_fraction_sets_when_quiet_counts_as_at_risk() {
+        // Two orders 30 days apart: threshold (1 × 60 + 2 × 60) / 3 = 60 days, no other signal.
+        let p = profile_with_gaps(&[30.0], 1000);
+        let at = p.last_order_at.unwrap() + days(48.0);
+        let state = |fraction| {
+            let mut pol = policy();
+            pol.at_risk_fraction = fraction;
+            assess(&p, &pol, at).state
+        };
+        assert!(matches!(state(0.75), LapseState::AtRisk { .. }));
+        assert!(matches!(state(0.9), LapseState::Active { .. }));
     }
 
     #[test]

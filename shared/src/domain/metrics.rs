@@ -25,6 +25,8 @@ pub mod counter {
     pub const REWARD_COST: &str = "reward_cost_minor";
     pub const UNSUBSCRIBED: &str = "unsubscribed";
     pub const FEWER_EMAILS: &str = "fewer_emails";
+    /// Steps passed over because the customer chose fewer emails.
+    pub const SKIPPED_FEWER_EMAILS: &str = "skipped_fewer_emails";
     pub const BOUNCED: &str = "bounced";
     pub const COMPLAINED: &str = "complained";
     pub const SUNSET: &str = "sunset";
@@ -45,6 +47,11 @@ pub mod counter {
     /// `reason_<reason>`.
     pub fn reason(reason: crate::domain::survey::Reason) -> String {
         format!("reason_{}", reason.as_str())
+    }
+
+    /// `reactivated_reason_<reason>`: won back after answering the survey with this reason.
+    pub fn reactivated_reason(reason: crate::domain::survey::Reason) -> String {
+        format!("reactivated_reason_{}", reason.as_str())
     }
 
     /// `nps_<class>`.

@@ -134,6 +134,30 @@ pub fn choose(campaign: &CampaignConfig, variant: &str, reason: Option<Reason>) 
         .unwrap_or_else(|| campaign.rewards.default.clone())
 }
 
+/// What a step does with the enrollment's reward, given the one it should carry now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Offer {
+    /// The code already issued still fits and is valid: the email repeats it.
+    Keep,
+    /// A new code; `replaces` is the still-valid code it voids (the reward changed with the
+    /// survey answer), so only the newest one is honoured at checkout.
+    Issue { replaces: Option<RewardCode> },
+}
+
+/// Decides between repeating the enrollment's current code and issuing a new one: a valid code
+/// with the wanted reward is kept; a valid code with another reward (another kind or value, e.g.
+/// "too expensive" answered after a percent-off email) is replaced and voided; a used, expired
+/// or voided code is followed by a fresh one.
+pub fn next_offer(current: Option<&Reward>, wanted: &RewardSpec, now: DateTime<Utc>) -> Offer {
+    match current {
+        Some(r) if r.reusable(now) && r.spec == *wanted => Offer::Keep,
+        Some(r) if r.reusable(now) => Offer::Issue {
+            replaces: Some(r.code.clone()),
+        },
+        _ => Offer::Issue { replaces: None },
+    }
+}
+
 /// The Crockford base32 alphabet: no I, L, O or U, so codes survive being read aloud and typed.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -235,6 +259,10 @@ pub struct Reward {
     pub expires_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redeemed_at: Option<DateTime<Utc>>,
+    /// Replaced by a different reward in a later email (the survey answer changed what fits):
+    /// no longer honoured at checkout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided_at: Option<DateTime<Utc>>,
     /// Orders still to be discounted (`multi_order`), else 1 until redeemed.
     #[serde(default)]
     pub uses_left: u8,
@@ -250,6 +278,8 @@ pub enum RedeemError {
     Expired,
     #[error("this reward code belongs to another customer")]
     OtherCustomer,
+    #[error("this reward code was replaced by the one in a later email")]
+    Voided,
 }
 
 /// What a shop's checkout is told about a code.
@@ -259,6 +289,8 @@ pub enum CodeStatus {
     Valid,
     Expired,
     Redeemed,
+    /// Replaced by a newer code of the same enrollment.
+    Voided,
 }
 
 impl Reward {
@@ -293,12 +325,15 @@ impl Reward {
             currency: currency.to_string(),
             issued_at: now,
             redeemed_at: None,
+            voided_at: None,
             uses_left,
         }
     }
 
     pub fn status(&self, now: DateTime<Utc>) -> CodeStatus {
-        if self.uses_left == 0 {
+        if self.voided_at.is_some() {
+            CodeStatus::Voided
+        } else if self.uses_left == 0 {
             CodeStatus::Redeemed
         } else if now >= self.expires_at {
             CodeStatus::Expired
@@ -320,6 +355,7 @@ impl Reward {
         match self.status(now) {
             CodeStatus::Redeemed => Err(RedeemError::AlreadyRedeemed),
             CodeStatus::Expired => Err(RedeemError::Expired),
+            CodeStatus::Voided => Err(RedeemError::Voided),
             CodeStatus::Valid => {
                 let mut r = self.clone();
                 r.uses_left -= 1;
@@ -327,6 +363,13 @@ impl Reward {
                 Ok(r)
             }
         }
+    }
+
+    /// The code no longer holds: a later email of the same enrollment carries a different reward.
+    pub fn void(&self, at: DateTime<Utc>) -> Reward {
+        let mut r = self.clone();
+        r.voided_at.get_or_insert(at);
+        r
     }
 
     /// The money value of one use against an order of `order_amount` (reward cost accounting).
@@ -359,6 +402,20 @@ mod tests {
         }
     }
 
+    fn issued(entropy: [u8; 8], now: DateTime<Utc>) -> Reward {
+        Reward::issue(
+            RewardCode::from_entropy(entropy),
+            spec(),
+            "c1",
+            "camp",
+            "e1",
+            "a",
+            1,
+            "EUR",
+            now,
+        )
+    }
+
     #[test]
     fn codes_are_well_formed_and_unique() {
         let mut seen = std::collections::HashSet::new();
@@ -382,17 +439,7 @@ mod tests {
     #[test]
     fn a_code_redeems_once_before_it_expires_and_only_for_its_owner() {
         let now = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
-        let r = Reward::issue(
-            RewardCode::from_entropy([9; 8]),
-            spec(),
-            "c1",
-            "camp",
-            "e1",
-            "a",
-            1,
-            "EUR",
-            now,
-        );
+        let r = issued([9; 8], now);
         assert_eq!(r.expires_at, now + Duration::days(14));
         assert_eq!(r.redeem("c2", now), Err(RedeemError::OtherCustomer));
         let used = r.redeem("c1", now).unwrap();
@@ -419,6 +466,78 @@ mod tests {
         s.kind = RewardKind::PercentOff;
         s.value = Some(Money(15_000));
         assert_eq!(s.validate(), Err(SpecError::PercentOutOfRange));
+    }
+
+    #[test]
+    fn the_reason_picks_the_reward_before_the_variant_and_the_default() {
+        let c = crate::campaign::testing::example_campaign();
+        let variant_reward = c.experiment.variants[1].reward.clone().unwrap();
+        for reason in Reason::ALL {
+            for (variant, fallback) in [
+                ("amount-10", &c.rewards.default),
+                ("percent-15", &variant_reward),
+            ] {
+                let want = c.rewards.by_reason.get(&reason).unwrap_or(fallback);
+                assert_eq!(
+                    &choose(&c, variant, Some(reason)),
+                    want,
+                    "{reason} {variant}"
+                );
+            }
+        }
+        // The shipped campaign gives each reason the seeds' answer.
+        let kind = |r| choose(&c, "percent-15", Some(r)).kind;
+        assert_eq!(kind(Reason::TooExpensive), RewardKind::AmountOff);
+        assert_eq!(kind(Reason::HardToUnderstand), RewardKind::Consultation);
+        assert_eq!(kind(Reason::Forgot), RewardKind::MultiOrder);
+        assert_eq!(choose(&c, "percent-15", None), variant_reward);
+        assert_eq!(choose(&c, "amount-10", None), c.rewards.default);
+        assert_eq!(choose(&c, "gone", None), c.rewards.default);
+    }
+
+    #[test]
+    fn a_changed_reward_gets_a_new_code_and_voids_the_old_one() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let issued = issued([5; 8], now);
+        assert_eq!(next_offer(Some(&issued), &spec(), now), Offer::Keep);
+        assert_eq!(
+            next_offer(None, &spec(), now),
+            Offer::Issue { replaces: None }
+        );
+        let mut consultation = spec();
+        consultation.kind = RewardKind::Consultation;
+        consultation.value = None;
+        assert_eq!(
+            next_offer(Some(&issued), &consultation, now),
+            Offer::Issue {
+                replaces: Some(issued.code.clone())
+            }
+        );
+        let mut more = spec();
+        more.value = Some(Money(1500));
+        assert!(matches!(
+            next_offer(Some(&issued), &more, now),
+            Offer::Issue { replaces: Some(_) }
+        ));
+        // Expired or used codes are not voided, just followed by a fresh one.
+        let later = now + Duration::days(20);
+        assert_eq!(
+            next_offer(Some(&issued), &spec(), later),
+            Offer::Issue { replaces: None }
+        );
+        let used = issued.redeem("c1", now).unwrap();
+        assert_eq!(
+            next_offer(Some(&used), &spec(), now),
+            Offer::Issue { replaces: None }
+        );
+        // A voided code is refused at checkout and never kept.
+        let voided = issued.void(now);
+        assert_eq!(voided.status(now), CodeStatus::Voided);
+        assert_eq!(voided.redeem("c1", now), Err(RedeemError::Voided));
+        assert_eq!(
+            next_offer(Some(&voided), &spec(), now),
+            Offer::Issue { replaces: None }
+        );
     }
 
     proptest! {

@@ -6,8 +6,9 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::experiment::Group;
-use super::survey::Reason;
+use super::customer::EmailStatus;
+use super::experiment::{Assignment, Group};
+use super::survey::{Reason, Resolved};
 use crate::campaign::config::CampaignConfig;
 
 /// Why an enrollment ended early.
@@ -19,6 +20,70 @@ pub enum ExitReason {
     /// A survey reason the campaign pauses for (e.g. quality) until it is resolved.
     Paused,
     Erased,
+    /// Ordered after the attribution window: the sequence stops, but it is not a win.
+    OrderedAfterWindow,
+    /// A login or renewal the campaign counts as "still with us" (`sending.still_with_us`):
+    /// the sequence stops, and it is not a win either.
+    StillWithUs,
+}
+
+/// What the shop reports a customer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    Order,
+    Login,
+    SubscriptionRenewed,
+    SubscriptionCancelled,
+}
+
+impl ActivityKind {
+    pub fn parse(s: &str) -> Option<ActivityKind> {
+        match s {
+            "order" => Some(ActivityKind::Order),
+            "login" => Some(ActivityKind::Login),
+            "subscription_renewed" => Some(ActivityKind::SubscriptionRenewed),
+            "subscription_cancelled" => Some(ActivityKind::SubscriptionCancelled),
+            _ => None,
+        }
+    }
+}
+
+/// What an activity does to an enrollment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityEffect {
+    /// An order within the attribution window: won back (counted as a reactivation).
+    WinBack,
+    /// The sequence stops without a win.
+    Stop(ExitReason),
+    Nothing,
+}
+
+/// What `kind` at `at` does to enrollment `e`. Any order stops the sequence: within
+/// `attribution_days` of enrollment it is a win, after it the enrollment simply ends (the window
+/// decides only what counts). Logins and renewals never count as wins; those the campaign lists in
+/// `still_with_us` stop the sequence, the others change nothing. Activity from before the
+/// enrollment (a late delivery) changes nothing.
+pub fn activity_effect(
+    e: &Enrollment,
+    kind: ActivityKind,
+    at: DateTime<Utc>,
+    attribution_days: u32,
+    still_with_us: &[ActivityKind],
+) -> ActivityEffect {
+    if e.status.is_final() || at < e.enrolled_at {
+        return ActivityEffect::Nothing;
+    }
+    match kind {
+        ActivityKind::Order
+            if at - e.enrolled_at <= Duration::days(i64::from(attribution_days)) =>
+        {
+            ActivityEffect::WinBack
+        }
+        ActivityKind::Order => ActivityEffect::Stop(ExitReason::OrderedAfterWindow),
+        k if still_with_us.contains(&k) => ActivityEffect::Stop(ExitReason::StillWithUs),
+        _ => ActivityEffect::Nothing,
+    }
 }
 
 /// Where an enrollment stands.
@@ -39,7 +104,8 @@ pub enum Status {
     Sunset {
         at: DateTime<Utc>,
     },
-    /// The holdout window closed without an order.
+    /// The holdout window closed without an order, or the sequence of a customer who chose
+    /// fewer emails ended without a reaction (the address is kept, not sunset).
     Closed {
         at: DateTime<Utc>,
     },
@@ -132,6 +198,10 @@ pub struct Enrollment {
     /// Revenue from orders after winning back, in minor units.
     #[serde(default)]
     pub revenue_minor: i64,
+    /// A paused reason the shop has fixed: the first step tells the customer (the campaign's
+    /// `resolved_template` instead of the step's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Resolved>,
 }
 
 /// A transition the state machine does not allow.
@@ -204,7 +274,33 @@ impl Enrollment {
             survey_reason: None,
             nps: None,
             revenue_minor: 0,
+            resolved: None,
         }
+    }
+
+    /// A new enrollment as the experiment assigned it. A holdout enrollment's window is the
+    /// whole sequence and sunset wait at the timing of the variant it shadows
+    /// ([`Assignment::timing`]), so holdout windows are spread like the treated ones.
+    pub fn start_assigned(
+        customer_id: &str,
+        campaign: &CampaignConfig,
+        round: u32,
+        assignment: &Assignment,
+        now: DateTime<Utc>,
+    ) -> Enrollment {
+        let mut e = Enrollment::start(
+            customer_id,
+            campaign,
+            round,
+            assignment.group,
+            &assignment.variant,
+            now,
+        );
+        if assignment.group == Group::Holdout {
+            let factor = delay_factor(campaign, &assignment.timing);
+            e.due_at = Some(now + days(sequence_days(campaign, factor)));
+        }
+        e
     }
 
     fn final_error(&self) -> TransitionError {
@@ -288,14 +384,35 @@ impl Enrollment {
         message_id: Option<String>,
         campaign: &CampaignConfig,
     ) -> Result<Enrollment, TransitionError> {
-        self.expect_next(step)?;
-        let mut e = self.clone();
-        e.claim = None;
+        let mut e = self.advance(step, at, campaign)?;
         e.sent.push(SentStep {
             step,
             at,
             message_id,
         });
+        Ok(e)
+    }
+
+    /// Passes over `step` without an email (the customer asked for fewer emails, see
+    /// [`sends_step`]): the sequence goes on as if it had been sent, with nothing recorded as sent.
+    pub fn skip(
+        &self,
+        step: u8,
+        at: DateTime<Utc>,
+        campaign: &CampaignConfig,
+    ) -> Result<Enrollment, TransitionError> {
+        self.advance(step, at, campaign)
+    }
+
+    fn advance(
+        &self,
+        step: u8,
+        at: DateTime<Utc>,
+        campaign: &CampaignConfig,
+    ) -> Result<Enrollment, TransitionError> {
+        self.expect_next(step)?;
+        let mut e = self.clone();
+        e.claim = None;
         let from = match self.published_at {
             Some(p) if self.published_step == step && p <= at => p,
             _ => at,
@@ -323,10 +440,17 @@ impl Enrollment {
         Ok(e)
     }
 
-    /// Nothing happened after the goodbye (or the holdout window closed).
-    pub fn close(&self, at: DateTime<Utc>) -> Result<Enrollment, TransitionError> {
+    /// Nothing happened after the goodbye (or the holdout window closed). After the goodbye the
+    /// address is sunset, unless `keep_address` (the customer chose fewer emails, see
+    /// [`sunsets_address`]): then the enrollment just closes.
+    pub fn close(
+        &self,
+        at: DateTime<Utc>,
+        keep_address: bool,
+    ) -> Result<Enrollment, TransitionError> {
         let mut e = self.clone();
         e.status = match self.status {
+            Status::AwaitingSunset if keep_address => Status::Closed { at },
             Status::AwaitingSunset => Status::Sunset { at },
             Status::Holdout => Status::Closed { at },
             _ if self.status.is_final() => return Err(self.final_error()),
@@ -371,6 +495,20 @@ impl Enrollment {
     }
 }
 
+/// Whether a customer with `status` gets step `step` of a `total`-step sequence. Those who chose
+/// "fewer emails" get fewer emails: only the last step (the goodbye, with the reward), at its
+/// usual time; the others are skipped, not delayed.
+pub fn sends_step(step: u8, total: u8, status: EmailStatus) -> bool {
+    status != EmailStatus::FewerEmails || step >= total
+}
+
+/// Whether the goodbye without a reaction sunsets the address. Not for a customer who chose
+/// "fewer emails": they asked to keep hearing from the shop now and then, and a sunset would
+/// silence them; their enrollment closes instead.
+pub fn sunsets_address(status: EmailStatus) -> bool {
+    status != EmailStatus::FewerEmails
+}
+
 /// The variant's timing factor (1 when the variant sets none).
 pub fn delay_factor(campaign: &CampaignConfig, variant: &str) -> f64 {
     campaign
@@ -402,7 +540,9 @@ mod tests {
         }
         assert_eq!(e.status, Status::AwaitingSunset);
         let at = e.due_at.unwrap();
-        let e = e.close(at).unwrap();
+        let kept = e.close(at, true).unwrap();
+        assert_eq!(kept.status, Status::Closed { at });
+        let e = e.close(at, false).unwrap();
         assert_eq!(e.status, Status::Sunset { at });
         assert!(e.record_sent(1, at, None, &c).is_err());
     }
@@ -457,9 +597,98 @@ mod tests {
         assert_eq!(e.due_step(), None);
         assert!(e.due_at.unwrap() > now() + Duration::days(7));
         assert!(matches!(
-            e.close(now()).unwrap().status,
+            e.close(now(), false).unwrap().status,
             Status::Closed { .. }
         ));
+    }
+
+    #[test]
+    fn fewer_emails_means_fewer_steps_and_no_sunset() {
+        let c = example_campaign();
+        let total = c.steps.len() as u8;
+        for step in 1..=total {
+            assert!(sends_step(step, total, EmailStatus::Subscribed));
+            assert_eq!(
+                sends_step(step, total, EmailStatus::FewerEmails),
+                step == total
+            );
+        }
+        assert!(sunsets_address(EmailStatus::Subscribed));
+        assert!(!sunsets_address(EmailStatus::FewerEmails));
+        // A skipped step keeps the timing of the rest and records no email.
+        let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+        let skipped = e.skip(1, now(), &c).unwrap();
+        let sent = e.record_sent(1, now(), None, &c).unwrap();
+        assert_eq!(skipped.status, sent.status);
+        assert_eq!(skipped.due_at, sent.due_at);
+        assert!(skipped.sent.is_empty());
+        assert!(skipped.skip(1, now(), &c).is_err());
+    }
+
+    #[test]
+    fn any_order_stops_the_sequence_and_the_window_decides_only_the_win() {
+        let c = example_campaign();
+        let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+        let fx = |kind, days: i64, still: &[ActivityKind]| {
+            activity_effect(&e, kind, now() + Duration::days(days), 30, still)
+        };
+        assert_eq!(fx(ActivityKind::Order, 3, &[]), ActivityEffect::WinBack);
+        assert_eq!(fx(ActivityKind::Order, 30, &[]), ActivityEffect::WinBack);
+        assert_eq!(
+            fx(ActivityKind::Order, 31, &[]),
+            ActivityEffect::Stop(ExitReason::OrderedAfterWindow)
+        );
+        assert_eq!(
+            activity_effect(&e, ActivityKind::Order, now() - Duration::days(1), 30, &[]),
+            ActivityEffect::Nothing
+        );
+        // Logins and renewals are never wins; "still with us" ones stop the sequence.
+        for kind in [ActivityKind::Login, ActivityKind::SubscriptionRenewed] {
+            assert_eq!(fx(kind, 3, &[]), ActivityEffect::Nothing);
+            assert_eq!(
+                fx(kind, 3, &[kind]),
+                ActivityEffect::Stop(ExitReason::StillWithUs)
+            );
+        }
+        let all = [ActivityKind::Login, ActivityKind::SubscriptionRenewed];
+        assert_eq!(
+            fx(ActivityKind::SubscriptionCancelled, 3, &all),
+            ActivityEffect::Nothing
+        );
+        let won = e.win_back(now()).unwrap();
+        assert_eq!(
+            activity_effect(&won, ActivityKind::Order, now(), 30, &[]),
+            ActivityEffect::Nothing
+        );
+    }
+
+    #[test]
+    fn timing_variants_stretch_the_steps_and_the_holdout_window_follows_them() {
+        let mut c = example_campaign();
+        c.experiment.variants[1].delay_factor = 1.5;
+        let slow = c.experiment.variants[1].name.clone();
+        let fast = c.experiment.variants[0].name.clone();
+        let treated = |v: &str| Assignment {
+            group: Group::Treated,
+            variant: v.into(),
+            timing: v.into(),
+        };
+        let e = Enrollment::start_assigned("c1", &c, 1, &treated(&slow), now());
+        assert_eq!(e.gap_after(1, &c), days(c.steps[1].delay_days * 1.5));
+        let f = Enrollment::start_assigned("c1", &c, 1, &treated(&fast), now());
+        assert_eq!(f.gap_after(1, &c), days(c.steps[1].delay_days));
+        // The last step waits the sunset, unstretched.
+        let last = c.steps.len() as u8;
+        assert_eq!(e.gap_after(last, &c), f.gap_after(last, &c));
+        for (timing, factor) in [(&slow, 1.5), (&fast, 1.0)] {
+            let a = Assignment {
+                group: Group::Holdout,
+                variant: "holdout".into(),
+                timing: timing.clone(),
+            };
+            let h = Enrollment::start_assigned("c1", &c, 1, &a, now());
+            assert_eq!(h.due_at, Some(now() + days(sequence_days(&c, factor))));
+        }
     }
 
     #[derive(Debug, Clone)]
@@ -493,7 +722,7 @@ mod tests {
                 let r = match o {
                     Op::Send(s) => e.record_sent(s, now(), None, &c),
                     Op::WinBack => e.win_back(now()),
-                    Op::Close => e.close(now()),
+                    Op::Close => e.close(now(), false),
                     Op::Exit => e.exit(ExitReason::Unsubscribed, now()),
                     Op::Defer => e.defer(now()),
                 };

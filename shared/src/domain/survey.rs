@@ -3,7 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use super::customer::Profile;
 
 /// A reason for leaving, as offered in the email's one-click survey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -140,6 +143,42 @@ pub fn outcome(answer: Answer) -> Outcome {
     }
 }
 
+/// A paused reason the shop has fixed, to tell the customer about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolved {
+    pub reason: Reason,
+    /// What the marketer wrote when resolving it.
+    pub note: String,
+}
+
+/// Marks `reason` resolved for a customer who gave it (tagged `reason:<reason>`) and has not had
+/// it resolved yet, with the marketer's `note`; the customer becomes due at `at`, so the
+/// scheduler looks at them again. Returns whether anything changed (resolving twice is a no-op).
+pub fn resolve(profile: &mut Profile, reason: Reason, note: &str, at: DateTime<Utc>) -> bool {
+    if !profile.tags.contains(&reason.tag()) || profile.resolved_reasons.contains(&reason) {
+        return false;
+    }
+    profile.resolved_reasons.insert(reason);
+    profile.resolution_notes.insert(reason, note.to_string());
+    if !profile.erased {
+        profile.due_at = Some(profile.due_at.map_or(at, |d| d.min(at)));
+    }
+    true
+}
+
+/// The resolved reason this customer should be told about next, if any: resolved, still the
+/// reason they gave, and not told yet.
+pub fn pending_resolution(profile: &Profile) -> Option<Resolved> {
+    profile
+        .resolved_reasons
+        .iter()
+        .find(|r| profile.tags.contains(&r.tag()) && !profile.told_resolved.contains(r))
+        .map(|r| Resolved {
+            reason: *r,
+            note: profile.resolution_notes.get(r).cloned().unwrap_or_default(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +202,32 @@ mod tests {
         assert_eq!(bad.follow_up, Some(FollowUp::BadExperience));
         assert_eq!(bad.tags, vec!["reason:bad_experience".to_string()]);
         assert_eq!(outcome(Answer::Reason(Reason::Forgot)).follow_up, None);
+    }
+
+    #[test]
+    fn resolving_a_reason_frees_who_gave_it_once_and_leaves_the_others() {
+        use chrono::TimeZone;
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
+        let mut paused = Profile::new("c1");
+        paused.tags.insert(Reason::Quality.tag());
+        let mut other = Profile::new("c2");
+        other.tags.insert(Reason::Forgot.tag());
+        assert!(resolve(&mut paused, Reason::Quality, "new roaster", at));
+        assert!(!resolve(&mut paused, Reason::Quality, "again", at));
+        assert!(!resolve(&mut other, Reason::Quality, "new roaster", at));
+        assert!(paused.resolved_reasons.contains(&Reason::Quality));
+        assert_eq!(paused.due_at, Some(at));
+        assert_eq!(other, {
+            let mut o = Profile::new("c2");
+            o.tags.insert(Reason::Forgot.tag());
+            o
+        });
+        let pending = pending_resolution(&paused).unwrap();
+        assert_eq!(pending.reason, Reason::Quality);
+        assert_eq!(pending.note, "new roaster");
+        paused.told_resolved.insert(Reason::Quality);
+        assert_eq!(pending_resolution(&paused), None, "told once");
+        assert_eq!(pending_resolution(&other), None);
     }
 
     #[test]

@@ -1007,7 +1007,7 @@ pub fn bad_requests() -> impl proptest::strategy::Strategy<Value = BadRequest> {
             };
             let req = match purpose {
                 Purpose::Survey => link_request("POST", "/v1/unsubscribe", &token, "", "List-Unsubscribe=One-Click"),
-                Purpose::Unsubscribe => link_request("GET", "/v1/survey", &token, "&a=forgot", ""),
+                Purpose::Unsubscribe => link_request("POST", "/v1/survey", &token, "&a=forgot", "choice=answer"),
                 Purpose::FewerEmails => link_request("POST", "/v1/preferences", &token, "", "choice=unsubscribe"),
             };
             BadRequest { kind, req }
@@ -1019,7 +1019,7 @@ pub fn bad_requests() -> impl proptest::strategy::Strategy<Value = BadRequest> {
                 link_request("POST", "/v1/unsubscribe", &t, "", "List-Unsubscribe=One-Click")
             } else {
                 let t = link_token(Purpose::Unsubscribe, "r7-known", "enr-r7", now() + Duration::days(30));
-                link_request("GET", "/v1/survey", &t, "&a=forgot", "")
+                link_request("POST", "/v1/survey", &t, "&a=forgot", "choice=answer")
             };
             BadRequest { kind: "wrong-purpose link token", req }
         }),

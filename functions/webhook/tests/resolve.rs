@@ -1,0 +1,77 @@
+//! `POST /v1/resolutions/{reason}`: a paused reason is fixed.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use shared::domain::survey::Reason;
+use shared::ports::ProfileStore;
+
+async fn paused_over_quality(w: &World, id: &str) {
+    let mut p = shared::domain::customer::Profile::new(id);
+    p.email = Some(format!("{id}@example.com"));
+    p.tags.insert(Reason::Quality.tag());
+    p.survey_reason = Some(Reason::Quality);
+    p.due_at = None;
+    w.store.save_profile(&p).await.unwrap();
+}
+
+fn resolve(reason: &str, body: &serde_json::Value) -> webhook::HttpRequest {
+    signed_post(
+        &format!("/v1/resolutions/{reason}"),
+        &body.to_string(),
+        WEBHOOK_KEY,
+        now(),
+    )
+}
+
+#[tokio::test]
+async fn resolving_frees_each_customer_paused_for_the_reason_once() {
+    let w = world();
+    paused_over_quality(&w, "c-1").await;
+    paused_over_quality(&w, "c-2").await;
+    w.enrolled_customer().await; // gave no reason
+    let note = json!({"note": "Our new roaster is in."});
+    let resp = w.http(resolve("quality", &note)).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.json()["customers"], 2);
+    for id in ["c-1", "c-2"] {
+        let p = w.profile(id).await;
+        assert!(p.resolved_reasons.contains(&Reason::Quality));
+        assert_eq!(
+            p.resolution_notes.get(&Reason::Quality).map(String::as_str),
+            Some("Our new roaster is in.")
+        );
+        assert_eq!(p.due_at, Some(now()), "the scheduler looks at them next");
+    }
+    let other = w.profile(CUSTOMER).await;
+    assert!(other.resolved_reasons.is_empty());
+    // Resolving again changes nothing.
+    let before = w.snapshot().await;
+    let resp = w.http(resolve("quality", &note)).await;
+    assert_eq!(resp.json()["customers"], 0);
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn an_unsigned_unknown_or_noteless_resolution_is_refused_and_changes_nothing() {
+    let w = world();
+    paused_over_quality(&w, "c-1").await;
+    let before = w.snapshot().await;
+    let note = json!({"note": "fixed"});
+    let mut unsigned = resolve("quality", &note);
+    unsigned.headers.retain(|(k, _)| k != "winback-signature");
+    assert_eq!(w.http(unsigned).await.status, 401);
+    let resp = w.http(resolve("cheap", &note)).await;
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.json()["field"], "reason");
+    for body in [json!({}), json!({"note": "  "}), json!({"note": 7})] {
+        let resp = w.http(resolve("quality", &body)).await;
+        assert_eq!(resp.status, 400, "{body}");
+        assert_eq!(resp.json()["field"], "note");
+    }
+    let mut get = resolve("quality", &note);
+    get.method = "GET".into();
+    assert_eq!(w.http(get).await.status, 405);
+    assert_eq!(w.snapshot().await, before);
+}

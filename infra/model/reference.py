@@ -1,6 +1,6 @@
 """Reference values for shared::domain::model's tests, from Python `lifetimes` (parameters set by hand, days).
 
-Run: infra/model/venv.sh && .local/py14/bin/python infra/model/reference.py
+Run: python3 -m venv .local/py14 && .local/py14/bin/pip install lifetimes && .local/py14/bin/python infra/model/reference.py
 """
 import numpy as np
 import pandas as pd

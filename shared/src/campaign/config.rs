@@ -59,10 +59,49 @@ pub struct LapsePolicy {
     /// Default days per product category (e.g. Christmas decorations: long; groceries: short).
     #[serde(default)]
     pub category_days: BTreeMap<String, f64>,
+    /// How the lapse moment is found: `mbgnbd` (the default) or `bgnbd`, the fitted customer model
+    /// of [`crate::domain::model`], or `threshold`, the median-gap rule above.
+    #[serde(default)]
+    pub model: LapseModel,
+    /// With a fitted model: lapsed once P(active) falls below this.
+    #[serde(default = "default_p_active_threshold")]
+    pub p_active_threshold: f64,
+    /// With a fitted model: at risk once P(active) falls below this (above the threshold).
+    #[serde(default = "default_at_risk_p_active")]
+    pub at_risk_p_active: f64,
+}
+
+/// The `[lapse] model` setting.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LapseModel {
+    #[default]
+    Mbgnbd,
+    Bgnbd,
+    Threshold,
+}
+
+impl LapsePolicy {
+    /// The fitted model's variant (MBG/NBD for the `threshold` rule, whose campaigns still see it
+    /// in `plan` and `backtest`).
+    pub fn model_variant(&self) -> crate::domain::model::Variant {
+        match self.model {
+            LapseModel::Bgnbd => crate::domain::model::Variant::Bgnbd,
+            LapseModel::Mbgnbd | LapseModel::Threshold => crate::domain::model::Variant::Mbgnbd,
+        }
+    }
 }
 
 fn default_at_risk_fraction() -> f64 {
     0.75
+}
+
+fn default_p_active_threshold() -> f64 {
+    0.3
+}
+
+fn default_at_risk_p_active() -> f64 {
+    0.5
 }
 
 /// Who may be enrolled.

@@ -182,6 +182,18 @@ fn validate_lapse(c: &CampaignConfig) -> Result<(), CampaignError> {
             ),
         ));
     }
+    if !(l.p_active_threshold > 0.0
+        && l.p_active_threshold < l.at_risk_p_active
+        && l.at_risk_p_active < 1.0)
+    {
+        return Err(invalid(
+            "lapse.p_active_threshold",
+            format!(
+                "must satisfy 0 < p_active_threshold < at_risk_p_active < 1, got {} and {}",
+                l.p_active_threshold, l.at_risk_p_active
+            ),
+        ));
+    }
     for (category, days) in &l.category_days {
         if !(days.is_finite() && l.min_days <= *days && *days <= l.max_days) {
             return Err(invalid(

@@ -206,6 +206,9 @@ mod tests {
             max_days: 365.0,
             at_risk_fraction: 0.75,
             category_days: [("christmas".to_string(), 330.0)].into_iter().collect(),
+            model: crate::campaign::config::LapseModel::Threshold,
+            p_active_threshold: 0.3,
+            at_risk_p_active: 0.5,
         }
     }
 

@@ -84,6 +84,8 @@ pub struct Row {
     pub auc_p_active: Option<f64>,
     /// Score P(no order in the horizon).
     pub auc_no_order: Option<f64>,
+    /// Score minus the expected purchases in the horizon.
+    pub auc_expected: Option<f64>,
     /// Score days since the last order.
     pub auc_recency: Option<f64>,
 }
@@ -131,6 +133,7 @@ fn row(group: &str, fit: &Fit, cases: &[&Case], horizon: f64) -> Row {
         gone: cases.iter().filter(|c| !c.came_back).count() as f64 / cases.len().max(1) as f64,
         auc_p_active: score(&|c| 1.0 - fit.p_active(&c.summary)),
         auc_no_order: score(&|c| fit.p_no_order_within(&c.summary, horizon)),
+        auc_expected: score(&|c| -fit.expected_purchases(&c.summary, horizon)),
         auc_recency: score(&|c| c.summary.age_days - c.summary.recency_days),
     }
 }
@@ -237,18 +240,19 @@ impl Backtest {
         );
         let _ = writeln!(
             s,
-            "{:<28} {:>9} {:>6} {:>12} {:>12} {:>10}",
-            "group", "customers", "gone", "1-P(active)", "P(no order)", "recency"
+            "{:<28} {:>9} {:>6} {:>12} {:>12} {:>12} {:>10}",
+            "group", "customers", "gone", "1-P(active)", "P(no order)", "-E[orders]", "recency"
         );
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{:<28} {:>9} {:>5.1}% {:>12} {:>12} {:>10}",
+                "{:<28} {:>9} {:>5.1}% {:>12} {:>12} {:>12} {:>10}",
                 r.group,
                 r.customers,
                 r.gone * 100.0,
                 figure(r.auc_p_active),
                 figure(r.auc_no_order),
+                figure(r.auc_expected),
                 figure(r.auc_recency)
             );
         }

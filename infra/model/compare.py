@@ -62,7 +62,7 @@ for horizon in (90, 180):
     for group, mask, wrow in [("all customers", np.ones(len(x), bool), wb["rows"][0]),
                               ("≥ 3 orders", (orders >= 3).values, wb["rows"][1])]:
         r = {"group": f"{group}, {horizon} d", "customers": int(mask.sum()),
-             "winback P(no order)": wrow["auc_no_order"], "winback 1-P(active)": wrow["auc_p_active"],
+             "winback P(no order)": wrow["auc_no_order"], "winback E[orders]": wrow["auc_expected"], "winback 1-P(active)": wrow["auc_p_active"],
              "recency (own)": auc(recency[mask], gone[mask]),
              "recency (winback)": wrow["auc_recency"]}
         for name, (f, _) in fits.items():
@@ -76,7 +76,7 @@ for horizon in (90, 180):
                            f"{flagged['came_back_anyway']*100:.1f}% vs recency rule {flagged['recency_came_back_anyway']*100:.1f}%")
     rows[-2]["winback fit s"] = wb["fit_seconds"]
 
-cols = ["group", "customers", "winback P(no order)", "winback 1-P(active)", "recency (own)",
+cols = ["group", "customers", "winback E[orders]", "winback P(no order)", "winback 1-P(active)", "recency (own)",
         "lifetimes BG/NBD expected purchases", "lifetimes BG/NBD 1-P(alive)",
         "lifetimes MBG/NBD expected purchases", "lifetimes MBG/NBD 1-P(alive)"]
 print("| " + " | ".join(cols) + " |")

@@ -69,6 +69,27 @@ pub struct LapsePolicy {
     /// With a fitted model: at risk once P(active) falls below this (above the threshold).
     #[serde(default = "default_at_risk_p_active")]
     pub at_risk_p_active: f64,
+    /// The campaign's fitted parameters (`winback backtest` and `winback import` print this block);
+    /// without it, the shipped prior.
+    #[serde(default)]
+    pub fitted: Option<FittedModel>,
+}
+
+/// `[lapse.fitted]`: purchase and drop-out parameters (alpha in days) and, optionally, spend.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FittedModel {
+    pub r: f64,
+    pub alpha: f64,
+    pub a: f64,
+    pub b: f64,
+    #[serde(default)]
+    pub spend_p: Option<f64>,
+    #[serde(default)]
+    pub spend_q: Option<f64>,
+    /// Minor currency units.
+    #[serde(default)]
+    pub spend_gamma: Option<f64>,
 }
 
 /// The `[lapse] model` setting.
@@ -88,6 +109,28 @@ impl LapsePolicy {
         match self.model {
             LapseModel::Bgnbd => crate::domain::model::Variant::Bgnbd,
             LapseModel::Mbgnbd | LapseModel::Threshold => crate::domain::model::Variant::Mbgnbd,
+        }
+    }
+
+    /// The campaign's model: its `[lapse.fitted]` parameters, else the shipped prior.
+    pub fn fitted_model(&self) -> crate::domain::model::Fit {
+        use crate::domain::model::{prior, Fit, Params, SpendParams};
+        let variant = self.model_variant();
+        match &self.fitted {
+            Some(f) => Fit::from_params(
+                variant,
+                Params {
+                    r: f.r,
+                    alpha: f.alpha,
+                    a: f.a,
+                    b: f.b,
+                },
+                match (f.spend_p, f.spend_q, f.spend_gamma) {
+                    (Some(p), Some(q), Some(gamma)) => Some(SpendParams { p, q, gamma }),
+                    _ => None,
+                },
+            ),
+            None => Fit::from_params(variant, prior(variant), None),
         }
     }
 }

@@ -194,6 +194,23 @@ fn validate_lapse(c: &CampaignConfig) -> Result<(), CampaignError> {
             ),
         ));
     }
+    if let Some(f) = &l.fitted {
+        let all = [
+            Some(f.r),
+            Some(f.alpha),
+            Some(f.a),
+            Some(f.b),
+            f.spend_p,
+            f.spend_q,
+            f.spend_gamma,
+        ];
+        if !all.iter().flatten().all(|v| v.is_finite() && *v > 0.0) {
+            return Err(invalid(
+                "lapse.fitted",
+                "every parameter must be a finite number > 0 (copy the block `winback backtest` prints)",
+            ));
+        }
+    }
     for (category, days) in &l.category_days {
         if !(days.is_finite() && l.min_days <= *days && *days <= l.max_days) {
             return Err(invalid(

@@ -24,7 +24,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::customer::Profile;
-use crate::campaign::config::LapsePolicy;
+use super::model;
+use crate::campaign::config::{LapseModel, LapsePolicy};
 
 /// A customer's threshold and how it was found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -73,6 +74,21 @@ pub enum LapseState {
 pub struct Assessment {
     pub threshold: Option<Threshold>,
     pub state: LapseState,
+    /// The fitted model's view of the customer (with a `bgnbd`/`mbgnbd` lapse model).
+    pub outlook: Option<Outlook>,
+}
+
+/// What the fitted customer model says of one customer at the moment of the assessment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outlook {
+    /// Probability that the customer is still active (0–1).
+    pub p_active: f64,
+    /// When their next order is expected if they are still active.
+    pub expected_next_order_at: DateTime<Utc>,
+    /// Expected spend over the next 365 days, in minor units.
+    pub predicted_value: f64,
+    /// Expected purchase occasions over the next 365 days.
+    pub expected_orders_12m: f64,
 }
 
 /// Median of a non-empty slice.
@@ -163,12 +179,76 @@ pub fn risk_signals(
     signals
 }
 
-/// Assesses a customer at `now`.
+/// Assesses a customer at `now` by the campaign's lapse model (`[lapse] model`).
 pub fn assess(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> Assessment {
+    match policy.model {
+        LapseModel::Threshold => assess_threshold(profile, policy, now),
+        LapseModel::Bgnbd | LapseModel::Mbgnbd => {
+            assess_with_model(profile, policy, &policy.fitted_model(), now)
+        }
+    }
+}
+
+/// Assesses a customer with a fitted model: lapsed once P(active) falls below
+/// `p_active_threshold` (the lapse moment is solved in closed form, see [`model::Fit::lapse_age`]),
+/// at risk below `at_risk_p_active` or on an early signal. A customer the model holds active for ever
+/// (BG/NBD, one order) falls back to the threshold rule.
+pub fn assess_with_model(
+    profile: &Profile,
+    policy: &LapsePolicy,
+    fit: &model::Fit,
+    now: DateTime<Utc>,
+) -> Assessment {
+    let (Some(first), Some(last), Some(s)) = (
+        profile.first_order_at,
+        profile.last_order_at,
+        model::profile_summary(profile, now),
+    ) else {
+        return assess_threshold(profile, policy, now);
+    };
+    let p_active = fit.p_active(&s);
+    let outlook = Outlook {
+        p_active,
+        expected_next_order_at: now.max(last) + days(fit.days_to_next_order(&s).min(36_500.0)),
+        predicted_value: fit.predicted_value(&s, 365.0),
+        expected_orders_12m: fit.expected_purchases(&s, 365.0),
+    };
+    let Some(age) = fit.lapse_age(&s, policy.p_active_threshold) else {
+        let mut a = assess_threshold(profile, policy, now);
+        a.outlook = Some(outlook);
+        return a;
+    };
+    let lapses_at = model::at_age(first, age).max(last);
+    let mut t = threshold(profile, policy);
+    t.days = (lapses_at - last).num_seconds() as f64 / 86_400.0;
+    let state = if now >= lapses_at {
+        LapseState::Lapsed { since: lapses_at }
+    } else {
+        // The quiet signal comes from the model; the others from the order history.
+        let mut signals: Vec<RiskSignal> = risk_signals(profile, &t, 1.0, now);
+        if p_active < policy.at_risk_p_active {
+            signals.insert(0, RiskSignal::QuietLongerThanUsual);
+        }
+        if signals.is_empty() {
+            LapseState::Active { lapses_at }
+        } else {
+            LapseState::AtRisk { lapses_at, signals }
+        }
+    };
+    Assessment {
+        threshold: Some(t),
+        state,
+        outlook: Some(outlook),
+    }
+}
+
+/// Assesses a customer at `now` by the median-gap threshold rule (see the module docs).
+pub fn assess_threshold(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> Assessment {
     let Some(last) = profile.last_order_at else {
         return Assessment {
             threshold: None,
             state: LapseState::NoOrders,
+            outlook: None,
         };
     };
     let t = threshold(profile, policy);
@@ -186,6 +266,7 @@ pub fn assess(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> As
     Assessment {
         threshold: Some(t),
         state,
+        outlook: None,
     }
 }
 
@@ -206,9 +287,10 @@ mod tests {
             max_days: 365.0,
             at_risk_fraction: 0.75,
             category_days: [("christmas".to_string(), 330.0)].into_iter().collect(),
-            model: crate::campaign::config::LapseModel::Threshold,
+            model: LapseModel::Threshold,
             p_active_threshold: 0.3,
             at_risk_p_active: 0.5,
+            fitted: None,
         }
     }
 
@@ -293,6 +375,50 @@ mod tests {
             }
             other => panic!("expected at risk, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn with_the_model_the_lapse_moment_is_where_p_active_crosses_the_threshold() {
+        let mut pol = policy();
+        pol.model = LapseModel::Mbgnbd;
+        let p = profile_with_gaps(&[14.0, 14.0, 14.0], 1000);
+        let last = p.last_order_at.unwrap();
+        let a = assess(&p, &pol, last + days(1.0));
+        let LapseState::Active { lapses_at } = a.state else {
+            panic!("expected active, got {:?}", a.state)
+        };
+        let o = a.outlook.expect("the model's outlook");
+        assert!(o.p_active > 0.8 && o.predicted_value > 0.0, "{o:?}");
+        assert!(o.expected_next_order_at > last);
+        let fit = pol.fitted_model();
+        let at = |t| model::profile_summary(&p, t).unwrap();
+        assert!(fit.p_active(&at(lapses_at - days(0.01))) >= pol.p_active_threshold);
+        assert!(fit.p_active(&at(lapses_at + days(0.01))) < pol.p_active_threshold);
+        assert!(matches!(
+            assess(&p, &pol, lapses_at).state,
+            LapseState::Lapsed { .. }
+        ));
+        // At risk between the band and the threshold.
+        let risky = fit.lapse_age(&at(last), pol.at_risk_p_active).unwrap();
+        let first = p.first_order_at.unwrap();
+        let mid = model::at_age(first, risky) + (lapses_at - model::at_age(first, risky)) / 2;
+        assert!(matches!(
+            assess(&p, &pol, mid).state,
+            LapseState::AtRisk { .. }
+        ));
+        // A weekly buyer lapses sooner after their last order than a seasonal one.
+        let weekly = profile_with_gaps(&[7.0; 10], 1000);
+        let seasonal = profile_with_gaps(&[120.0; 4], 1000);
+        let quiet_until_lapse = |p: &Profile| {
+            let last = p.last_order_at.unwrap();
+            match assess(p, &pol, last).state {
+                LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => {
+                    (lapses_at - last).num_days()
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(quiet_until_lapse(&weekly) < quiet_until_lapse(&seasonal));
     }
 
     proptest! {

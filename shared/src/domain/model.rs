@@ -74,27 +74,29 @@ pub struct SpendParams {
     pub gamma: f64,
 }
 
-/// Prior purchase parameters: fitted on CDNOW (orders to 1997-09-30, 23,570 customers, days).
+/// Prior purchase parameters: the maximum-likelihood fit on CDNOW (orders to 1997-09-30, 23,570
+/// customers, days; infra/model/compare.py prints them).
 pub fn prior(variant: Variant) -> Params {
     match variant {
         Variant::Mbgnbd => Params {
-            r: 0.525,
-            alpha: 56.9,
-            a: 0.0878,
-            b: 0.253,
+            r: 0.6391,
+            alpha: 51.114,
+            a: 0.8212,
+            b: 1.2402,
         },
         Variant::Bgnbd => Params {
-            r: 0.242,
-            alpha: 30.3,
-            a: 0.793,
-            b: 2.43,
+            r: 0.2507,
+            alpha: 33.355,
+            a: 0.7460,
+            b: 2.2160,
         },
     }
 }
 
-/// Prior spend shape (CDNOW: p 6.25, q 3.74); its scale follows the shop's own mean order value.
-const PRIOR_SPEND_P: f64 = 6.25;
-const PRIOR_SPEND_Q: f64 = 3.74;
+/// Prior spend shape (Gamma-Gamma fitted on CDNOW: p 6.26, q 3.63); its scale follows the shop's
+/// own mean order value.
+const PRIOR_SPEND_P: f64 = 6.26;
+const PRIOR_SPEND_Q: f64 = 3.63;
 
 /// What the model needs to know of one customer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -105,7 +107,7 @@ pub struct Summary {
     pub recency_days: f64,
     /// Days from the first occasion to now.
     pub age_days: f64,
-    /// Mean value of the repeat occasions (minor units; 0 without repeats).
+    /// Mean value of the repeat occasions (minor units); without repeats, the one occasion's value.
     pub mean_value: f64,
 }
 
@@ -133,12 +135,13 @@ pub fn summarize(orders: &[(DateTime<Utc>, f64)], now: DateTime<Utc>) -> Option<
     }
     let first = day_start(occasions.first()?.0);
     let last = day_start(occasions.last()?.0);
-    let repeats = &occasions[1..];
-    let mean_value = if repeats.is_empty() {
-        0.0
+    // The repeat occasions' mean value; a one-order customer's own order value.
+    let repeats = if occasions.len() > 1 {
+        &occasions[1..]
     } else {
-        repeats.iter().map(|(_, v)| v).sum::<f64>() / repeats.len() as f64
+        &occasions[..]
     };
+    let mean_value = repeats.iter().map(|(_, v)| v).sum::<f64>() / repeats.len() as f64;
     let recency = days_between(first, last);
     Some(Summary {
         frequency: repeats.len() as u32,
@@ -363,11 +366,15 @@ fn spend_prior(customers: &[Summary]) -> SpendParams {
         .filter(|s| s.frequency > 0 && s.mean_value > 0.0)
         .map(|s| s.mean_value)
         .collect();
-    let mean = if values.is_empty() {
-        1.0
-    } else {
-        values.iter().sum::<f64>() / values.len() as f64
-    };
+    if values.is_empty() {
+        // No shop data: each customer's expected spend is their own mean (see `expected_spend`).
+        return SpendParams {
+            p: PRIOR_SPEND_P,
+            q: PRIOR_SPEND_Q,
+            gamma: 0.0,
+        };
+    }
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
     SpendParams {
         p: PRIOR_SPEND_P,
         q: PRIOR_SPEND_Q,
@@ -484,6 +491,19 @@ impl Fit {
         fit(variant, &[])
     }
 
+    /// A model from stored parameters (no fitting, no warning).
+    pub fn from_params(variant: Variant, params: Params, spend: Option<SpendParams>) -> Fit {
+        Fit {
+            variant,
+            params,
+            spend: spend.unwrap_or_else(|| spend_prior(&[])),
+            customers: 0,
+            repeat_customers: 0,
+            mean_log_likelihood: 0.0,
+            warning: None,
+        }
+    }
+
     /// Probability that the customer is still active (0–1).
     pub fn p_active(&self, s: &Summary) -> f64 {
         let p = &self.params;
@@ -544,11 +564,12 @@ impl Fit {
     /// Expected value of one purchase occasion (minor units).
     pub fn expected_spend(&self, s: &Summary) -> f64 {
         let g = &self.spend;
-        let v = if s.frequency > 0 && s.mean_value > 0.0 {
-            let x = s.frequency as f64;
-            g.p * (g.gamma + x * s.mean_value) / (g.p * x + g.q - 1.0)
+        // A one-order customer's order counts as one observed occasion.
+        let x = (s.frequency as f64).max(1.0);
+        let v = if g.gamma <= 0.0 {
+            s.mean_value
         } else {
-            g.p * g.gamma / (g.q - 1.0)
+            g.p * (g.gamma + x * s.mean_value) / (g.p * x + g.q - 1.0)
         };
         if v.is_finite() {
             v.max(0.0)

@@ -96,8 +96,9 @@ fn steps_due(events: &[BusEvent]) -> Vec<String> {
 #[tokio::test]
 async fn lapsed_customers_are_enrolled_and_their_first_step_is_published() {
     let w = world();
-    // Weekly buyer quiet for 60 days: lapsed. Weekly buyer quiet for 2 days: active.
-    seed(&w, &[customer("lapsed", 7, 60), customer("active", 7, 2)]).await;
+    // Weekly buyer quiet for 120 days: lapsed (P(active) under the prior below 0.3 after ~71 days).
+    // Weekly buyer quiet for 2 days: active.
+    seed(&w, &[customer("lapsed", 7, 120), customer("active", 7, 2)]).await;
     let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
     assert!(s.complete);
     assert_eq!(s.evaluated, 2);
@@ -180,7 +181,7 @@ async fn holdout_customers_are_enrolled_without_an_email_step() {
 #[tokio::test]
 async fn unsubscribed_customers_are_not_enrolled() {
     let w = world();
-    let mut p = customer("gone", 7, 60);
+    let mut p = customer("gone", 7, 120);
     p.email_status = EmailStatus::Unsubscribed;
     seed(&w, &[p]).await;
     let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
@@ -269,7 +270,7 @@ async fn rebuild_recomputes_every_customers_due_time() {
     let w = world();
     let mut a = customer("a", 7, 2);
     a.due_at = None;
-    let mut b = customer("b", 7, 60);
+    let mut b = customer("b", 7, 120);
     b.due_at = None;
     seed(&w, &[a, b]).await;
     let s = run(

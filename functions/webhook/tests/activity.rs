@@ -264,7 +264,14 @@ async fn a_new_customer_gets_a_profile_due_when_they_would_lapse() {
     assert_eq!(p.email.as_deref(), Some("new@example.com"));
     assert_eq!(p.currency.as_deref(), Some("EUR"));
     assert_eq!(p.email_status, EmailStatus::Subscribed);
-    assert_eq!(p.due_at, Some(now() + Duration::days(60)));
+    // Due at the lapse moment: when the fitted model's P(active) (the shipped prior here) of a
+    // one-order customer falls below the campaign's threshold.
+    use shared::domain::model::{at_age, summarize, Fit, Variant};
+    let fit = Fit::prior(Variant::Mbgnbd);
+    let one = summarize(&[(now(), 2500.0)], now()).unwrap();
+    let age = fit.lapse_age(&one, 0.3).unwrap();
+    assert_eq!(p.due_at, Some(at_age(now(), age).max(now())));
+    assert!(p.due_at.unwrap() > now() + Duration::days(1));
 }
 
 #[tokio::test]

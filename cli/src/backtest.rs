@@ -225,15 +225,12 @@ impl Backtest {
             f.repeat_customers,
             self.fit_seconds
         );
-        let p = &f.params;
+        let _ = writeln!(s, "Fit: {}", f.figures());
         let _ = writeln!(
             s,
-            "Parameters (days): r {:.4}, alpha {:.3}, a {:.4}, b {:.4}; spend p {:.3}, q {:.3}, gamma {:.1}; mean log-likelihood {:.4}",
-            p.r, p.alpha, p.a, p.b, f.spend.p, f.spend.q, f.spend.gamma, f.mean_log_likelihood
+            "To use this fit, put in the campaign's campaign.toml:\n{}",
+            f.fitted_block()
         );
-        if let Some(w) = &f.warning {
-            let _ = writeln!(s, "warning: {w}");
-        }
         let _ = writeln!(
             s,
             "\nAUC for ranking customers with no order in the horizon above those who ordered:"

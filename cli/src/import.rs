@@ -37,6 +37,8 @@ pub struct ImportSummary {
     pub written: usize,
     pub due_now: usize,
     pub rebuild_evaluated: u64,
+    /// The customer model fitted on the imported customers at the import moment.
+    pub fit: Option<shared::domain::model::Fit>,
 }
 
 /// A metric sink that keeps nothing (the CLI reports its own figures).
@@ -160,6 +162,11 @@ pub async fn run(
         Target::Aws => (crate::aws::store().await?, None),
     };
     let profiles = merge_profiles(store.as_ref(), &parsed.rows, &campaign.lapse, at).await?;
+    let summaries: Vec<_> = profiles
+        .iter()
+        .filter_map(|p| shared::domain::model::profile_summary(p, at))
+        .collect();
+    let fit = shared::domain::model::fit(campaign.lapse.model_variant(), &summaries);
     let pb = bar(profiles.len() as u64, "importing customers");
     let written = write_profiles(store.as_ref(), &profiles, &pb).await?;
     pb.finish_and_clear();
@@ -182,6 +189,7 @@ pub async fn run(
             .filter(|p| p.due_at.is_some_and(|d| d <= at))
             .count(),
         rebuild_evaluated: summary.evaluated,
+        fit: Some(fit),
     })
 }
 

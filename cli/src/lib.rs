@@ -384,6 +384,16 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 "Imported {} orders of {} customers ({} rows read, {} skipped); {} profiles written, {} due now; due index rebuilt over {} customers",
                 s.orders, s.customers, s.rows_read, s.skipped, s.written, s.due_now, s.rebuild_evaluated
             );
+            if let Some(f) = &s.fit {
+                println!(
+                    "Customer model fitted on the imported customers: {}",
+                    f.figures()
+                );
+                println!(
+                    "To use it, put in the campaign's campaign.toml:\n{}",
+                    f.fitted_block()
+                );
+            }
         }
         Command::Plan(a) => {
             let at = time::parse_flag("--at", &a.at)?;

@@ -144,7 +144,7 @@ pub fn summarize(orders: &[(DateTime<Utc>, f64)], now: DateTime<Utc>) -> Option<
     let mean_value = repeats.iter().map(|(_, v)| v).sum::<f64>() / repeats.len() as f64;
     let recency = days_between(first, last);
     Some(Summary {
-        frequency: repeats.len() as u32,
+        frequency: (occasions.len() - 1) as u32,
         recency_days: recency,
         age_days: days_between(first, now).max(recency),
         mean_value: mean_value.max(0.0),
@@ -504,6 +504,45 @@ impl Fit {
         }
     }
 
+    /// One line of fit figures for logs.
+    pub fn figures(&self) -> String {
+        let p = &self.params;
+        format!(
+            "{:?} on {} customers ({} repeat): r {:.4}, alpha {:.3} d, a {:.4}, b {:.4}; spend p {:.3}, q {:.3}, gamma {:.1}; mean log-likelihood {:.4}{}",
+            self.variant,
+            self.customers,
+            self.repeat_customers,
+            p.r,
+            p.alpha,
+            p.a,
+            p.b,
+            self.spend.p,
+            self.spend.q,
+            self.spend.gamma,
+            self.mean_log_likelihood,
+            self.warning
+                .as_deref()
+                .map_or_else(String::new, |w| format!(" (warning: {w})"))
+        )
+    }
+
+    /// The `[lapse.fitted]` block of campaign.toml that stores these parameters.
+    pub fn fitted_block(&self) -> String {
+        let p = &self.params;
+        let g = &self.spend;
+        let mut s = format!(
+            "[lapse.fitted]\nr = {}\nalpha = {}\na = {}\nb = {}\n",
+            p.r, p.alpha, p.a, p.b
+        );
+        if g.gamma > 0.0 {
+            s.push_str(&format!(
+                "spend_p = {}\nspend_q = {}\nspend_gamma = {}\n",
+                g.p, g.q, g.gamma
+            ));
+        }
+        s
+    }
+
     /// Probability that the customer is still active (0–1).
     pub fn p_active(&self, s: &Summary) -> f64 {
         let p = &self.params;
@@ -639,6 +678,11 @@ mod tests {
         assert_eq!(sm.age_days, 30.0);
         assert_eq!(sm.mean_value, 300.0);
         assert!(summarize(&[], now).is_none());
+        let one = summarize(&orders[..2], now).unwrap();
+        assert_eq!(
+            (one.frequency, one.recency_days, one.mean_value),
+            (0, 0.0, 150.0)
+        );
     }
 
     #[test]

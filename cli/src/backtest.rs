@@ -24,10 +24,13 @@ pub struct Case {
     pub came_back: bool,
 }
 
+/// A customer's orders before the cut-off, and whether they ordered within the horizon.
+type History = (Vec<(DateTime<Utc>, f64)>, bool);
+
 /// The customers known at `at`, with their outcome over `horizon_days`.
 pub fn cases(rows: &[OrderRow], at: DateTime<Utc>, horizon_days: u32) -> Vec<Case> {
     let end = at + Duration::days(horizon_days as i64);
-    let mut by_customer: BTreeMap<&str, (Vec<(DateTime<Utc>, f64)>, bool)> = BTreeMap::new();
+    let mut by_customer: BTreeMap<&str, History> = BTreeMap::new();
     for r in rows {
         let e = by_customer.entry(&r.customer_id).or_default();
         if r.ordered_at < at {
@@ -115,6 +118,8 @@ pub struct Backtest {
     pub horizon_days: u32,
     pub fit: Fit,
     pub fit_seconds: f64,
+    /// Customers evaluated per second (P(active), lapse moment, expected orders and value).
+    pub evaluations_per_second: f64,
     pub rows: Vec<Row>,
     pub flagged: Flagged,
     pub calibration: Vec<Decile>,
@@ -151,6 +156,15 @@ pub fn run(
     let fit = model::fit(variant, &summaries);
     let fit_seconds = started.elapsed().as_secs_f64();
     let horizon = horizon_days as f64;
+    let started = std::time::Instant::now();
+    let mut checksum = 0.0;
+    for c in cases {
+        checksum += fit.p_active(&c.summary)
+            + fit.lapse_age(&c.summary, threshold).unwrap_or(0.0)
+            + fit.predicted_value(&c.summary, 365.0);
+    }
+    std::hint::black_box(checksum);
+    let evaluations_per_second = cases.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
     let all: Vec<&Case> = cases.iter().collect();
     let three: Vec<&Case> = cases.iter().filter(|c| c.orders >= 3).collect();
     let rows = vec![
@@ -201,6 +215,7 @@ pub fn run(
         horizon_days,
         fit,
         fit_seconds,
+        evaluations_per_second,
         rows,
         flagged,
         calibration,
@@ -226,6 +241,11 @@ impl Backtest {
             self.fit_seconds
         );
         let _ = writeln!(s, "Fit: {}", f.figures());
+        let _ = writeln!(
+            s,
+            "Evaluation (P(active), lapse moment, 12-month value): {:.0} customers per second",
+            self.evaluations_per_second
+        );
         let _ = writeln!(
             s,
             "To use this fit, put in the campaign's campaign.toml:\n{}",

@@ -75,6 +75,7 @@ for horizon in (90, 180):
     rows[-2]["flagged"] = (f"{flagged['flagged']} ({flagged['share_flagged']*100:.1f}%); came back anyway "
                            f"{flagged['came_back_anyway']*100:.1f}% vs recency rule {flagged['recency_came_back_anyway']*100:.1f}%")
     rows[-2]["winback fit s"] = wb["fit_seconds"]
+    rows[-2]["winback evals"] = wb["evaluations_per_second"]
 
 cols = ["group", "customers", "winback E[orders]", "winback P(no order)", "winback 1-P(active)", "recency (own)",
         "lifetimes BG/NBD expected purchases", "lifetimes BG/NBD 1-P(alive)",
@@ -86,7 +87,8 @@ for r in rows:
 print()
 for r in rows:
     if "flagged" in r:
-        print(f"- {r['group']}: flagged {r['flagged']}; winback fit {r['winback fit s']:.3f} s")
+        print(f"- {r['group']}: flagged {r['flagged']}; winback fit {r['winback fit s']:.3f} s, "
+              f"{r['winback evals']:,.0f} customer evaluations per second")
 for name, (f, secs) in fits.items():
     p = f.params_
     print(f"- lifetimes {name}: r {p['r']:.4f}, alpha {p['alpha']:.3f}, a {p['a']:.4f}, b {p['b']:.4f} (days); fit {secs:.2f} s")

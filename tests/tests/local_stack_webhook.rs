@@ -35,7 +35,7 @@ async fn emailed(stack: &LocalStack, label: &str) -> Emailed {
     let to = format!("{customer_id}@{domain}");
     table
         .store
-        .put_profiles(&[customer(&customer_id, &to, 7, 60)])
+        .put_profiles(&[customer(&customer_id, &to, 7, 120)])
         .await
         .unwrap();
     invoke_scheduler(&scheduler_deps(&table, &queue), &scheduled_event(now()))

@@ -489,14 +489,14 @@ fn lapsed(id: &str) -> Profile {
     let mut p = profile(id);
     for i in 1..4 {
         p.record_order(OrderRecord {
-            at: now() - Duration::days(90 + 10 * i),
+            at: now() - Duration::days(300 + 10 * i),
             amount: Money(2500),
             product: Some("Dark roast".into()),
             category: Some("coffee".into()),
         });
     }
     p.record_order(OrderRecord {
-        at: now() - Duration::days(90),
+        at: now() - Duration::days(300),
         amount: Money(2500),
         product: Some("Dark roast".into()),
         category: Some("coffee".into()),

@@ -276,6 +276,11 @@ pub async fn send_step(
 
     let tz = schedule::zone(profile.time_zone.as_deref(), &config.default_time_zone);
     let cap = eligibility::cap_days(&profile, &config.eligibility);
+    let habit = config
+        .sending
+        .best_hour
+        .then(|| schedule::habitual_hour(&profile.order_times(), &tz))
+        .flatten();
     let allowed = schedule::next_send_time(
         now,
         enrollment.last_sent_at(),
@@ -283,6 +288,7 @@ pub async fn send_step(
         &tz,
         config.sending.quiet_hours_start,
         config.sending.quiet_hours_end,
+        habit,
     );
     if allowed > now {
         let deferred = enrollment

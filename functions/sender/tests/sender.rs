@@ -539,6 +539,34 @@ async fn a_won_back_customer_gets_no_more_emails() {
 }
 
 #[tokio::test]
+async fn an_evening_buyer_gets_the_email_at_their_usual_hour() {
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    // Three more orders a little after 19:00 in Stockholm (18:00 UTC in winter).
+    let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+    for days in [390, 380, 370] {
+        let day = (now() - Duration::days(days)).date_naive();
+        p.record_order(OrderRecord {
+            at: day.and_hms_opt(18, 10, 0).unwrap().and_utc(),
+            amount: Money(3000),
+            product: None,
+            category: None,
+        });
+    }
+    w.store.save_profile(&p).await.unwrap();
+    // Due at 11:00 in Stockholm: deferred to 19:00 the same day, then sent.
+    let evening = Utc.with_ymd_and_hms(2026, 11, 22, 18, 0, 0).unwrap();
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert_eq!(out, Outcome::Deferred { until: evening });
+    assert_eq!(w.mailer.count(), 0);
+    assert_eq!(enrollment(&w).await.due_at, Some(evening));
+    let mut again = due.clone();
+    again.due_at = evening;
+    process_step(&d, &again, evening).await.unwrap();
+    assert_eq!(w.mailer.count(), 1, "sent at the usual hour, never dropped");
+}
+
+#[tokio::test]
 async fn quiet_hours_in_the_customers_time_zone_defer_the_email() {
     let (w, d) = world();
     let due = enrolled(&w, "c1", "en").await;

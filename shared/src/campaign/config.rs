@@ -119,6 +119,14 @@ pub struct SendingPolicy {
     /// Steps allowed; raising it past 3 is a deliberate choice (more lands in spam).
     #[serde(default = "default_max_steps")]
     pub max_steps: u8,
+    /// Send each email at the local hour the customer usually orders at, when they have one
+    /// outside quiet hours (waiting up to a day); otherwise as soon as the step is due.
+    #[serde(default = "default_best_hour")]
+    pub best_hour: bool,
+}
+
+fn default_best_hour() -> bool {
+    true
 }
 
 fn default_link_validity() -> u32 {

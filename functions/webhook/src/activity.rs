@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 use shared::domain::customer::{OrderRecord, Profile};
 use shared::domain::experiment::Group;
-use shared::domain::lapse::{assess, LapseState};
+use shared::domain::lapse::next_look;
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::money::Money;
 use shared::domain::reward::{RedeemError, Reward, RewardCode};
@@ -259,11 +259,7 @@ enum Redemption {
 }
 
 fn cohort(e: &Enrollment) -> CohortKey {
-    CohortKey {
-        campaign: e.campaign.clone(),
-        variant: e.variant.clone(),
-        group: e.group,
-    }
+    e.cohort()
 }
 
 async fn attribute(
@@ -416,11 +412,8 @@ fn next_due(
     if enrollment.is_some_and(|e| !e.status.is_final()) {
         return profile.due_at;
     }
-    match assess(profile, &deps.campaign.config().lapse, now).state {
-        LapseState::NoOrders => None,
-        LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => Some(lapses_at),
-        LapseState::Lapsed { .. } => Some(now),
-    }
+    let config = deps.campaign.config();
+    next_look(profile, &config.lapse, config.at_risk.is_some(), now)
 }
 
 fn apply(profile: &mut Profile, a: &Activity) {

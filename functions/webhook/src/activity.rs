@@ -8,7 +8,9 @@ use shared::domain::lapse::next_look;
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::money::Money;
 use shared::domain::reward::{RedeemError, Reward, RewardCode};
-use shared::domain::sequence::{activity_effect, ActivityEffect, Enrollment, ExitReason, Status};
+use shared::domain::sequence::{
+    activity_effect, cohort_campaign, ActivityEffect, Enrollment, ExitReason, Flow, Status,
+};
 use shared::events::{publish_all, BusEvent, RetryPolicy};
 use shared::ports::{Claimed, StoreError};
 
@@ -568,8 +570,13 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
     let reward_json = match &redemption {
         Redemption::None => None,
         Redemption::Redeemed { reward, cost } => {
+            // The reward's own enrollment says which flow's counters it belongs to.
+            let flow = enrollment
+                .as_ref()
+                .filter(|e| e.id == reward.enrollment_id)
+                .map_or(Flow::WinBack, |e| e.flow);
             let key = CohortKey {
-                campaign: reward.campaign.clone(),
+                campaign: cohort_campaign(&reward.campaign, flow),
                 variant: reward.variant.clone(),
                 group: Group::Treated,
             };

@@ -333,3 +333,21 @@ async fn a_body_over_64_kb_is_refused_with_413() {
         .await;
     assert_eq!(resp.status, 413);
 }
+
+#[tokio::test]
+async fn an_order_wakes_a_sunset_customer() {
+    let w = world();
+    w.enrolled_customer().await;
+    let mut p = w.profile(CUSTOMER).await;
+    p.sunset_at = Some(now() - Duration::days(10));
+    shared::ports::ProfileStore::save_profile(w.store.as_ref(), &p)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.http(activity(&order("evt-30", now(), "19.00")))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(w.profile(CUSTOMER).await.sunset_at, None);
+}

@@ -95,7 +95,9 @@ pub enum Status {
     Active {
         next_step: u8,
     },
-    /// The last step went out; sunset at `due_at` unless the customer reacts.
+    /// The last step went out; at `due_at` the enrollment ends (sunset, or closed for those who
+    /// chose fewer emails and in the at-risk flow) unless the customer orders, unsubscribes or is
+    /// suppressed first.
     AwaitingSunset,
     /// Holdout: no email; the window closes at `due_at`.
     Holdout,

@@ -60,6 +60,7 @@ fn enrollment(customer: &str, campaign: &str, due_at: Option<DateTime<Utc>>) -> 
         nps: None,
         revenue_minor: 0,
         resolved: None,
+        flow: Default::default(),
     }
 }
 

@@ -12,7 +12,7 @@ use shared::domain::money::Money;
 use shared::domain::sequence::Status;
 use shared::emf::MemoryMetrics;
 use shared::events::{BusEvent, RetryPolicy};
-use shared::ports::{BusError, EnrollmentStore, EventBus, ProfileStore, PutResult};
+use shared::ports::{BusError, EnrollmentStore, EventBus, MetricsStore, ProfileStore, PutResult};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
@@ -624,4 +624,50 @@ async fn a_sunset_lasts_sunset_days_and_then_the_customer_may_be_enrolled_again(
         .unwrap()
         .unwrap();
     assert_eq!(e.round, 2);
+}
+
+#[tokio::test]
+async fn at_risk_customers_get_the_at_risk_flow_kept_apart_from_the_win_back() {
+    let w = world();
+    // Weekly coffee buyer: threshold (3 × 14 + 2 × 45) / 5 = 26.4 days; quiet 22: at risk.
+    seed(&w, &[customer("risk", 7, 22), customer("lapsed", 7, 60)]).await;
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 2);
+    let risk = w
+        .store
+        .get_enrollment("risk", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(risk.flow, shared::domain::sequence::Flow::AtRisk);
+    let lapsed = w
+        .store
+        .get_enrollment("lapsed", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lapsed.flow, shared::domain::sequence::Flow::WinBack);
+    // Its figures go to their own cohort, never into the win-back lift.
+    let enrolled = |rows: Vec<shared::domain::metrics::CounterRow>| {
+        rows.iter()
+            .filter(|r| r.day.is_none())
+            .map(|r| r.counts.get("enrolled"))
+            .sum::<i64>()
+    };
+    let at_risk = w.store.counter_rows("example-at-risk").await.unwrap();
+    let win_back = w.store.counter_rows("example").await.unwrap();
+    assert_eq!(enrolled(at_risk), 1);
+    assert_eq!(enrolled(win_back), 1);
+    // When the at-risk flow ends without a reaction, the address is kept: they have not lapsed.
+    let c = example_campaign();
+    let mut e = risk.clone();
+    for step in 1..=c.at_risk.as_ref().unwrap().steps.len() as u8 {
+        e = e.record_sent(step, now(), None, &c).unwrap();
+    }
+    let closed = e.close(now(), false).unwrap();
+    assert!(
+        matches!(closed.status, Status::Closed { .. }),
+        "{:?}",
+        closed.status
+    );
 }

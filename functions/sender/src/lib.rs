@@ -27,9 +27,10 @@ use shared::campaign::{self as locale, Campaign, EmailContext, NpsLink, RewardVi
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::eligibility;
 use shared::domain::metrics::{counter, CohortKey, Counts};
+use shared::domain::outlook;
 use shared::domain::reward::{self, Offer, Reward, RewardCode};
 use shared::domain::schedule;
-use shared::domain::sequence::{self, Claim, Enrollment, ExitReason};
+use shared::domain::sequence::{self, Claim, Enrollment, ExitReason, Flow};
 use shared::domain::survey::Reason;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{Envelope, StepDue};
@@ -187,11 +188,7 @@ pub fn parse_body(body: &str) -> Result<StepDue, SendError> {
 }
 
 fn cohort(e: &Enrollment) -> CohortKey {
-    CohortKey {
-        campaign: e.campaign.clone(),
-        variant: e.variant.clone(),
-        group: e.group,
-    }
+    e.cohort()
 }
 
 /// Sends one step, at most once, and writes its counts.
@@ -255,7 +252,8 @@ pub async fn send_step(
             why: "not_mailable",
         });
     }
-    if !sequence::sends_step(due.step, config.steps.len() as u8, profile.email_status) {
+    let steps = enrollment.steps(config);
+    if !sequence::sends_step(due.step, steps.len() as u8, profile.email_status) {
         // Fewer emails means fewer steps: this one is passed over, the rest keep their times.
         let skipped = enrollment
             .skip(due.step, now, config)
@@ -315,9 +313,18 @@ pub async fn send_step(
             });
         }
     }
-    let step_config = &config.steps[usize::from(due.step) - 1];
+    let Some(step_config) = steps.get(usize::from(due.step) - 1) else {
+        return Ok(Outcome::Skipped {
+            why: "no_such_step",
+        });
+    };
     let reason = enrollment.survey_reason.or(profile.survey_reason);
-    let chosen = if step_config.reward {
+    // In the at-risk flow a reward is the last resort, and only for customers judged unlikely to
+    // come back by themselves: never a discount to someone who would have bought anyway.
+    let rewarded = step_config.reward
+        && (enrollment.flow == Flow::WinBack
+            || !outlook::likely_to_return_alone(&profile, &config.lapse, now));
+    let chosen = if rewarded {
         Some(reward_for(deps, &enrollment, &profile, due.step, reason, now).await?)
     } else {
         None
@@ -697,7 +704,8 @@ pub fn compose(
 ) -> Result<Email, SendError> {
     let config = deps.campaign.config();
     let base = deps.public_base_url.trim_end_matches('/');
-    let step_config = &config.steps[usize::from(step) - 1];
+    let steps = e.steps(config);
+    let step_config = &steps[usize::from(step) - 1];
     let locale_code = deps
         .campaign
         .locale_for(profile.locale.as_deref())
@@ -745,7 +753,7 @@ pub fn compose(
         shop_url: config.shop_url.clone(),
         shop_name: config.shop_name.clone(),
         step,
-        total_steps: config.steps.len() as u8,
+        total_steps: steps.len() as u8,
         variant_copy: config
             .experiment
             .variants
@@ -787,6 +795,7 @@ pub fn compose(
             ("group".into(), e.group.as_str().to_string()),
             ("customer_id".into(), e.customer_id.clone()),
             ("enrollment_id".into(), e.id.clone()),
+            ("flow".into(), e.flow.as_str().to_string()),
         ],
     })
 }

@@ -489,6 +489,98 @@ async fn a_timing_variant_spaces_its_steps_by_its_delay_factor() {
     );
 }
 
+/// A customer in the at-risk flow, with `amounts` ordered every 14 days, due for its step `step`.
+async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
+    let c = shared::campaign::testing::example_campaign();
+    let mut p = Profile::new(id);
+    p.email = Some(format!("{id}@example.com"));
+    p.locale = Some("en".into());
+    p.time_zone = Some("Europe/Stockholm".into());
+    let n = amounts.len() as i64;
+    for (i, a) in amounts.iter().enumerate() {
+        p.record_order(OrderRecord {
+            at: now() - Duration::days(30 + 14 * (n - 1 - i as i64)),
+            amount: Money(*a),
+            product: Some("House blend".into()),
+            category: Some("coffee".into()),
+        });
+    }
+    w.store.save_profile(&p).await.unwrap();
+    let assignment = shared::domain::experiment::Assignment {
+        group: Group::Treated,
+        variant: "amount-10".into(),
+        timing: "amount-10".into(),
+    };
+    let mut e = Enrollment::start_assigned(
+        id,
+        &c,
+        1,
+        &assignment,
+        shared::domain::sequence::Flow::AtRisk,
+        now() - Duration::days(12),
+    );
+    for s in 1..step {
+        e = e
+            .record_sent(s, now() - Duration::days(12), None, &c)
+            .unwrap();
+    }
+    w.store.save_enrollment(&e).await.unwrap();
+    StepDue {
+        campaign: "example".into(),
+        customer_id: id.into(),
+        enrollment_id: e.id.clone(),
+        step,
+        due_at: now(),
+    }
+}
+
+#[tokio::test]
+async fn the_at_risk_flow_interests_then_answers_then_rewards_only_who_would_not_return_alone() {
+    let (w, d) = world();
+    // Step 1: content and the NPS question, no reward.
+    let first = at_risk(&w, "steady-1", &[3000; 6], 1).await;
+    process_step(&d, &first, now()).await.unwrap();
+    let email = &w.mailer.drain()[0].1;
+    assert!(
+        email.subject.contains("How are things going"),
+        "{}",
+        email.subject
+    );
+    assert!(email.text.contains("/v1/survey?") && email.text.contains("&a=10"));
+    assert!(
+        !email.text.contains("WB-"),
+        "no reward before the last step"
+    );
+    // Step 3, for a steady buyer only a little late: likely to return alone, so no discount.
+    let steady = at_risk(&w, "steady", &[3000; 6], 3).await;
+    assert!(matches!(
+        process_step(&d, &steady, now()).await.unwrap(),
+        Outcome::Sent { .. }
+    ));
+    let email = &w.mailer.drain()[0].1;
+    assert!(!email.text.contains("WB-"), "{}", email.text);
+    assert!(email.subject.contains("favourites"), "{}", email.subject);
+    // A customer spending far less lately: unlikely to come back alone, so the reward.
+    let fading = at_risk(&w, "fading", &[6000, 6000, 6000, 6000, 900, 900], 3).await;
+    process_step(&d, &fading, now()).await.unwrap();
+    let email = &w.mailer.drain()[0].1;
+    let e = w
+        .store
+        .get_enrollment("fading", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    let code = e
+        .reward_code
+        .expect("a reward for who would not return alone");
+    assert!(email.text.contains(&code));
+    // Every at-risk email is tagged with its flow, so SES events count for it too.
+    assert!(email
+        .tags
+        .iter()
+        .any(|(k, v)| k == "flow" && v == "at_risk"));
+}
+
 #[tokio::test]
 async fn after_the_last_step_the_enrollment_waits_for_sunset() {
     let (w, d) = world();

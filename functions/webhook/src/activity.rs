@@ -4,11 +4,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 use shared::domain::customer::{OrderRecord, Profile};
 use shared::domain::experiment::Group;
-use shared::domain::lapse::{assess, LapseState};
+use shared::domain::lapse::next_look;
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::money::Money;
 use shared::domain::reward::{RedeemError, Reward, RewardCode};
-use shared::domain::sequence::{activity_effect, ActivityEffect, Enrollment, ExitReason, Status};
+use shared::domain::sequence::{
+    activity_effect, cohort_campaign, ActivityEffect, Enrollment, ExitReason, Flow, Status,
+};
 use shared::events::{publish_all, BusEvent, RetryPolicy};
 use shared::ports::{Claimed, StoreError};
 
@@ -259,11 +261,7 @@ enum Redemption {
 }
 
 fn cohort(e: &Enrollment) -> CohortKey {
-    CohortKey {
-        campaign: e.campaign.clone(),
-        variant: e.variant.clone(),
-        group: e.group,
-    }
+    e.cohort()
 }
 
 async fn attribute(
@@ -416,11 +414,8 @@ fn next_due(
     if enrollment.is_some_and(|e| !e.status.is_final()) {
         return profile.due_at;
     }
-    match assess(profile, &deps.campaign.config().lapse, now).state {
-        LapseState::NoOrders => None,
-        LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => Some(lapses_at),
-        LapseState::Lapsed { .. } => Some(now),
-    }
+    let config = deps.campaign.config();
+    next_look(profile, &config.lapse, config.at_risk.is_some(), now)
 }
 
 fn apply(profile: &mut Profile, a: &Activity) {
@@ -575,8 +570,13 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
     let reward_json = match &redemption {
         Redemption::None => None,
         Redemption::Redeemed { reward, cost } => {
+            // The reward's own enrollment says which flow's counters it belongs to.
+            let flow = enrollment
+                .as_ref()
+                .filter(|e| e.id == reward.enrollment_id)
+                .map_or(Flow::WinBack, |e| e.flow);
             let key = CohortKey {
-                campaign: reward.campaign.clone(),
+                campaign: cohort_campaign(&reward.campaign, flow),
                 variant: reward.variant.clone(),
                 group: Group::Treated,
             };

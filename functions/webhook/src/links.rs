@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use shared::domain::customer::{EmailStatus, Profile};
-use shared::domain::metrics::{counter, CohortKey};
+use shared::domain::metrics::counter;
 use shared::domain::sequence::{Enrollment, ExitReason};
 use shared::domain::survey::{classify_nps, outcome, Answer, NpsClass, Reason};
 use shared::events::{publish_all, BusEvent, RetryPolicy};
@@ -267,11 +267,7 @@ pub(crate) async fn survey(
     };
     let mut events = Vec::new();
     if let Some((before, after)) = &enrollment_change {
-        let key = CohortKey {
-            campaign: after.campaign.clone(),
-            variant: after.variant.clone(),
-            group: after.group,
-        };
+        let key = after.cohort();
         let mut deltas = survey_deltas(before, answer);
         let follow_up = outcome(answer).follow_up;
         let had_follow_up = match answer {
@@ -564,11 +560,7 @@ async fn set_status(
             (counter::FEWER_EMAILS, "fewer_emails")
         };
         if let Some(e) = &enrollment {
-            let key = CohortKey {
-                campaign: e.campaign.clone(),
-                variant: e.variant.clone(),
-                group: e.group,
-            };
+            let key = e.cohort();
             report::count(deps, &key, now, &[(name, 1)]).await?;
         }
         tracing::info!(event = event, customer_id = %c.customer_id, campaign = %c.campaign);

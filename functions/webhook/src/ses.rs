@@ -6,7 +6,7 @@ use serde_json::Value;
 use shared::domain::customer::EmailStatus;
 use shared::domain::experiment::{Group, HOLDOUT};
 use shared::domain::metrics::{counter, CohortKey};
-use shared::domain::sequence::ExitReason;
+use shared::domain::sequence::{cohort_campaign, ExitReason, Flow};
 use shared::events::{publish_all, BusEvent, RetryPolicy};
 use shared::ports::{Claimed, StoreError};
 
@@ -134,8 +134,13 @@ async fn record(
             _ => Group::Treated,
         },
     };
+    // The at-risk flow's emails carry `flow`; their counters are kept apart from the win-back's.
+    let flow = match tag(event, "flow") {
+        Some("at_risk") => Flow::AtRisk,
+        _ => enrollment.as_ref().map_or(Flow::WinBack, |e| e.flow),
+    };
     let cohort = variant.map(|variant| CohortKey {
-        campaign: campaign.clone(),
+        campaign: cohort_campaign(&campaign, flow),
         variant,
         group,
     });

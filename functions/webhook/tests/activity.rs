@@ -254,7 +254,7 @@ async fn orders_long_after_winning_back_count_as_still_active_once() {
 }
 
 #[tokio::test]
-async fn a_new_customer_gets_a_profile_due_when_they_would_lapse() {
+async fn a_new_customer_gets_a_profile_due_when_they_would_become_at_risk() {
     let w = world();
     let mut body = order("evt-14", now(), "25.00");
     body["customer_id"] = json!("new-1");
@@ -264,7 +264,9 @@ async fn a_new_customer_gets_a_profile_due_when_they_would_lapse() {
     assert_eq!(p.email.as_deref(), Some("new@example.com"));
     assert_eq!(p.currency.as_deref(), Some("EUR"));
     assert_eq!(p.email_status, EmailStatus::Subscribed);
-    assert_eq!(p.due_at, Some(now() + Duration::days(60)));
+    // One order: 60 default days to lapse; the shipped campaign's at-risk flow looks at them
+    // when they have been quiet for at_risk_fraction (75%) of that.
+    assert_eq!(p.due_at, Some(now() + Duration::days(45)));
 }
 
 #[tokio::test]
@@ -333,4 +335,22 @@ async fn a_body_over_64_kb_is_refused_with_413() {
         .http(signed_post("/v1/activity", &big, WEBHOOK_KEY, now()))
         .await;
     assert_eq!(resp.status, 413);
+}
+
+#[tokio::test]
+async fn an_order_wakes_a_sunset_customer() {
+    let w = world();
+    w.enrolled_customer().await;
+    let mut p = w.profile(CUSTOMER).await;
+    p.sunset_at = Some(now() - Duration::days(10));
+    shared::ports::ProfileStore::save_profile(w.store.as_ref(), &p)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.http(activity(&order("evt-30", now(), "19.00")))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(w.profile(CUSTOMER).await.sunset_at, None);
 }

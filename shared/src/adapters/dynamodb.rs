@@ -1406,6 +1406,7 @@ mod tests {
             nps: Some(6),
             revenue_minor: 1_234_567,
             resolved: None,
+            flow: Default::default(),
         };
         let item = enrollment_item(&e, 42).unwrap();
         let size = item_size(&item);

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::money::Money;
 use crate::domain::reward::RewardSpec;
-use crate::domain::sequence::ActivityKind;
+use crate::domain::sequence::{ActivityKind, Flow};
 use crate::domain::survey::Reason;
 
 /// A whole campaign: who lapses, who is eligible, the sequence, rewards and the experiment.
@@ -35,6 +35,32 @@ pub struct CampaignConfig {
     pub steps: Vec<StepConfig>,
     pub rewards: RewardPolicy,
     pub experiment: ExperimentConfig,
+    /// The at-risk flow, for customers not lapsed yet but showing early signals. Without it,
+    /// at-risk customers are only watched.
+    #[serde(default)]
+    pub at_risk: Option<AtRiskFlow>,
+}
+
+/// The at-risk flow: a buying process before they lapse. Interest (content, a satisfaction or
+/// NPS question), then evaluation (answer the objection), then a last step that may carry a
+/// reward, given only to customers judged unlikely to come back by themselves (see
+/// [`crate::domain::outlook::likely_to_return_alone`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AtRiskFlow {
+    /// The sequence, in order; `reward = true` only on the last step.
+    pub steps: Vec<StepConfig>,
+}
+
+impl CampaignConfig {
+    /// The steps of a flow (none for the at-risk flow of a campaign without one).
+    pub fn steps_of(&self, flow: Flow) -> &[StepConfig] {
+        match (flow, &self.at_risk) {
+            (Flow::WinBack, _) => &self.steps,
+            (Flow::AtRisk, Some(a)) => &a.steps,
+            (Flow::AtRisk, None) => &[],
+        }
+    }
 }
 
 fn default_time_zone() -> String {

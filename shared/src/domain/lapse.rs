@@ -76,7 +76,7 @@ pub struct Assessment {
 }
 
 /// Median of a non-empty slice.
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
@@ -161,6 +161,30 @@ pub fn risk_signals(
         signals.insert(0, RiskSignal::QuietLongerThanUsual);
     }
     signals
+}
+
+/// When the scheduler should next look at a customer who is not enrolled: now once lapsed (or at
+/// risk, when the campaign has an at-risk flow), else the moment that would change. With an
+/// at-risk flow that is when their quiet time reaches `at_risk_fraction` of the threshold;
+/// without one, when they lapse. `None` for a customer without orders.
+pub fn next_look(
+    profile: &Profile,
+    policy: &LapsePolicy,
+    watch_at_risk: bool,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let last = profile.last_order_at?;
+    match assess(profile, policy, now).state {
+        LapseState::NoOrders => None,
+        LapseState::Lapsed { .. } => Some(now),
+        LapseState::AtRisk { .. } if watch_at_risk => Some(now),
+        LapseState::AtRisk { lapses_at, .. } => Some(lapses_at),
+        LapseState::Active { lapses_at } if watch_at_risk => {
+            let t = threshold(profile, policy).days;
+            Some((last + days(t * policy.at_risk_fraction)).clamp(now, lapses_at))
+        }
+        LapseState::Active { lapses_at } => Some(lapses_at),
+    }
 }
 
 /// Assesses a customer at `now`.
@@ -275,6 +299,22 @@ mod tests {
         };
         assert!(matches!(state(0.75), LapseState::AtRisk { .. }));
         assert!(matches!(state(0.9), LapseState::Active { .. }));
+    }
+
+    #[test]
+    fn with_an_at_risk_flow_customers_are_looked_at_when_they_become_at_risk() {
+        let p = profile_with_gaps(&[30.0], 1000);
+        let last = p.last_order_at.unwrap();
+        let pol = policy();
+        // Threshold 60 days: at risk from day 45, lapsed from day 60.
+        let early = last + days(10.0);
+        assert_eq!(next_look(&p, &pol, false, early), Some(last + days(60.0)));
+        assert_eq!(next_look(&p, &pol, true, early), Some(last + days(45.0)));
+        let at_risk = last + days(50.0);
+        assert_eq!(next_look(&p, &pol, true, at_risk), Some(at_risk));
+        assert_eq!(next_look(&p, &pol, false, at_risk), Some(last + days(60.0)));
+        let lapsed = last + days(61.0);
+        assert_eq!(next_look(&p, &pol, false, lapsed), Some(lapsed));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod experiment;
 pub mod lapse;
 pub mod metrics;
 pub mod money;
+pub mod outlook;
 pub mod reward;
 pub mod schedule;
 pub mod sequence;

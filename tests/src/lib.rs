@@ -475,7 +475,8 @@ pub fn customer(id: &str, email: &str, gap: i64, quiet: i64) -> Profile {
     let last = now() - Duration::days(quiet);
     for i in (0..4).rev() {
         p.record_order(OrderRecord {
-            at: last - Duration::days(gap * i),
+            // At scattered hours of the day: no usual hour for the sender to wait for.
+            at: last - Duration::days(gap * i) - Duration::hours(5 * i),
             amount: Money(2500),
             product: Some("Ethiopia Yirgacheffe".into()),
             category: Some("coffee".into()),

@@ -499,7 +499,9 @@ async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
     let n = amounts.len() as i64;
     for (i, a) in amounts.iter().enumerate() {
         p.record_order(OrderRecord {
-            at: now() - Duration::days(30 + 14 * (n - 1 - i as i64)),
+            // At scattered hours: no usual hour to wait for.
+            at: now() - Duration::days(30 + 14 * (n - 1 - i as i64))
+                + Duration::hours(4 * i as i64),
             amount: Money(*a),
             product: Some("House blend".into()),
             category: Some("coffee".into()),

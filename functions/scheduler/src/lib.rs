@@ -401,11 +401,35 @@ impl Run<'_> {
                     Err(err) if err.is_conflict() => return Ok(()),
                     Err(err) => return Err(err.into()),
                 }
-                if matches!(closed.status, Status::Sunset { .. }) {
-                    self.sunset_profile(&closed).await?;
+                match closed.status {
+                    Status::Sunset { .. } => self.sunset_profile(&closed).await?,
+                    // An emailed sequence that closed without a sunset (the at-risk flow, or a
+                    // customer on fewer emails): look at them again when that may change.
+                    Status::Closed { .. } if closed.group == Group::Treated => {
+                        self.look_again(&closed).await?
+                    }
+                    _ => {}
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Sets the profile's due time from its lapse state, so the scheduler evaluates them again
+    /// (e.g. for the win-back flow once they lapse after an at-risk flow).
+    async fn look_again(&mut self, e: &Enrollment) -> Result<(), SchedulerError> {
+        let campaign = &self.deps.campaign;
+        for _ in 0..3 {
+            let Some(mut p) = self.deps.store.get_profile(&e.customer_id).await? else {
+                return Ok(());
+            };
+            p.due_at = lapse::next_look(&p, &campaign.lapse, campaign.at_risk.is_some(), self.now);
+            match self.deps.store.save_profile(&p).await {
+                Ok(_) => return Ok(()),
+                Err(err) if err.is_conflict() => continue,
+                Err(err) => return Err(err.into()),
+            }
         }
         Ok(())
     }

@@ -671,3 +671,56 @@ async fn at_risk_customers_get_the_at_risk_flow_kept_apart_from_the_win_back() {
         closed.status
     );
 }
+
+#[tokio::test]
+async fn after_an_at_risk_flow_without_reaction_the_win_back_flow_follows_when_they_lapse() {
+    let w = world();
+    seed(&w, &[customer("risk", 7, 22)]).await;
+    run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    let c = example_campaign();
+    let steps = c.at_risk.as_ref().unwrap().steps.len() as u8;
+    // The at-risk emails went out; the wait after the last one ends tomorrow.
+    let mut e = w
+        .store
+        .get_enrollment("risk", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    for step in 1..=steps {
+        e = e.record_sent(step, now(), None, &c).unwrap();
+    }
+    e.due_at = Some(now() + Duration::days(1));
+    w.store.save_enrollment(&e).await.unwrap();
+    let at = |days: i64| Input {
+        now: now() + Duration::days(days),
+        mode: Mode::Due,
+    };
+    run(&w.deps, at(1), Budget::unlimited()).await.unwrap();
+    let closed = w
+        .store
+        .get_enrollment("risk", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(closed.status, Status::Closed { .. }),
+        "{:?}",
+        closed.status
+    );
+    let p = w.store.get_profile("risk").await.unwrap().unwrap();
+    assert_eq!(p.sunset_at, None);
+    let due = p.due_at.expect("looked at again");
+    // Lapsed 26.4 days after the last order (22 days before now): the win-back flow follows,
+    // without waiting for the cooldown.
+    assert!(due <= now() + Duration::days(10), "{due}");
+    let s = run(&w.deps, at(10), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 1);
+    let e = w
+        .store
+        .get_enrollment("risk", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.flow, shared::domain::sequence::Flow::WinBack);
+    assert_eq!(e.round, 2);
+}

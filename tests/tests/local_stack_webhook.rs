@@ -113,15 +113,7 @@ async fn a_signed_order_from_an_emailed_customer_wins_them_back_counts_revenue_a
     assert_eq!(resp.json()["reactivated"], true);
     assert_eq!(resp.json()["reward"]["status"], "redeemed");
 
-    let e = w
-        .table
-        .store
-        .get_enrollment(&w.customer_id, CAMPAIGN)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(matches!(e.status, Status::WonBack { .. }), "{e:?}");
-    assert_eq!(e.revenue_minor, 4250);
+    let reactivated = won_back(&w, 4250, true).await;
     let reward = w
         .table
         .store
@@ -130,23 +122,6 @@ async fn a_signed_order_from_an_emailed_customer_wins_them_back_counts_revenue_a
         .unwrap()
         .unwrap();
     assert_eq!(reward.uses_left, 0, "the code is redeemed");
-    let totals = treated_totals(&w.table).await;
-    assert_eq!(totals.get(counter::REACTIVATED), 1);
-    assert_eq!(totals.get(counter::REVENUE), 4250);
-    assert_eq!(totals.get(counter::REDEEMED), 1);
-
-    let events: Vec<_> = w
-        .queue
-        .drain()
-        .await
-        .iter()
-        .map(QueuedMessage::json)
-        .collect();
-    let reactivated: Vec<_> = events
-        .iter()
-        .filter(|j| j["detail-type"] == "CustomerReactivated")
-        .collect();
-    assert_eq!(reactivated.len(), 1, "{events:?}");
     assert_eq!(reactivated[0]["source"], "winback");
     assert_eq!(
         reactivated[0]["detail"]["customer_id"],
@@ -271,5 +246,97 @@ async fn an_order_with_a_bad_signature_gets_401_and_changes_no_item() {
     }
     assert_eq!(w.table.items().await, before, "no item changed");
     assert!(w.queue.drain().await.is_empty(), "nothing was published");
+    w.table.delete().await;
+}
+
+/// What a win-back left on the stack: the enrollment won back with `revenue`, the code redeemed
+/// (when the order carried it), counted once, and one `CustomerReactivated` on the bus (returned).
+async fn won_back(w: &Emailed, revenue: i64, redeemed: bool) -> Vec<serde_json::Value> {
+    let e = w
+        .table
+        .store
+        .get_enrollment(&w.customer_id, CAMPAIGN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(e.status, Status::WonBack { .. }), "{e:?}");
+    assert_eq!(e.revenue_minor, revenue);
+    let totals = treated_totals(&w.table).await;
+    assert_eq!(totals.get(counter::REACTIVATED), 1);
+    assert_eq!(totals.get(counter::REVENUE), revenue);
+    assert_eq!(totals.get(counter::REDEEMED), i64::from(redeemed));
+    let events: Vec<_> = w
+        .queue
+        .drain()
+        .await
+        .iter()
+        .map(QueuedMessage::json)
+        .collect();
+    let reactivated: Vec<_> = events
+        .iter()
+        .filter(|j| j["detail-type"] == "CustomerReactivated")
+        .cloned()
+        .collect();
+    assert_eq!(reactivated.len(), 1, "{events:?}");
+    reactivated
+}
+
+#[tokio::test]
+async fn a_shop_on_each_platform_wins_an_emailed_customer_back() {
+    let stack = LocalStack::from_env().await;
+    let at = now() + Duration::hours(2);
+
+    // Shopify: orders/paid with the email's code as the discount code; orders/create of the same
+    // order afterwards is a duplicate.
+    let w = emailed(&stack, "hook-shopify").await;
+    let order = json!({
+        "id": 450789469, "admin_graphql_api_id": "gid://shopify/Order/450789469",
+        "created_at": at.to_rfc3339(), "updated_at": at.to_rfc3339(), "processed_at": at.to_rfc3339(),
+        "currency": "EUR", "total_price": "42.50", "financial_status": "paid",
+        "discount_codes": [{"code": w.code, "amount": "4.25", "type": "fixed_amount"}],
+        "customer": {"id": w.customer_id, "first_name": "Ada"},
+        "line_items": [{"title": "Beans 1 kg", "quantity": 1, "price": "46.75"}],
+    });
+    for (topic, duplicate) in [("orders/paid", false), ("orders/create", true)] {
+        let resp = webhook::handle_http(&w.deps, shopify_delivery(topic, &order), at).await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        assert_eq!(resp.json()["reactivated"], true);
+        assert_eq!(
+            resp.json()["duplicate"].as_bool().unwrap_or(false),
+            duplicate
+        );
+    }
+    won_back(&w, 4250, true).await;
+    w.table.delete().await;
+
+    // WooCommerce: order.created once paid, the coupon lower-cased as WooCommerce stores it.
+    let w = emailed(&stack, "hook-woo").await;
+    let gmt = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let order = json!({
+        "id": 727, "status": "processing", "currency": "EUR", "total": "42.50",
+        "date_created_gmt": gmt, "date_modified_gmt": gmt, "date_paid_gmt": gmt,
+        "customer_id": w.customer_id, "billing": {"first_name": "Ada"},
+        "coupon_lines": [{"code": w.code.to_lowercase()}],
+        "line_items": [{"name": "Beans 1 kg", "quantity": 1}],
+    });
+    let resp =
+        webhook::handle_http(&w.deps, woocommerce_delivery("order.created", &order), at).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.json()["reward"]["status"], "redeemed");
+    won_back(&w, 4250, true).await;
+    w.table.delete().await;
+
+    // Stripe: a paid renewal invoice.
+    let w = emailed(&stack, "hook-stripe").await;
+    let event = json!({
+        "id": "evt_local_stack_1", "object": "event", "type": "invoice.paid",
+        "created": at.timestamp(),
+        "data": {"object": {"object": "invoice", "customer": w.customer_id, "currency": "eur",
+                            "amount_paid": 1900, "billing_reason": "subscription_cycle",
+                            "status_transitions": {"paid_at": at.timestamp()}}},
+    });
+    let resp = webhook::handle_http(&w.deps, stripe_delivery(&event, at), at).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    won_back(&w, 1900, false).await;
     w.table.delete().await;
 }

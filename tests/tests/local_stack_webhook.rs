@@ -19,9 +19,15 @@ struct Emailed {
     customer_id: String,
     html: String,
     code: String,
+    /// The message tags of the SendEmail request, as SES would echo them in its events.
+    tags: serde_json::Map<String, serde_json::Value>,
 }
 
 async fn emailed(stack: &LocalStack, label: &str) -> Emailed {
+    emailed_customer(stack, label, &treated_ids(label, 1).remove(0)).await
+}
+
+async fn emailed_customer(stack: &LocalStack, label: &str, customer_id: &str) -> Emailed {
     let table = stack.fresh_table(label).await;
     let queue = stack
         .bus_to_queue(
@@ -31,8 +37,8 @@ async fn emailed(stack: &LocalStack, label: &str) -> Emailed {
         .await;
     let domain = format!("{}.test", unique(label));
     stack.verify_sender(&domain).await;
-    let customer_id = treated_ids(label, 1).remove(0);
-    let to = format!("{customer_id}@{domain}");
+    let customer_id = customer_id.to_string();
+    let to = format!("{}@{domain}", unique("to"));
     table
         .store
         .put_profiles(&[customer(&customer_id, &to, 7, 60)])
@@ -43,7 +49,7 @@ async fn emailed(stack: &LocalStack, label: &str) -> Emailed {
         .unwrap();
     let steps = queue.drain().await;
     assert_eq!(steps.len(), 1);
-    let (mailer, _) = stack.mailer();
+    let (mailer, wire) = stack.mailer();
     let out = sender::handle_batch(
         &sender_deps(&table, mailer, &format!("shop@{domain}")),
         sqs_event(&steps),
@@ -61,6 +67,20 @@ async fn emailed(stack: &LocalStack, label: &str) -> Emailed {
         .unwrap()
         .reward_code
         .unwrap();
+    let tags = wire
+        .send_requests()
+        .iter()
+        .find(|r| r["Destination"]["ToAddresses"][0] == to.as_str())
+        .and_then(|r| r["EmailTags"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            (
+                t["Name"].as_str().unwrap_or_default().to_string(),
+                json!([t["Value"]]),
+            )
+        })
+        .collect();
     let deps = webhook_deps(&table, &queue);
     Emailed {
         table,
@@ -69,6 +89,7 @@ async fn emailed(stack: &LocalStack, label: &str) -> Emailed {
         customer_id,
         html: emails[0].body.clone(),
         code,
+        tags,
     }
 }
 
@@ -338,5 +359,52 @@ async fn a_shop_on_each_platform_wins_an_emailed_customer_back() {
     let resp = webhook::handle_http(&w.deps, stripe_delivery(&event, at), at).await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     won_back(&w, 1900, false).await;
+    w.table.delete().await;
+}
+
+#[tokio::test]
+async fn a_bounce_suppresses_a_customer_whose_id_ses_tags_cannot_hold() {
+    let stack = LocalStack::from_env().await;
+    let cfg = &shared::campaign::testing::example().config().experiment;
+    let id = (1000..)
+        .map(|n| format!("gid://shopify/Customer/{n}"))
+        .find(|id| shared::domain::experiment::assign(id, CAMPAIGN, cfg).group == Group::Treated)
+        .unwrap();
+    let w = emailed_customer(&stack, "hook-gid", &id).await;
+    let tag_values: Vec<&str> = w.tags.values().filter_map(|v| v[0].as_str()).collect();
+    assert!(
+        !tag_values
+            .iter()
+            .any(|v| v.contains('/') || v.contains(':')),
+        "SES takes only [A-Za-z0-9_.@-]: {tag_values:?}"
+    );
+    let bounce = json!({
+        "version": "0", "id": unique("bounce"), "detail-type": "Email Bounced",
+        "source": "aws.ses", "account": "123456789012", "time": now().to_rfc3339(),
+        "region": "eu-west-1", "resources": [],
+        "detail": {
+            "eventType": "Bounce",
+            "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+                       "bouncedRecipients": [{"emailAddress": "x@example.com"}],
+                       "timestamp": now().to_rfc3339(), "feedbackId": "f-1"},
+            "mail": {"timestamp": now().to_rfc3339(), "messageId": "m-gid-1",
+                     "source": "shop@example.com", "destination": ["x@example.com"],
+                     "tags": w.tags},
+        },
+    });
+    webhook::handle_ses_event(&w.deps, &bounce, now())
+        .await
+        .unwrap();
+    let p = w.table.store.get_profile(&id).await.unwrap().unwrap();
+    assert_eq!(p.email_status, EmailStatus::Suppressed);
+    let e = w
+        .table
+        .store
+        .get_enrollment(&id, CAMPAIGN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(e.status.is_final(), "{e:?}");
+    assert_eq!(treated_totals(&w.table).await.get(counter::BOUNCED), 1);
     w.table.delete().await;
 }

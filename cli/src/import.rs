@@ -76,6 +76,8 @@ pub fn merge_into(
     for o in &new.orders {
         old.record_order(OrderRecord { ..o.clone() });
     }
+    // The file can keep a customer from email, never bring one back.
+    old.email_status = orders::stricter(old.email_status, new.email_status);
     for (slot, v) in [
         (&mut old.email, &new.email),
         (&mut old.first_name, &new.first_name),
@@ -297,5 +299,46 @@ mod tests {
         .unwrap();
         assert_eq!(second[0].order_count, 2, "the repeated order counts once");
         assert_eq!(second[0].lifetime_value.0, 3000);
+    }
+
+    #[tokio::test]
+    async fn consent_unsubscribes_and_bounces_in_the_file_keep_customers_from_email_and_never_resubscribe(
+    ) {
+        use shared::domain::customer::EmailStatus;
+        use shared::ports::ProfileStore;
+        let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
+        let at = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+        let c = example_campaign();
+        let file = "customer_id,email,ordered_at,amount,marketing_consent,unsubscribed,bounced\n\
+                    c1,a@example.com,2026-01-01,10,yes,,\n\
+                    c2,b@example.com,2026-01-01,10,no,,\n\
+                    c3,c@example.com,2026-01-01,10,yes,2025-12-24,\n\
+                    c4,d@example.com,2026-01-01,10,,,true\n\
+                    c5,e@example.com,2026-01-01,10,maybe,,\n";
+        let parsed = orders::read_orders_from(file.as_bytes(), Path::new("x.csv")).unwrap();
+        assert_eq!(parsed.bad.len(), 1, "'maybe' is refused with its line");
+        assert!(parsed.bad[0].reason.contains("marketing_consent"));
+        let mut old = Profile::new("c1");
+        old.email_status = EmailStatus::Unsubscribed;
+        store.save_profile(&old).await.unwrap();
+        import_profiles(
+            store.as_ref(),
+            &parsed.rows,
+            &c.lapse,
+            at,
+            &ProgressBar::hidden(),
+        )
+        .await
+        .unwrap();
+        for (id, status) in [
+            ("c1", EmailStatus::Unsubscribed),
+            ("c2", EmailStatus::Unsubscribed),
+            ("c3", EmailStatus::Unsubscribed),
+            ("c4", EmailStatus::Suppressed),
+        ] {
+            let p = store.get_profile(id).await.unwrap().unwrap();
+            assert_eq!(p.email_status, status, "{id}");
+            assert!(!p.is_mailable() || status == EmailStatus::Subscribed);
+        }
     }
 }

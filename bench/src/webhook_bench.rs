@@ -94,6 +94,7 @@ async fn read_units_per_event(days: i64) -> Result<(f64, f64), BenchError> {
             keys: Keys {
                 webhook: vec![KEY.to_vec()],
                 link: b"bench-link-key".to_vec(),
+                platforms: Default::default(),
             },
             public_base_url: "https://hooks.example.com".into(),
             metrics: Arc::new(MemoryMetrics::default()),
@@ -168,6 +169,7 @@ pub async fn run(out: &mut Vec<Figure>) -> Result<(), BenchError> {
         keys: Keys {
             webhook: vec![KEY.to_vec()],
             link: b"bench-link-key".to_vec(),
+            platforms: Default::default(),
         },
         public_base_url: "https://hooks.example.com".into(),
         metrics: Arc::new(MemoryMetrics::default()),

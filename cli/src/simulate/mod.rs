@@ -358,6 +358,7 @@ pub fn sim_keys() -> Keys {
     Keys {
         webhook: vec![b"simulation-webhook-key".to_vec()],
         link: b"simulation-link-key".to_vec(),
+        platforms: Default::default(),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
-use shared::domain::customer::{OrderRecord, Profile};
+use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::experiment::Group;
 use shared::domain::lapse::next_look;
 use shared::domain::metrics::{counter, CohortKey};
@@ -30,24 +30,27 @@ pub(crate) use shared::domain::sequence::ActivityKind as Kind;
 /// Personal fields the shop may send along.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ProfileFields {
-    email: Option<String>,
-    first_name: Option<String>,
-    locale: Option<String>,
-    time_zone: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+    /// The platform says the customer does not (or no longer) want marketing email: an opt-out
+    /// is applied, never an opt-in (only the customer's own links resubscribe nobody either).
+    pub marketing_opt_out: bool,
 }
 
 /// A validated activity.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Activity {
-    event_id: String,
-    customer_id: String,
-    kind: Kind,
-    occurred_at: DateTime<Utc>,
-    amount: Option<(Money, String)>,
-    reward_code: Option<String>,
-    product: Option<String>,
-    category: Option<String>,
-    profile: ProfileFields,
+    pub event_id: String,
+    pub customer_id: String,
+    pub kind: Kind,
+    pub occurred_at: DateTime<Utc>,
+    pub amount: Option<(Money, String)>,
+    pub reward_code: Option<String>,
+    pub product: Option<String>,
+    pub category: Option<String>,
+    pub profile: ProfileFields,
 }
 
 /// A field that is missing or wrong, and what to send instead.
@@ -94,6 +97,13 @@ fn text<'a>(
         }
         Some(_) => Err(invalid(field, format!("{field} must be a string"))),
     }
+}
+
+/// Whether `e` is accepted as an email address.
+pub(crate) fn is_email(e: &str) -> bool {
+    e.split_once('@')
+        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+        && !e.chars().any(char::is_whitespace)
 }
 
 /// Parses and checks a body completely, before anything is written.
@@ -174,11 +184,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
         Some(Value::Object(p)) => {
             let email = text(p, "email", "profile.email", 254, false)?;
             if let Some(e) = email {
-                let ok = e
-                    .split_once('@')
-                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
-                    && !e.chars().any(char::is_whitespace);
-                if !ok {
+                if !is_email(e) {
                     return Err(invalid(
                         "profile.email",
                         "profile.email is not an email address",
@@ -212,6 +218,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
                     .map(str::to_string),
                 locale: locale.map(str::to_string),
                 time_zone: time_zone.map(str::to_string),
+                marketing_opt_out: false,
             }
         }
         Some(_) => return Err(invalid("profile", "profile must be an object")),
@@ -448,6 +455,7 @@ fn apply(profile: &mut Profile, a: &Activity) {
                 });
             }
         }
+        Kind::Profile | Kind::RenewalUpcoming => {}
         Kind::Login | Kind::SubscriptionRenewed | Kind::SubscriptionCancelled => {
             profile.last_activity_at = Some(
                 profile
@@ -463,7 +471,21 @@ fn apply(profile: &mut Profile, a: &Activity) {
         Kind::SubscriptionRenewed => {
             profile.tags.remove("subscription:cancelled");
         }
+        Kind::RenewalUpcoming => {
+            profile.tags.insert("subscription:renewal_upcoming".into());
+        }
         _ => {}
+    }
+    if a.kind == Kind::Order {
+        profile.tags.remove("subscription:renewal_upcoming");
+    }
+    if a.profile.marketing_opt_out
+        && matches!(
+            profile.email_status,
+            EmailStatus::Subscribed | EmailStatus::FewerEmails
+        )
+    {
+        profile.email_status = EmailStatus::Unsubscribed;
     }
 }
 
@@ -633,6 +655,16 @@ pub(crate) async fn post(
         Ok(a) => a,
         Err(e) => return Ok(json_error(400, &e.message, Some(&e.field))),
     };
+    record(deps, &activity, now).await
+}
+
+/// Records a validated activity once per `event_id`: the shop's contract and the platforms'
+/// webhooks alike.
+pub(crate) async fn record(
+    deps: &Deps,
+    activity: &Activity,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, StoreError> {
     let key = format!("activity#{}", activity.event_id);
     match deps
         .store
@@ -657,7 +689,7 @@ pub(crate) async fn post(
         }
         Claimed::New => {}
     }
-    match process(deps, &activity, now).await {
+    match process(deps, activity, now).await {
         Ok(body) => {
             if let Err(e) = deps.store.record_result(&key, &body.to_string()).await {
                 tracing::warn!(event = "result_not_recorded", error = %e, event_id = %activity.event_id);

@@ -49,14 +49,16 @@ fn feedback(event: &Value) -> Feedback {
     }
 }
 
-/// The first value of the message tag `name`.
-fn tag<'a>(event: &'a Value, name: &str) -> Option<&'a str> {
-    event
-        .pointer("/detail/mail/tags")
-        .and_then(|t| t.get(name))
-        .and_then(|v| v.get(0))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+/// The message tag `name` as the sender set it (decoded by [`shared::ses_tags::read`]).
+fn tag(event: &Value, name: &str) -> Option<String> {
+    let tags = event.pointer("/detail/mail/tags")?;
+    shared::ses_tags::read(name, |n| {
+        tags.get(n)
+            .and_then(|v| v.get(0))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    })
+    .filter(|s| !s.is_empty())
 }
 
 pub(crate) async fn handle_ses_event(
@@ -96,7 +98,7 @@ pub(crate) async fn handle_ses_event(
         tracing::info!(event = "ses_event_duplicate", ses_event_id = id);
         return Ok(());
     }
-    match record(deps, event, fb, customer_id, now).await {
+    match record(deps, event, fb, &customer_id, now).await {
         Ok(()) => {
             if let Err(e) = deps.store.record_result(&key, "done").await {
                 tracing::warn!(event = "result_not_recorded", error = %e, ses_event_id = id);
@@ -119,13 +121,10 @@ async fn record(
     customer_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let campaign =
-        tag(event, "campaign").map_or_else(|| deps.campaign.config().name.clone(), str::to_string);
+    let campaign = tag(event, "campaign").unwrap_or_else(|| deps.campaign.config().name.clone());
     let enrollment = deps.store.get_enrollment(customer_id, &campaign).await?;
-    let variant = tag(event, "variant")
-        .map(str::to_string)
-        .or_else(|| enrollment.as_ref().map(|e| e.variant.clone()));
-    let group = match tag(event, "group") {
+    let variant = tag(event, "variant").or_else(|| enrollment.as_ref().map(|e| e.variant.clone()));
+    let group = match tag(event, "group").as_deref() {
         Some("holdout") => Group::Holdout,
         Some(_) => Group::Treated,
         None => match (&enrollment, variant.as_deref()) {
@@ -135,7 +134,7 @@ async fn record(
         },
     };
     // The at-risk flow's emails carry `flow`; their counters are kept apart from the win-back's.
-    let flow = match tag(event, "flow") {
+    let flow = match tag(event, "flow").as_deref() {
         Some("at_risk") => Flow::AtRisk,
         _ => enrollment.as_ref().map_or(Flow::WinBack, |e| e.flow),
     };

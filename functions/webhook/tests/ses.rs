@@ -122,3 +122,27 @@ async fn the_lambda_entry_routes_ses_events_and_refuses_strangers() {
     no_id.as_object_mut().unwrap().remove("id");
     assert!(webhook::handle(&w.deps, no_id, now()).await.is_err());
 }
+
+#[tokio::test]
+async fn a_bounce_finds_a_customer_whose_id_ses_tags_cannot_hold_as_it_is() {
+    let w = world();
+    let id = "gid://shopify/Customer/123";
+    w.enrolled(
+        id,
+        Group::Treated,
+        VARIANT,
+        now() - chrono::Duration::days(1),
+    )
+    .await;
+    let mut event = fixture("ses-bounce.json");
+    // The tags as the SES adapter sends them (and SES echoes them).
+    for (name, value) in shared::ses_tags::tags("customer_id", id) {
+        assert!(!value.contains('/'), "{value}");
+        event["detail"]["mail"]["tags"][name] = serde_json::json!([value]);
+    }
+    webhook::handle_ses_event(&w.deps, &event, now())
+        .await
+        .unwrap();
+    assert_eq!(w.profile(id).await.email_status, EmailStatus::Suppressed);
+    assert!(w.enrollment(id).await.status.is_final());
+}

@@ -33,7 +33,7 @@ fn content(text: &str) -> Result<Content, MailError> {
         .map_err(|e| MailError::Other(Box::new(e)))
 }
 
-/// SES tag values allow only ASCII letters, digits, `_`, `-`, `.`, `@`.
+/// SES tag names allow only ASCII letters, digits, `_`, `-`, `.`, `@`.
 fn tag_value(v: &str) -> String {
     v.chars()
         .map(|c| {
@@ -90,14 +90,17 @@ impl Mailer for SesMailer {
             .destination(Destination::builder().to_addresses(&email.to).build())
             .content(EmailContent::builder().simple(message.build()).build())
             .set_configuration_set_name(self.configuration_set.clone());
+        // Values are encoded reversibly (the webhook reads them back with `ses_tags::read`).
         for (name, value) in &email.tags {
-            req = req.email_tags(
-                MessageTag::builder()
-                    .name(tag_value(name))
-                    .value(tag_value(value))
-                    .build()
-                    .map_err(|e| MailError::Other(Box::new(e)))?,
-            );
+            for (name, value) in crate::ses_tags::tags(&tag_value(name), value) {
+                req = req.email_tags(
+                    MessageTag::builder()
+                        .name(name)
+                        .value(value)
+                        .build()
+                        .map_err(|e| MailError::Other(Box::new(e)))?,
+                );
+            }
         }
         match req.send().await {
             Ok(out) => Ok(out.message_id().unwrap_or_default().to_string()),

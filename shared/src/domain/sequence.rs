@@ -36,6 +36,11 @@ pub enum ActivityKind {
     Login,
     SubscriptionRenewed,
     SubscriptionCancelled,
+    /// Profile fields only (a platform's customer record): no activity. Not part of the JSON
+    /// contract; only the platform webhooks produce it.
+    Profile,
+    /// A subscription renews soon (Stripe `invoice.upcoming`): an early signal, not activity.
+    RenewalUpcoming,
 }
 
 impl ActivityKind {

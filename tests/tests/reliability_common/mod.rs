@@ -755,6 +755,7 @@ fn webhook_deps(store: Arc<dyn Store>) -> webhook::Deps {
         keys: webhook::Keys {
             webhook: vec![WEBHOOK_KEY.to_vec()],
             link: LINK_KEY.to_vec(),
+            platforms: Default::default(),
         },
         public_base_url: "https://hooks.example.com".into(),
         metrics: Arc::new(MemoryMetrics::default()),

@@ -701,3 +701,75 @@ async fn the_sample_sqs_event_parses() {
     let due = sender::parse_body(&body).unwrap();
     assert_eq!(due.step, 1);
 }
+
+/// Collects every log line written while it is the thread's default subscriber.
+#[derive(Clone, Default)]
+struct LogLines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogLines {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// Fails every send with the error SES gives for `code` and `message`.
+struct SesErrorMailer {
+    code: &'static str,
+    message: String,
+}
+
+#[async_trait]
+impl Mailer for SesErrorMailer {
+    async fn send(&self, _email: &Email) -> Result<String, MailError> {
+        Err(shared::adapters::ses::classify(self.code, &self.message))
+    }
+}
+
+#[tokio::test]
+async fn an_address_in_an_ses_error_never_reaches_the_log() {
+    for (code, message) in [
+        ("InternalFailure", "Failed to deliver to <c1@example.com>"),
+        (
+            "MessageRejected",
+            "Email address is not verified. The following identities failed the check in region EU-NORTH-1: c1@example.com, shop@example.com",
+        ),
+        ("BadRequestException", "Illegal address: c1%40example.com"),
+    ] {
+        let (w, _) = world();
+        let d = deps_with(
+            &w,
+            Arc::new(SesErrorMailer {
+                code,
+                message: message.into(),
+            }),
+        );
+        let due = enrolled(&w, "c1", "en").await;
+        let lines = LogLines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        let resp = handle_batch(&d, sqs(&[envelope(&due)]), now()).await;
+        drop(guard);
+        assert_eq!(resp.batch_item_failures.len(), 1, "{code}");
+        let log = lines.text();
+        assert!(log.contains(code), "the code is logged: {log}");
+        assert!(
+            !log.contains("c1@example.com") && !log.contains("c1%40example.com"),
+            "no address in the log: {log}"
+        );
+        assert!(!log.contains("shop@example.com"), "{log}");
+    }
+}

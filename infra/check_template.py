@@ -24,6 +24,7 @@ METRICS = {
     "webhook": [
         "Enrolled", "Reactivated", "RevenueRecovered", "RewardsRedeemed",
         "SurveyAnswers", "Delivered", "Opened", "Clicked", "Bounced", "Complained", "Unsubscribed",
+        "PublishFailures",
     ],
 }
 # Shown on the dashboard through another metric of the same row, not on their own.
@@ -134,6 +135,14 @@ def main():
     for name in ["ApproximateNumberOfMessagesVisible", "Bounced", "Complained", "Errors", "PublishFailures",
                  "SendingPaused"]:
         check(name in alarms, f"no alarm on {name}")
+    # Events a function could not publish are lost to subscribers: every publisher has its alarm.
+    for service, names in METRICS.items():
+        if "PublishFailures" in names:
+            check(any(r["Type"] == "AWS::CloudWatch::Alarm"
+                      and r["Properties"].get("MetricName") == "PublishFailures"
+                      and {"Name": "Service", "Value": service} in r["Properties"].get("Dimensions", [])
+                      for r in resources.values()),
+                  f"no alarm on {service}'s PublishFailures")
     queries = [r["Properties"]["QueryString"] for r in resources.values() if r["Type"] == "AWS::Logs::QueryDefinition"]
     for event in ["survey_answered", "customer_reactivated", "send_failed"]:
         check(any(f'"{event}"' in q for q in queries), f"no saved query for {event}")

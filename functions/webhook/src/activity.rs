@@ -9,7 +9,7 @@ use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::money::Money;
 use shared::domain::reward::{RedeemError, Reward, RewardCode};
 use shared::domain::sequence::{activity_effect, ActivityEffect, Enrollment, ExitReason, Status};
-use shared::events::{publish_all, BusEvent, RetryPolicy};
+use shared::events::BusEvent;
 use shared::ports::{Claimed, StoreError};
 
 use crate::http::{json_error, json_response};
@@ -601,12 +601,7 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
             )
         }
     };
-    if !events.is_empty() {
-        let report = publish_all(deps.bus.as_ref(), events, RetryPolicy::default()).await;
-        for (e, why) in &report.failed {
-            tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %why, customer_id = %a.customer_id);
-        }
-    }
+    crate::publish(deps, events, &a.customer_id, now).await;
     tracing::info!(event = "activity_recorded", customer_id = %a.customer_id, activity = ?a.kind, event_id = %a.event_id);
     let mut body = json!({
         "status": "recorded",

@@ -349,6 +349,39 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
     }
 }
 
+/// Publishes `events` for `customer_id`; what the bus still refuses after retries is logged and
+/// counted (`PublishFailures`, Service=webhook), which an alarm watches.
+pub(crate) async fn publish(
+    deps: &Deps,
+    events: Vec<shared::events::BusEvent>,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) {
+    if events.is_empty() {
+        return;
+    }
+    let report = shared::events::publish_all(
+        deps.bus.as_ref(),
+        events,
+        shared::events::RetryPolicy::default(),
+    )
+    .await;
+    if report.failed.is_empty() {
+        return;
+    }
+    for (e, why) in &report.failed {
+        tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %why, customer_id = %customer_id);
+    }
+    deps.metrics.record(
+        shared::emf::Record::new(&[("Service", "webhook")]).metric(
+            "PublishFailures",
+            report.failed.len() as f64,
+            shared::emf::Unit::Count,
+        ),
+        now.timestamp_millis(),
+    );
+}
+
 fn unavailable(is_page: bool, lang: pages::Lang) -> HttpResponse {
     let mut resp = if is_page {
         http::html_response(503, pages::error(lang, pages::PageError::Unavailable))

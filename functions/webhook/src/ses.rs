@@ -7,7 +7,7 @@ use shared::domain::customer::EmailStatus;
 use shared::domain::experiment::{Group, HOLDOUT};
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::sequence::ExitReason;
-use shared::events::{publish_all, BusEvent, RetryPolicy};
+use shared::events::BusEvent;
 use shared::ports::{Claimed, StoreError};
 
 use crate::{report, Deps, WebhookError, SAVE_ATTEMPTS};
@@ -214,19 +214,17 @@ async fn record(
             "permanent bounce"
         };
         tracing::info!(event = "customer_suppressed", customer_id = %customer_id, campaign = %campaign, why = why, newly = suppressed_now);
-        let report = publish_all(
-            deps.bus.as_ref(),
+        crate::publish(
+            deps,
             vec![BusEvent::CustomerSuppressed {
                 customer_id: customer_id.to_string(),
                 why: why.to_string(),
                 at: now,
             }],
-            RetryPolicy::default(),
+            customer_id,
+            now,
         )
         .await;
-        for (e, reason) in &report.failed {
-            tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %reason, customer_id = %customer_id);
-        }
     }
 
     match &cohort {

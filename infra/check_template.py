@@ -135,6 +135,13 @@ def main():
     for name in ["ApproximateNumberOfMessagesVisible", "Bounced", "Complained", "Errors", "PublishFailures",
                  "SendingPaused"]:
         check(name in alarms, f"no alarm on {name}")
+    # A step queue that stops draining (sender failing, SES slow) shows as its oldest message ageing.
+    check(any(r["Type"] == "AWS::CloudWatch::Alarm"
+              and r["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
+              and {"Fn::GetAtt": ["StepQueue", "QueueName"]}
+              in [d.get("Value") for d in r["Properties"].get("Dimensions", [])]
+              for r in resources.values()),
+          "no alarm on the age of the step queue's oldest message")
     # Events a function could not publish are lost to subscribers: every publisher has its alarm.
     for service, names in METRICS.items():
         if "PublishFailures" in names:

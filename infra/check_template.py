@@ -20,7 +20,8 @@ from table_spec import load_template, table_spec  # noqa: E402
 # Every EMF metric the functions emit (namespace Winback); the dashboard must show each one.
 METRICS = {
     "scheduler": ["CustomersEvaluated", "HoldoutAssigned", "CustomersEnrolled", "PublishFailures"],
-    "sender": ["EmailsSent", "EmailsSkipped", "EmailsDeferred", "SendThrottled", "SendFailures", "SendingPaused"],
+    "sender": ["EmailsSent", "EmailsSkipped", "EmailsDeferred", "SendThrottled", "SendFailures", "SendRejected",
+               "SendingPaused"],
     "webhook": [
         "Enrolled", "Reactivated", "RevenueRecovered", "RewardsRedeemed",
         "SurveyAnswers", "Delivered", "Opened", "Clicked", "Bounced", "Complained", "Unsubscribed",
@@ -133,7 +134,7 @@ def main():
     check(int(template["Parameters"]["SenderReservedConcurrency"]["Default"]) >= 2,
           "the sender's reservation must cover the step queue's maximum concurrency (2)")
     for name in ["ApproximateNumberOfMessagesVisible", "Bounced", "Complained", "Errors", "PublishFailures",
-                 "SendingPaused"]:
+                 "SendingPaused", "SendRejected"]:
         check(name in alarms, f"no alarm on {name}")
     # A step queue that stops draining (sender failing, SES slow) shows as its oldest message ageing.
     check(any(r["Type"] == "AWS::CloudWatch::Alarm"

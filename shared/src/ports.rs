@@ -272,6 +272,10 @@ pub enum MailError {
     /// This address can never receive mail: suppress the customer, do not retry.
     #[error("the address was rejected permanently: {0}")]
     Rejected(String),
+    /// SES refused this message for a reason that is not the address (its content, size or
+    /// headers): a send failure to fix and retry, never a suppression.
+    #[error("the message was refused: {0}")]
+    Refused(String),
     /// The account cannot send at all (sending paused, suspended): alarm.
     #[error("sending is paused for the account: {0}")]
     Paused(String),

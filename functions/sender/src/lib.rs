@@ -401,10 +401,14 @@ pub async fn send_step(
         }
         Err(e) => {
             release(deps, &claimed, now).await;
-            deps.metrics.record(
-                Record::new(&[("Service", "sender")]).metric("SendFailures", 1.0, Unit::Count),
-                now.timestamp_millis(),
-            );
+            let mut record =
+                Record::new(&[("Service", "sender")]).metric("SendFailures", 1.0, Unit::Count);
+            if let MailError::Refused(_) = e {
+                // Not the address: the step's content (every recipient meets it). Alarmed.
+                tracing::error!(event = "message_refused", customer_id = %profile.customer_id, step = due.step, error = %e);
+                record = record.metric("SendRejected", 1.0, Unit::Count);
+            }
+            deps.metrics.record(record, now.timestamp_millis());
             return Err(SendError::Mail(e));
         }
     };

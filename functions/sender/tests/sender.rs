@@ -587,6 +587,9 @@ impl Mailer for FailingMailer {
             return Err(match self.kind {
                 "throttle" => MailError::Throttled("TooManyRequestsException".into()),
                 "reject" => MailError::Rejected("MessageRejected".into()),
+                "refuse" => {
+                    shared::adapters::ses::classify("MessageRejected", "Email contains a virus.")
+                }
                 _ => MailError::Paused("SendingPausedException".into()),
             });
         }
@@ -647,6 +650,33 @@ async fn a_permanently_rejected_address_is_suppressed_without_retry() {
     assert_eq!(p.email_status, EmailStatus::Suppressed);
     let e = enrollment(&w).await;
     assert!(matches!(e.status, Status::Exited { .. }));
+}
+
+#[tokio::test]
+async fn a_content_rejection_is_a_counted_send_failure_not_a_suppression() {
+    let (w, _) = world();
+    let m = failing("refuse", 1);
+    let d = deps_with(&w, m.clone());
+    let due = enrolled(&w, "c1", "en").await;
+    let err = process_step(&d, &due, now()).await.unwrap_err();
+    assert!(
+        matches!(err, SendError::Mail(MailError::Refused(_))),
+        "{err}"
+    );
+    let p = w.store.get_profile("c1").await.unwrap().unwrap();
+    assert_eq!(
+        p.email_status,
+        EmailStatus::Subscribed,
+        "the address is fine"
+    );
+    let e = enrollment(&w).await;
+    assert!(matches!(e.status, Status::Active { .. }), "{:?}", e.status);
+    assert!(e.claim.expect("claimed").lease_until <= now(), "released");
+    assert_eq!(w.metrics.sum("SendRejected", &[("Service", "sender")]), 1.0);
+    assert_eq!(w.metrics.sum("SendFailures", &[("Service", "sender")]), 1.0);
+    // Once the content is fixed, the retry sends.
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }));
 }
 
 #[tokio::test]
@@ -743,7 +773,7 @@ async fn an_address_in_an_ses_error_never_reaches_the_log() {
             "MessageRejected",
             "Email address is not verified. The following identities failed the check in region EU-NORTH-1: c1@example.com, shop@example.com",
         ),
-        ("BadRequestException", "Illegal address: c1%40example.com"),
+        ("BadRequestException", "Header value for c1%40example.com is too long"),
     ] {
         let (w, _) = world();
         let d = deps_with(

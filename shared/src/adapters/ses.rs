@@ -73,8 +73,30 @@ pub fn redact_addresses(message: &str) -> String {
     out
 }
 
+/// What SES says when it refuses the recipient's address itself (lower case): a list entry, or
+/// an address it cannot parse. Any other `MessageRejected` is about the message.
+const ADDRESS_REASONS: &[&str] = &[
+    "address blacklisted",
+    "illegal address",
+    "missing final '@domain'",
+    "local address contains",
+    "domain contains illegal character",
+    "domain ends with dot",
+    "domain starts with dot",
+    "invalid email address",
+    "recipient address rejected",
+];
+
+fn about_the_address(message: &str) -> bool {
+    let m = message.to_lowercase();
+    ADDRESS_REASONS.iter().any(|r| m.contains(r))
+}
+
 /// Sorts an SES error code into what the sender should do. The error keeps the code and the
-/// message with addresses redacted ([`redact_addresses`]).
+/// message with addresses redacted ([`redact_addresses`]). `MessageRejected` suppresses the
+/// customer only for a reason about the address; for anything else (content, size, headers) it
+/// is [`MailError::Refused`]: a send failure, counted and alarmed, that every recipient of the
+/// step would meet.
 pub fn classify(code: &str, message: &str) -> MailError {
     let said = format!("{code}: {}", redact_addresses(message));
     match code {
@@ -84,7 +106,9 @@ pub fn classify(code: &str, message: &str) -> MailError {
         | "ThrottlingException" => MailError::Throttled(said),
         "AccountSuspendedException" | "SendingPausedException" => MailError::Paused(said),
         "MessageRejected" if message.contains("not verified") => MailError::Paused(said),
-        "MessageRejected" => MailError::Rejected(said),
+        "MessageRejected" if about_the_address(message) => MailError::Rejected(said),
+        "MessageRejected" => MailError::Refused(said),
+        "BadRequestException" if about_the_address(message) => MailError::Rejected(said),
         _ => MailError::Other(said.into()),
     }
 }
@@ -167,6 +191,32 @@ mod tests {
             classify("MessageRejected", "Email address is not verified"),
             MailError::Paused(_)
         ));
+        // Only a reason about the address suppresses it; a content rejection is a send failure.
+        for address in [
+            "Address blacklisted.",
+            "Illegal address",
+            "Missing final '@domain'",
+            "Local address contains control or whitespace",
+            "Domain contains illegal character",
+            "Domain ends with dot",
+        ] {
+            assert!(
+                matches!(classify("MessageRejected", address), MailError::Rejected(_)),
+                "{address}"
+            );
+        }
+        for content in [
+            "Email contains a virus.",
+            "Message length is more than 10485760 bytes long.",
+            "Invalid headers in message",
+            "Transaction failed",
+            "",
+        ] {
+            assert!(
+                matches!(classify("MessageRejected", content), MailError::Refused(_)),
+                "{content}"
+            );
+        }
         assert!(matches!(
             classify("InternalFailure", "x"),
             MailError::Other(_)

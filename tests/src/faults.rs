@@ -95,6 +95,10 @@ pub enum CrashPoint {
     AfterSesAccepted,
     /// The process dies as it is about to write the mark (SES already has the email).
     BeforeMark,
+    /// Webhook: right after an event id (`ses#`, `activity#`) was claimed.
+    AfterEventClaim,
+    /// Webhook: right after an email's open or click was claimed for counting.
+    AfterCountClaim,
 }
 
 impl CrashPoint {
@@ -106,6 +110,9 @@ impl CrashPoint {
         CrashPoint::BeforeMark,
     ];
 
+    /// The webhook's points.
+    pub const WEBHOOK: [CrashPoint; 2] = [CrashPoint::AfterEventClaim, CrashPoint::AfterCountClaim];
+
     /// A short name for figures.
     pub fn name(self) -> &'static str {
         match self {
@@ -113,6 +120,8 @@ impl CrashPoint {
             CrashPoint::AfterRewardInsert => "after reward insert",
             CrashPoint::AfterSesAccepted => "after SES accepted",
             CrashPoint::BeforeMark => "before mark",
+            CrashPoint::AfterEventClaim => "webhook after event claim",
+            CrashPoint::AfterCountClaim => "webhook after open/click claim",
         }
     }
 }
@@ -381,12 +390,28 @@ impl IdempotencyStore for FaultyStore {
     async fn claim_key(&self, key: &str, expires_at: DateTime<Utc>) -> StoreResult<Claimed> {
         self.before_write("claim_key")?;
         let r = self.inner.claim_key(key, expires_at).await;
-        self.after_write("claim_key", "", r)
+        let r = self.after_write("claim_key", "", r);
+        if matches!(r, Ok(Claimed::New)) {
+            let point = if key.starts_with("ses-opened#") || key.starts_with("ses-clicked#") {
+                CrashPoint::AfterCountClaim
+            } else {
+                CrashPoint::AfterEventClaim
+            };
+            if self.crash.take(point) {
+                panic!("{CRASH_MESSAGE}: {}", point.name());
+            }
+        }
+        r
     }
 
-    async fn record_result(&self, key: &str, result: &str) -> StoreResult<()> {
+    async fn record_result(
+        &self,
+        key: &str,
+        result: &str,
+        keep_until: DateTime<Utc>,
+    ) -> StoreResult<()> {
         self.before_write("record_result")?;
-        let r = self.inner.record_result(key, result).await;
+        let r = self.inner.record_result(key, result, keep_until).await;
         self.after_write("record_result", "", r)
     }
 

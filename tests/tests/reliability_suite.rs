@@ -75,6 +75,13 @@ async fn overlapping_and_resumed_scheduler_runs_enroll_everyone_exactly_once_on_
     assert_case_8(case_8(Backend::Dynamo).await);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_webhook_crash_right_after_a_claim_loses_no_bounce_and_counts_no_open_twice() {
+    for f in case_9().await {
+        assert_case_9(&f);
+    }
+}
+
 #[test]
 fn the_reliability_report_is_written_from_a_full_run_when_asked() {
     if std::env::var("WINBACK_WRITE_RELIABILITY").as_deref() != Ok("1") {
@@ -121,6 +128,10 @@ fn the_reliability_report_is_written_from_a_full_run_when_asked() {
         for backend in [Backend::Embedded, Backend::Dynamo] {
             let f = case_8(backend).await;
             assert_case_8(f.clone());
+            figures.push(f);
+        }
+        for f in case_9().await {
+            assert_case_9(&f);
             figures.push(f);
         }
     });

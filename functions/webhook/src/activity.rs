@@ -15,8 +15,6 @@ use shared::ports::{Claimed, StoreError};
 use crate::http::{json_error, json_response};
 use crate::{report, Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
 
-/// How long an activity event id is remembered.
-const DEDUP_DAYS: i64 = 30;
 /// How far in the future `occurred_at` may lie (clock skew between shop and AWS).
 const FUTURE_TOLERANCE_HOURS: i64 = 24;
 /// Orders this long after winning back count a customer as still active.
@@ -629,11 +627,7 @@ pub(crate) async fn post(
         Err(e) => return Ok(json_error(400, &e.message, Some(&e.field))),
     };
     let key = format!("activity#{}", activity.event_id);
-    match deps
-        .store
-        .claim_key(&key, now + Duration::days(DEDUP_DAYS))
-        .await?
-    {
+    match deps.store.claim_key(&key, now + crate::LEASE).await? {
         Claimed::Seen(Some(result)) => {
             let mut body: Value =
                 serde_json::from_str(&result).unwrap_or_else(|_| json!({ "status": "recorded" }));
@@ -654,7 +648,11 @@ pub(crate) async fn post(
     }
     match process(deps, &activity, now).await {
         Ok(body) => {
-            if let Err(e) = deps.store.record_result(&key, &body.to_string()).await {
+            if let Err(e) = deps
+                .store
+                .record_result(&key, &body.to_string(), now + crate::DEDUP)
+                .await
+            {
                 tracing::warn!(event = "result_not_recorded", error = %e, event_id = %activity.event_id);
             }
             Ok(json_response(200, &body))

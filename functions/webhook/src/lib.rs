@@ -108,12 +108,14 @@ pub enum WebhookError {
         "the SES event has no {0}: deliver SES configuration-set events from EventBridge unchanged"
     )]
     BadSesEvent(&'static str),
+    #[error("SES event {0} is being processed by another invocation (its claim holds for at most a minute): retry it later")]
+    InProgress(String),
 }
 
 impl WebhookError {
     /// Whether retrying the same event may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, WebhookError::Store(_))
+        matches!(self, WebhookError::Store(_) | WebhookError::InProgress(_))
     }
 }
 
@@ -348,6 +350,13 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
         }
     }
 }
+
+/// How long a webhook event is held while it is being processed (over the function's 15 s
+/// timeout): a claim whose work died (panic, timeout, a release that failed) frees itself then,
+/// and the sender's retry is processed.
+pub(crate) const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+/// How long a processed event id is remembered (replays within it are answered from the record).
+pub(crate) const DEDUP: chrono::Duration = chrono::Duration::days(30);
 
 /// Publishes `events` for `customer_id`; what the bus still refuses after retries is logged and
 /// counted (`PublishFailures`, Service=webhook), which an alarm watches.

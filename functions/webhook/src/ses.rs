@@ -1,7 +1,7 @@
 //! SES feedback from EventBridge: bounces and complaints suppress; deliveries, opens and clicks
 //! are counted.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::domain::customer::EmailStatus;
 use shared::domain::experiment::{Group, HOLDOUT};
@@ -11,9 +11,6 @@ use shared::events::BusEvent;
 use shared::ports::{Claimed, StoreError};
 
 use crate::{report, Deps, WebhookError, SAVE_ATTEMPTS};
-
-/// How long SES event ids (and per-message opens and clicks) are remembered.
-const DEDUP_DAYS: i64 = 30;
 
 /// What an SES event means here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,17 +85,23 @@ pub(crate) async fn handle_ses_event(
         return Ok(());
     };
     let key = format!("ses#{id}");
-    if let Claimed::Seen(_) = deps
-        .store
-        .claim_key(&key, now + Duration::days(DEDUP_DAYS))
-        .await?
-    {
-        tracing::info!(event = "ses_event_duplicate", ses_event_id = id);
-        return Ok(());
+    match deps.store.claim_key(&key, now + crate::LEASE).await? {
+        Claimed::New => {}
+        Claimed::Seen(Some(_)) => {
+            tracing::info!(event = "ses_event_duplicate", ses_event_id = id);
+            return Ok(());
+        }
+        // Claimed, not finished: fail so that EventBridge retries it. If that invocation died,
+        // its lease runs out and the retry records the event.
+        Claimed::Seen(None) => return Err(WebhookError::InProgress(id.to_string())),
     }
     match record(deps, event, fb, customer_id, now).await {
         Ok(()) => {
-            if let Err(e) = deps.store.record_result(&key, "done").await {
+            if let Err(e) = deps
+                .store
+                .record_result(&key, "done", now + crate::DEDUP)
+                .await
+            {
                 tracing::warn!(event = "result_not_recorded", error = %e, ses_event_id = id);
             }
             Ok(())
@@ -152,19 +155,19 @@ async fn record(
         Feedback::Clicked => (counter::CLICKED, Some("clicked")),
         Feedback::Ignored => return Ok(()),
     };
-    // An email opened or clicked many times counts once.
-    if let (Some(what), false) = (unique, message_id.is_empty()) {
-        let k = format!("ses-{what}#{message_id}");
-        if deps
-            .store
-            .claim_key(&k, now + Duration::days(DEDUP_DAYS))
-            .await?
-            != Claimed::New
-        {
-            return Ok(());
+    // An email opened or clicked many times counts once: claimed with a lease, kept once
+    // counted, given back if counting failed (so the retry counts it).
+    let unique_key = match (unique, message_id.is_empty()) {
+        (Some(what), false) => {
+            let k = format!("ses-{what}#{message_id}");
+            if deps.store.claim_key(&k, now + crate::LEASE).await? != Claimed::New {
+                return Ok(());
+            }
+            Some(k)
         }
-    }
-
+        _ => None,
+    };
+    let applied: Result<(), StoreError> = async {
     let mut attempt = 0;
     let suppressed_now = loop {
         attempt += 1;
@@ -234,4 +237,20 @@ async fn record(
         }
     }
     Ok(())
+    }
+    .await;
+    if let Some(k) = &unique_key {
+        let settled = match &applied {
+            Ok(()) => {
+                deps.store
+                    .record_result(k, "done", now + crate::DEDUP)
+                    .await
+            }
+            Err(_) => deps.store.release_key(k).await,
+        };
+        if let Err(e) = settled {
+            tracing::warn!(event = "unique_key_not_settled", error = %e, "the lease frees it");
+        }
+    }
+    applied
 }

@@ -1305,6 +1305,126 @@ pub fn assert_case_8(f: Figure) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Case 9
+
+/// An SES event from EventBridge for `customer`, as the webhook receives it.
+fn ses_event(fixture: &str, customer: &str, n: usize) -> serde_json::Value {
+    let mut e: serde_json::Value = serde_json::from_str(fixture).expect("a fixture");
+    e["id"] = format!("ses-evt-{customer}-{n}").into();
+    let mail = &mut e["detail"]["mail"];
+    mail["messageId"] = format!("msg-{customer}").into();
+    mail["tags"]["customer_id"] = serde_json::json!([customer]);
+    mail["tags"]["enrollment_id"] = serde_json::json!([format!("{customer}#{CAMPAIGN}#1")]);
+    e
+}
+
+/// The webhook dies at each of its points while recording SES feedback (a permanent bounce
+/// for the event claim, an open for the open/click claim); EventBridge retries the event with
+/// backoff (10 s, doubling). Every bounce must end suppressed and every open counted once,
+/// within minutes, not after the 30-day dedupe window.
+pub async fn case_9() -> Vec<Figure> {
+    const N: usize = 6;
+    const BOUNCE: &str = include_str!("../../../functions/webhook/tests/fixtures/ses-bounce.json");
+    const OPEN: &str = include_str!("../../../functions/webhook/tests/fixtures/ses-open.json");
+    let mut figures = Vec::new();
+    for point in CrashPoint::WEBHOOK {
+        let memory = Arc::new(MemoryStore::new());
+        memory.set_clock(now());
+        let crash = Arc::new(Crash::default());
+        let store = Arc::new(FaultyStore::new(
+            memory.clone(),
+            Arc::new(Sequencer::default()),
+            crash.clone(),
+        ));
+        let deps = Arc::new(webhook_deps(store.clone()));
+        let fixture = match point {
+            CrashPoint::AfterCountClaim => OPEN,
+            _ => BOUNCE,
+        };
+        let (mut retries, mut slowest, mut lost) = (0u64, 0i64, 0u64);
+        for i in 0..N {
+            let id = format!("r9-{i}");
+            enrolled(store.as_ref(), &id).await;
+            let event = ses_event(fixture, &id, 1);
+            crash.arm(point);
+            memory.set_clock(now());
+            let first = {
+                let (deps, event) = (deps.clone(), event.clone());
+                tokio::spawn(async move { webhook::handle_ses_event(&deps, &event, now()).await })
+                    .await
+            };
+            let msg = first
+                .expect_err("the first delivery crashes")
+                .into_panic()
+                .downcast::<String>()
+                .map(|s| *s)
+                .unwrap_or_default();
+            assert!(msg.starts_with(CRASH_MESSAGE), "unexpected panic: {msg}");
+            // EventBridge's retries, within its 24 hours.
+            let mut wait = Duration::seconds(10);
+            let mut at = now() + wait;
+            let recovered = loop {
+                retries += 1;
+                memory.set_clock(at);
+                match webhook::handle_ses_event(&deps, &event, at).await {
+                    Ok(()) => break true,
+                    Err(e) if e.is_retryable() => {}
+                    Err(e) => panic!("{point:?}: unexpected {e}"),
+                }
+                wait = wait * 2;
+                at += wait;
+                if at > now() + Duration::hours(24) {
+                    break false;
+                }
+            };
+            slowest = slowest.max((at - now()).num_seconds());
+            let done = match point {
+                CrashPoint::AfterCountClaim => {
+                    total(store.as_ref(), counter::OPENED).await == i as i64 + 1
+                }
+                _ => {
+                    store.get_profile(&id).await.unwrap().unwrap().email_status
+                        == EmailStatus::Suppressed
+                }
+            };
+            if !(recovered && done) {
+                lost += 1;
+            }
+            // A later replay of the same event changes nothing.
+            webhook::handle_ses_event(&deps, &event, at + Duration::minutes(5))
+                .await
+                .expect("a replay is answered");
+        }
+        let opened = total(store.as_ref(), counter::OPENED).await.max(0) as u64;
+        let f = Figure::new(9, &format!("crash {}", point.name()), "embedded")
+            .with("events", N as u64)
+            .with("crashes", crash.fired())
+            .with("retries", retries)
+            .with("slowest recovery s", slowest.max(0) as u64)
+            .with("lost", lost)
+            .with(
+                "opens counted twice",
+                if point == CrashPoint::AfterCountClaim {
+                    opened.saturating_sub(N as u64)
+                } else {
+                    0
+                },
+            )
+            .print();
+        figures.push(f);
+    }
+    figures
+}
+
+pub fn assert_case_9(f: &Figure) {
+    assert_eq!(f.get("crashes"), f.get("events"), "{}", f.line());
+    assert_eq!(f.get("lost"), 0, "{}", f.line());
+    assert_eq!(f.get("opens counted twice"), 0, "{}", f.line());
+    // Recovered once the claim's lease (60 s) ran out, on EventBridge's next retry.
+    assert!(f.get("slowest recovery s") <= 10 * 60, "{}", f.line());
+}
+
+// ---------------------------------------------------------------------------------------------
 // The report
 
 pub fn report(figures: &[Figure]) -> String {
@@ -1316,13 +1436,20 @@ pub fn report(figures: &[Figure]) -> String {
          Faults are injected by wrappers around the ports (`tests/src/faults.rs`): a store that \
          throttles reads and writes or loses the answer of an applied write, a mailer that throttles \
          or dies right after SES accepted, a bus whose PutEvents fails entries, and crash points in \
-         the sender. Cases 1, 2, 6 and 8 also run against DynamoDB Local, whose conditional writes \
+         the sender and the webhook. Cases 1, 2, 6 and 8 also run against DynamoDB Local, whose conditional writes \
          they depend on.\n\n\
          ## The duplicate bound\n\n\
          A crash after SES accepted an email and before the step was marked sent is the one window \
          that can send twice: the redelivered message is refused while the claim's lease holds, then \
          takes the claim over and sends again, with the same reward code. Case 2 asserts the bound: \
          exactly one extra email per crash in that window, none for a crash anywhere else.\n\n\
+         ## Webhook crashes\n\n\
+         The webhook claims an event id (and an email's open or click, counted once) with a \
+         60-second lease and keeps it for 30 days only once the event is recorded; a failure gives \
+         it back at once. An SES event whose claim is held and unfinished is answered with a \
+         retryable error, so EventBridge delivers it again. Case 9 kills the webhook right after \
+         each claim and asserts that every bounce still suppresses and every open is counted \
+         exactly once, on EventBridge's retries.\n\n\
          ## Figures\n\n",
     );
     for f in figures {

@@ -791,9 +791,8 @@ async fn an_address_in_an_ses_error_never_reaches_the_log() {
             .with_writer(move || writer.clone())
             .finish();
         let guard = tracing::subscriber::set_default(subscriber);
-        let resp = handle_batch(&d, sqs(&[envelope(&due)]), now()).await;
+        handle_batch(&d, sqs(&[envelope(&due)]), now()).await;
         drop(guard);
-        assert_eq!(resp.batch_item_failures.len(), 1, "{code}");
         let log = lines.text();
         assert!(log.contains(code), "the code is logged: {log}");
         assert!(
@@ -802,4 +801,72 @@ async fn an_address_in_an_ses_error_never_reaches_the_log() {
         );
         assert!(!log.contains("shop@example.com"), "{log}");
     }
+}
+
+fn received(mut ev: SqsEvent, times: u32) -> SqsEvent {
+    for m in &mut ev.records {
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), times.to_string());
+    }
+    ev
+}
+
+#[tokio::test]
+async fn a_pause_stops_the_batch_and_hands_every_step_back_to_the_scheduler() {
+    let (w, _) = world();
+    let m = failing("paused", 100);
+    let d = deps_with(&w, m.clone());
+    let mut bodies = Vec::new();
+    for id in ["c1", "c2", "c3"] {
+        bodies.push(envelope(&enrolled(&w, id, "en").await));
+    }
+    let resp = handle_batch(&d, received(sqs(&bodies), 1), now()).await;
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "no receive is spent on a pause: {:?}",
+        resp.batch_item_failures
+    );
+    assert_eq!(*m.seen.lock().unwrap(), 1, "no SES call after the pause");
+    for id in ["c1", "c2", "c3"] {
+        let e = w
+            .store
+            .get_enrollment(id, "example")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.due_at, Some(now() + sender::PAUSED_RETRY), "{id}");
+        assert_eq!(e.published_step, 0, "the scheduler publishes {id} again");
+        assert!(matches!(e.status, Status::Active { next_step: 1 }));
+        assert!(e.claim.is_none_or(|c| c.lease_until <= now()));
+    }
+    assert_eq!(w.metrics.sum("SendingPaused", &[]), 1.0);
+    assert_eq!(m.inner.count(), 0);
+}
+
+#[tokio::test]
+async fn a_step_throttled_late_in_its_receives_is_handed_back_not_dead_lettered() {
+    let (w, _) = world();
+    let m = failing("throttle", 2);
+    let d = deps_with(&w, m.clone());
+    let due = enrolled(&w, "c1", "en").await;
+    // Early receives: redelivered by the queue, as before.
+    let resp = handle_batch(&d, received(sqs(&[envelope(&due)]), 1), now()).await;
+    assert_eq!(resp.batch_item_failures.len(), 1);
+    // A later receive: the scheduler publishes it again instead.
+    let late = sender::HAND_BACK_FROM_RECEIVE;
+    let resp = handle_batch(&d, received(sqs(&[envelope(&due)]), late), now()).await;
+    assert!(resp.batch_item_failures.is_empty());
+    let e = enrollment(&w).await;
+    assert_eq!(e.due_at, Some(now() + sender::THROTTLED_RETRY));
+    assert_eq!(e.published_step, 0);
+    let code = e.claim.and_then(|c| c.reward_code);
+    assert!(
+        code.is_some(),
+        "the claim keeps its reward code for the retry"
+    );
+    // The republished step sends the reward already issued.
+    let later = now() + sender::THROTTLED_RETRY;
+    let out = process_step(&d, &due, later).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }));
+    assert_eq!(w.store.all_rewards().len(), 1);
 }

@@ -210,19 +210,34 @@ pub fn batch(messages: &[(String, String)]) -> SqsEvent {
     event
 }
 
+/// The step queue's `maxReceiveCount` (template.yaml): a message that fails its 5th receive goes
+/// to the dead-letter queue.
+pub const MAX_RECEIVES: u32 = 5;
+
 /// Delivers `messages` until none fails, one minute later each round (and past the lease when
-/// a claim keeps a step busy). Returns (rounds, redeliveries, batch item failures).
+/// a claim keeps a step busy). Returns (rounds, redeliveries, batch item failures,
+/// dead-lettered). When time passes between rounds (`past_lease`), each round is a receive as
+/// SQS counts them (`ApproximateReceiveCount`), and a message failing its [`MAX_RECEIVES`]th
+/// receive is dead-lettered, as the step queue would.
 async fn drain_queue(
     deps: &sender::Deps,
     mut messages: Vec<(String, String)>,
     mut at: DateTime<Utc>,
     past_lease: bool,
-) -> (u64, u64, u64) {
-    let (mut rounds, mut redelivered, mut failures) = (0, 0, 0);
+) -> (u64, u64, u64, u64) {
+    let (mut rounds, mut redelivered, mut failures, mut dead) = (0, 0, 0, 0);
+    let mut receives: BTreeMap<String, u32> = BTreeMap::new();
     while !messages.is_empty() {
         rounds += 1;
         assert!(rounds < 500, "the queue never drained: {messages:?}");
-        let response = handle_batch(deps, batch(&messages), at).await;
+        let mut event = batch(&messages);
+        for m in &mut event.records {
+            let n = receives.entry(m.message_id.clone().unwrap_or_default()).or_insert(0);
+            *n += 1;
+            m.attributes
+                .insert("ApproximateReceiveCount".into(), n.to_string());
+        }
+        let response = handle_batch(deps, event, at).await;
         let failed: BTreeSet<String> = response
             .batch_item_failures
             .iter()
@@ -230,6 +245,11 @@ async fn drain_queue(
             .collect();
         failures += failed.len() as u64;
         messages.retain(|(id, _)| failed.contains(id));
+        if past_lease {
+            let before = messages.len();
+            messages.retain(|(id, _)| receives[id] < MAX_RECEIVES);
+            dead += (before - messages.len()) as u64;
+        }
         redelivered += messages.len() as u64;
         if !past_lease {
             // Live senders share one clock: a busy step waits for its sender, not for the lease.
@@ -241,7 +261,7 @@ async fn drain_queue(
             at += lease();
         }
     }
-    (rounds, redelivered, failures)
+    (rounds, redelivered, failures, dead)
 }
 
 /// What every customer's stored state says after the sender is done with step 1.
@@ -449,7 +469,22 @@ pub async fn case_3() -> Figure {
         messages.push((format!("m-{i}"), body(&due)));
         ids.push(id);
     }
-    let (rounds, redelivered, failures) = drain_queue(&w.deps(), messages, now(), true).await;
+    // Steps handed back to the scheduler come back through it, as on AWS.
+    let bus = Arc::new(MemoryBus::new());
+    let sched = scheduler_deps(w.store.clone(), bus.clone());
+    let (mut rounds, mut redelivered, mut failures, mut dead, mut handed_back) = (0, 0, 0, 0, 0);
+    let mut at = now();
+    for pass in 0.. {
+        assert!(pass < 20, "the steps were never all sent");
+        let (r, re, f, d) = drain_queue(&w.deps(), messages, at, true).await;
+        (rounds, redelivered, failures, dead) = (rounds + r, redelivered + re, failures + f, dead + d);
+        at += Duration::hours(1) + sender::THROTTLED_RETRY;
+        messages = publish_due(&sched, &bus, at, pass).await;
+        if messages.is_empty() {
+            break;
+        }
+        handed_back += messages.len() as u64;
+    }
     let bad_state = check_sent_state(storage.store.as_ref(), &ids).await;
     Figure::new(3, "SES throttles every other call", "embedded")
         .with("steps", N as u64)
@@ -457,11 +492,41 @@ pub async fn case_3() -> Figure {
         .with("batch item failures", failures)
         .with("messages replayed", redelivered)
         .with("rounds", rounds)
+        .with("handed back to the scheduler", handed_back)
+        .with("dead-lettered", dead)
         .with("emails", w.mailer.sent().len() as u64)
         .with("duplicates", w.duplicates())
         .with("losses", losses(&w, &ids))
         .with("bad state", bad_state)
         .print()
+}
+
+/// Runs the scheduler at `at` to completion and returns the steps it published as queue
+/// messages (ids `p{pass}-{i}`).
+async fn publish_due(
+    sched: &scheduler::Deps,
+    bus: &MemoryBus,
+    at: DateTime<Utc>,
+    pass: u64,
+) -> Vec<(String, String)> {
+    let input = || Input {
+        now: at,
+        mode: Mode::Due,
+    };
+    while !scheduler::run(sched, input(), Budget::unlimited())
+        .await
+        .expect("the scheduler runs")
+        .complete
+    {}
+    bus.drain()
+        .into_iter()
+        .filter_map(|e| match e {
+            BusEvent::WinbackStepDue(s) => Some(s),
+            _ => None,
+        })
+        .enumerate()
+        .map(|(i, s)| (format!("p{pass}-{i}"), body(&s)))
+        .collect()
 }
 
 pub fn assert_case_3(f: Figure) {
@@ -471,11 +536,12 @@ pub fn assert_case_3(f: Figure) {
         f.line()
     );
     assert_eq!(
-        f.get("batch item failures"),
+        f.get("batch item failures") + f.get("handed back to the scheduler"),
         f.get("SES calls throttled"),
-        "{}",
+        "each throttled call is redelivered by the queue or handed back: {}",
         f.line()
     );
+    assert_eq!(f.get("dead-lettered"), 0, "{}", f.line());
     assert_eq!(f.get("emails"), f.get("steps"), "{}", f.line());
     assert_eq!(f.get("duplicates"), 0, "{}", f.line());
     assert_eq!(f.get("losses"), 0, "{}", f.line());
@@ -567,7 +633,7 @@ pub async fn case_4() -> Figure {
             .enumerate()
             .map(|(i, s)| (format!("m-{runs}-{i}"), body(&s)))
             .collect();
-        let (_, r, f) = drain_queue(&deps, messages, at, true).await;
+        let (_, r, f, _) = drain_queue(&deps, messages, at, true).await;
         redelivered += r;
         failures += f;
         let per = w.mailer.per_step();

@@ -232,7 +232,9 @@ async fn drain_queue(
         assert!(rounds < 500, "the queue never drained: {messages:?}");
         let mut event = batch(&messages);
         for m in &mut event.records {
-            let n = receives.entry(m.message_id.clone().unwrap_or_default()).or_insert(0);
+            let n = receives
+                .entry(m.message_id.clone().unwrap_or_default())
+                .or_insert(0);
             *n += 1;
             m.attributes
                 .insert("ApproximateReceiveCount".into(), n.to_string());
@@ -472,18 +474,19 @@ pub async fn case_3() -> Figure {
     // Steps handed back to the scheduler come back through it, as on AWS.
     let bus = Arc::new(MemoryBus::new());
     let sched = scheduler_deps(w.store.clone(), bus.clone());
-    let (mut rounds, mut redelivered, mut failures, mut dead, mut handed_back) = (0, 0, 0, 0, 0);
+    let (mut rounds, mut redelivered, mut failures, mut dead, mut republished) = (0, 0, 0, 0, 0);
     let mut at = now();
     for pass in 0.. {
         assert!(pass < 20, "the steps were never all sent");
         let (r, re, f, d) = drain_queue(&w.deps(), messages, at, true).await;
-        (rounds, redelivered, failures, dead) = (rounds + r, redelivered + re, failures + f, dead + d);
+        (rounds, redelivered, failures, dead) =
+            (rounds + r, redelivered + re, failures + f, dead + d);
         at += Duration::hours(1) + sender::THROTTLED_RETRY;
         messages = publish_due(&sched, &bus, at, pass).await;
         if messages.is_empty() {
             break;
         }
-        handed_back += messages.len() as u64;
+        republished += messages.len() as u64;
     }
     let bad_state = check_sent_state(storage.store.as_ref(), &ids).await;
     Figure::new(3, "SES throttles every other call", "embedded")
@@ -492,7 +495,7 @@ pub async fn case_3() -> Figure {
         .with("batch item failures", failures)
         .with("messages replayed", redelivered)
         .with("rounds", rounds)
-        .with("handed back to the scheduler", handed_back)
+        .with("republished by the scheduler", republished)
         .with("dead-lettered", dead)
         .with("emails", w.mailer.sent().len() as u64)
         .with("duplicates", w.duplicates())
@@ -536,7 +539,7 @@ pub fn assert_case_3(f: Figure) {
         f.line()
     );
     assert_eq!(
-        f.get("batch item failures") + f.get("handed back to the scheduler"),
+        f.get("batch item failures") + f.get("republished by the scheduler"),
         f.get("SES calls throttled"),
         "each throttled call is redelivered by the queue or handed back: {}",
         f.line()

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -506,6 +506,8 @@ pub struct FaultyMailer {
     crash: Arc<Crash>,
     seq: Arc<Sequencer>,
     throttled: AtomicU64,
+    paused: AtomicBool,
+    refused_paused: AtomicU64,
     sent: Mutex<Vec<SendStamp>>,
 }
 
@@ -519,8 +521,21 @@ impl FaultyMailer {
             crash,
             seq,
             throttled: AtomicU64::new(0),
+            paused: AtomicBool::new(false),
+            refused_paused: AtomicU64::new(0),
             sent: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Pauses (true) or resumes (false) sending for the account: while paused, every call is
+    /// answered `Paused`, as SES answers `SendingPausedException`.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Calls answered `Paused`.
+    pub fn refused_paused(&self) -> u64 {
+        self.refused_paused.load(Ordering::SeqCst)
     }
 
     /// Answers `Throttled` on the calls `plan` picks.
@@ -568,6 +583,10 @@ fn tag(email: &Email, name: &str) -> String {
 impl Mailer for FaultyMailer {
     async fn send(&self, email: &Email) -> Result<String, MailError> {
         let seq = self.seq.next();
+        if self.paused.load(Ordering::SeqCst) {
+            self.refused_paused.fetch_add(1, Ordering::SeqCst);
+            return Err(MailError::Paused("injected: SendingPausedException".into()));
+        }
         if self.throttle.hit() {
             self.throttled.fetch_add(1, Ordering::SeqCst);
             return Err(MailError::Throttled(

@@ -72,7 +72,7 @@ pub fn verify_webhook(
     if sigs.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now.timestamp() - t).abs() > TOLERANCE_SECONDS {
+    if now.timestamp().abs_diff(t) > TOLERANCE_SECONDS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let ts = t.to_string();
@@ -259,6 +259,20 @@ mod tests {
             verify_link(b"k", "nodot", Purpose::Survey, now()),
             Err(TokenError::Malformed)
         );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_an_overflow() {
+        let body = b"x";
+        let keys = [b"k".to_vec()];
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            let h = sign_webhook(b"k", t, body);
+            assert_eq!(
+                verify_webhook(Some(&h), body, &keys, now()),
+                Err(SignatureError::Stale),
+                "t={t}"
+            );
+        }
     }
 
     proptest! {

@@ -20,7 +20,7 @@ mod rate;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use shared::campaign::{self as locale, Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
@@ -103,6 +103,9 @@ pub enum SendError {
     },
     #[error("the operating system's random source failed: {0}")]
     Random(String),
+    /// Not tried: SES paused sending earlier in the batch.
+    #[error("not sent: SES sending is paused; the step is handed back to the scheduler")]
+    Held,
 }
 
 /// Counts gathered while processing, written once per cohort and day.
@@ -134,27 +137,72 @@ impl Tally {
     }
 }
 
+/// How long the steps of a batch wait after SES paused sending: they are handed back to the
+/// scheduler (due again then) rather than failed, so a pause spends none of the step queue's
+/// receives and sends nothing to its dead-letter queue.
+pub const PAUSED_RETRY: Duration = Duration::hours(1);
+
+/// From this receive of a message on (the step queue dead-letters at its 5th), a throttled step
+/// is handed back to the scheduler, due again after [`THROTTLED_RETRY`], instead of failed for
+/// another receive: long throttling delays emails, it never dead-letters them.
+pub const HAND_BACK_FROM_RECEIVE: u32 = 3;
+
+/// How long a throttled step handed back to the scheduler waits.
+pub const THROTTLED_RETRY: Duration = Duration::minutes(15);
+
+/// How many times SQS has delivered `record` (1 the first time; 1 when SQS does not say).
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
 /// Processes an SQS batch; failed items are returned for redelivery. The batch's counts are
-/// written together at the end.
+/// written together at the end. A pause stops the batch: this step and every later one are
+/// handed back to the scheduler ([`PAUSED_RETRY`]) without calling SES again.
 pub async fn handle_batch(deps: &Deps, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
     let mut failures = Vec::new();
     let mut tally = Tally::default();
+    let mut paused = false;
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let result = match parse_body(record.body.as_deref().unwrap_or_default()) {
-            Ok(due) => send_step(deps, &due, now, &mut tally)
-                .await
-                .map(|o| (due, o)),
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok((due, outcome)) => {
-                tracing::info!(event = "step_processed", customer_id = %due.customer_id, step = due.step, outcome = ?outcome);
-            }
-            Err(SendError::BadMessage(why)) => {
+        let due = match parse_body(record.body.as_deref().unwrap_or_default()) {
+            Ok(due) => due,
+            Err(e) => {
                 // A malformed message can never succeed: report it and let the DLQ keep it.
-                tracing::error!(event = "bad_message", message_id = %id, error = %why);
+                tracing::error!(event = "bad_message", message_id = %id, error = %e);
                 failures.push(failure(id));
+                continue;
+            }
+        };
+        let result = if paused {
+            Err(SendError::Held)
+        } else {
+            send_step(deps, &due, now, &mut tally).await
+        };
+        let until = match &result {
+            Ok(outcome) => {
+                tracing::info!(event = "step_processed", customer_id = %due.customer_id, step = due.step, outcome = ?outcome);
+                continue;
+            }
+            Err(SendError::Paused(_) | SendError::Held) => {
+                paused = true;
+                now + PAUSED_RETRY
+            }
+            Err(SendError::Throttled(_)) if receive_count(&record) >= HAND_BACK_FROM_RECEIVE => {
+                now + THROTTLED_RETRY
+            }
+            Err(e) => {
+                tracing::warn!(event = "send_failed", message_id = %id, error = %e);
+                failures.push(failure(id));
+                continue;
+            }
+        };
+        match hand_back(deps, &due, now, until).await {
+            Ok(()) => {
+                tracing::warn!(event = "step_handed_back", customer_id = %due.customer_id, step = due.step, until = %until, error = %result.err().map(|e| e.to_string()).unwrap_or_default());
             }
             Err(e) => {
                 tracing::warn!(event = "send_failed", message_id = %id, error = %e);
@@ -166,6 +214,41 @@ pub async fn handle_batch(deps: &Deps, event: SqsEvent, now: DateTime<Utc>) -> S
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response
+}
+
+/// Makes the step of `due` due again at `until`, for the scheduler to publish then, keeping the
+/// claim's reward code for that send. A step that is no longer waiting (sent, ended, stale)
+/// needs nothing; one another sender holds is reported busy, for redelivery.
+async fn hand_back(
+    deps: &Deps,
+    due: &StepDue,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<(), SendError> {
+    let Some(mut e) = deps
+        .store
+        .get_enrollment(&due.customer_id, &due.campaign)
+        .await?
+    else {
+        return Ok(());
+    };
+    if e.id != due.enrollment_id || e.due_step() != Some(due.step) {
+        return Ok(());
+    }
+    if let Some(c) = e.claim.as_mut() {
+        if c.step == due.step && c.lease_until > now {
+            return Err(SendError::Busy {
+                enrollment: e.id.clone(),
+                step: due.step,
+                until: c.lease_until,
+            });
+        }
+    }
+    let Ok(deferred) = e.defer(until) else {
+        return Ok(());
+    };
+    deps.store.save_enrollment(&deferred).await?;
+    Ok(())
 }
 
 fn failure(id: String) -> BatchItemFailure {
@@ -414,10 +497,14 @@ pub async fn send_step(
         }
         Err(e) => {
             release(deps, &claimed, now).await;
-            deps.metrics.record(
-                Record::new(&[("Service", "sender")]).metric("SendFailures", 1.0, Unit::Count),
-                now.timestamp_millis(),
-            );
+            let mut record =
+                Record::new(&[("Service", "sender")]).metric("SendFailures", 1.0, Unit::Count);
+            if let MailError::Refused(_) = e {
+                // Not the address: the step's content (every recipient meets it). Alarmed.
+                tracing::error!(event = "message_refused", customer_id = %profile.customer_id, step = due.step, error = %e);
+                record = record.metric("SendRejected", 1.0, Unit::Count);
+            }
+            deps.metrics.record(record, now.timestamp_millis());
             return Err(SendError::Mail(e));
         }
     };

@@ -709,6 +709,9 @@ impl Mailer for FailingMailer {
             return Err(match self.kind {
                 "throttle" => MailError::Throttled("TooManyRequestsException".into()),
                 "reject" => MailError::Rejected("MessageRejected".into()),
+                "refuse" => {
+                    shared::adapters::ses::classify("MessageRejected", "Email contains a virus.")
+                }
                 _ => MailError::Paused("SendingPausedException".into()),
             });
         }
@@ -772,6 +775,33 @@ async fn a_permanently_rejected_address_is_suppressed_without_retry() {
 }
 
 #[tokio::test]
+async fn a_content_rejection_is_a_counted_send_failure_not_a_suppression() {
+    let (w, _) = world();
+    let m = failing("refuse", 1);
+    let d = deps_with(&w, m.clone());
+    let due = enrolled(&w, "c1", "en").await;
+    let err = process_step(&d, &due, now()).await.unwrap_err();
+    assert!(
+        matches!(err, SendError::Mail(MailError::Refused(_))),
+        "{err}"
+    );
+    let p = w.store.get_profile("c1").await.unwrap().unwrap();
+    assert_eq!(
+        p.email_status,
+        EmailStatus::Subscribed,
+        "the address is fine"
+    );
+    let e = enrollment(&w).await;
+    assert!(matches!(e.status, Status::Active { .. }), "{:?}", e.status);
+    assert!(e.claim.expect("claimed").lease_until <= now(), "released");
+    assert_eq!(w.metrics.sum("SendRejected", &[("Service", "sender")]), 1.0);
+    assert_eq!(w.metrics.sum("SendFailures", &[("Service", "sender")]), 1.0);
+    // Once the content is fixed, the retry sends.
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }));
+}
+
+#[tokio::test]
 async fn paused_sending_fails_loudly() {
     let (w, _) = world();
     let d = deps_with(&w, failing("paused", 10));
@@ -822,4 +852,143 @@ async fn the_sample_sqs_event_parses() {
     let body = ev.records[0].body.clone().unwrap();
     let due = sender::parse_body(&body).unwrap();
     assert_eq!(due.step, 1);
+}
+
+/// Collects every log line written while it is the thread's default subscriber.
+#[derive(Clone, Default)]
+struct LogLines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogLines {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// Fails every send with the error SES gives for `code` and `message`.
+struct SesErrorMailer {
+    code: &'static str,
+    message: String,
+}
+
+#[async_trait]
+impl Mailer for SesErrorMailer {
+    async fn send(&self, _email: &Email) -> Result<String, MailError> {
+        Err(shared::adapters::ses::classify(self.code, &self.message))
+    }
+}
+
+#[tokio::test]
+async fn an_address_in_an_ses_error_never_reaches_the_log() {
+    for (code, message) in [
+        ("InternalFailure", "Failed to deliver to <c1@example.com>"),
+        (
+            "MessageRejected",
+            "Email address is not verified. The following identities failed the check in region EU-NORTH-1: c1@example.com, shop@example.com",
+        ),
+        ("BadRequestException", "Header value for c1%40example.com is too long"),
+    ] {
+        let (w, _) = world();
+        let d = deps_with(
+            &w,
+            Arc::new(SesErrorMailer {
+                code,
+                message: message.into(),
+            }),
+        );
+        let due = enrolled(&w, "c1", "en").await;
+        let lines = LogLines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        handle_batch(&d, sqs(&[envelope(&due)]), now()).await;
+        drop(guard);
+        let log = lines.text();
+        assert!(log.contains(code), "the code is logged: {log}");
+        assert!(
+            !log.contains("c1@example.com") && !log.contains("c1%40example.com"),
+            "no address in the log: {log}"
+        );
+        assert!(!log.contains("shop@example.com"), "{log}");
+    }
+}
+
+fn received(mut ev: SqsEvent, times: u32) -> SqsEvent {
+    for m in &mut ev.records {
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), times.to_string());
+    }
+    ev
+}
+
+#[tokio::test]
+async fn a_pause_stops_the_batch_and_hands_every_step_back_to_the_scheduler() {
+    let (w, _) = world();
+    let m = failing("paused", 100);
+    let d = deps_with(&w, m.clone());
+    let mut bodies = Vec::new();
+    for id in ["c1", "c2", "c3"] {
+        bodies.push(envelope(&enrolled(&w, id, "en").await));
+    }
+    let resp = handle_batch(&d, received(sqs(&bodies), 1), now()).await;
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "no receive is spent on a pause: {:?}",
+        resp.batch_item_failures
+    );
+    assert_eq!(*m.seen.lock().unwrap(), 1, "no SES call after the pause");
+    for id in ["c1", "c2", "c3"] {
+        let e = w
+            .store
+            .get_enrollment(id, "example")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.due_at, Some(now() + sender::PAUSED_RETRY), "{id}");
+        assert_eq!(e.published_step, 0, "the scheduler publishes {id} again");
+        assert!(matches!(e.status, Status::Active { next_step: 1 }));
+        assert!(e.claim.is_none_or(|c| c.lease_until <= now()));
+    }
+    assert_eq!(w.metrics.sum("SendingPaused", &[]), 1.0);
+    assert_eq!(m.inner.count(), 0);
+}
+
+#[tokio::test]
+async fn a_step_throttled_late_in_its_receives_is_handed_back_not_dead_lettered() {
+    let (w, _) = world();
+    let m = failing("throttle", 2);
+    let d = deps_with(&w, m.clone());
+    let due = enrolled(&w, "c1", "en").await;
+    // Early receives: redelivered by the queue, as before.
+    let resp = handle_batch(&d, received(sqs(&[envelope(&due)]), 1), now()).await;
+    assert_eq!(resp.batch_item_failures.len(), 1);
+    // A later receive: the scheduler publishes it again instead.
+    let late = sender::HAND_BACK_FROM_RECEIVE;
+    let resp = handle_batch(&d, received(sqs(&[envelope(&due)]), late), now()).await;
+    assert!(resp.batch_item_failures.is_empty());
+    let e = enrollment(&w).await;
+    assert_eq!(e.due_at, Some(now() + sender::THROTTLED_RETRY));
+    assert_eq!(e.published_step, 0);
+    let code = e.claim.and_then(|c| c.reward_code);
+    assert!(
+        code.is_some(),
+        "the claim keeps its reward code for the retry"
+    );
+    // The republished step sends the reward already issued.
+    let later = now() + sender::THROTTLED_RETRY;
+    let out = process_step(&d, &due, later).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }));
+    assert_eq!(w.store.all_rewards().len(), 1);
 }

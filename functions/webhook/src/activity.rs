@@ -11,14 +11,12 @@ use shared::domain::reward::{RedeemError, Reward, RewardCode};
 use shared::domain::sequence::{
     activity_effect, cohort_campaign, ActivityEffect, Enrollment, ExitReason, Flow, Status,
 };
-use shared::events::{publish_all, BusEvent, RetryPolicy};
+use shared::events::BusEvent;
 use shared::ports::{Claimed, StoreError};
 
 use crate::http::{json_error, json_response};
 use crate::{report, Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
 
-/// How long an activity event id is remembered.
-const DEDUP_DAYS: i64 = 30;
 /// How far in the future `occurred_at` may lie (clock skew between shop and AWS).
 const FUTURE_TOLERANCE_HOURS: i64 = 24;
 /// Orders this long after winning back count a customer as still active.
@@ -623,12 +621,7 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
             )
         }
     };
-    if !events.is_empty() {
-        let report = publish_all(deps.bus.as_ref(), events, RetryPolicy::default()).await;
-        for (e, why) in &report.failed {
-            tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %why, customer_id = %a.customer_id);
-        }
-    }
+    crate::publish(deps, events, &a.customer_id, now).await;
     tracing::info!(event = "activity_recorded", customer_id = %a.customer_id, activity = ?a.kind, event_id = %a.event_id);
     let mut body = json!({
         "status": "recorded",
@@ -666,11 +659,7 @@ pub(crate) async fn record(
     now: DateTime<Utc>,
 ) -> Result<HttpResponse, StoreError> {
     let key = format!("activity#{}", activity.event_id);
-    match deps
-        .store
-        .claim_key(&key, now + Duration::days(DEDUP_DAYS))
-        .await?
-    {
+    match deps.store.claim_key(&key, now + crate::LEASE).await? {
         Claimed::Seen(Some(result)) => {
             let mut body: Value =
                 serde_json::from_str(&result).unwrap_or_else(|_| json!({ "status": "recorded" }));
@@ -691,7 +680,11 @@ pub(crate) async fn record(
     }
     match process(deps, activity, now).await {
         Ok(body) => {
-            if let Err(e) = deps.store.record_result(&key, &body.to_string()).await {
+            if let Err(e) = deps
+                .store
+                .record_result(&key, &body.to_string(), now + crate::DEDUP)
+                .await
+            {
                 tracing::warn!(event = "result_not_recorded", error = %e, event_id = %activity.event_id);
             }
             Ok(json_response(200, &body))

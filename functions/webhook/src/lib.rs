@@ -109,12 +109,14 @@ pub enum WebhookError {
         "the SES event has no {0}: deliver SES configuration-set events from EventBridge unchanged"
     )]
     BadSesEvent(&'static str),
+    #[error("SES event {0} is being processed by another invocation (its claim holds for at most a minute): retry it later")]
+    InProgress(String),
 }
 
 impl WebhookError {
     /// Whether retrying the same event may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, WebhookError::Store(_))
+        matches!(self, WebhookError::Store(_) | WebhookError::InProgress(_))
     }
 }
 
@@ -361,6 +363,46 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
             unavailable(is_page, lang)
         }
     }
+}
+
+/// How long a webhook event is held while it is being processed (over the function's 15 s
+/// timeout): a claim whose work died (panic, timeout, a release that failed) frees itself then,
+/// and the sender's retry is processed.
+pub(crate) const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+/// How long a processed event id is remembered (replays within it are answered from the record).
+pub(crate) const DEDUP: chrono::Duration = chrono::Duration::days(30);
+
+/// Publishes `events` for `customer_id`; what the bus still refuses after retries is logged and
+/// counted (`PublishFailures`, Service=webhook), which an alarm watches.
+pub(crate) async fn publish(
+    deps: &Deps,
+    events: Vec<shared::events::BusEvent>,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) {
+    if events.is_empty() {
+        return;
+    }
+    let report = shared::events::publish_all(
+        deps.bus.as_ref(),
+        events,
+        shared::events::RetryPolicy::default(),
+    )
+    .await;
+    if report.failed.is_empty() {
+        return;
+    }
+    for (e, why) in &report.failed {
+        tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %why, customer_id = %customer_id);
+    }
+    deps.metrics.record(
+        shared::emf::Record::new(&[("Service", "webhook")]).metric(
+            "PublishFailures",
+            report.failed.len() as f64,
+            shared::emf::Unit::Count,
+        ),
+        now.timestamp_millis(),
+    );
 }
 
 fn unavailable(is_page: bool, lang: pages::Lang) -> HttpResponse {

@@ -5,7 +5,7 @@ use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::metrics::counter;
 use shared::domain::sequence::{Enrollment, ExitReason};
 use shared::domain::survey::{classify_nps, outcome, Answer, NpsClass, Reason};
-use shared::events::{publish_all, BusEvent, RetryPolicy};
+use shared::events::BusEvent;
 use shared::ports::StoreError;
 use shared::signing::{verify_link, LinkClaims, Purpose, TokenError};
 
@@ -311,18 +311,8 @@ pub(crate) async fn survey(
             counted = enrollment_change.is_some(),
         );
     }
-    publish(deps, events, &c.customer_id).await;
+    crate::publish(deps, events, &c.customer_id, now).await;
     Ok(html_response(200, pages::thanks(lang)))
-}
-
-async fn publish(deps: &Deps, events: Vec<BusEvent>, customer_id: &str) {
-    if events.is_empty() {
-        return;
-    }
-    let report = publish_all(deps.bus.as_ref(), events, RetryPolicy::default()).await;
-    for (e, why) in &report.failed {
-        tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %why, customer_id = %customer_id);
-    }
 }
 
 /// `GET /v1/unsubscribe?t=` and `GET /v1/preferences?t=`: the choice page. Changes nothing, so

@@ -1,19 +1,16 @@
 //! SES feedback from EventBridge: bounces and complaints suppress; deliveries, opens and clicks
 //! are counted.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::domain::customer::EmailStatus;
 use shared::domain::experiment::{Group, HOLDOUT};
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::sequence::{cohort_campaign, ExitReason, Flow};
-use shared::events::{publish_all, BusEvent, RetryPolicy};
+use shared::events::BusEvent;
 use shared::ports::{Claimed, StoreError};
 
 use crate::{report, Deps, WebhookError, SAVE_ATTEMPTS};
-
-/// How long SES event ids (and per-message opens and clicks) are remembered.
-const DEDUP_DAYS: i64 = 30;
 
 /// What an SES event means here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,17 +87,23 @@ pub(crate) async fn handle_ses_event(
         return Ok(());
     };
     let key = format!("ses#{id}");
-    if let Claimed::Seen(_) = deps
-        .store
-        .claim_key(&key, now + Duration::days(DEDUP_DAYS))
-        .await?
-    {
-        tracing::info!(event = "ses_event_duplicate", ses_event_id = id);
-        return Ok(());
+    match deps.store.claim_key(&key, now + crate::LEASE).await? {
+        Claimed::New => {}
+        Claimed::Seen(Some(_)) => {
+            tracing::info!(event = "ses_event_duplicate", ses_event_id = id);
+            return Ok(());
+        }
+        // Claimed, not finished: fail so that EventBridge retries it. If that invocation died,
+        // its lease runs out and the retry records the event.
+        Claimed::Seen(None) => return Err(WebhookError::InProgress(id.to_string())),
     }
     match record(deps, event, fb, &customer_id, now).await {
         Ok(()) => {
-            if let Err(e) = deps.store.record_result(&key, "done").await {
+            if let Err(e) = deps
+                .store
+                .record_result(&key, "done", now + crate::DEDUP)
+                .await
+            {
                 tracing::warn!(event = "result_not_recorded", error = %e, ses_event_id = id);
             }
             Ok(())
@@ -156,19 +159,19 @@ async fn record(
         Feedback::Clicked => (counter::CLICKED, Some("clicked")),
         Feedback::Ignored => return Ok(()),
     };
-    // An email opened or clicked many times counts once.
-    if let (Some(what), false) = (unique, message_id.is_empty()) {
-        let k = format!("ses-{what}#{message_id}");
-        if deps
-            .store
-            .claim_key(&k, now + Duration::days(DEDUP_DAYS))
-            .await?
-            != Claimed::New
-        {
-            return Ok(());
+    // An email opened or clicked many times counts once: claimed with a lease, kept once
+    // counted, given back if counting failed (so the retry counts it).
+    let unique_key = match (unique, message_id.is_empty()) {
+        (Some(what), false) => {
+            let k = format!("ses-{what}#{message_id}");
+            if deps.store.claim_key(&k, now + crate::LEASE).await? != Claimed::New {
+                return Ok(());
+            }
+            Some(k)
         }
-    }
-
+        _ => None,
+    };
+    let applied: Result<(), StoreError> = async {
     let mut attempt = 0;
     let suppressed_now = loop {
         attempt += 1;
@@ -218,19 +221,17 @@ async fn record(
             "permanent bounce"
         };
         tracing::info!(event = "customer_suppressed", customer_id = %customer_id, campaign = %campaign, why = why, newly = suppressed_now);
-        let report = publish_all(
-            deps.bus.as_ref(),
+        crate::publish(
+            deps,
             vec![BusEvent::CustomerSuppressed {
                 customer_id: customer_id.to_string(),
                 why: why.to_string(),
                 at: now,
             }],
-            RetryPolicy::default(),
+            customer_id,
+            now,
         )
         .await;
-        for (e, reason) in &report.failed {
-            tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %reason, customer_id = %customer_id);
-        }
     }
 
     match &cohort {
@@ -240,4 +241,20 @@ async fn record(
         }
     }
     Ok(())
+    }
+    .await;
+    if let Some(k) = &unique_key {
+        let settled = match &applied {
+            Ok(()) => {
+                deps.store
+                    .record_result(k, "done", now + crate::DEDUP)
+                    .await
+            }
+            Err(_) => deps.store.release_key(k).await,
+        };
+        if let Err(e) = settled {
+            tracing::warn!(event = "unique_key_not_settled", error = %e, "the lease frees it");
+        }
+    }
+    applied
 }

@@ -146,3 +146,35 @@ async fn a_bounce_finds_a_customer_whose_id_ses_tags_cannot_hold_as_it_is() {
     assert_eq!(w.profile(id).await.email_status, EmailStatus::Suppressed);
     assert!(w.enrollment(id).await.status.is_final());
 }
+
+/// A bus that refuses every event.
+struct DownBus;
+
+#[async_trait::async_trait]
+impl shared::ports::EventBus for DownBus {
+    async fn put_batch(
+        &self,
+        _events: &[BusEvent],
+    ) -> Result<shared::ports::PutResult, shared::ports::BusError> {
+        Err(shared::ports::BusError::Backend("bus unreachable".into()))
+    }
+}
+
+#[tokio::test]
+async fn an_event_that_cannot_be_published_is_counted_for_the_alarm() {
+    let mut w = world();
+    w.deps.bus = std::sync::Arc::new(DownBus);
+    w.enrolled_customer().await;
+    webhook::handle_ses_event(&w.deps, &fixture("ses-bounce.json"), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.profile(CUSTOMER).await.email_status,
+        EmailStatus::Suppressed,
+        "the bounce is recorded all the same"
+    );
+    assert_eq!(
+        w.metrics.sum("PublishFailures", &[("Service", "webhook")]),
+        1.0
+    );
+}

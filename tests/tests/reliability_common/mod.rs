@@ -558,7 +558,8 @@ fn lapsed(id: &str) -> Profile {
     let mut p = profile(id);
     for i in 1..4 {
         p.record_order(OrderRecord {
-            at: now() - Duration::days(90 + 10 * i),
+            // At scattered hours: no usual hour for the sender to wait for.
+            at: now() - Duration::days(90 + 10 * i) - Duration::hours(5 * i),
             amount: Money(2500),
             product: Some("Dark roast".into()),
             category: Some("coffee".into()),

@@ -20,10 +20,12 @@ from table_spec import load_template, table_spec  # noqa: E402
 # Every EMF metric the functions emit (namespace Winback); the dashboard must show each one.
 METRICS = {
     "scheduler": ["CustomersEvaluated", "HoldoutAssigned", "CustomersEnrolled", "PublishFailures"],
-    "sender": ["EmailsSent", "EmailsSkipped", "EmailsDeferred", "SendThrottled", "SendFailures", "SendingPaused"],
+    "sender": ["EmailsSent", "EmailsSkipped", "EmailsDeferred", "SendThrottled", "SendFailures", "SendRejected",
+               "SendingPaused"],
     "webhook": [
         "Enrolled", "Reactivated", "RevenueRecovered", "RewardsRedeemed",
         "SurveyAnswers", "Delivered", "Opened", "Clicked", "Bounced", "Complained", "Unsubscribed",
+        "PublishFailures",
     ],
 }
 # Shown on the dashboard through another metric of the same row, not on their own.
@@ -132,8 +134,23 @@ def main():
     check(int(template["Parameters"]["SenderReservedConcurrency"]["Default"]) >= 2,
           "the sender's reservation must cover the step queue's maximum concurrency (2)")
     for name in ["ApproximateNumberOfMessagesVisible", "Bounced", "Complained", "Errors", "PublishFailures",
-                 "SendingPaused"]:
+                 "SendingPaused", "SendRejected"]:
         check(name in alarms, f"no alarm on {name}")
+    # A step queue that stops draining (sender failing, SES slow) shows as its oldest message ageing.
+    check(any(r["Type"] == "AWS::CloudWatch::Alarm"
+              and r["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
+              and {"Fn::GetAtt": ["StepQueue", "QueueName"]}
+              in [d.get("Value") for d in r["Properties"].get("Dimensions", [])]
+              for r in resources.values()),
+          "no alarm on the age of the step queue's oldest message")
+    # Events a function could not publish are lost to subscribers: every publisher has its alarm.
+    for service, names in METRICS.items():
+        if "PublishFailures" in names:
+            check(any(r["Type"] == "AWS::CloudWatch::Alarm"
+                      and r["Properties"].get("MetricName") == "PublishFailures"
+                      and {"Name": "Service", "Value": service} in r["Properties"].get("Dimensions", [])
+                      for r in resources.values()),
+                  f"no alarm on {service}'s PublishFailures")
     queries = [r["Properties"]["QueryString"] for r in resources.values() if r["Type"] == "AWS::Logs::QueryDefinition"]
     for event in ["survey_answered", "customer_reactivated", "send_failed"]:
         check(any(f'"{event}"' in q for q in queries), f"no saved query for {event}")

@@ -52,6 +52,22 @@ fn signed(body: String) -> HttpRequest {
     }
 }
 
+/// The webhook's dependencies over `store`, with the bench's keys and in-memory bus and metrics.
+fn deps(store: Arc<dyn shared::ports::Store>) -> Deps {
+    Deps {
+        store,
+        bus: Arc::new(MemoryBus::new()),
+        campaign: Arc::new(example().clone()),
+        keys: Keys {
+            webhook: vec![KEY.to_vec()],
+            link: b"bench-link-key".to_vec(),
+            platforms: Default::default(),
+        },
+        public_base_url: "https://hooks.example.com".into(),
+        metrics: Arc::new(MemoryMetrics::default()),
+    }
+}
+
 /// Counted SES events per campaign age.
 const AGED_EVENTS: usize = 40;
 
@@ -87,17 +103,7 @@ async fn read_units_per_event(days: i64) -> Result<(f64, f64), BenchError> {
                     .await?;
             }
         }
-        let deps = Deps {
-            store: store.clone(),
-            bus: Arc::new(MemoryBus::new()),
-            campaign: Arc::new(example().clone()),
-            keys: Keys {
-                webhook: vec![KEY.to_vec()],
-                link: b"bench-link-key".to_vec(),
-            },
-            public_base_url: "https://hooks.example.com".into(),
-            metrics: Arc::new(MemoryMetrics::default()),
-        };
+        let deps = deps(store.clone());
         let fixture: serde_json::Value = serde_json::from_str(include_str!(
             "../../functions/webhook/tests/fixtures/ses-delivery.json"
         ))
@@ -161,17 +167,7 @@ async fn aging(out: &mut Vec<Figure>) -> Result<(), BenchError> {
 pub async fn run(out: &mut Vec<Figure>) -> Result<(), BenchError> {
     let store = Arc::new(MemoryStore::new());
     store.set_clock(world::now());
-    let deps = Deps {
-        store: store.clone(),
-        bus: Arc::new(MemoryBus::new()),
-        campaign: Arc::new(example().clone()),
-        keys: Keys {
-            webhook: vec![KEY.to_vec()],
-            link: b"bench-link-key".to_vec(),
-        },
-        public_base_url: "https://hooks.example.com".into(),
-        metrics: Arc::new(MemoryMetrics::default()),
-    };
+    let deps = deps(store.clone());
     let n = 20_000;
     let requests: Vec<HttpRequest> = (0..n).map(|i| signed(order(i))).collect();
     let mut ok = 0u64;

@@ -370,6 +370,7 @@ mod tests {
             time_zone: None,
             category: None,
             product: None,
+            email_status: None,
         }
     }
 

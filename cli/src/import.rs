@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use shared::adapters::embedded::{MemoryBus, MemoryStore};
 use shared::campaign::config::CampaignConfig;
@@ -61,8 +62,42 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
+/// `new` (built from the file's rows) merged into the stored `old`: orders added (a repeated
+/// order counts once), personal fields the file has replace the stored ones unless the customer
+/// was erased, and everything else the customer or the webhook did (unsubscribes, bounces,
+/// survey answers) kept; the due time set at `at`.
+pub fn merge_into(
+    old: Option<Profile>,
+    new: Profile,
+    policy: &shared::campaign::config::LapsePolicy,
+    at: DateTime<Utc>,
+) -> Profile {
+    let Some(mut old) = old else {
+        return new;
+    };
+    for o in &new.orders {
+        old.record_order(OrderRecord { ..o.clone() });
+    }
+    // The file can keep a customer from email, never bring one back.
+    old.email_status = orders::stricter(old.email_status, new.email_status);
+    for (slot, v) in [
+        (&mut old.email, &new.email),
+        (&mut old.first_name, &new.first_name),
+        (&mut old.locale, &new.locale),
+        (&mut old.time_zone, &new.time_zone),
+        (&mut old.currency, &new.currency),
+    ] {
+        if v.is_some() && !old.erased {
+            slot.clone_from(v);
+        }
+    }
+    old.due_at = orders::due_at(&old, policy, at);
+    old
+}
+
 /// Merges each customer's rows into their stored profile (or a new one) and sets its due time at
-/// `at`.
+/// `at`. Reads once: for a store nobody else writes to (the simulator's); `winback import` uses
+/// [`import_profiles`].
 pub async fn merge_profiles(
     store: &dyn Store,
     rows: &[OrderRow],
@@ -72,30 +107,77 @@ pub async fn merge_profiles(
     let fresh = orders::build_profiles(rows, policy, at, None);
     let mut out = Vec::with_capacity(fresh.len());
     for new in fresh {
-        let merged = match store.get_profile(&new.customer_id).await? {
-            None => new,
-            Some(mut old) => {
-                for o in &new.orders {
-                    old.record_order(OrderRecord { ..o.clone() });
-                }
-                for (slot, v) in [
-                    (&mut old.email, &new.email),
-                    (&mut old.first_name, &new.first_name),
-                    (&mut old.locale, &new.locale),
-                    (&mut old.time_zone, &new.time_zone),
-                    (&mut old.currency, &new.currency),
-                ] {
-                    if v.is_some() && !old.erased {
-                        slot.clone_from(v);
-                    }
-                }
-                old.due_at = orders::due_at(&old, policy, at);
-                old
-            }
-        };
-        out.push(merged);
+        let old = store.get_profile(&new.customer_id).await?;
+        out.push(merge_into(old, new, policy, at));
     }
     Ok(out)
+}
+
+/// Attempts of one customer's conditional write before the import reports a lost race.
+pub const MERGE_ATTEMPTS: u32 = 20;
+/// Customers merged at the same time.
+pub const MERGE_CONCURRENCY: usize = 16;
+
+/// Merges the file's customers into a store the webhook may be writing to at the same time:
+/// each customer is read, merged and written with a conditional (versioned) write, and merged
+/// again from the newer state when the webhook wrote first, so an unsubscribe, bounce or order
+/// that arrives during the import is never undone.
+pub async fn import_profiles(
+    store: &dyn Store,
+    rows: &[OrderRow],
+    policy: &shared::campaign::config::LapsePolicy,
+    at: DateTime<Utc>,
+    pb: &ProgressBar,
+) -> CliResult<Merged> {
+    let fresh = orders::build_profiles(rows, policy, at, None);
+    pb.set_length(fresh.len() as u64);
+    let customers = fresh.len();
+    futures::stream::iter(fresh)
+        .map(|new| async move {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let old = store.get_profile(&new.customer_id).await?;
+                let merged = merge_into(old.clone(), new.clone(), policy, at);
+                let due = merged.due_at.is_some_and(|d| d <= at);
+                let summary = shared::domain::model::profile_summary(&merged, at);
+                if old.as_ref() == Some(&merged) {
+                    return Ok::<_, CliError>((0, due, summary));
+                }
+                match store.save_profile(&merged).await {
+                    Ok(_) => return Ok((1, due, summary)),
+                    Err(e) if e.is_conflict() && attempt < MERGE_ATTEMPTS => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        })
+        .buffer_unordered(MERGE_CONCURRENCY)
+        .inspect(|_| pb.inc(1))
+        .try_fold(
+            Merged {
+                customers,
+                ..Merged::default()
+            },
+            |mut m, (written, due, summary)| async move {
+                m.written += written;
+                m.due_now += usize::from(due);
+                m.summaries.extend(summary);
+                Ok(m)
+            },
+        )
+        .await
+}
+
+/// What [`import_profiles`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Merged {
+    /// The merged customers' summaries at the import moment, for fitting the customer model.
+    pub summaries: Vec<shared::domain::model::Summary>,
+    pub customers: usize,
+    /// Customers written (new, or changed by the file).
+    pub written: usize,
+    /// Customers due now after the merge.
+    pub due_now: usize,
 }
 
 /// Writes profiles in batches of [`BATCH`], advancing `pb`.
@@ -161,14 +243,9 @@ pub async fn run(
         }
         Target::Aws => (crate::aws::store().await?, None),
     };
-    let profiles = merge_profiles(store.as_ref(), &parsed.rows, &campaign.lapse, at).await?;
-    let summaries: Vec<_> = profiles
-        .iter()
-        .filter_map(|p| shared::domain::model::profile_summary(p, at))
-        .collect();
-    let fit = shared::domain::model::fit(campaign.lapse.model_variant(), &summaries);
-    let pb = bar(profiles.len() as u64, "importing customers");
-    let written = write_profiles(store.as_ref(), &profiles, &pb).await?;
+    let pb = bar(0, "importing customers");
+    let merged = import_profiles(store.as_ref(), &parsed.rows, &campaign.lapse, at, &pb).await?;
+    let fit = shared::domain::model::fit(campaign.lapse.model_variant(), &merged.summaries);
     pb.finish_and_clear();
     let summary = rebuild(store.clone(), campaign, at).await?;
     if let (Target::Snapshot(path), Some(m)) = (target, &memory) {
@@ -182,12 +259,9 @@ pub async fn run(
         rows_read: parsed.rows.len() + parsed.bad.len(),
         orders: parsed.rows.len(),
         skipped: parsed.bad.len(),
-        customers: profiles.len(),
-        written,
-        due_now: profiles
-            .iter()
-            .filter(|p| p.due_at.is_some_and(|d| d <= at))
-            .count(),
+        customers: merged.customers,
+        written: merged.written,
+        due_now: merged.due_now,
         rebuild_evaluated: summary.evaluated,
         fit: Some(fit),
     })
@@ -233,5 +307,46 @@ mod tests {
         .unwrap();
         assert_eq!(second[0].order_count, 2, "the repeated order counts once");
         assert_eq!(second[0].lifetime_value.0, 3000);
+    }
+
+    #[tokio::test]
+    async fn consent_unsubscribes_and_bounces_in_the_file_keep_customers_from_email_and_never_resubscribe(
+    ) {
+        use shared::domain::customer::EmailStatus;
+        use shared::ports::ProfileStore;
+        let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
+        let at = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+        let c = example_campaign();
+        let file = "customer_id,email,ordered_at,amount,marketing_consent,unsubscribed,bounced\n\
+                    c1,a@example.com,2026-01-01,10,yes,,\n\
+                    c2,b@example.com,2026-01-01,10,no,,\n\
+                    c3,c@example.com,2026-01-01,10,yes,2025-12-24,\n\
+                    c4,d@example.com,2026-01-01,10,,,true\n\
+                    c5,e@example.com,2026-01-01,10,maybe,,\n";
+        let parsed = orders::read_orders_from(file.as_bytes(), Path::new("x.csv")).unwrap();
+        assert_eq!(parsed.bad.len(), 1, "'maybe' is refused with its line");
+        assert!(parsed.bad[0].reason.contains("marketing_consent"));
+        let mut old = Profile::new("c1");
+        old.email_status = EmailStatus::Unsubscribed;
+        store.save_profile(&old).await.unwrap();
+        import_profiles(
+            store.as_ref(),
+            &parsed.rows,
+            &c.lapse,
+            at,
+            &ProgressBar::hidden(),
+        )
+        .await
+        .unwrap();
+        for (id, status) in [
+            ("c1", EmailStatus::Unsubscribed),
+            ("c2", EmailStatus::Unsubscribed),
+            ("c3", EmailStatus::Unsubscribed),
+            ("c4", EmailStatus::Suppressed),
+        ] {
+            let p = store.get_profile(id).await.unwrap().unwrap();
+            assert_eq!(p.email_status, status, "{id}");
+            assert!(!p.is_mailable() || status == EmailStatus::Subscribed);
+        }
     }
 }

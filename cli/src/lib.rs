@@ -266,6 +266,18 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 println!("note: {n}");
             }
             println!("{}", o.report.to_text());
+            if let Some(r) = &o.at_risk {
+                println!(
+                    "At-risk flow (its own counters, campaign {}): {} enrolled, {:.1}% ordered within the window vs {:.1}% of its holdout; lift {:+.1} points (95% CI {:+.1} to {:+.1})\n",
+                    r.campaign,
+                    r.treated_rate.trials + r.holdout_rate.trials,
+                    r.treated_rate.value * 100.0,
+                    r.holdout_rate.value * 100.0,
+                    r.lift.value * 100.0,
+                    r.lift.low * 100.0,
+                    r.lift.high * 100.0
+                );
+            }
             println!(
                 "{}",
                 simulate::tally_text(&o.tally, o.customers, o.elapsed_seconds)

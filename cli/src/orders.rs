@@ -1,5 +1,6 @@
 //! The orders CSV (`customer_id,email,ordered_at,amount[,currency,first_name,locale,time_zone,
-//! category,product]`, header required) and the profiles it builds.
+//! category,product,marketing_consent,unsubscribed,bounced]`, header required) and the profiles it
+//! builds.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -7,7 +8,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use shared::campaign::config::LapsePolicy;
-use shared::domain::customer::{OrderRecord, Profile};
+use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::money::Money;
 
@@ -17,13 +18,16 @@ use crate::time::parse_instant;
 /// Columns every file must have.
 pub const REQUIRED: [&str; 4] = ["customer_id", "email", "ordered_at", "amount"];
 /// Columns a file may have.
-pub const OPTIONAL: [&str; 6] = [
+pub const OPTIONAL: [&str; 9] = [
     "currency",
     "first_name",
     "locale",
     "time_zone",
     "category",
     "product",
+    "marketing_consent",
+    "unsubscribed",
+    "bounced",
 ];
 
 /// One good row of the file.
@@ -41,6 +45,42 @@ pub struct OrderRow {
     pub time_zone: Option<String>,
     pub category: Option<String>,
     pub product: Option<String>,
+    /// What the shop's old tools knew: no marketing consent or an unsubscribe
+    /// (`Unsubscribed`), a bounce or complaint (`Suppressed`); `None` when the row says neither.
+    pub email_status: Option<EmailStatus>,
+}
+
+/// How far a status keeps a customer from email: an import only ever moves a customer further.
+pub fn strictness(s: EmailStatus) -> u8 {
+    match s {
+        EmailStatus::Subscribed => 0,
+        EmailStatus::FewerEmails => 1,
+        EmailStatus::Unsubscribed => 2,
+        EmailStatus::Suppressed => 3,
+    }
+}
+
+/// The stricter of two statuses.
+pub fn stricter(a: EmailStatus, b: EmailStatus) -> EmailStatus {
+    if strictness(b) > strictness(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// A yes/no column: `yes`, `y`, `true`, `1`, `x` or a date mean yes; `no`, `n`, `false`, `0`
+/// mean no.
+fn flag(name: &str, text: Option<String>) -> Result<Option<bool>, String> {
+    let Some(t) = text else { return Ok(None) };
+    match t.to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" | "1" | "x" => Ok(Some(true)),
+        "no" | "n" | "false" | "0" => Ok(Some(false)),
+        _ if parse_instant(&t).is_some() => Ok(Some(true)),
+        _ => Err(format!(
+            "{name} '{t}' is not yes or no: write yes, no, true, false, 1, 0 or the date it happened"
+        )),
+    }
 }
 
 /// A row that was skipped, and why.
@@ -175,6 +215,16 @@ fn parse_row(
             ));
         }
     }
+    let consent = flag("marketing_consent", field("marketing_consent"))?;
+    let unsubscribed = flag("unsubscribed", field("unsubscribed"))?;
+    let bounced = flag("bounced", field("bounced"))?;
+    let email_status = if bounced == Some(true) {
+        Some(EmailStatus::Suppressed)
+    } else if unsubscribed == Some(true) || consent == Some(false) {
+        Some(EmailStatus::Unsubscribed)
+    } else {
+        None
+    };
     Ok(OrderRow {
         line,
         customer_id,
@@ -187,6 +237,7 @@ fn parse_row(
         time_zone,
         category: field("category"),
         product: field("product"),
+        email_status,
     })
 }
 
@@ -219,6 +270,9 @@ pub fn build_profiles(
         keep(&mut p.locale, &r.locale);
         keep(&mut p.time_zone, &r.time_zone);
         keep(&mut p.currency, &r.currency);
+        if let Some(status) = r.email_status {
+            p.email_status = stricter(p.email_status, status);
+        }
         p.record_order(OrderRecord {
             at: r.ordered_at,
             amount: r.amount,

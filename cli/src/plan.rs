@@ -11,7 +11,7 @@ use shared::domain::eligibility;
 use shared::domain::experiment;
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::money::Money;
-use shared::domain::sequence::Enrollment;
+use shared::domain::sequence::{Enrollment, Flow};
 use shared::ports::Store;
 
 use crate::error::CliResult;
@@ -124,8 +124,6 @@ pub fn plan_one(
         LapseState::AtRisk { lapses_at, signals } => {
             row.state = "at_risk";
             row.lapse_at = Some(lapses_at);
-            row.decision = Decision::Wait;
-            row.rule = "not_lapsed".into();
             let s: Vec<String> = signals
                 .iter()
                 .map(|s| {
@@ -135,54 +133,83 @@ pub fn plan_one(
                         .unwrap_or_default()
                 })
                 .collect();
-            row.detail = format!(
+            let detail = format!(
                 "lapses {}; signals: {}",
                 lapses_at.format("%Y-%m-%d"),
                 s.join(", ")
             );
+            if campaign.at_risk.is_some() {
+                // The scheduler enrolls them in the at-risk flow.
+                let check =
+                    eligibility::check_flow(p, latest, &campaign.eligibility, Flow::AtRisk, at);
+                decide(
+                    &mut row,
+                    check,
+                    p,
+                    campaign,
+                    format!("at-risk flow; {detail}"),
+                );
+            } else {
+                row.decision = Decision::Wait;
+                row.rule = "not_lapsed".into();
+                row.detail = detail;
+            }
         }
         LapseState::Lapsed { since } => {
             row.state = "lapsed";
             row.lapse_at = Some(since);
-            match eligibility::check(p, latest, &campaign.eligibility, at) {
-                Ok(()) => {
-                    let assignment =
-                        experiment::assign(&p.customer_id, &campaign.name, &campaign.experiment);
-                    row.decision = Decision::Enroll;
-                    row.rule = "eligible".into();
-                    row.detail = format!(
-                        "lapsed since {}; {} order(s), lifetime value {}",
-                        since.format("%Y-%m-%d"),
-                        p.order_count,
-                        p.lifetime_value
-                    );
-                    row.group = Some(assignment.group.as_str());
-                    row.variant = Some(assignment.variant);
-                }
-                Err(why) => {
-                    row.decision = Decision::KeptOut;
-                    row.rule = why.rule().to_string();
-                    row.detail = serde_json::to_value(&why)
-                        .ok()
-                        .and_then(|v| v.as_object().cloned())
-                        .map(|m| {
-                            m.into_iter()
-                                .filter(|(k, _)| k != "rule")
-                                .map(|(k, v)| {
-                                    format!(
-                                        "{k} {}",
-                                        v.as_str().map_or_else(|| v.to_string(), str::to_string)
-                                    )
-                                })
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        })
-                        .unwrap_or_default();
-                }
-            }
+            let check = eligibility::check(p, latest, &campaign.eligibility, at);
+            let detail = format!(
+                "lapsed since {}; {} order(s), lifetime value {}",
+                since.format("%Y-%m-%d"),
+                p.order_count,
+                p.lifetime_value
+            );
+            decide(&mut row, check, p, campaign, detail);
         }
     }
     row
+}
+
+/// Fills in the decision for an eligibility check's result.
+fn decide(
+    row: &mut PlanRow,
+    check: Result<(), eligibility::Ineligible>,
+    p: &Profile,
+    campaign: &CampaignConfig,
+    detail: String,
+) {
+    match check {
+        Ok(()) => {
+            let assignment =
+                experiment::assign(&p.customer_id, &campaign.name, &campaign.experiment);
+            row.decision = Decision::Enroll;
+            row.rule = "eligible".into();
+            row.detail = detail;
+            row.group = Some(assignment.group.as_str());
+            row.variant = Some(assignment.variant);
+        }
+        Err(why) => {
+            row.decision = Decision::KeptOut;
+            row.rule = why.rule().to_string();
+            row.detail = serde_json::to_value(&why)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .map(|m| {
+                    m.into_iter()
+                        .filter(|(k, _)| k != "rule")
+                        .map(|(k, v)| {
+                            format!(
+                                "{k} {}",
+                                v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+        }
+    }
 }
 
 fn category_note(p: &Profile, campaign: &CampaignConfig) -> String {
@@ -341,5 +368,24 @@ mod tests {
         assert_eq!(recent.decision, Decision::Wait);
         let text = to_text(&[r, recent], at);
         assert!(text.contains("kept out by unsubscribed: 1"), "{text}");
+    }
+
+    #[test]
+    fn an_at_risk_customer_would_get_the_at_risk_flow_when_the_campaign_has_one() {
+        let mut c = example_campaign();
+        // The routing does not depend on the model; the threshold rule makes the numbers plain.
+        c.lapse.model = shared::campaign::config::LapseModel::Threshold;
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        // Threshold (2 × 28 + 2 × 45) / 4 = 36.5 days; quiet 31 days: at risk.
+        let p = customer("c4", 150);
+        let r = plan_one(&p, None, &c, at);
+        assert_eq!((r.state, r.decision), ("at_risk", Decision::Enroll));
+        assert!(r.detail.starts_with("at-risk flow"), "{}", r.detail);
+        c.at_risk = None;
+        let r = plan_one(&p, None, &c, at);
+        assert_eq!(
+            (r.decision, r.rule.as_str()),
+            (Decision::Wait, "not_lapsed")
+        );
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use shared::campaign::{Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
 use shared::domain::money::Money;
 use shared::domain::reward::{Reward, RewardCode, RewardKind, RewardSpec};
+use shared::domain::sequence::Flow;
 use shared::domain::survey::{Reason, Resolved};
 
 use crate::error::{CliError, CliResult};
@@ -39,13 +40,15 @@ pub fn sample_spec(kind: RewardKind) -> RewardSpec {
 
 fn context(
     campaign: &Campaign,
+    flow: Flow,
     step: u8,
     locale: &str,
     reward: Option<&Reward>,
     now: DateTime<Utc>,
 ) -> EmailContext {
     let config = campaign.config();
-    let step_config = &config.steps[usize::from(step) - 1];
+    let steps = config.steps_of(flow);
+    let step_config = &steps[usize::from(step) - 1];
     let base = "https://webhook.example/v1";
     let tz = config
         .default_time_zone
@@ -89,7 +92,7 @@ fn context(
         shop_url: config.shop_url.clone(),
         shop_name: config.shop_name.clone(),
         step,
-        total_steps: config.steps.len() as u8,
+        total_steps: steps.len() as u8,
         variant_copy: None,
         reason: None,
         resolved: None,
@@ -176,7 +179,15 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
         .expect("date");
     let mut index = String::new();
     let mut emails = 0;
-    for (i, step) in config.steps.iter().enumerate() {
+    let flows = [Flow::WinBack, Flow::AtRisk];
+    let all_steps = flows.iter().flat_map(|f| {
+        let steps = config.steps_of(*f);
+        steps
+            .iter()
+            .enumerate()
+            .map(move |(i, st)| (*f, i, st, steps))
+    });
+    for (flow, i, step, steps) in all_steps {
         let n = (i + 1) as u8;
         let kinds: Vec<Option<RewardKind>> = if step.reward {
             RewardKind::ALL.iter().copied().map(Some).collect()
@@ -185,7 +196,8 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
         };
         let _ = writeln!(
             index,
-            "<h2>Step {n}: {} <small>(after {} day(s){}{}{})</small></h2>\n<table><tr><th>reward</th>{}</tr>",
+            "<h2>{}Step {n}: {} <small>(after {} day(s){}{}{})</small></h2>\n<table><tr><th>reward</th>{}</tr>",
+            if flow == Flow::AtRisk { "At-risk flow, " } else { "" },
             esc(&step.template),
             step.delay_days,
             if step.reward { ", reward" } else { "" },
@@ -193,7 +205,7 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
             if step.nps { ", NPS" } else { "" },
             config.locales.iter().map(|l| format!("<th>{}</th>", esc(l))).collect::<String>()
         );
-        let asked_before = config.steps[..i].iter().any(|s| s.survey);
+        let asked_before = steps[..i].iter().any(|s| s.survey);
         // Each reward kind, then (after a step with the survey) each answer with its reward.
         let mut rows: Vec<(String, Option<RewardSpec>, Option<Reason>)> = kinds
             .into_iter()
@@ -227,7 +239,7 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
                 let reward = spec
                     .clone()
                     .map(|spec| sample_reward(spec, &config, n, now));
-                let mut ctx = context(&campaign, n, locale, reward.as_ref(), now);
+                let mut ctx = context(&campaign, flow, n, locale, reward.as_ref(), now);
                 ctx.reason = reason.map(|r| r.as_str().to_string());
                 emit(
                     &campaign,
@@ -257,7 +269,7 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
             let reward = config.steps[0]
                 .reward
                 .then(|| sample_reward(config.rewards.default.clone(), &config, 1, now));
-            let mut ctx = context(&campaign, 1, locale, reward.as_ref(), now);
+            let mut ctx = context(&campaign, Flow::WinBack, 1, locale, reward.as_ref(), now);
             ctx.survey = Vec::new();
             ctx.reason = Some(Reason::Quality.as_str().to_string());
             ctx.resolved = Some(Resolved {
@@ -281,7 +293,7 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
     let page = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Preview: {name}</title>\
 <style>body{{font-family:system-ui,sans-serif;margin:2rem}}td,th{{padding:.3rem .6rem;border-bottom:1px solid #eee;vertical-align:top;text-align:left}}a.t{{color:#666;font-size:.85em}}</style></head><body>\
-<h1>Preview of campaign {name}</h1><p>{shop}: {emails} emails, every step × locale × reward kind (and, after the survey, × answer), the resolved-reason email × locale, with sample customer data \
+<h1>Preview of campaign {name}</h1><p>{shop}: {emails} emails, every step of both flows × locale × reward kind (and, after the survey, × answer), the resolved-reason email × locale, with sample customer data \
 (links point at webhook.example and do nothing).</p>\n{index}</body></html>\n",
         name = esc(&config.name),
         shop = esc(&config.shop_name),

@@ -207,9 +207,19 @@ fn preview_renders_every_step_locale_and_reward_kind() {
     let dir = scratch("preview");
     let o = winback(&["preview", "--out", s(&dir)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    // 3 steps with rewards × 6 kinds × 5 locales, the 2 steps after the survey × 6 answers
-    // × 5 locales, and the "we fixed it" email × 5 locales.
-    assert!(stdout(&o).contains("Rendered 155 emails"), "{}", stdout(&o));
+    // Win-back: 3 steps with rewards × 6 kinds × 5 locales, the 2 steps after the survey × 6
+    // answers × 5 locales; at-risk: 2 steps without a reward × 5 locales, the last × 6 kinds
+    // × 5 locales and (after the survey) × 6 answers × 5 locales; the "we fixed it" email × 5.
+    assert!(stdout(&o).contains("Rendered 225 emails"), "{}", stdout(&o));
+    for locale in ["en", "sv", "da", "pl", "pt"] {
+        for stem in ["step1-checkin", "step2-tips", "step3-nudge"] {
+            let any = std::fs::read_dir(&dir).unwrap().any(|f| {
+                let name = f.unwrap().file_name().to_string_lossy().into_owned();
+                name.starts_with(&format!("{stem}.{locale}.")) && name.ends_with(".txt")
+            });
+            assert!(any, "{stem} in {locale}");
+        }
+    }
     for locale in ["en", "sv", "da", "pl", "pt"] {
         let fixed =
             std::fs::read_to_string(dir.join(format!("step1-fixed.{locale}.resolved-quality.txt")))

@@ -47,6 +47,7 @@ fn world() -> World {
             keys: webhook::Keys {
                 webhook: vec![WEBHOOK_KEY.to_vec()],
                 link: b"link".to_vec(),
+                platforms: Default::default(),
             },
             public_base_url: "https://hooks.example.com".into(),
             metrics: metrics.clone(),

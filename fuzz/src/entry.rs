@@ -63,6 +63,7 @@ pub fn exercise(data: &[u8]) -> u16 {
         keys: webhook::Keys {
             webhook: vec![WEBHOOK_KEY.to_vec()],
             link: LINK_KEY.to_vec(),
+            platforms: Default::default(),
         },
         public_base_url: "https://hooks.example.com".into(),
         metrics: Arc::new(MemoryMetrics::default()),

@@ -12,7 +12,9 @@
 3. sender (`cargo lambda invoke`, an SQS batch of those messages): checks no batch item failed
    and that SES (moto) received the emails. The customers live where it is early afternoon when
    the test runs, so quiet hours never defer them: the outcome is the same at any hour.
-4. webhook (EventBridge, SES bounce): checks it is accepted.
+4. webhook (Function URL): a one-click unsubscribe (RFC 8058) from one of those emails, its body
+   multipart/form-data as urllib3 encodes it; checks the customer is unsubscribed.
+5. webhook (EventBridge, SES bounce): checks it is accepted.
 
 Exits non-zero with the failing step named. Prints "N passed, N failed" at the end.
 """
@@ -23,6 +25,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -238,10 +241,40 @@ def run(port, ddb, sqs, queue_url):
     after = sent_emails()
     step("emails in moto's SES", after > before, f"{after - before} new emails")
 
-    # 4. webhook: SES feedback from EventBridge
+    # 4. one-click unsubscribe (RFC 8058) from an email just sent, its body multipart/form-data as
+    # urllib3 encodes it (the RFC's preferred form), through the Function URL
+    if not step("one-click unsubscribe, multipart", one_click_multipart(base, ddb), ""):
+        return
+
+    # 5. webhook: SES feedback from EventBridge
     bounce = json.load(open(os.path.join(EVENTS, "webhook", "events", "ses-bounce.json"), encoding="utf-8"))
     response, text = invoke(port, "webhook", bounce)
     step("webhook accepted an SES bounce", response is not None or text == "", text[:300])
+
+
+def one_click_multipart(base, ddb):
+    """POSTs `List-Unsubscribe=One-Click` as multipart/form-data to the unsubscribe link of one
+    email the sender sent to a smoke customer; true when the customer is then unsubscribed."""
+    import urllib3
+
+    with urllib.request.urlopen(os.environ["WINBACK_MOTO_URL"] + "/moto-api/data.json") as r:
+        messages = json.load(r).get("ses", {}).get("Message", [])
+    for message in reversed(messages):
+        to = message.get("destinations", {}).get("ToAddresses", [""])[0]
+        token = re.search(r"/v1/unsubscribe\?t=([A-Za-z0-9_.\-]+)", message.get("body", ""))
+        if not to.startswith(f"smoke-{RUN}-") or not token:
+            continue
+        customer = to.split("@")[0]
+        body, content_type = urllib3.encode_multipart_formdata({"List-Unsubscribe": "One-Click"})
+        request = urllib.request.Request(f"{base}/v1/unsubscribe?t={token.group(1)}", data=body, method="POST",
+                                         headers={"content-type": content_type})
+        with urllib.request.urlopen(request, timeout=BUILD_TIMEOUT) as r:
+            if r.status != 200:
+                return False
+        item = ddb.get_item(TableName=TABLE, Key={"pk": {"S": f"C#{customer}"}, "sk": {"S": "PROFILE"}},
+                            ConsistentRead=True).get("Item", {})
+        return json.loads(item.get("doc", {}).get("S", "{}")).get("email_status") == "unsubscribed"
+    return False
 
 
 if __name__ == "__main__":

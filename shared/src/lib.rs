@@ -7,5 +7,6 @@ pub mod domain;
 pub mod emf;
 pub mod events;
 pub mod ports;
+pub mod ses_tags;
 pub mod settings;
 pub mod signing;

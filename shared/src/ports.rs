@@ -91,10 +91,17 @@ pub enum Claimed {
 /// Idempotency records with an expiry (TTL).
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    /// Claims `key` until `expires_at`; `Seen` if already claimed and not expired.
+    /// Claims `key` until `expires_at`; `Seen` if already claimed and not expired. Claim with a
+    /// short lease: work that dies before it records a result frees the key when the lease ends.
     async fn claim_key(&self, key: &str, expires_at: DateTime<Utc>) -> StoreResult<Claimed>;
-    /// Attaches a result to a claimed key.
-    async fn record_result(&self, key: &str, result: &str) -> StoreResult<()>;
+    /// Attaches a result to a claimed key and keeps the key until `keep_until` (the work is done:
+    /// remember it for the dedupe window).
+    async fn record_result(
+        &self,
+        key: &str,
+        result: &str,
+        keep_until: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Gives a key back (the work failed and may be retried).
     async fn release_key(&self, key: &str) -> StoreResult<()>;
 }
@@ -272,6 +279,10 @@ pub enum MailError {
     /// This address can never receive mail: suppress the customer, do not retry.
     #[error("the address was rejected permanently: {0}")]
     Rejected(String),
+    /// SES refused this message for a reason that is not the address (its content, size or
+    /// headers): a send failure to fix and retry, never a suppression.
+    #[error("the message was refused: {0}")]
+    Refused(String),
     /// The account cannot send at all (sending paused, suspended): alarm.
     #[error("sending is paused for the account: {0}")]
     Paused(String),

@@ -47,6 +47,42 @@ pub fn optional(name: &str) -> Option<String> {
 pub struct Keys {
     pub webhook: Vec<Vec<u8>>,
     pub link: Vec<u8>,
+    /// The shop platforms' webhook secrets; a platform without one is not connected.
+    pub platforms: PlatformKeys,
+}
+
+/// Webhook secrets of the shop platforms, each a list (newest first) so one can be rotated:
+/// Shopify's app client secret, WooCommerce's webhook secret, Stripe's endpoint secret (`whsec_…`).
+#[derive(Clone, Default)]
+pub struct PlatformKeys {
+    pub shopify: Vec<Vec<u8>>,
+    pub woocommerce: Vec<Vec<u8>>,
+    pub stripe: Vec<Vec<u8>>,
+}
+
+impl PlatformKeys {
+    /// From `WINBACK_SHOPIFY_SECRET`, `WINBACK_WOOCOMMERCE_SECRET` and `WINBACK_STRIPE_SECRET`
+    /// (each comma-separated, newest first; unset leaves the platform unconnected).
+    pub fn from_env_vars() -> PlatformKeys {
+        let read = |name: &str| optional(name).map(|v| split_keys(&v)).unwrap_or_default();
+        PlatformKeys {
+            shopify: read("WINBACK_SHOPIFY_SECRET"),
+            woocommerce: read("WINBACK_WOOCOMMERCE_SECRET"),
+            stripe: read("WINBACK_STRIPE_SECRET"),
+        }
+    }
+}
+
+impl std::fmt::Debug for PlatformKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PlatformKeys {{ shopify: {}, woocommerce: {}, stripe: {} key(s) }}",
+            self.shopify.len(),
+            self.woocommerce.len(),
+            self.stripe.len()
+        )
+    }
 }
 
 impl std::fmt::Debug for Keys {
@@ -63,6 +99,12 @@ impl std::fmt::Debug for Keys {
 struct SecretDoc {
     webhook_keys: String,
     link_key: String,
+    #[serde(default)]
+    shopify_secret: String,
+    #[serde(default)]
+    woocommerce_secret: String,
+    #[serde(default)]
+    stripe_secret: String,
 }
 
 fn split_keys(list: &str) -> Vec<Vec<u8>> {
@@ -82,6 +124,7 @@ impl Keys {
             (Some(w), Some(l)) if !split_keys(&w).is_empty() => Ok(Keys {
                 webhook: split_keys(&w),
                 link: l.into_bytes(),
+                platforms: PlatformKeys::from_env_vars(),
             }),
             (w, l) => {
                 let mut missing = Vec::new();
@@ -122,9 +165,24 @@ impl Keys {
                 "fields of secret {arn}"
             )));
         }
+        // A platform secret missing from the document may still come from the environment.
+        let env = PlatformKeys::from_env_vars();
+        let pick = |doc: &str, env: Vec<Vec<u8>>| {
+            let from_doc = split_keys(doc);
+            if from_doc.is_empty() {
+                env
+            } else {
+                from_doc
+            }
+        };
         Ok(Keys {
             webhook,
             link: doc.link_key.into_bytes(),
+            platforms: PlatformKeys {
+                shopify: pick(&doc.shopify_secret, env.shopify),
+                woocommerce: pick(&doc.woocommerce_secret, env.woocommerce),
+                stripe: pick(&doc.stripe_secret, env.stripe),
+            },
         })
     }
 }

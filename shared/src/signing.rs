@@ -72,7 +72,7 @@ pub fn verify_webhook(
     if sigs.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now.timestamp() - t).abs() > TOLERANCE_SECONDS {
+    if now.timestamp().abs_diff(t) > TOLERANCE_SECONDS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let ts = t.to_string();
@@ -97,6 +97,15 @@ pub enum Purpose {
     Survey,
     Unsubscribe,
     FewerEmails,
+}
+
+impl Purpose {
+    /// Whether a token for this purpose stops working at its expiry. An unsubscribe link never
+    /// does: an authentic one unsubscribes however old the email is (RFC 8058 one-click, and the
+    /// law's "easy to withdraw"); only its signature is checked.
+    pub fn expires(self) -> bool {
+        self != Purpose::Unsubscribe
+    }
 }
 
 /// The claims inside a link token.
@@ -137,7 +146,8 @@ pub fn sign_link(key: &[u8], claims: &LinkClaims) -> String {
     format!("{body}.{}", URL_SAFE_NO_PAD.encode(m))
 }
 
-/// Verifies a link token for `purpose` at `now`.
+/// Verifies a link token for `purpose` at `now` (expiry only for purposes that
+/// [expire](Purpose::expires)).
 pub fn verify_link(
     key: &[u8],
     token: &str,
@@ -162,7 +172,7 @@ pub fn verify_link(
     if claims.purpose != purpose {
         return Err(TokenError::WrongPurpose);
     }
-    if now.timestamp() >= claims.expires {
+    if purpose.expires() && now.timestamp() >= claims.expires {
         return Err(TokenError::Expired);
     }
     Ok(claims)
@@ -259,6 +269,44 @@ mod tests {
             verify_link(b"k", "nodot", Purpose::Survey, now()),
             Err(TokenError::Malformed)
         );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_an_overflow() {
+        let body = b"x";
+        let keys = [b"k".to_vec()];
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            let h = sign_webhook(b"k", t, body);
+            assert_eq!(
+                verify_webhook(Some(&h), body, &keys, now()),
+                Err(SignatureError::Stale),
+                "t={t}"
+            );
+        }
+    }
+
+    #[test]
+    fn unsubscribe_tokens_outlive_their_expiry_and_others_do_not() {
+        let mut c = claims(Purpose::Unsubscribe);
+        c.expires = now().timestamp() - 86_400 * 365;
+        let t = sign_link(b"k", &c);
+        assert_eq!(
+            verify_link(b"k", &t, Purpose::Unsubscribe, now()),
+            Ok(c.clone())
+        );
+        assert_eq!(
+            verify_link(b"other", &t, Purpose::Unsubscribe, now()),
+            Err(TokenError::Forged)
+        );
+        for purpose in [Purpose::Survey, Purpose::FewerEmails] {
+            let mut c = claims(purpose);
+            c.expires = now().timestamp() - 1;
+            let t = sign_link(b"k", &c);
+            assert_eq!(
+                verify_link(b"k", &t, purpose, now()),
+                Err(TokenError::Expired)
+            );
+        }
     }
 
     proptest! {

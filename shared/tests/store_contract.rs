@@ -60,6 +60,7 @@ fn enrollment(customer: &str, campaign: &str, due_at: Option<DateTime<Utc>>) -> 
         nps: None,
         revenue_minor: 0,
         resolved: None,
+        flow: Default::default(),
     }
 }
 
@@ -537,7 +538,10 @@ async fn idempotency_keys_are_claimed_once_until_released_or_expired(store: Shar
         store.claim_key("evt-1", later).await.unwrap(),
         Claimed::Seen(None)
     );
-    store.record_result("evt-1", "message-42").await.unwrap();
+    store
+        .record_result("evt-1", "message-42", later)
+        .await
+        .unwrap();
     assert_eq!(
         store.claim_key("evt-1", later).await.unwrap(),
         Claimed::Seen(Some("message-42".into()))
@@ -558,8 +562,20 @@ async fn idempotency_keys_are_claimed_once_until_released_or_expired(store: Shar
         Claimed::Seen(None)
     );
 
+    // A short lease that ran out before the result was recorded is freed; a recorded result
+    // keeps the key until the time given with it.
+    assert_eq!(store.claim_key("evt-5", past).await.unwrap(), Claimed::New);
+    store.record_result("evt-5", "done", later).await.unwrap();
+    assert_eq!(
+        store.claim_key("evt-5", later).await.unwrap(),
+        Claimed::Seen(Some("done".into()))
+    );
+
     // Recording for a key nobody claimed claims nothing; releasing it is harmless.
-    store.record_result("evt-3", "ignored").await.unwrap();
+    store
+        .record_result("evt-3", "ignored", later)
+        .await
+        .unwrap();
     store.release_key("evt-4").await.unwrap();
     assert_eq!(store.claim_key("evt-3", later).await.unwrap(), Claimed::New);
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -95,6 +95,10 @@ pub enum CrashPoint {
     AfterSesAccepted,
     /// The process dies as it is about to write the mark (SES already has the email).
     BeforeMark,
+    /// Webhook: right after an event id (`ses#`, `activity#`) was claimed.
+    AfterEventClaim,
+    /// Webhook: right after an email's open or click was claimed for counting.
+    AfterCountClaim,
 }
 
 impl CrashPoint {
@@ -106,6 +110,9 @@ impl CrashPoint {
         CrashPoint::BeforeMark,
     ];
 
+    /// The webhook's points.
+    pub const WEBHOOK: [CrashPoint; 2] = [CrashPoint::AfterEventClaim, CrashPoint::AfterCountClaim];
+
     /// A short name for figures.
     pub fn name(self) -> &'static str {
         match self {
@@ -113,6 +120,8 @@ impl CrashPoint {
             CrashPoint::AfterRewardInsert => "after reward insert",
             CrashPoint::AfterSesAccepted => "after SES accepted",
             CrashPoint::BeforeMark => "before mark",
+            CrashPoint::AfterEventClaim => "webhook after event claim",
+            CrashPoint::AfterCountClaim => "webhook after open/click claim",
         }
     }
 }
@@ -381,12 +390,28 @@ impl IdempotencyStore for FaultyStore {
     async fn claim_key(&self, key: &str, expires_at: DateTime<Utc>) -> StoreResult<Claimed> {
         self.before_write("claim_key")?;
         let r = self.inner.claim_key(key, expires_at).await;
-        self.after_write("claim_key", "", r)
+        let r = self.after_write("claim_key", "", r);
+        if matches!(r, Ok(Claimed::New)) {
+            let point = if key.starts_with("ses-opened#") || key.starts_with("ses-clicked#") {
+                CrashPoint::AfterCountClaim
+            } else {
+                CrashPoint::AfterEventClaim
+            };
+            if self.crash.take(point) {
+                panic!("{CRASH_MESSAGE}: {}", point.name());
+            }
+        }
+        r
     }
 
-    async fn record_result(&self, key: &str, result: &str) -> StoreResult<()> {
+    async fn record_result(
+        &self,
+        key: &str,
+        result: &str,
+        keep_until: DateTime<Utc>,
+    ) -> StoreResult<()> {
         self.before_write("record_result")?;
-        let r = self.inner.record_result(key, result).await;
+        let r = self.inner.record_result(key, result, keep_until).await;
         self.after_write("record_result", "", r)
     }
 
@@ -481,6 +506,8 @@ pub struct FaultyMailer {
     crash: Arc<Crash>,
     seq: Arc<Sequencer>,
     throttled: AtomicU64,
+    paused: AtomicBool,
+    refused_paused: AtomicU64,
     sent: Mutex<Vec<SendStamp>>,
 }
 
@@ -494,8 +521,21 @@ impl FaultyMailer {
             crash,
             seq,
             throttled: AtomicU64::new(0),
+            paused: AtomicBool::new(false),
+            refused_paused: AtomicU64::new(0),
             sent: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Pauses (true) or resumes (false) sending for the account: while paused, every call is
+    /// answered `Paused`, as SES answers `SendingPausedException`.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Calls answered `Paused`.
+    pub fn refused_paused(&self) -> u64 {
+        self.refused_paused.load(Ordering::SeqCst)
     }
 
     /// Answers `Throttled` on the calls `plan` picks.
@@ -543,6 +583,10 @@ fn tag(email: &Email, name: &str) -> String {
 impl Mailer for FaultyMailer {
     async fn send(&self, email: &Email) -> Result<String, MailError> {
         let seq = self.seq.next();
+        if self.paused.load(Ordering::SeqCst) {
+            self.refused_paused.fetch_add(1, Ordering::SeqCst);
+            return Err(MailError::Paused("injected: SendingPausedException".into()));
+        }
         if self.throttle.hit() {
             self.throttled.fetch_add(1, Ordering::SeqCst);
             return Err(MailError::Throttled(

@@ -34,6 +34,10 @@ use shared::events::RetryPolicy;
 pub const LINK_KEY: &[u8] = b"local-stack-link-key";
 /// The shop's webhook signing key.
 pub const WEBHOOK_KEY: &[u8] = b"local-stack-webhook-key";
+/// The shop platforms' webhook secrets (Shopify, WooCommerce, Stripe).
+pub const SHOPIFY_SECRET: &[u8] = b"local-stack-shopify-secret";
+pub const WOOCOMMERCE_SECRET: &[u8] = b"local-stack-woocommerce-secret";
+pub const STRIPE_SECRET: &[u8] = b"whsec_local_stack_stripe_secret";
 /// The webhook's public URL as the emails carry it.
 pub const PUBLIC_BASE_URL: &str = "https://hooks.winback.test";
 /// The campaign every test runs: the shipped example.
@@ -475,7 +479,8 @@ pub fn customer(id: &str, email: &str, gap: i64, quiet: i64) -> Profile {
     let last = now() - Duration::days(quiet);
     for i in (0..4).rev() {
         p.record_order(OrderRecord {
-            at: last - Duration::days(gap * i),
+            // At scattered hours of the day: no usual hour for the sender to wait for.
+            at: last - Duration::days(gap * i) - Duration::hours(5 * i),
             amount: Money(2500),
             product: Some("Ethiopia Yirgacheffe".into()),
             category: Some("coffee".into()),
@@ -527,6 +532,7 @@ pub fn webhook_deps(table: &LocalTable, bus: &BusQueue) -> webhook::Deps {
         keys: webhook::Keys {
             webhook: vec![WEBHOOK_KEY.to_vec()],
             link: LINK_KEY.to_vec(),
+            platforms: platform_keys(),
         },
         public_base_url: PUBLIC_BASE_URL.into(),
         metrics: Arc::new(MemoryMetrics::default()),
@@ -614,3 +620,71 @@ pub fn signed_activity(body: &Value, key: &[u8], t: DateTime<Utc>) -> webhook::H
 }
 
 pub mod faults;
+
+/// The platforms connected in the local-stack tests.
+pub fn platform_keys() -> webhook::PlatformKeys {
+    webhook::PlatformKeys {
+        shopify: vec![SHOPIFY_SECRET.to_vec()],
+        woocommerce: vec![WOOCOMMERCE_SECRET.to_vec()],
+        stripe: vec![STRIPE_SECRET.to_vec()],
+    }
+}
+
+fn base64_hmac(key: &[u8], body: &[u8]) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    m.update(body);
+    base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
+}
+
+fn platform_request(
+    platform: &str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> webhook::HttpRequest {
+    let mut all = vec![("content-type".to_string(), "application/json".to_string())];
+    all.extend(headers);
+    webhook::HttpRequest {
+        method: "POST".into(),
+        path: format!("/v1/platforms/{platform}"),
+        query: String::new(),
+        headers: all,
+        body,
+    }
+}
+
+/// A Shopify webhook delivery on `topic`, signed as Shopify signs.
+pub fn shopify_delivery(topic: &str, body: &Value) -> webhook::HttpRequest {
+    let raw = body.to_string().into_bytes();
+    let sig = base64_hmac(SHOPIFY_SECRET, &raw);
+    platform_request(
+        "shopify",
+        vec![
+            ("X-Shopify-Topic".into(), topic.into()),
+            ("X-Shopify-Hmac-Sha256".into(), sig),
+        ],
+        raw,
+    )
+}
+
+/// A WooCommerce webhook delivery on `topic`, signed as WooCommerce signs.
+pub fn woocommerce_delivery(topic: &str, body: &Value) -> webhook::HttpRequest {
+    let raw = body.to_string().into_bytes();
+    let sig = base64_hmac(WOOCOMMERCE_SECRET, &raw);
+    platform_request(
+        "woocommerce",
+        vec![
+            ("X-WC-Webhook-Topic".into(), topic.into()),
+            ("X-WC-Webhook-Signature".into(), sig),
+        ],
+        raw,
+    )
+}
+
+/// A Stripe event delivery signed at `t` as Stripe signs.
+pub fn stripe_delivery(body: &Value, t: DateTime<Utc>) -> webhook::HttpRequest {
+    let raw = body.to_string().into_bytes();
+    let sig = shared::signing::sign_webhook(STRIPE_SECRET, t.timestamp(), &raw);
+    platform_request("stripe", vec![("Stripe-Signature".into(), sig)], raw)
+}

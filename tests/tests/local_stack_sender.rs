@@ -208,7 +208,7 @@ async fn due_steps_from_the_queue_become_one_ses_email_each_with_code_expiry_and
 }
 
 #[tokio::test]
-async fn an_unverified_sender_is_refused_by_ses_and_the_step_stays_for_a_retry() {
+async fn an_unverified_sender_is_refused_by_ses_and_the_step_is_handed_back_to_the_scheduler() {
     let stack = LocalStack::from_env().await;
     let table = stack.fresh_table("send-unverified").await;
     let queue = stack
@@ -231,14 +231,9 @@ async fn an_unverified_sender_is_refused_by_ses_and_the_step_stays_for_a_retry()
 
     let deps = sender_deps(&table, mailer, &format!("shop@{domain}"));
     let out = sender::handle_batch(&deps, sqs_event(&messages), now()).await;
-    assert_eq!(
-        out.batch_item_failures.len(),
-        1,
-        "the message goes back for a retry"
-    );
-    assert_eq!(
-        out.batch_item_failures[0].item_identifier,
-        messages[0].message_id
+    assert!(
+        out.batch_item_failures.is_empty(),
+        "a pause spends no receive of the queue"
     );
     assert!(stack.emails_to(&to).is_empty());
     let e = table
@@ -252,6 +247,11 @@ async fn an_unverified_sender_is_refused_by_ses_and_the_step_stays_for_a_retry()
         e.claim.as_ref().is_some_and(|c| c.lease_until <= now()),
         "the claim's lease is released for the retry, its reward code kept: {e:?}"
     );
+    assert_eq!(
+        e.due_at,
+        Some(now() + sender::PAUSED_RETRY),
+        "due again: {e:?}"
+    );
     assert!(
         table
             .store
@@ -263,10 +263,15 @@ async fn an_unverified_sender_is_refused_by_ses_and_the_step_stays_for_a_retry()
         "the customer is not blamed"
     );
 
-    // Once the sender is verified, the same message goes out.
+    // Once the sender is verified, the scheduler publishes the step again and it goes out.
     stack.verify_sender(&domain).await;
-    let retry =
-        sender::handle_batch(&deps, sqs_event(&messages), now() + Duration::minutes(1)).await;
+    let later = now() + sender::PAUSED_RETRY;
+    invoke_scheduler(&scheduler_deps(&table, &queue), &scheduled_event(later))
+        .await
+        .unwrap();
+    let messages = queue.drain().await;
+    assert_eq!(messages.len(), 1, "published again");
+    let retry = sender::handle_batch(&deps, sqs_event(&messages), later).await;
     assert!(retry.batch_item_failures.is_empty());
     assert_eq!(stack.emails_to(&to).len(), 1);
     table.delete().await;

@@ -19,9 +19,15 @@ struct Emailed {
     customer_id: String,
     html: String,
     code: String,
+    /// The message tags of the SendEmail request, as SES would echo them in its events.
+    tags: serde_json::Map<String, serde_json::Value>,
 }
 
 async fn emailed(stack: &LocalStack, label: &str) -> Emailed {
+    emailed_customer(stack, label, &treated_ids(label, 1).remove(0)).await
+}
+
+async fn emailed_customer(stack: &LocalStack, label: &str, customer_id: &str) -> Emailed {
     let table = stack.fresh_table(label).await;
     let queue = stack
         .bus_to_queue(
@@ -31,8 +37,8 @@ async fn emailed(stack: &LocalStack, label: &str) -> Emailed {
         .await;
     let domain = format!("{}.test", unique(label));
     stack.verify_sender(&domain).await;
-    let customer_id = treated_ids(label, 1).remove(0);
-    let to = format!("{customer_id}@{domain}");
+    let customer_id = customer_id.to_string();
+    let to = format!("{}@{domain}", unique("to"));
     table
         .store
         .put_profiles(&[customer(&customer_id, &to, 7, 120)])
@@ -43,7 +49,7 @@ async fn emailed(stack: &LocalStack, label: &str) -> Emailed {
         .unwrap();
     let steps = queue.drain().await;
     assert_eq!(steps.len(), 1);
-    let (mailer, _) = stack.mailer();
+    let (mailer, wire) = stack.mailer();
     let out = sender::handle_batch(
         &sender_deps(&table, mailer, &format!("shop@{domain}")),
         sqs_event(&steps),
@@ -61,6 +67,20 @@ async fn emailed(stack: &LocalStack, label: &str) -> Emailed {
         .unwrap()
         .reward_code
         .unwrap();
+    let tags = wire
+        .send_requests()
+        .iter()
+        .find(|r| r["Destination"]["ToAddresses"][0] == to.as_str())
+        .and_then(|r| r["EmailTags"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            (
+                t["Name"].as_str().unwrap_or_default().to_string(),
+                json!([t["Value"]]),
+            )
+        })
+        .collect();
     let deps = webhook_deps(&table, &queue);
     Emailed {
         table,
@@ -69,6 +89,7 @@ async fn emailed(stack: &LocalStack, label: &str) -> Emailed {
         customer_id,
         html: emails[0].body.clone(),
         code,
+        tags,
     }
 }
 
@@ -113,15 +134,7 @@ async fn a_signed_order_from_an_emailed_customer_wins_them_back_counts_revenue_a
     assert_eq!(resp.json()["reactivated"], true);
     assert_eq!(resp.json()["reward"]["status"], "redeemed");
 
-    let e = w
-        .table
-        .store
-        .get_enrollment(&w.customer_id, CAMPAIGN)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(matches!(e.status, Status::WonBack { .. }), "{e:?}");
-    assert_eq!(e.revenue_minor, 4250);
+    let reactivated = won_back(&w, 4250, true).await;
     let reward = w
         .table
         .store
@@ -130,23 +143,6 @@ async fn a_signed_order_from_an_emailed_customer_wins_them_back_counts_revenue_a
         .unwrap()
         .unwrap();
     assert_eq!(reward.uses_left, 0, "the code is redeemed");
-    let totals = treated_totals(&w.table).await;
-    assert_eq!(totals.get(counter::REACTIVATED), 1);
-    assert_eq!(totals.get(counter::REVENUE), 4250);
-    assert_eq!(totals.get(counter::REDEEMED), 1);
-
-    let events: Vec<_> = w
-        .queue
-        .drain()
-        .await
-        .iter()
-        .map(QueuedMessage::json)
-        .collect();
-    let reactivated: Vec<_> = events
-        .iter()
-        .filter(|j| j["detail-type"] == "CustomerReactivated")
-        .collect();
-    assert_eq!(reactivated.len(), 1, "{events:?}");
     assert_eq!(reactivated[0]["source"], "winback");
     assert_eq!(
         reactivated[0]["detail"]["customer_id"],
@@ -273,5 +269,144 @@ async fn an_order_with_a_bad_signature_gets_401_and_changes_no_item() {
     }
     assert_eq!(w.table.items().await, before, "no item changed");
     assert!(w.queue.drain().await.is_empty(), "nothing was published");
+    w.table.delete().await;
+}
+
+/// What a win-back left on the stack: the enrollment won back with `revenue`, the code redeemed
+/// (when the order carried it), counted once, and one `CustomerReactivated` on the bus (returned).
+async fn won_back(w: &Emailed, revenue: i64, redeemed: bool) -> Vec<serde_json::Value> {
+    let e = w
+        .table
+        .store
+        .get_enrollment(&w.customer_id, CAMPAIGN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(e.status, Status::WonBack { .. }), "{e:?}");
+    assert_eq!(e.revenue_minor, revenue);
+    let totals = treated_totals(&w.table).await;
+    assert_eq!(totals.get(counter::REACTIVATED), 1);
+    assert_eq!(totals.get(counter::REVENUE), revenue);
+    assert_eq!(totals.get(counter::REDEEMED), i64::from(redeemed));
+    let events: Vec<_> = w
+        .queue
+        .drain()
+        .await
+        .iter()
+        .map(QueuedMessage::json)
+        .collect();
+    let reactivated: Vec<_> = events
+        .iter()
+        .filter(|j| j["detail-type"] == "CustomerReactivated")
+        .cloned()
+        .collect();
+    assert_eq!(reactivated.len(), 1, "{events:?}");
+    reactivated
+}
+
+#[tokio::test]
+async fn a_shop_on_each_platform_wins_an_emailed_customer_back() {
+    let stack = LocalStack::from_env().await;
+    let at = now() + Duration::hours(2);
+
+    // Shopify: orders/paid with the email's code as the discount code; orders/create of the same
+    // order afterwards is a duplicate.
+    let w = emailed(&stack, "hook-shopify").await;
+    let order = json!({
+        "id": 450789469, "admin_graphql_api_id": "gid://shopify/Order/450789469",
+        "created_at": at.to_rfc3339(), "updated_at": at.to_rfc3339(), "processed_at": at.to_rfc3339(),
+        "currency": "EUR", "total_price": "42.50", "financial_status": "paid",
+        "discount_codes": [{"code": w.code, "amount": "4.25", "type": "fixed_amount"}],
+        "customer": {"id": w.customer_id, "first_name": "Ada"},
+        "line_items": [{"title": "Beans 1 kg", "quantity": 1, "price": "46.75"}],
+    });
+    for (topic, duplicate) in [("orders/paid", false), ("orders/create", true)] {
+        let resp = webhook::handle_http(&w.deps, shopify_delivery(topic, &order), at).await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        assert_eq!(resp.json()["reactivated"], true);
+        assert_eq!(
+            resp.json()["duplicate"].as_bool().unwrap_or(false),
+            duplicate
+        );
+    }
+    won_back(&w, 4250, true).await;
+    w.table.delete().await;
+
+    // WooCommerce: order.created once paid, the coupon lower-cased as WooCommerce stores it.
+    let w = emailed(&stack, "hook-woo").await;
+    let gmt = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let order = json!({
+        "id": 727, "status": "processing", "currency": "EUR", "total": "42.50",
+        "date_created_gmt": gmt, "date_modified_gmt": gmt, "date_paid_gmt": gmt,
+        "customer_id": w.customer_id, "billing": {"first_name": "Ada"},
+        "coupon_lines": [{"code": w.code.to_lowercase()}],
+        "line_items": [{"name": "Beans 1 kg", "quantity": 1}],
+    });
+    let resp =
+        webhook::handle_http(&w.deps, woocommerce_delivery("order.created", &order), at).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.json()["reward"]["status"], "redeemed");
+    won_back(&w, 4250, true).await;
+    w.table.delete().await;
+
+    // Stripe: a paid renewal invoice.
+    let w = emailed(&stack, "hook-stripe").await;
+    let event = json!({
+        "id": "evt_local_stack_1", "object": "event", "type": "invoice.paid",
+        "created": at.timestamp(),
+        "data": {"object": {"object": "invoice", "customer": w.customer_id, "currency": "eur",
+                            "amount_paid": 1900, "billing_reason": "subscription_cycle",
+                            "status_transitions": {"paid_at": at.timestamp()}}},
+    });
+    let resp = webhook::handle_http(&w.deps, stripe_delivery(&event, at), at).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    won_back(&w, 1900, false).await;
+    w.table.delete().await;
+}
+
+#[tokio::test]
+async fn a_bounce_suppresses_a_customer_whose_id_ses_tags_cannot_hold() {
+    let stack = LocalStack::from_env().await;
+    let cfg = &shared::campaign::testing::example().config().experiment;
+    let id = (1000..)
+        .map(|n| format!("gid://shopify/Customer/{n}"))
+        .find(|id| shared::domain::experiment::assign(id, CAMPAIGN, cfg).group == Group::Treated)
+        .unwrap();
+    let w = emailed_customer(&stack, "hook-gid", &id).await;
+    let tag_values: Vec<&str> = w.tags.values().filter_map(|v| v[0].as_str()).collect();
+    assert!(
+        !tag_values
+            .iter()
+            .any(|v| v.contains('/') || v.contains(':')),
+        "SES takes only [A-Za-z0-9_.@-]: {tag_values:?}"
+    );
+    let bounce = json!({
+        "version": "0", "id": unique("bounce"), "detail-type": "Email Bounced",
+        "source": "aws.ses", "account": "123456789012", "time": now().to_rfc3339(),
+        "region": "eu-west-1", "resources": [],
+        "detail": {
+            "eventType": "Bounce",
+            "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+                       "bouncedRecipients": [{"emailAddress": "x@example.com"}],
+                       "timestamp": now().to_rfc3339(), "feedbackId": "f-1"},
+            "mail": {"timestamp": now().to_rfc3339(), "messageId": "m-gid-1",
+                     "source": "shop@example.com", "destination": ["x@example.com"],
+                     "tags": w.tags},
+        },
+    });
+    webhook::handle_ses_event(&w.deps, &bounce, now())
+        .await
+        .unwrap();
+    let p = w.table.store.get_profile(&id).await.unwrap().unwrap();
+    assert_eq!(p.email_status, EmailStatus::Suppressed);
+    let e = w
+        .table
+        .store
+        .get_enrollment(&id, CAMPAIGN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(e.status.is_final(), "{e:?}");
+    assert_eq!(treated_totals(&w.table).await.get(counter::BOUNCED), 1);
     w.table.delete().await;
 }

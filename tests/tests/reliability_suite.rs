@@ -75,6 +75,18 @@ async fn overlapping_and_resumed_scheduler_runs_enroll_everyone_exactly_once_on_
     assert_case_8(case_8(Backend::Dynamo).await);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_webhook_crash_right_after_a_claim_loses_no_bounce_and_counts_no_open_twice() {
+    for f in case_9().await {
+        assert_case_9(&f);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ses_pause_hands_steps_back_without_spending_receives_and_sends_each_once_after() {
+    assert_case_10(case_10().await);
+}
+
 #[test]
 fn the_reliability_report_is_written_from_a_full_run_when_asked() {
     if std::env::var("WINBACK_WRITE_RELIABILITY").as_deref() != Ok("1") {
@@ -123,6 +135,13 @@ fn the_reliability_report_is_written_from_a_full_run_when_asked() {
             assert_case_8(f.clone());
             figures.push(f);
         }
+        for f in case_9().await {
+            assert_case_9(&f);
+            figures.push(f);
+        }
+        let f = case_10().await;
+        assert_case_10(f.clone());
+        figures.push(f);
     });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../RELIABILITY.md");
     std::fs::write(&path, report(&figures)).expect("RELIABILITY.md is writable");

@@ -14,6 +14,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use shared::adapters::embedded::{MemoryBus, MemoryMailer, MemoryStore};
 use shared::campaign::Campaign;
+use shared::domain::sequence::{cohort_campaign, Flow};
 use shared::events::RetryPolicy;
 use shared::ports::{EventBus, Mailer, Store};
 use shared::settings::Keys;
@@ -65,6 +66,8 @@ impl Default for Options {
 /// What a simulation produced.
 pub struct Outcome {
     pub report: Report,
+    /// The at-risk flow's own figures (its counters are kept apart), when the campaign has one.
+    pub at_risk: Option<Report>,
     pub tally: Tally,
     pub customers: usize,
     pub start: DateTime<Utc>,
@@ -309,9 +312,20 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         &source,
         &rows,
     );
+    let at_risk_name = cohort_campaign(&config.name, Flow::AtRisk);
+    let at_risk = match &config.at_risk {
+        Some(flow) => Some(Report::from_rows(
+            &at_risk_name,
+            &config.currency,
+            flow.steps.len() as u8,
+            &source,
+            &store.counter_rows(&at_risk_name).await?,
+        )),
+        None => None,
+    };
     if let Some(path) = &opts.save_store {
         match &memory {
-            Some(m) => Snapshot::take(m, std::slice::from_ref(&config.name))
+            Some(m) => Snapshot::take(m, &[config.name.clone(), at_risk_name.clone()])
                 .await?
                 .save(path)?,
             None => notes.push(format!(
@@ -328,6 +342,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
     let report_path = html::write(&report, &extra, &opts.out)?;
     Ok(Outcome {
         report,
+        at_risk,
         tally: world.tally,
         customers,
         start,
@@ -343,6 +358,7 @@ pub fn sim_keys() -> Keys {
     Keys {
         webhook: vec![b"simulation-webhook-key".to_vec()],
         link: b"simulation-link-key".to_vec(),
+        platforms: Default::default(),
     }
 }
 

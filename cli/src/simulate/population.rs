@@ -240,6 +240,7 @@ pub fn order_row(p: &Person, at: DateTime<Utc>, amount: Money, _first: bool) -> 
         time_zone: Some(p.time_zone.clone()),
         category: Some(p.category.clone()),
         product: Some(p.product.clone()),
+        email_status: None,
     }
 }
 

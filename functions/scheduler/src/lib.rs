@@ -16,7 +16,7 @@ use shared::domain::eligibility;
 use shared::domain::experiment::{self, Group};
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::metrics::{counter, CohortKey};
-use shared::domain::sequence::{self, Enrollment, Status};
+use shared::domain::sequence::{self, Enrollment, Flow, Status};
 use shared::domain::survey;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{publish_all, BusEvent, RetryPolicy, StepDue};
@@ -200,11 +200,7 @@ impl Run<'_> {
     }
 
     fn cohort(&self, e: &Enrollment) -> CohortKey {
-        CohortKey {
-            campaign: e.campaign.clone(),
-            variant: e.variant.clone(),
-            group: e.group,
-        }
+        e.cohort()
     }
 
     /// Evaluates one customer: new due time, or enrollment.
@@ -212,23 +208,38 @@ impl Run<'_> {
         self.summary.evaluated += 1;
         let campaign = &self.deps.campaign;
         let assessment = lapse::assess(&profile, &campaign.lapse, self.now);
-        match assessment.state {
+        // With an at-risk flow, customers showing early signals get it before they lapse.
+        let watch = campaign.at_risk.is_some();
+        let (flow, lapses_at) = match assessment.state {
             LapseState::NoOrders => return self.set_profile_due(profile, None).await,
-            LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => {
+            LapseState::Active { .. } => {
+                let due = lapse::next_look(&profile, &campaign.lapse, watch, self.now);
+                return self.set_profile_due(profile, due).await;
+            }
+            LapseState::AtRisk { lapses_at, .. } if !watch => {
                 return self.set_profile_due(profile, Some(lapses_at)).await
             }
-            LapseState::Lapsed { .. } => {}
-        }
+            LapseState::AtRisk { lapses_at, .. } => (Flow::AtRisk, Some(lapses_at)),
+            LapseState::Lapsed { .. } => (Flow::WinBack, None),
+        };
         let latest = self
             .deps
             .store
             .get_enrollment(&profile.customer_id, &campaign.name)
             .await?;
-        if let Err(why) =
-            eligibility::check(&profile, latest.as_ref(), &campaign.eligibility, self.now)
-        {
-            tracing::debug!(customer_id = %profile.customer_id, rule = why.rule(), "not eligible");
-            let retry = why.retry_at();
+        if let Err(why) = eligibility::check_flow(
+            &profile,
+            latest.as_ref(),
+            &campaign.eligibility,
+            flow,
+            self.now,
+        ) {
+            tracing::debug!(customer_id = %profile.customer_id, rule = why.rule(), flow = flow.as_str(), "not eligible");
+            // Kept out of the at-risk flow: look again when they lapse, if not sooner.
+            let retry = match (why.retry_at(), lapses_at) {
+                (Some(r), Some(l)) => Some(r.min(l)),
+                (r, l) => r.or(l),
+            };
             return self.set_profile_due(profile, retry).await;
         }
         let mut assignment =
@@ -244,6 +255,7 @@ impl Run<'_> {
             campaign,
             round,
             &assignment,
+            flow,
             self.now,
         );
         if let Some(r) = &resolved {
@@ -389,11 +401,35 @@ impl Run<'_> {
                     Err(err) if err.is_conflict() => return Ok(()),
                     Err(err) => return Err(err.into()),
                 }
-                if matches!(closed.status, Status::Sunset { .. }) {
-                    self.sunset_profile(&closed).await?;
+                match closed.status {
+                    Status::Sunset { .. } => self.sunset_profile(&closed).await?,
+                    // An emailed sequence that closed without a sunset (the at-risk flow, or a
+                    // customer on fewer emails): look at them again when that may change.
+                    Status::Closed { .. } if closed.group == Group::Treated => {
+                        self.look_again(&closed).await?
+                    }
+                    _ => {}
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Sets the profile's due time from its lapse state, so the scheduler evaluates them again
+    /// (e.g. for the win-back flow once they lapse after an at-risk flow).
+    async fn look_again(&mut self, e: &Enrollment) -> Result<(), SchedulerError> {
+        let campaign = &self.deps.campaign;
+        for _ in 0..3 {
+            let Some(mut p) = self.deps.store.get_profile(&e.customer_id).await? else {
+                return Ok(());
+            };
+            p.due_at = lapse::next_look(&p, &campaign.lapse, campaign.at_risk.is_some(), self.now);
+            match self.deps.store.save_profile(&p).await {
+                Ok(_) => return Ok(()),
+                Err(err) if err.is_conflict() => continue,
+                Err(err) => return Err(err.into()),
+            }
         }
         Ok(())
     }
@@ -557,13 +593,15 @@ impl Run<'_> {
         if latest.as_ref().is_some_and(|e| !e.status.is_final()) {
             return self.set_profile_due(profile, None).await;
         }
-        let due = match lapse::assess(&profile, &self.deps.campaign.lapse, self.now).state {
-            LapseState::NoOrders => None,
-            LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => {
-                Some(lapses_at)
-            }
-            LapseState::Lapsed { .. } if profile.is_mailable() => Some(self.now),
-            LapseState::Lapsed { .. } => None,
+        let campaign = &self.deps.campaign;
+        let due = match lapse::assess(&profile, &campaign.lapse, self.now).state {
+            LapseState::Lapsed { .. } if !profile.is_mailable() => None,
+            _ => lapse::next_look(
+                &profile,
+                &campaign.lapse,
+                campaign.at_risk.is_some(),
+                self.now,
+            ),
         };
         self.set_profile_due(profile, due).await
     }

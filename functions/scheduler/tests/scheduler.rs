@@ -12,7 +12,7 @@ use shared::domain::money::Money;
 use shared::domain::sequence::Status;
 use shared::emf::MemoryMetrics;
 use shared::events::{BusEvent, RetryPolicy};
-use shared::ports::{BusError, EnrollmentStore, EventBus, ProfileStore, PutResult};
+use shared::ports::{BusError, EnrollmentStore, EventBus, MetricsStore, ProfileStore, PutResult};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
@@ -624,5 +624,105 @@ async fn a_sunset_lasts_sunset_days_and_then_the_customer_may_be_enrolled_again(
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(e.round, 2);
+}
+
+#[tokio::test]
+async fn at_risk_customers_get_the_at_risk_flow_kept_apart_from_the_win_back() {
+    let w = world();
+    // Weekly coffee buyer: under the shipped model they lapse after about 71 quiet days; quiet 22
+    // they are at risk (their gap already 1.5× the usual), quiet 100 they have lapsed.
+    seed(&w, &[customer("risk", 7, 22), customer("lapsed", 7, 100)]).await;
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 2);
+    let risk = w
+        .store
+        .get_enrollment("risk", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(risk.flow, shared::domain::sequence::Flow::AtRisk);
+    let lapsed = w
+        .store
+        .get_enrollment("lapsed", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lapsed.flow, shared::domain::sequence::Flow::WinBack);
+    // Its figures go to their own cohort, never into the win-back lift.
+    let enrolled = |rows: Vec<shared::domain::metrics::CounterRow>| {
+        rows.iter()
+            .filter(|r| r.day.is_none())
+            .map(|r| r.counts.get("enrolled"))
+            .sum::<i64>()
+    };
+    let at_risk = w.store.counter_rows("example-at-risk").await.unwrap();
+    let win_back = w.store.counter_rows("example").await.unwrap();
+    assert_eq!(enrolled(at_risk), 1);
+    assert_eq!(enrolled(win_back), 1);
+    // When the at-risk flow ends without a reaction, the address is kept: they have not lapsed.
+    let c = example_campaign();
+    let mut e = risk.clone();
+    for step in 1..=c.at_risk.as_ref().unwrap().steps.len() as u8 {
+        e = e.record_sent(step, now(), None, &c).unwrap();
+    }
+    let closed = e.close(now(), false).unwrap();
+    assert!(
+        matches!(closed.status, Status::Closed { .. }),
+        "{:?}",
+        closed.status
+    );
+}
+
+#[tokio::test]
+async fn after_an_at_risk_flow_without_reaction_the_win_back_flow_follows_when_they_lapse() {
+    let w = world();
+    seed(&w, &[customer("risk", 7, 22)]).await;
+    run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    let c = example_campaign();
+    let steps = c.at_risk.as_ref().unwrap().steps.len() as u8;
+    // The at-risk emails went out; the wait after the last one ends tomorrow.
+    let mut e = w
+        .store
+        .get_enrollment("risk", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    for step in 1..=steps {
+        e = e.record_sent(step, now(), None, &c).unwrap();
+    }
+    e.due_at = Some(now() + Duration::days(1));
+    w.store.save_enrollment(&e).await.unwrap();
+    let at = |days: i64| Input {
+        now: now() + Duration::days(days),
+        mode: Mode::Due,
+    };
+    run(&w.deps, at(1), Budget::unlimited()).await.unwrap();
+    let closed = w
+        .store
+        .get_enrollment("risk", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(closed.status, Status::Closed { .. }),
+        "{:?}",
+        closed.status
+    );
+    let p = w.store.get_profile("risk").await.unwrap().unwrap();
+    assert_eq!(p.sunset_at, None);
+    let due = p.due_at.expect("looked at again");
+    // Lapsed about 71 days after the last order (22 days before now): the win-back flow follows,
+    // without waiting for the cooldown.
+    assert!(due <= now() + Duration::days(50), "{due}");
+    let s = run(&w.deps, at(50), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 1);
+    let e = w
+        .store
+        .get_enrollment("risk", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.flow, shared::domain::sequence::Flow::WinBack);
     assert_eq!(e.round, 2);
 }

@@ -20,16 +20,17 @@ mod rate;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use shared::campaign::{self as locale, Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::eligibility;
 use shared::domain::metrics::{counter, CohortKey, Counts};
+use shared::domain::outlook;
 use shared::domain::reward::{self, Offer, Reward, RewardCode};
 use shared::domain::schedule;
-use shared::domain::sequence::{self, Claim, Enrollment, ExitReason};
+use shared::domain::sequence::{self, Claim, Enrollment, ExitReason, Flow};
 use shared::domain::survey::Reason;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{Envelope, StepDue};
@@ -102,6 +103,9 @@ pub enum SendError {
     },
     #[error("the operating system's random source failed: {0}")]
     Random(String),
+    /// Not tried: SES paused sending earlier in the batch.
+    #[error("not sent: SES sending is paused; the step is handed back to the scheduler")]
+    Held,
 }
 
 /// Counts gathered while processing, written once per cohort and day.
@@ -133,27 +137,72 @@ impl Tally {
     }
 }
 
+/// How long the steps of a batch wait after SES paused sending: they are handed back to the
+/// scheduler (due again then) rather than failed, so a pause spends none of the step queue's
+/// receives and sends nothing to its dead-letter queue.
+pub const PAUSED_RETRY: Duration = Duration::hours(1);
+
+/// From this receive of a message on (the step queue dead-letters at its 5th), a throttled step
+/// is handed back to the scheduler, due again after [`THROTTLED_RETRY`], instead of failed for
+/// another receive: long throttling delays emails, it never dead-letters them.
+pub const HAND_BACK_FROM_RECEIVE: u32 = 3;
+
+/// How long a throttled step handed back to the scheduler waits.
+pub const THROTTLED_RETRY: Duration = Duration::minutes(15);
+
+/// How many times SQS has delivered `record` (1 the first time; 1 when SQS does not say).
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
 /// Processes an SQS batch; failed items are returned for redelivery. The batch's counts are
-/// written together at the end.
+/// written together at the end. A pause stops the batch: this step and every later one are
+/// handed back to the scheduler ([`PAUSED_RETRY`]) without calling SES again.
 pub async fn handle_batch(deps: &Deps, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
     let mut failures = Vec::new();
     let mut tally = Tally::default();
+    let mut paused = false;
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let result = match parse_body(record.body.as_deref().unwrap_or_default()) {
-            Ok(due) => send_step(deps, &due, now, &mut tally)
-                .await
-                .map(|o| (due, o)),
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok((due, outcome)) => {
-                tracing::info!(event = "step_processed", customer_id = %due.customer_id, step = due.step, outcome = ?outcome);
-            }
-            Err(SendError::BadMessage(why)) => {
+        let due = match parse_body(record.body.as_deref().unwrap_or_default()) {
+            Ok(due) => due,
+            Err(e) => {
                 // A malformed message can never succeed: report it and let the DLQ keep it.
-                tracing::error!(event = "bad_message", message_id = %id, error = %why);
+                tracing::error!(event = "bad_message", message_id = %id, error = %e);
                 failures.push(failure(id));
+                continue;
+            }
+        };
+        let result = if paused {
+            Err(SendError::Held)
+        } else {
+            send_step(deps, &due, now, &mut tally).await
+        };
+        let until = match &result {
+            Ok(outcome) => {
+                tracing::info!(event = "step_processed", customer_id = %due.customer_id, step = due.step, outcome = ?outcome);
+                continue;
+            }
+            Err(SendError::Paused(_) | SendError::Held) => {
+                paused = true;
+                now + PAUSED_RETRY
+            }
+            Err(SendError::Throttled(_)) if receive_count(&record) >= HAND_BACK_FROM_RECEIVE => {
+                now + THROTTLED_RETRY
+            }
+            Err(e) => {
+                tracing::warn!(event = "send_failed", message_id = %id, error = %e);
+                failures.push(failure(id));
+                continue;
+            }
+        };
+        match hand_back(deps, &due, now, until).await {
+            Ok(()) => {
+                tracing::warn!(event = "step_handed_back", customer_id = %due.customer_id, step = due.step, until = %until, error = %result.err().map(|e| e.to_string()).unwrap_or_default());
             }
             Err(e) => {
                 tracing::warn!(event = "send_failed", message_id = %id, error = %e);
@@ -165,6 +214,41 @@ pub async fn handle_batch(deps: &Deps, event: SqsEvent, now: DateTime<Utc>) -> S
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response
+}
+
+/// Makes the step of `due` due again at `until`, for the scheduler to publish then, keeping the
+/// claim's reward code for that send. A step that is no longer waiting (sent, ended, stale)
+/// needs nothing; one another sender holds is reported busy, for redelivery.
+async fn hand_back(
+    deps: &Deps,
+    due: &StepDue,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<(), SendError> {
+    let Some(mut e) = deps
+        .store
+        .get_enrollment(&due.customer_id, &due.campaign)
+        .await?
+    else {
+        return Ok(());
+    };
+    if e.id != due.enrollment_id || e.due_step() != Some(due.step) {
+        return Ok(());
+    }
+    if let Some(c) = e.claim.as_mut() {
+        if c.step == due.step && c.lease_until > now {
+            return Err(SendError::Busy {
+                enrollment: e.id.clone(),
+                step: due.step,
+                until: c.lease_until,
+            });
+        }
+    }
+    let Ok(deferred) = e.defer(until) else {
+        return Ok(());
+    };
+    deps.store.save_enrollment(&deferred).await?;
+    Ok(())
 }
 
 fn failure(id: String) -> BatchItemFailure {
@@ -187,11 +271,7 @@ pub fn parse_body(body: &str) -> Result<StepDue, SendError> {
 }
 
 fn cohort(e: &Enrollment) -> CohortKey {
-    CohortKey {
-        campaign: e.campaign.clone(),
-        variant: e.variant.clone(),
-        group: e.group,
-    }
+    e.cohort()
 }
 
 /// Sends one step, at most once, and writes its counts.
@@ -255,7 +335,8 @@ pub async fn send_step(
             why: "not_mailable",
         });
     }
-    if !sequence::sends_step(due.step, config.steps.len() as u8, profile.email_status) {
+    let steps = enrollment.steps(config);
+    if !sequence::sends_step(due.step, steps.len() as u8, profile.email_status) {
         // Fewer emails means fewer steps: this one is passed over, the rest keep their times.
         let skipped = enrollment
             .skip(due.step, now, config)
@@ -276,6 +357,11 @@ pub async fn send_step(
 
     let tz = schedule::zone(profile.time_zone.as_deref(), &config.default_time_zone);
     let cap = eligibility::cap_days(&profile, &config.eligibility);
+    let habit = config
+        .sending
+        .best_hour
+        .then(|| schedule::habitual_hour(&profile.order_times(), &tz))
+        .flatten();
     let allowed = schedule::next_send_time(
         now,
         enrollment.last_sent_at(),
@@ -283,6 +369,7 @@ pub async fn send_step(
         &tz,
         config.sending.quiet_hours_start,
         config.sending.quiet_hours_end,
+        habit,
     );
     if allowed > now {
         let deferred = enrollment
@@ -309,9 +396,18 @@ pub async fn send_step(
             });
         }
     }
-    let step_config = &config.steps[usize::from(due.step) - 1];
+    let Some(step_config) = steps.get(usize::from(due.step) - 1) else {
+        return Ok(Outcome::Skipped {
+            why: "no_such_step",
+        });
+    };
     let reason = enrollment.survey_reason.or(profile.survey_reason);
-    let chosen = if step_config.reward {
+    // In the at-risk flow a reward is the last resort, and only for customers judged unlikely to
+    // come back by themselves: never a discount to someone who would have bought anyway.
+    let rewarded = step_config.reward
+        && (enrollment.flow == Flow::WinBack
+            || !outlook::likely_to_return_alone(&profile, &config.lapse, now));
+    let chosen = if rewarded {
         Some(reward_for(deps, &enrollment, &profile, due.step, reason, now).await?)
     } else {
         None
@@ -401,10 +497,14 @@ pub async fn send_step(
         }
         Err(e) => {
             release(deps, &claimed, now).await;
-            deps.metrics.record(
-                Record::new(&[("Service", "sender")]).metric("SendFailures", 1.0, Unit::Count),
-                now.timestamp_millis(),
-            );
+            let mut record =
+                Record::new(&[("Service", "sender")]).metric("SendFailures", 1.0, Unit::Count);
+            if let MailError::Refused(_) = e {
+                // Not the address: the step's content (every recipient meets it). Alarmed.
+                tracing::error!(event = "message_refused", customer_id = %profile.customer_id, step = due.step, error = %e);
+                record = record.metric("SendRejected", 1.0, Unit::Count);
+            }
+            deps.metrics.record(record, now.timestamp_millis());
             return Err(SendError::Mail(e));
         }
     };
@@ -691,7 +791,8 @@ pub fn compose(
 ) -> Result<Email, SendError> {
     let config = deps.campaign.config();
     let base = deps.public_base_url.trim_end_matches('/');
-    let step_config = &config.steps[usize::from(step) - 1];
+    let steps = e.steps(config);
+    let step_config = &steps[usize::from(step) - 1];
     let locale_code = deps
         .campaign
         .locale_for(profile.locale.as_deref())
@@ -739,7 +840,7 @@ pub fn compose(
         shop_url: config.shop_url.clone(),
         shop_name: config.shop_name.clone(),
         step,
-        total_steps: config.steps.len() as u8,
+        total_steps: steps.len() as u8,
         variant_copy: config
             .experiment
             .variants
@@ -781,6 +882,7 @@ pub fn compose(
             ("group".into(), e.group.as_str().to_string()),
             ("customer_id".into(), e.customer_id.clone()),
             ("enrollment_id".into(), e.id.clone()),
+            ("flow".into(), e.flow.as_str().to_string()),
         ],
     })
 }

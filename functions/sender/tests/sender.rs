@@ -489,6 +489,100 @@ async fn a_timing_variant_spaces_its_steps_by_its_delay_factor() {
     );
 }
 
+/// A customer in the at-risk flow, with `amounts` ordered every 14 days, due for its step `step`.
+async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
+    let c = shared::campaign::testing::example_campaign();
+    let mut p = Profile::new(id);
+    p.email = Some(format!("{id}@example.com"));
+    p.locale = Some("en".into());
+    p.time_zone = Some("Europe/Stockholm".into());
+    let n = amounts.len() as i64;
+    for (i, a) in amounts.iter().enumerate() {
+        p.record_order(OrderRecord {
+            // At scattered hours: no usual hour to wait for.
+            at: now() - Duration::days(30 + 14 * (n - 1 - i as i64))
+                + Duration::hours(4 * i as i64),
+            amount: Money(*a),
+            product: Some("House blend".into()),
+            category: Some("coffee".into()),
+        });
+    }
+    w.store.save_profile(&p).await.unwrap();
+    let assignment = shared::domain::experiment::Assignment {
+        group: Group::Treated,
+        variant: "amount-10".into(),
+        timing: "amount-10".into(),
+    };
+    let mut e = Enrollment::start_assigned(
+        id,
+        &c,
+        1,
+        &assignment,
+        shared::domain::sequence::Flow::AtRisk,
+        now() - Duration::days(12),
+    );
+    for s in 1..step {
+        e = e
+            .record_sent(s, now() - Duration::days(12), None, &c)
+            .unwrap();
+    }
+    w.store.save_enrollment(&e).await.unwrap();
+    StepDue {
+        campaign: "example".into(),
+        customer_id: id.into(),
+        enrollment_id: e.id.clone(),
+        step,
+        due_at: now(),
+    }
+}
+
+#[tokio::test]
+async fn the_at_risk_flow_interests_then_answers_then_rewards_only_who_would_not_return_alone() {
+    let (w, d) = world();
+    // Step 1: content and the NPS question, no reward.
+    let first = at_risk(&w, "steady-1", &[3000; 6], 1).await;
+    process_step(&d, &first, now()).await.unwrap();
+    let email = &w.mailer.drain()[0].1;
+    assert!(
+        email.subject.contains("How are things going"),
+        "{}",
+        email.subject
+    );
+    assert!(email.text.contains("/v1/survey?") && email.text.contains("&a=10"));
+    assert!(
+        !email.text.contains("WB-"),
+        "no reward before the last step"
+    );
+    // Step 3, for a steady buyer only a little late: likely to return alone, so no discount.
+    let steady = at_risk(&w, "steady", &[3000; 6], 3).await;
+    assert!(matches!(
+        process_step(&d, &steady, now()).await.unwrap(),
+        Outcome::Sent { .. }
+    ));
+    let email = &w.mailer.drain()[0].1;
+    assert!(!email.text.contains("WB-"), "{}", email.text);
+    assert!(email.subject.contains("favourites"), "{}", email.subject);
+    // A customer spending far less lately: unlikely to come back alone, so the reward.
+    let fading = at_risk(&w, "fading", &[6000, 6000, 6000, 6000, 900, 900], 3).await;
+    process_step(&d, &fading, now()).await.unwrap();
+    let email = &w.mailer.drain()[0].1;
+    let e = w
+        .store
+        .get_enrollment("fading", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    let code = e
+        .reward_code
+        .expect("a reward for who would not return alone");
+    assert!(email.text.contains(&code));
+    // Every at-risk email is tagged with its flow, so SES events count for it too.
+    assert!(email
+        .tags
+        .iter()
+        .any(|(k, v)| k == "flow" && v == "at_risk"));
+}
+
 #[tokio::test]
 async fn after_the_last_step_the_enrollment_waits_for_sunset() {
     let (w, d) = world();
@@ -536,6 +630,34 @@ async fn a_won_back_customer_gets_no_more_emails() {
         }
     );
     assert_eq!(w.mailer.count(), 0);
+}
+
+#[tokio::test]
+async fn an_evening_buyer_gets_the_email_at_their_usual_hour() {
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    // Three more orders a little after 19:00 in Stockholm (18:00 UTC in winter).
+    let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+    for days in [390, 380, 370] {
+        let day = (now() - Duration::days(days)).date_naive();
+        p.record_order(OrderRecord {
+            at: day.and_hms_opt(18, 10, 0).unwrap().and_utc(),
+            amount: Money(3000),
+            product: None,
+            category: None,
+        });
+    }
+    w.store.save_profile(&p).await.unwrap();
+    // Due at 11:00 in Stockholm: deferred to 19:00 the same day, then sent.
+    let evening = Utc.with_ymd_and_hms(2026, 11, 22, 18, 0, 0).unwrap();
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert_eq!(out, Outcome::Deferred { until: evening });
+    assert_eq!(w.mailer.count(), 0);
+    assert_eq!(enrollment(&w).await.due_at, Some(evening));
+    let mut again = due.clone();
+    again.due_at = evening;
+    process_step(&d, &again, evening).await.unwrap();
+    assert_eq!(w.mailer.count(), 1, "sent at the usual hour, never dropped");
 }
 
 #[tokio::test]
@@ -587,6 +709,9 @@ impl Mailer for FailingMailer {
             return Err(match self.kind {
                 "throttle" => MailError::Throttled("TooManyRequestsException".into()),
                 "reject" => MailError::Rejected("MessageRejected".into()),
+                "refuse" => {
+                    shared::adapters::ses::classify("MessageRejected", "Email contains a virus.")
+                }
                 _ => MailError::Paused("SendingPausedException".into()),
             });
         }
@@ -650,6 +775,33 @@ async fn a_permanently_rejected_address_is_suppressed_without_retry() {
 }
 
 #[tokio::test]
+async fn a_content_rejection_is_a_counted_send_failure_not_a_suppression() {
+    let (w, _) = world();
+    let m = failing("refuse", 1);
+    let d = deps_with(&w, m.clone());
+    let due = enrolled(&w, "c1", "en").await;
+    let err = process_step(&d, &due, now()).await.unwrap_err();
+    assert!(
+        matches!(err, SendError::Mail(MailError::Refused(_))),
+        "{err}"
+    );
+    let p = w.store.get_profile("c1").await.unwrap().unwrap();
+    assert_eq!(
+        p.email_status,
+        EmailStatus::Subscribed,
+        "the address is fine"
+    );
+    let e = enrollment(&w).await;
+    assert!(matches!(e.status, Status::Active { .. }), "{:?}", e.status);
+    assert!(e.claim.expect("claimed").lease_until <= now(), "released");
+    assert_eq!(w.metrics.sum("SendRejected", &[("Service", "sender")]), 1.0);
+    assert_eq!(w.metrics.sum("SendFailures", &[("Service", "sender")]), 1.0);
+    // Once the content is fixed, the retry sends.
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }));
+}
+
+#[tokio::test]
 async fn paused_sending_fails_loudly() {
     let (w, _) = world();
     let d = deps_with(&w, failing("paused", 10));
@@ -700,4 +852,143 @@ async fn the_sample_sqs_event_parses() {
     let body = ev.records[0].body.clone().unwrap();
     let due = sender::parse_body(&body).unwrap();
     assert_eq!(due.step, 1);
+}
+
+/// Collects every log line written while it is the thread's default subscriber.
+#[derive(Clone, Default)]
+struct LogLines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogLines {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// Fails every send with the error SES gives for `code` and `message`.
+struct SesErrorMailer {
+    code: &'static str,
+    message: String,
+}
+
+#[async_trait]
+impl Mailer for SesErrorMailer {
+    async fn send(&self, _email: &Email) -> Result<String, MailError> {
+        Err(shared::adapters::ses::classify(self.code, &self.message))
+    }
+}
+
+#[tokio::test]
+async fn an_address_in_an_ses_error_never_reaches_the_log() {
+    for (code, message) in [
+        ("InternalFailure", "Failed to deliver to <c1@example.com>"),
+        (
+            "MessageRejected",
+            "Email address is not verified. The following identities failed the check in region EU-NORTH-1: c1@example.com, shop@example.com",
+        ),
+        ("BadRequestException", "Header value for c1%40example.com is too long"),
+    ] {
+        let (w, _) = world();
+        let d = deps_with(
+            &w,
+            Arc::new(SesErrorMailer {
+                code,
+                message: message.into(),
+            }),
+        );
+        let due = enrolled(&w, "c1", "en").await;
+        let lines = LogLines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        handle_batch(&d, sqs(&[envelope(&due)]), now()).await;
+        drop(guard);
+        let log = lines.text();
+        assert!(log.contains(code), "the code is logged: {log}");
+        assert!(
+            !log.contains("c1@example.com") && !log.contains("c1%40example.com"),
+            "no address in the log: {log}"
+        );
+        assert!(!log.contains("shop@example.com"), "{log}");
+    }
+}
+
+fn received(mut ev: SqsEvent, times: u32) -> SqsEvent {
+    for m in &mut ev.records {
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), times.to_string());
+    }
+    ev
+}
+
+#[tokio::test]
+async fn a_pause_stops_the_batch_and_hands_every_step_back_to_the_scheduler() {
+    let (w, _) = world();
+    let m = failing("paused", 100);
+    let d = deps_with(&w, m.clone());
+    let mut bodies = Vec::new();
+    for id in ["c1", "c2", "c3"] {
+        bodies.push(envelope(&enrolled(&w, id, "en").await));
+    }
+    let resp = handle_batch(&d, received(sqs(&bodies), 1), now()).await;
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "no receive is spent on a pause: {:?}",
+        resp.batch_item_failures
+    );
+    assert_eq!(*m.seen.lock().unwrap(), 1, "no SES call after the pause");
+    for id in ["c1", "c2", "c3"] {
+        let e = w
+            .store
+            .get_enrollment(id, "example")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.due_at, Some(now() + sender::PAUSED_RETRY), "{id}");
+        assert_eq!(e.published_step, 0, "the scheduler publishes {id} again");
+        assert!(matches!(e.status, Status::Active { next_step: 1 }));
+        assert!(e.claim.is_none_or(|c| c.lease_until <= now()));
+    }
+    assert_eq!(w.metrics.sum("SendingPaused", &[]), 1.0);
+    assert_eq!(m.inner.count(), 0);
+}
+
+#[tokio::test]
+async fn a_step_throttled_late_in_its_receives_is_handed_back_not_dead_lettered() {
+    let (w, _) = world();
+    let m = failing("throttle", 2);
+    let d = deps_with(&w, m.clone());
+    let due = enrolled(&w, "c1", "en").await;
+    // Early receives: redelivered by the queue, as before.
+    let resp = handle_batch(&d, received(sqs(&[envelope(&due)]), 1), now()).await;
+    assert_eq!(resp.batch_item_failures.len(), 1);
+    // A later receive: the scheduler publishes it again instead.
+    let late = sender::HAND_BACK_FROM_RECEIVE;
+    let resp = handle_batch(&d, received(sqs(&[envelope(&due)]), late), now()).await;
+    assert!(resp.batch_item_failures.is_empty());
+    let e = enrollment(&w).await;
+    assert_eq!(e.due_at, Some(now() + sender::THROTTLED_RETRY));
+    assert_eq!(e.published_step, 0);
+    let code = e.claim.and_then(|c| c.reward_code);
+    assert!(
+        code.is_some(),
+        "the claim keeps its reward code for the retry"
+    );
+    // The republished step sends the reward already issued.
+    let later = now() + sender::THROTTLED_RETRY;
+    let out = process_step(&d, &due, later).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }));
+    assert_eq!(w.store.all_rewards().len(), 1);
 }

@@ -2,21 +2,21 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
-use shared::domain::customer::{OrderRecord, Profile};
+use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::experiment::Group;
-use shared::domain::lapse::{assess, LapseState};
+use shared::domain::lapse::next_look;
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::money::Money;
 use shared::domain::reward::{RedeemError, Reward, RewardCode};
-use shared::domain::sequence::{activity_effect, ActivityEffect, Enrollment, ExitReason, Status};
-use shared::events::{publish_all, BusEvent, RetryPolicy};
+use shared::domain::sequence::{
+    activity_effect, cohort_campaign, ActivityEffect, Enrollment, ExitReason, Flow, Status,
+};
+use shared::events::BusEvent;
 use shared::ports::{Claimed, StoreError};
 
 use crate::http::{json_error, json_response};
 use crate::{report, Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
 
-/// How long an activity event id is remembered.
-const DEDUP_DAYS: i64 = 30;
 /// How far in the future `occurred_at` may lie (clock skew between shop and AWS).
 const FUTURE_TOLERANCE_HOURS: i64 = 24;
 /// Orders this long after winning back count a customer as still active.
@@ -28,24 +28,27 @@ pub(crate) use shared::domain::sequence::ActivityKind as Kind;
 /// Personal fields the shop may send along.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ProfileFields {
-    email: Option<String>,
-    first_name: Option<String>,
-    locale: Option<String>,
-    time_zone: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+    /// The platform says the customer does not (or no longer) want marketing email: an opt-out
+    /// is applied, never an opt-in (only the customer's own links resubscribe nobody either).
+    pub marketing_opt_out: bool,
 }
 
 /// A validated activity.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Activity {
-    event_id: String,
-    customer_id: String,
-    kind: Kind,
-    occurred_at: DateTime<Utc>,
-    amount: Option<(Money, String)>,
-    reward_code: Option<String>,
-    product: Option<String>,
-    category: Option<String>,
-    profile: ProfileFields,
+    pub event_id: String,
+    pub customer_id: String,
+    pub kind: Kind,
+    pub occurred_at: DateTime<Utc>,
+    pub amount: Option<(Money, String)>,
+    pub reward_code: Option<String>,
+    pub product: Option<String>,
+    pub category: Option<String>,
+    pub profile: ProfileFields,
 }
 
 /// A field that is missing or wrong, and what to send instead.
@@ -92,6 +95,13 @@ fn text<'a>(
         }
         Some(_) => Err(invalid(field, format!("{field} must be a string"))),
     }
+}
+
+/// Whether `e` is accepted as an email address.
+pub(crate) fn is_email(e: &str) -> bool {
+    e.split_once('@')
+        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+        && !e.chars().any(char::is_whitespace)
 }
 
 /// Parses and checks a body completely, before anything is written.
@@ -172,11 +182,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
         Some(Value::Object(p)) => {
             let email = text(p, "email", "profile.email", 254, false)?;
             if let Some(e) = email {
-                let ok = e
-                    .split_once('@')
-                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
-                    && !e.chars().any(char::is_whitespace);
-                if !ok {
+                if !is_email(e) {
                     return Err(invalid(
                         "profile.email",
                         "profile.email is not an email address",
@@ -210,6 +216,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
                     .map(str::to_string),
                 locale: locale.map(str::to_string),
                 time_zone: time_zone.map(str::to_string),
+                marketing_opt_out: false,
             }
         }
         Some(_) => return Err(invalid("profile", "profile must be an object")),
@@ -259,11 +266,7 @@ enum Redemption {
 }
 
 fn cohort(e: &Enrollment) -> CohortKey {
-    CohortKey {
-        campaign: e.campaign.clone(),
-        variant: e.variant.clone(),
-        group: e.group,
-    }
+    e.cohort()
 }
 
 async fn attribute(
@@ -416,11 +419,8 @@ fn next_due(
     if enrollment.is_some_and(|e| !e.status.is_final()) {
         return profile.due_at;
     }
-    match assess(profile, &deps.campaign.config().lapse, now).state {
-        LapseState::NoOrders => None,
-        LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => Some(lapses_at),
-        LapseState::Lapsed { .. } => Some(now),
-    }
+    let config = deps.campaign.config();
+    next_look(profile, &config.lapse, config.at_risk.is_some(), now)
 }
 
 fn apply(profile: &mut Profile, a: &Activity) {
@@ -453,6 +453,7 @@ fn apply(profile: &mut Profile, a: &Activity) {
                 });
             }
         }
+        Kind::Profile | Kind::RenewalUpcoming => {}
         Kind::Login | Kind::SubscriptionRenewed | Kind::SubscriptionCancelled => {
             profile.last_activity_at = Some(
                 profile
@@ -468,7 +469,21 @@ fn apply(profile: &mut Profile, a: &Activity) {
         Kind::SubscriptionRenewed => {
             profile.tags.remove("subscription:cancelled");
         }
+        Kind::RenewalUpcoming => {
+            profile.tags.insert("subscription:renewal_upcoming".into());
+        }
         _ => {}
+    }
+    if a.kind == Kind::Order {
+        profile.tags.remove("subscription:renewal_upcoming");
+    }
+    if a.profile.marketing_opt_out
+        && matches!(
+            profile.email_status,
+            EmailStatus::Subscribed | EmailStatus::FewerEmails
+        )
+    {
+        profile.email_status = EmailStatus::Unsubscribed;
     }
 }
 
@@ -575,8 +590,13 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
     let reward_json = match &redemption {
         Redemption::None => None,
         Redemption::Redeemed { reward, cost } => {
+            // The reward's own enrollment says which flow's counters it belongs to.
+            let flow = enrollment
+                .as_ref()
+                .filter(|e| e.id == reward.enrollment_id)
+                .map_or(Flow::WinBack, |e| e.flow);
             let key = CohortKey {
-                campaign: reward.campaign.clone(),
+                campaign: cohort_campaign(&reward.campaign, flow),
                 variant: reward.variant.clone(),
                 group: Group::Treated,
             };
@@ -601,12 +621,7 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
             )
         }
     };
-    if !events.is_empty() {
-        let report = publish_all(deps.bus.as_ref(), events, RetryPolicy::default()).await;
-        for (e, why) in &report.failed {
-            tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %why, customer_id = %a.customer_id);
-        }
-    }
+    crate::publish(deps, events, &a.customer_id, now).await;
     tracing::info!(event = "activity_recorded", customer_id = %a.customer_id, activity = ?a.kind, event_id = %a.event_id);
     let mut body = json!({
         "status": "recorded",
@@ -633,12 +648,18 @@ pub(crate) async fn post(
         Ok(a) => a,
         Err(e) => return Ok(json_error(400, &e.message, Some(&e.field))),
     };
+    record(deps, &activity, now).await
+}
+
+/// Records a validated activity once per `event_id`: the shop's contract and the platforms'
+/// webhooks alike.
+pub(crate) async fn record(
+    deps: &Deps,
+    activity: &Activity,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, StoreError> {
     let key = format!("activity#{}", activity.event_id);
-    match deps
-        .store
-        .claim_key(&key, now + Duration::days(DEDUP_DAYS))
-        .await?
-    {
+    match deps.store.claim_key(&key, now + crate::LEASE).await? {
         Claimed::Seen(Some(result)) => {
             let mut body: Value =
                 serde_json::from_str(&result).unwrap_or_else(|_| json!({ "status": "recorded" }));
@@ -657,9 +678,13 @@ pub(crate) async fn post(
         }
         Claimed::New => {}
     }
-    match process(deps, &activity, now).await {
+    match process(deps, activity, now).await {
         Ok(body) => {
-            if let Err(e) = deps.store.record_result(&key, &body.to_string()).await {
+            if let Err(e) = deps
+                .store
+                .record_result(&key, &body.to_string(), now + crate::DEDUP)
+                .await
+            {
                 tracing::warn!(event = "result_not_recorded", error = %e, event_id = %activity.event_id);
             }
             Ok(json_response(200, &body))

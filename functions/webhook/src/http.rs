@@ -6,6 +6,8 @@ use crate::{HttpRequest, HttpResponse};
 
 /// Bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Bodies of the platforms' webhooks (whole orders) above this are refused with 413.
+pub const PLATFORM_MAX_BODY_BYTES: usize = 512 * 1024;
 
 impl HttpRequest {
     /// The first header named `name` (case-insensitive).

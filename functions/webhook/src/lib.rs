@@ -21,6 +21,7 @@ mod activity;
 mod http;
 mod links;
 pub mod pages;
+mod platforms;
 mod report;
 pub mod resolve;
 mod ses;
@@ -41,8 +42,8 @@ use shared::campaign::Campaign;
 use shared::emf::MetricSink;
 use shared::ports::{EventBus, Store, StoreError};
 
-pub use http::MAX_BODY_BYTES;
-pub use shared::settings::Keys;
+pub use http::{MAX_BODY_BYTES, PLATFORM_MAX_BODY_BYTES};
+pub use shared::settings::{Keys, PlatformKeys};
 
 /// Attempts of a versioned save before a lost race is reported.
 pub(crate) const SAVE_ATTEMPTS: u32 = 5;
@@ -108,12 +109,14 @@ pub enum WebhookError {
         "the SES event has no {0}: deliver SES configuration-set events from EventBridge unchanged"
     )]
     BadSesEvent(&'static str),
+    #[error("SES event {0} is being processed by another invocation (its claim holds for at most a minute): retry it later")]
+    InProgress(String),
 }
 
 impl WebhookError {
     /// Whether retrying the same event may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, WebhookError::Store(_))
+        matches!(self, WebhookError::Store(_) | WebhookError::InProgress(_))
     }
 }
 
@@ -235,6 +238,7 @@ enum Route {
     Reward(String),
     Customer(String),
     Resolution(String),
+    Platform(platforms::Platform),
 }
 
 impl Route {
@@ -246,6 +250,15 @@ impl Route {
             Route::Reward(_) => &["GET"],
             Route::Customer(_) => &["DELETE"],
             Route::Resolution(_) => &["POST"],
+            Route::Platform(_) => &["POST"],
+        }
+    }
+
+    /// Platforms send whole orders (line items and all): they get more room.
+    fn max_body(&self) -> usize {
+        match self {
+            Route::Platform(_) => PLATFORM_MAX_BODY_BYTES,
+            _ => MAX_BODY_BYTES,
         }
     }
 
@@ -277,6 +290,7 @@ fn route(path: &str) -> Option<Route> {
         ("rewards", Some(code)) if !code.is_empty() => Some(Route::Reward(code.to_string())),
         ("customers", Some(id)) if !id.is_empty() => Some(Route::Customer(id.to_string())),
         ("resolutions", Some(r)) if !r.is_empty() => Some(Route::Resolution(r.to_string())),
+        ("platforms", Some(name)) => platforms::Platform::parse(name).map(Route::Platform),
         _ => None,
     }
 }
@@ -288,7 +302,7 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
     let Some(route) = route(&req.path) else {
         return http::json_error(
             404,
-            "no such route: the webhook serves POST /v1/activity, GET|POST /v1/survey, GET|POST /v1/unsubscribe, GET|POST /v1/preferences, GET /v1/rewards/{code}, DELETE /v1/customers/{id}, POST /v1/resolutions/{reason}",
+            "no such route: the webhook serves POST /v1/activity, GET|POST /v1/survey, GET|POST /v1/unsubscribe, GET|POST /v1/preferences, GET /v1/rewards/{code}, DELETE /v1/customers/{id}, POST /v1/resolutions/{reason}, POST /v1/platforms/{shopify|woocommerce|stripe}",
             None,
         );
     };
@@ -305,12 +319,13 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
             .push(("allow".into(), route.allowed().join(", ")));
         return resp;
     }
-    if req.body.len() > MAX_BODY_BYTES {
+    if req.body.len() > route.max_body() {
         return http::json_error(
             413,
             &format!(
-                "the body is {} bytes: at most {MAX_BODY_BYTES} are accepted",
-                req.body.len()
+                "the body is {} bytes: at most {} are accepted",
+                req.body.len(),
+                route.max_body()
             ),
             None,
         );
@@ -334,6 +349,7 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
             Route::Reward(code) => signed::reward(deps, &req, &code, now).await,
             Route::Customer(id) => signed::erase(deps, &req, &id, now).await,
             Route::Resolution(reason) => resolve::post(deps, &req, &reason, now).await,
+            Route::Platform(p) => platforms::post(deps, &req, p, now).await,
         }
     };
     match AssertUnwindSafe(work).catch_unwind().await {
@@ -347,6 +363,46 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
             unavailable(is_page, lang)
         }
     }
+}
+
+/// How long a webhook event is held while it is being processed (over the function's 15 s
+/// timeout): a claim whose work died (panic, timeout, a release that failed) frees itself then,
+/// and the sender's retry is processed.
+pub(crate) const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+/// How long a processed event id is remembered (replays within it are answered from the record).
+pub(crate) const DEDUP: chrono::Duration = chrono::Duration::days(30);
+
+/// Publishes `events` for `customer_id`; what the bus still refuses after retries is logged and
+/// counted (`PublishFailures`, Service=webhook), which an alarm watches.
+pub(crate) async fn publish(
+    deps: &Deps,
+    events: Vec<shared::events::BusEvent>,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) {
+    if events.is_empty() {
+        return;
+    }
+    let report = shared::events::publish_all(
+        deps.bus.as_ref(),
+        events,
+        shared::events::RetryPolicy::default(),
+    )
+    .await;
+    if report.failed.is_empty() {
+        return;
+    }
+    for (e, why) in &report.failed {
+        tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %why, customer_id = %customer_id);
+    }
+    deps.metrics.record(
+        shared::emf::Record::new(&[("Service", "webhook")]).metric(
+            "PublishFailures",
+            report.failed.len() as f64,
+            shared::emf::Unit::Count,
+        ),
+        now.timestamp_millis(),
+    );
 }
 
 fn unavailable(is_page: bool, lang: pages::Lang) -> HttpResponse {

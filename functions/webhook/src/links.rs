@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use shared::domain::customer::{EmailStatus, Profile};
-use shared::domain::metrics::{counter, CohortKey};
+use shared::domain::metrics::counter;
 use shared::domain::sequence::{Enrollment, ExitReason};
 use shared::domain::survey::{classify_nps, outcome, Answer, NpsClass, Reason};
-use shared::events::{publish_all, BusEvent, RetryPolicy};
+use shared::events::BusEvent;
 use shared::ports::StoreError;
 use shared::signing::{verify_link, LinkClaims, Purpose, TokenError};
 
@@ -267,11 +267,7 @@ pub(crate) async fn survey(
     };
     let mut events = Vec::new();
     if let Some((before, after)) = &enrollment_change {
-        let key = CohortKey {
-            campaign: after.campaign.clone(),
-            variant: after.variant.clone(),
-            group: after.group,
-        };
+        let key = after.cohort();
         let mut deltas = survey_deltas(before, answer);
         let follow_up = outcome(answer).follow_up;
         let had_follow_up = match answer {
@@ -315,18 +311,8 @@ pub(crate) async fn survey(
             counted = enrollment_change.is_some(),
         );
     }
-    publish(deps, events, &c.customer_id).await;
+    crate::publish(deps, events, &c.customer_id, now).await;
     Ok(html_response(200, pages::thanks(lang)))
-}
-
-async fn publish(deps: &Deps, events: Vec<BusEvent>, customer_id: &str) {
-    if events.is_empty() {
-        return;
-    }
-    let report = publish_all(deps.bus.as_ref(), events, RetryPolicy::default()).await;
-    for (e, why) in &report.failed {
-        tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %why, customer_id = %customer_id);
-    }
 }
 
 /// `GET /v1/unsubscribe?t=` and `GET /v1/preferences?t=`: the choice page. Changes nothing, so
@@ -564,11 +550,7 @@ async fn set_status(
             (counter::FEWER_EMAILS, "fewer_emails")
         };
         if let Some(e) = &enrollment {
-            let key = CohortKey {
-                campaign: e.campaign.clone(),
-                variant: e.variant.clone(),
-                group: e.group,
-            };
+            let key = e.cohort();
             report::count(deps, &key, now, &[(name, 1)]).await?;
         }
         tracing::info!(event = event, customer_id = %c.customer_id, campaign = %c.campaign);

@@ -1,19 +1,16 @@
 //! SES feedback from EventBridge: bounces and complaints suppress; deliveries, opens and clicks
 //! are counted.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::domain::customer::EmailStatus;
 use shared::domain::experiment::{Group, HOLDOUT};
 use shared::domain::metrics::{counter, CohortKey};
-use shared::domain::sequence::ExitReason;
-use shared::events::{publish_all, BusEvent, RetryPolicy};
+use shared::domain::sequence::{cohort_campaign, ExitReason, Flow};
+use shared::events::BusEvent;
 use shared::ports::{Claimed, StoreError};
 
 use crate::{report, Deps, WebhookError, SAVE_ATTEMPTS};
-
-/// How long SES event ids (and per-message opens and clicks) are remembered.
-const DEDUP_DAYS: i64 = 30;
 
 /// What an SES event means here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,14 +46,16 @@ fn feedback(event: &Value) -> Feedback {
     }
 }
 
-/// The first value of the message tag `name`.
-fn tag<'a>(event: &'a Value, name: &str) -> Option<&'a str> {
-    event
-        .pointer("/detail/mail/tags")
-        .and_then(|t| t.get(name))
-        .and_then(|v| v.get(0))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+/// The message tag `name` as the sender set it (decoded by [`shared::ses_tags::read`]).
+fn tag(event: &Value, name: &str) -> Option<String> {
+    let tags = event.pointer("/detail/mail/tags")?;
+    shared::ses_tags::read(name, |n| {
+        tags.get(n)
+            .and_then(|v| v.get(0))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    })
+    .filter(|s| !s.is_empty())
 }
 
 pub(crate) async fn handle_ses_event(
@@ -88,17 +87,23 @@ pub(crate) async fn handle_ses_event(
         return Ok(());
     };
     let key = format!("ses#{id}");
-    if let Claimed::Seen(_) = deps
-        .store
-        .claim_key(&key, now + Duration::days(DEDUP_DAYS))
-        .await?
-    {
-        tracing::info!(event = "ses_event_duplicate", ses_event_id = id);
-        return Ok(());
+    match deps.store.claim_key(&key, now + crate::LEASE).await? {
+        Claimed::New => {}
+        Claimed::Seen(Some(_)) => {
+            tracing::info!(event = "ses_event_duplicate", ses_event_id = id);
+            return Ok(());
+        }
+        // Claimed, not finished: fail so that EventBridge retries it. If that invocation died,
+        // its lease runs out and the retry records the event.
+        Claimed::Seen(None) => return Err(WebhookError::InProgress(id.to_string())),
     }
-    match record(deps, event, fb, customer_id, now).await {
+    match record(deps, event, fb, &customer_id, now).await {
         Ok(()) => {
-            if let Err(e) = deps.store.record_result(&key, "done").await {
+            if let Err(e) = deps
+                .store
+                .record_result(&key, "done", now + crate::DEDUP)
+                .await
+            {
                 tracing::warn!(event = "result_not_recorded", error = %e, ses_event_id = id);
             }
             Ok(())
@@ -119,13 +124,10 @@ async fn record(
     customer_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let campaign =
-        tag(event, "campaign").map_or_else(|| deps.campaign.config().name.clone(), str::to_string);
+    let campaign = tag(event, "campaign").unwrap_or_else(|| deps.campaign.config().name.clone());
     let enrollment = deps.store.get_enrollment(customer_id, &campaign).await?;
-    let variant = tag(event, "variant")
-        .map(str::to_string)
-        .or_else(|| enrollment.as_ref().map(|e| e.variant.clone()));
-    let group = match tag(event, "group") {
+    let variant = tag(event, "variant").or_else(|| enrollment.as_ref().map(|e| e.variant.clone()));
+    let group = match tag(event, "group").as_deref() {
         Some("holdout") => Group::Holdout,
         Some(_) => Group::Treated,
         None => match (&enrollment, variant.as_deref()) {
@@ -134,8 +136,13 @@ async fn record(
             _ => Group::Treated,
         },
     };
+    // The at-risk flow's emails carry `flow`; their counters are kept apart from the win-back's.
+    let flow = match tag(event, "flow").as_deref() {
+        Some("at_risk") => Flow::AtRisk,
+        _ => enrollment.as_ref().map_or(Flow::WinBack, |e| e.flow),
+    };
     let cohort = variant.map(|variant| CohortKey {
-        campaign: campaign.clone(),
+        campaign: cohort_campaign(&campaign, flow),
         variant,
         group,
     });
@@ -152,19 +159,19 @@ async fn record(
         Feedback::Clicked => (counter::CLICKED, Some("clicked")),
         Feedback::Ignored => return Ok(()),
     };
-    // An email opened or clicked many times counts once.
-    if let (Some(what), false) = (unique, message_id.is_empty()) {
-        let k = format!("ses-{what}#{message_id}");
-        if deps
-            .store
-            .claim_key(&k, now + Duration::days(DEDUP_DAYS))
-            .await?
-            != Claimed::New
-        {
-            return Ok(());
+    // An email opened or clicked many times counts once: claimed with a lease, kept once
+    // counted, given back if counting failed (so the retry counts it).
+    let unique_key = match (unique, message_id.is_empty()) {
+        (Some(what), false) => {
+            let k = format!("ses-{what}#{message_id}");
+            if deps.store.claim_key(&k, now + crate::LEASE).await? != Claimed::New {
+                return Ok(());
+            }
+            Some(k)
         }
-    }
-
+        _ => None,
+    };
+    let applied: Result<(), StoreError> = async {
     let mut attempt = 0;
     let suppressed_now = loop {
         attempt += 1;
@@ -214,19 +221,17 @@ async fn record(
             "permanent bounce"
         };
         tracing::info!(event = "customer_suppressed", customer_id = %customer_id, campaign = %campaign, why = why, newly = suppressed_now);
-        let report = publish_all(
-            deps.bus.as_ref(),
+        crate::publish(
+            deps,
             vec![BusEvent::CustomerSuppressed {
                 customer_id: customer_id.to_string(),
                 why: why.to_string(),
                 at: now,
             }],
-            RetryPolicy::default(),
+            customer_id,
+            now,
         )
         .await;
-        for (e, reason) in &report.failed {
-            tracing::error!(event = "publish_failed", detail_type = e.detail_type(), reason = %reason, customer_id = %customer_id);
-        }
     }
 
     match &cohort {
@@ -236,4 +241,20 @@ async fn record(
         }
     }
     Ok(())
+    }
+    .await;
+    if let Some(k) = &unique_key {
+        let settled = match &applied {
+            Ok(()) => {
+                deps.store
+                    .record_result(k, "done", now + crate::DEDUP)
+                    .await
+            }
+            Err(_) => deps.store.release_key(k).await,
+        };
+        if let Err(e) = settled {
+            tracing::warn!(event = "unique_key_not_settled", error = %e, "the lease frees it");
+        }
+    }
+    applied
 }

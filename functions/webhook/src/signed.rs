@@ -70,15 +70,30 @@ pub(crate) async fn erase(
             Some("id"),
         ));
     };
+    if !erase_customer(deps, &id, now).await? {
+        return Ok(json_error(
+            404,
+            "no customer has this id: nothing to erase",
+            Some("id"),
+        ));
+    }
+    Ok(json_response(
+        200,
+        &json!({ "status": "erased", "customer_id": id }),
+    ))
+}
+
+/// Erases a customer's personal data and ends the enrollment; `false` when no such customer.
+pub(crate) async fn erase_customer(
+    deps: &Deps,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let Some(mut p) = deps.store.get_profile(&id).await? else {
-            return Ok(json_error(
-                404,
-                "no customer has this id: nothing to erase",
-                Some("id"),
-            ));
+        let Some(mut p) = deps.store.get_profile(id).await? else {
+            return Ok(false);
         };
         if p.erased && p.email.is_none() && p.first_name.is_none() {
             break;
@@ -94,7 +109,7 @@ pub(crate) async fn erase(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let Some(e) = deps.store.get_enrollment(&id, &campaign).await? else {
+        let Some(e) = deps.store.get_enrollment(id, &campaign).await? else {
             break;
         };
         let Ok(exited) = e.exit(ExitReason::Erased, now) else {
@@ -107,8 +122,5 @@ pub(crate) async fn erase(
         }
     }
     tracing::info!(event = "customer_erased", customer_id = %id);
-    Ok(json_response(
-        200,
-        &json!({ "status": "erased", "customer_id": id }),
-    ))
+    Ok(true)
 }

@@ -254,7 +254,7 @@ async fn orders_long_after_winning_back_count_as_still_active_once() {
 }
 
 #[tokio::test]
-async fn a_new_customer_gets_a_profile_due_when_they_would_lapse() {
+async fn a_new_customer_gets_a_profile_due_when_they_would_become_at_risk() {
     let w = world();
     let mut body = order("evt-14", now(), "25.00");
     body["customer_id"] = json!("new-1");
@@ -264,12 +264,12 @@ async fn a_new_customer_gets_a_profile_due_when_they_would_lapse() {
     assert_eq!(p.email.as_deref(), Some("new@example.com"));
     assert_eq!(p.currency.as_deref(), Some("EUR"));
     assert_eq!(p.email_status, EmailStatus::Subscribed);
-    // Due at the lapse moment: when the fitted model's P(active) (the shipped prior here) of a
-    // one-order customer falls below the campaign's threshold.
+    // The shipped campaign has an at-risk flow, so the customer is due when the fitted model's
+    // P(active) (the shipped prior here) of a one-order customer falls below at_risk_p_active.
     use shared::domain::model::{at_age, summarize, Fit, Variant};
     let fit = Fit::prior(Variant::Mbgnbd);
     let one = summarize(&[(now(), 2500.0)], now()).unwrap();
-    let age = fit.lapse_age(&one, 0.3).unwrap();
+    let age = fit.lapse_age(&one, 0.5).unwrap();
     assert_eq!(p.due_at, Some(at_age(now(), age).max(now())));
     assert!(p.due_at.unwrap() > now() + Duration::days(1));
 }
@@ -340,4 +340,22 @@ async fn a_body_over_64_kb_is_refused_with_413() {
         .http(signed_post("/v1/activity", &big, WEBHOOK_KEY, now()))
         .await;
     assert_eq!(resp.status, 413);
+}
+
+#[tokio::test]
+async fn an_order_wakes_a_sunset_customer() {
+    let w = world();
+    w.enrolled_customer().await;
+    let mut p = w.profile(CUSTOMER).await;
+    p.sunset_at = Some(now() - Duration::days(10));
+    shared::ports::ProfileStore::save_profile(w.store.as_ref(), &p)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.http(activity(&order("evt-30", now(), "19.00")))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(w.profile(CUSTOMER).await.sunset_at, None);
 }

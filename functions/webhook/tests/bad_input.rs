@@ -25,6 +25,7 @@ fn path() -> impl Strategy<Value = String> {
         Just("/v1/preferences".to_string()),
         "/v1/rewards/[A-Za-z0-9%-]{0,24}",
         "/v1/customers/[A-Za-z0-9%-]{0,24}",
+        "/v1/platforms/(shopify|woocommerce|stripe|[a-z]{0,8})",
         "/[ -~]{0,40}",
     ]
 }
@@ -62,8 +63,18 @@ fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
     )
         .prop_map(|(sig, lang, mut other)| {
             if let Some(s) = sig {
+                // The same junk under each platform's signature header too.
+                for name in [
+                    "x-shopify-hmac-sha256",
+                    "x-wc-webhook-signature",
+                    "stripe-signature",
+                ] {
+                    other.push((name.into(), s.clone()));
+                }
                 other.push(("winback-signature".into(), s));
             }
+            other.push(("x-shopify-topic".into(), "orders/paid".into()));
+            other.push(("x-wc-webhook-topic".into(), "order.created".into()));
             if let Some(l) = lang {
                 other.push(("accept-language".into(), l));
             }

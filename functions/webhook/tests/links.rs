@@ -329,3 +329,39 @@ async fn fewer_emails_keeps_the_sequence_and_unsubscribing_later_still_works() {
         .await;
     assert_eq!(bad.status, 400);
 }
+
+#[tokio::test]
+async fn an_authentic_unsubscribe_link_still_unsubscribes_after_its_expiry() {
+    let w = world();
+    let e = w.enrolled_customer().await;
+    let q = format!("t={}", token(Purpose::Unsubscribe, &e.id));
+    // Long after the token's expiry (30 days): the choice page and one-click both still work.
+    let later = now() + Duration::days(400);
+    let page = webhook::handle_http(&w.deps, link("GET", "/v1/unsubscribe", &q, ""), later).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let resp = webhook::handle_http(
+        &w.deps,
+        link("POST", "/v1/unsubscribe", &q, "List-Unsubscribe=One-Click"),
+        later,
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(
+        w.profile(CUSTOMER).await.email_status,
+        EmailStatus::Unsubscribed
+    );
+    // A forged one still does not.
+    let forged = q.replace('.', "x.");
+    let resp = webhook::handle_http(
+        &w.deps,
+        link(
+            "POST",
+            "/v1/unsubscribe",
+            &forged,
+            "List-Unsubscribe=One-Click",
+        ),
+        later,
+    )
+    .await;
+    assert_eq!(resp.status, 400);
+}

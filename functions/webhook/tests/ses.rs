@@ -122,3 +122,59 @@ async fn the_lambda_entry_routes_ses_events_and_refuses_strangers() {
     no_id.as_object_mut().unwrap().remove("id");
     assert!(webhook::handle(&w.deps, no_id, now()).await.is_err());
 }
+
+#[tokio::test]
+async fn a_bounce_finds_a_customer_whose_id_ses_tags_cannot_hold_as_it_is() {
+    let w = world();
+    let id = "gid://shopify/Customer/123";
+    w.enrolled(
+        id,
+        Group::Treated,
+        VARIANT,
+        now() - chrono::Duration::days(1),
+    )
+    .await;
+    let mut event = fixture("ses-bounce.json");
+    // The tags as the SES adapter sends them (and SES echoes them).
+    for (name, value) in shared::ses_tags::tags("customer_id", id) {
+        assert!(!value.contains('/'), "{value}");
+        event["detail"]["mail"]["tags"][name] = serde_json::json!([value]);
+    }
+    webhook::handle_ses_event(&w.deps, &event, now())
+        .await
+        .unwrap();
+    assert_eq!(w.profile(id).await.email_status, EmailStatus::Suppressed);
+    assert!(w.enrollment(id).await.status.is_final());
+}
+
+/// A bus that refuses every event.
+struct DownBus;
+
+#[async_trait::async_trait]
+impl shared::ports::EventBus for DownBus {
+    async fn put_batch(
+        &self,
+        _events: &[BusEvent],
+    ) -> Result<shared::ports::PutResult, shared::ports::BusError> {
+        Err(shared::ports::BusError::Backend("bus unreachable".into()))
+    }
+}
+
+#[tokio::test]
+async fn an_event_that_cannot_be_published_is_counted_for_the_alarm() {
+    let mut w = world();
+    w.deps.bus = std::sync::Arc::new(DownBus);
+    w.enrolled_customer().await;
+    webhook::handle_ses_event(&w.deps, &fixture("ses-bounce.json"), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.profile(CUSTOMER).await.email_status,
+        EmailStatus::Suppressed,
+        "the bounce is recorded all the same"
+    );
+    assert_eq!(
+        w.metrics.sum("PublishFailures", &[("Service", "webhook")]),
+        1.0
+    );
+}

@@ -738,16 +738,23 @@ impl IdempotencyStore for DynamoStore {
     }
 
     /// Does nothing when the key is not claimed.
-    async fn record_result(&self, key_: &str, result: &str) -> StoreResult<()> {
+    async fn record_result(
+        &self,
+        key_: &str,
+        result: &str,
+        keep_until: DateTime<Utc>,
+    ) -> StoreResult<()> {
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(idem_pk(key_), "IDEM".into())))
-            .update_expression("SET #r = :r")
+            .update_expression("SET #r = :r, #ttl = :ttl")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#r", "result")
+            .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":r", s(result))
+            .expression_attribute_values(":ttl", n(keep_until.timestamp()))
             .send()
             .await;
         match out {
@@ -1406,6 +1413,7 @@ mod tests {
             nps: Some(6),
             revenue_minor: 1_234_567,
             resolved: None,
+            flow: Default::default(),
         };
         let item = enrollment_item(&e, 42).unwrap();
         let size = item_size(&item);

@@ -257,9 +257,14 @@ impl IdempotencyStore for MemoryStore {
         Ok(Claimed::New)
     }
 
-    async fn record_result(&self, key: &str, result: &str) -> StoreResult<()> {
+    async fn record_result(
+        &self,
+        key: &str,
+        result: &str,
+        keep_until: DateTime<Utc>,
+    ) -> StoreResult<()> {
         if let Some(entry) = self.lock().idempotency.get_mut(key) {
-            entry.1 = Some(result.to_string());
+            *entry = (keep_until, Some(result.to_string()));
         }
         Ok(())
     }

@@ -33,7 +33,7 @@ fn content(text: &str) -> Result<Content, MailError> {
         .map_err(|e| MailError::Other(Box::new(e)))
 }
 
-/// SES tag values allow only ASCII letters, digits, `_`, `-`, `.`, `@`.
+/// SES tag names allow only ASCII letters, digits, `_`, `-`, `.`, `@`.
 fn tag_value(v: &str) -> String {
     v.chars()
         .map(|c| {
@@ -47,21 +47,69 @@ fn tag_value(v: &str) -> String {
         .collect()
 }
 
-/// Sorts an SES error code into what the sender should do.
+/// `message` with every email address in it replaced by `<address>`: SES error messages can name
+/// the recipient (or the sender identity), and they end up in logs and the "Failed sends" query.
+/// A word counts as an address when it holds `@` (or its URL encoding `%40`).
+pub fn redact_addresses(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.contains('@') || word.to_ascii_lowercase().contains("%40") {
+            out.push_str("<address>");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in message.chars() {
+        if c.is_whitespace() || "<>()[]{}\"',;:".contains(c) {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// What SES says when it refuses the recipient's address itself (lower case): a list entry, or
+/// an address it cannot parse. Any other `MessageRejected` is about the message.
+const ADDRESS_REASONS: &[&str] = &[
+    "address blacklisted",
+    "illegal address",
+    "missing final '@domain'",
+    "local address contains",
+    "domain contains illegal character",
+    "domain ends with dot",
+    "domain starts with dot",
+    "invalid email address",
+    "recipient address rejected",
+];
+
+fn about_the_address(message: &str) -> bool {
+    let m = message.to_lowercase();
+    ADDRESS_REASONS.iter().any(|r| m.contains(r))
+}
+
+/// Sorts an SES error code into what the sender should do. The error keeps the code and the
+/// message with addresses redacted ([`redact_addresses`]). `MessageRejected` suppresses the
+/// customer only for a reason about the address; for anything else (content, size, headers) it
+/// is [`MailError::Refused`]: a send failure, counted and alarmed, that every recipient of the
+/// step would meet.
 pub fn classify(code: &str, message: &str) -> MailError {
+    let said = format!("{code}: {}", redact_addresses(message));
     match code {
         "TooManyRequestsException"
         | "LimitExceededException"
         | "Throttling"
-        | "ThrottlingException" => MailError::Throttled(format!("{code}: {message}")),
-        "AccountSuspendedException" | "SendingPausedException" => {
-            MailError::Paused(format!("{code}: {message}"))
-        }
-        "MessageRejected" if message.contains("not verified") => {
-            MailError::Paused(format!("{code}: {message}"))
-        }
-        "MessageRejected" => MailError::Rejected(format!("{code}: {message}")),
-        _ => MailError::Other(format!("{code}: {message}").into()),
+        | "ThrottlingException" => MailError::Throttled(said),
+        "AccountSuspendedException" | "SendingPausedException" => MailError::Paused(said),
+        "MessageRejected" if message.contains("not verified") => MailError::Paused(said),
+        "MessageRejected" if about_the_address(message) => MailError::Rejected(said),
+        "MessageRejected" => MailError::Refused(said),
+        "BadRequestException" if about_the_address(message) => MailError::Rejected(said),
+        _ => MailError::Other(said.into()),
     }
 }
 
@@ -90,14 +138,17 @@ impl Mailer for SesMailer {
             .destination(Destination::builder().to_addresses(&email.to).build())
             .content(EmailContent::builder().simple(message.build()).build())
             .set_configuration_set_name(self.configuration_set.clone());
+        // Values are encoded reversibly (the webhook reads them back with `ses_tags::read`).
         for (name, value) in &email.tags {
-            req = req.email_tags(
-                MessageTag::builder()
-                    .name(tag_value(name))
-                    .value(tag_value(value))
-                    .build()
-                    .map_err(|e| MailError::Other(Box::new(e)))?,
-            );
+            for (name, value) in crate::ses_tags::tags(&tag_value(name), value) {
+                req = req.email_tags(
+                    MessageTag::builder()
+                        .name(name)
+                        .value(value)
+                        .build()
+                        .map_err(|e| MailError::Other(Box::new(e)))?,
+                );
+            }
         }
         match req.send().await {
             Ok(out) => Ok(out.message_id().unwrap_or_default().to_string()),
@@ -105,7 +156,10 @@ impl Mailer for SesMailer {
                 let code = err.code().unwrap_or_default().to_string();
                 let message = err.message().unwrap_or_default().to_string();
                 if code.is_empty() {
-                    Err(MailError::Other(Box::new(err)))
+                    // No SES error code (a timeout, a connection failure): the SDK's own
+                    // description, redacted like an SES message.
+                    let said = aws_sdk_sesv2::error::DisplayErrorContext(&err).to_string();
+                    Err(MailError::Other(redact_addresses(&said).into()))
                 } else {
                     Err(classify(&code, &message))
                 }
@@ -140,10 +194,53 @@ mod tests {
             classify("MessageRejected", "Email address is not verified"),
             MailError::Paused(_)
         ));
+        // Only a reason about the address suppresses it; a content rejection is a send failure.
+        for address in [
+            "Address blacklisted.",
+            "Illegal address",
+            "Missing final '@domain'",
+            "Local address contains control or whitespace",
+            "Domain contains illegal character",
+            "Domain ends with dot",
+        ] {
+            assert!(
+                matches!(classify("MessageRejected", address), MailError::Rejected(_)),
+                "{address}"
+            );
+        }
+        for content in [
+            "Email contains a virus.",
+            "Message length is more than 10485760 bytes long.",
+            "Invalid headers in message",
+            "Transaction failed",
+            "",
+        ] {
+            assert!(
+                matches!(classify("MessageRejected", content), MailError::Refused(_)),
+                "{content}"
+            );
+        }
         assert!(matches!(
             classify("InternalFailure", "x"),
             MailError::Other(_)
         ));
         assert_eq!(tag_value("c-1#example#1"), "c-1_example_1");
+    }
+
+    #[test]
+    fn addresses_are_redacted_from_ses_messages() {
+        assert_eq!(
+            redact_addresses("Email address is not verified: a.b+c@example.com, <d@e.org>."),
+            "Email address is not verified: <address>, <<address>>."
+        );
+        assert_eq!(
+            redact_addresses("Illegal address A%40B.com"),
+            "Illegal address <address>"
+        );
+        let e = classify("InternalFailure", "could not reach x@y.z");
+        assert_eq!(
+            e.to_string(),
+            "mail service error: InternalFailure: could not reach <address>"
+        );
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::money::Money;
 use crate::domain::reward::RewardSpec;
-use crate::domain::sequence::ActivityKind;
+use crate::domain::sequence::{ActivityKind, Flow};
 use crate::domain::survey::Reason;
 
 /// A whole campaign: who lapses, who is eligible, the sequence, rewards and the experiment.
@@ -35,6 +35,32 @@ pub struct CampaignConfig {
     pub steps: Vec<StepConfig>,
     pub rewards: RewardPolicy,
     pub experiment: ExperimentConfig,
+    /// The at-risk flow, for customers not lapsed yet but showing early signals. Without it,
+    /// at-risk customers are only watched.
+    #[serde(default)]
+    pub at_risk: Option<AtRiskFlow>,
+}
+
+/// The at-risk flow: a buying process before they lapse. Interest (content, a satisfaction or
+/// NPS question), then evaluation (answer the objection), then a last step that may carry a
+/// reward, given only to customers judged unlikely to come back by themselves (see
+/// [`crate::domain::outlook::likely_to_return_alone`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AtRiskFlow {
+    /// The sequence, in order; `reward = true` only on the last step.
+    pub steps: Vec<StepConfig>,
+}
+
+impl CampaignConfig {
+    /// The steps of a flow (none for the at-risk flow of a campaign without one).
+    pub fn steps_of(&self, flow: Flow) -> &[StepConfig] {
+        match (flow, &self.at_risk) {
+            (Flow::WinBack, _) => &self.steps,
+            (Flow::AtRisk, Some(a)) => &a.steps,
+            (Flow::AtRisk, None) => &[],
+        }
+    }
 }
 
 fn default_time_zone() -> String {
@@ -201,6 +227,14 @@ pub struct SendingPolicy {
     /// Steps allowed; raising it past 3 is a deliberate choice (more lands in spam).
     #[serde(default = "default_max_steps")]
     pub max_steps: u8,
+    /// Send each email at the local hour the customer usually orders at, when they have one
+    /// outside quiet hours (waiting up to a day); otherwise as soon as the step is due.
+    #[serde(default = "default_best_hour")]
+    pub best_hour: bool,
+}
+
+fn default_best_hour() -> bool {
+    true
 }
 
 fn default_link_validity() -> u32 {

@@ -112,6 +112,9 @@ impl Campaign {
         let env = templates::compile(files)?;
         let mut steps: Vec<String> = config.steps.iter().map(|s| s.template.clone()).collect();
         steps.extend(config.eligibility.resolved_template.clone());
+        if let Some(at_risk) = &config.at_risk {
+            steps.extend(at_risk.steps.iter().map(|s| s.template.clone()));
+        }
         templates::check(&env, &config.locales, &steps)?;
         Ok(Campaign { config, env })
     }
@@ -271,6 +274,9 @@ pub mod embedded {
         "templates/en/missing.subject", "templates/en/missing.html", "templates/en/missing.txt",
         "templates/en/goodbye.subject", "templates/en/goodbye.html", "templates/en/goodbye.txt",
         "templates/en/fixed.subject", "templates/en/fixed.html", "templates/en/fixed.txt",
+        "templates/en/checkin.subject", "templates/en/checkin.html", "templates/en/checkin.txt",
+        "templates/en/tips.subject", "templates/en/tips.html", "templates/en/tips.txt",
+        "templates/en/nudge.subject", "templates/en/nudge.html", "templates/en/nudge.txt",
         "templates/sv/_layout.html", "templates/sv/_layout.txt",
         "templates/sv/_survey.html", "templates/sv/_survey.txt",
         "templates/sv/_nps.html", "templates/sv/_nps.txt",
@@ -279,6 +285,9 @@ pub mod embedded {
         "templates/sv/missing.subject", "templates/sv/missing.html", "templates/sv/missing.txt",
         "templates/sv/goodbye.subject", "templates/sv/goodbye.html", "templates/sv/goodbye.txt",
         "templates/sv/fixed.subject", "templates/sv/fixed.html", "templates/sv/fixed.txt",
+        "templates/sv/checkin.subject", "templates/sv/checkin.html", "templates/sv/checkin.txt",
+        "templates/sv/tips.subject", "templates/sv/tips.html", "templates/sv/tips.txt",
+        "templates/sv/nudge.subject", "templates/sv/nudge.html", "templates/sv/nudge.txt",
         "templates/da/_layout.html", "templates/da/_layout.txt",
         "templates/da/_survey.html", "templates/da/_survey.txt",
         "templates/da/_nps.html", "templates/da/_nps.txt",
@@ -287,6 +296,9 @@ pub mod embedded {
         "templates/da/missing.subject", "templates/da/missing.html", "templates/da/missing.txt",
         "templates/da/goodbye.subject", "templates/da/goodbye.html", "templates/da/goodbye.txt",
         "templates/da/fixed.subject", "templates/da/fixed.html", "templates/da/fixed.txt",
+        "templates/da/checkin.subject", "templates/da/checkin.html", "templates/da/checkin.txt",
+        "templates/da/tips.subject", "templates/da/tips.html", "templates/da/tips.txt",
+        "templates/da/nudge.subject", "templates/da/nudge.html", "templates/da/nudge.txt",
         "templates/pl/_layout.html", "templates/pl/_layout.txt",
         "templates/pl/_survey.html", "templates/pl/_survey.txt",
         "templates/pl/_nps.html", "templates/pl/_nps.txt",
@@ -295,6 +307,9 @@ pub mod embedded {
         "templates/pl/missing.subject", "templates/pl/missing.html", "templates/pl/missing.txt",
         "templates/pl/goodbye.subject", "templates/pl/goodbye.html", "templates/pl/goodbye.txt",
         "templates/pl/fixed.subject", "templates/pl/fixed.html", "templates/pl/fixed.txt",
+        "templates/pl/checkin.subject", "templates/pl/checkin.html", "templates/pl/checkin.txt",
+        "templates/pl/tips.subject", "templates/pl/tips.html", "templates/pl/tips.txt",
+        "templates/pl/nudge.subject", "templates/pl/nudge.html", "templates/pl/nudge.txt",
         "templates/pt/_layout.html", "templates/pt/_layout.txt",
         "templates/pt/_survey.html", "templates/pt/_survey.txt",
         "templates/pt/_nps.html", "templates/pt/_nps.txt",
@@ -303,6 +318,9 @@ pub mod embedded {
         "templates/pt/missing.subject", "templates/pt/missing.html", "templates/pt/missing.txt",
         "templates/pt/goodbye.subject", "templates/pt/goodbye.html", "templates/pt/goodbye.txt",
         "templates/pt/fixed.subject", "templates/pt/fixed.html", "templates/pt/fixed.txt",
+        "templates/pt/checkin.subject", "templates/pt/checkin.html", "templates/pt/checkin.txt",
+        "templates/pt/tips.subject", "templates/pt/tips.html", "templates/pt/tips.txt",
+        "templates/pt/nudge.subject", "templates/pt/nudge.html", "templates/pt/nudge.txt",
     );
 
     /// The files of a shipped campaign.

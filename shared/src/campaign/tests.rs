@@ -380,6 +380,20 @@ fn a_sequence_and_sunset_longer_than_the_attribution_window_is_refused() {
 }
 
 #[test]
+fn an_at_risk_reward_before_the_last_step_is_refused() {
+    let t = TempCampaign::example();
+    t.edit(
+        "campaign.toml",
+        "template = \"checkin\"\ndelay_days = 0",
+        "template = \"checkin\"\ndelay_days = 0\nreward = true",
+    );
+    assert_mentions(
+        &t.load_error(),
+        &["at_risk.steps[1].reward", "only the last at-risk step"],
+    );
+}
+
+#[test]
 fn a_negative_delay_names_the_step() {
     let t = TempCampaign::example();
     t.edit("campaign.toml", "delay_days = 5", "delay_days = -1");

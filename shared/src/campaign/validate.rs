@@ -2,11 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use super::config::CampaignConfig;
+use super::config::{CampaignConfig, StepConfig};
 use super::error::CampaignError;
 use crate::domain::experiment::HOLDOUT;
 use crate::domain::reward::RewardSpec;
-use crate::domain::sequence::{sequence_days, ActivityKind};
+use crate::domain::sequence::{flow_days, ActivityKind, Flow};
 
 pub(crate) const CONFIG_FILE: &str = "campaign.toml";
 
@@ -247,41 +247,17 @@ fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
     if s.max_steps == 0 {
         return Err(invalid("sending.max_steps", "must be at least 1"));
     }
-    if c.steps.is_empty() {
-        return Err(invalid(
-            "steps",
-            "must have at least one [[steps]] entry: the campaign sends nothing without one",
-        ));
-    }
-    if c.steps.len() > usize::from(s.max_steps) {
-        return Err(invalid(
-            "steps",
-            format!(
-                "has {} steps but sending.max_steps is {}: more than three emails tends to land in spam; remove steps or raise max_steps deliberately",
-                c.steps.len(),
-                s.max_steps
-            ),
-        ));
-    }
-    for (i, step) in c.steps.iter().enumerate() {
-        let n = i + 1;
-        if !is_slug(&step.template, &['_']) || step.template.starts_with('_') {
-            return Err(invalid(
-                format!("steps[{n}].template"),
-                format!(
-                    "must be a template name of lowercase letters, digits, `-` or `_` not starting with `_`, got {:?}",
-                    step.template
-                ),
-            ));
-        }
-        if !(step.delay_days.is_finite() && step.delay_days >= 0.0) {
-            return Err(invalid(
-                format!("steps[{n}].delay_days"),
-                format!(
-                    "must be ≥ 0 (step {n}, `{}`), got {}",
-                    step.template, step.delay_days
-                ),
-            ));
+    validate_steps("steps", &c.steps, s.max_steps)?;
+    if let Some(at_risk) = &c.at_risk {
+        validate_steps("at_risk.steps", &at_risk.steps, s.max_steps)?;
+        let last = at_risk.steps.len();
+        if let Some(i) = at_risk.steps.iter().position(|st| st.reward) {
+            if i + 1 != last {
+                return Err(invalid(
+                    format!("at_risk.steps[{}].reward", i + 1),
+                    "only the last at-risk step may carry a reward: a discount is the last resort, after content and answering the objection",
+                ));
+            }
         }
     }
     for (i, kind) in s.still_with_us.iter().enumerate() {
@@ -303,14 +279,21 @@ fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
             .iter()
             .map(|v| (v.name.as_str(), v.delay_factor)),
     );
-    for (variant, factor) in factors {
-        let days = sequence_days(c, factor);
+    let flows = [Flow::WinBack, Flow::AtRisk];
+    for ((variant, factor), flow) in factors.flat_map(|f| flows.map(|flow| (f, flow))) {
+        if c.steps_of(flow).is_empty() {
+            continue;
+        }
+        let days = flow_days(c, flow, factor);
         if days > f64::from(s.attribution_days) {
-            let whose = if variant.is_empty() {
+            let mut whose = if variant.is_empty() {
                 String::new()
             } else {
                 format!(" for variant {variant:?} (delay_factor {factor})")
             };
+            if flow == Flow::AtRisk {
+                whose.push_str(" in the at-risk flow");
+            }
             return Err(invalid(
                 "sending.attribution_days",
                 format!(
@@ -334,6 +317,50 @@ fn validate_resolved_template(c: &CampaignConfig) -> Result<(), CampaignError> {
         )),
         _ => Ok(()),
     }
+}
+
+/// The rules every sequence follows: at least one step, at most `max_steps`, template names,
+/// delays ≥ 0. `key` is where it sits in the file (`steps`, `at_risk.steps`).
+fn validate_steps(key: &str, steps: &[StepConfig], max_steps: u8) -> Result<(), CampaignError> {
+    if steps.is_empty() {
+        return Err(invalid(
+            key,
+            format!(
+                "must have at least one [[{key}]] entry: the campaign sends nothing without one"
+            ),
+        ));
+    }
+    if steps.len() > usize::from(max_steps) {
+        return Err(invalid(
+            key,
+            format!(
+                "has {} steps but sending.max_steps is {max_steps}: more than three emails tends to land in spam; remove steps or raise max_steps deliberately",
+                steps.len(),
+            ),
+        ));
+    }
+    for (i, step) in steps.iter().enumerate() {
+        let n = i + 1;
+        if !is_slug(&step.template, &['_']) || step.template.starts_with('_') {
+            return Err(invalid(
+                format!("{key}[{n}].template"),
+                format!(
+                    "must be a template name of lowercase letters, digits, `-` or `_` not starting with `_`, got {:?}",
+                    step.template
+                ),
+            ));
+        }
+        if !(step.delay_days.is_finite() && step.delay_days >= 0.0) {
+            return Err(invalid(
+                format!("{key}[{n}].delay_days"),
+                format!(
+                    "must be ≥ 0 (step {n}, `{}`), got {}",
+                    step.template, step.delay_days
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_rewards(c: &CampaignConfig) -> Result<(), CampaignError> {

@@ -169,6 +169,11 @@ impl Profile {
         self.due_at = None;
     }
 
+    /// When the stored orders were placed, oldest first.
+    pub fn order_times(&self) -> Vec<DateTime<Utc>> {
+        self.orders.iter().map(|o| o.at).collect()
+    }
+
     /// Gaps between consecutive orders, in days.
     pub fn gaps_days(&self) -> Vec<f64> {
         self.orders

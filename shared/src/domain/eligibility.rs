@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::customer::{EmailStatus, Profile};
-use super::sequence::{Enrollment, ExitReason, Status};
+use super::sequence::{Enrollment, ExitReason, Flow, Status};
 use super::survey::{pending_resolution, Reason};
 use crate::campaign::config::EligibilityPolicy;
 
@@ -93,6 +93,19 @@ pub fn check(
     policy: &EligibilityPolicy,
     now: DateTime<Utc>,
 ) -> Result<(), Ineligible> {
+    check_flow(profile, latest, policy, Flow::WinBack, now)
+}
+
+/// Whether a customer may be enrolled in `flow` now. The same rules for both flows, except that
+/// an at-risk enrollment that ended does not hold back the win-back one once they lapse (only
+/// the frequency cap does): the flows follow each other.
+pub fn check_flow(
+    profile: &Profile,
+    latest: Option<&Enrollment>,
+    policy: &EligibilityPolicy,
+    flow: Flow,
+    now: DateTime<Utc>,
+) -> Result<(), Ineligible> {
     if profile.erased {
         return Err(Ineligible::Erased);
     }
@@ -145,7 +158,8 @@ pub fn check(
                 ..
             }
         ) && pending_resolution(profile).is_some();
-        if let Some(ended) = e.ended_at().filter(|_| !fixed_pause) {
+        let after_at_risk = e.flow == Flow::AtRisk && flow == Flow::WinBack;
+        if let Some(ended) = e.ended_at().filter(|_| !fixed_pause && !after_at_risk) {
             let until = ended + Duration::days(i64::from(policy.cooldown_days));
             if now < until {
                 return Err(Ineligible::CoolingDown { until });
@@ -226,6 +240,38 @@ mod tests {
         );
         p.resolved_reasons.insert(Reason::Quality);
         assert_eq!(check(&p, None, pol, now()), Ok(()));
+    }
+
+    #[test]
+    fn an_ended_at_risk_flow_holds_back_another_but_not_the_win_back() {
+        let c = example_campaign();
+        let p = good_customer();
+        let mut e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now())
+            .record_sent(1, now(), None, &c)
+            .unwrap()
+            .win_back(now())
+            .unwrap();
+        e.flow = Flow::AtRisk;
+        let later = now() + Duration::days(30);
+        assert_eq!(
+            check_flow(&p, Some(&e), &c.eligibility, Flow::WinBack, later),
+            Ok(())
+        );
+        assert!(matches!(
+            check_flow(&p, Some(&e), &c.eligibility, Flow::AtRisk, later),
+            Err(Ineligible::CoolingDown { .. })
+        ));
+        // The frequency cap still applies.
+        assert!(matches!(
+            check_flow(
+                &p,
+                Some(&e),
+                &c.eligibility,
+                Flow::WinBack,
+                now() + Duration::days(1)
+            ),
+            Err(Ineligible::ContactedRecently { .. })
+        ));
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub struct Outlook {
 }
 
 /// Median of a non-empty slice.
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
@@ -177,6 +177,49 @@ pub fn risk_signals(
         signals.insert(0, RiskSignal::QuietLongerThanUsual);
     }
     signals
+}
+
+/// When the scheduler should next look at a customer who is not enrolled: now once lapsed (or at
+/// risk, when the campaign has an at-risk flow), else the moment that would change. With an
+/// at-risk flow that is when they would turn at risk (see [`at_risk_from`]);
+/// without one, when they lapse. `None` for a customer without orders.
+pub fn next_look(
+    profile: &Profile,
+    policy: &LapsePolicy,
+    watch_at_risk: bool,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    profile.last_order_at?;
+    match assess(profile, policy, now).state {
+        LapseState::NoOrders => None,
+        LapseState::Lapsed { .. } => Some(now),
+        LapseState::AtRisk { .. } if watch_at_risk => Some(now),
+        LapseState::AtRisk { lapses_at, .. } => Some(lapses_at),
+        LapseState::Active { lapses_at } if watch_at_risk => {
+            Some(at_risk_from(profile, policy, now).clamp(now, lapses_at))
+        }
+        LapseState::Active { lapses_at } => Some(lapses_at),
+    }
+}
+
+/// When a customer who is active at `now` turns at risk with no new order: under a fitted model when
+/// P(active) falls below `at_risk_p_active`; under the threshold rule when the quiet time reaches
+/// `at_risk_fraction` of the threshold. (The other early signals come from the order history, so
+/// only a new order changes them.)
+fn at_risk_from(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> DateTime<Utc> {
+    let last = profile.last_order_at.unwrap_or(now);
+    let by_threshold = || last + days(threshold(profile, policy).days * policy.at_risk_fraction);
+    if policy.model == LapseModel::Threshold {
+        return by_threshold();
+    }
+    let fit = policy.fitted_model();
+    match (profile.first_order_at, model::profile_summary(profile, now)) {
+        (Some(first), Some(s)) => fit
+            .lapse_age(&s, policy.at_risk_p_active)
+            .map(|age| model::at_age(first, age).max(last))
+            .unwrap_or_else(by_threshold),
+        _ => by_threshold(),
+    }
 }
 
 /// Assesses a customer at `now` by the campaign's lapse model (`[lapse] model`).
@@ -360,6 +403,22 @@ mod tests {
         };
         assert!(matches!(state(0.75), LapseState::AtRisk { .. }));
         assert!(matches!(state(0.9), LapseState::Active { .. }));
+    }
+
+    #[test]
+    fn with_an_at_risk_flow_customers_are_looked_at_when_they_become_at_risk() {
+        let p = profile_with_gaps(&[30.0], 1000);
+        let last = p.last_order_at.unwrap();
+        let pol = policy();
+        // Threshold 60 days: at risk from day 45, lapsed from day 60.
+        let early = last + days(10.0);
+        assert_eq!(next_look(&p, &pol, false, early), Some(last + days(60.0)));
+        assert_eq!(next_look(&p, &pol, true, early), Some(last + days(45.0)));
+        let at_risk = last + days(50.0);
+        assert_eq!(next_look(&p, &pol, true, at_risk), Some(at_risk));
+        assert_eq!(next_look(&p, &pol, false, at_risk), Some(last + days(60.0)));
+        let lapsed = last + days(61.0);
+        assert_eq!(next_look(&p, &pol, false, lapsed), Some(lapsed));
     }
 
     #[test]

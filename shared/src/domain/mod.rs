@@ -7,6 +7,7 @@ pub mod lapse;
 pub mod metrics;
 pub mod model;
 pub mod money;
+pub mod outlook;
 pub mod reward;
 pub mod schedule;
 pub mod sequence;

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::customer::EmailStatus;
 use super::experiment::{Assignment, Group};
+use super::metrics::CohortKey;
 use super::survey::{Reason, Resolved};
-use crate::campaign::config::CampaignConfig;
+use crate::campaign::config::{CampaignConfig, StepConfig};
 
 /// Why an enrollment ended early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,11 @@ pub enum ActivityKind {
     Login,
     SubscriptionRenewed,
     SubscriptionCancelled,
+    /// Profile fields only (a platform's customer record): no activity. Not part of the JSON
+    /// contract; only the platform webhooks produce it.
+    Profile,
+    /// A subscription renews soon (Stripe `invoice.upcoming`): an early signal, not activity.
+    RenewalUpcoming,
 }
 
 impl ActivityKind {
@@ -94,7 +100,9 @@ pub enum Status {
     Active {
         next_step: u8,
     },
-    /// The last step went out; sunset at `due_at` unless the customer reacts.
+    /// The last step went out; at `due_at` the enrollment ends (sunset, or closed for those who
+    /// chose fewer emails and in the at-risk flow) unless the customer orders, unsubscribes or is
+    /// suppressed first.
     AwaitingSunset,
     /// Holdout: no email; the window closes at `due_at`.
     Holdout,
@@ -202,6 +210,9 @@ pub struct Enrollment {
     /// `resolved_template` instead of the step's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<Resolved>,
+    /// The sequence this enrollment follows.
+    #[serde(default, skip_serializing_if = "Flow::is_win_back")]
+    pub flow: Flow,
 }
 
 /// A transition the state machine does not allow.
@@ -227,10 +238,49 @@ fn days(d: f64) -> Duration {
     Duration::seconds((d * 86_400.0).round() as i64)
 }
 
-/// Days of the whole sequence plus sunset wait: the holdout's observation window.
+/// Which sequence an enrollment follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    /// Lapsed: the win-back sequence (`[[steps]]`).
+    #[default]
+    WinBack,
+    /// Not lapsed yet but at risk: the at-risk sequence (`[[at_risk.steps]]`).
+    AtRisk,
+}
+
+impl Flow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::WinBack => "win_back",
+            Flow::AtRisk => "at_risk",
+        }
+    }
+
+    fn is_win_back(&self) -> bool {
+        *self == Flow::WinBack
+    }
+}
+
+/// The name a flow's counters are kept under: the campaign's for the win-back flow, and
+/// `<campaign>-at-risk` for the at-risk flow, so its figures never mix into the win-back lift
+/// (`winback report --campaign <campaign>-at-risk` shows them).
+pub fn cohort_campaign(campaign: &str, flow: Flow) -> String {
+    match flow {
+        Flow::WinBack => campaign.to_string(),
+        Flow::AtRisk => format!("{campaign}-at-risk"),
+    }
+}
+
+/// Days of the whole win-back sequence plus sunset wait: the holdout's observation window.
 pub fn sequence_days(campaign: &CampaignConfig, delay_factor: f64) -> f64 {
+    flow_days(campaign, Flow::WinBack, delay_factor)
+}
+
+/// Days of a flow's whole sequence plus the wait after its last step.
+pub fn flow_days(campaign: &CampaignConfig, flow: Flow, delay_factor: f64) -> f64 {
     campaign
-        .steps
+        .steps_of(flow)
         .iter()
         .map(|s| s.delay_days * delay_factor)
         .sum::<f64>()
@@ -275,6 +325,7 @@ impl Enrollment {
             nps: None,
             revenue_minor: 0,
             resolved: None,
+            flow: Flow::WinBack,
         }
     }
 
@@ -286,6 +337,7 @@ impl Enrollment {
         campaign: &CampaignConfig,
         round: u32,
         assignment: &Assignment,
+        flow: Flow,
         now: DateTime<Utc>,
     ) -> Enrollment {
         let mut e = Enrollment::start(
@@ -296,11 +348,37 @@ impl Enrollment {
             &assignment.variant,
             now,
         );
-        if assignment.group == Group::Holdout {
-            let factor = delay_factor(campaign, &assignment.timing);
-            e.due_at = Some(now + days(sequence_days(campaign, factor)));
-        }
+        e.flow = flow;
+        let due = match assignment.group {
+            Group::Holdout => {
+                let factor = delay_factor(campaign, &assignment.timing);
+                flow_days(campaign, flow, factor)
+            }
+            Group::Treated => {
+                let factor = delay_factor(campaign, &assignment.variant);
+                campaign
+                    .steps_of(flow)
+                    .first()
+                    .map_or(0.0, |s| s.delay_days)
+                    * factor
+            }
+        };
+        e.due_at = Some(now + days(due));
         e
+    }
+
+    /// The steps of this enrollment's flow.
+    pub fn steps<'c>(&self, campaign: &'c CampaignConfig) -> &'c [StepConfig] {
+        campaign.steps_of(self.flow)
+    }
+
+    /// The counters this enrollment's figures go to.
+    pub fn cohort(&self) -> CohortKey {
+        CohortKey {
+            campaign: cohort_campaign(&self.campaign, self.flow),
+            variant: self.variant.clone(),
+            group: self.group,
+        }
     }
 
     fn final_error(&self) -> TransitionError {
@@ -351,7 +429,7 @@ impl Enrollment {
 
     /// How long after `step` goes out the next step (or, after the last, the sunset) is due.
     pub fn gap_after(&self, step: u8, campaign: &CampaignConfig) -> Duration {
-        match campaign.steps.get(usize::from(step)) {
+        match self.steps(campaign).get(usize::from(step)) {
             Some(next) => days(next.delay_days * delay_factor(campaign, &self.variant)),
             None => Duration::days(i64::from(campaign.sending.sunset_after_days)),
         }
@@ -418,7 +496,7 @@ impl Enrollment {
             _ => at,
         };
         e.due_at = Some(from + self.gap_after(step, campaign));
-        e.status = if usize::from(step) < campaign.steps.len() {
+        e.status = if usize::from(step) < self.steps(campaign).len() {
             Status::Active {
                 next_step: step + 1,
             }
@@ -450,7 +528,10 @@ impl Enrollment {
     ) -> Result<Enrollment, TransitionError> {
         let mut e = self.clone();
         e.status = match self.status {
-            Status::AwaitingSunset if keep_address => Status::Closed { at },
+            // An at-risk customer has not lapsed: the flow just ends, the address stays.
+            Status::AwaitingSunset if keep_address || self.flow == Flow::AtRisk => {
+                Status::Closed { at }
+            }
             Status::AwaitingSunset => Status::Sunset { at },
             Status::Holdout => Status::Closed { at },
             _ if self.status.is_final() => return Err(self.final_error()),
@@ -673,9 +754,9 @@ mod tests {
             variant: v.into(),
             timing: v.into(),
         };
-        let e = Enrollment::start_assigned("c1", &c, 1, &treated(&slow), now());
+        let e = Enrollment::start_assigned("c1", &c, 1, &treated(&slow), Flow::WinBack, now());
         assert_eq!(e.gap_after(1, &c), days(c.steps[1].delay_days * 1.5));
-        let f = Enrollment::start_assigned("c1", &c, 1, &treated(&fast), now());
+        let f = Enrollment::start_assigned("c1", &c, 1, &treated(&fast), Flow::WinBack, now());
         assert_eq!(f.gap_after(1, &c), days(c.steps[1].delay_days));
         // The last step waits the sunset, unstretched.
         let last = c.steps.len() as u8;
@@ -686,7 +767,7 @@ mod tests {
                 variant: "holdout".into(),
                 timing: timing.clone(),
             };
-            let h = Enrollment::start_assigned("c1", &c, 1, &a, now());
+            let h = Enrollment::start_assigned("c1", &c, 1, &a, Flow::WinBack, now());
             assert_eq!(h.due_at, Some(now() + days(sequence_days(&c, factor))));
         }
     }

@@ -210,19 +210,36 @@ pub fn batch(messages: &[(String, String)]) -> SqsEvent {
     event
 }
 
+/// The step queue's `maxReceiveCount` (template.yaml): a message that fails its 5th receive goes
+/// to the dead-letter queue.
+pub const MAX_RECEIVES: u32 = 5;
+
 /// Delivers `messages` until none fails, one minute later each round (and past the lease when
-/// a claim keeps a step busy). Returns (rounds, redeliveries, batch item failures).
+/// a claim keeps a step busy). Returns (rounds, redeliveries, batch item failures,
+/// dead-lettered). When time passes between rounds (`past_lease`), each round is a receive as
+/// SQS counts them (`ApproximateReceiveCount`), and a message failing its [`MAX_RECEIVES`]th
+/// receive is dead-lettered, as the step queue would.
 async fn drain_queue(
     deps: &sender::Deps,
     mut messages: Vec<(String, String)>,
     mut at: DateTime<Utc>,
     past_lease: bool,
-) -> (u64, u64, u64) {
-    let (mut rounds, mut redelivered, mut failures) = (0, 0, 0);
+) -> (u64, u64, u64, u64) {
+    let (mut rounds, mut redelivered, mut failures, mut dead) = (0, 0, 0, 0);
+    let mut receives: BTreeMap<String, u32> = BTreeMap::new();
     while !messages.is_empty() {
         rounds += 1;
         assert!(rounds < 500, "the queue never drained: {messages:?}");
-        let response = handle_batch(deps, batch(&messages), at).await;
+        let mut event = batch(&messages);
+        for m in &mut event.records {
+            let n = receives
+                .entry(m.message_id.clone().unwrap_or_default())
+                .or_insert(0);
+            *n += 1;
+            m.attributes
+                .insert("ApproximateReceiveCount".into(), n.to_string());
+        }
+        let response = handle_batch(deps, event, at).await;
         let failed: BTreeSet<String> = response
             .batch_item_failures
             .iter()
@@ -230,6 +247,11 @@ async fn drain_queue(
             .collect();
         failures += failed.len() as u64;
         messages.retain(|(id, _)| failed.contains(id));
+        if past_lease {
+            let before = messages.len();
+            messages.retain(|(id, _)| receives[id] < MAX_RECEIVES);
+            dead += (before - messages.len()) as u64;
+        }
         redelivered += messages.len() as u64;
         if !past_lease {
             // Live senders share one clock: a busy step waits for its sender, not for the lease.
@@ -241,7 +263,7 @@ async fn drain_queue(
             at += lease();
         }
     }
-    (rounds, redelivered, failures)
+    (rounds, redelivered, failures, dead)
 }
 
 /// What every customer's stored state says after the sender is done with step 1.
@@ -449,7 +471,23 @@ pub async fn case_3() -> Figure {
         messages.push((format!("m-{i}"), body(&due)));
         ids.push(id);
     }
-    let (rounds, redelivered, failures) = drain_queue(&w.deps(), messages, now(), true).await;
+    // Steps handed back to the scheduler come back through it, as on AWS.
+    let bus = Arc::new(MemoryBus::new());
+    let sched = scheduler_deps(w.store.clone(), bus.clone());
+    let (mut rounds, mut redelivered, mut failures, mut dead, mut republished) = (0, 0, 0, 0, 0);
+    let mut at = now();
+    for pass in 0.. {
+        assert!(pass < 20, "the steps were never all sent");
+        let (r, re, f, d) = drain_queue(&w.deps(), messages, at, true).await;
+        (rounds, redelivered, failures, dead) =
+            (rounds + r, redelivered + re, failures + f, dead + d);
+        at += Duration::hours(1) + sender::THROTTLED_RETRY;
+        messages = publish_due(&sched, &bus, at, pass).await;
+        if messages.is_empty() {
+            break;
+        }
+        republished += messages.len() as u64;
+    }
     let bad_state = check_sent_state(storage.store.as_ref(), &ids).await;
     Figure::new(3, "SES throttles every other call", "embedded")
         .with("steps", N as u64)
@@ -457,11 +495,41 @@ pub async fn case_3() -> Figure {
         .with("batch item failures", failures)
         .with("messages replayed", redelivered)
         .with("rounds", rounds)
+        .with("republished by the scheduler", republished)
+        .with("dead-lettered", dead)
         .with("emails", w.mailer.sent().len() as u64)
         .with("duplicates", w.duplicates())
         .with("losses", losses(&w, &ids))
         .with("bad state", bad_state)
         .print()
+}
+
+/// Runs the scheduler at `at` to completion and returns the steps it published as queue
+/// messages (ids `p{pass}-{i}`).
+async fn publish_due(
+    sched: &scheduler::Deps,
+    bus: &MemoryBus,
+    at: DateTime<Utc>,
+    pass: u64,
+) -> Vec<(String, String)> {
+    let input = || Input {
+        now: at,
+        mode: Mode::Due,
+    };
+    while !scheduler::run(sched, input(), Budget::unlimited())
+        .await
+        .expect("the scheduler runs")
+        .complete
+    {}
+    bus.drain()
+        .into_iter()
+        .filter_map(|e| match e {
+            BusEvent::WinbackStepDue(s) => Some(s),
+            _ => None,
+        })
+        .enumerate()
+        .map(|(i, s)| (format!("p{pass}-{i}"), body(&s)))
+        .collect()
 }
 
 pub fn assert_case_3(f: Figure) {
@@ -471,11 +539,12 @@ pub fn assert_case_3(f: Figure) {
         f.line()
     );
     assert_eq!(
-        f.get("batch item failures"),
+        f.get("batch item failures") + f.get("republished by the scheduler"),
         f.get("SES calls throttled"),
-        "{}",
+        "each throttled call is redelivered by the queue or handed back: {}",
         f.line()
     );
+    assert_eq!(f.get("dead-lettered"), 0, "{}", f.line());
     assert_eq!(f.get("emails"), f.get("steps"), "{}", f.line());
     assert_eq!(f.get("duplicates"), 0, "{}", f.line());
     assert_eq!(f.get("losses"), 0, "{}", f.line());
@@ -489,7 +558,8 @@ fn lapsed(id: &str) -> Profile {
     let mut p = profile(id);
     for i in 1..4 {
         p.record_order(OrderRecord {
-            at: now() - Duration::days(300 + 10 * i),
+            // At scattered hours: no usual hour for the sender to wait for.
+            at: now() - Duration::days(300 + 10 * i) - Duration::hours(5 * i),
             amount: Money(2500),
             product: Some("Dark roast".into()),
             category: Some("coffee".into()),
@@ -567,7 +637,7 @@ pub async fn case_4() -> Figure {
             .enumerate()
             .map(|(i, s)| (format!("m-{runs}-{i}"), body(&s)))
             .collect();
-        let (_, r, f) = drain_queue(&deps, messages, at, true).await;
+        let (_, r, f, _) = drain_queue(&deps, messages, at, true).await;
         redelivered += r;
         failures += f;
         let per = w.mailer.per_step();
@@ -755,6 +825,7 @@ fn webhook_deps(store: Arc<dyn Store>) -> webhook::Deps {
         keys: webhook::Keys {
             webhook: vec![WEBHOOK_KEY.to_vec()],
             link: LINK_KEY.to_vec(),
+            platforms: Default::default(),
         },
         public_base_url: "https://hooks.example.com".into(),
         metrics: Arc::new(MemoryMetrics::default()),
@@ -1305,7 +1376,208 @@ pub fn assert_case_8(f: Figure) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Case 9
+
+/// An SES event from EventBridge for `customer`, as the webhook receives it.
+fn ses_event(fixture: &str, customer: &str, n: usize) -> serde_json::Value {
+    let mut e: serde_json::Value = serde_json::from_str(fixture).expect("a fixture");
+    e["id"] = format!("ses-evt-{customer}-{n}").into();
+    let mail = &mut e["detail"]["mail"];
+    mail["messageId"] = format!("msg-{customer}").into();
+    mail["tags"]["customer_id"] = serde_json::json!([customer]);
+    mail["tags"]["enrollment_id"] = serde_json::json!([format!("{customer}#{CAMPAIGN}#1")]);
+    e
+}
+
+/// The webhook dies at each of its points while recording SES feedback (a permanent bounce
+/// for the event claim, an open for the open/click claim); EventBridge retries the event with
+/// backoff (10 s, doubling). Every bounce must end suppressed and every open counted once,
+/// within minutes, not after the 30-day dedupe window.
+pub async fn case_9() -> Vec<Figure> {
+    const N: usize = 6;
+    const BOUNCE: &str = include_str!("../../../functions/webhook/tests/fixtures/ses-bounce.json");
+    const OPEN: &str = include_str!("../../../functions/webhook/tests/fixtures/ses-open.json");
+    let mut figures = Vec::new();
+    for point in CrashPoint::WEBHOOK {
+        let memory = Arc::new(MemoryStore::new());
+        memory.set_clock(now());
+        let crash = Arc::new(Crash::default());
+        let store = Arc::new(FaultyStore::new(
+            memory.clone(),
+            Arc::new(Sequencer::default()),
+            crash.clone(),
+        ));
+        let deps = Arc::new(webhook_deps(store.clone()));
+        let fixture = match point {
+            CrashPoint::AfterCountClaim => OPEN,
+            _ => BOUNCE,
+        };
+        let (mut retries, mut slowest, mut lost) = (0u64, 0i64, 0u64);
+        for i in 0..N {
+            let id = format!("r9-{i}");
+            enrolled(store.as_ref(), &id).await;
+            let event = ses_event(fixture, &id, 1);
+            crash.arm(point);
+            memory.set_clock(now());
+            let first = {
+                let (deps, event) = (deps.clone(), event.clone());
+                tokio::spawn(async move { webhook::handle_ses_event(&deps, &event, now()).await })
+                    .await
+            };
+            let msg = first
+                .expect_err("the first delivery crashes")
+                .into_panic()
+                .downcast::<String>()
+                .map(|s| *s)
+                .unwrap_or_default();
+            assert!(msg.starts_with(CRASH_MESSAGE), "unexpected panic: {msg}");
+            // EventBridge's retries, within its 24 hours.
+            let mut wait = Duration::seconds(10);
+            let mut at = now() + wait;
+            let recovered = loop {
+                retries += 1;
+                memory.set_clock(at);
+                match webhook::handle_ses_event(&deps, &event, at).await {
+                    Ok(()) => break true,
+                    Err(e) if e.is_retryable() => {}
+                    Err(e) => panic!("{point:?}: unexpected {e}"),
+                }
+                wait = wait * 2;
+                at += wait;
+                if at > now() + Duration::hours(24) {
+                    break false;
+                }
+            };
+            slowest = slowest.max((at - now()).num_seconds());
+            let done = match point {
+                CrashPoint::AfterCountClaim => {
+                    total(store.as_ref(), counter::OPENED).await == i as i64 + 1
+                }
+                _ => {
+                    store.get_profile(&id).await.unwrap().unwrap().email_status
+                        == EmailStatus::Suppressed
+                }
+            };
+            if !(recovered && done) {
+                lost += 1;
+            }
+            // A later replay of the same event changes nothing.
+            webhook::handle_ses_event(&deps, &event, at + Duration::minutes(5))
+                .await
+                .expect("a replay is answered");
+        }
+        let opened = total(store.as_ref(), counter::OPENED).await.max(0) as u64;
+        let f = Figure::new(9, &format!("crash {}", point.name()), "embedded")
+            .with("events", N as u64)
+            .with("crashes", crash.fired())
+            .with("retries", retries)
+            .with("slowest recovery s", slowest.max(0) as u64)
+            .with("lost", lost)
+            .with(
+                "opens counted twice",
+                if point == CrashPoint::AfterCountClaim {
+                    opened.saturating_sub(N as u64)
+                } else {
+                    0
+                },
+            )
+            .print();
+        figures.push(f);
+    }
+    figures
+}
+
+pub fn assert_case_9(f: &Figure) {
+    assert_eq!(f.get("crashes"), f.get("events"), "{}", f.line());
+    assert_eq!(f.get("lost"), 0, "{}", f.line());
+    assert_eq!(f.get("opens counted twice"), 0, "{}", f.line());
+    // Recovered once the claim's lease (60 s) ran out, on EventBridge's next retry.
+    assert!(f.get("slowest recovery s") <= 10 * 60, "{}", f.line());
+}
+
+// ---------------------------------------------------------------------------------------------
 // The report
+
+// ---------------------------------------------------------------------------------------------
+// Case 10
+
+/// SES pauses sending with steps queued: each batch stops at its first refused call and hands
+/// its steps back to the scheduler; once sending resumes, the scheduler's next run publishes
+/// them again and each goes out once.
+pub async fn case_10() -> Figure {
+    const N: usize = 40;
+    const BATCH: usize = 10;
+    let storage = Storage::new(Backend::Embedded, "rel-pause").await;
+    let w = SenderWorld::new(storage.store.clone(), |s| s, |m| m);
+    w.mailer.set_paused(true);
+    let mut messages = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..N {
+        let id = format!("r10-{i}");
+        let due = enrolled(storage.store.as_ref(), &id).await;
+        messages.push((format!("m-{i}"), body(&due)));
+        ids.push(id);
+    }
+    let bus = Arc::new(MemoryBus::new());
+    let sched = scheduler_deps(w.store.clone(), bus.clone());
+    let (mut failures, mut dead) = (0, 0);
+    for chunk in messages.chunks(BATCH) {
+        let (_, _, f, d) = drain_queue(&w.deps(), chunk.to_vec(), now(), true).await;
+        (failures, dead) = (failures + f, dead + d);
+    }
+    let calls_while_paused = w.mailer.refused_paused();
+    let sent_while_paused = w.mailer.sent().len() as u64;
+    // Still paused at the hand-back time: the scheduler's run publishes, the first call of each
+    // batch is refused, the steps go back again.
+    let mut at = now() + sender::PAUSED_RETRY;
+    let mut republished = 0;
+    let mut again = publish_due(&sched, &bus, at, 0).await;
+    republished += again.len() as u64;
+    for chunk in again.chunks(BATCH) {
+        let (_, _, f, d) = drain_queue(&w.deps(), chunk.to_vec(), at, true).await;
+        (failures, dead) = (failures + f, dead + d);
+    }
+    // Sending resumes.
+    w.mailer.set_paused(false);
+    at += sender::PAUSED_RETRY;
+    again = publish_due(&sched, &bus, at, 1).await;
+    republished += again.len() as u64;
+    for chunk in again.chunks(BATCH) {
+        let (_, _, f, d) = drain_queue(&w.deps(), chunk.to_vec(), at, true).await;
+        (failures, dead) = (failures + f, dead + d);
+    }
+    let bad_state = check_sent_state(storage.store.as_ref(), &ids).await;
+    Figure::new(10, "SES pauses sending for two hours", "embedded")
+        .with("steps", N as u64)
+        .with("batches while paused", 2 * N.div_ceil(BATCH) as u64)
+        .with("SES calls refused as paused", w.mailer.refused_paused())
+        .with("SES calls in the first paused hour", calls_while_paused)
+        .with("sent while paused", sent_while_paused)
+        .with("batch item failures", failures)
+        .with("dead-lettered", dead)
+        .with("republished by the scheduler", republished)
+        .with("emails", w.mailer.sent().len() as u64)
+        .with("duplicates", w.duplicates())
+        .with("losses", losses(&w, &ids))
+        .with("bad state", bad_state)
+        .print()
+}
+
+pub fn assert_case_10(f: Figure) {
+    assert_eq!(
+        f.get("SES calls refused as paused"),
+        f.get("batches while paused"),
+        "one SES call per batch while paused: {}",
+        f.line()
+    );
+    assert_eq!(f.get("sent while paused"), 0, "{}", f.line());
+    assert_eq!(f.get("batch item failures"), 0, "{}", f.line());
+    assert_eq!(f.get("dead-lettered"), 0, "{}", f.line());
+    assert_eq!(f.get("emails"), f.get("steps"), "{}", f.line());
+    assert_eq!(f.get("duplicates"), 0, "{}", f.line());
+    assert_eq!(f.get("losses"), 0, "{}", f.line());
+    assert_eq!(f.get("bad state"), 0, "{}", f.line());
+}
 
 pub fn report(figures: &[Figure]) -> String {
     let mut out = String::from(
@@ -1316,13 +1588,27 @@ pub fn report(figures: &[Figure]) -> String {
          Faults are injected by wrappers around the ports (`tests/src/faults.rs`): a store that \
          throttles reads and writes or loses the answer of an applied write, a mailer that throttles \
          or dies right after SES accepted, a bus whose PutEvents fails entries, and crash points in \
-         the sender. Cases 1, 2, 6 and 8 also run against DynamoDB Local, whose conditional writes \
+         the sender and the webhook. Cases 1, 2, 6 and 8 also run against DynamoDB Local, whose conditional writes \
          they depend on.\n\n\
          ## The duplicate bound\n\n\
          A crash after SES accepted an email and before the step was marked sent is the one window \
          that can send twice: the redelivered message is refused while the claim's lease holds, then \
          takes the claim over and sends again, with the same reward code. Case 2 asserts the bound: \
          exactly one extra email per crash in that window, none for a crash anywhere else.\n\n\
+         ## Webhook crashes\n\n\
+         The webhook claims an event id (and an email's open or click, counted once) with a \
+         60-second lease and keeps it for 30 days only once the event is recorded; a failure gives \
+         it back at once. An SES event whose claim is held and unfinished is answered with a \
+         retryable error, so EventBridge delivers it again. Case 9 kills the webhook right after \
+         each claim and asserts that every bounce still suppresses and every open is counted \
+         exactly once, on EventBridge's retries.\n\n\
+         ## SES pauses and the step queue's receive limit\n\n\
+         The step queue dead-letters a message at its fifth receive, and the harness counts \
+         receives the same way (`dead-lettered`). When SES pauses sending, the sender stops the \
+         batch at the first refused call and hands that step and the rest of the batch back to \
+         the scheduler, due an hour later, rather than failing them (case 10); a step still \
+         throttled from its third receive on is handed back for 15 minutes (case 3; without the \
+         hand-back, 2 of its 60 steps reached the dead-letter queue).\n\n\
          ## Figures\n\n",
     );
     for f in figures {

@@ -23,6 +23,18 @@ pub const LINK_KEY: &[u8] = b"test-link-key";
 pub const CUSTOMER: &str = "c-1001";
 pub const CODE: &str = "WB-7Q2K-9XPD-4HMR";
 pub const VARIANT: &str = "amount-10";
+/// The platforms' secrets the fixtures are signed with (tests/fixtures/platforms/sign.py).
+pub const SHOPIFY_SECRET: &[u8] = b"test-shopify-client-secret";
+pub const WOOCOMMERCE_SECRET: &[u8] = b"test-woocommerce-webhook-secret";
+pub const STRIPE_SECRET: &[u8] = b"whsec_test_stripe_endpoint_secret";
+
+pub fn platform_keys() -> webhook::PlatformKeys {
+    webhook::PlatformKeys {
+        shopify: vec![b"newer-shopify-secret".to_vec(), SHOPIFY_SECRET.to_vec()],
+        woocommerce: vec![WOOCOMMERCE_SECRET.to_vec()],
+        stripe: vec![STRIPE_SECRET.to_vec()],
+    }
+}
 
 /// The fixtures' time: 2026-11-22T10:15:00Z.
 pub fn now() -> DateTime<Utc> {
@@ -48,6 +60,7 @@ pub fn world() -> World {
         keys: Keys {
             webhook: vec![b"newer-key".to_vec(), WEBHOOK_KEY.to_vec()],
             link: LINK_KEY.to_vec(),
+            platforms: platform_keys(),
         },
         public_base_url: "https://hooks.example.com/".into(),
         metrics: metrics.clone(),
@@ -58,6 +71,77 @@ pub fn world() -> World {
         metrics,
         deps,
     }
+}
+
+/// The raw bytes of a platform fixture and the signature header sign.py made for it.
+pub fn platform_fixture(name: &str) -> (Vec<u8>, String) {
+    let dir = format!("{}/tests/fixtures/platforms", env!("CARGO_MANIFEST_DIR"));
+    let body = std::fs::read(format!("{dir}/{name}")).expect("fixture exists");
+    let sigs: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/signatures.json")).expect("signatures exist"),
+    )
+    .expect("signatures are JSON");
+    let sig = sigs[name]
+        .as_str()
+        .expect("sign.py signed the fixture")
+        .to_string();
+    (body, sig)
+}
+
+/// A platform's webhook delivery of `body` with `headers`.
+pub fn platform_post(platform: &str, headers: &[(&str, &str)], body: Vec<u8>) -> HttpRequest {
+    HttpRequest {
+        method: "POST".into(),
+        path: format!("/v1/platforms/{platform}"),
+        query: String::new(),
+        headers: std::iter::once(("content-type", "application/json"))
+            .chain(headers.iter().copied())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body,
+    }
+}
+
+/// A Shopify delivery of a fixture on `topic`, signed as sign.py signed it.
+pub fn shopify(topic: &str, fixture: &str) -> HttpRequest {
+    let (body, sig) = platform_fixture(fixture);
+    platform_post(
+        "shopify",
+        &[
+            ("X-Shopify-Topic", topic),
+            ("X-Shopify-Hmac-Sha256", &sig),
+            ("X-Shopify-Shop-Domain", "roastery.myshopify.com"),
+            (
+                "X-Shopify-Webhook-Id",
+                "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+            ),
+        ],
+        body,
+    )
+}
+
+/// A WooCommerce delivery of a fixture on `topic`.
+pub fn woocommerce(topic: &str, fixture: &str) -> HttpRequest {
+    let (body, sig) = platform_fixture(fixture);
+    platform_post(
+        "woocommerce",
+        &[
+            ("X-WC-Webhook-Topic", topic),
+            ("X-WC-Webhook-Signature", &sig),
+            ("X-WC-Webhook-Source", "https://roastery.example/"),
+            (
+                "X-WC-Webhook-Delivery-ID",
+                "36e520ebabc2fa725092ff4a47acedf2",
+            ),
+        ],
+        body,
+    )
+}
+
+/// A Stripe delivery of a fixture, signed by Stripe's library at [`now`].
+pub fn stripe(fixture: &str) -> HttpRequest {
+    let (body, sig) = platform_fixture(fixture);
+    platform_post("stripe", &[("Stripe-Signature", &sig)], body)
 }
 
 pub fn fixture(name: &str) -> Value {

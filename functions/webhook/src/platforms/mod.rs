@@ -1,0 +1,338 @@
+//! Native webhooks of the shop platforms: `POST /v1/platforms/{shopify,woocommerce,stripe}`.
+//!
+//! Each request is verified with the platform's own signature scheme, then mapped onto the
+//! activity contract ([`crate::activity::Activity`]) and recorded by the same code as
+//! `POST /v1/activity` (deduplicated by an event id taken from the signed body). Privacy requests
+//! (Shopify's mandatory topics) erase through the same code as `DELETE /v1/customers/{id}`.
+//!
+//! Responses: `401` for a missing, wrong or stale signature (or a delivery older than
+//! [`REPLAY_WINDOW_DAYS`] for the platforms whose signatures carry no time), `400` for a signed
+//! body that cannot be read, `403` for a platform this deployment has no secret for, `200` with
+//! `{"status": "ignored", "reason"}` for topics and states that mean nothing here. A 4xx never
+//! changes anything.
+
+mod shopify;
+mod stripe;
+mod woocommerce;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+use shared::domain::money::Money;
+use shared::ports::StoreError;
+use subtle::ConstantTimeEq;
+
+use crate::activity::{self, Activity, Invalid};
+use crate::http::{json_error, json_response};
+use crate::{signed, Deps, HttpRequest, HttpResponse};
+
+/// Deliveries whose own signed time (an order's or customer's last change) is older than this
+/// are refused as replays where the signature carries no time (Shopify, WooCommerce). Shorter
+/// than the 30 days event ids are remembered, so every accepted delivery is deduplicated.
+pub(crate) const REPLAY_WINDOW_DAYS: i64 = 7;
+
+/// The platforms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Platform {
+    Shopify,
+    WooCommerce,
+    Stripe,
+}
+
+impl Platform {
+    pub(crate) fn parse(name: &str) -> Option<Platform> {
+        match name {
+            "shopify" => Some(Platform::Shopify),
+            "woocommerce" => Some(Platform::WooCommerce),
+            "stripe" => Some(Platform::Stripe),
+            _ => None,
+        }
+    }
+
+    fn secret_name(self) -> &'static str {
+        match self {
+            Platform::Shopify => "WINBACK_SHOPIFY_SECRET (or shopify_secret in the secret)",
+            Platform::WooCommerce => {
+                "WINBACK_WOOCOMMERCE_SECRET (or woocommerce_secret in the secret)"
+            }
+            Platform::Stripe => "WINBACK_STRIPE_SECRET (or stripe_secret in the secret)",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Platform::Shopify => "Shopify",
+            Platform::WooCommerce => "WooCommerce",
+            Platform::Stripe => "Stripe",
+        }
+    }
+}
+
+/// Why a platform's signature was refused.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum PlatformSignatureError {
+    #[error("missing {0} header: point the platform's webhook at this URL unchanged")]
+    Missing(&'static str),
+    #[error("malformed {0} header")]
+    Malformed(&'static str),
+    #[error("signature does not match: check that this deployment has the platform's current webhook secret")]
+    Mismatch,
+    #[error("signature timestamp is more than 300 s from now: the delivery is stale or replayed")]
+    Stale,
+    #[error("the delivery describes a change more than {REPLAY_WINDOW_DAYS} days old: refused as a replay")]
+    Replay,
+}
+
+/// What a platform's webhook asks of winback.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Mapped {
+    Record(Box<Activity>),
+    Erase {
+        customer_id: String,
+    },
+    /// The shop must hand the customer's data over (Shopify `customers/data_request`).
+    DataRequest {
+        customer_id: String,
+    },
+    /// The shop uninstalled and its data must go (Shopify `shop/redact`).
+    ShopRedact,
+    Ignored(String),
+}
+
+fn mac(key: &[u8], payload: &[u8]) -> [u8; 32] {
+    let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    m.update(payload);
+    m.finalize().into_bytes().into()
+}
+
+/// Verifies `base64(HMAC-SHA256(secret, raw body))` (Shopify, WooCommerce) against any key.
+pub(crate) fn verify_base64_hmac(
+    header: Option<&str>,
+    name: &'static str,
+    body: &[u8],
+    keys: &[Vec<u8>],
+) -> Result<(), PlatformSignatureError> {
+    let header = header.ok_or(PlatformSignatureError::Missing(name))?;
+    let given = BASE64
+        .decode(header.trim())
+        .map_err(|_| PlatformSignatureError::Malformed(name))?;
+    let mut ok = 0u8;
+    for key in keys {
+        ok |= mac(key, body).ct_eq(given.as_slice()).unwrap_u8();
+    }
+    if ok == 1 {
+        Ok(())
+    } else {
+        Err(PlatformSignatureError::Mismatch)
+    }
+}
+
+/// Refuses a delivery whose signed change time is outside the replay window.
+pub(crate) fn within_window(
+    changed_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), PlatformSignatureError> {
+    if now - changed_at > Duration::days(REPLAY_WINDOW_DAYS) {
+        Err(PlatformSignatureError::Replay)
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Invalid {
+    Invalid {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// A JSON object body.
+pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err(invalid("body", "the body must be a JSON object")),
+        Err(e) => Err(invalid("body", format!("the body is not JSON: {e}"))),
+    }
+}
+
+/// An id given as a JSON number or a non-empty string.
+pub(crate) fn id_at(v: &Value, pointer: &str) -> Option<String> {
+    match v.pointer(pointer)? {
+        Value::Number(n) if n.as_u64().is_some_and(|n| n > 0) => Some(n.to_string()),
+        Value::String(s) if !s.trim().is_empty() && s.len() <= 200 => Some(s.trim().to_string()),
+        _ => None,
+    }
+}
+
+/// A non-empty string without control characters, at most `max` characters.
+pub(crate) fn str_at<'a>(v: &'a Value, pointer: &str, max: usize) -> Option<&'a str> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control))
+}
+
+/// An RFC 3339 time, or (WooCommerce's `_gmt` fields) a naive one taken as UTC.
+pub(crate) fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
+    let s = v.pointer(pointer)?.as_str()?;
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+                .ok()
+                .map(|n| n.and_utc())
+        })
+}
+
+/// An email address the activity contract accepts, else none (a platform's odd address never
+/// refuses its order).
+pub(crate) fn email_at(v: &Value, pointer: &str) -> Option<String> {
+    str_at(v, pointer, 254)
+        .filter(|e| activity::is_email(e))
+        .map(str::to_string)
+}
+
+/// A locale like `en` or `sv-SE`, else none.
+pub(crate) fn locale_at(v: &Value, pointer: &str) -> Option<String> {
+    str_at(v, pointer, 35)
+        .filter(|l| {
+            l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_string)
+}
+
+/// The first word of a full name.
+pub(crate) fn first_word(name: &str) -> Option<String> {
+    name.split_whitespace().next().map(str::to_string)
+}
+
+/// A decimal amount string and an ISO 4217 code (any case).
+pub(crate) fn amount(
+    value: Option<&str>,
+    currency: Option<&str>,
+) -> Result<(Money, String), Invalid> {
+    let money = value
+        .and_then(|v| Money::parse(v).ok())
+        .filter(|m| m.0 >= 0)
+        .ok_or_else(|| {
+            invalid(
+                "total",
+                "the order total is missing or not a decimal amount",
+            )
+        })?;
+    Ok((money, currency_code(currency)?))
+}
+
+pub(crate) fn currency_code(currency: Option<&str>) -> Result<String, Invalid> {
+    let c = currency.unwrap_or_default().trim().to_ascii_uppercase();
+    if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(c)
+    } else {
+        Err(invalid(
+            "currency",
+            "the currency is missing or not an ISO 4217 code",
+        ))
+    }
+}
+
+/// `POST /v1/platforms/{name}`.
+pub(crate) async fn post(
+    deps: &Deps,
+    req: &HttpRequest,
+    platform: Platform,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, StoreError> {
+    let keys = &deps.keys.platforms;
+    let keys = match platform {
+        Platform::Shopify => &keys.shopify,
+        Platform::WooCommerce => &keys.woocommerce,
+        Platform::Stripe => &keys.stripe,
+    };
+    if platform == Platform::WooCommerce && woocommerce::is_ping(req) {
+        // WooCommerce saves a webhook only when its unsigned ping gets a 2xx.
+        return Ok(json_response(200, &json!({ "status": "ping" })));
+    }
+    if keys.is_empty() {
+        return Ok(json_error(
+            403,
+            &format!(
+                "{} is not connected to this deployment: set {}",
+                platform.label(),
+                platform.secret_name()
+            ),
+            None,
+        ));
+    }
+    let mapped = match platform {
+        Platform::Shopify => shopify::verify(req, keys).map(|()| shopify::map(req, now)),
+        Platform::WooCommerce => {
+            woocommerce::verify(req, keys).map(|()| woocommerce::map(req, now))
+        }
+        Platform::Stripe => stripe::verify(req, keys, now).map(|()| stripe::map(&req.body, now)),
+    };
+    let mapped = match mapped {
+        Err(e) => return Ok(json_error(401, &e.to_string(), None)),
+        Ok(Err(MapError::Invalid(e))) => return Ok(json_error(400, &e.message, Some(&e.field))),
+        Ok(Err(MapError::Signature(e))) => return Ok(json_error(401, &e.to_string(), None)),
+        Ok(Ok(m)) => m,
+    };
+    match mapped {
+        Mapped::Record(a) => activity::record(deps, &a, now).await,
+        Mapped::Erase { customer_id } => {
+            let found = signed::erase_customer(deps, &customer_id, now).await?;
+            Ok(json_response(
+                200,
+                &json!({
+                    "status": if found { "erased" } else { "unknown_customer" },
+                    "customer_id": customer_id,
+                }),
+            ))
+        }
+        Mapped::DataRequest { customer_id } => {
+            tracing::warn!(event = "customer_data_requested", customer_id = %customer_id, platform = platform.label(), "hand the customer's data to the shop");
+            Ok(json_response(
+                200,
+                &json!({ "status": "data_request_logged", "customer_id": customer_id }),
+            ))
+        }
+        Mapped::ShopRedact => {
+            tracing::warn!(
+                event = "shop_redact_requested",
+                platform = platform.label(),
+                "the shop uninstalled: delete this deployment's stack to erase its data"
+            );
+            Ok(json_response(
+                200,
+                &json!({ "status": "shop_redact_logged" }),
+            ))
+        }
+        Mapped::Ignored(reason) => Ok(json_response(
+            200,
+            &json!({ "status": "ignored", "reason": reason }),
+        )),
+    }
+}
+
+/// Why a signed body could not be mapped.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum MapError {
+    Invalid(Invalid),
+    Signature(PlatformSignatureError),
+}
+
+impl From<Invalid> for MapError {
+    fn from(e: Invalid) -> Self {
+        MapError::Invalid(e)
+    }
+}
+
+impl From<PlatformSignatureError> for MapError {
+    fn from(e: PlatformSignatureError) -> Self {
+        MapError::Signature(e)
+    }
+}

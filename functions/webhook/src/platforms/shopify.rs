@@ -1,0 +1,191 @@
+//! Shopify webhooks: `X-Shopify-Hmac-Sha256` is `base64(HMAC-SHA256(app client secret, raw
+//! body))`; the topic is in `X-Shopify-Topic`.
+//!
+//! Orders (`orders/create` once paid, `orders/paid`) become `order` activity, deduplicated by the
+//! order id, so an order delivered by both topics (or retried) counts once. Customers
+//! (`customers/create`, `customers/update`) update the profile (never a win-back), deduplicated by
+//! customer id and `updated_at`. An email marketing consent other than `subscribed` or `pending`
+//! (in a customer payload, or since API version 2025-01 in
+//! `customers/email_marketing_consent_update`) unsubscribes; none ever resubscribes. `customers/redact` erases the customer; `customers/data_request` and
+//! `shop/redact` are logged for the operator. The header `X-Shopify-Webhook-Id` is not signed, so
+//! replays are recognised by the signed body: its event id, and a change time within
+//! [`super::REPLAY_WINDOW_DAYS`].
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{
+    amount, email_at, id_at, locale_at, object, str_at, time_at, verify_base64_hmac, within_window,
+    MapError, Mapped, PlatformSignatureError,
+};
+use crate::activity::{Activity, Kind, ProfileFields};
+use crate::HttpRequest;
+
+const SIGNATURE: &str = "X-Shopify-Hmac-Sha256";
+
+pub(super) fn verify(req: &HttpRequest, keys: &[Vec<u8>]) -> Result<(), PlatformSignatureError> {
+    verify_base64_hmac(req.header(SIGNATURE), SIGNATURE, &req.body, keys)
+}
+
+/// Whether an email marketing consent (or the older `accepts_marketing`) says "no".
+fn opted_out(customer: &Value) -> bool {
+    match customer
+        .pointer("/email_marketing_consent/state")
+        .and_then(Value::as_str)
+    {
+        Some(state) => !matches!(state, "subscribed" | "pending"),
+        None => customer.get("accepts_marketing").and_then(Value::as_bool) == Some(false),
+    }
+}
+
+fn profile(
+    customer: &Value,
+    fallback_email: Option<String>,
+    locale: Option<String>,
+) -> ProfileFields {
+    ProfileFields {
+        email: email_at(customer, "/email").or(fallback_email),
+        first_name: str_at(customer, "/first_name", 100).map(str::to_string),
+        locale,
+        time_zone: None,
+        marketing_opt_out: opted_out(customer),
+    }
+}
+
+pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapError> {
+    let Some(topic) = req.header("X-Shopify-Topic").map(str::trim) else {
+        return Err(
+            super::invalid("X-Shopify-Topic", "the X-Shopify-Topic header is missing").into(),
+        );
+    };
+    let body = Value::Object(object(&req.body)?);
+    match topic {
+        "orders/create" | "orders/paid" => order(topic, &body, now),
+        "customers/create" | "customers/update" => customer(&body, now),
+        "customers/email_marketing_consent_update" => consent(&body, now),
+        "customers/redact" => Ok(match id_at(&body, "/customer/id") {
+            Some(customer_id) => Mapped::Erase { customer_id },
+            None => {
+                return Err(
+                    super::invalid("customer.id", "customers/redact without customer.id").into(),
+                )
+            }
+        }),
+        "customers/data_request" => Ok(match id_at(&body, "/customer/id") {
+            Some(customer_id) => Mapped::DataRequest { customer_id },
+            None => {
+                return Err(super::invalid(
+                    "customer.id",
+                    "customers/data_request without customer.id",
+                )
+                .into())
+            }
+        }),
+        "shop/redact" => Ok(Mapped::ShopRedact),
+        other => Ok(Mapped::Ignored(format!("topic {other} is not used"))),
+    }
+}
+
+fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
+    let order_id = id_at(o, "/id").ok_or_else(|| super::invalid("id", "the order has no id"))?;
+    let changed = time_at(o, "/updated_at")
+        .or_else(|| time_at(o, "/created_at"))
+        .ok_or_else(|| {
+            super::invalid(
+                "updated_at",
+                "the order has no updated_at or created_at time",
+            )
+        })?;
+    within_window(changed, now)?;
+    let paid = matches!(
+        o.get("financial_status").and_then(Value::as_str),
+        Some("paid" | "partially_paid" | "partially_refunded")
+    );
+    if topic == "orders/create" && !paid {
+        return Ok(Mapped::Ignored(
+            "the order is not paid yet: orders/paid records it".into(),
+        ));
+    }
+    let Some(customer_id) = id_at(o, "/customer/id") else {
+        return Ok(Mapped::Ignored("the order has no customer".into()));
+    };
+    let occurred_at = time_at(o, "/processed_at")
+        .or_else(|| time_at(o, "/created_at"))
+        .unwrap_or(changed);
+    let total = amount(str_at(o, "/total_price", 32), str_at(o, "/currency", 8))?;
+    let customer = o.get("customer").cloned().unwrap_or(Value::Null);
+    Ok(Mapped::Record(Box::new(Activity {
+        event_id: format!("shopify:order:{order_id}"),
+        customer_id,
+        kind: Kind::Order,
+        occurred_at: occurred_at.min(now),
+        amount: Some(total),
+        reward_code: str_at(o, "/discount_codes/0/code", 64).map(str::to_string),
+        product: str_at(o, "/line_items/0/title", 200).map(str::to_string),
+        category: str_at(o, "/line_items/0/product_type", 100).map(str::to_string),
+        profile: profile(
+            &customer,
+            email_at(o, "/email"),
+            locale_at(o, "/customer_locale"),
+        ),
+    })))
+}
+
+fn customer(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
+    let customer_id =
+        id_at(c, "/id").ok_or_else(|| super::invalid("id", "the customer has no id"))?;
+    let updated = time_at(c, "/updated_at")
+        .or_else(|| time_at(c, "/created_at"))
+        .ok_or_else(|| {
+            super::invalid(
+                "updated_at",
+                "the customer has no updated_at or created_at time",
+            )
+        })?;
+    within_window(updated, now)?;
+    Ok(Mapped::Record(Box::new(Activity {
+        event_id: format!("shopify:customer:{customer_id}:{}", updated.timestamp()),
+        customer_id,
+        kind: Kind::Profile,
+        occurred_at: updated.min(now),
+        amount: None,
+        reward_code: None,
+        product: None,
+        category: None,
+        profile: profile(c, None, locale_at(c, "/locale")),
+    })))
+}
+
+/// `customers/email_marketing_consent_update`: `{"customer_id", "email_address",
+/// "email_marketing_consent": {"state", "opt_in_level", "consent_updated_at"}}`.
+fn consent(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
+    let customer_id = id_at(c, "/customer_id")
+        .ok_or_else(|| super::invalid("customer_id", "the consent update has no customer_id"))?;
+    let updated = time_at(c, "/email_marketing_consent/consent_updated_at");
+    if let Some(at) = updated {
+        within_window(at, now)?;
+    }
+    if !opted_out(c) {
+        return Ok(Mapped::Ignored(
+            "consent given: only the customer's own choice in winback's links subscribes".into(),
+        ));
+    }
+    let at = updated.unwrap_or(now).min(now);
+    Ok(Mapped::Record(Box::new(Activity {
+        event_id: format!("shopify:consent:{customer_id}:{}", at.timestamp()),
+        customer_id,
+        kind: Kind::Profile,
+        occurred_at: at,
+        amount: None,
+        reward_code: None,
+        product: None,
+        category: None,
+        profile: ProfileFields {
+            email: email_at(c, "/email_address"),
+            first_name: None,
+            locale: None,
+            time_zone: None,
+            marketing_opt_out: true,
+        },
+    })))
+}

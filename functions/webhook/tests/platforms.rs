@@ -1,0 +1,426 @@
+//! Shopify, WooCommerce and Stripe webhooks: fixtures in each platform's documented payload
+//! shape, signed by tests/fixtures/platforms/sign.py (Stripe's with Stripe's own library).
+
+mod common;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use chrono::Duration;
+use common::*;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use shared::domain::customer::{EmailStatus, Profile};
+use shared::domain::experiment::Group;
+use shared::domain::sequence::Status;
+use shared::ports::ProfileStore;
+use webhook::HttpRequest;
+
+const SHOPIFY_CUSTOMER: &str = "115310627314723954";
+const WOO_CUSTOMER: &str = "26";
+const STRIPE_CUSTOMER: &str = "cus_NffrFeUfNV2Hib";
+
+fn base64_hmac(key: &[u8], body: &[u8]) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    m.update(body);
+    BASE64.encode(m.finalize().into_bytes())
+}
+
+/// A world with `customer` enrolled (treated, step 1 sent, the reward issued) a day ago.
+async fn enrolled_world(customer: &str) -> World {
+    let w = world();
+    w.enrolled(customer, Group::Treated, VARIANT, now() - Duration::days(1))
+        .await;
+    w
+}
+
+/// A delivery seen before answers as a duplicate and changes nothing.
+async fn replay_changes_nothing(w: &World, req: HttpRequest) {
+    let before = w.snapshot().await;
+    assert_eq!(ok(w, req).await["duplicate"], true);
+    assert_eq!(w.snapshot().await, before);
+}
+
+/// A Shopify delivery of `body` on `topic` with the signature header `sig` (none if `None`).
+fn shopify_signed(topic: &str, sig: Option<&str>, body: Vec<u8>) -> HttpRequest {
+    let mut headers = vec![("X-Shopify-Topic", topic)];
+    headers.extend(sig.map(|s| ("X-Shopify-Hmac-Sha256", s)));
+    platform_post("shopify", &headers, body)
+}
+
+/// Posts, expects 200, and returns the body.
+async fn ok(w: &World, req: HttpRequest) -> Value {
+    let resp = w.http(req).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    resp.json()
+}
+
+/// Posts, expects `status`, and checks that nothing changed.
+async fn refused(w: &World, req: HttpRequest, status: u16) -> Value {
+    let before = w.snapshot().await;
+    let resp = w.http(req).await;
+    assert_eq!(resp.status, status, "{}", resp.body);
+    assert_eq!(
+        w.snapshot().await,
+        before,
+        "a refused delivery changed nothing"
+    );
+    assert!(w.bus.drain().is_empty());
+    resp.json()
+}
+
+async fn wins_back(w: &World, customer: &str, req: HttpRequest, revenue_minor: i64) {
+    let body = ok(w, req).await;
+    assert_eq!(body["status"], "recorded");
+    assert_eq!(body["customer_id"], customer);
+    assert_eq!(body["reactivated"], true, "{body}");
+    assert!(matches!(
+        w.enrollment(customer).await.status,
+        Status::WonBack { .. }
+    ));
+    let totals = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(totals.get("reactivated"), 1);
+    assert_eq!(totals.get("revenue_minor"), revenue_minor);
+    let events = w.bus.drain();
+    assert!(events
+        .iter()
+        .any(|e| e.detail_type() == "CustomerReactivated"));
+}
+
+#[tokio::test]
+async fn a_shopify_shop_wins_a_customer_back_with_the_reward_code() {
+    let w = enrolled_world(SHOPIFY_CUSTOMER).await;
+    wins_back(
+        &w,
+        SHOPIFY_CUSTOMER,
+        shopify("orders/paid", "shopify_orders_paid.json"),
+        3850,
+    )
+    .await;
+    let p = w.profile(SHOPIFY_CUSTOMER).await;
+    assert_eq!(p.order_count, 3);
+    assert_eq!(p.email.as_deref(), Some("john@example.com"));
+    assert_eq!(p.first_name.as_deref(), Some("John"));
+    assert_eq!(p.locale.as_deref(), Some("sv-SE"));
+    assert_eq!(p.email_status, EmailStatus::Subscribed);
+    let totals = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(
+        totals.get("redeemed"),
+        1,
+        "the discount code redeemed the reward"
+    );
+
+    // orders/create of the same order (or Shopify's retry) counts nothing again.
+    replay_changes_nothing(&w, shopify("orders/create", "shopify_orders_paid.json")).await;
+}
+
+#[tokio::test]
+async fn an_unpaid_shopify_order_waits_for_orders_paid() {
+    let w = enrolled_world(SHOPIFY_CUSTOMER).await;
+    let before = w.snapshot().await;
+    let body = ok(
+        &w,
+        shopify("orders/create", "shopify_orders_create_pending.json"),
+    )
+    .await;
+    assert_eq!(body["status"], "ignored");
+    assert_eq!(w.snapshot().await, before);
+    let other = ok(&w, shopify("products/update", "shopify_orders_paid.json")).await;
+    assert_eq!(other["status"], "ignored");
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn shopify_consent_withdrawn_unsubscribes_and_never_wins_back() {
+    let w = world();
+    let id = "706405506930370084";
+    w.enrolled(id, Group::Treated, VARIANT, now() - Duration::days(1))
+        .await;
+    let body = ok(
+        &w,
+        shopify("customers/update", "shopify_customers_update.json"),
+    )
+    .await;
+    assert_eq!(body["reactivated"], false);
+    let p = w.profile(id).await;
+    assert_eq!(p.email_status, EmailStatus::Unsubscribed);
+    assert_eq!(p.email.as_deref(), Some("bob@biller.com"));
+    assert_eq!(p.first_name.as_deref(), Some("Bob"));
+    assert!(!matches!(
+        w.enrollment(id).await.status,
+        Status::WonBack { .. }
+    ));
+
+    // The consent topic of API versions from 2025-01 on does the same for a new customer.
+    let w = world();
+    let body = ok(
+        &w,
+        shopify(
+            "customers/email_marketing_consent_update",
+            "shopify_customers_email_marketing_consent_update.json",
+        ),
+    )
+    .await;
+    assert_eq!(body["status"], "recorded");
+    assert_eq!(w.profile(id).await.email_status, EmailStatus::Unsubscribed);
+}
+
+#[tokio::test]
+async fn shopify_never_resubscribes_a_customer_who_unsubscribed() {
+    let w = world();
+    let mut p = Profile::new(SHOPIFY_CUSTOMER);
+    p.email_status = EmailStatus::Unsubscribed;
+    w.store.save_profile(&p).await.unwrap();
+    // The order's customer says "subscribed": the order counts, the unsubscribe stays.
+    ok(&w, shopify("orders/paid", "shopify_orders_paid.json")).await;
+    let p = w.profile(SHOPIFY_CUSTOMER).await;
+    assert_eq!(p.order_count, 1);
+    assert_eq!(p.email_status, EmailStatus::Unsubscribed);
+}
+
+#[tokio::test]
+async fn shopify_privacy_topics_erase_and_are_acknowledged() {
+    let w = world();
+    w.enrolled("191167", Group::Treated, VARIANT, now() - Duration::days(1))
+        .await;
+    let body = ok(
+        &w,
+        shopify("customers/redact", "shopify_customers_redact.json"),
+    )
+    .await;
+    assert_eq!(body["status"], "erased");
+    let p = w.profile("191167").await;
+    assert!(p.erased);
+    assert_eq!(p.email, None);
+    assert!(w.enrollment("191167").await.status.is_final());
+
+    let before = w.snapshot().await;
+    let body = ok(
+        &w,
+        shopify(
+            "customers/data_request",
+            "shopify_customers_data_request.json",
+        ),
+    )
+    .await;
+    assert_eq!(body["status"], "data_request_logged");
+    let body = ok(&w, shopify("shop/redact", "shopify_shop_redact.json")).await;
+    assert_eq!(body["status"], "shop_redact_logged");
+    assert_eq!(w.snapshot().await, before);
+
+    let w = world();
+    let body = ok(
+        &w,
+        shopify("customers/redact", "shopify_customers_redact.json"),
+    )
+    .await;
+    assert_eq!(body["status"], "unknown_customer");
+}
+
+#[tokio::test]
+async fn a_woocommerce_shop_wins_a_customer_back_with_the_coupon() {
+    let w = enrolled_world(WOO_CUSTOMER).await;
+    wins_back(
+        &w,
+        WOO_CUSTOMER,
+        woocommerce("order.created", "woocommerce_order_created.json"),
+        2935,
+    )
+    .await;
+    assert_eq!(w.totals(VARIANT, Group::Treated).await.get("redeemed"), 1);
+    let p = w.profile(WOO_CUSTOMER).await;
+    assert_eq!(p.email.as_deref(), Some("john.doe@example.com"));
+    // Each later order.updated of the same order is a duplicate.
+    replay_changes_nothing(
+        &w,
+        woocommerce("order.updated", "woocommerce_order_created.json"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn woocommerce_guests_unpaid_orders_and_pings() {
+    let w = world();
+    let body = ok(
+        &w,
+        woocommerce("order.updated", "woocommerce_order_updated_guest.json"),
+    )
+    .await;
+    let id = body["customer_id"].as_str().unwrap().to_string();
+    assert!(
+        id.starts_with("woo-guest-") && id.len() == "woo-guest-".len() + 16,
+        "{id}"
+    );
+    assert!(!id.contains('@'));
+    let p = w.profile(&id).await;
+    assert_eq!(p.email.as_deref(), Some("Guest.Buyer@Example.com"));
+    assert_eq!(p.order_count, 1);
+
+    let before = w.snapshot().await;
+    let body = ok(
+        &w,
+        woocommerce("order.created", "woocommerce_order_created_pending.json"),
+    )
+    .await;
+    assert_eq!(body["status"], "ignored");
+    let ping = platform_post("woocommerce", &[], b"webhook_id=12".to_vec());
+    assert_eq!(ok(&w, ping).await["status"], "ping");
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn a_stripe_account_wins_a_subscriber_back() {
+    let w = enrolled_world(STRIPE_CUSTOMER).await;
+    wins_back(
+        &w,
+        STRIPE_CUSTOMER,
+        stripe("stripe_invoice_paid.json"),
+        1900,
+    )
+    .await;
+    let p = w.profile(STRIPE_CUSTOMER).await;
+    assert_eq!(p.email.as_deref(), Some("jenny.rosen@example.com"));
+    assert_eq!(p.first_name.as_deref(), Some("Jenny"));
+    assert_eq!(p.order_count, 3);
+    replay_changes_nothing(&w, stripe("stripe_invoice_paid.json")).await;
+}
+
+#[tokio::test]
+async fn stripe_cancellations_and_upcoming_renewals_are_signals_not_win_backs() {
+    let w = world();
+    let enrolled_at = now() - Duration::days(1);
+    w.enrolled("cus_OtherCustomer01", Group::Treated, VARIANT, enrolled_at)
+        .await;
+    w.enrolled("cus_ThirdCustomer1", Group::Holdout, "holdout", enrolled_at)
+        .await;
+    let body = ok(&w, stripe("stripe_customer_subscription_deleted.json")).await;
+    assert_eq!(body["reactivated"], false);
+    assert!(w
+        .profile("cus_OtherCustomer01")
+        .await
+        .tags
+        .contains("subscription:cancelled"));
+    let body = ok(&w, stripe("stripe_customer_subscription_updated.json")).await;
+    assert_eq!(body["reactivated"], false);
+    let body = ok(&w, stripe("stripe_invoice_upcoming.json")).await;
+    assert_eq!(body["reactivated"], false);
+    let p = w.profile("cus_ThirdCustomer1").await;
+    assert!(p.tags.contains("subscription:cancelled"));
+    assert!(p.tags.contains("subscription:renewal_upcoming"));
+    for id in ["cus_OtherCustomer01", "cus_ThirdCustomer1"] {
+        assert!(!matches!(
+            w.enrollment(id).await.status,
+            Status::WonBack { .. }
+        ));
+    }
+    assert_eq!(
+        w.totals(VARIANT, Group::Treated).await.get("reactivated"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn bad_platform_deliveries_get_a_4xx_and_change_nothing() {
+    let w = enrolled_world(SHOPIFY_CUSTOMER).await;
+    w.enrolled(
+        STRIPE_CUSTOMER,
+        Group::Holdout,
+        "holdout",
+        now() - Duration::days(1),
+    )
+    .await;
+
+    // Wrong or missing signatures, a tampered body.
+    let (body, _) = platform_fixture("shopify_orders_paid.json");
+    let forged = base64_hmac(b"not-the-secret", &body);
+    refused(
+        &w,
+        shopify_signed("orders/paid", Some(&forged), body.clone()),
+        401,
+    )
+    .await;
+    refused(&w, shopify_signed("orders/paid", None, body.clone()), 401).await;
+    refused(
+        &w,
+        shopify_signed("orders/paid", Some("%%%"), body.clone()),
+        401,
+    )
+    .await;
+    let mut tampered = shopify("orders/paid", "shopify_orders_paid.json");
+    tampered.body = String::from_utf8(tampered.body)
+        .unwrap()
+        .replace("38.50", "3850.00")
+        .into_bytes();
+    refused(&w, tampered, 401).await;
+    let mut wrong = woocommerce("order.created", "woocommerce_order_created.json");
+    wrong.headers.retain(|(k, _)| k != "X-WC-Webhook-Signature");
+    refused(&w, wrong, 401).await;
+    let mut stripe_forged = stripe("stripe_invoice_paid.json");
+    stripe_forged.body.push(b' ');
+    refused(&w, stripe_forged, 401).await;
+
+    // Replays: Stripe's signature older than 300 s; a Shopify body whose change is 8 days old.
+    let late = webhook::handle_http(
+        &w.deps,
+        stripe("stripe_invoice_paid.json"),
+        now() + Duration::seconds(301),
+    )
+    .await;
+    assert_eq!(late.status, 401, "{}", late.body);
+    let mut old: Value =
+        serde_json::from_slice(&platform_fixture("shopify_orders_paid.json").0).unwrap();
+    old["id"] = json!(1);
+    old["updated_at"] = json!((now() - Duration::days(8)).to_rfc3339());
+    let old = old.to_string().into_bytes();
+    let sig = base64_hmac(SHOPIFY_SECRET, &old);
+    let body = refused(&w, shopify_signed("orders/paid", Some(&sig), old), 401).await;
+    assert!(body["error"].as_str().unwrap().contains("replay"), "{body}");
+
+    // Signed but malformed: not JSON, no customer id, a total that is no amount.
+    for (topic, raw) in [
+        ("orders/paid", "{not json".to_string()),
+        ("customers/redact", json!({"shop_id": 1}).to_string()),
+        ("orders/paid", json!({"id": 5, "updated_at": now().to_rfc3339(), "financial_status": "paid", "customer": {"id": 9}, "total_price": "lots", "currency": "EUR"}).to_string()),
+    ] {
+        let sig = base64_hmac(SHOPIFY_SECRET, raw.as_bytes());
+        refused(&w, shopify_signed(topic, Some(&sig), raw.into_bytes()), 400).await;
+    }
+    let raw = br#"{"id": "evt_1", "type": "invoice.paid", "created": 1795342400, "data": {"object": {"customer": "cus_NffrFeUfNV2Hib", "currency": "euro", "amount_paid": 100}}}"#;
+    let sig = shared::signing::sign_webhook(STRIPE_SECRET, now().timestamp(), raw);
+    refused(
+        &w,
+        platform_post("stripe", &[("Stripe-Signature", &sig)], raw.to_vec()),
+        400,
+    )
+    .await;
+
+    // Oversized, and a platform this deployment has no secret for.
+    let big = vec![b' '; webhook::PLATFORM_MAX_BODY_BYTES + 1];
+    let sig = base64_hmac(SHOPIFY_SECRET, &big);
+    refused(&w, shopify_signed("orders/paid", Some(&sig), big), 413).await;
+    let mut unconnected = world();
+    unconnected.deps.keys.platforms.stripe.clear();
+    unconnected
+        .enrolled(
+            STRIPE_CUSTOMER,
+            Group::Treated,
+            VARIANT,
+            now() - Duration::days(1),
+        )
+        .await;
+    let body = refused(&unconnected, stripe("stripe_invoice_paid.json"), 403).await;
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("WINBACK_STRIPE_SECRET"));
+    refused(&w, platform_post("magento", &[], b"{}".to_vec()), 404).await;
+    refused(
+        &w,
+        HttpRequest {
+            method: "GET".into(),
+            ..stripe("stripe_invoice_paid.json")
+        },
+        405,
+    )
+    .await;
+}

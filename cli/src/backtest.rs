@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+use shared::campaign::config::LapsePolicy;
+use shared::domain::lapse;
 use shared::domain::model::{self, Fit, Summary, Variant};
 
 use crate::error::{CliError, CliResult};
@@ -96,7 +98,9 @@ pub struct Row {
 /// The flagged and how many of them came back anyway, against the recency rule at the same count.
 #[derive(Debug, Clone, Serialize)]
 pub struct Flagged {
+    /// The campaign's lapse rule: a chance of an order within `lapse_horizon_days` below this.
     pub threshold: f64,
+    pub lapse_horizon_days: f64,
     pub flagged: usize,
     pub share_flagged: f64,
     pub came_back_anyway: f64,
@@ -149,8 +153,9 @@ pub fn run(
     at: DateTime<Utc>,
     horizon_days: u32,
     variant: Variant,
-    threshold: f64,
+    policy: &LapsePolicy,
 ) -> Backtest {
+    let (lapse_horizon_days, threshold) = (policy.horizon_days, policy.p_order_threshold);
     let summaries: Vec<Summary> = cases.iter().map(|c| c.summary).collect();
     let started = std::time::Instant::now();
     let fit = model::fit(variant, &summaries);
@@ -160,7 +165,9 @@ pub fn run(
     let mut checksum = 0.0;
     for c in cases {
         checksum += fit.p_active(&c.summary)
-            + fit.lapse_age(&c.summary, threshold).unwrap_or(0.0)
+            + fit
+                .order_chance_lapse_age(&c.summary, lapse_horizon_days, threshold)
+                .unwrap_or(0.0)
             + fit.predicted_value(&c.summary, 365.0);
     }
     std::hint::black_box(checksum);
@@ -175,7 +182,7 @@ pub fn run(
     let flagged: Vec<&Case> = all
         .iter()
         .copied()
-        .filter(|c| fit.p_active(&c.summary) < threshold)
+        .filter(|c| lapse::lapsed_by_model(&c.summary, &fit, policy))
         .collect();
     let back =
         |cs: &[&Case]| cs.iter().filter(|c| c.came_back).count() as f64 / cs.len().max(1) as f64;
@@ -184,6 +191,7 @@ pub fn run(
     by_recency.sort_by(|a, b| quiet(b).total_cmp(&quiet(a)));
     let flagged = Flagged {
         threshold,
+        lapse_horizon_days,
         flagged: flagged.len(),
         share_flagged: flagged.len() as f64 / all.len().max(1) as f64,
         came_back_anyway: back(&flagged),
@@ -276,7 +284,8 @@ impl Backtest {
         let fl = &self.flagged;
         let _ = writeln!(
             s,
-            "\nFlagged lapsed (P(active) < {}): {} ({:.1}%); of them {:.1}% ordered anyway within {} days, against {:.1}% for the same number flagged by days since the last order",
+            "\nFlagged lapsed (P(order within {:.0} d) < {}): {} ({:.1}%); of them {:.1}% ordered anyway within {} days, against {:.1}% for the same number flagged by days since the last order",
+            fl.lapse_horizon_days,
             fl.threshold,
             fl.flagged,
             fl.share_flagged * 100.0,
@@ -391,7 +400,8 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::days(150);
         let cases = cases(&rows, at, 90);
         assert_eq!(cases.len(), 40);
-        let b = run(&cases, at, 90, Variant::Mbgnbd, 0.3);
+        let policy = shared::campaign::testing::example_campaign().lapse;
+        let b = run(&cases, at, 90, Variant::Mbgnbd, &policy);
         assert!(b.fit.warning.is_some());
         assert_eq!(b.rows[0].auc_no_order, Some(1.0));
         assert_eq!(b.flagged.came_back_anyway, 0.0);

@@ -365,13 +365,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 });
             }
             let policy = &campaign.config().lapse;
-            let b = backtest::run(
-                &cases,
-                at,
-                a.horizon,
-                policy.model_variant(),
-                policy.p_active_threshold,
-            );
+            let b = backtest::run(&cases, at, a.horizon, policy.model_variant(), policy);
             let path = b.write_html(&a.out)?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&b).unwrap_or_default());

@@ -67,9 +67,11 @@ pub fn plan_one(
     let a = lapse::assess(p, &campaign.lapse, at);
     let basis = match (&a.threshold, &a.outlook) {
         (Some(t), Some(o)) => format!(
-            "P(active) {:.2}: lapses below {} after {:.0} d quiet; next order expected {}; 12-month value {}",
+            "P(active) {:.2}, P(order in {:.0} d) {:.2}: lapses below {} after {:.0} d quiet; next order expected {}; 12-month value {}",
             o.p_active,
-            campaign.lapse.p_active_threshold,
+            campaign.lapse.horizon_days,
+            o.p_order,
+            campaign.lapse.p_order_threshold,
             t.days,
             o.expected_next_order_at.format("%Y-%m-%d"),
             Money(o.predicted_value.round() as i64)

@@ -89,12 +89,16 @@ pub struct LapsePolicy {
     /// of [`crate::domain::model`], or `threshold`, the median-gap rule above.
     #[serde(default)]
     pub model: LapseModel,
-    /// With a fitted model: lapsed once P(active) falls below this.
-    #[serde(default = "default_p_active_threshold")]
-    pub p_active_threshold: f64,
-    /// With a fitted model: at risk once P(active) falls below this (above the threshold).
-    #[serde(default = "default_at_risk_p_active")]
-    pub at_risk_p_active: f64,
+    /// With a fitted model: the window the chance of an order is judged over (days).
+    #[serde(default = "default_horizon_days")]
+    pub horizon_days: f64,
+    /// With a fitted model: lapsed once the chance of an order within `horizon_days` falls below
+    /// this.
+    #[serde(default = "default_p_order_threshold")]
+    pub p_order_threshold: f64,
+    /// With a fitted model: at risk once that chance falls below this (above the threshold).
+    #[serde(default = "default_at_risk_p_order")]
+    pub at_risk_p_order: f64,
     /// The campaign's fitted parameters (`winback backtest` and `winback import` print this block);
     /// without it, the shipped prior.
     #[serde(default)]
@@ -165,12 +169,16 @@ fn default_at_risk_fraction() -> f64 {
     0.75
 }
 
-fn default_p_active_threshold() -> f64 {
-    0.3
+fn default_horizon_days() -> f64 {
+    90.0
 }
 
-fn default_at_risk_p_active() -> f64 {
-    0.5
+fn default_p_order_threshold() -> f64 {
+    0.25
+}
+
+fn default_at_risk_p_order() -> f64 {
+    0.4
 }
 
 /// Who may be enrolled.

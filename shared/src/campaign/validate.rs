@@ -182,16 +182,22 @@ fn validate_lapse(c: &CampaignConfig) -> Result<(), CampaignError> {
             ),
         ));
     }
-    if !(l.p_active_threshold > 0.0
-        && l.p_active_threshold < l.at_risk_p_active
-        && l.at_risk_p_active < 1.0)
+    if !(l.p_order_threshold > 0.0
+        && l.p_order_threshold < l.at_risk_p_order
+        && l.at_risk_p_order < 1.0)
     {
         return Err(invalid(
-            "lapse.p_active_threshold",
+            "lapse.p_order_threshold",
             format!(
-                "must satisfy 0 < p_active_threshold < at_risk_p_active < 1, got {} and {}",
-                l.p_active_threshold, l.at_risk_p_active
+                "must satisfy 0 < p_order_threshold < at_risk_p_order < 1, got {} and {}",
+                l.p_order_threshold, l.at_risk_p_order
             ),
+        ));
+    }
+    if !(l.horizon_days >= 1.0 && l.horizon_days <= 730.0) {
+        return Err(invalid(
+            "lapse.horizon_days",
+            format!("must be from 1 to 730 days, got {}", l.horizon_days),
         ));
     }
     if let Some(f) = &l.fitted {

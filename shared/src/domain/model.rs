@@ -568,6 +568,48 @@ impl Fit {
         1.0 - self.p_active(s) * (1.0 - quiet_if_active)
     }
 
+    /// Probability of at least one order in the next `t` days.
+    pub fn p_order_within(&self, s: &Summary, t: f64) -> f64 {
+        (1.0 - self.p_no_order_within(s, t)).clamp(0.0, 1.0)
+    }
+
+    /// The age (days since the first occasion) at which the chance of an order in the next
+    /// `horizon` days falls below `threshold`, with no new order. That chance only falls while the
+    /// customer stays quiet (both P(active) and the rate they would buy at if active fall), so it
+    /// is found by bisection to a minute. The last occasion's age when it is already below;
+    /// `None` when `threshold` is not in (0, 1) or it stays above for a hundred years.
+    pub fn order_chance_lapse_age(&self, s: &Summary, horizon: f64, threshold: f64) -> Option<f64> {
+        if !(threshold > 0.0 && threshold < 1.0) || !(horizon > 0.0) {
+            return None;
+        }
+        let chance = |age: f64| {
+            self.p_order_within(
+                &Summary {
+                    age_days: age,
+                    ..*s
+                },
+                horizon,
+            )
+        };
+        let mut lo = s.recency_days;
+        if chance(lo) < threshold {
+            return Some(lo);
+        }
+        let mut hi = lo + 36_500.0;
+        if chance(hi) >= threshold {
+            return None;
+        }
+        while hi - lo > 1.0 / 1440.0 {
+            let mid = 0.5 * (lo + hi);
+            if chance(mid) < threshold {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Some(hi)
+    }
+
     /// Expected purchase occasions in the next `t` days.
     pub fn expected_purchases(&self, s: &Summary, t: f64) -> f64 {
         let p = &self.params;
@@ -702,6 +744,30 @@ mod tests {
             .lapse_age(&s(0, 0.0, 10.0), 0.3)
             .is_none());
         assert_eq!(Fit::prior(Variant::Bgnbd).p_active(&s(0, 0.0, 400.0)), 1.0);
+    }
+
+    #[test]
+    fn the_chance_of_an_order_falls_with_quiet_time_and_its_lapse_moment_solves_it() {
+        for variant in [Variant::Mbgnbd, Variant::Bgnbd] {
+            let fit = Fit::prior(variant);
+            for c in [s(3, 60.0, 61.0), s(0, 0.0, 1.0), s(12, 80.0, 81.0)] {
+                let age = fit.order_chance_lapse_age(&c, 90.0, 0.25).unwrap();
+                assert!(age >= c.recency_days);
+                let at = |a: f64| fit.p_order_within(&s(c.frequency, c.recency_days, a), 90.0);
+                if age > c.recency_days {
+                    assert!(
+                        at(age - 0.01) >= 0.25 && at(age + 0.01) < 0.25,
+                        "{c:?} {age}"
+                    );
+                }
+                assert!(at(age + 30.0) < at(age));
+            }
+            // A threshold outside (0, 1) has no moment.
+            assert_eq!(
+                fit.order_chance_lapse_age(&s(3, 60.0, 61.0), 90.0, 1.0),
+                None
+            );
+        }
     }
 
     /// Values from Python `lifetimes` 0.11.3 (`BetaGeoFitter` / `ModifiedBetaGeoFitter` with the

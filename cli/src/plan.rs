@@ -142,8 +142,15 @@ pub fn plan_one(
             );
             if campaign.at_risk.is_some() {
                 // The scheduler enrolls them in the at-risk flow.
-                let check =
-                    eligibility::check_flow(p, latest, &campaign.eligibility, Flow::AtRisk, at);
+                let check = eligibility::check_enrollment(
+                    p,
+                    latest,
+                    &campaign.eligibility,
+                    Flow::AtRisk,
+                    a.outlook.as_ref(),
+                    &campaign.currency,
+                    at,
+                );
                 decide(
                     &mut row,
                     check,
@@ -160,7 +167,15 @@ pub fn plan_one(
         LapseState::Lapsed { since } => {
             row.state = "lapsed";
             row.lapse_at = Some(since);
-            let check = eligibility::check(p, latest, &campaign.eligibility, at);
+            let check = eligibility::check_enrollment(
+                p,
+                latest,
+                &campaign.eligibility,
+                Flow::WinBack,
+                a.outlook.as_ref(),
+                &campaign.currency,
+                at,
+            );
             let detail = format!(
                 "lapsed since {}; {} order(s), lifetime value {}",
                 since.format("%Y-%m-%d"),

@@ -188,6 +188,12 @@ pub struct EligibilityPolicy {
     pub min_orders: u32,
     /// Minimum lifetime value, in the campaign currency ("25.00").
     pub min_lifetime_value: Money,
+    /// Minimum value the customer model predicts for the next 12 months, in the campaign currency
+    /// ("0" = no minimum): focus the rewards on the lapsed customers worth winning back. Applies
+    /// only to customers whose orders are in the campaign currency (values in other currencies
+    /// are never compared with it), and only under a fitted model.
+    #[serde(default)]
+    pub min_predicted_value: Money,
     /// No email within this many days of the previous one.
     pub frequency_cap_days: u32,
     /// The cap for customers who asked for fewer emails.

@@ -579,7 +579,7 @@ impl Fit {
     /// is found by bisection to a minute. The last occasion's age when it is already below;
     /// `None` when `threshold` is not in (0, 1) or it stays above for a hundred years.
     pub fn order_chance_lapse_age(&self, s: &Summary, horizon: f64, threshold: f64) -> Option<f64> {
-        if !(threshold > 0.0 && threshold < 1.0) || !(horizon > 0.0) {
+        if !(threshold > 0.0 && threshold < 1.0 && horizon > 0.0) {
             return None;
         }
         let chance = |age: f64| {

@@ -392,13 +392,19 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             );
             if let Some(f) = &s.fit {
                 println!(
-                    "Customer model fitted on the imported customers: {}",
+                    "Customer model fitted on the store's customers: {}",
                     f.figures()
                 );
-                println!(
-                    "To use it, put in the campaign's campaign.toml:\n{}",
-                    f.fitted_block()
-                );
+                if s.model_stored {
+                    println!(
+                        "Stored as campaign {}'s model: the functions, plan and report use it (a [lapse.fitted] block in campaign.toml would pin other parameters).",
+                        campaign.config().name
+                    );
+                } else {
+                    println!(
+                        "Not stored: the campaign keeps its stored model or the shipped prior."
+                    );
+                }
             }
         }
         Command::Plan(a) => {
@@ -411,14 +417,23 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                     for bad in &parsed.bad {
                         eprintln!("{}:{}: skipped: {}", path.display(), bad.line, bad.reason);
                     }
-                    orders::build_profiles(&parsed.rows, &config.lapse, at, Some(at))
+                    let profiles =
+                        orders::build_profiles(&parsed.rows, &config.lapse, at, Some(at));
+                    // The file's own customers fit the model, as an import would store it.
+                    let mut config = config.clone();
+                    config.lapse = plan::lapse_fitted_on(&profiles, &config.lapse, at);
+                    profiles
                         .iter()
-                        .map(|p| plan::plan_one(p, None, config, at))
+                        .map(|p| plan::plan_one(p, None, &config, at))
                         .collect()
                 }
                 None => {
                     let store = open_store(a.store.as_ref(), a.aws, "plan").await?;
-                    plan::plan_store(store.as_ref(), config, at).await?
+                    let mut config = config.clone();
+                    config.lapse =
+                        shared::fitted::lapse_policy(store.as_ref(), &config.name, &config.lapse)
+                            .await;
+                    plan::plan_store(store.as_ref(), &config, at).await?
                 }
             };
             if a.json {

@@ -425,7 +425,7 @@ fn next_due(
     next_look(profile, lapse, watch_at_risk, now)
 }
 
-fn apply(profile: &mut Profile, a: &Activity) {
+fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
     if !profile.erased {
         let f = &a.profile;
         for (slot, value) in [
@@ -462,6 +462,14 @@ fn apply(profile: &mut Profile, a: &Activity) {
                     .last_activity_at
                     .map_or(a.occurred_at, |l| l.max(a.occurred_at)),
             );
+            // A sign of life the campaign counts: the lapse clock restarts from it.
+            if still_with_us.contains(&a.kind) {
+                profile.still_with_us_at = Some(
+                    profile
+                        .still_with_us_at
+                        .map_or(a.occurred_at, |l| l.max(a.occurred_at)),
+                );
+            }
         }
     }
     match a.kind {
@@ -504,7 +512,7 @@ async fn update_profile(
         let mut p = stored
             .clone()
             .unwrap_or_else(|| Profile::new(&a.customer_id));
-        apply(&mut p, a);
+        apply(&mut p, a, &config.sending.still_with_us);
         p.due_at = next_due(&p, enrollment, &lapse, config.at_risk.is_some(), now);
         if stored.as_ref() == Some(&p) {
             return Ok(());

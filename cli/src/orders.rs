@@ -9,6 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use shared::campaign::config::LapsePolicy;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
+use shared::domain::hygiene::Address;
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::money::Money;
 
@@ -83,11 +84,40 @@ fn flag(name: &str, text: Option<String>) -> Result<Option<bool>, String> {
     }
 }
 
+/// How the reason of a row skipped for its email starts.
+const EMAIL_REFUSED: &str = "email: ";
+
+/// How many customers' addresses the campaign's hygiene keeps out, by rule (rows skipped for an
+/// email that is not an address are in [`OrdersFile::bad`], marked `invalid_email`).
+pub fn kept_out(
+    profiles: &[Profile],
+    policy: &shared::domain::hygiene::HygienePolicy,
+) -> BTreeMap<&'static str, usize> {
+    shared::domain::hygiene::tally(profiles.iter().filter_map(|p| p.email.as_deref()), policy)
+        .into_iter()
+        .map(|(k, n)| (k.rule(), n))
+        .collect()
+}
+
+/// `counts` as `role_address 2, disposable_domain 1`, or `none`.
+pub fn describe_kept_out(counts: &BTreeMap<&'static str, usize>) -> String {
+    if counts.is_empty() {
+        return "none".into();
+    }
+    counts
+        .iter()
+        .map(|(rule, n)| format!("{rule} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A row that was skipped, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadRow {
     pub line: u64,
     pub reason: String,
+    /// The row was skipped because its email is not an address.
+    pub invalid_email: bool,
 }
 
 /// What a file held.
@@ -95,6 +125,13 @@ pub struct BadRow {
 pub struct OrdersFile {
     pub rows: Vec<OrderRow>,
     pub bad: Vec<BadRow>,
+}
+
+impl OrdersFile {
+    /// Rows skipped because their email is not an address.
+    pub fn invalid_emails(&self) -> usize {
+        self.bad.iter().filter(|b| b.invalid_email).count()
+    }
 }
 
 /// Reads an orders file. A file without the required header columns is an error; a bad row is
@@ -151,7 +188,11 @@ pub fn read_orders_from(reader: impl Read, path: &Path) -> CliResult<OrdersFile>
                 let line = record.position().map_or(line, |p| p.line());
                 match parse_row(&record, &index, line) {
                     Ok(row) => out.rows.push(row),
-                    Err(reason) => out.bad.push(BadRow { line, reason }),
+                    Err(reason) => out.bad.push(BadRow {
+                        line,
+                        invalid_email: reason.starts_with(EMAIL_REFUSED),
+                        reason,
+                    }),
                 }
             }
             Err(e) => {
@@ -159,6 +200,7 @@ pub fn read_orders_from(reader: impl Read, path: &Path) -> CliResult<OrdersFile>
                 out.bad.push(BadRow {
                     line,
                     reason: format!("unreadable row: {e}"),
+                    invalid_email: false,
                 });
             }
         }
@@ -184,10 +226,10 @@ fn parse_row(
     if customer_id.len() > 200 || customer_id.chars().any(char::is_control) {
         return Err("customer_id must be at most 200 printable characters".into());
     }
-    let email = required("email")?;
-    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
-        return Err("email is not an address (it needs a part before and after @)".into());
-    }
+    let email = Address::parse(&required("email")?)
+        .map_err(|e| format!("{EMAIL_REFUSED}{e}"))?
+        .as_str()
+        .to_string();
     let at_text = required("ordered_at")?;
     let ordered_at = parse_instant(&at_text).ok_or_else(|| {
         format!("ordered_at '{at_text}' is not a date: write 2026-03-01 or 2026-03-01T09:00:00Z")

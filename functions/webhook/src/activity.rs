@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::experiment::Group;
+use shared::domain::hygiene::Address;
 use shared::domain::lapse::next_look;
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::money::Money;
@@ -97,13 +98,6 @@ fn text<'a>(
     }
 }
 
-/// Whether `e` is accepted as an email address.
-pub(crate) fn is_email(e: &str) -> bool {
-    e.split_once('@')
-        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
-        && !e.chars().any(char::is_whitespace)
-}
-
 /// Parses and checks a body completely, before anything is written.
 pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid> {
     let value: Value = serde_json::from_slice(body)
@@ -180,15 +174,12 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
     let profile = match obj.get("profile") {
         None | Some(Value::Null) => ProfileFields::default(),
         Some(Value::Object(p)) => {
-            let email = text(p, "email", "profile.email", 254, false)?;
-            if let Some(e) = email {
-                if !is_email(e) {
-                    return Err(invalid(
-                        "profile.email",
-                        "profile.email is not an email address",
-                    ));
-                }
-            }
+            let email = text(p, "email", "profile.email", 254, false)?
+                .map(|e| {
+                    Address::parse(e)
+                        .map_err(|why| invalid("profile.email", format!("profile.email: {why}")))
+                })
+                .transpose()?;
             let locale = text(p, "locale", "profile.locale", 35, false)?;
             if let Some(l) = locale {
                 if !l
@@ -211,7 +202,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
                 }
             }
             ProfileFields {
-                email: email.map(str::to_string),
+                email: email.map(|a| a.as_str().to_string()),
                 first_name: text(p, "first_name", "profile.first_name", 100, false)?
                     .map(str::to_string),
                 locale: locale.map(str::to_string),

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::hygiene::HygienePolicy;
 use crate::domain::money::Money;
 use crate::domain::reward::RewardSpec;
 use crate::domain::sequence::{ActivityKind, Flow};
@@ -116,6 +117,10 @@ pub struct EligibilityPolicy {
     /// enrollment. Without it, step 1's own template is sent (it sees `resolved` too).
     #[serde(default)]
     pub resolved_template: Option<String>,
+    /// Which addresses are kept out before the first send (role addresses, disposable domains):
+    /// `[eligibility.hygiene]`. See [`crate::domain::hygiene`].
+    #[serde(default)]
+    pub hygiene: HygienePolicy,
 }
 
 fn default_sunset_days() -> u32 {

@@ -397,6 +397,26 @@ mod tests {
     }
 
     #[test]
+    fn the_same_addresses_as_the_webhook_are_refused_and_counted_as_invalid() {
+        let f = read(
+            "customer_id,email,ordered_at,amount\n\
+             c1,a@b,2026-01-01,1\n\
+             c2,Ann <ann@example.com>,2026-01-01,1\n\
+             c3,a@[127.0.0.1],2026-01-01,1\n\
+             c4,Ann@Example.COM,2026-01-01,1\n\
+             c5,,2026-01-01,1\n",
+        )
+        .unwrap();
+        assert_eq!(f.rows.len(), 1);
+        assert_eq!(
+            f.rows[0].email, "Ann@example.com",
+            "the domain in lower case"
+        );
+        assert_eq!(f.invalid_emails(), 3, "an empty email is a missing field");
+        assert!(f.bad.iter().all(|b| !b.reason.contains("ann@")));
+    }
+
+    #[test]
     fn profiles_gather_each_customers_orders_and_know_when_they_are_due() {
         let f = read(
             "customer_id,email,ordered_at,amount,first_name\n\

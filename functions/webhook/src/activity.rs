@@ -756,6 +756,19 @@ mod tests {
                 "profile.email",
                 Box::new(|v| v["profile"] = json!({"email": "not an address"})),
             ),
+            // What the orders CSV refuses too (one parser: shared::domain::hygiene::Address).
+            (
+                "profile.email",
+                Box::new(|v| v["profile"] = json!({"email": "a@b"})),
+            ),
+            (
+                "profile.email",
+                Box::new(|v| v["profile"] = json!({"email": "Ann <ann@example.com>"})),
+            ),
+            (
+                "profile.email",
+                Box::new(|v| v["profile"] = json!({"email": "a@[127.0.0.1]"})),
+            ),
             (
                 "profile.time_zone",
                 Box::new(|v| v["profile"] = json!({"time_zone": "Mars/Olympus"})),

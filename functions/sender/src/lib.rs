@@ -854,7 +854,11 @@ pub fn compose(
         years_as_customer: months / 12,
         months_as_customer: months,
         order_count: profile.order_count,
-        reward: reward.map(|r| RewardView::new(r, &locale_code, &tz, now)),
+        reward: reward.map(|r| {
+            let url =
+                reward::checkout_url(config.checkout.as_ref(), &config.shop_url, r.code.as_str());
+            RewardView::new(r, &locale_code, &tz, now, url)
+        }),
         survey,
         nps,
         fewer_emails_url: format!("{unsubscribe_url}&offer=fewer"),

@@ -47,6 +47,9 @@ pub(crate) struct Activity {
     pub occurred_at: DateTime<Utc>,
     pub amount: Option<(Money, String)>,
     pub reward_code: Option<String>,
+    /// The shop's reference of the order (what it reserved the code with); the event id when
+    /// the shop sends none.
+    pub order_ref: Option<String>,
     pub product: Option<String>,
     pub category: Option<String>,
     pub profile: ProfileFields,
@@ -168,6 +171,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
         ));
     }
     let reward_code = text(obj, "reward_code", "reward_code", 64, false)?.map(str::to_string);
+    let order_ref = text(obj, "order_ref", "order_ref", 200, false)?.map(str::to_string);
     let product = text(obj, "product", "product", 200, false)?.map(str::to_string);
     let category = text(obj, "category", "category", 100, false)?.map(str::to_string);
 
@@ -220,6 +224,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
         occurred_at,
         amount,
         reward_code,
+        order_ref,
         product,
         category,
         profile,
@@ -368,7 +373,8 @@ async fn redeem(deps: &Deps, a: &Activity) -> Result<Redemption, StoreError> {
             let cost = reward.cost_for(*amount);
             return Ok(Redemption::Redeemed { reward, cost });
         }
-        let used = match reward.redeem(&a.customer_id, a.occurred_at) {
+        let order_ref = a.order_ref.as_deref().unwrap_or(&a.event_id);
+        let used = match reward.redeem(&a.customer_id, order_ref, a.occurred_at) {
             Ok(r) => r,
             Err(e) => {
                 let status = match e {
@@ -376,6 +382,7 @@ async fn redeem(deps: &Deps, a: &Activity) -> Result<Redemption, StoreError> {
                     RedeemError::Expired => "expired",
                     RedeemError::OtherCustomer => "other_customer",
                     RedeemError::Voided => "voided",
+                    RedeemError::ReservedByAnotherOrder => "reserved",
                 };
                 return Ok(refused(code.as_str(), status, e.to_string()));
             }

@@ -251,7 +251,7 @@ enum Attribution {
 enum Redemption {
     None,
     Redeemed {
-        reward: Reward,
+        reward: Box<Reward>,
         cost: Money,
     },
     Refused {
@@ -371,7 +371,10 @@ async fn redeem(deps: &Deps, a: &Activity) -> Result<Redemption, StoreError> {
             && reward.uses_left == 0
         {
             let cost = reward.cost_for(*amount);
-            return Ok(Redemption::Redeemed { reward, cost });
+            return Ok(Redemption::Redeemed {
+                reward: Box::new(reward),
+                cost,
+            });
         }
         let order_ref = a.order_ref.as_deref().unwrap_or(&a.event_id);
         let used = match reward.redeem(&a.customer_id, order_ref, a.occurred_at) {
@@ -393,7 +396,7 @@ async fn redeem(deps: &Deps, a: &Activity) -> Result<Redemption, StoreError> {
                 let mut saved = used;
                 saved.version = v;
                 return Ok(Redemption::Redeemed {
-                    reward: saved,
+                    reward: Box::new(saved),
                     cost,
                 });
             }

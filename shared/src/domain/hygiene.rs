@@ -341,7 +341,7 @@ mod tests {
             assess("ann@eu.Mailinator.com", &p()),
             Err(KeptOut::DisposableDomain)
         );
-        assert_eq!(assess("ann@notmailinator.com", &p()).is_ok(), true);
+        assert!(assess("ann@notmailinator.com", &p()).is_ok());
         assert_eq!(assess("a@b", &p()), Err(KeptOut::InvalidAddress));
     }
 

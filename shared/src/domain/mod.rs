@@ -6,6 +6,7 @@ pub mod experiment;
 pub mod hygiene;
 pub mod lapse;
 pub mod metrics;
+pub mod model;
 pub mod money;
 pub mod outlook;
 pub mod reward;

@@ -311,16 +311,20 @@ pub fn build_profiles(
         keep(&mut p.first_name, &r.first_name);
         keep(&mut p.locale, &r.locale);
         keep(&mut p.time_zone, &r.time_zone);
-        keep(&mut p.currency, &r.currency);
         if let Some(status) = r.email_status {
             p.email_status = stricter(p.email_status, status);
         }
-        p.record_order(OrderRecord {
+        let order = OrderRecord {
             at: r.ordered_at,
             amount: r.amount,
             product: r.product.clone(),
             category: r.category.clone(),
-        });
+        };
+        // Amounts in another currency than the customer's first are kept apart, never summed.
+        match &r.currency {
+            Some(c) => p.record_order_in(order, c),
+            None => p.record_order(order),
+        };
     }
     by_customer
         .into_values()
@@ -414,6 +418,24 @@ mod tests {
         );
         assert_eq!(f.invalid_emails(), 3, "an empty email is a missing field");
         assert!(f.bad.iter().all(|b| !b.reason.contains("ann@")));
+    }
+
+    #[test]
+    fn a_customer_buying_in_two_currencies_has_a_lifetime_value_in_each() {
+        let f = read(
+            "customer_id,email,ordered_at,amount,currency\n\
+             c1,a@example.com,2026-01-01,10,EUR\n\
+             c1,a@example.com,2026-01-05,399,SEK\n\
+             c1,a@example.com,2026-01-09,5,eur\n",
+        )
+        .unwrap();
+        let policy = shared::campaign::testing::example_campaign().lapse;
+        let at = Utc.with_ymd_and_hms(2026, 1, 20, 0, 0, 0).unwrap();
+        let p = &build_profiles(&f.rows, &policy, at, None)[0];
+        assert_eq!(p.order_count, 3);
+        assert_eq!(p.currency.as_deref(), Some("EUR"));
+        assert_eq!(p.lifetime_value, Money(1500));
+        assert_eq!(p.lifetime_value_other.get("SEK"), Some(&Money(39900)));
     }
 
     #[test]

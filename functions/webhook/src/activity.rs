@@ -270,7 +270,13 @@ async fn attribute(
     a: &Activity,
 ) -> Result<(Attribution, Option<Enrollment>), StoreError> {
     let config = deps.campaign.config();
-    let minor = a.amount.as_ref().map_or(0, |(m, _)| m.0);
+    // The enrollment's revenue is in the campaign currency: an order in another currency is
+    // counted in its own counter (see `process`), never added to it.
+    let minor = a
+        .amount
+        .as_ref()
+        .filter(|(_, c)| c.eq_ignore_ascii_case(&config.currency))
+        .map_or(0, |(m, _)| m.0);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -441,17 +447,19 @@ fn apply(profile: &mut Profile, a: &Activity) {
     match a.kind {
         Kind::Order => {
             if let Some((amount, currency)) = &a.amount {
-                profile.currency.get_or_insert_with(|| currency.clone());
-                profile.record_order(OrderRecord {
-                    at: a.occurred_at,
-                    amount: *amount,
-                    product: if profile.erased {
-                        None
-                    } else {
-                        a.product.clone()
+                profile.record_order_in(
+                    OrderRecord {
+                        at: a.occurred_at,
+                        amount: *amount,
+                        product: if profile.erased {
+                            None
+                        } else {
+                            a.product.clone()
+                        },
+                        category: a.category.clone(),
                     },
-                    category: a.category.clone(),
-                });
+                    currency,
+                );
             }
         }
         Kind::Profile | Kind::RenewalUpcoming => {}
@@ -528,9 +536,13 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
     let mut events = Vec::new();
     match &attribution {
         Attribution::Reactivated(e) => {
+            let campaign_currency = &deps.campaign.config().currency;
             let mut deltas: Vec<(String, i64)> = vec![
                 (counter::REACTIVATED.into(), 1),
-                (counter::REVENUE.into(), minor),
+                (
+                    counter::in_currency(counter::REVENUE, &currency, campaign_currency),
+                    minor,
+                ),
             ];
             if let Some(step) = e.sent.last().map(|s| s.step) {
                 deltas.push((counter::reactivated_after_step(step), 1));
@@ -569,7 +581,12 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
             enrollment: e,
             won_at,
         } => {
-            let mut deltas = vec![(counter::REVENUE_AFTER, minor)];
+            let revenue_after = counter::in_currency(
+                counter::REVENUE_AFTER,
+                &currency,
+                &deps.campaign.config().currency,
+            );
+            let mut deltas = vec![(revenue_after.as_str(), minor)];
             if a.occurred_at - *won_at >= Duration::days(STILL_ACTIVE_DAYS) {
                 let key = format!("still-active-90d#{}", e.id);
                 if deps
@@ -605,7 +622,18 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
                 deps,
                 &key,
                 now,
-                &[(counter::REDEEMED, 1), (counter::REWARD_COST, cost.0)],
+                &[
+                    (counter::REDEEMED, 1),
+                    (
+                        counter::in_currency(
+                            counter::REWARD_COST,
+                            &reward.currency,
+                            &deps.campaign.config().currency,
+                        )
+                        .as_str(),
+                        cost.0,
+                    ),
+                ],
             )
             .await?;
             tracing::info!(event = "reward_redeemed", customer_id = %a.customer_id, campaign = %reward.campaign, variant = %reward.variant, kind = reward.spec.kind.as_str());

@@ -121,7 +121,10 @@ fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError>
         occurred_at: occurred_at.min(now),
         amount: Some(total),
         reward_code: str_at(o, "/discount_codes/0/code", 64).map(str::to_string),
-        order_ref: Some(order_id.clone()),
+        // A checkout reserves the code before the order exists: by its checkout token.
+        order_ref: Some(
+            str_at(o, "/checkout_token", 200).map_or_else(|| order_id.clone(), str::to_string),
+        ),
         product: str_at(o, "/line_items/0/title", 200).map(str::to_string),
         category: str_at(o, "/line_items/0/product_type", 100).map(str::to_string),
         profile: profile(

@@ -67,6 +67,7 @@ pub fn exercise(data: &[u8]) -> u16 {
         },
         public_base_url: "https://hooks.example.com".into(),
         metrics: Arc::new(MemoryMetrics::default()),
+        notifier: None,
     };
     let req = webhook::HttpRequest {
         method: method.into(),

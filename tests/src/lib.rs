@@ -536,6 +536,7 @@ pub fn webhook_deps(table: &LocalTable, bus: &BusQueue) -> webhook::Deps {
         },
         public_base_url: PUBLIC_BASE_URL.into(),
         metrics: Arc::new(MemoryMetrics::default()),
+        notifier: None,
     }
 }
 

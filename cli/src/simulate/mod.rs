@@ -12,7 +12,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use shared::adapters::embedded::{MemoryBus, MemoryMailer, MemoryStore};
+use shared::adapters::embedded::{MemoryBus, MemoryMailer, MemoryNotifier, MemoryStore};
 use shared::campaign::Campaign;
 use shared::domain::sequence::{cohort_campaign, Flow};
 use shared::events::RetryPolicy;
@@ -227,6 +227,8 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
     import::rebuild(store.clone(), &config, start).await?;
 
     let metrics: Arc<dyn shared::emf::MetricSink> = Arc::new(NoMetrics);
+    // Follow-ups are told to this in-memory notifier (the stack's SNS topic on AWS).
+    let notifier = Arc::new(MemoryNotifier::new());
     let scheduler_deps = scheduler::Deps {
         store: store.clone(),
         bus: deps_bus.clone(),
@@ -252,6 +254,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         keys,
         public_base_url: base_url,
         metrics,
+        notifier: Some(notifier.clone()),
     };
     let customers = people.len();
     // With --aws and EventBridge, the copying bus keeps what it published in `bus` too.

@@ -26,6 +26,7 @@ use serde::Serialize;
 use shared::campaign::{self as locale, Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::eligibility;
+use shared::domain::follow_up;
 use shared::domain::metrics::{counter, CohortKey, Counts};
 use shared::domain::outlook;
 use shared::domain::reward::{self, Offer, Reward, RewardCode};
@@ -362,8 +363,11 @@ pub async fn send_step(
         .best_hour
         .then(|| schedule::habitual_hour(&profile.order_times(), &tz))
         .flatten();
+    // An open follow-up holds the email (deferred, not dropped) until a person closes it or the
+    // pause passes; then the usual hours apply from there.
+    let hold = follow_up::holds_until(&profile, config.eligibility.follow_up_pause_days, now);
     let allowed = schedule::next_send_time(
-        now,
+        hold.unwrap_or(now),
         enrollment.last_sent_at(),
         cap,
         &tz,

@@ -116,6 +116,14 @@ pub struct EligibilityPolicy {
     /// enrollment. Without it, step 1's own template is sent (it sees `resolved` too).
     #[serde(default)]
     pub resolved_template: Option<String>,
+    /// Days a customer's emails pause after a follow-up opens (a detractor, a bad experience)
+    /// unless a person closes it sooner.
+    #[serde(default = "default_follow_up_pause_days")]
+    pub follow_up_pause_days: u32,
+}
+
+fn default_follow_up_pause_days() -> u32 {
+    14
 }
 
 fn default_sunset_days() -> u32 {

@@ -94,6 +94,9 @@ pub struct Profile {
     /// When the scheduler should next look at this customer (drives the due index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<DateTime<Utc>>,
+    /// The latest follow-up a person was asked to make (see `domain::follow_up`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<super::follow_up::FollowUpCase>,
     /// Personal data erased on request; aggregates kept.
     #[serde(default)]
     pub erased: bool,

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::customer::{EmailStatus, Profile};
+use super::follow_up;
 use super::sequence::{Enrollment, ExitReason, Flow, Status};
 use super::survey::{pending_resolution, Reason};
 use crate::campaign::config::EligibilityPolicy;
@@ -38,6 +39,11 @@ pub enum Ineligible {
     PausedReason {
         reason: Reason,
     },
+    /// A person must follow up first (a detractor, a bad experience); held until they close it
+    /// or `until`.
+    FollowUpOpen {
+        until: DateTime<Utc>,
+    },
 }
 
 impl Ineligible {
@@ -46,7 +52,8 @@ impl Ineligible {
         match self {
             Ineligible::ContactedRecently { until }
             | Ineligible::CoolingDown { until }
-            | Ineligible::Sunset { until } => Some(*until),
+            | Ineligible::Sunset { until }
+            | Ineligible::FollowUpOpen { until } => Some(*until),
             _ => None,
         }
     }
@@ -65,6 +72,7 @@ impl Ineligible {
             Ineligible::ContactedRecently { .. } => "contacted_recently",
             Ineligible::CoolingDown { .. } => "cooling_down",
             Ineligible::PausedReason { .. } => "paused_reason",
+            Ineligible::FollowUpOpen { .. } => "follow_up_open",
         }
     }
 }
@@ -116,6 +124,9 @@ pub fn check_flow(
     }
     if let Some(until) = sunset_until(profile, policy).filter(|u| now < *u) {
         return Err(Ineligible::Sunset { until });
+    }
+    if let Some(until) = follow_up::holds_until(profile, policy.follow_up_pause_days, now) {
+        return Err(Ineligible::FollowUpOpen { until });
     }
     if profile.email.is_none() {
         return Err(Ineligible::NoEmail);
@@ -240,6 +251,28 @@ mod tests {
         );
         p.resolved_reasons.insert(Reason::Quality);
         assert_eq!(check(&p, None, pol, now()), Ok(()));
+        let mut p = good_customer();
+        let opened = now() - Duration::days(2);
+        follow_up::open(
+            &mut p,
+            "example",
+            crate::domain::survey::FollowUp::Detractor,
+            Some(2),
+            None,
+            opened,
+        );
+        let until = opened + Duration::days(i64::from(pol.follow_up_pause_days));
+        assert_eq!(
+            check(&p, None, pol, now()),
+            Err(Ineligible::FollowUpOpen { until })
+        );
+        assert_eq!(
+            check(&p, None, pol, until),
+            Ok(()),
+            "the pause lapses by itself"
+        );
+        follow_up::close(&mut p, now());
+        assert_eq!(check(&p, None, pol, now()), Ok(()), "a person closed it");
     }
 
     #[test]

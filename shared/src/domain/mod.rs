@@ -3,6 +3,7 @@
 pub mod customer;
 pub mod eligibility;
 pub mod experiment;
+pub mod follow_up;
 pub mod lapse;
 pub mod metrics;
 pub mod money;

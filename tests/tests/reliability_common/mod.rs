@@ -829,6 +829,7 @@ fn webhook_deps(store: Arc<dyn Store>) -> webhook::Deps {
         },
         public_base_url: "https://hooks.example.com".into(),
         metrics: Arc::new(MemoryMetrics::default()),
+        notifier: None,
     }
 }
 
@@ -1256,6 +1257,7 @@ fn scheduler_deps(store: Arc<dyn Store>, bus: Arc<dyn EventBus>) -> scheduler::D
         bus,
         campaign: Arc::new(example_campaign()),
         metrics: Arc::new(MemoryMetrics::default()),
+        notifier: None,
         retry: RetryPolicy {
             attempts: 5,
             base_delay: std::time::Duration::ZERO,

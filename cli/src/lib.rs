@@ -48,6 +48,32 @@ pub enum Command {
     Report(ReportArgs),
     /// Mark a paused reason fixed: its customers may be contacted again and are told, once.
     Resolve(ResolveArgs),
+    /// Follow-ups a person must make (detractors, bad experiences).
+    #[command(name = "follow-up", subcommand)]
+    FollowUp(FollowUpCommand),
+}
+
+/// `winback follow-up`.
+#[derive(Debug, Subcommand)]
+pub enum FollowUpCommand {
+    /// Close a customer's follow-up (the id is the customer id): their emails may go again.
+    Close(FollowUpCloseArgs),
+}
+
+/// `winback follow-up close`.
+#[derive(Debug, Args)]
+pub struct FollowUpCloseArgs {
+    /// The follow-up's id: the customer id the team's message names.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    #[command(flatten)]
+    pub target: WriteTarget,
+    /// The campaign whose flows' held emails are released.
+    #[arg(long, default_value = "example", value_name = "NAME|DIR")]
+    pub campaign: String,
+    /// When it was closed (default: now).
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
 }
 
 /// Where a command writes: a store snapshot or the DynamoDB table.
@@ -257,6 +283,10 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 simulate::tally_text(&o.tally, o.customers, o.elapsed_seconds)
             );
             println!(
+                "Follow-ups: the team was told about {} customer(s) who needed a person (detractors, bad experiences); their emails waited until closed or the pause passed",
+                o.follow_ups_notified
+            );
+            println!(
                 "Reactivation rate: treated {:.1}% vs holdout {:.1}%; lift {:+.1} points (95% CI {:+.1} to {:+.1})",
                 o.report.treated_rate.value * 100.0,
                 o.report.holdout_rate.value * 100.0,
@@ -314,6 +344,58 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 "Resolved {reason}: {} customer(s) who gave it may be contacted again; each is told once, in the first email of their next enrollment ({} profiles read)",
                 done.resolved, done.scanned
             );
+        }
+        Command::FollowUp(FollowUpCommand::Close(a)) => {
+            let campaign = open_campaign(&a.campaign)?;
+            let at = match &a.at {
+                Some(s) => time::parse_flag("--at", s)?,
+                None => chrono::Utc::now(),
+            };
+            let name = &campaign.config().name;
+            use shared::domain::sequence::{cohort_campaign, Flow};
+            let flows = [
+                cohort_campaign(name, Flow::WinBack),
+                cohort_campaign(name, Flow::AtRisk),
+            ];
+            let (closed, _) = match (a.target.aws, &a.target.store) {
+                (true, _) => {
+                    let store = aws::store().await?;
+                    webhook::follow_up::close(store.as_ref(), &a.id, &flows, at).await?
+                }
+                (false, Some(path)) => {
+                    let snap = snapshot::Snapshot::load(path)?;
+                    let memory = snap.restore().await?;
+                    let done = webhook::follow_up::close(&memory, &a.id, &flows, at).await?;
+                    snapshot::Snapshot::take(&memory, &snap.campaigns)
+                        .await?
+                        .save(path)?;
+                    done
+                }
+                (false, None) => {
+                    return Err(CliError::NoSource {
+                        command: "follow-up close",
+                    })
+                }
+            };
+            use shared::domain::follow_up::Closed;
+            match closed {
+                Closed::Now => println!(
+                    "Closed the follow-up on customer {}: their emails may go again",
+                    a.id
+                ),
+                Closed::Already => {
+                    println!("The follow-up on customer {} was closed already", a.id)
+                }
+                Closed::NoneOpen => {
+                    return Err(CliError::BadArgument {
+                        flag: "ID",
+                        reason: format!(
+                            "customer {} has no follow-up: check the id in the team's message",
+                            a.id
+                        ),
+                    })
+                }
+            }
         }
         Command::Import(a) => {
             let at = match &a.at {

@@ -436,3 +436,67 @@ fn resolve_frees_the_customers_paused_for_a_reason_in_a_store_snapshot() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn follow_up_close_closes_a_simulated_detractors_follow_up_in_a_store_snapshot() {
+    let dir = scratch("follow-up");
+    let store = dir.join("store.json");
+    let o = winback(&[
+        "simulate",
+        "--customers",
+        "400",
+        "--days",
+        "60",
+        "--quiet",
+        "--out",
+        s(&dir.join("r")),
+        "--save-store",
+        s(&store),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let told: usize = stdout(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("Follow-ups: the team was told about "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the follow-up line");
+    assert!(told > 0, "{}", stdout(&o));
+
+    let snap: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
+    let open: Vec<String> = snap["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["follow_up"].is_object() && p["follow_up"]["closed_at"].is_null())
+        .map(|p| p["customer_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        open.len(),
+        told,
+        "one open follow-up per customer told about"
+    );
+    let id = &open[0];
+    let o = winback(&[
+        "follow-up",
+        "close",
+        id,
+        "--store",
+        s(&store),
+        "--at",
+        "2026-03-20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("Closed the follow-up on customer {id}")));
+    let o = winback(&["follow-up", "close", id, "--store", s(&store)]);
+    assert!(stdout(&o).contains("closed already"), "{}", stdout(&o));
+    let o = winback(&[
+        "follow-up",
+        "close",
+        "no-such-customer",
+        "--store",
+        s(&store),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no-such-customer"), "{}", stderr(&o));
+}

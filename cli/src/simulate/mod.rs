@@ -75,6 +75,9 @@ pub struct Outcome {
     pub elapsed_seconds: f64,
     pub report_path: PathBuf,
     pub notes: Vec<String>,
+    /// Follow-ups the team was told about (detractors, bad experiences); each held the
+    /// customer's emails for the campaign's `follow_up_pause_days`.
+    pub follow_ups_notified: usize,
 }
 
 /// The handlers' ports, embedded or AWS.
@@ -353,6 +356,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         elapsed_seconds,
         report_path,
         notes,
+        follow_ups_notified: notifier.count(),
     })
 }
 

@@ -19,6 +19,7 @@ use crate::{report, Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
 /// and tells the team. Returns whether a new one was opened.
 pub(crate) async fn open(
     deps: &Deps,
+    req: &HttpRequest,
     key: &CohortKey,
     customer_id: &str,
     why: FollowUp,
@@ -49,12 +50,28 @@ pub(crate) async fn open(
     };
     report::count(deps, key, now, &[(counter::FOLLOW_UPS, 1)]).await?;
     tracing::info!(event = "follow_up_opened", customer_id = %customer_id, campaign = %key.campaign);
-    notify(deps, &profile, now).await;
+    notify(deps, &base_url(deps, req), &profile, now).await;
     Ok(true)
 }
 
-/// The signed link to a customer's record, valid for the campaign's link validity.
-pub fn record_url(deps: &Deps, customer_id: &str, campaign: &str, now: DateTime<Utc>) -> String {
+/// The webhook's public URL: `PUBLIC_BASE_URL`, else the https host the request came in on
+/// (the Function URL), so the link in the team's email is absolute.
+fn base_url(deps: &Deps, req: &HttpRequest) -> String {
+    let base = deps.public_base_url.trim_end_matches('/');
+    match req.header("host") {
+        Some(host) if base.is_empty() => format!("https://{host}"),
+        _ => base.to_string(),
+    }
+}
+
+/// The signed link to a customer's record under `base`, valid for the campaign's link validity.
+pub fn record_url(
+    deps: &Deps,
+    base: &str,
+    customer_id: &str,
+    campaign: &str,
+    now: DateTime<Utc>,
+) -> String {
     let validity = i64::from(deps.campaign.config().sending.link_validity_days);
     let token = sign_link(
         &deps.keys.link,
@@ -68,12 +85,11 @@ pub fn record_url(deps: &Deps, customer_id: &str, campaign: &str, now: DateTime<
         },
     );
     let id: String = url::form_urlencoded::byte_serialize(customer_id.as_bytes()).collect();
-    let base = deps.public_base_url.trim_end_matches('/');
     format!("{base}/v1/follow-ups/{id}?t={token}")
 }
 
 /// Tells the team (the SNS topic). A failure is logged and counted, never fails the answer.
-async fn notify(deps: &Deps, p: &Profile, now: DateTime<Utc>) {
+async fn notify(deps: &Deps, base: &str, p: &Profile, now: DateTime<Utc>) {
     let Some(case) = p.follow_up.as_ref() else {
         return;
     };
@@ -81,7 +97,7 @@ async fn notify(deps: &Deps, p: &Profile, now: DateTime<Utc>) {
         tracing::warn!(event = "follow_up_not_notified", customer_id = %p.customer_id, why = "FOLLOW_UP_TOPIC_ARN is not set");
         return;
     };
-    let url = record_url(deps, &p.customer_id, &case.campaign, now);
+    let url = record_url(deps, base, &p.customer_id, &case.campaign, now);
     let config = deps.campaign.config();
     let notice = Notice {
         customer_id: &p.customer_id,

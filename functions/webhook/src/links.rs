@@ -280,7 +280,7 @@ pub(crate) async fn survey(
         report::count(deps, &key, now, &refs).await?;
         if let Some(why) = follow_up.filter(|f| had_follow_up != Some(*f)) {
             // A person is told, and the customer's emails wait for them (domain::follow_up).
-            if crate::follow_up::open(deps, &key, &c.customer_id, why, answer, now).await? {
+            if crate::follow_up::open(deps, req, &key, &c.customer_id, why, answer, now).await? {
                 events.push(BusEvent::FollowUpNeeded {
                     campaign: c.campaign.clone(),
                     customer_id: c.customer_id.clone(),

@@ -1001,7 +1001,14 @@ async fn an_open_follow_up_holds_the_email_until_a_person_closes_it() {
     let due = enrolled(&w, "c1", "en").await;
     let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
     let opened = now() - Duration::days(1);
-    follow_up::open(&mut p, "example", FollowUp::Detractor, Some(3), None, opened);
+    follow_up::open(
+        &mut p,
+        "example",
+        FollowUp::Detractor,
+        Some(3),
+        None,
+        opened,
+    );
     w.store.save_profile(&p).await.unwrap();
 
     // Held for the pause (14 days from the answer), not dropped.

@@ -851,6 +851,7 @@ pub fn compose(
             .iter()
             .find(|v| v.name == e.variant)
             .and_then(|v| v.copy.clone()),
+        occasion: e.occasion.map(|o| o.as_str().to_string()),
         reason: e
             .survey_reason
             .or(profile.survey_reason)

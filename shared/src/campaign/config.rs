@@ -39,6 +39,19 @@ pub struct CampaignConfig {
     /// at-risk customers are only watched.
     #[serde(default)]
     pub at_risk: Option<AtRiskFlow>,
+    /// The birthday and anniversary flow (see [`crate::domain::celebration`]).
+    #[serde(default)]
+    pub celebration: Option<CelebrationFlow>,
+}
+
+/// Birthdays and anniversaries of the first order: once a year per occasion, on the day in the
+/// customer's time zone, to active customers (not lapsed, not at risk, in no other flow).
+/// Templates see `occasion` (`birthday` or `anniversary`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CelebrationFlow {
+    /// The sequence (usually one step with `reward = true`).
+    pub steps: Vec<StepConfig>,
 }
 
 /// The at-risk flow: a buying process before they lapse. Interest (content, a satisfaction or
@@ -55,10 +68,12 @@ pub struct AtRiskFlow {
 impl CampaignConfig {
     /// The steps of a flow (none for the at-risk flow of a campaign without one).
     pub fn steps_of(&self, flow: Flow) -> &[StepConfig] {
-        match (flow, &self.at_risk) {
-            (Flow::WinBack, _) => &self.steps,
-            (Flow::AtRisk, Some(a)) => &a.steps,
-            (Flow::AtRisk, None) => &[],
+        match (flow, &self.at_risk, &self.celebration) {
+            (Flow::WinBack, _, _) => &self.steps,
+            (Flow::AtRisk, Some(a), _) => &a.steps,
+            (Flow::AtRisk, None, _) => &[],
+            (Flow::Celebration, _, Some(c)) => &c.steps,
+            (Flow::Celebration, _, None) => &[],
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The pure core: plain functions over plain data. No I/O, no clock.
 
+pub mod celebration;
 pub mod customer;
 pub mod eligibility;
 pub mod experiment;

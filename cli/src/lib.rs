@@ -278,6 +278,18 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                     r.lift.high * 100.0
                 );
             }
+            if let Some(r) = &o.celebration {
+                println!(
+                    "Birthday and anniversary flow (campaign {}): {} celebrated, {:.1}% ordered within the window vs {:.1}% of its holdout; lift {:+.1} points (95% CI {:+.1} to {:+.1})\n",
+                    r.campaign,
+                    r.treated_rate.trials + r.holdout_rate.trials,
+                    r.treated_rate.value * 100.0,
+                    r.holdout_rate.value * 100.0,
+                    r.lift.value * 100.0,
+                    r.lift.low * 100.0,
+                    r.lift.high * 100.0
+                );
+            }
             println!(
                 "{}",
                 simulate::tally_text(&o.tally, o.customers, o.elapsed_seconds)
@@ -356,6 +368,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             let flows = [
                 cohort_campaign(name, Flow::WinBack),
                 cohort_campaign(name, Flow::AtRisk),
+                cohort_campaign(name, Flow::Celebration),
             ];
             let (closed, _) = match (a.target.aws, &a.target.store) {
                 (true, _) => {

@@ -68,6 +68,8 @@ pub struct Outcome {
     pub report: Report,
     /// The at-risk flow's own figures (its counters are kept apart), when the campaign has one.
     pub at_risk: Option<Report>,
+    /// The birthday and anniversary flow's figures (counted apart, like the at-risk flow's).
+    pub celebration: Option<Report>,
     pub tally: Tally,
     pub customers: usize,
     pub start: DateTime<Utc>,
@@ -329,11 +331,29 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         )),
         None => None,
     };
+    let celebration_name = cohort_campaign(&config.name, Flow::Celebration);
+    let celebration = match &config.celebration {
+        Some(flow) => Some(Report::from_rows(
+            &celebration_name,
+            &config.currency,
+            flow.steps.len() as u8,
+            &source,
+            &store.counter_rows(&celebration_name).await?,
+        )),
+        None => None,
+    };
     if let Some(path) = &opts.save_store {
         match &memory {
-            Some(m) => Snapshot::take(m, &[config.name.clone(), at_risk_name.clone()])
-                .await?
-                .save(path)?,
+            Some(m) => Snapshot::take(
+                m,
+                &[
+                    config.name.clone(),
+                    at_risk_name.clone(),
+                    celebration_name.clone(),
+                ],
+            )
+            .await?
+            .save(path)?,
             None => notes.push(format!(
                 "--save-store {} skipped: with --aws the data is in DynamoDB already",
                 path.display()
@@ -349,6 +369,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
     Ok(Outcome {
         report,
         at_risk,
+        celebration,
         tally: world.tally,
         customers,
         start,

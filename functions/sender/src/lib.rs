@@ -407,9 +407,10 @@ pub async fn send_step(
     };
     let reason = enrollment.survey_reason.or(profile.survey_reason);
     // In the at-risk flow a reward is the last resort, and only for customers judged unlikely to
-    // come back by themselves: never a discount to someone who would have bought anyway.
+    // come back by themselves: never a discount to someone who would have bought anyway. A
+    // birthday or anniversary reward is a thank-you for loyalty: always given.
     let rewarded = step_config.reward
-        && (enrollment.flow == Flow::WinBack
+        && (enrollment.flow != Flow::AtRisk
             || !outlook::likely_to_return_alone(&profile, &config.lapse, now));
     let chosen = if rewarded {
         Some(reward_for(deps, &enrollment, &profile, due.step, reason, now).await?)

@@ -4,7 +4,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::experiment::Group;
-use shared::domain::lapse::next_look;
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::money::Money;
 use shared::domain::reward::{RedeemError, Reward, RewardCode};
@@ -35,6 +34,8 @@ pub(crate) struct ProfileFields {
     /// The platform says the customer does not (or no longer) want marketing email: an opt-out
     /// is applied, never an opt-in (only the customer's own links resubscribe nobody either).
     pub marketing_opt_out: bool,
+    /// `profile.birthday`: `YYYY-MM-DD` or `--MM-DD`.
+    pub birthday: Option<shared::domain::celebration::Birthday>,
 }
 
 /// A validated activity.
@@ -210,7 +211,12 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
                     ));
                 }
             }
+            let birthday = text(p, "birthday", "profile.birthday", 10, false)?
+                .map(shared::domain::celebration::Birthday::parse)
+                .transpose()
+                .map_err(|e| invalid("profile.birthday", &format!("profile.{e}")))?;
             ProfileFields {
+                birthday,
                 email: email.map(str::to_string),
                 first_name: text(p, "first_name", "profile.first_name", 100, false)?
                     .map(str::to_string),
@@ -420,7 +426,9 @@ fn next_due(
         return profile.due_at;
     }
     let config = deps.campaign.config();
-    next_look(profile, &config.lapse, config.at_risk.is_some(), now)
+    let tz =
+        shared::domain::schedule::zone(profile.time_zone.as_deref(), &config.default_time_zone);
+    shared::domain::celebration::next_look(profile, config, &tz, now)
 }
 
 fn apply(profile: &mut Profile, a: &Activity) {
@@ -435,6 +443,9 @@ fn apply(profile: &mut Profile, a: &Activity) {
             if value.is_some() {
                 slot.clone_from(value);
             }
+        }
+        if f.birthday.is_some() {
+            profile.birthday = f.birthday;
         }
     }
     match a.kind {
@@ -768,6 +779,10 @@ mod tests {
             (
                 "profile.time_zone",
                 Box::new(|v| v["profile"] = json!({"time_zone": "Mars/Olympus"})),
+            ),
+            (
+                "profile.birthday",
+                Box::new(|v| v["profile"] = json!({"birthday": "1990-02-30"})),
             ),
             ("profile", Box::new(|v| v["profile"] = json!("x"))),
             ("reward_code", Box::new(|v| v["reward_code"] = json!(7))),

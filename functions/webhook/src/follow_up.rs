@@ -186,6 +186,7 @@ pub fn flows(deps: &Deps) -> Vec<String> {
     vec![
         cohort_campaign(name, Flow::WinBack),
         cohort_campaign(name, Flow::AtRisk),
+        cohort_campaign(name, Flow::Celebration),
     ]
 }
 

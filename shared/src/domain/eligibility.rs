@@ -170,7 +170,13 @@ pub fn check_flow(
             }
         ) && pending_resolution(profile).is_some();
         let after_at_risk = e.flow == Flow::AtRisk && flow == Flow::WinBack;
-        if let Some(ended) = e.ended_at().filter(|_| !fixed_pause && !after_at_risk) {
+        // A birthday or anniversary is not held back by the cooldown of another flow, and does
+        // not hold one back: only the frequency cap spaces them.
+        let celebration = flow == Flow::Celebration || e.flow == Flow::Celebration;
+        if let Some(ended) = e
+            .ended_at()
+            .filter(|_| !fixed_pause && !after_at_risk && !celebration)
+        {
             let until = ended + Duration::days(i64::from(policy.cooldown_days));
             if now < until {
                 return Err(Ineligible::CoolingDown { until });

@@ -204,8 +204,21 @@ fn preview_renders_every_step_locale_and_reward_kind() {
     assert!(o.status.success(), "{}", stderr(&o));
     // Win-back: 3 steps with rewards × 6 kinds × 5 locales, the 2 steps after the survey × 6
     // answers × 5 locales; at-risk: 2 steps without a reward × 5 locales, the last × 6 kinds
-    // × 5 locales and (after the survey) × 6 answers × 5 locales; the "we fixed it" email × 5.
-    assert!(stdout(&o).contains("Rendered 225 emails"), "{}", stdout(&o));
+    // × 5 locales and (after the survey) × 6 answers × 5 locales; the "we fixed it" email × 5;
+    // the birthday and anniversary flow: 1 step × 6 kinds × 5 locales.
+    assert!(stdout(&o).contains("Rendered 255 emails"), "{}", stdout(&o));
+    for (locale, words) in [
+        ("en", "Happy birthday"),
+        ("sv", "Grattis på födelsedagen"),
+        ("da", "Tillykke med fødselsdagen"),
+        ("pl", "Wszystkiego najlepszego"),
+        ("pt", "Feliz aniversário"),
+    ] {
+        let b =
+            std::fs::read_to_string(dir.join(format!("step1-celebrate.{locale}.amount_off.txt")))
+                .unwrap();
+        assert!(b.contains(words) && b.contains("WB-"), "{b}");
+    }
     for locale in ["en", "sv", "da", "pl", "pt"] {
         for stem in ["step1-checkin", "step2-tips", "step3-nudge"] {
             let any = std::fs::read_dir(&dir).unwrap().any(|f| {

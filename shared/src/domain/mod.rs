@@ -7,6 +7,7 @@ pub mod experiment;
 pub mod follow_up;
 pub mod lapse;
 pub mod metrics;
+pub mod model;
 pub mod money;
 pub mod outlook;
 pub mod reward;

@@ -379,6 +379,7 @@ mod tests {
             time_zone: None,
             category: None,
             product: None,
+            birthday: None,
             email_status: None,
         }
     }

@@ -214,7 +214,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
             let birthday = text(p, "birthday", "profile.birthday", 10, false)?
                 .map(shared::domain::celebration::Birthday::parse)
                 .transpose()
-                .map_err(|e| invalid("profile.birthday", &format!("profile.{e}")))?;
+                .map_err(|e| invalid("profile.birthday", format!("profile.{e}")))?;
             ProfileFields {
                 birthday,
                 email: email.map(str::to_string),

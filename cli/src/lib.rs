@@ -554,6 +554,28 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 );
             } else {
                 println!("{}", r.to_text());
+                // The other flows keep their own counters: each gets its own section.
+                use shared::domain::sequence::{cohort_campaign, Flow};
+                for flow in [Flow::AtRisk, Flow::Celebration] {
+                    let steps = config.steps_of(flow);
+                    if steps.is_empty() {
+                        continue;
+                    }
+                    let name = cohort_campaign(&config.name, flow);
+                    let rows = store.counter_rows(&name).await?;
+                    let fr = report::Report::from_rows(
+                        &name,
+                        &config.currency,
+                        steps.len() as u8,
+                        &source,
+                        &rows,
+                    );
+                    println!(
+                        "Flow {} (counters of campaign {name})\n{}",
+                        flow.as_str(),
+                        fr.to_text()
+                    );
+                }
                 println!("Report: {}", path.display());
             }
         }

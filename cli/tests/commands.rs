@@ -90,6 +90,22 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
         stdout(&r)
     );
     assert!(report_out.join("index.html").exists());
+    // Each other flow gets its own section from its own counters, with the figures simulate saw.
+    for (flow, name) in [
+        ("at_risk", "example-at-risk"),
+        ("celebration", "example-celebration"),
+    ] {
+        let heading = format!("Flow {flow} (counters of campaign {name})");
+        assert!(
+            stdout(&r).contains(&heading),
+            "{heading} missing: {}",
+            stdout(&r)
+        );
+    }
+    assert!(
+        text.contains("Birthday and anniversary flow (campaign example-celebration):"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -20,7 +20,8 @@ from table_spec import load_template, table_spec  # noqa: E402
 
 # Every EMF metric the functions emit (namespace Winback); the dashboard must show each one.
 METRICS = {
-    "scheduler": ["CustomersEvaluated", "HoldoutAssigned", "CustomersEnrolled", "PublishFailures"],
+    "scheduler": ["CustomersEvaluated", "HoldoutAssigned", "CustomersEnrolled", "PublishFailures",
+                  "ModelCustomers", "ModelRepeatCustomers", "ModelFellBackToPrior", "ModelMeanLogLikelihood"],
     "sender": ["EmailsSent", "EmailsSkipped", "EmailsDeferred", "SendThrottled", "SendFailures", "SendRejected",
                "SendingPaused"],
     "webhook": [
@@ -174,6 +175,11 @@ def main():
               for p in webhook.get("Policies", []) if isinstance(p, dict)),
           "WebhookFunction may not publish to FollowUpTopic (SNSPublishMessagePolicy)")
     check("Open follow-ups" in text, "the dashboard does not show open follow-ups")
+    # The customer model is refitted by a periodic rebuild.
+    refit = resources.get("RefitSchedule", {})
+    check(refit.get("Type") == "AWS::Scheduler::Schedule", "no RefitSchedule (the periodic rebuild and refit)")
+    refit_input = substitute(refit.get("Properties", {}).get("Target", {}).get("Input", ""))
+    check('"mode": "rebuild"' in refit_input, "RefitSchedule must invoke the scheduler with mode rebuild")
 
     outputs = template.get("Outputs", {})
     for name in ["WebhookUrl", "DashboardUrl", "EventBusName", "TableName"]:

@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::customer::Profile;
 use crate::domain::metrics::{CohortKey, CounterRow};
+use crate::domain::model::CampaignFit;
 use crate::domain::reward::{Reward, RewardCode};
 use crate::domain::sequence::Enrollment;
 use crate::events::BusEvent;
@@ -199,6 +200,14 @@ pub trait CheckpointStore: Send + Sync {
     async fn clear_checkpoint(&self, version: u64) -> StoreResult<()>;
 }
 
+/// Each campaign's fitted customer model.
+#[async_trait]
+pub trait FitStore: Send + Sync {
+    async fn get_fit(&self, campaign: &str) -> StoreResult<Option<CampaignFit>>;
+    /// Saves if the stored version equals `fit.version`; returns the new version.
+    async fn save_fit(&self, fit: &CampaignFit) -> StoreResult<u64>;
+}
+
 /// Everything a function needs from storage.
 pub trait Store:
     ProfileStore
@@ -208,6 +217,7 @@ pub trait Store:
     + MetricsStore
     + DueIndex
     + CheckpointStore
+    + FitStore
 {
 }
 
@@ -219,6 +229,7 @@ impl<T> Store for T where
         + MetricsStore
         + DueIndex
         + CheckpointStore
+        + FitStore
 {
 }
 

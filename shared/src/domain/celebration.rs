@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::customer::Profile;
 use super::zone::Zone;
-use crate::campaign::config::CampaignConfig;
+use crate::campaign::config::{CampaignConfig, LapsePolicy};
 
 /// A birthday: month and day, with the year when the shop knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,14 +153,16 @@ pub fn next_day_start(profile: &Profile, tz: &Zone, now: DateTime<Utc>) -> Optio
 
 /// When the scheduler should next look at a customer in no flow: when they lapse (or turn at
 /// risk, with an at-risk flow), or on their next birthday or anniversary (with a celebration
-/// flow; now, if one is due today), whichever comes first.
+/// flow; now, if one is due today), whichever comes first. `lapse` is the campaign's policy with
+/// its fitted customer model.
 pub fn next_look(
     profile: &Profile,
+    lapse: &LapsePolicy,
     config: &CampaignConfig,
     tz: &Zone,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let lapse = super::lapse::next_look(profile, &config.lapse, config.at_risk.is_some(), now);
+    let lapse = super::lapse::next_look(profile, lapse, config.at_risk.is_some(), now);
     if config.celebration.is_none() {
         return lapse;
     }

@@ -4,6 +4,7 @@
 - The dashboard body is valid JSON once substituted, its widgets fit the 24-column grid without
   overlapping, and it shows every metric the functions emit (namespace Winback).
 - The alarms and saved queries the product promises exist.
+- The follow-up topic, its email subscription and the webhook's right to publish to it.
 - The table keeps the keys and the sparse index the code relies on.
 
     python infra/check_template.py [template.yaml]
@@ -26,7 +27,7 @@ METRICS = {
     "webhook": [
         "Enrolled", "Reactivated", "RevenueRecovered", "RewardsRedeemed",
         "SurveyAnswers", "Delivered", "Opened", "Clicked", "Bounced", "Complained", "Unsubscribed",
-        "PublishFailures",
+        "PublishFailures", "FollowUpsOpened", "FollowUpsClosed", "FollowUpNotifyFailures",
     ],
 }
 # Shown on the dashboard through another metric of the same row, not on their own.
@@ -156,6 +157,24 @@ def main():
     for event in ["survey_answered", "customer_reactivated", "send_failed"]:
         check(any(f'"{event}"' in q for q in queries), f"no saved query for {event}")
 
+    # A person in the loop: the follow-up topic, its email subscription from FollowUpEmail, and
+    # the webhook allowed to publish to it, told where it is.
+    topic = resources.get("FollowUpTopic", {})
+    check(topic.get("Type") == "AWS::SNS::Topic", "FollowUpTopic must be an SNS topic")
+    sub = resources.get("FollowUpSubscription", {})
+    check(sub.get("Type") == "AWS::SNS::Subscription"
+          and sub.get("Properties", {}).get("Protocol") == "email"
+          and sub.get("Properties", {}).get("Endpoint") == {"Ref": "FollowUpEmail"}
+          and sub.get("Properties", {}).get("TopicArn") == {"Ref": "FollowUpTopic"},
+          "FollowUpSubscription must subscribe FollowUpEmail to FollowUpTopic by email")
+    check("FollowUpEmail" in template.get("Parameters", {}), "parameter FollowUpEmail missing")
+    webhook = resources["WebhookFunction"]["Properties"]
+    check(webhook.get("Environment", {}).get("Variables", {}).get("FOLLOW_UP_TOPIC_ARN") == {"Ref": "FollowUpTopic"},
+          "WebhookFunction: FOLLOW_UP_TOPIC_ARN must be the FollowUpTopic")
+    check(any("SNSPublishMessagePolicy" in p and "FollowUpTopic" in json.dumps(p)
+              for p in webhook.get("Policies", []) if isinstance(p, dict)),
+          "WebhookFunction may not publish to FollowUpTopic (SNSPublishMessagePolicy)")
+    check("Open follow-ups" in text, "the dashboard does not show open follow-ups")
     # The customer model is refitted by a periodic rebuild.
     refit = resources.get("RefitSchedule", {})
     check(refit.get("Type") == "AWS::Scheduler::Schedule", "no RefitSchedule (the periodic rebuild and refit)")

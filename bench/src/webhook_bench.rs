@@ -65,6 +65,7 @@ fn deps(store: Arc<dyn shared::ports::Store>) -> Deps {
         },
         public_base_url: "https://hooks.example.com".into(),
         metrics: Arc::new(MemoryMetrics::default()),
+        notifier: None,
     }
 }
 

@@ -388,6 +388,7 @@ mod tests {
             time_zone: None,
             category: None,
             product: None,
+            birthday: None,
             email_status: None,
         }
     }

@@ -50,8 +50,34 @@ pub enum Command {
     Report(ReportArgs),
     /// Mark a paused reason fixed: its customers may be contacted again and are told, once.
     Resolve(ResolveArgs),
+    /// Follow-ups a person must make (detractors, bad experiences).
+    #[command(name = "follow-up", subcommand)]
+    FollowUp(FollowUpCommand),
     /// How well the customer model would have told, on an orders CSV, who came back by themselves.
     Backtest(BacktestArgs),
+}
+
+/// `winback follow-up`.
+#[derive(Debug, Subcommand)]
+pub enum FollowUpCommand {
+    /// Close a customer's follow-up (the id is the customer id): their emails may go again.
+    Close(FollowUpCloseArgs),
+}
+
+/// `winback follow-up close`.
+#[derive(Debug, Args)]
+pub struct FollowUpCloseArgs {
+    /// The follow-up's id: the customer id the team's message names.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    #[command(flatten)]
+    pub target: WriteTarget,
+    /// The campaign whose flows' held emails are released.
+    #[arg(long, default_value = "example", value_name = "NAME|DIR")]
+    pub campaign: String,
+    /// When it was closed (default: now).
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
 }
 
 /// `winback backtest`.
@@ -286,9 +312,25 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                     r.lift.high * 100.0
                 );
             }
+            if let Some(r) = &o.celebration {
+                println!(
+                    "Birthday and anniversary flow (campaign {}): {} celebrated, {:.1}% ordered within the window vs {:.1}% of its holdout; lift {:+.1} points (95% CI {:+.1} to {:+.1})\n",
+                    r.campaign,
+                    r.treated_rate.trials + r.holdout_rate.trials,
+                    r.treated_rate.value * 100.0,
+                    r.holdout_rate.value * 100.0,
+                    r.lift.value * 100.0,
+                    r.lift.low * 100.0,
+                    r.lift.high * 100.0
+                );
+            }
             println!(
                 "{}",
                 simulate::tally_text(&o.tally, o.customers, o.elapsed_seconds)
+            );
+            println!(
+                "Follow-ups: the team was told about {} customer(s) who needed a person (detractors, bad experiences); their emails waited until closed or the pause passed",
+                o.follow_ups_notified
             );
             println!(
                 "Reactivation rate: treated {:.1}% vs holdout {:.1}%; lift {:+.1} points (95% CI {:+.1} to {:+.1})",
@@ -348,6 +390,59 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 "Resolved {reason}: {} customer(s) who gave it may be contacted again; each is told once, in the first email of their next enrollment ({} profiles read)",
                 done.resolved, done.scanned
             );
+        }
+        Command::FollowUp(FollowUpCommand::Close(a)) => {
+            let campaign = open_campaign(&a.campaign)?;
+            let at = match &a.at {
+                Some(s) => time::parse_flag("--at", s)?,
+                None => chrono::Utc::now(),
+            };
+            let name = &campaign.config().name;
+            use shared::domain::sequence::{cohort_campaign, Flow};
+            let flows = [
+                cohort_campaign(name, Flow::WinBack),
+                cohort_campaign(name, Flow::AtRisk),
+                cohort_campaign(name, Flow::Celebration),
+            ];
+            let (closed, _) = match (a.target.aws, &a.target.store) {
+                (true, _) => {
+                    let store = aws::store().await?;
+                    webhook::follow_up::close(store.as_ref(), &a.id, &flows, at).await?
+                }
+                (false, Some(path)) => {
+                    let snap = snapshot::Snapshot::load(path)?;
+                    let memory = snap.restore().await?;
+                    let done = webhook::follow_up::close(&memory, &a.id, &flows, at).await?;
+                    snapshot::Snapshot::take(&memory, &snap.campaigns)
+                        .await?
+                        .save(path)?;
+                    done
+                }
+                (false, None) => {
+                    return Err(CliError::NoSource {
+                        command: "follow-up close",
+                    })
+                }
+            };
+            use shared::domain::follow_up::Closed;
+            match closed {
+                Closed::Now => println!(
+                    "Closed the follow-up on customer {}: their emails may go again",
+                    a.id
+                ),
+                Closed::Already => {
+                    println!("The follow-up on customer {} was closed already", a.id)
+                }
+                Closed::NoneOpen => {
+                    return Err(CliError::BadArgument {
+                        flag: "ID",
+                        reason: format!(
+                            "customer {} has no follow-up: check the id in the team's message",
+                            a.id
+                        ),
+                    })
+                }
+            }
         }
         Command::Backtest(a) => {
             let campaign = open_campaign(&a.campaign)?;
@@ -493,6 +588,28 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 );
             } else {
                 println!("{}", r.to_text());
+                // The other flows keep their own counters: each gets its own section.
+                use shared::domain::sequence::{cohort_campaign, Flow};
+                for flow in [Flow::AtRisk, Flow::Celebration] {
+                    let steps = config.steps_of(flow);
+                    if steps.is_empty() {
+                        continue;
+                    }
+                    let name = cohort_campaign(&config.name, flow);
+                    let rows = store.counter_rows(&name).await?;
+                    let fr = report::Report::from_rows(
+                        &name,
+                        &config.currency,
+                        steps.len() as u8,
+                        &source,
+                        &rows,
+                    );
+                    println!(
+                        "Flow {} (counters of campaign {name})\n{}",
+                        flow.as_str(),
+                        fr.to_text()
+                    );
+                }
                 println!("Report: {}", path.display());
             }
         }

@@ -15,11 +15,12 @@ use shared::domain::money::Money;
 
 use crate::error::{CliError, CliResult};
 use crate::time::parse_instant;
+use shared::domain::celebration::Birthday;
 
 /// Columns every file must have.
 pub const REQUIRED: [&str; 4] = ["customer_id", "email", "ordered_at", "amount"];
 /// Columns a file may have.
-pub const OPTIONAL: [&str; 9] = [
+pub const OPTIONAL: [&str; 10] = [
     "currency",
     "first_name",
     "locale",
@@ -29,6 +30,7 @@ pub const OPTIONAL: [&str; 9] = [
     "marketing_consent",
     "unsubscribed",
     "bounced",
+    "birthday",
 ];
 
 /// One good row of the file.
@@ -46,6 +48,8 @@ pub struct OrderRow {
     pub time_zone: Option<String>,
     pub category: Option<String>,
     pub product: Option<String>,
+    /// `YYYY-MM-DD` or `--MM-DD`.
+    pub birthday: Option<Birthday>,
     /// What the shop's old tools knew: no marketing consent or an unsubscribe
     /// (`Unsubscribed`), a bounce or complaint (`Suppressed`); `None` when the row says neither.
     pub email_status: Option<EmailStatus>,
@@ -257,6 +261,10 @@ fn parse_row(
             ));
         }
     }
+    let birthday = field("birthday")
+        .map(|b| Birthday::parse(&b))
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let consent = flag("marketing_consent", field("marketing_consent"))?;
     let unsubscribed = flag("unsubscribed", field("unsubscribed"))?;
     let bounced = flag("bounced", field("bounced"))?;
@@ -279,6 +287,7 @@ fn parse_row(
         time_zone,
         category: field("category"),
         product: field("product"),
+        birthday,
         email_status,
     })
 }
@@ -311,6 +320,9 @@ pub fn build_profiles(
         keep(&mut p.first_name, &r.first_name);
         keep(&mut p.locale, &r.locale);
         keep(&mut p.time_zone, &r.time_zone);
+        if r.birthday.is_some() {
+            p.birthday = r.birthday;
+        }
         if let Some(status) = r.email_status {
             p.email_status = stricter(p.email_status, status);
         }
@@ -398,6 +410,27 @@ mod tests {
         assert!(reasons[2].contains("currency"));
         assert!(reasons[3].contains("time_zone"));
         assert!(reasons[4].contains("customer_id"));
+
+        let f = read(
+            "customer_id,email,ordered_at,amount,birthday\n\
+             c1,a@example.com,2026-01-01,1,17/04/1990\n\
+             c2,b@example.com,2026-01-01,1,--04-17\n\
+             c3,c@example.com,2026-01-01,1,\n",
+        )
+        .unwrap();
+        assert_eq!(f.bad.len(), 1);
+        assert!(
+            f.bad[0]
+                .reason
+                .contains("birthday \"17/04/1990\" is not a date"),
+            "{}",
+            f.bad[0].reason
+        );
+        assert_eq!(
+            f.rows[0].birthday.map(|b| b.to_string()).as_deref(),
+            Some("--04-17")
+        );
+        assert_eq!(f.rows[1].birthday, None);
     }
 
     #[test]

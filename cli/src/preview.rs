@@ -101,6 +101,7 @@ fn context(
         step,
         total_steps: steps.len() as u8,
         variant_copy: None,
+        occasion: (flow == Flow::Celebration).then(|| "birthday".to_string()),
         reason: None,
         resolved: None,
     }
@@ -186,7 +187,7 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
         .expect("date");
     let mut index = String::new();
     let mut emails = 0;
-    let flows = [Flow::WinBack, Flow::AtRisk];
+    let flows = [Flow::WinBack, Flow::AtRisk, Flow::Celebration];
     let all_steps = flows.iter().flat_map(|f| {
         let steps = config.steps_of(*f);
         steps
@@ -204,7 +205,11 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
         let _ = writeln!(
             index,
             "<h2>{}Step {n}: {} <small>(after {} day(s){}{}{})</small></h2>\n<table><tr><th>reward</th>{}</tr>",
-            if flow == Flow::AtRisk { "At-risk flow, " } else { "" },
+            match flow {
+                Flow::AtRisk => "At-risk flow, ",
+                Flow::Celebration => "Birthday and anniversary flow, ",
+                Flow::WinBack => "",
+            },
             esc(&step.template),
             step.delay_days,
             if step.reward { ", reward" } else { "" },

@@ -90,6 +90,22 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
         stdout(&r)
     );
     assert!(report_out.join("index.html").exists());
+    // Each other flow gets its own section from its own counters, with the figures simulate saw.
+    for (flow, name) in [
+        ("at_risk", "example-at-risk"),
+        ("celebration", "example-celebration"),
+    ] {
+        let heading = format!("Flow {flow} (counters of campaign {name})");
+        assert!(
+            stdout(&r).contains(&heading),
+            "{heading} missing: {}",
+            stdout(&r)
+        );
+    }
+    assert!(
+        text.contains("Birthday and anniversary flow (campaign example-celebration):"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -276,8 +292,21 @@ fn preview_renders_every_step_locale_and_reward_kind() {
     assert!(o.status.success(), "{}", stderr(&o));
     // Win-back: 3 steps with rewards × 6 kinds × 5 locales, the 2 steps after the survey × 6
     // answers × 5 locales; at-risk: 2 steps without a reward × 5 locales, the last × 6 kinds
-    // × 5 locales and (after the survey) × 6 answers × 5 locales; the "we fixed it" email × 5.
-    assert!(stdout(&o).contains("Rendered 225 emails"), "{}", stdout(&o));
+    // × 5 locales and (after the survey) × 6 answers × 5 locales; the "we fixed it" email × 5;
+    // the birthday and anniversary flow: 1 step × 6 kinds × 5 locales.
+    assert!(stdout(&o).contains("Rendered 255 emails"), "{}", stdout(&o));
+    for (locale, words) in [
+        ("en", "Happy birthday"),
+        ("sv", "Grattis på födelsedagen"),
+        ("da", "Tillykke med fødselsdagen"),
+        ("pl", "Wszystkiego najlepszego"),
+        ("pt", "Feliz aniversário"),
+    ] {
+        let b =
+            std::fs::read_to_string(dir.join(format!("step1-celebrate.{locale}.amount_off.txt")))
+                .unwrap();
+        assert!(b.contains(words) && b.contains("WB-"), "{b}");
+    }
     for locale in ["en", "sv", "da", "pl", "pt"] {
         for stem in ["step1-checkin", "step2-tips", "step3-nudge"] {
             let any = std::fs::read_dir(&dir).unwrap().any(|f| {
@@ -507,4 +536,68 @@ fn resolve_frees_the_customers_paused_for_a_reason_in_a_store_snapshot() {
         stderr(&o)
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn follow_up_close_closes_a_simulated_detractors_follow_up_in_a_store_snapshot() {
+    let dir = scratch("follow-up");
+    let store = dir.join("store.json");
+    let o = winback(&[
+        "simulate",
+        "--customers",
+        "400",
+        "--days",
+        "60",
+        "--quiet",
+        "--out",
+        s(&dir.join("r")),
+        "--save-store",
+        s(&store),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let told: usize = stdout(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("Follow-ups: the team was told about "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the follow-up line");
+    assert!(told > 0, "{}", stdout(&o));
+
+    let snap: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
+    let open: Vec<String> = snap["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["follow_up"].is_object() && p["follow_up"]["closed_at"].is_null())
+        .map(|p| p["customer_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        open.len(),
+        told,
+        "one open follow-up per customer told about"
+    );
+    let id = &open[0];
+    let o = winback(&[
+        "follow-up",
+        "close",
+        id,
+        "--store",
+        s(&store),
+        "--at",
+        "2026-03-20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("Closed the follow-up on customer {id}")));
+    let o = winback(&["follow-up", "close", id, "--store", s(&store)]);
+    assert!(stdout(&o).contains("closed already"), "{}", stdout(&o));
+    let o = winback(&[
+        "follow-up",
+        "close",
+        "no-such-customer",
+        "--store",
+        s(&store),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no-such-customer"), "{}", stderr(&o));
 }

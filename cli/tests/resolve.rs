@@ -51,6 +51,7 @@ fn world() -> World {
             },
             public_base_url: "https://hooks.example.com".into(),
             metrics: metrics.clone(),
+            notifier: None,
         },
         scheduler: scheduler::Deps {
             store: store.clone(),

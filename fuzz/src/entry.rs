@@ -41,7 +41,12 @@ pub fn exercise(data: &[u8]) -> u16 {
     let text = String::from_utf8_lossy(&body).into_owned();
     let _ = sender::parse_body(&text);
     let _ = verify_webhook(Some(&header), &body, &[WEBHOOK_KEY.to_vec()], now());
-    for p in [Purpose::Survey, Purpose::Unsubscribe, Purpose::FewerEmails] {
+    for p in [
+        Purpose::Survey,
+        Purpose::Unsubscribe,
+        Purpose::FewerEmails,
+        Purpose::FollowUp,
+    ] {
         let _ = verify_link(LINK_KEY, &header, p, now());
     }
     let _ = shared::domain::reward::RewardCode::parse(&header);
@@ -67,6 +72,7 @@ pub fn exercise(data: &[u8]) -> u16 {
         },
         public_base_url: "https://hooks.example.com".into(),
         metrics: Arc::new(MemoryMetrics::default()),
+        notifier: None,
     };
     let req = webhook::HttpRequest {
         method: method.into(),

@@ -316,3 +316,16 @@ pub trait Mailer: Send + Sync {
         Ok(false)
     }
 }
+
+/// Why a notification to a person could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("the notification could not be published: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Tells a person something they must act on (an SNS topic with an email subscription).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn notify(&self, subject: &str, body: &str) -> Result<(), NotifyError>;
+}

@@ -97,6 +97,8 @@ pub enum Purpose {
     Survey,
     Unsubscribe,
     FewerEmails,
+    /// The team's link to a customer's record, and to close their follow-up.
+    FollowUp,
 }
 
 impl Purpose {

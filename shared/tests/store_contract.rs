@@ -61,6 +61,7 @@ fn enrollment(customer: &str, campaign: &str, due_at: Option<DateTime<Utc>>) -> 
         revenue_minor: 0,
         resolved: None,
         flow: Default::default(),
+        occasion: None,
     }
 }
 

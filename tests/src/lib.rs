@@ -23,6 +23,7 @@ use serde_json::Value;
 use shared::adapters::dynamodb::{create_table_from_spec, DynamoStore};
 use shared::adapters::eventbridge::EventBridgeBus;
 use shared::adapters::ses::SesMailer;
+use shared::adapters::sns::SnsNotifier;
 use shared::campaign::testing::example;
 use shared::domain::customer::{OrderRecord, Profile};
 use shared::domain::experiment::{self, Group};
@@ -188,6 +189,56 @@ impl LocalStack {
             bus: Arc::new(EventBridgeBus::new(events, bus_name.clone())),
             sqs,
             bus_name,
+            queue_url,
+        }
+    }
+
+    /// A new SNS topic on moto with a new SQS queue subscribed to it.
+    pub async fn topic_to_queue(&self, label: &str) -> TopicQueue {
+        let sns = aws_sdk_sns::Client::new(&self.conf);
+        let sqs = aws_sdk_sqs::Client::new(&self.conf);
+        let topic_name = unique(&format!("topic-{label}"));
+        let queue_name = unique(&format!("tq-{label}"));
+        let topic_arn = sns
+            .create_topic()
+            .name(&topic_name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateTopic {topic_name} on moto: {e:?}"))
+            .topic_arn
+            .expect("CreateTopic answers with the topic ARN");
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(&queue_name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateQueue {queue_name} on moto: {e:?}"))
+            .queue_url
+            .expect("CreateQueue answers with the queue URL");
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetQueueAttributes {queue_name}: {e:?}"))
+            .attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
+            .expect("the queue has an ARN");
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue_arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("Subscribe {queue_name} to {topic_name}: {e:?}"));
+        TopicQueue {
+            notifier: Arc::new(SnsNotifier::new(sns, topic_arn.clone())),
+            topic_arn,
+            sqs,
             queue_url,
         }
     }
@@ -411,30 +462,52 @@ impl QueuedMessage {
 impl BusQueue {
     /// Receives (and deletes) every message now in the queue.
     pub async fn drain(&self) -> Vec<QueuedMessage> {
-        let mut out = Vec::new();
+        drain_queue(&self.sqs, &self.queue_url).await
+    }
+}
+
+/// An SNS topic on moto with an SQS queue subscribed, as a person's email is on AWS: what the
+/// topic publishes is read from the queue.
+pub struct TopicQueue {
+    pub topic_arn: String,
+    /// The SNS adapter publishing to the topic.
+    pub notifier: Arc<SnsNotifier>,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+impl TopicQueue {
+    /// Receives (and deletes) every message now in the queue: SNS envelopes (`Subject`, `Message`).
+    pub async fn drain(&self) -> Vec<QueuedMessage> {
+        drain_queue(&self.sqs, &self.queue_url).await
+    }
+}
+
+/// Receives (and deletes) every message now in the queue at `queue_url`.
+async fn drain_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<QueuedMessage> {
+    let mut out = Vec::new();
+    {
         loop {
-            let received = self
-                .sqs
+            let received = sqs
                 .receive_message()
-                .queue_url(&self.queue_url)
+                .queue_url(queue_url)
                 .max_number_of_messages(10)
                 .wait_time_seconds(1)
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("ReceiveMessage {}: {e:?}", self.queue_url));
+                .unwrap_or_else(|e| panic!("ReceiveMessage {}: {e:?}", queue_url));
             let messages = received.messages.unwrap_or_default();
             if messages.is_empty() {
                 return out;
             }
             for m in messages {
                 if let Some(handle) = &m.receipt_handle {
-                    self.sqs
-                        .delete_message()
-                        .queue_url(&self.queue_url)
+                    sqs.delete_message()
+                        .queue_url(queue_url)
                         .receipt_handle(handle)
                         .send()
                         .await
-                        .unwrap_or_else(|e| panic!("DeleteMessage {}: {e:?}", self.queue_url));
+                        .unwrap_or_else(|e| panic!("DeleteMessage {}: {e:?}", queue_url));
                 }
                 out.push(QueuedMessage {
                     message_id: m.message_id.unwrap_or_default(),
@@ -536,6 +609,7 @@ pub fn webhook_deps(table: &LocalTable, bus: &BusQueue) -> webhook::Deps {
         },
         public_base_url: PUBLIC_BASE_URL.into(),
         metrics: Arc::new(MemoryMetrics::default()),
+        notifier: None,
     }
 }
 

@@ -501,3 +501,84 @@ async fn the_emails_button_applies_the_code_and_of_orders_racing_to_reserve_it_o
     assert_eq!(reward.reserved, None);
     w.table.delete().await;
 }
+
+#[tokio::test]
+async fn a_bad_experience_from_a_sent_email_reaches_a_person_through_sns_and_the_link_closes_it() {
+    let stack = LocalStack::from_env().await;
+    let mut w = emailed(&stack, "hook-follow-up").await;
+    let topic = stack.topic_to_queue("hook-follow-up").await;
+    w.deps.notifier = Some(topic.notifier.clone());
+    let link = links_in(&w.html, "/v1/survey?")
+        .into_iter()
+        .find(|l| l.ends_with("&a=bad_experience"))
+        .expect("a bad_experience answer link");
+    let resp =
+        webhook::handle_http(&w.deps, request_for(&link, "POST", "choice=answer"), now()).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+
+    // What the person reads: the SNS message, as delivered to the subscribed queue.
+    let delivered = topic.drain().await;
+    assert_eq!(delivered.len(), 1, "one message on the topic");
+    let envelope = delivered[0].json();
+    assert_eq!(envelope["TopicArn"], topic.topic_arn.as_str());
+    assert_eq!(
+        envelope["Subject"],
+        format!(
+            "Follow-up needed: customer {}, bad experience",
+            w.customer_id
+        )
+        .as_str()
+    );
+    let message = envelope["Message"].as_str().unwrap();
+    for want in [
+        format!("Customer id: {}", w.customer_id),
+        format!("Flow: {CAMPAIGN}"),
+        "Reason given: bad_experience".into(),
+        "Last order: ".into(),
+        "Lifetime value: ".into(),
+    ] {
+        assert!(message.contains(&want), "{want} missing in:\n{message}");
+    }
+    let p = w
+        .table
+        .store
+        .get_profile(&w.customer_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !message.contains(p.email.as_deref().unwrap()),
+        "no email address"
+    );
+    assert!(p.follow_up.as_ref().unwrap().is_open());
+
+    // The record link in the message opens the record and closes the follow-up.
+    let record = message
+        .lines()
+        .find(|l| l.contains("/v1/follow-ups/"))
+        .expect("a record link")
+        .trim()
+        .to_string();
+    let page = webhook::handle_http(&w.deps, request_for(&record, "GET", ""), now()).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(p.email.as_deref().unwrap()),
+        "the record names the address"
+    );
+    let closed = webhook::handle_http(&w.deps, request_for(&record, "POST", ""), now()).await;
+    assert!(closed.body.contains("Follow-up closed"), "{}", closed.body);
+    let p = w
+        .table
+        .store
+        .get_profile(&w.customer_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.follow_up.unwrap().closed_at, Some(now()));
+    assert_eq!(
+        treated_totals(&w.table)
+            .await
+            .get(counter::FOLLOW_UPS_CLOSED),
+        1
+    );
+}

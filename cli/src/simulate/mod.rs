@@ -12,7 +12,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use shared::adapters::embedded::{MemoryBus, MemoryMailer, MemoryStore};
+use shared::adapters::embedded::{MemoryBus, MemoryMailer, MemoryNotifier, MemoryStore};
 use shared::campaign::Campaign;
 use shared::domain::sequence::{cohort_campaign, Flow};
 use shared::events::RetryPolicy;
@@ -68,6 +68,8 @@ pub struct Outcome {
     pub report: Report,
     /// The at-risk flow's own figures (its counters are kept apart), when the campaign has one.
     pub at_risk: Option<Report>,
+    /// The birthday and anniversary flow's figures (counted apart, like the at-risk flow's).
+    pub celebration: Option<Report>,
     pub tally: Tally,
     pub customers: usize,
     pub start: DateTime<Utc>,
@@ -75,6 +77,9 @@ pub struct Outcome {
     pub elapsed_seconds: f64,
     pub report_path: PathBuf,
     pub notes: Vec<String>,
+    /// Follow-ups the team was told about (detractors, bad experiences); each held the
+    /// customer's emails for the campaign's `follow_up_pause_days`.
+    pub follow_ups_notified: usize,
 }
 
 /// The handlers' ports, embedded or AWS.
@@ -227,6 +232,8 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
     import::rebuild(store.clone(), &config, start).await?;
 
     let metrics: Arc<dyn shared::emf::MetricSink> = Arc::new(NoMetrics);
+    // Follow-ups are told to this in-memory notifier (the stack's SNS topic on AWS).
+    let notifier = Arc::new(MemoryNotifier::new());
     let scheduler_deps = scheduler::Deps {
         store: store.clone(),
         bus: deps_bus.clone(),
@@ -252,6 +259,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         keys,
         public_base_url: base_url,
         metrics,
+        notifier: Some(notifier.clone()),
     };
     let customers = people.len();
     // With --aws and EventBridge, the copying bus keeps what it published in `bus` too.
@@ -323,11 +331,29 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         )),
         None => None,
     };
+    let celebration_name = cohort_campaign(&config.name, Flow::Celebration);
+    let celebration = match &config.celebration {
+        Some(flow) => Some(Report::from_rows(
+            &celebration_name,
+            &config.currency,
+            flow.steps.len() as u8,
+            &source,
+            &store.counter_rows(&celebration_name).await?,
+        )),
+        None => None,
+    };
     if let Some(path) = &opts.save_store {
         match &memory {
-            Some(m) => Snapshot::take(m, &[config.name.clone(), at_risk_name.clone()])
-                .await?
-                .save(path)?,
+            Some(m) => Snapshot::take(
+                m,
+                &[
+                    config.name.clone(),
+                    at_risk_name.clone(),
+                    celebration_name.clone(),
+                ],
+            )
+            .await?
+            .save(path)?,
             None => notes.push(format!(
                 "--save-store {} skipped: with --aws the data is in DynamoDB already",
                 path.display()
@@ -343,6 +369,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
     Ok(Outcome {
         report,
         at_risk,
+        celebration,
         tally: world.tally,
         customers,
         start,
@@ -350,6 +377,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         elapsed_seconds,
         report_path,
         notes,
+        follow_ups_notified: notifier.count(),
     })
 }
 

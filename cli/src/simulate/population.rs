@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::SmallRng;
 use rand::Rng;
+use shared::domain::celebration::Birthday;
 use shared::domain::money::Money;
 use shared::domain::survey::Reason;
 
@@ -18,6 +19,8 @@ pub struct Person {
     pub locale: String,
     pub time_zone: String,
     pub first_name: String,
+    /// The birthday the shop knows (six in ten synthetic customers gave one).
+    pub birthday: Option<Birthday>,
     /// Index into the model's segments; `None` for customers read from an orders file.
     pub segment: Option<usize>,
     /// Usual days between orders; 0 = no rhythm (one-off).
@@ -165,6 +168,7 @@ pub fn synthetic(
         let amount = Money(((seg.amount.0 as f64) * (0.8 + 0.4 * rng.unit())).round() as i64);
         let id = format!("c{i:06}");
         let mut p = Person {
+            birthday: birthday_of(&id),
             email: format!("{id}@customers.example"),
             id,
             first_name: first_name(&loc.locale, rng),
@@ -240,8 +244,22 @@ pub fn order_row(p: &Person, at: DateTime<Utc>, amount: Money, _first: bool) -> 
         time_zone: Some(p.time_zone.clone()),
         category: Some(p.category.clone()),
         product: Some(p.product.clone()),
+        birthday: p.birthday,
         email_status: None,
     }
+}
+
+/// A synthetic customer's birthday, from their id (no random draw, so runs keep their figures):
+/// six in ten give one, spread over the year.
+fn birthday_of(id: &str) -> Option<Birthday> {
+    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    if h % 10 >= 6 {
+        return None;
+    }
+    let day = chrono::NaiveDate::from_yo_opt(2001, 1 + ((h / 10) % 365) as u32)?;
+    Birthday::parse(&day.format("--%m-%d").to_string()).ok()
 }
 
 /// People for customers read from an orders file: their rhythm is their own median gap, their
@@ -280,6 +298,7 @@ pub fn from_orders(
         };
         let pick = |f: fn(&OrderRow) -> &Option<String>| os.iter().rev().find_map(|o| f(o).clone());
         let mut p = Person {
+            birthday: os.iter().rev().find_map(|o| o.birthday),
             id: id.to_string(),
             email: last.email.clone(),
             locale: pick(|o| &o.locale).unwrap_or_else(|| "en".into()),

@@ -479,6 +479,9 @@ impl World {
             body["reward_code"] = json!(c);
             self.tally.codes_used += 1;
         }
+        if let Some(b) = p.birthday {
+            body["profile"] = json!({"birthday": b.to_string()});
+        }
         let raw = serde_json::to_vec(&body).expect("json");
         let signature = sign_webhook(&self.webhook_key, at.timestamp(), &raw);
         let resp = webhook::handle_http(

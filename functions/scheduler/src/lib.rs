@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::campaign::CampaignConfig;
+use shared::domain::celebration;
 use shared::domain::customer::Profile;
 use shared::domain::eligibility;
 use shared::domain::experiment::{self, Group};
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::model;
+use shared::domain::schedule;
 use shared::domain::sequence::{self, Enrollment, Flow, Status};
 use shared::domain::survey;
 use shared::emf::{MetricSink, Record, Unit};
@@ -219,11 +221,29 @@ impl Run<'_> {
         let assessment = lapse::assess(&profile, &campaign.lapse, self.now);
         // With an at-risk flow, customers showing early signals get it before they lapse.
         let watch = campaign.at_risk.is_some();
+        // Active customers with a birthday or first-order anniversary today (in their time
+        // zone) get the celebration flow, once a year per occasion.
+        let tz = schedule::zone(profile.time_zone.as_deref(), &campaign.default_time_zone);
+        let celebrates = campaign.celebration.is_some();
+        let mut occasion = None;
         let (flow, lapses_at) = match assessment.state {
             LapseState::NoOrders => return self.set_profile_due(profile, None).await,
             LapseState::Active { .. } => {
                 let due = lapse::next_look(&profile, &campaign.lapse, watch, self.now);
-                return self.set_profile_due(profile, due).await;
+                let next_day = celebrates
+                    .then(|| celebration::next_day_start(&profile, &tz, self.now))
+                    .flatten();
+                let due = earliest(due, next_day);
+                match celebrates
+                    .then(|| celebration::due_today(&profile, &tz, self.now))
+                    .flatten()
+                {
+                    Some(o) => {
+                        occasion = Some(o);
+                        (Flow::Celebration, due)
+                    }
+                    None => return self.set_profile_due(profile, due).await,
+                }
             }
             LapseState::AtRisk { lapses_at, .. } if !watch => {
                 return self.set_profile_due(profile, Some(lapses_at)).await
@@ -246,11 +266,9 @@ impl Run<'_> {
             self.now,
         ) {
             tracing::debug!(customer_id = %profile.customer_id, rule = why.rule(), flow = flow.as_str(), "not eligible");
-            // Kept out of the at-risk flow: look again when they lapse, if not sooner.
-            let retry = match (why.retry_at(), lapses_at) {
-                (Some(r), Some(l)) => Some(r.min(l)),
-                (r, l) => r.or(l),
-            };
+            // Kept out of the at-risk flow: look again when they lapse, if not sooner (out of
+            // the celebration flow: at their next look or occasion, if not sooner).
+            let retry = earliest(why.retry_at(), lapses_at);
             return self.set_profile_due(profile, retry).await;
         }
         let mut assignment =
@@ -272,6 +290,10 @@ impl Run<'_> {
         if let Some(r) = &resolved {
             profile.told_resolved.insert(r.reason);
         }
+        if let Some(o) = occasion {
+            celebration::mark(&mut profile, o, &tz, self.now);
+        }
+        enrollment.occasion = occasion;
         enrollment.resolved = resolved;
         enrollment.version = latest.as_ref().map_or(0, |e| e.version);
         match self.deps.store.save_enrollment(&enrollment).await {
@@ -435,7 +457,8 @@ impl Run<'_> {
             let Some(mut p) = self.deps.store.get_profile(&e.customer_id).await? else {
                 return Ok(());
             };
-            p.due_at = lapse::next_look(&p, &campaign.lapse, campaign.at_risk.is_some(), self.now);
+            let tz = schedule::zone(p.time_zone.as_deref(), &campaign.default_time_zone);
+            p.due_at = celebration::next_look(&p, &campaign.lapse, campaign, &tz, self.now);
             match self.deps.store.save_profile(&p).await {
                 Ok(_) => return Ok(()),
                 Err(err) if err.is_conflict() => continue,
@@ -611,12 +634,10 @@ impl Run<'_> {
         let campaign = &self.deps.campaign;
         let due = match lapse::assess(&profile, &campaign.lapse, self.now).state {
             LapseState::Lapsed { .. } if !profile.is_mailable() => None,
-            _ => lapse::next_look(
-                &profile,
-                &campaign.lapse,
-                campaign.at_risk.is_some(),
-                self.now,
-            ),
+            _ => {
+                let tz = schedule::zone(profile.time_zone.as_deref(), &campaign.default_time_zone);
+                celebration::next_look(&profile, &campaign.lapse, campaign, &tz, self.now)
+            }
         };
         self.set_profile_due(profile, due).await
     }
@@ -813,5 +834,13 @@ fn emit(deps: &Deps, s: &Summary, now: DateTime<Utc>) {
             ),
             ts,
         );
+    }
+}
+
+/// The earlier of two optional times.
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

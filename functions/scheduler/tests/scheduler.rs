@@ -727,6 +727,102 @@ async fn after_an_at_risk_flow_without_reaction_the_win_back_flow_follows_when_t
     assert_eq!(e.round, 2);
 }
 
+#[tokio::test]
+async fn a_birthday_in_the_customers_time_zone_enrolls_them_in_the_celebration_flow_once() {
+    use shared::domain::celebration::{Birthday, Occasion};
+    use shared::domain::sequence::Flow;
+    let w = world();
+    // 10:00 UTC on 22 November is already 23 November 00:00 in Kiribati (UTC+14).
+    let with_birthday = |id: &str, zone: &str, day: &str| {
+        let mut p = customer(id, 7, 2);
+        p.time_zone = Some(zone.into());
+        p.birthday = Some(Birthday::parse(day).unwrap());
+        p
+    };
+    let kiri = with_birthday("kiri", "Pacific/Kiritimati", "--11-23");
+    let utc = with_birthday("utc", "UTC", "--11-23");
+    let mut gone = with_birthday("gone", "Pacific/Kiritimati", "1990-11-23");
+    gone.email_status = EmailStatus::Unsubscribed;
+    let mut sunset = with_birthday("sunset", "Pacific/Kiritimati", "--11-23");
+    sunset.sunset_at = Some(now() - Duration::days(10));
+    seed(&w, &[kiri, utc, gone, sunset]).await;
+
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(
+        s.enrolled, 1,
+        "only the customer whose birthday it is, and who may be emailed"
+    );
+    let e = w
+        .store
+        .get_enrollment("kiri", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (e.flow, e.occasion),
+        (Flow::Celebration, Some(Occasion::Birthday))
+    );
+    assert_eq!(e.cohort().campaign, "example-celebration");
+    assert_eq!(steps_due(&w.bus.drain()), vec!["kiri:1"]);
+    assert_eq!(
+        w.store
+            .get_profile("kiri")
+            .await
+            .unwrap()
+            .unwrap()
+            .celebrated
+            .get(&Occasion::Birthday),
+        Some(&2026)
+    );
+    for id in ["utc", "gone", "sunset"] {
+        assert!(
+            w.store
+                .get_enrollment(id, "example")
+                .await
+                .unwrap()
+                .is_none(),
+            "{id}"
+        );
+    }
+    // The UTC customer is looked at again when their day starts.
+    let midnight = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+    assert_eq!(
+        w.store.get_profile("utc").await.unwrap().unwrap().due_at,
+        Some(midnight)
+    );
+    let at_midnight = Input {
+        now: midnight,
+        mode: Mode::Due,
+    };
+    let s = run(&w.deps, at_midnight, Budget::unlimited())
+        .await
+        .unwrap();
+    assert_eq!(s.enrolled, 1);
+    assert!(w
+        .store
+        .get_enrollment("utc", "example")
+        .await
+        .unwrap()
+        .is_some());
+    // Once a year: a later run the same day enrolls nobody again.
+    let later = Input {
+        now: midnight + Duration::hours(5),
+        mode: Mode::Rebuild,
+    };
+    run(&w.deps, later, Budget::unlimited()).await.unwrap();
+    let again = Input {
+        now: midnight + Duration::hours(6),
+        mode: Mode::Due,
+    };
+    assert_eq!(
+        run(&w.deps, again, Budget::unlimited())
+            .await
+            .unwrap()
+            .enrolled,
+        0
+    );
+}
+
 /// Customers whose rhythms vary (a gap of 5 to 60 days, quiet 1 to 300 days): enough repeat
 /// buyers for a shop's own fit.
 fn varied_customers(n: usize) -> Vec<Profile> {

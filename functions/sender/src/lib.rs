@@ -26,6 +26,7 @@ use serde::Serialize;
 use shared::campaign::{self as locale, Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::eligibility;
+use shared::domain::follow_up;
 use shared::domain::hygiene::{self, KeptOut};
 use shared::domain::metrics::{counter, CohortKey, Counts};
 use shared::domain::outlook;
@@ -363,8 +364,11 @@ pub async fn send_step(
         .best_hour
         .then(|| schedule::habitual_hour(&profile.order_times(), &tz))
         .flatten();
+    // An open follow-up holds the email (deferred, not dropped) until a person closes it or the
+    // pause passes; then the usual hours apply from there.
+    let hold = follow_up::holds_until(&profile, config.eligibility.follow_up_pause_days, now);
     let allowed = schedule::next_send_time(
-        now,
+        hold.unwrap_or(now),
         enrollment.last_sent_at(),
         cap,
         &tz,
@@ -425,9 +429,10 @@ pub async fn send_step(
     };
     let reason = enrollment.survey_reason.or(profile.survey_reason);
     // In the at-risk flow a reward is the last resort, and only for customers judged unlikely to
-    // come back by themselves: never a discount to someone who would have bought anyway.
+    // come back by themselves: never a discount to someone who would have bought anyway. A
+    // birthday or anniversary reward is a thank-you for loyalty: always given.
     let rewarded = step_config.reward
-        && (enrollment.flow == Flow::WinBack || {
+        && (enrollment.flow != Flow::AtRisk || {
             // The campaign's stored customer model: read only for this decision.
             let lapse =
                 shared::fitted::lapse_policy(deps.store.as_ref(), &config.name, &config.lapse)
@@ -878,6 +883,7 @@ pub fn compose(
             .iter()
             .find(|v| v.name == e.variant)
             .and_then(|v| v.copy.clone()),
+        occasion: e.occasion.map(|o| o.as_str().to_string()),
         reason: e
             .survey_reason
             .or(profile.survey_reason)

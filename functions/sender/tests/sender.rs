@@ -1040,3 +1040,42 @@ async fn a_step_throttled_late_in_its_receives_is_handed_back_not_dead_lettered(
     assert!(matches!(out, Outcome::Sent { .. }));
     assert_eq!(w.store.all_rewards().len(), 1);
 }
+
+#[tokio::test]
+async fn an_open_follow_up_holds_the_email_until_a_person_closes_it() {
+    use shared::domain::follow_up;
+    use shared::domain::survey::FollowUp;
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+    let opened = now() - Duration::days(1);
+    follow_up::open(
+        &mut p,
+        "example",
+        FollowUp::Detractor,
+        Some(3),
+        None,
+        opened,
+    );
+    w.store.save_profile(&p).await.unwrap();
+
+    // Held for the pause (14 days from the answer), not dropped.
+    let until = opened + Duration::days(14);
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert_eq!(out, Outcome::Deferred { until });
+    assert_eq!(w.mailer.count(), 0);
+    assert_eq!(enrollment(&w).await.due_at, Some(until));
+
+    // A person closes it: the next look sends.
+    let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+    follow_up::close(&mut p, now());
+    w.store.save_profile(&p).await.unwrap();
+    let mut again = due.clone();
+    again.due_at = until;
+    let later = now() + Duration::hours(1);
+    let mut e = enrollment(&w).await.defer(later).unwrap();
+    e.version = enrollment(&w).await.version;
+    w.store.save_enrollment(&e).await.unwrap();
+    process_step(&d, &again, later).await.unwrap();
+    assert_eq!(w.mailer.count(), 1, "sent once the follow-up is closed");
+}

@@ -6,7 +6,6 @@ use shared::campaign::config::LapsePolicy;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::experiment::Group;
 use shared::domain::hygiene::Address;
-use shared::domain::lapse::next_look;
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::money::Money;
 use shared::domain::reward::{RedeemError, Reward, RewardCode};
@@ -38,6 +37,8 @@ pub(crate) struct ProfileFields {
     /// The platform says the customer does not (or no longer) want marketing email: an opt-out
     /// is applied, never an opt-in (only the customer's own links resubscribe nobody either).
     pub marketing_opt_out: bool,
+    /// `profile.birthday`: `YYYY-MM-DD` or `--MM-DD`.
+    pub birthday: Option<shared::domain::celebration::Birthday>,
 }
 
 /// A validated activity.
@@ -207,7 +208,12 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
                     ));
                 }
             }
+            let birthday = text(p, "birthday", "profile.birthday", 10, false)?
+                .map(shared::domain::celebration::Birthday::parse)
+                .transpose()
+                .map_err(|e| invalid("profile.birthday", format!("profile.{e}")))?;
             ProfileFields {
+                birthday,
                 email: email.map(|a| a.as_str().to_string()),
                 first_name: text(p, "first_name", "profile.first_name", 100, false)?
                     .map(str::to_string),
@@ -420,7 +426,7 @@ fn next_due(
     profile: &Profile,
     enrollment: Option<&Enrollment>,
     lapse: &LapsePolicy,
-    watch_at_risk: bool,
+    config: &shared::campaign::CampaignConfig,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     if profile.erased {
@@ -429,7 +435,9 @@ fn next_due(
     if enrollment.is_some_and(|e| !e.status.is_final()) {
         return profile.due_at;
     }
-    next_look(profile, lapse, watch_at_risk, now)
+    let tz =
+        shared::domain::schedule::zone(profile.time_zone.as_deref(), &config.default_time_zone);
+    shared::domain::celebration::next_look(profile, lapse, config, &tz, now)
 }
 
 fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
@@ -444,6 +452,9 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
             if value.is_some() {
                 slot.clone_from(value);
             }
+        }
+        if f.birthday.is_some() {
+            profile.birthday = f.birthday;
         }
     }
     match a.kind {
@@ -522,7 +533,7 @@ async fn update_profile(
             .clone()
             .unwrap_or_else(|| Profile::new(&a.customer_id));
         apply(&mut p, a, &config.sending.still_with_us);
-        p.due_at = next_due(&p, enrollment, &lapse, config.at_risk.is_some(), now);
+        p.due_at = next_due(&p, enrollment, &lapse, config, now);
         if stored.as_ref() == Some(&p) {
             return Ok(());
         }
@@ -822,6 +833,10 @@ mod tests {
             (
                 "profile.time_zone",
                 Box::new(|v| v["profile"] = json!({"time_zone": "Mars/Olympus"})),
+            ),
+            (
+                "profile.birthday",
+                Box::new(|v| v["profile"] = json!({"birthday": "1990-02-30"})),
             ),
             ("profile", Box::new(|v| v["profile"] = json!("x"))),
             ("reward_code", Box::new(|v| v["reward_code"] = json!(7))),

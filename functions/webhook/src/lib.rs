@@ -18,6 +18,7 @@
 //! with the first answer and `"duplicate": true`; one still being processed answers `409`.
 
 mod activity;
+pub mod follow_up;
 mod http;
 mod links;
 pub mod pages;
@@ -62,6 +63,9 @@ pub struct Deps {
     pub public_base_url: String,
     /// Where EMF metric records go: [`shared::emf::StdoutEmf`] on Lambda.
     pub metrics: Arc<dyn MetricSink>,
+    /// Tells the team about follow-ups (the SNS topic of `FOLLOW_UP_TOPIC_ARN`); `None` keeps
+    /// them (the pause, the dashboard) without telling anyone.
+    pub notifier: Option<Arc<dyn shared::ports::Notifier>>,
 }
 
 /// An HTTP request as the function sees it, whatever carried it.
@@ -238,6 +242,7 @@ enum Route {
     Reward(String),
     Reserve(String),
     Customer(String),
+    FollowUp(String),
     Resolution(String),
     Platform(platforms::Platform),
 }
@@ -251,6 +256,7 @@ impl Route {
             Route::Reward(_) => &["GET"],
             Route::Reserve(_) => &["POST"],
             Route::Customer(_) => &["DELETE"],
+            Route::FollowUp(_) => &["GET", "POST"],
             Route::Resolution(_) => &["POST"],
             Route::Platform(_) => &["POST"],
         }
@@ -298,6 +304,7 @@ fn route(path: &str) -> Option<Route> {
         ("preferences", None) => Some(Route::Preferences),
         ("rewards", Some(code)) if !code.is_empty() => Some(Route::Reward(code.to_string())),
         ("customers", Some(id)) if !id.is_empty() => Some(Route::Customer(id.to_string())),
+        ("follow-ups", Some(id)) if !id.is_empty() => Some(Route::FollowUp(id.to_string())),
         ("resolutions", Some(r)) if !r.is_empty() => Some(Route::Resolution(r.to_string())),
         ("platforms", Some(name)) => platforms::Platform::parse(name).map(Route::Platform),
         _ => None,
@@ -358,6 +365,10 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
             Route::Reward(code) => signed::reward(deps, &req, &code, now).await,
             Route::Reserve(code) => signed::reserve(deps, &req, &code, now).await,
             Route::Customer(id) => signed::erase(deps, &req, &id, now).await,
+            Route::FollowUp(id) if method == "GET" => {
+                follow_up::record_page(deps, &req, &id, now).await
+            }
+            Route::FollowUp(id) => follow_up::post_close(deps, &req, &id, now).await,
             Route::Resolution(reason) => resolve::post(deps, &req, &reason, now).await,
             Route::Platform(p) => platforms::post(deps, &req, p, now).await,
         }

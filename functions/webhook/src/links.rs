@@ -268,7 +268,7 @@ pub(crate) async fn survey(
     let mut events = Vec::new();
     if let Some((before, after)) = &enrollment_change {
         let key = after.cohort();
-        let mut deltas = survey_deltas(before, answer);
+        let deltas = survey_deltas(before, answer);
         let follow_up = outcome(answer).follow_up;
         let had_follow_up = match answer {
             Answer::Reason(_) => before
@@ -276,17 +276,19 @@ pub(crate) async fn survey(
                 .and_then(|r| outcome(Answer::Reason(r)).follow_up),
             Answer::Nps(_) => before.nps.and_then(|s| outcome(Answer::Nps(s)).follow_up),
         };
-        if let Some(why) = follow_up.filter(|f| had_follow_up != Some(*f)) {
-            deltas.push((counter::FOLLOW_UPS.to_string(), 1));
-            events.push(BusEvent::FollowUpNeeded {
-                campaign: c.campaign.clone(),
-                customer_id: c.customer_id.clone(),
-                why,
-                at: now,
-            });
-        }
         let refs: Vec<(&str, i64)> = deltas.iter().map(|(n, d)| (n.as_str(), *d)).collect();
         report::count(deps, &key, now, &refs).await?;
+        if let Some(why) = follow_up.filter(|f| had_follow_up != Some(*f)) {
+            // A person is told, and the customer's emails wait for them (domain::follow_up).
+            if crate::follow_up::open(deps, req, &key, &c.customer_id, why, answer, now).await? {
+                events.push(BusEvent::FollowUpNeeded {
+                    campaign: c.campaign.clone(),
+                    customer_id: c.customer_id.clone(),
+                    why,
+                    at: now,
+                });
+            }
+        }
         if paused && !before.status.is_final() {
             tracing::info!(event = "enrollment_paused", customer_id = %c.customer_id, campaign = %c.campaign);
         }

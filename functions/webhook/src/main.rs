@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use shared::adapters::{dynamodb::DynamoStore, eventbridge::EventBridgeBus};
+use shared::adapters::{dynamodb::DynamoStore, eventbridge::EventBridgeBus, sns::SnsNotifier};
 use shared::{campaign::Campaign, emf::StdoutEmf, settings};
 
 #[tokio::main]
@@ -24,6 +24,9 @@ async fn main() -> Result<(), Error> {
         keys: settings::Keys::load(&conf).await?,
         public_base_url: settings::optional("PUBLIC_BASE_URL").unwrap_or_default(),
         metrics: Arc::new(StdoutEmf),
+        notifier: settings::optional("FOLLOW_UP_TOPIC_ARN").map(|arn| {
+            Arc::new(SnsNotifier::from_conf(&conf, arn)) as Arc<dyn shared::ports::Notifier>
+        }),
     };
     let deps = &deps;
     let _ = warming.await;

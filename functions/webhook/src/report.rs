@@ -6,7 +6,7 @@
 //! Metrics (namespace `Winback`): by Campaign, Variant, Group: `Reactivated`, `RevenueRecovered`
 //! (major units), `RewardsRedeemed`, `Enrolled`; by Campaign, Reason: `SurveyAnswers`; by
 //! Campaign: `Delivered`, `Opened`, `Clicked`, `Bounced`, `Complained`, `Unsubscribed`,
-//! `FewerEmails`.
+//! `FewerEmails`, `FollowUpsOpened`, `FollowUpsClosed`.
 
 use chrono::{DateTime, Utc};
 use shared::domain::metrics::{counter, CohortKey};
@@ -86,6 +86,8 @@ pub(crate) fn records(key: &CohortKey, deltas: &[(&str, i64)]) -> Vec<Record> {
         counter::COMPLAINED => Some("Complained"),
         counter::UNSUBSCRIBED => Some("Unsubscribed"),
         counter::FEWER_EMAILS => Some("FewerEmails"),
+        counter::FOLLOW_UPS => Some("FollowUpsOpened"),
+        counter::FOLLOW_UPS_CLOSED => Some("FollowUpsClosed"),
         _ => None,
     };
     let mut per_campaign = Record::new(&[("Campaign", campaign)]);

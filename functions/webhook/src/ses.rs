@@ -139,6 +139,7 @@ async fn record(
     // The at-risk flow's emails carry `flow`; their counters are kept apart from the win-back's.
     let flow = match tag(event, "flow").as_deref() {
         Some("at_risk") => Flow::AtRisk,
+        Some("celebration") => Flow::Celebration,
         _ => enrollment.as_ref().map_or(Flow::WinBack, |e| e.flow),
     };
     let cohort = variant.map(|variant| CohortKey {

@@ -421,3 +421,32 @@ async fn an_order_wakes_a_sunset_customer() {
     );
     assert_eq!(w.profile(CUSTOMER).await.sunset_at, None);
 }
+
+#[tokio::test]
+async fn a_birthday_in_the_profile_is_stored_and_one_that_is_not_a_date_is_refused_by_name() {
+    let w = world();
+    let mut body = order("evt-b1", now(), "25.00");
+    body["customer_id"] = json!("bday-1");
+    body["profile"] =
+        json!({"email": "b@example.com", "time_zone": "UTC", "birthday": "1990-02-30"});
+    let before = w.snapshot().await;
+    let resp = w.http(activity(&body)).await;
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.json()["field"], "profile.birthday");
+    assert!(resp.body.contains("1990-02-30"), "{}", resp.body);
+    assert_eq!(w.snapshot().await, before, "nothing written");
+
+    // 22 November: a birthday on 2 December makes the profile due at its midnight, before the
+    // at-risk look 45 days out.
+    body["profile"]["birthday"] = json!("--12-02");
+    assert_eq!(w.http(activity(&body)).await.status, 200);
+    let p = w.profile("bday-1").await;
+    assert_eq!(
+        p.birthday.map(|b| b.to_string()).as_deref(),
+        Some("--12-02")
+    );
+    assert_eq!(
+        p.due_at,
+        Some(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 2, 0, 0, 0).unwrap())
+    );
+}

@@ -1439,6 +1439,7 @@ mod tests {
             revenue_minor: 1_234_567,
             resolved: None,
             flow: Default::default(),
+            occasion: None,
         };
         let item = enrollment_item(&e, 42).unwrap();
         let size = item_size(&item);

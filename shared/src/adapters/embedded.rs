@@ -584,3 +584,36 @@ impl Mailer for MemoryMailer {
             .contains(&address.to_lowercase()))
     }
 }
+
+/// An in-memory notifier: keeps every (subject, body) it was given.
+#[derive(Default)]
+pub struct MemoryNotifier {
+    sent: Mutex<Vec<(String, String)>>,
+}
+
+impl MemoryNotifier {
+    pub fn new() -> MemoryNotifier {
+        MemoryNotifier::default()
+    }
+
+    /// Takes every notification so far.
+    pub fn drain(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.sent.lock().expect("lock"))
+    }
+
+    /// Notifications so far (not drained).
+    pub fn count(&self) -> usize {
+        self.sent.lock().expect("lock").len()
+    }
+}
+
+#[async_trait]
+impl Notifier for MemoryNotifier {
+    async fn notify(&self, subject: &str, body: &str) -> Result<(), NotifyError> {
+        self.sent
+            .lock()
+            .expect("lock")
+            .push((subject.to_string(), body.to_string()));
+        Ok(())
+    }
+}

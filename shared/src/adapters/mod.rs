@@ -4,3 +4,4 @@ pub mod dynamodb;
 pub mod embedded;
 pub mod eventbridge;
 pub mod ses;
+pub mod sns;

@@ -44,6 +44,9 @@ pub struct CampaignConfig {
     /// the button goes to `shop_url` and the customer types the code.
     #[serde(default)]
     pub checkout: Option<CheckoutConfig>,
+    /// The birthday and anniversary flow (see [`crate::domain::celebration`]).
+    #[serde(default)]
+    pub celebration: Option<CelebrationFlow>,
 }
 
 /// The shop's checkout link that applies a code: `[checkout]` in the campaign file. See
@@ -70,6 +73,16 @@ pub enum CheckoutPlatform {
     Generic,
 }
 
+/// Birthdays and anniversaries of the first order: once a year per occasion, on the day in the
+/// customer's time zone, to active customers (not lapsed, not at risk, in no other flow).
+/// Templates see `occasion` (`birthday` or `anniversary`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CelebrationFlow {
+    /// The sequence (usually one step with `reward = true`).
+    pub steps: Vec<StepConfig>,
+}
+
 /// The at-risk flow: a buying process before they lapse. Interest (content, a satisfaction or
 /// NPS question), then evaluation (answer the objection), then a last step that may carry a
 /// reward, given only to customers judged unlikely to come back by themselves (see
@@ -84,10 +97,12 @@ pub struct AtRiskFlow {
 impl CampaignConfig {
     /// The steps of a flow (none for the at-risk flow of a campaign without one).
     pub fn steps_of(&self, flow: Flow) -> &[StepConfig] {
-        match (flow, &self.at_risk) {
-            (Flow::WinBack, _) => &self.steps,
-            (Flow::AtRisk, Some(a)) => &a.steps,
-            (Flow::AtRisk, None) => &[],
+        match (flow, &self.at_risk, &self.celebration) {
+            (Flow::WinBack, _, _) => &self.steps,
+            (Flow::AtRisk, Some(a), _) => &a.steps,
+            (Flow::AtRisk, None, _) => &[],
+            (Flow::Celebration, _, Some(c)) => &c.steps,
+            (Flow::Celebration, _, None) => &[],
         }
     }
 }
@@ -264,6 +279,14 @@ pub struct EligibilityPolicy {
     /// `[eligibility.hygiene]`. See [`crate::domain::hygiene`].
     #[serde(default)]
     pub hygiene: HygienePolicy,
+    /// Days a customer's emails pause after a follow-up opens (a detractor, a bad experience)
+    /// unless a person closes it sooner.
+    #[serde(default = "default_follow_up_pause_days")]
+    pub follow_up_pause_days: u32,
+}
+
+fn default_follow_up_pause_days() -> u32 {
+    14
 }
 
 fn default_sunset_days() -> u32 {

@@ -38,6 +38,8 @@ pub struct EmailContext {
     pub total_steps: u8,
     /// The experiment variant's copy tweak, if it has one.
     pub variant_copy: Option<String>,
+    /// In the celebration flow: `birthday` or `anniversary` (of the first order).
+    pub occasion: Option<String>,
     /// The customer's answer to "why did you stop?" (`too_expensive`, `bad_experience`,
     /// `hard_to_understand`, `forgot`, `quality`, `other`), once they have given one: the steps
     /// after the answer speak to it.
@@ -154,6 +156,7 @@ pub(crate) fn full_sample(locale: &str, reward_kind: RewardKind) -> EmailContext
         step: 1,
         total_steps: 3,
         variant_copy: Some("Sample copy".into()),
+        occasion: Some("birthday".into()),
         reason: Some(Reason::TooExpensive.as_str().into()),
         resolved: Some(Resolved {
             reason: Reason::Quality,
@@ -172,6 +175,7 @@ pub(crate) fn empty_sample(locale: &str) -> EmailContext {
         survey: Vec::new(),
         nps: Vec::new(),
         variant_copy: None,
+        occasion: None,
         reason: None,
         resolved: None,
         years_as_customer: 0,

@@ -112,6 +112,9 @@ impl Campaign {
         let env = templates::compile(files)?;
         let mut steps: Vec<String> = config.steps.iter().map(|s| s.template.clone()).collect();
         steps.extend(config.eligibility.resolved_template.clone());
+        if let Some(celebration) = &config.celebration {
+            steps.extend(celebration.steps.iter().map(|s| s.template.clone()));
+        }
         if let Some(at_risk) = &config.at_risk {
             steps.extend(at_risk.steps.iter().map(|s| s.template.clone()));
         }
@@ -277,6 +280,7 @@ pub mod embedded {
         "templates/en/checkin.subject", "templates/en/checkin.html", "templates/en/checkin.txt",
         "templates/en/tips.subject", "templates/en/tips.html", "templates/en/tips.txt",
         "templates/en/nudge.subject", "templates/en/nudge.html", "templates/en/nudge.txt",
+        "templates/en/celebrate.subject", "templates/en/celebrate.html", "templates/en/celebrate.txt",
         "templates/sv/_layout.html", "templates/sv/_layout.txt",
         "templates/sv/_survey.html", "templates/sv/_survey.txt",
         "templates/sv/_nps.html", "templates/sv/_nps.txt",
@@ -288,6 +292,7 @@ pub mod embedded {
         "templates/sv/checkin.subject", "templates/sv/checkin.html", "templates/sv/checkin.txt",
         "templates/sv/tips.subject", "templates/sv/tips.html", "templates/sv/tips.txt",
         "templates/sv/nudge.subject", "templates/sv/nudge.html", "templates/sv/nudge.txt",
+        "templates/sv/celebrate.subject", "templates/sv/celebrate.html", "templates/sv/celebrate.txt",
         "templates/da/_layout.html", "templates/da/_layout.txt",
         "templates/da/_survey.html", "templates/da/_survey.txt",
         "templates/da/_nps.html", "templates/da/_nps.txt",
@@ -299,6 +304,7 @@ pub mod embedded {
         "templates/da/checkin.subject", "templates/da/checkin.html", "templates/da/checkin.txt",
         "templates/da/tips.subject", "templates/da/tips.html", "templates/da/tips.txt",
         "templates/da/nudge.subject", "templates/da/nudge.html", "templates/da/nudge.txt",
+        "templates/da/celebrate.subject", "templates/da/celebrate.html", "templates/da/celebrate.txt",
         "templates/pl/_layout.html", "templates/pl/_layout.txt",
         "templates/pl/_survey.html", "templates/pl/_survey.txt",
         "templates/pl/_nps.html", "templates/pl/_nps.txt",
@@ -310,6 +316,7 @@ pub mod embedded {
         "templates/pl/checkin.subject", "templates/pl/checkin.html", "templates/pl/checkin.txt",
         "templates/pl/tips.subject", "templates/pl/tips.html", "templates/pl/tips.txt",
         "templates/pl/nudge.subject", "templates/pl/nudge.html", "templates/pl/nudge.txt",
+        "templates/pl/celebrate.subject", "templates/pl/celebrate.html", "templates/pl/celebrate.txt",
         "templates/pt/_layout.html", "templates/pt/_layout.txt",
         "templates/pt/_survey.html", "templates/pt/_survey.txt",
         "templates/pt/_nps.html", "templates/pt/_nps.txt",
@@ -321,6 +328,7 @@ pub mod embedded {
         "templates/pt/checkin.subject", "templates/pt/checkin.html", "templates/pt/checkin.txt",
         "templates/pt/tips.subject", "templates/pt/tips.html", "templates/pt/tips.txt",
         "templates/pt/nudge.subject", "templates/pt/nudge.html", "templates/pt/nudge.txt",
+        "templates/pt/celebrate.subject", "templates/pt/celebrate.html", "templates/pt/celebrate.txt",
     );
 
     /// The files of a shipped campaign.

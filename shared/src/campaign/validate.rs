@@ -284,6 +284,9 @@ fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
         return Err(invalid("sending.max_steps", "must be at least 1"));
     }
     validate_steps("steps", &c.steps, s.max_steps)?;
+    if let Some(celebration) = &c.celebration {
+        validate_steps("celebration.steps", &celebration.steps, s.max_steps)?;
+    }
     if let Some(at_risk) = &c.at_risk {
         validate_steps("at_risk.steps", &at_risk.steps, s.max_steps)?;
         let last = at_risk.steps.len();
@@ -315,7 +318,7 @@ fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
             .iter()
             .map(|v| (v.name.as_str(), v.delay_factor)),
     );
-    let flows = [Flow::WinBack, Flow::AtRisk];
+    let flows = [Flow::WinBack, Flow::AtRisk, Flow::Celebration];
     for ((variant, factor), flow) in factors.flat_map(|f| flows.map(|flow| (f, flow))) {
         if c.steps_of(flow).is_empty() {
             continue;
@@ -327,8 +330,10 @@ fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
             } else {
                 format!(" for variant {variant:?} (delay_factor {factor})")
             };
-            if flow == Flow::AtRisk {
-                whose.push_str(" in the at-risk flow");
+            match flow {
+                Flow::AtRisk => whose.push_str(" in the at-risk flow"),
+                Flow::Celebration => whose.push_str(" in the celebration flow"),
+                Flow::WinBack => {}
             }
             return Err(invalid(
                 "sending.attribution_days",

@@ -104,6 +104,15 @@ pub struct Profile {
     /// When the scheduler should next look at this customer (drives the due index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<DateTime<Utc>>,
+    /// From the shop's profile or the import (`YYYY-MM-DD` or `--MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<super::celebration::Birthday>,
+    /// The year each occasion was last celebrated (in the customer's time zone).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub celebrated: BTreeMap<super::celebration::Occasion, i32>,
+    /// The latest follow-up a person was asked to make (see `domain::follow_up`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<super::follow_up::FollowUpCase>,
     /// Personal data erased on request; aggregates kept.
     #[serde(default)]
     pub erased: bool,
@@ -188,6 +197,7 @@ impl Profile {
     pub fn erase_personal_data(&mut self) {
         self.email = None;
         self.first_name = None;
+        self.birthday = None;
         self.locale = None;
         self.time_zone = None;
         for o in &mut self.orders {

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::customer::{EmailStatus, Profile};
+use super::follow_up;
 use super::hygiene::{self, KeptOut};
 use super::lapse::Outlook;
 use super::money::Money;
@@ -49,6 +50,11 @@ pub enum Ineligible {
     Address {
         kept_out: KeptOut,
     },
+    /// A person must follow up first (a detractor, a bad experience); held until they close it
+    /// or `until`.
+    FollowUpOpen {
+        until: DateTime<Utc>,
+    },
 }
 
 impl Ineligible {
@@ -57,7 +63,8 @@ impl Ineligible {
         match self {
             Ineligible::ContactedRecently { until }
             | Ineligible::CoolingDown { until }
-            | Ineligible::Sunset { until } => Some(*until),
+            | Ineligible::Sunset { until }
+            | Ineligible::FollowUpOpen { until } => Some(*until),
             _ => None,
         }
     }
@@ -78,6 +85,7 @@ impl Ineligible {
             Ineligible::CoolingDown { .. } => "cooling_down",
             Ineligible::PausedReason { .. } => "paused_reason",
             Ineligible::Address { kept_out } => kept_out.rule(),
+            Ineligible::FollowUpOpen { .. } => "follow_up_open",
         }
     }
 }
@@ -173,6 +181,9 @@ pub fn check_flow(
     if let Some(until) = sunset_until(profile, policy).filter(|u| now < *u) {
         return Err(Ineligible::Sunset { until });
     }
+    if let Some(until) = follow_up::holds_until(profile, policy.follow_up_pause_days, now) {
+        return Err(Ineligible::FollowUpOpen { until });
+    }
     let Some(email) = &profile.email else {
         return Err(Ineligible::NoEmail);
     };
@@ -218,7 +229,13 @@ pub fn check_flow(
             }
         ) && pending_resolution(profile).is_some();
         let after_at_risk = e.flow == Flow::AtRisk && flow == Flow::WinBack;
-        if let Some(ended) = e.ended_at().filter(|_| !fixed_pause && !after_at_risk) {
+        // A birthday or anniversary is not held back by the cooldown of another flow, and does
+        // not hold one back: only the frequency cap spaces them.
+        let celebration = flow == Flow::Celebration || e.flow == Flow::Celebration;
+        if let Some(ended) = e
+            .ended_at()
+            .filter(|_| !fixed_pause && !after_at_risk && !celebration)
+        {
             let until = ended + Duration::days(i64::from(policy.cooldown_days));
             if now < until {
                 return Err(Ineligible::CoolingDown { until });
@@ -318,6 +335,28 @@ mod tests {
         );
         p.resolved_reasons.insert(Reason::Quality);
         assert_eq!(check(&p, None, pol, now()), Ok(()));
+        let mut p = good_customer();
+        let opened = now() - Duration::days(2);
+        follow_up::open(
+            &mut p,
+            "example",
+            crate::domain::survey::FollowUp::Detractor,
+            Some(2),
+            None,
+            opened,
+        );
+        let until = opened + Duration::days(i64::from(pol.follow_up_pause_days));
+        assert_eq!(
+            check(&p, None, pol, now()),
+            Err(Ineligible::FollowUpOpen { until })
+        );
+        assert_eq!(
+            check(&p, None, pol, until),
+            Ok(()),
+            "the pause lapses by itself"
+        );
+        follow_up::close(&mut p, now());
+        assert_eq!(check(&p, None, pol, now()), Ok(()), "a person closed it");
     }
 
     #[test]

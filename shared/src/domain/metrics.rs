@@ -42,6 +42,7 @@ pub mod counter {
     pub const COMPLAINED: &str = "complained";
     pub const SUNSET: &str = "sunset";
     pub const FOLLOW_UPS: &str = "follow_ups";
+    pub const FOLLOW_UPS_CLOSED: &str = "follow_ups_closed";
     /// Reactivated customers who ordered again 90+ days after reactivation.
     pub const STILL_ACTIVE_90D: &str = "still_active_90d";
 

@@ -1,8 +1,10 @@
 //! The pure core: plain functions over plain data. No I/O, no clock.
 
+pub mod celebration;
 pub mod customer;
 pub mod eligibility;
 pub mod experiment;
+pub mod follow_up;
 pub mod hygiene;
 pub mod lapse;
 pub mod metrics;

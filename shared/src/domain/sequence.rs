@@ -213,6 +213,9 @@ pub struct Enrollment {
     /// The sequence this enrollment follows.
     #[serde(default, skip_serializing_if = "Flow::is_win_back")]
     pub flow: Flow,
+    /// What a celebration enrollment celebrates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occasion: Option<super::celebration::Occasion>,
 }
 
 /// A transition the state machine does not allow.
@@ -247,6 +250,8 @@ pub enum Flow {
     WinBack,
     /// Not lapsed yet but at risk: the at-risk sequence (`[[at_risk.steps]]`).
     AtRisk,
+    /// A birthday or first-order anniversary (`[[celebration.steps]]`).
+    Celebration,
 }
 
 impl Flow {
@@ -254,6 +259,7 @@ impl Flow {
         match self {
             Flow::WinBack => "win_back",
             Flow::AtRisk => "at_risk",
+            Flow::Celebration => "celebration",
         }
     }
 
@@ -269,6 +275,7 @@ pub fn cohort_campaign(campaign: &str, flow: Flow) -> String {
     match flow {
         Flow::WinBack => campaign.to_string(),
         Flow::AtRisk => format!("{campaign}-at-risk"),
+        Flow::Celebration => format!("{campaign}-celebration"),
     }
 }
 
@@ -326,6 +333,7 @@ impl Enrollment {
             revenue_minor: 0,
             resolved: None,
             flow: Flow::WinBack,
+            occasion: None,
         }
     }
 
@@ -529,7 +537,7 @@ impl Enrollment {
         let mut e = self.clone();
         e.status = match self.status {
             // An at-risk customer has not lapsed: the flow just ends, the address stays.
-            Status::AwaitingSunset if keep_address || self.flow == Flow::AtRisk => {
+            Status::AwaitingSunset if keep_address || self.flow != Flow::WinBack => {
                 Status::Closed { at }
             }
             Status::AwaitingSunset => Status::Sunset { at },

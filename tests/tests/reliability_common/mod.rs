@@ -829,6 +829,7 @@ fn webhook_deps(store: Arc<dyn Store>) -> webhook::Deps {
         },
         public_base_url: "https://hooks.example.com".into(),
         metrics: Arc::new(MemoryMetrics::default()),
+        notifier: None,
     }
 }
 
@@ -1068,7 +1069,7 @@ pub fn bad_requests() -> impl proptest::strategy::Strategy<Value = BadRequest> {
             BadRequest { kind: "oversized body", req: post_activity(body, Some(s)) }
         }),
         // Forged, expired and wrong-purpose link tokens, and garbage.
-        (prop_oneof![Just(Purpose::Survey), Just(Purpose::Unsubscribe), Just(Purpose::FewerEmails)], 0usize..4, unicode).prop_map(|(purpose, how, junk)| {
+        (prop_oneof![Just(Purpose::Survey), Just(Purpose::Unsubscribe), Just(Purpose::FewerEmails), Just(Purpose::FollowUp)], 0usize..4, unicode).prop_map(|(purpose, how, junk)| {
             let good = link_token(purpose, "r7-known", "enr-r7", now() + Duration::days(30));
             let (kind, token) = match how {
                 0 => ("expired link token", link_token(purpose, "r7-known", "enr-r7", now() - Duration::seconds(1))),
@@ -1080,6 +1081,7 @@ pub fn bad_requests() -> impl proptest::strategy::Strategy<Value = BadRequest> {
                 Purpose::Survey => link_request("POST", "/v1/unsubscribe", &token, "", "List-Unsubscribe=One-Click"),
                 Purpose::Unsubscribe => link_request("POST", "/v1/survey", &token, "&a=forgot", "choice=answer"),
                 Purpose::FewerEmails => link_request("POST", "/v1/preferences", &token, "", "choice=unsubscribe"),
+                Purpose::FollowUp => link_request("POST", "/v1/follow-ups/r7-known", &token, "", ""),
             };
             BadRequest { kind, req }
         }),

@@ -49,6 +49,7 @@ fn profile(
         locale,
         time_zone: None,
         marketing_opt_out: opted_out(customer),
+        birthday: None,
     }
 }
 
@@ -192,6 +193,7 @@ fn consent(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
             locale: None,
             time_zone: None,
             marketing_opt_out: true,
+            birthday: None,
         },
     })))
 }

@@ -101,6 +101,7 @@ pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
                 locale: None,
                 time_zone: None,
                 marketing_opt_out: false,
+                birthday: None,
             },
         }))
     };

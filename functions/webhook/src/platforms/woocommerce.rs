@@ -101,6 +101,7 @@ pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapEr
             locale: None,
             time_zone: None,
             marketing_opt_out: false,
+            birthday: None,
         },
     })))
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
-use shared::adapters::embedded::{MemoryBus, MemoryStore};
+use shared::adapters::embedded::{MemoryBus, MemoryNotifier, MemoryStore};
 use shared::campaign::testing::example;
 use shared::domain::customer::Profile;
 use shared::domain::experiment::Group;
@@ -45,6 +45,7 @@ pub struct World {
     pub store: Arc<MemoryStore>,
     pub bus: Arc<MemoryBus>,
     pub metrics: Arc<MemoryMetrics>,
+    pub notifier: Arc<MemoryNotifier>,
     pub deps: Deps,
 }
 
@@ -53,6 +54,7 @@ pub fn world() -> World {
     store.set_clock(now());
     let bus = Arc::new(MemoryBus::new());
     let metrics = Arc::new(MemoryMetrics::default());
+    let notifier = Arc::new(MemoryNotifier::new());
     let deps = Deps {
         store: store.clone(),
         bus: bus.clone(),
@@ -64,11 +66,13 @@ pub fn world() -> World {
         },
         public_base_url: "https://hooks.example.com/".into(),
         metrics: metrics.clone(),
+        notifier: Some(notifier.clone()),
     };
     World {
         store,
         bus,
         metrics,
+        notifier,
         deps,
     }
 }

@@ -42,7 +42,7 @@ pub fn exercise(data: &[u8]) -> u16 {
     let _ = sender::parse_body(&text);
     let _ = verify_webhook(Some(&header), &body, &[WEBHOOK_KEY.to_vec()], now());
     for p in [Purpose::Survey, Purpose::Unsubscribe, Purpose::FewerEmails] {
-        let _ = verify_link(LINK_KEY, &header, p, now());
+        let _ = verify_link(&shared::signing::LinkKeys::one(LINK_KEY), &header, p, now());
     }
     let _ = shared::domain::reward::RewardCode::parse(&header);
 
@@ -62,7 +62,7 @@ pub fn exercise(data: &[u8]) -> u16 {
         campaign: Arc::new(Campaign::embedded("example").expect("the example campaign")),
         keys: webhook::Keys {
             webhook: vec![WEBHOOK_KEY.to_vec()],
-            link: LINK_KEY.to_vec(),
+            link: shared::signing::LinkKeys::one(LINK_KEY),
             platforms: Default::default(),
         },
         public_base_url: "https://hooks.example.com".into(),

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod emf;
 pub mod events;
 pub mod ports;
+pub mod refresh;
 pub mod ses_tags;
 pub mod settings;
 pub mod signing;

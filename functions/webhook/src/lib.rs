@@ -43,6 +43,7 @@ use shared::emf::MetricSink;
 use shared::ports::{EventBus, Store, StoreError};
 
 pub use http::{MAX_BODY_BYTES, PLATFORM_MAX_BODY_BYTES};
+pub use shared::refresh::Refreshing;
 pub use shared::settings::{Keys, PlatformKeys};
 
 /// Attempts of a versioned save before a lost race is reported.
@@ -62,6 +63,30 @@ pub struct Deps {
     pub public_base_url: String,
     /// Where EMF metric records go: [`shared::emf::StdoutEmf`] on Lambda.
     pub metrics: Arc<dyn MetricSink>,
+}
+
+/// The handler with keys that are read again every few minutes (see [`Refreshing`]): each
+/// event is handled with the keys current at its `now`, so a webhook key removed from the
+/// secret stops working within minutes, and a link key added starts verifying.
+pub struct Service {
+    deps: Deps,
+    keys: Refreshing<Keys, shared::settings::SettingsError>,
+}
+
+impl Service {
+    /// `deps.keys` is replaced by the current keys of `keys` for each event.
+    pub fn new(deps: Deps, keys: Refreshing<Keys, shared::settings::SettingsError>) -> Service {
+        Service { deps, keys }
+    }
+
+    pub async fn handle(&self, event: Value, now: DateTime<Utc>) -> Result<Value, WebhookError> {
+        let keys = self.keys.get(now).await;
+        let deps = Deps {
+            keys: (*keys).clone(),
+            ..self.deps.clone()
+        };
+        handle(&deps, event, now).await
+    }
 }
 
 /// An HTTP request as the function sees it, whatever carried it.

@@ -129,7 +129,7 @@ impl SenderWorld {
             mailer: self.mailer.clone(),
             campaign: Arc::new(Campaign::embedded(CAMPAIGN).expect("the example campaign")),
             metrics: Arc::new(MemoryMetrics::default()),
-            link_key: LINK_KEY.to_vec(),
+            link_keys: shared::signing::LinkKeys::one(LINK_KEY),
             public_base_url: "https://hooks.example.com".into(),
             sender_address: "shop@example.com".into(),
             limiter: Arc::new(RateLimiter::new(None)),
@@ -824,7 +824,7 @@ fn webhook_deps(store: Arc<dyn Store>) -> webhook::Deps {
         campaign: Arc::new(Campaign::embedded(CAMPAIGN).expect("the example campaign")),
         keys: webhook::Keys {
             webhook: vec![WEBHOOK_KEY.to_vec()],
-            link: LINK_KEY.to_vec(),
+            link: shared::signing::LinkKeys::one(LINK_KEY),
             platforms: Default::default(),
         },
         public_base_url: "https://hooks.example.com".into(),
@@ -839,7 +839,7 @@ fn link_token(
     expires: DateTime<Utc>,
 ) -> String {
     sign_link(
-        LINK_KEY,
+        &shared::signing::LinkKeys::one(LINK_KEY),
         &LinkClaims {
             purpose,
             customer_id: customer.into(),
@@ -1072,7 +1072,7 @@ pub fn bad_requests() -> impl proptest::strategy::Strategy<Value = BadRequest> {
             let good = link_token(purpose, "r7-known", "enr-r7", now() + Duration::days(30));
             let (kind, token) = match how {
                 0 => ("expired link token", link_token(purpose, "r7-known", "enr-r7", now() - Duration::seconds(1))),
-                1 => ("forged link token", sign_link(b"not-the-link-key", &LinkClaims { purpose, customer_id: "r7-known".into(), campaign: CAMPAIGN.into(), enrollment_id: "enr-r7".into(), step: 1, expires: (now() + Duration::days(30)).timestamp() })),
+                1 => ("forged link token", sign_link(&shared::signing::LinkKeys::one(b"not-the-link-key"), &LinkClaims { purpose, customer_id: "r7-known".into(), campaign: CAMPAIGN.into(), enrollment_id: "enr-r7".into(), step: 1, expires: (now() + Duration::days(30)).timestamp() })),
                 2 => ("tampered link token", format!("{}{}", &good[..good.len() - 2], if good.ends_with('A') { "BB" } else { "AA" })),
                 _ => ("garbage link token", junk),
             };

@@ -34,7 +34,7 @@ METRICS = {
 DYNAMODB = {
     "SchedulerFunction": ({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "Scan"}, {"Query"}),
     "SenderFunction": ({"GetItem", "PutItem", "UpdateItem"}, set()),
-    "WebhookFunction": ({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Scan"}, set()),
+    "WebhookFunction": ({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"}, set()),
 }
 SECRETS = {
     "SchedulerFunction": set(),

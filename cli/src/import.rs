@@ -73,6 +73,10 @@ pub fn merge_into(
     let Some(mut old) = old else {
         return new;
     };
+    // An erased customer stays erased: the file brings no orders or details back.
+    if old.erased {
+        return old;
+    }
     for o in new.all_orders() {
         old.record_order(o);
     }

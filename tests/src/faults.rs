@@ -21,8 +21,8 @@ use shared::domain::sequence::Enrollment;
 use shared::events::BusEvent;
 use shared::ports::{
     BusError, Checkpoint, CheckpointStore, Claimed, DueIndex, DueItem, Email, EnrollmentStore,
-    EventBus, IdempotencyStore, MailError, Mailer, MetricsStore, Page, ProfileStore, PutResult,
-    RewardStore, Store, StoreError, StoreResult,
+    ErasureStore, EventBus, IdempotencyStore, MailError, Mailer, MetricsStore, Page, ProfileStore,
+    PutResult, RewardStore, Store, StoreError, StoreResult,
 };
 
 /// A global order of events across tasks: every stamp is larger than every earlier one.
@@ -356,6 +356,31 @@ impl EnrollmentStore for FaultyStore {
             panic!("{CRASH_MESSAGE}: {}", CrashPoint::AfterClaim.name());
         }
         r
+    }
+}
+
+#[async_trait]
+impl ErasureStore for FaultyStore {
+    async fn enrollments_of(&self, customer_id: &str) -> StoreResult<Vec<Enrollment>> {
+        self.read("enrollments_of")?;
+        self.inner.enrollments_of(customer_id).await
+    }
+
+    async fn rewards_of(&self, customer_id: &str) -> StoreResult<Vec<RewardCode>> {
+        self.read("rewards_of")?;
+        self.inner.rewards_of(customer_id).await
+    }
+
+    async fn delete_enrollment(&self, customer_id: &str, campaign: &str) -> StoreResult<()> {
+        self.before_write("delete_enrollment")?;
+        let r = self.inner.delete_enrollment(customer_id, campaign).await;
+        self.after_write("delete_enrollment", customer_id, r)
+    }
+
+    async fn delete_reward(&self, customer_id: &str, code: &RewardCode) -> StoreResult<()> {
+        self.before_write("delete_reward")?;
+        let r = self.inner.delete_reward(customer_id, code).await;
+        self.after_write("delete_reward", customer_id, r)
     }
 }
 

@@ -163,7 +163,7 @@ async fn record(
     // counted, given back if counting failed (so the retry counts it).
     let unique_key = match (unique, message_id.is_empty()) {
         (Some(what), false) => {
-            let k = format!("ses-{what}#{message_id}");
+            let k = unique_key(what, message_id);
             if deps.store.claim_key(&k, now + crate::LEASE).await? != Claimed::New {
                 return Ok(());
             }
@@ -175,7 +175,8 @@ async fn record(
     let mut attempt = 0;
     let suppressed_now = loop {
         attempt += 1;
-        let Some(mut p) = deps.store.get_profile(customer_id).await? else {
+        // An erased customer's tombstone records nothing (and is never emailed).
+        let Some(mut p) = deps.store.get_profile(customer_id).await?.filter(|p| !p.erased) else {
             break false;
         };
         let mut newly = false;
@@ -257,4 +258,12 @@ async fn record(
         }
     }
     applied
+}
+
+/// What an email counts once: its first open and its first click.
+pub(crate) const UNIQUE: [&str; 2] = ["opened", "clicked"];
+
+/// The record that an email's open or click was counted.
+pub(crate) fn unique_key(what: &str, message_id: &str) -> String {
+    format!("ses-{what}#{message_id}")
 }

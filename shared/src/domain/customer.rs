@@ -116,6 +116,9 @@ impl Profile {
     /// remembered in `earlier_orders`). A replayed order (same time and amount), in the history
     /// or earlier, is ignored; the caller deduplicates by event id as well.
     pub fn record_order(&mut self, order: OrderRecord) -> bool {
+        if self.erased {
+            return false;
+        }
         let key = order_key(order.at, order.amount);
         if self.orders.iter().any(|o| order_key(o.at, o.amount) == key)
             || self.earlier_orders.binary_search(&key).is_ok()
@@ -182,17 +185,25 @@ impl Profile {
             )
     }
 
-    /// Removes personal data, keeping counts and dates (right to erasure).
+    /// Right to erasure: everything known about the customer goes (contact details, orders,
+    /// their count and value, survey answers, NPS, tags, opens and clicks, email status); what
+    /// stays is a tombstone, the id marked erased, so later activity or an import does not
+    /// build a profile again. The version is kept for the conditional save.
     pub fn erase_personal_data(&mut self) {
-        self.email = None;
-        self.first_name = None;
-        self.locale = None;
-        self.time_zone = None;
-        for o in &mut self.orders {
-            o.product = None;
-        }
-        self.erased = true;
-        self.due_at = None;
+        *self = Profile {
+            customer_id: std::mem::take(&mut self.customer_id),
+            version: self.version,
+            erased: true,
+            ..Profile::default()
+        };
+    }
+
+    /// Whether this is an erased customer's tombstone and nothing more.
+    pub fn is_tombstone(&self) -> bool {
+        let mut bare = Profile::new(self.customer_id.clone());
+        bare.version = self.version;
+        bare.erased = true;
+        *self == bare
     }
 
     /// When the stored orders were placed, oldest first.

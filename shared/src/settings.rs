@@ -310,13 +310,34 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 /// `AWS_ENDPOINT_URL_<SERVICE>` (unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), as
 /// [`aws_config()`] reads them. No profile files and no other credential sources, so none of
 /// their code is linked into the functions.
+///
+/// Every call is bounded by [`sdk_timeouts`], so a stalled connection fails the call (a
+/// transient error the caller retries or hands back) well inside the function's own timeout.
 pub fn lambda_aws_config() -> aws_config::SdkConfig {
     lambda_aws_config_with(
         Env::real(),
         SharedCredentialsProvider::new(
             aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
         ),
+        sdk_timeouts(),
     )
+}
+
+/// A connection must open within this.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// One attempt of a call must be answered within this.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A call, its retries included, must end within this (the webhook's Lambda timeout is 15 s).
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The functions' time limits on AWS calls: [`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`],
+/// [`OPERATION_TIMEOUT`].
+pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
 }
 
 const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
@@ -324,6 +345,7 @@ const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 fn lambda_aws_config_with(
     env: Env,
     credentials: SharedCredentialsProvider,
+    timeouts: aws_config::timeout::TimeoutConfig,
 ) -> aws_config::SdkConfig {
     let endpoints = EnvEndpoints {
         ignore: env
@@ -342,6 +364,7 @@ fn lambda_aws_config_with(
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(region)
         .credentials_provider(credentials)
+        .timeout_config(timeouts)
         .http_client(https_client());
     builder.set_endpoint_url(endpoint_url);
     builder.service_config(endpoints).build()
@@ -491,10 +514,63 @@ mod tests {
     }
 
     fn config(vars: &[(&str, &str)]) -> aws_config::SdkConfig {
+        config_with(vars, sdk_timeouts())
+    }
+
+    fn config_with(
+        vars: &[(&str, &str)],
+        timeouts: aws_config::timeout::TimeoutConfig,
+    ) -> aws_config::SdkConfig {
         lambda_aws_config_with(
             Env::from_slice(vars),
             SharedCredentialsProvider::new(Credentials::new("AKID", "SECRET", None, None, "test")),
+            timeouts,
         )
+    }
+
+    #[tokio::test]
+    async fn a_call_to_an_endpoint_that_never_answers_fails_with_a_timeout() {
+        // Accepts connections and reads, never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+            }
+        });
+        let short = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(200))
+            .operation_attempt_timeout(Duration::from_millis(200))
+            .operation_timeout(Duration::from_millis(700))
+            .build();
+        let conf = config_with(
+            &[("AWS_REGION", "eu-west-1"), ("AWS_ENDPOINT_URL", &url)],
+            short,
+        );
+        let err = aws_sdk_dynamodb::Client::new(&conf)
+            .get_item()
+            .table_name("t")
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("k".into()))
+            .send()
+            .await
+            .expect_err("nobody answers");
+        assert!(
+            matches!(
+                err,
+                aws_sdk_dynamodb::error::SdkError::TimeoutError(_)
+                    | aws_sdk_dynamodb::error::SdkError::DispatchFailure(_)
+            ),
+            "{err:?}"
+        );
+        assert!(
+            format!("{err:?}").to_lowercase().contains("timeout"),
+            "{err:?}"
+        );
+        let limits = lambda_aws_config().timeout_config().cloned().expect("set");
+        assert_eq!(limits.operation_timeout(), Some(OPERATION_TIMEOUT));
+        assert_eq!(limits.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(limits.connect_timeout(), Some(CONNECT_TIMEOUT));
     }
 
     /// A one-request HTTP server answering `{}`; sends the request line and headers it got.

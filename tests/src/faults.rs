@@ -99,6 +99,8 @@ pub enum CrashPoint {
     AfterEventClaim,
     /// Webhook: right after an email's open or click was claimed for counting.
     AfterCountClaim,
+    /// Webhook: a panic while recording, after both claims (the profile save panics).
+    WhileRecording,
 }
 
 impl CrashPoint {
@@ -111,7 +113,11 @@ impl CrashPoint {
     ];
 
     /// The webhook's points.
-    pub const WEBHOOK: [CrashPoint; 2] = [CrashPoint::AfterEventClaim, CrashPoint::AfterCountClaim];
+    pub const WEBHOOK: [CrashPoint; 3] = [
+        CrashPoint::AfterEventClaim,
+        CrashPoint::AfterCountClaim,
+        CrashPoint::WhileRecording,
+    ];
 
     /// A short name for figures.
     pub fn name(self) -> &'static str {
@@ -122,6 +128,7 @@ impl CrashPoint {
             CrashPoint::BeforeMark => "before mark",
             CrashPoint::AfterEventClaim => "webhook after event claim",
             CrashPoint::AfterCountClaim => "webhook after open/click claim",
+            CrashPoint::WhileRecording => "webhook panics while recording",
         }
     }
 }
@@ -293,6 +300,9 @@ impl ProfileStore for FaultyStore {
     }
 
     async fn save_profile(&self, profile: &Profile) -> StoreResult<u64> {
+        if self.crash.take(CrashPoint::WhileRecording) {
+            panic!("{CRASH_MESSAGE}: {}", CrashPoint::WhileRecording.name());
+        }
         self.before_write("save_profile")?;
         self.pause().await;
         let r = self.inner.save_profile(profile).await;

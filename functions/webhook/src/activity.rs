@@ -684,7 +684,9 @@ pub(crate) async fn record(
         }
         Claimed::New => {}
     }
-    match process(deps, activity, now).await {
+    // A panic while processing gives the event back before it goes on (answered 503), so the
+    // shop's retry is processed at once rather than after the lease.
+    match crate::releasing_on_panic(deps, Some(&key), process(deps, activity, now)).await {
         Ok(body) => {
             // Kept 30 days by event id: without the customer id (the replay carries it), so
             // nothing in it points to a customer once they are erased.

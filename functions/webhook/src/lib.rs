@@ -397,6 +397,29 @@ pub(crate) const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 /// How long a processed event id is remembered (replays within it are answered from the record).
 pub(crate) const DEDUP: chrono::Duration = chrono::Duration::days(30);
 
+/// Runs `work` under a claimed idempotency `key`: when `work` panics, the claim is given back
+/// and the panic goes on (the caller answers 503 or fails the invocation), so the retry is
+/// processed at once instead of after the claim's lease. A release that fails is logged; the
+/// lease frees the key then.
+pub(crate) async fn releasing_on_panic<T>(
+    deps: &Deps,
+    key: Option<&str>,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(v) => v,
+        Err(panic) => {
+            if let Some(key) = key {
+                tracing::error!(event = "claim_released_after_panic", key = %key);
+                if let Err(e) = deps.store.release_key(key).await {
+                    tracing::error!(event = "release_failed", error = %e, key = %key);
+                }
+            }
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
 /// Publishes `events` for `customer_id`; what the bus still refuses after retries is logged and
 /// counted (`PublishFailures`, Service=webhook), which an alarm watches.
 pub(crate) async fn publish(

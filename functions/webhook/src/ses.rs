@@ -97,7 +97,12 @@ pub(crate) async fn handle_ses_event(
         // its lease runs out and the retry records the event.
         Claimed::Seen(None) => return Err(WebhookError::InProgress(id.to_string())),
     }
-    match record(deps, event, fb, &customer_id, now).await {
+    // A panic while recording gives the event back before it goes on, so EventBridge's retry
+    // records it at once rather than after the lease.
+    let recorded =
+        crate::releasing_on_panic(deps, Some(&key), record(deps, event, fb, &customer_id, now))
+            .await;
+    match recorded {
         Ok(()) => {
             if let Err(e) = deps
                 .store
@@ -164,14 +169,24 @@ async fn record(
     let unique_key = match (unique, message_id.is_empty()) {
         (Some(what), false) => {
             let k = unique_key(what, message_id);
-            if deps.store.claim_key(&k, now + crate::LEASE).await? != Claimed::New {
-                return Ok(());
+            match deps.store.claim_key(&k, now + crate::LEASE).await? {
+                Claimed::New => {}
+                // Counted already.
+                Claimed::Seen(Some(_)) => return Ok(()),
+                // Held by an attempt that has not finished (or died holding it): fail, so the
+                // event is given back and retried, and counted once the lease runs out.
+                Claimed::Seen(None) => {
+                    return Err(StoreError::Transient(
+                        format!("the {what} of this email is being counted: retry later").into(),
+                    ))
+                }
             }
             Some(k)
         }
         _ => None,
     };
-    let applied: Result<(), StoreError> = async {
+    // A panic while counting gives the open or click back before it goes on.
+    let applied: Result<(), StoreError> = crate::releasing_on_panic(deps, unique_key.as_deref(), async {
     let mut attempt = 0;
     let suppressed_now = loop {
         attempt += 1;
@@ -242,7 +257,7 @@ async fn record(
         }
     }
     Ok(())
-    }
+    })
     .await;
     if let Some(k) = &unique_key {
         let settled = match &applied {

@@ -2,6 +2,7 @@
 //! preview the emails, and report what a campaign achieved.
 
 pub mod aws;
+pub mod backtest;
 pub mod error;
 pub mod import;
 pub mod orders;
@@ -48,6 +49,31 @@ pub enum Command {
     Report(ReportArgs),
     /// Mark a paused reason fixed: its customers may be contacted again and are told, once.
     Resolve(ResolveArgs),
+    /// How well the customer model would have told, on an orders CSV, who came back by themselves.
+    Backtest(BacktestArgs),
+}
+
+/// `winback backtest`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// The orders CSV (the `import` format).
+    #[arg(long, value_name = "FILE")]
+    pub orders: PathBuf,
+    /// The cut-off: orders before it fit the model, orders after it are the outcome.
+    #[arg(long, value_name = "DATE")]
+    pub at: String,
+    /// Days after the cut-off in which an order counts as coming back.
+    #[arg(long, default_value_t = 90)]
+    pub horizon: u32,
+    /// The campaign whose model and P(active) threshold to test.
+    #[arg(long, default_value = "example", value_name = "NAME|DIR")]
+    pub campaign: String,
+    /// Directory of the HTML report.
+    #[arg(long, default_value = "report/backtest", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where a command writes: a store snapshot or the DynamoDB table.
@@ -315,6 +341,39 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 done.resolved, done.scanned
             );
         }
+        Command::Backtest(a) => {
+            let at = time::parse_flag("--at", &a.at)?;
+            let campaign = open_campaign(&a.campaign)?;
+            let parsed = orders::read_orders(&a.orders)?;
+            for bad in &parsed.bad {
+                eprintln!(
+                    "{}:{}: skipped: {}",
+                    a.orders.display(),
+                    bad.line,
+                    bad.reason
+                );
+            }
+            let cases = backtest::cases(&parsed.rows, at, a.horizon);
+            if cases.is_empty() {
+                return Err(CliError::BadArgument {
+                    flag: "--at",
+                    reason: format!(
+                        "no order in {} is before {}: choose a cut-off after the first orders",
+                        a.orders.display(),
+                        at.format("%Y-%m-%d")
+                    ),
+                });
+            }
+            let policy = &campaign.config().lapse;
+            let b = backtest::run(&cases, at, a.horizon, policy.model_variant(), policy);
+            let path = b.write_html(&a.out)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&b).unwrap_or_default());
+            } else {
+                print!("{}", b.to_text());
+                println!("Report: {}", path.display());
+            }
+        }
         Command::Import(a) => {
             let at = match &a.at {
                 Some(s) => time::parse_flag("--at", s)?,
@@ -331,6 +390,16 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 "Imported {} orders of {} customers ({} rows read, {} skipped); {} profiles written, {} due now; due index rebuilt over {} customers",
                 s.orders, s.customers, s.rows_read, s.skipped, s.written, s.due_now, s.rebuild_evaluated
             );
+            if let Some(f) = &s.fit {
+                println!(
+                    "Customer model fitted on the imported customers: {}",
+                    f.figures()
+                );
+                println!(
+                    "To use it, put in the campaign's campaign.toml:\n{}",
+                    f.fitted_block()
+                );
+            }
         }
         Command::Plan(a) => {
             let at = time::parse_flag("--at", &a.at)?;

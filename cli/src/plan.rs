@@ -10,6 +10,7 @@ use shared::domain::customer::Profile;
 use shared::domain::eligibility;
 use shared::domain::experiment;
 use shared::domain::lapse::{self, LapseState};
+use shared::domain::money::Money;
 use shared::domain::sequence::{Enrollment, Flow};
 use shared::ports::Store;
 
@@ -48,6 +49,12 @@ pub struct PlanRow {
     pub detail: String,
     pub group: Option<&'static str>,
     pub variant: Option<String>,
+    /// The fitted model's probability that the customer is still active (0–1).
+    pub p_active: Option<f64>,
+    /// When their next order is expected if they are still active.
+    pub expected_next_order_at: Option<DateTime<Utc>>,
+    /// Expected spend over the next 12 months, in the campaign currency ("12.50").
+    pub predicted_value: Option<Money>,
 }
 
 /// The plan of one customer at `at`, given their latest enrollment.
@@ -58,7 +65,18 @@ pub fn plan_one(
     at: DateTime<Utc>,
 ) -> PlanRow {
     let a = lapse::assess(p, &campaign.lapse, at);
-    let basis = match &a.threshold {
+    let basis = match (&a.threshold, &a.outlook) {
+        (Some(t), Some(o)) => format!(
+            "P(active) {:.2}, P(order in {:.0} d) {:.2}: lapses below {} after {:.0} d quiet; next order expected {}; 12-month value {}",
+            o.p_active,
+            campaign.lapse.horizon_days,
+            o.p_order,
+            campaign.lapse.p_order_threshold,
+            t.days,
+            o.expected_next_order_at.format("%Y-%m-%d"),
+            Money(o.predicted_value.round() as i64)
+        ),
+        (t, _) => match t {
         None => "no orders".to_string(),
         Some(t) => match t.median_gap_days {
             Some(m) => format!(
@@ -74,6 +92,7 @@ pub fn plan_one(
                 category_note(p, campaign)
             ),
         },
+        },
     };
     let mut row = PlanRow {
         customer_id: p.customer_id.clone(),
@@ -88,6 +107,12 @@ pub fn plan_one(
         detail: String::new(),
         group: None,
         variant: None,
+        p_active: a.outlook.as_ref().map(|o| o.p_active),
+        expected_next_order_at: a.outlook.as_ref().map(|o| o.expected_next_order_at),
+        predicted_value: a
+            .outlook
+            .as_ref()
+            .map(|o| Money(o.predicted_value.round() as i64)),
     };
     match a.state {
         LapseState::NoOrders => {}
@@ -117,8 +142,15 @@ pub fn plan_one(
             );
             if campaign.at_risk.is_some() {
                 // The scheduler enrolls them in the at-risk flow.
-                let check =
-                    eligibility::check_flow(p, latest, &campaign.eligibility, Flow::AtRisk, at);
+                let check = eligibility::check_enrollment(
+                    p,
+                    latest,
+                    &campaign.eligibility,
+                    Flow::AtRisk,
+                    a.outlook.as_ref(),
+                    &campaign.currency,
+                    at,
+                );
                 decide(
                     &mut row,
                     check,
@@ -135,7 +167,15 @@ pub fn plan_one(
         LapseState::Lapsed { since } => {
             row.state = "lapsed";
             row.lapse_at = Some(since);
-            let check = eligibility::check(p, latest, &campaign.eligibility, at);
+            let check = eligibility::check_enrollment(
+                p,
+                latest,
+                &campaign.eligibility,
+                Flow::WinBack,
+                a.outlook.as_ref(),
+                &campaign.currency,
+                at,
+            );
             let detail = format!(
                 "lapsed since {}; {} order(s), lifetime value {}",
                 since.format("%Y-%m-%d"),
@@ -310,7 +350,24 @@ mod tests {
         assert_eq!(r.decision, Decision::Enroll);
         assert_eq!(r.rule, "eligible");
         assert!(r.variant.is_some() && r.group.is_some());
+        assert!(r.basis.starts_with("P(active) 0."), "{}", r.basis);
+        let p = r.p_active.expect("the model's P(active)");
+        assert!((0.0..0.3).contains(&p), "{p}");
+        assert!(r.expected_next_order_at.is_some_and(|t| t > at));
+        assert!(r.predicted_value.is_some_and(|v| v.0 > 0));
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json["p_active"].is_number() && json["predicted_value"].is_string());
+        assert!(json["expected_next_order_at"].is_string());
+    }
+
+    #[test]
+    fn the_threshold_rule_is_still_there_by_setting() {
+        let mut c = example_campaign();
+        c.lapse.model = shared::campaign::config::LapseModel::Threshold;
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let r = plan_one(&customer("c1", 30), None, &c, at);
         assert!(r.basis.contains("median gap 14.0 d"), "{}", r.basis);
+        assert_eq!(r.p_active, None);
     }
 
     #[test]
@@ -333,6 +390,8 @@ mod tests {
     #[test]
     fn an_at_risk_customer_would_get_the_at_risk_flow_when_the_campaign_has_one() {
         let mut c = example_campaign();
+        // The routing does not depend on the model; the threshold rule makes the numbers plain.
+        c.lapse.model = shared::campaign::config::LapseModel::Threshold;
         let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
         // Threshold (2 × 28 + 2 × 45) / 4 = 36.5 days; quiet 31 days: at risk.
         let p = customer("c4", 150);

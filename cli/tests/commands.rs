@@ -178,7 +178,8 @@ fn plan_names_the_rule_that_let_each_customer_in_or_kept_them_out() {
         line("c-weekly").contains("enroll") && line("c-weekly").contains("eligible"),
         "{text}"
     );
-    assert!(line("c-weekly").contains("median gap 7.0 d"), "{text}");
+    assert!(line("c-weekly").contains("P(active) 0."), "{text}");
+    assert!(line("c-weekly").contains("next order expected"), "{text}");
     assert!(
         line("c-recent").contains("wait") && line("c-recent").contains("not_lapsed"),
         "{text}"
@@ -194,6 +195,10 @@ fn plan_names_the_rule_that_let_each_customer_in_or_kept_them_out() {
         .unwrap();
     assert_eq!(weekly["decision"], "enroll");
     assert!(weekly["variant"].is_string());
+    let p = weekly["p_active"].as_f64().unwrap();
+    assert!((0.0..0.3).contains(&p), "{p}");
+    assert!(weekly["expected_next_order_at"].is_string());
+    assert!(weekly["predicted_value"].is_string());
     std::fs::remove_dir_all(&dir).ok();
 }
 

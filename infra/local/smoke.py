@@ -47,7 +47,7 @@ KEY = os.environ.get("WINBACK_WEBHOOK_KEYS", "local-dev-key").split(",")[0]
 # months in the past and the scheduler's "now" just after the present.
 _now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 ORDERED_AT = os.environ.get("WINBACK_SMOKE_ORDERED_AT",
-                            (_now - datetime.timedelta(days=200)).isoformat().replace("+00:00", "Z"))
+                            (_now - datetime.timedelta(days=400)).isoformat().replace("+00:00", "Z"))
 NOW = os.environ.get("WINBACK_SMOKE_NOW", (_now + datetime.timedelta(minutes=10)).isoformat().replace("+00:00", "Z"))
 RUN = uuid.uuid4().hex[:6]
 # The sender reads the wall clock (as on AWS) and defers emails in the customer's quiet hours, so

@@ -26,7 +26,7 @@ async fn a_lapsed_customer_is_emailed_answers_the_survey_unsubscribes_and_hears_
     let to = format!("{id}@{domain}");
     table
         .store
-        .put_profiles(&[customer(&id, &to, 7, 60)])
+        .put_profiles(&[customer(&id, &to, 7, 120)])
         .await
         .unwrap();
 

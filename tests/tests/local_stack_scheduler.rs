@@ -37,8 +37,8 @@ async fn lapsed_customers_get_exactly_one_step_due_event_through_eventbridge_to_
     let active = treated_ids("active", 1);
     let profiles = vec![
         // Weekly buyers quiet for 60 days: lapsed. Quiet for 2 days: active.
-        customer(&lapsed[0], "a@sched.test", 7, 60),
-        customer(&lapsed[1], "b@sched.test", 7, 90),
+        customer(&lapsed[0], "a@sched.test", 7, 120),
+        customer(&lapsed[1], "b@sched.test", 7, 150),
         customer(&active[0], "c@sched.test", 7, 2),
     ];
     table.store.put_profiles(&profiles).await.unwrap();
@@ -111,7 +111,7 @@ async fn a_scheduled_event_without_time_or_with_an_unknown_mode_is_refused_and_w
     let lapsed = treated_ids("lapsed", 1);
     table
         .store
-        .put_profiles(&[customer(&lapsed[0], "a@sched-bad.test", 7, 60)])
+        .put_profiles(&[customer(&lapsed[0], "a@sched-bad.test", 7, 120)])
         .await
         .unwrap();
     let before = table.items().await;

@@ -37,7 +37,7 @@ async fn due_steps_from_the_queue_become_one_ses_email_each_with_code_expiry_and
     let profiles: Vec<_> = ids
         .iter()
         .zip(&recipients)
-        .map(|(id, to)| customer(id, to, 7, 60))
+        .map(|(id, to)| customer(id, to, 7, 120))
         .collect();
     table.store.put_profiles(&profiles).await.unwrap();
     let summary = invoke_scheduler(&scheduler_deps(&table, &queue), &scheduled_event(now()))
@@ -220,7 +220,7 @@ async fn an_unverified_sender_is_refused_by_ses_and_the_step_is_handed_back_to_t
     let to = format!("{}@{domain}", ids[0]);
     table
         .store
-        .put_profiles(&[customer(&ids[0], &to, 7, 60)])
+        .put_profiles(&[customer(&ids[0], &to, 7, 120)])
         .await
         .unwrap();
     invoke_scheduler(&scheduler_deps(&table, &queue), &scheduled_event(now()))

@@ -41,7 +41,7 @@ async fn emailed_customer(stack: &LocalStack, label: &str, customer_id: &str) ->
     let to = format!("{}@{domain}", unique("to"));
     table
         .store
-        .put_profiles(&[customer(&customer_id, &to, 7, 60)])
+        .put_profiles(&[customer(&customer_id, &to, 7, 120)])
         .await
         .unwrap();
     invoke_scheduler(&scheduler_deps(&table, &queue), &scheduled_event(now()))

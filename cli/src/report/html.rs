@@ -194,9 +194,41 @@ pub fn bar_chart(
     values: &[f64],
     y_desc: &str,
 ) -> CliResult<String> {
+    bars(chart, title, labels, &[(values, "", BAR)], y_desc)
+}
+
+/// Two series of bars side by side per label, with a legend (e.g. predicted against observed).
+pub fn paired_bar_chart(
+    chart: &'static str,
+    title: &str,
+    labels: &[String],
+    first: (&[f64], &str),
+    second: (&[f64], &str),
+    y_desc: &str,
+) -> CliResult<String> {
+    bars(
+        chart,
+        title,
+        labels,
+        &[(first.0, first.1, HOLDOUT), (second.0, second.1, TREATED)],
+        y_desc,
+    )
+}
+
+fn bars(
+    chart: &'static str,
+    title: &str,
+    labels: &[String],
+    series: &[(&[f64], &str, RGBColor)],
+    y_desc: &str,
+) -> CliResult<String> {
     draw_svg(chart, (760, 340), |root| {
         let n = labels.len().max(1);
-        let top = values.iter().copied().fold(1.0f64, f64::max) * 1.15;
+        let top = series
+            .iter()
+            .flat_map(|s| s.0.iter().copied())
+            .fold(1.0f64, f64::max)
+            * 1.15;
         let mut c = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
@@ -219,11 +251,28 @@ pub fn bar_chart(
             .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
             .map_err(e)?;
-        c.draw_series(values.iter().enumerate().map(|(i, v)| {
-            let x = i as f64;
-            Rectangle::new([(x - 0.35, 0.0), (x + 0.35, *v)], BAR.filled())
-        }))
-        .map_err(e)?;
+        let width = 0.7 / series.len().max(1) as f64;
+        for (k, (values, name, colour)) in series.iter().enumerate() {
+            let colour = *colour;
+            let drawn = c
+                .draw_series(values.iter().enumerate().map(|(i, v)| {
+                    let x = i as f64 - 0.35 + k as f64 * width;
+                    Rectangle::new([(x, 0.0), (x + width, *v)], colour.filled())
+                }))
+                .map_err(e)?;
+            if !name.is_empty() {
+                drawn.label(*name).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled())
+                });
+            }
+        }
+        if series.iter().any(|s| !s.1.is_empty()) {
+            c.configure_series_labels()
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.8))
+                .draw()
+                .map_err(e)?;
+        }
         Ok(())
     })
 }

@@ -227,11 +227,13 @@ impl Run<'_> {
             .store
             .get_enrollment(&profile.customer_id, &campaign.name)
             .await?;
-        if let Err(why) = eligibility::check_flow(
+        if let Err(why) = eligibility::check_enrollment(
             &profile,
             latest.as_ref(),
             &campaign.eligibility,
             flow,
+            assessment.outlook.as_ref(),
+            &campaign.currency,
             self.now,
         ) {
             tracing::debug!(customer_id = %profile.customer_id, rule = why.rule(), flow = flow.as_str(), "not eligible");

@@ -96,8 +96,9 @@ fn steps_due(events: &[BusEvent]) -> Vec<String> {
 #[tokio::test]
 async fn lapsed_customers_are_enrolled_and_their_first_step_is_published() {
     let w = world();
-    // Weekly buyer quiet for 60 days: lapsed. Weekly buyer quiet for 2 days: active.
-    seed(&w, &[customer("lapsed", 7, 60), customer("active", 7, 2)]).await;
+    // Weekly buyer quiet for 120 days: lapsed (P(active) under the prior below 0.3 after ~71 days).
+    // Weekly buyer quiet for 2 days: active.
+    seed(&w, &[customer("lapsed", 7, 120), customer("active", 7, 2)]).await;
     let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
     assert!(s.complete);
     assert_eq!(s.evaluated, 2);
@@ -180,7 +181,7 @@ async fn holdout_customers_are_enrolled_without_an_email_step() {
 #[tokio::test]
 async fn unsubscribed_customers_are_not_enrolled() {
     let w = world();
-    let mut p = customer("gone", 7, 60);
+    let mut p = customer("gone", 7, 120);
     p.email_status = EmailStatus::Unsubscribed;
     seed(&w, &[p]).await;
     let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
@@ -269,7 +270,7 @@ async fn rebuild_recomputes_every_customers_due_time() {
     let w = world();
     let mut a = customer("a", 7, 2);
     a.due_at = None;
-    let mut b = customer("b", 7, 60);
+    let mut b = customer("b", 7, 120);
     b.due_at = None;
     seed(&w, &[a, b]).await;
     let s = run(
@@ -629,8 +630,9 @@ async fn a_sunset_lasts_sunset_days_and_then_the_customer_may_be_enrolled_again(
 #[tokio::test]
 async fn at_risk_customers_get_the_at_risk_flow_kept_apart_from_the_win_back() {
     let w = world();
-    // Weekly coffee buyer: threshold (3 × 14 + 2 × 45) / 5 = 26.4 days; quiet 22: at risk.
-    seed(&w, &[customer("risk", 7, 22), customer("lapsed", 7, 60)]).await;
+    // Weekly coffee buyer: under the shipped model they lapse after about 71 quiet days; quiet 22
+    // they are at risk (their gap already 1.5× the usual), quiet 100 they have lapsed.
+    seed(&w, &[customer("risk", 7, 22), customer("lapsed", 7, 100)]).await;
     let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
     assert_eq!(s.enrolled, 2);
     let risk = w
@@ -710,10 +712,10 @@ async fn after_an_at_risk_flow_without_reaction_the_win_back_flow_follows_when_t
     let p = w.store.get_profile("risk").await.unwrap().unwrap();
     assert_eq!(p.sunset_at, None);
     let due = p.due_at.expect("looked at again");
-    // Lapsed 26.4 days after the last order (22 days before now): the win-back flow follows,
+    // Lapsed about 71 days after the last order (22 days before now): the win-back flow follows,
     // without waiting for the cooldown.
-    assert!(due <= now() + Duration::days(10), "{due}");
-    let s = run(&w.deps, at(10), Budget::unlimited()).await.unwrap();
+    assert!(due <= now() + Duration::days(50), "{due}");
+    let s = run(&w.deps, at(50), Budget::unlimited()).await.unwrap();
     assert_eq!(s.enrolled, 1);
     let e = w
         .store

@@ -264,9 +264,17 @@ async fn a_new_customer_gets_a_profile_due_when_they_would_become_at_risk() {
     assert_eq!(p.email.as_deref(), Some("new@example.com"));
     assert_eq!(p.currency.as_deref(), Some("EUR"));
     assert_eq!(p.email_status, EmailStatus::Subscribed);
-    // One order: 60 default days to lapse; the shipped campaign's at-risk flow looks at them
-    // when they have been quiet for at_risk_fraction (75%) of that.
-    assert_eq!(p.due_at, Some(now() + Duration::days(45)));
+    // The shipped campaign has an at-risk flow, so the customer is due when they would turn at
+    // risk. Under the shipped prior a one-order customer's chance of ordering within 90 days is
+    // already below at_risk_p_order, so that is the earliest the campaign allows: at_risk_fraction
+    // (0.75) of min_days (21) after the order.
+    use shared::domain::model::{summarize, Fit, Variant};
+    let one = summarize(&[(now(), 2500.0)], now()).unwrap();
+    assert!(Fit::prior(Variant::Mbgnbd).p_order_within(&one, 90.0) < 0.4);
+    assert_eq!(
+        p.due_at,
+        Some(now() + Duration::days(15) + Duration::hours(18))
+    );
 }
 
 #[tokio::test]

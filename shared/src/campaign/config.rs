@@ -85,10 +85,100 @@ pub struct LapsePolicy {
     /// Default days per product category (e.g. Christmas decorations: long; groceries: short).
     #[serde(default)]
     pub category_days: BTreeMap<String, f64>,
+    /// How the lapse moment is found: `mbgnbd` (the default) or `bgnbd`, the fitted customer model
+    /// of [`crate::domain::model`], or `threshold`, the median-gap rule above.
+    #[serde(default)]
+    pub model: LapseModel,
+    /// With a fitted model: the window the chance of an order is judged over (days).
+    #[serde(default = "default_horizon_days")]
+    pub horizon_days: f64,
+    /// With a fitted model: lapsed once the chance of an order within `horizon_days` falls below
+    /// this.
+    #[serde(default = "default_p_order_threshold")]
+    pub p_order_threshold: f64,
+    /// With a fitted model: at risk once that chance falls below this (above the threshold).
+    #[serde(default = "default_at_risk_p_order")]
+    pub at_risk_p_order: f64,
+    /// The campaign's fitted parameters (`winback backtest` and `winback import` print this block);
+    /// without it, the shipped prior.
+    #[serde(default)]
+    pub fitted: Option<FittedModel>,
+}
+
+/// `[lapse.fitted]`: purchase and drop-out parameters (alpha in days) and, optionally, spend.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FittedModel {
+    pub r: f64,
+    pub alpha: f64,
+    pub a: f64,
+    pub b: f64,
+    #[serde(default)]
+    pub spend_p: Option<f64>,
+    #[serde(default)]
+    pub spend_q: Option<f64>,
+    /// Minor currency units.
+    #[serde(default)]
+    pub spend_gamma: Option<f64>,
+}
+
+/// The `[lapse] model` setting.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LapseModel {
+    #[default]
+    Mbgnbd,
+    Bgnbd,
+    Threshold,
+}
+
+impl LapsePolicy {
+    /// The fitted model's variant (MBG/NBD for the `threshold` rule, whose campaigns still see it
+    /// in `plan` and `backtest`).
+    pub fn model_variant(&self) -> crate::domain::model::Variant {
+        match self.model {
+            LapseModel::Bgnbd => crate::domain::model::Variant::Bgnbd,
+            LapseModel::Mbgnbd | LapseModel::Threshold => crate::domain::model::Variant::Mbgnbd,
+        }
+    }
+
+    /// The campaign's model: its `[lapse.fitted]` parameters, else the shipped prior.
+    pub fn fitted_model(&self) -> crate::domain::model::Fit {
+        use crate::domain::model::{prior, Fit, Params, SpendParams};
+        let variant = self.model_variant();
+        match &self.fitted {
+            Some(f) => Fit::from_params(
+                variant,
+                Params {
+                    r: f.r,
+                    alpha: f.alpha,
+                    a: f.a,
+                    b: f.b,
+                },
+                match (f.spend_p, f.spend_q, f.spend_gamma) {
+                    (Some(p), Some(q), Some(gamma)) => Some(SpendParams { p, q, gamma }),
+                    _ => None,
+                },
+            ),
+            None => Fit::from_params(variant, prior(variant), None),
+        }
+    }
 }
 
 fn default_at_risk_fraction() -> f64 {
     0.75
+}
+
+fn default_horizon_days() -> f64 {
+    90.0
+}
+
+fn default_p_order_threshold() -> f64 {
+    0.25
+}
+
+fn default_at_risk_p_order() -> f64 {
+    0.4
 }
 
 /// Who may be enrolled.
@@ -98,6 +188,12 @@ pub struct EligibilityPolicy {
     pub min_orders: u32,
     /// Minimum lifetime value, in the campaign currency ("25.00").
     pub min_lifetime_value: Money,
+    /// Minimum value the customer model predicts for the next 12 months, in the campaign currency
+    /// ("0" = no minimum): focus the rewards on the lapsed customers worth winning back. Applies
+    /// only to customers whose orders are in the campaign currency (values in other currencies
+    /// are never compared with it), and only under a fitted model.
+    #[serde(default)]
+    pub min_predicted_value: Money,
     /// No email within this many days of the previous one.
     pub frequency_cap_days: u32,
     /// The cap for customers who asked for fewer emails.

@@ -182,6 +182,41 @@ fn validate_lapse(c: &CampaignConfig) -> Result<(), CampaignError> {
             ),
         ));
     }
+    if !(l.p_order_threshold > 0.0
+        && l.p_order_threshold < l.at_risk_p_order
+        && l.at_risk_p_order < 1.0)
+    {
+        return Err(invalid(
+            "lapse.p_order_threshold",
+            format!(
+                "must satisfy 0 < p_order_threshold < at_risk_p_order < 1, got {} and {}",
+                l.p_order_threshold, l.at_risk_p_order
+            ),
+        ));
+    }
+    if !(l.horizon_days >= 1.0 && l.horizon_days <= 730.0) {
+        return Err(invalid(
+            "lapse.horizon_days",
+            format!("must be from 1 to 730 days, got {}", l.horizon_days),
+        ));
+    }
+    if let Some(f) = &l.fitted {
+        let all = [
+            Some(f.r),
+            Some(f.alpha),
+            Some(f.a),
+            Some(f.b),
+            f.spend_p,
+            f.spend_q,
+            f.spend_gamma,
+        ];
+        if !all.iter().flatten().all(|v| v.is_finite() && *v > 0.0) {
+            return Err(invalid(
+                "lapse.fitted",
+                "every parameter must be a finite number > 0 (copy the block `winback backtest` prints)",
+            ));
+        }
+    }
     for (category, days) in &l.category_days {
         if !(days.is_finite() && l.min_days <= *days && *days <= l.max_days) {
             return Err(invalid(

@@ -4,6 +4,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::customer::{EmailStatus, Profile};
+use super::lapse::Outlook;
+use super::money::Money;
 use super::sequence::{Enrollment, ExitReason, Flow, Status};
 use super::survey::{pending_resolution, Reason};
 use crate::campaign::config::EligibilityPolicy;
@@ -19,6 +21,10 @@ pub enum Ineligible {
         need: u32,
     },
     LifetimeValueTooLow {
+        have: String,
+        need: String,
+    },
+    PredictedValueTooLow {
         have: String,
         need: String,
     },
@@ -58,6 +64,7 @@ impl Ineligible {
             Ineligible::Erased => "erased",
             Ineligible::TooFewOrders { .. } => "too_few_orders",
             Ineligible::LifetimeValueTooLow { .. } => "lifetime_value_too_low",
+            Ineligible::PredictedValueTooLow { .. } => "predicted_value_too_low",
             Ineligible::Unsubscribed => "unsubscribed",
             Ineligible::Suppressed => "suppressed",
             Ineligible::Sunset { .. } => "sunset",
@@ -94,6 +101,49 @@ pub fn check(
     now: DateTime<Utc>,
 ) -> Result<(), Ineligible> {
     check_flow(profile, latest, policy, Flow::WinBack, now)
+}
+
+/// Whether a customer may be enrolled in `flow` now, with the value the customer model predicts
+/// for them ([`check_flow`], then [`check_value`]): what the scheduler and `winback plan` ask.
+pub fn check_enrollment(
+    profile: &Profile,
+    latest: Option<&Enrollment>,
+    policy: &EligibilityPolicy,
+    flow: Flow,
+    outlook: Option<&Outlook>,
+    campaign_currency: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Ineligible> {
+    check_flow(profile, latest, policy, flow, now)?;
+    check_value(profile, outlook, policy, campaign_currency)
+}
+
+/// Value targeting: a customer whose predicted 12-month value is below `min_predicted_value` is
+/// kept out. Without an outlook (the threshold rule, no orders) or with orders in another
+/// currency than the campaign's, there is nothing to compare and the rule does not apply.
+pub fn check_value(
+    profile: &Profile,
+    outlook: Option<&Outlook>,
+    policy: &EligibilityPolicy,
+    campaign_currency: &str,
+) -> Result<(), Ineligible> {
+    let same_currency = profile
+        .currency
+        .as_deref()
+        .is_none_or(|c| c.eq_ignore_ascii_case(campaign_currency));
+    match outlook {
+        Some(o) if same_currency && policy.min_predicted_value.0 > 0 => {
+            let have = Money(o.predicted_value.round() as i64);
+            if have < policy.min_predicted_value {
+                return Err(Ineligible::PredictedValueTooLow {
+                    have: have.to_string(),
+                    need: policy.min_predicted_value.to_string(),
+                });
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether a customer may be enrolled in `flow` now. The same rules for both flows, except that
@@ -322,5 +372,47 @@ mod tests {
         assert!(matches!(r, Err(Ineligible::CoolingDown { .. })), "{r:?}");
         let later = now() + Duration::days(i64::from(c.eligibility.cooldown_days) + 1);
         assert_eq!(check(&p, Some(&e), &c.eligibility, later), Ok(()));
+    }
+
+    #[test]
+    fn value_targeting_keeps_out_the_low_predicted_value_in_the_campaign_currency_only() {
+        let mut c = example_campaign();
+        c.eligibility.min_predicted_value = Money(5000);
+        let p = good_customer();
+        let outlook = |value: f64| Outlook {
+            p_active: 0.2,
+            p_order: 0.1,
+            expected_next_order_at: now(),
+            predicted_value: value,
+            expected_orders_12m: 1.0,
+        };
+        let low = outlook(1234.0);
+        let high = outlook(9000.0);
+        let ask_with = |c: &crate::campaign::CampaignConfig, p: &Profile, o: Option<&Outlook>| {
+            check_enrollment(p, None, &c.eligibility, Flow::WinBack, o, "EUR", now())
+        };
+        let ask = |p: &Profile, o: Option<&Outlook>| ask_with(&c, p, o);
+        assert_eq!(
+            ask(&p, Some(&low)),
+            Err(Ineligible::PredictedValueTooLow {
+                have: "12.34".into(),
+                need: "50.00".into()
+            })
+        );
+        assert_eq!(ask(&p, Some(&high)), Ok(()));
+        // No outlook (the threshold rule): nothing to compare.
+        assert_eq!(ask(&p, None), Ok(()));
+        // Orders in another currency are never compared with the campaign's.
+        let mut sek = p.clone();
+        sek.currency = Some("SEK".into());
+        assert_eq!(ask(&sek, Some(&low)), Ok(()));
+        // The other rules come first.
+        let mut gone = p.clone();
+        gone.email_status = EmailStatus::Unsubscribed;
+        assert_eq!(ask(&gone, Some(&low)), Err(Ineligible::Unsubscribed));
+        // No minimum: everyone passes.
+        let mut none = c.clone();
+        none.eligibility.min_predicted_value = Money(0);
+        assert_eq!(ask_with(&none, &p, Some(&low)), Ok(()));
     }
 }

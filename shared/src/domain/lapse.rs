@@ -24,7 +24,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::customer::Profile;
-use crate::campaign::config::LapsePolicy;
+use super::model;
+use crate::campaign::config::{LapseModel, LapsePolicy};
 
 /// A customer's threshold and how it was found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -73,6 +74,23 @@ pub enum LapseState {
 pub struct Assessment {
     pub threshold: Option<Threshold>,
     pub state: LapseState,
+    /// The fitted model's view of the customer (with a `bgnbd`/`mbgnbd` lapse model).
+    pub outlook: Option<Outlook>,
+}
+
+/// What the fitted customer model says of one customer at the moment of the assessment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outlook {
+    /// Probability that the customer is still active (0–1).
+    pub p_active: f64,
+    /// Probability of an order within the campaign's `horizon_days` (0–1): the lapse criterion.
+    pub p_order: f64,
+    /// When their next order is expected if they are still active.
+    pub expected_next_order_at: DateTime<Utc>,
+    /// Expected spend over the next 365 days, in minor units.
+    pub predicted_value: f64,
+    /// Expected purchase occasions over the next 365 days.
+    pub expected_orders_12m: f64,
 }
 
 /// Median of a non-empty slice.
@@ -165,7 +183,7 @@ pub fn risk_signals(
 
 /// When the scheduler should next look at a customer who is not enrolled: now once lapsed (or at
 /// risk, when the campaign has an at-risk flow), else the moment that would change. With an
-/// at-risk flow that is when their quiet time reaches `at_risk_fraction` of the threshold;
+/// at-risk flow that is when they would turn at risk (see [`at_risk_from`]);
 /// without one, when they lapse. `None` for a customer without orders.
 pub fn next_look(
     profile: &Profile,
@@ -173,26 +191,151 @@ pub fn next_look(
     watch_at_risk: bool,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let last = profile.last_order_at?;
+    profile.last_order_at?;
     match assess(profile, policy, now).state {
         LapseState::NoOrders => None,
         LapseState::Lapsed { .. } => Some(now),
         LapseState::AtRisk { .. } if watch_at_risk => Some(now),
         LapseState::AtRisk { lapses_at, .. } => Some(lapses_at),
         LapseState::Active { lapses_at } if watch_at_risk => {
-            let t = threshold(profile, policy).days;
-            Some((last + days(t * policy.at_risk_fraction)).clamp(now, lapses_at))
+            Some(at_risk_from(profile, policy, now).clamp(now, lapses_at))
         }
         LapseState::Active { lapses_at } => Some(lapses_at),
     }
 }
 
-/// Assesses a customer at `now`.
+/// When a customer who is active at `now` turns at risk with no new order: under a fitted model when
+/// the chance of an order within `horizon_days` falls below `at_risk_p_order`; under the threshold rule when the quiet time reaches
+/// `at_risk_fraction` of the threshold. (The other early signals come from the order history, so
+/// only a new order changes them.)
+fn at_risk_from(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> DateTime<Utc> {
+    let last = profile.last_order_at.unwrap_or(now);
+    let by_threshold = || last + days(threshold(profile, policy).days * policy.at_risk_fraction);
+    if policy.model == LapseModel::Threshold {
+        return by_threshold();
+    }
+    model_moments(profile, policy, &policy.fitted_model(), now)
+        .map(|m| m.at_risk)
+        .unwrap_or_else(by_threshold)
+}
+
+/// Whether a customer with this summary has lapsed under a fitted model: the same rule as
+/// [`assess_with_model`] (quiet at least `min_days`, and the chance of an order within
+/// `horizon_days` below `p_order_threshold` or quiet `max_days`), for callers that hold summaries
+/// rather than profiles (`winback backtest`).
+pub fn lapsed_by_model(s: &model::Summary, fit: &model::Fit, policy: &LapsePolicy) -> bool {
+    let quiet = s.age_days - s.recency_days;
+    quiet >= policy.min_days
+        && (quiet >= policy.max_days.max(policy.min_days)
+            || fit.p_order_within(s, policy.horizon_days) < policy.p_order_threshold)
+}
+
+/// When a customer turns at risk and lapses under a fitted model, with no new order.
+struct Moments {
+    at_risk: DateTime<Utc>,
+    lapses: DateTime<Utc>,
+}
+
+/// The model's moments, within the campaign's bounds: never lapsed sooner than `min_days` nor later
+/// than `max_days` after the last order (an email days after a first order is not a win-back, and
+/// nobody waits for ever), and never at risk sooner than `at_risk_fraction` of `min_days`. `None`
+/// without orders, or when the chance of an order never falls below the threshold.
+fn model_moments(
+    profile: &Profile,
+    policy: &LapsePolicy,
+    fit: &model::Fit,
+    now: DateTime<Utc>,
+) -> Option<Moments> {
+    let (first, last) = (profile.first_order_at?, profile.last_order_at?);
+    let s = model::profile_summary(profile, now)?;
+    let moment = |threshold: f64| {
+        fit.order_chance_lapse_age(&s, policy.horizon_days, threshold)
+            .map(|age| model::at_age(first, age).max(last))
+    };
+    let lapses = moment(policy.p_order_threshold)?.clamp(
+        last + days(policy.min_days),
+        last + days(policy.max_days.max(policy.min_days)),
+    );
+    let earliest_risk = (last + days(policy.min_days * policy.at_risk_fraction)).min(lapses);
+    let at_risk = moment(policy.at_risk_p_order)
+        .unwrap_or(lapses)
+        .clamp(earliest_risk, lapses);
+    Some(Moments { at_risk, lapses })
+}
+
+/// Assesses a customer at `now` by the campaign's lapse model (`[lapse] model`).
 pub fn assess(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> Assessment {
+    match policy.model {
+        LapseModel::Threshold => assess_threshold(profile, policy, now),
+        LapseModel::Bgnbd | LapseModel::Mbgnbd => {
+            assess_with_model(profile, policy, &policy.fitted_model(), now)
+        }
+    }
+}
+
+/// Assesses a customer with a fitted model: lapsed once the chance of an order within
+/// `horizon_days` falls below `p_order_threshold` (the moment is solved when activity arrives, see
+/// [`model::Fit::order_chance_lapse_age`]), at risk below `at_risk_p_order` or on an early signal.
+/// A customer whose chance never falls that low falls back to the threshold rule.
+///
+/// Why the chance of an order and not P(active) alone: on CDNOW, ranking by P(active) put frequent
+/// buyers who were merely late among the gone (17% of the flagged ordered within 90 days, against 7%
+/// for days since the last order); the chance of an order in the window ranks the gone better than
+/// days since the last order at the count it flags (BENCHMARKS.md, customer model).
+pub fn assess_with_model(
+    profile: &Profile,
+    policy: &LapsePolicy,
+    fit: &model::Fit,
+    now: DateTime<Utc>,
+) -> Assessment {
+    let (Some(last), Some(s)) = (profile.last_order_at, model::profile_summary(profile, now))
+    else {
+        return assess_threshold(profile, policy, now);
+    };
+    let p_order = fit.p_order_within(&s, policy.horizon_days);
+    let outlook = Outlook {
+        p_active: fit.p_active(&s),
+        p_order,
+        expected_next_order_at: now.max(last) + days(fit.days_to_next_order(&s).min(36_500.0)),
+        predicted_value: fit.predicted_value(&s, 365.0),
+        expected_orders_12m: fit.expected_purchases(&s, 365.0),
+    };
+    let Some(Moments { at_risk, lapses }) = model_moments(profile, policy, fit, now) else {
+        let mut a = assess_threshold(profile, policy, now);
+        a.outlook = Some(outlook);
+        return a;
+    };
+    let lapses_at = lapses;
+    let mut t = threshold(profile, policy);
+    t.days = (lapses_at - last).num_seconds() as f64 / 86_400.0;
+    let state = if now >= lapses_at {
+        LapseState::Lapsed { since: lapses_at }
+    } else {
+        // The quiet signal comes from the model; the others from the order history.
+        let mut signals: Vec<RiskSignal> = risk_signals(profile, &t, 1.0, now);
+        if now >= at_risk {
+            signals.insert(0, RiskSignal::QuietLongerThanUsual);
+        }
+        if signals.is_empty() {
+            LapseState::Active { lapses_at }
+        } else {
+            LapseState::AtRisk { lapses_at, signals }
+        }
+    };
+    Assessment {
+        threshold: Some(t),
+        state,
+        outlook: Some(outlook),
+    }
+}
+
+/// Assesses a customer at `now` by the median-gap threshold rule (see the module docs).
+pub fn assess_threshold(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> Assessment {
     let Some(last) = profile.last_order_at else {
         return Assessment {
             threshold: None,
             state: LapseState::NoOrders,
+            outlook: None,
         };
     };
     let t = threshold(profile, policy);
@@ -210,6 +353,7 @@ pub fn assess(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> As
     Assessment {
         threshold: Some(t),
         state,
+        outlook: None,
     }
 }
 
@@ -230,6 +374,11 @@ mod tests {
             max_days: 365.0,
             at_risk_fraction: 0.75,
             category_days: [("christmas".to_string(), 330.0)].into_iter().collect(),
+            model: LapseModel::Threshold,
+            horizon_days: 90.0,
+            p_order_threshold: 0.25,
+            at_risk_p_order: 0.4,
+            fitted: None,
         }
     }
 
@@ -330,6 +479,53 @@ mod tests {
             }
             other => panic!("expected at risk, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn with_the_model_the_lapse_moment_is_where_the_chance_of_an_order_crosses_the_threshold() {
+        let mut pol = policy();
+        pol.model = LapseModel::Mbgnbd;
+        let p = profile_with_gaps(&[14.0, 14.0, 14.0], 1000);
+        let last = p.last_order_at.unwrap();
+        let a = assess(&p, &pol, last + days(1.0));
+        let LapseState::Active { lapses_at } = a.state else {
+            panic!("expected active, got {:?}", a.state)
+        };
+        let o = a.outlook.expect("the model's outlook");
+        assert!(o.p_active > 0.8 && o.predicted_value > 0.0, "{o:?}");
+        assert!(o.expected_next_order_at > last);
+        let fit = pol.fitted_model();
+        let at = |t| model::profile_summary(&p, t).unwrap();
+        let chance = |t| fit.p_order_within(&at(t), pol.horizon_days);
+        assert!(chance(lapses_at - days(0.01)) >= pol.p_order_threshold);
+        assert!(chance(lapses_at + days(0.01)) < pol.p_order_threshold);
+        assert!(matches!(
+            assess(&p, &pol, lapses_at).state,
+            LapseState::Lapsed { .. }
+        ));
+        // At risk between the band and the threshold.
+        let risky = fit
+            .order_chance_lapse_age(&at(last), pol.horizon_days, pol.at_risk_p_order)
+            .unwrap();
+        let first = p.first_order_at.unwrap();
+        let mid = model::at_age(first, risky) + (lapses_at - model::at_age(first, risky)) / 2;
+        assert!(matches!(
+            assess(&p, &pol, mid).state,
+            LapseState::AtRisk { .. }
+        ));
+        // A weekly buyer lapses sooner after their last order than a seasonal one.
+        let weekly = profile_with_gaps(&[7.0; 10], 1000);
+        let seasonal = profile_with_gaps(&[120.0; 4], 1000);
+        let quiet_until_lapse = |p: &Profile| {
+            let last = p.last_order_at.unwrap();
+            match assess(p, &pol, last).state {
+                LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => {
+                    (lapses_at - last).num_days()
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(quiet_until_lapse(&weekly) < quiet_until_lapse(&seasonal));
     }
 
     proptest! {

@@ -5,6 +5,7 @@ pub mod eligibility;
 pub mod experiment;
 pub mod lapse;
 pub mod metrics;
+pub mod model;
 pub mod money;
 pub mod outlook;
 pub mod reward;

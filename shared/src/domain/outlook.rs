@@ -62,8 +62,10 @@ mod tests {
         let quiet = |p: &Profile, days: f64| {
             p.last_order_at.unwrap() + Duration::seconds((days * 86_400.0) as i64)
         };
-        let t = crate::domain::lapse::threshold(&steady, &c.lapse).days;
-        // Quiet for 80% of their threshold, and nothing else wrong.
+        // Quiet days until they lapse under the campaign's model.
+        let last = steady.last_order_at.unwrap();
+        let t = assess(&steady, &c.lapse, last).threshold.unwrap().days;
+        // Quiet for 80% of that, and nothing else wrong.
         let at = quiet(&steady, t * 0.8);
         assert!(matches!(
             assess(&steady, &c.lapse, at).state,

@@ -613,14 +613,14 @@ fn lapsed(id: &str) -> Profile {
     for i in 1..4 {
         p.record_order(OrderRecord {
             // At scattered hours: no usual hour for the sender to wait for.
-            at: now() - Duration::days(90 + 10 * i) - Duration::hours(5 * i),
+            at: now() - Duration::days(300 + 10 * i) - Duration::hours(5 * i),
             amount: Money(2500),
             product: Some("Dark roast".into()),
             category: Some("coffee".into()),
         });
     }
     p.record_order(OrderRecord {
-        at: now() - Duration::days(90),
+        at: now() - Duration::days(300),
         amount: Money(2500),
         product: Some("Dark roast".into()),
         category: Some("coffee".into()),

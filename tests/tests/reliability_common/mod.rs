@@ -1800,7 +1800,7 @@ pub fn report(figures: &[Figure]) -> String {
          throttles reads and writes or loses the answer of an applied write, a mailer that throttles \
          or dies right after SES accepted, a bus whose PutEvents fails entries, and crash points in \
          the sender and the webhook. Cases 1, 2, 6 and 8 also run against DynamoDB Local, whose conditional writes \
-         they depend on.\n\n\
+         they depend on, and so does case 11 (erasure), which scans its table.\n\n\
          ## The duplicate bound\n\n\
          A crash after SES accepted an email and before the step was marked sent is the one window \
          that can send twice: the redelivered message is refused while the claim's lease holds, then \

@@ -19,7 +19,8 @@ from table_spec import load_template, table_spec  # noqa: E402
 
 # Every EMF metric the functions emit (namespace Winback); the dashboard must show each one.
 METRICS = {
-    "scheduler": ["CustomersEvaluated", "HoldoutAssigned", "CustomersEnrolled", "PublishFailures"],
+    "scheduler": ["CustomersEvaluated", "HoldoutAssigned", "CustomersEnrolled", "PublishFailures",
+                  "ModelCustomers", "ModelRepeatCustomers", "ModelFellBackToPrior", "ModelMeanLogLikelihood"],
     "sender": ["EmailsSent", "EmailsSkipped", "EmailsDeferred", "SendThrottled", "SendFailures", "SendRejected",
                "SendingPaused"],
     "webhook": [
@@ -233,6 +234,12 @@ def main():
     queries = [r["Properties"]["QueryString"] for r in resources.values() if r["Type"] == "AWS::Logs::QueryDefinition"]
     for event in ["survey_answered", "customer_reactivated", "send_failed"]:
         check(any(f'"{event}"' in q for q in queries), f"no saved query for {event}")
+
+    # The customer model is refitted by a periodic rebuild.
+    refit = resources.get("RefitSchedule", {})
+    check(refit.get("Type") == "AWS::Scheduler::Schedule", "no RefitSchedule (the periodic rebuild and refit)")
+    refit_input = substitute(refit.get("Properties", {}).get("Target", {}).get("Input", ""))
+    check('"mode": "rebuild"' in refit_input, "RefitSchedule must invoke the scheduler with mode rebuild")
 
     outputs = template.get("Outputs", {})
     for name in ["WebhookUrl", "DashboardUrl", "EventBusName", "TableName"]:

@@ -38,8 +38,10 @@ pub struct ImportSummary {
     pub written: usize,
     pub due_now: usize,
     pub rebuild_evaluated: u64,
-    /// The customer model fitted on the imported customers at the import moment.
+    /// The customer model the rebuild fitted on every customer in the store at the import moment.
     pub fit: Option<shared::domain::model::Fit>,
+    /// Whether it was stored as the campaign's model (not when it fell back to the prior).
+    pub model_stored: bool,
 }
 
 /// A metric sink that keeps nothing (the CLI reports its own figures).
@@ -144,12 +146,11 @@ pub async fn import_profiles(
                 let old = store.get_profile(&new.customer_id).await?;
                 let merged = merge_into(old.clone(), new.clone(), policy, at);
                 let due = merged.due_at.is_some_and(|d| d <= at);
-                let summary = shared::domain::model::profile_summary(&merged, at);
                 if old.as_ref() == Some(&merged) {
-                    return Ok::<_, CliError>((0, due, summary));
+                    return Ok::<_, CliError>((0, due));
                 }
                 match store.save_profile(&merged).await {
-                    Ok(_) => return Ok((1, due, summary)),
+                    Ok(_) => return Ok((1, due)),
                     Err(e) if e.is_conflict() && attempt < MERGE_ATTEMPTS => continue,
                     Err(e) => return Err(e.into()),
                 }
@@ -162,10 +163,9 @@ pub async fn import_profiles(
                 customers,
                 ..Merged::default()
             },
-            |mut m, (written, due, summary)| async move {
+            |mut m, (written, due)| async move {
                 m.written += written;
                 m.due_now += usize::from(due);
-                m.summaries.extend(summary);
                 Ok(m)
             },
         )
@@ -173,10 +173,8 @@ pub async fn import_profiles(
 }
 
 /// What [`import_profiles`] did.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Merged {
-    /// The merged customers' summaries at the import moment, for fitting the customer model.
-    pub summaries: Vec<shared::domain::model::Summary>,
     pub customers: usize,
     /// Customers written (new, or changed by the file).
     pub written: usize,
@@ -248,8 +246,8 @@ pub async fn run(
         Target::Aws => (crate::aws::store().await?, None),
     };
     let pb = bar(0, "importing customers");
-    let merged = import_profiles(store.as_ref(), &parsed.rows, &campaign.lapse, at, &pb).await?;
-    let fit = shared::domain::model::fit(campaign.lapse.model_variant(), &merged.summaries);
+    let lapse = shared::fitted::lapse_policy(store.as_ref(), &campaign.name, &campaign.lapse).await;
+    let merged = import_profiles(store.as_ref(), &parsed.rows, &lapse, at, &pb).await?;
     pb.finish_and_clear();
     let summary = rebuild(store.clone(), campaign, at).await?;
     if let (Target::Snapshot(path), Some(m)) = (target, &memory) {
@@ -267,7 +265,8 @@ pub async fn run(
         written: merged.written,
         due_now: merged.due_now,
         rebuild_evaluated: summary.evaluated,
-        fit: Some(fit),
+        model_stored: summary.model_refit,
+        fit: summary.model_fit,
     })
 }
 

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod backtest;
+pub mod detection;
 pub mod error;
 pub mod import;
 pub mod orders;
@@ -57,11 +58,18 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
     /// The orders CSV (the `import` format).
-    #[arg(long, value_name = "FILE")]
-    pub orders: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "synthetic")]
+    pub orders: Option<PathBuf>,
     /// The cut-off: orders before it fit the model, orders after it are the outcome.
-    #[arg(long, value_name = "DATE")]
-    pub at: String,
+    #[arg(long, value_name = "DATE", required_unless_present = "synthetic")]
+    pub at: Option<String>,
+    /// Instead of a CSV: N synthetic customers (the simulator's) whose churn moments are known;
+    /// prints each lapse rule's detection delay against its false alarms.
+    #[arg(long, value_name = "N", conflicts_with_all = ["orders", "at"])]
+    pub synthetic: Option<usize>,
+    /// Seed of the synthetic customers.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
     /// Days after the cut-off in which an order counts as coming back.
     #[arg(long, default_value_t = 90)]
     pub horizon: u32,
@@ -342,16 +350,22 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             );
         }
         Command::Backtest(a) => {
-            let at = time::parse_flag("--at", &a.at)?;
             let campaign = open_campaign(&a.campaign)?;
-            let parsed = orders::read_orders(&a.orders)?;
+            let config = campaign.config();
+            let (Some(path), Some(at)) = (&a.orders, &a.at) else {
+                let n = a.synthetic.unwrap_or(10_000);
+                let d = detection::run(n, a.seed, &config.lapse, &config.currency);
+                if a.json {
+                    println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+                } else {
+                    print!("{}", d.to_text());
+                }
+                return Ok(());
+            };
+            let at = time::parse_flag("--at", at)?;
+            let parsed = orders::read_orders(path)?;
             for bad in &parsed.bad {
-                eprintln!(
-                    "{}:{}: skipped: {}",
-                    a.orders.display(),
-                    bad.line,
-                    bad.reason
-                );
+                eprintln!("{}:{}: skipped: {}", path.display(), bad.line, bad.reason);
             }
             let cases = backtest::cases(&parsed.rows, at, a.horizon);
             if cases.is_empty() {
@@ -359,7 +373,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                     flag: "--at",
                     reason: format!(
                         "no order in {} is before {}: choose a cut-off after the first orders",
-                        a.orders.display(),
+                        path.display(),
                         at.format("%Y-%m-%d")
                     ),
                 });
@@ -392,13 +406,19 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             );
             if let Some(f) = &s.fit {
                 println!(
-                    "Customer model fitted on the imported customers: {}",
+                    "Customer model fitted on the store's customers: {}",
                     f.figures()
                 );
-                println!(
-                    "To use it, put in the campaign's campaign.toml:\n{}",
-                    f.fitted_block()
-                );
+                if s.model_stored {
+                    println!(
+                        "Stored as campaign {}'s model: the functions, plan and report use it (a [lapse.fitted] block in campaign.toml would pin other parameters).",
+                        campaign.config().name
+                    );
+                } else {
+                    println!(
+                        "Not stored: the campaign keeps its stored model or the shipped prior."
+                    );
+                }
             }
         }
         Command::Plan(a) => {
@@ -411,14 +431,23 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                     for bad in &parsed.bad {
                         eprintln!("{}:{}: skipped: {}", path.display(), bad.line, bad.reason);
                     }
-                    orders::build_profiles(&parsed.rows, &config.lapse, at, Some(at))
+                    let profiles =
+                        orders::build_profiles(&parsed.rows, &config.lapse, at, Some(at));
+                    // The file's own customers fit the model, as an import would store it.
+                    let mut config = config.clone();
+                    config.lapse = plan::lapse_fitted_on(&profiles, &config.lapse, at);
+                    profiles
                         .iter()
-                        .map(|p| plan::plan_one(p, None, config, at))
+                        .map(|p| plan::plan_one(p, None, &config, at))
                         .collect()
                 }
                 None => {
                     let store = open_store(a.store.as_ref(), a.aws, "plan").await?;
-                    plan::plan_store(store.as_ref(), config, at).await?
+                    let mut config = config.clone();
+                    config.lapse =
+                        shared::fitted::lapse_policy(store.as_ref(), &config.name, &config.lapse)
+                            .await;
+                    plan::plan_store(store.as_ref(), &config, at).await?
                 }
             };
             if a.json {

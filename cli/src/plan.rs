@@ -236,6 +236,28 @@ fn category_note(p: &Profile, campaign: &CampaignConfig) -> String {
     }
 }
 
+/// The lapse policy with the customer model fitted on `profiles` at `at` (unless the campaign
+/// file pins one, or the fit falls back to the prior, which the policy already has).
+pub fn lapse_fitted_on(
+    profiles: &[Profile],
+    policy: &shared::campaign::config::LapsePolicy,
+    at: DateTime<Utc>,
+) -> shared::campaign::config::LapsePolicy {
+    use shared::domain::model;
+    if policy.fitted.is_some() {
+        return policy.clone();
+    }
+    let summaries: Vec<model::Summary> = profiles
+        .iter()
+        .filter_map(|p| model::profile_summary(p, at))
+        .collect();
+    let fit = model::fit(policy.model_variant(), &summaries);
+    if let Some(w) = &fit.warning {
+        eprintln!("customer model: {w}");
+    }
+    policy.with_stored_fit(model::worth_storing(&fit).then_some(&fit))
+}
+
 /// Plans every profile of a store (a full scan: this is an operator's dry run, not the
 /// scheduler's steady state).
 pub async fn plan_store(

@@ -1,5 +1,5 @@
 //! A JSON snapshot of the embedded store, so `import`, `plan`, `report` and `simulate` can share
-//! a store without AWS: profiles, enrollments, rewards and metric counters.
+//! a store without AWS: profiles, enrollments, rewards, metric counters and stored customer models.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use shared::adapters::embedded::MemoryStore;
 use shared::domain::customer::Profile;
 use shared::domain::metrics::{CohortKey, CounterRow, Counts};
+use shared::domain::model::CampaignFit;
 use shared::domain::reward::Reward;
 use shared::domain::sequence::Enrollment;
-use shared::ports::{EnrollmentStore, MetricsStore, ProfileStore, RewardStore};
+use shared::ports::{EnrollmentStore, FitStore, MetricsStore, ProfileStore, RewardStore};
 
 use crate::error::{CliError, CliResult};
 
@@ -27,6 +28,9 @@ pub struct Snapshot {
     pub enrollments: Vec<Enrollment>,
     pub rewards: Vec<Reward>,
     pub counters: Vec<CounterRow>,
+    /// Each campaign's stored customer model (absent from snapshots written before there was one).
+    #[serde(default)]
+    pub fits: Vec<CampaignFit>,
 }
 
 impl Snapshot {
@@ -43,6 +47,7 @@ impl Snapshot {
             enrollments: store.all_enrollments(),
             rewards: store.all_rewards(),
             counters,
+            fits: store.all_fits(),
         })
     }
 
@@ -93,6 +98,14 @@ impl Snapshot {
     pub async fn restore(&self) -> CliResult<MemoryStore> {
         let store = MemoryStore::new();
         store.put_profiles(&self.profiles).await?;
+        for f in &self.fits {
+            store
+                .save_fit(&CampaignFit {
+                    version: 0,
+                    ..f.clone()
+                })
+                .await?;
+        }
         for e in &self.enrollments {
             let mut e = e.clone();
             e.version = 0;

@@ -6,6 +6,7 @@ pub mod campaign;
 pub mod domain;
 pub mod emf;
 pub mod events;
+pub mod fitted;
 pub mod ports;
 pub mod refresh;
 pub mod ses_tags;

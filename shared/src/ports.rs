@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::customer::Profile;
 use crate::domain::metrics::{CohortKey, CounterRow};
+use crate::domain::model::CampaignFit;
 use crate::domain::reward::{Reward, RewardCode};
 use crate::domain::sequence::Enrollment;
 use crate::events::BusEvent;
@@ -212,6 +213,14 @@ pub trait CheckpointStore: Send + Sync {
     async fn clear_checkpoint(&self, version: u64) -> StoreResult<()>;
 }
 
+/// Each campaign's fitted customer model.
+#[async_trait]
+pub trait FitStore: Send + Sync {
+    async fn get_fit(&self, campaign: &str) -> StoreResult<Option<CampaignFit>>;
+    /// Saves if the stored version equals `fit.version`; returns the new version.
+    async fn save_fit(&self, fit: &CampaignFit) -> StoreResult<u64>;
+}
+
 /// Everything a function needs from storage.
 pub trait Store:
     ProfileStore
@@ -222,6 +231,7 @@ pub trait Store:
     + MetricsStore
     + DueIndex
     + CheckpointStore
+    + FitStore
 {
 }
 
@@ -234,6 +244,7 @@ impl<T> Store for T where
         + MetricsStore
         + DueIndex
         + CheckpointStore
+        + FitStore
 {
 }
 

@@ -256,6 +256,32 @@ async fn the_checkpoint_saves_by_version_and_clears_only_at_its_version(store: S
     assert_conflict(store.clear_checkpoint(2).await, "clearing twice");
 }
 
+async fn each_campaign_keeps_its_fitted_model_saved_by_version(store: Shared) {
+    use shared::domain::model::{CampaignFit, Fit, Variant};
+    assert_eq!(store.get_fit("example").await.unwrap(), None);
+    let mut f = CampaignFit {
+        campaign: "example".into(),
+        fit: Fit::prior(Variant::Mbgnbd),
+        fitted_at: t0(),
+        version: 0,
+    };
+    f.fit.params.r = 1.25;
+    f.fit.customers = 23_570;
+    assert_eq!(store.save_fit(&f).await.unwrap(), 1);
+    assert_conflict(store.save_fit(&f).await, "creating twice");
+    let back = store.get_fit("example").await.unwrap().expect("stored");
+    assert_eq!(back.version, 1);
+    assert_eq!(back.fit, f.fit);
+    assert_eq!(back.fitted_at, t0());
+    assert_eq!(store.get_fit("other").await.unwrap(), None);
+    let mut newer = back.clone();
+    newer.fit.params.r = 2.5;
+    assert_eq!(store.save_fit(&newer).await.unwrap(), 2);
+    assert_conflict(store.save_fit(&back).await, "saving a stale version");
+    let back = store.get_fit("example").await.unwrap().unwrap();
+    assert_eq!((back.version, back.fit.params.r), (2, 2.5));
+}
+
 /// (kind, customer, campaign, due) of a due item, to compare pages with what was stored.
 fn due_summary(item: &DueItem) -> (char, String, String, DateTime<Utc>) {
     match item {
@@ -832,6 +858,7 @@ contract!(
     enrollments_are_kept_per_customer_and_campaign_with_versioned_saves,
     reward_codes_are_unique_and_rewards_save_by_version,
     the_checkpoint_saves_by_version_and_clears_only_at_its_version,
+    each_campaign_keeps_its_fitted_model_saved_by_version,
     the_due_index_returns_exactly_the_due_items_of_a_shard_oldest_first_in_pages,
     scan_segments_together_cover_every_profile_exactly_once,
     bulk_profile_writes_beyond_one_batch_are_all_stored,

@@ -16,13 +16,14 @@ use rand::{Rng, SeedableRng};
 use shared::adapters::dynamodb::{create_table_from_spec, DynamoStore};
 use shared::domain::customer::Profile;
 use shared::domain::metrics::{CohortKey, CounterRow};
+use shared::domain::model::CampaignFit;
 use shared::domain::reward::{Reward, RewardCode};
 use shared::domain::sequence::Enrollment;
 use shared::events::BusEvent;
 use shared::ports::{
     BusError, Checkpoint, CheckpointStore, Claimed, DueIndex, DueItem, Email, EnrollmentStore,
-    ErasureStore, EventBus, IdempotencyStore, MailError, Mailer, MetricsStore, Page, ProfileStore,
-    PutResult, RewardStore, Store, StoreError, StoreResult,
+    ErasureStore, EventBus, FitStore, IdempotencyStore, MailError, Mailer, MetricsStore, Page,
+    ProfileStore, PutResult, RewardStore, Store, StoreError, StoreResult,
 };
 
 /// A global order of events across tasks: every stamp is larger than every earlier one.
@@ -520,6 +521,20 @@ impl CheckpointStore for FaultyStore {
         self.before_write("clear_checkpoint")?;
         let r = self.inner.clear_checkpoint(version).await;
         self.after_write("clear_checkpoint", "", r)
+    }
+}
+
+#[async_trait]
+impl FitStore for FaultyStore {
+    async fn get_fit(&self, campaign: &str) -> StoreResult<Option<CampaignFit>> {
+        self.read("get_fit")?;
+        self.inner.get_fit(campaign).await
+    }
+
+    async fn save_fit(&self, fit: &CampaignFit) -> StoreResult<u64> {
+        self.before_write("save_fit")?;
+        let r = self.inner.save_fit(fit).await;
+        self.after_write("save_fit", "", r)
     }
 }
 

@@ -16,6 +16,7 @@ use shared::domain::eligibility;
 use shared::domain::experiment::{self, Group};
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::metrics::{counter, CohortKey};
+use shared::domain::model;
 use shared::domain::sequence::{self, Enrollment, Flow, Status};
 use shared::domain::survey;
 use shared::emf::{MetricSink, Record, Unit};
@@ -144,6 +145,12 @@ pub struct Summary {
     pub left_to_next_run: bool,
     /// Enrollments per variant (the holdout included as `holdout`).
     pub enrolled_by_variant: std::collections::BTreeMap<String, u64>,
+    /// A rebuild that finished refitted the campaign's customer model on the customers it read
+    /// and stored it (false when the fit fell back to the prior and the stored one was kept).
+    pub model_refit: bool,
+    /// That refit's figures (also when it fell back to the prior and was not stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_fit: Option<model::Fit>,
 }
 
 /// Reads the Lambda payload: a scheduled event (its `time`), optionally with `"mode": "rebuild"`.
@@ -192,6 +199,8 @@ struct Run<'a> {
     /// Pages read in this invocation: the first is always read, whatever the budget, so every
     /// invocation makes progress.
     pages: u64,
+    /// What the customer model needs of each customer a rebuild read, for the refit.
+    summaries: Vec<model::Summary>,
 }
 
 impl Run<'_> {
@@ -587,6 +596,10 @@ impl Run<'_> {
 
     async fn rebuild_one(&mut self, profile: Profile) -> Result<(), SchedulerError> {
         self.summary.evaluated += 1;
+        if !profile.erased {
+            self.summaries
+                .extend(model::profile_summary(&profile, self.now));
+        }
         let latest = self
             .deps
             .store
@@ -611,6 +624,14 @@ impl Run<'_> {
 
 /// Runs the scheduler once: first any checkpointed run, then this invocation's own work.
 pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, SchedulerError> {
+    // The campaign's lapse policy with its stored customer model: one read per invocation.
+    let mut campaign = (*deps.campaign).clone();
+    campaign.lapse =
+        shared::fitted::lapse_policy(deps.store.as_ref(), &campaign.name, &campaign.lapse).await;
+    let deps = &Deps {
+        campaign: Arc::new(campaign),
+        ..deps.clone()
+    };
     let mut summary = Summary::default();
     let checkpoint = deps.store.get_checkpoint().await?;
     let mut version = checkpoint.as_ref().map_or(0, |c| c.version);
@@ -648,6 +669,7 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
             budget,
             seen,
             pages,
+            summaries: Vec::new(),
         };
         let cut = match mode {
             Mode::Due => r.due_pass(position, cursor).await,
@@ -661,6 +683,11 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
         emit(deps, &r.summary, now);
         let cut = cut?;
         flushed?;
+        if mode == Mode::Rebuild && cut.is_none() {
+            let (fit, stored) = refit(deps, &r.summaries, now).await?;
+            summary.model_refit = stored;
+            summary.model_fit = Some(fit);
+        }
         match cut {
             Some((position, cursor)) => {
                 let c = Checkpoint {
@@ -688,6 +715,71 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
     }
     summary.complete = true;
     Ok(summary)
+}
+
+/// Fits the campaign's customer model on the customers a finished rebuild read (all of them, or
+/// the part this invocation read when it resumed a checkpointed rebuild: a sample of whole scan
+/// segments) and stores it, with its figures in the log and as metrics. A fit that fell back to
+/// the prior (too few repeat customers, a failed optimisation) keeps the stored one.
+async fn refit(
+    deps: &Deps,
+    summaries: &[model::Summary],
+    now: DateTime<Utc>,
+) -> Result<(model::Fit, bool), SchedulerError> {
+    let campaign = deps.campaign.name.as_str();
+    let fit = model::fit(deps.campaign.lapse.model_variant(), summaries);
+    let stored = model::worth_storing(&fit);
+    tracing::info!(
+        event = "customer_model_fit",
+        campaign,
+        customers = fit.customers,
+        repeat_customers = fit.repeat_customers,
+        mean_log_likelihood = fit.mean_log_likelihood,
+        figures = %fit.figures(),
+        stored,
+        warning = fit.warning.as_deref().unwrap_or(""),
+    );
+    deps.metrics.record(
+        Record::new(&[("Campaign", campaign)])
+            .metric("ModelCustomers", fit.customers as f64, Unit::Count)
+            .metric(
+                "ModelRepeatCustomers",
+                fit.repeat_customers as f64,
+                Unit::Count,
+            )
+            .metric(
+                "ModelMeanLogLikelihood",
+                fit.mean_log_likelihood,
+                Unit::None,
+            )
+            .metric(
+                "ModelFellBackToPrior",
+                f64::from(u8::from(!stored)),
+                Unit::Count,
+            ),
+        now.timestamp_millis(),
+    );
+    if !stored {
+        tracing::warn!(
+            event = "customer_model_kept",
+            campaign,
+            "the refit fell back to the prior; the stored model stays"
+        );
+        return Ok((fit, false));
+    }
+    let version = deps.store.get_fit(campaign).await?.map_or(0, |f| f.version);
+    let new = model::CampaignFit {
+        campaign: campaign.to_string(),
+        fit,
+        fitted_at: now,
+        version,
+    };
+    match deps.store.save_fit(&new).await {
+        Ok(_) => Ok((new.fit, true)),
+        // Another rebuild or an import stored a fit meanwhile: theirs is as new as this one.
+        Err(e) if e.is_conflict() => Ok((new.fit, false)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn merge(a: &mut Summary, b: &Summary) {

@@ -726,3 +726,119 @@ async fn after_an_at_risk_flow_without_reaction_the_win_back_flow_follows_when_t
     assert_eq!(e.flow, shared::domain::sequence::Flow::WinBack);
     assert_eq!(e.round, 2);
 }
+
+/// Customers whose rhythms vary (a gap of 5 to 60 days, quiet 1 to 300 days): enough repeat
+/// buyers for a shop's own fit.
+fn varied_customers(n: usize) -> Vec<Profile> {
+    (0..n)
+        .map(|i| {
+            let gap = 5 + (i as i64 * 7) % 56;
+            let quiet = 1 + (i as i64 * 37) % 300;
+            let mut p = customer(&format!("v{i}"), gap, quiet);
+            p.due_at = None;
+            p
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rebuild_refits_the_customer_model_and_stores_it_for_the_campaign() {
+    use shared::ports::FitStore;
+    let w = world();
+    seed(&w, &varied_customers(300)).await;
+    let rebuild = Input {
+        now: now(),
+        mode: Mode::Rebuild,
+    };
+    let s = run(&w.deps, rebuild.clone(), Budget::unlimited())
+        .await
+        .unwrap();
+    assert!(s.model_refit, "{s:?}");
+    let stored = w.store.get_fit("example").await.unwrap().expect("stored");
+    assert_eq!(stored.fit.customers, 300);
+    assert_eq!(stored.fitted_at, now());
+    assert!(stored.fit.warning.is_none());
+    assert_ne!(
+        stored.fit.params,
+        shared::domain::model::prior(shared::domain::model::Variant::Mbgnbd)
+    );
+    // Its figures go out as metrics.
+    assert_eq!(
+        w.metrics.sum("ModelCustomers", &[("Campaign", "example")]),
+        300.0
+    );
+    // A second rebuild refits and replaces it.
+    let s = run(&w.deps, rebuild.clone(), Budget::unlimited())
+        .await
+        .unwrap();
+    assert!(s.model_refit);
+    assert_eq!(
+        w.store.get_fit("example").await.unwrap().unwrap().version,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_refit_of_too_few_customers_keeps_the_stored_model() {
+    use shared::ports::FitStore;
+    let w = world();
+    seed(&w, &[customer("a", 7, 10), customer("b", 14, 40)]).await;
+    let rebuild = Input {
+        now: now(),
+        mode: Mode::Rebuild,
+    };
+    let s = run(&w.deps, rebuild, Budget::unlimited()).await.unwrap();
+    assert!(!s.model_refit);
+    assert!(s.model_fit.unwrap().warning.is_some());
+    assert_eq!(w.store.get_fit("example").await.unwrap(), None);
+    assert_eq!(
+        w.metrics
+            .sum("ModelFellBackToPrior", &[("Campaign", "example")]),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn the_stored_model_decides_who_has_lapsed() {
+    use shared::domain::model::{CampaignFit, Fit, Params, Variant};
+    use shared::ports::FitStore;
+    // A weekly buyer quiet for 40 days: under the shipped prior at risk (they lapse after about
+    // 71 quiet days), so the at-risk flow.
+    let w = world();
+    seed(&w, &[customer("x", 7, 40)]).await;
+    run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    let e = w
+        .store
+        .get_enrollment("x", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.flow, shared::domain::sequence::Flow::AtRisk);
+    // A shop whose customers drop out after almost every order: the same customer has lapsed.
+    let w = world();
+    seed(&w, &[customer("x", 7, 40)]).await;
+    let mut fit = Fit::prior(Variant::Mbgnbd);
+    fit.params = Params {
+        r: 0.6,
+        alpha: 50.0,
+        a: 20.0,
+        b: 0.5,
+    };
+    w.store
+        .save_fit(&CampaignFit {
+            campaign: "example".into(),
+            fit,
+            fitted_at: now(),
+            version: 0,
+        })
+        .await
+        .unwrap();
+    run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    let e = w
+        .store
+        .get_enrollment("x", "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.flow, shared::domain::sequence::Flow::WinBack);
+}

@@ -406,8 +406,13 @@ pub async fn send_step(
     // In the at-risk flow a reward is the last resort, and only for customers judged unlikely to
     // come back by themselves: never a discount to someone who would have bought anyway.
     let rewarded = step_config.reward
-        && (enrollment.flow == Flow::WinBack
-            || !outlook::likely_to_return_alone(&profile, &config.lapse, now));
+        && (enrollment.flow == Flow::WinBack || {
+            // The campaign's stored customer model: read only for this decision.
+            let lapse =
+                shared::fitted::lapse_policy(deps.store.as_ref(), &config.name, &config.lapse)
+                    .await;
+            !outlook::likely_to_return_alone(&profile, &lapse, now)
+        });
     let chosen = if rewarded {
         Some(reward_for(deps, &enrollment, &profile, due.step, reason, now).await?)
     } else {

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
+use shared::campaign::config::LapsePolicy;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::experiment::Group;
 use shared::domain::lapse::next_look;
@@ -12,6 +13,7 @@ use shared::domain::sequence::{
     activity_effect, cohort_campaign, ActivityEffect, Enrollment, ExitReason, Flow, Status,
 };
 use shared::events::BusEvent;
+use shared::fitted::lapse_policy;
 use shared::ports::{Claimed, StoreError};
 
 use crate::http::{json_error, json_response};
@@ -410,7 +412,8 @@ async fn redeem(deps: &Deps, a: &Activity) -> Result<Redemption, StoreError> {
 fn next_due(
     profile: &Profile,
     enrollment: Option<&Enrollment>,
-    deps: &Deps,
+    lapse: &LapsePolicy,
+    watch_at_risk: bool,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     if profile.erased {
@@ -419,11 +422,10 @@ fn next_due(
     if enrollment.is_some_and(|e| !e.status.is_final()) {
         return profile.due_at;
     }
-    let config = deps.campaign.config();
-    next_look(profile, &config.lapse, config.at_risk.is_some(), now)
+    next_look(profile, lapse, watch_at_risk, now)
 }
 
-fn apply(profile: &mut Profile, a: &Activity) {
+fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
     // An erased customer's tombstone records nothing: no orders, dates or tags come back.
     if profile.erased {
         return;
@@ -461,6 +463,14 @@ fn apply(profile: &mut Profile, a: &Activity) {
                     .last_activity_at
                     .map_or(a.occurred_at, |l| l.max(a.occurred_at)),
             );
+            // A sign of life the campaign counts: the lapse clock restarts from it.
+            if still_with_us.contains(&a.kind) {
+                profile.still_with_us_at = Some(
+                    profile
+                        .still_with_us_at
+                        .map_or(a.occurred_at, |l| l.max(a.occurred_at)),
+                );
+            }
         }
     }
     match a.kind {
@@ -494,6 +504,8 @@ async fn update_profile(
     enrollment: Option<&Enrollment>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let config = deps.campaign.config();
+    let lapse = lapse_policy(deps.store.as_ref(), &config.name, &config.lapse).await;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -501,8 +513,8 @@ async fn update_profile(
         let mut p = stored
             .clone()
             .unwrap_or_else(|| Profile::new(&a.customer_id));
-        apply(&mut p, a);
-        p.due_at = next_due(&p, enrollment, deps, now);
+        apply(&mut p, a, &config.sending.still_with_us);
+        p.due_at = next_due(&p, enrollment, &lapse, config.at_risk.is_some(), now);
         if stored.as_ref() == Some(&p) {
             return Ok(());
         }

@@ -232,6 +232,33 @@ async fn a_renewal_the_campaign_counts_as_still_with_us_stops_the_sequence_witho
 }
 
 #[tokio::test]
+async fn a_renewal_the_campaign_counts_restarts_the_lapse_clock_and_a_login_it_does_not_count_does_not(
+) {
+    let w = world();
+    let mut first = order("evt-20", now() - Duration::days(200), "25.00");
+    first["customer_id"] = json!("sub-1");
+    first["profile"] = json!({"email": "sub@example.com"});
+    assert_eq!(w.http(activity(&first)).await.status, 200);
+    // One order 200 days ago: lapsed, so due now.
+    assert_eq!(w.profile("sub-1").await.due_at, Some(now()));
+    // A login: the shipped campaign does not count it (still_with_us = ["subscription_renewed"]).
+    let login = json!({"event_id": "evt-21", "customer_id": "sub-1", "type": "login", "occurred_at": now().to_rfc3339()});
+    assert_eq!(w.http(activity(&login)).await.status, 200);
+    let p = w.profile("sub-1").await;
+    assert_eq!((p.still_with_us_at, p.due_at), (None, Some(now())));
+    // A renewal: the quiet time counts from it, so the customer is looked at again when they
+    // would turn at risk counted from the renewal (the campaign's earliest, 15.75 days).
+    let renewal = json!({"event_id": "evt-22", "customer_id": "sub-1", "type": "subscription_renewed", "occurred_at": now().to_rfc3339()});
+    assert_eq!(w.http(activity(&renewal)).await.status, 200);
+    let p = w.profile("sub-1").await;
+    assert_eq!(p.still_with_us_at, Some(now()));
+    assert_eq!(
+        p.due_at,
+        Some(now() + Duration::days(15) + Duration::hours(18))
+    );
+}
+
+#[tokio::test]
 async fn orders_long_after_winning_back_count_as_still_active_once() {
     let w = world();
     w.enrolled_customer().await;

@@ -10,6 +10,7 @@
 //! | idempotency record | `IDEM#<key>` | `IDEM` (+ `ttl`) |
 //! | counters | `M#<campaign>` | `TOTAL#<variant>#<group>`, `DAY#<yyyy-mm-dd>#<variant>#<group>` |
 //! | scheduler checkpoint | `SCHED` | `CHECKPOINT` |
+//! | a campaign's fitted customer model | `FIT#<campaign>` | `FIT` |
 //!
 //! Entities are stored as `doc` (their JSON) beside `version`; a versioned save is a `PutItem`
 //! conditioned on the stored version, so a full replace also removes `due_shard`/`due_key` when
@@ -43,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::customer::Profile;
 use crate::domain::experiment::Group;
 use crate::domain::metrics::{with_totals, CohortKey, CounterRow, Counts};
+use crate::domain::model::CampaignFit;
 use crate::domain::reward::{Reward, RewardCode};
 use crate::domain::sequence::Enrollment;
 use crate::ports::*;
@@ -270,6 +272,10 @@ impl Versioned for Reward {
 }
 
 impl Versioned for Checkpoint {
+    const FROM_KEYS: &'static [(&'static str, &'static str, &'static str)] = &[];
+}
+
+impl Versioned for CampaignFit {
     const FROM_KEYS: &'static [(&'static str, &'static str, &'static str)] = &[];
 }
 
@@ -1185,6 +1191,25 @@ impl DueIndex for DynamoStore {
             cursor: encode_cursor(out.last_evaluated_key.as_ref())?,
             items_read,
         })
+    }
+}
+
+#[async_trait]
+impl FitStore for DynamoStore {
+    async fn get_fit(&self, campaign: &str) -> StoreResult<Option<CampaignFit>> {
+        self.get_entity(format!("FIT#{campaign}"), "FIT".into())
+            .await
+    }
+
+    async fn save_fit(&self, fit: &CampaignFit) -> StoreResult<u64> {
+        let item = entity_item(
+            format!("FIT#{}", fit.campaign),
+            "FIT".into(),
+            fit,
+            fit.version + 1,
+        )?;
+        self.put_versioned::<CampaignFit>(item, fit.version, "fit", &fit.campaign)
+            .await
     }
 }
 

@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::customer::Profile;
 use crate::domain::metrics::{with_totals, CohortKey, CounterRow, Counts};
+use crate::domain::model::CampaignFit;
 use crate::domain::reward::{Reward, RewardCode};
 use crate::domain::sequence::Enrollment;
 use crate::events::BusEvent;
@@ -28,6 +29,7 @@ struct Tables {
     counters: BTreeMap<(CohortKey, Option<NaiveDate>), Counts>,
     due: std::collections::BTreeSet<DueKey>,
     checkpoint: Option<Checkpoint>,
+    fits: BTreeMap<String, CampaignFit>,
 }
 
 /// An in-memory [`Store`]. Thread-safe; every operation is atomic.
@@ -112,6 +114,10 @@ impl MemoryStore {
             .iter()
             .map(|(k, (_, r))| (k.clone(), r.clone()))
             .collect()
+    }
+
+    pub fn all_fits(&self) -> Vec<CampaignFit> {
+        self.lock().fits.values().cloned().collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -513,6 +519,27 @@ impl CheckpointStore for MemoryStore {
         }
         t.checkpoint = None;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl FitStore for MemoryStore {
+    async fn get_fit(&self, campaign: &str) -> StoreResult<Option<CampaignFit>> {
+        Ok(self.lock().fits.get(campaign).cloned())
+    }
+
+    async fn save_fit(&self, fit: &CampaignFit) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let current = t.fits.get(&fit.campaign).map_or(0, |x| x.version);
+        if current != fit.version {
+            return Err(conflict("fit", &fit.campaign, fit.version));
+        }
+        let mut stored = fit.clone();
+        stored.version = fit.version + 1;
+        t.fits.insert(fit.campaign.clone(), stored);
+        drop(t);
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(fit.version + 1)
     }
 }
 

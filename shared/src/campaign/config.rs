@@ -142,6 +142,25 @@ impl LapsePolicy {
         }
     }
 
+    /// The policy with the campaign's stored fit (see [`crate::domain::model::CampaignFit`]): a
+    /// `[lapse.fitted]` block in the campaign file pins the parameters and wins; else the stored
+    /// fit; else (no stored fit) the shipped prior.
+    pub fn with_stored_fit(&self, stored: Option<&crate::domain::model::Fit>) -> LapsePolicy {
+        let mut policy = self.clone();
+        if policy.fitted.is_none() {
+            policy.fitted = stored.map(|f| FittedModel {
+                r: f.params.r,
+                alpha: f.params.alpha,
+                a: f.params.a,
+                b: f.params.b,
+                spend_p: Some(f.spend.p),
+                spend_q: Some(f.spend.q),
+                spend_gamma: Some(f.spend.gamma),
+            });
+        }
+        policy
+    }
+
     /// The campaign's model: its `[lapse.fitted]` parameters, else the shipped prior.
     pub fn fitted_model(&self) -> crate::domain::model::Fit {
         use crate::domain::model::{prior, Fit, Params, SpendParams};

@@ -70,6 +70,11 @@ pub struct Profile {
     pub last_order_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_activity_at: Option<DateTime<Utc>>,
+    /// The latest activity other than an order that the campaign counts as "still with us"
+    /// (`sending.still_with_us`: a renewal, a login): the lapse clock counts from it when it is
+    /// later than the last order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub still_with_us_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub email_status: EmailStatus,
     /// When the last goodbye went unanswered; cleared by a later order.

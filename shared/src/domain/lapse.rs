@@ -198,7 +198,8 @@ pub fn next_look(
         LapseState::AtRisk { .. } if watch_at_risk => Some(now),
         LapseState::AtRisk { lapses_at, .. } => Some(lapses_at),
         LapseState::Active { lapses_at } if watch_at_risk => {
-            Some(at_risk_from(profile, policy, now).clamp(now, lapses_at))
+            let shift = sign_of_life_shift(profile, now);
+            Some((at_risk_from(profile, policy, now - shift) + shift).clamp(now, lapses_at))
         }
         LapseState::Active { lapses_at } => Some(lapses_at),
     }
@@ -263,8 +264,46 @@ fn model_moments(
     Some(Moments { at_risk, lapses })
 }
 
-/// Assesses a customer at `now` by the campaign's lapse model (`[lapse] model`).
+/// How far a sign of life after the last order (`Profile::still_with_us_at`, up to `now`) moves
+/// the lapse clock: the quiet time counts from it instead of from the last order, so a subscriber
+/// who renews without ordering is judged as if their last order were at the renewal.
+fn sign_of_life_shift(profile: &Profile, now: DateTime<Utc>) -> chrono::Duration {
+    match (profile.last_order_at, profile.still_with_us_at) {
+        (Some(last), Some(seen)) if seen > last && seen <= now => seen - last,
+        _ => chrono::Duration::zero(),
+    }
+}
+
+/// Assesses a customer at `now` by the campaign's lapse model (`[lapse] model`). The quiet time
+/// counts from their latest sign of life: the last order, or a later activity the campaign counts
+/// as "still with us".
 pub fn assess(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> Assessment {
+    let shift = sign_of_life_shift(profile, now);
+    if shift.is_zero() {
+        return assess_orders(profile, policy, now);
+    }
+    let mut a = assess_orders(profile, policy, now - shift);
+    a.state = match a.state {
+        LapseState::NoOrders => LapseState::NoOrders,
+        LapseState::Active { lapses_at } => LapseState::Active {
+            lapses_at: lapses_at + shift,
+        },
+        LapseState::AtRisk { lapses_at, signals } => LapseState::AtRisk {
+            lapses_at: lapses_at + shift,
+            signals,
+        },
+        LapseState::Lapsed { since } => LapseState::Lapsed {
+            since: since + shift,
+        },
+    };
+    if let Some(o) = a.outlook.as_mut() {
+        o.expected_next_order_at += shift;
+    }
+    a
+}
+
+/// [`assess`] by the orders alone.
+fn assess_orders(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> Assessment {
     match policy.model {
         LapseModel::Threshold => assess_threshold(profile, policy, now),
         LapseModel::Bgnbd | LapseModel::Mbgnbd => {
@@ -526,6 +565,50 @@ mod tests {
             }
         };
         assert!(quiet_until_lapse(&weekly) < quiet_until_lapse(&seasonal));
+    }
+
+    #[test]
+    fn a_sign_of_life_restarts_the_quiet_clock() {
+        for model in [LapseModel::Mbgnbd, LapseModel::Threshold] {
+            let mut pol = policy();
+            pol.model = model;
+            let mut p = profile_with_gaps(&[7.0, 7.0, 7.0], 1000);
+            let last = p.last_order_at.unwrap();
+            let LapseState::Active { lapses_at } = assess(&p, &pol, last).state else {
+                panic!("active after an order")
+            };
+            let quiet = lapses_at - last;
+            let later = lapses_at + days(30.0);
+            assert!(matches!(
+                assess(&p, &pol, later).state,
+                LapseState::Lapsed { .. }
+            ));
+            // A renewal 40 days after the last order: the quiet time counts from it.
+            let renewed = last + days(40.0);
+            p.still_with_us_at = Some(renewed);
+            match assess(&p, &pol, later).state {
+                LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => {
+                    assert_eq!(lapses_at, renewed + quiet, "{model:?}")
+                }
+                other => panic!("{model:?}: {other:?}"),
+            }
+            assert!(matches!(
+                assess(&p, &pol, renewed + quiet).state,
+                LapseState::Lapsed { .. }
+            ));
+            // The next look follows it too.
+            assert!(next_look(&p, &pol, false, later) == Some(renewed + quiet));
+            // Before the renewal happened (or a renewal before the last order) nothing moves.
+            assert_eq!(
+                assess(&p, &pol, renewed - days(1.0)).state,
+                assess(
+                    &profile_with_gaps(&[7.0, 7.0, 7.0], 1000),
+                    &pol,
+                    renewed - days(1.0)
+                )
+                .state
+            );
+        }
     }
 
     proptest! {

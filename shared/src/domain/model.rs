@@ -246,19 +246,24 @@ impl Params {
 
     /// Total log-likelihood of the customers.
     pub fn log_likelihood(&self, variant: Variant, customers: &[Summary]) -> f64 {
-        let mut by_x: std::collections::BTreeMap<u32, usize> = Default::default();
-        let mut tail = 0.0;
-        for s in customers {
-            *by_x.entry(s.frequency).or_default() += 1;
-            tail += self.ll_tail(variant, s);
-        }
-        tail + by_x
-            .into_iter()
-            .map(|(x, n)| n as f64 * self.ll_head(variant, x as f64))
+        self.grouped_log_likelihood(variant, &Grouped::new(customers))
+    }
+
+    /// Total log-likelihood of grouped customers: each distinct history once, times its count.
+    fn grouped_log_likelihood(&self, variant: Variant, g: &Grouped) -> f64 {
+        let tail: f64 = g
+            .histories
+            .iter()
+            .map(|(s, n)| n * self.ll_tail(variant, s))
+            .sum();
+        tail + g
+            .by_frequency
+            .iter()
+            .map(|(x, n)| n * self.ll_head(variant, *x as f64))
             .sum::<f64>()
     }
 
-    fn valid(&self) -> bool {
+    pub fn valid(&self) -> bool {
         [self.r, self.alpha, self.a, self.b]
             .iter()
             .all(|v| v.is_finite() && *v > 0.0)
@@ -280,9 +285,59 @@ pub struct Fit {
     pub warning: Option<String>,
 }
 
+/// A campaign's fit as stored in the table by `winback import` and the scheduler's rebuild, so
+/// every function uses the shop's own model without editing the campaign file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignFit {
+    pub campaign: String,
+    pub fit: Fit,
+    pub fitted_at: DateTime<Utc>,
+    /// Optimistic-concurrency version; 0 means "not stored yet".
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// Whether a new fit should replace the stored one: only a fit of the shop's own data (a fit that
+/// fell back to the prior is logged and dropped, so a bad or tiny refit never replaces a good one).
+pub fn worth_storing(fit: &Fit) -> bool {
+    fit.warning.is_none() && fit.params.valid()
+}
+
+/// Customers grouped by history: shops (and CDNOW) have many customers with the same
+/// (frequency, recency, age), e.g. every one-order customer of the same day, so the likelihood is
+/// summed over distinct histories, each weighted by how many customers share it.
+struct Grouped {
+    histories: Vec<(Summary, f64)>,
+    by_frequency: Vec<(u32, f64)>,
+}
+
+impl Grouped {
+    fn new(customers: &[Summary]) -> Grouped {
+        let mut histories: std::collections::HashMap<(u32, u64, u64), (Summary, f64)> =
+            Default::default();
+        let mut by_frequency: std::collections::BTreeMap<u32, f64> = Default::default();
+        for s in customers {
+            let key = (s.frequency, s.recency_days.to_bits(), s.age_days.to_bits());
+            histories.entry(key).or_insert((*s, 0.0)).1 += 1.0;
+            *by_frequency.entry(s.frequency).or_default() += 1.0;
+        }
+        let mut histories: Vec<(Summary, f64)> = histories.into_values().collect();
+        // A fixed order, so the sum (and the fit) is the same on every run.
+        histories.sort_by(|a, b| {
+            (a.0.frequency, a.0.recency_days, a.0.age_days)
+                .partial_cmp(&(b.0.frequency, b.0.recency_days, b.0.age_days))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        Grouped {
+            histories,
+            by_frequency: by_frequency.into_iter().collect(),
+        }
+    }
+}
+
 struct Penalised<'a> {
     variant: Variant,
-    customers: &'a [Summary],
+    customers: &'a Grouped,
     prior: [f64; 4],
 }
 
@@ -302,7 +357,7 @@ impl CostFunction for Penalised<'_> {
             .map(|(x, m)| (x - m).powi(2))
             .sum::<f64>()
             * PRIOR_WEIGHT;
-        let cost = -p.log_likelihood(self.variant, self.customers) + penalty;
+        let cost = -p.grouped_log_likelihood(self.variant, self.customers) + penalty;
         Ok(if cost.is_finite() { cost } else { f64::MAX })
     }
 }
@@ -456,9 +511,10 @@ pub fn fit(variant: Variant, customers: &[Summary]) -> Fit {
         );
     }
     let start = [prior.r.ln(), prior.alpha.ln(), prior.a.ln(), prior.b.ln()];
+    let grouped = Grouped::new(&customers);
     let cost = Penalised {
         variant,
-        customers: &customers,
+        customers: &grouped,
         prior: start,
     };
     match nelder_mead(cost, &start) {
@@ -575,36 +631,89 @@ impl Fit {
 
     /// The age (days since the first occasion) at which the chance of an order in the next
     /// `horizon` days falls below `threshold`, with no new order. That chance only falls while the
-    /// customer stays quiet (both P(active) and the rate they would buy at if active fall), so it
-    /// is found by bisection to a minute. The last occasion's age when it is already below;
-    /// `None` when `threshold` is not in (0, 1) or it stays above for a hundred years.
+    /// customer stays quiet (both P(active) and the rate they would buy at if active fall). It is
+    /// P(active) × w, where w (the chance while active) falls slowly, so the crossing lies between
+    /// two closed-form P(active) moments: where P(active) reaches `threshold` (the chance is then
+    /// below it) and where it reaches `threshold / w` there (the chance is still above it).
+    /// Regula falsi (Illinois) on that narrow bracket finds it to about ten seconds in a few
+    /// steps. The last occasion's age when it is already below; `None` when `threshold` is not in
+    /// (0, 1) or the chance stays above it for a hundred years.
     pub fn order_chance_lapse_age(&self, s: &Summary, horizon: f64, threshold: f64) -> Option<f64> {
         if !(threshold > 0.0 && threshold < 1.0 && horizon > 0.0) {
             return None;
         }
-        let chance = |age: f64| {
+        let p = &self.params;
+        let rx = p.r + s.frequency as f64;
+        let while_active = |age: f64| 1.0 - ((p.alpha + age) / (p.alpha + age + horizon)).powf(rx);
+        let gap = |age: f64| {
             self.p_order_within(
                 &Summary {
                     age_days: age,
                     ..*s
                 },
                 horizon,
-            )
+            ) - threshold
         };
-        let mut lo = s.recency_days;
-        if chance(lo) < threshold {
+        let start = s.recency_days;
+        if gap(start) < 0.0 {
+            return Some(start);
+        }
+        let limit = start + 36_500.0;
+        let (mut lo, mut hi) = match self.lapse_age(s, threshold) {
+            Some(hi) if hi <= limit => {
+                let w = while_active(hi);
+                let lo = if threshold < w {
+                    self.lapse_age(s, threshold / w).unwrap_or(start)
+                } else {
+                    start
+                };
+                (lo.clamp(start, hi), hi)
+            }
+            // P(active) never falls that low (BG/NBD, one order): double the quiet time.
+            _ => {
+                let mut lo = start;
+                let mut step = 1.0;
+                loop {
+                    let hi = start + step;
+                    if hi > limit {
+                        return None;
+                    }
+                    if gap(hi) < 0.0 {
+                        break (lo, hi);
+                    }
+                    lo = hi;
+                    step *= 2.0;
+                }
+            }
+        };
+        let (mut g_lo, mut g_hi) = (gap(lo), gap(hi));
+        if g_lo < 0.0 {
             return Some(lo);
         }
-        let mut hi = lo + 36_500.0;
-        if chance(hi) >= threshold {
-            return None;
-        }
-        while hi - lo > 1.0 / 1440.0 {
-            let mid = 0.5 * (lo + hi);
-            if chance(mid) < threshold {
+        let mut last_moved = 0i8;
+        for _ in 0..100 {
+            if hi - lo < 1e-4 || g_hi == 0.0 {
+                break;
+            }
+            let mut mid = (lo * g_hi - hi * g_lo) / (g_hi - g_lo);
+            if !(mid > lo && mid < hi) {
+                mid = 0.5 * (lo + hi);
+            }
+            let g = gap(mid);
+            if g < 0.0 {
                 hi = mid;
+                g_hi = g;
+                if last_moved == 1 {
+                    g_lo *= 0.5;
+                }
+                last_moved = 1;
             } else {
                 lo = mid;
+                g_lo = g;
+                if last_moved == -1 {
+                    g_hi *= 0.5;
+                }
+                last_moved = -1;
             }
         }
         Some(hi)
@@ -761,6 +870,24 @@ mod tests {
                     );
                 }
                 assert!(at(age + 30.0) < at(age));
+            }
+            // Over a grid of histories and thresholds the moment is the crossing, to seconds.
+            for x in [0u32, 1, 2, 5, 20] {
+                for tx in [0.0, 30.0, 200.0] {
+                    for q in [0.02, 0.1, 0.25, 0.5, 0.8] {
+                        let c = s(x, if x == 0 { 0.0 } else { tx }, tx + 1.0);
+                        let chance =
+                            |a: f64| fit.p_order_within(&s(c.frequency, c.recency_days, a), 90.0);
+                        match fit.order_chance_lapse_age(&c, 90.0, q) {
+                            Some(age) if age > c.recency_days => assert!(
+                                chance(age - 1e-3) >= q && chance(age + 1e-3) < q,
+                                "{variant:?} {c:?} q {q}: {age}"
+                            ),
+                            Some(age) => assert!(chance(age) < q),
+                            None => assert!(chance(c.recency_days + 36_500.0) >= q),
+                        }
+                    }
+                }
             }
             // A threshold outside (0, 1) has no moment.
             assert_eq!(

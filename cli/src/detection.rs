@@ -1,0 +1,245 @@
+//! `winback backtest --synthetic N`: the lapse rules on synthetic customers whose hidden churn
+//! moments are known (the simulator's behaviour model). For each rule: how long after a customer
+//! really stopped it flags them (detection delay), against how many still-buying customers it
+//! flags before their next order (false alarms). Days since the last order is compared at the
+//! customer model's false-alarm rate, so the delays are comparable.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use serde::Serialize;
+use shared::campaign::config::{LapseModel, LapsePolicy};
+use shared::domain::lapse::{self, LapseState};
+use shared::domain::model;
+
+use crate::orders;
+use crate::simulate::behaviour::Behaviour;
+use crate::simulate::population::{self, Person};
+
+/// One rule's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleFigures {
+    pub rule: String,
+    /// Share of the still-buying customers flagged before their next order.
+    pub false_alarms: f64,
+    /// Days from the hidden churn moment to the flag, over the customers who stopped.
+    pub median_delay_days: f64,
+    pub mean_delay_days: f64,
+    /// Share of those who stopped that the rule flags within 90 days of stopping.
+    pub detected_within_90_days: f64,
+}
+
+/// What the comparison found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detection {
+    pub customers: usize,
+    pub stopped: usize,
+    pub buying: usize,
+    pub fit: model::Fit,
+    pub rules: Vec<RuleFigures>,
+}
+
+/// A customer at the cut-off: when they last ordered, when they really stopped (if they did)
+/// and when they would order next (if they did not).
+struct Known {
+    last: DateTime<Utc>,
+    churn_at: Option<DateTime<Utc>>,
+    next_order_at: Option<DateTime<Utc>>,
+}
+
+fn days(d: chrono::Duration) -> f64 {
+    d.num_seconds() as f64 / 86_400.0
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len().is_multiple_of(2) {
+        (v[m - 1] + v[m]) / 2.0
+    } else {
+        v[m]
+    }
+}
+
+/// The figures of a rule given each customer's lapse moment (with no new order).
+fn figures(rule: &str, known: &[Known], lapse_at: &[DateTime<Utc>]) -> RuleFigures {
+    let mut delays = Vec::new();
+    let (mut alarms, mut buying) = (0usize, 0usize);
+    for (k, l) in known.iter().zip(lapse_at) {
+        match (k.churn_at, k.next_order_at) {
+            (Some(c), _) => delays.push(days(*l - c.max(k.last))),
+            (None, Some(next)) => {
+                buying += 1;
+                alarms += usize::from(*l < next);
+            }
+            (None, None) => {}
+        }
+    }
+    let stopped = delays.len().max(1) as f64;
+    let within = delays.iter().filter(|d| **d <= 90.0).count() as f64 / stopped;
+    let mean = delays.iter().sum::<f64>() / stopped;
+    RuleFigures {
+        rule: rule.to_string(),
+        false_alarms: alarms as f64 / buying.max(1) as f64,
+        median_delay_days: median(&mut delays),
+        mean_delay_days: mean,
+        detected_within_90_days: within,
+    }
+}
+
+/// Each customer's lapse moment under `policy`, judged just after their last order.
+fn moments(
+    profiles: &[shared::domain::customer::Profile],
+    policy: &LapsePolicy,
+) -> Vec<DateTime<Utc>> {
+    profiles
+        .iter()
+        .map(|p| {
+            let last = p.last_order_at.expect("synthetic customers have orders");
+            match lapse::assess(p, policy, last).state {
+                LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => {
+                    lapses_at
+                }
+                LapseState::Lapsed { since } => since,
+                LapseState::NoOrders => last,
+            }
+        })
+        .collect()
+}
+
+/// Runs the comparison on `n` synthetic customers (seeded) under `policy`.
+pub fn run(n: usize, seed: u64, policy: &LapsePolicy, currency: &str) -> Detection {
+    let behaviour = Behaviour::default_model();
+    let start = crate::simulate::default_start();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    // The churn moments fall over the history and the next 365 days: some stop after the cut-off.
+    let (people, rows) = population::synthetic(n, &behaviour, currency, start, 365, &mut rng);
+    let mut profiles = orders::build_profiles(&rows, policy, start, Some(start));
+    profiles.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+    let mut people: Vec<&Person> = people.iter().collect();
+    people.sort_by(|a, b| a.id.cmp(&b.id));
+    let known: Vec<Known> = profiles
+        .iter()
+        .zip(&people)
+        .map(|(p, person)| {
+            debug_assert_eq!(p.customer_id, person.id);
+            Known {
+                last: p.last_order_at.expect("orders"),
+                // Stopped: no order after the cut-off (they stopped before it, or after it but
+                // before their next order). Still buying: their next order is known.
+                churn_at: person.churn_at.filter(|_| person.next_order_at.is_none()),
+                next_order_at: person.next_order_at,
+            }
+        })
+        .collect();
+    // As in production: the model fitted on the shop's customers at the cut-off.
+    let summaries: Vec<model::Summary> = profiles
+        .iter()
+        .filter_map(|p| model::profile_summary(p, start))
+        .collect();
+    let fit = model::fit(policy.model_variant(), &summaries);
+    let fitted = policy.with_stored_fit(model::worth_storing(&fit).then_some(&fit));
+    let model_at = moments(&profiles, &fitted);
+    let model_rule = figures(
+        "customer model (chance of an order within the horizon)",
+        &known,
+        &model_at,
+    );
+    let mut threshold = policy.clone();
+    threshold.model = LapseModel::Threshold;
+    let threshold_at = moments(&profiles, &threshold);
+    let threshold_rule = figures("median-gap threshold rule", &known, &threshold_at);
+    // Days since the last order, one number for everyone, set to the model's false-alarm rate:
+    // the smallest quiet time that flags no more of the buying than the model does.
+    let mut waits: Vec<f64> = known
+        .iter()
+        .filter(|k| k.churn_at.is_none())
+        .filter_map(|k| k.next_order_at.map(|n| days(n - k.last)))
+        .collect();
+    waits.sort_by(f64::total_cmp);
+    let allowed = (model_rule.false_alarms * waits.len() as f64).floor() as usize;
+    let d = if waits.is_empty() {
+        90.0
+    } else {
+        waits[waits.len().saturating_sub(allowed + 1)]
+    };
+    let recency_at: Vec<DateTime<Utc>> = known
+        .iter()
+        .map(|k| k.last + chrono::Duration::seconds((d * 86_400.0).ceil() as i64 + 1))
+        .collect();
+    let recency_rule = figures(
+        &format!("days since the last order ≥ {d:.0} (same false alarms)"),
+        &known,
+        &recency_at,
+    );
+    Detection {
+        customers: profiles.len(),
+        stopped: known.iter().filter(|k| k.churn_at.is_some()).count(),
+        buying: known
+            .iter()
+            .filter(|k| k.churn_at.is_none() && k.next_order_at.is_some())
+            .count(),
+        fit,
+        rules: vec![model_rule, recency_rule, threshold_rule],
+    }
+}
+
+impl Detection {
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "Synthetic customers: {} ({} stopped buying, {} still buying); model fitted on them: {}",
+            self.customers,
+            self.stopped,
+            self.buying,
+            self.fit.figures()
+        );
+        let _ = writeln!(
+            s,
+            "{:<58} {:>12} {:>13} {:>11} {:>14}",
+            "rule", "false alarms", "median delay", "mean delay", "found ≤ 90 d"
+        );
+        for r in &self.rules {
+            let _ = writeln!(
+                s,
+                "{:<58} {:>11.1}% {:>11.1} d {:>9.1} d {:>13.1}%",
+                r.rule,
+                r.false_alarms * 100.0,
+                r.median_delay_days,
+                r.mean_delay_days,
+                r.detected_within_90_days * 100.0
+            );
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rules_are_compared_on_the_same_customers_and_recency_at_the_models_false_alarms() {
+        let policy = shared::campaign::testing::example_campaign().lapse;
+        let d = run(1_500, 3, &policy, "EUR");
+        assert_eq!(d.customers, 1_500);
+        assert!(d.stopped > 100 && d.buying > 100, "{d:?}");
+        assert_eq!(d.rules.len(), 3);
+        let (model, recency) = (&d.rules[0], &d.rules[1]);
+        // The recency rule is set to flag no more of the buying than the model.
+        assert!(recency.false_alarms <= model.false_alarms + 1e-9, "{d:?}");
+        for r in &d.rules {
+            assert!(r.median_delay_days.is_finite() && (0.0..=1.0).contains(&r.false_alarms));
+        }
+        // The same seed gives the same figures.
+        let again = run(1_500, 3, &policy, "EUR");
+        assert_eq!(again.rules[0].median_delay_days, model.median_delay_days);
+        assert!(d.to_text().contains("median delay"));
+    }
+}

@@ -110,13 +110,26 @@ pub(crate) async fn erase_customer(
             Err(e) => return Err(e),
         }
     }
+    // Rewards issued before they were listed under their customer are found through the
+    // enrollment that holds their code.
+    let mut codes = Vec::new();
     for e in deps.store.enrollments_of(id).await? {
+        codes.extend(
+            e.reward_code
+                .as_deref()
+                .and_then(|c| RewardCode::parse(c).ok()),
+        );
         for key in erasure_keys(&e) {
             deps.store.release_key(&key).await?;
         }
         deps.store.delete_enrollment(id, &e.campaign).await?;
     }
     for code in deps.store.rewards_of(id).await? {
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    for code in codes {
         // A code listed under the customer but held by someone else (a collision whose insert
         // failed) is left alone; only the listing goes.
         let theirs = deps

@@ -34,6 +34,11 @@ pub struct ImportSummary {
     pub rows_read: usize,
     pub orders: usize,
     pub skipped: usize,
+    /// Rows skipped because their email is not an address.
+    pub invalid_emails: usize,
+    /// Customers whose address the campaign's hygiene keeps out of every send, by rule
+    /// (`role_address`, `disposable_domain`): imported, never emailed.
+    pub kept_out: std::collections::BTreeMap<&'static str, usize>,
     pub customers: usize,
     pub written: usize,
     pub due_now: usize,
@@ -245,6 +250,10 @@ pub async fn run(
         }
         Target::Aws => (crate::aws::store().await?, None),
     };
+    let kept_out = orders::kept_out(
+        &orders::build_profiles(&parsed.rows, &campaign.lapse, at, None),
+        &campaign.eligibility.hygiene,
+    );
     let pb = bar(0, "importing customers");
     let lapse = shared::fitted::lapse_policy(store.as_ref(), &campaign.name, &campaign.lapse).await;
     let merged = import_profiles(store.as_ref(), &parsed.rows, &lapse, at, &pb).await?;
@@ -261,6 +270,8 @@ pub async fn run(
         rows_read: parsed.rows.len() + parsed.bad.len(),
         orders: parsed.rows.len(),
         skipped: parsed.bad.len(),
+        invalid_emails: parsed.invalid_emails(),
+        kept_out,
         customers: merged.customers,
         written: merged.written,
         due_now: merged.due_now,

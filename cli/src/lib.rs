@@ -404,6 +404,11 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 "Imported {} orders of {} customers ({} rows read, {} skipped); {} profiles written, {} due now; due index rebuilt over {} customers",
                 s.orders, s.customers, s.rows_read, s.skipped, s.written, s.due_now, s.rebuild_evaluated
             );
+            println!(
+                "Kept out before the first send: {} row(s) with an email that is not an address (skipped); customers imported but never emailed: {}",
+                s.invalid_emails,
+                orders::describe_kept_out(&s.kept_out)
+            );
             if let Some(f) = &s.fit {
                 println!(
                     "Customer model fitted on the store's customers: {}",
@@ -453,7 +458,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             if a.json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&rows).expect("plan serializes")
+                    serde_json::to_string_pretty(&plan::Plan::new(rows)).expect("plan serializes")
                 );
             } else {
                 print!("{}", plan::to_text(&rows, at));

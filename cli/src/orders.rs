@@ -9,6 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use shared::campaign::config::LapsePolicy;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
+use shared::domain::hygiene::Address;
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::money::Money;
 
@@ -83,11 +84,40 @@ fn flag(name: &str, text: Option<String>) -> Result<Option<bool>, String> {
     }
 }
 
+/// How the reason of a row skipped for its email starts.
+const EMAIL_REFUSED: &str = "email: ";
+
+/// How many customers' addresses the campaign's hygiene keeps out, by rule (rows skipped for an
+/// email that is not an address are in [`OrdersFile::bad`], marked `invalid_email`).
+pub fn kept_out(
+    profiles: &[Profile],
+    policy: &shared::domain::hygiene::HygienePolicy,
+) -> BTreeMap<&'static str, usize> {
+    shared::domain::hygiene::tally(profiles.iter().filter_map(|p| p.email.as_deref()), policy)
+        .into_iter()
+        .map(|(k, n)| (k.rule(), n))
+        .collect()
+}
+
+/// `counts` as `role_address 2, disposable_domain 1`, or `none`.
+pub fn describe_kept_out(counts: &BTreeMap<&'static str, usize>) -> String {
+    if counts.is_empty() {
+        return "none".into();
+    }
+    counts
+        .iter()
+        .map(|(rule, n)| format!("{rule} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A row that was skipped, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadRow {
     pub line: u64,
     pub reason: String,
+    /// The row was skipped because its email is not an address.
+    pub invalid_email: bool,
 }
 
 /// What a file held.
@@ -95,6 +125,13 @@ pub struct BadRow {
 pub struct OrdersFile {
     pub rows: Vec<OrderRow>,
     pub bad: Vec<BadRow>,
+}
+
+impl OrdersFile {
+    /// Rows skipped because their email is not an address.
+    pub fn invalid_emails(&self) -> usize {
+        self.bad.iter().filter(|b| b.invalid_email).count()
+    }
 }
 
 /// Reads an orders file. A file without the required header columns is an error; a bad row is
@@ -151,7 +188,11 @@ pub fn read_orders_from(reader: impl Read, path: &Path) -> CliResult<OrdersFile>
                 let line = record.position().map_or(line, |p| p.line());
                 match parse_row(&record, &index, line) {
                     Ok(row) => out.rows.push(row),
-                    Err(reason) => out.bad.push(BadRow { line, reason }),
+                    Err(reason) => out.bad.push(BadRow {
+                        line,
+                        invalid_email: reason.starts_with(EMAIL_REFUSED),
+                        reason,
+                    }),
                 }
             }
             Err(e) => {
@@ -159,6 +200,7 @@ pub fn read_orders_from(reader: impl Read, path: &Path) -> CliResult<OrdersFile>
                 out.bad.push(BadRow {
                     line,
                     reason: format!("unreadable row: {e}"),
+                    invalid_email: false,
                 });
             }
         }
@@ -184,10 +226,10 @@ fn parse_row(
     if customer_id.len() > 200 || customer_id.chars().any(char::is_control) {
         return Err("customer_id must be at most 200 printable characters".into());
     }
-    let email = required("email")?;
-    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
-        return Err("email is not an address (it needs a part before and after @)".into());
-    }
+    let email = Address::parse(&required("email")?)
+        .map_err(|e| format!("{EMAIL_REFUSED}{e}"))?
+        .as_str()
+        .to_string();
     let at_text = required("ordered_at")?;
     let ordered_at = parse_instant(&at_text).ok_or_else(|| {
         format!("ordered_at '{at_text}' is not a date: write 2026-03-01 or 2026-03-01T09:00:00Z")
@@ -269,16 +311,20 @@ pub fn build_profiles(
         keep(&mut p.first_name, &r.first_name);
         keep(&mut p.locale, &r.locale);
         keep(&mut p.time_zone, &r.time_zone);
-        keep(&mut p.currency, &r.currency);
         if let Some(status) = r.email_status {
             p.email_status = stricter(p.email_status, status);
         }
-        p.record_order(OrderRecord {
+        let order = OrderRecord {
             at: r.ordered_at,
             amount: r.amount,
             product: r.product.clone(),
             category: r.category.clone(),
-        });
+        };
+        // Amounts in another currency than the customer's first are kept apart, never summed.
+        match &r.currency {
+            Some(c) => p.record_order_in(order, c),
+            None => p.record_order(order),
+        };
     }
     by_customer
         .into_values()
@@ -352,6 +398,44 @@ mod tests {
         assert!(reasons[2].contains("currency"));
         assert!(reasons[3].contains("time_zone"));
         assert!(reasons[4].contains("customer_id"));
+    }
+
+    #[test]
+    fn the_same_addresses_as_the_webhook_are_refused_and_counted_as_invalid() {
+        let f = read(
+            "customer_id,email,ordered_at,amount\n\
+             c1,a@b,2026-01-01,1\n\
+             c2,Ann <ann@example.com>,2026-01-01,1\n\
+             c3,a@[127.0.0.1],2026-01-01,1\n\
+             c4,Ann@Example.COM,2026-01-01,1\n\
+             c5,,2026-01-01,1\n",
+        )
+        .unwrap();
+        assert_eq!(f.rows.len(), 1);
+        assert_eq!(
+            f.rows[0].email, "Ann@example.com",
+            "the domain in lower case"
+        );
+        assert_eq!(f.invalid_emails(), 3, "an empty email is a missing field");
+        assert!(f.bad.iter().all(|b| !b.reason.contains("ann@")));
+    }
+
+    #[test]
+    fn a_customer_buying_in_two_currencies_has_a_lifetime_value_in_each() {
+        let f = read(
+            "customer_id,email,ordered_at,amount,currency\n\
+             c1,a@example.com,2026-01-01,10,EUR\n\
+             c1,a@example.com,2026-01-05,399,SEK\n\
+             c1,a@example.com,2026-01-09,5,eur\n",
+        )
+        .unwrap();
+        let policy = shared::campaign::testing::example_campaign().lapse;
+        let at = Utc.with_ymd_and_hms(2026, 1, 20, 0, 0, 0).unwrap();
+        let p = &build_profiles(&f.rows, &policy, at, None)[0];
+        assert_eq!(p.order_count, 3);
+        assert_eq!(p.currency.as_deref(), Some("EUR"));
+        assert_eq!(p.lifetime_value, Money(1500));
+        assert_eq!(p.lifetime_value_other.get("SEK"), Some(&Money(39900)));
     }
 
     #[test]

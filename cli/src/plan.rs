@@ -1,6 +1,7 @@
 //! `winback plan`: a dry run of the scheduler's decision for every customer at a given moment.
 //! Reads only; sends and writes nothing.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
@@ -9,6 +10,7 @@ use shared::campaign::config::CampaignConfig;
 use shared::domain::customer::Profile;
 use shared::domain::eligibility;
 use shared::domain::experiment;
+use shared::domain::hygiene;
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::money::Money;
 use shared::domain::sequence::{Enrollment, Flow};
@@ -55,6 +57,35 @@ pub struct PlanRow {
     pub expected_next_order_at: Option<DateTime<Utc>>,
     /// Expected spend over the next 12 months, in the campaign currency ("12.50").
     pub predicted_value: Option<Money>,
+    /// The hygiene rule that keeps this customer's address out of every send, whether or not
+    /// they have lapsed (`role_address`, `disposable_domain`, `invalid_address`).
+    pub address_kept_out: Option<&'static str>,
+}
+
+/// The plan of every customer, with the addresses kept out before the first send counted by rule
+/// (what `plan --json` prints).
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub customers: Vec<PlanRow>,
+    pub addresses_kept_out: BTreeMap<&'static str, usize>,
+}
+
+impl Plan {
+    pub fn new(customers: Vec<PlanRow>) -> Plan {
+        Plan {
+            addresses_kept_out: addresses_kept_out(&customers),
+            customers,
+        }
+    }
+}
+
+/// How many customers' addresses each hygiene rule keeps out.
+pub fn addresses_kept_out(rows: &[PlanRow]) -> BTreeMap<&'static str, usize> {
+    let mut out = BTreeMap::new();
+    for rule in rows.iter().filter_map(|r| r.address_kept_out) {
+        *out.entry(rule).or_default() += 1;
+    }
+    out
 }
 
 /// The plan of one customer at `at`, given their latest enrollment.
@@ -113,6 +144,11 @@ pub fn plan_one(
             .outlook
             .as_ref()
             .map(|o| Money(o.predicted_value.round() as i64)),
+        address_kept_out: p.email.as_deref().and_then(|e| {
+            hygiene::assess(e, &campaign.eligibility.hygiene)
+                .err()
+                .map(|k| k.rule())
+        }),
     };
     match a.state {
         LapseState::NoOrders => {}
@@ -338,6 +374,11 @@ pub fn to_text(rows: &[PlanRow], at: DateTime<Utc>) -> String {
     for (rule, n) in rules {
         let _ = writeln!(s, "  kept out by {rule}: {n}");
     }
+    let _ = writeln!(
+        s,
+        "Addresses kept out before the first send (any state): {}",
+        crate::orders::describe_kept_out(&addresses_kept_out(rows))
+    );
     s
 }
 

@@ -65,7 +65,14 @@ fn context(
         years_as_customer: 2,
         months_as_customer: 34,
         order_count: 7,
-        reward: reward.map(|r| RewardView::new(r, locale, &tz, now)),
+        reward: reward.map(|r| {
+            let url = shared::domain::reward::checkout_url(
+                config.checkout.as_ref(),
+                &config.shop_url,
+                r.code.as_str(),
+            );
+            RewardView::new(r, locale, &tz, now, url)
+        }),
         survey: if step_config.survey {
             Reason::ALL
                 .iter()

@@ -155,8 +155,75 @@ fn import_reports_a_bad_row_by_line_number_and_imports_the_rest() {
     // What was imported is there for plan.
     let plan = winback(&["plan", "--at", "2026-03-01", "--store", s(&store), "--json"]);
     assert!(plan.status.success(), "{}", stderr(&plan));
-    let rows: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 4);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["customers"].as_array().unwrap().len(), 4);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn import_and_plan_count_the_addresses_kept_out_before_the_first_send_and_why() {
+    let dir = scratch("hygiene");
+    let csv = dir.join("orders.csv");
+    std::fs::write(
+        &csv,
+        "customer_id,email,ordered_at,amount\n\
+         c-ann,ann@example.com,2025-06-01,10\n\
+         c-info,info@example.com,2025-06-01,10\n\
+         c-sales,Sales+eu@example.com,2025-06-01,10\n\
+         c-temp,t@yopmail.com,2025-06-01,10\n\
+         c-nodot,a@b,2025-06-01,10\n",
+    )
+    .unwrap();
+    let store = dir.join("store.json");
+    let o = winback(&[
+        "import",
+        s(&csv),
+        "--store",
+        s(&store),
+        "--at",
+        "2026-03-01",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("1 row(s) with an email that is not an address (skipped); customers imported but never emailed: disposable_domain 1, role_address 2"),
+        "{out}"
+    );
+    assert!(
+        stderr(&o).contains("orders.csv:6: skipped: email:"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains("a@b"),
+        "addresses stay out of messages"
+    );
+
+    let text = stdout(&winback(&[
+        "plan",
+        "--at",
+        "2026-03-01",
+        "--store",
+        s(&store),
+    ]));
+    assert!(text.contains("kept out by role_address: 2"), "{text}");
+    assert!(text.contains("kept out by disposable_domain: 1"), "{text}");
+    assert!(
+        text.contains("Addresses kept out before the first send (any state): disposable_domain 1, role_address 2"),
+        "{text}"
+    );
+    let json = winback(&["plan", "--at", "2026-03-01", "--orders", s(&csv), "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(plan["addresses_kept_out"]["role_address"], 2);
+    assert_eq!(plan["addresses_kept_out"]["disposable_domain"], 1);
+    let ann = plan["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["customer_id"] == "c-ann")
+        .unwrap();
+    assert_eq!(ann["decision"], "enroll");
+    assert!(ann["address_kept_out"].is_null());
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -186,8 +253,8 @@ fn plan_names_the_rule_that_let_each_customer_in_or_kept_them_out() {
     );
     assert!(text.contains("would be enrolled"), "{text}");
     let json = winback(&["plan", "--at", "2026-03-01", "--orders", s(&csv), "--json"]);
-    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let weekly = rows
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let weekly = plan["customers"]
         .as_array()
         .unwrap()
         .iter()

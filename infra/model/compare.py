@@ -76,6 +76,7 @@ for horizon in (90, 180):
                            f"{flagged['came_back_anyway']*100:.1f}% vs recency rule {flagged['recency_came_back_anyway']*100:.1f}%")
     rows[-2]["winback fit s"] = wb["fit_seconds"]
     rows[-2]["winback evals"] = wb["evaluations_per_second"]
+    rows[-2]["winback moments"] = wb["lapse_moments_per_second"]
 
 cols = ["group", "customers", "winback E[orders]", "winback P(no order)", "winback 1-P(active)", "recency (own)",
         "lifetimes BG/NBD expected purchases", "lifetimes BG/NBD 1-P(alive)",
@@ -88,7 +89,8 @@ print()
 for r in rows:
     if "flagged" in r:
         print(f"- {r['group']}: flagged {r['flagged']}; winback fit {r['winback fit s']:.3f} s, "
-              f"{r['winback evals']:,.0f} customer evaluations per second")
+              f"{r['winback evals']:,.0f} customer evaluations (P(active), chance of an order, 12-month value) "
+              f"and {r['winback moments']:,.0f} lapse moments per second")
 for name, (f, secs) in fits.items():
     p = f.params_
     print(f"- lifetimes {name}: r {p['r']:.4f}, alpha {p['alpha']:.3f}, a {p['a']:.4f}, b {p['b']:.4f} (days); fit {secs:.2f} s")

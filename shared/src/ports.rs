@@ -322,4 +322,12 @@ pub enum MailError {
 pub trait Mailer: Send + Sync {
     /// Sends; returns the provider's message id.
     async fn send(&self, email: &Email) -> Result<String, MailError>;
+
+    /// Whether the account-level suppression list (SES's, fed by every earlier bounce and
+    /// complaint of the account) holds `address`. A mailer that has no such list (a test double
+    /// wrapping another) keeps the default: no address is on it.
+    async fn is_suppressed(&self, address: &str) -> Result<bool, MailError> {
+        let _ = address;
+        Ok(false)
+    }
 }

@@ -18,7 +18,7 @@ use shared::domain::customer::Profile;
 use shared::domain::experiment::Group;
 use shared::domain::metrics::CohortKey;
 use shared::domain::money::Money;
-use shared::domain::reward::{Reward, RewardCode, RewardKind, RewardSpec};
+use shared::domain::reward::{ReserveError, Reward, RewardCode, RewardKind, RewardSpec};
 use shared::domain::sequence::{Enrollment, Status};
 use shared::ports::*;
 
@@ -86,6 +86,7 @@ fn reward(code: &str) -> Reward {
         redeemed_at: None,
         voided_at: None,
         uses_left: 1,
+        reserved: None,
     }
 }
 
@@ -217,6 +218,29 @@ async fn reward_codes_are_unique_and_rewards_save_by_version(store: Shared) {
     assert_eq!(back.version, 2);
     assert_eq!(back.uses_left, 0);
     assert_eq!(back.redeemed_at, Some(t0() + Duration::days(2)));
+
+    // Two orders reserve a fresh code from the same read: the conditional write lets one in.
+    let fresh = reward("WB-5555-6666-7777");
+    store.insert_reward(&fresh).await.unwrap();
+    let read = store
+        .get_reward(&fresh.code)
+        .await
+        .unwrap()
+        .expect("stored");
+    let a = read.reserve("order-A", t0()).unwrap();
+    let b = read.reserve("order-B", t0()).unwrap();
+    store.save_reward(&a).await.unwrap();
+    assert_conflict(store.save_reward(&b).await, "a second order's reservation");
+    let held = store
+        .get_reward(&fresh.code)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(held.reserved.as_ref().unwrap().order_ref, "order-A");
+    assert!(matches!(
+        held.reserve("order-B", t0()),
+        Err(ReserveError::HeldByAnotherOrder { .. })
+    ));
 
     let never_inserted = reward("WB-2222-3333-4444");
     assert_conflict(

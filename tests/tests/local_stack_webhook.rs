@@ -410,3 +410,94 @@ async fn a_bounce_suppresses_a_customer_whose_id_ses_tags_cannot_hold() {
     assert_eq!(treated_totals(&w.table).await.get(counter::BOUNCED), 1);
     w.table.delete().await;
 }
+
+fn signed_reserve(
+    code: &str,
+    order_ref: &str,
+    t: chrono::DateTime<chrono::Utc>,
+) -> webhook::HttpRequest {
+    let raw = json!({ "order_ref": order_ref }).to_string();
+    webhook::HttpRequest {
+        method: "POST".into(),
+        path: format!("/v1/rewards/{code}/reserve"),
+        query: String::new(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            (
+                "winback-signature".into(),
+                shared::signing::sign_webhook(WEBHOOK_KEY, t.timestamp(), raw.as_bytes()),
+            ),
+        ],
+        body: raw.into_bytes(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_emails_button_applies_the_code_and_of_orders_racing_to_reserve_it_one_wins() {
+    let stack = LocalStack::from_env().await;
+    let w = emailed(&stack, "hook-reserve").await;
+    // The reward button goes to the shop's checkout with the code applied (`[checkout]`).
+    assert!(
+        w.html.contains(&format!(
+            "href=\"https://shop.example.com/discount/{}\"",
+            w.code
+        )),
+        "{}",
+        w.html
+    );
+    // Half an hour before the orders below are placed (`order` puts them at now + 2 h).
+    let at = now() + Duration::minutes(90);
+    let tries = (0..8).map(|i| {
+        let deps = w.deps.clone();
+        let req = signed_reserve(&w.code, &format!("order-{i}"), at);
+        tokio::spawn(async move { webhook::handle_http(&deps, req, at).await })
+    });
+    let answers: Vec<webhook::HttpResponse> = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let won: Vec<&webhook::HttpResponse> = answers.iter().filter(|a| a.status == 200).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "{:?}",
+        answers.iter().map(|a| &a.body).collect::<Vec<_>>()
+    );
+    assert!(answers
+        .iter()
+        .all(|a| a.status == 200
+            || (a.status == 409 && a.json()["status"] == "held_by_another_order")));
+    let winner = won[0].json()["order_ref"].as_str().unwrap().to_string();
+
+    // Another order reporting the code is refused it; the winner's order redeems it.
+    let loser = if winner == "order-0" {
+        "order-1"
+    } else {
+        "order-0"
+    };
+    let mut other = order(&w.customer_id, "evt-other", &w.code);
+    other["order_ref"] = json!(loser);
+    let t = now() + Duration::hours(2);
+    let resp = webhook::handle_http(&w.deps, signed_activity(&other, WEBHOOK_KEY, t), t).await;
+    assert_eq!(
+        resp.json()["reward"]["code_status"],
+        "reserved",
+        "{}",
+        resp.body
+    );
+    let mut mine = order(&w.customer_id, "evt-mine", &w.code);
+    mine["order_ref"] = json!(winner);
+    let resp = webhook::handle_http(&w.deps, signed_activity(&mine, WEBHOOK_KEY, t), t).await;
+    assert_eq!(resp.json()["reward"]["status"], "redeemed", "{}", resp.body);
+    let reward = w
+        .table
+        .store
+        .get_reward(&shared::domain::reward::RewardCode::parse(&w.code).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reward.uses_left, 0);
+    assert_eq!(reward.reserved, None);
+    w.table.delete().await;
+}

@@ -67,6 +67,11 @@ pub struct Report {
     /// Revenue per treated customer above the holdout's, times treated customers, minor units.
     pub incremental_revenue_minor: i64,
     pub reward_cost_minor: i64,
+    /// Revenue (attributed and later orders) of treated customers in other currencies than the
+    /// campaign's, by currency, minor units: kept apart, never added to the figures above.
+    pub revenue_other_currencies: BTreeMap<String, i64>,
+    /// Reward cost in other currencies, by currency, minor units.
+    pub reward_cost_other_currencies: BTreeMap<String, i64>,
     /// Incremental revenue per unit of reward cost (`None` when nothing was given away).
     pub return_on_rewards: Option<f64>,
     /// Of the reactivated treated customers, those still ordering 90 days later.
@@ -210,6 +215,14 @@ impl Report {
             revenue_minor: revenue(&treated),
             incremental_revenue_minor: incremental,
             reward_cost_minor: reward_cost,
+            revenue_other_currencies: {
+                let mut m = treated.other_currencies(counter::REVENUE);
+                for (c, v) in treated.other_currencies(counter::REVENUE_AFTER) {
+                    *m.entry(c).or_default() += v;
+                }
+                m
+            },
+            reward_cost_other_currencies: treated.other_currencies(counter::REWARD_COST),
             return_on_rewards: (reward_cost > 0).then(|| incremental as f64 / reward_cost as f64),
             still_active_90d: Rate::new(
                 treated.get(counter::STILL_ACTIVE_90D),
@@ -332,6 +345,19 @@ impl Report {
             self.treated.get(counter::REDEEMED),
             self.money(self.reward_cost_minor)
         );
+        for (what, amounts) in [
+            ("revenue", &self.revenue_other_currencies),
+            ("reward cost", &self.reward_cost_other_currencies),
+        ] {
+            for (currency, minor) in amounts {
+                let _ = writeln!(
+                    s,
+                    "  {what} in {currency}: {} {currency} (not converted; not in the {} figures)",
+                    Money(*minor),
+                    self.currency
+                );
+            }
+        }
         match self.return_on_rewards {
             Some(r) => {
                 let _ = writeln!(s, "  return on rewards            {r:.1}× incremental revenue per unit of reward cost");
@@ -473,6 +499,31 @@ mod tests {
                 &[("enrolled", 100), ("reactivated", 10)],
             ),
         ]
+    }
+
+    #[test]
+    fn money_in_another_currency_is_reported_apart_and_never_summed() {
+        let mut rs = rows();
+        rs.push(row(
+            "b",
+            Group::Treated,
+            None,
+            &[
+                ("revenue_minor#SEK", 49_900),
+                ("revenue_after_minor#SEK", 100),
+                ("reward_cost_minor#SEK", 5_000),
+            ],
+        ));
+        let r = Report::from_rows("example", "EUR", 3, "test", &rs);
+        assert_eq!(r.revenue_minor, 500_000, "the EUR figures are unchanged");
+        assert_eq!(r.reward_cost_minor, 50_000);
+        assert_eq!(r.revenue_other_currencies.get("SEK"), Some(&50_000));
+        assert_eq!(r.reward_cost_other_currencies.get("SEK"), Some(&5_000));
+        let text = r.to_text();
+        assert!(
+            text.contains("revenue in SEK: 500.00 SEK (not converted; not in the EUR figures)"),
+            "{text}"
+        );
     }
 
     #[test]

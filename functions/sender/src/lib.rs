@@ -26,6 +26,7 @@ use serde::Serialize;
 use shared::campaign::{self as locale, Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::eligibility;
+use shared::domain::hygiene::{self, KeptOut};
 use shared::domain::metrics::{counter, CohortKey, Counts};
 use shared::domain::outlook;
 use shared::domain::reward::{self, Offer, Reward, RewardCode};
@@ -385,6 +386,27 @@ pub async fn send_step(
             now.timestamp_millis(),
         );
         return Ok(Outcome::Deferred { until: allowed });
+    }
+
+    // Hygiene again right before the send (the campaign file may have changed since enrollment),
+    // then the account-level suppression list. A lookup that fails does not hold the send back:
+    // SES drops mail to a listed address itself and reports it as a bounce.
+    let address = profile.email.as_deref().unwrap_or_default();
+    let listed = match deps.mailer.is_suppressed(address).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            tracing::warn!(event = "suppression_list_unavailable", error = %e);
+            false
+        }
+    };
+    if let Err(kept_out) = hygiene::assess_send(address, &config.eligibility.hygiene, listed) {
+        if kept_out == KeptOut::AccountSuppressionList {
+            suppress(deps, &profile, now).await?;
+        }
+        end_enrollment(deps, enrollment, ExitReason::Suppressed, now).await?;
+        return Ok(Outcome::Skipped {
+            why: kept_out.rule(),
+        });
     }
 
     // Claim the step.
@@ -838,7 +860,11 @@ pub fn compose(
         years_as_customer: months / 12,
         months_as_customer: months,
         order_count: profile.order_count,
-        reward: reward.map(|r| RewardView::new(r, &locale_code, &tz, now)),
+        reward: reward.map(|r| {
+            let url =
+                reward::checkout_url(config.checkout.as_ref(), &config.shop_url, r.code.as_str());
+            RewardView::new(r, &locale_code, &tz, now, url)
+        }),
         survey,
         nps,
         fewer_emails_url: format!("{unsubscribe_url}&offer=fewer"),

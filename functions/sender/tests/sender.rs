@@ -611,6 +611,54 @@ async fn after_the_last_step_the_enrollment_waits_for_sunset() {
 }
 
 #[tokio::test]
+async fn an_address_on_the_account_suppression_list_is_not_sent_to_and_the_customer_is_suppressed()
+{
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    w.mailer.put_suppressed("C1@example.com");
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert_eq!(
+        out,
+        Outcome::Skipped {
+            why: "account_suppression_list"
+        }
+    );
+    assert_eq!(w.mailer.count(), 0);
+    let p = w.store.get_profile("c1").await.unwrap().unwrap();
+    assert_eq!(p.email_status, EmailStatus::Suppressed);
+    assert!(matches!(enrollment(&w).await.status, Status::Exited { .. }));
+    // Someone else on the same account's list changes nothing for c2.
+    let due2 = enrolled(&w, "c2", "en").await;
+    assert!(matches!(
+        process_step(&d, &due2, now()).await.unwrap(),
+        Outcome::Sent { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_role_address_enrolled_before_the_campaign_kept_it_out_is_not_sent_to() {
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+    p.email = Some("info@example.com".into());
+    w.store.save_profile(&p).await.unwrap();
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert_eq!(
+        out,
+        Outcome::Skipped {
+            why: "role_address"
+        }
+    );
+    assert_eq!(w.mailer.count(), 0);
+    let p = w.store.get_profile("c1").await.unwrap().unwrap();
+    assert_eq!(
+        p.email_status,
+        EmailStatus::Subscribed,
+        "a role address is kept out by policy, not suppressed"
+    );
+}
+
+#[tokio::test]
 async fn an_unsubscribed_customer_is_skipped_and_leaves_the_sequence() {
     let (w, d) = world();
     let due = enrolled(&w, "c1", "en").await;

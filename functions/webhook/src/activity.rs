@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 use shared::campaign::config::LapsePolicy;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::experiment::Group;
+use shared::domain::hygiene::Address;
 use shared::domain::lapse::next_look;
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::money::Money;
@@ -48,6 +49,9 @@ pub(crate) struct Activity {
     pub occurred_at: DateTime<Utc>,
     pub amount: Option<(Money, String)>,
     pub reward_code: Option<String>,
+    /// The shop's reference of the order (what it reserved the code with); the event id when
+    /// the shop sends none.
+    pub order_ref: Option<String>,
     pub product: Option<String>,
     pub category: Option<String>,
     pub profile: ProfileFields,
@@ -97,13 +101,6 @@ fn text<'a>(
         }
         Some(_) => Err(invalid(field, format!("{field} must be a string"))),
     }
-}
-
-/// Whether `e` is accepted as an email address.
-pub(crate) fn is_email(e: &str) -> bool {
-    e.split_once('@')
-        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
-        && !e.chars().any(char::is_whitespace)
 }
 
 /// Parses and checks a body completely, before anything is written.
@@ -176,21 +173,19 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
         ));
     }
     let reward_code = text(obj, "reward_code", "reward_code", 64, false)?.map(str::to_string);
+    let order_ref = text(obj, "order_ref", "order_ref", 200, false)?.map(str::to_string);
     let product = text(obj, "product", "product", 200, false)?.map(str::to_string);
     let category = text(obj, "category", "category", 100, false)?.map(str::to_string);
 
     let profile = match obj.get("profile") {
         None | Some(Value::Null) => ProfileFields::default(),
         Some(Value::Object(p)) => {
-            let email = text(p, "email", "profile.email", 254, false)?;
-            if let Some(e) = email {
-                if !is_email(e) {
-                    return Err(invalid(
-                        "profile.email",
-                        "profile.email is not an email address",
-                    ));
-                }
-            }
+            let email = text(p, "email", "profile.email", 254, false)?
+                .map(|e| {
+                    Address::parse(e)
+                        .map_err(|why| invalid("profile.email", format!("profile.email: {why}")))
+                })
+                .transpose()?;
             let locale = text(p, "locale", "profile.locale", 35, false)?;
             if let Some(l) = locale {
                 if !l
@@ -213,7 +208,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
                 }
             }
             ProfileFields {
-                email: email.map(str::to_string),
+                email: email.map(|a| a.as_str().to_string()),
                 first_name: text(p, "first_name", "profile.first_name", 100, false)?
                     .map(str::to_string),
                 locale: locale.map(str::to_string),
@@ -231,6 +226,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
         occurred_at,
         amount,
         reward_code,
+        order_ref,
         product,
         category,
         profile,
@@ -257,7 +253,7 @@ enum Attribution {
 enum Redemption {
     None,
     Redeemed {
-        reward: Reward,
+        reward: Box<Reward>,
         cost: Money,
     },
     Refused {
@@ -276,7 +272,13 @@ async fn attribute(
     a: &Activity,
 ) -> Result<(Attribution, Option<Enrollment>), StoreError> {
     let config = deps.campaign.config();
-    let minor = a.amount.as_ref().map_or(0, |(m, _)| m.0);
+    // The enrollment's revenue is in the campaign currency: an order in another currency is
+    // counted in its own counter (see `process`), never added to it.
+    let minor = a
+        .amount
+        .as_ref()
+        .filter(|(_, c)| c.eq_ignore_ascii_case(&config.currency))
+        .map_or(0, |(m, _)| m.0);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -377,9 +379,13 @@ async fn redeem(deps: &Deps, a: &Activity) -> Result<Redemption, StoreError> {
             && reward.uses_left == 0
         {
             let cost = reward.cost_for(*amount);
-            return Ok(Redemption::Redeemed { reward, cost });
+            return Ok(Redemption::Redeemed {
+                reward: Box::new(reward),
+                cost,
+            });
         }
-        let used = match reward.redeem(&a.customer_id, a.occurred_at) {
+        let order_ref = a.order_ref.as_deref().unwrap_or(&a.event_id);
+        let used = match reward.redeem(&a.customer_id, order_ref, a.occurred_at) {
             Ok(r) => r,
             Err(e) => {
                 let status = match e {
@@ -387,6 +393,7 @@ async fn redeem(deps: &Deps, a: &Activity) -> Result<Redemption, StoreError> {
                     RedeemError::Expired => "expired",
                     RedeemError::OtherCustomer => "other_customer",
                     RedeemError::Voided => "voided",
+                    RedeemError::ReservedByAnotherOrder => "reserved",
                 };
                 return Ok(refused(code.as_str(), status, e.to_string()));
             }
@@ -397,7 +404,7 @@ async fn redeem(deps: &Deps, a: &Activity) -> Result<Redemption, StoreError> {
                 let mut saved = used;
                 saved.version = v;
                 return Ok(Redemption::Redeemed {
-                    reward: saved,
+                    reward: Box::new(saved),
                     cost,
                 });
             }
@@ -447,13 +454,15 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
     match a.kind {
         Kind::Order => {
             if let Some((amount, currency)) = &a.amount {
-                profile.currency.get_or_insert_with(|| currency.clone());
-                profile.record_order(OrderRecord {
-                    at: a.occurred_at,
-                    amount: *amount,
-                    product: a.product.clone(),
-                    category: a.category.clone(),
-                });
+                profile.record_order_in(
+                    OrderRecord {
+                        at: a.occurred_at,
+                        amount: *amount,
+                        product: a.product.clone(),
+                        category: a.category.clone(),
+                    },
+                    currency,
+                );
             }
         }
         Kind::Profile | Kind::RenewalUpcoming => {}
@@ -540,9 +549,13 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
     let mut events = Vec::new();
     match &attribution {
         Attribution::Reactivated(e) => {
+            let campaign_currency = &deps.campaign.config().currency;
             let mut deltas: Vec<(String, i64)> = vec![
                 (counter::REACTIVATED.into(), 1),
-                (counter::REVENUE.into(), minor),
+                (
+                    counter::in_currency(counter::REVENUE, &currency, campaign_currency),
+                    minor,
+                ),
             ];
             if let Some(step) = e.sent.last().map(|s| s.step) {
                 deltas.push((counter::reactivated_after_step(step), 1));
@@ -581,7 +594,12 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
             enrollment: e,
             won_at,
         } => {
-            let mut deltas = vec![(counter::REVENUE_AFTER, minor)];
+            let revenue_after = counter::in_currency(
+                counter::REVENUE_AFTER,
+                &currency,
+                &deps.campaign.config().currency,
+            );
+            let mut deltas = vec![(revenue_after.as_str(), minor)];
             if a.occurred_at - *won_at >= Duration::days(STILL_ACTIVE_DAYS) {
                 let key = still_active_key(&e.id);
                 if deps
@@ -617,7 +635,18 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
                 deps,
                 &key,
                 now,
-                &[(counter::REDEEMED, 1), (counter::REWARD_COST, cost.0)],
+                &[
+                    (counter::REDEEMED, 1),
+                    (
+                        counter::in_currency(
+                            counter::REWARD_COST,
+                            &reward.currency,
+                            &deps.campaign.config().currency,
+                        )
+                        .as_str(),
+                        cost.0,
+                    ),
+                ],
             )
             .await?;
             tracing::info!(event = "reward_redeemed", customer_id = %a.customer_id, campaign = %reward.campaign, variant = %reward.variant, kind = reward.spec.kind.as_str());
@@ -800,6 +829,19 @@ mod tests {
             (
                 "profile.email",
                 Box::new(|v| v["profile"] = json!({"email": "not an address"})),
+            ),
+            // What the orders CSV refuses too (one parser: shared::domain::hygiene::Address).
+            (
+                "profile.email",
+                Box::new(|v| v["profile"] = json!({"email": "a@b"})),
+            ),
+            (
+                "profile.email",
+                Box::new(|v| v["profile"] = json!({"email": "Ann <ann@example.com>"})),
+            ),
+            (
+                "profile.email",
+                Box::new(|v| v["profile"] = json!({"email": "a@[127.0.0.1]"})),
             ),
             (
                 "profile.time_zone",

@@ -261,6 +261,7 @@ enum Route {
     Unsubscribe,
     Preferences,
     Reward(String),
+    Reserve(String),
     Customer(String),
     Resolution(String),
     Platform(platforms::Platform),
@@ -273,6 +274,7 @@ impl Route {
             Route::Survey => &["GET", "POST"],
             Route::Unsubscribe | Route::Preferences => &["GET", "POST"],
             Route::Reward(_) => &["GET"],
+            Route::Reserve(_) => &["POST"],
             Route::Customer(_) => &["DELETE"],
             Route::Resolution(_) => &["POST"],
             Route::Platform(_) => &["POST"],
@@ -304,7 +306,14 @@ fn route(path: &str) -> Option<Route> {
     let mut parts = rest.split('/');
     let first = parts.next()?;
     let second = parts.next();
+    let third = parts.next();
     if parts.next().is_some() {
+        return None;
+    }
+    if let (("rewards", Some(code)), Some("reserve")) = ((first, second), third) {
+        return (!code.is_empty()).then(|| Route::Reserve(code.to_string()));
+    }
+    if third.is_some() {
         return None;
     }
     match (first, second) {
@@ -327,7 +336,7 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
     let Some(route) = route(&req.path) else {
         return http::json_error(
             404,
-            "no such route: the webhook serves POST /v1/activity, GET|POST /v1/survey, GET|POST /v1/unsubscribe, GET|POST /v1/preferences, GET /v1/rewards/{code}, DELETE /v1/customers/{id}, POST /v1/resolutions/{reason}, POST /v1/platforms/{shopify|woocommerce|stripe}",
+            "no such route: the webhook serves POST /v1/activity, GET|POST /v1/survey, GET|POST /v1/unsubscribe, GET|POST /v1/preferences, GET /v1/rewards/{code}, POST /v1/rewards/{code}/reserve, DELETE /v1/customers/{id}, POST /v1/resolutions/{reason}, POST /v1/platforms/{shopify|woocommerce|stripe}",
             None,
         );
     };
@@ -372,6 +381,7 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
             Route::Preferences if method == "GET" => links::choice_page(deps, &req, now).await,
             Route::Preferences => links::post_preferences(deps, &req, now).await,
             Route::Reward(code) => signed::reward(deps, &req, &code, now).await,
+            Route::Reserve(code) => signed::reserve(deps, &req, &code, now).await,
             Route::Customer(id) => signed::erase(deps, &req, &id, now).await,
             Route::Resolution(reason) => resolve::post(deps, &req, &reason, now).await,
             Route::Platform(p) => platforms::post(deps, &req, p, now).await,
@@ -477,6 +487,12 @@ mod tests {
         assert!(matches!(route("/prod/v1/survey/"), Some(Route::Survey)));
         assert!(matches!(route("/v1/rewards/WB-1"), Some(Route::Reward(c)) if c == "WB-1"));
         assert!(route("/v1/rewards/").is_none());
+        assert!(
+            matches!(route("/v1/rewards/WB-1/reserve"), Some(Route::Reserve(c)) if c == "WB-1")
+        );
+        assert!(route("/v1/rewards//reserve").is_none());
+        assert!(route("/v1/rewards/WB-1/other").is_none());
+        assert!(route("/v1/rewards/WB-1/reserve/x").is_none());
         assert!(route("/v1/customers/a/b").is_none());
         assert!(route("/v2/activity").is_none());
         assert!(route("/").is_none());

@@ -1,8 +1,9 @@
-//! The shop's bodiless signed requests: reward look-ups and erasure.
+//! The shop's signed requests about codes and customers: reward look-ups, reservations at
+//! checkout and erasure.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use shared::domain::reward::RewardCode;
+use shared::domain::reward::{ReserveError, RewardCode};
 use shared::domain::sequence::{enrollment_id, Enrollment};
 use shared::ports::StoreError;
 use shared::signing::verify_webhook;
@@ -51,6 +52,91 @@ pub(crate) async fn reward(
             "uses_left": r.uses_left,
         }),
     ))
+}
+
+/// Longest order reference accepted.
+const MAX_ORDER_REF: usize = 200;
+
+/// `POST /v1/rewards/{code}/reserve` with `{"order_ref": "..."}`, signed over the body: holds the
+/// code for that order ([`shared::domain::reward::Reward::reserve`]) with a conditional write, so
+/// of two orders reserving at once exactly one gets it; the other gets 409.
+pub(crate) async fn reserve(
+    deps: &Deps,
+    req: &HttpRequest,
+    segment: &str,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, StoreError> {
+    if let Some(refused) = crate::refuse_unsigned_body(deps, req, now) {
+        return Ok(refused);
+    }
+    let order_ref = match serde_json::from_slice::<serde_json::Value>(&req.body) {
+        Err(e) => return Ok(json_error(400, &format!("the body is not JSON: {e}"), Some("body"))),
+        Ok(v) => match v.get("order_ref") {
+            Some(serde_json::Value::String(s))
+                if !s.trim().is_empty()
+                    && s.len() <= MAX_ORDER_REF
+                    && !s.chars().any(char::is_control) =>
+            {
+                s.trim().to_string()
+            }
+            _ => {
+                return Ok(json_error(
+                    400,
+                    &format!("order_ref must be the order's reference: a string of 1 to {MAX_ORDER_REF} printable characters"),
+                    Some("order_ref"),
+                ))
+            }
+        },
+    };
+    let not_found = || json_error(404, "no reward has this code", Some("code"));
+    let Some(code) = percent_decode(segment).and_then(|s| RewardCode::parse(&s).ok()) else {
+        return Ok(not_found());
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let Some(reward) = deps.store.get_reward(&code).await? else {
+            return Ok(not_found());
+        };
+        let reserved = match reward.reserve(&order_ref, now) {
+            Ok(r) => r,
+            Err(e) => {
+                let body = match &e {
+                    ReserveError::HeldByAnotherOrder { until } => json!({
+                        "status": "held_by_another_order", "until": until,
+                    }),
+                    ReserveError::NotValid { status } => json!({
+                        "status": "not_valid", "code_status": status,
+                    }),
+                };
+                let mut body = body;
+                body["error"] = json!(e.to_string());
+                body["code"] = json!(code.as_str());
+                return Ok(json_response(409, &body));
+            }
+        };
+        match deps.store.save_reward(&reserved).await {
+            Ok(_) => {
+                let held = reserved.reserved.as_ref();
+                return Ok(json_response(
+                    200,
+                    &json!({
+                        "status": "reserved",
+                        "code": code.as_str(),
+                        "order_ref": order_ref,
+                        "until": held.map(|h| h.until),
+                        "kind": reserved.spec.kind.as_str(),
+                        "value": reserved.spec.value.map(|v| v.to_string()),
+                        "currency": reserved.currency,
+                        "customer_id": reserved.customer_id,
+                    }),
+                ));
+            }
+            // Someone else wrote first (another order's reservation, a redemption): read again.
+            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `DELETE /v1/customers/{id}`: erases everything kept per customer id (see [`erase_customer`]).

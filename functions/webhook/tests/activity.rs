@@ -232,6 +232,38 @@ async fn a_renewal_the_campaign_counts_as_still_with_us_stops_the_sequence_witho
 }
 
 #[tokio::test]
+async fn revenue_in_two_currencies_is_counted_per_currency_and_never_summed() {
+    let w = world();
+    w.enrolled_customer().await;
+    let mut sek = order("evt-sek", now(), "399.00");
+    sek["amount"]["currency"] = json!("SEK");
+    let resp = w.http(activity(&sek)).await;
+    assert_eq!(resp.json()["reactivated"], true, "{}", resp.body);
+    let later = now() + Duration::days(3);
+    let body = order("evt-eur", later, "10.00");
+    let resp = webhook::handle_http(
+        &w.deps,
+        signed_post("/v1/activity", &body.to_string(), WEBHOOK_KEY, later),
+        later,
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    let t = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(t.get(counter::REVENUE), 0, "no EUR order won them back");
+    assert_eq!(t.get("revenue_minor#SEK"), 39_900);
+    assert_eq!(t.get(counter::REVENUE_AFTER), 1000);
+    assert_eq!(
+        t.other_currencies(counter::REVENUE),
+        [("SEK".to_string(), 39_900)].into()
+    );
+    assert_eq!(
+        w.enrollment(CUSTOMER).await.revenue_minor,
+        1000,
+        "the enrollment's revenue is in the campaign currency only"
+    );
+}
+
+#[tokio::test]
 async fn a_renewal_the_campaign_counts_restarts_the_lapse_clock_and_a_login_it_does_not_count_does_not(
 ) {
     let w = world();

@@ -24,6 +24,7 @@ fn path() -> impl Strategy<Value = String> {
         Just("/v1/unsubscribe".to_string()),
         Just("/v1/preferences".to_string()),
         "/v1/rewards/[A-Za-z0-9%-]{0,24}",
+        "/v1/rewards/(WB-7Q2K-9XPD-4HMR|[A-Za-z0-9%-]{0,24})/reserve",
         "/v1/customers/[A-Za-z0-9%-]{0,24}",
         "/v1/platforms/(shopify|woocommerce|stripe|[a-z]{0,8})",
         "/[ -~]{0,40}",
@@ -88,6 +89,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
         "[ -~]{0,200}".prop_map(String::into_bytes),
         Just(b"List-Unsubscribe=One-Click".to_vec()),
         Just(b"choice=unsubscribe".to_vec()),
+        "[ -~]{0,40}".prop_map(|r| serde_json::json!({ "order_ref": r }).to_string().into_bytes()),
         (0usize..3).prop_map(|n| {
             let kind = ["order", "login", "x"][n];
             let v = serde_json::json!({"event_id": "e", "customer_id": CUSTOMER, "type": kind,

@@ -586,6 +586,8 @@ impl EventBus for MemoryBus {
 pub struct MemoryMailer {
     sent: Mutex<Vec<(String, Email)>>,
     counter: AtomicU64,
+    /// The account-level suppression list, lower case.
+    suppressed: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl MemoryMailer {
@@ -602,6 +604,14 @@ impl MemoryMailer {
     pub fn count(&self) -> usize {
         self.sent.lock().expect("lock").len()
     }
+
+    /// Puts `address` on the account-level suppression list.
+    pub fn put_suppressed(&self, address: &str) {
+        self.suppressed
+            .lock()
+            .expect("lock")
+            .insert(address.to_lowercase());
+    }
 }
 
 #[async_trait]
@@ -613,5 +623,13 @@ impl Mailer for MemoryMailer {
             .expect("lock")
             .push((id.clone(), email.clone()));
         Ok(id)
+    }
+
+    async fn is_suppressed(&self, address: &str) -> Result<bool, MailError> {
+        Ok(self
+            .suppressed
+            .lock()
+            .expect("lock")
+            .contains(&address.to_lowercase()))
     }
 }

@@ -115,6 +115,24 @@ pub fn classify(code: &str, message: &str) -> MailError {
 
 #[async_trait]
 impl Mailer for SesMailer {
+    /// `GetSuppressedDestination`: found means on the list, `NotFoundException` means not.
+    async fn is_suppressed(&self, address: &str) -> Result<bool, MailError> {
+        match self
+            .client
+            .get_suppressed_destination()
+            .email_address(address)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("NotFoundException") => Ok(false),
+            Err(e) => Err(classify(
+                e.code().unwrap_or("Unknown"),
+                e.message().unwrap_or(""),
+            )),
+        }
+    }
+
     async fn send(&self, email: &Email) -> Result<String, MailError> {
         let mut message = Message::builder().subject(content(&email.subject)?).body(
             Body::builder()

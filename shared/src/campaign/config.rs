@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::hygiene::HygienePolicy;
 use crate::domain::money::Money;
 use crate::domain::reward::RewardSpec;
 use crate::domain::sequence::{ActivityKind, Flow};
@@ -39,6 +40,34 @@ pub struct CampaignConfig {
     /// at-risk customers are only watched.
     #[serde(default)]
     pub at_risk: Option<AtRiskFlow>,
+    /// Where the email's reward button goes: a checkout link that applies the code. Without it
+    /// the button goes to `shop_url` and the customer types the code.
+    #[serde(default)]
+    pub checkout: Option<CheckoutConfig>,
+}
+
+/// The shop's checkout link that applies a code: `[checkout]` in the campaign file. See
+/// [`crate::domain::reward::checkout_url`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutConfig {
+    pub platform: CheckoutPlatform,
+    /// `generic`: the link with `{code}` where the code goes (required). `shopify`,
+    /// `woocommerce`: the shop's base URL when it is not `shop_url`.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Which platform's link applies a code.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckoutPlatform {
+    /// `<base>/discount/{code}` (Shopify's shareable discount link).
+    Shopify,
+    /// `<base>/?coupon={code}`.
+    Woocommerce,
+    /// The `url` template as written.
+    Generic,
 }
 
 /// The at-risk flow: a buying process before they lapse. Interest (content, a satisfaction or
@@ -231,6 +260,10 @@ pub struct EligibilityPolicy {
     /// enrollment. Without it, step 1's own template is sent (it sees `resolved` too).
     #[serde(default)]
     pub resolved_template: Option<String>,
+    /// Which addresses are kept out before the first send (role addresses, disposable domains):
+    /// `[eligibility.hygiene]`. See [`crate::domain::hygiene`].
+    #[serde(default)]
+    pub hygiene: HygienePolicy,
 }
 
 fn default_sunset_days() -> u32 {

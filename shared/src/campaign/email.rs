@@ -58,11 +58,21 @@ pub struct RewardView {
     pub expires_on: String,
     /// Whole days from today to that day, in the customer's time zone.
     pub days_left: u32,
+    /// The reward button's link: the checkout with the code applied (`[checkout]`), else the
+    /// shop's URL.
+    pub url: String,
 }
 
 impl RewardView {
-    /// The view of an issued reward for a customer in `locale` and `time_zone`, as of `now`.
-    pub fn new(reward: &Reward, locale: &str, time_zone: &Zone, now: DateTime<Utc>) -> RewardView {
+    /// The view of an issued reward for a customer in `locale` and `time_zone`, as of `now`, its
+    /// button going to `url` ([`crate::domain::reward::checkout_url`]).
+    pub fn new(
+        reward: &Reward,
+        locale: &str,
+        time_zone: &Zone,
+        now: DateTime<Utc>,
+        url: String,
+    ) -> RewardView {
         let today = time_zone.date(now);
         let last_day = time_zone.date(reward.expires_at);
         RewardView {
@@ -71,6 +81,7 @@ impl RewardView {
             description: describe_reward(&reward.spec, &reward.currency, locale),
             expires_on: format_date(last_day, locale),
             days_left: u32::try_from((last_day - today).num_days()).unwrap_or(0),
+            url,
         }
     }
 }
@@ -121,6 +132,7 @@ pub(crate) fn full_sample(locale: &str, reward_kind: RewardKind) -> EmailContext
             description: describe_reward(&spec, "EUR", locale),
             expires_on: format_date(expires, locale),
             days_left: 14,
+            url: "https://shop.example.com/discount/WB-7K3M-Q9XD-2HFP".into(),
         }),
         survey: Reason::ALL
             .into_iter()
@@ -207,7 +219,7 @@ mod tests {
             issued,
         );
         let stockholm: Zone = "Europe/Stockholm".parse().unwrap();
-        let view = RewardView::new(&reward, "sv", &stockholm, issued);
+        let view = RewardView::new(&reward, "sv", &stockholm, issued, "u".into());
         assert_eq!(view.code, reward.code.to_string());
         assert_eq!(view.kind, "amount_off");
         assert_eq!(view.expires_on, "16 mars 2026");
@@ -221,6 +233,7 @@ mod tests {
             "en",
             &Zone::UTC,
             issued + chrono::Duration::days(20),
+            "u".into(),
         );
         assert_eq!(later.expires_on, "15 March 2026");
         assert_eq!(later.days_left, 0);

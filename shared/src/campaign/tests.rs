@@ -467,6 +467,16 @@ fn each_rule_of_the_campaign_file_names_its_key() {
             &["shop_url", "not a URL"],
         ),
         (
+            "platform = \"shopify\"",
+            "platform = \"generic\"",
+            &["checkout.url", "{code}"],
+        ),
+        (
+            "platform = \"shopify\"",
+            "platform = \"generic\"\nurl = \"promo:{code}\"",
+            &["checkout.url", "http"],
+        ),
+        (
             "quiet_hours_start = 21",
             "quiet_hours_start = 24",
             &["sending.quiet_hours_start", "0 to 23"],

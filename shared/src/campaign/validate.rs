@@ -93,7 +93,37 @@ pub(crate) fn validate(c: &CampaignConfig) -> Result<(), CampaignError> {
     validate_sending_and_steps(c)?;
     validate_resolved_template(c)?;
     validate_rewards(c)?;
+    validate_checkout(c)?;
     validate_experiment(c)
+}
+
+/// `[checkout]`: a generic link needs `{code}`; every link, with a sample code in it, must be an
+/// http(s) URL.
+fn validate_checkout(c: &CampaignConfig) -> Result<(), CampaignError> {
+    use crate::campaign::config::CheckoutPlatform;
+    let Some(checkout) = &c.checkout else {
+        return Ok(());
+    };
+    if checkout.platform == CheckoutPlatform::Generic
+        && !checkout
+            .url
+            .as_deref()
+            .is_some_and(|u| u.contains("{code}"))
+    {
+        return Err(invalid(
+            "checkout.url",
+            "must be the checkout link with {code} where the code goes, e.g. \"https://shop.example.com/cart?promo={code}\"",
+        ));
+    }
+    let sample =
+        crate::domain::reward::checkout_url(Some(checkout), &c.shop_url, "WB-7K3M-Q9XD-2HFP");
+    match url::Url::parse(&sample) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+        _ => Err(invalid(
+            "checkout.url",
+            format!("must make an http or https link, got {sample:?}"),
+        )),
+    }
 }
 
 fn validate_locales(c: &CampaignConfig) -> Result<(), CampaignError> {

@@ -62,8 +62,13 @@ pub struct Profile {
     pub earlier_orders: Vec<(i64, i64)>,
     #[serde(default)]
     pub order_count: u32,
+    /// The value of the customer's orders in `currency` (their first order's currency).
     #[serde(default)]
     pub lifetime_value: Money,
+    /// The value of orders in any other currency, by currency: kept apart, never added to
+    /// `lifetime_value`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lifetime_value_other: BTreeMap<String, Money>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_order_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,6 +120,24 @@ impl Profile {
             customer_id: customer_id.into(),
             ..Profile::default()
         }
+    }
+
+    /// Adds an order paid in `currency`: `lifetime_value` holds the amounts in the customer's
+    /// currency (set by their first order), any other currency's in `lifetime_value_other`.
+    pub fn record_order_in(&mut self, order: OrderRecord, currency: &str) -> bool {
+        let currency = currency.to_ascii_uppercase();
+        let home = self
+            .currency
+            .get_or_insert_with(|| currency.clone())
+            .clone();
+        let amount = order.amount;
+        let before = self.lifetime_value;
+        let added = self.record_order(order);
+        if added && !home.eq_ignore_ascii_case(&currency) {
+            self.lifetime_value = before;
+            *self.lifetime_value_other.entry(currency).or_default() += amount;
+        }
+        added
     }
 
     /// Adds an order, keeping the history ordered and bounded (orders that fall out of it are

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::customer::{EmailStatus, Profile};
+use super::hygiene::{self, KeptOut};
 use super::lapse::Outlook;
 use super::money::Money;
 use super::sequence::{Enrollment, ExitReason, Flow, Status};
@@ -44,6 +45,10 @@ pub enum Ineligible {
     PausedReason {
         reason: Reason,
     },
+    /// The address is kept out by hygiene (invalid, a role address, a disposable domain).
+    Address {
+        kept_out: KeptOut,
+    },
 }
 
 impl Ineligible {
@@ -72,6 +77,7 @@ impl Ineligible {
             Ineligible::ContactedRecently { .. } => "contacted_recently",
             Ineligible::CoolingDown { .. } => "cooling_down",
             Ineligible::PausedReason { .. } => "paused_reason",
+            Ineligible::Address { kept_out } => kept_out.rule(),
         }
     }
 }
@@ -167,8 +173,11 @@ pub fn check_flow(
     if let Some(until) = sunset_until(profile, policy).filter(|u| now < *u) {
         return Err(Ineligible::Sunset { until });
     }
-    if profile.email.is_none() {
+    let Some(email) = &profile.email else {
         return Err(Ineligible::NoEmail);
+    };
+    if let Err(kept_out) = hygiene::assess(email, &policy.hygiene) {
+        return Err(Ineligible::Address { kept_out });
     }
     if profile.order_count < policy.min_orders {
         return Err(Ineligible::TooFewOrders {
@@ -250,6 +259,25 @@ mod tests {
     fn a_good_lapsed_customer_is_eligible() {
         let c = example_campaign();
         assert_eq!(check(&good_customer(), None, &c.eligibility, now()), Ok(()));
+    }
+
+    #[test]
+    fn role_disposable_and_invalid_addresses_are_kept_out_unless_the_campaign_allows_them() {
+        let mut c = example_campaign();
+        for (address, rule) in [
+            ("sales@shop.example", "role_address"),
+            ("ann@yopmail.com", "disposable_domain"),
+            ("ann@localhost", "invalid_address"),
+        ] {
+            let mut p = good_customer();
+            p.email = Some(address.into());
+            let why = check(&p, None, &c.eligibility, now()).unwrap_err();
+            assert_eq!(why.rule(), rule, "{address}");
+        }
+        c.eligibility.hygiene.allow = vec!["shop.example".into()];
+        let mut p = good_customer();
+        p.email = Some("sales@shop.example".into());
+        assert_eq!(check(&p, None, &c.eligibility, now()), Ok(()));
     }
 
     #[test]

@@ -332,12 +332,13 @@ pub fn assess_with_model(
         return assess_threshold(profile, policy, now);
     };
     let p_order = fit.p_order_within(&s, policy.horizon_days);
+    let orders_12m = fit.expected_purchases(&s, 365.0);
     let outlook = Outlook {
         p_active: fit.p_active(&s),
         p_order,
         expected_next_order_at: now.max(last) + days(fit.days_to_next_order(&s).min(36_500.0)),
-        predicted_value: fit.predicted_value(&s, 365.0),
-        expected_orders_12m: fit.expected_purchases(&s, 365.0),
+        predicted_value: orders_12m * fit.expected_spend(&s),
+        expected_orders_12m: orders_12m,
     };
     let Some(Moments { at_risk, lapses }) = model_moments(profile, policy, fit, now) else {
         let mut a = assess_threshold(profile, policy, now);

@@ -20,6 +20,17 @@ pub mod counter {
     pub const REVENUE: &str = "revenue_minor";
     /// Revenue from later orders of reactivated customers, minor units.
     pub const REVENUE_AFTER: &str = "revenue_after_minor";
+
+    /// The name of money counter `base` for an amount in `currency`: `base` itself in the
+    /// campaign's currency, `base#SEK` in another, so that amounts in different currencies are
+    /// never added together.
+    pub fn in_currency(base: &str, currency: &str, campaign_currency: &str) -> String {
+        if currency.eq_ignore_ascii_case(campaign_currency) {
+            base.to_string()
+        } else {
+            format!("{base}#{}", currency.to_ascii_uppercase())
+        }
+    }
     pub const REDEEMED: &str = "redeemed";
     /// Money given away by redeemed rewards, minor units.
     pub const REWARD_COST: &str = "reward_cost_minor";
@@ -90,6 +101,17 @@ impl Counts {
         for (k, v) in &other.0 {
             self.add(k, *v);
         }
+    }
+
+    /// The amounts of money counter `base` (`revenue_minor`, …) held in other currencies than
+    /// the campaign's ([`counter::in_currency`]), by currency.
+    pub fn other_currencies(&self, base: &str) -> BTreeMap<String, i64> {
+        let prefix = format!("{base}#");
+        self.0
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_string(), *v)))
+            .filter(|(_, v)| *v != 0)
+            .collect()
     }
 
     /// Reactivated / enrolled.

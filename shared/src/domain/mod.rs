@@ -3,6 +3,7 @@
 pub mod customer;
 pub mod eligibility;
 pub mod experiment;
+pub mod hygiene;
 pub mod lapse;
 pub mod metrics;
 pub mod model;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::money::Money;
 use super::survey::Reason;
-use crate::campaign::config::CampaignConfig;
+use crate::campaign::config::{CampaignConfig, CheckoutConfig, CheckoutPlatform};
 
 /// The kinds of reward. Money off is the default: it performs about twice as well as percent off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -266,6 +266,53 @@ pub struct Reward {
     /// Orders still to be discounted (`multi_order`), else 1 until redeemed.
     #[serde(default)]
     pub uses_left: u8,
+    /// The order that holds the code at checkout (`POST /v1/rewards/{code}/reserve`) until it is
+    /// reported or the hold runs out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<Reservation>,
+}
+
+/// How long a reservation holds a code for its order: long enough to pay, short enough that an
+/// abandoned checkout does not lock the customer's code for the day.
+pub const RESERVATION_MINUTES: i64 = 60;
+
+/// A code held by one order at checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// The shop's order reference (its order id or checkout token).
+    pub order_ref: String,
+    pub until: DateTime<Utc>,
+}
+
+/// Why a code cannot be reserved.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum ReserveError {
+    /// Expired, redeemed or voided: no order may use it.
+    #[error("this reward code cannot be used: it is {status:?}")]
+    NotValid { status: CodeStatus },
+    /// Another order holds it until `until` (or until that order is reported).
+    #[error("another order holds this reward code")]
+    HeldByAnotherOrder { until: DateTime<Utc> },
+}
+/// The link of the email's reward button: the shop's checkout with `code` applied (per
+/// [`CheckoutConfig`]), or `shop_url` when the campaign has no `[checkout]`. The code is
+/// percent-encoded.
+pub fn checkout_url(checkout: Option<&CheckoutConfig>, shop_url: &str, code: &str) -> String {
+    let Some(c) = checkout else {
+        return shop_url.to_string();
+    };
+    let code: String = url::form_urlencoded::byte_serialize(code.as_bytes()).collect();
+    let base = c.url.as_deref().unwrap_or(shop_url).trim_end_matches('/');
+    match c.platform {
+        CheckoutPlatform::Shopify => format!("{base}/discount/{code}"),
+        CheckoutPlatform::Woocommerce if base.contains('?') => format!("{base}&coupon={code}"),
+        CheckoutPlatform::Woocommerce => format!("{base}/?coupon={code}"),
+        CheckoutPlatform::Generic => c
+            .url
+            .as_deref()
+            .unwrap_or(shop_url)
+            .replace("{code}", &code),
+    }
 }
 
 /// Why a code cannot be redeemed.
@@ -280,6 +327,8 @@ pub enum RedeemError {
     OtherCustomer,
     #[error("this reward code was replaced by the one in a later email")]
     Voided,
+    #[error("another order holds this reward code at checkout")]
+    ReservedByAnotherOrder,
 }
 
 /// What a shop's checkout is told about a code.
@@ -327,6 +376,7 @@ impl Reward {
             redeemed_at: None,
             voided_at: None,
             uses_left,
+            reserved: None,
         }
     }
 
@@ -347,10 +397,43 @@ impl Reward {
         self.status(now) == CodeStatus::Valid && self.redeemed_at.is_none()
     }
 
-    /// Redeems one use by `customer_id` at `now`.
-    pub fn redeem(&self, customer_id: &str, now: DateTime<Utc>) -> Result<Reward, RedeemError> {
+    /// The reservation that still holds the code at `now`, if any.
+    pub fn held(&self, now: DateTime<Utc>) -> Option<&Reservation> {
+        self.reserved.as_ref().filter(|r| now < r.until)
+    }
+
+    /// Reserves the code for `order_ref` at `now`: the same order reserving again keeps (and
+    /// extends) its hold; another order is refused while the hold lasts. The caller saves the
+    /// result with a conditional (versioned) write, so of two orders racing only one wins.
+    pub fn reserve(&self, order_ref: &str, now: DateTime<Utc>) -> Result<Reward, ReserveError> {
+        match self.status(now) {
+            CodeStatus::Valid => {}
+            status => return Err(ReserveError::NotValid { status }),
+        }
+        if let Some(h) = self.held(now).filter(|h| h.order_ref != order_ref) {
+            return Err(ReserveError::HeldByAnotherOrder { until: h.until });
+        }
+        let mut r = self.clone();
+        r.reserved = Some(Reservation {
+            order_ref: order_ref.to_string(),
+            until: now + Duration::minutes(RESERVATION_MINUTES),
+        });
+        Ok(r)
+    }
+
+    /// Redeems one use by `customer_id` for order `order_ref` at `now`. A code another order
+    /// holds is refused; the use releases the hold (a multi-order code can be reserved again).
+    pub fn redeem(
+        &self,
+        customer_id: &str,
+        order_ref: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reward, RedeemError> {
         if customer_id != self.customer_id {
             return Err(RedeemError::OtherCustomer);
+        }
+        if self.held(now).is_some_and(|h| h.order_ref != order_ref) {
+            return Err(RedeemError::ReservedByAnotherOrder);
         }
         match self.status(now) {
             CodeStatus::Redeemed => Err(RedeemError::AlreadyRedeemed),
@@ -360,6 +443,7 @@ impl Reward {
                 let mut r = self.clone();
                 r.uses_left -= 1;
                 r.redeemed_at.get_or_insert(now);
+                r.reserved = None;
                 Ok(r)
             }
         }
@@ -389,6 +473,87 @@ impl Reward {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_checkout_link_applies_the_code_on_each_platform() {
+        let shop = "https://shop.example.com/";
+        let on = |platform, url: Option<&str>| CheckoutConfig {
+            platform,
+            url: url.map(str::to_string),
+        };
+        assert_eq!(checkout_url(None, shop, "WB-1"), shop);
+        assert_eq!(
+            checkout_url(Some(&on(CheckoutPlatform::Shopify, None)), shop, "WB-1"),
+            "https://shop.example.com/discount/WB-1"
+        );
+        assert_eq!(
+            checkout_url(
+                Some(&on(
+                    CheckoutPlatform::Woocommerce,
+                    Some("https://w.example/shop")
+                )),
+                shop,
+                "WB-1"
+            ),
+            "https://w.example/shop/?coupon=WB-1"
+        );
+        assert_eq!(
+            checkout_url(
+                Some(&on(
+                    CheckoutPlatform::Woocommerce,
+                    Some("https://w.example/?lang=sv")
+                )),
+                shop,
+                "WB-1"
+            ),
+            "https://w.example/?lang=sv&coupon=WB-1"
+        );
+        assert_eq!(
+            checkout_url(
+                Some(&on(
+                    CheckoutPlatform::Generic,
+                    Some("https://s.example/cart?promo={code}&src=email")
+                )),
+                shop,
+                "WB 1/&"
+            ),
+            "https://s.example/cart?promo=WB+1%2F%26&src=email",
+            "the code is percent-encoded"
+        );
+    }
+
+    #[test]
+    fn one_order_holds_a_code_until_it_is_reported_or_the_hold_runs_out() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let r = issued([1; 8], now);
+        let held = r.reserve("order-1", now).unwrap();
+        assert_eq!(held.held(now).unwrap().order_ref, "order-1");
+        // The same order again keeps it; another order is refused while it holds.
+        assert!(held.reserve("order-1", now + Duration::minutes(5)).is_ok());
+        assert!(matches!(
+            held.reserve("order-2", now + Duration::minutes(5)),
+            Err(ReserveError::HeldByAnotherOrder { .. })
+        ));
+        assert_eq!(
+            held.redeem("c1", "order-2", now + Duration::minutes(5)),
+            Err(RedeemError::ReservedByAnotherOrder)
+        );
+        let used = held
+            .redeem("c1", "order-1", now + Duration::minutes(5))
+            .unwrap();
+        assert_eq!(used.reserved, None);
+        assert_eq!(used.status(now), CodeStatus::Redeemed);
+        assert!(matches!(
+            used.reserve("order-3", now),
+            Err(ReserveError::NotValid {
+                status: CodeStatus::Redeemed
+            })
+        ));
+        // An abandoned checkout frees the code after the hold.
+        let later = now + Duration::minutes(RESERVATION_MINUTES);
+        assert!(held.reserve("order-2", later).is_ok());
+        assert!(held.redeem("c1", "order-2", later).is_ok());
+    }
     use chrono::TimeZone;
     use proptest::prelude::*;
 
@@ -441,12 +606,15 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
         let r = issued([9; 8], now);
         assert_eq!(r.expires_at, now + Duration::days(14));
-        assert_eq!(r.redeem("c2", now), Err(RedeemError::OtherCustomer));
-        let used = r.redeem("c1", now).unwrap();
+        assert_eq!(r.redeem("c2", "o-1", now), Err(RedeemError::OtherCustomer));
+        let used = r.redeem("c1", "o-1", now).unwrap();
         assert_eq!(used.status(now), CodeStatus::Redeemed);
-        assert_eq!(used.redeem("c1", now), Err(RedeemError::AlreadyRedeemed));
         assert_eq!(
-            r.redeem("c1", now + Duration::days(15)),
+            used.redeem("c1", "o-1", now),
+            Err(RedeemError::AlreadyRedeemed)
+        );
+        assert_eq!(
+            r.redeem("c1", "o-1", now + Duration::days(15)),
             Err(RedeemError::Expired)
         );
     }
@@ -525,7 +693,7 @@ mod tests {
             next_offer(Some(&issued), &spec(), later),
             Offer::Issue { replaces: None }
         );
-        let used = issued.redeem("c1", now).unwrap();
+        let used = issued.redeem("c1", "o-1", now).unwrap();
         assert_eq!(
             next_offer(Some(&used), &spec(), now),
             Offer::Issue { replaces: None }
@@ -533,7 +701,7 @@ mod tests {
         // A voided code is refused at checkout and never kept.
         let voided = issued.void(now);
         assert_eq!(voided.status(now), CodeStatus::Voided);
-        assert_eq!(voided.redeem("c1", now), Err(RedeemError::Voided));
+        assert_eq!(voided.redeem("c1", "o-1", now), Err(RedeemError::Voided));
         assert_eq!(
             next_offer(Some(&voided), &spec(), now),
             Offer::Issue { replaces: None }

@@ -21,6 +21,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
+use shared::domain::hygiene::Address;
 use shared::domain::money::Money;
 use shared::ports::StoreError;
 use subtle::ConstantTimeEq;
@@ -192,8 +193,8 @@ pub(crate) fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
 /// refuses its order).
 pub(crate) fn email_at(v: &Value, pointer: &str) -> Option<String> {
     str_at(v, pointer, 254)
-        .filter(|e| activity::is_email(e))
-        .map(str::to_string)
+        .and_then(|e| Address::parse(e).ok())
+        .map(|a| a.as_str().to_string())
 }
 
 /// A locale like `en` or `sv-SE`, else none.

@@ -121,6 +121,10 @@ fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError>
         occurred_at: occurred_at.min(now),
         amount: Some(total),
         reward_code: str_at(o, "/discount_codes/0/code", 64).map(str::to_string),
+        // A checkout reserves the code before the order exists: by its checkout token.
+        order_ref: Some(
+            str_at(o, "/checkout_token", 200).map_or_else(|| order_id.clone(), str::to_string),
+        ),
         product: str_at(o, "/line_items/0/title", 200).map(str::to_string),
         category: str_at(o, "/line_items/0/product_type", 100).map(str::to_string),
         profile: profile(
@@ -150,6 +154,7 @@ fn customer(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
         occurred_at: updated.min(now),
         amount: None,
         reward_code: None,
+        order_ref: None,
         product: None,
         category: None,
         profile: profile(c, None, locale_at(c, "/locale")),
@@ -178,6 +183,7 @@ fn consent(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
         occurred_at: at,
         amount: None,
         reward_code: None,
+        order_ref: None,
         product: None,
         category: None,
         profile: ProfileFields {

@@ -92,6 +92,7 @@ pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
             occurred_at: occurred_at.min(now),
             amount,
             reward_code: None,
+            order_ref: None,
             product: str_at(obj, "/lines/data/0/description", 200).map(str::to_string),
             category: None,
             profile: ProfileFields {

@@ -92,6 +92,7 @@ pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapEr
         occurred_at: occurred_at.min(now),
         amount: Some(total),
         reward_code: str_at(&o, "/coupon_lines/0/code", 64).map(str::to_string),
+        order_ref: Some(order_id.clone()),
         product: str_at(&o, "/line_items/0/name", 200).map(str::to_string),
         category: None,
         profile: ProfileFields {

@@ -1,0 +1,135 @@
+//! `POST /v1/rewards/{code}/reserve`: one order holds a code at checkout.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use shared::domain::reward::RewardCode;
+use shared::ports::RewardStore;
+
+fn reserve(code: &str, order_ref: &str) -> webhook::HttpRequest {
+    signed_post(
+        &format!("/v1/rewards/{code}/reserve"),
+        &json!({ "order_ref": order_ref }).to_string(),
+        WEBHOOK_KEY,
+        now(),
+    )
+}
+
+#[tokio::test]
+async fn two_orders_reserving_one_code_at_once_one_gets_it_and_the_other_409() {
+    let w = world();
+    w.enrolled_customer().await;
+    let (a, b) = tokio::join!(
+        w.http(reserve(CODE, "order-A")),
+        w.http(reserve(CODE, "order-B"))
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} / {}", a.body, b.body);
+    let (won, lost) = if a.status == 200 { (a, b) } else { (b, a) };
+    let winner = won.json()["order_ref"].as_str().unwrap().to_string();
+    assert_eq!(won.json()["status"], "reserved");
+    assert_eq!(lost.json()["status"], "held_by_another_order");
+    let stored = w
+        .store
+        .get_reward(&RewardCode::parse(CODE).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.reserved.unwrap().order_ref, winner);
+    // The same order reserving again keeps it.
+    assert_eq!(w.http(reserve(CODE, &winner)).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_reserving_order_redeems_the_code_and_another_order_cannot() {
+    let w = world();
+    w.enrolled_customer().await;
+    assert_eq!(w.http(reserve(CODE, "order-A")).await.status, 200);
+
+    let mut other = order("e-other", now(), "40.00");
+    other["reward_code"] = json!(CODE);
+    other["order_ref"] = json!("order-B");
+    let resp = w.http(activity(&other)).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.json()["reward"]["status"], "refused");
+    assert_eq!(resp.json()["reward"]["code_status"], "reserved");
+
+    let mut mine = order("e-mine", now(), "40.00");
+    mine["reward_code"] = json!(CODE);
+    mine["order_ref"] = json!("order-A");
+    let resp = w.http(activity(&mine)).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.json()["reward"]["status"], "redeemed", "{}", resp.body);
+    // Redeemed: nobody reserves it again.
+    let again = w.http(reserve(CODE, "order-C")).await;
+    assert_eq!(again.status, 409);
+    assert_eq!(again.json()["code_status"], "redeemed");
+}
+
+#[tokio::test]
+async fn an_order_without_order_ref_is_known_by_its_event_id() {
+    let w = world();
+    w.enrolled_customer().await;
+    assert_eq!(w.http(reserve(CODE, "e-77")).await.status, 200);
+    let mut o = order("e-77", now(), "40.00");
+    o["reward_code"] = json!(CODE);
+    let resp = w.http(activity(&o)).await;
+    assert_eq!(resp.json()["reward"]["status"], "redeemed", "{}", resp.body);
+}
+
+#[tokio::test]
+async fn bad_reservations_are_refused_and_change_nothing() {
+    let w = world();
+    w.enrolled_customer().await;
+    let before = w.snapshot().await;
+    let path = format!("/v1/rewards/{CODE}/reserve");
+    let cases: Vec<(webhook::HttpRequest, u16)> = vec![
+        // Unsigned, wrongly signed.
+        (
+            {
+                let mut r = reserve(CODE, "o-1");
+                r.headers.clear();
+                r
+            },
+            401,
+        ),
+        (
+            signed_post(
+                &path,
+                &json!({"order_ref": "o-1"}).to_string(),
+                b"wrong",
+                now(),
+            ),
+            401,
+        ),
+        // A replay five minutes later: the signature's time is stale.
+        (
+            signed_post(
+                &path,
+                &json!({"order_ref": "o-1"}).to_string(),
+                WEBHOOK_KEY,
+                now() - chrono::Duration::minutes(10),
+            ),
+            401,
+        ),
+        (signed_post(&path, "{not json", WEBHOOK_KEY, now()), 400),
+        (signed_post(&path, "{}", WEBHOOK_KEY, now()), 400),
+        (reserve(CODE, ""), 400),
+        (reserve(CODE, &"x".repeat(201)), 400),
+        (reserve(CODE, "a\u{7}b"), 400),
+        (reserve("WB-2222-3333-4444", "o-1"), 404),
+        (reserve("not-a-code", "o-1"), 404),
+        (
+            signed_post(&path, &"x".repeat(70 * 1024), WEBHOOK_KEY, now()),
+            413,
+        ),
+        (signed_bodiless("GET", &path), 405),
+    ];
+    for (req, status) in cases {
+        let resp = w.http(req).await;
+        assert_eq!(resp.status, status, "{}", resp.body);
+        assert_eq!(w.snapshot().await, before);
+    }
+}

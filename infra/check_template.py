@@ -30,6 +30,24 @@ METRICS = {
         "PublishFailures", "FollowUpsOpened", "FollowUpsClosed", "FollowUpNotifyFailures",
     ],
 }
+# Least privilege: the DynamoDB actions each function's code calls (shared/src/adapters/dynamodb.rs
+# maps each store method to its API call), on the table and on the due index, and the secrets
+# each one reads. A function with a managed policy broader than these fails the check.
+DYNAMODB = {
+    "SchedulerFunction": ({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "Scan"}, {"Query"}),
+    "SenderFunction": ({"GetItem", "PutItem", "UpdateItem"}, set()),
+    "WebhookFunction": ({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"}, set()),
+}
+SECRETS = {
+    "SchedulerFunction": set(),
+    "SenderFunction": {"LinkKeySeed"},
+    "WebhookFunction": {"Secret", "LinkKeySeed"},
+}
+SECRET_VARIABLES = {"Secret": "WEBHOOK_SECRET_ARN", "LinkKeySeed": "LINK_SECRET_ARN"}
+PUBLISHERS = {"SchedulerFunction", "WebhookFunction"}
+BROAD_POLICIES = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy", "DynamoDBWritePolicy", "AmazonDynamoDBFullAccess",
+                  "SecretsManagerReadWrite"}
+
 # Shown on the dashboard through another metric of the same row, not on their own.
 NOT_ON_DASHBOARD = {"Enrolled"}
 
@@ -48,6 +66,65 @@ def substitute(value):
     if isinstance(value, list):
         value = value[0]
     return re.sub(r"\$\{([^}!]+)\}", lambda m: "X" + re.sub(r"\W", "", m.group(1)), value)
+
+
+def statements(policies):
+    """The inline statements of a SAM Policies list, and the names of its managed templates."""
+    inline, managed = [], {}
+    for p in policies:
+        if isinstance(p, dict) and "Statement" in p:
+            inline.extend(p["Statement"])
+        elif isinstance(p, dict):
+            for name, args in p.items():
+                managed.setdefault(name, []).append(args)
+        else:
+            managed.setdefault(p, []).append(None)
+    return inline, managed
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def check_privileges(resources, global_env):
+    for logical, (table_actions, index_actions) in DYNAMODB.items():
+        props = resources[logical]["Properties"]
+        inline, managed = statements(props.get("Policies", []))
+        for broad in BROAD_POLICIES & set(managed):
+            errors.append(f"{logical}: {broad} grants more than the function calls; list its actions")
+        on_table, on_index = set(), set()
+        for st in inline:
+            actions = {a for a in as_list(st.get("Action", [])) if a.startswith("dynamodb:")}
+            if not actions:
+                continue
+            check(st.get("Effect") == "Allow", f"{logical}: DynamoDB statement {st.get('Sid')} must Allow")
+            for r in as_list(st.get("Resource")):
+                target = on_table if r == {"Fn::GetAtt": ["Table", "Arn"]} else None
+                if isinstance(r, dict) and r.get("Fn::Sub") == "${Table.Arn}/index/due":
+                    target = on_index
+                if target is None:
+                    errors.append(f"{logical}: DynamoDB actions on an unexpected resource {r}")
+                else:
+                    target.update(a.split(":", 1)[1] for a in actions)
+        check(on_table == table_actions,
+              f"{logical}: DynamoDB actions on the table are {sorted(on_table)}, expected {sorted(table_actions)}")
+        check(on_index == index_actions,
+              f"{logical}: DynamoDB actions on the due index are {sorted(on_index)}, expected {sorted(index_actions)}")
+        read = {args["SecretArn"]["Ref"] for args in managed.get("AWSSecretsManagerGetSecretValuePolicy", [])}
+        check(read == SECRETS[logical], f"{logical}: reads secrets {sorted(read)}, expected {sorted(SECRETS[logical])}")
+        check(not any("secretsmanager:" in json.dumps(st.get("Action")) for st in inline),
+              f"{logical}: secrets are granted only through AWSSecretsManagerGetSecretValuePolicy")
+        variables = props.get("Environment", {}).get("Variables", {})
+        for secret, name in SECRET_VARIABLES.items():
+            given = variables.get(name, global_env.get(name))
+            if secret in SECRETS[logical]:
+                check(given == {"Ref": secret}, f"{logical}: {name} must name {secret}")
+            else:
+                check(given is None, f"{logical}: {name} is set but the function may not read {secret}")
+        publishes = "EventBridgePutEventsPolicy" in managed or any(
+            "events:PutEvents" in json.dumps(st.get("Action")) for st in inline)
+        check(publishes == (logical in PUBLISHERS),
+              f"{logical}: PutEvents {'missing' if logical in PUBLISHERS else 'granted but it publishes nothing'}")
 
 
 def main():
@@ -80,8 +157,10 @@ def main():
         default = template.get("Parameters", {}).get(param, {}).get("Default", 0)
         check(int(default) > 0, f"parameter {param} needs a default above 0")
     env = template["Globals"]["Function"]["Environment"]["Variables"]
-    for name in ["TABLE_NAME", "EVENT_BUS_NAME", "SENDER_ADDRESS", "SES_CONFIGURATION_SET", "CAMPAIGN", "SECRETS_ARN"]:
+    for name in ["TABLE_NAME", "EVENT_BUS_NAME", "SENDER_ADDRESS", "SES_CONFIGURATION_SET", "CAMPAIGN"]:
         check(name in env, f"Globals: environment variable {name} missing")
+    check("SECRETS_ARN" not in env, "Globals: SECRETS_ARN would give every function every key")
+    check_privileges(resources, env)
     for logical in ["SchedulerFunction", "SenderFunction", "WebhookFunction"]:
         variables = resources[logical]["Properties"].get("Environment", {}).get("Variables", {})
         check("PUBLIC_BASE_URL" in variables, f"{logical}: PUBLIC_BASE_URL missing")

@@ -30,7 +30,7 @@ fn deps(store: Arc<dyn Store>, mailer: Arc<dyn Mailer>, rate: Option<f64>) -> se
         mailer,
         campaign: Arc::new(example().clone()),
         metrics: Arc::new(MemoryMetrics::default()),
-        link_key: b"bench-link-key".to_vec(),
+        link_keys: shared::signing::LinkKeys::one(b"bench-link-key"),
         public_base_url: "https://hooks.example.com".into(),
         sender_address: "winback@example.com".into(),
         limiter: Arc::new(sender::RateLimiter::new(rate)),

@@ -60,7 +60,7 @@ fn deps(store: Arc<dyn shared::ports::Store>) -> Deps {
         campaign: Arc::new(example().clone()),
         keys: Keys {
             webhook: vec![KEY.to_vec()],
-            link: b"bench-link-key".to_vec(),
+            link: shared::signing::LinkKeys::one(b"bench-link-key"),
             platforms: Default::default(),
         },
         public_base_url: "https://hooks.example.com".into(),

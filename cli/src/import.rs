@@ -8,7 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use shared::adapters::embedded::{MemoryBus, MemoryStore};
 use shared::campaign::config::CampaignConfig;
-use shared::domain::customer::{OrderRecord, Profile};
+use shared::domain::customer::Profile;
 use shared::events::RetryPolicy;
 use shared::ports::Store;
 
@@ -82,8 +82,12 @@ pub fn merge_into(
     let Some(mut old) = old else {
         return new;
     };
-    for o in &new.orders {
-        old.record_order(OrderRecord { ..o.clone() });
+    // An erased customer stays erased: the file brings no orders or details back.
+    if old.erased {
+        return old;
+    }
+    for o in new.all_orders() {
+        old.record_order(o);
     }
     // The file can keep a customer from email, never bring one back.
     old.email_status = orders::stricter(old.email_status, new.email_status);
@@ -317,6 +321,54 @@ mod tests {
         .unwrap();
         assert_eq!(second[0].order_count, 2, "the repeated order counts once");
         assert_eq!(second[0].lifetime_value.0, 3000);
+    }
+
+    #[tokio::test]
+    async fn reimporting_a_customer_with_more_orders_than_the_history_keeps_counts_each_order_once()
+    {
+        async fn import(store: &MemoryStore, range: std::ops::Range<i64>) -> Profile {
+            use shared::ports::ProfileStore;
+            let at = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+            let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+            let mut text = String::from("customer_id,email,ordered_at,amount\n");
+            for d in range {
+                let day = (start + chrono::Duration::days(3 * d)).format("%Y-%m-%d");
+                text.push_str(&format!("c1,a@example.com,{day},{}\n", 10 + d));
+            }
+            let rows = orders::read_orders_from(text.as_bytes(), Path::new("x.csv"))
+                .unwrap()
+                .rows;
+            let lapse = example_campaign().lapse;
+            import_profiles(store, &rows, &lapse, at, &ProgressBar::hidden())
+                .await
+                .unwrap();
+            store.get_profile("c1").await.unwrap().unwrap()
+        }
+        let all: i64 = (0..30).map(|d| (10 + d) * 100).sum();
+        let store = MemoryStore::new();
+        let p = import(&store, 0..30).await;
+        assert_eq!((p.order_count, p.lifetime_value.0), (30, all));
+        let p = import(&store, 0..30).await;
+        assert_eq!(
+            (p.order_count, p.lifetime_value.0),
+            (30, all),
+            "the whole file again"
+        );
+        let p = import(&store, 0..10).await;
+        assert_eq!(
+            (p.order_count, p.lifetime_value.0),
+            (30, all),
+            "its oldest orders again"
+        );
+        // A profile that already holds the newest order: the file's older 29 all count.
+        let store = MemoryStore::new();
+        assert_eq!(import(&store, 29..30).await.order_count, 1);
+        let p = import(&store, 0..30).await;
+        assert_eq!(
+            (p.order_count, p.lifetime_value.0),
+            (30, all),
+            "merged into a stored profile"
+        );
     }
 
     #[tokio::test]

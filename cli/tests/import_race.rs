@@ -21,7 +21,7 @@ const CUSTOMERS: usize = 90;
 
 fn unsubscribe(id: &str) -> webhook::HttpRequest {
     let token = sign_link(
-        LINK_KEY,
+        &shared::signing::LinkKeys::one(LINK_KEY),
         &LinkClaims {
             purpose: Purpose::Unsubscribe,
             customer_id: id.into(),

@@ -46,7 +46,7 @@ fn world() -> World {
             campaign: campaign.clone(),
             keys: webhook::Keys {
                 webhook: vec![WEBHOOK_KEY.to_vec()],
-                link: b"link".to_vec(),
+                link: shared::signing::LinkKeys::one(b"link"),
                 platforms: Default::default(),
             },
             public_base_url: "https://hooks.example.com".into(),
@@ -65,7 +65,7 @@ fn world() -> World {
             mailer: mailer.clone(),
             campaign,
             metrics,
-            link_key: b"link".to_vec(),
+            link_keys: shared::signing::LinkKeys::one(b"link"),
             public_base_url: "https://hooks.example.com".into(),
             sender_address: "shop@example.com".into(),
             limiter: Arc::new(sender::RateLimiter::new(None)),

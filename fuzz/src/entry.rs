@@ -47,7 +47,7 @@ pub fn exercise(data: &[u8]) -> u16 {
         Purpose::FewerEmails,
         Purpose::FollowUp,
     ] {
-        let _ = verify_link(LINK_KEY, &header, p, now());
+        let _ = verify_link(&shared::signing::LinkKeys::one(LINK_KEY), &header, p, now());
     }
     let _ = shared::domain::reward::RewardCode::parse(&header);
 
@@ -67,7 +67,7 @@ pub fn exercise(data: &[u8]) -> u16 {
         campaign: Arc::new(Campaign::embedded("example").expect("the example campaign")),
         keys: webhook::Keys {
             webhook: vec![WEBHOOK_KEY.to_vec()],
-            link: LINK_KEY.to_vec(),
+            link: shared::signing::LinkKeys::one(LINK_KEY),
             platforms: Default::default(),
         },
         public_base_url: "https://hooks.example.com".into(),

@@ -8,6 +8,7 @@ pub mod emf;
 pub mod events;
 pub mod fitted;
 pub mod ports;
+pub mod refresh;
 pub mod ses_tags;
 pub mod settings;
 pub mod signing;

@@ -80,6 +80,19 @@ pub trait RewardStore: Send + Sync {
     async fn save_reward(&self, reward: &Reward) -> StoreResult<u64>;
 }
 
+/// What erasure needs beyond the other ports: every item kept per customer id, found and deleted.
+#[async_trait]
+pub trait ErasureStore: Send + Sync {
+    /// The customer's enrollment in every campaign (also flows the deployment no longer runs).
+    async fn enrollments_of(&self, customer_id: &str) -> StoreResult<Vec<Enrollment>>;
+    /// The codes of every reward issued to the customer, in any round.
+    async fn rewards_of(&self, customer_id: &str) -> StoreResult<Vec<RewardCode>>;
+    /// Deletes an enrollment (nothing if there is none).
+    async fn delete_enrollment(&self, customer_id: &str, campaign: &str) -> StoreResult<()>;
+    /// Deletes a reward and what links it to the customer (nothing if there is none).
+    async fn delete_reward(&self, customer_id: &str, code: &RewardCode) -> StoreResult<()>;
+}
+
 /// Outcome of claiming an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claimed {
@@ -212,6 +225,7 @@ pub trait FitStore: Send + Sync {
 pub trait Store:
     ProfileStore
     + EnrollmentStore
+    + ErasureStore
     + RewardStore
     + IdempotencyStore
     + MetricsStore
@@ -223,6 +237,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: ProfileStore
+        + ErasureStore
         + EnrollmentStore
         + RewardStore
         + IdempotencyStore

@@ -8,12 +8,14 @@ use aws_types::os_shim_internal::Env;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use serde::Deserialize;
 
+pub use crate::signing::LinkKeys;
+
 /// Missing or unusable configuration. The message names what to set.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("environment variable {0} is not set: set it (see the README's configuration table)")]
     Missing(&'static str),
-    #[error("no signing keys: set SECRETS_ARN to the Secrets Manager secret, or for local runs WINBACK_WEBHOOK_KEYS and WINBACK_LINK_KEY (missing: {0})")]
+    #[error("no signing keys: set WEBHOOK_SECRET_ARN and LINK_SECRET_ARN to the Secrets Manager secrets (or SECRETS_ARN to one holding both), or for local runs WINBACK_WEBHOOK_KEYS and WINBACK_LINK_KEY (missing: {0})")]
     MissingKeys(String),
     #[error("could not read secret {arn}: {source}")]
     Secret {
@@ -21,7 +23,7 @@ pub enum SettingsError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("secret {arn} must be JSON with string fields webhook_keys and link_key: {source}")]
+    #[error("secret {arn} must be JSON with the string field webhook_keys (and link_key when it is SECRETS_ARN): {source}")]
     SecretShape {
         arn: String,
         #[source]
@@ -42,11 +44,11 @@ pub fn optional(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// The signing keys: webhook keys newest first, and the link-token key.
+/// The webhook's signing keys: webhook keys newest first, and the link-token keys.
 #[derive(Clone)]
 pub struct Keys {
     pub webhook: Vec<Vec<u8>>,
-    pub link: Vec<u8>,
+    pub link: LinkKeys,
     /// The shop platforms' webhook secrets; a platform without one is not connected.
     pub platforms: PlatformKeys,
 }
@@ -89,15 +91,19 @@ impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Keys {{ webhook: {} key(s), link: [redacted] }}",
-            self.webhook.len()
+            "Keys {{ webhook: {} key(s), link: {:?} }}",
+            self.webhook.len(),
+            self.link
         )
     }
 }
 
+/// The webhook's secret (`WEBHOOK_SECRET_ARN`), or the combined one of older stacks
+/// (`SECRETS_ARN`, which also holds `link_key`).
 #[derive(Deserialize)]
 struct SecretDoc {
     webhook_keys: String,
+    #[serde(default)]
     link_key: String,
     #[serde(default)]
     shopify_secret: String,
@@ -115,23 +121,78 @@ fn split_keys(list: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+async fn read_secret(conf: &aws_config::SdkConfig, arn: &str) -> Result<String, SettingsError> {
+    let out = aws_sdk_secretsmanager::Client::new(conf)
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| SettingsError::Secret {
+            arn: arn.to_string(),
+            source: Box::new(e),
+        })?;
+    Ok(out.secret_string().unwrap_or_default().to_string())
+}
+
+async fn read_doc(conf: &aws_config::SdkConfig, arn: &str) -> Result<SecretDoc, SettingsError> {
+    serde_json::from_str(&read_secret(conf, arn).await?).map_err(|source| {
+        SettingsError::SecretShape {
+            arn: arn.to_string(),
+            source,
+        }
+    })
+}
+
+/// The link-token keys (newest first), for the sender and the webhook: the plain-text secret
+/// named by `LINK_SECRET_ARN` (comma-separated keys), else `link_key` of the secret named by
+/// `SECRETS_ARN`, else `WINBACK_LINK_KEY` (comma-separated, for local runs).
+pub async fn load_link_keys(conf: &aws_config::SdkConfig) -> Result<LinkKeys, SettingsError> {
+    load_link_keys_with(conf, &optional).await
+}
+
+/// [`load_link_keys`] with the variables looked up by `var` (a test's own set).
+pub async fn load_link_keys_with(
+    conf: &aws_config::SdkConfig,
+    var: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<LinkKeys, SettingsError> {
+    let (list, source) = if let Some(arn) = var("LINK_SECRET_ARN") {
+        (read_secret(conf, &arn).await?, format!("secret {arn}"))
+    } else if let Some(arn) = var("SECRETS_ARN") {
+        (
+            read_doc(conf, &arn).await?.link_key,
+            format!("link_key of secret {arn}"),
+        )
+    } else {
+        (
+            var("WINBACK_LINK_KEY").unwrap_or_default(),
+            "WINBACK_LINK_KEY".to_string(),
+        )
+    };
+    let keys = LinkKeys::new(split_keys(&list));
+    if keys.is_empty() {
+        return Err(SettingsError::MissingKeys(source));
+    }
+    Ok(keys)
+}
+
 impl Keys {
-    /// From `WINBACK_WEBHOOK_KEYS` (comma-separated, newest first) and `WINBACK_LINK_KEY`.
+    /// From `WINBACK_WEBHOOK_KEYS` (comma-separated, newest first) and `WINBACK_LINK_KEY`
+    /// (comma-separated, newest first).
     pub fn from_env_vars() -> Result<Keys, SettingsError> {
-        let webhook = optional("WINBACK_WEBHOOK_KEYS");
-        let link = optional("WINBACK_LINK_KEY");
+        let webhook = optional("WINBACK_WEBHOOK_KEYS").map(|w| split_keys(&w));
+        let link = optional("WINBACK_LINK_KEY").map(|l| LinkKeys::new(split_keys(&l)));
         match (webhook, link) {
-            (Some(w), Some(l)) if !split_keys(&w).is_empty() => Ok(Keys {
-                webhook: split_keys(&w),
-                link: l.into_bytes(),
+            (Some(w), Some(l)) if !w.is_empty() && !l.is_empty() => Ok(Keys {
+                webhook: w,
+                link: l,
                 platforms: PlatformKeys::from_env_vars(),
             }),
             (w, l) => {
                 let mut missing = Vec::new();
-                if w.is_none() {
+                if w.is_none_or(|w| w.is_empty()) {
                     missing.push("WINBACK_WEBHOOK_KEYS");
                 }
-                if l.is_none() {
+                if l.is_none_or(|l| l.is_empty()) {
                     missing.push("WINBACK_LINK_KEY");
                 }
                 Err(SettingsError::MissingKeys(missing.join(", ")))
@@ -139,30 +200,26 @@ impl Keys {
         }
     }
 
-    /// From the secret named by `SECRETS_ARN` when set, else from the local variables.
+    /// The webhook's keys: webhook and platform keys from the secret named by
+    /// `WEBHOOK_SECRET_ARN` (else `SECRETS_ARN`), link keys by [`load_link_keys`]; with neither
+    /// variable set, from the local variables.
     pub async fn load(conf: &aws_config::SdkConfig) -> Result<Keys, SettingsError> {
-        let Some(arn) = optional("SECRETS_ARN") else {
+        Keys::load_with(conf, &optional).await
+    }
+
+    /// [`Keys::load`] with the secrets' variables looked up by `var` (a test's own set).
+    pub async fn load_with(
+        conf: &aws_config::SdkConfig,
+        var: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Keys, SettingsError> {
+        let Some(arn) = var("WEBHOOK_SECRET_ARN").or_else(|| var("SECRETS_ARN")) else {
             return Keys::from_env_vars();
         };
-        let client = aws_sdk_secretsmanager::Client::new(conf);
-        let out = client
-            .get_secret_value()
-            .secret_id(&arn)
-            .send()
-            .await
-            .map_err(|e| SettingsError::Secret {
-                arn: arn.clone(),
-                source: Box::new(e),
-            })?;
-        let doc: SecretDoc = serde_json::from_str(out.secret_string().unwrap_or_default())
-            .map_err(|source| SettingsError::SecretShape {
-                arn: arn.clone(),
-                source,
-            })?;
+        let doc = read_doc(conf, &arn).await?;
         let webhook = split_keys(&doc.webhook_keys);
-        if webhook.is_empty() || doc.link_key.is_empty() {
+        if webhook.is_empty() {
             return Err(SettingsError::MissingKeys(format!(
-                "fields of secret {arn}"
+                "webhook_keys of secret {arn}"
             )));
         }
         // A platform secret missing from the document may still come from the environment.
@@ -177,7 +234,7 @@ impl Keys {
         };
         Ok(Keys {
             webhook,
-            link: doc.link_key.into_bytes(),
+            link: load_link_keys_with(conf, var).await?,
             platforms: PlatformKeys {
                 shopify: pick(&doc.shopify_secret, env.shopify),
                 woocommerce: pick(&doc.woocommerce_secret, env.woocommerce),
@@ -253,13 +310,34 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 /// `AWS_ENDPOINT_URL_<SERVICE>` (unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), as
 /// [`aws_config()`] reads them. No profile files and no other credential sources, so none of
 /// their code is linked into the functions.
+///
+/// Every call is bounded by [`sdk_timeouts`], so a stalled connection fails the call (a
+/// transient error the caller retries or hands back) well inside the function's own timeout.
 pub fn lambda_aws_config() -> aws_config::SdkConfig {
     lambda_aws_config_with(
         Env::real(),
         SharedCredentialsProvider::new(
             aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
         ),
+        sdk_timeouts(),
     )
+}
+
+/// A connection must open within this.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// One attempt of a call must be answered within this.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A call, its retries included, must end within this (the webhook's Lambda timeout is 15 s).
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The functions' time limits on AWS calls: [`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`],
+/// [`OPERATION_TIMEOUT`].
+pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
 }
 
 const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
@@ -267,6 +345,7 @@ const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 fn lambda_aws_config_with(
     env: Env,
     credentials: SharedCredentialsProvider,
+    timeouts: aws_config::timeout::TimeoutConfig,
 ) -> aws_config::SdkConfig {
     let endpoints = EnvEndpoints {
         ignore: env
@@ -285,6 +364,7 @@ fn lambda_aws_config_with(
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(region)
         .credentials_provider(credentials)
+        .timeout_config(timeouts)
         .http_client(https_client());
     builder.set_endpoint_url(endpoint_url);
     builder.service_config(endpoints).build()
@@ -434,10 +514,63 @@ mod tests {
     }
 
     fn config(vars: &[(&str, &str)]) -> aws_config::SdkConfig {
+        config_with(vars, sdk_timeouts())
+    }
+
+    fn config_with(
+        vars: &[(&str, &str)],
+        timeouts: aws_config::timeout::TimeoutConfig,
+    ) -> aws_config::SdkConfig {
         lambda_aws_config_with(
             Env::from_slice(vars),
             SharedCredentialsProvider::new(Credentials::new("AKID", "SECRET", None, None, "test")),
+            timeouts,
         )
+    }
+
+    #[tokio::test]
+    async fn a_call_to_an_endpoint_that_never_answers_fails_with_a_timeout() {
+        // Accepts connections and reads, never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+            }
+        });
+        let short = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(200))
+            .operation_attempt_timeout(Duration::from_millis(200))
+            .operation_timeout(Duration::from_millis(700))
+            .build();
+        let conf = config_with(
+            &[("AWS_REGION", "eu-west-1"), ("AWS_ENDPOINT_URL", &url)],
+            short,
+        );
+        let err = aws_sdk_dynamodb::Client::new(&conf)
+            .get_item()
+            .table_name("t")
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("k".into()))
+            .send()
+            .await
+            .expect_err("nobody answers");
+        assert!(
+            matches!(
+                err,
+                aws_sdk_dynamodb::error::SdkError::TimeoutError(_)
+                    | aws_sdk_dynamodb::error::SdkError::DispatchFailure(_)
+            ),
+            "{err:?}"
+        );
+        assert!(
+            format!("{err:?}").to_lowercase().contains("timeout"),
+            "{err:?}"
+        );
+        let limits = lambda_aws_config().timeout_config().cloned().expect("set");
+        assert_eq!(limits.operation_timeout(), Some(OPERATION_TIMEOUT));
+        assert_eq!(limits.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(limits.connect_timeout(), Some(CONNECT_TIMEOUT));
     }
 
     /// A one-request HTTP server answering `{}`; sends the request line and headers it got.

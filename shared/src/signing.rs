@@ -141,17 +141,80 @@ pub enum TokenError {
     WrongPurpose,
 }
 
-/// Signs link claims: `<base64url(json)>.<base64url(hmac)>`.
-pub fn sign_link(key: &[u8], claims: &LinkClaims) -> String {
+/// The keys that sign and verify link tokens, newest first: the newest signs, every listed key
+/// verifies, so links already sent keep working after a rotation for as long as their key stays
+/// listed. Each key has an id derived from it (8 hex digits) that a token names.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LinkKeys(Vec<(String, Vec<u8>)>);
+
+impl LinkKeys {
+    /// `keys` newest first; empty keys are dropped.
+    pub fn new(keys: impl IntoIterator<Item = Vec<u8>>) -> LinkKeys {
+        LinkKeys(
+            keys.into_iter()
+                .filter(|k| !k.is_empty())
+                .map(|k| (key_id(&k), k))
+                .collect(),
+        )
+    }
+
+    /// A single key.
+    pub fn one(key: &[u8]) -> LinkKeys {
+        LinkKeys::new([key.to_vec()])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The ids of the keys, newest first (safe to log: an id does not reveal its key).
+    pub fn ids(&self) -> Vec<&str> {
+        self.0.iter().map(|(id, _)| id.as_str()).collect()
+    }
+
+    fn get(&self, id: &str) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, k)| k.as_slice())
+    }
+}
+
+impl std::fmt::Debug for LinkKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LinkKeys {:?}", self.ids())
+    }
+}
+
+/// A key's id: the first 4 bytes of HMAC(key, "winback link key id"), in hex.
+fn key_id(key: &[u8]) -> String {
+    mac(key, &[b"winback link key id"])[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Signs link claims with the newest key: `<key id>.<base64url(json)>.<base64url(hmac)>`.
+///
+/// # Panics
+/// When `keys` is empty (settings refuse to start without a link key).
+pub fn sign_link(keys: &LinkKeys, claims: &LinkClaims) -> String {
+    let (id, key) = keys.0.first().expect("at least one link key");
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
-    let m = mac(key, &[b"link.", body.as_bytes()]);
-    format!("{body}.{}", URL_SAFE_NO_PAD.encode(m))
+    let m = mac(key, &[b"link.", id.as_bytes(), b".", body.as_bytes()]);
+    format!("{id}.{body}.{}", URL_SAFE_NO_PAD.encode(m))
 }
 
 /// Verifies a link token for `purpose` at `now` (expiry only for purposes that
-/// [expire](Purpose::expires)).
+/// [expire](Purpose::expires)). A token names its key by id; a key id not listed (a key rotated
+/// out) is refused. A token from before key ids (`<body>.<hmac>`) verifies against any listed
+/// key, so links sent before the upgrade keep working while their key is listed.
 pub fn verify_link(
-    key: &[u8],
+    keys: &LinkKeys,
     token: &str,
     purpose: Purpose,
     now: DateTime<Utc>,
@@ -159,14 +222,30 @@ pub fn verify_link(
     if token.len() > 2048 {
         return Err(TokenError::Malformed);
     }
-    let (body, sig) = token.split_once('.').ok_or(TokenError::Malformed)?;
+    let (signed, sig) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
     let sig = URL_SAFE_NO_PAD
         .decode(sig)
         .map_err(|_| TokenError::Malformed)?;
-    let expected = mac(key, &[b"link.", body.as_bytes()]);
-    if expected.ct_eq(sig.as_slice()).unwrap_u8() != 1 {
-        return Err(TokenError::Forged);
-    }
+    let body = match signed.split_once('.') {
+        Some((id, body)) => {
+            let key = keys.get(id).ok_or(TokenError::Forged)?;
+            let expected = mac(key, &[b"link.", id.as_bytes(), b".", body.as_bytes()]);
+            if expected.ct_eq(sig.as_slice()).unwrap_u8() != 1 {
+                return Err(TokenError::Forged);
+            }
+            body
+        }
+        None => {
+            let verified = keys.0.iter().fold(0u8, |ok, (_, key)| {
+                let expected = mac(key, &[b"link.", signed.as_bytes()]);
+                ok | expected.ct_eq(sig.as_slice()).unwrap_u8()
+            });
+            if verified != 1 {
+                return Err(TokenError::Forged);
+            }
+            signed
+        }
+    };
     let raw = URL_SAFE_NO_PAD
         .decode(body)
         .map_err(|_| TokenError::Malformed)?;
@@ -245,22 +324,22 @@ mod tests {
 
     #[test]
     fn link_tokens_are_purpose_bound_and_expire() {
-        let t = sign_link(b"k", &claims(Purpose::Survey));
+        let t = sign_link(&LinkKeys::one(b"k"), &claims(Purpose::Survey));
         assert_eq!(
-            verify_link(b"k", &t, Purpose::Survey, now()),
+            verify_link(&LinkKeys::one(b"k"), &t, Purpose::Survey, now()),
             Ok(claims(Purpose::Survey))
         );
         assert_eq!(
-            verify_link(b"k", &t, Purpose::Unsubscribe, now()),
+            verify_link(&LinkKeys::one(b"k"), &t, Purpose::Unsubscribe, now()),
             Err(TokenError::WrongPurpose)
         );
         assert_eq!(
-            verify_link(b"other", &t, Purpose::Survey, now()),
+            verify_link(&LinkKeys::one(b"other"), &t, Purpose::Survey, now()),
             Err(TokenError::Forged)
         );
         assert_eq!(
             verify_link(
-                b"k",
+                &LinkKeys::one(b"k"),
                 &t,
                 Purpose::Survey,
                 now() + chrono::Duration::seconds(61)
@@ -268,8 +347,58 @@ mod tests {
             Err(TokenError::Expired)
         );
         assert_eq!(
-            verify_link(b"k", "nodot", Purpose::Survey, now()),
+            verify_link(&LinkKeys::one(b"k"), "nodot", Purpose::Survey, now()),
             Err(TokenError::Malformed)
+        );
+    }
+
+    #[test]
+    fn rotated_link_keys_verify_old_tokens_while_listed_and_refuse_unknown_ids() {
+        let c = claims(Purpose::Survey);
+        let old = LinkKeys::one(b"old");
+        let token = sign_link(&old, &c);
+        let rotated = LinkKeys::new([b"new".to_vec(), b"old".to_vec()]);
+        assert_eq!(
+            verify_link(&rotated, &token, Purpose::Survey, now()),
+            Ok(c.clone())
+        );
+        let fresh = sign_link(&rotated, &c);
+        assert!(fresh.starts_with(rotated.ids()[0]), "the newest key signs");
+        assert_eq!(
+            verify_link(&old, &fresh, Purpose::Survey, now()),
+            Err(TokenError::Forged),
+            "a key id not listed is refused"
+        );
+        let dropped = LinkKeys::one(b"new");
+        assert_eq!(
+            verify_link(&dropped, &token, Purpose::Survey, now()),
+            Err(TokenError::Forged),
+            "the old key rotated out"
+        );
+        // A token naming a listed key but signed with another is forged.
+        let (_, rest) = token.split_once('.').unwrap();
+        let renamed = format!("{}.{rest}", rotated.ids()[0]);
+        assert_eq!(
+            verify_link(&rotated, &renamed, Purpose::Survey, now()),
+            Err(TokenError::Forged)
+        );
+    }
+
+    #[test]
+    fn tokens_without_a_key_id_verify_against_any_listed_key() {
+        let c = claims(Purpose::Unsubscribe);
+        // The format before key ids: <body>.<hmac over "link." and the body>.
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
+        let m = mac(b"old", &[b"link.", body.as_bytes()]);
+        let legacy = format!("{body}.{}", URL_SAFE_NO_PAD.encode(m));
+        let rotated = LinkKeys::new([b"new".to_vec(), b"old".to_vec()]);
+        assert_eq!(
+            verify_link(&rotated, &legacy, Purpose::Unsubscribe, now()),
+            Ok(c)
+        );
+        assert_eq!(
+            verify_link(&LinkKeys::one(b"new"), &legacy, Purpose::Unsubscribe, now()),
+            Err(TokenError::Forged)
         );
     }
 
@@ -291,21 +420,21 @@ mod tests {
     fn unsubscribe_tokens_outlive_their_expiry_and_others_do_not() {
         let mut c = claims(Purpose::Unsubscribe);
         c.expires = now().timestamp() - 86_400 * 365;
-        let t = sign_link(b"k", &c);
+        let t = sign_link(&LinkKeys::one(b"k"), &c);
         assert_eq!(
-            verify_link(b"k", &t, Purpose::Unsubscribe, now()),
+            verify_link(&LinkKeys::one(b"k"), &t, Purpose::Unsubscribe, now()),
             Ok(c.clone())
         );
         assert_eq!(
-            verify_link(b"other", &t, Purpose::Unsubscribe, now()),
+            verify_link(&LinkKeys::one(b"other"), &t, Purpose::Unsubscribe, now()),
             Err(TokenError::Forged)
         );
         for purpose in [Purpose::Survey, Purpose::FewerEmails] {
             let mut c = claims(purpose);
             c.expires = now().timestamp() - 1;
-            let t = sign_link(b"k", &c);
+            let t = sign_link(&LinkKeys::one(b"k"), &c);
             assert_eq!(
-                verify_link(b"k", &t, purpose, now()),
+                verify_link(&LinkKeys::one(b"k"), &t, purpose, now()),
                 Err(TokenError::Expired)
             );
         }
@@ -314,7 +443,7 @@ mod tests {
     proptest! {
         #[test]
         fn arbitrary_tokens_never_verify(s in ".{0,300}") {
-            prop_assert!(verify_link(b"k", &s, Purpose::Survey, now()).is_err());
+            prop_assert!(verify_link(&LinkKeys::one(b"k"), &s, Purpose::Survey, now()).is_err());
         }
 
         #[test]

@@ -793,6 +793,62 @@ impl LocalTable {
     }
 }
 
+async fn a_customers_enrollments_and_rewards_are_listed_and_deleted_for_erasure(store: Shared) {
+    let mut a = enrollment("c-1", "spring", Some(t0()));
+    a.version = store.save_enrollment(&a).await.unwrap();
+    let b = enrollment("c-1", "autumn", None);
+    store.save_enrollment(&b).await.unwrap();
+    store
+        .save_enrollment(&enrollment("c-10", "spring", None))
+        .await
+        .unwrap();
+    store.save_profile(&profile("c-1", None)).await.unwrap();
+    let mine = reward("WB-2222-3333-4444");
+    store.insert_reward(&mine).await.unwrap();
+    let mut theirs = reward("WB-5555-6666-7777");
+    theirs.customer_id = "c-10".into();
+    store.insert_reward(&theirs).await.unwrap();
+
+    let mut campaigns: Vec<String> = store
+        .enrollments_of("c-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.campaign)
+        .collect();
+    campaigns.sort();
+    assert_eq!(
+        campaigns,
+        ["autumn", "spring"],
+        "every campaign, nobody else's"
+    );
+    assert_eq!(
+        store.rewards_of("c-1").await.unwrap(),
+        vec![mine.code.clone()]
+    );
+
+    store.delete_enrollment("c-1", "spring").await.unwrap();
+    store.delete_enrollment("c-1", "spring").await.unwrap();
+    store.delete_reward("c-1", &mine.code).await.unwrap();
+    assert_eq!(store.get_enrollment("c-1", "spring").await.unwrap(), None);
+    assert_eq!(store.enrollments_of("c-1").await.unwrap().len(), 1);
+    assert_eq!(store.get_reward(&mine.code).await.unwrap(), None);
+    assert!(store.rewards_of("c-1").await.unwrap().is_empty());
+    assert!(store.get_reward(&theirs.code).await.unwrap().is_some());
+    assert!(
+        store.get_profile("c-1").await.unwrap().is_some(),
+        "the profile is not touched"
+    );
+    // A deleted enrollment leaves the due index.
+    let shard = due_shard("c-1");
+    let (due, _) = read_all_due(&store, shard, t0() + Duration::days(1), 50).await;
+    assert!(
+        due.iter().all(|d| due_summary(d).1 != "c-1"),
+        "{:?}",
+        due.iter().map(due_summary).collect::<Vec<_>>()
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         /// The embedded store.
@@ -833,6 +889,7 @@ contract!(
     bulk_profile_writes_beyond_one_batch_are_all_stored,
     idempotency_keys_are_claimed_once_until_released_or_expired,
     counters_add_atomically_and_read_back_per_cohort_and_day,
+    a_customers_enrollments_and_rewards_are_listed_and_deleted_for_erasure,
 );
 
 /// DynamoDB specifics: what the store counts, and how errors read.

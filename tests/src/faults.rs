@@ -22,8 +22,8 @@ use shared::domain::sequence::Enrollment;
 use shared::events::BusEvent;
 use shared::ports::{
     BusError, Checkpoint, CheckpointStore, Claimed, DueIndex, DueItem, Email, EnrollmentStore,
-    EventBus, FitStore, IdempotencyStore, MailError, Mailer, MetricsStore, Page, ProfileStore,
-    PutResult, RewardStore, Store, StoreError, StoreResult,
+    ErasureStore, EventBus, FitStore, IdempotencyStore, MailError, Mailer, MetricsStore, Page,
+    ProfileStore, PutResult, RewardStore, Store, StoreError, StoreResult,
 };
 
 /// A global order of events across tasks: every stamp is larger than every earlier one.
@@ -100,6 +100,8 @@ pub enum CrashPoint {
     AfterEventClaim,
     /// Webhook: right after an email's open or click was claimed for counting.
     AfterCountClaim,
+    /// Webhook: a panic while recording, after both claims (the profile save panics).
+    WhileRecording,
 }
 
 impl CrashPoint {
@@ -112,7 +114,11 @@ impl CrashPoint {
     ];
 
     /// The webhook's points.
-    pub const WEBHOOK: [CrashPoint; 2] = [CrashPoint::AfterEventClaim, CrashPoint::AfterCountClaim];
+    pub const WEBHOOK: [CrashPoint; 3] = [
+        CrashPoint::AfterEventClaim,
+        CrashPoint::AfterCountClaim,
+        CrashPoint::WhileRecording,
+    ];
 
     /// A short name for figures.
     pub fn name(self) -> &'static str {
@@ -123,6 +129,7 @@ impl CrashPoint {
             CrashPoint::BeforeMark => "before mark",
             CrashPoint::AfterEventClaim => "webhook after event claim",
             CrashPoint::AfterCountClaim => "webhook after open/click claim",
+            CrashPoint::WhileRecording => "webhook panics while recording",
         }
     }
 }
@@ -294,6 +301,9 @@ impl ProfileStore for FaultyStore {
     }
 
     async fn save_profile(&self, profile: &Profile) -> StoreResult<u64> {
+        if self.crash.take(CrashPoint::WhileRecording) {
+            panic!("{CRASH_MESSAGE}: {}", CrashPoint::WhileRecording.name());
+        }
         self.before_write("save_profile")?;
         self.pause().await;
         let r = self.inner.save_profile(profile).await;
@@ -357,6 +367,31 @@ impl EnrollmentStore for FaultyStore {
             panic!("{CRASH_MESSAGE}: {}", CrashPoint::AfterClaim.name());
         }
         r
+    }
+}
+
+#[async_trait]
+impl ErasureStore for FaultyStore {
+    async fn enrollments_of(&self, customer_id: &str) -> StoreResult<Vec<Enrollment>> {
+        self.read("enrollments_of")?;
+        self.inner.enrollments_of(customer_id).await
+    }
+
+    async fn rewards_of(&self, customer_id: &str) -> StoreResult<Vec<RewardCode>> {
+        self.read("rewards_of")?;
+        self.inner.rewards_of(customer_id).await
+    }
+
+    async fn delete_enrollment(&self, customer_id: &str, campaign: &str) -> StoreResult<()> {
+        self.before_write("delete_enrollment")?;
+        let r = self.inner.delete_enrollment(customer_id, campaign).await;
+        self.after_write("delete_enrollment", customer_id, r)
+    }
+
+    async fn delete_reward(&self, customer_id: &str, code: &RewardCode) -> StoreResult<()> {
+        self.before_write("delete_reward")?;
+        let r = self.inner.delete_reward(customer_id, code).await;
+        self.after_write("delete_reward", customer_id, r)
     }
 }
 

@@ -588,7 +588,7 @@ pub fn sender_deps(
         mailer,
         campaign: Arc::new(example().clone()),
         metrics: Arc::new(MemoryMetrics::default()),
-        link_key: LINK_KEY.to_vec(),
+        link_keys: shared::signing::LinkKeys::one(LINK_KEY),
         public_base_url: PUBLIC_BASE_URL.into(),
         sender_address: sender_address.into(),
         limiter: Arc::new(sender::RateLimiter::new(None)),
@@ -604,7 +604,7 @@ pub fn webhook_deps(table: &LocalTable, bus: &BusQueue) -> webhook::Deps {
         campaign: Arc::new(example().clone()),
         keys: webhook::Keys {
             webhook: vec![WEBHOOK_KEY.to_vec()],
-            link: LINK_KEY.to_vec(),
+            link: shared::signing::LinkKeys::one(LINK_KEY),
             platforms: platform_keys(),
         },
         public_base_url: PUBLIC_BASE_URL.into(),

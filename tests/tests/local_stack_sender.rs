@@ -62,10 +62,10 @@ async fn due_steps_from_the_queue_become_one_ses_email_each_with_code_expiry_and
         "{:?}",
         first.batch_item_failures
     );
-    // Per email: the claim, the new reward, the mark; then one counter write for the batch
-    // (one cohort, one day).
+    // Per email: the claim, the reward's listing under its customer (for erasure), the new
+    // reward, the mark; then one counter write for the batch (one cohort, one day).
     assert!(published.iter().all(|e| e.variant == published[0].variant));
-    assert_eq!(table.store.writes() - writes_before, 3 * 2 + 1);
+    assert_eq!(table.store.writes() - writes_before, 4 * 2 + 1);
     for before in &published {
         let after = table
             .store

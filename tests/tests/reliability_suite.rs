@@ -2,7 +2,7 @@
 //! failures, unsubscribe races and overlapping scheduler runs. Each case prints one line of
 //! figures; `WINBACK_WRITE_RELIABILITY=1` writes them all to `RELIABILITY.md`.
 //!
-//! Cases 1, 2, 6 and 8 depend on the store's conditional writes, so they run against the
+//! Cases 1, 2, 6, 8 and 11 depend on the store's conditional writes, so they run against the
 //! embedded store and against DynamoDB Local (the env of `infra/local/stack.sh`).
 
 mod reliability_common;
@@ -87,6 +87,16 @@ async fn an_ses_pause_hands_steps_back_without_spending_receives_and_sends_each_
     assert_case_10(case_10().await);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_erased_customer_leaves_nothing_but_a_tombstone() {
+    assert_case_11(case_11(Backend::Embedded).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_erased_customer_leaves_nothing_but_a_tombstone_on_dynamodb() {
+    assert_case_11(case_11(Backend::Dynamo).await);
+}
+
 #[test]
 fn the_reliability_report_is_written_from_a_full_run_when_asked() {
     if std::env::var("WINBACK_WRITE_RELIABILITY").as_deref() != Ok("1") {
@@ -142,6 +152,11 @@ fn the_reliability_report_is_written_from_a_full_run_when_asked() {
         let f = case_10().await;
         assert_case_10(f.clone());
         figures.push(f);
+        for backend in [Backend::Embedded, Backend::Dynamo] {
+            let f = case_11(backend).await;
+            assert_case_11(f.clone());
+            figures.push(f);
+        }
     });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../RELIABILITY.md");
     std::fs::write(&path, report(&figures)).expect("RELIABILITY.md is writable");

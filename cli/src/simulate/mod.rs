@@ -246,7 +246,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         mailer,
         campaign: campaign.clone(),
         metrics: metrics.clone(),
-        link_key: keys.link.clone(),
+        link_keys: keys.link.clone(),
         public_base_url: base_url.clone(),
         sender_address,
         limiter: Arc::new(sender::RateLimiter::new(None)),
@@ -385,7 +385,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
 pub fn sim_keys() -> Keys {
     Keys {
         webhook: vec![b"simulation-webhook-key".to_vec()],
-        link: b"simulation-link-key".to_vec(),
+        link: shared::signing::LinkKeys::one(b"simulation-link-key"),
         platforms: Default::default(),
     }
 }

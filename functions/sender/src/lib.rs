@@ -37,7 +37,7 @@ use shared::domain::survey::Reason;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{Envelope, StepDue};
 use shared::ports::{Email, MailError, Mailer, Store, StoreError};
-use shared::signing::{sign_link, LinkClaims, Purpose};
+use shared::signing::{sign_link, LinkClaims, LinkKeys, Purpose};
 
 pub use rate::RateLimiter;
 
@@ -48,7 +48,8 @@ pub struct Deps {
     pub mailer: Arc<dyn Mailer>,
     pub campaign: Arc<Campaign>,
     pub metrics: Arc<dyn MetricSink>,
-    pub link_key: Vec<u8>,
+    /// The link-token keys, newest first (the newest signs).
+    pub link_keys: LinkKeys,
     /// The webhook's public URL, without a trailing slash.
     pub public_base_url: String,
     pub sender_address: String,
@@ -800,7 +801,7 @@ async fn suppress(deps: &Deps, profile: &Profile, now: DateTime<Utc>) -> Result<
 fn link(deps: &Deps, e: &Enrollment, purpose: Purpose, step: u8, now: DateTime<Utc>) -> String {
     let validity = i64::from(deps.campaign.config().sending.link_validity_days);
     sign_link(
-        &deps.link_key,
+        &deps.link_keys,
         &LinkClaims {
             purpose,
             customer_id: e.customer_id.clone(),

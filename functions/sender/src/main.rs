@@ -4,6 +4,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::adapters::{dynamodb::DynamoStore, ses::SesMailer};
 use shared::campaign::Campaign;
+use shared::refresh::{Refreshing, SECRET_REFRESH};
 use shared::{emf::StdoutEmf, settings};
 
 #[tokio::main]
@@ -15,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let table = settings::required("TABLE_NAME")?;
     // Open the connections now rather than on the first event, while the keys and campaign load.
     let warming = settings::spawn_warm_up(&dynamodb, &table, settings::warm_ses(ses.clone()));
-    let keys = settings::Keys::load(&conf).await?;
+    let link_keys = settings::load_link_keys(&conf).await?;
     // The SES limit is per account: each concurrent copy of the sender takes its share.
     let copies: f64 = settings::optional("SENDER_MAX_CONCURRENCY")
         .and_then(|c| c.parse().ok())
@@ -32,17 +33,29 @@ async fn main() -> Result<(), Error> {
         )),
         campaign: Arc::new(Campaign::from_env()?),
         metrics: Arc::new(StdoutEmf),
-        link_key: keys.link,
+        link_keys: link_keys.clone(),
         public_base_url: settings::required("PUBLIC_BASE_URL")?,
         sender_address: settings::required("SENDER_ADDRESS")?,
         limiter: Arc::new(sender::RateLimiter::new(rate)),
         lease: chrono::Duration::minutes(5),
     };
+    // Read again every few minutes, so a rotated link key signs new links soon after.
+    let keys = Arc::new(Refreshing::new(
+        link_keys,
+        chrono::Utc::now(),
+        SECRET_REFRESH,
+        move || {
+            let conf = conf.clone();
+            async move { settings::load_link_keys(&conf).await }
+        },
+    ));
     let _ = warming.await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        let deps = deps.clone();
+        let (mut deps, keys) = (deps.clone(), keys.clone());
         async move {
-            Ok::<_, Error>(sender::handle_batch(&deps, event.payload, chrono::Utc::now()).await)
+            let now = chrono::Utc::now();
+            deps.link_keys = (*keys.get(now).await).clone();
+            Ok::<_, Error>(sender::handle_batch(&deps, event.payload, now).await)
         }
     }))
     .await

@@ -37,7 +37,7 @@ fn deps_with(w: &World, mailer: Arc<dyn Mailer>) -> Deps {
         mailer,
         campaign: Arc::new(Campaign::embedded("example").unwrap()),
         metrics: w.metrics.clone(),
-        link_key: LINK_KEY.to_vec(),
+        link_keys: shared::signing::LinkKeys::one(LINK_KEY),
         public_base_url: "https://hooks.example.com/".into(),
         sender_address: "shop@example.com".into(),
         limiter: Arc::new(RateLimiter::new(None)),
@@ -180,13 +180,24 @@ async fn a_due_step_sends_one_personal_email_with_reward_survey_and_unsubscribe(
     );
     let unsub = link_in(&email.text, "https://hooks.example.com/v1/unsubscribe");
     assert_eq!(
-        verify_link(LINK_KEY, &token_of(&unsub), Purpose::Unsubscribe, now())
-            .unwrap()
-            .customer_id,
+        verify_link(
+            &shared::signing::LinkKeys::one(LINK_KEY),
+            &token_of(&unsub),
+            Purpose::Unsubscribe,
+            now()
+        )
+        .unwrap()
+        .customer_id,
         "c1"
     );
     let survey = link_in(&email.text, "https://hooks.example.com/v1/survey");
-    let claims = verify_link(LINK_KEY, &token_of(&survey), Purpose::Survey, now()).unwrap();
+    let claims = verify_link(
+        &shared::signing::LinkKeys::one(LINK_KEY),
+        &token_of(&survey),
+        Purpose::Survey,
+        now(),
+    )
+    .unwrap();
     assert_eq!(claims.enrollment_id, e.id);
     for tag in ["campaign", "step", "variant", "customer_id"] {
         assert!(email.tags.iter().any(|(k, _)| k == tag), "tag {tag}");

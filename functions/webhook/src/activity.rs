@@ -441,7 +441,12 @@ fn next_due(
 }
 
 fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
-    if !profile.erased {
+    // An erased customer's tombstone records nothing: no orders, dates or tags come back.
+    if profile.erased {
+        return;
+    }
+    {
+        // Details the shop sent replace the stored ones.
         let f = &a.profile;
         for (slot, value) in [
             (&mut profile.email, &f.email),
@@ -464,11 +469,7 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
                     OrderRecord {
                         at: a.occurred_at,
                         amount: *amount,
-                        product: if profile.erased {
-                            None
-                        } else {
-                            a.product.clone()
-                        },
+                        product: a.product.clone(),
                         category: a.category.clone(),
                     },
                     currency,
@@ -611,7 +612,7 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
             );
             let mut deltas = vec![(revenue_after.as_str(), minor)];
             if a.occurred_at - *won_at >= Duration::days(STILL_ACTIVE_DAYS) {
-                let key = format!("still-active-90d#{}", e.id);
+                let key = still_active_key(&e.id);
                 if deps
                     .store
                     .claim_key(&key, now + Duration::days(3650))
@@ -716,6 +717,11 @@ pub(crate) async fn record(
             let mut body: Value =
                 serde_json::from_str(&result).unwrap_or_else(|_| json!({ "status": "recorded" }));
             body["duplicate"] = json!(true);
+            body["customer_id"] = json!(activity.customer_id);
+            if let (Some(r), Some(code)) = (body.get_mut("reward"), &activity.reward_code) {
+                let code = RewardCode::parse(code).map_or_else(|_| code.clone(), |c| c.to_string());
+                r["code"] = json!(code);
+            }
             return Ok(json_response(200, &body));
         }
         Claimed::Seen(None) => {
@@ -730,11 +736,23 @@ pub(crate) async fn record(
         }
         Claimed::New => {}
     }
-    match process(deps, activity, now).await {
+    // A panic while processing gives the event back before it goes on (answered 503), so the
+    // shop's retry is processed at once rather than after the lease.
+    match crate::releasing_on_panic(deps, Some(&key), process(deps, activity, now)).await {
         Ok(body) => {
+            // Kept 30 days by event id: without the customer id (the replay carries it), so
+            // nothing in it points to a customer once they are erased.
+            // Nor the reward code (the replay carries that too).
+            let mut kept = body.clone();
+            if let Some(o) = kept.as_object_mut() {
+                o.remove("customer_id");
+            }
+            if let Some(r) = kept.get_mut("reward").and_then(Value::as_object_mut) {
+                r.remove("code");
+            }
             if let Err(e) = deps
                 .store
-                .record_result(&key, &body.to_string(), now + crate::DEDUP)
+                .record_result(&key, &kept.to_string(), now + crate::DEDUP)
                 .await
             {
                 tracing::warn!(event = "result_not_recorded", error = %e, event_id = %activity.event_id);
@@ -748,6 +766,12 @@ pub(crate) async fn record(
             Err(e)
         }
     }
+}
+
+/// The record that an enrollment's customer was counted still active 90 days after being won
+/// back (counted once).
+pub(crate) fn still_active_key(enrollment_id: &str) -> String {
+    format!("still-active-90d#{enrollment_id}")
 }
 
 #[cfg(test)]

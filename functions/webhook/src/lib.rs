@@ -44,6 +44,7 @@ use shared::emf::MetricSink;
 use shared::ports::{EventBus, Store, StoreError};
 
 pub use http::{MAX_BODY_BYTES, PLATFORM_MAX_BODY_BYTES};
+pub use shared::refresh::Refreshing;
 pub use shared::settings::{Keys, PlatformKeys};
 
 /// Attempts of a versioned save before a lost race is reported.
@@ -66,6 +67,30 @@ pub struct Deps {
     /// Tells the team about follow-ups (the SNS topic of `FOLLOW_UP_TOPIC_ARN`); `None` keeps
     /// them (the pause, the dashboard) without telling anyone.
     pub notifier: Option<Arc<dyn shared::ports::Notifier>>,
+}
+
+/// The handler with keys that are read again every few minutes (see [`Refreshing`]): each
+/// event is handled with the keys current at its `now`, so a webhook key removed from the
+/// secret stops working within minutes, and a link key added starts verifying.
+pub struct Service {
+    deps: Deps,
+    keys: Refreshing<Keys, shared::settings::SettingsError>,
+}
+
+impl Service {
+    /// `deps.keys` is replaced by the current keys of `keys` for each event.
+    pub fn new(deps: Deps, keys: Refreshing<Keys, shared::settings::SettingsError>) -> Service {
+        Service { deps, keys }
+    }
+
+    pub async fn handle(&self, event: Value, now: DateTime<Utc>) -> Result<Value, WebhookError> {
+        let keys = self.keys.get(now).await;
+        let deps = Deps {
+            keys: (*keys).clone(),
+            ..self.deps.clone()
+        };
+        handle(&deps, event, now).await
+    }
 }
 
 /// An HTTP request as the function sees it, whatever carried it.
@@ -392,6 +417,29 @@ pub async fn handle_http(deps: &Deps, req: HttpRequest, now: DateTime<Utc>) -> H
 pub(crate) const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 /// How long a processed event id is remembered (replays within it are answered from the record).
 pub(crate) const DEDUP: chrono::Duration = chrono::Duration::days(30);
+
+/// Runs `work` under a claimed idempotency `key`: when `work` panics, the claim is given back
+/// and the panic goes on (the caller answers 503 or fails the invocation), so the retry is
+/// processed at once instead of after the claim's lease. A release that fails is logged; the
+/// lease frees the key then.
+pub(crate) async fn releasing_on_panic<T>(
+    deps: &Deps,
+    key: Option<&str>,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(v) => v,
+        Err(panic) => {
+            if let Some(key) = key {
+                tracing::error!(event = "claim_released_after_panic", key = %key);
+                if let Err(e) = deps.store.release_key(key).await {
+                    tracing::error!(event = "release_failed", error = %e, key = %key);
+                }
+            }
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
 
 /// Publishes `events` for `customer_id`; what the bus still refuses after retries is logged and
 /// counted (`PublishFailures`, Service=webhook), which an alarm watches.

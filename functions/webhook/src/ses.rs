@@ -97,7 +97,12 @@ pub(crate) async fn handle_ses_event(
         // its lease runs out and the retry records the event.
         Claimed::Seen(None) => return Err(WebhookError::InProgress(id.to_string())),
     }
-    match record(deps, event, fb, &customer_id, now).await {
+    // A panic while recording gives the event back before it goes on, so EventBridge's retry
+    // records it at once rather than after the lease.
+    let recorded =
+        crate::releasing_on_panic(deps, Some(&key), record(deps, event, fb, &customer_id, now))
+            .await;
+    match recorded {
         Ok(()) => {
             if let Err(e) = deps
                 .store
@@ -164,19 +169,30 @@ async fn record(
     // counted, given back if counting failed (so the retry counts it).
     let unique_key = match (unique, message_id.is_empty()) {
         (Some(what), false) => {
-            let k = format!("ses-{what}#{message_id}");
-            if deps.store.claim_key(&k, now + crate::LEASE).await? != Claimed::New {
-                return Ok(());
+            let k = unique_key(what, message_id);
+            match deps.store.claim_key(&k, now + crate::LEASE).await? {
+                Claimed::New => {}
+                // Counted already.
+                Claimed::Seen(Some(_)) => return Ok(()),
+                // Held by an attempt that has not finished (or died holding it): fail, so the
+                // event is given back and retried, and counted once the lease runs out.
+                Claimed::Seen(None) => {
+                    return Err(StoreError::Transient(
+                        format!("the {what} of this email is being counted: retry later").into(),
+                    ))
+                }
             }
             Some(k)
         }
         _ => None,
     };
-    let applied: Result<(), StoreError> = async {
+    // A panic while counting gives the open or click back before it goes on.
+    let applied: Result<(), StoreError> = crate::releasing_on_panic(deps, unique_key.as_deref(), async {
     let mut attempt = 0;
     let suppressed_now = loop {
         attempt += 1;
-        let Some(mut p) = deps.store.get_profile(customer_id).await? else {
+        // An erased customer's tombstone records nothing (and is never emailed).
+        let Some(mut p) = deps.store.get_profile(customer_id).await?.filter(|p| !p.erased) else {
             break false;
         };
         let mut newly = false;
@@ -242,7 +258,7 @@ async fn record(
         }
     }
     Ok(())
-    }
+    })
     .await;
     if let Some(k) = &unique_key {
         let settled = match &applied {
@@ -258,4 +274,12 @@ async fn record(
         }
     }
     applied
+}
+
+/// What an email counts once: its first open and its first click.
+pub(crate) const UNIQUE: [&str; 2] = ["opened", "clicked"];
+
+/// The record that an email's open or click was counted.
+pub(crate) fn unique_key(what: &str, message_id: &str) -> String {
+    format!("ses-{what}#{message_id}")
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use shared::domain::reward::{ReserveError, RewardCode};
-use shared::domain::sequence::ExitReason;
+use shared::domain::sequence::{enrollment_id, Enrollment};
 use shared::ports::StoreError;
 use shared::signing::verify_webhook;
 
@@ -139,7 +139,7 @@ pub(crate) async fn reserve(
     }
 }
 
-/// `DELETE /v1/customers/{id}`: erases personal data, keeps counts; the enrollment ends.
+/// `DELETE /v1/customers/{id}`: erases everything kept per customer id (see [`erase_customer`]).
 pub(crate) async fn erase(
     deps: &Deps,
     req: &HttpRequest,
@@ -169,11 +169,16 @@ pub(crate) async fn erase(
     ))
 }
 
-/// Erases a customer's personal data and ends the enrollment; `false` when no such customer.
+/// Erases everything kept per customer id (`false` when no such customer): the profile becomes
+/// a tombstone (see [`Profile::erase_personal_data`]); the enrollment in every campaign is
+/// deleted with its survey answers, and with it what is keyed by its ids (the 90-day "still
+/// active" record of each round, the open and click records of each email sent); every reward
+/// issued to the customer is deleted. Campaign counters (sums over customers) stay. Safe to
+/// repeat: a second erasure finds less to delete.
 pub(crate) async fn erase_customer(
     deps: &Deps,
     id: &str,
-    now: DateTime<Utc>,
+    _now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let mut attempt = 0;
     loop {
@@ -181,7 +186,7 @@ pub(crate) async fn erase_customer(
         let Some(mut p) = deps.store.get_profile(id).await? else {
             return Ok(false);
         };
-        if p.erased && p.email.is_none() && p.first_name.is_none() {
+        if p.is_tombstone() {
             break;
         }
         p.erase_personal_data();
@@ -191,22 +196,51 @@ pub(crate) async fn erase_customer(
             Err(e) => return Err(e),
         }
     }
-    let campaign = deps.campaign.config().name.clone();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let Some(e) = deps.store.get_enrollment(id, &campaign).await? else {
-            break;
-        };
-        let Ok(exited) = e.exit(ExitReason::Erased, now) else {
-            break;
-        };
-        match deps.store.save_enrollment(&exited).await {
-            Ok(_) => break,
-            Err(err) if err.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
-            Err(err) => return Err(err),
+    // Rewards issued before they were listed under their customer are found through the
+    // enrollment that holds their code.
+    let mut codes = Vec::new();
+    for e in deps.store.enrollments_of(id).await? {
+        codes.extend(
+            e.reward_code
+                .as_deref()
+                .and_then(|c| RewardCode::parse(c).ok()),
+        );
+        for key in erasure_keys(&e) {
+            deps.store.release_key(&key).await?;
+        }
+        deps.store.delete_enrollment(id, &e.campaign).await?;
+    }
+    for code in deps.store.rewards_of(id).await? {
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    for code in codes {
+        // A code listed under the customer but held by someone else (a collision whose insert
+        // failed) is left alone; only the listing goes.
+        let theirs = deps
+            .store
+            .get_reward(&code)
+            .await?
+            .is_none_or(|r| r.customer_id == id);
+        if theirs {
+            deps.store.delete_reward(id, &code).await?;
         }
     }
     tracing::info!(event = "customer_erased", customer_id = %id);
     Ok(true)
+}
+
+/// The idempotency records keyed by an enrollment's ids: the 90-day "still active" record of
+/// each of its rounds and the open and click records of each email it sent.
+fn erasure_keys(e: &Enrollment) -> Vec<String> {
+    let rounds = (1..=e.round.max(1)).map(|round| {
+        crate::activity::still_active_key(&enrollment_id(&e.customer_id, &e.campaign, round))
+    });
+    let emails = e
+        .sent
+        .iter()
+        .filter_map(|s| s.message_id.as_deref())
+        .flat_map(|m| crate::ses::UNIQUE.map(|what| crate::ses::unique_key(what, m)));
+    rounds.chain(emails).collect()
 }

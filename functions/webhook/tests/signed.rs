@@ -6,7 +6,7 @@ use chrono::Duration;
 use common::*;
 use shared::domain::experiment::Group;
 use shared::domain::metrics::counter;
-use shared::domain::sequence::{ExitReason, Status};
+use shared::ports::EnrollmentStore;
 
 #[tokio::test]
 async fn a_reward_look_up_says_valid_with_kind_value_and_expiry() {
@@ -65,7 +65,7 @@ async fn a_look_up_signed_over_another_path_is_refused() {
 }
 
 #[tokio::test]
-async fn erasure_removes_personal_data_ends_the_sequence_and_keeps_counts() {
+async fn erasure_leaves_a_tombstone_deletes_the_enrollment_and_reward_and_keeps_campaign_counts() {
     let w = world();
     w.enrolled_customer().await;
     let before = w.totals(VARIANT, Group::Treated).await;
@@ -77,17 +77,14 @@ async fn erasure_removes_personal_data_ends_the_sequence_and_keeps_counts() {
         .await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     let p = w.profile(CUSTOMER).await;
-    assert!(p.erased);
-    assert_eq!(p.email, None);
-    assert_eq!(p.first_name, None);
-    assert_eq!(p.order_count, 2);
-    assert!(matches!(
-        w.enrollment(CUSTOMER).await.status,
-        Status::Exited {
-            reason: ExitReason::Erased,
-            ..
-        }
-    ));
+    assert!(p.is_tombstone(), "{p:?}");
+    assert_eq!(p.order_count, 0);
+    assert!(p.orders.is_empty());
+    assert_eq!(
+        w.store.get_enrollment(CUSTOMER, "example").await.unwrap(),
+        None
+    );
+    assert!(w.store.all_rewards().is_empty());
     assert_eq!(w.totals(VARIANT, Group::Treated).await, before);
     assert_eq!(before.get(counter::ENROLLED), 1);
 
@@ -105,7 +102,7 @@ async fn erasure_removes_personal_data_ends_the_sequence_and_keeps_counts() {
 }
 
 #[tokio::test]
-async fn an_erased_customer_who_orders_again_is_not_given_personal_data_back() {
+async fn an_erased_customer_who_orders_again_is_not_built_again() {
     let w = world();
     w.enrolled_customer().await;
     w.http(signed_bodiless(
@@ -117,8 +114,7 @@ async fn an_erased_customer_who_orders_again_is_not_given_personal_data_back() {
     body["profile"] = serde_json::json!({"email": "ada@example.com", "first_name": "Ada"});
     assert_eq!(w.http(activity(&body)).await.status, 200);
     let p = w.profile(CUSTOMER).await;
-    assert_eq!(p.email, None);
-    assert_eq!(p.order_count, 3);
+    assert!(p.is_tombstone(), "{p:?}");
     assert_eq!(p.due_at, None);
 }
 

@@ -6,6 +6,7 @@
 //! | profile | `C#<customer>` | `PROFILE` |
 //! | enrollment (latest) | `C#<customer>` | `ENR#<campaign>` |
 //! | reward | `R#<code>` | `REWARD` |
+//! | reward issued to a customer (for erasure) | `C#<customer>` | `REWARD#<code>` |
 //! | idempotency record | `IDEM#<key>` | `IDEM` (+ `ttl`) |
 //! | counters | `M#<campaign>` | `TOTAL#<variant>#<group>`, `DAY#<yyyy-mm-dd>#<variant>#<group>` |
 //! | scheduler checkpoint | `SCHED` | `CHECKPOINT` |
@@ -645,8 +646,21 @@ impl EnrollmentStore for DynamoStore {
 
 #[async_trait]
 impl RewardStore for DynamoStore {
+    /// Lists the code under its customer first (so erasure finds every reward issued, also one
+    /// whose insert then failed), then inserts the reward.
     async fn insert_reward(&self, reward: &Reward) -> StoreResult<()> {
         let code = reward.code.as_str();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(key(
+                profile_pk(&reward.customer_id),
+                format!("{REWARD_OF_PREFIX}{code}"),
+            )))
+            .send()
+            .await
+            .map_err(|e| classify(e, "PutItem", &self.table, None))?;
+        self.wrote(1);
         let item = entity_item(reward_pk(code), "REWARD".into(), reward, 1)?;
         self.put_versioned::<Reward>(item, 0, "reward", code)
             .await?;
@@ -785,17 +799,92 @@ impl IdempotencyStore for DynamoStore {
     }
 
     async fn release_key(&self, key_: &str) -> StoreResult<()> {
+        self.delete(idem_pk(key_), "IDEM".into()).await
+    }
+}
+
+impl DynamoStore {
+    async fn delete(&self, pk: String, sk: String) -> StoreResult<()> {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(idem_pk(key_), "IDEM".into())))
+            .set_key(Some(key(pk, sk)))
             .send()
             .await
             .map_err(|e| classify(e, "DeleteItem", &self.table, None))?;
         self.wrote(1);
         Ok(())
     }
+
+    /// The items of a customer's partition whose sort key starts with `prefix`.
+    async fn customer_items(&self, customer_id: &str, prefix: &str) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(profile_pk(customer_id)))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify(e, "Query", &self.table, None))?;
+            self.read(out.scanned_count.max(0) as u64);
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
 }
+
+#[async_trait]
+impl ErasureStore for DynamoStore {
+    async fn enrollments_of(&self, customer_id: &str) -> StoreResult<Vec<Enrollment>> {
+        self.customer_items(customer_id, "ENR#")
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
+    async fn rewards_of(&self, customer_id: &str) -> StoreResult<Vec<RewardCode>> {
+        self.customer_items(customer_id, REWARD_OF_PREFIX)
+            .await?
+            .iter()
+            .map(|item| match item.get("sk") {
+                Some(AttributeValue::S(sk)) => sk
+                    .strip_prefix(REWARD_OF_PREFIX)
+                    .and_then(|c| RewardCode::parse(c).ok())
+                    .ok_or_else(|| corrupt(item, "sort key is not a reward code's")),
+                _ => Err(corrupt(item, "no sort key")),
+            })
+            .collect()
+    }
+
+    async fn delete_enrollment(&self, customer_id: &str, campaign: &str) -> StoreResult<()> {
+        self.delete(profile_pk(customer_id), enrollment_sk(campaign))
+            .await
+    }
+
+    async fn delete_reward(&self, customer_id: &str, code: &RewardCode) -> StoreResult<()> {
+        self.delete(reward_pk(code.as_str()), "REWARD".into())
+            .await?;
+        self.delete(
+            profile_pk(customer_id),
+            format!("{REWARD_OF_PREFIX}{}", code.as_str()),
+        )
+        .await
+    }
+}
+
+/// Sort key prefix of the item that lists a reward under its customer (erasure finds it there).
+const REWARD_OF_PREFIX: &str = "REWARD#";
 
 fn parse_group(text: &str) -> Option<Group> {
     match text {

@@ -107,6 +107,15 @@ impl MemoryStore {
             .collect()
     }
 
+    /// Every idempotency record's key with what it holds (for tests).
+    pub fn all_idempotency(&self) -> Vec<(String, Option<String>)> {
+        self.lock()
+            .idempotency
+            .iter()
+            .map(|(k, (_, r))| (k.clone(), r.clone()))
+            .collect()
+    }
+
     pub fn all_fits(&self) -> Vec<CampaignFit> {
         self.lock().fits.values().cloned().collect()
     }
@@ -209,6 +218,46 @@ impl EnrollmentStore for MemoryStore {
         t.enrollments.insert(key, stored);
         self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(e.version + 1)
+    }
+}
+
+#[async_trait]
+impl ErasureStore for MemoryStore {
+    async fn enrollments_of(&self, customer_id: &str) -> StoreResult<Vec<Enrollment>> {
+        Ok(self
+            .lock()
+            .enrollments
+            .values()
+            .filter(|e| e.customer_id == customer_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn rewards_of(&self, customer_id: &str) -> StoreResult<Vec<RewardCode>> {
+        Ok(self
+            .lock()
+            .rewards
+            .values()
+            .filter(|r| r.customer_id == customer_id)
+            .map(|r| r.code.clone())
+            .collect())
+    }
+
+    async fn delete_enrollment(&self, customer_id: &str, campaign: &str) -> StoreResult<()> {
+        let mut t = self.lock();
+        let key = (customer_id.to_string(), campaign.to_string());
+        if let Some(old) = t.enrollments.remove(&key) {
+            set_due(&mut t, 1, customer_id, campaign, old.due_at, None);
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn delete_reward(&self, _customer_id: &str, code: &RewardCode) -> StoreResult<()> {
+        if self.lock().rewards.remove(code.as_str()).is_some() {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 

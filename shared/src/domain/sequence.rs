@@ -167,6 +167,11 @@ pub struct SentStep {
     pub message_id: Option<String>,
 }
 
+/// The id of a customer's `round`-th enrollment in `campaign`.
+pub fn enrollment_id(customer_id: &str, campaign: &str, round: u32) -> String {
+    format!("{customer_id}#{campaign}#{round}")
+}
+
 /// One customer's pass through one campaign.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Enrollment {
@@ -315,7 +320,7 @@ impl Enrollment {
         Enrollment {
             customer_id: customer_id.to_string(),
             campaign: campaign.name.clone(),
-            id: format!("{customer_id}#{}#{round}", campaign.name),
+            id: enrollment_id(customer_id, &campaign.name, round),
             version: 0,
             round,
             group,

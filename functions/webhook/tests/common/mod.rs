@@ -61,7 +61,7 @@ pub fn world() -> World {
         campaign: Arc::new(example().clone()),
         keys: Keys {
             webhook: vec![b"newer-key".to_vec(), WEBHOOK_KEY.to_vec()],
-            link: LINK_KEY.to_vec(),
+            link: shared::signing::LinkKeys::one(LINK_KEY),
             platforms: platform_keys(),
         },
         public_base_url: "https://hooks.example.com/".into(),
@@ -302,7 +302,7 @@ pub fn signed_bodiless(method: &str, path: &str) -> HttpRequest {
 
 pub fn token(purpose: Purpose, enrollment_id: &str) -> String {
     sign_link(
-        LINK_KEY,
+        &shared::signing::LinkKeys::one(LINK_KEY),
         &LinkClaims {
             purpose,
             customer_id: CUSTOMER.into(),

@@ -23,6 +23,12 @@ pub enum SettingsError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("environment variable {name} is {value:?}: {expected}")]
+    BadValue {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("secret {arn} must be JSON with the string field webhook_keys (and link_key when it is SECRETS_ARN): {source}")]
     SecretShape {
         arn: String,
@@ -42,6 +48,34 @@ pub fn required(name: &'static str) -> Result<String, SettingsError> {
 /// Reads an optional variable (empty counts as unset).
 pub fn optional(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Reads an optional number of at least `min`: unset is `None`; a value that is not such a number
+/// stops the function at start with a message naming the variable (never silently ignored).
+pub fn optional_number(name: &'static str, min: f64) -> Result<Option<f64>, SettingsError> {
+    parse_number(name, optional(name), min)
+}
+
+fn parse_number(
+    name: &'static str,
+    value: Option<String>,
+    min: f64,
+) -> Result<Option<f64>, SettingsError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    match value.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= min => Ok(Some(n)),
+        _ => Err(SettingsError::BadValue {
+            name,
+            value,
+            expected: if min > 0.0 {
+                "write a positive number, e.g. 14, or leave it unset"
+            } else {
+                "write a number, or leave it unset"
+            },
+        }),
+    }
 }
 
 /// The webhook's signing keys: webhook keys newest first, and the link-token keys.
@@ -480,6 +514,7 @@ pub async fn warm_ses(client: aws_sdk_sesv2::Client) {
 
 #[cfg(test)]
 mod tests {
+
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
     use std::sync::mpsc;
@@ -487,6 +522,27 @@ mod tests {
     use aws_credential_types::Credentials;
 
     use super::*;
+
+    #[test]
+    fn a_number_setting_that_is_not_one_is_refused_with_its_name() {
+        assert_eq!(parse_number("X", None, 1.0).unwrap(), None);
+        assert_eq!(
+            parse_number("X", Some("14".into()), 1.0).unwrap(),
+            Some(14.0)
+        );
+        assert_eq!(
+            parse_number("X", Some(" 2.5 ".into()), 1.0).unwrap(),
+            Some(2.5)
+        );
+        for bad in ["abc", "0", "-3", "NaN", "inf", "14/s"] {
+            let e = parse_number("SES_MAX_SEND_RATE", Some(bad.into()), 0.001).unwrap_err();
+            let text = e.to_string();
+            assert!(
+                text.contains("SES_MAX_SEND_RATE") && text.contains(bad),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn rust_log_sets_the_level_overall_or_per_target_and_falls_back_to_info() {

@@ -18,13 +18,8 @@ async fn main() -> Result<(), Error> {
     let warming = settings::spawn_warm_up(&dynamodb, &table, settings::warm_ses(ses.clone()));
     let link_keys = settings::load_link_keys(&conf).await?;
     // The SES limit is per account: each concurrent copy of the sender takes its share.
-    let copies: f64 = settings::optional("SENDER_MAX_CONCURRENCY")
-        .and_then(|c| c.parse().ok())
-        .filter(|c: &f64| *c >= 1.0)
-        .unwrap_or(1.0);
-    let rate = settings::optional("SES_MAX_SEND_RATE")
-        .and_then(|r| r.parse::<f64>().ok())
-        .map(|r| r / copies);
+    let copies = settings::optional_number("SENDER_MAX_CONCURRENCY", 1.0)?.unwrap_or(1.0);
+    let rate = settings::optional_number("SES_MAX_SEND_RATE", 0.001)?.map(|r| r / copies);
     let deps = sender::Deps {
         store: Arc::new(DynamoStore::new(dynamodb, table)),
         mailer: Arc::new(SesMailer::new(

@@ -302,26 +302,14 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             println!("{}", o.report.to_text());
             if let Some(r) = &o.at_risk {
                 println!(
-                    "At-risk flow (its own counters, campaign {}): {} enrolled, {:.1}% ordered within the window vs {:.1}% of its holdout; lift {:+.1} points (95% CI {:+.1} to {:+.1})\n",
-                    r.campaign,
-                    r.treated_rate.trials + r.holdout_rate.trials,
-                    r.treated_rate.value * 100.0,
-                    r.holdout_rate.value * 100.0,
-                    r.lift.value * 100.0,
-                    r.lift.low * 100.0,
-                    r.lift.high * 100.0
+                    "{}",
+                    flow_line("At-risk flow (its own counters, ", "enrolled", r)
                 );
             }
             if let Some(r) = &o.celebration {
                 println!(
-                    "Birthday and anniversary flow (campaign {}): {} celebrated, {:.1}% ordered within the window vs {:.1}% of its holdout; lift {:+.1} points (95% CI {:+.1} to {:+.1})\n",
-                    r.campaign,
-                    r.treated_rate.trials + r.holdout_rate.trials,
-                    r.treated_rate.value * 100.0,
-                    r.holdout_rate.value * 100.0,
-                    r.lift.value * 100.0,
-                    r.lift.low * 100.0,
-                    r.lift.high * 100.0
+                    "{}",
+                    flow_line("Birthday and anniversary flow (", "celebrated", r)
                 );
             }
             println!(
@@ -615,4 +603,18 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         }
     }
     Ok(())
+}
+
+/// One line for a flow counted apart from the win-back (`prefix` opens its parenthesis).
+fn flow_line(prefix: &str, verb: &str, r: &report::Report) -> String {
+    format!(
+        "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window vs {:.1}% of its holdout; lift {:+.1} points (95% CI {:+.1} to {:+.1})\n",
+        r.campaign,
+        r.treated_rate.trials + r.holdout_rate.trials,
+        r.treated_rate.value * 100.0,
+        r.holdout_rate.value * 100.0,
+        r.lift.value * 100.0,
+        r.lift.low * 100.0,
+        r.lift.high * 100.0
+    )
 }

@@ -420,21 +420,14 @@ async fn redeem(deps: &Deps, a: &Activity) -> Result<Redemption, StoreError> {
     }
 }
 
-/// The profile's next look by the scheduler: when it lapses, or now if it has; none while an
-/// enrollment drives the customer.
+/// The next look by the scheduler of a customer no enrollment drives: when they lapse (or turn at
+/// risk, or have an occasion to celebrate), or now if they have lapsed.
 fn next_due(
     profile: &Profile,
-    enrollment: Option<&Enrollment>,
     lapse: &LapsePolicy,
     config: &shared::campaign::CampaignConfig,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    if profile.erased {
-        return None;
-    }
-    if enrollment.is_some_and(|e| !e.status.is_final()) {
-        return profile.due_at;
-    }
     let tz =
         shared::domain::schedule::zone(profile.time_zone.as_deref(), &config.default_time_zone);
     shared::domain::celebration::next_look(profile, lapse, config, &tz, now)
@@ -525,7 +518,9 @@ async fn update_profile(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let config = deps.campaign.config();
-    let lapse = lapse_policy(deps.store.as_ref(), &config.name, &config.lapse).await;
+    // The stored customer model, read only when this activity sets a due time (not for an
+    // erased customer or one an enrollment drives), once whatever the retries.
+    let mut lapse: Option<LapsePolicy> = None;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -534,7 +529,16 @@ async fn update_profile(
             .clone()
             .unwrap_or_else(|| Profile::new(&a.customer_id));
         apply(&mut p, a, &config.sending.still_with_us);
-        p.due_at = next_due(&p, enrollment, &lapse, config, now);
+        if p.erased {
+            p.due_at = None;
+        } else if enrollment.is_none_or(|e| e.status.is_final()) {
+            let policy = match lapse.take() {
+                Some(policy) => policy,
+                None => lapse_policy(deps.store.as_ref(), &config.name, &config.lapse).await,
+            };
+            p.due_at = next_due(&p, &policy, config, now);
+            lapse = Some(policy);
+        }
         if stored.as_ref() == Some(&p) {
             return Ok(());
         }

@@ -818,18 +818,28 @@ impl DynamoStore {
 
     /// The items of a customer's partition whose sort key starts with `prefix`.
     async fn customer_items(&self, customer_id: &str, prefix: &str) -> StoreResult<Vec<Item>> {
+        self.partition(profile_pk(customer_id), Some(prefix)).await
+    }
+
+    /// Every item of partition `pk` (whose sort key starts with `prefix`, if given), all pages.
+    async fn partition(&self, pk: String, prefix: Option<&str>) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
+            let mut req = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(profile_pk(customer_id)))
-                .expression_attribute_values(":prefix", s(prefix))
+                .expression_attribute_values(":pk", s(pk.clone()))
                 .consistent_read(true)
-                .set_exclusive_start_key(start.take())
+                .set_exclusive_start_key(start.take());
+            req = match prefix {
+                Some(prefix) => req
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix)),
+                None => req.key_condition_expression("pk = :pk"),
+            };
+            let out = req
                 .send()
                 .await
                 .map_err(|e| classify(e, "Query", &self.table, None))?;
@@ -953,54 +963,35 @@ impl MetricsStore for DynamoStore {
 
     async fn counter_rows(&self, campaign: &str) -> StoreResult<Vec<CounterRow>> {
         let mut rows = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(counters_pk(campaign)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify(e, "Query", &self.table, None))?;
-            self.read(out.scanned_count.max(0) as u64);
-            for item in out.items.unwrap_or_default() {
-                let sk = match item.get("sk") {
-                    Some(AttributeValue::S(sk)) => sk.clone(),
-                    _ => return Err(corrupt(&item, "no sort key")),
+        for item in self.partition(counters_pk(campaign), None).await? {
+            let sk = match item.get("sk") {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => return Err(corrupt(&item, "no sort key")),
+            };
+            let (variant, group, day) = parse_counters_sk(&sk)
+                .ok_or_else(|| corrupt(&item, "sort key is not a counter row's"))?;
+            let mut counts = Counts::default();
+            for (attr, value) in &item {
+                let Some(name) = attr.strip_prefix(COUNTER_PREFIX) else {
+                    continue;
                 };
-                let (variant, group, day) = parse_counters_sk(&sk)
-                    .ok_or_else(|| corrupt(&item, "sort key is not a counter row's"))?;
-                let mut counts = Counts::default();
-                for (attr, value) in &item {
-                    let Some(name) = attr.strip_prefix(COUNTER_PREFIX) else {
-                        continue;
-                    };
-                    let AttributeValue::N(v) = value else {
-                        return Err(corrupt(&item, format!("counter {name} is not a number")));
-                    };
-                    let v = v
-                        .parse::<i64>()
-                        .map_err(|e| corrupt(&item, format!("counter {name}: {e}")))?;
-                    counts.add(name, v);
-                }
-                rows.push(CounterRow {
-                    key: CohortKey {
-                        campaign: campaign.to_string(),
-                        variant,
-                        group,
-                    },
-                    day,
-                    counts,
-                });
+                let AttributeValue::N(v) = value else {
+                    return Err(corrupt(&item, format!("counter {name} is not a number")));
+                };
+                let v = v
+                    .parse::<i64>()
+                    .map_err(|e| corrupt(&item, format!("counter {name}: {e}")))?;
+                counts.add(name, v);
             }
-            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
-                Some(k) => start = Some(k),
-                None => break,
-            }
+            rows.push(CounterRow {
+                key: CohortKey {
+                    campaign: campaign.to_string(),
+                    variant,
+                    group,
+                },
+                day,
+                counts,
+            });
         }
         Ok(with_totals(rows))
     }

@@ -430,6 +430,7 @@ mod tests {
             amount: Money(amount),
             product: None,
             category: None,
+            currency: None,
         });
         for g in gaps {
             at += days(*g);
@@ -438,6 +439,7 @@ mod tests {
                 amount: Money(amount),
                 product: None,
                 category: None,
+                currency: None,
             });
         }
         p

@@ -367,7 +367,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 (false, Some(path)) => {
                     let snap = snapshot::Snapshot::load(path)?;
                     let memory = snap.restore().await?;
-                    let done = scheduler::resolve::resolve_reason(&memory, reason, note, at).await?;
+                    let done =
+                        scheduler::resolve::resolve_reason(&memory, reason, note, at).await?;
                     snapshot::Snapshot::take(&memory, &snap.campaigns)
                         .await?
                         .save(path)?;

@@ -39,7 +39,9 @@ pub fn customer(i: usize, due: bool) -> Profile {
     let gap = 25 + (i % 30) as i64;
     for k in (0..(2 + i % 4) as i64).rev() {
         p.record_order(OrderRecord {
-            at: now() - Duration::days(last + k * gap),
+            // Scattered hours: no usual hour to wait for (the best-hour deferral is measured
+            // apart from the write cost of a send).
+            at: now() - Duration::days(last + k * gap) - Duration::hours((k * 7 + i as i64) % 24),
             amount: Money(1500 + (i % 7) as i64 * 500),
             product: Some("house blend".into()),
             category: Some(["coffee", "equipment", "groceries"][i % 3].into()),

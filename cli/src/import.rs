@@ -102,7 +102,8 @@ pub fn merge_into(
             slot.clone_from(v);
         }
     }
-    old.due_at = orders::due_at(&old, policy, at);
+    old.due_at =
+        shared::domain::due::next_due(&old, policy, shared::domain::due::Watch::LAPSE_ONLY, at);
     old
 }
 

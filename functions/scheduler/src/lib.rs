@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 use shared::campaign::CampaignConfig;
 use shared::domain::celebration;
 use shared::domain::customer::Profile;
+use shared::domain::due::{self, earliest};
 use shared::domain::eligibility;
 use shared::domain::experiment::{self, Group};
 use shared::domain::lapse::{self, LapseState};
-use shared::domain::metrics::{counter, CohortKey};
+use shared::domain::metrics::counter;
 use shared::domain::model;
 use shared::domain::schedule;
 use shared::domain::sequence::{self, Enrollment, Flow, Status};
@@ -210,10 +211,6 @@ impl Run<'_> {
         self.pages > 0 && self.budget.spent(self.seen)
     }
 
-    fn cohort(&self, e: &Enrollment) -> CohortKey {
-        e.cohort()
-    }
-
     /// Evaluates one customer: new due time, or enrollment.
     async fn evaluate(&mut self, mut profile: Profile) -> Result<(), SchedulerError> {
         self.summary.evaluated += 1;
@@ -224,17 +221,14 @@ impl Run<'_> {
         // Active customers with a birthday or first-order anniversary today (in their time
         // zone) get the celebration flow, once a year per occasion.
         let tz = schedule::zone(profile.time_zone.as_deref(), &campaign.default_time_zone);
-        let celebrates = campaign.celebration.is_some();
         let mut occasion = None;
         let (flow, lapses_at) = match assessment.state {
             LapseState::NoOrders => return self.set_profile_due(profile, None).await,
             LapseState::Active { .. } => {
-                let due = lapse::next_look(&profile, &campaign.lapse, watch, self.now);
-                let next_day = celebrates
-                    .then(|| celebration::next_day_start(&profile, &tz, self.now))
-                    .flatten();
-                let due = earliest(due, next_day);
-                match celebrates
+                let due = due::after_today(&profile, &campaign.lapse, campaign.watch(), self.now);
+                match campaign
+                    .celebration
+                    .is_some()
                     .then(|| celebration::due_today(&profile, &tz, self.now))
                     .flatten()
                 {
@@ -312,7 +306,7 @@ impl Run<'_> {
                 return Err(e.into());
             }
         }
-        let key = self.cohort(&enrollment);
+        let key = enrollment.cohort();
         self.deps
             .store
             .add_counts(&key, Some(self.now.date_naive()), &[(counter::ENROLLED, 1)])
@@ -457,8 +451,7 @@ impl Run<'_> {
             let Some(mut p) = self.deps.store.get_profile(&e.customer_id).await? else {
                 return Ok(());
             };
-            let tz = schedule::zone(p.time_zone.as_deref(), &campaign.default_time_zone);
-            p.due_at = celebration::next_look(&p, &campaign.lapse, campaign, &tz, self.now);
+            p.due_at = due::next_due(&p, &campaign.lapse, campaign.watch(), self.now);
             match self.deps.store.save_profile(&p).await {
                 Ok(_) => return Ok(()),
                 Err(err) if err.is_conflict() => continue,
@@ -482,7 +475,7 @@ impl Run<'_> {
                 Err(err) => return Err(err.into()),
             }
         }
-        let key = self.cohort(e);
+        let key = e.cohort();
         self.deps
             .store
             .add_counts(&key, Some(self.now.date_naive()), &[(counter::SUNSET, 1)])
@@ -634,10 +627,7 @@ impl Run<'_> {
         let campaign = &self.deps.campaign;
         let due = match lapse::assess(&profile, &campaign.lapse, self.now).state {
             LapseState::Lapsed { .. } if !profile.is_mailable() => None,
-            _ => {
-                let tz = schedule::zone(profile.time_zone.as_deref(), &campaign.default_time_zone);
-                celebration::next_look(&profile, &campaign.lapse, campaign, &tz, self.now)
-            }
+            _ => due::next_due(&profile, &campaign.lapse, campaign.watch(), self.now),
         };
         self.set_profile_due(profile, due).await
     }
@@ -834,13 +824,5 @@ fn emit(deps: &Deps, s: &Summary, now: DateTime<Utc>) {
             ),
             ts,
         );
-    }
-}
-
-/// The earlier of two optional times.
-fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }

@@ -273,10 +273,6 @@ pub fn parse_body(body: &str) -> Result<StepDue, SendError> {
     serde_json::from_value(env.detail).map_err(|e| SendError::BadMessage(e.to_string()))
 }
 
-fn cohort(e: &Enrollment) -> CohortKey {
-    e.cohort()
-}
-
 /// Sends one step, at most once, and writes its counts.
 pub async fn process_step(
     deps: &Deps,
@@ -349,7 +345,7 @@ pub async fn send_step(
             Err(e) => return Err(e.into()),
         }
         tally.add(
-            cohort(&enrollment),
+            enrollment.cohort(),
             now.date_naive(),
             &[(counter::SKIPPED_FEWER_EMAILS, 1)],
         );
@@ -555,7 +551,7 @@ pub async fn send_step(
         void_replaced(deps, old, now).await;
     }
     tally.add(
-        cohort(&enrollment),
+        enrollment.cohort(),
         now.date_naive(),
         &[(counter::SENT, 1), (&counter::sent_step(due.step), 1)],
     );

@@ -6,7 +6,7 @@ use serde_json::Value;
 use shared::domain::customer::EmailStatus;
 use shared::domain::experiment::{Group, HOLDOUT};
 use shared::domain::metrics::{counter, CohortKey};
-use shared::domain::sequence::{cohort_campaign, ExitReason, Flow};
+use shared::domain::sequence::{ExitReason, Flow};
 use shared::events::BusEvent;
 use shared::ports::{Claimed, StoreError};
 
@@ -147,11 +147,7 @@ async fn record(
         Some("celebration") => Flow::Celebration,
         _ => enrollment.as_ref().map_or(Flow::WinBack, |e| e.flow),
     };
-    let cohort = variant.map(|variant| CohortKey {
-        campaign: cohort_campaign(&campaign, flow),
-        variant,
-        group,
-    });
+    let cohort = variant.map(|variant| CohortKey::of(&campaign, flow, &variant, group));
     let message_id = event
         .pointer("/detail/mail/messageId")
         .and_then(Value::as_str)
@@ -198,7 +194,7 @@ async fn record(
         let mut newly = false;
         match fb {
             Feedback::Suppress { .. } => {
-                newly = p.email_status != EmailStatus::Suppressed;
+                newly = p.email_status.moves_to(EmailStatus::Suppressed);
                 p.email_status = EmailStatus::Suppressed;
             }
             Feedback::Opened => p.emails_opened += 1,

@@ -105,6 +105,16 @@ impl CampaignConfig {
             (Flow::Celebration, _, None) => &[],
         }
     }
+
+    /// What the scheduler's next look at a customer in no flow watches for (see
+    /// [`crate::domain::due::next_due`]): this campaign's at-risk and celebration flows.
+    pub fn watch(&self) -> crate::domain::due::Watch<'_> {
+        crate::domain::due::Watch {
+            at_risk: self.at_risk.is_some(),
+            celebration: self.celebration.is_some(),
+            default_time_zone: &self.default_time_zone,
+        }
+    }
 }
 
 fn default_time_zone() -> String {

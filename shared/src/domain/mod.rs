@@ -2,6 +2,7 @@
 
 pub mod celebration;
 pub mod customer;
+pub mod due;
 pub mod eligibility;
 pub mod experiment;
 pub mod follow_up;

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::customer::EmailStatus;
 use super::experiment::{Assignment, Group};
-use super::metrics::CohortKey;
-use super::survey::{Reason, Resolved};
+use super::metrics::{counter, CohortKey};
+use super::survey::{Answer, NpsClass, Reason, Resolved};
 use crate::campaign::config::{CampaignConfig, StepConfig};
 
 /// Why an enrollment ended early.
@@ -89,6 +89,81 @@ pub fn activity_effect(
         ActivityKind::Order => ActivityEffect::Stop(ExitReason::OrderedAfterWindow),
         k if still_with_us.contains(&k) => ActivityEffect::Stop(ExitReason::StillWithUs),
         _ => ActivityEffect::Nothing,
+    }
+}
+
+/// What an activity did to the customer's latest enrollment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attribution {
+    None,
+    /// Won back by this activity.
+    Reactivated(Enrollment),
+    /// Stopped the sequence without a win (an order after the window, a "still with us" login).
+    Stopped(Enrollment, ExitReason),
+    /// An order after an earlier win-back.
+    LaterOrder {
+        enrollment: Enrollment,
+        won_at: DateTime<Utc>,
+    },
+}
+
+impl Attribution {
+    /// The same attribution of `saved` (the enrollment as stored, with its new version).
+    pub fn of_saved(self, saved: &Enrollment) -> Attribution {
+        match self {
+            Attribution::Reactivated(_) => Attribution::Reactivated(saved.clone()),
+            Attribution::LaterOrder { won_at, .. } => Attribution::LaterOrder {
+                enrollment: saved.clone(),
+                won_at,
+            },
+            Attribution::Stopped(_, why) => Attribution::Stopped(saved.clone(), why),
+            Attribution::None => Attribution::None,
+        }
+    }
+}
+
+/// What activity `kind` at `at` does to enrollment `e` (see [`activity_effect`]): the enrollment
+/// to save (`None`: nothing to write) and the attribution. `minor` is an order's revenue in the
+/// campaign currency (0 for other currencies and other activity). A retry of the order that won
+/// the customer back finds the win saved and attributes it again, writing nothing.
+pub fn attribute(
+    e: &Enrollment,
+    kind: ActivityKind,
+    at: DateTime<Utc>,
+    minor: i64,
+    attribution_days: u32,
+    still_with_us: &[ActivityKind],
+) -> (Option<Enrollment>, Attribution) {
+    match (
+        activity_effect(e, kind, at, attribution_days, still_with_us),
+        &e.status,
+    ) {
+        (ActivityEffect::WinBack, _) => match e.win_back(at) {
+            Ok(mut won) => {
+                won.revenue_minor += minor;
+                (Some(won.clone()), Attribution::Reactivated(won))
+            }
+            Err(_) => (None, Attribution::None),
+        },
+        (ActivityEffect::Stop(why), _) => match e.exit(why, at) {
+            Ok(stopped) => (Some(stopped.clone()), Attribution::Stopped(stopped, why)),
+            Err(_) => (None, Attribution::None),
+        },
+        (_, Status::WonBack { at: won }) if *won == at && kind == ActivityKind::Order => {
+            (None, Attribution::Reactivated(e.clone()))
+        }
+        (_, Status::WonBack { at: won }) if kind == ActivityKind::Order && at > *won => {
+            let mut later = e.clone();
+            later.revenue_minor += minor;
+            (
+                Some(later.clone()),
+                Attribution::LaterOrder {
+                    enrollment: later,
+                    won_at: *won,
+                },
+            )
+        }
+        _ => (None, Attribution::None),
     }
 }
 
@@ -284,6 +359,69 @@ pub fn cohort_campaign(campaign: &str, flow: Flow) -> String {
     }
 }
 
+impl Enrollment {
+    /// The enrollment with a survey answer recorded (ended, when the answer is a `paused` reason
+    /// and the enrollment still runs); `None` when it already holds this answer.
+    pub fn answered(&self, answer: Answer, paused: bool, now: DateTime<Utc>) -> Option<Enrollment> {
+        if answer.same_as(self.survey_reason, self.nps) {
+            return None;
+        }
+        let mut after = if paused && !self.status.is_final() {
+            self.exit(ExitReason::Paused, now)
+                .unwrap_or_else(|_| self.clone())
+        } else {
+            self.clone()
+        };
+        match answer {
+            Answer::Reason(r) => after.survey_reason = Some(r),
+            Answer::Nps(s) => after.nps = Some(s),
+        }
+        Some(after)
+    }
+
+    /// Counter changes when this enrollment's answer goes from what it is to `answer`: each
+    /// answer counts once per enrollment; a changed answer moves its count.
+    pub fn answer_deltas(&self, answer: Answer) -> Vec<(String, i64)> {
+        let mut d = Vec::new();
+        if self.survey_reason.is_none() && self.nps.is_none() {
+            d.push((counter::ANSWERED.to_string(), 1));
+        }
+        match answer {
+            Answer::Reason(r) if self.survey_reason != Some(r) => {
+                d.push((counter::reason(r), 1));
+                if let Some(old) = self.survey_reason {
+                    d.push((counter::reason(old), -1));
+                }
+            }
+            Answer::Nps(score) => {
+                let new = NpsClass::of(Some(score));
+                let old = NpsClass::of(self.nps);
+                if new != old {
+                    if let Some(c) = new {
+                        d.push((counter::nps(c), 1));
+                    }
+                    if let Some(c) = old {
+                        d.push((counter::nps(c), -1));
+                    }
+                }
+            }
+            Answer::Reason(_) => {}
+        }
+        d
+    }
+}
+
+impl CohortKey {
+    /// The cohort of `variant` and `group` in `campaign`'s `flow` (see [`cohort_campaign`]).
+    pub fn of(campaign: &str, flow: Flow, variant: &str, group: Group) -> CohortKey {
+        CohortKey {
+            campaign: cohort_campaign(campaign, flow),
+            variant: variant.to_string(),
+            group,
+        }
+    }
+}
+
 /// Days of the whole win-back sequence plus sunset wait: the holdout's observation window.
 pub fn sequence_days(campaign: &CampaignConfig, delay_factor: f64) -> f64 {
     flow_days(campaign, Flow::WinBack, delay_factor)
@@ -387,11 +525,7 @@ impl Enrollment {
 
     /// The counters this enrollment's figures go to.
     pub fn cohort(&self) -> CohortKey {
-        CohortKey {
-            campaign: cohort_campaign(&self.campaign, self.flow),
-            variant: self.variant.clone(),
-            group: self.group,
-        }
+        CohortKey::of(&self.campaign, self.flow, &self.variant, self.group)
     }
 
     fn final_error(&self) -> TransitionError {

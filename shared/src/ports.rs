@@ -276,7 +276,7 @@ pub struct PutResult {
 }
 
 /// The event bus. `put_batch` takes at most 10 events and reports per-entry failures; retries
-/// live in [`crate::events::publish_all`].
+/// live in [`crate::publish::publish_all`].
 #[async_trait]
 pub trait EventBus: Send + Sync {
     async fn put_batch(&self, events: &[BusEvent]) -> Result<PutResult, BusError>;

@@ -23,8 +23,10 @@ use shared::domain::schedule;
 use shared::domain::sequence::{self, Enrollment, Flow, Status};
 use shared::domain::survey;
 use shared::emf::{MetricSink, Record, Unit};
-use shared::events::{publish_all, BusEvent, RetryPolicy, StepDue};
+use shared::events::{BusEvent, StepDue};
 use shared::ports::{Checkpoint, DueItem, EventBus, Store, StoreError, DUE_SHARDS};
+use shared::publish::publish_all;
+use shared::retry::RetryPolicy;
 
 /// Items fetched per due-index page.
 const PAGE: u32 = 100;

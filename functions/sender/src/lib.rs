@@ -616,7 +616,11 @@ async fn reward_for(
             }
         }
     }
-    let spec = reward::choose(config, &e.variant, reason);
+    let spec = reward::choose(
+        &config.rewards,
+        config.experiment.variant_reward(&e.variant),
+        reason,
+    );
     let replaces = match reward::next_offer(current.as_ref(), &spec, now) {
         Offer::Keep => {
             let reward = current.expect("kept reward exists");

@@ -452,10 +452,10 @@ pub(crate) async fn publish(
     if events.is_empty() {
         return;
     }
-    let report = shared::events::publish_all(
+    let report = shared::publish::publish_all(
         deps.bus.as_ref(),
         events,
-        shared::events::RetryPolicy::default(),
+        shared::retry::RetryPolicy::DEFAULT,
     )
     .await;
     if report.failed.is_empty() {

@@ -7,9 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::celebration;
 use super::customer::Profile;
-use super::lapse;
+use super::lapse::{self, LapsePolicy};
 use super::schedule;
-use crate::campaign::config::LapsePolicy;
 
 /// What a next look watches for besides the lapse itself (the campaign's flows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

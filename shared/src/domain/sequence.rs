@@ -7,10 +7,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::customer::EmailStatus;
+use super::experiment::ExperimentConfig;
 use super::experiment::{Assignment, Group};
 use super::metrics::{counter, CohortKey};
 use super::survey::{Answer, NpsClass, Reason, Resolved};
-use crate::campaign::config::{CampaignConfig, StepConfig};
 
 /// Why an enrollment ended early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -422,26 +422,52 @@ impl CohortKey {
     }
 }
 
+/// What the sequence needs of a campaign: its flows' steps, the sending policy and the
+/// experiment's variants. The campaign file ([`crate::campaign::CampaignConfig`]) composes it.
+pub trait Flows {
+    /// The campaign's name (in enrollment ids and keys).
+    fn campaign_name(&self) -> &str;
+    /// The steps of a flow (none for a flow the campaign does not have).
+    fn steps_of(&self, flow: Flow) -> &[StepConfig];
+    fn sending(&self) -> &SendingPolicy;
+    fn experiment(&self) -> &ExperimentConfig;
+}
+
+impl<F: Flows + ?Sized> Flows for std::sync::Arc<F> {
+    fn campaign_name(&self) -> &str {
+        (**self).campaign_name()
+    }
+    fn steps_of(&self, flow: Flow) -> &[StepConfig] {
+        (**self).steps_of(flow)
+    }
+    fn sending(&self) -> &SendingPolicy {
+        (**self).sending()
+    }
+    fn experiment(&self) -> &ExperimentConfig {
+        (**self).experiment()
+    }
+}
+
 /// Days of the whole win-back sequence plus sunset wait: the holdout's observation window.
-pub fn sequence_days(campaign: &CampaignConfig, delay_factor: f64) -> f64 {
+pub fn sequence_days(campaign: &(impl Flows + ?Sized), delay_factor: f64) -> f64 {
     flow_days(campaign, Flow::WinBack, delay_factor)
 }
 
 /// Days of a flow's whole sequence plus the wait after its last step.
-pub fn flow_days(campaign: &CampaignConfig, flow: Flow, delay_factor: f64) -> f64 {
+pub fn flow_days(campaign: &(impl Flows + ?Sized), flow: Flow, delay_factor: f64) -> f64 {
     campaign
         .steps_of(flow)
         .iter()
         .map(|s| s.delay_days * delay_factor)
         .sum::<f64>()
-        + f64::from(campaign.sending.sunset_after_days)
+        + f64::from(campaign.sending().sunset_after_days)
 }
 
 impl Enrollment {
     /// A new enrollment (round `round`) at `now`.
     pub fn start(
         customer_id: &str,
-        campaign: &CampaignConfig,
+        campaign: &(impl Flows + ?Sized),
         round: u32,
         group: Group,
         variant: &str,
@@ -451,14 +477,20 @@ impl Enrollment {
         let (status, due) = match group {
             Group::Treated => (
                 Status::Active { next_step: 1 },
-                now + days(campaign.steps.first().map_or(0.0, |s| s.delay_days) * factor),
+                now + days(
+                    campaign
+                        .steps_of(Flow::WinBack)
+                        .first()
+                        .map_or(0.0, |s| s.delay_days)
+                        * factor,
+                ),
             ),
             Group::Holdout => (Status::Holdout, now + days(sequence_days(campaign, 1.0))),
         };
         Enrollment {
             customer_id: customer_id.to_string(),
-            campaign: campaign.name.clone(),
-            id: enrollment_id(customer_id, &campaign.name, round),
+            campaign: campaign.campaign_name().to_string(),
+            id: enrollment_id(customer_id, campaign.campaign_name(), round),
             version: 0,
             round,
             group,
@@ -485,7 +517,7 @@ impl Enrollment {
     /// ([`Assignment::timing`]), so holdout windows are spread like the treated ones.
     pub fn start_assigned(
         customer_id: &str,
-        campaign: &CampaignConfig,
+        campaign: &(impl Flows + ?Sized),
         round: u32,
         assignment: &Assignment,
         flow: Flow,
@@ -519,7 +551,7 @@ impl Enrollment {
     }
 
     /// The steps of this enrollment's flow.
-    pub fn steps<'c>(&self, campaign: &'c CampaignConfig) -> &'c [StepConfig] {
+    pub fn steps<'c, F: Flows + ?Sized>(&self, campaign: &'c F) -> &'c [StepConfig] {
         campaign.steps_of(self.flow)
     }
 
@@ -575,10 +607,10 @@ impl Enrollment {
     }
 
     /// How long after `step` goes out the next step (or, after the last, the sunset) is due.
-    pub fn gap_after(&self, step: u8, campaign: &CampaignConfig) -> Duration {
+    pub fn gap_after(&self, step: u8, campaign: &(impl Flows + ?Sized)) -> Duration {
         match self.steps(campaign).get(usize::from(step)) {
             Some(next) => days(next.delay_days * delay_factor(campaign, &self.variant)),
-            None => Duration::days(i64::from(campaign.sending.sunset_after_days)),
+            None => Duration::days(i64::from(campaign.sending().sunset_after_days)),
         }
     }
 
@@ -589,7 +621,7 @@ impl Enrollment {
         &self,
         step: u8,
         now: DateTime<Utc>,
-        campaign: &CampaignConfig,
+        campaign: &(impl Flows + ?Sized),
         retry_after: Duration,
     ) -> Result<Enrollment, TransitionError> {
         self.expect_next(step)?;
@@ -607,7 +639,7 @@ impl Enrollment {
         step: u8,
         at: DateTime<Utc>,
         message_id: Option<String>,
-        campaign: &CampaignConfig,
+        campaign: &(impl Flows + ?Sized),
     ) -> Result<Enrollment, TransitionError> {
         let mut e = self.advance(step, at, campaign)?;
         e.sent.push(SentStep {
@@ -624,7 +656,7 @@ impl Enrollment {
         &self,
         step: u8,
         at: DateTime<Utc>,
-        campaign: &CampaignConfig,
+        campaign: &(impl Flows + ?Sized),
     ) -> Result<Enrollment, TransitionError> {
         self.advance(step, at, campaign)
     }
@@ -633,7 +665,7 @@ impl Enrollment {
         &self,
         step: u8,
         at: DateTime<Utc>,
-        campaign: &CampaignConfig,
+        campaign: &(impl Flows + ?Sized),
     ) -> Result<Enrollment, TransitionError> {
         self.expect_next(step)?;
         let mut e = self.clone();
@@ -738,13 +770,89 @@ pub fn sunsets_address(status: EmailStatus) -> bool {
 }
 
 /// The variant's timing factor (1 when the variant sets none).
-pub fn delay_factor(campaign: &CampaignConfig, variant: &str) -> f64 {
-    campaign
-        .experiment
-        .variants
-        .iter()
-        .find(|v| v.name == variant)
-        .map_or(1.0, |v| v.delay_factor)
+pub fn delay_factor(campaign: &(impl Flows + ?Sized), variant: &str) -> f64 {
+    campaign.experiment().delay_factor(variant)
+}
+
+/// Birthdays and anniversaries of the first order: once a year per occasion, on the day in the
+/// customer's time zone, to active customers (not lapsed, not at risk, in no other flow).
+/// Templates see `occasion` (`birthday` or `anniversary`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CelebrationFlow {
+    /// The sequence (usually one step with `reward = true`).
+    pub steps: Vec<StepConfig>,
+}
+
+/// The at-risk flow: a buying process before they lapse. Interest (content, a satisfaction or
+/// NPS question), then evaluation (answer the objection), then a last step that may carry a
+/// reward, given only to customers judged unlikely to come back by themselves (see
+/// [`crate::domain::outlook::likely_to_return_alone`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AtRiskFlow {
+    /// The sequence, in order; `reward = true` only on the last step.
+    pub steps: Vec<StepConfig>,
+}
+
+/// When and how emails go out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SendingPolicy {
+    /// Local hour (0–23) at which quiet hours start.
+    pub quiet_hours_start: u32,
+    /// Local hour (0–23) at which quiet hours end.
+    pub quiet_hours_end: u32,
+    /// An order within this many days of enrollment counts as won back.
+    pub attribution_days: u32,
+    /// Days after the last step, without reaction, before the customer is sunset.
+    pub sunset_after_days: u32,
+    /// Activity other than orders that shows the customer is still with the shop and stops the
+    /// sequence (never counted as a win): `login`, `subscription_renewed`. Empty: they change
+    /// nothing.
+    #[serde(default)]
+    pub still_with_us: Vec<ActivityKind>,
+    /// Validity of the signed links in emails.
+    #[serde(default = "default_link_validity")]
+    pub link_validity_days: u32,
+    /// Steps allowed; raising it past 3 is a deliberate choice (more lands in spam).
+    #[serde(default = "default_max_steps")]
+    pub max_steps: u8,
+    /// Send each email at the local hour the customer usually orders at, when they have one
+    /// outside quiet hours (waiting up to a day); otherwise as soon as the step is due.
+    #[serde(default = "default_best_hour")]
+    pub best_hour: bool,
+}
+
+fn default_best_hour() -> bool {
+    true
+}
+
+fn default_link_validity() -> u32 {
+    60
+}
+
+fn default_max_steps() -> u8 {
+    3
+}
+
+/// One email of the sequence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepConfig {
+    /// Template name: `templates/<locale>/<template>.{subject,html,txt}`.
+    pub template: String,
+    /// Days after enrollment (first step) or after the previous step.
+    pub delay_days: f64,
+    /// Whether this step carries a reward.
+    #[serde(default)]
+    pub reward: bool,
+    /// Whether the email asks why they left (one-click reason links).
+    #[serde(default)]
+    pub survey: bool,
+    /// Whether the email asks the NPS question (0–10 links).
+    #[serde(default)]
+    pub nps: bool,
 }
 
 #[cfg(test)]

@@ -25,14 +25,11 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use shared::campaign::{self as locale, Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
 use shared::domain::customer::{EmailStatus, Profile};
-use shared::domain::eligibility;
-use shared::domain::follow_up;
-use shared::domain::hygiene::{self, KeptOut};
 use shared::domain::metrics::{counter, CohortKey, Counts};
-use shared::domain::outlook;
 use shared::domain::reward::{self, Offer, Reward, RewardCode};
 use shared::domain::schedule;
-use shared::domain::sequence::{self, Claim, Enrollment, ExitReason, Flow};
+use shared::domain::send::{self, Facts, Lookup, NextAction};
+use shared::domain::sequence::{Claim, Enrollment, ExitReason};
 use shared::domain::survey::Reason;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{Envelope, StepDue};
@@ -285,7 +282,8 @@ pub async fn process_step(
     outcome
 }
 
-/// Sends one step, at most once, adding what it counts to `tally`.
+/// Sends one step, at most once, adding what it counts to `tally`: reads what the decision
+/// ([`send::decide`]) asks for, then acts on what it says.
 pub async fn send_step(
     deps: &Deps,
     due: &StepDue,
@@ -293,151 +291,139 @@ pub async fn send_step(
     tally: &mut Tally,
 ) -> Result<Outcome, SendError> {
     let config = deps.campaign.config();
-    let Some(enrollment) = deps
+    let enrollment = deps
         .store
         .get_enrollment(&due.customer_id, &due.campaign)
-        .await?
-    else {
-        return Ok(Outcome::Skipped {
-            why: "no_enrollment",
-        });
-    };
-    if enrollment.id != due.enrollment_id {
-        return Ok(Outcome::Skipped {
-            why: "stale_enrollment",
-        });
-    }
-    if enrollment.sent.iter().any(|s| s.step == due.step) {
-        return Ok(Outcome::AlreadySent);
-    }
-    if enrollment.status.is_final() {
-        return Ok(Outcome::Skipped {
-            why: "enrollment_ended",
-        });
-    }
-    if enrollment.due_step() != Some(due.step) {
-        return Ok(Outcome::Skipped {
-            why: "not_the_next_step",
-        });
-    }
-    let Some(profile) = deps.store.get_profile(&due.customer_id).await? else {
-        return Ok(Outcome::Skipped { why: "no_profile" });
-    };
-    if !profile.is_mailable() {
-        let reason = match profile.email_status {
-            EmailStatus::Suppressed => ExitReason::Suppressed,
-            _ if profile.erased || profile.email.is_none() => ExitReason::Erased,
-            _ => ExitReason::Unsubscribed,
+        .await?;
+    let mut profile: Option<Option<Profile>> = None;
+    let mut listed = None;
+    let mut lapse = None;
+    let action = loop {
+        let facts = Facts {
+            step: due.step,
+            enrollment_id: &due.enrollment_id,
+            enrollment: enrollment.as_ref(),
+            profile: profile.as_ref().map(Option::as_ref),
+            listed,
+            lapse: lapse.as_ref(),
         };
-        end_enrollment(deps, enrollment, reason, now).await?;
-        return Ok(Outcome::Skipped {
-            why: "not_mailable",
-        });
-    }
-    let steps = enrollment.steps(config);
-    if !sequence::sends_step(due.step, steps.len() as u8, profile.email_status) {
-        // Fewer emails means fewer steps: this one is passed over, the rest keep their times.
-        let skipped = enrollment
-            .skip(due.step, now, config)
-            .map_err(|_| SendError::BadMessage("ended".into()))?;
-        match deps.store.save_enrollment(&skipped).await {
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        tally.add(
-            enrollment.cohort(),
-            now.date_naive(),
-            &[(counter::SKIPPED_FEWER_EMAILS, 1)],
-        );
-        return Ok(Outcome::Skipped {
-            why: "fewer_emails",
-        });
-    }
-
-    let tz = schedule::zone(profile.time_zone.as_deref(), &config.default_time_zone);
-    let cap = eligibility::cap_days(&profile, &config.eligibility);
-    let habit = config
-        .sending
-        .best_hour
-        .then(|| schedule::habitual_hour(&profile.order_times(), &tz))
-        .flatten();
-    // An open follow-up holds the email (deferred, not dropped) until a person closes it or the
-    // pause passes; then the usual hours apply from there.
-    let hold = follow_up::holds_until(&profile, config.eligibility.follow_up_pause_days, now);
-    let allowed = schedule::next_send_time(
-        hold.unwrap_or(now),
-        enrollment.last_sent_at(),
-        cap,
-        &tz,
-        config.sending.quiet_hours_start,
-        config.sending.quiet_hours_end,
-        habit,
-    );
-    if allowed > now {
-        let deferred = enrollment
-            .defer(allowed)
-            .map_err(|_| SendError::BadMessage("ended".into()))?;
-        match deps.store.save_enrollment(&deferred).await {
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        deps.metrics.record(
-            Record::new(&[("Campaign", &config.name)]).metric("EmailsDeferred", 1.0, Unit::Count),
-            now.timestamp_millis(),
-        );
-        return Ok(Outcome::Deferred { until: allowed });
-    }
-
-    // Hygiene again right before the send (the campaign file may have changed since enrollment),
-    // then the account-level suppression list. A lookup that fails does not hold the send back:
-    // SES drops mail to a listed address itself and reports it as a bounce.
-    let address = profile.email.as_deref().unwrap_or_default();
-    let listed = match deps.mailer.is_suppressed(address).await {
-        Ok(listed) => listed,
-        Err(e) => {
-            tracing::warn!(event = "suppression_list_unavailable", error = %e);
-            false
+        match send::decide(
+            &facts,
+            config,
+            &config.eligibility,
+            &config.default_time_zone,
+            now,
+        ) {
+            NextAction::Look(Lookup::Profile) => {
+                profile = Some(deps.store.get_profile(&due.customer_id).await?);
+            }
+            NextAction::Look(Lookup::SuppressionList) => {
+                // A lookup that fails does not hold the send back: SES drops mail to a listed
+                // address itself and reports it as a bounce.
+                let address = profile.iter().flatten().find_map(|p| p.email.as_deref());
+                listed = Some(
+                    match deps.mailer.is_suppressed(address.unwrap_or_default()).await {
+                        Ok(listed) => listed,
+                        Err(e) => {
+                            tracing::warn!(event = "suppression_list_unavailable", error = %e);
+                            false
+                        }
+                    },
+                );
+            }
+            NextAction::Look(Lookup::FittedLapse) => {
+                // The campaign's stored customer model: read only for an at-risk reward.
+                lapse = Some(
+                    shared::fitted::lapse_policy(deps.store.as_ref(), &config.name, &config.lapse)
+                        .await,
+                );
+            }
+            action => break action,
         }
     };
-    if let Err(kept_out) = hygiene::assess_send(address, &config.eligibility.hygiene, listed) {
-        if kept_out == KeptOut::AccountSuppressionList {
-            suppress(deps, &profile, now).await?;
-        }
-        end_enrollment(deps, enrollment, ExitReason::Suppressed, now).await?;
-        return Ok(Outcome::Skipped {
-            why: kept_out.rule(),
-        });
-    }
-
-    // Claim the step.
-    if let Some(c) = &enrollment.claim {
-        if c.step == due.step && c.lease_until > now {
-            return Err(SendError::Busy {
-                enrollment: enrollment.id.clone(),
-                step: due.step,
-                until: c.lease_until,
-            });
-        }
-    }
-    let Some(step_config) = steps.get(usize::from(due.step) - 1) else {
-        return Ok(Outcome::Skipped {
-            why: "no_such_step",
-        });
+    let ended = || SendError::BadMessage("ended".into());
+    let (Some(enrollment), Some(Some(profile))) = (enrollment, profile) else {
+        return match action {
+            NextAction::AlreadySent => Ok(Outcome::AlreadySent),
+            NextAction::Skip { why } => Ok(Outcome::Skipped { why }),
+            _ => Err(ended()),
+        };
     };
+    match action {
+        NextAction::AlreadySent => Ok(Outcome::AlreadySent),
+        NextAction::Look(_) => unreachable!("the loop above reads until the decision is no look"),
+        NextAction::Skip { why } => Ok(Outcome::Skipped { why }),
+        NextAction::End {
+            reason,
+            why,
+            suppress: listed,
+        } => {
+            if listed {
+                suppress(deps, &profile, now).await?;
+            }
+            end_enrollment(deps, enrollment, reason, now).await?;
+            Ok(Outcome::Skipped { why })
+        }
+        NextAction::PassOver => {
+            let skipped = enrollment
+                .skip(due.step, now, config)
+                .map_err(|_| ended())?;
+            save_unless_conflict(deps, &skipped).await?;
+            tally.add(
+                enrollment.cohort(),
+                now.date_naive(),
+                &[(counter::SKIPPED_FEWER_EMAILS, 1)],
+            );
+            Ok(Outcome::Skipped {
+                why: "fewer_emails",
+            })
+        }
+        NextAction::Defer { until } => {
+            let deferred = enrollment.defer(until).map_err(|_| ended())?;
+            save_unless_conflict(deps, &deferred).await?;
+            deps.metrics.record(
+                Record::new(&[("Campaign", &config.name)]).metric(
+                    "EmailsDeferred",
+                    1.0,
+                    Unit::Count,
+                ),
+                now.timestamp_millis(),
+            );
+            Ok(Outcome::Deferred { until })
+        }
+        NextAction::Busy { until } => Err(SendError::Busy {
+            enrollment: enrollment.id.clone(),
+            step: due.step,
+            until,
+        }),
+        NextAction::Send { rewarded } => {
+            send(deps, due, enrollment, &profile, rewarded, now, tally).await
+        }
+    }
+}
+
+/// Saves an enrollment change a concurrent writer may have made moot.
+async fn save_unless_conflict(deps: &Deps, e: &Enrollment) -> Result<(), SendError> {
+    match deps.store.save_enrollment(e).await {
+        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Claims the step, issues or reuses its reward, renders, sends and marks it sent.
+async fn send(
+    deps: &Deps,
+    due: &StepDue,
+    enrollment: Enrollment,
+    profile: &Profile,
+    rewarded: bool,
+    now: DateTime<Utc>,
+    tally: &mut Tally,
+) -> Result<Outcome, SendError> {
+    let config = deps.campaign.config();
     let reason = enrollment.survey_reason.or(profile.survey_reason);
-    // In the at-risk flow a reward is the last resort, and only for customers judged unlikely to
-    // come back by themselves: never a discount to someone who would have bought anyway. A
-    // birthday or anniversary reward is a thank-you for loyalty: always given.
-    let rewarded = step_config.reward
-        && (enrollment.flow != Flow::AtRisk || {
-            // The campaign's stored customer model: read only for this decision.
-            let lapse =
-                shared::fitted::lapse_policy(deps.store.as_ref(), &config.name, &config.lapse)
-                    .await;
-            !outlook::likely_to_return_alone(&profile, &lapse, now)
-        });
     let chosen = if rewarded {
-        Some(reward_for(deps, &enrollment, &profile, due.step, reason, now).await?)
+        Some(reward_for(deps, &enrollment, profile, due.step, reason, now).await?)
     } else {
         None
     };
@@ -484,7 +470,7 @@ pub async fn send_step(
     let email = match compose(
         deps,
         &claimed,
-        &profile,
+        profile,
         due.step,
         reward.as_ref().map(|(r, _)| r),
         now,
@@ -499,8 +485,8 @@ pub async fn send_step(
     let message_id = match deps.mailer.send(&email).await {
         Ok(id) => id,
         Err(MailError::Rejected(why)) => {
-            tracing::warn!(event = "address_rejected", customer_id = %profile.customer_id, error = %why);
-            suppress(deps, &profile, now).await?;
+            tracing::warn!(event = "address_rejected", error = %why);
+            suppress(deps, profile, now).await?;
             end_enrollment(deps, claimed, ExitReason::Suppressed, now).await?;
             return Ok(Outcome::Skipped {
                 why: "address_rejected",
@@ -530,7 +516,7 @@ pub async fn send_step(
                 Record::new(&[("Service", "sender")]).metric("SendFailures", 1.0, Unit::Count);
             if let MailError::Refused(_) = e {
                 // Not the address: the step's content (every recipient meets it). Alarmed.
-                tracing::error!(event = "message_refused", customer_id = %profile.customer_id, step = due.step, error = %e);
+                tracing::error!(event = "message_refused", error = %e);
                 record = record.metric("SendRejected", 1.0, Unit::Count);
             }
             deps.metrics.record(record, now.timestamp_millis());

@@ -14,6 +14,7 @@ pub mod money;
 pub mod outlook;
 pub mod reward;
 pub mod schedule;
+pub mod send;
 pub mod sequence;
 pub mod survey;
 pub mod zone;

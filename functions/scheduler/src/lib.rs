@@ -5,6 +5,8 @@
 //! checkpoint and stops; the next invocation resumes from it before starting its own work, so no
 //! customer is skipped or repeated.
 
+pub mod lambda;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -214,6 +216,7 @@ impl Run<'_> {
     }
 
     /// Evaluates one customer: new due time, or enrollment.
+    #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %profile.customer_id))]
     async fn evaluate(&mut self, mut profile: Profile) -> Result<(), SchedulerError> {
         self.summary.evaluated += 1;
         let campaign = &self.deps.campaign;
@@ -261,7 +264,7 @@ impl Run<'_> {
             &campaign.currency,
             self.now,
         ) {
-            tracing::debug!(customer_id = %profile.customer_id, rule = why.rule(), flow = flow.as_str(), "not eligible");
+            tracing::debug!(rule = why.rule(), flow = flow.as_str(), "not eligible");
             // Kept out of the at-risk flow: look again when they lapse, if not sooner (out of
             // the celebration flow: at their next look or occasion, if not sooner).
             let retry = earliest(why.retry_at(), lapses_at);
@@ -322,7 +325,7 @@ impl Run<'_> {
         if enrollment.group == Group::Holdout {
             self.summary.holdout += 1;
         }
-        tracing::info!(event = "customer_enrolled", customer_id = %enrollment.customer_id,
+        tracing::info!(event = "customer_enrolled",
             campaign = %enrollment.campaign, variant = %enrollment.variant, group = enrollment.group.as_str());
         self.events.push(BusEvent::CustomerEnrolled {
             campaign: enrollment.campaign.clone(),
@@ -381,6 +384,7 @@ impl Run<'_> {
     }
 
     /// Publishes the due step, or closes the enrollment.
+    #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %e.customer_id))]
     async fn act_on_enrollment(&mut self, e: Enrollment) -> Result<(), SchedulerError> {
         let due_at = e.due_at.unwrap_or(self.now);
         match e.status {
@@ -483,7 +487,7 @@ impl Run<'_> {
             .add_counts(&key, Some(self.now.date_naive()), &[(counter::SUNSET, 1)])
             .await?;
         self.summary.sunset += 1;
-        tracing::info!(event = "customer_sunset", customer_id = %e.customer_id, campaign = %e.campaign);
+        tracing::info!(event = "customer_sunset", campaign = %e.campaign);
         self.events.push(BusEvent::CustomerSunset {
             campaign: e.campaign.clone(),
             customer_id: e.customer_id.clone(),
@@ -612,6 +616,7 @@ impl Run<'_> {
         Ok(None)
     }
 
+    #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %profile.customer_id))]
     async fn rebuild_one(&mut self, profile: Profile) -> Result<(), SchedulerError> {
         self.summary.evaluated += 1;
         if !profile.erased {

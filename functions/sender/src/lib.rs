@@ -15,6 +15,7 @@
 //! the mark was written. Its bound is one extra email per crash in that window, only after the
 //! lease expires; SES's own message id is recorded on mark so operators can reconcile.
 
+pub mod lambda;
 mod rate;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{Envelope, StepDue};
 use shared::ports::{Email, MailError, Mailer, Store, StoreError};
 use shared::signing::{sign_link, LinkClaims, LinkKeys, Purpose};
+use tracing::Instrument;
 
 pub use rate::RateLimiter;
 
@@ -177,43 +179,54 @@ pub async fn handle_batch(deps: &Deps, event: SqsEvent, now: DateTime<Utc>) -> S
                 continue;
             }
         };
-        let result = if paused {
-            Err(SendError::Held)
-        } else {
-            send_step(deps, &due, now, &mut tally).await
-        };
-        let until = match &result {
-            Ok(outcome) => {
-                tracing::info!(event = "step_processed", customer_id = %due.customer_id, step = due.step, outcome = ?outcome);
-                continue;
-            }
-            Err(SendError::Paused(_) | SendError::Held) => {
-                paused = true;
-                now + PAUSED_RETRY
-            }
-            Err(SendError::Throttled(_)) if receive_count(&record) >= HAND_BACK_FROM_RECEIVE => {
-                now + THROTTLED_RETRY
-            }
-            Err(e) => {
-                tracing::warn!(event = "send_failed", message_id = %id, error = %e);
-                failures.push(failure(id));
-                continue;
-            }
-        };
-        match hand_back(deps, &due, now, until).await {
-            Ok(()) => {
-                tracing::warn!(event = "step_handed_back", customer_id = %due.customer_id, step = due.step, until = %until, error = %result.err().map(|e| e.to_string()).unwrap_or_default());
-            }
-            Err(e) => {
-                tracing::warn!(event = "send_failed", message_id = %id, error = %e);
-                failures.push(failure(id));
-            }
+        // Every line logged for this message carries the customer and step from its span.
+        let span = tracing::info_span!("step", customer_id = %due.customer_id, step = due.step);
+        let failed = process_record(deps, &record, &due, now, &mut tally, &mut paused)
+            .instrument(span)
+            .await;
+        if let Err(e) = failed {
+            tracing::warn!(event = "send_failed", message_id = %id, error = %e);
+            failures.push(failure(id));
         }
     }
     tally.flush(deps, now).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response
+}
+
+/// Sends one message's step, or hands it back to the scheduler (a pause, long throttling); an
+/// error leaves the message for redelivery.
+async fn process_record(
+    deps: &Deps,
+    record: &SqsMessage,
+    due: &StepDue,
+    now: DateTime<Utc>,
+    tally: &mut Tally,
+    paused: &mut bool,
+) -> Result<(), SendError> {
+    let result = if *paused {
+        Err(SendError::Held)
+    } else {
+        send_step(deps, due, now, tally).await
+    };
+    let until = match &result {
+        Ok(outcome) => {
+            tracing::info!(event = "step_processed", outcome = ?outcome);
+            return Ok(());
+        }
+        Err(SendError::Paused(_) | SendError::Held) => {
+            *paused = true;
+            now + PAUSED_RETRY
+        }
+        Err(SendError::Throttled(_)) if receive_count(record) >= HAND_BACK_FROM_RECEIVE => {
+            now + THROTTLED_RETRY
+        }
+        Err(_) => return result.map(|_| ()),
+    };
+    hand_back(deps, due, now, until).await?;
+    tracing::warn!(event = "step_handed_back", until = %until, error = %result.err().map(|e| e.to_string()).unwrap_or_default());
+    Ok(())
 }
 
 /// Makes the step of `due` due again at `until`, for the scheduler to publish then, keeping the
@@ -780,7 +793,7 @@ async fn suppress(deps: &Deps, profile: &Profile, now: DateTime<Utc>) -> Result<
             Err(e) => return Err(e.into()),
         }
     }
-    tracing::warn!(event = "suppress_conflict", customer_id = %p.customer_id, at = %now);
+    tracing::warn!(event = "suppress_conflict", at = %now);
     Ok(())
 }
 

@@ -20,6 +20,7 @@
 mod activity;
 pub mod follow_up;
 mod http;
+pub mod lambda;
 mod links;
 pub mod pages;
 mod platforms;

@@ -381,6 +381,7 @@ fn sending_now(e: &Enrollment, now: DateTime<Utc>) -> bool {
         .is_some_and(|c| c.lease_until > now && e.sent.iter().all(|s| s.step != c.step))
 }
 
+#[tracing::instrument(name = "customer", skip_all, fields(customer_id = %c.customer_id))]
 async fn set_status(
     deps: &Deps,
     req: &HttpRequest,
@@ -446,7 +447,7 @@ async fn set_status(
             let key = e.cohort();
             report::count(deps, &key, now, &[(name, 1)]).await?;
         }
-        tracing::info!(event = event, customer_id = %c.customer_id, campaign = %c.campaign);
+        tracing::info!(event = event, campaign = %c.campaign);
     }
     let page = if to == EmailStatus::Unsubscribed {
         pages::unsubscribed(lang)

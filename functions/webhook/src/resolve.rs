@@ -55,6 +55,7 @@ pub async fn resolve_reason(
     Ok(out)
 }
 
+#[tracing::instrument(name = "customer", skip_all, fields(customer_id = %p.customer_id))]
 async fn resolve_one(
     store: &dyn Store,
     mut p: shared::domain::customer::Profile,
@@ -70,7 +71,7 @@ async fn resolve_one(
         }
         match store.save_profile(&p).await {
             Ok(_) => {
-                tracing::info!(event = "reason_resolved", customer_id = %p.customer_id, reason = reason.as_str());
+                tracing::info!(event = "reason_resolved", reason = reason.as_str());
                 return Ok(true);
             }
             Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => {

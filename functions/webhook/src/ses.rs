@@ -122,6 +122,7 @@ pub(crate) async fn handle_ses_event(
     }
 }
 
+#[tracing::instrument(name = "customer", skip_all, fields(customer_id = %customer_id))]
 async fn record(
     deps: &Deps,
     event: &Value,
@@ -233,7 +234,7 @@ async fn record(
         } else {
             "permanent bounce"
         };
-        tracing::info!(event = "customer_suppressed", customer_id = %customer_id, campaign = %campaign, why = why, newly = suppressed_now);
+        tracing::info!(event = "customer_suppressed", campaign = %campaign, why = why, newly = suppressed_now);
         crate::publish(
             deps,
             vec![BusEvent::CustomerSuppressed {
@@ -250,7 +251,7 @@ async fn record(
     match &cohort {
         Some(key) => report::count(deps, key, now, &[(counter_name, 1)]).await?,
         None => {
-            tracing::warn!(event = "ses_event_uncounted", customer_id = %customer_id, "no variant tag and no enrollment: the event is not counted")
+            tracing::warn!(event = "ses_event_uncounted", "no variant tag and no enrollment: the event is not counted")
         }
     }
     Ok(())

@@ -58,7 +58,6 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
             let revenue = Money(minor).to_string();
             tracing::info!(
                 event = "customer_reactivated",
-                customer_id = %a.customer_id,
                 revenue = %revenue,
                 currency = %currency,
                 campaign = %e.campaign,
@@ -104,7 +103,7 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
             report::count(deps, &e.cohort(), now, &deltas).await?;
         }
         Attribution::Stopped(e, why) => {
-            tracing::info!(event = "sequence_stopped", customer_id = %a.customer_id, campaign = %e.campaign, why = ?why, activity = ?a.kind);
+            tracing::info!(event = "sequence_stopped", campaign = %e.campaign, why = ?why, activity = ?a.kind);
         }
         Attribution::None => {}
     }
@@ -135,7 +134,7 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
                 ],
             )
             .await?;
-            tracing::info!(event = "reward_redeemed", customer_id = %a.customer_id, campaign = %reward.campaign, variant = %reward.variant, kind = reward.spec.kind.as_str());
+            tracing::info!(event = "reward_redeemed", campaign = %reward.campaign, variant = %reward.variant, kind = reward.spec.kind.as_str());
             Some(json!({ "code": reward.code.as_str(), "status": "redeemed" }))
         }
         Redemption::Refused {
@@ -143,14 +142,14 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
             status,
             error,
         } => {
-            tracing::info!(event = "reward_refused", customer_id = %a.customer_id, code_status = *status);
+            tracing::info!(event = "reward_refused", code_status = *status);
             Some(
                 json!({ "code": code, "status": "refused", "code_status": status, "error": error }),
             )
         }
     };
     crate::publish(deps, events, &a.customer_id, now).await;
-    tracing::info!(event = "activity_recorded", customer_id = %a.customer_id, activity = ?a.kind, event_id = %a.event_id);
+    tracing::info!(event = "activity_recorded", activity = ?a.kind, event_id = %a.event_id);
     let mut body = json!({
         "status": "recorded",
         "event_id": a.event_id,
@@ -181,6 +180,7 @@ pub(crate) async fn post(
 
 /// Records a validated activity once per `event_id`: the shop's contract and the platforms'
 /// webhooks alike.
+#[tracing::instrument(name = "customer", skip_all, fields(customer_id = %activity.customer_id))]
 pub(crate) async fn record(
     deps: &Deps,
     activity: &Activity,

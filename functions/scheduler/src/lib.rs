@@ -28,7 +28,7 @@ use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{BusEvent, StepDue};
 use shared::ports::{Checkpoint, DueItem, EventBus, Store, StoreError, DUE_SHARDS};
 use shared::publish::publish_all;
-use shared::retry::RetryPolicy;
+use shared::retry::{RetryPolicy, CONFLICT_ATTEMPTS};
 
 /// Items fetched per due-index page.
 const PAGE: u32 = 100;
@@ -360,9 +360,10 @@ impl Run<'_> {
     /// The stored version if this run's publish of `step` went through (a few tries: a step
     /// saved as published whose event never goes out would wait for the next step's time).
     async fn published_version(&self, e: &Enrollment, step: u8) -> Option<u64> {
-        for attempt in 0..4u32 {
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+        let policy = RetryPolicy::ACKNOWLEDGED_WRITE;
+        for attempt in 1..=policy.attempts {
+            if attempt > 1 {
+                policy.pause_after(attempt - 1).await;
             }
             match self
                 .deps
@@ -453,7 +454,7 @@ impl Run<'_> {
     /// (e.g. for the win-back flow once they lapse after an at-risk flow).
     async fn look_again(&mut self, e: &Enrollment) -> Result<(), SchedulerError> {
         let campaign = &self.deps.campaign;
-        for _ in 0..3 {
+        for _ in 0..CONFLICT_ATTEMPTS {
             let Some(mut p) = self.deps.store.get_profile(&e.customer_id).await? else {
                 return Ok(());
             };
@@ -468,7 +469,7 @@ impl Run<'_> {
     }
 
     async fn sunset_profile(&mut self, e: &Enrollment) -> Result<(), SchedulerError> {
-        for _ in 0..3 {
+        for _ in 0..CONFLICT_ATTEMPTS {
             let Some(mut p) = self.deps.store.get_profile(&e.customer_id).await? else {
                 break;
             };

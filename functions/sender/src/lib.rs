@@ -35,6 +35,7 @@ use shared::domain::survey::Reason;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{Envelope, StepDue};
 use shared::ports::{Email, MailError, Mailer, Store, StoreError};
+use shared::retry::{RetryPolicy, CONFLICT_ATTEMPTS};
 use shared::signing::{sign_link, LinkClaims, LinkKeys, Purpose};
 use tracing::Instrument;
 
@@ -656,7 +657,7 @@ async fn reward_for(
 /// Voids the code a newer email replaced, so the checkout honours only the newest. A failure is
 /// logged: the email went out, and the old code still expires by itself.
 async fn void_replaced(deps: &Deps, code: &RewardCode, now: DateTime<Utc>) {
-    for _ in 0..3 {
+    for _ in 0..CONFLICT_ATTEMPTS {
         let old = match deps.store.get_reward(code).await {
             Ok(Some(r)) => r,
             Ok(None) => return,
@@ -707,9 +708,10 @@ async fn mark_sent(
 ) -> Result<(), SendError> {
     let config = deps.campaign.config();
     let mut last_error = None;
-    for attempt in 0..6u32 {
-        if attempt > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+    let policy = RetryPolicy::ACKNOWLEDGED_WRITE;
+    for attempt in 1..=policy.attempts {
+        if attempt > 1 {
+            policy.pause_after(attempt - 1).await;
         }
         let next = match e.record_sent(step, now, Some(message_id.to_string()), config) {
             Ok(n) => n,
@@ -780,7 +782,7 @@ async fn end_enrollment(
 
 async fn suppress(deps: &Deps, profile: &Profile, now: DateTime<Utc>) -> Result<(), SendError> {
     let mut p = profile.clone();
-    for _ in 0..3 {
+    for _ in 0..CONFLICT_ATTEMPTS {
         p.email_status = EmailStatus::Suppressed;
         p.due_at = None;
         match deps.store.save_profile(&p).await {

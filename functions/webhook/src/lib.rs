@@ -48,8 +48,7 @@ pub use http::{MAX_BODY_BYTES, PLATFORM_MAX_BODY_BYTES};
 pub use shared::refresh::Refreshing;
 pub use shared::settings::{Keys, PlatformKeys};
 
-/// Attempts of a versioned save before a lost race is reported.
-pub(crate) const SAVE_ATTEMPTS: u32 = 5;
+pub(crate) use shared::retry::CONFLICT_ATTEMPTS as SAVE_ATTEMPTS;
 
 /// Everything the handlers need, built once at cold start (or by a test or the simulator).
 #[derive(Clone)]

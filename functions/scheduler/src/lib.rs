@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use shared::campaign::CampaignConfig;
 use shared::domain::celebration;
 use shared::domain::customer::Profile;
@@ -49,23 +49,7 @@ pub struct Deps {
 }
 
 /// Which work a run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Read only what is due.
-    Due,
-    /// Recompute every customer's due time (after a policy change or an import).
-    Rebuild,
-}
-
-impl Mode {
-    fn as_str(self) -> &'static str {
-        match self {
-            Mode::Due => "due",
-            Mode::Rebuild => "rebuild",
-        }
-    }
-}
+pub use shared::ports::RunMode as Mode;
 
 /// A parsed invocation.
 #[derive(Debug, Clone, PartialEq)]
@@ -657,12 +641,7 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
     let mut jobs: Vec<(DateTime<Utc>, Mode, u32, Option<String>)> = Vec::new();
     if let Some(c) = checkpoint {
         summary.resumed = true;
-        let mode = if c.mode == "rebuild" {
-            Mode::Rebuild
-        } else {
-            Mode::Due
-        };
-        jobs.push((c.now, mode, c.position, c.cursor));
+        jobs.push((c.now, c.mode, c.position, c.cursor));
     }
     jobs.push((input.now, input.mode, 0, None));
     let mut seen = 0;
@@ -711,7 +690,7 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
             Some((position, cursor)) => {
                 let c = Checkpoint {
                     now,
-                    mode: mode.as_str().to_string(),
+                    mode,
                     position,
                     cursor,
                     version,

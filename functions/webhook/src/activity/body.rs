@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 use shared::domain::hygiene::Address;
-use shared::domain::money::Money;
+use shared::domain::money::{Currency, Money};
 
 /// How far in the future `occurred_at` may lie (clock skew between shop and AWS).
 const FUTURE_TOLERANCE_HOURS: i64 = 24;
@@ -32,7 +32,7 @@ pub(crate) struct Activity {
     pub customer_id: String,
     pub kind: Kind,
     pub occurred_at: DateTime<Utc>,
-    pub amount: Option<(Money, String)>,
+    pub amount: Option<(Money, Currency)>,
     pub reward_code: Option<String>,
     /// The shop's reference of the order (what it reserved the code with); the event id when
     /// the shop sends none.
@@ -136,13 +136,13 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
                 return Err(invalid("amount.value", "amount.value must not be negative"));
             }
             let currency = text(a, "currency", "amount.currency", 3, true)?.unwrap_or_default();
-            if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(invalid(
+            let currency = Currency::parse(currency).map_err(|_| {
+                invalid(
                     "amount.currency",
                     "amount.currency must be an ISO 4217 code like EUR",
-                ));
-            }
-            Some((money, currency.to_string()))
+                )
+            })?;
+            Some((money, currency))
         }
         Some(_) => {
             return Err(invalid(
@@ -246,7 +246,10 @@ mod tests {
     fn a_complete_order_parses() {
         let a = parse(&body(order()), now()).unwrap();
         assert_eq!(a.kind, Kind::Order);
-        assert_eq!(a.amount, Some((Money(4250), "EUR".into())));
+        assert_eq!(
+            a.amount,
+            Some((Money(4250), Currency::parse("EUR").unwrap()))
+        );
     }
 
     #[test]

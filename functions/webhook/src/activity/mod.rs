@@ -34,7 +34,7 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
     let minor = a.amount.as_ref().map_or(0, |(m, _)| m.0);
     let currency = a.amount.as_ref().map_or_else(
         || deps.campaign.config().currency.clone(),
-        |(_, c)| c.clone(),
+        |(_, c)| c.to_string(),
     );
     let mut events = Vec::new();
     match &attribution {

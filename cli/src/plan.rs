@@ -184,7 +184,7 @@ pub fn plan_one(
                     &campaign.eligibility,
                     Flow::AtRisk,
                     a.outlook.as_ref(),
-                    &campaign.currency,
+                    &campaign.valuation(),
                     at,
                 );
                 decide(
@@ -209,7 +209,7 @@ pub fn plan_one(
                 &campaign.eligibility,
                 Flow::WinBack,
                 a.outlook.as_ref(),
-                &campaign.currency,
+                &campaign.valuation(),
                 at,
             );
             let detail = format!(
@@ -400,6 +400,7 @@ mod tests {
                 amount: Money(2500),
                 product: None,
                 category: Some("coffee".into()),
+                currency: None,
             });
         }
         p

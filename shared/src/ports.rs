@@ -135,6 +135,9 @@ pub trait MetricsStore: Send + Sync {
 }
 
 /// Something the due index says needs attention.
+// A page holds at most a few hundred items, read and handled one by one: boxing the profile
+// would save little and cost an allocation per item.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DueItem {
     /// Evaluate whether the customer has lapsed.

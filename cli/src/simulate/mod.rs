@@ -319,7 +319,8 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         config.steps.len() as u8,
         &source,
         &rows,
-    );
+    )
+    .with_exchange_rates(&config.exchange_rates);
     let at_risk_name = cohort_campaign(&config.name, Flow::AtRisk);
     let at_risk = match &config.at_risk {
         Some(flow) => Some(Report::from_rows(

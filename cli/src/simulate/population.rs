@@ -245,6 +245,7 @@ pub fn order_row(p: &Person, at: DateTime<Utc>, amount: Money, _first: bool) -> 
         category: Some(p.category.clone()),
         product: Some(p.product.clone()),
         birthday: p.birthday,
+        signed_up_at: None,
         email_status: None,
     }
 }

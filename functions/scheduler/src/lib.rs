@@ -245,7 +245,7 @@ impl Run<'_> {
             &campaign.eligibility,
             flow,
             assessment.outlook.as_ref(),
-            &campaign.currency,
+            &campaign.valuation(),
             self.now,
         ) {
             tracing::debug!(rule = why.rule(), flow = flow.as_str(), "not eligible");

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::domain::eligibility::EligibilityPolicy;
 pub use crate::domain::experiment::{ExperimentConfig, VariantConfig};
 pub use crate::domain::lapse::{FittedModel, LapseModel, LapsePolicy};
+use crate::domain::money::{ExchangeRates, Valuation};
 pub use crate::domain::reward::{CheckoutConfig, CheckoutPlatform, RewardPolicy};
 pub use crate::domain::sequence::{AtRiskFlow, CelebrationFlow, SendingPolicy, StepConfig};
 use crate::domain::sequence::{Flow, Flows};
@@ -24,6 +25,10 @@ pub struct CampaignConfig {
     pub shop_url: String,
     /// Currency of reward amounts and revenue when an order does not say.
     pub currency: String,
+    /// What one unit of another currency is worth in `currency` (`SEK = 0.087`): value rules
+    /// and the report convert with them. Without a rate a currency is kept apart.
+    #[serde(default, skip_serializing_if = "ExchangeRates::is_empty")]
+    pub exchange_rates: ExchangeRates,
     /// Locale used when the customer's locale has no templates.
     pub default_locale: String,
     /// Locales with templates under `templates/<locale>/`.
@@ -52,6 +57,14 @@ pub struct CampaignConfig {
 }
 
 impl CampaignConfig {
+    /// The campaign currency with its exchange rates.
+    pub fn valuation(&self) -> Valuation<'_> {
+        Valuation {
+            currency: &self.currency,
+            rates: &self.exchange_rates,
+        }
+    }
+
     /// The steps of a flow (none for the at-risk flow of a campaign without one).
     pub fn steps_of(&self, flow: Flow) -> &[StepConfig] {
         match (flow, &self.at_risk, &self.celebration) {

@@ -91,6 +91,7 @@ mod tests {
             amount: Money(1000),
             product: None,
             category: None,
+            currency: None,
         });
         p
     }

@@ -564,6 +564,7 @@ mod tests {
             amount: Money(amount),
             product: None,
             category: None,
+            currency: None,
         });
         for g in gaps {
             at += days(*g);
@@ -572,6 +573,7 @@ mod tests {
                 amount: Money(amount),
                 product: None,
                 category: None,
+                currency: None,
             });
         }
         p

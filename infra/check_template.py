@@ -30,7 +30,7 @@ METRICS = {
         "PublishFailures", "FollowUpsOpened", "FollowUpsClosed", "FollowUpNotifyFailures",
     ],
 }
-# Least privilege: the DynamoDB actions each function's code calls (shared/src/adapters/dynamodb.rs
+# Least privilege: the DynamoDB actions each function's code calls (shared/src/adapters/dynamodb/
 # maps each store method to its API call), on the table and on the due index, and the secrets
 # each one reads. A function with a managed policy broader than these fails the check.
 DYNAMODB = {

@@ -7,6 +7,7 @@ pub mod detection;
 pub mod error;
 pub mod import;
 pub mod orders;
+pub mod pages;
 pub mod plan;
 pub mod preview;
 pub mod report;
@@ -569,7 +570,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 &rows,
             )
             .with_exchange_rates(&config.exchange_rates);
-            let path = report::html::write(&r, "", &a.out)?;
+            let path = report::html::write(&r, &[], &a.out)?;
             if a.json {
                 println!(
                     "{}",

@@ -20,8 +20,9 @@
 //! 6 × 3 = 18 DynamoDB requests, publishing 5 × 3 = 15 PutEvents requests per batch of 10, and a
 //! conflict loop 5 × 3 per read and write. Our loops retry what the SDK cannot (a conflict, a
 //! per-entry failure inside a successful PutEvents, an answer lost after the write went through);
-//! the SDK retries the transport. The DynamoDB adapter's batch calls retry unprocessed items on
-//! their own schedule (`BatchWriteItem`, `BatchGetItem`: 8 attempts, 25 ms doubling, capped).
+//! the SDK retries the transport. Not yet on this policy: the DynamoDB adapter's batch calls,
+//! which retry unprocessed items on their own capped schedule (`BatchWriteItem` and
+//! `BatchGetItem`: 8 attempts each, doubling from a base delay up to 32 or 64 times it).
 
 use std::time::Duration;
 

@@ -103,7 +103,8 @@ pub fn merge_into(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    old.due_at = orders::due_at(&old, policy, at);
+    old.due_at =
+        shared::domain::due::next_due(&old, policy, shared::domain::due::Watch::LAPSE_ONLY, at);
     old
 }
 

@@ -9,8 +9,8 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use shared::campaign::config::LapsePolicy;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
+use shared::domain::due::{self, Watch};
 use shared::domain::hygiene::Address;
-use shared::domain::lapse::{self, LapseState};
 use shared::domain::money::Money;
 
 use crate::error::{CliError, CliResult};
@@ -355,19 +355,10 @@ pub fn build_profiles(
     by_customer
         .into_values()
         .map(|mut p| {
-            p.due_at = due_at(&p, policy, at);
+            p.due_at = due::next_due(&p, policy, Watch::LAPSE_ONLY, at);
             p
         })
         .collect()
-}
-
-/// When the scheduler should next look at a profile, judged at `at`.
-pub fn due_at(p: &Profile, policy: &LapsePolicy, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    match lapse::assess(p, policy, at).state {
-        LapseState::NoOrders => None,
-        LapseState::Lapsed { .. } => Some(at),
-        LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => Some(lapses_at),
-    }
 }
 
 #[cfg(test)]

@@ -260,8 +260,13 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
             rows.extend(Reason::ALL.into_iter().map(|r| {
                 (
                     format!("reason-{r}"),
-                    step.reward
-                        .then(|| shared::domain::reward::choose(&config, &variant, Some(r))),
+                    step.reward.then(|| {
+                        shared::domain::reward::choose(
+                            &config.rewards,
+                            config.experiment.variant_reward(&variant),
+                            Some(r),
+                        )
+                    }),
                     Some(r),
                 )
             }));

@@ -198,12 +198,31 @@ pub trait DueIndex: Send + Sync {
 pub struct Checkpoint {
     /// The run's "now".
     pub now: DateTime<Utc>,
-    pub mode: String,
+    pub mode: RunMode,
     /// Next shard (due mode) or segment (rebuild) to read.
     pub position: u32,
     pub cursor: Option<String>,
     #[serde(default)]
     pub version: u64,
+}
+
+/// Which work a scheduler run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    /// Read only what is due.
+    Due,
+    /// Recompute every customer's due time (after a policy change or an import).
+    Rebuild,
+}
+
+impl RunMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Due => "due",
+            RunMode::Rebuild => "rebuild",
+        }
+    }
 }
 
 /// The scheduler's checkpoint.
@@ -279,7 +298,7 @@ pub struct PutResult {
 }
 
 /// The event bus. `put_batch` takes at most 10 events and reports per-entry failures; retries
-/// live in [`crate::events::publish_all`].
+/// live in [`crate::publish::publish_all`].
 #[async_trait]
 pub trait EventBus: Send + Sync {
     async fn put_batch(&self, events: &[BusEvent]) -> Result<PutResult, BusError>;

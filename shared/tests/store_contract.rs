@@ -256,7 +256,7 @@ async fn the_checkpoint_saves_by_version_and_clears_only_at_its_version(store: S
     store.clear_checkpoint(0).await.unwrap();
     let mut c = Checkpoint {
         now: t0(),
-        mode: "due".into(),
+        mode: shared::ports::RunMode::Due,
         position: 3,
         cursor: Some("{\"opaque\":\"cursor\"}".into()),
         version: 0,

@@ -5,25 +5,30 @@
 //! checkpoint and stops; the next invocation resumes from it before starting its own work, so no
 //! customer is skipped or repeated.
 
+pub mod lambda;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use shared::campaign::CampaignConfig;
 use shared::domain::celebration;
 use shared::domain::customer::Profile;
+use shared::domain::due::{self, earliest};
 use shared::domain::eligibility;
 use shared::domain::experiment::{self, Group};
 use shared::domain::lapse::{self, LapseState};
-use shared::domain::metrics::{counter, CohortKey};
+use shared::domain::metrics::counter;
 use shared::domain::model;
 use shared::domain::schedule;
 use shared::domain::sequence::{self, Enrollment, Flow, Status};
 use shared::domain::survey;
 use shared::emf::{MetricSink, Record, Unit};
-use shared::events::{publish_all, BusEvent, RetryPolicy, StepDue};
+use shared::events::{BusEvent, StepDue};
 use shared::ports::{Checkpoint, DueItem, EventBus, Store, StoreError, DUE_SHARDS};
+use shared::publish::publish_all;
+use shared::retry::{RetryPolicy, CONFLICT_ATTEMPTS};
 
 pub mod resolve;
 
@@ -46,23 +51,7 @@ pub struct Deps {
 }
 
 /// Which work a run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Read only what is due.
-    Due,
-    /// Recompute every customer's due time (after a policy change or an import).
-    Rebuild,
-}
-
-impl Mode {
-    fn as_str(self) -> &'static str {
-        match self {
-            Mode::Due => "due",
-            Mode::Rebuild => "rebuild",
-        }
-    }
-}
+pub use shared::ports::RunMode as Mode;
 
 /// A parsed invocation.
 #[derive(Debug, Clone, PartialEq)]
@@ -212,11 +201,8 @@ impl Run<'_> {
         self.pages > 0 && self.budget.spent(self.seen)
     }
 
-    fn cohort(&self, e: &Enrollment) -> CohortKey {
-        e.cohort()
-    }
-
     /// Evaluates one customer: new due time, or enrollment.
+    #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %profile.customer_id))]
     async fn evaluate(&mut self, mut profile: Profile) -> Result<(), SchedulerError> {
         self.summary.evaluated += 1;
         let campaign = &self.deps.campaign;
@@ -226,17 +212,14 @@ impl Run<'_> {
         // Active customers with a birthday or first-order anniversary today (in their time
         // zone) get the celebration flow, once a year per occasion.
         let tz = schedule::zone(profile.time_zone.as_deref(), &campaign.default_time_zone);
-        let celebrates = campaign.celebration.is_some();
         let mut occasion = None;
         let (flow, lapses_at) = match assessment.state {
             LapseState::NoOrders => return self.set_profile_due(profile, None).await,
             LapseState::Active { .. } => {
-                let due = lapse::next_look(&profile, &campaign.lapse, watch, self.now);
-                let next_day = celebrates
-                    .then(|| celebration::next_day_start(&profile, &tz, self.now))
-                    .flatten();
-                let due = earliest(due, next_day);
-                match celebrates
+                let due = due::after_today(&profile, &campaign.lapse, campaign.watch(), self.now);
+                match campaign
+                    .celebration
+                    .is_some()
                     .then(|| celebration::due_today(&profile, &tz, self.now))
                     .flatten()
                 {
@@ -267,7 +250,7 @@ impl Run<'_> {
             &campaign.valuation(),
             self.now,
         ) {
-            tracing::debug!(customer_id = %profile.customer_id, rule = why.rule(), flow = flow.as_str(), "not eligible");
+            tracing::debug!(rule = why.rule(), flow = flow.as_str(), "not eligible");
             // Kept out of the at-risk flow: look again when they lapse, if not sooner (out of
             // the celebration flow: at their next look or occasion, if not sooner).
             let retry = earliest(why.retry_at(), lapses_at);
@@ -314,7 +297,7 @@ impl Run<'_> {
                 return Err(e.into());
             }
         }
-        let key = self.cohort(&enrollment);
+        let key = enrollment.cohort();
         self.deps
             .store
             .add_counts(&key, Some(self.now.date_naive()), &[(counter::ENROLLED, 1)])
@@ -328,7 +311,7 @@ impl Run<'_> {
         if enrollment.group == Group::Holdout {
             self.summary.holdout += 1;
         }
-        tracing::info!(event = "customer_enrolled", customer_id = %enrollment.customer_id,
+        tracing::info!(event = "customer_enrolled",
             campaign = %enrollment.campaign, variant = %enrollment.variant, group = enrollment.group.as_str());
         self.events.push(BusEvent::CustomerEnrolled {
             campaign: enrollment.campaign.clone(),
@@ -363,9 +346,10 @@ impl Run<'_> {
     /// The stored version if this run's publish of `step` went through (a few tries: a step
     /// saved as published whose event never goes out would wait for the next step's time).
     async fn published_version(&self, e: &Enrollment, step: u8) -> Option<u64> {
-        for attempt in 0..4u32 {
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+        let policy = RetryPolicy::ACKNOWLEDGED_WRITE;
+        for attempt in 1..=policy.attempts {
+            if attempt > 1 {
+                policy.pause_after(attempt - 1).await;
             }
             match self
                 .deps
@@ -387,6 +371,7 @@ impl Run<'_> {
     }
 
     /// Publishes the due step, or closes the enrollment.
+    #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %e.customer_id))]
     async fn act_on_enrollment(&mut self, e: Enrollment) -> Result<(), SchedulerError> {
         let due_at = e.due_at.unwrap_or(self.now);
         match e.status {
@@ -455,12 +440,11 @@ impl Run<'_> {
     /// (e.g. for the win-back flow once they lapse after an at-risk flow).
     async fn look_again(&mut self, e: &Enrollment) -> Result<(), SchedulerError> {
         let campaign = &self.deps.campaign;
-        for _ in 0..3 {
+        for _ in 0..CONFLICT_ATTEMPTS {
             let Some(mut p) = self.deps.store.get_profile(&e.customer_id).await? else {
                 return Ok(());
             };
-            let tz = schedule::zone(p.time_zone.as_deref(), &campaign.default_time_zone);
-            p.due_at = celebration::next_look(&p, &campaign.lapse, campaign, &tz, self.now);
+            p.due_at = due::next_due(&p, &campaign.lapse, campaign.watch(), self.now);
             match self.deps.store.save_profile(&p).await {
                 Ok(_) => return Ok(()),
                 Err(err) if err.is_conflict() => continue,
@@ -471,7 +455,7 @@ impl Run<'_> {
     }
 
     async fn sunset_profile(&mut self, e: &Enrollment) -> Result<(), SchedulerError> {
-        for _ in 0..3 {
+        for _ in 0..CONFLICT_ATTEMPTS {
             let Some(mut p) = self.deps.store.get_profile(&e.customer_id).await? else {
                 break;
             };
@@ -484,13 +468,13 @@ impl Run<'_> {
                 Err(err) => return Err(err.into()),
             }
         }
-        let key = self.cohort(e);
+        let key = e.cohort();
         self.deps
             .store
             .add_counts(&key, Some(self.now.date_naive()), &[(counter::SUNSET, 1)])
             .await?;
         self.summary.sunset += 1;
-        tracing::info!(event = "customer_sunset", customer_id = %e.customer_id, campaign = %e.campaign);
+        tracing::info!(event = "customer_sunset", campaign = %e.campaign);
         self.events.push(BusEvent::CustomerSunset {
             campaign: e.campaign.clone(),
             customer_id: e.customer_id.clone(),
@@ -619,6 +603,7 @@ impl Run<'_> {
         Ok(None)
     }
 
+    #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %profile.customer_id))]
     async fn rebuild_one(&mut self, profile: Profile) -> Result<(), SchedulerError> {
         self.summary.evaluated += 1;
         if !profile.erased {
@@ -636,10 +621,7 @@ impl Run<'_> {
         let campaign = &self.deps.campaign;
         let due = match lapse::assess(&profile, &campaign.lapse, self.now).state {
             LapseState::Lapsed { .. } if !profile.is_mailable() => None,
-            _ => {
-                let tz = schedule::zone(profile.time_zone.as_deref(), &campaign.default_time_zone);
-                celebration::next_look(&profile, &campaign.lapse, campaign, &tz, self.now)
-            }
+            _ => due::next_due(&profile, &campaign.lapse, campaign.watch(), self.now),
         };
         self.set_profile_due(profile, due).await
     }
@@ -677,12 +659,7 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
     let mut jobs: Vec<(DateTime<Utc>, Mode, u32, Option<String>)> = Vec::new();
     if let Some(c) = checkpoint {
         summary.resumed = true;
-        let mode = if c.mode == "rebuild" {
-            Mode::Rebuild
-        } else {
-            Mode::Due
-        };
-        jobs.push((c.now, mode, c.position, c.cursor));
+        jobs.push((c.now, c.mode, c.position, c.cursor));
     }
     jobs.push((input.now, input.mode, 0, None));
     let mut seen = 0;
@@ -731,7 +708,7 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
             Some((position, cursor)) => {
                 let c = Checkpoint {
                     now,
-                    mode: mode.as_str().to_string(),
+                    mode,
                     position,
                     cursor,
                     version,
@@ -852,13 +829,5 @@ fn emit(deps: &Deps, s: &Summary, now: DateTime<Utc>) {
             ),
             ts,
         );
-    }
-}
-
-/// The earlier of two optional times.
-fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }

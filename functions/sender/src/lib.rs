@@ -15,6 +15,7 @@
 //! the mark was written. Its bound is one extra email per crash in that window, only after the
 //! lease expires; SES's own message id is recorded on mark so operators can reconcile.
 
+pub mod lambda;
 mod rate;
 
 use std::collections::BTreeMap;
@@ -25,19 +26,18 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use shared::campaign::{self as locale, Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
 use shared::domain::customer::{EmailStatus, Profile};
-use shared::domain::eligibility;
-use shared::domain::follow_up;
-use shared::domain::hygiene::{self, KeptOut};
 use shared::domain::metrics::{counter, CohortKey, Counts};
-use shared::domain::outlook;
 use shared::domain::reward::{self, Offer, Reward, RewardCode};
 use shared::domain::schedule;
-use shared::domain::sequence::{self, Claim, Enrollment, ExitReason, Flow};
+use shared::domain::send::{self, Facts, Lookup, NextAction};
+use shared::domain::sequence::{Claim, Enrollment, ExitReason};
 use shared::domain::survey::Reason;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{Envelope, StepDue};
 use shared::ports::{Email, MailError, Mailer, Store, StoreError};
+use shared::retry::{RetryPolicy, CONFLICT_ATTEMPTS};
 use shared::signing::{sign_link, LinkClaims, LinkKeys, Purpose};
+use tracing::Instrument;
 
 pub use rate::RateLimiter;
 
@@ -180,43 +180,54 @@ pub async fn handle_batch(deps: &Deps, event: SqsEvent, now: DateTime<Utc>) -> S
                 continue;
             }
         };
-        let result = if paused {
-            Err(SendError::Held)
-        } else {
-            send_step(deps, &due, now, &mut tally).await
-        };
-        let until = match &result {
-            Ok(outcome) => {
-                tracing::info!(event = "step_processed", customer_id = %due.customer_id, step = due.step, outcome = ?outcome);
-                continue;
-            }
-            Err(SendError::Paused(_) | SendError::Held) => {
-                paused = true;
-                now + PAUSED_RETRY
-            }
-            Err(SendError::Throttled(_)) if receive_count(&record) >= HAND_BACK_FROM_RECEIVE => {
-                now + THROTTLED_RETRY
-            }
-            Err(e) => {
-                tracing::warn!(event = "send_failed", message_id = %id, error = %e);
-                failures.push(failure(id));
-                continue;
-            }
-        };
-        match hand_back(deps, &due, now, until).await {
-            Ok(()) => {
-                tracing::warn!(event = "step_handed_back", customer_id = %due.customer_id, step = due.step, until = %until, error = %result.err().map(|e| e.to_string()).unwrap_or_default());
-            }
-            Err(e) => {
-                tracing::warn!(event = "send_failed", message_id = %id, error = %e);
-                failures.push(failure(id));
-            }
+        // Every line logged for this message carries the customer and step from its span.
+        let span = tracing::info_span!("step", customer_id = %due.customer_id, step = due.step);
+        let failed = process_record(deps, &record, &due, now, &mut tally, &mut paused)
+            .instrument(span)
+            .await;
+        if let Err(e) = failed {
+            tracing::warn!(event = "send_failed", message_id = %id, error = %e);
+            failures.push(failure(id));
         }
     }
     tally.flush(deps, now).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response
+}
+
+/// Sends one message's step, or hands it back to the scheduler (a pause, long throttling); an
+/// error leaves the message for redelivery.
+async fn process_record(
+    deps: &Deps,
+    record: &SqsMessage,
+    due: &StepDue,
+    now: DateTime<Utc>,
+    tally: &mut Tally,
+    paused: &mut bool,
+) -> Result<(), SendError> {
+    let result = if *paused {
+        Err(SendError::Held)
+    } else {
+        send_step(deps, due, now, tally).await
+    };
+    let until = match &result {
+        Ok(outcome) => {
+            tracing::info!(event = "step_processed", outcome = ?outcome);
+            return Ok(());
+        }
+        Err(SendError::Paused(_) | SendError::Held) => {
+            *paused = true;
+            now + PAUSED_RETRY
+        }
+        Err(SendError::Throttled(_)) if receive_count(record) >= HAND_BACK_FROM_RECEIVE => {
+            now + THROTTLED_RETRY
+        }
+        Err(_) => return result.map(|_| ()),
+    };
+    hand_back(deps, due, now, until).await?;
+    tracing::warn!(event = "step_handed_back", until = %until, error = %result.err().map(|e| e.to_string()).unwrap_or_default());
+    Ok(())
 }
 
 /// Makes the step of `due` due again at `until`, for the scheduler to publish then, keeping the
@@ -273,10 +284,6 @@ pub fn parse_body(body: &str) -> Result<StepDue, SendError> {
     serde_json::from_value(env.detail).map_err(|e| SendError::BadMessage(e.to_string()))
 }
 
-fn cohort(e: &Enrollment) -> CohortKey {
-    e.cohort()
-}
-
 /// Sends one step, at most once, and writes its counts.
 pub async fn process_step(
     deps: &Deps,
@@ -289,7 +296,8 @@ pub async fn process_step(
     outcome
 }
 
-/// Sends one step, at most once, adding what it counts to `tally`.
+/// Sends one step, at most once, adding what it counts to `tally`: reads what the decision
+/// ([`send::decide`]) asks for, then acts on what it says.
 pub async fn send_step(
     deps: &Deps,
     due: &StepDue,
@@ -297,151 +305,139 @@ pub async fn send_step(
     tally: &mut Tally,
 ) -> Result<Outcome, SendError> {
     let config = deps.campaign.config();
-    let Some(enrollment) = deps
+    let enrollment = deps
         .store
         .get_enrollment(&due.customer_id, &due.campaign)
-        .await?
-    else {
-        return Ok(Outcome::Skipped {
-            why: "no_enrollment",
-        });
-    };
-    if enrollment.id != due.enrollment_id {
-        return Ok(Outcome::Skipped {
-            why: "stale_enrollment",
-        });
-    }
-    if enrollment.sent.iter().any(|s| s.step == due.step) {
-        return Ok(Outcome::AlreadySent);
-    }
-    if enrollment.status.is_final() {
-        return Ok(Outcome::Skipped {
-            why: "enrollment_ended",
-        });
-    }
-    if enrollment.due_step() != Some(due.step) {
-        return Ok(Outcome::Skipped {
-            why: "not_the_next_step",
-        });
-    }
-    let Some(profile) = deps.store.get_profile(&due.customer_id).await? else {
-        return Ok(Outcome::Skipped { why: "no_profile" });
-    };
-    if !profile.is_mailable() {
-        let reason = match profile.email_status {
-            EmailStatus::Suppressed => ExitReason::Suppressed,
-            _ if profile.erased || profile.email.is_none() => ExitReason::Erased,
-            _ => ExitReason::Unsubscribed,
+        .await?;
+    let mut profile: Option<Option<Profile>> = None;
+    let mut listed = None;
+    let mut lapse = None;
+    let action = loop {
+        let facts = Facts {
+            step: due.step,
+            enrollment_id: &due.enrollment_id,
+            enrollment: enrollment.as_ref(),
+            profile: profile.as_ref().map(Option::as_ref),
+            listed,
+            lapse: lapse.as_ref(),
         };
-        end_enrollment(deps, enrollment, reason, now).await?;
-        return Ok(Outcome::Skipped {
-            why: "not_mailable",
-        });
-    }
-    let steps = enrollment.steps(config);
-    if !sequence::sends_step(due.step, steps.len() as u8, profile.email_status) {
-        // Fewer emails means fewer steps: this one is passed over, the rest keep their times.
-        let skipped = enrollment
-            .skip(due.step, now, config)
-            .map_err(|_| SendError::BadMessage("ended".into()))?;
-        match deps.store.save_enrollment(&skipped).await {
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        tally.add(
-            cohort(&enrollment),
-            now.date_naive(),
-            &[(counter::SKIPPED_FEWER_EMAILS, 1)],
-        );
-        return Ok(Outcome::Skipped {
-            why: "fewer_emails",
-        });
-    }
-
-    let tz = schedule::zone(profile.time_zone.as_deref(), &config.default_time_zone);
-    let cap = eligibility::cap_days(&profile, &config.eligibility);
-    let habit = config
-        .sending
-        .best_hour
-        .then(|| schedule::habitual_hour(&profile.order_times(), &tz))
-        .flatten();
-    // An open follow-up holds the email (deferred, not dropped) until a person closes it or the
-    // pause passes; then the usual hours apply from there.
-    let hold = follow_up::holds_until(&profile, config.eligibility.follow_up_pause_days, now);
-    let allowed = schedule::next_send_time(
-        hold.unwrap_or(now),
-        enrollment.last_sent_at(),
-        cap,
-        &tz,
-        config.sending.quiet_hours_start,
-        config.sending.quiet_hours_end,
-        habit,
-    );
-    if allowed > now {
-        let deferred = enrollment
-            .defer(allowed)
-            .map_err(|_| SendError::BadMessage("ended".into()))?;
-        match deps.store.save_enrollment(&deferred).await {
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        deps.metrics.record(
-            Record::new(&[("Campaign", &config.name)]).metric("EmailsDeferred", 1.0, Unit::Count),
-            now.timestamp_millis(),
-        );
-        return Ok(Outcome::Deferred { until: allowed });
-    }
-
-    // Hygiene again right before the send (the campaign file may have changed since enrollment),
-    // then the account-level suppression list. A lookup that fails does not hold the send back:
-    // SES drops mail to a listed address itself and reports it as a bounce.
-    let address = profile.email.as_deref().unwrap_or_default();
-    let listed = match deps.mailer.is_suppressed(address).await {
-        Ok(listed) => listed,
-        Err(e) => {
-            tracing::warn!(event = "suppression_list_unavailable", error = %e);
-            false
+        match send::decide(
+            &facts,
+            config,
+            &config.eligibility,
+            &config.default_time_zone,
+            now,
+        ) {
+            NextAction::Look(Lookup::Profile) => {
+                profile = Some(deps.store.get_profile(&due.customer_id).await?);
+            }
+            NextAction::Look(Lookup::SuppressionList) => {
+                // A lookup that fails does not hold the send back: SES drops mail to a listed
+                // address itself and reports it as a bounce.
+                let address = profile.iter().flatten().find_map(|p| p.email.as_deref());
+                listed = Some(
+                    match deps.mailer.is_suppressed(address.unwrap_or_default()).await {
+                        Ok(listed) => listed,
+                        Err(e) => {
+                            tracing::warn!(event = "suppression_list_unavailable", error = %e);
+                            false
+                        }
+                    },
+                );
+            }
+            NextAction::Look(Lookup::FittedLapse) => {
+                // The campaign's stored customer model: read only for an at-risk reward.
+                lapse = Some(
+                    shared::fitted::lapse_policy(deps.store.as_ref(), &config.name, &config.lapse)
+                        .await,
+                );
+            }
+            action => break action,
         }
     };
-    if let Err(kept_out) = hygiene::assess_send(address, &config.eligibility.hygiene, listed) {
-        if kept_out == KeptOut::AccountSuppressionList {
-            suppress(deps, &profile, now).await?;
-        }
-        end_enrollment(deps, enrollment, ExitReason::Suppressed, now).await?;
-        return Ok(Outcome::Skipped {
-            why: kept_out.rule(),
-        });
-    }
-
-    // Claim the step.
-    if let Some(c) = &enrollment.claim {
-        if c.step == due.step && c.lease_until > now {
-            return Err(SendError::Busy {
-                enrollment: enrollment.id.clone(),
-                step: due.step,
-                until: c.lease_until,
-            });
-        }
-    }
-    let Some(step_config) = steps.get(usize::from(due.step) - 1) else {
-        return Ok(Outcome::Skipped {
-            why: "no_such_step",
-        });
+    let ended = || SendError::BadMessage("ended".into());
+    let (Some(enrollment), Some(Some(profile))) = (enrollment, profile) else {
+        return match action {
+            NextAction::AlreadySent => Ok(Outcome::AlreadySent),
+            NextAction::Skip { why } => Ok(Outcome::Skipped { why }),
+            _ => Err(ended()),
+        };
     };
+    match action {
+        NextAction::AlreadySent => Ok(Outcome::AlreadySent),
+        NextAction::Look(_) => unreachable!("the loop above reads until the decision is no look"),
+        NextAction::Skip { why } => Ok(Outcome::Skipped { why }),
+        NextAction::End {
+            reason,
+            why,
+            suppress: listed,
+        } => {
+            if listed {
+                suppress(deps, &profile, now).await?;
+            }
+            end_enrollment(deps, enrollment, reason, now).await?;
+            Ok(Outcome::Skipped { why })
+        }
+        NextAction::PassOver => {
+            let skipped = enrollment
+                .skip(due.step, now, config)
+                .map_err(|_| ended())?;
+            save_unless_conflict(deps, &skipped).await?;
+            tally.add(
+                enrollment.cohort(),
+                now.date_naive(),
+                &[(counter::SKIPPED_FEWER_EMAILS, 1)],
+            );
+            Ok(Outcome::Skipped {
+                why: "fewer_emails",
+            })
+        }
+        NextAction::Defer { until } => {
+            let deferred = enrollment.defer(until).map_err(|_| ended())?;
+            save_unless_conflict(deps, &deferred).await?;
+            deps.metrics.record(
+                Record::new(&[("Campaign", &config.name)]).metric(
+                    "EmailsDeferred",
+                    1.0,
+                    Unit::Count,
+                ),
+                now.timestamp_millis(),
+            );
+            Ok(Outcome::Deferred { until })
+        }
+        NextAction::Busy { until } => Err(SendError::Busy {
+            enrollment: enrollment.id.clone(),
+            step: due.step,
+            until,
+        }),
+        NextAction::Send { rewarded } => {
+            send(deps, due, enrollment, &profile, rewarded, now, tally).await
+        }
+    }
+}
+
+/// Saves an enrollment change a concurrent writer may have made moot.
+async fn save_unless_conflict(deps: &Deps, e: &Enrollment) -> Result<(), SendError> {
+    match deps.store.save_enrollment(e).await {
+        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Claims the step, issues or reuses its reward, renders, sends and marks it sent.
+async fn send(
+    deps: &Deps,
+    due: &StepDue,
+    enrollment: Enrollment,
+    profile: &Profile,
+    rewarded: bool,
+    now: DateTime<Utc>,
+    tally: &mut Tally,
+) -> Result<Outcome, SendError> {
+    let config = deps.campaign.config();
     let reason = enrollment.survey_reason.or(profile.survey_reason);
-    // In the at-risk flow a reward is the last resort, and only for customers judged unlikely to
-    // come back by themselves: never a discount to someone who would have bought anyway. A
-    // birthday or anniversary reward is a thank-you for loyalty: always given.
-    let rewarded = step_config.reward
-        && (enrollment.flow != Flow::AtRisk || {
-            // The campaign's stored customer model: read only for this decision.
-            let lapse =
-                shared::fitted::lapse_policy(deps.store.as_ref(), &config.name, &config.lapse)
-                    .await;
-            !outlook::likely_to_return_alone(&profile, &lapse, now)
-        });
     let chosen = if rewarded {
-        Some(reward_for(deps, &enrollment, &profile, due.step, reason, now).await?)
+        Some(reward_for(deps, &enrollment, profile, due.step, reason, now).await?)
     } else {
         None
     };
@@ -455,7 +451,7 @@ pub async fn send_step(
     let email = compose(
         deps,
         &enrollment,
-        &profile,
+        profile,
         due.step,
         reward.as_ref().map(|(r, _)| r),
         now,
@@ -515,8 +511,8 @@ pub async fn send_step(
     let message_id = match deps.mailer.send(&email).await {
         Ok(id) => id,
         Err(MailError::Rejected(why)) => {
-            tracing::warn!(event = "address_rejected", customer_id = %profile.customer_id, error = %why);
-            suppress(deps, &profile, now).await?;
+            tracing::warn!(event = "address_rejected", error = %why);
+            suppress(deps, profile, now).await?;
             end_enrollment(deps, claimed, ExitReason::Suppressed, now).await?;
             return Ok(Outcome::Skipped {
                 why: "address_rejected",
@@ -546,7 +542,7 @@ pub async fn send_step(
                 Record::new(&[("Service", "sender")]).metric("SendFailures", 1.0, Unit::Count);
             if let MailError::Refused(_) = e {
                 // Not the address: the step's content (every recipient meets it). Alarmed.
-                tracing::error!(event = "message_refused", customer_id = %profile.customer_id, step = due.step, error = %e);
+                tracing::error!(event = "message_refused", error = %e);
                 record = record.metric("SendRejected", 1.0, Unit::Count);
             }
             deps.metrics.record(record, now.timestamp_millis());
@@ -567,7 +563,7 @@ pub async fn send_step(
         void_replaced(deps, old, now).await;
     }
     tally.add(
-        cohort(&enrollment),
+        enrollment.cohort(),
         now.date_naive(),
         &[(counter::SENT, 1), (&counter::sent_step(due.step), 1)],
     );
@@ -632,7 +628,11 @@ async fn reward_for(
             }
         }
     }
-    let spec = reward::choose(config, &e.variant, reason);
+    let spec = reward::choose(
+        &config.rewards,
+        config.experiment.variant_reward(&e.variant),
+        reason,
+    );
     let replaces = match reward::next_offer(current.as_ref(), &spec, now) {
         Offer::Keep => {
             let reward = current.expect("kept reward exists");
@@ -669,7 +669,7 @@ async fn reward_for(
 /// Voids the code a newer email replaced, so the checkout honours only the newest. A failure is
 /// logged: the email went out, and the old code still expires by itself.
 async fn void_replaced(deps: &Deps, code: &RewardCode, now: DateTime<Utc>) {
-    for _ in 0..3 {
+    for _ in 0..CONFLICT_ATTEMPTS {
         let old = match deps.store.get_reward(code).await {
             Ok(Some(r)) => r,
             Ok(None) => return,
@@ -720,9 +720,10 @@ async fn mark_sent(
 ) -> Result<(), SendError> {
     let config = deps.campaign.config();
     let mut last_error = None;
-    for attempt in 0..6u32 {
-        if attempt > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+    let policy = RetryPolicy::ACKNOWLEDGED_WRITE;
+    for attempt in 1..=policy.attempts {
+        if attempt > 1 {
+            policy.pause_after(attempt - 1).await;
         }
         let next = match e.record_sent(step, now, Some(message_id.to_string()), config) {
             Ok(n) => n,
@@ -793,7 +794,7 @@ async fn end_enrollment(
 
 async fn suppress(deps: &Deps, profile: &Profile, now: DateTime<Utc>) -> Result<(), SendError> {
     let mut p = profile.clone();
-    for _ in 0..3 {
+    for _ in 0..CONFLICT_ATTEMPTS {
         p.email_status = EmailStatus::Suppressed;
         p.due_at = None;
         match deps.store.save_profile(&p).await {
@@ -806,7 +807,7 @@ async fn suppress(deps: &Deps, profile: &Profile, now: DateTime<Utc>) -> Result<
             Err(e) => return Err(e.into()),
         }
     }
-    tracing::warn!(event = "suppress_conflict", customer_id = %p.customer_id, at = %now);
+    tracing::warn!(event = "suppress_conflict", at = %now);
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use crate::{report, Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
 
 /// Opens a follow-up on the customer for `why` (if none is open) and, when it is new, counts it
 /// and tells the team. Returns whether a new one was opened.
+#[tracing::instrument(name = "customer", skip_all, fields(customer_id = %customer_id))]
 pub(crate) async fn open(
     deps: &Deps,
     req: &HttpRequest,
@@ -49,7 +50,7 @@ pub(crate) async fn open(
         }
     };
     report::count(deps, key, now, &[(counter::FOLLOW_UPS, 1)]).await?;
-    tracing::info!(event = "follow_up_opened", customer_id = %customer_id, campaign = %key.campaign);
+    tracing::info!(event = "follow_up_opened", campaign = %key.campaign);
     notify(deps, &base_url(deps, req), &profile, now).await;
     Ok(true)
 }
@@ -94,7 +95,10 @@ async fn notify(deps: &Deps, base: &str, p: &Profile, now: DateTime<Utc>) {
         return;
     };
     let Some(notifier) = deps.notifier.as_ref() else {
-        tracing::warn!(event = "follow_up_not_notified", customer_id = %p.customer_id, why = "FOLLOW_UP_TOPIC_ARN is not set");
+        tracing::warn!(
+            event = "follow_up_not_notified",
+            why = "FOLLOW_UP_TOPIC_ARN is not set"
+        );
         return;
     };
     let url = record_url(deps, base, &p.customer_id, &case.campaign, now);
@@ -111,7 +115,7 @@ async fn notify(deps: &Deps, base: &str, p: &Profile, now: DateTime<Utc>) {
         record_url: &url,
     };
     if let Err(e) = notifier.notify(&notice.subject(), &notice.body()).await {
-        tracing::error!(event = "follow_up_notify_failed", customer_id = %p.customer_id, reason = %e);
+        tracing::error!(event = "follow_up_notify_failed", reason = %e);
         deps.metrics.record(
             Record::new(&[("Service", "webhook")]).metric(
                 "FollowUpNotifyFailures",
@@ -126,6 +130,7 @@ async fn notify(deps: &Deps, base: &str, p: &Profile, now: DateTime<Utc>) {
 /// Closes the customer's follow-up at `now`; their enrollments held for it become due now (the
 /// sender applies the usual hours and cap). `flows` are the campaigns (flow counter names) whose
 /// enrollments to release. Counted as `follow_ups_closed` in the follow-up's flow.
+#[tracing::instrument(name = "customer", skip_all, fields(customer_id = %customer_id))]
 pub async fn close(
     store: &dyn Store,
     customer_id: &str,
@@ -175,7 +180,7 @@ pub async fn close(
             )
             .await?;
     }
-    tracing::info!(event = "follow_up_closed", customer_id = %customer_id);
+    tracing::info!(event = "follow_up_closed");
     Ok((closed, key))
 }
 

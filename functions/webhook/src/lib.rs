@@ -20,6 +20,7 @@
 mod activity;
 pub mod follow_up;
 mod http;
+pub mod lambda;
 mod links;
 pub mod pages;
 mod platforms;
@@ -47,8 +48,7 @@ pub use http::{MAX_BODY_BYTES, PLATFORM_MAX_BODY_BYTES};
 pub use shared::refresh::Refreshing;
 pub use shared::settings::{Keys, PlatformKeys};
 
-/// Attempts of a versioned save before a lost race is reported.
-pub(crate) const SAVE_ATTEMPTS: u32 = 5;
+pub(crate) use shared::retry::CONFLICT_ATTEMPTS as SAVE_ATTEMPTS;
 
 /// Everything the handlers need, built once at cold start (or by a test or the simulator).
 #[derive(Clone)]
@@ -452,10 +452,10 @@ pub(crate) async fn publish(
     if events.is_empty() {
         return;
     }
-    let report = shared::events::publish_all(
+    let report = shared::publish::publish_all(
         deps.bus.as_ref(),
         events,
-        shared::events::RetryPolicy::default(),
+        shared::retry::RetryPolicy::DEFAULT,
     )
     .await;
     if report.failed.is_empty() {

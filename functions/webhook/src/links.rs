@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::metrics::counter;
 use shared::domain::sequence::{Enrollment, ExitReason};
-use shared::domain::survey::{classify_nps, outcome, Answer, NpsClass, Reason};
+use shared::domain::survey::{Answer, Reason};
 use shared::events::BusEvent;
 use shared::ports::StoreError;
 use shared::signing::{verify_link, LinkClaims, Purpose, TokenError};
@@ -49,85 +49,6 @@ fn claims(
     Err(last)
 }
 
-/// Reads the answer: a reason name or an NPS score 0–10.
-fn parse_answer(a: &str) -> Option<Answer> {
-    if let Ok(r) = a.parse::<Reason>() {
-        return Some(Answer::Reason(r));
-    }
-    let score: u8 = a.parse().ok()?;
-    classify_nps(u32::from(score)).ok()?;
-    Some(Answer::Nps(score))
-}
-
-fn nps_class(score: Option<u8>) -> Option<NpsClass> {
-    score.and_then(|s| classify_nps(u32::from(s)).ok())
-}
-
-fn nps_tag(class: NpsClass) -> &'static str {
-    match class {
-        NpsClass::Detractor => "nps:detractor",
-        NpsClass::Passive => "nps:passive",
-        NpsClass::Promoter => "nps:promoter",
-    }
-}
-
-/// Records `answer` on a profile: replaces the previous answer of the same kind and its tags.
-fn answer_profile(p: &mut Profile, answer: Answer) {
-    match answer {
-        Answer::Reason(r) => {
-            if let Some(old) = p.survey_reason {
-                p.tags.remove(&old.tag());
-            }
-            p.survey_reason = Some(r);
-        }
-        Answer::Nps(score) => {
-            if let Some(old) = nps_class(p.nps) {
-                p.tags.remove(nps_tag(old));
-            }
-            p.nps = Some(score);
-        }
-    }
-    p.tags.extend(outcome(answer).tags);
-}
-
-/// Counter changes when an enrollment's answer goes from what it was to `answer`: each answer
-/// counts once per enrollment; a changed answer moves its count.
-fn survey_deltas(before: &Enrollment, answer: Answer) -> Vec<(String, i64)> {
-    let mut d = Vec::new();
-    if before.survey_reason.is_none() && before.nps.is_none() {
-        d.push((counter::ANSWERED.to_string(), 1));
-    }
-    match answer {
-        Answer::Reason(r) if before.survey_reason != Some(r) => {
-            d.push((counter::reason(r), 1));
-            if let Some(old) = before.survey_reason {
-                d.push((counter::reason(old), -1));
-            }
-        }
-        Answer::Nps(score) => {
-            let new = nps_class(Some(score));
-            let old = nps_class(before.nps);
-            if new != old {
-                if let Some(c) = new {
-                    d.push((counter::nps(c), 1));
-                }
-                if let Some(c) = old {
-                    d.push((counter::nps(c), -1));
-                }
-            }
-        }
-        Answer::Reason(_) => {}
-    }
-    d
-}
-
-fn same_answer(reason: Option<Reason>, nps: Option<u8>, answer: Answer) -> bool {
-    match answer {
-        Answer::Reason(r) => reason == Some(r),
-        Answer::Nps(s) => nps == Some(s),
-    }
-}
-
 /// A survey request's claims and answer, or the error page that says what is wrong.
 fn survey_claims(
     deps: &Deps,
@@ -139,7 +60,7 @@ fn survey_claims(
     let answer = req
         .query_param("a")
         .as_deref()
-        .and_then(parse_answer)
+        .and_then(Answer::parse)
         .ok_or_else(|| error_page(req, PageError::BadAnswer))?;
     Ok((c, answer))
 }
@@ -222,20 +143,9 @@ pub(crate) async fn survey(
         else {
             break None;
         };
-        if same_answer(before.survey_reason, before.nps, answer) {
+        let Some(after) = before.answered(answer, paused, now) else {
             break None;
-        }
-        let mut after = if paused && !before.status.is_final() {
-            before
-                .exit(ExitReason::Paused, now)
-                .unwrap_or_else(|_| before.clone())
-        } else {
-            before.clone()
         };
-        match answer {
-            Answer::Reason(r) => after.survey_reason = Some(r),
-            Answer::Nps(s) => after.nps = Some(s),
-        }
         match deps.store.save_enrollment(&after).await {
             Ok(_) => break Some((before, after)),
             Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
@@ -250,7 +160,7 @@ pub(crate) async fn survey(
             break false;
         };
         let before = p.clone();
-        answer_profile(&mut p, answer);
+        p.apply_answer(answer);
         if p == before {
             break false;
         }
@@ -268,17 +178,10 @@ pub(crate) async fn survey(
     let mut events = Vec::new();
     if let Some((before, after)) = &enrollment_change {
         let key = after.cohort();
-        let deltas = survey_deltas(before, answer);
-        let follow_up = outcome(answer).follow_up;
-        let had_follow_up = match answer {
-            Answer::Reason(_) => before
-                .survey_reason
-                .and_then(|r| outcome(Answer::Reason(r)).follow_up),
-            Answer::Nps(_) => before.nps.and_then(|s| outcome(Answer::Nps(s)).follow_up),
-        };
+        let deltas = before.answer_deltas(answer);
         let refs: Vec<(&str, i64)> = deltas.iter().map(|(n, d)| (n.as_str(), *d)).collect();
         report::count(deps, &key, now, &refs).await?;
-        if let Some(why) = follow_up.filter(|f| had_follow_up != Some(*f)) {
+        if let Some(why) = answer.new_follow_up(before.survey_reason, before.nps) {
             // A person is told, and the customer's emails wait for them (domain::follow_up).
             if crate::follow_up::open(deps, req, &key, &c.customer_id, why, answer, now).await? {
                 events.push(BusEvent::FollowUpNeeded {
@@ -465,18 +368,6 @@ pub(crate) async fn post_preferences(
     set_status(deps, req, &c, status, now).await
 }
 
-/// Whether a customer at `from` moves when asking for `to`: unsubscribing beats fewer emails,
-/// and nothing lifts a suppression.
-fn moves(from: EmailStatus, to: EmailStatus) -> bool {
-    match to {
-        EmailStatus::Unsubscribed => {
-            matches!(from, EmailStatus::Subscribed | EmailStatus::FewerEmails)
-        }
-        EmailStatus::FewerEmails => from == EmailStatus::Subscribed,
-        _ => false,
-    }
-}
-
 /// How often, and how long each time, an unsubscribe waits for a send in flight to settle: at
 /// most 11 s in all, longer than one SES call may take (the SDK's 10 s operation limit). The
 /// sender claims a step only right before it calls SES (after rendering and its rate limiter),
@@ -492,6 +383,7 @@ fn sending_now(e: &Enrollment, now: DateTime<Utc>) -> bool {
         .is_some_and(|c| c.lease_until > now && e.sent.iter().all(|s| s.step != c.step))
 }
 
+#[tracing::instrument(name = "customer", skip_all, fields(customer_id = %c.customer_id))]
 async fn set_status(
     deps: &Deps,
     req: &HttpRequest,
@@ -506,7 +398,7 @@ async fn set_status(
             break (false, browser_lang(req));
         };
         let lang = customer_lang(Some(&p), req);
-        if p.erased || !moves(p.email_status, to) {
+        if p.erased || !p.email_status.moves_to(to) {
             break (false, lang);
         }
         p.email_status = to;
@@ -557,7 +449,7 @@ async fn set_status(
             let key = e.cohort();
             report::count(deps, &key, now, &[(name, 1)]).await?;
         }
-        tracing::info!(event = event, customer_id = %c.customer_id, campaign = %c.campaign);
+        tracing::info!(event = event, campaign = %c.campaign);
     }
     let page = if to == EmailStatus::Unsubscribed {
         pages::unsubscribed(lang)
@@ -570,19 +462,6 @@ async fn set_status(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn answers_are_reasons_or_scores_from_0_to_10() {
-        assert_eq!(
-            parse_answer("quality"),
-            Some(Answer::Reason(Reason::Quality))
-        );
-        assert_eq!(parse_answer("0"), Some(Answer::Nps(0)));
-        assert_eq!(parse_answer("10"), Some(Answer::Nps(10)));
-        assert_eq!(parse_answer("11"), None);
-        assert_eq!(parse_answer("-1"), None);
-        assert_eq!(parse_answer("cheap"), None);
-    }
 
     fn form(content_type: &str, body: &str) -> HttpRequest {
         HttpRequest {
@@ -693,13 +572,5 @@ mod tests {
                 "{content_type}"
             );
         }
-    }
-
-    #[test]
-    fn unsubscribing_beats_fewer_emails_and_nothing_lifts_a_suppression() {
-        assert!(moves(EmailStatus::FewerEmails, EmailStatus::Unsubscribed));
-        assert!(!moves(EmailStatus::Unsubscribed, EmailStatus::FewerEmails));
-        assert!(!moves(EmailStatus::Suppressed, EmailStatus::Unsubscribed));
-        assert!(!moves(EmailStatus::FewerEmails, EmailStatus::FewerEmails));
     }
 }

@@ -7,58 +7,16 @@ use minijinja::{context, Environment};
 use serde::Serialize;
 use shared::signing::TokenError;
 
-/// A language the pages are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    En,
-    Sv,
-    Da,
-    Pl,
-    Pt,
-}
+/// A language the pages are written in (the one the campaign's dates and money are written in).
+pub use shared::campaign::Lang;
 
-impl Lang {
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Sv => "sv",
-            Lang::Da => "da",
-            Lang::Pl => "pl",
-            Lang::Pt => "pt",
-        }
-    }
-
-    /// The language of a locale (`sv-SE`, `pt_BR`, `PL`), if the pages have it.
-    pub fn of(locale: &str) -> Option<Lang> {
-        let language = locale
-            .trim()
-            .split(['-', '_'])
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        match language.as_str() {
-            "en" => Some(Lang::En),
-            "sv" => Some(Lang::Sv),
-            "da" => Some(Lang::Da),
-            "pl" => Some(Lang::Pl),
-            "pt" => Some(Lang::Pt),
-            _ => None,
-        }
-    }
-
-    /// The first of `locales` the pages have, else English.
-    pub fn pick<'a>(locales: impl IntoIterator<Item = &'a str>) -> Lang {
-        locales.into_iter().find_map(Lang::of).unwrap_or(Lang::En)
-    }
-
-    fn strings(self) -> &'static Strings {
-        match self {
-            Lang::En => &EN,
-            Lang::Sv => &SV,
-            Lang::Da => &DA,
-            Lang::Pl => &PL,
-            Lang::Pt => &PT,
-        }
+fn strings(lang: Lang) -> &'static Strings {
+    match lang {
+        Lang::En => &EN,
+        Lang::Sv => &SV,
+        Lang::Da => &DA,
+        Lang::Pl => &PL,
+        Lang::Pt => &PT,
     }
 }
 
@@ -356,7 +314,7 @@ pub enum Shown {
 /// The survey link's page: the answer, and a button that posts it to `action`. Nothing is
 /// recorded until that post (the page's script sends it at once in a browser).
 pub fn confirm_answer(lang: Lang, action: &str, answer: Shown) -> String {
-    let s = lang.strings();
+    let s = strings(lang);
     let label = match answer {
         Shown::Reason(i) => s.reasons.get(i).copied().unwrap_or_default().to_string(),
         Shown::Score(n) => s.score.replace("{score}", &n.to_string()),
@@ -377,13 +335,13 @@ pub fn confirm_answer(lang: Lang, action: &str, answer: Shown) -> String {
 
 /// Thanks for a survey answer.
 pub fn thanks(lang: Lang) -> String {
-    let s = lang.strings();
+    let s = strings(lang);
     render(lang, s.thanks_title, s.thanks_body, &[])
 }
 
 /// The choice between fewer emails and none; both buttons post to `preferences_url`.
 pub fn choice(lang: Lang, preferences_url: &str) -> String {
-    let s = lang.strings();
+    let s = strings(lang);
     let forms = [
         Form {
             action: preferences_url.to_string(),
@@ -401,13 +359,13 @@ pub fn choice(lang: Lang, preferences_url: &str) -> String {
 
 /// The customer is unsubscribed.
 pub fn unsubscribed(lang: Lang) -> String {
-    let s = lang.strings();
+    let s = strings(lang);
     render(lang, s.unsubscribed_title, s.unsubscribed_body, &[])
 }
 
 /// The customer will get fewer emails.
 pub fn fewer(lang: Lang) -> String {
-    let s = lang.strings();
+    let s = strings(lang);
     render(lang, s.fewer_title, s.fewer_body, &[])
 }
 
@@ -425,7 +383,7 @@ pub enum PageError {
 
 /// The error page for `error`.
 pub fn error(lang: Lang, error: PageError) -> String {
-    let s = lang.strings();
+    let s = strings(lang);
     let message = match error {
         PageError::Token(TokenError::Malformed) => s.malformed,
         PageError::Token(TokenError::Forged) => s.invalid,

@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use shared::domain::survey::Reason;
-use shared::events::{BusEvent, RetryPolicy};
+use shared::events::BusEvent;
 use shared::ports::StoreError;
+use shared::retry::RetryPolicy;
 
 use crate::http::{json_error, json_response, percent_decode};
 use crate::{Deps, HttpRequest, HttpResponse};
@@ -46,7 +47,7 @@ pub(crate) async fn post(
         at: now,
     };
     let report =
-        shared::events::publish_all(deps.bus.as_ref(), vec![event], RetryPolicy::default()).await;
+        shared::publish::publish_all(deps.bus.as_ref(), vec![event], RetryPolicy::DEFAULT).await;
     if let Some((_, why)) = report.failed.first() {
         tracing::error!(event = "publish_failed", detail_type = "ResolutionRequested", reason = %why);
         return Ok(json_error(

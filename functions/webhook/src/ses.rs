@@ -6,7 +6,7 @@ use serde_json::Value;
 use shared::domain::customer::EmailStatus;
 use shared::domain::experiment::{Group, HOLDOUT};
 use shared::domain::metrics::{counter, CohortKey};
-use shared::domain::sequence::{cohort_campaign, ExitReason, Flow};
+use shared::domain::sequence::{ExitReason, Flow};
 use shared::events::BusEvent;
 use shared::ports::{Claimed, StoreError};
 
@@ -122,6 +122,7 @@ pub(crate) async fn handle_ses_event(
     }
 }
 
+#[tracing::instrument(name = "customer", skip_all, fields(customer_id = %customer_id))]
 async fn record(
     deps: &Deps,
     event: &Value,
@@ -147,11 +148,7 @@ async fn record(
         Some("celebration") => Flow::Celebration,
         _ => enrollment.as_ref().map_or(Flow::WinBack, |e| e.flow),
     };
-    let cohort = variant.map(|variant| CohortKey {
-        campaign: cohort_campaign(&campaign, flow),
-        variant,
-        group,
-    });
+    let cohort = variant.map(|variant| CohortKey::of(&campaign, flow, &variant, group));
     let message_id = event
         .pointer("/detail/mail/messageId")
         .and_then(Value::as_str)
@@ -198,7 +195,7 @@ async fn record(
         let mut newly = false;
         match fb {
             Feedback::Suppress { .. } => {
-                newly = p.email_status != EmailStatus::Suppressed;
+                newly = p.email_status.moves_to(EmailStatus::Suppressed);
                 p.email_status = EmailStatus::Suppressed;
             }
             Feedback::Opened => p.emails_opened += 1,
@@ -237,7 +234,7 @@ async fn record(
         } else {
             "permanent bounce"
         };
-        tracing::info!(event = "customer_suppressed", customer_id = %customer_id, campaign = %campaign, why = why, newly = suppressed_now);
+        tracing::info!(event = "customer_suppressed", campaign = %campaign, why = why, newly = suppressed_now);
         crate::publish(
             deps,
             vec![BusEvent::CustomerSuppressed {
@@ -254,7 +251,7 @@ async fn record(
     match &cohort {
         Some(key) => report::count(deps, key, now, &[(counter_name, 1)]).await?,
         None => {
-            tracing::warn!(event = "ses_event_uncounted", customer_id = %customer_id, "no variant tag and no enrollment: the event is not counted")
+            tracing::warn!(event = "ses_event_uncounted", "no variant tag and no enrollment: the event is not counted")
         }
     }
     Ok(())

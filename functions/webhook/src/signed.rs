@@ -175,6 +175,7 @@ pub(crate) async fn erase(
 /// active" record of each round, the open and click records of each email sent); every reward
 /// issued to the customer is deleted. Campaign counters (sums over customers) stay. Safe to
 /// repeat: a second erasure finds less to delete.
+#[tracing::instrument(name = "customer", skip_all, fields(customer_id = %id))]
 pub(crate) async fn erase_customer(
     deps: &Deps,
     id: &str,

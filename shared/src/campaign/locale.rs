@@ -8,9 +8,9 @@ use chrono::{Datelike, NaiveDate};
 use crate::domain::money::Money;
 use crate::domain::reward::{RewardKind, RewardSpec};
 
-/// The languages the tables below know.
+/// The languages the product writes in: the tables below and the webhook's pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lang {
+pub enum Lang {
     En,
     Sv,
     Da,
@@ -18,19 +18,44 @@ enum Lang {
     Pt,
 }
 
-fn lang(locale: &str) -> Lang {
-    let language = locale
-        .split(['-', '_'])
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    match language.as_str() {
-        "sv" => Lang::Sv,
-        "da" => Lang::Da,
-        "pl" => Lang::Pl,
-        "pt" => Lang::Pt,
-        _ => Lang::En,
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Sv => "sv",
+            Lang::Da => "da",
+            Lang::Pl => "pl",
+            Lang::Pt => "pt",
+        }
     }
+
+    /// The language of a locale (`sv-SE`, `pt_BR`, `PL`), if the product writes it.
+    pub fn of(locale: &str) -> Option<Lang> {
+        let language = locale
+            .trim()
+            .split(['-', '_'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match language.as_str() {
+            "en" => Some(Lang::En),
+            "sv" => Some(Lang::Sv),
+            "da" => Some(Lang::Da),
+            "pl" => Some(Lang::Pl),
+            "pt" => Some(Lang::Pt),
+            _ => None,
+        }
+    }
+
+    /// The first of `locales` the product writes, else English.
+    pub fn pick<'a>(locales: impl IntoIterator<Item = &'a str>) -> Lang {
+        locales.into_iter().find_map(Lang::of).unwrap_or(Lang::En)
+    }
+}
+
+/// The language of a locale; English for any the tables do not have.
+fn lang(locale: &str) -> Lang {
+    Lang::of(locale).unwrap_or(Lang::En)
 }
 
 const MONTHS_EN: [&str; 12] = [

@@ -10,6 +10,7 @@ pub mod config;
 mod email;
 mod error;
 mod locale;
+pub use locale::Lang;
 mod templates;
 mod validate;
 

@@ -67,7 +67,7 @@ pub(crate) fn validate(c: &CampaignConfig) -> Result<(), CampaignError> {
             ))
         }
     }
-    if c.currency.len() != 3 || !c.currency.chars().all(|ch| ch.is_ascii_uppercase()) {
+    if crate::domain::money::Currency::parse(&c.currency).is_err() {
         return Err(invalid(
             "currency",
             format!(

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::customer::Profile;
 use super::zone::Zone;
-use crate::campaign::config::{CampaignConfig, LapsePolicy};
 
 /// A birthday: month and day, with the year when the shop knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,31 +150,6 @@ pub fn next_day_start(profile: &Profile, tz: &Zone, now: DateTime<Utc>) -> Optio
             // Midnight may not exist (a daylight-saving gap): the first hour that does.
             (0..3).find_map(|h| tz.earliest(d.and_hms_opt(h, 0, 0)?))
         })
-}
-
-/// When the scheduler should next look at a customer in no flow: when they lapse (or turn at
-/// risk, with an at-risk flow), or on their next birthday or anniversary (with a celebration
-/// flow; now, if one is due today), whichever comes first. `lapse` is the campaign's policy with
-/// its fitted customer model.
-pub fn next_look(
-    profile: &Profile,
-    lapse: &LapsePolicy,
-    config: &CampaignConfig,
-    tz: &Zone,
-    now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    let lapse = super::lapse::next_look(profile, lapse, config.at_risk.is_some(), now);
-    if config.celebration.is_none() {
-        return lapse;
-    }
-    let occasion = match due_today(profile, tz, now) {
-        Some(_) => Some(now),
-        None => next_day_start(profile, tz, now),
-    };
-    match (lapse, occasion) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 /// Records that `occasion` was celebrated in the year of `now` (in the customer's time zone).

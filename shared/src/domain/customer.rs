@@ -39,6 +39,22 @@ pub enum EmailStatus {
     Suppressed,
 }
 
+impl EmailStatus {
+    /// Whether a customer at this status moves when asking for (or found at) `to`: unsubscribing
+    /// beats fewer emails, a suppression beats everything, and nothing lifts a suppression or
+    /// subscribes again.
+    pub fn moves_to(self, to: EmailStatus) -> bool {
+        match to {
+            EmailStatus::Unsubscribed => {
+                matches!(self, EmailStatus::Subscribed | EmailStatus::FewerEmails)
+            }
+            EmailStatus::FewerEmails => self == EmailStatus::Subscribed,
+            EmailStatus::Suppressed => self != EmailStatus::Suppressed,
+            EmailStatus::Subscribed => false,
+        }
+    }
+}
+
 /// Everything known about one customer. Personal fields are optional so they can be erased.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Profile {
@@ -379,6 +395,19 @@ mod tests {
             copy.record_order(o);
         }
         assert_eq!((copy.order_count, copy.lifetime_value), (count, value));
+    }
+
+    #[test]
+    fn unsubscribing_beats_fewer_emails_and_nothing_lifts_a_suppression() {
+        use EmailStatus::*;
+        assert!(FewerEmails.moves_to(Unsubscribed));
+        assert!(Subscribed.moves_to(FewerEmails));
+        assert!(!Unsubscribed.moves_to(FewerEmails));
+        assert!(!Suppressed.moves_to(Unsubscribed));
+        assert!(!FewerEmails.moves_to(FewerEmails));
+        assert!(Unsubscribed.moves_to(Suppressed));
+        assert!(!Suppressed.moves_to(Suppressed));
+        assert!(!Unsubscribed.moves_to(Subscribed));
     }
 
     #[test]

@@ -1,16 +1,15 @@
 //! Who may be enrolled, and why not.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::customer::{EmailStatus, Profile};
 use super::follow_up;
-use super::hygiene::{self, KeptOut};
+use super::hygiene::{self, HygienePolicy, KeptOut};
 use super::lapse::Outlook;
 use super::money::{Money, Valuation};
 use super::sequence::{Enrollment, ExitReason, Flow, Status};
 use super::survey::{pending_resolution, Reason};
-use crate::campaign::config::EligibilityPolicy;
 
 /// Why a lapsed customer is not enrolled. `retry_at` says when it may change by itself.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -243,6 +242,57 @@ pub fn check_flow(
         }
     }
     Ok(())
+}
+
+/// Who may be enrolled.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EligibilityPolicy {
+    pub min_orders: u32,
+    /// Minimum lifetime value, in the campaign currency ("25.00"); orders in other currencies
+    /// count at `[exchange_rates]`, and a customer with orders in a currency without a rate is
+    /// not compared.
+    pub min_lifetime_value: Money,
+    /// Minimum value the customer model predicts for the next 12 months, in the campaign currency
+    /// ("0" = no minimum): focus the rewards on the lapsed customers worth winning back. A value
+    /// in another currency is converted at `[exchange_rates]`, or not compared without a rate;
+    /// applies only under a fitted model.
+    #[serde(default)]
+    pub min_predicted_value: Money,
+    /// No email within this many days of the previous one.
+    pub frequency_cap_days: u32,
+    /// The cap for customers who asked for fewer emails.
+    pub fewer_emails_cap_days: u32,
+    /// Days after a finished enrollment before a customer may be enrolled again.
+    pub cooldown_days: u32,
+    /// Days a sunset address (a goodbye without reaction) stays out of this campaign; an order
+    /// lifts it earlier.
+    #[serde(default = "default_sunset_days")]
+    pub sunset_days: u32,
+    /// Survey reasons that pause the campaign for a customer until the marketer marks them resolved.
+    #[serde(default)]
+    pub paused_reasons: Vec<Reason>,
+    /// The template (`templates/<locale>/<name>.*`) of the email that tells a customer paused
+    /// over a reason that it is fixed (`winback resolve`); it replaces step 1 of their next
+    /// enrollment. Without it, step 1's own template is sent (it sees `resolved` too).
+    #[serde(default)]
+    pub resolved_template: Option<String>,
+    /// Which addresses are kept out before the first send (role addresses, disposable domains):
+    /// `[eligibility.hygiene]`. See [`crate::domain::hygiene`].
+    #[serde(default)]
+    pub hygiene: HygienePolicy,
+    /// Days a customer's emails pause after a follow-up opens (a detractor, a bad experience)
+    /// unless a person closes it sooner.
+    #[serde(default = "default_follow_up_pause_days")]
+    pub follow_up_pause_days: u32,
+}
+
+fn default_follow_up_pause_days() -> u32 {
+    14
+}
+
+fn default_sunset_days() -> u32 {
+    180
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::campaign::config::ExperimentConfig;
+use super::reward::RewardSpec;
 
 /// The holdout's variant name in counters and metrics.
 pub const HOLDOUT: &str = "holdout";
@@ -115,10 +115,59 @@ pub fn never_held_out(a: Assignment, cfg: &ExperimentConfig) -> Assignment {
     }
 }
 
+/// Holdout and variants.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Changing the salt reshuffles assignment.
+    pub salt: String,
+    /// Share of eligible customers who get no email and are measured for lift (0–50).
+    pub holdout_percent: f64,
+    pub variants: Vec<VariantConfig>,
+}
+
+/// One arm of the experiment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VariantConfig {
+    pub name: String,
+    pub weight: u32,
+    /// Replaces the default reward for this variant.
+    #[serde(default)]
+    pub reward: Option<RewardSpec>,
+    /// Multiplies every step delay (timing experiments).
+    #[serde(default = "one")]
+    pub delay_factor: f64,
+    /// Subject line prefix or copy tweak available to templates as `variant.copy`.
+    #[serde(default)]
+    pub copy: Option<String>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl ExperimentConfig {
+    /// The reward a variant gives instead of the default, if it sets one.
+    pub fn variant_reward(&self, variant: &str) -> Option<&RewardSpec> {
+        self.variants
+            .iter()
+            .find(|v| v.name == variant)
+            .and_then(|v| v.reward.as_ref())
+    }
+
+    /// The variant's timing factor (1 when the variant sets none).
+    pub fn delay_factor(&self, variant: &str) -> f64 {
+        self.variants
+            .iter()
+            .find(|v| v.name == variant)
+            .map_or(1.0, |v| v.delay_factor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::campaign::config::VariantConfig;
     use proptest::prelude::*;
 
     fn cfg(holdout: f64) -> ExperimentConfig {

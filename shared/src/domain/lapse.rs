@@ -20,12 +20,13 @@
 //! is much longer than their usual one (frequency falling), or their recent orders are much smaller
 //! (order value falling).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::customer::Profile;
 use super::model;
-use crate::campaign::config::{LapseModel, LapsePolicy};
 
 /// A customer's threshold and how it was found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -395,6 +396,139 @@ pub fn assess_threshold(profile: &Profile, policy: &LapsePolicy, now: DateTime<U
         state,
         outlook: None,
     }
+}
+
+/// How each customer's own lapse threshold is found. See [`crate::domain::lapse`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LapsePolicy {
+    /// Threshold = median gap between the customer's orders × this.
+    pub multiplier: f64,
+    /// Days used for customers with one order, and as the prior the others are pulled toward.
+    pub default_days: f64,
+    /// How many orders' worth of weight the default carries (0 = trust the customer's own rhythm fully).
+    pub prior_weight: f64,
+    pub min_days: f64,
+    pub max_days: f64,
+    /// Share of the threshold after which a quiet customer counts as at risk.
+    #[serde(default = "default_at_risk_fraction")]
+    pub at_risk_fraction: f64,
+    /// Default days per product category (e.g. Christmas decorations: long; groceries: short).
+    #[serde(default)]
+    pub category_days: BTreeMap<String, f64>,
+    /// How the lapse moment is found: `mbgnbd` (the default) or `bgnbd`, the fitted customer model
+    /// of [`crate::domain::model`], or `threshold`, the median-gap rule above.
+    #[serde(default)]
+    pub model: LapseModel,
+    /// With a fitted model: the window the chance of an order is judged over (days).
+    #[serde(default = "default_horizon_days")]
+    pub horizon_days: f64,
+    /// With a fitted model: lapsed once the chance of an order within `horizon_days` falls below
+    /// this.
+    #[serde(default = "default_p_order_threshold")]
+    pub p_order_threshold: f64,
+    /// With a fitted model: at risk once that chance falls below this (above the threshold).
+    #[serde(default = "default_at_risk_p_order")]
+    pub at_risk_p_order: f64,
+    /// The campaign's fitted parameters (`winback backtest` and `winback import` print this block);
+    /// without it, the shipped prior.
+    #[serde(default)]
+    pub fitted: Option<FittedModel>,
+}
+
+/// `[lapse.fitted]`: purchase and drop-out parameters (alpha in days) and, optionally, spend.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FittedModel {
+    pub r: f64,
+    pub alpha: f64,
+    pub a: f64,
+    pub b: f64,
+    #[serde(default)]
+    pub spend_p: Option<f64>,
+    #[serde(default)]
+    pub spend_q: Option<f64>,
+    /// Minor currency units.
+    #[serde(default)]
+    pub spend_gamma: Option<f64>,
+}
+
+/// The `[lapse] model` setting.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LapseModel {
+    #[default]
+    Mbgnbd,
+    Bgnbd,
+    Threshold,
+}
+
+impl LapsePolicy {
+    /// The fitted model's variant (MBG/NBD for the `threshold` rule, whose campaigns still see it
+    /// in `plan` and `backtest`).
+    pub fn model_variant(&self) -> crate::domain::model::Variant {
+        match self.model {
+            LapseModel::Bgnbd => crate::domain::model::Variant::Bgnbd,
+            LapseModel::Mbgnbd | LapseModel::Threshold => crate::domain::model::Variant::Mbgnbd,
+        }
+    }
+
+    /// The policy with the campaign's stored fit (see [`crate::domain::model::CampaignFit`]): a
+    /// `[lapse.fitted]` block in the campaign file pins the parameters and wins; else the stored
+    /// fit; else (no stored fit) the shipped prior.
+    pub fn with_stored_fit(&self, stored: Option<&crate::domain::model::Fit>) -> LapsePolicy {
+        let mut policy = self.clone();
+        if policy.fitted.is_none() {
+            policy.fitted = stored.map(|f| FittedModel {
+                r: f.params.r,
+                alpha: f.params.alpha,
+                a: f.params.a,
+                b: f.params.b,
+                spend_p: Some(f.spend.p),
+                spend_q: Some(f.spend.q),
+                spend_gamma: Some(f.spend.gamma),
+            });
+        }
+        policy
+    }
+
+    /// The campaign's model: its `[lapse.fitted]` parameters, else the shipped prior.
+    pub fn fitted_model(&self) -> crate::domain::model::Fit {
+        use crate::domain::model::{prior, Fit, Params, SpendParams};
+        let variant = self.model_variant();
+        match &self.fitted {
+            Some(f) => Fit::from_params(
+                variant,
+                Params {
+                    r: f.r,
+                    alpha: f.alpha,
+                    a: f.a,
+                    b: f.b,
+                },
+                match (f.spend_p, f.spend_q, f.spend_gamma) {
+                    (Some(p), Some(q), Some(gamma)) => Some(SpendParams { p, q, gamma }),
+                    _ => None,
+                },
+            ),
+            None => Fit::from_params(variant, prior(variant), None),
+        }
+    }
+}
+
+fn default_at_risk_fraction() -> f64 {
+    0.75
+}
+
+fn default_horizon_days() -> f64 {
+    90.0
+}
+
+fn default_p_order_threshold() -> f64 {
+    0.25
+}
+
+fn default_at_risk_p_order() -> f64 {
+    0.4
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod celebration;
 pub mod customer;
+pub mod due;
 pub mod eligibility;
 pub mod experiment;
 pub mod follow_up;
@@ -13,6 +14,7 @@ pub mod money;
 pub mod outlook;
 pub mod reward;
 pub mod schedule;
+pub mod send;
 pub mod sequence;
 pub mod survey;
 pub mod zone;

@@ -99,6 +99,58 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// An ISO 4217 currency code: three capital letters (`EUR`). Parsed once at the edge, so every
+/// code inside the product is one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency(String);
+
+/// A currency code that is not three capital letters.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{0:?} is not an ISO 4217 currency code: write three capital letters like EUR")]
+pub struct BadCurrency(pub String);
+
+impl Currency {
+    /// Reads a code as written: exactly three capital letters.
+    pub fn parse(code: &str) -> Result<Currency, BadCurrency> {
+        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(Currency(code.to_string()))
+        } else {
+            Err(BadCurrency(code.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Currency {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = BadCurrency;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Currency::parse(&s)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.0
+    }
+}
+
 /// What one unit of each other currency is worth in the campaign's currency (`[exchange_rates]`
 /// in the campaign file: `SEK = 0.087` for one SEK = 0.087 EUR). A currency without a rate is
 /// never converted, and never added to or compared with the campaign currency.
@@ -138,6 +190,21 @@ impl Valuation<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_currency_is_three_capital_letters_and_a_bad_one_says_how_to_write_it() {
+        assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
+        for bad in ["eur", "EURO", "E1R", "", " EUR"] {
+            let e = Currency::parse(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("three capital letters"),
+                "{bad}: {e}"
+            );
+        }
+        let c: Currency = serde_json::from_str("\"SEK\"").unwrap();
+        assert_eq!(serde_json::to_string(&c).unwrap(), "\"SEK\"");
+        assert!(serde_json::from_str::<Currency>("\"sek\"").is_err());
+    }
 
     #[test]
     fn parses_and_prints_decimal_amounts() {

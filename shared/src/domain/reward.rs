@@ -1,5 +1,6 @@
 //! Rewards: what is offered, the code that carries it, and when it expires.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
@@ -7,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::money::Money;
 use super::survey::Reason;
-use crate::campaign::config::{CampaignConfig, CheckoutConfig, CheckoutPlatform};
 
 /// The kinds of reward. Money off is the default: it performs about twice as well as percent off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -120,18 +120,18 @@ impl RewardSpec {
     }
 }
 
-/// Picks the reward: the survey reason's rule first, then the variant's, then the default.
-pub fn choose(campaign: &CampaignConfig, variant: &str, reason: Option<Reason>) -> RewardSpec {
-    if let Some(spec) = reason.and_then(|r| campaign.rewards.by_reason.get(&r)) {
-        return spec.clone();
-    }
-    campaign
-        .experiment
-        .variants
-        .iter()
-        .find(|v| v.name == variant)
-        .and_then(|v| v.reward.clone())
-        .unwrap_or_else(|| campaign.rewards.default.clone())
+/// Picks the reward: the survey reason's rule first, then the variant's (`variant_reward`, see
+/// [`super::experiment::ExperimentConfig::variant_reward`]), then the default.
+pub fn choose(
+    rewards: &RewardPolicy,
+    variant_reward: Option<&RewardSpec>,
+    reason: Option<Reason>,
+) -> RewardSpec {
+    reason
+        .and_then(|r| rewards.by_reason.get(&r))
+        .or(variant_reward)
+        .unwrap_or(&rewards.default)
+        .clone()
 }
 
 /// What a step does with the enrollment's reward, given the one it should carry now.
@@ -470,6 +470,41 @@ impl Reward {
     }
 }
 
+/// The shop's checkout link that applies a code: `[checkout]` in the campaign file. See
+/// [`crate::domain::reward::checkout_url`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutConfig {
+    pub platform: CheckoutPlatform,
+    /// `generic`: the link with `{code}` where the code goes (required). `shopify`,
+    /// `woocommerce`: the shop's base URL when it is not `shop_url`.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Which platform's link applies a code.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckoutPlatform {
+    /// `<base>/discount/{code}` (Shopify's shareable discount link).
+    Shopify,
+    /// `<base>/?coupon={code}`.
+    Woocommerce,
+    /// The `url` template as written.
+    Generic,
+}
+
+/// Which reward is given.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RewardPolicy {
+    /// The reward when nothing more specific applies.
+    pub default: RewardSpec,
+    /// Per survey reason (too expensive → discount, hard to understand → consultation, …).
+    #[serde(default)]
+    pub by_reason: BTreeMap<Reason, RewardSpec>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -647,20 +682,40 @@ mod tests {
             ] {
                 let want = c.rewards.by_reason.get(&reason).unwrap_or(fallback);
                 assert_eq!(
-                    &choose(&c, variant, Some(reason)),
+                    &choose(
+                        &c.rewards,
+                        c.experiment.variant_reward(variant),
+                        Some(reason)
+                    ),
                     want,
                     "{reason} {variant}"
                 );
             }
         }
         // The shipped campaign gives each reason the seeds' answer.
-        let kind = |r| choose(&c, "percent-15", Some(r)).kind;
+        let kind = |r| {
+            choose(
+                &c.rewards,
+                c.experiment.variant_reward("percent-15"),
+                Some(r),
+            )
+            .kind
+        };
         assert_eq!(kind(Reason::TooExpensive), RewardKind::AmountOff);
         assert_eq!(kind(Reason::HardToUnderstand), RewardKind::Consultation);
         assert_eq!(kind(Reason::Forgot), RewardKind::MultiOrder);
-        assert_eq!(choose(&c, "percent-15", None), variant_reward);
-        assert_eq!(choose(&c, "amount-10", None), c.rewards.default);
-        assert_eq!(choose(&c, "gone", None), c.rewards.default);
+        assert_eq!(
+            choose(&c.rewards, c.experiment.variant_reward("percent-15"), None),
+            variant_reward
+        );
+        assert_eq!(
+            choose(&c.rewards, c.experiment.variant_reward("amount-10"), None),
+            c.rewards.default
+        );
+        assert_eq!(
+            choose(&c.rewards, c.experiment.variant_reward("gone"), None),
+            c.rewards.default
+        );
     }
 
     #[test]

@@ -7,10 +7,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::customer::EmailStatus;
+use super::experiment::ExperimentConfig;
 use super::experiment::{Assignment, Group};
-use super::metrics::CohortKey;
-use super::survey::{Reason, Resolved};
-use crate::campaign::config::{CampaignConfig, StepConfig};
+use super::metrics::{counter, CohortKey};
+use super::survey::{Answer, NpsClass, Reason, Resolved};
 
 /// Why an enrollment ended early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +89,81 @@ pub fn activity_effect(
         ActivityKind::Order => ActivityEffect::Stop(ExitReason::OrderedAfterWindow),
         k if still_with_us.contains(&k) => ActivityEffect::Stop(ExitReason::StillWithUs),
         _ => ActivityEffect::Nothing,
+    }
+}
+
+/// What an activity did to the customer's latest enrollment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attribution {
+    None,
+    /// Won back by this activity.
+    Reactivated(Enrollment),
+    /// Stopped the sequence without a win (an order after the window, a "still with us" login).
+    Stopped(Enrollment, ExitReason),
+    /// An order after an earlier win-back.
+    LaterOrder {
+        enrollment: Enrollment,
+        won_at: DateTime<Utc>,
+    },
+}
+
+impl Attribution {
+    /// The same attribution of `saved` (the enrollment as stored, with its new version).
+    pub fn of_saved(self, saved: &Enrollment) -> Attribution {
+        match self {
+            Attribution::Reactivated(_) => Attribution::Reactivated(saved.clone()),
+            Attribution::LaterOrder { won_at, .. } => Attribution::LaterOrder {
+                enrollment: saved.clone(),
+                won_at,
+            },
+            Attribution::Stopped(_, why) => Attribution::Stopped(saved.clone(), why),
+            Attribution::None => Attribution::None,
+        }
+    }
+}
+
+/// What activity `kind` at `at` does to enrollment `e` (see [`activity_effect`]): the enrollment
+/// to save (`None`: nothing to write) and the attribution. `minor` is an order's revenue in the
+/// campaign currency (0 for other currencies and other activity). A retry of the order that won
+/// the customer back finds the win saved and attributes it again, writing nothing.
+pub fn attribute(
+    e: &Enrollment,
+    kind: ActivityKind,
+    at: DateTime<Utc>,
+    minor: i64,
+    attribution_days: u32,
+    still_with_us: &[ActivityKind],
+) -> (Option<Enrollment>, Attribution) {
+    match (
+        activity_effect(e, kind, at, attribution_days, still_with_us),
+        &e.status,
+    ) {
+        (ActivityEffect::WinBack, _) => match e.win_back(at) {
+            Ok(mut won) => {
+                won.revenue_minor += minor;
+                (Some(won.clone()), Attribution::Reactivated(won))
+            }
+            Err(_) => (None, Attribution::None),
+        },
+        (ActivityEffect::Stop(why), _) => match e.exit(why, at) {
+            Ok(stopped) => (Some(stopped.clone()), Attribution::Stopped(stopped, why)),
+            Err(_) => (None, Attribution::None),
+        },
+        (_, Status::WonBack { at: won }) if *won == at && kind == ActivityKind::Order => {
+            (None, Attribution::Reactivated(e.clone()))
+        }
+        (_, Status::WonBack { at: won }) if kind == ActivityKind::Order && at > *won => {
+            let mut later = e.clone();
+            later.revenue_minor += minor;
+            (
+                Some(later.clone()),
+                Attribution::LaterOrder {
+                    enrollment: later,
+                    won_at: *won,
+                },
+            )
+        }
+        _ => (None, Attribution::None),
     }
 }
 
@@ -284,26 +359,115 @@ pub fn cohort_campaign(campaign: &str, flow: Flow) -> String {
     }
 }
 
+impl Enrollment {
+    /// The enrollment with a survey answer recorded (ended, when the answer is a `paused` reason
+    /// and the enrollment still runs); `None` when it already holds this answer.
+    pub fn answered(&self, answer: Answer, paused: bool, now: DateTime<Utc>) -> Option<Enrollment> {
+        if answer.same_as(self.survey_reason, self.nps) {
+            return None;
+        }
+        let mut after = if paused && !self.status.is_final() {
+            self.exit(ExitReason::Paused, now)
+                .unwrap_or_else(|_| self.clone())
+        } else {
+            self.clone()
+        };
+        match answer {
+            Answer::Reason(r) => after.survey_reason = Some(r),
+            Answer::Nps(s) => after.nps = Some(s),
+        }
+        Some(after)
+    }
+
+    /// Counter changes when this enrollment's answer goes from what it is to `answer`: each
+    /// answer counts once per enrollment; a changed answer moves its count.
+    pub fn answer_deltas(&self, answer: Answer) -> Vec<(String, i64)> {
+        let mut d = Vec::new();
+        if self.survey_reason.is_none() && self.nps.is_none() {
+            d.push((counter::ANSWERED.to_string(), 1));
+        }
+        match answer {
+            Answer::Reason(r) if self.survey_reason != Some(r) => {
+                d.push((counter::reason(r), 1));
+                if let Some(old) = self.survey_reason {
+                    d.push((counter::reason(old), -1));
+                }
+            }
+            Answer::Nps(score) => {
+                let new = NpsClass::of(Some(score));
+                let old = NpsClass::of(self.nps);
+                if new != old {
+                    if let Some(c) = new {
+                        d.push((counter::nps(c), 1));
+                    }
+                    if let Some(c) = old {
+                        d.push((counter::nps(c), -1));
+                    }
+                }
+            }
+            Answer::Reason(_) => {}
+        }
+        d
+    }
+}
+
+impl CohortKey {
+    /// The cohort of `variant` and `group` in `campaign`'s `flow` (see [`cohort_campaign`]).
+    pub fn of(campaign: &str, flow: Flow, variant: &str, group: Group) -> CohortKey {
+        CohortKey {
+            campaign: cohort_campaign(campaign, flow),
+            variant: variant.to_string(),
+            group,
+        }
+    }
+}
+
+/// What the sequence needs of a campaign: its flows' steps, the sending policy and the
+/// experiment's variants. The campaign file ([`crate::campaign::CampaignConfig`]) composes it.
+pub trait Flows {
+    /// The campaign's name (in enrollment ids and keys).
+    fn campaign_name(&self) -> &str;
+    /// The steps of a flow (none for a flow the campaign does not have).
+    fn steps_of(&self, flow: Flow) -> &[StepConfig];
+    fn sending(&self) -> &SendingPolicy;
+    fn experiment(&self) -> &ExperimentConfig;
+}
+
+impl<F: Flows + ?Sized> Flows for std::sync::Arc<F> {
+    fn campaign_name(&self) -> &str {
+        (**self).campaign_name()
+    }
+    fn steps_of(&self, flow: Flow) -> &[StepConfig] {
+        (**self).steps_of(flow)
+    }
+    fn sending(&self) -> &SendingPolicy {
+        (**self).sending()
+    }
+    fn experiment(&self) -> &ExperimentConfig {
+        (**self).experiment()
+    }
+}
+
 /// Days of the whole win-back sequence plus sunset wait: the holdout's observation window.
-pub fn sequence_days(campaign: &CampaignConfig, delay_factor: f64) -> f64 {
+pub fn sequence_days(campaign: &(impl Flows + ?Sized), delay_factor: f64) -> f64 {
     flow_days(campaign, Flow::WinBack, delay_factor)
 }
 
 /// Days of a flow's whole sequence plus the wait after its last step.
-pub fn flow_days(campaign: &CampaignConfig, flow: Flow, delay_factor: f64) -> f64 {
+pub fn flow_days(campaign: &(impl Flows + ?Sized), flow: Flow, delay_factor: f64) -> f64 {
     campaign
         .steps_of(flow)
         .iter()
         .map(|s| s.delay_days * delay_factor)
         .sum::<f64>()
-        + f64::from(campaign.sending.sunset_after_days)
+        + f64::from(campaign.sending().sunset_after_days)
 }
 
 impl Enrollment {
     /// A new enrollment (round `round`) at `now`.
     pub fn start(
         customer_id: &str,
-        campaign: &CampaignConfig,
+        campaign: &(impl Flows + ?Sized),
         round: u32,
         group: Group,
         variant: &str,
@@ -313,14 +477,20 @@ impl Enrollment {
         let (status, due) = match group {
             Group::Treated => (
                 Status::Active { next_step: 1 },
-                now + days(campaign.steps.first().map_or(0.0, |s| s.delay_days) * factor),
+                now + days(
+                    campaign
+                        .steps_of(Flow::WinBack)
+                        .first()
+                        .map_or(0.0, |s| s.delay_days)
+                        * factor,
+                ),
             ),
             Group::Holdout => (Status::Holdout, now + days(sequence_days(campaign, 1.0))),
         };
         Enrollment {
             customer_id: customer_id.to_string(),
-            campaign: campaign.name.clone(),
-            id: enrollment_id(customer_id, &campaign.name, round),
+            campaign: campaign.campaign_name().to_string(),
+            id: enrollment_id(customer_id, campaign.campaign_name(), round),
             version: 0,
             round,
             group,
@@ -347,7 +517,7 @@ impl Enrollment {
     /// ([`Assignment::timing`]), so holdout windows are spread like the treated ones.
     pub fn start_assigned(
         customer_id: &str,
-        campaign: &CampaignConfig,
+        campaign: &(impl Flows + ?Sized),
         round: u32,
         assignment: &Assignment,
         flow: Flow,
@@ -381,17 +551,13 @@ impl Enrollment {
     }
 
     /// The steps of this enrollment's flow.
-    pub fn steps<'c>(&self, campaign: &'c CampaignConfig) -> &'c [StepConfig] {
+    pub fn steps<'c, F: Flows + ?Sized>(&self, campaign: &'c F) -> &'c [StepConfig] {
         campaign.steps_of(self.flow)
     }
 
     /// The counters this enrollment's figures go to.
     pub fn cohort(&self) -> CohortKey {
-        CohortKey {
-            campaign: cohort_campaign(&self.campaign, self.flow),
-            variant: self.variant.clone(),
-            group: self.group,
-        }
+        CohortKey::of(&self.campaign, self.flow, &self.variant, self.group)
     }
 
     fn final_error(&self) -> TransitionError {
@@ -441,10 +607,10 @@ impl Enrollment {
     }
 
     /// How long after `step` goes out the next step (or, after the last, the sunset) is due.
-    pub fn gap_after(&self, step: u8, campaign: &CampaignConfig) -> Duration {
+    pub fn gap_after(&self, step: u8, campaign: &(impl Flows + ?Sized)) -> Duration {
         match self.steps(campaign).get(usize::from(step)) {
             Some(next) => days(next.delay_days * delay_factor(campaign, &self.variant)),
-            None => Duration::days(i64::from(campaign.sending.sunset_after_days)),
+            None => Duration::days(i64::from(campaign.sending().sunset_after_days)),
         }
     }
 
@@ -455,7 +621,7 @@ impl Enrollment {
         &self,
         step: u8,
         now: DateTime<Utc>,
-        campaign: &CampaignConfig,
+        campaign: &(impl Flows + ?Sized),
         retry_after: Duration,
     ) -> Result<Enrollment, TransitionError> {
         self.expect_next(step)?;
@@ -473,7 +639,7 @@ impl Enrollment {
         step: u8,
         at: DateTime<Utc>,
         message_id: Option<String>,
-        campaign: &CampaignConfig,
+        campaign: &(impl Flows + ?Sized),
     ) -> Result<Enrollment, TransitionError> {
         let mut e = self.advance(step, at, campaign)?;
         e.sent.push(SentStep {
@@ -490,7 +656,7 @@ impl Enrollment {
         &self,
         step: u8,
         at: DateTime<Utc>,
-        campaign: &CampaignConfig,
+        campaign: &(impl Flows + ?Sized),
     ) -> Result<Enrollment, TransitionError> {
         self.advance(step, at, campaign)
     }
@@ -499,7 +665,7 @@ impl Enrollment {
         &self,
         step: u8,
         at: DateTime<Utc>,
-        campaign: &CampaignConfig,
+        campaign: &(impl Flows + ?Sized),
     ) -> Result<Enrollment, TransitionError> {
         self.expect_next(step)?;
         let mut e = self.clone();
@@ -604,13 +770,89 @@ pub fn sunsets_address(status: EmailStatus) -> bool {
 }
 
 /// The variant's timing factor (1 when the variant sets none).
-pub fn delay_factor(campaign: &CampaignConfig, variant: &str) -> f64 {
-    campaign
-        .experiment
-        .variants
-        .iter()
-        .find(|v| v.name == variant)
-        .map_or(1.0, |v| v.delay_factor)
+pub fn delay_factor(campaign: &(impl Flows + ?Sized), variant: &str) -> f64 {
+    campaign.experiment().delay_factor(variant)
+}
+
+/// Birthdays and anniversaries of the first order: once a year per occasion, on the day in the
+/// customer's time zone, to active customers (not lapsed, not at risk, in no other flow).
+/// Templates see `occasion` (`birthday` or `anniversary`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CelebrationFlow {
+    /// The sequence (usually one step with `reward = true`).
+    pub steps: Vec<StepConfig>,
+}
+
+/// The at-risk flow: a buying process before they lapse. Interest (content, a satisfaction or
+/// NPS question), then evaluation (answer the objection), then a last step that may carry a
+/// reward, given only to customers judged unlikely to come back by themselves (see
+/// [`crate::domain::outlook::likely_to_return_alone`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AtRiskFlow {
+    /// The sequence, in order; `reward = true` only on the last step.
+    pub steps: Vec<StepConfig>,
+}
+
+/// When and how emails go out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SendingPolicy {
+    /// Local hour (0–23) at which quiet hours start.
+    pub quiet_hours_start: u32,
+    /// Local hour (0–23) at which quiet hours end.
+    pub quiet_hours_end: u32,
+    /// An order within this many days of enrollment counts as won back.
+    pub attribution_days: u32,
+    /// Days after the last step, without reaction, before the customer is sunset.
+    pub sunset_after_days: u32,
+    /// Activity other than orders that shows the customer is still with the shop and stops the
+    /// sequence (never counted as a win): `login`, `subscription_renewed`. Empty: they change
+    /// nothing.
+    #[serde(default)]
+    pub still_with_us: Vec<ActivityKind>,
+    /// Validity of the signed links in emails.
+    #[serde(default = "default_link_validity")]
+    pub link_validity_days: u32,
+    /// Steps allowed; raising it past 3 is a deliberate choice (more lands in spam).
+    #[serde(default = "default_max_steps")]
+    pub max_steps: u8,
+    /// Send each email at the local hour the customer usually orders at, when they have one
+    /// outside quiet hours (waiting up to a day); otherwise as soon as the step is due.
+    #[serde(default = "default_best_hour")]
+    pub best_hour: bool,
+}
+
+fn default_best_hour() -> bool {
+    true
+}
+
+fn default_link_validity() -> u32 {
+    60
+}
+
+fn default_max_steps() -> u8 {
+    3
+}
+
+/// One email of the sequence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepConfig {
+    /// Template name: `templates/<locale>/<template>.{subject,html,txt}`.
+    pub template: String,
+    /// Days after enrollment (first step) or after the previous step.
+    pub delay_days: f64,
+    /// Whether this step carries a reward.
+    #[serde(default)]
+    pub reward: bool,
+    /// Whether the email asks why they left (one-click reason links).
+    #[serde(default)]
+    pub survey: bool,
+    /// Whether the email asks the NPS question (0–10 links).
+    #[serde(default)]
+    pub nps: bool,
 }
 
 #[cfg(test)]

@@ -82,6 +82,22 @@ pub enum NpsClass {
 #[error("NPS score {0} is out of range: use 0 to 10")]
 pub struct BadScore(pub u32);
 
+impl NpsClass {
+    /// The class of a score, when there is one in range.
+    pub fn of(score: Option<u8>) -> Option<NpsClass> {
+        score.and_then(|s| classify_nps(u32::from(s)).ok())
+    }
+
+    /// The profile tag of the class.
+    pub fn tag(self) -> &'static str {
+        match self {
+            NpsClass::Detractor => "nps:detractor",
+            NpsClass::Passive => "nps:passive",
+            NpsClass::Promoter => "nps:promoter",
+        }
+    }
+}
+
 /// 0–6 detractor, 7–8 passive, 9–10 promoter.
 pub fn classify_nps(score: u32) -> Result<NpsClass, BadScore> {
     match score {
@@ -98,6 +114,57 @@ pub fn classify_nps(score: u32) -> Result<NpsClass, BadScore> {
 pub enum Answer {
     Reason(Reason),
     Nps(u8),
+}
+
+impl Answer {
+    /// Reads an answer from a link: a reason name or an NPS score 0–10.
+    pub fn parse(a: &str) -> Option<Answer> {
+        if let Ok(r) = a.parse::<Reason>() {
+            return Some(Answer::Reason(r));
+        }
+        let score: u8 = a.parse().ok()?;
+        classify_nps(u32::from(score)).ok()?;
+        Some(Answer::Nps(score))
+    }
+
+    /// Whether this answer is already the one given (`reason`, `nps`).
+    pub fn same_as(self, reason: Option<Reason>, nps: Option<u8>) -> bool {
+        match self {
+            Answer::Reason(r) => reason == Some(r),
+            Answer::Nps(s) => nps == Some(s),
+        }
+    }
+
+    /// The follow-up this answer opens that the earlier answer of its kind (`reason`, `nps`) had
+    /// not opened already.
+    pub fn new_follow_up(self, reason: Option<Reason>, nps: Option<u8>) -> Option<FollowUp> {
+        let had = match self {
+            Answer::Reason(_) => reason.and_then(|r| outcome(Answer::Reason(r)).follow_up),
+            Answer::Nps(_) => nps.and_then(|s| outcome(Answer::Nps(s)).follow_up),
+        };
+        outcome(self).follow_up.filter(|f| had != Some(*f))
+    }
+}
+
+impl Profile {
+    /// Records a survey answer: it replaces the previous answer of the same kind and its tags.
+    pub fn apply_answer(&mut self, answer: Answer) {
+        match answer {
+            Answer::Reason(r) => {
+                if let Some(old) = self.survey_reason {
+                    self.tags.remove(&old.tag());
+                }
+                self.survey_reason = Some(r);
+            }
+            Answer::Nps(score) => {
+                if let Some(old) = NpsClass::of(self.nps) {
+                    self.tags.remove(old.tag());
+                }
+                self.nps = Some(score);
+            }
+        }
+        self.tags.extend(outcome(answer).tags);
+    }
 }
 
 /// Why a person should act.
@@ -129,13 +196,8 @@ pub fn outcome(answer: Answer) -> Outcome {
         },
         Answer::Nps(score) => {
             let class = classify_nps(u32::from(score)).unwrap_or(NpsClass::Passive);
-            let tag = match class {
-                NpsClass::Detractor => "nps:detractor",
-                NpsClass::Passive => "nps:passive",
-                NpsClass::Promoter => "nps:promoter",
-            };
             Outcome {
-                tags: vec![tag.to_string()],
+                tags: vec![class.tag().to_string()],
                 follow_up: (class == NpsClass::Detractor).then_some(FollowUp::Detractor),
                 reward_reason: None,
             }
@@ -182,6 +244,19 @@ pub fn pending_resolution(profile: &Profile) -> Option<Resolved> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_are_reasons_or_scores_from_0_to_10() {
+        assert_eq!(
+            Answer::parse("quality"),
+            Some(Answer::Reason(Reason::Quality))
+        );
+        assert_eq!(Answer::parse("0"), Some(Answer::Nps(0)));
+        assert_eq!(Answer::parse("10"), Some(Answer::Nps(10)));
+        assert_eq!(Answer::parse("11"), None);
+        assert_eq!(Answer::parse("-1"), None);
+        assert_eq!(Answer::parse("cheap"), None);
+    }
 
     #[test]
     fn nps_classes_follow_the_standard_cut_points() {

@@ -22,7 +22,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 use shared::domain::hygiene::Address;
-use shared::domain::money::Money;
+use shared::domain::money::{Currency, Money};
 use shared::ports::StoreError;
 use subtle::ConstantTimeEq;
 
@@ -216,7 +216,7 @@ pub(crate) fn first_word(name: &str) -> Option<String> {
 pub(crate) fn amount(
     value: Option<&str>,
     currency: Option<&str>,
-) -> Result<(Money, String), Invalid> {
+) -> Result<(Money, Currency), Invalid> {
     let money = value
         .and_then(|v| Money::parse(v).ok())
         .filter(|m| m.0 >= 0)
@@ -229,16 +229,14 @@ pub(crate) fn amount(
     Ok((money, currency_code(currency)?))
 }
 
-pub(crate) fn currency_code(currency: Option<&str>) -> Result<String, Invalid> {
+pub(crate) fn currency_code(currency: Option<&str>) -> Result<Currency, Invalid> {
     let c = currency.unwrap_or_default().trim().to_ascii_uppercase();
-    if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(c)
-    } else {
-        Err(invalid(
+    Currency::parse(&c).map_err(|_| {
+        invalid(
             "currency",
             "the currency is missing or not an ISO 4217 code",
-        ))
-    }
+        )
+    })
 }
 
 /// `POST /v1/platforms/{name}`.

@@ -1,0 +1,65 @@
+//! Cold start and one invocation: the settings read once, the clients built once, and the
+//! scheduled event handed to [`crate::run`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lambda_runtime::{Error, LambdaEvent};
+use shared::adapters::{dynamodb::DynamoStore, eventbridge::EventBridgeBus};
+use shared::campaign::Campaign;
+use shared::emf::StdoutEmf;
+use shared::retry::RetryPolicy;
+use shared::settings::{self, SettingsError};
+
+use crate::{Budget, Deps};
+
+/// The scheduler's settings, read from the environment once at cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `TABLE_NAME`: the DynamoDB table.
+    pub table: String,
+    /// `EVENT_BUS_NAME`: the bus the steps are published on.
+    pub event_bus: String,
+}
+
+impl Settings {
+    /// Reads every setting, failing on the first that is missing with its name.
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        Ok(Settings {
+            table: settings::required("TABLE_NAME")?,
+            event_bus: settings::required("EVENT_BUS_NAME")?,
+        })
+    }
+}
+
+/// Builds what every invocation uses; the DynamoDB connection opens while the campaign loads.
+pub async fn cold_start() -> Result<Deps, Error> {
+    let s = Settings::from_env()?;
+    let conf = settings::lambda_aws_config();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&conf);
+    let warming = settings::spawn_warm_up(&dynamodb, &s.table, async {});
+    let deps = Deps {
+        store: Arc::new(DynamoStore::new(dynamodb, s.table)),
+        bus: Arc::new(EventBridgeBus::from_conf(&conf, s.event_bus)),
+        campaign: Arc::new(Campaign::from_env()?.config().clone()),
+        metrics: Arc::new(StdoutEmf),
+        retry: RetryPolicy::DEFAULT,
+    };
+    let _ = warming.await;
+    Ok(deps)
+}
+
+/// One invocation, within the time the Lambda deadline leaves: a scheduled run, or a resolved
+/// reason from the bus (see [`crate::handle`]).
+pub async fn invoke(
+    deps: &Deps,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, Error> {
+    let left = event
+        .context
+        .deadline()
+        .duration_since(std::time::SystemTime::now())
+        .ok();
+    let budget = Budget::from_deadline(left, Instant::now());
+    Ok(crate::handle(deps, &event.payload, chrono::Utc::now(), budget).await?)
+}

@@ -1,0 +1,94 @@
+//! Cold start and one invocation: the settings read once, the clients built once, and each SQS
+//! batch handed to [`crate::handle_batch`] with the current link keys.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent};
+use shared::adapters::{dynamodb::DynamoStore, ses::SesMailer};
+use shared::campaign::Campaign;
+use shared::emf::StdoutEmf;
+use shared::refresh::{Refreshing, SECRET_REFRESH};
+use shared::settings::{self, SettingsError};
+use shared::signing::LinkKeys;
+
+use crate::{Deps, RateLimiter};
+
+/// How long a claim keeps other senders off a step.
+const LEASE_MINUTES: i64 = 5;
+
+/// The sender's settings, read from the environment once at cold start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `TABLE_NAME`: the DynamoDB table.
+    pub table: String,
+    /// `PUBLIC_BASE_URL`: the webhook's URL, which the links in emails point to.
+    pub public_base_url: String,
+    /// `SENDER_ADDRESS`: the verified From address.
+    pub sender_address: String,
+    /// `SES_CONFIGURATION_SET`: where SES sends its delivery events, if anywhere.
+    pub configuration_set: Option<String>,
+    /// This copy's share of the account's send rate (emails per second): `SES_MAX_SEND_RATE`
+    /// divided by `SENDER_MAX_CONCURRENCY`; `None`, no limit of ours.
+    pub send_rate: Option<f64>,
+}
+
+impl Settings {
+    /// Reads every setting, failing on the first that is missing or malformed with its name.
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        // The SES limit is per account: each concurrent copy of the sender takes its share.
+        let copies = settings::optional_number("SENDER_MAX_CONCURRENCY", 1.0)?.unwrap_or(1.0);
+        let rate = settings::optional_number("SES_MAX_SEND_RATE", 0.001)?;
+        Ok(Settings {
+            table: settings::required("TABLE_NAME")?,
+            public_base_url: settings::required("PUBLIC_BASE_URL")?,
+            sender_address: settings::required("SENDER_ADDRESS")?,
+            configuration_set: settings::optional("SES_CONFIGURATION_SET"),
+            send_rate: rate.map(|r| r / copies),
+        })
+    }
+}
+
+/// What every invocation uses: the dependencies, and the link keys read again every few
+/// minutes (so a rotated key signs new links soon after).
+pub struct App {
+    deps: Deps,
+    keys: Refreshing<LinkKeys, SettingsError>,
+}
+
+/// Builds the clients; the DynamoDB and SES connections open while the keys and campaign load.
+pub async fn cold_start() -> Result<App, Error> {
+    let s = Settings::from_env()?;
+    let conf = settings::lambda_aws_config();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&conf);
+    let ses = aws_sdk_sesv2::Client::new(&conf);
+    let warming = settings::spawn_warm_up(&dynamodb, &s.table, settings::warm_ses(ses.clone()));
+    let link_keys = settings::load_link_keys(&conf).await?;
+    let deps = Deps {
+        store: Arc::new(DynamoStore::new(dynamodb, s.table)),
+        mailer: Arc::new(SesMailer::new(ses, s.configuration_set)),
+        campaign: Arc::new(Campaign::from_env()?),
+        metrics: Arc::new(StdoutEmf),
+        link_keys: link_keys.clone(),
+        public_base_url: s.public_base_url,
+        sender_address: s.sender_address,
+        limiter: Arc::new(RateLimiter::new(s.send_rate)),
+        lease: chrono::Duration::minutes(LEASE_MINUTES),
+    };
+    let keys = Refreshing::new(link_keys, chrono::Utc::now(), SECRET_REFRESH, move || {
+        let conf = conf.clone();
+        async move { settings::load_link_keys(&conf).await }
+    });
+    let _ = warming.await;
+    Ok(App { deps, keys })
+}
+
+/// One SQS batch.
+pub async fn invoke(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    let now = chrono::Utc::now();
+    let deps = Deps {
+        link_keys: (*app.keys.get(now).await).clone(),
+        ..app.deps.clone()
+    };
+    Ok(crate::handle_batch(&deps, event.payload, now).await)
+}

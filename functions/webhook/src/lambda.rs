@@ -1,0 +1,77 @@
+//! Cold start and one invocation: the settings read once, the clients built once, and each
+//! event handed to [`crate::Service::handle`] with the current keys.
+
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent};
+use shared::adapters::{dynamodb::DynamoStore, eventbridge::EventBridgeBus, sns::SnsNotifier};
+use shared::campaign::Campaign;
+use shared::emf::StdoutEmf;
+use shared::refresh::{Refreshing, SECRET_REFRESH};
+use shared::settings::{self, SettingsError};
+
+use crate::{Deps, Service, WebhookError};
+
+/// The webhook's settings, read from the environment once at cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `TABLE_NAME`: the DynamoDB table.
+    pub table: String,
+    /// `EVENT_BUS_NAME`: the bus the product's events are published on.
+    pub event_bus: String,
+    /// `PUBLIC_BASE_URL`: the function's own URL (for links in follow-up notices); empty when
+    /// unset.
+    pub public_base_url: String,
+    /// `FOLLOW_UP_TOPIC_ARN`: the SNS topic a person is told on, if any.
+    pub follow_up_topic: Option<String>,
+}
+
+impl Settings {
+    /// Reads every setting, failing on the first that is missing with its name.
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        Ok(Settings {
+            table: settings::required("TABLE_NAME")?,
+            event_bus: settings::required("EVENT_BUS_NAME")?,
+            public_base_url: settings::optional("PUBLIC_BASE_URL").unwrap_or_default(),
+            follow_up_topic: settings::optional("FOLLOW_UP_TOPIC_ARN"),
+        })
+    }
+}
+
+/// Builds the service; the DynamoDB connection opens while the keys and campaign load. Keys are
+/// read again every few minutes: a webhook key removed from the secret stops working.
+pub async fn cold_start() -> Result<Service, Error> {
+    let s = Settings::from_env()?;
+    let conf = settings::lambda_aws_config();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&conf);
+    let warming = settings::spawn_warm_up(&dynamodb, &s.table, async {});
+    let keys = settings::Keys::load(&conf).await?;
+    let deps = Deps {
+        store: Arc::new(DynamoStore::new(dynamodb, s.table)),
+        bus: Arc::new(EventBridgeBus::from_conf(&conf, s.event_bus)),
+        campaign: Arc::new(Campaign::from_env()?),
+        keys: keys.clone(),
+        public_base_url: s.public_base_url,
+        metrics: Arc::new(StdoutEmf),
+        notifier: s.follow_up_topic.map(|arn| {
+            Arc::new(SnsNotifier::from_conf(&conf, arn)) as Arc<dyn shared::ports::Notifier>
+        }),
+    };
+    let service = Service::new(
+        deps,
+        Refreshing::new(keys, chrono::Utc::now(), SECRET_REFRESH, move || {
+            let conf = conf.clone();
+            async move { settings::Keys::load(&conf).await }
+        }),
+    );
+    let _ = warming.await;
+    Ok(service)
+}
+
+/// One event (an HTTP request or an SES event).
+pub async fn invoke(
+    service: &Service,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, WebhookError> {
+    service.handle(event.payload, chrono::Utc::now()).await
+}

@@ -1,0 +1,259 @@
+//! What the sender does with a due step: one pure decision over what it has read, then the
+//! handler acts on it (the shape of an idempotency "next action"). Reads the decision needs only
+//! on some paths (the profile, the account's suppression list, the fitted customer model) are
+//! asked for with [`NextAction::Look`], so the handler reads nothing it does not need: it reads,
+//! asks again, and acts on the first answer that is not a look.
+
+use chrono::{DateTime, Utc};
+
+use super::customer::{EmailStatus, Profile};
+use super::eligibility::{self, EligibilityPolicy};
+use super::follow_up;
+use super::hygiene::{self, KeptOut};
+use super::lapse::LapsePolicy;
+use super::outlook;
+use super::schedule;
+use super::sequence::{self, Enrollment, ExitReason, Flow, Flows};
+
+/// What the sender knows about a due step so far.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The step the message says is due, and the enrollment it was published for.
+    pub step: u8,
+    pub enrollment_id: &'a str,
+    /// The customer's latest enrollment in the campaign (`None`: none).
+    pub enrollment: Option<&'a Enrollment>,
+    /// The customer's profile: `None` not read yet, `Some(None)` there is none.
+    pub profile: Option<Option<&'a Profile>>,
+    /// Whether the address is on the account's suppression list (`None`: not looked up yet).
+    pub listed: Option<bool>,
+    /// The campaign's lapse policy with its stored customer model (`None`: not read yet).
+    pub lapse: Option<&'a LapsePolicy>,
+}
+
+/// A read the decision needs before it can say more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Profile,
+    /// The account-level suppression list, for the profile's address.
+    SuppressionList,
+    /// The campaign's stored customer model (for an at-risk reward).
+    FittedLapse,
+}
+
+/// What to do with the step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextAction {
+    /// Read this, then decide again.
+    Look(Lookup),
+    /// An earlier delivery sent it.
+    AlreadySent,
+    /// Nothing to send and nothing to write.
+    Skip { why: &'static str },
+    /// End the enrollment with `reason` (and first mark the address suppressed when
+    /// `suppress`): nothing will be sent to this customer.
+    End {
+        reason: ExitReason,
+        why: &'static str,
+        suppress: bool,
+    },
+    /// Pass over this step without an email (a customer on fewer emails gets fewer steps); the
+    /// rest keep their times.
+    PassOver,
+    /// Not now: quiet hours, the frequency cap or an open follow-up. Due again at `until`.
+    Defer { until: DateTime<Utc> },
+    /// Another sender holds the step until `until`.
+    Busy { until: DateTime<Utc> },
+    /// Send the step, with a reward when `rewarded`.
+    Send { rewarded: bool },
+}
+
+/// Decides what to do with a due step, given what has been read (`facts`), the campaign's
+/// flows, eligibility policy and default time zone, at `now`.
+pub fn decide<F: Flows + ?Sized>(
+    facts: &Facts<'_>,
+    flows: &F,
+    eligibility: &EligibilityPolicy,
+    default_time_zone: &str,
+    now: DateTime<Utc>,
+) -> NextAction {
+    let step = facts.step;
+    let Some(e) = facts.enrollment else {
+        return NextAction::Skip {
+            why: "no_enrollment",
+        };
+    };
+    if e.id != facts.enrollment_id {
+        return NextAction::Skip {
+            why: "stale_enrollment",
+        };
+    }
+    if e.sent.iter().any(|s| s.step == step) {
+        return NextAction::AlreadySent;
+    }
+    if e.status.is_final() {
+        return NextAction::Skip {
+            why: "enrollment_ended",
+        };
+    }
+    if e.due_step() != Some(step) {
+        return NextAction::Skip {
+            why: "not_the_next_step",
+        };
+    }
+    let Some(profile) = facts.profile else {
+        return NextAction::Look(Lookup::Profile);
+    };
+    let Some(profile) = profile else {
+        return NextAction::Skip { why: "no_profile" };
+    };
+    if !profile.is_mailable() {
+        let reason = match profile.email_status {
+            EmailStatus::Suppressed => ExitReason::Suppressed,
+            _ if profile.erased || profile.email.is_none() => ExitReason::Erased,
+            _ => ExitReason::Unsubscribed,
+        };
+        return NextAction::End {
+            reason,
+            why: "not_mailable",
+            suppress: false,
+        };
+    }
+    let steps = e.steps(flows);
+    if !sequence::sends_step(step, steps.len() as u8, profile.email_status) {
+        return NextAction::PassOver;
+    }
+
+    let sending = flows.sending();
+    let tz = schedule::zone(profile.time_zone.as_deref(), default_time_zone);
+    let habit = sending
+        .best_hour
+        .then(|| schedule::habitual_hour(&profile.order_times(), &tz))
+        .flatten();
+    // An open follow-up holds the email (deferred, not dropped) until a person closes it or the
+    // pause passes; then the usual hours apply from there.
+    let hold = follow_up::holds_until(profile, eligibility.follow_up_pause_days, now);
+    let allowed = schedule::next_send_time(
+        hold.unwrap_or(now),
+        e.last_sent_at(),
+        eligibility::cap_days(profile, eligibility),
+        &tz,
+        sending.quiet_hours_start,
+        sending.quiet_hours_end,
+        habit,
+    );
+    if allowed > now {
+        return NextAction::Defer { until: allowed };
+    }
+
+    // Hygiene again right before the send (the campaign file may have changed since
+    // enrollment), then the account-level suppression list.
+    let Some(listed) = facts.listed else {
+        return NextAction::Look(Lookup::SuppressionList);
+    };
+    let address = profile.email.as_deref().unwrap_or_default();
+    if let Err(kept_out) = hygiene::assess_send(address, &eligibility.hygiene, listed) {
+        return NextAction::End {
+            reason: ExitReason::Suppressed,
+            why: kept_out.rule(),
+            suppress: kept_out == KeptOut::AccountSuppressionList,
+        };
+    }
+
+    if let Some(c) = &e.claim {
+        if c.step == step && c.lease_until > now {
+            return NextAction::Busy {
+                until: c.lease_until,
+            };
+        }
+    }
+    let Some(step_config) = steps.get(usize::from(step) - 1) else {
+        return NextAction::Skip {
+            why: "no_such_step",
+        };
+    };
+    // In the at-risk flow a reward is the last resort, and only for customers judged unlikely
+    // to come back by themselves: never a discount to someone who would have bought anyway. A
+    // birthday or anniversary reward is a thank-you for loyalty: always given.
+    let rewarded = step_config.reward
+        && (e.flow != Flow::AtRisk || {
+            let Some(lapse) = facts.lapse else {
+                return NextAction::Look(Lookup::FittedLapse);
+            };
+            !outlook::likely_to_return_alone(profile, lapse, now)
+        });
+    NextAction::Send { rewarded }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::testing::example_campaign;
+    use crate::domain::experiment::Group;
+    use chrono::TimeZone;
+
+    fn facts<'a>(e: &'a Enrollment, p: Option<Option<&'a Profile>>) -> Facts<'a> {
+        Facts {
+            step: 1,
+            enrollment_id: &e.id,
+            enrollment: Some(e),
+            profile: p,
+            listed: None,
+            lapse: None,
+        }
+    }
+
+    #[test]
+    fn the_decision_asks_for_each_read_only_when_it_needs_it_then_sends() {
+        let c = example_campaign();
+        // Noon UTC on a weekday, outside the example's quiet hours, whatever the day it runs.
+        let now = Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap();
+        let e = Enrollment::start("c1", &c, 1, Group::Treated, "percent-15", now);
+        let decide = |f: &Facts<'_>| decide(f, &c, &c.eligibility, &c.default_time_zone, now);
+        let mut f = facts(&e, None);
+        assert_eq!(decide(&f), NextAction::Look(Lookup::Profile));
+        f.profile = Some(None);
+        assert_eq!(decide(&f), NextAction::Skip { why: "no_profile" });
+        let mut p = Profile::new("c1");
+        p.email = Some("ada@example.com".into());
+        f.profile = Some(Some(&p));
+        assert_eq!(decide(&f), NextAction::Look(Lookup::SuppressionList));
+        f.listed = Some(true);
+        assert_eq!(
+            decide(&f),
+            NextAction::End {
+                reason: ExitReason::Suppressed,
+                why: "account_suppression_list",
+                suppress: true
+            }
+        );
+        f.listed = Some(false);
+        assert!(matches!(decide(&f), NextAction::Send { .. }));
+        f.step = 2;
+        assert_eq!(
+            decide(&f),
+            NextAction::Skip {
+                why: "not_the_next_step"
+            }
+        );
+    }
+
+    #[test]
+    fn an_unmailable_customer_ends_the_enrollment_with_the_reason() {
+        let c = example_campaign();
+        let now = Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap();
+        let e = Enrollment::start("c1", &c, 1, Group::Treated, "percent-15", now);
+        let mut p = Profile::new("c1");
+        p.email = Some("ada@example.com".into());
+        p.email_status = EmailStatus::Unsubscribed;
+        let f = facts(&e, Some(Some(&p)));
+        assert_eq!(
+            decide(&f, &c, &c.eligibility, &c.default_time_zone, now),
+            NextAction::End {
+                reason: ExitReason::Unsubscribed,
+                why: "not_mailable",
+                suppress: false
+            }
+        );
+    }
+}

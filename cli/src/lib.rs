@@ -178,6 +178,18 @@ pub struct SimulateArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Send at each customer's usual hour (`on`) or at the campaign's own timing (`off`),
+    /// whatever the campaign's `sending.best_hour` says (default: as the campaign says).
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub best_hour: Option<bool>,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("'{s}' is neither on nor off")),
+    }
 }
 
 /// `winback import`.
@@ -294,6 +306,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 save_store: a.save_store,
                 start,
                 progress: !a.quiet,
+                best_hour: a.best_hour,
             };
             let o = simulate::run(&opts).await?;
             for n in &o.notes {
@@ -316,6 +329,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 "{}",
                 simulate::tally_text(&o.tally, o.customers, o.elapsed_seconds)
             );
+            println!("{}", simulate::best_hour_text(&o.tally, o.best_hour));
             println!(
                 "Follow-ups: the team was told about {} customer(s) who needed a person (detractors, bad experiences); their emails waited until closed or the pause passed",
                 o.follow_ups_notified

@@ -43,6 +43,8 @@ pub struct Options {
     pub save_store: Option<PathBuf>,
     pub start: Option<DateTime<Utc>>,
     pub progress: bool,
+    /// Overrides the campaign's `sending.best_hour` (`None`: the campaign's own setting).
+    pub best_hour: Option<bool>,
 }
 
 impl Default for Options {
@@ -59,6 +61,7 @@ impl Default for Options {
             save_store: None,
             start: None,
             progress: true,
+            best_hour: None,
         }
     }
 }
@@ -80,6 +83,8 @@ pub struct Outcome {
     /// Follow-ups the team was told about (detractors, bad experiences); each held the
     /// customer's emails for the campaign's `follow_up_pause_days`.
     pub follow_ups_notified: usize,
+    /// Whether the run sent at each customer's usual hour (`sending.best_hour`).
+    pub best_hour: bool,
 }
 
 /// The handlers' ports, embedded or AWS.
@@ -104,13 +109,14 @@ pub fn default_start() -> DateTime<Utc> {
 /// Runs a simulation and writes its report.
 pub async fn run(opts: &Options) -> CliResult<Outcome> {
     let began = Instant::now();
-    let campaign =
-        Arc::new(
-            Campaign::open(&opts.campaign).map_err(|source| CliError::Campaign {
-                name: opts.campaign.clone(),
-                source: Box::new(source),
-            })?,
-        );
+    let mut campaign = Campaign::open(&opts.campaign).map_err(|source| CliError::Campaign {
+        name: opts.campaign.clone(),
+        source: Box::new(source),
+    })?;
+    if let Some(on) = opts.best_hour {
+        campaign = campaign.with_best_hour(on);
+    }
+    let campaign = Arc::new(campaign);
     let config = campaign.config().clone();
     let model = match &opts.behaviour {
         Some(p) => Behaviour::load(p)?,
@@ -363,7 +369,11 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
     let elapsed_seconds = began.elapsed().as_secs_f64();
     let extra = html::pre(
         "What the simulated customers did",
-        &tally_text(&world.tally, customers, elapsed_seconds),
+        &format!(
+            "{}{}",
+            tally_text(&world.tally, customers, elapsed_seconds),
+            best_hour_text(&world.tally, config.sending.best_hour)
+        ),
     );
     let report_path = html::write(&report, &extra, &opts.out)?;
     Ok(Outcome {
@@ -378,6 +388,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         report_path,
         notes,
         follow_ups_notified: notifier.count(),
+        best_hour: config.sending.best_hour,
     })
 }
 
@@ -388,6 +399,44 @@ pub fn sim_keys() -> Keys {
         link: shared::signing::LinkKeys::one(b"simulation-link-key"),
         platforms: Default::default(),
     }
+}
+
+/// The best-hour effect: emails that arrived within the recipient's habitual local hour against
+/// those that arrived at another hour and those to customers without a habit, and emails by the
+/// local hour they arrived at.
+pub fn best_hour_text(t: &Tally, best_hour: bool) -> String {
+    let line = |what: &str, f: &world::HourFigures| {
+        format!(
+            "  {what}: {} emails, opened {:.1}%, brought an order {:.1}%\n",
+            f.emails,
+            f.open_rate() * 100.0,
+            f.order_rate() * 100.0
+        )
+    };
+    let habitual = t.at_habit_hour.emails + t.off_habit_hour.emails;
+    let mut s = format!(
+        "best hour (campaign sending.best_hour = {}): {:.1}% of the emails to customers with a habitual hour arrived within it\n",
+        if best_hour { "on" } else { "off" },
+        t.at_habit_hour.emails as f64 * 100.0 / habitual.max(1) as f64
+    );
+    s.push_str(&line("within the habitual hour", &t.at_habit_hour));
+    s.push_str(&line("at another hour", &t.off_habit_hour));
+    s.push_str(&line("no habitual hour", &t.no_habit));
+    let hours: Vec<String> = (0..24)
+        .filter(|h| t.emails_by_local_hour[*h] > 0)
+        .map(|h| {
+            format!(
+                "{h:02}h {} ({:.0}%)",
+                t.emails_by_local_hour[h],
+                t.opens_by_local_hour[h] as f64 * 100.0 / t.emails_by_local_hour[h] as f64
+            )
+        })
+        .collect();
+    s.push_str(&format!(
+        "  emails by local hour (opened): {}\n",
+        hours.join(", ")
+    ));
+    s
 }
 
 /// The simulation's own account of what recipients did.

@@ -127,6 +127,13 @@ impl Campaign {
         &self.config
     }
 
+    /// The same campaign with `sending.best_hour` set to `on` (a simulation comparing the best
+    /// hour with the campaign's own timing; the setting needs no other check).
+    pub fn with_best_hour(mut self, on: bool) -> Campaign {
+        self.config.sending.best_hour = on;
+        self
+    }
+
     /// The campaign's locale for a customer's: the exact locale (`pt-BR`), else its language
     /// (`pt`), else a locale of the same language, else `default_locale`. Case and `_` vs `-`
     /// do not matter.

@@ -389,6 +389,7 @@ mod tests {
             category: None,
             product: None,
             birthday: None,
+            renewal_due_at: None,
             email_status: None,
         }
     }

@@ -102,6 +102,12 @@ pub fn merge_into(
             slot.clone_from(v);
         }
     }
+    if new.renewal_due_at.is_some() {
+        old.renewal_due_at = new.renewal_due_at;
+    }
+    if new.birthday.is_some() {
+        old.birthday = new.birthday;
+    }
     old.due_at = orders::due_at(&old, policy, at);
     old
 }

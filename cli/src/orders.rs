@@ -20,7 +20,7 @@ use shared::domain::celebration::Birthday;
 /// Columns every file must have.
 pub const REQUIRED: [&str; 4] = ["customer_id", "email", "ordered_at", "amount"];
 /// Columns a file may have.
-pub const OPTIONAL: [&str; 10] = [
+pub const OPTIONAL: [&str; 11] = [
     "currency",
     "first_name",
     "locale",
@@ -31,6 +31,7 @@ pub const OPTIONAL: [&str; 10] = [
     "unsubscribed",
     "bounced",
     "birthday",
+    "renewal_due_at",
 ];
 
 /// One good row of the file.
@@ -50,6 +51,8 @@ pub struct OrderRow {
     pub product: Option<String>,
     /// `YYYY-MM-DD` or `--MM-DD`.
     pub birthday: Option<Birthday>,
+    /// When the customer's subscription next renews (an upcoming renewal is an early signal).
+    pub renewal_due_at: Option<DateTime<Utc>>,
     /// What the shop's old tools knew: no marketing consent or an unsubscribe
     /// (`Unsubscribed`), a bounce or complaint (`Suppressed`); `None` when the row says neither.
     pub email_status: Option<EmailStatus>,
@@ -265,6 +268,15 @@ fn parse_row(
         .map(|b| Birthday::parse(&b))
         .transpose()
         .map_err(|e| e.to_string())?;
+    let renewal_due_at = field("renewal_due_at")
+        .map(|t| {
+            shared::domain::engagement::parse_renewal(&t).ok_or_else(|| {
+                format!(
+                    "renewal_due_at '{t}' is not a date: write 2026-03-01 or 2026-03-01T09:00:00Z"
+                )
+            })
+        })
+        .transpose()?;
     let consent = flag("marketing_consent", field("marketing_consent"))?;
     let unsubscribed = flag("unsubscribed", field("unsubscribed"))?;
     let bounced = flag("bounced", field("bounced"))?;
@@ -288,6 +300,7 @@ fn parse_row(
         category: field("category"),
         product: field("product"),
         birthday,
+        renewal_due_at,
         email_status,
     })
 }
@@ -322,6 +335,9 @@ pub fn build_profiles(
         keep(&mut p.time_zone, &r.time_zone);
         if r.birthday.is_some() {
             p.birthday = r.birthday;
+        }
+        if r.renewal_due_at.is_some() {
+            p.renewal_due_at = r.renewal_due_at;
         }
         if let Some(status) = r.email_status {
             p.email_status = stricter(p.email_status, status);
@@ -431,6 +447,28 @@ mod tests {
             Some("--04-17")
         );
         assert_eq!(f.rows[1].birthday, None);
+    }
+
+    #[test]
+    fn a_renewal_that_is_not_a_date_skips_the_row_naming_the_column() {
+        let f = read(
+            "customer_id,email,ordered_at,amount,renewal_due_at\n\
+             c1,a@example.com,2026-01-01,1,next month\n\
+             c2,b@example.com,2026-01-01,1,2026-02-01\n",
+        )
+        .unwrap();
+        assert_eq!(f.bad.len(), 1);
+        assert!(
+            f.bad[0]
+                .reason
+                .contains("renewal_due_at 'next month' is not a date"),
+            "{}",
+            f.bad[0].reason
+        );
+        assert_eq!(
+            f.rows[0].renewal_due_at.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-02-01T00:00:00+00:00")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::Serialize;
 use shared::campaign::config::CampaignConfig;
 use shared::domain::customer::Profile;
 use shared::domain::eligibility;
+use shared::domain::engagement;
 use shared::domain::experiment;
 use shared::domain::hygiene;
 use shared::domain::lapse::{self, LapseState};
@@ -60,6 +61,12 @@ pub struct PlanRow {
     /// The hygiene rule that keeps this customer's address out of every send, whether or not
     /// they have lapsed (`role_address`, `disposable_domain`, `invalid_address`).
     pub address_kept_out: Option<&'static str>,
+    /// The kind of inactivity (`never_opened`, `opened_not_clicked`, `clicked_not_bought`,
+    /// `buys_less_often`) of a customer at risk or lapsed, when one sets them apart.
+    pub segment: Option<&'static str>,
+    /// The flow an enrolled (or kept out) customer is for: `win_back`, `at_risk`,
+    /// `re_engagement`.
+    pub flow: Option<&'static str>,
 }
 
 /// The plan of every customer, with the addresses kept out before the first send counted by rule
@@ -149,6 +156,28 @@ pub fn plan_one(
                 .err()
                 .map(|k| k.rule())
         }),
+        segment: None,
+        flow: None,
+    };
+    // The kind of inactivity routes who does not read email to the re-engagement flow.
+    let sent = latest.map_or(0, |e| e.sent.len());
+    let route = |flow: Flow, signals: &[lapse::RiskSignal]| {
+        let segment = engagement::segment(p, sent, signals);
+        let routed = engagement::route(flow, segment, campaign.re_engagement.is_some());
+        (segment, routed)
+    };
+    let flow_note = |flow: Flow, segment: Option<engagement::Segment>| {
+        let name = match flow {
+            Flow::ReEngagement => "re-engagement flow (re-permission, sunset sooner)",
+            Flow::AtRisk => "at-risk flow",
+            _ => "",
+        };
+        let seg = segment.map_or(String::new(), |s| format!("segment {s}"));
+        [name.to_string(), seg]
+            .into_iter()
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     match a.state {
         LapseState::NoOrders => {}
@@ -177,12 +206,15 @@ pub fn plan_one(
                 s.join(", ")
             );
             if campaign.at_risk.is_some() {
-                // The scheduler enrolls them in the at-risk flow.
+                // The scheduler enrolls them in the at-risk flow (or re-engagement).
+                let (segment, flow) = route(Flow::AtRisk, &signals);
+                row.segment = segment.map(engagement::Segment::as_str);
+                row.flow = Some(flow.as_str());
                 let check = eligibility::check_enrollment(
                     p,
                     latest,
                     &campaign.eligibility,
-                    Flow::AtRisk,
+                    flow,
                     a.outlook.as_ref(),
                     &campaign.currency,
                     at,
@@ -192,7 +224,7 @@ pub fn plan_one(
                     check,
                     p,
                     campaign,
-                    format!("at-risk flow; {detail}"),
+                    format!("{}; {detail}", flow_note(flow, segment)),
                 );
             } else {
                 row.decision = Decision::Wait;
@@ -203,17 +235,26 @@ pub fn plan_one(
         LapseState::Lapsed { since } => {
             row.state = "lapsed";
             row.lapse_at = Some(since);
+            let (segment, flow) = route(Flow::WinBack, &[]);
+            row.segment = segment.map(engagement::Segment::as_str);
+            row.flow = Some(flow.as_str());
             let check = eligibility::check_enrollment(
                 p,
                 latest,
                 &campaign.eligibility,
-                Flow::WinBack,
+                flow,
                 a.outlook.as_ref(),
                 &campaign.currency,
                 at,
             );
+            let note = flow_note(flow, segment);
             let detail = format!(
-                "lapsed since {}; {} order(s), lifetime value {}",
+                "{}lapsed since {}; {} order(s), lifetime value {}",
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!("{note}; ")
+                },
                 since.format("%Y-%m-%d"),
                 p.order_count,
                 p.lifetime_value

@@ -296,6 +296,7 @@ pub fn order_row(p: &Person, at: DateTime<Utc>, amount: Money, _first: bool) -> 
         category: Some(p.category.clone()),
         product: Some(p.product.clone()),
         birthday: p.birthday,
+        renewal_due_at: None,
         email_status: None,
     }
 }

@@ -1520,6 +1520,7 @@ mod tests {
             resolved: None,
             flow: Default::default(),
             occasion: None,
+            segment: None,
         };
         let item = enrollment_item(&e, 42).unwrap();
         let size = item_size(&item);

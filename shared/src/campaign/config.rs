@@ -47,6 +47,22 @@ pub struct CampaignConfig {
     /// The birthday and anniversary flow (see [`crate::domain::celebration`]).
     #[serde(default)]
     pub celebration: Option<CelebrationFlow>,
+    /// The re-engagement flow, for customers who do not read the emails (see
+    /// [`crate::domain::engagement`]).
+    #[serde(default)]
+    pub re_engagement: Option<ReEngagementFlow>,
+}
+
+/// The re-engagement flow: a re-permission message ("do you still want our emails?") for
+/// customers who were emailed and never opened one, sunset sooner than the win-back flow to
+/// protect the sender's reputation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReEngagementFlow {
+    pub steps: Vec<StepConfig>,
+    /// Days after its last step, with no reaction, until the address is sunset (shorter than
+    /// `sending.sunset_after_days`).
+    pub sunset_after_days: u32,
 }
 
 /// The shop's checkout link that applies a code: `[checkout]` in the campaign file. See
@@ -95,10 +111,22 @@ pub struct AtRiskFlow {
 }
 
 impl CampaignConfig {
+    /// Days after a flow's last step, with no reaction, until it ends (in a sunset for the
+    /// win-back and re-engagement flows).
+    pub fn sunset_after_days(&self, flow: Flow) -> u32 {
+        match (flow, &self.re_engagement) {
+            (Flow::ReEngagement, Some(r)) => r.sunset_after_days,
+            _ => self.sending.sunset_after_days,
+        }
+    }
+
     /// The steps of a flow (none for the at-risk flow of a campaign without one).
     pub fn steps_of(&self, flow: Flow) -> &[StepConfig] {
+        if flow == Flow::ReEngagement {
+            return self.re_engagement.as_ref().map_or(&[], |r| &r.steps);
+        }
         match (flow, &self.at_risk, &self.celebration) {
-            (Flow::WinBack, _, _) => &self.steps,
+            (Flow::WinBack | Flow::ReEngagement, _, _) => &self.steps,
             (Flow::AtRisk, Some(a), _) => &a.steps,
             (Flow::AtRisk, None, _) => &[],
             (Flow::Celebration, _, Some(c)) => &c.steps,
@@ -143,6 +171,12 @@ pub struct LapsePolicy {
     /// With a fitted model: at risk once that chance falls below this (above the threshold).
     #[serde(default = "default_at_risk_p_order")]
     pub at_risk_p_order: f64,
+    /// A visit to the terms or cancellation page makes a customer at risk for this many days.
+    #[serde(default = "default_page_view_signal_days")]
+    pub page_view_signal_days: f64,
+    /// A subscription renewal due within this many days makes a customer at risk.
+    #[serde(default = "default_renewal_notice_days")]
+    pub renewal_notice_days: f64,
     /// The campaign's fitted parameters (`winback backtest` and `winback import` print this block);
     /// without it, the shipped prior.
     #[serde(default)]
@@ -177,6 +211,14 @@ pub enum LapseModel {
 }
 
 impl LapsePolicy {
+    /// The windows of the early signals (see [`crate::domain::engagement`]).
+    pub fn signal_windows(&self) -> crate::domain::engagement::SignalWindows {
+        crate::domain::engagement::SignalWindows {
+            page_view_days: self.page_view_signal_days,
+            renewal_notice_days: self.renewal_notice_days,
+        }
+    }
+
     /// The fitted model's variant (MBG/NBD for the `threshold` rule, whose campaigns still see it
     /// in `plan` and `backtest`).
     pub fn model_variant(&self) -> crate::domain::model::Variant {
@@ -242,6 +284,14 @@ fn default_p_order_threshold() -> f64 {
 
 fn default_at_risk_p_order() -> f64 {
     0.4
+}
+
+fn default_page_view_signal_days() -> f64 {
+    30.0
+}
+
+fn default_renewal_notice_days() -> f64 {
+    14.0
 }
 
 /// Who may be enrolled.

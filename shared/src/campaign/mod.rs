@@ -115,6 +115,9 @@ impl Campaign {
         if let Some(celebration) = &config.celebration {
             steps.extend(celebration.steps.iter().map(|s| s.template.clone()));
         }
+        if let Some(flow) = &config.re_engagement {
+            steps.extend(flow.steps.iter().map(|s| s.template.clone()));
+        }
         if let Some(at_risk) = &config.at_risk {
             steps.extend(at_risk.steps.iter().map(|s| s.template.clone()));
         }
@@ -288,6 +291,8 @@ pub mod embedded {
         "templates/en/tips.subject", "templates/en/tips.html", "templates/en/tips.txt",
         "templates/en/nudge.subject", "templates/en/nudge.html", "templates/en/nudge.txt",
         "templates/en/celebrate.subject", "templates/en/celebrate.html", "templates/en/celebrate.txt",
+        "templates/en/reconfirm.subject", "templates/en/reconfirm.html", "templates/en/reconfirm.txt",
+        "templates/en/_segment.html", "templates/en/_segment.txt",
         "templates/sv/_layout.html", "templates/sv/_layout.txt",
         "templates/sv/_survey.html", "templates/sv/_survey.txt",
         "templates/sv/_nps.html", "templates/sv/_nps.txt",
@@ -300,6 +305,8 @@ pub mod embedded {
         "templates/sv/tips.subject", "templates/sv/tips.html", "templates/sv/tips.txt",
         "templates/sv/nudge.subject", "templates/sv/nudge.html", "templates/sv/nudge.txt",
         "templates/sv/celebrate.subject", "templates/sv/celebrate.html", "templates/sv/celebrate.txt",
+        "templates/sv/reconfirm.subject", "templates/sv/reconfirm.html", "templates/sv/reconfirm.txt",
+        "templates/sv/_segment.html", "templates/sv/_segment.txt",
         "templates/da/_layout.html", "templates/da/_layout.txt",
         "templates/da/_survey.html", "templates/da/_survey.txt",
         "templates/da/_nps.html", "templates/da/_nps.txt",
@@ -312,6 +319,8 @@ pub mod embedded {
         "templates/da/tips.subject", "templates/da/tips.html", "templates/da/tips.txt",
         "templates/da/nudge.subject", "templates/da/nudge.html", "templates/da/nudge.txt",
         "templates/da/celebrate.subject", "templates/da/celebrate.html", "templates/da/celebrate.txt",
+        "templates/da/reconfirm.subject", "templates/da/reconfirm.html", "templates/da/reconfirm.txt",
+        "templates/da/_segment.html", "templates/da/_segment.txt",
         "templates/pl/_layout.html", "templates/pl/_layout.txt",
         "templates/pl/_survey.html", "templates/pl/_survey.txt",
         "templates/pl/_nps.html", "templates/pl/_nps.txt",
@@ -324,6 +333,8 @@ pub mod embedded {
         "templates/pl/tips.subject", "templates/pl/tips.html", "templates/pl/tips.txt",
         "templates/pl/nudge.subject", "templates/pl/nudge.html", "templates/pl/nudge.txt",
         "templates/pl/celebrate.subject", "templates/pl/celebrate.html", "templates/pl/celebrate.txt",
+        "templates/pl/reconfirm.subject", "templates/pl/reconfirm.html", "templates/pl/reconfirm.txt",
+        "templates/pl/_segment.html", "templates/pl/_segment.txt",
         "templates/pt/_layout.html", "templates/pt/_layout.txt",
         "templates/pt/_survey.html", "templates/pt/_survey.txt",
         "templates/pt/_nps.html", "templates/pt/_nps.txt",
@@ -336,6 +347,8 @@ pub mod embedded {
         "templates/pt/tips.subject", "templates/pt/tips.html", "templates/pt/tips.txt",
         "templates/pt/nudge.subject", "templates/pt/nudge.html", "templates/pt/nudge.txt",
         "templates/pt/celebrate.subject", "templates/pt/celebrate.html", "templates/pt/celebrate.txt",
+        "templates/pt/reconfirm.subject", "templates/pt/reconfirm.html", "templates/pt/reconfirm.txt",
+        "templates/pt/_segment.html", "templates/pt/_segment.txt",
     );
 
     /// The files of a shipped campaign.

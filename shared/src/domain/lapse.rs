@@ -49,6 +49,10 @@ pub enum RiskSignal {
     FrequencyFalling,
     /// Recent orders much smaller than earlier ones.
     OrderValueFalling,
+    /// Visited the terms or cancellation page lately (activity `page_view`).
+    CancellationPageViewed,
+    /// Their subscription renews soon (`renewal_due_at`).
+    RenewalDue,
 }
 
 /// Where a customer stands at a given moment.
@@ -192,6 +196,21 @@ pub fn next_look(
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     profile.last_order_at?;
+    let signal_at = super::engagement::next_signal_at(profile, &policy.signal_windows(), now)
+        .filter(|_| watch_at_risk);
+    let look = next_look_by_lapse(profile, policy, watch_at_risk, now);
+    match (look, signal_at) {
+        (Some(l), Some(s)) => Some(l.min(s)),
+        (l, s) => l.or(s),
+    }
+}
+
+fn next_look_by_lapse(
+    profile: &Profile,
+    policy: &LapsePolicy,
+    watch_at_risk: bool,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     match assess(profile, policy, now).state {
         LapseState::NoOrders => None,
         LapseState::Lapsed { .. } => Some(now),
@@ -278,6 +297,31 @@ fn sign_of_life_shift(profile: &Profile, now: DateTime<Utc>) -> chrono::Duration
 /// counts from their latest sign of life: the last order, or a later activity the campaign counts
 /// as "still with us".
 pub fn assess(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> Assessment {
+    let mut a = assess_by_orders(profile, policy, now);
+    // Early signals beyond the order history (a cancellation page visit, a renewal due) make an
+    // active customer at risk and join an at-risk one's signals.
+    let early = super::engagement::early_signals(profile, &policy.signal_windows(), now);
+    if !early.is_empty() {
+        a.state = match a.state {
+            LapseState::Active { lapses_at } => LapseState::AtRisk {
+                lapses_at,
+                signals: early,
+            },
+            LapseState::AtRisk {
+                lapses_at,
+                mut signals,
+            } => {
+                signals.extend(early);
+                LapseState::AtRisk { lapses_at, signals }
+            }
+            other => other,
+        };
+    }
+    a
+}
+
+/// [`assess`] by the order history and signs of life alone.
+fn assess_by_orders(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> Assessment {
     let shift = sign_of_life_shift(profile, now);
     if shift.is_zero() {
         return assess_orders(profile, policy, now);
@@ -418,6 +462,8 @@ mod tests {
             horizon_days: 90.0,
             p_order_threshold: 0.25,
             at_risk_p_order: 0.4,
+            page_view_signal_days: 30.0,
+            renewal_notice_days: 14.0,
             fitted: None,
         }
     }

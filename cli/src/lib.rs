@@ -325,6 +325,16 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                     flow_line("Birthday and anniversary flow (", "celebrated", r)
                 );
             }
+            if let Some(r) = &o.re_engagement {
+                println!(
+                    "{}",
+                    flow_line(
+                        "Re-engagement flow (never opened an email: re-permission, sunset sooner; ",
+                        "enrolled",
+                        r
+                    )
+                );
+            }
             println!(
                 "{}",
                 simulate::tally_text(&o.tally, o.customers, o.elapsed_seconds)
@@ -405,6 +415,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 cohort_campaign(name, Flow::WinBack),
                 cohort_campaign(name, Flow::AtRisk),
                 cohort_campaign(name, Flow::Celebration),
+                cohort_campaign(name, Flow::ReEngagement),
             ];
             let (closed, _) = match (a.target.aws, &a.target.store) {
                 (true, _) => {
@@ -592,7 +603,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 println!("{}", r.to_text());
                 // The other flows keep their own counters: each gets its own section.
                 use shared::domain::sequence::{cohort_campaign, Flow};
-                for flow in [Flow::AtRisk, Flow::Celebration] {
+                for flow in [Flow::AtRisk, Flow::Celebration, Flow::ReEngagement] {
                     let steps = config.steps_of(flow);
                     if steps.is_empty() {
                         continue;
@@ -621,6 +632,16 @@ pub async fn run(cli: Cli) -> CliResult<()> {
 
 /// One line for a flow counted apart from the win-back (`prefix` opens its parenthesis).
 fn flow_line(prefix: &str, verb: &str, r: &report::Report) -> String {
+    if r.holdout_rate.trials == 0 {
+        // The experiment assigns a customer the same arm in every flow: a flow reached only
+        // through another flow's emails (re-engagement) has no holdout of its own.
+        return format!(
+            "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window; no holdout of its own, so no lift\n",
+            r.campaign,
+            r.treated_rate.trials,
+            r.treated_rate.value * 100.0
+        );
+    }
     format!(
         "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window vs {:.1}% of its holdout; lift {:+.1} points (95% CI {:+.1} to {:+.1})\n",
         r.campaign,

@@ -73,6 +73,8 @@ pub struct Outcome {
     pub at_risk: Option<Report>,
     /// The birthday and anniversary flow's figures (counted apart, like the at-risk flow's).
     pub celebration: Option<Report>,
+    /// The re-engagement flow's figures (who never opened an email), counted apart too.
+    pub re_engagement: Option<Report>,
     pub tally: Tally,
     pub customers: usize,
     pub start: DateTime<Utc>,
@@ -348,6 +350,17 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         )),
         None => None,
     };
+    let re_engagement_name = cohort_campaign(&config.name, Flow::ReEngagement);
+    let re_engagement = match &config.re_engagement {
+        Some(flow) => Some(Report::from_rows(
+            &re_engagement_name,
+            &config.currency,
+            flow.steps.len() as u8,
+            &source,
+            &store.counter_rows(&re_engagement_name).await?,
+        )),
+        None => None,
+    };
     if let Some(path) = &opts.save_store {
         match &memory {
             Some(m) => Snapshot::take(
@@ -356,6 +369,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
                     config.name.clone(),
                     at_risk_name.clone(),
                     celebration_name.clone(),
+                    re_engagement_name.clone(),
                 ],
             )
             .await?
@@ -380,6 +394,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         report,
         at_risk,
         celebration,
+        re_engagement,
         tally: world.tally,
         customers,
         start,

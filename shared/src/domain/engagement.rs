@@ -56,6 +56,10 @@ impl std::fmt::Display for Segment {
     }
 }
 
+/// Emails sent without an open before a customer counts as not reading them (one unopened email
+/// says little).
+pub const NEVER_OPENED_AFTER: usize = 2;
+
 /// The customer's segment. `emails_sent`: the emails their latest enrollment (any flow) sent;
 /// `signals`: their lapse assessment's early signals. `None` when nothing sets them apart (never
 /// emailed and buying as usual, or clicking and buying).
@@ -63,7 +67,10 @@ pub fn segment(profile: &Profile, emails_sent: usize, signals: &[RiskSignal]) ->
     let clicked_since_order = profile
         .last_clicked_at
         .is_some_and(|c| profile.last_order_at.is_none_or(|o| c > o));
-    if emails_sent > 0 && profile.emails_opened == 0 && profile.emails_clicked == 0 {
+    if emails_sent >= NEVER_OPENED_AFTER
+        && profile.emails_opened == 0
+        && profile.emails_clicked == 0
+    {
         Some(Segment::NeverOpened)
     } else if profile.emails_clicked > 0 && clicked_since_order {
         Some(Segment::ClickedNotBought)
@@ -214,7 +221,8 @@ mod tests {
         let mut p = buyer();
         // Never emailed, buying as usual: nothing to set them apart.
         assert_eq!(segment(&p, 0, &[]), None);
-        // Emailed, never opened.
+        // Emailed, never opened: one email says little, two say they do not read them.
+        assert_eq!(segment(&p, 1, &[]), None);
         assert_eq!(segment(&p, 2, &[]), Some(Segment::NeverOpened));
         // Opened, never clicked.
         p.emails_opened = 3;

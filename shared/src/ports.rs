@@ -134,8 +134,10 @@ pub trait MetricsStore: Send + Sync {
     async fn counter_rows(&self, campaign: &str) -> StoreResult<Vec<CounterRow>>;
 }
 
-/// Something the due index says needs attention.
+/// Something the due index says needs attention. (A profile is larger than an enrollment; items
+/// are read a page at a time and handled one by one, so they are not boxed.)
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum DueItem {
     /// Evaluate whether the customer has lapsed.
     Profile(Profile),

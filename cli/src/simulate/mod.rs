@@ -328,39 +328,27 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         &source,
         &rows,
     );
+    // Each other flow's figures, from its own counters (none when the campaign lacks the flow).
+    let flow_report = |flow: Flow| {
+        let name = cohort_campaign(&config.name, flow);
+        let steps = config.steps_of(flow).len() as u8;
+        let (store, source, currency) = (store.clone(), source.clone(), config.currency.clone());
+        async move {
+            if steps == 0 {
+                return Ok::<_, CliError>(None);
+            }
+            let rows = store.counter_rows(&name).await?;
+            Ok(Some(Report::from_rows(
+                &name, &currency, steps, &source, &rows,
+            )))
+        }
+    };
+    let at_risk = flow_report(Flow::AtRisk).await?;
+    let celebration = flow_report(Flow::Celebration).await?;
+    let re_engagement = flow_report(Flow::ReEngagement).await?;
     let at_risk_name = cohort_campaign(&config.name, Flow::AtRisk);
-    let at_risk = match &config.at_risk {
-        Some(flow) => Some(Report::from_rows(
-            &at_risk_name,
-            &config.currency,
-            flow.steps.len() as u8,
-            &source,
-            &store.counter_rows(&at_risk_name).await?,
-        )),
-        None => None,
-    };
     let celebration_name = cohort_campaign(&config.name, Flow::Celebration);
-    let celebration = match &config.celebration {
-        Some(flow) => Some(Report::from_rows(
-            &celebration_name,
-            &config.currency,
-            flow.steps.len() as u8,
-            &source,
-            &store.counter_rows(&celebration_name).await?,
-        )),
-        None => None,
-    };
     let re_engagement_name = cohort_campaign(&config.name, Flow::ReEngagement);
-    let re_engagement = match &config.re_engagement {
-        Some(flow) => Some(Report::from_rows(
-            &re_engagement_name,
-            &config.currency,
-            flow.steps.len() as u8,
-            &source,
-            &store.counter_rows(&re_engagement_name).await?,
-        )),
-        None => None,
-    };
     if let Some(path) = &opts.save_store {
         match &memory {
             Some(m) => Snapshot::take(

@@ -543,19 +543,24 @@ fn a_missing_past_or_unrealistic_deadline_gets_the_default_budget() {
     );
 }
 
-/// A customer whose goodbye went out `sunset_after_days` ago without a reaction.
-async fn after_goodbye(w: &World, id: &str, status: EmailStatus) {
+/// A treated win-back enrollment that sent every step at `start`.
+fn every_step_sent(id: &str, start: DateTime<Utc>) -> shared::domain::sequence::Enrollment {
     let c = example_campaign();
-    let mut p = customer(id, 7, 60);
-    p.email_status = status;
-    p.due_at = None;
-    seed(w, &[p]).await;
-    let start = now() - Duration::days(30);
     let mut e =
         shared::domain::sequence::Enrollment::start(id, &c, 1, Group::Treated, "amount-10", start);
     for step in 1..=c.steps.len() as u8 {
         e = e.record_sent(step, start, None, &c).unwrap();
     }
+    e
+}
+
+/// A customer whose goodbye went out `sunset_after_days` ago without a reaction.
+async fn after_goodbye(w: &World, id: &str, status: EmailStatus) {
+    let mut p = customer(id, 7, 60);
+    p.email_status = status;
+    p.due_at = None;
+    seed(w, &[p]).await;
+    let mut e = every_step_sent(id, now() - Duration::days(30));
     e.due_at = Some(now() - Duration::hours(1));
     w.store.save_enrollment(&e).await.unwrap();
 }
@@ -947,17 +952,13 @@ const DEAF: &str = "deaf-0";
 
 /// A lapsed customer whose earlier win-back enrollment sent every step and ended long ago.
 async fn emailed_long_ago(w: &World, id: &str, opened: u32) {
-    let c = example_campaign();
     let mut p = customer(id, 7, 400);
     p.emails_opened = opened;
     seed(w, &[p]).await;
     let start = now() - Duration::days(300);
-    let mut e =
-        shared::domain::sequence::Enrollment::start(id, &c, 1, Group::Treated, "amount-10", start);
-    for step in 1..=c.steps.len() as u8 {
-        e = e.record_sent(step, start, None, &c).unwrap();
-    }
-    let e = e.close(start + Duration::days(30), true).unwrap();
+    let e = every_step_sent(id, start)
+        .close(start + Duration::days(30), true)
+        .unwrap();
     w.store.save_enrollment(&e).await.unwrap();
 }
 

@@ -182,6 +182,9 @@ pub struct SimulateArgs {
     /// whatever the campaign's `sending.best_hour` says (default: as the campaign says).
     #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
     pub best_hour: Option<bool>,
+    /// The flows to run, as the stack's CAMPAIGNS lists them: win-back, at-risk, re-engagement, celebration (default: every flow the campaign defines).
+    #[arg(long, value_name = "LIST", default_value = "")]
+    pub flows: String,
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -307,6 +310,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 start,
                 progress: !a.quiet,
                 best_hour: a.best_hour,
+                flows: a.flows,
             };
             let o = simulate::run(&opts).await?;
             for n in &o.notes {

@@ -119,6 +119,48 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
 }
 
 #[test]
+fn simulate_runs_the_flows_listed_and_refuses_a_list_naming_a_missing_or_repeated_flow() {
+    let dir = scratch("flows");
+    let o = winback(&[
+        "simulate",
+        "--customers",
+        "150",
+        "--days",
+        "30",
+        "--quiet",
+        "--flows",
+        "win-back,celebration",
+        "--out",
+        s(&dir),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("Birthday and anniversary flow"), "{text}");
+    assert!(
+        !text.contains("At-risk flow") && !text.contains("Re-engagement flow"),
+        "{text}"
+    );
+    for (list, says) in [
+        ("win-back,birthday", "`birthday`, which is no flow"),
+        ("win-back,at-risk,at-risk", "`at-risk` twice"),
+    ] {
+        let o = winback(&[
+            "simulate",
+            "--customers",
+            "10",
+            "--days",
+            "1",
+            "--quiet",
+            "--flows",
+            list,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{list}");
+        assert!(stderr(&o).contains(says), "{list}: {}", stderr(&o));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn the_same_seed_gives_the_same_simulation() {
     let dir = scratch("seed");
     let run = |sub: &str| {

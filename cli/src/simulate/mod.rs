@@ -45,6 +45,8 @@ pub struct Options {
     pub progress: bool,
     /// Overrides the campaign's `sending.best_hour` (`None`: the campaign's own setting).
     pub best_hour: Option<bool>,
+    /// The flows to run, as `CAMPAIGNS` lists them (empty: every flow the campaign defines).
+    pub flows: String,
 }
 
 impl Default for Options {
@@ -62,6 +64,7 @@ impl Default for Options {
             start: None,
             progress: true,
             best_hour: None,
+            flows: String::new(),
         }
     }
 }
@@ -118,6 +121,12 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
     if let Some(on) = opts.best_hour {
         campaign = campaign.with_best_hour(on);
     }
+    let campaign = campaign
+        .with_flows(&opts.flows)
+        .map_err(|source| CliError::Campaign {
+            name: opts.campaign.clone(),
+            source: Box::new(source),
+        })?;
     let campaign = Arc::new(campaign);
     let config = campaign.config().clone();
     let model = match &opts.behaviour {

@@ -9,6 +9,7 @@
 pub mod config;
 mod email;
 mod error;
+pub mod flows;
 mod locale;
 mod templates;
 mod validate;
@@ -65,15 +66,24 @@ impl Campaign {
     }
 
     /// The campaign `CAMPAIGN` names: a directory if it is a path to one, else a shipped
-    /// campaign; `example` when unset.
+    /// campaign; `example` when unset. With `CAMPAIGNS` set, only the flows it lists run (see
+    /// [`flows`]).
     pub fn from_env() -> Result<Campaign, CampaignError> {
         let value = std::env::var(CAMPAIGN_ENV).unwrap_or_default();
         let value = value.trim();
-        Campaign::open(if value.is_empty() {
+        let campaign = Campaign::open(if value.is_empty() {
             DEFAULT_CAMPAIGN
         } else {
             value
-        })
+        })?;
+        campaign.with_flows(&std::env::var(flows::CAMPAIGNS_ENV).unwrap_or_default())
+    }
+
+    /// The same campaign running only the flows `list` names (comma-separated: `win-back`,
+    /// `at-risk`, `re-engagement`, `celebration`); an empty list keeps every flow.
+    pub fn with_flows(mut self, list: &str) -> Result<Campaign, CampaignError> {
+        self.config = flows::select(self.config, list)?;
+        Ok(self)
     }
 
     /// A directory if `name_or_path` is one, else a shipped campaign of that name.

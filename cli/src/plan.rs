@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::campaign::config::CampaignConfig;
+use shared::domain::celebration;
 use shared::domain::customer::Profile;
 use shared::domain::eligibility;
 use shared::domain::engagement;
@@ -14,6 +15,7 @@ use shared::domain::experiment;
 use shared::domain::hygiene;
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::money::Money;
+use shared::domain::schedule;
 use shared::domain::sequence::{Enrollment, Flow};
 use shared::ports::Store;
 
@@ -65,7 +67,7 @@ pub struct PlanRow {
     /// `buys_less_often`) of a customer at risk or lapsed, when one sets them apart.
     pub segment: Option<&'static str>,
     /// The flow an enrolled (or kept out) customer is for: `win_back`, `at_risk`,
-    /// `re_engagement`.
+    /// `re_engagement`, `celebration`.
     pub flow: Option<&'static str>,
 }
 
@@ -187,6 +189,30 @@ pub fn plan_one(
             row.decision = Decision::Wait;
             row.rule = "not_lapsed".into();
             row.detail = format!("lapses {}", lapses_at.format("%Y-%m-%d"));
+            // Their birthday or first-order anniversary today: the celebration flow.
+            let tz = schedule::zone(p.time_zone.as_deref(), &campaign.default_time_zone);
+            let occasion = campaign
+                .celebration
+                .as_ref()
+                .and_then(|_| celebration::due_today(p, &tz, at));
+            if let Some(o) = occasion {
+                row.flow = Some(Flow::Celebration.as_str());
+                let check = eligibility::check_enrollment(
+                    p,
+                    latest,
+                    &campaign.eligibility,
+                    Flow::Celebration,
+                    a.outlook.as_ref(),
+                    &campaign.currency,
+                    at,
+                );
+                let detail = format!(
+                    "celebration flow ({}); lapses {}",
+                    o.as_str(),
+                    lapses_at.format("%Y-%m-%d")
+                );
+                decide(&mut row, check, p, campaign, detail);
+            }
         }
         LapseState::AtRisk { lapses_at, signals } => {
             row.state = "at_risk";
@@ -508,5 +534,44 @@ mod tests {
             (r.decision, r.rule.as_str()),
             (Decision::Wait, "not_lapsed")
         );
+    }
+
+    #[test]
+    fn plan_shows_the_celebration_and_the_re_engagement_flow_with_the_segment() {
+        let c = example_campaign();
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+        // An active customer whose birthday is today.
+        let mut p = customer("c5", 175);
+        p.birthday = Some(shared::domain::celebration::Birthday::parse("--03-01").unwrap());
+        let r = plan_one(&p, None, &c, at);
+        assert_eq!((r.state, r.decision), ("active", Decision::Enroll));
+        assert_eq!(r.flow, Some("celebration"));
+        assert!(
+            r.detail.starts_with("celebration flow (birthday)"),
+            "{}",
+            r.detail
+        );
+        // A lapsed customer whose last enrollment sent three emails, none opened.
+        let lapsed = customer("c6", 30);
+        let mut e = shared::domain::sequence::Enrollment::start(
+            "c6",
+            &c,
+            1,
+            shared::domain::experiment::Group::Treated,
+            "amount-10",
+            at - chrono::Duration::days(300),
+        );
+        for step in 1..=3 {
+            e = e.record_sent(step, e.enrolled_at, None, &c).unwrap();
+        }
+        let e = e
+            .close(e.enrolled_at + chrono::Duration::days(30), true)
+            .unwrap();
+        let r = plan_one(&lapsed, Some(&e), &c, at);
+        assert_eq!(
+            (r.flow, r.segment),
+            (Some("re_engagement"), Some("never_opened"))
+        );
+        assert!(r.detail.starts_with("re-engagement flow"), "{}", r.detail);
     }
 }

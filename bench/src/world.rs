@@ -44,6 +44,7 @@ pub fn customer(i: usize, due: bool) -> Profile {
             amount: Money(1500 + (i % 7) as i64 * 500),
             product: Some("house blend".into()),
             category: Some(["coffee", "equipment", "groceries"][i % 3].into()),
+            currency: None,
         });
     }
     p.due_at = Some(if due {

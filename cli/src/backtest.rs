@@ -390,6 +390,7 @@ mod tests {
             product: None,
             birthday: None,
             renewal_due_at: None,
+            signed_up_at: None,
             email_status: None,
         }
     }

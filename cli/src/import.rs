@@ -96,7 +96,6 @@ pub fn merge_into(
         (&mut old.first_name, &new.first_name),
         (&mut old.locale, &new.locale),
         (&mut old.time_zone, &new.time_zone),
-        (&mut old.currency, &new.currency),
     ] {
         if v.is_some() && !old.erased {
             slot.clone_from(v);
@@ -105,9 +104,15 @@ pub fn merge_into(
     if new.renewal_due_at.is_some() {
         old.renewal_due_at = new.renewal_due_at;
     }
+    // The customer's currency stays the one their first order set (each order above kept its
+    // own): the stored lifetime value is in it.
     if new.birthday.is_some() {
         old.birthday = new.birthday;
     }
+    old.signed_up_at = match (old.signed_up_at, new.signed_up_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     old.due_at = orders::due_at(&old, policy, at);
     old
 }
@@ -327,6 +332,71 @@ mod tests {
         .unwrap();
         assert_eq!(second[0].order_count, 2, "the repeated order counts once");
         assert_eq!(second[0].lifetime_value.0, 3000);
+    }
+
+    #[tokio::test]
+    async fn an_import_in_another_currency_keeps_it_apart_and_a_sign_up_date_dates_the_anniversary()
+    {
+        use shared::domain::celebration::{due_today, Occasion};
+        use shared::domain::zone::Zone;
+        use shared::ports::ProfileStore;
+        let store = MemoryStore::new();
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        let lapse = example_campaign().lapse;
+        let import = |text: &'static str| {
+            let rows = orders::read_orders_from(text.as_bytes(), Path::new("x.csv"))
+                .unwrap()
+                .rows;
+            let store = &store;
+            let lapse = &lapse;
+            async move {
+                import_profiles(store, &rows, lapse, at, &ProgressBar::hidden())
+                    .await
+                    .unwrap();
+                store.get_profile("c1").await.unwrap().unwrap()
+            }
+        };
+        let p = import(
+            "customer_id,email,ordered_at,amount,currency,signed_up_at\n\
+             c1,a@example.com,2025-09-01,40.00,EUR,2023-03-15\n",
+        )
+        .await;
+        assert_eq!(p.currency.as_deref(), Some("EUR"));
+        // The shop's old system: kronor, and a later sign-up date that changes nothing.
+        let p = import(
+            "customer_id,email,ordered_at,amount,currency,signed_up_at\n\
+             c1,a@example.com,2025-10-01,500.00,SEK,2024-01-01\n\
+             c1,a@example.com,2025-11-01,250.00,SEK,\n\
+             c1,a@example.com,2025-12-01,10.00,EUR,\n",
+        )
+        .await;
+        assert_eq!(p.order_count, 4);
+        assert_eq!(p.currency.as_deref(), Some("EUR"));
+        assert_eq!(p.lifetime_value.0, 5000, "40 + 10 EUR, never the kronor");
+        assert_eq!(p.lifetime_value_other.get("SEK").map(|m| m.0), Some(75000));
+        // The whole file again changes nothing.
+        let again = import(
+            "customer_id,email,ordered_at,amount,currency\n\
+             c1,a@example.com,2025-10-01,500.00,SEK\n",
+        )
+        .await;
+        assert_eq!(
+            (again.lifetime_value, again.lifetime_value_other.clone()),
+            (p.lifetime_value, p.lifetime_value_other.clone())
+        );
+        assert_eq!(
+            p.signed_up_at,
+            Some(Utc.with_ymd_and_hms(2023, 3, 15, 0, 0, 0).unwrap())
+        );
+        let tz: Zone = "Europe/Stockholm".parse().unwrap();
+        let march_15 = Utc.with_ymd_and_hms(2026, 3, 15, 9, 0, 0).unwrap();
+        assert_eq!(due_today(&p, &tz, march_15), Some(Occasion::Anniversary));
+        let september_1 = Utc.with_ymd_and_hms(2026, 9, 1, 9, 0, 0).unwrap();
+        assert_eq!(
+            due_today(&p, &tz, september_1),
+            None,
+            "not the first order's day"
+        );
     }
 
     #[tokio::test]

@@ -596,7 +596,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 config.steps.len() as u8,
                 &source,
                 &rows,
-            );
+            )
+            .with_exchange_rates(&config.exchange_rates);
             let path = report::html::write(&r, "", &a.out)?;
             if a.json {
                 println!(

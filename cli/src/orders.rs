@@ -20,7 +20,7 @@ use shared::domain::celebration::Birthday;
 /// Columns every file must have.
 pub const REQUIRED: [&str; 4] = ["customer_id", "email", "ordered_at", "amount"];
 /// Columns a file may have.
-pub const OPTIONAL: [&str; 11] = [
+pub const OPTIONAL: [&str; 12] = [
     "currency",
     "first_name",
     "locale",
@@ -32,6 +32,7 @@ pub const OPTIONAL: [&str; 11] = [
     "bounced",
     "birthday",
     "renewal_due_at",
+    "signed_up_at",
 ];
 
 /// One good row of the file.
@@ -53,6 +54,8 @@ pub struct OrderRow {
     pub birthday: Option<Birthday>,
     /// When the customer's subscription next renews (an upcoming renewal is an early signal).
     pub renewal_due_at: Option<DateTime<Utc>>,
+    /// When the customer signed up with the shop (a date or an RFC 3339 time).
+    pub signed_up_at: Option<DateTime<Utc>>,
     /// What the shop's old tools knew: no marketing consent or an unsubscribe
     /// (`Unsubscribed`), a bounce or complaint (`Suppressed`); `None` when the row says neither.
     pub email_status: Option<EmailStatus>,
@@ -277,6 +280,15 @@ fn parse_row(
             })
         })
         .transpose()?;
+    let signed_up_at = field("signed_up_at")
+        .map(|t| {
+            parse_instant(&t).ok_or_else(|| {
+                format!(
+                    "signed_up_at '{t}' is not a date: write 2024-05-01 or 2024-05-01T09:00:00Z"
+                )
+            })
+        })
+        .transpose()?;
     let consent = flag("marketing_consent", field("marketing_consent"))?;
     let unsubscribed = flag("unsubscribed", field("unsubscribed"))?;
     let bounced = flag("bounced", field("bounced"))?;
@@ -301,6 +313,7 @@ fn parse_row(
         product: field("product"),
         birthday,
         renewal_due_at,
+        signed_up_at,
         email_status,
     })
 }
@@ -339,6 +352,9 @@ pub fn build_profiles(
         if r.renewal_due_at.is_some() {
             p.renewal_due_at = r.renewal_due_at;
         }
+        if let Some(at) = r.signed_up_at {
+            p.signed_up_at = Some(p.signed_up_at.map_or(at, |s| s.min(at)));
+        }
         if let Some(status) = r.email_status {
             p.email_status = stricter(p.email_status, status);
         }
@@ -347,12 +363,10 @@ pub fn build_profiles(
             amount: r.amount,
             product: r.product.clone(),
             category: r.category.clone(),
+            // Amounts in another currency than the customer's first are kept apart, never summed.
+            currency: r.currency.clone(),
         };
-        // Amounts in another currency than the customer's first are kept apart, never summed.
-        match &r.currency {
-            Some(c) => p.record_order_in(order, c),
-            None => p.record_order(order),
-        };
+        p.record_order(order);
     }
     by_customer
         .into_values()
@@ -447,6 +461,25 @@ mod tests {
             Some("--04-17")
         );
         assert_eq!(f.rows[1].birthday, None);
+
+        let f = read(
+            "customer_id,email,ordered_at,amount,signed_up_at\n\
+             c1,a@example.com,2026-01-01,1,2024-05-01\n\
+             c2,b@example.com,2026-01-01,1,last spring\n",
+        )
+        .unwrap();
+        assert_eq!(f.bad.len(), 1);
+        assert!(
+            f.bad[0]
+                .reason
+                .contains("signed_up_at 'last spring' is not a date"),
+            "{}",
+            f.bad[0].reason
+        );
+        assert_eq!(
+            f.rows[0].signed_up_at.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2024-05-01T00:00:00+00:00")
+        );
     }
 
     #[test]

@@ -203,7 +203,7 @@ pub fn plan_one(
                     &campaign.eligibility,
                     Flow::Celebration,
                     a.outlook.as_ref(),
-                    &campaign.currency,
+                    &campaign.valuation(),
                     at,
                 );
                 let detail = format!(
@@ -242,7 +242,7 @@ pub fn plan_one(
                     &campaign.eligibility,
                     flow,
                     a.outlook.as_ref(),
-                    &campaign.currency,
+                    &campaign.valuation(),
                     at,
                 );
                 decide(
@@ -270,7 +270,7 @@ pub fn plan_one(
                 &campaign.eligibility,
                 flow,
                 a.outlook.as_ref(),
-                &campaign.currency,
+                &campaign.valuation(),
                 at,
             );
             let note = flow_note(flow, segment);
@@ -467,6 +467,7 @@ mod tests {
                 amount: Money(2500),
                 product: None,
                 category: Some("coffee".into()),
+                currency: None,
             });
         }
         p

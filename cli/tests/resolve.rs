@@ -91,6 +91,7 @@ async fn paused(w: &World, id: &str, status: EmailStatus) {
         amount: Money(3000),
         product: None,
         category: Some("coffee".into()),
+        currency: None,
     });
     p.tags.insert(Reason::Quality.tag());
     p.survey_reason = Some(Reason::Quality);

@@ -134,10 +134,11 @@ pub trait MetricsStore: Send + Sync {
     async fn counter_rows(&self, campaign: &str) -> StoreResult<Vec<CounterRow>>;
 }
 
-/// Something the due index says needs attention. (A profile is larger than an enrollment; items
-/// are read a page at a time and handled one by one, so they are not boxed.)
-#[derive(Debug, Clone, PartialEq)]
+/// Something the due index says needs attention.
+// A page holds at most a few hundred items, read and handled one by one: boxing the profile
+// would save little and cost an allocation per item.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum DueItem {
     /// Evaluate whether the customer has lapsed.
     Profile(Profile),

@@ -568,6 +568,7 @@ pub fn customer(id: &str, email: &str, gap: i64, quiet: i64) -> Profile {
             amount: Money(2500),
             product: Some("Ethiopia Yirgacheffe".into()),
             category: Some("coffee".into()),
+            currency: None,
         });
     }
     p.due_at = Some(now() - Duration::hours(1));

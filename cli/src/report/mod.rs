@@ -72,6 +72,10 @@ pub struct Report {
     pub revenue_other_currencies: BTreeMap<String, i64>,
     /// Reward cost in other currencies, by currency, minor units.
     pub reward_cost_other_currencies: BTreeMap<String, i64>,
+    /// The campaign's `[exchange_rates]`: each other currency's amounts are also shown at its
+    /// rate, as an indication beside them (still never added to the figures above).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub exchange_rates: shared::domain::money::ExchangeRates,
     /// Incremental revenue per unit of reward cost (`None` when nothing was given away).
     pub return_on_rewards: Option<f64>,
     /// Of the reactivated treated customers, those still ordering 90 days later.
@@ -223,6 +227,7 @@ impl Report {
                 m
             },
             reward_cost_other_currencies: treated.other_currencies(counter::REWARD_COST),
+            exchange_rates: BTreeMap::new(),
             return_on_rewards: (reward_cost > 0).then(|| incremental as f64 / reward_cost as f64),
             still_active_90d: Rate::new(
                 treated.get(counter::STILL_ACTIVE_90D),
@@ -240,6 +245,12 @@ impl Report {
     }
 
     /// Money in the report's currency.
+    /// The report with the campaign's exchange rates, for the other currencies' lines.
+    pub fn with_exchange_rates(mut self, rates: &shared::domain::money::ExchangeRates) -> Report {
+        self.exchange_rates = rates.clone();
+        self
+    }
+
     pub fn money(&self, minor: i64) -> String {
         format!("{} {}", Money(minor), self.currency)
     }
@@ -349,10 +360,18 @@ impl Report {
             ("revenue", &self.revenue_other_currencies),
             ("reward cost", &self.reward_cost_other_currencies),
         ] {
+            let valuation = shared::domain::money::Valuation {
+                currency: &self.currency,
+                rates: &self.exchange_rates,
+            };
             for (currency, minor) in amounts {
+                let converted = match valuation.convert(Money(*minor), currency) {
+                    Some(m) => format!("≈ {} at the configured rate", self.money(m.0)),
+                    None => "not converted".to_string(),
+                };
                 let _ = writeln!(
                     s,
-                    "  {what} in {currency}: {} {currency} (not converted; not in the {} figures)",
+                    "  {what} in {currency}: {} {currency} ({converted}; not in the {} figures)",
                     Money(*minor),
                     self.currency
                 );
@@ -522,6 +541,17 @@ mod tests {
         let text = r.to_text();
         assert!(
             text.contains("revenue in SEK: 500.00 SEK (not converted; not in the EUR figures)"),
+            "{text}"
+        );
+        let rates = shared::domain::money::ExchangeRates::from([("SEK".to_string(), 0.087)]);
+        let r = r.with_exchange_rates(&rates);
+        assert_eq!(r.revenue_minor, 500_000, "a rate changes no figure");
+        let text = r.to_text();
+        assert!(
+            text.contains(&format!(
+                "revenue in SEK: 500.00 SEK (≈ {} at the configured rate; not in the EUR figures)",
+                r.money(4_350)
+            )),
             "{text}"
         );
     }

@@ -336,7 +336,8 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         config.steps.len() as u8,
         &source,
         &rows,
-    );
+    )
+    .with_exchange_rates(&config.exchange_rates);
     // Each other flow's figures, from its own counters (none when the campaign lacks the flow).
     let flow_report = |flow: Flow| {
         let name = cohort_campaign(&config.name, flow);

@@ -297,6 +297,7 @@ pub fn order_row(p: &Person, at: DateTime<Utc>, amount: Money, _first: bool) -> 
         product: Some(p.product.clone()),
         birthday: p.birthday,
         renewal_due_at: None,
+        signed_up_at: None,
         email_status: None,
     }
 }

@@ -271,7 +271,7 @@ impl Run<'_> {
             &campaign.eligibility,
             flow,
             assessment.outlook.as_ref(),
-            &campaign.currency,
+            &campaign.valuation(),
             self.now,
         ) {
             tracing::debug!(customer_id = %profile.customer_id, rule = why.rule(), flow = flow.as_str(), "not eligible");

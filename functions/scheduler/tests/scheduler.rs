@@ -29,6 +29,7 @@ fn customer(id: &str, gap: i64, quiet: i64) -> Profile {
             amount: Money(2500),
             product: Some("Dark roast".into()),
             category: Some("coffee".into()),
+            currency: None,
         });
     }
     p.due_at = Some(now() - Duration::hours(1));

@@ -447,6 +447,21 @@ pub async fn send_step(
     };
     let replaces = chosen.as_ref().and_then(|c| c.replaces.clone());
     let reward = chosen.map(|c| (c.reward, c.insert));
+    // Everything that may wait (rendering, the rate limiter) comes before the claim, so the
+    // claim is the sender's commitment to send right now: an unsubscribe that ended the
+    // enrollment before it makes the claim's conditional write fail and nothing is sent, and
+    // one after it finds the claim and answers once SES has the email (see the webhook's
+    // `links::set_status`). The link tokens name the enrollment, not the claim.
+    let email = compose(
+        deps,
+        &enrollment,
+        &profile,
+        due.step,
+        reward.as_ref().map(|(r, _)| r),
+        now,
+    )?;
+    deps.limiter.acquire().await;
+
     let token = hex_token()?;
     let mut claimed = enrollment.clone();
     claimed.claim = Some(Claim {
@@ -458,11 +473,23 @@ pub async fn send_step(
     claimed.version = match deps.store.save_enrollment(&claimed).await {
         Ok(v) => v,
         Err(StoreError::Conflict { .. }) => {
+            // Someone wrote the enrollment since it was read: ended (nothing to send), or
+            // another delivery or an open or answer (try again later).
+            let fresh = deps
+                .store
+                .get_enrollment(&enrollment.customer_id, &enrollment.campaign)
+                .await?;
+            if fresh.is_none_or(|f| f.id != enrollment.id || f.status.is_final()) {
+                tracing::info!(event = "ended_before_send", step = due.step);
+                return Ok(Outcome::Skipped {
+                    why: "ended_before_send",
+                });
+            }
             return Err(SendError::Busy {
                 enrollment: enrollment.id.clone(),
                 step: due.step,
                 until: now + deps.lease,
-            })
+            });
         }
         Err(e) => return Err(e.into()),
     };
@@ -485,21 +512,6 @@ pub async fn send_step(
         }
     }
 
-    let email = match compose(
-        deps,
-        &claimed,
-        &profile,
-        due.step,
-        reward.as_ref().map(|(r, _)| r),
-        now,
-    ) {
-        Ok(e) => e,
-        Err(e) => {
-            release(deps, &claimed, now).await;
-            return Err(e);
-        }
-    };
-    deps.limiter.acquire().await;
     let message_id = match deps.mailer.send(&email).await {
         Ok(id) => id,
         Err(MailError::Rejected(why)) => {

@@ -87,6 +87,7 @@ async fn enrolled_in(w: &World, id: &str, locale: &str, variant: &str) -> StepDu
         amount: Money(3000),
         product: Some("Ethiopia Yirgacheffe".into()),
         category: Some("coffee".into()),
+        currency: None,
     });
     w.store.save_profile(&p).await.unwrap();
     let c = shared::campaign::testing::example_campaign();
@@ -516,6 +517,7 @@ async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
             amount: Money(*a),
             product: Some("House blend".into()),
             category: Some("coffee".into()),
+            currency: None,
         });
     }
     w.store.save_profile(&p).await.unwrap();
@@ -704,6 +706,7 @@ async fn an_evening_buyer_gets_the_email_at_their_usual_hour() {
             amount: Money(3000),
             product: None,
             category: None,
+            currency: None,
         });
     }
     w.store.save_profile(&p).await.unwrap();

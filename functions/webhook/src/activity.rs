@@ -500,6 +500,7 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
                         amount: *amount,
                         product: a.product.clone(),
                         category: a.category.clone(),
+                        currency: None,
                     },
                     currency,
                 );

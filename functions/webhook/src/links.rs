@@ -477,10 +477,12 @@ fn moves(from: EmailStatus, to: EmailStatus) -> bool {
     }
 }
 
-/// How often, and how long each time, an unsubscribe waits for a send in flight to settle
-/// (about two seconds in all; a sender that takes longer has crashed, and its take-over finds the
-/// enrollment ended).
-const SETTLE_WAITS: u32 = 100;
+/// How often, and how long each time, an unsubscribe waits for a send in flight to settle: at
+/// most 11 s in all, longer than one SES call may take (the SDK's 10 s operation limit). The
+/// sender claims a step only right before it calls SES (after rendering and its rate limiter),
+/// so a live claim is a send in flight; a sender that takes longer has crashed, and its
+/// take-over finds the enrollment ended.
+const SETTLE_WAITS: u32 = 550;
 const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Whether a sender holds a live claim on a step it has not marked sent yet.

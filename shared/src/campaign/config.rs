@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::hygiene::HygienePolicy;
-use crate::domain::money::Money;
+use crate::domain::money::{ExchangeRates, Money, Valuation};
 use crate::domain::reward::RewardSpec;
 use crate::domain::sequence::{ActivityKind, Flow};
 use crate::domain::survey::Reason;
@@ -22,6 +22,10 @@ pub struct CampaignConfig {
     pub shop_url: String,
     /// Currency of reward amounts and revenue when an order does not say.
     pub currency: String,
+    /// What one unit of another currency is worth in `currency` (`SEK = 0.087`): value rules
+    /// and the report convert with them. Without a rate a currency is kept apart.
+    #[serde(default, skip_serializing_if = "ExchangeRates::is_empty")]
+    pub exchange_rates: ExchangeRates,
     /// Locale used when the customer's locale has no templates.
     pub default_locale: String,
     /// Locales with templates under `templates/<locale>/`.
@@ -117,6 +121,14 @@ impl CampaignConfig {
         match (flow, &self.re_engagement) {
             (Flow::ReEngagement, Some(r)) => r.sunset_after_days,
             _ => self.sending.sunset_after_days,
+        }
+    }
+
+    /// The campaign currency with its exchange rates.
+    pub fn valuation(&self) -> Valuation<'_> {
+        Valuation {
+            currency: &self.currency,
+            rates: &self.exchange_rates,
         }
     }
 
@@ -299,12 +311,14 @@ fn default_renewal_notice_days() -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct EligibilityPolicy {
     pub min_orders: u32,
-    /// Minimum lifetime value, in the campaign currency ("25.00").
+    /// Minimum lifetime value, in the campaign currency ("25.00"); orders in other currencies
+    /// count at `[exchange_rates]`, and a customer with orders in a currency without a rate is
+    /// not compared.
     pub min_lifetime_value: Money,
     /// Minimum value the customer model predicts for the next 12 months, in the campaign currency
-    /// ("0" = no minimum): focus the rewards on the lapsed customers worth winning back. Applies
-    /// only to customers whose orders are in the campaign currency (values in other currencies
-    /// are never compared with it), and only under a fitted model.
+    /// ("0" = no minimum): focus the rewards on the lapsed customers worth winning back. A value
+    /// in another currency is converted at `[exchange_rates]`, or not compared without a rate;
+    /// applies only under a fitted model.
     #[serde(default)]
     pub min_predicted_value: Money,
     /// No email within this many days of the previous one.

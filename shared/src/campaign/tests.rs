@@ -462,6 +462,16 @@ fn each_rule_of_the_campaign_file_names_its_key() {
             &["currency", "3-letter"],
         ),
         (
+            "currency = \"EUR\"",
+            "currency = \"EUR\"\nexchange_rates = { SEK = 0 }",
+            &["exchange_rates.SEK", "positive number", "in EUR"],
+        ),
+        (
+            "currency = \"EUR\"",
+            "currency = \"EUR\"\nexchange_rates = { sek = 0.087 }",
+            &["exchange_rates.sek", "3-letter"],
+        ),
+        (
             "shop_url = \"https://shop.example.com\"",
             "shop_url = \"shop\"",
             &["shop_url", "not a URL"],

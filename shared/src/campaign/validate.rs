@@ -76,6 +76,23 @@ pub(crate) fn validate(c: &CampaignConfig) -> Result<(), CampaignError> {
             ),
         ));
     }
+    for (code, rate) in &c.exchange_rates {
+        if code.len() != 3 || !code.chars().all(|ch| ch.is_ascii_uppercase()) {
+            return Err(invalid(
+                format!("exchange_rates.{code}"),
+                "must be a 3-letter ISO 4217 code in capitals like \"SEK\"".to_string(),
+            ));
+        }
+        if !(rate.is_finite() && *rate > 0.0) {
+            return Err(invalid(
+                format!("exchange_rates.{code}"),
+                format!(
+                    "must be a positive number (what one {code} is worth in {}), got {rate}",
+                    c.currency
+                ),
+            ));
+        }
+    }
     validate_locales(c)?;
     if c.default_time_zone
         .parse::<crate::domain::zone::Zone>()

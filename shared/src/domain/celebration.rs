@@ -83,7 +83,8 @@ impl From<Birthday> for String {
 #[serde(rename_all = "snake_case")]
 pub enum Occasion {
     Birthday,
-    /// The anniversary of the first order.
+    /// The anniversary of becoming a customer: the sign-up, or the first order when that came
+    /// first or no sign-up date is known.
     Anniversary,
 }
 
@@ -106,7 +107,8 @@ fn in_year(year: i32, month: u32, day: u32) -> Option<NaiveDate> {
 }
 
 /// The day of `occasion` for this customer in `year`, in their time zone `tz`, if there is one
-/// (a birthday they gave; an anniversary from the year after their first order on).
+/// (a birthday they gave; an anniversary from the year after they became a customer on, see
+/// [`Profile::customer_since`]).
 pub fn day_in(profile: &Profile, occasion: Occasion, tz: &Zone, year: i32) -> Option<NaiveDate> {
     match occasion {
         Occasion::Birthday => {
@@ -114,7 +116,7 @@ pub fn day_in(profile: &Profile, occasion: Occasion, tz: &Zone, year: i32) -> Op
             in_year(year, b.month, b.day)
         }
         Occasion::Anniversary => {
-            let first = tz.date(profile.first_order_at?);
+            let first = tz.date(profile.customer_since()?);
             (year > first.year())
                 .then(|| in_year(year, first.month(), first.day()))
                 .flatten()
@@ -262,6 +264,7 @@ mod tests {
             amount: Money(1000),
             product: None,
             category: None,
+            currency: None,
         });
         assert_eq!(
             due_today(&p, &tz, at(2024, 2, 29, 13)),

@@ -20,6 +20,10 @@ pub struct OrderRecord {
     pub product: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// The order's currency when it is not the customer's (`Profile::currency`); `None` when it
+    /// is, or when the shop did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// Whether, and how, the customer may be emailed.
@@ -60,6 +64,10 @@ pub struct Profile {
     /// is recognised and not counted twice. About 20 bytes an order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_orders: Vec<(i64, i64)>,
+    /// The same for orders in another currency than `currency`, by currency, so merging a
+    /// profile into another (an import) keeps each amount in its own currency.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub earlier_orders_other: BTreeMap<String, Vec<(i64, i64)>>,
     #[serde(default)]
     pub order_count: u32,
     /// The value of the customer's orders in `currency` (their first order's currency).
@@ -124,6 +132,9 @@ pub struct Profile {
     /// From the shop's profile or the import (`YYYY-MM-DD` or `--MM-DD`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birthday: Option<super::celebration::Birthday>,
+    /// When the customer signed up with the shop (from the import), if before their first order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_up_at: Option<DateTime<Utc>>,
     /// The year each occasion was last celebrated (in the customer's time zone).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub celebrated: BTreeMap<super::celebration::Occasion, i32>,
@@ -143,43 +154,52 @@ impl Profile {
         }
     }
 
-    /// Adds an order paid in `currency`: `lifetime_value` holds the amounts in the customer's
-    /// currency (set by their first order), any other currency's in `lifetime_value_other`.
-    pub fn record_order_in(&mut self, order: OrderRecord, currency: &str) -> bool {
-        let currency = currency.to_ascii_uppercase();
-        let home = self
-            .currency
-            .get_or_insert_with(|| currency.clone())
-            .clone();
-        let amount = order.amount;
-        let before = self.lifetime_value;
-        let added = self.record_order(order);
-        if added && !home.eq_ignore_ascii_case(&currency) {
-            self.lifetime_value = before;
-            *self.lifetime_value_other.entry(currency).or_default() += amount;
-        }
-        added
+    /// Adds an order paid in `currency` (see [`Profile::record_order`]).
+    pub fn record_order_in(&mut self, mut order: OrderRecord, currency: &str) -> bool {
+        order.currency = Some(currency.to_string());
+        self.record_order(order)
     }
 
     /// Adds an order, keeping the history ordered and bounded (orders that fall out of it are
     /// remembered in `earlier_orders`). A replayed order (same time and amount), in the history
     /// or earlier, is ignored; the caller deduplicates by event id as well.
-    pub fn record_order(&mut self, order: OrderRecord) -> bool {
+    ///
+    /// The customer's `currency` is set by their first order that names one; `lifetime_value`
+    /// holds the amounts in it (and of orders that name none), any other currency's go to
+    /// `lifetime_value_other`, never summed with it.
+    pub fn record_order(&mut self, mut order: OrderRecord) -> bool {
         if self.erased {
             return false;
         }
         let key = order_key(order.at, order.amount);
         if self.orders.iter().any(|o| order_key(o.at, o.amount) == key)
             || self.earlier_orders.binary_search(&key).is_ok()
+            || self
+                .earlier_orders_other
+                .values()
+                .any(|keys| keys.binary_search(&key).is_ok())
         {
             return false;
         }
+        order.currency = match order.currency.take() {
+            Some(c) => {
+                let c = c.trim().to_ascii_uppercase();
+                let home = self.currency.get_or_insert_with(|| c.clone());
+                (!home.eq_ignore_ascii_case(&c)).then_some(c)
+            }
+            None => None,
+        };
         self.order_count += 1;
         // An order after the sunset wakes the customer (an imported older one does not).
         if self.sunset_at.is_some_and(|s| order.at >= s) {
             self.sunset_at = None;
         }
-        self.lifetime_value += order.amount;
+        match &order.currency {
+            Some(other) => {
+                *self.lifetime_value_other.entry(other.clone()).or_default() += order.amount
+            }
+            None => self.lifetime_value += order.amount,
+        }
         self.first_order_at = Some(self.first_order_at.map_or(order.at, |f| f.min(order.at)));
         self.last_order_at = Some(self.last_order_at.map_or(order.at, |l| l.max(order.at)));
         self.last_activity_at = Some(self.last_activity_at.map_or(order.at, |l| l.max(order.at)));
@@ -189,8 +209,12 @@ impl Profile {
             let extra = self.orders.len() - ORDER_HISTORY;
             for o in self.orders.drain(..extra) {
                 let key = order_key(o.at, o.amount);
-                if let Err(pos) = self.earlier_orders.binary_search(&key) {
-                    self.earlier_orders.insert(pos, key);
+                let keys = match o.currency {
+                    Some(c) => self.earlier_orders_other.entry(c).or_default(),
+                    None => &mut self.earlier_orders,
+                };
+                if let Err(pos) = keys.binary_search(&key) {
+                    keys.insert(pos, key);
                 }
             }
         }
@@ -200,17 +224,58 @@ impl Profile {
     /// Every order counted, oldest first: the remembered earlier ones (time and amount only),
     /// then the history. Merging them into another profile counts each once.
     pub fn all_orders(&self) -> impl Iterator<Item = OrderRecord> + '_ {
-        self.earlier_orders
-            .iter()
-            .filter_map(|&(secs, minor)| {
-                Some(OrderRecord {
-                    at: DateTime::from_timestamp(secs, 0)?,
-                    amount: Money(minor),
-                    product: None,
-                    category: None,
+        let earlier = |keys: &[(i64, i64)], currency: Option<&String>| {
+            keys.iter()
+                .filter_map(|&(secs, minor)| {
+                    Some(OrderRecord {
+                        at: DateTime::from_timestamp(secs, 0)?,
+                        amount: Money(minor),
+                        product: None,
+                        category: None,
+                        currency: currency.cloned(),
+                    })
                 })
-            })
+                .collect::<Vec<_>>()
+        };
+        let mut older = earlier(&self.earlier_orders, None);
+        for (c, keys) in &self.earlier_orders_other {
+            older.extend(earlier(keys, Some(c)));
+        }
+        older.sort_by_key(|o| o.at);
+        // Orders in the customer's currency name it, so a profile with another home currency
+        // they are merged into keeps them apart.
+        let home = self.currency.clone();
+        older
+            .into_iter()
             .chain(self.orders.iter().cloned())
+            .map(move |mut o| {
+                if o.currency.is_none() {
+                    o.currency.clone_from(&home);
+                }
+                o
+            })
+    }
+
+    /// The customer's lifetime value in the campaign currency: their currency's amounts and every
+    /// other currency's, converted at the configured rates; `None` when one has no rate.
+    pub fn lifetime_value_in(&self, valuation: &super::money::Valuation) -> Option<Money> {
+        let home = self.currency.as_deref().unwrap_or(valuation.currency);
+        valuation.total(
+            std::iter::once((home, self.lifetime_value)).chain(
+                self.lifetime_value_other
+                    .iter()
+                    .map(|(c, m)| (c.as_str(), *m)),
+            ),
+        )
+    }
+
+    /// Since when the shop has known the customer: their sign-up, or their first order when
+    /// that came first or no sign-up date is known.
+    pub fn customer_since(&self) -> Option<DateTime<Utc>> {
+        match (self.signed_up_at, self.first_order_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The product, else the category, of the most recent order that names one.
@@ -285,6 +350,7 @@ mod tests {
             amount: Money(amount),
             product: None,
             category: None,
+            currency: None,
         }
     }
 
@@ -325,5 +391,52 @@ mod tests {
             copy.record_order(o);
         }
         assert_eq!((copy.order_count, copy.lifetime_value), (count, value));
+    }
+
+    #[test]
+    fn merging_a_profile_keeps_each_amount_in_its_own_currency_also_for_older_orders() {
+        let mut file = Profile::new("c1");
+        assert!(file.record_order_in(order(1, 1000), "eur"));
+        for d in 2..=28 {
+            let currency = if d % 2 == 0 { "SEK" } else { "EUR" };
+            file.record_order_in(order(d, 100 * d as i64), currency);
+        }
+        assert_eq!(file.currency.as_deref(), Some("EUR"));
+        assert!(
+            !file.earlier_orders_other.is_empty(),
+            "SEK orders fell out of the history"
+        );
+        let sek: i64 = (2..=28).filter(|d| d % 2 == 0).map(|d| 100 * d).sum();
+        let eur: i64 = 1000
+            + (2..=28)
+                .filter(|d| d % 2 == 1)
+                .map(|d| 100 * d)
+                .sum::<i64>();
+        assert_eq!(file.lifetime_value, Money(eur));
+        assert_eq!(file.lifetime_value_other.get("SEK"), Some(&Money(sek)));
+
+        // What an import does: the stored profile takes every order of the file's.
+        let mut stored = Profile::new("c1");
+        stored.record_order_in(order(1, 1000), "EUR");
+        for o in file.all_orders() {
+            stored.record_order(o);
+        }
+        assert_eq!(stored.order_count, 28);
+        assert_eq!(stored.lifetime_value, Money(eur));
+        assert_eq!(stored.lifetime_value_other.get("SEK"), Some(&Money(sek)));
+        // Twice changes nothing.
+        for o in file.all_orders() {
+            assert!(!stored.record_order(o));
+        }
+        assert_eq!(stored.lifetime_value, Money(eur));
+
+        // A customer whose home currency is another keeps the file's euros apart.
+        let mut sek_home = Profile::new("c1");
+        sek_home.record_order_in(order(1, 50), "SEK");
+        for o in file.all_orders() {
+            sek_home.record_order(o);
+        }
+        assert_eq!(sek_home.lifetime_value, Money(sek + 50));
+        assert_eq!(sek_home.lifetime_value_other.get("EUR"), Some(&Money(eur)));
     }
 }

@@ -7,7 +7,7 @@ use super::customer::{EmailStatus, Profile};
 use super::follow_up;
 use super::hygiene::{self, KeptOut};
 use super::lapse::Outlook;
-use super::money::Money;
+use super::money::{Money, Valuation};
 use super::sequence::{Enrollment, ExitReason, Flow, Status};
 use super::survey::{pending_resolution, Reason};
 use crate::campaign::config::EligibilityPolicy;
@@ -125,39 +125,45 @@ pub fn check_enrollment(
     policy: &EligibilityPolicy,
     flow: Flow,
     outlook: Option<&Outlook>,
-    campaign_currency: &str,
+    valuation: &Valuation,
     now: DateTime<Utc>,
 ) -> Result<(), Ineligible> {
     check_flow(profile, latest, policy, flow, now)?;
-    check_value(profile, outlook, policy, campaign_currency)
+    check_value(profile, outlook, policy, valuation)
 }
 
-/// Value targeting: a customer whose predicted 12-month value is below `min_predicted_value` is
-/// kept out. Without an outlook (the threshold rule, no orders) or with orders in another
-/// currency than the campaign's, there is nothing to compare and the rule does not apply.
+/// Value targeting, in the campaign currency: a customer whose lifetime value is below
+/// `min_lifetime_value`, or whose predicted 12-month value is below `min_predicted_value`, is kept
+/// out. Amounts in other currencies count at the configured exchange rates; when one has no rate
+/// (or there is no outlook: the threshold rule, no orders) there is nothing to compare and the
+/// rule does not apply: money in two currencies is never compared as one.
 pub fn check_value(
     profile: &Profile,
     outlook: Option<&Outlook>,
     policy: &EligibilityPolicy,
-    campaign_currency: &str,
+    valuation: &Valuation,
 ) -> Result<(), Ineligible> {
-    let same_currency = profile
-        .currency
-        .as_deref()
-        .is_none_or(|c| c.eq_ignore_ascii_case(campaign_currency));
-    match outlook {
-        Some(o) if same_currency && policy.min_predicted_value.0 > 0 => {
-            let have = Money(o.predicted_value.round() as i64);
-            if have < policy.min_predicted_value {
-                return Err(Ineligible::PredictedValueTooLow {
-                    have: have.to_string(),
-                    need: policy.min_predicted_value.to_string(),
-                });
-            }
-            Ok(())
+    if let Some(have) = profile.lifetime_value_in(valuation) {
+        if have < policy.min_lifetime_value {
+            return Err(Ineligible::LifetimeValueTooLow {
+                have: have.to_string(),
+                need: policy.min_lifetime_value.to_string(),
+            });
         }
-        _ => Ok(()),
     }
+    let home = profile.currency.as_deref().unwrap_or(valuation.currency);
+    let predicted = outlook
+        .filter(|_| policy.min_predicted_value.0 > 0)
+        .and_then(|o| valuation.convert(Money(o.predicted_value.round() as i64), home));
+    if let Some(have) = predicted {
+        if have < policy.min_predicted_value {
+            return Err(Ineligible::PredictedValueTooLow {
+                have: have.to_string(),
+                need: policy.min_predicted_value.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Whether a customer may be enrolled in `flow` now. The same rules for both flows, except that
@@ -194,12 +200,6 @@ pub fn check_flow(
         return Err(Ineligible::TooFewOrders {
             have: profile.order_count,
             need: policy.min_orders,
-        });
-    }
-    if profile.lifetime_value < policy.min_lifetime_value {
-        return Err(Ineligible::LifetimeValueTooLow {
-            have: profile.lifetime_value.to_string(),
-            need: policy.min_lifetime_value.to_string(),
         });
     }
     if let Some(reason) = policy
@@ -268,6 +268,7 @@ mod tests {
                 amount: Money(4000),
                 product: None,
                 category: None,
+                currency: None,
             });
         }
         p
@@ -457,7 +458,15 @@ mod tests {
         let low = outlook(1234.0);
         let high = outlook(9000.0);
         let ask_with = |c: &crate::campaign::CampaignConfig, p: &Profile, o: Option<&Outlook>| {
-            check_enrollment(p, None, &c.eligibility, Flow::WinBack, o, "EUR", now())
+            check_enrollment(
+                p,
+                None,
+                &c.eligibility,
+                Flow::WinBack,
+                o,
+                &c.valuation(),
+                now(),
+            )
         };
         let ask = |p: &Profile, o: Option<&Outlook>| ask_with(&c, p, o);
         assert_eq!(
@@ -470,10 +479,20 @@ mod tests {
         assert_eq!(ask(&p, Some(&high)), Ok(()));
         // No outlook (the threshold rule): nothing to compare.
         assert_eq!(ask(&p, None), Ok(()));
-        // Orders in another currency are never compared with the campaign's.
+        // Orders in another currency are never compared with the campaign's without a rate...
         let mut sek = p.clone();
         sek.currency = Some("SEK".into());
         assert_eq!(ask(&sek, Some(&low)), Ok(()));
+        // ...and at the configured rate with one: 9000.00 SEK at 0.087 is 7.83 EUR.
+        let mut rated = c.clone();
+        rated.exchange_rates.insert("SEK".into(), 0.087);
+        assert_eq!(
+            ask_with(&rated, &sek, Some(&high)),
+            Err(Ineligible::PredictedValueTooLow {
+                have: "7.83".into(),
+                need: "50.00".into()
+            })
+        );
         // The other rules come first.
         let mut gone = p.clone();
         gone.email_status = EmailStatus::Unsubscribed;
@@ -482,5 +501,55 @@ mod tests {
         let mut none = c.clone();
         none.eligibility.min_predicted_value = Money(0);
         assert_eq!(ask_with(&none, &p, Some(&low)), Ok(()));
+    }
+
+    #[test]
+    fn the_lifetime_value_minimum_counts_other_currencies_only_at_a_configured_rate() {
+        let mut c = example_campaign();
+        c.eligibility.min_lifetime_value = Money(10000);
+        let mut p = Profile::new("c1");
+        p.email = Some("ann@example.com".into());
+        let order = |day: u32, amount: i64, currency: &str| OrderRecord {
+            at: Utc.with_ymd_and_hms(2025, 6, day, 10, 0, 0).unwrap(),
+            amount: Money(amount),
+            product: None,
+            category: None,
+            currency: Some(currency.into()),
+        };
+        p.record_order(order(1, 6000, "EUR"));
+        p.record_order(order(2, 50000, "SEK"));
+        let ask = |c: &crate::campaign::CampaignConfig, p: &Profile| {
+            check_enrollment(
+                p,
+                None,
+                &c.eligibility,
+                Flow::WinBack,
+                None,
+                &c.valuation(),
+                now(),
+            )
+        };
+        // 60 EUR and 500 SEK are never added up: no rate, no comparison.
+        assert_eq!(ask(&c, &p), Ok(()));
+        // 500 SEK at 0.087 is 43.50 EUR: 103.50 in all.
+        let mut rated = c.clone();
+        rated.exchange_rates.insert("SEK".into(), 0.087);
+        assert_eq!(ask(&rated, &p), Ok(()));
+        rated.exchange_rates.insert("SEK".into(), 0.05);
+        assert_eq!(
+            ask(&rated, &p),
+            Err(Ineligible::LifetimeValueTooLow {
+                have: "85.00".into(),
+                need: "100.00".into()
+            })
+        );
+        // In the campaign currency alone it is compared as before.
+        let mut eur = Profile::new("c2");
+        eur.email = Some("bo@example.com".into());
+        eur.record_order(order(1, 6000, "EUR"));
+        assert!(matches!(
+            ask(&c, &eur),
+            Err(Ineligible::LifetimeValueTooLow { .. })
+        ));
     }
 }

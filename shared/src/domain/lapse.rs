@@ -476,6 +476,7 @@ mod tests {
             amount: Money(amount),
             product: None,
             category: None,
+            currency: None,
         });
         for g in gaps {
             at += days(*g);
@@ -484,6 +485,7 @@ mod tests {
                 amount: Money(amount),
                 product: None,
                 category: None,
+                currency: None,
             });
         }
         p

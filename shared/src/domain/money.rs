@@ -99,6 +99,42 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// What one unit of each other currency is worth in the campaign's currency (`[exchange_rates]`
+/// in the campaign file: `SEK = 0.087` for one SEK = 0.087 EUR). A currency without a rate is
+/// never converted, and never added to or compared with the campaign currency.
+pub type ExchangeRates = std::collections::BTreeMap<String, f64>;
+
+/// The campaign's currency with the rates that bring other currencies into it.
+#[derive(Debug, Clone, Copy)]
+pub struct Valuation<'a> {
+    pub currency: &'a str,
+    pub rates: &'a ExchangeRates,
+}
+
+impl Valuation<'_> {
+    /// `amount` in `from`, in the campaign currency: itself when `from` is the campaign's, else
+    /// at the configured rate (rounded to the minor unit); `None` without a rate.
+    pub fn convert(&self, amount: Money, from: &str) -> Option<Money> {
+        if from.eq_ignore_ascii_case(self.currency) {
+            return Some(amount);
+        }
+        let rate = self
+            .rates
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(from))
+            .map(|(_, r)| *r)?;
+        Some(Money((amount.0 as f64 * rate).round() as i64))
+    }
+
+    /// The sum of `amounts` (by currency) in the campaign currency, or `None` when one of them
+    /// has no rate: then it cannot be compared with anything in the campaign currency.
+    pub fn total<'c>(&self, amounts: impl IntoIterator<Item = (&'c str, Money)>) -> Option<Money> {
+        amounts
+            .into_iter()
+            .try_fold(Money::ZERO, |sum, (c, m)| Some(sum + self.convert(m, c)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +149,23 @@ mod tests {
         assert!(Money::parse("abc").is_err());
         assert!(Money::parse("").is_err());
         assert!(Money::parse(".5").is_err());
+    }
+
+    #[test]
+    fn converts_only_with_a_rate_and_never_sums_without_one() {
+        let rates = ExchangeRates::from([("SEK".to_string(), 0.087)]);
+        let v = Valuation {
+            currency: "EUR",
+            rates: &rates,
+        };
+        assert_eq!(v.convert(Money(1000), "eur"), Some(Money(1000)));
+        assert_eq!(v.convert(Money(10000), "sek"), Some(Money(870)));
+        assert_eq!(v.convert(Money(10000), "USD"), None);
+        assert_eq!(
+            v.total([("EUR", Money(500)), ("SEK", Money(10000))]),
+            Some(Money(1370))
+        );
+        assert_eq!(v.total([("EUR", Money(500)), ("USD", Money(100))]), None);
     }
 
     proptest::proptest! {

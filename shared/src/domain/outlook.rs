@@ -50,6 +50,7 @@ mod tests {
                 amount: Money(*a),
                 product: None,
                 category: None,
+                currency: None,
             });
         }
         p
@@ -86,6 +87,7 @@ mod tests {
                 amount: Money(3000),
                 product: None,
                 category: None,
+                currency: None,
             });
             p
         };

@@ -201,6 +201,7 @@ impl World {
                 amount: shared::domain::money::Money(3000),
                 product: Some("beans".into()),
                 category: Some("coffee".into()),
+                currency: None,
             });
         }
         self.store.save_profile(&p).await.unwrap();

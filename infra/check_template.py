@@ -30,13 +30,13 @@ METRICS = {
         "PublishFailures", "FollowUpsOpened", "FollowUpsClosed", "FollowUpNotifyFailures",
     ],
 }
-# Least privilege: the DynamoDB actions each function's code calls (shared/src/adapters/dynamodb.rs
+# Least privilege: the DynamoDB actions each function's code calls (shared/src/adapters/dynamodb/
 # maps each store method to its API call), on the table and on the due index, and the secrets
 # each one reads. A function with a managed policy broader than these fails the check.
 DYNAMODB = {
     "SchedulerFunction": ({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "Scan"}, {"Query"}),
     "SenderFunction": ({"GetItem", "PutItem", "UpdateItem"}, set()),
-    "WebhookFunction": ({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"}, set()),
+    "WebhookFunction": ({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"}, set()),
 }
 SECRETS = {
     "SchedulerFunction": set(),
@@ -166,6 +166,14 @@ def main():
         check("PUBLIC_BASE_URL" in variables, f"{logical}: PUBLIC_BASE_URL missing")
     check("SES_MAX_SEND_RATE" in resources["SenderFunction"]["Properties"]["Environment"]["Variables"],
           "SenderFunction: SES_MAX_SEND_RATE missing")
+    # A resolved reason reaches the scheduler (which may Scan) from the bus, never the webhook.
+    routes = [e.get("Properties", {}) for e in
+              resources["SchedulerFunction"]["Properties"].get("Events", {}).values()
+              if e.get("Type") == "EventBridgeRule"]
+    check(any(r.get("Pattern", {}).get("detail-type") == ["ResolutionRequested"]
+              and r.get("Pattern", {}).get("source") == ["winback"]
+              and "EventBus" in json.dumps(r.get("EventBusName")) for r in routes),
+          "SchedulerFunction: needs an EventBridgeRule on EventBus for ResolutionRequested")
 
     # Dashboard
     body = substitute(resources["Dashboard"]["Properties"]["DashboardBody"])

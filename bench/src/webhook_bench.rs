@@ -37,19 +37,7 @@ fn order(i: usize) -> String {
 }
 
 fn signed(body: String) -> HttpRequest {
-    HttpRequest {
-        method: "POST".into(),
-        path: "/v1/activity".into(),
-        query: String::new(),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            (
-                "winback-signature".into(),
-                sign_webhook(KEY, world::now().timestamp(), body.as_bytes()),
-            ),
-        ],
-        body: body.into_bytes(),
-    }
+    test_support::requests::signed_post("/v1/activity", body, KEY, world::now())
 }
 
 /// The webhook's dependencies over `store`, with the bench's keys and in-memory bus and metrics.

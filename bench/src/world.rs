@@ -1,7 +1,6 @@
 //! Synthetic customers, the bench's clock, and stores: embedded, or a fresh table on DynamoDB
 //! Local whose client asks for and records consumed capacity.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -13,7 +12,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use shared::adapters::dynamodb::{create_table_from_spec, DynamoStore};
+use shared::adapters::dynamodb::DynamoStore;
 use shared::domain::customer::{OrderRecord, Profile};
 use shared::domain::money::Money;
 
@@ -40,7 +39,9 @@ pub fn customer(i: usize, due: bool) -> Profile {
     let gap = 25 + (i % 30) as i64;
     for k in (0..(2 + i % 4) as i64).rev() {
         p.record_order(OrderRecord {
-            at: now() - Duration::days(last + k * gap),
+            // Scattered hours: no usual hour to wait for (the best-hour deferral is measured
+            // apart from the write cost of a send).
+            at: now() - Duration::days(last + k * gap) - Duration::hours((k * 7 + i as i64) % 24),
             amount: Money(1500 + (i % 7) as i64 * 500),
             product: Some("house blend".into()),
             category: Some(["coffee", "equipment", "groceries"][i % 3].into()),
@@ -183,62 +184,45 @@ impl Intercept for CapacityInterceptor {
     }
 }
 
-/// A fresh, randomly named table on DynamoDB Local, created from the template's spec.
+/// A fresh, randomly named table on DynamoDB Local, created from the template's spec, whose
+/// client records consumed capacity.
 pub struct LocalTable {
-    pub client: aws_sdk_dynamodb::Client,
-    pub name: String,
     pub store: Arc<DynamoStore>,
     pub capacity: CapacityLog,
+    table: test_support::table::LocalTable,
 }
 
 impl LocalTable {
     /// Needs the local stack's environment (`. $(infra/local/stack.sh env)`).
     pub async fn create(prefix: &str) -> Result<LocalTable, BenchError> {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
-        if endpoint.is_empty() {
+        if !test_support::table::dynamodb_configured() {
             return Err(BenchError::Setup(
-                "AWS_ENDPOINT_URL_DYNAMODB is not set: start the local stack with \
-                 `infra/local/stack.sh start` and source `$(infra/local/stack.sh env)`, or run \
+                "AWS_ENDPOINT_URL_DYNAMODB or WINBACK_TABLE_SPEC is not set: start the local stack \
+                 with `infra/local/stack.sh start` and source `$(infra/local/stack.sh env)`, or run \
                  `infra/bench`, which does both"
                     .into(),
             ));
         }
-        let spec = std::env::var("WINBACK_TABLE_SPEC").map_err(|_| {
-            BenchError::Setup(
-                "WINBACK_TABLE_SPEC is not set: source the local stack's env file".into(),
-            )
-        })?;
+        let spec =
+            test_support::table::table_spec_path().map_err(|e| BenchError::Setup(e.to_string()))?;
         let config = shared::settings::aws_config().await;
         let capacity = CapacityLog::default();
         let dynamo_conf = aws_sdk_dynamodb::config::Builder::from(&config)
             .interceptor(CapacityInterceptor(capacity.clone()))
             .build();
         let client = aws_sdk_dynamodb::Client::from_conf(dynamo_conf);
-        let mut bytes = [0u8; 4];
-        getrandom::getrandom(&mut bytes).map_err(|e| BenchError::Setup(e.to_string()))?;
-        let name = format!("{prefix}-{}", hex::encode(bytes));
-        create_table_from_spec(&client, &name, &PathBuf::from(&spec))
+        let table = test_support::table::LocalTable::create_with(client, prefix, &spec)
             .await
-            .map_err(|e| BenchError::Setup(format!("creating table {name} on {endpoint}: {e}")))?;
-        let store = Arc::new(DynamoStore::new(client.clone(), name.clone()));
+            .map_err(|e| BenchError::Setup(format!("creating a {prefix} table: {e}")))?;
         Ok(LocalTable {
-            client,
-            name,
-            store,
+            store: table.store.clone(),
             capacity,
+            table,
         })
     }
 
     /// Deletes the table.
     pub async fn delete(self) {
-        if let Err(e) = self
-            .client
-            .delete_table()
-            .table_name(&self.name)
-            .send()
-            .await
-        {
-            eprintln!("could not delete bench table {}: {e}", self.name);
-        }
+        self.table.delete().await;
     }
 }

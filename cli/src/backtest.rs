@@ -345,9 +345,12 @@ impl Backtest {
             (&observed, "observed"),
             "% of customers",
         )?;
-        let page = format!(
-            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>winback backtest</title></head><body style=\"font-family:sans-serif;max-width:60em;margin:auto\">\n<h1>Backtest</h1>\n{chart}\n{}\n</body></html>\n",
-            html::pre("Figures", &self.to_text())
+        let page = crate::pages::render(
+            "backtest.html",
+            minijinja::context! {
+                chart => crate::pages::safe(chart),
+                figures => self.to_text(),
+            },
         );
         std::fs::create_dir_all(out).map_err(CliError::io("create", out))?;
         let path = out.join("index.html");

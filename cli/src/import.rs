@@ -49,13 +49,6 @@ pub struct ImportSummary {
     pub model_stored: bool,
 }
 
-/// A metric sink that keeps nothing (the CLI reports its own figures).
-pub struct NoMetrics;
-
-impl shared::emf::MetricSink for NoMetrics {
-    fn record(&self, _record: shared::emf::Record, _timestamp_ms: i64) {}
-}
-
 /// A progress bar on stderr (hidden when stderr is not a terminal).
 pub fn bar(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
@@ -222,7 +215,7 @@ pub async fn rebuild(
         store,
         bus: Arc::new(MemoryBus::new()),
         campaign: Arc::new(campaign.clone()),
-        metrics: Arc::new(NoMetrics),
+        metrics: Arc::new(shared::emf::NullMetrics),
         retry: RetryPolicy::default(),
     };
     scheduler::run(

@@ -7,6 +7,7 @@ pub mod detection;
 pub mod error;
 pub mod import;
 pub mod orders;
+pub mod pages;
 pub mod plan;
 pub mod preview;
 pub mod report;
@@ -389,12 +390,13 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             let done = match (a.target.aws, &a.target.store) {
                 (true, _) => {
                     let store = aws::store().await?;
-                    webhook::resolve::resolve_reason(store.as_ref(), reason, note, at).await?
+                    scheduler::resolve::resolve_reason(store.as_ref(), reason, note, at).await?
                 }
                 (false, Some(path)) => {
                     let snap = snapshot::Snapshot::load(path)?;
                     let memory = snap.restore().await?;
-                    let done = webhook::resolve::resolve_reason(&memory, reason, note, at).await?;
+                    let done =
+                        scheduler::resolve::resolve_reason(&memory, reason, note, at).await?;
                     snapshot::Snapshot::take(&memory, &snap.campaigns)
                         .await?
                         .save(path)?;
@@ -598,7 +600,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 &rows,
             )
             .with_exchange_rates(&config.exchange_rates);
-            let path = report::html::write(&r, "", &a.out)?;
+            let path = report::html::write(&r, &[], &a.out)?;
             if a.json {
                 println!(
                     "{}",

@@ -1,10 +1,10 @@
 //! `winback preview`: every step × locale × reward kind of a campaign rendered to files, with an
 //! index page, so a marketer can review the emails before anything is sent.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
+use serde::Serialize;
 use shared::campaign::{Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
 use shared::domain::money::Money;
 use shared::domain::reward::{Reward, RewardCode, RewardKind, RewardSpec};
@@ -108,10 +108,35 @@ fn context(
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// One table of the index page (templates/preview_index.html): a section a step and one for
+/// the resolved-reason email, a row a reward kind or answer, a cell a locale.
+#[derive(Serialize)]
+struct Section {
+    /// The resolved-reason email's table rather than a step's.
+    resolved: bool,
+    /// The flow's name before "Step" ("" for the win-back flow).
+    flow: &'static str,
+    n: u8,
+    template: String,
+    /// As Rust prints the number (`3`, `0.5`).
+    delay_days: String,
+    reward: bool,
+    survey: bool,
+    nps: bool,
+    rows: Vec<Row>,
+}
+
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    cells: Vec<Cell>,
+}
+
+/// One rendered email: its files' stem and its subject.
+#[derive(Serialize)]
+struct Cell {
+    stem: String,
+    subject: String,
 }
 
 /// A reward of `spec` as step `step` would issue it, with a fixed sample code.
@@ -134,18 +159,16 @@ fn sample_reward(
     )
 }
 
-/// Renders one email to `<stem>.html` and `<stem>.txt` in `out` and adds its cell to `index`.
-#[allow(clippy::too_many_arguments)]
+/// Renders one email to `<stem>.html` and `<stem>.txt` in `out`; its cell of the index.
 fn emit(
     campaign: &Campaign,
     out: &Path,
-    index: &mut String,
     step: u8,
     template: &str,
     locale: &str,
     row: &str,
     ctx: &EmailContext,
-) -> CliResult<()> {
+) -> CliResult<Cell> {
     let config = campaign.config();
     let rendered = campaign
         .render_template(template, locale, ctx)
@@ -166,12 +189,10 @@ fn emit(
         format!("Subject: {}\n\n{}", rendered.subject, rendered.text),
     )
     .map_err(CliError::io("write", &text_path))?;
-    let _ = write!(
-        index,
-        "<td><a href=\"{stem}.html\">{}</a><br><a class=\"t\" href=\"{stem}.txt\">text</a></td>",
-        esc(&rendered.subject)
-    );
-    Ok(())
+    Ok(Cell {
+        stem,
+        subject: rendered.subject,
+    })
 }
 
 /// Loads `campaign` (a shipped name or a directory) and writes the preview into `out`.
@@ -186,7 +207,7 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
         .with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
         .single()
         .expect("date");
-    let mut index = String::new();
+    let mut sections = Vec::new();
     let mut emails = 0;
     let flows = [
         Flow::WinBack,
@@ -208,22 +229,22 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
         } else {
             vec![None]
         };
-        let _ = writeln!(
-            index,
-            "<h2>{}Step {n}: {} <small>(after {} day(s){}{}{})</small></h2>\n<table><tr><th>reward</th>{}</tr>",
-            match flow {
+        let mut section = Section {
+            resolved: false,
+            flow: match flow {
                 Flow::AtRisk => "At-risk flow, ",
                 Flow::Celebration => "Birthday and anniversary flow, ",
                 Flow::ReEngagement => "Re-engagement flow, ",
                 Flow::WinBack => "",
             },
-            esc(&step.template),
-            step.delay_days,
-            if step.reward { ", reward" } else { "" },
-            if step.survey { ", survey" } else { "" },
-            if step.nps { ", NPS" } else { "" },
-            config.locales.iter().map(|l| format!("<th>{}</th>", esc(l))).collect::<String>()
-        );
+            n,
+            template: step.template.clone(),
+            delay_days: step.delay_days.to_string(),
+            reward: step.reward,
+            survey: step.survey,
+            nps: step.nps,
+            rows: Vec::new(),
+        };
         let asked_before = steps[..i].iter().any(|s| s.survey);
         // Each reward kind, then (after a step with the survey) each answer with its reward.
         let mut rows: Vec<(String, Option<RewardSpec>, Option<Reason>)> = kinds
@@ -253,37 +274,23 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
             }));
         }
         for (row, spec, reason) in rows {
-            let _ = write!(index, "<tr><td>{}</td>", esc(&row));
+            let mut cells = Vec::new();
             for locale in &config.locales {
                 let reward = spec
                     .clone()
                     .map(|spec| sample_reward(spec, &config, n, now));
                 let mut ctx = context(&campaign, flow, n, locale, reward.as_ref(), now);
                 ctx.reason = reason.map(|r| r.as_str().to_string());
-                emit(
-                    &campaign,
-                    out,
-                    &mut index,
-                    n,
-                    &step.template,
-                    locale,
-                    &row,
-                    &ctx,
-                )?;
+                cells.push(emit(&campaign, out, n, &step.template, locale, &row, &ctx)?);
                 emails += 1;
             }
-            let _ = writeln!(index, "</tr>");
+            section.rows.push(Row { name: row, cells });
         }
-        let _ = writeln!(index, "</table>");
+        sections.push(section);
     }
     if let Some(template) = &config.eligibility.resolved_template {
         // The email that tells a paused customer their reason is fixed (it replaces step 1).
-        let _ = writeln!(
-            index,
-            "<h2>Resolved: {} <small>(first email after <code>winback resolve</code>)</small></h2>\n<table><tr><th></th>{}</tr><tr><td>reason-quality</td>",
-            esc(template),
-            config.locales.iter().map(|l| format!("<th>{}</th>", esc(l))).collect::<String>()
-        );
+        let mut cells = Vec::new();
         for locale in &config.locales {
             let reward = config.steps[0]
                 .reward
@@ -295,27 +302,41 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
                 reason: Reason::Quality,
                 note: "Our new roaster is in, and every batch is tasted before it ships.".into(),
             });
-            emit(
+            cells.push(emit(
                 &campaign,
                 out,
-                &mut index,
                 1,
                 template,
                 locale,
                 "resolved-quality",
                 &ctx,
-            )?;
+            )?);
             emails += 1;
         }
-        let _ = writeln!(index, "</tr></table>");
+        sections.push(Section {
+            resolved: true,
+            flow: "",
+            n: 1,
+            template: template.clone(),
+            delay_days: String::new(),
+            reward: false,
+            survey: false,
+            nps: false,
+            rows: vec![Row {
+                name: "reason-quality".into(),
+                cells,
+            }],
+        });
     }
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Preview: {name}</title>\
-<style>body{{font-family:system-ui,sans-serif;margin:2rem}}td,th{{padding:.3rem .6rem;border-bottom:1px solid #eee;vertical-align:top;text-align:left}}a.t{{color:#666;font-size:.85em}}</style></head><body>\
-<h1>Preview of campaign {name}</h1><p>{shop}: {emails} emails, every step of both flows × locale × reward kind (and, after the survey, × answer), the resolved-reason email × locale, with sample customer data \
-(links point at webhook.example and do nothing).</p>\n{index}</body></html>\n",
-        name = esc(&config.name),
-        shop = esc(&config.shop_name),
+    let page = crate::pages::render(
+        "preview_index.html",
+        minijinja::context! {
+            name => &config.name,
+            shop => &config.shop_name,
+            locales => &config.locales,
+            emails,
+            sections,
+        },
     );
     let index_path = out.join("index.html");
     std::fs::write(&index_path, page).map_err(CliError::io("write", &index_path))?;

@@ -119,8 +119,23 @@ async fn resolve(w: &World, note: &str) -> serde_json::Value {
         body: body.into_bytes(),
     };
     let resp = webhook::handle_http(&w.webhook, req, now()).await;
-    assert_eq!(resp.status, 200, "{}", resp.body);
-    serde_json::from_str(&resp.body).unwrap()
+    assert_eq!(resp.status, 202, "{}", resp.body);
+    // The webhook hands the reason to the scheduler on the bus, as the template's rule does.
+    let events = w.bus.drain();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let payload = serde_json::json!({
+        "source": "winback",
+        "detail-type": events[0].detail_type(),
+        "detail": serde_json::from_str::<serde_json::Value>(&events[0].detail_json()).unwrap(),
+    });
+    scheduler::handle(
+        &w.scheduler,
+        &payload,
+        now(),
+        scheduler::Budget::unlimited(),
+    )
+    .await
+    .unwrap()
 }
 
 /// One scheduler run at `at`, and every step it publishes handed to the sender.
@@ -151,7 +166,7 @@ async fn resolving_a_paused_reason_tells_each_customer_once_through_the_sender()
     assert!(w.mailer.drain().is_empty());
 
     let done = resolve(&w, "Our new roaster is in, and every batch is tasted.").await;
-    assert_eq!(done["customers"], 2);
+    assert_eq!(done["resolved"], 2);
     let outcomes = run_at(&w, now()).await;
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
     let emails = w.mailer.drain();
@@ -181,7 +196,7 @@ async fn resolving_a_paused_reason_tells_each_customer_once_through_the_sender()
     assert_eq!(e.group, Group::Treated);
 
     // The rest of the sequence is the usual one; resolving again tells nobody twice.
-    assert_eq!(resolve(&w, "again").await["customers"], 0);
+    assert_eq!(resolve(&w, "again").await["resolved"], 0);
     let later = now() + Duration::days(5);
     run_at(&w, later).await;
     let emails = w.mailer.drain();

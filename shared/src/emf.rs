@@ -90,6 +90,13 @@ impl MetricSink for StdoutEmf {
     }
 }
 
+/// Keeps nothing: for tools that report their own figures (the CLI's import and simulate).
+pub struct NullMetrics;
+
+impl MetricSink for NullMetrics {
+    fn record(&self, _record: Record, _timestamp_ms: i64) {}
+}
+
 /// Keeps records in memory (simulation and tests).
 #[derive(Default)]
 pub struct MemoryMetrics {

@@ -67,6 +67,15 @@ pub enum BusEvent {
         why: String,
         at: DateTime<Utc>,
     },
+    /// The shop fixed a reason it pauses customers for (`POST /v1/resolutions/{reason}`): the
+    /// scheduler marks every customer who gave it resolved (it reads every profile; the public
+    /// webhook may not).
+    ResolutionRequested {
+        campaign: String,
+        reason: Reason,
+        note: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl BusEvent {
@@ -80,6 +89,7 @@ impl BusEvent {
             BusEvent::FollowUpNeeded { .. } => "FollowUpNeeded",
             BusEvent::CustomerSunset { .. } => "CustomerSunset",
             BusEvent::CustomerSuppressed { .. } => "CustomerSuppressed",
+            BusEvent::ResolutionRequested { .. } => "ResolutionRequested",
         }
     }
 

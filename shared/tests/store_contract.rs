@@ -7,12 +7,11 @@
 //! DynamoDB tests fail, unless `WINBACK_SKIP_DYNAMODB=1` asks to skip them. Each DynamoDB test
 //! creates its own randomly named table from the spec, so the tests run in parallel.
 
+use shared::adapters::dynamodb::DynamoStore;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use shared::adapters::dynamodb::{create_table_from_spec, DynamoStore};
 use shared::adapters::embedded::MemoryStore;
 use shared::domain::customer::Profile;
 use shared::domain::experiment::Group;
@@ -21,6 +20,7 @@ use shared::domain::money::Money;
 use shared::domain::reward::{ReserveError, Reward, RewardCode, RewardKind, RewardSpec};
 use shared::domain::sequence::{Enrollment, Status};
 use shared::ports::*;
+use test_support::table::LocalTable;
 
 type Shared = Arc<dyn Store>;
 
@@ -728,70 +728,14 @@ async fn counters_add_atomically_and_read_back_per_cohort_and_day(store: Shared)
     assert_eq!(store.counter_rows("nobody").await.unwrap(), Vec::new());
 }
 
-/// A randomly named table on DynamoDB Local, created from the template's spec.
-struct LocalTable {
-    client: aws_sdk_dynamodb::Client,
-    name: String,
-    store: Arc<DynamoStore>,
-}
-
-impl LocalTable {
-    /// `None` only when `WINBACK_SKIP_DYNAMODB=1`; panics when the local stack is missing.
-    async fn create() -> Option<LocalTable> {
-        if std::env::var("WINBACK_SKIP_DYNAMODB").as_deref() == Ok("1") {
-            eprintln!(
-                "WINBACK_SKIP_DYNAMODB=1: skipping the DynamoDB variant of this contract test"
-            );
-            return None;
-        }
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
-        assert!(
-            !endpoint.is_empty(),
-            "AWS_ENDPOINT_URL_DYNAMODB is not set: the store contract suite runs against DynamoDB \
-             Local. Run the tests through infra/test, or start the stack with \
-             `infra/local/stack.sh start` and source the env file it prints \
-             (`. $(infra/local/stack.sh env)`). Set WINBACK_SKIP_DYNAMODB=1 to skip the DynamoDB \
-             variant on purpose."
-        );
-        let spec = std::env::var("WINBACK_TABLE_SPEC").unwrap_or_default();
-        assert!(
-            !spec.is_empty(),
-            "WINBACK_TABLE_SPEC is not set: it names the table spec infra/local/stack.sh writes \
-             from template.yaml. Run the tests through infra/test or source the stack's env file."
-        );
-        let config = shared::settings::aws_config().await;
-        let client = aws_sdk_dynamodb::Client::new(&config);
-        let mut bytes = [0u8; 6];
-        getrandom::getrandom(&mut bytes).expect("OS random source");
-        let name = format!("contract-{}", hex::encode(bytes));
-        create_table_from_spec(&client, &name, &PathBuf::from(&spec))
-            .await
-            .unwrap_or_else(|e| panic!("creating table {name} on {endpoint}: {e}"));
-        let store = Arc::new(DynamoStore::new(client.clone(), name.clone()));
-        Some(LocalTable {
-            client,
-            name,
-            store,
-        })
+/// A randomly named table on DynamoDB Local, created from the template's spec; `None` only when
+/// `WINBACK_SKIP_DYNAMODB=1`, a panic naming what is missing when the local stack is not there.
+async fn local_table() -> Option<LocalTable> {
+    if std::env::var("WINBACK_SKIP_DYNAMODB").as_deref() == Ok("1") {
+        eprintln!("WINBACK_SKIP_DYNAMODB=1: skipping the DynamoDB variant of this contract test");
+        return None;
     }
-
-    /// Runs a test on the table, then deletes the table, also when the test fails.
-    async fn run(self, test: impl std::future::Future<Output = ()>) {
-        let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(test)).await;
-        self.delete().await;
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
-        }
-    }
-
-    async fn delete(self) {
-        self.client
-            .delete_table()
-            .table_name(&self.name)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("deleting table {}: {e:?}", self.name));
-    }
+    Some(LocalTable::create("contract").await)
 }
 
 async fn a_customers_enrollments_and_rewards_are_listed_and_deleted_for_erasure(store: Shared) {
@@ -868,7 +812,7 @@ macro_rules! contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some(table) = super::LocalTable::create().await else {
+                    let Some(table) = super::local_table().await else {
                         return;
                     };
                     let store = table.store.clone();
@@ -900,7 +844,7 @@ mod dynamodb_only {
 
     #[tokio::test]
     async fn enrollments_stay_out_of_the_due_index_projection_and_come_back_whole() {
-        let Some(table) = LocalTable::create().await else {
+        let Some(table) = local_table().await else {
             return;
         };
         let store = table.store.clone();
@@ -959,7 +903,7 @@ mod dynamodb_only {
 
     #[tokio::test]
     async fn the_store_counts_items_read_by_the_due_index_and_by_scans() {
-        let Some(table) = LocalTable::create().await else {
+        let Some(table) = local_table().await else {
             return;
         };
         let store = table.store.clone();
@@ -996,7 +940,7 @@ mod dynamodb_only {
 
     #[tokio::test]
     async fn tables_made_from_the_spec_have_the_due_index_and_ttl() {
-        let Some(table) = LocalTable::create().await else {
+        let Some(table) = local_table().await else {
             return;
         };
         let described = table
@@ -1032,7 +976,7 @@ mod dynamodb_only {
 
     #[tokio::test]
     async fn a_missing_table_is_a_backend_error_that_names_the_table() {
-        let Some(table) = LocalTable::create().await else {
+        let Some(table) = local_table().await else {
             return;
         };
         let missing = DynamoStore::new(table.client.clone(), "no-such-table-here");

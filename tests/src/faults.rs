@@ -5,7 +5,6 @@
 //! with one shared [`Sequencer`], so a test can tell which happened first across tasks.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +12,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::adapters::dynamodb::{create_table_from_spec, DynamoStore};
 use shared::domain::customer::Profile;
 use shared::domain::metrics::{CohortKey, CounterRow};
 use shared::domain::model::CampaignFit;
@@ -731,59 +729,6 @@ impl EventBus for FlakyBus {
             }
         }
         Ok(result)
-    }
-}
-
-/// A fresh, randomly named table on DynamoDB Local, created from the template's table spec.
-pub struct LocalTable {
-    pub client: aws_sdk_dynamodb::Client,
-    pub name: String,
-    pub store: Arc<DynamoStore>,
-}
-
-/// Whether the DynamoDB Local environment is configured.
-pub fn dynamodb_configured() -> bool {
-    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok_and(|v| !v.is_empty())
-        && std::env::var("WINBACK_TABLE_SPEC").is_ok_and(|v| !v.is_empty())
-}
-
-impl LocalTable {
-    /// Creates the table; panics with how to start the stack when its environment is missing.
-    pub async fn create(prefix: &str) -> LocalTable {
-        assert!(
-            dynamodb_configured(),
-            "AWS_ENDPOINT_URL_DYNAMODB and WINBACK_TABLE_SPEC are not set: the reliability cases \
-             that depend on conditional writes also run against DynamoDB Local. Run the tests \
-             through infra/test, or start the stack with `infra/local/stack.sh start` and source \
-             its env file (`. \"$(infra/local/stack.sh env)\"`)."
-        );
-        let spec = PathBuf::from(std::env::var("WINBACK_TABLE_SPEC").unwrap_or_default());
-        let config = shared::settings::aws_config().await;
-        let client = aws_sdk_dynamodb::Client::new(&config);
-        let suffix: u64 = rand::random();
-        let name = format!("{prefix}-{suffix:016x}");
-        create_table_from_spec(&client, &name, &spec)
-            .await
-            .unwrap_or_else(|e| panic!("creating table {name} on DynamoDB Local: {e}"));
-        let store = Arc::new(DynamoStore::new(client.clone(), name.clone()));
-        LocalTable {
-            client,
-            name,
-            store,
-        }
-    }
-
-    /// Deletes the table.
-    pub async fn delete(self) {
-        if let Err(e) = self
-            .client
-            .delete_table()
-            .table_name(&self.name)
-            .send()
-            .await
-        {
-            eprintln!("could not delete table {}: {e}", self.name);
-        }
     }
 }
 

@@ -5,7 +5,6 @@
 //! runs the tests with it). Every test gets its own table, bus, queue and sender domain, so tests
 //! run in parallel on one stack and never reset it.
 
-use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -14,13 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sesv2::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_sesv2::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_sesv2::error::BoxError;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
-use shared::adapters::dynamodb::{create_table_from_spec, DynamoStore};
 use shared::adapters::eventbridge::EventBridgeBus;
 use shared::adapters::ses::SesMailer;
 use shared::adapters::sns::SnsNotifier;
@@ -30,6 +27,8 @@ use shared::domain::experiment::{self, Group};
 use shared::domain::money::Money;
 use shared::emf::MemoryMetrics;
 use shared::events::RetryPolicy;
+pub use test_support::requests::{self, signed_activity};
+pub use test_support::table::LocalTable;
 
 /// The key the sender signs links with and the webhook verifies them with.
 pub const LINK_KEY: &[u8] = b"local-stack-link-key";
@@ -112,15 +111,9 @@ impl LocalStack {
     /// A new, uniquely named table on DynamoDB Local, made from the template's table spec.
     pub async fn fresh_table(&self, label: &str) -> LocalTable {
         let client = aws_sdk_dynamodb::Client::new(&self.conf);
-        let name = unique(&format!("winback-{label}"));
-        create_table_from_spec(&client, &name, &self.table_spec)
+        LocalTable::create_with(client, &format!("winback-{label}"), &self.table_spec)
             .await
-            .unwrap_or_else(|e| panic!("creating table {name} on DynamoDB Local: {e}"));
-        LocalTable {
-            store: Arc::new(DynamoStore::new(client.clone(), name.clone())),
-            client,
-            name,
-        }
+            .unwrap_or_else(|e| panic!("creating a {label} table on DynamoDB Local: {e}"))
     }
 
     /// A new bus on moto whose rule sends the events of `detail_types` (source `winback`) to a
@@ -398,54 +391,6 @@ impl Intercept for WireLog {
     }
 }
 
-/// A table of its own on DynamoDB Local.
-pub struct LocalTable {
-    pub name: String,
-    pub client: aws_sdk_dynamodb::Client,
-    pub store: Arc<DynamoStore>,
-}
-
-impl LocalTable {
-    /// Every item of the table, in key order, to compare before and after.
-    pub async fn items(&self) -> Vec<BTreeMap<String, AttributeValue>> {
-        let mut out = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.name)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("scanning {}: {e:?}", self.name));
-            out.extend(
-                page.items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|i| i.into_iter().collect::<BTreeMap<_, _>>()),
-            );
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        out.sort_by_key(|i| format!("{:?}|{:?}", i.get("pk"), i.get("sk")));
-        out
-    }
-
-    /// Deletes the table (DynamoDB Local is in memory; a failed test leaves its table behind).
-    pub async fn delete(self) {
-        self.client
-            .delete_table()
-            .table_name(&self.name)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("deleting table {}: {e:?}", self.name));
-    }
-}
-
 /// A bus of its own on moto with a rule to a queue of its own.
 pub struct BusQueue {
     /// The EventBridge adapter publishing to the bus.
@@ -675,34 +620,7 @@ pub fn request_for(url: &str, method: &str, body: &str) -> webhook::HttpRequest 
         .strip_prefix(PUBLIC_BASE_URL)
         .unwrap_or_else(|| panic!("{url} does not start with {PUBLIC_BASE_URL}"));
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    webhook::HttpRequest {
-        method: method.into(),
-        path: path.into(),
-        query: query.into(),
-        headers: vec![(
-            "content-type".into(),
-            "application/x-www-form-urlencoded".into(),
-        )],
-        body: body.as_bytes().to_vec(),
-    }
-}
-
-/// A shop's `POST /v1/activity`, signed at `t` with `key`.
-pub fn signed_activity(body: &Value, key: &[u8], t: DateTime<Utc>) -> webhook::HttpRequest {
-    let raw = body.to_string();
-    webhook::HttpRequest {
-        method: "POST".into(),
-        path: "/v1/activity".into(),
-        query: String::new(),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            (
-                "winback-signature".into(),
-                shared::signing::sign_webhook(key, t.timestamp(), raw.as_bytes()),
-            ),
-        ],
-        body: raw.into_bytes(),
-    }
+    requests::form(method, path, query, body)
 }
 
 pub mod faults;
@@ -716,61 +634,17 @@ pub fn platform_keys() -> webhook::PlatformKeys {
     }
 }
 
-fn base64_hmac(key: &[u8], body: &[u8]) -> String {
-    use base64::Engine;
-    use hmac::Mac;
-    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
-    m.update(body);
-    base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
-}
-
-fn platform_request(
-    platform: &str,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-) -> webhook::HttpRequest {
-    let mut all = vec![("content-type".to_string(), "application/json".to_string())];
-    all.extend(headers);
-    webhook::HttpRequest {
-        method: "POST".into(),
-        path: format!("/v1/platforms/{platform}"),
-        query: String::new(),
-        headers: all,
-        body,
-    }
-}
-
 /// A Shopify webhook delivery on `topic`, signed as Shopify signs.
 pub fn shopify_delivery(topic: &str, body: &Value) -> webhook::HttpRequest {
-    let raw = body.to_string().into_bytes();
-    let sig = base64_hmac(SHOPIFY_SECRET, &raw);
-    platform_request(
-        "shopify",
-        vec![
-            ("X-Shopify-Topic".into(), topic.into()),
-            ("X-Shopify-Hmac-Sha256".into(), sig),
-        ],
-        raw,
-    )
+    requests::shopify_delivery(SHOPIFY_SECRET, topic, body)
 }
 
 /// A WooCommerce webhook delivery on `topic`, signed as WooCommerce signs.
 pub fn woocommerce_delivery(topic: &str, body: &Value) -> webhook::HttpRequest {
-    let raw = body.to_string().into_bytes();
-    let sig = base64_hmac(WOOCOMMERCE_SECRET, &raw);
-    platform_request(
-        "woocommerce",
-        vec![
-            ("X-WC-Webhook-Topic".into(), topic.into()),
-            ("X-WC-Webhook-Signature".into(), sig),
-        ],
-        raw,
-    )
+    requests::woocommerce_delivery(WOOCOMMERCE_SECRET, topic, body)
 }
 
 /// A Stripe event delivery signed at `t` as Stripe signs.
 pub fn stripe_delivery(body: &Value, t: DateTime<Utc>) -> webhook::HttpRequest {
-    let raw = body.to_string().into_bytes();
-    let sig = shared::signing::sign_webhook(STRIPE_SECRET, t.timestamp(), &raw);
-    platform_request("stripe", vec![("Stripe-Signature".into(), sig)], raw)
+    requests::stripe_delivery(STRIPE_SECRET, body, t)
 }

@@ -417,19 +417,12 @@ fn signed_reserve(
     t: chrono::DateTime<chrono::Utc>,
 ) -> webhook::HttpRequest {
     let raw = json!({ "order_ref": order_ref }).to_string();
-    webhook::HttpRequest {
-        method: "POST".into(),
-        path: format!("/v1/rewards/{code}/reserve"),
-        query: String::new(),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            (
-                "winback-signature".into(),
-                shared::signing::sign_webhook(WEBHOOK_KEY, t.timestamp(), raw.as_bytes()),
-            ),
-        ],
-        body: raw.into_bytes(),
-    }
+    winback_tests::requests::signed_post(
+        &format!("/v1/rewards/{code}/reserve"),
+        raw,
+        WEBHOOK_KEY,
+        t,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,90 +11,114 @@ use reliability_common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_message_twice_and_two_senders_at_once_send_exactly_one_email_per_step() {
-    assert_case_1(case_1(Backend::Embedded).await);
+    assert_replayed_messages_and_two_senders_send_one_email_per_step(
+        replayed_messages_and_two_senders_send_one_email_per_step(Backend::Embedded).await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_message_twice_and_two_senders_at_once_send_exactly_one_email_per_step_on_dynamodb() {
-    assert_case_1(case_1(Backend::Dynamo).await);
+    assert_replayed_messages_and_two_senders_send_one_email_per_step(
+        replayed_messages_and_two_senders_send_one_email_per_step(Backend::Dynamo).await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crash_at_any_sender_point_recovers_every_step_within_the_stated_duplicate_bound() {
-    for f in case_2(Backend::Embedded).await {
-        assert_case_2(&f);
+    for f in sender_crashes_at_every_point_recover_every_step(Backend::Embedded).await {
+        assert_sender_crashes_at_every_point_recover_every_step(&f);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crash_at_any_sender_point_recovers_every_step_within_the_stated_duplicate_bound_on_dynamodb(
 ) {
-    for f in case_2(Backend::Dynamo).await {
-        assert_case_2(&f);
+    for f in sender_crashes_at_every_point_recover_every_step(Backend::Dynamo).await {
+        assert_sender_crashes_at_every_point_recover_every_step(&f);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ses_throttling_half_the_calls_sends_everything_once_and_reports_the_failed_items() {
-    assert_case_3(case_3().await);
+    assert_ses_throttling_sends_everything_once(ses_throttling_sends_everything_once().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn store_throttling_and_lost_acks_are_retried_by_redelivery_and_leave_no_half_written_state()
 {
-    assert_case_4(case_4().await);
+    assert_store_throttling_and_lost_acks_leave_no_half_written_state(
+        store_throttling_and_lost_acks_leave_no_half_written_state().await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn put_events_partial_failures_retry_only_the_failed_entries_and_lose_none() {
-    assert_case_5(case_5().await);
+    assert_put_events_partial_failures_lose_nothing(
+        put_events_partial_failures_lose_nothing().await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_email_is_sent_after_an_unsubscribe_was_acknowledged() {
-    assert_case_6(case_6(Backend::Embedded).await);
+    assert_no_email_follows_an_acknowledged_unsubscribe(
+        no_email_follows_an_acknowledged_unsubscribe(Backend::Embedded).await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_email_is_sent_after_an_unsubscribe_was_acknowledged_on_dynamodb() {
-    assert_case_6(case_6(Backend::Dynamo).await);
+    assert_no_email_follows_an_acknowledged_unsubscribe(
+        no_email_follows_an_acknowledged_unsubscribe(Backend::Dynamo).await,
+    );
 }
 
 #[test]
 fn thousands_of_bad_webhook_requests_get_a_clear_4xx_and_change_nothing() {
-    assert_case_7(case_7(BAD_INPUT_CASES));
+    assert_bad_webhook_requests_get_a_clear_4xx_and_change_nothing(
+        bad_webhook_requests_get_a_clear_4xx_and_change_nothing(BAD_INPUT_CASES),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overlapping_and_resumed_scheduler_runs_enroll_everyone_exactly_once() {
-    assert_case_8(case_8(Backend::Embedded).await);
+    assert_overlapping_scheduler_runs_enroll_everyone_once(
+        overlapping_scheduler_runs_enroll_everyone_once(Backend::Embedded).await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overlapping_and_resumed_scheduler_runs_enroll_everyone_exactly_once_on_dynamodb() {
-    assert_case_8(case_8(Backend::Dynamo).await);
+    assert_overlapping_scheduler_runs_enroll_everyone_once(
+        overlapping_scheduler_runs_enroll_everyone_once(Backend::Dynamo).await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_webhook_crash_right_after_a_claim_loses_no_bounce_and_counts_no_open_twice() {
-    for f in case_9().await {
-        assert_case_9(&f);
+    for f in a_webhook_crash_after_a_claim_loses_no_bounce().await {
+        assert_a_webhook_crash_after_a_claim_loses_no_bounce(&f);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_ses_pause_hands_steps_back_without_spending_receives_and_sends_each_once_after() {
-    assert_case_10(case_10().await);
+    assert_an_ses_pause_hands_steps_back_and_sends_each_once_after(
+        an_ses_pause_hands_steps_back_and_sends_each_once_after().await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_erased_customer_leaves_nothing_but_a_tombstone() {
-    assert_case_11(case_11(Backend::Embedded).await);
+    assert_an_erasure_leaves_only_a_tombstone(
+        an_erasure_leaves_only_a_tombstone(Backend::Embedded).await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_erased_customer_leaves_nothing_but_a_tombstone_on_dynamodb() {
-    assert_case_11(case_11(Backend::Dynamo).await);
+    assert_an_erasure_leaves_only_a_tombstone(
+        an_erasure_leaves_only_a_tombstone(Backend::Dynamo).await,
+    );
 }
 
 #[test]
@@ -111,50 +135,50 @@ fn the_reliability_report_is_written_from_a_full_run_when_asked() {
     let mut figures = Vec::new();
     rt.block_on(async {
         for backend in [Backend::Embedded, Backend::Dynamo] {
-            let f = case_1(backend).await;
-            assert_case_1(f.clone());
+            let f = replayed_messages_and_two_senders_send_one_email_per_step(backend).await;
+            assert_replayed_messages_and_two_senders_send_one_email_per_step(f.clone());
             figures.push(f);
         }
         for backend in [Backend::Embedded, Backend::Dynamo] {
-            for f in case_2(backend).await {
-                assert_case_2(&f);
+            for f in sender_crashes_at_every_point_recover_every_step(backend).await {
+                assert_sender_crashes_at_every_point_recover_every_step(&f);
                 figures.push(f);
             }
         }
-        let f = case_3().await;
-        assert_case_3(f.clone());
+        let f = ses_throttling_sends_everything_once().await;
+        assert_ses_throttling_sends_everything_once(f.clone());
         figures.push(f);
-        let f = case_4().await;
-        assert_case_4(f.clone());
+        let f = store_throttling_and_lost_acks_leave_no_half_written_state().await;
+        assert_store_throttling_and_lost_acks_leave_no_half_written_state(f.clone());
         figures.push(f);
-        let f = case_5().await;
-        assert_case_5(f.clone());
+        let f = put_events_partial_failures_lose_nothing().await;
+        assert_put_events_partial_failures_lose_nothing(f.clone());
         figures.push(f);
         for backend in [Backend::Embedded, Backend::Dynamo] {
-            let f = case_6(backend).await;
-            assert_case_6(f.clone());
+            let f = no_email_follows_an_acknowledged_unsubscribe(backend).await;
+            assert_no_email_follows_an_acknowledged_unsubscribe(f.clone());
             figures.push(f);
         }
     });
-    let f = case_7(BAD_INPUT_CASES);
-    assert_case_7(f.clone());
+    let f = bad_webhook_requests_get_a_clear_4xx_and_change_nothing(BAD_INPUT_CASES);
+    assert_bad_webhook_requests_get_a_clear_4xx_and_change_nothing(f.clone());
     figures.push(f);
     rt.block_on(async {
         for backend in [Backend::Embedded, Backend::Dynamo] {
-            let f = case_8(backend).await;
-            assert_case_8(f.clone());
+            let f = overlapping_scheduler_runs_enroll_everyone_once(backend).await;
+            assert_overlapping_scheduler_runs_enroll_everyone_once(f.clone());
             figures.push(f);
         }
-        for f in case_9().await {
-            assert_case_9(&f);
+        for f in a_webhook_crash_after_a_claim_loses_no_bounce().await {
+            assert_a_webhook_crash_after_a_claim_loses_no_bounce(&f);
             figures.push(f);
         }
-        let f = case_10().await;
-        assert_case_10(f.clone());
+        let f = an_ses_pause_hands_steps_back_and_sends_each_once_after().await;
+        assert_an_ses_pause_hands_steps_back_and_sends_each_once_after(f.clone());
         figures.push(f);
         for backend in [Backend::Embedded, Backend::Dynamo] {
-            let f = case_11(backend).await;
-            assert_case_11(f.clone());
+            let f = an_erasure_leaves_only_a_tombstone(backend).await;
+            assert_an_erasure_leaves_only_a_tombstone(f.clone());
             figures.push(f);
         }
     });

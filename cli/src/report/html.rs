@@ -2,13 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
+use minijinja::context;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use serde::Serialize;
 use shared::domain::experiment::Group;
 use shared::domain::metrics::{counter, Rate};
 
 use super::Report;
 use crate::error::{CliError, CliResult};
+use crate::pages;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type DrawResult = Result<(), String>;
@@ -277,26 +280,35 @@ fn bars(
     })
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// A rate's cells as the page prints them: trials, successes, percent and 95% interval.
+#[derive(Serialize)]
+struct RateCells {
+    trials: i64,
+    successes: i64,
+    value: String,
+    low: String,
+    high: String,
 }
 
-fn rate_cells(r: &Rate) -> String {
-    format!(
-        "<td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.1}% – {:.1}%</td>",
-        r.trials,
-        r.successes,
-        r.value * 100.0,
-        r.low * 100.0,
-        r.high * 100.0
-    )
+fn rate_cells(r: &Rate) -> RateCells {
+    RateCells {
+        trials: r.trials,
+        successes: r.successes,
+        value: format!("{:.1}", r.value * 100.0),
+        low: format!("{:.1}", r.low * 100.0),
+        high: format!("{:.1}", r.high * 100.0),
+    }
+}
+
+/// A section of preformatted text after the report (what the simulated customers did).
+#[derive(Serialize)]
+pub struct Extra<'a> {
+    pub title: &'a str,
+    pub text: &'a str,
 }
 
 /// The whole page.
-pub fn render(r: &Report, extra: &str) -> CliResult<String> {
+pub fn render(r: &Report, extra: &[Extra]) -> CliResult<String> {
     let reactivation = reactivation_chart(r)?;
     let lift = lift_chart(r)?;
     let reason_labels: Vec<String> = r
@@ -322,37 +334,36 @@ pub fn render(r: &Report, extra: &str) -> CliResult<String> {
         "emails",
     )?;
 
-    let mut variant_rows = String::new();
-    for v in &r.variants {
-        let lift = v.lift.map_or_else(
-            || "—".to_string(),
-            |l| {
-                format!(
-                    "{:+.1} pts ({:+.1} to {:+.1})",
-                    l.value * 100.0,
-                    l.low * 100.0,
-                    l.high * 100.0
-                )
-            },
-        );
-        variant_rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td></tr>\n",
-            esc(&v.variant),
-            v.group.as_str(),
-            rate_cells(&v.rate),
-            lift,
-            r.money(v.counts.get(counter::REVENUE) + v.counts.get(counter::REVENUE_AFTER)),
-        ));
-    }
-    let mut step_rows = String::new();
-    for s in &r.steps {
-        step_rows.push_str(&format!(
-            "<tr><td>{}</td>{}</tr>\n",
-            s.step,
-            rate_cells(&s.rate)
-        ));
-    }
-    let health = [
+    let variants: Vec<_> = r
+        .variants
+        .iter()
+        .map(|v| {
+            let lift = v.lift.map_or_else(
+                || "—".to_string(),
+                |l| {
+                    format!(
+                        "{:+.1} pts ({:+.1} to {:+.1})",
+                        l.value * 100.0,
+                        l.low * 100.0,
+                        l.high * 100.0
+                    )
+                },
+            );
+            context! {
+                variant => &v.variant,
+                group => v.group.as_str(),
+                rate => rate_cells(&v.rate),
+                lift,
+                revenue => r.money(v.counts.get(counter::REVENUE) + v.counts.get(counter::REVENUE_AFTER)),
+            }
+        })
+        .collect();
+    let steps_rows: Vec<_> = r
+        .steps
+        .iter()
+        .map(|s| context! { step => s.step, rate => rate_cells(&s.rate) })
+        .collect();
+    let health: Vec<_> = [
         ("opened", &r.open_rate),
         ("clicked", &r.click_rate),
         ("unsubscribed", &r.unsubscribe_rate),
@@ -362,20 +373,19 @@ pub fn render(r: &Report, extra: &str) -> CliResult<String> {
     ]
     .iter()
     .map(|(name, rate)| {
-        format!(
-            "<tr><td>{name}</td><td>{:.2}%</td><td>{} of {}</td></tr>",
-            rate.value * 100.0,
-            rate.successes,
-            rate.trials
-        )
+        context! {
+            name,
+            rate => format!("{:.2}", rate.value * 100.0),
+            successes => rate.successes,
+            trials => rate.trials,
+        }
     })
-    .collect::<Vec<_>>()
-    .join("\n");
-    let treated_holdout = format!(
-        "<tr><td>treated</td>{}</tr><tr><td>holdout</td>{}</tr>",
-        rate_cells(&r.treated_rate),
-        rate_cells(&r.holdout_rate)
-    );
+    .collect();
+    let reason_rows: Vec<_> = r
+        .reason_outcomes
+        .iter()
+        .map(|(reason, rate)| context! { reason => reason.as_str(), rate => rate_cells(rate) })
+        .collect();
     let roi = r.return_on_rewards.map_or_else(
         || "no reward redeemed yet".to_string(),
         |x| format!("{x:.1}×"),
@@ -385,102 +395,50 @@ pub fn render(r: &Report, extra: &str) -> CliResult<String> {
         .iter()
         .filter(|v| v.group == Group::Treated)
         .count();
-    Ok(format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>winback report: {campaign}</title>
-<style>
-body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:980px;margin:2rem auto;padding:0 1rem;color:#222}}
-h1{{font-size:1.6rem}} h2{{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}}
-table{{border-collapse:collapse;margin:.5rem 0}} td,th{{padding:.25rem .7rem;border-bottom:1px solid #eee;text-align:right}}
-td:first-child,th:first-child{{text-align:left}} .big{{font-size:1.3rem}} .muted{{color:#666}} pre{{background:#f6f6f6;padding:1rem;overflow-x:auto}}
-figure{{margin:1rem 0}}
-</style></head><body>
-<h1>Win-back report: {campaign}</h1>
-<p class="muted">{source}</p>
-<p class="big">Reactivation: <b>{treated:.1}%</b> treated vs <b>{holdout:.1}%</b> holdout —
-lift <b>{lift:+.1} points</b> (95% CI {lift_lo:+.1} to {lift_hi:+.1}), about <b>{incremental:.0}</b> customers won back by the campaign.</p>
-<h2>How to read this</h2>
-<p>Every lapsed customer who was eligible was enrolled; a random holdout got no email. The
-reactivation rate is the share of enrolled customers who ordered again within the attribution
-window. The holdout shows how many come back anyway, so the <em>lift</em> (treated minus holdout) is
-what the emails achieved. Intervals are 95%: when the lift interval excludes 0 the effect is unlikely
-to be chance. {treated_group} treated variant(s) are compared with the same holdout.</p>
-<figure>{reactivation_svg}</figure>
-<h2>Treated and holdout</h2>
-<table><tr><th>cohort</th><th>enrolled</th><th>came back</th><th>rate</th><th>95% CI</th></tr>{treated_holdout}</table>
-<h2>Variants</h2>
-<table><tr><th>variant</th><th>group</th><th>enrolled</th><th>came back</th><th>rate</th><th>95% CI</th><th>lift over holdout</th><th>revenue</th></tr>
-{variant_rows}</table>
-<figure>{lift_svg}</figure>
-<h2>Steps</h2>
-<p>Customers won back while the step was their latest email, over those who received it.</p>
-<table><tr><th>step</th><th>received</th><th>won back</th><th>rate</th><th>95% CI</th></tr>
-{step_rows}</table>
-<figure>{steps_svg}</figure>
-<h2>Money</h2>
-<table>
-<tr><td>revenue since reactivation (treated)</td><td>{revenue}</td></tr>
-<tr><td>incremental revenue over the holdout</td><td>{incremental_revenue}</td></tr>
-<tr><td>rewards redeemed</td><td>{redeemed}</td></tr>
-<tr><td>reward cost</td><td>{reward_cost}</td></tr>
-<tr><td>return on rewards (incremental revenue ÷ reward cost)</td><td>{roi}</td></tr>
-<tr><td>still active 90 days after reactivation</td><td>{still:.1}% ({still_n} of {still_d})</td></tr>
-</table>
-<h2>Reasons for leaving</h2>
-<figure>{reasons_svg}</figure>
-<table><tr><th>reason (treated who answered)</th><th>answered</th><th>came back</th><th>rate</th><th>95% CI</th></tr>{reason_rows}</table>
-<p>NPS answers: {detractors} detractors, {passives} passives, {promoters} promoters.</p>
-<h2>List health (treated emails)</h2>
-<table><tr><th>outcome</th><th>rate</th><th>count</th></tr>
-{health}</table>
-{extra}
-</body></html>
-"#,
-        campaign = esc(&r.campaign),
-        source = esc(&r.source),
-        treated = r.treated_rate.value * 100.0,
-        holdout = r.holdout_rate.value * 100.0,
-        lift = r.lift.value * 100.0,
-        lift_lo = r.lift.low * 100.0,
-        lift_hi = r.lift.high * 100.0,
-        incremental = r.lift.incremental_customers,
-        reactivation_svg = reactivation,
-        lift_svg = lift,
-        steps_svg = steps,
-        reasons_svg = reasons,
-        reason_rows = r
-            .reason_outcomes
-            .iter()
-            .map(|(reason, rate)| format!(
-                "<tr><td>{}</td>{}</tr>",
-                reason.as_str(),
-                rate_cells(rate)
-            ))
-            .collect::<String>(),
-        revenue = r.money(r.revenue_minor),
-        incremental_revenue = r.money(r.incremental_revenue_minor),
-        redeemed = r.treated.get(counter::REDEEMED),
-        reward_cost = r.money(r.reward_cost_minor),
-        still = r.still_active_90d.value * 100.0,
-        still_n = r.still_active_90d.successes,
-        still_d = r.still_active_90d.trials,
-        detractors = r.nps[0].1,
-        passives = r.nps[1].1,
-        promoters = r.nps[2].1,
+    Ok(pages::render(
+        "report.html",
+        context! {
+            campaign => &r.campaign,
+            source => &r.source,
+            treated => format!("{:.1}", r.treated_rate.value * 100.0),
+            holdout => format!("{:.1}", r.holdout_rate.value * 100.0),
+            lift => format!("{:+.1}", r.lift.value * 100.0),
+            lift_lo => format!("{:+.1}", r.lift.low * 100.0),
+            lift_hi => format!("{:+.1}", r.lift.high * 100.0),
+            incremental => format!("{:.0}", r.lift.incremental_customers),
+            treated_group,
+            reactivation_svg => pages::safe(reactivation),
+            lift_svg => pages::safe(lift),
+            steps_svg => pages::safe(steps),
+            reasons_svg => pages::safe(reasons),
+            treated_rate => rate_cells(&r.treated_rate),
+            holdout_rate => rate_cells(&r.holdout_rate),
+            variants,
+            steps => steps_rows,
+            reason_rows,
+            revenue => r.money(r.revenue_minor),
+            incremental_revenue => r.money(r.incremental_revenue_minor),
+            redeemed => r.treated.get(counter::REDEEMED),
+            reward_cost => r.money(r.reward_cost_minor),
+            roi,
+            still => format!("{:.1}", r.still_active_90d.value * 100.0),
+            still_n => r.still_active_90d.successes,
+            still_d => r.still_active_90d.trials,
+            detractors => r.nps[0].1,
+            passives => r.nps[1].1,
+            promoters => r.nps[2].1,
+            health,
+            extra,
+        },
     ))
 }
 
 /// Writes `<out>/index.html`; returns its path.
-pub fn write(r: &Report, extra: &str, out: &Path) -> CliResult<PathBuf> {
+pub fn write(r: &Report, extra: &[Extra], out: &Path) -> CliResult<PathBuf> {
     std::fs::create_dir_all(out).map_err(CliError::io("create", out))?;
     let path = out.join("index.html");
     std::fs::write(&path, render(r, extra)?).map_err(CliError::io("write", &path))?;
     Ok(path)
-}
-
-/// Preformatted text for the page (HTML-escaped).
-pub fn pre(title: &str, text: &str) -> String {
-    format!("<h2>{}</h2>\n<pre>{}</pre>", esc(title), esc(text))
 }
 
 #[cfg(test)]
@@ -514,7 +472,7 @@ mod tests {
             },
         ];
         let r = Report::from_rows("x", "EUR", 3, "a <test>", &rows);
-        let page = render(&r, "").unwrap();
+        let page = render(&r, &[]).unwrap();
         assert_eq!(page.matches("<svg").count(), 4);
         assert!(page.contains("a &lt;test&gt;"));
         assert!(!page.contains("<script"), "no scripts, nothing fetched");

@@ -20,7 +20,7 @@ use shared::ports::{EventBus, Mailer, Store};
 use shared::settings::Keys;
 
 use crate::error::{CliError, CliResult};
-use crate::import::{self, NoMetrics};
+use crate::import;
 use crate::report::{html, Report};
 use crate::snapshot::Snapshot;
 use behaviour::Behaviour;
@@ -248,7 +248,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
     pb.finish_and_clear();
     import::rebuild(store.clone(), &config, start).await?;
 
-    let metrics: Arc<dyn shared::emf::MetricSink> = Arc::new(NoMetrics);
+    let metrics: Arc<dyn shared::emf::MetricSink> = Arc::new(shared::emf::NullMetrics);
     // Follow-ups are told to this in-memory notifier (the stack's SNS topic on AWS).
     let notifier = Arc::new(MemoryNotifier::new());
     let scheduler_deps = scheduler::Deps {
@@ -379,15 +379,16 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         }
     }
     let elapsed_seconds = began.elapsed().as_secs_f64();
-    let extra = html::pre(
-        "What the simulated customers did",
-        &format!(
-            "{}{}",
-            tally_text(&world.tally, customers, elapsed_seconds),
-            best_hour_text(&world.tally, config.sending.best_hour)
-        ),
+    let tally = format!(
+        "{}{}",
+        tally_text(&world.tally, customers, elapsed_seconds),
+        best_hour_text(&world.tally, config.sending.best_hour)
     );
-    let report_path = html::write(&report, &extra, &opts.out)?;
+    let extra = html::Extra {
+        title: "What the simulated customers did",
+        text: &tally,
+    };
+    let report_path = html::write(&report, &[extra], &opts.out)?;
     Ok(Outcome {
         report,
         at_risk,

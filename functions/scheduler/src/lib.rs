@@ -26,6 +26,8 @@ use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{publish_all, BusEvent, RetryPolicy, StepDue};
 use shared::ports::{Checkpoint, DueItem, EventBus, Store, StoreError, DUE_SHARDS};
 
+pub mod resolve;
+
 /// Items fetched per due-index page.
 const PAGE: u32 = 100;
 /// Segments of the rebuild scan.
@@ -651,6 +653,22 @@ impl Run<'_> {
         };
         self.set_profile_due(profile, due).await
     }
+}
+
+/// Handles one invocation's payload: a `ResolutionRequested` event from the bus (see
+/// [`resolve`]), else a scheduled run ([`parse_input`], then [`run`]). Answers what was done.
+pub async fn handle(
+    deps: &Deps,
+    payload: &serde_json::Value,
+    invoked_at: DateTime<Utc>,
+    budget: Budget,
+) -> Result<serde_json::Value, SchedulerError> {
+    if let Some((reason, note, at)) = resolve::requested(payload) {
+        let done = resolve::resolve_reason(deps.store.as_ref(), reason, &note, at).await?;
+        return Ok(serde_json::to_value(done).expect("a resolution serializes"));
+    }
+    let input = parse_input(payload, Some(invoked_at))?;
+    Ok(serde_json::to_value(run(deps, input, budget).await?).expect("a summary serializes"))
 }
 
 /// Runs the scheduler once: first any checkpointed run, then this invocation's own work.

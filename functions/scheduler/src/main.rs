@@ -28,16 +28,15 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let deps = deps.clone();
         async move {
-            let input = scheduler::parse_input(&event.payload, Some(chrono::Utc::now()))?;
             let left = event
                 .context
                 .deadline()
                 .duration_since(std::time::SystemTime::now())
                 .ok();
             let budget = scheduler::Budget::from_deadline(left, Instant::now());
-            Ok::<_, Error>(serde_json::to_value(
-                scheduler::run(&deps, input, budget).await?,
-            )?)
+            Ok::<_, Error>(
+                scheduler::handle(&deps, &event.payload, chrono::Utc::now(), budget).await?,
+            )
         }
     }))
     .await

@@ -74,23 +74,21 @@ pub fn html_response(status: u16, html: String) -> HttpResponse {
     }
 }
 
-/// Decodes `%XX` escapes of a path segment; `None` if they do not form UTF-8.
+/// Decodes `%XX` escapes of a path segment; `None` if an escape is malformed (`%` not followed
+/// by two hex digits, which `percent-encoding` would keep as it is) or the bytes are not UTF-8.
 pub fn percent_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let s = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(s, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let malformed = segment.match_indices('%').any(|(i, _)| {
+        !segment
+            .get(i + 1..i + 3)
+            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
+    if malformed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// The languages of an `Accept-Language` header, best first (quality order, ties in order).

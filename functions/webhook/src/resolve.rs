@@ -1,88 +1,18 @@
-//! `POST /v1/resolutions/{reason}`: the shop has fixed a reason it pauses customers for.
+//! `POST /v1/resolutions/{reason}`: the shop has fixed a reason it pauses customers for. The
+//! webhook checks the request and hands it to the scheduler (`ResolutionRequested` on the bus),
+//! which reads every profile: the public webhook's role has no `Scan`.
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use shared::domain::survey::{self, Reason};
-use shared::ports::{Store, StoreError};
+use shared::domain::survey::Reason;
+use shared::events::{BusEvent, RetryPolicy};
+use shared::ports::StoreError;
 
 use crate::http::{json_error, json_response, percent_decode};
-use crate::{Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
+use crate::{Deps, HttpRequest, HttpResponse};
 
-/// Segments of the scan over every profile.
-const SEGMENTS: u32 = 4;
-/// Profiles read per scan page.
-const PAGE: u32 = 200;
 /// The longest note accepted.
 const MAX_NOTE_CHARS: usize = 500;
-
-/// What resolving did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Resolution {
-    /// Profiles read.
-    pub scanned: u64,
-    /// Customers who gave the reason and are now free to be contacted again, and told.
-    pub resolved: u64,
-}
-
-/// Marks `reason` resolved for every customer who gave it, with `note` for the email that tells
-/// them (see [`survey::resolve`]). Each becomes due at `now`: the scheduler's next run enrolls
-/// the lapsed ones again and the sender tells them, once each, through its usual checks (quiet
-/// hours, frequency cap, unsubscribes). Running it again changes nothing for those already
-/// resolved. Reads every profile (a full scan, like a rebuild).
-pub async fn resolve_reason(
-    store: &dyn Store,
-    reason: Reason,
-    note: &str,
-    now: DateTime<Utc>,
-) -> Result<Resolution, StoreError> {
-    let mut out = Resolution::default();
-    for segment in 0..SEGMENTS {
-        let mut cursor = None;
-        loop {
-            let page = store.scan_profiles(segment, SEGMENTS, cursor, PAGE).await?;
-            for p in page.items {
-                out.scanned += 1;
-                if resolve_one(store, p, reason, note, now).await? {
-                    out.resolved += 1;
-                }
-            }
-            cursor = page.cursor;
-            if cursor.is_none() {
-                break;
-            }
-        }
-    }
-    Ok(out)
-}
-
-async fn resolve_one(
-    store: &dyn Store,
-    mut p: shared::domain::customer::Profile,
-    reason: Reason,
-    note: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        if !survey::resolve(&mut p, reason, note, now) {
-            return Ok(false);
-        }
-        match store.save_profile(&p).await {
-            Ok(_) => {
-                tracing::info!(event = "reason_resolved", customer_id = %p.customer_id, reason = reason.as_str());
-                return Ok(true);
-            }
-            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => {
-                match store.get_profile(&p.customer_id).await? {
-                    Some(fresh) => p = fresh,
-                    None => return Ok(false),
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
 
 /// `POST /v1/resolutions/{reason}` with `{"note": "..."}`, signed like activity.
 pub(crate) async fn post(
@@ -109,14 +39,28 @@ pub(crate) async fn post(
         Ok(n) => n,
         Err(message) => return Ok(json_error(400, message, Some("note"))),
     };
-    let done = resolve_reason(deps.store.as_ref(), reason, &note, now).await?;
+    let event = BusEvent::ResolutionRequested {
+        campaign: deps.campaign.config().name.clone(),
+        reason,
+        note,
+        at: now,
+    };
+    let report =
+        shared::events::publish_all(deps.bus.as_ref(), vec![event], RetryPolicy::default()).await;
+    if let Some((_, why)) = report.failed.first() {
+        tracing::error!(event = "publish_failed", detail_type = "ResolutionRequested", reason = %why);
+        return Ok(json_error(
+            503,
+            "the resolution could not be handed to the scheduler: send it again",
+            None,
+        ));
+    }
+    tracing::info!(event = "resolution_requested", reason = reason.as_str());
     Ok(json_response(
-        200,
+        202,
         &json!({
-            "status": "resolved",
+            "status": "accepted",
             "reason": reason.as_str(),
-            "customers": done.resolved,
-            "scanned": done.scanned,
         }),
     ))
 }

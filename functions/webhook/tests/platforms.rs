@@ -3,28 +3,19 @@
 
 mod common;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
 use chrono::Duration;
 use common::*;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::experiment::Group;
 use shared::domain::sequence::Status;
 use shared::ports::ProfileStore;
+use test_support::requests::base64_hmac;
 use webhook::HttpRequest;
 
 const SHOPIFY_CUSTOMER: &str = "115310627314723954";
 const WOO_CUSTOMER: &str = "26";
 const STRIPE_CUSTOMER: &str = "cus_NffrFeUfNV2Hib";
-
-fn base64_hmac(key: &[u8], body: &[u8]) -> String {
-    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    m.update(body);
-    BASE64.encode(m.finalize().into_bytes())
-}
 
 /// A world with `customer` enrolled (treated, step 1 sent, the reward issued) a day ago.
 async fn enrolled_world(customer: &str) -> World {

@@ -25,16 +25,50 @@ fn resolve(reason: &str, body: &serde_json::Value) -> webhook::HttpRequest {
     )
 }
 
+/// The scheduler of this world, invoked with what the bus carried, as the template's rule does.
+async fn scheduler_handles(w: &World, event: &shared::events::BusEvent) -> serde_json::Value {
+    let deps = scheduler::Deps {
+        store: w.store.clone(),
+        bus: w.bus.clone(),
+        campaign: std::sync::Arc::new(w.deps.campaign.config().clone()),
+        metrics: std::sync::Arc::new(shared::emf::NullMetrics),
+        retry: shared::events::RetryPolicy::default(),
+    };
+    let payload = json!({
+        "version": "0",
+        "source": "winback",
+        "detail-type": event.detail_type(),
+        "detail": serde_json::from_str::<serde_json::Value>(&event.detail_json()).unwrap(),
+    });
+    let later = now() + chrono::Duration::minutes(1);
+    scheduler::handle(&deps, &payload, later, scheduler::Budget::unlimited())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
-async fn resolving_frees_each_customer_paused_for_the_reason_once() {
+async fn resolving_hands_the_reason_to_the_scheduler_which_frees_each_customer_once() {
     let w = world();
     paused_over_quality(&w, "c-1").await;
     paused_over_quality(&w, "c-2").await;
     w.enrolled_customer().await; // gave no reason
+    let before = w.snapshot().await;
     let note = json!({"note": "Our new roaster is in."});
     let resp = w.http(resolve("quality", &note)).await;
-    assert_eq!(resp.status, 200, "{}", resp.body);
-    assert_eq!(resp.json()["customers"], 2);
+    assert_eq!(resp.status, 202, "{}", resp.body);
+    assert_eq!(resp.json()["status"], "accepted");
+    // The webhook reads no profile and changes none: the scheduler does the work.
+    assert_eq!(w.snapshot().await, before);
+    let events = w.bus.drain();
+    assert_eq!(events.len(), 1);
+    assert!(matches!(
+        &events[0],
+        shared::events::BusEvent::ResolutionRequested { reason: Reason::Quality, note, .. }
+            if note == "Our new roaster is in."
+    ));
+    let done = scheduler_handles(&w, &events[0]).await;
+    assert_eq!(done["resolved"], 2, "{done}");
+    assert_eq!(done["scanned"], 3, "{done}");
     for id in ["c-1", "c-2"] {
         let p = w.profile(id).await;
         assert!(p.resolved_reasons.contains(&Reason::Quality));
@@ -48,8 +82,9 @@ async fn resolving_frees_each_customer_paused_for_the_reason_once() {
     assert!(other.resolved_reasons.is_empty());
     // Resolving again changes nothing.
     let before = w.snapshot().await;
-    let resp = w.http(resolve("quality", &note)).await;
-    assert_eq!(resp.json()["customers"], 0);
+    assert_eq!(w.http(resolve("quality", &note)).await.status, 202);
+    let again = w.bus.drain();
+    assert_eq!(scheduler_handles(&w, &again[0]).await["resolved"], 0);
     assert_eq!(w.snapshot().await, before);
 }
 
@@ -74,4 +109,5 @@ async fn an_unsigned_unknown_or_noteless_resolution_is_refused_and_changes_nothi
     get.method = "GET".into();
     assert_eq!(w.http(get).await.status, 405);
     assert_eq!(w.snapshot().await, before);
+    assert!(w.bus.drain().is_empty(), "nothing handed to the scheduler");
 }

@@ -23,9 +23,11 @@ use shared::events::{publish_all, BusEvent, RetryPolicy, StepDue};
 use shared::ports::{EnrollmentStore, EventBus, MetricsStore, ProfileStore, RewardStore, Store};
 use shared::signing::{sign_link, LinkClaims, Purpose};
 use winback_tests::faults::{
-    Crash, CrashPoint, FaultPlan, FaultyMailer, FaultyStore, Figure, FlakyBus, LocalTable,
-    Sequencer, CRASH_MESSAGE,
+    Crash, CrashPoint, FaultPlan, FaultyMailer, FaultyStore, Figure, FlakyBus, Sequencer,
+    CRASH_MESSAGE,
 };
+use winback_tests::requests::{self, post};
+use winback_tests::LocalTable;
 
 pub const LINK_KEY: &[u8] = b"reliability-link-key";
 pub const WEBHOOK_KEY: &[u8] = b"reliability-webhook-key";
@@ -107,30 +109,12 @@ impl Storage {
                 }
                 out
             }
-            (None, Some(t)) => {
-                let mut out = Vec::new();
-                let mut start = None;
-                loop {
-                    let page = t
-                        .client
-                        .scan()
-                        .table_name(&t.name)
-                        .consistent_read(true)
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .await
-                        .unwrap_or_else(|e| panic!("scanning {}: {e:?}", t.name));
-                    for item in page.items.unwrap_or_default() {
-                        let item: BTreeMap<_, _> = item.into_iter().collect();
-                        out.push(format!("item {item:?}"));
-                    }
-                    match page.last_evaluated_key {
-                        Some(k) if !k.is_empty() => start = Some(k),
-                        _ => break,
-                    }
-                }
-                out
-            }
+            (None, Some(t)) => t
+                .items()
+                .await
+                .into_iter()
+                .map(|item| format!("item {item:?}"))
+                .collect(),
             (None, None) => unreachable!("a storage is embedded or a table"),
         };
         all.into_iter()
@@ -366,9 +350,9 @@ fn losses(world: &SenderWorld, ids: &[String]) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Case 1
+// Replayed messages and two senders send one email per step (case 1)
 
-pub async fn case_1(backend: Backend) -> Figure {
+pub async fn replayed_messages_and_two_senders_send_one_email_per_step(backend: Backend) -> Figure {
     const N: usize = 40;
     let storage = Storage::new(backend, "rel-replay").await;
     let w = SenderWorld::new(
@@ -413,7 +397,7 @@ pub async fn case_1(backend: Backend) -> Figure {
     f
 }
 
-pub fn assert_case_1(f: Figure) {
+pub fn assert_replayed_messages_and_two_senders_send_one_email_per_step(f: Figure) {
     assert_eq!(f.get("emails"), f.get("steps"), "{}", f.line());
     assert_eq!(f.get("duplicates"), 0, "{}", f.line());
     assert_eq!(f.get("losses"), 0, "{}", f.line());
@@ -422,9 +406,9 @@ pub fn assert_case_1(f: Figure) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Case 2
+// Sender crashes at every point recover every step (case 2)
 
-pub async fn case_2(backend: Backend) -> Vec<Figure> {
+pub async fn sender_crashes_at_every_point_recover_every_step(backend: Backend) -> Vec<Figure> {
     const N: usize = 8;
     let mut figures = Vec::new();
     for point in CrashPoint::ALL {
@@ -487,7 +471,7 @@ pub async fn case_2(backend: Backend) -> Vec<Figure> {
     figures
 }
 
-pub fn assert_case_2(f: &Figure) {
+pub fn assert_sender_crashes_at_every_point_recover_every_step(f: &Figure) {
     assert_eq!(f.get("crashes"), f.get("steps"), "{}", f.line());
     assert_eq!(f.get("losses"), 0, "{}", f.line());
     assert_eq!(f.get("bad state"), 0, "{}", f.line());
@@ -508,9 +492,9 @@ pub fn assert_case_2(f: &Figure) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Case 3
+// SES throttling sends everything once (case 3)
 
-pub async fn case_3() -> Figure {
+pub async fn ses_throttling_sends_everything_once() -> Figure {
     const N: usize = 60;
     let storage = Storage::new(Backend::Embedded, "rel-ses").await;
     let w = SenderWorld::new(
@@ -587,7 +571,7 @@ async fn publish_due(
         .collect()
 }
 
-pub fn assert_case_3(f: Figure) {
+pub fn assert_ses_throttling_sends_everything_once(f: Figure) {
     assert!(
         f.get("SES calls throttled") >= f.get("steps") / 2,
         "{}",
@@ -607,7 +591,7 @@ pub fn assert_case_3(f: Figure) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Case 4
+// Store throttling and lost acks leave no half written state (case 4)
 
 fn lapsed(id: &str) -> Profile {
     let mut p = profile(id);
@@ -632,7 +616,7 @@ fn lapsed(id: &str) -> Profile {
     p
 }
 
-pub async fn case_4() -> Figure {
+pub async fn store_throttling_and_lost_acks_leave_no_half_written_state() -> Figure {
     const N: usize = 80;
     let memory = Arc::new(MemoryStore::new());
     memory.set_clock(now());
@@ -777,7 +761,7 @@ pub async fn case_4() -> Figure {
     .print()
 }
 
-pub fn assert_case_4(f: Figure) {
+pub fn assert_store_throttling_and_lost_acks_leave_no_half_written_state(f: Figure) {
     assert!(f.get("faults injected") > 0, "{}", f.line());
     assert_eq!(f.get("enrollments"), f.get("customers"), "{}", f.line());
     assert_eq!(f.get("emails"), f.get("treated"), "{}", f.line());
@@ -800,9 +784,9 @@ fn treated_enrolled(memory: &MemoryStore) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Case 5
+// PutEvents partial failures lose nothing (case 5)
 
-pub async fn case_5() -> Figure {
+pub async fn put_events_partial_failures_lose_nothing() -> Figure {
     const N: usize = 1000;
     let inner = Arc::new(MemoryBus::new());
     let bus = FlakyBus::new(
@@ -852,7 +836,7 @@ pub async fn case_5() -> Figure {
     .print()
 }
 
-pub fn assert_case_5(f: Figure) {
+pub fn assert_put_events_partial_failures_lose_nothing(f: Figure) {
     assert!(
         f.get("entries failed") > 0 && f.get("calls failed") > 0,
         "{}",
@@ -872,7 +856,7 @@ pub fn assert_case_5(f: Figure) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Case 6
+// No email follows an acknowledged unsubscribe (case 6)
 
 fn webhook_deps(store: Arc<dyn Store>) -> webhook::Deps {
     webhook::Deps {
@@ -909,7 +893,7 @@ fn link_token(
     )
 }
 
-pub async fn case_6(backend: Backend) -> Figure {
+pub async fn no_email_follows_an_acknowledged_unsubscribe(backend: Backend) -> Figure {
     let rounds: usize = 60;
     // The last rounds' sender waits 3.3 s at its rate limiter between its checks and SES: longer
     // than any fixed wait an unsubscribe could afford.
@@ -1013,13 +997,13 @@ pub async fn case_6(backend: Backend) -> Figure {
     f
 }
 
-pub fn assert_case_6(f: Figure) {
+pub fn assert_no_email_follows_an_acknowledged_unsubscribe(f: Figure) {
     assert_eq!(f.get("unsubscribed"), f.get("races"), "{}", f.line());
     assert_eq!(f.get("emails after the ack"), 0, "{}", f.line());
 }
 
 // ---------------------------------------------------------------------------------------------
-// Case 7
+// Bad webhook requests get a clear 4xx and change nothing (case 7)
 
 /// One generated bad request and what kind of bad it is.
 #[derive(Debug, Clone)]
@@ -1029,21 +1013,11 @@ pub struct BadRequest {
 }
 
 fn signed(body: &[u8], key: &[u8], t: DateTime<Utc>) -> String {
-    shared::signing::sign_webhook(key, t.timestamp(), body)
+    requests::signature(key, t, body)
 }
 
 fn post_activity(body: Vec<u8>, signature: Option<String>) -> webhook::HttpRequest {
-    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-    if let Some(s) = signature {
-        headers.push(("winback-signature".into(), s));
-    }
-    webhook::HttpRequest {
-        method: "POST".into(),
-        path: "/v1/activity".into(),
-        query: String::new(),
-        headers,
-        body,
-    }
+    post("/v1/activity", body, signature)
 }
 
 fn link_request(
@@ -1054,35 +1028,22 @@ fn link_request(
     body: &str,
 ) -> webhook::HttpRequest {
     let query = url_encode_pairs(&[("t", token)]) + extra;
-    webhook::HttpRequest {
-        method: method.into(),
-        path: path.into(),
-        query,
-        headers: vec![(
-            "content-type".into(),
-            "application/x-www-form-urlencoded".into(),
-        )],
-        body: body.as_bytes().to_vec(),
-    }
+    requests::form(method, path, &query, body)
 }
 
 fn url_encode_pairs(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (k, v) in pairs {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.push_str(k);
-        out.push('=');
-        for b in v.bytes() {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-    }
-    out
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    // RFC 3986's unreserved characters stay as they are.
+    const ESCAPED: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, ESCAPED)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 pub fn bad_requests() -> impl proptest::strategy::Strategy<Value = BadRequest> {
@@ -1195,7 +1156,7 @@ async fn webhook_state(store: &MemoryStore) -> String {
     )
 }
 
-pub fn case_7(cases: u32) -> Figure {
+pub fn bad_webhook_requests_get_a_clear_4xx_and_change_nothing(cases: u32) -> Figure {
     use proptest::test_runner::{Config, TestCaseError, TestRunner};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1305,7 +1266,7 @@ const UNSIGNED_KINDS: [&str; 4] = [
     "oversized body",
 ];
 
-pub fn assert_case_7(f: Figure) {
+pub fn assert_bad_webhook_requests_get_a_clear_4xx_and_change_nothing(f: Figure) {
     assert!(
         f.get("bad inputs tried") >= u64::from(BAD_INPUT_CASES),
         "{}",
@@ -1325,7 +1286,7 @@ pub fn assert_case_7(f: Figure) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Case 8
+// Overlapping scheduler runs enroll everyone once (case 8)
 
 fn scheduler_deps(store: Arc<dyn Store>, bus: Arc<dyn EventBus>) -> scheduler::Deps {
     scheduler::Deps {
@@ -1356,7 +1317,7 @@ fn repeats(sorted: &[String]) -> u64 {
     sorted.windows(2).filter(|w| w[0] == w[1]).count() as u64
 }
 
-pub async fn case_8(backend: Backend) -> Figure {
+pub async fn overlapping_scheduler_runs_enroll_everyone_once(backend: Backend) -> Figure {
     let n: usize = match backend {
         Backend::Embedded => 300,
         Backend::Dynamo => 120,
@@ -1441,7 +1402,7 @@ pub async fn case_8(backend: Backend) -> Figure {
     .print()
 }
 
-pub fn assert_case_8(f: Figure) {
+pub fn assert_overlapping_scheduler_runs_enroll_everyone_once(f: Figure) {
     let n = f.get("customers per scenario");
     assert_eq!(f.get("overlap enrolled"), n, "{}", f.line());
     assert_eq!(f.get("overlap counted enrolled"), n, "{}", f.line());
@@ -1453,7 +1414,7 @@ pub fn assert_case_8(f: Figure) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Case 9
+// A webhook crash after a claim loses no bounce (case 9)
 
 /// An SES event from EventBridge for `customer`, as the webhook receives it.
 fn ses_event(fixture: &str, customer: &str, n: usize) -> serde_json::Value {
@@ -1470,7 +1431,7 @@ fn ses_event(fixture: &str, customer: &str, n: usize) -> serde_json::Value {
 /// for the event claim, an open for the open/click claim); EventBridge retries the event with
 /// backoff (10 s, doubling). Every bounce must end suppressed and every open counted once,
 /// within minutes, not after the 30-day dedupe window.
-pub async fn case_9() -> Vec<Figure> {
+pub async fn a_webhook_crash_after_a_claim_loses_no_bounce() -> Vec<Figure> {
     const N: usize = 6;
     const BOUNCE: &str = include_str!("../../../functions/webhook/tests/fixtures/ses-bounce.json");
     const OPEN: &str = include_str!("../../../functions/webhook/tests/fixtures/ses-open.json");
@@ -1562,7 +1523,7 @@ pub async fn case_9() -> Vec<Figure> {
     figures
 }
 
-pub fn assert_case_9(f: &Figure) {
+pub fn assert_a_webhook_crash_after_a_claim_loses_no_bounce(f: &Figure) {
     assert_eq!(f.get("crashes"), f.get("events"), "{}", f.line());
     assert_eq!(f.get("lost"), 0, "{}", f.line());
     assert_eq!(f.get("opens counted twice"), 0, "{}", f.line());
@@ -1578,12 +1539,12 @@ pub fn assert_case_9(f: &Figure) {
 // The report
 
 // ---------------------------------------------------------------------------------------------
-// Case 10
+// An SES pause hands steps back and sends each once after (case 10)
 
 /// SES pauses sending with steps queued: each batch stops at its first refused call and hands
 /// its steps back to the scheduler; once sending resumes, the scheduler's next run publishes
 /// them again and each goes out once.
-pub async fn case_10() -> Figure {
+pub async fn an_ses_pause_hands_steps_back_and_sends_each_once_after() -> Figure {
     const N: usize = 40;
     const BATCH: usize = 10;
     let storage = Storage::new(Backend::Embedded, "rel-pause").await;
@@ -1642,7 +1603,7 @@ pub async fn case_10() -> Figure {
         .print()
 }
 
-pub fn assert_case_10(f: Figure) {
+pub fn assert_an_ses_pause_hands_steps_back_and_sends_each_once_after(f: Figure) {
     assert_eq!(
         f.get("SES calls refused as paused"),
         f.get("batches while paused"),
@@ -1746,7 +1707,7 @@ async fn full_history(
 /// `DELETE /v1/customers/{id}`; every stored item is then searched for their id, their emails'
 /// message ids and their reward codes. Only the tombstone may be left, and a second customer's
 /// items are untouched.
-pub async fn case_11(backend: Backend) -> Figure {
+pub async fn an_erasure_leaves_only_a_tombstone(backend: Backend) -> Figure {
     let storage = Storage::new(backend, "rel-erase").await;
     let w = SenderWorld::new(storage.store.clone(), |s| s, |m| m);
     let deps = webhook_deps(storage.store.clone());
@@ -1800,7 +1761,7 @@ pub async fn case_11(backend: Backend) -> Figure {
     f
 }
 
-pub fn assert_case_11(f: Figure) {
+pub fn assert_an_erasure_leaves_only_a_tombstone(f: Figure) {
     assert!(f.get("items for the customer before") >= 8, "{}", f.line());
     assert_eq!(f.get("items left"), 1, "only the tombstone: {}", f.line());
     assert_eq!(f.get("of them the tombstone"), 1, "{}", f.line());

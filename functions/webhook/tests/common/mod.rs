@@ -15,7 +15,8 @@ use shared::domain::reward::{Reward, RewardCode};
 use shared::domain::sequence::Enrollment;
 use shared::emf::MemoryMetrics;
 use shared::ports::{EnrollmentStore, MetricsStore, ProfileStore, RewardStore};
-use shared::signing::{sign_link, sign_webhook, LinkClaims, Purpose};
+use shared::signing::{sign_link, LinkClaims, Purpose};
+use test_support::requests;
 use webhook::{Deps, HttpRequest, HttpResponse, Keys};
 
 pub const WEBHOOK_KEY: &[u8] = b"test-webhook-key";
@@ -94,16 +95,11 @@ pub fn platform_fixture(name: &str) -> (Vec<u8>, String) {
 
 /// A platform's webhook delivery of `body` with `headers`.
 pub fn platform_post(platform: &str, headers: &[(&str, &str)], body: Vec<u8>) -> HttpRequest {
-    HttpRequest {
-        method: "POST".into(),
-        path: format!("/v1/platforms/{platform}"),
-        query: String::new(),
-        headers: std::iter::once(("content-type", "application/json"))
-            .chain(headers.iter().copied())
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        body,
-    }
+    let headers = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    requests::platform_delivery(platform, headers, body)
 }
 
 /// A Shopify delivery of a fixture on `topic`, signed as sign.py signed it.
@@ -269,19 +265,7 @@ impl World {
 }
 
 pub fn signed_post(path: &str, body: &str, key: &[u8], t: DateTime<Utc>) -> HttpRequest {
-    HttpRequest {
-        method: "POST".into(),
-        path: path.into(),
-        query: String::new(),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            (
-                "winback-signature".into(),
-                sign_webhook(key, t.timestamp(), body.as_bytes()),
-            ),
-        ],
-        body: body.as_bytes().to_vec(),
-    }
+    requests::signed_post(path, body, key, t)
 }
 
 pub fn activity(body: &Value) -> HttpRequest {
@@ -289,16 +273,7 @@ pub fn activity(body: &Value) -> HttpRequest {
 }
 
 pub fn signed_bodiless(method: &str, path: &str) -> HttpRequest {
-    HttpRequest {
-        method: method.into(),
-        path: path.into(),
-        query: String::new(),
-        headers: vec![(
-            "winback-signature".into(),
-            sign_webhook(WEBHOOK_KEY, now().timestamp(), path.as_bytes()),
-        )],
-        body: Vec::new(),
-    }
+    requests::signed_bodiless(method, path, WEBHOOK_KEY, now())
 }
 
 pub fn token(purpose: Purpose, enrollment_id: &str) -> String {
@@ -316,16 +291,7 @@ pub fn token(purpose: Purpose, enrollment_id: &str) -> String {
 }
 
 pub fn link(method: &str, path: &str, query: &str, body: &str) -> HttpRequest {
-    HttpRequest {
-        method: method.into(),
-        path: path.into(),
-        query: query.into(),
-        headers: vec![(
-            "content-type".into(),
-            "application/x-www-form-urlencoded".into(),
-        )],
-        body: body.as_bytes().to_vec(),
-    }
+    requests::form(method, path, query, body)
 }
 
 pub fn order(event_id: &str, occurred_at: DateTime<Utc>, value: &str) -> Value {

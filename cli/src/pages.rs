@@ -1,0 +1,57 @@
+//! The CLI's HTML pages (the report, the preview index, the backtest), rendered by minijinja
+//! with HTML auto-escaping: the one escaping path for every value a page shows. Charts are
+//! passed as safe strings (SVG that `plotters` drew).
+
+use std::sync::OnceLock;
+
+use minijinja::Environment;
+use serde::Serialize;
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_keep_trailing_newline(true);
+        for (name, source) in [
+            ("report.html", include_str!("../templates/report.html")),
+            (
+                "preview_index.html",
+                include_str!("../templates/preview_index.html"),
+            ),
+            ("backtest.html", include_str!("../templates/backtest.html")),
+        ] {
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("the CLI's template {name} does not parse: {e}"));
+        }
+        env
+    })
+}
+
+/// Renders page `name` (`report.html`, `preview_index.html`, `backtest.html`) with `ctx`.
+/// The templates are part of the binary and the values plain data, so a failure is a bug.
+pub fn render(name: &str, ctx: impl Serialize) -> String {
+    environment()
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| panic!("rendering the CLI's page {name}: {e:#}"))
+}
+
+/// Markup that goes into a page as it is (an SVG chart drawn by `plotters`).
+pub fn safe(markup: String) -> minijinja::Value {
+    minijinja::Value::from_safe_string(markup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped_and_safe_markup_is_not() {
+        let page = render(
+            "backtest.html",
+            minijinja::context! { chart => safe("<svg></svg>".into()), figures => "a < b & \"c\"" },
+        );
+        assert!(page.contains("<svg></svg>"), "{page}");
+        assert!(page.contains("a &lt; b &amp; &quot;c&quot;"), "{page}");
+    }
+}

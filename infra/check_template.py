@@ -244,6 +244,12 @@ def main():
     for event in ["survey_answered", "customer_reactivated", "send_failed"]:
         check(any(f'"{event}"' in q for q in queries), f"no saved query for {event}")
 
+    # Several flows per deployment: the Campaigns parameter reaches every function as CAMPAIGNS.
+    check("Campaigns" in template.get("Parameters", {}), "parameter Campaigns missing")
+    env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    check(env.get("CAMPAIGNS") == {"Ref": "Campaigns"}, "Globals: CAMPAIGNS must be the Campaigns parameter")
+    check(env.get("CAMPAIGN") == {"Ref": "Campaign"}, "Globals: CAMPAIGN must be the Campaign parameter")
+
     # A person in the loop: the follow-up topic, its email subscription from FollowUpEmail, and
     # the webhook allowed to publish to it, told where it is.
     topic = resources.get("FollowUpTopic", {})

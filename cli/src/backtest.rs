@@ -392,6 +392,7 @@ mod tests {
             category: None,
             product: None,
             birthday: None,
+            renewal_due_at: None,
             signed_up_at: None,
             email_status: None,
         }

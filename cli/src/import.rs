@@ -94,6 +94,9 @@ pub fn merge_into(
             slot.clone_from(v);
         }
     }
+    if new.renewal_due_at.is_some() {
+        old.renewal_due_at = new.renewal_due_at;
+    }
     // The customer's currency stays the one their first order set (each order above kept its
     // own): the stored lifetime value is in it.
     if new.birthday.is_some() {

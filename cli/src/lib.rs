@@ -179,6 +179,21 @@ pub struct SimulateArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Send at each customer's usual hour (`on`) or at the campaign's own timing (`off`),
+    /// whatever the campaign's `sending.best_hour` says (default: as the campaign says).
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub best_hour: Option<bool>,
+    /// The flows to run, as the stack's CAMPAIGNS lists them: win-back, at-risk, re-engagement, celebration (default: every flow the campaign defines).
+    #[arg(long, value_name = "LIST", default_value = "")]
+    pub flows: String,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("'{s}' is neither on nor off")),
+    }
 }
 
 /// `winback import`.
@@ -295,6 +310,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 save_store: a.save_store,
                 start,
                 progress: !a.quiet,
+                best_hour: a.best_hour,
+                flows: a.flows,
             };
             let o = simulate::run(&opts).await?;
             for n in &o.notes {
@@ -313,10 +330,21 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                     flow_line("Birthday and anniversary flow (", "celebrated", r)
                 );
             }
+            if let Some(r) = &o.re_engagement {
+                println!(
+                    "{}",
+                    flow_line(
+                        "Re-engagement flow (never opened an email: re-permission, sunset sooner; ",
+                        "enrolled",
+                        r
+                    )
+                );
+            }
             println!(
                 "{}",
                 simulate::tally_text(&o.tally, o.customers, o.elapsed_seconds)
             );
+            println!("{}", simulate::best_hour_text(&o.tally, o.best_hour));
             println!(
                 "Follow-ups: the team was told about {} customer(s) who needed a person (detractors, bad experiences); their emails waited until closed or the pause passed",
                 o.follow_ups_notified
@@ -393,6 +421,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 cohort_campaign(name, Flow::WinBack),
                 cohort_campaign(name, Flow::AtRisk),
                 cohort_campaign(name, Flow::Celebration),
+                cohort_campaign(name, Flow::ReEngagement),
             ];
             let (closed, _) = match (a.target.aws, &a.target.store) {
                 (true, _) => {
@@ -581,7 +610,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 println!("{}", r.to_text());
                 // The other flows keep their own counters: each gets its own section.
                 use shared::domain::sequence::{cohort_campaign, Flow};
-                for flow in [Flow::AtRisk, Flow::Celebration] {
+                for flow in [Flow::AtRisk, Flow::Celebration, Flow::ReEngagement] {
                     let steps = config.steps_of(flow);
                     if steps.is_empty() {
                         continue;
@@ -610,6 +639,16 @@ pub async fn run(cli: Cli) -> CliResult<()> {
 
 /// One line for a flow counted apart from the win-back (`prefix` opens its parenthesis).
 fn flow_line(prefix: &str, verb: &str, r: &report::Report) -> String {
+    if r.holdout_rate.trials == 0 {
+        // The experiment assigns a customer the same arm in every flow: a flow reached only
+        // through another flow's emails (re-engagement) has no holdout of its own.
+        return format!(
+            "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window; no holdout of its own, so no lift\n",
+            r.campaign,
+            r.treated_rate.trials,
+            r.treated_rate.value * 100.0
+        );
+    }
     format!(
         "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window vs {:.1}% of its holdout; lift {:+.1} points (95% CI {:+.1} to {:+.1})\n",
         r.campaign,

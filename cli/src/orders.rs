@@ -20,7 +20,7 @@ use shared::domain::celebration::Birthday;
 /// Columns every file must have.
 pub const REQUIRED: [&str; 4] = ["customer_id", "email", "ordered_at", "amount"];
 /// Columns a file may have.
-pub const OPTIONAL: [&str; 11] = [
+pub const OPTIONAL: [&str; 12] = [
     "currency",
     "first_name",
     "locale",
@@ -31,6 +31,7 @@ pub const OPTIONAL: [&str; 11] = [
     "unsubscribed",
     "bounced",
     "birthday",
+    "renewal_due_at",
     "signed_up_at",
 ];
 
@@ -51,6 +52,8 @@ pub struct OrderRow {
     pub product: Option<String>,
     /// `YYYY-MM-DD` or `--MM-DD`.
     pub birthday: Option<Birthday>,
+    /// When the customer's subscription next renews (an upcoming renewal is an early signal).
+    pub renewal_due_at: Option<DateTime<Utc>>,
     /// When the customer signed up with the shop (a date or an RFC 3339 time).
     pub signed_up_at: Option<DateTime<Utc>>,
     /// What the shop's old tools knew: no marketing consent or an unsubscribe
@@ -268,6 +271,15 @@ fn parse_row(
         .map(|b| Birthday::parse(&b))
         .transpose()
         .map_err(|e| e.to_string())?;
+    let renewal_due_at = field("renewal_due_at")
+        .map(|t| {
+            shared::domain::engagement::parse_renewal(&t).ok_or_else(|| {
+                format!(
+                    "renewal_due_at '{t}' is not a date: write 2026-03-01 or 2026-03-01T09:00:00Z"
+                )
+            })
+        })
+        .transpose()?;
     let signed_up_at = field("signed_up_at")
         .map(|t| {
             parse_instant(&t).ok_or_else(|| {
@@ -300,6 +312,7 @@ fn parse_row(
         category: field("category"),
         product: field("product"),
         birthday,
+        renewal_due_at,
         signed_up_at,
         email_status,
     })
@@ -335,6 +348,9 @@ pub fn build_profiles(
         keep(&mut p.time_zone, &r.time_zone);
         if r.birthday.is_some() {
             p.birthday = r.birthday;
+        }
+        if r.renewal_due_at.is_some() {
+            p.renewal_due_at = r.renewal_due_at;
         }
         if let Some(at) = r.signed_up_at {
             p.signed_up_at = Some(p.signed_up_at.map_or(at, |s| s.min(at)));
@@ -454,6 +470,28 @@ mod tests {
         assert_eq!(
             f.rows[0].signed_up_at.map(|t| t.to_rfc3339()).as_deref(),
             Some("2024-05-01T00:00:00+00:00")
+        );
+    }
+
+    #[test]
+    fn a_renewal_that_is_not_a_date_skips_the_row_naming_the_column() {
+        let f = read(
+            "customer_id,email,ordered_at,amount,renewal_due_at\n\
+             c1,a@example.com,2026-01-01,1,next month\n\
+             c2,b@example.com,2026-01-01,1,2026-02-01\n",
+        )
+        .unwrap();
+        assert_eq!(f.bad.len(), 1);
+        assert!(
+            f.bad[0]
+                .reason
+                .contains("renewal_due_at 'next month' is not a date"),
+            "{}",
+            f.bad[0].reason
+        );
+        assert_eq!(
+            f.rows[0].renewal_due_at.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-02-01T00:00:00+00:00")
         );
     }
 

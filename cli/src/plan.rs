@@ -7,12 +7,15 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::campaign::config::CampaignConfig;
+use shared::domain::celebration;
 use shared::domain::customer::Profile;
 use shared::domain::eligibility;
+use shared::domain::engagement;
 use shared::domain::experiment;
 use shared::domain::hygiene;
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::money::Money;
+use shared::domain::schedule;
 use shared::domain::sequence::{Enrollment, Flow};
 use shared::ports::Store;
 
@@ -60,6 +63,12 @@ pub struct PlanRow {
     /// The hygiene rule that keeps this customer's address out of every send, whether or not
     /// they have lapsed (`role_address`, `disposable_domain`, `invalid_address`).
     pub address_kept_out: Option<&'static str>,
+    /// The kind of inactivity (`never_opened`, `opened_not_clicked`, `clicked_not_bought`,
+    /// `buys_less_often`) of a customer at risk or lapsed, when one sets them apart.
+    pub segment: Option<&'static str>,
+    /// The flow an enrolled (or kept out) customer is for: `win_back`, `at_risk`,
+    /// `re_engagement`, `celebration`.
+    pub flow: Option<&'static str>,
 }
 
 /// The plan of every customer, with the addresses kept out before the first send counted by rule
@@ -149,6 +158,28 @@ pub fn plan_one(
                 .err()
                 .map(|k| k.rule())
         }),
+        segment: None,
+        flow: None,
+    };
+    // The kind of inactivity routes who does not read email to the re-engagement flow.
+    let sent = latest.map_or(0, |e| e.sent.len());
+    let route = |flow: Flow, signals: &[lapse::RiskSignal]| {
+        let segment = engagement::segment(p, sent, signals);
+        let routed = engagement::route(flow, segment, campaign.re_engagement.is_some());
+        (segment, routed)
+    };
+    let flow_note = |flow: Flow, segment: Option<engagement::Segment>| {
+        let name = match flow {
+            Flow::ReEngagement => "re-engagement flow (re-permission, sunset sooner)",
+            Flow::AtRisk => "at-risk flow",
+            _ => "",
+        };
+        let seg = segment.map_or(String::new(), |s| format!("segment {s}"));
+        [name.to_string(), seg]
+            .into_iter()
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     match a.state {
         LapseState::NoOrders => {}
@@ -158,6 +189,30 @@ pub fn plan_one(
             row.decision = Decision::Wait;
             row.rule = "not_lapsed".into();
             row.detail = format!("lapses {}", lapses_at.format("%Y-%m-%d"));
+            // Their birthday or first-order anniversary today: the celebration flow.
+            let tz = schedule::zone(p.time_zone.as_deref(), &campaign.default_time_zone);
+            let occasion = campaign
+                .celebration
+                .as_ref()
+                .and_then(|_| celebration::due_today(p, &tz, at));
+            if let Some(o) = occasion {
+                row.flow = Some(Flow::Celebration.as_str());
+                let check = eligibility::check_enrollment(
+                    p,
+                    latest,
+                    &campaign.eligibility,
+                    Flow::Celebration,
+                    a.outlook.as_ref(),
+                    &campaign.valuation(),
+                    at,
+                );
+                let detail = format!(
+                    "celebration flow ({}); lapses {}",
+                    o.as_str(),
+                    lapses_at.format("%Y-%m-%d")
+                );
+                decide(&mut row, check, p, campaign, detail);
+            }
         }
         LapseState::AtRisk { lapses_at, signals } => {
             row.state = "at_risk";
@@ -177,12 +232,15 @@ pub fn plan_one(
                 s.join(", ")
             );
             if campaign.at_risk.is_some() {
-                // The scheduler enrolls them in the at-risk flow.
+                // The scheduler enrolls them in the at-risk flow (or re-engagement).
+                let (segment, flow) = route(Flow::AtRisk, &signals);
+                row.segment = segment.map(engagement::Segment::as_str);
+                row.flow = Some(flow.as_str());
                 let check = eligibility::check_enrollment(
                     p,
                     latest,
                     &campaign.eligibility,
-                    Flow::AtRisk,
+                    flow,
                     a.outlook.as_ref(),
                     &campaign.valuation(),
                     at,
@@ -192,7 +250,7 @@ pub fn plan_one(
                     check,
                     p,
                     campaign,
-                    format!("at-risk flow; {detail}"),
+                    format!("{}; {detail}", flow_note(flow, segment)),
                 );
             } else {
                 row.decision = Decision::Wait;
@@ -203,17 +261,26 @@ pub fn plan_one(
         LapseState::Lapsed { since } => {
             row.state = "lapsed";
             row.lapse_at = Some(since);
+            let (segment, flow) = route(Flow::WinBack, &[]);
+            row.segment = segment.map(engagement::Segment::as_str);
+            row.flow = Some(flow.as_str());
             let check = eligibility::check_enrollment(
                 p,
                 latest,
                 &campaign.eligibility,
-                Flow::WinBack,
+                flow,
                 a.outlook.as_ref(),
                 &campaign.valuation(),
                 at,
             );
+            let note = flow_note(flow, segment);
             let detail = format!(
-                "lapsed since {}; {} order(s), lifetime value {}",
+                "{}lapsed since {}; {} order(s), lifetime value {}",
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!("{note}; ")
+                },
                 since.format("%Y-%m-%d"),
                 p.order_count,
                 p.lifetime_value
@@ -468,5 +535,44 @@ mod tests {
             (r.decision, r.rule.as_str()),
             (Decision::Wait, "not_lapsed")
         );
+    }
+
+    #[test]
+    fn plan_shows_the_celebration_and_the_re_engagement_flow_with_the_segment() {
+        let c = example_campaign();
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+        // An active customer whose birthday is today.
+        let mut p = customer("c5", 175);
+        p.birthday = Some(shared::domain::celebration::Birthday::parse("--03-01").unwrap());
+        let r = plan_one(&p, None, &c, at);
+        assert_eq!((r.state, r.decision), ("active", Decision::Enroll));
+        assert_eq!(r.flow, Some("celebration"));
+        assert!(
+            r.detail.starts_with("celebration flow (birthday)"),
+            "{}",
+            r.detail
+        );
+        // A lapsed customer whose last enrollment sent three emails, none opened.
+        let lapsed = customer("c6", 30);
+        let mut e = shared::domain::sequence::Enrollment::start(
+            "c6",
+            &c,
+            1,
+            shared::domain::experiment::Group::Treated,
+            "amount-10",
+            at - chrono::Duration::days(300),
+        );
+        for step in 1..=3 {
+            e = e.record_sent(step, e.enrolled_at, None, &c).unwrap();
+        }
+        let e = e
+            .close(e.enrolled_at + chrono::Duration::days(30), true)
+            .unwrap();
+        let r = plan_one(&lapsed, Some(&e), &c, at);
+        assert_eq!(
+            (r.flow, r.segment),
+            (Some("re_engagement"), Some("never_opened"))
+        );
+        assert!(r.detail.starts_with("re-engagement flow"), "{}", r.detail);
     }
 }

@@ -102,6 +102,7 @@ fn context(
         total_steps: steps.len() as u8,
         variant_copy: None,
         occasion: (flow == Flow::Celebration).then(|| "birthday".to_string()),
+        segment: (flow == Flow::ReEngagement).then(|| "never_opened".to_string()),
         reason: None,
         resolved: None,
     }
@@ -208,7 +209,12 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
         .expect("date");
     let mut sections = Vec::new();
     let mut emails = 0;
-    let flows = [Flow::WinBack, Flow::AtRisk, Flow::Celebration];
+    let flows = [
+        Flow::WinBack,
+        Flow::AtRisk,
+        Flow::Celebration,
+        Flow::ReEngagement,
+    ];
     let all_steps = flows.iter().flat_map(|f| {
         let steps = config.steps_of(*f);
         steps
@@ -228,6 +234,7 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
             flow: match flow {
                 Flow::AtRisk => "At-risk flow, ",
                 Flow::Celebration => "Birthday and anniversary flow, ",
+                Flow::ReEngagement => "Re-engagement flow, ",
                 Flow::WinBack => "",
             },
             n,

@@ -94,6 +94,7 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
     for (flow, name) in [
         ("at_risk", "example-at-risk"),
         ("celebration", "example-celebration"),
+        ("re_engagement", "example-re-engagement"),
     ] {
         let heading = format!("Flow {flow} (counters of campaign {name})");
         assert!(
@@ -106,6 +107,56 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
         text.contains("Birthday and anniversary flow (campaign example-celebration):"),
         "{text}"
     );
+    assert!(
+        text.contains("Re-engagement flow (never opened an email: re-permission, sunset sooner; campaign example-re-engagement):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("best hour (campaign sending.best_hour = on):"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn simulate_runs_the_flows_listed_and_refuses_a_list_naming_a_missing_or_repeated_flow() {
+    let dir = scratch("flows");
+    let o = winback(&[
+        "simulate",
+        "--customers",
+        "150",
+        "--days",
+        "30",
+        "--quiet",
+        "--flows",
+        "win-back,celebration",
+        "--out",
+        s(&dir),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("Birthday and anniversary flow"), "{text}");
+    assert!(
+        !text.contains("At-risk flow") && !text.contains("Re-engagement flow"),
+        "{text}"
+    );
+    for (list, says) in [
+        ("win-back,birthday", "`birthday`, which is no flow"),
+        ("win-back,at-risk,at-risk", "`at-risk` twice"),
+    ] {
+        let o = winback(&[
+            "simulate",
+            "--customers",
+            "10",
+            "--days",
+            "1",
+            "--quiet",
+            "--flows",
+            list,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{list}");
+        assert!(stderr(&o).contains(says), "{list}: {}", stderr(&o));
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -293,8 +344,25 @@ fn preview_renders_every_step_locale_and_reward_kind() {
     // Win-back: 3 steps with rewards × 6 kinds × 5 locales, the 2 steps after the survey × 6
     // answers × 5 locales; at-risk: 2 steps without a reward × 5 locales, the last × 6 kinds
     // × 5 locales and (after the survey) × 6 answers × 5 locales; the "we fixed it" email × 5;
-    // the birthday and anniversary flow: 1 step × 6 kinds × 5 locales.
-    assert!(stdout(&o).contains("Rendered 255 emails"), "{}", stdout(&o));
+    // the birthday and anniversary flow: 1 step × 6 kinds × 5 locales; the re-engagement flow:
+    // 1 step without a reward × 5 locales.
+    assert!(stdout(&o).contains("Rendered 260 emails"), "{}", stdout(&o));
+    for (locale, words) in [
+        ("en", "Do you still want to hear from"),
+        ("sv", "Vill du fortfarande höra från"),
+        ("da", "Vil du stadig høre fra"),
+        ("pl", "Czy nadal chcesz"),
+        ("pt", "Ainda quer receber"),
+    ] {
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&format!("step1-reconfirm.{locale}.")) && n.ends_with(".txt"))
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        let t = std::fs::read_to_string(dir.join(&names[0])).unwrap();
+        assert!(t.contains(words), "{t}");
+    }
     for (locale, words) in [
         ("en", "Happy birthday"),
         ("sv", "Grattis på födelsedagen"),

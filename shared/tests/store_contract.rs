@@ -62,6 +62,7 @@ fn enrollment(customer: &str, campaign: &str, due_at: Option<DateTime<Utc>>) -> 
         resolved: None,
         flow: Default::default(),
         occasion: None,
+        segment: None,
     }
 }
 

@@ -25,6 +25,40 @@ pub struct Behaviour {
     pub reasons: BTreeMap<Reason, ReasonModel>,
     pub email: EmailModel,
     pub reward_appeal: RewardAppeal,
+    /// The local hour of day customers usually order and read email at (none without it).
+    #[serde(default)]
+    pub habit: Habit,
+}
+
+/// Habitual local hours: many customers order, and read their email, around the same hour of
+/// the day, so an email that arrives then is opened more often.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Habit {
+    /// Share of customers with a habitual hour.
+    pub share: f64,
+    /// The local hours (0–23) habits fall on, one picked per customer.
+    pub hours: Vec<u32>,
+    /// Share of a habitual customer's orders placed within their hour (the rest at any time).
+    pub orders_at_hour: f64,
+    /// The open chance of an email that arrives within the customer's habitual hour, relative
+    /// to `email.open`.
+    pub open_at_hour: f64,
+    /// ... and of one that arrives at another hour.
+    pub open_off_hour: f64,
+}
+
+impl Default for Habit {
+    /// No habits: every order at any hour, every email opened alike.
+    fn default() -> Habit {
+        Habit {
+            share: 0.0,
+            hours: Vec::new(),
+            orders_at_hour: 0.0,
+            open_at_hour: 1.0,
+            open_off_hour: 1.0,
+        }
+    }
 }
 
 /// A buying rhythm.
@@ -179,6 +213,8 @@ impl Behaviour {
             ("email.bounce", e.bounce),
             ("email.complaint", e.complaint),
             ("churn.share", self.churn.share),
+            ("habit.share", self.habit.share),
+            ("habit.orders_at_hour", self.habit.orders_at_hour),
             (
                 "churn.lapse_again_after_return",
                 self.churn.lapse_again_after_return,
@@ -189,6 +225,18 @@ impl Behaviour {
             ),
         ] {
             prob(n, v)?;
+        }
+        if self.habit.share > 0.0 && self.habit.hours.is_empty() {
+            return Err(
+                "habit.hours is empty: list the local hours habits fall on, e.g. [8, 12, 19]"
+                    .into(),
+            );
+        }
+        if let Some(h) = self.habit.hours.iter().find(|h| **h > 23) {
+            return Err(format!("habit.hours holds {h}: an hour is 0 to 23"));
+        }
+        if self.habit.open_at_hour < 0.0 || self.habit.open_off_hour < 0.0 {
+            return Err("habit.open_at_hour and habit.open_off_hour must be 0 or more".into());
         }
         if self.churn.natural_return_per_year < 0.0 {
             return Err("churn.natural_return_per_year must be 0 or more".into());
@@ -290,6 +338,20 @@ mod tests {
         let text = DEFAULT.replace("\nopen = 0.12\n", "\nopen = 1.5\n");
         let e = Behaviour::parse(&text, "b.toml").unwrap_err().to_string();
         assert!(e.contains("email.open") && e.contains("b.toml"), "{e}");
+    }
+
+    #[test]
+    fn an_hour_out_of_range_is_refused_with_its_key() {
+        let text = DEFAULT.replace("hours = [8, 12, 17, 19]", "hours = [8, 25]");
+        let e = Behaviour::parse(&text, "b.toml").unwrap_err().to_string();
+        assert!(e.contains("habit.hours holds 25"), "{e}");
+    }
+
+    #[test]
+    fn a_model_without_habits_still_loads() {
+        let start = DEFAULT.find("[habit]").unwrap();
+        let b = Behaviour::parse(&DEFAULT[..start], "b.toml").unwrap();
+        assert_eq!(b.habit.share, 0.0);
     }
 
     #[test]

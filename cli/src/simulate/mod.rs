@@ -43,6 +43,10 @@ pub struct Options {
     pub save_store: Option<PathBuf>,
     pub start: Option<DateTime<Utc>>,
     pub progress: bool,
+    /// Overrides the campaign's `sending.best_hour` (`None`: the campaign's own setting).
+    pub best_hour: Option<bool>,
+    /// The flows to run, as `CAMPAIGNS` lists them (empty: every flow the campaign defines).
+    pub flows: String,
 }
 
 impl Default for Options {
@@ -59,6 +63,8 @@ impl Default for Options {
             save_store: None,
             start: None,
             progress: true,
+            best_hour: None,
+            flows: String::new(),
         }
     }
 }
@@ -70,6 +76,8 @@ pub struct Outcome {
     pub at_risk: Option<Report>,
     /// The birthday and anniversary flow's figures (counted apart, like the at-risk flow's).
     pub celebration: Option<Report>,
+    /// The re-engagement flow's figures (who never opened an email), counted apart too.
+    pub re_engagement: Option<Report>,
     pub tally: Tally,
     pub customers: usize,
     pub start: DateTime<Utc>,
@@ -80,6 +88,8 @@ pub struct Outcome {
     /// Follow-ups the team was told about (detractors, bad experiences); each held the
     /// customer's emails for the campaign's `follow_up_pause_days`.
     pub follow_ups_notified: usize,
+    /// Whether the run sent at each customer's usual hour (`sending.best_hour`).
+    pub best_hour: bool,
 }
 
 /// The handlers' ports, embedded or AWS.
@@ -104,13 +114,20 @@ pub fn default_start() -> DateTime<Utc> {
 /// Runs a simulation and writes its report.
 pub async fn run(opts: &Options) -> CliResult<Outcome> {
     let began = Instant::now();
-    let campaign =
-        Arc::new(
-            Campaign::open(&opts.campaign).map_err(|source| CliError::Campaign {
-                name: opts.campaign.clone(),
-                source: Box::new(source),
-            })?,
-        );
+    let mut campaign = Campaign::open(&opts.campaign).map_err(|source| CliError::Campaign {
+        name: opts.campaign.clone(),
+        source: Box::new(source),
+    })?;
+    if let Some(on) = opts.best_hour {
+        campaign = campaign.with_best_hour(on);
+    }
+    let campaign = campaign
+        .with_flows(&opts.flows)
+        .map_err(|source| CliError::Campaign {
+            name: opts.campaign.clone(),
+            source: Box::new(source),
+        })?;
+    let campaign = Arc::new(campaign);
     let config = campaign.config().clone();
     let model = match &opts.behaviour {
         Some(p) => Behaviour::load(p)?,
@@ -321,28 +338,27 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         &rows,
     )
     .with_exchange_rates(&config.exchange_rates);
+    // Each other flow's figures, from its own counters (none when the campaign lacks the flow).
+    let flow_report = |flow: Flow| {
+        let name = cohort_campaign(&config.name, flow);
+        let steps = config.steps_of(flow).len() as u8;
+        let (store, source, currency) = (store.clone(), source.clone(), config.currency.clone());
+        async move {
+            if steps == 0 {
+                return Ok::<_, CliError>(None);
+            }
+            let rows = store.counter_rows(&name).await?;
+            Ok(Some(Report::from_rows(
+                &name, &currency, steps, &source, &rows,
+            )))
+        }
+    };
+    let at_risk = flow_report(Flow::AtRisk).await?;
+    let celebration = flow_report(Flow::Celebration).await?;
+    let re_engagement = flow_report(Flow::ReEngagement).await?;
     let at_risk_name = cohort_campaign(&config.name, Flow::AtRisk);
-    let at_risk = match &config.at_risk {
-        Some(flow) => Some(Report::from_rows(
-            &at_risk_name,
-            &config.currency,
-            flow.steps.len() as u8,
-            &source,
-            &store.counter_rows(&at_risk_name).await?,
-        )),
-        None => None,
-    };
     let celebration_name = cohort_campaign(&config.name, Flow::Celebration);
-    let celebration = match &config.celebration {
-        Some(flow) => Some(Report::from_rows(
-            &celebration_name,
-            &config.currency,
-            flow.steps.len() as u8,
-            &source,
-            &store.counter_rows(&celebration_name).await?,
-        )),
-        None => None,
-    };
+    let re_engagement_name = cohort_campaign(&config.name, Flow::ReEngagement);
     if let Some(path) = &opts.save_store {
         match &memory {
             Some(m) => Snapshot::take(
@@ -351,6 +367,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
                     config.name.clone(),
                     at_risk_name.clone(),
                     celebration_name.clone(),
+                    re_engagement_name.clone(),
                 ],
             )
             .await?
@@ -362,7 +379,11 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         }
     }
     let elapsed_seconds = began.elapsed().as_secs_f64();
-    let tally = tally_text(&world.tally, customers, elapsed_seconds);
+    let tally = format!(
+        "{}{}",
+        tally_text(&world.tally, customers, elapsed_seconds),
+        best_hour_text(&world.tally, config.sending.best_hour)
+    );
     let extra = html::Extra {
         title: "What the simulated customers did",
         text: &tally,
@@ -372,6 +393,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         report,
         at_risk,
         celebration,
+        re_engagement,
         tally: world.tally,
         customers,
         start,
@@ -380,6 +402,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         report_path,
         notes,
         follow_ups_notified: notifier.count(),
+        best_hour: config.sending.best_hour,
     })
 }
 
@@ -390,6 +413,44 @@ pub fn sim_keys() -> Keys {
         link: shared::signing::LinkKeys::one(b"simulation-link-key"),
         platforms: Default::default(),
     }
+}
+
+/// The best-hour effect: emails that arrived within the recipient's habitual local hour against
+/// those that arrived at another hour and those to customers without a habit, and emails by the
+/// local hour they arrived at.
+pub fn best_hour_text(t: &Tally, best_hour: bool) -> String {
+    let line = |what: &str, f: &world::HourFigures| {
+        format!(
+            "  {what}: {} emails, opened {:.1}%, brought an order {:.1}%\n",
+            f.emails,
+            f.open_rate() * 100.0,
+            f.order_rate() * 100.0
+        )
+    };
+    let habitual = t.at_habit_hour.emails + t.off_habit_hour.emails;
+    let mut s = format!(
+        "best hour (campaign sending.best_hour = {}): {:.1}% of the emails to customers with a habitual hour arrived within it\n",
+        if best_hour { "on" } else { "off" },
+        t.at_habit_hour.emails as f64 * 100.0 / habitual.max(1) as f64
+    );
+    s.push_str(&line("within the habitual hour", &t.at_habit_hour));
+    s.push_str(&line("at another hour", &t.off_habit_hour));
+    s.push_str(&line("no habitual hour", &t.no_habit));
+    let hours: Vec<String> = (0..24)
+        .filter(|h| t.emails_by_local_hour[*h] > 0)
+        .map(|h| {
+            format!(
+                "{h:02}h {} ({:.0}%)",
+                t.emails_by_local_hour[h],
+                t.opens_by_local_hour[h] as f64 * 100.0 / t.emails_by_local_hour[h] as f64
+            )
+        })
+        .collect();
+    s.push_str(&format!(
+        "  emails by local hour (opened): {}\n",
+        hours.join(", ")
+    ));
+    s
 }
 
 /// The simulation's own account of what recipients did.

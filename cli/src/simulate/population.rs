@@ -8,7 +8,9 @@ use shared::domain::celebration::Birthday;
 use shared::domain::money::Money;
 use shared::domain::survey::Reason;
 
-use super::behaviour::Behaviour;
+use shared::domain::zone::Zone;
+
+use super::behaviour::{Behaviour, Habit};
 use crate::orders::OrderRow;
 
 /// One simulated customer and what only the simulation knows about them.
@@ -21,6 +23,9 @@ pub struct Person {
     pub first_name: String,
     /// The birthday the shop knows (six in ten synthetic customers gave one).
     pub birthday: Option<Birthday>,
+    /// The local hour they usually order and read email at (`[habit]` of the behaviour model);
+    /// only the simulation knows it, the sender infers it from their orders.
+    pub habit_hour: Option<u32>,
     /// Index into the model's segments; `None` for customers read from an orders file.
     pub segment: Option<usize>,
     /// Usual days between orders; 0 = no rhythm (one-off).
@@ -169,6 +174,7 @@ pub fn synthetic(
         let id = format!("c{i:06}");
         let mut p = Person {
             birthday: birthday_of(&id),
+            habit_hour: habit_of(&id, &model.habit),
             email: format!("{id}@customers.example"),
             id,
             first_name: first_name(&loc.locale, rng),
@@ -206,7 +212,8 @@ pub fn synthetic(
                     break;
                 }
                 if at >= start {
-                    p.next_order_at = Some(at);
+                    let planned = at_habit(&p, at, &model.habit, rng);
+                    p.next_order_at = Some(if planned >= start { planned } else { at });
                     break;
                 }
                 orders.push(at);
@@ -222,12 +229,56 @@ pub fn synthetic(
             }
         }
         for (k, at) in orders.into_iter().enumerate() {
+            let at = at_habit(&p, at, &model.habit, rng).min(start - Duration::minutes(1));
             let amount = Money(((p.amount.0 as f64) * (0.85 + 0.3 * rng.unit())).round() as i64);
             rows.push(order_row(&p, at, amount, k == 0));
         }
         people.push(p);
     }
     (people, rows)
+}
+
+/// A synthetic customer's habitual local hour, from their id like the birthday (no random draw,
+/// so the rest of the run's draws stay the same): `habit.share` of them have one of `habit.hours`.
+fn habit_of(id: &str, habit: &Habit) -> Option<u32> {
+    if habit.hours.is_empty() {
+        return None;
+    }
+    let h = id.bytes().fold(0x84222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3) ^ (h >> 29)
+    });
+    let unit = (h % 10_000) as f64 / 10_000.0;
+    (unit < habit.share).then(|| habit.hours[((h / 10_000) % habit.hours.len() as u64) as usize])
+}
+
+/// When a customer with a habitual hour places an order planned for `at`: `habit.orders_at_hour`
+/// of the time within that local hour of the same local day (a minute into it at the earliest),
+/// else at `at`. Customers without a habit order at `at`.
+pub fn at_habit(
+    p: &Person,
+    at: DateTime<Utc>,
+    habit: &Habit,
+    rng: &mut impl Draw,
+) -> DateTime<Utc> {
+    let Some(hour) = p.habit_hour else {
+        return at;
+    };
+    if !rng.chance(habit.orders_at_hour) {
+        return at;
+    }
+    let zone: Zone = p.time_zone.parse().unwrap_or(Zone::UTC);
+    let minute = 1 + (rng.unit() * 58.0) as u32;
+    let Some(local) = zone.date(at).and_hms_opt(hour, minute, 0) else {
+        return at;
+    };
+    zone.earliest(local).unwrap_or(at)
+}
+
+/// The local hour of `at` for this customer.
+pub fn local_hour(p: &Person, at: DateTime<Utc>) -> u32 {
+    use chrono::Timelike;
+    let zone: Zone = p.time_zone.parse().unwrap_or(Zone::UTC);
+    zone.local(at).hour()
 }
 
 /// An orders-file row for a simulated order.
@@ -245,6 +296,7 @@ pub fn order_row(p: &Person, at: DateTime<Utc>, amount: Money, _first: bool) -> 
         category: Some(p.category.clone()),
         product: Some(p.product.clone()),
         birthday: p.birthday,
+        renewal_due_at: None,
         signed_up_at: None,
         email_status: None,
     }
@@ -300,6 +352,7 @@ pub fn from_orders(
         let pick = |f: fn(&OrderRow) -> &Option<String>| os.iter().rev().find_map(|o| f(o).clone());
         let mut p = Person {
             birthday: os.iter().rev().find_map(|o| o.birthday),
+            habit_hour: None,
             id: id.to_string(),
             email: last.email.clone(),
             locale: pick(|o| &o.locale).unwrap_or_else(|| "en".into()),
@@ -361,6 +414,51 @@ mod tests {
         }
         let sv = people.iter().find(|p| p.locale == "sv").unwrap();
         assert_eq!(sv.time_zone, "Europe/Stockholm");
+    }
+
+    #[test]
+    fn habitual_customers_order_mostly_within_their_local_hour_and_the_sender_can_tell() {
+        use shared::domain::schedule::habitual_hour;
+        let model = Behaviour::default_model();
+        let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+        let mut rng = SmallRng::seed_from_u64(3);
+        let (people, rows) = synthetic(2_000, &model, "EUR", start, 180, &mut rng);
+        let habitual = people.iter().filter(|p| p.habit_hour.is_some()).count();
+        assert!((1_200..1_600).contains(&habitual), "{habitual}");
+        let (mut found, mut frequent) = (0, 0);
+        for p in people.iter().filter(|p| p.habit_hour.is_some()) {
+            let times: Vec<_> = rows
+                .iter()
+                .filter(|r| r.customer_id == p.id)
+                .map(|r| r.ordered_at)
+                .collect();
+            assert!(times.iter().all(|t| *t < start));
+            if times.len() >= 6 {
+                frequent += 1;
+                let zone: Zone = p.time_zone.parse().unwrap();
+                if habitual_hour(&times, &zone) == p.habit_hour {
+                    found += 1;
+                }
+            }
+        }
+        // The sender's rule reads the habit from the orders of nearly every frequent buyer.
+        assert!(
+            frequent > 300 && found * 10 >= frequent * 9,
+            "{found} of {frequent}"
+        );
+        // Customers without a habit order at any hour: no hour holds most of their orders.
+        let orders_of = |id: &str| rows.iter().filter(|r| r.customer_id == id).count();
+        let scattered = people
+            .iter()
+            .filter(|p| p.habit_hour.is_none())
+            .max_by_key(|p| orders_of(&p.id))
+            .unwrap();
+        let hours: std::collections::BTreeSet<u32> = rows
+            .iter()
+            .filter(|r| r.customer_id == scattered.id)
+            .map(|r| local_hour(scattered, r.ordered_at))
+            .collect();
+        assert!(hours.len() > 10, "{hours:?}");
     }
 
     #[test]

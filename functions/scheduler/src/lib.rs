@@ -17,12 +17,13 @@ use shared::domain::celebration;
 use shared::domain::customer::Profile;
 use shared::domain::due::{self, earliest};
 use shared::domain::eligibility;
+use shared::domain::engagement;
 use shared::domain::experiment::{self, Group};
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::metrics::counter;
 use shared::domain::model;
 use shared::domain::schedule;
-use shared::domain::sequence::{self, Enrollment, Flow, Status};
+use shared::domain::sequence::{Enrollment, Flow, Status};
 use shared::domain::survey;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{BusEvent, StepDue};
@@ -241,6 +242,14 @@ impl Run<'_> {
             .store
             .get_enrollment(&profile.customer_id, &campaign.name)
             .await?;
+        // The kind of inactivity picks the flow and copy (who does not read email: re-engagement).
+        let signals = match &assessment.state {
+            LapseState::AtRisk { signals, .. } => signals.as_slice(),
+            _ => &[],
+        };
+        let sent = latest.as_ref().map_or(0, |e| e.sent.len());
+        let segment = engagement::segment(&profile, sent, signals);
+        let flow = engagement::route(flow, segment, campaign.re_engagement.is_some());
         if let Err(why) = eligibility::check_enrollment(
             &profile,
             latest.as_ref(),
@@ -279,6 +288,7 @@ impl Run<'_> {
             celebration::mark(&mut profile, o, &tz, self.now);
         }
         enrollment.occasion = occasion;
+        enrollment.segment = segment;
         enrollment.resolved = resolved;
         enrollment.version = latest.as_ref().map_or(0, |e| e.version);
         match self.deps.store.save_enrollment(&enrollment).await {
@@ -409,7 +419,7 @@ impl Run<'_> {
             Status::AwaitingSunset | Status::Holdout => {
                 // Who chose fewer emails keeps their address: the goodbye closes, never sunsets.
                 let keep_address = match self.deps.store.get_profile(&e.customer_id).await? {
-                    Some(p) => !sequence::sunsets_address(p.email_status),
+                    Some(p) => engagement::keeps_address(&p, &e),
                     None => false,
                 };
                 let closed = match e.close(self.now, keep_address) {

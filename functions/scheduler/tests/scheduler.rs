@@ -544,19 +544,24 @@ fn a_missing_past_or_unrealistic_deadline_gets_the_default_budget() {
     );
 }
 
-/// A customer whose goodbye went out `sunset_after_days` ago without a reaction.
-async fn after_goodbye(w: &World, id: &str, status: EmailStatus) {
+/// A treated win-back enrollment that sent every step at `start`.
+fn every_step_sent(id: &str, start: DateTime<Utc>) -> shared::domain::sequence::Enrollment {
     let c = example_campaign();
-    let mut p = customer(id, 7, 60);
-    p.email_status = status;
-    p.due_at = None;
-    seed(w, &[p]).await;
-    let start = now() - Duration::days(30);
     let mut e =
         shared::domain::sequence::Enrollment::start(id, &c, 1, Group::Treated, "amount-10", start);
     for step in 1..=c.steps.len() as u8 {
         e = e.record_sent(step, start, None, &c).unwrap();
     }
+    e
+}
+
+/// A customer whose goodbye went out `sunset_after_days` ago without a reaction.
+async fn after_goodbye(w: &World, id: &str, status: EmailStatus) {
+    let mut p = customer(id, 7, 60);
+    p.email_status = status;
+    p.due_at = None;
+    seed(w, &[p]).await;
+    let mut e = every_step_sent(id, now() - Duration::days(30));
     e.due_at = Some(now() - Duration::hours(1));
     w.store.save_enrollment(&e).await.unwrap();
 }
@@ -678,7 +683,10 @@ async fn at_risk_customers_get_the_at_risk_flow_kept_apart_from_the_win_back() {
 #[tokio::test]
 async fn after_an_at_risk_flow_without_reaction_the_win_back_flow_follows_when_they_lapse() {
     let w = world();
-    seed(&w, &[customer("risk", 7, 22)]).await;
+    // They read the at-risk emails (one who never opened one gets the re-engagement flow, below).
+    let mut reader = customer("risk", 7, 22);
+    reader.emails_opened = 2;
+    seed(&w, &[reader]).await;
     run(&w.deps, input(), Budget::unlimited()).await.unwrap();
     let c = example_campaign();
     let steps = c.at_risk.as_ref().unwrap().steps.len() as u8;
@@ -938,4 +946,104 @@ async fn the_stored_model_decides_who_has_lapsed() {
         .unwrap()
         .unwrap();
     assert_eq!(e.flow, shared::domain::sequence::Flow::WinBack);
+}
+
+/// A customer id the shipped experiment treats (not held out).
+const DEAF: &str = "deaf-0";
+
+/// A lapsed customer whose earlier win-back enrollment sent every step and ended long ago.
+async fn emailed_long_ago(w: &World, id: &str, opened: u32) {
+    let mut p = customer(id, 7, 400);
+    p.emails_opened = opened;
+    seed(w, &[p]).await;
+    let start = now() - Duration::days(300);
+    let e = every_step_sent(id, start)
+        .close(start + Duration::days(30), true)
+        .unwrap();
+    w.store.save_enrollment(&e).await.unwrap();
+}
+
+#[tokio::test]
+async fn who_never_opened_an_email_gets_the_re_permission_flow_and_is_sunset_sooner() {
+    use shared::domain::engagement::Segment;
+    use shared::domain::sequence::Flow;
+    let w = world();
+    emailed_long_ago(&w, DEAF, 0).await;
+    emailed_long_ago(&w, "reader", 2).await;
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 2);
+    let get = |id: &'static str| {
+        let store = w.store.clone();
+        async move { store.get_enrollment(id, "example").await.unwrap().unwrap() }
+    };
+    let deaf = get(DEAF).await;
+    assert_eq!(deaf.flow, Flow::ReEngagement);
+    assert_eq!(deaf.segment, Some(Segment::NeverOpened));
+    assert_eq!(deaf.group, Group::Treated);
+    let reader = get("reader").await;
+    assert_eq!(reader.flow, Flow::WinBack);
+    assert_eq!(reader.segment, Some(Segment::OpenedNotClicked));
+    // Its counters are its own.
+    let enrolled: i64 = w
+        .store
+        .counter_rows("example-re-engagement")
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.day.is_none())
+        .map(|r| r.counts.get("enrolled"))
+        .sum();
+    assert_eq!(enrolled, 1);
+
+    // One re-permission email, then the sunset after re_engagement.sunset_after_days (5), not
+    // the win-back flow's 14.
+    let c = example_campaign();
+    assert_eq!(c.steps_of(Flow::ReEngagement).len(), 1);
+    let sent = deaf.record_sent(1, now(), None, &c).unwrap();
+    assert_eq!(sent.status, Status::AwaitingSunset);
+    assert_eq!(sent.due_at, Some(now() + Duration::days(5)));
+    w.store.save_enrollment(&sent).await.unwrap();
+    let later = Input {
+        now: now() + Duration::days(5),
+        mode: Mode::Due,
+    };
+    let s = run(&w.deps, later, Budget::unlimited()).await.unwrap();
+    assert_eq!(s.sunset, 1);
+    assert!(matches!(get(DEAF).await.status, Status::Sunset { .. }));
+}
+
+#[tokio::test]
+async fn a_click_on_the_re_permission_email_keeps_the_address() {
+    let w = world();
+    emailed_long_ago(&w, DEAF, 0).await;
+    run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    let c = example_campaign();
+    let e = w
+        .store
+        .get_enrollment(DEAF, "example")
+        .await
+        .unwrap()
+        .unwrap();
+    let sent = e.record_sent(1, now(), None, &c).unwrap();
+    w.store.save_enrollment(&sent).await.unwrap();
+    // SES reports the click ("yes, keep me on the list").
+    let mut p = w.store.get_profile(DEAF).await.unwrap().unwrap();
+    p.emails_clicked = 1;
+    p.last_clicked_at = Some(now() + Duration::hours(3));
+    w.store.save_profile(&p).await.unwrap();
+    let later = Input {
+        now: now() + Duration::days(5),
+        mode: Mode::Due,
+    };
+    let s = run(&w.deps, later, Budget::unlimited()).await.unwrap();
+    assert_eq!(s.sunset, 0);
+    let e = w
+        .store
+        .get_enrollment(DEAF, "example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(e.status, Status::Closed { .. }), "{:?}", e.status);
+    let p = w.store.get_profile(DEAF).await.unwrap().unwrap();
+    assert_eq!(p.sunset_at, None);
 }

@@ -898,6 +898,7 @@ pub fn compose(
             .find(|v| v.name == e.variant)
             .and_then(|v| v.copy.clone()),
         occasion: e.occasion.map(|o| o.as_str().to_string()),
+        segment: e.segment.map(|s| s.as_str().to_string()),
         reason: e
             .survey_reason
             .or(profile.survey_reason)

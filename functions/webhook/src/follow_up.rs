@@ -192,6 +192,7 @@ pub fn flows(deps: &Deps) -> Vec<String> {
         cohort_campaign(name, Flow::WinBack),
         cohort_campaign(name, Flow::AtRisk),
         cohort_campaign(name, Flow::Celebration),
+        cohort_campaign(name, Flow::ReEngagement),
     ]
 }
 

@@ -146,6 +146,7 @@ async fn record(
     let flow = match tag(event, "flow").as_deref() {
         Some("at_risk") => Flow::AtRisk,
         Some("celebration") => Flow::Celebration,
+        Some("re_engagement") => Flow::ReEngagement,
         _ => enrollment.as_ref().map_or(Flow::WinBack, |e| e.flow),
     };
     let cohort = variant.map(|variant| CohortKey::of(&campaign, flow, &variant, group));
@@ -199,7 +200,10 @@ async fn record(
                 p.email_status = EmailStatus::Suppressed;
             }
             Feedback::Opened => p.emails_opened += 1,
-            Feedback::Clicked => p.emails_clicked += 1,
+            Feedback::Clicked => {
+                p.emails_clicked += 1;
+                p.last_clicked_at = Some(p.last_clicked_at.map_or(now, |c| c.max(now)));
+            }
             _ => break false,
         }
         if matches!(fb, Feedback::Suppress { .. }) && !newly {

@@ -450,3 +450,94 @@ async fn a_birthday_in_the_profile_is_stored_and_one_that_is_not_a_date_is_refus
         Some(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 2, 0, 0, 0).unwrap())
     );
 }
+
+#[tokio::test]
+async fn a_visit_to_the_cancellation_page_makes_an_active_customer_at_risk_and_due_now() {
+    let w = world();
+    let mut body = order("evt-pv1", now() - Duration::days(3), "25.00");
+    body["customer_id"] = json!("pv-1");
+    body["profile"] = json!({"email": "pv@example.com", "time_zone": "UTC"});
+    assert_eq!(w.http(activity(&body)).await.status, 200);
+    assert!(
+        w.profile("pv-1").await.due_at > Some(now()),
+        "active: due later"
+    );
+
+    // Another page is activity, no signal.
+    let view = |id: &str, kind: serde_json::Value| {
+        json!({"event_id": id, "customer_id": "pv-1", "type": "page_view",
+               "occurred_at": now().to_rfc3339(), "page_kind": kind})
+    };
+    assert_eq!(
+        w.http(activity(&view("evt-pv2", json!("other"))))
+            .await
+            .status,
+        200
+    );
+    assert!(w.profile("pv-1").await.due_at > Some(now()));
+
+    // The cancellation page: an early signal; the scheduler looks at them now.
+    assert_eq!(
+        w.http(activity(&view("evt-pv3", json!("cancellation"))))
+            .await
+            .status,
+        200
+    );
+    let p = w.profile("pv-1").await;
+    assert_eq!(p.signal_page_viewed_at, Some(now()));
+    assert_eq!(p.due_at, Some(now()));
+}
+
+#[tokio::test]
+async fn a_page_view_without_a_known_page_kind_is_refused_by_name_and_changes_nothing() {
+    let w = world();
+    let before = w.snapshot().await;
+    let mut body = json!({"event_id": "evt-pv9", "customer_id": "pv-9", "type": "page_view",
+                          "occurred_at": now().to_rfc3339()});
+    let resp = w.http(activity(&body)).await;
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.json()["field"], "page_kind");
+    body["page_kind"] = json!("pricing");
+    let resp = w.http(activity(&body)).await;
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.json()["field"], "page_kind");
+    assert!(
+        resp.body.contains("terms, cancellation or other"),
+        "{}",
+        resp.body
+    );
+    // page_kind on another type of activity is refused too.
+    let mut o = order("evt-pv10", now(), "5.00");
+    o["page_kind"] = json!("terms");
+    assert_eq!(w.http(activity(&o)).await.json()["field"], "page_kind");
+    assert_eq!(w.snapshot().await, before, "nothing written");
+}
+
+#[tokio::test]
+async fn an_upcoming_renewal_makes_the_customer_due_at_its_notice_and_a_bad_one_is_refused() {
+    let w = world();
+    let mut body = order("evt-rn1", now() - Duration::days(3), "25.00");
+    body["customer_id"] = json!("rn-1");
+    body["profile"] =
+        json!({"email": "rn@example.com", "time_zone": "UTC", "renewal_due_at": "next week"});
+    let before = w.snapshot().await;
+    let resp = w.http(activity(&body)).await;
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.json()["field"], "profile.renewal_due_at");
+    assert_eq!(w.snapshot().await, before, "nothing written");
+
+    // A renewal in 20 days: looked at when its 14-day notice starts, 6 days from now.
+    let renewal = now() + Duration::days(20);
+    body["profile"]["renewal_due_at"] = json!(renewal.to_rfc3339());
+    assert_eq!(w.http(activity(&body)).await.status, 200);
+    let p = w.profile("rn-1").await;
+    assert_eq!(p.renewal_due_at, Some(renewal));
+    assert_eq!(p.due_at, Some(now() + Duration::days(6)));
+
+    // Within the notice: at risk, due now.
+    let mut again = order("evt-rn2", now() - Duration::days(2), "25.00");
+    again["customer_id"] = json!("rn-1");
+    again["profile"] = json!({"renewal_due_at": (now() + Duration::days(10)).to_rfc3339()});
+    assert_eq!(w.http(activity(&again)).await.status, 200);
+    assert_eq!(w.profile("rn-1").await.due_at, Some(now()));
+}

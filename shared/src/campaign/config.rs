@@ -54,9 +54,34 @@ pub struct CampaignConfig {
     /// The birthday and anniversary flow (see [`crate::domain::celebration`]).
     #[serde(default)]
     pub celebration: Option<CelebrationFlow>,
+    /// The re-engagement flow, for customers who do not read the emails (see
+    /// [`crate::domain::engagement`]).
+    #[serde(default)]
+    pub re_engagement: Option<ReEngagementFlow>,
+}
+
+/// The re-engagement flow: a re-permission message ("do you still want our emails?") for
+/// customers who were emailed and never opened one, sunset sooner than the win-back flow to
+/// protect the sender's reputation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReEngagementFlow {
+    pub steps: Vec<StepConfig>,
+    /// Days after its last step, with no reaction, until the address is sunset (shorter than
+    /// `sending.sunset_after_days`).
+    pub sunset_after_days: u32,
 }
 
 impl CampaignConfig {
+    /// Days after a flow's last step, with no reaction, until it ends (in a sunset for the
+    /// win-back and re-engagement flows).
+    pub fn sunset_after_days(&self, flow: Flow) -> u32 {
+        match (flow, &self.re_engagement) {
+            (Flow::ReEngagement, Some(r)) => r.sunset_after_days,
+            _ => self.sending.sunset_after_days,
+        }
+    }
+
     /// The campaign currency with its exchange rates.
     pub fn valuation(&self) -> Valuation<'_> {
         Valuation {
@@ -67,8 +92,11 @@ impl CampaignConfig {
 
     /// The steps of a flow (none for the at-risk flow of a campaign without one).
     pub fn steps_of(&self, flow: Flow) -> &[StepConfig] {
+        if flow == Flow::ReEngagement {
+            return self.re_engagement.as_ref().map_or(&[], |r| &r.steps);
+        }
         match (flow, &self.at_risk, &self.celebration) {
-            (Flow::WinBack, _, _) => &self.steps,
+            (Flow::WinBack | Flow::ReEngagement, _, _) => &self.steps,
             (Flow::AtRisk, Some(a), _) => &a.steps,
             (Flow::AtRisk, None, _) => &[],
             (Flow::Celebration, _, Some(c)) => &c.steps,
@@ -98,6 +126,10 @@ impl Flows for CampaignConfig {
 
     fn sending(&self) -> &SendingPolicy {
         &self.sending
+    }
+
+    fn sunset_after_days(&self, flow: Flow) -> u32 {
+        CampaignConfig::sunset_after_days(self, flow)
     }
 
     fn experiment(&self) -> &ExperimentConfig {

@@ -40,6 +40,9 @@ pub struct EmailContext {
     pub variant_copy: Option<String>,
     /// In the celebration flow: `birthday` or `anniversary` (of the first order).
     pub occasion: Option<String>,
+    /// The customer's kind of inactivity when enrolled (`never_opened`, `opened_not_clicked`,
+    /// `clicked_not_bought`, `buys_less_often`), when one sets them apart: the copy speaks to it.
+    pub segment: Option<String>,
     /// The customer's answer to "why did you stop?" (`too_expensive`, `bad_experience`,
     /// `hard_to_understand`, `forgot`, `quality`, `other`), once they have given one: the steps
     /// after the answer speak to it.
@@ -157,6 +160,7 @@ pub(crate) fn full_sample(locale: &str, reward_kind: RewardKind) -> EmailContext
         total_steps: 3,
         variant_copy: Some("Sample copy".into()),
         occasion: Some("birthday".into()),
+        segment: Some("clicked_not_bought".into()),
         reason: Some(Reason::TooExpensive.as_str().into()),
         resolved: Some(Resolved {
             reason: Reason::Quality,
@@ -176,6 +180,7 @@ pub(crate) fn empty_sample(locale: &str) -> EmailContext {
         nps: Vec::new(),
         variant_copy: None,
         occasion: None,
+        segment: None,
         reason: None,
         resolved: None,
         years_as_customer: 0,

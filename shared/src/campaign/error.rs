@@ -6,6 +6,9 @@ use std::path::PathBuf;
 /// A campaign that cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
+    /// `CAMPAIGNS` names an unknown, missing or repeated flow.
+    #[error(transparent)]
+    Flows(#[from] super::flows::FlowListError),
     /// `CAMPAIGN` names neither a directory nor a campaign shipped in the binary.
     #[error("there is no campaign named `{name}`: use one of {available}, or a path to a campaign directory")]
     UnknownCampaign { name: String, available: String },

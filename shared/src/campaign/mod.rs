@@ -9,6 +9,7 @@
 pub mod config;
 mod email;
 mod error;
+pub mod flows;
 mod locale;
 pub use locale::Lang;
 mod templates;
@@ -66,15 +67,24 @@ impl Campaign {
     }
 
     /// The campaign `CAMPAIGN` names: a directory if it is a path to one, else a shipped
-    /// campaign; `example` when unset.
+    /// campaign; `example` when unset. With `CAMPAIGNS` set, only the flows it lists run (see
+    /// [`flows`]).
     pub fn from_env() -> Result<Campaign, CampaignError> {
         let value = std::env::var(CAMPAIGN_ENV).unwrap_or_default();
         let value = value.trim();
-        Campaign::open(if value.is_empty() {
+        let campaign = Campaign::open(if value.is_empty() {
             DEFAULT_CAMPAIGN
         } else {
             value
-        })
+        })?;
+        campaign.with_flows(&std::env::var(flows::CAMPAIGNS_ENV).unwrap_or_default())
+    }
+
+    /// The same campaign running only the flows `list` names (comma-separated: `win-back`,
+    /// `at-risk`, `re-engagement`, `celebration`); an empty list keeps every flow.
+    pub fn with_flows(mut self, list: &str) -> Result<Campaign, CampaignError> {
+        self.config = flows::select(self.config, list)?;
+        Ok(self)
     }
 
     /// A directory if `name_or_path` is one, else a shipped campaign of that name.
@@ -116,6 +126,9 @@ impl Campaign {
         if let Some(celebration) = &config.celebration {
             steps.extend(celebration.steps.iter().map(|s| s.template.clone()));
         }
+        if let Some(flow) = &config.re_engagement {
+            steps.extend(flow.steps.iter().map(|s| s.template.clone()));
+        }
         if let Some(at_risk) = &config.at_risk {
             steps.extend(at_risk.steps.iter().map(|s| s.template.clone()));
         }
@@ -126,6 +139,13 @@ impl Campaign {
     /// The campaign file's settings.
     pub fn config(&self) -> &CampaignConfig {
         &self.config
+    }
+
+    /// The same campaign with `sending.best_hour` set to `on` (a simulation comparing the best
+    /// hour with the campaign's own timing; the setting needs no other check).
+    pub fn with_best_hour(mut self, on: bool) -> Campaign {
+        self.config.sending.best_hour = on;
+        self
     }
 
     /// The campaign's locale for a customer's: the exact locale (`pt-BR`), else its language
@@ -282,6 +302,8 @@ pub mod embedded {
         "templates/en/tips.subject", "templates/en/tips.html", "templates/en/tips.txt",
         "templates/en/nudge.subject", "templates/en/nudge.html", "templates/en/nudge.txt",
         "templates/en/celebrate.subject", "templates/en/celebrate.html", "templates/en/celebrate.txt",
+        "templates/en/reconfirm.subject", "templates/en/reconfirm.html", "templates/en/reconfirm.txt",
+        "templates/en/_segment.html", "templates/en/_segment.txt",
         "templates/sv/_layout.html", "templates/sv/_layout.txt",
         "templates/sv/_survey.html", "templates/sv/_survey.txt",
         "templates/sv/_nps.html", "templates/sv/_nps.txt",
@@ -294,6 +316,8 @@ pub mod embedded {
         "templates/sv/tips.subject", "templates/sv/tips.html", "templates/sv/tips.txt",
         "templates/sv/nudge.subject", "templates/sv/nudge.html", "templates/sv/nudge.txt",
         "templates/sv/celebrate.subject", "templates/sv/celebrate.html", "templates/sv/celebrate.txt",
+        "templates/sv/reconfirm.subject", "templates/sv/reconfirm.html", "templates/sv/reconfirm.txt",
+        "templates/sv/_segment.html", "templates/sv/_segment.txt",
         "templates/da/_layout.html", "templates/da/_layout.txt",
         "templates/da/_survey.html", "templates/da/_survey.txt",
         "templates/da/_nps.html", "templates/da/_nps.txt",
@@ -306,6 +330,8 @@ pub mod embedded {
         "templates/da/tips.subject", "templates/da/tips.html", "templates/da/tips.txt",
         "templates/da/nudge.subject", "templates/da/nudge.html", "templates/da/nudge.txt",
         "templates/da/celebrate.subject", "templates/da/celebrate.html", "templates/da/celebrate.txt",
+        "templates/da/reconfirm.subject", "templates/da/reconfirm.html", "templates/da/reconfirm.txt",
+        "templates/da/_segment.html", "templates/da/_segment.txt",
         "templates/pl/_layout.html", "templates/pl/_layout.txt",
         "templates/pl/_survey.html", "templates/pl/_survey.txt",
         "templates/pl/_nps.html", "templates/pl/_nps.txt",
@@ -318,6 +344,8 @@ pub mod embedded {
         "templates/pl/tips.subject", "templates/pl/tips.html", "templates/pl/tips.txt",
         "templates/pl/nudge.subject", "templates/pl/nudge.html", "templates/pl/nudge.txt",
         "templates/pl/celebrate.subject", "templates/pl/celebrate.html", "templates/pl/celebrate.txt",
+        "templates/pl/reconfirm.subject", "templates/pl/reconfirm.html", "templates/pl/reconfirm.txt",
+        "templates/pl/_segment.html", "templates/pl/_segment.txt",
         "templates/pt/_layout.html", "templates/pt/_layout.txt",
         "templates/pt/_survey.html", "templates/pt/_survey.txt",
         "templates/pt/_nps.html", "templates/pt/_nps.txt",
@@ -330,6 +358,8 @@ pub mod embedded {
         "templates/pt/tips.subject", "templates/pt/tips.html", "templates/pt/tips.txt",
         "templates/pt/nudge.subject", "templates/pt/nudge.html", "templates/pt/nudge.txt",
         "templates/pt/celebrate.subject", "templates/pt/celebrate.html", "templates/pt/celebrate.txt",
+        "templates/pt/reconfirm.subject", "templates/pt/reconfirm.html", "templates/pt/reconfirm.txt",
+        "templates/pt/_segment.html", "templates/pt/_segment.txt",
     );
 
     /// The files of a shipped campaign.

@@ -193,6 +193,15 @@ pub(crate) fn check(
             reason: Some(r.as_str().to_string()),
             ..full_sample(locale, RewardKind::AmountOff)
         }));
+        // Every kind of inactivity's branch renders too.
+        contexts.extend(
+            crate::domain::engagement::Segment::ALL
+                .into_iter()
+                .map(|s| EmailContext {
+                    segment: Some(s.as_str().to_string()),
+                    ..full_sample(locale, RewardKind::AmountOff)
+                }),
+        );
         for (i, step) in steps.iter().enumerate() {
             for ctx in &mut contexts {
                 ctx.step = u8::try_from(i + 1).unwrap_or(u8::MAX);

@@ -304,6 +304,18 @@ fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
     if let Some(celebration) = &c.celebration {
         validate_steps("celebration.steps", &celebration.steps, s.max_steps)?;
     }
+    if let Some(flow) = &c.re_engagement {
+        validate_steps("re_engagement.steps", &flow.steps, s.max_steps)?;
+        if flow.sunset_after_days >= s.sunset_after_days {
+            return Err(invalid(
+                "re_engagement.sunset_after_days",
+                format!(
+                    "is {}, but customers who do not read the emails are sunset sooner than the win-back flow's sending.sunset_after_days ({}): lower it",
+                    flow.sunset_after_days, s.sunset_after_days
+                ),
+            ));
+        }
+    }
     if let Some(at_risk) = &c.at_risk {
         validate_steps("at_risk.steps", &at_risk.steps, s.max_steps)?;
         let last = at_risk.steps.len();
@@ -335,7 +347,12 @@ fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
             .iter()
             .map(|v| (v.name.as_str(), v.delay_factor)),
     );
-    let flows = [Flow::WinBack, Flow::AtRisk, Flow::Celebration];
+    let flows = [
+        Flow::WinBack,
+        Flow::AtRisk,
+        Flow::Celebration,
+        Flow::ReEngagement,
+    ];
     for ((variant, factor), flow) in factors.flat_map(|f| flows.map(|flow| (f, flow))) {
         if c.steps_of(flow).is_empty() {
             continue;
@@ -350,6 +367,7 @@ fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
             match flow {
                 Flow::AtRisk => whose.push_str(" in the at-risk flow"),
                 Flow::Celebration => whose.push_str(" in the celebration flow"),
+                Flow::ReEngagement => whose.push_str(" in the re-engagement flow"),
                 Flow::WinBack => {}
             }
             return Err(invalid(

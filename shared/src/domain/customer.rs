@@ -130,6 +130,18 @@ pub struct Profile {
     pub emails_opened: u32,
     #[serde(default)]
     pub emails_clicked: u32,
+    /// When SES last reported a click of one of their emails (a click after the last order
+    /// without an order since: "clicked but did not buy", see `domain::engagement`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_clicked_at: Option<DateTime<Utc>>,
+    /// The latest visit to the shop's terms or cancellation page (activity `page_view`): an early
+    /// signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_page_viewed_at: Option<DateTime<Utc>>,
+    /// When the customer's subscription next renews (`profile.renewal_due_at`, the import's
+    /// `renewal_due_at`): an upcoming renewal is an early signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_due_at: Option<DateTime<Utc>>,
     /// When the scheduler should next look at this customer (drives the due index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<DateTime<Utc>>,

@@ -227,7 +227,8 @@ pub fn check_flow(
                 ..
             }
         ) && pending_resolution(profile).is_some();
-        let after_at_risk = e.flow == Flow::AtRisk && flow == Flow::WinBack;
+        let after_at_risk =
+            e.flow == Flow::AtRisk && matches!(flow, Flow::WinBack | Flow::ReEngagement);
         // A birthday or anniversary is not held back by the cooldown of another flow, and does
         // not hold one back: only the frequency cap spaces them.
         let celebration = flow == Flow::Celebration || e.flow == Flow::Celebration;

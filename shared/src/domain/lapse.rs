@@ -50,6 +50,10 @@ pub enum RiskSignal {
     FrequencyFalling,
     /// Recent orders much smaller than earlier ones.
     OrderValueFalling,
+    /// Visited the terms or cancellation page lately (activity `page_view`).
+    CancellationPageViewed,
+    /// Their subscription renews soon (`renewal_due_at`).
+    RenewalDue,
 }
 
 /// Where a customer stands at a given moment.
@@ -193,6 +197,21 @@ pub fn next_look(
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     profile.last_order_at?;
+    let signal_at = super::engagement::next_signal_at(profile, &policy.signal_windows(), now)
+        .filter(|_| watch_at_risk);
+    let look = next_look_by_lapse(profile, policy, watch_at_risk, now);
+    match (look, signal_at) {
+        (Some(l), Some(s)) => Some(l.min(s)),
+        (l, s) => l.or(s),
+    }
+}
+
+fn next_look_by_lapse(
+    profile: &Profile,
+    policy: &LapsePolicy,
+    watch_at_risk: bool,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     match assess(profile, policy, now).state {
         LapseState::NoOrders => None,
         LapseState::Lapsed { .. } => Some(now),
@@ -279,6 +298,31 @@ fn sign_of_life_shift(profile: &Profile, now: DateTime<Utc>) -> chrono::Duration
 /// counts from their latest sign of life: the last order, or a later activity the campaign counts
 /// as "still with us".
 pub fn assess(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> Assessment {
+    let mut a = assess_by_orders(profile, policy, now);
+    // Early signals beyond the order history (a cancellation page visit, a renewal due) make an
+    // active customer at risk and join an at-risk one's signals.
+    let early = super::engagement::early_signals(profile, &policy.signal_windows(), now);
+    if !early.is_empty() {
+        a.state = match a.state {
+            LapseState::Active { lapses_at } => LapseState::AtRisk {
+                lapses_at,
+                signals: early,
+            },
+            LapseState::AtRisk {
+                lapses_at,
+                mut signals,
+            } => {
+                signals.extend(early);
+                LapseState::AtRisk { lapses_at, signals }
+            }
+            other => other,
+        };
+    }
+    a
+}
+
+/// [`assess`] by the order history and signs of life alone.
+fn assess_by_orders(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> Assessment {
     let shift = sign_of_life_shift(profile, now);
     if shift.is_zero() {
         return assess_orders(profile, policy, now);
@@ -430,6 +474,12 @@ pub struct LapsePolicy {
     /// With a fitted model: at risk once that chance falls below this (above the threshold).
     #[serde(default = "default_at_risk_p_order")]
     pub at_risk_p_order: f64,
+    /// A visit to the terms or cancellation page makes a customer at risk for this many days.
+    #[serde(default = "default_page_view_signal_days")]
+    pub page_view_signal_days: f64,
+    /// A subscription renewal due within this many days makes a customer at risk.
+    #[serde(default = "default_renewal_notice_days")]
+    pub renewal_notice_days: f64,
     /// The campaign's fitted parameters (`winback backtest` and `winback import` print this block);
     /// without it, the shipped prior.
     #[serde(default)]
@@ -464,6 +514,14 @@ pub enum LapseModel {
 }
 
 impl LapsePolicy {
+    /// The windows of the early signals (see [`crate::domain::engagement`]).
+    pub fn signal_windows(&self) -> crate::domain::engagement::SignalWindows {
+        crate::domain::engagement::SignalWindows {
+            page_view_days: self.page_view_signal_days,
+            renewal_notice_days: self.renewal_notice_days,
+        }
+    }
+
     /// The fitted model's variant (MBG/NBD for the `threshold` rule, whose campaigns still see it
     /// in `plan` and `backtest`).
     pub fn model_variant(&self) -> crate::domain::model::Variant {
@@ -527,6 +585,14 @@ fn default_p_order_threshold() -> f64 {
     0.25
 }
 
+fn default_page_view_signal_days() -> f64 {
+    30.0
+}
+
+fn default_renewal_notice_days() -> f64 {
+    14.0
+}
+
 fn default_at_risk_p_order() -> f64 {
     0.4
 }
@@ -552,6 +618,8 @@ mod tests {
             horizon_days: 90.0,
             p_order_threshold: 0.25,
             at_risk_p_order: 0.4,
+            page_view_signal_days: 30.0,
+            renewal_notice_days: 14.0,
             fitted: None,
         }
     }

@@ -4,6 +4,7 @@ pub mod celebration;
 pub mod customer;
 pub mod due;
 pub mod eligibility;
+pub mod engagement;
 pub mod experiment;
 pub mod follow_up;
 pub mod hygiene;

@@ -45,9 +45,10 @@ pub fn after_quiet_hours(at: DateTime<Utc>, tz: &Zone, start: u32, end: u32) -> 
 /// Orders needed before their hours are read as a habit.
 const HABIT_MIN_ORDERS: usize = 3;
 
-/// The local hour (0–23) this customer usually orders at: the hour, in `tz`, with the most orders
-/// within an hour either side of it, when that window holds at least half of at least three
-/// orders. `None` when they order at scattered hours (or too rarely to tell).
+/// The local hour (0–23) this customer usually orders at: the busiest hour, in `tz`, of the
+/// three-hour window holding the most orders, when that window holds at least half of at least
+/// three orders. `None` when they order at scattered hours (or too rarely to tell). (Ten orders
+/// at 17:xx and one at 19:xx give 17, not the window's middle hour 18.)
 pub fn habitual_hour(order_times: &[DateTime<Utc>], tz: &Zone) -> Option<u32> {
     if order_times.len() < HABIT_MIN_ORDERS {
         return None;
@@ -59,7 +60,10 @@ pub fn habitual_hour(order_times: &[DateTime<Utc>], tz: &Zone) -> Option<u32> {
     let around = |h: usize| per_hour[(h + 23) % 24] + per_hour[h] + per_hour[(h + 1) % 24];
     // The busiest window; on a tie the busier hour itself, then the earliest, so it is stable.
     let best = (0..24).max_by_key(|h| (around(*h), per_hour[*h], std::cmp::Reverse(*h)))?;
-    (2 * around(best) >= order_times.len()).then_some(best as u32)
+    let busiest = [(best + 23) % 24, best, (best + 1) % 24]
+        .into_iter()
+        .max_by_key(|h| (per_hour[*h], *h == best))?;
+    (2 * around(best) >= order_times.len()).then_some(busiest as u32)
 }
 
 /// The first moment at or after `at` whose local hour is `hour` (at once when it already is), in
@@ -169,6 +173,10 @@ mod tests {
             at(30, 11, 0),
         ];
         assert_eq!(habitual_hour(&times, &tz), Some(18));
+        // Most orders in one hour and one two hours later: that hour, not the window's middle.
+        let mut steady: Vec<_> = (1..=10).map(|d| at(d, 16, 20)).collect();
+        steady.push(at(11, 18, 10));
+        assert_eq!(habitual_hour(&steady, &tz), Some(17));
         // Scattered hours, or too few orders: no habit.
         let scattered = [at(2, 3, 0), at(3, 9, 0), at(4, 15, 0), at(5, 20, 0)];
         assert_eq!(habitual_hour(&scattered, &tz), None);

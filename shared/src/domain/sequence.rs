@@ -41,6 +41,9 @@ pub enum ActivityKind {
     Profile,
     /// A subscription renews soon (Stripe `invoice.upcoming`): an early signal, not activity.
     RenewalUpcoming,
+    /// A visit to a page of the shop (`page_kind`): the terms or cancellation page is an early
+    /// signal (see `domain::engagement`).
+    PageView,
 }
 
 impl ActivityKind {
@@ -50,6 +53,7 @@ impl ActivityKind {
             "login" => Some(ActivityKind::Login),
             "subscription_renewed" => Some(ActivityKind::SubscriptionRenewed),
             "subscription_cancelled" => Some(ActivityKind::SubscriptionCancelled),
+            "page_view" => Some(ActivityKind::PageView),
             _ => None,
         }
     }
@@ -296,6 +300,10 @@ pub struct Enrollment {
     /// What a celebration enrollment celebrates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occasion: Option<super::celebration::Occasion>,
+    /// The customer's kind of inactivity when enrolled (see `domain::engagement`): the
+    /// templates see it as `segment`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<super::engagement::Segment>,
 }
 
 /// A transition the state machine does not allow.
@@ -332,6 +340,9 @@ pub enum Flow {
     AtRisk,
     /// A birthday or first-order anniversary (`[[celebration.steps]]`).
     Celebration,
+    /// Emailed and never opened one: a re-permission message, sunset sooner
+    /// (`[[re_engagement.steps]]`, see `domain::engagement`).
+    ReEngagement,
 }
 
 impl Flow {
@@ -340,6 +351,7 @@ impl Flow {
             Flow::WinBack => "win_back",
             Flow::AtRisk => "at_risk",
             Flow::Celebration => "celebration",
+            Flow::ReEngagement => "re_engagement",
         }
     }
 
@@ -356,6 +368,7 @@ pub fn cohort_campaign(campaign: &str, flow: Flow) -> String {
         Flow::WinBack => campaign.to_string(),
         Flow::AtRisk => format!("{campaign}-at-risk"),
         Flow::Celebration => format!("{campaign}-celebration"),
+        Flow::ReEngagement => format!("{campaign}-re-engagement"),
     }
 }
 
@@ -431,6 +444,11 @@ pub trait Flows {
     fn steps_of(&self, flow: Flow) -> &[StepConfig];
     fn sending(&self) -> &SendingPolicy;
     fn experiment(&self) -> &ExperimentConfig;
+    /// Days after a flow's last step, with no reaction, until it ends (a sunset for the win-back
+    /// and re-engagement flows).
+    fn sunset_after_days(&self, _flow: Flow) -> u32 {
+        self.sending().sunset_after_days
+    }
 }
 
 impl<F: Flows + ?Sized> Flows for std::sync::Arc<F> {
@@ -446,6 +464,9 @@ impl<F: Flows + ?Sized> Flows for std::sync::Arc<F> {
     fn experiment(&self) -> &ExperimentConfig {
         (**self).experiment()
     }
+    fn sunset_after_days(&self, flow: Flow) -> u32 {
+        (**self).sunset_after_days(flow)
+    }
 }
 
 /// Days of the whole win-back sequence plus sunset wait: the holdout's observation window.
@@ -460,7 +481,7 @@ pub fn flow_days(campaign: &(impl Flows + ?Sized), flow: Flow, delay_factor: f64
         .iter()
         .map(|s| s.delay_days * delay_factor)
         .sum::<f64>()
-        + f64::from(campaign.sending().sunset_after_days)
+        + f64::from(campaign.sunset_after_days(flow))
 }
 
 impl Enrollment {
@@ -509,6 +530,7 @@ impl Enrollment {
             resolved: None,
             flow: Flow::WinBack,
             occasion: None,
+            segment: None,
         }
     }
 
@@ -610,7 +632,7 @@ impl Enrollment {
     pub fn gap_after(&self, step: u8, campaign: &(impl Flows + ?Sized)) -> Duration {
         match self.steps(campaign).get(usize::from(step)) {
             Some(next) => days(next.delay_days * delay_factor(campaign, &self.variant)),
-            None => Duration::days(i64::from(campaign.sending().sunset_after_days)),
+            None => Duration::days(i64::from(campaign.sunset_after_days(self.flow))),
         }
     }
 
@@ -708,7 +730,9 @@ impl Enrollment {
         let mut e = self.clone();
         e.status = match self.status {
             // An at-risk customer has not lapsed: the flow just ends, the address stays.
-            Status::AwaitingSunset if keep_address || self.flow != Flow::WinBack => {
+            Status::AwaitingSunset
+                if keep_address || !matches!(self.flow, Flow::WinBack | Flow::ReEngagement) =>
+            {
                 Status::Closed { at }
             }
             Status::AwaitingSunset => Status::Sunset { at },

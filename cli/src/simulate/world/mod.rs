@@ -2,7 +2,7 @@
 //! simulated clock, and simulated recipients who react to the emails they actually receive.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -18,7 +18,7 @@ use shared::ports::{BusError, Email, EventBus, MailError, Mailer, PutResult, Sto
 use shared::signing::sign_webhook;
 
 use super::behaviour::Behaviour;
-use super::population::{days, next_gap, Draw, Person};
+use super::population::{at_habit, days, local_hour, next_gap, Draw, Person};
 use crate::error::{CliError, CliResult};
 
 mod copying;
@@ -52,6 +52,44 @@ pub struct Tally {
     pub refused_requests: u64,
     pub refused_examples: Vec<String>,
     pub scheduler_items_read: u64,
+    /// Emails by whether they arrived within the recipient's habitual local hour (the best-hour
+    /// effect): customers with a habit reached at it, reached at another hour, and customers
+    /// without a habit.
+    pub at_habit_hour: HourFigures,
+    pub off_habit_hour: HourFigures,
+    pub no_habit: HourFigures,
+    /// Emails and opens by the local hour the email arrived at.
+    pub emails_by_local_hour: [u64; 24],
+    pub opens_by_local_hour: [u64; 24],
+}
+
+/// What emails of one kind of timing brought.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct HourFigures {
+    pub emails: u64,
+    pub opens: u64,
+    /// Recipients who decided to come back with an order after opening it.
+    pub orders: u64,
+}
+
+impl HourFigures {
+    /// Share of the emails opened.
+    pub fn open_rate(&self) -> f64 {
+        self.opens as f64 / self.emails.max(1) as f64
+    }
+
+    /// Share of the emails that brought an order.
+    pub fn order_rate(&self) -> f64 {
+        self.orders as f64 / self.emails.max(1) as f64
+    }
+}
+
+/// Which habit figures an email counts in.
+#[derive(Debug, Clone, Copy)]
+enum Timing {
+    Within,
+    Other,
+    Without,
 }
 
 /// What a recipient does at a moment.
@@ -79,6 +117,9 @@ enum Action {
     OneClickUnsubscribe { url: String },
     /// The fewer-emails link: open its page, then send the page's form with `choice=fewer`.
     FewerEmails { url: String },
+    /// A scheduler run at a whole hour a deferred step waits for (the product runs the scheduler
+    /// hourly; the simulation every `scheduler_every_hours`, plus these).
+    SchedulerRun,
 }
 
 struct Scheduled {
@@ -121,6 +162,8 @@ pub struct World {
     pub webhook_key: Vec<u8>,
     queue: BinaryHeap<Scheduled>,
     seq: u64,
+    /// Hours an extra scheduler run is already queued for.
+    runs: HashSet<DateTime<Utc>>,
 }
 
 impl World {
@@ -158,6 +201,7 @@ impl World {
             webhook_key,
             queue: BinaryHeap::new(),
             seq: 0,
+            runs: HashSet::new(),
         };
         for i in 0..w.people.len() {
             if let Some(at) = w.people[i].next_order_at {
@@ -201,6 +245,7 @@ impl World {
             return;
         }
         let at = from + days(self.rng.exp_mean(365.0 / rate));
+        let at = self.habit_time(i, at, from);
         self.people[i].return_at = Some(at);
         self.push(
             at,
@@ -216,6 +261,43 @@ impl World {
     /// recipients' reactions to what was sent.
     pub async fn tick(&mut self, now: DateTime<Utc>) -> CliResult<()> {
         self.run_until(now).await?;
+        self.scheduler_pass(now).await
+    }
+
+    /// When customer `i` does what they planned for `at`: at their habitual hour when they have
+    /// one (`[habit]`), never before `not_before`.
+    fn habit_time(
+        &mut self,
+        i: usize,
+        at: DateTime<Utc>,
+        not_before: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let t = at_habit(&self.people[i], at, &self.model.habit, &mut self.rng);
+        if t > not_before {
+            t
+        } else if t + Duration::days(1) > not_before {
+            t + Duration::days(1)
+        } else {
+            at
+        }
+    }
+
+    /// Queues a scheduler run at the whole hour at or after `until`, as the product's hourly
+    /// schedule would pick a deferred step up then.
+    fn run_scheduler_at(&mut self, until: DateTime<Utc>) {
+        let secs = until.timestamp();
+        let hour = secs.div_euclid(3600) * 3600 + if secs % 3600 == 0 { 0 } else { 3600 };
+        let Some(at) = DateTime::from_timestamp(hour, 0) else {
+            return;
+        };
+        if self.runs.insert(at) {
+            self.push(at, Action::SchedulerRun);
+        }
+    }
+
+    /// The scheduler at `now`, the sender for what it published, and the recipients.
+    async fn scheduler_pass(&mut self, now: DateTime<Utc>) -> CliResult<()> {
+        self.runs.remove(&now);
         self.set_clock(now);
         let summary = scheduler::run(
             &self.scheduler,
@@ -231,7 +313,10 @@ impl World {
         for event in self.bus.drain() {
             if let BusEvent::WinbackStepDue(due) = event {
                 match sender::process_step(&self.sender, &due, now).await {
-                    Ok(sender::Outcome::Deferred { .. }) => self.tally.steps_deferred += 1,
+                    Ok(sender::Outcome::Deferred { until }) => {
+                        self.tally.steps_deferred += 1;
+                        self.run_scheduler_at(until);
+                    }
                     Ok(sender::Outcome::Skipped { .. }) => self.tally.steps_skipped += 1,
                     Ok(_) => {}
                     Err(e) => {
@@ -343,6 +428,7 @@ impl World {
                 self.post_form(&url, "List-Unsubscribe=One-Click", at)
                     .await?;
             }
+            Action::SchedulerRun => self.scheduler_pass(at).await?,
             Action::FewerEmails { url } => {
                 let page = self.http("GET", &url, Vec::new(), Vec::new(), at).await?;
                 if let Some(action) = form_action(&page.body, "fewer", &url) {
@@ -386,6 +472,7 @@ impl World {
         }
         let (gap, jitter) = (p.gap_days, p.gap_jitter);
         let next = at + days(next_gap(gap, jitter, &mut self.rng));
+        let next = self.habit_time(i, next, at);
         self.people[i].next_order_at = Some(next);
         self.push(next, Action::RhythmOrder(i));
     }
@@ -486,6 +573,14 @@ impl World {
         self.tally.refused_requests += 1;
         if self.tally.refused_examples.len() < 5 {
             self.tally.refused_examples.push(what);
+        }
+    }
+
+    fn figures(&mut self, timing: Timing) -> &mut HourFigures {
+        match timing {
+            Timing::Within => &mut self.tally.at_habit_hour,
+            Timing::Other => &mut self.tally.off_habit_hour,
+            Timing::Without => &mut self.tally.no_habit,
         }
     }
 }

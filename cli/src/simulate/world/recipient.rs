@@ -79,12 +79,20 @@ impl World {
             let valid_for = Duration::days(14);
             self.people[i].code = Some((c.clone(), now + valid_for));
         }
+        let hour = local_hour(&person, now);
+        self.tally.emails_by_local_hour[hour as usize] += 1;
+        let (timing, habit_factor) = match person.habit_hour {
+            Some(h) if h == hour => (Timing::Within, self.model.habit.open_at_hour),
+            Some(_) => (Timing::Other, self.model.habit.open_off_hour),
+            None => (Timing::Without, 1.0),
+        };
+        self.figures(timing).emails += 1;
         let open = if person.churned {
             e.open
         } else {
             e.open_if_active
-        };
-        if !self.rng.chance(open) {
+        } * habit_factor;
+        if !self.rng.chance(open.clamp(0.0, 1.0)) {
             let reminded = e.return_without_open * reason_model.return_factor;
             if person.churned && self.rng.chance(reminded.clamp(0.0, 1.0)) {
                 let at = now + days(self.rng.exp_mean(e.order_within_days_mean));
@@ -93,7 +101,13 @@ impl World {
             return Ok(());
         }
         self.tally.opens += 1;
-        let opened_at = soon(&mut self.rng, e.open_within_hours);
+        self.tally.opens_by_local_hour[hour as usize] += 1;
+        self.figures(timing).opens += 1;
+        // Who reads at their habitual hour reads at once; others within `open_within_hours`.
+        let opened_at = match timing {
+            Timing::Within => soon(&mut self.rng, 0.5),
+            _ => soon(&mut self.rng, e.open_within_hours),
+        };
         self.push(opened_at, ses("Email Opened", None));
         let links = links_in(&email.text, &self.webhook.public_base_url);
         if self.rng.chance(e.click_given_open) {
@@ -150,7 +164,9 @@ impl World {
         if person.churned {
             let chance = self.model.return_chance(person.reason, kind);
             if self.rng.chance(chance) {
+                self.figures(timing).orders += 1;
                 let at = opened_at + days(self.rng.exp_mean(e.order_within_days_mean));
+                let at = self.habit_time(i, at, opened_at);
                 let use_code = code.filter(|_| self.rng.chance(e.use_code));
                 self.schedule_return(i, at, use_code);
             }

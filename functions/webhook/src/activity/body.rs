@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
+use shared::domain::engagement::PageKind;
 use shared::domain::hygiene::Address;
 use shared::domain::money::{Currency, Money};
 
@@ -23,6 +24,8 @@ pub(crate) struct ProfileFields {
     pub marketing_opt_out: bool,
     /// `profile.birthday`: `YYYY-MM-DD` or `--MM-DD`.
     pub birthday: Option<shared::domain::celebration::Birthday>,
+    /// `profile.renewal_due_at`: when the subscription next renews (an RFC 3339 time or a date).
+    pub renewal_due_at: Option<DateTime<Utc>>,
 }
 
 /// A validated activity.
@@ -39,6 +42,8 @@ pub(crate) struct Activity {
     pub order_ref: Option<String>,
     pub product: Option<String>,
     pub category: Option<String>,
+    /// Which page a `page_view` was.
+    pub page_kind: Option<PageKind>,
     pub profile: ProfileFields,
 }
 
@@ -101,9 +106,25 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
     let kind = Kind::parse(kind_text).ok_or_else(|| {
         invalid(
             "type",
-            "type must be order, login, subscription_renewed or subscription_cancelled",
+            "type must be order, login, subscription_renewed, subscription_cancelled or page_view",
         )
     })?;
+    let page_kind = text(obj, "page_kind", "page_kind", 40, kind == Kind::PageView)?
+        .map(|k| {
+            PageKind::parse(k).ok_or_else(|| {
+                invalid(
+                    "page_kind",
+                    format!("page_kind must be {}", PageKind::NAMES),
+                )
+            })
+        })
+        .transpose()?;
+    if page_kind.is_some() && kind != Kind::PageView {
+        return Err(invalid(
+            "page_kind",
+            "page_kind belongs to type page_view only: leave it out",
+        ));
+    }
     let occurred_text = text(obj, "occurred_at", "occurred_at", 64, true)?.unwrap_or_default();
     let occurred_at = DateTime::parse_from_rfc3339(occurred_text)
         .map_err(|_| {
@@ -196,8 +217,19 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
                 .map(shared::domain::celebration::Birthday::parse)
                 .transpose()
                 .map_err(|e| invalid("profile.birthday", format!("profile.{e}")))?;
+            let renewal_due_at = text(p, "renewal_due_at", "profile.renewal_due_at", 64, false)?
+                .map(|t| {
+                    shared::domain::engagement::parse_renewal(t).ok_or_else(|| {
+                        invalid(
+                            "profile.renewal_due_at",
+                            "profile.renewal_due_at must be an RFC 3339 time like 2026-11-22T10:15:00Z or a date like 2026-11-22",
+                        )
+                    })
+                })
+                .transpose()?;
             ProfileFields {
                 birthday,
+                renewal_due_at,
                 email: email.map(|a| a.as_str().to_string()),
                 first_name: text(p, "first_name", "profile.first_name", 100, false)?
                     .map(str::to_string),
@@ -219,6 +251,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
         order_ref,
         product,
         category,
+        page_kind,
         profile,
     })
 }

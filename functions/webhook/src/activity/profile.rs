@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use shared::campaign::config::LapsePolicy;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::due;
+use shared::domain::engagement::PageKind;
 use shared::domain::sequence::Enrollment;
 use shared::fitted::lapse_policy;
 use shared::ports::StoreError;
@@ -32,6 +33,9 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
         if f.birthday.is_some() {
             profile.birthday = f.birthday;
         }
+        if f.renewal_due_at.is_some() {
+            profile.renewal_due_at = f.renewal_due_at;
+        }
     }
     match a.kind {
         Kind::Order => {
@@ -49,6 +53,16 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
             }
         }
         Kind::Profile | Kind::RenewalUpcoming => {}
+        // A visit to the terms or cancellation page is an early signal (another page, nothing).
+        Kind::PageView => {
+            if a.page_kind.is_some_and(PageKind::is_signal) {
+                profile.signal_page_viewed_at = Some(
+                    profile
+                        .signal_page_viewed_at
+                        .map_or(a.occurred_at, |l| l.max(a.occurred_at)),
+                );
+            }
+        }
         Kind::Login | Kind::SubscriptionRenewed | Kind::SubscriptionCancelled => {
             profile.last_activity_at = Some(
                 profile

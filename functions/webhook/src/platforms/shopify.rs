@@ -50,6 +50,7 @@ fn profile(
         time_zone: None,
         marketing_opt_out: opted_out(customer),
         birthday: None,
+        renewal_due_at: None,
     }
 }
 
@@ -128,6 +129,7 @@ fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError>
         ),
         product: str_at(o, "/line_items/0/title", 200).map(str::to_string),
         category: str_at(o, "/line_items/0/product_type", 100).map(str::to_string),
+        page_kind: None,
         profile: profile(
             &customer,
             email_at(o, "/email"),
@@ -158,6 +160,7 @@ fn customer(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
         order_ref: None,
         product: None,
         category: None,
+        page_kind: None,
         profile: profile(c, None, locale_at(c, "/locale")),
     })))
 }
@@ -187,6 +190,7 @@ fn consent(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
         order_ref: None,
         product: None,
         category: None,
+        page_kind: None,
         profile: ProfileFields {
             email: email_at(c, "/email_address"),
             first_name: None,
@@ -194,6 +198,7 @@ fn consent(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
             time_zone: None,
             marketing_opt_out: true,
             birthday: None,
+            renewal_due_at: None,
         },
     })))
 }

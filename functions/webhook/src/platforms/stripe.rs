@@ -95,6 +95,7 @@ pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
             order_ref: None,
             product: str_at(obj, "/lines/data/0/description", 200).map(str::to_string),
             category: None,
+            page_kind: None,
             profile: ProfileFields {
                 email: email_at(obj, "/customer_email"),
                 first_name: str_at(obj, "/customer_name", 100).and_then(first_word),
@@ -102,6 +103,7 @@ pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
                 time_zone: None,
                 marketing_opt_out: false,
                 birthday: None,
+                renewal_due_at: None,
             },
         }))
     };

@@ -95,6 +95,7 @@ pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapEr
         order_ref: Some(order_id.clone()),
         product: str_at(&o, "/line_items/0/name", 200).map(str::to_string),
         category: None,
+        page_kind: None,
         profile: ProfileFields {
             email,
             first_name: str_at(&o, "/billing/first_name", 100).map(str::to_string),
@@ -102,6 +103,7 @@ pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapEr
             time_zone: None,
             marketing_opt_out: false,
             birthday: None,
+            renewal_due_at: None,
         },
     })))
 }

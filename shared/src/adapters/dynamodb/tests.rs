@@ -61,6 +61,7 @@ fn a_fully_sent_enrollment_item_stays_under_one_kilobyte() {
         resolved: None,
         flow: Default::default(),
         occasion: None,
+        segment: None,
     };
     let item = enrollment_item(&e, 42).unwrap();
     let size = item_size(&item);

@@ -1,0 +1,316 @@
+//! Kinds of inactivity and the early signals beyond the order history.
+//!
+//! **Segments** come from what is already stored: the opens and clicks SES reported on the
+//! customer's profile, when they last clicked, the emails their latest enrollment sent, and the
+//! order history's "buying less often" signal. Each is routed to the flow and copy that fits:
+//! a customer who does not read the emails gets the re-engagement flow (a re-permission message,
+//! sunset sooner) instead of more offers; the others keep their flow and its templates see the
+//! segment (`segment`) to speak to it.
+//!
+//! **Early signals**: a visit to the terms or cancellation page (activity `page_view` with
+//! `page_kind`) within `page_view_signal_days`, and a subscription renewal due within
+//! `renewal_notice_days` (`renewal_due_at` in the profile), make an active customer at risk.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::customer::Profile;
+use super::lapse::RiskSignal;
+use super::sequence::Flow;
+
+/// How a quiet customer has been (not) responding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segment {
+    /// Was emailed and never opened one: does not read the emails.
+    NeverOpened,
+    /// Opens, never clicks: reads, but the emails do not speak to them.
+    OpenedNotClicked,
+    /// Clicked after their last order and did not buy: interested, something held them back.
+    ClickedNotBought,
+    /// Still buys, less often than before.
+    BuysLessOften,
+}
+
+impl Segment {
+    pub const ALL: [Segment; 4] = [
+        Segment::NeverOpened,
+        Segment::OpenedNotClicked,
+        Segment::ClickedNotBought,
+        Segment::BuysLessOften,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Segment::NeverOpened => "never_opened",
+            Segment::OpenedNotClicked => "opened_not_clicked",
+            Segment::ClickedNotBought => "clicked_not_bought",
+            Segment::BuysLessOften => "buys_less_often",
+        }
+    }
+}
+
+impl std::fmt::Display for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Emails sent without an open before a customer counts as not reading them (one unopened email
+/// says little).
+pub const NEVER_OPENED_AFTER: usize = 2;
+
+/// The customer's segment. `emails_sent`: the emails their latest enrollment (any flow) sent;
+/// `signals`: their lapse assessment's early signals. `None` when nothing sets them apart (never
+/// emailed and buying as usual, or clicking and buying).
+pub fn segment(profile: &Profile, emails_sent: usize, signals: &[RiskSignal]) -> Option<Segment> {
+    let clicked_since_order = profile
+        .last_clicked_at
+        .is_some_and(|c| profile.last_order_at.is_none_or(|o| c > o));
+    if emails_sent >= NEVER_OPENED_AFTER
+        && profile.emails_opened == 0
+        && profile.emails_clicked == 0
+    {
+        Some(Segment::NeverOpened)
+    } else if profile.emails_clicked > 0 && clicked_since_order {
+        Some(Segment::ClickedNotBought)
+    } else if profile.emails_opened > 0 && profile.emails_clicked == 0 {
+        Some(Segment::OpenedNotClicked)
+    } else if signals.contains(&RiskSignal::FrequencyFalling) {
+        Some(Segment::BuysLessOften)
+    } else {
+        None
+    }
+}
+
+/// The flow a customer the lapse rules put in `flow` gets, by segment: one who does not read the
+/// emails gets the re-engagement flow (when the campaign has one) instead of the win-back or
+/// at-risk flow; everyone else keeps theirs. A celebration stays a celebration.
+pub fn route(flow: Flow, segment: Option<Segment>, has_re_engagement: bool) -> Flow {
+    match (flow, segment) {
+        (Flow::WinBack | Flow::AtRisk, Some(Segment::NeverOpened)) if has_re_engagement => {
+            Flow::ReEngagement
+        }
+        _ => flow,
+    }
+}
+
+/// Whether an enrollment that ends without a reaction keeps the address (closes) rather than
+/// sunsetting it: who chose "fewer emails" keeps it (see [`super::sequence::sunsets_address`]),
+/// and so does who clicked the re-engagement flow's re-permission email ("yes, keep me").
+pub fn keeps_address(profile: &Profile, enrollment: &super::sequence::Enrollment) -> bool {
+    let reconfirmed = enrollment.flow == Flow::ReEngagement
+        && profile
+            .last_clicked_at
+            .is_some_and(|c| c >= enrollment.enrolled_at);
+    reconfirmed || !super::sequence::sunsets_address(profile.email_status)
+}
+
+/// Which page of the shop a `page_view` activity was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageKind {
+    /// The terms (of a subscription, of sale).
+    Terms,
+    /// How to cancel, or the cancellation form.
+    Cancellation,
+    /// Any other page: recorded as activity, no signal.
+    Other,
+}
+
+impl PageKind {
+    pub const NAMES: &'static str = "terms, cancellation or other";
+
+    pub fn parse(s: &str) -> Option<PageKind> {
+        match s {
+            "terms" => Some(PageKind::Terms),
+            "cancellation" => Some(PageKind::Cancellation),
+            "other" => Some(PageKind::Other),
+            _ => None,
+        }
+    }
+
+    /// Whether a visit is an early signal of leaving.
+    pub fn is_signal(self) -> bool {
+        matches!(self, PageKind::Terms | PageKind::Cancellation)
+    }
+}
+
+/// A renewal time as the shop or an import sends it: an RFC 3339 time, or a date (its start, UTC).
+pub fn parse_renewal(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+}
+
+/// Windows of the early signals (`[lapse]` in the campaign file).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SignalWindows {
+    /// A terms or cancellation page visit counts this many days.
+    pub page_view_days: f64,
+    /// A renewal due within this many days is a signal.
+    pub renewal_notice_days: f64,
+}
+
+fn days(d: f64) -> Duration {
+    Duration::seconds((d * 86_400.0).round() as i64)
+}
+
+/// Early signals beyond the order history at `now`: a terms or cancellation page visited within
+/// the window (and after the last order: an order since answers it), a renewal due within the
+/// notice (not past).
+pub fn early_signals(profile: &Profile, w: &SignalWindows, now: DateTime<Utc>) -> Vec<RiskSignal> {
+    let mut signals = Vec::new();
+    if let Some(at) = profile.signal_page_viewed_at {
+        let after_order = profile.last_order_at.is_none_or(|o| at > o);
+        if after_order && at <= now && now < at + days(w.page_view_days) {
+            signals.push(RiskSignal::CancellationPageViewed);
+        }
+    }
+    if let Some(due) = profile.renewal_due_at {
+        if now <= due && due <= now + days(w.renewal_notice_days) {
+            signals.push(RiskSignal::RenewalDue);
+        }
+    }
+    signals
+}
+
+/// When the early signals would next make this customer at risk with nothing else happening: the
+/// start of the renewal notice, when that is still ahead.
+pub fn next_signal_at(
+    profile: &Profile,
+    w: &SignalWindows,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    profile
+        .renewal_due_at
+        .map(|due| due - days(w.renewal_notice_days))
+        .filter(|t| *t > now)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, day, 12, 0, 0).unwrap()
+    }
+
+    fn buyer() -> Profile {
+        let mut p = Profile::new("c1");
+        p.last_order_at = Some(at(1));
+        p
+    }
+
+    const W: SignalWindows = SignalWindows {
+        page_view_days: 30.0,
+        renewal_notice_days: 14.0,
+    };
+
+    #[test]
+    fn each_kind_of_inactivity_is_told_apart() {
+        let mut p = buyer();
+        // Never emailed, buying as usual: nothing to set them apart.
+        assert_eq!(segment(&p, 0, &[]), None);
+        // Emailed, never opened: one email says little, two say they do not read them.
+        assert_eq!(segment(&p, 1, &[]), None);
+        assert_eq!(segment(&p, 2, &[]), Some(Segment::NeverOpened));
+        // Opened, never clicked.
+        p.emails_opened = 3;
+        assert_eq!(segment(&p, 2, &[]), Some(Segment::OpenedNotClicked));
+        // Clicked after the last order, no order since.
+        p.emails_clicked = 1;
+        p.last_clicked_at = Some(at(5));
+        assert_eq!(segment(&p, 2, &[]), Some(Segment::ClickedNotBought));
+        // Clicked, then ordered: the click was answered; buying less often shows.
+        p.last_order_at = Some(at(9));
+        assert_eq!(segment(&p, 2, &[]), None);
+        assert_eq!(
+            segment(&p, 2, &[RiskSignal::FrequencyFalling]),
+            Some(Segment::BuysLessOften)
+        );
+    }
+
+    #[test]
+    fn only_who_does_not_read_email_is_routed_to_re_engagement() {
+        for flow in [Flow::WinBack, Flow::AtRisk] {
+            assert_eq!(
+                route(flow, Some(Segment::NeverOpened), true),
+                Flow::ReEngagement
+            );
+            // Without a re-engagement flow they keep theirs.
+            assert_eq!(route(flow, Some(Segment::NeverOpened), false), flow);
+            for s in [
+                Segment::OpenedNotClicked,
+                Segment::ClickedNotBought,
+                Segment::BuysLessOften,
+            ] {
+                assert_eq!(route(flow, Some(s), true), flow);
+            }
+        }
+        assert_eq!(
+            route(Flow::Celebration, Some(Segment::NeverOpened), true),
+            Flow::Celebration
+        );
+    }
+
+    #[test]
+    fn a_click_on_the_re_permission_email_keeps_the_address() {
+        use super::super::experiment::Group;
+        use super::super::sequence::Enrollment;
+        let c = crate::campaign::testing::example_campaign();
+        let mut e = Enrollment::start("c1", &c, 1, Group::Treated, "a", at(10));
+        e.flow = Flow::ReEngagement;
+        let mut p = buyer();
+        assert!(!keeps_address(&p, &e));
+        p.last_clicked_at = Some(at(5));
+        assert!(
+            !keeps_address(&p, &e),
+            "a click before the flow is no answer"
+        );
+        p.last_clicked_at = Some(at(11));
+        assert!(keeps_address(&p, &e));
+        e.flow = Flow::WinBack;
+        assert!(
+            !keeps_address(&p, &e),
+            "in the win-back flow a click is no answer"
+        );
+        p.email_status = super::super::customer::EmailStatus::FewerEmails;
+        assert!(keeps_address(&p, &e));
+    }
+
+    #[test]
+    fn a_cancellation_page_visit_is_a_signal_until_the_window_passes_or_an_order_answers_it() {
+        let mut p = buyer();
+        p.signal_page_viewed_at = Some(at(10));
+        assert_eq!(early_signals(&p, &W, at(9)), vec![]);
+        assert_eq!(
+            early_signals(&p, &W, at(11)),
+            vec![RiskSignal::CancellationPageViewed]
+        );
+        assert_eq!(early_signals(&p, &W, at(10) + Duration::days(31)), vec![]);
+        p.last_order_at = Some(at(12));
+        assert_eq!(early_signals(&p, &W, at(13)), vec![]);
+    }
+
+    #[test]
+    fn a_renewal_is_a_signal_within_its_notice_and_the_notice_is_the_next_look() {
+        let mut p = buyer();
+        p.renewal_due_at = Some(at(30));
+        assert_eq!(early_signals(&p, &W, at(10)), vec![]);
+        assert_eq!(next_signal_at(&p, &W, at(10)), Some(at(16)));
+        assert_eq!(early_signals(&p, &W, at(16)), vec![RiskSignal::RenewalDue]);
+        assert_eq!(next_signal_at(&p, &W, at(16)), None);
+        // Past the renewal: no signal.
+        assert_eq!(early_signals(&p, &W, at(31)), vec![]);
+    }
+}

@@ -1817,6 +1817,22 @@ pub fn report(figures: &[Figure]) -> String {
          their emails' message ids and their reward codes: only the tombstone (the id marked \
          erased, so nothing is built again) is left, and another customer's items are untouched. \
          What stays outside the table is listed in the README (Erasure).\n\n\
+         ## An unsubscribe racing a send\n\n\
+         No email leaves after an unsubscribe was answered, however slow the sender. The sender \
+         does everything that may wait (choosing the reward, rendering, its rate limiter) before \
+         it claims the step, so the claim, a conditional (versioned) write of the enrollment, is \
+         its commitment to call SES right away (only the reward's own write comes between). An \
+         unsubscribe ends the enrollment with a conditional write too, so one of the two comes \
+         first: if the unsubscribe does, the claim fails and nothing is sent \
+         (`ended_before_send`); if the claim does, the unsubscribe answers once that SES call is \
+         over (it waits at most 11 s, beyond the SDK's 10 s limit for a call). Before, the \
+         sender claimed first and then rendered and waited for its rate limiter, while the \
+         unsubscribe waited a fixed 2 s for a claimed step, so a sender that spent longer \
+         between its claim and SES sent after the answer. Case 6 runs with latencies like AWS's \
+         in a region (up to 5 ms a table call, 60 ms an SES call), and its last 4 races with a \
+         sender that waits 3.3 s at its rate limiter: with the old order those 4 emails went out \
+         after the answer; now none does. The order costs no write: the claim was there \
+         before.\n\n\
          ## Figures\n\n",
     );
     for f in figures {

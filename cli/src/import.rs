@@ -102,10 +102,7 @@ pub fn merge_into(
     if new.birthday.is_some() {
         old.birthday = new.birthday;
     }
-    old.signed_up_at = match (old.signed_up_at, new.signed_up_at) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    old.note_sign_up(new.signed_up_at);
     old.due_at =
         shared::domain::due::next_due(&old, policy, shared::domain::due::Watch::LAPSE_ONLY, at);
     old

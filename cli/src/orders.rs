@@ -352,9 +352,7 @@ pub fn build_profiles(
         if r.renewal_due_at.is_some() {
             p.renewal_due_at = r.renewal_due_at;
         }
-        if let Some(at) = r.signed_up_at {
-            p.signed_up_at = Some(p.signed_up_at.map_or(at, |s| s.min(at)));
-        }
+        p.note_sign_up(r.signed_up_at);
         if let Some(status) = r.email_status {
             p.email_status = stricter(p.email_status, status);
         }

@@ -288,10 +288,12 @@ impl Profile {
     /// Since when the shop has known the customer: their sign-up, or their first order when
     /// that came first or no sign-up date is known.
     pub fn customer_since(&self) -> Option<DateTime<Utc>> {
-        match (self.signed_up_at, self.first_order_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.signed_up_at, self.first_order_at)
+    }
+
+    /// Records a sign-up date from the shop's data; the earliest one known is kept.
+    pub fn note_sign_up(&mut self, at: Option<DateTime<Utc>>) {
+        self.signed_up_at = earliest(self.signed_up_at, at);
     }
 
     /// The product, else the category, of the most recent order that names one.
@@ -347,6 +349,14 @@ impl Profile {
             .windows(2)
             .map(|w| (w[1].at - w[0].at).num_seconds() as f64 / 86_400.0)
             .collect()
+    }
+}
+
+/// The earlier of two optional times.
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -139,12 +139,29 @@ pub struct Summary {
     pub left_to_next_run: bool,
     /// Enrollments per variant (the holdout included as `holdout`).
     pub enrolled_by_variant: std::collections::BTreeMap<String, u64>,
+    /// The same per flow, with the holdout and the sunsets.
+    pub flows: std::collections::BTreeMap<Flow, FlowSummary>,
     /// A rebuild that finished refitted the campaign's customer model on the customers it read
     /// and stored it (false when the fit fell back to the prior and the stored one was kept).
     pub model_refit: bool,
     /// That refit's figures (also when it fell back to the prior and was not stored).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_fit: Option<model::Fit>,
+}
+
+/// What a run did in one flow.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FlowSummary {
+    /// Enrollments per variant (the holdout included as `holdout`).
+    pub enrolled_by_variant: std::collections::BTreeMap<String, u64>,
+    pub holdout: u64,
+    pub sunset: u64,
+}
+
+impl Summary {
+    fn flow(&mut self, flow: Flow) -> &mut FlowSummary {
+        self.flows.entry(flow).or_default()
+    }
 }
 
 /// Reads the Lambda payload: a scheduled event (its `time`), optionally with `"mode": "rebuild"`.
@@ -318,7 +335,13 @@ impl Run<'_> {
             .enrolled_by_variant
             .entry(enrollment.variant.clone())
             .or_insert(0) += 1;
+        let in_flow = self.summary.flow(enrollment.flow);
+        *in_flow
+            .enrolled_by_variant
+            .entry(enrollment.variant.clone())
+            .or_insert(0) += 1;
         if enrollment.group == Group::Holdout {
+            in_flow.holdout += 1;
             self.summary.holdout += 1;
         }
         tracing::info!(event = "customer_enrolled",
@@ -484,6 +507,7 @@ impl Run<'_> {
             .add_counts(&key, Some(self.now.date_naive()), &[(counter::SUNSET, 1)])
             .await?;
         self.summary.sunset += 1;
+        self.summary.flow(e.flow).sunset += 1;
         tracing::info!(event = "customer_sunset", campaign = %e.campaign);
         self.events.push(BusEvent::CustomerSunset {
             campaign: e.campaign.clone(),
@@ -819,25 +843,45 @@ fn merge(a: &mut Summary, b: &Summary) {
     for (variant, n) in &b.enrolled_by_variant {
         *a.enrolled_by_variant.entry(variant.clone()).or_insert(0) += n;
     }
+    for (flow, f) in &b.flows {
+        let into = a.flows.entry(*flow).or_default();
+        into.holdout += f.holdout;
+        into.sunset += f.sunset;
+        for (variant, n) in &f.enrolled_by_variant {
+            *into.enrolled_by_variant.entry(variant.clone()).or_insert(0) += n;
+        }
+    }
 }
 
 fn emit(deps: &Deps, s: &Summary, now: DateTime<Utc>) {
     let campaign = deps.campaign.name.as_str();
     let ts = now.timestamp_millis();
     deps.metrics.record(
-        Record::new(&[("Campaign", campaign)])
-            .metric("CustomersEvaluated", s.evaluated as f64, Unit::Count)
-            .metric("HoldoutAssigned", s.holdout as f64, Unit::Count),
+        Record::new(&[("Campaign", campaign)]).metric(
+            "CustomersEvaluated",
+            s.evaluated as f64,
+            Unit::Count,
+        ),
         ts,
     );
-    for (variant, n) in &s.enrolled_by_variant {
+    // Each flow's enrollments, holdout and sunsets under the name its counters are kept under
+    // (the campaign's own for the win-back flow), also by `Flow`.
+    for (&flow, f) in &s.flows {
         deps.metrics.record(
-            Record::new(&[("Campaign", campaign), ("Variant", variant)]).metric(
-                "CustomersEnrolled",
-                *n as f64,
-                Unit::Count,
-            ),
+            Record::of_flow(campaign, flow, &[])
+                .metric("HoldoutAssigned", f.holdout as f64, Unit::Count)
+                .metric("CustomersSunset", f.sunset as f64, Unit::Count),
             ts,
         );
+        for (variant, n) in &f.enrolled_by_variant {
+            deps.metrics.record(
+                Record::of_flow(campaign, flow, &[("Variant", variant)]).metric(
+                    "CustomersEnrolled",
+                    *n as f64,
+                    Unit::Count,
+                ),
+                ts,
+            );
+        }
     }
 }

@@ -994,6 +994,19 @@ async fn who_never_opened_an_email_gets_the_re_permission_flow_and_is_sunset_soo
         .map(|r| r.counts.get("enrolled"))
         .sum();
     assert_eq!(enrolled, 1);
+    // So are its metrics: by the name of its counters, and by flow for the dashboard's rows.
+    let by_flow = |flow: &str| w.metrics.sum("CustomersEnrolled", &[("Flow", flow)]);
+    assert_eq!((by_flow("re-engagement"), by_flow("win-back")), (1.0, 1.0));
+    assert_eq!(
+        w.metrics.sum(
+            "CustomersEnrolled",
+            &[
+                ("Campaign", "example-re-engagement"),
+                ("Variant", &deaf.variant)
+            ]
+        ),
+        1.0
+    );
 
     // One re-permission email, then the sunset after re_engagement.sunset_after_days (5), not
     // the win-back flow's 14.
@@ -1009,6 +1022,12 @@ async fn who_never_opened_an_email_gets_the_re_permission_flow_and_is_sunset_soo
     };
     let s = run(&w.deps, later, Budget::unlimited()).await.unwrap();
     assert_eq!(s.sunset, 1);
+    assert_eq!(s.flows[&Flow::ReEngagement].sunset, 1);
+    assert_eq!(
+        w.metrics
+            .sum("CustomersSunset", &[("Flow", "re-engagement")]),
+        1.0
+    );
     assert!(matches!(get(DEAF).await.status, Status::Sunset { .. }));
 }
 

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use super::config::CampaignConfig;
-use crate::domain::sequence::Flow;
+use crate::domain::sequence::{cohort_campaign, Flow};
 
 /// The environment variable that lists the flows.
 pub const CAMPAIGNS_ENV: &str = "CAMPAIGNS";
@@ -92,6 +92,23 @@ pub fn select(mut config: CampaignConfig, list: &str) -> Result<CampaignConfig, 
     Ok(config)
 }
 
+/// A flow's name in `CAMPAIGNS`, in the `Flow` metric dimension and on the dashboard.
+pub fn name(flow: Flow) -> &'static str {
+    FLOW_NAMES
+        .iter()
+        .find(|(_, f)| *f == flow)
+        .map_or("win-back", |(n, _)| *n)
+}
+
+/// The flow whose counters campaign `campaign` keeps under `cohort` (the inverse of
+/// [`cohort_campaign`]); `None` for a name that is none of its flows.
+pub fn of_cohort(campaign: &str, cohort: &str) -> Option<Flow> {
+    FLOW_NAMES
+        .iter()
+        .map(|(_, f)| *f)
+        .find(|f| cohort_campaign(campaign, *f) == cohort)
+}
+
 /// The flows a campaign runs, by name, in the order of [`FLOW_NAMES`].
 pub fn running(config: &CampaignConfig) -> Vec<&'static str> {
     FLOW_NAMES
@@ -120,6 +137,15 @@ mod tests {
         let c = select(example_campaign(), "win-back, celebration").unwrap();
         assert_eq!(running(&c), vec!["win-back", "celebration"]);
         assert!(c.at_risk.is_none() && c.re_engagement.is_none());
+    }
+
+    #[test]
+    fn each_flow_is_found_again_from_the_name_of_its_counters() {
+        for (n, f) in FLOW_NAMES {
+            assert_eq!(name(f), n);
+            assert_eq!(of_cohort("shop", &cohort_campaign("shop", f)), Some(f));
+        }
+        assert_eq!(of_cohort("shop", "other-at-risk"), None);
     }
 
     #[test]

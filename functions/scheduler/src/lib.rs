@@ -22,6 +22,7 @@ use shared::domain::experiment::{self, Group};
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::metrics::counter;
 use shared::domain::model;
+use shared::domain::priority;
 use shared::domain::schedule;
 use shared::domain::sequence::{Enrollment, Flow, Status};
 use shared::domain::survey;
@@ -227,46 +228,51 @@ impl Run<'_> {
         let assessment = lapse::assess(&profile, &campaign.lapse, self.now);
         // With an at-risk flow, customers showing early signals get it before they lapse.
         let watch = campaign.at_risk.is_some();
-        // Active customers with a birthday or first-order anniversary today (in their time
-        // zone) get the celebration flow, once a year per occasion.
+        // Their birthday or first-order anniversary today (in their time zone) qualifies them
+        // for the celebration flow, once a year per occasion.
         let tz = schedule::zone(profile.time_zone.as_deref(), &campaign.default_time_zone);
-        let mut occasion = None;
-        let (flow, lapses_at) = match assessment.state {
+        // The flow the lapse rules put them in, and when to look again if they enter none.
+        let (lapse_flow, lapses_at) = match assessment.state {
             LapseState::NoOrders => return self.set_profile_due(profile, None).await,
-            LapseState::Active { .. } => {
-                let due = due::after_today(&profile, &campaign.lapse, campaign.watch(), self.now);
-                match campaign
-                    .celebration
-                    .is_some()
-                    .then(|| celebration::due_today(&profile, &tz, self.now))
-                    .flatten()
-                {
-                    Some(o) => {
-                        occasion = Some(o);
-                        (Flow::Celebration, due)
-                    }
-                    None => return self.set_profile_due(profile, due).await,
-                }
-            }
-            LapseState::AtRisk { lapses_at, .. } if !watch => {
-                return self.set_profile_due(profile, Some(lapses_at)).await
-            }
-            LapseState::AtRisk { lapses_at, .. } => (Flow::AtRisk, Some(lapses_at)),
-            LapseState::Lapsed { .. } => (Flow::WinBack, None),
+            LapseState::Active { .. } => (
+                None,
+                due::after_today(&profile, &campaign.lapse, campaign.watch(), self.now),
+            ),
+            LapseState::AtRisk { lapses_at, .. } if !watch => (None, Some(lapses_at)),
+            LapseState::AtRisk { lapses_at, .. } => (Some(Flow::AtRisk), Some(lapses_at)),
+            LapseState::Lapsed { .. } => (Some(Flow::WinBack), None),
         };
+        let occasion = campaign
+            .celebration
+            .is_some()
+            .then(|| celebration::due_today(&profile, &tz, self.now))
+            .flatten();
+        if lapse_flow.is_none() && occasion.is_none() {
+            return self.set_profile_due(profile, lapses_at).await;
+        }
         let latest = self
             .deps
             .store
             .get_enrollment(&profile.customer_id, &campaign.name)
             .await?;
-        // The kind of inactivity picks the flow and copy (who does not read email: re-engagement).
+        // The kind of inactivity picks the copy, and who does not read email qualifies for the
+        // re-engagement flow; the campaign's priority picks among the flows they qualify for.
         let signals = match &assessment.state {
             LapseState::AtRisk { signals, .. } => signals.as_slice(),
             _ => &[],
         };
         let sent = latest.as_ref().map_or(0, |e| e.sent.len());
         let segment = engagement::segment(&profile, sent, signals);
-        let flow = engagement::route(flow, segment, campaign.re_engagement.is_some());
+        let qualification = priority::Qualification {
+            lapse_flow,
+            segment,
+            has_re_engagement: campaign.re_engagement.is_some(),
+            occasion_today: occasion.is_some(),
+        };
+        let Some(flow) = priority::choose(&qualification, &campaign.flow_priority()) else {
+            return self.set_profile_due(profile, lapses_at).await;
+        };
+        let occasion = occasion.filter(|_| flow == Flow::Celebration);
         if let Err(why) = eligibility::check_enrollment(
             &profile,
             latest.as_ref(),

@@ -1031,18 +1031,63 @@ async fn who_never_opened_an_email_gets_the_re_permission_flow_and_is_sunset_soo
     assert!(matches!(get(DEAF).await.status, Status::Sunset { .. }));
 }
 
+/// The customer's latest enrollment in the example campaign.
+async fn enrollment_of(w: &World, id: &str) -> shared::domain::sequence::Enrollment {
+    w.store
+        .get_enrollment(id, "example")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The flow and occasion `DEAF` (lapsed, never opened an email, birthday today in UTC) enters
+/// under `[flows] priority`.
+async fn flow_entered(priority: Vec<String>) -> (shared::domain::sequence::Flow, bool) {
+    let mut w = world();
+    let mut c = example_campaign();
+    c.flows.priority = priority;
+    w.deps.campaign = Arc::new(c);
+    emailed_long_ago(&w, DEAF, 0).await;
+    let mut p = w.store.get_profile(DEAF).await.unwrap().unwrap();
+    p.time_zone = Some("UTC".into());
+    p.birthday = Some(shared::domain::celebration::Birthday::parse("--11-22").unwrap());
+    w.store.save_profile(&p).await.unwrap();
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 1);
+    let e = enrollment_of(&w, DEAF).await;
+    (e.flow, e.occasion.is_some())
+}
+
+#[tokio::test]
+async fn the_campaigns_flow_priority_decides_which_flow_a_qualifying_customer_enters() {
+    use shared::domain::sequence::Flow;
+    // A lapsed customer who never opened an email and whose birthday is today (UTC): they
+    // qualify for the win-back, re-engagement and celebration flows.
+    let flow_with = |priority: &[&str]| {
+        let priority: Vec<String> = priority.iter().map(|n| n.to_string()).collect();
+        flow_entered(priority)
+    };
+
+    // The shipped order: who does not read email gets the re-permission message.
+    assert_eq!(
+        flow_with(&["re-engagement", "win-back", "at-risk", "celebration"]).await,
+        (Flow::ReEngagement, false)
+    );
+    assert_eq!(flow_with(&[]).await, (Flow::ReEngagement, false));
+    assert_eq!(
+        flow_with(&["win-back", "re-engagement"]).await,
+        (Flow::WinBack, false)
+    );
+    assert_eq!(flow_with(&["celebration"]).await, (Flow::Celebration, true));
+}
+
 #[tokio::test]
 async fn a_click_on_the_re_permission_email_keeps_the_address() {
     let w = world();
     emailed_long_ago(&w, DEAF, 0).await;
     run(&w.deps, input(), Budget::unlimited()).await.unwrap();
     let c = example_campaign();
-    let e = w
-        .store
-        .get_enrollment(DEAF, "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let e = enrollment_of(&w, DEAF).await;
     let sent = e.record_sent(1, now(), None, &c).unwrap();
     w.store.save_enrollment(&sent).await.unwrap();
     // SES reports the click ("yes, keep me on the list").
@@ -1056,12 +1101,7 @@ async fn a_click_on_the_re_permission_email_keeps_the_address() {
     };
     let s = run(&w.deps, later, Budget::unlimited()).await.unwrap();
     assert_eq!(s.sunset, 0);
-    let e = w
-        .store
-        .get_enrollment(DEAF, "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let e = enrollment_of(&w, DEAF).await;
     assert!(matches!(e.status, Status::Closed { .. }), "{:?}", e.status);
     let p = w.store.get_profile(DEAF).await.unwrap().unwrap();
     assert_eq!(p.sunset_at, None);

@@ -46,11 +46,8 @@ pub fn parse(list: &str, config: &CampaignConfig) -> Result<Vec<Flow>, FlowListE
     let mut seen = BTreeSet::new();
     let mut flows = Vec::new();
     for raw in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, flow) = FLOW_NAMES
-            .iter()
-            .find(|(n, _)| *n == raw)
-            .copied()
-            .ok_or_else(|| FlowListError::Unknown(raw.to_string()))?;
+        let flow = named(raw).ok_or_else(|| FlowListError::Unknown(raw.to_string()))?;
+        let name = self::name(flow);
         if !seen.insert(name) {
             return Err(FlowListError::Duplicate(name.to_string()));
         }
@@ -90,6 +87,11 @@ pub fn select(mut config: CampaignConfig, list: &str) -> Result<CampaignConfig, 
         config.celebration = None;
     }
     Ok(config)
+}
+
+/// The flow a name (as in `CAMPAIGNS`) names.
+pub fn named(name: &str) -> Option<Flow> {
+    FLOW_NAMES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
 /// A flow's name in `CAMPAIGNS`, in the `Flow` metric dimension and on the dashboard.

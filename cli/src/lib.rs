@@ -640,8 +640,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
 /// One line for a flow counted apart from the win-back (`prefix` opens its parenthesis).
 fn flow_line(prefix: &str, verb: &str, r: &report::Report) -> String {
     if r.holdout_rate.trials == 0 {
-        // The experiment assigns a customer the same arm in every flow: a flow reached only
-        // through another flow's emails (re-engagement) has no holdout of its own.
+        // No customer held out of this flow yet (a small run, or holdout_percent = 0).
         return format!(
             "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window; no holdout of its own, so no lift\n",
             r.campaign,

@@ -11,13 +11,12 @@ use shared::domain::celebration;
 use shared::domain::customer::Profile;
 use shared::domain::eligibility;
 use shared::domain::engagement;
-use shared::domain::experiment;
 use shared::domain::hygiene;
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::money::Money;
 use shared::domain::priority;
 use shared::domain::schedule;
-use shared::domain::sequence::{Enrollment, Flow};
+use shared::domain::sequence::{self, Enrollment, Flow};
 use shared::ports::Store;
 
 use crate::error::CliResult;
@@ -222,7 +221,14 @@ pub fn plan_one(
                     o.as_str(),
                     lapses_at.format("%Y-%m-%d")
                 );
-                decide(&mut row, check(Flow::Celebration), p, campaign, detail);
+                decide(
+                    &mut row,
+                    Flow::Celebration,
+                    check(Flow::Celebration),
+                    p,
+                    campaign,
+                    detail,
+                );
             }
         }
         LapseState::AtRisk { lapses_at, signals } => {
@@ -250,7 +256,7 @@ pub fn plan_one(
                     row.segment = segment.map(engagement::Segment::as_str);
                     row.flow = Some(flow.as_str());
                     let detail = format!("{}; {detail}", flow_note(flow, segment));
-                    decide(&mut row, check(flow), p, campaign, detail);
+                    decide(&mut row, flow, check(flow), p, campaign, detail);
                 }
                 (_, None) => {
                     row.decision = Decision::Wait;
@@ -279,7 +285,7 @@ pub fn plan_one(
                 p.order_count,
                 p.lifetime_value
             );
-            decide(&mut row, check, p, campaign, detail);
+            decide(&mut row, flow, check, p, campaign, detail);
         }
     }
     row
@@ -288,6 +294,7 @@ pub fn plan_one(
 /// Fills in the decision for an eligibility check's result.
 fn decide(
     row: &mut PlanRow,
+    flow: Flow,
     check: Result<(), eligibility::Ineligible>,
     p: &Profile,
     campaign: &CampaignConfig,
@@ -296,7 +303,7 @@ fn decide(
     match check {
         Ok(()) => {
             let assignment =
-                experiment::assign(&p.customer_id, &campaign.name, &campaign.experiment);
+                sequence::assign(&p.customer_id, &campaign.name, flow, &campaign.experiment);
             row.decision = Decision::Enroll;
             row.rule = "eligible".into();
             row.detail = detail;

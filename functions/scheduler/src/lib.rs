@@ -24,7 +24,7 @@ use shared::domain::metrics::counter;
 use shared::domain::model;
 use shared::domain::priority;
 use shared::domain::schedule;
-use shared::domain::sequence::{Enrollment, Flow, Status};
+use shared::domain::sequence::{self, Enrollment, Flow, Status};
 use shared::domain::survey;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{BusEvent, StepDue};
@@ -288,8 +288,12 @@ impl Run<'_> {
             let retry = earliest(why.retry_at(), lapses_at);
             return self.set_profile_due(profile, retry).await;
         }
-        let mut assignment =
-            experiment::assign(&profile.customer_id, &campaign.name, &campaign.experiment);
+        let mut assignment = sequence::assign(
+            &profile.customer_id,
+            &campaign.name,
+            flow,
+            &campaign.experiment,
+        );
         // A paused reason the shop has fixed: this enrollment tells them, once.
         let resolved = survey::pending_resolution(&profile);
         if resolved.is_some() {

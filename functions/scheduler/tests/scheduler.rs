@@ -948,8 +948,10 @@ async fn the_stored_model_decides_who_has_lapsed() {
     assert_eq!(e.flow, shared::domain::sequence::Flow::WinBack);
 }
 
-/// A customer id the shipped experiment treats (not held out).
-const DEAF: &str = "deaf-0";
+/// A customer id the shipped experiment treats (not held out) in every flow.
+const DEAF: &str = "deaf-1";
+/// One it treats in the win-back flow but holds out of the re-engagement flow.
+const DEAF_HELD_OUT: &str = "deaf-0";
 
 /// A lapsed customer whose earlier win-back enrollment sent every step and ended long ago.
 async fn emailed_long_ago(w: &World, id: &str, opened: u32) {
@@ -1079,6 +1081,49 @@ async fn the_campaigns_flow_priority_decides_which_flow_a_qualifying_customer_en
         (Flow::WinBack, false)
     );
     assert_eq!(flow_with(&["celebration"]).await, (Flow::Celebration, true));
+}
+
+#[tokio::test]
+async fn the_re_engagement_flow_has_a_holdout_of_its_own_that_gets_no_email_and_keeps_the_address()
+{
+    use shared::domain::sequence::Flow;
+    let w = world();
+    emailed_long_ago(&w, DEAF, 0).await;
+    emailed_long_ago(&w, DEAF_HELD_OUT, 0).await;
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 2);
+    assert_eq!(s.flows[&Flow::ReEngagement].holdout, 1);
+    let held = enrollment_of(&w, DEAF_HELD_OUT).await;
+    assert_eq!(
+        (held.flow, held.group, held.status.clone()),
+        (Flow::ReEngagement, Group::Holdout, Status::Holdout)
+    );
+    // Only the treated one gets the re-permission email.
+    let steps = steps_due(&w.bus.drain());
+    assert_eq!(steps, vec![format!("{DEAF}:1")]);
+    // The flow's counters have a holdout row to compare with: its report shows a lift.
+    let rows = w.store.counter_rows("example-re-engagement").await.unwrap();
+    let enrolled = |group: &str| -> i64 {
+        rows.iter()
+            .filter(|r| r.day.is_none() && r.key.group.as_str() == group)
+            .map(|r| r.counts.get("enrolled"))
+            .sum()
+    };
+    assert_eq!((enrolled("treated"), enrolled("holdout")), (1, 1));
+    // When its window closes the held-out customer keeps the address (no sunset).
+    let end = held.due_at.unwrap();
+    let later = Input {
+        now: end,
+        mode: Mode::Due,
+    };
+    let s = run(&w.deps, later, Budget::unlimited()).await.unwrap();
+    assert_eq!(s.sunset, 0);
+    assert!(matches!(
+        enrollment_of(&w, DEAF_HELD_OUT).await.status,
+        Status::Closed { .. }
+    ));
+    let p = w.store.get_profile(DEAF_HELD_OUT).await.unwrap().unwrap();
+    assert_eq!(p.sunset_at, None);
 }
 
 #[tokio::test]

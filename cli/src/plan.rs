@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::campaign::config::CampaignConfig;
+use shared::campaign::flows::FLOW_NAMES;
 use shared::domain::celebration;
 use shared::domain::customer::Profile;
 use shared::domain::eligibility;
@@ -435,6 +436,21 @@ pub fn to_text(rows: &[PlanRow], at: DateTime<Utc>) -> String {
         count(Decision::KeptOut),
         count(Decision::Wait)
     );
+    // Each flow's share of those enrolled, and of its holdout.
+    let per_flow: Vec<String> = FLOW_NAMES
+        .iter()
+        .map(|(name, flow)| {
+            let enrolled = rows
+                .iter()
+                .filter(|r| r.decision == Decision::Enroll && r.flow == Some(flow.as_str()));
+            let held = enrolled
+                .clone()
+                .filter(|r| r.group == Some("holdout"))
+                .count();
+            format!("{name} {} (holdout {held})", enrolled.count())
+        })
+        .collect();
+    let _ = writeln!(s, "  would be enrolled per flow: {}", per_flow.join(", "));
     let mut rules: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for r in rows.iter().filter(|r| r.decision == Decision::KeptOut) {
         *rules.entry(r.rule.as_str()).or_default() += 1;
@@ -553,6 +569,7 @@ mod tests {
             "{}",
             r.detail
         );
+        let celebrated = r.clone();
         // A lapsed customer whose last enrollment sent three emails, none opened.
         let lapsed = customer("c6", 30);
         let mut e = shared::domain::sequence::Enrollment::start(
@@ -575,5 +592,13 @@ mod tests {
             (Some("re_engagement"), Some("never_opened"))
         );
         assert!(r.detail.starts_with("re-engagement flow"), "{}", r.detail);
+        let text = to_text(&[celebrated, r], at);
+        assert!(
+            text.contains(
+                "would be enrolled per flow: win-back 0 (holdout 0), at-risk 0 (holdout 0), \
+                 re-engagement 1 (holdout 0), celebration 1 (holdout 0)"
+            ),
+            "{text}"
+        );
     }
 }

@@ -642,7 +642,7 @@ fn flow_line(prefix: &str, verb: &str, r: &report::Report) -> String {
     if r.holdout_rate.trials == 0 {
         // No customer held out of this flow yet (a small run, or holdout_percent = 0).
         return format!(
-            "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window; no holdout of its own, so no lift\n",
+            "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window; none held out yet, so no lift\n",
             r.campaign,
             r.treated_rate.trials,
             r.treated_rate.value * 100.0

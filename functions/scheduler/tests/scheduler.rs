@@ -634,6 +634,29 @@ async fn a_sunset_lasts_sunset_days_and_then_the_customer_may_be_enrolled_again(
 }
 
 #[tokio::test]
+async fn an_at_risk_customer_only_watched_gets_their_birthday_and_one_in_the_at_risk_flow_does_not()
+{
+    use shared::domain::celebration::Birthday;
+    use shared::domain::sequence::Flow;
+    // At risk (quiet 22 days of a weekly habit), birthday today in UTC.
+    let mut p = customer("risk", 7, 22);
+    p.time_zone = Some("UTC".into());
+    p.birthday = Some(Birthday::parse("--11-22").unwrap());
+    for (at_risk_flow, expected) in [(false, Flow::Celebration), (true, Flow::AtRisk)] {
+        let mut w = world();
+        let mut c = example_campaign();
+        if !at_risk_flow {
+            c.at_risk = None;
+        }
+        w.deps.campaign = Arc::new(c);
+        seed(&w, std::slice::from_ref(&p)).await;
+        let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+        assert_eq!(s.enrolled, 1);
+        assert_eq!(enrollment_of(&w, "risk").await.flow, expected);
+    }
+}
+
+#[tokio::test]
 async fn at_risk_customers_get_the_at_risk_flow_kept_apart_from_the_win_back() {
     let w = world();
     // Weekly coffee buyer: under the shipped model they lapse after about 71 quiet days; quiet 22

@@ -20,7 +20,7 @@ from table_spec import load_template, table_spec  # noqa: E402
 
 # Every EMF metric the functions emit (namespace Winback); the dashboard must show each one.
 METRICS = {
-    "scheduler": ["CustomersEvaluated", "HoldoutAssigned", "CustomersEnrolled", "PublishFailures",
+    "scheduler": ["CustomersEvaluated", "HoldoutAssigned", "CustomersEnrolled", "CustomersSunset", "PublishFailures",
                   "ModelCustomers", "ModelRepeatCustomers", "ModelFellBackToPrior", "ModelMeanLogLikelihood"],
     "sender": ["EmailsSent", "EmailsSkipped", "EmailsDeferred", "SendThrottled", "SendFailures", "SendRejected",
                "SendingPaused"],
@@ -47,6 +47,13 @@ SECRET_VARIABLES = {"Secret": "WEBHOOK_SECRET_ARN", "LinkKeySeed": "LINK_SECRET_
 PUBLISHERS = {"SchedulerFunction", "WebhookFunction"}
 BROAD_POLICIES = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy", "DynamoDBWritePolicy", "AmazonDynamoDBFullAccess",
                   "SecretsManagerReadWrite"}
+
+# The flows (shared/src/campaign/flows.rs) and the name their counters are kept under; the metrics
+# each flow's dashboard row shows by Campaign and Flow (the EMF records' second dimension set).
+FLOWS = {"win-back": "${Campaign}", "at-risk": "${Campaign}-at-risk",
+         "re-engagement": "${Campaign}-re-engagement", "celebration": "${Campaign}-celebration"}
+PER_FLOW = ["CustomersEnrolled", "HoldoutAssigned", "EmailsSent", "Opened", "Clicked", "Unsubscribed",
+            "Reactivated", "RevenueRecovered", "CustomersSunset"]
 
 # Shown on the dashboard through another metric of the same row, not on their own.
 NOT_ON_DASHBOARD = {"Enrolled"}
@@ -205,6 +212,22 @@ def main():
                   f"dashboard does not show {service}'s metric {name}")
     texts = [w for w in dashboard["widgets"] if w["type"] == "text"]
     check(len(texts) >= 6, "each dashboard row needs a text widget explaining it")
+    # A row per flow: a heading naming it, and its metrics by Campaign and Flow.
+    for flow, counters in FLOWS.items():
+        counters = substitute(counters)
+        check(any(f"(`{flow}`)" in w["properties"]["markdown"] for w in texts),
+              f"the dashboard has no heading for the {flow} flow")
+        row = [w for w in dashboard["widgets"] if w["type"] == "metric"
+               and f'Flow=\"{flow}\"' in json.dumps(w["properties"]["metrics"]).replace('\\"', '\"')]
+        shown = json.dumps([w["properties"]["metrics"] for w in row]).replace('\\"', '\"')
+        check(len(row) >= 3 and len({w["y"] for w in row}) == 1,
+              f"the dashboard has no row of widgets for the {flow} flow")
+        for name in PER_FLOW:
+            check(f'{{Winback,Campaign,Flow}} Campaign=\"{counters}\" Flow=\"{flow}\" MetricName=\"{name}\"' in shown,
+                  f"the {flow} flow's row does not show {name} by Campaign {counters} and Flow")
+    check(any(w["type"] == "log" and "by Flow, Variant" in w["properties"]["query"]
+              for w in dashboard["widgets"]),
+          "the dashboard has no table comparing each flow's variants with its holdout")
 
     # Alarms and queries
     alarms = set()

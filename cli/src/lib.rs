@@ -600,7 +600,35 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 &rows,
             )
             .with_exchange_rates(&config.exchange_rates);
-            let path = report::html::write(&r, &[], &a.out)?;
+            // The other flows keep their own counters: each gets its own section, in the text
+            // and on the HTML page.
+            use shared::campaign::flows;
+            use shared::domain::sequence::{cohort_campaign, Flow};
+            let mut sections = Vec::new();
+            for flow in [Flow::AtRisk, Flow::Celebration, Flow::ReEngagement] {
+                let steps = config.steps_of(flow);
+                if steps.is_empty() {
+                    continue;
+                }
+                let name = cohort_campaign(&config.name, flow);
+                let rows = store.counter_rows(&name).await?;
+                let fr = report::Report::from_rows(
+                    &name,
+                    &config.currency,
+                    steps.len() as u8,
+                    &source,
+                    &rows,
+                );
+                sections.push((
+                    format!("Flow {} (counters of campaign {name})", flows::name(flow)),
+                    fr.to_text(),
+                ));
+            }
+            let extras: Vec<report::html::Extra> = sections
+                .iter()
+                .map(|(title, text)| report::html::Extra { title, text })
+                .collect();
+            let path = report::html::write(&r, &extras, &a.out)?;
             if a.json {
                 println!(
                     "{}",
@@ -608,27 +636,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 );
             } else {
                 println!("{}", r.to_text());
-                // The other flows keep their own counters: each gets its own section.
-                use shared::domain::sequence::{cohort_campaign, Flow};
-                for flow in [Flow::AtRisk, Flow::Celebration, Flow::ReEngagement] {
-                    let steps = config.steps_of(flow);
-                    if steps.is_empty() {
-                        continue;
-                    }
-                    let name = cohort_campaign(&config.name, flow);
-                    let rows = store.counter_rows(&name).await?;
-                    let fr = report::Report::from_rows(
-                        &name,
-                        &config.currency,
-                        steps.len() as u8,
-                        &source,
-                        &rows,
-                    );
-                    println!(
-                        "Flow {} (counters of campaign {name})\n{}",
-                        flow.as_str(),
-                        fr.to_text()
-                    );
+                for (title, text) in &sections {
+                    println!("{title}\n{text}");
                 }
                 println!("Report: {}", path.display());
             }
@@ -640,10 +649,9 @@ pub async fn run(cli: Cli) -> CliResult<()> {
 /// One line for a flow counted apart from the win-back (`prefix` opens its parenthesis).
 fn flow_line(prefix: &str, verb: &str, r: &report::Report) -> String {
     if r.holdout_rate.trials == 0 {
-        // The experiment assigns a customer the same arm in every flow: a flow reached only
-        // through another flow's emails (re-engagement) has no holdout of its own.
+        // No customer held out of this flow yet (a small run, or holdout_percent = 0).
         return format!(
-            "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window; no holdout of its own, so no lift\n",
+            "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window; none held out yet, so no lift\n",
             r.campaign,
             r.treated_rate.trials,
             r.treated_rate.value * 100.0

@@ -7,16 +7,17 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::campaign::config::CampaignConfig;
+use shared::campaign::flows::FLOW_NAMES;
 use shared::domain::celebration;
 use shared::domain::customer::Profile;
 use shared::domain::eligibility;
 use shared::domain::engagement;
-use shared::domain::experiment;
 use shared::domain::hygiene;
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::money::Money;
+use shared::domain::priority;
 use shared::domain::schedule;
-use shared::domain::sequence::{Enrollment, Flow};
+use shared::domain::sequence::{self, Enrollment, Flow};
 use shared::ports::Store;
 
 use crate::error::CliResult;
@@ -161,25 +162,49 @@ pub fn plan_one(
         segment: None,
         flow: None,
     };
-    // The kind of inactivity routes who does not read email to the re-engagement flow.
+    // Their birthday or anniversary today qualifies them for the celebration flow.
+    let tz = schedule::zone(p.time_zone.as_deref(), &campaign.default_time_zone);
+    let occasion = campaign
+        .celebration
+        .as_ref()
+        .and_then(|_| celebration::due_today(p, &tz, at));
+    // The flow they enter among those they qualify for (the kind of inactivity qualifies who
+    // does not read email for the re-engagement flow), as the scheduler picks it.
     let sent = latest.map_or(0, |e| e.sent.len());
-    let route = |flow: Flow, signals: &[lapse::RiskSignal]| {
+    let route = |lapse_flow: Option<Flow>, signals: &[lapse::RiskSignal]| {
         let segment = engagement::segment(p, sent, signals);
-        let routed = engagement::route(flow, segment, campaign.re_engagement.is_some());
-        (segment, routed)
+        let q = priority::Qualification {
+            lapse_flow,
+            segment,
+            has_re_engagement: campaign.re_engagement.is_some(),
+            occasion_today: occasion.is_some(),
+        };
+        (segment, priority::choose(&q, &campaign.flow_priority()))
     };
     let flow_note = |flow: Flow, segment: Option<engagement::Segment>| {
-        let name = match flow {
-            Flow::ReEngagement => "re-engagement flow (re-permission, sunset sooner)",
-            Flow::AtRisk => "at-risk flow",
-            _ => "",
+        let name = match (flow, occasion) {
+            (Flow::ReEngagement, _) => "re-engagement flow (re-permission, sunset sooner)".into(),
+            (Flow::AtRisk, _) => "at-risk flow".into(),
+            (Flow::Celebration, Some(o)) => format!("celebration flow ({})", o.as_str()),
+            _ => String::new(),
         };
         let seg = segment.map_or(String::new(), |s| format!("segment {s}"));
-        [name.to_string(), seg]
+        [name, seg]
             .into_iter()
             .filter(|x| !x.is_empty())
             .collect::<Vec<_>>()
             .join(", ")
+    };
+    let check = |flow: Flow| {
+        eligibility::check_enrollment(
+            p,
+            latest,
+            &campaign.eligibility,
+            flow,
+            a.outlook.as_ref(),
+            &campaign.valuation(),
+            at,
+        )
     };
     match a.state {
         LapseState::NoOrders => {}
@@ -190,28 +215,21 @@ pub fn plan_one(
             row.rule = "not_lapsed".into();
             row.detail = format!("lapses {}", lapses_at.format("%Y-%m-%d"));
             // Their birthday or first-order anniversary today: the celebration flow.
-            let tz = schedule::zone(p.time_zone.as_deref(), &campaign.default_time_zone);
-            let occasion = campaign
-                .celebration
-                .as_ref()
-                .and_then(|_| celebration::due_today(p, &tz, at));
             if let Some(o) = occasion {
                 row.flow = Some(Flow::Celebration.as_str());
-                let check = eligibility::check_enrollment(
-                    p,
-                    latest,
-                    &campaign.eligibility,
-                    Flow::Celebration,
-                    a.outlook.as_ref(),
-                    &campaign.valuation(),
-                    at,
-                );
                 let detail = format!(
                     "celebration flow ({}); lapses {}",
                     o.as_str(),
                     lapses_at.format("%Y-%m-%d")
                 );
-                decide(&mut row, check, p, campaign, detail);
+                decide(
+                    &mut row,
+                    Flow::Celebration,
+                    check(Flow::Celebration),
+                    p,
+                    campaign,
+                    detail,
+                );
             }
         }
         LapseState::AtRisk { lapses_at, signals } => {
@@ -231,48 +249,31 @@ pub fn plan_one(
                 lapses_at.format("%Y-%m-%d"),
                 s.join(", ")
             );
-            if campaign.at_risk.is_some() {
-                // The scheduler enrolls them in the at-risk flow (or re-engagement).
-                let (segment, flow) = route(Flow::AtRisk, &signals);
-                row.segment = segment.map(engagement::Segment::as_str);
-                row.flow = Some(flow.as_str());
-                let check = eligibility::check_enrollment(
-                    p,
-                    latest,
-                    &campaign.eligibility,
-                    flow,
-                    a.outlook.as_ref(),
-                    &campaign.valuation(),
-                    at,
-                );
-                decide(
-                    &mut row,
-                    check,
-                    p,
-                    campaign,
-                    format!("{}; {detail}", flow_note(flow, segment)),
-                );
-            } else {
-                row.decision = Decision::Wait;
-                row.rule = "not_lapsed".into();
-                row.detail = detail;
+            // With an at-risk flow the scheduler enrolls them (or in the flow put first);
+            // without one they are only watched, unless it is their day.
+            let lapse_flow = campaign.at_risk.is_some().then_some(Flow::AtRisk);
+            match route(lapse_flow, &signals) {
+                (segment, Some(flow)) => {
+                    row.segment = segment.map(engagement::Segment::as_str);
+                    row.flow = Some(flow.as_str());
+                    let detail = format!("{}; {detail}", flow_note(flow, segment));
+                    decide(&mut row, flow, check(flow), p, campaign, detail);
+                }
+                (_, None) => {
+                    row.decision = Decision::Wait;
+                    row.rule = "not_lapsed".into();
+                    row.detail = detail;
+                }
             }
         }
         LapseState::Lapsed { since } => {
             row.state = "lapsed";
             row.lapse_at = Some(since);
-            let (segment, flow) = route(Flow::WinBack, &[]);
+            let (segment, flow) = route(Some(Flow::WinBack), &[]);
+            let flow = flow.unwrap_or(Flow::WinBack);
             row.segment = segment.map(engagement::Segment::as_str);
             row.flow = Some(flow.as_str());
-            let check = eligibility::check_enrollment(
-                p,
-                latest,
-                &campaign.eligibility,
-                flow,
-                a.outlook.as_ref(),
-                &campaign.valuation(),
-                at,
-            );
+            let check = check(flow);
             let note = flow_note(flow, segment);
             let detail = format!(
                 "{}lapsed since {}; {} order(s), lifetime value {}",
@@ -285,7 +286,7 @@ pub fn plan_one(
                 p.order_count,
                 p.lifetime_value
             );
-            decide(&mut row, check, p, campaign, detail);
+            decide(&mut row, flow, check, p, campaign, detail);
         }
     }
     row
@@ -294,6 +295,7 @@ pub fn plan_one(
 /// Fills in the decision for an eligibility check's result.
 fn decide(
     row: &mut PlanRow,
+    flow: Flow,
     check: Result<(), eligibility::Ineligible>,
     p: &Profile,
     campaign: &CampaignConfig,
@@ -302,7 +304,7 @@ fn decide(
     match check {
         Ok(()) => {
             let assignment =
-                experiment::assign(&p.customer_id, &campaign.name, &campaign.experiment);
+                sequence::assign(&p.customer_id, &campaign.name, flow, &campaign.experiment);
             row.decision = Decision::Enroll;
             row.rule = "eligible".into();
             row.detail = detail;
@@ -434,6 +436,21 @@ pub fn to_text(rows: &[PlanRow], at: DateTime<Utc>) -> String {
         count(Decision::KeptOut),
         count(Decision::Wait)
     );
+    // Each flow's share of those enrolled, and of its holdout.
+    let per_flow: Vec<String> = FLOW_NAMES
+        .iter()
+        .map(|(name, flow)| {
+            let enrolled = rows
+                .iter()
+                .filter(|r| r.decision == Decision::Enroll && r.flow == Some(flow.as_str()));
+            let held = enrolled
+                .clone()
+                .filter(|r| r.group == Some("holdout"))
+                .count();
+            format!("{name} {} (holdout {held})", enrolled.count())
+        })
+        .collect();
+    let _ = writeln!(s, "  would be enrolled per flow: {}", per_flow.join(", "));
     let mut rules: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for r in rows.iter().filter(|r| r.decision == Decision::KeptOut) {
         *rules.entry(r.rule.as_str()).or_default() += 1;
@@ -552,6 +569,7 @@ mod tests {
             "{}",
             r.detail
         );
+        let celebrated = r.clone();
         // A lapsed customer whose last enrollment sent three emails, none opened.
         let lapsed = customer("c6", 30);
         let mut e = shared::domain::sequence::Enrollment::start(
@@ -574,5 +592,13 @@ mod tests {
             (Some("re_engagement"), Some("never_opened"))
         );
         assert!(r.detail.starts_with("re-engagement flow"), "{}", r.detail);
+        let text = to_text(&[celebrated, r], at);
+        assert!(
+            text.contains(
+                "would be enrolled per flow: win-back 0 (holdout 0), at-risk 0 (holdout 0), \
+                 re-engagement 1 (holdout 0), celebration 1 (holdout 0)"
+            ),
+            "{text}"
+        );
     }
 }

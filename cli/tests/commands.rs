@@ -91,10 +91,12 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
     );
     assert!(report_out.join("index.html").exists());
     // Each other flow gets its own section from its own counters, with the figures simulate saw.
+    // The HTML page has the same sections.
+    let page = std::fs::read_to_string(report_out.join("index.html")).unwrap();
     for (flow, name) in [
-        ("at_risk", "example-at-risk"),
+        ("at-risk", "example-at-risk"),
         ("celebration", "example-celebration"),
-        ("re_engagement", "example-re-engagement"),
+        ("re-engagement", "example-re-engagement"),
     ] {
         let heading = format!("Flow {flow} (counters of campaign {name})");
         assert!(
@@ -102,6 +104,7 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
             "{heading} missing: {}",
             stdout(&r)
         );
+        assert!(page.contains(&heading), "{heading} missing in the HTML");
     }
     assert!(
         text.contains("Birthday and anniversary flow (campaign example-celebration):"),

@@ -6,6 +6,9 @@ use std::sync::Mutex;
 
 use serde_json::{json, Map, Value};
 
+use crate::campaign::flows;
+use crate::domain::sequence::{cohort_campaign, Flow};
+
 /// The metrics namespace.
 pub const NAMESPACE: &str = "Winback";
 
@@ -29,11 +32,16 @@ impl Unit {
     }
 }
 
-/// One EMF record: a dimension set and its metrics.
+/// One EMF record: a dimension set and its metrics, and with [`Record::for_flow`] the same
+/// metrics once more by `Campaign` and `Flow`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub dimensions: Vec<(String, String)>,
     pub metrics: Vec<(String, f64, Unit)>,
+    /// The flow (`win-back`, `at-risk`, `re-engagement`, `celebration`) these metrics are about:
+    /// a `Flow` field and a second dimension set `[Campaign, Flow]`, so the dashboard has a row
+    /// per flow while the first dimension set stays as it was.
+    pub flow: Option<String>,
 }
 
 impl Record {
@@ -44,7 +52,30 @@ impl Record {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             metrics: Vec::new(),
+            flow: None,
         }
+    }
+
+    /// A record about a flow of campaign `campaign`: `Campaign` is the name the flow's counters
+    /// are kept under (the campaign's own for the win-back flow, `<campaign>-at-risk`, ...; see
+    /// [`cohort_campaign`]), then `extra`, and the metrics once more by `Campaign` and `Flow`.
+    pub fn of_flow(campaign: &str, flow: Flow, extra: &[(&str, &str)]) -> Record {
+        let counters = cohort_campaign(campaign, flow);
+        let mut dims = vec![("Campaign", counters.as_str())];
+        dims.extend_from_slice(extra);
+        Record::new(&dims).for_flow(flows::name(flow))
+    }
+
+    /// The same metrics also by `Campaign` and `Flow` (see [`Record::flow`]).
+    pub fn for_flow(mut self, flow: &str) -> Record {
+        self.flow = Some(flow.to_string());
+        self
+    }
+
+    /// Whether the record has dimension `key` with `value` (the flow counts as `Flow`).
+    pub fn has(&self, key: &str, value: &str) -> bool {
+        self.dimensions.iter().any(|(k, v)| k == key && v == value)
+            || (key == "Flow" && self.flow.as_deref() == Some(value))
     }
 
     pub fn metric(mut self, name: &str, value: f64, unit: Unit) -> Record {
@@ -58,6 +89,15 @@ impl Record {
         for (k, v) in &self.dimensions {
             root.insert(k.clone(), Value::String(v.clone()));
         }
+        let mut sets = vec![self
+            .dimensions
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>()];
+        if let Some(flow) = &self.flow {
+            root.insert("Flow".into(), Value::String(flow.clone()));
+            sets.push(vec!["Campaign".into(), "Flow".into()]);
+        }
         for (name, value, _) in &self.metrics {
             root.insert(name.clone(), json!(value));
         }
@@ -67,7 +107,7 @@ impl Record {
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
-                    "Dimensions": [self.dimensions.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()],
+                    "Dimensions": sets,
                     "Metrics": self.metrics.iter().map(|(n, _, u)| json!({"Name": n, "Unit": u.as_str()})).collect::<Vec<_>>(),
                 }]
             }),
@@ -110,10 +150,7 @@ impl MemoryMetrics {
             .lock()
             .expect("lock")
             .iter()
-            .filter(|r| {
-                dims.iter()
-                    .all(|(k, v)| r.dimensions.iter().any(|(a, b)| a == k && b == v))
-            })
+            .filter(|r| dims.iter().all(|(k, v)| r.has(k, v)))
             .flat_map(|r| r.metrics.iter())
             .filter(|(n, _, _)| n == name)
             .map(|(_, v, _)| v)
@@ -149,5 +186,24 @@ mod tests {
         assert_eq!(cw["Namespace"], "Winback");
         assert_eq!(cw["Dimensions"][0], json!(["Campaign", "Step"]));
         assert_eq!(cw["Metrics"][0]["Unit"], "Count");
+        assert_eq!(cw["Dimensions"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_flow_adds_a_campaign_and_flow_dimension_set_and_keeps_the_first() {
+        let r = Record::new(&[("Campaign", "example-at-risk"), ("Step", "2")])
+            .metric("EmailsSent", 1.0, Unit::Count)
+            .for_flow("at-risk");
+        let v = r.to_json(1_700_000_000_000);
+        assert_eq!(v["Flow"], "at-risk");
+        let cw = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(
+            cw["Dimensions"],
+            json!([["Campaign", "Step"], ["Campaign", "Flow"]])
+        );
+        let m = MemoryMetrics::default();
+        m.record(r, 0);
+        assert_eq!(m.sum("EmailsSent", &[("Flow", "at-risk")]), 1.0);
+        assert_eq!(m.sum("EmailsSent", &[("Flow", "win-back")]), 0.0);
     }
 }

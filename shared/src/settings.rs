@@ -37,6 +37,32 @@ pub enum SettingsError {
     },
 }
 
+/// What stops a function at start: a missing or bad setting, a campaign (or `CAMPAIGNS` list)
+/// that does not load, keys that cannot be read. Its message is logged (`refused_at_start`) and is
+/// what the process prints as it exits (`Error: <message>`, Lambda's init error), rather than the
+/// underlying error's debug form.
+pub struct StartError(String);
+
+impl std::fmt::Debug for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Logs why the function cannot start and returns it as a [`StartError`].
+pub fn refuse_at_start(e: impl std::fmt::Display) -> StartError {
+    tracing::error!(event = "refused_at_start", error = %e);
+    StartError(e.to_string())
+}
+
 /// Reads a required variable.
 pub fn required(name: &'static str) -> Result<String, SettingsError> {
     std::env::var(name)

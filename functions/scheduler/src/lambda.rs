@@ -34,14 +34,19 @@ impl Settings {
 
 /// Builds what every invocation uses; the DynamoDB connection opens while the campaign loads.
 pub async fn cold_start() -> Result<Deps, Error> {
-    let s = Settings::from_env()?;
+    let s = Settings::from_env().map_err(settings::refuse_at_start)?;
     let conf = settings::lambda_aws_config();
     let dynamodb = aws_sdk_dynamodb::Client::new(&conf);
     let warming = settings::spawn_warm_up(&dynamodb, &s.table, async {});
     let deps = Deps {
         store: Arc::new(DynamoStore::new(dynamodb, s.table)),
         bus: Arc::new(EventBridgeBus::from_conf(&conf, s.event_bus)),
-        campaign: Arc::new(Campaign::from_env()?.config().clone()),
+        campaign: Arc::new(
+            Campaign::from_env()
+                .map_err(settings::refuse_at_start)?
+                .config()
+                .clone(),
+        ),
         metrics: Arc::new(StdoutEmf),
         retry: RetryPolicy::DEFAULT,
     };

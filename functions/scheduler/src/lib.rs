@@ -22,8 +22,9 @@ use shared::domain::experiment::{self, Group};
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::metrics::counter;
 use shared::domain::model;
+use shared::domain::priority;
 use shared::domain::schedule;
-use shared::domain::sequence::{Enrollment, Flow, Status};
+use shared::domain::sequence::{self, Enrollment, Flow, Status};
 use shared::domain::survey;
 use shared::emf::{MetricSink, Record, Unit};
 use shared::events::{BusEvent, StepDue};
@@ -139,12 +140,29 @@ pub struct Summary {
     pub left_to_next_run: bool,
     /// Enrollments per variant (the holdout included as `holdout`).
     pub enrolled_by_variant: std::collections::BTreeMap<String, u64>,
+    /// The same per flow, with the holdout and the sunsets.
+    pub flows: std::collections::BTreeMap<Flow, FlowSummary>,
     /// A rebuild that finished refitted the campaign's customer model on the customers it read
     /// and stored it (false when the fit fell back to the prior and the stored one was kept).
     pub model_refit: bool,
     /// That refit's figures (also when it fell back to the prior and was not stored).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_fit: Option<model::Fit>,
+}
+
+/// What a run did in one flow.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FlowSummary {
+    /// Enrollments per variant (the holdout included as `holdout`).
+    pub enrolled_by_variant: std::collections::BTreeMap<String, u64>,
+    pub holdout: u64,
+    pub sunset: u64,
+}
+
+impl Summary {
+    fn flow(&mut self, flow: Flow) -> &mut FlowSummary {
+        self.flows.entry(flow).or_default()
+    }
 }
 
 /// Reads the Lambda payload: a scheduled event (its `time`), optionally with `"mode": "rebuild"`.
@@ -210,46 +228,51 @@ impl Run<'_> {
         let assessment = lapse::assess(&profile, &campaign.lapse, self.now);
         // With an at-risk flow, customers showing early signals get it before they lapse.
         let watch = campaign.at_risk.is_some();
-        // Active customers with a birthday or first-order anniversary today (in their time
-        // zone) get the celebration flow, once a year per occasion.
+        // Their birthday or first-order anniversary today (in their time zone) qualifies them
+        // for the celebration flow, once a year per occasion.
         let tz = schedule::zone(profile.time_zone.as_deref(), &campaign.default_time_zone);
-        let mut occasion = None;
-        let (flow, lapses_at) = match assessment.state {
+        // The flow the lapse rules put them in, and when to look again if they enter none.
+        let (lapse_flow, lapses_at) = match assessment.state {
             LapseState::NoOrders => return self.set_profile_due(profile, None).await,
-            LapseState::Active { .. } => {
-                let due = due::after_today(&profile, &campaign.lapse, campaign.watch(), self.now);
-                match campaign
-                    .celebration
-                    .is_some()
-                    .then(|| celebration::due_today(&profile, &tz, self.now))
-                    .flatten()
-                {
-                    Some(o) => {
-                        occasion = Some(o);
-                        (Flow::Celebration, due)
-                    }
-                    None => return self.set_profile_due(profile, due).await,
-                }
-            }
-            LapseState::AtRisk { lapses_at, .. } if !watch => {
-                return self.set_profile_due(profile, Some(lapses_at)).await
-            }
-            LapseState::AtRisk { lapses_at, .. } => (Flow::AtRisk, Some(lapses_at)),
-            LapseState::Lapsed { .. } => (Flow::WinBack, None),
+            LapseState::Active { .. } => (
+                None,
+                due::after_today(&profile, &campaign.lapse, campaign.watch(), self.now),
+            ),
+            LapseState::AtRisk { lapses_at, .. } if !watch => (None, Some(lapses_at)),
+            LapseState::AtRisk { lapses_at, .. } => (Some(Flow::AtRisk), Some(lapses_at)),
+            LapseState::Lapsed { .. } => (Some(Flow::WinBack), None),
         };
+        let occasion = campaign
+            .celebration
+            .is_some()
+            .then(|| celebration::due_today(&profile, &tz, self.now))
+            .flatten();
+        if lapse_flow.is_none() && occasion.is_none() {
+            return self.set_profile_due(profile, lapses_at).await;
+        }
         let latest = self
             .deps
             .store
             .get_enrollment(&profile.customer_id, &campaign.name)
             .await?;
-        // The kind of inactivity picks the flow and copy (who does not read email: re-engagement).
+        // The kind of inactivity picks the copy, and who does not read email qualifies for the
+        // re-engagement flow; the campaign's priority picks among the flows they qualify for.
         let signals = match &assessment.state {
             LapseState::AtRisk { signals, .. } => signals.as_slice(),
             _ => &[],
         };
         let sent = latest.as_ref().map_or(0, |e| e.sent.len());
         let segment = engagement::segment(&profile, sent, signals);
-        let flow = engagement::route(flow, segment, campaign.re_engagement.is_some());
+        let qualification = priority::Qualification {
+            lapse_flow,
+            segment,
+            has_re_engagement: campaign.re_engagement.is_some(),
+            occasion_today: occasion.is_some(),
+        };
+        let Some(flow) = priority::choose(&qualification, &campaign.flow_priority()) else {
+            return self.set_profile_due(profile, lapses_at).await;
+        };
+        let occasion = occasion.filter(|_| flow == Flow::Celebration);
         if let Err(why) = eligibility::check_enrollment(
             &profile,
             latest.as_ref(),
@@ -265,8 +288,12 @@ impl Run<'_> {
             let retry = earliest(why.retry_at(), lapses_at);
             return self.set_profile_due(profile, retry).await;
         }
-        let mut assignment =
-            experiment::assign(&profile.customer_id, &campaign.name, &campaign.experiment);
+        let mut assignment = sequence::assign(
+            &profile.customer_id,
+            &campaign.name,
+            flow,
+            &campaign.experiment,
+        );
         // A paused reason the shop has fixed: this enrollment tells them, once.
         let resolved = survey::pending_resolution(&profile);
         if resolved.is_some() {
@@ -318,7 +345,13 @@ impl Run<'_> {
             .enrolled_by_variant
             .entry(enrollment.variant.clone())
             .or_insert(0) += 1;
+        let in_flow = self.summary.flow(enrollment.flow);
+        *in_flow
+            .enrolled_by_variant
+            .entry(enrollment.variant.clone())
+            .or_insert(0) += 1;
         if enrollment.group == Group::Holdout {
+            in_flow.holdout += 1;
             self.summary.holdout += 1;
         }
         tracing::info!(event = "customer_enrolled",
@@ -484,6 +517,7 @@ impl Run<'_> {
             .add_counts(&key, Some(self.now.date_naive()), &[(counter::SUNSET, 1)])
             .await?;
         self.summary.sunset += 1;
+        self.summary.flow(e.flow).sunset += 1;
         tracing::info!(event = "customer_sunset", campaign = %e.campaign);
         self.events.push(BusEvent::CustomerSunset {
             campaign: e.campaign.clone(),
@@ -819,25 +853,45 @@ fn merge(a: &mut Summary, b: &Summary) {
     for (variant, n) in &b.enrolled_by_variant {
         *a.enrolled_by_variant.entry(variant.clone()).or_insert(0) += n;
     }
+    for (flow, f) in &b.flows {
+        let into = a.flows.entry(*flow).or_default();
+        into.holdout += f.holdout;
+        into.sunset += f.sunset;
+        for (variant, n) in &f.enrolled_by_variant {
+            *into.enrolled_by_variant.entry(variant.clone()).or_insert(0) += n;
+        }
+    }
 }
 
 fn emit(deps: &Deps, s: &Summary, now: DateTime<Utc>) {
     let campaign = deps.campaign.name.as_str();
     let ts = now.timestamp_millis();
     deps.metrics.record(
-        Record::new(&[("Campaign", campaign)])
-            .metric("CustomersEvaluated", s.evaluated as f64, Unit::Count)
-            .metric("HoldoutAssigned", s.holdout as f64, Unit::Count),
+        Record::new(&[("Campaign", campaign)]).metric(
+            "CustomersEvaluated",
+            s.evaluated as f64,
+            Unit::Count,
+        ),
         ts,
     );
-    for (variant, n) in &s.enrolled_by_variant {
+    // Each flow's enrollments, holdout and sunsets under the name its counters are kept under
+    // (the campaign's own for the win-back flow), also by `Flow`.
+    for (&flow, f) in &s.flows {
         deps.metrics.record(
-            Record::new(&[("Campaign", campaign), ("Variant", variant)]).metric(
-                "CustomersEnrolled",
-                *n as f64,
-                Unit::Count,
-            ),
+            Record::of_flow(campaign, flow, &[])
+                .metric("HoldoutAssigned", f.holdout as f64, Unit::Count)
+                .metric("CustomersSunset", f.sunset as f64, Unit::Count),
             ts,
         );
+        for (variant, n) in &f.enrolled_by_variant {
+            deps.metrics.record(
+                Record::of_flow(campaign, flow, &[("Variant", variant)]).metric(
+                    "CustomersEnrolled",
+                    *n as f64,
+                    Unit::Count,
+                ),
+                ts,
+            );
+        }
     }
 }

@@ -634,6 +634,29 @@ async fn a_sunset_lasts_sunset_days_and_then_the_customer_may_be_enrolled_again(
 }
 
 #[tokio::test]
+async fn an_at_risk_customer_only_watched_gets_their_birthday_and_one_in_the_at_risk_flow_does_not()
+{
+    use shared::domain::celebration::Birthday;
+    use shared::domain::sequence::Flow;
+    // At risk (quiet 22 days of a weekly habit), birthday today in UTC.
+    let mut p = customer("risk", 7, 22);
+    p.time_zone = Some("UTC".into());
+    p.birthday = Some(Birthday::parse("--11-22").unwrap());
+    for (at_risk_flow, expected) in [(false, Flow::Celebration), (true, Flow::AtRisk)] {
+        let mut w = world();
+        let mut c = example_campaign();
+        if !at_risk_flow {
+            c.at_risk = None;
+        }
+        w.deps.campaign = Arc::new(c);
+        seed(&w, std::slice::from_ref(&p)).await;
+        let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+        assert_eq!(s.enrolled, 1);
+        assert_eq!(enrollment_of(&w, "risk").await.flow, expected);
+    }
+}
+
+#[tokio::test]
 async fn at_risk_customers_get_the_at_risk_flow_kept_apart_from_the_win_back() {
     let w = world();
     // Weekly coffee buyer: under the shipped model they lapse after about 71 quiet days; quiet 22
@@ -948,8 +971,10 @@ async fn the_stored_model_decides_who_has_lapsed() {
     assert_eq!(e.flow, shared::domain::sequence::Flow::WinBack);
 }
 
-/// A customer id the shipped experiment treats (not held out).
-const DEAF: &str = "deaf-0";
+/// A customer id the shipped experiment treats (not held out) in every flow.
+const DEAF: &str = "deaf-1";
+/// One it treats in the win-back flow but holds out of the re-engagement flow.
+const DEAF_HELD_OUT: &str = "deaf-0";
 
 /// A lapsed customer whose earlier win-back enrollment sent every step and ended long ago.
 async fn emailed_long_ago(w: &World, id: &str, opened: u32) {
@@ -994,6 +1019,19 @@ async fn who_never_opened_an_email_gets_the_re_permission_flow_and_is_sunset_soo
         .map(|r| r.counts.get("enrolled"))
         .sum();
     assert_eq!(enrolled, 1);
+    // So are its metrics: by the name of its counters, and by flow for the dashboard's rows.
+    let by_flow = |flow: &str| w.metrics.sum("CustomersEnrolled", &[("Flow", flow)]);
+    assert_eq!((by_flow("re-engagement"), by_flow("win-back")), (1.0, 1.0));
+    assert_eq!(
+        w.metrics.sum(
+            "CustomersEnrolled",
+            &[
+                ("Campaign", "example-re-engagement"),
+                ("Variant", &deaf.variant)
+            ]
+        ),
+        1.0
+    );
 
     // One re-permission email, then the sunset after re_engagement.sunset_after_days (5), not
     // the win-back flow's 14.
@@ -1009,7 +1047,106 @@ async fn who_never_opened_an_email_gets_the_re_permission_flow_and_is_sunset_soo
     };
     let s = run(&w.deps, later, Budget::unlimited()).await.unwrap();
     assert_eq!(s.sunset, 1);
+    assert_eq!(s.flows[&Flow::ReEngagement].sunset, 1);
+    assert_eq!(
+        w.metrics
+            .sum("CustomersSunset", &[("Flow", "re-engagement")]),
+        1.0
+    );
     assert!(matches!(get(DEAF).await.status, Status::Sunset { .. }));
+}
+
+/// The customer's latest enrollment in the example campaign.
+async fn enrollment_of(w: &World, id: &str) -> shared::domain::sequence::Enrollment {
+    w.store
+        .get_enrollment(id, "example")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The flow and occasion `DEAF` (lapsed, never opened an email, birthday today in UTC) enters
+/// under `[flows] priority`.
+async fn flow_entered(priority: Vec<String>) -> (shared::domain::sequence::Flow, bool) {
+    let mut w = world();
+    let mut c = example_campaign();
+    c.flows.priority = priority;
+    w.deps.campaign = Arc::new(c);
+    emailed_long_ago(&w, DEAF, 0).await;
+    let mut p = w.store.get_profile(DEAF).await.unwrap().unwrap();
+    p.time_zone = Some("UTC".into());
+    p.birthday = Some(shared::domain::celebration::Birthday::parse("--11-22").unwrap());
+    w.store.save_profile(&p).await.unwrap();
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 1);
+    let e = enrollment_of(&w, DEAF).await;
+    (e.flow, e.occasion.is_some())
+}
+
+#[tokio::test]
+async fn the_campaigns_flow_priority_decides_which_flow_a_qualifying_customer_enters() {
+    use shared::domain::sequence::Flow;
+    // A lapsed customer who never opened an email and whose birthday is today (UTC): they
+    // qualify for the win-back, re-engagement and celebration flows.
+    let flow_with = |priority: &[&str]| {
+        let priority: Vec<String> = priority.iter().map(|n| n.to_string()).collect();
+        flow_entered(priority)
+    };
+
+    // The shipped order: who does not read email gets the re-permission message.
+    assert_eq!(
+        flow_with(&["re-engagement", "win-back", "at-risk", "celebration"]).await,
+        (Flow::ReEngagement, false)
+    );
+    assert_eq!(flow_with(&[]).await, (Flow::ReEngagement, false));
+    assert_eq!(
+        flow_with(&["win-back", "re-engagement"]).await,
+        (Flow::WinBack, false)
+    );
+    assert_eq!(flow_with(&["celebration"]).await, (Flow::Celebration, true));
+}
+
+#[tokio::test]
+async fn the_re_engagement_flow_has_a_holdout_of_its_own_that_gets_no_email_and_keeps_the_address()
+{
+    use shared::domain::sequence::Flow;
+    let w = world();
+    emailed_long_ago(&w, DEAF, 0).await;
+    emailed_long_ago(&w, DEAF_HELD_OUT, 0).await;
+    let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
+    assert_eq!(s.enrolled, 2);
+    assert_eq!(s.flows[&Flow::ReEngagement].holdout, 1);
+    let held = enrollment_of(&w, DEAF_HELD_OUT).await;
+    assert_eq!(
+        (held.flow, held.group, held.status.clone()),
+        (Flow::ReEngagement, Group::Holdout, Status::Holdout)
+    );
+    // Only the treated one gets the re-permission email.
+    let steps = steps_due(&w.bus.drain());
+    assert_eq!(steps, vec![format!("{DEAF}:1")]);
+    // The flow's counters have a holdout row to compare with: its report shows a lift.
+    let rows = w.store.counter_rows("example-re-engagement").await.unwrap();
+    let enrolled = |group: &str| -> i64 {
+        rows.iter()
+            .filter(|r| r.day.is_none() && r.key.group.as_str() == group)
+            .map(|r| r.counts.get("enrolled"))
+            .sum()
+    };
+    assert_eq!((enrolled("treated"), enrolled("holdout")), (1, 1));
+    // When its window closes the held-out customer keeps the address (no sunset).
+    let end = held.due_at.unwrap();
+    let later = Input {
+        now: end,
+        mode: Mode::Due,
+    };
+    let s = run(&w.deps, later, Budget::unlimited()).await.unwrap();
+    assert_eq!(s.sunset, 0);
+    assert!(matches!(
+        enrollment_of(&w, DEAF_HELD_OUT).await.status,
+        Status::Closed { .. }
+    ));
+    let p = w.store.get_profile(DEAF_HELD_OUT).await.unwrap().unwrap();
+    assert_eq!(p.sunset_at, None);
 }
 
 #[tokio::test]
@@ -1018,12 +1155,7 @@ async fn a_click_on_the_re_permission_email_keeps_the_address() {
     emailed_long_ago(&w, DEAF, 0).await;
     run(&w.deps, input(), Budget::unlimited()).await.unwrap();
     let c = example_campaign();
-    let e = w
-        .store
-        .get_enrollment(DEAF, "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let e = enrollment_of(&w, DEAF).await;
     let sent = e.record_sent(1, now(), None, &c).unwrap();
     w.store.save_enrollment(&sent).await.unwrap();
     // SES reports the click ("yes, keep me on the list").
@@ -1037,12 +1169,7 @@ async fn a_click_on_the_re_permission_email_keeps_the_address() {
     };
     let s = run(&w.deps, later, Budget::unlimited()).await.unwrap();
     assert_eq!(s.sunset, 0);
-    let e = w
-        .store
-        .get_enrollment(DEAF, "example")
-        .await
-        .unwrap()
-        .unwrap();
+    let e = enrollment_of(&w, DEAF).await;
     assert!(matches!(e.status, Status::Closed { .. }), "{:?}", e.status);
     let p = w.store.get_profile(DEAF).await.unwrap().unwrap();
     assert_eq!(p.sunset_at, None);

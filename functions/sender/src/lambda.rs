@@ -58,16 +58,18 @@ pub struct App {
 
 /// Builds the clients; the DynamoDB and SES connections open while the keys and campaign load.
 pub async fn cold_start() -> Result<App, Error> {
-    let s = Settings::from_env()?;
+    let s = Settings::from_env().map_err(settings::refuse_at_start)?;
     let conf = settings::lambda_aws_config();
     let dynamodb = aws_sdk_dynamodb::Client::new(&conf);
     let ses = aws_sdk_sesv2::Client::new(&conf);
     let warming = settings::spawn_warm_up(&dynamodb, &s.table, settings::warm_ses(ses.clone()));
-    let link_keys = settings::load_link_keys(&conf).await?;
+    let link_keys = settings::load_link_keys(&conf)
+        .await
+        .map_err(settings::refuse_at_start)?;
     let deps = Deps {
         store: Arc::new(DynamoStore::new(dynamodb, s.table)),
         mailer: Arc::new(SesMailer::new(ses, s.configuration_set)),
-        campaign: Arc::new(Campaign::from_env()?),
+        campaign: Arc::new(Campaign::from_env().map_err(settings::refuse_at_start)?),
         metrics: Arc::new(StdoutEmf),
         link_keys: link_keys.clone(),
         public_base_url: s.public_base_url,

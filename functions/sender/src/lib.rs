@@ -396,7 +396,7 @@ pub async fn send_step(
             let deferred = enrollment.defer(until).map_err(|_| ended())?;
             save_unless_conflict(deps, &deferred).await?;
             deps.metrics.record(
-                Record::new(&[("Campaign", &config.name)]).metric(
+                Record::of_flow(&config.name, enrollment.flow, &[]).metric(
                     "EmailsDeferred",
                     1.0,
                     Unit::Count,
@@ -568,11 +568,12 @@ async fn send(
         &[(counter::SENT, 1), (&counter::sent_step(due.step), 1)],
     );
     deps.metrics.record(
-        Record::new(&[("Campaign", &config.name), ("Step", &due.step.to_string())]).metric(
-            "EmailsSent",
-            1.0,
-            Unit::Count,
-        ),
+        Record::of_flow(
+            &config.name,
+            enrollment.flow,
+            &[("Step", &due.step.to_string())],
+        )
+        .metric("EmailsSent", 1.0, Unit::Count),
         now.timestamp_millis(),
     );
     Ok(Outcome::Sent { message_id })
@@ -786,7 +787,7 @@ async fn end_enrollment(
         }
     }
     deps.metrics.record(
-        Record::new(&[("Campaign", &e.campaign)]).metric("EmailsSkipped", 1.0, Unit::Count),
+        Record::of_flow(&e.campaign, e.flow, &[]).metric("EmailsSkipped", 1.0, Unit::Count),
         now.timestamp_millis(),
     );
     Ok(())

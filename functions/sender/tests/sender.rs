@@ -211,6 +211,8 @@ async fn a_due_step_sends_one_personal_email_with_reward_survey_and_unsubscribe(
             .sum("EmailsSent", &[("Campaign", "example"), ("Step", "1")]),
         1.0
     );
+    assert_eq!(w.metrics.sum("EmailsSent", &[("Flow", "win-back")]), 1.0);
+    assert_eq!(w.metrics.sum("EmailsSent", &[("Flow", "at-risk")]), 0.0);
 }
 
 #[tokio::test]

@@ -273,7 +273,11 @@ pub(crate) async fn post_close(
     };
     let (closed, key) = close(deps.store.as_ref(), &id, &flows(deps), now).await?;
     if let Some(k) = key {
-        for r in report::records(&k, &[(counter::FOLLOW_UPS_CLOSED, 1)]) {
+        for r in report::records(
+            &deps.campaign.config().name,
+            &k,
+            &[(counter::FOLLOW_UPS_CLOSED, 1)],
+        ) {
             deps.metrics.record(r, now.timestamp_millis());
         }
     }

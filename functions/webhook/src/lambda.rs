@@ -41,15 +41,17 @@ impl Settings {
 /// Builds the service; the DynamoDB connection opens while the keys and campaign load. Keys are
 /// read again every few minutes: a webhook key removed from the secret stops working.
 pub async fn cold_start() -> Result<Service, Error> {
-    let s = Settings::from_env()?;
+    let s = Settings::from_env().map_err(settings::refuse_at_start)?;
     let conf = settings::lambda_aws_config();
     let dynamodb = aws_sdk_dynamodb::Client::new(&conf);
     let warming = settings::spawn_warm_up(&dynamodb, &s.table, async {});
-    let keys = settings::Keys::load(&conf).await?;
+    let keys = settings::Keys::load(&conf)
+        .await
+        .map_err(settings::refuse_at_start)?;
     let deps = Deps {
         store: Arc::new(DynamoStore::new(dynamodb, s.table)),
         bus: Arc::new(EventBridgeBus::from_conf(&conf, s.event_bus)),
-        campaign: Arc::new(Campaign::from_env()?),
+        campaign: Arc::new(Campaign::from_env().map_err(settings::refuse_at_start)?),
         keys: keys.clone(),
         public_base_url: s.public_base_url,
         metrics: Arc::new(StdoutEmf),

@@ -3,12 +3,16 @@
 //! read (the dashboard's Logs Insights table, metric math in the alarms, `winback report`), so an
 //! event costs the same whether the campaign is a day or a year old.
 //!
-//! Metrics (namespace `Winback`): by Campaign, Variant, Group: `Reactivated`, `RevenueRecovered`
-//! (major units), `RewardsRedeemed`, `Enrolled`; by Campaign, Reason: `SurveyAnswers`; by
-//! Campaign: `Delivered`, `Opened`, `Clicked`, `Bounced`, `Complained`, `Unsubscribed`,
-//! `FewerEmails`, `FollowUpsOpened`, `FollowUpsClosed`.
+//! Metrics (namespace `Winback`; `Campaign` is the name the cohort's counters are kept under: the
+//! campaign's own for the win-back flow, `<campaign>-at-risk` and so on for the others): by
+//! Campaign, Variant, Group: `Reactivated`, `RevenueRecovered` (major units), `RewardsRedeemed`,
+//! `Enrolled`; by Campaign, Reason: `SurveyAnswers`; by Campaign: `Delivered`, `Opened`,
+//! `Clicked`, `Bounced`, `Complained`, `Unsubscribed`, `FewerEmails`, `FollowUpsOpened`,
+//! `FollowUpsClosed`. All but `SurveyAnswers` also by Campaign, Flow (`win-back`, `at-risk`,
+//! `re-engagement`, `celebration`), for the dashboard's rows per flow.
 
 use chrono::{DateTime, Utc};
+use shared::campaign::flows;
 use shared::domain::metrics::{counter, CohortKey};
 use shared::emf::{Record, Unit};
 use shared::ports::StoreError;
@@ -29,15 +33,21 @@ pub(crate) async fn count(
     deps.store
         .add_counts(key, Some(now.date_naive()), &deltas)
         .await?;
-    for record in records(key, &deltas) {
+    for record in records(&deps.campaign.config().name, key, &deltas) {
         deps.metrics.record(record, now.timestamp_millis());
     }
     Ok(())
 }
 
-/// The EMF records for a change of `deltas` in cohort `key`.
-pub(crate) fn records(key: &CohortKey, deltas: &[(&str, i64)]) -> Vec<Record> {
+/// The EMF records for a change of `deltas` in cohort `key` of campaign `running` (a cohort of
+/// another campaign, from before a rename, has no `Flow`).
+pub(crate) fn records(running: &str, key: &CohortKey, deltas: &[(&str, i64)]) -> Vec<Record> {
     let campaign = key.campaign.as_str();
+    let flow = flows::of_cohort(running, campaign).map(flows::name);
+    let by_flow = |r: Record| match flow {
+        Some(f) => r.for_flow(f),
+        None => r,
+    };
     let mut out = Vec::new();
 
     let cohort_metric = |name: &str| match name {
@@ -60,7 +70,7 @@ pub(crate) fn records(key: &CohortKey, deltas: &[(&str, i64)]) -> Vec<Record> {
         }
     }
     if any {
-        out.push(cohort);
+        out.push(by_flow(cohort));
     }
 
     for (name, delta) in deltas {
@@ -99,7 +109,7 @@ pub(crate) fn records(key: &CohortKey, deltas: &[(&str, i64)]) -> Vec<Record> {
         }
     }
     if any {
-        out.push(per_campaign);
+        out.push(by_flow(per_campaign));
     }
     out
 }
@@ -127,6 +137,7 @@ mod tests {
     #[test]
     fn a_reactivation_reports_its_counts_by_cohort() {
         let recs = records(
+            "example",
             &key("a", Group::Treated),
             &[(counter::REACTIVATED, 1), (counter::REVENUE, 4250)],
         );
@@ -135,11 +146,40 @@ mod tests {
         assert_eq!(metric(&recs[0], "Reactivated"), Some(1.0));
         assert_eq!(metric(&recs[0], "RevenueRecovered"), Some(42.5));
         assert_eq!(recs[0].metrics.len(), 2, "counts only, no rates");
+        assert_eq!(recs[0].flow.as_deref(), Some("win-back"));
+    }
+
+    #[test]
+    fn another_flows_counts_carry_its_flow_and_its_counters_name() {
+        let mut k = key("a", Group::Holdout);
+        k.campaign = "example-re-engagement".into();
+        let recs = records(
+            "example",
+            &k,
+            &[(counter::REACTIVATED, 1), (counter::OPENED, 1)],
+        );
+        assert_eq!(recs.len(), 2);
+        for r in &recs {
+            assert_eq!(r.flow.as_deref(), Some("re-engagement"));
+            assert!(r.has("Campaign", "example-re-engagement"));
+        }
+        let json = recs[1].to_json(0);
+        assert_eq!(
+            json["_aws"]["CloudWatchMetrics"][0]["Dimensions"][1],
+            serde_json::json!(["Campaign", "Flow"])
+        );
+        // A cohort of a campaign this stack does not run: no flow to name.
+        let recs = records("other", &k, &[(counter::OPENED, 1)]);
+        assert_eq!(recs[0].flow, None);
     }
 
     #[test]
     fn bounces_report_their_count_by_campaign() {
-        let recs = records(&key("a", Group::Treated), &[(counter::BOUNCED, 1)]);
+        let recs = records(
+            "example",
+            &key("a", Group::Treated),
+            &[(counter::BOUNCED, 1)],
+        );
         assert_eq!(recs.len(), 1);
         assert_eq!(
             recs[0].dimensions,
@@ -152,6 +192,7 @@ mod tests {
     #[test]
     fn survey_answers_are_reported_by_reason() {
         let recs = records(
+            "example",
             &key("a", Group::Treated),
             &[
                 ("reason_quality", 1),

@@ -58,6 +58,25 @@ pub struct CampaignConfig {
     /// [`crate::domain::engagement`]).
     #[serde(default)]
     pub re_engagement: Option<ReEngagementFlow>,
+    /// Settings across the flows: which one a customer enters when they qualify for several.
+    #[serde(default, skip_serializing_if = "FlowSettings::is_default")]
+    pub flows: FlowSettings,
+}
+
+/// `[flows]`: settings across the flows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSettings {
+    /// Flow names (as in `CAMPAIGNS`), first preferred, for a customer who qualifies for more
+    /// than one (see [`crate::domain::priority`]); flows left out follow in the default order.
+    #[serde(default)]
+    pub priority: Vec<String>,
+}
+
+impl FlowSettings {
+    fn is_default(&self) -> bool {
+        self.priority.is_empty()
+    }
 }
 
 /// The re-engagement flow: a re-permission message ("do you still want our emails?") for
@@ -80,6 +99,15 @@ impl CampaignConfig {
             (Flow::ReEngagement, Some(r)) => r.sunset_after_days,
             _ => self.sending.sunset_after_days,
         }
+    }
+
+    /// `[flows] priority` as flows (the file's names are checked at load).
+    pub fn flow_priority(&self) -> Vec<Flow> {
+        self.flows
+            .priority
+            .iter()
+            .filter_map(|n| super::flows::named(n))
+            .collect()
     }
 
     /// The campaign currency with its exchange rates.

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use super::config::CampaignConfig;
-use crate::domain::sequence::Flow;
+use crate::domain::sequence::{cohort_campaign, Flow};
 
 /// The environment variable that lists the flows.
 pub const CAMPAIGNS_ENV: &str = "CAMPAIGNS";
@@ -46,11 +46,8 @@ pub fn parse(list: &str, config: &CampaignConfig) -> Result<Vec<Flow>, FlowListE
     let mut seen = BTreeSet::new();
     let mut flows = Vec::new();
     for raw in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, flow) = FLOW_NAMES
-            .iter()
-            .find(|(n, _)| *n == raw)
-            .copied()
-            .ok_or_else(|| FlowListError::Unknown(raw.to_string()))?;
+        let flow = named(raw).ok_or_else(|| FlowListError::Unknown(raw.to_string()))?;
+        let name = self::name(flow);
         if !seen.insert(name) {
             return Err(FlowListError::Duplicate(name.to_string()));
         }
@@ -92,6 +89,28 @@ pub fn select(mut config: CampaignConfig, list: &str) -> Result<CampaignConfig, 
     Ok(config)
 }
 
+/// The flow a name (as in `CAMPAIGNS`) names.
+pub fn named(name: &str) -> Option<Flow> {
+    FLOW_NAMES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
+/// A flow's name in `CAMPAIGNS`, in the `Flow` metric dimension and on the dashboard.
+pub fn name(flow: Flow) -> &'static str {
+    FLOW_NAMES
+        .iter()
+        .find(|(_, f)| *f == flow)
+        .map_or("win-back", |(n, _)| *n)
+}
+
+/// The flow whose counters campaign `campaign` keeps under `cohort` (the inverse of
+/// [`cohort_campaign`]); `None` for a name that is none of its flows.
+pub fn of_cohort(campaign: &str, cohort: &str) -> Option<Flow> {
+    FLOW_NAMES
+        .iter()
+        .map(|(_, f)| *f)
+        .find(|f| cohort_campaign(campaign, *f) == cohort)
+}
+
 /// The flows a campaign runs, by name, in the order of [`FLOW_NAMES`].
 pub fn running(config: &CampaignConfig) -> Vec<&'static str> {
     FLOW_NAMES
@@ -120,6 +139,15 @@ mod tests {
         let c = select(example_campaign(), "win-back, celebration").unwrap();
         assert_eq!(running(&c), vec!["win-back", "celebration"]);
         assert!(c.at_risk.is_none() && c.re_engagement.is_none());
+    }
+
+    #[test]
+    fn each_flow_is_found_again_from_the_name_of_its_counters() {
+        for (n, f) in FLOW_NAMES {
+            assert_eq!(name(f), n);
+            assert_eq!(of_cohort("shop", &cohort_campaign("shop", f)), Some(f));
+        }
+        assert_eq!(of_cohort("shop", "other-at-risk"), None);
     }
 
     #[test]

@@ -435,6 +435,40 @@ fn a_locale_without_templates_is_refused() {
 }
 
 #[test]
+fn a_flow_priority_naming_no_flow_or_one_twice_is_refused() {
+    let line = "priority = [\"re-engagement\", \"win-back\", \"at-risk\", \"celebration\"]";
+    let t = TempCampaign::example();
+    t.edit(
+        "campaign.toml",
+        line,
+        "priority = [\"birthday\", \"win-back\"]",
+    );
+    assert_mentions(
+        &t.load_error(),
+        &[
+            "campaign.toml",
+            "flows.priority",
+            "`birthday`, which is no flow",
+        ],
+    );
+    let t = TempCampaign::example();
+    t.edit(
+        "campaign.toml",
+        line,
+        "priority = [\"celebration\", \"win-back\", \"celebration\"]",
+    );
+    assert_mentions(&t.load_error(), &["flows.priority", "`celebration` twice"]);
+    // A partial list is fine: the others follow in the default order.
+    let t = TempCampaign::example();
+    t.edit("campaign.toml", line, "priority = [\"celebration\"]");
+    let c = Campaign::load_dir(&t.dir).unwrap();
+    assert_eq!(
+        c.config().flow_priority(),
+        vec![crate::domain::sequence::Flow::Celebration]
+    );
+}
+
+#[test]
 fn a_bad_time_zone_is_refused() {
     let t = TempCampaign::example();
     t.edit("campaign.toml", "Europe/Stockholm", "Europe/Stokholm");

@@ -108,6 +108,7 @@ pub(crate) fn validate(c: &CampaignConfig) -> Result<(), CampaignError> {
     }
     validate_lapse(c)?;
     validate_sending_and_steps(c)?;
+    validate_flow_priority(c)?;
     validate_resolved_template(c)?;
     validate_rewards(c)?;
     validate_checkout(c)?;
@@ -272,6 +273,26 @@ fn validate_lapse(c: &CampaignConfig) -> Result<(), CampaignError> {
                     "must be between lapse.min_days and lapse.max_days ({} to {}), got {days}",
                     l.min_days, l.max_days
                 ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[flows] priority`: flow names, each once.
+fn validate_flow_priority(c: &CampaignConfig) -> Result<(), CampaignError> {
+    let mut seen = BTreeSet::new();
+    for name in &c.flows.priority {
+        if super::flows::named(name).is_none() {
+            return Err(invalid(
+                "flows.priority",
+                format!("names `{name}`, which is no flow: use win-back, at-risk, re-engagement or celebration"),
+            ));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(invalid(
+                "flows.priority",
+                format!("names `{name}` twice: list each flow once"),
             ));
         }
     }

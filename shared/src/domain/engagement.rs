@@ -3,9 +3,10 @@
 //! **Segments** come from what is already stored: the opens and clicks SES reported on the
 //! customer's profile, when they last clicked, the emails their latest enrollment sent, and the
 //! order history's "buying less often" signal. Each is routed to the flow and copy that fits:
-//! a customer who does not read the emails gets the re-engagement flow (a re-permission message,
-//! sunset sooner) instead of more offers; the others keep their flow and its templates see the
-//! segment (`segment`) to speak to it.
+//! a customer who does not read the emails qualifies for the re-engagement flow (a
+//! re-permission message, sunset sooner) instead of more offers, and enters it unless the
+//! campaign's `[flows] priority` puts another first (see [`super::priority`]); the others keep
+//! their flow and its templates see the segment (`segment`) to speak to it.
 //!
 //! **Early signals**: a visit to the terms or cancellation page (activity `page_view` with
 //! `page_kind`) within `page_view_signal_days`, and a subscription renewal due within
@@ -80,18 +81,6 @@ pub fn segment(profile: &Profile, emails_sent: usize, signals: &[RiskSignal]) ->
         Some(Segment::BuysLessOften)
     } else {
         None
-    }
-}
-
-/// The flow a customer the lapse rules put in `flow` gets, by segment: one who does not read the
-/// emails gets the re-engagement flow (when the campaign has one) instead of the win-back or
-/// at-risk flow; everyone else keeps theirs. A celebration stays a celebration.
-pub fn route(flow: Flow, segment: Option<Segment>, has_re_engagement: bool) -> Flow {
-    match (flow, segment) {
-        (Flow::WinBack | Flow::AtRisk, Some(Segment::NeverOpened)) if has_re_engagement => {
-            Flow::ReEngagement
-        }
-        _ => flow,
     }
 }
 
@@ -237,29 +226,6 @@ mod tests {
         assert_eq!(
             segment(&p, 2, &[RiskSignal::FrequencyFalling]),
             Some(Segment::BuysLessOften)
-        );
-    }
-
-    #[test]
-    fn only_who_does_not_read_email_is_routed_to_re_engagement() {
-        for flow in [Flow::WinBack, Flow::AtRisk] {
-            assert_eq!(
-                route(flow, Some(Segment::NeverOpened), true),
-                Flow::ReEngagement
-            );
-            // Without a re-engagement flow they keep theirs.
-            assert_eq!(route(flow, Some(Segment::NeverOpened), false), flow);
-            for s in [
-                Segment::OpenedNotClicked,
-                Segment::ClickedNotBought,
-                Segment::BuysLessOften,
-            ] {
-                assert_eq!(route(flow, Some(s), true), flow);
-            }
-        }
-        assert_eq!(
-            route(Flow::Celebration, Some(Segment::NeverOpened), true),
-            Flow::Celebration
         );
     }
 

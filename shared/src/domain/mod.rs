@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod outlook;
+pub mod priority;
 pub mod reward;
 pub mod schedule;
 pub mod send;

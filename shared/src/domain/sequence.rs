@@ -372,6 +372,19 @@ pub fn cohort_campaign(campaign: &str, flow: Flow) -> String {
     }
 }
 
+/// A customer's arm in the experiment on entering `flow` of campaign `campaign`: the same in every
+/// flow (a held-out customer gets no email from any of them), except the re-engagement flow. Only
+/// customers emailed before reach that one (never the held-out), so it draws its own arm, under
+/// its counters' name, which gives it a holdout of its own and its report a lift.
+pub fn assign(customer_id: &str, campaign: &str, flow: Flow, cfg: &ExperimentConfig) -> Assignment {
+    match flow {
+        Flow::ReEngagement => {
+            super::experiment::assign(customer_id, &cohort_campaign(campaign, flow), cfg)
+        }
+        _ => super::experiment::assign(customer_id, campaign, cfg),
+    }
+}
+
 impl Enrollment {
     /// The enrollment with a survey answer recorded (ended, when the answer is a `paused` reason
     /// and the enrollment still runs); `None` when it already holds this answer.
@@ -888,6 +901,35 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn the_re_engagement_flow_draws_its_own_holdout_among_customers_the_others_treat() {
+        let c = example_campaign();
+        let ids: Vec<String> = (0..2000).map(|i| format!("c{i}")).collect();
+        let arm = |id: &str, flow| assign(id, &c.name, flow, &c.experiment);
+        // The win-back, at-risk and celebration flows: one arm per customer.
+        for id in &ids {
+            let win_back = arm(id, Flow::WinBack);
+            assert_eq!(arm(id, Flow::AtRisk), win_back);
+            assert_eq!(arm(id, Flow::Celebration), win_back);
+        }
+        // Re-engagement reaches only customers treated before; about holdout_percent of them
+        // are held out of it.
+        let treated: Vec<&String> = ids
+            .iter()
+            .filter(|id| arm(id, Flow::WinBack).group == Group::Treated)
+            .collect();
+        let held = treated
+            .iter()
+            .filter(|id| arm(id, Flow::ReEngagement).group == Group::Holdout)
+            .count();
+        let share = held as f64 / treated.len() as f64 * 100.0;
+        assert!(
+            (share - c.experiment.holdout_percent).abs() < 3.0,
+            "{held} of {} held out ({share:.1}%)",
+            treated.len()
+        );
     }
 
     #[test]

@@ -229,6 +229,30 @@ def main():
               for w in dashboard["widgets"]),
           "the dashboard has no table comparing each flow's variants with its holdout")
 
+    # The sender's reputation is the account's: the bounce and complaint alarms, and the charts of
+    # their rates, count every flow's emails, each flow's missing days as 0.
+    for alarm, metric in [("BounceRateAlarm", "Bounced"), ("ComplaintRateAlarm", "Complained")]:
+        queries = resources[alarm]["Properties"]["Metrics"]
+        read = {(q["MetricStat"]["Metric"]["MetricName"],
+                 q["MetricStat"]["Metric"]["Dimensions"][0]["Value"].get("Fn::Sub"))
+                for q in queries if "MetricStat" in q}
+        for counters in FLOWS.values():
+            for name in [metric, "Delivered"]:
+                check((name, counters) in read, f"{alarm} does not count {name} of Campaign {counters}")
+        check(len(read) <= 10, f"{alarm} reads {len(read)} metrics; an alarm may read at most 10")
+        sums = " ".join(q["Expression"] for q in queries if "Expression" in q)
+        for q in queries:
+            if "MetricStat" in q:
+                check(f"FILL({q['Id']}, 0)" in sums,
+                      f"{alarm}: {q['Id']} must count as 0 on a day without data (FILL), or the sum has none")
+    for title, metric in [("Bounce rate", "Bounced"), ("Complaint rate", "Complained")]:
+        chart = [w for w in dashboard["widgets"] if w["properties"].get("title", "").startswith(title)]
+        check(len(chart) == 1, f"the dashboard has no {title} chart")
+        shown = json.dumps(chart[0]["properties"]["metrics"] if chart else [])
+        for counters in FLOWS.values():
+            check(f'"{metric}", "Campaign", "{substitute(counters)}"' in shown,
+                  f"the {title} chart does not count {metric} of Campaign {counters}")
+
     # Alarms and queries
     alarms = set()
     for r in resources.values():

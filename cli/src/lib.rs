@@ -605,6 +605,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             use shared::campaign::flows;
             use shared::domain::sequence::{cohort_campaign, Flow};
             let mut sections = Vec::new();
+            let mut flow_reports = serde_json::Map::new();
             for flow in [Flow::AtRisk, Flow::Celebration, Flow::ReEngagement] {
                 let steps = config.steps_of(flow);
                 if steps.is_empty() {
@@ -618,11 +619,16 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                     steps.len() as u8,
                     &source,
                     &rows,
-                );
+                )
+                .with_exchange_rates(&config.exchange_rates);
                 sections.push((
                     format!("Flow {} (counters of campaign {name})", flows::name(flow)),
                     fr.to_text(),
                 ));
+                flow_reports.insert(
+                    flows::name(flow).to_string(),
+                    serde_json::to_value(&fr).expect("report serializes"),
+                );
             }
             let extras: Vec<report::html::Extra> = sections
                 .iter()
@@ -630,9 +636,14 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 .collect();
             let path = report::html::write(&r, &extras, &a.out)?;
             if a.json {
+                // The win-back flow's report as before, and each other flow's under `flows`.
+                let mut json = serde_json::to_value(&r).expect("report serializes");
+                if let Some(o) = json.as_object_mut() {
+                    o.insert("flows".into(), serde_json::Value::Object(flow_reports));
+                }
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&r).expect("report serializes")
+                    serde_json::to_string_pretty(&json).expect("report serializes")
                 );
             } else {
                 println!("{}", r.to_text());

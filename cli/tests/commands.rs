@@ -106,6 +106,26 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
         );
         assert!(page.contains(&heading), "{heading} missing in the HTML");
     }
+    // --json: the win-back flow's figures at the top, each other flow's under `flows`.
+    let j = winback(&[
+        "report",
+        "--store",
+        s(&store),
+        "--out",
+        s(&report_out),
+        "--json",
+    ]);
+    assert!(j.status.success(), "{}", stderr(&j));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&j)).expect("report --json");
+    assert_eq!(json["campaign"], "example");
+    for (flow, name) in [
+        ("at-risk", "example-at-risk"),
+        ("celebration", "example-celebration"),
+        ("re-engagement", "example-re-engagement"),
+    ] {
+        assert_eq!(json["flows"][flow]["campaign"], name, "{flow}: {json}");
+        assert!(json["flows"][flow]["lift"].is_object(), "{flow}: {json}");
+    }
     assert!(
         text.contains("Birthday and anniversary flow (campaign example-celebration):"),
         "{text}"

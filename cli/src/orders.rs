@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use shared::campaign::config::LapsePolicy;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::due::{self, Watch};
-use shared::domain::hygiene::Address;
+use shared::domain::hygiene::EmailAddress;
 use shared::domain::money::Money;
 
 use crate::error::{CliError, CliResult};
@@ -236,7 +236,7 @@ fn parse_row(
     if customer_id.len() > 200 || customer_id.chars().any(char::is_control) {
         return Err("customer_id must be at most 200 printable characters".into());
     }
-    let email = Address::parse(&required("email")?)
+    let email = EmailAddress::parse(&required("email")?)
         .map_err(|e| format!("{EMAIL_REFUSED}{e}"))?
         .as_str()
         .to_string();

@@ -10,8 +10,10 @@ use chrono::{DateTime, Utc};
 use shared::campaign::config::LapsePolicy;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
 use shared::domain::due::{self, Watch};
-use shared::domain::hygiene::Address;
-use shared::domain::money::Money;
+use shared::domain::edge::{CustomerId, Locale};
+use shared::domain::hygiene::EmailAddress;
+use shared::domain::money::{Currency, Money};
+use shared::domain::zone::Zone;
 
 use crate::error::{CliError, CliResult};
 use crate::time::parse_instant;
@@ -232,11 +234,11 @@ fn parse_row(
             .map(str::to_string)
     };
     let required = |name: &str| field(name).ok_or_else(|| format!("{name} is empty"));
-    let customer_id = required("customer_id")?;
-    if customer_id.len() > 200 || customer_id.chars().any(char::is_control) {
-        return Err("customer_id must be at most 200 printable characters".into());
-    }
-    let email = Address::parse(&required("email")?)
+    // The activity contract's types: one rule for each value wherever it comes in.
+    let customer_id = CustomerId::parse(&required("customer_id")?)
+        .map_err(|e| format!("customer_id: {e}"))?
+        .into_string();
+    let email = EmailAddress::parse(&required("email")?)
         .map_err(|e| format!("{EMAIL_REFUSED}{e}"))?
         .as_str()
         .to_string();
@@ -251,22 +253,22 @@ fn parse_row(
             "amount '{amount_text}' is negative: list refunds separately"
         ));
     }
-    let time_zone = field("time_zone");
-    if let Some(tz) = &time_zone {
-        if tz.parse::<shared::domain::zone::Zone>().is_err() {
-            return Err(format!(
-                "time_zone '{tz}' is not an IANA zone: write e.g. Europe/Stockholm"
-            ));
-        }
-    }
-    let currency = field("currency").map(|c| c.to_ascii_uppercase());
-    if let Some(c) = &currency {
-        if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(format!(
-                "currency '{c}' is not a three-letter code like EUR"
-            ));
-        }
-    }
+    let time_zone = field("time_zone")
+        .map(Zone::try_from)
+        .transpose()
+        .map_err(|e| format!("time_zone: {e}"))?
+        .map(|z| z.name().to_string());
+    let locale = field("locale")
+        .map(Locale::try_from)
+        .transpose()
+        .map_err(|e| format!("locale: {e}"))?
+        .map(Locale::into_string);
+    // Any case in the file: `eur` is EUR.
+    let currency = field("currency")
+        .map(|c| Currency::parse(&c.to_ascii_uppercase()))
+        .transpose()
+        .map_err(|e| format!("currency: {e}"))?
+        .map(String::from);
     let birthday = field("birthday")
         .map(|b| Birthday::parse(&b))
         .transpose()
@@ -307,7 +309,7 @@ fn parse_row(
         amount,
         currency,
         first_name: field("first_name"),
-        locale: field("locale"),
+        locale,
         time_zone,
         category: field("category"),
         product: field("product"),
@@ -409,6 +411,23 @@ mod tests {
     fn a_file_without_the_required_header_is_refused() {
         let e = read("c1,a@example.com,2026-01-01,12.50\n").unwrap_err();
         assert!(e.to_string().contains("customer_id"), "{e}");
+    }
+
+    #[test]
+    fn ids_and_locales_follow_the_activity_contracts_rules() {
+        let f = read(
+            "customer_id,email,ordered_at,amount,locale,time_zone\n\
+             c1,a@example.com,2026-01-01,1,sv SE,\n\
+             \"c\u{7}2\",a@example.com,2026-01-01,1,,\n\
+             c3,a@example.com,2026-01-01,1,pt_BR, Europe/Lisbon \n",
+        )
+        .unwrap();
+        let reasons: Vec<&str> = f.bad.iter().map(|b| b.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(reasons[0].starts_with("locale: "), "{}", reasons[0]);
+        assert!(reasons[1].starts_with("customer_id: "), "{}", reasons[1]);
+        assert_eq!(f.rows[0].locale.as_deref(), Some("pt_BR"));
+        assert_eq!(f.rows[0].time_zone.as_deref(), Some("Europe/Lisbon"));
     }
 
     #[test]

@@ -63,23 +63,126 @@ pub fn refuse_at_start(e: impl std::fmt::Display) -> StartError {
     StartError(e.to_string())
 }
 
-/// Reads a required variable.
-pub fn required(name: &'static str) -> Result<String, SettingsError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(SettingsError::Missing(name))
+/// Where settings are read from: a function from a variable's name to its value, the process
+/// environment ([`process_env`]) in the functions, a map in tests (no test changes the process's
+/// environment). An empty value counts as unset.
+pub struct Lookup<F>(pub F);
+
+/// The process environment, for [`Lookup`].
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
-/// Reads an optional variable (empty counts as unset).
+/// A fixed set of variables, for [`Lookup`] (tests, tools).
+pub fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Lookup<F> {
+    /// An optional variable.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.is_empty())
+    }
+
+    /// A required variable.
+    pub fn required(&self, name: &'static str) -> Result<String, SettingsError> {
+        self.optional(name).ok_or(SettingsError::Missing(name))
+    }
+
+    /// An optional number of at least `min`: unset is `None`; a value that is not such a number
+    /// stops the function at start with a message naming the variable (never silently ignored).
+    pub fn optional_number(
+        &self,
+        name: &'static str,
+        min: f64,
+    ) -> Result<Option<f64>, SettingsError> {
+        parse_number(name, self.optional(name), min)
+    }
+
+    /// An optional `http(s)` URL (`PUBLIC_BASE_URL`), refused by name when it is not one.
+    pub fn optional_url(&self, name: &'static str) -> Result<Option<String>, SettingsError> {
+        self.optional(name)
+            .map(|v| {
+                let ok = url::Url::parse(v.trim())
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+                checked(
+                    name,
+                    v,
+                    ok,
+                    "write an http(s) URL like https://abc.lambda-url.eu-west-1.on.aws/",
+                )
+            })
+            .transpose()
+    }
+
+    /// `TABLE_NAME`: a DynamoDB table name.
+    pub fn table_name(&self, name: &'static str) -> Result<String, SettingsError> {
+        let v = self.required(name)?;
+        let ok = (3..=255).contains(&v.len())
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        checked(
+            name,
+            v,
+            ok,
+            "write a DynamoDB table name: 3 to 255 letters, digits, _, - or .",
+        )
+    }
+
+    /// `EVENT_BUS_NAME`: an EventBridge bus's name or ARN.
+    pub fn event_bus(&self, name: &'static str) -> Result<String, SettingsError> {
+        let v = self.required(name)?;
+        let ok = v.len() <= 1600
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':'));
+        checked(name, v, ok, "write the event bus's name or ARN")
+    }
+
+    /// An optional ARN (`FOLLOW_UP_TOPIC_ARN`).
+    pub fn optional_arn(&self, name: &'static str) -> Result<Option<String>, SettingsError> {
+        self.optional(name)
+            .map(|v| {
+                let ok = v.starts_with("arn:") && !v.chars().any(char::is_whitespace);
+                checked(
+                    name,
+                    v,
+                    ok,
+                    "write an ARN like arn:aws:sns:eu-west-1:123456789012:name, or leave it unset",
+                )
+            })
+            .transpose()
+    }
+}
+
+fn checked(
+    name: &'static str,
+    value: String,
+    ok: bool,
+    expected: &'static str,
+) -> Result<String, SettingsError> {
+    if ok {
+        Ok(value)
+    } else {
+        Err(SettingsError::BadValue {
+            name,
+            value,
+            expected,
+        })
+    }
+}
+
+/// Reads an optional variable from the process environment (empty counts as unset).
 pub fn optional(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// Reads an optional number of at least `min`: unset is `None`; a value that is not such a number
-/// stops the function at start with a message naming the variable (never silently ignored).
-pub fn optional_number(name: &'static str, min: f64) -> Result<Option<f64>, SettingsError> {
-    parse_number(name, optional(name), min)
+    Lookup(process_env).optional(name)
 }
 
 fn parse_number(

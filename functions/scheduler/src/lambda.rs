@@ -9,7 +9,7 @@ use shared::adapters::{dynamodb::DynamoStore, eventbridge::EventBridgeBus};
 use shared::campaign::Campaign;
 use shared::emf::StdoutEmf;
 use shared::retry::RetryPolicy;
-use shared::settings::{self, SettingsError};
+use shared::settings::{self, Lookup, SettingsError};
 
 use crate::{Budget, Deps};
 
@@ -23,11 +23,17 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads every setting, failing on the first that is missing with its name.
+    /// Reads every setting, failing on the first that is missing or malformed with its name.
     pub fn from_env() -> Result<Settings, SettingsError> {
+        Settings::from_lookup(settings::process_env)
+    }
+
+    /// [`Settings::from_env`] from any source of variables.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let env = Lookup(lookup);
         Ok(Settings {
-            table: settings::required("TABLE_NAME")?,
-            event_bus: settings::required("EVENT_BUS_NAME")?,
+            table: env.table_name("TABLE_NAME")?,
+            event_bus: env.event_bus("EVENT_BUS_NAME")?,
         })
     }
 }
@@ -67,4 +73,39 @@ pub async fn invoke(
         .ok();
     let budget = Budget::from_deadline(left, Instant::now());
     Ok(crate::handle(deps, &event.payload, chrono::Utc::now(), budget).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_or_missing_setting_stops_the_start_naming_it() {
+        let good = [
+            ("TABLE_NAME", "winback-prod"),
+            ("EVENT_BUS_NAME", "winback-prod"),
+        ];
+        assert_eq!(
+            Settings::from_lookup(settings::vars(&good))
+                .unwrap()
+                .event_bus,
+            "winback-prod"
+        );
+        for (vars, name) in [
+            (
+                &[("TABLE_NAME", "x"), ("EVENT_BUS_NAME", "bus")][..],
+                "TABLE_NAME",
+            ),
+            (
+                &[("TABLE_NAME", "winback"), ("EVENT_BUS_NAME", "my bus")],
+                "EVENT_BUS_NAME",
+            ),
+            (&[("TABLE_NAME", "winback")], "EVENT_BUS_NAME"),
+        ] {
+            let e = Settings::from_lookup(settings::vars(vars))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(name), "{e}");
+        }
+    }
 }

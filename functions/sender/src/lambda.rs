@@ -9,7 +9,7 @@ use shared::adapters::{dynamodb::DynamoStore, ses::SesMailer};
 use shared::campaign::Campaign;
 use shared::emf::StdoutEmf;
 use shared::refresh::{Refreshing, SECRET_REFRESH};
-use shared::settings::{self, SettingsError};
+use shared::settings::{self, Lookup, SettingsError};
 use shared::signing::LinkKeys;
 
 use crate::{Deps, RateLimiter};
@@ -36,14 +36,24 @@ pub struct Settings {
 impl Settings {
     /// Reads every setting, failing on the first that is missing or malformed with its name.
     pub fn from_env() -> Result<Settings, SettingsError> {
+        Settings::from_lookup(settings::process_env)
+    }
+
+    /// [`Settings::from_env`] from any source of variables.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let env = Lookup(lookup);
         // The SES limit is per account: each concurrent copy of the sender takes its share.
-        let copies = settings::optional_number("SENDER_MAX_CONCURRENCY", 1.0)?.unwrap_or(1.0);
-        let rate = settings::optional_number("SES_MAX_SEND_RATE", 0.001)?;
+        let copies = env
+            .optional_number("SENDER_MAX_CONCURRENCY", 1.0)?
+            .unwrap_or(1.0);
+        let rate = env.optional_number("SES_MAX_SEND_RATE", 0.001)?;
         Ok(Settings {
-            table: settings::required("TABLE_NAME")?,
-            public_base_url: settings::required("PUBLIC_BASE_URL")?,
-            sender_address: settings::required("SENDER_ADDRESS")?,
-            configuration_set: settings::optional("SES_CONFIGURATION_SET"),
+            table: env.table_name("TABLE_NAME")?,
+            public_base_url: env
+                .optional_url("PUBLIC_BASE_URL")?
+                .ok_or(SettingsError::Missing("PUBLIC_BASE_URL"))?,
+            sender_address: env.required("SENDER_ADDRESS")?,
+            configuration_set: env.optional("SES_CONFIGURATION_SET"),
             send_rate: rate.map(|r| r / copies),
         })
     }
@@ -93,4 +103,51 @@ pub async fn invoke(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
         ..app.deps.clone()
     };
     Ok(crate::handle_batch(&deps, event.payload, now).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: [(&str, &str); 5] = [
+        ("TABLE_NAME", "winback-prod"),
+        (
+            "PUBLIC_BASE_URL",
+            "https://abc.lambda-url.eu-west-1.on.aws/",
+        ),
+        ("SENDER_ADDRESS", "shop@example.com"),
+        ("SES_MAX_SEND_RATE", "14"),
+        ("SENDER_MAX_CONCURRENCY", "2"),
+    ];
+
+    fn with(name: &str, value: &str) -> Result<Settings, SettingsError> {
+        let mut vars: Vec<(&str, &str)> =
+            GOOD.iter().filter(|(k, _)| *k != name).copied().collect();
+        vars.push((name, value));
+        Settings::from_lookup(settings::vars(&vars))
+    }
+
+    #[test]
+    fn good_settings_are_read_with_each_copys_share_of_the_send_rate() {
+        let s = Settings::from_lookup(settings::vars(&GOOD)).unwrap();
+        assert_eq!(s.table, "winback-prod");
+        assert_eq!(s.send_rate, Some(7.0));
+        assert_eq!(s.configuration_set, None);
+    }
+
+    #[test]
+    fn a_malformed_or_missing_setting_stops_the_start_naming_it() {
+        for (name, value) in [
+            ("SES_MAX_SEND_RATE", "abc"),
+            ("SES_MAX_SEND_RATE", "0"),
+            ("SENDER_MAX_CONCURRENCY", "none"),
+            ("PUBLIC_BASE_URL", "abc.lambda-url.eu-west-1.on.aws"),
+            ("TABLE_NAME", "winback prod"),
+        ] {
+            let e = with(name, value).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains(value), "{e}");
+        }
+        let e = with("SENDER_ADDRESS", "").unwrap_err().to_string();
+        assert!(e.contains("SENDER_ADDRESS is not set"), "{e}");
+    }
 }

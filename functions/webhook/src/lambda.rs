@@ -8,7 +8,7 @@ use shared::adapters::{dynamodb::DynamoStore, eventbridge::EventBridgeBus, sns::
 use shared::campaign::Campaign;
 use shared::emf::StdoutEmf;
 use shared::refresh::{Refreshing, SECRET_REFRESH};
-use shared::settings::{self, SettingsError};
+use shared::settings::{self, Lookup, SettingsError};
 
 use crate::{Deps, Service, WebhookError};
 
@@ -27,13 +27,19 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads every setting, failing on the first that is missing with its name.
+    /// Reads every setting, failing on the first that is missing or malformed with its name.
     pub fn from_env() -> Result<Settings, SettingsError> {
+        Settings::from_lookup(settings::process_env)
+    }
+
+    /// [`Settings::from_env`] from any source of variables.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let env = Lookup(lookup);
         Ok(Settings {
-            table: settings::required("TABLE_NAME")?,
-            event_bus: settings::required("EVENT_BUS_NAME")?,
-            public_base_url: settings::optional("PUBLIC_BASE_URL").unwrap_or_default(),
-            follow_up_topic: settings::optional("FOLLOW_UP_TOPIC_ARN"),
+            table: env.table_name("TABLE_NAME")?,
+            event_bus: env.event_bus("EVENT_BUS_NAME")?,
+            public_base_url: env.optional_url("PUBLIC_BASE_URL")?.unwrap_or_default(),
+            follow_up_topic: env.optional_arn("FOLLOW_UP_TOPIC_ARN")?,
         })
     }
 }
@@ -76,4 +82,34 @@ pub async fn invoke(
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, WebhookError> {
     service.handle(event.payload, chrono::Utc::now()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: [(&str, &str); 2] = [
+        ("TABLE_NAME", "winback-prod"),
+        ("EVENT_BUS_NAME", "winback-prod"),
+    ];
+
+    #[test]
+    fn the_optional_settings_may_be_unset_but_not_malformed() {
+        let s = Settings::from_lookup(settings::vars(&GOOD)).unwrap();
+        assert_eq!(s.public_base_url, "");
+        assert_eq!(s.follow_up_topic, None);
+        for (name, value) in [
+            ("PUBLIC_BASE_URL", "ftp://files.example.com"),
+            ("FOLLOW_UP_TOPIC_ARN", "follow-ups"),
+            ("TABLE_NAME", "a/b"),
+        ] {
+            let mut vars: Vec<(&str, &str)> =
+                GOOD.iter().filter(|(k, _)| *k != name).copied().collect();
+            vars.push((name, value));
+            let e = Settings::from_lookup(settings::vars(&vars))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(name) && e.contains(value), "{e}");
+        }
+    }
 }

@@ -369,6 +369,37 @@ async fn the_newer_of_two_rotated_keys_is_accepted_too() {
 }
 
 #[tokio::test]
+async fn a_wrong_typed_or_missing_nested_field_is_refused_by_its_path() {
+    let w = world();
+    w.enrolled_customer().await;
+    let before = w.snapshot().await;
+    let cases = [
+        ("amount.value", json!({"value": true, "currency": "EUR"})),
+        (
+            "amount.currency",
+            json!({"value": "10.00", "currency": 978}),
+        ),
+        ("amount.currency", json!({"value": "10.00"})),
+    ];
+    for (field, amount) in cases {
+        let mut body = order("evt-17b", now(), "10.00");
+        body["amount"] = amount;
+        let resp = w.http(activity(&body)).await;
+        assert_eq!(resp.status, 400, "{field}");
+        let answer = resp.json();
+        assert_eq!(answer["field"], field);
+        let message = answer["error"].as_str().unwrap_or_default().to_string();
+        assert!(message.starts_with(field), "{message}");
+    }
+    let mut body = order("evt-17b", now(), "10.00");
+    body["profile"] = json!({"locale": ["sv"]});
+    let resp = w.http(activity(&body)).await;
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.json()["field"], "profile.locale");
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test]
 async fn a_missing_field_is_named_and_changes_nothing() {
     let w = world();
     w.enrolled_customer().await;

@@ -246,7 +246,7 @@ async fn woocommerce_guests_unpaid_orders_and_pings() {
     );
     assert!(!id.contains('@'));
     let p = w.profile(&id).await;
-    // The domain is stored in lower case (shared::domain::hygiene::Address), the local part as sent.
+    // The domain is stored in lower case (shared::domain::hygiene::EmailAddress), the local part as sent.
     assert_eq!(p.email.as_deref(), Some("Guest.Buyer@example.com"));
     assert_eq!(p.order_count, 1);
 

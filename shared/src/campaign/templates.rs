@@ -44,10 +44,14 @@ pub(crate) fn environment() -> Environment<'static> {
             AutoEscape::None
         }
     });
+    // minijinja's own HTML escaping also writes `/` as `&#x2f;`: strings are escaped here with
+    // `html-escape`'s quoted-attribute rules instead (`&`, `<`, `>`, `"`, `'`), leaving `/`
+    // alone so links stay plain in `href`s (click tracking rewrites them) while customer data
+    // is still neutralized. Other values take minijinja's formatter.
     env.set_formatter(|out, state, value| {
         if matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe() {
             if let Some(text) = value.as_str() {
-                out.write_str(&escape_html(text))?;
+                out.write_str(&html_escape::encode_quoted_attribute(text))?;
                 return Ok(());
             }
         }
@@ -64,23 +68,6 @@ pub(crate) fn environment() -> Environment<'static> {
         }
     });
     env
-}
-
-/// Escapes what HTML needs escaped and leaves `/` alone, so links stay plain in `href`s (click
-/// tracking rewrites them) while `<`, `&` and quotes in customer data are still neutralized.
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Upper-cases the first letter only (`capitalize` would lower-case the rest, product names too).

@@ -199,6 +199,10 @@ fn html_escapes_customer_data_and_text_does_not() {
     assert!(email
         .subject
         .starts_with("Sample copy <b>Tom & Jerry</b>, here's"));
+    // Quotes too (a value may land in an attribute); `/` stays plain for links.
+    ctx.first_name = Some("O'Hara \"Tom\" a/b".into());
+    let email = c.render_email(1, "en", &ctx).unwrap();
+    assert!(email.html.contains("O&#x27;Hara &quot;Tom&quot; a/b"));
 }
 
 #[test]

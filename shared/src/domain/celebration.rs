@@ -1,100 +1,13 @@
 //! Birthdays and anniversaries: a genuine reward for past loyalty, once a year per occasion, on
 //! the day itself in the customer's time zone. Pure: the day is given, never read.
 
-use std::fmt;
-
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::customer::Profile;
+/// The profile's dates and occasions are its own vocabulary (in `customer`): this module keeps
+/// the rules over them.
+pub use super::customer::{Birthday, BirthdayError, Occasion};
 use super::zone::Zone;
-
-/// A birthday: month and day, with the year when the shop knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Birthday {
-    pub year: Option<i32>,
-    pub month: u32,
-    pub day: u32,
-}
-
-/// A birthday that is not a date.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("birthday {0:?} is not a date: write YYYY-MM-DD (1990-04-17) or, without the year, --MM-DD (--04-17)")]
-pub struct BirthdayError(pub String);
-
-impl Birthday {
-    /// Parses `YYYY-MM-DD` or `--MM-DD` (ISO 8601 without the year). February 29 is accepted
-    /// without a year; with one, only in a leap year.
-    pub fn parse(text: &str) -> Result<Birthday, BirthdayError> {
-        let err = || BirthdayError(text.to_string());
-        let t = text.trim();
-        if let Some(md) = t.strip_prefix("--") {
-            let (m, d) = md.split_once('-').ok_or_else(err)?;
-            if m.len() != 2 || d.len() != 2 {
-                return Err(err());
-            }
-            let (month, day) = (m.parse().map_err(|_| err())?, d.parse().map_err(|_| err())?);
-            // 2000 is a leap year: every month-day that ever exists is valid in it.
-            NaiveDate::from_ymd_opt(2000, month, day).ok_or_else(err)?;
-            return Ok(Birthday {
-                year: None,
-                month,
-                day,
-            });
-        }
-        let date = NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| err())?;
-        if t.len() != 10 || !(1900..=2100).contains(&date.year()) {
-            return Err(err());
-        }
-        Ok(Birthday {
-            year: Some(date.year()),
-            month: date.month(),
-            day: date.day(),
-        })
-    }
-}
-
-impl fmt::Display for Birthday {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.year {
-            Some(y) => write!(f, "{y:04}-{:02}-{:02}", self.month, self.day),
-            None => write!(f, "--{:02}-{:02}", self.month, self.day),
-        }
-    }
-}
-
-impl TryFrom<String> for Birthday {
-    type Error = BirthdayError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Birthday::parse(&s)
-    }
-}
-
-impl From<Birthday> for String {
-    fn from(b: Birthday) -> String {
-        b.to_string()
-    }
-}
-
-/// What is celebrated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Occasion {
-    Birthday,
-    /// The anniversary of becoming a customer: the sign-up, or the first order when that came
-    /// first or no sign-up date is known.
-    Anniversary,
-}
-
-impl Occasion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Occasion::Birthday => "birthday",
-            Occasion::Anniversary => "anniversary",
-        }
-    }
-}
 
 /// The day of `month`-`day` in `year`; February 29 falls on the 28th in other years.
 fn in_year(year: i32, month: u32, day: u32) -> Option<NaiveDate> {

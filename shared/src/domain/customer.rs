@@ -1,12 +1,13 @@
 //! The customer profile the shop's orders build up, and its buying rhythm.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::money::Money;
-use super::survey::Reason;
 
 /// How many recent orders a profile keeps to find the rhythm.
 pub const ORDER_HISTORY: usize = 24;
@@ -147,16 +148,16 @@ pub struct Profile {
     pub due_at: Option<DateTime<Utc>>,
     /// From the shop's profile or the import (`YYYY-MM-DD` or `--MM-DD`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub birthday: Option<super::celebration::Birthday>,
+    pub birthday: Option<Birthday>,
     /// When the customer signed up with the shop (from the import), if before their first order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_up_at: Option<DateTime<Utc>>,
     /// The year each occasion was last celebrated (in the customer's time zone).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub celebrated: BTreeMap<super::celebration::Occasion, i32>,
+    pub celebrated: BTreeMap<Occasion, i32>,
     /// The latest follow-up a person was asked to make (see `domain::follow_up`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follow_up: Option<super::follow_up::FollowUpCase>,
+    pub follow_up: Option<FollowUpCase>,
     /// Personal data erased on request; aggregates kept.
     #[serde(default)]
     pub erased: bool,
@@ -363,6 +364,189 @@ fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
 /// How `earlier_orders` remembers an order (its time to the second, as orders are recorded).
 fn order_key(at: DateTime<Utc>, amount: Money) -> (i64, i64) {
     (at.timestamp(), amount.0)
+}
+
+// What a profile records from the other policies: their rules live in `celebration`, `survey`
+// and `follow_up` (which re-export these), the vocabulary here, so no module depends back on a
+// module that depends on it.
+
+/// A birthday: month and day, with the year when the shop knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Birthday {
+    pub year: Option<i32>,
+    pub month: u32,
+    pub day: u32,
+}
+
+/// A birthday that is not a date.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("birthday {0:?} is not a date: write YYYY-MM-DD (1990-04-17) or, without the year, --MM-DD (--04-17)")]
+pub struct BirthdayError(pub String);
+
+impl Birthday {
+    /// Parses `YYYY-MM-DD` or `--MM-DD` (ISO 8601 without the year). February 29 is accepted
+    /// without a year; with one, only in a leap year.
+    pub fn parse(text: &str) -> Result<Birthday, BirthdayError> {
+        let err = || BirthdayError(text.to_string());
+        let t = text.trim();
+        if let Some(md) = t.strip_prefix("--") {
+            let (m, d) = md.split_once('-').ok_or_else(err)?;
+            if m.len() != 2 || d.len() != 2 {
+                return Err(err());
+            }
+            let (month, day) = (m.parse().map_err(|_| err())?, d.parse().map_err(|_| err())?);
+            // 2000 is a leap year: every month-day that ever exists is valid in it.
+            NaiveDate::from_ymd_opt(2000, month, day).ok_or_else(err)?;
+            return Ok(Birthday {
+                year: None,
+                month,
+                day,
+            });
+        }
+        let date = NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| err())?;
+        if t.len() != 10 || !(1900..=2100).contains(&date.year()) {
+            return Err(err());
+        }
+        Ok(Birthday {
+            year: Some(date.year()),
+            month: date.month(),
+            day: date.day(),
+        })
+    }
+}
+
+impl fmt::Display for Birthday {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.year {
+            Some(y) => write!(f, "{y:04}-{:02}-{:02}", self.month, self.day),
+            None => write!(f, "--{:02}-{:02}", self.month, self.day),
+        }
+    }
+}
+
+impl TryFrom<String> for Birthday {
+    type Error = BirthdayError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Birthday::parse(&s)
+    }
+}
+
+impl From<Birthday> for String {
+    fn from(b: Birthday) -> String {
+        b.to_string()
+    }
+}
+
+/// What is celebrated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Occasion {
+    Birthday,
+    /// The anniversary of becoming a customer: the sign-up, or the first order when that came
+    /// first or no sign-up date is known.
+    Anniversary,
+}
+
+impl Occasion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Occasion::Birthday => "birthday",
+            Occasion::Anniversary => "anniversary",
+        }
+    }
+}
+
+/// A reason for leaving, as offered in the email's one-click survey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    TooExpensive,
+    BadExperience,
+    HardToUnderstand,
+    Forgot,
+    Quality,
+    Other,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 6] = [
+        Reason::TooExpensive,
+        Reason::BadExperience,
+        Reason::HardToUnderstand,
+        Reason::Forgot,
+        Reason::Quality,
+        Reason::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::TooExpensive => "too_expensive",
+            Reason::BadExperience => "bad_experience",
+            Reason::HardToUnderstand => "hard_to_understand",
+            Reason::Forgot => "forgot",
+            Reason::Quality => "quality",
+            Reason::Other => "other",
+        }
+    }
+
+    /// The tag the reason puts on the profile.
+    pub fn tag(self) -> String {
+        format!("reason:{}", self.as_str())
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A survey answer that is not one of the known reasons.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown reason '{0}': use one of too_expensive, bad_experience, hard_to_understand, forgot, quality, other")]
+pub struct UnknownReason(pub String);
+
+impl FromStr for Reason {
+    type Err = UnknownReason;
+    fn from_str(s: &str) -> Result<Reason, UnknownReason> {
+        Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownReason(s.to_string()))
+    }
+}
+
+/// Why a person should act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUp {
+    /// A detractor: an account manager should call.
+    Detractor,
+    /// A bad experience: apologise personally.
+    BadExperience,
+}
+
+/// One follow-up on a customer. Its id is the customer id: a customer has at most one open at a
+/// time (a new one replaces a closed one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowUpCase {
+    /// The flow (campaign) whose email carried the answer.
+    pub campaign: String,
+    pub why: FollowUp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nps: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    pub opened_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl FollowUpCase {
+    pub fn is_open(&self) -> bool {
+        self.closed_at.is_none()
+    }
 }
 
 #[cfg(test)]

@@ -16,45 +16,24 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::customer::Profile;
-use super::lapse::RiskSignal;
 use super::sequence::Flow;
+/// The segment an enrollment records is the enrollment's vocabulary (in `sequence`).
+pub use super::sequence::Segment;
 
-/// How a quiet customer has been (not) responding.
+/// An early signal that a customer is drifting away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Segment {
-    /// Was emailed and never opened one: does not read the emails.
-    NeverOpened,
-    /// Opens, never clicks: reads, but the emails do not speak to them.
-    OpenedNotClicked,
-    /// Clicked after their last order and did not buy: interested, something held them back.
-    ClickedNotBought,
-    /// Still buys, less often than before.
-    BuysLessOften,
-}
-
-impl Segment {
-    pub const ALL: [Segment; 4] = [
-        Segment::NeverOpened,
-        Segment::OpenedNotClicked,
-        Segment::ClickedNotBought,
-        Segment::BuysLessOften,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Segment::NeverOpened => "never_opened",
-            Segment::OpenedNotClicked => "opened_not_clicked",
-            Segment::ClickedNotBought => "clicked_not_bought",
-            Segment::BuysLessOften => "buys_less_often",
-        }
-    }
-}
-
-impl std::fmt::Display for Segment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+pub enum RiskSignal {
+    /// Quiet for most of their usual window.
+    QuietLongerThanUsual,
+    /// Latest gap between orders much longer than their usual gap.
+    FrequencyFalling,
+    /// Recent orders much smaller than earlier ones.
+    OrderValueFalling,
+    /// Visited the terms or cancellation page lately (activity `page_view`).
+    CancellationPageViewed,
+    /// Their subscription renews soon (`renewal_due_at`).
+    RenewalDue,
 }
 
 /// Emails sent without an open before a customer counts as not reading them (one unopened email

@@ -4,33 +4,13 @@
 //! for the team) after the pause lapses: the emails resume, the call is still owed.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 
+/// The case a profile records is its own vocabulary (in `customer`): this module keeps the
+/// rules over it.
+pub use super::customer::FollowUpCase;
 use super::customer::Profile;
 use super::money::Money;
 use super::survey::{FollowUp, Reason};
-
-/// One follow-up on a customer. Its id is the customer id: a customer has at most one open at a
-/// time (a new one replaces a closed one).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FollowUpCase {
-    /// The flow (campaign) whose email carried the answer.
-    pub campaign: String,
-    pub why: FollowUp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nps: Option<u8>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<Reason>,
-    pub opened_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub closed_at: Option<DateTime<Utc>>,
-}
-
-impl FollowUpCase {
-    pub fn is_open(&self) -> bool {
-        self.closed_at.is_none()
-    }
-}
 
 /// What closing did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

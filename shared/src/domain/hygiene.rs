@@ -1,6 +1,6 @@
 //! Address hygiene before the first send: which addresses are real, deliverable addresses of a
 //! person, and which are kept out and why. One parser for everything that takes an address in
-//! (the orders CSV, the webhook's contract, the platforms' webhooks): [`Address::parse`].
+//! (the orders CSV, the webhook's contract, the platforms' webhooks): [`EmailAddress::parse`].
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -77,19 +77,26 @@ pub enum AddressError {
 
 /// An email address that parsed: one `local@domain` with a dotted domain name (no display name,
 /// no IP literal), the domain in lower case.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Address(String);
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
 
-impl Address {
+impl EmailAddress {
     /// Parses with the `email_address` crate (RFC 5322 addr-spec), requiring a top-level domain
     /// (`a@b` is refused: no mail is delivered there) and refusing display names and IP literals.
-    pub fn parse(text: &str) -> Result<Address, AddressError> {
+    pub fn parse(text: &str) -> Result<EmailAddress, AddressError> {
         let t = text.trim();
         if t.is_empty() {
             return Err(AddressError::Empty);
         }
         if t.len() > MAX_LEN {
             return Err(AddressError::TooLong);
+        }
+        if t.chars().any(char::is_control) {
+            return Err(AddressError::Invalid {
+                shown: shape(t),
+                cause: "it contains control characters".into(),
+            });
         }
         let options = email_address::Options::default()
             .with_required_tld()
@@ -102,7 +109,7 @@ impl Address {
                 cause: e.to_string(),
             }
         })?;
-        Ok(Address(format!(
+        Ok(EmailAddress(format!(
             "{}@{}",
             parsed.local_part(),
             parsed.domain().to_ascii_lowercase()
@@ -122,7 +129,20 @@ impl Address {
     }
 }
 
-impl fmt::Display for Address {
+impl TryFrom<String> for EmailAddress {
+    type Error = AddressError;
+    fn try_from(text: String) -> Result<EmailAddress, AddressError> {
+        EmailAddress::parse(&text)
+    }
+}
+
+impl From<EmailAddress> for String {
+    fn from(a: EmailAddress) -> String {
+        a.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -211,8 +231,8 @@ fn matches_domain(domain: &str, listed: &str) -> bool {
 
 /// Whether an address is kept out by `policy`, before anything is sent: `Ok` with the parsed
 /// address, or the reason.
-pub fn assess(text: &str, policy: &HygienePolicy) -> Result<Address, KeptOut> {
-    let address = Address::parse(text).map_err(|_| KeptOut::InvalidAddress)?;
+pub fn assess(text: &str, policy: &HygienePolicy) -> Result<EmailAddress, KeptOut> {
+    let address = EmailAddress::parse(text).map_err(|_| KeptOut::InvalidAddress)?;
     let allowed = policy.allow.iter().any(|a| {
         let a = a.trim();
         if a.contains('@') {
@@ -260,7 +280,7 @@ pub fn assess_send(
     text: &str,
     policy: &HygienePolicy,
     on_account_suppression_list: bool,
-) -> Result<Address, KeptOut> {
+) -> Result<EmailAddress, KeptOut> {
     let address = assess(text, policy)?;
     if on_account_suppression_list {
         return Err(KeptOut::AccountSuppressionList);
@@ -297,10 +317,10 @@ mod tests {
             "Ann.Lee+news@Mail.Example.COM",
             "o'brien@example.ie",
         ] {
-            assert!(Address::parse(good).is_ok(), "{good}");
+            assert!(EmailAddress::parse(good).is_ok(), "{good}");
         }
         assert_eq!(
-            Address::parse(" Ann@Shop.SE ").unwrap().as_str(),
+            EmailAddress::parse(" Ann@Shop.SE ").unwrap().as_str(),
             "Ann@shop.se"
         );
         for bad in [
@@ -315,15 +335,17 @@ mod tests {
             "a@@example.com",
             "a@exa mple.com",
         ] {
-            assert!(Address::parse(bad).is_err(), "{bad:?} parsed");
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} parsed");
         }
         let long = format!("{}@example.com", "a".repeat(250));
-        assert_eq!(Address::parse(&long), Err(AddressError::TooLong));
+        assert_eq!(EmailAddress::parse(&long), Err(AddressError::TooLong));
     }
 
     #[test]
     fn an_error_shows_the_shape_not_the_address() {
-        let e = Address::parse("ann.lee@@shop.se").unwrap_err().to_string();
+        let e = EmailAddress::parse("ann.lee@@shop.se")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("ann"), "{e}");
         assert!(e.contains("aaa.aaa@@aaaa.aa"), "{e}");
     }

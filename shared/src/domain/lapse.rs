@@ -26,6 +26,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::customer::Profile;
+/// The signals are found by `lapse` and `engagement` both; the type lives with `engagement`'s.
+pub use super::engagement::RiskSignal;
 use super::model;
 
 /// A customer's threshold and how it was found.
@@ -38,22 +40,6 @@ pub struct Threshold {
     pub default_days: f64,
     /// Gaps that counted.
     pub gaps: usize,
-}
-
-/// An early signal that a customer is drifting away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RiskSignal {
-    /// Quiet for most of their usual window.
-    QuietLongerThanUsual,
-    /// Latest gap between orders much longer than their usual gap.
-    FrequencyFalling,
-    /// Recent orders much smaller than earlier ones.
-    OrderValueFalling,
-    /// Visited the terms or cancellation page lately (activity `page_view`).
-    CancellationPageViewed,
-    /// Their subscription renews soon (`renewal_due_at`).
-    RenewalDue,
 }
 
 /// Where a customer stands at a given moment.

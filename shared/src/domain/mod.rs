@@ -3,6 +3,7 @@
 pub mod celebration;
 pub mod customer;
 pub mod due;
+pub mod edge;
 pub mod eligibility;
 pub mod engagement;
 pub mod experiment;

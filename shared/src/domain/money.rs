@@ -91,7 +91,10 @@ impl<'de> Deserialize<'de> for Money {
             I(i64),
             F(f64),
         }
-        match Raw::deserialize(d)? {
+        let raw = Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("an amount is a decimal string like \"12.50\" or a number")
+        })?;
+        match raw {
             Raw::S(s) => Money::parse(&s).map_err(serde::de::Error::custom),
             Raw::I(i) => Ok(Money(i * 100)),
             Raw::F(x) => Money::parse(&format!("{x:.2}")).map_err(serde::de::Error::custom),

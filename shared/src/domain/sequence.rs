@@ -303,7 +303,7 @@ pub struct Enrollment {
     /// The customer's kind of inactivity when enrolled (see `domain::engagement`): the
     /// templates see it as `segment`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub segment: Option<super::engagement::Segment>,
+    pub segment: Option<Segment>,
 }
 
 /// A transition the state machine does not allow.
@@ -890,6 +890,44 @@ pub struct StepConfig {
     /// Whether the email asks the NPS question (0–10 links).
     #[serde(default)]
     pub nps: bool,
+}
+
+/// How a quiet customer has been (not) responding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segment {
+    /// Was emailed and never opened one: does not read the emails.
+    NeverOpened,
+    /// Opens, never clicks: reads, but the emails do not speak to them.
+    OpenedNotClicked,
+    /// Clicked after their last order and did not buy: interested, something held them back.
+    ClickedNotBought,
+    /// Still buys, less often than before.
+    BuysLessOften,
+}
+
+impl Segment {
+    pub const ALL: [Segment; 4] = [
+        Segment::NeverOpened,
+        Segment::OpenedNotClicked,
+        Segment::ClickedNotBought,
+        Segment::BuysLessOften,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Segment::NeverOpened => "never_opened",
+            Segment::OpenedNotClicked => "opened_not_clicked",
+            Segment::ClickedNotBought => "clicked_not_bought",
+            Segment::BuysLessOften => "buys_less_often",
+        }
+    }
+}
+
+impl std::fmt::Display for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[cfg(test)]

@@ -1,72 +1,12 @@
 //! Why customers left: survey reasons and NPS, and what each answer leads to.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::customer::Profile;
-
-/// A reason for leaving, as offered in the email's one-click survey.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    TooExpensive,
-    BadExperience,
-    HardToUnderstand,
-    Forgot,
-    Quality,
-    Other,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 6] = [
-        Reason::TooExpensive,
-        Reason::BadExperience,
-        Reason::HardToUnderstand,
-        Reason::Forgot,
-        Reason::Quality,
-        Reason::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::TooExpensive => "too_expensive",
-            Reason::BadExperience => "bad_experience",
-            Reason::HardToUnderstand => "hard_to_understand",
-            Reason::Forgot => "forgot",
-            Reason::Quality => "quality",
-            Reason::Other => "other",
-        }
-    }
-
-    /// The tag the reason puts on the profile.
-    pub fn tag(self) -> String {
-        format!("reason:{}", self.as_str())
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A survey answer that is not one of the known reasons.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown reason '{0}': use one of too_expensive, bad_experience, hard_to_understand, forgot, quality, other")]
-pub struct UnknownReason(pub String);
-
-impl FromStr for Reason {
-    type Err = UnknownReason;
-    fn from_str(s: &str) -> Result<Reason, UnknownReason> {
-        Reason::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| UnknownReason(s.to_string()))
-    }
-}
+/// The reasons and follow-ups a profile records are its own vocabulary (in `customer`): this
+/// module keeps the rules over them.
+pub use super::customer::{FollowUp, Reason, UnknownReason};
 
 /// NPS class of a 0–10 score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,16 +105,6 @@ impl Profile {
         }
         self.tags.extend(outcome(answer).tags);
     }
-}
-
-/// Why a person should act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FollowUp {
-    /// A detractor: an account manager should call.
-    Detractor,
-    /// A bad experience: apologise personally.
-    BadExperience,
 }
 
 /// What an answer changes.

@@ -11,8 +11,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 
-/// An IANA time zone (`Europe/Stockholm`, `UTC`, …).
-#[derive(Clone, PartialEq, Eq)]
+/// An IANA time zone (`Europe/Stockholm`, `UTC`, …). Read from JSON as its name.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct Zone(TimeZone);
 
 /// A name that is not in the bundled time-zone database.
@@ -70,6 +71,14 @@ impl FromStr for Zone {
         TimeZone::get(name)
             .map(Zone)
             .map_err(|_| UnknownZone(name.to_string()))
+    }
+}
+
+impl TryFrom<String> for Zone {
+    type Error = UnknownZone;
+    /// The name as sent, less surrounding white space.
+    fn try_from(name: String) -> Result<Zone, UnknownZone> {
+        name.trim().parse()
     }
 }
 

@@ -93,7 +93,7 @@ pub(super) async fn redeem(deps: &Deps, a: &Activity) -> Result<Redemption, Stor
             ));
         };
         // A retry of this same event after a failure further on: the redemption is already saved.
-        if reward.customer_id == a.customer_id
+        if reward.customer_id == a.customer_id.as_str()
             && reward.redeemed_at == Some(a.occurred_at)
             && reward.uses_left == 0
         {

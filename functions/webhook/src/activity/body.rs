@@ -1,10 +1,20 @@
 //! The activity body: read and checked completely before anything is written.
+//!
+//! The body is a derived [`Body`] read through `serde_path_to_error`, so a value of the wrong
+//! type or shape is refused naming where it is (`amount.value: ...`); the values that come in
+//! from outside parse into the domain's own types ([`CustomerId`], [`EmailAddress`], [`Locale`],
+//! [`Zone`], [`Currency`], [`Money`], [`Birthday`]) on the way in. Every field is optional to
+//! serde, so that a missing one is named by [`parse`] itself (serde would name its parent).
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Map, Value};
-use shared::domain::engagement::PageKind;
-use shared::domain::hygiene::Address;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use shared::domain::celebration::Birthday;
+use shared::domain::edge::{CustomerId, Locale};
+use shared::domain::engagement::{parse_renewal, PageKind};
+use shared::domain::hygiene::EmailAddress;
 use shared::domain::money::{Currency, Money};
+use shared::domain::zone::Zone;
 
 /// How far in the future `occurred_at` may lie (clock skew between shop and AWS).
 const FUTURE_TOLERANCE_HOURS: i64 = 24;
@@ -15,15 +25,15 @@ pub(crate) use shared::domain::sequence::ActivityKind as Kind;
 /// Personal fields the shop may send along.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ProfileFields {
-    pub email: Option<String>,
+    pub email: Option<EmailAddress>,
     pub first_name: Option<String>,
-    pub locale: Option<String>,
-    pub time_zone: Option<String>,
+    pub locale: Option<Locale>,
+    pub time_zone: Option<Zone>,
     /// The platform says the customer does not (or no longer) want marketing email: an opt-out
     /// is applied, never an opt-in (only the customer's own links resubscribe nobody either).
     pub marketing_opt_out: bool,
     /// `profile.birthday`: `YYYY-MM-DD` or `--MM-DD`.
-    pub birthday: Option<shared::domain::celebration::Birthday>,
+    pub birthday: Option<Birthday>,
     /// `profile.renewal_due_at`: when the subscription next renews (an RFC 3339 time or a date).
     pub renewal_due_at: Option<DateTime<Utc>>,
 }
@@ -32,7 +42,7 @@ pub(crate) struct ProfileFields {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Activity {
     pub event_id: String,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub kind: Kind,
     pub occurred_at: DateTime<Utc>,
     pub amount: Option<(Money, Currency)>,
@@ -61,115 +71,203 @@ fn invalid(field: &str, message: impl Into<String>) -> Invalid {
     }
 }
 
-fn text<'a>(
-    obj: &'a Map<String, Value>,
-    name: &str,
-    field: &str,
-    max: usize,
-    required: bool,
-) -> Result<Option<&'a str>, Invalid> {
-    match obj.get(name) {
-        None | Some(Value::Null) if required => Err(invalid(field, format!("{field} is missing"))),
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => {
-            let t = s.trim();
-            if t.is_empty() {
-                Err(invalid(field, format!("{field} is empty")))
-            } else if t.chars().count() > max {
-                Err(invalid(
-                    field,
-                    format!("{field} is longer than {max} characters"),
-                ))
-            } else if t.chars().any(char::is_control) {
-                Err(invalid(
-                    field,
-                    format!("{field} contains control characters"),
-                ))
-            } else {
-                Ok(Some(t))
-            }
-        }
-        Some(_) => Err(invalid(field, format!("{field} must be a string"))),
+/// The body as sent.
+#[derive(Deserialize)]
+struct Body {
+    event_id: Option<Text<200>>,
+    customer_id: Option<CustomerId>,
+    #[serde(rename = "type")]
+    kind: Option<Parsed<Kind>>,
+    occurred_at: Option<Parsed<Occurred>>,
+    amount: Option<Amount>,
+    reward_code: Option<Text<64>>,
+    order_ref: Option<Text<200>>,
+    product: Option<Text<200>>,
+    category: Option<Text<100>>,
+    page_kind: Option<Parsed<PageKind>>,
+    profile: Option<Profile>,
+}
+
+const AMOUNT_SHAPE: &str = "an object {\"value\": \"12.50\", \"currency\": \"EUR\"}";
+
+/// `amount`.
+#[derive(Deserialize)]
+#[serde(expecting = "an object {\"value\": \"12.50\", \"currency\": \"EUR\"}")]
+struct Amount {
+    value: Option<Money>,
+    currency: Option<Parsed<Currency>>,
+}
+
+/// `profile`.
+#[derive(Deserialize)]
+#[serde(expecting = "an object")]
+struct Profile {
+    email: Option<EmailAddress>,
+    first_name: Option<Text<100>>,
+    locale: Option<Locale>,
+    time_zone: Option<Zone>,
+    birthday: Option<Birthday>,
+    renewal_due_at: Option<Parsed<Renewal>>,
+}
+
+/// Free text: trimmed, not empty, at most `MAX` characters, no control characters.
+struct Text<const MAX: usize>(String);
+
+fn checked(text: &str, max: usize) -> Result<&str, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        Err("is empty: send a value or leave the field out".into())
+    } else if t.chars().count() > max {
+        Err(format!("is longer than {max} characters"))
+    } else if t.chars().any(char::is_control) {
+        Err("contains control characters".into())
+    } else {
+        Ok(t)
     }
+}
+
+impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        checked(&s, MAX)
+            .map(|t| Text(t.to_string()))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A value written as a string of at most [`FromText::MAX`] characters.
+trait FromText: Sized {
+    const MAX: usize;
+    fn from_text(text: &str) -> Result<Self, String>;
+}
+
+struct Parsed<T>(T);
+
+impl<'de, T: FromText> Deserialize<'de> for Parsed<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        checked(&s, T::MAX)
+            .and_then(T::from_text)
+            .map(Parsed)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl FromText for Kind {
+    const MAX: usize = 40;
+    fn from_text(text: &str) -> Result<Kind, String> {
+        Kind::parse(text).ok_or_else(|| {
+            "must be order, login, subscription_renewed, subscription_cancelled or page_view".into()
+        })
+    }
+}
+
+impl FromText for PageKind {
+    const MAX: usize = 40;
+    fn from_text(text: &str) -> Result<PageKind, String> {
+        PageKind::parse(text).ok_or_else(|| format!("must be {}", PageKind::NAMES))
+    }
+}
+
+impl FromText for Currency {
+    const MAX: usize = 3;
+    fn from_text(text: &str) -> Result<Currency, String> {
+        Currency::parse(text).map_err(|e| e.to_string())
+    }
+}
+
+/// `occurred_at`: an RFC 3339 time.
+struct Occurred(DateTime<Utc>);
+
+impl FromText for Occurred {
+    const MAX: usize = 64;
+    fn from_text(text: &str) -> Result<Occurred, String> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| Occurred(t.with_timezone(&Utc)))
+            .map_err(|_| "must be an RFC 3339 time like 2026-11-22T10:15:00Z".into())
+    }
+}
+
+/// `profile.renewal_due_at`: an RFC 3339 time or a date.
+struct Renewal(DateTime<Utc>);
+
+impl FromText for Renewal {
+    const MAX: usize = 64;
+    fn from_text(text: &str) -> Result<Renewal, String> {
+        parse_renewal(text).map(Renewal).ok_or_else(|| {
+            "must be an RFC 3339 time like 2026-11-22T10:15:00Z or a date like 2026-11-22".into()
+        })
+    }
+}
+
+/// A serde error's path as the contract names fields (`amount.value`; `body` for the whole).
+fn field_of(path: &serde_path_to_error::Path) -> String {
+    let p = path.to_string();
+    if p.is_empty() || p == "." {
+        "body".into()
+    } else {
+        p
+    }
+}
+
+fn required<T>(value: Option<T>, field: &str) -> Result<T, Invalid> {
+    value.ok_or_else(|| invalid(field, format!("{field} is missing")))
 }
 
 /// Parses and checks a body completely, before anything is written.
 pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| invalid("body", format!("the body is not JSON: {e}")))?;
-    let obj = value
-        .as_object()
-        .ok_or_else(|| invalid("body", "the body must be a JSON object"))?;
-    let event_id = text(obj, "event_id", "event_id", 200, true)?.unwrap_or_default();
-    let customer_id = text(obj, "customer_id", "customer_id", 200, true)?.unwrap_or_default();
-    let kind_text = text(obj, "type", "type", 40, true)?.unwrap_or_default();
-    let kind = Kind::parse(kind_text).ok_or_else(|| {
-        invalid(
-            "type",
-            "type must be order, login, subscription_renewed, subscription_cancelled or page_view",
-        )
-    })?;
-    let page_kind = text(obj, "page_kind", "page_kind", 40, kind == Kind::PageView)?
-        .map(|k| {
-            PageKind::parse(k).ok_or_else(|| {
-                invalid(
-                    "page_kind",
-                    format!("page_kind must be {}", PageKind::NAMES),
-                )
-            })
-        })
-        .transpose()?;
-    if page_kind.is_some() && kind != Kind::PageView {
-        return Err(invalid(
-            "page_kind",
-            "page_kind belongs to type page_view only: leave it out",
-        ));
+    let Some(obj) = value.as_object() else {
+        return Err(invalid("body", "the body must be a JSON object"));
+    };
+    // serde also reads a struct from an array (by position): the contract wants objects.
+    for (name, shape) in [("amount", AMOUNT_SHAPE), ("profile", "an object")] {
+        if obj.get(name).is_some_and(Value::is_array) {
+            return Err(invalid(name, format!("{name} must be {shape}")));
+        }
     }
-    let occurred_text = text(obj, "occurred_at", "occurred_at", 64, true)?.unwrap_or_default();
-    let occurred_at = DateTime::parse_from_rfc3339(occurred_text)
-        .map_err(|_| {
-            invalid(
-                "occurred_at",
-                "occurred_at must be an RFC 3339 time like 2026-11-22T10:15:00Z",
-            )
-        })?
-        .with_timezone(&Utc);
+    let b: Body = serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = field_of(e.path());
+        invalid(&field, format!("{field}: {}", e.inner()))
+    })?;
+
+    let event_id = required(b.event_id, "event_id")?.0;
+    let customer_id = required(b.customer_id, "customer_id")?;
+    let kind = required(b.kind, "type")?.0;
+    let page_kind = match b.page_kind {
+        None if kind == Kind::PageView => {
+            return Err(invalid(
+                "page_kind",
+                format!(
+                    "page_kind is missing: a page_view needs {}",
+                    PageKind::NAMES
+                ),
+            ))
+        }
+        Some(_) if kind != Kind::PageView => {
+            return Err(invalid(
+                "page_kind",
+                "page_kind belongs to type page_view only: leave it out",
+            ))
+        }
+        p => p.map(|p| p.0),
+    };
+    let occurred_at = required(b.occurred_at, "occurred_at")?.0 .0;
     if occurred_at > now + Duration::hours(FUTURE_TOLERANCE_HOURS) {
         return Err(invalid(
             "occurred_at",
             "occurred_at lies in the future: send the time the activity happened",
         ));
     }
-
-    let amount = match obj.get("amount") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(a)) => {
-            let value = a
-                .get("value")
-                .ok_or_else(|| invalid("amount.value", "amount.value is missing"))?;
-            let money: Money = serde_json::from_value(value.clone()).map_err(|_| {
-                invalid(
-                    "amount.value",
-                    "amount.value must be a decimal string like \"12.50\"",
-                )
-            })?;
+    let amount = match b.amount {
+        None => None,
+        Some(a) => {
+            let money = required(a.value, "amount.value")?;
             if money.0 < 0 {
                 return Err(invalid("amount.value", "amount.value must not be negative"));
             }
-            let currency = text(a, "currency", "amount.currency", 3, true)?.unwrap_or_default();
-            let currency = Currency::parse(currency).map_err(|_| {
-                invalid(
-                    "amount.currency",
-                    "amount.currency must be an ISO 4217 code like EUR",
-                )
-            })?;
-            Some((money, currency))
-        }
-        Some(_) => {
-            return Err(invalid(
-                "amount",
-                "amount must be an object {\"value\": \"12.50\", \"currency\": \"EUR\"}",
-            ))
+            Some((money, required(a.currency, "amount.currency")?.0))
         }
     };
     if kind == Kind::Order && amount.is_none() {
@@ -178,79 +276,27 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
             "amount is missing: an order needs {\"value\", \"currency\"}",
         ));
     }
-    let reward_code = text(obj, "reward_code", "reward_code", 64, false)?.map(str::to_string);
-    let order_ref = text(obj, "order_ref", "order_ref", 200, false)?.map(str::to_string);
-    let product = text(obj, "product", "product", 200, false)?.map(str::to_string);
-    let category = text(obj, "category", "category", 100, false)?.map(str::to_string);
-
-    let profile = match obj.get("profile") {
-        None | Some(Value::Null) => ProfileFields::default(),
-        Some(Value::Object(p)) => {
-            let email = text(p, "email", "profile.email", 254, false)?
-                .map(|e| {
-                    Address::parse(e)
-                        .map_err(|why| invalid("profile.email", format!("profile.email: {why}")))
-                })
-                .transpose()?;
-            let locale = text(p, "locale", "profile.locale", 35, false)?;
-            if let Some(l) = locale {
-                if !l
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                {
-                    return Err(invalid(
-                        "profile.locale",
-                        "profile.locale must be a language tag like sv-SE",
-                    ));
-                }
-            }
-            let time_zone = text(p, "time_zone", "profile.time_zone", 64, false)?;
-            if let Some(tz) = time_zone {
-                if tz.parse::<shared::domain::zone::Zone>().is_err() {
-                    return Err(invalid(
-                        "profile.time_zone",
-                        "profile.time_zone must be an IANA zone like Europe/Berlin",
-                    ));
-                }
-            }
-            let birthday = text(p, "birthday", "profile.birthday", 10, false)?
-                .map(shared::domain::celebration::Birthday::parse)
-                .transpose()
-                .map_err(|e| invalid("profile.birthday", format!("profile.{e}")))?;
-            let renewal_due_at = text(p, "renewal_due_at", "profile.renewal_due_at", 64, false)?
-                .map(|t| {
-                    shared::domain::engagement::parse_renewal(t).ok_or_else(|| {
-                        invalid(
-                            "profile.renewal_due_at",
-                            "profile.renewal_due_at must be an RFC 3339 time like 2026-11-22T10:15:00Z or a date like 2026-11-22",
-                        )
-                    })
-                })
-                .transpose()?;
-            ProfileFields {
-                birthday,
-                renewal_due_at,
-                email: email.map(|a| a.as_str().to_string()),
-                first_name: text(p, "first_name", "profile.first_name", 100, false)?
-                    .map(str::to_string),
-                locale: locale.map(str::to_string),
-                time_zone: time_zone.map(str::to_string),
-                marketing_opt_out: false,
-            }
-        }
-        Some(_) => return Err(invalid("profile", "profile must be an object")),
-    };
-
+    let profile = b
+        .profile
+        .map_or_else(ProfileFields::default, |p| ProfileFields {
+            email: p.email,
+            first_name: p.first_name.map(|t| t.0),
+            locale: p.locale,
+            time_zone: p.time_zone,
+            marketing_opt_out: false,
+            birthday: p.birthday,
+            renewal_due_at: p.renewal_due_at.map(|r| r.0 .0),
+        });
     Ok(Activity {
-        event_id: event_id.to_string(),
-        customer_id: customer_id.to_string(),
+        event_id,
+        customer_id,
         kind,
         occurred_at,
         amount,
-        reward_code,
-        order_ref,
-        product,
-        category,
+        reward_code: b.reward_code.map(|t| t.0),
+        order_ref: b.order_ref.map(|t| t.0),
+        product: b.product.map(|t| t.0),
+        category: b.category.map(|t| t.0),
         page_kind,
         profile,
     })
@@ -327,7 +373,7 @@ mod tests {
                 "profile.email",
                 Box::new(|v| v["profile"] = json!({"email": "not an address"})),
             ),
-            // What the orders CSV refuses too (one parser: shared::domain::hygiene::Address).
+            // What the orders CSV refuses too (one parser: shared::domain::hygiene::EmailAddress).
             (
                 "profile.email",
                 Box::new(|v| v["profile"] = json!({"email": "a@b"})),
@@ -358,6 +404,78 @@ mod tests {
         }
         assert_eq!(parse(b"{not json", now()).unwrap_err().field, "body");
         assert_eq!(parse(b"[1]", now()).unwrap_err().field, "body");
+    }
+
+    #[test]
+    fn a_wrong_type_is_refused_naming_its_path() {
+        type Change = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(&str, Change)> = vec![
+            ("event_id", Box::new(|v| v["event_id"] = json!(12))),
+            (
+                "customer_id",
+                Box::new(|v| v["customer_id"] = json!({"id": 1})),
+            ),
+            (
+                "customer_id",
+                Box::new(|v| v["customer_id"] = json!("a\u{7}b")),
+            ),
+            ("type", Box::new(|v| v["type"] = json!(null))),
+            ("amount", Box::new(|v| v["amount"] = json!("12.50"))),
+            (
+                "amount",
+                Box::new(|v| v["amount"] = json!(["12.50", "EUR"])),
+            ),
+            (
+                "amount.value",
+                Box::new(|v| v["amount"]["value"] = json!([1])),
+            ),
+            (
+                "amount.currency",
+                Box::new(|v| v["amount"]["currency"] = json!(978)),
+            ),
+            (
+                "amount.value",
+                Box::new(|v| {
+                    v["amount"].as_object_mut().unwrap().remove("value");
+                }),
+            ),
+            (
+                "profile.first_name",
+                Box::new(|v| v["profile"] = json!({"first_name": false})),
+            ),
+            (
+                "profile.locale",
+                Box::new(|v| v["profile"] = json!({"locale": "sv SE"})),
+            ),
+            (
+                "profile.renewal_due_at",
+                Box::new(|v| v["profile"] = json!({"renewal_due_at": 5})),
+            ),
+            ("profile", Box::new(|v| v["profile"] = json!([]))),
+        ];
+        for (field, change) in cases {
+            let mut v = order();
+            change(&mut v);
+            let e = parse(&body(v), now()).unwrap_err();
+            assert_eq!(e.field, field, "{e:?}");
+            assert!(e.message.starts_with(field), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn values_parse_into_the_domain_types_at_the_edge() {
+        let mut v = order();
+        v["customer_id"] = json!("  c 1  ");
+        v["unknown"] = json!({"kept": "ignored"});
+        v["amount"]["currency"] = json!(" SEK ");
+        v["profile"] = json!({"email": " Ann@Shop.SE ", "locale": "sv-SE", "time_zone": "Europe/Stockholm", "first_name": null});
+        let a = parse(&body(v), now()).unwrap();
+        assert_eq!(a.customer_id.as_str(), "c 1");
+        assert_eq!(a.amount.unwrap().1.as_str(), "SEK");
+        assert_eq!(a.profile.email.unwrap().as_str(), "Ann@shop.se");
+        assert_eq!(a.profile.locale.unwrap().as_str(), "sv-SE");
+        assert_eq!(a.profile.time_zone.unwrap().name(), "Europe/Stockholm");
+        assert_eq!(a.profile.first_name, None);
     }
 
     #[test]

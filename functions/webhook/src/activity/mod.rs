@@ -67,7 +67,7 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
             );
             events.push(BusEvent::CustomerReactivated {
                 campaign: e.campaign.clone(),
-                customer_id: a.customer_id.clone(),
+                customer_id: a.customer_id.to_string(),
                 enrollment_id: e.id.clone(),
                 variant: e.variant.clone(),
                 revenue,

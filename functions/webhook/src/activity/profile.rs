@@ -21,13 +21,19 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
         // Details the shop sent replace the stored ones.
         let f = &a.profile;
         for (slot, value) in [
-            (&mut profile.email, &f.email),
-            (&mut profile.first_name, &f.first_name),
-            (&mut profile.locale, &f.locale),
-            (&mut profile.time_zone, &f.time_zone),
+            (&mut profile.email, f.email.as_ref().map(|e| e.to_string())),
+            (&mut profile.first_name, f.first_name.clone()),
+            (
+                &mut profile.locale,
+                f.locale.as_ref().map(|l| l.to_string()),
+            ),
+            (
+                &mut profile.time_zone,
+                f.time_zone.as_ref().map(|z| z.to_string()),
+            ),
         ] {
             if value.is_some() {
-                slot.clone_from(value);
+                *slot = value;
             }
         }
         if f.birthday.is_some() {
@@ -115,7 +121,7 @@ pub(super) async fn update_profile(
         let stored = deps.store.get_profile(&a.customer_id).await?;
         let mut p = stored
             .clone()
-            .unwrap_or_else(|| Profile::new(&a.customer_id));
+            .unwrap_or_else(|| Profile::new(a.customer_id.as_str()));
         apply(&mut p, a, &config.sending.still_with_us);
         if p.erased {
             p.due_at = None;

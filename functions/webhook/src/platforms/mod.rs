@@ -21,7 +21,8 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
-use shared::domain::hygiene::Address;
+use shared::domain::edge::{CustomerId, Locale};
+use shared::domain::hygiene::EmailAddress;
 use shared::domain::money::{Currency, Money};
 use shared::ports::StoreError;
 use subtle::ConstantTimeEq;
@@ -92,11 +93,11 @@ pub(crate) enum PlatformSignatureError {
 pub(crate) enum Mapped {
     Record(Box<Activity>),
     Erase {
-        customer_id: String,
+        customer_id: CustomerId,
     },
     /// The shop must hand the customer's data over (Shopify `customers/data_request`).
     DataRequest {
-        customer_id: String,
+        customer_id: CustomerId,
     },
     /// The shop uninstalled and its data must go (Shopify `shop/redact`).
     ShopRedact,
@@ -168,6 +169,11 @@ pub(crate) fn id_at(v: &Value, pointer: &str) -> Option<String> {
     }
 }
 
+/// A customer id given as a JSON number or a string ([`CustomerId`]'s rules).
+pub(crate) fn customer_id_at(v: &Value, pointer: &str) -> Option<CustomerId> {
+    id_at(v, pointer).and_then(|id| CustomerId::parse(&id).ok())
+}
+
 /// A non-empty string without control characters, at most `max` characters.
 pub(crate) fn str_at<'a>(v: &'a Value, pointer: &str, max: usize) -> Option<&'a str> {
     v.pointer(pointer)
@@ -191,20 +197,13 @@ pub(crate) fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
 
 /// An email address the activity contract accepts, else none (a platform's odd address never
 /// refuses its order).
-pub(crate) fn email_at(v: &Value, pointer: &str) -> Option<String> {
-    str_at(v, pointer, 254)
-        .and_then(|e| Address::parse(e).ok())
-        .map(|a| a.as_str().to_string())
+pub(crate) fn email_at(v: &Value, pointer: &str) -> Option<EmailAddress> {
+    EmailAddress::parse(v.pointer(pointer)?.as_str()?).ok()
 }
 
 /// A locale like `en` or `sv-SE`, else none.
-pub(crate) fn locale_at(v: &Value, pointer: &str) -> Option<String> {
-    str_at(v, pointer, 35)
-        .filter(|l| {
-            l.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
-        .map(str::to_string)
+pub(crate) fn locale_at(v: &Value, pointer: &str) -> Option<Locale> {
+    Locale::parse(v.pointer(pointer)?.as_str()?).ok()
 }
 
 /// The first word of a full name.

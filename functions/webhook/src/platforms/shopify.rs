@@ -13,10 +13,12 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use shared::domain::edge::Locale;
+use shared::domain::hygiene::EmailAddress;
 
 use super::{
-    amount, email_at, id_at, locale_at, object, str_at, time_at, verify_base64_hmac, within_window,
-    MapError, Mapped, PlatformSignatureError,
+    amount, customer_id_at, email_at, id_at, locale_at, object, str_at, time_at,
+    verify_base64_hmac, within_window, MapError, Mapped, PlatformSignatureError,
 };
 use crate::activity::{Activity, Kind, ProfileFields};
 use crate::HttpRequest;
@@ -40,8 +42,8 @@ fn opted_out(customer: &Value) -> bool {
 
 fn profile(
     customer: &Value,
-    fallback_email: Option<String>,
-    locale: Option<String>,
+    fallback_email: Option<EmailAddress>,
+    locale: Option<Locale>,
 ) -> ProfileFields {
     ProfileFields {
         email: email_at(customer, "/email").or(fallback_email),
@@ -65,7 +67,7 @@ pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapEr
         "orders/create" | "orders/paid" => order(topic, &body, now),
         "customers/create" | "customers/update" => customer(&body, now),
         "customers/email_marketing_consent_update" => consent(&body, now),
-        "customers/redact" => Ok(match id_at(&body, "/customer/id") {
+        "customers/redact" => Ok(match customer_id_at(&body, "/customer/id") {
             Some(customer_id) => Mapped::Erase { customer_id },
             None => {
                 return Err(
@@ -73,7 +75,7 @@ pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapEr
                 )
             }
         }),
-        "customers/data_request" => Ok(match id_at(&body, "/customer/id") {
+        "customers/data_request" => Ok(match customer_id_at(&body, "/customer/id") {
             Some(customer_id) => Mapped::DataRequest { customer_id },
             None => {
                 return Err(super::invalid(
@@ -108,7 +110,7 @@ fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError>
             "the order is not paid yet: orders/paid records it".into(),
         ));
     }
-    let Some(customer_id) = id_at(o, "/customer/id") else {
+    let Some(customer_id) = customer_id_at(o, "/customer/id") else {
         return Ok(Mapped::Ignored("the order has no customer".into()));
     };
     let occurred_at = time_at(o, "/processed_at")
@@ -140,7 +142,7 @@ fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError>
 
 fn customer(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
     let customer_id =
-        id_at(c, "/id").ok_or_else(|| super::invalid("id", "the customer has no id"))?;
+        customer_id_at(c, "/id").ok_or_else(|| super::invalid("id", "the customer has no id"))?;
     let updated = time_at(c, "/updated_at")
         .or_else(|| time_at(c, "/created_at"))
         .ok_or_else(|| {
@@ -168,7 +170,7 @@ fn customer(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
 /// `customers/email_marketing_consent_update`: `{"customer_id", "email_address",
 /// "email_marketing_consent": {"state", "opt_in_level", "consent_updated_at"}}`.
 fn consent(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
-    let customer_id = id_at(c, "/customer_id")
+    let customer_id = customer_id_at(c, "/customer_id")
         .ok_or_else(|| super::invalid("customer_id", "the consent update has no customer_id"))?;
     let updated = time_at(c, "/email_marketing_consent/consent_updated_at");
     if let Some(at) = updated {

@@ -12,6 +12,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
+use shared::domain::edge::CustomerId;
 use shared::domain::money::Money;
 use shared::signing::{verify_webhook, SignatureError};
 
@@ -56,16 +57,13 @@ pub(crate) fn money(minor: i64, currency: &str) -> Money {
     }
 }
 
-fn customer_of(object: &Value) -> Option<String> {
-    match object.get("customer")? {
-        Value::String(s) if !s.is_empty() && s.len() <= 200 => Some(s.clone()),
-        Value::Object(o) => o
-            .get("id")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        _ => None,
-    }
+fn customer_of(object: &Value) -> Option<CustomerId> {
+    let id = match object.get("customer")? {
+        Value::String(s) => s,
+        Value::Object(o) => o.get("id").and_then(Value::as_str)?,
+        _ => return None,
+    };
+    CustomerId::parse(id).ok()
 }
 
 pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
@@ -84,7 +82,7 @@ pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
         .filter(|o| o.is_object())
         .ok_or_else(|| super::invalid("data.object", "the event has no data.object"))?;
     let previous = event.pointer("/data/previous_attributes");
-    let activity = |kind: Kind, occurred_at: DateTime<Utc>, amount, customer_id: String| {
+    let activity = |kind: Kind, occurred_at: DateTime<Utc>, amount, customer_id: CustomerId| {
         Mapped::Record(Box::new(Activity {
             event_id: format!("stripe:{event_id}"),
             customer_id,

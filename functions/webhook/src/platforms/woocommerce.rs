@@ -12,10 +12,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use shared::domain::edge::CustomerId;
 
 use super::{
-    amount, email_at, id_at, object, str_at, time_at, verify_base64_hmac, within_window, MapError,
-    Mapped, PlatformSignatureError,
+    amount, customer_id_at, email_at, id_at, object, str_at, time_at, verify_base64_hmac,
+    within_window, MapError, Mapped, PlatformSignatureError,
 };
 use crate::activity::{Activity, Kind, ProfileFields};
 use crate::HttpRequest;
@@ -70,10 +71,12 @@ pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapEr
         )));
     }
     let email = email_at(&o, "/billing/email");
-    let customer_id = match id_at(&o, "/customer_id") {
+    let customer_id = match customer_id_at(&o, "/customer_id") {
         Some(id) => id,
         None => match &email {
-            Some(e) => guest_id(e),
+            Some(e) => {
+                CustomerId::parse(&guest_id(e.as_str())).expect("a guest id is a customer id")
+            }
             None => {
                 return Ok(Mapped::Ignored(
                     "a guest order without a billing email".into(),

@@ -147,6 +147,21 @@ impl<F: Fn(&str) -> Option<String>> Lookup<F> {
         checked(name, v, ok, "write the event bus's name or ARN")
     }
 
+    /// `SENDER_ADDRESS`: the From address, bare (`shop@example.com`), as the template's
+    /// `SenderAddress` and its SES permission take it. A malformed one is refused by name; the
+    /// message shows its shape (letters and digits as `a`), not the address.
+    pub fn sender_address(&self, name: &'static str) -> Result<String, SettingsError> {
+        let v = self.required(name)?;
+        match crate::domain::hygiene::EmailAddress::parse(&v) {
+            Ok(_) => Ok(v.trim().to_string()),
+            Err(_) => Err(SettingsError::BadValue {
+                name,
+                value: crate::domain::hygiene::shape(&v),
+                expected: "write the verified From address alone, like shop@example.com",
+            }),
+        }
+    }
+
     /// An optional ARN (`FOLLOW_UP_TOPIC_ARN`).
     pub fn optional_arn(&self, name: &'static str) -> Result<Option<String>, SettingsError> {
         self.optional(name)

@@ -52,7 +52,7 @@ impl Settings {
             public_base_url: env
                 .optional_url("PUBLIC_BASE_URL")?
                 .ok_or(SettingsError::Missing("PUBLIC_BASE_URL"))?,
-            sender_address: env.required("SENDER_ADDRESS")?,
+            sender_address: env.sender_address("SENDER_ADDRESS")?,
             configuration_set: env.optional("SES_CONFIGURATION_SET"),
             send_rate: rate.map(|r| r / copies),
         })
@@ -149,5 +149,20 @@ mod tests {
         }
         let e = with("SENDER_ADDRESS", "").unwrap_err().to_string();
         assert!(e.contains("SENDER_ADDRESS is not set"), "{e}");
+        // A malformed From address is refused by name, showing its shape, not the address.
+        let e = with("SENDER_ADDRESS", "shop.example.com")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("SENDER_ADDRESS") && e.contains("aaaa.aaaaaaa.aaa"),
+            "{e}"
+        );
+        assert!(!e.contains("shop.example"), "{e}");
+        let e = with("SENDER_ADDRESS", "Shop <shop@example.com>")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SENDER_ADDRESS"), "{e}");
+        let s = with("SENDER_ADDRESS", " shop@example.com ").unwrap();
+        assert_eq!(s.sender_address, "shop@example.com");
     }
 }

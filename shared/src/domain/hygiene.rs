@@ -150,7 +150,9 @@ impl fmt::Display for EmailAddress {
 
 /// `text` with letters and digits masked (`ann@shop.se` → `aaa@aaaa.aa`): enough to see what is
 /// wrong with it, not whose it is.
-fn shape(text: &str) -> String {
+/// The shape of text that may be an address, for messages that can reach logs: letters and
+/// digits shown as `a`, at most 60 characters.
+pub fn shape(text: &str) -> String {
     text.chars()
         .take(60)
         .map(|c| if c.is_alphanumeric() { 'a' } else { c })

@@ -47,7 +47,9 @@ impl Campaign {
             name: name.to_string(),
             available: embedded::NAMES.join(", "),
         })?;
-        Campaign::from_files(files.iter().copied())
+        // The test suite renders every branch of every shipped campaign
+        // (`every_shipped_campaign_renders_every_branch`); at start the structure is checked.
+        Campaign::load(files.iter().copied(), Renders::Skip)
     }
 
     /// A campaign from a directory holding `campaign.toml` and `templates/`.
@@ -98,9 +100,17 @@ impl Campaign {
     }
 
     /// A campaign from `(path inside the campaign, contents)` pairs: `campaign.toml` and
-    /// `templates/...`. Other files are ignored.
+    /// `templates/...`. Other files are ignored. Everything is checked, every template rendered
+    /// in every branch.
     pub fn from_files<'a>(
         files: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> Result<Campaign, CampaignError> {
+        Campaign::load(files, Renders::Check)
+    }
+
+    fn load<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+        renders: Renders,
     ) -> Result<Campaign, CampaignError> {
         let toml = files
             .clone()
@@ -133,6 +143,9 @@ impl Campaign {
             steps.extend(at_risk.steps.iter().map(|s| s.template.clone()));
         }
         templates::check(&env, &config.locales, &steps)?;
+        if renders == Renders::Check {
+            templates::check_renders(&env, &config.locales, &steps)?;
+        }
         Ok(Campaign { config, env })
     }
 
@@ -274,6 +287,14 @@ fn templates_file_name(name: &str) -> bool {
     PARTS
         .iter()
         .any(|ext| name.rsplit_once('.').is_some_and(|(_, e)| e == *ext))
+}
+
+/// Whether loading renders every template in every branch ([`templates::check_renders`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Renders {
+    Check,
+    /// A campaign compiled into the binaries: the test suite rendered it.
+    Skip,
 }
 
 /// Campaigns shipped inside the binaries, so a Lambda needs no files beside it.

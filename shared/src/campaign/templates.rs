@@ -127,8 +127,8 @@ const BUILTIN_NAMES: [&str; 7] = [
     "loop", "super", "self", "caller", "varargs", "kwargs", "none",
 ];
 
-/// Checks that every step has its three files in every locale, that no template uses a variable
-/// emails do not have, and that every step renders with a full and with an empty sample context.
+/// Checks that every step has its three files in every locale and that no template uses a
+/// variable emails do not have ([`check_renders`] then renders them).
 pub(crate) fn check(
     env: &Environment<'static>,
     locales: &[String],
@@ -169,6 +169,19 @@ pub(crate) fn check(
         }
     }
 
+    Ok(())
+}
+
+/// Renders every step in every locale with every reward kind, survey answer and kind of
+/// inactivity, and with an empty sample: a branch that fails to render, or an empty subject, is
+/// refused naming its file. About 1,900 renders for the shipped campaign (some 20 ms), so
+/// campaigns compiled into the binaries go through it in the test suite rather than at every
+/// cold start (see [`super::Campaign::embedded`]).
+pub(crate) fn check_renders(
+    env: &Environment<'static>,
+    locales: &[String],
+    steps: &[String],
+) -> Result<(), CampaignError> {
     for locale in locales {
         let mut contexts: Vec<EmailContext> = RewardKind::ALL
             .into_iter()

@@ -75,6 +75,18 @@ fn the_shipped_example_loads_from_the_binary_and_from_its_directory() {
     assert_eq!(from_disk.config(), c.config());
 }
 
+/// The functions load shipped campaigns without rendering every branch (a cold start would spend
+/// some 20 ms on it): this test is where they are rendered.
+#[test]
+fn every_shipped_campaign_renders_every_branch() {
+    for name in embedded::NAMES {
+        let files = embedded::campaign(name).unwrap();
+        let full = Campaign::from_files(files.iter().copied())
+            .unwrap_or_else(|e| panic!("shipped campaign {name}: {e}"));
+        assert_eq!(full.config(), Campaign::embedded(name).unwrap().config());
+    }
+}
+
 #[test]
 fn every_file_of_the_example_directory_is_compiled_into_the_binary() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/example");
@@ -256,6 +268,22 @@ fn an_undefined_variable_is_named_with_its_template() {
             "line 4",
             "first_name",
         ],
+    );
+}
+
+#[test]
+fn a_branch_that_renders_an_empty_subject_is_refused_from_a_folder() {
+    // Only the empty sample (no first name) reaches the broken branch: loading renders them all.
+    let t = TempCampaign::example();
+    t.edit(
+        "templates/pl/goodbye.subject",
+        "{% else %}To{% endif %} nasz ostatni e-mail w tej sprawie",
+        "{% else %}{% endif %}{% if first_name %} nasz ostatni e-mail w tej sprawie{% endif %}",
+    );
+    let e = t.load_error();
+    assert_mentions(
+        &e,
+        &["templates/pl/goodbye.subject", "the subject is empty"],
     );
 }
 

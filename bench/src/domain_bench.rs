@@ -25,7 +25,7 @@ fn rate(min: Duration, mut f: impl FnMut() -> usize) -> f64 {
 }
 
 /// Runs the domain benchmark on the current thread (one core).
-pub fn run(out: &mut Vec<Figure>) {
+pub fn run(out: &mut Vec<Figure>, notes: &mut Vec<(&'static str, String)>) {
     let campaign = example_campaign();
     let now = world::now();
     let profiles: Vec<_> = (0..1024).map(|i| world::customer(i, i % 3 == 0)).collect();
@@ -49,6 +49,15 @@ pub fn run(out: &mut Vec<Figure>) {
     let assess = rate(secs, || {
         for p in &profiles {
             black_box(lapse::assess(black_box(p), &campaign.lapse, now));
+        }
+        profiles.len()
+    });
+    // The same customers under the rule alone (`[lapse] model = "threshold"`).
+    let mut rule = campaign.lapse.clone();
+    rule.model = lapse::LapseModel::Threshold;
+    let assess_rule = rate(secs, || {
+        for p in &profiles {
+            black_box(lapse::assess(black_box(p), &rule, now));
         }
         profiles.len()
     });
@@ -84,6 +93,13 @@ pub fn run(out: &mut Vec<Figure>) {
     ));
     out.push(Figure::held(
         BENCH,
+        "lapse::assess per second, one core, the threshold rule (model = \"threshold\")",
+        assess_rule,
+        "/s",
+        Target::AtLeast(1_000_000.0),
+    ));
+    out.push(Figure::held(
+        BENCH,
         "eligibility::check per second, one core",
         check,
         "/s",
@@ -100,5 +116,22 @@ pub fn run(out: &mut Vec<Figure>) {
         "assess + check, per customer",
         1e9 / both,
         "ns",
+    ));
+    notes.push((
+        BENCH,
+        format!(
+            "The example campaign assesses with the fitted MBG/NBD model (`[lapse] model = \"mbgnbd\"`): \
+             each customer's lapse and at-risk moments are solved numerically (two root finds over \
+             the chance of an order within the horizon), {:.1} µs per customer here, against {:.2} µs \
+             for the threshold rule on the same customers. The 1 000 000 per second target was set \
+             for the rule; the model was chosen because it ranks the gone better on CDNOW (see \
+             the customer model below), and the scheduler only assesses customers whose look is \
+             due, so {:.0} customers a second on one core is far above what a run needs. \
+             eligibility::check parses the stored address and checks it (role names, disposable domains) \
+             on every call.",
+            1e6 / assess,
+            1e6 / assess_rule,
+            assess
+        ),
     ));
 }

@@ -148,7 +148,7 @@ fn main() {
         let result = match name {
             "scheduler" => runtime.block_on(scheduler_bench::run(&mut figures, &mut notes)),
             "domain" => {
-                domain_bench::run(&mut figures);
+                domain_bench::run(&mut figures, &mut notes);
                 Ok(())
             }
             "sender" => runtime.block_on(sender_bench::run(&mut figures, &mut notes)),

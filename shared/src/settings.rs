@@ -68,6 +68,23 @@ pub fn refuse_at_start(e: impl std::fmt::Display) -> StartError {
 /// environment). An empty value counts as unset.
 pub struct Lookup<F>(pub F);
 
+/// A function's settings, read from a [`Lookup`]: [`FromVars::from_env`] in the functions,
+/// [`FromVars::from_lookup`] with [`vars`] in tests. Each function writes `from_vars` only.
+pub trait FromVars: Sized {
+    /// Reads every setting, failing on the first that is missing or malformed with its name.
+    fn from_vars<F: Fn(&str) -> Option<String>>(env: &Lookup<F>) -> Result<Self, SettingsError>;
+
+    /// The settings from the process environment.
+    fn from_env() -> Result<Self, SettingsError> {
+        Self::from_vars(&Lookup(process_env))
+    }
+
+    /// The settings from any source of variables.
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        Self::from_vars(&Lookup(lookup))
+    }
+}
+
 /// The process environment, for [`Lookup`].
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()

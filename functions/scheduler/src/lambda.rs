@@ -9,7 +9,7 @@ use shared::adapters::{dynamodb::DynamoStore, eventbridge::EventBridgeBus};
 use shared::campaign::Campaign;
 use shared::emf::StdoutEmf;
 use shared::retry::RetryPolicy;
-use shared::settings::{self, Lookup, SettingsError};
+use shared::settings::{self, FromVars, Lookup, SettingsError};
 
 use crate::{Budget, Deps};
 
@@ -22,15 +22,10 @@ pub struct Settings {
     pub event_bus: String,
 }
 
-impl Settings {
-    /// Reads every setting, failing on the first that is missing or malformed with its name.
-    pub fn from_env() -> Result<Settings, SettingsError> {
-        Settings::from_lookup(settings::process_env)
-    }
-
-    /// [`Settings::from_env`] from any source of variables.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
-        let env = Lookup(lookup);
+impl FromVars for Settings {
+    fn from_vars<F: Fn(&str) -> Option<String>>(
+        env: &Lookup<F>,
+    ) -> Result<Settings, SettingsError> {
         Ok(Settings {
             table: env.table_name("TABLE_NAME")?,
             event_bus: env.event_bus("EVENT_BUS_NAME")?,

@@ -9,7 +9,7 @@ use shared::adapters::{dynamodb::DynamoStore, ses::SesMailer};
 use shared::campaign::Campaign;
 use shared::emf::StdoutEmf;
 use shared::refresh::{Refreshing, SECRET_REFRESH};
-use shared::settings::{self, Lookup, SettingsError};
+use shared::settings::{self, FromVars, Lookup, SettingsError};
 use shared::signing::LinkKeys;
 
 use crate::{Deps, RateLimiter};
@@ -33,15 +33,10 @@ pub struct Settings {
     pub send_rate: Option<f64>,
 }
 
-impl Settings {
-    /// Reads every setting, failing on the first that is missing or malformed with its name.
-    pub fn from_env() -> Result<Settings, SettingsError> {
-        Settings::from_lookup(settings::process_env)
-    }
-
-    /// [`Settings::from_env`] from any source of variables.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
-        let env = Lookup(lookup);
+impl FromVars for Settings {
+    fn from_vars<F: Fn(&str) -> Option<String>>(
+        env: &Lookup<F>,
+    ) -> Result<Settings, SettingsError> {
         // The SES limit is per account: each concurrent copy of the sender takes its share.
         let copies = env
             .optional_number("SENDER_MAX_CONCURRENCY", 1.0)?

@@ -13,6 +13,48 @@ pub const CUSTOMER_ID_MAX: usize = 200;
 /// The longest locale tag, in characters.
 pub const LOCALE_MAX: usize = 35;
 
+/// What a text newtype with a `parse` offers: its text (`as_str`, `into_string`, `Deref`,
+/// `Display`), and `TryFrom<String>` through `parse`, which serde deserializes with.
+macro_rules! parsed_text {
+    ($name:ident, $error:ty) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $error;
+            fn try_from(text: String) -> Result<$name, $error> {
+                $name::parse(&text)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// The shop's id of a customer: 1 to [`CUSTOMER_ID_MAX`] characters, none of them a control
 /// character, surrounding white space dropped.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -43,41 +85,9 @@ impl CustomerId {
             Ok(CustomerId(t.to_string()))
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
 }
 
-impl TryFrom<String> for CustomerId {
-    type Error = CustomerIdError;
-    fn try_from(text: String) -> Result<CustomerId, CustomerIdError> {
-        CustomerId::parse(&text)
-    }
-}
-
-impl From<CustomerId> for String {
-    fn from(id: CustomerId) -> String {
-        id.0
-    }
-}
-
-impl std::ops::Deref for CustomerId {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for CustomerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+parsed_text!(CustomerId, CustomerIdError);
 
 /// A locale as the shop names it (`en`, `sv-SE`, `pt_BR`): 1 to [`LOCALE_MAX`] ASCII letters,
 /// digits, `-` and `_`. Which language the product writes for it is
@@ -106,34 +116,9 @@ impl Locale {
             Err(BadLocale)
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
 }
 
-impl TryFrom<String> for Locale {
-    type Error = BadLocale;
-    fn try_from(text: String) -> Result<Locale, BadLocale> {
-        Locale::parse(&text)
-    }
-}
-
-impl From<Locale> for String {
-    fn from(l: Locale) -> String {
-        l.0
-    }
-}
-
-impl fmt::Display for Locale {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+parsed_text!(Locale, BadLocale);
 
 #[cfg(test)]
 mod tests {

@@ -126,9 +126,7 @@ pub enum SchedulerError {
 pub struct Summary {
     pub evaluated: u64,
     pub enrolled: u64,
-    pub holdout: u64,
     pub steps_published: u64,
-    pub sunset: u64,
     pub publish_failures: u64,
     pub items_read: u64,
     /// False when the run stopped early and left a checkpoint.
@@ -138,9 +136,8 @@ pub struct Summary {
     /// The resumed run used up the time, so this invocation's own due pass was left to the next
     /// scheduled run (whose due pass reads everything this one would have).
     pub left_to_next_run: bool,
-    /// Enrollments per variant (the holdout included as `holdout`).
-    pub enrolled_by_variant: std::collections::BTreeMap<String, u64>,
-    /// The same per flow, with the holdout and the sunsets.
+    /// Per flow: enrollments per variant, the holdout and the sunsets (the run's totals are
+    /// [`Summary::holdout`] and [`Summary::sunset`]).
     pub flows: std::collections::BTreeMap<Flow, FlowSummary>,
     /// A rebuild that finished refitted the campaign's customer model on the customers it read
     /// and stored it (false when the fit fell back to the prior and the stored one was kept).
@@ -162,6 +159,16 @@ pub struct FlowSummary {
 impl Summary {
     fn flow(&mut self, flow: Flow) -> &mut FlowSummary {
         self.flows.entry(flow).or_default()
+    }
+
+    /// Customers held out, in every flow.
+    pub fn holdout(&self) -> u64 {
+        self.flows.values().map(|f| f.holdout).sum()
+    }
+
+    /// Customers sunset, in every flow.
+    pub fn sunset(&self) -> u64 {
+        self.flows.values().map(|f| f.sunset).sum()
     }
 }
 
@@ -340,11 +347,6 @@ impl Run<'_> {
             .add_counts(&key, Some(self.now.date_naive()), &[(counter::ENROLLED, 1)])
             .await?;
         self.summary.enrolled += 1;
-        *self
-            .summary
-            .enrolled_by_variant
-            .entry(enrollment.variant.clone())
-            .or_insert(0) += 1;
         let in_flow = self.summary.flow(enrollment.flow);
         *in_flow
             .enrolled_by_variant
@@ -352,7 +354,6 @@ impl Run<'_> {
             .or_insert(0) += 1;
         if enrollment.group == Group::Holdout {
             in_flow.holdout += 1;
-            self.summary.holdout += 1;
         }
         tracing::info!(event = "customer_enrolled",
             campaign = %enrollment.campaign, variant = %enrollment.variant, group = enrollment.group.as_str());
@@ -516,7 +517,6 @@ impl Run<'_> {
             .store
             .add_counts(&key, Some(self.now.date_naive()), &[(counter::SUNSET, 1)])
             .await?;
-        self.summary.sunset += 1;
         self.summary.flow(e.flow).sunset += 1;
         tracing::info!(event = "customer_sunset", campaign = %e.campaign);
         self.events.push(BusEvent::CustomerSunset {
@@ -845,14 +845,9 @@ async fn refit(
 fn merge(a: &mut Summary, b: &Summary) {
     a.evaluated += b.evaluated;
     a.enrolled += b.enrolled;
-    a.holdout += b.holdout;
     a.steps_published += b.steps_published;
-    a.sunset += b.sunset;
     a.publish_failures += b.publish_failures;
     a.items_read += b.items_read;
-    for (variant, n) in &b.enrolled_by_variant {
-        *a.enrolled_by_variant.entry(variant.clone()).or_insert(0) += n;
-    }
     for (flow, f) in &b.flows {
         let into = a.flows.entry(*flow).or_default();
         into.holdout += f.holdout;

@@ -165,12 +165,12 @@ async fn holdout_customers_are_enrolled_without_an_email_step() {
     let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
     assert_eq!(s.enrolled, 200);
     assert!(
-        s.holdout > 5 && s.holdout < 45,
+        s.holdout() > 5 && s.holdout() < 45,
         "about 10% holdout, got {}",
-        s.holdout
+        s.holdout()
     );
     let steps = steps_due(&w.bus.drain());
-    assert_eq!(steps.len() as u64, 200 - s.holdout);
+    assert_eq!(steps.len() as u64, 200 - s.holdout());
     for e in w.store.all_enrollments() {
         if e.status == Status::Holdout {
             assert!(!steps.contains(&format!("{}:1", e.customer_id)));
@@ -572,7 +572,7 @@ async fn a_goodbye_without_reaction_sunsets_except_for_who_chose_fewer_emails() 
     after_goodbye(&w, "quiet", EmailStatus::Subscribed).await;
     after_goodbye(&w, "fewer", EmailStatus::FewerEmails).await;
     let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
-    assert_eq!(s.sunset, 1);
+    assert_eq!(s.sunset(), 1);
     let quiet = w.store.get_profile("quiet").await.unwrap().unwrap();
     assert_eq!(quiet.sunset_at, Some(now()));
     let sunset_days = i64::from(example_campaign().eligibility.sunset_days);
@@ -1046,7 +1046,7 @@ async fn who_never_opened_an_email_gets_the_re_permission_flow_and_is_sunset_soo
         mode: Mode::Due,
     };
     let s = run(&w.deps, later, Budget::unlimited()).await.unwrap();
-    assert_eq!(s.sunset, 1);
+    assert_eq!(s.sunset(), 1);
     assert_eq!(s.flows[&Flow::ReEngagement].sunset, 1);
     assert_eq!(
         w.metrics
@@ -1140,7 +1140,7 @@ async fn the_re_engagement_flow_has_a_holdout_of_its_own_that_gets_no_email_and_
         mode: Mode::Due,
     };
     let s = run(&w.deps, later, Budget::unlimited()).await.unwrap();
-    assert_eq!(s.sunset, 0);
+    assert_eq!(s.sunset(), 0);
     assert!(matches!(
         enrollment_of(&w, DEAF_HELD_OUT).await.status,
         Status::Closed { .. }
@@ -1168,7 +1168,7 @@ async fn a_click_on_the_re_permission_email_keeps_the_address() {
         mode: Mode::Due,
     };
     let s = run(&w.deps, later, Budget::unlimited()).await.unwrap();
-    assert_eq!(s.sunset, 0);
+    assert_eq!(s.sunset(), 0);
     let e = enrollment_of(&w, DEAF).await;
     assert!(matches!(e.status, Status::Closed { .. }), "{:?}", e.status);
     let p = w.store.get_profile(DEAF).await.unwrap().unwrap();

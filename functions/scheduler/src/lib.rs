@@ -152,8 +152,17 @@ pub struct Summary {
 pub struct FlowSummary {
     /// Enrollments per variant (the holdout included as `holdout`).
     pub enrolled_by_variant: std::collections::BTreeMap<String, u64>,
-    pub holdout: u64,
     pub sunset: u64,
+}
+
+impl FlowSummary {
+    /// Customers held out of the flow: its enrollments in the holdout's variant.
+    pub fn holdout(&self) -> u64 {
+        self.enrolled_by_variant
+            .get(experiment::HOLDOUT)
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 impl Summary {
@@ -163,7 +172,7 @@ impl Summary {
 
     /// Customers held out, in every flow.
     pub fn holdout(&self) -> u64 {
-        self.flows.values().map(|f| f.holdout).sum()
+        self.flows.values().map(FlowSummary::holdout).sum()
     }
 
     /// Customers sunset, in every flow.
@@ -352,9 +361,6 @@ impl Run<'_> {
             .enrolled_by_variant
             .entry(enrollment.variant.clone())
             .or_insert(0) += 1;
-        if enrollment.group == Group::Holdout {
-            in_flow.holdout += 1;
-        }
         tracing::info!(event = "customer_enrolled",
             campaign = %enrollment.campaign, variant = %enrollment.variant, group = enrollment.group.as_str());
         self.events.push(BusEvent::CustomerEnrolled {
@@ -850,7 +856,6 @@ fn merge(a: &mut Summary, b: &Summary) {
     a.items_read += b.items_read;
     for (flow, f) in &b.flows {
         let into = a.flows.entry(*flow).or_default();
-        into.holdout += f.holdout;
         into.sunset += f.sunset;
         for (variant, n) in &f.enrolled_by_variant {
             *into.enrolled_by_variant.entry(variant.clone()).or_insert(0) += n;
@@ -874,7 +879,7 @@ fn emit(deps: &Deps, s: &Summary, now: DateTime<Utc>) {
     for (&flow, f) in &s.flows {
         deps.metrics.record(
             Record::of_flow(campaign, flow, &[])
-                .metric("HoldoutAssigned", f.holdout as f64, Unit::Count)
+                .metric("HoldoutAssigned", f.holdout() as f64, Unit::Count)
                 .metric("CustomersSunset", f.sunset as f64, Unit::Count),
             ts,
         );

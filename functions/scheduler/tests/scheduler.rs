@@ -1115,7 +1115,7 @@ async fn the_re_engagement_flow_has_a_holdout_of_its_own_that_gets_no_email_and_
     emailed_long_ago(&w, DEAF_HELD_OUT, 0).await;
     let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
     assert_eq!(s.enrolled, 2);
-    assert_eq!(s.flows[&Flow::ReEngagement].holdout, 1);
+    assert_eq!(s.flows[&Flow::ReEngagement].holdout(), 1);
     let held = enrollment_of(&w, DEAF_HELD_OUT).await;
     assert_eq!(
         (held.flow, held.group, held.status.clone()),

@@ -85,9 +85,9 @@ pub struct Outlook {
 }
 
 /// Median of a non-empty slice.
-pub(crate) fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
+/// The median of `values`, which it sorts in place (callers own a scratch copy).
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    v.sort_unstable_by(|a, b| a.total_cmp(b));
     let n = v.len();
     if n % 2 == 1 {
         v[n / 2]
@@ -103,7 +103,7 @@ pub fn threshold(profile: &Profile, policy: &LapsePolicy) -> Threshold {
         .and_then(|c| policy.category_days.get(c))
         .copied()
         .unwrap_or(policy.default_days);
-    let gaps: Vec<f64> = profile
+    let mut gaps: Vec<f64> = profile
         .gaps_days()
         .into_iter()
         .filter(|g| g.is_finite())
@@ -118,7 +118,7 @@ pub fn threshold(profile: &Profile, policy: &LapsePolicy) -> Threshold {
             gaps: 0,
         };
     }
-    let med = median(&gaps);
+    let med = median(&mut gaps);
     let own = med * policy.multiplier;
     let n = gaps.len() as f64;
     let k = policy.prior_weight.max(0.0);
@@ -147,9 +147,9 @@ pub fn risk_signals(
         return signals;
     };
     let quiet = (now - last).num_seconds() as f64 / 86_400.0;
-    let gaps = profile.gaps_days();
+    let mut gaps = profile.gaps_days();
     if gaps.len() >= 3 {
-        let (latest, earlier) = gaps.split_last().expect("at least three gaps");
+        let (latest, earlier) = gaps.split_last_mut().expect("at least three gaps");
         let usual = median(earlier);
         if usual > 0.0 && (*latest > 1.5 * usual || quiet > 1.5 * usual.max(*latest)) {
             signals.push(RiskSignal::FrequencyFalling);
@@ -221,8 +221,8 @@ fn at_risk_from(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> 
     if policy.model == LapseModel::Threshold {
         return by_threshold();
     }
-    model_moments(profile, policy, &policy.fitted_model(), now)
-        .map(|m| m.at_risk)
+    model::profile_summary(profile, now)
+        .and_then(|s| at_risk_moment(profile, policy, &policy.fitted_model(), &s))
         .unwrap_or_else(by_threshold)
 }
 
@@ -237,37 +237,66 @@ pub fn lapsed_by_model(s: &model::Summary, fit: &model::Fit, policy: &LapsePolic
             || fit.p_order_within(s, policy.horizon_days) < policy.p_order_threshold)
 }
 
-/// When a customer turns at risk and lapses under a fitted model, with no new order.
-struct Moments {
-    at_risk: DateTime<Utc>,
-    lapses: DateTime<Utc>,
-}
-
-/// The model's moments, within the campaign's bounds: never lapsed sooner than `min_days` nor later
-/// than `max_days` after the last order (an email days after a first order is not a win-back, and
-/// nobody waits for ever), and never at risk sooner than `at_risk_fraction` of `min_days`. `None`
-/// without orders, or when the chance of an order never falls below the threshold.
-fn model_moments(
+/// When a customer turns at risk under a fitted model, with no new order: when the chance of an
+/// order within `horizon_days` falls below `at_risk_p_order`, within the campaign's bounds (never
+/// sooner than `at_risk_fraction` of `min_days` after the last order, never after the lapse; see
+/// [`lapse_moment`]). `None` without orders, or when the chance of an order never falls below the
+/// lapse threshold. `s` is the profile's summary (the moment does not depend on the time it was
+/// taken at).
+fn at_risk_moment(
     profile: &Profile,
     policy: &LapsePolicy,
     fit: &model::Fit,
-    now: DateTime<Utc>,
-) -> Option<Moments> {
+    s: &model::Summary,
+) -> Option<DateTime<Utc>> {
+    let lapses = lapse_moment(profile, policy, fit, s)?;
+    Some(
+        chance_moment(profile, policy, fit, s, policy.at_risk_p_order)
+            .unwrap_or(lapses)
+            .clamp(earliest_risk(profile, policy, lapses)?, lapses),
+    )
+}
+
+/// When the customer lapses under the model, within the campaign's bounds: never sooner than
+/// `min_days` nor later than `max_days` after the last order (an email days after a first order is
+/// not a win-back, and nobody waits for ever).
+fn lapse_moment(
+    profile: &Profile,
+    policy: &LapsePolicy,
+    fit: &model::Fit,
+    s: &model::Summary,
+) -> Option<DateTime<Utc>> {
+    let last = profile.last_order_at?;
+    Some(
+        chance_moment(profile, policy, fit, s, policy.p_order_threshold)?.clamp(
+            last + days(policy.min_days),
+            last + days(policy.max_days.max(policy.min_days)),
+        ),
+    )
+}
+
+/// The soonest a customer who lapses at `lapses` can be at risk.
+fn earliest_risk(
+    profile: &Profile,
+    policy: &LapsePolicy,
+    lapses: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let last = profile.last_order_at?;
+    Some((last + days(policy.min_days * policy.at_risk_fraction)).min(lapses))
+}
+
+/// When the chance of an order within `horizon_days` falls below `threshold`, never before the
+/// last order.
+fn chance_moment(
+    profile: &Profile,
+    policy: &LapsePolicy,
+    fit: &model::Fit,
+    s: &model::Summary,
+    threshold: f64,
+) -> Option<DateTime<Utc>> {
     let (first, last) = (profile.first_order_at?, profile.last_order_at?);
-    let s = model::profile_summary(profile, now)?;
-    let moment = |threshold: f64| {
-        fit.order_chance_lapse_age(&s, policy.horizon_days, threshold)
-            .map(|age| model::at_age(first, age).max(last))
-    };
-    let lapses = moment(policy.p_order_threshold)?.clamp(
-        last + days(policy.min_days),
-        last + days(policy.max_days.max(policy.min_days)),
-    );
-    let earliest_risk = (last + days(policy.min_days * policy.at_risk_fraction)).min(lapses);
-    let at_risk = moment(policy.at_risk_p_order)
-        .unwrap_or(lapses)
-        .clamp(earliest_risk, lapses);
-    Some(Moments { at_risk, lapses })
+    fit.order_chance_lapse_age(s, policy.horizon_days, threshold)
+        .map(|age| model::at_age(first, age).max(last))
 }
 
 /// How far a sign of life after the last order (`Profile::still_with_us_at`, up to `now`) moves
@@ -371,12 +400,18 @@ pub fn assess_with_model(
         predicted_value: orders_12m * fit.expected_spend(&s),
         expected_orders_12m: orders_12m,
     };
-    let Some(Moments { at_risk, lapses }) = model_moments(profile, policy, fit, now) else {
+    let Some((lapses_at, earliest_risk)) = lapse_moment(profile, policy, fit, &s)
+        .and_then(|l| Some((l, earliest_risk(profile, policy, l)?)))
+    else {
         let mut a = assess_threshold(profile, policy, now);
         a.outlook = Some(outlook);
         return a;
     };
-    let lapses_at = lapses;
+    // At risk from the moment the chance of an order within the horizon falls below
+    // `at_risk_p_order` (the moment [`at_risk_moment`] solves for), never before `earliest_risk`.
+    // The chance only falls while the customer stays quiet, so reading it at `now` tells whether
+    // that moment has passed without solving for it.
+    let at_risk = now >= earliest_risk && p_order < policy.at_risk_p_order;
     let mut t = threshold(profile, policy);
     t.days = (lapses_at - last).num_seconds() as f64 / 86_400.0;
     let state = if now >= lapses_at {
@@ -384,7 +419,7 @@ pub fn assess_with_model(
     } else {
         // The quiet signal comes from the model; the others from the order history.
         let mut signals: Vec<RiskSignal> = risk_signals(profile, &t, 1.0, now);
-        if now >= at_risk {
+        if at_risk {
             signals.insert(0, RiskSignal::QuietLongerThanUsual);
         }
         if signals.is_empty() {
@@ -708,6 +743,58 @@ mod tests {
                 assert!(signals.contains(&RiskSignal::OrderValueFalling))
             }
             other => panic!("expected at risk, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn with_the_model_a_customer_is_at_risk_from_the_solved_at_risk_moment() {
+        // assess reads the chance of an order at `now` instead of solving for the at-risk moment;
+        // both must agree, for every kind of buyer and at every hour between the last order and
+        // the lapse.
+        for variant in [LapseModel::Mbgnbd, LapseModel::Bgnbd] {
+            let mut pol = policy();
+            pol.model = variant;
+            let fit = pol.fitted_model();
+            for gaps in [
+                &[][..],
+                &[7.0; 10][..],
+                &[14.0, 14.0, 14.0][..],
+                &[30.0, 45.0][..],
+                &[120.0; 4][..],
+                &[2.0, 200.0, 3.0][..],
+            ] {
+                let p = profile_with_gaps(gaps, 1000);
+                let last = p.last_order_at.unwrap();
+                let s = model::profile_summary(&p, last).unwrap();
+                let (Some(at_risk), Some(lapses)) = (
+                    at_risk_moment(&p, &pol, &fit, &s),
+                    lapse_moment(&p, &pol, &fit, &s),
+                ) else {
+                    continue;
+                };
+                let mut checked = 0;
+                let mut now = last;
+                while now < lapses {
+                    // Seconds around the moment itself are rounding, not disagreement.
+                    if (now - at_risk).num_seconds().abs() > 60 {
+                        let quiet_signal = match assess(&p, &pol, now).state {
+                            LapseState::AtRisk { signals, .. } => {
+                                signals.contains(&RiskSignal::QuietLongerThanUsual)
+                            }
+                            _ => false,
+                        };
+                        assert_eq!(
+                            quiet_signal,
+                            now >= at_risk,
+                            "{variant:?} {gaps:?} at {now}: at risk from {}",
+                            at_risk
+                        );
+                        checked += 1;
+                    }
+                    now += Duration::hours(5);
+                }
+                assert!(checked > 10, "{variant:?} {gaps:?}");
+            }
         }
     }
 

@@ -19,8 +19,8 @@ pub fn likely_to_return_alone(profile: &Profile, policy: &LapsePolicy, now: Date
     if profile.order_count < ESTABLISHED_ORDERS {
         return false;
     }
-    let gaps = profile.gaps_days();
-    let Some((latest, earlier)) = gaps.split_last() else {
+    let mut gaps = profile.gaps_days();
+    let Some((latest, earlier)) = gaps.split_last_mut() else {
         return false;
     };
     if earlier.is_empty() || *latest > 1.5 * median(earlier) {

@@ -274,7 +274,10 @@ pub fn run(
              zones from jiff's bundled database (about 200 KB of bytes) instead of chrono-tz, whose \
              transition tables took about 1.5 MB of relocated data in each binary that converts \
              times; per-package `opt-level` \"z\"/\"s\" for SDK, HTTP, TLS and start-up code, at no \
-             cost to the figures above. Earlier builds of this history, scheduler/sender/webhook: \
+             cost to the figures above, and \"s\" for the webhook's own crate, whose requests compute \
+             little between network calls (10.28 to 9.48 MB; the in-process request figure above \
+             held); multipart fields read as UTF-8 without a charset decoder, which kept every legacy \
+             encoding's tables in the webhook (10.46 to 10.28 MB). Earlier builds of this history, scheduler/sender/webhook: \
              14.4/16.8/15.3 MB at first; 11.1/13.6/12.0 after the environment-only config and \
              per-package opt-levels; 8.1/10.5/8.9 after ring and the regex-free filter. The time-zone \
              change then took about 1.5 MB off the sender and added about 0.3 MB to the scheduler and \

@@ -294,9 +294,11 @@ async fn multipart_fields(
         let name = field.name().unwrap_or_default().to_string();
         // A file part is no answer to a choice; read past it.
         let is_file = field.file_name().is_some();
-        let text = field.text().await.map_err(bad)?;
+        // The fields a choice reads are ASCII; read them as UTF-8 rather than by a declared
+        // charset, which would link every legacy encoding's tables into the function.
+        let raw = field.bytes().await.map_err(bad)?;
         if !is_file {
-            fields.push((name, text));
+            fields.push((name, String::from_utf8_lossy(&raw).into_owned()));
         }
     }
     Ok(fields)

@@ -605,6 +605,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             use shared::campaign::flows;
             use shared::domain::sequence::{cohort_campaign, Flow};
             let mut sections = Vec::new();
+            let mut reports = Vec::new();
             let mut flow_reports = serde_json::Map::new();
             for flow in [Flow::AtRisk, Flow::Celebration, Flow::ReEngagement] {
                 let steps = config.steps_of(flow);
@@ -621,20 +622,22 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                     &rows,
                 )
                 .with_exchange_rates(&config.exchange_rates);
-                sections.push((
-                    format!("Flow {} (counters of campaign {name})", flows::name(flow)),
-                    fr.to_text(),
-                ));
+                let title = format!("Flow {} (counters of campaign {name})", flows::name(flow));
+                sections.push((title.clone(), fr.to_text()));
                 flow_reports.insert(
                     flows::name(flow).to_string(),
                     serde_json::to_value(&fr).expect("report serializes"),
                 );
+                reports.push((title, fr));
             }
-            let extras: Vec<report::html::Extra> = sections
+            let flow_sections: Vec<report::html::FlowSection> = reports
                 .iter()
-                .map(|(title, text)| report::html::Extra { title, text })
+                .map(|(title, report)| report::html::FlowSection {
+                    title: title.clone(),
+                    report,
+                })
                 .collect();
-            let path = report::html::write(&r, &extras, &a.out)?;
+            let path = report::html::write(&r, &flow_sections, &[], &a.out)?;
             if a.json {
                 // The win-back flow's report as before, and each other flow's under `flows`.
                 let mut json = serde_json::to_value(&r).expect("report serializes");

@@ -73,7 +73,13 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
         "every simulated request is well-formed: {text}"
     );
     let page = std::fs::read_to_string(out.join("index.html")).unwrap();
-    assert_eq!(page.matches("<svg").count(), 4, "four charts inline");
+    // Four charts for the win-back flow, then a section with its own chart per other flow.
+    assert_eq!(
+        page.matches("<h2>Flow ").count(),
+        3,
+        "a section per other flow"
+    );
+    assert_eq!(page.matches("<svg").count(), 4 + 3, "charts inline");
 
     // The report command reads what the simulation stored, and finds the same figures.
     let sim_line = text
@@ -104,7 +110,15 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
             "{heading} missing: {}",
             stdout(&r)
         );
-        assert!(page.contains(&heading), "{heading} missing in the HTML");
+        let section = page
+            .split(&format!("<h2>{heading}</h2>"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{heading} missing in the HTML"));
+        let section = section.split("<h2>").next().unwrap_or_default();
+        assert!(
+            section.contains("<td>holdout</td>") && section.contains("<svg"),
+            "{heading}: tables and a chart, not text"
+        );
     }
     // --json: the win-back flow's figures at the top, each other flow's under `flows`.
     let j = winback(&[

@@ -307,8 +307,64 @@ pub struct Extra<'a> {
     pub text: &'a str,
 }
 
-/// The whole page.
-pub fn render(r: &Report, extra: &[Extra]) -> CliResult<String> {
+/// Another flow's figures (at-risk, celebration, re-engagement), from its own counters: a section
+/// of its own after the win-back flow's, with its headline, chart, cohorts, variants and money.
+pub struct FlowSection<'a> {
+    pub title: String,
+    pub report: &'a Report,
+}
+
+/// A variant's row: its rate, its lift over the holdout and its revenue.
+fn variant_rows(r: &Report) -> Vec<minijinja::Value> {
+    r.variants
+        .iter()
+        .map(|v| {
+            let lift = v.lift.map_or_else(
+                || "—".to_string(),
+                |l| {
+                    format!(
+                        "{:+.1} pts ({:+.1} to {:+.1})",
+                        l.value * 100.0,
+                        l.low * 100.0,
+                        l.high * 100.0
+                    )
+                },
+            );
+            context! {
+                variant => &v.variant,
+                group => v.group.as_str(),
+                rate => rate_cells(&v.rate),
+                lift,
+                revenue => r.money(v.counts.get(counter::REVENUE) + v.counts.get(counter::REVENUE_AFTER)),
+            }
+        })
+        .collect()
+}
+
+/// A flow section's values for the page.
+fn flow_context(f: &FlowSection) -> CliResult<minijinja::Value> {
+    let r = f.report;
+    Ok(context! {
+        title => &f.title,
+        treated => format!("{:.1}", r.treated_rate.value * 100.0),
+        holdout => format!("{:.1}", r.holdout_rate.value * 100.0),
+        lift => format!("{:+.1}", r.lift.value * 100.0),
+        lift_lo => format!("{:+.1}", r.lift.low * 100.0),
+        lift_hi => format!("{:+.1}", r.lift.high * 100.0),
+        incremental => format!("{:.0}", r.lift.incremental_customers),
+        reactivation_svg => pages::safe(reactivation_chart(r)?),
+        treated_rate => rate_cells(&r.treated_rate),
+        holdout_rate => rate_cells(&r.holdout_rate),
+        variants => variant_rows(r),
+        revenue => r.money(r.revenue_minor),
+        incremental_revenue => r.money(r.incremental_revenue_minor),
+        unsubscribed => format!("{:.2}", r.unsubscribe_rate.value * 100.0),
+        sent => r.unsubscribe_rate.trials,
+    })
+}
+
+/// The whole page: the win-back flow's report, then each other flow's section, then `extra`.
+pub fn render(r: &Report, flows: &[FlowSection], extra: &[Extra]) -> CliResult<String> {
     let reactivation = reactivation_chart(r)?;
     let lift = lift_chart(r)?;
     let reason_labels: Vec<String> = r
@@ -334,30 +390,7 @@ pub fn render(r: &Report, extra: &[Extra]) -> CliResult<String> {
         "emails",
     )?;
 
-    let variants: Vec<_> = r
-        .variants
-        .iter()
-        .map(|v| {
-            let lift = v.lift.map_or_else(
-                || "—".to_string(),
-                |l| {
-                    format!(
-                        "{:+.1} pts ({:+.1} to {:+.1})",
-                        l.value * 100.0,
-                        l.low * 100.0,
-                        l.high * 100.0
-                    )
-                },
-            );
-            context! {
-                variant => &v.variant,
-                group => v.group.as_str(),
-                rate => rate_cells(&v.rate),
-                lift,
-                revenue => r.money(v.counts.get(counter::REVENUE) + v.counts.get(counter::REVENUE_AFTER)),
-            }
-        })
-        .collect();
+    let variants = variant_rows(r);
     let steps_rows: Vec<_> = r
         .steps
         .iter()
@@ -428,16 +461,17 @@ pub fn render(r: &Report, extra: &[Extra]) -> CliResult<String> {
             passives => r.nps[1].1,
             promoters => r.nps[2].1,
             health,
+            flows => flows.iter().map(flow_context).collect::<CliResult<Vec<_>>>()?,
             extra,
         },
     ))
 }
 
 /// Writes `<out>/index.html`; returns its path.
-pub fn write(r: &Report, extra: &[Extra], out: &Path) -> CliResult<PathBuf> {
+pub fn write(r: &Report, flows: &[FlowSection], extra: &[Extra], out: &Path) -> CliResult<PathBuf> {
     std::fs::create_dir_all(out).map_err(CliError::io("create", out))?;
     let path = out.join("index.html");
-    std::fs::write(&path, render(r, extra)?).map_err(CliError::io("write", &path))?;
+    std::fs::write(&path, render(r, flows, extra)?).map_err(CliError::io("write", &path))?;
     Ok(path)
 }
 
@@ -472,10 +506,42 @@ mod tests {
             },
         ];
         let r = Report::from_rows("x", "EUR", 3, "a <test>", &rows);
-        let page = render(&r, &[]).unwrap();
+        let page = render(&r, &[], &[]).unwrap();
         assert_eq!(page.matches("<svg").count(), 4);
         assert!(page.contains("a &lt;test&gt;"));
         assert!(!page.contains("<script"), "no scripts, nothing fetched");
         assert!(!page.contains("src=\"http"));
+        // Another flow gets its own section: headline, chart, cohort and variant tables.
+        let mut held = Counts::default();
+        held.add("enrolled", 4);
+        let mut flow_rows = rows.clone();
+        for row in &mut flow_rows {
+            row.key.campaign = "x-at-risk".into();
+        }
+        flow_rows.push(CounterRow {
+            key: CohortKey {
+                campaign: "x-at-risk".into(),
+                variant: "holdout".into(),
+                group: Group::Holdout,
+            },
+            day: None,
+            counts: held,
+        });
+        let fr = Report::from_rows("x-at-risk", "EUR", 2, "", &flow_rows);
+        let flow = FlowSection {
+            title: "Flow at-risk".into(),
+            report: &fr,
+        };
+        let page = render(&r, &[flow], &[]).unwrap();
+        assert_eq!(page.matches("<svg").count(), 5);
+        let section = &page[page
+            .find("<h2>Flow at-risk</h2>")
+            .expect("the flow's heading")..];
+        assert!(
+            section.contains("<b>30.0%</b> treated vs <b>0.0%</b> holdout"),
+            "{section}"
+        );
+        assert!(section.contains("<td>holdout</td><td>4</td><td>0</td>"));
+        assert!(!section.contains("<pre>"), "tables, not preformatted text");
     }
 }

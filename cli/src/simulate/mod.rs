@@ -388,7 +388,24 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         title: "What the simulated customers did",
         text: &tally,
     };
-    let report_path = html::write(&report, &[extra], &opts.out)?;
+    let flow_sections: Vec<html::FlowSection> = [
+        (Flow::AtRisk, &at_risk),
+        (Flow::Celebration, &celebration),
+        (Flow::ReEngagement, &re_engagement),
+    ]
+    .into_iter()
+    .filter_map(|(flow, r)| {
+        r.as_ref().map(|report| html::FlowSection {
+            title: format!(
+                "Flow {} (counters of campaign {})",
+                shared::campaign::flows::name(flow),
+                cohort_campaign(&config.name, flow)
+            ),
+            report,
+        })
+    })
+    .collect();
+    let report_path = html::write(&report, &flow_sections, &[extra], &opts.out)?;
     Ok(Outcome {
         report,
         at_risk,

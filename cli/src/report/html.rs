@@ -341,17 +341,34 @@ fn variant_rows(r: &Report) -> Vec<minijinja::Value> {
         .collect()
 }
 
+/// The headline figures of a report, as the page prints them (percent, points, customers).
+#[derive(Serialize)]
+struct Headline {
+    treated: String,
+    holdout: String,
+    lift: String,
+    lift_lo: String,
+    lift_hi: String,
+    incremental: String,
+}
+
+fn headline(r: &Report) -> Headline {
+    Headline {
+        treated: format!("{:.1}", r.treated_rate.value * 100.0),
+        holdout: format!("{:.1}", r.holdout_rate.value * 100.0),
+        lift: format!("{:+.1}", r.lift.value * 100.0),
+        lift_lo: format!("{:+.1}", r.lift.low * 100.0),
+        lift_hi: format!("{:+.1}", r.lift.high * 100.0),
+        incremental: format!("{:.0}", r.lift.incremental_customers),
+    }
+}
+
 /// A flow section's values for the page.
 fn flow_context(f: &FlowSection) -> CliResult<minijinja::Value> {
     let r = f.report;
     Ok(context! {
         title => &f.title,
-        treated => format!("{:.1}", r.treated_rate.value * 100.0),
-        holdout => format!("{:.1}", r.holdout_rate.value * 100.0),
-        lift => format!("{:+.1}", r.lift.value * 100.0),
-        lift_lo => format!("{:+.1}", r.lift.low * 100.0),
-        lift_hi => format!("{:+.1}", r.lift.high * 100.0),
-        incremental => format!("{:.0}", r.lift.incremental_customers),
+        h => headline(r),
         reactivation_svg => pages::safe(reactivation_chart(r)?),
         treated_rate => rate_cells(&r.treated_rate),
         holdout_rate => rate_cells(&r.holdout_rate),
@@ -433,12 +450,7 @@ pub fn render(r: &Report, flows: &[FlowSection], extra: &[Extra]) -> CliResult<S
         context! {
             campaign => &r.campaign,
             source => &r.source,
-            treated => format!("{:.1}", r.treated_rate.value * 100.0),
-            holdout => format!("{:.1}", r.holdout_rate.value * 100.0),
-            lift => format!("{:+.1}", r.lift.value * 100.0),
-            lift_lo => format!("{:+.1}", r.lift.low * 100.0),
-            lift_hi => format!("{:+.1}", r.lift.high * 100.0),
-            incremental => format!("{:.0}", r.lift.incremental_customers),
+            h => headline(r),
             treated_group,
             reactivation_svg => pages::safe(reactivation),
             lift_svg => pages::safe(lift),

@@ -7,8 +7,8 @@ use futures::StreamExt;
 use shared::adapters::embedded::{MemoryBus, MemoryStore};
 use shared::campaign::testing::example_campaign;
 use shared::emf::MemoryMetrics;
-use shared::events::RetryPolicy;
 use shared::ports::{Store, DUE_SHARDS};
+use shared::retry::RetryPolicy;
 
 use crate::report::{Figure, Target};
 use crate::world::{self, LocalTable};

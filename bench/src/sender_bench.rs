@@ -12,11 +12,12 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use shared::adapters::embedded::{MemoryBus, MemoryMailer, MemoryStore};
 use shared::campaign::testing::{example, example_campaign};
 use shared::domain::experiment::Group;
-use shared::domain::reward::{Reward, RewardCode};
+use shared::domain::reward::Reward;
 use shared::domain::sequence::Enrollment;
 use shared::emf::MemoryMetrics;
-use shared::events::{BusEvent, RetryPolicy, StepDue};
+use shared::events::{BusEvent, StepDue};
 use shared::ports::{Email, MailError, Mailer, Store};
+use shared::retry::RetryPolicy;
 
 use crate::report::{Figure, Target};
 use crate::world::{self, is_write, LocalTable};
@@ -60,7 +61,7 @@ fn cpu(out: &mut Vec<Figure>) -> Result<(), BenchError> {
             let p = world::customer(i, true);
             let e = Enrollment::start(&p.customer_id, &config, 1, Group::Treated, "amount-10", now);
             let r = Reward::issue(
-                RewardCode::random().expect("random source"),
+                shared::entropy::reward_code().expect("random source"),
                 config.rewards.default.clone(),
                 &p.customer_id,
                 &config.name,

@@ -9,8 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use shared::adapters::embedded::{MemoryBus, MemoryStore};
 use shared::campaign::config::CampaignConfig;
 use shared::domain::customer::Profile;
-use shared::events::RetryPolicy;
 use shared::ports::Store;
+use shared::retry::RetryPolicy;
 
 use crate::error::{CliError, CliResult};
 use crate::orders::{self, OrderRow};

@@ -13,8 +13,9 @@ use shared::domain::money::Money;
 use shared::domain::sequence::{Enrollment, ExitReason};
 use shared::domain::survey::Reason;
 use shared::emf::MemoryMetrics;
-use shared::events::{BusEvent, RetryPolicy};
+use shared::events::BusEvent;
 use shared::ports::{EnrollmentStore, ProfileStore};
+use shared::retry::RetryPolicy;
 use shared::signing::sign_webhook;
 
 const WEBHOOK_KEY: &[u8] = b"resolve-webhook-key";

@@ -1,11 +1,17 @@
-//! Everything the winback functions share: the pure domain, campaign configuration, ports and
-//! their adapters, link and webhook signing, and metrics output.
+//! Everything the winback functions share around the pure domain (the `winback-domain` crate,
+//! re-exported here as [`domain`] and [`events`]): campaign configuration, ports and their
+//! adapters, settings, link and webhook signing, and metrics output.
 
 pub mod adapters;
+/// The pure domain (`winback-domain`).
+pub use domain;
+/// The events the product publishes (`winback-domain`).
+pub use domain::events;
 pub mod campaign;
-pub mod domain;
+#[cfg(test)]
+mod domain_tests;
 pub mod emf;
-pub mod events;
+pub mod entropy;
 pub mod fitted;
 pub mod ports;
 pub mod publish;

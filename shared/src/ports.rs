@@ -366,3 +366,156 @@ pub enum NotifyError {
 pub trait Notifier: Send + Sync {
     async fn notify(&self, subject: &str, body: &str) -> Result<(), NotifyError>;
 }
+
+/// What a read-modify-write decided once it saw the stored value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change<T, R> {
+    /// Save `T` (conditional on the version it was read at), then answer `R`.
+    Save(T, R),
+    /// Nothing to write: answer `R`.
+    Keep(R),
+}
+
+/// Runs a read-modify-write until it wins its optimistic concurrency race: `load` reads the
+/// current value, `change` decides (it may read other things on the way), `save` writes
+/// conditionally. A lost race (`StoreError::Conflict`) reads again at once, at most
+/// [`CONFLICT_ATTEMPTS`] times in all; any other error ends it.
+///
+/// [`CONFLICT_ATTEMPTS`]: crate::retry::CONFLICT_ATTEMPTS
+pub async fn update<T, R, E>(
+    load: impl AsyncFn() -> StoreResult<Option<T>>,
+    save: impl AsyncFn(&T) -> StoreResult<u64>,
+    mut change: impl AsyncFnMut(Option<T>) -> Result<Change<T, R>, E>,
+) -> Result<R, E>
+where
+    E: From<StoreError>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let current = load().await?;
+        match change(current).await? {
+            Change::Keep(r) => return Ok(r),
+            Change::Save(value, r) => match save(&value).await {
+                Ok(_) => return Ok(r),
+                Err(e) if e.is_conflict() && attempt < crate::retry::CONFLICT_ATTEMPTS => {}
+                Err(e) => return Err(e.into()),
+            },
+        }
+    }
+}
+
+/// [`update`] of a customer's profile with a plain decision.
+pub async fn update_profile<R>(
+    store: &(impl ProfileStore + ?Sized),
+    customer_id: &str,
+    mut change: impl FnMut(Option<Profile>) -> Change<Profile, R>,
+) -> StoreResult<R> {
+    update(
+        async || store.get_profile(customer_id).await,
+        async |p: &Profile| store.save_profile(p).await,
+        async |p| Ok(change(p)),
+    )
+    .await
+}
+
+/// [`update`] of a customer's enrollment in `campaign` with a plain decision.
+pub async fn update_enrollment<R>(
+    store: &(impl EnrollmentStore + ?Sized),
+    customer_id: &str,
+    campaign: &str,
+    mut change: impl FnMut(Option<Enrollment>) -> Change<Enrollment, R>,
+) -> StoreResult<R> {
+    update(
+        async || store.get_enrollment(customer_id, campaign).await,
+        async |e: &Enrollment| store.save_enrollment(e).await,
+        async |e| Ok(change(e)),
+    )
+    .await
+}
+
+/// [`update`] of a reward with a plain decision.
+pub async fn update_reward<R>(
+    store: &(impl RewardStore + ?Sized),
+    code: &RewardCode,
+    mut change: impl FnMut(Option<Reward>) -> Change<Reward, R>,
+) -> StoreResult<R> {
+    update(
+        async || store.get_reward(code).await,
+        async |r: &Reward| store.save_reward(r).await,
+        async |r| Ok(change(r)),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::MemoryStore;
+
+    async fn set_locale(store: &MemoryStore, id: &str, locale: &str) {
+        let mut p = store
+            .get_profile(id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| Profile::new(id));
+        p.locale = Some(locale.to_string());
+        store.save_profile(&p).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_reads_again_and_applies_the_change_to_the_newer_value() {
+        let store = MemoryStore::new();
+        set_locale(&store, "c1", "sv").await;
+        let mut seen = Vec::new();
+        let answer = update(
+            async || store.get_profile("c1").await,
+            async |p: &Profile| store.save_profile(p).await,
+            async |p: Option<Profile>| -> StoreResult<_> {
+                let mut p = p.unwrap();
+                seen.push(p.locale.clone().unwrap());
+                if seen.len() == 1 {
+                    // Someone else writes between this read and its save.
+                    set_locale(&store, "c1", "da").await;
+                }
+                p.email = Some("x@example.com".into());
+                Ok(Change::Save(p, seen.len()))
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer, 2);
+        assert_eq!(seen, ["sv", "da"]);
+        let stored = store.get_profile("c1").await.unwrap().unwrap();
+        assert_eq!(stored.locale.as_deref(), Some("da"));
+        assert_eq!(stored.email.as_deref(), Some("x@example.com"));
+    }
+
+    #[tokio::test]
+    async fn a_race_lost_every_time_gives_up_after_the_policy_s_attempts() {
+        let store = MemoryStore::new();
+        set_locale(&store, "c1", "sv").await;
+        let mut tries = 0;
+        let err = update_profile(&store, "c1", |p| {
+            tries += 1;
+            let mut p = p.unwrap();
+            // A stale version: the save always loses.
+            p.version = p.version.wrapping_sub(1);
+            Change::Save(p, ())
+        })
+        .await
+        .unwrap_err();
+        assert!(err.is_conflict());
+        assert_eq!(tries, crate::retry::CONFLICT_ATTEMPTS);
+    }
+
+    #[tokio::test]
+    async fn keep_writes_nothing() {
+        let store = MemoryStore::new();
+        let got = update_profile(&store, "nobody", |p| Change::Keep(p.is_none()))
+            .await
+            .unwrap();
+        assert!(got);
+        assert!(store.get_profile("nobody").await.unwrap().is_none());
+    }
+}

@@ -26,7 +26,7 @@ use shared::domain::customer::{OrderRecord, Profile};
 use shared::domain::experiment::{self, Group};
 use shared::domain::money::Money;
 use shared::emf::MemoryMetrics;
-use shared::events::RetryPolicy;
+use shared::retry::RetryPolicy;
 pub use test_support::requests::{self, signed_activity};
 pub use test_support::table::LocalTable;
 

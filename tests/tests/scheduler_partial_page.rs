@@ -12,8 +12,9 @@ use shared::domain::customer::Profile;
 use shared::domain::experiment::Group;
 use shared::domain::sequence::Enrollment;
 use shared::emf::MemoryMetrics;
-use shared::events::{BusEvent, RetryPolicy};
+use shared::events::BusEvent;
 use shared::ports::{due_shard, EnrollmentStore, ProfileStore};
+use shared::retry::RetryPolicy;
 use winback_tests::faults::{Crash, FaultPlan, FaultyStore, Sequencer};
 
 /// Four customers in one due shard, so that their steps come in one page.

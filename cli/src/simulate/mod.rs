@@ -15,8 +15,8 @@ use rand::SeedableRng;
 use shared::adapters::embedded::{MemoryBus, MemoryMailer, MemoryNotifier, MemoryStore};
 use shared::campaign::Campaign;
 use shared::domain::sequence::{cohort_campaign, Flow};
-use shared::events::RetryPolicy;
 use shared::ports::{EventBus, Mailer, Store};
+use shared::retry::RetryPolicy;
 use shared::settings::Keys;
 
 use crate::error::{CliError, CliResult};

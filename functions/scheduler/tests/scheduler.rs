@@ -11,8 +11,9 @@ use shared::domain::experiment::Group;
 use shared::domain::money::Money;
 use shared::domain::sequence::Status;
 use shared::emf::MemoryMetrics;
-use shared::events::{BusEvent, RetryPolicy};
+use shared::events::BusEvent;
 use shared::ports::{BusError, EnrollmentStore, EventBus, MetricsStore, ProfileStore, PutResult};
+use shared::retry::RetryPolicy;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()

@@ -76,7 +76,7 @@ pub(crate) async fn reward_for(
         }
         Offer::Issue { replaces } => replaces,
     };
-    let code = RewardCode::random().map_err(|err| SendError::Random(err.to_string()))?;
+    let code = shared::entropy::reward_code().map_err(|err| SendError::Random(err.to_string()))?;
     let currency = profile
         .currency
         .clone()

@@ -32,7 +32,7 @@ async fn scheduler_handles(w: &World, event: &shared::events::BusEvent) -> serde
         bus: w.bus.clone(),
         campaign: std::sync::Arc::new(w.deps.campaign.config().clone()),
         metrics: std::sync::Arc::new(shared::emf::NullMetrics),
-        retry: shared::events::RetryPolicy::default(),
+        retry: shared::retry::RetryPolicy::default(),
     };
     let payload = json!({
         "version": "0",

@@ -19,9 +19,10 @@ use shared::domain::money::Money;
 use shared::domain::reward::RewardCode;
 use shared::domain::sequence::Enrollment;
 use shared::emf::MemoryMetrics;
-use shared::events::{BusEvent, RetryPolicy, StepDue};
+use shared::events::{BusEvent, StepDue};
 use shared::ports::{EnrollmentStore, EventBus, MetricsStore, ProfileStore, RewardStore, Store};
 use shared::publish::publish_all;
+use shared::retry::RetryPolicy;
 use shared::signing::{sign_link, LinkClaims, Purpose};
 use winback_tests::faults::{
     Crash, CrashPoint, FaultPlan, FaultyMailer, FaultyStore, Figure, FlakyBus, Sequencer,

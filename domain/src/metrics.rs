@@ -57,21 +57,21 @@ pub mod counter {
     }
 
     /// `reason_<reason>`.
-    pub fn reason(reason: crate::domain::survey::Reason) -> String {
+    pub fn reason(reason: crate::survey::Reason) -> String {
         format!("reason_{}", reason.as_str())
     }
 
     /// `reactivated_reason_<reason>`: won back after answering the survey with this reason.
-    pub fn reactivated_reason(reason: crate::domain::survey::Reason) -> String {
+    pub fn reactivated_reason(reason: crate::survey::Reason) -> String {
         format!("reactivated_reason_{}", reason.as_str())
     }
 
     /// `nps_<class>`.
-    pub fn nps(class: crate::domain::survey::NpsClass) -> String {
+    pub fn nps(class: crate::survey::NpsClass) -> String {
         let c = match class {
-            crate::domain::survey::NpsClass::Detractor => "detractor",
-            crate::domain::survey::NpsClass::Passive => "passive",
-            crate::domain::survey::NpsClass::Promoter => "promoter",
+            crate::survey::NpsClass::Detractor => "detractor",
+            crate::survey::NpsClass::Passive => "passive",
+            crate::survey::NpsClass::Promoter => "promoter",
         };
         format!("nps_{c}")
     }

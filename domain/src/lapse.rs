@@ -463,7 +463,7 @@ pub fn assess_threshold(profile: &Profile, policy: &LapsePolicy, now: DateTime<U
     }
 }
 
-/// How each customer's own lapse threshold is found. See [`crate::domain::lapse`].
+/// How each customer's own lapse threshold is found. See [`crate::lapse`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LapsePolicy {
@@ -482,7 +482,7 @@ pub struct LapsePolicy {
     #[serde(default)]
     pub category_days: BTreeMap<String, f64>,
     /// How the lapse moment is found: `mbgnbd` (the default) or `bgnbd`, the fitted customer model
-    /// of [`crate::domain::model`], or `threshold`, the median-gap rule above.
+    /// of [`crate::model`], or `threshold`, the median-gap rule above.
     #[serde(default)]
     pub model: LapseModel,
     /// With a fitted model: the window the chance of an order is judged over (days).
@@ -535,9 +535,9 @@ pub enum LapseModel {
 }
 
 impl LapsePolicy {
-    /// The windows of the early signals (see [`crate::domain::engagement`]).
-    pub fn signal_windows(&self) -> crate::domain::engagement::SignalWindows {
-        crate::domain::engagement::SignalWindows {
+    /// The windows of the early signals (see [`crate::engagement`]).
+    pub fn signal_windows(&self) -> crate::engagement::SignalWindows {
+        crate::engagement::SignalWindows {
             page_view_days: self.page_view_signal_days,
             renewal_notice_days: self.renewal_notice_days,
         }
@@ -545,17 +545,17 @@ impl LapsePolicy {
 
     /// The fitted model's variant (MBG/NBD for the `threshold` rule, whose campaigns still see it
     /// in `plan` and `backtest`).
-    pub fn model_variant(&self) -> crate::domain::model::Variant {
+    pub fn model_variant(&self) -> crate::model::Variant {
         match self.model {
-            LapseModel::Bgnbd => crate::domain::model::Variant::Bgnbd,
-            LapseModel::Mbgnbd | LapseModel::Threshold => crate::domain::model::Variant::Mbgnbd,
+            LapseModel::Bgnbd => crate::model::Variant::Bgnbd,
+            LapseModel::Mbgnbd | LapseModel::Threshold => crate::model::Variant::Mbgnbd,
         }
     }
 
-    /// The policy with the campaign's stored fit (see [`crate::domain::model::CampaignFit`]): a
+    /// The policy with the campaign's stored fit (see [`crate::model::CampaignFit`]): a
     /// `[lapse.fitted]` block in the campaign file pins the parameters and wins; else the stored
     /// fit; else (no stored fit) the shipped prior.
-    pub fn with_stored_fit(&self, stored: Option<&crate::domain::model::Fit>) -> LapsePolicy {
+    pub fn with_stored_fit(&self, stored: Option<&crate::model::Fit>) -> LapsePolicy {
         let mut policy = self.clone();
         if policy.fitted.is_none() {
             policy.fitted = stored.map(|f| FittedModel {
@@ -572,8 +572,8 @@ impl LapsePolicy {
     }
 
     /// The campaign's model: its `[lapse.fitted]` parameters, else the shipped prior.
-    pub fn fitted_model(&self) -> crate::domain::model::Fit {
-        use crate::domain::model::{prior, Fit, Params, SpendParams};
+    pub fn fitted_model(&self) -> crate::model::Fit {
+        use crate::model::{prior, Fit, Params, SpendParams};
         let variant = self.model_variant();
         match &self.fitted {
             Some(f) => Fit::from_params(
@@ -621,8 +621,8 @@ fn default_at_risk_p_order() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::customer::OrderRecord;
-    use crate::domain::money::Money;
+    use crate::customer::OrderRecord;
+    use crate::money::Money;
     use chrono::TimeZone;
     use proptest::prelude::*;
 

@@ -73,8 +73,8 @@ pub fn mark(profile: &mut Profile, occasion: Occasion, tz: &Zone, now: DateTime<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::customer::OrderRecord;
-    use crate::domain::money::Money;
+    use crate::customer::OrderRecord;
+    use crate::money::Money;
     use chrono::TimeZone;
 
     fn zone(name: &str) -> Zone {

@@ -209,31 +209,6 @@ mod tests {
     }
 
     #[test]
-    fn a_click_on_the_re_permission_email_keeps_the_address() {
-        use super::super::experiment::Group;
-        use super::super::sequence::Enrollment;
-        let c = crate::campaign::testing::example_campaign();
-        let mut e = Enrollment::start("c1", &c, 1, Group::Treated, "a", at(10));
-        e.flow = Flow::ReEngagement;
-        let mut p = buyer();
-        assert!(!keeps_address(&p, &e));
-        p.last_clicked_at = Some(at(5));
-        assert!(
-            !keeps_address(&p, &e),
-            "a click before the flow is no answer"
-        );
-        p.last_clicked_at = Some(at(11));
-        assert!(keeps_address(&p, &e));
-        e.flow = Flow::WinBack;
-        assert!(
-            !keeps_address(&p, &e),
-            "in the win-back flow a click is no answer"
-        );
-        p.email_status = super::super::customer::EmailStatus::FewerEmails;
-        assert!(keeps_address(&p, &e));
-    }
-
-    #[test]
     fn a_cancellation_page_visit_is_a_signal_until_the_window_passes_or_an_order_answers_it() {
         let mut p = buyer();
         p.signal_page_viewed_at = Some(at(10));

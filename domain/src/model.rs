@@ -36,6 +36,7 @@
 
 use argmin::core::{CostFunction, Error as ArgminError, Executor, State};
 use argmin::solver::neldermead::NelderMead;
+use argmin_math::{ArgminAdd, ArgminMul, ArgminSub};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -371,7 +372,7 @@ struct Penalised<'a> {
 }
 
 impl CostFunction for Penalised<'_> {
-    type Param = Vec<f64>;
+    type Param = Point;
     type Output = f64;
     fn cost(&self, v: &Self::Param) -> Result<f64, ArgminError> {
         let p = Params {
@@ -405,7 +406,7 @@ fn spend_ll(p: f64, q: f64, gamma: f64, x: f64, m: f64) -> f64 {
 }
 
 impl CostFunction for SpendCost<'_> {
-    type Param = Vec<f64>;
+    type Param = Point;
     type Output = f64;
     fn cost(&self, v: &Self::Param) -> Result<f64, ArgminError> {
         let (p, q, g) = (v[0].exp(), v[1].exp(), v[2].exp());
@@ -425,22 +426,65 @@ impl CostFunction for SpendCost<'_> {
     }
 }
 
+/// A point of the search space: the log-parameters. Its own type, so the solver's vector
+/// arithmetic is these few lines rather than `argmin-math`'s `vec` backend (which would bring a
+/// random number generator into the domain).
+#[derive(Debug, Clone, PartialEq)]
+struct Point(Vec<f64>);
+
+impl std::ops::Deref for Point {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        &self.0
+    }
+}
+
+impl Point {
+    fn zip(&self, other: &Point, f: impl Fn(f64, f64) -> f64) -> Point {
+        Point(
+            self.0
+                .iter()
+                .zip(&other.0)
+                .map(|(a, b)| f(*a, *b))
+                .collect(),
+        )
+    }
+}
+
+impl ArgminAdd<Point, Point> for Point {
+    fn add(&self, other: &Point) -> Point {
+        self.zip(other, |a, b| a + b)
+    }
+}
+
+impl ArgminSub<Point, Point> for Point {
+    fn sub(&self, other: &Point) -> Point {
+        self.zip(other, |a, b| a - b)
+    }
+}
+
+impl ArgminMul<f64, Point> for Point {
+    fn mul(&self, k: &f64) -> Point {
+        Point(self.0.iter().map(|a| a * k).collect())
+    }
+}
+
 fn nelder_mead<C>(cost: C, start: &[f64]) -> Option<Vec<f64>>
 where
-    C: CostFunction<Param = Vec<f64>, Output = f64>,
+    C: CostFunction<Param = Point, Output = f64>,
 {
-    let mut simplex = vec![start.to_vec()];
+    let mut simplex = vec![Point(start.to_vec())];
     for i in 0..start.len() {
         let mut v = start.to_vec();
         v[i] += 0.5;
-        simplex.push(v);
+        simplex.push(Point(v));
     }
     let solver = NelderMead::new(simplex).with_sd_tolerance(1e-9).ok()?;
     let result = Executor::new(cost, solver)
         .configure(|s| s.max_iters(3000))
         .run()
         .ok()?;
-    let best = result.state().get_best_param()?.clone();
+    let best = result.state().get_best_param()?.0.clone();
     best.iter().all(|v| v.is_finite()).then_some(best)
 }
 

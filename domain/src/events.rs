@@ -1,9 +1,9 @@
-//! Events the product publishes on the bus (source `winback`); [`crate::publish`] publishes them.
+//! Events the product publishes on the bus (source `winback`); `shared::publish` publishes them.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::survey::{FollowUp, Reason};
+use crate::survey::{FollowUp, Reason};
 
 /// The `source` of every event.
 pub const SOURCE: &str = "winback";
@@ -116,5 +116,3 @@ pub struct Envelope {
     pub id: Option<String>,
     pub detail: serde_json::Value,
 }
-
-pub use crate::retry::RetryPolicy;

@@ -1,0 +1,9 @@
+//! Tests of the domain's rules under the shipped example campaign.
+
+mod due;
+mod eligibility;
+mod engagement;
+mod outlook;
+mod reward;
+mod send;
+mod sequence;

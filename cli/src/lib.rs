@@ -602,7 +602,6 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             .with_exchange_rates(&config.exchange_rates);
             // The other flows keep their own counters: each gets its own section, in the text
             // and on the HTML page.
-            use shared::campaign::flows;
             use shared::domain::sequence::{cohort_campaign, Flow};
             let mut sections = Vec::new();
             let mut reports = Vec::new();
@@ -622,10 +621,10 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                     &rows,
                 )
                 .with_exchange_rates(&config.exchange_rates);
-                let title = format!("Flow {} (counters of campaign {name})", flows::name(flow));
+                let title = format!("Flow {} (counters of campaign {name})", flow.as_str());
                 sections.push((title.clone(), fr.to_text()));
                 flow_reports.insert(
-                    flows::name(flow).to_string(),
+                    flow.as_str().to_string(),
                     serde_json::to_value(&fr).expect("report serializes"),
                 );
                 reports.push((title, fr));

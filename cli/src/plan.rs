@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::campaign::config::CampaignConfig;
-use shared::campaign::flows::FLOW_NAMES;
 use shared::domain::celebration;
 use shared::domain::customer::Profile;
 use shared::domain::eligibility;
@@ -67,8 +66,8 @@ pub struct PlanRow {
     /// The kind of inactivity (`never_opened`, `opened_not_clicked`, `clicked_not_bought`,
     /// `buys_less_often`) of a customer at risk or lapsed, when one sets them apart.
     pub segment: Option<&'static str>,
-    /// The flow an enrolled (or kept out) customer is for: `win_back`, `at_risk`,
-    /// `re_engagement`, `celebration`.
+    /// The flow an enrolled (or kept out) customer is for: `win-back`, `at-risk`,
+    /// `re-engagement`, `celebration`.
     pub flow: Option<&'static str>,
 }
 
@@ -437,9 +436,10 @@ pub fn to_text(rows: &[PlanRow], at: DateTime<Utc>) -> String {
         count(Decision::Wait)
     );
     // Each flow's share of those enrolled, and of its holdout.
-    let per_flow: Vec<String> = FLOW_NAMES
-        .iter()
-        .map(|(name, flow)| {
+    let per_flow: Vec<String> = Flow::ALL
+        .into_iter()
+        .map(|flow| {
+            let name = flow.as_str();
             let enrolled = rows
                 .iter()
                 .filter(|r| r.decision == Decision::Enroll && r.flow == Some(flow.as_str()));
@@ -589,7 +589,7 @@ mod tests {
         let r = plan_one(&lapsed, Some(&e), &c, at);
         assert_eq!(
             (r.flow, r.segment),
-            (Some("re_engagement"), Some("never_opened"))
+            (Some("re-engagement"), Some("never_opened"))
         );
         assert!(r.detail.starts_with("re-engagement flow"), "{}", r.detail);
         let text = to_text(&[celebrated, r], at);

@@ -329,30 +329,56 @@ fn days(d: f64) -> Duration {
     Duration::seconds((d * 86_400.0).round() as i64)
 }
 
-/// Which sequence an enrollment follows.
+/// Which sequence an enrollment follows. One spelling everywhere, [`Flow::as_str`]: in
+/// `CAMPAIGNS`, `[flows] priority`, the `Flow` metric dimension, SES tags, stored enrollments and
+/// `plan --json` (stored enrollments and tags written as `win_back`, `at_risk` or
+/// `re_engagement` by earlier versions are still read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Flow {
     /// Lapsed: the win-back sequence (`[[steps]]`).
     #[default]
+    #[serde(alias = "win_back")]
     WinBack,
     /// Not lapsed yet but at risk: the at-risk sequence (`[[at_risk.steps]]`).
+    #[serde(alias = "at_risk")]
     AtRisk,
     /// A birthday or first-order anniversary (`[[celebration.steps]]`).
     Celebration,
     /// Emailed and never opened one: a re-permission message, sunset sooner
     /// (`[[re_engagement.steps]]`, see `domain::engagement`).
+    #[serde(alias = "re_engagement")]
     ReEngagement,
 }
 
 impl Flow {
+    /// Every flow, in the order `CAMPAIGNS` and reports list them.
+    pub const ALL: [Flow; 4] = [
+        Flow::WinBack,
+        Flow::AtRisk,
+        Flow::ReEngagement,
+        Flow::Celebration,
+    ];
+
+    /// The flow's one name: `win-back`, `at-risk`, `re-engagement`, `celebration`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Flow::WinBack => "win_back",
-            Flow::AtRisk => "at_risk",
+            Flow::WinBack => "win-back",
+            Flow::AtRisk => "at-risk",
             Flow::Celebration => "celebration",
-            Flow::ReEngagement => "re_engagement",
+            Flow::ReEngagement => "re-engagement",
         }
+    }
+
+    /// The flow named `name` ([`Flow::as_str`]); `None` for any other text.
+    pub fn named(name: &str) -> Option<Flow> {
+        Flow::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    /// The flow named `name`, also in the spelling of earlier versions (`at_risk`), for what
+    /// was written before: SES tags of emails already sent.
+    pub fn read(name: &str) -> Option<Flow> {
+        Flow::named(name).or_else(|| Flow::named(&name.replace('_', "-")))
     }
 
     fn is_win_back(&self) -> bool {
@@ -366,9 +392,7 @@ impl Flow {
 pub fn cohort_campaign(campaign: &str, flow: Flow) -> String {
     match flow {
         Flow::WinBack => campaign.to_string(),
-        Flow::AtRisk => format!("{campaign}-at-risk"),
-        Flow::Celebration => format!("{campaign}-celebration"),
-        Flow::ReEngagement => format!("{campaign}-re-engagement"),
+        other => format!("{campaign}-{}", other.as_str()),
     }
 }
 

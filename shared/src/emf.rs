@@ -6,7 +6,6 @@ use std::sync::Mutex;
 
 use serde_json::{json, Map, Value};
 
-use crate::campaign::flows;
 use crate::domain::sequence::{cohort_campaign, Flow};
 
 /// The metrics namespace.
@@ -63,7 +62,7 @@ impl Record {
         let counters = cohort_campaign(campaign, flow);
         let mut dims = vec![("Campaign", counters.as_str())];
         dims.extend_from_slice(extra);
-        Record::new(&dims).for_flow(flows::name(flow))
+        Record::new(&dims).for_flow(flow.as_str())
     }
 
     /// The same metrics also by `Campaign` and `Flow` (see [`Record::flow`]).

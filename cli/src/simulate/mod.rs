@@ -398,7 +398,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         r.as_ref().map(|report| html::FlowSection {
             title: format!(
                 "Flow {} (counters of campaign {})",
-                shared::campaign::flows::name(flow),
+                flow.as_str(),
                 cohort_campaign(&config.name, flow)
             ),
             report,

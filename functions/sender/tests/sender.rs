@@ -595,7 +595,7 @@ async fn the_at_risk_flow_interests_then_answers_then_rewards_only_who_would_not
     assert!(email
         .tags
         .iter()
-        .any(|(k, v)| k == "flow" && v == "at_risk"));
+        .any(|(k, v)| k == "flow" && v == "at-risk"));
 }
 
 #[tokio::test]

@@ -43,7 +43,7 @@ pub(crate) async fn count(
 /// another campaign, from before a rename, has no `Flow`).
 pub(crate) fn records(running: &str, key: &CohortKey, deltas: &[(&str, i64)]) -> Vec<Record> {
     let campaign = key.campaign.as_str();
-    let flow = flows::of_cohort(running, campaign).map(flows::name);
+    let flow = flows::of_cohort(running, campaign).map(shared::domain::sequence::Flow::as_str);
     let by_flow = |r: Record| match flow {
         Some(f) => r.for_flow(f),
         None => r,

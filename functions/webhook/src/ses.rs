@@ -143,11 +143,9 @@ async fn record(
         },
     };
     // The at-risk flow's emails carry `flow`; their counters are kept apart from the win-back's.
-    let flow = match tag(event, "flow").as_deref() {
-        Some("at_risk") => Flow::AtRisk,
-        Some("celebration") => Flow::Celebration,
-        Some("re_engagement") => Flow::ReEngagement,
-        _ => enrollment.as_ref().map_or(Flow::WinBack, |e| e.flow),
+    let flow = match tag(event, "flow").as_deref().and_then(Flow::read) {
+        Some(flow) => flow,
+        None => enrollment.as_ref().map_or(Flow::WinBack, |e| e.flow),
     };
     let cohort = variant.map(|variant| CohortKey::of(&campaign, flow, &variant, group));
     let message_id = event

@@ -106,7 +106,7 @@ impl CampaignConfig {
         self.flows
             .priority
             .iter()
-            .filter_map(|n| super::flows::named(n))
+            .filter_map(|n| Flow::named(n))
             .collect()
     }
 

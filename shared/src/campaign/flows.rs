@@ -15,14 +15,6 @@ use crate::domain::sequence::{cohort_campaign, Flow};
 /// The environment variable that lists the flows.
 pub const CAMPAIGNS_ENV: &str = "CAMPAIGNS";
 
-/// The name of each flow in `CAMPAIGNS`.
-pub const FLOW_NAMES: [(&str, Flow); 4] = [
-    ("win-back", Flow::WinBack),
-    ("at-risk", Flow::AtRisk),
-    ("re-engagement", Flow::ReEngagement),
-    ("celebration", Flow::Celebration),
-];
-
 /// A `CAMPAIGNS` list that cannot be run, with the entry that is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FlowListError {
@@ -46,8 +38,8 @@ pub fn parse(list: &str, config: &CampaignConfig) -> Result<Vec<Flow>, FlowListE
     let mut seen = BTreeSet::new();
     let mut flows = Vec::new();
     for raw in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let flow = named(raw).ok_or_else(|| FlowListError::Unknown(raw.to_string()))?;
-        let name = self::name(flow);
+        let flow = Flow::named(raw).ok_or_else(|| FlowListError::Unknown(raw.to_string()))?;
+        let name = flow.as_str();
         if !seen.insert(name) {
             return Err(FlowListError::Duplicate(name.to_string()));
         }
@@ -89,34 +81,20 @@ pub fn select(mut config: CampaignConfig, list: &str) -> Result<CampaignConfig, 
     Ok(config)
 }
 
-/// The flow a name (as in `CAMPAIGNS`) names.
-pub fn named(name: &str) -> Option<Flow> {
-    FLOW_NAMES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-}
-
-/// A flow's name in `CAMPAIGNS`, in the `Flow` metric dimension and on the dashboard.
-pub fn name(flow: Flow) -> &'static str {
-    FLOW_NAMES
-        .iter()
-        .find(|(_, f)| *f == flow)
-        .map_or("win-back", |(n, _)| *n)
-}
-
 /// The flow whose counters campaign `campaign` keeps under `cohort` (the inverse of
 /// [`cohort_campaign`]); `None` for a name that is none of its flows.
 pub fn of_cohort(campaign: &str, cohort: &str) -> Option<Flow> {
-    FLOW_NAMES
-        .iter()
-        .map(|(_, f)| *f)
+    Flow::ALL
+        .into_iter()
         .find(|f| cohort_campaign(campaign, *f) == cohort)
 }
 
-/// The flows a campaign runs, by name, in the order of [`FLOW_NAMES`].
+/// The flows a campaign runs, by name, in the order of [`Flow::ALL`].
 pub fn running(config: &CampaignConfig) -> Vec<&'static str> {
-    FLOW_NAMES
-        .iter()
-        .filter(|(_, f)| !config.steps_of(*f).is_empty())
-        .map(|(n, _)| *n)
+    Flow::ALL
+        .into_iter()
+        .filter(|f| !config.steps_of(*f).is_empty())
+        .map(Flow::as_str)
         .collect()
 }
 
@@ -143,11 +121,27 @@ mod tests {
 
     #[test]
     fn each_flow_is_found_again_from_the_name_of_its_counters() {
-        for (n, f) in FLOW_NAMES {
-            assert_eq!(name(f), n);
+        for f in Flow::ALL {
+            assert_eq!(Flow::named(f.as_str()), Some(f));
             assert_eq!(of_cohort("shop", &cohort_campaign("shop", f)), Some(f));
         }
         assert_eq!(of_cohort("shop", "other-at-risk"), None);
+    }
+
+    #[test]
+    fn a_flow_has_one_spelling_in_the_list_the_counters_and_what_is_stored() {
+        for f in Flow::ALL {
+            let stored = serde_json::to_value(f).unwrap();
+            assert_eq!(stored, f.as_str());
+            if f != Flow::WinBack {
+                assert_eq!(cohort_campaign("shop", f), format!("shop-{}", f.as_str()));
+            }
+        }
+        // What earlier versions wrote is still read.
+        let old: Flow = serde_json::from_str("\"re_engagement\"").unwrap();
+        assert_eq!(old, Flow::ReEngagement);
+        assert_eq!(Flow::read("at_risk"), Some(Flow::AtRisk));
+        assert_eq!(Flow::named("at_risk"), None);
     }
 
     #[test]

@@ -283,7 +283,7 @@ fn validate_lapse(c: &CampaignConfig) -> Result<(), CampaignError> {
 fn validate_flow_priority(c: &CampaignConfig) -> Result<(), CampaignError> {
     let mut seen = BTreeSet::new();
     for name in &c.flows.priority {
-        if super::flows::named(name).is_none() {
+        if crate::domain::sequence::Flow::named(name).is_none() {
             return Err(invalid(
                 "flows.priority",
                 format!("names `{name}`, which is no flow: use win-back, at-risk, re-engagement or celebration"),

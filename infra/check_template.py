@@ -18,18 +18,30 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "local"))
 from table_spec import load_template, table_spec  # noqa: E402
 
-# Every EMF metric the functions emit (namespace Winback); the dashboard must show each one.
-METRICS = {
-    "scheduler": ["CustomersEvaluated", "HoldoutAssigned", "CustomersEnrolled", "CustomersSunset", "PublishFailures",
-                  "ModelCustomers", "ModelRepeatCustomers", "ModelFellBackToPrior", "ModelMeanLogLikelihood"],
-    "sender": ["EmailsSent", "EmailsSkipped", "EmailsDeferred", "SendThrottled", "SendFailures", "SendRejected",
-               "SendingPaused"],
-    "webhook": [
-        "Enrolled", "Reactivated", "RevenueRecovered", "RewardsRedeemed",
-        "SurveyAnswers", "Delivered", "Opened", "Clicked", "Bounced", "Complained", "Unsubscribed",
-        "PublishFailures", "FollowUpsOpened", "FollowUpsClosed", "FollowUpNotifyFailures",
-    ],
-}
+# Every EMF metric the functions emit (namespace Winback), read from the one list the code names
+# them from (shared/src/telemetry.rs); the dashboard must show each one, and an alarm or chart on
+# namespace Winback may read only these.
+def emitted_metrics(path):
+    text = open(path).read()
+    body = text[text.index("metrics! {"):]
+    out, service = {}, None
+    for line in body.split("\n")[1:]:
+        line = line.strip()
+        if line == "}":
+            if service is None:
+                break
+            service = None
+        elif line.endswith("{"):
+            service = line[:-1].strip()
+            out[service] = []
+        elif service and "=" in line:
+            out[service].append(re.search(r'"(\w+)"', line).group(1))
+    return out
+
+
+METRICS = emitted_metrics(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "src",
+                                       "telemetry.rs"))
+ALL_METRICS = {n for names in METRICS.values() for n in names}
 # Least privilege: the DynamoDB actions each function's code calls (shared/src/adapters/dynamodb/
 # maps each store method to its API call), on the table and on the due index, and the secrets
 # each one reads. A function with a managed policy broader than these fails the check.
@@ -204,6 +216,15 @@ def main():
                 cells[(cx, cy)] = i
         if w["type"] == "metric":
             check(w["properties"].get("title"), f"widget {i} has no title")
+            # Every Winback metric a chart reads is one a function emits.
+            for m in w["properties"].get("metrics", []):
+                if isinstance(m, list) and m and m[0] == "Winback":
+                    check(m[1] in ALL_METRICS, f"widget {i} reads Winback metric {m[1]}, which no function emits")
+                for part in m if isinstance(m, list) else []:
+                    if isinstance(part, dict) and "expression" in part:
+                        for name in re.findall(r'MetricName=\\?"(\w+)', part["expression"]):
+                            check(name in ALL_METRICS,
+                                  f"widget {i} searches Winback metric {name}, which no function emits")
     for service, names in METRICS.items():
         for name in names:
             if name in NOT_ON_DASHBOARD:
@@ -259,9 +280,16 @@ def main():
         if r["Type"] != "AWS::CloudWatch::Alarm":
             continue
         alarms.add(r["Properties"].get("MetricName"))
+        if r["Properties"].get("Namespace") == "Winback":
+            check(r["Properties"].get("MetricName") in ALL_METRICS,
+                  f"an alarm reads Winback metric {r['Properties'].get('MetricName')}, which no function emits")
         # Metric-math alarms: the metrics they read.
         for m in r["Properties"].get("Metrics", []):
-            alarms.add(m.get("MetricStat", {}).get("Metric", {}).get("MetricName"))
+            metric = m.get("MetricStat", {}).get("Metric", {})
+            alarms.add(metric.get("MetricName"))
+            if metric.get("Namespace") == "Winback":
+                check(metric.get("MetricName") in ALL_METRICS,
+                      f"an alarm reads Winback metric {metric.get('MetricName')}, which no function emits")
     webhook_throttles = any(
         r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == "Throttles"
         and "WebhookFunction" in json.dumps(r["Properties"].get("Dimensions", []))

@@ -20,3 +20,4 @@ pub mod retry;
 pub mod ses_tags;
 pub mod settings;
 pub mod signing;
+pub mod telemetry;

@@ -7,16 +7,15 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::campaign::config::CampaignConfig;
-use shared::domain::celebration;
+use shared::domain::celebration::Occasion;
 use shared::domain::customer::Profile;
 use shared::domain::eligibility;
-use shared::domain::engagement;
+use shared::domain::engagement::{self, Segment};
+use shared::domain::enroll::{self, NextAction};
 use shared::domain::hygiene;
-use shared::domain::lapse::{self, LapseState};
+use shared::domain::lapse::{Assessment, LapseState};
 use shared::domain::money::Money;
-use shared::domain::priority;
-use shared::domain::schedule;
-use shared::domain::sequence::{self, Enrollment, Flow};
+use shared::domain::sequence::{Enrollment, Flow};
 use shared::ports::Store;
 
 use crate::error::CliResult;
@@ -97,49 +96,27 @@ pub fn addresses_kept_out(rows: &[PlanRow]) -> BTreeMap<&'static str, usize> {
     out
 }
 
-/// The plan of one customer at `at`, given their latest enrollment.
+/// What the scheduler would decide for one customer at `at` ([`enroll::decide`], the same
+/// function the scheduler calls), with what it was decided from, as a plan row.
 pub fn plan_one(
     p: &Profile,
     latest: Option<&Enrollment>,
     campaign: &CampaignConfig,
     at: DateTime<Utc>,
 ) -> PlanRow {
-    let a = lapse::assess(p, &campaign.lapse, at);
-    let basis = match (&a.threshold, &a.outlook) {
-        (Some(t), Some(o)) => format!(
-            "P(active) {:.2}, P(order in {:.0} d) {:.2}: lapses below {} after {:.0} d quiet; next order expected {}; 12-month value {}",
-            o.p_active,
-            campaign.lapse.horizon_days,
-            o.p_order,
-            campaign.lapse.p_order_threshold,
-            t.days,
-            o.expected_next_order_at.format("%Y-%m-%d"),
-            Money(o.predicted_value.round() as i64)
-        ),
-        (t, _) => match t {
-        None => "no orders".to_string(),
-        Some(t) => match t.median_gap_days {
-            Some(m) => format!(
-                "median gap {m:.1} d × {} over {} gap(s), pulled toward {:.0} d{}",
-                campaign.lapse.multiplier,
-                t.gaps,
-                t.default_days,
-                category_note(p, campaign)
-            ),
-            None => format!(
-                "one order: default {:.0} d{}",
-                t.default_days,
-                category_note(p, campaign)
-            ),
-        },
-        },
+    let program = campaign.program();
+    let facts = enroll::Facts {
+        profile: p,
+        latest: Some(latest),
     };
+    let evaluation = enroll::decide(&facts, campaign, &program, at);
+    let a = &evaluation.assessment;
     let mut row = PlanRow {
         customer_id: p.customer_id.clone(),
         orders: p.order_count,
         last_order_at: p.last_order_at,
         threshold_days: a.threshold.as_ref().map(|t| t.days),
-        basis,
+        basis: basis(a, p, campaign),
         state: "no_orders",
         lapse_at: None,
         decision: Decision::NoOrders,
@@ -161,79 +138,17 @@ pub fn plan_one(
         segment: None,
         flow: None,
     };
-    // Their birthday or anniversary today qualifies them for the celebration flow.
-    let tz = schedule::zone(p.time_zone.as_deref(), &campaign.default_time_zone);
-    let occasion = campaign
-        .celebration
-        .as_ref()
-        .and_then(|_| celebration::due_today(p, &tz, at));
-    // The flow they enter among those they qualify for (the kind of inactivity qualifies who
-    // does not read email for the re-engagement flow), as the scheduler picks it.
-    let sent = latest.map_or(0, |e| e.sent.len());
-    let route = |lapse_flow: Option<Flow>, signals: &[lapse::RiskSignal]| {
-        let segment = engagement::segment(p, sent, signals);
-        let q = priority::Qualification {
-            lapse_flow,
-            segment,
-            has_re_engagement: campaign.re_engagement.is_some(),
-            occasion_today: occasion.is_some(),
-        };
-        (segment, priority::choose(&q, &campaign.flow_priority()))
-    };
-    let flow_note = |flow: Flow, segment: Option<engagement::Segment>| {
-        let name = match (flow, occasion) {
-            (Flow::ReEngagement, _) => "re-engagement flow (re-permission, sunset sooner)".into(),
-            (Flow::AtRisk, _) => "at-risk flow".into(),
-            (Flow::Celebration, Some(o)) => format!("celebration flow ({})", o.as_str()),
-            _ => String::new(),
-        };
-        let seg = segment.map_or(String::new(), |s| format!("segment {s}"));
-        [name, seg]
-            .into_iter()
-            .filter(|x| !x.is_empty())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let check = |flow: Flow| {
-        eligibility::check_enrollment(
-            p,
-            latest,
-            &campaign.eligibility,
-            flow,
-            a.outlook.as_ref(),
-            &campaign.valuation(),
-            at,
-        )
-    };
-    match a.state {
-        LapseState::NoOrders => {}
+    // The state, and what the decision is about in words.
+    let context = match &a.state {
+        LapseState::NoOrders => return row,
         LapseState::Active { lapses_at } => {
             row.state = "active";
-            row.lapse_at = Some(lapses_at);
-            row.decision = Decision::Wait;
-            row.rule = "not_lapsed".into();
-            row.detail = format!("lapses {}", lapses_at.format("%Y-%m-%d"));
-            // Their birthday or first-order anniversary today: the celebration flow.
-            if let Some(o) = occasion {
-                row.flow = Some(Flow::Celebration.as_str());
-                let detail = format!(
-                    "celebration flow ({}); lapses {}",
-                    o.as_str(),
-                    lapses_at.format("%Y-%m-%d")
-                );
-                decide(
-                    &mut row,
-                    Flow::Celebration,
-                    check(Flow::Celebration),
-                    p,
-                    campaign,
-                    detail,
-                );
-            }
+            row.lapse_at = Some(*lapses_at);
+            format!("lapses {}", lapses_at.format("%Y-%m-%d"))
         }
         LapseState::AtRisk { lapses_at, signals } => {
             row.state = "at_risk";
-            row.lapse_at = Some(lapses_at);
+            row.lapse_at = Some(*lapses_at);
             let s: Vec<String> = signals
                 .iter()
                 .map(|s| {
@@ -243,94 +158,130 @@ pub fn plan_one(
                         .unwrap_or_default()
                 })
                 .collect();
-            let detail = format!(
+            format!(
                 "lapses {}; signals: {}",
                 lapses_at.format("%Y-%m-%d"),
                 s.join(", ")
-            );
-            // With an at-risk flow the scheduler enrolls them (or in the flow put first);
-            // without one they are only watched, unless it is their day.
-            let lapse_flow = campaign.at_risk.is_some().then_some(Flow::AtRisk);
-            match route(lapse_flow, &signals) {
-                (segment, Some(flow)) => {
-                    row.segment = segment.map(engagement::Segment::as_str);
-                    row.flow = Some(flow.as_str());
-                    let detail = format!("{}; {detail}", flow_note(flow, segment));
-                    decide(&mut row, flow, check(flow), p, campaign, detail);
-                }
-                (_, None) => {
-                    row.decision = Decision::Wait;
-                    row.rule = "not_lapsed".into();
-                    row.detail = detail;
-                }
-            }
+            )
         }
         LapseState::Lapsed { since } => {
             row.state = "lapsed";
-            row.lapse_at = Some(since);
-            let (segment, flow) = route(Some(Flow::WinBack), &[]);
-            let flow = flow.unwrap_or(Flow::WinBack);
-            row.segment = segment.map(engagement::Segment::as_str);
-            row.flow = Some(flow.as_str());
-            let check = check(flow);
-            let note = flow_note(flow, segment);
-            let detail = format!(
-                "{}lapsed since {}; {} order(s), lifetime value {}",
-                if note.is_empty() {
-                    String::new()
-                } else {
-                    format!("{note}; ")
-                },
+            row.lapse_at = Some(*since);
+            format!(
+                "lapsed since {}; {} order(s), lifetime value {}",
                 since.format("%Y-%m-%d"),
                 p.order_count,
                 p.lifetime_value
-            );
-            decide(&mut row, flow, check, p, campaign, detail);
+            )
+        }
+    };
+    row.flow = evaluation.flow.map(Flow::as_str);
+    if evaluation.flow.is_some() {
+        row.segment = evaluation.segment.map(engagement::Segment::as_str);
+    }
+    let note = flow_note(evaluation.flow, evaluation.occasion, evaluation.segment);
+    match evaluation.next {
+        NextAction::Enroll { enrollment, .. } => {
+            row.decision = Decision::Enroll;
+            row.rule = "eligible".into();
+            row.detail = [note, context]
+                .into_iter()
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            row.group = Some(enrollment.group.as_str());
+            row.variant = Some(enrollment.variant);
+        }
+        NextAction::Wait {
+            kept_out: Some(why),
+            ..
+        } => {
+            row.decision = Decision::KeptOut;
+            row.rule = why.rule().to_string();
+            row.detail = rule_detail(&why);
+        }
+        NextAction::Wait { kept_out: None, .. } | NextAction::Look(_) => {
+            row.decision = Decision::Wait;
+            // A lapsed customer waits only when the campaign's flows take none of them.
+            row.rule = if row.state == "lapsed" {
+                "no_flow".into()
+            } else {
+                "not_lapsed".into()
+            };
+            row.detail = context;
         }
     }
     row
 }
 
-/// Fills in the decision for an eligibility check's result.
-fn decide(
-    row: &mut PlanRow,
-    flow: Flow,
-    check: Result<(), eligibility::Ineligible>,
-    p: &Profile,
-    campaign: &CampaignConfig,
-    detail: String,
-) {
-    match check {
-        Ok(()) => {
-            let assignment =
-                sequence::assign(&p.customer_id, &campaign.name, flow, &campaign.experiment);
-            row.decision = Decision::Enroll;
-            row.rule = "eligible".into();
-            row.detail = detail;
-            row.group = Some(assignment.group.as_str());
-            row.variant = Some(assignment.variant);
-        }
-        Err(why) => {
-            row.decision = Decision::KeptOut;
-            row.rule = why.rule().to_string();
-            row.detail = serde_json::to_value(&why)
-                .ok()
-                .and_then(|v| v.as_object().cloned())
-                .map(|m| {
-                    m.into_iter()
-                        .filter(|(k, _)| k != "rule")
-                        .map(|(k, v)| {
-                            format!(
-                                "{k} {}",
-                                v.as_str().map_or_else(|| v.to_string(), str::to_string)
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-        }
+/// How the lapse moment was found, in words.
+fn basis(a: &Assessment, p: &Profile, campaign: &CampaignConfig) -> String {
+    match (&a.threshold, &a.outlook) {
+        (Some(t), Some(o)) => format!(
+            "P(active) {:.2}, P(order in {:.0} d) {:.2}: lapses below {} after {:.0} d quiet; next order expected {}; 12-month value {}",
+            o.p_active,
+            campaign.lapse.horizon_days,
+            o.p_order,
+            campaign.lapse.p_order_threshold,
+            t.days,
+            o.expected_next_order_at.format("%Y-%m-%d"),
+            Money(o.predicted_value.round() as i64)
+        ),
+        (None, _) => "no orders".to_string(),
+        (Some(t), None) => match t.median_gap_days {
+            Some(m) => format!(
+                "median gap {m:.1} d × {} over {} gap(s), pulled toward {:.0} d{}",
+                campaign.lapse.multiplier,
+                t.gaps,
+                t.default_days,
+                category_note(p, campaign)
+            ),
+            None => format!(
+                "one order: default {:.0} d{}",
+                t.default_days,
+                category_note(p, campaign)
+            ),
+        },
     }
+}
+
+/// The flow a customer is for, in words, with their kind of inactivity.
+fn flow_note(flow: Option<Flow>, occasion: Option<Occasion>, segment: Option<Segment>) -> String {
+    let name = match (flow, occasion) {
+        (Some(Flow::ReEngagement), _) => "re-engagement flow (re-permission, sunset sooner)".into(),
+        (Some(Flow::AtRisk), _) => "at-risk flow".into(),
+        (Some(Flow::Celebration), Some(o)) => format!("celebration flow ({})", o.as_str()),
+        _ => String::new(),
+    };
+    let seg = match (flow, segment) {
+        (Some(_), Some(s)) => format!("segment {s}"),
+        _ => String::new(),
+    };
+    [name, seg]
+        .into_iter()
+        .filter(|x| !x.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An eligibility rule's figures (`until 2026-03-01, …`), in words.
+fn rule_detail(why: &eligibility::Ineligible) -> String {
+    serde_json::to_value(why)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .map(|m| {
+            m.into_iter()
+                .filter(|(k, _)| k != "rule")
+                .map(|(k, v)| {
+                    format!(
+                        "{k} {}",
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
 
 fn category_note(p: &Profile, campaign: &CampaignConfig) -> String {

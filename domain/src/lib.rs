@@ -11,6 +11,7 @@ pub mod due;
 pub mod edge;
 pub mod eligibility;
 pub mod engagement;
+pub mod enroll;
 pub mod events;
 pub mod experiment;
 pub mod follow_up;

@@ -132,6 +132,18 @@ impl CampaignConfig {
         }
     }
 
+    /// What the campaign says about enrolling ([`crate::domain::enroll::decide`]).
+    pub fn program(&self) -> crate::domain::enroll::Program<'_> {
+        crate::domain::enroll::Program {
+            lapse: &self.lapse,
+            eligibility: &self.eligibility,
+            valuation: self.valuation(),
+            priority: self.flow_priority(),
+            watch: self.watch(),
+            re_engagement: self.re_engagement.is_some(),
+        }
+    }
+
     /// What the scheduler's next look at a customer in no flow watches for (see
     /// [`crate::domain::due::next_due`]): this campaign's at-risk and celebration flows.
     pub fn watch(&self) -> crate::domain::due::Watch<'_> {

@@ -3,6 +3,7 @@
 mod due;
 mod eligibility;
 mod engagement;
+mod enroll;
 mod outlook;
 mod reward;
 mod send;

@@ -1,0 +1,141 @@
+//! Tests of `domain::enroll::decide` under the shipped example campaign.
+
+use chrono::TimeZone;
+use chrono::{DateTime, Utc};
+
+use crate::campaign::testing::example_campaign;
+use crate::domain::customer::{EmailStatus, OrderRecord, Profile};
+use crate::domain::eligibility::Ineligible;
+use crate::domain::enroll::*;
+use crate::domain::experiment::Group;
+use crate::domain::lapse::LapseState;
+use crate::domain::money::Money;
+use crate::domain::sequence::Flow;
+use crate::domain::survey::Reason;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap()
+}
+
+/// Three monthly orders, the last `quiet_days` before now.
+fn customer(id: &str, quiet_days: i64) -> Profile {
+    let mut p = Profile::new(id);
+    p.email = Some(format!("{id}@example.com"));
+    for k in 0..3 {
+        p.record_order(OrderRecord {
+            at: now() - chrono::Duration::days(quiet_days + 30 * k),
+            amount: Money(4000),
+            product: None,
+            category: None,
+            currency: None,
+        });
+    }
+    p
+}
+
+fn decide_with(
+    p: &Profile,
+    latest: Option<Option<&crate::domain::sequence::Enrollment>>,
+) -> Evaluation {
+    let c = example_campaign();
+    let program = c.program();
+    decide(&Facts { profile: p, latest }, &c, &program, now())
+}
+
+#[test]
+fn a_lapsed_customer_is_enrolled_in_the_win_back_flow_after_their_enrollment_is_read() {
+    let p = customer("c1", 300);
+    let first = decide_with(&p, None);
+    assert!(matches!(first.assessment.state, LapseState::Lapsed { .. }));
+    assert_eq!(first.next, NextAction::Look(Lookup::Enrollment));
+    let then = decide_with(&p, Some(None));
+    assert_eq!(then.flow, Some(Flow::WinBack));
+    let NextAction::Enroll {
+        enrollment,
+        profile,
+    } = then.next
+    else {
+        panic!("not enrolled: {:?}", then.next);
+    };
+    assert_eq!(
+        (enrollment.flow, enrollment.round, enrollment.version),
+        (Flow::WinBack, 1, 0)
+    );
+    assert_eq!(enrollment.customer_id, "c1");
+    // Out of the due index while enrolled.
+    assert_eq!(profile.due_at, None);
+}
+
+#[test]
+fn an_active_customer_waits_for_their_lapse_moment_without_a_read() {
+    let p = customer("c2", 3);
+    let e = decide_with(&p, None);
+    let LapseState::Active { lapses_at } = e.assessment.state else {
+        panic!("not active: {:?}", e.assessment.state);
+    };
+    let NextAction::Wait { due, kept_out } = e.next else {
+        panic!("{:?}", e.next);
+    };
+    assert_eq!(kept_out, None);
+    assert!(
+        due.is_some_and(|d| d > now() && d <= lapses_at),
+        "{due:?} {lapses_at}"
+    );
+    assert_eq!(e.flow, None);
+}
+
+#[test]
+fn no_orders_means_nothing_to_look_at() {
+    let e = decide_with(&Profile::new("c3"), None);
+    assert_eq!(
+        e.next,
+        NextAction::Wait {
+            due: None,
+            kept_out: None
+        }
+    );
+}
+
+#[test]
+fn a_rule_that_keeps_a_lapsed_customer_out_is_named_with_the_flow() {
+    let mut p = customer("c4", 300);
+    p.email_status = EmailStatus::Unsubscribed;
+    let e = decide_with(&p, Some(None));
+    assert_eq!(e.flow, Some(Flow::WinBack));
+    assert!(matches!(
+        e.next,
+        NextAction::Wait {
+            kept_out: Some(Ineligible::Unsubscribed),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_fixed_paused_reason_is_told_and_never_held_out() {
+    // Find a customer the experiment would hold out of the win-back flow.
+    let held = (0..500)
+        .map(|i| customer(&format!("h{i}"), 300))
+        .find(|p| {
+            let NextAction::Enroll { enrollment, .. } = decide_with(p, Some(None)).next else {
+                return false;
+            };
+            enrollment.group == Group::Holdout
+        })
+        .expect("some customer is held out");
+    let mut p = held.clone();
+    let reason = Reason::TooExpensive;
+    p.tags.insert(reason.tag());
+    p.resolved_reasons.insert(reason);
+    let e = decide_with(&p, Some(None));
+    let NextAction::Enroll {
+        enrollment,
+        profile,
+    } = e.next
+    else {
+        panic!("{:?}", e.next);
+    };
+    assert_eq!(enrollment.group, Group::Treated);
+    assert_eq!(enrollment.resolved.map(|r| r.reason), Some(reason));
+    assert!(profile.told_resolved.contains(&reason));
+}

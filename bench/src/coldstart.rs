@@ -267,7 +267,7 @@ pub fn run(
         BENCH,
         format!(
             "{verdict} How: fat LTO, one codegen unit, stripped symbols; one HTTP client (hyper 1, \
-             rustls 0.23 with ring, built by `settings::https_client()` instead of the SDK's default \
+             rustls 0.23 with ring, built by `aws::https_client()` instead of the SDK's default \
              aws-lc client); SDK config from the environment only, which drops the credential chain \
              (STS, SSO, profile files) from the functions; a `Targets` log filter instead of the \
              regex-based `EnvFilter`, and the Lambda runtime without its default subscriber; time \

@@ -7,8 +7,9 @@
 1. webhook (Function URL, signed `POST /v1/activity`): the shop reports orders of a few
    customers; checks 2xx answers and that the customers are written to the table.
 2. scheduler (`cargo lambda invoke`, a scheduled event months later): the customers (a few
-   hundred) have lapsed; checks that one invocation completes the run, as the README's flow runs
-   it, and that `WinbackStepDue` events reach the step queue (bus -> rule -> SQS, as on AWS).
+   hundred) have lapsed; checks that one invocation completes the run, as
+   docs/operations.md#run-it-locally-cargo-lambda runs it, and that `WinbackStepDue` events
+   reach the step queue (bus -> rule -> SQS, as on AWS).
 3. sender (`cargo lambda invoke`, an SQS batch of those messages): checks no batch item failed
    and that SES (moto) received the emails. The customers live where it is early afternoon when
    the test runs, so quiet hours never defer them: the outcome is the same at any hour.
@@ -157,7 +158,8 @@ def main():
     port = free_port()
     log = open(os.path.join(ROOT, ".local", "smoke-watch.log"), "w", encoding="utf-8")
     watch = subprocess.Popen(
-        # As the README runs it (on a free port, and not rebuilding on edits meanwhile).
+        # As docs/operations.md#run-it-locally-cargo-lambda runs it (on a free port, and not
+        # rebuilding on edits meanwhile).
         ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port), "--ignore-changes"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -204,8 +206,9 @@ def run(port, ddb, sqs, queue_url):
     # 2. scheduler: months later, the customers are due
     scheduled = json.load(open(os.path.join(EVENTS, "scheduler", "events", "scheduled.json"), encoding="utf-8"))
     scheduled["time"] = NOW
-    # The README's flow: one invocation, under `cargo lambda watch` with its default settings,
-    # works through every due customer and answers "complete": true.
+    # The flow of docs/operations.md#run-it-locally-cargo-lambda: one invocation, under
+    # `cargo lambda watch` with its default settings, works through every due customer and
+    # answers "complete": true.
     response, text = invoke(port, "scheduler", scheduled)
     if not step("scheduler invoked", isinstance(response, dict), text[:400]):
         return

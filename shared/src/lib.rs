@@ -1,8 +1,10 @@
 //! Everything the winback functions share around the pure domain (the `winback-domain` crate,
 //! re-exported here as [`domain`] and [`events`]): campaign configuration, ports and their
-//! adapters, settings, link and webhook signing, and metrics output.
+//! adapters, settings and secrets, the AWS SDK's configuration, logging, link and webhook
+//! signing, and metrics output.
 
 pub mod adapters;
+pub mod aws;
 /// The pure domain (`winback-domain`).
 pub use domain;
 /// The events the product publishes (`winback-domain`).
@@ -13,6 +15,7 @@ mod domain_tests;
 pub mod emf;
 pub mod entropy;
 pub mod fitted;
+pub mod logging;
 pub mod ports;
 pub mod publish;
 pub mod refresh;

@@ -15,7 +15,7 @@
 //!
 //! **How this stacks on the SDK.** Every AWS client is built with the SDK's standard retry mode
 //! (3 attempts per call, exponential backoff with jitter, for throttling, 5xx and timeouts) and
-//! its time limits (see [`crate::settings`]: 5 s an attempt, 10 s a call with its retries). One
+//! its time limits (see [`crate::aws`]: 5 s an attempt, 10 s a call with its retries). One
 //! attempt of ours is therefore one SDK call of up to 3 tries: the sender's mark can reach
 //! 6 × 3 = 18 DynamoDB requests, publishing 5 × 3 = 15 PutEvents requests per batch of 10, and a
 //! conflict loop 5 × 3 per read and write. Our loops retry what the SDK cannot (a conflict, a

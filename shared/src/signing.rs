@@ -25,9 +25,7 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 /// Why a webhook signature was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignatureError {
-    #[error(
-        "missing Winback-Signature header: sign the request as the README's HTTP contract says"
-    )]
+    #[error("missing Winback-Signature header: sign the request as docs/http.md says")]
     Missing,
     #[error("malformed Winback-Signature header: expected t=<unix seconds>,v1=<hex HMAC-SHA256>")]
     Malformed,

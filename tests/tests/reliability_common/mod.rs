@@ -1817,7 +1817,7 @@ pub fn report(figures: &[Figure]) -> String {
          erases them with `DELETE /v1/customers/{id}` and searches every stored item for their id, \
          their emails' message ids and their reward codes: only the tombstone (the id marked \
          erased, so nothing is built again) is left, and another customer's items are untouched. \
-         What stays outside the table is listed in the README (Erasure).\n\n\
+         What stays outside the table is listed in docs/http.md#erasure.\n\n\
          ## An unsubscribe racing a send\n\n\
          No email leaves after an unsubscribe was answered, however slow the sender. The sender \
          does everything that may wait (choosing the reward, rendering, its rate limiter) before \

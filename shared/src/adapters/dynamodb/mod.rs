@@ -100,7 +100,7 @@ impl DynamoStore {
             .ok()
             .filter(|t| !t.trim().is_empty())
             .ok_or(DynamoSetupError::MissingTableName)?;
-        let config = crate::settings::aws_config().await;
+        let config = crate::aws::aws_config().await;
         Ok(DynamoStore::new(Client::new(&config), table))
     }
 

@@ -1,0 +1,403 @@
+//! Fitting the model to a campaign's customers by penalised maximum likelihood (Nelder-Mead over
+//! the log-parameters), and the fit as stored.
+
+use argmin::core::{CostFunction, Error as ArgminError, Executor, State};
+use argmin::solver::neldermead::NelderMead;
+use argmin_math::{ArgminAdd, ArgminMul, ArgminSub};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::likelihood::Grouped;
+use super::math::ln_gamma;
+use super::summary::Summary;
+use super::{
+    prior, Params, SpendParams, Variant, MIN_REPEAT_CUSTOMERS, PRIOR_SPEND_P, PRIOR_SPEND_Q,
+    PRIOR_WEIGHT,
+};
+
+/// A fitted (or prior) model for one campaign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fit {
+    pub variant: Variant,
+    pub params: Params,
+    pub spend: SpendParams,
+    /// Customers the fit saw, and how many of them ordered again.
+    pub customers: usize,
+    pub repeat_customers: usize,
+    /// Mean log-likelihood per customer at the fitted parameters.
+    pub mean_log_likelihood: f64,
+    /// Why the prior was used instead of the shop's own fit.
+    pub warning: Option<String>,
+}
+
+/// A campaign's fit as stored in the table by `winback import` and the scheduler's rebuild, so
+/// every function uses the shop's own model without editing the campaign file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignFit {
+    pub campaign: String,
+    pub fit: Fit,
+    pub fitted_at: DateTime<Utc>,
+    /// Optimistic-concurrency version; 0 means "not stored yet".
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// Whether a new fit should replace the stored one: only a fit of the shop's own data (a fit that
+/// fell back to the prior is logged and dropped, so a bad or tiny refit never replaces a good one).
+pub fn worth_storing(fit: &Fit) -> bool {
+    fit.warning.is_none() && fit.params.valid()
+}
+
+struct Penalised<'a> {
+    variant: Variant,
+    customers: &'a Grouped,
+    prior: [f64; 4],
+}
+
+impl CostFunction for Penalised<'_> {
+    type Param = Point;
+    type Output = f64;
+    fn cost(&self, v: &Self::Param) -> Result<f64, ArgminError> {
+        let p = Params {
+            r: v[0].exp(),
+            alpha: v[1].exp(),
+            a: v[2].exp(),
+            b: v[3].exp(),
+        };
+        let penalty: f64 = v
+            .iter()
+            .zip(self.prior)
+            .map(|(x, m)| (x - m).powi(2))
+            .sum::<f64>()
+            * PRIOR_WEIGHT;
+        let cost = -p.grouped_log_likelihood(self.variant, self.customers) + penalty;
+        Ok(if cost.is_finite() { cost } else { f64::MAX })
+    }
+}
+
+struct SpendCost<'a> {
+    repeaters: &'a [(f64, f64)],
+    prior: [f64; 3],
+}
+
+fn spend_ll(p: f64, q: f64, gamma: f64, x: f64, m: f64) -> f64 {
+    ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q)
+        + q * gamma.ln()
+        + (p * x - 1.0) * m.ln()
+        + p * x * x.ln()
+        - (p * x + q) * (x * m + gamma).ln()
+}
+
+impl CostFunction for SpendCost<'_> {
+    type Param = Point;
+    type Output = f64;
+    fn cost(&self, v: &Self::Param) -> Result<f64, ArgminError> {
+        let (p, q, g) = (v[0].exp(), v[1].exp(), v[2].exp());
+        let ll: f64 = self
+            .repeaters
+            .iter()
+            .map(|(x, m)| spend_ll(p, q, g, *x, *m))
+            .sum();
+        let penalty: f64 = v
+            .iter()
+            .zip(self.prior)
+            .map(|(x, m)| (x - m).powi(2))
+            .sum::<f64>()
+            * PRIOR_WEIGHT;
+        let cost = -ll + penalty;
+        Ok(if cost.is_finite() { cost } else { f64::MAX })
+    }
+}
+
+/// A point of the search space: the log-parameters. Its own type, so the solver's vector
+/// arithmetic is these few lines rather than `argmin-math`'s `vec` backend (which would bring a
+/// random number generator into the domain).
+#[derive(Debug, Clone, PartialEq)]
+struct Point(Vec<f64>);
+
+impl std::ops::Deref for Point {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        &self.0
+    }
+}
+
+impl Point {
+    fn zip(&self, other: &Point, f: impl Fn(f64, f64) -> f64) -> Point {
+        Point(
+            self.0
+                .iter()
+                .zip(&other.0)
+                .map(|(a, b)| f(*a, *b))
+                .collect(),
+        )
+    }
+}
+
+impl ArgminAdd<Point, Point> for Point {
+    fn add(&self, other: &Point) -> Point {
+        self.zip(other, |a, b| a + b)
+    }
+}
+
+impl ArgminSub<Point, Point> for Point {
+    fn sub(&self, other: &Point) -> Point {
+        self.zip(other, |a, b| a - b)
+    }
+}
+
+impl ArgminMul<f64, Point> for Point {
+    fn mul(&self, k: &f64) -> Point {
+        Point(self.0.iter().map(|a| a * k).collect())
+    }
+}
+
+fn nelder_mead<C>(cost: C, start: &[f64]) -> Option<Vec<f64>>
+where
+    C: CostFunction<Param = Point, Output = f64>,
+{
+    let mut simplex = vec![Point(start.to_vec())];
+    for i in 0..start.len() {
+        let mut v = start.to_vec();
+        v[i] += 0.5;
+        simplex.push(Point(v));
+    }
+    let solver = NelderMead::new(simplex).with_sd_tolerance(1e-9).ok()?;
+    let result = Executor::new(cost, solver)
+        .configure(|s| s.max_iters(3000))
+        .run()
+        .ok()?;
+    let best = result.state().get_best_param()?.0.clone();
+    best.iter().all(|v| v.is_finite()).then_some(best)
+}
+
+pub(super) fn spend_prior(customers: &[Summary]) -> SpendParams {
+    let values: Vec<f64> = customers
+        .iter()
+        .filter(|s| s.frequency > 0 && s.mean_value > 0.0)
+        .map(|s| s.mean_value)
+        .collect();
+    if values.is_empty() {
+        // No shop data: each customer's expected spend is their own mean (see `expected_spend`).
+        return SpendParams {
+            p: PRIOR_SPEND_P,
+            q: PRIOR_SPEND_Q,
+            gamma: 0.0,
+        };
+    }
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    SpendParams {
+        p: PRIOR_SPEND_P,
+        q: PRIOR_SPEND_Q,
+        // Mean spend p·γ/(q-1) equals the shop's own mean.
+        gamma: mean * (PRIOR_SPEND_Q - 1.0) / PRIOR_SPEND_P,
+    }
+}
+
+fn fit_spend(customers: &[Summary]) -> SpendParams {
+    let prior = spend_prior(customers);
+    let repeaters: Vec<(f64, f64)> = customers
+        .iter()
+        .filter(|s| s.frequency > 0 && s.mean_value > 0.0)
+        .map(|s| (s.frequency as f64, s.mean_value))
+        .collect();
+    if repeaters.len() < MIN_REPEAT_CUSTOMERS {
+        return prior;
+    }
+    let start = [prior.p.ln(), prior.q.ln(), prior.gamma.ln()];
+    let cost = SpendCost {
+        repeaters: &repeaters,
+        prior: start,
+    };
+    match nelder_mead(cost, &start) {
+        Some(v) => {
+            let s = SpendParams {
+                p: v[0].exp(),
+                q: v[1].exp(),
+                gamma: v[2].exp(),
+            };
+            // q ≤ 1 has no finite mean spend.
+            if s.p.is_finite() && s.q > 1.0 && s.q.is_finite() && s.gamma.is_finite() {
+                s
+            } else {
+                prior
+            }
+        }
+        None => prior,
+    }
+}
+
+/// Fits the model to a campaign's customers (see the module docs); never fails, never NaN.
+pub fn fit(variant: Variant, customers: &[Summary]) -> Fit {
+    let prior = prior(variant);
+    let customers: Vec<Summary> = customers
+        .iter()
+        .filter(|s| {
+            s.recency_days.is_finite()
+                && s.age_days.is_finite()
+                && s.recency_days >= 0.0
+                && s.age_days >= s.recency_days
+        })
+        .copied()
+        .collect();
+    let repeat_customers = customers.iter().filter(|s| s.frequency > 0).count();
+    let spend = fit_spend(&customers);
+    let with = |params: Params, warning: Option<String>| {
+        let ll = params.log_likelihood(variant, &customers);
+        Fit {
+            variant,
+            params,
+            spend,
+            customers: customers.len(),
+            repeat_customers,
+            mean_log_likelihood: if customers.is_empty() || !ll.is_finite() {
+                0.0
+            } else {
+                ll / customers.len() as f64
+            },
+            warning,
+        }
+    };
+    if repeat_customers < MIN_REPEAT_CUSTOMERS {
+        return with(
+            prior,
+            Some(format!(
+                "only {repeat_customers} customers ordered more than once (at least {MIN_REPEAT_CUSTOMERS} needed for a fit of its own): using the shipped prior"
+            )),
+        );
+    }
+    let start = [prior.r.ln(), prior.alpha.ln(), prior.a.ln(), prior.b.ln()];
+    let grouped = Grouped::new(&customers);
+    let cost = Penalised {
+        variant,
+        customers: &grouped,
+        prior: start,
+    };
+    match nelder_mead(cost, &start) {
+        Some(v) => {
+            let params = Params {
+                r: v[0].exp(),
+                alpha: v[1].exp(),
+                a: v[2].exp(),
+                b: v[3].exp(),
+            };
+            if params.valid() && params.log_likelihood(variant, &customers).is_finite() {
+                with(params, None)
+            } else {
+                with(
+                    prior,
+                    Some("the fit gave non-finite parameters: using the shipped prior".into()),
+                )
+            }
+        }
+        None => with(
+            prior,
+            Some("the fit did not converge: using the shipped prior".into()),
+        ),
+    }
+}
+
+impl Fit {
+    /// The prior alone (no data yet).
+    pub fn prior(variant: Variant) -> Fit {
+        fit(variant, &[])
+    }
+
+    /// A model from stored parameters (no fitting, no warning).
+    pub fn from_params(variant: Variant, params: Params, spend: Option<SpendParams>) -> Fit {
+        Fit {
+            variant,
+            params,
+            spend: spend.unwrap_or_else(|| spend_prior(&[])),
+            customers: 0,
+            repeat_customers: 0,
+            mean_log_likelihood: 0.0,
+            warning: None,
+        }
+    }
+
+    /// One line of fit figures for logs.
+    pub fn figures(&self) -> String {
+        let p = &self.params;
+        format!(
+            "{:?} on {} customers ({} repeat): r {:.4}, alpha {:.3} d, a {:.4}, b {:.4}; spend p {:.3}, q {:.3}, gamma {:.1}; mean log-likelihood {:.4}{}",
+            self.variant,
+            self.customers,
+            self.repeat_customers,
+            p.r,
+            p.alpha,
+            p.a,
+            p.b,
+            self.spend.p,
+            self.spend.q,
+            self.spend.gamma,
+            self.mean_log_likelihood,
+            self.warning
+                .as_deref()
+                .map_or_else(String::new, |w| format!(" (warning: {w})"))
+        )
+    }
+
+    /// The `[lapse.fitted]` block of campaign.toml that stores these parameters.
+    pub fn fitted_block(&self) -> String {
+        let p = &self.params;
+        let g = &self.spend;
+        let mut s = format!(
+            "[lapse.fitted]\nr = {}\nalpha = {}\na = {}\nb = {}\n",
+            p.r, p.alpha, p.a, p.b
+        );
+        if g.gamma > 0.0 {
+            s.push_str(&format!(
+                "spend_p = {}\nspend_q = {}\nspend_gamma = {}\n",
+                g.p, g.q, g.gamma
+            ));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::s;
+
+    #[test]
+    fn tiny_or_degenerate_data_falls_back_to_the_prior_without_nan() {
+        let none = fit(Variant::Mbgnbd, &[]);
+        assert!(none.warning.is_some());
+        assert_eq!(none.params, prior(Variant::Mbgnbd));
+        let same_day = vec![s(0, 0.0, 0.0); 30];
+        let f = fit(Variant::Mbgnbd, &same_day);
+        assert!(f.warning.is_some());
+        for c in &same_day {
+            assert!(f.p_active(c).is_finite());
+            assert!(f.expected_purchases(c, 365.0).is_finite());
+            assert!(f.predicted_value(c, 365.0).is_finite());
+        }
+        let nan = Summary {
+            frequency: 1,
+            recency_days: f64::NAN,
+            age_days: 3.0,
+            mean_value: 1.0,
+        };
+        assert_eq!(fit(Variant::Mbgnbd, &[nan]).customers, 0);
+    }
+
+    #[test]
+    fn a_fit_recovers_its_own_kind_of_data() {
+        // Two groups: frequent buyers still buying, and buyers who stopped long ago.
+        let mut data = Vec::new();
+        for i in 0..300 {
+            let t = 300.0 + (i % 7) as f64;
+            data.push(s(6 + i % 3, t - 5.0, t));
+            data.push(s(1 + i % 2, 20.0, t));
+            data.push(s(0, 0.0, t));
+        }
+        let f = fit(Variant::Mbgnbd, &data);
+        assert!(f.warning.is_none(), "{:?}", f.warning);
+        let prior_ll = prior(Variant::Mbgnbd).log_likelihood(Variant::Mbgnbd, &data);
+        assert!(f.mean_log_likelihood * data.len() as f64 > prior_ll);
+        assert!(f.p_active(&data[0]) > 0.8);
+        assert!(f.p_active(&data[1]) < f.p_active(&data[0]));
+    }
+}

@@ -1,0 +1,207 @@
+//! The signing keys, read from Secrets Manager at cold start and again every few minutes (see
+//! [`crate::refresh`]), or from local variables for runs without a stack.
+
+use serde::Deserialize;
+
+use super::{optional, SettingsError};
+use crate::signing::LinkKeys;
+
+/// The webhook's signing keys: webhook keys newest first, and the link-token keys.
+#[derive(Clone)]
+pub struct Keys {
+    pub webhook: Vec<Vec<u8>>,
+    pub link: LinkKeys,
+    /// The shop platforms' webhook secrets; a platform without one is not connected.
+    pub platforms: PlatformKeys,
+}
+
+/// Webhook secrets of the shop platforms, each a list (newest first) so one can be rotated:
+/// Shopify's app client secret, WooCommerce's webhook secret, Stripe's endpoint secret (`whsec_…`).
+#[derive(Clone, Default)]
+pub struct PlatformKeys {
+    pub shopify: Vec<Vec<u8>>,
+    pub woocommerce: Vec<Vec<u8>>,
+    pub stripe: Vec<Vec<u8>>,
+}
+
+impl PlatformKeys {
+    /// From `WINBACK_SHOPIFY_SECRET`, `WINBACK_WOOCOMMERCE_SECRET` and `WINBACK_STRIPE_SECRET`
+    /// (each comma-separated, newest first; unset leaves the platform unconnected).
+    pub fn from_env_vars() -> PlatformKeys {
+        let read = |name: &str| optional(name).map(|v| split_keys(&v)).unwrap_or_default();
+        PlatformKeys {
+            shopify: read("WINBACK_SHOPIFY_SECRET"),
+            woocommerce: read("WINBACK_WOOCOMMERCE_SECRET"),
+            stripe: read("WINBACK_STRIPE_SECRET"),
+        }
+    }
+}
+
+impl std::fmt::Debug for PlatformKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PlatformKeys {{ shopify: {}, woocommerce: {}, stripe: {} key(s) }}",
+            self.shopify.len(),
+            self.woocommerce.len(),
+            self.stripe.len()
+        )
+    }
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Keys {{ webhook: {} key(s), link: {:?} }}",
+            self.webhook.len(),
+            self.link
+        )
+    }
+}
+
+/// The webhook's secret (`WEBHOOK_SECRET_ARN`), or the combined one of older stacks
+/// (`SECRETS_ARN`, which also holds `link_key`).
+#[derive(Deserialize)]
+struct SecretDoc {
+    webhook_keys: String,
+    #[serde(default)]
+    link_key: String,
+    #[serde(default)]
+    shopify_secret: String,
+    #[serde(default)]
+    woocommerce_secret: String,
+    #[serde(default)]
+    stripe_secret: String,
+}
+
+fn split_keys(list: &str) -> Vec<Vec<u8>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| k.as_bytes().to_vec())
+        .collect()
+}
+
+async fn read_secret(conf: &aws_config::SdkConfig, arn: &str) -> Result<String, SettingsError> {
+    let out = aws_sdk_secretsmanager::Client::new(conf)
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| SettingsError::Secret {
+            arn: arn.to_string(),
+            source: Box::new(e),
+        })?;
+    Ok(out.secret_string().unwrap_or_default().to_string())
+}
+
+async fn read_doc(conf: &aws_config::SdkConfig, arn: &str) -> Result<SecretDoc, SettingsError> {
+    serde_json::from_str(&read_secret(conf, arn).await?).map_err(|source| {
+        SettingsError::SecretShape {
+            arn: arn.to_string(),
+            source,
+        }
+    })
+}
+
+/// The link-token keys (newest first), for the sender and the webhook: the plain-text secret
+/// named by `LINK_SECRET_ARN` (comma-separated keys), else `link_key` of the secret named by
+/// `SECRETS_ARN`, else `WINBACK_LINK_KEY` (comma-separated, for local runs).
+pub async fn load_link_keys(conf: &aws_config::SdkConfig) -> Result<LinkKeys, SettingsError> {
+    load_link_keys_with(conf, &optional).await
+}
+
+/// [`load_link_keys`] with the variables looked up by `var` (a test's own set).
+pub async fn load_link_keys_with(
+    conf: &aws_config::SdkConfig,
+    var: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<LinkKeys, SettingsError> {
+    let (list, source) = if let Some(arn) = var("LINK_SECRET_ARN") {
+        (read_secret(conf, &arn).await?, format!("secret {arn}"))
+    } else if let Some(arn) = var("SECRETS_ARN") {
+        (
+            read_doc(conf, &arn).await?.link_key,
+            format!("link_key of secret {arn}"),
+        )
+    } else {
+        (
+            var("WINBACK_LINK_KEY").unwrap_or_default(),
+            "WINBACK_LINK_KEY".to_string(),
+        )
+    };
+    let keys = LinkKeys::new(split_keys(&list));
+    if keys.is_empty() {
+        return Err(SettingsError::MissingKeys(source));
+    }
+    Ok(keys)
+}
+
+impl Keys {
+    /// From `WINBACK_WEBHOOK_KEYS` (comma-separated, newest first) and `WINBACK_LINK_KEY`
+    /// (comma-separated, newest first).
+    pub fn from_env_vars() -> Result<Keys, SettingsError> {
+        let webhook = optional("WINBACK_WEBHOOK_KEYS").map(|w| split_keys(&w));
+        let link = optional("WINBACK_LINK_KEY").map(|l| LinkKeys::new(split_keys(&l)));
+        match (webhook, link) {
+            (Some(w), Some(l)) if !w.is_empty() && !l.is_empty() => Ok(Keys {
+                webhook: w,
+                link: l,
+                platforms: PlatformKeys::from_env_vars(),
+            }),
+            (w, l) => {
+                let mut missing = Vec::new();
+                if w.is_none_or(|w| w.is_empty()) {
+                    missing.push("WINBACK_WEBHOOK_KEYS");
+                }
+                if l.is_none_or(|l| l.is_empty()) {
+                    missing.push("WINBACK_LINK_KEY");
+                }
+                Err(SettingsError::MissingKeys(missing.join(", ")))
+            }
+        }
+    }
+
+    /// The webhook's keys: webhook and platform keys from the secret named by
+    /// `WEBHOOK_SECRET_ARN` (else `SECRETS_ARN`), link keys by [`load_link_keys`]; with neither
+    /// variable set, from the local variables.
+    pub async fn load(conf: &aws_config::SdkConfig) -> Result<Keys, SettingsError> {
+        Keys::load_with(conf, &optional).await
+    }
+
+    /// [`Keys::load`] with the secrets' variables looked up by `var` (a test's own set).
+    pub async fn load_with(
+        conf: &aws_config::SdkConfig,
+        var: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Keys, SettingsError> {
+        let Some(arn) = var("WEBHOOK_SECRET_ARN").or_else(|| var("SECRETS_ARN")) else {
+            return Keys::from_env_vars();
+        };
+        let doc = read_doc(conf, &arn).await?;
+        let webhook = split_keys(&doc.webhook_keys);
+        if webhook.is_empty() {
+            return Err(SettingsError::MissingKeys(format!(
+                "webhook_keys of secret {arn}"
+            )));
+        }
+        // A platform secret missing from the document may still come from the environment.
+        let env = PlatformKeys::from_env_vars();
+        let pick = |doc: &str, env: Vec<Vec<u8>>| {
+            let from_doc = split_keys(doc);
+            if from_doc.is_empty() {
+                env
+            } else {
+                from_doc
+            }
+        };
+        Ok(Keys {
+            webhook,
+            link: load_link_keys_with(conf, var).await?,
+            platforms: PlatformKeys {
+                shopify: pick(&doc.shopify_secret, env.shopify),
+                woocommerce: pick(&doc.woocommerce_secret, env.woocommerce),
+                stripe: pick(&doc.stripe_secret, env.stripe),
+            },
+        })
+    }
+}

@@ -5,6 +5,7 @@
 //! (`now`) and any random draw in; the functions, `winback plan` and `winback simulate` then get
 //! the same answer from the same facts.
 
+pub mod activity;
 pub mod celebration;
 pub mod customer;
 pub mod due;

@@ -61,6 +61,7 @@ metrics! {
         BOUNCED = "Bounced",
         COMPLAINED = "Complained",
         UNSUBSCRIBED = "Unsubscribed",
+        FEWER_EMAILS = "FewerEmails",
         PUBLISH_FAILURES = "PublishFailures",
         FOLLOW_UPS_OPENED = "FollowUpsOpened",
         FOLLOW_UPS_CLOSED = "FollowUpsClosed",

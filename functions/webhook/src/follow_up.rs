@@ -3,17 +3,22 @@
 //! it (`POST` there, or `winback follow-up close ID`), which lets their emails go again.
 
 use chrono::{DateTime, Duration, Utc};
-use minijinja::{context, Environment};
 use shared::domain::customer::Profile;
 use shared::domain::follow_up::{self, Closed, Notice};
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::survey::{Answer, FollowUp};
-use shared::emf::{Record, Unit};
-use shared::ports::{Store, StoreError};
-use shared::signing::{sign_link, verify_link, LinkClaims, Purpose};
+use shared::ports::{
+    update_profile, Change, EnrollmentStore, MetricsStore, ProfileStore, StoreError, StoreResult,
+};
+use shared::signing::{sign_link, LinkClaims, Purpose};
+use shared::telemetry::Telemetry;
 
-use crate::http::{html_response, percent_decode};
-use crate::{report, Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
+use crate::deps::Deps;
+use crate::extract::link_claims;
+use crate::http::{html_response, percent_decode, Handled, HttpRequest, HttpResponse};
+use crate::pages;
+use crate::report::{self, Counted};
+use crate::telemetry::FollowUpNotifyFailed;
 
 /// Opens a follow-up on the customer for `why` (if none is open) and, when it is new, counts it
 /// and tells the team. Returns whether a new one was opened.
@@ -31,23 +36,21 @@ pub(crate) async fn open(
         Answer::Nps(s) => (Some(s), None),
         Answer::Reason(r) => (None, Some(r)),
     };
-    let mut attempt = 0;
-    let profile = loop {
-        attempt += 1;
-        let Some(mut p) = deps.store.get_profile(customer_id).await? else {
-            return Ok(false);
+    let opened = update_profile(deps.store.as_ref(), customer_id, |stored| {
+        let Some(before) = stored else {
+            return Change::Keep(None);
         };
-        let before = p.clone();
+        let mut p = before.clone();
         let opened = follow_up::open(&mut p, &key.campaign, why, nps, reason, now);
-        if p == before {
-            return Ok(false);
+        match (p == before, opened) {
+            (true, _) => Change::Keep(None),
+            (false, true) => Change::Save(p.clone(), Some(p)),
+            (false, false) => Change::Save(p, None),
         }
-        match deps.store.save_profile(&p).await {
-            Ok(_) if opened => break p,
-            Ok(_) => return Ok(false),
-            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
-            Err(e) => return Err(e),
-        }
+    })
+    .await?;
+    let Some(profile) = opened else {
+        return Ok(false);
     };
     report::count(deps, key, now, &[(counter::FOLLOW_UPS, 1)]).await?;
     tracing::info!(event = "follow_up_opened", campaign = %key.campaign);
@@ -115,15 +118,7 @@ async fn notify(deps: &Deps, base: &str, p: &Profile, now: DateTime<Utc>) {
         record_url: &url,
     };
     if let Err(e) = notifier.notify(&notice.subject(), &notice.body()).await {
-        tracing::error!(event = "follow_up_notify_failed", reason = %e);
-        deps.metrics.record(
-            Record::new(&[("Service", "webhook")]).metric(
-                "FollowUpNotifyFailures",
-                1.0,
-                Unit::Count,
-            ),
-            now.timestamp_millis(),
-        );
+        FollowUpNotifyFailed(&e).emit(deps.metrics.as_ref(), now);
     }
 }
 
@@ -132,27 +127,27 @@ async fn notify(deps: &Deps, base: &str, p: &Profile, now: DateTime<Utc>) {
 /// enrollments to release. Counted as `follow_ups_closed` in the follow-up's flow.
 #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %customer_id))]
 pub async fn close(
-    store: &dyn Store,
+    store: &(impl ProfileStore + EnrollmentStore + MetricsStore + ?Sized),
     customer_id: &str,
     flows: &[String],
     now: DateTime<Utc>,
-) -> Result<(Closed, Option<CohortKey>), StoreError> {
-    let mut attempt = 0;
-    let (closed, campaign) = loop {
-        attempt += 1;
-        let Some(mut p) = store.get_profile(customer_id).await? else {
-            return Ok((Closed::NoneOpen, None));
+) -> StoreResult<(Closed, Option<CohortKey>)> {
+    let (closed, campaign) = update_profile(store, customer_id, |stored| {
+        let Some(mut p) = stored else {
+            return Change::Keep((Closed::NoneOpen, None));
         };
-        let closed = follow_up::close(&mut p, now);
-        if closed != Closed::Now {
-            return Ok((closed, None));
+        match follow_up::close(&mut p, now) {
+            Closed::Now => {
+                let campaign = p.follow_up.as_ref().map(|c| c.campaign.clone());
+                Change::Save(p, (Closed::Now, campaign))
+            }
+            closed => Change::Keep((closed, None)),
         }
-        match store.save_profile(&p).await {
-            Ok(_) => break (closed, p.follow_up.map(|c| c.campaign)),
-            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
-            Err(e) => return Err(e),
-        }
-    };
+    })
+    .await?;
+    if closed != Closed::Now {
+        return Ok((closed, None));
+    }
     let mut key = None;
     for flow in flows {
         let Some(e) = store.get_enrollment(customer_id, flow).await? else {
@@ -196,6 +191,7 @@ pub fn flows(deps: &Deps) -> Vec<String> {
     ]
 }
 
+/// The customer id of a record link whose token is valid for it, or the page that refuses it.
 fn verified(
     deps: &Deps,
     req: &HttpRequest,
@@ -206,13 +202,13 @@ fn verified(
         |status: u16, why: String| html_response(status, page("Link refused", &why, None, None));
     let id = percent_decode(segment)
         .ok_or_else(|| refuse(400, "the customer id in the link is damaged".into()))?;
-    let token = req.query_param("t").ok_or_else(|| {
-        refuse(
+    if req.query_param("t").is_none() {
+        return Err(refuse(
             400,
             "the link has no token (t=): copy the whole link".into(),
-        )
-    })?;
-    let claims = verify_link(&deps.keys.link, &token, Purpose::FollowUp, now)
+        ));
+    }
+    let claims = link_claims(req, &deps.keys.link, &[Purpose::FollowUp], now)
         .map_err(|e| refuse(400, e.to_string()))?;
     if claims.customer_id != id {
         return Err(refuse(400, "this link is for another customer".into()));
@@ -226,11 +222,8 @@ pub(crate) async fn record_page(
     req: &HttpRequest,
     segment: &str,
     now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
-    let id = match verified(deps, req, segment, now) {
-        Ok(id) => id,
-        Err(resp) => return Ok(resp),
-    };
+) -> Handled {
+    let id = verified(deps, req, segment, now)?;
     let Some(p) = deps.store.get_profile(&id).await?.filter(|p| !p.erased) else {
         return Ok(html_response(
             404,
@@ -266,20 +259,16 @@ pub(crate) async fn post_close(
     req: &HttpRequest,
     segment: &str,
     now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
-    let id = match verified(deps, req, segment, now) {
-        Ok(id) => id,
-        Err(resp) => return Ok(resp),
-    };
+) -> Handled {
+    let id = verified(deps, req, segment, now)?;
     let (closed, key) = close(deps.store.as_ref(), &id, &flows(deps), now).await?;
     if let Some(k) = key {
-        for r in report::records(
-            &deps.campaign.config().name,
-            &k,
-            &[(counter::FOLLOW_UPS_CLOSED, 1)],
-        ) {
-            deps.metrics.record(r, now.timestamp_millis());
+        Counted {
+            running: &deps.campaign.config().name,
+            key: &k,
+            deltas: &[(counter::FOLLOW_UPS_CLOSED, 1)],
         }
+        .emit(deps.metrics.as_ref(), now);
     }
     let text = match closed {
         Closed::Now => "Follow-up closed: thank you. Their emails may go again.",
@@ -340,26 +329,11 @@ fn record(p: &Profile, deps: &Deps) -> Vec<(&'static str, String)> {
     ]
 }
 
-const PAGE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{{ title }}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}th{text-align:left;padding-right:1rem}button{font-size:1rem;padding:.5rem 1rem}</style>
-</head><body><h1>{{ title }}</h1>
-{% if text %}<p>{{ text }}</p>{% endif %}
-{% if rows %}<table>{% for r in rows %}<tr><th>{{ r[0] }}</th><td>{{ r[1] }}</td></tr>{% endfor %}</table>{% endif %}
-{% if action %}<form method="post" action="?{{ action }}"><p><button type="submit">Close the follow-up</button></p></form>{% endif %}
-</body></html>"#;
-
 fn page(
     title: &str,
     text: &str,
     rows: Option<&[(&'static str, String)]>,
     action: Option<&str>,
 ) -> String {
-    let mut env = Environment::new();
-    env.add_template("follow_up.html", PAGE)
-        .expect("the follow-up page parses");
-    env.get_template("follow_up.html")
-        .and_then(|t| t.render(context! { title, text, rows, action }))
-        .expect("the follow-up page renders with plain strings")
+    pages::follow_up(title, text, rows, action)
 }

@@ -1,8 +1,82 @@
-//! Plain HTTP helpers: responses, headers, query strings, languages.
+//! The HTTP types the handlers see, whatever carried the request, and plain helpers: responses,
+//! headers, query strings, languages, and the Function URL / HTTP API v2 payloads.
 
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::{HeaderName, HeaderValue};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use serde_json::{json, Value};
+use shared::ports::StoreError;
 
-use crate::{HttpRequest, HttpResponse};
+use crate::deps::WebhookError;
+
+/// An HTTP request as the function sees it, whatever carried it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Why a handler ends before its last line: a response it has decided on (a refusal), or a
+/// failure ([`WebhookError::retryable`] picks the status). `?` gives either.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    Respond(HttpResponse),
+    Fail(WebhookError),
+}
+
+/// What a handler answers.
+pub(crate) type Handled = Result<HttpResponse, Stop>;
+
+impl From<HttpResponse> for Stop {
+    fn from(r: HttpResponse) -> Self {
+        Stop::Respond(r)
+    }
+}
+
+impl From<WebhookError> for Stop {
+    fn from(e: WebhookError) -> Self {
+        Stop::Fail(e)
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Fail(e.into())
+    }
+}
+
+impl HttpResponse {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
 
 /// Bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -12,10 +86,7 @@ pub const PLATFORM_MAX_BODY_BYTES: usize = 512 * 1024;
 impl HttpRequest {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
 
     /// The first value of query parameter `name`, percent-decoded.
@@ -114,6 +185,52 @@ pub fn accepted_languages(header: Option<&str>) -> Vec<String> {
         .collect();
     langs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     langs.into_iter().map(|(_, _, t)| t).collect()
+}
+
+/// The request of a Function URL / HTTP API v2 payload, or the 400 that says why it has none.
+pub(crate) fn from_apigw(r: ApiGatewayV2httpRequest) -> Result<HttpRequest, HttpResponse> {
+    let body = match (r.body, r.is_base64_encoded) {
+        (None, _) => Vec::new(),
+        (Some(b), false) => b.into_bytes(),
+        (Some(b), true) => BASE64
+            .decode(b.as_bytes())
+            .map_err(|_| json_error(400, "the body is marked base64 but is not base64", None))?,
+    };
+    let headers = r
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    Ok(HttpRequest {
+        method: r.request_context.http.method.as_str().to_string(),
+        path: r
+            .raw_path
+            .or(r.request_context.http.path)
+            .unwrap_or_else(|| "/".to_string()),
+        query: r.raw_query_string.unwrap_or_default(),
+        headers,
+        body,
+    })
+}
+
+/// The HTTP API v2 payload of a response.
+pub(crate) fn to_apigw(resp: HttpResponse) -> Value {
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(resp.status);
+    for (k, v) in &resp.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
+            out.headers.insert(k, v);
+        }
+    }
+    out.body = Some(Body::Text(resp.body));
+    out.is_base64_encoded = false;
+    serde_json::to_value(out)
+        .unwrap_or_else(|e| json!({ "statusCode": 500, "body": e.to_string() }))
 }
 
 #[cfg(test)]

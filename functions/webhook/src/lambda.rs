@@ -10,7 +10,8 @@ use shared::emf::StdoutEmf;
 use shared::refresh::{Refreshing, SECRET_REFRESH};
 use shared::settings::{self, FromVars, Lookup, SettingsError};
 
-use crate::{Deps, Service, WebhookError};
+use crate::deps::{Deps, WebhookError};
+use crate::router::Service;
 
 /// The webhook's settings, read from the environment once at cold start.
 #[derive(Debug, Clone, PartialEq, Eq)]

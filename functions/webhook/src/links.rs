@@ -1,17 +1,22 @@
 //! The pages behind the links in emails: survey answers, the unsubscribe / fewer-emails choice.
 
 use chrono::{DateTime, Utc};
+use shared::domain::activity::{self, AnswerFacts};
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::metrics::counter;
 use shared::domain::sequence::{Enrollment, ExitReason};
 use shared::domain::survey::{Answer, Reason};
 use shared::events::BusEvent;
-use shared::ports::StoreError;
-use shared::signing::{verify_link, LinkClaims, Purpose, TokenError};
+use shared::ports::{
+    update_enrollment, update_profile, Change, EnrollmentStore, ProfileStore, StoreResult,
+};
+use shared::signing::{LinkClaims, Purpose};
 
-use crate::http::{accepted_languages, html_response};
+use crate::deps::Deps;
+use crate::extract;
+use crate::http::{accepted_languages, html_response, Handled, HttpRequest, HttpResponse};
 use crate::pages::{self, Lang, PageError};
-use crate::{report, Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
+use crate::{follow_up, report};
 
 /// The language of a request's `Accept-Language` (for pages shown before the customer is known).
 fn browser_lang(req: &HttpRequest) -> Lang {
@@ -30,23 +35,30 @@ fn error_page(req: &HttpRequest, e: PageError) -> HttpResponse {
     html_response(400, pages::error(browser_lang(req), e))
 }
 
-/// The claims of the request's `t`, valid for one of `purposes`.
+/// The claims of the request's `t`, valid for one of `purposes`, or the page that says why not.
 fn claims(
     deps: &Deps,
     req: &HttpRequest,
     purposes: &[Purpose],
     now: DateTime<Utc>,
-) -> Result<LinkClaims, TokenError> {
-    let token = req.query_param("t").ok_or(TokenError::Malformed)?;
-    let mut last = TokenError::WrongPurpose;
-    for p in purposes {
-        match verify_link(&deps.keys.link, &token, *p, now) {
-            Ok(c) => return Ok(c),
-            Err(TokenError::WrongPurpose) => last = TokenError::WrongPurpose,
-            Err(e) => return Err(e),
-        }
+) -> Result<LinkClaims, HttpResponse> {
+    extract::link_claims(req, &deps.keys.link, purposes, now)
+        .map_err(|e| error_page(req, PageError::Token(e)))
+}
+
+/// Where a page's form posts: `path` on the public URL (relative without one), with `query`.
+fn form_action(deps: &Deps, path: &str, query: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in query {
+        q.append_pair(k, v);
     }
-    Err(last)
+    let query = q.finish();
+    let base = deps.public_base_url.trim_end_matches('/');
+    if base.is_empty() {
+        format!("{path}?{query}")
+    } else {
+        format!("{base}/v1/{path}?{query}")
+    }
 }
 
 /// A survey request's claims and answer, or the error page that says what is wrong.
@@ -55,8 +67,7 @@ fn survey_claims(
     req: &HttpRequest,
     now: DateTime<Utc>,
 ) -> Result<(LinkClaims, Answer), HttpResponse> {
-    let c = claims(deps, req, &[Purpose::Survey], now)
-        .map_err(|e| error_page(req, PageError::Token(e)))?;
+    let c = claims(deps, req, &[Purpose::Survey], now)?;
     let answer = req
         .query_param("a")
         .as_deref()
@@ -68,29 +79,13 @@ fn survey_claims(
 /// `GET /v1/survey?t=<token>&a=<reason|score>`: the link in the email. Shows the answer with a
 /// button that posts it (the page's one script presses it in a browser), and records nothing:
 /// a mail filter or link scanner that fetches every link in an email answers nothing.
-pub(crate) async fn survey_page(
-    deps: &Deps,
-    req: &HttpRequest,
-    now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
-    let (c, answer) = match survey_claims(deps, req, now) {
-        Ok(ok) => ok,
-        Err(page) => return Ok(page),
-    };
+pub(crate) async fn survey_page(deps: &Deps, req: &HttpRequest, now: DateTime<Utc>) -> Handled {
+    let (c, answer) = survey_claims(deps, req, now)?;
     let raw = req.query_param("a").unwrap_or_default();
     let profile = deps.store.get_profile(&c.customer_id).await?;
     let lang = customer_lang(profile.as_ref(), req);
     let token = req.query_param("t").unwrap_or_default();
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("t", &token)
-        .append_pair("a", &raw)
-        .finish();
-    let base = deps.public_base_url.trim_end_matches('/');
-    let action = if base.is_empty() {
-        format!("survey?{query}")
-    } else {
-        format!("{base}/v1/survey?{query}")
-    };
+    let action = form_action(deps, "survey", &[("t", &token), ("a", &raw)]);
     let shown = match answer {
         Answer::Reason(r) => {
             pages::Shown::Reason(Reason::ALL.iter().position(|x| *x == r).unwrap_or_default())
@@ -107,16 +102,10 @@ pub(crate) async fn survey_page(
 }
 
 /// `POST /v1/survey?t=<token>&a=<reason|score>`: the answer page's form. Records the answer.
-pub(crate) async fn survey(
-    deps: &Deps,
-    req: &HttpRequest,
-    now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
-    let (c, answer) = match survey_claims(deps, req, now) {
-        Ok(ok) => ok,
-        Err(page) => return Ok(page),
-    };
-    let profile = deps.store.get_profile(&c.customer_id).await?;
+pub(crate) async fn survey(deps: &Deps, req: &HttpRequest, now: DateTime<Utc>) -> Handled {
+    let (c, answer) = survey_claims(deps, req, now)?;
+    let store = deps.store.as_ref();
+    let profile = store.get_profile(&c.customer_id).await?;
     let lang = customer_lang(profile.as_ref(), req);
     if profile.as_ref().is_none_or(|p| p.erased) {
         return Ok(html_response(200, pages::thanks(lang)));
@@ -130,124 +119,113 @@ pub(crate) async fn survey(
             .contains(&r),
         Answer::Nps(_) => false,
     };
+    let enrollment = answer_enrollment(store, &c, answer, paused, now).await?;
+    let profile_changed = answer_profile(store, &c.customer_id, answer).await?;
+    let answered = activity::answered(
+        &AnswerFacts {
+            customer_id: &c.customer_id,
+            campaign: &c.campaign,
+            answer,
+            enrollment: enrollment.as_ref().map(|(before, after)| (before, after)),
+            profile_changed,
+        },
+        now,
+    );
 
-    // The enrollment the email belonged to, if it is still the latest.
-    let mut attempt = 0;
-    let enrollment_change = loop {
-        attempt += 1;
-        let Some(before) = deps
-            .store
-            .get_enrollment(&c.customer_id, &c.campaign)
-            .await?
-            .filter(|e| e.id == c.enrollment_id)
-        else {
-            break None;
-        };
-        let Some(after) = before.answered(answer, paused, now) else {
-            break None;
-        };
-        match deps.store.save_enrollment(&after).await {
-            Ok(_) => break Some((before, after)),
-            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
-            Err(e) => return Err(e),
+    let recorded = answered.event.is_some();
+    let mut events = Vec::from_iter(answered.event);
+    if let Some(count) = &answered.count {
+        report::count(deps, &count.cohort, now, &count.deltas).await?;
+    }
+    if let (Some(why), Some(count)) = (answered.follow_up, &answered.count) {
+        // A person is told, and the customer's emails wait for them (domain::follow_up).
+        if follow_up::open(deps, req, &count.cohort, &c.customer_id, why, answer, now).await? {
+            events.push(BusEvent::FollowUpNeeded {
+                campaign: c.campaign.clone(),
+                customer_id: c.customer_id.clone(),
+                why,
+                at: now,
+            });
         }
-    };
-
-    let mut attempt = 0;
-    let profile_changed = loop {
-        attempt += 1;
-        let Some(mut p) = deps.store.get_profile(&c.customer_id).await? else {
-            break false;
-        };
-        let before = p.clone();
-        p.apply_answer(answer);
-        if p == before {
-            break false;
-        }
-        match deps.store.save_profile(&p).await {
-            Ok(_) => break true,
-            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
-            Err(e) => return Err(e),
-        }
-    };
-
-    let (reason, nps) = match answer {
-        Answer::Reason(r) => (Some(r), None),
-        Answer::Nps(s) => (None, Some(s)),
-    };
-    let mut events = Vec::new();
-    if let Some((before, after)) = &enrollment_change {
-        let key = after.cohort();
-        let deltas = before.answer_deltas(answer);
-        let refs: Vec<(&str, i64)> = deltas.iter().map(|(n, d)| (n.as_str(), *d)).collect();
-        report::count(deps, &key, now, &refs).await?;
-        if let Some(why) = answer.new_follow_up(before.survey_reason, before.nps) {
-            // A person is told, and the customer's emails wait for them (domain::follow_up).
-            if crate::follow_up::open(deps, req, &key, &c.customer_id, why, answer, now).await? {
-                events.push(BusEvent::FollowUpNeeded {
-                    campaign: c.campaign.clone(),
-                    customer_id: c.customer_id.clone(),
-                    why,
-                    at: now,
-                });
-            }
-        }
+    }
+    if let Some((before, _)) = &enrollment {
         if paused && !before.status.is_final() {
             tracing::info!(event = "enrollment_paused", customer_id = %c.customer_id, campaign = %c.campaign);
         }
     }
-    if enrollment_change.is_some() || profile_changed {
-        events.insert(
-            0,
-            BusEvent::SurveyAnswered {
-                campaign: c.campaign.clone(),
-                customer_id: c.customer_id.clone(),
-                reason,
-                nps,
-                at: now,
-            },
-        );
+    if recorded {
+        let (reason, nps) = match answer {
+            Answer::Reason(r) => (Some(r), None),
+            Answer::Nps(s) => (None, Some(s)),
+        };
         tracing::info!(
             event = "survey_answered",
             customer_id = %c.customer_id,
             campaign = %c.campaign,
             reason = reason.map(Reason::as_str),
             nps = nps,
-            counted = enrollment_change.is_some(),
+            counted = enrollment.is_some(),
         );
     }
-    crate::publish(deps, events, &c.customer_id, now).await;
+    deps.publish(events, &c.customer_id, now).await;
     Ok(html_response(200, pages::thanks(lang)))
+}
+
+/// Saves the answer on the enrollment the email belonged to, if it is still the latest and the
+/// answer changes it: the enrollment before and after.
+async fn answer_enrollment(
+    store: &dyn EnrollmentStore,
+    c: &LinkClaims,
+    answer: Answer,
+    paused: bool,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<(Enrollment, Enrollment)>> {
+    update_enrollment(store, &c.customer_id, &c.campaign, |stored| {
+        let Some(before) = stored.filter(|e| e.id == c.enrollment_id) else {
+            return Change::Keep(None);
+        };
+        match before.answered(answer, paused, now) {
+            Some(after) => Change::Save(after.clone(), Some((before, after))),
+            None => Change::Keep(None),
+        }
+    })
+    .await
+}
+
+/// Saves the answer on the profile; whether it changed it.
+async fn answer_profile(
+    store: &dyn ProfileStore,
+    customer_id: &str,
+    answer: Answer,
+) -> StoreResult<bool> {
+    update_profile(store, customer_id, |stored| {
+        let Some(before) = stored else {
+            return Change::Keep(false);
+        };
+        let mut p = before.clone();
+        p.apply_answer(answer);
+        if p == before {
+            Change::Keep(false)
+        } else {
+            Change::Save(p, true)
+        }
+    })
+    .await
 }
 
 /// `GET /v1/unsubscribe?t=` and `GET /v1/preferences?t=`: the choice page. Changes nothing, so
 /// link scanners that follow it do no harm.
-pub(crate) async fn choice_page(
-    deps: &Deps,
-    req: &HttpRequest,
-    now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
-    let c = match claims(
+pub(crate) async fn choice_page(deps: &Deps, req: &HttpRequest, now: DateTime<Utc>) -> Handled {
+    let c = claims(
         deps,
         req,
         &[Purpose::Unsubscribe, Purpose::FewerEmails],
         now,
-    ) {
-        Ok(c) => c,
-        Err(e) => return Ok(error_page(req, PageError::Token(e))),
-    };
+    )?;
     let profile = deps.store.get_profile(&c.customer_id).await?;
     let lang = customer_lang(profile.as_ref(), req);
     let token = req.query_param("t").unwrap_or_default();
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("t", &token)
-        .finish();
-    let base = deps.public_base_url.trim_end_matches('/');
-    let action = if base.is_empty() {
-        format!("preferences?{query}")
-    } else {
-        format!("{base}/v1/preferences?{query}")
-    };
+    let action = form_action(deps, "preferences", &[("t", &token)]);
     Ok(html_response(200, pages::choice(lang, &action)))
 }
 
@@ -335,15 +313,10 @@ pub(crate) async fn post_unsubscribe(
     deps: &Deps,
     req: &HttpRequest,
     now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
-    let c = match claims(deps, req, &[Purpose::Unsubscribe], now) {
-        Ok(c) => c,
-        Err(e) => return Ok(error_page(req, PageError::Token(e))),
-    };
-    match posted_choice(req).await {
-        Ok(EmailStatus::Unsubscribed) => {}
-        Ok(_) => return Ok(error_page(req, PageError::BadChoice)),
-        Err(page) => return Ok(page),
+) -> Handled {
+    let c = claims(deps, req, &[Purpose::Unsubscribe], now)?;
+    if posted_choice(req).await? != EmailStatus::Unsubscribed {
+        return Ok(error_page(req, PageError::BadChoice));
     }
     set_status(deps, req, &c, EmailStatus::Unsubscribed, now).await
 }
@@ -353,20 +326,14 @@ pub(crate) async fn post_preferences(
     deps: &Deps,
     req: &HttpRequest,
     now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
-    let c = match claims(
+) -> Handled {
+    let c = claims(
         deps,
         req,
         &[Purpose::FewerEmails, Purpose::Unsubscribe],
         now,
-    ) {
-        Ok(c) => c,
-        Err(e) => return Ok(error_page(req, PageError::Token(e))),
-    };
-    let status = match posted_choice(req).await {
-        Ok(status) => status,
-        Err(page) => return Ok(page),
-    };
+    )?;
+    let status = posted_choice(req).await?;
     set_status(deps, req, &c, status, now).await
 }
 
@@ -392,55 +359,21 @@ async fn set_status(
     c: &LinkClaims,
     to: EmailStatus,
     now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
-    let mut attempt = 0;
-    let (changed, lang) = loop {
-        attempt += 1;
-        let Some(mut p) = deps.store.get_profile(&c.customer_id).await? else {
-            break (false, browser_lang(req));
+) -> Handled {
+    let store = deps.store.as_ref();
+    let (changed, lang) = update_profile(store, &c.customer_id, |stored| {
+        let Some(mut p) = stored else {
+            return Change::Keep((false, browser_lang(req)));
         };
         let lang = customer_lang(Some(&p), req);
         if p.erased || !p.email_status.moves_to(to) {
-            break (false, lang);
+            return Change::Keep((false, lang));
         }
         p.email_status = to;
-        match deps.store.save_profile(&p).await {
-            Ok(_) => break (true, lang),
-            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
-            Err(e) => return Err(e),
-        }
-    };
-    let mut attempt = 0;
-    let mut waited = 0;
-    let enrollment = loop {
-        attempt += 1;
-        let Some(e) = deps
-            .store
-            .get_enrollment(&c.customer_id, &c.campaign)
-            .await?
-        else {
-            break None;
-        };
-        if to != EmailStatus::Unsubscribed || e.status.is_final() {
-            break Some(e);
-        }
-        if sending_now(&e, now) && waited < SETTLE_WAITS {
-            // A sender holds a claim and may be handing the email to SES right now: answer only
-            // once it has marked or released the step, so no email follows the acknowledgement.
-            waited += 1;
-            attempt -= 1;
-            tokio::time::sleep(SETTLE_PAUSE).await;
-            continue;
-        }
-        let Ok(exited) = e.exit(ExitReason::Unsubscribed, now) else {
-            break Some(e);
-        };
-        match deps.store.save_enrollment(&exited).await {
-            Ok(_) => break Some(exited),
-            Err(err) if err.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
-            Err(err) => return Err(err),
-        }
-    };
+        Change::Save(p, (true, lang))
+    })
+    .await?;
+    let enrollment = end_enrollment(store, c, to, now).await?;
     if changed {
         let (name, event) = if to == EmailStatus::Unsubscribed {
             (counter::UNSUBSCRIBED, "unsubscribed")
@@ -448,8 +381,7 @@ async fn set_status(
             (counter::FEWER_EMAILS, "fewer_emails")
         };
         if let Some(e) = &enrollment {
-            let key = e.cohort();
-            report::count(deps, &key, now, &[(name, 1)]).await?;
+            report::count(deps, &e.cohort(), now, &[(name, 1)]).await?;
         }
         tracing::info!(event = event, campaign = %c.campaign);
     }
@@ -459,6 +391,45 @@ async fn set_status(
         pages::fewer(lang)
     };
     Ok(html_response(200, page))
+}
+
+/// Ends the customer's enrollment in the link's campaign on an unsubscribe (once a send in flight
+/// has settled); answers the enrollment as it stands.
+async fn end_enrollment(
+    store: &dyn EnrollmentStore,
+    c: &LinkClaims,
+    to: EmailStatus,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Enrollment>> {
+    let mut waited = 0;
+    loop {
+        let settle = waited < SETTLE_WAITS;
+        let ended = update_enrollment(store, &c.customer_id, &c.campaign, |stored| {
+            let Some(e) = stored else {
+                return Change::Keep(Some(None));
+            };
+            if to != EmailStatus::Unsubscribed || e.status.is_final() {
+                return Change::Keep(Some(Some(e)));
+            }
+            if settle && sending_now(&e, now) {
+                return Change::Keep(None);
+            }
+            match e.exit(ExitReason::Unsubscribed, now) {
+                Ok(exited) => Change::Save(exited.clone(), Some(Some(exited))),
+                Err(_) => Change::Keep(Some(Some(e))),
+            }
+        })
+        .await?;
+        match ended {
+            Some(enrollment) => return Ok(enrollment),
+            // A sender holds a claim and may be handing the email to SES right now: answer only
+            // once it has marked or released the step, so no email follows the acknowledgement.
+            None => {
+                waited += 1;
+                tokio::time::sleep(SETTLE_PAUSE).await;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -246,14 +246,43 @@ button { font-size: 1rem; padding: 0.6rem 1.2rem; border-radius: 6px; border: 1p
 </html>
 "#;
 
+/// The team's page of a customer's record behind a follow-up link (English: it is for the
+/// shop's people, not its customers).
+const FOLLOW_UP: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{{ title }}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}th{text-align:left;padding-right:1rem}button{font-size:1rem;padding:.5rem 1rem}</style>
+</head><body><h1>{{ title }}</h1>
+{% if text %}<p>{{ text }}</p>{% endif %}
+{% if rows %}<table>{% for r in rows %}<tr><th>{{ r[0] }}</th><td>{{ r[1] }}</td></tr>{% endfor %}</table>{% endif %}
+{% if action %}<form method="post" action="?{{ action }}"><p><button type="submit">Close the follow-up</button></p></form>{% endif %}
+</body></html>"#;
+
+/// Every page's template, parsed once.
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.add_template("page.html", PAGE)
             .expect("the page template compiles");
+        env.add_template("follow_up.html", FOLLOW_UP)
+            .expect("the follow-up page compiles");
         env
     })
+}
+
+/// The follow-up page: a title, a text, the record's rows and the button that closes the
+/// follow-up (posting to `?{action}`), each when given.
+pub(crate) fn follow_up(
+    title: &str,
+    text: &str,
+    rows: Option<&[(&'static str, String)]>,
+    action: Option<&str>,
+) -> String {
+    env()
+        .get_template("follow_up.html")
+        .and_then(|t| t.render(context! { title, text, rows, action }))
+        .expect("the follow-up page renders with plain strings")
 }
 
 #[derive(Serialize)]

@@ -14,29 +14,59 @@
 use chrono::{DateTime, Utc};
 use shared::campaign::flows;
 use shared::domain::metrics::{counter, CohortKey};
-use shared::emf::{Record, Unit};
+use shared::emf::{MetricSink, Record, Unit};
 use shared::ports::StoreError;
+use shared::telemetry::{metric::webhook as metric, Telemetry};
 
-use crate::Deps;
+use crate::deps::Deps;
 
 /// Adds `deltas` to the cohort's row of the day, then reports the change as EMF. Reads nothing.
 pub(crate) async fn count(
     deps: &Deps,
     key: &CohortKey,
     now: DateTime<Utc>,
-    deltas: &[(&str, i64)],
+    deltas: &[(impl AsRef<str>, i64)],
 ) -> Result<(), StoreError> {
-    let deltas: Vec<(&str, i64)> = deltas.iter().copied().filter(|(_, d)| *d != 0).collect();
+    let deltas: Vec<(&str, i64)> = deltas
+        .iter()
+        .map(|(n, d)| (n.as_ref(), *d))
+        .filter(|(_, d)| *d != 0)
+        .collect();
     if deltas.is_empty() {
         return Ok(());
     }
     deps.store
         .add_counts(key, Some(now.date_naive()), &deltas)
         .await?;
-    for record in records(&deps.campaign.config().name, key, &deltas) {
-        deps.metrics.record(record, now.timestamp_millis());
+    Counted {
+        running: &deps.campaign.config().name,
+        key,
+        deltas: &deltas,
     }
+    .emit(deps.metrics.as_ref(), now);
     Ok(())
+}
+
+/// Counters of cohort `key` changed by `deltas` in campaign `running`: the EMF records of
+/// [`records`].
+pub(crate) struct Counted<'a> {
+    pub running: &'a str,
+    pub key: &'a CohortKey,
+    pub deltas: &'a [(&'a str, i64)],
+}
+
+impl Telemetry for Counted<'_> {
+    fn log(&self) {
+        tracing::debug!(event = "counted", campaign = %self.key.campaign, variant = %self.key.variant, deltas = ?self.deltas);
+    }
+
+    /// One record per dimension set, so `emit` writes each of [`records`].
+    fn emit(&self, metrics: &dyn MetricSink, now: DateTime<Utc>) {
+        self.log();
+        for record in records(self.running, self.key, self.deltas) {
+            metrics.record(record, now.timestamp_millis());
+        }
+    }
 }
 
 /// The EMF records for a change of `deltas` in cohort `key` of campaign `running` (a cohort of
@@ -51,10 +81,10 @@ pub(crate) fn records(running: &str, key: &CohortKey, deltas: &[(&str, i64)]) ->
     let mut out = Vec::new();
 
     let cohort_metric = |name: &str| match name {
-        counter::REACTIVATED => Some(("Reactivated", 1.0, Unit::Count)),
-        counter::REVENUE => Some(("RevenueRecovered", 0.01, Unit::None)),
-        counter::REDEEMED => Some(("RewardsRedeemed", 1.0, Unit::Count)),
-        counter::ENROLLED => Some(("Enrolled", 1.0, Unit::Count)),
+        counter::REACTIVATED => Some((metric::REACTIVATED, 1.0, Unit::Count)),
+        counter::REVENUE => Some((metric::REVENUE_RECOVERED, 0.01, Unit::None)),
+        counter::REDEEMED => Some((metric::REWARDS_REDEEMED, 1.0, Unit::Count)),
+        counter::ENROLLED => Some((metric::ENROLLED, 1.0, Unit::Count)),
         _ => None,
     };
     let mut cohort = Record::new(&[
@@ -80,7 +110,7 @@ pub(crate) fn records(running: &str, key: &CohortKey, deltas: &[(&str, i64)]) ->
         if let Some(reason) = reason {
             out.push(
                 Record::new(&[("Campaign", campaign), ("Reason", reason)]).metric(
-                    "SurveyAnswers",
+                    metric::SURVEY_ANSWERS,
                     *delta as f64,
                     Unit::Count,
                 ),
@@ -89,15 +119,15 @@ pub(crate) fn records(running: &str, key: &CohortKey, deltas: &[(&str, i64)]) ->
     }
 
     let campaign_metric = |name: &str| match name {
-        counter::DELIVERED => Some("Delivered"),
-        counter::OPENED => Some("Opened"),
-        counter::CLICKED => Some("Clicked"),
-        counter::BOUNCED => Some("Bounced"),
-        counter::COMPLAINED => Some("Complained"),
-        counter::UNSUBSCRIBED => Some("Unsubscribed"),
-        counter::FEWER_EMAILS => Some("FewerEmails"),
-        counter::FOLLOW_UPS => Some("FollowUpsOpened"),
-        counter::FOLLOW_UPS_CLOSED => Some("FollowUpsClosed"),
+        counter::DELIVERED => Some(metric::DELIVERED),
+        counter::OPENED => Some(metric::OPENED),
+        counter::CLICKED => Some(metric::CLICKED),
+        counter::BOUNCED => Some(metric::BOUNCED),
+        counter::COMPLAINED => Some(metric::COMPLAINED),
+        counter::UNSUBSCRIBED => Some(metric::UNSUBSCRIBED),
+        counter::FEWER_EMAILS => Some(metric::FEWER_EMAILS),
+        counter::FOLLOW_UPS => Some(metric::FOLLOW_UPS_OPENED),
+        counter::FOLLOW_UPS_CLOSED => Some(metric::FOLLOW_UPS_CLOSED),
         _ => None,
     };
     let mut per_campaign = Record::new(&[("Campaign", campaign)]);
@@ -143,8 +173,8 @@ mod tests {
         );
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].dimensions.len(), 3);
-        assert_eq!(metric(&recs[0], "Reactivated"), Some(1.0));
-        assert_eq!(metric(&recs[0], "RevenueRecovered"), Some(42.5));
+        assert_eq!(metric(&recs[0], metric::REACTIVATED), Some(1.0));
+        assert_eq!(metric(&recs[0], metric::REVENUE_RECOVERED), Some(42.5));
         assert_eq!(recs[0].metrics.len(), 2, "counts only, no rates");
         assert_eq!(recs[0].flow.as_deref(), Some("win-back"));
     }
@@ -185,7 +215,7 @@ mod tests {
             recs[0].dimensions,
             vec![("Campaign".to_string(), "example".to_string())]
         );
-        assert_eq!(metric(&recs[0], "Bounced"), Some(1.0));
+        assert_eq!(metric(&recs[0], metric::BOUNCED), Some(1.0));
         assert_eq!(recs[0].metrics.len(), 1, "counts only, no rates");
     }
 
@@ -205,7 +235,7 @@ mod tests {
             .map(|r| {
                 (
                     r.dimensions[1].1.clone(),
-                    metric(r, "SurveyAnswers").unwrap(),
+                    metric(r, metric::SURVEY_ANSWERS).unwrap(),
                 )
             })
             .collect();

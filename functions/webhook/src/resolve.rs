@@ -3,14 +3,15 @@
 //! which reads every profile: the public webhook's role has no `Scan`.
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::domain::survey::Reason;
 use shared::events::BusEvent;
-use shared::ports::StoreError;
 use shared::retry::RetryPolicy;
 
-use crate::http::{json_error, json_response, percent_decode};
-use crate::{Deps, HttpRequest, HttpResponse};
+use crate::deps::Deps;
+use crate::extract::signed_json;
+use crate::http::{json_error, json_response, percent_decode, Handled, HttpRequest};
 
 /// The longest note accepted.
 const MAX_NOTE_CHARS: usize = 500;
@@ -21,10 +22,8 @@ pub(crate) async fn post(
     req: &HttpRequest,
     segment: &str,
     now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
-    if let Some(refused) = crate::refuse_unsigned_body(deps, req, now) {
-        return Ok(refused);
-    }
+) -> Handled {
+    let body: Resolution = signed_json(req, &deps.keys.webhook, now)?;
     let reason = match percent_decode(segment).map(|s| s.parse::<Reason>()) {
         Some(Ok(r)) => r,
         Some(Err(e)) => return Ok(json_error(400, &e.to_string(), Some("reason"))),
@@ -36,10 +35,9 @@ pub(crate) async fn post(
             ))
         }
     };
-    let note = match note_of(&req.body) {
-        Ok(n) => n,
-        Err(message) => return Ok(json_error(400, message, Some("note"))),
-    };
+    let note = body
+        .note()
+        .map_err(|message| json_error(400, message, Some("note")))?;
     let event = BusEvent::ResolutionRequested {
         campaign: deps.campaign.config().name.clone(),
         reason,
@@ -66,16 +64,22 @@ pub(crate) async fn post(
     ))
 }
 
-/// The note of a resolution body: required, one short text.
-pub fn note_of(body: &[u8]) -> Result<String, &'static str> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| "the body must be JSON: {\"note\": \"what was fixed\"}")?;
-    let note = value
-        .get("note")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .ok_or("note is missing: say what was fixed, customers read it")?;
-    check_note(note).map(str::to_string)
+/// The body of a resolution: `{"note": "what was fixed"}`.
+#[derive(Deserialize)]
+struct Resolution {
+    #[serde(default)]
+    note: Value,
+}
+
+impl Resolution {
+    /// The note: required, one short text ([`check_note`]).
+    fn note(&self) -> Result<String, &'static str> {
+        let note = self
+            .note
+            .as_str()
+            .ok_or("note is missing: say what was fixed, customers read it")?;
+        check_note(note).map(str::to_string)
+    }
 }
 
 /// A note customers can read: not empty, at most 500 characters, no control characters.

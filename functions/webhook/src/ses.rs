@@ -6,11 +6,14 @@ use serde_json::Value;
 use shared::domain::customer::EmailStatus;
 use shared::domain::experiment::{Group, HOLDOUT};
 use shared::domain::metrics::{counter, CohortKey};
-use shared::domain::sequence::{ExitReason, Flow};
+use shared::domain::sequence::{Enrollment, ExitReason, Flow};
 use shared::events::BusEvent;
-use shared::ports::{Claimed, StoreError};
+use shared::ports::{
+    update_enrollment, update_profile, Change, Claimed, EnrollmentStore, ProfileStore, StoreResult,
+};
 
-use crate::{report, Deps, WebhookError, SAVE_ATTEMPTS};
+use crate::deps::{Deps, WebhookError, DEDUP, LEASE};
+use crate::report;
 
 /// What an SES event means here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +70,11 @@ pub(crate) async fn handle_ses_event(
         .get("id")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .ok_or(WebhookError::BadSesEvent("id"))?;
+        .ok_or(WebhookError::SesEventIncomplete("id"))?;
     let detail_type = event
         .get("detail-type")
         .and_then(Value::as_str)
-        .ok_or(WebhookError::BadSesEvent("detail-type"))?;
+        .ok_or(WebhookError::SesEventIncomplete("detail-type"))?;
     let fb = feedback(event);
     if fb == Feedback::Ignored {
         tracing::debug!(event = "ses_event_ignored", detail_type = detail_type);
@@ -87,7 +90,7 @@ pub(crate) async fn handle_ses_event(
         return Ok(());
     };
     let key = format!("ses#{id}");
-    match deps.store.claim_key(&key, now + crate::LEASE).await? {
+    match deps.store.claim_key(&key, now + LEASE).await? {
         Claimed::New => {}
         Claimed::Seen(Some(_)) => {
             tracing::info!(event = "ses_event_duplicate", ses_event_id = id);
@@ -95,20 +98,16 @@ pub(crate) async fn handle_ses_event(
         }
         // Claimed, not finished: fail so that EventBridge retries it. If that invocation died,
         // its lease runs out and the retry records the event.
-        Claimed::Seen(None) => return Err(WebhookError::InProgress(id.to_string())),
+        Claimed::Seen(None) => return Err(WebhookError::SesEventInProgress(id.to_string())),
     }
     // A panic while recording gives the event back before it goes on, so EventBridge's retry
     // records it at once rather than after the lease.
-    let recorded =
-        crate::releasing_on_panic(deps, Some(&key), record(deps, event, fb, &customer_id, now))
-            .await;
+    let recorded = deps
+        .releasing_on_panic(Some(&key), record(deps, event, fb, &customer_id, now))
+        .await;
     match recorded {
         Ok(()) => {
-            if let Err(e) = deps
-                .store
-                .record_result(&key, "done", now + crate::DEDUP)
-                .await
-            {
+            if let Err(e) = deps.store.record_result(&key, "done", now + DEDUP).await {
                 tracing::warn!(event = "result_not_recorded", error = %e, ses_event_id = id);
             }
             Ok(())
@@ -117,9 +116,30 @@ pub(crate) async fn handle_ses_event(
             if let Err(release) = deps.store.release_key(&key).await {
                 tracing::error!(event = "release_failed", error = %release, ses_event_id = id);
             }
-            Err(e.into())
+            Err(e)
         }
     }
+}
+
+/// The cohort an SES event counts in: its tags, else the customer's enrollment (`None`: no
+/// variant to count it under).
+fn cohort(event: &Value, campaign: &str, enrollment: Option<&Enrollment>) -> Option<CohortKey> {
+    let variant = tag(event, "variant").or_else(|| enrollment.map(|e| e.variant.clone()))?;
+    let group = match tag(event, "group").as_deref() {
+        Some("holdout") => Group::Holdout,
+        Some(_) => Group::Treated,
+        None => match (enrollment, variant.as_str()) {
+            (_, HOLDOUT) => Group::Holdout,
+            (Some(e), _) => e.group,
+            _ => Group::Treated,
+        },
+    };
+    // The at-risk flow's emails carry `flow`; their counters are kept apart from the win-back's.
+    let flow = match tag(event, "flow").as_deref().and_then(Flow::read) {
+        Some(flow) => flow,
+        None => enrollment.map_or(Flow::WinBack, |e| e.flow),
+    };
+    Some(CohortKey::of(campaign, flow, &variant, group))
 }
 
 #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %customer_id))]
@@ -129,25 +149,10 @@ async fn record(
     fb: Feedback,
     customer_id: &str,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), WebhookError> {
     let campaign = tag(event, "campaign").unwrap_or_else(|| deps.campaign.config().name.clone());
     let enrollment = deps.store.get_enrollment(customer_id, &campaign).await?;
-    let variant = tag(event, "variant").or_else(|| enrollment.as_ref().map(|e| e.variant.clone()));
-    let group = match tag(event, "group").as_deref() {
-        Some("holdout") => Group::Holdout,
-        Some(_) => Group::Treated,
-        None => match (&enrollment, variant.as_deref()) {
-            (_, Some(HOLDOUT)) => Group::Holdout,
-            (Some(e), _) => e.group,
-            _ => Group::Treated,
-        },
-    };
-    // The at-risk flow's emails carry `flow`; their counters are kept apart from the win-back's.
-    let flow = match tag(event, "flow").as_deref().and_then(Flow::read) {
-        Some(flow) => flow,
-        None => enrollment.as_ref().map_or(Flow::WinBack, |e| e.flow),
-    };
-    let cohort = variant.map(|variant| CohortKey::of(&campaign, flow, &variant, group));
+    let cohort = cohort(event, &campaign, enrollment.as_ref());
     let message_id = event
         .pointer("/detail/mail/messageId")
         .and_then(Value::as_str)
@@ -166,16 +171,17 @@ async fn record(
     let unique_key = match (unique, message_id.is_empty()) {
         (Some(what), false) => {
             let k = unique_key(what, message_id);
-            match deps.store.claim_key(&k, now + crate::LEASE).await? {
+            match deps.store.claim_key(&k, now + LEASE).await? {
                 Claimed::New => {}
                 // Counted already.
                 Claimed::Seen(Some(_)) => return Ok(()),
                 // Held by an attempt that has not finished (or died holding it): fail, so the
                 // event is given back and retried, and counted once the lease runs out.
                 Claimed::Seen(None) => {
-                    return Err(StoreError::Transient(
-                        format!("the {what} of this email is being counted: retry later").into(),
-                    ))
+                    return Err(WebhookError::CountInProgress {
+                        what,
+                        message_id: message_id.to_string(),
+                    })
                 }
             }
             Some(k)
@@ -183,89 +189,28 @@ async fn record(
         _ => None,
     };
     // A panic while counting gives the open or click back before it goes on.
-    let applied: Result<(), StoreError> = crate::releasing_on_panic(deps, unique_key.as_deref(), async {
-    let mut attempt = 0;
-    let suppressed_now = loop {
-        attempt += 1;
-        // An erased customer's tombstone records nothing (and is never emailed).
-        let Some(mut p) = deps.store.get_profile(customer_id).await?.filter(|p| !p.erased) else {
-            break false;
-        };
-        let mut newly = false;
-        match fb {
-            Feedback::Suppress { .. } => {
-                newly = p.email_status.moves_to(EmailStatus::Suppressed);
-                p.email_status = EmailStatus::Suppressed;
+    let applied = deps
+        .releasing_on_panic(unique_key.as_deref(), async {
+            let store = deps.store.as_ref();
+            let suppressed_now = apply_to_profile(store, customer_id, fb, now).await?;
+            if let Feedback::Suppress { complaint } = fb {
+                suppress(deps, customer_id, &campaign, complaint, suppressed_now, now).await?;
             }
-            Feedback::Opened => p.emails_opened += 1,
-            Feedback::Clicked => {
-                p.emails_clicked += 1;
-                p.last_clicked_at = Some(p.last_clicked_at.map_or(now, |c| c.max(now)));
-            }
-            _ => break false,
-        }
-        if matches!(fb, Feedback::Suppress { .. }) && !newly {
-            break false;
-        }
-        match deps.store.save_profile(&p).await {
-            Ok(_) => break newly,
-            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
-            Err(e) => return Err(e),
-        }
-    };
-
-    if let Feedback::Suppress { complaint } = fb {
-        let mut attempt = 0;
-        let mut current = enrollment.clone();
-        loop {
-            attempt += 1;
-            let Some(e) = current.take() else { break };
-            let Ok(exited) = e.exit(ExitReason::Suppressed, now) else {
-                break;
-            };
-            match deps.store.save_enrollment(&exited).await {
-                Ok(_) => break,
-                Err(err) if err.is_conflict() && attempt < SAVE_ATTEMPTS => {
-                    current = deps.store.get_enrollment(customer_id, &campaign).await?;
+            match &cohort {
+                Some(key) => report::count(deps, key, now, &[(counter_name, 1)]).await?,
+                None => {
+                    tracing::warn!(
+                        event = "ses_event_uncounted",
+                        "no variant tag and no enrollment: the event is not counted"
+                    )
                 }
-                Err(err) => return Err(err),
             }
-        }
-        let why = if complaint {
-            "complaint"
-        } else {
-            "permanent bounce"
-        };
-        tracing::info!(event = "customer_suppressed", campaign = %campaign, why = why, newly = suppressed_now);
-        crate::publish(
-            deps,
-            vec![BusEvent::CustomerSuppressed {
-                customer_id: customer_id.to_string(),
-                why: why.to_string(),
-                at: now,
-            }],
-            customer_id,
-            now,
-        )
+            Ok::<(), WebhookError>(())
+        })
         .await;
-    }
-
-    match &cohort {
-        Some(key) => report::count(deps, key, now, &[(counter_name, 1)]).await?,
-        None => {
-            tracing::warn!(event = "ses_event_uncounted", "no variant tag and no enrollment: the event is not counted")
-        }
-    }
-    Ok(())
-    })
-    .await;
     if let Some(k) = &unique_key {
         let settled = match &applied {
-            Ok(()) => {
-                deps.store
-                    .record_result(k, "done", now + crate::DEDUP)
-                    .await
-            }
+            Ok(()) => deps.store.record_result(k, "done", now + DEDUP).await,
             Err(_) => deps.store.release_key(k).await,
         };
         if let Err(e) = settled {
@@ -273,6 +218,78 @@ async fn record(
         }
     }
     applied
+}
+
+/// Saves what the feedback does to the profile: suppression, or one more open or click. An
+/// erased customer's tombstone records nothing (and is never emailed). Whether the address was
+/// suppressed just now.
+async fn apply_to_profile(
+    store: &dyn ProfileStore,
+    customer_id: &str,
+    fb: Feedback,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    update_profile(store, customer_id, |stored| {
+        let Some(mut p) = stored.filter(|p| !p.erased) else {
+            return Change::Keep(false);
+        };
+        match fb {
+            Feedback::Suppress { .. } => {
+                if !p.email_status.moves_to(EmailStatus::Suppressed) {
+                    return Change::Keep(false);
+                }
+                p.email_status = EmailStatus::Suppressed;
+                Change::Save(p, true)
+            }
+            Feedback::Opened => {
+                p.emails_opened += 1;
+                Change::Save(p, false)
+            }
+            Feedback::Clicked => {
+                p.emails_clicked += 1;
+                p.last_clicked_at = Some(p.last_clicked_at.map_or(now, |c| c.max(now)));
+                Change::Save(p, false)
+            }
+            Feedback::Delivered | Feedback::Ignored => Change::Keep(false),
+        }
+    })
+    .await
+}
+
+/// Ends the customer's enrollment in `campaign` (suppressed), says so and publishes it.
+async fn suppress(
+    deps: &Deps,
+    customer_id: &str,
+    campaign: &str,
+    complaint: bool,
+    newly: bool,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let enrollments: &dyn EnrollmentStore = deps.store.as_ref();
+    update_enrollment(enrollments, customer_id, campaign, |stored| {
+        match stored.map(|e| e.exit(ExitReason::Suppressed, now)) {
+            Some(Ok(exited)) => Change::Save(exited, ()),
+            _ => Change::Keep(()),
+        }
+    })
+    .await?;
+    let why = if complaint {
+        "complaint"
+    } else {
+        "permanent bounce"
+    };
+    tracing::info!(event = "customer_suppressed", campaign = %campaign, why = why, newly = newly);
+    deps.publish(
+        vec![BusEvent::CustomerSuppressed {
+            customer_id: customer_id.to_string(),
+            why: why.to_string(),
+            at: now,
+        }],
+        customer_id,
+        now,
+    )
+    .await;
+    Ok(())
 }
 
 /// What an email counts once: its first open and its first click.

@@ -2,25 +2,19 @@
 //! checkout and erasure.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
-use shared::domain::reward::{ReserveError, RewardCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shared::domain::activity;
+use shared::domain::reward::{ReserveError, Reward, RewardCode};
 use shared::domain::sequence::{enrollment_id, Enrollment};
-use shared::ports::StoreError;
-use shared::signing::verify_webhook;
+use shared::ports::{
+    update_profile, update_reward, Change, ErasureStore, IdempotencyStore, ProfileStore,
+    RewardStore, StoreResult,
+};
 
-use crate::http::{json_error, json_response, percent_decode};
-use crate::{Deps, HttpRequest, HttpResponse, SAVE_ATTEMPTS};
-
-fn verify(deps: &Deps, req: &HttpRequest, now: DateTime<Utc>) -> Option<HttpResponse> {
-    verify_webhook(
-        req.header("winback-signature"),
-        req.path_and_query().as_bytes(),
-        &deps.keys.webhook,
-        now,
-    )
-    .err()
-    .map(|e| json_error(401, &e.to_string(), None))
-}
+use crate::deps::Deps;
+use crate::extract::{signed_json, signed_path};
+use crate::http::{json_error, json_response, percent_decode, Handled, HttpRequest, HttpResponse};
 
 /// `GET /v1/rewards/{code}`: what the shop's checkout should do with a code.
 pub(crate) async fn reward(
@@ -28,10 +22,8 @@ pub(crate) async fn reward(
     req: &HttpRequest,
     segment: &str,
     now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
-    if let Some(refused) = verify(deps, req, now) {
-        return Ok(refused);
-    }
+) -> Handled {
+    signed_path(req, &deps.keys.webhook, now)?;
     let unknown = json_response(200, &json!({ "status": "unknown" }));
     let Some(code) = percent_decode(segment).and_then(|s| RewardCode::parse(&s).ok()) else {
         return Ok(unknown);
@@ -57,6 +49,29 @@ pub(crate) async fn reward(
 /// Longest order reference accepted.
 const MAX_ORDER_REF: usize = 200;
 
+/// The body of a reservation: `{"order_ref": "..."}` (checked by [`order_ref`]).
+#[derive(Deserialize)]
+struct Reservation {
+    #[serde(default)]
+    order_ref: Value,
+}
+
+/// The order reference of a reservation: 1 to [`MAX_ORDER_REF`] printable characters.
+fn order_ref(body: &Reservation) -> Result<String, HttpResponse> {
+    match &body.order_ref {
+        Value::String(s)
+            if !s.trim().is_empty() && s.len() <= MAX_ORDER_REF && !s.chars().any(char::is_control) =>
+        {
+            Ok(s.trim().to_string())
+        }
+        _ => Err(json_error(
+            400,
+            &format!("order_ref must be the order's reference: a string of 1 to {MAX_ORDER_REF} printable characters"),
+            Some("order_ref"),
+        )),
+    }
+}
+
 /// `POST /v1/rewards/{code}/reserve` with `{"order_ref": "..."}`, signed over the body: holds the
 /// code for that order ([`shared::domain::reward::Reward::reserve`]) with a conditional write, so
 /// of two orders reserving at once exactly one gets it; the other gets 409.
@@ -65,78 +80,53 @@ pub(crate) async fn reserve(
     req: &HttpRequest,
     segment: &str,
     now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
-    if let Some(refused) = crate::refuse_unsigned_body(deps, req, now) {
-        return Ok(refused);
-    }
-    let order_ref = match serde_json::from_slice::<serde_json::Value>(&req.body) {
-        Err(e) => return Ok(json_error(400, &format!("the body is not JSON: {e}"), Some("body"))),
-        Ok(v) => match v.get("order_ref") {
-            Some(serde_json::Value::String(s))
-                if !s.trim().is_empty()
-                    && s.len() <= MAX_ORDER_REF
-                    && !s.chars().any(char::is_control) =>
-            {
-                s.trim().to_string()
-            }
-            _ => {
-                return Ok(json_error(
-                    400,
-                    &format!("order_ref must be the order's reference: a string of 1 to {MAX_ORDER_REF} printable characters"),
-                    Some("order_ref"),
-                ))
-            }
-        },
-    };
+) -> Handled {
+    let order_ref = order_ref(&signed_json::<Reservation>(req, &deps.keys.webhook, now)?)?;
     let not_found = || json_error(404, "no reward has this code", Some("code"));
     let Some(code) = percent_decode(segment).and_then(|s| RewardCode::parse(&s).ok()) else {
         return Ok(not_found());
     };
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let Some(reward) = deps.store.get_reward(&code).await? else {
-            return Ok(not_found());
-        };
-        let reserved = match reward.reserve(&order_ref, now) {
-            Ok(r) => r,
-            Err(e) => {
-                let body = match &e {
-                    ReserveError::HeldByAnotherOrder { until } => json!({
-                        "status": "held_by_another_order", "until": until,
-                    }),
-                    ReserveError::NotValid { status } => json!({
-                        "status": "not_valid", "code_status": status,
-                    }),
-                };
-                let mut body = body;
-                body["error"] = json!(e.to_string());
-                body["code"] = json!(code.as_str());
-                return Ok(json_response(409, &body));
-            }
-        };
-        match deps.store.save_reward(&reserved).await {
-            Ok(_) => {
-                let held = reserved.reserved.as_ref();
-                return Ok(json_response(
-                    200,
-                    &json!({
-                        "status": "reserved",
-                        "code": code.as_str(),
-                        "order_ref": order_ref,
-                        "until": held.map(|h| h.until),
-                        "kind": reserved.spec.kind.as_str(),
-                        "value": reserved.spec.value.map(|v| v.to_string()),
-                        "currency": reserved.currency,
-                        "customer_id": reserved.customer_id,
-                    }),
-                ));
-            }
-            // Someone else wrote first (another order's reservation, a redemption): read again.
-            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    // Someone else writing first (another order's reservation, a redemption) reads again.
+    let reserved = update_reward(deps.store.as_ref(), &code, |stored| match stored {
+        None => Change::Keep(None),
+        Some(reward) => match reward.reserve(&order_ref, now) {
+            Ok(reserved) => Change::Save(reserved.clone(), Some(Ok(reserved))),
+            Err(e) => Change::Keep(Some(Err(e))),
+        },
+    })
+    .await?;
+    Ok(match reserved {
+        None => not_found(),
+        Some(Ok(reserved)) => json_response(200, &reserved_body(&reserved, &order_ref)),
+        Some(Err(e)) => json_response(409, &refused_body(&e, &code)),
+    })
+}
+
+fn reserved_body(reserved: &Reward, order_ref: &str) -> Value {
+    json!({
+        "status": "reserved",
+        "code": reserved.code.as_str(),
+        "order_ref": order_ref,
+        "until": reserved.reserved.as_ref().map(|h| h.until),
+        "kind": reserved.spec.kind.as_str(),
+        "value": reserved.spec.value.map(|v| v.to_string()),
+        "currency": reserved.currency,
+        "customer_id": reserved.customer_id,
+    })
+}
+
+fn refused_body(e: &ReserveError, code: &RewardCode) -> Value {
+    let mut body = match e {
+        ReserveError::HeldByAnotherOrder { until } => json!({
+            "status": "held_by_another_order", "until": until,
+        }),
+        ReserveError::NotValid { status } => json!({
+            "status": "not_valid", "code_status": status,
+        }),
+    };
+    body["error"] = json!(e.to_string());
+    body["code"] = json!(code.as_str());
+    body
 }
 
 /// `DELETE /v1/customers/{id}`: erases everything kept per customer id (see [`erase_customer`]).
@@ -145,10 +135,8 @@ pub(crate) async fn erase(
     req: &HttpRequest,
     segment: &str,
     now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
-    if let Some(refused) = verify(deps, req, now) {
-        return Ok(refused);
-    }
+) -> Handled {
+    signed_path(req, &deps.keys.webhook, now)?;
     let Some(id) = percent_decode(segment).filter(|s| !s.trim().is_empty()) else {
         return Ok(json_error(
             400,
@@ -156,7 +144,7 @@ pub(crate) async fn erase(
             Some("id"),
         ));
     };
-    if !erase_customer(deps, &id, now).await? {
+    if !erase_customer(deps.store.as_ref(), &id, now).await? {
         return Ok(json_error(
             404,
             "no customer has this id: nothing to erase",
@@ -177,41 +165,36 @@ pub(crate) async fn erase(
 /// repeat: a second erasure finds less to delete.
 #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %id))]
 pub(crate) async fn erase_customer(
-    deps: &Deps,
+    store: &(impl ProfileStore + ErasureStore + RewardStore + IdempotencyStore + ?Sized),
     id: &str,
     _now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let Some(mut p) = deps.store.get_profile(id).await? else {
-            return Ok(false);
-        };
-        if p.is_tombstone() {
-            break;
-        }
-        p.erase_personal_data();
-        match deps.store.save_profile(&p).await {
-            Ok(_) => break,
-            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => continue,
-            Err(e) => return Err(e),
-        }
+) -> StoreResult<bool> {
+    let found = update_profile(store, id, |stored| match stored {
+        None => Change::Keep(false),
+        Some(p) => match activity::erase(&p) {
+            Some(tombstone) => Change::Save(tombstone, true),
+            None => Change::Keep(true),
+        },
+    })
+    .await?;
+    if !found {
+        return Ok(false);
     }
     // Rewards issued before they were listed under their customer are found through the
     // enrollment that holds their code.
     let mut codes = Vec::new();
-    for e in deps.store.enrollments_of(id).await? {
+    for e in store.enrollments_of(id).await? {
         codes.extend(
             e.reward_code
                 .as_deref()
                 .and_then(|c| RewardCode::parse(c).ok()),
         );
         for key in erasure_keys(&e) {
-            deps.store.release_key(&key).await?;
+            store.release_key(&key).await?;
         }
-        deps.store.delete_enrollment(id, &e.campaign).await?;
+        store.delete_enrollment(id, &e.campaign).await?;
     }
-    for code in deps.store.rewards_of(id).await? {
+    for code in store.rewards_of(id).await? {
         if !codes.contains(&code) {
             codes.push(code);
         }
@@ -219,13 +202,12 @@ pub(crate) async fn erase_customer(
     for code in codes {
         // A code listed under the customer but held by someone else (a collision whose insert
         // failed) is left alone; only the listing goes.
-        let theirs = deps
-            .store
+        let theirs = store
             .get_reward(&code)
             .await?
             .is_none_or(|r| r.customer_id == id);
         if theirs {
-            deps.store.delete_reward(id, &code).await?;
+            store.delete_reward(id, &code).await?;
         }
     }
     tracing::info!(event = "customer_erased", customer_id = %id);

@@ -117,7 +117,7 @@ async fn the_lambda_entry_routes_ses_events_and_refuses_strangers() {
     let err = webhook::handle(&w.deps, serde_json::json!({"hello": "world"}), now())
         .await
         .unwrap_err();
-    assert!(!err.is_retryable());
+    assert!(!err.retryable());
     let mut no_id = fixture("ses-delivery.json");
     no_id.as_object_mut().unwrap().remove("id");
     assert!(webhook::handle(&w.deps, no_id, now()).await.is_err());

@@ -1480,7 +1480,7 @@ pub async fn a_webhook_crash_after_a_claim_loses_no_bounce() -> Vec<Figure> {
                 memory.set_clock(at);
                 match webhook::handle_ses_event(&deps, &event, at).await {
                     Ok(()) => break true,
-                    Err(e) if e.is_retryable() => {}
+                    Err(e) if e.retryable() => {}
                     Err(e) => panic!("{point:?}: unexpected {e}"),
                 }
                 wait = wait * 2;

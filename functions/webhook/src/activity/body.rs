@@ -19,43 +19,7 @@ use shared::domain::zone::Zone;
 /// How far in the future `occurred_at` may lie (clock skew between shop and AWS).
 const FUTURE_TOLERANCE_HOURS: i64 = 24;
 
-/// The kinds of activity (the domain's).
-pub(crate) use shared::domain::sequence::ActivityKind as Kind;
-
-/// Personal fields the shop may send along.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct ProfileFields {
-    pub email: Option<EmailAddress>,
-    pub first_name: Option<String>,
-    pub locale: Option<Locale>,
-    pub time_zone: Option<Zone>,
-    /// The platform says the customer does not (or no longer) want marketing email: an opt-out
-    /// is applied, never an opt-in (only the customer's own links resubscribe nobody either).
-    pub marketing_opt_out: bool,
-    /// `profile.birthday`: `YYYY-MM-DD` or `--MM-DD`.
-    pub birthday: Option<Birthday>,
-    /// `profile.renewal_due_at`: when the subscription next renews (an RFC 3339 time or a date).
-    pub renewal_due_at: Option<DateTime<Utc>>,
-}
-
-/// A validated activity.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Activity {
-    pub event_id: String,
-    pub customer_id: CustomerId,
-    pub kind: Kind,
-    pub occurred_at: DateTime<Utc>,
-    pub amount: Option<(Money, Currency)>,
-    pub reward_code: Option<String>,
-    /// The shop's reference of the order (what it reserved the code with); the event id when
-    /// the shop sends none.
-    pub order_ref: Option<String>,
-    pub product: Option<String>,
-    pub category: Option<String>,
-    /// Which page a `page_view` was.
-    pub page_kind: Option<PageKind>,
-    pub profile: ProfileFields,
-}
+use super::{Activity, Kind, ProfileFields};
 
 /// A field that is missing or wrong, and what to send instead.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,12 +24,12 @@ use sha2::Sha256;
 use shared::domain::edge::{CustomerId, Locale};
 use shared::domain::hygiene::EmailAddress;
 use shared::domain::money::{Currency, Money};
-use shared::ports::StoreError;
 use subtle::ConstantTimeEq;
 
 use crate::activity::{self, Activity, Invalid};
-use crate::http::{json_error, json_response};
-use crate::{signed, Deps, HttpRequest, HttpResponse};
+use crate::deps::Deps;
+use crate::http::{json_error, json_response, Handled, HttpRequest};
+use crate::signed;
 
 /// Deliveries whose own signed time (an order's or customer's last change) is older than this
 /// are refused as replays where the signature carries no time (Shopify, WooCommerce). Shorter
@@ -244,7 +244,7 @@ pub(crate) async fn post(
     req: &HttpRequest,
     platform: Platform,
     now: DateTime<Utc>,
-) -> Result<HttpResponse, StoreError> {
+) -> Handled {
     let keys = &deps.keys.platforms;
     let keys = match platform {
         Platform::Shopify => &keys.shopify,
@@ -282,7 +282,7 @@ pub(crate) async fn post(
     match mapped {
         Mapped::Record(a) => activity::record(deps, &a, now).await,
         Mapped::Erase { customer_id } => {
-            let found = signed::erase_customer(deps, &customer_id, now).await?;
+            let found = signed::erase_customer(deps.store.as_ref(), &customer_id, now).await?;
             Ok(json_response(
                 200,
                 &json!({

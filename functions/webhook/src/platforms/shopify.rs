@@ -21,7 +21,7 @@ use super::{
     verify_base64_hmac, within_window, MapError, Mapped, PlatformSignatureError,
 };
 use crate::activity::{Activity, Kind, ProfileFields};
-use crate::HttpRequest;
+use crate::http::HttpRequest;
 
 const SIGNATURE: &str = "X-Shopify-Hmac-Sha256";
 

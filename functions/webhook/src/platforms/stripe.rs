@@ -20,7 +20,7 @@ use super::{
     currency_code, email_at, first_word, object, str_at, MapError, Mapped, PlatformSignatureError,
 };
 use crate::activity::{Activity, Kind, ProfileFields};
-use crate::HttpRequest;
+use crate::http::HttpRequest;
 
 const SIGNATURE: &str = "Stripe-Signature";
 

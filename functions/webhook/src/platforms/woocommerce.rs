@@ -19,7 +19,7 @@ use super::{
     within_window, MapError, Mapped, PlatformSignatureError,
 };
 use crate::activity::{Activity, Kind, ProfileFields};
-use crate::HttpRequest;
+use crate::http::HttpRequest;
 
 const SIGNATURE: &str = "X-WC-Webhook-Signature";
 

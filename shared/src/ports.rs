@@ -5,6 +5,8 @@
 //! entity's (0 = must not exist yet), and then stores `version + 1`. That one rule gives
 //! conditional enrollment, step claims and redemptions the same, testable semantics everywhere.
 
+use std::future::Future;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -377,17 +379,23 @@ pub enum Change<T, R> {
 }
 
 /// Runs a read-modify-write until it wins its optimistic concurrency race: `load` reads the
-/// current value, `change` decides (it may read other things on the way), `save` writes
+/// current value, `change` decides (its future may read other things on the way), `save` writes
 /// conditionally. A lost race (`StoreError::Conflict`) reads again at once, at most
 /// [`CONFLICT_ATTEMPTS`] times in all; any other error ends it.
 ///
+/// Plain closures that return futures (not `async` closures): the futures of `async` closures
+/// that borrow are not provably `Send`, and a handler's future must be.
+///
 /// [`CONFLICT_ATTEMPTS`]: crate::retry::CONFLICT_ATTEMPTS
-pub async fn update<T, R, E>(
-    load: impl AsyncFn() -> StoreResult<Option<T>>,
-    save: impl AsyncFn(&T) -> StoreResult<u64>,
-    mut change: impl AsyncFnMut(Option<T>) -> Result<Change<T, R>, E>,
+pub async fn update<T, R, E, LF, SF, CF>(
+    mut load: impl FnMut() -> LF,
+    mut save: impl FnMut(T) -> SF,
+    mut change: impl FnMut(Option<T>) -> CF,
 ) -> Result<R, E>
 where
+    LF: Future<Output = StoreResult<Option<T>>>,
+    SF: Future<Output = StoreResult<u64>>,
+    CF: Future<Output = Result<Change<T, R>, E>>,
     E: From<StoreError>,
 {
     let mut attempt = 0;
@@ -396,7 +404,7 @@ where
         let current = load().await?;
         match change(current).await? {
             Change::Keep(r) => return Ok(r),
-            Change::Save(value, r) => match save(&value).await {
+            Change::Save(value, r) => match save(value).await {
                 Ok(_) => return Ok(r),
                 Err(e) if e.is_conflict() && attempt < crate::retry::CONFLICT_ATTEMPTS => {}
                 Err(e) => return Err(e.into()),
@@ -412,9 +420,9 @@ pub async fn update_profile<R>(
     mut change: impl FnMut(Option<Profile>) -> Change<Profile, R>,
 ) -> StoreResult<R> {
     update(
-        async || store.get_profile(customer_id).await,
-        async |p: &Profile| store.save_profile(p).await,
-        async |p| Ok(change(p)),
+        || store.get_profile(customer_id),
+        |p: Profile| async move { store.save_profile(&p).await },
+        |p| std::future::ready(Ok(change(p))),
     )
     .await
 }
@@ -427,9 +435,9 @@ pub async fn update_enrollment<R>(
     mut change: impl FnMut(Option<Enrollment>) -> Change<Enrollment, R>,
 ) -> StoreResult<R> {
     update(
-        async || store.get_enrollment(customer_id, campaign).await,
-        async |e: &Enrollment| store.save_enrollment(e).await,
-        async |e| Ok(change(e)),
+        || store.get_enrollment(customer_id, campaign),
+        |e: Enrollment| async move { store.save_enrollment(&e).await },
+        |e| std::future::ready(Ok(change(e))),
     )
     .await
 }
@@ -441,9 +449,9 @@ pub async fn update_reward<R>(
     mut change: impl FnMut(Option<Reward>) -> Change<Reward, R>,
 ) -> StoreResult<R> {
     update(
-        async || store.get_reward(code).await,
-        async |r: &Reward| store.save_reward(r).await,
-        async |r| Ok(change(r)),
+        || store.get_reward(code),
+        |r: Reward| async move { store.save_reward(&r).await },
+        |r| std::future::ready(Ok(change(r))),
     )
     .await
 }
@@ -468,18 +476,23 @@ mod tests {
         let store = MemoryStore::new();
         set_locale(&store, "c1", "sv").await;
         let mut seen = Vec::new();
+        let store = &store;
         let answer = update(
-            async || store.get_profile("c1").await,
-            async |p: &Profile| store.save_profile(p).await,
-            async |p: Option<Profile>| -> StoreResult<_> {
+            || store.get_profile("c1"),
+            |p: Profile| async move { store.save_profile(&p).await },
+            |p: Option<Profile>| {
                 let mut p = p.unwrap();
                 seen.push(p.locale.clone().unwrap());
-                if seen.len() == 1 {
-                    // Someone else writes between this read and its save.
-                    set_locale(&store, "c1", "da").await;
+                let first = seen.len() == 1;
+                let tries = seen.len();
+                async move {
+                    if first {
+                        // Someone else writes between this read and its save.
+                        set_locale(store, "c1", "da").await;
+                    }
+                    p.email = Some("x@example.com".into());
+                    StoreResult::Ok(Change::Save(p, tries))
                 }
-                p.email = Some("x@example.com".into());
-                Ok(Change::Save(p, seen.len()))
             },
         )
         .await
@@ -507,6 +520,18 @@ mod tests {
         .unwrap_err();
         assert!(err.is_conflict());
         assert_eq!(tries, crate::retry::CONFLICT_ATTEMPTS);
+    }
+
+    #[test]
+    fn an_update_s_future_is_send_so_a_handler_awaiting_it_may_be_spawned() {
+        fn is_send<T: Send>(_: T) {}
+        let store = MemoryStore::new();
+        let profiles: &dyn ProfileStore = &store;
+        is_send(update_profile(profiles, "c1", |_| Change::Keep(())));
+        let enrollments: &dyn EnrollmentStore = &store;
+        is_send(update_enrollment(enrollments, "c1", "example", |_| {
+            Change::Keep(())
+        }));
     }
 
     #[tokio::test]

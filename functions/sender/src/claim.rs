@@ -2,6 +2,8 @@
 //! every failure before SES has the email ([`while_claimed`]), and turned into the record of the
 //! email once SES accepted it ([`mark_sent`]).
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 use shared::domain::reward::RewardCode;
 use shared::domain::sequence::{Claim, Enrollment, SentStep};
@@ -55,7 +57,7 @@ pub(crate) async fn claim(
     }
 }
 
-/// Runs `body` under the claim `claimed`: whatever error it returns, the claim is released
+/// Runs `body` (the future of the work) under the claim `claimed`: whatever error it returns, the claim is released
 /// ([`release`]) before the error is passed on, so a retry may claim the step at once. `body` is
 /// everything up to SES accepting the email; once it has, the lease is what keeps a redelivery
 /// from sending the email again, so the mark that follows is not run under this guard.
@@ -63,9 +65,9 @@ pub(crate) async fn while_claimed<T>(
     deps: &Deps,
     claimed: &Enrollment,
     now: DateTime<Utc>,
-    body: impl AsyncFnOnce() -> Result<T, SendError>,
+    body: impl Future<Output = Result<T, SendError>>,
 ) -> Result<T, SendError> {
-    let result = body().await;
+    let result = body.await;
     if result.is_err() {
         release(deps, claimed, now).await;
     }
@@ -207,8 +209,8 @@ mod tests {
         let (store, deps, claimed) = claimed_step().await;
         assert_eq!(lease(&store).await, now() + Duration::minutes(5));
         let lost = StoreError::Backend("the table is gone".into());
-        let err = while_claimed(&deps, &claimed, now(), async || -> Result<(), _> {
-            Err(SendError::Store(lost))
+        let err = while_claimed(&deps, &claimed, now(), async {
+            Err::<(), _>(SendError::Store(lost))
         })
         .await
         .unwrap_err();
@@ -228,7 +230,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_that_succeeds_keeps_the_lease() {
         let (store, deps, claimed) = claimed_step().await;
-        let id = while_claimed(&deps, &claimed, now(), async || Ok("ses-1"))
+        let id = while_claimed(&deps, &claimed, now(), async { Ok("ses-1") })
             .await
             .unwrap();
         assert_eq!(id, "ses-1");

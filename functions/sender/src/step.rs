@@ -223,7 +223,7 @@ async fn send(
             why: "ended_before_send",
         });
     };
-    let delivery = while_claimed(deps, &claimed, now, async || {
+    let delivery = while_claimed(deps, &claimed, now, async {
         // Issue the reward (a take-over finds it already issued).
         if let Some((r, true)) = &reward {
             store_new(deps, r).await?;

@@ -10,8 +10,9 @@
 //!   looks for a write whose answer was lost (the sender's mark after SES accepted an email, the
 //!   scheduler's publish), which is worth waiting a little longer for.
 //! - **Conflict retries** ([`CONFLICT_ATTEMPTS`]): a read-modify-write that lost an optimistic
-//!   concurrency race reads again at once and re-applies its change; no wait, since the other
-//!   writer has finished.
+//!   concurrency race reads again at once and re-applies its change ([`crate::ports::update`]);
+//!   no wait, since the other writer has finished. The DynamoDB adapter's idempotency claim is
+//!   one too: a claim that lost reads the key, and claims it again when it was released between.
 //!
 //! **How this stacks on the SDK.** Every AWS client is built with the SDK's standard retry mode
 //! (3 attempts per call, exponential backoff with jitter, for throttling, 5xx and timeouts) and

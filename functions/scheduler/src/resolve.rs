@@ -7,14 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::domain::customer::Profile;
 use shared::domain::survey::{self, Reason};
-use shared::ports::{Store, StoreError};
+use shared::ports::{update_profile, Change, Store, StoreError};
 
 /// Segments of the scan over every profile.
 const SEGMENTS: u32 = 4;
 /// Profiles read per scan page.
 const PAGE: u32 = 200;
-/// Tries of a profile save against the webhook's writes.
-const SAVE_ATTEMPTS: u32 = 5;
 
 /// What resolving did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -76,28 +74,24 @@ pub async fn resolve_reason(
     Ok(out)
 }
 
+/// Resolves one scanned profile; one that gave the reason is read again and changed with
+/// [`update_profile`], so a webhook write since the scan is kept.
 async fn resolve_one(
     store: &dyn Store,
-    mut p: Profile,
+    mut scanned: Profile,
     reason: Reason,
     note: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        if !survey::resolve(&mut p, reason, note, now) {
-            return Ok(false);
-        }
-        match store.save_profile(&p).await {
-            Ok(_) => return Ok(true),
-            Err(e) if e.is_conflict() && attempt < SAVE_ATTEMPTS => {
-                match store.get_profile(&p.customer_id).await? {
-                    Some(fresh) => p = fresh,
-                    None => return Ok(false),
-                }
-            }
-            Err(e) => return Err(e),
-        }
+    if !survey::resolve(&mut scanned, reason, note, now) {
+        return Ok(false);
     }
+    update_profile(store, &scanned.customer_id, |p| match p {
+        Some(mut p) => match survey::resolve(&mut p, reason, note, now) {
+            true => Change::Save(p, true),
+            false => Change::Keep(false),
+        },
+        None => Change::Keep(false),
+    })
+    .await
 }

@@ -6,8 +6,10 @@ use chrono::{DateTime, Duration, Utc};
 use shared::events::{Envelope, StepDue};
 use tracing::Instrument;
 
+use crate::deps::Deps;
+use crate::error::SendError;
 use crate::step::send_step;
-use crate::{Deps, SendError, Tally};
+use crate::tally::Tally;
 
 /// How long the steps of a batch wait after SES paused sending: they are handed back to the
 /// scheduler (due again then) rather than failed, so a pause spends none of the step queue's
@@ -55,7 +57,14 @@ pub async fn handle_batch(deps: &Deps, event: SqsEvent, now: DateTime<Utc>) -> S
             .instrument(span)
             .await;
         if let Err(e) = failed {
-            tracing::warn!(event = "send_failed", message_id = %id, error = %e);
+            // Either way the message is failed: a retryable error for redelivery, any other for
+            // the dead-letter queue, where it waits for the fix and a redrive (SQS moves it
+            // there only at its last receive, so the receives in between fail the same way).
+            if e.retryable() {
+                tracing::warn!(event = "send_failed", message_id = %id, error = %e);
+            } else {
+                tracing::error!(event = "send_failed", message_id = %id, retryable = false, error = %e);
+            }
             failures.push(failure(id));
         }
     }
@@ -142,13 +151,9 @@ fn failure(id: String) -> BatchItemFailure {
 
 /// Reads a `WinbackStepDue` from an EventBridge envelope (the SQS body).
 pub fn parse_body(body: &str) -> Result<StepDue, SendError> {
-    let env: Envelope =
-        serde_json::from_str(body).map_err(|e| SendError::BadMessage(e.to_string()))?;
+    let env: Envelope = serde_json::from_str(body).map_err(SendError::BadMessage)?;
     if env.detail_type != "WinbackStepDue" {
-        return Err(SendError::BadMessage(format!(
-            "detail-type is {}, expected WinbackStepDue",
-            env.detail_type
-        )));
+        return Err(SendError::NotStepDue(env.detail_type));
     }
-    serde_json::from_value(env.detail).map_err(|e| SendError::BadMessage(e.to_string()))
+    serde_json::from_value(env.detail).map_err(SendError::BadMessage)
 }

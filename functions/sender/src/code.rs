@@ -6,9 +6,10 @@ use shared::domain::customer::Profile;
 use shared::domain::reward::{self, Offer, Reward, RewardCode};
 use shared::domain::sequence::Enrollment;
 use shared::domain::survey::Reason;
-use shared::retry::CONFLICT_ATTEMPTS;
+use shared::ports::{update_reward, Change, StoreError};
 
-use crate::{Deps, SendError};
+use crate::deps::Deps;
+use crate::error::SendError;
 
 /// The reward for this send: the claim's (take-over), the enrollment's current one when it still
 /// fits (see [`reward::next_offer`]), or a new one. `insert` says whether it still has to be
@@ -76,7 +77,7 @@ pub(crate) async fn reward_for(
         }
         Offer::Issue { replaces } => replaces,
     };
-    let code = shared::entropy::reward_code().map_err(|err| SendError::Random(err.to_string()))?;
+    let code = shared::entropy::reward_code().map_err(SendError::Entropy)?;
     let currency = profile
         .currency
         .clone()
@@ -98,30 +99,38 @@ pub(crate) async fn reward_for(
     })
 }
 
+/// Stores a newly issued reward before the email that carries it goes out. A take-over finds it
+/// already stored by the attempt it takes over; a code another enrollment holds is
+/// [`SendError::RewardCodeTaken`].
+pub(crate) async fn store_new(deps: &Deps, r: &Reward) -> Result<(), SendError> {
+    match deps.store.insert_reward(r).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict { .. }) => {
+            let existing = deps.store.get_reward(&r.code).await?;
+            if existing.is_none_or(|x| x.enrollment_id != r.enrollment_id) {
+                return Err(SendError::RewardCodeTaken);
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Voids the code a newer email replaced, so the checkout honours only the newest. A failure is
 /// logged: the email went out, and the old code still expires by itself.
 pub(crate) async fn void_replaced(deps: &Deps, code: &RewardCode, now: DateTime<Utc>) {
-    for _ in 0..CONFLICT_ATTEMPTS {
-        let old = match deps.store.get_reward(code).await {
-            Ok(Some(r)) => r,
-            Ok(None) => return,
-            Err(err) => {
-                tracing::warn!(event = "void_failed", error = %err);
-                continue;
-            }
-        };
-        if old.voided_at.is_some() {
-            return;
-        }
-        match deps.store.save_reward(&old.void(now)).await {
-            Ok(_) => return,
-            Err(err) => tracing::warn!(event = "void_failed", error = %err),
-        }
+    let voided = update_reward(deps.store.as_ref(), code, |old| match old {
+        Some(r) if r.voided_at.is_none() => Change::Save(r.void(now), ()),
+        _ => Change::Keep(()),
+    })
+    .await;
+    if let Err(err) = voided {
+        tracing::warn!(event = "void_failed", error = %err);
     }
 }
 
 pub(crate) fn hex_token() -> Result<String, SendError> {
     let mut b = [0u8; 8];
-    getrandom::getrandom(&mut b).map_err(|e| SendError::Random(e.to_string()))?;
+    getrandom::getrandom(&mut b).map_err(SendError::Entropy)?;
     Ok(hex::encode(b))
 }

@@ -10,7 +10,8 @@ use shared::domain::survey::Reason;
 use shared::ports::Email;
 use shared::signing::{sign_link, LinkClaims, Purpose};
 
-use crate::{Deps, SendError};
+use crate::deps::Deps;
+use crate::error::SendError;
 
 fn link(deps: &Deps, e: &Enrollment, purpose: Purpose, step: u8, now: DateTime<Utc>) -> String {
     let validity = i64::from(deps.campaign.config().sending.link_validity_days);

@@ -1,5 +1,5 @@
 //! Cold start and one invocation: the settings read once, the clients built once, and each SQS
-//! batch handed to [`crate::handle_batch`] with the current link keys.
+//! batch handed to [`crate::batch::handle_batch`] with the current link keys.
 
 use std::sync::Arc;
 
@@ -12,7 +12,8 @@ use shared::refresh::{Refreshing, SECRET_REFRESH};
 use shared::settings::{self, FromVars, Lookup, SettingsError};
 use shared::signing::LinkKeys;
 
-use crate::{Deps, RateLimiter};
+use crate::deps::Deps;
+use crate::rate::RateLimiter;
 
 /// How long a claim keeps other senders off a step.
 const LEASE_MINUTES: i64 = 5;
@@ -97,7 +98,7 @@ pub async fn invoke(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
         link_keys: (*app.keys.get(now).await).clone(),
         ..app.deps.clone()
     };
-    Ok(crate::handle_batch(&deps, event.payload, now).await)
+    Ok(crate::batch::handle_batch(&deps, event.payload, now).await)
 }
 
 #[cfg(test)]

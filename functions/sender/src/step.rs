@@ -2,19 +2,43 @@
 //! send, mark, or skip, defer, end the enrollment.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::metrics::counter;
-use shared::domain::reward::RewardCode;
 use shared::domain::send::{self, Facts, Lookup, NextAction};
-use shared::domain::sequence::{Claim, Enrollment, ExitReason};
-use shared::emf::{Record, Unit};
+use shared::domain::sequence::{Enrollment, ExitReason};
 use shared::events::StepDue;
-use shared::ports::{MailError, StoreError};
-use shared::retry::{RetryPolicy, CONFLICT_ATTEMPTS};
+use shared::ports::{update_profile, Change, Email, MailError, StoreError};
+use shared::telemetry::Telemetry;
 
-use crate::code::{hex_token, reward_for, void_replaced};
+use crate::claim::{claim, mark_sent, while_claimed};
+use crate::code::{reward_for, store_new, void_replaced};
 use crate::compose::compose;
-use crate::{Deps, Outcome, SendError, Tally};
+use crate::deps::Deps;
+use crate::error::SendError;
+use crate::tally::Tally;
+use crate::telemetry::{
+    EmailDeferred, EmailSent, EmailSkipped, SendFailed, SendThrottled, SendingPaused,
+};
+
+/// What happened to one step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Sent {
+        message_id: String,
+    },
+    /// Already sent by an earlier delivery of the same message.
+    AlreadySent,
+    /// Nothing to send any more (unsubscribed, suppressed, won back, sunset, stale).
+    Skipped {
+        why: &'static str,
+    },
+    /// Not now: quiet hours or the frequency cap. The scheduler publishes it again then.
+    Deferred {
+        until: DateTime<Utc>,
+    },
+}
 
 /// Sends one step, at most once, and writes its counts.
 pub async fn process_step(
@@ -87,13 +111,19 @@ pub async fn send_step(
             action => break action,
         }
     };
-    let ended = || SendError::BadMessage("ended".into());
     let (Some(enrollment), Some(Some(profile))) = (enrollment, profile) else {
         return match action {
             NextAction::AlreadySent => Ok(Outcome::AlreadySent),
             NextAction::Skip { why } => Ok(Outcome::Skipped { why }),
-            _ => Err(ended()),
+            _ => Err(SendError::NothingToActOn { step: due.step }),
         };
+    };
+    let refused = |action| {
+        move |source| SendError::StepRefused {
+            step: due.step,
+            action,
+            source,
+        }
     };
     match action {
         NextAction::AlreadySent => Ok(Outcome::AlreadySent),
@@ -113,7 +143,7 @@ pub async fn send_step(
         NextAction::PassOver => {
             let skipped = enrollment
                 .skip(due.step, now, config)
-                .map_err(|_| ended())?;
+                .map_err(refused("passed over"))?;
             save_unless_conflict(deps, &skipped).await?;
             tally.add(
                 enrollment.cohort(),
@@ -125,16 +155,14 @@ pub async fn send_step(
             })
         }
         NextAction::Defer { until } => {
-            let deferred = enrollment.defer(until).map_err(|_| ended())?;
+            let deferred = enrollment.defer(until).map_err(refused("deferred"))?;
             save_unless_conflict(deps, &deferred).await?;
-            deps.metrics.record(
-                Record::of_flow(&config.name, enrollment.flow, &[]).metric(
-                    "EmailsDeferred",
-                    1.0,
-                    Unit::Count,
-                ),
-                now.timestamp_millis(),
-            );
+            EmailDeferred {
+                campaign: &config.name,
+                flow: enrollment.flow,
+                until,
+            }
+            .emit(deps.metrics.as_ref(), now);
             Ok(Outcome::Deferred { until })
         }
         NextAction::Busy { until } => Err(SendError::Busy {
@@ -166,7 +194,6 @@ async fn send(
     now: DateTime<Utc>,
     tally: &mut Tally,
 ) -> Result<Outcome, SendError> {
-    let config = deps.campaign.config();
     let reason = enrollment.survey_reason.or(profile.survey_reason);
     let chosen = if rewarded {
         Some(reward_for(deps, &enrollment, profile, due.step, reason, now).await?)
@@ -190,96 +217,24 @@ async fn send(
     )?;
     deps.limiter.acquire().await;
 
-    let token = hex_token()?;
-    let mut claimed = enrollment.clone();
-    claimed.claim = Some(Claim {
-        step: due.step,
-        token,
-        lease_until: now + deps.lease,
-        reward_code: reward.as_ref().map(|(r, _)| r.code.to_string()),
-    });
-    claimed.version = match deps.store.save_enrollment(&claimed).await {
-        Ok(v) => v,
-        Err(StoreError::Conflict { .. }) => {
-            // Someone wrote the enrollment since it was read: ended (nothing to send), or
-            // another delivery or an open or answer (try again later).
-            let fresh = deps
-                .store
-                .get_enrollment(&enrollment.customer_id, &enrollment.campaign)
-                .await?;
-            if fresh.is_none_or(|f| f.id != enrollment.id || f.status.is_final()) {
-                tracing::info!(event = "ended_before_send", step = due.step);
-                return Ok(Outcome::Skipped {
-                    why: "ended_before_send",
-                });
-            }
-            return Err(SendError::Busy {
-                enrollment: enrollment.id.clone(),
-                step: due.step,
-                until: now + deps.lease,
-            });
-        }
-        Err(e) => return Err(e.into()),
+    let code = reward.as_ref().map(|(r, _)| r.code.to_string());
+    let Some(claimed) = claim(deps, &enrollment, due.step, code, now).await? else {
+        return Ok(Outcome::Skipped {
+            why: "ended_before_send",
+        });
     };
-
-    // Issue the reward (a take-over finds it already issued).
-    if let Some((r, true)) = &reward {
-        match deps.store.insert_reward(r).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict { .. }) => {
-                let existing = deps.store.get_reward(&r.code).await?;
-                if existing.is_none_or(|x| x.enrollment_id != r.enrollment_id) {
-                    release(deps, &claimed, now).await;
-                    return Err(SendError::Random("reward code collision; retrying".into()));
-                }
-            }
-            Err(e) => {
-                release(deps, &claimed, now).await;
-                return Err(e.into());
-            }
+    let delivery = while_claimed(deps, &claimed, now, async {
+        // Issue the reward (a take-over finds it already issued).
+        if let Some((r, true)) = &reward {
+            store_new(deps, r).await?;
         }
-    }
-
-    let message_id = match deps.mailer.send(&email).await {
-        Ok(id) => id,
-        Err(MailError::Rejected(why)) => {
-            tracing::warn!(event = "address_rejected", error = %why);
-            suppress(deps, profile, now).await?;
-            end_enrollment(deps, claimed, ExitReason::Suppressed, now).await?;
-            return Ok(Outcome::Skipped {
-                why: "address_rejected",
-            });
-        }
-        Err(e @ MailError::Throttled(_)) => {
-            release(deps, &claimed, now).await;
-            deps.limiter.slow_down();
-            deps.metrics.record(
-                Record::new(&[("Service", "sender")]).metric("SendThrottled", 1.0, Unit::Count),
-                now.timestamp_millis(),
-            );
-            return Err(SendError::Throttled(e));
-        }
-        Err(e @ MailError::Paused(_)) => {
-            release(deps, &claimed, now).await;
-            tracing::error!(event = "sending_paused", error = %e);
-            deps.metrics.record(
-                Record::new(&[("Service", "sender")]).metric("SendingPaused", 1.0, Unit::Count),
-                now.timestamp_millis(),
-            );
-            return Err(SendError::Paused(e));
-        }
-        Err(e) => {
-            release(deps, &claimed, now).await;
-            let mut record =
-                Record::new(&[("Service", "sender")]).metric("SendFailures", 1.0, Unit::Count);
-            if let MailError::Refused(_) = e {
-                // Not the address: the step's content (every recipient meets it). Alarmed.
-                tracing::error!(event = "message_refused", error = %e);
-                record = record.metric("SendRejected", 1.0, Unit::Count);
-            }
-            deps.metrics.record(record, now.timestamp_millis());
-            return Err(SendError::Mail(e));
-        }
+        deliver(deps, &email, profile, &claimed, now).await
+    })
+    .await?;
+    let Delivery::Accepted(message_id) = delivery else {
+        return Ok(Outcome::Skipped {
+            why: "address_rejected",
+        });
     };
 
     mark_sent(
@@ -299,94 +254,54 @@ async fn send(
         now.date_naive(),
         &[(counter::SENT, 1), (&counter::sent_step(due.step), 1)],
     );
-    deps.metrics.record(
-        Record::of_flow(
-            &config.name,
-            enrollment.flow,
-            &[("Step", &due.step.to_string())],
-        )
-        .metric("EmailsSent", 1.0, Unit::Count),
-        now.timestamp_millis(),
-    );
+    EmailSent {
+        campaign: &deps.campaign.config().name,
+        flow: enrollment.flow,
+        step: due.step,
+    }
+    .emit(deps.metrics.as_ref(), now);
     Ok(Outcome::Sent { message_id })
 }
 
-/// Ends this attempt's lease so that a retry may claim the step at once. The claim itself, with
-/// its reward code, stays: the retry sends the reward this attempt may already have inserted
-/// instead of issuing a second one that no email would ever carry.
-async fn release(deps: &Deps, claimed: &Enrollment, now: DateTime<Utc>) {
-    let mut e = claimed.clone();
-    if let Some(c) = e.claim.as_mut() {
-        c.lease_until = c.lease_until.min(now);
-    }
-    if let Err(err) = deps.store.save_enrollment(&e).await {
-        tracing::warn!(event = "release_failed", enrollment = %e.id, error = %err);
-    }
+/// What SES did with an email.
+enum Delivery {
+    /// Accepted, with its message id.
+    Accepted(String),
+    /// Refused for the address: the customer is suppressed and the enrollment ended.
+    AddressRejected,
 }
 
-/// Records the step sent. This write follows an email SES has accepted, so it is retried
-/// harder than others: a throttled attempt is tried again, and a write that went through but
-/// whose answer was lost is recognised when the stored enrollment already shows the step sent.
-async fn mark_sent(
+/// Hands the email to SES. A rejected address suppresses the customer and ends the claimed
+/// enrollment; every other failure is an error (after slowing down for a throttle).
+async fn deliver(
     deps: &Deps,
-    mut e: Enrollment,
-    step: u8,
-    message_id: &str,
-    code: Option<RewardCode>,
+    email: &Email,
+    profile: &Profile,
+    claimed: &Enrollment,
     now: DateTime<Utc>,
-) -> Result<(), SendError> {
-    let config = deps.campaign.config();
-    let mut last_error = None;
-    let policy = RetryPolicy::ACKNOWLEDGED_WRITE;
-    for attempt in 1..=policy.attempts {
-        if attempt > 1 {
-            policy.pause_after(attempt - 1).await;
+) -> Result<Delivery, SendError> {
+    let metrics = deps.metrics.as_ref();
+    match deps.mailer.send(email).await {
+        Ok(id) => Ok(Delivery::Accepted(id)),
+        Err(MailError::Rejected(why)) => {
+            tracing::warn!(event = "address_rejected", error = %why);
+            suppress(deps, profile, now).await?;
+            end_enrollment(deps, claimed.clone(), ExitReason::Suppressed, now).await?;
+            Ok(Delivery::AddressRejected)
         }
-        let next = match e.record_sent(step, now, Some(message_id.to_string()), config) {
-            Ok(n) => n,
-            Err(_) => {
-                // Won back or exited while sending: keep the record of the email, nothing else.
-                let mut n = e.clone();
-                if n.sent.iter().all(|s| s.step != step) {
-                    n.sent.push(shared::domain::sequence::SentStep {
-                        step,
-                        at: now,
-                        message_id: Some(message_id.to_string()),
-                    });
-                }
-                n.claim = None;
-                n
-            }
-        };
-        let mut next = next;
-        if let Some(c) = &code {
-            next.reward_code = Some(c.to_string());
+        Err(e @ MailError::Throttled(_)) => {
+            deps.limiter.slow_down();
+            SendThrottled.emit(metrics, now);
+            Err(SendError::Throttled(e))
         }
-        match deps.store.save_enrollment(&next).await {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Conflict { .. }) => {}
-            Err(err @ StoreError::Transient(_)) => last_error = Some(err),
-            Err(err) => return Err(err.into()),
+        Err(e @ MailError::Paused(_)) => {
+            SendingPaused(&e).emit(metrics, now);
+            Err(SendError::Paused(e))
         }
-        // Someone else wrote, or our write went through unacknowledged: look at what is stored.
-        match deps.store.get_enrollment(&e.customer_id, &e.campaign).await {
-            Ok(Some(fresh)) if fresh.id == e.id => {
-                if fresh.sent.iter().any(|s| s.step == step) {
-                    return Ok(());
-                }
-                e = fresh;
-            }
-            Ok(_) => return Ok(()),
-            Err(err) => last_error = Some(err),
+        Err(e) => {
+            SendFailed(&e).emit(metrics, now);
+            Err(SendError::Mail(e))
         }
-    }
-    match last_error {
-        Some(err) => Err(err.into()),
-        None => Err(SendError::Busy {
-            enrollment: e.id.clone(),
-            step,
-            until: now,
-        }),
     }
 }
 
@@ -397,33 +312,33 @@ async fn end_enrollment(
     now: DateTime<Utc>,
 ) -> Result<(), SendError> {
     if let Ok(ended) = e.exit(reason, now) {
-        match deps.store.save_enrollment(&ended).await {
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
-            Err(err) => return Err(err.into()),
-        }
+        save_unless_conflict(deps, &ended).await?;
     }
-    deps.metrics.record(
-        Record::of_flow(&e.campaign, e.flow, &[]).metric("EmailsSkipped", 1.0, Unit::Count),
-        now.timestamp_millis(),
-    );
+    EmailSkipped {
+        campaign: &e.campaign,
+        flow: e.flow,
+    }
+    .emit(deps.metrics.as_ref(), now);
     Ok(())
 }
 
+/// Marks the customer's address suppressed (and due no more). A profile gone meanwhile needs
+/// nothing; one that keeps changing under the write is logged and left.
 async fn suppress(deps: &Deps, profile: &Profile, now: DateTime<Utc>) -> Result<(), SendError> {
-    let mut p = profile.clone();
-    for _ in 0..CONFLICT_ATTEMPTS {
-        p.email_status = EmailStatus::Suppressed;
-        p.due_at = None;
-        match deps.store.save_profile(&p).await {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Conflict { .. }) => match deps.store.get_profile(&p.customer_id).await?
-            {
-                Some(fresh) => p = fresh,
-                None => return Ok(()),
-            },
-            Err(e) => return Err(e.into()),
+    let suppressed = update_profile(deps.store.as_ref(), &profile.customer_id, |p| match p {
+        Some(mut p) => {
+            p.email_status = EmailStatus::Suppressed;
+            p.due_at = None;
+            Change::Save(p, ())
         }
+        None => Change::Keep(()),
+    })
+    .await;
+    match suppressed {
+        Err(StoreError::Conflict { .. }) => {
+            tracing::warn!(event = "suppress_conflict", at = %now);
+            Ok(())
+        }
+        done => Ok(done?),
     }
-    tracing::warn!(event = "suppress_conflict", at = %now);
-    Ok(())
 }

@@ -776,6 +776,7 @@ impl Mailer for FailingMailer {
                 "refuse" => {
                     shared::adapters::ses::classify("MessageRejected", "Email contains a virus.")
                 }
+                "other" => MailError::Other("connection reset".into()),
                 _ => MailError::Paused("SendingPausedException".into()),
             });
         }
@@ -873,6 +874,26 @@ async fn paused_sending_fails_loudly() {
     let err = process_step(&d, &due, now()).await.unwrap_err();
     assert!(matches!(err, SendError::Paused(_)));
     assert_eq!(w.metrics.sum("SendingPaused", &[]), 1.0);
+}
+
+#[tokio::test]
+async fn every_failed_send_releases_its_claim_and_the_retry_sends_at_once() {
+    for kind in ["throttle", "refuse", "paused", "other"] {
+        let (w, _) = world();
+        let m = failing(kind, 1);
+        let d = deps_with(&w, m.clone());
+        let due = enrolled(&w, "c1", "en").await;
+        let err = process_step(&d, &due, now()).await.unwrap_err();
+        let claim = enrollment(&w).await.claim.expect("claimed");
+        assert!(claim.lease_until <= now(), "{kind} ({err}): released");
+        assert!(
+            claim.reward_code.is_some(),
+            "{kind}: the claim keeps its code"
+        );
+        let out = process_step(&d, &due, now()).await.unwrap();
+        assert!(matches!(out, Outcome::Sent { .. }), "{kind}: {out:?}");
+        assert_eq!(m.inner.count(), 1, "{kind}");
+    }
 }
 
 fn sqs(bodies: &[String]) -> SqsEvent {

@@ -5,8 +5,12 @@ use super::*;
 #[async_trait]
 impl IdempotencyStore for DynamoStore {
     /// Expiry is compared with the wall clock at second precision (TTL housekeeping only).
+    ///
+    /// A conflict retry (see [`crate::retry`]), not a read-modify-write of a versioned item, so
+    /// not [`crate::ports::update`]: a lost claim reads the key, and only a key released between
+    /// the two (its holder failed) is claimed again, at once.
     async fn claim_key(&self, key_: &str, expires_at: DateTime<Utc>) -> StoreResult<Claimed> {
-        for _ in 0..3 {
+        for _ in 0..crate::retry::CONFLICT_ATTEMPTS {
             let mut item = key(idem_pk(key_), "IDEM".into());
             item.insert("ttl".into(), n(expires_at.timestamp()));
             let put = self

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::report::{Figure, Target};
+use crate::report::{Figure, Figures, Notes, Target};
 use crate::{tls_front, BenchError};
 
 const BENCH: &str = "cold start";
@@ -223,11 +223,7 @@ fn first_event(function: &str) -> String {
 }
 
 /// Sizes always; start-up times when the local stack's environment is there.
-pub fn run(
-    out: &mut Vec<Figure>,
-    notes: &mut Vec<(&'static str, String)>,
-    release: &Path,
-) -> Result<(), BenchError> {
+pub fn run(out: &mut Vec<Figure>, notes: &mut Notes, release: &Path) -> Result<(), BenchError> {
     let functions = ["scheduler", "sender", "webhook"];
     for f in functions {
         let path = release.join(f);
@@ -239,13 +235,12 @@ pub fn run(
                 ))
             })?
             .len();
-        out.push(Figure::held(
-            BENCH,
+        Figures::new(BENCH, out).held(
             format!("{f}: stripped release binary"),
             size as f64 / 1e6,
             "MB",
             Target::AtMost(10.0),
-        ));
+        );
     }
     let over: Vec<String> = out
         .iter()
@@ -302,22 +297,21 @@ pub fn run(
         .collect();
     let fronts = tls_front::start(&upstreams)?;
     let modes: [(&str, &[(String, String)]); 2] = [("", &[]), (", over TLS", &fronts.env)];
+    let mut fig = Figures::new(BENCH, out);
     for (over, extra) in modes {
         for f in functions {
             let (ready, answered) = starts(release, f, extra)?;
-            out.push(Figure::held(
-                BENCH,
+            fig.held(
                 format!("{f}: process start → ready for the first event{over} (median of {RUNS})"),
                 ready,
                 "ms",
                 Target::AtMost(25.0),
-            ));
-            out.push(Figure::info(
-                BENCH,
+            );
+            fig.info(
                 format!("{f}: process start → first event answered{over} (median of {RUNS})"),
                 answered,
                 "ms",
-            ));
+            );
         }
     }
     Ok(())

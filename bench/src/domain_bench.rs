@@ -8,7 +8,7 @@ use shared::domain::experiment::Group;
 use shared::domain::sequence::Enrollment;
 use shared::domain::{eligibility, lapse};
 
-use crate::report::{Figure, Target};
+use crate::report::{Figure, Figures, Notes, Target};
 use crate::world;
 
 const BENCH: &str = "domain";
@@ -35,7 +35,7 @@ fn rate(min: Duration, mut f: impl FnMut() -> usize) -> f64 {
 /// Runs the domain benchmark on a thread of its own, held on one core: left free to move, the
 /// thread went between the two cores and its rates came out at either of two levels, 40% apart,
 /// from run to run.
-pub fn run(out: &mut Vec<Figure>, notes: &mut Vec<(&'static str, String)>) {
+pub fn run(out: &mut Vec<Figure>, notes: &mut Notes) {
     let (figures, mut more) = std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -52,7 +52,8 @@ pub fn run(out: &mut Vec<Figure>, notes: &mut Vec<(&'static str, String)>) {
     notes.append(&mut more);
 }
 
-fn measure(out: &mut Vec<Figure>, notes: &mut Vec<(&'static str, String)>, pinned: bool) {
+fn measure(out: &mut Vec<Figure>, notes: &mut Notes, pinned: bool) {
+    let mut fig = Figures::new(BENCH, out);
     let campaign = example_campaign();
     let now = world::now();
     let profiles: Vec<_> = (0..1024).map(|i| world::customer(i, i % 3 == 0)).collect();
@@ -111,39 +112,30 @@ fn measure(out: &mut Vec<Figure>, notes: &mut Vec<(&'static str, String)>, pinne
         }
         profiles.len()
     });
-    out.push(Figure::held(
-        BENCH,
+    fig.held(
         "lapse::assess per second, one core",
         assess,
         "/s",
         Target::AtLeast(1_000_000.0),
-    ));
-    out.push(Figure::held(
-        BENCH,
+    );
+    fig.held(
         "lapse::assess per second, one core, the threshold rule (model = \"threshold\")",
         assess_rule,
         "/s",
         Target::AtLeast(1_000_000.0),
-    ));
-    out.push(Figure::held(
-        BENCH,
+    );
+    fig.held(
         "eligibility::check per second, one core",
         check,
         "/s",
         Target::AtLeast(1_000_000.0),
-    ));
-    out.push(Figure::info(
-        BENCH,
+    );
+    fig.info(
         "assess + check of one customer per second, one core",
         both,
         "/s",
-    ));
-    out.push(Figure::info(
-        BENCH,
-        "assess + check, per customer",
-        1e9 / both,
-        "ns",
-    ));
+    );
+    fig.info("assess + check, per customer", 1e9 / both, "ns");
     notes.push((
         BENCH,
         format!(

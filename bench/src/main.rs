@@ -14,7 +14,7 @@ mod world;
 
 use std::path::PathBuf;
 
-use report::{Figure, Machine};
+use report::{Figure, Machine, Notes};
 
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,7 @@ const NAMES: [&str; 6] = [
 
 const USAGE: &str = "usage: winback-bench <scheduler|domain|sender|webhook|coldstart|simulate|all> [--markdown FILE] [--release-dir DIR]";
 
-fn general_notes() -> Vec<(&'static str, String)> {
+fn general_notes() -> Notes {
     vec![
         ("cold start",
          "Sizes are the release binaries `cargo build --release -p winback-scheduler -p winback-sender \

@@ -2,6 +2,9 @@
 
 use std::fmt::Write as _;
 
+/// Notes of the report, each under the name of the benchmark it explains (or `general`).
+pub type Notes = Vec<(&'static str, String)>;
+
 /// What a figure is held to.
 #[derive(Debug, Clone, Copy)]
 pub enum Target {
@@ -99,6 +102,35 @@ impl Figure {
     }
 }
 
+/// Where one benchmark puts its figures, each under the benchmark's name.
+pub struct Figures<'a> {
+    bench: &'static str,
+    out: &'a mut Vec<Figure>,
+}
+
+impl<'a> Figures<'a> {
+    pub fn new(bench: &'static str, out: &'a mut Vec<Figure>) -> Figures<'a> {
+        Figures { bench, out }
+    }
+
+    /// Adds a figure without a target.
+    pub fn info(&mut self, name: impl Into<String>, value: f64, unit: &'static str) {
+        self.out.push(Figure::info(self.bench, name, value, unit));
+    }
+
+    /// Adds a figure held to `target`.
+    pub fn held(
+        &mut self,
+        name: impl Into<String>,
+        value: f64,
+        unit: &'static str,
+        target: Target,
+    ) {
+        self.out
+            .push(Figure::held(self.bench, name, value, unit, target));
+    }
+}
+
 /// A number with sensible precision and thousands separators.
 pub fn number(x: f64) -> String {
     if x.is_nan() {
@@ -170,7 +202,7 @@ impl Machine {
 }
 
 /// Writes the Markdown report: machine, every figure with target and verdict, then the notes.
-pub fn markdown(machine: &Machine, figures: &[Figure], notes: &[(&'static str, String)]) -> String {
+pub fn markdown(machine: &Machine, figures: &[Figure], notes: &Notes) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(

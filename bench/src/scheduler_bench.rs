@@ -10,7 +10,7 @@ use shared::emf::MemoryMetrics;
 use shared::ports::{Store, DUE_SHARDS};
 use shared::retry::RetryPolicy;
 
-use crate::report::{Figure, Target};
+use crate::report::{Figure, Figures, Notes, Target};
 use crate::world::{self, LocalTable};
 use crate::BenchError;
 
@@ -114,73 +114,62 @@ async fn measure(store: Arc<dyn Store>) -> Result<Sizing, BenchError> {
 }
 
 fn figures(out: &mut Vec<Figure>, where_: &str, n: usize, s: &Sizing, held: bool) {
+    let mut fig = Figures::new(BENCH, out);
     let k = n / 1000;
     let ratio = s.scan_reads as f64 / s.run_reads.max(1) as f64;
-    out.push(Figure::info(
-        BENCH,
+    fig.info(
         format!("{where_} {k}k: due customers (1%)"),
         (n / DUE_EVERY) as f64,
         "customers",
-    ));
-    out.push(Figure::info(
-        BENCH,
+    );
+    fig.info(
         format!("{where_} {k}k: items read by scheduler::run (due index)"),
         s.run_reads as f64,
         "items",
-    ));
-    out.push(Figure::info(
-        BENCH,
+    );
+    fig.info(
         format!("{where_} {k}k: items read by a full scan"),
         s.scan_reads as f64,
         "items",
-    ));
-    out.push(Figure::info(
-        BENCH,
+    );
+    fig.info(
         format!("{where_} {k}k: due index alone (16 shards, read-only)"),
         s.due_reads as f64,
         "items",
-    ));
-    out.push(Figure::info(
-        BENCH,
+    );
+    fig.info(
         format!("{where_} {k}k: customers enrolled by the run"),
         s.enrolled as f64,
         "customers",
-    ));
-    out.push(Figure::info(
-        BENCH,
+    );
+    fig.info(
         format!("{where_} {k}k: scheduler::run wall time"),
         s.run_secs * 1000.0,
         "ms",
-    ));
-    out.push(Figure::info(
-        BENCH,
+    );
+    fig.info(
         format!("{where_} {k}k: full scan wall time"),
         s.scan_secs * 1000.0,
         "ms",
-    ));
+    );
     if held {
-        out.push(Figure::held(
-            BENCH,
+        fig.held(
             format!("{where_} {k}k: scan / due-index items read"),
             ratio,
             "×",
             Target::AtLeast(50.0),
-        ));
+        );
     } else {
-        out.push(Figure::info(
-            BENCH,
+        fig.info(
             format!("{where_} {k}k: scan / due-index items read"),
             ratio,
             "×",
-        ));
+        );
     }
 }
 
 /// Runs the scheduler benchmark; returns its figures and what its notes should say.
-pub async fn run(
-    out: &mut Vec<Figure>,
-    notes: &mut Vec<(&'static str, String)>,
-) -> Result<(), BenchError> {
+pub async fn run(out: &mut Vec<Figure>, notes: &mut Notes) -> Result<(), BenchError> {
     let max_seed_secs: f64 = std::env::var("WINBACK_BENCH_MAX_SEED_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -217,12 +206,11 @@ pub async fn run(
         }
         figures(out, "DynamoDB Local", n, &s, n == 100_000);
     }
-    out.push(Figure::info(
-        BENCH,
+    Figures::new(BENCH, out).info(
         "DynamoDB Local seeding rate (BatchWriteItem, 4 in flight)",
         seed_rate,
         "items/s",
-    ));
+    );
     for n in [10_000usize, 100_000] {
         eprintln!("  scheduler: {n} customers on the embedded store");
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());

@@ -19,7 +19,7 @@ use shared::events::{BusEvent, StepDue};
 use shared::ports::{Email, MailError, Mailer, Store};
 use shared::retry::RetryPolicy;
 
-use crate::report::{Figure, Target};
+use crate::report::{Figure, Figures, Notes, Target};
 use crate::world::{self, is_write, LocalTable};
 use crate::BenchError;
 
@@ -49,6 +49,7 @@ async fn enrolled(store: Arc<dyn Store>, n: usize) -> Result<Vec<StepDue>, Bench
 }
 
 fn cpu(out: &mut Vec<Figure>) -> Result<(), BenchError> {
+    let mut fig = Figures::new(BENCH, out);
     let d = deps(
         Arc::new(MemoryStore::new()),
         Arc::new(MemoryMailer::new()),
@@ -89,29 +90,23 @@ fn cpu(out: &mut Vec<Figure>) -> Result<(), BenchError> {
         }
     }
     let per = began.elapsed().as_secs_f64() / emails as f64;
-    out.push(Figure::held(
-        BENCH,
+    fig.held(
         "compose + render_email, CPU per email (one core)",
         per * 1e6,
         "µs",
         Target::AtMost(200.0),
-    ));
-    out.push(Figure::info(
-        BENCH,
-        "emails composed per second, one core",
-        1.0 / per,
-        "/s",
-    ));
-    out.push(Figure::info(
-        BENCH,
+    );
+    fig.info("emails composed per second, one core", 1.0 / per, "/s");
+    fig.info(
         "average email size (HTML + text)",
         (bytes as f64 / emails as f64) / 1024.0,
         "KiB",
-    ));
+    );
     Ok(())
 }
 
 async fn end_to_end(out: &mut Vec<Figure>) -> Result<(), BenchError> {
+    let mut fig = Figures::new(BENCH, out);
     let store = Arc::new(MemoryStore::new());
     let steps = enrolled(store.clone(), 2000).await?;
     let d = deps(store.clone(), Arc::new(MemoryMailer::new()), None);
@@ -127,18 +122,16 @@ async fn end_to_end(out: &mut Vec<Figure>) -> Result<(), BenchError> {
         }
     }
     let secs = began.elapsed().as_secs_f64();
-    out.push(Figure::info(
-        BENCH,
+    fig.info(
         "process_step on the embedded store, per email",
         secs / sent as f64 * 1e6,
         "µs",
-    ));
-    out.push(Figure::info(
-        BENCH,
+    );
+    fig.info(
         "embedded store item writes per email (its counter omits metric counters)",
         (store.writes() - writes) as f64 / sent as f64,
         "writes",
-    ));
+    );
     Ok(())
 }
 
@@ -196,10 +189,8 @@ fn write_units(log: &[world::Consumed]) -> f64 {
 
 /// The whole sequence on DynamoDB Local, as deployed: the scheduler publishes each step when it
 /// is due, and the sender takes the events in SQS batches of 10.
-async fn dynamo_writes(
-    out: &mut Vec<Figure>,
-    notes: &mut Vec<(&'static str, String)>,
-) -> Result<(), BenchError> {
+async fn dynamo_writes(out: &mut Vec<Figure>, notes: &mut Notes) -> Result<(), BenchError> {
+    let mut fig = Figures::new(BENCH, out);
     const CUSTOMERS: usize = 200;
     const BATCH: usize = 10;
     let table = LocalTable::create("bench-sender").await?;
@@ -251,40 +242,31 @@ async fn dynamo_writes(
     let sent_f = sent.max(1) as f64;
     let writes: u64 = per_step.iter().map(|p| p.2).sum();
     let units = write_units(&log);
-    out.push(Figure::info(
-        BENCH,
+    fig.info(
         "DynamoDB Local: emails sent over the whole sequence (SQS batches of 10)",
         sent as f64,
         "emails",
-    ));
-    out.push(Figure::held(
-        BENCH,
+    );
+    fig.held(
         "DynamoDB item writes per email, whole sequence (DynamoStore::writes)",
         writes as f64 / sent_f,
         "writes",
         Target::AtMost(3.0),
-    ));
-    out.push(Figure::held(
-        BENCH,
-        "DynamoDB write capacity units per email, whole sequence (ConsumedCapacity, index included)",
+    );
+    fig.held("DynamoDB write capacity units per email, whole sequence (ConsumedCapacity, index included)",
         units / sent_f,
         "WCU",
-        Target::AtMost(3.0),
-    ));
+        Target::AtMost(3.0));
     for (step, n, _, u) in &per_step {
-        out.push(Figure::info(
-            BENCH,
+        fig.info(
             format!("write units per email, step {step}"),
             u / (*n).max(1) as f64,
             "WCU",
-        ));
+        );
     }
-    out.push(Figure::info(
-        BENCH,
-        "scheduler runs between the steps (publish the next, close the sunset): write units per email",
+    fig.info("scheduler runs between the steps (publish the next, close the sunset): write units per email",
         publish_units / sent_f,
-        "WCU",
-    ));
+        "WCU");
     let mut by_label: BTreeMap<String, (u64, f64)> = BTreeMap::new();
     for c in &log {
         let e = by_label.entry(c.label.clone()).or_default();
@@ -360,10 +342,8 @@ impl Mailer for ThrottlingSes {
     }
 }
 
-async fn sustained(
-    out: &mut Vec<Figure>,
-    notes: &mut Vec<(&'static str, String)>,
-) -> Result<(), BenchError> {
+async fn sustained(out: &mut Vec<Figure>, notes: &mut Notes) -> Result<(), BenchError> {
+    let mut fig = Figures::new(BENCH, out);
     const RATE: f64 = 50.0;
     const SENDERS: usize = 2;
     const EMAILS: usize = 600;
@@ -402,33 +382,25 @@ async fn sustained(
         _ => f64::NAN,
     };
     let achieved = (accepted.len() - 1) as f64 / span;
-    out.push(Figure::info(BENCH, "SES stand-in limit", RATE, "emails/s"));
-    out.push(Figure::held(
-        BENCH,
+    fig.info("SES stand-in limit", RATE, "emails/s");
+    fig.held(
         "sustained sends against the limit",
         achieved,
         "emails/s",
         Target::AtLeast(0.95 * RATE),
-    ));
-    out.push(Figure::info(
-        BENCH,
+    );
+    fig.info(
         "sustained sends as a share of the limit",
         100.0 * achieved / RATE,
         "%",
-    ));
-    out.push(Figure::held(
-        BENCH,
+    );
+    fig.held(
         "throttling errors from the SES stand-in",
         ses.throttled.load(Ordering::Relaxed) as f64,
         "errors",
         Target::AtMost(0.0),
-    ));
-    out.push(Figure::info(
-        BENCH,
-        "failed process_step calls",
-        errors as f64,
-        "calls",
-    ));
+    );
+    fig.info("failed process_step calls", errors as f64, "calls");
     notes.push((BENCH, format!(
         "Sustained rate: {EMAILS} due steps split over {SENDERS} concurrent senders (the SQS event \
          source's `MaximumConcurrency`), each with `sender::RateLimiter` at the limit / {SENDERS} as \
@@ -442,10 +414,7 @@ async fn sustained(
 }
 
 /// Runs the sender benchmark.
-pub async fn run(
-    out: &mut Vec<Figure>,
-    notes: &mut Vec<(&'static str, String)>,
-) -> Result<(), BenchError> {
+pub async fn run(out: &mut Vec<Figure>, notes: &mut Notes) -> Result<(), BenchError> {
     eprintln!("  sender: CPU per email");
     cpu(out)?;
     eprintln!("  sender: end to end on the embedded store");

@@ -4,12 +4,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::report::Figure;
+use crate::report::{Figure, Figures, Notes};
 
 const BENCH: &str = "simulate";
 
 /// Runs `winback simulate --customers 10000 --days 180` from `release`, when it was built.
-pub fn run(out: &mut Vec<Figure>, notes: &mut Vec<(&'static str, String)>, release: &Path) {
+pub fn run(out: &mut Vec<Figure>, notes: &mut Notes, release: &Path) {
+    let mut fig = Figures::new(BENCH, out);
     let cli = release.join("winback");
     if !cli.exists() {
         notes.push((
@@ -31,18 +32,12 @@ pub fn run(out: &mut Vec<Figure>, notes: &mut Vec<(&'static str, String)>, relea
     let _ = std::fs::remove_dir_all(&dir);
     match result {
         Ok(o) if o.status.success() => {
-            out.push(Figure::info(
-                BENCH,
+            fig.info(
                 "winback simulate, 10 000 customers × 180 days, wall time",
                 secs,
                 "s",
-            ));
-            out.push(Figure::info(
-                BENCH,
-                "customer-days per second",
-                10_000.0 * 180.0 / secs,
-                "/s",
-            ));
+            );
+            fig.info("customer-days per second", 10_000.0 * 180.0 / secs, "/s");
         }
         Ok(o) => notes.push((
             BENCH,

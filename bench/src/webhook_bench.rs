@@ -11,7 +11,7 @@ use shared::emf::MemoryMetrics;
 use shared::signing::{sign_webhook, verify_webhook};
 use webhook::{Deps, HttpRequest, Keys};
 
-use crate::report::{Figure, Target};
+use crate::report::{Figure, Figures, Target};
 use crate::world::{self, is_write, LocalTable};
 use crate::BenchError;
 
@@ -126,34 +126,31 @@ async fn read_units_per_event(days: i64) -> Result<(f64, f64), BenchError> {
 
 /// Read units per counted event for a campaign 1 day and 365 days old.
 async fn aging(out: &mut Vec<Figure>) -> Result<(), BenchError> {
+    let mut fig = Figures::new(BENCH, out);
     let (young, young_writes) = read_units_per_event(1).await?;
     let (old, old_writes) = read_units_per_event(365).await?;
     for (age, reads, writes) in [(1, young, young_writes), (365, old, old_writes)] {
-        out.push(Figure::info(
-            BENCH,
-            format!("DynamoDB Local: read units per counted SES event, campaign {age} day(s) old (ConsumedCapacity)"),
+        fig.info(format!("DynamoDB Local: read units per counted SES event, campaign {age} day(s) old (ConsumedCapacity)"),
             reads,
-            "RCU",
-        ));
-        out.push(Figure::info(
-            BENCH,
+            "RCU");
+        fig.info(
             format!("write units per counted SES event, campaign {age} day(s) old"),
             writes,
             "WCU",
-        ));
+        );
     }
-    out.push(Figure::held(
-        BENCH,
+    fig.held(
         "read units per event, 365-day-old campaign over 1-day-old",
         old / young.max(f64::MIN_POSITIVE),
         "×",
         Target::AtMost(1.10),
-    ));
+    );
     Ok(())
 }
 
 /// Runs the webhook benchmark on the current thread.
 pub async fn run(out: &mut Vec<Figure>) -> Result<(), BenchError> {
+    let mut fig = Figures::new(BENCH, out);
     let store = Arc::new(MemoryStore::new());
     store.set_clock(world::now());
     let deps = deps(store.clone());
@@ -167,24 +164,13 @@ pub async fn run(out: &mut Vec<Figure>) -> Result<(), BenchError> {
         }
     }
     let secs = began.elapsed().as_secs_f64();
-    out.push(Figure::info(
-        BENCH,
+    fig.info(
         "signed POST /v1/activity (orders) per second, in-process, one core",
         n as f64 / secs,
         "req/s",
-    ));
-    out.push(Figure::info(
-        BENCH,
-        "per request",
-        secs / n as f64 * 1e6,
-        "µs",
-    ));
-    out.push(Figure::info(
-        BENCH,
-        "requests answered 200",
-        ok as f64,
-        "requests",
-    ));
+    );
+    fig.info("per request", secs / n as f64 * 1e6, "µs");
+    fig.info("requests answered 200", ok as f64, "requests");
 
     let body = order(1);
     let header = sign_webhook(KEY, world::now().timestamp(), body.as_bytes());
@@ -210,12 +196,11 @@ pub async fn run(out: &mut Vec<Figure>) -> Result<(), BenchError> {
             }
             calls += 1000;
         }
-        out.push(Figure::info(
-            BENCH,
+        fig.info(
             format!("{name} ({} B body)", body.len()),
             began.elapsed().as_secs_f64() / calls as f64 * 1e6,
             "µs",
-        ));
+        );
     }
     eprintln!("  webhook: read units per event as a campaign ages, on DynamoDB Local");
     aging(out).await

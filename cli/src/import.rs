@@ -294,33 +294,26 @@ mod tests {
         let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
         let at = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
         let c = example_campaign();
-        let rows = |text: &str| {
-            orders::read_orders_from(
+        let merge = |text: &str| {
+            let rows = orders::read_orders_from(
                 format!("customer_id,email,ordered_at,amount\n{text}").as_bytes(),
                 Path::new("x.csv"),
             )
             .unwrap()
-            .rows
+            .rows;
+            let (store, lapse) = (store.clone(), c.lapse.clone());
+            async move {
+                merge_profiles(store.as_ref(), &rows, &lapse, at)
+                    .await
+                    .unwrap()
+            }
         };
-        let first = merge_profiles(
-            store.as_ref(),
-            &rows("c1,a@example.com,2026-01-01,10\n"),
-            &c.lapse,
-            at,
-        )
-        .await
-        .unwrap();
+        let first = merge("c1,a@example.com,2026-01-01,10\n").await;
         write_profiles(store.as_ref(), &first, &ProgressBar::hidden())
             .await
             .unwrap();
-        let second = merge_profiles(
-            store.as_ref(),
-            &rows("c1,a@example.com,2026-01-10,20\nc1,a@example.com,2026-01-01,10\n"),
-            &c.lapse,
-            at,
-        )
-        .await
-        .unwrap();
+        let second =
+            merge("c1,a@example.com,2026-01-10,20\nc1,a@example.com,2026-01-01,10\n").await;
         assert_eq!(second[0].order_count, 2, "the repeated order counts once");
         assert_eq!(second[0].lifetime_value.0, 3000);
     }

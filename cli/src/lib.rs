@@ -592,14 +592,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 (Some(p), _) => format!("stored counters in {}", p.display()),
                 _ => String::new(),
             };
-            let r = report::Report::from_rows(
-                &config.name,
-                &config.currency,
-                config.steps.len() as u8,
-                &source,
-                &rows,
-            )
-            .with_exchange_rates(&config.exchange_rates);
+            let r = report::Report::of_flow(config, Flow::WinBack, &source, &rows);
             // The other flows keep their own counters: each gets its own section, in the text
             // and on the HTML page.
             use shared::domain::sequence::{cohort_campaign, Flow};
@@ -607,20 +600,12 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             let mut reports = Vec::new();
             let mut flow_reports = serde_json::Map::new();
             for flow in [Flow::AtRisk, Flow::Celebration, Flow::ReEngagement] {
-                let steps = config.steps_of(flow);
-                if steps.is_empty() {
+                if config.steps_of(flow).is_empty() {
                     continue;
                 }
                 let name = cohort_campaign(&config.name, flow);
                 let rows = store.counter_rows(&name).await?;
-                let fr = report::Report::from_rows(
-                    &name,
-                    &config.currency,
-                    steps.len() as u8,
-                    &source,
-                    &rows,
-                )
-                .with_exchange_rates(&config.exchange_rates);
+                let fr = report::Report::of_flow(config, flow, &source, &rows);
                 let title = format!("Flow {} (counters of campaign {name})", flow.as_str());
                 sections.push((title.clone(), fr.to_text()));
                 flow_reports.insert(

@@ -386,6 +386,14 @@ mod tests {
         read_orders_from(text.as_bytes(), Path::new("orders.csv"))
     }
 
+    /// Reads `text`, checks that exactly one row was skipped and why, and returns the rows read.
+    fn read_one_bad(text: &str, says: &str) -> Vec<OrderRow> {
+        let f = read(text).unwrap();
+        assert_eq!(f.bad.len(), 1);
+        assert!(f.bad[0].reason.contains(says), "{}", f.bad[0].reason);
+        f.rows
+    }
+
     #[test]
     fn a_bad_row_is_reported_with_its_line_and_the_rest_are_read() {
         let f = read(
@@ -449,67 +457,46 @@ mod tests {
         assert!(reasons[3].contains("time_zone"));
         assert!(reasons[4].contains("customer_id"));
 
-        let f = read(
+        let rows = read_one_bad(
             "customer_id,email,ordered_at,amount,birthday\n\
              c1,a@example.com,2026-01-01,1,17/04/1990\n\
              c2,b@example.com,2026-01-01,1,--04-17\n\
              c3,c@example.com,2026-01-01,1,\n",
-        )
-        .unwrap();
-        assert_eq!(f.bad.len(), 1);
-        assert!(
-            f.bad[0]
-                .reason
-                .contains("birthday \"17/04/1990\" is not a date"),
-            "{}",
-            f.bad[0].reason
+            "birthday \"17/04/1990\" is not a date",
         );
         assert_eq!(
-            f.rows[0].birthday.map(|b| b.to_string()).as_deref(),
+            rows[0].birthday.map(|b| b.to_string()).as_deref(),
             Some("--04-17")
         );
-        assert_eq!(f.rows[1].birthday, None);
-
-        let f = read(
-            "customer_id,email,ordered_at,amount,signed_up_at\n\
-             c1,a@example.com,2026-01-01,1,2024-05-01\n\
-             c2,b@example.com,2026-01-01,1,last spring\n",
-        )
-        .unwrap();
-        assert_eq!(f.bad.len(), 1);
-        assert!(
-            f.bad[0]
-                .reason
-                .contains("signed_up_at 'last spring' is not a date"),
-            "{}",
-            f.bad[0].reason
-        );
-        assert_eq!(
-            f.rows[0].signed_up_at.map(|t| t.to_rfc3339()).as_deref(),
-            Some("2024-05-01T00:00:00+00:00")
-        );
+        assert_eq!(rows[1].birthday, None);
     }
 
     #[test]
-    fn a_renewal_that_is_not_a_date_skips_the_row_naming_the_column() {
-        let f = read(
-            "customer_id,email,ordered_at,amount,renewal_due_at\n\
-             c1,a@example.com,2026-01-01,1,next month\n\
-             c2,b@example.com,2026-01-01,1,2026-02-01\n",
-        )
-        .unwrap();
-        assert_eq!(f.bad.len(), 1);
-        assert!(
-            f.bad[0]
-                .reason
-                .contains("renewal_due_at 'next month' is not a date"),
-            "{}",
-            f.bad[0].reason
-        );
-        assert_eq!(
-            f.rows[0].renewal_due_at.map(|t| t.to_rfc3339()).as_deref(),
-            Some("2026-02-01T00:00:00+00:00")
-        );
+    fn a_signup_or_renewal_that_is_not_a_date_skips_the_row_naming_the_column() {
+        type Column = fn(&OrderRow) -> Option<DateTime<Utc>>;
+        let cases: [(&str, &str, &str, Column); 2] = [
+            (
+                "customer_id,email,ordered_at,amount,signed_up_at\n\
+                 c1,a@example.com,2026-01-01,1,2024-05-01\n\
+                 c2,b@example.com,2026-01-01,1,last spring\n",
+                "signed_up_at 'last spring' is not a date",
+                "2024-05-01T00:00:00+00:00",
+                |r| r.signed_up_at,
+            ),
+            (
+                "customer_id,email,ordered_at,amount,renewal_due_at\n\
+                 c1,a@example.com,2026-01-01,1,next month\n\
+                 c2,b@example.com,2026-01-01,1,2026-02-01\n",
+                "renewal_due_at 'next month' is not a date",
+                "2026-02-01T00:00:00+00:00",
+                |r| r.renewal_due_at,
+            ),
+        ];
+        for (text, says, read, column) in cases {
+            let rows = read_one_bad(text, says);
+            let got = column(&rows[0]).map(|t| t.to_rfc3339());
+            assert_eq!(got.as_deref(), Some(read), "{says}");
+        }
     }
 
     #[test]

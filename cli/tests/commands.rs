@@ -27,6 +27,53 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// Checks that the command was refused as a usage error (exit 2) and that its message says `says`.
+fn assert_refused(o: &Output, says: &str) {
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+    assert!(stderr(o).contains(says), "{}", stderr(o));
+}
+
+/// `winback simulate --customers N --days D --quiet`, then `more`.
+fn simulate(customers: &str, days: &str, more: &[&str]) -> Output {
+    let args = [
+        "simulate",
+        "--customers",
+        customers,
+        "--days",
+        days,
+        "--quiet",
+    ];
+    winback(&[&args[..], more].concat())
+}
+
+/// `winback import CSV --store STORE --at AT`, checked to succeed.
+fn import(csv: &Path, store: &Path, at: &str) -> Output {
+    let o = winback(&["import", s(csv), "--store", s(store), "--at", at]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
+/// A JSON file (a store snapshot), parsed.
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The entry of `id` in a list of customers or profiles.
+fn customer<'a>(list: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["customer_id"] == id)
+        .unwrap_or_else(|| panic!("{id} in {list}"))
+}
+
+/// Writes `text` as the orders CSV `orders.csv` in `dir`.
+fn write_orders(dir: &Path, text: &str) -> PathBuf {
+    let csv = dir.join("orders.csv");
+    std::fs::write(&csv, text).unwrap();
+    csv
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -47,18 +94,7 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
     let dir = scratch("simulate");
     let out = dir.join("report");
     let store = dir.join("store.json");
-    let o = winback(&[
-        "simulate",
-        "--customers",
-        "300",
-        "--days",
-        "60",
-        "--quiet",
-        "--out",
-        s(&out),
-        "--save-store",
-        s(&store),
-    ]);
+    let o = simulate("300", "60", &["--out", s(&out), "--save-store", s(&store)]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("Reactivation rate: treated"), "{text}");
@@ -158,18 +194,11 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
 #[test]
 fn simulate_runs_the_flows_listed_and_refuses_a_list_naming_a_missing_or_repeated_flow() {
     let dir = scratch("flows");
-    let o = winback(&[
-        "simulate",
-        "--customers",
+    let o = simulate(
         "150",
-        "--days",
         "30",
-        "--quiet",
-        "--flows",
-        "win-back,celebration",
-        "--out",
-        s(&dir),
-    ]);
+        &["--flows", "win-back,celebration", "--out", s(&dir)],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("Birthday and anniversary flow"), "{text}");
@@ -181,16 +210,7 @@ fn simulate_runs_the_flows_listed_and_refuses_a_list_naming_a_missing_or_repeate
         ("win-back,birthday", "`birthday`, which is no flow"),
         ("win-back,at-risk,at-risk", "`at-risk` twice"),
     ] {
-        let o = winback(&[
-            "simulate",
-            "--customers",
-            "10",
-            "--days",
-            "1",
-            "--quiet",
-            "--flows",
-            list,
-        ]);
+        let o = simulate("10", "1", &["--flows", list]);
         assert_eq!(o.status.code(), Some(2), "{list}");
         assert!(stderr(&o).contains(says), "{list}: {}", stderr(&o));
     }
@@ -201,18 +221,7 @@ fn simulate_runs_the_flows_listed_and_refuses_a_list_naming_a_missing_or_repeate
 fn the_same_seed_gives_the_same_simulation() {
     let dir = scratch("seed");
     let run = |sub: &str| {
-        let o = winback(&[
-            "simulate",
-            "--customers",
-            "150",
-            "--days",
-            "30",
-            "--quiet",
-            "--seed",
-            "7",
-            "--out",
-            s(&dir.join(sub)),
-        ]);
+        let o = simulate("150", "30", &["--seed", "7", "--out", s(&dir.join(sub))]);
         assert!(o.status.success(), "{}", stderr(&o));
         stdout(&o)
             .lines()
@@ -231,21 +240,12 @@ fn the_same_seed_gives_the_same_simulation() {
 #[test]
 fn import_reports_a_bad_row_by_line_number_and_imports_the_rest() {
     let dir = scratch("import");
-    let csv = dir.join("orders.csv");
     let mut text = ORDERS.to_string();
     text.push_str("c-bad,b@example.com,not-a-date,10.00,EUR,,,,,\n");
     text.push_str("c-last,l@example.com,2026-01-02,10.00,EUR,,,,,\n");
-    std::fs::write(&csv, text).unwrap();
+    let csv = write_orders(&dir, &text);
     let store = dir.join("store.json");
-    let o = winback(&[
-        "import",
-        s(&csv),
-        "--store",
-        s(&store),
-        "--at",
-        "2026-03-01",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = import(&csv, &store, "2026-03-01");
     assert!(
         stderr(&o).contains("orders.csv:9: skipped: ordered_at 'not-a-date'"),
         "{}",
@@ -267,27 +267,17 @@ fn import_reports_a_bad_row_by_line_number_and_imports_the_rest() {
 #[test]
 fn import_and_plan_count_the_addresses_kept_out_before_the_first_send_and_why() {
     let dir = scratch("hygiene");
-    let csv = dir.join("orders.csv");
-    std::fs::write(
-        &csv,
+    let csv = write_orders(
+        &dir,
         "customer_id,email,ordered_at,amount\n\
          c-ann,ann@example.com,2025-06-01,10\n\
          c-info,info@example.com,2025-06-01,10\n\
          c-sales,Sales+eu@example.com,2025-06-01,10\n\
          c-temp,t@yopmail.com,2025-06-01,10\n\
          c-nodot,a@b,2025-06-01,10\n",
-    )
-    .unwrap();
+    );
     let store = dir.join("store.json");
-    let o = winback(&[
-        "import",
-        s(&csv),
-        "--store",
-        s(&store),
-        "--at",
-        "2026-03-01",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = import(&csv, &store, "2026-03-01");
     let out = stdout(&o);
     assert!(
         out.contains("1 row(s) with an email that is not an address (skipped); customers imported but never emailed: disposable_domain 1, role_address 2"),
@@ -320,12 +310,7 @@ fn import_and_plan_count_the_addresses_kept_out_before_the_first_send_and_why() 
     let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(plan["addresses_kept_out"]["role_address"], 2);
     assert_eq!(plan["addresses_kept_out"]["disposable_domain"], 1);
-    let ann = plan["customers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["customer_id"] == "c-ann")
-        .unwrap();
+    let ann = customer(&plan["customers"], "c-ann");
     assert_eq!(ann["decision"], "enroll");
     assert!(ann["address_kept_out"].is_null());
     std::fs::remove_dir_all(&dir).ok();
@@ -334,8 +319,7 @@ fn import_and_plan_count_the_addresses_kept_out_before_the_first_send_and_why() 
 #[test]
 fn plan_names_the_rule_that_let_each_customer_in_or_kept_them_out() {
     let dir = scratch("plan");
-    let csv = dir.join("orders.csv");
-    std::fs::write(&csv, ORDERS).unwrap();
+    let csv = write_orders(&dir, ORDERS);
     let o = winback(&["plan", "--at", "2026-03-01", "--orders", s(&csv)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
@@ -358,12 +342,7 @@ fn plan_names_the_rule_that_let_each_customer_in_or_kept_them_out() {
     assert!(text.contains("would be enrolled"), "{text}");
     let json = winback(&["plan", "--at", "2026-03-01", "--orders", s(&csv), "--json"]);
     let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let weekly = plan["customers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["customer_id"] == "c-weekly")
-        .unwrap();
+    let weekly = customer(&plan["customers"], "c-weekly");
     assert_eq!(weekly["decision"], "enroll");
     assert!(weekly["variant"].is_string());
     let p = weekly["p_active"].as_f64().unwrap();
@@ -496,12 +475,7 @@ fn an_unknown_flag_is_refused_with_a_non_zero_exit() {
 #[test]
 fn a_bad_date_is_refused_with_the_flag_named() {
     let o = winback(&["plan", "--at", "next tuesday", "--orders", "whatever.csv"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("'next tuesday' is not a date for --at"),
-        "{}",
-        stderr(&o)
-    );
+    assert_refused(&o, "'next tuesday' is not a date for --at");
 }
 
 #[test]
@@ -512,29 +486,17 @@ fn an_unreadable_file_is_named_in_the_error() {
         "--store",
         "/tmp/unused.json",
     ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("cannot read /no/such/orders.csv"),
-        "{}",
-        stderr(&o)
-    );
+    assert_refused(&o, "cannot read /no/such/orders.csv");
     let o = winback(&["report", "--store", "/no/such/store.json"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("/no/such/store.json"), "{}", stderr(&o));
+    assert_refused(&o, "/no/such/store.json");
 }
 
 #[test]
 fn a_csv_without_its_header_is_refused_and_says_what_the_header_must_hold() {
     let dir = scratch("header");
-    let csv = dir.join("orders.csv");
-    std::fs::write(&csv, "c1,a@example.com,2026-01-01,10\n").unwrap();
+    let csv = write_orders(&dir, "c1,a@example.com,2026-01-01,10\n");
     let o = winback(&["import", s(&csv), "--store", s(&dir.join("s.json"))]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("the header line lacks"),
-        "{}",
-        stderr(&o)
-    );
+    assert_refused(&o, "the header line lacks");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -545,45 +507,19 @@ fn a_bad_behaviour_model_is_refused_with_the_key_named() {
     let text = include_str!("../behaviour.toml")
         .replace("click_given_open = 0.40", "click_given_open = 4.0");
     std::fs::write(&model, text).unwrap();
-    let o = winback(&[
-        "simulate",
-        "--customers",
-        "10",
-        "--days",
-        "1",
-        "--quiet",
-        "--behaviour",
-        s(&model),
-        "--out",
-        s(&dir),
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("email.click_given_open"),
-        "{}",
-        stderr(&o)
-    );
+    let o = simulate("10", "1", &["--behaviour", s(&model), "--out", s(&dir)]);
+    assert_refused(&o, "email.click_given_open");
     std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn resolve_frees_the_customers_paused_for_a_reason_in_a_store_snapshot() {
     let dir = scratch("resolve");
-    let orders = dir.join("orders.csv");
+    let orders = write_orders(&dir, ORDERS);
     let store = dir.join("store.json");
-    std::fs::write(&orders, ORDERS).unwrap();
-    let o = winback(&[
-        "import",
-        s(&orders),
-        "--store",
-        s(&store),
-        "--at",
-        "2026-03-01",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    import(&orders, &store, "2026-03-01");
     // c-weekly told us "quality" (as the survey would tag them).
-    let mut snap: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
+    let mut snap: serde_json::Value = read_json(&store);
     for p in snap["profiles"].as_array_mut().unwrap() {
         if p["customer_id"] == "c-weekly" {
             p["tags"] = serde_json::json!(["reason:quality"]);
@@ -610,14 +546,8 @@ fn resolve_frees_the_customers_paused_for_a_reason_in_a_store_snapshot() {
         "{}",
         stdout(&o)
     );
-    let snap: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
-    let weekly = snap["profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["customer_id"] == "c-weekly")
-        .unwrap();
+    let snap: serde_json::Value = read_json(&store);
+    let weekly = customer(&snap["profiles"], "c-weekly");
     assert_eq!(weekly["resolved_reasons"], serde_json::json!(["quality"]));
     assert_eq!(
         weekly["resolution_notes"]["quality"],
@@ -627,19 +557,9 @@ fn resolve_frees_the_customers_paused_for_a_reason_in_a_store_snapshot() {
     let o = resolve("again");
     assert!(stdout(&o).contains("Resolved quality: 0 customer(s)"));
     let o = winback(&["resolve", "cheap", "--note", "x", "--store", s(&store)]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("unknown reason 'cheap'"),
-        "{}",
-        stderr(&o)
-    );
+    assert_refused(&o, "unknown reason 'cheap'");
     let o = winback(&["resolve", "quality", "--note", " ", "--store", s(&store)]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("--note: note is empty"),
-        "{}",
-        stderr(&o)
-    );
+    assert_refused(&o, "--note: note is empty");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -647,18 +567,11 @@ fn resolve_frees_the_customers_paused_for_a_reason_in_a_store_snapshot() {
 fn follow_up_close_closes_a_simulated_detractors_follow_up_in_a_store_snapshot() {
     let dir = scratch("follow-up");
     let store = dir.join("store.json");
-    let o = winback(&[
-        "simulate",
-        "--customers",
+    let o = simulate(
         "400",
-        "--days",
         "60",
-        "--quiet",
-        "--out",
-        s(&dir.join("r")),
-        "--save-store",
-        s(&store),
-    ]);
+        &["--out", s(&dir.join("r")), "--save-store", s(&store)],
+    );
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let told: usize = stdout(&o)
         .lines()
@@ -668,8 +581,7 @@ fn follow_up_close_closes_a_simulated_detractors_follow_up_in_a_store_snapshot()
         .expect("the follow-up line");
     assert!(told > 0, "{}", stdout(&o));
 
-    let snap: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
+    let snap: serde_json::Value = read_json(&store);
     let open: Vec<String> = snap["profiles"]
         .as_array()
         .unwrap()

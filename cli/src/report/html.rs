@@ -9,7 +9,7 @@ use serde::Serialize;
 use shared::domain::experiment::Group;
 use shared::domain::metrics::{counter, Rate};
 
-use super::Report;
+use super::{DayPoint, Report};
 use crate::error::{CliError, CliResult};
 use crate::pages;
 
@@ -40,6 +40,16 @@ fn e<E: std::fmt::Display>(err: E) -> String {
     err.to_string()
 }
 
+/// The label of the category at `x` on an axis of categories `0, 1, …`: only at whole numbers.
+fn category_label(names: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 0.01 && i >= 0.0 {
+        names.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 /// Cumulative reactivation rate per day, treated against holdout.
 pub fn reactivation_chart(r: &Report) -> CliResult<String> {
     draw_svg("reactivation over time", (760, 360), |root| {
@@ -50,18 +60,14 @@ pub fn reactivation_chart(r: &Report) -> CliResult<String> {
                 0.0
             }
         };
-        let treated: Vec<(f64, f64)> = r
-            .series
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i as f64, pct(p.treated_reactivated, p.treated_enrolled)))
-            .collect();
-        let holdout: Vec<(f64, f64)> = r
-            .series
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i as f64, pct(p.holdout_reactivated, p.holdout_enrolled)))
-            .collect();
+        // One point a day: the share of an arm's enrolled who came back, by then.
+        let curve = |came_back: fn(&DayPoint) -> (i64, i64)| -> Vec<(f64, f64)> {
+            let days = r.series.iter().map(came_back).enumerate();
+            days.map(|(i, (back, enrolled))| (i as f64, pct(back, enrolled)))
+                .collect()
+        };
+        let treated = curve(|p| (p.treated_reactivated, p.treated_enrolled));
+        let holdout = curve(|p| (p.holdout_reactivated, p.holdout_enrolled));
         let ymax = treated
             .iter()
             .chain(&holdout)
@@ -144,14 +150,7 @@ pub fn lift_chart(r: &Report) -> CliResult<String> {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n)
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 0.01 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| category_label(&names, *x))
             .y_desc("percentage points")
             .y_label_formatter(&|y| format!("{y:+.0}"))
             .draw()
@@ -242,14 +241,7 @@ fn bars(
         c.configure_mesh()
             .disable_x_mesh()
             .x_labels(n)
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 0.01 && i >= 0.0 {
-                    labels.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| category_label(labels, *x))
             .y_desc(y_desc)
             .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()

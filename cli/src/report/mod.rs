@@ -8,9 +8,11 @@ use std::fmt::Write as _;
 
 use chrono::NaiveDate;
 use serde::Serialize;
+use shared::campaign::CampaignConfig;
 use shared::domain::experiment::Group;
 use shared::domain::metrics::{counter, lift, CounterRow, Counts, Lift, Rate};
 use shared::domain::money::Money;
+use shared::domain::sequence::{cohort_campaign, Flow};
 use shared::domain::survey::Reason;
 
 /// One arm of the experiment.
@@ -89,6 +91,24 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of one flow of a campaign, from the counter rows kept under the flow's name,
+    /// in the campaign's currency and with its exchange rates.
+    pub fn of_flow(
+        config: &CampaignConfig,
+        flow: Flow,
+        source: &str,
+        rows: &[CounterRow],
+    ) -> Report {
+        Report::from_rows(
+            &cohort_campaign(&config.name, flow),
+            &config.currency,
+            config.steps_of(flow).len() as u8,
+            source,
+            rows,
+        )
+        .with_exchange_rates(&config.exchange_rates)
+    }
+
     /// Builds the report of `campaign` from its counter rows.
     pub fn from_rows(
         campaign: &str,

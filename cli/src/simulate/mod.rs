@@ -330,14 +330,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
             "embedded store"
         }
     );
-    let report = Report::from_rows(
-        &config.name,
-        &config.currency,
-        config.steps.len() as u8,
-        &source,
-        &rows,
-    )
-    .with_exchange_rates(&config.exchange_rates);
+    let report = Report::of_flow(&config, Flow::WinBack, &source, &rows);
     // Each other flow's figures, from its own counters (none when the campaign lacks the flow).
     let flow_report = |flow: Flow| {
         let name = cohort_campaign(&config.name, flow);

@@ -394,12 +394,28 @@ mod tests {
     use chrono::TimeZone;
     use rand::SeedableRng;
 
+    /// The first simulated day of these tests.
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap()
+    }
+
+    /// `n` synthetic customers of the shipped model for a run of `days` from [`start`].
+    fn base(n: usize, days: u32, seed: u64) -> (Vec<Person>, Vec<OrderRow>) {
+        let model = Behaviour::default_model();
+        synthetic(
+            n,
+            &model,
+            "EUR",
+            start(),
+            days,
+            &mut SmallRng::seed_from_u64(seed),
+        )
+    }
+
     #[test]
     fn the_synthetic_base_has_history_before_the_start_and_some_already_gone() {
-        let model = Behaviour::default_model();
-        let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
-        let mut rng = SmallRng::seed_from_u64(7);
-        let (people, rows) = synthetic(2_000, &model, "EUR", start, 180, &mut rng);
+        let start = start();
+        let (people, rows) = base(2_000, 180, 7);
         assert_eq!(people.len(), 2_000);
         assert!(rows.iter().all(|r| r.ordered_at < start));
         assert!(people
@@ -419,10 +435,8 @@ mod tests {
     #[test]
     fn habitual_customers_order_mostly_within_their_local_hour_and_the_sender_can_tell() {
         use shared::domain::schedule::habitual_hour;
-        let model = Behaviour::default_model();
-        let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
-        let mut rng = SmallRng::seed_from_u64(3);
-        let (people, rows) = synthetic(2_000, &model, "EUR", start, 180, &mut rng);
+        let start = start();
+        let (people, rows) = base(2_000, 180, 3);
         let habitual = people.iter().filter(|p| p.habit_hour.is_some()).count();
         assert!((1_200..1_600).contains(&habitual), "{habitual}");
         let (mut found, mut frequent) = (0, 0);
@@ -463,26 +477,6 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_customers() {
-        let model = Behaviour::default_model();
-        let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
-        let a = synthetic(
-            100,
-            &model,
-            "EUR",
-            start,
-            30,
-            &mut SmallRng::seed_from_u64(1),
-        )
-        .1;
-        let b = synthetic(
-            100,
-            &model,
-            "EUR",
-            start,
-            30,
-            &mut SmallRng::seed_from_u64(1),
-        )
-        .1;
-        assert_eq!(a, b);
+        assert_eq!(base(100, 30, 1).1, base(100, 30, 1).1);
     }
 }

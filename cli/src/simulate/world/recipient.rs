@@ -4,6 +4,19 @@
 use super::*;
 
 impl World {
+    /// A moment within `hours` after `now`, drawn uniformly.
+    fn soon(&mut self, now: DateTime<Utc>, hours: f64) -> DateTime<Utc> {
+        now + Duration::seconds((self.rng.unit() * hours * 3600.0) as i64 + 1)
+    }
+
+    /// Customer `i` can no longer be reached by email; `action`, which says so, comes within
+    /// `hours` after `now`.
+    fn lose(&mut self, i: usize, now: DateTime<Utc>, hours: f64, action: Action) {
+        self.people[i].unreachable = true;
+        let at = self.soon(now, hours);
+        self.push(at, action);
+    }
+
     /// A recipient receives an email at `now` and decides what to do with it.
     pub(super) async fn receive(
         &mut self,
@@ -28,9 +41,6 @@ impl World {
             }
         }
         let e = self.model.email.clone();
-        let soon = |rng: &mut SmallRng, hours: f64| {
-            now + Duration::seconds((rng.unit() * hours * 3600.0) as i64 + 1)
-        };
         let ses = |detail_type: &'static str, link: Option<String>| Action::Ses {
             person: i,
             detail_type,
@@ -40,18 +50,14 @@ impl World {
         };
         if self.rng.chance(e.bounce) {
             self.tally.bounces += 1;
-            self.people[i].unreachable = true;
-            let at = soon(&mut self.rng, 0.1);
-            self.push(at, ses("Email Bounced", None));
+            self.lose(i, now, 0.1, ses("Email Bounced", None));
             return Ok(());
         }
-        let at = soon(&mut self.rng, 0.05);
+        let at = self.soon(now, 0.05);
         self.push(at, ses("Email Delivered", None));
         if self.rng.chance(e.complaint) {
             self.tally.complaints += 1;
-            self.people[i].unreachable = true;
-            let at = soon(&mut self.rng, 24.0);
-            self.push(at, ses("Email Complaint Received", None));
+            self.lose(i, now, 24.0, ses("Email Complaint Received", None));
             return Ok(());
         }
         let person = self.people[i].clone();
@@ -64,9 +70,7 @@ impl World {
         if self.rng.chance(unsubscribe_chance) {
             if let Some(url) = list_unsubscribe(&email) {
                 self.tally.unsubscribes += 1;
-                self.people[i].unreachable = true;
-                let at = soon(&mut self.rng, 48.0);
-                self.push(at, Action::OneClickUnsubscribe { url });
+                self.lose(i, now, 48.0, Action::OneClickUnsubscribe { url });
                 return Ok(());
             }
         }
@@ -105,8 +109,8 @@ impl World {
         self.figures(timing).opens += 1;
         // Who reads at their habitual hour reads at once; others within `open_within_hours`.
         let opened_at = match timing {
-            Timing::Within => soon(&mut self.rng, 0.5),
-            _ => soon(&mut self.rng, e.open_within_hours),
+            Timing::Within => self.soon(now, 0.5),
+            _ => self.soon(now, e.open_within_hours),
         };
         self.push(opened_at, ses("Email Opened", None));
         let links = links_in(&email.text, &self.webhook.public_base_url);

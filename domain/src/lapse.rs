@@ -594,28 +594,13 @@ impl LapsePolicy {
     }
 }
 
-fn default_at_risk_fraction() -> f64 {
-    0.75
-}
-
-fn default_horizon_days() -> f64 {
-    90.0
-}
-
-fn default_p_order_threshold() -> f64 {
-    0.25
-}
-
-fn default_page_view_signal_days() -> f64 {
-    30.0
-}
-
-fn default_renewal_notice_days() -> f64 {
-    14.0
-}
-
-fn default_at_risk_p_order() -> f64 {
-    0.4
+serde_defaults! {
+    default_at_risk_fraction: f64 = 0.75;
+    default_horizon_days: f64 = 90.0;
+    default_p_order_threshold: f64 = 0.25;
+    default_page_view_signal_days: f64 = 30.0;
+    default_renewal_notice_days: f64 = 14.0;
+    default_at_risk_p_order: f64 = 0.4;
 }
 
 #[cfg(test)]

@@ -93,6 +93,18 @@ impl DynamoStore {
         }
     }
 
+    /// A function's store on `table` whose connection starts opening now, with `also` beside it
+    /// (see [`crate::aws::spawn_warm_up`]): await the handle before the first request.
+    pub fn warming(
+        conf: &aws_config::SdkConfig,
+        table: String,
+        also: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> (DynamoStore, tokio::task::JoinHandle<()>) {
+        let client = Client::new(conf);
+        let warming = crate::aws::spawn_warm_up(&client, &table, also);
+        (DynamoStore::new(client, table), warming)
+    }
+
     /// A store from the standard AWS environment (`AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB`, …)
     /// and `TABLE_NAME`.
     pub async fn from_env() -> Result<DynamoStore, DynamoSetupError> {

@@ -70,6 +70,32 @@ pub struct Activity {
     pub profile: ProfileFields,
 }
 
+impl Activity {
+    /// `kind` activity with no amount, code, order reference, product or page: set those that
+    /// apply (`Activity { amount, ..Activity::new(…) }`).
+    pub fn new(
+        event_id: String,
+        customer_id: CustomerId,
+        kind: Kind,
+        occurred_at: DateTime<Utc>,
+        profile: ProfileFields,
+    ) -> Activity {
+        Activity {
+            event_id,
+            customer_id,
+            kind,
+            occurred_at,
+            amount: None,
+            reward_code: None,
+            order_ref: None,
+            product: None,
+            category: None,
+            page_kind: None,
+            profile,
+        }
+    }
+}
+
 /// What the campaign says about activity.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy<'a> {

@@ -3,8 +3,6 @@
 //! product is one that passed these rules. Email addresses are
 //! [`EmailAddress`](super::hygiene::EmailAddress), time zones [`Zone`](super::zone::Zone).
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 /// The longest customer id, in characters.
@@ -12,48 +10,6 @@ pub const CUSTOMER_ID_MAX: usize = 200;
 
 /// The longest locale tag, in characters.
 pub const LOCALE_MAX: usize = 35;
-
-/// What a text newtype with a `parse` offers: its text (`as_str`, `into_string`, `Deref`,
-/// `Display`), and `TryFrom<String>` through `parse`, which serde deserializes with.
-macro_rules! parsed_text {
-    ($name:ident, $error:ty) => {
-        impl $name {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            pub fn into_string(self) -> String {
-                self.0
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = $error;
-            fn try_from(text: String) -> Result<$name, $error> {
-                $name::parse(&text)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> String {
-                value.0
-            }
-        }
-
-        impl std::ops::Deref for $name {
-            type Target = str;
-            fn deref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
 
 /// The shop's id of a customer: 1 to [`CUSTOMER_ID_MAX`] characters, none of them a control
 /// character, surrounding white space dropped.

@@ -288,10 +288,7 @@ pub struct EligibilityPolicy {
     pub follow_up_pause_days: u32,
 }
 
-fn default_follow_up_pause_days() -> u32 {
-    14
-}
-
-fn default_sunset_days() -> u32 {
-    180
+serde_defaults! {
+    default_follow_up_pause_days: u32 = 14;
+    default_sunset_days: u32 = 180;
 }

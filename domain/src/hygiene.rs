@@ -3,7 +3,6 @@
 //! (the orders CSV, the webhook's contract, the platforms' webhooks): [`EmailAddress::parse`].
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -116,10 +115,6 @@ impl EmailAddress {
         )))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn local_part(&self) -> &str {
         self.0.rsplit_once('@').map_or("", |(l, _)| l)
     }
@@ -129,24 +124,7 @@ impl EmailAddress {
     }
 }
 
-impl TryFrom<String> for EmailAddress {
-    type Error = AddressError;
-    fn try_from(text: String) -> Result<EmailAddress, AddressError> {
-        EmailAddress::parse(&text)
-    }
-}
-
-impl From<EmailAddress> for String {
-    fn from(a: EmailAddress) -> String {
-        a.0
-    }
-}
-
-impl fmt::Display for EmailAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+parsed_text!(EmailAddress, AddressError);
 
 /// `text` with letters and digits masked (`ann@shop.se` → `aaa@aaaa.aa`): enough to see what is
 /// wrong with it, not whose it is.

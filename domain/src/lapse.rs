@@ -414,20 +414,14 @@ pub fn assess_with_model(
     let at_risk = now >= earliest_risk && p_order < policy.at_risk_p_order;
     let mut t = threshold(profile, policy);
     t.days = (lapses_at - last).num_seconds() as f64 / 86_400.0;
-    let state = if now >= lapses_at {
-        LapseState::Lapsed { since: lapses_at }
-    } else {
+    let state = state_at(now, lapses_at, || {
         // The quiet signal comes from the model; the others from the order history.
         let mut signals: Vec<RiskSignal> = risk_signals(profile, &t, 1.0, now);
         if at_risk {
             signals.insert(0, RiskSignal::QuietLongerThanUsual);
         }
-        if signals.is_empty() {
-            LapseState::Active { lapses_at }
-        } else {
-            LapseState::AtRisk { lapses_at, signals }
-        }
-    };
+        signals
+    });
     Assessment {
         threshold: Some(t),
         state,
@@ -446,20 +440,31 @@ pub fn assess_threshold(profile: &Profile, policy: &LapsePolicy, now: DateTime<U
     };
     let t = threshold(profile, policy);
     let lapses_at = last + days(t.days);
-    let state = if now >= lapses_at {
-        LapseState::Lapsed { since: lapses_at }
-    } else {
-        let signals = risk_signals(profile, &t, policy.at_risk_fraction, now);
-        if signals.is_empty() {
-            LapseState::Active { lapses_at }
-        } else {
-            LapseState::AtRisk { lapses_at, signals }
-        }
-    };
+    let state = state_at(now, lapses_at, || {
+        risk_signals(profile, &t, policy.at_risk_fraction, now)
+    });
     Assessment {
         threshold: Some(t),
         state,
         outlook: None,
+    }
+}
+
+/// Lapsed since `lapses_at` once `now` reaches it; before, at risk with the `signals` there are,
+/// or active without any.
+fn state_at(
+    now: DateTime<Utc>,
+    lapses_at: DateTime<Utc>,
+    signals: impl FnOnce() -> Vec<RiskSignal>,
+) -> LapseState {
+    if now >= lapses_at {
+        return LapseState::Lapsed { since: lapses_at };
+    }
+    let signals = signals();
+    if signals.is_empty() {
+        LapseState::Active { lapses_at }
+    } else {
+        LapseState::AtRisk { lapses_at, signals }
     }
 }
 
@@ -594,28 +599,13 @@ impl LapsePolicy {
     }
 }
 
-fn default_at_risk_fraction() -> f64 {
-    0.75
-}
-
-fn default_horizon_days() -> f64 {
-    90.0
-}
-
-fn default_p_order_threshold() -> f64 {
-    0.25
-}
-
-fn default_page_view_signal_days() -> f64 {
-    30.0
-}
-
-fn default_renewal_notice_days() -> f64 {
-    14.0
-}
-
-fn default_at_risk_p_order() -> f64 {
-    0.4
+serde_defaults! {
+    default_at_risk_fraction: f64 = 0.75;
+    default_horizon_days: f64 = 90.0;
+    default_p_order_threshold: f64 = 0.25;
+    default_page_view_signal_days: f64 = 30.0;
+    default_renewal_notice_days: f64 = 14.0;
+    default_at_risk_p_order: f64 = 0.4;
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@
 //! (`now`) and any random draw in; the functions, `winback plan` and `winback simulate` then get
 //! the same answer from the same facts.
 
+#[macro_use]
+mod macros;
+
 pub mod activity;
 pub mod celebration;
 pub mod customer;

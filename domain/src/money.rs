@@ -122,37 +122,9 @@ impl Currency {
             Err(BadCurrency(code.to_string()))
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl std::ops::Deref for Currency {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Currency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for Currency {
-    type Error = BadCurrency;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Currency::parse(&s)
-    }
-}
-
-impl From<Currency> for String {
-    fn from(c: Currency) -> String {
-        c.0
-    }
-}
+parsed_text!(Currency, BadCurrency);
 
 /// What one unit of each other currency is worth in the campaign's currency (`[exchange_rates]`
 /// in the campaign file: `SEK = 0.087` for one SEK = 0.087 EUR). A currency without a rate is

@@ -1,7 +1,6 @@
 //! Rewards: what is offered, the code that carries it, and when it expires.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -210,30 +209,9 @@ impl RewardCode {
             &symbols[8..12]
         )))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for RewardCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for RewardCode {
-    type Error = BadCode;
-    fn try_from(s: String) -> Result<Self, BadCode> {
-        RewardCode::parse(&s)
-    }
-}
-
-impl From<RewardCode> for String {
-    fn from(c: RewardCode) -> String {
-        c.0
-    }
-}
+parsed_text!(RewardCode, BadCode);
 
 /// An issued reward.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

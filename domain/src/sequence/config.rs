@@ -55,16 +55,10 @@ pub struct SendingPolicy {
     pub best_hour: bool,
 }
 
-fn default_best_hour() -> bool {
-    true
-}
-
-fn default_link_validity() -> u32 {
-    60
-}
-
-fn default_max_steps() -> u8 {
-    3
+serde_defaults! {
+    default_best_hour: bool = true;
+    default_link_validity: u32 = 60;
+    default_max_steps: u8 = 3;
 }
 
 /// One email of the sequence.

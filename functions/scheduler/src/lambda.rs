@@ -37,10 +37,9 @@ impl FromVars for Settings {
 pub async fn cold_start() -> Result<Deps, Error> {
     let s = Settings::from_env().map_err(settings::refuse_at_start)?;
     let conf = settings::lambda_aws_config();
-    let dynamodb = aws_sdk_dynamodb::Client::new(&conf);
-    let warming = settings::spawn_warm_up(&dynamodb, &s.table, async {});
+    let (store, warming) = DynamoStore::warming(&conf, s.table, async {});
     let deps = Deps {
-        store: Arc::new(DynamoStore::new(dynamodb, s.table)),
+        store: Arc::new(store),
         bus: Arc::new(EventBridgeBus::from_conf(&conf, s.event_bus)),
         campaign: Arc::new(
             Campaign::from_env()

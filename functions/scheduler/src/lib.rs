@@ -100,10 +100,7 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
             break;
         }
         let mut r = run::Run::new(deps, now, budget, seen, pages);
-        let cut = match mode {
-            Mode::Due => r.due_pass(position, cursor).await,
-            Mode::Rebuild => r.rebuild_pass(position, cursor).await,
-        };
+        let cut = r.pass(mode, position, cursor).await;
         // Also after a failed pass: steps saved as published must reach the bus.
         let flushed = r.flush().await;
         seen = r.seen;

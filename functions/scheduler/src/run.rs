@@ -18,7 +18,7 @@ use shared::publish::publish_all;
 use shared::retry::RetryPolicy;
 use shared::telemetry::Telemetry;
 
-use crate::input::Budget;
+use crate::input::{Budget, Mode};
 use crate::summary::Summary;
 use crate::telemetry::{CustomerEnrolled, CustomerSunset, PublishFailed};
 use crate::{Deps, SchedulerError};
@@ -342,42 +342,53 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Processes due items from `position` (shard) on; returns a checkpoint if cut short.
-    pub(crate) async fn due_pass(
+    /// Reads page after page from `position` (a due-index shard, or a rebuild scan's segment)
+    /// on, acting on each; returns a checkpoint if cut short.
+    pub(crate) async fn pass(
         &mut self,
+        mode: Mode,
         mut position: u32,
         mut cursor: Option<String>,
     ) -> Result<Option<(u32, Option<String>)>, SchedulerError> {
-        while position < DUE_SHARDS {
+        let (deps, now) = (self.deps, self.now);
+        let positions = match mode {
+            Mode::Due => DUE_SHARDS,
+            Mode::Rebuild => REBUILD_SEGMENTS,
+        };
+        while position < positions {
             loop {
                 if self.out_of_budget() {
                     return Ok(Some((position, cursor)));
                 }
-                let page = self
-                    .deps
-                    .store
-                    .due_page(position, self.now, cursor.clone(), PAGE)
-                    .await?;
-                self.pages += 1;
-                self.summary.items_read += page.items_read;
-                let mut failed = None;
-                for item in page.items {
-                    self.seen += 1;
-                    let done = match item {
-                        DueItem::Profile(p) => self.evaluate(p).await,
-                        DueItem::Enrollment(e) => self.act_on_enrollment(e).await,
-                    };
-                    if let Err(e) = done {
-                        failed = Some(e);
-                        break;
+                cursor = match mode {
+                    Mode::Due => {
+                        let page = deps.store.due_page(position, now, cursor, PAGE).await?;
+                        self.read_page(page.items_read);
+                        for item in page.items {
+                            self.seen += 1;
+                            // On a failed item, `run` still flushes the steps this page saved as
+                            // published.
+                            match item {
+                                DueItem::Profile(p) => self.evaluate(p).await?,
+                                DueItem::Enrollment(e) => self.act_on_enrollment(e).await?,
+                            }
+                        }
+                        self.flush().await?;
+                        page.cursor
                     }
-                }
-                // On a failed item, `run` still flushes the steps this page saved as published.
-                if let Some(e) = failed {
-                    return Err(e);
-                }
-                self.flush().await?;
-                cursor = page.cursor;
+                    Mode::Rebuild => {
+                        let page = deps
+                            .store
+                            .scan_profiles(position, REBUILD_SEGMENTS, cursor, PAGE)
+                            .await?;
+                        self.read_page(page.items_read);
+                        for p in page.items {
+                            self.seen += 1;
+                            self.rebuild_one(p).await?;
+                        }
+                        page.cursor
+                    }
+                };
                 if cursor.is_none() {
                     break;
                 }
@@ -387,36 +398,10 @@ impl<'a> Run<'a> {
         Ok(None)
     }
 
-    /// Recomputes every profile's due time from a parallel scan.
-    pub(crate) async fn rebuild_pass(
-        &mut self,
-        mut position: u32,
-        mut cursor: Option<String>,
-    ) -> Result<Option<(u32, Option<String>)>, SchedulerError> {
-        while position < REBUILD_SEGMENTS {
-            loop {
-                if self.out_of_budget() {
-                    return Ok(Some((position, cursor)));
-                }
-                let page = self
-                    .deps
-                    .store
-                    .scan_profiles(position, REBUILD_SEGMENTS, cursor.clone(), PAGE)
-                    .await?;
-                self.pages += 1;
-                self.summary.items_read += page.items_read;
-                for p in page.items {
-                    self.seen += 1;
-                    self.rebuild_one(p).await?;
-                }
-                cursor = page.cursor;
-                if cursor.is_none() {
-                    break;
-                }
-            }
-            position += 1;
-        }
-        Ok(None)
+    /// Counts a page read, and the items the store read for it.
+    fn read_page(&mut self, items_read: u64) {
+        self.pages += 1;
+        self.summary.items_read += items_read;
     }
 
     #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %profile.customer_id))]

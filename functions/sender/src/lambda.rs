@@ -66,14 +66,13 @@ pub struct App {
 pub async fn cold_start() -> Result<App, Error> {
     let s = Settings::from_env().map_err(settings::refuse_at_start)?;
     let conf = settings::lambda_aws_config();
-    let dynamodb = aws_sdk_dynamodb::Client::new(&conf);
     let ses = aws_sdk_sesv2::Client::new(&conf);
-    let warming = settings::spawn_warm_up(&dynamodb, &s.table, settings::warm_ses(ses.clone()));
+    let (store, warming) = DynamoStore::warming(&conf, s.table, settings::warm_ses(ses.clone()));
     let link_keys = settings::load_link_keys(&conf)
         .await
         .map_err(settings::refuse_at_start)?;
     let deps = Deps {
-        store: Arc::new(DynamoStore::new(dynamodb, s.table)),
+        store: Arc::new(store),
         mailer: Arc::new(SesMailer::new(ses, s.configuration_set)),
         campaign: Arc::new(Campaign::from_env().map_err(settings::refuse_at_start)?),
         metrics: Arc::new(StdoutEmf),

@@ -90,17 +90,24 @@ pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapEr
     }
 }
 
-fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
-    let order_id = id_at(o, "/id").ok_or_else(|| super::invalid("id", "the order has no id"))?;
-    let changed = time_at(o, "/updated_at")
-        .or_else(|| time_at(o, "/created_at"))
+/// When `what` (an order, a customer) last changed (`updated_at`, else `created_at`), if within
+/// the replay window of `now`.
+fn changed_at(v: &Value, what: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, MapError> {
+    let at = time_at(v, "/updated_at")
+        .or_else(|| time_at(v, "/created_at"))
         .ok_or_else(|| {
             super::invalid(
                 "updated_at",
-                "the order has no updated_at or created_at time",
+                format!("the {what} has no updated_at or created_at time"),
             )
         })?;
-    within_window(changed, now)?;
+    within_window(at, now)?;
+    Ok(at)
+}
+
+fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
+    let order_id = id_at(o, "/id").ok_or_else(|| super::invalid("id", "the order has no id"))?;
+    let changed = changed_at(o, "order", now)?;
     let paid = matches!(
         o.get("financial_status").and_then(Value::as_str),
         Some("paid" | "partially_paid" | "partially_refunded")
@@ -118,11 +125,12 @@ fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError>
         .unwrap_or(changed);
     let total = amount(str_at(o, "/total_price", 32), str_at(o, "/currency", 8))?;
     let customer = o.get("customer").cloned().unwrap_or(Value::Null);
+    let profile = profile(
+        &customer,
+        email_at(o, "/email"),
+        locale_at(o, "/customer_locale"),
+    );
     Ok(Mapped::Record(Box::new(Activity {
-        event_id: format!("shopify:order:{order_id}"),
-        customer_id,
-        kind: Kind::Order,
-        occurred_at: occurred_at.min(now),
         amount: Some(total),
         reward_code: str_at(o, "/discount_codes/0/code", 64).map(str::to_string),
         // A checkout reserves the code before the order exists: by its checkout token.
@@ -131,40 +139,27 @@ fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError>
         ),
         product: str_at(o, "/line_items/0/title", 200).map(str::to_string),
         category: str_at(o, "/line_items/0/product_type", 100).map(str::to_string),
-        page_kind: None,
-        profile: profile(
-            &customer,
-            email_at(o, "/email"),
-            locale_at(o, "/customer_locale"),
-        ),
+        ..Activity::new(
+            format!("shopify:order:{order_id}"),
+            customer_id,
+            Kind::Order,
+            occurred_at.min(now),
+            profile,
+        )
     })))
 }
 
 fn customer(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
     let customer_id =
         customer_id_at(c, "/id").ok_or_else(|| super::invalid("id", "the customer has no id"))?;
-    let updated = time_at(c, "/updated_at")
-        .or_else(|| time_at(c, "/created_at"))
-        .ok_or_else(|| {
-            super::invalid(
-                "updated_at",
-                "the customer has no updated_at or created_at time",
-            )
-        })?;
-    within_window(updated, now)?;
-    Ok(Mapped::Record(Box::new(Activity {
-        event_id: format!("shopify:customer:{customer_id}:{}", updated.timestamp()),
+    let updated = changed_at(c, "customer", now)?;
+    Ok(Mapped::Record(Box::new(Activity::new(
+        format!("shopify:customer:{customer_id}:{}", updated.timestamp()),
         customer_id,
-        kind: Kind::Profile,
-        occurred_at: updated.min(now),
-        amount: None,
-        reward_code: None,
-        order_ref: None,
-        product: None,
-        category: None,
-        page_kind: None,
-        profile: profile(c, None, locale_at(c, "/locale")),
-    })))
+        Kind::Profile,
+        updated.min(now),
+        profile(c, None, locale_at(c, "/locale")),
+    ))))
 }
 
 /// `customers/email_marketing_consent_update`: `{"customer_id", "email_address",
@@ -182,25 +177,16 @@ fn consent(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
         ));
     }
     let at = updated.unwrap_or(now).min(now);
-    Ok(Mapped::Record(Box::new(Activity {
-        event_id: format!("shopify:consent:{customer_id}:{}", at.timestamp()),
+    let profile = ProfileFields {
+        email: email_at(c, "/email_address"),
+        marketing_opt_out: true,
+        ..ProfileFields::default()
+    };
+    Ok(Mapped::Record(Box::new(Activity::new(
+        format!("shopify:consent:{customer_id}:{}", at.timestamp()),
         customer_id,
-        kind: Kind::Profile,
-        occurred_at: at,
-        amount: None,
-        reward_code: None,
-        order_ref: None,
-        product: None,
-        category: None,
-        page_kind: None,
-        profile: ProfileFields {
-            email: email_at(c, "/email_address"),
-            first_name: None,
-            locale: None,
-            time_zone: None,
-            marketing_opt_out: true,
-            birthday: None,
-            renewal_due_at: None,
-        },
-    })))
+        Kind::Profile,
+        at,
+        profile,
+    ))))
 }

@@ -83,26 +83,21 @@ pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
         .ok_or_else(|| super::invalid("data.object", "the event has no data.object"))?;
     let previous = event.pointer("/data/previous_attributes");
     let activity = |kind: Kind, occurred_at: DateTime<Utc>, amount, customer_id: CustomerId| {
+        let profile = ProfileFields {
+            email: email_at(obj, "/customer_email"),
+            first_name: str_at(obj, "/customer_name", 100).and_then(first_word),
+            ..ProfileFields::default()
+        };
         Mapped::Record(Box::new(Activity {
-            event_id: format!("stripe:{event_id}"),
-            customer_id,
-            kind,
-            occurred_at: occurred_at.min(now),
             amount,
-            reward_code: None,
-            order_ref: None,
             product: str_at(obj, "/lines/data/0/description", 200).map(str::to_string),
-            category: None,
-            page_kind: None,
-            profile: ProfileFields {
-                email: email_at(obj, "/customer_email"),
-                first_name: str_at(obj, "/customer_name", 100).and_then(first_word),
-                locale: None,
-                time_zone: None,
-                marketing_opt_out: false,
-                birthday: None,
-                renewal_due_at: None,
-            },
+            ..Activity::new(
+                format!("stripe:{event_id}"),
+                customer_id,
+                kind,
+                occurred_at.min(now),
+                profile,
+            )
         }))
     };
     let Some(customer_id) = customer_of(obj) else {

@@ -88,26 +88,23 @@ pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapEr
         .or_else(|| time_at(&o, "/date_created_gmt"))
         .unwrap_or(changed);
     let total = amount(str_at(&o, "/total", 32), str_at(&o, "/currency", 8))?;
+    let profile = ProfileFields {
+        email,
+        first_name: str_at(&o, "/billing/first_name", 100).map(str::to_string),
+        ..ProfileFields::default()
+    };
     Ok(Mapped::Record(Box::new(Activity {
-        event_id: format!("woocommerce:order:{order_id}"),
-        customer_id,
-        kind: Kind::Order,
-        occurred_at: occurred_at.min(now),
         amount: Some(total),
         reward_code: str_at(&o, "/coupon_lines/0/code", 64).map(str::to_string),
         order_ref: Some(order_id.clone()),
         product: str_at(&o, "/line_items/0/name", 200).map(str::to_string),
-        category: None,
-        page_kind: None,
-        profile: ProfileFields {
-            email,
-            first_name: str_at(&o, "/billing/first_name", 100).map(str::to_string),
-            locale: None,
-            time_zone: None,
-            marketing_opt_out: false,
-            birthday: None,
-            renewal_due_at: None,
-        },
+        ..Activity::new(
+            format!("woocommerce:order:{order_id}"),
+            customer_id,
+            Kind::Order,
+            occurred_at.min(now),
+            profile,
+        )
     })))
 }
 

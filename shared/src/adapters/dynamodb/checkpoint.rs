@@ -20,30 +20,17 @@ impl CheckpointStore for DynamoStore {
     }
 
     async fn clear_checkpoint(&self, version: u64) -> StoreResult<()> {
-        let mut req = self
-            .client
+        let (condition, names, values) = version_condition("version", version);
+        self.client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key("SCHED".into(), "CHECKPOINT".into())));
-        req = if version == 0 {
-            req.condition_expression("attribute_not_exists(pk)")
-        } else {
-            req.condition_expression("#v = :expected")
-                .expression_attribute_names("#v", "version")
-                .expression_attribute_values(":expected", n(version))
-        };
-        req.send().await.map_err(|e| {
-            classify(
-                e,
-                "DeleteItem",
-                &self.table,
-                Some(OnConflict {
-                    entity: "checkpoint",
-                    id: "scheduler",
-                    expected: version,
-                }),
-            )
-        })?;
+            .set_key(Some(key("SCHED".into(), "CHECKPOINT".into())))
+            .condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map_err(self.on_conflict("DeleteItem", "checkpoint", "scheduler", version))?;
         self.wrote(1);
         Ok(())
     }

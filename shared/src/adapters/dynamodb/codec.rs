@@ -281,3 +281,20 @@ pub(super) fn primary_key(item: &Item) -> (String, String) {
     };
     (text("pk"), text("sk"))
 }
+
+/// The condition that the stored version attribute `attr` is `expected` (0: that the item does
+/// not exist), as an expression with its attribute names and values.
+pub(super) fn version_condition(
+    attr: &str,
+    expected: u64,
+) -> (&'static str, Option<HashMap<String, String>>, Option<Item>) {
+    if expected == 0 {
+        ("attribute_not_exists(pk)", None, None)
+    } else {
+        (
+            "#v = :expected",
+            Some(HashMap::from([("#v".to_string(), attr.to_string())])),
+            Some(HashMap::from([(":expected".to_string(), n(expected))])),
+        )
+    }
+}

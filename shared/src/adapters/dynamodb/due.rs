@@ -29,11 +29,9 @@ impl DynamoStore {
     pub(super) async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
-            let mut pending = chunk.to_vec();
-            let mut attempt = 0u32;
-            while !pending.is_empty() {
+            let send = |pending: Vec<Item>| async move {
                 let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .set_keys(Some(pending))
                     .consistent_read(true)
                     .build()
                     .map_err(|e| StoreError::Backend(Box::new(e)))?;
@@ -49,29 +47,41 @@ impl DynamoStore {
                     .and_then(|mut r| r.remove(&self.table))
                     .unwrap_or_default();
                 self.read(items.len() as u64);
-                found.extend(items);
-                pending = out
+                let left = out
                     .unprocessed_keys
                     .and_then(|mut u| u.remove(&self.table))
                     .map(|k| k.keys)
                     .unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Transient(
-                            format!(
-                                "BatchGetItem on {} left {} keys unprocessed after {attempt} tries",
-                                self.table,
-                                pending.len()
-                            )
-                            .into(),
-                        ));
-                    }
-                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
-                }
-            }
+                Ok((items, left))
+            };
+            let items = until_processed(
+                "BatchGetItem",
+                chunk.to_vec(),
+                &self.table,
+                BATCH_BACKOFF,
+                send,
+            )
+            .await?;
+            found.extend(items);
         }
         Ok(found)
+    }
+
+    /// Counts a query's or a scan's `ScannedCount` as read, and decodes its items with `item`.
+    fn scanned<T>(
+        &self,
+        scanned_count: i32,
+        items: Option<Vec<Item>>,
+        item: impl Fn(&Item) -> StoreResult<T>,
+    ) -> StoreResult<(u64, Vec<T>)> {
+        let read = scanned_count.max(0) as u64;
+        self.read(read);
+        let items = items
+            .unwrap_or_default()
+            .iter()
+            .map(item)
+            .collect::<StoreResult<_>>()?;
+        Ok((read, items))
     }
 }
 
@@ -102,14 +112,7 @@ impl DueIndex for DynamoStore {
             .send()
             .await
             .map_err(|e| classify(e, "Query", &self.table, None))?;
-        let index_read = out.scanned_count.max(0) as u64;
-        self.read(index_read);
-        let entries = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(due_entry)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let (index_read, entries) = self.scanned(out.scanned_count, out.items, due_entry)?;
         // Enrollments are not projected: fetch them, and keep those still due.
         let keys: Vec<Item> = entries
             .iter()
@@ -165,14 +168,7 @@ impl DueIndex for DynamoStore {
             .send()
             .await
             .map_err(|e| classify(e, "Scan", &self.table, None))?;
-        let items_read = out.scanned_count.max(0) as u64;
-        self.read(items_read);
-        let items = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(decode)
-            .collect::<StoreResult<Vec<Profile>>>()?;
+        let (items_read, items) = self.scanned(out.scanned_count, out.items, decode)?;
         Ok(Page {
             items,
             cursor: encode_cursor(out.last_evaluated_key.as_ref())?,

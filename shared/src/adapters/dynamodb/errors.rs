@@ -36,6 +36,30 @@ pub(super) struct OnConflict<'a> {
     pub(super) expected: u64,
 }
 
+impl DynamoStore {
+    /// Classifies a failed `op` on this store's table that wrote `entity` `id` conditionally on
+    /// version `expected`: a failed condition is a [`StoreError::Conflict`].
+    pub(super) fn on_conflict<'a, E>(
+        &'a self,
+        op: &'static str,
+        entity: &'static str,
+        id: &'a str,
+        expected: u64,
+    ) -> impl FnOnce(SdkError<E, HttpResponse>) -> StoreError + 'a
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        move |e| {
+            let conflict = OnConflict {
+                entity,
+                id,
+                expected,
+            };
+            classify(e, op, &self.table, Some(conflict))
+        }
+    }
+}
+
 pub(super) fn classify<E>(
     err: SdkError<E, HttpResponse>,
     op: &'static str,

@@ -29,16 +29,7 @@ impl IdempotencyStore for DynamoStore {
                     return Ok(Claimed::New);
                 }
                 Err(e) => {
-                    let err = classify(
-                        e,
-                        "PutItem",
-                        &self.table,
-                        Some(OnConflict {
-                            entity: "idempotency key",
-                            id: key_,
-                            expected: 0,
-                        }),
-                    );
+                    let err = self.on_conflict("PutItem", "idempotency key", key_, 0)(e);
                     if !err.is_conflict() {
                         return Err(err);
                     }
@@ -85,16 +76,7 @@ impl IdempotencyStore for DynamoStore {
                 self.wrote(1);
                 Ok(())
             }
-            Err(e) => match classify(
-                e,
-                "UpdateItem",
-                &self.table,
-                Some(OnConflict {
-                    entity: "idempotency key",
-                    id: key_,
-                    expected: 0,
-                }),
-            ) {
+            Err(e) => match self.on_conflict("UpdateItem", "idempotency key", key_, 0)(e) {
                 StoreError::Conflict { .. } => Ok(()),
                 other => Err(other),
             },

@@ -93,6 +93,18 @@ impl DynamoStore {
         }
     }
 
+    /// A function's store on `table` whose connection starts opening now, with `also` beside it
+    /// (see [`crate::aws::spawn_warm_up`]): await the handle before the first request.
+    pub fn warming(
+        conf: &aws_config::SdkConfig,
+        table: String,
+        also: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> (DynamoStore, tokio::task::JoinHandle<()>) {
+        let client = Client::new(conf);
+        let warming = crate::aws::spawn_warm_up(&client, &table, also);
+        (DynamoStore::new(client, table), warming)
+    }
+
     /// A store from the standard AWS environment (`AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB`, …)
     /// and `TABLE_NAME`.
     pub async fn from_env() -> Result<DynamoStore, DynamoSetupError> {
@@ -167,30 +179,18 @@ impl DynamoStore {
         id: &str,
     ) -> StoreResult<u64> {
         item.insert(T::VERSION.into(), n(expected + 1));
-        let mut req = self
+        let req = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item));
-        req = if expected == 0 {
-            req.condition_expression("attribute_not_exists(pk)")
-        } else {
-            req.condition_expression("#v = :expected")
-                .expression_attribute_names("#v", T::VERSION)
-                .expression_attribute_values(":expected", n(expected))
-        };
-        req.send().await.map_err(|e| {
-            classify(
-                e,
-                "PutItem",
-                &self.table,
-                Some(OnConflict {
-                    entity,
-                    id,
-                    expected,
-                }),
-            )
-        })?;
+        let (condition, names, values) = version_condition(T::VERSION, expected);
+        req.condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map_err(self.on_conflict("PutItem", entity, id, expected))?;
         self.wrote(1);
         Ok(expected + 1)
     }
@@ -233,10 +233,10 @@ impl DynamoStore {
 /// First wait before resending unprocessed batch items; doubles with each attempt.
 const BATCH_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Sends `pending` with `send` (which returns what was left unprocessed) until nothing is left,
-/// at most [`BATCH_ATTEMPTS`] times, backing off exponentially from `backoff` (capped at 32×).
+/// Sends `pending` with `send` (which returns what was left unprocessed) until nothing is left:
+/// [`until_processed`] of a `BatchWriteItem`.
 async fn write_until_processed<T, F, Fut>(
-    mut pending: Vec<T>,
+    pending: Vec<T>,
     table: &str,
     backoff: Duration,
     mut send: F,
@@ -245,22 +245,47 @@ where
     F: FnMut(Vec<T>) -> Fut,
     Fut: std::future::Future<Output = StoreResult<Vec<T>>>,
 {
+    let sent = |batch| {
+        let left = send(batch);
+        async move { Ok((Vec::<()>::new(), left.await?)) }
+    };
+    until_processed("BatchWriteItem", pending, table, backoff, sent).await?;
+    Ok(())
+}
+
+/// Sends `pending` with `send` (which returns what it got back and what was left unprocessed)
+/// until nothing is left, at most [`BATCH_ATTEMPTS`] times, backing off exponentially from
+/// `backoff` (capped at 32×); returns all it got back.
+async fn until_processed<T, O, F, Fut>(
+    op: &str,
+    mut pending: Vec<T>,
+    table: &str,
+    backoff: Duration,
+    mut send: F,
+) -> StoreResult<Vec<O>>
+where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = StoreResult<(Vec<O>, Vec<T>)>>,
+{
     let total = pending.len();
+    let mut done = Vec::new();
     for attempt in 0..BATCH_ATTEMPTS {
         if pending.is_empty() {
-            return Ok(());
+            return Ok(done);
         }
         if attempt > 0 {
             tokio::time::sleep(backoff * (1u32 << (attempt - 1).min(5))).await;
         }
-        pending = send(pending).await?;
+        let (got, left) = send(pending).await?;
+        done.extend(got);
+        pending = left;
     }
     if pending.is_empty() {
-        return Ok(());
+        return Ok(done);
     }
     Err(StoreError::Transient(
         format!(
-            "{} of {total} items were still unprocessed after {BATCH_ATTEMPTS} BatchWriteItem attempts on table {table}: the table is throttled, retry later",
+            "{} of {total} items were still unprocessed after {BATCH_ATTEMPTS} {op} attempts on table {table}: the table is throttled, retry later",
             pending.len()
         )
         .into(),

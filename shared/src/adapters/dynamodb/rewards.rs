@@ -34,8 +34,7 @@ impl RewardStore for DynamoStore {
     async fn save_reward(&self, reward: &Reward) -> StoreResult<u64> {
         let code = reward.code.as_str();
         let item = entity_item(reward_pk(code), "REWARD".into(), reward, reward.version + 1)?;
-        let out = self
-            .client
+        self.client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -43,19 +42,8 @@ impl RewardStore for DynamoStore {
             .expression_attribute_names("#v", "version")
             .expression_attribute_values(":expected", n(reward.version))
             .send()
-            .await;
-        out.map_err(|e| {
-            classify(
-                e,
-                "PutItem",
-                &self.table,
-                Some(OnConflict {
-                    entity: "reward",
-                    id: code,
-                    expected: reward.version,
-                }),
-            )
-        })?;
+            .await
+            .map_err(self.on_conflict("PutItem", "reward", code, reward.version))?;
         self.wrote(1);
         Ok(reward.version + 1)
     }

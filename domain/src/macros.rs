@@ -1,0 +1,54 @@
+//! The domain's small macros: the same few impls for every type of a kind.
+
+/// What a text newtype with a `parse` offers: its text (`as_str`, `into_string`, `Deref`,
+/// `Display`), and `TryFrom<String>` through `parse`, which serde deserializes with.
+macro_rules! parsed_text {
+    ($name:ident, $error:ty) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $error;
+            fn try_from(text: String) -> Result<$name, $error> {
+                $name::parse(&text)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+/// Functions that answer a constant, for `#[serde(default = "…")]`, which names a function.
+macro_rules! serde_defaults {
+    ($($name:ident: $ty:ty = $value:expr;)+) => {
+        $(
+            fn $name() -> $ty {
+                $value
+            }
+        )+
+    };
+}

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use shared::adapters::embedded::MemoryStore;
+use shared::campaign::testing::example;
 use shared::domain::customer::Profile;
 use shared::domain::experiment::Group;
 use shared::domain::metrics::CohortKey;
@@ -39,31 +40,31 @@ fn profile(id: &str, due_at: Option<DateTime<Utc>>) -> Profile {
     p
 }
 
+/// A new treated enrollment (round 1, variant `ten-off`, three days old) in `campaign`, waiting
+/// for step 1 at `due_at`.
 fn enrollment(customer: &str, campaign: &str, due_at: Option<DateTime<Utc>>) -> Enrollment {
-    Enrollment {
-        customer_id: customer.into(),
-        campaign: campaign.into(),
-        id: format!("{customer}#{campaign}#1"),
-        version: 0,
-        round: 1,
-        group: Group::Treated,
-        variant: "ten-off".into(),
-        enrolled_at: t0() - Duration::days(3),
-        status: Status::Active { next_step: 1 },
-        due_at,
-        published_step: 0,
-        published_at: None,
-        sent: Vec::new(),
-        claim: None,
-        reward_code: None,
-        survey_reason: None,
-        nps: None,
-        revenue_minor: 0,
-        resolved: None,
-        flow: Default::default(),
-        occasion: None,
-        segment: None,
-    }
+    let mut e = Enrollment::start(
+        customer,
+        example().config(),
+        1,
+        Group::Treated,
+        "ten-off",
+        t0() - Duration::days(3),
+    );
+    e.campaign = campaign.into();
+    e.id = format!("{customer}#{campaign}#1");
+    e.status = Status::Active { next_step: 1 };
+    e.due_at = due_at;
+    e
+}
+
+/// The enrollment `store` holds for `customer` in `campaign`, which must exist.
+async fn stored_enrollment(store: &Shared, customer: &str, campaign: &str) -> Enrollment {
+    store
+        .get_enrollment(customer, campaign)
+        .await
+        .unwrap()
+        .expect("stored")
 }
 
 fn reward(code: &str) -> Reward {
@@ -149,11 +150,7 @@ async fn enrollments_are_kept_per_customer_and_campaign_with_versioned_saves(sto
     assert_eq!(store.save_enrollment(&autumn).await.unwrap(), 1);
     assert_conflict(store.save_enrollment(&spring).await, "creating twice");
 
-    let mut stored = store
-        .get_enrollment("c-1", "spring")
-        .await
-        .unwrap()
-        .expect("stored");
+    let mut stored = stored_enrollment(&store, "c-1", "spring").await;
     assert_eq!(stored.version, 1);
     assert_eq!(
         Enrollment {
@@ -172,18 +169,10 @@ async fn enrollments_are_kept_per_customer_and_campaign_with_versioned_saves(sto
         "saving a stale version",
     );
 
-    let back = store
-        .get_enrollment("c-1", "spring")
-        .await
-        .unwrap()
-        .expect("stored");
+    let back = stored_enrollment(&store, "c-1", "spring").await;
     assert_eq!(back.version, 2);
     assert_eq!(back.status, Status::Active { next_step: 2 });
-    let other = store
-        .get_enrollment("c-1", "autumn")
-        .await
-        .unwrap()
-        .expect("stored");
+    let other = stored_enrollment(&store, "c-1", "autumn").await;
     assert_eq!(other.version, 1);
     assert_eq!(other.campaign, "autumn");
     assert_eq!(store.get_enrollment("c-2", "spring").await.unwrap(), None);
@@ -943,13 +932,15 @@ mod dynamodb_only {
         let Some(table) = local_table().await else {
             return;
         };
-        let described = table
-            .client
-            .describe_table()
-            .table_name(&table.name)
-            .send()
-            .await
-            .unwrap();
+        let (described, ttl) = tokio::join!(
+            table.client.describe_table().table_name(&table.name).send(),
+            table
+                .client
+                .describe_time_to_live()
+                .table_name(&table.name)
+                .send(),
+        );
+        let (described, ttl) = (described.unwrap(), ttl.unwrap());
         let indexes: Vec<_> = described
             .table()
             .unwrap()
@@ -958,13 +949,6 @@ mod dynamodb_only {
             .filter_map(|i| i.index_name())
             .collect();
         assert_eq!(indexes, vec!["due"]);
-        let ttl = table
-            .client
-            .describe_time_to_live()
-            .table_name(&table.name)
-            .send()
-            .await
-            .unwrap();
         let ttl = ttl.time_to_live_description().unwrap();
         assert_eq!(ttl.attribute_name(), Some("ttl"));
         assert_eq!(

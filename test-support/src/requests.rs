@@ -96,27 +96,42 @@ pub fn platform_delivery(
 
 /// A Shopify delivery on `topic`, signed with `secret` as Shopify signs.
 pub fn shopify_delivery(secret: &[u8], topic: &str, body: &Value) -> HttpRequest {
-    let raw = body.to_string().into_bytes();
-    let sig = base64_hmac(secret, &raw);
-    platform_delivery(
+    hmac_topic_delivery(
         "shopify",
-        vec![
-            ("X-Shopify-Topic".into(), topic.into()),
-            ("X-Shopify-Hmac-Sha256".into(), sig),
-        ],
-        raw,
+        ["X-Shopify-Topic", "X-Shopify-Hmac-Sha256"],
+        secret,
+        topic,
+        body,
     )
 }
 
 /// A WooCommerce delivery on `topic`, signed with `secret` as WooCommerce signs.
 pub fn woocommerce_delivery(secret: &[u8], topic: &str, body: &Value) -> HttpRequest {
+    hmac_topic_delivery(
+        "woocommerce",
+        ["X-WC-Webhook-Topic", "X-WC-Webhook-Signature"],
+        secret,
+        topic,
+        body,
+    )
+}
+
+/// A delivery naming its topic in one header and carrying the body's base64 HMAC-SHA256 under
+/// `secret` in another, as Shopify and WooCommerce sign.
+fn hmac_topic_delivery(
+    platform: &str,
+    [topic_header, signature_header]: [&str; 2],
+    secret: &[u8],
+    topic: &str,
+    body: &Value,
+) -> HttpRequest {
     let raw = body.to_string().into_bytes();
     let sig = base64_hmac(secret, &raw);
     platform_delivery(
-        "woocommerce",
+        platform,
         vec![
-            ("X-WC-Webhook-Topic".into(), topic.into()),
-            ("X-WC-Webhook-Signature".into(), sig),
+            (topic_header.into(), topic.into()),
+            (signature_header.into(), sig),
         ],
         raw,
     )

@@ -109,6 +109,24 @@ fn key_schema(
         .collect()
 }
 
+/// The global or local secondary indexes (`$kind`) the spec's `$specs` describe.
+macro_rules! indexes {
+    ($kind:ident, $specs:expr, $invalid:expr) => {{
+        let mut built = Vec::new();
+        for i in $specs {
+            built.push(
+                $kind::builder()
+                    .index_name(&i.index_name)
+                    .set_key_schema(Some(key_schema(&i.key_schema, &$invalid)?))
+                    .projection(projection(i.projection.as_ref()))
+                    .build()
+                    .map_err(|e| $invalid(format!("index {}: {e}", i.index_name)))?,
+            );
+        }
+        built
+    }};
+}
+
 fn projection(p: Option<&SpecProjection>) -> Projection {
     match p {
         Some(p) => Projection::builder()
@@ -158,28 +176,12 @@ pub async fn create_table_from_spec(
                 .map_err(|e| invalid(format!("attribute {}: {e}", a.attribute_name)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut gsis = Vec::new();
-    for i in &spec.global_secondary_indexes {
-        gsis.push(
-            GlobalSecondaryIndex::builder()
-                .index_name(&i.index_name)
-                .set_key_schema(Some(key_schema(&i.key_schema, &invalid)?))
-                .projection(projection(i.projection.as_ref()))
-                .build()
-                .map_err(|e| invalid(format!("index {}: {e}", i.index_name)))?,
-        );
-    }
-    let mut lsis = Vec::new();
-    for i in &spec.local_secondary_indexes {
-        lsis.push(
-            LocalSecondaryIndex::builder()
-                .index_name(&i.index_name)
-                .set_key_schema(Some(key_schema(&i.key_schema, &invalid)?))
-                .projection(projection(i.projection.as_ref()))
-                .build()
-                .map_err(|e| invalid(format!("index {}: {e}", i.index_name)))?,
-        );
-    }
+    let gsis = indexes!(
+        GlobalSecondaryIndex,
+        &spec.global_secondary_indexes,
+        invalid
+    );
+    let lsis = indexes!(LocalSecondaryIndex, &spec.local_secondary_indexes, invalid);
     let billing = spec.billing_mode.as_deref().unwrap_or("PAY_PER_REQUEST");
     if billing != "PAY_PER_REQUEST" {
         return Err(invalid(format!(

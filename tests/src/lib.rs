@@ -26,6 +26,7 @@ use shared::domain::customer::{OrderRecord, Profile};
 use shared::domain::experiment::{self, Group};
 use shared::domain::money::Money;
 use shared::emf::MemoryMetrics;
+use shared::ports::ProfileStore;
 use shared::retry::RetryPolicy;
 pub use test_support::requests::{self, signed_activity};
 pub use test_support::table::LocalTable;
@@ -116,6 +117,13 @@ impl LocalStack {
             .unwrap_or_else(|e| panic!("creating a {label} table on DynamoDB Local: {e}"))
     }
 
+    /// A fresh table and a bus whose steps due go to a new queue, both named for `label`.
+    pub async fn steps_table(&self, label: &str) -> (LocalTable, BusQueue) {
+        let table = self.fresh_table(label).await;
+        let queue = self.bus_to_queue(label, &["WinbackStepDue"]).await;
+        (table, queue)
+    }
+
     /// A new bus on moto whose rule sends the events of `detail_types` (source `winback`) to a
     /// new SQS queue, as the template wires the step queue on AWS.
     pub async fn bus_to_queue(&self, label: &str, detail_types: &[&str]) -> BusQueue {
@@ -130,27 +138,7 @@ impl LocalStack {
             .send()
             .await
             .unwrap_or_else(|e| panic!("CreateEventBus {bus_name} on moto: {e:?}"));
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(&queue_name)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("CreateQueue {queue_name} on moto: {e:?}"))
-            .queue_url
-            .expect("CreateQueue answers with the queue URL");
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GetQueueAttributes {queue_name}: {e:?}"))
-            .attributes
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .expect("the queue has an ARN");
+        let (queue_url, queue_arn) = new_queue(&sqs, &queue_name).await;
         let pattern = serde_json::json!({
             "source": [shared::events::SOURCE],
             "detail-type": detail_types,
@@ -200,27 +188,7 @@ impl LocalStack {
             .unwrap_or_else(|e| panic!("CreateTopic {topic_name} on moto: {e:?}"))
             .topic_arn
             .expect("CreateTopic answers with the topic ARN");
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(&queue_name)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("CreateQueue {queue_name} on moto: {e:?}"))
-            .queue_url
-            .expect("CreateQueue answers with the queue URL");
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GetQueueAttributes {queue_name}: {e:?}"))
-            .attributes
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .expect("the queue has an ARN");
+        let (queue_url, queue_arn) = new_queue(&sqs, &queue_name).await;
         sns.subscribe()
             .topic_arn(&topic_arn)
             .protocol("sqs")
@@ -312,6 +280,32 @@ impl LocalStack {
 
 /// A plain HTTP/1.0 GET on a loopback `http://` base URL (moto's own API needs no client); the
 /// status line of an answer other than 200 is the error.
+/// A new SQS queue `name` on moto: its URL and ARN.
+async fn new_queue(sqs: &aws_sdk_sqs::Client, queue_name: &str) -> (String, String) {
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(queue_name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateQueue {queue_name} on moto: {e:?}"))
+        .queue_url
+        .expect("CreateQueue answers with the queue URL");
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetQueueAttributes {queue_name}: {e:?}"))
+        .attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("the queue has an ARN");
+    (queue_url, queue_arn)
+}
+
 fn http_get(base: &str, path: &str) -> Result<String, String> {
     let host = base
         .strip_prefix("http://")
@@ -522,15 +516,26 @@ pub fn customer(id: &str, email: &str, gap: i64, quiet: i64) -> Profile {
 
 /// The scheduler's dependencies on the local stack.
 pub fn scheduler_deps(table: &LocalTable, bus: &BusQueue) -> scheduler::Deps {
+    let retry = RetryPolicy {
+        attempts: 4,
+        base_delay: StdDuration::from_millis(20),
+    };
+    scheduler_deps_on(table.store.clone(), bus.bus.clone(), retry)
+}
+
+/// The scheduler's dependencies on `store` and `bus` under the example campaign, retrying a
+/// throttled store as `retry` says.
+pub fn scheduler_deps_on(
+    store: Arc<dyn shared::ports::Store>,
+    bus: Arc<dyn shared::ports::EventBus>,
+    retry: RetryPolicy,
+) -> scheduler::Deps {
     scheduler::Deps {
-        store: table.store.clone(),
-        bus: bus.bus.clone(),
+        store,
+        bus,
         campaign: Arc::new(example().config().clone()),
         metrics: Arc::new(MemoryMetrics::default()),
-        retry: RetryPolicy {
-            attempts: 4,
-            base_delay: StdDuration::from_millis(20),
-        },
+        retry,
     }
 }
 
@@ -568,6 +573,38 @@ pub fn webhook_deps(table: &LocalTable, bus: &BusQueue) -> webhook::Deps {
         metrics: Arc::new(MemoryMetrics::default()),
         notifier: None,
     }
+}
+
+/// Puts one lapsed customer `id` of address `to` (a [`customer`] every 7 days, quiet for 120) in
+/// `table`, runs the scheduler at [`now`] and returns the one step due it published to `queue`.
+pub async fn one_step_due(
+    table: &LocalTable,
+    queue: &BusQueue,
+    scheduler: &scheduler::Deps,
+    id: &str,
+    to: &str,
+) -> Vec<QueuedMessage> {
+    table
+        .store
+        .put_profiles(&[customer(id, to, 7, 120)])
+        .await
+        .unwrap();
+    invoke_scheduler(scheduler, &scheduled_event(now()))
+        .await
+        .unwrap();
+    let steps = queue.drain().await;
+    assert_eq!(steps.len(), 1);
+    steps
+}
+
+/// The profile `table` holds for `id`, which must exist.
+pub async fn stored_profile(table: &LocalTable, id: &str) -> Profile {
+    table
+        .store
+        .get_profile(id)
+        .await
+        .unwrap()
+        .expect("the profile is stored")
 }
 
 /// Invokes the scheduler as its Lambda entry does: parse the payload, then run.
@@ -621,6 +658,17 @@ pub fn request_for(url: &str, method: &str, body: &str) -> webhook::HttpRequest 
         .unwrap_or_else(|| panic!("{url} does not start with {PUBLIC_BASE_URL}"));
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     requests::form(method, path, query, body)
+}
+
+/// The webhook's answer at `at` to following a link in an email (see [`request_for`]).
+pub async fn follow(
+    deps: &webhook::Deps,
+    url: &str,
+    method: &str,
+    body: &str,
+    at: DateTime<Utc>,
+) -> webhook::HttpResponse {
+    webhook::handle_http(deps, request_for(url, method, body), at).await
 }
 
 pub mod faults;

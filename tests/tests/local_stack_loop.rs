@@ -5,7 +5,7 @@ use chrono::Duration;
 use shared::domain::customer::EmailStatus;
 use shared::domain::sequence::Status;
 use shared::domain::survey::Reason;
-use shared::ports::{EnrollmentStore, ProfileStore};
+use shared::ports::EnrollmentStore;
 use winback_tests::*;
 
 #[tokio::test]
@@ -24,17 +24,7 @@ async fn a_lapsed_customer_is_emailed_answers_the_survey_unsubscribes_and_hears_
 
     let id = treated_ids("loop", 1).remove(0);
     let to = format!("{id}@{domain}");
-    table
-        .store
-        .put_profiles(&[customer(&id, &to, 7, 120)])
-        .await
-        .unwrap();
-
-    invoke_scheduler(&scheduler, &scheduled_event(now()))
-        .await
-        .unwrap();
-    let steps = queue.drain().await;
-    assert_eq!(steps.len(), 1);
+    let steps = one_step_due(&table, &queue, &scheduler, &id, &to).await;
     assert_eq!(steps[0].json()["detail"]["customer_id"], id.as_str());
 
     let sent_at = now() + Duration::minutes(2);
@@ -49,12 +39,7 @@ async fn a_lapsed_customer_is_emailed_answers_the_survey_unsubscribes_and_hears_
         .find(|l| l.ends_with("&a=forgot"))
         .expect("a forgot answer link");
     let clicked_at = sent_at + Duration::hours(3);
-    let resp = webhook::handle_http(
-        &webhook,
-        request_for(&survey, "POST", "choice=answer"),
-        clicked_at,
-    )
-    .await;
+    let resp = follow(&webhook, &survey, "POST", "choice=answer", clicked_at).await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     let answered: Vec<_> = queue
         .drain()
@@ -83,39 +68,28 @@ async fn a_lapsed_customer_is_emailed_answers_the_survey_unsubscribes_and_hears_
     );
 
     let unsubscribe = link_in(html, "/v1/unsubscribe?");
-    let page =
-        webhook::handle_http(&webhook, request_for(&unsubscribe, "GET", ""), clicked_at).await;
+    let page = follow(&webhook, &unsubscribe, "GET", "", clicked_at).await;
     assert_eq!(
         page.status, 200,
         "the link opens the choice page: {}",
         page.body
     );
     assert_eq!(
-        table
-            .store
-            .get_profile(&id)
-            .await
-            .unwrap()
-            .unwrap()
-            .email_status,
+        stored_profile(&table, &id).await.email_status,
         EmailStatus::Subscribed,
         "opening the page changes nothing"
     );
-    let resp = webhook::handle_http(
+    let resp = follow(
         &webhook,
-        request_for(&unsubscribe, "POST", "List-Unsubscribe=One-Click"),
+        &unsubscribe,
+        "POST",
+        "List-Unsubscribe=One-Click",
         clicked_at,
     )
     .await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(
-        table
-            .store
-            .get_profile(&id)
-            .await
-            .unwrap()
-            .unwrap()
-            .email_status,
+        stored_profile(&table, &id).await.email_status,
         EmailStatus::Unsubscribed
     );
 

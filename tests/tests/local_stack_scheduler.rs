@@ -29,8 +29,7 @@ fn steps_due(messages: &[QueuedMessage]) -> Vec<String> {
 async fn lapsed_customers_get_exactly_one_step_due_event_through_eventbridge_to_sqs_and_a_second_run_publishes_nothing(
 ) {
     let stack = LocalStack::from_env().await;
-    let table = stack.fresh_table("sched").await;
-    let queue = stack.bus_to_queue("sched", &["WinbackStepDue"]).await;
+    let (table, queue) = stack.steps_table("sched").await;
     let deps = scheduler_deps(&table, &queue);
 
     let lapsed = treated_ids("lapsed", 2);
@@ -105,8 +104,7 @@ async fn lapsed_customers_get_exactly_one_step_due_event_through_eventbridge_to_
 #[tokio::test]
 async fn a_scheduled_event_without_time_or_with_an_unknown_mode_is_refused_and_writes_nothing() {
     let stack = LocalStack::from_env().await;
-    let table = stack.fresh_table("sched-bad").await;
-    let queue = stack.bus_to_queue("sched-bad", &["WinbackStepDue"]).await;
+    let (table, queue) = stack.steps_table("sched-bad").await;
     let deps = scheduler_deps(&table, &queue);
     let lapsed = treated_ids("lapsed", 1);
     table

@@ -14,8 +14,7 @@ use winback_tests::*;
 async fn due_steps_from_the_queue_become_one_ses_email_each_with_code_expiry_and_links_even_when_the_batch_comes_twice(
 ) {
     let stack = LocalStack::from_env().await;
-    let table = stack.fresh_table("send").await;
-    let queue = stack.bus_to_queue("send", &["WinbackStepDue"]).await;
+    let (table, queue) = stack.steps_table("send").await;
     let domain = format!("{}.test", unique("send"));
     let sender_address = format!("shop@{domain}");
     stack.verify_sender(&domain).await;
@@ -210,24 +209,13 @@ async fn due_steps_from_the_queue_become_one_ses_email_each_with_code_expiry_and
 #[tokio::test]
 async fn an_unverified_sender_is_refused_by_ses_and_the_step_is_handed_back_to_the_scheduler() {
     let stack = LocalStack::from_env().await;
-    let table = stack.fresh_table("send-unverified").await;
-    let queue = stack
-        .bus_to_queue("send-unverified", &["WinbackStepDue"])
-        .await;
+    let (table, queue) = stack.steps_table("send-unverified").await;
     let domain = format!("{}.test", unique("unverified"));
     let (mailer, _wire) = stack.mailer();
     let ids = treated_ids("buyer", 1);
     let to = format!("{}@{domain}", ids[0]);
-    table
-        .store
-        .put_profiles(&[customer(&ids[0], &to, 7, 120)])
-        .await
-        .unwrap();
-    invoke_scheduler(&scheduler_deps(&table, &queue), &scheduled_event(now()))
-        .await
-        .unwrap();
-    let messages = queue.drain().await;
-    assert_eq!(messages.len(), 1);
+    let scheduler = scheduler_deps(&table, &queue);
+    let messages = one_step_due(&table, &queue, &scheduler, &ids[0], &to).await;
 
     let deps = sender_deps(&table, mailer, &format!("shop@{domain}"));
     let out = sender::handle_batch(&deps, sqs_event(&messages), now()).await;

@@ -39,16 +39,8 @@ async fn emailed_customer(stack: &LocalStack, label: &str, customer_id: &str) ->
     stack.verify_sender(&domain).await;
     let customer_id = customer_id.to_string();
     let to = format!("{}@{domain}", unique("to"));
-    table
-        .store
-        .put_profiles(&[customer(&customer_id, &to, 7, 120)])
-        .await
-        .unwrap();
-    invoke_scheduler(&scheduler_deps(&table, &queue), &scheduled_event(now()))
-        .await
-        .unwrap();
-    let steps = queue.drain().await;
-    assert_eq!(steps.len(), 1);
+    let scheduler = scheduler_deps(&table, &queue);
+    let steps = one_step_due(&table, &queue, &scheduler, &customer_id, &to).await;
     let (mailer, wire) = stack.mailer();
     let out = sender::handle_batch(
         &sender_deps(&table, mailer, &format!("shop@{domain}")),
@@ -163,8 +155,7 @@ async fn a_survey_link_from_a_sent_email_is_recorded_once_when_clicked_twice() {
         .expect("a too_expensive answer link");
     for _ in 0..2 {
         // The answer page's form (a GET of the link records nothing: scanners fetch links).
-        let resp =
-            webhook::handle_http(&w.deps, request_for(&link, "POST", "choice=answer"), now()).await;
+        let resp = follow(&w.deps, &link, "POST", "choice=answer", now()).await;
         assert_eq!(resp.status, 200, "{}", resp.body);
         assert!(resp
             .header("content-type")
@@ -207,12 +198,7 @@ async fn the_one_click_unsubscribe_post_from_a_sent_email_unsubscribes_the_custo
     let stack = LocalStack::from_env().await;
     let w = emailed(&stack, "hook-unsub").await;
     let link = link_in(&w.html, "/v1/unsubscribe?");
-    let resp = webhook::handle_http(
-        &w.deps,
-        request_for(&link, "POST", "List-Unsubscribe=One-Click"),
-        now(),
-    )
-    .await;
+    let resp = follow(&w.deps, &link, "POST", "List-Unsubscribe=One-Click", now()).await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     let p = w
         .table
@@ -505,8 +491,7 @@ async fn a_bad_experience_from_a_sent_email_reaches_a_person_through_sns_and_the
         .into_iter()
         .find(|l| l.ends_with("&a=bad_experience"))
         .expect("a bad_experience answer link");
-    let resp =
-        webhook::handle_http(&w.deps, request_for(&link, "POST", "choice=answer"), now()).await;
+    let resp = follow(&w.deps, &link, "POST", "choice=answer", now()).await;
     assert_eq!(resp.status, 200, "{}", resp.body);
 
     // What the person reads: the SNS message, as delivered to the subscribed queue.
@@ -552,13 +537,13 @@ async fn a_bad_experience_from_a_sent_email_reaches_a_person_through_sns_and_the
         .expect("a record link")
         .trim()
         .to_string();
-    let page = webhook::handle_http(&w.deps, request_for(&record, "GET", ""), now()).await;
+    let page = follow(&w.deps, &record, "GET", "", now()).await;
     assert_eq!(page.status, 200);
     assert!(
         page.body.contains(p.email.as_deref().unwrap()),
         "the record names the address"
     );
-    let closed = webhook::handle_http(&w.deps, request_for(&record, "POST", ""), now()).await;
+    let closed = follow(&w.deps, &record, "POST", "", now()).await;
     assert!(closed.body.contains("Follow-up closed"), "{}", closed.body);
     let p = w
         .table

@@ -5,13 +5,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use scheduler::{run, Budget, Deps, Input, Mode, SchedulerError};
+use scheduler::{run, Budget, Input, Mode, SchedulerError};
 use shared::adapters::embedded::{MemoryBus, MemoryStore};
 use shared::campaign::testing::example_campaign;
 use shared::domain::customer::Profile;
 use shared::domain::experiment::Group;
 use shared::domain::sequence::Enrollment;
-use shared::emf::MemoryMetrics;
 use shared::events::BusEvent;
 use shared::ports::{due_shard, EnrollmentStore, ProfileStore};
 use shared::retry::RetryPolicy;
@@ -84,16 +83,11 @@ async fn steps_saved_before_an_item_fails_the_page_are_still_published() {
     )
     .throttling(FaultPlan::never(), FaultPlan::every(2));
     let bus = Arc::new(MemoryBus::new());
-    let deps = Deps {
-        store: Arc::new(store),
-        bus: bus.clone(),
-        campaign: Arc::new(example_campaign()),
-        metrics: Arc::new(MemoryMetrics::default()),
-        retry: RetryPolicy {
-            attempts: 1,
-            base_delay: std::time::Duration::ZERO,
-        },
+    let retry = RetryPolicy {
+        attempts: 1,
+        base_delay: std::time::Duration::ZERO,
     };
+    let deps = winback_tests::scheduler_deps_on(Arc::new(store), bus.clone(), retry);
     let input = Input {
         now: now(),
         mode: Mode::Due,

@@ -14,8 +14,7 @@ use shared::signing::sign_webhook;
 
 #[tokio::test]
 async fn an_order_inside_the_window_wins_the_customer_back_and_redeems_the_code() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     let mut body = order("evt-1", now() - Duration::minutes(1), "42.50");
     body["reward_code"] = json!(CODE.to_lowercase());
     let resp = w.http(activity(&body)).await;
@@ -68,8 +67,7 @@ async fn an_order_inside_the_window_wins_the_customer_back_and_redeems_the_code(
 
 #[tokio::test]
 async fn a_replayed_event_answers_the_same_and_counts_once() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let body = order("evt-2", now(), "10.00");
     let first = w.http(activity(&body)).await;
     let second = w.http(activity(&body)).await;
@@ -84,8 +82,7 @@ async fn a_replayed_event_answers_the_same_and_counts_once() {
 
 #[tokio::test]
 async fn a_refused_code_still_records_the_order_and_says_why() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let mut first = order("evt-3", now() - Duration::minutes(5), "20.00");
     first["reward_code"] = json!(CODE);
     assert_eq!(
@@ -115,8 +112,7 @@ async fn a_refused_code_still_records_the_order_and_says_why() {
 
 #[tokio::test]
 async fn an_expired_or_foreign_code_is_refused() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let mut foreign = order("evt-6", now(), "20.00");
     foreign["customer_id"] = json!("someone-else");
     foreign["reward_code"] = json!(CODE);
@@ -168,13 +164,7 @@ async fn an_order_after_the_window_is_no_reactivation() {
 #[tokio::test]
 async fn holdout_customers_who_come_back_count_for_the_holdout() {
     let w = world();
-    w.enrolled(
-        CUSTOMER,
-        Group::Holdout,
-        "holdout",
-        now() - Duration::days(3),
-    )
-    .await;
+    w.holdout(CUSTOMER, now() - Duration::days(3)).await;
     w.enrolled("c-2", Group::Treated, VARIANT, now() - Duration::days(3))
         .await;
     w.http(activity(&order("evt-9", now(), "30.00"))).await;
@@ -200,8 +190,7 @@ async fn holdout_customers_who_come_back_count_for_the_holdout() {
 
 #[tokio::test]
 async fn a_login_is_no_win_and_changes_nothing_unless_the_campaign_says_still_with_us() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let body = json!({"event_id": "evt-10", "customer_id": CUSTOMER, "type": "login", "occurred_at": now().to_rfc3339()});
     assert_eq!(w.http(activity(&body)).await.json()["reactivated"], false);
     let t = w.totals(VARIANT, Group::Treated).await;
@@ -215,8 +204,7 @@ async fn a_login_is_no_win_and_changes_nothing_unless_the_campaign_says_still_wi
 
 #[tokio::test]
 async fn a_renewal_the_campaign_counts_as_still_with_us_stops_the_sequence_without_a_win() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let body = json!({"event_id": "evt-10", "customer_id": CUSTOMER, "type": "subscription_renewed", "occurred_at": now().to_rfc3339()});
     assert_eq!(w.http(activity(&body)).await.json()["reactivated"], false);
     assert_eq!(
@@ -233,8 +221,7 @@ async fn a_renewal_the_campaign_counts_as_still_with_us_stops_the_sequence_witho
 
 #[tokio::test]
 async fn revenue_in_two_currencies_is_counted_per_currency_and_never_summed() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let mut sek = order("evt-sek", now(), "399.00");
     sek["amount"]["currency"] = json!("SEK");
     let resp = w.http(activity(&sek)).await;
@@ -292,8 +279,7 @@ async fn a_renewal_the_campaign_counts_restarts_the_lapse_clock_and_a_login_it_d
 
 #[tokio::test]
 async fn orders_long_after_winning_back_count_as_still_active_once() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     w.http(activity(&order("evt-11", now(), "10.00"))).await;
     for (i, days) in [(12, 100), (13, 120)] {
         let at = now() + Duration::days(days);
@@ -338,8 +324,7 @@ async fn a_new_customer_gets_a_profile_due_when_they_would_become_at_risk() {
 
 #[tokio::test]
 async fn an_unsigned_stale_or_forged_request_is_refused_and_changes_nothing() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let before = w.snapshot().await;
     let body = order("evt-15", now(), "10.00").to_string();
     let mut unsigned = signed_post("/v1/activity", &body, WEBHOOK_KEY, now());
@@ -370,8 +355,7 @@ async fn the_newer_of_two_rotated_keys_is_accepted_too() {
 
 #[tokio::test]
 async fn a_wrong_typed_or_missing_nested_field_is_refused_by_its_path() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let before = w.snapshot().await;
     let cases = [
         ("amount.value", json!({"value": true, "currency": "EUR"})),
@@ -401,8 +385,7 @@ async fn a_wrong_typed_or_missing_nested_field_is_refused_by_its_path() {
 
 #[tokio::test]
 async fn a_missing_field_is_named_and_changes_nothing() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let before = w.snapshot().await;
     let mut body = order("evt-17", now(), "10.00");
     body.as_object_mut().unwrap().remove("occurred_at");
@@ -437,8 +420,7 @@ async fn a_body_over_64_kb_is_refused_with_413() {
 
 #[tokio::test]
 async fn an_order_wakes_a_sunset_customer() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let mut p = w.profile(CUSTOMER).await;
     p.sunset_at = Some(now() - Duration::days(10));
     shared::ports::ProfileStore::save_profile(w.store.as_ref(), &p)

@@ -30,8 +30,7 @@ fn record_link(body: &str) -> (String, String) {
 
 #[tokio::test]
 async fn a_detractor_is_told_to_the_team_and_their_emails_wait_until_the_link_closes_it() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     assert_eq!(w.http(answer(&e.id, "2")).await.status, 200);
 
     let sent = w.notifier.drain();
@@ -136,8 +135,7 @@ async fn a_detractor_is_told_to_the_team_and_their_emails_wait_until_the_link_cl
 
 #[tokio::test]
 async fn closing_releases_an_enrollment_held_for_the_follow_up() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     w.http(answer(&e.id, "bad_experience")).await;
     assert_eq!(w.notifier.count(), 1);
     // The sender held the next step for the pause.

@@ -16,8 +16,7 @@ async fn invoke(w: &World, name: &str) -> Value {
 
 #[tokio::test]
 async fn a_signed_order_from_the_shop_wins_the_customer_back() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let out = invoke(&w, "activity-order.json").await;
     assert_eq!(out["statusCode"], 200, "{out}");
     assert_eq!(out["headers"]["content-type"], "application/json");
@@ -32,8 +31,7 @@ async fn a_signed_order_from_the_shop_wins_the_customer_back() {
 
 #[tokio::test]
 async fn a_survey_link_answers_with_a_page() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let out = invoke(&w, "survey-answer.json").await;
     assert_eq!(out["statusCode"], 200, "{out}");
     assert!(out["headers"]["content-type"]
@@ -45,8 +43,7 @@ async fn a_survey_link_answers_with_a_page() {
 
 #[tokio::test]
 async fn a_base64_one_click_unsubscribe_is_decoded() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let out = invoke(&w, "unsubscribe-one-click.json").await;
     assert_eq!(out["statusCode"], 200, "{out}");
     assert_eq!(
@@ -63,8 +60,7 @@ async fn a_multipart_one_click_unsubscribe_unsubscribes() {
         "unsubscribe-one-click-multipart.json",
         "unsubscribe-one-click-multipart-extra-fields.json",
     ] {
-        let w = world();
-        w.enrolled_customer().await;
+        let w = enrolled_world().await;
         let out = invoke(&w, name).await;
         assert_eq!(out["statusCode"], 200, "{name}: {out}");
         assert_eq!(
@@ -77,8 +73,7 @@ async fn a_multipart_one_click_unsubscribe_unsubscribes() {
 
 #[tokio::test]
 async fn a_one_click_post_in_another_encoding_gets_400_and_changes_nothing() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let before = w.snapshot().await;
     let multipart = fixture("unsubscribe-one-click-multipart.json");
     let mut wrong_boundary = multipart.clone();
@@ -98,8 +93,7 @@ async fn a_one_click_post_in_another_encoding_gets_400_and_changes_nothing() {
 
 #[tokio::test]
 async fn signed_look_ups_and_erasure_arrive_as_real_requests() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let out = invoke(&w, "reward-lookup.json").await;
     assert_eq!(out["statusCode"], 200, "{out}");
     assert!(out["body"].as_str().unwrap().contains("\"valid\""));

@@ -20,8 +20,7 @@ fn survey(enrollment_id: &str, answer: &str) -> webhook::HttpRequest {
 
 #[tokio::test]
 async fn a_scanner_fetching_the_survey_link_changes_nothing_and_the_page_posts_the_answer() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     let before = w.snapshot().await;
     for answer in ["quality", "bad_experience", "2"] {
         let q = format!("t={}&a={answer}", token(Purpose::Survey, &e.id));
@@ -74,8 +73,7 @@ async fn a_scanner_fetching_the_survey_link_changes_nothing_and_the_page_posts_t
 
 #[tokio::test]
 async fn a_survey_answer_is_recorded_tagged_counted_and_thanked_in_the_customers_language() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     let resp = w.http(survey(&e.id, "bad_experience")).await;
     assert_eq!(resp.status, 200);
     assert!(resp
@@ -125,8 +123,7 @@ async fn a_survey_answer_is_recorded_tagged_counted_and_thanked_in_the_customers
 
 #[tokio::test]
 async fn answering_again_updates_and_never_double_counts() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     w.http(survey(&e.id, "forgot")).await;
     w.http(survey(&e.id, "forgot")).await;
     w.http(survey(&e.id, "too_expensive")).await;
@@ -154,8 +151,7 @@ async fn answering_again_updates_and_never_double_counts() {
 
 #[tokio::test]
 async fn a_paused_reason_ends_the_sequence() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     w.http(survey(&e.id, "quality")).await;
     assert!(matches!(
         w.enrollment(CUSTOMER).await.status,
@@ -169,8 +165,7 @@ async fn a_paused_reason_ends_the_sequence() {
 #[tokio::test]
 async fn forged_expired_wrong_purpose_and_unreadable_answers_get_an_error_page_and_change_nothing()
 {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     let before = w.snapshot().await;
     let good = token(Purpose::Survey, &e.id);
     let (body, sig) = good.split_once('.').unwrap();
@@ -214,8 +209,7 @@ async fn error_pages_follow_the_browsers_language() {
 
 #[tokio::test]
 async fn the_unsubscribe_page_offers_fewer_emails_or_none_and_changes_nothing() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     let before = w.snapshot().await;
     let t = token(Purpose::Unsubscribe, &e.id);
     let resp = w
@@ -233,8 +227,7 @@ async fn the_unsubscribe_page_offers_fewer_emails_or_none_and_changes_nothing() 
 
 #[tokio::test]
 async fn one_click_unsubscribe_ends_the_sequence_and_counts_once() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     let q = format!("t={}", token(Purpose::Unsubscribe, &e.id));
     for _ in 0..2 {
         let resp = w
@@ -248,30 +241,18 @@ async fn one_click_unsubscribe_ends_the_sequence_and_counts_once() {
         assert_eq!(resp.status, 200);
         assert!(resp.body.contains("avregistrerad"));
     }
-    assert_eq!(
-        w.profile(CUSTOMER).await.email_status,
-        EmailStatus::Unsubscribed
-    );
-    assert!(matches!(
-        w.enrollment(CUSTOMER).await.status,
-        Status::Exited {
-            reason: ExitReason::Unsubscribed,
-            ..
-        }
-    ));
-    assert_eq!(
-        w.totals(VARIANT, Group::Treated)
-            .await
-            .get(counter::UNSUBSCRIBED),
-        1
-    );
+    w.assert_ended(
+        EmailStatus::Unsubscribed,
+        ExitReason::Unsubscribed,
+        counter::UNSUBSCRIBED,
+    )
+    .await;
     assert!((w.metrics.sum("Unsubscribed", &[("Campaign", "example")]) - 1.0).abs() < 1e-9);
 }
 
 #[tokio::test]
 async fn an_unsubscribe_post_without_the_one_click_body_is_refused() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     let before = w.snapshot().await;
     let q = format!("t={}", token(Purpose::Unsubscribe, &e.id));
     assert_eq!(
@@ -295,8 +276,7 @@ async fn an_unsubscribe_post_without_the_one_click_body_is_refused() {
 
 #[tokio::test]
 async fn fewer_emails_keeps_the_sequence_and_unsubscribing_later_still_works() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     let q = format!("t={}", token(Purpose::FewerEmails, &e.id));
     let resp = w
         .http(link("POST", "/v1/preferences", &q, "choice=fewer"))
@@ -332,8 +312,7 @@ async fn fewer_emails_keeps_the_sequence_and_unsubscribing_later_still_works() {
 
 #[tokio::test]
 async fn an_authentic_unsubscribe_link_still_unsubscribes_after_its_expiry() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     let q = format!("t={}", token(Purpose::Unsubscribe, &e.id));
     // Long after the token's expiry (30 days): the choice page and one-click both still work.
     let later = now() + Duration::days(400);

@@ -16,10 +16,19 @@ fn reserve(code: &str, order_ref: &str) -> webhook::HttpRequest {
     )
 }
 
+/// An order (`event_id`, 40.00 now) redeeming [`CODE`], as `order_ref` if it has one.
+fn redeeming(event_id: &str, order_ref: Option<&str>) -> serde_json::Value {
+    let mut o = order(event_id, now(), "40.00");
+    o["reward_code"] = json!(CODE);
+    if let Some(r) = order_ref {
+        o["order_ref"] = json!(r);
+    }
+    o
+}
+
 #[tokio::test]
 async fn two_orders_reserving_one_code_at_once_one_gets_it_and_the_other_409() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let (a, b) = tokio::join!(
         w.http(reserve(CODE, "order-A")),
         w.http(reserve(CODE, "order-B"))
@@ -44,22 +53,19 @@ async fn two_orders_reserving_one_code_at_once_one_gets_it_and_the_other_409() {
 
 #[tokio::test]
 async fn the_reserving_order_redeems_the_code_and_another_order_cannot() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     assert_eq!(w.http(reserve(CODE, "order-A")).await.status, 200);
 
-    let mut other = order("e-other", now(), "40.00");
-    other["reward_code"] = json!(CODE);
-    other["order_ref"] = json!("order-B");
-    let resp = w.http(activity(&other)).await;
+    let resp = w
+        .http(activity(&redeeming("e-other", Some("order-B"))))
+        .await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(resp.json()["reward"]["status"], "refused");
     assert_eq!(resp.json()["reward"]["code_status"], "reserved");
 
-    let mut mine = order("e-mine", now(), "40.00");
-    mine["reward_code"] = json!(CODE);
-    mine["order_ref"] = json!("order-A");
-    let resp = w.http(activity(&mine)).await;
+    let resp = w
+        .http(activity(&redeeming("e-mine", Some("order-A"))))
+        .await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(resp.json()["reward"]["status"], "redeemed", "{}", resp.body);
     // Redeemed: nobody reserves it again.
@@ -70,19 +76,15 @@ async fn the_reserving_order_redeems_the_code_and_another_order_cannot() {
 
 #[tokio::test]
 async fn an_order_without_order_ref_is_known_by_its_event_id() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     assert_eq!(w.http(reserve(CODE, "e-77")).await.status, 200);
-    let mut o = order("e-77", now(), "40.00");
-    o["reward_code"] = json!(CODE);
-    let resp = w.http(activity(&o)).await;
+    let resp = w.http(activity(&redeeming("e-77", None))).await;
     assert_eq!(resp.json()["reward"]["status"], "redeemed", "{}", resp.body);
 }
 
 #[tokio::test]
 async fn bad_reservations_are_refused_and_change_nothing() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let before = w.snapshot().await;
     let path = format!("/v1/rewards/{CODE}/reserve");
     let cases: Vec<(webhook::HttpRequest, u16)> = vec![

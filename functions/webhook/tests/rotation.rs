@@ -53,8 +53,7 @@ async fn status(service: &Service, req: &HttpRequest, at: DateTime<Utc>) -> i64 
 
 #[tokio::test]
 async fn a_webhook_key_removed_from_the_secret_stops_working_at_the_next_refresh() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let (service, secret) = service(&w);
     let signed = |id: &str, at: DateTime<Utc>| {
         let body = order(id, at - Duration::days(1), "5.00").to_string();
@@ -85,8 +84,7 @@ async fn a_webhook_key_removed_from_the_secret_stops_working_at_the_next_refresh
 
 #[tokio::test]
 async fn a_rotated_link_key_keeps_old_links_working_until_it_is_removed() {
-    let w = world();
-    let e = w.enrolled_customer().await;
+    let (w, e) = world_with_enrollment().await;
     let (service, secret) = service(&w);
     let new_keys = LinkKeys::new([b"rotated-link-key".to_vec(), LINK_KEY.to_vec()]);
     secret.lock().unwrap().link = new_keys.clone();

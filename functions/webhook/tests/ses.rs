@@ -6,13 +6,12 @@ use common::*;
 use shared::domain::customer::EmailStatus;
 use shared::domain::experiment::Group;
 use shared::domain::metrics::counter;
-use shared::domain::sequence::{ExitReason, Status};
+use shared::domain::sequence::ExitReason;
 use shared::events::BusEvent;
 
 #[tokio::test]
 async fn a_permanent_bounce_suppresses_the_customer_once() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let event = fixture("ses-bounce.json");
     webhook::handle_ses_event(&w.deps, &event, now())
         .await
@@ -20,23 +19,12 @@ async fn a_permanent_bounce_suppresses_the_customer_once() {
     webhook::handle_ses_event(&w.deps, &event, now())
         .await
         .unwrap();
-    assert_eq!(
-        w.profile(CUSTOMER).await.email_status,
-        EmailStatus::Suppressed
-    );
-    assert!(matches!(
-        w.enrollment(CUSTOMER).await.status,
-        Status::Exited {
-            reason: ExitReason::Suppressed,
-            ..
-        }
-    ));
-    assert_eq!(
-        w.totals(VARIANT, Group::Treated)
-            .await
-            .get(counter::BOUNCED),
-        1
-    );
+    w.assert_ended(
+        EmailStatus::Suppressed,
+        ExitReason::Suppressed,
+        counter::BOUNCED,
+    )
+    .await;
     let events = w.bus.drain();
     assert_eq!(events.len(), 1);
     assert!(
@@ -47,8 +35,7 @@ async fn a_permanent_bounce_suppresses_the_customer_once() {
 
 #[tokio::test]
 async fn a_transient_bounce_changes_nothing() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let before = w.snapshot().await;
     let mut event = fixture("ses-bounce.json");
     event["detail"]["bounce"]["bounceType"] = "Transient".into();
@@ -60,8 +47,7 @@ async fn a_transient_bounce_changes_nothing() {
 
 #[tokio::test]
 async fn a_complaint_suppresses_and_is_counted() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     webhook::handle_ses_event(&w.deps, &fixture("ses-complaint.json"), now())
         .await
         .unwrap();
@@ -79,8 +65,7 @@ async fn a_complaint_suppresses_and_is_counted() {
 
 #[tokio::test]
 async fn deliveries_opens_and_clicks_are_counted_and_each_email_opens_once() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     for name in ["ses-delivery.json", "ses-open.json", "ses-click.json"] {
         webhook::handle_ses_event(&w.deps, &fixture(name), now())
             .await
@@ -108,8 +93,7 @@ async fn deliveries_opens_and_clicks_are_counted_and_each_email_opens_once() {
 
 #[tokio::test]
 async fn the_lambda_entry_routes_ses_events_and_refuses_strangers() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let out = webhook::handle(&w.deps, fixture("ses-delivery.json"), now())
         .await
         .unwrap();

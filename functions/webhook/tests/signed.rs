@@ -10,8 +10,7 @@ use shared::ports::EnrollmentStore;
 
 #[tokio::test]
 async fn a_reward_look_up_says_valid_with_kind_value_and_expiry() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let resp = w
         .http(signed_bodiless("GET", &format!("/v1/rewards/{CODE}")))
         .await;
@@ -26,8 +25,7 @@ async fn a_reward_look_up_says_valid_with_kind_value_and_expiry() {
 
 #[tokio::test]
 async fn a_reward_look_up_says_redeemed_expired_or_unknown() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let unknown = w
         .http(signed_bodiless("GET", "/v1/rewards/WB-0000-0000-0000"))
         .await
@@ -57,8 +55,7 @@ async fn a_reward_look_up_says_redeemed_expired_or_unknown() {
 
 #[tokio::test]
 async fn a_look_up_signed_over_another_path_is_refused() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let mut req = signed_bodiless("GET", "/v1/rewards/WB-0000-0000-0000");
     req.path = format!("/v1/rewards/{CODE}");
     assert_eq!(w.http(req).await.status, 401);
@@ -66,8 +63,7 @@ async fn a_look_up_signed_over_another_path_is_refused() {
 
 #[tokio::test]
 async fn erasure_leaves_a_tombstone_deletes_the_enrollment_and_reward_and_keeps_campaign_counts() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let before = w.totals(VARIANT, Group::Treated).await;
     let resp = w
         .http(signed_bodiless(
@@ -103,8 +99,7 @@ async fn erasure_leaves_a_tombstone_deletes_the_enrollment_and_reward_and_keeps_
 
 #[tokio::test]
 async fn an_erased_customer_who_orders_again_is_not_built_again() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     w.http(signed_bodiless(
         "DELETE",
         &format!("/v1/customers/{CUSTOMER}"),
@@ -120,8 +115,7 @@ async fn an_erased_customer_who_orders_again_is_not_built_again() {
 
 #[tokio::test]
 async fn unsigned_erasure_is_refused_and_changes_nothing() {
-    let w = world();
-    w.enrolled_customer().await;
+    let w = enrolled_world().await;
     let before = w.snapshot().await;
     let mut req = signed_bodiless("DELETE", &format!("/v1/customers/{CUSTOMER}"));
     req.headers.clear();

@@ -3,22 +3,14 @@
 
 use crate::campaign::testing::example_campaign;
 use crate::domain::celebration::Birthday;
-use crate::domain::customer::OrderRecord;
 use crate::domain::customer::Profile;
 use crate::domain::due::*;
-use crate::domain::money::Money;
 use chrono::{DateTime, Utc};
 use chrono::{Duration, TimeZone};
 
 fn customer(last: DateTime<Utc>) -> Profile {
     let mut p = Profile::new("c1");
-    p.record_order(OrderRecord {
-        at: last,
-        amount: Money(1000),
-        product: None,
-        category: None,
-        currency: None,
-    });
+    p.record_order(super::order_at(last, 1000));
     p
 }
 

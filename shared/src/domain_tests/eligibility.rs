@@ -22,13 +22,10 @@ fn good_customer() -> Profile {
     let mut p = Profile::new("c1");
     p.email = Some("a@example.com".into());
     for m in 1..=3 {
-        p.record_order(OrderRecord {
-            at: Utc.with_ymd_and_hms(2026, m, 1, 0, 0, 0).unwrap(),
-            amount: Money(4000),
-            product: None,
-            category: None,
-            currency: None,
-        });
+        p.record_order(super::order_at(
+            Utc.with_ymd_and_hms(2026, m, 1, 0, 0, 0).unwrap(),
+            4000,
+        ));
     }
     p
 }

@@ -4,12 +4,11 @@ use chrono::TimeZone;
 use chrono::{DateTime, Utc};
 
 use crate::campaign::testing::example_campaign;
-use crate::domain::customer::{EmailStatus, OrderRecord, Profile};
+use crate::domain::customer::{EmailStatus, Profile};
 use crate::domain::eligibility::Ineligible;
 use crate::domain::enroll::*;
 use crate::domain::experiment::Group;
 use crate::domain::lapse::LapseState;
-use crate::domain::money::Money;
 use crate::domain::sequence::Flow;
 use crate::domain::survey::Reason;
 
@@ -22,13 +21,10 @@ fn customer(id: &str, quiet_days: i64) -> Profile {
     let mut p = Profile::new(id);
     p.email = Some(format!("{id}@example.com"));
     for k in 0..3 {
-        p.record_order(OrderRecord {
-            at: now() - chrono::Duration::days(quiet_days + 30 * k),
-            amount: Money(4000),
-            product: None,
-            category: None,
-            currency: None,
-        });
+        p.record_order(super::order_at(
+            now() - chrono::Duration::days(quiet_days + 30 * k),
+            4000,
+        ));
     }
     p
 }
@@ -42,6 +38,18 @@ fn decide_with(
     decide(&Facts { profile: p, latest }, &c, &program, now())
 }
 
+/// The enrollment and profile to save of a decision to enroll.
+fn enrolled(next: NextAction) -> (Box<crate::domain::sequence::Enrollment>, Box<Profile>) {
+    let NextAction::Enroll {
+        enrollment,
+        profile,
+    } = next
+    else {
+        panic!("not enrolled: {next:?}");
+    };
+    (enrollment, profile)
+}
+
 #[test]
 fn a_lapsed_customer_is_enrolled_in_the_win_back_flow_after_their_enrollment_is_read() {
     let p = customer("c1", 300);
@@ -50,13 +58,7 @@ fn a_lapsed_customer_is_enrolled_in_the_win_back_flow_after_their_enrollment_is_
     assert_eq!(first.next, NextAction::Look(Lookup::Enrollment));
     let then = decide_with(&p, Some(None));
     assert_eq!(then.flow, Some(Flow::WinBack));
-    let NextAction::Enroll {
-        enrollment,
-        profile,
-    } = then.next
-    else {
-        panic!("not enrolled: {:?}", then.next);
-    };
+    let (enrollment, profile) = enrolled(then.next);
     assert_eq!(
         (enrollment.flow, enrollment.round, enrollment.version),
         (Flow::WinBack, 1, 0)
@@ -128,13 +130,7 @@ fn a_fixed_paused_reason_is_told_and_never_held_out() {
     p.tags.insert(reason.tag());
     p.resolved_reasons.insert(reason);
     let e = decide_with(&p, Some(None));
-    let NextAction::Enroll {
-        enrollment,
-        profile,
-    } = e.next
-    else {
-        panic!("{:?}", e.next);
-    };
+    let (enrollment, profile) = enrolled(e.next);
     assert_eq!(enrollment.group, Group::Treated);
     assert_eq!(enrollment.resolved.map(|r| r.reason), Some(reason));
     assert!(profile.told_resolved.contains(&reason));

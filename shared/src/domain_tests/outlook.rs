@@ -2,10 +2,8 @@
 //! cannot build: the campaign file is parsed here, in `shared`).
 
 use crate::campaign::testing::example_campaign;
-use crate::domain::customer::OrderRecord;
 use crate::domain::customer::Profile;
 use crate::domain::lapse::{assess, LapseState};
-use crate::domain::money::Money;
 use crate::domain::outlook::*;
 use chrono::Utc;
 use chrono::{Duration, TimeZone};
@@ -14,13 +12,7 @@ fn buyer(amounts: &[i64], gap: i64) -> Profile {
     let mut p = Profile::new("c");
     let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     for (i, a) in amounts.iter().enumerate() {
-        p.record_order(OrderRecord {
-            at: start + Duration::days(gap * i as i64),
-            amount: Money(*a),
-            product: None,
-            category: None,
-            currency: None,
-        });
+        p.record_order(super::order_at(start + Duration::days(gap * i as i64), *a));
     }
     p
 }
@@ -51,13 +43,10 @@ fn a_steady_buyer_a_little_late_returns_alone_and_a_fading_one_does_not() {
     // Their last gap already twice the usual: slipping away.
     let slowing = {
         let mut p = buyer(&[3000; 5], 14);
-        p.record_order(OrderRecord {
-            at: p.last_order_at.unwrap() + Duration::days(40),
-            amount: Money(3000),
-            product: None,
-            category: None,
-            currency: None,
-        });
+        p.record_order(super::order_at(
+            p.last_order_at.unwrap() + Duration::days(40),
+            3000,
+        ));
         p
     };
     assert!(!likely_to_return_alone(

@@ -562,14 +562,10 @@ async fn publish_due(
         .expect("the scheduler runs")
         .complete
     {}
-    bus.drain()
-        .into_iter()
-        .filter_map(|e| match e {
-            BusEvent::WinbackStepDue(s) => Some(s),
-            _ => None,
-        })
+    steps_due(bus.drain())
+        .iter()
         .enumerate()
-        .map(|(i, s)| (format!("p{pass}-{i}"), body(&s)))
+        .map(|(i, s)| (format!("p{pass}-{i}"), body(s)))
         .collect()
 }
 
@@ -637,16 +633,7 @@ pub async fn store_throttling_and_lost_acks_leave_no_half_written_state() -> Fig
         |m| m,
     );
     let bus = Arc::new(MemoryBus::new());
-    let sched = scheduler::Deps {
-        store: w.store.clone(),
-        bus: bus.clone(),
-        campaign: Arc::new(example_campaign()),
-        metrics: Arc::new(MemoryMetrics::default()),
-        retry: RetryPolicy {
-            attempts: 5,
-            base_delay: std::time::Duration::ZERO,
-        },
-    };
+    let sched = scheduler_deps(w.store.clone(), bus.clone());
     let deps = w.deps();
     let (mut runs, mut failed_runs, mut redelivered, mut failures) = (0u64, 0u64, 0u64, 0u64);
     let mut at = now();
@@ -670,15 +657,10 @@ pub async fn store_throttling_and_lost_acks_leave_no_half_written_state() -> Fig
                 Err(_) => failed_runs += 1,
             }
         }
-        let messages: Vec<(String, String)> = bus
-            .drain()
-            .into_iter()
-            .filter_map(|e| match e {
-                BusEvent::WinbackStepDue(s) => Some(s),
-                _ => None,
-            })
+        let messages: Vec<(String, String)> = steps_due(bus.drain())
+            .iter()
             .enumerate()
-            .map(|(i, s)| (format!("m-{runs}-{i}"), body(&s)))
+            .map(|(i, s)| (format!("m-{runs}-{i}"), body(s)))
             .collect();
         let (_, r, f, _) = drain_queue(&deps, messages, at, true).await;
         redelivered += r;
@@ -1290,17 +1272,24 @@ pub fn assert_bad_webhook_requests_get_a_clear_4xx_and_change_nothing(f: Figure)
 // ---------------------------------------------------------------------------------------------
 // Overlapping scheduler runs enroll everyone once (case 8)
 
+/// The scheduler's dependencies, retrying a throttled store five times without waiting.
 fn scheduler_deps(store: Arc<dyn Store>, bus: Arc<dyn EventBus>) -> scheduler::Deps {
-    scheduler::Deps {
-        store,
-        bus,
-        campaign: Arc::new(example_campaign()),
-        metrics: Arc::new(MemoryMetrics::default()),
-        retry: RetryPolicy {
-            attempts: 5,
-            base_delay: std::time::Duration::ZERO,
-        },
-    }
+    let retry = RetryPolicy {
+        attempts: 5,
+        base_delay: std::time::Duration::ZERO,
+    };
+    winback_tests::scheduler_deps_on(store, bus, retry)
+}
+
+/// The steps `events` made due, in order.
+fn steps_due(events: impl IntoIterator<Item = BusEvent>) -> Vec<StepDue> {
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            BusEvent::WinbackStepDue(s) => Some(s),
+            _ => None,
+        })
+        .collect()
 }
 
 fn enrolled_ids(events: &[BusEvent]) -> Vec<String> {
@@ -1342,12 +1331,9 @@ pub async fn overlapping_scheduler_runs_enroll_everyone_once(backend: Backend) -
     let (a, b) = (a.unwrap(), b.unwrap());
     let events = bus.drain();
     let ids = enrolled_ids(&events);
-    let mut steps: Vec<String> = events
+    let mut steps: Vec<String> = steps_due(events)
         .iter()
-        .filter_map(|e| match e {
-            BusEvent::WinbackStepDue(s) => Some(format!("{}:{}", s.customer_id, s.step)),
-            _ => None,
-        })
+        .map(|s| format!("{}:{}", s.customer_id, s.step))
         .collect();
     steps.sort();
     let overlap_repeats = repeats(&ids) + repeats(&steps);

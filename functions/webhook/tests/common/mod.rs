@@ -8,11 +8,11 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
 use shared::adapters::embedded::{MemoryBus, MemoryNotifier, MemoryStore};
 use shared::campaign::testing::example;
-use shared::domain::customer::Profile;
+use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::experiment::Group;
 use shared::domain::metrics::{CohortKey, Counts};
 use shared::domain::reward::{Reward, RewardCode};
-use shared::domain::sequence::Enrollment;
+use shared::domain::sequence::{Enrollment, ExitReason, Status};
 use shared::emf::MemoryMetrics;
 use shared::ports::{EnrollmentStore, MetricsStore, ProfileStore, RewardStore};
 use shared::signing::{sign_link, LinkClaims, Purpose};
@@ -76,6 +76,26 @@ pub fn world() -> World {
         notifier,
         deps,
     }
+}
+
+/// A world with [`CUSTOMER`] enrolled as [`World::enrolled_customer`] enrols them.
+pub async fn enrolled_world() -> World {
+    world_with_enrollment().await.0
+}
+
+/// A world with [`CUSTOMER`] enrolled, and the enrollment.
+pub async fn world_with_enrollment() -> (World, Enrollment) {
+    let w = world();
+    let e = w.enrolled_customer().await;
+    (w, e)
+}
+
+/// A world with `customer` enrolled (treated, step 1 sent, the reward issued) a day ago.
+pub async fn enrolled_world_of(customer: &str) -> World {
+    let w = world();
+    w.enrolled(customer, Group::Treated, VARIANT, now() - Duration::days(1))
+        .await;
+    w
 }
 
 /// The raw bytes of a platform fixture and the signature header sign.py made for it.
@@ -236,6 +256,11 @@ impl World {
             .unwrap()
     }
 
+    /// `customer` enrolled in the holdout group at `at`.
+    pub async fn holdout(&self, customer: &str, at: DateTime<Utc>) -> Enrollment {
+        self.enrolled(customer, Group::Holdout, "holdout", at).await
+    }
+
     pub async fn profile(&self, id: &str) -> Profile {
         self.store
             .get_profile(id)
@@ -250,6 +275,18 @@ impl World {
             .await
             .unwrap()
             .expect("enrollment exists")
+    }
+
+    /// [`CUSTOMER`]'s email status is `email`, their enrollment ended for `reason`, and the
+    /// treated cohort counted `counter` once.
+    pub async fn assert_ended(&self, email: EmailStatus, reason: ExitReason, counter: &str) {
+        assert_eq!(self.profile(CUSTOMER).await.email_status, email);
+        let status = self.enrollment(CUSTOMER).await.status;
+        assert!(
+            matches!(status, Status::Exited { reason: r, .. } if r == reason),
+            "{status:?}"
+        );
+        assert_eq!(self.totals(VARIANT, Group::Treated).await.get(counter), 1);
     }
 
     /// Totals of one cohort.

@@ -35,7 +35,7 @@ pub enum CampaignError {
         problem: String,
     },
     /// A locale lacks a file one of the steps needs.
-    #[error("{file} is missing: step `{step}` needs {step}.subject, {step}.html and {step}.txt in every locale listed in `locales`")]
+    #[error("{file} is missing: step `{step}` needs {step}.subject, {step}.html and {step}.txt in every locale listed in `locales` (a file in templates/ itself serves every locale without its own)")]
     MissingTemplate { file: String, step: String },
     /// A template does not parse.
     #[error("{file}: syntax error{}: {detail}", line.map(|l| format!(" on line {l}")).unwrap_or_default())]
@@ -51,6 +51,15 @@ pub enum CampaignError {
     UnknownVariable {
         file: String,
         variable: String,
+        line: Option<usize>,
+        available: String,
+    },
+    /// A template uses a string (`t.nps_note`) a locale's strings table does not have.
+    #[error("{file} has no `{key}`, which {template} uses{}; add it (it has: {available})", line.map(|l| format!(" on line {l}")).unwrap_or_default())]
+    MissingString {
+        file: String,
+        key: String,
+        template: String,
         line: Option<usize>,
         available: String,
     },

@@ -1,10 +1,11 @@
 //! Campaigns: the TOML file, its email templates per locale, loading and validation.
 //!
 //! A campaign is a directory: `campaign.toml` and `templates/<locale>/<step>.{subject,html,txt}`
-//! for every step and locale, plus any partials (`templates/<locale>/_layout.html`, …) they
-//! include. Loading checks everything at once, so a mistake stops a function at start with a
-//! message that names the file, the key or template, and what is wrong, instead of failing on the
-//! first customer's email.
+//! for every step and locale, plus any partials they include. A template a locale's folder does
+//! not have is taken from `templates/` itself, shared by every locale (`templates/_layout.html`),
+//! with the locale's words from `templates/<locale>/strings.toml`. Loading checks everything at
+//! once, so a mistake stops a function at start with a message that names the file, the key or
+//! template, and what is wrong, instead of failing on the first customer's email.
 
 pub mod config;
 mod email;
@@ -17,14 +18,12 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-use minijinja::Environment;
-
 pub use config::CampaignConfig;
 pub use email::{EmailContext, NpsLink, RenderedEmail, RewardView, SurveyLink};
 pub use error::{CampaignError, RenderError};
 pub use locale::{describe_reward, format_date, format_money, format_money_short, months_between};
 
-use templates::{template_path, PARTS};
+use templates::{Templates, PARTS, STRINGS_FILE};
 use validate::CONFIG_FILE;
 
 /// The environment variable that picks the campaign: a shipped campaign's name or a directory.
@@ -37,7 +36,7 @@ pub const DEFAULT_CAMPAIGN: &str = "example";
 #[derive(Debug, Clone)]
 pub struct Campaign {
     config: CampaignConfig,
-    env: Environment<'static>,
+    templates: Templates,
 }
 
 impl Campaign {
@@ -130,7 +129,7 @@ impl Campaign {
                 source,
             })?;
         validate::validate(&config)?;
-        let env = templates::compile(files)?;
+        let templates = Templates::compile(files)?;
         let mut steps: Vec<String> = config.steps.iter().map(|s| s.template.clone()).collect();
         steps.extend(config.eligibility.resolved_template.clone());
         if let Some(celebration) = &config.celebration {
@@ -142,11 +141,11 @@ impl Campaign {
         if let Some(at_risk) = &config.at_risk {
             steps.extend(at_risk.steps.iter().map(|s| s.template.clone()));
         }
-        templates::check(&env, &config.locales, &steps)?;
+        templates.check(&config.locales, &steps)?;
         if renders == Renders::Check {
-            templates::check_renders(&env, &config.locales, &steps)?;
+            templates.check_renders(&config.locales, &steps)?;
         }
-        Ok(Campaign { config, env })
+        Ok(Campaign { config, templates })
     }
 
     /// The campaign file's settings.
@@ -215,15 +214,17 @@ impl Campaign {
     ) -> Result<RenderedEmail, RenderError> {
         let locale = self.locale_for(Some(locale));
         let [subject, html, text] = PARTS.map(|part| {
-            let name = template_path(locale, template, part);
-            templates::render(&self.env, &name, ctx).map_err(|e| {
-                let cause = templates::innermost(&e);
-                RenderError::Template {
-                    template: cause.name().unwrap_or(&name).to_string(),
-                    detail: templates::detail(cause),
-                    source: e,
-                }
-            })
+            self.templates
+                .render(locale, template, part, ctx)
+                .map_err(|e| {
+                    let name = self.templates.locate(locale, &format!("{template}.{part}"));
+                    let cause = templates::innermost(&e);
+                    RenderError::Template {
+                        template: cause.name().unwrap_or(&name).to_string(),
+                        detail: templates::detail(cause),
+                        source: e,
+                    }
+                })
         });
         Ok(RenderedEmail {
             subject: subject?.split_whitespace().collect::<Vec<_>>().join(" "),
@@ -275,7 +276,7 @@ fn read_tree(
         let relative = format!("{prefix}/{name}");
         if path.is_dir() {
             read_tree(&path, &relative, files)?;
-        } else if templates_file_name(&name) {
+        } else if templates_file_name(&name) || name == STRINGS_FILE {
             let contents = std::fs::read_to_string(&path).map_err(io(&path))?;
             files.push((relative, contents));
         }
@@ -289,7 +290,7 @@ fn templates_file_name(name: &str) -> bool {
         .any(|ext| name.rsplit_once('.').is_some_and(|(_, e)| e == *ext))
 }
 
-/// Whether loading renders every template in every branch ([`templates::check_renders`]).
+/// Whether loading renders every template in every branch ([`Templates::check_renders`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Renders {
     Check,
@@ -311,9 +312,11 @@ pub mod embedded {
     /// `(relative path, contents)` of every file of the shipped example campaign.
     pub const EXAMPLE: &[(&str, &str)] = campaign_files!("example":
         "campaign.toml",
-        "templates/en/_layout.html", "templates/en/_layout.txt",
-        "templates/en/_survey.html", "templates/en/_survey.txt",
-        "templates/en/_nps.html", "templates/en/_nps.txt",
+        "templates/_layout.html", "templates/_layout.txt",
+        "templates/_nps.html", "templates/_nps.txt",
+        "templates/_survey.html", "templates/_survey.txt", "templates/_survey_links.html",
+        "templates/_survey_at_risk.html", "templates/_survey_at_risk.txt",
+        "templates/en/strings.toml",
         "templates/en/_reason.html", "templates/en/_reason.txt",
         "templates/en/offer.subject", "templates/en/offer.html", "templates/en/offer.txt",
         "templates/en/missing.subject", "templates/en/missing.html", "templates/en/missing.txt",
@@ -325,9 +328,7 @@ pub mod embedded {
         "templates/en/celebrate.subject", "templates/en/celebrate.html", "templates/en/celebrate.txt",
         "templates/en/reconfirm.subject", "templates/en/reconfirm.html", "templates/en/reconfirm.txt",
         "templates/en/_segment.html", "templates/en/_segment.txt",
-        "templates/sv/_layout.html", "templates/sv/_layout.txt",
-        "templates/sv/_survey.html", "templates/sv/_survey.txt",
-        "templates/sv/_nps.html", "templates/sv/_nps.txt",
+        "templates/sv/strings.toml",
         "templates/sv/_reason.html", "templates/sv/_reason.txt",
         "templates/sv/offer.subject", "templates/sv/offer.html", "templates/sv/offer.txt",
         "templates/sv/missing.subject", "templates/sv/missing.html", "templates/sv/missing.txt",
@@ -339,9 +340,7 @@ pub mod embedded {
         "templates/sv/celebrate.subject", "templates/sv/celebrate.html", "templates/sv/celebrate.txt",
         "templates/sv/reconfirm.subject", "templates/sv/reconfirm.html", "templates/sv/reconfirm.txt",
         "templates/sv/_segment.html", "templates/sv/_segment.txt",
-        "templates/da/_layout.html", "templates/da/_layout.txt",
-        "templates/da/_survey.html", "templates/da/_survey.txt",
-        "templates/da/_nps.html", "templates/da/_nps.txt",
+        "templates/da/strings.toml",
         "templates/da/_reason.html", "templates/da/_reason.txt",
         "templates/da/offer.subject", "templates/da/offer.html", "templates/da/offer.txt",
         "templates/da/missing.subject", "templates/da/missing.html", "templates/da/missing.txt",
@@ -353,9 +352,7 @@ pub mod embedded {
         "templates/da/celebrate.subject", "templates/da/celebrate.html", "templates/da/celebrate.txt",
         "templates/da/reconfirm.subject", "templates/da/reconfirm.html", "templates/da/reconfirm.txt",
         "templates/da/_segment.html", "templates/da/_segment.txt",
-        "templates/pl/_layout.html", "templates/pl/_layout.txt",
-        "templates/pl/_survey.html", "templates/pl/_survey.txt",
-        "templates/pl/_nps.html", "templates/pl/_nps.txt",
+        "templates/pl/strings.toml",
         "templates/pl/_reason.html", "templates/pl/_reason.txt",
         "templates/pl/offer.subject", "templates/pl/offer.html", "templates/pl/offer.txt",
         "templates/pl/missing.subject", "templates/pl/missing.html", "templates/pl/missing.txt",
@@ -367,9 +364,7 @@ pub mod embedded {
         "templates/pl/celebrate.subject", "templates/pl/celebrate.html", "templates/pl/celebrate.txt",
         "templates/pl/reconfirm.subject", "templates/pl/reconfirm.html", "templates/pl/reconfirm.txt",
         "templates/pl/_segment.html", "templates/pl/_segment.txt",
-        "templates/pt/_layout.html", "templates/pt/_layout.txt",
-        "templates/pt/_survey.html", "templates/pt/_survey.txt",
-        "templates/pt/_nps.html", "templates/pt/_nps.txt",
+        "templates/pt/strings.toml",
         "templates/pt/_reason.html", "templates/pt/_reason.txt",
         "templates/pt/offer.subject", "templates/pt/offer.html", "templates/pt/offer.txt",
         "templates/pt/missing.subject", "templates/pt/missing.html", "templates/pt/missing.txt",

@@ -291,7 +291,7 @@ fn a_branch_that_renders_an_empty_subject_is_refused_from_a_folder() {
 fn an_unknown_field_of_the_reward_is_named() {
     let t = TempCampaign::example();
     t.edit(
-        "templates/da/_layout.txt",
+        "templates/_layout.txt",
         "{{ reward.code }}",
         "{{ reward.cdoe }}",
     );
@@ -299,9 +299,9 @@ fn an_unknown_field_of_the_reward_is_named() {
     assert_mentions(
         &e,
         &[
-            "templates/da/_layout.txt",
+            "templates/_layout.txt",
             "`reward.cdoe`",
-            "line 9",
+            "line 10",
             "code, kind",
         ],
     );
@@ -311,20 +311,118 @@ fn an_unknown_field_of_the_reward_is_named() {
 fn a_render_failure_inside_an_included_template_names_that_template() {
     let t = TempCampaign::example();
     t.edit(
-        "templates/en/_survey.html",
-        "{{ labels[link.reason] }}",
-        "{{ labels[link.reason] | shout }}",
+        "templates/_survey_links.html",
+        "{{ t.reasons[link.reason] }}",
+        "{{ t.reasons[link.reason] | shout }}",
     );
     let e = t.load_error();
     assert_mentions(
         &e,
         &[
-            "templates/en/_survey.html",
-            "line 8",
+            "templates/_survey_links.html",
+            "line 4",
             "unknown filter",
             "shout",
+            "in locale `en`",
         ],
     );
+}
+
+#[test]
+fn a_locale_without_its_own_layout_uses_the_shared_one_and_its_own_wins() {
+    let t = TempCampaign::example();
+    let sv = full_sample("sv", RewardKind::AmountOff);
+    let shared = Campaign::load_dir(&t.dir).unwrap();
+    let email = shared.render_email(2, "sv", &sv).unwrap();
+    // The shared layout and NPS partial, in Swedish from templates/sv/strings.toml.
+    assert!(email.html.contains("<html lang=\"sv\">"), "{}", email.html);
+    assert!(email.html.contains("Avsluta prenumeration"));
+    assert!(email
+        .html
+        .contains("Hur troligt är det att du skulle rekommendera Sample Shop"));
+    assert!(email.text.contains("Teamet på Sample Shop"));
+
+    // Swedish gets its own layout and NPS partial; the other locales keep the shared ones.
+    let own_layout = std::fs::read_to_string(t.path("templates/_layout.html"))
+        .unwrap()
+        .replace("<body ", "<body data-layout=\"sv\" ");
+    std::fs::write(t.path("templates/sv/_layout.html"), own_layout).unwrap();
+    std::fs::write(
+        t.path("templates/sv/_nps.html"),
+        "{% if nps %}<tr><td>Betygsätt oss: {% for link in nps %}{{ link.score }} {% endfor %}</td></tr>{% endif %}\n",
+    )
+    .unwrap();
+    let own = Campaign::load_dir(&t.dir).unwrap();
+    let email = own.render_email(2, "sv", &sv).unwrap();
+    assert!(email.html.contains("data-layout=\"sv\""), "{}", email.html);
+    assert!(email.html.contains("Betygsätt oss: 0 1 2"));
+    assert!(!email.html.contains("Hur troligt"));
+    assert!(email.html.contains("Avsluta prenumeration"));
+    let en = own
+        .render_email(2, "en", &full_sample("en", RewardKind::AmountOff))
+        .unwrap();
+    assert!(!en.html.contains("data-layout"));
+    assert!(en
+        .html
+        .contains("How likely are you to recommend Sample Shop to a friend?"));
+}
+
+#[test]
+fn a_string_a_locale_lacks_is_named_with_the_template_that_uses_it() {
+    let t = TempCampaign::example();
+    let strings = std::fs::read_to_string(t.path("templates/da/strings.toml")).unwrap();
+    let without_note: String = strings
+        .lines()
+        .filter(|l| !l.starts_with("nps_note"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(t.path("templates/da/strings.toml"), &without_note).unwrap();
+    assert_mentions(
+        &t.load_error(),
+        &[
+            "templates/da/strings.toml has no `nps_note`",
+            "templates/_nps.html uses on line 13",
+            "nps_low",
+        ],
+    );
+    // A locale with its own NPS partials needs none of the shared ones' strings.
+    std::fs::write(
+        t.path("templates/da/_nps.html"),
+        "{% if nps %}<tr><td>{% for link in nps %}{{ link.score }} {% endfor %}</td></tr>{% endif %}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        t.path("templates/da/_nps.txt"),
+        "{% if nps %}{% for link in nps %}{{ link.score }}: {{ link.url }}\n{% endfor %}{% endif %}\n",
+    )
+    .unwrap();
+    Campaign::load_dir(&t.dir).unwrap();
+}
+
+#[test]
+fn a_placeholder_the_template_does_not_fill_is_named_with_the_locale() {
+    let t = TempCampaign::example();
+    t.edit(
+        "templates/pl/strings.toml",
+        "Zespół {shop_name}",
+        "Zespół {shop}",
+    );
+    assert_mentions(
+        &t.load_error(),
+        &[
+            "templates/_layout.",
+            "`{shop}`",
+            "can use only: shop_name",
+            "in locale `pl`",
+        ],
+    );
+}
+
+#[test]
+fn a_broken_strings_table_is_named() {
+    let t = TempCampaign::example();
+    t.edit("templates/pt/strings.toml", "lang = \"pt\"", "lang = pt");
+    assert_mentions(&t.load_error(), &["templates/pt/strings.toml", "line"]);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Scheduler cost against table size: items read through the due index vs a full scan.
 
+use shared::ports::{DueQuery, PageAt, ScanSegment};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -62,7 +63,9 @@ async fn measure(store: Arc<dyn Store>) -> Result<Sizing, BenchError> {
     for shard in 0..DUE_SHARDS {
         let mut cursor = None;
         loop {
-            let page = store.due_page(shard, now, cursor, 100).await?;
+            let page = store
+                .due_page(DueQuery { shard, now }, PageAt::new(cursor, 100))
+                .await?;
             due_reads += page.items_read;
             cursor = page.cursor;
             if cursor.is_none() {
@@ -76,7 +79,13 @@ async fn measure(store: Arc<dyn Store>) -> Result<Sizing, BenchError> {
         let mut cursor = None;
         loop {
             let page = store
-                .scan_profiles(segment, scheduler::REBUILD_SEGMENTS, cursor, 1000)
+                .scan_profiles(
+                    ScanSegment {
+                        segment,
+                        total: scheduler::REBUILD_SEGMENTS,
+                    },
+                    PageAt::new(cursor, 1000),
+                )
                 .await?;
             scan_reads += page.items_read;
             cursor = page.cursor;

@@ -1,6 +1,7 @@
 //! `winback plan`: a dry run of the scheduler's decision for every customer at a given moment.
 //! Reads only; sends and writes nothing.
 
+use shared::ports::{PageAt, ScanSegment};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -324,7 +325,9 @@ pub async fn plan_store(
     for segment in 0..4 {
         let mut cursor = None;
         loop {
-            let page = store.scan_profiles(segment, 4, cursor, 500).await?;
+            let page = store
+                .scan_profiles(ScanSegment { segment, total: 4 }, PageAt::new(cursor, 500))
+                .await?;
             for p in page.items {
                 let latest = store.get_enrollment(&p.customer_id, &campaign.name).await?;
                 rows.push(plan_one(&p, latest.as_ref(), campaign, at));

@@ -174,25 +174,42 @@ pub struct Page<T> {
     pub items_read: u64,
 }
 
+/// Which page of a listing to read: the one after `cursor` (the previous page's; `None` for the
+/// first), at most `limit` items.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageAt {
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+impl PageAt {
+    /// The page after `cursor`, of at most `limit` items.
+    pub fn new(cursor: Option<String>, limit: u32) -> PageAt {
+        PageAt { cursor, limit }
+    }
+}
+
+/// One shard of the due index, read for what is due at or before `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueQuery {
+    pub shard: u32,
+    pub now: DateTime<Utc>,
+}
+
+/// One segment of a parallel scan over `total` segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanSegment {
+    pub segment: u32,
+    pub total: u32,
+}
+
 /// The sparse, write-sharded due index, and the full scan used only for rebuilds.
 #[async_trait]
 pub trait DueIndex: Send + Sync {
-    /// Items of `shard` due at or before `now`, oldest first.
-    async fn due_page(
-        &self,
-        shard: u32,
-        now: DateTime<Utc>,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> StoreResult<Page<DueItem>>;
+    /// Items of the shard due at or before its `now`, oldest first.
+    async fn due_page(&self, due: DueQuery, page: PageAt) -> StoreResult<Page<DueItem>>;
     /// One segment of a parallel scan over every profile.
-    async fn scan_profiles(
-        &self,
-        segment: u32,
-        total_segments: u32,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> StoreResult<Page<Profile>>;
+    async fn scan_profiles(&self, scan: ScanSegment, page: PageAt) -> StoreResult<Page<Profile>>;
 }
 
 /// Where a cut-short scheduler run resumes.

@@ -8,6 +8,7 @@
 //! creates its own randomly named table from the spec, so the tests run in parallel.
 
 use shared::adapters::dynamodb::DynamoStore;
+use shared::ports::{DueQuery, PageAt, ScanSegment};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -320,7 +321,10 @@ async fn read_all_due(
     let mut pages = Vec::new();
     let mut cursor = None;
     for _ in 0..100 {
-        let page = store.due_page(shard, now, cursor, limit).await.unwrap();
+        let page = store
+            .due_page(DueQuery { shard, now }, PageAt::new(cursor, limit))
+            .await
+            .unwrap();
         assert!(page.items.len() <= limit as usize);
         assert!(page.items_read >= page.items.len() as u64);
         pages.push(page.items.len());
@@ -485,7 +489,7 @@ async fn scan_segments_together_cover_every_profile_exactly_once(store: Shared) 
         for page_no in 0.. {
             assert!(page_no < 200, "segment {segment} never ended");
             let page = store
-                .scan_profiles(segment, total, cursor, 7)
+                .scan_profiles(ScanSegment { segment, total }, PageAt::new(cursor, 7))
                 .await
                 .unwrap();
             assert!(page.items.len() <= 7);
@@ -872,7 +876,13 @@ mod dynamodb_only {
         // The scheduler still gets the whole enrollment, and the profile, from the index.
         let mut found = Vec::new();
         for shard in 0..DUE_SHARDS {
-            found.extend(store.due_page(shard, t0(), None, 100).await.unwrap().items);
+            found.extend(
+                store
+                    .due_page(DueQuery { shard, now: t0() }, PageAt::new(None, 100))
+                    .await
+                    .unwrap()
+                    .items,
+            );
         }
         assert!(found.contains(&DueItem::Enrollment(e.clone())), "{found:?}");
         assert!(found.contains(&DueItem::Profile(p.clone())), "{found:?}");
@@ -883,7 +893,13 @@ mod dynamodb_only {
         store.save_enrollment(&later).await.unwrap();
         let mut found = Vec::new();
         for shard in 0..DUE_SHARDS {
-            found.extend(store.due_page(shard, t0(), None, 100).await.unwrap().items);
+            found.extend(
+                store
+                    .due_page(DueQuery { shard, now: t0() }, PageAt::new(None, 100))
+                    .await
+                    .unwrap()
+                    .items,
+            );
         }
         assert!(!found
             .iter()
@@ -906,7 +922,7 @@ mod dynamodb_only {
         let mut due_read = 0;
         for shard in 0..DUE_SHARDS {
             due_read += store
-                .due_page(shard, t0(), None, 100)
+                .due_page(DueQuery { shard, now: t0() }, PageAt::new(None, 100))
                 .await
                 .unwrap()
                 .items_read;
@@ -915,7 +931,16 @@ mod dynamodb_only {
         let mut scan_read = 0;
         let mut cursor = None;
         loop {
-            let page = store.scan_profiles(0, 1, cursor, 100).await.unwrap();
+            let page = store
+                .scan_profiles(
+                    ScanSegment {
+                        segment: 0,
+                        total: 1,
+                    },
+                    PageAt::new(cursor, 100),
+                )
+                .await
+                .unwrap();
             scan_read += page.items_read;
             cursor = page.cursor;
             if cursor.is_none() {
@@ -975,7 +1000,13 @@ mod dynamodb_only {
 
         let cursor_err = table
             .store
-            .due_page(0, t0(), Some("not a cursor".into()), 10)
+            .due_page(
+                DueQuery {
+                    shard: 0,
+                    now: t0(),
+                },
+                PageAt::new(Some("not a cursor".into()), 10),
+            )
             .await
             .unwrap_err();
         assert!(

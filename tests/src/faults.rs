@@ -4,6 +4,7 @@
 //! Every wrapper counts the faults it injected, and the store and the mailer stamp what they do
 //! with one shared [`Sequencer`], so a test can tell which happened first across tasks.
 
+use shared::ports::{DueQuery, PageAt, ScanSegment};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -477,28 +478,14 @@ impl MetricsStore for FaultyStore {
 
 #[async_trait]
 impl DueIndex for FaultyStore {
-    async fn due_page(
-        &self,
-        shard: u32,
-        now: DateTime<Utc>,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> StoreResult<Page<DueItem>> {
+    async fn due_page(&self, due: DueQuery, page: PageAt) -> StoreResult<Page<DueItem>> {
         self.read("due_page")?;
-        self.inner.due_page(shard, now, cursor, limit).await
+        self.inner.due_page(due, page).await
     }
 
-    async fn scan_profiles(
-        &self,
-        segment: u32,
-        total_segments: u32,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> StoreResult<Page<Profile>> {
+    async fn scan_profiles(&self, scan: ScanSegment, page: PageAt) -> StoreResult<Page<Profile>> {
         self.read("scan_profiles")?;
-        self.inner
-            .scan_profiles(segment, total_segments, cursor, limit)
-            .await
+        self.inner.scan_profiles(scan, page).await
     }
 }
 

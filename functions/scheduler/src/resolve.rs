@@ -8,6 +8,7 @@ use serde::Serialize;
 use shared::domain::customer::Profile;
 use shared::domain::survey::{self, Reason};
 use shared::ports::{update_profile, Change, Store, StoreError};
+use shared::ports::{PageAt, ScanSegment};
 
 /// Segments of the scan over every profile.
 const SEGMENTS: u32 = 4;
@@ -52,7 +53,15 @@ pub async fn resolve_reason(
     for segment in 0..SEGMENTS {
         let mut cursor = None;
         loop {
-            let page = store.scan_profiles(segment, SEGMENTS, cursor, PAGE).await?;
+            let page = store
+                .scan_profiles(
+                    ScanSegment {
+                        segment,
+                        total: SEGMENTS,
+                    },
+                    PageAt::new(cursor, PAGE),
+                )
+                .await?;
             for p in page.items {
                 out.scanned += 1;
                 if resolve_one(store, p, reason, note, now).await? {

@@ -14,6 +14,7 @@ use shared::domain::model;
 use shared::domain::sequence::{Enrollment, Status};
 use shared::events::{BusEvent, StepDue};
 use shared::ports::{update_profile, Change, DueItem, StoreError, DUE_SHARDS};
+use shared::ports::{DueQuery, PageAt, ScanSegment};
 use shared::publish::publish_all;
 use shared::retry::RetryPolicy;
 use shared::telemetry::Telemetry;
@@ -362,7 +363,16 @@ impl<'a> Run<'a> {
                 }
                 cursor = match mode {
                     Mode::Due => {
-                        let page = deps.store.due_page(position, now, cursor, PAGE).await?;
+                        let page = deps
+                            .store
+                            .due_page(
+                                DueQuery {
+                                    shard: position,
+                                    now,
+                                },
+                                PageAt::new(cursor, PAGE),
+                            )
+                            .await?;
                         self.read_page(page.items_read);
                         for item in page.items {
                             self.seen += 1;
@@ -379,7 +389,13 @@ impl<'a> Run<'a> {
                     Mode::Rebuild => {
                         let page = deps
                             .store
-                            .scan_profiles(position, REBUILD_SEGMENTS, cursor, PAGE)
+                            .scan_profiles(
+                                ScanSegment {
+                                    segment: position,
+                                    total: REBUILD_SEGMENTS,
+                                },
+                                PageAt::new(cursor, PAGE),
+                            )
                             .await?;
                         self.read_page(page.items_read);
                         for p in page.items {

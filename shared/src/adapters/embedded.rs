@@ -2,6 +2,7 @@
 //! `winback simulate` and by unit tests; the contract suite holds it to the DynamoDB adapter's
 //! behaviour.
 
+use crate::ports::{DueQuery, PageAt, ScanSegment};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -388,13 +389,8 @@ fn decode_cursor(s: &str) -> Option<DueKey> {
 
 #[async_trait]
 impl DueIndex for MemoryStore {
-    async fn due_page(
-        &self,
-        shard: u32,
-        now: DateTime<Utc>,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> StoreResult<Page<DueItem>> {
+    async fn due_page(&self, due: DueQuery, page: PageAt) -> StoreResult<Page<DueItem>> {
+        let (DueQuery { shard, now }, PageAt { cursor, limit }) = (due, page);
         let t = self.lock();
         let start = match cursor.as_deref().map(decode_cursor) {
             Some(Some(k)) => std::ops::Bound::Excluded(k),
@@ -451,13 +447,8 @@ impl DueIndex for MemoryStore {
         })
     }
 
-    async fn scan_profiles(
-        &self,
-        segment: u32,
-        total: u32,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> StoreResult<Page<Profile>> {
+    async fn scan_profiles(&self, scan: ScanSegment, page: PageAt) -> StoreResult<Page<Profile>> {
+        let (ScanSegment { segment, total }, PageAt { cursor, limit }) = (scan, page);
         let t = self.lock();
         let total = total.max(1);
         let mut items = Vec::new();

@@ -1,6 +1,7 @@
 //! [`DueIndex`] on DynamoDB: the sparse, write-sharded GSI `due`.
 
 use super::*;
+use crate::ports::{DueQuery, PageAt, ScanSegment};
 
 /// An entry of the due index: a profile (projected whole) or the keys of an enrollment.
 pub(super) enum DueEntry {
@@ -88,13 +89,8 @@ impl DynamoStore {
 #[async_trait]
 impl DueIndex for DynamoStore {
     /// Reads the GSI, which is eventually consistent: a save a moment ago may not show yet.
-    async fn due_page(
-        &self,
-        shard: u32,
-        now: DateTime<Utc>,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> StoreResult<Page<DueItem>> {
+    async fn due_page(&self, due: DueQuery, page: PageAt) -> StoreResult<Page<DueItem>> {
+        let (DueQuery { shard, now }, PageAt { cursor, limit }) = (due, page);
         let start = cursor.as_deref().map(decode_cursor).transpose()?;
         // Every key due at `now` is `<now>#...`, and '~' sorts after any kind letter.
         let upper = format!("{}#~", due_time(now));
@@ -147,13 +143,14 @@ impl DueIndex for DynamoStore {
     }
 
     /// `items_read` is the segment's `ScannedCount`: a scan reads every item, not just profiles.
-    async fn scan_profiles(
-        &self,
-        segment: u32,
-        total_segments: u32,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> StoreResult<Page<Profile>> {
+    async fn scan_profiles(&self, scan: ScanSegment, page: PageAt) -> StoreResult<Page<Profile>> {
+        let (
+            ScanSegment {
+                segment,
+                total: total_segments,
+            },
+            PageAt { cursor, limit },
+        ) = (scan, page);
         let start = cursor.as_deref().map(decode_cursor).transpose()?;
         let out = self
             .client

@@ -80,10 +80,7 @@ async fn measure(store: Arc<dyn Store>) -> Result<Sizing, BenchError> {
         loop {
             let page = store
                 .scan_profiles(
-                    ScanSegment {
-                        segment,
-                        total: scheduler::REBUILD_SEGMENTS,
-                    },
+                    ScanSegment::new(segment, scheduler::REBUILD_SEGMENTS),
                     PageAt::new(cursor, 1000),
                 )
                 .await?;

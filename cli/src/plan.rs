@@ -326,7 +326,7 @@ pub async fn plan_store(
         let mut cursor = None;
         loop {
             let page = store
-                .scan_profiles(ScanSegment { segment, total: 4 }, PageAt::new(cursor, 500))
+                .scan_profiles(ScanSegment::new(segment, 4), PageAt::new(cursor, 500))
                 .await?;
             for p in page.items {
                 let latest = store.get_enrollment(&p.customer_id, &campaign.name).await?;

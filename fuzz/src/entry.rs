@@ -7,9 +7,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use shared::adapters::embedded::{MemoryBus, MemoryStore};
+use shared::adapters::embedded::MemoryStore;
 use shared::campaign::Campaign;
-use shared::emf::MemoryMetrics;
 use shared::signing::{verify_link, verify_webhook, Purpose};
 
 /// The key the replayed signatures are checked against.
@@ -61,19 +60,12 @@ pub fn exercise(data: &[u8]) -> u16 {
     };
     let store = Arc::new(MemoryStore::new());
     store.set_clock(now());
-    let deps = webhook::Deps {
-        store: store.clone(),
-        bus: Arc::new(MemoryBus::new()),
-        campaign: Arc::new(Campaign::embedded("example").expect("the example campaign")),
-        keys: webhook::Keys {
-            webhook: vec![WEBHOOK_KEY.to_vec()],
-            link: shared::signing::LinkKeys::one(LINK_KEY),
-            platforms: Default::default(),
-        },
-        public_base_url: "https://hooks.example.com".into(),
-        metrics: Arc::new(MemoryMetrics::default()),
-        notifier: None,
-    };
+    let deps = webhook::Deps::in_process(
+        store.clone(),
+        Arc::new(Campaign::embedded("example").expect("the example campaign")),
+        webhook::Keys::one(WEBHOOK_KEY, LINK_KEY),
+        "https://hooks.example.com",
+    );
     let req = webhook::HttpRequest {
         method: method.into(),
         path,

@@ -82,6 +82,11 @@ impl Record {
         self
     }
 
+    /// A count: `metric(name, n, Unit::Count)`.
+    pub fn count(self, name: &str, n: u64) -> Record {
+        self.metric(name, n as f64, Unit::Count)
+    }
+
     /// The EMF JSON for `timestamp_ms`.
     pub fn to_json(&self, timestamp_ms: i64) -> Value {
         let mut root = Map::new();

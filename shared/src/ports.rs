@@ -203,6 +203,13 @@ pub struct ScanSegment {
     pub total: u32,
 }
 
+impl ScanSegment {
+    /// Segment `segment` of `total`.
+    pub fn new(segment: u32, total: u32) -> ScanSegment {
+        ScanSegment { segment, total }
+    }
+}
+
 /// The sparse, write-sharded due index, and the full scan used only for rebuilds.
 #[async_trait]
 pub trait DueIndex: Send + Sync {

@@ -489,7 +489,7 @@ async fn scan_segments_together_cover_every_profile_exactly_once(store: Shared) 
         for page_no in 0.. {
             assert!(page_no < 200, "segment {segment} never ended");
             let page = store
-                .scan_profiles(ScanSegment { segment, total }, PageAt::new(cursor, 7))
+                .scan_profiles(ScanSegment::new(segment, total), PageAt::new(cursor, 7))
                 .await
                 .unwrap();
             assert!(page.items.len() <= 7);
@@ -873,17 +873,23 @@ mod dynamodb_only {
         attrs.sort_unstable();
         assert_eq!(attrs, ["due_key", "due_shard", "pk", "sk"]);
 
+        // Everything due at t0, from every shard of the index.
+        let due_now = async || {
+            let mut found = Vec::new();
+            for shard in 0..DUE_SHARDS {
+                let due = DueQuery { shard, now: t0() };
+                found.extend(
+                    store
+                        .due_page(due, PageAt::new(None, 100))
+                        .await
+                        .unwrap()
+                        .items,
+                );
+            }
+            found
+        };
         // The scheduler still gets the whole enrollment, and the profile, from the index.
-        let mut found = Vec::new();
-        for shard in 0..DUE_SHARDS {
-            found.extend(
-                store
-                    .due_page(DueQuery { shard, now: t0() }, PageAt::new(None, 100))
-                    .await
-                    .unwrap()
-                    .items,
-            );
-        }
+        let found = due_now().await;
         assert!(found.contains(&DueItem::Enrollment(e.clone())), "{found:?}");
         assert!(found.contains(&DueItem::Profile(p.clone())), "{found:?}");
 
@@ -891,16 +897,7 @@ mod dynamodb_only {
         let mut later = e.clone();
         later.due_at = Some(t0() + Duration::days(2));
         store.save_enrollment(&later).await.unwrap();
-        let mut found = Vec::new();
-        for shard in 0..DUE_SHARDS {
-            found.extend(
-                store
-                    .due_page(DueQuery { shard, now: t0() }, PageAt::new(None, 100))
-                    .await
-                    .unwrap()
-                    .items,
-            );
-        }
+        let found = due_now().await;
         assert!(!found
             .iter()
             .any(|i| matches!(i, DueItem::Enrollment(x) if x.customer_id == "projected")));
@@ -932,13 +929,7 @@ mod dynamodb_only {
         let mut cursor = None;
         loop {
             let page = store
-                .scan_profiles(
-                    ScanSegment {
-                        segment: 0,
-                        total: 1,
-                    },
-                    PageAt::new(cursor, 100),
-                )
+                .scan_profiles(ScanSegment::new(0, 1), PageAt::new(cursor, 100))
                 .await
                 .unwrap();
             scan_read += page.items_read;

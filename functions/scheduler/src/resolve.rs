@@ -55,10 +55,7 @@ pub async fn resolve_reason(
         loop {
             let page = store
                 .scan_profiles(
-                    ScanSegment {
-                        segment,
-                        total: SEGMENTS,
-                    },
+                    ScanSegment::new(segment, SEGMENTS),
                     PageAt::new(cursor, PAGE),
                 )
                 .await?;

@@ -390,10 +390,7 @@ impl<'a> Run<'a> {
                         let page = deps
                             .store
                             .scan_profiles(
-                                ScanSegment {
-                                    segment: position,
-                                    total: REBUILD_SEGMENTS,
-                                },
+                                ScanSegment::new(position, REBUILD_SEGMENTS),
                                 PageAt::new(cursor, PAGE),
                             )
                             .await?;

@@ -41,11 +41,10 @@ impl Telemetry for PublishFailed<'_> {
     }
 
     fn record(&self) -> Option<Record> {
-        Some(Record::new(&[("Service", "scheduler")]).metric(
-            metric::PUBLISH_FAILURES,
-            self.0.len() as f64,
-            Unit::Count,
-        ))
+        Some(
+            Record::new(&[("Service", "scheduler")])
+                .count(metric::PUBLISH_FAILURES, self.0.len() as u64),
+        )
     }
 }
 
@@ -83,22 +82,14 @@ impl Telemetry for ModelFitted<'_> {
         let fit = self.fit;
         Some(
             Record::new(&[("Campaign", self.campaign)])
-                .metric(metric::MODEL_CUSTOMERS, fit.customers as f64, Unit::Count)
-                .metric(
-                    metric::MODEL_REPEAT_CUSTOMERS,
-                    fit.repeat_customers as f64,
-                    Unit::Count,
-                )
+                .count(metric::MODEL_CUSTOMERS, fit.customers as u64)
+                .count(metric::MODEL_REPEAT_CUSTOMERS, fit.repeat_customers as u64)
                 .metric(
                     metric::MODEL_MEAN_LOG_LIKELIHOOD,
                     fit.mean_log_likelihood,
                     Unit::None,
                 )
-                .metric(
-                    metric::MODEL_FELL_BACK_TO_PRIOR,
-                    f64::from(u8::from(!self.stored)),
-                    Unit::Count,
-                ),
+                .count(metric::MODEL_FELL_BACK_TO_PRIOR, u64::from(!self.stored)),
         )
     }
 }
@@ -119,11 +110,10 @@ impl Telemetry for CustomersEvaluated<'_> {
     }
 
     fn record(&self) -> Option<Record> {
-        Some(Record::new(&[("Campaign", self.campaign)]).metric(
-            metric::CUSTOMERS_EVALUATED,
-            self.evaluated as f64,
-            Unit::Count,
-        ))
+        Some(
+            Record::new(&[("Campaign", self.campaign)])
+                .count(metric::CUSTOMERS_EVALUATED, self.evaluated),
+        )
     }
 }
 
@@ -148,16 +138,8 @@ impl Telemetry for FlowFigures<'_> {
     fn record(&self) -> Option<Record> {
         Some(
             Record::of_flow(self.campaign, self.flow, &[])
-                .metric(
-                    metric::HOLDOUT_ASSIGNED,
-                    self.figures.holdout() as f64,
-                    Unit::Count,
-                )
-                .metric(
-                    metric::CUSTOMERS_SUNSET,
-                    self.figures.sunset as f64,
-                    Unit::Count,
-                ),
+                .count(metric::HOLDOUT_ASSIGNED, self.figures.holdout())
+                .count(metric::CUSTOMERS_SUNSET, self.figures.sunset),
         )
     }
 }
@@ -182,11 +164,8 @@ impl Telemetry for VariantEnrolled<'_> {
 
     fn record(&self) -> Option<Record> {
         Some(
-            Record::of_flow(self.campaign, self.flow, &[("Variant", self.variant)]).metric(
-                metric::CUSTOMERS_ENROLLED,
-                self.enrolled as f64,
-                Unit::Count,
-            ),
+            Record::of_flow(self.campaign, self.flow, &[("Variant", self.variant)])
+                .count(metric::CUSTOMERS_ENROLLED, self.enrolled),
         )
     }
 }

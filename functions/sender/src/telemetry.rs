@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use shared::domain::metrics::CohortKey;
 use shared::domain::sequence::Flow;
-use shared::emf::{Record, Unit};
+use shared::emf::Record;
 use shared::ports::{MailError, StoreError};
 use shared::telemetry::{metric::sender as metric, Telemetry};
 
@@ -12,7 +12,7 @@ use shared::telemetry::{metric::sender as metric, Telemetry};
 const SERVICE: &[(&str, &str)] = &[("Service", "sender")];
 
 fn service(name: &str) -> Record {
-    Record::new(SERVICE).metric(name, 1.0, Unit::Count)
+    Record::new(SERVICE).count(name, 1)
 }
 
 /// SES accepted step `step` of a `flow` enrollment in `campaign`.
@@ -33,11 +33,8 @@ impl Telemetry for EmailSent<'_> {
     fn record(&self) -> Option<Record> {
         let step = self.step.to_string();
         Some(
-            Record::of_flow(self.campaign, self.flow, &[("Step", &step)]).metric(
-                metric::EMAILS_SENT,
-                1.0,
-                Unit::Count,
-            ),
+            Record::of_flow(self.campaign, self.flow, &[("Step", &step)])
+                .count(metric::EMAILS_SENT, 1),
         )
     }
 }
@@ -54,11 +51,7 @@ impl Telemetry for EmailDeferred<'_> {
         tracing::debug!(event = "email_deferred", flow = self.flow.as_str(), until = %self.until);
     }
     fn record(&self) -> Option<Record> {
-        Some(Record::of_flow(self.campaign, self.flow, &[]).metric(
-            metric::EMAILS_DEFERRED,
-            1.0,
-            Unit::Count,
-        ))
+        Some(Record::of_flow(self.campaign, self.flow, &[]).count(metric::EMAILS_DEFERRED, 1))
     }
 }
 
@@ -73,11 +66,7 @@ impl Telemetry for EmailSkipped<'_> {
         tracing::debug!(event = "email_skipped", flow = self.flow.as_str());
     }
     fn record(&self) -> Option<Record> {
-        Some(Record::of_flow(self.campaign, self.flow, &[]).metric(
-            metric::EMAILS_SKIPPED,
-            1.0,
-            Unit::Count,
-        ))
+        Some(Record::of_flow(self.campaign, self.flow, &[]).count(metric::EMAILS_SKIPPED, 1))
     }
 }
 
@@ -120,7 +109,7 @@ impl Telemetry for SendFailed<'_> {
     fn record(&self) -> Option<Record> {
         let record = service(metric::SEND_FAILURES);
         Some(match self.0 {
-            MailError::Refused(_) => record.metric(metric::SEND_REJECTED, 1.0, Unit::Count),
+            MailError::Refused(_) => record.count(metric::SEND_REJECTED, 1),
             _ => record,
         })
     }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
+use shared::adapters::embedded::MemoryBus;
 use shared::campaign::Campaign;
+use shared::emf::MemoryMetrics;
 use shared::emf::MetricSink;
 use shared::events::BusEvent;
 use shared::ports::{EventBus, Notifier, Store, StoreError};
@@ -42,6 +44,25 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// Everything in one process: an in-memory bus and metrics, no notifier (the simulator,
+    /// tests and fuzzing); links point at `public_base_url`.
+    pub fn in_process(
+        store: Arc<dyn Store>,
+        campaign: Arc<Campaign>,
+        keys: Keys,
+        public_base_url: &str,
+    ) -> Deps {
+        Deps {
+            store,
+            bus: Arc::new(MemoryBus::new()),
+            campaign,
+            keys,
+            public_base_url: public_base_url.to_string(),
+            metrics: Arc::new(MemoryMetrics::default()),
+            notifier: None,
+        }
+    }
+
     /// Publishes `events` for `customer_id`; what the bus still refuses after retries is logged
     /// and counted (`PublishFailures`, Service=webhook), which an alarm watches.
     pub(crate) async fn publish(

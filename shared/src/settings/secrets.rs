@@ -15,6 +15,17 @@ pub struct Keys {
     pub platforms: PlatformKeys,
 }
 
+impl Keys {
+    /// One webhook key and one link key, no platform connected (local runs, tests).
+    pub fn one(webhook: &[u8], link: &[u8]) -> Keys {
+        Keys {
+            webhook: vec![webhook.to_vec()],
+            link: LinkKeys::one(link),
+            platforms: PlatformKeys::default(),
+        }
+    }
+}
+
 /// Webhook secrets of the shop platforms, each a list (newest first) so one can be rotated:
 /// Shopify's app client secret, WooCommerce's webhook secret, Stripe's endpoint secret (`whsec_…`).
 #[derive(Clone, Default)]

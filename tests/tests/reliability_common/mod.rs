@@ -843,19 +843,12 @@ pub fn assert_put_events_partial_failures_lose_nothing(f: Figure) {
 // No email follows an acknowledged unsubscribe (case 6)
 
 fn webhook_deps(store: Arc<dyn Store>) -> webhook::Deps {
-    webhook::Deps {
+    webhook::Deps::in_process(
         store,
-        bus: Arc::new(MemoryBus::new()),
-        campaign: Arc::new(Campaign::embedded(CAMPAIGN).expect("the example campaign")),
-        keys: webhook::Keys {
-            webhook: vec![WEBHOOK_KEY.to_vec()],
-            link: shared::signing::LinkKeys::one(LINK_KEY),
-            platforms: Default::default(),
-        },
-        public_base_url: "https://hooks.example.com".into(),
-        metrics: Arc::new(MemoryMetrics::default()),
-        notifier: None,
-    }
+        Arc::new(Campaign::embedded(CAMPAIGN).expect("the example campaign")),
+        webhook::Keys::one(WEBHOOK_KEY, LINK_KEY),
+        "https://hooks.example.com",
+    )
 }
 
 fn link_token(

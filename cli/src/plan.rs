@@ -109,6 +109,7 @@ pub fn plan_one(
     let facts = enroll::Facts {
         profile: p,
         latest: Some(latest),
+        assessment: None,
     };
     let evaluation = enroll::decide(&facts, campaign, &program, at);
     let a = &evaluation.assessment;

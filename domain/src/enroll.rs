@@ -39,6 +39,9 @@ pub struct Facts<'a> {
     pub profile: &'a Profile,
     /// Their latest enrollment in the campaign: `None` not read yet, `Some(None)` there is none.
     pub latest: Option<Option<&'a Enrollment>>,
+    /// The lapse assessment an earlier answer for this customer at this `now` carried (after a
+    /// look), so the model is not evaluated twice; `None` assesses.
+    pub assessment: Option<&'a Assessment>,
 }
 
 /// A read the decision needs before it can say more.
@@ -92,7 +95,10 @@ pub fn decide<F: Flows + ?Sized>(
     now: DateTime<Utc>,
 ) -> Evaluation {
     let profile = facts.profile;
-    let assessment = lapse::assess(profile, program.lapse, now);
+    let assessment = match facts.assessment {
+        Some(a) => a.clone(),
+        None => lapse::assess(profile, program.lapse, now),
+    };
     let mut evaluation = Evaluation {
         occasion: None,
         segment: None,

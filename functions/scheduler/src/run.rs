@@ -84,24 +84,33 @@ impl<'a> Run<'a> {
     async fn evaluate(&mut self, profile: Profile) -> Result<(), SchedulerError> {
         self.summary.evaluated += 1;
         let campaign = self.deps.campaign.as_ref();
-        let mut latest = None;
-        let evaluation = loop {
-            let facts = enroll::Facts {
+        let first = enroll::decide(
+            &enroll::Facts {
                 profile: &profile,
-                latest: latest.as_ref().map(Option::as_ref),
-            };
-            let evaluation = enroll::decide(&facts, campaign, &self.program, self.now);
-            match evaluation.next {
-                NextAction::Look(Lookup::Enrollment) => {
-                    let read = self
-                        .deps
-                        .store
-                        .get_enrollment(&profile.customer_id, &campaign.name)
-                        .await?;
-                    latest = Some(read);
-                }
-                _ => break evaluation,
+                latest: None,
+                assessment: None,
+            },
+            campaign,
+            &self.program,
+            self.now,
+        );
+        // The one read the decision may ask for (the latest enrollment, when a flow is in
+        // question), then the decision again, on the assessment it already made.
+        let evaluation = match first.next {
+            NextAction::Look(Lookup::Enrollment) => {
+                let latest = self
+                    .deps
+                    .store
+                    .get_enrollment(&profile.customer_id, &campaign.name)
+                    .await?;
+                let facts = enroll::Facts {
+                    profile: &profile,
+                    latest: Some(latest.as_ref()),
+                    assessment: Some(&first.assessment),
+                };
+                enroll::decide(&facts, campaign, &self.program, self.now)
             }
+            _ => first,
         };
         let (mut enrollment, enrolled) = match evaluation.next {
             NextAction::Enroll {
@@ -114,7 +123,7 @@ impl<'a> Run<'a> {
                 }
                 return self.set_profile_due(profile, due).await;
             }
-            NextAction::Look(_) => unreachable!("every look is answered above"),
+            NextAction::Look(_) => unreachable!("the decision asks for one read, answered above"),
         };
         match self.deps.store.save_enrollment(&enrollment).await {
             Ok(v) => enrollment.version = v,

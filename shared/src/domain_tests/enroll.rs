@@ -35,7 +35,50 @@ fn decide_with(
 ) -> Evaluation {
     let c = example_campaign();
     let program = c.program();
-    decide(&Facts { profile: p, latest }, &c, &program, now())
+    decide(
+        &Facts {
+            profile: p,
+            latest,
+            assessment: None,
+        },
+        &c,
+        &program,
+        now(),
+    )
+}
+
+#[test]
+fn the_second_answer_after_a_look_uses_the_first_answer_s_assessment() {
+    let c = example_campaign();
+    let program = c.program();
+    let p = customer("c9", 300);
+    let first = decide_with(&p, None);
+    let again = |assessment| {
+        decide(
+            &Facts {
+                profile: &p,
+                latest: Some(None),
+                assessment,
+            },
+            &c,
+            &program,
+            now(),
+        )
+    };
+    // Carrying the assessment over answers as assessing again would.
+    assert_eq!(again(Some(&first.assessment)), decide_with(&p, Some(None)));
+    // And it is that assessment the decision reads: one saying "active" keeps them waiting.
+    let mut active = first.assessment.clone();
+    active.state = LapseState::Active {
+        lapses_at: now() + chrono::Duration::days(10),
+    };
+    let e = again(Some(&active));
+    assert_eq!(e.flow, None);
+    assert!(
+        matches!(e.next, NextAction::Wait { kept_out: None, .. }),
+        "{:?}",
+        e.next
+    );
 }
 
 /// The enrollment and profile to save of a decision to enroll.

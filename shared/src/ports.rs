@@ -490,7 +490,7 @@ mod tests {
             .get_profile(id)
             .await
             .unwrap()
-            .unwrap_or_else(|| Profile::new(id));
+            .unwrap_or_else(|| Profile::new(id.parse().unwrap()));
         p.locale = Some(locale.to_string());
         store.save_profile(&p).await.unwrap();
     }

@@ -186,7 +186,14 @@ mod tests {
             lease: Duration::minutes(5),
         };
         let c = shared::campaign::testing::example_campaign();
-        let mut e = Enrollment::start("c1", &c, 1, Group::Treated, "amount-10", now());
+        let mut e = Enrollment::start(
+            &"c1".parse().unwrap(),
+            &c,
+            1,
+            Group::Treated,
+            "amount-10",
+            now(),
+        );
         e.version = store.save_enrollment(&e).await.unwrap();
         let claimed = claim(&deps, &e, 1, Some("CODE".into()), now())
             .await

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::domain::customer::EmailStatus;
+use shared::domain::edge::CustomerId;
 use shared::domain::experiment::{Group, HOLDOUT};
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::sequence::{Enrollment, ExitReason, Flow};
@@ -80,12 +81,13 @@ pub(crate) async fn handle_ses_event(
         tracing::debug!(event = "ses_event_ignored", detail_type = detail_type);
         return Ok(());
     }
-    let Some(customer_id) = tag(event, "customer_id") else {
+    let Some(customer_id) = tag(event, "customer_id").and_then(|t| CustomerId::parse(&t).ok())
+    else {
         tracing::warn!(
             event = "ses_event_untagged",
             detail_type = detail_type,
             ses_event_id = id,
-            "the email carries no customer_id tag: not one of ours"
+            "the email carries no valid customer_id tag: not one of ours"
         );
         return Ok(());
     };
@@ -147,7 +149,7 @@ async fn record(
     deps: &Deps,
     event: &Value,
     fb: Feedback,
-    customer_id: &str,
+    customer_id: &CustomerId,
     now: DateTime<Utc>,
 ) -> Result<(), WebhookError> {
     let campaign = tag(event, "campaign").unwrap_or_else(|| deps.campaign.config().name.clone());
@@ -225,7 +227,7 @@ async fn record(
 /// suppressed just now.
 async fn apply_to_profile(
     store: &dyn ProfileStore,
-    customer_id: &str,
+    customer_id: &CustomerId,
     fb: Feedback,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
@@ -259,7 +261,7 @@ async fn apply_to_profile(
 /// Ends the customer's enrollment in `campaign` (suppressed), says so and publishes it.
 async fn suppress(
     deps: &Deps,
-    customer_id: &str,
+    customer_id: &CustomerId,
     campaign: &str,
     complaint: bool,
     newly: bool,
@@ -281,7 +283,7 @@ async fn suppress(
     tracing::info!(event = "customer_suppressed", campaign = %campaign, why = why, newly = newly);
     deps.publish(
         vec![BusEvent::CustomerSuppressed {
-            customer_id: customer_id.to_string(),
+            customer_id: customer_id.clone(),
             why: why.to_string(),
             at: now,
         }],

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::rngs::SmallRng;
 use serde_json::{json, Value};
 use shared::adapters::embedded::{MemoryBus, MemoryMailer, MemoryStore};
+use shared::domain::edge::CustomerId;
 use shared::domain::money::Money;
 use shared::domain::reward::{RewardCode, RewardKind};
 use shared::domain::survey::Reason;
@@ -155,7 +156,7 @@ pub struct World {
     pub bus: Arc<MemoryBus>,
     pub outbox: Arc<dyn Outbox>,
     pub people: Vec<Person>,
-    pub index: HashMap<String, usize>,
+    pub index: HashMap<CustomerId, usize>,
     pub model: Behaviour,
     pub rng: SmallRng,
     pub tally: Tally,

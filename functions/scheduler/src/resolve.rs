@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::domain::customer::Profile;
 use shared::domain::survey::{self, Reason};
-use shared::ports::{update_profile, Change, Store, StoreError};
+use shared::ports::{update_profile, Change, DueIndex, ProfileStore, StoreError};
 use shared::ports::{PageAt, ScanSegment};
 
 /// Segments of the scan over every profile.
@@ -44,7 +44,7 @@ pub fn requested(event: &serde_json::Value) -> Option<(Reason, String, DateTime<
 /// hours, frequency cap, unsubscribes). Running it again changes nothing for those already
 /// resolved. Reads every profile (a full scan, like a rebuild).
 pub async fn resolve_reason(
-    store: &dyn Store,
+    store: &(impl DueIndex + ProfileStore + ?Sized),
     reason: Reason,
     note: &str,
     now: DateTime<Utc>,
@@ -83,7 +83,7 @@ pub async fn resolve_reason(
 /// Resolves one scanned profile; one that gave the reason is read again and changed with
 /// [`update_profile`], so a webhook write since the scan is kept.
 async fn resolve_one(
-    store: &dyn Store,
+    store: &(impl ProfileStore + ?Sized),
     mut scanned: Profile,
     reason: Reason,
     note: &str,

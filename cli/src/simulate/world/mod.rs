@@ -15,7 +15,7 @@ use shared::domain::money::Money;
 use shared::domain::reward::{RewardCode, RewardKind};
 use shared::domain::survey::Reason;
 use shared::events::BusEvent;
-use shared::ports::{BusError, Email, EventBus, MailError, Mailer, PutResult, Store};
+use shared::ports::{BusError, Email, EventBus, MailError, Mailer, PutResult, RewardStore};
 use shared::signing::sign_webhook;
 
 use super::behaviour::Behaviour;
@@ -221,8 +221,9 @@ impl World {
         });
     }
 
-    fn store(&self) -> &Arc<dyn Store> {
-        &self.scheduler.store
+    /// The rewards, as the webhook sees them.
+    fn rewards(&self) -> &dyn RewardStore {
+        self.webhook.store.as_ref()
     }
 
     fn set_clock(&self, now: DateTime<Utc>) {

@@ -316,9 +316,9 @@ pub(crate) async fn preview_command(a: PreviewArgs) -> CliResult<()> {
 pub(crate) async fn report_command(a: ReportArgs) -> CliResult<()> {
     let campaign = open_campaign(&a.campaign)?;
     let config = campaign.config();
-    let store = open_store(a.store.as_ref(), a.aws, "report").await?;
+    let store = open_store(a.target.store.as_ref(), a.target.aws, "report").await?;
     let rows = store.counter_rows(&config.name).await?;
-    let source = match (&a.store, a.aws) {
+    let source = match (&a.target.store, a.target.aws) {
         (_, true) => "stored counters in DynamoDB".to_string(),
         (Some(p), _) => format!("stored counters in {}", p.display()),
         _ => String::new(),

@@ -112,10 +112,10 @@ pub struct BacktestArgs {
     pub json: bool,
 }
 
-/// Where a command writes: a store snapshot or the DynamoDB table.
+/// Where a command reads and writes: a store snapshot or the DynamoDB table.
 #[derive(Debug, Args)]
 pub struct WriteTarget {
-    /// Write to this store snapshot (created if missing for import).
+    /// Use this store snapshot (import creates it if missing).
     #[arg(
         long,
         value_name = "FILE",
@@ -123,7 +123,7 @@ pub struct WriteTarget {
         conflicts_with = "aws"
     )]
     pub store: Option<PathBuf>,
-    /// Write to the DynamoDB table of TABLE_NAME.
+    /// Use the DynamoDB table of TABLE_NAME.
     #[arg(long)]
     pub aws: bool,
 }
@@ -248,17 +248,9 @@ pub struct PreviewArgs {
 /// `winback report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Read a store snapshot.
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_unless_present = "aws",
-        conflicts_with = "aws"
-    )]
-    pub store: Option<PathBuf>,
-    /// Read the DynamoDB table of TABLE_NAME.
-    #[arg(long)]
-    pub aws: bool,
+    /// The counters' store (read only).
+    #[command(flatten)]
+    pub target: WriteTarget,
     #[arg(long, default_value = "example", value_name = "NAME|DIR")]
     pub campaign: String,
     /// Directory of the HTML report.

@@ -242,6 +242,10 @@ pub struct Reward {
     /// reported or the hold runs out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved: Option<Reservation>,
+    /// When the code was created in the shop's checkout (Shopify, WooCommerce, Stripe): an email
+    /// carries the code only once it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_checkout_at: Option<DateTime<Utc>>,
 }
 
 /// How long a reservation holds a code for its order: long enough to pay, short enough that an
@@ -279,7 +283,7 @@ pub fn checkout_url(checkout: Option<&CheckoutConfig>, shop_url: &str, code: &st
         CheckoutPlatform::Shopify => format!("{base}/discount/{code}"),
         CheckoutPlatform::Woocommerce if base.contains('?') => format!("{base}&coupon={code}"),
         CheckoutPlatform::Woocommerce => format!("{base}/?coupon={code}"),
-        CheckoutPlatform::Generic => c
+        CheckoutPlatform::Generic | CheckoutPlatform::Stripe => c
             .url
             .as_deref()
             .unwrap_or(shop_url)
@@ -349,6 +353,7 @@ impl Reward {
             voided_at: None,
             uses_left,
             reserved: None,
+            in_checkout_at: None,
         }
     }
 
@@ -462,6 +467,9 @@ pub enum CheckoutPlatform {
     Shopify,
     /// `<base>/?coupon={code}`.
     Woocommerce,
+    /// The `url` template as written (a Payment Link with `?prefilled_promo_code={code}`); the
+    /// code is a Stripe promotion code.
+    Stripe,
     /// The `url` template as written.
     Generic,
 }

@@ -91,6 +91,7 @@ fn reward(code: &str) -> Reward {
         voided_at: None,
         uses_left: 1,
         reserved: None,
+        in_checkout_at: None,
     }
 }
 

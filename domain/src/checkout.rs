@@ -115,6 +115,7 @@ mod tests {
     fn reward(kind: RewardKind, value: Option<Money>) -> Reward {
         let at = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
         let spec = RewardSpec {
+            amounts: Default::default(),
             kind,
             value,
             product: Some("mug".into()),

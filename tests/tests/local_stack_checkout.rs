@@ -38,6 +38,7 @@ fn checkout(shop: &FakeShop, platform: CheckoutPlatform) -> std::sync::Arc<dyn C
 fn code(platform: CheckoutPlatform, kind: RewardKind, value: i64, seed: u8) -> CodeRequest {
     let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
     let spec = RewardSpec {
+        amounts: Default::default(),
         kind,
         value: Some(Money(value)),
         product: None,

@@ -16,6 +16,7 @@ use crate::error::SendError;
 /// The reward for this send: the claim's (take-over), the enrollment's current one when it still
 /// fits (see [`reward::next_offer`]), or a new one. `insert` says whether it still has to be
 /// stored; `replaces` is the enrollment's earlier code, voided once this email has gone out.
+/// `None` from [`reward_for`]: no reward can be priced in the customer's currency.
 pub(crate) struct Chosen {
     pub(crate) reward: Reward,
     pub(crate) insert: bool,
@@ -30,7 +31,7 @@ pub(crate) async fn reward_for(
     step: u8,
     reason: Option<Reason>,
     now: DateTime<Utc>,
-) -> Result<Chosen, SendError> {
+) -> Result<Option<Chosen>, SendError> {
     let current = match e.reward_code.as_deref().map(RewardCode::parse) {
         Some(Ok(code)) => rewards
             .get_reward(&code)
@@ -54,36 +55,45 @@ pub(crate) async fn reward_for(
         if let Some(r) = rewards.get_reward(&code).await? {
             if r.enrollment_id == e.id && r.reusable(now) {
                 let replaces = previous(&r.code);
-                return Ok(Chosen {
+                return Ok(Some(Chosen {
                     reward: r,
                     insert: false,
                     replaces,
-                });
+                }));
             }
         }
     }
-    let spec = reward::choose(
+    let chosen = reward::choose(
         &config.rewards,
         config.experiment.variant_reward(&e.variant),
         reason,
     );
-    let replaces = match reward::next_offer(current.as_ref(), &spec, now) {
-        Offer::Keep => {
-            let reward = current.expect("kept reward exists");
-            return Ok(Chosen {
-                reward,
-                insert: false,
-                replaces: None,
-            });
-        }
-        Offer::Issue { replaces } => replaces,
-    };
-    let code = shared::entropy::reward_code().map_err(SendError::Entropy)?;
     let currency = profile
         .currency
         .clone()
         .unwrap_or_else(|| config.currency.clone());
-    Ok(Chosen {
+    // A fixed amount in the customer's own currency: its own amount, or converted at the
+    // campaign's rate. Without either the email goes without a reward (and says none).
+    let spec = match reward::priced(&chosen, &currency, &config.valuation()) {
+        Ok(spec) => spec,
+        Err(unpriced) => {
+            tracing::warn!(event = "reward_unpriced", error = %unpriced);
+            return Ok(None);
+        }
+    };
+    let replaces = match reward::next_offer(current.as_ref(), &spec, now) {
+        Offer::Keep => {
+            let reward = current.expect("kept reward exists");
+            return Ok(Some(Chosen {
+                reward,
+                insert: false,
+                replaces: None,
+            }));
+        }
+        Offer::Issue { replaces } => replaces,
+    };
+    let code = shared::entropy::reward_code().map_err(SendError::Entropy)?;
+    Ok(Some(Chosen {
         reward: Reward::issue(
             code,
             spec,
@@ -97,7 +107,7 @@ pub(crate) async fn reward_for(
         ),
         insert: true,
         replaces,
-    })
+    }))
 }
 
 /// Stores a newly issued reward before the email that carries it goes out. A take-over finds it
@@ -208,6 +218,7 @@ mod tests {
     async fn a_replaced_code_is_voided_and_disabled_in_the_shop() {
         let now = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
         let spec = RewardSpec {
+            amounts: Default::default(),
             kind: RewardKind::AmountOff,
             value: Some(Money(1000)),
             product: None,

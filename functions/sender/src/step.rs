@@ -207,7 +207,7 @@ async fn send(
     let rewards: &dyn RewardStore = deps.store.as_ref();
     let reason = enrollment.survey_reason.or(profile.survey_reason);
     let chosen = if rewarded {
-        Some(reward_for(rewards, config, &enrollment, profile, due.step, reason, now).await?)
+        reward_for(rewards, config, &enrollment, profile, due.step, reason, now).await?
     } else {
         None
     };

@@ -873,6 +873,53 @@ async fn paused_sending_fails_loudly() {
     assert_eq!(w.metrics.sum("SendingPaused", &[]), 1.0);
 }
 
+/// Customer `c1`, enrolled in Swedish, paying in `currency`.
+async fn paying_in(w: &World, currency: &str) -> StepDue {
+    let due = enrolled(w, "c1", "sv").await;
+    let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+    p.currency = Some(currency.into());
+    w.store.save_profile(&p).await.unwrap();
+    due
+}
+
+#[tokio::test]
+async fn a_swedish_customer_is_offered_kronor_not_euros_relabelled() {
+    let (w, d) = world();
+    let due = paying_in(&w, "SEK").await;
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }), "{out:?}");
+    let code = enrollment(&w).await.reward_code.expect("a reward");
+    let r = reward_of(&w, &code).await;
+    assert_eq!(r.currency, "SEK");
+    assert_eq!(
+        r.spec.value,
+        Some(Money(11500)),
+        "the campaign's own SEK amount"
+    );
+    let (_, email) = w.mailer.drain().pop().unwrap();
+    assert!(email.text.contains("115"), "{}", email.text);
+    assert!(
+        !email.text.contains("10.00") && !email.text.contains("10,00"),
+        "{}",
+        email.text
+    );
+}
+
+#[tokio::test]
+async fn a_currency_without_an_amount_or_a_rate_gets_the_email_without_a_reward() {
+    let (w, d) = world();
+    let due = paying_in(&w, "NOK").await;
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }), "{out:?}");
+    assert_eq!(
+        enrollment(&w).await.reward_code,
+        None,
+        "no code in a wrong currency"
+    );
+    let (_, email) = w.mailer.drain().pop().unwrap();
+    assert!(!email.text.contains("WB-"), "{}", email.text);
+}
+
 /// The stored reward of `code`.
 async fn reward_of(w: &World, code: &str) -> shared::domain::reward::Reward {
     let code = RewardCode::parse(code).unwrap();

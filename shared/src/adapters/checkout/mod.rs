@@ -158,11 +158,7 @@ pub fn connect(
 /// a currency without decimals (JPY, KRW, …), whose [`Money`](crate::domain::money::Money) is
 /// still kept with two decimals.
 pub(crate) fn smallest_unit(cents: i64, currency: &str) -> i64 {
-    const ZERO_DECIMAL: [&str; 16] = [
-        "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
-        "XAF", "XOF", "XPF",
-    ];
-    if ZERO_DECIMAL.contains(&currency.to_ascii_uppercase().as_str()) {
+    if crate::domain::money::zero_decimal(currency) {
         cents / 100
     } else {
         cents

@@ -30,6 +30,8 @@ use super::customer::Profile;
 pub use super::engagement::RiskSignal;
 use super::model;
 
+mod own;
+
 /// A customer's threshold and how it was found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Threshold {
@@ -82,6 +84,38 @@ pub struct Outlook {
     pub predicted_value: f64,
     /// Expected purchase occasions over the next 365 days.
     pub expected_orders_12m: f64,
+    /// The window `p_order` is over (days): `horizon_days`, or for a regular buyer with long gaps
+    /// three of their gaps (see [`crate::rhythm`]).
+    pub horizon_days: f64,
+    /// What set the lapse and at-risk moments.
+    pub basis: Basis,
+}
+
+/// What sets a customer's lapse and at-risk moments under a fitted model (see [`crate::rhythm`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// The fitted model's chance of an order.
+    #[default]
+    Model,
+    /// Their own regular gaps ([`crate::rhythm::Regular`]): `p_order` and `p_active` are theirs.
+    Regular,
+    /// Their time of year ([`crate::rhythm::Season`]).
+    Seasonal,
+    /// Few orders in a category with its own `category_days`: the threshold rule with that default.
+    Category,
+}
+
+impl Basis {
+    /// Its name in `plan --json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Model => "model",
+            Basis::Regular => "regular",
+            Basis::Seasonal => "seasonal",
+            Basis::Category => "category",
+        }
+    }
 }
 
 /// Median of a non-empty slice.
@@ -221,8 +255,12 @@ fn at_risk_from(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> 
     if policy.model == LapseModel::Threshold {
         return by_threshold();
     }
+    let fit = policy.fitted_model();
     model::profile_summary(profile, now)
-        .and_then(|s| at_risk_moment(profile, policy, &policy.fitted_model(), &s))
+        .and_then(|s| match own::of_profile(profile, policy, &fit, &s, now) {
+            Some(own) => Some(own.at_risk_at),
+            None => at_risk_moment(profile, policy, &fit, &s),
+        })
         .unwrap_or_else(by_threshold)
 }
 
@@ -235,6 +273,49 @@ pub fn lapsed_by_model(s: &model::Summary, fit: &model::Fit, policy: &LapsePolic
     quiet >= policy.min_days
         && (quiet >= policy.max_days.max(policy.min_days)
             || fit.p_order_within(s, policy.horizon_days) < policy.p_order_threshold)
+}
+
+/// Whether a customer with these order times (oldest first) and summary at `now` has lapsed under
+/// the campaign's decision with a fitted model: by their own rhythm when they have one (see
+/// [`crate::rhythm`]), else as [`lapsed_by_model`]. For callers that hold order times rather than
+/// profiles (`winback backtest`, which reads no categories).
+pub fn lapsed_by_decision(
+    order_times: &[DateTime<Utc>],
+    s: &model::Summary,
+    fit: &model::Fit,
+    policy: &LapsePolicy,
+    now: DateTime<Utc>,
+) -> bool {
+    let Some(&last) = order_times.iter().max() else {
+        return false;
+    };
+    match own::moments(order_times, None, last, s, fit, policy, now) {
+        Some(o) => now >= o.lapses_at,
+        None => lapsed_by_model(s, fit, policy),
+    }
+}
+
+/// The chance of an order within `horizon` days that the decision reads for a customer with these
+/// order times and summary at `now`: a regular buyer's own (see [`crate::rhythm::Regular`]), else
+/// the fitted model's.
+pub fn decision_chance(
+    order_times: &[DateTime<Utc>],
+    s: &model::Summary,
+    fit: &model::Fit,
+    horizon: f64,
+    now: DateTime<Utc>,
+) -> f64 {
+    match (super::rhythm::of(order_times), order_times.iter().max()) {
+        (Some(super::rhythm::Rhythm::Regular(r)), Some(&last)) => {
+            let p_last = fit.p_active(&model::Summary {
+                age_days: s.recency_days,
+                ..*s
+            });
+            let quiet = ((now - last).num_seconds() as f64 / 86_400.0).max(0.0);
+            r.chance(p_last, horizon, quiet)
+        }
+        _ => fit.p_order_within(s, horizon),
+    }
 }
 
 /// When a customer turns at risk under a fitted model, with no new order: when the chance of an
@@ -399,7 +480,12 @@ pub fn assess_with_model(
         expected_next_order_at: now.max(last) + days(fit.days_to_next_order(&s).min(36_500.0)),
         predicted_value: orders_12m * fit.expected_spend(&s),
         expected_orders_12m: orders_12m,
+        horizon_days: policy.horizon_days,
+        basis: Basis::Model,
     };
+    if let Some(own) = own::of_profile(profile, policy, fit, &s, now) {
+        return own::assess(profile, policy, own, outlook, now);
+    }
     let Some((lapses_at, earliest_risk)) = lapse_moment(profile, policy, fit, &s)
         .and_then(|l| Some((l, earliest_risk(profile, policy, l)?)))
     else {
@@ -739,8 +825,8 @@ mod tests {
     #[test]
     fn with_the_model_a_customer_is_at_risk_from_the_solved_at_risk_moment() {
         // assess reads the chance of an order at `now` instead of solving for the at-risk moment;
-        // both must agree, for every kind of buyer and at every hour between the last order and
-        // the lapse.
+        // both must agree, for every kind of buyer (regular ones by their own rhythm) and at every
+        // hour between the last order and the lapse.
         for variant in [LapseModel::Mbgnbd, LapseModel::Bgnbd] {
             let mut pol = policy();
             pol.model = variant;
@@ -756,9 +842,14 @@ mod tests {
                 let p = profile_with_gaps(gaps, 1000);
                 let last = p.last_order_at.unwrap();
                 let s = model::profile_summary(&p, last).unwrap();
+                // A regular buyer's moments come from their own rhythm (own.rs); the rest solve
+                // the model's.
+                let own = own::of_profile(&p, &pol, &fit, &s, last);
                 let (Some(at_risk), Some(lapses)) = (
-                    at_risk_moment(&p, &pol, &fit, &s),
-                    lapse_moment(&p, &pol, &fit, &s),
+                    own.map(|o| o.at_risk_at)
+                        .or_else(|| at_risk_moment(&p, &pol, &fit, &s)),
+                    own.map(|o| o.lapses_at)
+                        .or_else(|| lapse_moment(&p, &pol, &fit, &s)),
                 ) else {
                     continue;
                 };

@@ -15,7 +15,7 @@
 //!
 //! ```text
 //! S(q)        = (1 − ε) × Q(k, k q / μ) + ε × exp(−q / μ)       chance an active customer's gap is longer than q
-//! P(active|q) = π S(q) / (π S(q) + 1 − π)                          π: the model's P(active) at their last order
+//! P(active|q) = π S(q) / (π S(q) + 1 − π)                          π: the model's P(active) at their last order, at most 0.97
 //! chance      = P(active|q) × (1 − S(w)),   w = max(horizon, 3μ)
 //! ```
 //!
@@ -49,6 +49,8 @@ pub const PRIOR_GAPS: f64 = 1.0;
 pub const REGULAR_SHAPE: f64 = 4.0;
 /// Share of a regular customer's gaps taken to be breaks out of their rhythm.
 pub const BREAK_SHARE: f64 = 0.1;
+/// The most P(active) at their last order that a regular buyer's rhythm starts from.
+pub const MAX_P_LAST: f64 = 0.97;
 /// Mean resultant length of the days of the year from which orders count as seasonal.
 pub const SEASONAL_CONCENTRATION: f64 = 0.9;
 /// A seasonal customer's orders must span at least this many days.

@@ -23,6 +23,17 @@ pub(super) struct Own {
     pub chances: Option<(f64, f64, f64)>,
 }
 
+/// P(active) at the last order that a regular buyer's rhythm starts from: the fitted model's, at
+/// most [`rhythm::MAX_P_LAST`] (a fit that holds almost nobody to drop out would otherwise keep a
+/// regular buyer active through many missed gaps).
+pub(super) fn p_at_last_order(fit: &Fit, s: &Summary) -> f64 {
+    fit.p_active(&Summary {
+        age_days: s.recency_days,
+        ..*s
+    })
+    .min(rhythm::MAX_P_LAST)
+}
+
 /// The moments for `profile` at `now`, when their rhythm or category sets them; `None` leaves
 /// them to the model. `s` is the profile's summary.
 pub(super) fn of_profile(
@@ -65,10 +76,7 @@ pub(super) fn moments(
     };
     match rhythm::of(order_times) {
         Some(Rhythm::Regular(r)) => {
-            let p_last = fit.p_active(&Summary {
-                age_days: s.recency_days,
-                ..*s
-            });
+            let p_last = p_at_last_order(fit, s);
             let h = policy.horizon_days;
             let after = |q: Option<f64>| q.map(|q| last + days(q));
             let lapses_at = after(r.quiet_until(p_last, h, policy.p_order_threshold))

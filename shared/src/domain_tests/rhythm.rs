@@ -155,3 +155,28 @@ fn a_one_order_christmas_customer_is_judged_by_the_category_s_days() {
     assert_eq!(e.assessment.outlook.unwrap().basis, Basis::Model);
     assert!(matches!(e.assessment.state, LapseState::Lapsed { .. }));
 }
+
+#[test]
+fn a_monthly_buyer_with_one_smaller_order_27_days_ago_is_not_at_risk() {
+    // The case: enrolled with a discount because one order was smaller than usual.
+    let last = day(2025, 6, 1);
+    let mut orders = every(30, 12, last, 4000);
+    orders[11].1 = 1500;
+    let p = buyer("smaller", "coffee", &orders);
+    let e = decide_at(&p, last + Duration::days(27));
+    assert!(
+        matches!(e.assessment.state, LapseState::Active { .. }),
+        "{:?}",
+        e.assessment.state
+    );
+    assert_eq!(e.flow, None);
+    // Two orders in a row at under half the usual is a trend: at risk, buying smaller.
+    orders[10].1 = 1500;
+    let p = buyer("smaller", "coffee", &orders);
+    match decide_at(&p, last + Duration::days(27)).assessment.state {
+        LapseState::AtRisk { signals, .. } => {
+            assert_eq!(signals, vec![RiskSignal::OrderValueFalling])
+        }
+        other => panic!("expected at risk, got {other:?}"),
+    }
+}

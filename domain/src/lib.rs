@@ -29,6 +29,7 @@ pub mod money;
 pub mod outlook;
 pub mod priority;
 pub mod reward;
+pub mod rhythm;
 pub mod schedule;
 pub mod send;
 pub mod sequence;

@@ -500,7 +500,8 @@ async fn a_timing_variant_spaces_its_steps_by_its_delay_factor() {
     );
 }
 
-/// A customer in the at-risk flow, with `amounts` ordered every 14 days, due for its step `step`.
+/// A customer in the at-risk flow, with `amounts` ordered every 14 days, the last 26 days ago
+/// (not yet two of their gaps: a regular buyer quiet for more has lapsed), due for its step `step`.
 async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
     let c = shared::campaign::testing::example_campaign();
     let mut p = Profile::new(id.parse().unwrap());
@@ -511,7 +512,7 @@ async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
     for (i, a) in amounts.iter().enumerate() {
         p.record_order(OrderRecord {
             // At scattered hours: no usual hour to wait for.
-            at: now() - Duration::days(30 + 14 * (n - 1 - i as i64))
+            at: now() - Duration::days(26 + 14 * (n - 1 - i as i64))
                 + Duration::hours(4 * i as i64),
             amount: Money(*a),
             product: Some("House blend".into()),

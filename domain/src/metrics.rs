@@ -163,7 +163,8 @@ pub struct Rate {
     pub high: f64,
 }
 
-const Z95: f64 = 1.959_963_984_540_054;
+/// The normal quantile of a two-sided 95% interval.
+pub const Z95: f64 = 1.959_963_984_540_054;
 
 impl Rate {
     pub fn new(successes: i64, trials: i64) -> Rate {

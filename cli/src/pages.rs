@@ -19,6 +19,7 @@ fn environment() -> &'static Environment<'static> {
                 include_str!("../templates/preview_index.html"),
             ),
             ("backtest.html", include_str!("../templates/backtest.html")),
+            ("uplift.html", include_str!("../templates/uplift.html")),
         ] {
             env.add_template(name, source)
                 .unwrap_or_else(|e| panic!("the CLI's template {name} does not parse: {e}"));
@@ -27,7 +28,7 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
-/// Renders page `name` (`report.html`, `preview_index.html`, `backtest.html`) with `ctx`.
+/// Renders page `name` (`report.html`, `preview_index.html`, `backtest.html`, `uplift.html`) with `ctx`.
 /// The templates are part of the binary and the values plain data, so a failure is a bug.
 pub fn render(name: &str, ctx: impl Serialize) -> String {
     environment()

@@ -365,8 +365,8 @@ mod tests {
             numeric: vec![false],
         };
         let b = squared(&x, &y);
-        for row in 0..6 {
-            assert!((b.predict(&x, row) - y[row]).abs() < 0.01, "row {row}");
+        for (row, want) in y.iter().enumerate().take(6) {
+            assert!((b.predict(&x, row) - want).abs() < 0.01, "row {row}");
         }
     }
 

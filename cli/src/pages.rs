@@ -37,6 +37,18 @@ pub fn render(name: &str, ctx: impl Serialize) -> String {
         .unwrap_or_else(|e| panic!("rendering the CLI's page {name}: {e:#}"))
 }
 
+/// Writes `page` as `<dir>/index.html`, creating `dir`; returns the file's path.
+pub fn write_index(
+    dir: &std::path::Path,
+    page: &str,
+) -> crate::error::CliResult<std::path::PathBuf> {
+    use crate::error::CliError;
+    std::fs::create_dir_all(dir).map_err(CliError::io("create", dir))?;
+    let path = dir.join("index.html");
+    std::fs::write(&path, page).map_err(CliError::io("write", &path))?;
+    Ok(path)
+}
+
 /// Markup that goes into a page as it is (an SVG chart drawn by `plotters`).
 pub fn safe(markup: String) -> minijinja::Value {
     minijinja::Value::from_safe_string(markup)

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
-use shared::domain::uplift::evaluate::{self, Economics, Evaluation, Unit};
+use shared::domain::uplift::evaluate::{self, Economics, Evaluation};
 use shared::domain::uplift::{self, Column, Experiment, Model, Outcome, Settings, UpliftError};
 
 use crate::error::{CliError, CliResult};
@@ -278,15 +278,7 @@ pub fn fit(a: &FitArgs) -> CliResult<FitReport> {
     let fit_seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_string(&fitted.model).unwrap_or_default();
     std::fs::write(&a.out, json).map_err(CliError::io("write", &a.out))?;
-    let e = &table.experiment;
-    let units: Vec<Unit> = (0..e.customer_ids.len())
-        .map(|i| Unit {
-            score: fitted.cross_fitted[i],
-            treated: e.treated[i],
-            ordered: e.ordered[i],
-            revenue: e.revenue[i],
-        })
-        .collect();
+    let units = uplift::units(&table.experiment, &fitted.cross_fitted);
     let economics = Economics {
         margin: a.margin,
         cost: a.cost,
@@ -410,22 +402,16 @@ impl FitReport {
                 estimate(&t.orders.vs_everyone, 1),
                 estimate(&t.orders.vs_random, 1)
             );
-            let _ = writeln!(
-                s,
-                "{:>24} revenue {}, vs everyone {}, vs random {}",
-                "",
-                estimate(&t.revenue.incremental, 2),
-                estimate(&t.revenue.vs_everyone, 2),
-                estimate(&t.revenue.vs_random, 2)
-            );
-            let _ = writeln!(
-                s,
-                "{:>24} profit {}, vs everyone {}, vs random {}",
-                "",
-                estimate(&t.profit.incremental, 2),
-                estimate(&t.profit.vs_everyone, 2),
-                estimate(&t.profit.vs_random, 2)
-            );
+            for (name, e) in [("revenue", &t.revenue), ("profit", &t.profit)] {
+                let _ = writeln!(
+                    s,
+                    "{:>24} {name} {}, vs everyone {}, vs random {}",
+                    "",
+                    estimate(&e.incremental, 2),
+                    estimate(&e.vs_everyone, 2),
+                    estimate(&e.vs_random, 2)
+                );
+            }
         }
         s
     }
@@ -482,9 +468,6 @@ impl FitReport {
                 figures => self.to_text(),
             },
         );
-        std::fs::create_dir_all(dir).map_err(CliError::io("create", dir))?;
-        let path = dir.join("index.html");
-        std::fs::write(&path, page).map_err(CliError::io("write", &path))?;
-        Ok(path)
+        crate::pages::write_index(dir, &page)
     }
 }

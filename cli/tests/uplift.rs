@@ -19,6 +19,23 @@ fn uplift(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// Runs `winback uplift fit` on `file`, the model and report going into `dir`.
+fn fit(dir: &Path, file: &str, more: &[&str]) -> (Option<i32>, String, String) {
+    let model = dir.join("model.json").to_string_lossy().into_owned();
+    let report = dir.join("report").to_string_lossy().into_owned();
+    let mut args = vec![
+        "fit",
+        "--experiment",
+        file,
+        "--out",
+        &model,
+        "--report",
+        &report,
+    ];
+    args.extend_from_slice(more);
+    uplift(&args)
+}
+
 fn folder(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("winback-uplift-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -74,20 +91,7 @@ fn fit_reports_the_qini_and_the_top_k_and_score_ranks_the_persuadable_first() {
     let dir = folder("fit");
     let file = write(&dir, "experiment.csv", &experiment());
     let model = dir.join("model.json").to_string_lossy().into_owned();
-    let report = dir.join("report").to_string_lossy().into_owned();
-    let (code, out, err) = uplift(&[
-        "fit",
-        "--experiment",
-        &file,
-        "--out",
-        &model,
-        "--report",
-        &report,
-        "--margin",
-        "0.4",
-        "--cost",
-        "1",
-    ]);
+    let (code, out, err) = fit(&dir, &file, &["--margin", "0.4", "--cost", "1"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("6000 customers"), "{out}");
     assert!(out.contains("Qini coefficient"), "{out}");
@@ -99,16 +103,7 @@ fn fit_reports_the_qini_and_the_top_k_and_score_ranks_the_persuadable_first() {
         "{page}"
     );
 
-    let (code, json, _) = uplift(&[
-        "fit",
-        "--experiment",
-        &file,
-        "--out",
-        &model,
-        "--report",
-        &report,
-        "--json",
-    ]);
+    let (code, json, _) = fit(&dir, &file, &["--json"]);
     assert_eq!(code, Some(0));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(
@@ -145,40 +140,25 @@ fn fit_reports_the_qini_and_the_top_k_and_score_ranks_the_persuadable_first() {
 fn bad_input_is_refused_with_exit_code_2_naming_the_row_and_column() {
     let dir = folder("bad");
     let model = dir.join("model.json").to_string_lossy().into_owned();
-    let report = dir.join("report").to_string_lossy().into_owned();
     let good = experiment();
-    let fit = |name: &str, text: &str| {
-        let file = write(&dir, name, text);
-        uplift(&[
-            "fit",
-            "--experiment",
-            &file,
-            "--out",
-            &model,
-            "--report",
-            &report,
-        ])
-    };
+    let fit = |name: &str, text: &str| fit(&dir, &write(&dir, name, text), &[]);
     let refused = |(code, _, err): (Option<i32>, String, String), says: &str| {
         assert_eq!(code, Some(2), "{err}");
         assert!(err.contains(says), "{err}");
     };
 
-    let no_group = good
-        .replacen("c1,holdout,", "c1,,", 1)
-        .replacen("c1,treated,", "c1,,", 1);
+    // The file with its row `row` (the header is row 1) replaced.
+    let with_row = |row: usize, line: &str| {
+        let mut lines: Vec<&str> = good.lines().collect();
+        lines[row - 1] = line;
+        lines.join("\n")
+    };
     refused(
-        fit("no_group.csv", &no_group),
+        fit("no_group.csv", &with_row(3, "c1,,0,0,young,3")),
         "row 3, column group: empty: write treated or holdout",
     );
-    let word = good
-        .replacen("c2,treated,0,", "c2,treated,no,", 1)
-        .replacen("c2,holdout,0,", "c2,holdout,no,", 1);
-    let word = word
-        .replacen("c2,treated,1,", "c2,treated,no,", 1)
-        .replacen("c2,holdout,1,", "c2,holdout,no,", 1);
     refused(
-        fit("word.csv", &word),
+        fit("word.csv", &with_row(4, "c2,treated,no,0,young,3")),
         "row 4, column ordered: 'no' is not 0 or 1",
     );
     let one_sided = good.replace(",holdout,", ",treated,");

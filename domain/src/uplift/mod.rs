@@ -173,6 +173,18 @@ pub fn fit(e: &Experiment, s: &Settings) -> Result<Fitted, UpliftError> {
     })
 }
 
+/// The experiment's customers with `scores`, for [`evaluate::evaluate`].
+pub fn units(e: &Experiment, scores: &[f64]) -> Vec<evaluate::Unit> {
+    (0..e.customer_ids.len())
+        .map(|i| evaluate::Unit {
+            score: scores[i],
+            treated: e.treated[i],
+            ordered: e.ordered[i],
+            revenue: e.revenue[i],
+        })
+        .collect()
+}
+
 impl Model {
     /// Each customer's uplift: the treated minus the holdout chance of ordering (or expected
     /// revenue). `columns` are the model's features, by name, in any order, with a value for
@@ -191,7 +203,7 @@ impl Model {
 
 #[cfg(test)]
 mod tests {
-    use super::evaluate::{evaluate, Economics, Unit};
+    use super::evaluate::{evaluate, Economics};
     use super::*;
 
     /// A fixed-seed generator for test data (the domain has no source of randomness).
@@ -276,14 +288,7 @@ mod tests {
         assert!(persuadable > 0.2, "{persuadable}");
         assert!(others.abs() < 0.06, "{others}");
 
-        let units: Vec<Unit> = (0..e.customer_ids.len())
-            .map(|i| Unit {
-                score: f.cross_fitted[i],
-                treated: e.treated[i],
-                ordered: e.ordered[i],
-                revenue: e.revenue[i],
-            })
-            .collect();
+        let units = units(&e, &f.cross_fitted);
         let ev = evaluate(
             &units,
             Outcome::Ordered,

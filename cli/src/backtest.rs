@@ -12,7 +12,7 @@ use shared::campaign::config::LapsePolicy;
 use shared::domain::lapse;
 use shared::domain::model::{self, Fit, Summary, Variant};
 
-use crate::error::{CliError, CliResult};
+use crate::error::CliResult;
 use crate::orders::OrderRow;
 use crate::report::html;
 
@@ -375,10 +375,7 @@ impl Backtest {
                 figures => self.to_text(),
             },
         );
-        std::fs::create_dir_all(out).map_err(CliError::io("create", out))?;
-        let path = out.join("index.html");
-        std::fs::write(&path, page).map_err(CliError::io("write", &path))?;
-        Ok(path)
+        crate::pages::write_index(out, &page)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod report;
 pub mod simulate;
 pub mod snapshot;
 pub mod time;
+pub mod uplift;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,6 +58,9 @@ pub enum Command {
     FollowUp(FollowUpCommand),
     /// How well the customer model would have told, on an orders CSV, who came back by themselves.
     Backtest(BacktestArgs),
+    /// Learn from an experiment file whom an email changes, and score customers with it.
+    #[command(subcommand)]
+    Uplift(uplift::UpliftCommand),
 }
 
 /// `winback follow-up`.
@@ -293,6 +297,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Plan(a) => commands::plan_command(a).await,
         Command::Preview(a) => commands::preview_command(a).await,
         Command::Report(a) => commands::report_command(a).await,
+        Command::Uplift(uplift::UpliftCommand::Fit(a)) => commands::uplift_fit_command(a),
+        Command::Uplift(uplift::UpliftCommand::Score(a)) => commands::uplift_score_command(a),
     }
 }
 

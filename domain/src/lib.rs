@@ -34,4 +34,5 @@ pub mod schedule;
 pub mod send;
 pub mod sequence;
 pub mod survey;
+pub mod uplift;
 pub mod zone;

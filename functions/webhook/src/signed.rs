@@ -23,7 +23,7 @@ pub(crate) async fn reward(
     segment: &str,
     now: DateTime<Utc>,
 ) -> Handled {
-    signed_path(req, &deps.keys.webhook, now)?;
+    signed_path(req, &deps.keys, now)?;
     let unknown = json_response(200, &json!({ "status": "unknown" }));
     let Some(code) = percent_decode(segment).and_then(|s| RewardCode::parse(&s).ok()) else {
         return Ok(unknown);
@@ -81,7 +81,7 @@ pub(crate) async fn reserve(
     segment: &str,
     now: DateTime<Utc>,
 ) -> Handled {
-    let order_ref = order_ref(&signed_json::<Reservation>(req, &deps.keys.webhook, now)?)?;
+    let order_ref = order_ref(&signed_json::<Reservation>(req, &deps.keys, now)?)?;
     let not_found = || json_error(404, "no reward has this code", Some("code"));
     let Some(code) = percent_decode(segment).and_then(|s| RewardCode::parse(&s).ok()) else {
         return Ok(not_found());
@@ -136,7 +136,7 @@ pub(crate) async fn erase(
     segment: &str,
     now: DateTime<Utc>,
 ) -> Handled {
-    signed_path(req, &deps.keys.webhook, now)?;
+    signed_path(req, &deps.keys, now)?;
     let Some(id) = percent_decode(segment).filter(|s| !s.trim().is_empty()) else {
         return Ok(json_error(
             400,

@@ -13,6 +13,10 @@ pub struct Keys {
     pub link: LinkKeys,
     /// The shop platforms' webhook secrets; a platform without one is not connected.
     pub platforms: PlatformKeys,
+    /// Whether shop requests signed with the older `v1` scheme (the body only, not the route)
+    /// are still taken: the secret's `signature_v1` (locally `WINBACK_SIGNATURE_V1`), true
+    /// unless it says `false`. Set it to `false` once every sender signs `v2`.
+    pub signature_v1: bool,
 }
 
 impl Keys {
@@ -22,6 +26,7 @@ impl Keys {
             webhook: vec![webhook.to_vec()],
             link: LinkKeys::one(link),
             platforms: PlatformKeys::default(),
+            signature_v1: true,
         }
     }
 }
@@ -64,9 +69,10 @@ impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Keys {{ webhook: {} key(s), link: {:?} }}",
+            "Keys {{ webhook: {} key(s), link: {:?}, signature_v1: {} }}",
             self.webhook.len(),
-            self.link
+            self.link,
+            self.signature_v1
         )
     }
 }
@@ -84,6 +90,13 @@ struct SecretDoc {
     woocommerce_secret: String,
     #[serde(default)]
     stripe_secret: String,
+    /// `false` refuses `v1` signatures (see [`Keys::signature_v1`]).
+    #[serde(default = "accept_v1")]
+    signature_v1: bool,
+}
+
+fn accept_v1() -> bool {
+    true
 }
 
 fn split_keys(list: &str) -> Vec<Vec<u8>> {
@@ -159,6 +172,7 @@ impl Keys {
                 webhook: w,
                 link: l,
                 platforms: PlatformKeys::from_env_vars(),
+                signature_v1: optional("WINBACK_SIGNATURE_V1").is_none_or(|v| v.trim() != "false"),
             }),
             (w, l) => {
                 let mut missing = Vec::new();
@@ -213,6 +227,7 @@ impl Keys {
                 woocommerce: pick(&doc.woocommerce_secret, env.woocommerce),
                 stripe: pick(&doc.stripe_secret, env.stripe),
             },
+            signature_v1: doc.signature_v1,
         })
     }
 }

@@ -64,6 +64,7 @@ pub fn world() -> World {
             webhook: vec![b"newer-key".to_vec(), WEBHOOK_KEY.to_vec()],
             link: shared::signing::LinkKeys::one(LINK_KEY),
             platforms: platform_keys(),
+            signature_v1: true,
         },
         public_base_url: "https://hooks.example.com/".into(),
         metrics: metrics.clone(),

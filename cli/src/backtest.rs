@@ -380,7 +380,7 @@ mod tests {
     fn order(id: &str, day: u32, amount: i64) -> OrderRow {
         OrderRow {
             line: 0,
-            customer_id: id.into(),
+            customer_id: id.parse().unwrap(),
             email: format!("{id}@example.com"),
             ordered_at: Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap()
                 + Duration::days(day as i64),

@@ -82,7 +82,7 @@ fn world() -> World {
 /// A lapsed customer who answered "quality" 30 days ago, and was paused.
 async fn paused(w: &World, id: &str, status: EmailStatus) {
     let c = example().config();
-    let mut p = Profile::new(id);
+    let mut p = Profile::new(id.parse().unwrap());
     p.email = Some(format!("{id}@example.com"));
     p.locale = Some("en".into());
     p.time_zone = Some("Europe/Stockholm".into());
@@ -99,7 +99,7 @@ async fn paused(w: &World, id: &str, status: EmailStatus) {
     p.survey_reason = Some(Reason::Quality);
     w.store.save_profile(&p).await.unwrap();
     let at = now() - Duration::days(30);
-    let mut e = Enrollment::start(id, c, 1, Group::Treated, "amount-10", at)
+    let mut e = Enrollment::start(&id.parse().unwrap(), c, 1, Group::Treated, "amount-10", at)
         .record_sent(1, at, None, c)
         .unwrap()
         .exit(ExitReason::Paused, at)

@@ -18,6 +18,7 @@ pub mod engagement;
 pub mod enroll;
 pub mod events;
 pub mod experiment;
+pub mod feedback;
 pub mod follow_up;
 pub mod hygiene;
 pub mod lapse;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::edge::CustomerId;
 use super::money::Money;
 use super::survey::Reason;
 
@@ -219,7 +220,7 @@ pub struct Reward {
     pub code: RewardCode,
     #[serde(default)]
     pub version: u64,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub campaign: String,
     pub enrollment_id: String,
     pub variant: String,
@@ -319,7 +320,7 @@ impl Reward {
     pub fn issue(
         code: RewardCode,
         spec: RewardSpec,
-        customer_id: &str,
+        customer_id: &CustomerId,
         campaign: &str,
         enrollment_id: &str,
         variant: &str,
@@ -335,7 +336,7 @@ impl Reward {
         Reward {
             code,
             version: 0,
-            customer_id: customer_id.to_string(),
+            customer_id: customer_id.clone(),
             campaign: campaign.to_string(),
             enrollment_id: enrollment_id.to_string(),
             variant: variant.to_string(),
@@ -577,7 +578,7 @@ mod tests {
         Reward::issue(
             RewardCode::from_entropy(entropy),
             spec(),
-            "c1",
+            &"c1".parse().unwrap(),
             "camp",
             "e1",
             "a",

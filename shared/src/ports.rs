@@ -269,32 +269,68 @@ pub trait FitStore: Send + Sync {
     async fn save_fit(&self, fit: &CampaignFit) -> StoreResult<u64>;
 }
 
-/// Everything a function needs from storage.
-pub trait Store:
+/// What the scheduler may touch: profiles and enrollments, the due index and the full scan, its
+/// checkpoint, the fitted model and the counters. No rewards, no idempotency keys, no erasure.
+pub trait SchedulerStore:
+    ProfileStore + EnrollmentStore + MetricsStore + DueIndex + CheckpointStore + FitStore
+{
+}
+
+impl<T> SchedulerStore for T where
+    T: ProfileStore
+        + EnrollmentStore
+        + MetricsStore
+        + DueIndex
+        + CheckpointStore
+        + FitStore
+        + ?Sized
+{
+}
+
+/// What the sender may touch: the profile and enrollment of a step, its reward, the counters and
+/// the fitted model. It neither scans nor erases.
+pub trait SenderStore:
+    ProfileStore + EnrollmentStore + RewardStore + MetricsStore + FitStore
+{
+}
+
+impl<T> SenderStore for T where
+    T: ProfileStore + EnrollmentStore + RewardStore + MetricsStore + FitStore + ?Sized
+{
+}
+
+/// What the webhook may touch: one customer's profile, enrollments and rewards (erasure
+/// included), idempotency keys, the counters and the fitted model. It never reads the due index,
+/// scans or the scheduler's checkpoint.
+pub trait WebhookStore:
     ProfileStore
     + EnrollmentStore
     + ErasureStore
     + RewardStore
     + IdempotencyStore
     + MetricsStore
-    + DueIndex
-    + CheckpointStore
     + FitStore
 {
 }
 
-impl<T> Store for T where
+impl<T> WebhookStore for T where
     T: ProfileStore
-        + ErasureStore
         + EnrollmentStore
+        + ErasureStore
         + RewardStore
         + IdempotencyStore
         + MetricsStore
-        + DueIndex
-        + CheckpointStore
         + FitStore
+        + ?Sized
 {
 }
+
+/// All of storage: what the adapters implement and the CLI and tests hold. Each function takes
+/// only its part ([`SchedulerStore`], [`SenderStore`], [`WebhookStore`]), and its handlers the
+/// single traits they use; an `Arc<dyn Store>` converts to any of them.
+pub trait Store: SchedulerStore + SenderStore + WebhookStore {}
+
+impl<T> Store for T where T: SchedulerStore + SenderStore + WebhookStore + ?Sized {}
 
 /// The due-index shard of a customer.
 pub fn due_shard(customer_id: &str) -> u32 {
@@ -490,7 +526,7 @@ mod tests {
             .get_profile(id)
             .await
             .unwrap()
-            .unwrap_or_else(|| Profile::new(id));
+            .unwrap_or_else(|| Profile::new(id.parse().unwrap()));
         p.locale = Some(locale.to_string());
         store.save_profile(&p).await.unwrap();
     }

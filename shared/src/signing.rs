@@ -1,6 +1,7 @@
 //! Signatures: the shop's webhook signature (`Winback-Signature`) and the signed, expiring,
 //! purpose-bound tokens in email links.
 
+use crate::domain::edge::CustomerId;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -225,7 +226,7 @@ pub struct LinkClaims {
     #[serde(rename = "p")]
     pub purpose: Purpose,
     #[serde(rename = "c")]
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     #[serde(rename = "k")]
     pub campaign: String,
     #[serde(rename = "e")]
@@ -423,7 +424,7 @@ mod tests {
     fn claims(purpose: Purpose) -> LinkClaims {
         LinkClaims {
             purpose,
-            customer_id: "c1".into(),
+            customer_id: "c1".parse().unwrap(),
             campaign: "example".into(),
             enrollment_id: "c1#example#1".into(),
             step: 1,

@@ -494,7 +494,7 @@ pub fn treated_ids(prefix: &str, n: usize) -> Vec<String> {
 /// A customer of `email` who ordered every `gap` days, the last time `quiet` days before [`now`],
 /// and whom the due index lists as due an hour ago.
 pub fn customer(id: &str, email: &str, gap: i64, quiet: i64) -> Profile {
-    let mut p = Profile::new(id);
+    let mut p = Profile::new(id.parse().unwrap());
     p.email = Some(email.to_string());
     p.first_name = Some("Alex".into());
     p.locale = Some("en".into());

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use shared::campaign::CampaignConfig;
 use shared::emf::MetricSink;
-use shared::ports::{Checkpoint, EventBus, Store, StoreError};
+use shared::ports::{Checkpoint, EventBus, SchedulerStore, StoreError};
 use shared::retry::RetryPolicy;
 
 pub use input::{parse_input, Budget, Input, Mode, DEFAULT_RUN_TIME};
@@ -28,7 +28,7 @@ pub use summary::{FlowSummary, Summary};
 /// What the scheduler needs, built once at cold start.
 #[derive(Clone)]
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn SchedulerStore>,
     pub bus: Arc<dyn EventBus>,
     pub campaign: Arc<CampaignConfig>,
     pub metrics: Arc<dyn MetricSink>,

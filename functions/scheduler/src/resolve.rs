@@ -8,7 +8,7 @@ use serde::Serialize;
 use shared::domain::customer::Profile;
 use shared::domain::survey::{self, Reason};
 use shared::events::{BusEvent, ResumeAt};
-use shared::ports::{update_profile, Change, Store, StoreError};
+use shared::ports::{update_profile, Change, DueIndex, ProfileStore, StoreError};
 use shared::ports::{PageAt, ScanSegment};
 
 use crate::input::Budget;
@@ -83,7 +83,7 @@ impl Requested {
 /// hours, frequency cap, unsubscribes). Running it again changes nothing for those already
 /// resolved. Reads every profile (a full scan, like a rebuild), with no budget (the CLI).
 pub async fn resolve_reason(
-    store: &dyn Store,
+    store: &(impl DueIndex + ProfileStore + ?Sized),
     reason: Reason,
     note: &str,
     now: DateTime<Utc>,
@@ -96,7 +96,7 @@ pub async fn resolve_reason(
 /// the rest to its next invocation instead of running past its deadline, and scheduled runs get
 /// their turn in between.
 pub async fn resolve_within(
-    store: &dyn Store,
+    store: &(impl DueIndex + ProfileStore + ?Sized),
     reason: Reason,
     note: &str,
     now: DateTime<Utc>,
@@ -147,7 +147,7 @@ pub async fn resolve_within(
 /// Resolves one scanned profile; one that gave the reason is read again and changed with
 /// [`update_profile`], so a webhook write since the scan is kept.
 async fn resolve_one(
-    store: &dyn Store,
+    store: &(impl ProfileStore + ?Sized),
     mut scanned: Profile,
     reason: Reason,
     note: &str,

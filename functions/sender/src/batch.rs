@@ -4,6 +4,7 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 use shared::events::{Envelope, StepDue};
+use shared::ports::EnrollmentStore;
 use tracing::Instrument;
 
 use crate::deps::Deps;
@@ -68,7 +69,9 @@ pub async fn handle_batch(deps: &Deps, event: SqsEvent, now: DateTime<Utc>) -> S
             failures.push(failure(id));
         }
     }
-    tally.flush(deps, now).await;
+    tally
+        .flush(deps.store.as_ref(), deps.metrics.as_ref(), now)
+        .await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response
@@ -103,7 +106,7 @@ async fn process_record(
         }
         Err(_) => return result.map(|_| ()),
     };
-    hand_back(deps, due, now, until).await?;
+    hand_back(deps.store.as_ref(), due, now, until).await?;
     tracing::warn!(event = "step_handed_back", until = %until, error = %result.err().map(|e| e.to_string()).unwrap_or_default());
     Ok(())
 }
@@ -112,13 +115,12 @@ async fn process_record(
 /// claim's reward code for that send. A step that is no longer waiting (sent, ended, stale)
 /// needs nothing; one another sender holds is reported busy, for redelivery.
 async fn hand_back(
-    deps: &Deps,
+    enrollments: &dyn EnrollmentStore,
     due: &StepDue,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<(), SendError> {
-    let Some(mut e) = deps
-        .store
+    let Some(mut e) = enrollments
         .get_enrollment(&due.customer_id, &due.campaign)
         .await?
     else {
@@ -139,7 +141,7 @@ async fn hand_back(
     let Ok(deferred) = e.defer(until) else {
         return Ok(());
     };
-    deps.store.save_enrollment(&deferred).await?;
+    enrollments.save_enrollment(&deferred).await?;
     Ok(())
 }
 

@@ -2,13 +2,13 @@
 //! one voided).
 
 use chrono::{DateTime, Utc};
+use shared::campaign::CampaignConfig;
 use shared::domain::customer::Profile;
 use shared::domain::reward::{self, Offer, Reward, RewardCode};
 use shared::domain::sequence::Enrollment;
 use shared::domain::survey::Reason;
-use shared::ports::{update_reward, Change, StoreError};
+use shared::ports::{update_reward, Change, RewardStore, StoreError};
 
-use crate::deps::Deps;
 use crate::error::SendError;
 
 /// The reward for this send: the claim's (take-over), the enrollment's current one when it still
@@ -21,17 +21,16 @@ pub(crate) struct Chosen {
 }
 
 pub(crate) async fn reward_for(
-    deps: &Deps,
+    rewards: &dyn RewardStore,
+    config: &CampaignConfig,
     e: &Enrollment,
     profile: &Profile,
     step: u8,
     reason: Option<Reason>,
     now: DateTime<Utc>,
 ) -> Result<Chosen, SendError> {
-    let config = deps.campaign.config();
     let current = match e.reward_code.as_deref().map(RewardCode::parse) {
-        Some(Ok(code)) => deps
-            .store
+        Some(Ok(code)) => rewards
             .get_reward(&code)
             .await?
             .filter(|r| r.enrollment_id == e.id),
@@ -50,7 +49,7 @@ pub(crate) async fn reward_for(
             .map(|r| r.code.clone())
     };
     if let Some(code) = pending {
-        if let Some(r) = deps.store.get_reward(&code).await? {
+        if let Some(r) = rewards.get_reward(&code).await? {
             if r.enrollment_id == e.id && r.reusable(now) {
                 let replaces = previous(&r.code);
                 return Ok(Chosen {
@@ -102,11 +101,11 @@ pub(crate) async fn reward_for(
 /// Stores a newly issued reward before the email that carries it goes out. A take-over finds it
 /// already stored by the attempt it takes over; a code another enrollment holds is
 /// [`SendError::RewardCodeTaken`].
-pub(crate) async fn store_new(deps: &Deps, r: &Reward) -> Result<(), SendError> {
-    match deps.store.insert_reward(r).await {
+pub(crate) async fn store_new(rewards: &dyn RewardStore, r: &Reward) -> Result<(), SendError> {
+    match rewards.insert_reward(r).await {
         Ok(()) => Ok(()),
         Err(StoreError::Conflict { .. }) => {
-            let existing = deps.store.get_reward(&r.code).await?;
+            let existing = rewards.get_reward(&r.code).await?;
             if existing.is_none_or(|x| x.enrollment_id != r.enrollment_id) {
                 return Err(SendError::RewardCodeTaken);
             }
@@ -118,8 +117,12 @@ pub(crate) async fn store_new(deps: &Deps, r: &Reward) -> Result<(), SendError> 
 
 /// Voids the code a newer email replaced, so the checkout honours only the newest. A failure is
 /// logged: the email went out, and the old code still expires by itself.
-pub(crate) async fn void_replaced(deps: &Deps, code: &RewardCode, now: DateTime<Utc>) {
-    let voided = update_reward(deps.store.as_ref(), code, |old| match old {
+pub(crate) async fn void_replaced(
+    rewards: &dyn RewardStore,
+    code: &RewardCode,
+    now: DateTime<Utc>,
+) {
+    let voided = update_reward(rewards, code, |old| match old {
         Some(r) if r.voided_at.is_none() => Change::Save(r.void(now), ()),
         _ => Change::Keep(()),
     })

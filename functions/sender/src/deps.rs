@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use shared::campaign::Campaign;
 use shared::emf::MetricSink;
-use shared::ports::{Mailer, Store};
+use shared::ports::{Mailer, SenderStore};
 use shared::signing::LinkKeys;
 
 use crate::rate::RateLimiter;
@@ -13,7 +13,7 @@ use crate::rate::RateLimiter;
 /// What the sender needs, built once at cold start.
 #[derive(Clone)]
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn SenderStore>,
     pub mailer: Arc<dyn Mailer>,
     pub campaign: Arc<Campaign>,
     pub metrics: Arc<dyn MetricSink>,

@@ -8,7 +8,10 @@ use shared::domain::metrics::counter;
 use shared::domain::send::{self, Facts, Lookup, NextAction};
 use shared::domain::sequence::{Enrollment, ExitReason};
 use shared::events::StepDue;
-use shared::ports::{update_profile, Change, Email, MailError, StoreError};
+use shared::ports::{
+    update_profile, Change, Email, EnrollmentStore, MailError, ProfileStore, RewardStore,
+    StoreError,
+};
 use shared::telemetry::Telemetry;
 
 use crate::claim::{claim, mark_sent, while_claimed};
@@ -48,7 +51,9 @@ pub async fn process_step(
 ) -> Result<Outcome, SendError> {
     let mut tally = Tally::default();
     let outcome = send_step(deps, due, now, &mut tally).await;
-    tally.flush(deps, now).await;
+    tally
+        .flush(deps.store.as_ref(), deps.metrics.as_ref(), now)
+        .await;
     outcome
 }
 
@@ -135,7 +140,7 @@ pub async fn send_step(
             suppress: listed,
         } => {
             if listed {
-                suppress(deps, &profile, now).await?;
+                suppress(deps.store.as_ref(), &profile, now).await?;
             }
             end_enrollment(deps, enrollment, reason, now).await?;
             Ok(Outcome::Skipped { why })
@@ -144,7 +149,7 @@ pub async fn send_step(
             let skipped = enrollment
                 .skip(due.step, now, config)
                 .map_err(refused("passed over"))?;
-            save_unless_conflict(deps, &skipped).await?;
+            save_unless_conflict(deps.store.as_ref(), &skipped).await?;
             tally.add(
                 enrollment.cohort(),
                 now.date_naive(),
@@ -156,7 +161,7 @@ pub async fn send_step(
         }
         NextAction::Defer { until } => {
             let deferred = enrollment.defer(until).map_err(refused("deferred"))?;
-            save_unless_conflict(deps, &deferred).await?;
+            save_unless_conflict(deps.store.as_ref(), &deferred).await?;
             EmailDeferred {
                 campaign: &config.name,
                 flow: enrollment.flow,
@@ -177,8 +182,11 @@ pub async fn send_step(
 }
 
 /// Saves an enrollment change a concurrent writer may have made moot.
-async fn save_unless_conflict(deps: &Deps, e: &Enrollment) -> Result<(), SendError> {
-    match deps.store.save_enrollment(e).await {
+async fn save_unless_conflict(
+    enrollments: &dyn EnrollmentStore,
+    e: &Enrollment,
+) -> Result<(), SendError> {
+    match enrollments.save_enrollment(e).await {
         Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
         Err(err) => Err(err.into()),
     }
@@ -194,9 +202,12 @@ async fn send(
     now: DateTime<Utc>,
     tally: &mut Tally,
 ) -> Result<Outcome, SendError> {
+    let config = deps.campaign.config();
+    let enrollments: &dyn EnrollmentStore = deps.store.as_ref();
+    let rewards: &dyn RewardStore = deps.store.as_ref();
     let reason = enrollment.survey_reason.or(profile.survey_reason);
     let chosen = if rewarded {
-        Some(reward_for(deps, &enrollment, profile, due.step, reason, now).await?)
+        Some(reward_for(rewards, config, &enrollment, profile, due.step, reason, now).await?)
     } else {
         None
     };
@@ -218,12 +229,13 @@ async fn send(
     deps.limiter.acquire().await;
 
     let code = reward.as_ref().map(|(r, _)| r.code.to_string());
-    let Some(claimed) = claim(deps, &enrollment, due.step, code, now).await? else {
+    let Some(claimed) = claim(enrollments, deps.lease, &enrollment, due.step, code, now).await?
+    else {
         return Ok(Outcome::Skipped {
             why: "ended_before_send",
         });
     };
-    let delivery = while_claimed(deps, &claimed, now, async {
+    let delivery = while_claimed(enrollments, &claimed, now, async {
         // The profile once more, now that the claim is stored: an unsubscribe (from this or any
         // other flow's email) acknowledged before this read ends the enrollment here; one after
         // it finds the claim and waits for this send to settle.
@@ -234,7 +246,7 @@ async fn send(
         }
         // Issue the reward (a take-over finds it already issued).
         if let Some((r, true)) = &reward {
-            store_new(deps, r).await?;
+            store_new(rewards, r).await?;
         }
         deliver(deps, &email, profile, &claimed, now).await
     })
@@ -254,7 +266,8 @@ async fn send(
     };
 
     mark_sent(
-        deps,
+        enrollments,
+        config,
         claimed,
         due.step,
         &message_id,
@@ -263,7 +276,7 @@ async fn send(
     )
     .await?;
     if let Some(old) = &replaces {
-        void_replaced(deps, old, now).await;
+        void_replaced(rewards, old, now).await;
     }
     tally.add(
         enrollment.cohort(),
@@ -304,7 +317,7 @@ async fn deliver(
         Ok(id) => Ok(Delivery::Accepted(id)),
         Err(MailError::Rejected(why)) => {
             tracing::warn!(event = "address_rejected", error = %why);
-            suppress(deps, profile, now).await?;
+            suppress(deps.store.as_ref(), profile, now).await?;
             end_enrollment(deps, claimed.clone(), ExitReason::Suppressed, now).await?;
             Ok(Delivery::AddressRejected)
         }
@@ -331,7 +344,7 @@ async fn end_enrollment(
     now: DateTime<Utc>,
 ) -> Result<(), SendError> {
     if let Ok(ended) = e.exit(reason, now) {
-        save_unless_conflict(deps, &ended).await?;
+        save_unless_conflict(deps.store.as_ref(), &ended).await?;
     }
     EmailSkipped {
         campaign: &e.campaign,
@@ -343,8 +356,12 @@ async fn end_enrollment(
 
 /// Marks the customer's address suppressed (and due no more). A profile gone meanwhile needs
 /// nothing; one that keeps changing under the write is logged and left.
-async fn suppress(deps: &Deps, profile: &Profile, now: DateTime<Utc>) -> Result<(), SendError> {
-    let suppressed = update_profile(deps.store.as_ref(), &profile.customer_id, |p| match p {
+async fn suppress(
+    profiles: &dyn ProfileStore,
+    profile: &Profile,
+    now: DateTime<Utc>,
+) -> Result<(), SendError> {
+    let suppressed = update_profile(profiles, &profile.customer_id, |p| match p {
         Some(mut p) => {
             p.email_status = EmailStatus::Suppressed;
             p.due_at = None;

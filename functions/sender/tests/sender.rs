@@ -77,7 +77,7 @@ fn campaign_with(from: &str, to: &str) -> Campaign {
 }
 
 async fn enrolled_in(w: &World, id: &str, locale: &str, variant: &str) -> StepDue {
-    let mut p = Profile::new(id);
+    let mut p = Profile::new(id.parse().unwrap());
     p.email = Some(format!("{id}@example.com"));
     p.first_name = Some("Alex".into());
     p.locale = Some(locale.into());
@@ -92,7 +92,7 @@ async fn enrolled_in(w: &World, id: &str, locale: &str, variant: &str) -> StepDu
     w.store.save_profile(&p).await.unwrap();
     let c = shared::campaign::testing::example_campaign();
     let mut e = Enrollment::start(
-        id,
+        &id.parse().unwrap(),
         &c,
         1,
         Group::Treated,
@@ -103,7 +103,7 @@ async fn enrolled_in(w: &World, id: &str, locale: &str, variant: &str) -> StepDu
     w.store.save_enrollment(&e).await.unwrap();
     StepDue {
         campaign: "example".into(),
-        customer_id: id.into(),
+        customer_id: id.parse().unwrap(),
         enrollment_id: e.id.clone(),
         step: 1,
         due_at: now() - Duration::hours(1),
@@ -506,7 +506,7 @@ async fn a_timing_variant_spaces_its_steps_by_its_delay_factor() {
 /// A customer in the at-risk flow, with `amounts` ordered every 14 days, due for its step `step`.
 async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
     let c = shared::campaign::testing::example_campaign();
-    let mut p = Profile::new(id);
+    let mut p = Profile::new(id.parse().unwrap());
     p.email = Some(format!("{id}@example.com"));
     p.locale = Some("en".into());
     p.time_zone = Some("Europe/Stockholm".into());
@@ -529,7 +529,7 @@ async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
         timing: "amount-10".into(),
     };
     let mut e = Enrollment::start_assigned(
-        id,
+        &id.parse().unwrap(),
         &c,
         1,
         &assignment,
@@ -544,7 +544,7 @@ async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
     w.store.save_enrollment(&e).await.unwrap();
     StepDue {
         campaign: "example".into(),
-        customer_id: id.into(),
+        customer_id: id.parse().unwrap(),
         enrollment_id: e.id.clone(),
         step,
         due_at: now(),

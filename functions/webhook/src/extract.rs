@@ -260,7 +260,7 @@ mod tests {
         let keys = LinkKeys::new([b"link".to_vec()]);
         let claims = LinkClaims {
             purpose: Purpose::FewerEmails,
-            customer_id: "c-1".into(),
+            customer_id: "c-1".parse().unwrap(),
             campaign: "example".into(),
             enrollment_id: "e-1".into(),
             step: 1,

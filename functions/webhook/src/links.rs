@@ -8,7 +8,8 @@ use shared::domain::sequence::{Enrollment, ExitReason};
 use shared::domain::survey::{Answer, Reason};
 use shared::events::BusEvent;
 use shared::ports::{
-    update_enrollment, update_profile, Change, EnrollmentStore, ProfileStore, Store, StoreResult,
+    update_enrollment, update_profile, Change, EnrollmentStore, ProfileStore, StoreResult,
+    WebhookStore,
 };
 use shared::signing::{LinkClaims, Purpose};
 
@@ -397,7 +398,7 @@ async fn set_status(
 /// the link came from, on an unsubscribe (each once a send in flight has settled, all waited for
 /// together); answers the enrollment of the link's campaign as it stands.
 async fn end_enrollments(
-    store: &dyn Store,
+    store: &dyn WebhookStore,
     c: &LinkClaims,
     to: EmailStatus,
     now: DateTime<Utc>,

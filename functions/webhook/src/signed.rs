@@ -224,6 +224,8 @@ fn erasure_keys(e: &Enrollment) -> Vec<String> {
         .sent
         .iter()
         .filter_map(|s| s.message_id.as_deref())
-        .flat_map(|m| crate::ses::UNIQUE.map(|what| crate::ses::unique_key(what, m)));
+        .flat_map(|m| {
+            shared::domain::feedback::ONCE_PER_EMAIL.map(|what| crate::ses::unique_key(what, m))
+        });
     rounds.chain(emails).collect()
 }

@@ -155,7 +155,7 @@ async fn shopify_consent_withdrawn_unsubscribes_and_never_wins_back() {
 #[tokio::test]
 async fn shopify_never_resubscribes_a_customer_who_unsubscribed() {
     let w = world();
-    let mut p = Profile::new(SHOPIFY_CUSTOMER);
+    let mut p = Profile::new(SHOPIFY_CUSTOMER.parse().unwrap());
     p.email_status = EmailStatus::Unsubscribed;
     w.store.save_profile(&p).await.unwrap();
     // The order's customer says "subscribed": the order counts, the unsubscribe stays.

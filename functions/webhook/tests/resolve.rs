@@ -8,7 +8,7 @@ use shared::domain::survey::Reason;
 use shared::ports::ProfileStore;
 
 async fn paused_over_quality(w: &World, id: &str) {
-    let mut p = shared::domain::customer::Profile::new(id);
+    let mut p = shared::domain::customer::Profile::new(id.parse().unwrap());
     p.email = Some(format!("{id}@example.com"));
     p.tags.insert(Reason::Quality.tag());
     p.survey_reason = Some(Reason::Quality);

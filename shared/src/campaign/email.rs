@@ -219,7 +219,7 @@ mod tests {
         let reward = Reward::issue(
             RewardCode::from_entropy([3; 8]),
             sample_spec(RewardKind::AmountOff),
-            "c1",
+            &"c1".parse().unwrap(),
             "example",
             "e1",
             "amount-10",

@@ -188,7 +188,7 @@ impl SenderWorld {
 }
 
 fn profile(id: &str) -> Profile {
-    let mut p = Profile::new(id);
+    let mut p = Profile::new(id.parse().unwrap());
     p.email = Some(format!("{id}@example.com"));
     p.first_name = Some("Alex".into());
     p.locale = Some("en".into());
@@ -219,7 +219,7 @@ async fn enrolled_in(
     store.save_profile(&profile(id)).await.unwrap();
     let c = example_campaign();
     let mut e = Enrollment::start(
-        id,
+        &id.parse().unwrap(),
         &c,
         round,
         Group::Treated,
@@ -234,7 +234,7 @@ async fn enrolled_in(
     store.save_enrollment(&e).await.unwrap();
     StepDue {
         campaign: CAMPAIGN.into(),
-        customer_id: id.into(),
+        customer_id: id.parse().unwrap(),
         enrollment_id: e.id.clone(),
         step: 1,
         due_at: now() - Duration::hours(1),
@@ -778,7 +778,7 @@ fn treated_enrolled(memory: &MemoryStore) -> Vec<String> {
         .all_enrollments()
         .into_iter()
         .filter(|e| e.group == Group::Treated)
-        .map(|e| e.customer_id)
+        .map(|e| e.customer_id.into_string())
         .collect()
 }
 
@@ -796,7 +796,7 @@ pub async fn put_events_partial_failures_lose_nothing() -> Figure {
     let events: Vec<BusEvent> = (0..N)
         .map(|i| BusEvent::CustomerSunset {
             campaign: CAMPAIGN.into(),
-            customer_id: format!("r5-{i}"),
+            customer_id: format!("r5-{i}").parse().unwrap(),
             at: now(),
         })
         .collect();
@@ -813,7 +813,7 @@ pub async fn put_events_partial_failures_lose_nothing() -> Figure {
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     for e in &delivered {
         if let BusEvent::CustomerSunset { customer_id, .. } = e {
-            *seen.entry(customer_id.clone()).or_insert(0) += 1;
+            *seen.entry(customer_id.to_string()).or_insert(0) += 1;
         }
     }
     let duplicates: u64 = seen.values().map(|n| n - 1).sum();
@@ -886,7 +886,7 @@ fn link_token_in(
         &shared::signing::LinkKeys::one(LINK_KEY),
         &LinkClaims {
             purpose,
-            customer_id: customer.into(),
+            customer_id: customer.parse().unwrap(),
             campaign: campaign.into(),
             enrollment_id: enrollment.into(),
             step: 1,
@@ -934,7 +934,7 @@ async fn celebrating(store: &dyn Store, id: &str, renamed: bool) -> (StepDue, St
     let due = enrolled_in(store, id, 2, Flow::Celebration).await;
     let then = now() - Duration::days(200);
     let old = Enrollment::start(
-        id,
+        &id.parse().unwrap(),
         &example_campaign(),
         1,
         Group::Treated,
@@ -1214,7 +1214,7 @@ pub fn bad_requests() -> impl proptest::strategy::Strategy<Value = BadRequest> {
             let good = link_token(purpose, "r7-known", "enr-r7", now() + Duration::days(30));
             let (kind, token) = match how {
                 0 => ("expired link token", link_token(purpose, "r7-known", "enr-r7", now() - Duration::seconds(1))),
-                1 => ("forged link token", sign_link(&shared::signing::LinkKeys::one(b"not-the-link-key"), &LinkClaims { purpose, customer_id: "r7-known".into(), campaign: CAMPAIGN.into(), enrollment_id: "enr-r7".into(), step: 1, expires: (now() + Duration::days(30)).timestamp() })),
+                1 => ("forged link token", sign_link(&shared::signing::LinkKeys::one(b"not-the-link-key"), &LinkClaims { purpose, customer_id: "r7-known".parse().unwrap(), campaign: CAMPAIGN.into(), enrollment_id: "enr-r7".into(), step: 1, expires: (now() + Duration::days(30)).timestamp() })),
                 2 => ("tampered link token", format!("{}{}", &good[..good.len() - 2], if good.ends_with('A') { "BB" } else { "AA" })),
                 _ => ("garbage link token", junk),
             };
@@ -1287,7 +1287,7 @@ pub fn bad_webhook_requests_get_a_clear_4xx_and_change_nothing(cases: u32) -> Fi
         memory.save_profile(&p).await.unwrap();
         let c = example_campaign();
         let mut e = Enrollment::start(
-            "r7-known",
+            &"r7-known".parse().unwrap(),
             &c,
             1,
             Group::Treated,
@@ -1417,7 +1417,7 @@ fn enrolled_ids(events: &[BusEvent]) -> Vec<String> {
     let mut v: Vec<String> = events
         .iter()
         .filter_map(|e| match e {
-            BusEvent::CustomerEnrolled { customer_id, .. } => Some(customer_id.clone()),
+            BusEvent::CustomerEnrolled { customer_id, .. } => Some(customer_id.to_string()),
             _ => None,
         })
         .collect();
@@ -1796,7 +1796,14 @@ async fn full_history(
     assert_eq!(webhook::handle_http(deps, answer, at).await.status, 200);
     let mut other = example_campaign().clone();
     other.name = "flow-b".into();
-    let second = Enrollment::start(id, &other, 1, Group::Treated, "amount-10", now());
+    let second = Enrollment::start(
+        &id.parse().unwrap(),
+        &other,
+        1,
+        Group::Treated,
+        "amount-10",
+        now(),
+    );
     store.save_enrollment(&second).await.unwrap();
     let code = e.reward_code.clone().expect("a reward code");
     let mut earlier = store

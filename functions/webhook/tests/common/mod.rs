@@ -208,7 +208,7 @@ impl World {
         variant: &str,
         at: DateTime<Utc>,
     ) -> Enrollment {
-        let mut p = Profile::new(customer);
+        let mut p = Profile::new(customer.parse().unwrap());
         p.email = Some("ada@example.com".into());
         p.first_name = Some("Ada".into());
         p.locale = Some("sv-SE".into());
@@ -223,13 +223,13 @@ impl World {
         }
         self.store.save_profile(&p).await.unwrap();
         let c = example().config();
-        let mut e = Enrollment::start(customer, c, 1, group, variant, at);
+        let mut e = Enrollment::start(&customer.parse().unwrap(), c, 1, group, variant, at);
         if group == Group::Treated {
             e = e.record_sent(1, at, Some("m-1".into()), c).unwrap();
             let r = Reward::issue(
                 RewardCode::parse(CODE).unwrap(),
                 c.rewards.default.clone(),
-                customer,
+                &customer.parse().unwrap(),
                 &c.name,
                 &e.id,
                 variant,
@@ -319,7 +319,7 @@ pub fn token(purpose: Purpose, enrollment_id: &str) -> String {
         &shared::signing::LinkKeys::one(LINK_KEY),
         &LinkClaims {
             purpose,
-            customer_id: CUSTOMER.into(),
+            customer_id: CUSTOMER.parse().unwrap(),
             campaign: "example".into(),
             enrollment_id: enrollment_id.into(),
             step: 1,

@@ -680,6 +680,8 @@ pub fn platform_keys() -> webhook::PlatformKeys {
         shopify: vec![SHOPIFY_SECRET.to_vec()],
         woocommerce: vec![WOOCOMMERCE_SECRET.to_vec()],
         stripe: vec![STRIPE_SECRET.to_vec()],
+        shopify_shop: None,
+        woocommerce_source: None,
     }
 }
 

@@ -38,6 +38,13 @@ pub struct PlatformKeys {
     pub shopify: Vec<Vec<u8>>,
     pub woocommerce: Vec<Vec<u8>>,
     pub stripe: Vec<Vec<u8>>,
+    /// The shop's `*.myshopify.com` domain (`shopify_shop_domain` in the secret, locally
+    /// `WINBACK_SHOPIFY_SHOP_DOMAIN`): deliveries from another shop are refused. `None` checks
+    /// nothing (a deployment that has not set it yet).
+    pub shopify_shop: Option<String>,
+    /// The WooCommerce store's URL as its webhooks name it in `X-WC-Webhook-Source`
+    /// (`woocommerce_source` in the secret, locally `WINBACK_WOOCOMMERCE_SOURCE`).
+    pub woocommerce_source: Option<String>,
 }
 
 impl PlatformKeys {
@@ -49,6 +56,8 @@ impl PlatformKeys {
             shopify: read("WINBACK_SHOPIFY_SECRET"),
             woocommerce: read("WINBACK_WOOCOMMERCE_SECRET"),
             stripe: read("WINBACK_STRIPE_SECRET"),
+            shopify_shop: optional("WINBACK_SHOPIFY_SHOP_DOMAIN"),
+            woocommerce_source: optional("WINBACK_WOOCOMMERCE_SOURCE"),
         }
     }
 }
@@ -90,6 +99,10 @@ struct SecretDoc {
     woocommerce_secret: String,
     #[serde(default)]
     stripe_secret: String,
+    #[serde(default)]
+    shopify_shop_domain: Option<String>,
+    #[serde(default)]
+    woocommerce_source: Option<String>,
     /// `false` refuses `v1` signatures (see [`Keys::signature_v1`]).
     #[serde(default = "accept_v1")]
     signature_v1: bool,
@@ -226,6 +239,8 @@ impl Keys {
                 shopify: pick(&doc.shopify_secret, env.shopify),
                 woocommerce: pick(&doc.woocommerce_secret, env.woocommerce),
                 stripe: pick(&doc.stripe_secret, env.stripe),
+                shopify_shop: doc.shopify_shop_domain.or(env.shopify_shop),
+                woocommerce_source: doc.woocommerce_source.or(env.woocommerce_source),
             },
             signature_v1: doc.signature_v1,
         })

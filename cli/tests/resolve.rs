@@ -49,6 +49,7 @@ fn world() -> World {
                 webhook: vec![WEBHOOK_KEY.to_vec()],
                 link: shared::signing::LinkKeys::one(b"link"),
                 platforms: Default::default(),
+                signature_v1: true,
             },
             public_base_url: "https://hooks.example.com".into(),
             metrics: metrics.clone(),

@@ -73,7 +73,19 @@ pub enum BusEvent {
         reason: Reason,
         note: String,
         at: DateTime<Utc>,
+        /// Where an earlier pass over the profiles stopped when its time ran out: the scheduler
+        /// publishes the request again with it, and the next invocation goes on from there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<ResumeAt>,
     },
+}
+
+/// Where a pass over every profile goes on: the scan segment and the cursor in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeAt {
+    pub segment: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 impl BusEvent {

@@ -318,12 +318,28 @@ pub struct Reward {
 /// abandoned checkout does not lock the customer's code for the day.
 pub const RESERVATION_MINUTES: i64 = 60;
 
+/// The longest one order may hold a code, renewals included: a checkout that keeps reserving
+/// (or someone who does it on purpose) cannot lock the code away from its customer for longer.
+pub const MAX_HOLD_MINUTES: i64 = 2 * RESERVATION_MINUTES;
+
 /// A code held by one order at checkout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
     /// The shop's order reference (its order id or checkout token).
     pub order_ref: String,
     pub until: DateTime<Utc>,
+    /// When this order first reserved the code (renewals keep it). Holds stored before it was
+    /// kept count from their last renewal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl Reservation {
+    /// When the order first reserved the code.
+    pub fn since(&self) -> DateTime<Utc> {
+        self.since
+            .unwrap_or(self.until - Duration::minutes(RESERVATION_MINUTES))
+    }
 }
 
 /// Why a code cannot be reserved.
@@ -335,6 +351,13 @@ pub enum ReserveError {
     /// Another order holds it until `until` (or until that order is reported).
     #[error("another order holds this reward code")]
     HeldByAnotherOrder { until: DateTime<Utc> },
+    /// The code was issued to another customer: the shop must reserve it for the customer who
+    /// is checking out, and only a code of theirs.
+    #[error("this reward code belongs to another customer")]
+    OtherCustomer,
+    /// This order has held the code for [`MAX_HOLD_MINUTES`] since `since`: it is not renewed.
+    #[error("this order has held the reward code as long as a hold may last: report the order, or reserve with a new order")]
+    HoldSpent { since: DateTime<Utc> },
 }
 /// The link of the email's reward button: the shop's checkout with `code` applied (per
 /// [`CheckoutConfig`]), or `shop_url` when the campaign has no `[checkout]`. The code is
@@ -445,10 +468,20 @@ impl Reward {
         self.reserved.as_ref().filter(|r| now < r.until)
     }
 
-    /// Reserves the code for `order_ref` at `now`: the same order reserving again keeps (and
-    /// extends) its hold; another order is refused while the hold lasts. The caller saves the
-    /// result with a conditional (versioned) write, so of two orders racing only one wins.
-    pub fn reserve(&self, order_ref: &str, now: DateTime<Utc>) -> Result<Reward, ReserveError> {
+    /// Reserves the code for `customer_id`'s order `order_ref` at `now`: only the customer the
+    /// code was issued to may hold it; the same order reserving again keeps (and renews) its hold,
+    /// but never beyond [`MAX_HOLD_MINUTES`] from its first reservation; another order is refused
+    /// while the hold lasts. The caller saves the result with a conditional (versioned) write, so
+    /// of two orders racing only one wins.
+    pub fn reserve(
+        &self,
+        customer_id: &CustomerId,
+        order_ref: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reward, ReserveError> {
+        if *customer_id != self.customer_id {
+            return Err(ReserveError::OtherCustomer);
+        }
         match self.status(now) {
             CodeStatus::Valid => {}
             status => return Err(ReserveError::NotValid { status }),
@@ -456,10 +489,21 @@ impl Reward {
         if let Some(h) = self.held(now).filter(|h| h.order_ref != order_ref) {
             return Err(ReserveError::HeldByAnotherOrder { until: h.until });
         }
+        // The same order's earlier hold, running or run out, counts from its first reservation.
+        let since = self
+            .reserved
+            .as_ref()
+            .filter(|h| h.order_ref == order_ref)
+            .map_or(now, Reservation::since);
+        let cap = since + Duration::minutes(MAX_HOLD_MINUTES);
+        if now >= cap {
+            return Err(ReserveError::HoldSpent { since });
+        }
         let mut r = self.clone();
         r.reserved = Some(Reservation {
             order_ref: order_ref.to_string(),
-            until: now + Duration::minutes(RESERVATION_MINUTES),
+            until: (now + Duration::minutes(RESERVATION_MINUTES)).min(cap),
+            since: Some(since),
         });
         Ok(r)
     }
@@ -661,16 +705,56 @@ mod tests {
         );
     }
 
+    fn c1() -> CustomerId {
+        CustomerId::parse("c1").unwrap()
+    }
+
+    #[test]
+    fn only_the_code_s_customer_reserves_it_and_one_order_holds_it_two_hours_at_most() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let r = issued([1; 8], now);
+        let stranger = CustomerId::parse("c2").unwrap();
+        assert_eq!(
+            r.reserve(&stranger, "order-9", now),
+            Err(ReserveError::OtherCustomer)
+        );
+        // One order renewing every 50 minutes keeps the code no longer than the cap.
+        let mut held = r.reserve(&c1(), "order-1", now).unwrap();
+        let mut t = now;
+        let mut renewals = 0;
+        loop {
+            t += Duration::minutes(50);
+            match held.reserve(&c1(), "order-1", t) {
+                Ok(again) => {
+                    held = again;
+                    renewals += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e, ReserveError::HoldSpent { since: now });
+                    break;
+                }
+            }
+            assert!(renewals < 10, "renewals end");
+        }
+        let until = held.reserved.as_ref().unwrap().until;
+        assert_eq!(until, now + Duration::minutes(MAX_HOLD_MINUTES));
+        assert_eq!(renewals, 2);
+        // The customer's own checkout gets the code once that hold has run out.
+        assert!(held.reserve(&c1(), "order-2", until).is_ok());
+    }
+
     #[test]
     fn one_order_holds_a_code_until_it_is_reported_or_the_hold_runs_out() {
         let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
         let r = issued([1; 8], now);
-        let held = r.reserve("order-1", now).unwrap();
+        let held = r.reserve(&c1(), "order-1", now).unwrap();
         assert_eq!(held.held(now).unwrap().order_ref, "order-1");
         // The same order again keeps it; another order is refused while it holds.
-        assert!(held.reserve("order-1", now + Duration::minutes(5)).is_ok());
+        assert!(held
+            .reserve(&c1(), "order-1", now + Duration::minutes(5))
+            .is_ok());
         assert!(matches!(
-            held.reserve("order-2", now + Duration::minutes(5)),
+            held.reserve(&c1(), "order-2", now + Duration::minutes(5)),
             Err(ReserveError::HeldByAnotherOrder { .. })
         ));
         assert_eq!(
@@ -683,14 +767,14 @@ mod tests {
         assert_eq!(used.reserved, None);
         assert_eq!(used.status(now), CodeStatus::Redeemed);
         assert!(matches!(
-            used.reserve("order-3", now),
+            used.reserve(&c1(), "order-3", now),
             Err(ReserveError::NotValid {
                 status: CodeStatus::Redeemed
             })
         ));
         // An abandoned checkout frees the code after the hold.
         let later = now + Duration::minutes(RESERVATION_MINUTES);
-        assert!(held.reserve("order-2", later).is_ok());
+        assert!(held.reserve(&c1(), "order-2", later).is_ok());
         assert!(held.redeem("c1", "order-2", later).is_ok());
     }
     use chrono::TimeZone;

@@ -221,8 +221,8 @@ async fn reward_codes_are_unique_and_rewards_save_by_version(store: Shared) {
         .await
         .unwrap()
         .expect("stored");
-    let a = read.reserve("order-A", t0()).unwrap();
-    let b = read.reserve("order-B", t0()).unwrap();
+    let a = read.reserve(&read.customer_id, "order-A", t0()).unwrap();
+    let b = read.reserve(&read.customer_id, "order-B", t0()).unwrap();
     store.save_reward(&a).await.unwrap();
     assert_conflict(store.save_reward(&b).await, "a second order's reservation");
     let held = store
@@ -232,7 +232,7 @@ async fn reward_codes_are_unique_and_rewards_save_by_version(store: Shared) {
         .expect("stored");
     assert_eq!(held.reserved.as_ref().unwrap().order_ref, "order-A");
     assert!(matches!(
-        held.reserve("order-B", t0()),
+        held.reserve(&held.customer_id, "order-B", t0()),
         Err(ReserveError::HeldByAnotherOrder { .. })
     ));
 

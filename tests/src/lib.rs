@@ -569,6 +569,7 @@ pub fn webhook_deps(table: &LocalTable, bus: &BusQueue) -> webhook::Deps {
             webhook: vec![WEBHOOK_KEY.to_vec()],
             link: shared::signing::LinkKeys::one(LINK_KEY),
             platforms: platform_keys(),
+            signature_v1: true,
         },
         public_base_url: PUBLIC_BASE_URL.into(),
         metrics: Arc::new(MemoryMetrics::default()),
@@ -681,6 +682,8 @@ pub fn platform_keys() -> webhook::PlatformKeys {
         shopify: vec![SHOPIFY_SECRET.to_vec()],
         woocommerce: vec![WOOCOMMERCE_SECRET.to_vec()],
         stripe: vec![STRIPE_SECRET.to_vec()],
+        shopify_shop: None,
+        woocommerce_source: None,
     }
 }
 

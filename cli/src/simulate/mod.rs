@@ -431,6 +431,7 @@ pub fn sim_keys() -> Keys {
         webhook: vec![b"simulation-webhook-key".to_vec()],
         link: shared::signing::LinkKeys::one(b"simulation-link-key"),
         platforms: Default::default(),
+        signature_v1: true,
     }
 }
 

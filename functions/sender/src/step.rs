@@ -236,6 +236,14 @@ async fn send(
         });
     };
     let delivery = while_claimed(enrollments, &claimed, now, async {
+        // The profile once more, now that the claim is stored: an unsubscribe (from this or any
+        // other flow's email) acknowledged before this read ends the enrollment here; one after
+        // it finds the claim and waits for this send to settle.
+        let fresh = deps.store.get_profile(&due.customer_id).await?;
+        if let Some(reason) = send::mail_refused(fresh.as_ref()) {
+            end_enrollment(deps, claimed.clone(), reason, now).await?;
+            return Ok(Delivery::Withdrawn);
+        }
         // Issue the reward (a take-over finds it already issued), and have the shop's checkout
         // know it before the email carries it.
         if let Some((r, insert)) = &reward {
@@ -247,10 +255,18 @@ async fn send(
         deliver(deps, &email, profile, &claimed, now).await
     })
     .await?;
-    let Delivery::Accepted(message_id) = delivery else {
-        return Ok(Outcome::Skipped {
-            why: "address_rejected",
-        });
+    let message_id = match delivery {
+        Delivery::Accepted(message_id) => message_id,
+        Delivery::AddressRejected => {
+            return Ok(Outcome::Skipped {
+                why: "address_rejected",
+            })
+        }
+        Delivery::Withdrawn => {
+            return Ok(Outcome::Skipped {
+                why: "not_mailable_after_claim",
+            })
+        }
     };
 
     mark_sent(
@@ -286,6 +302,9 @@ enum Delivery {
     Accepted(String),
     /// Refused for the address: the customer is suppressed and the enrollment ended.
     AddressRejected,
+    /// Not handed to SES: the profile read after the claim says no email may go any more
+    /// (unsubscribed, suppressed or erased meanwhile), and the enrollment ended.
+    Withdrawn,
 }
 
 /// Hands the email to SES. A rejected address suppresses the customer and ends the claimed

@@ -119,17 +119,7 @@ impl Basis {
     }
 }
 
-/// Median of a non-empty slice.
-/// The median of `values`, which it sorts in place (callers own a scratch copy).
-pub(crate) fn median(v: &mut [f64]) -> f64 {
-    v.sort_unstable_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
+use crate::rhythm::median;
 
 /// The customer's own threshold (see the module docs for the formula).
 pub fn threshold(profile: &Profile, policy: &LapsePolicy) -> Threshold {

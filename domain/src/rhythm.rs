@@ -123,7 +123,7 @@ fn regular(days: &[NaiveDate]) -> Option<Regular> {
     let pulled = (n * var + PRIOR_GAPS * EXPONENTIAL_LOG_VARIANCE) / (n + PRIOR_GAPS);
     // v = 1/k + 1/(2k²) solved for k.
     let shape = (1.0 + (1.0 + 2.0 * pulled).sqrt()) / (2.0 * pulled);
-    let median_gap_days = crate::lapse::median(&mut gaps);
+    let median_gap_days = median(&mut gaps);
     (shape >= REGULAR_SHAPE && median_gap_days > 0.0).then_some(Regular {
         gaps: gaps.len(),
         median_gap_days,
@@ -307,6 +307,17 @@ pub fn gamma_q(a: f64, x: f64) -> f64 {
         }
     }
     (front * h).clamp(0.0, 1.0)
+}
+
+/// The median of a non-empty slice, which it sorts in place (callers own a scratch copy).
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    v.sort_unstable_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 #[cfg(test)]

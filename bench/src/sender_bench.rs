@@ -36,6 +36,7 @@ fn deps(store: Arc<dyn Store>, mailer: Arc<dyn Mailer>, rate: Option<f64>) -> se
         sender_address: "winback@example.com".into(),
         limiter: Arc::new(sender::RateLimiter::new(rate)),
         lease: chrono::Duration::minutes(5),
+        checkout: None,
     }
 }
 

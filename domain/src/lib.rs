@@ -10,6 +10,7 @@ mod macros;
 
 pub mod activity;
 pub mod celebration;
+pub mod checkout;
 pub mod customer;
 pub mod due;
 pub mod edge;

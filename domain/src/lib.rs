@@ -34,5 +34,6 @@ pub mod schedule;
 pub mod send;
 pub mod sequence;
 pub mod survey;
+pub mod targeting;
 pub mod uplift;
 pub mod zone;

@@ -51,6 +51,23 @@ def qini(score, treated, y):
     return area / abs(everyone)
 
 
+def versus_best(scores, treated, y, rounds=200):
+    """winback's Qini minus the best reference's on the test half, with a bootstrap 95% interval
+    (people resampled with replacement, every model's scores on the same resample)."""
+    refs = [n for n in ("causalml", "sklearn") if n in scores]
+    if "winback" not in scores or not refs:
+        return None
+    best = max(refs, key=lambda n: qini(scores[n], treated, y))
+    diff = qini(scores["winback"], treated, y) - qini(scores[best], treated, y)
+    rng = np.random.default_rng(SEED)
+    draws = []
+    for _ in range(rounds):
+        i = rng.integers(0, len(y), len(y))
+        draws.append(qini(scores["winback"][i], treated[i], y[i]) - qini(scores[best][i], treated[i], y[i]))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return best, diff, low, high
+
+
 def numeric(df):
     x = pd.DataFrame(index=df.index)
     x["female"] = (df["sex"] == "female").astype(int)
@@ -134,6 +151,7 @@ def main():
         train, test = part[part["half"] == 0], part[part["half"] == 1]
         row = {"arm": arm, "train": len(train), "test": len(test),
                "effect": test[test.w == 1].y.mean() - test[test.w == 0].y.mean()}
+        scores = {}
         for name, fit in (
             ("winback", lambda: run_winback(os.path.abspath(binary), work, train, test)),
             ("sklearn", lambda: run_sklearn(train, test)),
@@ -141,12 +159,14 @@ def main():
         ):
             try:
                 score, seconds = fit()
+                scores[name] = score
                 row[name] = (qini(score, test["w"].values, test["y"].values), seconds)
             except Exception as e:  # a reference that fails is reported, not fatal
                 print(f"{arm}: {name} failed: {e}", file=sys.stderr)
                 row[name] = None
+        row["vs_best"] = versus_best(scores, test["w"].values, test["y"].values)
         rows.append(row)
-        print(json.dumps(row), flush=True)
+        print(json.dumps(row, default=float), flush=True)
 
     def cell(v):
         return "failed" if v is None else f"{v[0]:.3f}"
@@ -154,15 +174,28 @@ def main():
     def secs(v):
         return "–" if v is None else f"{v[1]:.1f} s"
 
+    release = "/release/" in binary
+
+    def gap(v):
+        if v is None:
+            return "–"
+        best, diff, low, high = v
+        return f"{diff:+.3f} ({low:+.3f} to {high:+.3f}) vs {best}"
+
     lines = [
-        "| postcard | train / test people | effect on the test half | winback Qini | causalml uplift forest Qini | scikit-learn two-model GB Qini | fit time winback / causalml / sklearn |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| postcard | train / test people | effect on the test half | winback Qini | causalml uplift forest Qini | scikit-learn two-model GB Qini | winback − best reference (95% bootstrap) | fit time winback / causalml / sklearn |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
+        times = (
+            f"{secs(r['winback'])} / {secs(r['causalml'])} / {secs(r['sklearn'])}"
+            if release
+            else "not measured (winback debug build)"
+        )
         lines.append(
             f"| {r['arm']} | {r['train']:,} / {r['test']:,} | {r['effect'] * 100:+.1f} points | "
             f"{cell(r['winback'])} | {cell(r['causalml'])} | {cell(r['sklearn'])} | "
-            f"{secs(r['winback'])} / {secs(r['causalml'])} / {secs(r['sklearn'])} |"
+            f"{gap(r['vs_best'])} | {times} |"
         )
     def total(name):
         return sum(r[name][1] for r in rows if r[name] is not None)
@@ -170,7 +203,7 @@ def main():
     ratios = ", ".join(
         f"{name} {total(name) / total('winback'):.2f}×"
         for name in ("causalml", "sklearn")
-        if all(r[name] is not None for r in rows) and total("winback") > 0
+        if release and all(r[name] is not None for r in rows) and total("winback") > 0
     )
     table = "\n".join(lines)
     print(table)
@@ -191,18 +224,19 @@ half and scores the same test half, and one formula computes each model's Qini c
 the area between the Qini curve and the random line over the average effect (0 = no better than
 random; higher is better; `infra/uplift/compare.py`). The references: causalml's
 `UpliftRandomForestClassifier` (100 trees, depth 6, leaves of 200 or more) and a scikit-learn
-two-model `HistGradientBoostingClassifier` (100 iterations each), all on one core (`taskset`,
-one thread). Features: sex, year of birth, the six past votes, household size.
+two-model `HistGradientBoostingClassifier` (100 iterations each), each on one thread
+(`infra/bench uplift` also pins the run to one core with `taskset`). Features: sex, year of
+birth, the six past votes, household size.
 
 Households are not identified in the file, so the split is by person: members of one household
 can be on both sides, and a postcard went to a whole household. Every model gets the same split,
 so the comparison between them is fair, but the absolute figures are somewhat optimistic for all.
-The Qini coefficients are small and noisy: the effects are a few points and the test halves hold
-about 6,000 to 19,000 treated people.
+The Qini coefficients are noisy: the effects are a few points, and each test half holds about
+19,000 people who got the postcard and 95,000 who got nothing.
 
 {table}
 
-Fit time over winback's, summed over the arms: {ratios or "n/a"} (winback's time is the whole
+Fit time over winback's, summed over the arms: {ratios or "not measured: this run used a debug build of winback, whose times say nothing of the release binary's"} (winback's time is the whole
 `winback uplift fit` run: reading the CSV, two cross-fitting folds and the final fit, and the
 report).
 """

@@ -109,6 +109,7 @@ pub(crate) fn validate(c: &CampaignConfig) -> Result<(), CampaignError> {
     validate_lapse(c)?;
     validate_sending_and_steps(c)?;
     validate_flow_priority(c)?;
+    validate_targeting(c)?;
     validate_resolved_template(c)?;
     validate_rewards(c)?;
     validate_checkout(c)?;
@@ -297,6 +298,28 @@ fn validate_flow_priority(c: &CampaignConfig) -> Result<(), CampaignError> {
                 format!("names `{name}` twice: list each flow once"),
             ));
         }
+    }
+    Ok(())
+}
+
+fn validate_targeting(c: &CampaignConfig) -> Result<(), CampaignError> {
+    let t = &c.targeting;
+    for (key, value) in [
+        ("targeting.margin", t.margin),
+        ("targeting.exploration", t.exploration),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            return Err(invalid(
+                key,
+                format!("must be a share between 0 and 1 (0.3 = 30%), got {value}"),
+            ));
+        }
+    }
+    if !(t.email_cost >= 0.0 && t.email_cost.is_finite()) {
+        return Err(invalid(
+            "targeting.email_cost",
+            format!("must be an amount of 0 or more, got {}", t.email_cost),
+        ));
     }
     Ok(())
 }

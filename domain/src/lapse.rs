@@ -297,9 +297,12 @@ fn at_risk_from(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> 
     }
     let fit = policy.fitted_model();
     model::profile_summary(profile, now)
-        .and_then(|s| match own::of_profile(profile, policy, &fit, &s, now) {
-            Some(own) => Some(own.at_risk_at),
-            None => at_risk_moment(profile, policy, &fit, &s),
+        .and_then(|s| {
+            let model_lapse = || lapse_moment(profile, policy, &fit, &s);
+            match own::of_profile(profile, policy, &s, &fit, &model_lapse, now) {
+                Some(own) => Some(own.at_risk_at()),
+                None => at_risk_moment(profile, policy, &fit, &s),
+            }
         })
         .unwrap_or_else(by_threshold)
 }
@@ -533,11 +536,14 @@ pub fn assess_with_model(
         horizon_days: policy.horizon_days,
         basis: Basis::Model,
     };
-    if let Some(own) = own::of_profile(profile, policy, fit, &s, now) {
+    // The model's lapse moment, solved once whether a category or the model wants it.
+    let model_lapse = std::cell::OnceCell::new();
+    let model_lapse_at = || *model_lapse.get_or_init(|| lapse_moment(profile, policy, fit, &s));
+    if let Some(own) = own::of_profile(profile, policy, &s, fit, &model_lapse_at, now) {
         return own::assess(profile, policy, own, outlook, now);
     }
-    let Some((lapses_at, earliest_risk)) = lapse_moment(profile, policy, fit, &s)
-        .and_then(|l| Some((l, earliest_risk(profile, policy, l)?)))
+    let Some((lapses_at, earliest_risk)) =
+        model_lapse_at().and_then(|l| Some((l, earliest_risk(profile, policy, l)?)))
     else {
         let mut a = assess_threshold(profile, policy, now);
         a.outlook = Some(outlook);
@@ -940,9 +946,10 @@ mod tests {
                 let s = model::profile_summary(&p, last).unwrap();
                 // A regular buyer's moments come from their own rhythm (own.rs); the rest solve
                 // the model's.
-                let own = own::of_profile(&p, &pol, &fit, &s, last);
+                let model_lapse = || lapse_moment(&p, &pol, &fit, &s);
+                let own = own::of_profile(&p, &pol, &s, &fit, &model_lapse, last);
                 let (Some(at_risk), Some(lapses)) = (
-                    own.map(|o| o.at_risk_at)
+                    own.map(|o| o.at_risk_at())
                         .or_else(|| at_risk_moment(&p, &pol, &fit, &s)),
                     own.map(|o| o.lapses_at)
                         .or_else(|| lapse_moment(&p, &pol, &fit, &s)),

@@ -52,10 +52,11 @@ DYNAMODB = {
 }
 SECRETS = {
     "SchedulerFunction": set(),
-    "SenderFunction": {"LinkKeySeed"},
+    "SenderFunction": {"LinkKeySeed", "CheckoutSecret"},
     "WebhookFunction": {"Secret", "LinkKeySeed"},
 }
-SECRET_VARIABLES = {"Secret": "WEBHOOK_SECRET_ARN", "LinkKeySeed": "LINK_SECRET_ARN"}
+SECRET_VARIABLES = {"Secret": "WEBHOOK_SECRET_ARN", "LinkKeySeed": "LINK_SECRET_ARN",
+                    "CheckoutSecret": "CHECKOUT_SECRET_ARN"}
 PUBLISHERS = {"SchedulerFunction", "WebhookFunction"}
 BROAD_POLICIES = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy", "DynamoDBWritePolicy", "AmazonDynamoDBFullAccess",
                   "SecretsManagerReadWrite"}

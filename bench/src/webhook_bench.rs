@@ -50,6 +50,7 @@ fn deps(store: Arc<dyn shared::ports::Store>) -> Deps {
             webhook: vec![KEY.to_vec()],
             link: shared::signing::LinkKeys::one(b"bench-link-key"),
             platforms: Default::default(),
+            signature_v1: true,
         },
         public_base_url: "https://hooks.example.com".into(),
         metrics: Arc::new(MemoryMetrics::default()),

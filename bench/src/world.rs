@@ -26,7 +26,11 @@ pub fn now() -> DateTime<Utc> {
 /// A customer with a few orders. Due ones lapsed long ago and are due now; the others ordered
 /// recently and are due months from now.
 pub fn customer(i: usize, due: bool) -> Profile {
-    let mut p = Profile::new(format!("c-{i:07}"));
+    let mut p = Profile::new(
+        format!("c-{i:07}")
+            .parse()
+            .expect("c- and seven digits is a customer id"),
+    );
     p.email = Some(format!("customer{i}@example.com"));
     p.first_name = Some("Alex".into());
     p.locale = Some(["en", "sv", "da", "pl", "pt"][i % 5].into());

@@ -12,7 +12,7 @@ use shared::campaign::config::LapsePolicy;
 use shared::domain::lapse;
 use shared::domain::model::{self, Fit, Summary, Variant};
 
-use crate::error::{CliError, CliResult};
+use crate::error::CliResult;
 use crate::orders::OrderRow;
 use crate::report::html;
 
@@ -382,10 +382,7 @@ impl Backtest {
                 figures => self.to_text(),
             },
         );
-        std::fs::create_dir_all(out).map_err(CliError::io("create", out))?;
-        let path = out.join("index.html");
-        std::fs::write(&path, page).map_err(CliError::io("write", &path))?;
-        Ok(path)
+        crate::pages::write_index(out, &page)
     }
 }
 
@@ -410,7 +407,7 @@ mod tests {
     fn order(id: &str, day: u32, amount: i64) -> OrderRow {
         OrderRow {
             line: 0,
-            customer_id: id.into(),
+            customer_id: id.parse().unwrap(),
             email: format!("{id}@example.com"),
             ordered_at: Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap()
                 + Duration::days(day as i64),

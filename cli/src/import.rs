@@ -448,7 +448,7 @@ mod tests {
         let parsed = orders::read_orders_from(file.as_bytes(), Path::new("x.csv")).unwrap();
         assert_eq!(parsed.bad.len(), 1, "'maybe' is refused with its line");
         assert!(parsed.bad[0].reason.contains("marketing_consent"));
-        let mut old = Profile::new("c1");
+        let mut old = Profile::new("c1".parse().unwrap());
         old.email_status = EmailStatus::Unsubscribed;
         store.save_profile(&old).await.unwrap();
         import_profiles(

@@ -42,7 +42,7 @@ pub const OPTIONAL: [&str; 12] = [
 pub struct OrderRow {
     /// Line number in the file (the header is line 1).
     pub line: u64,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub email: String,
     pub ordered_at: DateTime<Utc>,
     pub amount: Money,
@@ -235,9 +235,8 @@ fn parse_row(
     };
     let required = |name: &str| field(name).ok_or_else(|| format!("{name} is empty"));
     // The activity contract's types: one rule for each value wherever it comes in.
-    let customer_id = CustomerId::parse(&required("customer_id")?)
-        .map_err(|e| format!("customer_id: {e}"))?
-        .into_string();
+    let customer_id =
+        CustomerId::parse(&required("customer_id")?).map_err(|e| format!("customer_id: {e}"))?;
     let email = EmailAddress::parse(&required("email")?)
         .map_err(|e| format!("{EMAIL_REFUSED}{e}"))?
         .as_str()
@@ -337,7 +336,7 @@ pub fn build_profiles(
     sorted.sort_by_key(|r| (r.ordered_at, r.line));
     for r in sorted {
         let p = by_customer
-            .entry(&r.customer_id)
+            .entry(r.customer_id.as_str())
             .or_insert_with(|| Profile::new(r.customer_id.clone()));
         p.email = Some(r.email.clone());
         let keep = |slot: &mut Option<String>, v: &Option<String>| {

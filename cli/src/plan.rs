@@ -126,7 +126,7 @@ pub fn plan_one(
     let evaluation = enroll::decide(&facts, campaign, &program, at);
     let a = &evaluation.assessment;
     let mut row = PlanRow {
-        customer_id: p.customer_id.clone(),
+        customer_id: p.customer_id.to_string(),
         orders: p.order_count,
         last_order_at: p.last_order_at,
         threshold_days: a.threshold.as_ref().map(|t| t.days),
@@ -467,7 +467,7 @@ mod tests {
     use shared::domain::money::Money;
 
     fn customer(id: &str, last_day: u32) -> Profile {
-        let mut p = Profile::new(id);
+        let mut p = Profile::new(id.parse().unwrap());
         p.email = Some(format!("{id}@example.com"));
         for d in [last_day - 28, last_day - 14, last_day] {
             p.record_order(OrderRecord {
@@ -598,7 +598,7 @@ mod tests {
         // A lapsed customer whose last enrollment sent three emails, none opened.
         let lapsed = customer("c6", 30);
         let mut e = shared::domain::sequence::Enrollment::start(
-            "c6",
+            &"c6".parse().unwrap(),
             &c,
             1,
             shared::domain::experiment::Group::Treated,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use shared::campaign::{Campaign, EmailContext, NpsLink, RewardView, SurveyLink};
+use shared::domain::edge::CustomerId;
 use shared::domain::money::Money;
 use shared::domain::reward::{Reward, RewardCode, RewardKind, RewardSpec};
 use shared::domain::sequence::Flow;
@@ -30,6 +31,7 @@ pub fn sample_spec(kind: RewardKind) -> RewardSpec {
         RewardKind::FreeShipping | RewardKind::Consultation => (None, None, None),
     };
     RewardSpec {
+        amounts: Default::default(),
         kind,
         value,
         product,
@@ -149,7 +151,7 @@ fn sample_reward(
     Reward::issue(
         RewardCode::from_entropy([7, 1, 3, 9, 4, 2, 8, 6]),
         spec,
-        "preview",
+        &CustomerId::parse("preview").expect("a valid customer id"),
         &config.name,
         "preview#1",
         "preview",

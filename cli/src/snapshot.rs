@@ -163,7 +163,7 @@ mod tests {
     #[tokio::test]
     async fn a_snapshot_round_trips_profiles_and_counters_exactly() {
         let store = MemoryStore::new();
-        let mut p = Profile::new("c1");
+        let mut p = Profile::new("c1".parse().unwrap());
         p.email = Some("a@example.com".into());
         store.put_profiles(&[p]).await.unwrap();
         let key = CohortKey {

@@ -24,7 +24,7 @@ fn unsubscribe(id: &str) -> webhook::HttpRequest {
         &shared::signing::LinkKeys::one(LINK_KEY),
         &LinkClaims {
             purpose: Purpose::Unsubscribe,
-            customer_id: id.into(),
+            customer_id: id.parse().unwrap(),
             campaign: CAMPAIGN.into(),
             enrollment_id: format!("{id}#{CAMPAIGN}#1"),
             step: 1,

@@ -49,6 +49,7 @@ fn world() -> World {
                 webhook: vec![WEBHOOK_KEY.to_vec()],
                 link: shared::signing::LinkKeys::one(b"link"),
                 platforms: Default::default(),
+                signature_v1: true,
             },
             public_base_url: "https://hooks.example.com".into(),
             metrics: metrics.clone(),
@@ -71,6 +72,7 @@ fn world() -> World {
             sender_address: "shop@example.com".into(),
             limiter: Arc::new(sender::RateLimiter::new(None)),
             lease: Duration::minutes(5),
+            checkout: None,
         },
         store,
         bus,
@@ -81,7 +83,7 @@ fn world() -> World {
 /// A lapsed customer who answered "quality" 30 days ago, and was paused.
 async fn paused(w: &World, id: &str, status: EmailStatus) {
     let c = example().config();
-    let mut p = Profile::new(id);
+    let mut p = Profile::new(id.parse().unwrap());
     p.email = Some(format!("{id}@example.com"));
     p.locale = Some("en".into());
     p.time_zone = Some("Europe/Stockholm".into());
@@ -98,7 +100,7 @@ async fn paused(w: &World, id: &str, status: EmailStatus) {
     p.survey_reason = Some(Reason::Quality);
     w.store.save_profile(&p).await.unwrap();
     let at = now() - Duration::days(30);
-    let mut e = Enrollment::start(id, c, 1, Group::Treated, "amount-10", at)
+    let mut e = Enrollment::start(&id.parse().unwrap(), c, 1, Group::Treated, "amount-10", at)
         .record_sent(1, at, None, c)
         .unwrap()
         .exit(ExitReason::Paused, at)

@@ -243,7 +243,7 @@ pub fn profile(
 ) -> ProfileChange {
     let mut p = stored
         .cloned()
-        .unwrap_or_else(|| Profile::new(a.customer_id.as_str()));
+        .unwrap_or_else(|| Profile::new(a.customer_id.clone()));
     apply(&mut p, a, policy.still_with_us);
     if p.erased {
         p.due_at = None;
@@ -430,7 +430,7 @@ pub fn decide(facts: &Facts<'_>, policy: &Policy<'_>) -> Decision {
             });
             out.events.push(BusEvent::CustomerReactivated {
                 campaign: e.campaign.clone(),
-                customer_id: a.customer_id.to_string(),
+                customer_id: a.customer_id.clone(),
                 enrollment_id: e.id.clone(),
                 variant: e.variant.clone(),
                 revenue: Money(minor).to_string(),
@@ -488,7 +488,7 @@ pub fn decide(facts: &Facts<'_>, policy: &Policy<'_>) -> Decision {
 /// What a survey answer changed, as saved.
 #[derive(Debug, Clone, Copy)]
 pub struct AnswerFacts<'a> {
-    pub customer_id: &'a str,
+    pub customer_id: &'a CustomerId,
     pub campaign: &'a str,
     pub answer: Answer,
     /// The enrollment the email belonged to before and after the answer, when it was still the
@@ -525,7 +525,7 @@ pub fn answered(facts: &AnswerFacts<'_>, now: DateTime<Utc>) -> Answered {
     let event =
         (facts.enrollment.is_some() || facts.profile_changed).then(|| BusEvent::SurveyAnswered {
             campaign: facts.campaign.to_string(),
-            customer_id: facts.customer_id.to_string(),
+            customer_id: facts.customer_id.clone(),
             reason,
             nps,
             at: now,
@@ -608,6 +608,7 @@ mod tests {
 
     fn reward() -> Reward {
         let spec = RewardSpec {
+            amounts: Default::default(),
             kind: RewardKind::AmountOff,
             value: Some(Money(1000)),
             product: None,
@@ -618,7 +619,7 @@ mod tests {
         Reward::issue(
             code,
             spec,
-            CUSTOMER,
+            &CUSTOMER.parse().unwrap(),
             "example",
             "c-1#example#1",
             "a",
@@ -756,7 +757,7 @@ mod tests {
             attribution,
             Attribution::Stopped(_, ExitReason::StillWithUs)
         ));
-        let mut p = Profile::new(CUSTOMER);
+        let mut p = Profile::new(CUSTOMER.parse().unwrap());
         p.tags.insert(TAG_CANCELLED.into());
         let ProfileChange::Save(after) = profile(
             Some(&p),
@@ -809,7 +810,7 @@ mod tests {
 
     #[test]
     fn an_erased_customer_records_nothing_and_is_never_due() {
-        let mut tombstone = Profile::new(CUSTOMER);
+        let mut tombstone = Profile::new(CUSTOMER.parse().unwrap());
         tombstone.erase_personal_data();
         assert_eq!(erase(&tombstone), None, "erasing again writes nothing");
         let mut a = activity(Kind::RenewalUpcoming, at(5), None);
@@ -818,7 +819,7 @@ mod tests {
             profile(Some(&tombstone), &a, None, None, &policy(), at(5)),
             ProfileChange::Keep
         );
-        let mut p = Profile::new(CUSTOMER);
+        let mut p = Profile::new(CUSTOMER.parse().unwrap());
         p.first_name = Some("Ada".into());
         p.due_at = Some(at(9));
         let erased = erase(&p).unwrap();
@@ -837,7 +838,7 @@ mod tests {
 
     #[test]
     fn subscription_signals_tag_the_profile_until_an_order_or_renewal() {
-        let mut p = Profile::new(CUSTOMER);
+        let mut p = Profile::new(CUSTOMER.parse().unwrap());
         let step = |p: &Profile, kind| match profile(
             Some(p),
             &activity(kind, at(5), None),
@@ -915,7 +916,7 @@ mod tests {
         let answer = Answer::Reason(Reason::Quality);
         let after = before.answered(answer, false, at(3)).unwrap();
         let facts = AnswerFacts {
-            customer_id: CUSTOMER,
+            customer_id: &CUSTOMER.parse().unwrap(),
             campaign: "example",
             answer,
             enrollment: Some((&before, &after)),

@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn a_birthday_is_due_on_its_day_in_the_customers_zone_once_a_year() {
         let tz = zone("Asia/Tokyo");
-        let mut p = Profile::new("c");
+        let mut p = Profile::new("c".parse().unwrap());
         p.birthday = Some(Birthday::parse("--04-17").unwrap());
         // 16 April 16:00 UTC is already 17 April 01:00 in Tokyo.
         assert_eq!(due_today(&p, &tz, at(2026, 4, 16, 14)), None);
@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn the_anniversary_of_the_first_order_comes_from_the_next_year_on() {
         let tz = zone("Europe/Stockholm");
-        let mut p = Profile::new("c");
+        let mut p = Profile::new("c".parse().unwrap());
         p.record_order(OrderRecord {
             at: at(2024, 2, 29, 12),
             amount: Money(1000),

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::edge::CustomerId;
 use super::money::Money;
 
 /// How many recent orders a profile keeps to find the rhythm.
@@ -57,9 +58,9 @@ impl EmailStatus {
 }
 
 /// Everything known about one customer. Personal fields are optional so they can be erased.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Profile {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     /// Optimistic-concurrency version; 0 means "not stored yet".
     #[serde(default)]
     pub version: u64,
@@ -164,10 +165,45 @@ pub struct Profile {
 }
 
 impl Profile {
-    pub fn new(customer_id: impl Into<String>) -> Profile {
+    /// A customer known by id only: no contact details, no orders, subscribed.
+    pub fn new(customer_id: CustomerId) -> Profile {
         Profile {
-            customer_id: customer_id.into(),
-            ..Profile::default()
+            customer_id,
+            version: Default::default(),
+            email: Default::default(),
+            first_name: Default::default(),
+            locale: Default::default(),
+            time_zone: Default::default(),
+            currency: Default::default(),
+            orders: Default::default(),
+            earlier_orders: Default::default(),
+            earlier_orders_other: Default::default(),
+            order_count: Default::default(),
+            lifetime_value: Default::default(),
+            lifetime_value_other: Default::default(),
+            first_order_at: Default::default(),
+            last_order_at: Default::default(),
+            last_activity_at: Default::default(),
+            still_with_us_at: Default::default(),
+            email_status: Default::default(),
+            sunset_at: Default::default(),
+            tags: Default::default(),
+            resolved_reasons: Default::default(),
+            resolution_notes: Default::default(),
+            told_resolved: Default::default(),
+            survey_reason: Default::default(),
+            nps: Default::default(),
+            emails_opened: Default::default(),
+            emails_clicked: Default::default(),
+            last_clicked_at: Default::default(),
+            signal_page_viewed_at: Default::default(),
+            renewal_due_at: Default::default(),
+            due_at: Default::default(),
+            birthday: Default::default(),
+            signed_up_at: Default::default(),
+            celebrated: Default::default(),
+            follow_up: Default::default(),
+            erased: Default::default(),
         }
     }
 
@@ -323,12 +359,10 @@ impl Profile {
     /// stays is a tombstone, the id marked erased, so later activity or an import does not
     /// build a profile again. The version is kept for the conditional save.
     pub fn erase_personal_data(&mut self) {
-        *self = Profile {
-            customer_id: std::mem::take(&mut self.customer_id),
-            version: self.version,
-            erased: true,
-            ..Profile::default()
-        };
+        let mut tombstone = Profile::new(self.customer_id.clone());
+        tombstone.version = self.version;
+        tombstone.erased = true;
+        *self = tombstone;
     }
 
     /// Whether this is an erased customer's tombstone and nothing more.
@@ -566,7 +600,7 @@ mod tests {
 
     #[test]
     fn an_order_after_the_sunset_wakes_the_customer_and_an_older_one_does_not() {
-        let mut p = Profile::new("c1");
+        let mut p = Profile::new("c1".parse().unwrap());
         p.email = Some("a@example.com".into());
         p.sunset_at = Some(Utc.with_ymd_and_hms(2026, 1, 15, 0, 0, 0).unwrap());
         p.record_order(order(10, 500));
@@ -578,7 +612,7 @@ mod tests {
 
     #[test]
     fn orders_are_kept_sorted_bounded_and_counted_once() {
-        let mut p = Profile::new("c1");
+        let mut p = Profile::new("c1".parse().unwrap());
         assert!(p.record_order(order(10, 500)));
         assert!(p.record_order(order(3, 700)));
         assert!(!p.record_order(order(3, 700)));
@@ -596,7 +630,7 @@ mod tests {
             assert!(!p.record_order(order(d, 100 + d as i64)), "day {d} again");
         }
         assert_eq!((p.order_count, p.lifetime_value), (count, value));
-        let mut copy = Profile::new("c1");
+        let mut copy = Profile::new("c1".parse().unwrap());
         for o in p.all_orders() {
             copy.record_order(o);
         }
@@ -618,7 +652,7 @@ mod tests {
 
     #[test]
     fn merging_a_profile_keeps_each_amount_in_its_own_currency_also_for_older_orders() {
-        let mut file = Profile::new("c1");
+        let mut file = Profile::new("c1".parse().unwrap());
         assert!(file.record_order_in(order(1, 1000), "eur"));
         for d in 2..=28 {
             let currency = if d % 2 == 0 { "SEK" } else { "EUR" };
@@ -639,7 +673,7 @@ mod tests {
         assert_eq!(file.lifetime_value_other.get("SEK"), Some(&Money(sek)));
 
         // What an import does: the stored profile takes every order of the file's.
-        let mut stored = Profile::new("c1");
+        let mut stored = Profile::new("c1".parse().unwrap());
         stored.record_order_in(order(1, 1000), "EUR");
         for o in file.all_orders() {
             stored.record_order(o);
@@ -654,7 +688,7 @@ mod tests {
         assert_eq!(stored.lifetime_value, Money(eur));
 
         // A customer whose home currency is another keeps the file's euros apart.
-        let mut sek_home = Profile::new("c1");
+        let mut sek_home = Profile::new("c1".parse().unwrap());
         sek_home.record_order_in(order(1, 50), "SEK");
         for o in file.all_orders() {
             sek_home.record_order(o);

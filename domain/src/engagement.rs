@@ -174,7 +174,7 @@ mod tests {
     }
 
     fn buyer() -> Profile {
-        let mut p = Profile::new("c1");
+        let mut p = Profile::new("c1".parse().unwrap());
         p.last_order_at = Some(at(1));
         p
     }

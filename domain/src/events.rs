@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::edge::CustomerId;
 use crate::survey::{FollowUp, Reason};
 
 /// The `source` of every event.
@@ -12,7 +13,7 @@ pub const SOURCE: &str = "winback";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepDue {
     pub campaign: String,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub enrollment_id: String,
     pub step: u8,
     pub due_at: DateTime<Utc>,
@@ -24,7 +25,7 @@ pub struct StepDue {
 pub enum BusEvent {
     CustomerEnrolled {
         campaign: String,
-        customer_id: String,
+        customer_id: CustomerId,
         enrollment_id: String,
         variant: String,
         group: String,
@@ -33,7 +34,7 @@ pub enum BusEvent {
     WinbackStepDue(StepDue),
     CustomerReactivated {
         campaign: String,
-        customer_id: String,
+        customer_id: CustomerId,
         enrollment_id: String,
         variant: String,
         revenue: String,
@@ -43,24 +44,24 @@ pub enum BusEvent {
     },
     SurveyAnswered {
         campaign: String,
-        customer_id: String,
+        customer_id: CustomerId,
         reason: Option<Reason>,
         nps: Option<u8>,
         at: DateTime<Utc>,
     },
     FollowUpNeeded {
         campaign: String,
-        customer_id: String,
+        customer_id: CustomerId,
         why: FollowUp,
         at: DateTime<Utc>,
     },
     CustomerSunset {
         campaign: String,
-        customer_id: String,
+        customer_id: CustomerId,
         at: DateTime<Utc>,
     },
     CustomerSuppressed {
-        customer_id: String,
+        customer_id: CustomerId,
         why: String,
         at: DateTime<Utc>,
     },
@@ -72,7 +73,19 @@ pub enum BusEvent {
         reason: Reason,
         note: String,
         at: DateTime<Utc>,
+        /// Where an earlier pass over the profiles stopped when its time ran out: the scheduler
+        /// publishes the request again with it, and the next invocation goes on from there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<ResumeAt>,
     },
+}
+
+/// Where a pass over every profile goes on: the scan segment and the cursor in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeAt {
+    pub segment: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 impl BusEvent {

@@ -162,7 +162,7 @@ mod tests {
 
     #[test]
     fn an_open_follow_up_holds_emails_until_closed_or_the_pause_passes() {
-        let mut p = Profile::new("c1");
+        let mut p = Profile::new("c1".parse().unwrap());
         assert_eq!(holds_until(&p, 14, t(1, 0)), None);
         assert!(open(
             &mut p,
@@ -177,12 +177,15 @@ mod tests {
         assert_eq!(close(&mut p, t(3, 0)), Closed::Now);
         assert_eq!(holds_until(&p, 14, t(3, 1)), None);
         assert_eq!(close(&mut p, t(4, 0)), Closed::Already);
-        assert_eq!(close(&mut Profile::new("x"), t(4, 0)), Closed::NoneOpen);
+        assert_eq!(
+            close(&mut Profile::new("x".parse().unwrap()), t(4, 0)),
+            Closed::NoneOpen
+        );
     }
 
     #[test]
     fn a_second_answer_keeps_the_open_follow_up_and_its_start() {
-        let mut p = Profile::new("c1");
+        let mut p = Profile::new("c1".parse().unwrap());
         open(
             &mut p,
             "example",
@@ -218,7 +221,7 @@ mod tests {
 
     #[test]
     fn the_notice_names_what_a_person_needs_and_no_personal_data() {
-        let mut p = Profile::new("c-42");
+        let mut p = Profile::new("c-42".parse().unwrap());
         p.email = Some("ana@example.com".into());
         p.first_name = Some("Ana".into());
         open(

@@ -778,7 +778,7 @@ mod tests {
     }
 
     fn profile_with_gaps(gaps: &[f64], amount: i64) -> Profile {
-        let mut p = Profile::new("c");
+        let mut p = Profile::new("c".parse().unwrap());
         let mut at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
         p.record_order(OrderRecord {
             at,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::edge::CustomerId;
 use super::money::Money;
 use super::survey::Reason;
 
@@ -57,9 +58,14 @@ impl RewardKind {
 #[serde(deny_unknown_fields)]
 pub struct RewardSpec {
     pub kind: RewardKind,
-    /// Amount (`amount_off`, `multi_order`: money per order) or percent (`percent_off`).
+    /// Amount (`amount_off`, `multi_order`: money per order) in the campaign's currency, or
+    /// percent (`percent_off`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Money>,
+    /// The amount in other currencies (`amounts = { SEK = "110" }`), for customers who pay in
+    /// them; a currency not listed is converted at `exchange_rates` ([`priced`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub amounts: BTreeMap<String, Money>,
     /// The free product (`free_product`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
@@ -68,6 +74,51 @@ pub struct RewardSpec {
     pub orders: Option<u8>,
     /// Days from issue to expiry.
     pub validity_days: u32,
+}
+
+/// Why a fixed amount has no price in a customer's currency.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the reward's amount has no price in {currency}: add `amounts = {{ {currency} = \"...\" }}` to the reward, or `{currency} = <rate>` to [exchange_rates]")]
+pub struct Unpriced {
+    pub currency: String,
+}
+
+/// `spec` for a customer who pays in `currency`: a fixed amount (`amount_off`, `multi_order`) in
+/// that currency, from the reward's own `amounts`, else converted from the campaign currency at
+/// the valuation's rate and rounded to the currency's smallest unit (whole units for JPY and
+/// the other currencies without decimals). Percentages and other kinds are the same everywhere.
+pub fn priced(
+    spec: &RewardSpec,
+    currency: &str,
+    valuation: &crate::money::Valuation<'_>,
+) -> Result<RewardSpec, Unpriced> {
+    let (Some(value), true) = (
+        spec.value,
+        matches!(spec.kind, RewardKind::AmountOff | RewardKind::MultiOrder),
+    ) else {
+        return Ok(spec.clone());
+    };
+    if currency.eq_ignore_ascii_case(valuation.currency) {
+        return Ok(spec.clone());
+    }
+    let own = spec
+        .amounts
+        .iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(currency))
+        .map(|(_, m)| *m);
+    let amount = match own {
+        Some(m) => m,
+        None => valuation
+            .convert_to(value, currency)
+            .ok_or_else(|| Unpriced {
+                currency: currency.to_ascii_uppercase(),
+            })?,
+    };
+    Ok(RewardSpec {
+        value: Some(amount),
+        amounts: BTreeMap::new(),
+        ..spec.clone()
+    })
 }
 
 /// A spec that cannot be honoured.
@@ -85,6 +136,8 @@ pub enum SpecError {
     BadOrders,
     #[error("`validity_days` must be between 1 and 365")]
     BadValidity,
+    #[error("`amounts` are fixed amounts by currency: only amount_off and multi_order take them, each a three-letter code with an amount over 0 (`amounts = {{ SEK = \"115.00\" }}`); {0}")]
+    BadAmounts(String),
 }
 
 impl RewardSpec {
@@ -92,6 +145,20 @@ impl RewardSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         if !(1..=365).contains(&self.validity_days) {
             return Err(SpecError::BadValidity);
+        }
+        if !self.amounts.is_empty()
+            && !matches!(self.kind, RewardKind::AmountOff | RewardKind::MultiOrder)
+        {
+            return Err(SpecError::BadAmounts(format!(
+                "{} takes none",
+                self.kind.as_str()
+            )));
+        }
+        for (currency, amount) in &self.amounts {
+            let code = currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase());
+            if !code || amount.0 <= 0 {
+                return Err(SpecError::BadAmounts(format!("got {currency} = {amount}")));
+            }
         }
         match self.kind {
             RewardKind::AmountOff | RewardKind::PercentOff | RewardKind::MultiOrder => {
@@ -219,7 +286,7 @@ pub struct Reward {
     pub code: RewardCode,
     #[serde(default)]
     pub version: u64,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub campaign: String,
     pub enrollment_id: String,
     pub variant: String,
@@ -241,11 +308,19 @@ pub struct Reward {
     /// reported or the hold runs out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved: Option<Reservation>,
+    /// When the code was created in the shop's checkout (Shopify, WooCommerce, Stripe): an email
+    /// carries the code only once it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_checkout_at: Option<DateTime<Utc>>,
 }
 
 /// How long a reservation holds a code for its order: long enough to pay, short enough that an
 /// abandoned checkout does not lock the customer's code for the day.
 pub const RESERVATION_MINUTES: i64 = 60;
+
+/// The longest one order may hold a code, renewals included: a checkout that keeps reserving
+/// (or someone who does it on purpose) cannot lock the code away from its customer for longer.
+pub const MAX_HOLD_MINUTES: i64 = 2 * RESERVATION_MINUTES;
 
 /// A code held by one order at checkout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,6 +328,18 @@ pub struct Reservation {
     /// The shop's order reference (its order id or checkout token).
     pub order_ref: String,
     pub until: DateTime<Utc>,
+    /// When this order first reserved the code (renewals keep it). Holds stored before it was
+    /// kept count from their last renewal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl Reservation {
+    /// When the order first reserved the code.
+    pub fn since(&self) -> DateTime<Utc> {
+        self.since
+            .unwrap_or(self.until - Duration::minutes(RESERVATION_MINUTES))
+    }
 }
 
 /// Why a code cannot be reserved.
@@ -264,6 +351,13 @@ pub enum ReserveError {
     /// Another order holds it until `until` (or until that order is reported).
     #[error("another order holds this reward code")]
     HeldByAnotherOrder { until: DateTime<Utc> },
+    /// The code was issued to another customer: the shop must reserve it for the customer who
+    /// is checking out, and only a code of theirs.
+    #[error("this reward code belongs to another customer")]
+    OtherCustomer,
+    /// This order has held the code for [`MAX_HOLD_MINUTES`] since `since`: it is not renewed.
+    #[error("this order has held the reward code as long as a hold may last: report the order, or reserve with a new order")]
+    HoldSpent { since: DateTime<Utc> },
 }
 /// The link of the email's reward button: the shop's checkout with `code` applied (per
 /// [`CheckoutConfig`]), or `shop_url` when the campaign has no `[checkout]`. The code is
@@ -278,7 +372,7 @@ pub fn checkout_url(checkout: Option<&CheckoutConfig>, shop_url: &str, code: &st
         CheckoutPlatform::Shopify => format!("{base}/discount/{code}"),
         CheckoutPlatform::Woocommerce if base.contains('?') => format!("{base}&coupon={code}"),
         CheckoutPlatform::Woocommerce => format!("{base}/?coupon={code}"),
-        CheckoutPlatform::Generic => c
+        CheckoutPlatform::Generic | CheckoutPlatform::Stripe => c
             .url
             .as_deref()
             .unwrap_or(shop_url)
@@ -319,7 +413,7 @@ impl Reward {
     pub fn issue(
         code: RewardCode,
         spec: RewardSpec,
-        customer_id: &str,
+        customer_id: &CustomerId,
         campaign: &str,
         enrollment_id: &str,
         variant: &str,
@@ -335,7 +429,7 @@ impl Reward {
         Reward {
             code,
             version: 0,
-            customer_id: customer_id.to_string(),
+            customer_id: customer_id.clone(),
             campaign: campaign.to_string(),
             enrollment_id: enrollment_id.to_string(),
             variant: variant.to_string(),
@@ -348,6 +442,7 @@ impl Reward {
             voided_at: None,
             uses_left,
             reserved: None,
+            in_checkout_at: None,
         }
     }
 
@@ -373,10 +468,20 @@ impl Reward {
         self.reserved.as_ref().filter(|r| now < r.until)
     }
 
-    /// Reserves the code for `order_ref` at `now`: the same order reserving again keeps (and
-    /// extends) its hold; another order is refused while the hold lasts. The caller saves the
-    /// result with a conditional (versioned) write, so of two orders racing only one wins.
-    pub fn reserve(&self, order_ref: &str, now: DateTime<Utc>) -> Result<Reward, ReserveError> {
+    /// Reserves the code for `customer_id`'s order `order_ref` at `now`: only the customer the
+    /// code was issued to may hold it; the same order reserving again keeps (and renews) its hold,
+    /// but never beyond [`MAX_HOLD_MINUTES`] from its first reservation; another order is refused
+    /// while the hold lasts. The caller saves the result with a conditional (versioned) write, so
+    /// of two orders racing only one wins.
+    pub fn reserve(
+        &self,
+        customer_id: &CustomerId,
+        order_ref: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reward, ReserveError> {
+        if *customer_id != self.customer_id {
+            return Err(ReserveError::OtherCustomer);
+        }
         match self.status(now) {
             CodeStatus::Valid => {}
             status => return Err(ReserveError::NotValid { status }),
@@ -384,10 +489,21 @@ impl Reward {
         if let Some(h) = self.held(now).filter(|h| h.order_ref != order_ref) {
             return Err(ReserveError::HeldByAnotherOrder { until: h.until });
         }
+        // The same order's earlier hold, running or run out, counts from its first reservation.
+        let since = self
+            .reserved
+            .as_ref()
+            .filter(|h| h.order_ref == order_ref)
+            .map_or(now, Reservation::since);
+        let cap = since + Duration::minutes(MAX_HOLD_MINUTES);
+        if now >= cap {
+            return Err(ReserveError::HoldSpent { since });
+        }
         let mut r = self.clone();
         r.reserved = Some(Reservation {
             order_ref: order_ref.to_string(),
-            until: now + Duration::minutes(RESERVATION_MINUTES),
+            until: (now + Duration::minutes(RESERVATION_MINUTES)).min(cap),
+            since: Some(since),
         });
         Ok(r)
     }
@@ -461,6 +577,9 @@ pub enum CheckoutPlatform {
     Shopify,
     /// `<base>/?coupon={code}`.
     Woocommerce,
+    /// The `url` template as written (a Payment Link with `?prefilled_promo_code={code}`); the
+    /// code is a Stripe promotion code.
+    Stripe,
     /// The `url` template as written.
     Generic,
 }
@@ -479,6 +598,64 @@ pub struct RewardPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod pricing {
+        use super::*;
+        use crate::money::{ExchangeRates, Valuation};
+
+        fn amount(value: i64, amounts: &[(&str, i64)]) -> RewardSpec {
+            RewardSpec {
+                kind: RewardKind::AmountOff,
+                value: Some(Money(value)),
+                amounts: amounts
+                    .iter()
+                    .map(|(c, m)| (c.to_string(), Money(*m)))
+                    .collect(),
+                product: None,
+                orders: None,
+                validity_days: 14,
+            }
+        }
+
+        #[test]
+        fn a_fixed_amount_is_the_customers_own_currency_never_the_campaigns_relabelled() {
+            let rates =
+                ExchangeRates::from([("SEK".to_string(), 0.087), ("JPY".to_string(), 0.0062)]);
+            let eur = Valuation {
+                currency: "EUR",
+                rates: &rates,
+            };
+            let ten = amount(1000, &[("DKK", 7500)]);
+            assert_eq!(priced(&ten, "EUR", &eur).unwrap().value, Some(Money(1000)));
+            // 10 EUR at 0.087 EUR per krona: 114.94 SEK, not "10.00 SEK".
+            assert_eq!(priced(&ten, "SEK", &eur).unwrap().value, Some(Money(11494)));
+            // JPY has no minor unit: 1,613 yen, whole.
+            assert_eq!(
+                priced(&ten, "jpy", &eur).unwrap().value,
+                Some(Money(161_300))
+            );
+            // The reward's own amount wins over the rate.
+            let dkk = priced(&ten, "DKK", &eur).unwrap();
+            assert_eq!(dkk.value, Some(Money(7500)));
+            assert!(dkk.amounts.is_empty());
+            assert_eq!(
+                priced(&ten, "NOK", &eur),
+                Err(Unpriced {
+                    currency: "NOK".into()
+                })
+            );
+            let pct = RewardSpec {
+                kind: RewardKind::PercentOff,
+                value: Some(Money(1500)),
+                ..ten.clone()
+            };
+            assert_eq!(
+                priced(&pct, "NOK", &eur),
+                Ok(pct.clone()),
+                "a percentage is the same everywhere"
+            );
+        }
+    }
 
     #[test]
     fn the_checkout_link_applies_the_code_on_each_platform() {
@@ -528,16 +705,56 @@ mod tests {
         );
     }
 
+    fn c1() -> CustomerId {
+        CustomerId::parse("c1").unwrap()
+    }
+
+    #[test]
+    fn only_the_code_s_customer_reserves_it_and_one_order_holds_it_two_hours_at_most() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let r = issued([1; 8], now);
+        let stranger = CustomerId::parse("c2").unwrap();
+        assert_eq!(
+            r.reserve(&stranger, "order-9", now),
+            Err(ReserveError::OtherCustomer)
+        );
+        // One order renewing every 50 minutes keeps the code no longer than the cap.
+        let mut held = r.reserve(&c1(), "order-1", now).unwrap();
+        let mut t = now;
+        let mut renewals = 0;
+        loop {
+            t += Duration::minutes(50);
+            match held.reserve(&c1(), "order-1", t) {
+                Ok(again) => {
+                    held = again;
+                    renewals += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e, ReserveError::HoldSpent { since: now });
+                    break;
+                }
+            }
+            assert!(renewals < 10, "renewals end");
+        }
+        let until = held.reserved.as_ref().unwrap().until;
+        assert_eq!(until, now + Duration::minutes(MAX_HOLD_MINUTES));
+        assert_eq!(renewals, 2);
+        // The customer's own checkout gets the code once that hold has run out.
+        assert!(held.reserve(&c1(), "order-2", until).is_ok());
+    }
+
     #[test]
     fn one_order_holds_a_code_until_it_is_reported_or_the_hold_runs_out() {
         let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
         let r = issued([1; 8], now);
-        let held = r.reserve("order-1", now).unwrap();
+        let held = r.reserve(&c1(), "order-1", now).unwrap();
         assert_eq!(held.held(now).unwrap().order_ref, "order-1");
         // The same order again keeps it; another order is refused while it holds.
-        assert!(held.reserve("order-1", now + Duration::minutes(5)).is_ok());
+        assert!(held
+            .reserve(&c1(), "order-1", now + Duration::minutes(5))
+            .is_ok());
         assert!(matches!(
-            held.reserve("order-2", now + Duration::minutes(5)),
+            held.reserve(&c1(), "order-2", now + Duration::minutes(5)),
             Err(ReserveError::HeldByAnotherOrder { .. })
         ));
         assert_eq!(
@@ -550,14 +767,14 @@ mod tests {
         assert_eq!(used.reserved, None);
         assert_eq!(used.status(now), CodeStatus::Redeemed);
         assert!(matches!(
-            used.reserve("order-3", now),
+            used.reserve(&c1(), "order-3", now),
             Err(ReserveError::NotValid {
                 status: CodeStatus::Redeemed
             })
         ));
         // An abandoned checkout frees the code after the hold.
         let later = now + Duration::minutes(RESERVATION_MINUTES);
-        assert!(held.reserve("order-2", later).is_ok());
+        assert!(held.reserve(&c1(), "order-2", later).is_ok());
         assert!(held.redeem("c1", "order-2", later).is_ok());
     }
     use chrono::TimeZone;
@@ -565,6 +782,7 @@ mod tests {
 
     fn spec() -> RewardSpec {
         RewardSpec {
+            amounts: Default::default(),
             kind: RewardKind::AmountOff,
             value: Some(Money(1000)),
             product: None,
@@ -577,7 +795,7 @@ mod tests {
         Reward::issue(
             RewardCode::from_entropy(entropy),
             spec(),
-            "c1",
+            &"c1".parse().unwrap(),
             "camp",
             "e1",
             "a",

@@ -68,6 +68,24 @@ pub enum NextAction {
     Send { rewarded: bool },
 }
 
+/// Why no email may go to the customer of `profile` any more (`None`: it may). The sender asks
+/// it in [`decide`], and again with the profile read once more after it has claimed the step,
+/// right before SES: an unsubscribe from any flow's email that landed between the two reads ends
+/// the claimed enrollment instead of being followed by an email.
+pub fn mail_refused(profile: Option<&Profile>) -> Option<ExitReason> {
+    let Some(profile) = profile else {
+        return Some(ExitReason::Erased);
+    };
+    if profile.is_mailable() {
+        return None;
+    }
+    Some(match profile.email_status {
+        EmailStatus::Suppressed => ExitReason::Suppressed,
+        _ if profile.erased || profile.email.is_none() => ExitReason::Erased,
+        _ => ExitReason::Unsubscribed,
+    })
+}
+
 /// Decides what to do with a due step, given what has been read (`facts`), the campaign's
 /// flows, eligibility policy and default time zone, at `now`.
 pub fn decide<F: Flows + ?Sized>(
@@ -107,12 +125,7 @@ pub fn decide<F: Flows + ?Sized>(
     let Some(profile) = profile else {
         return NextAction::Skip { why: "no_profile" };
     };
-    if !profile.is_mailable() {
-        let reason = match profile.email_status {
-            EmailStatus::Suppressed => ExitReason::Suppressed,
-            _ if profile.erased || profile.email.is_none() => ExitReason::Erased,
-            _ => ExitReason::Unsubscribed,
-        };
+    if let Some(reason) = mail_refused(Some(profile)) {
         return NextAction::End {
             reason,
             why: "not_mailable",

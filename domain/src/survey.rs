@@ -213,9 +213,9 @@ mod tests {
     fn resolving_a_reason_frees_who_gave_it_once_and_leaves_the_others() {
         use chrono::TimeZone;
         let at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
-        let mut paused = Profile::new("c1");
+        let mut paused = Profile::new("c1".parse().unwrap());
         paused.tags.insert(Reason::Quality.tag());
-        let mut other = Profile::new("c2");
+        let mut other = Profile::new("c2".parse().unwrap());
         other.tags.insert(Reason::Forgot.tag());
         assert!(resolve(&mut paused, Reason::Quality, "new roaster", at));
         assert!(!resolve(&mut paused, Reason::Quality, "again", at));
@@ -223,7 +223,7 @@ mod tests {
         assert!(paused.resolved_reasons.contains(&Reason::Quality));
         assert_eq!(paused.due_at, Some(at));
         assert_eq!(other, {
-            let mut o = Profile::new("c2");
+            let mut o = Profile::new("c2".parse().unwrap());
             o.tags.insert(Reason::Forgot.tag());
             o
         });

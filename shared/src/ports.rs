@@ -269,32 +269,68 @@ pub trait FitStore: Send + Sync {
     async fn save_fit(&self, fit: &CampaignFit) -> StoreResult<u64>;
 }
 
-/// Everything a function needs from storage.
-pub trait Store:
+/// What the scheduler may touch: profiles and enrollments, the due index and the full scan, its
+/// checkpoint, the fitted model and the counters. No rewards, no idempotency keys, no erasure.
+pub trait SchedulerStore:
+    ProfileStore + EnrollmentStore + MetricsStore + DueIndex + CheckpointStore + FitStore
+{
+}
+
+impl<T> SchedulerStore for T where
+    T: ProfileStore
+        + EnrollmentStore
+        + MetricsStore
+        + DueIndex
+        + CheckpointStore
+        + FitStore
+        + ?Sized
+{
+}
+
+/// What the sender may touch: the profile and enrollment of a step, its reward, the counters and
+/// the fitted model. It neither scans nor erases.
+pub trait SenderStore:
+    ProfileStore + EnrollmentStore + RewardStore + MetricsStore + FitStore
+{
+}
+
+impl<T> SenderStore for T where
+    T: ProfileStore + EnrollmentStore + RewardStore + MetricsStore + FitStore + ?Sized
+{
+}
+
+/// What the webhook may touch: one customer's profile, enrollments and rewards (erasure
+/// included), idempotency keys, the counters and the fitted model. It never reads the due index,
+/// scans or the scheduler's checkpoint.
+pub trait WebhookStore:
     ProfileStore
     + EnrollmentStore
     + ErasureStore
     + RewardStore
     + IdempotencyStore
     + MetricsStore
-    + DueIndex
-    + CheckpointStore
     + FitStore
 {
 }
 
-impl<T> Store for T where
+impl<T> WebhookStore for T where
     T: ProfileStore
-        + ErasureStore
         + EnrollmentStore
+        + ErasureStore
         + RewardStore
         + IdempotencyStore
         + MetricsStore
-        + DueIndex
-        + CheckpointStore
         + FitStore
+        + ?Sized
 {
 }
+
+/// All of storage: what the adapters implement and the CLI and tests hold. Each function takes
+/// only its part ([`SchedulerStore`], [`SenderStore`], [`WebhookStore`]), and its handlers the
+/// single traits they use; an `Arc<dyn Store>` converts to any of them.
+pub trait Store: SchedulerStore + SenderStore + WebhookStore {}
+
+impl<T> Store for T where T: SchedulerStore + SenderStore + WebhookStore + ?Sized {}
 
 /// The due-index shard of a customer.
 pub fn due_shard(customer_id: &str) -> u32 {
@@ -378,6 +414,35 @@ pub trait Mailer: Send + Sync {
         let _ = address;
         Ok(false)
     }
+}
+
+/// Why the shop's checkout did not take a code.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    /// Unreachable, timed out, or a 5xx: the step waits and is tried again.
+    #[error("the shop's API failed ({0}); the step waits and is tried again")]
+    Unavailable(String),
+    /// A 429 (or Shopify's cost bucket empty): try again after `retry_after_seconds`.
+    #[error("the shop's API asked to slow down for {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    /// The shop refused the request (401, 403, 422, a user error): nothing changes until the
+    /// connection or the campaign is fixed.
+    #[error("the shop refused the code ({status}): {message}; check the connection's keys and scopes (docs/shop.md)")]
+    Refused { status: u16, message: String },
+}
+
+/// The shop's own checkout (Shopify, WooCommerce, Stripe), where a reward code must exist before
+/// an email carries it.
+#[async_trait]
+pub trait Checkout: Send + Sync {
+    /// Creates the code. A code that exists already (a retry after a lost answer, or a crash
+    /// after the call) counts as created: exactly one exists per reward.
+    async fn create_code(
+        &self,
+        code: &crate::domain::checkout::CodeRequest,
+    ) -> Result<(), CheckoutError>;
+    /// Disables the code (replaced by a later email's). A code that is not there is done.
+    async fn disable_code(&self, code: &str) -> Result<(), CheckoutError>;
 }
 
 /// Why a notification to a person could not be published.
@@ -490,7 +555,7 @@ mod tests {
             .get_profile(id)
             .await
             .unwrap()
-            .unwrap_or_else(|| Profile::new(id));
+            .unwrap_or_else(|| Profile::new(id.parse().unwrap()));
         p.locale = Some(locale.to_string());
         store.save_profile(&p).await.unwrap();
     }

@@ -31,7 +31,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn profile(id: &str, due_at: Option<DateTime<Utc>>) -> Profile {
-    let mut p = Profile::new(id);
+    let mut p = Profile::new(id.parse().unwrap());
     p.email = Some(format!("{id}@example.com"));
     p.order_count = 2;
     p.lifetime_value = Money(4_990);
@@ -45,7 +45,7 @@ fn profile(id: &str, due_at: Option<DateTime<Utc>>) -> Profile {
 /// for step 1 at `due_at`.
 fn enrollment(customer: &str, campaign: &str, due_at: Option<DateTime<Utc>>) -> Enrollment {
     let mut e = Enrollment::start(
-        customer,
+        &customer.parse().unwrap(),
         example().config(),
         1,
         Group::Treated,
@@ -72,12 +72,13 @@ fn reward(code: &str) -> Reward {
     Reward {
         code: RewardCode::parse(code).expect("well-formed code"),
         version: 0,
-        customer_id: "c-1".into(),
+        customer_id: "c-1".parse().unwrap(),
         campaign: "spring".into(),
         enrollment_id: "c-1#spring#1".into(),
         variant: "ten-off".into(),
         step: 1,
         spec: RewardSpec {
+            amounts: Default::default(),
             kind: RewardKind::AmountOff,
             value: Some(Money(1_000)),
             product: None,
@@ -91,6 +92,7 @@ fn reward(code: &str) -> Reward {
         voided_at: None,
         uses_left: 1,
         reserved: None,
+        in_checkout_at: None,
     }
 }
 
@@ -184,7 +186,7 @@ async fn reward_codes_are_unique_and_rewards_save_by_version(store: Shared) {
     store.insert_reward(&r).await.unwrap();
     assert_conflict(store.insert_reward(&r).await, "inserting a code twice");
     let mut other_customer = reward("WB-7K3M-Q9XD-2HFP");
-    other_customer.customer_id = "c-2".into();
+    other_customer.customer_id = "c-2".parse().unwrap();
     assert_conflict(
         store.insert_reward(&other_customer).await,
         "inserting a used code for someone else",
@@ -219,8 +221,8 @@ async fn reward_codes_are_unique_and_rewards_save_by_version(store: Shared) {
         .await
         .unwrap()
         .expect("stored");
-    let a = read.reserve("order-A", t0()).unwrap();
-    let b = read.reserve("order-B", t0()).unwrap();
+    let a = read.reserve(&read.customer_id, "order-A", t0()).unwrap();
+    let b = read.reserve(&read.customer_id, "order-B", t0()).unwrap();
     store.save_reward(&a).await.unwrap();
     assert_conflict(store.save_reward(&b).await, "a second order's reservation");
     let held = store
@@ -230,7 +232,7 @@ async fn reward_codes_are_unique_and_rewards_save_by_version(store: Shared) {
         .expect("stored");
     assert_eq!(held.reserved.as_ref().unwrap().order_ref, "order-A");
     assert!(matches!(
-        held.reserve("order-B", t0()),
+        held.reserve(&held.customer_id, "order-B", t0()),
         Err(ReserveError::HeldByAnotherOrder { .. })
     ));
 
@@ -301,10 +303,15 @@ async fn each_campaign_keeps_its_fitted_model_saved_by_version(store: Shared) {
 /// (kind, customer, campaign, due) of a due item, to compare pages with what was stored.
 fn due_summary(item: &DueItem) -> (char, String, String, DateTime<Utc>) {
     match item {
-        DueItem::Profile(p) => ('P', p.customer_id.clone(), String::new(), p.due_at.unwrap()),
+        DueItem::Profile(p) => (
+            'P',
+            p.customer_id.to_string(),
+            String::new(),
+            p.due_at.unwrap(),
+        ),
         DueItem::Enrollment(e) => (
             'E',
-            e.customer_id.clone(),
+            e.customer_id.to_string(),
             e.campaign.clone(),
             e.due_at.unwrap(),
         ),
@@ -496,7 +503,7 @@ async fn scan_segments_together_cover_every_profile_exactly_once(store: Shared) 
             read += page.items_read;
             for p in page.items {
                 assert_eq!(p.version, 1);
-                *seen.entry(p.customer_id).or_default() += 1;
+                *seen.entry(p.customer_id.into_string()).or_default() += 1;
             }
             cursor = page.cursor;
             if cursor.is_none() {
@@ -506,7 +513,7 @@ async fn scan_segments_together_cover_every_profile_exactly_once(store: Shared) 
     }
     let expected: BTreeMap<String, usize> = profiles
         .iter()
-        .map(|p| (p.customer_id.clone(), 1))
+        .map(|p| (p.customer_id.to_string(), 1))
         .collect();
     assert_eq!(seen, expected);
     assert!(
@@ -744,7 +751,7 @@ async fn a_customers_enrollments_and_rewards_are_listed_and_deleted_for_erasure(
     let mine = reward("WB-2222-3333-4444");
     store.insert_reward(&mine).await.unwrap();
     let mut theirs = reward("WB-5555-6666-7777");
-    theirs.customer_id = "c-10".into();
+    theirs.customer_id = "c-10".parse().unwrap();
     store.insert_reward(&theirs).await.unwrap();
 
     let mut campaigns: Vec<String> = store

@@ -5,9 +5,27 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use webhook::HttpRequest;
 
-/// `winback-signature` of `body` at `t` with `key`, as a shop signs it.
+/// `winback-signature` of `body` at `t` with `key` in the older scheme `v1` (the body only), as
+/// shops signed before `v2`.
 pub fn signature(key: &[u8], t: DateTime<Utc>, body: &[u8]) -> String {
     shared::signing::sign_webhook(key, t.timestamp(), body)
+}
+
+/// `winback-signature` of a request at `t` with `key` in scheme `v2`: its method, path and query
+/// (`path_and_query`) and body, as a shop signs it.
+pub fn signature_v2(
+    key: &[u8],
+    t: DateTime<Utc>,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> String {
+    let request = shared::signing::SignedRequest {
+        method,
+        path_and_query,
+        body,
+    };
+    shared::signing::sign_request(key, t.timestamp(), &request)
 }
 
 /// A JSON `POST` to `path` with `signature` (none: unsigned).
@@ -23,7 +41,7 @@ pub fn post(path: &str, body: impl Into<Vec<u8>>, signature: Option<String>) -> 
     }
 }
 
-/// A JSON `POST` to `path`, signed at `t` with `key`.
+/// A JSON `POST` to `path`, signed (`v2`) at `t` with `key`.
 pub fn signed_post(
     path: &str,
     body: impl Into<Vec<u8>>,
@@ -31,7 +49,7 @@ pub fn signed_post(
     t: DateTime<Utc>,
 ) -> HttpRequest {
     let body = body.into();
-    let sig = signature(key, t, &body);
+    let sig = signature_v2(key, t, "POST", path, &body);
     post(path, body, Some(sig))
 }
 
@@ -40,7 +58,8 @@ pub fn signed_activity(body: &Value, key: &[u8], t: DateTime<Utc>) -> HttpReques
     signed_post("/v1/activity", body.to_string(), key, t)
 }
 
-/// A request without a body (look-ups, erasure), its path signed at `t` with `key`.
+/// A request without a body (look-ups, erasure), its method and path signed (`v2`) at `t` with
+/// `key`.
 pub fn signed_bodiless(method: &str, path: &str, key: &[u8], t: DateTime<Utc>) -> HttpRequest {
     HttpRequest {
         method: method.into(),
@@ -48,7 +67,7 @@ pub fn signed_bodiless(method: &str, path: &str, key: &[u8], t: DateTime<Utc>) -
         query: String::new(),
         headers: vec![(
             "winback-signature".into(),
-            signature(key, t, path.as_bytes()),
+            signature_v2(key, t, method, path, b""),
         )],
         body: Vec::new(),
     }

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::domain::customer::Profile;
+use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::metrics::{CohortKey, CounterRow};
 use shared::domain::model::CampaignFit;
 use shared::domain::reward::{Reward, RewardCode};
@@ -194,6 +194,7 @@ pub struct FaultyStore {
     calls: AtomicU64,
     log: Mutex<Vec<WriteStamp>>,
     latency_micros: u64,
+    unsubscribe_after_claim: bool,
 }
 
 impl FaultyStore {
@@ -210,7 +211,15 @@ impl FaultyStore {
             calls: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
             latency_micros: 0,
+            unsubscribe_after_claim: false,
         }
+    }
+
+    /// Right after each new claim is stored, the customer's profile is marked unsubscribed (as
+    /// the first write of a one-click unsubscribe that lands between the claim and SES).
+    pub fn unsubscribing_after_claim(mut self) -> FaultyStore {
+        self.unsubscribe_after_claim = true;
+        self
     }
 
     /// Store calls made through this wrapper so far, reads and writes.
@@ -364,6 +373,13 @@ impl EnrollmentStore for FaultyStore {
         let r = self.after_write("save_enrollment", &enrollment.customer_id, r);
         if claimed && self.crash.take(CrashPoint::AfterClaim) {
             panic!("{CRASH_MESSAGE}: {}", CrashPoint::AfterClaim.name());
+        }
+        if claimed && self.unsubscribe_after_claim {
+            let id = &enrollment.customer_id;
+            if let Ok(Some(mut p)) = self.inner.get_profile(id).await {
+                p.email_status = EmailStatus::Unsubscribed;
+                self.inner.save_profile(&p).await?;
+            }
         }
         r
     }

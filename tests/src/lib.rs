@@ -494,7 +494,7 @@ pub fn treated_ids(prefix: &str, n: usize) -> Vec<String> {
 /// A customer of `email` who ordered every `gap` days, the last time `quiet` days before [`now`],
 /// and whom the due index lists as due an hour ago.
 pub fn customer(id: &str, email: &str, gap: i64, quiet: i64) -> Profile {
-    let mut p = Profile::new(id);
+    let mut p = Profile::new(id.parse().unwrap());
     p.email = Some(email.to_string());
     p.first_name = Some("Alex".into());
     p.locale = Some("en".into());
@@ -555,6 +555,7 @@ pub fn sender_deps(
         sender_address: sender_address.into(),
         limiter: Arc::new(sender::RateLimiter::new(None)),
         lease: Duration::minutes(5),
+        checkout: None,
     }
 }
 
@@ -568,6 +569,7 @@ pub fn webhook_deps(table: &LocalTable, bus: &BusQueue) -> webhook::Deps {
             webhook: vec![WEBHOOK_KEY.to_vec()],
             link: shared::signing::LinkKeys::one(LINK_KEY),
             platforms: platform_keys(),
+            signature_v1: true,
         },
         public_base_url: PUBLIC_BASE_URL.into(),
         metrics: Arc::new(MemoryMetrics::default()),
@@ -672,6 +674,7 @@ pub async fn follow(
 }
 
 pub mod faults;
+pub mod shop;
 
 /// The platforms connected in the local-stack tests.
 pub fn platform_keys() -> webhook::PlatformKeys {
@@ -679,6 +682,8 @@ pub fn platform_keys() -> webhook::PlatformKeys {
         shopify: vec![SHOPIFY_SECRET.to_vec()],
         woocommerce: vec![WOOCOMMERCE_SECRET.to_vec()],
         stripe: vec![STRIPE_SECRET.to_vec()],
+        shopify_shop: None,
+        woocommerce_source: None,
     }
 }
 

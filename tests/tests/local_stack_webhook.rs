@@ -399,10 +399,11 @@ async fn a_bounce_suppresses_a_customer_whose_id_ses_tags_cannot_hold() {
 
 fn signed_reserve(
     code: &str,
+    customer_id: &str,
     order_ref: &str,
     t: chrono::DateTime<chrono::Utc>,
 ) -> webhook::HttpRequest {
-    let raw = json!({ "order_ref": order_ref }).to_string();
+    let raw = json!({ "order_ref": order_ref, "customer_id": customer_id }).to_string();
     winback_tests::requests::signed_post(
         &format!("/v1/rewards/{code}/reserve"),
         raw,
@@ -428,7 +429,7 @@ async fn the_emails_button_applies_the_code_and_of_orders_racing_to_reserve_it_o
     let at = now() + Duration::minutes(90);
     let tries = (0..8).map(|i| {
         let deps = w.deps.clone();
-        let req = signed_reserve(&w.code, &format!("order-{i}"), at);
+        let req = signed_reserve(&w.code, &w.customer_id, &format!("order-{i}"), at);
         tokio::spawn(async move { webhook::handle_http(&deps, req, at).await })
     });
     let answers: Vec<webhook::HttpResponse> = futures::future::join_all(tries)

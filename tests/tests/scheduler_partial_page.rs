@@ -39,11 +39,11 @@ async fn seeded() -> Arc<MemoryStore> {
     let c = example_campaign();
     for id in customers() {
         let id = id.as_str();
-        let mut p = Profile::new(id);
+        let mut p = Profile::new(id.parse().unwrap());
         p.email = Some(format!("{id}@example.com"));
         memory.save_profile(&p).await.unwrap();
         let e = Enrollment::start(
-            id,
+            &id.parse().unwrap(),
             &c,
             1,
             Group::Treated,

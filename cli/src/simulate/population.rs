@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::rngs::SmallRng;
 use rand::Rng;
 use shared::domain::celebration::Birthday;
+use shared::domain::edge::CustomerId;
 use shared::domain::money::Money;
 use shared::domain::survey::Reason;
 
@@ -16,7 +17,7 @@ use crate::orders::OrderRow;
 /// One simulated customer and what only the simulation knows about them.
 #[derive(Debug, Clone)]
 pub struct Person {
-    pub id: String,
+    pub id: CustomerId,
     pub email: String,
     pub locale: String,
     pub time_zone: String,
@@ -176,7 +177,7 @@ pub fn synthetic(
             birthday: birthday_of(&id),
             habit_hour: habit_of(&id, &model.habit),
             email: format!("{id}@customers.example"),
-            id,
+            id: CustomerId::parse(&id).expect("c and six digits is a customer id"),
             first_name: first_name(&loc.locale, rng),
             locale: loc.locale.clone(),
             time_zone: tz,
@@ -328,7 +329,7 @@ pub fn from_orders(
     use std::collections::BTreeMap;
     let reasons: Vec<Reason> = model.reasons.keys().copied().collect();
     let reason_weights: Vec<f64> = model.reasons.values().map(|r| r.share).collect();
-    let mut by: BTreeMap<&str, Vec<&OrderRow>> = BTreeMap::new();
+    let mut by: BTreeMap<&CustomerId, Vec<&OrderRow>> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.ordered_at < start) {
         by.entry(&r.customer_id).or_default().push(r);
     }
@@ -353,7 +354,7 @@ pub fn from_orders(
         let mut p = Person {
             birthday: os.iter().rev().find_map(|o| o.birthday),
             habit_hour: None,
-            id: id.to_string(),
+            id: id.clone(),
             email: last.email.clone(),
             locale: pick(|o| &o.locale).unwrap_or_else(|| "en".into()),
             time_zone: pick(|o| &o.time_zone).unwrap_or_else(|| "UTC".into()),

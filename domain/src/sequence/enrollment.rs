@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::flows::Flow;
+use crate::edge::CustomerId;
 use crate::experiment::Group;
 use crate::survey::{Reason, Resolved};
 
@@ -107,7 +108,7 @@ pub fn enrollment_id(customer_id: &str, campaign: &str, round: u32) -> String {
 /// One customer's pass through one campaign.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Enrollment {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub campaign: String,
     /// `<customer>#<campaign>#<n>`: unique across re-enrollments.
     pub id: String,

@@ -8,6 +8,7 @@ use super::config::StepConfig;
 use super::enrollment::{enrollment_id, Enrollment, ExitReason, SentStep, Status};
 use super::flows::{delay_factor, flow_days, sequence_days, Flow, Flows};
 use crate::customer::EmailStatus;
+use crate::edge::CustomerId;
 use crate::experiment::{Assignment, Group};
 use crate::metrics::{counter, CohortKey};
 use crate::survey::{Answer, NpsClass};
@@ -38,7 +39,7 @@ fn days(d: f64) -> Duration {
 impl Enrollment {
     /// A new enrollment (round `round`) at `now`.
     pub fn start(
-        customer_id: &str,
+        customer_id: &CustomerId,
         campaign: &(impl Flows + ?Sized),
         round: u32,
         group: Group,
@@ -60,7 +61,7 @@ impl Enrollment {
             Group::Holdout => (Status::Holdout, now + days(sequence_days(campaign, 1.0))),
         };
         Enrollment {
-            customer_id: customer_id.to_string(),
+            customer_id: customer_id.clone(),
             campaign: campaign.campaign_name().to_string(),
             id: enrollment_id(customer_id, campaign.campaign_name(), round),
             version: 0,
@@ -89,7 +90,7 @@ impl Enrollment {
     /// whole sequence and sunset wait at the timing of the variant it shadows
     /// ([`Assignment::timing`]), so holdout windows are spread like the treated ones.
     pub fn start_assigned(
-        customer_id: &str,
+        customer_id: &CustomerId,
         campaign: &(impl Flows + ?Sized),
         round: u32,
         assignment: &Assignment,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use shared::campaign::CampaignConfig;
 use shared::emf::MetricSink;
-use shared::ports::{Checkpoint, EventBus, Store, StoreError};
+use shared::ports::{Checkpoint, EventBus, SchedulerStore, StoreError};
 use shared::retry::RetryPolicy;
 
 pub use input::{parse_input, Budget, Input, Mode, DEFAULT_RUN_TIME};
@@ -28,7 +28,7 @@ pub use summary::{FlowSummary, Summary};
 /// What the scheduler needs, built once at cold start.
 #[derive(Clone)]
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn SchedulerStore>,
     pub bus: Arc<dyn EventBus>,
     pub campaign: Arc<CampaignConfig>,
     pub metrics: Arc<dyn MetricSink>,
@@ -58,8 +58,29 @@ pub async fn handle(
     invoked_at: DateTime<Utc>,
     budget: Budget,
 ) -> Result<serde_json::Value, SchedulerError> {
-    if let Some((reason, note, at)) = resolve::requested(payload) {
-        let done = resolve::resolve_reason(deps.store.as_ref(), reason, &note, at).await?;
+    if let Some(r) = resolve::requested(payload) {
+        let done = resolve::resolve_within(
+            deps.store.as_ref(),
+            r.reason,
+            &r.note,
+            r.at,
+            r.resume.clone(),
+            budget,
+        )
+        .await?;
+        if let Some(left_at) = &done.left_at {
+            // The rest goes to the next invocation, by the same rule that brought this one.
+            let next = resolve::Requested {
+                resume: Some(left_at.clone()),
+                ..r
+            }
+            .into_event();
+            let report =
+                shared::publish::publish_all(deps.bus.as_ref(), vec![next], deps.retry).await;
+            if !report.failed.is_empty() {
+                return Err(SchedulerError::Publish(report.failed.len()));
+            }
+        }
         return Ok(serde_json::to_value(done).expect("a resolution serializes"));
     }
     let input = parse_input(payload, Some(invoked_at))?;

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use shared::domain::model;
+use shared::ports::{FitStore, StoreError};
 use shared::telemetry::Telemetry;
 
 use crate::telemetry::ModelFitted;
@@ -28,17 +29,27 @@ pub(crate) async fn refit(
     if !stored {
         return Ok((fit, false));
     }
-    let version = deps.store.get_fit(campaign).await?.map_or(0, |f| f.version);
+    Ok(store(deps.store.as_ref(), campaign, fit, now).await?)
+}
+
+/// Stores `fit` as the campaign's model; `false` when another rebuild or an import stored one
+/// meanwhile (theirs is as new as this one).
+async fn store(
+    fits: &dyn FitStore,
+    campaign: &str,
+    fit: model::Fit,
+    now: DateTime<Utc>,
+) -> Result<(model::Fit, bool), StoreError> {
+    let version = fits.get_fit(campaign).await?.map_or(0, |f| f.version);
     let new = model::CampaignFit {
         campaign: campaign.to_string(),
         fit,
         fitted_at: now,
         version,
     };
-    match deps.store.save_fit(&new).await {
+    match fits.save_fit(&new).await {
         Ok(_) => Ok((new.fit, true)),
-        // Another rebuild or an import stored a fit meanwhile: theirs is as new as this one.
         Err(e) if e.is_conflict() => Ok((new.fit, false)),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }

@@ -7,8 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::domain::customer::Profile;
 use shared::domain::survey::{self, Reason};
-use shared::ports::{update_profile, Change, Store, StoreError};
+use shared::events::{BusEvent, ResumeAt};
+use shared::ports::{update_profile, Change, DueIndex, ProfileStore, StoreError};
 use shared::ports::{PageAt, ScanSegment};
+
+use crate::input::Budget;
 
 /// Segments of the scan over every profile.
 const SEGMENTS: u32 = 4;
@@ -16,25 +19,61 @@ const SEGMENTS: u32 = 4;
 const PAGE: u32 = 200;
 
 /// What resolving did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Resolution {
     /// Profiles read.
     pub scanned: u64,
     /// Customers who gave the reason and are now free to be contacted again, and told.
     pub resolved: u64,
+    /// Where the pass stopped when its budget ran out (`None`: it read every profile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_at: Option<ResumeAt>,
 }
 
-/// A `ResolutionRequested` event from the bus, if `event` is one: the reason, the note and when.
-pub fn requested(event: &serde_json::Value) -> Option<(Reason, String, DateTime<Utc>)> {
+/// A `ResolutionRequested` event from the bus, if `event` is one.
+pub fn requested(event: &serde_json::Value) -> Option<Requested> {
     if event.get("detail-type").and_then(|d| d.as_str()) != Some("ResolutionRequested") {
         return None;
     }
     let detail = event.get("detail")?.clone();
-    match shared::events::BusEvent::from_parts("ResolutionRequested", detail).ok()? {
-        shared::events::BusEvent::ResolutionRequested {
-            reason, note, at, ..
-        } => Some((reason, note, at)),
+    match BusEvent::from_parts("ResolutionRequested", detail).ok()? {
+        BusEvent::ResolutionRequested {
+            campaign,
+            reason,
+            note,
+            at,
+            resume,
+        } => Some(Requested {
+            campaign,
+            reason,
+            note,
+            at,
+            resume,
+        }),
         _ => None,
+    }
+}
+
+/// A resolution the bus carried: the reason, the note, when, and where an earlier pass stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Requested {
+    pub campaign: String,
+    pub reason: Reason,
+    pub note: String,
+    pub at: DateTime<Utc>,
+    pub resume: Option<ResumeAt>,
+}
+
+impl Requested {
+    /// The event it came as.
+    pub fn into_event(self) -> BusEvent {
+        BusEvent::ResolutionRequested {
+            campaign: self.campaign,
+            reason: self.reason,
+            note: self.note,
+            at: self.at,
+            resume: self.resume,
+        }
     }
 }
 
@@ -42,17 +81,42 @@ pub fn requested(event: &serde_json::Value) -> Option<(Reason, String, DateTime<
 /// them (see [`survey::resolve`]). Each becomes due at `now`: the scheduler's next run enrolls
 /// the lapsed ones again and the sender tells them, once each, through its usual checks (quiet
 /// hours, frequency cap, unsubscribes). Running it again changes nothing for those already
-/// resolved. Reads every profile (a full scan, like a rebuild).
+/// resolved. Reads every profile (a full scan, like a rebuild), with no budget (the CLI).
 pub async fn resolve_reason(
-    store: &dyn Store,
+    store: &(impl DueIndex + ProfileStore + ?Sized),
     reason: Reason,
     note: &str,
     now: DateTime<Utc>,
 ) -> Result<Resolution, StoreError> {
+    resolve_within(store, reason, note, now, None, Budget::unlimited()).await
+}
+
+/// [`resolve_reason`] from `from` (the start when `None`) until `budget` is spent: a pass that
+/// runs out of time stops after a whole page and says where (`left_at`), so the scheduler hands
+/// the rest to its next invocation instead of running past its deadline, and scheduled runs get
+/// their turn in between.
+pub async fn resolve_within(
+    store: &(impl DueIndex + ProfileStore + ?Sized),
+    reason: Reason,
+    note: &str,
+    now: DateTime<Utc>,
+    from: Option<ResumeAt>,
+    budget: Budget,
+) -> Result<Resolution, StoreError> {
     let mut out = Resolution::default();
-    for segment in 0..SEGMENTS {
-        let mut cursor = None;
+    let (first, mut cursor) = from.map_or((0, None), |r| (r.segment, r.cursor));
+    for segment in first..SEGMENTS {
         loop {
+            if budget.spent(out.scanned) {
+                out.left_at = Some(ResumeAt { segment, cursor });
+                tracing::info!(
+                    event = "resolution_left_to_next_run",
+                    reason = reason.as_str(),
+                    scanned = out.scanned,
+                    segment
+                );
+                return Ok(out);
+            }
             let page = store
                 .scan_profiles(
                     ScanSegment::new(segment, SEGMENTS),
@@ -83,7 +147,7 @@ pub async fn resolve_reason(
 /// Resolves one scanned profile; one that gave the reason is read again and changed with
 /// [`update_profile`], so a webhook write since the scan is kept.
 async fn resolve_one(
-    store: &dyn Store,
+    store: &(impl ProfileStore + ?Sized),
     mut scanned: Profile,
     reason: Reason,
     note: &str,

@@ -21,7 +21,7 @@ fn now() -> DateTime<Utc> {
 
 /// A customer who ordered every `gap` days, the last time `quiet` days before now.
 fn customer(id: &str, gap: i64, quiet: i64) -> Profile {
-    let mut p = Profile::new(id);
+    let mut p = Profile::new(id.parse().unwrap());
     p.email = Some(format!("{id}@example.com"));
     let last = now() - Duration::days(quiet);
     for i in (0..4).rev() {
@@ -256,7 +256,7 @@ async fn a_run_cut_short_resumes_from_its_checkpoint_without_skipping_or_repeati
     let mut enrolled: Vec<String> = events
         .iter()
         .filter_map(|e| match e {
-            BusEvent::CustomerEnrolled { customer_id, .. } => Some(customer_id.clone()),
+            BusEvent::CustomerEnrolled { customer_id, .. } => Some(customer_id.to_string()),
             _ => None,
         })
         .collect();
@@ -548,8 +548,14 @@ fn a_missing_past_or_unrealistic_deadline_gets_the_default_budget() {
 /// A treated win-back enrollment that sent every step at `start`.
 fn every_step_sent(id: &str, start: DateTime<Utc>) -> shared::domain::sequence::Enrollment {
     let c = example_campaign();
-    let mut e =
-        shared::domain::sequence::Enrollment::start(id, &c, 1, Group::Treated, "amount-10", start);
+    let mut e = shared::domain::sequence::Enrollment::start(
+        &id.parse().unwrap(),
+        &c,
+        1,
+        Group::Treated,
+        "amount-10",
+        start,
+    );
     for step in 1..=c.steps.len() as u8 {
         e = e.record_sent(step, start, None, &c).unwrap();
     }

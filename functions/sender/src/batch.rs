@@ -4,12 +4,15 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 use shared::events::{Envelope, StepDue};
+use shared::ports::{CheckoutError, EnrollmentStore};
+use shared::telemetry::Telemetry;
 use tracing::Instrument;
 
 use crate::deps::Deps;
 use crate::error::SendError;
 use crate::step::send_step;
 use crate::tally::Tally;
+use crate::telemetry::CheckoutFailed;
 
 /// How long the steps of a batch wait after SES paused sending: they are handed back to the
 /// scheduler (due again then) rather than failed, so a pause spends none of the step queue's
@@ -23,6 +26,10 @@ pub const HAND_BACK_FROM_RECEIVE: u32 = 3;
 
 /// How long a throttled step handed back to the scheduler waits.
 pub const THROTTLED_RETRY: Duration = Duration::minutes(15);
+
+/// How long a step waits whose reward code the shop's checkout did not create (an outage, a
+/// refusal): the email never goes out with a code the checkout does not know.
+pub const CHECKOUT_RETRY: Duration = Duration::minutes(15);
 
 /// How many times SQS has delivered `record` (1 the first time; 1 when SQS does not say).
 fn receive_count(record: &SqsMessage) -> u32 {
@@ -68,7 +75,9 @@ pub async fn handle_batch(deps: &Deps, event: SqsEvent, now: DateTime<Utc>) -> S
             failures.push(failure(id));
         }
     }
-    tally.flush(deps, now).await;
+    tally
+        .flush(deps.store.as_ref(), deps.metrics.as_ref(), now)
+        .await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response
@@ -101,9 +110,19 @@ async fn process_record(
         Err(SendError::Throttled(_)) if receive_count(record) >= HAND_BACK_FROM_RECEIVE => {
             now + THROTTLED_RETRY
         }
+        Err(SendError::Checkout(error)) => {
+            let until = match error {
+                CheckoutError::RateLimited {
+                    retry_after_seconds,
+                } => now + Duration::seconds(i64::try_from(*retry_after_seconds).unwrap_or(60)),
+                _ => now + CHECKOUT_RETRY,
+            };
+            CheckoutFailed { error, until }.emit(deps.metrics.as_ref(), now);
+            until
+        }
         Err(_) => return result.map(|_| ()),
     };
-    hand_back(deps, due, now, until).await?;
+    hand_back(deps.store.as_ref(), due, now, until).await?;
     tracing::warn!(event = "step_handed_back", until = %until, error = %result.err().map(|e| e.to_string()).unwrap_or_default());
     Ok(())
 }
@@ -112,13 +131,12 @@ async fn process_record(
 /// claim's reward code for that send. A step that is no longer waiting (sent, ended, stale)
 /// needs nothing; one another sender holds is reported busy, for redelivery.
 async fn hand_back(
-    deps: &Deps,
+    enrollments: &dyn EnrollmentStore,
     due: &StepDue,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<(), SendError> {
-    let Some(mut e) = deps
-        .store
+    let Some(mut e) = enrollments
         .get_enrollment(&due.customer_id, &due.campaign)
         .await?
     else {
@@ -139,7 +157,7 @@ async fn hand_back(
     let Ok(deferred) = e.defer(until) else {
         return Ok(());
     };
-    deps.store.save_enrollment(&deferred).await?;
+    enrollments.save_enrollment(&deferred).await?;
     Ok(())
 }
 

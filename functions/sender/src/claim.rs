@@ -4,21 +4,22 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
+use shared::campaign::CampaignConfig;
 use shared::domain::reward::RewardCode;
 use shared::domain::sequence::{Claim, Enrollment, SentStep};
-use shared::ports::StoreError;
+use shared::ports::{EnrollmentStore, StoreError};
 use shared::retry::RetryPolicy;
 
 use crate::code::hex_token;
-use crate::deps::Deps;
 use crate::error::SendError;
 
 /// Claims `step` of `enrollment` for this sender until the lease ends, naming the reward code
 /// the email will carry. `None`: the enrollment ended since it was read (nothing to send); a
 /// claim lost to another writer that did not end it is [`SendError::Busy`] (try again later).
 pub(crate) async fn claim(
-    deps: &Deps,
+    enrollments: &dyn EnrollmentStore,
+    lease: Duration,
     enrollment: &Enrollment,
     step: u8,
     reward_code: Option<String>,
@@ -28,10 +29,10 @@ pub(crate) async fn claim(
     claimed.claim = Some(Claim {
         step,
         token: hex_token()?,
-        lease_until: now + deps.lease,
+        lease_until: now + lease,
         reward_code,
     });
-    match deps.store.save_enrollment(&claimed).await {
+    match enrollments.save_enrollment(&claimed).await {
         Ok(version) => {
             claimed.version = version;
             Ok(Some(claimed))
@@ -39,8 +40,7 @@ pub(crate) async fn claim(
         Err(StoreError::Conflict { .. }) => {
             // Someone wrote the enrollment since it was read: ended (nothing to send), or
             // another delivery or an open or answer (try again later).
-            let fresh = deps
-                .store
+            let fresh = enrollments
                 .get_enrollment(&enrollment.customer_id, &enrollment.campaign)
                 .await?;
             if fresh.is_none_or(|f| f.id != enrollment.id || f.status.is_final()) {
@@ -50,7 +50,7 @@ pub(crate) async fn claim(
             Err(SendError::Busy {
                 enrollment: enrollment.id.clone(),
                 step,
-                until: now + deps.lease,
+                until: now + lease,
             })
         }
         Err(e) => Err(e.into()),
@@ -62,14 +62,14 @@ pub(crate) async fn claim(
 /// everything up to SES accepting the email; once it has, the lease is what keeps a redelivery
 /// from sending the email again, so the mark that follows is not run under this guard.
 pub(crate) async fn while_claimed<T>(
-    deps: &Deps,
+    enrollments: &dyn EnrollmentStore,
     claimed: &Enrollment,
     now: DateTime<Utc>,
     body: impl Future<Output = Result<T, SendError>>,
 ) -> Result<T, SendError> {
     let result = body.await;
     if result.is_err() {
-        release(deps, claimed, now).await;
+        release(enrollments, claimed, now).await;
     }
     result
 }
@@ -77,12 +77,12 @@ pub(crate) async fn while_claimed<T>(
 /// Ends this attempt's lease so that a retry may claim the step at once. The claim itself, with
 /// its reward code, stays: the retry sends the reward this attempt may already have inserted
 /// instead of issuing a second one that no email would ever carry.
-async fn release(deps: &Deps, claimed: &Enrollment, now: DateTime<Utc>) {
+async fn release(enrollments: &dyn EnrollmentStore, claimed: &Enrollment, now: DateTime<Utc>) {
     let mut e = claimed.clone();
     if let Some(c) = e.claim.as_mut() {
         c.lease_until = c.lease_until.min(now);
     }
-    if let Err(err) = deps.store.save_enrollment(&e).await {
+    if let Err(err) = enrollments.save_enrollment(&e).await {
         tracing::warn!(event = "release_failed", enrollment = %e.id, error = %err);
     }
 }
@@ -92,14 +92,14 @@ async fn release(deps: &Deps, claimed: &Enrollment, now: DateTime<Utc>) {
 /// loop) tries a throttled attempt again, and recognises a write that went through but whose
 /// answer was lost when the stored enrollment already shows the step sent.
 pub(crate) async fn mark_sent(
-    deps: &Deps,
+    enrollments: &dyn EnrollmentStore,
+    config: &CampaignConfig,
     mut e: Enrollment,
     step: u8,
     message_id: &str,
     code: Option<RewardCode>,
     now: DateTime<Utc>,
 ) -> Result<(), SendError> {
-    let config = deps.campaign.config();
     let mut last_error = None;
     let policy = RetryPolicy::ACKNOWLEDGED_WRITE;
     for attempt in 1..=policy.attempts {
@@ -125,14 +125,17 @@ pub(crate) async fn mark_sent(
         if let Some(c) = &code {
             next.reward_code = Some(c.to_string());
         }
-        match deps.store.save_enrollment(&next).await {
+        match enrollments.save_enrollment(&next).await {
             Ok(_) => return Ok(()),
             Err(StoreError::Conflict { .. }) => {}
             Err(err @ StoreError::Transient(_)) => last_error = Some(err),
             Err(err) => return Err(err.into()),
         }
         // Someone else wrote, or our write went through unacknowledged: look at what is stored.
-        match deps.store.get_enrollment(&e.customer_id, &e.campaign).await {
+        match enrollments
+            .get_enrollment(&e.customer_id, &e.campaign)
+            .await
+        {
             Ok(Some(fresh)) if fresh.id == e.id => {
                 if fresh.sent.iter().any(|s| s.step == step) {
                     return Ok(());
@@ -157,42 +160,40 @@ pub(crate) async fn mark_sent(
 mod tests {
     use std::sync::Arc;
 
-    use chrono::{Duration, TimeZone};
-    use shared::adapters::embedded::{MemoryMailer, MemoryStore};
-    use shared::campaign::Campaign;
+    use chrono::TimeZone;
+    use shared::adapters::embedded::MemoryStore;
     use shared::domain::experiment::Group;
-    use shared::emf::MemoryMetrics;
-    use shared::ports::EnrollmentStore;
-    use shared::signing::LinkKeys;
 
     use super::*;
-    use crate::rate::RateLimiter;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
     }
 
-    async fn claimed_step() -> (Arc<MemoryStore>, Deps, Enrollment) {
+    async fn claimed_step() -> (Arc<MemoryStore>, Enrollment) {
         let store = Arc::new(MemoryStore::new());
-        let deps = Deps {
-            store: store.clone(),
-            mailer: Arc::new(MemoryMailer::new()),
-            campaign: Arc::new(Campaign::embedded("example").unwrap()),
-            metrics: Arc::new(MemoryMetrics::default()),
-            link_keys: LinkKeys::one(b"link-key"),
-            public_base_url: "https://hooks.example.com".into(),
-            sender_address: "shop@example.com".into(),
-            limiter: Arc::new(RateLimiter::new(None)),
-            lease: Duration::minutes(5),
-        };
         let c = shared::campaign::testing::example_campaign();
-        let mut e = Enrollment::start("c1", &c, 1, Group::Treated, "amount-10", now());
+        let mut e = Enrollment::start(
+            &"c1".parse().unwrap(),
+            &c,
+            1,
+            Group::Treated,
+            "amount-10",
+            now(),
+        );
         e.version = store.save_enrollment(&e).await.unwrap();
-        let claimed = claim(&deps, &e, 1, Some("CODE".into()), now())
-            .await
-            .unwrap()
-            .expect("the enrollment is active");
-        (store, deps, claimed)
+        let claimed = claim(
+            store.as_ref(),
+            Duration::minutes(5),
+            &e,
+            1,
+            Some("CODE".into()),
+            now(),
+        )
+        .await
+        .unwrap()
+        .expect("the enrollment is active");
+        (store, claimed)
     }
 
     async fn lease(store: &MemoryStore) -> DateTime<Utc> {
@@ -206,10 +207,10 @@ mod tests {
 
     #[tokio::test]
     async fn any_error_under_the_claim_releases_it_and_keeps_its_reward_code() {
-        let (store, deps, claimed) = claimed_step().await;
+        let (store, claimed) = claimed_step().await;
         assert_eq!(lease(&store).await, now() + Duration::minutes(5));
         let lost = StoreError::Backend("the table is gone".into());
-        let err = while_claimed(&deps, &claimed, now(), async {
+        let err = while_claimed(store.as_ref(), &claimed, now(), async {
             Err::<(), _>(SendError::Store(lost))
         })
         .await
@@ -229,8 +230,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_that_succeeds_keeps_the_lease() {
-        let (store, deps, claimed) = claimed_step().await;
-        let id = while_claimed(&deps, &claimed, now(), async { Ok("ses-1") })
+        let (store, claimed) = claimed_step().await;
+        let id = while_claimed(store.as_ref(), &claimed, now(), async { Ok("ses-1") })
             .await
             .unwrap();
         assert_eq!(id, "ses-1");

@@ -134,7 +134,7 @@ pub fn compose(
             ("step".into(), step.to_string()),
             ("variant".into(), e.variant.clone()),
             ("group".into(), e.group.as_str().to_string()),
-            ("customer_id".into(), e.customer_id.clone()),
+            ("customer_id".into(), e.customer_id.to_string()),
             ("enrollment_id".into(), e.id.clone()),
             ("flow".into(), e.flow.as_str().to_string()),
         ],

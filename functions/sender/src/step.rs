@@ -8,11 +8,14 @@ use shared::domain::metrics::counter;
 use shared::domain::send::{self, Facts, Lookup, NextAction};
 use shared::domain::sequence::{Enrollment, ExitReason};
 use shared::events::StepDue;
-use shared::ports::{update_profile, Change, Email, MailError, StoreError};
+use shared::ports::{
+    update_profile, Change, Email, EnrollmentStore, MailError, ProfileStore, RewardStore,
+    StoreError,
+};
 use shared::telemetry::Telemetry;
 
 use crate::claim::{claim, mark_sent, while_claimed};
-use crate::code::{reward_for, store_new, void_replaced};
+use crate::code::{in_checkout, reward_for, store_new, void_replaced};
 use crate::compose::compose;
 use crate::deps::Deps;
 use crate::error::SendError;
@@ -48,7 +51,9 @@ pub async fn process_step(
 ) -> Result<Outcome, SendError> {
     let mut tally = Tally::default();
     let outcome = send_step(deps, due, now, &mut tally).await;
-    tally.flush(deps, now).await;
+    tally
+        .flush(deps.store.as_ref(), deps.metrics.as_ref(), now)
+        .await;
     outcome
 }
 
@@ -135,7 +140,7 @@ pub async fn send_step(
             suppress: listed,
         } => {
             if listed {
-                suppress(deps, &profile, now).await?;
+                suppress(deps.store.as_ref(), &profile, now).await?;
             }
             end_enrollment(deps, enrollment, reason, now).await?;
             Ok(Outcome::Skipped { why })
@@ -144,7 +149,7 @@ pub async fn send_step(
             let skipped = enrollment
                 .skip(due.step, now, config)
                 .map_err(refused("passed over"))?;
-            save_unless_conflict(deps, &skipped).await?;
+            save_unless_conflict(deps.store.as_ref(), &skipped).await?;
             tally.add(
                 enrollment.cohort(),
                 now.date_naive(),
@@ -156,7 +161,7 @@ pub async fn send_step(
         }
         NextAction::Defer { until } => {
             let deferred = enrollment.defer(until).map_err(refused("deferred"))?;
-            save_unless_conflict(deps, &deferred).await?;
+            save_unless_conflict(deps.store.as_ref(), &deferred).await?;
             EmailDeferred {
                 campaign: &config.name,
                 flow: enrollment.flow,
@@ -177,8 +182,11 @@ pub async fn send_step(
 }
 
 /// Saves an enrollment change a concurrent writer may have made moot.
-async fn save_unless_conflict(deps: &Deps, e: &Enrollment) -> Result<(), SendError> {
-    match deps.store.save_enrollment(e).await {
+async fn save_unless_conflict(
+    enrollments: &dyn EnrollmentStore,
+    e: &Enrollment,
+) -> Result<(), SendError> {
+    match enrollments.save_enrollment(e).await {
         Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
         Err(err) => Err(err.into()),
     }
@@ -194,9 +202,12 @@ async fn send(
     now: DateTime<Utc>,
     tally: &mut Tally,
 ) -> Result<Outcome, SendError> {
+    let config = deps.campaign.config();
+    let enrollments: &dyn EnrollmentStore = deps.store.as_ref();
+    let rewards: &dyn RewardStore = deps.store.as_ref();
     let reason = enrollment.survey_reason.or(profile.survey_reason);
     let chosen = if rewarded {
-        Some(reward_for(deps, &enrollment, profile, due.step, reason, now).await?)
+        reward_for(rewards, config, &enrollment, profile, due.step, reason, now).await?
     } else {
         None
     };
@@ -218,27 +229,49 @@ async fn send(
     deps.limiter.acquire().await;
 
     let code = reward.as_ref().map(|(r, _)| r.code.to_string());
-    let Some(claimed) = claim(deps, &enrollment, due.step, code, now).await? else {
+    let Some(claimed) = claim(enrollments, deps.lease, &enrollment, due.step, code, now).await?
+    else {
         return Ok(Outcome::Skipped {
             why: "ended_before_send",
         });
     };
-    let delivery = while_claimed(deps, &claimed, now, async {
-        // Issue the reward (a take-over finds it already issued).
-        if let Some((r, true)) = &reward {
-            store_new(deps, r).await?;
+    let delivery = while_claimed(enrollments, &claimed, now, async {
+        // The profile once more, now that the claim is stored: an unsubscribe (from this or any
+        // other flow's email) acknowledged before this read ends the enrollment here; one after
+        // it finds the claim and waits for this send to settle.
+        let fresh = deps.store.get_profile(&due.customer_id).await?;
+        if let Some(reason) = send::mail_refused(fresh.as_ref()) {
+            end_enrollment(deps, claimed.clone(), reason, now).await?;
+            return Ok(Delivery::Withdrawn);
+        }
+        // Issue the reward (a take-over finds it already issued), and have the shop's checkout
+        // know it before the email carries it.
+        if let Some((r, insert)) = &reward {
+            if *insert {
+                store_new(rewards, r).await?;
+            }
+            in_checkout(deps, rewards, r, profile, now).await?;
         }
         deliver(deps, &email, profile, &claimed, now).await
     })
     .await?;
-    let Delivery::Accepted(message_id) = delivery else {
-        return Ok(Outcome::Skipped {
-            why: "address_rejected",
-        });
+    let message_id = match delivery {
+        Delivery::Accepted(message_id) => message_id,
+        Delivery::AddressRejected => {
+            return Ok(Outcome::Skipped {
+                why: "address_rejected",
+            })
+        }
+        Delivery::Withdrawn => {
+            return Ok(Outcome::Skipped {
+                why: "not_mailable_after_claim",
+            })
+        }
     };
 
     mark_sent(
-        deps,
+        enrollments,
+        config,
         claimed,
         due.step,
         &message_id,
@@ -247,7 +280,7 @@ async fn send(
     )
     .await?;
     if let Some(old) = &replaces {
-        void_replaced(deps, old, now).await;
+        void_replaced(rewards, deps.checkout.as_deref(), old, now).await;
     }
     tally.add(
         enrollment.cohort(),
@@ -269,6 +302,9 @@ enum Delivery {
     Accepted(String),
     /// Refused for the address: the customer is suppressed and the enrollment ended.
     AddressRejected,
+    /// Not handed to SES: the profile read after the claim says no email may go any more
+    /// (unsubscribed, suppressed or erased meanwhile), and the enrollment ended.
+    Withdrawn,
 }
 
 /// Hands the email to SES. A rejected address suppresses the customer and ends the claimed
@@ -285,7 +321,7 @@ async fn deliver(
         Ok(id) => Ok(Delivery::Accepted(id)),
         Err(MailError::Rejected(why)) => {
             tracing::warn!(event = "address_rejected", error = %why);
-            suppress(deps, profile, now).await?;
+            suppress(deps.store.as_ref(), profile, now).await?;
             end_enrollment(deps, claimed.clone(), ExitReason::Suppressed, now).await?;
             Ok(Delivery::AddressRejected)
         }
@@ -312,7 +348,7 @@ async fn end_enrollment(
     now: DateTime<Utc>,
 ) -> Result<(), SendError> {
     if let Ok(ended) = e.exit(reason, now) {
-        save_unless_conflict(deps, &ended).await?;
+        save_unless_conflict(deps.store.as_ref(), &ended).await?;
     }
     EmailSkipped {
         campaign: &e.campaign,
@@ -324,8 +360,12 @@ async fn end_enrollment(
 
 /// Marks the customer's address suppressed (and due no more). A profile gone meanwhile needs
 /// nothing; one that keeps changing under the write is logged and left.
-async fn suppress(deps: &Deps, profile: &Profile, now: DateTime<Utc>) -> Result<(), SendError> {
-    let suppressed = update_profile(deps.store.as_ref(), &profile.customer_id, |p| match p {
+async fn suppress(
+    profiles: &dyn ProfileStore,
+    profile: &Profile,
+    now: DateTime<Utc>,
+) -> Result<(), SendError> {
+    let suppressed = update_profile(profiles, &profile.customer_id, |p| match p {
         Some(mut p) => {
             p.email_status = EmailStatus::Suppressed;
             p.due_at = None;

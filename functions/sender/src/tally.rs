@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use shared::domain::metrics::{CohortKey, Counts};
+use shared::emf::MetricSink;
+use shared::ports::MetricsStore;
 use shared::telemetry::Telemetry;
 
-use crate::deps::Deps;
 use crate::telemetry::CountFailed;
 
 /// Counts gathered while processing, written once per cohort and day.
@@ -24,15 +25,20 @@ impl Tally {
     /// Writes the counts: one counter write per cohort and day. A failed write is logged and
     /// reported as `CountFailures`; the emails it counted went out and are marked all the same,
     /// so it is not a reason to redeliver them.
-    pub async fn flush(self, deps: &Deps, now: DateTime<Utc>) {
+    pub async fn flush(
+        self,
+        counters: &dyn MetricsStore,
+        metrics: &dyn MetricSink,
+        now: DateTime<Utc>,
+    ) {
         for ((cohort, day), counts) in self.0 {
             let deltas: Vec<(&str, i64)> = counts.0.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-            if let Err(error) = deps.store.add_counts(&cohort, Some(day), &deltas).await {
+            if let Err(error) = counters.add_counts(&cohort, Some(day), &deltas).await {
                 CountFailed {
                     cohort: &cohort,
                     error: &error,
                 }
-                .emit(deps.metrics.as_ref(), now);
+                .emit(metrics, now);
             }
         }
     }

@@ -11,7 +11,7 @@ use shared::campaign::Campaign;
 use shared::emf::MemoryMetrics;
 use shared::emf::MetricSink;
 use shared::events::BusEvent;
-use shared::ports::{EventBus, Notifier, Store, StoreError};
+use shared::ports::{EventBus, Notifier, Store, StoreError, WebhookStore};
 use shared::settings::Keys;
 use shared::telemetry::Telemetry;
 
@@ -27,7 +27,7 @@ pub(crate) const DEDUP: chrono::Duration = chrono::Duration::days(30);
 /// Everything the handlers need, built once at cold start (or by a test or the simulator).
 #[derive(Clone)]
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn WebhookStore>,
     pub bus: Arc<dyn EventBus>,
     /// The campaign this deployment runs.
     pub campaign: Arc<Campaign>,

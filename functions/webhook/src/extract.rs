@@ -3,38 +3,52 @@
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use shared::signing::{verify_link, verify_webhook, LinkClaims, LinkKeys, Purpose, TokenError};
+use shared::settings::Keys;
+use shared::signing::{
+    verify_link, verify_request, LinkClaims, LinkKeys, Purpose, Scheme, SignedRequest, TokenError,
+};
 
 use crate::http::{json_error, HttpRequest, HttpResponse};
 
 /// The header a shop signs its requests in.
 const SIGNATURE: &str = "winback-signature";
 
-fn verified(
-    req: &HttpRequest,
-    payload: &[u8],
-    keys: &[Vec<u8>],
-    now: DateTime<Utc>,
-) -> Result<(), HttpResponse> {
-    verify_webhook(req.header(SIGNATURE), payload, keys, now)
-        .map_err(|e| json_error(401, &e.to_string(), None))
+/// Checks the request's `Winback-Signature` (`v2` over its method, path, query and body; `v1`
+/// over its body, or path and query, while `keys.signature_v1` allows it), or gives the 401 that
+/// refuses it. A `v1` request is logged, so the operator sees when every sender has moved on.
+fn verified(req: &HttpRequest, keys: &Keys, now: DateTime<Utc>) -> Result<(), HttpResponse> {
+    let path_and_query = req.path_and_query();
+    let request = SignedRequest {
+        method: &req.method,
+        path_and_query: &path_and_query,
+        body: &req.body,
+    };
+    let header = req.header(SIGNATURE);
+    match verify_request(header, &request, &keys.webhook, keys.signature_v1, now) {
+        Ok(Scheme::V2) => Ok(()),
+        Ok(Scheme::V1) => {
+            tracing::info!(event = "signature_v1_used", path = %req.path);
+            Ok(())
+        }
+        Err(e) => Err(json_error(401, &e.to_string(), None)),
+    }
 }
 
 /// The raw body of a shop request signed with one of the webhook `keys` (`Winback-Signature`
-/// over `"<t>.<raw body>"`), or the 401 that refuses it.
+/// `v2`, or `v1` over `"<t>.<raw body>"` while allowed), or the 401 that refuses it.
 pub(crate) fn signed_body<'r>(
     req: &'r HttpRequest,
-    keys: &[Vec<u8>],
+    keys: &Keys,
     now: DateTime<Utc>,
 ) -> Result<&'r [u8], HttpResponse> {
-    verified(req, &req.body, keys, now).map(|()| req.body.as_slice())
+    verified(req, keys, now).map(|()| req.body.as_slice())
 }
 
 /// The signed JSON body of a shop request, read as a `T`: 401 when it is not signed with one of
 /// the webhook `keys`, 400 naming where it is wrong when it is not a `T`.
 pub(crate) fn signed_json<T: DeserializeOwned>(
     req: &HttpRequest,
-    keys: &[Vec<u8>],
+    keys: &Keys,
     now: DateTime<Utc>,
 ) -> Result<T, HttpResponse> {
     let body = signed_body(req, keys, now)?;
@@ -56,14 +70,13 @@ pub(crate) fn signed_json<T: DeserializeOwned>(
     })
 }
 
-/// Checks a bodiless shop request (a look-up, an erasure), which signs its path and query, or
-/// gives the 401 that refuses it.
+/// Checks a bodiless shop request (a look-up, an erasure), or gives the 401 that refuses it.
 pub(crate) fn signed_path(
     req: &HttpRequest,
-    keys: &[Vec<u8>],
+    keys: &Keys,
     now: DateTime<Utc>,
 ) -> Result<(), HttpResponse> {
-    verified(req, req.path_and_query().as_bytes(), keys, now)
+    verified(req, keys, now)
 }
 
 /// The claims of the link token in the request's `t`, valid for one of `purposes` (the last
@@ -121,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_signed_json_body_is_read_and_a_bad_one_refused_naming_where() {
-        let keys = vec![KEY.to_vec()];
+        let keys = Keys::one(KEY, b"link");
         let ok: Note = signed_json(&post(r#"{"note": "hi"}"#, KEY), &keys, now()).unwrap();
         assert_eq!(
             ok,
@@ -158,7 +171,7 @@ mod tests {
 
     #[test]
     fn a_signed_path_covers_the_query() {
-        let keys = vec![KEY.to_vec()];
+        let keys = Keys::one(KEY, b"link");
         let mut req = HttpRequest {
             method: "GET".into(),
             path: "/v1/rewards/WB-1".into(),
@@ -172,12 +185,82 @@ mod tests {
         assert_eq!(signed_path(&req, &keys, now()).unwrap_err().status, 401);
     }
 
+    fn v2(method: &str, path: &str, query: &str, body: &str, key: &[u8]) -> HttpRequest {
+        let path_and_query = if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
+        };
+        let signed = SignedRequest {
+            method,
+            path_and_query: &path_and_query,
+            body: body.as_bytes(),
+        };
+        HttpRequest {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            headers: vec![(
+                "Winback-Signature".into(),
+                shared::signing::sign_request(key, now().timestamp(), &signed),
+            )],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_v2_signature_binds_the_method_path_and_query_to_the_body() {
+        let keys = Keys::one(KEY, b"link");
+        let body = r#"{"note": "new supplier"}"#;
+        let req = v2("POST", "/v1/resolutions/too_expensive", "", body, KEY);
+        assert!(signed_body(&req, &keys, now()).is_ok());
+        // The same signature and body at another reason's path, with another method, or with a
+        // query added: refused.
+        let mut moved = req.clone();
+        moved.path = "/v1/resolutions/quality".into();
+        assert_eq!(signed_body(&moved, &keys, now()).unwrap_err().status, 401);
+        let mut other_method = req.clone();
+        other_method.method = "DELETE".into();
+        assert_eq!(
+            signed_body(&other_method, &keys, now()).unwrap_err().status,
+            401
+        );
+        let mut queried = req.clone();
+        queried.query = "x=1".into();
+        assert_eq!(signed_body(&queried, &keys, now()).unwrap_err().status, 401);
+        // A bodiless request's query is covered too.
+        let get = v2("GET", "/v1/rewards/WB-1", "a=1", "", KEY);
+        assert!(signed_path(&get, &keys, now()).is_ok());
+        let mut requeried = get.clone();
+        requeried.query = "a=2".into();
+        assert_eq!(
+            signed_path(&requeried, &keys, now()).unwrap_err().status,
+            401
+        );
+    }
+
+    #[test]
+    fn v1_is_taken_during_the_transition_and_refused_once_it_ends() {
+        let mut keys = Keys::one(KEY, b"link");
+        let body = r#"{"note": "hi"}"#;
+        let mut req = post(body, KEY);
+        req.path = "/v1/resolutions/quality".into();
+        assert!(signed_body(&req, &keys, now()).is_ok(), "v1 still taken");
+        keys.signature_v1 = false;
+        let refused = signed_body(&req, &keys, now()).unwrap_err();
+        assert_eq!(refused.status, 401);
+        assert!(refused.json()["error"].as_str().unwrap().contains("v2"));
+        // v2 goes on working.
+        let v2_req = v2("POST", "/v1/resolutions/quality", "", body, KEY);
+        assert!(signed_body(&v2_req, &keys, now()).is_ok());
+    }
+
     #[test]
     fn link_claims_are_those_of_the_first_purpose_the_token_is_for() {
         let keys = LinkKeys::new([b"link".to_vec()]);
         let claims = LinkClaims {
             purpose: Purpose::FewerEmails,
-            customer_id: "c-1".into(),
+            customer_id: "c-1".parse().unwrap(),
             campaign: "example".into(),
             enrollment_id: "e-1".into(),
             step: 1,

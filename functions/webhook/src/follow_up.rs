@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use shared::domain::customer::Profile;
+use shared::domain::edge::CustomerId;
 use shared::domain::follow_up::{self, Closed, Notice};
 use shared::domain::metrics::{counter, CohortKey};
 use shared::domain::survey::{Answer, FollowUp};
@@ -27,7 +28,7 @@ pub(crate) async fn open(
     deps: &Deps,
     req: &HttpRequest,
     key: &CohortKey,
-    customer_id: &str,
+    customer_id: &CustomerId,
     why: FollowUp,
     answer: Answer,
     now: DateTime<Utc>,
@@ -72,7 +73,7 @@ fn base_url(deps: &Deps, req: &HttpRequest) -> String {
 pub fn record_url(
     deps: &Deps,
     base: &str,
-    customer_id: &str,
+    customer_id: &CustomerId,
     campaign: &str,
     now: DateTime<Utc>,
 ) -> String {
@@ -81,7 +82,7 @@ pub fn record_url(
         &deps.keys.link,
         &LinkClaims {
             purpose: Purpose::FollowUp,
-            customer_id: customer_id.to_string(),
+            customer_id: customer_id.clone(),
             campaign: campaign.to_string(),
             enrollment_id: String::new(),
             step: 0,
@@ -286,7 +287,7 @@ fn record(p: &Profile, deps: &Deps) -> Vec<(&'static str, String)> {
     let case = p.follow_up.as_ref();
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     vec![
-        ("Customer id", p.customer_id.clone()),
+        ("Customer id", p.customer_id.to_string()),
         ("Email", opt(p.email.clone())),
         ("First name", opt(p.first_name.clone())),
         ("Locale", opt(p.locale.clone())),

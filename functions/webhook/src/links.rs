@@ -9,6 +9,7 @@ use shared::domain::survey::{Answer, Reason};
 use shared::events::BusEvent;
 use shared::ports::{
     update_enrollment, update_profile, Change, EnrollmentStore, ProfileStore, StoreResult,
+    WebhookStore,
 };
 use shared::signing::{LinkClaims, Purpose};
 
@@ -373,7 +374,7 @@ async fn set_status(
         Change::Save(p, (true, lang))
     })
     .await?;
-    let enrollment = end_enrollment(store, c, to, now).await?;
+    let enrollment = end_enrollments(store, c, to, now).await?;
     if changed {
         let (name, event) = if to == EmailStatus::Unsubscribed {
             (counter::UNSUBSCRIBED, "unsubscribed")
@@ -393,18 +394,46 @@ async fn set_status(
     Ok(html_response(200, page))
 }
 
-/// Ends the customer's enrollment in the link's campaign on an unsubscribe (once a send in flight
-/// has settled); answers the enrollment as it stands.
+/// Ends the customer's enrollment in every campaign the store holds one in, whichever flow's email
+/// the link came from, on an unsubscribe (each once a send in flight has settled, all waited for
+/// together); answers the enrollment of the link's campaign as it stands.
+async fn end_enrollments(
+    store: &dyn WebhookStore,
+    c: &LinkClaims,
+    to: EmailStatus,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Enrollment>> {
+    let mut others: Vec<String> = Vec::new();
+    if to == EmailStatus::Unsubscribed {
+        for e in store.enrollments_of(&c.customer_id).await? {
+            if e.campaign != c.campaign && !others.contains(&e.campaign) {
+                others.push(e.campaign);
+            }
+        }
+    }
+    let own = end_enrollment(store, &c.customer_id, &c.campaign, to, now);
+    let rest = futures::future::try_join_all(
+        others
+            .iter()
+            .map(|campaign| end_enrollment(store, &c.customer_id, campaign, to, now)),
+    );
+    let (own, _) = futures::future::try_join(own, rest).await?;
+    Ok(own)
+}
+
+/// Ends the customer's enrollment in `campaign` on an unsubscribe (once a send in flight has
+/// settled); answers the enrollment as it stands.
 async fn end_enrollment(
     store: &dyn EnrollmentStore,
-    c: &LinkClaims,
+    customer_id: &str,
+    campaign: &str,
     to: EmailStatus,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<Enrollment>> {
     let mut waited = 0;
     loop {
         let settle = waited < SETTLE_WAITS;
-        let ended = update_enrollment(store, &c.customer_id, &c.campaign, |stored| {
+        let ended = update_enrollment(store, customer_id, campaign, |stored| {
             let Some(e) = stored else {
                 return Change::Keep(Some(None));
             };

@@ -3,50 +3,25 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use shared::domain::customer::EmailStatus;
-use shared::domain::experiment::{Group, HOLDOUT};
-use shared::domain::metrics::{counter, CohortKey};
-use shared::domain::sequence::{Enrollment, ExitReason, Flow};
+use shared::domain::edge::CustomerId;
+use shared::domain::feedback::{self, Feedback, Tags};
+use shared::domain::metrics::CohortKey;
+use shared::domain::sequence::{Enrollment, Flow};
 use shared::events::BusEvent;
 use shared::ports::{
-    update_enrollment, update_profile, Change, Claimed, EnrollmentStore, ProfileStore, StoreResult,
+    update_enrollment, update_profile, Change, Claimed, EnrollmentStore, StoreResult,
 };
 
 use crate::deps::{Deps, WebhookError, DEDUP, LEASE};
 use crate::report;
 
-/// What an SES event means here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Feedback {
-    Suppress {
-        complaint: bool,
-    },
-    Delivered,
-    Opened,
-    Clicked,
-    /// Counted elsewhere or not acted on (sends, transient bounces, delays).
-    Ignored,
-}
-
+/// The feedback an SES event carries (see [`Feedback::of`]).
 fn feedback(event: &Value) -> Feedback {
-    match event.get("detail-type").and_then(Value::as_str) {
-        Some("Email Bounced") => {
-            let permanent = event
-                .pointer("/detail/bounce/bounceType")
-                .and_then(Value::as_str)
-                == Some("Permanent");
-            if permanent {
-                Feedback::Suppress { complaint: false }
-            } else {
-                Feedback::Ignored
-            }
-        }
-        Some("Email Complaint Received") => Feedback::Suppress { complaint: true },
-        Some("Email Delivered") => Feedback::Delivered,
-        Some("Email Opened") => Feedback::Opened,
-        Some("Email Clicked") => Feedback::Clicked,
-        _ => Feedback::Ignored,
-    }
+    let detail_type = event.get("detail-type").and_then(Value::as_str);
+    let bounce_type = event
+        .pointer("/detail/bounce/bounceType")
+        .and_then(Value::as_str);
+    detail_type.map_or(Feedback::Ignored, |t| Feedback::of(t, bounce_type))
 }
 
 /// The message tag `name` as the sender set it (decoded by [`shared::ses_tags::read`]).
@@ -80,12 +55,13 @@ pub(crate) async fn handle_ses_event(
         tracing::debug!(event = "ses_event_ignored", detail_type = detail_type);
         return Ok(());
     }
-    let Some(customer_id) = tag(event, "customer_id") else {
+    let Some(customer_id) = tag(event, "customer_id").and_then(|t| CustomerId::parse(&t).ok())
+    else {
         tracing::warn!(
             event = "ses_event_untagged",
             detail_type = detail_type,
             ses_event_id = id,
-            "the email carries no customer_id tag: not one of ours"
+            "the email carries no valid customer_id tag: not one of ours"
         );
         return Ok(());
     };
@@ -121,25 +97,19 @@ pub(crate) async fn handle_ses_event(
     }
 }
 
-/// The cohort an SES event counts in: its tags, else the customer's enrollment (`None`: no
-/// variant to count it under).
+/// The cohort an SES event counts in (see [`feedback::cohort`]).
 fn cohort(event: &Value, campaign: &str, enrollment: Option<&Enrollment>) -> Option<CohortKey> {
-    let variant = tag(event, "variant").or_else(|| enrollment.map(|e| e.variant.clone()))?;
-    let group = match tag(event, "group").as_deref() {
-        Some("holdout") => Group::Holdout,
-        Some(_) => Group::Treated,
-        None => match (enrollment, variant.as_str()) {
-            (_, HOLDOUT) => Group::Holdout,
-            (Some(e), _) => e.group,
-            _ => Group::Treated,
-        },
+    let (variant, group, flow) = (
+        tag(event, "variant"),
+        tag(event, "group"),
+        tag(event, "flow"),
+    );
+    let tags = Tags {
+        variant: variant.as_deref(),
+        group: group.as_deref(),
+        flow: flow.as_deref().and_then(Flow::read),
     };
-    // The at-risk flow's emails carry `flow`; their counters are kept apart from the win-back's.
-    let flow = match tag(event, "flow").as_deref().and_then(Flow::read) {
-        Some(flow) => flow,
-        None => enrollment.map_or(Flow::WinBack, |e| e.flow),
-    };
-    Some(CohortKey::of(campaign, flow, &variant, group))
+    feedback::cohort(campaign, tags, enrollment)
 }
 
 #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %customer_id))]
@@ -147,7 +117,7 @@ async fn record(
     deps: &Deps,
     event: &Value,
     fb: Feedback,
-    customer_id: &str,
+    customer_id: &CustomerId,
     now: DateTime<Utc>,
 ) -> Result<(), WebhookError> {
     let campaign = tag(event, "campaign").unwrap_or_else(|| deps.campaign.config().name.clone());
@@ -158,17 +128,12 @@ async fn record(
         .and_then(Value::as_str)
         .unwrap_or_default();
 
-    let (counter_name, unique) = match fb {
-        Feedback::Suppress { complaint: false } => (counter::BOUNCED, None),
-        Feedback::Suppress { complaint: true } => (counter::COMPLAINED, None),
-        Feedback::Delivered => (counter::DELIVERED, None),
-        Feedback::Opened => (counter::OPENED, Some("opened")),
-        Feedback::Clicked => (counter::CLICKED, Some("clicked")),
-        Feedback::Ignored => return Ok(()),
+    let Some(decision) = feedback::decide(fb) else {
+        return Ok(());
     };
     // An email opened or clicked many times counts once: claimed with a lease, kept once
     // counted, given back if counting failed (so the retry counts it).
-    let unique_key = match (unique, message_id.is_empty()) {
+    let unique_key = match (decision.once_per_email, message_id.is_empty()) {
         (Some(what), false) => {
             let k = unique_key(what, message_id);
             match deps.store.claim_key(&k, now + LEASE).await? {
@@ -191,13 +156,21 @@ async fn record(
     // A panic while counting gives the open or click back before it goes on.
     let applied = deps
         .releasing_on_panic(unique_key.as_deref(), async {
-            let store = deps.store.as_ref();
-            let suppressed_now = apply_to_profile(store, customer_id, fb, now).await?;
-            if let Feedback::Suppress { complaint } = fb {
-                suppress(deps, customer_id, &campaign, complaint, suppressed_now, now).await?;
+            let suppressed_now =
+                update_profile(
+                    deps.store.as_ref(),
+                    customer_id,
+                    |stored| match feedback::apply(fb, stored, now) {
+                        Some((p, newly)) => Change::Save(p, newly),
+                        None => Change::Keep(false),
+                    },
+                )
+                .await?;
+            if let Some(why) = decision.suppress {
+                suppress(deps, customer_id, &campaign, why, suppressed_now, now).await?;
             }
             match &cohort {
-                Some(key) => report::count(deps, key, now, &[(counter_name, 1)]).await?,
+                Some(key) => report::count(deps, key, now, &[(decision.counter, 1)]).await?,
                 None => {
                     tracing::warn!(
                         event = "ses_event_uncounted",
@@ -220,68 +193,30 @@ async fn record(
     applied
 }
 
-/// Saves what the feedback does to the profile: suppression, or one more open or click. An
-/// erased customer's tombstone records nothing (and is never emailed). Whether the address was
-/// suppressed just now.
-async fn apply_to_profile(
-    store: &dyn ProfileStore,
-    customer_id: &str,
-    fb: Feedback,
-    now: DateTime<Utc>,
-) -> StoreResult<bool> {
-    update_profile(store, customer_id, |stored| {
-        let Some(mut p) = stored.filter(|p| !p.erased) else {
-            return Change::Keep(false);
-        };
-        match fb {
-            Feedback::Suppress { .. } => {
-                if !p.email_status.moves_to(EmailStatus::Suppressed) {
-                    return Change::Keep(false);
-                }
-                p.email_status = EmailStatus::Suppressed;
-                Change::Save(p, true)
-            }
-            Feedback::Opened => {
-                p.emails_opened += 1;
-                Change::Save(p, false)
-            }
-            Feedback::Clicked => {
-                p.emails_clicked += 1;
-                p.last_clicked_at = Some(p.last_clicked_at.map_or(now, |c| c.max(now)));
-                Change::Save(p, false)
-            }
-            Feedback::Delivered | Feedback::Ignored => Change::Keep(false),
-        }
-    })
-    .await
-}
-
 /// Ends the customer's enrollment in `campaign` (suppressed), says so and publishes it.
 async fn suppress(
     deps: &Deps,
-    customer_id: &str,
+    customer_id: &CustomerId,
     campaign: &str,
-    complaint: bool,
+    why: &'static str,
     newly: bool,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let enrollments: &dyn EnrollmentStore = deps.store.as_ref();
-    update_enrollment(enrollments, customer_id, campaign, |stored| {
-        match stored.map(|e| e.exit(ExitReason::Suppressed, now)) {
-            Some(Ok(exited)) => Change::Save(exited, ()),
-            _ => Change::Keep(()),
-        }
-    })
+    update_enrollment(
+        enrollments,
+        customer_id,
+        campaign,
+        |stored| match feedback::end(stored, now) {
+            Some(exited) => Change::Save(exited, ()),
+            None => Change::Keep(()),
+        },
+    )
     .await?;
-    let why = if complaint {
-        "complaint"
-    } else {
-        "permanent bounce"
-    };
     tracing::info!(event = "customer_suppressed", campaign = %campaign, why = why, newly = newly);
     deps.publish(
         vec![BusEvent::CustomerSuppressed {
-            customer_id: customer_id.to_string(),
+            customer_id: customer_id.clone(),
             why: why.to_string(),
             at: now,
         }],
@@ -291,9 +226,6 @@ async fn suppress(
     .await;
     Ok(())
 }
-
-/// What an email counts once: its first open and its first click.
-pub(crate) const UNIQUE: [&str; 2] = ["opened", "clicked"];
 
 /// The record that an email's open or click was counted.
 pub(crate) fn unique_key(what: &str, message_id: &str) -> String {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::domain::activity;
+use shared::domain::edge::CustomerId;
 use shared::domain::reward::{ReserveError, Reward, RewardCode};
 use shared::domain::sequence::{enrollment_id, Enrollment};
 use shared::ports::{
@@ -23,7 +24,7 @@ pub(crate) async fn reward(
     segment: &str,
     now: DateTime<Utc>,
 ) -> Handled {
-    signed_path(req, &deps.keys.webhook, now)?;
+    signed_path(req, &deps.keys, now)?;
     let unknown = json_response(200, &json!({ "status": "unknown" }));
     let Some(code) = percent_decode(segment).and_then(|s| RewardCode::parse(&s).ok()) else {
         return Ok(unknown);
@@ -49,11 +50,30 @@ pub(crate) async fn reward(
 /// Longest order reference accepted.
 const MAX_ORDER_REF: usize = 200;
 
-/// The body of a reservation: `{"order_ref": "..."}` (checked by [`order_ref`]).
+/// The body of a reservation: `{"order_ref": "...", "customer_id": "..."}` (checked by
+/// [`order_ref`] and [`customer_of`]).
 #[derive(Deserialize)]
 struct Reservation {
     #[serde(default)]
     order_ref: Value,
+    #[serde(default)]
+    customer_id: Value,
+}
+
+/// The customer a reservation is for: the one checking out, as the shop knows them.
+fn customer_of(body: &Reservation) -> Result<CustomerId, HttpResponse> {
+    let refused = |why: String| {
+        json_error(
+            400,
+            &format!("customer_id must be the id of the customer checking out (the id the shop sends in activity): {why}"),
+            Some("customer_id"),
+        )
+    };
+    match &body.customer_id {
+        Value::String(s) => CustomerId::parse(s).map_err(|e| refused(e.to_string())),
+        Value::Null => Err(refused("it is missing".into())),
+        _ => Err(refused("it is not a string".into())),
+    }
 }
 
 /// The order reference of a reservation: 1 to [`MAX_ORDER_REF`] printable characters.
@@ -72,8 +92,8 @@ fn order_ref(body: &Reservation) -> Result<String, HttpResponse> {
     }
 }
 
-/// `POST /v1/rewards/{code}/reserve` with `{"order_ref": "..."}`, signed over the body: holds the
-/// code for that order ([`shared::domain::reward::Reward::reserve`]) with a conditional write, so
+/// `POST /v1/rewards/{code}/reserve` with `{"order_ref": "...", "customer_id": "..."}`, signed:
+/// holds the code for that order of the customer it was issued to ([`shared::domain::reward::Reward::reserve`]) with a conditional write, so
 /// of two orders reserving at once exactly one gets it; the other gets 409.
 pub(crate) async fn reserve(
     deps: &Deps,
@@ -81,7 +101,9 @@ pub(crate) async fn reserve(
     segment: &str,
     now: DateTime<Utc>,
 ) -> Handled {
-    let order_ref = order_ref(&signed_json::<Reservation>(req, &deps.keys.webhook, now)?)?;
+    let body = signed_json::<Reservation>(req, &deps.keys, now)?;
+    let order_ref = order_ref(&body)?;
+    let customer_id = customer_of(&body)?;
     let not_found = || json_error(404, "no reward has this code", Some("code"));
     let Some(code) = percent_decode(segment).and_then(|s| RewardCode::parse(&s).ok()) else {
         return Ok(not_found());
@@ -89,7 +111,7 @@ pub(crate) async fn reserve(
     // Someone else writing first (another order's reservation, a redemption) reads again.
     let reserved = update_reward(deps.store.as_ref(), &code, |stored| match stored {
         None => Change::Keep(None),
-        Some(reward) => match reward.reserve(&order_ref, now) {
+        Some(reward) => match reward.reserve(&customer_id, &order_ref, now) {
             Ok(reserved) => Change::Save(reserved.clone(), Some(Ok(reserved))),
             Err(e) => Change::Keep(Some(Err(e))),
         },
@@ -123,6 +145,10 @@ fn refused_body(e: &ReserveError, code: &RewardCode) -> Value {
         ReserveError::NotValid { status } => json!({
             "status": "not_valid", "code_status": status,
         }),
+        ReserveError::OtherCustomer => json!({ "status": "other_customer" }),
+        ReserveError::HoldSpent { since } => json!({
+            "status": "hold_spent", "since": since,
+        }),
     };
     body["error"] = json!(e.to_string());
     body["code"] = json!(code.as_str());
@@ -136,7 +162,7 @@ pub(crate) async fn erase(
     segment: &str,
     now: DateTime<Utc>,
 ) -> Handled {
-    signed_path(req, &deps.keys.webhook, now)?;
+    signed_path(req, &deps.keys, now)?;
     let Some(id) = percent_decode(segment).filter(|s| !s.trim().is_empty()) else {
         return Ok(json_error(
             400,
@@ -224,6 +250,8 @@ fn erasure_keys(e: &Enrollment) -> Vec<String> {
         .sent
         .iter()
         .filter_map(|s| s.message_id.as_deref())
-        .flat_map(|m| crate::ses::UNIQUE.map(|what| crate::ses::unique_key(what, m)));
+        .flat_map(|m| {
+            shared::domain::feedback::ONCE_PER_EMAIL.map(|what| crate::ses::unique_key(what, m))
+        });
     rounds.chain(emails).collect()
 }

@@ -124,7 +124,7 @@ mod tests {
         let m = MemoryMetrics::default();
         let failed = vec![(
             BusEvent::CustomerSuppressed {
-                customer_id: "c-1".into(),
+                customer_id: "c-1".parse().unwrap(),
                 why: "complaint".into(),
                 at: Utc::now(),
             },

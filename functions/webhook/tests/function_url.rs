@@ -126,3 +126,69 @@ async fn an_unreadable_http_request_gets_400_not_an_error() {
     let out = webhook::handle(&w.deps, req, now()).await.unwrap();
     assert_eq!(out["statusCode"], 400);
 }
+
+/// `infra/local/sign.py` (Python's `hmac` and `hashlib`, as a shop's client would sign) signs the
+/// event at the tests' fixed time, with scheme `v2` or `v1`.
+fn signed_by_python(event: &str, v1: bool) -> Value {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(format!("{root}/infra/local/sign.py"))
+        .arg(format!("{root}/functions/webhook/events/{event}"))
+        .arg("--key")
+        .arg(std::str::from_utf8(WEBHOOK_KEY).unwrap())
+        .arg("--now")
+        .arg(now().timestamp().to_string());
+    if v1 {
+        cmd.arg("--v1");
+    }
+    let out = cmd.output().expect("python3 runs sign.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_request_signed_v2_by_a_python_client_is_taken_only_at_its_own_route() {
+    let w = enrolled_world().await;
+    let signed = signed_by_python("function-url-activity.json", false);
+    let header = signed["headers"]["winback-signature"].as_str().unwrap();
+    assert!(header.contains(",v2="), "{header}");
+    // The same signed body and header at another route, or with another method: refused.
+    for (field, value) in [
+        ("rawPath", "/v1/resolutions/quality"),
+        ("rawQueryString", "a=1"),
+    ] {
+        let mut moved = signed.clone();
+        moved[field] = Value::from(value);
+        let out = webhook::handle(&w.deps, moved, now()).await.unwrap();
+        assert_eq!(out["statusCode"], 401, "{field}: {out}");
+    }
+    let mut other_method = signed.clone();
+    other_method["requestContext"]["http"]["method"] = Value::from("PUT");
+    let out = webhook::handle(&w.deps, other_method, now()).await.unwrap();
+    assert_ne!(out["statusCode"], 200, "{out}");
+    let out = webhook::handle(&w.deps, signed, now()).await.unwrap();
+    assert_eq!(out["statusCode"], 200, "{out}");
+}
+
+#[tokio::test]
+async fn a_v1_request_is_taken_while_the_transition_lasts_and_refused_after() {
+    let mut w = enrolled_world().await;
+    let signed = signed_by_python("function-url-activity.json", true);
+    assert!(signed["headers"]["winback-signature"]
+        .as_str()
+        .unwrap()
+        .contains(",v1="));
+    w.deps.keys.signature_v1 = false;
+    let out = webhook::handle(&w.deps, signed.clone(), now())
+        .await
+        .unwrap();
+    assert_eq!(out["statusCode"], 401, "{out}");
+    assert!(out["body"].as_str().unwrap().contains("v2"), "{out}");
+    w.deps.keys.signature_v1 = true;
+    let out = webhook::handle(&w.deps, signed, now()).await.unwrap();
+    assert_eq!(out["statusCode"], 200, "{out}");
+}

@@ -33,7 +33,12 @@ async fn ignored_changes_nothing(w: &World, req: HttpRequest) {
 
 /// A Shopify delivery of `body` on `topic` with the signature header `sig` (none if `None`).
 fn shopify_signed(topic: &str, sig: Option<&str>, body: Vec<u8>) -> HttpRequest {
-    let mut headers = vec![("X-Shopify-Topic", topic)];
+    let at = now().to_rfc3339();
+    let mut headers = vec![
+        ("X-Shopify-Topic", topic),
+        ("X-Shopify-Shop-Domain", SHOPIFY_SHOP),
+        ("X-Shopify-Triggered-At", &at),
+    ];
     headers.extend(sig.map(|s| ("X-Shopify-Hmac-Sha256", s)));
     platform_post("shopify", &headers, body)
 }
@@ -155,7 +160,7 @@ async fn shopify_consent_withdrawn_unsubscribes_and_never_wins_back() {
 #[tokio::test]
 async fn shopify_never_resubscribes_a_customer_who_unsubscribed() {
     let w = world();
-    let mut p = Profile::new(SHOPIFY_CUSTOMER);
+    let mut p = Profile::new(SHOPIFY_CUSTOMER.parse().unwrap());
     p.email_status = EmailStatus::Unsubscribed;
     w.store.save_profile(&p).await.unwrap();
     // The order's customer says "subscribed": the order counts, the unsubscribe stays.
@@ -405,4 +410,121 @@ async fn bad_platform_deliveries_get_a_4xx_and_change_nothing() {
         405,
     )
     .await;
+}
+
+/// A Shopify delivery of `body` on `topic`, signed with the shop's secret, from `shop`, triggered
+/// at `at`.
+fn shopify_from(
+    topic: &str,
+    shop: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    body: &Value,
+) -> HttpRequest {
+    let raw = body.to_string().into_bytes();
+    let sig = base64_hmac(SHOPIFY_SECRET, &raw);
+    let at = at.to_rfc3339();
+    platform_post(
+        "shopify",
+        &[
+            ("X-Shopify-Topic", topic),
+            ("X-Shopify-Hmac-Sha256", &sig),
+            ("X-Shopify-Shop-Domain", shop),
+            ("X-Shopify-Triggered-At", &at),
+        ],
+        raw,
+    )
+}
+
+#[tokio::test]
+async fn a_signed_body_under_another_topic_from_another_shop_or_replayed_erases_no_one() {
+    let w = enrolled_world_of(SHOPIFY_CUSTOMER).await;
+    // The order the shop signed, replayed as a redact (the topic header is not signed).
+    let (order, sig) = platform_fixture("shopify_orders_paid.json");
+    let mut as_redact = shopify("orders/paid", "shopify_orders_paid.json");
+    for (k, v) in &mut as_redact.headers {
+        if k == "X-Shopify-Topic" {
+            *v = "customers/redact".into();
+        }
+    }
+    assert_eq!(
+        base64_hmac(SHOPIFY_SECRET, &order),
+        sig,
+        "a genuinely signed body"
+    );
+    let body = refused(&w, as_redact, 400).await;
+    assert!(
+        body["error"].as_str().unwrap().contains("not a redact"),
+        "{body}"
+    );
+    assert!(!w.profile(SHOPIFY_CUSTOMER).await.is_tombstone());
+
+    // A redact body from another shop (signed with a secret this deployment shares), and one
+    // whose header names this shop but whose signed body names another.
+    let redact = |shop: &str| json!({"shop_id": 1, "shop_domain": shop, "customer": {"id": SHOPIFY_CUSTOMER.parse::<u64>().unwrap()}, "orders_to_redact": []});
+    let other = "another-shop.myshopify.com";
+    refused(
+        &w,
+        shopify_from("customers/redact", other, now(), &redact(other)),
+        401,
+    )
+    .await;
+    refused(
+        &w,
+        shopify_from("customers/redact", SHOPIFY_SHOP, now(), &redact(other)),
+        401,
+    )
+    .await;
+    // Triggered 400 days ago: a replay.
+    let old = now() - Duration::days(400);
+    let body = refused(
+        &w,
+        shopify_from("customers/redact", SHOPIFY_SHOP, old, &redact(SHOPIFY_SHOP)),
+        401,
+    )
+    .await;
+    assert!(body["error"].as_str().unwrap().contains("replay"), "{body}");
+    assert!(!w.profile(SHOPIFY_CUSTOMER).await.is_tombstone());
+
+    // The genuine request erases once; the same signed body again is a replay: it acts on
+    // nothing (were the customer back, they would stay).
+    let genuine = shopify_from(
+        "customers/redact",
+        SHOPIFY_SHOP,
+        now(),
+        &redact(SHOPIFY_SHOP),
+    );
+    assert_eq!(ok(&w, genuine.clone()).await["status"], "erased");
+    let before = w.snapshot().await;
+    let again = ok(&w, genuine).await;
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn a_woocommerce_body_that_is_no_order_or_from_another_store_records_nothing() {
+    let w = enrolled_world_of(WOO_CUSTOMER).await;
+    let customer =
+        json!({"id": 26, "email": "a@example.com", "date_modified_gmt": "2026-11-22T09:00:00"});
+    let raw = customer.to_string().into_bytes();
+    let sig = base64_hmac(WOOCOMMERCE_SECRET, &raw);
+    let headers = |resource: &'static str, source: &'static str| {
+        vec![
+            ("X-WC-Webhook-Topic", "order.updated"),
+            ("X-WC-Webhook-Resource", resource),
+            ("X-WC-Webhook-Source", source),
+        ]
+    };
+    let mut h = headers("order", WOOCOMMERCE_SOURCE);
+    h.push(("X-WC-Webhook-Signature", &sig));
+    refused(&w, platform_post("woocommerce", &h, raw.clone()), 400).await;
+    // A real order under a resource header that says otherwise, and from another store.
+    let (order, sig) = platform_fixture("woocommerce_order_created.json");
+    for (resource, source, status) in [
+        ("customer", WOOCOMMERCE_SOURCE, 400),
+        ("order", "https://elsewhere.example/", 401),
+    ] {
+        let mut h = headers(resource, source);
+        h.push(("X-WC-Webhook-Signature", &sig));
+        refused(&w, platform_post("woocommerce", &h, order.clone()), status).await;
+    }
 }

@@ -8,9 +8,14 @@ use shared::domain::reward::RewardCode;
 use shared::ports::RewardStore;
 
 fn reserve(code: &str, order_ref: &str) -> webhook::HttpRequest {
+    reserve_as(code, CUSTOMER, order_ref)
+}
+
+/// A checkout of customer `customer_id` reserving `code` for its order `order_ref`.
+fn reserve_as(code: &str, customer_id: &str, order_ref: &str) -> webhook::HttpRequest {
     signed_post(
         &format!("/v1/rewards/{code}/reserve"),
-        &json!({ "order_ref": order_ref }).to_string(),
+        &json!({ "order_ref": order_ref, "customer_id": customer_id }).to_string(),
         WEBHOOK_KEY,
         now(),
     )
@@ -134,4 +139,45 @@ async fn bad_reservations_are_refused_and_change_nothing() {
         assert_eq!(resp.status, status, "{}", resp.body);
         assert_eq!(w.snapshot().await, before);
     }
+}
+
+#[tokio::test]
+async fn another_customer_s_checkout_cannot_hold_the_code_and_renewals_end() {
+    let w = enrolled_world().await;
+    let before = w.snapshot().await;
+    let stranger = w.http(reserve_as(CODE, "c-9999", "order-X")).await;
+    assert_eq!(stranger.status, 409, "{}", stranger.body);
+    assert_eq!(stranger.json()["status"], "other_customer");
+    assert_eq!(w.snapshot().await, before, "nothing held");
+    // No customer: 400 naming the field.
+    let anonymous = signed_post(
+        &format!("/v1/rewards/{CODE}/reserve"),
+        &json!({ "order_ref": "order-Y" }).to_string(),
+        WEBHOOK_KEY,
+        now(),
+    );
+    let resp = w.http(anonymous).await;
+    assert_eq!(resp.status, 400, "{}", resp.body);
+    assert_eq!(resp.json()["field"], "customer_id");
+    // The owner's order renews its hold, up to two hours from its first reservation.
+    assert_eq!(w.http(reserve(CODE, "order-A")).await.status, 200);
+    let at = |minutes: i64| now() + chrono::Duration::minutes(minutes);
+    let renew = |t| {
+        signed_post(
+            &format!("/v1/rewards/{CODE}/reserve"),
+            &json!({ "order_ref": "order-A", "customer_id": CUSTOMER }).to_string(),
+            WEBHOOK_KEY,
+            t,
+        )
+    };
+    let renewed = webhook::handle_http(&w.deps, renew(at(100)), at(100)).await;
+    assert_eq!(renewed.status, 200, "{}", renewed.body);
+    assert_eq!(
+        renewed.json()["until"],
+        json!(at(120)),
+        "the hold ends two hours after the first reservation"
+    );
+    let spent = webhook::handle_http(&w.deps, renew(at(130)), at(130)).await;
+    assert_eq!(spent.status, 409, "{}", spent.body);
+    assert_eq!(spent.json()["status"], "hold_spent");
 }

@@ -8,7 +8,7 @@ use shared::domain::survey::Reason;
 use shared::ports::ProfileStore;
 
 async fn paused_over_quality(w: &World, id: &str) {
-    let mut p = shared::domain::customer::Profile::new(id);
+    let mut p = shared::domain::customer::Profile::new(id.parse().unwrap());
     p.email = Some(format!("{id}@example.com"));
     p.tags.insert(Reason::Quality.tag());
     p.survey_reason = Some(Reason::Quality);
@@ -27,6 +27,15 @@ fn resolve(reason: &str, body: &serde_json::Value) -> webhook::HttpRequest {
 
 /// The scheduler of this world, invoked with what the bus carried, as the template's rule does.
 async fn scheduler_handles(w: &World, event: &shared::events::BusEvent) -> serde_json::Value {
+    scheduler_handles_within(w, event, scheduler::Budget::unlimited()).await
+}
+
+/// [`scheduler_handles`] with the invocation's `budget`.
+async fn scheduler_handles_within(
+    w: &World,
+    event: &shared::events::BusEvent,
+    budget: scheduler::Budget,
+) -> serde_json::Value {
     let deps = scheduler::Deps {
         store: w.store.clone(),
         bus: w.bus.clone(),
@@ -41,7 +50,7 @@ async fn scheduler_handles(w: &World, event: &shared::events::BusEvent) -> serde
         "detail": serde_json::from_str::<serde_json::Value>(&event.detail_json()).unwrap(),
     });
     let later = now() + chrono::Duration::minutes(1);
-    scheduler::handle(&deps, &payload, later, scheduler::Budget::unlimited())
+    scheduler::handle(&deps, &payload, later, budget)
         .await
         .unwrap()
 }
@@ -80,11 +89,14 @@ async fn resolving_hands_the_reason_to_the_scheduler_which_frees_each_customer_o
     }
     let other = w.profile(CUSTOMER).await;
     assert!(other.resolved_reasons.is_empty());
-    // Resolving again changes nothing.
+    // Resolving again changes nothing: the same request within a day is a replay the webhook
+    // answers without handing it on, and the scheduler given the event again frees no one twice.
     let before = w.snapshot().await;
-    assert_eq!(w.http(resolve("quality", &note)).await.status, 202);
-    let again = w.bus.drain();
-    assert_eq!(scheduler_handles(&w, &again[0]).await["resolved"], 0);
+    let again = w.http(resolve("quality", &note)).await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.json()["duplicate"], true);
+    assert!(w.bus.drain().is_empty());
+    assert_eq!(scheduler_handles(&w, &events[0]).await["resolved"], 0);
     assert_eq!(w.snapshot().await, before);
 }
 
@@ -110,4 +122,68 @@ async fn an_unsigned_unknown_or_noteless_resolution_is_refused_and_changes_nothi
     assert_eq!(w.http(get).await.status, 405);
     assert_eq!(w.snapshot().await, before);
     assert!(w.bus.drain().is_empty(), "nothing handed to the scheduler");
+}
+
+#[tokio::test]
+async fn a_replayed_resolution_is_handed_on_once_and_its_signature_opens_no_other_reason() {
+    let w = world();
+    let note = json!({"note": "Cheaper shipping from today."});
+    let req = resolve("too_expensive", &note);
+    for _ in 0..3 {
+        let resp = w.http(req.clone()).await;
+        assert_eq!(resp.status, 202, "{}", resp.body);
+    }
+    assert_eq!(
+        w.bus.drain().len(),
+        1,
+        "one ResolutionRequested for three deliveries"
+    );
+    // The signature of the too_expensive request at the quality path: refused.
+    let mut moved = req.clone();
+    moved.path = "/v1/resolutions/quality".into();
+    let resp = w.http(moved).await;
+    assert_eq!(resp.status, 401, "{}", resp.body);
+    assert!(w.bus.drain().is_empty());
+    // Another note is another resolution.
+    let resp = w
+        .http(resolve(
+            "too_expensive",
+            &json!({"note": "And a loyalty price."}),
+        ))
+        .await;
+    assert_eq!(resp.status, 202);
+    assert_eq!(w.bus.drain().len(), 1);
+}
+
+#[tokio::test]
+async fn a_resolution_pass_out_of_budget_hands_the_rest_to_the_next_invocation() {
+    let w = world();
+    for i in 0..450 {
+        paused_over_quality(&w, &format!("c-{i}")).await;
+    }
+    let resp = w
+        .http(resolve(
+            "quality",
+            &json!({"note": "Our new roaster is in."}),
+        ))
+        .await;
+    assert_eq!(resp.status, 202);
+    let mut events = w.bus.drain();
+    // Each invocation may read 100 profiles: a page of 200 each, then the rest is handed on.
+    let budget = scheduler::Budget {
+        stop_at: None,
+        max_items: Some(100),
+    };
+    let (mut invocations, mut resolved, mut scanned) = (0, 0, 0);
+    while let Some(event) = events.pop() {
+        invocations += 1;
+        assert!(invocations < 20, "the passes end");
+        let done = scheduler_handles_within(&w, &event, budget).await;
+        resolved += done["resolved"].as_u64().unwrap();
+        scanned += done["scanned"].as_u64().unwrap();
+        events.extend(w.bus.drain());
+    }
+    assert!(invocations > 1, "the pass was cut: {invocations}");
+    assert_eq!(scanned, 450, "every profile read once");
+    assert_eq!(resolved, 450);
 }

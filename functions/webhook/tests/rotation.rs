@@ -93,7 +93,7 @@ async fn a_rotated_link_key_keeps_old_links_working_until_it_is_removed() {
             keys,
             &LinkClaims {
                 purpose: Purpose::Survey,
-                customer_id: CUSTOMER.into(),
+                customer_id: CUSTOMER.parse().unwrap(),
                 campaign: "example".into(),
                 enrollment_id: e.id.clone(),
                 step: 1,

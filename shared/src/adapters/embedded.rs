@@ -158,15 +158,21 @@ impl ProfileStore for MemoryStore {
 
     async fn save_profile(&self, p: &Profile) -> StoreResult<u64> {
         let mut t = self.lock();
-        let current = t.profiles.get(&p.customer_id).map_or(0, |x| x.version);
+        let current = t
+            .profiles
+            .get(p.customer_id.as_str())
+            .map_or(0, |x| x.version);
         if current != p.version {
             return Err(conflict("profile", &p.customer_id, p.version));
         }
-        let old_due = t.profiles.get(&p.customer_id).and_then(|x| x.due_at);
+        let old_due = t
+            .profiles
+            .get(p.customer_id.as_str())
+            .and_then(|x| x.due_at);
         set_due(&mut t, 0, &p.customer_id, "", old_due, p.due_at);
         let mut stored = p.clone();
         stored.version = p.version + 1;
-        t.profiles.insert(p.customer_id.clone(), stored);
+        t.profiles.insert(p.customer_id.to_string(), stored);
         self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(p.version + 1)
     }
@@ -174,12 +180,15 @@ impl ProfileStore for MemoryStore {
     async fn put_profiles(&self, profiles: &[Profile]) -> StoreResult<usize> {
         let mut t = self.lock();
         for p in profiles {
-            let old_due = t.profiles.get(&p.customer_id).and_then(|x| x.due_at);
+            let old_due = t
+                .profiles
+                .get(p.customer_id.as_str())
+                .and_then(|x| x.due_at);
             set_due(&mut t, 0, &p.customer_id, "", old_due, p.due_at);
             // As in DynamoDB's batch write: `version + 1` of what was given, unchecked.
             let mut stored = p.clone();
             stored.version = p.version + 1;
-            t.profiles.insert(p.customer_id.clone(), stored);
+            t.profiles.insert(p.customer_id.to_string(), stored);
         }
         self.writes
             .fetch_add(profiles.len() as u64, Ordering::Relaxed);
@@ -207,7 +216,7 @@ impl EnrollmentStore for MemoryStore {
 
     async fn save_enrollment(&self, e: &Enrollment) -> StoreResult<u64> {
         let mut t = self.lock();
-        let key = (e.customer_id.clone(), e.campaign.clone());
+        let key = (e.customer_id.to_string(), e.campaign.clone());
         let current = t.enrollments.get(&key).map_or(0, |x| x.version);
         if current != e.version {
             return Err(conflict("enrollment", &e.id, e.version));

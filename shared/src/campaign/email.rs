@@ -194,6 +194,7 @@ pub(crate) fn empty_sample(locale: &str) -> EmailContext {
 pub(crate) fn sample_spec(kind: RewardKind) -> RewardSpec {
     use crate::domain::money::Money;
     RewardSpec {
+        amounts: Default::default(),
         kind,
         value: match kind {
             RewardKind::PercentOff => Some(Money(1500)),
@@ -219,7 +220,7 @@ mod tests {
         let reward = Reward::issue(
             RewardCode::from_entropy([3; 8]),
             sample_spec(RewardKind::AmountOff),
-            "c1",
+            &"c1".parse().unwrap(),
             "example",
             "e1",
             "amount-10",

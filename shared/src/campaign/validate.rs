@@ -115,22 +115,24 @@ pub(crate) fn validate(c: &CampaignConfig) -> Result<(), CampaignError> {
     validate_experiment(c)
 }
 
-/// `[checkout]`: a generic link needs `{code}`; every link, with a sample code in it, must be an
+/// `[checkout]`: a generic or Stripe link needs `{code}`; every link, with a sample code in it, must be an
 /// http(s) URL.
 fn validate_checkout(c: &CampaignConfig) -> Result<(), CampaignError> {
     use crate::campaign::config::CheckoutPlatform;
     let Some(checkout) = &c.checkout else {
         return Ok(());
     };
-    if checkout.platform == CheckoutPlatform::Generic
-        && !checkout
-            .url
-            .as_deref()
-            .is_some_and(|u| u.contains("{code}"))
+    if matches!(
+        checkout.platform,
+        CheckoutPlatform::Generic | CheckoutPlatform::Stripe
+    ) && !checkout
+        .url
+        .as_deref()
+        .is_some_and(|u| u.contains("{code}"))
     {
         return Err(invalid(
             "checkout.url",
-            "must be the checkout link with {code} where the code goes, e.g. \"https://shop.example.com/cart?promo={code}\"",
+            "must be the checkout link with {code} where the code goes, e.g. \"https://shop.example.com/cart?promo={code}\" (generic) or a Stripe Payment Link \"https://buy.stripe.com/<link>?prefilled_promo_code={code}\" (stripe)",
         ));
     }
     let sample =

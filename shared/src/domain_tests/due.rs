@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use chrono::{Duration, TimeZone};
 
 fn customer(last: DateTime<Utc>) -> Profile {
-    let mut p = Profile::new("c1");
+    let mut p = Profile::new("c1".parse().unwrap());
     p.record_order(super::order_at(last, 1000));
     p
 }
@@ -24,7 +24,12 @@ fn without_other_flows_the_next_look_is_the_lapse_moment_or_now_once_lapsed() {
     assert!(due > early);
     assert_eq!(next_due(&p, &c.lapse, Watch::LAPSE_ONLY, due), Some(due));
     assert_eq!(
-        next_due(&Profile::new("c2"), &c.lapse, Watch::LAPSE_ONLY, early),
+        next_due(
+            &Profile::new("c2".parse().unwrap()),
+            &c.lapse,
+            Watch::LAPSE_ONLY,
+            early
+        ),
         None
     );
 }

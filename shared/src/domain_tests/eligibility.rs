@@ -19,7 +19,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn good_customer() -> Profile {
-    let mut p = Profile::new("c1");
+    let mut p = Profile::new("c1".parse().unwrap());
     p.email = Some("a@example.com".into());
     for m in 1..=3 {
         p.record_order(super::order_at(
@@ -121,7 +121,7 @@ fn each_rule_keeps_the_right_customers_out() {
 fn an_ended_at_risk_flow_holds_back_another_but_not_the_win_back() {
     let c = example_campaign();
     let p = good_customer();
-    let mut e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now())
+    let mut e = Enrollment::start(&"c1".parse().unwrap(), &c, 1, Group::Treated, "a", now())
         .record_sent(1, now(), None, &c)
         .unwrap()
         .win_back(now())
@@ -154,7 +154,7 @@ fn a_customer_paused_over_a_fixed_reason_skips_the_cooldown_once() {
     let c = example_campaign();
     let mut p = good_customer();
     p.tags.insert(Reason::Quality.tag());
-    let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now())
+    let e = Enrollment::start(&"c1".parse().unwrap(), &c, 1, Group::Treated, "a", now())
         .record_sent(1, now(), None, &c)
         .unwrap()
         .exit(ExitReason::Paused, now())
@@ -178,7 +178,7 @@ fn a_customer_paused_over_a_fixed_reason_skips_the_cooldown_once() {
 fn enrolled_recently_contacted_and_cooling_down_customers_wait() {
     let c = example_campaign();
     let p = good_customer();
-    let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+    let e = Enrollment::start(&"c1".parse().unwrap(), &c, 1, Group::Treated, "a", now());
     assert_eq!(
         check(&p, Some(&e), &c.eligibility, now()),
         Err(Ineligible::AlreadyEnrolled)
@@ -265,7 +265,7 @@ fn value_targeting_keeps_out_the_low_predicted_value_in_the_campaign_currency_on
 fn the_lifetime_value_minimum_counts_other_currencies_only_at_a_configured_rate() {
     let mut c = example_campaign();
     c.eligibility.min_lifetime_value = Money(10000);
-    let mut p = Profile::new("c1");
+    let mut p = Profile::new("c1".parse().unwrap());
     p.email = Some("ann@example.com".into());
     let order = |day: u32, amount: i64, currency: &str| OrderRecord {
         at: Utc.with_ymd_and_hms(2025, 6, day, 10, 0, 0).unwrap(),
@@ -302,7 +302,7 @@ fn the_lifetime_value_minimum_counts_other_currencies_only_at_a_configured_rate(
         })
     );
     // In the campaign currency alone it is compared as before.
-    let mut eur = Profile::new("c2");
+    let mut eur = Profile::new("c2".parse().unwrap());
     eur.email = Some("bo@example.com".into());
     eur.record_order(order(1, 6000, "EUR"));
     assert!(matches!(

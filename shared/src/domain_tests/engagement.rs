@@ -12,7 +12,7 @@ fn at(day: u32) -> DateTime<Utc> {
 }
 
 fn buyer() -> Profile {
-    let mut p = Profile::new("c1");
+    let mut p = Profile::new("c1".parse().unwrap());
     p.last_order_at = Some(at(1));
     p
 }
@@ -22,7 +22,7 @@ fn a_click_on_the_re_permission_email_keeps_the_address() {
     use crate::domain::experiment::Group;
     use crate::domain::sequence::Enrollment;
     let c = crate::campaign::testing::example_campaign();
-    let mut e = Enrollment::start("c1", &c, 1, Group::Treated, "a", at(10));
+    let mut e = Enrollment::start(&"c1".parse().unwrap(), &c, 1, Group::Treated, "a", at(10));
     e.flow = Flow::ReEngagement;
     let mut p = buyer();
     assert!(!keeps_address(&p, &e));

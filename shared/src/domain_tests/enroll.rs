@@ -18,7 +18,7 @@ fn now() -> DateTime<Utc> {
 
 /// Three monthly orders, the last `quiet_days` before now.
 fn customer(id: &str, quiet_days: i64) -> Profile {
-    let mut p = Profile::new(id);
+    let mut p = Profile::new(id.parse().unwrap());
     p.email = Some(format!("{id}@example.com"));
     for k in 0..3 {
         p.record_order(super::order_at(
@@ -131,7 +131,7 @@ fn an_active_customer_waits_for_their_lapse_moment_without_a_read() {
 
 #[test]
 fn no_orders_means_nothing_to_look_at() {
-    let e = decide_with(&Profile::new("c3"), None);
+    let e = decide_with(&Profile::new("c3".parse().unwrap()), None);
     assert_eq!(
         e.next,
         NextAction::Wait {

@@ -9,7 +9,7 @@ use chrono::Utc;
 use chrono::{Duration, TimeZone};
 
 fn buyer(amounts: &[i64], gap: i64) -> Profile {
-    let mut p = Profile::new("c");
+    let mut p = Profile::new("c".parse().unwrap());
     let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     for (i, a) in amounts.iter().enumerate() {
         p.record_order(super::order_at(start + Duration::days(gap * i as i64), *a));

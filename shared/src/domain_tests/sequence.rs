@@ -55,7 +55,7 @@ fn the_re_engagement_flow_draws_its_own_holdout_among_customers_the_others_treat
 #[test]
 fn a_treated_enrollment_walks_the_steps_then_sunsets() {
     let c = example_campaign();
-    let mut e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+    let mut e = Enrollment::start(&"c1".parse().unwrap(), &c, 1, Group::Treated, "a", now());
     for step in 1..=c.steps.len() as u8 {
         assert_eq!(e.due_step(), Some(step));
         e = e.record_sent(step, e.due_at.unwrap(), None, &c).unwrap();
@@ -72,7 +72,7 @@ fn a_treated_enrollment_walks_the_steps_then_sunsets() {
 #[test]
 fn a_step_cannot_be_sent_twice_or_out_of_order() {
     let c = example_campaign();
-    let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+    let e = Enrollment::start(&"c1".parse().unwrap(), &c, 1, Group::Treated, "a", now());
     assert!(matches!(
         e.record_sent(2, now(), None, &c),
         Err(TransitionError::NotNextStep { .. })
@@ -84,7 +84,7 @@ fn a_step_cannot_be_sent_twice_or_out_of_order() {
 #[test]
 fn a_published_step_keeps_its_due_time_when_marked_sent() {
     let c = example_campaign();
-    let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+    let e = Enrollment::start(&"c1".parse().unwrap(), &c, 1, Group::Treated, "a", now());
     let six_hours = Duration::hours(6);
     let published = e.publish(1, now(), &c, six_hours).unwrap();
     assert_eq!(published.published_step, 1);
@@ -115,7 +115,14 @@ fn a_published_step_keeps_its_due_time_when_marked_sent() {
 #[test]
 fn holdout_waits_the_whole_window_and_sends_nothing() {
     let c = example_campaign();
-    let e = Enrollment::start("c1", &c, 1, Group::Holdout, "holdout", now());
+    let e = Enrollment::start(
+        &"c1".parse().unwrap(),
+        &c,
+        1,
+        Group::Holdout,
+        "holdout",
+        now(),
+    );
     assert_eq!(e.due_step(), None);
     assert!(e.due_at.unwrap() > now() + Duration::days(7));
     assert!(matches!(
@@ -138,7 +145,7 @@ fn fewer_emails_means_fewer_steps_and_no_sunset() {
     assert!(sunsets_address(EmailStatus::Subscribed));
     assert!(!sunsets_address(EmailStatus::FewerEmails));
     // A skipped step keeps the timing of the rest and records no email.
-    let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+    let e = Enrollment::start(&"c1".parse().unwrap(), &c, 1, Group::Treated, "a", now());
     let skipped = e.skip(1, now(), &c).unwrap();
     let sent = e.record_sent(1, now(), None, &c).unwrap();
     assert_eq!(skipped.status, sent.status);
@@ -150,7 +157,7 @@ fn fewer_emails_means_fewer_steps_and_no_sunset() {
 #[test]
 fn any_order_stops_the_sequence_and_the_window_decides_only_the_win() {
     let c = example_campaign();
-    let e = Enrollment::start("c1", &c, 1, Group::Treated, "a", now());
+    let e = Enrollment::start(&"c1".parse().unwrap(), &c, 1, Group::Treated, "a", now());
     let fx = |kind, days: i64, still: &[ActivityKind]| {
         activity_effect(&e, kind, now() + Duration::days(days), 30, still)
     };
@@ -195,9 +202,23 @@ fn timing_variants_stretch_the_steps_and_the_holdout_window_follows_them() {
         variant: v.into(),
         timing: v.into(),
     };
-    let e = Enrollment::start_assigned("c1", &c, 1, &treated(&slow), Flow::WinBack, now());
+    let e = Enrollment::start_assigned(
+        &"c1".parse().unwrap(),
+        &c,
+        1,
+        &treated(&slow),
+        Flow::WinBack,
+        now(),
+    );
     assert_eq!(e.gap_after(1, &c), days(c.steps[1].delay_days * 1.5));
-    let f = Enrollment::start_assigned("c1", &c, 1, &treated(&fast), Flow::WinBack, now());
+    let f = Enrollment::start_assigned(
+        &"c1".parse().unwrap(),
+        &c,
+        1,
+        &treated(&fast),
+        Flow::WinBack,
+        now(),
+    );
     assert_eq!(f.gap_after(1, &c), days(c.steps[1].delay_days));
     // The last step waits the sunset, unstretched.
     let last = c.steps.len() as u8;
@@ -208,7 +229,7 @@ fn timing_variants_stretch_the_steps_and_the_holdout_window_follows_them() {
             variant: "holdout".into(),
             timing: timing.clone(),
         };
-        let h = Enrollment::start_assigned("c1", &c, 1, &a, Flow::WinBack, now());
+        let h = Enrollment::start_assigned(&"c1".parse().unwrap(), &c, 1, &a, Flow::WinBack, now());
         assert_eq!(h.due_at, Some(now() + days(sequence_days(&c, factor))));
     }
 }
@@ -227,7 +248,7 @@ proptest! {
     fn nothing_leaves_a_final_state(ops in proptest::collection::vec(op(), 1..20), holdout in any::<bool>()) {
         let c = example_campaign();
         let g = if holdout { Group::Holdout } else { Group::Treated };
-        let mut e = Enrollment::start("c1", &c, 1, g, "a", now());
+        let mut e = Enrollment::start(&"c1".parse().unwrap(), &c, 1, g, "a", now());
         for o in ops {
             let was_final = e.status.is_final();
             let before = e.clone();

@@ -13,6 +13,10 @@ pub struct Keys {
     pub link: LinkKeys,
     /// The shop platforms' webhook secrets; a platform without one is not connected.
     pub platforms: PlatformKeys,
+    /// Whether shop requests signed with the older `v1` scheme (the body only, not the route)
+    /// are still taken: the secret's `signature_v1` (locally `WINBACK_SIGNATURE_V1`), true
+    /// unless it says `false`. Set it to `false` once every sender signs `v2`.
+    pub signature_v1: bool,
 }
 
 impl Keys {
@@ -22,6 +26,7 @@ impl Keys {
             webhook: vec![webhook.to_vec()],
             link: LinkKeys::one(link),
             platforms: PlatformKeys::default(),
+            signature_v1: true,
         }
     }
 }
@@ -33,6 +38,13 @@ pub struct PlatformKeys {
     pub shopify: Vec<Vec<u8>>,
     pub woocommerce: Vec<Vec<u8>>,
     pub stripe: Vec<Vec<u8>>,
+    /// The shop's `*.myshopify.com` domain (`shopify_shop_domain` in the secret, locally
+    /// `WINBACK_SHOPIFY_SHOP_DOMAIN`): deliveries from another shop are refused. `None` checks
+    /// nothing (a deployment that has not set it yet).
+    pub shopify_shop: Option<String>,
+    /// The WooCommerce store's URL as its webhooks name it in `X-WC-Webhook-Source`
+    /// (`woocommerce_source` in the secret, locally `WINBACK_WOOCOMMERCE_SOURCE`).
+    pub woocommerce_source: Option<String>,
 }
 
 impl PlatformKeys {
@@ -44,6 +56,8 @@ impl PlatformKeys {
             shopify: read("WINBACK_SHOPIFY_SECRET"),
             woocommerce: read("WINBACK_WOOCOMMERCE_SECRET"),
             stripe: read("WINBACK_STRIPE_SECRET"),
+            shopify_shop: optional("WINBACK_SHOPIFY_SHOP_DOMAIN"),
+            woocommerce_source: optional("WINBACK_WOOCOMMERCE_SOURCE"),
         }
     }
 }
@@ -64,9 +78,10 @@ impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Keys {{ webhook: {} key(s), link: {:?} }}",
+            "Keys {{ webhook: {} key(s), link: {:?}, signature_v1: {} }}",
             self.webhook.len(),
-            self.link
+            self.link,
+            self.signature_v1
         )
     }
 }
@@ -84,6 +99,17 @@ struct SecretDoc {
     woocommerce_secret: String,
     #[serde(default)]
     stripe_secret: String,
+    #[serde(default)]
+    shopify_shop_domain: Option<String>,
+    #[serde(default)]
+    woocommerce_source: Option<String>,
+    /// `false` refuses `v1` signatures (see [`Keys::signature_v1`]).
+    #[serde(default = "accept_v1")]
+    signature_v1: bool,
+}
+
+fn accept_v1() -> bool {
+    true
 }
 
 fn split_keys(list: &str) -> Vec<Vec<u8>> {
@@ -94,7 +120,10 @@ fn split_keys(list: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-async fn read_secret(conf: &aws_config::SdkConfig, arn: &str) -> Result<String, SettingsError> {
+pub(crate) async fn read_secret(
+    conf: &aws_config::SdkConfig,
+    arn: &str,
+) -> Result<String, SettingsError> {
     let out = aws_sdk_secretsmanager::Client::new(conf)
         .get_secret_value()
         .secret_id(arn)
@@ -159,6 +188,7 @@ impl Keys {
                 webhook: w,
                 link: l,
                 platforms: PlatformKeys::from_env_vars(),
+                signature_v1: optional("WINBACK_SIGNATURE_V1").is_none_or(|v| v.trim() != "false"),
             }),
             (w, l) => {
                 let mut missing = Vec::new();
@@ -212,7 +242,10 @@ impl Keys {
                 shopify: pick(&doc.shopify_secret, env.shopify),
                 woocommerce: pick(&doc.woocommerce_secret, env.woocommerce),
                 stripe: pick(&doc.stripe_secret, env.stripe),
+                shopify_shop: doc.shopify_shop_domain.or(env.shopify_shop),
+                woocommerce_source: doc.woocommerce_source.or(env.woocommerce_source),
             },
+            signature_v1: doc.signature_v1,
         })
     }
 }

@@ -174,6 +174,7 @@ impl SenderWorld {
             sender_address: "shop@example.com".into(),
             limiter: Arc::new(RateLimiter::new(None)),
             lease: lease(),
+            checkout: None,
         }
     }
 
@@ -188,7 +189,7 @@ impl SenderWorld {
 }
 
 fn profile(id: &str) -> Profile {
-    let mut p = Profile::new(id);
+    let mut p = Profile::new(id.parse().unwrap());
     p.email = Some(format!("{id}@example.com"));
     p.first_name = Some("Alex".into());
     p.locale = Some("en".into());
@@ -205,21 +206,36 @@ fn profile(id: &str) -> Profile {
 
 /// A mailable customer enrolled with step 1 due; returns the sender's input.
 pub async fn enrolled(store: &dyn Store, id: &str) -> StepDue {
+    enrolled_in(store, id, 1, shared::domain::sequence::Flow::WinBack).await
+}
+
+/// A mailable customer in their `round`-th enrollment, in `flow` (a birthday for the
+/// celebration flow), with step 1 due; returns the sender's input.
+async fn enrolled_in(
+    store: &dyn Store,
+    id: &str,
+    round: u32,
+    flow: shared::domain::sequence::Flow,
+) -> StepDue {
     store.save_profile(&profile(id)).await.unwrap();
     let c = example_campaign();
     let mut e = Enrollment::start(
-        id,
+        &id.parse().unwrap(),
         &c,
-        1,
+        round,
         Group::Treated,
         "amount-10",
         now() - Duration::hours(1),
     );
+    e.flow = flow;
+    if flow == shared::domain::sequence::Flow::Celebration {
+        e.occasion = Some(shared::domain::customer::Occasion::Birthday);
+    }
     e.published_step = 1;
     store.save_enrollment(&e).await.unwrap();
     StepDue {
         campaign: CAMPAIGN.into(),
-        customer_id: id.into(),
+        customer_id: id.parse().unwrap(),
         enrollment_id: e.id.clone(),
         step: 1,
         due_at: now() - Duration::hours(1),
@@ -763,7 +779,7 @@ fn treated_enrolled(memory: &MemoryStore) -> Vec<String> {
         .all_enrollments()
         .into_iter()
         .filter(|e| e.group == Group::Treated)
-        .map(|e| e.customer_id)
+        .map(|e| e.customer_id.into_string())
         .collect()
 }
 
@@ -781,7 +797,7 @@ pub async fn put_events_partial_failures_lose_nothing() -> Figure {
     let events: Vec<BusEvent> = (0..N)
         .map(|i| BusEvent::CustomerSunset {
             campaign: CAMPAIGN.into(),
-            customer_id: format!("r5-{i}"),
+            customer_id: format!("r5-{i}").parse().unwrap(),
             at: now(),
         })
         .collect();
@@ -798,7 +814,7 @@ pub async fn put_events_partial_failures_lose_nothing() -> Figure {
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     for e in &delivered {
         if let BusEvent::CustomerSunset { customer_id, .. } = e {
-            *seen.entry(customer_id.clone()).or_insert(0) += 1;
+            *seen.entry(customer_id.to_string()).or_insert(0) += 1;
         }
     }
     let duplicates: u64 = seen.values().map(|n| n - 1).sum();
@@ -857,12 +873,22 @@ fn link_token(
     enrollment: &str,
     expires: DateTime<Utc>,
 ) -> String {
+    link_token_in(CAMPAIGN, purpose, customer, enrollment, expires)
+}
+
+fn link_token_in(
+    campaign: &str,
+    purpose: Purpose,
+    customer: &str,
+    enrollment: &str,
+    expires: DateTime<Utc>,
+) -> String {
     sign_link(
         &shared::signing::LinkKeys::one(LINK_KEY),
         &LinkClaims {
             purpose,
-            customer_id: customer.into(),
-            campaign: CAMPAIGN.into(),
+            customer_id: customer.parse().unwrap(),
+            campaign: campaign.into(),
             enrollment_id: enrollment.into(),
             step: 1,
             expires: expires.timestamp(),
@@ -870,11 +896,76 @@ fn link_token(
     )
 }
 
+/// A one-click unsubscribe POST for `token`, in the `i`-th of the two encodings RFC 8058 allows.
+fn one_click(token: &str, i: usize) -> webhook::HttpRequest {
+    let (content_type, body) = if i.is_multiple_of(2) {
+        (
+            "application/x-www-form-urlencoded".to_string(),
+            b"List-Unsubscribe=One-Click".to_vec(),
+        )
+    } else {
+        let boundary = format!("rel-{i}-boundary");
+        (
+            format!("multipart/form-data; boundary={boundary}"),
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n\
+                 One-Click\r\n--{boundary}--\r\n"
+            )
+            .into_bytes(),
+        )
+    };
+    webhook::HttpRequest {
+        method: "POST".into(),
+        path: "/v1/unsubscribe".into(),
+        query: format!("t={token}"),
+        headers: vec![("content-type".into(), content_type)],
+        body,
+    }
+}
+
+/// The campaign name of an earlier campaign file whose emails are still in inboxes.
+const EARLIER_CAMPAIGN: &str = "example-2025";
+
+/// A customer whose step 1 of the birthday (celebration) flow is due now, and the token of the
+/// unsubscribe link in an older win-back email of theirs: of the same campaign (the enrollment
+/// before this one) when `renamed` is false, else of an earlier campaign, whose ended enrollment
+/// is still stored.
+async fn celebrating(store: &dyn Store, id: &str, renamed: bool) -> (StepDue, String) {
+    use shared::domain::sequence::{ExitReason, Flow};
+    let due = enrolled_in(store, id, 2, Flow::Celebration).await;
+    let then = now() - Duration::days(200);
+    let old = Enrollment::start(
+        &id.parse().unwrap(),
+        &example_campaign(),
+        1,
+        Group::Treated,
+        "amount-10",
+        then,
+    );
+    let campaign = if renamed {
+        let mut earlier = old.exit(ExitReason::StillWithUs, then).unwrap();
+        earlier.campaign = EARLIER_CAMPAIGN.into();
+        earlier.id = shared::domain::sequence::enrollment_id(id, EARLIER_CAMPAIGN, 1);
+        store.save_enrollment(&earlier).await.unwrap();
+        EARLIER_CAMPAIGN
+    } else {
+        CAMPAIGN
+    };
+    let old_id = shared::domain::sequence::enrollment_id(id, campaign, 1);
+    let token = link_token_in(campaign, Purpose::Unsubscribe, id, &old_id, now());
+    (due, token)
+}
+
+/// Case 6: one-click unsubscribes racing the send of the same flow's step, of another flow's
+/// step (an older win-back email's link while a birthday email is being sent, also from an
+/// earlier campaign's email), and unsubscribes that land between the sender's claim and SES.
 pub async fn no_email_follows_an_acknowledged_unsubscribe(backend: Backend) -> Figure {
     let rounds: usize = 60;
     // The last rounds' sender waits 3.3 s at its rate limiter between its checks and SES: longer
     // than any fixed wait an unsubscribe could afford.
     let slow_rounds = 4;
+    let cross_rounds: usize = 30;
+    let after_claim_rounds: usize = 10;
     let storage = Storage::new(backend, "rel-unsub").await;
     // Latencies like AWS's within a region: up to 5 ms a table call, 60 ms an SES call.
     let w = SenderWorld::new(
@@ -885,45 +976,31 @@ pub async fn no_email_follows_an_acknowledged_unsubscribe(backend: Backend) -> F
     let hook = webhook_deps(w.store.clone());
     let mut acks = Vec::new();
     let mut after_ack = 0;
+    let mut after_ack_across = 0;
     let mut slow_wait_ms = 0;
-    for i in 0..rounds + slow_rounds {
+    let mut still_active = 0;
+    for i in 0..rounds + slow_rounds + cross_rounds {
         let mut sender = w.deps();
-        if i >= rounds {
+        let slow = (rounds..rounds + slow_rounds).contains(&i);
+        if slow {
             sender.limiter = Arc::new(RateLimiter::new(Some(0.3)));
             sender.limiter.acquire().await; // the slot before: the send waits a whole interval
         }
         let id = format!("r6-{i}");
-        let due = enrolled(storage.store.as_ref(), &id).await;
-        let token = link_token(
-            Purpose::Unsubscribe,
-            &id,
-            &due.enrollment_id,
-            now() + Duration::days(30),
-        );
-        // Both encodings RFC 8058 allows a receiver, in turn.
-        let (content_type, body) = if i % 2 == 0 {
-            (
-                "application/x-www-form-urlencoded".to_string(),
-                b"List-Unsubscribe=One-Click".to_vec(),
-            )
+        let across = i >= rounds + slow_rounds;
+        let (due, token) = if across {
+            celebrating(storage.store.as_ref(), &id, i.is_multiple_of(3)).await
         } else {
-            let boundary = format!("rel-{i}-boundary");
-            (
-                format!("multipart/form-data; boundary={boundary}"),
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n\
-                     One-Click\r\n--{boundary}--\r\n"
-                )
-                .into_bytes(),
-            )
+            let due = enrolled(storage.store.as_ref(), &id).await;
+            let token = link_token(
+                Purpose::Unsubscribe,
+                &id,
+                &due.enrollment_id,
+                now() + Duration::days(30),
+            );
+            (due, token)
         };
-        let req = webhook::HttpRequest {
-            method: "POST".into(),
-            path: "/v1/unsubscribe".into(),
-            query: format!("t={token}"),
-            headers: vec![("content-type".into(), content_type)],
-            body,
-        };
+        let req = one_click(&token, i);
         let (s, h, seq, d) = (sender.clone(), hook.clone(), w.seq.clone(), due.clone());
         let started = std::time::Instant::now();
         let send = tokio::spawn(async move { process_step(&s, &d, now()).await });
@@ -934,18 +1011,27 @@ pub async fn no_email_follows_an_acknowledged_unsubscribe(backend: Backend) -> F
         let (status, ack) = unsub.await.unwrap();
         assert_eq!(status, 200, "the unsubscribe is acknowledged");
         let _ = send.await.unwrap();
-        if i >= rounds {
+        if slow {
             slow_wait_ms = slow_wait_ms.max(started.elapsed().as_millis() as u64);
         }
         // After the ack, later deliveries of the step must not send.
         let _ = process_step(&sender, &due, now() + lease() + Duration::minutes(1)).await;
         acks.push((id.clone(), ack));
-        after_ack += w
+        let late = w
             .mailer
             .sent()
             .iter()
             .filter(|s| s.customer_id == id && s.seq > ack)
             .count() as u64;
+        after_ack += late;
+        if across {
+            after_ack_across += late;
+        }
+        for e in storage.store.enrollments_of(&id).await.unwrap() {
+            if !e.status.is_final() {
+                still_active += 1;
+            }
+        }
     }
     let emails = w.mailer.sent().len() as u64;
     let mut unsubscribed = 0;
@@ -955,20 +1041,61 @@ pub async fn no_email_follows_an_acknowledged_unsubscribe(backend: Backend) -> F
             unsubscribed += 1;
         }
     }
+
+    // An unsubscribe stored right after the claim, before SES: the sender reads the profile
+    // again there, so the email is not sent and the enrollment ends.
+    let between = SenderWorld::new(
+        storage.store.clone(),
+        FaultyStore::unsubscribing_after_claim,
+        |m| m,
+    );
+    let mut between_emails = 0;
+    for i in 0..after_claim_rounds {
+        let id = format!("r6-claimed-{i}");
+        let due = enrolled(storage.store.as_ref(), &id).await;
+        let _ = process_step(&between.deps(), &due, now()).await;
+        between_emails += between
+            .mailer
+            .sent()
+            .iter()
+            .filter(|s| s.customer_id == id)
+            .count() as u64;
+        let e = storage
+            .store
+            .get_enrollment(&id, CAMPAIGN)
+            .await
+            .unwrap()
+            .unwrap();
+        if !e.status.is_final() {
+            still_active += 1;
+        }
+    }
+
     let f = Figure::new(6, "one-click unsubscribe racing the send", backend.name())
-        .with("races", (rounds + slow_rounds) as u64)
+        .with("races", (rounds + slow_rounds + cross_rounds) as u64)
         .with(
             "of them multipart/form-data",
-            ((rounds + slow_rounds) / 2) as u64,
+            ((rounds + slow_rounds + cross_rounds) / 2) as u64,
         )
         .with(
             "of them with a sender slowed by its rate limiter",
             slow_rounds as u64,
         )
+        .with(
+            "of them across flows (a win-back link while a birthday email is sent)",
+            cross_rounds as u64,
+        )
         .with("longest slowed send, ms", slow_wait_ms)
         .with("emails sent before the ack", emails - after_ack)
         .with("emails after the ack", after_ack)
+        .with("of them across flows", after_ack_across)
         .with("unsubscribed", unsubscribed)
+        .with(
+            "unsubscribes stored between the claim and SES",
+            after_claim_rounds as u64,
+        )
+        .with("emails sent after them", between_emails)
+        .with("enrollments left running", still_active)
         .print();
     storage.drop_table().await;
     f
@@ -977,6 +1104,8 @@ pub async fn no_email_follows_an_acknowledged_unsubscribe(backend: Backend) -> F
 pub fn assert_no_email_follows_an_acknowledged_unsubscribe(f: Figure) {
     assert_eq!(f.get("unsubscribed"), f.get("races"), "{}", f.line());
     assert_eq!(f.get("emails after the ack"), 0, "{}", f.line());
+    assert_eq!(f.get("emails sent after them"), 0, "{}", f.line());
+    assert_eq!(f.get("enrollments left running"), 0, "{}", f.line());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1086,7 +1215,7 @@ pub fn bad_requests() -> impl proptest::strategy::Strategy<Value = BadRequest> {
             let good = link_token(purpose, "r7-known", "enr-r7", now() + Duration::days(30));
             let (kind, token) = match how {
                 0 => ("expired link token", link_token(purpose, "r7-known", "enr-r7", now() - Duration::seconds(1))),
-                1 => ("forged link token", sign_link(&shared::signing::LinkKeys::one(b"not-the-link-key"), &LinkClaims { purpose, customer_id: "r7-known".into(), campaign: CAMPAIGN.into(), enrollment_id: "enr-r7".into(), step: 1, expires: (now() + Duration::days(30)).timestamp() })),
+                1 => ("forged link token", sign_link(&shared::signing::LinkKeys::one(b"not-the-link-key"), &LinkClaims { purpose, customer_id: "r7-known".parse().unwrap(), campaign: CAMPAIGN.into(), enrollment_id: "enr-r7".into(), step: 1, expires: (now() + Duration::days(30)).timestamp() })),
                 2 => ("tampered link token", format!("{}{}", &good[..good.len() - 2], if good.ends_with('A') { "BB" } else { "AA" })),
                 _ => ("garbage link token", junk),
             };
@@ -1159,7 +1288,7 @@ pub fn bad_webhook_requests_get_a_clear_4xx_and_change_nothing(cases: u32) -> Fi
         memory.save_profile(&p).await.unwrap();
         let c = example_campaign();
         let mut e = Enrollment::start(
-            "r7-known",
+            &"r7-known".parse().unwrap(),
             &c,
             1,
             Group::Treated,
@@ -1289,7 +1418,7 @@ fn enrolled_ids(events: &[BusEvent]) -> Vec<String> {
     let mut v: Vec<String> = events
         .iter()
         .filter_map(|e| match e {
-            BusEvent::CustomerEnrolled { customer_id, .. } => Some(customer_id.clone()),
+            BusEvent::CustomerEnrolled { customer_id, .. } => Some(customer_id.to_string()),
             _ => None,
         })
         .collect();
@@ -1668,7 +1797,14 @@ async fn full_history(
     assert_eq!(webhook::handle_http(deps, answer, at).await.status, 200);
     let mut other = example_campaign().clone();
     other.name = "flow-b".into();
-    let second = Enrollment::start(id, &other, 1, Group::Treated, "amount-10", now());
+    let second = Enrollment::start(
+        &id.parse().unwrap(),
+        &other,
+        1,
+        Group::Treated,
+        "amount-10",
+        now(),
+    );
     store.save_enrollment(&second).await.unwrap();
     let code = e.reward_code.clone().expect("a reward code");
     let mut earlier = store
@@ -1813,6 +1949,18 @@ pub fn report(figures: &[Figure]) -> String {
          sender that waits 3.3 s at its rate limiter: with the old order those 4 emails went out \
          after the answer; now none does. The order costs no write: the claim was there \
          before.\n\n\
+         Across flows: a customer's flows share one enrollment per campaign, and an unsubscribe \
+         ends the customer's enrollment in every campaign the table holds one for (an older \
+         email's link may name an earlier campaign), waiting on each claimed send, all at once. \
+         The sender also reads the profile again after its claim, right before SES, so an \
+         unsubscribe stored between its first read and its claim ends the enrollment there \
+         instead of being followed by the email (one more profile read per email). Case 6 adds 30 \
+         races in which the link comes from an older win-back email while a birthday email is \
+         being sent (a third of them from an earlier campaign's email), and 10 sends whose \
+         customer unsubscribes right after the claim (the store wrapper writes it). Before, 9 \
+         (embedded) and 10 (DynamoDB Local) of the first went out after the answer, all 10 of the \
+         second were sent, and 20 enrollments were left running; now none is sent and none is \
+         left running.\n\n\
          ## Figures\n\n",
     );
     for f in figures {

@@ -10,11 +10,12 @@ use chrono::{DateTime, Duration, Utc};
 use rand::rngs::SmallRng;
 use serde_json::{json, Value};
 use shared::adapters::embedded::{MemoryBus, MemoryMailer, MemoryStore};
+use shared::domain::edge::CustomerId;
 use shared::domain::money::Money;
 use shared::domain::reward::{RewardCode, RewardKind};
 use shared::domain::survey::Reason;
 use shared::events::BusEvent;
-use shared::ports::{BusError, Email, EventBus, MailError, Mailer, PutResult, Store};
+use shared::ports::{BusError, Email, EventBus, MailError, Mailer, PutResult, RewardStore};
 use shared::signing::sign_webhook;
 
 use super::behaviour::Behaviour;
@@ -155,7 +156,7 @@ pub struct World {
     pub bus: Arc<MemoryBus>,
     pub outbox: Arc<dyn Outbox>,
     pub people: Vec<Person>,
-    pub index: HashMap<String, usize>,
+    pub index: HashMap<CustomerId, usize>,
     pub model: Behaviour,
     pub rng: SmallRng,
     pub tally: Tally,
@@ -220,8 +221,9 @@ impl World {
         });
     }
 
-    fn store(&self) -> &Arc<dyn Store> {
-        &self.scheduler.store
+    /// The rewards, as the webhook sees them.
+    fn rewards(&self) -> &dyn RewardStore {
+        self.webhook.store.as_ref()
     }
 
     fn set_clock(&self, now: DateTime<Utc>) {

@@ -210,6 +210,6 @@ impl World {
         let Ok(code) = RewardCode::parse(code) else {
             return Ok(None);
         };
-        Ok(self.store().get_reward(&code).await?.map(|r| r.spec.kind))
+        Ok(self.rewards().get_reward(&code).await?.map(|r| r.spec.kind))
     }
 }

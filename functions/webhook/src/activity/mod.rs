@@ -105,7 +105,7 @@ fn response(a: &Activity, outcome: &Outcome, redemption: &Redemption) -> Value {
 
 /// `POST /v1/activity`.
 pub(crate) async fn post(deps: &Deps, req: &HttpRequest, now: DateTime<Utc>) -> Handled {
-    let body = signed_body(req, &deps.keys.webhook, now)?;
+    let body = signed_body(req, &deps.keys, now)?;
     let activity = parse(body, now).map_err(|e| json_error(400, &e.message, Some(&e.field)))?;
     record(deps, &activity, now).await
 }

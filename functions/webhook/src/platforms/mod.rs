@@ -27,9 +27,10 @@ use shared::domain::money::{Currency, Money};
 use subtle::ConstantTimeEq;
 
 use crate::activity::{self, Activity, Invalid};
-use crate::deps::Deps;
+use crate::deps::{Deps, LEASE};
 use crate::http::{json_error, json_response, Handled, HttpRequest};
 use crate::signed;
+use shared::ports::Claimed;
 
 /// Deliveries whose own signed time (an order's or customer's last change) is older than this
 /// are refused as replays where the signature carries no time (Shopify, WooCommerce). Shorter
@@ -86,6 +87,8 @@ pub(crate) enum PlatformSignatureError {
     Stale,
     #[error("the delivery describes a change more than {REPLAY_WINDOW_DAYS} days old: refused as a replay")]
     Replay,
+    #[error("the delivery is from another shop than the one this deployment is connected to")]
+    OtherShop,
 }
 
 /// What a platform's webhook asks of winback.
@@ -267,9 +270,11 @@ pub(crate) async fn post(
         ));
     }
     let mapped = match platform {
-        Platform::Shopify => shopify::verify(req, keys).map(|()| shopify::map(req, now)),
+        Platform::Shopify => shopify::verify(req, keys)
+            .map(|()| shopify::map(req, deps.keys.platforms.shopify_shop.as_deref(), now)),
         Platform::WooCommerce => {
-            woocommerce::verify(req, keys).map(|()| woocommerce::map(req, now))
+            let source = deps.keys.platforms.woocommerce_source.as_deref();
+            woocommerce::verify(req, keys).map(|()| woocommerce::map(req, source, now))
         }
         Platform::Stripe => stripe::verify(req, keys, now).map(|()| stripe::map(&req.body, now)),
     };
@@ -279,6 +284,60 @@ pub(crate) async fn post(
         Ok(Err(MapError::Signature(e))) => return Ok(json_error(401, &e.to_string(), None)),
         Ok(Ok(m)) => m,
     };
+    if matches!(
+        mapped,
+        Mapped::Erase { .. } | Mapped::DataRequest { .. } | Mapped::ShopRedact
+    ) {
+        return privacy_once(deps, req, platform, mapped, now).await;
+    }
+    act(deps, platform, mapped, now).await
+}
+
+/// How long the signed body of a privacy request is remembered: the same body again within it
+/// is a replay and changes nothing (a redact replayed after the customer came back would
+/// otherwise erase them again).
+const PRIVACY_DEDUP: Duration = Duration::days(400);
+
+/// Acts on a privacy request once per signed body (by its SHA-256): a replay answers
+/// `{"status": "duplicate"}`. The body's key is claimed with a short lease and kept only once
+/// the request was acted on, so a failure leaves it to the platform's retry.
+async fn privacy_once(
+    deps: &Deps,
+    req: &HttpRequest,
+    platform: Platform,
+    mapped: Mapped,
+    now: DateTime<Utc>,
+) -> Handled {
+    use sha2::Digest;
+    let key = format!(
+        "privacy#{}#{}",
+        platform.label().to_ascii_lowercase(),
+        hex::encode(Sha256::digest(&req.body))
+    );
+    if let Claimed::Seen(_) = deps.store.claim_key(&key, now + LEASE).await? {
+        tracing::info!(
+            event = "privacy_request_duplicate",
+            platform = platform.label()
+        );
+        return Ok(json_response(200, &json!({ "status": "duplicate" })));
+    }
+    let done = act(deps, platform, mapped, now).await;
+    let kept = match &done {
+        Ok(_) => {
+            deps.store
+                .record_result(&key, "done", now + PRIVACY_DEDUP)
+                .await
+        }
+        Err(_) => deps.store.release_key(&key).await,
+    };
+    if let Err(e) = kept {
+        tracing::warn!(event = "privacy_key_not_kept", error = %e);
+    }
+    done
+}
+
+/// Does what a verified, mapped delivery asks.
+async fn act(deps: &Deps, platform: Platform, mapped: Mapped, now: DateTime<Utc>) -> Handled {
     match mapped {
         Mapped::Record(a) => activity::record(deps, &a, now).await,
         Mapped::Erase { customer_id } => {

@@ -20,7 +20,7 @@ use super::{
     amount, customer_id_at, email_at, id_at, locale_at, object, str_at, time_at,
     verify_base64_hmac, within_window, MapError, Mapped, PlatformSignatureError,
 };
-use crate::activity::{Activity, Kind, ProfileFields};
+use crate::activity::{Activity, Invalid, Kind, ProfileFields};
 use crate::http::HttpRequest;
 
 const SIGNATURE: &str = "X-Shopify-Hmac-Sha256";
@@ -56,13 +56,110 @@ fn profile(
     }
 }
 
-pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapError> {
+/// The privacy topics Shopify requires: each erases or hands over data, so each is checked
+/// beyond its signature (see [`map`]).
+const PRIVACY_TOPICS: [&str; 3] = ["customers/redact", "customers/data_request", "shop/redact"];
+
+/// Fields only the privacy requests' bodies carry, and fields only orders carry: a body with
+/// the other kind's fields was signed for another topic.
+const PRIVACY_FIELDS: [&str; 4] = [
+    "shop_domain",
+    "orders_to_redact",
+    "orders_requested",
+    "data_request",
+];
+const ORDER_FIELDS: [&str; 4] = [
+    "line_items",
+    "total_price",
+    "financial_status",
+    "order_number",
+];
+
+/// Whether `body` is of the shape `topic` sends: the topic header is not signed (Shopify signs
+/// only the body), so a signed body replayed under another topic must not pass as that topic's.
+fn shape_fits(topic: &str, body: &Value) -> Result<(), Invalid> {
+    let has = |f: &str| body.get(f).is_some_and(|v| !v.is_null());
+    let wrong = |what: &str| {
+        Err(super::invalid(
+            "X-Shopify-Topic",
+            format!("the signed body is not a {what}, as topic {topic} says: refused"),
+        ))
+    };
+    let privacy_fields = PRIVACY_FIELDS.iter().any(|f| has(f));
+    let order_fields = ORDER_FIELDS.iter().any(|f| has(f));
+    match topic {
+        "orders/create" | "orders/paid" if privacy_fields || !order_fields => wrong("order"),
+        "customers/create" | "customers/update" if privacy_fields || order_fields => {
+            wrong("customer")
+        }
+        "customers/redact"
+            if !(has("shop_domain") && has("customer") && has("orders_to_redact"))
+                || order_fields =>
+        {
+            wrong("redact request (shop_domain, customer, orders_to_redact)")
+        }
+        "customers/data_request"
+            if !(has("shop_domain") && has("customer") && has("orders_requested"))
+                || order_fields =>
+        {
+            wrong("data request (shop_domain, customer, orders_requested)")
+        }
+        "shop/redact" if !has("shop_domain") || has("customer") || order_fields => {
+            wrong("shop redact request (shop_domain)")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The shop a delivery is from, checked against the configured `shop`: the unsigned
+/// `X-Shopify-Shop-Domain` header, and for privacy requests the signed body's `shop_domain`.
+fn from_shop(req: &HttpRequest, body: &Value, topic: &str, shop: &str) -> Result<(), MapError> {
+    let header = req.header("X-Shopify-Shop-Domain").map(str::trim);
+    let signed = body
+        .get("shop_domain")
+        .and_then(Value::as_str)
+        .map(str::trim);
+    let is_shop = |d: Option<&str>| d.is_some_and(|d| d.eq_ignore_ascii_case(shop));
+    if !is_shop(header) || (PRIVACY_TOPICS.contains(&topic) && !is_shop(signed)) {
+        return Err(PlatformSignatureError::OtherShop.into());
+    }
+    Ok(())
+}
+
+/// A privacy request is refused when Shopify triggered it more than
+/// [`super::REPLAY_WINDOW_DAYS`] ago (`X-Shopify-Triggered-At`), or without saying when.
+fn triggered_recently(req: &HttpRequest, now: DateTime<Utc>) -> Result<(), MapError> {
+    let at = req
+        .header("X-Shopify-Triggered-At")
+        .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+        .ok_or_else(|| {
+            super::invalid(
+                "X-Shopify-Triggered-At",
+                "a privacy request needs X-Shopify-Triggered-At (RFC 3339), as Shopify sends it",
+            )
+        })?;
+    within_window(at.with_timezone(&Utc), now)?;
+    Ok(())
+}
+
+pub(super) fn map(
+    req: &HttpRequest,
+    shop: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Mapped, MapError> {
     let Some(topic) = req.header("X-Shopify-Topic").map(str::trim) else {
         return Err(
             super::invalid("X-Shopify-Topic", "the X-Shopify-Topic header is missing").into(),
         );
     };
     let body = Value::Object(object(&req.body)?);
+    shape_fits(topic, &body)?;
+    if let Some(shop) = shop {
+        from_shop(req, &body, topic, shop)?;
+    }
+    if PRIVACY_TOPICS.contains(&topic) {
+        triggered_recently(req, now)?;
+    }
     match topic {
         "orders/create" | "orders/paid" => order(topic, &body, now),
         "customers/create" | "customers/update" => customer(&body, now),

@@ -42,7 +42,7 @@ pub(super) fn verify(
         SignatureError::Missing => PlatformSignatureError::Missing(SIGNATURE),
         SignatureError::Malformed => PlatformSignatureError::Malformed(SIGNATURE),
         SignatureError::Stale => PlatformSignatureError::Stale,
-        SignatureError::Mismatch => PlatformSignatureError::Mismatch,
+        SignatureError::Mismatch | SignatureError::V1Retired => PlatformSignatureError::Mismatch,
     })
 }
 

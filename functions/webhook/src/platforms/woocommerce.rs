@@ -43,7 +43,29 @@ pub(crate) fn guest_id(email: &str) -> String {
     format!("woo-guest-{}", &hex::encode(digest)[..16])
 }
 
-pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapError> {
+/// The store a delivery is from (`X-WC-Webhook-Source`), checked against the configured
+/// `source` (trailing slashes aside).
+fn from_store(req: &HttpRequest, source: &str) -> Result<(), MapError> {
+    let given = req.header("X-WC-Webhook-Source").map(str::trim);
+    let same = |s: &str| {
+        s.trim_end_matches('/')
+            .eq_ignore_ascii_case(source.trim_end_matches('/'))
+    };
+    if given.is_some_and(same) {
+        Ok(())
+    } else {
+        Err(PlatformSignatureError::OtherShop.into())
+    }
+}
+
+pub(super) fn map(
+    req: &HttpRequest,
+    source: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Mapped, MapError> {
+    if let Some(source) = source {
+        from_store(req, source)?;
+    }
     let topic = req
         .header("X-WC-Webhook-Topic")
         .map(str::trim)
@@ -53,7 +75,19 @@ pub(super) fn map(req: &HttpRequest, now: DateTime<Utc>) -> Result<Mapped, MapEr
             "topic '{topic}' is not used: send order.created and order.updated"
         )));
     }
+    // Neither the topic nor the resource header is signed: the signed body itself must be an
+    // order (a customer or product body replayed under an order topic is refused).
+    let resource = req.header("X-WC-Webhook-Resource").map(str::trim);
     let o = Value::Object(object(&req.body)?);
+    let is_order = o.get("order_key").is_some_and(Value::is_string)
+        && o.get("line_items").is_some_and(Value::is_array);
+    if resource.is_some_and(|r| r != "order") || !is_order {
+        return Err(super::invalid(
+            "X-WC-Webhook-Topic",
+            format!("the signed body is not an order (order_key, line_items), as topic {topic} says: refused"),
+        )
+        .into());
+    }
     let order_id = id_at(&o, "/id").ok_or_else(|| super::invalid("id", "the order has no id"))?;
     let changed = time_at(&o, "/date_modified_gmt")
         .or_else(|| time_at(&o, "/date_created_gmt"))

@@ -34,8 +34,14 @@ pub fn platform_keys() -> webhook::PlatformKeys {
         shopify: vec![b"newer-shopify-secret".to_vec(), SHOPIFY_SECRET.to_vec()],
         woocommerce: vec![WOOCOMMERCE_SECRET.to_vec()],
         stripe: vec![STRIPE_SECRET.to_vec()],
+        shopify_shop: Some(SHOPIFY_SHOP.into()),
+        woocommerce_source: Some(WOOCOMMERCE_SOURCE.into()),
     }
 }
+
+/// The shop and store the tests' deployment is connected to (the deliveries' headers).
+pub const SHOPIFY_SHOP: &str = "roastery.myshopify.com";
+pub const WOOCOMMERCE_SOURCE: &str = "https://roastery.example/";
 
 /// The fixtures' time: 2026-11-22T10:15:00Z.
 pub fn now() -> DateTime<Utc> {
@@ -64,6 +70,7 @@ pub fn world() -> World {
             webhook: vec![b"newer-key".to_vec(), WEBHOOK_KEY.to_vec()],
             link: shared::signing::LinkKeys::one(LINK_KEY),
             platforms: platform_keys(),
+            signature_v1: true,
         },
         public_base_url: "https://hooks.example.com/".into(),
         metrics: metrics.clone(),
@@ -130,7 +137,8 @@ pub fn shopify(topic: &str, fixture: &str) -> HttpRequest {
         &[
             ("X-Shopify-Topic", topic),
             ("X-Shopify-Hmac-Sha256", &sig),
-            ("X-Shopify-Shop-Domain", "roastery.myshopify.com"),
+            ("X-Shopify-Shop-Domain", SHOPIFY_SHOP),
+            ("X-Shopify-Triggered-At", &now().to_rfc3339()),
             (
                 "X-Shopify-Webhook-Id",
                 "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
@@ -207,7 +215,7 @@ impl World {
         variant: &str,
         at: DateTime<Utc>,
     ) -> Enrollment {
-        let mut p = Profile::new(customer);
+        let mut p = Profile::new(customer.parse().unwrap());
         p.email = Some("ada@example.com".into());
         p.first_name = Some("Ada".into());
         p.locale = Some("sv-SE".into());
@@ -222,13 +230,13 @@ impl World {
         }
         self.store.save_profile(&p).await.unwrap();
         let c = example().config();
-        let mut e = Enrollment::start(customer, c, 1, group, variant, at);
+        let mut e = Enrollment::start(&customer.parse().unwrap(), c, 1, group, variant, at);
         if group == Group::Treated {
             e = e.record_sent(1, at, Some("m-1".into()), c).unwrap();
             let r = Reward::issue(
                 RewardCode::parse(CODE).unwrap(),
                 c.rewards.default.clone(),
-                customer,
+                &customer.parse().unwrap(),
                 &c.name,
                 &e.id,
                 variant,
@@ -318,7 +326,7 @@ pub fn token(purpose: Purpose, enrollment_id: &str) -> String {
         &shared::signing::LinkKeys::one(LINK_KEY),
         &LinkClaims {
             purpose,
-            customer_id: CUSTOMER.into(),
+            customer_id: CUSTOMER.parse().unwrap(),
             campaign: "example".into(),
             enrollment_id: enrollment_id.into(),
             step: 1,

@@ -27,7 +27,7 @@ fn a_fully_sent_enrollment_item_stays_under_one_kilobyte() {
     let customer = "5f0c2d9e-8b7a-4c3d-9e1f-2a3b4c5d6e7f";
     let campaign = "spring-winback-2026";
     let e = Enrollment {
-        customer_id: customer.into(),
+        customer_id: customer.parse().unwrap(),
         campaign: campaign.into(),
         id: format!("{customer}#{campaign}#12"),
         version: 41,
@@ -80,7 +80,7 @@ fn a_fully_sent_enrollment_item_stays_under_one_kilobyte() {
 
 #[test]
 fn profiles_read_back_whole_with_the_stored_version() {
-    let mut p = Profile::new("c#with#hashes");
+    let mut p = Profile::new("c#with#hashes".parse().unwrap());
     p.email = Some("someone@example.com".into());
     p.due_at = Some(at(3));
     p.tags.insert("reason:quality".into());

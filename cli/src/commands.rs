@@ -1,0 +1,393 @@
+//! One function per command: reads its arguments, does the work, prints what it did.
+
+use crate::error::{CliError, CliResult};
+use crate::{
+    aws, backtest, detection, flow_line, import, open_campaign, open_store, orders, plan, preview,
+    report, simulate, snapshot, time, uplift, BacktestArgs, FollowUpCloseArgs, ImportArgs,
+    PlanArgs, PreviewArgs, ReportArgs, ResolveArgs, SimulateArgs,
+};
+
+/// `winback`: Simulates a campaign with the real handlers and prints what it did.
+pub(crate) async fn simulate_command(a: SimulateArgs) -> CliResult<()> {
+    let start = a
+        .start
+        .as_deref()
+        .map(|s| time::parse_flag("--start", s))
+        .transpose()?;
+    let opts = simulate::Options {
+        customers: a.customers,
+        days: a.days,
+        seed: a.seed,
+        orders: a.orders,
+        campaign: a.campaign,
+        behaviour: a.behaviour,
+        out: a.out,
+        aws: a.aws,
+        save_store: a.save_store,
+        start,
+        progress: !a.quiet,
+        best_hour: a.best_hour,
+        flows: a.flows,
+    };
+    let o = simulate::run(&opts).await?;
+    for n in &o.notes {
+        println!("note: {n}");
+    }
+    println!("{}", o.report.to_text());
+    if let Some(r) = &o.at_risk {
+        println!(
+            "{}",
+            flow_line("At-risk flow (its own counters, ", "enrolled", r)
+        );
+    }
+    if let Some(r) = &o.celebration {
+        println!(
+            "{}",
+            flow_line("Birthday and anniversary flow (", "celebrated", r)
+        );
+    }
+    if let Some(r) = &o.re_engagement {
+        println!(
+            "{}",
+            flow_line(
+                "Re-engagement flow (never opened an email: re-permission, sunset sooner; ",
+                "enrolled",
+                r
+            )
+        );
+    }
+    println!(
+        "{}",
+        simulate::tally_text(&o.tally, o.customers, o.elapsed_seconds)
+    );
+    println!("{}", simulate::best_hour_text(&o.tally, o.best_hour));
+    println!(
+        "Follow-ups: the team was told about {} customer(s) who needed a person (detractors, bad experiences); their emails waited until closed or the pause passed",
+        o.follow_ups_notified
+    );
+    println!(
+        "Reactivation rate: treated {:.1}% vs holdout {:.1}%; lift {:+.1} points (95% CI {:+.1} to {:+.1})",
+        o.report.treated_rate.value * 100.0,
+        o.report.holdout_rate.value * 100.0,
+        o.report.lift.value * 100.0,
+        o.report.lift.low * 100.0,
+        o.report.lift.high * 100.0
+    );
+    println!("Report: {}", o.report_path.display());
+    if let Some(p) = &opts.save_store {
+        if !opts.aws {
+            println!("Store snapshot: {}", p.display());
+        }
+    }
+    println!(
+        "Simulated {} customers over {} days in {:.1} s",
+        o.customers, opts.days, o.elapsed_seconds
+    );
+    Ok(())
+}
+
+/// `winback`: Marks a paused reason resolved for every customer who gave it.
+pub(crate) async fn resolve_command(a: ResolveArgs) -> CliResult<()> {
+    let reason: shared::domain::survey::Reason =
+        a.reason
+            .parse()
+            .map_err(
+                |e: shared::domain::survey::UnknownReason| CliError::BadArgument {
+                    flag: "REASON",
+                    reason: e.to_string(),
+                },
+            )?;
+    let note = webhook::resolve::check_note(&a.note).map_err(|why| CliError::BadArgument {
+        flag: "--note",
+        reason: why.to_string(),
+    })?;
+    let at = match &a.at {
+        Some(s) => time::parse_flag("--at", s)?,
+        None => chrono::Utc::now(),
+    };
+    let done = match (a.target.aws, &a.target.store) {
+        (true, _) => {
+            let store = aws::store().await?;
+            scheduler::resolve::resolve_reason(store.as_ref(), reason, note, at).await?
+        }
+        (false, Some(path)) => {
+            let snap = snapshot::Snapshot::load(path)?;
+            let memory = snap.restore().await?;
+            let done = scheduler::resolve::resolve_reason(&memory, reason, note, at).await?;
+            snapshot::Snapshot::take(&memory, &snap.campaigns)
+                .await?
+                .save(path)?;
+            done
+        }
+        (false, None) => return Err(CliError::NoSource { command: "resolve" }),
+    };
+    println!(
+        "Resolved {reason}: {} customer(s) who gave it may be contacted again; each is told once, in the first email of their next enrollment ({} profiles read)",
+        done.resolved, done.scanned
+    );
+    Ok(())
+}
+
+/// `winback`: Closes a customer's follow-up.
+pub(crate) async fn follow_up_close_command(a: FollowUpCloseArgs) -> CliResult<()> {
+    let campaign = open_campaign(&a.campaign)?;
+    let at = match &a.at {
+        Some(s) => time::parse_flag("--at", s)?,
+        None => chrono::Utc::now(),
+    };
+    let name = &campaign.config().name;
+    use shared::domain::sequence::{cohort_campaign, Flow};
+    let flows = [
+        cohort_campaign(name, Flow::WinBack),
+        cohort_campaign(name, Flow::AtRisk),
+        cohort_campaign(name, Flow::Celebration),
+        cohort_campaign(name, Flow::ReEngagement),
+    ];
+    let (closed, _) = match (a.target.aws, &a.target.store) {
+        (true, _) => {
+            let store = aws::store().await?;
+            webhook::follow_up::close(store.as_ref(), &a.id, &flows, at).await?
+        }
+        (false, Some(path)) => {
+            let snap = snapshot::Snapshot::load(path)?;
+            let memory = snap.restore().await?;
+            let done = webhook::follow_up::close(&memory, &a.id, &flows, at).await?;
+            snapshot::Snapshot::take(&memory, &snap.campaigns)
+                .await?
+                .save(path)?;
+            done
+        }
+        (false, None) => {
+            return Err(CliError::NoSource {
+                command: "follow-up close",
+            })
+        }
+    };
+    use shared::domain::follow_up::Closed;
+    match closed {
+        Closed::Now => println!(
+            "Closed the follow-up on customer {}: their emails may go again",
+            a.id
+        ),
+        Closed::Already => {
+            println!("The follow-up on customer {} was closed already", a.id)
+        }
+        Closed::NoneOpen => {
+            return Err(CliError::BadArgument {
+                flag: "ID",
+                reason: format!(
+                    "customer {} has no follow-up: check the id in the team's message",
+                    a.id
+                ),
+            })
+        }
+    }
+    Ok(())
+}
+
+/// `winback`: Backtests the customer model.
+pub(crate) async fn backtest_command(a: BacktestArgs) -> CliResult<()> {
+    let campaign = open_campaign(&a.campaign)?;
+    let config = campaign.config();
+    let (Some(path), Some(at)) = (&a.orders, &a.at) else {
+        let n = a.synthetic.unwrap_or(10_000);
+        let d = detection::run(n, a.seed, &config.lapse, &config.currency);
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+        } else {
+            print!("{}", d.to_text());
+        }
+        return Ok(());
+    };
+    let at = time::parse_flag("--at", at)?;
+    let parsed = orders::read_orders(path)?;
+    for bad in &parsed.bad {
+        eprintln!("{}:{}: skipped: {}", path.display(), bad.line, bad.reason);
+    }
+    let cases = backtest::cases(&parsed.rows, at, a.horizon);
+    if cases.is_empty() {
+        return Err(CliError::BadArgument {
+            flag: "--at",
+            reason: format!(
+                "no order in {} is before {}: choose a cut-off after the first orders",
+                path.display(),
+                at.format("%Y-%m-%d")
+            ),
+        });
+    }
+    let policy = &campaign.config().lapse;
+    let b = backtest::run(&cases, at, a.horizon, policy.model_variant(), policy);
+    let path = b.write_html(&a.out)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&b).unwrap_or_default());
+    } else {
+        print!("{}", b.to_text());
+        println!("Report: {}", path.display());
+    }
+    Ok(())
+}
+
+/// `winback`: Imports an order history.
+pub(crate) async fn import_command(a: ImportArgs) -> CliResult<()> {
+    let at = match &a.at {
+        Some(s) => time::parse_flag("--at", s)?,
+        None => chrono::Utc::now(),
+    };
+    let campaign = open_campaign(&a.campaign)?;
+    let target = match (a.target.aws, a.target.store) {
+        (true, _) => import::Target::Aws,
+        (false, Some(p)) => import::Target::Snapshot(p),
+        (false, None) => return Err(CliError::NoSource { command: "import" }),
+    };
+    let s = import::run(&a.file, &target, campaign.config(), at).await?;
+    println!(
+        "Imported {} orders of {} customers ({} rows read, {} skipped); {} profiles written, {} due now; due index rebuilt over {} customers",
+        s.orders, s.customers, s.rows_read, s.skipped, s.written, s.due_now, s.rebuild_evaluated
+    );
+    println!(
+        "Kept out before the first send: {} row(s) with an email that is not an address (skipped); customers imported but never emailed: {}",
+        s.invalid_emails,
+        orders::describe_kept_out(&s.kept_out)
+    );
+    if let Some(f) = &s.fit {
+        println!(
+            "Customer model fitted on the store's customers: {}",
+            f.figures()
+        );
+        if s.model_stored {
+            println!(
+                "Stored as campaign {}'s model: the functions, plan and report use it (a [lapse.fitted] block in campaign.toml would pin other parameters).",
+                campaign.config().name
+            );
+        } else {
+            println!("Not stored: the campaign keeps its stored model or the shipped prior.");
+        }
+    }
+    Ok(())
+}
+
+/// `winback`: Plans who would be enrolled, and why.
+pub(crate) async fn plan_command(a: PlanArgs) -> CliResult<()> {
+    let at = time::parse_flag("--at", &a.at)?;
+    let campaign = open_campaign(&a.campaign)?;
+    let config = campaign.config();
+    let rows = match &a.orders {
+        Some(path) => {
+            let parsed = orders::read_orders(path)?;
+            for bad in &parsed.bad {
+                eprintln!("{}:{}: skipped: {}", path.display(), bad.line, bad.reason);
+            }
+            let profiles = orders::build_profiles(&parsed.rows, &config.lapse, at, Some(at));
+            // The file's own customers fit the model, as an import would store it.
+            let mut config = config.clone();
+            config.lapse = plan::lapse_fitted_on(&profiles, &config.lapse, at);
+            profiles
+                .iter()
+                .map(|p| plan::plan_one(p, None, &config, at))
+                .collect()
+        }
+        None => {
+            let store = open_store(a.store.as_ref(), a.aws, "plan").await?;
+            let mut config = config.clone();
+            config.lapse =
+                shared::fitted::lapse_policy(store.as_ref(), &config.name, &config.lapse).await;
+            plan::plan_store(store.as_ref(), &config, at).await?
+        }
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&plan::Plan::new(rows)).expect("plan serializes")
+        );
+    } else {
+        print!("{}", plan::to_text(&rows, at));
+    }
+    Ok(())
+}
+
+/// `winback`: Renders every email of a campaign.
+pub(crate) async fn preview_command(a: PreviewArgs) -> CliResult<()> {
+    let s = preview::run(&a.campaign, &a.out)?;
+    println!("Rendered {} emails; open {}", s.emails, s.index.display());
+    Ok(())
+}
+
+/// `winback`: Reports what a campaign achieved, as text or JSON and an HTML page.
+pub(crate) async fn report_command(a: ReportArgs) -> CliResult<()> {
+    let campaign = open_campaign(&a.campaign)?;
+    let config = campaign.config();
+    let store = open_store(a.target.store.as_ref(), a.target.aws, "report").await?;
+    let rows = store.counter_rows(&config.name).await?;
+    let source = match (&a.target.store, a.target.aws) {
+        (_, true) => "stored counters in DynamoDB".to_string(),
+        (Some(p), _) => format!("stored counters in {}", p.display()),
+        _ => String::new(),
+    };
+    let r = report::Report::of_flow(config, Flow::WinBack, &source, &rows);
+    // The other flows keep their own counters: each gets its own section, in the text
+    // and on the HTML page.
+    use shared::domain::sequence::{cohort_campaign, Flow};
+    let mut sections = Vec::new();
+    let mut reports = Vec::new();
+    let mut flow_reports = serde_json::Map::new();
+    for flow in [Flow::AtRisk, Flow::Celebration, Flow::ReEngagement] {
+        if config.steps_of(flow).is_empty() {
+            continue;
+        }
+        let name = cohort_campaign(&config.name, flow);
+        let rows = store.counter_rows(&name).await?;
+        let fr = report::Report::of_flow(config, flow, &source, &rows);
+        let title = format!("Flow {} (counters of campaign {name})", flow.as_str());
+        sections.push((title.clone(), fr.to_text()));
+        flow_reports.insert(
+            flow.as_str().to_string(),
+            serde_json::to_value(&fr).expect("report serializes"),
+        );
+        reports.push((title, fr));
+    }
+    let flow_sections: Vec<report::html::FlowSection> = reports
+        .iter()
+        .map(|(title, report)| report::html::FlowSection {
+            title: title.clone(),
+            report,
+        })
+        .collect();
+    let path = report::html::write(&r, &flow_sections, &[], &a.out)?;
+    if a.json {
+        // The win-back flow's report as before, and each other flow's under `flows`.
+        let mut json = serde_json::to_value(&r).expect("report serializes");
+        if let Some(o) = json.as_object_mut() {
+            o.insert("flows".into(), serde_json::Value::Object(flow_reports));
+        }
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("report serializes")
+        );
+    } else {
+        println!("{}", r.to_text());
+        for (title, text) in &sections {
+            println!("{title}\n{text}");
+        }
+        println!("Report: {}", path.display());
+    }
+    Ok(())
+}
+
+/// `winback uplift fit`: fits, writes the model and the report, prints the figures.
+pub(crate) fn uplift_fit_command(a: uplift::FitArgs) -> CliResult<()> {
+    let r = uplift::fit(&a)?;
+    let page = r.write_html(&a.report)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+    } else {
+        print!("{}", r.to_text());
+        println!("Report: {}", page.display());
+    }
+    Ok(())
+}
+
+/// `winback uplift score`: prints each customer's uplift.
+pub(crate) fn uplift_score_command(a: uplift::ScoreArgs) -> CliResult<()> {
+    print!("{}", uplift::scores_text(&uplift::score(&a)?, a.json));
+    Ok(())
+}

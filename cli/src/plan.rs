@@ -510,7 +510,7 @@ mod tests {
         // 24 monthly orders, the last 143 days before the plan: lapsed by their own rhythm.
         let c = example_campaign();
         let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
-        let mut p = Profile::new("monthly");
+        let mut p = Profile::new("monthly".parse().unwrap());
         p.email = Some("monthly@example.com".into());
         for k in 0..24 {
             p.record_order(OrderRecord {

@@ -14,7 +14,7 @@ fn day(y: i32, m: u32, d: u32) -> DateTime<Utc> {
 }
 
 fn buyer(id: &str, category: &str, orders: &[(DateTime<Utc>, i64)]) -> Profile {
-    let mut p = Profile::new(id);
+    let mut p = Profile::new(id.parse().unwrap());
     p.email = Some(format!("{id}@example.com"));
     for (at, amount) in orders {
         let mut o = super::order_at(*at, *amount);

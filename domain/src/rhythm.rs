@@ -123,7 +123,13 @@ fn regular(days: &[NaiveDate]) -> Option<Regular> {
     let pulled = (n * var + PRIOR_GAPS * EXPONENTIAL_LOG_VARIANCE) / (n + PRIOR_GAPS);
     // v = 1/k + 1/(2k²) solved for k.
     let shape = (1.0 + (1.0 + 2.0 * pulled).sqrt()) / (2.0 * pulled);
-    let median_gap_days = crate::lapse::median(&mut gaps);
+    gaps.sort_unstable_by(f64::total_cmp);
+    let m = gaps.len() / 2;
+    let median_gap_days = if gaps.len() % 2 == 1 {
+        gaps[m]
+    } else {
+        (gaps[m - 1] + gaps[m]) / 2.0
+    };
     (shape >= REGULAR_SHAPE && median_gap_days > 0.0).then_some(Regular {
         gaps: gaps.len(),
         median_gap_days,

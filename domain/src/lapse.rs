@@ -174,9 +174,10 @@ fn days(d: f64) -> Duration {
 ///
 /// The order-history signals need a change beyond the customer's own noise, over more than one
 /// order (see [`shifted`]): **frequency falling** when their last two intervals (the latest gap,
-/// and the gap before it or the quiet time since) are each over 1.5× their usual gap; **order
-/// value falling** when their last two orders are each under 70% of their usual order. One late
-/// order or one smaller basket is not a trend.
+/// and the gap before it or the quiet time since) are each over 1.5× their usual gap, or the quiet
+/// time since their last order alone is over twice it; **order value falling** when their last
+/// two orders are each under 70% of their usual order. One late order or one smaller basket is not
+/// a trend.
 pub fn risk_signals(
     profile: &Profile,
     threshold: &Threshold,
@@ -189,13 +190,18 @@ pub fn risk_signals(
     };
     let quiet = (now - last).num_seconds() as f64 / 86_400.0;
     let gaps = profile.gaps_days();
-    if gaps.len() >= 4 {
+    if gaps.len() >= 3 {
         // Two intervals against the gaps before them: the latest gap and the one before, or the
         // latest gap and the quiet time since.
-        let (earlier, recent) = gaps.split_at(gaps.len() - 2);
-        let latest = gaps[gaps.len() - 1];
-        let long = |recent: &[f64]| shifted(&logs(earlier), &logs(recent), GAP_EFFECT.ln());
-        if long(recent) || long(&[latest, quiet]) {
+        let trend = gaps.len() >= 4 && {
+            let (earlier, recent) = gaps.split_at(gaps.len() - 2);
+            let latest = gaps[gaps.len() - 1];
+            let long = |recent: &[f64]| shifted(&logs(earlier), &logs(recent), GAP_EFFECT.ln());
+            long(recent) || long(&[latest, quiet])
+        };
+        // Or the quiet time since the last order alone, at over twice the usual gap.
+        let quiet_long = shifted(&logs(&gaps), &logs(&[quiet]), QUIET_EFFECT.ln());
+        if trend || quiet_long {
             signals.push(RiskSignal::FrequencyFalling);
         }
     }
@@ -219,6 +225,8 @@ pub fn risk_signals(
 
 /// An interval counts as long beyond 1.5× the usual gap.
 const GAP_EFFECT: f64 = 1.5;
+/// The quiet time alone counts as a long interval beyond twice the usual gap.
+const QUIET_EFFECT: f64 = 2.0;
 /// An order counts as small under 70% of the usual one.
 const VALUE_EFFECT: f64 = 0.7;
 /// The least spread of a customer's own log values that noise is measured with (a history of
@@ -232,9 +240,9 @@ fn logs(v: &[f64]) -> Vec<f64> {
 /// Whether `recent` values (logarithms) sit above the `earlier` ones beyond noise: each of them
 /// above the earlier median by at least `min_effect`, and their mean above the earlier mean by
 /// more than two standard errors (the earlier values' own spread, at least [`MIN_LOG_SPREAD`]).
-/// Needs two earlier values and two recent ones.
+/// Needs two earlier values and one recent one.
 fn shifted(earlier: &[f64], recent: &[f64], min_effect: f64) -> bool {
-    if earlier.len() < 2 || recent.len() < 2 {
+    if earlier.len() < 2 || recent.is_empty() {
         return false;
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -917,6 +925,12 @@ mod tests {
             signals(&same, &[10.0, 10.0, 10.0, 10.0, 10.0, 25.0], 20.0),
             vec![RiskSignal::FrequencyFalling]
         );
+        // Quiet for over twice every usual gap: buying less often, with three gaps already.
+        assert_eq!(
+            signals(&[5000; 4], &[7.0, 7.0, 7.0], 22.0),
+            vec![RiskSignal::FrequencyFalling]
+        );
+        assert_eq!(signals(&[5000; 4], &[7.0, 7.0, 7.0], 12.0), vec![]);
         // Irregular gaps: two long ones are within their noise.
         assert_eq!(
             signals(&same, &[3.0, 30.0, 5.0, 25.0, 30.0, 28.0], 2.0),

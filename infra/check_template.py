@@ -53,9 +53,10 @@ DYNAMODB = {
 SECRETS = {
     "SchedulerFunction": set(),
     "SenderFunction": {"LinkKeySeed"},
-    "WebhookFunction": {"Secret", "LinkKeySeed"},
+    "WebhookFunction": {"Secret", "LinkKeySeed", "StaffKeySeed"},
 }
-SECRET_VARIABLES = {"Secret": "WEBHOOK_SECRET_ARN", "LinkKeySeed": "LINK_SECRET_ARN"}
+SECRET_VARIABLES = {"Secret": "WEBHOOK_SECRET_ARN", "LinkKeySeed": "LINK_SECRET_ARN",
+                    "StaffKeySeed": "STAFF_SECRET_ARN"}
 PUBLISHERS = {"SchedulerFunction", "WebhookFunction"}
 BROAD_POLICIES = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy", "DynamoDBWritePolicy", "AmazonDynamoDBFullAccess",
                   "SecretsManagerReadWrite"}

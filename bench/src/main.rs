@@ -175,7 +175,9 @@ fn main() {
         }
     }
     if let Some(path) = markdown {
-        let md = report::markdown(&Machine::detect(), &figures, &notes);
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let md =
+            report::carry_sections(&old, report::markdown(&Machine::detect(), &figures, &notes));
         if let Err(e) = std::fs::write(&path, md) {
             eprintln!("could not write {}: {e}", path.display());
             std::process::exit(1);

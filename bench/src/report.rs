@@ -279,3 +279,40 @@ pub fn markdown(machine: &Machine, figures: &[Figure], notes: &Notes) -> String 
     }
     md
 }
+
+/// Sections of `BENCHMARKS.md` written by other benchmarks (`infra/bench uplift`), which
+/// `winback-bench all` carries over from the file it replaces.
+pub const CARRIED: [&str; 1] = ["## uplift\n"];
+
+/// `new` with each [`CARRIED`] section of `old` put back before `## Reproduce`.
+pub fn carry_sections(old: &str, mut new: String) -> String {
+    for heading in CARRIED {
+        let Some(start) = old.find(heading) else {
+            continue;
+        };
+        let end = old[start + 1..]
+            .find("\n## ")
+            .map_or(old.len(), |e| start + 1 + e + 1);
+        let at = new.find("## Reproduce").unwrap_or(new.len());
+        new.insert_str(at, &old[start..end]);
+    }
+    new
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_uplift_section_survives_a_rewrite_of_the_other_figures() {
+        let old =
+            "# Benchmarks\n\n## domain\nold\n\n## uplift\n\n| arm | qini |\n\n## Reproduce\nx\n";
+        let new = "# Benchmarks\n\n## domain\nnew\n\n## Reproduce\nx\n".to_string();
+        assert_eq!(
+            carry_sections(old, new),
+            "# Benchmarks\n\n## domain\nnew\n\n## uplift\n\n| arm | qini |\n\n## Reproduce\nx\n"
+        );
+        let none = "# Benchmarks\n\n## Reproduce\n".to_string();
+        assert_eq!(carry_sections("# Benchmarks\n", none.clone()), none);
+    }
+}

@@ -12,7 +12,7 @@ use shared::campaign::config::LapsePolicy;
 use shared::domain::lapse;
 use shared::domain::model::{self, Fit, Summary, Variant};
 
-use crate::error::{CliError, CliResult};
+use crate::error::CliResult;
 use crate::orders::OrderRow;
 use crate::report::html;
 
@@ -24,6 +24,10 @@ pub struct Case {
     pub orders: usize,
     /// Ordered within the horizon.
     pub came_back: bool,
+    /// When they ordered before the cut-off, oldest first (the most recent
+    /// [`ORDER_HISTORY`](shared::domain::customer::ORDER_HISTORY), as a profile keeps): their own
+    /// rhythm is read from these.
+    pub times: Vec<DateTime<Utc>>,
 }
 
 /// A customer's orders before the cut-off, and whether they ordered within the horizon.
@@ -44,10 +48,15 @@ pub fn cases(rows: &[OrderRow], at: DateTime<Utc>, horizon_days: u32) -> Vec<Cas
     by_customer
         .into_values()
         .filter_map(|(orders, came_back)| {
+            let mut times: Vec<DateTime<Utc>> = orders.iter().map(|o| o.0).collect();
+            times.sort_unstable();
+            let keep = shared::domain::customer::ORDER_HISTORY;
+            times.drain(..times.len().saturating_sub(keep));
             model::summarize(&orders, at).map(|summary| Case {
                 summary,
                 orders: orders.len(),
                 came_back,
+                times,
             })
         })
         .collect()
@@ -93,6 +102,9 @@ pub struct Row {
     pub auc_expected: Option<f64>,
     /// Score days since the last order.
     pub auc_recency: Option<f64>,
+    /// Score one minus the decision's chance of an order in the horizon (a regular buyer's own,
+    /// else the model's).
+    pub auc_decision: Option<f64>,
 }
 
 /// The flagged and how many of them came back anyway, against the recency rule at the same count.
@@ -131,7 +143,7 @@ pub struct Backtest {
     pub calibration: Vec<Decile>,
 }
 
-fn row(group: &str, fit: &Fit, cases: &[&Case], horizon: f64) -> Row {
+fn row(group: &str, fit: &Fit, cases: &[&Case], horizon: f64, at: DateTime<Utc>) -> Row {
     let score = |f: &dyn Fn(&Case) -> f64| -> Option<f64> {
         auc(&cases
             .iter()
@@ -146,6 +158,9 @@ fn row(group: &str, fit: &Fit, cases: &[&Case], horizon: f64) -> Row {
         auc_no_order: score(&|c| fit.p_no_order_within(&c.summary, horizon)),
         auc_expected: score(&|c| -fit.expected_purchases(&c.summary, horizon)),
         auc_recency: score(&|c| c.summary.age_days - c.summary.recency_days),
+        auc_decision: score(&|c| {
+            1.0 - lapse::decision_chance(&c.times, &c.summary, fit, horizon, at)
+        }),
     }
 }
 
@@ -183,14 +198,14 @@ pub fn run(
     let all: Vec<&Case> = cases.iter().collect();
     let three: Vec<&Case> = cases.iter().filter(|c| c.orders >= 3).collect();
     let rows = vec![
-        row("all customers", &fit, &all, horizon),
-        row("customers with ≥ 3 orders", &fit, &three, horizon),
+        row("all customers", &fit, &all, horizon, at),
+        row("customers with ≥ 3 orders", &fit, &three, horizon, at),
     ];
 
     let flagged: Vec<&Case> = all
         .iter()
         .copied()
-        .filter(|c| lapse::lapsed_by_model(&c.summary, &fit, policy))
+        .filter(|c| lapse::lapsed_by_decision(&c.times, &c.summary, &fit, policy, at))
         .collect();
     let back =
         |cs: &[&Case]| cs.iter().filter(|c| c.came_back).count() as f64 / cs.len().max(1) as f64;
@@ -274,26 +289,34 @@ impl Backtest {
         );
         let _ = writeln!(
             s,
-            "{:<28} {:>9} {:>6} {:>12} {:>12} {:>12} {:>10}",
-            "group", "customers", "gone", "1-P(active)", "P(no order)", "-E[orders]", "recency"
+            "{:<28} {:>9} {:>6} {:>12} {:>12} {:>12} {:>10} {:>10}",
+            "group",
+            "customers",
+            "gone",
+            "1-P(active)",
+            "P(no order)",
+            "-E[orders]",
+            "recency",
+            "decision"
         );
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{:<28} {:>9} {:>5.1}% {:>12} {:>12} {:>12} {:>10}",
+                "{:<28} {:>9} {:>5.1}% {:>12} {:>12} {:>12} {:>10} {:>10}",
                 r.group,
                 r.customers,
                 r.gone * 100.0,
                 figure(r.auc_p_active),
                 figure(r.auc_no_order),
                 figure(r.auc_expected),
-                figure(r.auc_recency)
+                figure(r.auc_recency),
+                figure(r.auc_decision)
             );
         }
         let fl = &self.flagged;
         let _ = writeln!(
             s,
-            "\nFlagged lapsed (P(order within {:.0} d) < {}): {} ({:.1}%); of them {:.1}% ordered anyway within {} days, against {:.1}% for the same number flagged by days since the last order",
+            "\nFlagged lapsed (the decision: P(order within {:.0} d) < {}, regular and seasonal buyers by their own rhythm): {} ({:.1}%); of them {:.1}% ordered anyway within {} days, against {:.1}% for the same number flagged by days since the last order",
             fl.lapse_horizon_days,
             fl.threshold,
             fl.flagged,
@@ -352,10 +375,7 @@ impl Backtest {
                 figures => self.to_text(),
             },
         );
-        std::fs::create_dir_all(out).map_err(CliError::io("create", out))?;
-        let path = out.join("index.html");
-        std::fs::write(&path, page).map_err(CliError::io("write", &path))?;
-        Ok(path)
+        crate::pages::write_index(out, &page)
     }
 }
 

@@ -3,8 +3,8 @@
 use crate::error::{CliError, CliResult};
 use crate::{
     aws, backtest, detection, flow_line, import, open_campaign, open_store, orders, plan, preview,
-    report, simulate, snapshot, time, BacktestArgs, FollowUpCloseArgs, ImportArgs, PlanArgs,
-    PreviewArgs, ReportArgs, ResolveArgs, SimulateArgs,
+    report, simulate, snapshot, time, uplift, BacktestArgs, FollowUpCloseArgs, ImportArgs,
+    PlanArgs, PreviewArgs, ReportArgs, ResolveArgs, SimulateArgs,
 };
 
 /// `winback`: Simulates a campaign with the real handlers and prints what it did.
@@ -316,9 +316,9 @@ pub(crate) async fn preview_command(a: PreviewArgs) -> CliResult<()> {
 pub(crate) async fn report_command(a: ReportArgs) -> CliResult<()> {
     let campaign = open_campaign(&a.campaign)?;
     let config = campaign.config();
-    let store = open_store(a.store.as_ref(), a.aws, "report").await?;
+    let store = open_store(a.target.store.as_ref(), a.target.aws, "report").await?;
     let rows = store.counter_rows(&config.name).await?;
-    let source = match (&a.store, a.aws) {
+    let source = match (&a.target.store, a.target.aws) {
         (_, true) => "stored counters in DynamoDB".to_string(),
         (Some(p), _) => format!("stored counters in {}", p.display()),
         _ => String::new(),
@@ -370,5 +370,24 @@ pub(crate) async fn report_command(a: ReportArgs) -> CliResult<()> {
         }
         println!("Report: {}", path.display());
     }
+    Ok(())
+}
+
+/// `winback uplift fit`: fits, writes the model and the report, prints the figures.
+pub(crate) fn uplift_fit_command(a: uplift::FitArgs) -> CliResult<()> {
+    let r = uplift::fit(&a)?;
+    let page = r.write_html(&a.report)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+    } else {
+        print!("{}", r.to_text());
+        println!("Report: {}", page.display());
+    }
+    Ok(())
+}
+
+/// `winback uplift score`: prints each customer's uplift.
+pub(crate) fn uplift_score_command(a: uplift::ScoreArgs) -> CliResult<()> {
+    print!("{}", uplift::scores_text(&uplift::score(&a)?, a.json));
     Ok(())
 }

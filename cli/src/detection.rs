@@ -2,7 +2,11 @@
 //! moments are known (the simulator's behaviour model). For each rule: how long after a customer
 //! really stopped it flags them (detection delay), against how many still-buying customers it
 //! flags before their next order (false alarms). Days since the last order is compared at the
-//! customer model's false-alarm rate, so the delays are comparable.
+//! customer model's false-alarm rate, so the delays are comparable. The rules are the campaign's
+//! decision (the fitted model with each customer's own rhythm and category), the fitted MBG/NBD
+//! model alone, and the median-gap threshold rule; the figures are given for all customers and
+//! for each kind of buyer (the behaviour model's segments: regular weekly and monthly buyers,
+//! seasonal Christmas buyers, irregular equipment buyers, one-off buyers).
 
 use std::fmt::Write as _;
 
@@ -31,6 +35,15 @@ pub struct RuleFigures {
     pub detected_within_90_days: f64,
 }
 
+/// The rules' figures on one kind of buyer.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindFigures {
+    /// The behaviour model's segment name (`weekly groceries`, `seasonal christmas`, …).
+    pub kind: String,
+    pub customers: usize,
+    pub rules: Vec<RuleFigures>,
+}
+
 /// What the comparison found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Detection {
@@ -39,10 +52,13 @@ pub struct Detection {
     pub buying: usize,
     pub fit: model::Fit,
     pub rules: Vec<RuleFigures>,
+    /// The decision, the model alone and the threshold rule on each kind of buyer.
+    pub kinds: Vec<KindFigures>,
 }
 
 /// A customer at the cut-off: when they last ordered, when they really stopped (if they did)
 /// and when they would order next (if they did not).
+#[derive(Clone)]
 struct Known {
     last: DateTime<Utc>,
     churn_at: Option<DateTime<Utc>>,
@@ -145,15 +161,45 @@ pub fn run(n: usize, seed: u64, policy: &LapsePolicy, currency: &str) -> Detecti
     let fit = model::fit(policy.model_variant(), &summaries);
     let fitted = policy.with_stored_fit(model::worth_storing(&fit).then_some(&fit));
     let model_at = moments(&profiles, &fitted);
-    let model_rule = figures(
-        "customer model (chance of an order within the horizon)",
-        &known,
-        &model_at,
-    );
+    const DECISION: &str = "the decision (model with own rhythm and category)";
+    const MODEL_ALONE: &str = "MBG/NBD model alone (chance of an order within the horizon)";
+    const THRESHOLD: &str = "median-gap threshold rule";
+    let model_rule = figures(DECISION, &known, &model_at);
+    // The model alone: its own lapse moment, within the campaign's bounds (as before the
+    // decision read rhythms); a customer whose chance never falls that low keeps the decision's.
+    let alone_at: Vec<DateTime<Utc>> = profiles
+        .iter()
+        .zip(&model_at)
+        .map(|(p, d)| {
+            let last = p.last_order_at.expect("synthetic customers have orders");
+            lapse::lapse_moment_by_model(p, &fitted, last).unwrap_or(*d)
+        })
+        .collect();
+    let alone_rule = figures(MODEL_ALONE, &known, &alone_at);
     let mut threshold = policy.clone();
     threshold.model = LapseModel::Threshold;
     let threshold_at = moments(&profiles, &threshold);
-    let threshold_rule = figures("median-gap threshold rule", &known, &threshold_at);
+    let threshold_rule = figures(THRESHOLD, &known, &threshold_at);
+    let mut kinds = Vec::new();
+    for (i, segment) in behaviour.segments.iter().enumerate() {
+        let of_kind: Vec<usize> = (0..people.len())
+            .filter(|k| people[*k].segment == Some(i))
+            .collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        let pick = |v: &[DateTime<Utc>]| of_kind.iter().map(|k| v[*k]).collect::<Vec<_>>();
+        let known_kind: Vec<Known> = of_kind.iter().map(|k| known[*k].clone()).collect();
+        kinds.push(KindFigures {
+            kind: segment.name.clone(),
+            customers: of_kind.len(),
+            rules: vec![
+                figures(DECISION, &known_kind, &pick(&model_at)),
+                figures(MODEL_ALONE, &known_kind, &pick(&alone_at)),
+                figures(THRESHOLD, &known_kind, &pick(&threshold_at)),
+            ],
+        });
+    }
     // Days since the last order, one number for everyone, set to the model's false-alarm rate:
     // the smallest quiet time that flags no more of the buying than the model does.
     let mut waits: Vec<f64> = known
@@ -185,7 +231,8 @@ pub fn run(n: usize, seed: u64, policy: &LapsePolicy, currency: &str) -> Detecti
             .filter(|k| k.churn_at.is_none() && k.next_order_at.is_some())
             .count(),
         fit,
-        rules: vec![model_rule, recency_rule, threshold_rule],
+        rules: vec![model_rule, recency_rule, alone_rule, threshold_rule],
+        kinds,
     }
 }
 
@@ -205,7 +252,7 @@ impl Detection {
             "{:<58} {:>12} {:>13} {:>11} {:>14}",
             "rule", "false alarms", "median delay", "mean delay", "found ≤ 90 d"
         );
-        for r in &self.rules {
+        let line = |s: &mut String, r: &RuleFigures| {
             let _ = writeln!(
                 s,
                 "{:<58} {:>11.1}% {:>11.1} d {:>9.1} d {:>13.1}%",
@@ -215,6 +262,15 @@ impl Detection {
                 r.mean_delay_days,
                 r.detected_within_90_days * 100.0
             );
+        };
+        for r in &self.rules {
+            line(&mut s, r);
+        }
+        for k in &self.kinds {
+            let _ = writeln!(s, "\n{} ({} customers):", k.kind, k.customers);
+            for r in &k.rules {
+                line(&mut s, r);
+            }
         }
         s
     }
@@ -230,7 +286,18 @@ mod tests {
         let d = run(1_500, 3, &policy, "EUR");
         assert_eq!(d.customers, 1_500);
         assert!(d.stopped > 100 && d.buying > 100, "{d:?}");
-        assert_eq!(d.rules.len(), 3);
+        assert_eq!(d.rules.len(), 4);
+        // Every kind of buyer of the behaviour model, with the three rules.
+        let kinds: Vec<&str> = d.kinds.iter().map(|k| k.kind.as_str()).collect();
+        assert!(
+            kinds.contains(&"monthly coffee") && kinds.contains(&"seasonal christmas"),
+            "{kinds:?}"
+        );
+        assert!(d.kinds.iter().all(|k| k.rules.len() == 3));
+        assert_eq!(
+            d.kinds.iter().map(|k| k.customers).sum::<usize>(),
+            d.customers
+        );
         let (model, recency) = (&d.rules[0], &d.rules[1]);
         // The recency rule is set to flag no more of the buying than the model.
         assert!(recency.false_alarms <= model.false_alarms + 1e-9, "{d:?}");

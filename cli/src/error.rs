@@ -66,6 +66,21 @@ pub enum CliError {
     /// The simulation reached a state it cannot continue from.
     #[error("simulation: {0}")]
     Simulation(String),
+    /// One cell of an input file is not what the command needs.
+    #[error("{path}, row {line}, column {column}: {reason}")]
+    BadCell {
+        path: PathBuf,
+        line: u64,
+        column: String,
+        reason: String,
+    },
+    /// An uplift model cannot be fitted or used on this input.
+    #[error("{path}: {source}")]
+    Uplift {
+        path: PathBuf,
+        #[source]
+        source: shared::domain::uplift::UpliftError,
+    },
     /// A report could not be drawn.
     #[error("drawing the {chart} chart: {reason}")]
     Chart { chart: &'static str, reason: String },

@@ -15,6 +15,7 @@ pub mod report;
 pub mod simulate;
 pub mod snapshot;
 pub mod time;
+pub mod uplift;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,6 +58,9 @@ pub enum Command {
     FollowUp(FollowUpCommand),
     /// How well the customer model would have told, on an orders CSV, who came back by themselves.
     Backtest(BacktestArgs),
+    /// Learn from an experiment file whom an email changes, and score customers with it.
+    #[command(subcommand)]
+    Uplift(uplift::UpliftCommand),
 }
 
 /// `winback follow-up`.
@@ -112,10 +116,10 @@ pub struct BacktestArgs {
     pub json: bool,
 }
 
-/// Where a command writes: a store snapshot or the DynamoDB table.
+/// Where a command reads and writes: a store snapshot or the DynamoDB table.
 #[derive(Debug, Args)]
 pub struct WriteTarget {
-    /// Write to this store snapshot (created if missing for import).
+    /// Use this store snapshot (import creates it if missing).
     #[arg(
         long,
         value_name = "FILE",
@@ -123,7 +127,7 @@ pub struct WriteTarget {
         conflicts_with = "aws"
     )]
     pub store: Option<PathBuf>,
-    /// Write to the DynamoDB table of TABLE_NAME.
+    /// Use the DynamoDB table of TABLE_NAME.
     #[arg(long)]
     pub aws: bool,
 }
@@ -248,17 +252,9 @@ pub struct PreviewArgs {
 /// `winback report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Read a store snapshot.
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_unless_present = "aws",
-        conflicts_with = "aws"
-    )]
-    pub store: Option<PathBuf>,
-    /// Read the DynamoDB table of TABLE_NAME.
-    #[arg(long)]
-    pub aws: bool,
+    /// The counters' store (read only).
+    #[command(flatten)]
+    pub target: WriteTarget,
     #[arg(long, default_value = "example", value_name = "NAME|DIR")]
     pub campaign: String,
     /// Directory of the HTML report.
@@ -301,6 +297,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Plan(a) => commands::plan_command(a).await,
         Command::Preview(a) => commands::preview_command(a).await,
         Command::Report(a) => commands::report_command(a).await,
+        Command::Uplift(uplift::UpliftCommand::Fit(a)) => commands::uplift_fit_command(a),
+        Command::Uplift(uplift::UpliftCommand::Score(a)) => commands::uplift_score_command(a),
     }
 }
 

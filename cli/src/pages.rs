@@ -19,6 +19,7 @@ fn environment() -> &'static Environment<'static> {
                 include_str!("../templates/preview_index.html"),
             ),
             ("backtest.html", include_str!("../templates/backtest.html")),
+            ("uplift.html", include_str!("../templates/uplift.html")),
         ] {
             env.add_template(name, source)
                 .unwrap_or_else(|e| panic!("the CLI's template {name} does not parse: {e}"));
@@ -27,13 +28,25 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
-/// Renders page `name` (`report.html`, `preview_index.html`, `backtest.html`) with `ctx`.
+/// Renders page `name` (`report.html`, `preview_index.html`, `backtest.html`, `uplift.html`) with `ctx`.
 /// The templates are part of the binary and the values plain data, so a failure is a bug.
 pub fn render(name: &str, ctx: impl Serialize) -> String {
     environment()
         .get_template(name)
         .and_then(|t| t.render(ctx))
         .unwrap_or_else(|e| panic!("rendering the CLI's page {name}: {e:#}"))
+}
+
+/// Writes `page` as `<dir>/index.html`, creating `dir`; returns the file's path.
+pub fn write_index(
+    dir: &std::path::Path,
+    page: &str,
+) -> crate::error::CliResult<std::path::PathBuf> {
+    use crate::error::CliError;
+    std::fs::create_dir_all(dir).map_err(CliError::io("create", dir))?;
+    let path = dir.join("index.html");
+    std::fs::write(&path, page).map_err(CliError::io("write", &path))?;
+    Ok(path)
 }
 
 /// Markup that goes into a page as it is (an SVG chart drawn by `plotters`).

@@ -14,7 +14,7 @@ use shared::domain::eligibility;
 use shared::domain::engagement::{self, Segment};
 use shared::domain::enroll::{self, NextAction};
 use shared::domain::hygiene;
-use shared::domain::lapse::{Assessment, LapseState};
+use shared::domain::lapse::{Assessment, Basis, LapseState};
 use shared::domain::money::Money;
 use shared::domain::sequence::{Enrollment, Flow};
 use shared::ports::Store;
@@ -54,8 +54,20 @@ pub struct PlanRow {
     pub detail: String,
     pub group: Option<&'static str>,
     pub variant: Option<String>,
-    /// The fitted model's probability that the customer is still active (0–1).
+    /// The probability that the customer is still active (0–1): the fitted model's, or for a
+    /// regular buyer their own rhythm's.
     pub p_active: Option<f64>,
+    /// The chance of an order within `horizon_days` that the decision reads (0–1): lapsed below
+    /// `p_order_threshold`, at risk below `at_risk_p_order` (a regular buyer's own; for a seasonal
+    /// buyer or a few-order customer in a listed category, the model's, shown only: their time of
+    /// year or category sets their moments, see `rhythm`).
+    pub p_order: Option<f64>,
+    /// The window `p_order` is over (the campaign's `horizon_days`; for a regular buyer whose
+    /// gaps are longer than a third of it, three of their gaps).
+    pub horizon_days: Option<f64>,
+    /// What set the lapse moment under a fitted model: `model`, `regular`, `seasonal` or
+    /// `category`.
+    pub rhythm: Option<&'static str>,
     /// When their next order is expected if they are still active.
     pub expected_next_order_at: Option<DateTime<Utc>>,
     /// Expected spend over the next 12 months, in the campaign currency ("12.50").
@@ -127,6 +139,9 @@ pub fn plan_one(
         group: None,
         variant: None,
         p_active: a.outlook.as_ref().map(|o| o.p_active),
+        p_order: a.outlook.as_ref().map(|o| o.p_order),
+        horizon_days: a.outlook.as_ref().map(|o| o.horizon_days),
+        rhythm: a.outlook.as_ref().map(|o| o.basis.as_str()),
         expected_next_order_at: a.outlook.as_ref().map(|o| o.expected_next_order_at),
         predicted_value: a
             .outlook
@@ -219,16 +234,38 @@ pub fn plan_one(
 /// How the lapse moment was found, in words.
 fn basis(a: &Assessment, p: &Profile, campaign: &CampaignConfig) -> String {
     match (&a.threshold, &a.outlook) {
-        (Some(t), Some(o)) => format!(
-            "P(active) {:.2}, P(order in {:.0} d) {:.2}: lapses below {} after {:.0} d quiet; next order expected {}; 12-month value {}",
-            o.p_active,
-            campaign.lapse.horizon_days,
-            o.p_order,
-            campaign.lapse.p_order_threshold,
-            t.days,
-            o.expected_next_order_at.format("%Y-%m-%d"),
-            Money(o.predicted_value.round() as i64)
-        ),
+        (Some(t), Some(o)) => {
+            let chances = format!(
+                "P(active) {:.2}, P(order in {:.0} d) {:.2}",
+                o.p_active, o.horizon_days, o.p_order
+            );
+            let moment = match o.basis {
+                Basis::Model => format!(
+                    "{chances}: lapses below {} after {:.0} d quiet",
+                    campaign.lapse.p_order_threshold, t.days
+                ),
+                Basis::Regular => format!(
+                    "regular buyer (median gap {:.0} d), {chances}: lapses below {} after {:.0} d quiet",
+                    t.median_gap_days.unwrap_or(0.0),
+                    campaign.lapse.p_order_threshold,
+                    t.days
+                ),
+                Basis::Seasonal => format!(
+                    "seasonal buyer, judged by their time of year: lapses after {:.0} d quiet, once their season passed ({chances} by the model)",
+                    t.days
+                ),
+                Basis::Category => format!(
+                    "few orders, judged by their category's days{}: lapses after {:.0} d quiet ({chances} by the model)",
+                    category_note(p, campaign),
+                    t.days
+                ),
+            };
+            format!(
+                "{moment}; next order expected {}; 12-month value {}",
+                o.expected_next_order_at.format("%Y-%m-%d"),
+                Money(o.predicted_value.round() as i64)
+            )
+        }
         (None, _) => "no orders".to_string(),
         (Some(t), None) => match t.median_gap_days {
             Some(m) => format!(
@@ -461,6 +498,39 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert!(json["p_active"].is_number() && json["predicted_value"].is_string());
         assert!(json["expected_next_order_at"].is_string());
+        // The decision's own chance and its window: lapsed, so below the campaign's threshold.
+        let p_order = json["p_order"].as_f64().expect("p_order");
+        assert!(p_order < c.lapse.p_order_threshold, "{p_order}");
+        assert_eq!(json["horizon_days"].as_f64(), Some(90.0));
+        assert_eq!(json["rhythm"], "model");
+    }
+
+    #[test]
+    fn a_regular_buyer_s_line_carries_their_own_chance() {
+        // 24 monthly orders, the last 143 days before the plan: lapsed by their own rhythm.
+        let c = example_campaign();
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let mut p = Profile::new("monthly".parse().unwrap());
+        p.email = Some("monthly@example.com".into());
+        for k in 0..24 {
+            p.record_order(OrderRecord {
+                at: at - chrono::Duration::days(143 + 30 * k),
+                amount: Money(2500),
+                product: None,
+                category: Some("coffee".into()),
+                currency: None,
+            });
+        }
+        let r = plan_one(&p, None, &c, at);
+        assert_eq!((r.state, r.rhythm), ("lapsed", Some("regular")));
+        assert!(
+            r.basis.starts_with("regular buyer (median gap 30 d)"),
+            "{}",
+            r.basis
+        );
+        assert!(r.p_order.is_some_and(|p| p < 0.05), "{:?}", r.p_order);
+        assert_eq!(r.horizon_days, Some(90.0));
+        assert_eq!(r.decision, Decision::Enroll);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub fn sample_spec(kind: RewardKind) -> RewardSpec {
         RewardKind::FreeShipping | RewardKind::Consultation => (None, None, None),
     };
     RewardSpec {
+        amounts: Default::default(),
         kind,
         value,
         product,

@@ -73,6 +73,7 @@ fn world() -> World {
             sender_address: "shop@example.com".into(),
             limiter: Arc::new(sender::RateLimiter::new(None)),
             lease: Duration::minutes(5),
+            checkout: None,
         },
         store,
         bus,

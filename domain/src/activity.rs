@@ -620,6 +620,7 @@ mod tests {
 
     fn reward() -> Reward {
         let spec = RewardSpec {
+            amounts: Default::default(),
             kind: RewardKind::AmountOff,
             value: Some(Money(1000)),
             product: None,

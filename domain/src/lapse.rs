@@ -16,9 +16,10 @@
 //! `k = 2`: own = 28, threshold = (3 × 28 + 2 × 60) / 5 = 40.8 days after the last order.
 //!
 //! A customer is **lapsed** once the time since their last order reaches the threshold, and **at
-//! risk** before that when the quiet time passes `at_risk_fraction × threshold`, or their latest gap
-//! is much longer than their usual one (frequency falling), or their recent orders are much smaller
-//! (order value falling).
+//! risk** before that when the quiet time passes `at_risk_fraction × threshold`, or their last two
+//! intervals are each much longer than their usual gap (frequency falling), or their last two orders
+//! are each much smaller than their usual one (order value falling), beyond their own noise (see
+//! [`risk_signals`]).
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,8 @@ use super::customer::Profile;
 /// The signals are found by `lapse` and `engagement` both; the type lives with `engagement`'s.
 pub use super::engagement::RiskSignal;
 use super::model;
+
+mod own;
 
 /// A customer's threshold and how it was found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,19 +85,41 @@ pub struct Outlook {
     pub predicted_value: f64,
     /// Expected purchase occasions over the next 365 days.
     pub expected_orders_12m: f64,
+    /// The window `p_order` is over (days): `horizon_days`, or for a regular buyer with long gaps
+    /// three of their gaps (see [`crate::rhythm`]).
+    pub horizon_days: f64,
+    /// What set the lapse and at-risk moments.
+    pub basis: Basis,
 }
 
-/// Median of a non-empty slice.
-/// The median of `values`, which it sorts in place (callers own a scratch copy).
-pub(crate) fn median(v: &mut [f64]) -> f64 {
-    v.sort_unstable_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
+/// What sets a customer's lapse and at-risk moments under a fitted model (see [`crate::rhythm`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// The fitted model's chance of an order.
+    #[default]
+    Model,
+    /// Their own regular gaps ([`crate::rhythm::Regular`]): `p_order` and `p_active` are theirs.
+    Regular,
+    /// Their time of year ([`crate::rhythm::Season`]).
+    Seasonal,
+    /// Few orders in a category with its own `category_days`: the threshold rule with that default.
+    Category,
+}
+
+impl Basis {
+    /// Its name in `plan --json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Model => "model",
+            Basis::Regular => "regular",
+            Basis::Seasonal => "seasonal",
+            Basis::Category => "category",
+        }
     }
 }
+
+use crate::rhythm::median;
 
 /// The customer's own threshold (see the module docs for the formula).
 pub fn threshold(profile: &Profile, policy: &LapsePolicy) -> Threshold {
@@ -136,6 +161,12 @@ fn days(d: f64) -> Duration {
 }
 
 /// Early signals from the order history alone; quiet for `at_risk_fraction` of the threshold is one.
+///
+/// The order-history signals need a change beyond the customer's own noise, over more than one
+/// order (see [`shifted`]): **frequency falling** when their last two intervals (the latest gap,
+/// and the gap before it or the quiet time since) are each over 1.5× their usual gap; **order
+/// value falling** when their last two orders are each under 70% of their usual order. One late
+/// order or one smaller basket is not a trend.
 pub fn risk_signals(
     profile: &Profile,
     threshold: &Threshold,
@@ -147,22 +178,26 @@ pub fn risk_signals(
         return signals;
     };
     let quiet = (now - last).num_seconds() as f64 / 86_400.0;
-    let mut gaps = profile.gaps_days();
-    if gaps.len() >= 3 {
-        let (latest, earlier) = gaps.split_last_mut().expect("at least three gaps");
-        let usual = median(earlier);
-        if usual > 0.0 && (*latest > 1.5 * usual || quiet > 1.5 * usual.max(*latest)) {
+    let gaps = profile.gaps_days();
+    if gaps.len() >= 4 {
+        // Two intervals against the gaps before them: the latest gap and the one before, or the
+        // latest gap and the quiet time since.
+        let (earlier, recent) = gaps.split_at(gaps.len() - 2);
+        let latest = gaps[gaps.len() - 1];
+        let long = |recent: &[f64]| shifted(&logs(earlier), &logs(recent), GAP_EFFECT.ln());
+        if long(recent) || long(&[latest, quiet]) {
             signals.push(RiskSignal::FrequencyFalling);
         }
     }
-    if profile.orders.len() >= 4 {
-        let split = profile.orders.len() - 2;
-        let avg = |os: &[super::customer::OrderRecord]| {
-            os.iter().map(|o| o.amount.0 as f64).sum::<f64>() / os.len() as f64
-        };
-        let early = avg(&profile.orders[..split]);
-        let recent = avg(&profile.orders[split..]);
-        if early > 0.0 && recent < 0.7 * early {
+    if profile.orders.len() >= 5 {
+        // Smaller is a shift of the negated logarithms upward.
+        let neg_logs: Vec<f64> = profile
+            .orders
+            .iter()
+            .map(|o| -(o.amount.0.max(1) as f64).ln())
+            .collect();
+        let (earlier, recent) = neg_logs.split_at(neg_logs.len() - 2);
+        if shifted(earlier, recent, -VALUE_EFFECT.ln()) {
             signals.push(RiskSignal::OrderValueFalling);
         }
     }
@@ -170,6 +205,35 @@ pub fn risk_signals(
         signals.insert(0, RiskSignal::QuietLongerThanUsual);
     }
     signals
+}
+
+/// An interval counts as long beyond 1.5× the usual gap.
+const GAP_EFFECT: f64 = 1.5;
+/// An order counts as small under 70% of the usual one.
+const VALUE_EFFECT: f64 = 0.7;
+/// The least spread of a customer's own log values that noise is measured with (a history of
+/// identical values would otherwise make any change significant).
+const MIN_LOG_SPREAD: f64 = 0.15;
+
+fn logs(v: &[f64]) -> Vec<f64> {
+    v.iter().map(|x| x.max(1e-3).ln()).collect()
+}
+
+/// Whether `recent` values (logarithms) sit above the `earlier` ones beyond noise: each of them
+/// above the earlier median by at least `min_effect`, and their mean above the earlier mean by
+/// more than two standard errors (the earlier values' own spread, at least [`MIN_LOG_SPREAD`]).
+/// Needs two earlier values and two recent ones.
+fn shifted(earlier: &[f64], recent: &[f64], min_effect: f64) -> bool {
+    if earlier.len() < 2 || recent.len() < 2 {
+        return false;
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (me, mr) = (mean(earlier), mean(recent));
+    let var = earlier.iter().map(|x| (x - me).powi(2)).sum::<f64>() / (earlier.len() - 1) as f64;
+    let spread = var.sqrt().max(MIN_LOG_SPREAD);
+    let se = spread * (1.0 / recent.len() as f64 + 1.0 / earlier.len() as f64).sqrt();
+    let usual = median(&mut earlier.to_vec());
+    recent.iter().all(|r| *r > usual + min_effect) && mr - me > 2.0 * se
 }
 
 /// When the scheduler should next look at a customer who is not enrolled: now once lapsed (or at
@@ -221,8 +285,12 @@ fn at_risk_from(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> 
     if policy.model == LapseModel::Threshold {
         return by_threshold();
     }
+    let fit = policy.fitted_model();
     model::profile_summary(profile, now)
-        .and_then(|s| at_risk_moment(profile, policy, &policy.fitted_model(), &s))
+        .and_then(|s| match own::of_profile(profile, policy, &fit, &s, now) {
+            Some(own) => Some(own.at_risk_at),
+            None => at_risk_moment(profile, policy, &fit, &s),
+        })
         .unwrap_or_else(by_threshold)
 }
 
@@ -235,6 +303,59 @@ pub fn lapsed_by_model(s: &model::Summary, fit: &model::Fit, policy: &LapsePolic
     quiet >= policy.min_days
         && (quiet >= policy.max_days.max(policy.min_days)
             || fit.p_order_within(s, policy.horizon_days) < policy.p_order_threshold)
+}
+
+/// Whether a customer with these order times (oldest first) and summary at `now` has lapsed under
+/// the campaign's decision with a fitted model: by their own rhythm when they have one (see
+/// [`crate::rhythm`]), else as [`lapsed_by_model`]. For callers that hold order times rather than
+/// profiles (`winback backtest`, which reads no categories).
+pub fn lapsed_by_decision(
+    order_times: &[DateTime<Utc>],
+    s: &model::Summary,
+    fit: &model::Fit,
+    policy: &LapsePolicy,
+    now: DateTime<Utc>,
+) -> bool {
+    let Some(&last) = order_times.iter().max() else {
+        return false;
+    };
+    match own::moments(order_times, None, last, s, fit, policy, now) {
+        Some(o) => now >= o.lapses_at,
+        None => lapsed_by_model(s, fit, policy),
+    }
+}
+
+/// The chance of an order within `horizon` days that the decision reads for a customer with these
+/// order times and summary at `now`: a regular buyer's own (see [`crate::rhythm::Regular`]), else
+/// the fitted model's.
+pub fn decision_chance(
+    order_times: &[DateTime<Utc>],
+    s: &model::Summary,
+    fit: &model::Fit,
+    horizon: f64,
+    now: DateTime<Utc>,
+) -> f64 {
+    match (super::rhythm::of(order_times), order_times.iter().max()) {
+        (Some(super::rhythm::Rhythm::Regular(r)), Some(&last)) => {
+            let p_last = own::p_at_last_order(fit, s);
+            let quiet = ((now - last).num_seconds() as f64 / 86_400.0).max(0.0);
+            r.chance(p_last, horizon, quiet)
+        }
+        _ => fit.p_order_within(s, horizon),
+    }
+}
+
+/// When a customer lapses under the fitted model alone, with no new order (their own rhythm and
+/// category not read): what the decision was before it knew them, for comparisons
+/// (`winback backtest --synthetic`). `None` without orders or when the chance never falls that
+/// low.
+pub fn lapse_moment_by_model(
+    profile: &Profile,
+    policy: &LapsePolicy,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let s = model::profile_summary(profile, now)?;
+    lapse_moment(profile, policy, &policy.fitted_model(), &s)
 }
 
 /// When a customer turns at risk under a fitted model, with no new order: when the chance of an
@@ -399,7 +520,12 @@ pub fn assess_with_model(
         expected_next_order_at: now.max(last) + days(fit.days_to_next_order(&s).min(36_500.0)),
         predicted_value: orders_12m * fit.expected_spend(&s),
         expected_orders_12m: orders_12m,
+        horizon_days: policy.horizon_days,
+        basis: Basis::Model,
     };
+    if let Some(own) = own::of_profile(profile, policy, fit, &s, now) {
+        return own::assess(profile, policy, own, outlook, now);
+    }
     let Some((lapses_at, earliest_risk)) = lapse_moment(profile, policy, fit, &s)
         .and_then(|l| Some((l, earliest_risk(profile, policy, l)?)))
     else {
@@ -737,10 +863,56 @@ mod tests {
     }
 
     #[test]
+    fn order_history_signals_need_a_trend_beyond_the_customer_s_own_noise() {
+        let signals = |amounts: &[i64], gaps: &[f64], quiet: f64| {
+            let mut p = profile_with_gaps(gaps, 1000);
+            for (o, a) in p.orders.iter_mut().zip(amounts) {
+                o.amount = Money(*a);
+            }
+            let t = threshold(&p, &policy());
+            risk_signals(&p, &t, 1.0, p.last_order_at.unwrap() + days(quiet))
+        };
+        let steady = [10.0; 6];
+        // One smaller order is not a trend; two much smaller ones are.
+        let one = [5000, 5000, 5000, 5000, 5000, 5000, 2000];
+        assert_eq!(signals(&one, &steady, 2.0), vec![]);
+        let two = [5000, 5000, 5000, 5000, 5000, 2000, 2000];
+        assert_eq!(
+            signals(&two, &steady, 2.0),
+            vec![RiskSignal::OrderValueFalling]
+        );
+        // A customer whose baskets always vary by that much: within their noise.
+        let varied = [1500, 9000, 2500, 8000, 3000, 2000, 2500];
+        assert_eq!(signals(&varied, &steady, 2.0), vec![]);
+        // A little smaller twice (80%): below the least effect.
+        let little = [5000, 5000, 5000, 5000, 5000, 4000, 4000];
+        assert_eq!(signals(&little, &steady, 2.0), vec![]);
+        let same = [5000; 7];
+        // One long gap is not a trend; two are; so is a long gap and a long quiet since.
+        assert_eq!(
+            signals(&same, &[10.0, 10.0, 10.0, 10.0, 10.0, 25.0], 2.0),
+            vec![]
+        );
+        assert_eq!(
+            signals(&same, &[10.0, 10.0, 10.0, 10.0, 25.0, 25.0], 2.0),
+            vec![RiskSignal::FrequencyFalling]
+        );
+        assert_eq!(
+            signals(&same, &[10.0, 10.0, 10.0, 10.0, 10.0, 25.0], 20.0),
+            vec![RiskSignal::FrequencyFalling]
+        );
+        // Irregular gaps: two long ones are within their noise.
+        assert_eq!(
+            signals(&same, &[3.0, 30.0, 5.0, 25.0, 30.0, 28.0], 2.0),
+            vec![]
+        );
+    }
+
+    #[test]
     fn with_the_model_a_customer_is_at_risk_from_the_solved_at_risk_moment() {
         // assess reads the chance of an order at `now` instead of solving for the at-risk moment;
-        // both must agree, for every kind of buyer and at every hour between the last order and
-        // the lapse.
+        // both must agree, for every kind of buyer (regular ones by their own rhythm) and at every
+        // hour between the last order and the lapse.
         for variant in [LapseModel::Mbgnbd, LapseModel::Bgnbd] {
             let mut pol = policy();
             pol.model = variant;
@@ -756,9 +928,14 @@ mod tests {
                 let p = profile_with_gaps(gaps, 1000);
                 let last = p.last_order_at.unwrap();
                 let s = model::profile_summary(&p, last).unwrap();
+                // A regular buyer's moments come from their own rhythm (own.rs); the rest solve
+                // the model's.
+                let own = own::of_profile(&p, &pol, &fit, &s, last);
                 let (Some(at_risk), Some(lapses)) = (
-                    at_risk_moment(&p, &pol, &fit, &s),
-                    lapse_moment(&p, &pol, &fit, &s),
+                    own.map(|o| o.at_risk_at)
+                        .or_else(|| at_risk_moment(&p, &pol, &fit, &s)),
+                    own.map(|o| o.lapses_at)
+                        .or_else(|| lapse_moment(&p, &pol, &fit, &s)),
                 ) else {
                     continue;
                 };

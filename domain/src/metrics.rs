@@ -163,7 +163,8 @@ pub struct Rate {
     pub high: f64,
 }
 
-const Z95: f64 = 1.959_963_984_540_054;
+/// The normal quantile of a two-sided 95% interval.
+pub const Z95: f64 = 1.959_963_984_540_054;
 
 impl Rate {
     pub fn new(successes: i64, trials: i64) -> Rate {
@@ -225,6 +226,121 @@ pub fn lift(treated: Rate, holdout: Rate) -> Lift {
     }
 }
 
+/// The standard normal quantile (Acklam's rational approximation, relative error below 1.2e-9).
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.024_25 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.024_25 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+/// Two variants' reactivation rates compared: `first` minus `second`, with an interval whose
+/// level is 95% for all the pairs of the report together (Bonferroni: each pair's interval is
+/// at 1 − 0.05 / pairs).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pairwise {
+    pub first: String,
+    pub second: String,
+    /// Difference in rates (0.02 = two percentage points).
+    pub difference: f64,
+    pub low: f64,
+    pub high: f64,
+    pub verdict: Verdict,
+}
+
+/// What a comparison of two variants says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Verdict {
+    /// The interval is clear of zero: `winner` brings back more customers.
+    Wins { winner: String },
+    /// Too close to call. `more_per_variant`: how many more enrolled customers each of the two
+    /// would need for a difference of the size seen to be told apart (80% power), `None` when
+    /// they came back at exactly the same rate.
+    TooClose { more_per_variant: Option<u64> },
+}
+
+/// Every pair of `variants` (name and reactivation rate) compared.
+pub fn compare_variants(variants: &[(String, Rate)]) -> Vec<Pairwise> {
+    let pairs = variants.len() * variants.len().saturating_sub(1) / 2;
+    let z = normal_quantile(1.0 - 0.025 / pairs.max(1) as f64);
+    let z_power = normal_quantile(0.8);
+    let var = |r: &Rate| r.value * (1.0 - r.value);
+    let mut out = Vec::with_capacity(pairs);
+    for (i, (a, ra)) in variants.iter().enumerate() {
+        for (b, rb) in &variants[i + 1..] {
+            let d = ra.value - rb.value;
+            let se = if ra.trials > 0 && rb.trials > 0 {
+                (var(ra) / ra.trials as f64 + var(rb) / rb.trials as f64).sqrt()
+            } else {
+                f64::INFINITY
+            };
+            let (low, high) = (d - z * se, d + z * se);
+            let verdict = if low > 0.0 {
+                Verdict::Wins { winner: a.clone() }
+            } else if high < 0.0 {
+                Verdict::Wins { winner: b.clone() }
+            } else {
+                let needed = (d != 0.0)
+                    .then(|| ((z + z_power).powi(2) * (var(ra) + var(rb)) / (d * d)).ceil() as u64);
+                let have = ra.trials.min(rb.trials).max(0) as u64;
+                Verdict::TooClose {
+                    more_per_variant: needed.map(|n| n.saturating_sub(have).max(1)),
+                }
+            };
+            out.push(Pairwise {
+                first: a.clone(),
+                second: b.clone(),
+                difference: d,
+                low,
+                high,
+                verdict,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +363,51 @@ mod tests {
         assert!((l.value - 0.16).abs() < 1e-12);
         assert!(l.low > 0.0 && l.high < 0.32);
         assert!((l.incremental_customers - 160.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_normal_quantile_matches_the_tables() {
+        assert!((normal_quantile(0.975) - 1.959_964).abs() < 1e-6);
+        assert!((normal_quantile(0.8) - 0.841_621).abs() < 1e-6);
+        assert!((normal_quantile(1.0 - 0.025 / 3.0) - 2.393_980).abs() < 1e-5);
+        assert!((normal_quantile(0.01) + 2.326_348).abs() < 1e-6);
+        assert!(normal_quantile(0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_variant_wins_only_when_its_interval_is_clear_of_the_other() {
+        let v = |name: &str, back: i64, n: i64| (name.to_string(), Rate::new(back, n));
+        let c = compare_variants(&[v("a", 300, 1000), v("b", 200, 1000)]);
+        assert_eq!(c.len(), 1);
+        assert!((c[0].difference - 0.1).abs() < 1e-12);
+        assert!(c[0].low > 0.0);
+        assert_eq!(c[0].verdict, Verdict::Wins { winner: "a".into() });
+        let c = compare_variants(&[v("a", 200, 1000), v("b", 300, 1000)]);
+        assert_eq!(c[0].verdict, Verdict::Wins { winner: "b".into() });
+    }
+
+    #[test]
+    fn too_close_to_call_says_how_many_more_customers_it_would_take() {
+        let v = |name: &str, back: i64, n: i64| (name.to_string(), Rate::new(back, n));
+        // 22% against 20%: about 6,500 per variant tell two points apart at 95% and 80% power.
+        let c = compare_variants(&[v("a", 220, 1000), v("b", 200, 1000)]);
+        let Verdict::TooClose {
+            more_per_variant: Some(more),
+        } = c[0].verdict
+        else {
+            panic!("{:?}", c[0]);
+        };
+        assert!((5_300..5_800).contains(&more), "{more}");
+        // Three variants: three pairs, each interval wider (Bonferroni).
+        let three = compare_variants(&[v("a", 220, 1000), v("b", 200, 1000), v("c", 200, 1000)]);
+        assert_eq!(three.len(), 3);
+        assert!(three[0].high - three[0].low > c[0].high - c[0].low);
+        assert_eq!(
+            three[2].verdict,
+            Verdict::TooClose {
+                more_per_variant: None
+            }
+        );
     }
 
     #[test]

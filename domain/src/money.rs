@@ -155,6 +155,19 @@ parsed_text!(Currency, BadCurrency);
 /// never converted, and never added to or compared with the campaign currency.
 pub type ExchangeRates = std::collections::BTreeMap<String, f64>;
 
+/// Currencies without a minor unit (ISO 4217 exponent 0): their amounts are whole units.
+pub const ZERO_DECIMAL: [&str; 16] = [
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
+    "XAF", "XOF", "XPF",
+];
+
+/// Whether `currency` has no minor unit.
+pub fn zero_decimal(currency: &str) -> bool {
+    ZERO_DECIMAL
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(currency))
+}
+
 /// The campaign's currency with the rates that bring other currencies into it.
 #[derive(Debug, Clone, Copy)]
 pub struct Valuation<'a> {
@@ -175,6 +188,24 @@ impl Valuation<'_> {
             .find(|(c, _)| c.eq_ignore_ascii_case(from))
             .map(|(_, r)| *r)?;
         Some(Money((amount.0 as f64 * rate).round() as i64))
+    }
+
+    /// `amount` in the campaign currency, in `to`: at the configured rate, rounded to `to`'s
+    /// smallest unit (whole units for a currency without decimals, such as JPY); `None` without
+    /// a rate.
+    pub fn convert_to(&self, amount: Money, to: &str) -> Option<Money> {
+        if to.eq_ignore_ascii_case(self.currency) {
+            return Some(amount);
+        }
+        let rate = self
+            .rates
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(to))
+            .map(|(_, r)| *r)
+            .filter(|r| *r > 0.0)?;
+        let cents = amount.0 as f64 / rate;
+        let unit = if zero_decimal(to) { 100.0 } else { 1.0 };
+        Some(Money(((cents / unit).round() * unit) as i64))
     }
 
     /// The sum of `amounts` (by currency) in the campaign currency, or `None` when one of them

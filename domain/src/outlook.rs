@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::customer::Profile;
 use super::lapse::LapsePolicy;
-use super::lapse::{assess, median, LapseState, RiskSignal};
+use super::lapse::{assess, LapseState, RiskSignal};
+use super::rhythm::median;
 
 /// Orders a customer needs before their rhythm is trusted to bring them back unprompted.
 const ESTABLISHED_ORDERS: u32 = 3;

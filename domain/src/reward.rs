@@ -58,9 +58,14 @@ impl RewardKind {
 #[serde(deny_unknown_fields)]
 pub struct RewardSpec {
     pub kind: RewardKind,
-    /// Amount (`amount_off`, `multi_order`: money per order) or percent (`percent_off`).
+    /// Amount (`amount_off`, `multi_order`: money per order) in the campaign's currency, or
+    /// percent (`percent_off`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Money>,
+    /// The amount in other currencies (`amounts = { SEK = "110" }`), for customers who pay in
+    /// them; a currency not listed is converted at `exchange_rates` ([`priced`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub amounts: BTreeMap<String, Money>,
     /// The free product (`free_product`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
@@ -69,6 +74,51 @@ pub struct RewardSpec {
     pub orders: Option<u8>,
     /// Days from issue to expiry.
     pub validity_days: u32,
+}
+
+/// Why a fixed amount has no price in a customer's currency.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the reward's amount has no price in {currency}: add `amounts = {{ {currency} = \"...\" }}` to the reward, or `{currency} = <rate>` to [exchange_rates]")]
+pub struct Unpriced {
+    pub currency: String,
+}
+
+/// `spec` for a customer who pays in `currency`: a fixed amount (`amount_off`, `multi_order`) in
+/// that currency, from the reward's own `amounts`, else converted from the campaign currency at
+/// the valuation's rate and rounded to the currency's smallest unit (whole units for JPY and
+/// the other currencies without decimals). Percentages and other kinds are the same everywhere.
+pub fn priced(
+    spec: &RewardSpec,
+    currency: &str,
+    valuation: &crate::money::Valuation<'_>,
+) -> Result<RewardSpec, Unpriced> {
+    let (Some(value), true) = (
+        spec.value,
+        matches!(spec.kind, RewardKind::AmountOff | RewardKind::MultiOrder),
+    ) else {
+        return Ok(spec.clone());
+    };
+    if currency.eq_ignore_ascii_case(valuation.currency) {
+        return Ok(spec.clone());
+    }
+    let own = spec
+        .amounts
+        .iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(currency))
+        .map(|(_, m)| *m);
+    let amount = match own {
+        Some(m) => m,
+        None => valuation
+            .convert_to(value, currency)
+            .ok_or_else(|| Unpriced {
+                currency: currency.to_ascii_uppercase(),
+            })?,
+    };
+    Ok(RewardSpec {
+        value: Some(amount),
+        amounts: BTreeMap::new(),
+        ..spec.clone()
+    })
 }
 
 /// A spec that cannot be honoured.
@@ -86,6 +136,8 @@ pub enum SpecError {
     BadOrders,
     #[error("`validity_days` must be between 1 and 365")]
     BadValidity,
+    #[error("`amounts` are fixed amounts by currency: only amount_off and multi_order take them, each a three-letter code with an amount over 0 (`amounts = {{ SEK = \"115.00\" }}`); {0}")]
+    BadAmounts(String),
 }
 
 impl RewardSpec {
@@ -93,6 +145,20 @@ impl RewardSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         if !(1..=365).contains(&self.validity_days) {
             return Err(SpecError::BadValidity);
+        }
+        if !self.amounts.is_empty()
+            && !matches!(self.kind, RewardKind::AmountOff | RewardKind::MultiOrder)
+        {
+            return Err(SpecError::BadAmounts(format!(
+                "{} takes none",
+                self.kind.as_str()
+            )));
+        }
+        for (currency, amount) in &self.amounts {
+            let code = currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase());
+            if !code || amount.0 <= 0 {
+                return Err(SpecError::BadAmounts(format!("got {currency} = {amount}")));
+            }
         }
         match self.kind {
             RewardKind::AmountOff | RewardKind::PercentOff | RewardKind::MultiOrder => {
@@ -242,6 +308,10 @@ pub struct Reward {
     /// reported or the hold runs out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved: Option<Reservation>,
+    /// When the code was created in the shop's checkout (Shopify, WooCommerce, Stripe): an email
+    /// carries the code only once it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_checkout_at: Option<DateTime<Utc>>,
 }
 
 /// How long a reservation holds a code for its order: long enough to pay, short enough that an
@@ -302,7 +372,7 @@ pub fn checkout_url(checkout: Option<&CheckoutConfig>, shop_url: &str, code: &st
         CheckoutPlatform::Shopify => format!("{base}/discount/{code}"),
         CheckoutPlatform::Woocommerce if base.contains('?') => format!("{base}&coupon={code}"),
         CheckoutPlatform::Woocommerce => format!("{base}/?coupon={code}"),
-        CheckoutPlatform::Generic => c
+        CheckoutPlatform::Generic | CheckoutPlatform::Stripe => c
             .url
             .as_deref()
             .unwrap_or(shop_url)
@@ -372,6 +442,7 @@ impl Reward {
             voided_at: None,
             uses_left,
             reserved: None,
+            in_checkout_at: None,
         }
     }
 
@@ -504,6 +575,9 @@ pub enum CheckoutPlatform {
     Shopify,
     /// `<base>/?coupon={code}`.
     Woocommerce,
+    /// The `url` template as written (a Payment Link with `?prefilled_promo_code={code}`); the
+    /// code is a Stripe promotion code.
+    Stripe,
     /// The `url` template as written.
     Generic,
 }
@@ -522,6 +596,64 @@ pub struct RewardPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod pricing {
+        use super::*;
+        use crate::money::{ExchangeRates, Valuation};
+
+        fn amount(value: i64, amounts: &[(&str, i64)]) -> RewardSpec {
+            RewardSpec {
+                kind: RewardKind::AmountOff,
+                value: Some(Money(value)),
+                amounts: amounts
+                    .iter()
+                    .map(|(c, m)| (c.to_string(), Money(*m)))
+                    .collect(),
+                product: None,
+                orders: None,
+                validity_days: 14,
+            }
+        }
+
+        #[test]
+        fn a_fixed_amount_is_the_customers_own_currency_never_the_campaigns_relabelled() {
+            let rates =
+                ExchangeRates::from([("SEK".to_string(), 0.087), ("JPY".to_string(), 0.0062)]);
+            let eur = Valuation {
+                currency: "EUR",
+                rates: &rates,
+            };
+            let ten = amount(1000, &[("DKK", 7500)]);
+            assert_eq!(priced(&ten, "EUR", &eur).unwrap().value, Some(Money(1000)));
+            // 10 EUR at 0.087 EUR per krona: 114.94 SEK, not "10.00 SEK".
+            assert_eq!(priced(&ten, "SEK", &eur).unwrap().value, Some(Money(11494)));
+            // JPY has no minor unit: 1,613 yen, whole.
+            assert_eq!(
+                priced(&ten, "jpy", &eur).unwrap().value,
+                Some(Money(161_300))
+            );
+            // The reward's own amount wins over the rate.
+            let dkk = priced(&ten, "DKK", &eur).unwrap();
+            assert_eq!(dkk.value, Some(Money(7500)));
+            assert!(dkk.amounts.is_empty());
+            assert_eq!(
+                priced(&ten, "NOK", &eur),
+                Err(Unpriced {
+                    currency: "NOK".into()
+                })
+            );
+            let pct = RewardSpec {
+                kind: RewardKind::PercentOff,
+                value: Some(Money(1500)),
+                ..ten.clone()
+            };
+            assert_eq!(
+                priced(&pct, "NOK", &eur),
+                Ok(pct.clone()),
+                "a percentage is the same everywhere"
+            );
+        }
+    }
 
     #[test]
     fn the_checkout_link_applies_the_code_on_each_platform() {
@@ -648,6 +780,7 @@ mod tests {
 
     fn spec() -> RewardSpec {
         RewardSpec {
+            amounts: Default::default(),
             kind: RewardKind::AmountOff,
             value: Some(Money(1000)),
             product: None,

@@ -141,8 +141,24 @@ def sent_emails():
     return sum(len(v) for k, v in ses.items() if k in ("Message", "RawMessage") and isinstance(v, list))
 
 
+def emailed_codes():
+    """The reward codes in the emails moto's SES holds."""
+    with urllib.request.urlopen(os.environ["WINBACK_MOTO_URL"] + "/moto-api/data.json") as r:
+        data = json.load(r)
+    text = json.dumps(data.get("ses", {}))
+    return set(re.findall(r"WB-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", text))
+
+
+def shop_codes():
+    """The codes the fake shop has (infra/local/fake_shop.py), and the requests it refused."""
+    with urllib.request.urlopen(os.environ["WINBACK_FAKE_SHOP_URL"] + "/_fake/state") as r:
+        state = json.load(r)
+    return set(state["codes"]), state["violations"]
+
+
 def main():
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "WINBACK_MOTO_URL"):
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "WINBACK_MOTO_URL", "WINBACK_FAKE_SHOP_URL",
+                "WINBACK_CHECKOUT_CONNECTION"):
         if var not in os.environ:
             raise SystemExit(f"[smoke] {var} is not set: start the stack and source its env file first")
     ddb = boto3.client("dynamodb")
@@ -230,6 +246,7 @@ def run(port, ddb, sqs, queue_url):
 
     # 3. sender: the SQS batch, as the event source mapping delivers it
     before = sent_emails()
+    codes_before = emailed_codes()
     batch = {"Records": [{
         "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000)),
@@ -243,6 +260,12 @@ def run(port, ddb, sqs, queue_url):
         return
     after = sent_emails()
     step("emails in moto's SES", after > before, f"{after - before} new emails")
+    # The example campaign's checkout is Shopify: every code an email carries exists in the shop.
+    # (moto also holds the emails of the tests that ran before on this stack.)
+    codes, (in_shop, violations) = emailed_codes() - codes_before, shop_codes()
+    step("every emailed reward code exists in the (fake) Shopify checkout",
+         bool(codes) and codes <= in_shop and not violations,
+         f"{len(codes)} codes emailed, {len(codes & in_shop)} in the shop, {len(violations)} schema violations")
 
     # 4. one-click unsubscribe (RFC 8058) from an email just sent, its body multipart/form-data as
     # urllib3 encodes it (the RFC's preferred form), through the Function URL

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The local stack: Amazon's DynamoDB Local and moto's server (SES v2, EventBridge, SQS, Secrets
-# Manager) on free loopback ports, for tests and for `cargo lambda watch`.
+# The local stack: Amazon's DynamoDB Local, moto's server (SES v2, EventBridge, SQS, Secrets
+# Manager) and a fake shop (Shopify, WooCommerce and Stripe APIs checked against their published
+# schemas) on free loopback ports, for tests and for `cargo lambda watch`.
 #
 #   infra/local/stack.sh install   install the tools only (cached under .local/)
-#   infra/local/stack.sh start     install if needed, start both, write the env file, print endpoints
+#   infra/local/stack.sh start     install if needed, start them all, write the env file, print endpoints
 #   infra/local/stack.sh stop      stop exactly what `start` started
 #   infra/local/stack.sh status    say whether the stack is running
 #   infra/local/stack.sh env       print the path of the env file (source it)
@@ -162,6 +163,18 @@ start_moto() {
     wait_http "moto" "http://127.0.0.1:$port/moto-api/data.json" "$!" moto_server "$RUN/moto.log"
 }
 
+# The fake shop (infra/local/fake_shop.py): Shopify, WooCommerce and Stripe APIs that check
+# every request against the platforms' published schemas (infra/local/schemas/).
+start_shop() {
+    local port
+    port="$(free_port)"
+    (cd "$RUN" && exec "$VENV/bin/python" "$HERE/fake_shop.py" --port "$port" \
+        </dev/null >"$RUN/shop.log" 2>&1) &
+    echo $! >"$RUN/shop.pid"
+    echo "$port" >"$RUN/shop.port"
+    wait_http "fake shop" "http://127.0.0.1:$port/_fake/state" "$!" fake_shop.py "$RUN/shop.log"
+}
+
 write_env() {
     local ddb="http://127.0.0.1:$(cat "$RUN/dynamodb.port")" moto="http://127.0.0.1:$(cat "$RUN/moto.port")"
     "$VENV/bin/python" "$HERE/table_spec.py" --template "$ROOT/template.yaml" --out "$SPEC_FILE" >&2
@@ -175,6 +188,10 @@ export AWS_ENDPOINT_URL=$moto
 export AWS_ENDPOINT_URL_DYNAMODB=$ddb
 export WINBACK_MOTO_URL=$moto
 export WINBACK_TABLE_SPEC=$SPEC_FILE
+export WINBACK_FAKE_SHOP_URL=http://127.0.0.1:$(cat "$RUN/shop.port")
+# The sender's connection for local runs: the example campaign's checkout is Shopify, here the
+# fake shop (docs/shop.md has the real ones).
+export WINBACK_CHECKOUT_CONNECTION='{"platform":"shopify","shop":"demo.myshopify.com","access_token":"shpat-local","endpoint":"http://127.0.0.1:$(cat "$RUN/shop.port")"}'
 EOF
     mv "$ENV_FILE.tmp" "$ENV_FILE"
     # The resources `cargo lambda watch` uses (names as in functions/*/Cargo.toml).
@@ -186,7 +203,8 @@ EOF
 }
 
 running() {
-    pid_alive "$(read_pid dynamodb)" DynamoDBLocal.jar && pid_alive "$(read_pid moto)" moto_server
+    pid_alive "$(read_pid dynamodb)" DynamoDBLocal.jar && pid_alive "$(read_pid moto)" moto_server \
+        && pid_alive "$(read_pid shop)" fake_shop.py
 }
 
 cmd_start() {
@@ -203,6 +221,8 @@ cmd_start() {
     start_dynamodb
     say "starting moto server"
     start_moto
+    say "starting the fake shop"
+    start_shop
     write_env
 }
 
@@ -224,6 +244,7 @@ stop_one() {
 cmd_stop() {
     stop_one dynamodb DynamoDBLocal.jar
     stop_one moto moto_server
+    stop_one shop fake_shop.py
     rm -f "$ENV_FILE"
     [ "${1:-}" = quiet ] || say "stopped"
 }

@@ -416,6 +416,35 @@ pub trait Mailer: Send + Sync {
     }
 }
 
+/// Why the shop's checkout did not take a code.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    /// Unreachable, timed out, or a 5xx: the step waits and is tried again.
+    #[error("the shop's API failed ({0}); the step waits and is tried again")]
+    Unavailable(String),
+    /// A 429 (or Shopify's cost bucket empty): try again after `retry_after_seconds`.
+    #[error("the shop's API asked to slow down for {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    /// The shop refused the request (401, 403, 422, a user error): nothing changes until the
+    /// connection or the campaign is fixed.
+    #[error("the shop refused the code ({status}): {message}; check the connection's keys and scopes (docs/shop.md)")]
+    Refused { status: u16, message: String },
+}
+
+/// The shop's own checkout (Shopify, WooCommerce, Stripe), where a reward code must exist before
+/// an email carries it.
+#[async_trait]
+pub trait Checkout: Send + Sync {
+    /// Creates the code. A code that exists already (a retry after a lost answer, or a crash
+    /// after the call) counts as created: exactly one exists per reward.
+    async fn create_code(
+        &self,
+        code: &crate::domain::checkout::CodeRequest,
+    ) -> Result<(), CheckoutError>;
+    /// Disables the code (replaced by a later email's). A code that is not there is done.
+    async fn disable_code(&self, code: &str) -> Result<(), CheckoutError>;
+}
+
 /// Why a notification to a person could not be published.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {

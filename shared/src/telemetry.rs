@@ -48,6 +48,7 @@ metrics! {
         SEND_REJECTED = "SendRejected",
         SENDING_PAUSED = "SendingPaused",
         COUNT_FAILURES = "CountFailures",
+        CHECKOUT_FAILED = "CheckoutFailed",
     }
     webhook {
         ENROLLED = "Enrolled",

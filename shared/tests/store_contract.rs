@@ -78,6 +78,7 @@ fn reward(code: &str) -> Reward {
         variant: "ten-off".into(),
         step: 1,
         spec: RewardSpec {
+            amounts: Default::default(),
             kind: RewardKind::AmountOff,
             value: Some(Money(1_000)),
             product: None,
@@ -91,6 +92,7 @@ fn reward(code: &str) -> Reward {
         voided_at: None,
         uses_left: 1,
         reserved: None,
+        in_checkout_at: None,
     }
 }
 

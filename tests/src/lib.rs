@@ -555,6 +555,7 @@ pub fn sender_deps(
         sender_address: sender_address.into(),
         limiter: Arc::new(sender::RateLimiter::new(None)),
         lease: Duration::minutes(5),
+        checkout: None,
     }
 }
 
@@ -674,6 +675,7 @@ pub async fn follow(
 }
 
 pub mod faults;
+pub mod shop;
 
 /// The platforms connected in the local-stack tests.
 pub fn platform_keys() -> webhook::PlatformKeys {

@@ -188,6 +188,55 @@ pub fn lift_chart(r: &Report) -> CliResult<String> {
     })
 }
 
+/// Lines over a shared x axis (e.g. the Qini curve against the random line), with a legend.
+pub fn line_chart(
+    chart: &'static str,
+    title: &str,
+    series: &[(Vec<(f64, f64)>, &str)],
+    x_desc: &str,
+    y_desc: &str,
+) -> CliResult<String> {
+    draw_svg(chart, (760, 360), |root| {
+        let points = || series.iter().flat_map(|s| s.0.iter());
+        let (xmin, xmax) =
+            points().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+        let (ymin, ymax) = points().fold((0.0f64, 0.0f64), |(a, b), p| (a.min(p.1), b.max(p.1)));
+        let pad = ((ymax - ymin) * 0.1).max(1e-9);
+        let (xmin, xmax) = if xmin < xmax {
+            (xmin, xmax)
+        } else {
+            (0.0, 1.0)
+        };
+        let mut c = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(xmin..xmax, (ymin - pad)..(ymax + pad))
+            .map_err(e)?;
+        c.configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .draw()
+            .map_err(e)?;
+        for (k, (points, name)) in series.iter().enumerate() {
+            let colour = [TREATED, HOLDOUT, BAR][k % 3];
+            c.draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+                .map_err(e)?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)
+    })
+}
+
 /// A bar chart of labelled counts.
 pub fn bar_chart(
     chart: &'static str,
@@ -365,6 +414,7 @@ fn flow_context(f: &FlowSection) -> CliResult<minijinja::Value> {
         treated_rate => rate_cells(&r.treated_rate),
         holdout_rate => rate_cells(&r.holdout_rate),
         variants => variant_rows(r),
+        comparisons => r.comparison_lines(),
         revenue => r.money(r.revenue_minor),
         incremental_revenue => r.money(r.incremental_revenue_minor),
         unsubscribed => format!("{:.2}", r.unsubscribe_rate.value * 100.0),
@@ -451,6 +501,7 @@ pub fn render(r: &Report, flows: &[FlowSection], extra: &[Extra]) -> CliResult<S
             treated_rate => rate_cells(&r.treated_rate),
             holdout_rate => rate_cells(&r.holdout_rate),
             variants,
+            comparisons => r.comparison_lines(),
             steps => steps_rows,
             reason_rows,
             revenue => r.money(r.revenue_minor),

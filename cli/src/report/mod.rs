@@ -10,7 +10,9 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use shared::campaign::CampaignConfig;
 use shared::domain::experiment::Group;
-use shared::domain::metrics::{counter, lift, CounterRow, Counts, Lift, Rate};
+use shared::domain::metrics::{
+    compare_variants, counter, lift, CounterRow, Counts, Lift, Pairwise, Rate, Verdict,
+};
 use shared::domain::money::Money;
 use shared::domain::sequence::{cohort_campaign, Flow};
 use shared::domain::survey::Reason;
@@ -58,6 +60,8 @@ pub struct Report {
     pub holdout_rate: Rate,
     pub lift: Lift,
     pub variants: Vec<VariantRow>,
+    /// The treated variants against each other, every pair (none with a single variant).
+    pub comparisons: Vec<Pairwise>,
     pub steps: Vec<StepRow>,
     pub reasons: Vec<(Reason, i64)>,
     /// Per reason, of the treated customers who gave it: how many came back.
@@ -91,6 +95,37 @@ pub struct Report {
 }
 
 impl Report {
+    /// One sentence per pair of treated variants: the difference, and who wins or how many more
+    /// customers it would take to know.
+    pub fn comparison_lines(&self) -> Vec<String> {
+        self.comparisons
+            .iter()
+            .map(|c| {
+                let figures = format!(
+                    "{} vs {}: {:+.1} pts [{:+.1}, {:+.1}]",
+                    c.first,
+                    c.second,
+                    c.difference * 100.0,
+                    c.low * 100.0,
+                    c.high * 100.0
+                );
+                match &c.verdict {
+                    Verdict::Wins { winner } => {
+                        format!("{figures}: {winner} wins, it brings back more customers")
+                    }
+                    Verdict::TooClose {
+                        more_per_variant: Some(more),
+                    } => format!(
+                        "{figures}: no winner yet; about {more} more enrolled customers in each would tell a difference this size apart (80% of the time, if it is real)"
+                    ),
+                    Verdict::TooClose {
+                        more_per_variant: None,
+                    } => format!("{figures}: no winner; they came back at the same rate"),
+                }
+            })
+            .collect()
+    }
+
     /// The report of one flow of a campaign, from the counter rows kept under the flow's name,
     /// in the campaign's currency and with its exchange rates.
     pub fn of_flow(
@@ -147,7 +182,7 @@ impl Report {
         }
         let treated_rate = treated.reactivation_rate();
         let holdout_rate = holdout.reactivation_rate();
-        let variants = by_variant
+        let variants: Vec<VariantRow> = by_variant
             .iter()
             .map(|((g, v), c)| VariantRow {
                 variant: v.clone(),
@@ -230,6 +265,13 @@ impl Report {
             lift: lift(treated_rate, holdout_rate),
             treated_rate,
             holdout_rate,
+            comparisons: compare_variants(
+                &variants
+                    .iter()
+                    .filter(|v| v.group == Group::Treated)
+                    .map(|v| (v.variant.clone(), v.rate))
+                    .collect::<Vec<_>>(),
+            ),
             variants,
             steps,
             reasons,
@@ -330,6 +372,15 @@ impl Report {
             "  → {:.0} customers came back because of the campaign (lift × treated enrolled)",
             self.lift.incremental_customers
         );
+        if !self.comparisons.is_empty() {
+            let _ = writeln!(
+                s,
+                "Variants against each other (95% for all pairs together)"
+            );
+            for line in self.comparison_lines() {
+                let _ = writeln!(s, "  {line}");
+            }
+        }
         let _ = writeln!(s);
         let _ = writeln!(s, "Per step (treated)");
         let _ = writeln!(
@@ -595,6 +646,29 @@ mod tests {
         assert_eq!(reason, Reason::TooExpensive);
         assert_eq!((came_back.successes, came_back.trials), (12, 30));
         assert!(r.to_text().contains("Outcome per reason"));
+    }
+
+    #[test]
+    fn variants_are_compared_with_each_other_and_a_clear_winner_is_named() {
+        // a: 100 of 400 came back (25%), b: 60 of 400 (15%).
+        let r = Report::from_rows("example", "EUR", 3, "test", &rows());
+        assert_eq!(r.comparisons.len(), 1);
+        let text = r.to_text();
+        assert!(text.contains("Variants against each other"), "{text}");
+        assert!(text.contains("a vs b: +10.0 pts"), "{text}");
+        assert!(text.contains("a wins"), "{text}");
+
+        // 28 more of b's customers came back: 22% against 25% is too close to call, and the
+        // report says how many more customers it would take.
+        let mut close = rows();
+        close.push(row("b", Group::Treated, None, &[("reactivated", 28)]));
+        let r = Report::from_rows("example", "EUR", 3, "test", &close);
+        let text = r.to_text();
+        assert!(text.contains("a vs b: +3.0 pts"), "{text}");
+        assert!(text.contains("no winner yet; about "), "{text}");
+        assert!(text.contains("more enrolled customers in each"), "{text}");
+        let page = html::render(&r, &[], &[]).unwrap();
+        assert!(page.contains("Variants against each other"), "{page}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
+use shared::adapters::checkout::MemoryCheckout;
 use shared::adapters::embedded::{MemoryBus, MemoryMailer, MemoryNotifier, MemoryStore};
 use shared::campaign::Campaign;
 use shared::domain::sequence::{cohort_campaign, Flow};
@@ -268,6 +269,14 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         sender_address,
         limiter: Arc::new(sender::RateLimiter::new(None)),
         lease: Duration::minutes(10),
+        // A platform checkout is simulated by an in-memory shop: codes are created in it before
+        // the emails that carry them, as the sender does with the real one.
+        checkout: campaign
+            .config()
+            .checkout
+            .as_ref()
+            .filter(|c| c.platform != shared::domain::reward::CheckoutPlatform::Generic)
+            .map(|_| Arc::new(MemoryCheckout::new()) as Arc<dyn shared::ports::Checkout>),
     };
     let webhook_deps = webhook::Deps {
         store: store.clone(),

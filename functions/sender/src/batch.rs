@@ -4,13 +4,15 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 use shared::events::{Envelope, StepDue};
-use shared::ports::EnrollmentStore;
+use shared::ports::{CheckoutError, EnrollmentStore};
+use shared::telemetry::Telemetry;
 use tracing::Instrument;
 
 use crate::deps::Deps;
 use crate::error::SendError;
 use crate::step::send_step;
 use crate::tally::Tally;
+use crate::telemetry::CheckoutFailed;
 
 /// How long the steps of a batch wait after SES paused sending: they are handed back to the
 /// scheduler (due again then) rather than failed, so a pause spends none of the step queue's
@@ -24,6 +26,10 @@ pub const HAND_BACK_FROM_RECEIVE: u32 = 3;
 
 /// How long a throttled step handed back to the scheduler waits.
 pub const THROTTLED_RETRY: Duration = Duration::minutes(15);
+
+/// How long a step waits whose reward code the shop's checkout did not create (an outage, a
+/// refusal): the email never goes out with a code the checkout does not know.
+pub const CHECKOUT_RETRY: Duration = Duration::minutes(15);
 
 /// How many times SQS has delivered `record` (1 the first time; 1 when SQS does not say).
 fn receive_count(record: &SqsMessage) -> u32 {
@@ -103,6 +109,16 @@ async fn process_record(
         }
         Err(SendError::Throttled(_)) if receive_count(record) >= HAND_BACK_FROM_RECEIVE => {
             now + THROTTLED_RETRY
+        }
+        Err(SendError::Checkout(error)) => {
+            let until = match error {
+                CheckoutError::RateLimited {
+                    retry_after_seconds,
+                } => now + Duration::seconds(i64::try_from(*retry_after_seconds).unwrap_or(60)),
+                _ => now + CHECKOUT_RETRY,
+            };
+            CheckoutFailed { error, until }.emit(deps.metrics.as_ref(), now);
+            until
         }
         Err(_) => return result.map(|_| ()),
     };

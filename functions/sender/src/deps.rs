@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use shared::campaign::Campaign;
 use shared::emf::MetricSink;
-use shared::ports::{Mailer, SenderStore};
+use shared::ports::{Checkout, Mailer, SenderStore};
 use shared::signing::LinkKeys;
 
 use crate::rate::RateLimiter;
@@ -25,4 +25,9 @@ pub struct Deps {
     pub limiter: Arc<RateLimiter>,
     /// How long a claim keeps other senders off a step.
     pub lease: Duration,
+    /// The shop's checkout, where a reward code is created before the email that carries it
+    /// (`[checkout]` shopify, woocommerce or stripe). `None`: nothing is created (a generic
+    /// checkout asks winback through the reserve route); the function refuses to start with a
+    /// platform campaign and no connection.
+    pub checkout: Option<Arc<dyn Checkout>>,
 }

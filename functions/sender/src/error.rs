@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use shared::campaign::RenderError;
 use shared::domain::sequence::TransitionError;
-use shared::ports::{MailError, StoreError};
+use shared::ports::{CheckoutError, MailError, StoreError};
 
 /// Failures that leave the message for a retry (reported as a batch item failure).
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,12 @@ pub enum SendError {
     RewardCodeTaken,
     #[error("the operating system's random source failed: {0}")]
     Entropy(#[source] getrandom::Error),
+    /// The shop's checkout did not create the reward's code: the email waits for it.
+    #[error("the shop's checkout did not create the reward code: {0}")]
+    Checkout(#[source] CheckoutError),
+    /// The reward cannot be a code in the campaign's checkout platform.
+    #[error("{0}")]
+    CheckoutUnsupported(#[source] shared::domain::checkout::Unsupported),
     /// Not tried: SES paused sending earlier in the batch.
     #[error("not sent: SES sending is paused; the step is handed back to the scheduler")]
     Held,
@@ -66,6 +72,7 @@ impl SendError {
             | SendError::Render { .. }
             | SendError::StepRefused { .. }
             | SendError::NothingToActOn { .. }
+            | SendError::CheckoutUnsupported(_)
             | SendError::Mail(MailError::Refused(_))
             | SendError::Store(StoreError::Corrupt { .. }) => false,
             SendError::Busy { .. }
@@ -75,6 +82,7 @@ impl SendError {
             | SendError::Mail(_)
             | SendError::RewardCodeTaken
             | SendError::Entropy(_)
+            | SendError::Checkout(_)
             | SendError::Held => true,
         }
     }

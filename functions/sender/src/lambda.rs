@@ -71,16 +71,21 @@ pub async fn cold_start() -> Result<App, Error> {
     let link_keys = settings::load_link_keys(&conf)
         .await
         .map_err(settings::refuse_at_start)?;
+    let campaign = Campaign::from_env().map_err(settings::refuse_at_start)?;
+    let checkout = settings::checkout::load_checkout(&conf, campaign.config())
+        .await
+        .map_err(settings::refuse_at_start)?;
     let deps = Deps {
         store: Arc::new(store),
         mailer: Arc::new(SesMailer::new(ses, s.configuration_set)),
-        campaign: Arc::new(Campaign::from_env().map_err(settings::refuse_at_start)?),
+        campaign: Arc::new(campaign),
         metrics: Arc::new(StdoutEmf),
         link_keys: link_keys.clone(),
         public_base_url: s.public_base_url,
         sender_address: s.sender_address,
         limiter: Arc::new(RateLimiter::new(s.send_rate)),
         lease: chrono::Duration::minutes(LEASE_MINUTES),
+        checkout,
     };
     let keys = Refreshing::new(link_keys, chrono::Utc::now(), SECRET_REFRESH, move || {
         let conf = conf.clone();

@@ -27,7 +27,9 @@ mod step;
 mod tally;
 mod telemetry;
 
-pub use batch::{handle_batch, parse_body, HAND_BACK_FROM_RECEIVE, PAUSED_RETRY, THROTTLED_RETRY};
+pub use batch::{
+    handle_batch, parse_body, CHECKOUT_RETRY, HAND_BACK_FROM_RECEIVE, PAUSED_RETRY, THROTTLED_RETRY,
+};
 pub use compose::compose;
 pub use deps::Deps;
 pub use error::SendError;

@@ -15,7 +15,7 @@ use shared::ports::{
 use shared::telemetry::Telemetry;
 
 use crate::claim::{claim, mark_sent, while_claimed};
-use crate::code::{reward_for, store_new, void_replaced};
+use crate::code::{in_checkout, reward_for, store_new, void_replaced};
 use crate::compose::compose;
 use crate::deps::Deps;
 use crate::error::SendError;
@@ -207,7 +207,7 @@ async fn send(
     let rewards: &dyn RewardStore = deps.store.as_ref();
     let reason = enrollment.survey_reason.or(profile.survey_reason);
     let chosen = if rewarded {
-        Some(reward_for(rewards, config, &enrollment, profile, due.step, reason, now).await?)
+        reward_for(rewards, config, &enrollment, profile, due.step, reason, now).await?
     } else {
         None
     };
@@ -244,9 +244,13 @@ async fn send(
             end_enrollment(deps, claimed.clone(), reason, now).await?;
             return Ok(Delivery::Withdrawn);
         }
-        // Issue the reward (a take-over finds it already issued).
-        if let Some((r, true)) = &reward {
-            store_new(rewards, r).await?;
+        // Issue the reward (a take-over finds it already issued), and have the shop's checkout
+        // know it before the email carries it.
+        if let Some((r, insert)) = &reward {
+            if *insert {
+                store_new(rewards, r).await?;
+            }
+            in_checkout(deps, rewards, r, profile, now).await?;
         }
         deliver(deps, &email, profile, &claimed, now).await
     })
@@ -276,7 +280,7 @@ async fn send(
     )
     .await?;
     if let Some(old) = &replaces {
-        void_replaced(rewards, old, now).await;
+        void_replaced(rewards, deps.checkout.as_deref(), old, now).await;
     }
     tally.add(
         enrollment.cohort(),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use shared::domain::metrics::CohortKey;
 use shared::domain::sequence::Flow;
 use shared::emf::Record;
-use shared::ports::{MailError, StoreError};
+use shared::ports::{CheckoutError, MailError, StoreError};
 use shared::telemetry::{metric::sender as metric, Telemetry};
 
 /// The dimensions of the sender's own health metrics.
@@ -91,6 +91,22 @@ impl Telemetry for SendingPaused<'_> {
     }
     fn record(&self) -> Option<Record> {
         Some(service(metric::SENDING_PAUSED))
+    }
+}
+
+/// The shop's checkout did not create a reward code; the step is handed back until `until`
+/// (alarmed when it lasts).
+pub(crate) struct CheckoutFailed<'a> {
+    pub error: &'a CheckoutError,
+    pub until: DateTime<Utc>,
+}
+
+impl Telemetry for CheckoutFailed<'_> {
+    fn log(&self) {
+        tracing::warn!(event = "checkout_failed", until = %self.until, error = %self.error);
+    }
+    fn record(&self) -> Option<Record> {
+        Some(service(metric::CHECKOUT_FAILED))
     }
 }
 

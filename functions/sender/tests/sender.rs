@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sender::{handle_batch, process_step, Deps, Outcome, RateLimiter, SendError};
+use shared::adapters::checkout::MemoryCheckout;
 use shared::adapters::embedded::{MemoryMailer, MemoryStore};
 use shared::campaign::Campaign;
 use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
@@ -43,6 +44,7 @@ fn deps_with(w: &World, mailer: Arc<dyn Mailer>) -> Deps {
         sender_address: "shop@example.com".into(),
         limiter: Arc::new(RateLimiter::new(None)),
         lease: Duration::minutes(5),
+        checkout: None,
     }
 }
 
@@ -156,12 +158,7 @@ async fn a_due_step_sends_one_personal_email_with_reward_survey_and_unsubscribe(
     let e = enrollment(&w).await;
     let code = e.reward_code.clone().expect("a reward code");
     assert!(email.text.contains(&code), "code in the email");
-    let reward = w
-        .store
-        .get_reward(&RewardCode::parse(&code).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let reward = reward_of(&w, &code).await;
     assert_eq!(reward.expires_at, now() + Duration::days(14));
     assert_eq!(reward.customer_id, "c1");
     let header = |n: &str| {
@@ -504,7 +501,8 @@ async fn a_timing_variant_spaces_its_steps_by_its_delay_factor() {
     );
 }
 
-/// A customer in the at-risk flow, with `amounts` ordered every 14 days, due for its step `step`.
+/// A customer in the at-risk flow, with `amounts` ordered every 14 days, the last 26 days ago
+/// (not yet two of their gaps: a regular buyer quiet for more has lapsed), due for its step `step`.
 async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
     let c = shared::campaign::testing::example_campaign();
     let mut p = Profile::new(id.parse().unwrap());
@@ -515,7 +513,7 @@ async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
     for (i, a) in amounts.iter().enumerate() {
         p.record_order(OrderRecord {
             // At scattered hours: no usual hour to wait for.
-            at: now() - Duration::days(30 + 14 * (n - 1 - i as i64))
+            at: now() - Duration::days(26 + 14 * (n - 1 - i as i64))
                 + Duration::hours(4 * i as i64),
             amount: Money(*a),
             product: Some("House blend".into()),
@@ -875,6 +873,153 @@ async fn paused_sending_fails_loudly() {
     let err = process_step(&d, &due, now()).await.unwrap_err();
     assert!(matches!(err, SendError::Paused(_)));
     assert_eq!(w.metrics.sum("SendingPaused", &[]), 1.0);
+}
+
+/// Customer `c1`, enrolled in Swedish, paying in `currency`.
+async fn paying_in(w: &World, currency: &str) -> StepDue {
+    let due = enrolled(w, "c1", "sv").await;
+    let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+    p.currency = Some(currency.into());
+    w.store.save_profile(&p).await.unwrap();
+    due
+}
+
+#[tokio::test]
+async fn a_swedish_customer_is_offered_kronor_not_euros_relabelled() {
+    let (w, d) = world();
+    let due = paying_in(&w, "SEK").await;
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }), "{out:?}");
+    let code = enrollment(&w).await.reward_code.expect("a reward");
+    let r = reward_of(&w, &code).await;
+    assert_eq!(r.currency, "SEK");
+    assert_eq!(
+        r.spec.value,
+        Some(Money(11500)),
+        "the campaign's own SEK amount"
+    );
+    let (_, email) = w.mailer.drain().pop().unwrap();
+    assert!(email.text.contains("115"), "{}", email.text);
+    assert!(
+        !email.text.contains("10.00") && !email.text.contains("10,00"),
+        "{}",
+        email.text
+    );
+}
+
+#[tokio::test]
+async fn a_currency_without_an_amount_or_a_rate_gets_the_email_without_a_reward() {
+    let (w, d) = world();
+    let due = paying_in(&w, "NOK").await;
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }), "{out:?}");
+    assert_eq!(
+        enrollment(&w).await.reward_code,
+        None,
+        "no code in a wrong currency"
+    );
+    let (_, email) = w.mailer.drain().pop().unwrap();
+    assert!(!email.text.contains("WB-"), "{}", email.text);
+}
+
+/// The stored reward of `code`.
+async fn reward_of(w: &World, code: &str) -> shared::domain::reward::Reward {
+    let code = RewardCode::parse(code).unwrap();
+    w.store.get_reward(&code).await.unwrap().expect("stored")
+}
+
+/// The sender connected to a shop (the example campaign's checkout is Shopify).
+fn with_shop(w: &World) -> (Deps, Arc<MemoryCheckout>) {
+    let shop = Arc::new(MemoryCheckout::new());
+    let mut d = deps_with(w, w.mailer.clone());
+    d.checkout = Some(shop.clone());
+    (d, shop)
+}
+
+#[tokio::test]
+async fn the_email_goes_out_only_once_its_code_exists_in_the_shop_and_an_outage_waits() {
+    let (w, _) = world();
+    let (d, shop) = with_shop(&w);
+    let due = enrolled(&w, "c1", "en").await;
+    shop.set_down(true);
+    let err = process_step(&d, &due, now()).await.unwrap_err();
+    assert!(matches!(err, SendError::Checkout(_)), "{err}");
+    assert!(err.retryable());
+    assert_eq!(
+        w.mailer.count(),
+        0,
+        "no email with a code the shop does not know"
+    );
+    let claim = enrollment(&w).await.claim.expect("claimed");
+    assert!(
+        claim.lease_until <= now(),
+        "the claim is released for the retry"
+    );
+    let code = claim.reward_code.expect("the claim names its code");
+
+    shop.set_down(false);
+    let later = now() + Duration::minutes(20);
+    let out = process_step(&d, &due, later).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }), "{out:?}");
+    assert_eq!(w.mailer.count(), 1);
+    assert_eq!(
+        shop.len(),
+        1,
+        "exactly one code, after the outage and the retry"
+    );
+    let (made, active) = shop
+        .code(&code)
+        .expect("the emailed code exists in the shop");
+    assert!(active);
+    let reward = reward_of(&w, &code).await;
+    assert_eq!(
+        made.buyer,
+        shared::domain::checkout::Buyer::ShopifyCustomer("c1".into())
+    );
+    assert_eq!(made.usage_limit, 1);
+    assert_eq!(made.ends_at, reward.expires_at);
+    assert_eq!(reward.in_checkout_at, Some(later));
+    let (_, email) = w.mailer.drain().pop().unwrap();
+    assert!(
+        email.html.contains(&code),
+        "the email carries the code the shop has"
+    );
+
+    // The same message again sends nothing and asks the shop nothing.
+    let calls = shop.calls();
+    process_step(&d, &due, later).await.unwrap();
+    assert_eq!(shop.calls(), calls);
+}
+
+#[tokio::test]
+async fn a_shop_outage_hands_the_step_back_instead_of_spending_receives() {
+    let (w, _) = world();
+    let (d, shop) = with_shop(&w);
+    let due = enrolled(&w, "c1", "en").await;
+    shop.set_down(true);
+    let resp = handle_batch(&d, sqs(&[envelope(&due)]), now()).await;
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "handed back, not failed"
+    );
+    assert_eq!(w.mailer.count(), 0);
+    assert_eq!(
+        enrollment(&w).await.due_at,
+        Some(now() + sender::CHECKOUT_RETRY)
+    );
+    assert_eq!(w.metrics.sum("CheckoutFailed", &[]), 1.0);
+}
+
+#[tokio::test]
+async fn without_a_connected_shop_nothing_is_created() {
+    let (w, d) = world();
+    assert!(d.checkout.is_none());
+    let due = enrolled(&w, "c1", "en").await;
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }));
+    let code = enrollment(&w).await.reward_code.expect("a reward");
+    let reward = reward_of(&w, &code).await;
+    assert_eq!(reward.in_checkout_at, None);
 }
 
 #[tokio::test]

@@ -61,6 +61,14 @@ pub struct CampaignConfig {
     /// Settings across the flows: which one a customer enters when they qualify for several.
     #[serde(default, skip_serializing_if = "FlowSettings::is_default")]
     pub flows: FlowSettings,
+    /// `[targeting]`: whether the rules or the uplift model decide whom to email and reward
+    /// (see [`crate::domain::targeting`]); the rules by default.
+    #[serde(default, skip_serializing_if = "is_rules_default")]
+    pub targeting: crate::domain::targeting::TargetingConfig,
+}
+
+fn is_rules_default(t: &crate::domain::targeting::TargetingConfig) -> bool {
+    *t == crate::domain::targeting::TargetingConfig::default()
 }
 
 /// `[flows]`: settings across the flows.

@@ -194,6 +194,7 @@ pub(crate) fn empty_sample(locale: &str) -> EmailContext {
 pub(crate) fn sample_spec(kind: RewardKind) -> RewardSpec {
     use crate::domain::money::Money;
     RewardSpec {
+        amounts: Default::default(),
         kind,
         value: match kind {
             RewardKind::PercentOff => Some(Money(1500)),

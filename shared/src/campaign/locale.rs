@@ -345,6 +345,7 @@ mod tests {
 
     fn spec(kind: RewardKind, value: Option<&str>) -> RewardSpec {
         RewardSpec {
+            amounts: Default::default(),
             kind,
             value: value.map(|v| Money::parse(v).unwrap()),
             product: None,

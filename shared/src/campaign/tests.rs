@@ -445,6 +445,34 @@ fn an_unknown_toml_key_is_named_with_its_line() {
 }
 
 #[test]
+fn targeting_defaults_to_the_rules_and_a_bad_share_is_named() {
+    let t = TempCampaign::example();
+    let c = Campaign::load_dir(&t.dir).unwrap();
+    assert_eq!(
+        c.config().targeting.mode,
+        crate::domain::targeting::Mode::Rules
+    );
+    let path = t.path("campaign.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let with =
+        |section: &str| std::fs::write(&path, format!("{text}\n[targeting]\n{section}")).unwrap();
+    with("mode = \"uplift\"\nmargin = 0.4\n");
+    let c = Campaign::load_dir(&t.dir).unwrap();
+    assert_eq!(
+        c.config().targeting.mode,
+        crate::domain::targeting::Mode::Uplift
+    );
+    assert_eq!(c.config().targeting.margin, 0.4);
+    with("mode = \"uplift\"\nexploration = 1.5\n");
+    assert_mentions(
+        &t.load_error(),
+        &["targeting.exploration", "between 0 and 1"],
+    );
+    with("mode = \"always\"\n");
+    assert_mentions(&t.load_error(), &["always"]);
+}
+
+#[test]
 fn an_invalid_reward_spec_is_named() {
     let t = TempCampaign::example();
     t.edit(

@@ -109,28 +109,31 @@ pub(crate) fn validate(c: &CampaignConfig) -> Result<(), CampaignError> {
     validate_lapse(c)?;
     validate_sending_and_steps(c)?;
     validate_flow_priority(c)?;
+    validate_targeting(c)?;
     validate_resolved_template(c)?;
     validate_rewards(c)?;
     validate_checkout(c)?;
     validate_experiment(c)
 }
 
-/// `[checkout]`: a generic link needs `{code}`; every link, with a sample code in it, must be an
+/// `[checkout]`: a generic or Stripe link needs `{code}`; every link, with a sample code in it, must be an
 /// http(s) URL.
 fn validate_checkout(c: &CampaignConfig) -> Result<(), CampaignError> {
     use crate::campaign::config::CheckoutPlatform;
     let Some(checkout) = &c.checkout else {
         return Ok(());
     };
-    if checkout.platform == CheckoutPlatform::Generic
-        && !checkout
-            .url
-            .as_deref()
-            .is_some_and(|u| u.contains("{code}"))
+    if matches!(
+        checkout.platform,
+        CheckoutPlatform::Generic | CheckoutPlatform::Stripe
+    ) && !checkout
+        .url
+        .as_deref()
+        .is_some_and(|u| u.contains("{code}"))
     {
         return Err(invalid(
             "checkout.url",
-            "must be the checkout link with {code} where the code goes, e.g. \"https://shop.example.com/cart?promo={code}\"",
+            "must be the checkout link with {code} where the code goes, e.g. \"https://shop.example.com/cart?promo={code}\" (generic) or a Stripe Payment Link \"https://buy.stripe.com/<link>?prefilled_promo_code={code}\" (stripe)",
         ));
     }
     let sample =
@@ -295,6 +298,28 @@ fn validate_flow_priority(c: &CampaignConfig) -> Result<(), CampaignError> {
                 format!("names `{name}` twice: list each flow once"),
             ));
         }
+    }
+    Ok(())
+}
+
+fn validate_targeting(c: &CampaignConfig) -> Result<(), CampaignError> {
+    let t = &c.targeting;
+    for (key, value) in [
+        ("targeting.margin", t.margin),
+        ("targeting.exploration", t.exploration),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            return Err(invalid(
+                key,
+                format!("must be a share between 0 and 1 (0.3 = 30%), got {value}"),
+            ));
+        }
+    }
+    if !(t.email_cost >= 0.0 && t.email_cost.is_finite()) {
+        return Err(invalid(
+            "targeting.email_cost",
+            format!("must be an amount of 0 or more, got {}", t.email_cost),
+        ));
     }
     Ok(())
 }

@@ -210,6 +210,8 @@ fn value_targeting_keeps_out_the_low_predicted_value_in_the_campaign_currency_on
         expected_next_order_at: now(),
         predicted_value: value,
         expected_orders_12m: 1.0,
+        horizon_days: 90.0,
+        basis: Default::default(),
     };
     let low = outlook(1234.0);
     let high = outlook(9000.0);

@@ -6,6 +6,7 @@ mod engagement;
 mod enroll;
 mod outlook;
 mod reward;
+mod rhythm;
 mod send;
 mod sequence;
 

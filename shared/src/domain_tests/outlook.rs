@@ -27,8 +27,9 @@ fn a_steady_buyer_a_little_late_returns_alone_and_a_fading_one_does_not() {
     // Quiet days until they lapse under the campaign's model.
     let last = steady.last_order_at.unwrap();
     let t = assess(&steady, &c.lapse, last).threshold.unwrap().days;
-    // Quiet for 80% of that, and nothing else wrong.
-    let at = quiet(&steady, t * 0.8);
+    // Quiet for 90% of that (past the at-risk moment their own rhythm sets, at about 85%), and
+    // nothing else wrong.
+    let at = quiet(&steady, t * 0.9);
     assert!(matches!(
         assess(&steady, &c.lapse, at).state,
         LapseState::AtRisk { .. }

@@ -2,12 +2,13 @@
 //! cannot build: the campaign file is parsed here, in `shared`).
 
 use crate::campaign::testing::example_campaign;
+use crate::campaign::CampaignConfig;
 use crate::domain::customer::{EmailStatus, Profile};
 use crate::domain::experiment::Group;
 use crate::domain::send::*;
 use crate::domain::sequence::{Enrollment, ExitReason};
-use chrono::TimeZone;
 use chrono::Utc;
+use chrono::{DateTime, TimeZone};
 
 fn facts<'a>(e: &'a Enrollment, p: Option<Option<&'a Profile>>) -> Facts<'a> {
     Facts {
@@ -20,19 +21,24 @@ fn facts<'a>(e: &'a Enrollment, p: Option<Option<&'a Profile>>) -> Facts<'a> {
     }
 }
 
+/// Customer c1's treated enrollment in the `percent-15` variant, started at `now`.
+fn started(c: &CampaignConfig, now: DateTime<Utc>) -> Enrollment {
+    Enrollment::start(
+        &"c1".parse().unwrap(),
+        c,
+        1,
+        Group::Treated,
+        "percent-15",
+        now,
+    )
+}
+
 #[test]
 fn the_decision_asks_for_each_read_only_when_it_needs_it_then_sends() {
     let c = example_campaign();
     // Noon UTC on a weekday, outside the example's quiet hours, whatever the day it runs.
     let now = Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap();
-    let e = Enrollment::start(
-        &"c1".parse().unwrap(),
-        &c,
-        1,
-        Group::Treated,
-        "percent-15",
-        now,
-    );
+    let e = started(&c, now);
     let decide = |f: &Facts<'_>| decide(f, &c, &c.eligibility, &c.default_time_zone, now);
     let mut f = facts(&e, None);
     assert_eq!(decide(&f), NextAction::Look(Lookup::Profile));
@@ -66,14 +72,7 @@ fn the_decision_asks_for_each_read_only_when_it_needs_it_then_sends() {
 fn an_unmailable_customer_ends_the_enrollment_with_the_reason() {
     let c = example_campaign();
     let now = Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap();
-    let e = Enrollment::start(
-        &"c1".parse().unwrap(),
-        &c,
-        1,
-        Group::Treated,
-        "percent-15",
-        now,
-    );
+    let e = started(&c, now);
     let mut p = Profile::new("c1".parse().unwrap());
     p.email = Some("ada@example.com".into());
     p.email_status = EmailStatus::Unsubscribed;

@@ -5,6 +5,7 @@
 //! The AWS SDK's configuration and the warm-up live in [`crate::aws`], the logs' setup in
 //! [`crate::logging`]; both are named here too, as the functions' start-up reads them.
 
+pub mod checkout;
 pub mod secrets;
 
 pub use crate::aws::{
@@ -57,6 +58,9 @@ pub enum StartError {
     /// The campaign `CAMPAIGN` names, or the flows `CAMPAIGNS` lists, do not load.
     #[error("{0}")]
     Campaign(#[from] CampaignError),
+    /// The campaign's checkout platform has no usable connection (the sender).
+    #[error("{0}")]
+    Checkout(#[from] checkout::CheckoutSettingsError),
 }
 
 impl std::fmt::Debug for StartError {

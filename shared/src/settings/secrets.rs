@@ -125,7 +125,10 @@ fn split_keys(list: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-async fn read_secret(conf: &aws_config::SdkConfig, arn: &str) -> Result<String, SettingsError> {
+pub(crate) async fn read_secret(
+    conf: &aws_config::SdkConfig,
+    arn: &str,
+) -> Result<String, SettingsError> {
     let out = aws_sdk_secretsmanager::Client::new(conf)
         .get_secret_value()
         .secret_id(arn)

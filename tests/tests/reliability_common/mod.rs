@@ -174,6 +174,7 @@ impl SenderWorld {
             sender_address: "shop@example.com".into(),
             limiter: Arc::new(RateLimiter::new(None)),
             lease: lease(),
+            checkout: None,
         }
     }
 

@@ -6,10 +6,26 @@
 # The advisory database lives on GitHub, which CI cannot reach, so a snapshot of it is kept in
 # infra/advisory-db/snapshot.tar.gz (see infra/advisory-db/README.md: its date, and how to
 # refresh it). cargo-audit is installed from crates.io into .local/cargo-audit when missing.
-# Fails on any vulnerability; unmaintained crates are listed as warnings.
+# Fails on any vulnerability; unmaintained crates are listed as warnings. Fails too, before
+# anything else, when the snapshot (its date in infra/advisory-db/SNAPSHOT_DATE) is older than
+# 45 days: an old snapshot passes crates with advisories published since.
+#
+#   infra/audit.sh --age-only     only the snapshot's age (AUDIT_TODAY=YYYY-MM-DD sets "today")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
+MAX_AGE_DAYS=45
+SNAPSHOT_DATE="$(tr -d '[:space:]' < infra/advisory-db/SNAPSHOT_DATE)"
+TODAY="${AUDIT_TODAY:-$(date -u +%Y-%m-%d)}"
+AGE_DAYS=$(( ( $(date -u -d "$TODAY" +%s) - $(date -u -d "$SNAPSHOT_DATE" +%s) ) / 86400 ))
+if [ "$AGE_DAYS" -gt "$MAX_AGE_DAYS" ]; then
+    echo "infra/audit.sh: the advisory snapshot is $AGE_DAYS days old (of $SNAPSHOT_DATE; at most $MAX_AGE_DAYS): refresh it where GitHub can be reached, as infra/advisory-db/README.md says (clone rustsec/advisory-db, tar it into infra/advisory-db/snapshot.tar.gz, write its date to infra/advisory-db/SNAPSHOT_DATE)" >&2
+    exit 1
+fi
+if [ "${1:-}" = "--age-only" ]; then
+    echo "infra/audit.sh: the advisory snapshot is $AGE_DAYS days old (of $SNAPSHOT_DATE)"
+    exit 0
+fi
 VERSION=0.22.2
 BIN="$ROOT/.local/cargo-audit/bin/cargo-audit"
 if [ ! -x "$BIN" ] || ! "$BIN" --version | grep -q "$VERSION"; then

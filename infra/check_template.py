@@ -53,10 +53,10 @@ DYNAMODB = {
 SECRETS = {
     "SchedulerFunction": set(),
     "SenderFunction": {"LinkKeySeed", "CheckoutSecret"},
-    "WebhookFunction": {"Secret", "LinkKeySeed"},
+    "WebhookFunction": {"Secret", "LinkKeySeed", "StaffKeySeed"},
 }
 SECRET_VARIABLES = {"Secret": "WEBHOOK_SECRET_ARN", "LinkKeySeed": "LINK_SECRET_ARN",
-                    "CheckoutSecret": "CHECKOUT_SECRET_ARN"}
+                    "CheckoutSecret": "CHECKOUT_SECRET_ARN", "StaffKeySeed": "STAFF_SECRET_ARN"}
 PUBLISHERS = {"SchedulerFunction", "WebhookFunction"}
 BROAD_POLICIES = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy", "DynamoDBWritePolicy", "AmazonDynamoDBFullAccess",
                   "SecretsManagerReadWrite"}

@@ -49,6 +49,7 @@ fn deps(store: Arc<dyn shared::ports::Store>) -> Deps {
         keys: Keys {
             webhook: vec![KEY.to_vec()],
             link: shared::signing::LinkKeys::one(b"bench-link-key"),
+            staff: shared::signing::LinkKeys::one(b"staff-key"),
             platforms: Default::default(),
             signature_v1: true,
         },

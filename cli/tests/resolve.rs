@@ -48,6 +48,7 @@ fn world() -> World {
             keys: webhook::Keys {
                 webhook: vec![WEBHOOK_KEY.to_vec()],
                 link: shared::signing::LinkKeys::one(b"link"),
+                staff: shared::signing::LinkKeys::one(b"staff-key"),
                 platforms: Default::default(),
                 signature_v1: true,
             },

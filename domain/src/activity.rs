@@ -270,7 +270,7 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
     if profile.erased {
         return;
     }
-    apply_fields(profile, &a.profile);
+    apply_fields(profile, &a.profile, a.occurred_at);
     match a.kind {
         Kind::Order => {
             if let Some((amount, currency)) = &a.amount {
@@ -320,8 +320,20 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
     }
 }
 
-/// Details the shop sent replace the stored ones.
-fn apply_fields(profile: &mut Profile, f: &ProfileFields) {
+/// Details the shop sent as of `at` replace the stored ones, unless the stored ones are newer:
+/// webhooks arrive out of order (a retry, a slow queue), and an update of the 20th arriving after
+/// one of the 22nd must not bring the old address back.
+fn apply_fields(profile: &mut Profile, f: &ProfileFields, at: DateTime<Utc>) {
+    let carries_details = f.email.is_some()
+        || f.first_name.is_some()
+        || f.locale.is_some()
+        || f.time_zone.is_some()
+        || f.birthday.is_some()
+        || f.renewal_due_at.is_some();
+    if !carries_details || profile.details_at.is_some_and(|newer| newer > at) {
+        return;
+    }
+    profile.details_at = Some(at);
     for (slot, value) in [
         (&mut profile.email, f.email.as_ref().map(|e| e.to_string())),
         (&mut profile.first_name, f.first_name.clone()),

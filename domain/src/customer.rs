@@ -106,6 +106,10 @@ pub struct Profile {
     /// later than the last order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub still_with_us_at: Option<DateTime<Utc>>,
+    /// When the shop's newest details (address, name, locale, time zone, birthday, renewal)
+    /// were current: details of an earlier time that arrive later are ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub email_status: EmailStatus,
     /// When the last goodbye went unanswered; cleared by a later order.
@@ -185,6 +189,7 @@ impl Profile {
             last_order_at: Default::default(),
             last_activity_at: Default::default(),
             still_with_us_at: Default::default(),
+            details_at: None,
             email_status: Default::default(),
             sunset_at: Default::default(),
             tags: Default::default(),

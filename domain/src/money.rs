@@ -15,8 +15,28 @@ pub struct MoneyError(pub String);
 
 impl Money {
     pub const ZERO: Money = Money(0);
+    /// The largest amount taken, in major units: 10¹³ (anything larger is no real order, and
+    /// its minor units would come near `i64`'s limit in sums).
+    pub const MAX_MAJOR: i64 = 10_000_000_000_000;
 
-    /// Parses `"12"`, `"12.5"`, `"12.50"`, `"-3.20"`.
+    /// `major` whole units (a JSON integer amount), or `None` above [`Money::MAX_MAJOR`] in
+    /// either direction.
+    pub fn from_major(major: i64) -> Option<Money> {
+        if major.unsigned_abs() > Money::MAX_MAJOR.unsigned_abs() {
+            return None;
+        }
+        major.checked_mul(100).map(Money)
+    }
+
+    /// `percent_hundredths` (hundredths of a percent: 1000 = 10 %) of the amount, rounded
+    /// toward zero, computed in `i128` so no product overflows.
+    pub fn percent(self, percent_hundredths: i64) -> Money {
+        let v = i128::from(self.0) * i128::from(percent_hundredths) / 10_000;
+        Money(i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX }))
+    }
+
+    /// Parses `"12"`, `"12.5"`, `"12.50"`, `"-3.20"` (at most 13 digits before the point, so
+    /// below [`Money::MAX_MAJOR`]).
     pub fn parse(text: &str) -> Result<Money, MoneyError> {
         let err = || MoneyError(text.to_string());
         let t = text.trim();
@@ -96,7 +116,11 @@ impl<'de> Deserialize<'de> for Money {
         })?;
         match raw {
             Raw::S(s) => Money::parse(&s).map_err(serde::de::Error::custom),
-            Raw::I(i) => Ok(Money(i * 100)),
+            Raw::I(i) => Money::from_major(i).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "{i} is larger than any order: amounts above 10^13 are refused"
+                ))
+            }),
             Raw::F(x) => Money::parse(&format!("{x:.2}")).map_err(serde::de::Error::custom),
         }
     }
@@ -210,6 +234,26 @@ mod tests {
         let c: Currency = serde_json::from_str("\"SEK\"").unwrap();
         assert_eq!(serde_json::to_string(&c).unwrap(), "\"SEK\"");
         assert!(serde_json::from_str::<Currency>("\"sek\"").is_err());
+    }
+
+    #[test]
+    fn integer_amounts_above_ten_to_the_thirteen_are_refused_not_wrapped() {
+        // 184467440737095517 × 100 wraps to 84 minor units in release (and panics in debug).
+        let err = serde_json::from_str::<Money>("184467440737095517").unwrap_err();
+        assert!(err.to_string().contains("10^13"), "{err}");
+        assert!(serde_json::from_str::<Money>("10000000000001").is_err());
+        assert_eq!(
+            serde_json::from_str::<Money>("10000000000000").unwrap(),
+            Money(1_000_000_000_000_000)
+        );
+        assert_eq!(serde_json::from_str::<Money>("-12").unwrap(), Money(-1200));
+        assert!(Money::parse("10000000000000.00").is_err(), "14 digits");
+        // Percentages in i128: no overflow however large the amount.
+        assert_eq!(Money(i64::MAX).percent(10_000), Money(i64::MAX));
+        assert_eq!(
+            Money(1_000_000_000_000_000).percent(1_500),
+            Money(150_000_000_000_000)
+        );
     }
 
     #[test]

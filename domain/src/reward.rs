@@ -549,9 +549,7 @@ impl Reward {
             RewardKind::AmountOff | RewardKind::MultiOrder => {
                 Money(self.spec.value.unwrap_or_default().0.min(order_amount.0))
             }
-            RewardKind::PercentOff => {
-                Money(order_amount.0 * self.spec.value.unwrap_or_default().0 / 10_000)
-            }
+            RewardKind::PercentOff => order_amount.percent(self.spec.value.unwrap_or_default().0),
             _ => Money::ZERO,
         }
     }

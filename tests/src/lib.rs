@@ -568,6 +568,7 @@ pub fn webhook_deps(table: &LocalTable, bus: &BusQueue) -> webhook::Deps {
         keys: webhook::Keys {
             webhook: vec![WEBHOOK_KEY.to_vec()],
             link: shared::signing::LinkKeys::one(LINK_KEY),
+            staff: shared::signing::LinkKeys::one(b"staff-key"),
             platforms: platform_keys(),
             signature_v1: true,
         },

@@ -430,6 +430,7 @@ pub fn sim_keys() -> Keys {
     Keys {
         webhook: vec![b"simulation-webhook-key".to_vec()],
         link: shared::signing::LinkKeys::one(b"simulation-link-key"),
+        staff: shared::signing::LinkKeys::one(b"staff-key"),
         platforms: Default::default(),
         signature_v1: true,
     }

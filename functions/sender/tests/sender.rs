@@ -18,6 +18,7 @@ use shared::emf::MemoryMetrics;
 use shared::events::StepDue;
 use shared::ports::{Email, EnrollmentStore, MailError, Mailer, ProfileStore, RewardStore};
 use shared::signing::{verify_link, Purpose};
+use test_support::logs::LogLines;
 
 /// 10:00 UTC = 11:00 in Stockholm: outside quiet hours.
 fn now() -> DateTime<Utc> {
@@ -1084,26 +1085,6 @@ async fn the_sample_sqs_event_parses() {
     assert_eq!(due.step, 1);
 }
 
-/// Collects every log line written while it is the thread's default subscriber.
-#[derive(Clone, Default)]
-struct LogLines(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogLines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogLines {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
 /// Fails every send with the error SES gives for `code` and `message`.
 struct SesErrorMailer {
     code: &'static str,
@@ -1136,13 +1117,7 @@ async fn an_address_in_an_ses_error_never_reaches_the_log() {
             }),
         );
         let due = enrolled(&w, "c1", "en").await;
-        let lines = LogLines::default();
-        let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_writer(move || writer.clone())
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
+        let (lines, guard) = LogLines::capture();
         handle_batch(&d, sqs(&[envelope(&due)]), now()).await;
         drop(guard);
         let log = lines.text();

@@ -3,7 +3,7 @@
 //! it (`POST` there, or `winback follow-up close ID`), which lets their emails go again.
 
 use chrono::{DateTime, Duration, Utc};
-use shared::domain::customer::Profile;
+use shared::domain::customer::{FollowUpCase, Profile};
 use shared::domain::edge::CustomerId;
 use shared::domain::follow_up::{self, Closed, Notice};
 use shared::domain::metrics::{counter, CohortKey};
@@ -26,7 +26,6 @@ use crate::telemetry::FollowUpNotifyFailed;
 #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %customer_id))]
 pub(crate) async fn open(
     deps: &Deps,
-    req: &HttpRequest,
     key: &CohortKey,
     customer_id: &CustomerId,
     why: FollowUp,
@@ -55,46 +54,44 @@ pub(crate) async fn open(
     };
     report::count(deps, key, now, &[(counter::FOLLOW_UPS, 1)]).await?;
     tracing::info!(event = "follow_up_opened", campaign = %key.campaign);
-    notify(deps, &base_url(deps, req), &profile, now).await;
+    notify(deps, &profile, now).await;
     Ok(true)
 }
 
-/// The webhook's public URL: `PUBLIC_BASE_URL`, else the https host the request came in on
-/// (the Function URL), so the link in the team's email is absolute.
-fn base_url(deps: &Deps, req: &HttpRequest) -> String {
-    let base = deps.public_base_url.trim_end_matches('/');
-    match req.header("host") {
-        Some(host) if base.is_empty() => format!("https://{host}"),
-        _ => base.to_string(),
-    }
+/// How long the team's link to a case works: a day from the case's opening.
+pub const STAFF_LINK_VALIDITY: Duration = Duration::hours(24);
+
+/// The claims field that carries the case a staff link is for: its opening time (a follow-up
+/// token names no enrollment), so a link to an earlier case opens and closes nothing of a newer.
+fn case_mark(opened_at: DateTime<Utc>) -> String {
+    format!("case-{}", opened_at.timestamp())
 }
 
-/// The signed link to a customer's record under `base`, valid for the campaign's link validity.
-pub fn record_url(
-    deps: &Deps,
-    base: &str,
-    customer_id: &CustomerId,
-    campaign: &str,
-    now: DateTime<Utc>,
-) -> String {
-    let validity = i64::from(deps.campaign.config().sending.link_validity_days);
+/// The signed link to the record behind `case` of `customer_id`, on the configured
+/// `PUBLIC_BASE_URL` (never a request's `Host`), signed with the staff keys and valid for
+/// [`STAFF_LINK_VALIDITY`] from the case's opening. `None` without a base URL or staff keys.
+pub fn record_url(deps: &Deps, customer_id: &CustomerId, case: &FollowUpCase) -> Option<String> {
+    let base = deps.public_base_url.trim_end_matches('/');
+    if base.is_empty() || deps.keys.staff.is_empty() {
+        return None;
+    }
     let token = sign_link(
-        &deps.keys.link,
+        &deps.keys.staff,
         &LinkClaims {
             purpose: Purpose::FollowUp,
             customer_id: customer_id.clone(),
-            campaign: campaign.to_string(),
-            enrollment_id: String::new(),
+            campaign: case.campaign.clone(),
+            enrollment_id: case_mark(case.opened_at),
             step: 0,
-            expires: (now + Duration::days(validity)).timestamp(),
+            expires: (case.opened_at + STAFF_LINK_VALIDITY).timestamp(),
         },
     );
     let id: String = url::form_urlencoded::byte_serialize(customer_id.as_bytes()).collect();
-    format!("{base}/v1/follow-ups/{id}?t={token}")
+    Some(format!("{base}/v1/follow-ups/{id}?t={token}"))
 }
 
 /// Tells the team (the SNS topic). A failure is logged and counted, never fails the answer.
-async fn notify(deps: &Deps, base: &str, p: &Profile, now: DateTime<Utc>) {
+async fn notify(deps: &Deps, p: &Profile, now: DateTime<Utc>) {
     let Some(case) = p.follow_up.as_ref() else {
         return;
     };
@@ -105,7 +102,14 @@ async fn notify(deps: &Deps, base: &str, p: &Profile, now: DateTime<Utc>) {
         );
         return;
     };
-    let url = record_url(deps, base, &p.customer_id, &case.campaign, now);
+    let url = record_url(deps, &p.customer_id, case).unwrap_or_else(|| {
+        tracing::warn!(
+            event = "follow_up_link_unavailable",
+            why = "PUBLIC_BASE_URL or the staff keys (STAFF_SECRET_ARN) are not set"
+        );
+        "(no link: set PublicBaseUrl and the staff keys; close it with `winback follow-up close`)"
+            .to_string()
+    });
     let config = deps.campaign.config();
     let notice = Notice {
         customer_id: &p.customer_id,
@@ -192,29 +196,55 @@ pub fn flows(deps: &Deps) -> Vec<String> {
     ]
 }
 
-/// The customer id of a record link whose token is valid for it, or the page that refuses it.
+/// The customer id of a record link whose staff token is valid for it, and the case the token
+/// is for (its mark), or the page that refuses it.
 fn verified(
     deps: &Deps,
     req: &HttpRequest,
     segment: &str,
     now: DateTime<Utc>,
-) -> Result<String, HttpResponse> {
-    let refuse =
-        |status: u16, why: String| html_response(status, page("Link refused", &why, None, None));
+) -> Result<(String, String), HttpResponse> {
     let id = percent_decode(segment)
-        .ok_or_else(|| refuse(400, "the customer id in the link is damaged".into()))?;
+        .ok_or_else(|| refuse(400, "the customer id in the link is damaged"))?;
     if req.query_param("t").is_none() {
         return Err(refuse(
             400,
-            "the link has no token (t=): copy the whole link".into(),
+            "the link has no token (t=): copy the whole link",
         ));
     }
-    let claims = link_claims(req, &deps.keys.link, &[Purpose::FollowUp], now)
-        .map_err(|e| refuse(400, e.to_string()))?;
+    let claims = link_claims(req, &deps.keys.staff, &[Purpose::FollowUp], now)
+        .map_err(|e| refuse(400, &e.to_string()))?;
     if claims.customer_id != id {
-        return Err(refuse(400, "this link is for another customer".into()));
+        return Err(refuse(400, "this link is for another customer"));
     }
-    Ok(id)
+    Ok((id, claims.enrollment_id))
+}
+
+fn refuse(status: u16, why: &str) -> HttpResponse {
+    html_response(status, page("Link refused", why, None, None))
+}
+
+/// Whether the link's case `mark` is the customer's current case: a link to an earlier case
+/// opens and closes nothing.
+fn same_case(p: &Profile, mark: &str) -> bool {
+    p.follow_up
+        .as_ref()
+        .is_some_and(|c| case_mark(c.opened_at) == mark)
+}
+
+/// Logs a view of a case's record: which case, when, and which link (a digest of its token:
+/// the notice it came in); no personal data.
+fn log_view(req: &HttpRequest, customer_id: &str, mark: &str, now: DateTime<Utc>) {
+    use sha2::Digest;
+    let token = req.query_param("t").unwrap_or_default();
+    let link = hex::encode(&sha2::Sha256::digest(token.as_bytes())[..6]);
+    tracing::info!(
+        event = "follow_up_viewed",
+        customer_id = customer_id,
+        case = mark,
+        link = %link,
+        at = %now,
+    );
 }
 
 /// `GET /v1/follow-ups/{id}?t=`: the customer's record, for the person following up.
@@ -224,7 +254,7 @@ pub(crate) async fn record_page(
     segment: &str,
     now: DateTime<Utc>,
 ) -> Handled {
-    let id = verified(deps, req, segment, now)?;
+    let (id, mark) = verified(deps, req, segment, now)?;
     let Some(p) = deps.store.get_profile(&id).await?.filter(|p| !p.erased) else {
         return Ok(html_response(
             404,
@@ -236,6 +266,13 @@ pub(crate) async fn record_page(
             ),
         ));
     };
+    if !same_case(&p, &mark) {
+        return Ok(refuse(
+            400,
+            "this link is for an earlier follow-up of this customer",
+        ));
+    }
+    log_view(req, &id, &mark, now);
     let action = req.query_param("t").map(|t| {
         let q: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("t", &t)
@@ -261,7 +298,14 @@ pub(crate) async fn post_close(
     segment: &str,
     now: DateTime<Utc>,
 ) -> Handled {
-    let id = verified(deps, req, segment, now)?;
+    let (id, mark) = verified(deps, req, segment, now)?;
+    let current = deps.store.get_profile(&id).await?;
+    if current.as_ref().is_some_and(|p| !same_case(p, &mark)) {
+        return Ok(refuse(
+            400,
+            "this link is for an earlier follow-up of this customer",
+        ));
+    }
     let (closed, key) = close(deps.store.as_ref(), &id, &flows(deps), now).await?;
     if let Some(k) = key {
         Counted {

@@ -127,7 +127,14 @@ pub fn json_error(status: u16, message: &str, field: Option<&str>) -> HttpRespon
     json_response(status, &body)
 }
 
-/// An HTML page. Link pages carry tokens in their URL: no caching, no referrer, no indexing.
+/// The pages' content security policy: nothing loads but the inline style; no site may frame
+/// the page (clickjacking a "Send my answer" or "Unsubscribe" button), forms post only to this
+/// origin, and no `<base>` may redirect its links.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+                            frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// An HTML page. Link pages carry tokens in their URL: no caching, no referrer, no indexing, no
+/// framing, no content-type sniffing.
 pub fn html_response(status: u16, html: String) -> HttpResponse {
     HttpResponse {
         status,
@@ -136,10 +143,8 @@ pub fn html_response(status: u16, html: String) -> HttpResponse {
             ("cache-control".into(), "no-store".into()),
             ("referrer-policy".into(), "no-referrer".into()),
             ("x-robots-tag".into(), "noindex".into()),
-            (
-                "content-security-policy".into(),
-                "default-src 'none'; style-src 'unsafe-inline'".into(),
-            ),
+            ("x-content-type-options".into(), "nosniff".into()),
+            ("content-security-policy".into(), PAGE_CSP.into()),
         ],
         body: html,
     }

@@ -140,7 +140,7 @@ pub(crate) async fn survey(deps: &Deps, req: &HttpRequest, now: DateTime<Utc>) -
     }
     if let (Some(why), Some(count)) = (answered.follow_up, &answered.count) {
         // A person is told, and the customer's emails wait for them (domain::follow_up).
-        if follow_up::open(deps, req, &count.cohort, &c.customer_id, why, answer, now).await? {
+        if follow_up::open(deps, &count.cohort, &c.customer_id, why, answer, now).await? {
             events.push(BusEvent::FollowUpNeeded {
                 campaign: c.campaign.clone(),
                 customer_id: c.customer_id.clone(),

@@ -554,3 +554,52 @@ async fn an_upcoming_renewal_makes_the_customer_due_at_its_notice_and_a_bad_one_
     assert_eq!(w.http(activity(&again)).await.status, 200);
     assert_eq!(w.profile("rn-1").await.due_at, Some(now()));
 }
+
+#[tokio::test]
+async fn an_older_profile_update_arriving_after_a_newer_one_changes_nothing() {
+    let w = world();
+    w.enrolled_customer().await;
+    let update = |event_id: &str, day: u32, email: &str| {
+        activity(&serde_json::json!({
+            "event_id": event_id,
+            "customer_id": CUSTOMER,
+            "type": "login",
+            "occurred_at": format!("2026-11-{day:02}T09:00:00Z"),
+            "profile": {"email": email, "first_name": format!("Name{day}")},
+        }))
+    };
+    // The shop's update of the 22nd, then its update of the 20th, delayed.
+    assert_eq!(
+        w.http(update("u-22", 22, "new@example.com")).await.status,
+        200
+    );
+    assert_eq!(
+        w.http(update("u-20", 20, "old@example.com")).await.status,
+        200
+    );
+    let p = w.profile(CUSTOMER).await;
+    assert_eq!(p.email.as_deref(), Some("new@example.com"));
+    assert_eq!(p.first_name.as_deref(), Some("Name22"));
+    // One of the 21st changes nothing either; the customer's newest details stay.
+    assert_eq!(
+        w.http(update("u-21", 21, "mid@example.com")).await.status,
+        200
+    );
+    assert_eq!(
+        w.profile(CUSTOMER).await.email.as_deref(),
+        Some("new@example.com")
+    );
+    // A newer one (later on the 22nd) applies.
+    let newer = activity(&serde_json::json!({
+        "event_id": "u-22b",
+        "customer_id": CUSTOMER,
+        "type": "login",
+        "occurred_at": "2026-11-22T10:00:00Z",
+        "profile": {"email": "newest@example.com"},
+    }));
+    assert_eq!(w.http(newer).await.status, 200);
+    assert_eq!(
+        w.profile(CUSTOMER).await.email.as_deref(),
+        Some("newest@example.com")
+    );
+}

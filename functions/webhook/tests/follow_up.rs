@@ -156,3 +156,77 @@ async fn closing_releases_an_enrollment_held_for_the_follow_up() {
         "due again now"
     );
 }
+
+#[tokio::test]
+async fn the_team_s_link_is_signed_apart_bound_to_its_case_for_a_day_logged_and_on_the_set_url() {
+    let (w, e) = world_with_enrollment().await;
+    // A request with a spoofed Host opens the case: the link is on PUBLIC_BASE_URL all the same.
+    let mut spoofed = answer(&e.id, "2");
+    spoofed.headers.push(("host".into(), "evil.example".into()));
+    assert_eq!(w.http(spoofed).await.status, 200);
+    let (_, body) = w.notifier.drain().remove(0);
+    assert!(!body.contains("evil.example"), "{body}");
+    let (path, q) = record_link(&body);
+
+    // A follow-up token signed with the customers' link key opens nothing.
+    let case = w.profile(CUSTOMER).await.follow_up.unwrap();
+    let customer_key_token = shared::signing::sign_link(
+        &shared::signing::LinkKeys::one(LINK_KEY),
+        &shared::signing::LinkClaims {
+            purpose: Purpose::FollowUp,
+            customer_id: CUSTOMER.parse().unwrap(),
+            campaign: case.campaign.clone(),
+            enrollment_id: format!("case-{}", case.opened_at.timestamp()),
+            step: 0,
+            expires: (now() + Duration::days(60)).timestamp(),
+        },
+    );
+    let forged = w
+        .http(link("GET", &path, &format!("t={customer_key_token}"), ""))
+        .await;
+    assert_eq!(forged.status, 400, "{}", forged.body);
+
+    // The link works for a day from the case's opening, and each view is logged without the
+    // customer's address or name.
+    let (lines, guard) = test_support::logs::LogLines::capture();
+    let in_a_day = now() + Duration::hours(23);
+    let page = webhook::handle_http(&w.deps, link("GET", &path, &q, ""), in_a_day).await;
+    drop(guard);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let log = lines.text();
+    assert!(log.contains("follow_up_viewed"), "{log}");
+    assert!(
+        log.contains(&format!("case-{}", case.opened_at.timestamp())),
+        "{log}"
+    );
+    let p = w.profile(CUSTOMER).await;
+    assert!(!log.contains(p.email.as_deref().unwrap()), "{log}");
+    assert!(!log.contains(p.first_name.as_deref().unwrap()), "{log}");
+    let late = now() + Duration::hours(25);
+    let expired = webhook::handle_http(&w.deps, link("GET", &path, &q, ""), late).await;
+    assert_eq!(expired.status, 400, "{}", expired.body);
+
+    // Closed, then a newer case: the old link neither shows nor closes the newer one.
+    assert_eq!(w.http(link("POST", &path, &q, "")).await.status, 200);
+    let later = now() + Duration::hours(2);
+    let mut p = w.profile(CUSTOMER).await;
+    p.follow_up = Some(shared::domain::customer::FollowUpCase {
+        opened_at: later,
+        closed_at: None,
+        ..case.clone()
+    });
+    shared::ports::ProfileStore::save_profile(w.store.as_ref(), &p)
+        .await
+        .unwrap();
+    let at = later + Duration::minutes(1);
+    let old_view = webhook::handle_http(&w.deps, link("GET", &path, &q, ""), at).await;
+    assert_eq!(old_view.status, 400);
+    assert!(
+        old_view.body.contains("earlier follow-up"),
+        "{}",
+        old_view.body
+    );
+    let old_close = webhook::handle_http(&w.deps, link("POST", &path, &q, ""), at).await;
+    assert_eq!(old_close.status, 400);
+    assert!(w.profile(CUSTOMER).await.follow_up.unwrap().is_open());
+}

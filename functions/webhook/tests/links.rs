@@ -32,6 +32,14 @@ async fn a_scanner_fetching_the_survey_link_changes_nothing_and_the_page_posts_t
             assert!(resp.body.contains("survey?t="), "{}", resp.body);
             let csp = resp.header("content-security-policy").unwrap();
             assert!(csp.contains("script-src 'sha256-"), "{csp}");
+            for directive in [
+                "frame-ancestors 'none'",
+                "form-action 'self'",
+                "base-uri 'none'",
+            ] {
+                assert!(csp.contains(directive), "{csp}");
+            }
+            assert_eq!(resp.header("x-content-type-options"), Some("nosniff"));
         }
     }
     assert_eq!(w.snapshot().await, before, "no tag, no pause, no count");

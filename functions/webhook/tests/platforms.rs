@@ -395,11 +395,11 @@ async fn bad_platform_deliveries_get_a_4xx_and_change_nothing() {
             now() - Duration::days(1),
         )
         .await;
-    let body = refused(&unconnected, stripe("stripe_invoice_paid.json"), 403).await;
-    assert!(body["error"]
-        .as_str()
-        .unwrap()
-        .contains("WINBACK_STRIPE_SECRET"));
+    // Answered exactly as a wrong signature on a connected platform: a prober learns nothing.
+    let body = refused(&unconnected, stripe("stripe_invoice_paid.json"), 401).await;
+    let mut forged = stripe("stripe_invoice_paid.json");
+    forged.body.push(b' ');
+    assert_eq!(refused(&w, forged, 401).await, body);
     refused(&w, platform_post("magento", &[], b"{}".to_vec()), 404).await;
     refused(
         &w,

@@ -11,6 +11,10 @@ use crate::signing::LinkKeys;
 pub struct Keys {
     pub webhook: Vec<Vec<u8>>,
     pub link: LinkKeys,
+    /// The keys of the team's follow-up links (newest first), a family of their own: rotating
+    /// them revokes every staff link and no customer link, and a leaked customer-link key opens
+    /// no customer's record. Empty: follow-up notices carry no link.
+    pub staff: LinkKeys,
     /// The shop platforms' webhook secrets; a platform without one is not connected.
     pub platforms: PlatformKeys,
     /// Whether shop requests signed with the older `v1` scheme (the body only, not the route)
@@ -25,6 +29,7 @@ impl Keys {
         Keys {
             webhook: vec![webhook.to_vec()],
             link: LinkKeys::one(link),
+            staff: LinkKeys::one(&[b"staff:".as_slice(), link].concat()),
             platforms: PlatformKeys::default(),
             signature_v1: true,
         }
@@ -177,6 +182,19 @@ pub async fn load_link_keys_with(
     Ok(keys)
 }
 
+/// The staff-link keys (newest first): the plain-text secret named by `STAFF_SECRET_ARN`
+/// (comma-separated keys), else `WINBACK_STAFF_KEYS`; none when neither is set.
+pub async fn load_staff_keys_with(
+    conf: &aws_config::SdkConfig,
+    var: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<LinkKeys, SettingsError> {
+    let list = match var("STAFF_SECRET_ARN") {
+        Some(arn) => read_secret(conf, &arn).await?,
+        None => var("WINBACK_STAFF_KEYS").unwrap_or_default(),
+    };
+    Ok(LinkKeys::new(split_keys(&list)))
+}
+
 impl Keys {
     /// From `WINBACK_WEBHOOK_KEYS` (comma-separated, newest first) and `WINBACK_LINK_KEY`
     /// (comma-separated, newest first).
@@ -187,6 +205,9 @@ impl Keys {
             (Some(w), Some(l)) if !w.is_empty() && !l.is_empty() => Ok(Keys {
                 webhook: w,
                 link: l,
+                staff: LinkKeys::new(split_keys(
+                    &optional("WINBACK_STAFF_KEYS").unwrap_or_default(),
+                )),
                 platforms: PlatformKeys::from_env_vars(),
                 signature_v1: optional("WINBACK_SIGNATURE_V1").is_none_or(|v| v.trim() != "false"),
             }),
@@ -238,6 +259,7 @@ impl Keys {
         Ok(Keys {
             webhook,
             link: load_link_keys_with(conf, var).await?,
+            staff: load_staff_keys_with(conf, var).await?,
             platforms: PlatformKeys {
                 shopify: pick(&doc.shopify_secret, env.shopify),
                 woocommerce: pick(&doc.woocommerce_secret, env.woocommerce),

@@ -7,7 +7,8 @@
 //!
 //! Responses: `401` for a missing, wrong or stale signature (or a delivery older than
 //! [`REPLAY_WINDOW_DAYS`] for the platforms whose signatures carry no time), `400` for a signed
-//! body that cannot be read, `403` for a platform this deployment has no secret for, `200` with
+//! body that cannot be read (a platform this deployment has no secret for is answered as a
+//! signature that matches no key, so its answer tells nothing of what is connected), `200` with
 //! `{"status": "ignored", "reason"}` for topics and states that mean nothing here. A 4xx never
 //! changes anything.
 
@@ -259,15 +260,14 @@ pub(crate) async fn post(
         return Ok(json_response(200, &json!({ "status": "ping" })));
     }
     if keys.is_empty() {
-        return Ok(json_error(
-            403,
-            &format!(
-                "{} is not connected to this deployment: set {}",
-                platform.label(),
-                platform.secret_name()
-            ),
-            None,
-        ));
+        // Answered as a signature that matches no key (no key matches it), so a prober cannot
+        // tell which platforms are connected; the operator finds the reason in the log.
+        tracing::warn!(
+            event = "platform_not_connected",
+            platform = platform.label(),
+            "set {} to connect it",
+            platform.secret_name()
+        );
     }
     let mapped = match platform {
         Platform::Shopify => shopify::verify(req, keys)

@@ -46,15 +46,17 @@ pub(super) fn verify(
     })
 }
 
-/// Stripe's integer amount in `currency` as two-decimal minor units.
-pub(crate) fn money(minor: i64, currency: &str) -> Money {
-    if ZERO_DECIMAL.contains(&currency) {
-        Money(minor * 100)
+/// Stripe's integer amount in `currency` as two-decimal minor units; `None` above
+/// [`Money::MAX_MAJOR`].
+pub(crate) fn money(minor: i64, currency: &str) -> Option<Money> {
+    let m = if ZERO_DECIMAL.contains(&currency) {
+        Money::from_major(minor)?
     } else if THREE_DECIMAL.contains(&currency) {
         Money(minor / 10)
     } else {
         Money(minor)
-    }
+    };
+    (m.0.unsigned_abs() <= Money::MAX_MAJOR.unsigned_abs() * 100).then_some(m)
 }
 
 fn customer_of(object: &Value) -> Option<CustomerId> {
@@ -117,7 +119,13 @@ pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
                 .and_then(|t| Utc.timestamp_opt(t, 0).single())
                 .unwrap_or(created);
             if paid > 0 {
-                let amount = Some((money(paid, &currency), currency));
+                let paid = money(paid, &currency).ok_or_else(|| {
+                    super::invalid(
+                        "amount_paid",
+                        "amount_paid is larger than any order (10^13)",
+                    )
+                })?;
+                let amount = Some((paid, currency));
                 activity(Kind::Order, at, amount, customer_id)
             } else if obj.get("billing_reason").and_then(Value::as_str)
                 == Some("subscription_cycle")
@@ -163,9 +171,16 @@ mod tests {
 
     #[test]
     fn stripe_amounts_become_two_decimal_minor_units() {
-        assert_eq!(money(1900, "EUR"), Money(1900));
-        assert_eq!(money(1000, "JPY"), Money(100_000), "¥1000 is 1000.00");
-        assert_eq!(money(12_340, "KWD"), Money(1234), "12.340 KWD is 12.34");
+        assert_eq!(money(1900, "EUR"), Some(Money(1900)));
+        assert_eq!(money(1000, "JPY"), Some(Money(100_000)), "¥1000 is 1000.00");
+        assert_eq!(
+            money(12_340, "KWD"),
+            Some(Money(1234)),
+            "12.340 KWD is 12.34"
+        );
+        // No wrapping: 184467440737095517 yen × 100 overflows i64.
+        assert_eq!(money(184_467_440_737_095_517, "JPY"), None);
+        assert_eq!(money(i64::MAX, "EUR"), None);
     }
 
     #[test]

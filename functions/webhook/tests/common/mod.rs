@@ -21,6 +21,7 @@ use webhook::{Deps, HttpRequest, HttpResponse, Keys};
 
 pub const WEBHOOK_KEY: &[u8] = b"test-webhook-key";
 pub const LINK_KEY: &[u8] = b"test-link-key";
+pub const STAFF_KEY: &[u8] = b"test-staff-key";
 pub const CUSTOMER: &str = "c-1001";
 pub const CODE: &str = "WB-7Q2K-9XPD-4HMR";
 pub const VARIANT: &str = "amount-10";
@@ -69,6 +70,7 @@ pub fn world() -> World {
         keys: Keys {
             webhook: vec![b"newer-key".to_vec(), WEBHOOK_KEY.to_vec()],
             link: shared::signing::LinkKeys::one(LINK_KEY),
+            staff: shared::signing::LinkKeys::one(STAFF_KEY),
             platforms: platform_keys(),
             signature_v1: true,
         },

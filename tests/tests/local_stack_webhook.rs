@@ -322,7 +322,7 @@ async fn a_shop_on_each_platform_wins_an_emailed_customer_back() {
     let w = emailed(&stack, "hook-woo").await;
     let gmt = at.format("%Y-%m-%dT%H:%M:%S").to_string();
     let order = json!({
-        "id": 727, "status": "processing", "currency": "EUR", "total": "42.50",
+        "id": 727, "order_key": "wc_order_7Kq2mZ9x", "status": "processing", "currency": "EUR", "total": "42.50",
         "date_created_gmt": gmt, "date_modified_gmt": gmt, "date_paid_gmt": gmt,
         "customer_id": w.customer_id, "billing": {"first_name": "Ada"},
         "coupon_lines": [{"code": w.code.to_lowercase()}],

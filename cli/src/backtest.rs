@@ -133,7 +133,10 @@ pub struct Backtest {
     pub at: DateTime<Utc>,
     pub horizon_days: u32,
     pub fit: Fit,
+    /// The whole fit (purchases and spend).
     pub fit_seconds: f64,
+    /// The purchase model's fit alone (what `lifetimes`' fitters do).
+    pub purchase_fit_seconds: f64,
     /// Customers evaluated per second (P(active), the chance of an order, 12-month value).
     pub evaluations_per_second: f64,
     /// Lapse moments solved per second (once per customer when their activity arrives).
@@ -175,7 +178,9 @@ pub fn run(
     let (lapse_horizon_days, threshold) = (policy.horizon_days, policy.p_order_threshold);
     let summaries: Vec<Summary> = cases.iter().map(|c| c.summary).collect();
     let started = std::time::Instant::now();
-    let fit = model::fit(variant, &summaries);
+    let fit = model::fit_purchases(variant, &summaries);
+    let purchase_fit_seconds = started.elapsed().as_secs_f64();
+    let fit = fit.with_spend_fitted(&summaries);
     let fit_seconds = started.elapsed().as_secs_f64();
     let horizon = horizon_days as f64;
     let started = std::time::Instant::now();
@@ -246,6 +251,7 @@ pub fn run(
         horizon_days,
         fit,
         fit_seconds,
+        purchase_fit_seconds,
         evaluations_per_second,
         lapse_moments_per_second,
         rows,
@@ -264,13 +270,14 @@ impl Backtest {
         let f = &self.fit;
         let _ = writeln!(
             s,
-            "Backtest at {} over {} days: {:?} fitted on {} customers ({} with a repeat order) in {:.3} s",
+            "Backtest at {} over {} days: {:?} fitted on {} customers ({} with a repeat order) in {:.3} s ({:.3} s the purchase model)",
             self.at.format("%Y-%m-%d"),
             self.horizon_days,
             f.variant,
             f.customers,
             f.repeat_customers,
-            self.fit_seconds
+            self.fit_seconds,
+            self.purchase_fit_seconds
         );
         let _ = writeln!(s, "Fit: {}", f.figures());
         let _ = writeln!(

@@ -164,9 +164,10 @@ fn days(d: f64) -> Duration {
 ///
 /// The order-history signals need a change beyond the customer's own noise, over more than one
 /// order (see [`shifted`]): **frequency falling** when their last two intervals (the latest gap,
-/// and the gap before it or the quiet time since) are each over 1.5× their usual gap; **order
-/// value falling** when their last two orders are each under 70% of their usual order. One late
-/// order or one smaller basket is not a trend.
+/// and the gap before it or the quiet time since) are each over 1.5× their usual gap, or the quiet
+/// time since their last order alone is over twice it; **order value falling** when their last
+/// two orders are each under 70% of their usual order. One late order or one smaller basket is not
+/// a trend.
 pub fn risk_signals(
     profile: &Profile,
     threshold: &Threshold,
@@ -179,13 +180,18 @@ pub fn risk_signals(
     };
     let quiet = (now - last).num_seconds() as f64 / 86_400.0;
     let gaps = profile.gaps_days();
-    if gaps.len() >= 4 {
+    if gaps.len() >= 3 {
         // Two intervals against the gaps before them: the latest gap and the one before, or the
         // latest gap and the quiet time since.
-        let (earlier, recent) = gaps.split_at(gaps.len() - 2);
-        let latest = gaps[gaps.len() - 1];
-        let long = |recent: &[f64]| shifted(&logs(earlier), &logs(recent), GAP_EFFECT.ln());
-        if long(recent) || long(&[latest, quiet]) {
+        let trend = gaps.len() >= 4 && {
+            let (earlier, recent) = gaps.split_at(gaps.len() - 2);
+            let latest = gaps[gaps.len() - 1];
+            let long = |recent: &[f64]| shifted(&logs(earlier), &logs(recent), GAP_EFFECT.ln());
+            long(recent) || long(&[latest, quiet])
+        };
+        // Or the quiet time since the last order alone, at over twice the usual gap.
+        let quiet_long = shifted(&logs(&gaps), &logs(&[quiet]), QUIET_EFFECT.ln());
+        if trend || quiet_long {
             signals.push(RiskSignal::FrequencyFalling);
         }
     }
@@ -209,6 +215,8 @@ pub fn risk_signals(
 
 /// An interval counts as long beyond 1.5× the usual gap.
 const GAP_EFFECT: f64 = 1.5;
+/// The quiet time alone counts as a long interval beyond twice the usual gap.
+const QUIET_EFFECT: f64 = 2.0;
 /// An order counts as small under 70% of the usual one.
 const VALUE_EFFECT: f64 = 0.7;
 /// The least spread of a customer's own log values that noise is measured with (a history of
@@ -222,9 +230,9 @@ fn logs(v: &[f64]) -> Vec<f64> {
 /// Whether `recent` values (logarithms) sit above the `earlier` ones beyond noise: each of them
 /// above the earlier median by at least `min_effect`, and their mean above the earlier mean by
 /// more than two standard errors (the earlier values' own spread, at least [`MIN_LOG_SPREAD`]).
-/// Needs two earlier values and two recent ones.
+/// Needs two earlier values and one recent one.
 fn shifted(earlier: &[f64], recent: &[f64], min_effect: f64) -> bool {
-    if earlier.len() < 2 || recent.len() < 2 {
+    if earlier.len() < 2 || recent.is_empty() {
         return false;
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -287,9 +295,12 @@ fn at_risk_from(profile: &Profile, policy: &LapsePolicy, now: DateTime<Utc>) -> 
     }
     let fit = policy.fitted_model();
     model::profile_summary(profile, now)
-        .and_then(|s| match own::of_profile(profile, policy, &fit, &s, now) {
-            Some(own) => Some(own.at_risk_at),
-            None => at_risk_moment(profile, policy, &fit, &s),
+        .and_then(|s| {
+            let model_lapse = || lapse_moment(profile, policy, &fit, &s);
+            match own::of_profile(profile, policy, &s, &fit, &model_lapse, now) {
+                Some(own) => Some(own.at_risk_at()),
+                None => at_risk_moment(profile, policy, &fit, &s),
+            }
         })
         .unwrap_or_else(by_threshold)
 }
@@ -523,11 +534,14 @@ pub fn assess_with_model(
         horizon_days: policy.horizon_days,
         basis: Basis::Model,
     };
-    if let Some(own) = own::of_profile(profile, policy, fit, &s, now) {
+    // The model's lapse moment, solved once whether a category or the model wants it.
+    let model_lapse = std::cell::OnceCell::new();
+    let model_lapse_at = || *model_lapse.get_or_init(|| lapse_moment(profile, policy, fit, &s));
+    if let Some(own) = own::of_profile(profile, policy, &s, fit, &model_lapse_at, now) {
         return own::assess(profile, policy, own, outlook, now);
     }
-    let Some((lapses_at, earliest_risk)) = lapse_moment(profile, policy, fit, &s)
-        .and_then(|l| Some((l, earliest_risk(profile, policy, l)?)))
+    let Some((lapses_at, earliest_risk)) =
+        model_lapse_at().and_then(|l| Some((l, earliest_risk(profile, policy, l)?)))
     else {
         let mut a = assess_threshold(profile, policy, now);
         a.outlook = Some(outlook);
@@ -901,6 +915,12 @@ mod tests {
             signals(&same, &[10.0, 10.0, 10.0, 10.0, 10.0, 25.0], 20.0),
             vec![RiskSignal::FrequencyFalling]
         );
+        // Quiet for over twice every usual gap: buying less often, with three gaps already.
+        assert_eq!(
+            signals(&[5000; 4], &[7.0, 7.0, 7.0], 22.0),
+            vec![RiskSignal::FrequencyFalling]
+        );
+        assert_eq!(signals(&[5000; 4], &[7.0, 7.0, 7.0], 12.0), vec![]);
         // Irregular gaps: two long ones are within their noise.
         assert_eq!(
             signals(&same, &[3.0, 30.0, 5.0, 25.0, 30.0, 28.0], 2.0),
@@ -930,9 +950,10 @@ mod tests {
                 let s = model::profile_summary(&p, last).unwrap();
                 // A regular buyer's moments come from their own rhythm (own.rs); the rest solve
                 // the model's.
-                let own = own::of_profile(&p, &pol, &fit, &s, last);
+                let model_lapse = || lapse_moment(&p, &pol, &fit, &s);
+                let own = own::of_profile(&p, &pol, &s, &fit, &model_lapse, last);
                 let (Some(at_risk), Some(lapses)) = (
-                    own.map(|o| o.at_risk_at)
+                    own.map(|o| o.at_risk_at())
                         .or_else(|| at_risk_moment(&p, &pol, &fit, &s)),
                     own.map(|o| o.lapses_at)
                         .or_else(|| lapse_moment(&p, &pol, &fit, &s)),

@@ -108,3 +108,7 @@ print("|---|---|---|---|---|")
 for r in det["rules"]:
     print(f"| {r['rule']} | {r['false_alarms']*100:.1f}% | {r['median_delay_days']:.1f} d | "
           f"{r['mean_delay_days']:.1f} d | {r['detected_within_90_days']*100:.1f}% |")
+for k in det.get("kinds", []):
+    for r in k["rules"]:
+        print(f"| {k['kind']}: {r['rule']} | {r['false_alarms']*100:.1f}% | {r['median_delay_days']:.1f} d | "
+              f"{r['mean_delay_days']:.1f} d | {r['detected_within_90_days']*100:.1f}% |")

@@ -17,10 +17,64 @@ use crate::rhythm::{self, Rhythm};
 pub(super) struct Own {
     pub basis: Basis,
     pub lapses_at: DateTime<Utc>,
-    pub at_risk_at: DateTime<Utc>,
+    at_risk: AtRisk,
     /// A regular buyer's own P(active), chance of an order at the moment asked about, and the
     /// window that chance is over.
     pub chances: Option<(f64, f64, f64)>,
+}
+
+/// When the customer turns at risk: a moment, or for a regular buyer the crossing of their own
+/// chance, solved only when asked for (an assessment reads the chance at its moment instead).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AtRisk {
+    At(DateTime<Utc>),
+    Regular {
+        rhythm: rhythm::Regular,
+        p_last: f64,
+        horizon: f64,
+        /// `at_risk_p_order`.
+        threshold: f64,
+        last: DateTime<Utc>,
+        /// The campaign's soonest at-risk moment.
+        earliest: DateTime<Utc>,
+    },
+}
+
+impl Own {
+    /// When the customer turns at risk with no new order, within the campaign's bounds.
+    pub fn at_risk_at(&self) -> DateTime<Utc> {
+        match self.at_risk {
+            AtRisk::At(t) => t,
+            AtRisk::Regular {
+                rhythm,
+                p_last,
+                horizon,
+                threshold,
+                last,
+                earliest,
+            } => rhythm
+                .quiet_until(p_last, horizon, threshold)
+                .map_or(self.lapses_at, |q| last + days(q))
+                .clamp(earliest, self.lapses_at),
+        }
+    }
+
+    /// Whether the customer is at risk at `now` (before their lapse), the same as
+    /// `now >= self.at_risk_at()`: a regular buyer's chance only falls with quiet time, so it is
+    /// read at `now` rather than solved for.
+    fn at_risk_by(&self, now: DateTime<Utc>) -> bool {
+        match (self.at_risk, self.chances) {
+            (
+                AtRisk::Regular {
+                    threshold,
+                    earliest,
+                    ..
+                },
+                Some((_, chance, _)),
+            ) => now >= earliest && chance < threshold,
+            _ => now >= self.at_risk_at(),
+        }
+    }
 }
 
 /// P(active) at the last order that a regular buyer's rhythm starts from: the fitted model's, at
@@ -35,12 +89,14 @@ pub(super) fn p_at_last_order(fit: &Fit, s: &Summary) -> f64 {
 }
 
 /// The moments for `profile` at `now`, when their rhythm or category sets them; `None` leaves
-/// them to the model. `s` is the profile's summary.
+/// them to the model. `s` is the profile's summary, `model_lapse` the model's lapse moment (asked
+/// for only when a category is in question; the caller keeps it for its own use).
 pub(super) fn of_profile(
     profile: &Profile,
     policy: &LapsePolicy,
-    fit: &Fit,
     s: &Summary,
+    fit: &Fit,
+    model_lapse: &dyn Fn() -> Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<Own> {
     let last = profile.last_order_at?;
@@ -50,9 +106,7 @@ pub(super) fn of_profile(
         .map(|_| threshold(profile, policy).days)
         .filter(|_| profile.orders.len() <= rhythm::MIN_GAPS)
         // The category's days only hold back a lapse the model would call sooner.
-        .filter(|d| {
-            super::lapse_moment(profile, policy, fit, s).is_none_or(|m| last + days(*d) > m)
-        });
+        .filter(|d| model_lapse().is_none_or(|m| last + days(*d) > m));
     moments(&profile.order_times(), category, last, s, fit, policy, now)
 }
 
@@ -82,14 +136,18 @@ pub(super) fn moments(
             let lapses_at = after(r.quiet_until(p_last, h, policy.p_order_threshold))
                 .unwrap_or(latest)
                 .clamp(soonest, latest);
-            let at_risk_at = after(r.quiet_until(p_last, h, policy.at_risk_p_order))
-                .unwrap_or(lapses_at)
-                .clamp(earliest_risk(lapses_at), lapses_at);
             let quiet = ((now - last).num_seconds() as f64 / 86_400.0).max(0.0);
             Some(Own {
                 basis: Basis::Regular,
                 lapses_at,
-                at_risk_at,
+                at_risk: AtRisk::Regular {
+                    rhythm: r,
+                    p_last,
+                    horizon: h,
+                    threshold: policy.at_risk_p_order,
+                    last,
+                    earliest: earliest_risk(lapses_at),
+                },
                 chances: Some((
                     r.p_active(p_last, quiet),
                     r.chance(p_last, h, quiet),
@@ -102,16 +160,18 @@ pub(super) fn moments(
             Some(Own {
                 basis: Basis::Seasonal,
                 lapses_at,
-                at_risk_at: season
-                    .at_risk_from()
-                    .clamp(earliest_risk(lapses_at), lapses_at),
+                at_risk: AtRisk::At(
+                    season
+                        .at_risk_from()
+                        .clamp(earliest_risk(lapses_at), lapses_at),
+                ),
                 chances: None,
             })
         }
         None => category_days.map(|d| Own {
             basis: Basis::Category,
             lapses_at: last + days(d),
-            at_risk_at: last + days(d * policy.at_risk_fraction),
+            at_risk: AtRisk::At(last + days(d * policy.at_risk_fraction)),
             chances: None,
         }),
     }
@@ -139,7 +199,7 @@ pub(super) fn assess(
     let state = state_at(now, own.lapses_at, || {
         // The quiet signal comes from the moments; the others from the order history.
         let mut signals = super::risk_signals(profile, &t, 1.0, now);
-        if now >= own.at_risk_at {
+        if own.at_risk_by(now) {
             signals.insert(0, RiskSignal::QuietLongerThanUsual);
         }
         signals

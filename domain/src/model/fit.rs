@@ -1,5 +1,6 @@
-//! Fitting the model to a campaign's customers by penalised maximum likelihood (Nelder-Mead over
-//! the log-parameters), and the fit as stored.
+//! Fitting the model to a campaign's customers by penalised maximum likelihood (BFGS on the
+//! analytic gradients over the log-parameters, Nelder-Mead where BFGS stops short), and the fit as
+//! stored.
 
 use argmin::core::{CostFunction, Error as ArgminError, Executor, State};
 use argmin::solver::neldermead::NelderMead;
@@ -8,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::likelihood::Grouped;
-use super::math::ln_gamma;
+use super::math::{digamma, ln_gamma};
 use super::summary::Summary;
 use super::{
     prior, Params, SpendParams, Variant, MIN_REPEAT_CUSTOMERS, PRIOR_SPEND_P, PRIOR_SPEND_Q,
@@ -54,6 +55,27 @@ struct Penalised<'a> {
     prior: [f64; 4],
 }
 
+impl Penalised<'_> {
+    /// The penalised cost and its gradient in the log-parameters; `None` where not finite.
+    fn value_and_gradient(&self, v: &[f64; 4]) -> Option<(f64, [f64; 4])> {
+        let p = Params {
+            r: v[0].exp(),
+            alpha: v[1].exp(),
+            a: v[2].exp(),
+            b: v[3].exp(),
+        };
+        let (ll, g) = p.grouped_log_likelihood_and_gradient(self.variant, self.customers);
+        let mut cost = -ll;
+        let mut grad = [0.0; 4];
+        for i in 0..4 {
+            let d = v[i] - self.prior[i];
+            cost += PRIOR_WEIGHT * d * d;
+            grad[i] = -g[i] + 2.0 * PRIOR_WEIGHT * d;
+        }
+        (cost.is_finite() && grad.iter().all(|x| x.is_finite())).then_some((cost, grad))
+    }
+}
+
 impl CostFunction for Penalised<'_> {
     type Param = Point;
     type Output = f64;
@@ -76,16 +98,75 @@ impl CostFunction for Penalised<'_> {
 }
 
 struct SpendCost<'a> {
-    repeaters: &'a [(f64, f64)],
+    repeaters: &'a Repeaters,
     prior: [f64; 3],
 }
 
-fn spend_ll(p: f64, q: f64, gamma: f64, x: f64, m: f64) -> f64 {
-    ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q)
-        + q * gamma.ln()
-        + (p * x - 1.0) * m.ln()
-        + p * x * x.ln()
-        - (p * x + q) * (x * m + gamma).ln()
+/// The repeat customers' spend, grouped by repeat occasions (the terms in `x` alone once per
+/// distinct `x`), with each customer's `ln m` taken once.
+struct Repeaters {
+    /// (x, x ln x, customers with it, Σ ln m over them, their (m) values).
+    by_x: Vec<(f64, f64, f64, f64, Vec<f64>)>,
+}
+
+impl Repeaters {
+    fn new(repeaters: &[(f64, f64)]) -> Repeaters {
+        let mut groups: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+        for (x, m) in repeaters {
+            groups.entry(x.to_bits()).or_default().push(*m);
+        }
+        Repeaters {
+            by_x: groups
+                .into_iter()
+                .map(|(x, ms)| {
+                    let x = f64::from_bits(x);
+                    let ln_m: f64 = ms.iter().map(|m| m.ln()).sum();
+                    (x, x * x.ln(), ms.len() as f64, ln_m, ms)
+                })
+                .collect(),
+        }
+    }
+
+    /// The spend log-likelihood (Gamma-Gamma) and its gradient in (ln p, ln q, ln γ).
+    fn log_likelihood_and_gradient(&self, p: f64, q: f64, g: f64) -> (f64, [f64; 3]) {
+        let (ln_g, psi_q, lg_q) = (g.ln(), digamma(q), ln_gamma(q));
+        let (mut ll, mut dp, mut dq, mut dg) = (0.0, 0.0, 0.0, 0.0);
+        for (x, x_ln_x, n, ln_m, ms) in &self.by_x {
+            let px = p * x;
+            let (lg_sum, lg_px) = (ln_gamma(px + q), ln_gamma(px));
+            let (psi_sum, psi_px) = (digamma(px + q), digamma(px));
+            // Σ ln(x m + γ) and Σ 1/(x m + γ) over the group.
+            let (mut ln_sum, mut inv_sum) = (0.0, 0.0);
+            for m in ms {
+                let d = x * m + g;
+                ln_sum += d.ln();
+                inv_sum += 1.0 / d;
+            }
+            ll += n * (lg_sum - lg_px - lg_q + q * ln_g + p * x_ln_x) + (px - 1.0) * ln_m
+                - (px + q) * ln_sum;
+            dp += x * (n * (psi_sum - psi_px + x.ln()) + ln_m - ln_sum);
+            dq += n * (psi_sum - psi_q + ln_g) - ln_sum;
+            dg += n * q / g - (px + q) * inv_sum;
+        }
+        (ll, [dp * p, dq * q, dg * g])
+    }
+}
+
+impl SpendCost<'_> {
+    /// The penalised cost and its gradient in the log-parameters; `None` where not finite.
+    fn value_and_gradient(&self, v: &[f64; 3]) -> Option<(f64, [f64; 3])> {
+        let (ll, g) =
+            self.repeaters
+                .log_likelihood_and_gradient(v[0].exp(), v[1].exp(), v[2].exp());
+        let mut cost = -ll;
+        let mut grad = [0.0; 3];
+        for i in 0..3 {
+            let d = v[i] - self.prior[i];
+            cost += PRIOR_WEIGHT * d * d;
+            grad[i] = -g[i] + 2.0 * PRIOR_WEIGHT * d;
+        }
+        (cost.is_finite() && grad.iter().all(|x| x.is_finite())).then_some((cost, grad))
+    }
 }
 
 impl CostFunction for SpendCost<'_> {
@@ -93,11 +174,7 @@ impl CostFunction for SpendCost<'_> {
     type Output = f64;
     fn cost(&self, v: &Self::Param) -> Result<f64, ArgminError> {
         let (p, q, g) = (v[0].exp(), v[1].exp(), v[2].exp());
-        let ll: f64 = self
-            .repeaters
-            .iter()
-            .map(|(x, m)| spend_ll(p, q, g, *x, *m))
-            .sum();
+        let ll = self.repeaters.log_likelihood_and_gradient(p, q, g).0;
         let penalty: f64 = v
             .iter()
             .zip(self.prior)
@@ -205,11 +282,16 @@ fn fit_spend(customers: &[Summary]) -> SpendParams {
         return prior;
     }
     let start = [prior.p.ln(), prior.q.ln(), prior.gamma.ln()];
+    let repeaters = Repeaters::new(&repeaters);
     let cost = SpendCost {
         repeaters: &repeaters,
         prior: start,
     };
-    match nelder_mead(cost, &start) {
+    // BFGS on the analytic gradient; Nelder-Mead where it stops short.
+    let found = super::bfgs::minimise(&|v| cost.value_and_gradient(v), start)
+        .map(|v| v.to_vec())
+        .or_else(|| nelder_mead(cost, &start));
+    match found {
         Some(v) => {
             let s = SpendParams {
                 p: v[0].exp(),
@@ -227,10 +309,9 @@ fn fit_spend(customers: &[Summary]) -> SpendParams {
     }
 }
 
-/// Fits the model to a campaign's customers (see the module docs); never fails, never NaN.
-pub fn fit(variant: Variant, customers: &[Summary]) -> Fit {
-    let prior = prior(variant);
-    let customers: Vec<Summary> = customers
+/// The customers a fit can read (finite, ordered recency and age).
+fn usable(customers: &[Summary]) -> Vec<Summary> {
+    customers
         .iter()
         .filter(|s| {
             s.recency_days.is_finite()
@@ -239,11 +320,39 @@ pub fn fit(variant: Variant, customers: &[Summary]) -> Fit {
                 && s.age_days >= s.recency_days
         })
         .copied()
-        .collect();
+        .collect()
+}
+
+/// Fits the model to a campaign's customers (see the module docs); never fails, never NaN.
+pub fn fit(variant: Variant, customers: &[Summary]) -> Fit {
+    let customers = usable(customers);
+    let mut fit = fit_usable(variant, &customers, spend_prior(&customers));
+    fit.spend = fit_spend(&customers);
+    fit
+}
+
+/// [`fit`] of the purchase model alone, with the spend prior scaled to the shop's mean order
+/// value (what `winback backtest` times apart from the spend fit, to compare with other tools'
+/// purchase-model fits).
+pub fn fit_purchases(variant: Variant, customers: &[Summary]) -> Fit {
+    let customers = usable(customers);
+    fit_usable(variant, &customers, spend_prior(&customers))
+}
+
+impl Fit {
+    /// This fit with the spend model fitted on `customers` (what [`fit`] adds to
+    /// [`fit_purchases`]).
+    pub fn with_spend_fitted(mut self, customers: &[Summary]) -> Fit {
+        self.spend = fit_spend(&usable(customers));
+        self
+    }
+}
+
+fn fit_usable(variant: Variant, customers: &[Summary], spend: SpendParams) -> Fit {
+    let prior = prior(variant);
     let repeat_customers = customers.iter().filter(|s| s.frequency > 0).count();
-    let spend = fit_spend(&customers);
     let with = |params: Params, warning: Option<String>| {
-        let ll = params.log_likelihood(variant, &customers);
+        let ll = params.log_likelihood(variant, customers);
         Fit {
             variant,
             params,
@@ -267,13 +376,17 @@ pub fn fit(variant: Variant, customers: &[Summary]) -> Fit {
         );
     }
     let start = [prior.r.ln(), prior.alpha.ln(), prior.a.ln(), prior.b.ln()];
-    let grouped = Grouped::new(&customers);
+    let grouped = Grouped::new(customers);
     let cost = Penalised {
         variant,
         customers: &grouped,
         prior: start,
     };
-    match nelder_mead(cost, &start) {
+    // BFGS on the analytic gradient; Nelder-Mead where it stops short.
+    let found = super::bfgs::minimise(&|v| cost.value_and_gradient(v), start)
+        .map(|v| v.to_vec())
+        .or_else(|| nelder_mead(cost, &start));
+    match found {
         Some(v) => {
             let params = Params {
                 r: v[0].exp(),
@@ -281,7 +394,7 @@ pub fn fit(variant: Variant, customers: &[Summary]) -> Fit {
                 a: v[2].exp(),
                 b: v[3].exp(),
             };
-            if params.valid() && params.log_likelihood(variant, &customers).is_finite() {
+            if params.valid() && params.log_likelihood(variant, customers).is_finite() {
                 with(params, None)
             } else {
                 with(
@@ -381,6 +494,130 @@ mod tests {
             mean_value: 1.0,
         };
         assert_eq!(fit(Variant::Mbgnbd, &[nan]).customers, 0);
+    }
+
+    fn varied() -> Vec<Summary> {
+        let mut data = Vec::new();
+        for i in 0..400u32 {
+            let t = 200.0 + (i % 37) as f64 * 3.0;
+            let x = i % 9;
+            let tx = if x == 0 {
+                0.0
+            } else {
+                t * ((i % 11) as f64 + 1.0) / 12.0
+            };
+            data.push(s(x, tx.floor(), t));
+        }
+        data
+    }
+
+    #[test]
+    fn the_analytic_gradient_matches_finite_differences() {
+        let grouped = Grouped::new(&varied());
+        for variant in [Variant::Mbgnbd, Variant::Bgnbd] {
+            let cost = Penalised {
+                variant,
+                customers: &grouped,
+                prior: [0.0; 4],
+            };
+            let v = [-0.4, 3.5, -0.3, 0.4];
+            let (f0, g) = cost.value_and_gradient(&v).unwrap();
+            for i in 0..4 {
+                let h = 1e-6;
+                let mut up = v;
+                up[i] += h;
+                let mut down = v;
+                down[i] -= h;
+                let numeric = (cost.value_and_gradient(&up).unwrap().0
+                    - cost.value_and_gradient(&down).unwrap().0)
+                    / (2.0 * h);
+                assert!(
+                    (numeric - g[i]).abs() <= 1e-5 * numeric.abs().max(1.0),
+                    "{variant:?} {i}: {numeric} vs {} (f {f0})",
+                    g[i]
+                );
+            }
+            // The value is the Nelder-Mead cost.
+            assert!((cost.cost(&Point(v.to_vec())).unwrap() - f0).abs() < 1e-9 * f0.abs());
+        }
+    }
+
+    /// One repeat customer's Gamma-Gamma log-likelihood, as written in Fader, Hardie & Lee (2005b).
+    fn spend_ll(p: f64, q: f64, gamma: f64, x: f64, m: f64) -> f64 {
+        ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q)
+            + q * gamma.ln()
+            + (p * x - 1.0) * m.ln()
+            + p * x * x.ln()
+            - (p * x + q) * (x * m + gamma).ln()
+    }
+
+    #[test]
+    fn the_spend_likelihood_and_its_gradient_are_the_gamma_gamma_model_s() {
+        let data: Vec<(f64, f64)> = (0..300)
+            .map(|i| (1.0 + (i % 6) as f64, 800.0 + 37.0 * (i % 29) as f64))
+            .collect();
+        let grouped = Repeaters::new(&data);
+        let (p, q, g) = (2.1, 3.4, 950.0);
+        let (ll, grad) = grouped.log_likelihood_and_gradient(p, q, g);
+        let direct: f64 = data.iter().map(|(x, m)| spend_ll(p, q, g, *x, *m)).sum();
+        assert!(
+            (ll - direct).abs() < 1e-9 * direct.abs(),
+            "{ll} vs {direct}"
+        );
+        let cost = SpendCost {
+            repeaters: &grouped,
+            prior: [0.0; 3],
+        };
+        let v = [p.ln(), q.ln(), g.ln()];
+        let (_, analytic) = cost.value_and_gradient(&v).unwrap();
+        assert!((analytic[0] - (-grad[0] + 2.0 * PRIOR_WEIGHT * v[0])).abs() < 1e-9);
+        for i in 0..3 {
+            let h = 1e-6;
+            let (mut up, mut down) = (v, v);
+            up[i] += h;
+            down[i] -= h;
+            let numeric = (cost.value_and_gradient(&up).unwrap().0
+                - cost.value_and_gradient(&down).unwrap().0)
+                / (2.0 * h);
+            assert!(
+                (numeric - analytic[i]).abs() <= 1e-5 * numeric.abs().max(1.0),
+                "{i}: {numeric} vs {}",
+                analytic[i]
+            );
+        }
+    }
+
+    #[test]
+    fn bfgs_reaches_at_least_the_likelihood_nelder_mead_reaches() {
+        let data = varied();
+        let grouped = Grouped::new(&data);
+        for variant in [Variant::Mbgnbd, Variant::Bgnbd] {
+            let p = prior(variant);
+            let start = [p.r.ln(), p.alpha.ln(), p.a.ln(), p.b.ln()];
+            let cost = Penalised {
+                variant,
+                customers: &grouped,
+                prior: start,
+            };
+            let by_bfgs = crate::model::bfgs::minimise(&|v| cost.value_and_gradient(v), start)
+                .expect("BFGS converges");
+            let by_nm = nelder_mead(
+                Penalised {
+                    variant,
+                    customers: &grouped,
+                    prior: start,
+                },
+                &start,
+            )
+            .unwrap();
+            let at = |v: &[f64]| cost.cost(&Point(v.to_vec())).unwrap();
+            assert!(
+                at(&by_bfgs) <= at(&by_nm) + 1e-6,
+                "{variant:?}: {} vs {}",
+                at(&by_bfgs),
+                at(&by_nm)
+            );
+        }
     }
 
     #[test]

@@ -63,6 +63,83 @@ impl Params {
             .sum::<f64>()
     }
 
+    /// The total log-likelihood of grouped customers and its gradient with respect to the
+    /// log-parameters `(ln r, ln α, ln a, ln b)`, in one pass over the distinct histories.
+    ///
+    /// With `A = α+T`, `B = α+t_x`, `a3 = −(r+x) ln A`, `a4 = ln a − ln(b+x') − (r+x) ln B`
+    /// (`x' = x` for MBG/NBD, `x − 1` for BG/NBD) and `L = ln(e^a3 + e^a4)`, each history adds
+    /// `L`, and `w3 ∂a3 + w4 ∂a4` to the gradient (`w3 = e^(a3−L)`, `w4 = 1 − w3`). The terms in
+    /// `x` alone use, for whole `x`, `ψ(r+x) − ψ(r) = Σ_{k<x} 1/(r+k)` (and the same for
+    /// `b` and `a+b`), summed once up to the largest `x`.
+    pub(super) fn grouped_log_likelihood_and_gradient(
+        &self,
+        variant: Variant,
+        g: &Grouped,
+    ) -> (f64, [f64; 4]) {
+        let (r, alpha, a, b) = (self.r, self.alpha, self.a, self.b);
+        let mbg = variant == Variant::Mbgnbd;
+        let ln_a = a.ln();
+        let (mut ll, mut dr, mut dalpha, mut da, mut db) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        // The terms in x alone, per distinct x (ascending), with running sums of 1/(r+k),
+        // 1/(b+k) and 1/(a+b+k).
+        let (mut k, mut sum_r) = (0u32, 0.0);
+        // Beta terms run to x (MBG/NBD: B(a, b+x+1)) or x − 1 (BG/NBD: B(a, b+x)).
+        let beta_upto = |x: u32| if mbg { x + 1 } else { x };
+        let (mut kb, mut sb, mut sab) = (0u32, 0.0, 0.0);
+        for (x, n) in &g.by_frequency {
+            while k < *x {
+                sum_r += 1.0 / (r + k as f64);
+                k += 1;
+            }
+            while kb < beta_upto(*x) {
+                sb += 1.0 / (b + kb as f64);
+                sab += 1.0 / (a + b + kb as f64);
+                kb += 1;
+            }
+            ll += n * self.ll_head(variant, *x as f64);
+            dr += n * (sum_r + alpha.ln());
+            dalpha += n * r / alpha;
+            da += n * -sab;
+            db += n * (sb - sab);
+        }
+        for (s, n) in &g.histories {
+            let x = s.frequency as f64;
+            let rx = r + x;
+            let big_a = alpha + s.age_days;
+            let ln_big_a = big_a.ln();
+            let a3 = -rx * ln_big_a;
+            let d3 = (-ln_big_a, -rx / big_a);
+            let bx = match variant {
+                Variant::Mbgnbd => b + x,
+                Variant::Bgnbd if s.frequency > 0 => b + x - 1.0,
+                Variant::Bgnbd => {
+                    ll += n * a3;
+                    dr += n * d3.0;
+                    dalpha += n * d3.1;
+                    continue;
+                }
+            };
+            let big_b = alpha + s.recency_days;
+            let ln_big_b = big_b.ln();
+            let a4 = ln_a - bx.ln() - rx * ln_big_b;
+            // L = max + ln(1 + e^-|a4 - a3|); the larger term's weight 1 / (1 + e^-|a4 - a3|).
+            let e = (-(a4 - a3).abs()).exp();
+            let (l, w4) = if a4 >= a3 {
+                (a4 + e.ln_1p(), 1.0 / (1.0 + e))
+            } else {
+                (a3 + e.ln_1p(), e / (1.0 + e))
+            };
+            let w3 = 1.0 - w4;
+            ll += n * l;
+            dr += n * (w3 * d3.0 - w4 * ln_big_b);
+            dalpha += n * (w3 * d3.1 - w4 * rx / big_b);
+            da += n * w4 / a;
+            db += n * -w4 / bx;
+        }
+        // With respect to the log-parameters.
+        (ll, [dr * r, dalpha * alpha, da * a, db * b])
+    }
+
     pub fn valid(&self) -> bool {
         [self.r, self.alpha, self.a, self.b]
             .iter()

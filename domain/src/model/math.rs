@@ -4,6 +4,20 @@ pub(super) fn ln_gamma(x: f64) -> f64 {
     libm::lgamma(x)
 }
 
+/// The digamma function ψ(x) = d ln Γ(x) / dx for x > 0: the recurrence ψ(x) = ψ(x+1) − 1/x up
+/// to x ≥ 10, then its asymptotic series (to about 1e-12).
+pub(super) fn digamma(mut x: f64) -> f64 {
+    let mut shift = 0.0;
+    while x < 10.0 {
+        shift -= 1.0 / x;
+        x += 1.0;
+    }
+    let inv2 = 1.0 / (x * x);
+    shift + x.ln()
+        - 0.5 / x
+        - inv2 * (1.0 / 12.0 - inv2 * (1.0 / 120.0 - inv2 * (1.0 / 252.0 - inv2 / 240.0)))
+}
+
 pub(super) fn ln_beta(a: f64, b: f64) -> f64 {
     ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
 }
@@ -47,6 +61,23 @@ mod tests {
     use super::*;
     use crate::model::tests::close;
     use crate::model::{prior, Variant};
+
+    #[test]
+    fn digamma_is_the_derivative_of_ln_gamma() {
+        // ψ(1) = −γ (Euler's constant), ψ(1/2) = −γ − 2 ln 2, and the slope of ln Γ elsewhere.
+        let euler = 0.577_215_664_901_532_9;
+        assert!((digamma(1.0) + euler).abs() < 1e-12);
+        assert!((digamma(0.5) + euler + 2.0 * 2f64.ln()).abs() < 1e-12);
+        for x in [0.05, 0.7, 3.3, 12.0, 250.0] {
+            let h = 1e-5 * x;
+            let slope = (ln_gamma(x + h) - ln_gamma(x - h)) / (2.0 * h);
+            assert!(
+                close(digamma(x), slope, 1e-6),
+                "{x}: {} vs {slope}",
+                digamma(x)
+            );
+        }
+    }
 
     #[test]
     fn euler_transformed_series_is_the_same_function() {

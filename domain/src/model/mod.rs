@@ -27,7 +27,9 @@
 //!
 //! # Fitting
 //!
-//! Per campaign, by maximum likelihood with Nelder-Mead (`argmin`) over the log-parameters, with a
+//! Per campaign, by maximum likelihood over the log-parameters: BFGS (`bfgs.rs`) on the analytic
+//! gradient of the likelihood summed over distinct `(x, t_x, T)` histories (and the spend model's
+//! over customers grouped by `x`), Nelder-Mead (`argmin`) where BFGS stops short; with a
 //! penalty `PRIOR_WEIGHT × Σ (ln θ - ln θ_prior)²` toward a shipped prior (parameters fitted on CDNOW,
 //! a real CD retailer's history): it weighs like a handful of customers, so a large shop's own fit
 //! wins and a small one is held near the prior. A fit with fewer than [`MIN_REPEAT_CUSTOMERS`] repeat
@@ -43,13 +45,14 @@
 
 use serde::{Deserialize, Serialize};
 
+mod bfgs;
 mod fit;
 mod likelihood;
 mod math;
 mod predict;
 mod summary;
 
-pub use fit::{fit, worth_storing, CampaignFit, Fit};
+pub use fit::{fit, fit_purchases, worth_storing, CampaignFit, Fit};
 pub use summary::{at_age, profile_summary, summarize, Summary};
 
 /// Below this many customers with a repeat order, the shop's own fit is not trusted.

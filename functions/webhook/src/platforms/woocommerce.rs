@@ -79,12 +79,12 @@ pub(super) fn map(
     // order (a customer or product body replayed under an order topic is refused).
     let resource = req.header("X-WC-Webhook-Resource").map(str::trim);
     let o = Value::Object(object(&req.body)?);
-    let is_order = o.get("order_key").is_some_and(Value::is_string)
-        && o.get("line_items").is_some_and(Value::is_array);
+    let is_order = o.get("line_items").is_some_and(Value::is_array)
+        && o.get("total").is_some_and(|t| !t.is_null());
     if resource.is_some_and(|r| r != "order") || !is_order {
         return Err(super::invalid(
             "X-WC-Webhook-Topic",
-            format!("the signed body is not an order (order_key, line_items), as topic {topic} says: refused"),
+            format!("the signed body is not an order (line_items, total), as topic {topic} says: refused"),
         )
         .into());
     }

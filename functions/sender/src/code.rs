@@ -141,11 +141,8 @@ pub(crate) async fn in_checkout(
     let (Some(shop), Some(config)) = (&deps.checkout, &deps.campaign.config().checkout) else {
         return Ok(());
     };
+    // `reward` is as stored (read by `reward_for`, or just issued): its mark is current.
     if reward.in_checkout_at.is_some() {
-        return Ok(());
-    }
-    let stored = rewards.get_reward(&reward.code).await?;
-    if stored.as_ref().is_some_and(|r| r.in_checkout_at.is_some()) {
         return Ok(());
     }
     let Some(request) = checkout::request(config.platform, reward, profile.email.as_deref())

@@ -554,8 +554,21 @@ pub fn assess_with_model(
     let at_risk = now >= earliest_risk && p_order < policy.at_risk_p_order;
     let mut t = threshold(profile, policy);
     t.days = (lapses_at - last).num_seconds() as f64 / 86_400.0;
+    assessed(profile, t, lapses_at, at_risk, outlook, now)
+}
+
+/// The assessment of a customer who lapses at `lapses_at` and is `at_risk` by a model (the
+/// fitted one, or their own rhythm): the quiet signal comes from it, the others from the order
+/// history.
+fn assessed(
+    profile: &Profile,
+    t: Threshold,
+    lapses_at: DateTime<Utc>,
+    at_risk: bool,
+    outlook: Outlook,
+    now: DateTime<Utc>,
+) -> Assessment {
     let state = state_at(now, lapses_at, || {
-        // The quiet signal comes from the model; the others from the order history.
         let mut signals: Vec<RiskSignal> = risk_signals(profile, &t, 1.0, now);
         if at_risk {
             signals.insert(0, RiskSignal::QuietLongerThanUsual);

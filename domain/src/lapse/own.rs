@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{days, state_at, threshold, Assessment, Basis, LapsePolicy, Outlook, RiskSignal};
+use super::{days, threshold, Assessment, Basis, LapsePolicy, Outlook};
 use crate::customer::Profile;
 use crate::model::{Fit, Summary};
 use crate::rhythm::{self, Rhythm};
@@ -196,17 +196,5 @@ pub(super) fn assess(
     if let Some(last) = profile.last_order_at {
         t.days = (own.lapses_at - last).num_seconds() as f64 / 86_400.0;
     }
-    let state = state_at(now, own.lapses_at, || {
-        // The quiet signal comes from the moments; the others from the order history.
-        let mut signals = super::risk_signals(profile, &t, 1.0, now);
-        if own.at_risk_by(now) {
-            signals.insert(0, RiskSignal::QuietLongerThanUsual);
-        }
-        signals
-    });
-    Assessment {
-        threshold: Some(t),
-        state,
-        outlook: Some(outlook),
-    }
+    super::assessed(profile, t, own.lapses_at, own.at_risk_by(now), outlook, now)
 }

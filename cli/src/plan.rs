@@ -477,6 +477,8 @@ mod tests {
                 product: None,
                 category: Some("coffee".into()),
                 currency: None,
+                order_id: None,
+                refunded: Default::default(),
             });
         }
         p
@@ -519,6 +521,8 @@ mod tests {
                 product: None,
                 category: Some("coffee".into()),
                 currency: None,
+                order_id: None,
+                refunded: Default::default(),
             });
         }
         let r = plan_one(&p, None, &c, at);

@@ -52,6 +52,7 @@ pub fn customer(i: usize, due: bool) -> Profile {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            lines: Vec::new(),
         });
     }
     p.due_at = Some(if due {

@@ -422,6 +422,9 @@ mod tests {
             renewal_due_at: None,
             signed_up_at: None,
             email_status: None,
+            order_id: None,
+            quantity: None,
+            price: None,
         }
     }
 

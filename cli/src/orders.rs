@@ -1,6 +1,9 @@
 //! The orders CSV (`customer_id,email,ordered_at,amount[,currency,first_name,locale,time_zone,
-//! category,product,marketing_consent,unsubscribed,bounced]`, header required) and the profiles it
-//! builds.
+//! category,product,marketing_consent,unsubscribed,bounced,order_id,quantity,price]`, header
+//! required) and the profiles it builds. With `order_id`, a file may list an order's lines one
+//! per row (the order-line form): the rows of one customer's order are one order, its `amount`
+//! the order's total (the first row's), each row's `product`, `category`, `quantity` and `price`
+//! a line of its basket.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -8,7 +11,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use shared::campaign::config::LapsePolicy;
-use shared::domain::customer::{EmailStatus, OrderRecord, Profile};
+use shared::domain::customer::{EmailStatus, OrderLine, OrderRecord, Profile};
 use shared::domain::due::{self, Watch};
 use shared::domain::edge::{CustomerId, Locale};
 use shared::domain::hygiene::EmailAddress;
@@ -22,7 +25,7 @@ use shared::domain::celebration::Birthday;
 /// Columns every file must have.
 pub const REQUIRED: [&str; 4] = ["customer_id", "email", "ordered_at", "amount"];
 /// Columns a file may have.
-pub const OPTIONAL: [&str; 12] = [
+pub const OPTIONAL: [&str; 15] = [
     "currency",
     "first_name",
     "locale",
@@ -35,6 +38,9 @@ pub const OPTIONAL: [&str; 12] = [
     "birthday",
     "renewal_due_at",
     "signed_up_at",
+    "order_id",
+    "quantity",
+    "price",
 ];
 
 /// One good row of the file.
@@ -61,6 +67,13 @@ pub struct OrderRow {
     /// What the shop's old tools knew: no marketing consent or an unsubscribe
     /// (`Unsubscribed`), a bounce or complaint (`Suppressed`); `None` when the row says neither.
     pub email_status: Option<EmailStatus>,
+    /// The shop's id of the order: rows of one customer with the same id are lines of one order
+    /// (and a refund can name it).
+    pub order_id: Option<String>,
+    /// The line's quantity (1 when not given).
+    pub quantity: Option<u32>,
+    /// The line's unit price.
+    pub price: Option<Money>,
 }
 
 /// How far a status keeps a customer from email: an import only ever moves a customer further.
@@ -290,6 +303,20 @@ fn parse_row(
             })
         })
         .transpose()?;
+    let quantity = field("quantity")
+        .map(|q| {
+            q.parse::<u32>()
+                .ok()
+                .filter(|q| (1..=100_000).contains(q))
+                .ok_or_else(|| format!("quantity '{q}' is not a whole number from 1 to 100000"))
+        })
+        .transpose()?;
+    let price = field("price")
+        .map(|t| match Money::parse(&t) {
+            Ok(m) if m.0 >= 0 => Ok(m),
+            _ => Err(format!("price '{t}' is not an amount like 12.50")),
+        })
+        .transpose()?;
     let consent = flag("marketing_consent", field("marketing_consent"))?;
     let unsubscribed = flag("unsubscribed", field("unsubscribed"))?;
     let bounced = flag("bounced", field("bounced"))?;
@@ -316,6 +343,9 @@ fn parse_row(
         renewal_due_at,
         signed_up_at,
         email_status,
+        order_id: field("order_id"),
+        quantity,
+        price,
     })
 }
 
@@ -334,6 +364,9 @@ pub fn build_profiles(
         .filter(|r| until.is_none_or(|u| r.ordered_at <= u))
         .collect();
     sorted.sort_by_key(|r| (r.ordered_at, r.line));
+    // The orders, in the order read: an order's rows are gathered before it is recorded.
+    let mut open: Vec<(&str, OrderRecord)> = Vec::new();
+    let mut seen: std::collections::HashMap<(&str, &str), usize> = Default::default();
     for r in sorted {
         let p = by_customer
             .entry(r.customer_id.as_str())
@@ -357,6 +390,24 @@ pub fn build_profiles(
         if let Some(status) = r.email_status {
             p.email_status = stricter(p.email_status, status);
         }
+        let line = r.product.as_ref().map(|product| OrderLine {
+            product: product.clone(),
+            category: r.category.clone(),
+            quantity: r.quantity.unwrap_or(1),
+            price: r.price,
+        });
+        // A later row of an order already read adds a line to it.
+        if let Some(id) = &r.order_id {
+            match seen.entry((r.customer_id.as_str(), id.as_str())) {
+                std::collections::hash_map::Entry::Occupied(at) => {
+                    open[*at.get()].1.lines.extend(line);
+                    continue;
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(open.len());
+                }
+            }
+        }
         let order = OrderRecord {
             at: r.ordered_at,
             amount: r.amount,
@@ -364,10 +415,16 @@ pub fn build_profiles(
             category: r.category.clone(),
             // Amounts in another currency than the customer's first are kept apart, never summed.
             currency: r.currency.clone(),
-            order_id: None,
+            order_id: r.order_id.clone(),
             refunded: Default::default(),
+            lines: line.into_iter().filter(|_| r.order_id.is_some()).collect(),
         };
-        p.record_order(order);
+        open.push((r.customer_id.as_str(), order));
+    }
+    for (customer, order) in open {
+        if let Some(p) = by_customer.get_mut(customer) {
+            p.record_order(order);
+        }
     }
     by_customer
         .into_values()
@@ -518,6 +575,44 @@ mod tests {
         );
         assert_eq!(f.invalid_emails(), 3, "an empty email is a missing field");
         assert!(f.bad.iter().all(|b| !b.reason.contains("ann@")));
+    }
+
+    #[test]
+    fn the_order_line_form_gathers_a_basket_per_order() {
+        let f = read(
+            "customer_id,email,ordered_at,amount,order_id,product,category,quantity,price
+             c1,a@example.com,2026-01-01,48.00,1001,Espresso blend 1 kg,coffee,2,18.00
+             c1,a@example.com,2026-01-01,48.00,1001,Filter papers,accessories,3,4.00
+             c2,b@example.com,2026-01-02,9.00,1001,Mug,,,
+             c1,a@example.com,2026-02-01,18.00,1002,Espresso blend 1 kg,coffee,,18.00
+             c1,a@example.com,2026-02-03,5,1003,Gift card,,0,
+",
+        )
+        .unwrap();
+        assert_eq!(f.bad.len(), 1, "a quantity of 0 is refused");
+        assert!(f.bad[0].reason.contains("quantity"), "{}", f.bad[0].reason);
+        let policy = shared::campaign::testing::example_campaign().lapse;
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let ps = build_profiles(&f.rows, &policy, at, None);
+        let c1 = ps.iter().find(|p| p.customer_id == "c1").unwrap();
+        assert_eq!(c1.order_count, 2, "two rows of order 1001 are one order");
+        assert_eq!(c1.lifetime_value, Money(6600));
+        let first = &c1.orders[0];
+        assert_eq!(first.order_id.as_deref(), Some("1001"));
+        assert_eq!(first.lines.len(), 2);
+        assert_eq!(first.lines[1].quantity, 3);
+        assert_eq!(first.lines[1].price, Some(Money(400)));
+        assert_eq!(
+            c1.favourite_product(),
+            Some("Espresso blend 1 kg"),
+            "3 units each: the one bought last"
+        );
+        let c2 = ps.iter().find(|p| p.customer_id == "c2").unwrap();
+        assert_eq!(
+            c2.orders[0].lines.len(),
+            1,
+            "another customer's 1001 is their own"
+        );
     }
 
     #[test]

@@ -479,6 +479,7 @@ mod tests {
                 currency: None,
                 order_id: None,
                 refunded: Default::default(),
+                lines: Vec::new(),
             });
         }
         p
@@ -523,6 +524,7 @@ mod tests {
                 currency: None,
                 order_id: None,
                 refunded: Default::default(),
+                lines: Vec::new(),
             });
         }
         let r = plan_one(&p, None, &c, at);

@@ -60,6 +60,7 @@ fn context(
         first_name: Some("Alex".into()),
         last_product: Some("Ethiopia Yirgacheffe beans".into()),
         last_category: Some("coffee".into()),
+        favourite_product: Some("Ethiopia Yirgacheffe beans".into()),
         customer_since: shared::campaign::format_date(
             chrono::NaiveDate::from_ymd_opt(2023, 4, 2).expect("date"),
             locale,

@@ -98,6 +98,7 @@ async fn paused(w: &World, id: &str, status: EmailStatus) {
         currency: None,
         order_id: None,
         refunded: Default::default(),
+        lines: Vec::new(),
     });
     p.tags.insert(Reason::Quality.tag());
     p.survey_reason = Some(Reason::Quality);

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::celebration::Birthday;
-use super::customer::{EmailStatus, OrderRecord, Profile};
+use super::customer::{EmailStatus, OrderLine, OrderRecord, Profile, ORDER_LINES};
 use super::due::{self, Watch};
 use super::edge::{CustomerId, Locale};
 use super::engagement::PageKind;
@@ -71,6 +71,8 @@ pub struct Activity {
     pub refunded: Option<Refunded>,
     pub product: Option<String>,
     pub category: Option<String>,
+    /// An order's lines (the whole basket), when the shop sends them.
+    pub lines: Vec<OrderLine>,
     /// Which page a `page_view` was.
     pub page_kind: Option<PageKind>,
     pub profile: ProfileFields,
@@ -98,6 +100,7 @@ impl Activity {
             refunded: None,
             product: None,
             category: None,
+            lines: Vec::new(),
             page_kind: None,
             profile,
         }
@@ -315,15 +318,20 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
     match a.kind {
         Kind::Order => {
             if let Some((amount, currency)) = &a.amount {
+                let first = a.lines.first();
                 profile.record_order_in(
                     OrderRecord {
                         at: a.occurred_at,
                         amount: *amount,
-                        product: a.product.clone(),
-                        category: a.category.clone(),
+                        product: a.product.clone().or(first.map(|l| l.product.clone())),
+                        category: a
+                            .category
+                            .clone()
+                            .or(first.and_then(|l| l.category.clone())),
                         currency: None,
                         order_id: Some(a.order_key().to_string()),
                         refunded: Money::ZERO,
+                        lines: a.lines.iter().take(ORDER_LINES).cloned().collect(),
                     },
                     currency,
                 );
@@ -703,6 +711,7 @@ mod tests {
             refunded: None,
             product: None,
             category: None,
+            lines: Vec::new(),
             page_kind: None,
             profile: ProfileFields::default(),
         }

@@ -154,6 +154,7 @@ mod tests {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            lines: Vec::new(),
         });
         assert_eq!(
             due_today(&p, &tz, at(2024, 2, 29, 13)),

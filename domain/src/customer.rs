@@ -12,9 +12,35 @@ use super::money::Money;
 
 /// How many recent orders a profile keeps to find the rhythm.
 pub const ORDER_HISTORY: usize = 24;
+/// How many lines of one order are kept (the first ones the shop lists).
+pub const ORDER_LINES: usize = 20;
+/// How many order lines a profile keeps in all: past it, the oldest orders' lines go (their
+/// `product` and `category` stay).
+pub const PROFILE_LINES: usize = 120;
+
+/// One line of an order: what was bought, how many, at what unit price.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OrderLine {
+    pub product: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub quantity: u32,
+    /// The unit price, when the shop says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Money>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
 
 /// One order as the profile remembers it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct OrderRecord {
     pub at: DateTime<Utc>,
     pub amount: Money,
@@ -34,6 +60,10 @@ pub struct OrderRecord {
     /// cancellation removes the order).
     #[serde(default, skip_serializing_if = "Money::is_zero")]
     pub refunded: Money,
+    /// The order's lines, at most [`ORDER_LINES`] (`product` and `category` are the first
+    /// line's when the shop sends lines).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<OrderLine>,
 }
 
 impl OrderRecord {
@@ -276,8 +306,17 @@ impl Profile {
         self.first_order_at = Some(self.first_order_at.map_or(order.at, |f| f.min(order.at)));
         self.last_order_at = Some(self.last_order_at.map_or(order.at, |l| l.max(order.at)));
         self.last_activity_at = Some(self.last_activity_at.map_or(order.at, |l| l.max(order.at)));
+        order.lines.truncate(ORDER_LINES);
         let pos = self.orders.partition_point(|o| o.at <= order.at);
         self.orders.insert(pos, order);
+        let mut lines: usize = self.orders.iter().map(|o| o.lines.len()).sum();
+        for o in self.orders.iter_mut() {
+            if lines <= PROFILE_LINES {
+                break;
+            }
+            lines -= o.lines.len();
+            o.lines.clear();
+        }
         if self.orders.len() > ORDER_HISTORY {
             let extra = self.orders.len() - ORDER_HISTORY;
             for o in self.orders.drain(..extra) {
@@ -308,6 +347,7 @@ impl Profile {
                         currency: currency.cloned(),
                         order_id: None,
                         refunded: Default::default(),
+                        lines: Vec::new(),
                     })
                 })
                 .collect::<Vec<_>>()
@@ -362,6 +402,32 @@ impl Profile {
 
     pub fn last_category(&self) -> Option<&str> {
         self.orders.iter().rev().find_map(|o| o.category.as_deref())
+    }
+
+    /// What the customer bought most: the product with the most units over the orders the
+    /// profile keeps (an order without lines counts its `product` once); of equals, the one
+    /// bought last.
+    pub fn favourite_product(&self) -> Option<&str> {
+        let mut units: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
+        for (i, o) in self.orders.iter().enumerate() {
+            let lines: Vec<(&str, u32)> = if o.lines.is_empty() {
+                o.product.as_deref().map(|p| (p, 1)).into_iter().collect()
+            } else {
+                o.lines
+                    .iter()
+                    .map(|l| (l.product.as_str(), l.quantity))
+                    .collect()
+            };
+            for (product, quantity) in lines {
+                let e = units.entry(product).or_default();
+                e.0 += u64::from(quantity);
+                e.1 = i;
+            }
+        }
+        units
+            .into_iter()
+            .max_by_key(|(_, (n, last))| (*n, *last))
+            .map(|(p, _)| p)
     }
 
     /// Whether any email may be sent at all. A sunset is not checked here: it keeps the customer
@@ -619,7 +685,61 @@ mod tests {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            lines: Vec::new(),
         }
+    }
+
+    fn basket(day: u32, lines: &[(&str, u32)]) -> OrderRecord {
+        OrderRecord {
+            lines: lines
+                .iter()
+                .map(|(p, q)| OrderLine {
+                    product: (*p).into(),
+                    category: Some("coffee".into()),
+                    quantity: *q,
+                    price: Some(Money(1200)),
+                })
+                .collect(),
+            ..order(day, 4800)
+        }
+    }
+
+    #[test]
+    fn the_favourite_is_what_they_bought_most_units_of_not_what_came_first() {
+        let mut p = Profile::new("c1".parse().unwrap());
+        p.record_order(basket(1, &[("Filter papers", 1), ("Espresso blend", 2)]));
+        p.record_order(basket(5, &[("Espresso blend", 1), ("Mug", 1)]));
+        p.record_order(basket(9, &[("Filter papers", 2)]));
+        assert_eq!(
+            p.favourite_product(),
+            Some("Filter papers"),
+            "3 units, bought last"
+        );
+        p.record_order(basket(12, &[("Espresso blend", 4)]));
+        assert_eq!(p.favourite_product(), Some("Espresso blend"));
+        p.record_order(OrderRecord {
+            product: Some("Gift card".into()),
+            ..order(14, 2500)
+        });
+        assert_eq!(p.favourite_product(), Some("Espresso blend"));
+    }
+
+    #[test]
+    fn lines_are_bounded_per_order_and_per_profile() {
+        let mut p = Profile::new("c1".parse().unwrap());
+        let many: Vec<(String, u32)> = (0..30).map(|i| (format!("item {i}"), 1)).collect();
+        let many: Vec<(&str, u32)> = many.iter().map(|(s, q)| (s.as_str(), *q)).collect();
+        for day in 1..=20 {
+            p.record_order(basket(day, &many));
+        }
+        assert!(p.orders.iter().all(|o| o.lines.len() <= ORDER_LINES));
+        let kept: usize = p.orders.iter().map(|o| o.lines.len()).sum();
+        assert!(kept <= PROFILE_LINES, "{kept}");
+        assert_eq!(
+            p.orders.last().unwrap().lines.len(),
+            ORDER_LINES,
+            "the newest orders keep theirs"
+        );
     }
 
     #[test]

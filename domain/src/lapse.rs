@@ -799,6 +799,7 @@ mod tests {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            lines: Vec::new(),
         });
         for g in gaps {
             at += days(*g);
@@ -810,6 +811,7 @@ mod tests {
                 currency: None,
                 order_id: None,
                 refunded: Default::default(),
+                lines: Vec::new(),
             });
         }
         p

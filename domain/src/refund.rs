@@ -258,6 +258,7 @@ mod tests {
                     currency: None,
                     order_id: Some(id.into()),
                     refunded: Money::ZERO,
+                    lines: Vec::new(),
                 },
                 "EUR",
             );

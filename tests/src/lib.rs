@@ -510,6 +510,7 @@ pub fn customer(id: &str, email: &str, gap: i64, quiet: i64) -> Profile {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            lines: Vec::new(),
         });
     }
     p.due_at = Some(now() - Duration::hours(1));

@@ -300,6 +300,9 @@ pub fn order_row(p: &Person, at: DateTime<Utc>, amount: Money, _first: bool) -> 
         renewal_due_at: None,
         signed_up_at: None,
         email_status: None,
+        order_id: None,
+        quantity: None,
+        price: None,
     }
 }
 

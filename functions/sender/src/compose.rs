@@ -76,6 +76,7 @@ pub fn compose(
         first_name: profile.first_name.clone(),
         last_product: profile.last_product().map(str::to_string),
         last_category: profile.last_category().map(str::to_string),
+        favourite_product: profile.favourite_product().map(str::to_string),
         customer_since: locale::format_date(since, &locale_code),
         years_as_customer: months / 12,
         months_as_customer: months,

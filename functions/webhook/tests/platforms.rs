@@ -8,6 +8,7 @@ use common::*;
 use serde_json::{json, Value};
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::experiment::Group;
+use shared::domain::money::Money;
 use shared::domain::sequence::{ExitReason, Status};
 use shared::ports::ProfileStore;
 use test_support::requests::base64_hmac;
@@ -97,6 +98,10 @@ async fn a_shopify_shop_wins_a_customer_back_with_the_reward_code() {
     assert_eq!(p.email.as_deref(), Some("john@example.com"));
     assert_eq!(p.first_name.as_deref(), Some("John"));
     assert_eq!(p.locale.as_deref(), Some("sv-SE"));
+    let basket = &p.orders.last().unwrap().lines;
+    assert_eq!(basket.len(), 1);
+    assert_eq!(basket[0].product, "Ethiopia Yirgacheffe 500 g");
+    assert_eq!(basket[0].price, Some(Money(4200)));
     assert_eq!(p.email_status, EmailStatus::Subscribed);
     let totals = w.totals(VARIANT, Group::Treated).await;
     assert_eq!(
@@ -361,6 +366,9 @@ async fn a_woocommerce_shop_wins_a_customer_back_with_the_coupon() {
     assert_eq!(w.totals(VARIANT, Group::Treated).await.get("redeemed"), 1);
     let p = w.profile(WOO_CUSTOMER).await;
     assert_eq!(p.email.as_deref(), Some("john.doe@example.com"));
+    let line = &p.orders.last().unwrap().lines[0];
+    assert_eq!((line.product.as_str(), line.quantity), ("Woo Single #1", 2));
+    assert_eq!(line.price, Some(Money(300)), "a price sent as a number");
     // Each later order.updated of the same order is a duplicate.
     replay_changes_nothing(
         &w,
@@ -412,6 +420,9 @@ async fn a_stripe_account_wins_a_subscriber_back() {
     let p = w.profile(STRIPE_CUSTOMER).await;
     assert_eq!(p.email.as_deref(), Some("jenny.rosen@example.com"));
     assert_eq!(p.first_name.as_deref(), Some("Jenny"));
+    let line = &p.orders.last().unwrap().lines[0];
+    assert_eq!(line.product, "1 × Coffee subscription (at €19.00 / month)");
+    assert_eq!(line.price, Some(Money(1900)));
     assert_eq!(p.order_count, 3);
     replay_changes_nothing(&w, stripe("stripe_invoice_paid.json")).await;
 }

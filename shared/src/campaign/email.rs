@@ -17,6 +17,8 @@ pub struct EmailContext {
     pub last_product: Option<String>,
     /// The category of the customer's most recent order that names one.
     pub last_category: Option<String>,
+    /// What the customer bought most (the most units over their recent orders' lines).
+    pub favourite_product: Option<String>,
     /// The first order's date, written for the customer's locale (see [`format_date`]).
     pub customer_since: String,
     pub years_as_customer: u32,
@@ -124,6 +126,7 @@ pub(crate) fn full_sample(locale: &str, reward_kind: RewardKind) -> EmailContext
         first_name: Some("Alex".into()),
         last_product: Some("Ethiopia Yirgacheffe 500 g".into()),
         last_category: Some("coffee".into()),
+        favourite_product: Some("Ethiopia Yirgacheffe 500 g".into()),
         customer_since: format_date(
             NaiveDate::from_ymd_opt(2023, 5, 2).expect("valid date"),
             locale,
@@ -175,6 +178,7 @@ pub(crate) fn empty_sample(locale: &str) -> EmailContext {
         first_name: None,
         last_product: None,
         last_category: None,
+        favourite_product: None,
         reward: None,
         survey: Vec::new(),
         nps: Vec::new(),

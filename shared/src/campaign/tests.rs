@@ -180,6 +180,24 @@ fn the_offer_carries_the_survey_and_the_follow_up_the_nps_row() {
 }
 
 #[test]
+fn every_locale_names_what_the_customer_bought_most_and_since_when_they_are_a_customer() {
+    let c = example();
+    for locale in &c.config().locales {
+        let mut ctx = full_sample(locale, RewardKind::AmountOff);
+        ctx.last_product = Some("Mug".into());
+        ctx.favourite_product = Some("Espresso blend 1 kg".into());
+        let tips = c.render_template("tips", locale, &ctx).unwrap();
+        let offer = c.render_email(1, locale, &ctx).unwrap();
+        for body in [&tips.html, &tips.text] {
+            assert!(body.contains("Espresso blend 1 kg"), "{locale}: {body}");
+        }
+        for body in [&offer.html, &offer.text] {
+            assert!(body.contains(&ctx.customer_since), "{locale}: {body}");
+        }
+    }
+}
+
+#[test]
 fn a_customer_without_name_product_or_reward_still_gets_a_graceful_email() {
     let c = example();
     for locale in &c.config().locales {

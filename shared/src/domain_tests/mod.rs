@@ -24,5 +24,6 @@ fn order_at(at: DateTime<Utc>, amount: i64) -> OrderRecord {
         currency: None,
         order_id: None,
         refunded: Default::default(),
+        lines: Vec::new(),
     }
 }

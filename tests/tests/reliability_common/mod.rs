@@ -202,6 +202,7 @@ fn profile(id: &str) -> Profile {
         currency: None,
         order_id: None,
         refunded: Default::default(),
+        lines: Vec::new(),
     });
     p
 }
@@ -621,6 +622,7 @@ fn lapsed(id: &str) -> Profile {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            lines: Vec::new(),
         });
     }
     p.record_order(OrderRecord {
@@ -631,6 +633,7 @@ fn lapsed(id: &str) -> Profile {
         currency: None,
         order_id: None,
         refunded: Default::default(),
+        lines: Vec::new(),
     });
     p.due_at = Some(now() - Duration::hours(1));
     p

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use shared::domain::celebration::Birthday;
+use shared::domain::customer::OrderLine;
 use shared::domain::edge::{CustomerId, Locale};
 use shared::domain::engagement::{parse_renewal, PageKind};
 use shared::domain::hygiene::EmailAddress;
@@ -50,8 +51,22 @@ struct Body {
     order_id: Option<Text<200>>,
     product: Option<Text<200>>,
     category: Option<Text<100>>,
+    lines: Option<Vec<Line>>,
     page_kind: Option<Parsed<PageKind>>,
     profile: Option<Profile>,
+}
+
+/// How many lines an order may list.
+const MAX_LINES: usize = 200;
+
+/// One of `lines`.
+#[derive(Deserialize)]
+#[serde(expecting = "an object {\"product\", \"category\"?, \"quantity\"?, \"price\"?}")]
+struct Line {
+    product: Option<Text<200>>,
+    category: Option<Text<100>>,
+    quantity: Option<u32>,
+    price: Option<Money>,
 }
 
 const AMOUNT_SHAPE: &str = "an object {\"value\": \"12.50\", \"currency\": \"EUR\"}";
@@ -243,6 +258,41 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
             "amount is missing: an order needs {\"value\", \"currency\"}",
         ));
     }
+    let lines = match b.lines {
+        Some(_) if kind != Kind::Order => {
+            return Err(invalid(
+                "lines",
+                "lines belong to type order only: leave them out",
+            ))
+        }
+        Some(lines) if lines.len() > MAX_LINES => {
+            return Err(invalid(
+                "lines",
+                format!("an order lists at most {MAX_LINES} lines"),
+            ))
+        }
+        lines => lines
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let field = |name: &str| format!("lines[{i}].{name}");
+                let quantity = l.quantity.unwrap_or(1);
+                if !(1..=100_000).contains(&quantity) {
+                    return Err(invalid(&field("quantity"), "quantity must be 1 to 100000"));
+                }
+                if l.price.is_some_and(|p| p.0 < 0) {
+                    return Err(invalid(&field("price"), "price must not be negative"));
+                }
+                Ok(OrderLine {
+                    product: required(l.product, &field("product"))?.0,
+                    category: l.category.map(|t| t.0),
+                    quantity,
+                    price: l.price,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
     let order_id = b.order_id.map(|t| t.0);
     let order_ref = b.order_ref.map(|t| t.0);
     // A refund names its order, and its amount (when it has one) is this refund's alone.
@@ -282,6 +332,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
         refunded,
         product: b.product.map(|t| t.0),
         category: b.category.map(|t| t.0),
+        lines,
         page_kind,
         profile,
     })
@@ -317,6 +368,30 @@ mod tests {
         v.as_object_mut().unwrap().remove("amount");
         let a = parse(&body(v), now()).unwrap();
         assert_eq!(a.refunded, Some(Refunded::Whole), "a cancellation");
+    }
+
+    #[test]
+    fn an_order_lists_its_basket_and_a_bad_line_is_named() {
+        let mut v = order();
+        v["lines"] = json!([
+            {"product": "Espresso blend 1 kg", "category": "coffee", "quantity": 2, "price": "18.00"},
+            {"product": "Filter papers"},
+        ]);
+        let a = parse(&body(v.clone()), now()).unwrap();
+        assert_eq!(a.lines.len(), 2);
+        assert_eq!(a.lines[0].quantity, 2);
+        assert_eq!(a.lines[1].quantity, 1);
+        assert_eq!(a.lines[0].price, Some(Money(1800)));
+        v["lines"][1] = json!({"quantity": 3});
+        assert_eq!(
+            parse(&body(v.clone()), now()).unwrap_err().field,
+            "lines[1].product"
+        );
+        v["lines"][1] = json!({"product": "x", "quantity": 0});
+        assert_eq!(
+            parse(&body(v), now()).unwrap_err().field,
+            "lines[1].quantity"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
+use shared::domain::customer::{OrderLine, ORDER_LINES};
 use shared::domain::edge::{CustomerId, Locale};
 use shared::domain::hygiene::EmailAddress;
 use shared::domain::money::{Currency, Money};
@@ -208,6 +209,59 @@ pub(crate) fn email_at(v: &Value, pointer: &str) -> Option<EmailAddress> {
 /// A locale like `en` or `sv-SE`, else none.
 pub(crate) fn locale_at(v: &Value, pointer: &str) -> Option<Locale> {
     Locale::parse(v.pointer(pointer)?.as_str()?).ok()
+}
+
+/// Where a platform's order lines keep what a line is.
+pub(crate) struct LineFields {
+    /// The array of lines (a JSON pointer).
+    pub lines: &'static str,
+    pub product: &'static str,
+    pub category: Option<&'static str>,
+    pub quantity: &'static str,
+}
+
+/// The order lines at `fields.lines`, at most [`ORDER_LINES`], each with its unit price from
+/// `price` (a line's value, or `None`): a line without a product name is skipped, a quantity
+/// that is no positive number is 1. The platforms' own bodies never refuse an order for a line.
+pub(crate) fn lines_at(
+    o: &Value,
+    fields: &LineFields,
+    price: impl Fn(&Value, u32) -> Option<Money>,
+) -> Vec<OrderLine> {
+    o.pointer(fields.lines)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|l| {
+            let product = str_at(l, fields.product, 200)?.to_string();
+            let quantity = l
+                .pointer(fields.quantity)
+                .and_then(Value::as_u64)
+                .and_then(|q| u32::try_from(q).ok())
+                .filter(|q| (1..=100_000).contains(q))
+                .unwrap_or(1);
+            Some(OrderLine {
+                product,
+                category: fields
+                    .category
+                    .and_then(|c| str_at(l, c, 100))
+                    .map(str::to_string),
+                quantity,
+                price: price(l, quantity).filter(|p| p.0 >= 0),
+            })
+        })
+        .take(ORDER_LINES)
+        .collect()
+}
+
+/// A decimal amount written as a JSON string or number (`"18.00"`, `18`, `18.5`).
+pub(crate) fn decimal_at(v: &Value, pointer: &str) -> Option<Money> {
+    match v.pointer(pointer)? {
+        Value::String(s) => Money::parse(s).ok(),
+        Value::Number(n) if n.is_i64() => Money::from_major(n.as_i64()?),
+        Value::Number(n) => Money::parse(&format!("{:.2}", n.as_f64()?)).ok(),
+        _ => None,
+    }
 }
 
 /// The first word of a full name.

@@ -22,8 +22,9 @@ use shared::domain::money::Money;
 use shared::domain::refund::Refunded;
 
 use super::{
-    amount, customer_id_at, email_at, id_at, locale_at, object, str_at, time_at,
-    verify_base64_hmac, within_window, MapError, Mapped, PlatformSignatureError,
+    amount, customer_id_at, decimal_at, email_at, id_at, lines_at, locale_at, object, str_at,
+    time_at, verify_base64_hmac, within_window, LineFields, MapError, Mapped,
+    PlatformSignatureError,
 };
 use crate::activity::{Activity, Invalid, Kind, ProfileFields};
 use crate::http::HttpRequest;
@@ -248,8 +249,16 @@ fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError>
             str_at(o, "/checkout_token", 200).map_or_else(|| order_id.clone(), str::to_string),
         ),
         order_id: Some(order_id.clone()),
-        product: str_at(o, "/line_items/0/title", 200).map(str::to_string),
-        category: str_at(o, "/line_items/0/product_type", 100).map(str::to_string),
+        lines: lines_at(
+            o,
+            &LineFields {
+                lines: "/line_items",
+                product: "/title",
+                category: Some("/product_type"),
+                quantity: "/quantity",
+            },
+            |l, _| decimal_at(l, "/price"),
+        ),
         ..Activity::new(
             format!("shopify:order:{order_id}"),
             customer_id,

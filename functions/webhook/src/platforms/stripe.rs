@@ -15,12 +15,13 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use shared::domain::edge::CustomerId;
-use shared::domain::money::Money;
+use shared::domain::money::{Currency, Money};
 use shared::domain::refund::Refunded;
 use shared::signing::{verify_webhook, SignatureError};
 
 use super::{
-    currency_code, email_at, first_word, object, str_at, MapError, Mapped, PlatformSignatureError,
+    currency_code, email_at, first_word, lines_at, object, str_at, LineFields, MapError, Mapped,
+    PlatformSignatureError,
 };
 use crate::activity::{Activity, Kind, ProfileFields};
 use crate::http::HttpRequest;
@@ -107,16 +108,35 @@ pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
         .filter(|o| o.is_object())
         .ok_or_else(|| super::invalid("data.object", "the event has no data.object"))?;
     let previous = event.pointer("/data/previous_attributes");
-    let activity = |kind: Kind, occurred_at: DateTime<Utc>, amount, customer_id: CustomerId| {
+    let activity = |kind: Kind,
+                    occurred_at: DateTime<Utc>,
+                    amount: Option<(Money, Currency)>,
+                    customer_id: CustomerId| {
         let profile = ProfileFields {
             email: email_at(obj, "/customer_email"),
             first_name: str_at(obj, "/customer_name", 100).and_then(first_word),
             ..ProfileFields::default()
         };
+        let lines = match &amount {
+            Some((_, currency)) => lines_at(
+                obj,
+                &LineFields {
+                    lines: "/lines/data",
+                    product: "/description",
+                    category: None,
+                    quantity: "/quantity",
+                },
+                |l, quantity| {
+                    let total = money(l.get("amount")?.as_i64()?, currency)?;
+                    Some(Money(total.0 / i64::from(quantity)))
+                },
+            ),
+            None => Vec::new(),
+        };
         Mapped::Record(Box::new(Activity {
             amount,
             order_id: (kind == Kind::Order).then(|| payment_of(obj)).flatten(),
-            product: str_at(obj, "/lines/data/0/description", 200).map(str::to_string),
+            lines,
             ..Activity::new(
                 format!("stripe:{event_id}"),
                 customer_id,

@@ -20,8 +20,8 @@ use shared::domain::money::Money;
 use shared::domain::refund::Refunded;
 
 use super::{
-    amount, customer_id_at, email_at, id_at, object, str_at, time_at, verify_base64_hmac,
-    within_window, MapError, Mapped, PlatformSignatureError,
+    amount, customer_id_at, decimal_at, email_at, id_at, lines_at, object, str_at, time_at,
+    verify_base64_hmac, within_window, LineFields, MapError, Mapped, PlatformSignatureError,
 };
 use crate::activity::{Activity, Kind, ProfileFields};
 use crate::http::HttpRequest;
@@ -177,7 +177,16 @@ pub(super) fn map(
         reward_code: str_at(&o, "/coupon_lines/0/code", 64).map(str::to_string),
         order_ref: Some(order_id.clone()),
         order_id: Some(order_id.clone()),
-        product: str_at(&o, "/line_items/0/name", 200).map(str::to_string),
+        lines: lines_at(
+            &o,
+            &LineFields {
+                lines: "/line_items",
+                product: "/name",
+                category: None,
+                quantity: "/quantity",
+            },
+            |l, _| decimal_at(l, "/price"),
+        ),
         ..Activity::new(
             format!("woocommerce:order:{order_id}"),
             customer_id,

@@ -230,6 +230,7 @@ impl World {
                 currency: None,
                 order_id: None,
                 refunded: Default::default(),
+                lines: Vec::new(),
             });
         }
         self.store.save_profile(&p).await.unwrap();

@@ -280,7 +280,7 @@ pub(crate) async fn plan_command(a: PlanArgs) -> CliResult<()> {
             let profiles = orders::build_profiles(&parsed.rows, &config.lapse, at, Some(at));
             // The file's own customers fit the model, as an import would store it.
             let mut config = config.clone();
-            config.lapse = plan::lapse_fitted_on(&profiles, &config.lapse, at);
+            config.lapse = plan::lapse_fitted_on(&profiles, &config.lapse, &config.valuation(), at);
             profiles
                 .iter()
                 .map(|p| plan::plan_one(p, None, &config, at))

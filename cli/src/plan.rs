@@ -335,6 +335,7 @@ fn category_note(p: &Profile, campaign: &CampaignConfig) -> String {
 pub fn lapse_fitted_on(
     profiles: &[Profile],
     policy: &shared::campaign::config::LapsePolicy,
+    valuation: &shared::domain::money::Valuation<'_>,
     at: DateTime<Utc>,
 ) -> shared::campaign::config::LapsePolicy {
     use shared::domain::model;
@@ -343,7 +344,7 @@ pub fn lapse_fitted_on(
     }
     let summaries: Vec<model::Summary> = profiles
         .iter()
-        .filter_map(|p| model::profile_summary(p, at))
+        .filter_map(|p| model::fit_summary(p, at, valuation))
         .collect();
     let fit = model::fit(policy.model_variant(), &summaries);
     if let Some(w) = &fit.warning {

@@ -53,7 +53,7 @@ mod predict;
 mod summary;
 
 pub use fit::{fit, fit_purchases, worth_storing, CampaignFit, Fit};
-pub use summary::{at_age, profile_summary, summarize, Summary};
+pub use summary::{at_age, fit_summary, profile_summary, summarize, Summary};
 
 /// Below this many customers with a repeat order, the shop's own fit is not trusted.
 pub const MIN_REPEAT_CUSTOMERS: usize = 50;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::customer::Profile;
+use crate::money::{Money, Valuation};
 
 /// What the model needs to know of one customer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -30,41 +31,82 @@ fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
 /// Times are counted from the start of the first order's UTC day; a `now` before the last order
 /// counts as the last order's time (never a negative age).
 pub fn summarize(orders: &[(DateTime<Utc>, f64)], now: DateTime<Utc>) -> Option<Summary> {
+    let valued = |(t, v): &(DateTime<Utc>, f64)| (*t, Some(*v));
     if orders.is_sorted_by_key(|(t, _)| *t) {
-        return summarize_sorted(orders.iter().copied(), now);
+        return summarize_sorted(orders.iter().map(valued), now);
     }
     let mut sorted = orders.to_vec();
     sorted.sort_by_key(|(t, _)| *t);
-    summarize_sorted(sorted.into_iter(), now)
+    summarize_sorted(sorted.iter().map(valued), now)
 }
 
-/// [`summarize`] of orders oldest first, in one pass: orders on one UTC day are one occasion.
+/// One purchase occasion (a UTC day's orders): the sum of the values it has, and whether any.
+#[derive(Clone, Copy)]
+struct Occasion {
+    total: f64,
+    valued: bool,
+}
+
+impl Occasion {
+    fn of(v: Option<f64>) -> Occasion {
+        Occasion {
+            total: v.unwrap_or(0.0),
+            valued: v.is_some(),
+        }
+    }
+
+    fn add(&mut self, v: Option<f64>) {
+        if let Some(v) = v {
+            self.total += v;
+            self.valued = true;
+        }
+    }
+}
+
+/// [`summarize`] of orders oldest first, in one pass: orders on one UTC day are one occasion. An
+/// order without a value (`None`: paid in another currency than the customer's) is an occasion
+/// like any other, but adds nothing to the mean value, so amounts of two currencies are never
+/// added together.
 fn summarize_sorted(
-    orders: impl Iterator<Item = (DateTime<Utc>, f64)>,
+    orders: impl Iterator<Item = (DateTime<Utc>, Option<f64>)>,
     now: DateTime<Utc>,
 ) -> Option<Summary> {
     let mut orders = orders.map(|(t, v)| (t.date_naive(), v));
-    let (first_day, mut day_total) = orders.next()?;
+    let (first_day, v) = orders.next()?;
+    let mut day = Occasion::of(v);
     let mut last_day = first_day;
-    let mut first_total = None;
-    let (mut repeats, mut repeat_total) = (0u32, 0.0);
+    let mut first: Option<Occasion> = None;
+    let (mut repeats, mut valued, mut repeat_total) = (0u32, 0u32, 0.0);
+    let mut close = |o: Occasion, valued: &mut u32| {
+        if o.valued {
+            repeat_total += o.total;
+            *valued += 1;
+        }
+    };
     for (d, v) in orders {
         if d == last_day {
-            day_total += v;
+            day.add(v);
             continue;
         }
         // The occasion on `last_day` is complete.
-        match first_total {
-            None => first_total = Some(day_total),
-            Some(_) => repeat_total += day_total,
+        match first {
+            None => first = Some(day),
+            Some(_) => close(day, &mut valued),
         }
         repeats += 1;
-        (last_day, day_total) = (d, v);
+        (last_day, day) = (d, Occasion::of(v));
     }
     // The repeat occasions' mean value; a one-order customer's own order value.
-    let mean_value = match first_total {
-        None => day_total,
-        Some(_) => (repeat_total + day_total) / f64::from(repeats),
+    let mean_value = match first {
+        None => day.total,
+        Some(_) => {
+            close(day, &mut valued);
+            if valued > 0 {
+                repeat_total / f64::from(valued)
+            } else {
+                0.0
+            }
+        }
     };
     let (first, last) = (day_start(first_day), day_start(last_day));
     let recency = days_between(first, last);
@@ -76,13 +118,34 @@ fn summarize_sorted(
     })
 }
 
-/// A profile's summary at `now`. Orders dropped from the bounded history count as earlier occasions.
+impl Summary {
+    /// The summary with its mean value in the campaign currency of `valuation`: a customer who
+    /// pays in `currency` (`None`: the campaign's) has theirs converted at the configured rate;
+    /// without a rate it is 0, which keeps the customer out of the spend fit (their orders still
+    /// count in the purchase fit). So a fit over many customers never adds kronor to euros.
+    pub fn valued_in(mut self, currency: Option<&str>, valuation: &Valuation<'_>) -> Summary {
+        let from = currency.unwrap_or(valuation.currency);
+        self.mean_value = valuation
+            .convert(Money(self.mean_value.round() as i64), from)
+            .map_or(0.0, |m| m.0 as f64);
+        self
+    }
+}
+
+/// A profile's summary at `now`. Orders dropped from the bounded history count as earlier
+/// occasions. The mean value is in the customer's currency (`Profile::currency`): orders they
+/// paid in another count as occasions, not in the mean.
 pub fn profile_summary(profile: &Profile, now: DateTime<Utc>) -> Option<Summary> {
-    let orders = profile.orders.iter().map(|o| (o.at, o.net().0 as f64));
+    let orders = profile
+        .orders
+        .iter()
+        .map(|o| (o.at, o.currency.is_none().then(|| o.net().0 as f64)));
     let mut s = if profile.orders.is_sorted_by_key(|o| o.at) {
         summarize_sorted(orders, now)?
     } else {
-        summarize(&orders.collect::<Vec<_>>(), now)?
+        let mut all: Vec<_> = orders.collect();
+        all.sort_by_key(|(t, _)| *t);
+        summarize_sorted(all.into_iter(), now)?
     };
     let dropped = (profile.order_count as usize).saturating_sub(profile.orders.len());
     if dropped > 0 {
@@ -96,6 +159,16 @@ pub fn profile_summary(profile: &Profile, now: DateTime<Utc>) -> Option<Summary>
         }
     }
     Some(s)
+}
+
+/// A profile's summary at `now` for a fit over many customers: its mean value in the campaign
+/// currency ([`Summary::valued_in`]).
+pub fn fit_summary(
+    profile: &Profile,
+    now: DateTime<Utc>,
+    valuation: &Valuation<'_>,
+) -> Option<Summary> {
+    profile_summary(profile, now).map(|s| s.valued_in(profile.currency.as_deref(), valuation))
 }
 
 /// The moment a customer whose first occasion was on `first_day` reaches `age` days.
@@ -140,5 +213,42 @@ mod tests {
         let late = [orders[0], orders[2], (d(11, 20), 100.0)];
         let sm = summarize(&late, now).unwrap();
         assert_eq!((sm.frequency, sm.mean_value), (1, 300.0));
+    }
+
+    #[test]
+    fn kronor_are_never_added_to_euros_in_a_customer_or_across_a_fit() {
+        use crate::customer::OrderRecord;
+        let d = |day| Utc.with_ymd_and_hms(2026, 1, day, 12, 0, 0).unwrap();
+        let mut p = Profile::new("c1".parse().unwrap());
+        for (day, minor, currency) in [(1, 2000, "EUR"), (11, 3000, "EUR"), (21, 40000, "SEK")] {
+            p.record_order_in(
+                OrderRecord {
+                    at: d(day),
+                    amount: Money(minor),
+                    ..OrderRecord::default()
+                },
+                currency,
+            );
+        }
+        let s = profile_summary(&p, d(31)).unwrap();
+        assert_eq!(s.frequency, 2, "the SEK order is an occasion");
+        assert_eq!(s.mean_value, 3000.0, "its kronor are not in the euro mean");
+
+        let rates = crate::money::ExchangeRates::from([("EUR".to_string(), 11.0)]);
+        let sek = Valuation {
+            currency: "SEK",
+            rates: &rates,
+        };
+        assert_eq!(fit_summary(&p, d(31), &sek).unwrap().mean_value, 33000.0);
+        let none = crate::money::ExchangeRates::new();
+        let no_rate = Valuation {
+            currency: "SEK",
+            rates: &none,
+        };
+        assert_eq!(
+            fit_summary(&p, d(31), &no_rate).unwrap().mean_value,
+            0.0,
+            "without a rate the customer stays out of the spend fit"
+        );
     }
 }

@@ -430,8 +430,9 @@ impl<'a> Run<'a> {
     async fn rebuild_one(&mut self, profile: Profile) -> Result<(), SchedulerError> {
         self.summary.evaluated += 1;
         if !profile.erased {
+            let valuation = self.deps.campaign.valuation();
             self.summaries
-                .extend(model::profile_summary(&profile, self.now));
+                .extend(model::fit_summary(&profile, self.now, &valuation));
         }
         let latest = self
             .deps

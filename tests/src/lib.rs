@@ -674,6 +674,7 @@ pub async fn follow(
     webhook::handle_http(deps, request_for(url, method, body), at).await
 }
 
+pub mod browser;
 pub mod faults;
 pub mod shop;
 

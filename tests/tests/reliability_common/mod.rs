@@ -1894,6 +1894,213 @@ pub fn assert_an_erasure_leaves_only_a_tombstone(f: Figure) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Link scanners that run scripts (case 12)
+
+/// What the survey links of `ids` have recorded: (answers on profiles or enrollments, enrollments
+/// ended, follow-ups open).
+async fn answered_state(store: &dyn Store, ids: &[&str]) -> (u64, u64, u64) {
+    let (mut answers, mut ended, mut follow_ups) = (0, 0, 0);
+    for id in ids {
+        let p = store.get_profile(id).await.unwrap().expect("the profile");
+        let e = store
+            .get_enrollment(id, CAMPAIGN)
+            .await
+            .unwrap()
+            .expect("the enrollment");
+        answers += u64::from(
+            p.survey_reason.is_some()
+                || p.nps.is_some()
+                || e.survey_reason.is_some()
+                || e.nps.is_some(),
+        );
+        ended += u64::from(e.status.is_final());
+        follow_ups += u64::from(p.follow_up.is_some());
+    }
+    (answers, ended, follow_ups)
+}
+
+/// Link scanners: the first email of three customers is rendered by the real sender with links
+/// to the real webhook, served over HTTP on a loopback port. Headless Chromium opens every link
+/// of every email, each in a tab of its own, as a scanner that runs scripts does, and waits;
+/// then a person clicks two survey links and presses the page's button. The scanner must have
+/// answered nothing, ended no enrollment and opened no follow-up; each press records its answer.
+pub async fn link_scanners_that_run_scripts_answer_nothing(backend: Backend) -> Figure {
+    use winback_tests::browser::{links, Browser, WebhookServer};
+    let storage = Storage::new(backend, "rel-scan").await;
+    let store = storage.store.clone();
+    let campaign = Arc::new(Campaign::embedded(CAMPAIGN).expect("the example campaign"));
+    let (s, c) = (store.clone(), campaign.clone());
+    let server = WebhookServer::start(
+        move |base| {
+            webhook::Deps::in_process(s, c, webhook::Keys::one(WEBHOOK_KEY, LINK_KEY), base)
+        },
+        now,
+    )
+    .await;
+    let mailer = Arc::new(MemoryMailer::new());
+    let sender = sender::Deps {
+        store: store.clone(),
+        mailer: mailer.clone(),
+        campaign,
+        metrics: Arc::new(MemoryMetrics::default()),
+        link_keys: shared::signing::LinkKeys::one(LINK_KEY),
+        public_base_url: server.base_url.clone(),
+        sender_address: "shop@example.com".into(),
+        limiter: Arc::new(RateLimiter::new(None)),
+        lease: lease(),
+        checkout: None,
+    };
+    let ids = ["r12-a", "r12-b", "r12-c"];
+    for id in ids {
+        let due = enrolled(store.as_ref(), id).await;
+        drain_queue(&sender, vec![(format!("m-{id}"), body(&due))], now(), true).await;
+    }
+    let emails: Vec<(String, shared::ports::Email)> = mailer.drain();
+    let all_links: Vec<String> = emails.iter().flat_map(|(_, e)| links(&e.html)).collect();
+    let (ours, elsewhere): (Vec<String>, Vec<String>) = all_links
+        .iter()
+        .cloned()
+        .partition(|l| l.starts_with(&server.base_url));
+    let survey_links = ours.iter().filter(|l| l.contains("/v1/survey?")).count();
+    let before = answered_state(store.as_ref(), &ids).await;
+
+    // The scanner: every link in a tab of its own, scripts on, then two seconds more.
+    let scan = ours.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let mut browser = Browser::launch();
+        let mut opened = 0u64;
+        for url in &scan {
+            let tab = browser.new_tab().expect("a tab");
+            browser.open(&tab, url).expect("the page loads");
+            opened += 1;
+        }
+        browser.idle(std::time::Duration::from_secs(2));
+        opened
+    })
+    .await
+    .expect("the scanner's browser");
+    let scanned = server.served();
+    let scanner_posts = scanned.iter().filter(|r| r.method == "POST").count() as u64;
+    let after_scan = answered_state(store.as_ref(), &ids).await;
+
+    // A person: clicks a paused reason's link in the first email and "a bad experience" in the
+    // second, and presses the page's button each time.
+    let pick = |email: &shared::ports::Email, answer: &str| {
+        links(&email.html)
+            .into_iter()
+            .find(|l| l.contains("/v1/survey?") && l.ends_with(&format!("&a={answer}")))
+            .unwrap_or_else(|| panic!("the email has a survey link for {answer}"))
+    };
+    let to = |id: &str| {
+        emails
+            .iter()
+            .find(|(_, e)| e.tags.iter().any(|(k, v)| k == "customer_id" && v == id))
+            .map(|(_, e)| e.clone())
+            .unwrap_or_else(|| panic!("an email to {id}"))
+    };
+    let chosen = vec![
+        pick(&to(ids[0]), "quality"),
+        pick(&to(ids[1]), "bad_experience"),
+    ];
+    let thanked = tokio::task::spawn_blocking(move || {
+        let mut browser = Browser::launch();
+        let mut thanked = 0u64;
+        for url in &chosen {
+            // A press that finds no button (the answer already sent) counts no thanks.
+            let tab = browser.new_tab().expect("a tab");
+            let pressed = browser
+                .open(&tab, url)
+                .and_then(|()| browser.press(&tab, "button"))
+                .and_then(|()| browser.html(&tab));
+            match pressed {
+                Ok(html) => thanked += u64::from(html.contains("Thank you")),
+                Err(e) => println!("case 12: a person's press failed: {e}"),
+            }
+            browser.close(tab).expect("the tab closes");
+        }
+        thanked
+    })
+    .await
+    .expect("the person's browser");
+    let pressed_posts = (server
+        .served()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count() as u64)
+        .saturating_sub(scanner_posts);
+    let after_press = answered_state(store.as_ref(), &ids).await;
+    let quality = store
+        .get_profile(ids[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .survey_reason;
+    let f = Figure::new(12, "link scanners that run scripts", backend.name())
+        .with("emails", emails.len() as u64)
+        .with("links to the webhook opened by the scanner", opened)
+        .with("of them survey links", survey_links as u64)
+        .with("links elsewhere (not opened)", elsewhere.len() as u64)
+        .with("posts by the scanner", scanner_posts)
+        .with("answers recorded by the scanner", after_scan.0 - before.0)
+        .with("enrollments ended by the scanner", after_scan.1 - before.1)
+        .with("follow-ups opened by the scanner", after_scan.2 - before.2)
+        .with("survey links a person clicked and pressed", 2)
+        .with("posts by the presses", pressed_posts)
+        .with("thank-you pages", thanked)
+        .with(
+            "answers recorded by the presses",
+            after_press.0 - after_scan.0,
+        )
+        .with(
+            "enrollments ended by the presses (a paused reason)",
+            after_press.1 - after_scan.1,
+        )
+        .with(
+            "follow-ups opened by the presses (a bad experience)",
+            after_press.2 - after_scan.2,
+        )
+        .with(
+            "the paused reason recorded",
+            u64::from(quality == Some(shared::domain::survey::Reason::Quality)),
+        )
+        .print();
+    drop(server);
+    storage.drop_table().await;
+    f
+}
+
+pub fn assert_link_scanners_that_run_scripts_answer_nothing(f: Figure) {
+    assert_eq!(f.get("emails"), 3, "{}", f.line());
+    assert!(f.get("of them survey links") >= 18, "{}", f.line());
+    assert!(
+        f.get("links to the webhook opened by the scanner")
+            >= f.get("of them survey links") + 3 * 2,
+        "every survey link and each email's unsubscribe and fewer-emails links: {}",
+        f.line()
+    );
+    assert_eq!(f.get("posts by the scanner"), 0, "{}", f.line());
+    assert_eq!(f.get("answers recorded by the scanner"), 0, "{}", f.line());
+    assert_eq!(f.get("enrollments ended by the scanner"), 0, "{}", f.line());
+    assert_eq!(f.get("follow-ups opened by the scanner"), 0, "{}", f.line());
+    assert_eq!(f.get("posts by the presses"), 2, "{}", f.line());
+    assert_eq!(f.get("thank-you pages"), 2, "{}", f.line());
+    assert_eq!(f.get("answers recorded by the presses"), 2, "{}", f.line());
+    assert_eq!(
+        f.get("enrollments ended by the presses (a paused reason)"),
+        1,
+        "{}",
+        f.line()
+    );
+    assert_eq!(
+        f.get("follow-ups opened by the presses (a bad experience)"),
+        1,
+        "{}",
+        f.line()
+    );
+    assert_eq!(f.get("the paused reason recorded"), 1, "{}", f.line());
+}
+
 pub fn report(figures: &[Figure]) -> String {
     let mut out = String::from(
         "# Reliability\n\n\

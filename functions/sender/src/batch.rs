@@ -161,6 +161,27 @@ async fn hand_back(
     Ok(())
 }
 
+/// Every message of `event` handed back to the queue, untouched: the link keys are too old to
+/// sign with (no read of the secret has succeeded for `age`; see [`shared::refresh`]). The
+/// queue delivers them again after its visibility timeout; the `SecretRefreshFailures` alarm
+/// says why.
+pub fn hand_back_all(event: &SqsEvent, age: chrono::Duration) -> SqsBatchResponse {
+    tracing::error!(
+        event = "keys_too_old",
+        minutes = age.num_minutes(),
+        messages = event.records.len(),
+        "the link keys could not be read again: the batch is handed back"
+    );
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = event
+        .records
+        .iter()
+        .filter_map(|m| m.message_id.clone())
+        .map(failure)
+        .collect();
+    response
+}
+
 fn failure(id: String) -> BatchItemFailure {
     let mut f = BatchItemFailure::default();
     f.item_identifier = id;

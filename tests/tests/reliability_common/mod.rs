@@ -124,6 +124,26 @@ impl Storage {
             .collect()
     }
 
+    /// Every idempotency (dedupe) record, as text: the keys of events, opens and clicks, and
+    /// what each holds.
+    pub async fn dedupe_records(&self) -> Vec<String> {
+        match (&self.memory, &self.table) {
+            (Some(m), _) => m
+                .all_idempotency()
+                .into_iter()
+                .map(|(k, r)| format!("idempotency {k} {r:?}"))
+                .collect(),
+            (None, Some(t)) => t
+                .items()
+                .await
+                .into_iter()
+                .map(|item| format!("item {item:?}"))
+                .filter(|i| i.contains("IDEM#"))
+                .collect(),
+            (None, None) => unreachable!("a storage is embedded or a table"),
+        }
+    }
+
     pub async fn drop_table(self) {
         if let Some(t) = self.table {
             t.delete().await;
@@ -1794,6 +1814,17 @@ async fn full_history(
         let resp = webhook::handle_http(deps, req, at).await;
         assert_eq!(resp.status, 200, "{}", resp.body);
     }
+    // A profile update whose event id carries the customer's, as Shopify's customers/update
+    // ids do (`shopify:customer:<id>:<updated_at>`): its dedupe record is kept 30 days.
+    let at = now() + Duration::days(92);
+    let update = serde_json::json!({
+        "event_id": format!("shopify:customer:{id}:{}", at.timestamp()), "customer_id": id,
+        "type": "login", "occurred_at": at.to_rfc3339(),
+    });
+    let body = update.to_string().into_bytes();
+    let req = post_activity(body.clone(), Some(signed(&body, WEBHOOK_KEY, at)));
+    let resp = webhook::handle_http(deps, req, at).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
     let t = link_token(Purpose::Survey, id, &e.id, now() + Duration::days(300));
     let answer = link_request("POST", "/v1/survey", &t, "&a=2", "choice=answer");
     let at = now() + Duration::days(93);
@@ -1865,11 +1896,18 @@ pub async fn an_erasure_leaves_only_a_tombstone(backend: Backend) -> Figure {
         println!("case 11 [{}] left after erasure: {item}", backend.name());
     }
     let kept_after = storage.items_mentioning(&kept_terms).await;
+    let dedupe = storage.dedupe_records().await;
+    let naming = dedupe
+        .iter()
+        .filter(|r| terms.iter().any(|t| r.contains(t.as_str())))
+        .count();
     let f = Figure::new(11, "erasure completeness", backend.name())
         .with("items for the customer before", before.len() as u64)
         .with("identifiers searched", terms.len() as u64)
         .with("items left", left.len() as u64)
         .with("of them the tombstone", u64::from(tombstone))
+        .with("dedupe records kept (30 days)", dedupe.len() as u64)
+        .with("of them naming the erased customer", naming as u64)
         .with(
             "second erasure answered 200",
             u64::from(again.status == 200),
@@ -1884,6 +1922,13 @@ pub async fn an_erasure_leaves_only_a_tombstone(backend: Backend) -> Figure {
 pub fn assert_an_erasure_leaves_only_a_tombstone(f: Figure) {
     assert!(f.get("items for the customer before") >= 8, "{}", f.line());
     assert_eq!(f.get("items left"), 1, "only the tombstone: {}", f.line());
+    assert!(f.get("dedupe records kept (30 days)") >= 8, "{}", f.line());
+    assert_eq!(
+        f.get("of them naming the erased customer"),
+        0,
+        "{}",
+        f.line()
+    );
     assert_eq!(f.get("of them the tombstone"), 1, "{}", f.line());
     assert_eq!(f.get("second erasure answered 200"), 1, "{}", f.line());
     assert_eq!(

@@ -4,15 +4,17 @@
 //! `order.created` and `order.updated` record an order once it is paid (`processing` or
 //! `completed`), deduplicated by the order id, so the many updates of one order count once.
 //! Registered customers keep WooCommerce's customer id; a guest (`customer_id` 0) is known by a
-//! hash of the billing email (`woo-guest-<16 hex>`), so the address never becomes an id in logs.
+//! keyed hash of the billing email (`woo-guest-<16 hex>`, [`Pseudonyms::woocommerce_guest`]), so
+//! the address never becomes an id in logs, SES tags or link tokens, and the id cannot be
+//! turned back into it by hashing guessed addresses.
 //! Replays are recognised by the order id and a last change (`date_modified_gmt`) within
 //! [`super::REPLAY_WINDOW_DAYS`]. WooCommerce's unsigned ping (`webhook_id=<n>`, sent when a
 //! webhook is saved) is answered 200 and changes nothing.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use shared::domain::edge::CustomerId;
+use shared::pseudonym::Pseudonyms;
 
 use super::{
     amount, customer_id_at, email_at, id_at, object, str_at, time_at, verify_base64_hmac,
@@ -37,12 +39,6 @@ pub(super) fn is_ping(req: &HttpRequest) -> bool {
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The id of a guest: a hash of the lower-cased billing email.
-pub(crate) fn guest_id(email: &str) -> String {
-    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
-    format!("woo-guest-{}", &hex::encode(digest)[..16])
-}
-
 /// The store a delivery is from (`X-WC-Webhook-Source`), checked against the configured
 /// `source` (trailing slashes aside).
 fn from_store(req: &HttpRequest, source: &str) -> Result<(), MapError> {
@@ -61,6 +57,7 @@ fn from_store(req: &HttpRequest, source: &str) -> Result<(), MapError> {
 pub(super) fn map(
     req: &HttpRequest,
     source: Option<&str>,
+    pseudonyms: &Pseudonyms,
     now: DateTime<Utc>,
 ) -> Result<Mapped, MapError> {
     if let Some(source) = source {
@@ -108,9 +105,8 @@ pub(super) fn map(
     let customer_id = match customer_id_at(&o, "/customer_id") {
         Some(id) => id,
         None => match &email {
-            Some(e) => {
-                CustomerId::parse(&guest_id(e.as_str())).expect("a guest id is a customer id")
-            }
+            Some(e) => CustomerId::parse(&pseudonyms.woocommerce_guest(e.as_str()))
+                .expect("a guest id is a customer id"),
             None => {
                 return Ok(Mapped::Ignored(
                     "a guest order without a billing email".into(),
@@ -145,14 +141,6 @@ pub(super) fn map(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_guest_is_known_by_the_address_in_any_case_without_showing_it() {
-        let a = guest_id("Guest.Buyer@Example.com");
-        assert_eq!(a, guest_id(" guest.buyer@example.com"));
-        assert_ne!(a, guest_id("other@example.com"));
-        assert!(a.starts_with("woo-guest-") && !a.contains("example"));
-    }
 
     #[test]
     fn only_the_bare_ping_passes_unsigned() {

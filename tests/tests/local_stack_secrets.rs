@@ -65,8 +65,7 @@ async fn the_webhook_and_link_secrets_are_read_apart_and_the_combined_one_still_
     let missing = vars(&[("WEBHOOK_SECRET_ARN", &webhook), ("LINK_SECRET_ARN", &link)]);
     let err = Keys::load_with(&stack.conf, &missing)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(err.to_string().contains("PSEUDONYM_SECRET_ARN"), "{err}");
     // The sender reads the link keys' secret alone.
     let sender = vars(&[("LINK_SECRET_ARN", &link)]);

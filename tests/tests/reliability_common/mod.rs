@@ -2156,7 +2156,8 @@ pub fn report(figures: &[Figure]) -> String {
          throttles reads and writes or loses the answer of an applied write, a mailer that throttles \
          or dies right after SES accepted, a bus whose PutEvents fails entries, and crash points in \
          the sender and the webhook. Cases 1, 2, 6 and 8 also run against DynamoDB Local, whose conditional writes \
-         they depend on, and so does case 11 (erasure), which scans its table.\n\n\
+         they depend on, and so do case 11 (erasure), which scans its table, and case 12 (link \
+         scanners).\n\n\
          ## The duplicate bound\n\n\
          A crash after SES accepted an email and before the step was marked sent is the one window \
          that can send twice: the redelivered message is refused while the claim's lease holds, then \
@@ -2187,7 +2188,22 @@ pub fn report(figures: &[Figure]) -> String {
          erases them with `DELETE /v1/customers/{id}` and searches every stored item for their id, \
          their emails' message ids and their reward codes: only the tombstone (the id marked \
          erased, so nothing is built again) is left, and another customer's items are untouched. \
+         The dedupe records of their events stay 30 days (so a replay is still recognised), and \
+         one of those events has an id that carries the customer's, as Shopify's \
+         `customers/update` ids do: the records are keyed by a keyed hash of the event id and keep \
+         neither the event id nor the customer id, so none names the customer. Before, that \
+         event's record (`activity#shopify:customer:<id>:<time>`) was left for 30 days. \
          What stays outside the table is listed in docs/http.md#erasure.\n\n\
+         ## Link scanners\n\n\
+         Mail filters and link scanners open every link of an email, some in a browser that runs \
+         scripts. Case 12 renders the first email of three customers with the real sender, its \
+         links pointing at the real webhook served over HTTP on a loopback port, and has headless \
+         Chromium open every link to the webhook, each in a tab of its own, and wait: no form is \
+         posted, no answer recorded, no enrollment ended (a paused reason would end it) and no \
+         follow-up opened (a bad experience would open one, holding the customer's emails). Then \
+         a person clicks two survey links and presses the page's button: each press records its \
+         answer. Before, the survey page's script sent its form as soon as a browser showed it: the \
+         same scan posted all 18 answers, ended the 3 enrollments and opened 3 follow-ups.\n\n\
          ## An unsubscribe racing a send\n\n\
          No email leaves after an unsubscribe was answered, however slow the sender. The sender \
          does everything that may wait (choosing the reward, rendering, its rate limiter) before \

@@ -196,3 +196,28 @@ pub fn parse_body(body: &str) -> Result<StepDue, SendError> {
     }
     serde_json::from_value(env.detail).map_err(SendError::BadMessage)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_with_keys_too_old_to_sign_with_is_handed_back_whole() {
+        let mut event = SqsEvent::default();
+        event.records = ["m-1", "m-2"]
+            .iter()
+            .map(|id| {
+                let mut m = SqsMessage::default();
+                m.message_id = Some((*id).to_string());
+                m
+            })
+            .collect();
+        let back = hand_back_all(&event, chrono::Duration::minutes(31));
+        let ids: Vec<&str> = back
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, ["m-1", "m-2"]);
+    }
+}

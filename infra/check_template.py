@@ -53,10 +53,11 @@ DYNAMODB = {
 SECRETS = {
     "SchedulerFunction": set(),
     "SenderFunction": {"LinkKeySeed", "CheckoutSecret"},
-    "WebhookFunction": {"Secret", "LinkKeySeed", "StaffKeySeed"},
+    "WebhookFunction": {"Secret", "LinkKeySeed", "StaffKeySeed", "PseudonymKeySeed"},
 }
 SECRET_VARIABLES = {"Secret": "WEBHOOK_SECRET_ARN", "LinkKeySeed": "LINK_SECRET_ARN",
-                    "CheckoutSecret": "CHECKOUT_SECRET_ARN", "StaffKeySeed": "STAFF_SECRET_ARN"}
+                    "CheckoutSecret": "CHECKOUT_SECRET_ARN", "StaffKeySeed": "STAFF_SECRET_ARN",
+                    "PseudonymKeySeed": "PSEUDONYM_SECRET_ARN"}
 PUBLISHERS = {"SchedulerFunction", "WebhookFunction"}
 BROAD_POLICIES = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy", "DynamoDBWritePolicy", "AmazonDynamoDBFullAccess",
                   "SecretsManagerReadWrite"}
@@ -68,8 +69,9 @@ FLOWS = {"win-back": "${Campaign}", "at-risk": "${Campaign}-at-risk",
 PER_FLOW = ["CustomersEnrolled", "HoldoutAssigned", "EmailsSent", "Opened", "Clicked", "Unsubscribed",
             "Reactivated", "RevenueRecovered", "CustomersSunset"]
 
-# Shown on the dashboard through another metric of the same row, not on their own.
-NOT_ON_DASHBOARD = {"Enrolled"}
+# Shown on the dashboard through another metric of the same row, not on their own; or alarmed
+# and not charted (a failing secret read is for the operator, not the marketer's dashboard).
+NOT_ON_DASHBOARD = {"Enrolled", "SecretRefreshFailures"}
 
 errors = []
 

@@ -52,6 +52,7 @@ fn deps(store: Arc<dyn shared::ports::Store>) -> Deps {
             staff: shared::signing::LinkKeys::one(b"staff-key"),
             platforms: Default::default(),
             signature_v1: true,
+            pseudonym: shared::pseudonym::Pseudonyms::new(b"test-pseudonym-key"),
         },
         public_base_url: "https://hooks.example.com".into(),
         metrics: Arc::new(MemoryMetrics::default()),

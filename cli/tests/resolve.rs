@@ -51,6 +51,7 @@ fn world() -> World {
                 staff: shared::signing::LinkKeys::one(b"staff-key"),
                 platforms: Default::default(),
                 signature_v1: true,
+                pseudonym: shared::pseudonym::Pseudonyms::new(b"test-pseudonym-key"),
             },
             public_base_url: "https://hooks.example.com".into(),
             metrics: metrics.clone(),

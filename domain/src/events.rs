@@ -75,6 +75,14 @@ pub enum BusEvent {
         why: String,
         at: DateTime<Utc>,
     },
+    /// Everything kept about the customer was erased (`DELETE /v1/customers/{id}`, Shopify's
+    /// `customers/redact`): subscribers erase what they keep of them (the events they were sent
+    /// name them). Published on each erasure, a repeated one too, so a subscriber that missed it
+    /// gets it again.
+    CustomerErased {
+        customer_id: CustomerId,
+        at: DateTime<Utc>,
+    },
     /// The shop fixed a reason it pauses customers for (`POST /v1/resolutions/{reason}`): the
     /// scheduler marks every customer who gave it resolved (it reads every profile; the public
     /// webhook may not).
@@ -99,6 +107,21 @@ pub struct ResumeAt {
 }
 
 impl BusEvent {
+    /// Every `detail-type` the product publishes: the event contract (docs/http.md lists each
+    /// under "Events").
+    pub const DETAIL_TYPES: &'static [&'static str] = &[
+        "CustomerEnrolled",
+        "WinbackStepDue",
+        "CustomerReactivated",
+        "WinTakenBack",
+        "SurveyAnswered",
+        "FollowUpNeeded",
+        "CustomerSunset",
+        "CustomerSuppressed",
+        "CustomerErased",
+        "ResolutionRequested",
+    ];
+
     /// The EventBridge `detail-type`.
     pub fn detail_type(&self) -> &'static str {
         match self {
@@ -110,6 +133,7 @@ impl BusEvent {
             BusEvent::FollowUpNeeded { .. } => "FollowUpNeeded",
             BusEvent::CustomerSunset { .. } => "CustomerSunset",
             BusEvent::CustomerSuppressed { .. } => "CustomerSuppressed",
+            BusEvent::CustomerErased { .. } => "CustomerErased",
             BusEvent::ResolutionRequested { .. } => "ResolutionRequested",
         }
     }
@@ -139,4 +163,116 @@ pub struct Envelope {
     #[serde(default)]
     pub id: Option<String>,
     pub detail: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// One event of each kind.
+    fn one_of_each() -> Vec<BusEvent> {
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+        let customer_id: CustomerId = "c-1".parse().unwrap();
+        let campaign = "example".to_string();
+        vec![
+            BusEvent::CustomerEnrolled {
+                campaign: campaign.clone(),
+                customer_id: customer_id.clone(),
+                enrollment_id: "e-1".into(),
+                variant: "amount-10".into(),
+                group: "treated".into(),
+                at,
+            },
+            BusEvent::WinbackStepDue(StepDue {
+                campaign: campaign.clone(),
+                customer_id: customer_id.clone(),
+                enrollment_id: "e-1".into(),
+                step: 1,
+                due_at: at,
+            }),
+            BusEvent::CustomerReactivated {
+                campaign: campaign.clone(),
+                customer_id: customer_id.clone(),
+                enrollment_id: "e-1".into(),
+                variant: "amount-10".into(),
+                revenue: "30.00".into(),
+                currency: "EUR".into(),
+                reward_code: None,
+                at,
+            },
+            BusEvent::SurveyAnswered {
+                campaign: campaign.clone(),
+                customer_id: customer_id.clone(),
+                reason: Some(Reason::Quality),
+                nps: None,
+                at,
+            },
+            BusEvent::FollowUpNeeded {
+                campaign: campaign.clone(),
+                customer_id: customer_id.clone(),
+                why: FollowUp::BadExperience,
+                at,
+            },
+            BusEvent::CustomerSunset {
+                campaign: campaign.clone(),
+                customer_id: customer_id.clone(),
+                at,
+            },
+            BusEvent::CustomerSuppressed {
+                customer_id: customer_id.clone(),
+                why: "bounce".into(),
+                at,
+            },
+            BusEvent::CustomerErased {
+                customer_id: customer_id.clone(),
+                at,
+            },
+            BusEvent::ResolutionRequested {
+                campaign,
+                reason: Reason::Quality,
+                note: "new supplier".into(),
+                at,
+                resume: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_event_is_in_the_contract_documented_and_read_back_unchanged() {
+        let events = one_of_each();
+        let types: Vec<&str> = events.iter().map(BusEvent::detail_type).collect();
+        assert_eq!(
+            types,
+            BusEvent::DETAIL_TYPES,
+            "one of each, in the contract's order"
+        );
+        let docs = include_str!("../../docs/http.md");
+        let listed = &docs[docs
+            .find("**Events** on the bus")
+            .expect("docs/http.md lists the events")..];
+        for e in events {
+            let t = e.detail_type();
+            assert!(
+                listed.contains(&format!("`{t}`")),
+                "docs/http.md's events list {t}"
+            );
+            let detail: serde_json::Value = serde_json::from_str(&e.detail_json()).unwrap();
+            assert_eq!(BusEvent::from_parts(t, detail).unwrap(), e, "{t}");
+        }
+    }
+
+    #[test]
+    fn an_erasure_names_the_customer_and_nothing_else() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+        let e = BusEvent::CustomerErased {
+            customer_id: "c-1".parse().unwrap(),
+            at,
+        };
+        let detail: serde_json::Value = serde_json::from_str(&e.detail_json()).unwrap();
+        assert_eq!(
+            detail,
+            serde_json::json!({"customer_id": "c-1", "at": "2026-11-22T10:00:00Z"})
+        );
+    }
 }

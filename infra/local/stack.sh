@@ -86,10 +86,22 @@ ensure_venv() {
     cp "$req" "$stamp"
 }
 
+# Headless Chromium, for the reliability suite's link-scanner case (a browser that runs scripts
+# opens every link of an email): Debian's package `chromium`.
+find_chromium() {
+    command -v chromium || command -v chromium-browser || command -v google-chrome || true
+}
+
+ensure_chromium() {
+    [ -n "$(find_chromium)" ] || apt_install chromium
+    [ -n "$(find_chromium)" ] || die "chromium installed but not found on PATH"
+}
+
 install_all() {
     ensure_java
     ensure_dynamodb_local
     ensure_venv
+    ensure_chromium
 }
 
 # ---------------------------------------------------------------- processes
@@ -189,6 +201,8 @@ export AWS_ENDPOINT_URL_DYNAMODB=$ddb
 export WINBACK_MOTO_URL=$moto
 export WINBACK_TABLE_SPEC=$SPEC_FILE
 export WINBACK_FAKE_SHOP_URL=http://127.0.0.1:$(cat "$RUN/shop.port")
+# Headless Chromium for the link-scanner case of the reliability suite.
+export WINBACK_CHROMIUM=$(find_chromium)
 # The sender's connection for local runs: the example campaign's checkout is Shopify, here the
 # fake shop (docs/shop.md has the real ones).
 export WINBACK_CHECKOUT_CONNECTION='{"platform":"shopify","shop":"demo.myshopify.com","access_token":"shpat-local","endpoint":"http://127.0.0.1:$(cat "$RUN/shop.port")"}'

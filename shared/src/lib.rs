@@ -17,6 +17,7 @@ pub mod entropy;
 pub mod fitted;
 pub mod logging;
 pub mod ports;
+pub mod pseudonym;
 pub mod publish;
 pub mod refresh;
 pub mod retry;

@@ -254,18 +254,56 @@ pub enum TokenError {
 /// The keys that sign and verify link tokens, newest first: the newest signs, every listed key
 /// verifies, so links already sent keep working after a rotation for as long as their key stays
 /// listed. Each key has an id derived from it (8 hex digits) that a token names.
+///
+/// Retired keys (listed after `retired:` in the secret) sign nothing and verify unsubscribe
+/// links only: a key taken out of use, or revoked after a leak, no longer answers a survey or
+/// opens anything, while every email it signed can still be unsubscribed from (an unsubscribe
+/// link never expires).
 #[derive(Clone, PartialEq, Eq)]
-pub struct LinkKeys(Vec<(String, Vec<u8>)>);
+pub struct LinkKeys {
+    active: Vec<(String, Vec<u8>)>,
+    retired: Vec<(String, Vec<u8>)>,
+}
+
+/// The prefix that marks a retired key in a key list: `"new,old,retired:older"`.
+pub const RETIRED_PREFIX: &str = "retired:";
+
+fn with_ids(keys: impl IntoIterator<Item = Vec<u8>>) -> Vec<(String, Vec<u8>)> {
+    keys.into_iter()
+        .filter(|k| !k.is_empty())
+        .map(|k| (key_id(&k), k))
+        .collect()
+}
 
 impl LinkKeys {
-    /// `keys` newest first; empty keys are dropped.
+    /// `keys` newest first; empty keys are dropped. None retired.
     pub fn new(keys: impl IntoIterator<Item = Vec<u8>>) -> LinkKeys {
-        LinkKeys(
-            keys.into_iter()
-                .filter(|k| !k.is_empty())
-                .map(|k| (key_id(&k), k))
-                .collect(),
-        )
+        LinkKeys::with_retired(keys, [])
+    }
+
+    /// `active` newest first (the first signs), and `retired` keys that verify unsubscribe links
+    /// only.
+    pub fn with_retired(
+        active: impl IntoIterator<Item = Vec<u8>>,
+        retired: impl IntoIterator<Item = Vec<u8>>,
+    ) -> LinkKeys {
+        LinkKeys {
+            active: with_ids(active),
+            retired: with_ids(retired),
+        }
+    }
+
+    /// A list as the secret holds it: comma-separated keys, newest first; a key written
+    /// `retired:<key>` is retired (verifies unsubscribe links only). Blanks are ignored.
+    pub fn parse(list: &str) -> LinkKeys {
+        let (mut active, mut retired) = (Vec::new(), Vec::new());
+        for k in list.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            match k.strip_prefix(RETIRED_PREFIX) {
+                Some(r) => retired.push(r.trim().as_bytes().to_vec()),
+                None => active.push(k.as_bytes().to_vec()),
+            }
+        }
+        LinkKeys::with_retired(active, retired)
     }
 
     /// A single key.
@@ -273,30 +311,44 @@ impl LinkKeys {
         LinkKeys::new([key.to_vec()])
     }
 
+    /// Whether there is no key to sign with (retired keys sign nothing).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.active.is_empty()
     }
 
+    /// How many keys sign or verify every purpose.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.active.len()
     }
 
-    /// The ids of the keys, newest first (safe to log: an id does not reveal its key).
+    /// The ids of the active keys, newest first (safe to log: an id does not reveal its key).
     pub fn ids(&self) -> Vec<&str> {
-        self.0.iter().map(|(id, _)| id.as_str()).collect()
+        self.active.iter().map(|(id, _)| id.as_str()).collect()
     }
 
-    fn get(&self, id: &str) -> Option<&[u8]> {
-        self.0
-            .iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, k)| k.as_slice())
+    /// The ids of the retired keys.
+    pub fn retired_ids(&self) -> Vec<&str> {
+        self.retired.iter().map(|(id, _)| id.as_str()).collect()
+    }
+
+    /// The key named `id`, and whether it is retired.
+    fn get(&self, id: &str) -> Option<(&[u8], bool)> {
+        let active = self.active.iter().map(|k| (k, false));
+        let retired = self.retired.iter().map(|k| (k, true));
+        active
+            .chain(retired)
+            .find(|((i, _), _)| i == id)
+            .map(|((_, k), retired)| (k.as_slice(), retired))
     }
 }
 
 impl std::fmt::Debug for LinkKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LinkKeys {:?}", self.ids())
+        write!(f, "LinkKeys {:?}", self.ids())?;
+        if !self.retired.is_empty() {
+            write!(f, " retired {:?}", self.retired_ids())?;
+        }
+        Ok(())
     }
 }
 
@@ -313,7 +365,7 @@ fn key_id(key: &[u8]) -> String {
 /// # Panics
 /// When `keys` is empty (settings refuse to start without a link key).
 pub fn sign_link(keys: &LinkKeys, claims: &LinkClaims) -> String {
-    let (id, key) = keys.0.first().expect("at least one link key");
+    let (id, key) = keys.active.first().expect("at least one link key");
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
     let m = mac(key, &[b"link.", id.as_bytes(), b".", body.as_bytes()]);
     format!("{id}.{body}.{}", URL_SAFE_NO_PAD.encode(m))
@@ -321,8 +373,10 @@ pub fn sign_link(keys: &LinkKeys, claims: &LinkClaims) -> String {
 
 /// Verifies a link token for `purpose` at `now` (expiry only for purposes that
 /// [expire](Purpose::expires)). A token names its key by id; a key id not listed (a key rotated
-/// out) is refused. A token from before key ids (`<body>.<hmac>`) verifies against any listed
-/// key, so links sent before the upgrade keep working while their key is listed.
+/// out) is refused. A token signed by a retired key verifies for [`Purpose::Unsubscribe`] only
+/// (any other purpose is refused as [`TokenError::Expired`]). A token from before key ids
+/// (`<body>.<hmac>`) verifies against any listed key, so links sent before the upgrade keep
+/// working while their key is listed (a retired one: for unsubscribing only).
 pub fn verify_link(
     keys: &LinkKeys,
     token: &str,
@@ -336,24 +390,27 @@ pub fn verify_link(
     let sig = URL_SAFE_NO_PAD
         .decode(sig)
         .map_err(|_| TokenError::Malformed)?;
-    let body = match signed.split_once('.') {
+    let (body, retired) = match signed.split_once('.') {
         Some((id, body)) => {
-            let key = keys.get(id).ok_or(TokenError::Forged)?;
+            let (key, retired) = keys.get(id).ok_or(TokenError::Forged)?;
             let expected = mac(key, &[b"link.", id.as_bytes(), b".", body.as_bytes()]);
             if expected.ct_eq(sig.as_slice()).unwrap_u8() != 1 {
                 return Err(TokenError::Forged);
             }
-            body
+            (body, retired)
         }
         None => {
-            let verified = keys.0.iter().fold(0u8, |ok, (_, key)| {
-                let expected = mac(key, &[b"link.", signed.as_bytes()]);
-                ok | expected.ct_eq(sig.as_slice()).unwrap_u8()
-            });
-            if verified != 1 {
+            let matches = |list: &[(String, Vec<u8>)]| {
+                list.iter().fold(0u8, |ok, (_, key)| {
+                    let expected = mac(key, &[b"link.", signed.as_bytes()]);
+                    ok | expected.ct_eq(sig.as_slice()).unwrap_u8()
+                })
+            };
+            let (active, retired) = (matches(&keys.active), matches(&keys.retired));
+            if active | retired != 1 {
                 return Err(TokenError::Forged);
             }
-            signed
+            (signed, active != 1)
         }
     };
     let raw = URL_SAFE_NO_PAD
@@ -362,6 +419,9 @@ pub fn verify_link(
     let claims: LinkClaims = serde_json::from_slice(&raw).map_err(|_| TokenError::Malformed)?;
     if claims.purpose != purpose {
         return Err(TokenError::WrongPurpose);
+    }
+    if retired && purpose != Purpose::Unsubscribe {
+        return Err(TokenError::Expired);
     }
     if purpose.expires() && now.timestamp() >= claims.expires {
         return Err(TokenError::Expired);
@@ -491,6 +551,59 @@ mod tests {
         assert_eq!(
             verify_link(&rotated, &renamed, Purpose::Survey, now()),
             Err(TokenError::Forged)
+        );
+    }
+
+    #[test]
+    fn a_retired_key_verifies_unsubscribe_links_only_and_signs_nothing() {
+        let old = LinkKeys::one(b"old");
+        let unsubscribe = sign_link(&old, &claims(Purpose::Unsubscribe));
+        let survey = sign_link(&old, &claims(Purpose::Survey));
+        let fewer = sign_link(&old, &claims(Purpose::FewerEmails));
+        let staff = sign_link(&old, &claims(Purpose::FollowUp));
+        let keys = LinkKeys::parse("new, retired:old");
+        assert_eq!(keys.ids(), LinkKeys::one(b"new").ids());
+        assert_eq!(keys.retired_ids(), old.ids());
+        assert_eq!(
+            verify_link(&keys, &unsubscribe, Purpose::Unsubscribe, now()),
+            Ok(claims(Purpose::Unsubscribe))
+        );
+        for (token, purpose) in [
+            (&survey, Purpose::Survey),
+            (&fewer, Purpose::FewerEmails),
+            (&staff, Purpose::FollowUp),
+        ] {
+            assert_eq!(
+                verify_link(&keys, token, purpose, now()),
+                Err(TokenError::Expired),
+                "{purpose:?}"
+            );
+        }
+        // The newest active key signs; a retired one never does, even alone with no active key.
+        assert!(sign_link(&keys, &claims(Purpose::Survey)).starts_with(keys.ids()[0]));
+        assert!(LinkKeys::parse("retired:old").is_empty());
+        // Removed entirely, even the unsubscribe link stops.
+        assert_eq!(
+            verify_link(
+                &LinkKeys::one(b"new"),
+                &unsubscribe,
+                Purpose::Unsubscribe,
+                now()
+            ),
+            Err(TokenError::Forged)
+        );
+        // A token from before key ids, signed by the retired key, unsubscribes only.
+        let body =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(Purpose::Unsubscribe)).unwrap());
+        let m = mac(b"old", &[b"link.", body.as_bytes()]);
+        let legacy = format!("{body}.{}", URL_SAFE_NO_PAD.encode(m));
+        assert!(verify_link(&keys, &legacy, Purpose::Unsubscribe, now()).is_ok());
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(Purpose::Survey)).unwrap());
+        let m = mac(b"old", &[b"link.", body.as_bytes()]);
+        let legacy = format!("{body}.{}", URL_SAFE_NO_PAD.encode(m));
+        assert_eq!(
+            verify_link(&keys, &legacy, Purpose::Survey, now()),
+            Err(TokenError::Expired)
         );
     }
 

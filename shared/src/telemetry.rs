@@ -49,6 +49,7 @@ metrics! {
         SENDING_PAUSED = "SendingPaused",
         COUNT_FAILURES = "CountFailures",
         CHECKOUT_FAILED = "CheckoutFailed",
+        SECRET_REFRESH_FAILURES = "SecretRefreshFailures",
     }
     webhook {
         ENROLLED = "Enrolled",
@@ -67,6 +68,7 @@ metrics! {
         FOLLOW_UPS_OPENED = "FollowUpsOpened",
         FOLLOW_UPS_CLOSED = "FollowUpsClosed",
         FOLLOW_UP_NOTIFY_FAILURES = "FollowUpNotifyFailures",
+        SECRET_REFRESH_FAILURES = "SecretRefreshFailures",
     }
 }
 

@@ -574,6 +574,7 @@ pub fn webhook_deps(table: &LocalTable, bus: &BusQueue) -> webhook::Deps {
             staff: shared::signing::LinkKeys::one(b"staff-key"),
             platforms: platform_keys(),
             signature_v1: true,
+            pseudonym: shared::pseudonym::Pseudonyms::new(b"test-pseudonym-key"),
         },
         public_base_url: PUBLIC_BASE_URL.into(),
         metrics: Arc::new(MemoryMetrics::default()),
@@ -677,6 +678,7 @@ pub async fn follow(
     webhook::handle_http(deps, request_for(url, method, body), at).await
 }
 
+pub mod browser;
 pub mod faults;
 pub mod shop;
 

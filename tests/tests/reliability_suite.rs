@@ -121,6 +121,20 @@ async fn an_erased_customer_leaves_nothing_but_a_tombstone_on_dynamodb() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn link_scanners_that_open_every_link_in_a_browser_answer_no_survey() {
+    assert_link_scanners_that_run_scripts_answer_nothing(
+        link_scanners_that_run_scripts_answer_nothing(Backend::Embedded).await,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn link_scanners_that_open_every_link_in_a_browser_answer_no_survey_on_dynamodb() {
+    assert_link_scanners_that_run_scripts_answer_nothing(
+        link_scanners_that_run_scripts_answer_nothing(Backend::Dynamo).await,
+    );
+}
+
 #[test]
 fn the_reliability_report_is_written_from_a_full_run_when_asked() {
     if std::env::var("WINBACK_WRITE_RELIABILITY").as_deref() != Ok("1") {
@@ -179,6 +193,11 @@ fn the_reliability_report_is_written_from_a_full_run_when_asked() {
         for backend in [Backend::Embedded, Backend::Dynamo] {
             let f = an_erasure_leaves_only_a_tombstone(backend).await;
             assert_an_erasure_leaves_only_a_tombstone(f.clone());
+            figures.push(f);
+        }
+        for backend in [Backend::Embedded, Backend::Dynamo] {
+            let f = link_scanners_that_run_scripts_answer_nothing(backend).await;
+            assert_link_scanners_that_run_scripts_answer_nothing(f.clone());
             figures.push(f);
         }
     });

@@ -433,6 +433,7 @@ pub fn sim_keys() -> Keys {
         staff: shared::signing::LinkKeys::one(b"staff-key"),
         platforms: Default::default(),
         signature_v1: true,
+        pseudonym: shared::pseudonym::Pseudonyms::new(b"simulation-pseudonym-key"),
     }
 }
 

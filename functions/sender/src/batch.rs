@@ -161,6 +161,27 @@ async fn hand_back(
     Ok(())
 }
 
+/// Every message of `event` handed back to the queue, untouched: the link keys are too old to
+/// sign with (no read of the secret has succeeded for `age`; see [`shared::refresh`]). The
+/// queue delivers them again after its visibility timeout; the `SecretRefreshFailures` alarm
+/// says why.
+pub fn hand_back_all(event: &SqsEvent, age: chrono::Duration) -> SqsBatchResponse {
+    tracing::error!(
+        event = "keys_too_old",
+        minutes = age.num_minutes(),
+        messages = event.records.len(),
+        "the link keys could not be read again: the batch is handed back"
+    );
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = event
+        .records
+        .iter()
+        .filter_map(|m| m.message_id.clone())
+        .map(failure)
+        .collect();
+    response
+}
+
 fn failure(id: String) -> BatchItemFailure {
     let mut f = BatchItemFailure::default();
     f.item_identifier = id;
@@ -174,4 +195,29 @@ pub fn parse_body(body: &str) -> Result<StepDue, SendError> {
         return Err(SendError::NotStepDue(env.detail_type));
     }
     serde_json::from_value(env.detail).map_err(SendError::BadMessage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_with_keys_too_old_to_sign_with_is_handed_back_whole() {
+        let mut event = SqsEvent::default();
+        event.records = ["m-1", "m-2"]
+            .iter()
+            .map(|id| {
+                let mut m = SqsMessage::default();
+                m.message_id = Some((*id).to_string());
+                m
+            })
+            .collect();
+        let back = hand_back_all(&event, chrono::Duration::minutes(31));
+        let ids: Vec<&str> = back
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, ["m-1", "m-2"]);
+    }
 }

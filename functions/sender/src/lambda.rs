@@ -90,7 +90,8 @@ pub async fn cold_start() -> Result<App, Error> {
     let keys = Refreshing::new(link_keys, chrono::Utc::now(), SECRET_REFRESH, move || {
         let conf = conf.clone();
         async move { settings::load_link_keys(&conf).await }
-    });
+    })
+    .reporting(Arc::new(StdoutEmf), "sender");
     let _ = warming.await;
     Ok(App { deps, keys })
 }
@@ -98,8 +99,14 @@ pub async fn cold_start() -> Result<App, Error> {
 /// One SQS batch.
 pub async fn invoke(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let now = chrono::Utc::now();
+    let keys = match app.keys.get(now).await {
+        Ok(keys) => keys,
+        // Keys no read has confirmed for 30 minutes may include one since removed (revoked):
+        // sign nothing with them. The batch is handed back to the queue and tried again.
+        Err(too_old) => return Ok(crate::batch::hand_back_all(&event.payload, too_old.age)),
+    };
     let deps = Deps {
-        link_keys: (*app.keys.get(now).await).clone(),
+        link_keys: (*keys).clone(),
         ..app.deps.clone()
     };
     Ok(crate::batch::handle_batch(&deps, event.payload, now).await)

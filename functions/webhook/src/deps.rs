@@ -137,6 +137,8 @@ pub enum WebhookError {
     },
     #[error("the handler panicked")]
     HandlerPanicked,
+    #[error("the signing keys could not be read again for {minutes} minutes (Secrets Manager): they are not used past 30 minutes; retry later")]
+    KeysTooOld { minutes: i64 },
 }
 
 impl WebhookError {
@@ -147,7 +149,8 @@ impl WebhookError {
             WebhookError::StoreFailed(_)
             | WebhookError::SesEventInProgress(_)
             | WebhookError::CountInProgress { .. }
-            | WebhookError::HandlerPanicked => true,
+            | WebhookError::HandlerPanicked
+            | WebhookError::KeysTooOld { .. } => true,
             WebhookError::UnrecognisedEvent(_) | WebhookError::SesEventIncomplete(_) => false,
         }
     }
@@ -161,6 +164,7 @@ impl WebhookError {
             WebhookError::SesEventInProgress(_) => "SesEventInProgress",
             WebhookError::CountInProgress { .. } => "CountInProgress",
             WebhookError::HandlerPanicked => "HandlerPanicked",
+            WebhookError::KeysTooOld { .. } => "KeysTooOld",
         }
     }
 }

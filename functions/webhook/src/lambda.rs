@@ -41,7 +41,8 @@ impl FromVars for Settings {
 }
 
 /// Builds the service; the DynamoDB connection opens while the keys and campaign load. Keys are
-/// read again every few minutes: a webhook key removed from the secret stops working.
+/// read again every few minutes, in the background (a failed read is counted as
+/// `SecretRefreshFailures`, Service=webhook): a webhook key removed from the secret stops working.
 pub async fn cold_start() -> Result<Service, Error> {
     let s = Settings::from_env().map_err(settings::refuse_at_start)?;
     let conf = settings::lambda_aws_config();
@@ -65,7 +66,8 @@ pub async fn cold_start() -> Result<Service, Error> {
         Refreshing::new(keys, chrono::Utc::now(), SECRET_REFRESH, move || {
             let conf = conf.clone();
             async move { settings::Keys::load(&conf).await }
-        }),
+        })
+        .reporting(Arc::new(StdoutEmf), "webhook"),
     );
     let _ = warming.await;
     Ok(service)

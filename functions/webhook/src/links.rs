@@ -78,8 +78,9 @@ fn survey_claims(
 }
 
 /// `GET /v1/survey?t=<token>&a=<reason|score>`: the link in the email. Shows the answer with a
-/// button that posts it (the page's one script presses it in a browser), and records nothing:
-/// a mail filter or link scanner that fetches every link in an email answers nothing.
+/// button that posts it, and records nothing: a mail filter or link scanner that fetches every
+/// link in an email, or opens each in a browser that runs scripts, answers nothing (the page has
+/// no script); the customer's press of the button does.
 pub(crate) async fn survey_page(deps: &Deps, req: &HttpRequest, now: DateTime<Utc>) -> Handled {
     let (c, answer) = survey_claims(deps, req, now)?;
     let raw = req.query_param("a").unwrap_or_default();
@@ -93,13 +94,10 @@ pub(crate) async fn survey_page(deps: &Deps, req: &HttpRequest, now: DateTime<Ut
         }
         Answer::Nps(score) => pages::Shown::Score(score),
     };
-    let mut resp = html_response(200, pages::confirm_answer(lang, &action, shown));
-    for (name, value) in &mut resp.headers {
-        if name == "content-security-policy" {
-            *value = format!("{value}; script-src {}", pages::script_csp());
-        }
-    }
-    Ok(resp)
+    Ok(html_response(
+        200,
+        pages::confirm_answer(lang, &action, shown),
+    ))
 }
 
 /// `POST /v1/survey?t=<token>&a=<reason|score>`: the answer page's form. Records the answer.

@@ -239,9 +239,6 @@ button { font-size: 1rem; padding: 0.6rem 1.2rem; border-radius: 6px; border: 1p
 </form>
 {%- endfor %}
 </main>
-{%- if script %}
-<script>{{ script }}</script>
-{%- endif %}
 </body>
 </html>
 "#;
@@ -292,17 +289,9 @@ struct Form {
     label: &'static str,
 }
 
+/// A page: no script, ever (the policy in [`crate::http::PAGE_CSP`] allows none): whatever a
+/// page changes, a person changes by pressing its button.
 fn render(lang: Lang, title: &str, message: &str, forms: &[Form]) -> String {
-    render_with(lang, title, message, forms, None)
-}
-
-fn render_with(
-    lang: Lang,
-    title: &str,
-    message: &str,
-    forms: &[Form],
-    script: Option<&str>,
-) -> String {
     env()
         .get_template("page.html")
         .and_then(|t| {
@@ -311,27 +300,9 @@ fn render_with(
                 title => title,
                 message => message,
                 forms => forms,
-                script => script.map(|s| minijinja::Value::from_safe_string(s.to_string())),
             })
         })
         .expect("the page template renders with plain strings")
-}
-
-/// The one script any page runs: the survey page sends its own form once it is shown in a
-/// browser, so the customer's click in the email is all it takes. A link scanner that only
-/// fetches the page runs no script and posts nothing. Allowed by its hash in the page's
-/// `Content-Security-Policy` (see [`script_csp`]); no other script runs.
-pub const SUBMIT_SCRIPT: &str = "document.forms[0].submit();";
-
-/// The `script-src` source that allows [`SUBMIT_SCRIPT`] and nothing else.
-pub fn script_csp() -> String {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(SUBMIT_SCRIPT.as_bytes());
-    format!(
-        "'sha256-{}'",
-        base64::engine::general_purpose::STANDARD.encode(hash)
-    )
 }
 
 /// What a survey link answers: a reason, or an NPS score.
@@ -341,7 +312,8 @@ pub enum Shown {
 }
 
 /// The survey link's page: the answer, and a button that posts it to `action`. Nothing is
-/// recorded until that post (the page's script sends it at once in a browser).
+/// recorded until a person presses it: the page runs no script, so a link scanner that fetches
+/// the page, or opens it in a browser that runs scripts, answers nothing.
 pub fn confirm_answer(lang: Lang, action: &str, answer: Shown) -> String {
     let s = strings(lang);
     let label = match answer {
@@ -353,12 +325,11 @@ pub fn confirm_answer(lang: Lang, action: &str, answer: Shown) -> String {
         choice: "answer",
         label: s.send_button,
     }];
-    render_with(
+    render(
         lang,
         s.confirm_title,
         &format!("{label}. {}", s.confirm_body),
         &forms,
-        Some(SUBMIT_SCRIPT),
     )
 }
 
@@ -451,6 +422,25 @@ mod tests {
                     error(*a, PageError::Token(TokenError::Expired)),
                     error(*b, PageError::Token(TokenError::Expired))
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn no_page_runs_a_script() {
+        let langs = [Lang::En, Lang::Sv, Lang::Da, Lang::Pl, Lang::Pt];
+        for lang in langs {
+            for page in [
+                confirm_answer(lang, "survey?t=a.b&a=2", Shown::Score(2)),
+                confirm_answer(lang, "survey?t=a.b&a=quality", Shown::Reason(4)),
+                thanks(lang),
+                choice(lang, "preferences?t=a.b"),
+                unsubscribed(lang),
+                fewer(lang),
+                error(lang, PageError::BadAnswer),
+            ] {
+                assert!(!page.to_ascii_lowercase().contains("<script"), "{page}");
+                assert!(!page.contains("onload"), "{page}");
             }
         }
     }

@@ -18,7 +18,9 @@ use crate::{activity, follow_up, links, resolve, ses, signed};
 
 /// The handler with keys that are read again every few minutes (see [`Refreshing`]): each
 /// event is handled with the keys current at its `now`, so a webhook key removed from the
-/// secret stops working within minutes, and a link key added starts verifying.
+/// secret stops working within minutes, and a link key added starts verifying. Keys that no
+/// read has confirmed for 30 minutes (Secrets Manager failing) verify nothing: every request
+/// is answered 503 until a read succeeds; SES events, which verify no signature, go on.
 pub struct Service {
     deps: Deps,
     keys: Refreshing<Keys, SettingsError>,
@@ -31,13 +33,45 @@ impl Service {
     }
 
     pub async fn handle(&self, event: Value, now: DateTime<Utc>) -> Result<Value, WebhookError> {
-        let keys = self.keys.get(now).await;
+        let keys = match self.keys.get(now).await {
+            Ok(keys) => keys,
+            Err(too_old) if event.pointer("/requestContext/http").is_some() => {
+                let e = WebhookError::KeysTooOld {
+                    minutes: too_old.age.num_minutes(),
+                };
+                tracing::error!(event = "request_failed", error = %e, retryable = true);
+                return Ok(unavailable(event, &e));
+            }
+            Err(too_old) => too_old.stale,
+        };
         let deps = Deps {
             keys: (*keys).clone(),
             ..self.deps.clone()
         };
         handle(&deps, event, now).await
     }
+
+    /// Waits until a background read of the keys started by an event is over (tests, which
+    /// inject the clock and want the read's effect on their next event).
+    pub async fn keys_settled(&self) {
+        self.keys.settled().await;
+    }
+}
+
+/// The answer to an HTTP request that cannot be handled at all (`e`): 503 and a page or JSON as
+/// its route answers.
+fn unavailable(event: Value, e: &WebhookError) -> Value {
+    let response = match serde_json::from_value::<ApiGatewayV2httpRequest>(event) {
+        Ok(request) => match http::from_apigw(request) {
+            Ok(req) => {
+                let is_page = route(&req.path).is_some_and(|r| r.is_page());
+                failure(e, is_page, &req)
+            }
+            Err(resp) => resp,
+        },
+        Err(err) => http::json_error(400, &format!("unreadable HTTP request: {err}"), None),
+    };
+    http::to_apigw(response)
 }
 
 /// The Lambda entry: an HTTP request (Function URL / HTTP API v2 payload) gets an HTTP API v2

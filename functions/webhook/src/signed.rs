@@ -170,7 +170,7 @@ pub(crate) async fn erase(
             Some("id"),
         ));
     };
-    if !erase_customer(deps.store.as_ref(), &id, now).await? {
+    if !erase_and_announce(deps, &id, now).await? {
         return Ok(json_error(
             404,
             "no customer has this id: nothing to erase",
@@ -181,6 +181,31 @@ pub(crate) async fn erase(
         200,
         &json!({ "status": "erased", "customer_id": id }),
     ))
+}
+
+/// Erases the customer (see [`erase_customer`]) and, when they were known, publishes
+/// `CustomerErased` so the bus's subscribers erase what they keep of them. Answers whether
+/// they were known.
+pub(crate) async fn erase_and_announce(
+    deps: &Deps,
+    id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let found = erase_customer(deps.store.as_ref(), id, now).await?;
+    if found {
+        if let Ok(customer_id) = CustomerId::parse(id) {
+            deps.publish(
+                vec![shared::events::BusEvent::CustomerErased {
+                    customer_id,
+                    at: now,
+                }],
+                id,
+                now,
+            )
+            .await;
+        }
+    }
+    Ok(found)
 }
 
 /// Erases everything kept per customer id (`false` when no such customer): the profile becomes

@@ -81,6 +81,29 @@ async fn a_replayed_event_answers_the_same_and_counts_once() {
 }
 
 #[tokio::test]
+async fn an_event_is_remembered_by_a_keyed_hash_that_holds_nothing_of_its_id() {
+    let w = enrolled_world().await;
+    // An id that carries the customer's, as Shopify's customers/update ids do.
+    let event_id = format!("shopify:customer:{CUSTOMER}:1764000000");
+    let body = order(&event_id, now(), "10.00");
+    let first = w.http(activity(&body)).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let kept = w.store.all_idempotency();
+    assert!(!kept.is_empty());
+    for (key, result) in &kept {
+        let item = format!("{key} {result:?}");
+        assert!(!item.contains(CUSTOMER), "{item}");
+        assert!(!item.contains("shopify:customer"), "{item}");
+    }
+    // The replay is still recognised, and its answer names the event and the customer again.
+    let again = w.http(activity(&body)).await;
+    assert_eq!(again.json()["duplicate"], true);
+    assert_eq!(again.json()["event_id"], event_id);
+    assert_eq!(again.json()["customer_id"], CUSTOMER);
+    assert_eq!(w.profile(CUSTOMER).await.order_count, 3);
+}
+
+#[tokio::test]
 async fn a_refused_code_still_records_the_order_and_says_why() {
     let w = enrolled_world().await;
     let mut first = order("evt-3", now() - Duration::minutes(5), "20.00");

@@ -97,9 +97,23 @@ async fn signed_look_ups_and_erasure_arrive_as_real_requests() {
     let out = invoke(&w, "reward-lookup.json").await;
     assert_eq!(out["statusCode"], 200, "{out}");
     assert!(out["body"].as_str().unwrap().contains("\"valid\""));
+    w.bus.drain();
     let out = invoke(&w, "customer-erase.json").await;
     assert_eq!(out["statusCode"], 200, "{out}");
     assert!(w.profile(CUSTOMER).await.erased);
+    // The bus's subscribers are told, so they erase what they keep too; again on a repeat.
+    let erased = |events: Vec<shared::events::BusEvent>| {
+        events
+            .iter()
+            .filter(|e| {
+                matches!(e, shared::events::BusEvent::CustomerErased { customer_id, .. } if customer_id == CUSTOMER)
+            })
+            .count()
+    };
+    assert_eq!(erased(w.bus.drain()), 1);
+    let out = invoke(&w, "customer-erase.json").await;
+    assert_eq!(out["statusCode"], 200, "{out}");
+    assert_eq!(erased(w.bus.drain()), 1);
 }
 
 #[tokio::test]

@@ -30,8 +30,13 @@ async fn a_scanner_fetching_the_survey_link_changes_nothing_and_the_page_posts_t
             assert_eq!(resp.status, 200);
             assert!(resp.body.contains("<form method=\"post\""), "{}", resp.body);
             assert!(resp.body.contains("survey?t="), "{}", resp.body);
+            // No script sends the form: a scanner that runs scripts answers nothing either.
+            assert!(!resp.body.contains("<script"), "{}", resp.body);
             let csp = resp.header("content-security-policy").unwrap();
-            assert!(csp.contains("script-src 'sha256-"), "{csp}");
+            assert!(
+                csp.contains("default-src 'none'") && !csp.contains("script-src"),
+                "{csp}"
+            );
             for directive in [
                 "frame-ancestors 'none'",
                 "form-action 'self'",

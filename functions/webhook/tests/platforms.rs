@@ -326,6 +326,13 @@ async fn shopify_privacy_topics_erase_and_are_acknowledged() {
     let p = w.profile("191167").await;
     assert!(p.is_tombstone(), "{p:?}");
     assert!(
+        w.bus.drain().iter().any(|e| matches!(
+            e,
+            shared::events::BusEvent::CustomerErased { customer_id, .. } if customer_id == "191167"
+        )),
+        "a redact is announced on the bus as CustomerErased"
+    );
+    assert!(
         w.store.all_enrollments().is_empty(),
         "the enrollment is deleted"
     );
@@ -391,6 +398,20 @@ async fn woocommerce_guests_unpaid_orders_and_pings() {
         "{id}"
     );
     assert!(!id.contains('@'));
+    // A keyed hash of the address with the deployment's pseudonym key, not the unkeyed SHA-256
+    // anyone could compute from a guessed address.
+    assert_eq!(
+        id,
+        w.deps
+            .keys
+            .pseudonym
+            .woocommerce_guest("guest.buyer@example.com")
+    );
+    let unkeyed = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"guest.buyer@example.com"))
+    };
+    assert_ne!(id, format!("woo-guest-{}", &unkeyed[..16]));
     let p = w.profile(&id).await;
     // The domain is stored in lower case (shared::domain::hygiene::EmailAddress), the local part as sent.
     assert_eq!(p.email.as_deref(), Some("Guest.Buyer@example.com"));

@@ -14,7 +14,7 @@ pub use crate::aws::{
 };
 pub use crate::logging::init_logging;
 pub use crate::signing::LinkKeys;
-pub use secrets::{load_link_keys, load_link_keys_with, Keys, PlatformKeys};
+pub use secrets::{load_link_keys, load_link_keys_with, load_pseudonyms_with, Keys, PlatformKeys};
 
 use crate::campaign::CampaignError;
 

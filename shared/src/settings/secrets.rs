@@ -4,12 +4,14 @@
 use serde::Deserialize;
 
 use super::{optional, SettingsError};
+use crate::pseudonym::Pseudonyms;
 use crate::signing::LinkKeys;
 
 /// The webhook's signing keys: webhook keys newest first, and the link-token keys.
 #[derive(Clone)]
 pub struct Keys {
     pub webhook: Vec<Vec<u8>>,
+    /// Newest first; keys written `retired:<key>` verify unsubscribe links only.
     pub link: LinkKeys,
     /// The keys of the team's follow-up links (newest first), a family of their own: rotating
     /// them revokes every staff link and no customer link, and a leaked customer-link key opens
@@ -21,6 +23,9 @@ pub struct Keys {
     /// are still taken: the secret's `signature_v1` (locally `WINBACK_SIGNATURE_V1`), true
     /// unless it says `false`. Set it to `false` once every sender signs `v2`.
     pub signature_v1: bool,
+    /// The key of the keyed hashes that stand in for WooCommerce guests' addresses and for the
+    /// shop's event ids in dedupe keys (see [`crate::pseudonym`]).
+    pub pseudonym: Pseudonyms,
 }
 
 impl Keys {
@@ -32,8 +37,15 @@ impl Keys {
             staff: LinkKeys::one(&[b"staff:".as_slice(), link].concat()),
             platforms: PlatformKeys::default(),
             signature_v1: true,
+            pseudonym: local_pseudonyms(webhook),
         }
     }
+}
+
+/// Where no pseudonym key is configured (local runs and tests only): one derived from the
+/// webhook key. A deployment reads its own from `PSEUDONYM_SECRET_ARN`.
+fn local_pseudonyms(webhook: &[u8]) -> Pseudonyms {
+    Pseudonyms::new(&[b"pseudonym:".as_slice(), webhook].concat())
 }
 
 /// Webhook secrets of the shop platforms, each a list (newest first) so one can be rotated:
@@ -91,13 +103,12 @@ impl std::fmt::Debug for Keys {
     }
 }
 
-/// The webhook's secret (`WEBHOOK_SECRET_ARN`), or the combined one of older stacks
-/// (`SECRETS_ARN`, which also holds `link_key`).
+/// The webhook's secret (`WEBHOOK_SECRET_ARN`), or the combined one of stacks from before the
+/// link keys had a secret of their own (`SECRETS_ARN`). The webhook's secret holds no link key:
+/// a `link_key` field left there by an older template is neither read nor needed.
 #[derive(Deserialize)]
 struct SecretDoc {
     webhook_keys: String,
-    #[serde(default)]
-    link_key: String,
     #[serde(default)]
     shopify_secret: String,
     #[serde(default)]
@@ -115,6 +126,13 @@ struct SecretDoc {
 
 fn accept_v1() -> bool {
     true
+}
+
+/// The link key of the combined secret of stacks from before the split (`SECRETS_ARN` only).
+#[derive(Deserialize)]
+struct CombinedDoc {
+    #[serde(default)]
+    link_key: String,
 }
 
 fn split_keys(list: &str) -> Vec<Vec<u8>> {
@@ -141,7 +159,10 @@ pub(crate) async fn read_secret(
     Ok(out.secret_string().unwrap_or_default().to_string())
 }
 
-async fn read_doc(conf: &aws_config::SdkConfig, arn: &str) -> Result<SecretDoc, SettingsError> {
+async fn read_doc<D: serde::de::DeserializeOwned>(
+    conf: &aws_config::SdkConfig,
+    arn: &str,
+) -> Result<D, SettingsError> {
     serde_json::from_str(&read_secret(conf, arn).await?).map_err(|source| {
         SettingsError::SecretShape {
             arn: arn.to_string(),
@@ -150,9 +171,10 @@ async fn read_doc(conf: &aws_config::SdkConfig, arn: &str) -> Result<SecretDoc, 
     })
 }
 
-/// The link-token keys (newest first), for the sender and the webhook: the plain-text secret
-/// named by `LINK_SECRET_ARN` (comma-separated keys), else `link_key` of the secret named by
-/// `SECRETS_ARN`, else `WINBACK_LINK_KEY` (comma-separated, for local runs).
+/// The link-token keys (newest first, `retired:<key>` for keys that verify unsubscribe links
+/// only), for the sender and the webhook: the plain-text secret named by `LINK_SECRET_ARN`
+/// (comma-separated keys), else `link_key` of the combined secret of a stack from before the
+/// split (`SECRETS_ARN`), else `WINBACK_LINK_KEY` (comma-separated, for local runs).
 pub async fn load_link_keys(conf: &aws_config::SdkConfig) -> Result<LinkKeys, SettingsError> {
     load_link_keys_with(conf, &optional).await
 }
@@ -166,7 +188,7 @@ pub async fn load_link_keys_with(
         (read_secret(conf, &arn).await?, format!("secret {arn}"))
     } else if let Some(arn) = var("SECRETS_ARN") {
         (
-            read_doc(conf, &arn).await?.link_key,
+            read_doc::<CombinedDoc>(conf, &arn).await?.link_key,
             format!("link_key of secret {arn}"),
         )
     } else {
@@ -175,15 +197,36 @@ pub async fn load_link_keys_with(
             "WINBACK_LINK_KEY".to_string(),
         )
     };
-    let keys = LinkKeys::new(split_keys(&list));
+    let keys = LinkKeys::parse(&list);
     if keys.is_empty() {
         return Err(SettingsError::MissingKeys(source));
     }
     Ok(keys)
 }
 
+/// The pseudonym key (see [`crate::pseudonym`]): the plain-text secret named by
+/// `PSEUDONYM_SECRET_ARN`, else `WINBACK_PSEUDONYM_KEY`; `None` when neither is set.
+pub async fn load_pseudonyms_with(
+    conf: &aws_config::SdkConfig,
+    var: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<Option<Pseudonyms>, SettingsError> {
+    let (key, source) = match var("PSEUDONYM_SECRET_ARN") {
+        Some(arn) => (read_secret(conf, &arn).await?, format!("secret {arn}")),
+        None => match var("WINBACK_PSEUDONYM_KEY") {
+            Some(k) => (k, "WINBACK_PSEUDONYM_KEY".to_string()),
+            None => return Ok(None),
+        },
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(SettingsError::MissingKeys(source));
+    }
+    Ok(Some(Pseudonyms::new(key.as_bytes())))
+}
+
 /// The staff-link keys (newest first): the plain-text secret named by `STAFF_SECRET_ARN`
-/// (comma-separated keys), else `WINBACK_STAFF_KEYS`; none when neither is set.
+/// (comma-separated keys), else `WINBACK_STAFF_KEYS`; none when neither is set. (A retired
+/// staff key verifies nothing: no staff link unsubscribes.)
 pub async fn load_staff_keys_with(
     conf: &aws_config::SdkConfig,
     var: &(dyn Fn(&str) -> Option<String> + Sync),
@@ -192,22 +235,25 @@ pub async fn load_staff_keys_with(
         Some(arn) => read_secret(conf, &arn).await?,
         None => var("WINBACK_STAFF_KEYS").unwrap_or_default(),
     };
-    Ok(LinkKeys::new(split_keys(&list)))
+    Ok(LinkKeys::parse(&list))
 }
 
 impl Keys {
-    /// From `WINBACK_WEBHOOK_KEYS` (comma-separated, newest first) and `WINBACK_LINK_KEY`
-    /// (comma-separated, newest first).
+    /// From `WINBACK_WEBHOOK_KEYS` (comma-separated, newest first), `WINBACK_LINK_KEY`
+    /// (comma-separated, newest first, `retired:<key>` for unsubscribe only) and
+    /// `WINBACK_PSEUDONYM_KEY` (without it, one derived from the newest webhook key).
     pub fn from_env_vars() -> Result<Keys, SettingsError> {
         let webhook = optional("WINBACK_WEBHOOK_KEYS").map(|w| split_keys(&w));
-        let link = optional("WINBACK_LINK_KEY").map(|l| LinkKeys::new(split_keys(&l)));
+        let link = optional("WINBACK_LINK_KEY").map(|l| LinkKeys::parse(&l));
         match (webhook, link) {
             (Some(w), Some(l)) if !w.is_empty() && !l.is_empty() => Ok(Keys {
+                pseudonym: optional("WINBACK_PSEUDONYM_KEY").map_or_else(
+                    || local_pseudonyms(&w[0]),
+                    |k| Pseudonyms::new(k.trim().as_bytes()),
+                ),
                 webhook: w,
                 link: l,
-                staff: LinkKeys::new(split_keys(
-                    &optional("WINBACK_STAFF_KEYS").unwrap_or_default(),
-                )),
+                staff: LinkKeys::parse(&optional("WINBACK_STAFF_KEYS").unwrap_or_default()),
                 platforms: PlatformKeys::from_env_vars(),
                 signature_v1: optional("WINBACK_SIGNATURE_V1").is_none_or(|v| v.trim() != "false"),
             }),
@@ -225,8 +271,9 @@ impl Keys {
     }
 
     /// The webhook's keys: webhook and platform keys from the secret named by
-    /// `WEBHOOK_SECRET_ARN` (else `SECRETS_ARN`), link keys by [`load_link_keys`]; with neither
-    /// variable set, from the local variables.
+    /// `WEBHOOK_SECRET_ARN` (else `SECRETS_ARN`), link keys by [`load_link_keys`], the staff keys
+    /// and the pseudonym key (`PSEUDONYM_SECRET_ARN`, required here); with neither variable set,
+    /// from the local variables.
     pub async fn load(conf: &aws_config::SdkConfig) -> Result<Keys, SettingsError> {
         Keys::load_with(conf, &optional).await
     }
@@ -239,7 +286,7 @@ impl Keys {
         let Some(arn) = var("WEBHOOK_SECRET_ARN").or_else(|| var("SECRETS_ARN")) else {
             return Keys::from_env_vars();
         };
-        let doc = read_doc(conf, &arn).await?;
+        let doc: SecretDoc = read_doc(conf, &arn).await?;
         let webhook = split_keys(&doc.webhook_keys);
         if webhook.is_empty() {
             return Err(SettingsError::MissingKeys(format!(
@@ -268,6 +315,11 @@ impl Keys {
                 woocommerce_source: doc.woocommerce_source.or(env.woocommerce_source),
             },
             signature_v1: doc.signature_v1,
+            pseudonym: load_pseudonyms_with(conf, var).await?.ok_or_else(|| {
+                SettingsError::MissingKeys(
+                    "PSEUDONYM_SECRET_ARN (the pseudonym key's secret, PseudonymKeySeed)".into(),
+                )
+            })?,
         })
     }
 }

@@ -124,6 +124,26 @@ impl Storage {
             .collect()
     }
 
+    /// Every idempotency (dedupe) record, as text: the keys of events, opens and clicks, and
+    /// what each holds.
+    pub async fn dedupe_records(&self) -> Vec<String> {
+        match (&self.memory, &self.table) {
+            (Some(m), _) => m
+                .all_idempotency()
+                .into_iter()
+                .map(|(k, r)| format!("idempotency {k} {r:?}"))
+                .collect(),
+            (None, Some(t)) => t
+                .items()
+                .await
+                .into_iter()
+                .map(|item| format!("item {item:?}"))
+                .filter(|i| i.contains("IDEM#"))
+                .collect(),
+            (None, None) => unreachable!("a storage is embedded or a table"),
+        }
+    }
+
     pub async fn drop_table(self) {
         if let Some(t) = self.table {
             t.delete().await;
@@ -1883,6 +1903,17 @@ async fn full_history(
         let resp = webhook::handle_http(deps, req, at).await;
         assert_eq!(resp.status, 200, "{}", resp.body);
     }
+    // A profile update whose event id carries the customer's, as Shopify's customers/update
+    // ids do (`shopify:customer:<id>:<updated_at>`): its dedupe record is kept 30 days.
+    let at = now() + Duration::days(92);
+    let update = serde_json::json!({
+        "event_id": format!("shopify:customer:{id}:{}", at.timestamp()), "customer_id": id,
+        "type": "login", "occurred_at": at.to_rfc3339(),
+    });
+    let body = update.to_string().into_bytes();
+    let req = post_activity(body.clone(), Some(signed(&body, WEBHOOK_KEY, at)));
+    let resp = webhook::handle_http(deps, req, at).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
     let t = link_token(Purpose::Survey, id, &e.id, now() + Duration::days(300));
     let answer = link_request("POST", "/v1/survey", &t, "&a=2", "choice=answer");
     let at = now() + Duration::days(93);
@@ -1954,11 +1985,18 @@ pub async fn an_erasure_leaves_only_a_tombstone(backend: Backend) -> Figure {
         println!("case 11 [{}] left after erasure: {item}", backend.name());
     }
     let kept_after = storage.items_mentioning(&kept_terms).await;
+    let dedupe = storage.dedupe_records().await;
+    let naming = dedupe
+        .iter()
+        .filter(|r| terms.iter().any(|t| r.contains(t.as_str())))
+        .count();
     let f = Figure::new(11, "erasure completeness", backend.name())
         .with("items for the customer before", before.len() as u64)
         .with("identifiers searched", terms.len() as u64)
         .with("items left", left.len() as u64)
         .with("of them the tombstone", u64::from(tombstone))
+        .with("dedupe records kept (30 days)", dedupe.len() as u64)
+        .with("of them naming the erased customer", naming as u64)
         .with(
             "second erasure answered 200",
             u64::from(again.status == 200),
@@ -1973,6 +2011,13 @@ pub async fn an_erasure_leaves_only_a_tombstone(backend: Backend) -> Figure {
 pub fn assert_an_erasure_leaves_only_a_tombstone(f: Figure) {
     assert!(f.get("items for the customer before") >= 8, "{}", f.line());
     assert_eq!(f.get("items left"), 1, "only the tombstone: {}", f.line());
+    assert!(f.get("dedupe records kept (30 days)") >= 8, "{}", f.line());
+    assert_eq!(
+        f.get("of them naming the erased customer"),
+        0,
+        "{}",
+        f.line()
+    );
     assert_eq!(f.get("of them the tombstone"), 1, "{}", f.line());
     assert_eq!(f.get("second erasure answered 200"), 1, "{}", f.line());
     assert_eq!(
@@ -1981,6 +2026,213 @@ pub fn assert_an_erasure_leaves_only_a_tombstone(f: Figure) {
         "{}",
         f.line()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Link scanners that run scripts (case 12)
+
+/// What the survey links of `ids` have recorded: (answers on profiles or enrollments, enrollments
+/// ended, follow-ups open).
+async fn answered_state(store: &dyn Store, ids: &[&str]) -> (u64, u64, u64) {
+    let (mut answers, mut ended, mut follow_ups) = (0, 0, 0);
+    for id in ids {
+        let p = store.get_profile(id).await.unwrap().expect("the profile");
+        let e = store
+            .get_enrollment(id, CAMPAIGN)
+            .await
+            .unwrap()
+            .expect("the enrollment");
+        answers += u64::from(
+            p.survey_reason.is_some()
+                || p.nps.is_some()
+                || e.survey_reason.is_some()
+                || e.nps.is_some(),
+        );
+        ended += u64::from(e.status.is_final());
+        follow_ups += u64::from(p.follow_up.is_some());
+    }
+    (answers, ended, follow_ups)
+}
+
+/// Link scanners: the first email of three customers is rendered by the real sender with links
+/// to the real webhook, served over HTTP on a loopback port. Headless Chromium opens every link
+/// of every email, each in a tab of its own, as a scanner that runs scripts does, and waits;
+/// then a person clicks two survey links and presses the page's button. The scanner must have
+/// answered nothing, ended no enrollment and opened no follow-up; each press records its answer.
+pub async fn link_scanners_that_run_scripts_answer_nothing(backend: Backend) -> Figure {
+    use winback_tests::browser::{links, Browser, WebhookServer};
+    let storage = Storage::new(backend, "rel-scan").await;
+    let store = storage.store.clone();
+    let campaign = Arc::new(Campaign::embedded(CAMPAIGN).expect("the example campaign"));
+    let (s, c) = (store.clone(), campaign.clone());
+    let server = WebhookServer::start(
+        move |base| {
+            webhook::Deps::in_process(s, c, webhook::Keys::one(WEBHOOK_KEY, LINK_KEY), base)
+        },
+        now,
+    )
+    .await;
+    let mailer = Arc::new(MemoryMailer::new());
+    let sender = sender::Deps {
+        store: store.clone(),
+        mailer: mailer.clone(),
+        campaign,
+        metrics: Arc::new(MemoryMetrics::default()),
+        link_keys: shared::signing::LinkKeys::one(LINK_KEY),
+        public_base_url: server.base_url.clone(),
+        sender_address: "shop@example.com".into(),
+        limiter: Arc::new(RateLimiter::new(None)),
+        lease: lease(),
+        checkout: None,
+    };
+    let ids = ["r12-a", "r12-b", "r12-c"];
+    for id in ids {
+        let due = enrolled(store.as_ref(), id).await;
+        drain_queue(&sender, vec![(format!("m-{id}"), body(&due))], now(), true).await;
+    }
+    let emails: Vec<(String, shared::ports::Email)> = mailer.drain();
+    let all_links: Vec<String> = emails.iter().flat_map(|(_, e)| links(&e.html)).collect();
+    let (ours, elsewhere): (Vec<String>, Vec<String>) = all_links
+        .iter()
+        .cloned()
+        .partition(|l| l.starts_with(&server.base_url));
+    let survey_links = ours.iter().filter(|l| l.contains("/v1/survey?")).count();
+    let before = answered_state(store.as_ref(), &ids).await;
+
+    // The scanner: every link in a tab of its own, scripts on, then two seconds more.
+    let scan = ours.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let mut browser = Browser::launch();
+        let mut opened = 0u64;
+        for url in &scan {
+            let tab = browser.new_tab().expect("a tab");
+            browser.open(&tab, url).expect("the page loads");
+            opened += 1;
+        }
+        browser.idle(std::time::Duration::from_secs(2));
+        opened
+    })
+    .await
+    .expect("the scanner's browser");
+    let scanned = server.served();
+    let scanner_posts = scanned.iter().filter(|r| r.method == "POST").count() as u64;
+    let after_scan = answered_state(store.as_ref(), &ids).await;
+
+    // A person: clicks a paused reason's link in the first email and "a bad experience" in the
+    // second, and presses the page's button each time.
+    let pick = |email: &shared::ports::Email, answer: &str| {
+        links(&email.html)
+            .into_iter()
+            .find(|l| l.contains("/v1/survey?") && l.ends_with(&format!("&a={answer}")))
+            .unwrap_or_else(|| panic!("the email has a survey link for {answer}"))
+    };
+    let to = |id: &str| {
+        emails
+            .iter()
+            .find(|(_, e)| e.tags.iter().any(|(k, v)| k == "customer_id" && v == id))
+            .map(|(_, e)| e.clone())
+            .unwrap_or_else(|| panic!("an email to {id}"))
+    };
+    let chosen = vec![
+        pick(&to(ids[0]), "quality"),
+        pick(&to(ids[1]), "bad_experience"),
+    ];
+    let thanked = tokio::task::spawn_blocking(move || {
+        let mut browser = Browser::launch();
+        let mut thanked = 0u64;
+        for url in &chosen {
+            // A press that finds no button (the answer already sent) counts no thanks.
+            let tab = browser.new_tab().expect("a tab");
+            let pressed = browser
+                .open(&tab, url)
+                .and_then(|()| browser.press(&tab, "button"))
+                .and_then(|()| browser.html(&tab));
+            match pressed {
+                Ok(html) => thanked += u64::from(html.contains("Thank you")),
+                Err(e) => println!("case 12: a person's press failed: {e}"),
+            }
+            browser.close(tab).expect("the tab closes");
+        }
+        thanked
+    })
+    .await
+    .expect("the person's browser");
+    let pressed_posts = (server
+        .served()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count() as u64)
+        .saturating_sub(scanner_posts);
+    let after_press = answered_state(store.as_ref(), &ids).await;
+    let quality = store
+        .get_profile(ids[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .survey_reason;
+    let f = Figure::new(12, "link scanners that run scripts", backend.name())
+        .with("emails", emails.len() as u64)
+        .with("links to the webhook opened by the scanner", opened)
+        .with("of them survey links", survey_links as u64)
+        .with("links elsewhere (not opened)", elsewhere.len() as u64)
+        .with("posts by the scanner", scanner_posts)
+        .with("answers recorded by the scanner", after_scan.0 - before.0)
+        .with("enrollments ended by the scanner", after_scan.1 - before.1)
+        .with("follow-ups opened by the scanner", after_scan.2 - before.2)
+        .with("survey links a person clicked and pressed", 2)
+        .with("posts by the presses", pressed_posts)
+        .with("thank-you pages", thanked)
+        .with(
+            "answers recorded by the presses",
+            after_press.0 - after_scan.0,
+        )
+        .with(
+            "enrollments ended by the presses (a paused reason)",
+            after_press.1 - after_scan.1,
+        )
+        .with(
+            "follow-ups opened by the presses (a bad experience)",
+            after_press.2 - after_scan.2,
+        )
+        .with(
+            "the paused reason recorded",
+            u64::from(quality == Some(shared::domain::survey::Reason::Quality)),
+        )
+        .print();
+    drop(server);
+    storage.drop_table().await;
+    f
+}
+
+pub fn assert_link_scanners_that_run_scripts_answer_nothing(f: Figure) {
+    assert_eq!(f.get("emails"), 3, "{}", f.line());
+    assert!(f.get("of them survey links") >= 18, "{}", f.line());
+    assert!(
+        f.get("links to the webhook opened by the scanner")
+            >= f.get("of them survey links") + 3 * 2,
+        "every survey link and each email's unsubscribe and fewer-emails links: {}",
+        f.line()
+    );
+    assert_eq!(f.get("posts by the scanner"), 0, "{}", f.line());
+    assert_eq!(f.get("answers recorded by the scanner"), 0, "{}", f.line());
+    assert_eq!(f.get("enrollments ended by the scanner"), 0, "{}", f.line());
+    assert_eq!(f.get("follow-ups opened by the scanner"), 0, "{}", f.line());
+    assert_eq!(f.get("posts by the presses"), 2, "{}", f.line());
+    assert_eq!(f.get("thank-you pages"), 2, "{}", f.line());
+    assert_eq!(f.get("answers recorded by the presses"), 2, "{}", f.line());
+    assert_eq!(
+        f.get("enrollments ended by the presses (a paused reason)"),
+        1,
+        "{}",
+        f.line()
+    );
+    assert_eq!(
+        f.get("follow-ups opened by the presses (a bad experience)"),
+        1,
+        "{}",
+        f.line()
+    );
+    assert_eq!(f.get("the paused reason recorded"), 1, "{}", f.line());
 }
 
 pub fn report(figures: &[Figure]) -> String {
@@ -1993,7 +2245,8 @@ pub fn report(figures: &[Figure]) -> String {
          throttles reads and writes or loses the answer of an applied write, a mailer that throttles \
          or dies right after SES accepted, a bus whose PutEvents fails entries, and crash points in \
          the sender and the webhook. Cases 1, 2, 6 and 8 also run against DynamoDB Local, whose conditional writes \
-         they depend on, and so does case 11 (erasure), which scans its table.\n\n\
+         they depend on, and so do case 11 (erasure), which scans its table, and case 12 (link \
+         scanners).\n\n\
          ## The duplicate bound\n\n\
          A crash after SES accepted an email and before the step was marked sent is the one window \
          that can send twice: the redelivered message is refused while the claim's lease holds, then \
@@ -2024,7 +2277,22 @@ pub fn report(figures: &[Figure]) -> String {
          erases them with `DELETE /v1/customers/{id}` and searches every stored item for their id, \
          their emails' message ids and their reward codes: only the tombstone (the id marked \
          erased, so nothing is built again) is left, and another customer's items are untouched. \
+         The dedupe records of their events stay 30 days (so a replay is still recognised), and \
+         one of those events has an id that carries the customer's, as Shopify's \
+         `customers/update` ids do: the records are keyed by a keyed hash of the event id and keep \
+         neither the event id nor the customer id, so none names the customer. Before, that \
+         event's record (`activity#shopify:customer:<id>:<time>`) was left for 30 days. \
          What stays outside the table is listed in docs/http.md#erasure.\n\n\
+         ## Link scanners\n\n\
+         Mail filters and link scanners open every link of an email, some in a browser that runs \
+         scripts. Case 12 renders the first email of three customers with the real sender, its \
+         links pointing at the real webhook served over HTTP on a loopback port, and has headless \
+         Chromium open every link to the webhook, each in a tab of its own, and wait: no form is \
+         posted, no answer recorded, no enrollment ended (a paused reason would end it) and no \
+         follow-up opened (a bad experience would open one, holding the customer's emails). Then \
+         a person clicks two survey links and presses the page's button: each press records its \
+         answer. Before, the survey page's script sent its form as soon as a browser showed it: the \
+         same scan posted all 18 answers, ended the 3 enrollments and opened 3 follow-ups.\n\n\
          ## An unsubscribe racing a send\n\n\
          No email leaves after an unsubscribe was answered, however slow the sender. The sender \
          does everything that may wait (choosing the reward, rendering, its rate limiter) before \

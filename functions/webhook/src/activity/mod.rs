@@ -111,15 +111,21 @@ pub(crate) async fn post(deps: &Deps, req: &HttpRequest, now: DateTime<Utc>) -> 
 }
 
 /// Records a validated activity once per `event_id`: the shop's contract and the platforms'
-/// webhooks alike.
+/// webhooks alike. The event is remembered by a keyed hash of its id (an id may carry the
+/// customer's, as Shopify's `shopify:customer:<id>:<time>` do), so the 30-day record holds
+/// nothing readable of it once the customer is erased.
 #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %activity.customer_id))]
 pub(crate) async fn record(deps: &Deps, activity: &Activity, now: DateTime<Utc>) -> Handled {
-    let key = format!("activity#{}", activity.event_id);
+    let key = deps
+        .keys
+        .pseudonym
+        .dedupe_key("activity", &activity.event_id);
     match deps.store.claim_key(&key, now + LEASE).await? {
         Claimed::Seen(Some(result)) => {
             let mut body: Value =
                 serde_json::from_str(&result).unwrap_or_else(|_| json!({ "status": "recorded" }));
             body["duplicate"] = json!(true);
+            body["event_id"] = json!(activity.event_id);
             body["customer_id"] = json!(activity.customer_id);
             if let (Some(r), Some(code)) = (body.get_mut("reward"), &activity.reward_code) {
                 let code = RewardCode::parse(code).map_or_else(|_| code.clone(), |c| c.to_string());
@@ -146,12 +152,13 @@ pub(crate) async fn record(deps: &Deps, activity: &Activity, now: DateTime<Utc>)
         .await
     {
         Ok(body) => {
-            // Kept 30 days by event id: without the customer id (the replay carries it), so
-            // nothing in it points to a customer once they are erased.
-            // Nor the reward code (the replay carries that too).
+            // Kept 30 days under the event id's keyed hash: without the event id and the
+            // customer id (the replay carries both), so nothing in it points to a customer
+            // once they are erased. Nor the reward code (the replay carries that too).
             let mut kept = body.clone();
             if let Some(o) = kept.as_object_mut() {
                 o.remove("customer_id");
+                o.remove("event_id");
             }
             if let Some(r) = kept.get_mut("reward").and_then(Value::as_object_mut) {
                 r.remove("code");

@@ -328,7 +328,8 @@ pub(crate) async fn post(
             .map(|()| shopify::map(req, deps.keys.platforms.shopify_shop.as_deref(), now)),
         Platform::WooCommerce => {
             let source = deps.keys.platforms.woocommerce_source.as_deref();
-            woocommerce::verify(req, keys).map(|()| woocommerce::map(req, source, now))
+            let pseudonyms = &deps.keys.pseudonym;
+            woocommerce::verify(req, keys).map(|()| woocommerce::map(req, source, pseudonyms, now))
         }
         Platform::Stripe => stripe::verify(req, keys, now).map(|()| stripe::map(&req.body, now)),
     };
@@ -395,7 +396,7 @@ async fn act(deps: &Deps, platform: Platform, mapped: Mapped, now: DateTime<Utc>
     match mapped {
         Mapped::Record(a) => activity::record(deps, &a, now).await,
         Mapped::Erase { customer_id } => {
-            let found = signed::erase_customer(deps.store.as_ref(), &customer_id, now).await?;
+            let found = signed::erase_and_announce(deps, &customer_id, now).await?;
             Ok(json_response(
                 200,
                 &json!({

@@ -7,17 +7,19 @@
 //! `refund` of the order (all of it, or the refunds' total so far), deduplicated by the order
 //! and that total.
 //! Registered customers keep WooCommerce's customer id; a guest (`customer_id` 0) is known by a
-//! hash of the billing email (`woo-guest-<16 hex>`), so the address never becomes an id in logs.
+//! keyed hash of the billing email (`woo-guest-<16 hex>`, [`Pseudonyms::woocommerce_guest`]), so
+//! the address never becomes an id in logs, SES tags or link tokens, and the id cannot be
+//! turned back into it by hashing guessed addresses.
 //! Replays are recognised by the order id and a last change (`date_modified_gmt`) within
 //! [`super::REPLAY_WINDOW_DAYS`]. WooCommerce's unsigned ping (`webhook_id=<n>`, sent when a
 //! webhook is saved) is answered 200 and changes nothing.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use shared::domain::edge::CustomerId;
 use shared::domain::money::Money;
 use shared::domain::refund::Refunded;
+use shared::pseudonym::Pseudonyms;
 
 use super::{
     amount, customer_id_at, decimal_at, email_at, id_at, lines_at, object, str_at, time_at,
@@ -40,12 +42,6 @@ pub(super) fn is_ping(req: &HttpRequest) -> bool {
             .ok()
             .and_then(|b| b.strip_prefix("webhook_id="))
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The id of a guest: a hash of the lower-cased billing email.
-pub(crate) fn guest_id(email: &str) -> String {
-    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
-    format!("woo-guest-{}", &hex::encode(digest)[..16])
 }
 
 /// The store a delivery is from (`X-WC-Webhook-Source`), checked against the configured
@@ -85,6 +81,7 @@ fn refunded(o: &Value) -> Result<Option<Money>, MapError> {
 pub(super) fn map(
     req: &HttpRequest,
     source: Option<&str>,
+    pseudonyms: &Pseudonyms,
     now: DateTime<Utc>,
 ) -> Result<Mapped, MapError> {
     if let Some(source) = source {
@@ -135,9 +132,8 @@ pub(super) fn map(
     let customer_id = match customer_id_at(&o, "/customer_id") {
         Some(id) => id,
         None => match &email {
-            Some(e) => {
-                CustomerId::parse(&guest_id(e.as_str())).expect("a guest id is a customer id")
-            }
+            Some(e) => CustomerId::parse(&pseudonyms.woocommerce_guest(e.as_str()))
+                .expect("a guest id is a customer id"),
             None => {
                 return Ok(Mapped::Ignored(
                     "a guest order without a billing email".into(),
@@ -200,14 +196,6 @@ pub(super) fn map(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_guest_is_known_by_the_address_in_any_case_without_showing_it() {
-        let a = guest_id("Guest.Buyer@Example.com");
-        assert_eq!(a, guest_id(" guest.buyer@example.com"));
-        assert_ne!(a, guest_id("other@example.com"));
-        assert!(a.starts_with("woo-guest-") && !a.contains("example"));
-    }
 
     #[test]
     fn only_the_bare_ping_passes_unsigned() {

@@ -73,6 +73,7 @@ pub fn world() -> World {
             staff: shared::signing::LinkKeys::one(STAFF_KEY),
             platforms: platform_keys(),
             signature_v1: true,
+            pseudonym: shared::pseudonym::Pseudonyms::new(b"test-pseudonym-key"),
         },
         public_base_url: "https://hooks.example.com/".into(),
         metrics: metrics.clone(),

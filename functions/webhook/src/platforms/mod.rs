@@ -164,19 +164,8 @@ pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
     }
 }
 
-/// An id given as a JSON number or a non-empty string.
-pub(crate) fn id_at(v: &Value, pointer: &str) -> Option<String> {
-    match v.pointer(pointer)? {
-        Value::Number(n) if n.as_u64().is_some_and(|n| n > 0) => Some(n.to_string()),
-        Value::String(s) if !s.trim().is_empty() && s.len() <= 200 => Some(s.trim().to_string()),
-        _ => None,
-    }
-}
-
-/// A customer id given as a JSON number or a string ([`CustomerId`]'s rules).
-pub(crate) fn customer_id_at(v: &Value, pointer: &str) -> Option<CustomerId> {
-    id_at(v, pointer).and_then(|id| CustomerId::parse(&id).ok())
-}
+/// Ids and customers as every platform reader takes them (shared with `winback import --from`).
+pub(crate) use shared::platforms::{customer_id_at, id_at};
 
 /// A non-empty string without control characters, at most `max` characters.
 pub(crate) fn str_at<'a>(v: &'a Value, pointer: &str, max: usize) -> Option<&'a str> {

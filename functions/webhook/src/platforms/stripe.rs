@@ -13,7 +13,6 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use shared::domain::edge::CustomerId;
-use shared::domain::money::Money;
 use shared::signing::{verify_webhook, SignatureError};
 
 use super::{
@@ -23,14 +22,6 @@ use crate::activity::{Activity, Kind, ProfileFields};
 use crate::http::HttpRequest;
 
 const SIGNATURE: &str = "Stripe-Signature";
-
-/// Currencies Stripe counts in whole units.
-const ZERO_DECIMAL: &[&str] = &[
-    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
-    "XAF", "XOF", "XPF",
-];
-/// Currencies Stripe counts in thousandths.
-const THREE_DECIMAL: &[&str] = &["BHD", "JOD", "KWD", "OMR", "TND"];
 
 /// Stripe's scheme is winback's own (`t=…,v1=…` over `"<t>.<body>"`, 300 s): one verifier.
 pub(super) fn verify(
@@ -46,27 +37,8 @@ pub(super) fn verify(
     })
 }
 
-/// Stripe's integer amount in `currency` as two-decimal minor units; `None` above
-/// [`Money::MAX_MAJOR`].
-pub(crate) fn money(minor: i64, currency: &str) -> Option<Money> {
-    let m = if ZERO_DECIMAL.contains(&currency) {
-        Money::from_major(minor)?
-    } else if THREE_DECIMAL.contains(&currency) {
-        Money(minor / 10)
-    } else {
-        Money(minor)
-    };
-    (m.0.unsigned_abs() <= Money::MAX_MAJOR.unsigned_abs() * 100).then_some(m)
-}
-
-fn customer_of(object: &Value) -> Option<CustomerId> {
-    let id = match object.get("customer")? {
-        Value::String(s) => s,
-        Value::Object(o) => o.get("id").and_then(Value::as_str)?,
-        _ => return None,
-    };
-    CustomerId::parse(id).ok()
-}
+/// Stripe amounts and customers as every reader takes them (shared with `winback import --from`).
+pub(crate) use shared::platforms::{stripe_customer as customer_of, stripe_money as money};
 
 pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
     let event = Value::Object(object(body)?);
@@ -168,20 +140,6 @@ pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stripe_amounts_become_two_decimal_minor_units() {
-        assert_eq!(money(1900, "EUR"), Some(Money(1900)));
-        assert_eq!(money(1000, "JPY"), Some(Money(100_000)), "¥1000 is 1000.00");
-        assert_eq!(
-            money(12_340, "KWD"),
-            Some(Money(1234)),
-            "12.340 KWD is 12.34"
-        );
-        // No wrapping: 184467440737095517 yen × 100 overflows i64.
-        assert_eq!(money(184_467_440_737_095_517, "JPY"), None);
-        assert_eq!(money(i64::MAX, "EUR"), None);
-    }
 
     #[test]
     fn a_resumed_subscription_is_a_renewal_and_other_changes_are_ignored() {

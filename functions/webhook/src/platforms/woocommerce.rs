@@ -11,12 +11,10 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use shared::domain::edge::CustomerId;
 
 use super::{
-    amount, customer_id_at, email_at, id_at, object, str_at, time_at, verify_base64_hmac,
-    within_window, MapError, Mapped, PlatformSignatureError,
+    amount, email_at, id_at, object, str_at, time_at, verify_base64_hmac, within_window, MapError,
+    Mapped, PlatformSignatureError,
 };
 use crate::activity::{Activity, Kind, ProfileFields};
 use crate::http::HttpRequest;
@@ -35,12 +33,6 @@ pub(super) fn is_ping(req: &HttpRequest) -> bool {
             .ok()
             .and_then(|b| b.strip_prefix("webhook_id="))
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The id of a guest: a hash of the lower-cased billing email.
-pub(crate) fn guest_id(email: &str) -> String {
-    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
-    format!("woo-guest-{}", &hex::encode(digest)[..16])
 }
 
 /// The store a delivery is from (`X-WC-Webhook-Source`), checked against the configured
@@ -105,18 +97,10 @@ pub(super) fn map(
         )));
     }
     let email = email_at(&o, "/billing/email");
-    let customer_id = match customer_id_at(&o, "/customer_id") {
-        Some(id) => id,
-        None => match &email {
-            Some(e) => {
-                CustomerId::parse(&guest_id(e.as_str())).expect("a guest id is a customer id")
-            }
-            None => {
-                return Ok(Mapped::Ignored(
-                    "a guest order without a billing email".into(),
-                ))
-            }
-        },
+    let Some(customer_id) = shared::platforms::woocommerce_customer(&o) else {
+        return Ok(Mapped::Ignored(
+            "a guest order without a billing email".into(),
+        ));
     };
     let occurred_at = time_at(&o, "/date_paid_gmt")
         .or_else(|| time_at(&o, "/date_created_gmt"))
@@ -145,14 +129,6 @@ pub(super) fn map(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_guest_is_known_by_the_address_in_any_case_without_showing_it() {
-        let a = guest_id("Guest.Buyer@Example.com");
-        assert_eq!(a, guest_id(" guest.buyer@example.com"));
-        assert_ne!(a, guest_id("other@example.com"));
-        assert!(a.starts_with("woo-guest-") && !a.contains("example"));
-    }
 
     #[test]
     fn only_the_bare_ping_passes_unsigned() {

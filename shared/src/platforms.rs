@@ -3,6 +3,7 @@
 //! both take a Shopify, WooCommerce or Stripe customer to the same [`CustomerId`], a Stripe
 //! amount to the same [`Money`], and a Shopify marketing consent to the same choice.
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -22,6 +23,19 @@ pub fn id_at(v: &Value, pointer: &str) -> Option<String> {
 /// A customer id given as a JSON number or a string ([`CustomerId`]'s rules).
 pub fn customer_id_at(v: &Value, pointer: &str) -> Option<CustomerId> {
     id_at(v, pointer).and_then(|id| CustomerId::parse(&id).ok())
+}
+
+/// An RFC 3339 time, or (WooCommerce's `_gmt` fields) a naive one taken as UTC.
+pub fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
+    let s = v.pointer(pointer)?.as_str()?;
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+                .ok()
+                .map(|n| n.and_utc())
+        })
 }
 
 /// A Shopify customer: its numeric id, as the REST webhooks send it (`"customer": {"id":

@@ -333,6 +333,17 @@ fn progress(on: bool) -> ProgressBar {
 
 /// The whole command: read every page, merge each, rebuild the due index, save.
 pub async fn run(opts: &Options, campaign: &CampaignConfig) -> CliResult<ShopImportSummary> {
+    let (store, memory) = import::open_target(&opts.target).await?;
+    run_on(opts, campaign, store, memory).await
+}
+
+/// [`run`] on an opened store (`memory`: the embedded store behind a snapshot target).
+pub async fn run_on(
+    opts: &Options,
+    campaign: &CampaignConfig,
+    store: std::sync::Arc<dyn shared::ports::Store>,
+    memory: Option<std::sync::Arc<shared::adapters::embedded::MemoryStore>>,
+) -> CliResult<ShopImportSummary> {
     let started = Instant::now();
     let connection = Connection::parse(&opts.connection).map_err(|e| CliError::BadArgument {
         flag: "--connection",
@@ -351,7 +362,6 @@ pub async fn run(opts: &Options, campaign: &CampaignConfig) -> CliResult<ShopImp
     }
     let shop = connection.base();
     let mut reader = reader(&connection);
-    let (store, memory) = import::open_target(&opts.target).await?;
     let lapse = shared::fitted::lapse_policy(store.as_ref(), &campaign.name, &campaign.lapse).await;
 
     let mut summary = ShopImportSummary::default();

@@ -320,7 +320,7 @@ async fn shop_import_command(
     let s = shop_import::run(&opts, campaign.config()).await?;
     let skipped: Vec<String> = s.skipped.iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!(
-        "Imported {} orders of {} customers from {} ({} pages, {} requests{}); {} profiles written; due index rebuilt over {} customers",
+        "Imported {} orders of {} customers from {} ({} pages, {} requests{}); {} profile writes; due index rebuilt over {} customers",
         s.orders,
         s.customers,
         platform.name(),

@@ -278,7 +278,8 @@ pub struct ShopImportSummary {
     pub customers: usize,
     /// Listed records not imported, by reason.
     pub skipped: BTreeMap<&'static str, u64>,
-    /// Profiles written (new, or changed by the platform's orders).
+    /// Profile writes (new, or changed by a page's orders; a customer whose orders span pages
+    /// is written once per page).
     pub written: usize,
     /// Customers whose address hygiene keeps out of every send, by rule.
     pub kept_out: BTreeMap<&'static str, usize>,

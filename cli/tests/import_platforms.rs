@@ -87,8 +87,8 @@ fn seed() -> Vec<(usize, Value)> {
                     "id": 10_000 + n,
                     "email": email(i),
                     "first_name": "Ada",
-                    "locale": if i % 2 == 0 { "sv" } else { "en" },
-                    "currency": if i % 5 == 0 { "SEK" } else { "EUR" },
+                    "locale": if i.is_multiple_of(2) { "sv" } else { "en" },
+                    "currency": if i.is_multiple_of(5) { "SEK" } else { "EUR" },
                     "amount": format!("{amount}.50"),
                     "refunded": "2.00",
                     "at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -130,7 +130,7 @@ fn expected(platform: Platform) -> BTreeMap<String, (u32, i64, &'static str)> {
         };
         let e = out
             .entry(id)
-            .or_insert((0, 0, if i % 5 == 0 { "SEK" } else { "EUR" }));
+            .or_insert((0, 0, if i.is_multiple_of(5) { "SEK" } else { "EUR" }));
         e.0 += 1;
         e.1 += net;
     }

@@ -76,10 +76,7 @@ impl Checkout for WooCommerce {
     }
 
     async fn disable_code(&self, code: &str) -> Result<(), CheckoutError> {
-        let found = self
-            .client
-            .find_code(COUPONS, code, &self.headers())
-            .await?;
+        let found = self.client.find_code(COUPONS, code, self.headers()).await?;
         let Some(id) = found.pointer("/0/id").and_then(Value::as_i64) else {
             return Ok(());
         };

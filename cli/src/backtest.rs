@@ -412,6 +412,7 @@ mod tests {
             ordered_at: Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap()
                 + Duration::days(day as i64),
             amount: Money(amount),
+            refunded: Money(0),
             currency: None,
             first_name: None,
             locale: None,

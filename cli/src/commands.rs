@@ -3,8 +3,8 @@
 use crate::error::{CliError, CliResult};
 use crate::{
     aws, backtest, detection, flow_line, import, open_campaign, open_store, orders, plan, preview,
-    report, simulate, snapshot, time, uplift, BacktestArgs, FollowUpCloseArgs, ImportArgs,
-    PlanArgs, PreviewArgs, ReportArgs, ResolveArgs, SimulateArgs,
+    report, shop_import, simulate, snapshot, time, uplift, BacktestArgs, FollowUpCloseArgs,
+    ImportArgs, PlanArgs, PreviewArgs, ReportArgs, ResolveArgs, SimulateArgs,
 };
 
 /// `winback`: Simulates a campaign with the real handlers and prints what it did.
@@ -239,7 +239,23 @@ pub(crate) async fn import_command(a: ImportArgs) -> CliResult<()> {
         (false, Some(p)) => import::Target::Snapshot(p),
         (false, None) => return Err(CliError::NoSource { command: "import" }),
     };
-    let s = import::run(&a.file, &target, campaign.config(), at).await?;
+    let file = match (a.from, a.file) {
+        (Some(platform), _) => {
+            return shop_import_command(
+                platform,
+                a.connection,
+                a.resume,
+                target,
+                &campaign,
+                at,
+                !a.quiet,
+            )
+            .await
+        }
+        (None, Some(file)) => file,
+        (None, None) => return Err(CliError::NoSource { command: "import" }),
+    };
+    let s = import::run(&file, &target, campaign.config(), at).await?;
     println!(
         "Imported {} orders of {} customers ({} rows read, {} skipped); {} profiles written, {} due now; due index rebuilt over {} customers",
         s.orders, s.customers, s.rows_read, s.skipped, s.written, s.due_now, s.rebuild_evaluated
@@ -263,6 +279,90 @@ pub(crate) async fn import_command(a: ImportArgs) -> CliResult<()> {
             println!("Not stored: the campaign keeps its stored model or the shipped prior.");
         }
     }
+    Ok(())
+}
+
+/// The deployment's pseudonym key, as the webhook reads it: `PSEUDONYM_SECRET_ARN`, else
+/// `WINBACK_PSEUDONYM_KEY`, else the one a local webhook derives from `WINBACK_WEBHOOK_KEYS`.
+async fn pseudonyms() -> CliResult<Option<shared::pseudonym::Pseudonyms>> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let conf = shared::settings::aws_config().await;
+    let found = shared::settings::load_pseudonyms_with(&conf, &var)
+        .await
+        .map_err(|e| CliError::BadArgument {
+            flag: "--from",
+            reason: e.to_string(),
+        })?;
+    Ok(found.or_else(|| {
+        var("WINBACK_WEBHOOK_KEYS")
+            .and_then(|_| shared::settings::Keys::from_env_vars().ok())
+            .map(|k| k.pseudonym)
+    }))
+}
+
+/// `winback import --from`: reads the shop's order history through its platform's API.
+async fn shop_import_command(
+    platform: shop_import::Platform,
+    connection: Option<std::path::PathBuf>,
+    resume: Option<std::path::PathBuf>,
+    target: import::Target,
+    campaign: &shared::campaign::Campaign,
+    at: chrono::DateTime<chrono::Utc>,
+    progress: bool,
+) -> CliResult<()> {
+    let connection = match connection {
+        Some(path) => std::fs::read_to_string(&path).map_err(CliError::io("read", path))?,
+        None => {
+            let conf = shared::settings::aws_config().await;
+            shared::settings::checkout::connection_json(&conf)
+                .await
+                .map_err(|e| CliError::BadArgument {
+                    flag: "--connection",
+                    reason: e.to_string(),
+                })?
+                .ok_or(CliError::BadArgument {
+                    flag: "--connection",
+                    reason: "give the shop's connection: --connection FILE (its JSON, docs/shop.md), or set CHECKOUT_SECRET_ARN or WINBACK_CHECKOUT_CONNECTION".into(),
+                })?
+        }
+    };
+    let opts = shop_import::Options {
+        platform,
+        connection,
+        pseudonyms: pseudonyms().await?,
+        resume_file: resume.unwrap_or_else(|| shop_import::default_resume_file(platform, &target)),
+        target,
+        at,
+        patience: shop_import::Patience::DEFAULT,
+        progress,
+    };
+    let s = shop_import::run(&opts, campaign.config()).await?;
+    let skipped: Vec<String> = s.skipped.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!(
+        "Imported {} orders of {} customers from {} ({} pages, {} requests{}); {} profile writes; due index rebuilt over {} customers",
+        s.orders,
+        s.customers,
+        platform.name(),
+        s.pages,
+        s.calls,
+        if s.resumed_at_page > 0 { format!(", resumed after page {}", s.resumed_at_page) } else { String::new() },
+        s.written,
+        s.rebuild_evaluated
+    );
+    println!(
+        "Not imported: {}; rate limits waited out: {}, failures retried: {}",
+        if skipped.is_empty() {
+            "none".to_string()
+        } else {
+            skipped.join(", ")
+        },
+        s.rate_limit_waits,
+        s.retries
+    );
+    println!(
+        "Kept out before the first send: customers imported but never emailed: {}",
+        orders::describe_kept_out(&s.kept_out)
+    );
     Ok(())
 }
 

@@ -81,6 +81,14 @@ pub enum CliError {
         #[source]
         source: shared::domain::uplift::UpliftError,
     },
+    /// A shop platform's API failed past the import's patience, or refused it.
+    #[error("{platform}: page {page} could not be read: {reason}. Run the same command again to resume from this page (state in {resume})", resume = .resume.display())]
+    Platform {
+        platform: &'static str,
+        page: u64,
+        reason: String,
+        resume: PathBuf,
+    },
     /// A report could not be drawn.
     #[error("drawing the {chart} chart: {reason}")]
     Chart { chart: &'static str, reason: String },

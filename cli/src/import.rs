@@ -228,6 +228,33 @@ pub async fn rebuild(
     .map_err(|e| CliError::Scheduler(e.to_string()))
 }
 
+/// The store an import writes to, and the embedded store behind a snapshot (to save it).
+pub async fn open_target(target: &Target) -> CliResult<(Arc<dyn Store>, Option<Arc<MemoryStore>>)> {
+    Ok(match target {
+        Target::Snapshot(path) => {
+            let m = Arc::new(Snapshot::load_or_empty(path)?.restore().await?);
+            (m.clone(), Some(m))
+        }
+        Target::Aws => (crate::aws::store().await?, None),
+    })
+}
+
+/// Saves a snapshot target (with `campaign` among its campaigns); the table needs nothing.
+pub async fn save_target(
+    target: &Target,
+    memory: Option<&MemoryStore>,
+    campaign: &CampaignConfig,
+) -> CliResult<()> {
+    if let (Target::Snapshot(path), Some(m)) = (target, memory) {
+        let mut campaigns = Snapshot::load_or_empty(path)?.campaigns;
+        if !campaigns.contains(&campaign.name) {
+            campaigns.push(campaign.name.clone());
+        }
+        Snapshot::take(m, &campaigns).await?.save(path)?;
+    }
+    Ok(())
+}
+
 /// The whole command: read, report bad rows on stderr, write, rebuild, save.
 pub async fn run(
     file: &Path,
@@ -245,13 +272,7 @@ pub async fn run(
             skipped: parsed.bad.len(),
         });
     }
-    let (store, memory): (Arc<dyn Store>, Option<Arc<MemoryStore>>) = match target {
-        Target::Snapshot(path) => {
-            let m = Arc::new(Snapshot::load_or_empty(path)?.restore().await?);
-            (m.clone(), Some(m))
-        }
-        Target::Aws => (crate::aws::store().await?, None),
-    };
+    let (store, memory) = open_target(target).await?;
     let kept_out = orders::kept_out(
         &orders::build_profiles(&parsed.rows, &campaign.lapse, at, None),
         &campaign.eligibility.hygiene,
@@ -261,13 +282,7 @@ pub async fn run(
     let merged = import_profiles(store.as_ref(), &parsed.rows, &lapse, at, &pb).await?;
     pb.finish_and_clear();
     let summary = rebuild(store.clone(), campaign, at).await?;
-    if let (Target::Snapshot(path), Some(m)) = (target, &memory) {
-        let mut campaigns = Snapshot::load_or_empty(path)?.campaigns;
-        if !campaigns.contains(&campaign.name) {
-            campaigns.push(campaign.name.clone());
-        }
-        Snapshot::take(m, &campaigns).await?.save(path)?;
-    }
+    save_target(target, memory.as_deref(), campaign).await?;
     Ok(ImportSummary {
         rows_read: parsed.rows.len() + parsed.bad.len(),
         orders: parsed.rows.len(),

@@ -12,6 +12,7 @@ pub mod pages;
 pub mod plan;
 pub mod preview;
 pub mod report;
+pub mod shop_import;
 pub mod simulate;
 pub mod snapshot;
 pub mod time;
@@ -43,7 +44,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a campaign over months of simulated time with the real handlers, then report.
     Simulate(SimulateArgs),
-    /// Import an orders CSV into the store, then rebuild the due index.
+    /// Import an orders CSV, or a shop's order history (--from), into the store, then rebuild the due index.
     Import(ImportArgs),
     /// Dry run: who would be enrolled at a moment, into which variant, and why.
     Plan(PlanArgs),
@@ -205,8 +206,26 @@ fn parse_on_off(s: &str) -> Result<bool, String> {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The orders CSV: customer_id,email,ordered_at,amount[,currency,first_name,locale,time_zone,category,product].
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "from",
+        conflicts_with = "from"
+    )]
+    pub file: Option<PathBuf>,
+    /// Read the order history from the shop's platform instead of a file (docs/shop.md).
+    #[arg(long, value_name = "PLATFORM")]
+    pub from: Option<shop_import::Platform>,
+    /// With --from: the connection's JSON, as in the CheckoutSecret (docs/shop.md); default:
+    /// the secret of CHECKOUT_SECRET_ARN, else WINBACK_CHECKOUT_CONNECTION. Never printed.
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub connection: Option<PathBuf>,
+    /// With --from: where the import keeps its place, to resume after an interruption
+    /// (default: next to the --store file, or ./winback-import-PLATFORM-TABLE.json with --aws).
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub resume: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub target: WriteTarget,
     /// The moment due times are computed for (default: now).

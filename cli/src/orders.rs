@@ -52,6 +52,9 @@ pub struct OrderRow {
     pub email: String,
     pub ordered_at: DateTime<Utc>,
     pub amount: Money,
+    /// How much of `amount` was refunded by the time of the import (a platform import; a CSV's
+    /// amounts are what was kept, so 0 there).
+    pub refunded: Money,
     pub currency: Option<String>,
     pub first_name: Option<String>,
     pub locale: Option<String>,
@@ -333,6 +336,7 @@ fn parse_row(
         email,
         ordered_at,
         amount,
+        refunded: Money(0),
         currency,
         first_name: field("first_name"),
         locale,
@@ -416,7 +420,7 @@ pub fn build_profiles(
             // Amounts in another currency than the customer's first are kept apart, never summed.
             currency: r.currency.clone(),
             order_id: r.order_id.clone(),
-            refunded: Default::default(),
+            refunded: r.refunded,
             lines: line.into_iter().filter(|_| r.order_id.is_some()).collect(),
         };
         open.push((r.customer_id.as_str(), order));

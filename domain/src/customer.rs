@@ -298,10 +298,11 @@ impl Profile {
             self.sunset_at = None;
         }
         match &order.currency {
+            // What was refunded of it before it came in (an imported history) is not value.
             Some(other) => {
-                *self.lifetime_value_other.entry(other.clone()).or_default() += order.amount
+                *self.lifetime_value_other.entry(other.clone()).or_default() += order.net()
             }
-            None => self.lifetime_value += order.amount,
+            None => self.lifetime_value += order.net(),
         }
         self.first_order_at = Some(self.first_order_at.map_or(order.at, |f| f.min(order.at)));
         self.last_order_at = Some(self.last_order_at.map_or(order.at, |l| l.max(order.at)));

@@ -201,6 +201,13 @@ mod tests {
                 reward_code: None,
                 at,
             },
+            BusEvent::WinTakenBack {
+                campaign: campaign.clone(),
+                customer_id: customer_id.clone(),
+                enrollment_id: "e-1".into(),
+                variant: "amount-10".into(),
+                at,
+            },
             BusEvent::SurveyAnswered {
                 campaign: campaign.clone(),
                 customer_id: customer_id.clone(),

@@ -16,6 +16,7 @@ pub mod emf;
 pub mod entropy;
 pub mod fitted;
 pub mod logging;
+pub mod platforms;
 pub mod ports;
 pub mod pseudonym;
 pub mod publish;

@@ -32,7 +32,8 @@ impl FakeShop {
         self.call("POST", "/_fake/reset", "{}");
     }
 
-    /// `{"down": bool}`, `{"rate_limited": n}`, `{"slow": seconds}`.
+    /// `{"down": bool}`, `{"rate_limited": n}`, `{"failing": n}`, `{"after": n}` (n requests
+    /// pass before the others apply), `{"slow": seconds}`, `{"bucket": {"maximum", "restore"}}`.
     pub fn mode(&self, mode: Value) {
         self.call("POST", "/_fake/mode", &mode.to_string());
     }
@@ -45,6 +46,29 @@ impl FakeShop {
     /// How many codes the shop has.
     pub fn codes(&self) -> usize {
         self.state()["codes"].as_object().map_or(0, |o| o.len())
+    }
+
+    /// Seeds the order history every platform lists (infra/local/fake_shop.py `seed_orders`).
+    pub fn seed_orders(&self, orders: &[Value]) {
+        self.call(
+            "POST",
+            "/_fake/orders",
+            &serde_json::json!({ "orders": orders }).to_string(),
+        );
+    }
+
+    /// The pages of orders the shop served, in order (`platform` and its cursor or page).
+    pub fn pages(&self) -> Vec<Value> {
+        self.state()["pages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Shopify queries refused because the cost bucket was empty (not counting those the
+    /// `rate_limited` mode answered).
+    pub fn throttled(&self) -> u64 {
+        self.state()["throttled"].as_u64().unwrap_or_default()
     }
 
     /// Requests the shop's schemas refused.

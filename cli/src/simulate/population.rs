@@ -290,6 +290,7 @@ pub fn order_row(p: &Person, at: DateTime<Utc>, amount: Money, _first: bool) -> 
         email: p.email.clone(),
         ordered_at: at,
         amount,
+        refunded: Money(0),
         currency: Some(p.currency.clone()),
         first_name: Some(p.first_name.clone()),
         locale: Some(p.locale.clone()),

@@ -24,6 +24,23 @@ pub enum CheckoutSettingsError {
     Connection(#[from] ConnectionError),
 }
 
+/// The connection's JSON (keys included: never log it): the secret of `CHECKOUT_SECRET_ARN`,
+/// else `WINBACK_CHECKOUT_CONNECTION`; `None` when neither is set. The sender reads it at cold
+/// start, `winback import --from` when it is given no `--connection` file.
+pub async fn connection_json(
+    conf: &aws_config::SdkConfig,
+) -> Result<Option<String>, SettingsError> {
+    match std::env::var("CHECKOUT_SECRET_ARN")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        Some(arn) => Ok(Some(super::secrets::read_secret(conf, &arn).await?)),
+        None => Ok(std::env::var("WINBACK_CHECKOUT_CONNECTION")
+            .ok()
+            .filter(|v| !v.is_empty())),
+    }
+}
+
 /// The checkout the campaign's `[checkout]` needs: `None` for a generic checkout (or none).
 pub async fn load_checkout(
     conf: &aws_config::SdkConfig,
@@ -33,16 +50,9 @@ pub async fn load_checkout(
         None | Some(CheckoutPlatform::Generic) => return Ok(None),
         Some(p) => p,
     };
-    let json = match std::env::var("CHECKOUT_SECRET_ARN")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        Some(arn) => super::secrets::read_secret(conf, &arn).await?,
-        None => std::env::var("WINBACK_CHECKOUT_CONNECTION")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .ok_or(CheckoutSettingsError::NotConnected(platform))?,
-    };
+    let json = connection_json(conf)
+        .await?
+        .ok_or(CheckoutSettingsError::NotConnected(platform))?;
     let connection = Connection::parse(&json)?;
     tracing::info!(event = "checkout_connected", connection = ?connection);
     Ok(Some(connect(connection, platform)?))

@@ -18,7 +18,7 @@ mod woocommerce;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
@@ -165,19 +165,8 @@ pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
     }
 }
 
-/// An id given as a JSON number or a non-empty string.
-pub(crate) fn id_at(v: &Value, pointer: &str) -> Option<String> {
-    match v.pointer(pointer)? {
-        Value::Number(n) if n.as_u64().is_some_and(|n| n > 0) => Some(n.to_string()),
-        Value::String(s) if !s.trim().is_empty() && s.len() <= 200 => Some(s.trim().to_string()),
-        _ => None,
-    }
-}
-
-/// A customer id given as a JSON number or a string ([`CustomerId`]'s rules).
-pub(crate) fn customer_id_at(v: &Value, pointer: &str) -> Option<CustomerId> {
-    id_at(v, pointer).and_then(|id| CustomerId::parse(&id).ok())
-}
+/// Ids and customers as every platform reader takes them (shared with `winback import --from`).
+pub(crate) use shared::platforms::{customer_id_at, id_at, time_at};
 
 /// A non-empty string without control characters, at most `max` characters.
 pub(crate) fn str_at<'a>(v: &'a Value, pointer: &str, max: usize) -> Option<&'a str> {
@@ -185,19 +174,6 @@ pub(crate) fn str_at<'a>(v: &'a Value, pointer: &str, max: usize) -> Option<&'a 
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control))
-}
-
-/// An RFC 3339 time, or (WooCommerce's `_gmt` fields) a naive one taken as UTC.
-pub(crate) fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
-    let s = v.pointer(pointer)?.as_str()?;
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
-                .ok()
-                .map(|n| n.and_utc())
-        })
 }
 
 /// An email address the activity contract accepts, else none (a platform's odd address never

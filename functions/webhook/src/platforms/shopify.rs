@@ -41,7 +41,7 @@ fn opted_out(customer: &Value) -> bool {
         .pointer("/email_marketing_consent/state")
         .and_then(Value::as_str)
     {
-        Some(state) => !matches!(state, "subscribed" | "pending"),
+        Some(state) => shared::platforms::shopify_opted_out(state),
         None => customer.get("accepts_marketing").and_then(Value::as_bool) == Some(false),
     }
 }
@@ -228,7 +228,10 @@ fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError>
             "the order is not paid yet: orders/paid records it".into(),
         ));
     }
-    let Some(customer_id) = customer_id_at(o, "/customer/id") else {
+    let Some(customer_id) = o
+        .pointer("/customer/id")
+        .and_then(shared::platforms::shopify_customer)
+    else {
         return Ok(Mapped::Ignored("the order has no customer".into()));
     };
     let occurred_at = time_at(o, "/processed_at")

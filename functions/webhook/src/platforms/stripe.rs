@@ -28,14 +28,6 @@ use crate::http::HttpRequest;
 
 const SIGNATURE: &str = "Stripe-Signature";
 
-/// Currencies Stripe counts in whole units.
-const ZERO_DECIMAL: &[&str] = &[
-    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
-    "XAF", "XOF", "XPF",
-];
-/// Currencies Stripe counts in thousandths.
-const THREE_DECIMAL: &[&str] = &["BHD", "JOD", "KWD", "OMR", "TND"];
-
 /// Stripe's scheme is winback's own (`t=…,v1=…` over `"<t>.<body>"`, 300 s): one verifier.
 pub(super) fn verify(
     req: &HttpRequest,
@@ -50,47 +42,10 @@ pub(super) fn verify(
     })
 }
 
-/// Stripe's integer amount in `currency` as two-decimal minor units; `None` above
-/// [`Money::MAX_MAJOR`].
-pub(crate) fn money(minor: i64, currency: &str) -> Option<Money> {
-    let m = if ZERO_DECIMAL.contains(&currency) {
-        Money::from_major(minor)?
-    } else if THREE_DECIMAL.contains(&currency) {
-        Money(minor / 10)
-    } else {
-        Money(minor)
-    };
-    (m.0.unsigned_abs() <= Money::MAX_MAJOR.unsigned_abs() * 100).then_some(m)
-}
-
-fn customer_of(object: &Value) -> Option<CustomerId> {
-    let id = match object.get("customer")? {
-        Value::String(s) => s,
-        Value::Object(o) => o.get("id").and_then(Value::as_str)?,
-        _ => return None,
-    };
-    CustomerId::parse(id).ok()
-}
-
-/// The order an invoice or a charge is: the invoice (its own id; a charge's `invoice`), else, for
-/// a charge of no invoice, its payment intent. Since API version 2025-03-31 a charge no longer
-/// names its invoice: a webhook endpoint on such a version has its refunds of invoices matched
-/// by nothing (docs/shop.md says to pin the endpoint's version, or to send refunds as activity).
-fn payment_of(obj: &Value) -> Option<String> {
-    let id = |v: Option<&Value>| match v? {
-        Value::String(s) if !s.is_empty() && s.len() <= 200 => Some(s.clone()),
-        Value::Object(o) => o
-            .get("id")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty() && s.len() <= 200)
-            .map(str::to_string),
-        _ => None,
-    };
-    if obj.get("object").and_then(Value::as_str) == Some("invoice") {
-        return id(obj.get("id"));
-    }
-    id(obj.get("invoice")).or_else(|| id(obj.get("payment_intent")))
-}
+/// Stripe amounts and customers as every reader takes them (shared with `winback import --from`).
+pub(crate) use shared::platforms::{
+    stripe_customer as customer_of, stripe_money as money, stripe_payment as payment_of,
+};
 
 pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
     let event = Value::Object(object(body)?);
@@ -244,20 +199,6 @@ pub(super) fn map(body: &[u8], now: DateTime<Utc>) -> Result<Mapped, MapError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stripe_amounts_become_two_decimal_minor_units() {
-        assert_eq!(money(1900, "EUR"), Some(Money(1900)));
-        assert_eq!(money(1000, "JPY"), Some(Money(100_000)), "¥1000 is 1000.00");
-        assert_eq!(
-            money(12_340, "KWD"),
-            Some(Money(1234)),
-            "12.340 KWD is 12.34"
-        );
-        // No wrapping: 184467440737095517 yen × 100 overflows i64.
-        assert_eq!(money(184_467_440_737_095_517, "JPY"), None);
-        assert_eq!(money(i64::MAX, "EUR"), None);
-    }
 
     #[test]
     fn a_resumed_subscription_is_a_renewal_and_other_changes_are_ignored() {

@@ -16,13 +16,12 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use shared::domain::edge::CustomerId;
 use shared::domain::money::Money;
 use shared::domain::refund::Refunded;
 use shared::pseudonym::Pseudonyms;
 
 use super::{
-    amount, customer_id_at, decimal_at, email_at, id_at, lines_at, object, str_at, time_at,
+    amount, decimal_at, email_at, id_at, lines_at, object, str_at, time_at,
     verify_base64_hmac, within_window, LineFields, MapError, Mapped, PlatformSignatureError,
 };
 use crate::activity::{Activity, Kind, ProfileFields};
@@ -129,17 +128,10 @@ pub(super) fn map(
         )));
     }
     let email = email_at(&o, "/billing/email");
-    let customer_id = match customer_id_at(&o, "/customer_id") {
-        Some(id) => id,
-        None => match &email {
-            Some(e) => CustomerId::parse(&pseudonyms.woocommerce_guest(e.as_str()))
-                .expect("a guest id is a customer id"),
-            None => {
-                return Ok(Mapped::Ignored(
-                    "a guest order without a billing email".into(),
-                ))
-            }
-        },
+    let Some(customer_id) = shared::platforms::woocommerce_customer(&o, pseudonyms) else {
+        return Ok(Mapped::Ignored(
+            "a guest order without a billing email".into(),
+        ));
     };
     if refunding {
         // A cancelled or wholly refunded order goes all; a partly refunded one, by its refunds.

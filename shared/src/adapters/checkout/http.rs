@@ -1,7 +1,7 @@
-//! One small HTTPS client for the platforms' APIs: hyper over rustls (ring) with the system's
-//! roots, built on first use, a time limit on every call, and the answers every platform shares
-//! mapped to [`CheckoutError`] (429 → slow down, 5xx and no answer → unavailable, other 4xx →
-//! refused).
+//! One small HTTPS client for the platforms' APIs (the sender's codes, and the order history
+//! `winback import --from` reads): hyper over rustls (ring) with the system's roots, built on
+//! first use, a time limit on every call, and the answers every platform shares mapped to
+//! [`CheckoutError`] (429 → slow down, 5xx and no answer → unavailable, other 4xx → refused).
 
 use std::time::Duration;
 
@@ -22,15 +22,17 @@ const DEFAULT_RETRY_AFTER: u64 = 2;
 type Inner = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A platform's API at `base`.
-pub(crate) struct Client {
+pub struct Client {
     base: String,
     inner: OnceCell<Inner>,
 }
 
 /// An answer the platform gave (2xx, or a 4xx other than 429).
-pub(crate) struct Answer {
+pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
+    /// Its headers (WooCommerce's `X-WP-TotalPages`, …).
+    pub headers: http::HeaderMap,
 }
 
 impl Answer {
@@ -108,6 +110,7 @@ impl Client {
                 .await
                 .map_err(|e| CheckoutError::Unavailable(format!("no answer: {e}")))?;
             let status = res.status().as_u16();
+            let headers = res.headers().clone();
             let retry_after = res
                 .headers()
                 .get("retry-after")
@@ -120,9 +123,9 @@ impl Client {
                 .map_err(|e| CheckoutError::Unavailable(format!("answer cut short: {e}")))?
                 .to_bytes()
                 .to_vec();
-            Ok::<_, CheckoutError>((status, retry_after, body))
+            Ok::<_, CheckoutError>((status, retry_after, headers, body))
         };
-        let (status, retry_after, body) = tokio::time::timeout(TIMEOUT, call)
+        let (status, retry_after, headers, body) = tokio::time::timeout(TIMEOUT, call)
             .await
             .map_err(|_| CheckoutError::Unavailable(format!("no answer within {TIMEOUT:?}")))??;
         match status {
@@ -130,13 +133,17 @@ impl Client {
                 retry_after_seconds: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
             }),
             500..=599 => Err(CheckoutError::Unavailable(format!("status {status}"))),
-            _ => Ok(Answer { status, body }),
+            _ => Ok(Answer {
+                status,
+                body,
+                headers,
+            }),
         }
     }
 }
 
 /// `application/x-www-form-urlencoded` of `pairs` (Stripe's bracketed keys written as they are).
-pub(crate) fn form(pairs: &[(&str, String)]) -> Vec<u8> {
+pub fn form(pairs: &[(&str, String)]) -> Vec<u8> {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         s.append_pair(k, v);

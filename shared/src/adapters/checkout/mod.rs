@@ -3,7 +3,7 @@
 //! Stripe's coupons and promotion codes. [`Connection`] says which, with its keys; [`connect`]
 //! makes the checkout. [`MemoryCheckout`] is the in-process shop of the simulator and tests.
 
-mod http;
+pub mod http;
 mod memory;
 mod shopify;
 mod stripe;
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 pub use memory::MemoryCheckout;
+pub use shopify::refill_seconds as shopify_refill_seconds;
 
 use crate::domain::reward::CheckoutPlatform;
 use crate::ports::Checkout;
@@ -101,8 +102,38 @@ impl Connection {
         platform_name(self.platform())
     }
 
+    /// The headers that authenticate a request to the platform's API (its keys: never log
+    /// them): Shopify's access token, WooCommerce's key as HTTP Basic, Stripe's key as a bearer
+    /// token with the API version.
+    pub fn auth_headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Connection::Shopify { access_token, .. } => {
+                vec![("x-shopify-access-token", access_token.clone())]
+            }
+            Connection::Woocommerce {
+                consumer_key,
+                consumer_secret,
+                ..
+            } => {
+                use base64::Engine;
+                let basic = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{consumer_key}:{consumer_secret}"));
+                vec![("authorization", format!("Basic {basic}"))]
+            }
+            Connection::Stripe { secret_key, .. } => vec![
+                ("authorization", format!("Bearer {secret_key}")),
+                ("stripe-version", STRIPE_API_VERSION.to_string()),
+            ],
+        }
+    }
+
+    /// A client of the platform's API.
+    pub fn client(&self) -> http::Client {
+        http::Client::new(self.base())
+    }
+
     /// The API's address, without a trailing slash.
-    fn base(&self) -> String {
+    pub fn base(&self) -> String {
         let (endpoint, default) = match self {
             Connection::Shopify { shop, endpoint, .. } => (endpoint, format!("https://{shop}")),
             Connection::Woocommerce { url, endpoint, .. } => (endpoint, url.clone()),
@@ -136,21 +167,11 @@ pub fn connect(
             campaign: platform_name(campaign),
         });
     }
-    let client = http::Client::new(connection.base());
+    let (client, headers) = (connection.client(), connection.auth_headers());
     Ok(match connection {
-        Connection::Shopify { access_token, .. } => {
-            Arc::new(shopify::Shopify::new(client, access_token))
-        }
-        Connection::Woocommerce {
-            consumer_key,
-            consumer_secret,
-            ..
-        } => Arc::new(woocommerce::WooCommerce::new(
-            client,
-            consumer_key,
-            consumer_secret,
-        )),
-        Connection::Stripe { secret_key, .. } => Arc::new(stripe::Stripe::new(client, secret_key)),
+        Connection::Shopify { .. } => Arc::new(shopify::Shopify::new(client, headers)),
+        Connection::Woocommerce { .. } => Arc::new(woocommerce::WooCommerce::new(client, headers)),
+        Connection::Stripe { .. } => Arc::new(stripe::Stripe::new(client, headers)),
     })
 }
 

@@ -31,12 +31,13 @@ const DEACTIVATE: &str = "mutation WinbackDisableCode($id: ID!) {
 
 pub(crate) struct Shopify {
     client: Client,
-    token: String,
+    /// The access token's header.
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Shopify {
-    pub fn new(client: Client, token: String) -> Shopify {
-        Shopify { client, token }
+    pub fn new(client: Client, headers: Vec<(&'static str, String)>) -> Shopify {
+        Shopify { client, headers }
     }
 
     /// Runs one GraphQL operation; top-level errors are a refusal, or a wait when throttled.
@@ -48,7 +49,7 @@ impl Shopify {
             .send(
                 http::Method::POST,
                 &format!("/admin/api/{SHOPIFY_API_VERSION}/graphql.json"),
-                &[("x-shopify-access-token", self.token.clone())],
+                &self.headers,
                 Some(("application/json", body)),
             )
             .await?;
@@ -72,7 +73,7 @@ impl Shopify {
 }
 
 /// Seconds until the cost bucket holds what the throttled query asked for.
-fn refill_seconds(v: &Value) -> u64 {
+pub fn refill_seconds(v: &Value) -> u64 {
     let cost = v.pointer("/extensions/cost");
     let num = |p: &str| cost.and_then(|c| c.pointer(p)).and_then(Value::as_f64);
     match (

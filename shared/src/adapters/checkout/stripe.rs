@@ -8,18 +8,19 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::http::{form, Answer, Client};
-use super::{smallest_unit, STRIPE_API_VERSION};
+use super::smallest_unit;
 use crate::domain::checkout::{Buyer, CodeRequest, Value as Off};
 use crate::ports::{Checkout, CheckoutError};
 
 pub(crate) struct Stripe {
     client: Client,
-    key: String,
+    /// The key as a bearer token, and the API version.
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Stripe {
-    pub fn new(client: Client, key: String) -> Stripe {
-        Stripe { client, key }
+    pub fn new(client: Client, headers: Vec<(&'static str, String)>) -> Stripe {
+        Stripe { client, headers }
     }
 
     async fn post(
@@ -28,10 +29,7 @@ impl Stripe {
         idempotency_key: Option<String>,
         pairs: &[(&str, String)],
     ) -> Result<Answer, CheckoutError> {
-        let mut headers = vec![
-            ("authorization", format!("Bearer {}", self.key)),
-            ("stripe-version", STRIPE_API_VERSION.to_string()),
-        ];
+        let mut headers = self.headers.clone();
         if let Some(k) = idempotency_key {
             headers.push(("idempotency-key", k));
         }
@@ -113,14 +111,7 @@ impl Checkout for Stripe {
     async fn disable_code(&self, code: &str) -> Result<(), CheckoutError> {
         let found = self
             .client
-            .find_code(
-                "/v1/promotion_codes",
-                code,
-                &[
-                    ("authorization", format!("Bearer {}", self.key)),
-                    ("stripe-version", STRIPE_API_VERSION.to_string()),
-                ],
-            )
+            .find_code("/v1/promotion_codes", code, &self.headers)
             .await?;
         let Some(id) = found
             .pointer("/data/0/id")

@@ -5,7 +5,6 @@
 //! created. Disabling moves the coupon back to draft, which the checkout does not accept.
 
 use async_trait::async_trait;
-use base64::Engine;
 use serde_json::{json, Value};
 
 use super::http::Client;
@@ -16,20 +15,17 @@ const COUPONS: &str = "/wp-json/wc/v3/coupons";
 
 pub(crate) struct WooCommerce {
     client: Client,
-    authorization: String,
+    /// The REST API key as HTTP Basic authentication.
+    headers: Vec<(&'static str, String)>,
 }
 
 impl WooCommerce {
-    pub fn new(client: Client, key: String, secret: String) -> WooCommerce {
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"));
-        WooCommerce {
-            client,
-            authorization: format!("Basic {basic}"),
-        }
+    pub fn new(client: Client, headers: Vec<(&'static str, String)>) -> WooCommerce {
+        WooCommerce { client, headers }
     }
 
-    fn headers(&self) -> [(&'static str, String); 1] {
-        [("authorization", self.authorization.clone())]
+    fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
     }
 }
 
@@ -64,7 +60,7 @@ impl Checkout for WooCommerce {
             .send(
                 http::Method::POST,
                 COUPONS,
-                &self.headers(),
+                self.headers(),
                 Some(("application/json", body)),
             )
             .await?;
@@ -80,10 +76,7 @@ impl Checkout for WooCommerce {
     }
 
     async fn disable_code(&self, code: &str) -> Result<(), CheckoutError> {
-        let found = self
-            .client
-            .find_code(COUPONS, code, &self.headers())
-            .await?;
+        let found = self.client.find_code(COUPONS, code, self.headers()).await?;
         let Some(id) = found.pointer("/0/id").and_then(Value::as_i64) else {
             return Ok(());
         };
@@ -93,7 +86,7 @@ impl Checkout for WooCommerce {
             .send(
                 http::Method::PUT,
                 &format!("{COUPONS}/{id}"),
-                &self.headers(),
+                self.headers(),
                 Some(("application/json", body)),
             )
             .await?;

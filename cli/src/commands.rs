@@ -317,45 +317,37 @@ pub(crate) async fn report_command(a: ReportArgs) -> CliResult<()> {
     let campaign = open_campaign(&a.campaign)?;
     let config = campaign.config();
     let store = open_store(a.target.store.as_ref(), a.target.aws, "report").await?;
-    let rows = store.counter_rows(&config.name).await?;
+    let mut rows = std::collections::BTreeMap::new();
+    for flow in shared::domain::sequence::Flow::ALL {
+        let name = shared::domain::sequence::cohort_campaign(&config.name, flow);
+        rows.insert(name.clone(), store.counter_rows(&name).await?);
+    }
     let source = match (&a.target.store, a.target.aws) {
         (_, true) => "stored counters in DynamoDB".to_string(),
         (Some(p), _) => format!("stored counters in {}", p.display()),
         _ => String::new(),
     };
-    let r = report::Report::of_flow(config, Flow::WinBack, &source, &rows);
+    let as_of = a.as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let program = report::Program::from_rows(config, &source, as_of, |name| {
+        rows.get(name).cloned().unwrap_or_default()
+    });
+    let r = &program.win_back;
     // The other flows keep their own counters: each gets its own section, in the text
     // and on the HTML page.
-    use shared::domain::sequence::{cohort_campaign, Flow};
     let mut sections = Vec::new();
-    let mut reports = Vec::new();
     let mut flow_reports = serde_json::Map::new();
-    for flow in [Flow::AtRisk, Flow::Celebration, Flow::ReEngagement] {
-        if config.steps_of(flow).is_empty() {
-            continue;
-        }
-        let name = cohort_campaign(&config.name, flow);
-        let rows = store.counter_rows(&name).await?;
-        let fr = report::Report::of_flow(config, flow, &source, &rows);
-        let title = format!("Flow {} (counters of campaign {name})", flow.as_str());
+    for (flow, title, fr) in &program.flows {
         sections.push((title.clone(), fr.to_text()));
         flow_reports.insert(
             flow.as_str().to_string(),
-            serde_json::to_value(&fr).expect("report serializes"),
+            serde_json::to_value(fr).expect("report serializes"),
         );
-        reports.push((title, fr));
     }
-    let flow_sections: Vec<report::html::FlowSection> = reports
-        .iter()
-        .map(|(title, report)| report::html::FlowSection {
-            title: title.clone(),
-            report,
-        })
-        .collect();
-    let path = report::html::write(&r, &flow_sections, &[], &a.out)?;
+    let path = ::report::page::write(r, &program.sections(), &[], &a.out)
+        .map_err(CliError::io("write", &a.out))?;
     if a.json {
         // The win-back flow's report as before, and each other flow's under `flows`.
-        let mut json = serde_json::to_value(&r).expect("report serializes");
+        let mut json = serde_json::to_value(r).expect("report serializes");
         if let Some(o) = json.as_object_mut() {
             o.insert("flows".into(), serde_json::Value::Object(flow_reports));
         }

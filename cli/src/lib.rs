@@ -255,8 +255,14 @@ pub struct ReportArgs {
     /// The counters' store (read only).
     #[command(flatten)]
     pub target: WriteTarget,
+    /// The campaign whose counters to read: a name under shared/campaigns/ or a folder holding
+    /// campaign.toml (its other flows' counters are read too).
     #[arg(long, default_value = "example", value_name = "NAME|DIR")]
     pub campaign: String,
+    /// The day the figures are of (YYYY-MM-DD, UTC): still active after 90 days counts those
+    /// who came back 90 days before it, the recent profit the 28 days up to it. Today by default.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<chrono::NaiveDate>,
     /// Directory of the HTML report.
     #[arg(long, default_value = "report", value_name = "DIR")]
     pub out: PathBuf,

@@ -74,7 +74,16 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<Outcome, ReportError
     }
     let mut to = Vec::new();
     for r in &deps.recipients {
-        if deps.mailer.is_suppressed(r).await? {
+        // As for every email the campaign sends: a lookup that fails does not hold the send
+        // back, SES drops mail to a listed address itself.
+        let listed = match deps.mailer.is_suppressed(r).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::warn!(event = "suppression_list_unavailable", error = %e);
+                false
+            }
+        };
+        if listed {
             outcome.suppressed += 1;
         } else {
             to.push(r.clone());

@@ -118,6 +118,10 @@ async fn the_report_the_dashboard_s_metrics_and_the_weekly_email_show_the_same_f
         .decode(sent["Content"]["Raw"]["Data"].as_str().unwrap())
         .unwrap();
     let html = html_part(&mime);
+    // To look at it (a mail client, SpamAssassin): WINBACK_REPORT_EML=<file> keeps the message.
+    if let Ok(path) = std::env::var("WINBACK_REPORT_EML") {
+        std::fs::write(path, &mime).unwrap();
+    }
 
     let records = metrics.records();
     let record = |flow: &str, variant: &str| {

@@ -81,7 +81,7 @@ fn category_label(names: &[String], x: f64) -> String {
 }
 
 const CAPTION: u32 = 40;
-const LABEL: u32 = 26;
+const LABEL: u32 = 30;
 
 /// Cumulative reactivation rate per day, treated against holdout.
 pub fn reactivation(r: &Report) -> Result<Vec<u8>, ReportError> {

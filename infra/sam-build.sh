@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# sam build of the three functions with cargo lambda, and a check of what it produced.
+# sam build of the four functions with cargo lambda, and a check of what it produced.
 #
 #   infra/sam-build.sh [x86_64|arm64]      (default x86_64; the template's default is arm64)
 #
@@ -58,7 +58,7 @@ if ! sam build --beta-features --parameter-overrides "Architecture=$ARCH" >"$LOG
     fi
 fi
 
-for fn in SchedulerFunction SenderFunction WebhookFunction; do
+for fn in SchedulerFunction SenderFunction WebhookFunction ReportFunction; do
     bin=".aws-sam/build/$fn/bootstrap"
     [ -x "$bin" ] || fail "$bin missing after sam build"
     machine="$(python - "$bin" <<'EOF'

@@ -72,4 +72,4 @@ EOF
     [ "$machine" = "$ELF_MACHINE" ] || fail "$bin is built for ELF machine $machine, expected $ELF_MACHINE ($ARCH)"
     say "$bin ($ARCH, $(du -h "$bin" | cut -f1))"
 done
-say "built the three functions for $ARCH in $((SECONDS - start))s; template at .aws-sam/build/template.yaml"
+say "built the four functions for $ARCH in $((SECONDS - start))s; template at .aws-sam/build/template.yaml"

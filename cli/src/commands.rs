@@ -73,6 +73,23 @@ pub(crate) async fn simulate_command(a: SimulateArgs) -> CliResult<()> {
         o.report.lift.low * 100.0,
         o.report.lift.high * 100.0
     );
+    let head = shared::domain::figures::headline(&o.report.figures);
+    let money = |e: Option<shared::domain::figures::Estimate>| o.report.estimate(e);
+    println!(
+        "Program: {:.0} customers brought back (95% CI {:.0} to {:.0}), lift {:+.1} points (95% CI {:+.1} to {:+.1}), incremental profit over the last {} days {}. These are {}.",
+        head.brought_back.value,
+        head.brought_back.low.max(0.0),
+        head.brought_back.high.max(0.0),
+        head.lift.value * 100.0,
+        head.lift.low * 100.0,
+        head.lift.high * 100.0,
+        o.report.figures.window.days,
+        money(head.window_profit),
+        head.basis_text()
+    );
+    println!(
+        "Orders merely pulled forward: not computed. An order the emails only brought forward (the customer would have ordered later anyway) counts as won back within the attribution window; telling it apart needs what the held-out customers ordered after that window, which the counters keep only for customers who came back within it. The program holdout (customers held out of every flow for good) will measure it."
+    );
     println!("Report: {}", o.report_path.display());
     if let Some(p) = &opts.save_store {
         if !opts.aws {

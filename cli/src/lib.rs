@@ -320,13 +320,15 @@ fn flow_line(prefix: &str, verb: &str, r: &report::Report) -> String {
         );
     }
     format!(
-        "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window vs {:.1}% of its holdout; lift {:+.1} points (95% CI {:+.1} to {:+.1})\n",
+        "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window vs {:.1}% of its holdout ({} held out); lift {:+.1} points (95% CI {:+.1} to {:+.1}); incremental profit {}\n",
         r.campaign,
         r.treated_rate.trials + r.holdout_rate.trials,
         r.treated_rate.value * 100.0,
         r.holdout_rate.value * 100.0,
+        r.holdout_rate.trials,
         r.lift.value * 100.0,
         r.lift.low * 100.0,
-        r.lift.high * 100.0
+        r.lift.high * 100.0,
+        r.estimate(r.figures.incremental_profit)
     )
 }

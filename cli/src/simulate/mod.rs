@@ -485,7 +485,7 @@ pub fn tally_text(t: &Tally, customers: usize, elapsed: f64) -> String {
         .map(|(s, n)| format!("step {s}: {n}"))
         .collect();
     let mut s = format!(
-        "customers {customers}\nemails received {} ({})\nopened {}, clicked {}\nsurvey answers {}, NPS answers {}\n\
+        "What the simulated customers did, in every flow together:\ncustomers {customers}\nemails received {} ({})\nopened {}, clicked {}\nsurvey answers {}, NPS answers {}\n\
          unsubscribed {}, asked for fewer emails {}, bounced {}, complained {}\n\
          orders: {} on their usual rhythm, {} returns after an email, {} returns by themselves; {} with a reward code\n\
          steps deferred (quiet hours, frequency cap) {}, skipped {}\nscheduler items read {}\nelapsed {elapsed:.1} s\n",

@@ -422,7 +422,7 @@ impl Report {
             );
         }
         let _ = writeln!(s);
-        let _ = writeln!(s, "Emails (treated)");
+        let _ = writeln!(s, "Emails (treated, this flow's only)");
         let pct = |r: &Rate| format!("{:.2}% ({} of {})", r.value * 100.0, r.successes, r.trials);
         let _ = writeln!(s, "  opened          {}", pct(&self.open_rate));
         let _ = writeln!(s, "  clicked         {}", pct(&self.click_rate));
@@ -431,7 +431,7 @@ impl Report {
         let _ = writeln!(s, "  bounced         {}", pct(&self.bounce_rate));
         let _ = writeln!(s, "  complained      {}", pct(&self.complaint_rate));
         let _ = writeln!(s);
-        let _ = writeln!(s, "Money (treated)");
+        let _ = writeln!(s, "Money (treated, this flow's only)");
         let _ = writeln!(
             s,
             "  revenue since reactivation   {}",
@@ -504,7 +504,10 @@ impl Report {
         }
         let _ = writeln!(s);
         let answered: i64 = self.reasons.iter().map(|(_, n)| n).sum();
-        let _ = writeln!(s, "Reasons for leaving ({answered} survey answers)");
+        let _ = writeln!(
+            s,
+            "Reasons for leaving ({answered} survey answers to this flow's emails)"
+        );
         for (r, n) in &self.reasons {
             let share = if answered > 0 {
                 *n as f64 * 100.0 / answered as f64

@@ -266,19 +266,22 @@ pub(crate) async fn import_command(a: ImportArgs) -> CliResult<()> {
         s.invalid_emails,
         orders::describe_kept_out(&s.kept_out)
     );
-    if let Some(f) = &s.fit {
-        println!(
-            "Customer model fitted on the store's customers: {}",
-            f.figures()
-        );
-        if s.model_stored {
+    match &s.fit {
+        Some(f) if s.model_stored => {
+            println!(
+                "Customer model fitted on the store's customers: {}",
+                f.figures()
+            );
             println!(
                 "Stored as campaign {}'s model: the functions, plan and report use it (a [lapse.fitted] block in campaign.toml would pin other parameters).",
                 campaign.config().name
             );
-        } else {
-            println!("Not stored: the campaign keeps its stored model or the shipped prior.");
         }
+        // A fit that fell back to the prior has no figures of its own worth printing.
+        Some(_) => println!(
+            "Customer model: the store's customers gave no fit of their own (it fell back to the prior), so none was stored; the campaign keeps its stored model or the shipped prior."
+        ),
+        None => {}
     }
     Ok(())
 }

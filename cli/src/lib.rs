@@ -31,7 +31,7 @@ use error::{CliError, CliResult};
 #[command(
     name = "winback",
     version,
-    about = "Win lapsed customers back: simulate, import, plan, preview, report, resolve"
+    about = "Win lapsed customers back: simulate, import, plan, preview, report, resolve, follow-up, backtest, uplift"
 )]
 pub struct Cli {
     #[command(subcommand)]

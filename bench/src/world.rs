@@ -50,6 +50,8 @@ pub fn customer(i: usize, due: bool) -> Profile {
             product: Some("house blend".into()),
             category: Some(["coffee", "equipment", "groceries"][i % 3].into()),
             currency: None,
+            order_id: None,
+            refunded: Default::default(),
         });
     }
     p.due_at = Some(if due {

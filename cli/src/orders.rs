@@ -364,6 +364,8 @@ pub fn build_profiles(
             category: r.category.clone(),
             // Amounts in another currency than the customer's first are kept apart, never summed.
             currency: r.currency.clone(),
+            order_id: None,
+            refunded: Default::default(),
         };
         p.record_order(order);
     }

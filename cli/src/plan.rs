@@ -485,6 +485,8 @@ mod tests {
                 product: None,
                 category: Some("coffee".into()),
                 currency: None,
+                order_id: None,
+                refunded: Default::default(),
             });
         }
         p
@@ -527,6 +529,8 @@ mod tests {
                 product: None,
                 category: Some("coffee".into()),
                 currency: None,
+                order_id: None,
+                refunded: Default::default(),
             });
         }
         let r = plan_one(&p, None, &c, at);

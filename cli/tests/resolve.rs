@@ -96,6 +96,8 @@ async fn paused(w: &World, id: &str, status: EmailStatus) {
         product: None,
         category: Some("coffee".into()),
         currency: None,
+        order_id: None,
+        refunded: Default::default(),
     });
     p.tags.insert(Reason::Quality.tag());
     p.survey_reason = Some(Reason::Quality);

@@ -19,8 +19,9 @@ use super::hygiene::EmailAddress;
 use super::lapse::LapsePolicy;
 use super::metrics::{counter, CohortKey};
 use super::money::{Currency, Money};
+use super::refund::{self, Refunded};
 use super::reward::{RedeemError, Reward, RewardCode};
-use super::sequence::{self, Attribution, Enrollment, Flow};
+use super::sequence::{self, Attribution, CountedOrder, Enrollment, Flow};
 use super::survey::{Answer, FollowUp, Reason};
 use super::zone::Zone;
 
@@ -63,6 +64,11 @@ pub struct Activity {
     /// The shop's reference of the order (what it reserved the code with); the event id when
     /// the shop sends none.
     pub order_ref: Option<String>,
+    /// The shop's id of the order, the one its refunds and cancellations name (see
+    /// [`Activity::order_key`]); for a refund, the order refunded.
+    pub order_id: Option<String>,
+    /// What a refund takes back of order `order_id`.
+    pub refunded: Option<Refunded>,
     pub product: Option<String>,
     pub category: Option<String>,
     /// Which page a `page_view` was.
@@ -88,11 +94,22 @@ impl Activity {
             amount: None,
             reward_code: None,
             order_ref: None,
+            order_id: None,
+            refunded: None,
             product: None,
             category: None,
             page_kind: None,
             profile,
         }
+    }
+
+    /// The key an order is remembered by, for its refunds: `order_id`, else `order_ref`, else
+    /// the event id.
+    pub fn order_key(&self) -> &str {
+        self.order_id
+            .as_deref()
+            .or(self.order_ref.as_deref())
+            .unwrap_or(&self.event_id)
     }
 }
 
@@ -117,16 +134,40 @@ pub fn attribute(
     a: &Activity,
     policy: &Policy<'_>,
 ) -> (Option<Enrollment>, Attribution) {
+    if let (Kind::Refund, Some(refunded)) = (a.kind, a.refunded) {
+        return refund::enrollment(
+            e,
+            a.order_key(),
+            refunded,
+            a.occurred_at,
+            policy.attribution_days,
+            policy.currency,
+        )
+        .map_or((None, Attribution::None), |(saved, taken)| {
+            (Some(saved), taken)
+        });
+    }
     let minor = a
         .amount
         .as_ref()
         .filter(|(_, c)| c.eq_ignore_ascii_case(policy.currency))
         .map_or(0, |(m, _)| m.0);
+    let order = match (a.kind, &a.amount) {
+        (Kind::Order, Some((amount, currency))) => Some(CountedOrder {
+            order_id: a.order_key().to_string(),
+            at: a.occurred_at,
+            minor: amount.0,
+            currency: currency.to_string(),
+            refunded_minor: 0,
+        }),
+        _ => None,
+    };
     sequence::attribute(
         e,
         a.kind,
         a.occurred_at,
         minor,
+        order,
         policy.attribution_days,
         policy.still_with_us,
     )
@@ -281,11 +322,19 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
                         product: a.product.clone(),
                         category: a.category.clone(),
                         currency: None,
+                        order_id: Some(a.order_key().to_string()),
+                        refunded: Money::ZERO,
                     },
                     currency,
                 );
             }
             profile.tags.remove(TAG_RENEWAL_UPCOMING);
+        }
+        // The order's value comes off; a cancelled one is as if never placed.
+        Kind::Refund => {
+            if let Some(refunded) = a.refunded {
+                refund::profile(profile, a.order_key(), refunded);
+            }
         }
         Kind::Profile => {}
         Kind::RenewalUpcoming => {
@@ -475,6 +524,44 @@ pub fn decide(facts: &Facts<'_>, policy: &Policy<'_>) -> Decision {
                 deltas,
             });
         }
+        Attribution::Refunded { enrollment, taken } => {
+            let base = if taken.from_win {
+                counter::REVENUE
+            } else {
+                counter::REVENUE_AFTER
+            };
+            let mut deltas = vec![
+                (
+                    counter::in_currency(base, &taken.currency, policy.currency),
+                    -taken.minor,
+                ),
+                (
+                    counter::in_currency(counter::REFUNDED, &taken.currency, policy.currency),
+                    taken.minor,
+                ),
+            ];
+            if taken.win_taken_back {
+                deltas.push((counter::REACTIVATED.to_string(), -1));
+                deltas.push((counter::WINS_REFUNDED.to_string(), 1));
+                if let Some(step) = enrollment.sent.last().map(|s| s.step) {
+                    deltas.push((counter::reactivated_after_step(step), -1));
+                }
+                if let Some(reason) = enrollment.survey_reason {
+                    deltas.push((counter::reactivated_reason(reason), -1));
+                }
+                out.events.push(BusEvent::WinTakenBack {
+                    campaign: enrollment.campaign.clone(),
+                    customer_id: a.customer_id.clone(),
+                    enrollment_id: enrollment.id.clone(),
+                    variant: enrollment.variant.clone(),
+                    at: a.occurred_at,
+                });
+            }
+            out.counts.push(Count {
+                cohort: enrollment.cohort(),
+                deltas,
+            });
+        }
         Attribution::Stopped(..) | Attribution::None => {}
     }
     if let Redemption::Redeemed { reward, cost } = facts.redemption {
@@ -566,6 +653,7 @@ mod tests {
     use crate::sequence::{ExitReason, Status};
     use chrono::TimeZone;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     const CUSTOMER: &str = "c-1";
 
@@ -611,6 +699,8 @@ mod tests {
             amount: amount.map(|(m, c)| (Money::parse(m).unwrap(), Currency::parse(c).unwrap())),
             reward_code: None,
             order_ref: None,
+            order_id: None,
+            refunded: None,
             product: None,
             category: None,
             page_kind: None,
@@ -646,6 +736,103 @@ mod tests {
             Decision::Record(o) => o,
             Decision::Look(l) => panic!("asked for {l:?}"),
         }
+    }
+
+    #[test]
+    fn a_cancelled_win_is_taken_back_from_the_counters_and_the_profile_and_its_code_stays_used() {
+        let e = enrollment(json!({"state": "active", "next_step": 2}));
+        let mut order = activity(Kind::Order, at(5), Some(("42.50", "EUR")));
+        order.order_id = Some("5001".into());
+        let (won, _) = attribute(&e, &order, &policy());
+        let won = won.unwrap();
+        assert_eq!(
+            won.orders.len(),
+            1,
+            "the win's order is remembered for its refunds"
+        );
+        let ProfileChange::Save(p) =
+            profile(None, &order, Some(&won), Some(&lapse()), &policy(), at(5))
+        else {
+            panic!("the order is recorded")
+        };
+
+        let mut cancel = activity(Kind::Refund, at(7), None);
+        cancel.event_id = "ev-2".into();
+        cancel.order_id = Some("5001".into());
+        cancel.refunded = Some(Refunded::Whole);
+        let (saved, attribution) = attribute(&won, &cancel, &policy());
+        let saved = saved.expect("the enrollment changes");
+        assert!(matches!(
+            saved.status,
+            Status::Exited {
+                reason: ExitReason::Refunded,
+                ..
+            }
+        ));
+        let facts = Facts {
+            activity: &cancel,
+            attribution: &attribution,
+            redemption: &Redemption::None,
+            enrollment: Some(&saved),
+            first_still_active: None,
+        };
+        let out = record(decide(&facts, &policy()));
+        let deltas: BTreeMap<_, _> = out.counts[0].deltas.iter().cloned().collect();
+        assert_eq!(deltas[counter::REACTIVATED], -1);
+        assert_eq!(deltas[counter::REVENUE], -4250);
+        assert_eq!(deltas[counter::WINS_REFUNDED], 1);
+        assert_eq!(deltas[&counter::reactivated_after_step(1)], -1);
+        assert!(matches!(out.events[..], [BusEvent::WinTakenBack { .. }]));
+        assert!(!out.reactivated);
+
+        let change = profile(
+            Some(&p),
+            &cancel,
+            Some(&saved),
+            Some(&lapse()),
+            &policy(),
+            at(7),
+        );
+        let ProfileChange::Save(after) = change else {
+            panic!("the order comes off: {change:?}")
+        };
+        assert_eq!(after.order_count, 0);
+        assert_eq!(after.lifetime_value, Money::ZERO);
+        assert_eq!(after.last_order_at, None);
+
+        let (again, _) = attribute(&saved, &cancel, &policy());
+        assert!(again.is_none(), "a replayed cancellation changes nothing");
+    }
+
+    #[test]
+    fn a_partial_refund_of_a_later_order_takes_only_its_amount_off_the_later_revenue() {
+        let won = enrollment(json!({"state": "won_back", "at": at(5)}));
+        let mut later = activity(Kind::Order, at(9), Some(("20.00", "EUR")));
+        later.order_ref = Some("chk-9".into());
+        let (saved, _) = attribute(&won, &later, &policy());
+        let saved = saved.unwrap();
+        let mut part = activity(Kind::Refund, at(10), None);
+        part.order_ref = Some("chk-9".into());
+        part.refunded = Some(Refunded::This(Money(500)));
+        let (after, attribution) = attribute(&saved, &part, &policy());
+        let after = after.unwrap();
+        assert!(matches!(after.status, Status::WonBack { .. }));
+        let facts = Facts {
+            activity: &part,
+            attribution: &attribution,
+            redemption: &Redemption::None,
+            enrollment: Some(&after),
+            first_still_active: None,
+        };
+        let out = record(decide(&facts, &policy()));
+        assert_eq!(
+            out.counts[0].deltas,
+            vec![
+                (counter::REVENUE_AFTER.to_string(), -500),
+                (counter::REFUNDED.to_string(), 500)
+            ]
+        );
+        assert!(out.events.is_empty());
     }
 
     #[test]

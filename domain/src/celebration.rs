@@ -152,6 +152,8 @@ mod tests {
             product: None,
             category: None,
             currency: None,
+            order_id: None,
+            refunded: Default::default(),
         });
         assert_eq!(
             due_today(&p, &tz, at(2024, 2, 29, 13)),

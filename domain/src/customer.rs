@@ -26,6 +26,21 @@ pub struct OrderRecord {
     /// is, or when the shop did not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// The shop's id of the order, the one its refunds name (platform orders and the activity
+    /// contract's `order_id`; `None` for imported orders that gave none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// How much of `amount` was refunded since (partial refunds: a whole refund or a
+    /// cancellation removes the order).
+    #[serde(default, skip_serializing_if = "Money::is_zero")]
+    pub refunded: Money,
+}
+
+impl OrderRecord {
+    /// What the customer kept paying: the amount less what was refunded.
+    pub fn net(&self) -> Money {
+        Money(self.amount.0 - self.refunded.0)
+    }
 }
 
 /// Whether, and how, the customer may be emailed.
@@ -291,6 +306,8 @@ impl Profile {
                         product: None,
                         category: None,
                         currency: currency.cloned(),
+                        order_id: None,
+                        refunded: Default::default(),
                     })
                 })
                 .collect::<Vec<_>>()
@@ -600,6 +617,8 @@ mod tests {
             product: None,
             category: None,
             currency: None,
+            order_id: None,
+            refunded: Default::default(),
         }
     }
 

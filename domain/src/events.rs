@@ -42,6 +42,16 @@ pub enum BusEvent {
         reward_code: Option<String>,
         at: DateTime<Utc>,
     },
+    /// A win taken back: every order counted for it was refunded or cancelled within the
+    /// attribution window (`domain::refund`). The `CustomerReactivated` of `enrollment_id` no
+    /// longer counts.
+    WinTakenBack {
+        campaign: String,
+        customer_id: CustomerId,
+        enrollment_id: String,
+        variant: String,
+        at: DateTime<Utc>,
+    },
     SurveyAnswered {
         campaign: String,
         customer_id: CustomerId,
@@ -95,6 +105,7 @@ impl BusEvent {
             BusEvent::CustomerEnrolled { .. } => "CustomerEnrolled",
             BusEvent::WinbackStepDue(_) => "WinbackStepDue",
             BusEvent::CustomerReactivated { .. } => "CustomerReactivated",
+            BusEvent::WinTakenBack { .. } => "WinTakenBack",
             BusEvent::SurveyAnswered { .. } => "SurveyAnswered",
             BusEvent::FollowUpNeeded { .. } => "FollowUpNeeded",
             BusEvent::CustomerSunset { .. } => "CustomerSunset",

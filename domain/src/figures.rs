@@ -49,10 +49,9 @@ pub struct Economics {
 }
 
 /// The revenue a cohort's customers brought: the order that won each back and their later
-/// orders, in the campaign's currency, minor units.
-///
-/// Net of refunds: this is the one place revenue is read from the counters, so refunded and
-/// cancelled orders, once counted, are taken off here and every figure follows.
+/// orders, in the campaign's currency, minor units; net of refunds and cancellations, which the
+/// webhook takes off these counters as they arrive (and counts in `refunded_minor`). This is the
+/// one place revenue is read from the counters, so every figure follows it.
 pub fn net_revenue(c: &Counts) -> i64 {
     c.get(counter::REVENUE) + c.get(counter::REVENUE_AFTER)
 }

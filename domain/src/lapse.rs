@@ -200,7 +200,7 @@ pub fn risk_signals(
         let neg_logs: Vec<f64> = profile
             .orders
             .iter()
-            .map(|o| -(o.amount.0.max(1) as f64).ln())
+            .map(|o| -(o.net().0.max(1) as f64).ln())
             .collect();
         let (earlier, recent) = neg_logs.split_at(neg_logs.len() - 2);
         if shifted(earlier, recent, -VALUE_EFFECT.ln()) {
@@ -797,6 +797,8 @@ mod tests {
             product: None,
             category: None,
             currency: None,
+            order_id: None,
+            refunded: Default::default(),
         });
         for g in gaps {
             at += days(*g);
@@ -806,6 +808,8 @@ mod tests {
                 product: None,
                 category: None,
                 currency: None,
+                order_id: None,
+                refunded: Default::default(),
             });
         }
         p

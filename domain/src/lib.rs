@@ -29,6 +29,7 @@ pub mod model;
 pub mod money;
 pub mod outlook;
 pub mod priority;
+pub mod refund;
 pub mod reward;
 pub mod rhythm;
 pub mod schedule;

@@ -31,6 +31,12 @@ pub mod counter {
             format!("{base}#{}", currency.to_ascii_uppercase())
         }
     }
+    /// Revenue refunded or cancelled of counted orders, minor units (already taken off
+    /// `revenue_minor` and `revenue_after_minor`).
+    pub const REFUNDED: &str = "refunded_minor";
+    /// Wins taken back: every order counted for them was refunded or cancelled within the
+    /// attribution window (already taken off `reactivated`).
+    pub const WINS_REFUNDED: &str = "wins_refunded";
     pub const REDEEMED: &str = "redeemed";
     /// Money given away by redeemed rewards, minor units.
     pub const REWARD_COST: &str = "reward_cost_minor";

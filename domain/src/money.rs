@@ -15,6 +15,10 @@ pub struct MoneyError(pub String);
 
 impl Money {
     pub const ZERO: Money = Money(0);
+
+    pub fn is_zero(&self) -> bool {
+        self.0 == 0
+    }
     /// The largest amount taken, in major units: 10¹³ (anything larger is no real order, and
     /// its minor units would come near `i64`'s limit in sums).
     pub const MAX_MAJOR: i64 = 10_000_000_000_000;

@@ -508,6 +508,8 @@ pub fn customer(id: &str, email: &str, gap: i64, quiet: i64) -> Profile {
             product: Some("Ethiopia Yirgacheffe".into()),
             category: Some("coffee".into()),
             currency: None,
+            order_id: None,
+            refunded: Default::default(),
         });
     }
     p.due_at = Some(now() - Duration::hours(1));

@@ -6,7 +6,7 @@ use serde_json::json;
 use shared::domain::customer::EmailStatus;
 use shared::domain::experiment::Group;
 use shared::domain::metrics::{counter, Counts};
-use shared::domain::sequence::Status;
+use shared::domain::sequence::{Enrollment, ExitReason, Status};
 use shared::domain::survey::Reason;
 use shared::ports::{EnrollmentStore, MetricsStore, ProfileStore, RewardStore};
 use winback_tests::*;
@@ -32,7 +32,12 @@ async fn emailed_customer(stack: &LocalStack, label: &str, customer_id: &str) ->
     let queue = stack
         .bus_to_queue(
             label,
-            &["WinbackStepDue", "CustomerReactivated", "SurveyAnswered"],
+            &[
+                "WinbackStepDue",
+                "CustomerReactivated",
+                "WinTakenBack",
+                "SurveyAnswered",
+            ],
         )
         .await;
     let domain = format!("{}.test", unique(label));
@@ -135,13 +140,10 @@ async fn a_signed_order_from_an_emailed_customer_wins_them_back_counts_revenue_a
         .unwrap()
         .unwrap();
     assert_eq!(reward.uses_left, 0, "the code is redeemed");
-    assert_eq!(reactivated[0]["source"], "winback");
-    assert_eq!(
-        reactivated[0]["detail"]["customer_id"],
-        w.customer_id.as_str()
-    );
-    assert_eq!(reactivated[0]["detail"]["revenue"], "42.50");
-    assert_eq!(reactivated[0]["detail"]["reward_code"], w.code.as_str());
+    assert_eq!(reactivated["source"], "winback");
+    assert_eq!(reactivated["detail"]["customer_id"], w.customer_id.as_str());
+    assert_eq!(reactivated["detail"]["revenue"], "42.50");
+    assert_eq!(reactivated["detail"]["reward_code"], w.code.as_str());
     w.table.delete().await;
 }
 
@@ -258,22 +260,19 @@ async fn an_order_with_a_bad_signature_gets_401_and_changes_no_item() {
     w.table.delete().await;
 }
 
-/// What a win-back left on the stack: the enrollment won back with `revenue`, the code redeemed
-/// (when the order carried it), counted once, and one `CustomerReactivated` on the bus (returned).
-async fn won_back(w: &Emailed, revenue: i64, redeemed: bool) -> Vec<serde_json::Value> {
-    let e = w
-        .table
+/// The customer's enrollment as stored.
+async fn enrollment_of(w: &Emailed) -> Enrollment {
+    w.table
         .store
         .get_enrollment(&w.customer_id, CAMPAIGN)
         .await
         .unwrap()
-        .unwrap();
-    assert!(matches!(e.status, Status::WonBack { .. }), "{e:?}");
-    assert_eq!(e.revenue_minor, revenue);
-    let totals = treated_totals(&w.table).await;
-    assert_eq!(totals.get(counter::REACTIVATED), 1);
-    assert_eq!(totals.get(counter::REVENUE), revenue);
-    assert_eq!(totals.get(counter::REDEEMED), i64::from(redeemed));
+        .unwrap()
+}
+
+/// The one event of `detail_type` the bus carried since the last drain (any others are
+/// dropped).
+async fn the_one_event(w: &Emailed, detail_type: &str) -> serde_json::Value {
     let events: Vec<_> = w
         .queue
         .drain()
@@ -281,13 +280,47 @@ async fn won_back(w: &Emailed, revenue: i64, redeemed: bool) -> Vec<serde_json::
         .iter()
         .map(QueuedMessage::json)
         .collect();
-    let reactivated: Vec<_> = events
-        .iter()
-        .filter(|j| j["detail-type"] == "CustomerReactivated")
-        .cloned()
-        .collect();
-    assert_eq!(reactivated.len(), 1, "{events:?}");
-    reactivated
+    let mut found = events.iter().filter(|j| j["detail-type"] == detail_type);
+    match (found.next(), found.next()) {
+        (Some(one), None) => one.clone(),
+        _ => panic!("not exactly one {detail_type}: {events:?}"),
+    }
+}
+
+/// What a win-back left on the stack: the enrollment won back with `revenue`, the code redeemed
+/// (when the order carried it), counted once, and one `CustomerReactivated` on the bus (returned).
+async fn won_back(w: &Emailed, revenue: i64, redeemed: bool) -> serde_json::Value {
+    let e = enrollment_of(w).await;
+    assert!(matches!(e.status, Status::WonBack { .. }), "{e:?}");
+    assert_eq!(e.revenue_minor, revenue);
+    let totals = treated_totals(&w.table).await;
+    assert_eq!(totals.get(counter::REACTIVATED), 1);
+    assert_eq!(totals.get(counter::REVENUE), revenue);
+    assert_eq!(totals.get(counter::REDEEMED), i64::from(redeemed));
+    the_one_event(w, "CustomerReactivated").await
+}
+
+/// What a refund of the whole win left on the stack: the enrollment ended as refunded, the win
+/// and its revenue off the counters (the redemption kept), one `WinTakenBack` on the bus.
+async fn win_taken_back(w: &Emailed, redeemed: bool) {
+    let e = enrollment_of(w).await;
+    assert!(
+        matches!(
+            e.status,
+            Status::Exited {
+                reason: ExitReason::Refunded,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.revenue_minor, 0);
+    let totals = treated_totals(&w.table).await;
+    assert_eq!(totals.get(counter::REACTIVATED), 0);
+    assert_eq!(totals.get(counter::WINS_REFUNDED), 1);
+    assert_eq!(totals.get(counter::REVENUE), 0);
+    assert_eq!(totals.get(counter::REDEEMED), i64::from(redeemed));
+    the_one_event(w, "WinTakenBack").await;
 }
 
 #[tokio::test]
@@ -316,6 +349,20 @@ async fn a_shop_on_each_platform_wins_an_emailed_customer_back() {
         );
     }
     won_back(&w, 4250, true).await;
+    // ... and orders/cancelled takes the win back.
+    let mut cancelled = order.clone();
+    cancelled["cancelled_at"] = json!((at + Duration::hours(1)).to_rfc3339());
+    cancelled["updated_at"] = cancelled["cancelled_at"].clone();
+    cancelled["financial_status"] = json!("refunded");
+    let later = at + Duration::hours(1);
+    let resp = webhook::handle_http(
+        &w.deps,
+        shopify_delivery("orders/cancelled", &cancelled),
+        later,
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    win_taken_back(&w, true).await;
     w.table.delete().await;
 
     // WooCommerce: order.created once paid, the coupon lower-cased as WooCommerce stores it.
@@ -333,6 +380,18 @@ async fn a_shop_on_each_platform_wins_an_emailed_customer_back() {
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(resp.json()["reward"]["status"], "redeemed");
     won_back(&w, 4250, true).await;
+    // ... and order.updated with status refunded takes it back.
+    let mut refunded = order.clone();
+    refunded["status"] = json!("refunded");
+    refunded["refunds"] = json!([{"id": 726, "total": "-42.50"}]);
+    let resp = webhook::handle_http(
+        &w.deps,
+        woocommerce_delivery("order.updated", &refunded),
+        at,
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    win_taken_back(&w, true).await;
     w.table.delete().await;
 
     // Stripe: a paid renewal invoice.
@@ -340,13 +399,24 @@ async fn a_shop_on_each_platform_wins_an_emailed_customer_back() {
     let event = json!({
         "id": "evt_local_stack_1", "object": "event", "type": "invoice.paid",
         "created": at.timestamp(),
-        "data": {"object": {"object": "invoice", "customer": w.customer_id, "currency": "eur",
+        "data": {"object": {"id": "in_local_stack_1", "object": "invoice", "customer": w.customer_id, "currency": "eur",
                             "amount_paid": 1900, "billing_reason": "subscription_cycle",
                             "status_transitions": {"paid_at": at.timestamp()}}},
     });
     let resp = webhook::handle_http(&w.deps, stripe_delivery(&event, at), at).await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     won_back(&w, 1900, false).await;
+    // ... and charge.refunded of the invoice's charge takes it back.
+    let refund = json!({
+        "id": "evt_local_stack_2", "object": "event", "type": "charge.refunded",
+        "created": at.timestamp(),
+        "data": {"object": {"id": "ch_local_stack_1", "object": "charge", "customer": w.customer_id,
+                            "currency": "eur", "amount": 1900, "amount_refunded": 1900,
+                            "refunded": true, "invoice": "in_local_stack_1"}},
+    });
+    let resp = webhook::handle_http(&w.deps, stripe_delivery(&refund, at), at).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    win_taken_back(&w, false).await;
     w.table.delete().await;
 }
 

@@ -78,7 +78,7 @@ fn summarize_sorted(
 
 /// A profile's summary at `now`. Orders dropped from the bounded history count as earlier occasions.
 pub fn profile_summary(profile: &Profile, now: DateTime<Utc>) -> Option<Summary> {
-    let orders = profile.orders.iter().map(|o| (o.at, o.amount.0 as f64));
+    let orders = profile.orders.iter().map(|o| (o.at, o.net().0 as f64));
     let mut s = if profile.orders.is_sorted_by_key(|o| o.at) {
         summarize_sorted(orders, now)?
     } else {

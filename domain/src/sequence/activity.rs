@@ -18,6 +18,9 @@ pub enum ActivityKind {
     /// A visit to a page of the shop (`page_kind`): the terms or cancellation page is an early
     /// signal (see `domain::engagement`).
     PageView,
+    /// An order refunded (wholly or in part) or cancelled (`refund`): its revenue comes off, and
+    /// a win whose every counted order it took back is no longer a win (`domain::refund`).
+    Refund,
 }
 
 impl ActivityKind {
@@ -28,6 +31,7 @@ impl ActivityKind {
             "subscription_renewed" => Some(ActivityKind::SubscriptionRenewed),
             "subscription_cancelled" => Some(ActivityKind::SubscriptionCancelled),
             "page_view" => Some(ActivityKind::PageView),
+            "refund" => Some(ActivityKind::Refund),
             _ => None,
         }
     }

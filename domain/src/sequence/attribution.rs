@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::activity::ActivityKind;
-use super::enrollment::{Enrollment, ExitReason, Status};
+use super::enrollment::{CountedOrder, Enrollment, ExitReason, Status, COUNTED_ORDERS};
 
 /// What an activity does to an enrollment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,23 @@ pub enum Attribution {
         enrollment: Enrollment,
         won_at: DateTime<Utc>,
     },
+    /// A refund or cancellation of an order the enrollment counted (`domain::refund`).
+    Refunded {
+        enrollment: Enrollment,
+        taken: TakenBack,
+    },
+}
+
+/// What a refund took back from an enrollment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenBack {
+    /// The revenue taken back, in minor units of `currency`.
+    pub minor: i64,
+    pub currency: String,
+    /// The order was the one that won the customer back (else a later one).
+    pub from_win: bool,
+    /// The win itself is taken back.
+    pub win_taken_back: bool,
 }
 
 impl Attribution {
@@ -68,6 +85,10 @@ impl Attribution {
                 won_at,
             },
             Attribution::Stopped(_, why) => Attribution::Stopped(saved.clone(), why),
+            Attribution::Refunded { taken, .. } => Attribution::Refunded {
+                enrollment: saved.clone(),
+                taken,
+            },
             Attribution::None => Attribution::None,
         }
     }
@@ -75,13 +96,15 @@ impl Attribution {
 
 /// What activity `kind` at `at` does to enrollment `e` (see [`activity_effect`]): the enrollment
 /// to save (`None`: nothing to write) and the attribution. `minor` is an order's revenue in the
-/// campaign currency (0 for other currencies and other activity). A retry of the order that won
-/// the customer back finds the win saved and attributes it again, writing nothing.
+/// campaign currency (0 for other currencies and other activity); `order`, the order as its
+/// refunds will find it, is remembered in the enrollment when it counts. A retry of the order
+/// that won the customer back finds the win saved and attributes it again, writing nothing.
 pub fn attribute(
     e: &Enrollment,
     kind: ActivityKind,
     at: DateTime<Utc>,
     minor: i64,
+    order: Option<CountedOrder>,
     attribution_days: u32,
     still_with_us: &[ActivityKind],
 ) -> (Option<Enrollment>, Attribution) {
@@ -92,6 +115,7 @@ pub fn attribute(
         (ActivityEffect::WinBack, _) => match e.win_back(at) {
             Ok(mut won) => {
                 won.revenue_minor += minor;
+                count(&mut won, order);
                 (Some(won.clone()), Attribution::Reactivated(won))
             }
             Err(_) => (None, Attribution::None),
@@ -106,6 +130,7 @@ pub fn attribute(
         (_, Status::WonBack { at: won }) if kind == ActivityKind::Order && at > *won => {
             let mut later = e.clone();
             later.revenue_minor += minor;
+            count(&mut later, order);
             (
                 Some(later.clone()),
                 Attribution::LaterOrder {
@@ -115,5 +140,18 @@ pub fn attribute(
             )
         }
         _ => (None, Attribution::None),
+    }
+}
+
+/// Remembers an order counted for `e`, for its refunds: the first (the win) always, then the
+/// latest later ones.
+fn count(e: &mut Enrollment, order: Option<CountedOrder>) {
+    let Some(order) = order else { return };
+    if e.orders.iter().any(|o| o.order_id == order.order_id) {
+        return;
+    }
+    e.orders.push(order);
+    if e.orders.len() > COUNTED_ORDERS {
+        e.orders.remove(1);
     }
 }

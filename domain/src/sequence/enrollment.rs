@@ -23,6 +23,9 @@ pub enum ExitReason {
     /// A login or renewal the campaign counts as "still with us" (`sending.still_with_us`):
     /// the sequence stops, and it is not a win either.
     StillWithUs,
+    /// Won back, then every order counted for the win was refunded or cancelled within the
+    /// attribution window: no longer a win.
+    Refunded,
 }
 
 /// Where an enrollment stands.
@@ -100,6 +103,35 @@ pub struct SentStep {
     pub message_id: Option<String>,
 }
 
+/// How many counted orders an enrollment keeps: the win, and the latest later ones.
+pub const COUNTED_ORDERS: usize = 20;
+
+/// An order counted for an enrollment (its revenue is in the counters), and what of it was
+/// refunded since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountedOrder {
+    /// The shop's id of the order, the one its refunds name.
+    pub order_id: String,
+    pub at: DateTime<Utc>,
+    /// The order's amount, in minor units of `currency`.
+    pub minor: i64,
+    pub currency: String,
+    /// How much of it was refunded, in minor units of `currency` (at most `minor`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refunded_minor: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+impl CountedOrder {
+    /// Whether nothing of the order is left.
+    pub fn wholly_refunded(&self) -> bool {
+        self.refunded_minor >= self.minor
+    }
+}
+
 /// The id of a customer's `round`-th enrollment in `campaign`.
 pub fn enrollment_id(customer_id: &str, campaign: &str, round: u32) -> String {
     format!("{customer_id}#{campaign}#{round}")
@@ -144,6 +176,10 @@ pub struct Enrollment {
     /// Revenue from orders after winning back, in minor units.
     #[serde(default)]
     pub revenue_minor: i64,
+    /// The orders counted for this enrollment (the one that won the customer back first, then
+    /// later ones, at most [`COUNTED_ORDERS`]), so that a refund finds what it takes back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orders: Vec<CountedOrder>,
     /// A paused reason the shop has fixed: the first step tells the customer (the campaign's
     /// `resolved_template` instead of the step's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,8 +16,11 @@ mod flows;
 mod transitions;
 
 pub use activity::ActivityKind;
-pub use attribution::{activity_effect, attribute, ActivityEffect, Attribution};
+pub use attribution::{activity_effect, attribute, ActivityEffect, Attribution, TakenBack};
 pub use config::{AtRiskFlow, CelebrationFlow, SendingPolicy, StepConfig};
-pub use enrollment::{enrollment_id, Claim, Enrollment, ExitReason, Segment, SentStep, Status};
+pub use enrollment::{
+    enrollment_id, Claim, CountedOrder, Enrollment, ExitReason, Segment, SentStep, Status,
+    COUNTED_ORDERS,
+};
 pub use flows::{assign, cohort_campaign, delay_factor, flow_days, sequence_days, Flow, Flows};
 pub use transitions::{sends_step, sunsets_address, TransitionError};

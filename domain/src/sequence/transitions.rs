@@ -79,6 +79,7 @@ impl Enrollment {
             survey_reason: None,
             nps: None,
             revenue_minor: 0,
+            orders: Vec::new(),
             resolved: None,
             flow: Flow::WinBack,
             occasion: None,
@@ -315,6 +316,20 @@ impl Enrollment {
         e.status = Status::Exited { reason, at };
         e.due_at = None;
         e.claim = None;
+        Ok(e)
+    }
+
+    /// A win is taken back (every order counted for it was refunded or cancelled): the
+    /// enrollment ends as [`ExitReason::Refunded`], kept as it was otherwise.
+    pub fn take_back_win(&self, at: DateTime<Utc>) -> Result<Enrollment, TransitionError> {
+        if !matches!(self.status, Status::WonBack { .. }) {
+            return Err(self.final_error());
+        }
+        let mut e = self.clone();
+        e.status = Status::Exited {
+            reason: ExitReason::Refunded,
+            at,
+        };
         Ok(e)
     }
 

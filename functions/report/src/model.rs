@@ -437,6 +437,14 @@ impl Report {
             "  revenue since reactivation   {}",
             self.money(self.revenue_minor)
         );
+        let refunded = self.treated.get(counter::REFUNDED);
+        if refunded != 0 {
+            let _ = writeln!(
+                s,
+                "  refunded or cancelled        {} (already taken off the revenue)",
+                self.money(refunded)
+            );
+        }
         let _ = writeln!(
             s,
             "  incremental over holdout     {}",

@@ -31,6 +31,8 @@ fn customer(id: &str, gap: i64, quiet: i64) -> Profile {
             product: Some("Dark roast".into()),
             category: Some("coffee".into()),
             currency: None,
+            order_id: None,
+            refunded: Default::default(),
         });
     }
     p.due_at = Some(now() - Duration::hours(1));

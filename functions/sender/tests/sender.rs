@@ -91,6 +91,8 @@ async fn enrolled_in(w: &World, id: &str, locale: &str, variant: &str) -> StepDu
         product: Some("Ethiopia Yirgacheffe".into()),
         category: Some("coffee".into()),
         currency: None,
+        order_id: None,
+        refunded: Default::default(),
     });
     w.store.save_profile(&p).await.unwrap();
     let c = shared::campaign::testing::example_campaign();
@@ -519,6 +521,8 @@ async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
             product: Some("House blend".into()),
             category: Some("coffee".into()),
             currency: None,
+            order_id: None,
+            refunded: Default::default(),
         });
     }
     w.store.save_profile(&p).await.unwrap();
@@ -708,6 +712,8 @@ async fn an_evening_buyer_gets_the_email_at_their_usual_hour() {
             product: None,
             category: None,
             currency: None,
+            order_id: None,
+            refunded: Default::default(),
         });
     }
     w.store.save_profile(&p).await.unwrap();

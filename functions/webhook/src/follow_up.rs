@@ -115,7 +115,7 @@ async fn notify(deps: &Deps, p: &Profile, now: DateTime<Utc>) {
         customer_id: &p.customer_id,
         case,
         last_order_at: p.last_order_at,
-        last_order_amount: p.orders.last().map(|o| o.amount),
+        last_order_amount: p.orders.last().map(|o| o.net()),
         lifetime_value: p.lifetime_value,
         currency: p.currency.as_deref().unwrap_or(&config.currency),
         order_count: p.order_count,

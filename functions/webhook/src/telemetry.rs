@@ -98,6 +98,16 @@ impl Telemetry for ActivityRecorded<'_> {
             Attribution::Stopped(e, why) => {
                 tracing::info!(event = "sequence_stopped", campaign = %e.campaign, why = ?why, activity = ?a.kind);
             }
+            Attribution::Refunded { enrollment, taken } => {
+                tracing::info!(
+                    event = if taken.win_taken_back { "win_taken_back" } else { "revenue_refunded" },
+                    refunded = %Money(taken.minor),
+                    currency = %taken.currency,
+                    campaign = %enrollment.campaign,
+                    variant = %enrollment.variant,
+                    group = enrollment.group.as_str(),
+                );
+            }
             Attribution::LaterOrder { .. } | Attribution::None => {}
         }
         match self.redemption {

@@ -8,7 +8,7 @@ use common::*;
 use serde_json::{json, Value};
 use shared::domain::customer::{EmailStatus, Profile};
 use shared::domain::experiment::Group;
-use shared::domain::sequence::Status;
+use shared::domain::sequence::{ExitReason, Status};
 use shared::ports::ProfileStore;
 use test_support::requests::base64_hmac;
 use webhook::HttpRequest;
@@ -107,6 +107,143 @@ async fn a_shopify_shop_wins_a_customer_back_with_the_reward_code() {
 
     // orders/create of the same order (or Shopify's retry) counts nothing again.
     replay_changes_nothing(&w, shopify("orders/create", "shopify_orders_paid.json")).await;
+}
+
+/// The win taken back: no longer counted as reactivated, its revenue off, the enrollment
+/// ended as refunded, `WinTakenBack` published; the redeemed code stays redeemed.
+async fn win_taken_back(w: &World, customer: &str, req: HttpRequest) {
+    let body = ok(w, req).await;
+    assert_eq!(body["status"], "recorded", "{body}");
+    assert!(matches!(
+        w.enrollment(customer).await.status,
+        Status::Exited {
+            reason: ExitReason::Refunded,
+            ..
+        }
+    ));
+    let totals = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(totals.get("reactivated"), 0, "the win no longer counts");
+    assert_eq!(totals.get("wins_refunded"), 1);
+    assert_eq!(totals.get("revenue_minor"), 0, "its revenue is off");
+    let events = w.bus.drain();
+    assert!(events.iter().any(|e| e.detail_type() == "WinTakenBack"));
+    for r in w.store.all_rewards() {
+        if r.redeemed_at.is_some() {
+            assert_eq!(r.uses_left, 0, "a refunded code is not re-enabled");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_shopify_refund_takes_its_amount_and_a_cancellation_takes_the_win_back() {
+    let w = enrolled_world_of(SHOPIFY_CUSTOMER).await;
+    wins_back(
+        &w,
+        SHOPIFY_CUSTOMER,
+        shopify("orders/paid", "shopify_orders_paid.json"),
+        3850,
+    )
+    .await;
+    let ltv = w.profile(SHOPIFY_CUSTOMER).await.lifetime_value;
+
+    // A partial refund (10.00 succeeded, 5.00 failed) takes 10.00 off; the win stands.
+    let body = ok(
+        &w,
+        shopify("orders/updated", "shopify_orders_updated_refund.json"),
+    )
+    .await;
+    assert_eq!(body["status"], "recorded", "{body}");
+    let totals = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(totals.get("reactivated"), 1);
+    assert_eq!(totals.get("revenue_minor"), 2850);
+    assert_eq!(totals.get("refunded_minor"), 1000);
+    assert_eq!(
+        w.profile(SHOPIFY_CUSTOMER).await.lifetime_value.0,
+        ltv.0 - 1000
+    );
+    replay_changes_nothing(
+        &w,
+        shopify("orders/updated", "shopify_orders_updated_refund.json"),
+    )
+    .await;
+
+    // Cancelled: the rest goes, and the win with it.
+    win_taken_back(
+        &w,
+        SHOPIFY_CUSTOMER,
+        shopify("orders/cancelled", "shopify_orders_cancelled.json"),
+    )
+    .await;
+    assert_eq!(
+        w.totals(VARIANT, Group::Treated).await.get("redeemed"),
+        1,
+        "the code stays redeemed"
+    );
+    let p = w.profile(SHOPIFY_CUSTOMER).await;
+    assert_eq!(p.order_count, 2, "the cancelled order no longer counts");
+    assert_eq!(p.lifetime_value.0, ltv.0 - 3850);
+    replay_changes_nothing(
+        &w,
+        shopify("orders/cancelled", "shopify_orders_cancelled.json"),
+    )
+    .await;
+
+    // refunds/create names no customer: acknowledged, nothing changes.
+    ignored_changes_nothing(
+        &w,
+        shopify("refunds/create", "shopify_orders_updated_refund.json"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_woocommerce_partial_refund_and_a_refunded_order() {
+    let w = enrolled_world_of(WOO_CUSTOMER).await;
+    wins_back(
+        &w,
+        WOO_CUSTOMER,
+        woocommerce("order.created", "woocommerce_order_created.json"),
+        2935,
+    )
+    .await;
+    ok(
+        &w,
+        woocommerce(
+            "order.updated",
+            "woocommerce_order_updated_partial_refund.json",
+        ),
+    )
+    .await;
+    let totals = w.totals(VARIANT, Group::Treated).await;
+    assert_eq!(totals.get("revenue_minor"), 2000);
+    assert_eq!(totals.get("reactivated"), 1);
+    win_taken_back(
+        &w,
+        WOO_CUSTOMER,
+        woocommerce("order.updated", "woocommerce_order_refunded.json"),
+    )
+    .await;
+    // The same refunded order delivered again changes nothing.
+    replay_changes_nothing(
+        &w,
+        woocommerce("order.updated", "woocommerce_order_refunded.json"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_stripe_refunded_charge_takes_the_invoice_win_back() {
+    let w = enrolled_world_of(STRIPE_CUSTOMER).await;
+    wins_back(
+        &w,
+        STRIPE_CUSTOMER,
+        stripe("stripe_invoice_paid.json"),
+        1900,
+    )
+    .await;
+    win_taken_back(&w, STRIPE_CUSTOMER, stripe("stripe_charge_refunded.json")).await;
+    assert_eq!(w.profile(STRIPE_CUSTOMER).await.order_count, 2);
+    replay_changes_nothing(&w, stripe("stripe_charge_refunded.json")).await;
 }
 
 #[tokio::test]

@@ -375,9 +375,9 @@ fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
         }
     }
     for (i, kind) in s.still_with_us.iter().enumerate() {
-        if matches!(
+        if !matches!(
             kind,
-            ActivityKind::Order | ActivityKind::SubscriptionCancelled
+            ActivityKind::Login | ActivityKind::SubscriptionRenewed
         ) {
             return Err(invalid(
                 format!("sending.still_with_us[{}]", i + 1),

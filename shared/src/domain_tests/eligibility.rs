@@ -273,6 +273,8 @@ fn the_lifetime_value_minimum_counts_other_currencies_only_at_a_configured_rate(
         product: None,
         category: None,
         currency: Some(currency.into()),
+        order_id: None,
+        refunded: Default::default(),
     };
     p.record_order(order(1, 6000, "EUR"));
     p.record_order(order(2, 50000, "SEK"));

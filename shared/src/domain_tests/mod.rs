@@ -22,5 +22,7 @@ fn order_at(at: DateTime<Utc>, amount: i64) -> OrderRecord {
         product: None,
         category: None,
         currency: None,
+        order_id: None,
+        refunded: Default::default(),
     }
 }

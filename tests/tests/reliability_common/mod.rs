@@ -200,6 +200,8 @@ fn profile(id: &str) -> Profile {
         product: Some("Dark roast".into()),
         category: Some("coffee".into()),
         currency: None,
+        order_id: None,
+        refunded: Default::default(),
     });
     p
 }
@@ -617,6 +619,8 @@ fn lapsed(id: &str) -> Profile {
             product: Some("Dark roast".into()),
             category: Some("coffee".into()),
             currency: None,
+            order_id: None,
+            refunded: Default::default(),
         });
     }
     p.record_order(OrderRecord {
@@ -625,6 +629,8 @@ fn lapsed(id: &str) -> Profile {
         product: Some("Dark roast".into()),
         category: Some("coffee".into()),
         currency: None,
+        order_id: None,
+        refunded: Default::default(),
     });
     p.due_at = Some(now() - Duration::hours(1));
     p
@@ -859,10 +865,12 @@ pub fn assert_put_events_partial_failures_lose_nothing(f: Figure) {
 // No email follows an acknowledged unsubscribe (case 6)
 
 fn webhook_deps(store: Arc<dyn Store>) -> webhook::Deps {
+    let mut keys = webhook::Keys::one(WEBHOOK_KEY, LINK_KEY);
+    keys.platforms = winback_tests::platform_keys();
     webhook::Deps::in_process(
         store,
         Arc::new(Campaign::embedded(CAMPAIGN).expect("the example campaign")),
-        webhook::Keys::one(WEBHOOK_KEY, LINK_KEY),
+        keys,
         "https://hooks.example.com",
     )
 }
@@ -1238,6 +1246,11 @@ pub fn bad_requests() -> impl proptest::strategy::Strategy<Value = BadRequest> {
             };
             BadRequest { kind: "wrong-purpose link token", req }
         }),
+        // Refunds and cancellations from the platforms and the shop: signed with another secret,
+        // replayed from long ago, malformed though correctly signed, or naming no order.
+        (0usize..3, 0usize..4, "[0-9]{1,12}", "[ -~]{0,12}").prop_map(|(platform, how, order, junk)| {
+            bad_refund(platform, how, &order, &junk)
+        }),
         // Guessed reward codes: well-formed and not, signed and unsigned.
         ("WB-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}|[ -~]{1,24}", any::<bool>()).prop_map(|(code, sign)| {
             let path = format!("/v1/rewards/{}", url_encode_pairs(&[("", &code)]).trim_start_matches('='));
@@ -1249,6 +1262,78 @@ pub fn bad_requests() -> impl proptest::strategy::Strategy<Value = BadRequest> {
             BadRequest { kind: if sign { "guessed reward code, guessed key" } else { "guessed reward code, unsigned" }, req: webhook::HttpRequest { method: "GET".into(), path, query: String::new(), headers, body: Vec::new() } }
         }),
     ]
+}
+
+/// A refund the webhook must refuse: on `platform` (Shopify `orders/cancelled`, WooCommerce
+/// `order.updated` refunded, Stripe `charge.refunded`), `how` it is bad (0: signed with another
+/// secret; 1: replayed long after; 2: a malformed amount, correctly signed; 3: the shop's own
+/// refund naming no order).
+fn bad_refund(platform: usize, how: usize, order: &str, junk: &str) -> BadRequest {
+    use serde_json::json;
+    use winback_tests::{SHOPIFY_SECRET, STRIPE_SECRET, WOOCOMMERCE_SECRET};
+    let when = if how == 1 {
+        now() - Duration::days(30)
+    } else {
+        now()
+    };
+    let amount = if how == 2 {
+        format!("x{junk}")
+    } else {
+        "12.50".into()
+    };
+    if how == 3 {
+        let body = json!({"event_id": format!("refund-{order}"), "customer_id": "r7-known",
+                          "type": "refund", "occurred_at": now().to_rfc3339()})
+        .to_string()
+        .into_bytes();
+        let s = signed(&body, WEBHOOK_KEY, now());
+        return BadRequest {
+            kind: "refund naming no order",
+            req: post_activity(body, Some(s)),
+        };
+    }
+    let secret = |good: &'static [u8]| {
+        if how == 0 {
+            &b"another-secret"[..]
+        } else {
+            good
+        }
+    };
+    let req = match platform {
+        0 => requests::shopify_delivery(
+            secret(SHOPIFY_SECRET),
+            "orders/cancelled",
+            &json!({"id": order, "customer": {"id": "r7-known"}, "currency": "EUR",
+                    "total_price": "12.50", "financial_status": "refunded",
+                    "updated_at": when.to_rfc3339(), "cancelled_at": when.to_rfc3339(),
+                    "line_items": [], "refunds": [{"transactions": [
+                        {"kind": "refund", "status": "success", "amount": amount}]}]}),
+        ),
+        1 => requests::woocommerce_delivery(
+            secret(WOOCOMMERCE_SECRET),
+            "order.updated",
+            &json!({"id": order, "customer_id": "r7-known", "status": "refunded",
+                    "currency": "EUR", "total": "12.50", "line_items": [],
+                    "date_modified_gmt": when.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    "refunds": [{"id": 1, "total": format!("-{amount}")}]}),
+        ),
+        _ => requests::stripe_delivery(
+            secret(STRIPE_SECRET),
+            &json!({"id": format!("evt_{order}"), "object": "event", "type": "charge.refunded",
+                    "created": when.timestamp(),
+                    "data": {"object": {"object": "charge", "customer": "r7-known",
+                                        "currency": "eur", "invoice": format!("in_{order}"),
+                                        "amount_refunded": if how == 2 { json!(amount) } else { json!(1250) },
+                                        "refunded": false}}}),
+            when,
+        ),
+    };
+    let kind = match how {
+        0 => "refund signed with another secret",
+        1 => "refund replayed long after",
+        _ => "malformed refund, correctly signed",
+    };
+    BadRequest { kind, req }
 }
 
 /// A snapshot of everything the webhook could change for the known customer.
@@ -1368,8 +1453,9 @@ pub fn bad_webhook_requests_get_a_clear_4xx_and_change_nothing(cases: u32) -> Fi
 }
 
 /// Kinds of bad request refused before any AWS call: no valid signature, or too big to read.
-const UNSIGNED_KINDS: [&str; 4] = [
+const UNSIGNED_KINDS: [&str; 5] = [
     "missing or garbled signature",
+    "refund signed with another secret",
     "wrong key",
     "stale or future timestamp",
     "oversized body",

@@ -14,6 +14,7 @@ use shared::domain::edge::{CustomerId, Locale};
 use shared::domain::engagement::{parse_renewal, PageKind};
 use shared::domain::hygiene::EmailAddress;
 use shared::domain::money::{Currency, Money};
+use shared::domain::refund::Refunded;
 use shared::domain::zone::Zone;
 
 /// How far in the future `occurred_at` may lie (clock skew between shop and AWS).
@@ -46,6 +47,7 @@ struct Body {
     amount: Option<Amount>,
     reward_code: Option<Text<64>>,
     order_ref: Option<Text<200>>,
+    order_id: Option<Text<200>>,
     product: Option<Text<200>>,
     category: Option<Text<100>>,
     page_kind: Option<Parsed<PageKind>>,
@@ -121,7 +123,8 @@ impl FromText for Kind {
     const MAX: usize = 40;
     fn from_text(text: &str) -> Result<Kind, String> {
         Kind::parse(text).ok_or_else(|| {
-            "must be order, login, subscription_renewed, subscription_cancelled or page_view".into()
+            "must be order, refund, login, subscription_renewed, subscription_cancelled or page_view"
+                .into()
         })
     }
 }
@@ -240,6 +243,22 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
             "amount is missing: an order needs {\"value\", \"currency\"}",
         ));
     }
+    let order_id = b.order_id.map(|t| t.0);
+    let order_ref = b.order_ref.map(|t| t.0);
+    // A refund names its order, and its amount (when it has one) is this refund's alone.
+    let refunded = match kind {
+        Kind::Refund if order_id.is_none() && order_ref.is_none() => {
+            return Err(invalid(
+                "order_id",
+                "order_id is missing: a refund names the order it refunds (its order_id, or the order_ref it was sent with)",
+            ))
+        }
+        Kind::Refund => Some(match &amount {
+            Some((money, _)) => Refunded::This(*money),
+            None => Refunded::Whole,
+        }),
+        _ => None,
+    };
     let profile = b
         .profile
         .map_or_else(ProfileFields::default, |p| ProfileFields {
@@ -258,7 +277,9 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
         occurred_at,
         amount,
         reward_code: b.reward_code.map(|t| t.0),
-        order_ref: b.order_ref.map(|t| t.0),
+        order_ref,
+        order_id,
+        refunded,
         product: b.product.map(|t| t.0),
         category: b.category.map(|t| t.0),
         page_kind,
@@ -286,6 +307,19 @@ mod tests {
     }
 
     #[test]
+    fn a_refund_names_its_order_and_takes_its_amount_or_the_whole_order() {
+        let mut v = order();
+        v["type"] = json!("refund");
+        v["order_id"] = json!("5001");
+        let a = parse(&body(v.clone()), now()).unwrap();
+        assert_eq!(a.refunded, Some(Refunded::This(Money(4250))));
+        assert_eq!(a.order_key(), "5001");
+        v.as_object_mut().unwrap().remove("amount");
+        let a = parse(&body(v), now()).unwrap();
+        assert_eq!(a.refunded, Some(Refunded::Whole), "a cancellation");
+    }
+
+    #[test]
     fn a_complete_order_parses() {
         let a = parse(&body(order()), now()).unwrap();
         assert_eq!(a.kind, Kind::Order);
@@ -306,7 +340,8 @@ mod tests {
                 }),
             ),
             ("customer_id", Box::new(|v| v["customer_id"] = json!(""))),
-            ("type", Box::new(|v| v["type"] = json!("refund"))),
+            ("type", Box::new(|v| v["type"] = json!("return"))),
+            ("order_id", Box::new(|v| v["type"] = json!("refund"))),
             (
                 "occurred_at",
                 Box::new(|v| v["occurred_at"] = json!("yesterday")),

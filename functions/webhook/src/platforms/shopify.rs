@@ -2,7 +2,10 @@
 //! body))`; the topic is in `X-Shopify-Topic`.
 //!
 //! Orders (`orders/create` once paid, `orders/paid`) become `order` activity, deduplicated by the
-//! order id, so an order delivered by both topics (or retried) counts once. Customers
+//! order id, so an order delivered by both topics (or retried) counts once. Refunds come with
+//! `orders/updated` (every refund of the order, as its refunded total) and cancellations with
+//! `orders/cancelled`: both become `refund` activity (`refunds/create` is not used: its payload
+//! names no customer). Customers
 //! (`customers/create`, `customers/update`) update the profile (never a win-back), deduplicated by
 //! customer id and `updated_at`. An email marketing consent other than `subscribed` or `pending`
 //! (in a customer payload, or since API version 2025-01 in
@@ -15,6 +18,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::domain::edge::Locale;
 use shared::domain::hygiene::EmailAddress;
+use shared::domain::money::Money;
+use shared::domain::refund::Refunded;
 
 use super::{
     amount, customer_id_at, email_at, id_at, locale_at, object, str_at, time_at,
@@ -88,7 +93,11 @@ fn shape_fits(topic: &str, body: &Value) -> Result<(), Invalid> {
     let privacy_fields = PRIVACY_FIELDS.iter().any(|f| has(f));
     let order_fields = ORDER_FIELDS.iter().any(|f| has(f));
     match topic {
-        "orders/create" | "orders/paid" if privacy_fields || !order_fields => wrong("order"),
+        "orders/create" | "orders/paid" | "orders/updated" | "orders/cancelled"
+            if privacy_fields || !order_fields =>
+        {
+            wrong("order")
+        }
         "customers/create" | "customers/update" if privacy_fields || order_fields => {
             wrong("customer")
         }
@@ -162,6 +171,10 @@ pub(super) fn map(
     }
     match topic {
         "orders/create" | "orders/paid" => order(topic, &body, now),
+        "orders/updated" | "orders/cancelled" => refund(topic, &body, now),
+        "refunds/create" => Ok(Mapped::Ignored(
+            "a refund's payload names no customer: subscribe to orders/updated, which carries every refund of the order, and orders/cancelled".into(),
+        )),
         "customers/create" | "customers/update" => customer(&body, now),
         "customers/email_marketing_consent_update" => consent(&body, now),
         "customers/redact" => Ok(match customer_id_at(&body, "/customer/id") {
@@ -234,6 +247,7 @@ fn order(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError>
         order_ref: Some(
             str_at(o, "/checkout_token", 200).map_or_else(|| order_id.clone(), str::to_string),
         ),
+        order_id: Some(order_id.clone()),
         product: str_at(o, "/line_items/0/title", 200).map(str::to_string),
         category: str_at(o, "/line_items/0/product_type", 100).map(str::to_string),
         ..Activity::new(
@@ -286,4 +300,57 @@ fn consent(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
         at,
         profile,
     ))))
+}
+
+/// `orders/updated` with refunds, and `orders/cancelled`: what is refunded of the order so far
+/// (the successful refund transactions of its `refunds`), or all of it when it is cancelled or
+/// its financial status says `refunded`. Deduplicated by the order and the refunded total, so a
+/// later refund of the same order is a new event and a repeated one is not.
+fn refund(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
+    let order_id = id_at(o, "/id").ok_or_else(|| super::invalid("id", "the order has no id"))?;
+    let changed = changed_at(o, "order", now)?;
+    let Some(customer_id) = customer_id_at(o, "/customer/id") else {
+        return Ok(Mapped::Ignored("the order has no customer".into()));
+    };
+    let cancelled = topic == "orders/cancelled" || time_at(o, "/cancelled_at").is_some();
+    let status = o.get("financial_status").and_then(Value::as_str);
+    let currency = str_at(o, "/currency", 8);
+    let mut so_far = Money::ZERO;
+    for t in o
+        .get("refunds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("transactions").and_then(Value::as_array))
+        .flatten()
+    {
+        let refund = t.get("kind").and_then(Value::as_str) == Some("refund")
+            && t.get("status").and_then(Value::as_str) == Some("success");
+        if refund {
+            let (m, _) = amount(str_at(t, "/amount", 32), currency)?;
+            so_far += m;
+        }
+    }
+    let (refunded, key) = if cancelled || status == Some("refunded") {
+        (Refunded::Whole, "all".to_string())
+    } else if so_far.0 > 0 {
+        (Refunded::SoFar(so_far), so_far.0.to_string())
+    } else {
+        return Ok(Mapped::Ignored(
+            "an order update that neither refunds nor cancels: orders/paid records the order"
+                .into(),
+        ));
+    };
+    let at = time_at(o, "/cancelled_at").unwrap_or(changed).min(now);
+    Ok(Mapped::Record(Box::new(Activity {
+        order_id: Some(order_id.clone()),
+        refunded: Some(refunded),
+        ..Activity::new(
+            format!("shopify:refund:{order_id}:{key}"),
+            customer_id,
+            Kind::Refund,
+            at,
+            ProfileFields::default(),
+        )
+    })))
 }

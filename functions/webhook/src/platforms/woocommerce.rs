@@ -3,6 +3,9 @@
 //!
 //! `order.created` and `order.updated` record an order once it is paid (`processing` or
 //! `completed`), deduplicated by the order id, so the many updates of one order count once.
+//! An `order.updated` whose status is `refunded` or `cancelled`, or that carries `refunds`, is a
+//! `refund` of the order (all of it, or the refunds' total so far), deduplicated by the order
+//! and that total.
 //! Registered customers keep WooCommerce's customer id; a guest (`customer_id` 0) is known by a
 //! hash of the billing email (`woo-guest-<16 hex>`), so the address never becomes an id in logs.
 //! Replays are recognised by the order id and a last change (`date_modified_gmt`) within
@@ -13,6 +16,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::domain::edge::CustomerId;
+use shared::domain::money::Money;
+use shared::domain::refund::Refunded;
 
 use super::{
     amount, customer_id_at, email_at, id_at, object, str_at, time_at, verify_base64_hmac,
@@ -58,6 +63,25 @@ fn from_store(req: &HttpRequest, source: &str) -> Result<(), MapError> {
     }
 }
 
+/// What the order's `refunds` (each `{"id", "total": "-5.00"}`) add up to, if any.
+fn refunded(o: &Value) -> Result<Option<Money>, MapError> {
+    let mut so_far = Money::ZERO;
+    for r in o
+        .get("refunds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let total = str_at(r, "/total", 32)
+            .map(|t| t.trim_start_matches('-'))
+            .and_then(|t| Money::parse(t).ok())
+            .filter(|m| m.0 >= 0)
+            .ok_or_else(|| super::invalid("refunds.total", "a refund's total is not an amount"))?;
+        so_far += total;
+    }
+    Ok((so_far.0 > 0).then_some(so_far))
+}
+
 pub(super) fn map(
     req: &HttpRequest,
     source: Option<&str>,
@@ -99,7 +123,10 @@ pub(super) fn map(
         })?;
     within_window(changed, now)?;
     let status = o.get("status").and_then(Value::as_str).unwrap_or_default();
-    if !matches!(status, "processing" | "completed") {
+    let refunds = refunded(&o)?;
+    let refunding = topic == "order.updated"
+        && (matches!(status, "refunded" | "cancelled") || refunds.is_some());
+    if !matches!(status, "processing" | "completed") && !refunding {
         return Ok(Mapped::Ignored(format!(
             "order status '{status}' is not paid: processing or completed records it"
         )));
@@ -118,6 +145,24 @@ pub(super) fn map(
             }
         },
     };
+    if refunding {
+        // A cancelled or wholly refunded order goes all; a partly refunded one, by its refunds.
+        let (refunded, key) = match (status, refunds) {
+            ("refunded" | "cancelled", _) | (_, None) => (Refunded::Whole, "all".to_string()),
+            (_, Some(so_far)) => (Refunded::SoFar(so_far), so_far.0.to_string()),
+        };
+        return Ok(Mapped::Record(Box::new(Activity {
+            order_id: Some(order_id.clone()),
+            refunded: Some(refunded),
+            ..Activity::new(
+                format!("woocommerce:refund:{order_id}:{key}"),
+                customer_id,
+                Kind::Refund,
+                changed.min(now),
+                ProfileFields::default(),
+            )
+        })));
+    }
     let occurred_at = time_at(&o, "/date_paid_gmt")
         .or_else(|| time_at(&o, "/date_created_gmt"))
         .unwrap_or(changed);
@@ -131,6 +176,7 @@ pub(super) fn map(
         amount: Some(total),
         reward_code: str_at(&o, "/coupon_lines/0/code", 64).map(str::to_string),
         order_ref: Some(order_id.clone()),
+        order_id: Some(order_id.clone()),
         product: str_at(&o, "/line_items/0/name", 200).map(str::to_string),
         ..Activity::new(
             format!("woocommerce:order:{order_id}"),

@@ -228,6 +228,8 @@ impl World {
                 product: Some("beans".into()),
                 category: Some("coffee".into()),
                 currency: None,
+                order_id: None,
+                refunded: Default::default(),
             });
         }
         self.store.save_profile(&p).await.unwrap();

@@ -58,6 +58,7 @@ fn a_fully_sent_enrollment_item_stays_under_one_kilobyte() {
         survey_reason: Some(Reason::TooExpensive),
         nps: Some(6),
         revenue_minor: 1_234_567,
+        orders: Vec::new(),
         resolved: None,
         flow: Default::default(),
         occasion: None,
@@ -76,6 +77,20 @@ fn a_fully_sent_enrollment_item_stays_under_one_kilobyte() {
     unusual.id = "imported-enrollment-7".into();
     let back: Enrollment = decode(&enrollment_item(&unusual, 1).unwrap()).unwrap();
     assert_eq!(back.id, "imported-enrollment-7");
+
+    // A won enrollment remembers the orders its refunds will name.
+    let mut won = e.clone();
+    won.status = Status::WonBack { at: at(22) };
+    won.orders = vec![crate::domain::sequence::CountedOrder {
+        order_id: "5012345678901".into(),
+        at: at(22),
+        minor: 1_234_567,
+        currency: "EUR".into(),
+        refunded_minor: 500,
+    }];
+    let mut back: Enrollment = decode(&enrollment_item(&won, 1).unwrap()).unwrap();
+    back.version = won.version;
+    assert_eq!(back, won);
 }
 
 #[test]

@@ -328,3 +328,83 @@ pub fn write(
     std::fs::write(&path, page.html)?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use shared::domain::figures::Economics;
+    use shared::domain::metrics::{CohortKey, CounterRow, Counts};
+
+    fn report(counts: &[(&str, i64)]) -> Report {
+        let mut c = Counts::default();
+        for (k, v) in counts {
+            c.add(k, *v);
+        }
+        let row = |variant: &str, group, counts: Counts| CounterRow {
+            key: CohortKey {
+                campaign: "x".into(),
+                variant: variant.into(),
+                group,
+            },
+            day: NaiveDate::from_ymd_opt(2026, 1, 1),
+            counts,
+        };
+        let mut held = Counts::default();
+        held.add("enrolled", 40);
+        held.add("reactivated", 2);
+        let rows = shared::domain::metrics::with_totals(vec![
+            row("a", Group::Treated, c),
+            row("holdout", Group::Holdout, held),
+        ]);
+        let economics = Economics {
+            margin: 0.3,
+            email_cost_minor: 0.0,
+        };
+        let day = NaiveDate::from_ymd_opt(2026, 2, 1).unwrap();
+        Report::from_rows("x", "EUR", 3, "a <test>", &rows, day, economics)
+    }
+
+    #[test]
+    fn the_page_embeds_png_charts_and_the_email_attaches_the_same_ones() {
+        let r = report(&[("enrolled", 100), ("reactivated", 30), ("reason_forgot", 4)]);
+        let inline = render(&r, &[], &[], &Frame::default(), Embed::Inline).unwrap();
+        assert_eq!(
+            inline.html.matches("src=\"data:image/png;base64,").count(),
+            3
+        );
+        assert!(inline.images.is_empty());
+        assert!(!inline.html.contains("<svg") && !inline.html.contains("<script"));
+        assert!(!inline.html.contains("src=\"http"), "nothing fetched");
+        assert!(inline.html.contains("a &lt;test&gt;"), "values are escaped");
+        let frame = Frame {
+            dashboard_url: Some("https://dash.example/d".into()),
+        };
+        let email = render(&r, &[], &[], &frame, Embed::Attached).unwrap();
+        assert_eq!(email.images.len(), 3);
+        for image in &email.images {
+            assert!(email.html.contains(&format!("src=\"cid:{}\"", image.cid)));
+            assert!(image.png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+        }
+        assert!(email.html.contains("Open the dashboard"));
+    }
+
+    #[test]
+    fn a_flow_that_asks_no_reason_shows_no_table_of_zeros() {
+        let r = report(&[("enrolled", 100), ("reactivated", 30)]);
+        let page = render(&r, &[], &[], &Frame::default(), Embed::Inline).unwrap();
+        assert!(!page.html.contains("Reasons for leaving"), "{}", page.html);
+        assert!(!r.to_text().contains("Reasons for leaving"));
+        let asked = report(&[("enrolled", 100), ("reason_forgot", 1)]);
+        assert!(asked.to_text().contains("Reasons for leaving"));
+    }
+
+    #[test]
+    fn the_headline_says_it_is_the_win_back_flow_s() {
+        let r = report(&[("enrolled", 100), ("reactivated", 30)]);
+        let page = render(&r, &[], &[], &Frame::default(), Embed::Inline).unwrap();
+        assert!(page
+            .html
+            .contains("the program as a whole has no holdout yet"));
+    }
+}

@@ -155,3 +155,16 @@ pub fn records(campaign: &str, program: &Program) -> Vec<Record> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_published_to_the_tenth_and_money_to_the_cent() {
+        assert_eq!(tenth(0.26849), 26.8);
+        assert_eq!(tenth(-0.0015), -0.2);
+        assert_eq!(major(123_456.4), 1234.56);
+        assert_eq!(major(-34_078.5), -340.79);
+    }
+}

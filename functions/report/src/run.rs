@@ -111,3 +111,19 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>) -> Result<Outcome, ReportError
     tracing::info!(event = "report_emailed", message_id = %id, recipients = to.len(), suppressed = outcome.suppressed, as_of = %as_of);
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_report_is_emailed_on_the_run_of_a_monday_whatever_day_the_test_runs() {
+        let at = |d| Utc.with_ymd_and_hms(2026, 5, d, 6, 0, 0).unwrap();
+        assert!(emails_on(at(4)), "Monday 4 May 2026");
+        for d in [3, 5, 6, 7, 8, 9, 10] {
+            assert!(!emails_on(at(d)), "{d} May 2026 is not a Monday");
+        }
+        assert!(emails_on(at(11)));
+    }
+}

@@ -49,11 +49,13 @@ DYNAMODB = {
     "SchedulerFunction": ({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "Scan"}, {"Query"}),
     "SenderFunction": ({"GetItem", "PutItem", "UpdateItem"}, set()),
     "WebhookFunction": ({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"}, set()),
+    "ReportFunction": ({"Query"}, set()),
 }
 SECRETS = {
     "SchedulerFunction": set(),
     "SenderFunction": {"LinkKeySeed", "CheckoutSecret"},
     "WebhookFunction": {"Secret", "LinkKeySeed", "StaffKeySeed", "PseudonymKeySeed"},
+    "ReportFunction": set(),
 }
 SECRET_VARIABLES = {"Secret": "WEBHOOK_SECRET_ARN", "LinkKeySeed": "LINK_SECRET_ARN",
                     "CheckoutSecret": "CHECKOUT_SECRET_ARN", "StaffKeySeed": "STAFF_SECRET_ARN",
@@ -71,7 +73,15 @@ PER_FLOW = ["CustomersEnrolled", "HoldoutAssigned", "EmailsSent", "Opened", "Cli
 
 # Shown on the dashboard through another metric of the same row, not on their own; or alarmed
 # and not charted (a failing secret read is for the operator, not the marketer's dashboard).
-NOT_ON_DASHBOARD = {"Enrolled", "SecretRefreshFailures"}
+# Enrolled: the cohort counts of section 8 show it. The report function's figures not charted in
+# the first row are in its Logs Insights table and the weekly report.
+NOT_ON_DASHBOARD = {"Enrolled", "SecretRefreshFailures", "EnrolledToDate", "HeldOutToDate", "BroughtBack", "BroughtBackLow", "BroughtBackHigh",
+                    "IncrementalRevenue", "IncrementalRevenueLow", "IncrementalRevenueHigh",
+                    "ReactivationRateLow", "ReactivationRateHigh"}
+# The dashboard's first row of charts: the report function's figures of the win-back flow (the
+# program's headline until the program has a holdout of its own), each with its 95% interval.
+FIRST_ROW = ["ReactivationRate", "HoldoutReactivationRate", "LiftPoints", "IncrementalProfit",
+             "IncrementalProfit28d", "StillActive90d", "HoldoutStillActive90d"]
 
 errors = []
 
@@ -242,7 +252,8 @@ def main():
         check(any(f"(`{flow}`)" in w["properties"]["markdown"] for w in texts),
               f"the dashboard has no heading for the {flow} flow")
         row = [w for w in dashboard["widgets"] if w["type"] == "metric"
-               and f'Flow=\"{flow}\"' in json.dumps(w["properties"]["metrics"]).replace('\\"', '\"')]
+               and f'{{Winback,Campaign,Flow}} Campaign=\"{counters}\" Flow=\"{flow}\"'
+               in json.dumps(w["properties"]["metrics"]).replace('\\"', '\"')]
         shown = json.dumps([w["properties"]["metrics"] for w in row]).replace('\\"', '\"')
         check(len(row) >= 3 and len({w["y"] for w in row}) == 1,
               f"the dashboard has no row of widgets for the {flow} flow")
@@ -252,6 +263,35 @@ def main():
     check(any(w["type"] == "log" and "by Flow, Variant" in w["properties"]["query"]
               for w in dashboard["widgets"]),
           "the dashboard has no table comparing each flow's variants with its holdout")
+    # Logs Insights tables are cohort-correct: none sums enrollments and reactivations of a time
+    # range (a customer enrolled before it, or too late in it to come back, skews the rate).
+    for i, w in enumerate(dashboard["widgets"]):
+        if w["type"] == "log":
+            q = w["properties"]["query"]
+            check(not ("sum(CustomersEnrolled)" in q and "sum(Reactivated)" in q),
+                  f"widget {i}: a rate from enrollments and reactivations summed over the time range is not by cohort")
+    # The first row a marketer sees: a text widget at the top saying what each figure counts and
+    # its base, then charts of the report function's figures with their intervals.
+    top = sorted(dashboard["widgets"], key=lambda w: (w["y"], w["x"]))
+    check(top and top[0]["type"] == "text" and top[0]["y"] == 0, "the dashboard must open with a text widget")
+    if top and top[0]["type"] == "text":
+        said = top[0]["properties"]["markdown"]
+        for words in ["base: EnrolledToDate", "base: HeldOutToDate", "95% interval", "by enrollment cohort",
+                      "win-back flow's figures", "no holdout of its own yet", "last 28 days"]:
+            check(words in said, f"the dashboard's first text does not say {words!r}")
+    first_y = min((w["y"] for w in dashboard["widgets"] if w["type"] == "metric"), default=None)
+    first = [w for w in dashboard["widgets"] if w["type"] == "metric" and w["y"] == first_y]
+    read = set()
+    for w in first:
+        for m in w["properties"].get("metrics", []):
+            if isinstance(m, list) and m and m[0] == "Winback":
+                dims = dict(zip(m[2:-1:2], m[3:-1:2]))
+                if dims == {"Campaign": substitute("${Campaign}"), "Flow": "win-back", "Variant": "all"}:
+                    read.add(m[1])
+    for name in FIRST_ROW:
+        for end in ["", "Low", "High"]:
+            check(name + end in read,
+                  f"the dashboard's first row does not read {name + end} by Campaign, Flow win-back and Variant all")
 
     # The sender's reputation is the account's: the bounce and complaint alarms, and the charts of
     # their rates, count every flow's emails, each flow's missing days as 0.

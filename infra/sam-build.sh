@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# sam build of the three functions with cargo lambda, and a check of what it produced.
+# sam build of the four functions with cargo lambda, and a check of what it produced.
 #
 #   infra/sam-build.sh [x86_64|arm64]      (default x86_64; the template's default is arm64)
 #
@@ -58,7 +58,7 @@ if ! sam build --beta-features --parameter-overrides "Architecture=$ARCH" >"$LOG
     fi
 fi
 
-for fn in SchedulerFunction SenderFunction WebhookFunction; do
+for fn in SchedulerFunction SenderFunction WebhookFunction ReportFunction; do
     bin=".aws-sam/build/$fn/bootstrap"
     [ -x "$bin" ] || fail "$bin missing after sam build"
     machine="$(python - "$bin" <<'EOF'
@@ -72,4 +72,4 @@ EOF
     [ "$machine" = "$ELF_MACHINE" ] || fail "$bin is built for ELF machine $machine, expected $ELF_MACHINE ($ARCH)"
     say "$bin ($ARCH, $(du -h "$bin" | cut -f1))"
 done
-say "built the three functions for $ARCH in $((SECONDS - start))s; template at .aws-sam/build/template.yaml"
+say "built the four functions for $ARCH in $((SECONDS - start))s; template at .aws-sam/build/template.yaml"

@@ -73,6 +73,23 @@ pub(crate) async fn simulate_command(a: SimulateArgs) -> CliResult<()> {
         o.report.lift.low * 100.0,
         o.report.lift.high * 100.0
     );
+    let head = shared::domain::figures::headline(&o.report.figures);
+    let money = |e: Option<shared::domain::figures::Estimate>| o.report.estimate(e);
+    println!(
+        "Program: {:.0} customers brought back (95% CI {:.0} to {:.0}), lift {:+.1} points (95% CI {:+.1} to {:+.1}), incremental profit over the last {} days {}. These are {}.",
+        head.brought_back.value,
+        head.brought_back.low.max(0.0),
+        head.brought_back.high.max(0.0),
+        head.lift.value * 100.0,
+        head.lift.low * 100.0,
+        head.lift.high * 100.0,
+        o.report.figures.window.days,
+        money(head.window_profit),
+        head.basis_text()
+    );
+    println!(
+        "Orders merely pulled forward: not computed. An order the emails only brought forward (the customer would have ordered later anyway) counts as won back within the attribution window; telling it apart needs what the held-out customers ordered after that window, which the counters keep only for customers who came back within it. The program holdout (customers held out of every flow for good) will measure it."
+    );
     println!("Report: {}", o.report_path.display());
     if let Some(p) = &opts.save_store {
         if !opts.aws {
@@ -265,19 +282,22 @@ pub(crate) async fn import_command(a: ImportArgs) -> CliResult<()> {
         s.invalid_emails,
         orders::describe_kept_out(&s.kept_out)
     );
-    if let Some(f) = &s.fit {
-        println!(
-            "Customer model fitted on the store's customers: {}",
-            f.figures()
-        );
-        if s.model_stored {
+    match &s.fit {
+        Some(f) if s.model_stored => {
+            println!(
+                "Customer model fitted on the store's customers: {}",
+                f.figures()
+            );
             println!(
                 "Stored as campaign {}'s model: the functions, plan and report use it (a [lapse.fitted] block in campaign.toml would pin other parameters).",
                 campaign.config().name
             );
-        } else {
-            println!("Not stored: the campaign keeps its stored model or the shipped prior.");
         }
+        // A fit that fell back to the prior has no figures of its own worth printing.
+        Some(_) => println!(
+            "Customer model: the store's customers gave no fit of their own (it fell back to the prior), so none was stored; the campaign keeps its stored model or the shipped prior."
+        ),
+        None => {}
     }
     Ok(())
 }
@@ -417,45 +437,37 @@ pub(crate) async fn report_command(a: ReportArgs) -> CliResult<()> {
     let campaign = open_campaign(&a.campaign)?;
     let config = campaign.config();
     let store = open_store(a.target.store.as_ref(), a.target.aws, "report").await?;
-    let rows = store.counter_rows(&config.name).await?;
+    let mut rows = std::collections::BTreeMap::new();
+    for flow in shared::domain::sequence::Flow::ALL {
+        let name = shared::domain::sequence::cohort_campaign(&config.name, flow);
+        rows.insert(name.clone(), store.counter_rows(&name).await?);
+    }
     let source = match (&a.target.store, a.target.aws) {
         (_, true) => "stored counters in DynamoDB".to_string(),
         (Some(p), _) => format!("stored counters in {}", p.display()),
         _ => String::new(),
     };
-    let r = report::Report::of_flow(config, Flow::WinBack, &source, &rows);
+    let as_of = a.as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let program = report::Program::from_rows(config, &source, as_of, |name| {
+        rows.get(name).cloned().unwrap_or_default()
+    });
+    let r = &program.win_back;
     // The other flows keep their own counters: each gets its own section, in the text
     // and on the HTML page.
-    use shared::domain::sequence::{cohort_campaign, Flow};
     let mut sections = Vec::new();
-    let mut reports = Vec::new();
     let mut flow_reports = serde_json::Map::new();
-    for flow in [Flow::AtRisk, Flow::Celebration, Flow::ReEngagement] {
-        if config.steps_of(flow).is_empty() {
-            continue;
-        }
-        let name = cohort_campaign(&config.name, flow);
-        let rows = store.counter_rows(&name).await?;
-        let fr = report::Report::of_flow(config, flow, &source, &rows);
-        let title = format!("Flow {} (counters of campaign {name})", flow.as_str());
+    for (flow, title, fr) in &program.flows {
         sections.push((title.clone(), fr.to_text()));
         flow_reports.insert(
             flow.as_str().to_string(),
-            serde_json::to_value(&fr).expect("report serializes"),
+            serde_json::to_value(fr).expect("report serializes"),
         );
-        reports.push((title, fr));
     }
-    let flow_sections: Vec<report::html::FlowSection> = reports
-        .iter()
-        .map(|(title, report)| report::html::FlowSection {
-            title: title.clone(),
-            report,
-        })
-        .collect();
-    let path = report::html::write(&r, &flow_sections, &[], &a.out)?;
+    let path = ::report::page::write(r, &program.sections(), &[], &a.out)
+        .map_err(CliError::io("write", &a.out))?;
     if a.json {
         // The win-back flow's report as before, and each other flow's under `flows`.
-        let mut json = serde_json::to_value(&r).expect("report serializes");
+        let mut json = serde_json::to_value(r).expect("report serializes");
         if let Some(o) = json.as_object_mut() {
             o.insert("flows".into(), serde_json::Value::Object(flow_reports));
         }

@@ -32,7 +32,7 @@ use error::{CliError, CliResult};
 #[command(
     name = "winback",
     version,
-    about = "Win lapsed customers back: simulate, import, plan, preview, report, resolve"
+    about = "Win lapsed customers back: simulate, import, plan, preview, report, resolve, follow-up, backtest, uplift"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -274,8 +274,14 @@ pub struct ReportArgs {
     /// The counters' store (read only).
     #[command(flatten)]
     pub target: WriteTarget,
+    /// The campaign whose counters to read: a name under shared/campaigns/ or a folder holding
+    /// campaign.toml (its other flows' counters are read too).
     #[arg(long, default_value = "example", value_name = "NAME|DIR")]
     pub campaign: String,
+    /// The day the figures are of (YYYY-MM-DD, UTC): still active after 90 days counts those
+    /// who came back 90 days before it, the recent profit the 28 days up to it. Today by default.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<chrono::NaiveDate>,
     /// Directory of the HTML report.
     #[arg(long, default_value = "report", value_name = "DIR")]
     pub out: PathBuf,
@@ -333,13 +339,15 @@ fn flow_line(prefix: &str, verb: &str, r: &report::Report) -> String {
         );
     }
     format!(
-        "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window vs {:.1}% of its holdout; lift {:+.1} points (95% CI {:+.1} to {:+.1})\n",
+        "{prefix}campaign {}): {} {verb}, {:.1}% ordered within the window vs {:.1}% of its holdout ({} held out); lift {:+.1} points (95% CI {:+.1} to {:+.1}); incremental profit {}\n",
         r.campaign,
         r.treated_rate.trials + r.holdout_rate.trials,
         r.treated_rate.value * 100.0,
         r.holdout_rate.value * 100.0,
+        r.holdout_rate.trials,
         r.lift.value * 100.0,
         r.lift.low * 100.0,
-        r.lift.high * 100.0
+        r.lift.high * 100.0,
+        r.estimate(r.figures.incremental_profit)
     )
 }

@@ -13,7 +13,6 @@ fn environment() -> &'static Environment<'static> {
         let mut env = Environment::new();
         env.set_keep_trailing_newline(true);
         for (name, source) in [
-            ("report.html", include_str!("../templates/report.html")),
             (
                 "preview_index.html",
                 include_str!("../templates/preview_index.html"),
@@ -28,7 +27,7 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
-/// Renders page `name` (`report.html`, `preview_index.html`, `backtest.html`, `uplift.html`) with `ctx`.
+/// Renders page `name` (`preview_index.html`, `backtest.html`, `uplift.html`) with `ctx`.
 /// The templates are part of the binary and the values plain data, so a failure is a bug.
 pub fn render(name: &str, ctx: impl Serialize) -> String {
     environment()

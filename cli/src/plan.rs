@@ -185,10 +185,11 @@ pub fn plan_one(
             row.state = "lapsed";
             row.lapse_at = Some(*since);
             format!(
-                "lapsed since {}; {} order(s), lifetime value {}",
+                "lapsed since {}; {} order(s), lifetime value {} {}",
                 since.format("%Y-%m-%d"),
                 p.order_count,
-                p.lifetime_value
+                p.lifetime_value,
+                p.currency.as_deref().unwrap_or(&campaign.currency)
             )
         }
     };
@@ -260,10 +261,13 @@ fn basis(a: &Assessment, p: &Profile, campaign: &CampaignConfig) -> String {
                     t.days
                 ),
             };
+            // The model's expected next order is that of a customer still active: for one who
+            // has lapsed it is no promise, and the text says so.
             format!(
-                "{moment}; next order expected {}; 12-month value {}",
+                "{moment}; if still active, next order expected {}; 12-month value {} {}",
                 o.expected_next_order_at.format("%Y-%m-%d"),
-                Money(o.predicted_value.round() as i64)
+                Money(o.predicted_value.round() as i64),
+                campaign.currency
             )
         }
         (None, _) => "no orders".to_string(),
@@ -395,9 +399,14 @@ pub fn to_text(rows: &[PlanRow], at: DateTime<Utc>) -> String {
         "customer", "orders", "last order", "threshold", "state", "decision", "rule", "variant"
     );
     for r in rows {
+        let detail = [r.detail.as_str(), r.basis.as_str()]
+            .into_iter()
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         let _ = writeln!(
             s,
-            "{:<16} {:>6} {:<10} {:>9} {:<8} {:<9} {:<22} {:<12} {}; {}",
+            "{:<16} {:>6} {:<10} {:>9} {:<8} {:<9} {:<22} {:<12} {}",
             r.customer_id,
             r.orders,
             r.last_order_at
@@ -413,8 +422,7 @@ pub fn to_text(rows: &[PlanRow], at: DateTime<Utc>) -> String {
             },
             r.rule,
             r.variant.as_deref().unwrap_or("-"),
-            r.detail,
-            r.basis
+            detail
         );
     }
     let count = |d: Decision| rows.iter().filter(|r| r.decision == d).count();

@@ -20,6 +20,7 @@ pub mod enroll;
 pub mod events;
 pub mod experiment;
 pub mod feedback;
+pub mod figures;
 pub mod follow_up;
 pub mod hygiene;
 pub mod lapse;

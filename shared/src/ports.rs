@@ -414,6 +414,16 @@ pub trait Mailer: Send + Sync {
         let _ = address;
         Ok(false)
     }
+
+    /// Sends a whole MIME message (the weekly report, with its charts attached) from `from` to
+    /// `to`; returns the provider's message id. A mailer that sends structured emails only keeps
+    /// the default, which refuses.
+    async fn send_raw(&self, from: &str, to: &[String], mime: &[u8]) -> Result<String, MailError> {
+        let _ = (from, to, mime);
+        Err(MailError::Refused(
+            "this mailer sends no raw MIME messages".to_string(),
+        ))
+    }
 }
 
 /// Why the shop's checkout did not take a code.

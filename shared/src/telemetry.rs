@@ -21,7 +21,7 @@ macro_rules! metrics {
             )*
         }
 
-        /// Every metric each function emits, by function (`scheduler`, `sender`, `webhook`).
+        /// Every metric each function emits, by function (`scheduler`, `sender`, `webhook`, `report`).
         pub const METRICS: &[(&str, &[&str])] = &[$((stringify!($service), &[$($name),*])),*];
     };
 }
@@ -69,6 +69,37 @@ metrics! {
         FOLLOW_UPS_CLOSED = "FollowUpsClosed",
         FOLLOW_UP_NOTIFY_FAILURES = "FollowUpNotifyFailures",
         SECRET_REFRESH_FAILURES = "SecretRefreshFailures",
+    }
+    report {
+        ENROLLED_TO_DATE = "EnrolledToDate",
+        HELD_OUT_TO_DATE = "HeldOutToDate",
+        REACTIVATION_RATE = "ReactivationRate",
+        REACTIVATION_RATE_LOW = "ReactivationRateLow",
+        REACTIVATION_RATE_HIGH = "ReactivationRateHigh",
+        HOLDOUT_RATE = "HoldoutReactivationRate",
+        HOLDOUT_RATE_LOW = "HoldoutReactivationRateLow",
+        HOLDOUT_RATE_HIGH = "HoldoutReactivationRateHigh",
+        LIFT = "LiftPoints",
+        LIFT_LOW = "LiftPointsLow",
+        LIFT_HIGH = "LiftPointsHigh",
+        BROUGHT_BACK = "BroughtBack",
+        BROUGHT_BACK_LOW = "BroughtBackLow",
+        BROUGHT_BACK_HIGH = "BroughtBackHigh",
+        INCREMENTAL_REVENUE = "IncrementalRevenue",
+        INCREMENTAL_REVENUE_LOW = "IncrementalRevenueLow",
+        INCREMENTAL_REVENUE_HIGH = "IncrementalRevenueHigh",
+        INCREMENTAL_PROFIT = "IncrementalProfit",
+        INCREMENTAL_PROFIT_LOW = "IncrementalProfitLow",
+        INCREMENTAL_PROFIT_HIGH = "IncrementalProfitHigh",
+        PROFIT_28D = "IncrementalProfit28d",
+        PROFIT_28D_LOW = "IncrementalProfit28dLow",
+        PROFIT_28D_HIGH = "IncrementalProfit28dHigh",
+        STILL_ACTIVE = "StillActive90d",
+        STILL_ACTIVE_LOW = "StillActive90dLow",
+        STILL_ACTIVE_HIGH = "StillActive90dHigh",
+        HOLDOUT_STILL_ACTIVE = "HoldoutStillActive90d",
+        HOLDOUT_STILL_ACTIVE_LOW = "HoldoutStillActive90dLow",
+        HOLDOUT_STILL_ACTIVE_HIGH = "HoldoutStillActive90dHigh",
     }
 }
 

@@ -22,7 +22,7 @@ use shared::settings::Keys;
 
 use crate::error::{CliError, CliResult};
 use crate::import;
-use crate::report::{html, Report};
+use crate::report::{Extra, FlowSection, Report};
 use crate::snapshot::Snapshot;
 use behaviour::Behaviour;
 use world::{CopyingBus, CopyingMailer, Outbox, Tally, World};
@@ -339,20 +339,19 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
             "embedded store"
         }
     );
-    let report = Report::of_flow(&config, Flow::WinBack, &source, &rows);
+    let as_of = end.date_naive();
+    let report = Report::of_flow(&config, Flow::WinBack, &source, &rows, as_of);
     // Each other flow's figures, from its own counters (none when the campaign lacks the flow).
     let flow_report = |flow: Flow| {
         let name = cohort_campaign(&config.name, flow);
-        let steps = config.steps_of(flow).len() as u8;
-        let (store, source, currency) = (store.clone(), source.clone(), config.currency.clone());
+        let steps = config.steps_of(flow).len();
+        let (store, source, config) = (store.clone(), source.clone(), config.clone());
         async move {
             if steps == 0 {
                 return Ok::<_, CliError>(None);
             }
             let rows = store.counter_rows(&name).await?;
-            Ok(Some(Report::from_rows(
-                &name, &currency, steps, &source, &rows,
-            )))
+            Ok(Some(Report::of_flow(&config, flow, &source, &rows, as_of)))
         }
     };
     let at_risk = flow_report(Flow::AtRisk).await?;
@@ -386,18 +385,18 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         tally_text(&world.tally, customers, elapsed_seconds),
         best_hour_text(&world.tally, config.sending.best_hour)
     );
-    let extra = html::Extra {
+    let extra = Extra {
         title: "What the simulated customers did",
         text: &tally,
     };
-    let flow_sections: Vec<html::FlowSection> = [
+    let flow_sections: Vec<FlowSection> = [
         (Flow::AtRisk, &at_risk),
         (Flow::Celebration, &celebration),
         (Flow::ReEngagement, &re_engagement),
     ]
     .into_iter()
     .filter_map(|(flow, r)| {
-        r.as_ref().map(|report| html::FlowSection {
+        r.as_ref().map(|report| FlowSection {
             title: format!(
                 "Flow {} (counters of campaign {})",
                 flow.as_str(),
@@ -407,7 +406,8 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         })
     })
     .collect();
-    let report_path = html::write(&report, &flow_sections, &[extra], &opts.out)?;
+    let report_path = ::report::page::write(&report, &flow_sections, &[extra], &opts.out)
+        .map_err(CliError::io("write", &opts.out))?;
     Ok(Outcome {
         report,
         at_risk,
@@ -486,7 +486,7 @@ pub fn tally_text(t: &Tally, customers: usize, elapsed: f64) -> String {
         .map(|(s, n)| format!("step {s}: {n}"))
         .collect();
     let mut s = format!(
-        "customers {customers}\nemails received {} ({})\nopened {}, clicked {}\nsurvey answers {}, NPS answers {}\n\
+        "What the simulated customers did, in every flow together:\ncustomers {customers}\nemails received {} ({})\nopened {}, clicked {}\nsurvey answers {}, NPS answers {}\n\
          unsubscribed {}, asked for fewer emails {}, bounced {}, complained {}\n\
          orders: {} on their usual rhythm, {} returns after an email, {} returns by themselves; {} with a reward code\n\
          steps deferred (quiet hours, frequency cap) {}, skipped {}\nscheduler items read {}\nelapsed {elapsed:.1} s\n",

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_sesv2::error::ProvideErrorMetadata;
 use aws_sdk_sesv2::types::{
-    Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag,
+    Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag, RawMessage,
 };
 
 use crate::ports::{Email, MailError, Mailer};
@@ -133,6 +133,25 @@ impl Mailer for SesMailer {
         }
     }
 
+    async fn send_raw(&self, from: &str, to: &[String], mime: &[u8]) -> Result<String, MailError> {
+        let raw = RawMessage::builder()
+            .data(aws_sdk_sesv2::primitives::Blob::new(mime))
+            .build()
+            .map_err(|e| MailError::Other(Box::new(e)))?;
+        let req = self
+            .client
+            .send_email()
+            .from_email_address(from)
+            .destination(
+                Destination::builder()
+                    .set_to_addresses(Some(to.to_vec()))
+                    .build(),
+            )
+            .content(EmailContent::builder().raw(raw).build())
+            .set_configuration_set_name(self.configuration_set.clone());
+        answer(req.send().await)
+    }
+
     async fn send(&self, email: &Email) -> Result<String, MailError> {
         let mut message = Message::builder().subject(content(&email.subject)?).body(
             Body::builder()
@@ -168,21 +187,59 @@ impl Mailer for SesMailer {
                 );
             }
         }
-        match req.send().await {
-            Ok(out) => Ok(out.message_id().unwrap_or_default().to_string()),
-            Err(err) => {
-                let code = err.code().unwrap_or_default().to_string();
-                let message = err.message().unwrap_or_default().to_string();
-                if code.is_empty() {
-                    // No SES error code (a timeout, a connection failure): the SDK's own
-                    // description, redacted like an SES message.
-                    let said = aws_sdk_sesv2::error::DisplayErrorContext(&err).to_string();
-                    Err(MailError::Other(redact_addresses(&said).into()))
-                } else {
-                    Err(classify(&code, &message))
+        answer(req.send().await)
+    }
+}
+
+type SendResult = Result<
+    aws_sdk_sesv2::operation::send_email::SendEmailOutput,
+    aws_sdk_sesv2::error::SdkError<aws_sdk_sesv2::operation::send_email::SendEmailError>,
+>;
+
+/// The message id of a sent email, or the SES error sorted by [`classify`].
+fn answer(sent: SendResult) -> Result<String, MailError> {
+    match sent {
+        Ok(out) => Ok(out.message_id().unwrap_or_default().to_string()),
+        Err(err) => {
+            let code = err.code().unwrap_or_default().to_string();
+            let message = err.message().unwrap_or_default().to_string();
+            if code.is_empty() {
+                // No SES error code (a timeout, a connection failure): the SDK's own
+                // description, redacted like an SES message.
+                let said = aws_sdk_sesv2::error::DisplayErrorContext(&err).to_string();
+                Err(MailError::Other(redact_addresses(&said).into()))
+            } else {
+                Err(classify(&code, &message))
+            }
+        }
+    }
+}
+
+impl SesMailer {
+    /// Whether SES may send from `address`: the address itself or its domain is a verified
+    /// identity. `Ok(false)` when neither is, or verification is pending or failed.
+    pub async fn may_send_from(&self, address: &str) -> Result<bool, MailError> {
+        let domain = address.rsplit_once('@').map(|(_, d)| d);
+        for identity in std::iter::once(address).chain(domain) {
+            match self
+                .client
+                .get_email_identity()
+                .email_identity(identity)
+                .send()
+                .await
+            {
+                Ok(out) if out.verified_for_sending_status() => return Ok(true),
+                Ok(_) => {}
+                Err(e) if e.code() == Some("NotFoundException") => {}
+                Err(e) => {
+                    return Err(classify(
+                        e.code().unwrap_or("Unknown"),
+                        e.message().unwrap_or(""),
+                    ))
                 }
             }
         }
+        Ok(false)
     }
 }
 

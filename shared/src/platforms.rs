@@ -3,9 +3,9 @@
 //! both take a Shopify, WooCommerce or Stripe customer to the same [`CustomerId`], a Stripe
 //! amount to the same [`Money`], and a Shopify marketing consent to the same choice.
 
+use crate::pseudonym::Pseudonyms;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
-use crate::pseudonym::Pseudonyms;
 
 use crate::domain::edge::CustomerId;
 use crate::domain::hygiene::EmailAddress;
@@ -74,7 +74,10 @@ pub fn woocommerce_customer(order: &Value, pseudonyms: &Pseudonyms) -> Option<Cu
         return Some(id);
     }
     let email = EmailAddress::parse(order.pointer("/billing/email")?.as_str()?).ok()?;
-    Some(CustomerId::parse(&pseudonyms.woocommerce_guest(email.as_str())).expect("a guest id is an id"))
+    Some(
+        CustomerId::parse(&pseudonyms.woocommerce_guest(email.as_str()))
+            .expect("a guest id is an id"),
+    )
 }
 
 /// The customer of a Stripe object (an invoice, a charge, a subscription): its `customer`, an

@@ -105,8 +105,7 @@ fn charge(c: &Value) -> Result<ShopOrder, Skip> {
     let customer_id = stripe_customer(c).ok_or(Skip::NoCustomer)?;
     let customer = c.get("customer").filter(|v| v.is_object());
     let currency = currency(c.get("currency").and_then(Value::as_str)).ok_or(Skip::Unreadable)?;
-    let refunded =
-        stripe_money(amount - net, currency.as_str()).ok_or(Skip::Unreadable)?;
+    let refunded = stripe_money(amount - net, currency.as_str()).ok_or(Skip::Unreadable)?;
     let amount = stripe_money(amount, currency.as_str()).ok_or(Skip::Unreadable)?;
     let email = customer
         .and_then(|k| k.get("email"))
@@ -159,7 +158,11 @@ mod tests {
             (got.customer_id.as_str(), got.amount, got.refunded),
             ("cus_1", Money(5000), Money(1500))
         );
-        assert_eq!(got.order_id.as_deref(), Some("pi_1"), "as its refunds name it");
+        assert_eq!(
+            got.order_id.as_deref(),
+            Some("pi_1"),
+            "as its refunds name it"
+        );
         assert_eq!(got.first_name.as_deref(), Some("Ada"));
         assert_eq!(got.locale.unwrap().as_str(), "pl");
         let mut all = c.clone();

@@ -176,7 +176,10 @@ mod tests {
             "line_items": [{"name": "Mug", "quantity": 1, "price": 400.0}]});
         let p = Pseudonyms::new(b"key");
         let got = order(&o, &p).unwrap();
-        assert_eq!(got.customer_id.as_str(), p.woocommerce_guest("guest@example.com"));
+        assert_eq!(
+            got.customer_id.as_str(),
+            p.woocommerce_guest("guest@example.com")
+        );
         assert_eq!(got.order_id.as_deref(), Some("5"));
         assert_eq!((got.amount, got.refunded), (Money(50_000), Money(10_000)));
         assert_eq!(got.lines[0].price, Some(Money(40_000)));

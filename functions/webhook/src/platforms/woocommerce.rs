@@ -21,8 +21,8 @@ use shared::domain::refund::Refunded;
 use shared::pseudonym::Pseudonyms;
 
 use super::{
-    amount, decimal_at, email_at, id_at, lines_at, object, str_at, time_at,
-    verify_base64_hmac, within_window, LineFields, MapError, Mapped, PlatformSignatureError,
+    amount, decimal_at, email_at, id_at, lines_at, object, str_at, time_at, verify_base64_hmac,
+    within_window, LineFields, MapError, Mapped, PlatformSignatureError,
 };
 use crate::activity::{Activity, Kind, ProfileFields};
 use crate::http::HttpRequest;

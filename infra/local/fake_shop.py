@@ -575,7 +575,8 @@ def _stripe_charge(o, expand_customer):
         customer = {"id": customer, "object": "customer", "email": o.get("email"),
                     "name": o.get("first_name"), "preferred_locales": [o["locale"]] if o.get("locale") else []}
     created = int(datetime.datetime.fromisoformat(o["at"].replace("Z", "+00:00")).timestamp())
-    return {"id": f"ch_{o['id']}", "object": "charge", "amount": cents, "amount_captured": cents if paid else 0,
+    return {"id": f"ch_{o['id']}", "object": "charge", "payment_intent": f"pi_{o['id']}",
+            "amount": cents, "amount_captured": cents if paid else 0,
             "amount_refunded": refunded, "currency": o["currency"].lower(), "created": created,
             "customer": customer, "paid": paid, "refunded": refunded == cents and cents > 0,
             "status": "succeeded" if paid else ("pending" if o["status"] == "pending" else "failed"),

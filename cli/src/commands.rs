@@ -411,6 +411,7 @@ pub(crate) async fn plan_command(a: PlanArgs) -> CliResult<()> {
             let mut config = config.clone();
             config.lapse =
                 shared::fitted::lapse_policy(store.as_ref(), &config.name, &config.lapse).await;
+            config.learned = shared::fitted::targeting_models(store.as_ref(), &config.name).await;
             plan::plan_store(store.as_ref(), &config, at).await?
         }
     };

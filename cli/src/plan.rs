@@ -17,6 +17,7 @@ use shared::domain::hygiene;
 use shared::domain::lapse::{Assessment, Basis, LapseState};
 use shared::domain::money::Money;
 use shared::domain::sequence::{Enrollment, Flow};
+use shared::domain::targeting;
 use shared::ports::Store;
 
 use crate::error::CliResult;
@@ -81,6 +82,13 @@ pub struct PlanRow {
     /// The flow an enrolled (or kept out) customer is for: `win-back`, `at-risk`,
     /// `re-engagement`, `celebration`.
     pub flow: Option<&'static str>,
+    /// What the targeting decision gives an enrolled, emailed customer (`as_the_rules`,
+    /// `email_with_reward`, `email_without_reward`, `no_email`) and why.
+    pub targeting: Option<&'static str>,
+    pub targeting_why: Option<String>,
+    /// The flow's uplift model's estimate for the customer: the chance of ordering within the
+    /// attribution window with the reward, minus without any email (when it has learned).
+    pub uplift: Option<f64>,
 }
 
 /// The plan of every customer, with the addresses kept out before the first send counted by rule
@@ -154,6 +162,9 @@ pub fn plan_one(
         }),
         segment: None,
         flow: None,
+        targeting: None,
+        targeting_why: None,
+        uplift: None,
     };
     // The state, and what the decision is about in words.
     let context = match &a.state {
@@ -208,6 +219,18 @@ pub fn plan_one(
                 .collect::<Vec<_>>()
                 .join("; ");
             row.group = Some(enrollment.group.as_str());
+            if let Some(d) = &evaluation.targeting {
+                row.targeting = Some(d.treatment.as_str());
+                row.targeting_why = Some(targeting_why(&d.why, &campaign.currency));
+                if d.why != targeting::Why::RulesMode {
+                    row.detail =
+                        format!("{}; {}", row.detail, targeting_text(d, &campaign.currency));
+                }
+            }
+            row.uplift = enrollment
+                .targeting
+                .as_ref()
+                .and_then(|t| Some(t.with_reward.or(t.email_only)? - t.no_email?));
             row.variant = Some(enrollment.variant);
         }
         NextAction::Wait {
@@ -230,6 +253,43 @@ pub fn plan_one(
         }
     }
     row
+}
+
+/// Why the targeting decision chose what it did, in words.
+fn targeting_why(why: &targeting::Why, currency: &str) -> String {
+    let money =
+        |m: Option<f64>| m.map_or("not tried".to_string(), |v| format!("{v:.2} {currency}"));
+    match why {
+        targeting::Why::RulesMode => "the rules decide ([targeting] mode = \"rules\")".into(),
+        targeting::Why::StillLearning {
+            treated,
+            holdout,
+            needed,
+        } => format!(
+            "the rules decide until the flow's model has learned from {needed} finished enrollments in each group ({treated} emailed, {holdout} held out so far)"
+        ),
+        targeting::Why::Exploring => {
+            "the rules decide for the exploration share, so learning goes on".into()
+        }
+        targeting::Why::Margin {
+            with_reward,
+            email_only,
+        } => format!(
+            "expected incremental margin: with the reward {}, email alone {}",
+            money(*with_reward),
+            money(*email_only)
+        ),
+    }
+}
+
+fn targeting_text(d: &targeting::Decision, currency: &str) -> String {
+    let what = match d.treatment {
+        targeting::Treatment::AsTheRules => "emailed as the rules say",
+        targeting::Treatment::EmailWithReward => "emailed with the reward",
+        targeting::Treatment::EmailWithoutReward => "emailed without a reward",
+        targeting::Treatment::NoEmail => "not emailed (counted with the variant)",
+    };
+    format!("targeting: {what}: {}", targeting_why(&d.why, currency))
 }
 
 /// How the lapse moment was found, in words.

@@ -15,9 +15,11 @@ use super::experiment;
 use super::lapse::{self, Assessment, LapsePolicy, LapseState};
 use super::money::Valuation;
 use super::priority;
+use super::reward::{self, RewardPolicy};
 use super::schedule;
 use super::sequence::{self, Enrollment, Flow, Flows};
 use super::survey;
+use super::targeting::{self, TargetingConfig, TargetingModel};
 
 /// What the campaign says about enrolling, gathered once per run.
 #[derive(Debug, Clone)]
@@ -31,6 +33,18 @@ pub struct Program<'a> {
     pub watch: Watch<'a>,
     /// The campaign has a re-engagement flow.
     pub re_engagement: bool,
+    /// `[targeting]`, and what decides with it.
+    pub targeting: Targeting<'a>,
+}
+
+/// What the targeting decision works with.
+#[derive(Debug, Clone, Copy)]
+pub struct Targeting<'a> {
+    pub config: &'a TargetingConfig,
+    /// Each flow's learned uplift model (the weekly rebuild's; none until it has learned).
+    pub models: &'a [TargetingModel],
+    /// The campaign's rewards: a variant's reward cost is its own reward's, else the default's.
+    pub rewards: &'a RewardPolicy,
 }
 
 /// What the scheduler knows about a customer so far.
@@ -83,6 +97,8 @@ pub struct Evaluation {
     pub segment: Option<Segment>,
     /// The flow they enter, or the one a rule kept them out of.
     pub flow: Option<Flow>,
+    /// What the targeting decision gives them, when they are enrolled and emailed (treated).
+    pub targeting: Option<targeting::Decision>,
     pub next: NextAction,
 }
 
@@ -103,6 +119,7 @@ pub fn decide<F: Flows + ?Sized>(
         occasion: None,
         segment: None,
         flow: None,
+        targeting: None,
         next: NextAction::Wait {
             due: None,
             kept_out: None,
@@ -218,9 +235,82 @@ pub fn decide<F: Flows + ?Sized>(
     enrollment.segment = segment;
     enrollment.resolved = resolved;
     enrollment.version = latest.map_or(0, |e| e.version);
+    // Whom to email, and whom to reward: the features at this moment are kept for learning,
+    // whatever decides.
+    let features = targeting::snapshot(
+        profile,
+        &evaluation.assessment,
+        segment.map(|s| s.as_str()),
+        now,
+    );
+    let decision = (assignment.group == experiment::Group::Treated
+        && enrollment.resolved.is_none())
+    .then(|| decide_targeting(profile, &enrollment, &features, campaign, program));
+    let chances = decision.as_ref().and_then(|(_, c)| *c);
+    let treatment = decision
+        .as_ref()
+        .map_or(targeting::Treatment::AsTheRules, |(d, _)| d.treatment);
+    enrollment.apply_targeting(
+        campaign,
+        targeting::Targeted {
+            treatment,
+            features,
+            with_reward: chances.and_then(|c| c.with_reward),
+            email_only: chances.and_then(|c| c.email_only),
+            no_email: chances.map(|c| c.no_email),
+        },
+        now,
+    );
+    evaluation.targeting = decision.map(|(d, _)| d);
     evaluation.next = NextAction::Enroll {
         enrollment: Box::new(enrollment),
         profile: Box::new(enrolled),
     };
     evaluation
+}
+
+/// The targeting decision for a treated customer about to be enrolled (`enrollment`), with the
+/// chances it was made on.
+fn decide_targeting<F: Flows + ?Sized>(
+    profile: &Profile,
+    enrollment: &Enrollment,
+    features: &targeting::Snapshot,
+    campaign: &F,
+    program: &Program<'_>,
+) -> (targeting::Decision, Option<targeting::Chances>) {
+    let t = &program.targeting;
+    let model = t.models.iter().find(|m| m.flow == enrollment.flow.as_str());
+    let chances = model.and_then(|m| m.chances(features).ok());
+    let order_value = usual_order_value(profile, &program.valuation);
+    let spec = campaign
+        .experiment()
+        .variant_reward(&enrollment.variant)
+        .unwrap_or(&t.rewards.default);
+    let facts = targeting::Facts {
+        learned_from: model.map_or((0, 0), |m| m.learned_from),
+        chances,
+        order_value,
+        reward_cost: reward::expected_cost(spec, order_value),
+        draw: experiment::bucket(
+            &profile.customer_id,
+            campaign.campaign_name(),
+            &format!("explore#{}", enrollment.round),
+        ),
+    };
+    (targeting::decide(t.config, &facts), chances)
+}
+
+/// The customer's usual order in the campaign's currency (major units): their lifetime value
+/// over their orders, converted; 0 when unknown.
+fn usual_order_value(profile: &Profile, valuation: &Valuation<'_>) -> f64 {
+    if profile.order_count == 0 {
+        return 0.0;
+    }
+    let mean = super::money::Money(profile.lifetime_value.0 / i64::from(profile.order_count));
+    valuation
+        .convert(
+            mean,
+            profile.currency.as_deref().unwrap_or(valuation.currency),
+        )
+        .map_or(0.0, |m| m.0 as f64 / 100.0)
 }

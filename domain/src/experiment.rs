@@ -135,6 +135,10 @@ pub struct VariantConfig {
     /// Replaces the default reward for this variant.
     #[serde(default)]
     pub reward: Option<RewardSpec>,
+    /// This variant's emails carry no reward at all (not the default, not a survey reason's):
+    /// the "email alone" arm the uplift model learns what the reward adds from.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_reward: bool,
     /// Multiplies every step delay (timing experiments).
     #[serde(default = "one")]
     pub delay_factor: f64,
@@ -156,6 +160,13 @@ impl ExperimentConfig {
             .and_then(|v| v.reward.as_ref())
     }
 
+    /// Whether the variant's emails carry no reward (`no_reward = true`).
+    pub fn variant_without_reward(&self, variant: &str) -> bool {
+        self.variants
+            .iter()
+            .any(|v| v.name == variant && v.no_reward)
+    }
+
     /// The variant's timing factor (1 when the variant sets none).
     pub fn delay_factor(&self, variant: &str) -> f64 {
         self.variants
@@ -175,6 +186,7 @@ mod tests {
             name: name.into(),
             weight,
             reward: None,
+            no_reward: false,
             delay_factor: 1.0,
             copy: None,
         };

@@ -200,6 +200,19 @@ pub fn choose(
         .clone()
 }
 
+/// What a reward costs the shop when an order of `order_value` uses it, in the campaign's
+/// currency (major units): a fixed amount its value, a percentage that share of the order, a
+/// per-order discount its value on each of its orders; a free product, free shipping or a
+/// consultation its `value` when the campaign gives one, else nothing known.
+pub fn expected_cost(spec: &RewardSpec, order_value: f64) -> f64 {
+    let value = spec.value.map_or(0.0, |m| m.0 as f64 / 100.0);
+    match spec.kind {
+        RewardKind::PercentOff => order_value * value / 100.0,
+        RewardKind::MultiOrder => value * f64::from(spec.orders.unwrap_or(1)),
+        _ => value,
+    }
+}
+
 /// What a step does with the enrollment's reward, given the one it should carry now.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Offer {

@@ -6,7 +6,16 @@
 //! the reward, an email without it, or no email. A share of customers (`exploration`) is still
 //! decided by the rules, so the holdout stays randomized and the model keeps learning.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::customer::Profile;
+use crate::lapse::Assessment;
+use crate::uplift::boost::{self, Booster, Loss};
+use crate::uplift::features::{self, Column, Feature};
+use crate::uplift::{Params, UpliftError, MIN_PER_GROUP};
 
 /// Who decides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,11 +71,13 @@ impl Default for TargetingConfig {
 }
 
 /// What the flow's uplift model knows about a customer: their chance of ordering within the
-/// attribution window with an email and the reward, with an email alone, and with no email.
+/// attribution window with an email and the reward, with an email alone, and with no email. A
+/// treatment the flow never tried at random (no variant without a reward, say) has no chance:
+/// the decision does not choose it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Chances {
-    pub with_reward: f64,
-    pub email_only: f64,
+    pub with_reward: Option<f64>,
+    pub email_only: Option<f64>,
     pub no_email: f64,
 }
 
@@ -86,7 +97,7 @@ pub struct Facts {
 }
 
 /// What the customer gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Treatment {
     /// What the campaign's rules give: the email with the sequence's reward.
@@ -94,6 +105,17 @@ pub enum Treatment {
     EmailWithReward,
     EmailWithoutReward,
     NoEmail,
+}
+
+impl Treatment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Treatment::AsTheRules => "as_the_rules",
+            Treatment::EmailWithReward => "email_with_reward",
+            Treatment::EmailWithoutReward => "email_without_reward",
+            Treatment::NoEmail => "no_email",
+        }
+    }
 }
 
 /// Why, in words `plan` prints.
@@ -110,8 +132,12 @@ pub enum Why {
     },
     /// In the exploration share: decided by the rules at random.
     Exploring,
-    /// The expected incremental margin of each treatment, in the campaign's currency.
-    Margin { with_reward: f64, email_only: f64 },
+    /// The expected incremental margin of each treatment the flow has tried, in the campaign's
+    /// currency.
+    Margin {
+        with_reward: Option<f64>,
+        email_only: Option<f64>,
+    },
 }
 
 /// The decision.
@@ -146,15 +172,18 @@ pub fn decide(cfg: &TargetingConfig, facts: &Facts) -> Decision {
     }
     let margin = cfg.margin * facts.order_value;
     // The reward is paid on every order that uses it, incremental or not.
-    let with_reward =
-        (c.with_reward - c.no_email) * margin - c.with_reward * facts.reward_cost - cfg.email_cost;
-    let email_only = (c.email_only - c.no_email) * margin - cfg.email_cost;
-    let treatment = if with_reward <= 0.0 && email_only <= 0.0 {
-        Treatment::NoEmail
-    } else if with_reward > email_only {
-        Treatment::EmailWithReward
-    } else {
-        Treatment::EmailWithoutReward
+    let with_reward = c
+        .with_reward
+        .map(|p| (p - c.no_email) * margin - p * facts.reward_cost - cfg.email_cost);
+    let email_only = c
+        .email_only
+        .map(|p| (p - c.no_email) * margin - cfg.email_cost);
+    let best = |x: Option<f64>| x.filter(|v| *v > 0.0);
+    let treatment = match (best(with_reward), best(email_only)) {
+        (None, None) => Treatment::NoEmail,
+        (Some(r), Some(e)) if e >= r => Treatment::EmailWithoutReward,
+        (Some(_), _) => Treatment::EmailWithReward,
+        (None, Some(_)) => Treatment::EmailWithoutReward,
     };
     Decision {
         treatment,
@@ -165,9 +194,211 @@ pub fn decide(cfg: &TargetingConfig, facts: &Facts) -> Decision {
     }
 }
 
+/// The features the flow's uplift model learns from and scores, by name, in this order. What
+/// winback knows of the customer at the moment of enrollment.
+pub const FEATURES: [&str; 13] = [
+    "days_quiet",
+    "orders",
+    "lifetime_value",
+    "predicted_value",
+    "p_active",
+    "p_order",
+    "tenure_days",
+    "category",
+    "segment",
+    "locale",
+    "opens",
+    "clicks",
+    "survey_reason",
+];
+
+/// A customer's features at enrollment ([`FEATURES`]; a missing one is unknown), kept on the
+/// enrollment so the model later learns from what was known then, not from what came after.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Snapshot(pub BTreeMap<String, String>);
+
+/// The customer's features at `now`.
+pub fn snapshot(
+    profile: &Profile,
+    assessment: &Assessment,
+    segment: Option<&str>,
+    now: DateTime<Utc>,
+) -> Snapshot {
+    let mut m = BTreeMap::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            m.insert(k.to_string(), v);
+        }
+    };
+    let days = |t: DateTime<Utc>| format!("{}", (now - t).num_days().max(0));
+    put("days_quiet", profile.last_order_at.map(days));
+    put("orders", Some(profile.order_count.to_string()));
+    put("lifetime_value", Some(profile.lifetime_value.0.to_string()));
+    let outlook = assessment.outlook.as_ref();
+    put(
+        "predicted_value",
+        outlook.map(|o| format!("{:.0}", o.predicted_value)),
+    );
+    put("p_active", outlook.map(|o| format!("{:.3}", o.p_active)));
+    put("p_order", outlook.map(|o| format!("{:.3}", o.p_order)));
+    put("tenure_days", profile.first_order_at.map(days));
+    put(
+        "category",
+        profile
+            .orders
+            .last()
+            .and_then(|o| o.category.clone())
+            .map(|c| c.to_lowercase()),
+    );
+    put("segment", segment.map(str::to_string));
+    put("locale", profile.locale.clone());
+    put("opens", Some(profile.emails_opened.to_string()));
+    put("clicks", Some(profile.emails_clicked.to_string()));
+    put(
+        "survey_reason",
+        profile.survey_reason.map(|r| r.as_str().to_string()),
+    );
+    Snapshot(m)
+}
+
+fn columns(snapshots: &[&Snapshot]) -> Vec<Column> {
+    FEATURES
+        .iter()
+        .map(|name| Column {
+            name: (*name).to_string(),
+            values: snapshots.iter().map(|s| s.0.get(*name).cloned()).collect(),
+        })
+        .collect()
+}
+
+/// What the enrollment records of the targeting decision: the treatment, the features it was
+/// made on, and the uplift it was made with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Targeted {
+    pub treatment: Treatment,
+    pub features: Snapshot,
+    /// The model's chances, when it decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_reward: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_only: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_email: Option<f64>,
+}
+
+impl Targeted {
+    /// Whether the customer was treated as the rules say, whatever their features: only those
+    /// are a randomized comparison with the holdout, and only they are learned from.
+    pub fn randomized(&self) -> bool {
+        self.treatment == Treatment::AsTheRules
+    }
+}
+
+/// Which treatment a finished enrollment had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arm {
+    WithReward,
+    EmailOnly,
+    NoEmail,
+}
+
+/// A finished enrollment, as the model learns from it: its features at enrollment, its
+/// treatment, and whether the customer ordered within the attribution window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub features: Snapshot,
+    pub arm: Arm,
+    pub ordered: bool,
+}
+
+/// A flow's learned uplift model: one booster per treatment it has examples enough of (at least
+/// [`MIN_PER_GROUP`]), each the chance of ordering within the attribution window under it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetingModel {
+    pub campaign: String,
+    /// The flow's name (`win-back`, `at-risk`, ...).
+    pub flow: String,
+    pub fitted_at: DateTime<Utc>,
+    /// Finished enrollments learned from: treated (emailed, as the rules say), holdout.
+    pub learned_from: (usize, usize),
+    pub features: Vec<Feature>,
+    pub no_email: Booster,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_reward: Option<Booster>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_only: Option<Booster>,
+    /// Optimistic-concurrency version; 0 means "not stored yet".
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// Learns `flow`'s model from its finished enrollments (a two-model estimate per treatment with
+/// gradient-boosted trees, as `winback uplift fit`). Needs [`MIN_PER_GROUP`] held-out and as many
+/// emailed examples.
+pub fn learn(
+    campaign: &str,
+    flow: &str,
+    examples: &[Example],
+    now: DateTime<Utc>,
+) -> Result<TargetingModel, UpliftError> {
+    let count = |a: Arm| examples.iter().filter(|e| e.arm == a).count();
+    let holdout = count(Arm::NoEmail);
+    let treated = examples.len() - holdout;
+    for (group, count) in [("treated", treated), ("holdout", holdout)] {
+        if count < MIN_PER_GROUP {
+            return Err(UpliftError::OneSided { group, count });
+        }
+    }
+    let snaps: Vec<&Snapshot> = examples.iter().map(|e| &e.features).collect();
+    let cols = columns(&snaps);
+    let features = features::learn(&cols);
+    let x = features::encode(&features, &cols)?;
+    let y: Vec<f64> = examples
+        .iter()
+        .map(|e| f64::from(u8::from(e.ordered)))
+        .collect();
+    let booster = |arm: Arm| {
+        let rows: Vec<usize> = (0..examples.len())
+            .filter(|&r| examples[r].arm == arm)
+            .collect();
+        let params = Params {
+            // Leaves of at least 5% of the arm (20 to 200 customers), so a small flow still splits.
+            min_leaf: (rows.len() / 20).clamp(MIN_PER_GROUP, 200),
+            ..Params::default()
+        };
+        (rows.len() >= MIN_PER_GROUP).then(|| boost::fit(&x, &rows, &y, Loss::Logistic, &params))
+    };
+    Ok(TargetingModel {
+        campaign: campaign.to_string(),
+        flow: flow.to_string(),
+        fitted_at: now,
+        learned_from: (treated, holdout),
+        no_email: booster(Arm::NoEmail).expect("enough held out"),
+        with_reward: booster(Arm::WithReward),
+        email_only: booster(Arm::EmailOnly),
+        features,
+        version: 0,
+    })
+}
+
+impl TargetingModel {
+    /// The customer's chances under each treatment the model learned.
+    pub fn chances(&self, s: &Snapshot) -> Result<Chances, UpliftError> {
+        let x = features::encode(&self.features, &columns(&[s]))?;
+        Ok(Chances {
+            with_reward: self.with_reward.as_ref().map(|b| b.predict(&x, 0)),
+            email_only: self.email_only.as_ref().map(|b| b.predict(&x, 0)),
+            no_email: self.no_email.predict(&x, 0),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn uplift_mode() -> TargetingConfig {
         TargetingConfig {
@@ -183,8 +414,8 @@ mod tests {
         Facts {
             learned_from: (5000, 1200),
             chances: Some(Chances {
-                with_reward,
-                email_only,
+                with_reward: Some(with_reward),
+                email_only: Some(email_only),
                 no_email,
             }),
             order_value: 80.0,
@@ -220,7 +451,7 @@ mod tests {
         let Why::Margin { with_reward, .. } = d.why else {
             panic!("{d:?}");
         };
-        assert!((with_reward - (0.30 * 40.0 - 0.35 * 10.0 - 0.01)).abs() < 1e-9);
+        assert!((with_reward.unwrap() - (0.30 * 40.0 - 0.35 * 10.0 - 0.01)).abs() < 1e-9);
     }
 
     #[test]
@@ -247,5 +478,151 @@ mod tests {
         assert_eq!(decide(&uplift_mode(), &f).why, Why::Exploring);
         f.draw = 0.1;
         assert_eq!(decide(&uplift_mode(), &f).treatment, Treatment::NoEmail);
+    }
+
+    /// A flow's finished enrollments: customers in category "gifts" are persuadable (5% order
+    /// unmailed, 45% with the reward, 10% with an email alone), "coffee" customers are sure
+    /// things (60% order whatever happens). Outcomes from a fixed sequence, no randomness.
+    fn examples() -> Vec<Example> {
+        let mut out = Vec::new();
+        for i in 0..1200usize {
+            let gifts = i.is_multiple_of(2);
+            let arm = match i % 6 {
+                0 | 1 => Arm::NoEmail,
+                2 | 3 => Arm::WithReward,
+                _ => Arm::EmailOnly,
+            };
+            let rate = match (gifts, arm) {
+                (true, Arm::NoEmail) => 0.05,
+                (true, Arm::WithReward) => 0.45,
+                (true, Arm::EmailOnly) => 0.10,
+                (false, _) => 0.60,
+            };
+            // A low-discrepancy draw in [0, 1): the golden-ratio sequence.
+            let u = (i as f64 * 0.618_033_988_749_895).fract();
+            let mut f = BTreeMap::new();
+            f.insert(
+                "category".to_string(),
+                if gifts { "gifts" } else { "coffee" }.to_string(),
+            );
+            f.insert("orders".to_string(), ((i % 5) + 1).to_string());
+            out.push(Example {
+                features: Snapshot(f),
+                arm,
+                ordered: u < rate,
+            });
+        }
+        out
+    }
+
+    fn snap(category: &str) -> Snapshot {
+        let mut f = BTreeMap::new();
+        f.insert("category".to_string(), category.to_string());
+        f.insert("orders".to_string(), "3".to_string());
+        Snapshot(f)
+    }
+
+    #[test]
+    fn the_learned_model_rewards_the_persuadable_and_spares_the_sure_thing() {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let m = learn("example", "win-back", &examples(), at).unwrap();
+        assert_eq!(m.learned_from, (800, 400));
+        assert!(m.with_reward.is_some() && m.email_only.is_some());
+        let gifts = m.chances(&snap("gifts")).unwrap();
+        let coffee = m.chances(&snap("coffee")).unwrap();
+        assert!(
+            gifts.with_reward.unwrap() - gifts.no_email > 0.25,
+            "{gifts:?}"
+        );
+        assert!(
+            (coffee.with_reward.unwrap() - coffee.no_email).abs() < 0.1,
+            "{coffee:?}"
+        );
+        let cfg = TargetingConfig {
+            mode: Mode::Uplift,
+            margin: 0.4,
+            email_cost: 0.01,
+            min_enrollments: 300,
+            exploration: 0.0,
+        };
+        let facts = |c: Chances| Facts {
+            learned_from: m.learned_from,
+            chances: Some(c),
+            order_value: 50.0,
+            reward_cost: 10.0,
+            draw: 0.5,
+        };
+        assert_eq!(
+            decide(&cfg, &facts(gifts)).treatment,
+            Treatment::EmailWithReward
+        );
+        // The sure thing orders anyway: the reward would only cost, the email changes nothing.
+        let sure = decide(&cfg, &facts(coffee));
+        assert_ne!(sure.treatment, Treatment::EmailWithReward, "{sure:?}");
+        // A category the model never saw is scored in its "other" bin, not refused.
+        assert!(m.chances(&snap("books")).is_ok());
+        // Stored and read back, it scores the same.
+        let back: TargetingModel =
+            serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(back.chances(&snap("gifts")).unwrap(), gifts);
+    }
+
+    #[test]
+    fn a_flow_with_too_few_held_out_examples_learns_nothing() {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let few: Vec<Example> = examples()
+            .into_iter()
+            .filter(|e| e.arm != Arm::NoEmail)
+            .chain(
+                examples()
+                    .into_iter()
+                    .filter(|e| e.arm == Arm::NoEmail)
+                    .take(19),
+            )
+            .collect();
+        assert_eq!(
+            learn("example", "win-back", &few, at),
+            Err(UpliftError::OneSided {
+                group: "holdout",
+                count: 19
+            })
+        );
+    }
+
+    #[test]
+    fn a_flow_that_never_tried_an_email_alone_chooses_between_the_reward_and_no_email() {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let no_email_only: Vec<Example> = examples()
+            .into_iter()
+            .filter(|e| e.arm != Arm::EmailOnly)
+            .collect();
+        let m = learn("example", "win-back", &no_email_only, at).unwrap();
+        assert!(m.email_only.is_none());
+        let c = m.chances(&snap("coffee")).unwrap();
+        assert_eq!(c.email_only, None);
+        let cfg = TargetingConfig {
+            mode: Mode::Uplift,
+            min_enrollments: 1,
+            exploration: 0.0,
+            ..TargetingConfig::default()
+        };
+        let d = decide(
+            &cfg,
+            &Facts {
+                learned_from: m.learned_from,
+                chances: Some(c),
+                order_value: 50.0,
+                reward_cost: 10.0,
+                draw: 0.5,
+            },
+        );
+        assert_eq!(d.treatment, Treatment::NoEmail, "{d:?}");
+        assert!(matches!(
+            d.why,
+            Why::Margin {
+                email_only: None,
+                ..
+            }
+        ));
     }
 }

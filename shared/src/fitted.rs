@@ -25,6 +25,26 @@ pub async fn lapse_policy(
     }
 }
 
+/// Each flow's learned uplift model, as the weekly rebuild stored it (one read per flow). A flow
+/// whose model cannot be read has none, with a warning: until the next read the rules decide
+/// for it (`[targeting]`'s fallback), never a failed run.
+pub async fn targeting_models(
+    store: &dyn FitStore,
+    campaign: &str,
+) -> Vec<crate::domain::targeting::TargetingModel> {
+    let mut out = Vec::new();
+    for flow in crate::domain::sequence::Flow::ALL {
+        match store.get_targeting(campaign, flow.as_str()).await {
+            Ok(Some(m)) => out.push(m),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(campaign, flow = flow.as_str(), error = %e, "could not read the flow's uplift model; the rules decide");
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ use crate::domain::metrics::{CohortKey, CounterRow};
 use crate::domain::model::CampaignFit;
 use crate::domain::reward::{Reward, RewardCode};
 use crate::domain::sequence::Enrollment;
+use crate::domain::targeting::TargetingModel;
 use crate::events::BusEvent;
 
 /// Number of write shards of the due index.
@@ -267,6 +268,14 @@ pub trait FitStore: Send + Sync {
     async fn get_fit(&self, campaign: &str) -> StoreResult<Option<CampaignFit>>;
     /// Saves if the stored version equals `fit.version`; returns the new version.
     async fn save_fit(&self, fit: &CampaignFit) -> StoreResult<u64>;
+    /// A flow's learned uplift model (`flow`: `win-back`, `at-risk`, ...).
+    async fn get_targeting(
+        &self,
+        campaign: &str,
+        flow: &str,
+    ) -> StoreResult<Option<TargetingModel>>;
+    /// Saves if the stored version equals `model.version`; returns the new version.
+    async fn save_targeting(&self, model: &TargetingModel) -> StoreResult<u64>;
 }
 
 /// What the scheduler may touch: profiles and enrollments, the due index and the full scan, its

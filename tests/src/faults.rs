@@ -537,6 +537,24 @@ impl FitStore for FaultyStore {
         let r = self.inner.save_fit(fit).await;
         self.after_write("save_fit", "", r)
     }
+
+    async fn get_targeting(
+        &self,
+        campaign: &str,
+        flow: &str,
+    ) -> StoreResult<Option<shared::domain::targeting::TargetingModel>> {
+        self.read("get_targeting")?;
+        self.inner.get_targeting(campaign, flow).await
+    }
+
+    async fn save_targeting(
+        &self,
+        model: &shared::domain::targeting::TargetingModel,
+    ) -> StoreResult<u64> {
+        self.before_write("save_targeting")?;
+        let r = self.inner.save_targeting(model).await;
+        self.after_write("save_targeting", "", r)
+    }
 }
 
 /// One email SES accepted, stamped when the send call began.

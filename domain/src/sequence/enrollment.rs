@@ -194,6 +194,10 @@ pub struct Enrollment {
     /// templates see it as `segment`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<Segment>,
+    /// What the targeting decision gave this customer, and the features it was made on (what
+    /// the flow's uplift model learns from once the enrollment is over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targeting: Option<crate::targeting::Targeted>,
 }
 
 /// How a quiet customer has been (not) responding.

@@ -84,6 +84,7 @@ impl Enrollment {
             flow: Flow::WinBack,
             occasion: None,
             segment: None,
+            targeting: None,
         }
     }
 
@@ -123,6 +124,64 @@ impl Enrollment {
         };
         e.due_at = Some(now + days(due));
         e
+    }
+
+    /// Records the targeting decision. A treated customer the decision emails nobody waits out
+    /// the flow's window like a holdout customer (no email, no reward; an order within the
+    /// window still counts for their variant: the variant's figures are those of the policy).
+    pub fn apply_targeting<F: Flows + ?Sized>(
+        &mut self,
+        campaign: &F,
+        targeted: crate::targeting::Targeted,
+        now: DateTime<Utc>,
+    ) {
+        if self.group == Group::Treated
+            && targeted.treatment == crate::targeting::Treatment::NoEmail
+        {
+            self.status = Status::Holdout;
+            self.due_at = Some(now + days(flow_days(campaign, self.flow, 1.0)));
+        }
+        self.targeting = Some(targeted);
+    }
+
+    /// Whether the emails of this enrollment carry no reward: the targeting decision chose an
+    /// email without it, or the variant is one without a reward (`no_reward`).
+    pub fn without_reward(&self, variant_without_reward: bool) -> bool {
+        variant_without_reward
+            || self
+                .targeting
+                .as_ref()
+                .is_some_and(|t| t.treatment == crate::targeting::Treatment::EmailWithoutReward)
+    }
+
+    /// What the flow's uplift model learns from this enrollment, once it is over (ended, or
+    /// `attribution_days` past its start): the features at enrollment, the treatment it had
+    /// (`variant_without_reward`: its variant carries none) and whether the customer came back
+    /// within the window. Only a randomized treatment teaches (the holdout, or a customer the
+    /// rules treated); an enrollment from before targeting recorded features teaches nothing.
+    pub fn learning_example(
+        &self,
+        variant_without_reward: bool,
+        attribution_days: u32,
+        now: DateTime<Utc>,
+    ) -> Option<crate::targeting::Example> {
+        use crate::targeting::{Arm, Example};
+        let t = self.targeting.as_ref()?;
+        let over = self.status.is_final()
+            || now >= self.enrolled_at + Duration::days(i64::from(attribution_days));
+        if !over || !t.randomized() {
+            return None;
+        }
+        let arm = match self.group {
+            Group::Holdout => Arm::NoEmail,
+            Group::Treated if variant_without_reward => Arm::EmailOnly,
+            Group::Treated => Arm::WithReward,
+        };
+        Some(Example {
+            features: t.features.clone(),
+            arm,
+            ordered: matches!(self.status, Status::WonBack { .. }),
+        })
     }
 
     /// The steps of this enrollment's flow.

@@ -93,6 +93,11 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
     let mut campaign = (*deps.campaign).clone();
     campaign.lapse =
         shared::fitted::lapse_policy(deps.store.as_ref(), &campaign.name, &campaign.lapse).await;
+    // Each flow's uplift model, read only when it decides (`[targeting] mode = "uplift"`).
+    if campaign.targeting.mode == shared::domain::targeting::Mode::Uplift {
+        campaign.learned =
+            shared::fitted::targeting_models(deps.store.as_ref(), &campaign.name).await;
+    }
     let deps = &Deps {
         campaign: Arc::new(campaign),
         ..deps.clone()
@@ -133,6 +138,7 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
         if mode == Mode::Rebuild && cut.is_none() {
             let (fit, stored) = refit::refit(deps, &r.summaries, now).await?;
             summary.model_refit = stored;
+            summary.targeting_learned = refit::learn_targeting(deps, &r.examples, now).await?;
             summary.model_fit = Some(fit);
         }
         match cut {

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use shared::domain::model;
+use shared::domain::sequence::Flow;
+use shared::domain::targeting::{self, TargetingModel};
 use shared::ports::{FitStore, StoreError};
 use shared::telemetry::Telemetry;
 
@@ -50,6 +52,68 @@ async fn store(
     match fits.save_fit(&new).await {
         Ok(_) => Ok((new.fit, true)),
         Err(e) if e.is_conflict() => Ok((new.fit, false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Learns each flow's uplift model from the finished enrollments a rebuild read (the latest of
+/// each customer: [`shared::domain::sequence::Enrollment::learning_example`]) and stores it. A
+/// flow with too few held-out or emailed examples keeps what it had; the rules decide for it
+/// until it has a model and `[targeting] min_enrollments` of each. Returns the flows learned.
+pub(crate) async fn learn_targeting(
+    deps: &Deps,
+    examples: &[(Flow, targeting::Example)],
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, SchedulerError> {
+    let campaign = deps.campaign.name.as_str();
+    let mut learned = Vec::new();
+    for flow in Flow::ALL {
+        let of_flow: Vec<targeting::Example> = examples
+            .iter()
+            .filter(|(f, _)| *f == flow)
+            .map(|(_, x)| x.clone())
+            .collect();
+        let model = match targeting::learn(campaign, flow.as_str(), &of_flow, now) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!(
+                    event = "targeting_not_learned",
+                    campaign,
+                    flow = flow.as_str(),
+                    examples = of_flow.len(),
+                    reason = %e
+                );
+                continue;
+            }
+        };
+        tracing::info!(
+            event = "targeting_learned",
+            campaign,
+            flow = flow.as_str(),
+            treated = model.learned_from.0,
+            holdout = model.learned_from.1,
+            with_reward = model.with_reward.is_some(),
+            email_only = model.email_only.is_some()
+        );
+        if save_targeting(deps.store.as_ref(), model).await? {
+            learned.push(flow.as_str().to_string());
+        }
+    }
+    Ok(learned)
+}
+
+/// Stores `model` over the flow's stored one; `false` when another rebuild stored one meanwhile.
+async fn save_targeting(
+    fits: &dyn FitStore,
+    mut model: TargetingModel,
+) -> Result<bool, StoreError> {
+    model.version = fits
+        .get_targeting(&model.campaign, &model.flow)
+        .await?
+        .map_or(0, |m| m.version);
+    match fits.save_targeting(&model).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_conflict() => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -11,7 +11,8 @@ use shared::domain::experiment::Group;
 use shared::domain::lapse::{self, LapseState};
 use shared::domain::metrics::counter;
 use shared::domain::model;
-use shared::domain::sequence::{Enrollment, Status};
+use shared::domain::sequence::{Enrollment, Flow, Status};
+use shared::domain::targeting;
 use shared::events::{BusEvent, StepDue};
 use shared::ports::{update_profile, Change, DueItem, StoreError, DUE_SHARDS};
 use shared::ports::{DueQuery, PageAt, ScanSegment};
@@ -49,6 +50,8 @@ pub(crate) struct Run<'a> {
     pub(crate) pages: u64,
     /// What the customer model needs of each customer a rebuild read, for the refit.
     pub(crate) summaries: Vec<model::Summary>,
+    /// What each flow's uplift model learns from the finished enrollments a rebuild read.
+    pub(crate) examples: Vec<(Flow, targeting::Example)>,
 }
 
 impl<'a> Run<'a> {
@@ -71,6 +74,7 @@ impl<'a> Run<'a> {
             seen,
             pages,
             summaries: Vec::new(),
+            examples: Vec::new(),
         }
     }
 
@@ -152,6 +156,18 @@ impl<'a> Run<'a> {
             .enrolled_by_variant
             .entry(enrollment.variant.clone())
             .or_insert(0) += 1;
+        if let Some(t) = enrollment
+            .targeting
+            .as_ref()
+            .filter(|_| enrollment.group == Group::Treated)
+        {
+            *self
+                .summary
+                .flow(enrollment.flow)
+                .targeting
+                .entry(t.treatment.as_str().to_string())
+                .or_insert(0) += 1;
+        }
         CustomerEnrolled(&enrollment).log();
         self.events.push(BusEvent::CustomerEnrolled {
             campaign: enrollment.campaign.clone(),
@@ -439,6 +455,15 @@ impl<'a> Run<'a> {
             .store
             .get_enrollment(&profile.customer_id, &self.deps.campaign.name)
             .await?;
+        if let Some(e) = &latest {
+            let campaign = &self.deps.campaign;
+            let example = e.learning_example(
+                campaign.experiment.variant_without_reward(&e.variant),
+                campaign.sending.attribution_days,
+                self.now,
+            );
+            self.examples.extend(example.map(|x| (e.flow, x)));
+        }
         if latest.as_ref().is_some_and(|e| !e.status.is_final()) {
             return self.set_profile_due(profile, None).await;
         }

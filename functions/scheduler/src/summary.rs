@@ -29,6 +29,9 @@ pub struct Summary {
     /// That refit's figures (also when it fell back to the prior and was not stored).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_fit: Option<model::Fit>,
+    /// The flows whose uplift model that rebuild learned and stored.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targeting_learned: Vec<String>,
 }
 
 /// What a run did in one flow.
@@ -36,6 +39,10 @@ pub struct Summary {
 pub struct FlowSummary {
     /// Enrollments per variant (the holdout included as `holdout`).
     pub enrolled_by_variant: std::collections::BTreeMap<String, u64>,
+    /// Treated enrollments by what the targeting decision gave them (`as_the_rules`,
+    /// `email_with_reward`, `email_without_reward`, `no_email`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub targeting: std::collections::BTreeMap<String, u64>,
     pub sunset: u64,
 }
 
@@ -76,6 +83,9 @@ pub(crate) fn merge(a: &mut Summary, b: &Summary) {
         into.sunset += f.sunset;
         for (variant, n) in &f.enrolled_by_variant {
             *into.enrolled_by_variant.entry(variant.clone()).or_insert(0) += n;
+        }
+        for (treatment, n) in &f.targeting {
+            *into.targeting.entry(treatment.clone()).or_insert(0) += n;
         }
     }
 }

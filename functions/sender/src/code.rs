@@ -16,7 +16,8 @@ use crate::error::SendError;
 /// The reward for this send: the claim's (take-over), the enrollment's current one when it still
 /// fits (see [`reward::next_offer`]), or a new one. `insert` says whether it still has to be
 /// stored; `replaces` is the enrollment's earlier code, voided once this email has gone out.
-/// `None` from [`reward_for`]: no reward can be priced in the customer's currency.
+/// `None` from [`reward_for`]: the email carries no reward (targeting sent it without one, the
+/// variant has none), or none can be priced in the customer's currency.
 pub(crate) struct Chosen {
     pub(crate) reward: Reward,
     pub(crate) insert: bool,
@@ -32,6 +33,10 @@ pub(crate) async fn reward_for(
     reason: Option<Reason>,
     now: DateTime<Utc>,
 ) -> Result<Option<Chosen>, SendError> {
+    // An email the targeting decision sends without a reward, or a variant without one.
+    if e.without_reward(config.experiment.variant_without_reward(&e.variant)) {
+        return Ok(None);
+    }
     let current = match e.reward_code.as_deref().map(RewardCode::parse) {
         Some(Ok(code)) => rewards
             .get_reward(&code)

@@ -1245,3 +1245,40 @@ async fn an_open_follow_up_holds_the_email_until_a_person_closes_it() {
     process_step(&d, &again, later).await.unwrap();
     assert_eq!(w.mailer.count(), 1, "sent once the follow-up is closed");
 }
+
+#[tokio::test]
+async fn an_email_the_targeting_decision_sends_without_a_reward_carries_no_code() {
+    use shared::domain::targeting::{Snapshot, Targeted, Treatment};
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    let mut e = enrollment(&w).await;
+    e.targeting = Some(Targeted {
+        treatment: Treatment::EmailWithoutReward,
+        features: Snapshot::default(),
+        with_reward: Some(0.62),
+        email_only: Some(0.61),
+        no_email: Some(0.6),
+    });
+    w.store.save_enrollment(&e).await.unwrap();
+    let out = process_step(&d, &due, now()).await.unwrap();
+    assert!(matches!(out, Outcome::Sent { .. }), "{out:?}");
+    assert_eq!(enrollment(&w).await.reward_code, None);
+    let (_, email) = w.mailer.drain().pop().unwrap();
+    assert!(!email.text.contains("WB-"), "{}", email.text);
+    assert!(email.text.contains("unsubscribe"), "still the step's email");
+
+    // The same customer as the rules treat them gets the reward.
+    let (w, d) = world();
+    let due = enrolled(&w, "c1", "en").await;
+    let mut e = enrollment(&w).await;
+    e.targeting = Some(Targeted {
+        treatment: Treatment::AsTheRules,
+        features: Snapshot::default(),
+        with_reward: None,
+        email_only: None,
+        no_email: None,
+    });
+    w.store.save_enrollment(&e).await.unwrap();
+    process_step(&d, &due, now()).await.unwrap();
+    assert!(enrollment(&w).await.reward_code.is_some());
+}

@@ -15,6 +15,7 @@ use crate::domain::metrics::{with_totals, CohortKey, CounterRow, Counts};
 use crate::domain::model::CampaignFit;
 use crate::domain::reward::{Reward, RewardCode};
 use crate::domain::sequence::Enrollment;
+use crate::domain::targeting::TargetingModel;
 use crate::events::BusEvent;
 use crate::ports::*;
 
@@ -31,6 +32,7 @@ struct Tables {
     due: std::collections::BTreeSet<DueKey>,
     checkpoint: Option<Checkpoint>,
     fits: BTreeMap<String, CampaignFit>,
+    targeting: BTreeMap<(String, String), TargetingModel>,
 }
 
 /// An in-memory [`Store`]. Thread-safe; every operation is atomic.
@@ -115,6 +117,10 @@ impl MemoryStore {
             .iter()
             .map(|(k, (_, r))| (k.clone(), r.clone()))
             .collect()
+    }
+
+    pub fn all_targeting(&self) -> Vec<TargetingModel> {
+        self.lock().targeting.values().cloned().collect()
     }
 
     pub fn all_fits(&self) -> Vec<CampaignFit> {
@@ -540,6 +546,33 @@ impl FitStore for MemoryStore {
         drop(t);
         self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(fit.version + 1)
+    }
+
+    async fn get_targeting(
+        &self,
+        campaign: &str,
+        flow: &str,
+    ) -> StoreResult<Option<TargetingModel>> {
+        Ok(self
+            .lock()
+            .targeting
+            .get(&(campaign.to_string(), flow.to_string()))
+            .cloned())
+    }
+
+    async fn save_targeting(&self, model: &TargetingModel) -> StoreResult<u64> {
+        let key = (model.campaign.clone(), model.flow.clone());
+        let mut t = self.lock();
+        let current = t.targeting.get(&key).map_or(0, |x| x.version);
+        if current != model.version {
+            return Err(conflict("targeting", &model.flow, model.version));
+        }
+        let mut stored = model.clone();
+        stored.version = model.version + 1;
+        t.targeting.insert(key, stored);
+        drop(t);
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(model.version + 1)
     }
 }
 

@@ -65,6 +65,10 @@ pub struct CampaignConfig {
     /// (see [`crate::domain::targeting`]); the rules by default.
     #[serde(default, skip_serializing_if = "is_rules_default")]
     pub targeting: crate::domain::targeting::TargetingConfig,
+    /// Each flow's uplift model as the weekly rebuild learned and stored it: not part of the
+    /// file, read from the store by whoever enrolls ([`crate::fitted::targeting_models`]).
+    #[serde(skip)]
+    pub learned: Vec<crate::domain::targeting::TargetingModel>,
 }
 
 fn is_rules_default(t: &crate::domain::targeting::TargetingConfig) -> bool {
@@ -149,6 +153,11 @@ impl CampaignConfig {
             priority: self.flow_priority(),
             watch: self.watch(),
             re_engagement: self.re_engagement.is_some(),
+            targeting: crate::domain::enroll::Targeting {
+                config: &self.targeting,
+                models: &self.learned,
+                rewards: &self.rewards,
+            },
         }
     }
 

@@ -737,6 +737,14 @@ fn each_rule_of_the_campaign_file_names_its_key() {
             &["experiment.variants[1].weight", "more than 0"],
         ),
         (
+            "name = \"percent-15\"",
+            "name = \"percent-15\"\nno_reward = true",
+            &[
+                "experiment.variants[2].no_reward",
+                "cannot also set `reward`",
+            ],
+        ),
+        (
             "validity_days = 14\n\n[rewards.by_reason.too_expensive]",
             "validity_days = 0\n\n[rewards.by_reason.too_expensive]",
             &["rewards.default", "validity_days"],

@@ -537,6 +537,12 @@ fn validate_experiment(c: &CampaignConfig) -> Result<(), CampaignError> {
         if v.weight == 0 {
             return Err(invalid(key("weight"), "must be more than 0"));
         }
+        if v.no_reward && v.reward.is_some() {
+            return Err(invalid(
+                key("no_reward"),
+                "a variant without a reward cannot also set `reward`: remove one of them",
+            ));
+        }
         if !(v.delay_factor.is_finite() && v.delay_factor > 0.0) {
             return Err(invalid(
                 key("delay_factor"),

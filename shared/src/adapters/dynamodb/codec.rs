@@ -127,6 +127,10 @@ impl Versioned for CampaignFit {
     const FROM_KEYS: &'static [(&'static str, &'static str, &'static str)] = &[];
 }
 
+impl Versioned for TargetingModel {
+    const FROM_KEYS: &'static [(&'static str, &'static str, &'static str)] = &[];
+}
+
 pub(super) fn corrupt(item: &Item, reason: impl Into<String>) -> StoreError {
     let part = |k: &str| match item.get(k) {
         Some(AttributeValue::S(v)) => v.clone(),

@@ -11,6 +11,7 @@
 //! | counters | `M#<campaign>` | `TOTAL#<variant>#<group>`, `DAY#<yyyy-mm-dd>#<variant>#<group>` |
 //! | scheduler checkpoint | `SCHED` | `CHECKPOINT` |
 //! | a campaign's fitted customer model | `FIT#<campaign>` | `FIT` |
+//! | a flow's learned uplift model | `TARGETING#<campaign>#<flow>` | `TARGETING` |
 //!
 //! Entities are stored as `doc` (their JSON) beside `version`; a versioned save is a `PutItem`
 //! conditioned on the stored version, so a full replace also removes `due_shard`/`due_key` when
@@ -42,6 +43,7 @@ use crate::domain::metrics::{with_totals, CohortKey, CounterRow, Counts};
 use crate::domain::model::CampaignFit;
 use crate::domain::reward::{Reward, RewardCode};
 use crate::domain::sequence::Enrollment;
+use crate::domain::targeting::TargetingModel;
 use crate::ports::*;
 
 /// Name of the due-time GSI.

@@ -27,6 +27,7 @@ pub(crate) async fn simulate_command(a: SimulateArgs) -> CliResult<()> {
         start,
         progress: !a.quiet,
         best_hour: a.best_hour,
+        targeting: a.targeting,
         flows: a.flows,
     };
     let o = simulate::run(&opts).await?;
@@ -61,6 +62,7 @@ pub(crate) async fn simulate_command(a: SimulateArgs) -> CliResult<()> {
         simulate::tally_text(&o.tally, o.customers, o.elapsed_seconds)
     );
     println!("{}", simulate::best_hour_text(&o.tally, o.best_hour));
+    println!("{}", simulate::targeting_text(&o.tally, o.targeting));
     println!(
         "Follow-ups: the team was told about {} customer(s) who needed a person (detractors, bad experiences); their emails waited until closed or the pause passed",
         o.follow_ups_notified

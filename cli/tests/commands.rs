@@ -112,6 +112,28 @@ c-noemail,x@example.com,2025-06-01,12.00,EUR,,pl,Europe/Warsaw,coffee,Beans
 ";
 
 #[test]
+fn simulate_with_uplift_targeting_prints_what_each_flows_enrollments_were_given() {
+    let dir = scratch("simulate-targeting");
+    let o = simulate(
+        "300",
+        "30",
+        &["--targeting", "uplift", "--out", s(&dir.join("report"))],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("targeting ([targeting] mode = \"uplift\")"),
+        "{text}"
+    );
+    // 300 customers hold out too few to learn from in a month: the rules decided everything.
+    assert!(text.contains("  win-back: as_the_rules "), "{text}");
+    assert!(text.contains("no flow's uplift model was learned"), "{text}");
+    let bad = simulate("300", "30", &["--targeting", "oracle"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("neither rules nor uplift"), "{}", stderr(&bad));
+}
+
+#[test]
 fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_report() {
     let dir = scratch("simulate");
     let out = dir.join("report");

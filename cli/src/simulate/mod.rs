@@ -46,6 +46,8 @@ pub struct Options {
     pub progress: bool,
     /// Overrides the campaign's `sending.best_hour` (`None`: the campaign's own setting).
     pub best_hour: Option<bool>,
+    /// Overrides the campaign's `[targeting] mode` (`None`: the campaign's own).
+    pub targeting: Option<shared::domain::targeting::Mode>,
     /// The flows to run, as `CAMPAIGNS` lists them (empty: every flow the campaign defines).
     pub flows: String,
 }
@@ -65,6 +67,7 @@ impl Default for Options {
             start: None,
             progress: true,
             best_hour: None,
+            targeting: None,
             flows: String::new(),
         }
     }
@@ -91,6 +94,8 @@ pub struct Outcome {
     pub follow_ups_notified: usize,
     /// Whether the run sent at each customer's usual hour (`sending.best_hour`).
     pub best_hour: bool,
+    /// Who decided whom to email and reward (`[targeting] mode`).
+    pub targeting: shared::domain::targeting::Mode,
 }
 
 /// The handlers' ports, embedded or AWS.
@@ -121,6 +126,9 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
     })?;
     if let Some(on) = opts.best_hour {
         campaign = campaign.with_best_hour(on);
+    }
+    if let Some(mode) = opts.targeting {
+        campaign = campaign.with_targeting(mode);
     }
     let campaign = campaign
         .with_flows(&opts.flows)
@@ -309,6 +317,11 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     for day in 0..i64::from(opts.days) {
+        // The weekly rebuild, as the stack's RefitSchedule runs it: the customer model refits
+        // and each flow's uplift model learns from the enrollments that are over.
+        if day > 0 && day % 7 == 0 {
+            world.rebuild(start + Duration::days(day)).await?;
+        }
         for t in 0..ticks {
             let now = start + Duration::days(day) + Duration::hours(t * every);
             world.tick(now).await?;
@@ -422,7 +435,38 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         notes,
         follow_ups_notified: notifier.count(),
         best_hour: config.sending.best_hour,
+        targeting: config.targeting.mode,
     })
+}
+
+/// What targeting did: who decided, the treated enrollments of each flow by what they were
+/// given, and the flows whose uplift model the weekly rebuilds learned.
+pub fn targeting_text(t: &Tally, mode: shared::domain::targeting::Mode) -> String {
+    let mut s = format!(
+        "targeting ([targeting] mode = \"{}\"): treated enrollments by what they were given\n",
+        match mode {
+            shared::domain::targeting::Mode::Rules => "rules",
+            shared::domain::targeting::Mode::Uplift => "uplift",
+        }
+    );
+    for (flow, by) in &t.targeting {
+        let parts: Vec<String> = by.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        s.push_str(&format!("  {flow}: {}\n", parts.join(", ")));
+    }
+    if t.targeting_learned.is_empty() {
+        s.push_str("  no flow's uplift model was learned (too few finished enrollments held out and emailed)");
+    } else {
+        let learned: Vec<String> = t
+            .targeting_learned
+            .iter()
+            .map(|(f, n)| format!("{f} ({n} times)"))
+            .collect();
+        s.push_str(&format!(
+            "  uplift models learned by the weekly rebuild: {}",
+            learned.join(", ")
+        ));
+    }
+    s
 }
 
 /// Fixed keys for the embedded world (nothing leaves the process).

@@ -160,6 +160,12 @@ impl Campaign {
         self
     }
 
+    /// The campaign with `[targeting] mode` set to `mode` (`winback simulate --targeting`).
+    pub fn with_targeting(mut self, mode: crate::domain::targeting::Mode) -> Campaign {
+        self.config.targeting.mode = mode;
+        self
+    }
+
     /// The campaign's locale for a customer's: the exact locale (`pt-BR`), else its language
     /// (`pt`), else a locale of the same language, else `default_locale`. Case and `_` vs `-`
     /// do not matter.

@@ -62,6 +62,10 @@ pub struct Tally {
     /// Emails and opens by the local hour the email arrived at.
     pub emails_by_local_hour: [u64; 24],
     pub opens_by_local_hour: [u64; 24],
+    /// Treated enrollments per flow by what targeting gave them.
+    pub targeting: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
+    /// Flows whose uplift model a weekly rebuild learned, and how many times.
+    pub targeting_learned: std::collections::BTreeMap<String, u64>,
 }
 
 /// What emails of one kind of timing brought.
@@ -297,6 +301,29 @@ impl World {
         }
     }
 
+    /// The weekly rebuild at `now` (what the stack's `RefitSchedule` sends): due times again,
+    /// the customer model refitted, each flow's uplift model learned. Steps due meanwhile are
+    /// handed to the sender as after a scheduler run.
+    pub async fn rebuild(&mut self, now: DateTime<Utc>) -> CliResult<()> {
+        self.run_until(now).await?;
+        self.set_clock(now);
+        let summary = scheduler::run(
+            &self.scheduler,
+            scheduler::Input {
+                now,
+                mode: scheduler::Mode::Rebuild,
+            },
+            scheduler::Budget::unlimited(),
+        )
+        .await
+        .map_err(|e| CliError::Scheduler(e.to_string()))?;
+        self.tally.scheduler_items_read += summary.items_read;
+        for flow in summary.targeting_learned {
+            *self.tally.targeting_learned.entry(flow).or_default() += 1;
+        }
+        Ok(())
+    }
+
     /// The scheduler at `now`, the sender for what it published, and the recipients.
     async fn scheduler_pass(&mut self, now: DateTime<Utc>) -> CliResult<()> {
         self.runs.remove(&now);
@@ -312,6 +339,16 @@ impl World {
         .await
         .map_err(|e| CliError::Scheduler(e.to_string()))?;
         self.tally.scheduler_items_read += summary.items_read;
+        for (flow, f) in &summary.flows {
+            let into = self
+                .tally
+                .targeting
+                .entry(flow.as_str().to_string())
+                .or_default();
+            for (k, n) in &f.targeting {
+                *into.entry(k.clone()).or_default() += n;
+            }
+        }
         for event in self.bus.drain() {
             if let BusEvent::WinbackStepDue(due) = event {
                 match sender::process_step(&self.sender, &due, now).await {

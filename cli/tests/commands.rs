@@ -127,10 +127,17 @@ fn simulate_with_uplift_targeting_prints_what_each_flows_enrollments_were_given(
     );
     // 300 customers hold out too few to learn from in a month: the rules decided everything.
     assert!(text.contains("  win-back: as_the_rules "), "{text}");
-    assert!(text.contains("no flow's uplift model was learned"), "{text}");
+    assert!(
+        text.contains("no flow's uplift model was learned"),
+        "{text}"
+    );
     let bad = simulate("300", "30", &["--targeting", "oracle"]);
     assert!(!bad.status.success());
-    assert!(stderr(&bad).contains("neither rules nor uplift"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("neither rules nor uplift"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 #[test]

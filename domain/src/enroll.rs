@@ -237,12 +237,16 @@ pub fn decide<F: Flows + ?Sized>(
     enrollment.version = latest.map_or(0, |e| e.version);
     // Whom to email, and whom to reward: the features at this moment are kept for learning,
     // whatever decides.
-    let features = targeting::snapshot(
-        profile,
-        &evaluation.assessment,
-        segment.map(|s| s.as_str()),
-        now,
-    );
+    let model = evaluation
+        .assessment
+        .outlook
+        .as_ref()
+        .map(|o| targeting::ModelView {
+            p_active: o.p_active,
+            p_order: o.p_order,
+            predicted_value: o.predicted_value,
+        });
+    let features = targeting::snapshot(profile, model, segment.map(|s| s.as_str()), now);
     let decision = (assignment.group == experiment::Group::Treated
         && enrollment.resolved.is_none())
     .then(|| decide_targeting(profile, &enrollment, &features, campaign, program));

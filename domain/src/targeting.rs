@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::customer::Profile;
-use crate::lapse::Assessment;
 use crate::uplift::boost::{self, Booster, Loss};
 use crate::uplift::features::{self, Column, Feature};
 use crate::uplift::{Params, UpliftError, MIN_PER_GROUP};
@@ -218,10 +217,19 @@ pub const FEATURES: [&str; 13] = [
 #[serde(transparent)]
 pub struct Snapshot(pub BTreeMap<String, String>);
 
-/// The customer's features at `now`.
+/// What the fitted customer model says of the customer, as the features take it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelView {
+    pub p_active: f64,
+    pub p_order: f64,
+    /// Expected spend over the next 365 days, in minor units.
+    pub predicted_value: f64,
+}
+
+/// The customer's features at `now` (`model`: the fitted model's view, when there is one).
 pub fn snapshot(
     profile: &Profile,
-    assessment: &Assessment,
+    model: Option<ModelView>,
     segment: Option<&str>,
     now: DateTime<Utc>,
 ) -> Snapshot {
@@ -235,7 +243,7 @@ pub fn snapshot(
     put("days_quiet", profile.last_order_at.map(days));
     put("orders", Some(profile.order_count.to_string()));
     put("lifetime_value", Some(profile.lifetime_value.0.to_string()));
-    let outlook = assessment.outlook.as_ref();
+    let outlook = model.as_ref();
     put(
         "predicted_value",
         outlook.map(|o| format!("{:.0}", o.predicted_value)),

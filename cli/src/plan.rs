@@ -227,10 +227,9 @@ pub fn plan_one(
                         format!("{}; {}", row.detail, targeting_text(d, &campaign.currency));
                 }
             }
-            row.uplift = enrollment
-                .targeting
-                .as_ref()
-                .and_then(|t| Some(t.with_reward.or(t.email_only)? - t.no_email?));
+            row.uplift = evaluation
+                .chances
+                .and_then(|c| Some(c.with_reward.or(c.email_only)? - c.no_email));
             row.variant = Some(enrollment.variant);
         }
         NextAction::Wait {

@@ -211,6 +211,10 @@ pub struct Profile {
     /// Personal data erased on request; aggregates kept.
     #[serde(default)]
     pub erased: bool,
+    /// The features the latest enrollment was decided on (see `targeting`): what the flow's
+    /// uplift model learns from once that enrollment is over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolled_on: Option<EnrolledOn>,
 }
 
 impl Profile {
@@ -254,6 +258,7 @@ impl Profile {
             celebrated: Default::default(),
             follow_up: Default::default(),
             erased: Default::default(),
+            enrolled_on: None,
         }
     }
 
@@ -840,5 +845,59 @@ mod tests {
         }
         assert_eq!(sek_home.lifetime_value, Money(sek + 50));
         assert_eq!(sek_home.lifetime_value_other.get("EUR"), Some(&Money(eur)));
+    }
+}
+
+/// The features targeting read of a customer at an enrollment (`crate::targeting::snapshot`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrolledOn {
+    pub enrollment_id: String,
+    pub features: Snapshot,
+}
+
+/// The features the flows' uplift models learn from and score, by name, in this order. What
+/// winback knows of the customer at the moment of enrollment.
+pub const FEATURES: [&str; 13] = [
+    "days_quiet",
+    "orders",
+    "lifetime_value",
+    "predicted_value",
+    "p_active",
+    "p_order",
+    "tenure_days",
+    "category",
+    "segment",
+    "locale",
+    "opens",
+    "clicks",
+    "survey_reason",
+];
+
+/// A customer's features at enrollment ([`FEATURES`]; a missing one is unknown), kept so the
+/// model later learns from what was known then, not from what came after. Stored as a list in
+/// [`FEATURES`]' order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Vec<Option<String>>", into = "Vec<Option<String>>")]
+pub struct Snapshot(pub BTreeMap<String, String>);
+
+impl From<Snapshot> for Vec<Option<String>> {
+    fn from(s: Snapshot) -> Self {
+        let mut v: Vec<Option<String>> = FEATURES.iter().map(|f| s.0.get(*f).cloned()).collect();
+        while v.last().is_some_and(Option::is_none) {
+            v.pop();
+        }
+        v
+    }
+}
+
+impl From<Vec<Option<String>>> for Snapshot {
+    fn from(v: Vec<Option<String>>) -> Self {
+        Snapshot(
+            FEATURES
+                .iter()
+                .zip(v)
+                .filter_map(|(f, x)| Some(((*f).to_string(), x?)))
+                .collect(),
+        )
     }
 }

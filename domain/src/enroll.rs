@@ -97,8 +97,10 @@ pub struct Evaluation {
     pub segment: Option<Segment>,
     /// The flow they enter, or the one a rule kept them out of.
     pub flow: Option<Flow>,
-    /// What the targeting decision gives them, when they are enrolled and emailed (treated).
+    /// What the targeting decision gives them, when they are enrolled and emailed (treated),
+    /// and the chances the flow's model gave them.
     pub targeting: Option<targeting::Decision>,
+    pub chances: Option<targeting::Chances>,
     pub next: NextAction,
 }
 
@@ -120,6 +122,7 @@ pub fn decide<F: Flows + ?Sized>(
         segment: None,
         flow: None,
         targeting: None,
+        chances: None,
         next: NextAction::Wait {
             due: None,
             kept_out: None,
@@ -250,21 +253,15 @@ pub fn decide<F: Flows + ?Sized>(
     let decision = (assignment.group == experiment::Group::Treated
         && enrollment.resolved.is_none())
     .then(|| decide_targeting(profile, &enrollment, &features, campaign, program));
-    let chances = decision.as_ref().and_then(|(_, c)| *c);
     let treatment = decision
         .as_ref()
         .map_or(targeting::Treatment::AsTheRules, |(d, _)| d.treatment);
-    enrollment.apply_targeting(
-        campaign,
-        targeting::Targeted {
-            treatment,
-            features,
-            with_reward: chances.and_then(|c| c.with_reward),
-            email_only: chances.and_then(|c| c.email_only),
-            no_email: chances.map(|c| c.no_email),
-        },
-        now,
-    );
+    enrollment.apply_targeting(campaign, treatment, now);
+    enrolled.enrolled_on = Some(targeting::EnrolledOn {
+        enrollment_id: enrollment.id.clone(),
+        features,
+    });
+    evaluation.chances = decision.as_ref().and_then(|(_, c)| *c);
     evaluation.targeting = decision.map(|(d, _)| d);
     evaluation.next = NextAction::Enroll {
         enrollment: Box::new(enrollment),

@@ -193,29 +193,7 @@ pub fn decide(cfg: &TargetingConfig, facts: &Facts) -> Decision {
     }
 }
 
-/// The features the flow's uplift model learns from and scores, by name, in this order. What
-/// winback knows of the customer at the moment of enrollment.
-pub const FEATURES: [&str; 13] = [
-    "days_quiet",
-    "orders",
-    "lifetime_value",
-    "predicted_value",
-    "p_active",
-    "p_order",
-    "tenure_days",
-    "category",
-    "segment",
-    "locale",
-    "opens",
-    "clicks",
-    "survey_reason",
-];
-
-/// A customer's features at enrollment ([`FEATURES`]; a missing one is unknown), kept on the
-/// enrollment so the model later learns from what was known then, not from what came after.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Snapshot(pub BTreeMap<String, String>);
+pub use crate::customer::{EnrolledOn, Snapshot, FEATURES};
 
 /// What the fitted customer model says of the customer, as the features take it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -280,27 +258,11 @@ fn columns(snapshots: &[&Snapshot]) -> Vec<Column> {
         .collect()
 }
 
-/// What the enrollment records of the targeting decision: the treatment, the features it was
-/// made on, and the uplift it was made with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Targeted {
-    pub treatment: Treatment,
-    pub features: Snapshot,
-    /// The model's chances, when it decided.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub with_reward: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email_only: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_email: Option<f64>,
-}
-
-impl Targeted {
-    /// Whether the customer was treated as the rules say, whatever their features: only those
-    /// are a randomized comparison with the holdout, and only they are learned from.
-    pub fn randomized(&self) -> bool {
-        self.treatment == Treatment::AsTheRules
-    }
+/// Whether a treatment was decided by the rules, whatever the customer's features (`None`: an
+/// enrollment from before targeting, decided by the rules too): only those are a randomized
+/// comparison with the holdout, and only they are learned from.
+pub fn randomized(treatment: Option<Treatment>) -> bool {
+    treatment.is_none_or(|t| t == Treatment::AsTheRules)
 }
 
 /// Which treatment a finished enrollment had.
@@ -569,6 +531,13 @@ mod tests {
         assert_ne!(sure.treatment, Treatment::EmailWithReward, "{sure:?}");
         // A category the model never saw is scored in its "other" bin, not refused.
         assert!(m.chances(&snap("books")).is_ok());
+        // A snapshot is stored as a list in FEATURES' order and read back whole.
+        let json = serde_json::to_string(&snap("gifts")).unwrap();
+        assert_eq!(json, r#"[null,"3",null,null,null,null,null,"gifts"]"#);
+        assert_eq!(
+            serde_json::from_str::<Snapshot>(&json).unwrap(),
+            snap("gifts")
+        );
         // Stored and read back, it scores the same.
         let back: TargetingModel =
             serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();

@@ -194,10 +194,10 @@ pub struct Enrollment {
     /// templates see it as `segment`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<Segment>,
-    /// What the targeting decision gave this customer, and the features it was made on (what
-    /// the flow's uplift model learns from once the enrollment is over).
+    /// What the targeting decision gave this customer, when it was not what the rules give
+    /// (the features it was made on are the profile's `enrolled_on`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub targeting: Option<crate::targeting::Targeted>,
+    pub treatment: Option<crate::targeting::Treatment>,
 }
 
 /// How a quiet customer has been (not) responding.

@@ -84,7 +84,7 @@ impl Enrollment {
             flow: Flow::WinBack,
             occasion: None,
             segment: None,
-            targeting: None,
+            treatment: None,
         }
     }
 
@@ -132,44 +132,41 @@ impl Enrollment {
     pub fn apply_targeting<F: Flows + ?Sized>(
         &mut self,
         campaign: &F,
-        targeted: crate::targeting::Targeted,
+        treatment: crate::targeting::Treatment,
         now: DateTime<Utc>,
     ) {
-        if self.group == Group::Treated
-            && targeted.treatment == crate::targeting::Treatment::NoEmail
-        {
+        use crate::targeting::Treatment;
+        if self.group == Group::Treated && treatment == Treatment::NoEmail {
             self.status = Status::Holdout;
             self.due_at = Some(now + days(flow_days(campaign, self.flow, 1.0)));
         }
-        self.targeting = Some(targeted);
+        self.treatment = (treatment != Treatment::AsTheRules).then_some(treatment);
     }
 
     /// Whether the emails of this enrollment carry no reward: the targeting decision chose an
     /// email without it, or the variant is one without a reward (`no_reward`).
     pub fn without_reward(&self, variant_without_reward: bool) -> bool {
         variant_without_reward
-            || self
-                .targeting
-                .as_ref()
-                .is_some_and(|t| t.treatment == crate::targeting::Treatment::EmailWithoutReward)
+            || self.treatment == Some(crate::targeting::Treatment::EmailWithoutReward)
     }
 
     /// What the flow's uplift model learns from this enrollment, once it is over (ended, or
-    /// `attribution_days` past its start): the features at enrollment, the treatment it had
-    /// (`variant_without_reward`: its variant carries none) and whether the customer came back
-    /// within the window. Only a randomized treatment teaches (the holdout, or a customer the
-    /// rules treated); an enrollment from before targeting recorded features teaches nothing.
+    /// `attribution_days` past its start): the features at enrollment (`enrolled_on`, the
+    /// profile's, when it is this enrollment's), the treatment it had (`variant_without_reward`:
+    /// its variant carries none) and whether the customer came back within the window. Only a
+    /// randomized treatment teaches (the holdout, or a customer the rules treated).
     pub fn learning_example(
         &self,
+        enrolled_on: Option<&crate::customer::EnrolledOn>,
         variant_without_reward: bool,
         attribution_days: u32,
         now: DateTime<Utc>,
     ) -> Option<crate::targeting::Example> {
-        use crate::targeting::{Arm, Example};
-        let t = self.targeting.as_ref()?;
+        use crate::targeting::{randomized, Arm, Example};
+        let on = enrolled_on.filter(|o| o.enrollment_id == self.id)?;
         let over = self.status.is_final()
             || now >= self.enrolled_at + Duration::days(i64::from(attribution_days));
-        if !over || !t.randomized() {
+        if !over || !randomized(self.treatment) {
             return None;
         }
         let arm = match self.group {
@@ -178,7 +175,7 @@ impl Enrollment {
             Group::Treated => Arm::WithReward,
         };
         Some(Example {
-            features: t.features.clone(),
+            features: on.features.clone(),
             arm,
             ordered: matches!(self.status, Status::WonBack { .. }),
         })

@@ -156,16 +156,15 @@ impl<'a> Run<'a> {
             .enrolled_by_variant
             .entry(enrollment.variant.clone())
             .or_insert(0) += 1;
-        if let Some(t) = enrollment
-            .targeting
-            .as_ref()
-            .filter(|_| enrollment.group == Group::Treated)
-        {
+        if enrollment.group == Group::Treated {
+            let t = enrollment
+                .treatment
+                .unwrap_or(targeting::Treatment::AsTheRules);
             *self
                 .summary
                 .flow(enrollment.flow)
                 .targeting
-                .entry(t.treatment.as_str().to_string())
+                .entry(t.as_str().to_string())
                 .or_insert(0) += 1;
         }
         CustomerEnrolled(&enrollment).log();
@@ -458,6 +457,7 @@ impl<'a> Run<'a> {
         if let Some(e) = &latest {
             let campaign = &self.deps.campaign;
             let example = e.learning_example(
+                profile.enrolled_on.as_ref(),
                 campaign.experiment.variant_without_reward(&e.variant),
                 campaign.sending.attribution_days,
                 self.now,

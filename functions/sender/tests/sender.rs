@@ -1248,17 +1248,11 @@ async fn an_open_follow_up_holds_the_email_until_a_person_closes_it() {
 
 #[tokio::test]
 async fn an_email_the_targeting_decision_sends_without_a_reward_carries_no_code() {
-    use shared::domain::targeting::{Snapshot, Targeted, Treatment};
+    use shared::domain::targeting::Treatment;
     let (w, d) = world();
     let due = enrolled(&w, "c1", "en").await;
     let mut e = enrollment(&w).await;
-    e.targeting = Some(Targeted {
-        treatment: Treatment::EmailWithoutReward,
-        features: Snapshot::default(),
-        with_reward: Some(0.62),
-        email_only: Some(0.61),
-        no_email: Some(0.6),
-    });
+    e.treatment = Some(Treatment::EmailWithoutReward);
     w.store.save_enrollment(&e).await.unwrap();
     let out = process_step(&d, &due, now()).await.unwrap();
     assert!(matches!(out, Outcome::Sent { .. }), "{out:?}");
@@ -1271,13 +1265,7 @@ async fn an_email_the_targeting_decision_sends_without_a_reward_carries_no_code(
     let (w, d) = world();
     let due = enrolled(&w, "c1", "en").await;
     let mut e = enrollment(&w).await;
-    e.targeting = Some(Targeted {
-        treatment: Treatment::AsTheRules,
-        features: Snapshot::default(),
-        with_reward: None,
-        email_only: None,
-        no_email: None,
-    });
+    e.treatment = Some(Treatment::EmailWithReward);
     w.store.save_enrollment(&e).await.unwrap();
     process_step(&d, &due, now()).await.unwrap();
     assert!(enrollment(&w).await.reward_code.is_some());

@@ -63,7 +63,7 @@ fn a_fully_sent_enrollment_item_stays_under_one_kilobyte() {
         flow: Default::default(),
         occasion: None,
         segment: None,
-        targeting: Some(shared_targeted()),
+        treatment: Some(crate::domain::targeting::Treatment::EmailWithoutReward),
     };
     let item = enrollment_item(&e, 42).unwrap();
     let size = item_size(&item);
@@ -279,21 +279,4 @@ fn cursors_round_trip_and_garbage_is_reported_as_corrupt() {
         decode_cursor("not json"),
         Err(StoreError::Corrupt { .. })
     ));
-}
-
-/// A targeting record with every feature set, as large as one gets.
-fn shared_targeted() -> crate::domain::targeting::Targeted {
-    use crate::domain::targeting::{Snapshot, Targeted, Treatment, FEATURES};
-    Targeted {
-        treatment: Treatment::EmailWithReward,
-        features: Snapshot(
-            FEATURES
-                .iter()
-                .map(|f| (f.to_string(), "opened_not_clicked".to_string()))
-                .collect(),
-        ),
-        with_reward: Some(0.123),
-        email_only: Some(0.101),
-        no_email: Some(0.05),
-    }
 }

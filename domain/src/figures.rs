@@ -530,8 +530,9 @@ impl Headline {
 
 /// The headline: the program's figures once its holdout is large enough
 /// ([`ProgramFigures::measured`]), until then the win-back flow's.
-pub fn headline(win_back: &FlowFigures, program: &ProgramFigures) -> Headline {
-    if program.measured() {
+pub fn headline(win_back: &FlowFigures, program: Option<&ProgramFigures>) -> Headline {
+    let held_out = program.map_or(0, |p| p.held_out.trials);
+    if let Some(program) = program.filter(|p| p.measured()) {
         return Headline {
             basis: HeadlineBasis::Program,
             brought_back: program.brought_back,
@@ -550,7 +551,7 @@ pub fn headline(win_back: &FlowFigures, program: &ProgramFigures) -> Headline {
         },
         lift: win_back.lift,
         window_profit: win_back.window.incremental_profit,
-        program_held_out: program.held_out.trials,
+        program_held_out: held_out,
     }
 }
 
@@ -791,7 +792,7 @@ mod tests {
             ),
         ]);
         let program = of_program(&rows, day(1), economics(), 14);
-        let h = headline(&of_flow(&rows, "shop", day(1), economics()), &program);
+        let h = headline(&of_flow(&rows, "shop", day(1), economics()), Some(&program));
         assert!((h.brought_back.value - 100.0).abs() < 1e-9);
         assert!(h.brought_back.low < 100.0 && h.brought_back.high > 100.0);
         assert_eq!(h.basis, HeadlineBasis::WinBackFlow);
@@ -878,7 +879,7 @@ mod tests {
         assert!(p.measured());
         // The headline is the program's now.
         let wb = of_flow(&rows, "shop", day(10), economics());
-        let h = headline(&wb, &p);
+        let h = headline(&wb, Some(&p));
         assert_eq!(h.basis, HeadlineBasis::Program);
         assert!((h.brought_back.value - 380.0).abs() < 1e-9);
         assert!(h.basis_text().contains("whole program"));
@@ -888,7 +889,7 @@ mod tests {
         // Too few held out: the win-back flow's headline, saying how many it has.
         let small = of_program(&two_flows(40), day(10), economics(), 14);
         assert!(!small.measured());
-        let h = headline(&wb, &small);
+        let h = headline(&wb, Some(&small));
         assert_eq!(h.basis, HeadlineBasis::WinBackFlow);
         assert!(
             h.basis_text().contains("80 of the 100"),

@@ -100,6 +100,9 @@ metrics! {
         HOLDOUT_STILL_ACTIVE = "HoldoutStillActive90d",
         HOLDOUT_STILL_ACTIVE_LOW = "HoldoutStillActive90dLow",
         HOLDOUT_STILL_ACTIVE_HIGH = "HoldoutStillActive90dHigh",
+        PULLED_FORWARD = "PulledForward",
+        PULLED_FORWARD_LOW = "PulledForwardLow",
+        PULLED_FORWARD_HIGH = "PulledForwardHigh",
     }
 }
 

@@ -214,8 +214,12 @@ async fn the_report_the_dashboard_s_metrics_and_the_weekly_email_show_the_same_f
         value(&program, "BroughtBackLow"),
         value(&program, "BroughtBackHigh"),
     ];
+    let in_text = format!(
+        "about {} customers brought back (95% CI {} to {})",
+        back[0], back[1], back[2]
+    );
+    assert!(text.contains(&in_text), "{in_text}: {text}");
     let back = format!("{} (95% CI {} to {})", back[0], back[1], back[2]);
-    assert!(text.contains(&format!("about {back}")), "{back}: {text}");
     assert!(html.contains(&back), "{back}: {html}");
     both(
         "the program's incremental revenue",

@@ -78,10 +78,12 @@ PER_FLOW = ["CustomersEnrolled", "HoldoutAssigned", "EmailsSent", "Opened", "Cli
 NOT_ON_DASHBOARD = {"Enrolled", "SecretRefreshFailures", "EnrolledToDate", "HeldOutToDate", "BroughtBack", "BroughtBackLow", "BroughtBackHigh",
                     "IncrementalRevenue", "IncrementalRevenueLow", "IncrementalRevenueHigh",
                     "ReactivationRateLow", "ReactivationRateHigh"}
-# The dashboard's first row of charts: the report function's figures of the win-back flow (the
-# program's headline until the program has a holdout of its own), each with its 95% interval.
-FIRST_ROW = ["ReactivationRate", "HoldoutReactivationRate", "LiftPoints", "IncrementalProfit",
-             "IncrementalProfit28d", "StillActive90d", "HoldoutStillActive90d"]
+# The dashboard's first row of charts: the report function's figures, each with its 95% interval,
+# by Flow: the whole program's against the program holdout (Flow program), and the win-back flow's
+# (the headline until the program holdout is large enough).
+FIRST_ROW = {"program": ["ReactivationRate", "HoldoutReactivationRate", "LiftPoints", "IncrementalProfit",
+                         "IncrementalProfit28d", "PulledForward"],
+             "win-back": ["LiftPoints", "StillActive90d", "HoldoutStillActive90d"]}
 
 errors = []
 
@@ -277,7 +279,8 @@ def main():
     if top and top[0]["type"] == "text":
         said = top[0]["properties"]["markdown"]
         for words in ["base: EnrolledToDate", "base: HeldOutToDate", "95% interval", "by enrollment cohort",
-                      "win-back flow's figures", "no holdout of its own yet", "last 28 days"]:
+                      "program holdout", "intention to treat", "win-back flow's figures", "last 28 days",
+                      "Orders merely pulled forward"]:
             check(words in said, f"the dashboard's first text does not say {words!r}")
     first_y = min((w["y"] for w in dashboard["widgets"] if w["type"] == "metric"), default=None)
     first = [w for w in dashboard["widgets"] if w["type"] == "metric" and w["y"] == first_y]
@@ -286,12 +289,14 @@ def main():
         for m in w["properties"].get("metrics", []):
             if isinstance(m, list) and m and m[0] == "Winback":
                 dims = dict(zip(m[2:-1:2], m[3:-1:2]))
-                if dims == {"Campaign": substitute("${Campaign}"), "Flow": "win-back", "Variant": "all"}:
-                    read.add(m[1])
-    for name in FIRST_ROW:
-        for end in ["", "Low", "High"]:
-            check(name + end in read,
-                  f"the dashboard's first row does not read {name + end} by Campaign, Flow win-back and Variant all")
+                if set(dims) == {"Campaign", "Flow", "Variant"} and dims["Campaign"] == substitute("${Campaign}") \
+                        and dims["Variant"] == "all":
+                    read.add((dims["Flow"], m[1]))
+    for flow, names in FIRST_ROW.items():
+        for name in names:
+            for end in ["", "Low", "High"]:
+                check((flow, name + end) in read,
+                      f"the dashboard's first row does not read {name + end} by Campaign, Flow {flow} and Variant all")
 
     # The sender's reputation is the account's: the bounce and complaint alarms, and the charts of
     # their rates, count every flow's emails, each flow's missing days as 0.

@@ -75,23 +75,9 @@ pub(crate) async fn simulate_command(a: SimulateArgs) -> CliResult<()> {
         o.report.lift.low * 100.0,
         o.report.lift.high * 100.0
     );
-    let head = shared::domain::figures::headline(&o.report.figures);
-    let money = |e: Option<shared::domain::figures::Estimate>| o.report.estimate(e);
-    println!(
-        "Program: {:.0} customers brought back (95% CI {:.0} to {:.0}), lift {:+.1} points (95% CI {:+.1} to {:+.1}), incremental profit over the last {} days {}. These are {}.",
-        head.brought_back.value,
-        head.brought_back.low.max(0.0),
-        head.brought_back.high.max(0.0),
-        head.lift.value * 100.0,
-        head.lift.low * 100.0,
-        head.lift.high * 100.0,
-        o.report.figures.window.days,
-        money(head.window_profit),
-        head.basis_text()
-    );
-    println!(
-        "Orders merely pulled forward: not computed. An order the emails only brought forward (the customer would have ordered later anyway) counts as won back within the attribution window; telling it apart needs what the held-out customers ordered after that window, which the counters keep only for customers who came back within it. The program holdout (customers held out of every flow for good) will measure it."
-    );
+    let head = shared::domain::figures::headline(&o.report.figures, Some(&o.program));
+    print!("{}", o.report.program_text(&o.program));
+    println!("{}", headline_text(&o.report, &head));
     println!("Report: {}", o.report_path.display());
     if let Some(p) = &opts.save_store {
         if !opts.aws {
@@ -466,19 +452,26 @@ pub(crate) async fn report_command(a: ReportArgs) -> CliResult<()> {
             serde_json::to_value(fr).expect("report serializes"),
         );
     }
-    let path = ::report::page::write(r, &program.sections(), &[], &a.out)
+    let path = ::report::page::write(r, Some(&program.figures), &program.sections(), &[], &a.out)
         .map_err(CliError::io("write", &a.out))?;
     if a.json {
-        // The win-back flow's report as before, and each other flow's under `flows`.
+        // The win-back flow's report as before, each other flow's under `flows`, the whole
+        // program's under `program`.
         let mut json = serde_json::to_value(r).expect("report serializes");
         if let Some(o) = json.as_object_mut() {
             o.insert("flows".into(), serde_json::Value::Object(flow_reports));
+            o.insert(
+                "program".into(),
+                serde_json::to_value(&program.figures).expect("figures serialize"),
+            );
         }
         println!(
             "{}",
             serde_json::to_string_pretty(&json).expect("report serializes")
         );
     } else {
+        println!("{}", headline_text(r, &program.headline()));
+        println!("{}", r.program_text(&program.figures));
         println!("{}", r.to_text());
         for (title, text) in &sections {
             println!("{title}\n{text}");
@@ -505,4 +498,21 @@ pub(crate) fn uplift_fit_command(a: uplift::FitArgs) -> CliResult<()> {
 pub(crate) fn uplift_score_command(a: uplift::ScoreArgs) -> CliResult<()> {
     print!("{}", uplift::scores_text(&uplift::score(&a)?, a.json));
     Ok(())
+}
+
+/// The program's headline in a sentence: the whole program's figures, or the win-back flow's
+/// until the program holdout is large enough, saying whose they are.
+fn headline_text(r: &report::Report, head: &shared::domain::figures::Headline) -> String {
+    format!(
+        "Program headline: {:.0} customers brought back (95% CI {:.0} to {:.0}), lift {:+.1} points (95% CI {:+.1} to {:+.1}), incremental profit over the last {} days {}. These are {}.",
+        head.brought_back.value,
+        head.brought_back.low.max(0.0),
+        head.brought_back.high.max(0.0),
+        head.lift.value * 100.0,
+        head.lift.low * 100.0,
+        head.lift.high * 100.0,
+        r.figures.window.days,
+        r.estimate(head.window_profit),
+        head.basis_text()
+    )
 }

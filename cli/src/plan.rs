@@ -454,7 +454,7 @@ pub fn to_text(rows: &[PlanRow], at: DateTime<Utc>) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<16} {:>6} {:<10} {:>9} {:<8} {:<9} {:<22} {:<12} detail / threshold basis",
+        "{:<16} {:>6} {:<10} {:>9} {:<8} {:<9} {:<22} {:<15} detail / threshold basis",
         "customer", "orders", "last order", "threshold", "state", "decision", "rule", "variant"
     );
     for r in rows {
@@ -465,7 +465,7 @@ pub fn to_text(rows: &[PlanRow], at: DateTime<Utc>) -> String {
             .join("; ");
         let _ = writeln!(
             s,
-            "{:<16} {:>6} {:<10} {:>9} {:<8} {:<9} {:<22} {:<12} {}",
+            "{:<16} {:>6} {:<10} {:>9} {:<8} {:<9} {:<22} {:<15} {}",
             r.customer_id,
             r.orders,
             r.last_order_at
@@ -691,11 +691,13 @@ mod tests {
             (Some("re-engagement"), Some("never_opened"))
         );
         assert!(r.detail.starts_with("re-engagement flow"), "{}", r.detail);
+        // c6 is in the example's program holdout: held out of the re-engagement flow too.
+        assert_eq!(r.variant.as_deref(), Some("program-holdout"));
         let text = to_text(&[celebrated, r], at);
         assert!(
             text.contains(
                 "would be enrolled per flow: win-back 0 (holdout 0), at-risk 0 (holdout 0), \
-                 re-engagement 1 (holdout 0), celebration 1 (holdout 0)"
+                 re-engagement 1 (holdout 1), celebration 1 (holdout 0)"
             ),
             "{text}"
         );

@@ -230,6 +230,13 @@ fn a_small_simulation_prints_the_reactivation_rate_and_lift_and_writes_the_repor
     assert!(j.status.success(), "{}", stderr(&j));
     let json: serde_json::Value = serde_json::from_str(&stdout(&j)).expect("report --json");
     assert_eq!(json["campaign"], "example");
+    // The whole program's figures, under `program`, and in the text.
+    assert!(json["program"]["held_out"]["trials"].is_i64(), "{json}");
+    assert!(
+        json["program"]["offered"]["trials"].as_i64() > Some(0),
+        "{json}"
+    );
+    assert!(stdout(&r).contains("The whole program"), "{}", stdout(&r));
     for (flow, name) in [
         ("at-risk", "example-at-risk"),
         ("celebration", "example-celebration"),

@@ -191,6 +191,65 @@ async fn the_report_the_dashboard_s_metrics_and_the_weekly_email_show_the_same_f
         &estimate(&at_risk, metric::INCREMENTAL_PROFIT),
     );
 
+    // The whole program against the program holdout: the same in all three.
+    let program = record("program", "all");
+    assert!(value(&program, "HeldOutToDate") > 0.0, "{program:?}");
+    let (pl, plo, phi) = (
+        value(&program, metric::LIFT),
+        value(&program, "LiftPointsLow"),
+        value(&program, "LiftPointsHigh"),
+    );
+    assert!(
+        text.contains(&format!(
+            "lift {pl:+.1} points (95% CI {plo:+.1} to {phi:+.1})"
+        )),
+        "{text}"
+    );
+    assert!(
+        html.contains(&format!("{pl:+.1} ({plo:+.1} to {phi:+.1})")),
+        "{html}"
+    );
+    let back = [
+        value(&program, metric::BROUGHT_BACK),
+        value(&program, "BroughtBackLow"),
+        value(&program, "BroughtBackHigh"),
+    ];
+    let in_text = format!(
+        "about {} customers brought back (95% CI {} to {})",
+        back[0], back[1], back[2]
+    );
+    assert!(text.contains(&in_text), "{in_text}: {text}");
+    let back = format!("{} (95% CI {} to {})", back[0], back[1], back[2]);
+    assert!(html.contains(&back), "{back}: {html}");
+    both(
+        "the program's incremental revenue",
+        &estimate(&program, metric::INCREMENTAL_REVENUE),
+    );
+    both(
+        "the program's incremental profit",
+        &estimate(&program, metric::INCREMENTAL_PROFIT),
+    );
+    both(
+        "the program's 28-day profit",
+        &estimate(&program, metric::PROFIT_28D),
+    );
+    match program
+        .metrics
+        .iter()
+        .find(|(n, _, _)| n == "PulledForward")
+    {
+        Some(_) => both(
+            "orders merely pulled forward",
+            &format!(
+                "about {} customers (95% CI {} to {})",
+                value(&program, "PulledForward"),
+                value(&program, "PulledForwardLow"),
+                value(&program, "PulledForwardHigh")
+            ),
+        ),
+        None => both("orders merely pulled forward", "not measured yet"),
+    }
+
     // The email is the page `winback report` writes, with its charts attached instead of embedded.
     assert!(html.contains("cid:win-back-reactivation@winback.report"));
     // The link, as HTML escapes it.

@@ -6,7 +6,7 @@
 //! enrollment ([`attribute`]), the reward of an order's code ([`redeem`]) and the profile
 //! ([`profile`]). What follows from those (the counters and the events) is [`decide`]d last.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::celebration::Birthday;
 use super::customer::{EmailStatus, OrderLine, OrderRecord, Profile, ORDER_LINES};
@@ -428,6 +428,10 @@ pub struct Facts<'a> {
     /// Whether this is the first order counted still active after [`STILL_ACTIVE_AFTER`] in the
     /// enrollment (`None`: not looked up yet; the record is kept once claimed).
     pub first_still_active: Option<bool>,
+    /// Whether this is the first order counted late (after the attribution window, within the
+    /// pulled-forward horizon) for the enrollment (`None`: not looked up yet; the record is kept
+    /// once claimed).
+    pub first_late_order: Option<bool>,
 }
 
 /// A read (and claim) the decision needs before it can say more.
@@ -435,6 +439,8 @@ pub struct Facts<'a> {
 pub enum Lookup {
     /// Claim the record that enrollment `enrollment_id`'s customer was counted still active.
     StillActive { enrollment_id: String },
+    /// Claim the record that enrollment `enrollment_id`'s customer was counted as ordering late.
+    LateOrder { enrollment_id: String },
 }
 
 /// Counter changes in one cohort.
@@ -449,6 +455,9 @@ pub struct Count {
 pub struct Outcome {
     /// Counter changes, in order.
     pub counts: Vec<Count>,
+    /// Counter changes kept on the day the enrollment began, not today: what a cohort of
+    /// enrollments did over a horizon ([`counter::ORDERED_LATE`]).
+    pub by_enrollment_day: Vec<(NaiveDate, Count)>,
     /// The events to publish.
     pub events: Vec<BusEvent>,
     /// The activity won the customer back.
@@ -475,6 +484,7 @@ pub fn decide(facts: &Facts<'_>, policy: &Policy<'_>) -> Decision {
         .map_or(policy.currency, |(_, c)| c.as_str());
     let mut out = Outcome {
         counts: Vec::new(),
+        by_enrollment_day: Vec::new(),
         events: Vec::new(),
         reactivated: false,
     };
@@ -572,6 +582,28 @@ pub fn decide(facts: &Facts<'_>, policy: &Policy<'_>) -> Decision {
         }
         Attribution::Stopped(..) | Attribution::None => {}
     }
+    // An order after the attribution window of an enrollment it did not win, within the
+    // pulled-forward horizon: the first is counted on the enrollment's day, so the program's
+    // figures can tell orders merely pulled forward ([`crate::figures::PulledForward`]).
+    if let Some(e) = facts.enrollment.filter(|e| {
+        a.kind == Kind::Order && ordered_late(e, a.occurred_at, policy.attribution_days)
+    }) {
+        match facts.first_late_order {
+            None => {
+                return Decision::Look(Lookup::LateOrder {
+                    enrollment_id: e.id.clone(),
+                })
+            }
+            Some(true) => out.by_enrollment_day.push((
+                e.enrolled_at.date_naive(),
+                Count {
+                    cohort: e.cohort(),
+                    deltas: vec![(counter::ORDERED_LATE.to_string(), 1)],
+                },
+            )),
+            Some(false) => {}
+        }
+    }
     if let Redemption::Redeemed { reward, cost } = facts.redemption {
         // The reward's own enrollment says which flow's counters it belongs to.
         let flow = facts
@@ -590,6 +622,15 @@ pub fn decide(facts: &Facts<'_>, policy: &Policy<'_>) -> Decision {
         });
     }
     Decision::Record(out)
+}
+
+/// Whether an order at `at` is a late one for enrollment `e`: `e` was not won back, and the
+/// order came after its attribution window, within [`crate::figures::PULLED_FORWARD_DAYS`] more.
+fn ordered_late(e: &Enrollment, at: DateTime<Utc>, attribution_days: u32) -> bool {
+    let window = Duration::days(i64::from(attribution_days));
+    let horizon = window + Duration::days(crate::figures::PULLED_FORWARD_DAYS as i64);
+    let since = at - e.enrolled_at;
+    !matches!(e.status, sequence::Status::WonBack { .. }) && since > window && since <= horizon
 }
 
 /// What a survey answer changed, as saved.
@@ -784,6 +825,7 @@ mod tests {
             redemption: &Redemption::None,
             enrollment: Some(&saved),
             first_still_active: None,
+            first_late_order: None,
         };
         let out = record(decide(&facts, &policy()));
         let deltas: BTreeMap<_, _> = out.counts[0].deltas.iter().cloned().collect();
@@ -832,6 +874,7 @@ mod tests {
             redemption: &Redemption::None,
             enrollment: Some(&after),
             first_still_active: None,
+            first_late_order: None,
         };
         let out = record(decide(&facts, &policy()));
         assert_eq!(
@@ -872,6 +915,7 @@ mod tests {
             redemption: &redemption,
             enrollment: Some(&saved),
             first_still_active: None,
+            first_late_order: None,
         };
         let out = record(decide(&facts, &policy()));
         assert!(out.reactivated);
@@ -911,6 +955,7 @@ mod tests {
             redemption: &Redemption::None,
             enrollment: None,
             first_still_active: None,
+            first_late_order: None,
         };
         let out = record(decide(&facts, &policy()));
         let revenue = counter::in_currency(counter::REVENUE, "SEK", "EUR");
@@ -934,6 +979,7 @@ mod tests {
             redemption: &Redemption::None,
             enrollment: None,
             first_still_active: None,
+            first_late_order: None,
         };
         assert_eq!(
             decide(&facts, &policy()),
@@ -954,6 +1000,70 @@ mod tests {
             again.counts[0].deltas,
             vec![(counter::REVENUE_AFTER.to_string(), 500)]
         );
+    }
+
+    #[test]
+    fn the_first_order_after_the_window_within_the_horizon_is_counted_late_on_the_enrollment_day() {
+        // Held out on May 1st, window closed without an order; orders on day 30 and day 60.
+        let closed = enrollment(json!({"state": "closed", "at": at(15)}));
+        let a = activity(Kind::Order, at(31), Some(("5.00", "EUR")));
+        let (saved, attribution) = attribute(&closed, &a, &policy());
+        assert_eq!(saved, None);
+        let mut facts = Facts {
+            activity: &a,
+            attribution: &attribution,
+            redemption: &Redemption::None,
+            enrollment: Some(&closed),
+            first_still_active: None,
+            first_late_order: None,
+        };
+        assert_eq!(
+            decide(&facts, &policy()),
+            Decision::Look(Lookup::LateOrder {
+                enrollment_id: closed.id.clone()
+            })
+        );
+        facts.first_late_order = Some(true);
+        let first = record(decide(&facts, &policy()));
+        assert_eq!(
+            first.by_enrollment_day,
+            vec![(
+                at(1).date_naive(),
+                Count {
+                    cohort: closed.cohort(),
+                    deltas: vec![(counter::ORDERED_LATE.to_string(), 1)],
+                }
+            )]
+        );
+        facts.first_late_order = Some(false);
+        assert!(record(decide(&facts, &policy()))
+            .by_enrollment_day
+            .is_empty());
+        // Not late: an order of a won enrollment, a refund, one past the horizon (14 + 90 days).
+        let won = enrollment(json!({"state": "won_back", "at": at(2)}));
+        let refund = activity(Kind::Refund, at(31), None);
+        let beyond = activity(Kind::Order, at(1) + Duration::days(105), None);
+        for (e, a) in [(&won, &a), (&closed, &refund), (&closed, &beyond)] {
+            let facts = Facts {
+                activity: a,
+                attribution: &Attribution::None,
+                redemption: &Redemption::None,
+                enrollment: Some(e),
+                first_still_active: Some(false),
+                first_late_order: None,
+            };
+            assert!(record(decide(&facts, &policy()))
+                .by_enrollment_day
+                .is_empty());
+        }
+        // One the day the horizon ends still counts.
+        let last = activity(Kind::Order, at(1) + Duration::days(104), None);
+        facts.activity = &last;
+        facts.first_late_order = None;
+        assert!(matches!(
+            decide(&facts, &policy()),
+            Decision::Look(Lookup::LateOrder { .. })
+        ));
     }
 
     #[test]
@@ -986,6 +1096,7 @@ mod tests {
             redemption: &Redemption::None,
             enrollment: saved.as_ref(),
             first_still_active: None,
+            first_late_order: None,
         };
         let out = record(decide(&facts, &policy()));
         assert!(out.counts.is_empty() && out.events.is_empty() && !out.reactivated);

@@ -206,14 +206,22 @@ pub fn decide<F: Flows + ?Sized>(
     }
 
     let experiment = campaign.experiment();
-    let mut assignment = sequence::assign(
+    // The program holdout is held out of every flow (in the counters of the flow they would
+    // have entered); a reason fixed meanwhile waits, untold, as they get no email.
+    let mut assignment = experiment::program(
+        sequence::assign(
+            &profile.customer_id,
+            campaign.campaign_name(),
+            flow,
+            experiment,
+        ),
         &profile.customer_id,
         campaign.campaign_name(),
-        flow,
         experiment,
     );
     // A paused reason the shop has fixed: this enrollment tells them, once.
-    let resolved = survey::pending_resolution(profile);
+    let resolved = survey::pending_resolution(profile)
+        .filter(|_| !experiment::is_program_holdout(&assignment));
     if resolved.is_some() {
         assignment = experiment::never_held_out(assignment, experiment);
     }

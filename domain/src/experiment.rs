@@ -8,6 +8,12 @@ use super::reward::RewardSpec;
 
 /// The holdout's variant name in counters and metrics.
 pub const HOLDOUT: &str = "holdout";
+/// The program holdout's variant name: customers held out of every flow, in the counters of the
+/// flow they would have entered (group holdout).
+pub const PROGRAM_HOLDOUT: &str = "program-holdout";
+/// The program holdout's salt: fixed, so a new `[experiment] salt` reshuffles the flows' arms
+/// but never lets the program's held-out customers in (nor takes new ones out).
+pub const PROGRAM_SALT: &str = "program";
 
 /// Treated (emailed) or holdout (measured, never emailed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -64,16 +70,52 @@ pub fn assign(customer_id: &str, campaign: &str, cfg: &ExperimentConfig) -> Assi
             timing: String::new(),
         };
     }
+    let promoted = cfg.promoted();
     if u < holdout {
-        // Where the customer sits inside the holdout band picks the variant timing it shadows.
-        let shadow = pick_variant(u / holdout, cfg);
+        // Where the customer sits inside the holdout band picks the variant timing it shadows
+        // (the promoted variant's, when one is: the only timing the treated have).
+        let shadow = promoted.unwrap_or_else(|| pick_variant(u / holdout, cfg));
         return Assignment {
             group: Group::Holdout,
             variant: HOLDOUT.to_string(),
             timing: shadow.variant,
         };
     }
-    pick_variant((u - holdout) / (1.0 - holdout), cfg)
+    promoted.unwrap_or_else(|| pick_variant((u - holdout) / (1.0 - holdout), cfg))
+}
+
+/// Whether the customer is in campaign `campaign`'s program holdout: the first
+/// `program_holdout` of the unit interval under [`PROGRAM_SALT`], whatever the flow.
+pub fn in_program_holdout(customer_id: &str, campaign: &str, cfg: &ExperimentConfig) -> bool {
+    bucket(customer_id, campaign, PROGRAM_SALT) < cfg.program_holdout
+}
+
+/// The assignment in a flow of a customer of campaign `campaign`, given `flow`'s own
+/// (`a`): a program-holdout customer is held out under [`PROGRAM_HOLDOUT`], shadowing the
+/// timing they would have had, so their window is spread like everyone else's.
+pub fn program(
+    a: Assignment,
+    customer_id: &str,
+    campaign: &str,
+    cfg: &ExperimentConfig,
+) -> Assignment {
+    if !in_program_holdout(customer_id, campaign, cfg) {
+        return a;
+    }
+    let timing = match a.group {
+        Group::Treated => a.variant,
+        Group::Holdout => a.timing,
+    };
+    Assignment {
+        group: Group::Holdout,
+        variant: PROGRAM_HOLDOUT.to_string(),
+        timing,
+    }
+}
+
+/// Whether an assignment is the program holdout's.
+pub fn is_program_holdout(a: &Assignment) -> bool {
+    a.variant == PROGRAM_HOLDOUT
 }
 
 /// The variant at `v` in `[0, 1)` of the weight-split variants (which must not be empty).
@@ -100,9 +142,11 @@ fn pick_variant(v: f64, cfg: &ExperimentConfig) -> Assignment {
 }
 
 /// The assignment of a customer who must be emailed (told a reason they left over is fixed: a
-/// promise, not an experiment): a holdout customer gets the variant it shadows instead.
+/// promise, not an experiment): a flow-holdout customer gets the variant it shadows instead. A
+/// program-holdout customer stays held out: the program's measure is kept whole, and they are
+/// emailed nothing at all, so there is no email to tell them in.
 pub fn never_held_out(a: Assignment, cfg: &ExperimentConfig) -> Assignment {
-    if a.group == Group::Treated || cfg.variants.is_empty() {
+    if a.group == Group::Treated || cfg.variants.is_empty() || is_program_holdout(&a) {
         return a;
     }
     match cfg.variants.iter().find(|v| v.name == a.timing) {
@@ -123,7 +167,23 @@ pub struct ExperimentConfig {
     pub salt: String,
     /// Share of eligible customers who get no email and are measured for lift (0–50).
     pub holdout_percent: f64,
+    /// Share (0 to under 0.5) of the campaign's customers held out of every flow for good: the
+    /// program holdout, against which the whole program is measured ([`in_program_holdout`]).
+    #[serde(default = "default_program_holdout")]
+    pub program_holdout: f64,
+    /// A variant every treated customer gets (the winner of the variants' comparison): the
+    /// flow holdout and the program holdout keep their shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote: Option<String>,
     pub variants: Vec<VariantConfig>,
+}
+
+/// The program holdout's share when the campaign sets none: small enough to cost little, large
+/// enough that a campaign of a few thousand enrollments a quarter can measure the program.
+pub const DEFAULT_PROGRAM_HOLDOUT: f64 = 0.05;
+
+fn default_program_holdout() -> f64 {
+    DEFAULT_PROGRAM_HOLDOUT
 }
 
 /// One arm of the experiment.
@@ -152,6 +212,17 @@ fn one() -> f64 {
 }
 
 impl ExperimentConfig {
+    /// The promoted variant's assignment, when `promote` names a variant.
+    fn promoted(&self) -> Option<Assignment> {
+        let name = self.promote.as_deref()?;
+        let v = self.variants.iter().find(|v| v.name == name)?;
+        Some(Assignment {
+            group: Group::Treated,
+            variant: v.name.clone(),
+            timing: v.name.clone(),
+        })
+    }
+
     /// The reward a variant gives instead of the default, if it sets one.
     pub fn variant_reward(&self, variant: &str) -> Option<&RewardSpec> {
         self.variants
@@ -193,6 +264,8 @@ mod tests {
         ExperimentConfig {
             salt: "s1".into(),
             holdout_percent: holdout,
+            program_holdout: 0.05,
+            promote: None,
             variants: vec![v("a", 1), v("b", 3)],
         }
     }
@@ -242,6 +315,84 @@ mod tests {
             })
             .count();
         assert!(moved > 300, "{moved}");
+    }
+
+    #[test]
+    fn the_program_holdout_takes_its_share_of_every_flow_and_keeps_the_flow_s_split() {
+        let c = cfg(10.0);
+        let n = 20_000;
+        let (mut held_out, mut flow_holdout, mut treated) = (0usize, 0usize, 0usize);
+        for i in 0..n {
+            let id = format!("cust-{i}");
+            let own = assign(&id, "camp", &c);
+            let a = program(own.clone(), &id, "camp", &c);
+            if is_program_holdout(&a) {
+                held_out += 1;
+                assert_eq!(a.group, Group::Holdout);
+                // The window they are watched for is the one they would have had.
+                assert_eq!(
+                    a.timing,
+                    if own.group == Group::Treated {
+                        own.variant
+                    } else {
+                        own.timing
+                    }
+                );
+                // In every flow: the same customer is held out whatever the flow's salt.
+                let mut other = c.clone();
+                other.salt = "another-flow".into();
+                assert!(is_program_holdout(&program(
+                    assign(&id, "camp", &other),
+                    &id,
+                    "camp",
+                    &other
+                )));
+                // A fixed reason is no reason to email them.
+                assert!(is_program_holdout(&never_held_out(a, &c)));
+            } else if a.group == Group::Holdout {
+                flow_holdout += 1;
+            } else {
+                treated += 1;
+            }
+        }
+        let share = |k: usize, of: usize| k as f64 / of as f64;
+        assert!((share(held_out, n) - 0.05).abs() < 0.005, "{held_out}");
+        // The flow's own holdout keeps its 10% of the customers left.
+        let rest = n - held_out;
+        assert!(
+            (share(flow_holdout, rest) - 0.10).abs() < 0.01,
+            "{flow_holdout}"
+        );
+        assert_eq!(flow_holdout + treated, rest);
+        let mut none = c.clone();
+        none.program_holdout = 0.0;
+        assert!((0..1000).all(|i| !in_program_holdout(&format!("c{i}"), "camp", &none)));
+    }
+
+    #[test]
+    fn a_promoted_variant_goes_to_every_treated_customer_and_the_holdout_keeps_its_share() {
+        let mut c = cfg(10.0);
+        c.promote = Some("a".into());
+        let n = 20_000;
+        let mut held = 0usize;
+        for i in 0..n {
+            let a = assign(&format!("cust-{i}"), "camp", &c);
+            match a.group {
+                Group::Treated => assert_eq!((a.variant.as_str(), a.timing.as_str()), ("a", "a")),
+                Group::Holdout => {
+                    held += 1;
+                    assert_eq!(a.timing, "a");
+                }
+            }
+        }
+        assert!((held as f64 / n as f64 - 0.10).abs() < 0.01, "{held}");
+        // The same customers are held out as without the promotion.
+        let mut plain = c.clone();
+        plain.promote = None;
+        assert!((0..2000).all(|i| {
+            let id = format!("cust-{i}");
+            assign(&id, "camp", &c).group == assign(&id, "camp", &plain).group
+        }));
     }
 
     proptest! {

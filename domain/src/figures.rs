@@ -12,13 +12,26 @@
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
-use crate::experiment::Group;
-use crate::metrics::{counter, lift, CounterRow, Counts, Lift, Rate, Z95};
+use crate::experiment::{Group, PROGRAM_HOLDOUT};
+use crate::metrics::{counter, lift, CohortKey, CounterRow, Counts, Lift, Rate, Z95};
 
 /// The days of the recent window: the profit the alarm watches.
 pub const WINDOW_DAYS: u64 = 28;
 /// How long after coming back a customer must still order to count as still active.
 pub const STILL_ACTIVE_DAYS: u64 = 90;
+/// How long after the attribution window an order still counts as one the customer "would have
+/// placed anyway" when telling orders merely pulled forward from customers won: the horizon is
+/// the attribution window and these days.
+pub const PULLED_FORWARD_DAYS: u64 = 90;
+/// Program-holdout enrollments needed before the headline is the program's: below it a rate's
+/// 95% interval is more than ±10 points wide, and the headline stays the win-back flow's.
+pub const MIN_PROGRAM_HOLDOUT: i64 = 100;
+
+/// Whether a counter row is the program holdout's (kept in each flow's counters, but no part of
+/// the flow's own experiment).
+pub fn is_program_holdout(key: &CohortKey) -> bool {
+    key.variant == PROGRAM_HOLDOUT
+}
 
 /// A money figure with its 95% interval, minor units.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -168,7 +181,12 @@ pub fn of_flow(
     as_of: NaiveDate,
     economics: Economics,
 ) -> FlowFigures {
-    let rows: Vec<&CounterRow> = rows.iter().filter(|r| r.key.campaign == cohort).collect();
+    // The program holdout is no part of the flow's own experiment: its figures are the
+    // program's ([`of_program`]).
+    let rows: Vec<&CounterRow> = rows
+        .iter()
+        .filter(|r| r.key.campaign == cohort && !is_program_holdout(&r.key))
+        .collect();
     let mut by_arm: std::collections::BTreeMap<(Group, String), Counts> = Default::default();
     for r in rows.iter().filter(|r| r.day.is_none()) {
         by_arm
@@ -297,12 +315,189 @@ pub fn of_flow(
     }
 }
 
+/// Orders merely pulled forward: customers the program brought back within the attribution
+/// window who would have ordered a little later anyway. Over a horizon of the attribution window
+/// and [`PULLED_FORWARD_DAYS`] more, for the enrollments old enough to have lived it whole, the
+/// customers brought back within the window less those brought back within the horizon: the
+/// held-out customers whose first order came after the window (within the horizon) outnumber,
+/// per enrollment, the offered customers who did, by the orders the emails only moved earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PulledForward {
+    /// The attribution window and [`PULLED_FORWARD_DAYS`].
+    pub horizon_days: u64,
+    /// The enrollments counted are those of this day or before: old enough to have lived the
+    /// whole horizon.
+    pub enrolled_by: NaiveDate,
+    /// Of the offered enrollments old enough: those whose first order came after the window,
+    /// within the horizon.
+    pub offered_late: Rate,
+    /// The same of the program holdout's.
+    pub held_out_late: Rate,
+    /// Enrollments whose win was an order merely pulled forward, with the 95% interval: the
+    /// held-out late share less the offered one, times the offered enrollments old enough.
+    /// Not above 0: nothing measured as pulled forward.
+    pub customers: Estimate,
+}
+
+/// The whole program's figures as of a day: every enrollment of every flow outside the program
+/// holdout (offered the program: the flows' own holdouts included, by intention to treat)
+/// against the program holdout, pooled over the flows. The unit is the enrollment: a customer
+/// enrolled in two flows counts twice, in both arms alike.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProgramFigures {
+    pub as_of: NaiveDate,
+    /// Offered enrollments and how many of them came back within the attribution window.
+    pub offered: Rate,
+    /// Program-holdout enrollments and how many came back.
+    pub held_out: Rate,
+    /// Offered minus held out.
+    pub lift: Lift,
+    /// Customers the program brought back: the lift times the offered enrollments.
+    pub brought_back: Estimate,
+    pub offered_counts: Counts,
+    pub held_out_counts: Counts,
+    pub reward_cost_minor: i64,
+    pub email_cost_minor: i64,
+    /// `None` with nobody in the program holdout.
+    pub incremental_revenue: Option<Estimate>,
+    /// Incremental revenue times the margin, less every flow's rewards and emails.
+    pub incremental_profit: Option<Estimate>,
+    pub window: Window,
+    /// `None` until some enrollments of both arms are old enough.
+    pub pulled_forward: Option<PulledForward>,
+}
+
+impl ProgramFigures {
+    /// Whether the program holdout holds enough enrollments ([`MIN_PROGRAM_HOLDOUT`]) for the
+    /// headline to be the program's.
+    pub fn measured(&self) -> bool {
+        self.held_out.trials >= MIN_PROGRAM_HOLDOUT
+    }
+}
+
+/// The whole program's figures from the counter rows of every flow (as [`of_flow`] takes them;
+/// each flow's program-holdout rows are its [`PROGRAM_HOLDOUT`] variant), as of the end of
+/// `as_of`, for a campaign whose attribution window is `attribution_days`.
+pub fn of_program(
+    rows: &[CounterRow],
+    as_of: NaiveDate,
+    economics: Economics,
+    attribution_days: u32,
+) -> ProgramFigures {
+    let (held, offered): (Vec<&CounterRow>, Vec<&CounterRow>) =
+        rows.iter().partition(|r| is_program_holdout(&r.key));
+    let total = |rows: &[&CounterRow]| {
+        let mut c = Counts::default();
+        for r in rows.iter().filter(|r| r.day.is_none()) {
+            c.merge(&r.counts);
+        }
+        c
+    };
+    let (offered_c, held_c) = (total(&offered), total(&held));
+    let (offered_rate, held_rate) = (offered_c.reactivation_rate(), held_c.reactivation_rate());
+    let l = lift(offered_rate, held_rate);
+    let n = offered_rate.trials as f64;
+
+    let per_winner = {
+        let won = offered_c.get(counter::REACTIVATED) + held_c.get(counter::REACTIVATED);
+        let revenue = net_revenue(&offered_c) + net_revenue(&held_c);
+        if won > 0 {
+            revenue as f64 / won as f64
+        } else {
+            0.0
+        }
+    };
+    let costs = |c: &Counts| {
+        c.get(counter::REWARD_COST) as f64
+            + (c.get(counter::SENT) as f64 * economics.email_cost_minor).round()
+    };
+    let profit =
+        |inc: Option<Estimate>, c: &Counts| inc.map(|i| i.times_less(economics.margin, costs(c)));
+    let money = |c: &Counts, enrolled: &Counts| ArmMoney {
+        enrolled: enrolled.get(counter::ENROLLED),
+        revenue: net_revenue(c),
+    };
+    let inc = incremental(
+        money(&offered_c, &offered_c),
+        money(&held_c, &held_c),
+        per_winner,
+    );
+    let window_start = as_of
+        .checked_sub_days(Days::new(WINDOW_DAYS))
+        .unwrap_or(NaiveDate::MIN);
+    let (offered_w, held_w) = (
+        days_between(&offered, window_start, as_of),
+        days_between(&held, window_start, as_of),
+    );
+    let window_inc = incremental(
+        money(&offered_w, &offered_c),
+        money(&held_w, &held_c),
+        per_winner,
+    );
+
+    let horizon_days = u64::from(attribution_days) + PULLED_FORWARD_DAYS;
+    let pulled_forward = as_of
+        .checked_sub_days(Days::new(horizon_days))
+        .and_then(|enrolled_by| {
+            // The late orders are counted on their enrollment's day, so these are the
+            // enrollments of the days old enough, and what they did over the whole horizon.
+            let old = |rows: &[&CounterRow]| {
+                let c = days_between(rows, NaiveDate::MIN, enrolled_by);
+                Rate::new(c.get(counter::ORDERED_LATE), c.get(counter::ENROLLED))
+            };
+            let (offered_late, held_out_late) = (old(&offered), old(&held));
+            if offered_late.trials == 0 || held_out_late.trials == 0 {
+                return None;
+            }
+            let d = lift(held_out_late, offered_late);
+            let m = offered_late.trials as f64;
+            Some(PulledForward {
+                horizon_days,
+                enrolled_by,
+                offered_late,
+                held_out_late,
+                customers: Estimate {
+                    value: d.value * m,
+                    low: d.low * m,
+                    high: d.high * m,
+                },
+            })
+        });
+
+    ProgramFigures {
+        as_of,
+        offered: offered_rate,
+        held_out: held_rate,
+        brought_back: Estimate {
+            value: l.value * n,
+            low: l.low * n,
+            high: l.high * n,
+        },
+        lift: l,
+        reward_cost_minor: offered_c.get(counter::REWARD_COST),
+        email_cost_minor: (offered_c.get(counter::SENT) as f64 * economics.email_cost_minor).round()
+            as i64,
+        incremental_revenue: inc,
+        incremental_profit: profit(inc, &offered_c),
+        window: Window {
+            days: WINDOW_DAYS,
+            incremental_revenue: window_inc,
+            incremental_profit: profit(window_inc, &offered_w),
+        },
+        pulled_forward,
+        offered_counts: offered_c,
+        held_out_counts: held_c,
+    }
+}
+
 /// Whose figures the program's headline shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HeadlineBasis {
-    /// The win-back flow's own holdout: the program has no holdout of its own yet, so the
-    /// headline is the win-back flow's, and says so.
+    /// The whole program against the program holdout.
+    Program,
+    /// The win-back flow's own holdout: the program holdout is not large enough yet (or the
+    /// campaign has none), so the headline is the win-back flow's, and says so.
     WinBackFlow,
 }
 
@@ -314,21 +509,38 @@ pub struct Headline {
     pub brought_back: Estimate,
     pub lift: Lift,
     pub window_profit: Option<Estimate>,
+    /// Program-holdout enrollments so far.
+    pub program_held_out: i64,
 }
 
 impl Headline {
     /// What the headline is based on, in words.
-    pub fn basis_text(&self) -> &'static str {
+    pub fn basis_text(&self) -> String {
         match self.basis {
-            HeadlineBasis::WinBackFlow => {
-                "the win-back flow's figures against its own holdout (the program as a whole has no holdout yet)"
+            HeadlineBasis::Program => {
+                "the whole program's figures: every flow's enrollments (their own holdouts included) against the program holdout, held out of every flow".to_string()
             }
+            HeadlineBasis::WinBackFlow => format!(
+                "the win-back flow's figures against its own holdout: the program holdout has {} of the {} enrollments it needs before the headline is the whole program's",
+                self.program_held_out, MIN_PROGRAM_HOLDOUT
+            ),
         }
     }
 }
 
-/// The headline from the win-back flow's figures.
-pub fn headline(win_back: &FlowFigures) -> Headline {
+/// The headline: the program's figures once its holdout is large enough
+/// ([`ProgramFigures::measured`]), until then the win-back flow's.
+pub fn headline(win_back: &FlowFigures, program: Option<&ProgramFigures>) -> Headline {
+    let held_out = program.map_or(0, |p| p.held_out.trials);
+    if let Some(program) = program.filter(|p| p.measured()) {
+        return Headline {
+            basis: HeadlineBasis::Program,
+            brought_back: program.brought_back,
+            lift: program.lift,
+            window_profit: program.window.incremental_profit,
+            program_held_out: program.held_out.trials,
+        };
+    }
     let n = win_back.treated.trials as f64;
     Headline {
         basis: HeadlineBasis::WinBackFlow,
@@ -339,6 +551,7 @@ pub fn headline(win_back: &FlowFigures) -> Headline {
         },
         lift: win_back.lift,
         window_profit: win_back.window.incremental_profit,
+        program_held_out: held_out,
     }
 }
 
@@ -578,9 +791,163 @@ mod tests {
                 &[("enrolled", 1000), ("reactivated", 100)],
             ),
         ]);
-        let h = headline(&of_flow(&rows, "shop", day(1), economics()));
+        let program = of_program(&rows, day(1), economics(), 14);
+        let h = headline(&of_flow(&rows, "shop", day(1), economics()), Some(&program));
         assert!((h.brought_back.value - 100.0).abs() < 1e-9);
         assert!(h.brought_back.low < 100.0 && h.brought_back.high > 100.0);
+        assert_eq!(h.basis, HeadlineBasis::WinBackFlow);
         assert!(h.basis_text().contains("win-back flow"));
+        assert!(
+            h.basis_text().contains("0 of the 100"),
+            "{}",
+            h.basis_text()
+        );
+    }
+
+    /// A flow's rows under `flow` (the cohort name), as `row` makes them.
+    fn flow_row(
+        flow: &str,
+        variant: &str,
+        group: Group,
+        day: Option<NaiveDate>,
+        counts: &[(&str, i64)],
+    ) -> CounterRow {
+        let mut r = row(variant, group, day, counts);
+        r.key.campaign = flow.into();
+        r
+    }
+
+    /// Two flows, each with its treated, its own holdout and its program holdout.
+    fn two_flows(held_out_per_flow: i64) -> Vec<CounterRow> {
+        let mut days = Vec::new();
+        for flow in ["shop", "shop-at-risk"] {
+            days.push(flow_row(
+                flow,
+                "a",
+                Group::Treated,
+                Some(day(0)),
+                &[
+                    ("enrolled", 900),
+                    ("reactivated", 270),
+                    ("revenue_minor", 270_000),
+                    ("sent", 2_000),
+                    ("reward_cost_minor", 20_000),
+                ],
+            ));
+            days.push(flow_row(
+                flow,
+                "holdout",
+                Group::Holdout,
+                Some(day(0)),
+                &[
+                    ("enrolled", 100),
+                    ("reactivated", 20),
+                    ("revenue_minor", 20_000),
+                ],
+            ));
+            days.push(flow_row(
+                flow,
+                "program-holdout",
+                Group::Holdout,
+                Some(day(0)),
+                &[
+                    ("enrolled", held_out_per_flow),
+                    ("reactivated", held_out_per_flow / 10),
+                    ("revenue_minor", held_out_per_flow / 10 * 1_000),
+                ],
+            ));
+        }
+        stored(days)
+    }
+
+    #[test]
+    fn the_program_pools_every_flow_s_offered_enrollments_against_the_program_holdout() {
+        let rows = two_flows(100);
+        let p = of_program(&rows, day(10), economics(), 14);
+        // Offered: both flows' treated and own holdouts (intention to treat).
+        assert_eq!((p.offered.successes, p.offered.trials), (580, 2_000));
+        assert_eq!((p.held_out.successes, p.held_out.trials), (20, 200));
+        assert!((p.lift.value - (0.29 - 0.10)).abs() < 1e-12);
+        assert!((p.brought_back.value - 380.0).abs() < 1e-9);
+        assert!(p.brought_back.low < 380.0 && p.brought_back.high > 380.0);
+        // 580,000 − 2,000 × 20,000 / 200; margin 0.5, rewards 40,000 and 4,000 emails at 1.
+        let inc = p.incremental_revenue.unwrap();
+        assert!((inc.value - 380_000.0).abs() < 1e-6);
+        let profit = p.incremental_profit.unwrap();
+        assert!((profit.value - (190_000.0 - 44_000.0)).abs() < 1e-6);
+        assert!(profit.low < profit.value && profit.high > profit.value);
+        assert!(p.measured());
+        // The headline is the program's now.
+        let wb = of_flow(&rows, "shop", day(10), economics());
+        let h = headline(&wb, Some(&p));
+        assert_eq!(h.basis, HeadlineBasis::Program);
+        assert!((h.brought_back.value - 380.0).abs() < 1e-9);
+        assert!(h.basis_text().contains("whole program"));
+        // The flow's own figures leave the program holdout out.
+        assert_eq!(wb.holdout.trials, 100);
+        assert!(wb.arms.iter().all(|a| a.variant != "program-holdout"));
+        // Too few held out: the win-back flow's headline, saying how many it has.
+        let small = of_program(&two_flows(40), day(10), economics(), 14);
+        assert!(!small.measured());
+        let h = headline(&wb, Some(&small));
+        assert_eq!(h.basis, HeadlineBasis::WinBackFlow);
+        assert!(
+            h.basis_text().contains("80 of the 100"),
+            "{}",
+            h.basis_text()
+        );
+    }
+
+    #[test]
+    fn orders_merely_pulled_forward_are_the_late_orders_the_offered_did_not_place() {
+        // Enrolled on day 0 and day 150; the report on day 200 with a 14-day window: only day
+        // 0's enrollments have lived the 104-day horizon.
+        let mut days = Vec::new();
+        for (d, late_offered, late_held) in [(0, 100, 30), (150, 0, 0)] {
+            days.push(row(
+                "a",
+                Group::Treated,
+                Some(day(d)),
+                &[
+                    ("enrolled", 1000),
+                    ("reactivated", 300),
+                    ("ordered_late", late_offered),
+                ],
+            ));
+            days.push(row(
+                "program-holdout",
+                Group::Holdout,
+                Some(day(d)),
+                &[
+                    ("enrolled", 100),
+                    ("reactivated", 15),
+                    ("ordered_late", late_held),
+                ],
+            ));
+        }
+        let rows = stored(days);
+        let p = of_program(&rows, day(200), economics(), 14);
+        let pf = p.pulled_forward.unwrap();
+        assert_eq!(pf.horizon_days, 104);
+        assert_eq!(pf.enrolled_by, day(96));
+        assert_eq!(
+            (pf.offered_late.successes, pf.offered_late.trials),
+            (100, 1000)
+        );
+        assert_eq!(
+            (pf.held_out_late.successes, pf.held_out_late.trials),
+            (30, 100)
+        );
+        // (30% − 10%) × 1,000 offered: 200 of the wins would have come later anyway.
+        assert!((pf.customers.value - 200.0).abs() < 1e-9);
+        assert!(
+            pf.customers.low > 100.0 && pf.customers.high < 300.0,
+            "{pf:?}"
+        );
+        // Too early: no cohort has lived the horizon.
+        assert_eq!(
+            of_program(&rows, day(100), economics(), 14).pulled_forward,
+            None
+        );
     }
 }

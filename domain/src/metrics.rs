@@ -51,6 +51,10 @@ pub mod counter {
     pub const FOLLOW_UPS_CLOSED: &str = "follow_ups_closed";
     /// Reactivated customers who ordered again 90+ days after reactivation.
     pub const STILL_ACTIVE_90D: &str = "still_active_90d";
+    /// Enrollments not won back within the attribution window whose first order came after it,
+    /// within [`crate::figures::PULLED_FORWARD_DAYS`] more; counted once, on the day the
+    /// enrollment began (so a cohort's row says what its enrollments did over the horizon).
+    pub const ORDERED_LATE: &str = "ordered_late";
 
     /// `sent_step_<n>`.
     pub fn sent_step(step: u8) -> String {

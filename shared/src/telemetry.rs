@@ -100,6 +100,9 @@ metrics! {
         HOLDOUT_STILL_ACTIVE = "HoldoutStillActive90d",
         HOLDOUT_STILL_ACTIVE_LOW = "HoldoutStillActive90dLow",
         HOLDOUT_STILL_ACTIVE_HIGH = "HoldoutStillActive90dHigh",
+        PULLED_FORWARD = "PulledForward",
+        PULLED_FORWARD_LOW = "PulledForwardLow",
+        PULLED_FORWARD_HIGH = "PulledForwardHigh",
     }
 }
 
@@ -139,7 +142,7 @@ mod tests {
         }
         assert_eq!(metric::sender::EMAILS_SENT, "EmailsSent");
         let services: Vec<&str> = METRICS.iter().map(|(s, _)| *s).collect();
-        assert_eq!(services, ["scheduler", "sender", "webhook"]);
+        assert_eq!(services, ["scheduler", "sender", "webhook", "report"]);
     }
 
     struct Throttled;

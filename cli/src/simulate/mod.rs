@@ -76,6 +76,8 @@ impl Default for Options {
 /// What a simulation produced.
 pub struct Outcome {
     pub report: Report,
+    /// The whole program's figures: every flow's enrollments against the program holdout.
+    pub program: shared::domain::figures::ProgramFigures,
     /// The at-risk flow's own figures (its counters are kept apart), when the campaign has one.
     pub at_risk: Option<Report>,
     /// The birthday and anniversary flow's figures (counted apart, like the at-risk flow's).
@@ -419,10 +421,26 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         })
     })
     .collect();
-    let report_path = ::report::page::write(&report, &flow_sections, &[extra], &opts.out)
-        .map_err(CliError::io("write", &opts.out))?;
+    // The whole program: every flow's enrollments against the program holdout.
+    let mut by_cohort = std::collections::BTreeMap::new();
+    for flow in Flow::ALL {
+        let name = cohort_campaign(&config.name, flow);
+        let rows = if flow == Flow::WinBack {
+            rows.clone()
+        } else {
+            store.counter_rows(&name).await?
+        };
+        by_cohort.insert(name, rows);
+    }
+    let program = ::report::program::program_figures(&config, as_of, |name| {
+        by_cohort.get(name).cloned().unwrap_or_default()
+    });
+    let report_path =
+        ::report::page::write(&report, Some(&program), &flow_sections, &[extra], &opts.out)
+            .map_err(CliError::io("write", &opts.out))?;
     Ok(Outcome {
         report,
+        program,
         at_risk,
         celebration,
         re_engagement,

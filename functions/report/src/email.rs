@@ -30,9 +30,11 @@ pub fn subject(program: &Program) -> String {
     )
 }
 
-/// The plain-text part: every flow's text report, and the dashboard's link.
+/// The plain-text part: the whole program's figures, every flow's text report, and the
+/// dashboard's link.
 pub fn text(program: &Program, dashboard_url: Option<&str>) -> String {
-    let mut s = String::new();
+    let mut s = program.win_back.program_text(&program.figures);
+    s.push('\n');
     for (_, r) in program.all() {
         s.push_str(&r.to_text());
         s.push('\n');
@@ -53,6 +55,7 @@ pub fn build(
 ) -> Result<Message, ReportError> {
     let frame = Frame {
         dashboard_url: dashboard_url.map(str::to_string),
+        program: Some(program.figures.clone()),
     };
     let page = page::render(
         &program.win_back,

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use shared::campaign::CampaignConfig;
 use shared::domain::experiment::Group;
-use shared::domain::figures::{self, Economics, Estimate, FlowFigures};
+use shared::domain::figures::{self, Economics, Estimate, FlowFigures, ProgramFigures};
 use shared::domain::metrics::{
     compare_variants, counter, CounterRow, Counts, Lift, Pairwise, Rate, Verdict,
 };
@@ -162,7 +162,10 @@ impl Report {
     ) -> Report {
         let figures = figures::of_flow(rows, campaign, as_of, economics);
         let mut days: BTreeMap<NaiveDate, [i64; 4]> = BTreeMap::new();
-        for row in rows.iter().filter(|r| r.key.campaign == campaign) {
+        for row in rows
+            .iter()
+            .filter(|r| r.key.campaign == campaign && !figures::is_program_holdout(&r.key))
+        {
             if let Some(d) = row.day {
                 let slot = days.entry(d).or_default();
                 let off = if row.key.group == Group::Treated {
@@ -330,6 +333,71 @@ impl Report {
             rate(&st.treated),
             holdout
         )
+    }
+
+    /// The whole program's figures in words (money in this report's currency): what `winback
+    /// report`, `simulate` and the weekly email print.
+    pub fn program_text(&self, p: &ProgramFigures) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "The whole program (every flow's enrollments offered it, their own holdouts included, against the program holdout, held out of every flow)"
+        );
+        if p.held_out.trials == 0 {
+            let _ = writeln!(
+                s,
+                "  no enrollment in the program holdout yet ({} offered): [experiment] program_holdout sets its share",
+                p.offered.trials
+            );
+            return s;
+        }
+        let rate = |r: &Rate| {
+            format!(
+                "{:.1}% of {} (95% CI {:.1}% to {:.1}%)",
+                r.value * 100.0,
+                r.trials,
+                r.low * 100.0,
+                r.high * 100.0
+            )
+        };
+        let _ = writeln!(
+            s,
+            "  came back: offered {}, held out {}",
+            rate(&p.offered),
+            rate(&p.held_out)
+        );
+        let _ = writeln!(
+            s,
+            "  lift {:+.1} points (95% CI {:+.1} to {:+.1}): about {:.0} customers brought back (95% CI {:.0} to {:.0})",
+            p.lift.value * 100.0,
+            p.lift.low * 100.0,
+            p.lift.high * 100.0,
+            p.brought_back.value,
+            p.brought_back.low,
+            p.brought_back.high
+        );
+        let _ = writeln!(
+            s,
+            "  incremental revenue {}; incremental profit {}; over the last {} days {}",
+            self.estimate(p.incremental_revenue),
+            self.estimate(p.incremental_profit),
+            p.window.days,
+            self.estimate(p.window.incremental_profit)
+        );
+        let _ = writeln!(
+            s,
+            "  orders merely pulled forward: {}",
+            pulled_forward_text(p)
+        );
+        if !p.measured() {
+            let _ = writeln!(
+                s,
+                "  the program holdout has {} of the {} enrollments the headline waits for",
+                p.held_out.trials,
+                figures::MIN_PROGRAM_HOLDOUT
+            );
+        }
+        s
     }
 
     /// Whether anyone gave a reason or an NPS answer: a flow that asks none shows no tables of
@@ -547,6 +615,29 @@ impl Report {
             );
         }
         s
+    }
+}
+
+/// Orders merely pulled forward, in words (after "orders merely pulled forward: "): the customers, their interval and their base, or why
+/// there is no figure yet.
+pub fn pulled_forward_text(p: &ProgramFigures) -> String {
+    let horizon = figures::PULLED_FORWARD_DAYS;
+    match &p.pulled_forward {
+        None => format!(
+            "not measured yet: it needs enrollments of both arms old enough to have lived the attribution window and {horizon} days more"
+        ),
+        Some(pf) => {
+            let share = |r: &Rate| format!("{:.1}% ({} of {})", r.value * 100.0, r.successes, r.trials);
+            format!(
+                "about {:.0} customers (95% CI {:.0} to {:.0}) of the enrollments of {} or before: their win within the attribution window was an order they would have placed anyway in the {horizon} days after it (first order after the window: held out {}, offered {})",
+                pf.customers.value.max(0.0),
+                pf.customers.low.max(0.0),
+                pf.customers.high.max(0.0),
+                pf.enrolled_by,
+                share(&pf.held_out_late),
+                share(&pf.offered_late)
+            )
+        }
     }
 }
 

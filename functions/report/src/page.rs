@@ -9,7 +9,7 @@ use base64::Engine as _;
 use minijinja::{context, Environment, Value};
 use serde::Serialize;
 use shared::domain::experiment::Group;
-use shared::domain::figures;
+use shared::domain::figures::{self, ProgramFigures};
 use shared::domain::metrics::{counter, Rate};
 
 use crate::charts;
@@ -69,6 +69,9 @@ pub struct FlowSection<'a> {
 pub struct Frame {
     /// A link to the CloudWatch dashboard (the email has one).
     pub dashboard_url: Option<String>,
+    /// The whole program's figures: the headline once its holdout is large enough, and a
+    /// section of their own.
+    pub program: Option<ProgramFigures>,
 }
 
 struct Images {
@@ -236,7 +239,22 @@ pub fn render(
             &mut images,
         )?);
     }
-    let head = figures::headline(&r.figures);
+    let head = figures::headline(&r.figures, frame.program.as_ref());
+    let program = frame.program.as_ref().map(|p| {
+        let line = |e: Option<figures::Estimate>| r.estimate(e);
+        context! {
+            offered => rate_cells(&p.offered),
+            held_out => rate_cells(&p.held_out),
+            lift => format!("{:+.1}", p.lift.value * 100.0),
+            lift_lo => format!("{:+.1}", p.lift.low * 100.0),
+            lift_hi => format!("{:+.1}", p.lift.high * 100.0),
+            brought_back => format!("{:.0} (95% CI {:.0} to {:.0})", p.brought_back.value, p.brought_back.low, p.brought_back.high),
+            incremental_revenue => line(p.incremental_revenue),
+            incremental_profit => line(p.incremental_profit),
+            window_profit => line(p.window.incremental_profit),
+            pulled_forward => crate::model::pulled_forward_text(p),
+        }
+    });
     let steps: Vec<_> = r
         .steps
         .iter()
@@ -279,7 +297,9 @@ pub fn render(
                 as_of => r.figures.as_of.to_string(),
                 currency => &r.currency,
                 h => headline(r),
+                program,
                 headline => context! {
+                    lift => format!("{:+.1}", head.lift.value * 100.0),
                     brought_back => format!("{:.0}", head.brought_back.value),
                     brought_back_lo => format!("{:.0}", head.brought_back.low.max(0.0)),
                     brought_back_hi => format!("{:.0}", head.brought_back.high.max(0.0)),
@@ -317,14 +337,18 @@ pub fn render(
 /// Writes `<out>/index.html`, charts embedded; returns its path.
 pub fn write(
     r: &Report,
+    program: Option<&ProgramFigures>,
     flows: &[FlowSection],
     extra: &[Extra],
     out: &Path,
 ) -> Result<PathBuf, std::io::Error> {
     std::fs::create_dir_all(out)?;
     let path = out.join("index.html");
-    let page =
-        render(r, flows, extra, &Frame::default(), Embed::Inline).map_err(std::io::Error::other)?;
+    let frame = Frame {
+        dashboard_url: None,
+        program: program.cloned(),
+    };
+    let page = render(r, flows, extra, &frame, Embed::Inline).map_err(std::io::Error::other)?;
     std::fs::write(&path, page.html)?;
     Ok(path)
 }
@@ -379,6 +403,7 @@ mod tests {
         assert!(inline.html.contains("a &lt;test&gt;"), "values are escaped");
         let frame = Frame {
             dashboard_url: Some("https://dash.example/d".into()),
+            program: None,
         };
         let email = render(&r, &[], &[], &frame, Embed::Attached).unwrap();
         assert_eq!(email.images.len(), 3);
@@ -403,8 +428,69 @@ mod tests {
     fn the_headline_says_it_is_the_win_back_flow_s() {
         let r = report(&[("enrolled", 100), ("reactivated", 30)]);
         let page = render(&r, &[], &[], &Frame::default(), Embed::Inline).unwrap();
-        assert!(page
-            .html
-            .contains("the program as a whole has no holdout yet"));
+        assert!(
+            page.html.contains("the win-back flow&#x27;s figures")
+                || page.html.contains("the win-back flow's figures")
+        );
+        assert!(
+            page.html.contains("0 of the 100 enrollments"),
+            "{}",
+            page.html
+        );
+    }
+
+    #[test]
+    fn the_headline_is_the_program_s_once_its_holdout_is_large_enough() {
+        let r = report(&[("enrolled", 100), ("reactivated", 30)]);
+        let mut c = Counts::default();
+        c.add("enrolled", 2000);
+        c.add("reactivated", 500);
+        let mut held = Counts::default();
+        held.add("enrolled", 150);
+        held.add("reactivated", 15);
+        let key = |variant: &str, group| CohortKey {
+            campaign: "x".into(),
+            variant: variant.into(),
+            group,
+        };
+        let rows = shared::domain::metrics::with_totals(vec![
+            CounterRow {
+                key: key("a", Group::Treated),
+                day: NaiveDate::from_ymd_opt(2026, 1, 1),
+                counts: c,
+            },
+            CounterRow {
+                key: key("program-holdout", Group::Holdout),
+                day: NaiveDate::from_ymd_opt(2026, 1, 1),
+                counts: held,
+            },
+        ]);
+        let economics = Economics {
+            margin: 0.3,
+            email_cost_minor: 0.0,
+        };
+        let p = figures::of_program(
+            &rows,
+            NaiveDate::from_ymd_opt(2026, 2, 1).unwrap(),
+            economics,
+            14,
+        );
+        let frame = Frame {
+            dashboard_url: None,
+            program: Some(p),
+        };
+        let page = render(&r, &[], &[], &frame, Embed::Inline).unwrap();
+        // 25% against 10% of 2,000 offered: 300 brought back, +15 points.
+        assert!(
+            page.html.contains("brought back about 300 customers"),
+            "{}",
+            page.html
+        );
+        assert!(page.html.contains("+15.0 points"));
+        assert!(page.html.contains("whole program"));
+        assert!(
+            page.html.contains("Orders merely pulled forward")
+                || page.html.contains("orders merely pulled forward")
+        );
     }
 }

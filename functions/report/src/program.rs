@@ -1,7 +1,9 @@
-//! The reports of every flow a campaign runs, read from the stored counters as of a day.
+//! The reports of every flow a campaign runs, and the whole program's figures, read from the
+//! stored counters as of a day.
 
 use chrono::NaiveDate;
 use shared::campaign::CampaignConfig;
+use shared::domain::figures::{self, Headline, ProgramFigures};
 use shared::domain::metrics::CounterRow;
 use shared::domain::sequence::{cohort_campaign, Flow};
 use shared::ports::{MetricsStore, StoreError};
@@ -15,6 +17,27 @@ pub struct Program {
     pub win_back: Report,
     /// The other flows: the flow, its section's title, its report.
     pub flows: Vec<(Flow, String, Report)>,
+    /// Every flow's enrollments against the program holdout.
+    pub figures: ProgramFigures,
+}
+
+/// The whole program's figures from the counter rows of every flow (`rows_of(cohort)` gives a
+/// flow's rows), as of the end of `as_of`.
+pub fn program_figures(
+    config: &CampaignConfig,
+    as_of: NaiveDate,
+    rows_of: impl Fn(&str) -> Vec<CounterRow>,
+) -> ProgramFigures {
+    let rows: Vec<CounterRow> = Flow::ALL
+        .into_iter()
+        .flat_map(|flow| rows_of(&cohort_campaign(&config.name, flow)))
+        .collect();
+    figures::of_program(
+        &rows,
+        as_of,
+        crate::model::economics(config),
+        config.sending.attribution_days,
+    )
 }
 
 impl Program {
@@ -37,7 +60,18 @@ impl Program {
                 (flow, title, report)
             })
             .collect();
-        Program { win_back, flows }
+        let figures = program_figures(config, as_of, &rows_of);
+        Program {
+            win_back,
+            flows,
+            figures,
+        }
+    }
+
+    /// The headline: the whole program's figures once its holdout is large enough, until then
+    /// the win-back flow's.
+    pub fn headline(&self) -> Headline {
+        figures::headline(&self.win_back.figures, Some(&self.figures))
     }
 
     /// The reports from the counters in `store`.
@@ -48,11 +82,11 @@ impl Program {
         as_of: NaiveDate,
     ) -> Result<Program, StoreError> {
         let mut rows = std::collections::BTreeMap::new();
+        // Every flow's counters, a flow the campaign no longer runs included: its enrollments
+        // are part of the program's.
         for flow in Flow::ALL {
-            if flow == Flow::WinBack || !config.steps_of(flow).is_empty() {
-                let name = cohort_campaign(&config.name, flow);
-                rows.insert(name.clone(), store.counter_rows(&name).await?);
-            }
+            let name = cohort_campaign(&config.name, flow);
+            rows.insert(name.clone(), store.counter_rows(&name).await?);
         }
         Ok(Program::from_rows(config, source, as_of, |name| {
             rows.get(name).cloned().unwrap_or_default()

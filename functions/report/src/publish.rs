@@ -1,6 +1,8 @@
 //! The daily metrics: each flow's figures as EMF records, by `Campaign` (the running campaign's
 //! name), `Flow` and `Variant` (`all` for the flow as a whole), each with its 95% interval as two
-//! more metrics (`…Low`, `…High`). The dashboard's first row and the losing-money alarm read them.
+//! more metrics (`…Low`, `…High`); the whole program's under `Flow` [`PROGRAM_FLOW`] (offered
+//! against the program holdout, with the orders merely pulled forward). The dashboard's first row
+//! and the losing-money alarm read them.
 //!
 //! Rates and lift are in percent and points to the tenth, money in the campaign's currency to
 //! the cent: the values `winback report` and the weekly email print.
@@ -16,6 +18,9 @@ use crate::program::Program;
 /// The metric names (namespace `Winback`), each with its `…Low` and `…High` where it has an
 /// interval: [`shared::telemetry::metric::report`].
 pub use shared::telemetry::metric::report as metric;
+
+/// The `Flow` dimension of the whole program's figures.
+pub const PROGRAM_FLOW: &str = "program";
 
 /// A percent (or points) value to the tenth, as the report prints it.
 pub fn tenth(x: f64) -> f64 {
@@ -66,6 +71,11 @@ const STILL: Names = [
     metric::STILL_ACTIVE_LOW,
     metric::STILL_ACTIVE_HIGH,
 ];
+const PULLED_FORWARD: Names = [
+    metric::PULLED_FORWARD,
+    metric::PULLED_FORWARD_LOW,
+    metric::PULLED_FORWARD_HIGH,
+];
 const HOLDOUT_STILL: Names = [
     metric::HOLDOUT_STILL_ACTIVE,
     metric::HOLDOUT_STILL_ACTIVE_LOW,
@@ -100,10 +110,56 @@ fn with_money(r: Record, names: Names, e: Option<Estimate>) -> Record {
     }
 }
 
-/// The records of every flow of `program`, for campaign `campaign`: by `Flow` and `Variant`
-/// `all`, then by each treated variant.
+/// The whole program's record, for campaign `campaign` (by `Flow` [`PROGRAM_FLOW`], `Variant`
+/// `all`): enrollments offered (`EnrolledToDate`) and held out of every flow
+/// (`HeldOutToDate`), their rates, the lift, customers brought back, money, and the orders
+/// merely pulled forward once enrollments are old enough. Nothing but the counts before anyone
+/// is in the program holdout.
+fn program_record(campaign: &str, program: &Program) -> Record {
+    let p = &program.figures;
+    let mut r = Record::new(&[
+        ("Campaign", campaign),
+        ("Flow", PROGRAM_FLOW),
+        ("Variant", "all"),
+    ])
+    .metric(
+        metric::ENROLLED_TO_DATE,
+        p.offered.trials as f64,
+        Unit::Count,
+    )
+    .metric(
+        metric::HELD_OUT_TO_DATE,
+        p.held_out.trials as f64,
+        Unit::Count,
+    );
+    r = with_rate(r, RATE, &p.offered);
+    if p.held_out.trials > 0 {
+        r = with_rate(r, HOLDOUT_RATE, &p.held_out);
+        r = with_lift(r, &p.lift);
+        let back = [
+            p.brought_back.value,
+            p.brought_back.low,
+            p.brought_back.high,
+        ]
+        .map(f64::round);
+        r = three(r, BROUGHT_BACK, back, Unit::Count);
+    }
+    r = with_money(r, REVENUE, p.incremental_revenue);
+    r = with_money(r, PROFIT, p.incremental_profit);
+    r = with_money(r, PROFIT_28D, p.window.incremental_profit);
+    if let Some(pf) = &p.pulled_forward {
+        // None is pulled forward when the difference is not above 0 (as the report prints it).
+        let c =
+            [pf.customers.value, pf.customers.low, pf.customers.high].map(|x| x.max(0.0).round());
+        r = three(r, PULLED_FORWARD, c, Unit::Count);
+    }
+    r
+}
+
+/// The records of every flow of `program`, for campaign `campaign`: the whole program's, then
+/// each flow's by `Flow` and `Variant` `all`, then by each treated variant.
 pub fn records(campaign: &str, program: &Program) -> Vec<Record> {
-    let mut out = Vec::new();
+    let mut out = vec![program_record(campaign, program)];
     for (flow, report) in program.all() {
         let f = &report.figures;
         let dims = |variant: &str| {

@@ -11,7 +11,7 @@
 //! `FollowUpsClosed`. All but `SurveyAnswers` also by Campaign, Flow (`win-back`, `at-risk`,
 //! `re-engagement`, `celebration`), for the dashboard's rows per flow.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use shared::campaign::flows;
 use shared::domain::metrics::{counter, CohortKey};
 use shared::emf::{MetricSink, Record, Unit};
@@ -27,6 +27,18 @@ pub(crate) async fn count(
     now: DateTime<Utc>,
     deltas: &[(impl AsRef<str>, i64)],
 ) -> Result<(), StoreError> {
+    count_on(deps, key, now.date_naive(), now, deltas).await
+}
+
+/// Adds `deltas` to the cohort's row of day `day` (the enrollment's, for the counters kept by
+/// enrollment cohort), then reports the change as EMF at `now`. Reads nothing.
+pub(crate) async fn count_on(
+    deps: &Deps,
+    key: &CohortKey,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+    deltas: &[(impl AsRef<str>, i64)],
+) -> Result<(), StoreError> {
     let deltas: Vec<(&str, i64)> = deltas
         .iter()
         .map(|(n, d)| (n.as_ref(), *d))
@@ -35,9 +47,7 @@ pub(crate) async fn count(
     if deltas.is_empty() {
         return Ok(());
     }
-    deps.store
-        .add_counts(key, Some(now.date_naive()), &deltas)
-        .await?;
+    deps.store.add_counts(key, Some(day), &deltas).await?;
     Counted {
         running: &deps.campaign.config().name,
         key,

@@ -265,11 +265,16 @@ pub(crate) async fn erase_customer(
     Ok(true)
 }
 
-/// The idempotency records keyed by an enrollment's ids: the 90-day "still active" record of
-/// each of its rounds and the open and click records of each email it sent.
+/// The idempotency records keyed by an enrollment's ids: the 90-day "still active" and the
+/// "ordered late" records of each of its rounds and the open and click records of each email
+/// it sent.
 fn erasure_keys(e: &Enrollment) -> Vec<String> {
-    let rounds = (1..=e.round.max(1)).map(|round| {
-        crate::activity::still_active_key(&enrollment_id(&e.customer_id, &e.campaign, round))
+    let rounds = (1..=e.round.max(1)).flat_map(|round| {
+        let id = enrollment_id(&e.customer_id, &e.campaign, round);
+        [
+            crate::activity::still_active_key(&id),
+            crate::activity::late_order_key(&id),
+        ]
     });
     let emails = e
         .sent

@@ -745,6 +745,21 @@ fn each_rule_of_the_campaign_file_names_its_key() {
             ],
         ),
         (
+            "program_holdout = 0.05",
+            "program_holdout = 0.5",
+            &["experiment.program_holdout", "under 0.5", "0.5"],
+        ),
+        (
+            "program_holdout = 0.05",
+            "program_holdout = -0.01",
+            &["experiment.program_holdout", "from 0"],
+        ),
+        (
+            "# promote = \"percent-15\"",
+            "promote = \"percent-20\"",
+            &["experiment.promote", "percent-20", "amount-10, percent-15"],
+        ),
+        (
             "validity_days = 14\n\n[rewards.by_reason.too_expensive]",
             "validity_days = 0\n\n[rewards.by_reason.too_expensive]",
             &["rewards.default", "validity_days"],

@@ -507,6 +507,24 @@ fn validate_experiment(c: &CampaignConfig) -> Result<(), CampaignError> {
             "must have at least one [[experiment.variants]] entry, or everyone is held out",
         ));
     }
+    if !(e.program_holdout.is_finite() && (0.0..0.5).contains(&e.program_holdout)) {
+        return Err(invalid(
+            "experiment.program_holdout",
+            format!(
+                "must be a share from 0 to under 0.5 (0.05 holds 5% of customers out of every flow), got {}",
+                e.program_holdout
+            ),
+        ));
+    }
+    if let Some(p) = &e.promote {
+        if !e.variants.iter().any(|v| &v.name == p) {
+            let names: Vec<&str> = e.variants.iter().map(|v| v.name.as_str()).collect();
+            return Err(invalid(
+                "experiment.promote",
+                format!("names no variant: {p:?} is not one of {}", names.join(", ")),
+            ));
+        }
+    }
     let mut names = BTreeSet::new();
     for (i, v) in e.variants.iter().enumerate() {
         let key = |field: &str| format!("experiment.variants[{}].{field}", i + 1);

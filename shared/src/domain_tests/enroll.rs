@@ -7,7 +7,7 @@ use crate::campaign::testing::example_campaign;
 use crate::domain::customer::{EmailStatus, Profile};
 use crate::domain::eligibility::Ineligible;
 use crate::domain::enroll::*;
-use crate::domain::experiment::Group;
+use crate::domain::experiment::{Group, HOLDOUT, PROGRAM_HOLDOUT};
 use crate::domain::lapse::LapseState;
 use crate::domain::sequence::Flow;
 use crate::domain::survey::Reason;
@@ -165,9 +165,9 @@ fn a_fixed_paused_reason_is_told_and_never_held_out() {
             let NextAction::Enroll { enrollment, .. } = decide_with(p, Some(None)).next else {
                 return false;
             };
-            enrollment.group == Group::Holdout
+            enrollment.group == Group::Holdout && enrollment.variant == HOLDOUT
         })
-        .expect("some customer is held out");
+        .expect("some customer is held out of the flow");
     let mut p = held.clone();
     let reason = Reason::TooExpensive;
     p.tags.insert(reason.tag());
@@ -177,4 +177,95 @@ fn a_fixed_paused_reason_is_told_and_never_held_out() {
     assert_eq!(enrollment.group, Group::Treated);
     assert_eq!(enrollment.resolved.map(|r| r.reason), Some(reason));
     assert!(profile.told_resolved.contains(&reason));
+}
+
+/// The first of `ids` whose enrollment in the win-back flow is in `variant`.
+fn first_enrolled_as(variant: &str) -> Profile {
+    (0..2000)
+        .map(|i| customer(&format!("p{i}"), 300))
+        .find(|p| {
+            let NextAction::Enroll { enrollment, .. } = decide_with(p, Some(None)).next else {
+                return false;
+            };
+            enrollment.variant == variant
+        })
+        .unwrap_or_else(|| panic!("some customer is enrolled as {variant}"))
+}
+
+#[test]
+fn a_program_holdout_customer_is_enrolled_as_such_in_every_flow_and_never_emailed() {
+    let c = example_campaign();
+    assert!(c.experiment.program_holdout > 0.0);
+    let p = first_enrolled_as(PROGRAM_HOLDOUT);
+    let (enrollment, _) = enrolled(decide_with(&p, Some(None)).next);
+    // Enrolled in the flow they would have entered, counted there, held out: no email is due.
+    assert_eq!(
+        (enrollment.flow, enrollment.group),
+        (Flow::WinBack, Group::Holdout)
+    );
+    assert_eq!(enrollment.cohort().variant, PROGRAM_HOLDOUT);
+    assert!(matches!(
+        enrollment.status,
+        crate::domain::sequence::Status::Holdout
+    ));
+    // Due when their window closes, as long as a treated customer's would be.
+    assert!(enrollment.due_at.is_some_and(|d| d > now()));
+    // The same customer in the at-risk flow (ordered monthly, quiet 40 days, an early signal
+    // or not): held out there too, whatever the flow.
+    let id = p.customer_id.to_string();
+    let at_risk = crate::domain::sequence::assign(&id, &c.name, Flow::AtRisk, &c.experiment);
+    let in_at_risk = crate::domain::experiment::program(at_risk, &id, &c.name, &c.experiment);
+    assert_eq!(in_at_risk.variant, PROGRAM_HOLDOUT);
+    let reengage = crate::domain::sequence::assign(&id, &c.name, Flow::ReEngagement, &c.experiment);
+    let in_reengage = crate::domain::experiment::program(reengage, &id, &c.name, &c.experiment);
+    assert_eq!(in_reengage.variant, PROGRAM_HOLDOUT);
+}
+
+#[test]
+fn a_fixed_reason_does_not_take_a_customer_out_of_the_program_holdout() {
+    let mut p = first_enrolled_as(PROGRAM_HOLDOUT);
+    let reason = Reason::TooExpensive;
+    p.tags.insert(reason.tag());
+    p.resolved_reasons.insert(reason);
+    let (enrollment, profile) = enrolled(decide_with(&p, Some(None)).next);
+    assert_eq!(enrollment.variant, PROGRAM_HOLDOUT);
+    assert_eq!(enrollment.group, Group::Holdout);
+    // Not told (they get no email), so the news still waits for an email they may one day get.
+    assert_eq!(enrollment.resolved, None);
+    assert!(!profile.told_resolved.contains(&reason));
+}
+
+#[test]
+fn a_promoted_variant_is_what_every_treated_customer_gets() {
+    let mut c = example_campaign();
+    c.experiment.promote = Some("percent-15".into());
+    let program = c.program();
+    let mut variants = std::collections::BTreeMap::<String, usize>::new();
+    for i in 0..600 {
+        let p = customer(&format!("v{i}"), 300);
+        let e = decide(
+            &Facts {
+                profile: &p,
+                latest: Some(None),
+                assessment: None,
+            },
+            &c,
+            &program,
+            now(),
+        );
+        let (enrollment, _) = enrolled(e.next);
+        *variants.entry(enrollment.variant.clone()).or_default() += 1;
+    }
+    let keys: Vec<&str> = variants.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["holdout", "percent-15", "program-holdout"],
+        "{variants:?}"
+    );
+    // The holdouts keep their shares (10% of the 95% left, and 5%).
+    assert!((35..80).contains(&variants["holdout"]), "{variants:?}");
+    assert!(
+        (12..50).contains(&variants["program-holdout"]),
+        "{variants:?}"
+    );
 }

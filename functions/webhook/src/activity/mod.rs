@@ -52,6 +52,7 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
         redemption: &redemption,
         enrollment: enrollment.as_ref(),
         first_still_active: None,
+        first_late_order: None,
     };
     let outcome = loop {
         match activity::decide(&facts, &policy) {
@@ -60,11 +61,19 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
                 let claimed = store.claim_key(&key, now + STILL_ACTIVE_KEPT).await?;
                 facts.first_still_active = Some(claimed == Claimed::New);
             }
+            Decision::Look(Lookup::LateOrder { enrollment_id }) => {
+                let key = late_order_key(&enrollment_id);
+                let claimed = store.claim_key(&key, now + STILL_ACTIVE_KEPT).await?;
+                facts.first_late_order = Some(claimed == Claimed::New);
+            }
             Decision::Record(outcome) => break outcome,
         }
     };
     for count in &outcome.counts {
         report::count(deps, &count.cohort, now, &count.deltas).await?;
+    }
+    for (day, count) in &outcome.by_enrollment_day {
+        report::count_on(deps, &count.cohort, *day, now, &count.deltas).await?;
     }
     ActivityRecorded {
         activity: a,
@@ -185,4 +194,10 @@ pub(crate) async fn record(deps: &Deps, activity: &Activity, now: DateTime<Utc>)
 /// back (counted once).
 pub(crate) fn still_active_key(enrollment_id: &str) -> String {
     format!("still-active-90d#{enrollment_id}")
+}
+
+/// The record that an enrollment's customer was counted as ordering late: after its attribution
+/// window, within the pulled-forward horizon (counted once).
+pub(crate) fn late_order_key(enrollment_id: &str) -> String {
+    format!("ordered-late#{enrollment_id}")
 }

@@ -139,7 +139,7 @@ mod tests {
         }
         assert_eq!(metric::sender::EMAILS_SENT, "EmailsSent");
         let services: Vec<&str> = METRICS.iter().map(|(s, _)| *s).collect();
-        assert_eq!(services, ["scheduler", "sender", "webhook"]);
+        assert_eq!(services, ["scheduler", "sender", "webhook", "report"]);
     }
 
     struct Throttled;

@@ -580,7 +580,9 @@ def _stripe_charge(o, expand_customer):
             "customer": customer, "paid": paid, "refunded": refunded == cents and cents > 0,
             "status": "succeeded" if paid else ("pending" if o["status"] == "pending" else "failed"),
             "billing_details": {"email": o.get("email"), "name": o.get("first_name")},
-            "receipt_email": o.get("email"), "description": None}
+            "receipt_email": o.get("email"), "description": None,
+            # Stripe names the payment a charge belongs to; refunds name it too.
+            "payment_intent": f"pi_{o['id']}"}
 
 
 def stripe_charges(p):

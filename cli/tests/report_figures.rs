@@ -161,8 +161,8 @@ async fn the_report_the_dashboard_s_metrics_and_the_weekly_email_show_the_same_f
     let page = dir.join("weekly-report.html");
     std::fs::write(&page, html_with_images(&mime)).unwrap();
     let mut browser = winback_tests::browser::Browser::launch();
-    let tab = browser.new_tab().unwrap();
     for (name, width) in [("phone", 390), ("desktop", 1280)] {
+        let tab = browser.new_tab().unwrap();
         let url = format!("file://{}", page.display());
         let shot = browser.screenshot(&tab, &url, width).unwrap();
         assert!(
@@ -193,6 +193,7 @@ async fn the_report_the_dashboard_s_metrics_and_the_weekly_email_show_the_same_f
             std::fs::write(&file, &shot.png).unwrap();
             println!("{name}: {} x {} px, {}", width, shot.height, file.display());
         }
+        browser.close(tab).unwrap();
     }
     drop(browser);
 

@@ -496,12 +496,17 @@ impl Browser {
 
     /// Opens `url` in `tab` (as following a link does) and waits for the page to load.
     pub fn open(&mut self, tab: &Tab, url: &str) -> Result<(), String> {
+        self.open_within(tab, url, Duration::from_secs(15))
+    }
+
+    /// [`Browser::open`], waiting up to `wait` for the page to load.
+    fn open_within(&mut self, tab: &Tab, url: &str, wait: Duration) -> Result<(), String> {
         let nav = self.call(Some(tab), "Page.navigate", json!({ "url": url }))?;
         if let Some(e) = nav.get("errorText").and_then(Value::as_str) {
             return Err(format!("{url}: {e}"));
         }
-        if !self.wait_event(tab, "Page.loadEventFired", Duration::from_secs(15))? {
-            return Err(format!("{url} did not load within 15 s"));
+        if !self.wait_event(tab, "Page.loadEventFired", wait)? {
+            return Err(format!("{url} did not load within {} s", wait.as_secs()));
         }
         Ok(())
     }
@@ -548,7 +553,9 @@ impl Browser {
             "Emulation.setDeviceMetricsOverride",
             json!({ "width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600 }),
         )?;
-        self.open(tab, url)?;
+        // A page of a few megabytes of images, on a machine busy with other tests: a generous
+        // bound, only so that a browser that never loads it fails instead of hanging.
+        self.open_within(tab, url, Duration::from_secs(120))?;
         let size = self.evaluate(
             tab,
             "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]",

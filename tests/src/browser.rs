@@ -496,7 +496,9 @@ impl Browser {
 
     /// Opens `url` in `tab` (as following a link does) and waits for the page to load.
     pub fn open(&mut self, tab: &Tab, url: &str) -> Result<(), String> {
-        self.open_within(tab, url, Duration::from_secs(15))
+        // A bound so that a page that never loads fails instead of hanging, generous enough for
+        // a machine busy with other builds (15 s was exceeded at a load average of 40).
+        self.open_within(tab, url, Duration::from_secs(60))
     }
 
     /// [`Browser::open`], waiting up to `wait` for the page to load.

@@ -99,6 +99,7 @@ fn context(
         },
         unsubscribe_url: format!("{base}/unsubscribe?t=preview"),
         fewer_emails_url: format!("{base}/unsubscribe?t=preview&offer=fewer"),
+        offer_fewer_emails: true,
         shop_url: config.shop_url.clone(),
         shop_name: config.shop_name.clone(),
         step,
@@ -112,11 +113,14 @@ fn context(
 }
 
 /// One table of the index page (templates/preview_index.html): a section a step and one for
-/// the resolved-reason email, a row a reward kind or answer, a cell a locale.
+/// the resolved-reason email and one for the fewer-emails email, a row a reward kind or answer,
+/// a cell a locale.
 #[derive(Serialize)]
 struct Section {
     /// The resolved-reason email's table rather than a step's.
     resolved: bool,
+    /// The fewer-emails email's table rather than a step's.
+    fewer: bool,
     /// The flow's name before "Step" ("" for the win-back flow).
     flow: &'static str,
     n: u8,
@@ -234,6 +238,7 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
         };
         let mut section = Section {
             resolved: false,
+            fewer: false,
             flow: match flow {
                 Flow::AtRisk => "At-risk flow, ",
                 Flow::Celebration => "Birthday and anniversary flow, ",
@@ -323,6 +328,7 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
         }
         sections.push(Section {
             resolved: true,
+            fewer: false,
             flow: "",
             n: 1,
             template: template.clone(),
@@ -334,6 +340,41 @@ pub fn run(campaign_name: &str, out: &Path) -> CliResult<PreviewSummary> {
                 name: "reason-quality".into(),
                 cells,
             }],
+        });
+    }
+    if let Some(template) = &config.eligibility.fewer_emails_template {
+        // The one win-back email a customer who chose "fewer emails" gets, instead of the last
+        // step's: with the last step's reward, and without one (none could be priced).
+        let last = config.steps.len() as u8;
+        let rewarded = config.steps.last().is_some_and(|s| s.reward);
+        let mut rows = Vec::new();
+        for with_reward in [true, false].into_iter().filter(|r| rewarded || !r) {
+            let row = if with_reward { "amount_off" } else { "none" };
+            let mut cells = Vec::new();
+            for locale in &config.locales {
+                let reward = with_reward
+                    .then(|| sample_reward(config.rewards.default.clone(), &config, last, now));
+                let mut ctx = context(&campaign, Flow::WinBack, last, locale, reward.as_ref(), now);
+                ctx.offer_fewer_emails = false;
+                cells.push(emit(&campaign, out, last, template, locale, row, &ctx)?);
+                emails += 1;
+            }
+            rows.push(Row {
+                name: row.into(),
+                cells,
+            });
+        }
+        sections.push(Section {
+            resolved: false,
+            fewer: true,
+            flow: "",
+            n: last,
+            template: template.clone(),
+            delay_days: String::new(),
+            reward: rewarded,
+            survey: false,
+            nps: false,
+            rows,
         });
     }
     let page = crate::pages::render(

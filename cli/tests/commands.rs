@@ -419,9 +419,9 @@ fn preview_renders_every_step_locale_and_reward_kind() {
     // Win-back: 3 steps with rewards × 6 kinds × 5 locales, the 2 steps after the survey × 6
     // answers × 5 locales; at-risk: 2 steps without a reward × 5 locales, the last × 6 kinds
     // × 5 locales and (after the survey) × 6 answers × 5 locales; the "we fixed it" email × 5;
-    // the birthday and anniversary flow: 1 step × 6 kinds × 5 locales; the re-engagement flow:
-    // 1 step without a reward × 5 locales.
-    assert!(stdout(&o).contains("Rendered 260 emails"), "{}", stdout(&o));
+    // the fewer-emails email with and without a reward × 5; the birthday and anniversary flow:
+    // 1 step × 6 kinds × 5 locales; the re-engagement flow: 1 step without a reward × 5 locales.
+    assert!(stdout(&o).contains("Rendered 270 emails"), "{}", stdout(&o));
     for (locale, words) in [
         ("en", "Do you still want to hear from"),
         ("sv", "Vill du fortfarande höra från"),
@@ -464,6 +464,15 @@ fn preview_renders_every_step_locale_and_reward_kind() {
             std::fs::read_to_string(dir.join(format!("step1-fixed.{locale}.resolved-quality.txt")))
                 .unwrap();
         assert!(fixed.contains("Our new roaster is in"), "{fixed}");
+        // The fewer-emails email offers "unsubscribe" only, and a code only when it carries one.
+        for row in ["amount_off", "none"] {
+            let fewer =
+                std::fs::read_to_string(dir.join(format!("step3-rarely.{locale}.{row}.txt")))
+                    .unwrap();
+            assert!(!fewer.contains("offer=fewer"), "{fewer}");
+            assert!(fewer.contains("unsubscribe?t="), "{fewer}");
+            assert_eq!(fewer.contains("WB-"), row == "amount_off", "{fewer}");
+        }
     }
     // After the survey, each answer shapes the copy and the reward, in every locale.
     let pl = std::fs::read_to_string(dir.join("step2-missing.pl.reason-hard_to_understand.txt"))

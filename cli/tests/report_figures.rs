@@ -50,6 +50,26 @@ fn estimate(r: &Record, name: &str) -> String {
     )
 }
 
+/// The HTML part of a MIME message with its inline images (`cid:`) put in as `data:` URLs, as a
+/// mail client shows it.
+fn html_with_images(mime: &[u8]) -> String {
+    use mail_parser::MimeHeaders as _;
+    let message = mail_parser::MessageParser::default()
+        .parse(mime)
+        .expect("the email parses as MIME");
+    let mut html = message.body_html(0).expect("an HTML part").into_owned();
+    for part in &message.parts {
+        if let Some(cid) = part.content_id() {
+            let data = base64::engine::general_purpose::STANDARD.encode(part.contents());
+            html = html.replace(
+                &format!("cid:{cid}"),
+                &format!("data:image/png;base64,{data}"),
+            );
+        }
+    }
+    html
+}
+
 /// The HTML part of a MIME message.
 fn html_part(mime: &[u8]) -> String {
     let message = mail_parser::MessageParser::default()
@@ -122,6 +142,60 @@ async fn the_report_the_dashboard_s_metrics_and_the_weekly_email_show_the_same_f
     if let Ok(path) = std::env::var("WINBACK_REPORT_EML") {
         std::fs::write(path, &mime).unwrap();
     }
+    // It lands in an inbox: SpamAssassin's local rules score it below 2 (5 is spam).
+    let verdict = winback_tests::spam::score(&mime);
+    println!(
+        "SpamAssassin (-L -t) scores the weekly email {:.1}:\n{}",
+        verdict.score, verdict.report
+    );
+    assert!(
+        verdict.score < 2.0,
+        "SpamAssassin scores the weekly email {}:\n{}",
+        verdict.score,
+        verdict.report
+    );
+
+    // Read on a phone (390 px wide) and on a desktop (1280 px) in headless Chromium: every chart
+    // shows and nothing is wider than the screen. WINBACK_REPORT_SCREENSHOTS=<dir> keeps the
+    // pictures (docs/images/weekly-report-phone.png and -desktop.png are these).
+    let page = dir.join("weekly-report.html");
+    std::fs::write(&page, html_with_images(&mime)).unwrap();
+    let mut browser = winback_tests::browser::Browser::launch();
+    for (name, width) in [("phone", 390), ("desktop", 1280)] {
+        let tab = browser.new_tab().unwrap();
+        let url = format!("file://{}", page.display());
+        let shot = browser.screenshot(&tab, &url, width).unwrap();
+        assert!(
+            shot.page_width <= u64::from(width),
+            "on a {name} the email is {} px wide, wider than the screen's {width}",
+            shot.page_width
+        );
+        let charts = browser
+            .evaluate(
+                &tab,
+                "Array.from(document.images).map(i => [i.naturalWidth, i.getBoundingClientRect().right])",
+            )
+            .unwrap();
+        let charts = charts.as_array().expect("the images").clone();
+        assert_eq!(charts.len(), 6, "{name}: {charts:?}");
+        for c in &charts {
+            assert!(
+                c[0].as_u64() > Some(0),
+                "{name}: a chart did not load: {charts:?}"
+            );
+            assert!(
+                c[1].as_f64() <= Some(f64::from(width)),
+                "{name}: a chart runs off the screen: {charts:?}"
+            );
+        }
+        if let Ok(out) = std::env::var("WINBACK_REPORT_SCREENSHOTS") {
+            let file = std::path::Path::new(&out).join(format!("weekly-report-{name}.png"));
+            std::fs::write(&file, &shot.png).unwrap();
+            println!("{name}: {} x {} px, {}", width, shot.height, file.display());
+        }
+        browser.close(tab).unwrap();
+    }
+    drop(browser);
 
     let records = metrics.records();
     let record = |flow: &str, variant: &str| {
@@ -259,6 +333,31 @@ async fn the_report_the_dashboard_s_metrics_and_the_weekly_email_show_the_same_f
     let snapshot = std::fs::read_to_string(&store_file).unwrap();
     let snapshot: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
     let mime_text = String::from_utf8_lossy(&mime);
+    // The text, or the HTML with its charts beside it (shown in the page, not as attachments).
+    let parts: Vec<&str> = mime_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("Content-Type: "))
+        .map(|t| t.split(';').next().unwrap_or_default().trim())
+        .filter(|t| !t.starts_with("image/"))
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            "multipart/alternative",
+            "text/plain",
+            "multipart/related",
+            "text/html"
+        ],
+        "{mime_text:.2000}"
+    );
+    let message_id = mime_text
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .expect("a Message-ID");
+    assert!(
+        message_id.trim_end().ends_with("@shop.example>"),
+        "{message_id}"
+    );
     for p in snapshot["profiles"].as_array().expect("profiles") {
         for field in ["email", "first_name"] {
             if let Some(v) = p[field].as_str().filter(|v| v.len() > 3) {

@@ -278,6 +278,11 @@ pub struct EligibilityPolicy {
     /// enrollment. Without it, step 1's own template is sent (it sees `resolved` too).
     #[serde(default)]
     pub resolved_template: Option<String>,
+    /// The template of the one win-back email a customer who chose "fewer emails" gets (it
+    /// replaces the last step's, the goodbye): it thanks them, says the shop will write rarely and
+    /// offers "unsubscribe" only. Without it, the last step's own template is sent.
+    #[serde(default)]
+    pub fewer_emails_template: Option<String>,
     /// Which addresses are kept out before the first send (role addresses, disposable domains):
     /// `[eligibility.hygiene]`. See [`crate::hygiene`].
     #[serde(default)]

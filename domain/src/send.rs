@@ -68,6 +68,49 @@ pub enum NextAction {
     Send { rewarded: bool },
 }
 
+/// How the email of a step is written for its customer: which template, and whether it offers
+/// "fewer emails". Asked by the sender once it sends (see [`email_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Letter<'a> {
+    /// The template (`templates/<locale>/<name>.*`) the email is rendered from.
+    pub template: &'a str,
+    /// Whether the email offers "fewer emails": not to a customer who already chose it (they
+    /// are offered "unsubscribe" only).
+    pub offer_fewer_emails: bool,
+}
+
+/// The email step `step` of enrollment `e` sends to the customer of `profile`, whose own
+/// template is `step_template`:
+/// - the first email of an enrollment that follows a fixed paused reason is the campaign's
+///   `resolved_template` (when it has one);
+/// - a customer who chose "fewer emails" gets only the last step of the win-back flow (see
+///   [`sequence::sends_step`]): it is the campaign's `fewer_emails_template` (when it has one),
+///   written for them, instead of the goodbye, which says it is the last email and offers
+///   "fewer emails" again;
+/// - else the step's own.
+pub fn email_for<'a>(
+    e: &Enrollment,
+    profile: &Profile,
+    step: u8,
+    step_template: &'a str,
+    eligibility: &'a EligibilityPolicy,
+) -> Letter<'a> {
+    let fewer = profile.email_status == EmailStatus::FewerEmails;
+    let template = match (
+        &e.resolved,
+        &eligibility.resolved_template,
+        &eligibility.fewer_emails_template,
+    ) {
+        (Some(_), Some(t), _) if step == 1 => t.as_str(),
+        (_, _, Some(t)) if fewer && e.flow == Flow::WinBack => t.as_str(),
+        _ => step_template,
+    };
+    Letter {
+        template,
+        offer_fewer_emails: !fewer,
+    }
+}
+
 /// Why no email may go to the customer of `profile` any more (`None`: it may). The sender asks
 /// it in [`decide`], and again with the profile read once more after it has claimed the step,
 /// right before SES: an unsubscribe from any flow's email that landed between the two reads ends

@@ -97,11 +97,23 @@ ensure_chromium() {
     [ -n "$(find_chromium)" ] || die "chromium installed but not found on PATH"
 }
 
+# SpamAssassin, for the weekly report email's spam score under its local rules
+# (cli/tests/report_figures.rs): Debian's package `spamassassin`.
+find_spamassassin() {
+    command -v spamassassin || true
+}
+
+ensure_spamassassin() {
+    [ -n "$(find_spamassassin)" ] || apt_install spamassassin
+    [ -n "$(find_spamassassin)" ] || die "spamassassin installed but not found on PATH"
+}
+
 install_all() {
     ensure_java
     ensure_dynamodb_local
     ensure_venv
     ensure_chromium
+    ensure_spamassassin
 }
 
 # ---------------------------------------------------------------- processes
@@ -203,6 +215,8 @@ export WINBACK_TABLE_SPEC=$SPEC_FILE
 export WINBACK_FAKE_SHOP_URL=http://127.0.0.1:$(cat "$RUN/shop.port")
 # Headless Chromium for the link-scanner case of the reliability suite.
 export WINBACK_CHROMIUM=$(find_chromium)
+# SpamAssassin for the weekly report email's score (spamassassin -L -t).
+export WINBACK_SPAMASSASSIN=$(find_spamassassin)
 # The sender's connection for local runs: the example campaign's checkout is Shopify, here the
 # fake shop (docs/shop.md has the real ones).
 export WINBACK_CHECKOUT_CONNECTION='{"platform":"shopify","shop":"demo.myshopify.com","access_token":"shpat-local","endpoint":"http://127.0.0.1:$(cat "$RUN/shop.port")"}'

@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -312,6 +313,15 @@ pub struct Browser {
     profile: PathBuf,
 }
 
+/// A picture of a whole page ([`Browser::screenshot`]).
+#[derive(Debug, Clone)]
+pub struct Shot {
+    pub png: Vec<u8>,
+    /// How wide the page is laid out, in CSS pixels: wider than the window, it scrolls sideways.
+    pub page_width: u64,
+    pub height: u64,
+}
+
 /// A tab: the DevTools session attached to it.
 #[derive(Debug, Clone)]
 pub struct Tab {
@@ -486,12 +496,19 @@ impl Browser {
 
     /// Opens `url` in `tab` (as following a link does) and waits for the page to load.
     pub fn open(&mut self, tab: &Tab, url: &str) -> Result<(), String> {
+        // A bound so that a page that never loads fails instead of hanging, generous enough for
+        // a machine busy with other builds (15 s was exceeded at a load average of 40).
+        self.open_within(tab, url, Duration::from_secs(60))
+    }
+
+    /// [`Browser::open`], waiting up to `wait` for the page to load.
+    fn open_within(&mut self, tab: &Tab, url: &str, wait: Duration) -> Result<(), String> {
         let nav = self.call(Some(tab), "Page.navigate", json!({ "url": url }))?;
         if let Some(e) = nav.get("errorText").and_then(Value::as_str) {
             return Err(format!("{url}: {e}"));
         }
-        if !self.wait_event(tab, "Page.loadEventFired", Duration::from_secs(15))? {
-            return Err(format!("{url} did not load within 15 s"));
+        if !self.wait_event(tab, "Page.loadEventFired", wait)? {
+            return Err(format!("{url} did not load within {} s", wait.as_secs()));
         }
         Ok(())
     }
@@ -528,6 +545,56 @@ impl Browser {
             return Err(format!("pressing {selector} led to no page within 15 s"));
         }
         Ok(())
+    }
+
+    /// Lays `url` out in `tab` at `width` CSS pixels (below 600, as a phone: the page's
+    /// `width=device-width` viewport is that wide) and takes a picture of the whole page.
+    pub fn screenshot(&mut self, tab: &Tab, url: &str, width: u32) -> Result<Shot, String> {
+        self.call(
+            Some(tab),
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600 }),
+        )?;
+        // A page of a few megabytes of images, on a machine busy with other tests: a generous
+        // bound, only so that a browser that never loads it fails instead of hanging.
+        self.open_within(tab, url, Duration::from_secs(120))?;
+        let size = self.evaluate(
+            tab,
+            "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]",
+        )?;
+        let (Some(page_width), Some(height)) = (size[0].as_u64(), size[1].as_u64()) else {
+            return Err(format!("no page size: {size}"));
+        };
+        let shot = self.call(
+            Some(tab),
+            "Page.captureScreenshot",
+            json!({
+                "format": "png",
+                "captureBeyondViewport": true,
+                "clip": { "x": 0, "y": 0, "width": page_width.max(u64::from(width)), "height": height, "scale": 1 }
+            }),
+        )?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().ok_or("no picture")?)
+            .map_err(|e| e.to_string())?;
+        Ok(Shot {
+            png,
+            page_width,
+            height,
+        })
+    }
+
+    /// The value of the JavaScript `expression` in `tab`'s page.
+    pub fn evaluate(&mut self, tab: &Tab, expression: &str) -> Result<Value, String> {
+        let out = self.call(
+            Some(tab),
+            "Runtime.evaluate",
+            json!({ "expression": expression, "returnByValue": true }),
+        )?;
+        if let Some(e) = out.get("exceptionDetails") {
+            return Err(format!("{expression}: {e}"));
+        }
+        Ok(out["result"]["value"].clone())
     }
 
     /// The tab's page as HTML.

@@ -681,6 +681,7 @@ pub async fn follow(
 pub mod browser;
 pub mod faults;
 pub mod shop;
+pub mod spam;
 
 /// The platforms connected in the local-stack tests.
 pub fn platform_keys() -> webhook::PlatformKeys {

@@ -17,8 +17,8 @@ const TREATED: RGBColor = RGBColor(0x1f, 0x6f, 0xb4);
 const HOLDOUT: RGBColor = RGBColor(0xd9, 0x6c, 0x1e);
 const BAR: RGBColor = RGBColor(0x3a, 0x8f, 0x6e);
 
-/// Width and height of every chart, in pixels: drawn at twice the size it is shown at (320 px
-/// wide on the page), so it stays sharp on a phone.
+/// Width and height of every chart, in pixels: drawn at twice the 640 px it is shown at on a
+/// desktop, so it stays sharp there and on a phone (which shows it narrower).
 pub const SIZE: (u32, u32) = (1280, 640);
 
 /// Makes the embedded font the one `plotters` draws `sans-serif` with, for every backend. Called
@@ -80,8 +80,10 @@ fn category_label(names: &[String], x: f64) -> String {
     }
 }
 
-const CAPTION: u32 = 40;
-const LABEL: u32 = 30;
+/// Caption and label sizes in the 1280-pixel drawing: a phone shows it about 350 pixels wide, so
+/// labels come out near 11 pixels.
+const CAPTION: u32 = 46;
+const LABEL: u32 = 38;
 
 /// Cumulative reactivation rate per day, treated against holdout.
 pub fn reactivation(r: &Report) -> Result<Vec<u8>, ReportError> {
@@ -111,14 +113,31 @@ pub fn reactivation(r: &Report) -> Result<Vec<u8>, ReportError> {
             * 1.15;
         let xmax = (r.series.len().max(2) - 1) as f64;
         let days = r.series.clone();
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "Came back, cumulative (% of enrolled)",
-                ("sans-serif", CAPTION),
-            )
+        // The title and the key above the plot: a key inside it would hide part of a line.
+        let (head, body) = root.split_vertically(120);
+        head.draw(&Text::new(
+            "Came back, cumulative (% of enrolled)",
+            (24, 10),
+            ("sans-serif", CAPTION),
+        ))
+        .map_err(e)?;
+        for (i, (name, colour)) in [("treated (emailed)", TREATED), ("holdout", HOLDOUT)]
+            .into_iter()
+            .enumerate()
+        {
+            let x = 24 + 420 * i as i32;
+            head.draw(&PathElement::new(
+                vec![(x, 92), (x + 48, 92)],
+                colour.stroke_width(6),
+            ))
+            .map_err(e)?;
+            head.draw(&Text::new(name, (x + 60, 72), ("sans-serif", LABEL)))
+                .map_err(e)?;
+        }
+        let mut chart = ChartBuilder::on(&body)
             .margin(24)
             .x_label_area_size(60)
-            .y_label_area_size(90)
+            .y_label_area_size(110)
             .build_cartesian_2d(0f64..xmax, 0f64..ymax)
             .map_err(e)?;
         chart
@@ -132,24 +151,12 @@ pub fn reactivation(r: &Report) -> Result<Vec<u8>, ReportError> {
             .y_label_formatter(&|y| format!("{y:.0}%"))
             .draw()
             .map_err(e)?;
-        for (points, name, colour) in [(treated, "treated", TREATED), (holdout, "holdout", HOLDOUT)]
-        {
+        for (points, colour) in [(treated, TREATED), (holdout, HOLDOUT)] {
             chart
                 .draw_series(LineSeries::new(points, colour.stroke_width(4)))
-                .map_err(e)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 36, y)], colour.stroke_width(4))
-                });
+                .map_err(e)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", LABEL))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)
+        Ok(())
     })
 }
 
@@ -222,7 +229,8 @@ pub fn lift(r: &Report) -> Result<Vec<u8>, ReportError> {
     })
 }
 
-/// A bar chart of labelled counts.
+/// A bar chart of labelled counts, one bar a row with its label to its left (labels side by side
+/// under vertical bars run into each other at a phone's width).
 pub fn bars(
     chart: &'static str,
     title: &str,
@@ -232,24 +240,28 @@ pub fn bars(
     draw_png(chart, |root| {
         let n = labels.len().max(1);
         let top = values.iter().copied().fold(1.0f64, f64::max) * 1.15;
+        // The first label at the top, as the table under the chart lists them.
+        let row = |i: usize| (n - 1 - i) as f64;
+        let label = |y: f64| category_label(labels, (n - 1) as f64 - y);
+        let widest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
         let mut c = ChartBuilder::on(root)
             .caption(title, ("sans-serif", CAPTION))
             .margin(24)
             .x_label_area_size(60)
-            .y_label_area_size(100)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..top)
+            .y_label_area_size((widest as u32 * LABEL * 6 / 10 + 40).clamp(100, 520))
+            .build_cartesian_2d(0f64..top, -0.5f64..(n as f64 - 0.5))
             .map_err(e)?;
         c.configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n)
+            .disable_y_mesh()
+            .y_labels(n)
             .label_style(("sans-serif", LABEL))
-            .x_label_formatter(&|x| category_label(labels, *x))
-            .y_label_formatter(&|y| format!("{y:.0}"))
+            .y_label_formatter(&|y| label(*y))
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .draw()
             .map_err(e)?;
         c.draw_series(values.iter().enumerate().map(|(i, v)| {
-            let x = i as f64;
-            Rectangle::new([(x - 0.35, 0.0), (x + 0.35, *v)], BAR.filled())
+            let y = row(i);
+            Rectangle::new([(0.0, y - 0.35), (*v, y + 0.35)], BAR.filled())
         }))
         .map_err(e)?;
         Ok(())

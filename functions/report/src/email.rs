@@ -1,9 +1,12 @@
 //! The weekly report email: the page `winback report` writes, with its charts as inline PNG
-//! attachments (`cid:`), the text report beside it, as one MIME message built by `mail-builder`.
-//! It names no customer: the report holds counts only.
+//! attachments (`cid:`), the text report beside it, as one MIME message built by `mail-builder`:
+//! `multipart/alternative` of the text and a `multipart/related` of the HTML and its charts (so a
+//! mail client shows the charts in the page, not as attachments after it), dated and with a
+//! Message-ID of the sender's domain. It names no customer: the report holds counts only.
 
 use chrono::{DateTime, Utc};
 use mail_builder::headers::address::Address;
+use mail_builder::mime::MimePart;
 use mail_builder::MessageBuilder;
 
 use crate::page::{self, Embed, Frame};
@@ -66,7 +69,23 @@ pub fn build(
     )?;
     let subject = subject(program);
     let text = text(program, dashboard_url);
-    let mut builder = MessageBuilder::new()
+    let mut related = vec![MimePart::new("text/html", page.html.clone())];
+    for image in page.images {
+        related.push(
+            MimePart::new("image/png", image.png)
+                .inline()
+                .cid(image.cid),
+        );
+    }
+    let body = MimePart::new(
+        "multipart/alternative",
+        vec![
+            MimePart::new("text/plain", text.clone()),
+            MimePart::new("multipart/related", related),
+        ],
+    );
+    let domain = from.rsplit_once('@').map_or("winback.report", |(_, d)| d);
+    let builder = MessageBuilder::new()
         .from(Address::new_address(
             Some("Win-back report"),
             from.to_string(),
@@ -78,11 +97,12 @@ pub fn build(
         ))
         .subject(subject.clone())
         .date(now.timestamp())
-        .html_body(page.html.clone())
-        .text_body(text.clone());
-    for image in page.images {
-        builder = builder.inline("image/png", image.cid, image.png);
-    }
+        .message_id(format!(
+            "report.{}.{}@{domain}",
+            program.win_back.campaign,
+            now.timestamp()
+        ))
+        .body(body);
     let mime = builder
         .write_to_vec()
         .map_err(|e| ReportError::Mime(e.to_string()))?;

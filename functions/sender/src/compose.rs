@@ -5,6 +5,7 @@ use shared::campaign::{self as locale, EmailContext, NpsLink, RewardView, Survey
 use shared::domain::customer::Profile;
 use shared::domain::reward::{self, Reward};
 use shared::domain::schedule;
+use shared::domain::send;
 use shared::domain::sequence::Enrollment;
 use shared::domain::survey::Reason;
 use shared::ports::Email;
@@ -69,6 +70,8 @@ pub fn compose(
             .collect(),
         _ => Vec::new(),
     };
+    // Which template, and whether it offers "fewer emails": the domain's choice.
+    let letter = send::email_for(e, profile, step, &step_config.template, &config.eligibility);
     let today = tz.date(now);
     let since = profile.first_order_at.map(|f| tz.date(f)).unwrap_or(today);
     let months = locale::months_between(since, today);
@@ -89,6 +92,7 @@ pub fn compose(
         survey,
         nps,
         fewer_emails_url: format!("{unsubscribe_url}&offer=fewer"),
+        offer_fewer_emails: letter.offer_fewer_emails,
         unsubscribe_url: unsubscribe_url.clone(),
         shop_url: config.shop_url.clone(),
         shop_name: config.shop_name.clone(),
@@ -108,14 +112,9 @@ pub fn compose(
             .map(|r| r.as_str().to_string()),
         resolved: e.resolved.clone(),
     };
-    // The first email of an enrollment that tells a paused customer their reason is fixed.
-    let template = match (&e.resolved, &config.eligibility.resolved_template) {
-        (Some(_), Some(t)) if step == 1 => t.as_str(),
-        _ => step_config.template.as_str(),
-    };
     let rendered = deps
         .campaign
-        .render_template(template, &locale_code, &ctx)
+        .render_template(letter.template, &locale_code, &ctx)
         .map_err(|source| SendError::Render { step, source })?;
     Ok(Email {
         to: profile.email.clone().unwrap_or_default(),

@@ -443,6 +443,109 @@ async fn fewer_emails_gets_only_the_last_step_at_its_usual_time() {
     assert_eq!(e.sent.iter().map(|s| s.step).collect::<Vec<_>>(), vec![3]);
 }
 
+/// `body` without its links (their signed tokens are random letters that may spell anything).
+fn without_links(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some(at) = rest.find("http") {
+        out.push_str(&rest[..at]);
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+            .map_or(rest.len(), |e| at + e);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Steps 1 to 3 of c1's enrollment processed in turn, a week apart: the one email sent.
+async fn the_one_email(w: &World, d: &Deps, mut due: StepDue) -> Email {
+    let mut t = now();
+    for step in 1..=3u8 {
+        due.step = step;
+        process_step(d, &due, t).await.unwrap();
+        t += Duration::days(8);
+    }
+    let mut emails = w.mailer.drain();
+    assert_eq!(emails.len(), 1, "one email instead of three");
+    emails.pop().unwrap().1
+}
+
+#[tokio::test]
+async fn a_customer_on_fewer_emails_gets_an_email_written_for_them() {
+    // The goodbye says "last email", that "your code still works" and offers fewer emails
+    // again: none of that may reach a customer who chose fewer emails, in any locale.
+    for (locale, thanks, last_email, still_works) in [
+        ("en", "Thank you for staying", "last email", "still works"),
+        (
+            "sv",
+            "Tack för att du stannar",
+            "sista mejlet",
+            "fortfarande",
+        ),
+        ("da", "Tak, fordi du bliver", "sidste e-mail", "stadig"),
+        (
+            "pl",
+            "Dziękujemy, że zostajesz",
+            "ostatnia wiadomość",
+            "Jeśli zmienisz zdanie",
+        ),
+        (
+            "pt",
+            "Obrigado por continuar",
+            "último e-mail",
+            "continua válido",
+        ),
+    ] {
+        let (w, d) = world();
+        let due = enrolled(&w, "c1", locale).await;
+        let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+        p.email_status = EmailStatus::FewerEmails;
+        w.store.save_profile(&p).await.unwrap();
+        let email = the_one_email(&w, &d, due).await;
+        // The code it names is the one issued to them for this email, and no other.
+        let code = enrollment(&w)
+            .await
+            .reward_code
+            .expect("the last step's reward");
+        let reward = reward_of(&w, &code).await;
+        assert_eq!((reward.customer_id.as_str(), reward.step), ("c1", 3));
+        assert_eq!(w.store.all_rewards().len(), 1, "no other code exists");
+        for body in [&email.html, &email.text] {
+            let words = without_links(body);
+            assert!(words.contains(thanks), "{locale}: {body}");
+            assert!(words.contains(&code), "{locale}: {body}");
+            assert_eq!(words.matches("WB-").count(), words.matches(&code).count());
+            for said in [last_email, still_works] {
+                assert!(!words.contains(said), "{locale}: {said:?} in {body}");
+            }
+            assert!(!body.contains("offer=fewer"), "{locale}: {body}");
+            assert!(body.contains("/v1/unsubscribe?t="), "{locale}: {body}");
+        }
+        assert!(!email.subject.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_customer_on_fewer_emails_without_a_reward_is_told_of_no_code() {
+    let (w, d) = world();
+    let due = paying_in(&w, "NOK").await;
+    let mut p = w.store.get_profile("c1").await.unwrap().unwrap();
+    p.email_status = EmailStatus::FewerEmails;
+    w.store.save_profile(&p).await.unwrap();
+    let email = the_one_email(&w, &d, due).await;
+    assert_eq!(enrollment(&w).await.reward_code, None);
+    assert!(w.store.all_rewards().is_empty());
+    for body in [&email.html, &email.text] {
+        let words = without_links(body);
+        assert!(words.contains("Tack för att du stannar"), "{body}");
+        for said in ["WB-", "kod", "sista mejlet"] {
+            assert!(!words.contains(said), "{said:?} in {body}");
+        }
+        assert!(!body.contains("offer=fewer"), "{body}");
+    }
+}
+
 #[tokio::test]
 async fn a_reward_variant_issues_its_own_reward() {
     let (w, d) = world();

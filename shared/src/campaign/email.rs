@@ -33,6 +33,9 @@ pub struct EmailContext {
     pub nps: Vec<NpsLink>,
     pub unsubscribe_url: String,
     pub fewer_emails_url: String,
+    /// Whether the email offers "fewer emails": not to a customer who already chose it (see
+    /// `domain::send::email_for`); the shipped layout then offers "unsubscribe" only.
+    pub offer_fewer_emails: bool,
     pub shop_url: String,
     pub shop_name: String,
     /// 1-based number of this step.
@@ -157,6 +160,7 @@ pub(crate) fn full_sample(locale: &str, reward_kind: RewardKind) -> EmailContext
             .collect(),
         unsubscribe_url: "https://links.example.com/u?t=sample".into(),
         fewer_emails_url: "https://links.example.com/f?t=sample".into(),
+        offer_fewer_emails: true,
         shop_url: "https://shop.example.com".into(),
         shop_name: "Sample Shop".into(),
         step: 1,
@@ -190,6 +194,7 @@ pub(crate) fn empty_sample(locale: &str) -> EmailContext {
         years_as_customer: 0,
         months_as_customer: 0,
         order_count: 1,
+        offer_fewer_emails: false,
         ..full_sample(locale, RewardKind::AmountOff)
     }
 }

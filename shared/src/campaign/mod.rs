@@ -132,6 +132,7 @@ impl Campaign {
         let templates = Templates::compile(files)?;
         let mut steps: Vec<String> = config.steps.iter().map(|s| s.template.clone()).collect();
         steps.extend(config.eligibility.resolved_template.clone());
+        steps.extend(config.eligibility.fewer_emails_template.clone());
         if let Some(celebration) = &config.celebration {
             steps.extend(celebration.steps.iter().map(|s| s.template.clone()));
         }
@@ -210,8 +211,8 @@ impl Campaign {
         self.render_template(&step_config.template, locale, ctx)
     }
 
-    /// Renders the email of template `template` (a step's, or `resolved_template`) for a
-    /// customer whose locale is `locale`.
+    /// Renders the email of template `template` (a step's, `resolved_template` or
+    /// `fewer_emails_template`) for a customer whose locale is `locale`.
     pub fn render_template(
         &self,
         template: &str,
@@ -327,6 +328,7 @@ pub mod embedded {
         "templates/en/offer.subject", "templates/en/offer.html", "templates/en/offer.txt",
         "templates/en/missing.subject", "templates/en/missing.html", "templates/en/missing.txt",
         "templates/en/goodbye.subject", "templates/en/goodbye.html", "templates/en/goodbye.txt",
+        "templates/en/rarely.subject", "templates/en/rarely.html", "templates/en/rarely.txt",
         "templates/en/fixed.subject", "templates/en/fixed.html", "templates/en/fixed.txt",
         "templates/en/checkin.subject", "templates/en/checkin.html", "templates/en/checkin.txt",
         "templates/en/tips.subject", "templates/en/tips.html", "templates/en/tips.txt",
@@ -339,6 +341,7 @@ pub mod embedded {
         "templates/sv/offer.subject", "templates/sv/offer.html", "templates/sv/offer.txt",
         "templates/sv/missing.subject", "templates/sv/missing.html", "templates/sv/missing.txt",
         "templates/sv/goodbye.subject", "templates/sv/goodbye.html", "templates/sv/goodbye.txt",
+        "templates/sv/rarely.subject", "templates/sv/rarely.html", "templates/sv/rarely.txt",
         "templates/sv/fixed.subject", "templates/sv/fixed.html", "templates/sv/fixed.txt",
         "templates/sv/checkin.subject", "templates/sv/checkin.html", "templates/sv/checkin.txt",
         "templates/sv/tips.subject", "templates/sv/tips.html", "templates/sv/tips.txt",
@@ -351,6 +354,7 @@ pub mod embedded {
         "templates/da/offer.subject", "templates/da/offer.html", "templates/da/offer.txt",
         "templates/da/missing.subject", "templates/da/missing.html", "templates/da/missing.txt",
         "templates/da/goodbye.subject", "templates/da/goodbye.html", "templates/da/goodbye.txt",
+        "templates/da/rarely.subject", "templates/da/rarely.html", "templates/da/rarely.txt",
         "templates/da/fixed.subject", "templates/da/fixed.html", "templates/da/fixed.txt",
         "templates/da/checkin.subject", "templates/da/checkin.html", "templates/da/checkin.txt",
         "templates/da/tips.subject", "templates/da/tips.html", "templates/da/tips.txt",
@@ -363,6 +367,7 @@ pub mod embedded {
         "templates/pl/offer.subject", "templates/pl/offer.html", "templates/pl/offer.txt",
         "templates/pl/missing.subject", "templates/pl/missing.html", "templates/pl/missing.txt",
         "templates/pl/goodbye.subject", "templates/pl/goodbye.html", "templates/pl/goodbye.txt",
+        "templates/pl/rarely.subject", "templates/pl/rarely.html", "templates/pl/rarely.txt",
         "templates/pl/fixed.subject", "templates/pl/fixed.html", "templates/pl/fixed.txt",
         "templates/pl/checkin.subject", "templates/pl/checkin.html", "templates/pl/checkin.txt",
         "templates/pl/tips.subject", "templates/pl/tips.html", "templates/pl/tips.txt",
@@ -375,6 +380,7 @@ pub mod embedded {
         "templates/pt/offer.subject", "templates/pt/offer.html", "templates/pt/offer.txt",
         "templates/pt/missing.subject", "templates/pt/missing.html", "templates/pt/missing.txt",
         "templates/pt/goodbye.subject", "templates/pt/goodbye.html", "templates/pt/goodbye.txt",
+        "templates/pt/rarely.subject", "templates/pt/rarely.html", "templates/pt/rarely.txt",
         "templates/pt/fixed.subject", "templates/pt/fixed.html", "templates/pt/fixed.txt",
         "templates/pt/checkin.subject", "templates/pt/checkin.html", "templates/pt/checkin.txt",
         "templates/pt/tips.subject", "templates/pt/tips.html", "templates/pt/tips.txt",

@@ -110,7 +110,7 @@ pub(crate) fn validate(c: &CampaignConfig) -> Result<(), CampaignError> {
     validate_sending_and_steps(c)?;
     validate_flow_priority(c)?;
     validate_targeting(c)?;
-    validate_resolved_template(c)?;
+    validate_extra_templates(c)?;
     validate_rewards(c)?;
     validate_checkout(c)?;
     validate_experiment(c)
@@ -429,16 +429,31 @@ fn validate_sending_and_steps(c: &CampaignConfig) -> Result<(), CampaignError> {
     Ok(())
 }
 
-fn validate_resolved_template(c: &CampaignConfig) -> Result<(), CampaignError> {
-    match &c.eligibility.resolved_template {
-        Some(t) if !is_slug(t, &['_']) || t.starts_with('_') => Err(invalid(
+/// `eligibility.resolved_template` and `eligibility.fewer_emails_template`: template names.
+fn validate_extra_templates(c: &CampaignConfig) -> Result<(), CampaignError> {
+    for (key, template) in [
+        (
             "eligibility.resolved_template",
-            format!(
-                "must be a template name of lowercase letters, digits, `-` or `_` not starting with `_`, got {t:?}"
-            ),
-        )),
-        _ => Ok(()),
+            &c.eligibility.resolved_template,
+        ),
+        (
+            "eligibility.fewer_emails_template",
+            &c.eligibility.fewer_emails_template,
+        ),
+    ] {
+        match template {
+            Some(t) if !is_slug(t, &['_']) || t.starts_with('_') => {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "must be a template name of lowercase letters, digits, `-` or `_` not starting with `_`, got {t:?}"
+                    ),
+                ))
+            }
+            _ => {}
+        }
     }
+    Ok(())
 }
 
 /// The rules every sequence follows: at least one step, at most `max_steps`, template names,

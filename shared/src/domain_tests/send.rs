@@ -86,3 +86,56 @@ fn an_unmailable_customer_ends_the_enrollment_with_the_reason() {
         }
     );
 }
+
+#[test]
+fn a_customer_on_fewer_emails_gets_the_email_written_for_them_offering_no_fewer_emails() {
+    use crate::domain::sequence::Flow;
+    use crate::domain::survey::{Reason, Resolved};
+    let c = example_campaign();
+    let now = Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap();
+    let e = started(&c, now);
+    let mut p = Profile::new("c1".parse().unwrap());
+    let goodbye = c.steps[2].template.as_str();
+    assert_eq!(goodbye, "goodbye");
+    let letter =
+        |e: &Enrollment, p: &Profile, step, own| email_for(e, p, step, own, &c.eligibility);
+    assert_eq!(
+        letter(&e, &p, 3, goodbye),
+        Letter {
+            template: "goodbye",
+            offer_fewer_emails: true
+        }
+    );
+    p.email_status = EmailStatus::FewerEmails;
+    assert_eq!(
+        letter(&e, &p, 3, goodbye),
+        Letter {
+            template: "rarely",
+            offer_fewer_emails: false
+        }
+    );
+    // Another flow's step keeps its own template, still without "fewer emails".
+    let mut at_risk = e.clone();
+    at_risk.flow = Flow::AtRisk;
+    assert_eq!(
+        letter(&at_risk, &p, 3, "nudge"),
+        Letter {
+            template: "nudge",
+            offer_fewer_emails: false
+        }
+    );
+    // A campaign without the key sends the last step's own template.
+    let mut without = c.eligibility.clone();
+    without.fewer_emails_template = None;
+    assert_eq!(email_for(&e, &p, 3, goodbye, &without).template, "goodbye");
+    // The first email after a fixed reason is the "we fixed it" email, whoever gets it.
+    let mut resolved = e.clone();
+    resolved.resolved = Some(Resolved {
+        reason: Reason::Quality,
+        note: "fixed".into(),
+    });
+    assert_eq!(letter(&resolved, &p, 1, "offer").template, "fixed");
+    p.email_status = EmailStatus::Subscribed;
+    assert_eq!(letter(&resolved, &p, 1, "offer").template, "fixed");
+    assert_eq!(letter(&resolved, &p, 2, "missing").template, "missing");
+}

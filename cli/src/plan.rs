@@ -488,6 +488,7 @@ mod tests {
                 currency: None,
                 order_id: None,
                 refunded: Default::default(),
+                refund_ids: Vec::new(),
                 lines: Vec::new(),
             });
         }
@@ -533,6 +534,7 @@ mod tests {
                 currency: None,
                 order_id: None,
                 refunded: Default::default(),
+                refund_ids: Vec::new(),
                 lines: Vec::new(),
             });
         }

@@ -222,6 +222,7 @@ fn profile(id: &str) -> Profile {
         currency: None,
         order_id: None,
         refunded: Default::default(),
+        refund_ids: Vec::new(),
         lines: Vec::new(),
     });
     p
@@ -642,6 +643,7 @@ fn lapsed(id: &str) -> Profile {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            refund_ids: Vec::new(),
             lines: Vec::new(),
         });
     }
@@ -653,6 +655,7 @@ fn lapsed(id: &str) -> Profile {
         currency: None,
         order_id: None,
         refunded: Default::default(),
+        refund_ids: Vec::new(),
         lines: Vec::new(),
     });
     p.due_at = Some(now() - Duration::hours(1));

@@ -108,7 +108,7 @@ pub trait ErasureStore: Send + Sync {
 /// That order `order_id` from `source` is customer `customer_id`'s, remembered until
 /// `expires_at`: what a refund that names only the order (Shopify's `refunds/create`) is found
 /// by.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderOwner {
     /// Where the order id comes from: `shopify`, `woocommerce`, `stripe`, or `shop` (the
     /// activity contract and the orders CSV).

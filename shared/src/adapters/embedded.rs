@@ -33,6 +33,9 @@ struct Tables {
     fits: BTreeMap<String, CampaignFit>,
     /// The order index: (source, order id) → (customer id, expiry).
     orders: BTreeMap<(String, String), (String, DateTime<Utc>)>,
+    /// Each order index item listed under the customers it was put for: (customer, source, order
+    /// id).
+    order_listings: std::collections::BTreeSet<(String, String, String)>,
 }
 
 /// An in-memory [`Store`]. Thread-safe; every operation is atomic.
@@ -291,10 +294,10 @@ impl ErasureStore for MemoryStore {
     async fn orders_of(&self, customer_id: &str) -> StoreResult<Vec<(String, String)>> {
         Ok(self
             .lock()
-            .orders
+            .order_listings
             .iter()
-            .filter(|(_, (c, _))| c == customer_id)
-            .map(|(k, _)| k.clone())
+            .filter(|(c, _, _)| c == customer_id)
+            .map(|(_, source, id)| (source.clone(), id.clone()))
             .collect())
     }
 
@@ -310,6 +313,12 @@ impl ErasureStore for MemoryStore {
             t.orders.remove(&key);
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
+        let (source, order_id) = key;
+        if t.order_listings
+            .remove(&(customer_id.to_string(), source, order_id))
+        {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 }
@@ -319,6 +328,8 @@ impl OrderIndex for MemoryStore {
     async fn put_order_owners(&self, owners: &[OrderOwner]) -> StoreResult<()> {
         let mut t = self.lock();
         for o in owners {
+            t.order_listings
+                .insert((o.customer_id.clone(), o.source.clone(), o.order_id.clone()));
             t.orders.insert(
                 (o.source.clone(), o.order_id.clone()),
                 (o.customer_id.clone(), o.expires_at),

@@ -63,13 +63,22 @@ impl DynamoStore {
 #[async_trait]
 impl OrderIndex for DynamoStore {
     async fn put_order_owners(&self, owners: &[OrderOwner]) -> StoreResult<()> {
-        // One item per order (a batch may not name a key twice): the last owner given wins.
+        // One item per key (a batch may not name a key twice): the last owner given wins the
+        // order's item; each customer it was given for keeps a listing.
         let mut latest: HashMap<(&str, &str), &OrderOwner> = HashMap::new();
+        let mut listed: HashMap<(&str, &str, &str), &OrderOwner> = HashMap::new();
         for o in owners {
             latest.insert((&o.source, &o.order_id), o);
+            listed.insert((&o.customer_id, &o.source, &o.order_id), o);
         }
-        let (listings, items): (Vec<Item>, Vec<Item>) =
-            latest.into_values().map(Self::order_items).unzip();
+        let listings: Vec<Item> = listed
+            .into_values()
+            .map(|o| Self::order_items(o).0)
+            .collect();
+        let items: Vec<Item> = latest
+            .into_values()
+            .map(|o| Self::order_items(o).1)
+            .collect();
         // Listed first, so an erasure finds every index item that was written.
         self.batch_put(listings).await?;
         self.batch_put(items).await

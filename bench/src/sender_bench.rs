@@ -452,6 +452,19 @@ pub async fn run(out: &mut Vec<Figure>, notes: &mut Notes) -> Result<(), BenchEr
     cpu(out)?;
     eprintln!("  sender: end to end on the embedded store");
     end_to_end(out).await?;
+    notes.push((
+        BENCH,
+        "Checkout: the due steps of 500 enrolled customers, with the example campaign's Shopify checkout \
+         connected (the in-memory shop, `MemoryCheckout`), each SQS message delivered twice as \
+         SQS may deliver it. A call is one `Checkout::create_code` or `disable_code`: for Shopify \
+         one GraphQL `discountCodeBasicCreate`, for WooCommerce one `POST /coupons`, for Stripe \
+         two requests (the coupon, then the promotion code). The sender creates each issued code \
+         once, before its email: the reward records `in_checkout_at`, so the second delivery, \
+         and a later email that reuses the code, ask the shop nothing. A code replaced by a later \
+         email (the survey answer changed the reward) costs one more call, to disable it; none \
+         is replaced here."
+            .to_string(),
+    ));
     eprintln!("  sender: writes per email on DynamoDB Local");
     dynamo_writes(out, notes).await?;
     eprintln!("  sender: sustained rate against a throttling SES stand-in");

@@ -52,6 +52,7 @@ pub fn customer(i: usize, due: bool) -> Profile {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            refund_ids: Vec::new(),
             lines: Vec::new(),
         });
     }

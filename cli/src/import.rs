@@ -9,7 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use shared::adapters::embedded::{MemoryBus, MemoryStore};
 use shared::campaign::config::CampaignConfig;
 use shared::domain::customer::Profile;
-use shared::ports::Store;
+use std::collections::HashMap;
+
+use shared::ports::{OrderOwner, Store};
 use shared::retry::RetryPolicy;
 
 use crate::error::{CliError, CliResult};
@@ -134,10 +136,14 @@ pub const MERGE_CONCURRENCY: usize = 16;
 /// Merges the file's customers into a store the webhook may be writing to at the same time:
 /// each customer is read, merged and written with a conditional (versioned) write, and merged
 /// again from the newer state when the webhook wrote first, so an unsubscribe, bounce or order
-/// that arrives during the import is never undone.
+/// that arrives during the import is never undone. Each order with an id is then remembered in
+/// the order index under `source` ([`shared::domain::activity::source`]), as the webhook
+/// remembers the orders it records, so a refund naming only the order finds its customer (not
+/// for an erased customer).
 pub async fn import_profiles(
     store: &dyn Store,
     rows: &[OrderRow],
+    source: &str,
     policy: &shared::campaign::config::LapsePolicy,
     at: DateTime<Utc>,
     pb: &ProgressBar,
@@ -145,23 +151,37 @@ pub async fn import_profiles(
     let fresh = orders::build_profiles(rows, policy, at, None);
     pb.set_length(fresh.len() as u64);
     let customers = fresh.len();
+    let mut orders_of: HashMap<&str, Vec<OrderOwner>> = HashMap::new();
+    for r in rows {
+        if let Some(order_id) = &r.order_id {
+            let owner = OrderOwner::new(source, order_id, &r.customer_id, r.ordered_at);
+            if owner.expires_at > at {
+                orders_of.entry(&r.customer_id).or_default().push(owner);
+            }
+        }
+    }
+    let orders_of = &orders_of;
     futures::stream::iter(fresh)
         .map(|new| async move {
             let mut attempt = 0;
-            loop {
+            let (written, due, erased) = loop {
                 attempt += 1;
                 let old = store.get_profile(&new.customer_id).await?;
                 let merged = merge_into(old.clone(), new.clone(), policy, at);
                 let due = merged.due_at.is_some_and(|d| d <= at);
                 if old.as_ref() == Some(&merged) {
-                    return Ok::<_, CliError>((0, due));
+                    break (0, due, merged.erased);
                 }
                 match store.save_profile(&merged).await {
-                    Ok(_) => return Ok((1, due)),
+                    Ok(_) => break (1, due, merged.erased),
                     Err(e) if e.is_conflict() && attempt < MERGE_ATTEMPTS => continue,
                     Err(e) => return Err(e.into()),
                 }
+            };
+            if let Some(owners) = orders_of.get(new.customer_id.as_str()).filter(|_| !erased) {
+                store.put_order_owners(owners).await?;
             }
+            Ok::<_, CliError>((written, due))
         })
         .buffer_unordered(MERGE_CONCURRENCY)
         .inspect(|_| pb.inc(1))
@@ -279,7 +299,15 @@ pub async fn run(
     );
     let pb = bar(0, "importing customers");
     let lapse = shared::fitted::lapse_policy(store.as_ref(), &campaign.name, &campaign.lapse).await;
-    let merged = import_profiles(store.as_ref(), &parsed.rows, &lapse, at, &pb).await?;
+    let merged = import_profiles(
+        store.as_ref(),
+        &parsed.rows,
+        shared::domain::activity::source::SHOP,
+        &lapse,
+        at,
+        &pb,
+    )
+    .await?;
     pb.finish_and_clear();
     let summary = rebuild(store.clone(), campaign, at).await?;
     save_target(target, memory.as_deref(), campaign).await?;
@@ -303,6 +331,51 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use shared::campaign::testing::example_campaign;
+
+    #[tokio::test]
+    async fn imported_orders_with_an_id_are_remembered_as_their_customer_s_unless_erased() {
+        use shared::ports::{OrderIndex, ProfileStore};
+        let store = MemoryStore::new();
+        let at = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+        let c = example_campaign();
+        let mut gone = Profile::new("c3".parse().unwrap());
+        gone.erased = true;
+        store.save_profile(&gone).await.unwrap();
+        let rows = orders::read_orders_from(
+            "customer_id,email,ordered_at,amount,order_id\n\
+             c1,a@example.com,2026-01-01,10,1001\n\
+             c2,b@example.com,2026-01-02,20,1002\n\
+             c2,b@example.com,2023-01-02,20,900\n\
+             c3,c@example.com,2026-01-03,30,1003\n"
+                .as_bytes(),
+            Path::new("x.csv"),
+        )
+        .unwrap()
+        .rows;
+        import_profiles(&store, &rows, "shop", &c.lapse, at, &ProgressBar::hidden())
+            .await
+            .unwrap();
+        let owner = |id: &'static str| {
+            let store = &store;
+            async move { store.order_owner("shop", id, at).await.unwrap() }
+        };
+        assert_eq!(owner("1001").await.as_deref(), Some("c1"));
+        assert_eq!(owner("1002").await.as_deref(), Some("c2"));
+        assert_eq!(
+            owner("900").await,
+            None,
+            "older than the index keeps orders"
+        );
+        assert_eq!(
+            owner("1003").await,
+            None,
+            "an erased customer is not listed again"
+        );
+        assert_eq!(
+            store.order_owner("shopify", "1001", at).await.unwrap(),
+            None
+        );
+    }
 
     #[tokio::test]
     async fn importing_twice_merges_orders_instead_of_replacing_them() {
@@ -349,7 +422,7 @@ mod tests {
             let store = &store;
             let lapse = &lapse;
             async move {
-                import_profiles(store, &rows, lapse, at, &ProgressBar::hidden())
+                import_profiles(store, &rows, "shop", lapse, at, &ProgressBar::hidden())
                     .await
                     .unwrap();
                 store.get_profile("c1").await.unwrap().unwrap()
@@ -414,7 +487,7 @@ mod tests {
                 .unwrap()
                 .rows;
             let lapse = example_campaign().lapse;
-            import_profiles(store, &rows, &lapse, at, &ProgressBar::hidden())
+            import_profiles(store, &rows, "shop", &lapse, at, &ProgressBar::hidden())
                 .await
                 .unwrap();
             store.get_profile("c1").await.unwrap().unwrap()
@@ -469,6 +542,7 @@ mod tests {
         import_profiles(
             store.as_ref(),
             &parsed.rows,
+            "shop",
             &c.lapse,
             at,
             &ProgressBar::hidden(),

@@ -421,6 +421,7 @@ pub fn build_profiles(
             currency: r.currency.clone(),
             order_id: r.order_id.clone(),
             refunded: r.refunded,
+            refund_ids: Vec::new(),
             lines: line.into_iter().filter(|_| r.order_id.is_some()).collect(),
         };
         open.push((r.customer_id.as_str(), order));

@@ -547,6 +547,7 @@ mod tests {
                 currency: None,
                 order_id: None,
                 refunded: Default::default(),
+                refund_ids: Vec::new(),
                 lines: Vec::new(),
             });
         }
@@ -592,6 +593,7 @@ mod tests {
                 currency: None,
                 order_id: None,
                 refunded: Default::default(),
+                refund_ids: Vec::new(),
                 lines: Vec::new(),
             });
         }

@@ -1,5 +1,6 @@
 //! A JSON snapshot of the embedded store, so `import`, `plan`, `report` and `simulate` can share
-//! a store without AWS: profiles, enrollments, rewards, metric counters and stored customer models.
+//! a store without AWS: profiles, enrollments, rewards, metric counters, stored customer models
+//! and the order index.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,7 +12,9 @@ use shared::domain::metrics::{CohortKey, CounterRow, Counts};
 use shared::domain::model::CampaignFit;
 use shared::domain::reward::Reward;
 use shared::domain::sequence::Enrollment;
-use shared::ports::{EnrollmentStore, FitStore, MetricsStore, ProfileStore, RewardStore};
+use shared::ports::{
+    EnrollmentStore, FitStore, MetricsStore, OrderIndex, OrderOwner, ProfileStore, RewardStore,
+};
 
 use crate::error::{CliError, CliResult};
 
@@ -31,6 +34,9 @@ pub struct Snapshot {
     /// Each campaign's stored customer model (absent from snapshots written before there was one).
     #[serde(default)]
     pub fits: Vec<CampaignFit>,
+    /// The order index: whose order each remembered order id is (absent from older snapshots).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orders: Vec<OrderOwner>,
 }
 
 impl Snapshot {
@@ -48,6 +54,7 @@ impl Snapshot {
             rewards: store.all_rewards(),
             counters,
             fits: store.all_fits(),
+            orders: store.all_order_owners(),
         })
     }
 
@@ -98,6 +105,7 @@ impl Snapshot {
     pub async fn restore(&self) -> CliResult<MemoryStore> {
         let store = MemoryStore::new();
         store.put_profiles(&self.profiles).await?;
+        store.put_order_owners(&self.orders).await?;
         for f in &self.fits {
             store
                 .save_fit(&CampaignFit {

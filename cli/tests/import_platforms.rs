@@ -15,7 +15,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 use shared::campaign::testing::example;
 use shared::domain::customer::{EmailStatus, Profile};
-use shared::ports::{ProfileStore, Store};
+use shared::ports::{OrderIndex, ProfileStore, Store};
 use shared::retry::RetryPolicy;
 use tokio::sync::Mutex;
 use winback_cli::import::Target;
@@ -273,6 +273,18 @@ async fn whole_history(platform: Platform) {
         "{platform:?}: {:?}",
         sample.orders
     );
+    // Each order is remembered under its platform's order id, so a refund that names only the
+    // order (Shopify's refunds/create) finds its customer.
+    let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    for o in &sample.orders {
+        let order_id = o.order_id.as_deref().unwrap();
+        let owner = table.store.order_owner(platform.name(), order_id, at).await;
+        assert_eq!(
+            owner.unwrap().as_deref(),
+            Some(sample.customer_id.as_str()),
+            "{platform:?}: order {order_id}"
+        );
+    }
 
     // The whole history again adds nothing (only due times move: the rebuild after the first
     // run stored the model fitted on these customers, which the second run's merge reads).

@@ -96,6 +96,7 @@ async fn an_import_racing_webhook_unsubscribes_and_bounces_undoes_none_of_them()
     let import = import_profiles(
         import_store.as_ref() as &dyn Store,
         &rows,
+        "shop",
         &example().config().lapse,
         now(),
         &pb,

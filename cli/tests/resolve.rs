@@ -99,6 +99,7 @@ async fn paused(w: &World, id: &str, status: EmailStatus) {
         currency: None,
         order_id: None,
         refunded: Default::default(),
+        refund_ids: Vec::new(),
         lines: Vec::new(),
     });
     p.tags.insert(Reason::Quality.tag());

@@ -52,10 +52,22 @@ pub struct ProfileFields {
     pub renewal_due_at: Option<DateTime<Utc>>,
 }
 
+/// Where an order id comes from, so equal ids of two systems never meet: the platform whose
+/// webhook (or import) named it, or [`SHOP`] for the shop's own (the activity contract and the
+/// orders CSV).
+pub mod source {
+    pub const SHOP: &str = "shop";
+    pub const SHOPIFY: &str = "shopify";
+    pub const WOOCOMMERCE: &str = "woocommerce";
+    pub const STRIPE: &str = "stripe";
+}
+
 /// A validated activity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Activity {
     pub event_id: String,
+    /// Where `order_id` comes from ([`source`]).
+    pub source: &'static str,
     pub customer_id: CustomerId,
     pub kind: Kind,
     pub occurred_at: DateTime<Utc>,
@@ -90,6 +102,7 @@ impl Activity {
     ) -> Activity {
         Activity {
             event_id,
+            source: source::SHOP,
             customer_id,
             kind,
             occurred_at,
@@ -137,7 +150,7 @@ pub fn attribute(
     a: &Activity,
     policy: &Policy<'_>,
 ) -> (Option<Enrollment>, Attribution) {
-    if let (Kind::Refund, Some(refunded)) = (a.kind, a.refunded) {
+    if let (Kind::Refund, Some(refunded)) = (a.kind, &a.refunded) {
         return refund::enrollment(
             e,
             a.order_key(),
@@ -162,6 +175,7 @@ pub fn attribute(
             minor: amount.0,
             currency: currency.to_string(),
             refunded_minor: 0,
+            refund_ids: Vec::new(),
         }),
         _ => None,
     };
@@ -331,6 +345,7 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
                         currency: None,
                         order_id: Some(a.order_key().to_string()),
                         refunded: Money::ZERO,
+                        refund_ids: Vec::new(),
                         lines: a.lines.iter().take(ORDER_LINES).cloned().collect(),
                     },
                     currency,
@@ -340,7 +355,7 @@ fn apply(profile: &mut Profile, a: &Activity, still_with_us: &[Kind]) {
         }
         // The order's value comes off; a cancelled one is as if never placed.
         Kind::Refund => {
-            if let Some(refunded) = a.refunded {
+            if let Some(refunded) = &a.refunded {
                 refund::profile(profile, a.order_key(), refunded);
             }
         }
@@ -742,6 +757,7 @@ mod tests {
     fn activity(kind: Kind, when: DateTime<Utc>, amount: Option<(&str, &str)>) -> Activity {
         Activity {
             event_id: "ev-1".into(),
+            source: source::SHOP,
             customer_id: CustomerId::parse(CUSTOMER).unwrap(),
             kind,
             occurred_at: when,

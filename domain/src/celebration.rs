@@ -154,6 +154,7 @@ mod tests {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            refund_ids: Vec::new(),
             lines: Vec::new(),
         });
         assert_eq!(

@@ -60,6 +60,9 @@ pub struct OrderRecord {
     /// cancellation removes the order).
     #[serde(default, skip_serializing_if = "Money::is_zero")]
     pub refunded: Money,
+    /// The platform's ids of the refunds `refunded` counts (see [`crate::refund::Refunded`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refund_ids: Vec<String>,
     /// The order's lines, at most [`ORDER_LINES`] (`product` and `category` are the first
     /// line's when the shop sends lines).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -353,6 +356,7 @@ impl Profile {
                         currency: currency.cloned(),
                         order_id: None,
                         refunded: Default::default(),
+                        refund_ids: Vec::new(),
                         lines: Vec::new(),
                     })
                 })
@@ -691,6 +695,7 @@ mod tests {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            refund_ids: Vec::new(),
             lines: Vec::new(),
         }
     }

@@ -799,6 +799,7 @@ mod tests {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            refund_ids: Vec::new(),
             lines: Vec::new(),
         });
         for g in gaps {
@@ -811,6 +812,7 @@ mod tests {
                 currency: None,
                 order_id: None,
                 refunded: Default::default(),
+                refund_ids: Vec::new(),
                 lines: Vec::new(),
             });
         }

@@ -3,11 +3,13 @@
 //! whose every counted order was refunded or cancelled within the attribution window is no
 //! longer a win. A redeemed reward code stays redeemed: a refund never re-enables it.
 //!
-//! Refunds arrive in two shapes: one refund at a time (Shopify's `refunds/create`, the activity
-//! contract), deduplicated by their event id, and the total refunded so far (Stripe's
-//! `amount_refunded`, WooCommerce's order), which is idempotent by itself. Both are
-//! [`Refunded`]; each order remembers what was refunded of it, so neither ever takes back more
-//! than the order was worth.
+//! Refunds arrive in two shapes: one refund at a time (the activity contract), deduplicated by
+//! their event id, and the total refunded so far (Stripe's `amount_refunded`, WooCommerce's
+//! order), which is idempotent by itself. Shopify sends both for the same refund, in no set
+//! order: `refunds/create` (this refund, by its id) and `orders/updated` (every refund of the
+//! order so far, each by its id). Each is a [`Refunded`]; each order remembers what was refunded
+//! of it, and which of the platform's refund ids that counts, so a refund delivered both ways is
+//! taken off once, and nothing ever takes back more than the order was worth.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -15,8 +17,12 @@ use super::customer::{OrderRecord, Profile};
 use super::money::Money;
 use super::sequence::{Attribution, Enrollment, Status, TakenBack};
 
+/// How many of the platform's refund ids an order remembers (the latest): more refunds of one
+/// order than this are rare, and a delivery of an older one than these is then taken as new.
+pub const REFUND_IDS: usize = 20;
+
 /// How much of an order a refund takes back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refunded {
     /// The whole order: a cancellation, or a refund of everything.
     Whole,
@@ -24,16 +30,50 @@ pub enum Refunded {
     This(Money),
     /// Everything refunded of the order so far.
     SoFar(Money),
+    /// One refund the platform names by `id` (Shopify's `refunds/create`): [`Refunded::This`],
+    /// unless the order already counts that id.
+    Named { id: String, amount: Money },
+    /// Every refund of the order so far, each by the platform's id (Shopify's `orders/updated`):
+    /// [`Refunded::SoFar`] of their sum, and each id is counted from then on.
+    AllNamed(Vec<(String, Money)>),
 }
 
 impl Refunded {
     /// What is refunded in all of an order worth `minor`, `before` of which was refunded
     /// already: never more than the order, never less than before (a total delivered late).
-    pub fn total(self, minor: i64, before: i64) -> i64 {
+    pub fn total(&self, minor: i64, before: i64) -> i64 {
+        self.apply(minor, before, &mut Vec::new())
+    }
+
+    /// [`Refunded::total`], for an order that counts the refund ids `ids`, which it adds to
+    /// (keeping the latest [`REFUND_IDS`]).
+    pub fn apply(&self, minor: i64, before: i64, ids: &mut Vec<String>) -> i64 {
+        let mut count = |id: &str| {
+            if ids.iter().any(|i| i == id) {
+                false
+            } else {
+                ids.push(id.to_string());
+                if ids.len() > REFUND_IDS {
+                    ids.remove(0);
+                }
+                true
+            }
+        };
         let total = match self {
             Refunded::Whole => minor,
             Refunded::This(m) => before.saturating_add(m.0.max(0)),
             Refunded::SoFar(m) => m.0,
+            Refunded::Named { id, amount } => {
+                if count(id) {
+                    before.saturating_add(amount.0.max(0))
+                } else {
+                    before
+                }
+            }
+            Refunded::AllNamed(refunds) => refunds.iter().fold(0i64, |sum, (id, m)| {
+                count(id);
+                sum.saturating_add(m.0.max(0))
+            }),
         };
         total.clamp(before.min(minor), minor.max(0))
     }
@@ -47,7 +87,7 @@ impl Refunded {
 pub fn enrollment(
     e: &Enrollment,
     order_id: &str,
-    refunded: Refunded,
+    refunded: &Refunded,
     at: DateTime<Utc>,
     attribution_days: u32,
     campaign_currency: &str,
@@ -55,7 +95,7 @@ pub fn enrollment(
     let i = e.orders.iter().position(|o| o.order_id == order_id)?;
     let mut next = e.clone();
     let order = &mut next.orders[i];
-    let total = refunded.total(order.minor, order.refunded_minor);
+    let total = refunded.apply(order.minor, order.refunded_minor, &mut order.refund_ids);
     let minor = total - order.refunded_minor;
     if minor <= 0 {
         return None;
@@ -100,7 +140,7 @@ pub fn enrollment(
 /// customer's lifetime value; a whole one (or a cancellation) removes the order, as if it had
 /// never been placed: it no longer counts among their orders, and their last order is the one
 /// before.
-pub fn profile(p: &mut Profile, order_id: &str, refunded: Refunded) -> bool {
+pub fn profile(p: &mut Profile, order_id: &str, refunded: &Refunded) -> bool {
     if p.erased {
         return false;
     }
@@ -112,7 +152,7 @@ pub fn profile(p: &mut Profile, order_id: &str, refunded: Refunded) -> bool {
         return false;
     };
     let order = &mut p.orders[i];
-    let total = refunded.total(order.amount.0, order.refunded.0);
+    let total = refunded.apply(order.amount.0, order.refunded.0, &mut order.refund_ids);
     let minor = total - order.refunded.0;
     if minor <= 0 {
         return false;
@@ -159,6 +199,7 @@ mod tests {
             minor,
             currency: "EUR".into(),
             refunded_minor: 0,
+            refund_ids: Vec::new(),
         }
     }
 
@@ -188,10 +229,97 @@ mod tests {
         assert_eq!(Refunded::This(Money(-300)).total(5000, 1000), 1000);
     }
 
+    fn named(id: &str, minor: i64) -> Refunded {
+        Refunded::Named {
+            id: id.into(),
+            amount: Money(minor),
+        }
+    }
+
+    fn all_named(refunds: &[(&str, i64)]) -> Refunded {
+        Refunded::AllNamed(
+            refunds
+                .iter()
+                .map(|(id, m)| ((*id).to_string(), Money(*m)))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_named_refund_delivered_by_both_topics_counts_once_in_either_order() {
+        // refunds/create first, then the orders/updated that follows it.
+        let mut ids = Vec::new();
+        let after_create = named("r1", 1500).apply(5000, 0, &mut ids);
+        assert_eq!(after_create, 1500);
+        assert_eq!(all_named(&[("r1", 1500)]).apply(5000, 1500, &mut ids), 1500);
+        // The other way round.
+        let mut ids = Vec::new();
+        assert_eq!(all_named(&[("r1", 1500)]).apply(5000, 0, &mut ids), 1500);
+        assert_eq!(named("r1", 1500).apply(5000, 1500, &mut ids), 1500);
+        // A second refund: new by either topic, counted once.
+        assert_eq!(named("r2", 1000).apply(5000, 1500, &mut ids), 2500);
+        assert_eq!(
+            all_named(&[("r1", 1500), ("r2", 1000)]).apply(5000, 2500, &mut ids),
+            2500
+        );
+        assert_eq!(named("r2", 1000).apply(5000, 2500, &mut ids), 2500);
+        assert_eq!(ids, ["r1", "r2"]);
+    }
+
+    #[test]
+    fn an_order_remembers_only_the_latest_refund_ids() {
+        let mut ids = Vec::new();
+        let mut total = 0;
+        for i in 0..=REFUND_IDS {
+            total = named(&format!("r{i}"), 1).apply(1000, total, &mut ids);
+        }
+        assert_eq!(total, REFUND_IDS as i64 + 1);
+        assert_eq!(ids.len(), REFUND_IDS);
+        assert_eq!(ids[0], "r1", "the oldest went");
+    }
+
+    #[test]
+    fn a_refund_by_refunds_create_then_orders_updated_takes_the_win_back_once() {
+        let e = won(vec![counted("o1", 5000)]);
+        let (saved, a) = enrollment(&e, "o1", &named("r1", 5000), t(9), 30, "EUR").unwrap();
+        assert!(matches!(
+            a,
+            Attribution::Refunded {
+                taken: TakenBack {
+                    win_taken_back: true,
+                    minor: 5000,
+                    ..
+                },
+                ..
+            }
+        ));
+        assert_eq!(saved.orders[0].refund_ids, ["r1"]);
+        assert!(
+            enrollment(&saved, "o1", &all_named(&[("r1", 5000)]), t(9), 30, "EUR").is_none(),
+            "orders/updated after it takes nothing more"
+        );
+        let mut p = Profile::new(CustomerId::parse("c1").unwrap());
+        p.record_order_in(
+            OrderRecord {
+                at: t(5),
+                amount: Money(5000),
+                order_id: Some("o1".into()),
+                ..OrderRecord::default()
+            },
+            "EUR",
+        );
+        assert!(profile(&mut p, "o1", &all_named(&[("r1", 2000)])));
+        assert!(
+            !profile(&mut p, "o1", &named("r1", 2000)),
+            "counted already"
+        );
+        assert_eq!(p.lifetime_value, Money(3000));
+    }
+
     #[test]
     fn a_wholly_refunded_win_within_the_window_is_no_longer_a_win() {
         let e = won(vec![counted("o1", 5000)]);
-        let (saved, a) = enrollment(&e, "o1", Refunded::Whole, t(9), 30, "EUR").unwrap();
+        let (saved, a) = enrollment(&e, "o1", &Refunded::Whole, t(9), 30, "EUR").unwrap();
         assert_eq!(
             saved.status,
             Status::Exited {
@@ -211,7 +339,7 @@ mod tests {
     fn a_partial_refund_takes_its_amount_and_leaves_the_win() {
         let e = won(vec![counted("o1", 5000)]);
         let (saved, a) =
-            enrollment(&e, "o1", Refunded::This(Money(1200)), t(9), 30, "EUR").unwrap();
+            enrollment(&e, "o1", &Refunded::This(Money(1200)), t(9), 30, "EUR").unwrap();
         assert_eq!(saved.status, Status::WonBack { at: t(5) });
         assert_eq!(saved.revenue_minor, 3800);
         let Attribution::Refunded { taken, .. } = a else {
@@ -220,7 +348,7 @@ mod tests {
         assert!(!taken.win_taken_back);
         assert_eq!(taken.minor, 1200);
         assert!(
-            enrollment(&saved, "o1", Refunded::SoFar(Money(1200)), t(9), 30, "EUR").is_none(),
+            enrollment(&saved, "o1", &Refunded::SoFar(Money(1200)), t(9), 30, "EUR").is_none(),
             "the same total again takes nothing"
         );
     }
@@ -228,13 +356,13 @@ mod tests {
     #[test]
     fn a_later_order_kept_keeps_the_win_and_a_late_refund_only_takes_revenue() {
         let e = won(vec![counted("o1", 5000), counted("o2", 2000)]);
-        let (saved, _) = enrollment(&e, "o1", Refunded::Whole, t(9), 30, "EUR").unwrap();
+        let (saved, _) = enrollment(&e, "o1", &Refunded::Whole, t(9), 30, "EUR").unwrap();
         assert!(matches!(saved.status, Status::WonBack { .. }));
         assert_eq!(saved.revenue_minor, 2000);
 
         let e = won(vec![counted("o1", 5000)]);
         let late = t(5) + Duration::days(31);
-        let (saved, _) = enrollment(&e, "o1", Refunded::Whole, late, 30, "EUR").unwrap();
+        let (saved, _) = enrollment(&e, "o1", &Refunded::Whole, late, 30, "EUR").unwrap();
         assert!(matches!(saved.status, Status::WonBack { .. }));
         assert_eq!(saved.revenue_minor, 0);
     }
@@ -242,7 +370,7 @@ mod tests {
     #[test]
     fn an_order_the_enrollment_did_not_count_changes_nothing() {
         let e = won(vec![counted("o1", 5000)]);
-        assert!(enrollment(&e, "o9", Refunded::Whole, t(9), 30, "EUR").is_none());
+        assert!(enrollment(&e, "o9", &Refunded::Whole, t(9), 30, "EUR").is_none());
     }
 
     #[test]
@@ -258,18 +386,19 @@ mod tests {
                     currency: None,
                     order_id: Some(id.into()),
                     refunded: Money::ZERO,
+                    refund_ids: Vec::new(),
                     lines: Vec::new(),
                 },
                 "EUR",
             );
         }
-        assert!(profile(&mut p, "o2", Refunded::This(Money(1000))));
+        assert!(profile(&mut p, "o2", &Refunded::This(Money(1000))));
         assert_eq!(p.lifetime_value, Money(7000));
         assert_eq!(p.orders[1].net(), Money(4000));
-        assert!(profile(&mut p, "o2", Refunded::Whole));
+        assert!(profile(&mut p, "o2", &Refunded::Whole));
         assert_eq!(p.lifetime_value, Money(3000));
         assert_eq!(p.order_count, 1);
         assert_eq!(p.last_order_at, Some(t(2)));
-        assert!(!profile(&mut p, "o2", Refunded::Whole), "gone already");
+        assert!(!profile(&mut p, "o2", &Refunded::Whole), "gone already");
     }
 }

@@ -581,7 +581,9 @@ def _stripe_charge(o, expand_customer):
             "customer": customer, "paid": paid, "refunded": refunded == cents and cents > 0,
             "status": "succeeded" if paid else ("pending" if o["status"] == "pending" else "failed"),
             "billing_details": {"email": o.get("email"), "name": o.get("first_name")},
-            "receipt_email": o.get("email"), "description": None}
+            "receipt_email": o.get("email"), "description": None,
+            # A charge of a PaymentIntent names it; one of no invoice names no invoice.
+            "payment_intent": f"pi_{o['id']}", "invoice": None}
 
 
 def stripe_charges(p):

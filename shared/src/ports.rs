@@ -94,6 +94,63 @@ pub trait ErasureStore: Send + Sync {
     async fn delete_enrollment(&self, customer_id: &str, campaign: &str) -> StoreResult<()>;
     /// Deletes a reward and what links it to the customer (nothing if there is none).
     async fn delete_reward(&self, customer_id: &str, code: &RewardCode) -> StoreResult<()>;
+    /// The orders remembered as the customer's in the [`OrderIndex`], as (source, order id).
+    async fn orders_of(&self, customer_id: &str) -> StoreResult<Vec<(String, String)>>;
+    /// Forgets that order `order_id` from `source` is the customer's: the index item (only if
+    /// it still names this customer) and its listing under the customer.
+    async fn delete_order_owner(
+        &self,
+        customer_id: &str,
+        source: &str,
+        order_id: &str,
+    ) -> StoreResult<()>;
+}
+
+/// That order `order_id` from `source` is customer `customer_id`'s, remembered until
+/// `expires_at`: what a refund that names only the order (Shopify's `refunds/create`) is found
+/// by.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrderOwner {
+    /// Where the order id comes from: `shopify`, `woocommerce`, `stripe`, or `shop` (the
+    /// activity contract and the orders CSV).
+    pub source: String,
+    pub order_id: String,
+    pub customer_id: String,
+    /// When the store forgets it (the table's TTL).
+    pub expires_at: DateTime<Utc>,
+}
+
+impl OrderOwner {
+    /// How long an order is remembered: longer than any shop's refund window.
+    pub const KEPT_DAYS: i64 = 730;
+
+    /// That order `order_id` from `source`, placed at `at`, is `customer_id`'s: remembered
+    /// [`OrderOwner::KEPT_DAYS`] from `at`.
+    pub fn new(source: &str, order_id: &str, customer_id: &str, at: DateTime<Utc>) -> OrderOwner {
+        OrderOwner {
+            source: source.to_string(),
+            order_id: order_id.to_string(),
+            customer_id: customer_id.to_string(),
+            expires_at: at + chrono::Duration::days(Self::KEPT_DAYS),
+        }
+    }
+}
+
+/// The order index: which customer an order is of, by the shop's order id.
+#[async_trait]
+pub trait OrderIndex: Send + Sync {
+    /// Remembers `owners` (again: the latest customer and expiry win). Each is listed under its
+    /// customer before it is written, so erasure finds every one
+    /// ([`ErasureStore::orders_of`]).
+    async fn put_order_owners(&self, owners: &[OrderOwner]) -> StoreResult<()>;
+    /// The customer of order `order_id` from `source`; `None` when unknown, or expired at `now`
+    /// (the table's TTL deletes items some time after they expire).
+    async fn order_owner(
+        &self,
+        source: &str,
+        order_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<String>>;
 }
 
 /// Outcome of claiming an idempotency key.
@@ -309,13 +366,14 @@ impl<T> SenderStore for T where
 }
 
 /// What the webhook may touch: one customer's profile, enrollments and rewards (erasure
-/// included), idempotency keys, the counters and the fitted model. It never reads the due index,
-/// scans or the scheduler's checkpoint.
+/// included), the order index, idempotency keys, the counters and the fitted model. It never
+/// reads the due index, scans or the scheduler's checkpoint.
 pub trait WebhookStore:
     ProfileStore
     + EnrollmentStore
     + ErasureStore
     + RewardStore
+    + OrderIndex
     + IdempotencyStore
     + MetricsStore
     + FitStore
@@ -327,6 +385,7 @@ impl<T> WebhookStore for T where
         + EnrollmentStore
         + ErasureStore
         + RewardStore
+        + OrderIndex
         + IdempotencyStore
         + MetricsStore
         + FitStore

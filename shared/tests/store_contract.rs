@@ -794,6 +794,68 @@ async fn a_customers_enrollments_and_rewards_are_listed_and_deleted_for_erasure(
     );
 }
 
+async fn the_order_index_finds_an_orders_customer_until_it_expires_and_erasure_forgets_it(
+    store: Shared,
+) {
+    let owner = |source: &str, id: &str, customer: &str| OrderOwner {
+        source: source.into(),
+        order_id: id.into(),
+        customer_id: customer.into(),
+        expires_at: t0() + Duration::days(730),
+    };
+    // 30 orders (more than a batch of 25), one twice: the last given wins.
+    let mut owners: Vec<OrderOwner> = (0..30)
+        .map(|i| owner("shopify", &format!("{}", 1000 + i), "c-1"))
+        .collect();
+    owners.push(owner("shop", "1000", "c-2"));
+    owners.push(owner("shop", "1000", "c-10"));
+    store.put_order_owners(&owners).await.unwrap();
+    let owner_of = |source: &'static str, id: &'static str, now| {
+        let store = store.clone();
+        async move { store.order_owner(source, id, now).await.unwrap() }
+    };
+    assert_eq!(
+        owner_of("shopify", "1007", t0()).await.as_deref(),
+        Some("c-1")
+    );
+    assert_eq!(
+        owner_of("shop", "1000", t0()).await.as_deref(),
+        Some("c-10"),
+        "the same id of another source is another order"
+    );
+    assert_eq!(owner_of("stripe", "1007", t0()).await, None);
+    assert_eq!(
+        owner_of("shopify", "1007", t0() + Duration::days(731)).await,
+        None,
+        "expired"
+    );
+
+    let mut mine = store.orders_of("c-1").await.unwrap();
+    mine.sort();
+    assert_eq!(mine.len(), 30);
+    assert_eq!(mine[0], ("shopify".to_string(), "1000".to_string()));
+    assert_eq!(
+        store.orders_of("c-2").await.unwrap(),
+        [("shop".to_string(), "1000".to_string())],
+        "listed under each customer it was put for"
+    );
+    for (source, id) in mine {
+        store.delete_order_owner("c-1", &source, &id).await.unwrap();
+    }
+    // The listing of c-2 goes; the item, which names c-10 now, stays.
+    store
+        .delete_order_owner("c-2", "shop", "1000")
+        .await
+        .unwrap();
+    assert!(store.orders_of("c-1").await.unwrap().is_empty());
+    assert!(store.orders_of("c-2").await.unwrap().is_empty());
+    assert_eq!(owner_of("shopify", "1007", t0()).await, None);
+    assert_eq!(
+        owner_of("shop", "1000", t0()).await.as_deref(),
+        Some("c-10")
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         /// The embedded store.
@@ -835,6 +897,7 @@ contract!(
     idempotency_keys_are_claimed_once_until_released_or_expired,
     counters_add_atomically_and_read_back_per_cohort_and_day,
     a_customers_enrollments_and_rewards_are_listed_and_deleted_for_erasure,
+    the_order_index_finds_an_orders_customer_until_it_expires_and_erasure_forgets_it,
 );
 
 /// DynamoDB specifics: what the store counts, and how errors read.

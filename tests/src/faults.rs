@@ -21,8 +21,9 @@ use shared::domain::sequence::Enrollment;
 use shared::events::BusEvent;
 use shared::ports::{
     BusError, Checkpoint, CheckpointStore, Claimed, DueIndex, DueItem, Email, EnrollmentStore,
-    ErasureStore, EventBus, FitStore, IdempotencyStore, MailError, Mailer, MetricsStore, Page,
-    ProfileStore, PutResult, RewardStore, Store, StoreError, StoreResult,
+    ErasureStore, EventBus, FitStore, IdempotencyStore, MailError, Mailer, MetricsStore,
+    OrderIndex, OrderOwner, Page, ProfileStore, PutResult, RewardStore, Store, StoreError,
+    StoreResult,
 };
 
 /// A global order of events across tasks: every stamp is larger than every earlier one.
@@ -407,6 +408,45 @@ impl ErasureStore for FaultyStore {
         self.before_write("delete_reward")?;
         let r = self.inner.delete_reward(customer_id, code).await;
         self.after_write("delete_reward", customer_id, r)
+    }
+
+    async fn orders_of(&self, customer_id: &str) -> StoreResult<Vec<(String, String)>> {
+        self.read("orders_of")?;
+        self.inner.orders_of(customer_id).await
+    }
+
+    async fn delete_order_owner(
+        &self,
+        customer_id: &str,
+        source: &str,
+        order_id: &str,
+    ) -> StoreResult<()> {
+        self.before_write("delete_order_owner")?;
+        let r = self
+            .inner
+            .delete_order_owner(customer_id, source, order_id)
+            .await;
+        self.after_write("delete_order_owner", customer_id, r)
+    }
+}
+
+#[async_trait]
+impl OrderIndex for FaultyStore {
+    async fn put_order_owners(&self, owners: &[OrderOwner]) -> StoreResult<()> {
+        self.before_write("put_order_owners")?;
+        let r = self.inner.put_order_owners(owners).await;
+        let customer = owners.first().map_or("", |o| o.customer_id.as_str());
+        self.after_write("put_order_owners", customer, r)
+    }
+
+    async fn order_owner(
+        &self,
+        source: &str,
+        order_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<String>> {
+        self.read("order_owner")?;
+        self.inner.order_owner(source, order_id, now).await
     }
 }
 

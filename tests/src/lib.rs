@@ -510,6 +510,7 @@ pub fn customer(id: &str, email: &str, gap: i64, quiet: i64) -> Profile {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            refund_ids: Vec::new(),
             lines: Vec::new(),
         });
     }

@@ -324,6 +324,53 @@ async fn win_taken_back(w: &Emailed, redeemed: bool) {
 }
 
 #[tokio::test]
+async fn a_shopify_refunds_create_naming_only_the_order_takes_the_win_back_once() {
+    let stack = LocalStack::from_env().await;
+    let at = now() + Duration::hours(2);
+    let w = emailed(&stack, "hook-shopify-refund").await;
+    let order = json!({
+        "id": 450789470, "created_at": at.to_rfc3339(), "updated_at": at.to_rfc3339(),
+        "processed_at": at.to_rfc3339(), "currency": "EUR", "total_price": "42.50",
+        "financial_status": "paid",
+        "discount_codes": [{"code": w.code, "amount": "4.25", "type": "fixed_amount"}],
+        "customer": {"id": w.customer_id, "first_name": "Ada"},
+        "line_items": [{"title": "Beans 1 kg", "quantity": 1, "price": "46.75"}],
+    });
+    let resp = webhook::handle_http(&w.deps, shopify_delivery("orders/paid", &order), at).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    won_back(&w, 4250, true).await;
+
+    // refunds/create names the order and not the customer: the table's order index does.
+    let later = at + Duration::hours(1);
+    let refund = json!({
+        "id": 929361464, "order_id": 450789470, "created_at": later.to_rfc3339(),
+        "note": "wrong size", "restock": false, "refund_line_items": [], "order_adjustments": [],
+        "transactions": [{"id": 179259969, "order_id": 450789470, "kind": "refund",
+                          "gateway": "bogus", "status": "success", "amount": "42.50",
+                          "currency": "EUR"}],
+    });
+    let resp =
+        webhook::handle_http(&w.deps, shopify_delivery("refunds/create", &refund), later).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.json()["status"], "recorded", "{}", resp.body);
+    win_taken_back(&w, true).await;
+
+    // The orders/updated Shopify sends after it carries the same refund: nothing more.
+    let mut updated = order.clone();
+    updated["updated_at"] = json!(later.to_rfc3339());
+    updated["financial_status"] = json!("refunded");
+    updated["refunds"] = json!([refund]);
+    let resp =
+        webhook::handle_http(&w.deps, shopify_delivery("orders/updated", &updated), later).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let totals = treated_totals(&w.table).await;
+    assert_eq!(totals.get(counter::WINS_REFUNDED), 1);
+    assert_eq!(totals.get(counter::REFUNDED), 4250, "taken off once");
+    assert!(w.queue.drain().await.is_empty(), "nothing more published");
+    w.table.delete().await;
+}
+
+#[tokio::test]
 async fn a_shop_on_each_platform_wins_an_emailed_customer_back() {
     let stack = LocalStack::from_env().await;
     let at = now() + Duration::hours(2);

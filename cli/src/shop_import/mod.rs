@@ -468,6 +468,7 @@ pub async fn run_on(
         let merged = import::import_profiles(
             store.as_ref(),
             &rows,
+            opts.platform.name(),
             &lapse,
             opts.at,
             &ProgressBar::hidden(),

@@ -119,6 +119,10 @@ pub struct CountedOrder {
     /// How much of it was refunded, in minor units of `currency` (at most `minor`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub refunded_minor: i64,
+    /// The platform's ids of the refunds `refunded_minor` counts (the latest
+    /// [`crate::refund::REFUND_IDS`]), so a refund delivered twice, by two topics, counts once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refund_ids: Vec<String>,
 }
 
 fn is_zero(n: &i64) -> bool {

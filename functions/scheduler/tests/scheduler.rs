@@ -33,6 +33,7 @@ fn customer(id: &str, gap: i64, quiet: i64) -> Profile {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            refund_ids: Vec::new(),
             lines: Vec::new(),
         });
     }

@@ -93,6 +93,7 @@ async fn enrolled_in(w: &World, id: &str, locale: &str, variant: &str) -> StepDu
         currency: None,
         order_id: None,
         refunded: Default::default(),
+        refund_ids: Vec::new(),
         lines: Vec::new(),
     });
     w.store.save_profile(&p).await.unwrap();
@@ -627,6 +628,7 @@ async fn at_risk(w: &World, id: &str, amounts: &[i64], step: u8) -> StepDue {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            refund_ids: Vec::new(),
             lines: Vec::new(),
         });
     }
@@ -819,6 +821,7 @@ async fn an_evening_buyer_gets_the_email_at_their_usual_hour() {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            refund_ids: Vec::new(),
             lines: Vec::new(),
         });
     }

@@ -212,8 +212,8 @@ pub(crate) async fn erase_and_announce(
 /// a tombstone (see [`Profile::erase_personal_data`]); the enrollment in every campaign is
 /// deleted with its survey answers, and with it what is keyed by its ids (the 90-day "still
 /// active" record of each round, the open and click records of each email sent); every reward
-/// issued to the customer is deleted. Campaign counters (sums over customers) stay. Safe to
-/// repeat: a second erasure finds less to delete.
+/// issued to the customer is deleted, and every order index item naming them. Campaign counters
+/// (sums over customers) stay. Safe to repeat: a second erasure finds less to delete.
 #[tracing::instrument(name = "customer", skip_all, fields(customer_id = %id))]
 pub(crate) async fn erase_customer(
     store: &(impl ProfileStore + ErasureStore + RewardStore + IdempotencyStore + ?Sized),
@@ -260,6 +260,9 @@ pub(crate) async fn erase_customer(
         if theirs {
             store.delete_reward(id, &code).await?;
         }
+    }
+    for (source, order_id) in store.orders_of(id).await? {
+        store.delete_order_owner(id, &source, &order_id).await?;
     }
     tracing::info!(event = "customer_erased", customer_id = %id);
     Ok(true)

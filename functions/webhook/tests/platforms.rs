@@ -193,12 +193,144 @@ async fn a_shopify_refund_takes_its_amount_and_a_cancellation_takes_the_win_back
     )
     .await;
 
-    // refunds/create names no customer: acknowledged, nothing changes.
-    ignored_changes_nothing(
+    // An order's body is no refund: refused, as a refund's body is no order.
+    refused(
         &w,
         shopify("refunds/create", "shopify_orders_updated_refund.json"),
+        400,
     )
     .await;
+    refused(
+        &w,
+        shopify("orders/updated", "shopify_refunds_create.json"),
+        400,
+    )
+    .await;
+}
+
+/// What is refunded of the Shopify fixture order in the profile and the campaign's counters.
+async fn shopify_refunded(w: &World) -> (i64, i64, i64) {
+    let totals = w.totals(VARIANT, Group::Treated).await;
+    let p = w.profile(SHOPIFY_CUSTOMER).await;
+    let order = p
+        .orders
+        .iter()
+        .find(|o| o.order_id.as_deref() == Some("820982911946154508"));
+    (
+        totals.get("refunded_minor"),
+        totals.get("revenue_minor"),
+        order.map_or(-1, |o| o.refunded.0),
+    )
+}
+
+#[tokio::test]
+async fn a_shopify_refunds_create_finds_the_customer_by_the_order_and_counts_once_with_orders_updated(
+) {
+    let w = enrolled_world_of(SHOPIFY_CUSTOMER).await;
+    wins_back(
+        &w,
+        SHOPIFY_CUSTOMER,
+        shopify("orders/paid", "shopify_orders_paid.json"),
+        3850,
+    )
+    .await;
+    let owners = w.store.all_order_owners();
+    assert_eq!(owners.len(), 1, "the order is remembered: {owners:?}");
+    assert_eq!(
+        (owners[0].source.as_str(), owners[0].order_id.as_str()),
+        ("shopify", "820982911946154508")
+    );
+    assert_eq!(owners[0].customer_id, SHOPIFY_CUSTOMER);
+    assert!(owners[0].expires_at > now() + Duration::days(700));
+
+    // refunds/create names only the order: its 10.00 come off that order's customer.
+    let body = ok(&w, shopify("refunds/create", "shopify_refunds_create.json")).await;
+    assert_eq!(body["status"], "recorded", "{body}");
+    assert_eq!(body["customer_id"], SHOPIFY_CUSTOMER);
+    assert_eq!(shopify_refunded(&w).await, (1000, 2850, 1000));
+    replay_changes_nothing(&w, shopify("refunds/create", "shopify_refunds_create.json")).await;
+
+    // The orders/updated that follows carries the same refund: nothing more comes off.
+    let before = w.snapshot().await;
+    let body = ok(
+        &w,
+        shopify("orders/updated", "shopify_orders_updated_refund.json"),
+    )
+    .await;
+    assert_eq!(body["status"], "recorded", "{body}");
+    assert_eq!(shopify_refunded(&w).await, (1000, 2850, 1000));
+    assert_eq!(w.snapshot().await.0, before.0, "the profile is as it was");
+
+    // The rest, refunded by its line item: the whole order is refunded, the win taken back.
+    win_taken_back(
+        &w,
+        SHOPIFY_CUSTOMER,
+        shopify("refunds/create", "shopify_refunds_create_rest.json"),
+    )
+    .await;
+    assert_eq!(
+        w.totals(VARIANT, Group::Treated)
+            .await
+            .get("refunded_minor"),
+        3850
+    );
+}
+
+#[tokio::test]
+async fn a_shopify_refund_by_orders_updated_first_is_not_taken_again_by_refunds_create() {
+    let w = enrolled_world_of(SHOPIFY_CUSTOMER).await;
+    wins_back(
+        &w,
+        SHOPIFY_CUSTOMER,
+        shopify("orders/paid", "shopify_orders_paid.json"),
+        3850,
+    )
+    .await;
+    ok(
+        &w,
+        shopify("orders/updated", "shopify_orders_updated_refund.json"),
+    )
+    .await;
+    assert_eq!(shopify_refunded(&w).await, (1000, 2850, 1000));
+    let body = ok(&w, shopify("refunds/create", "shopify_refunds_create.json")).await;
+    assert_eq!(body["status"], "recorded", "{body}");
+    assert_eq!(
+        shopify_refunded(&w).await,
+        (1000, 2850, 1000),
+        "the refund orders/updated brought is not taken off twice"
+    );
+}
+
+#[tokio::test]
+async fn a_shopify_refund_of_an_order_not_known_here_is_ignored() {
+    let w = enrolled_world_of(SHOPIFY_CUSTOMER).await;
+    let before = w.snapshot().await;
+    let body = ok(&w, shopify("refunds/create", "shopify_refunds_create.json")).await;
+    assert_eq!(body["status"], "ignored");
+    assert!(
+        body["reason"].as_str().unwrap().contains("not known"),
+        "{body}"
+    );
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn erasure_forgets_whose_orders_they_were() {
+    let w = enrolled_world_of(SHOPIFY_CUSTOMER).await;
+    ok(&w, shopify("orders/paid", "shopify_orders_paid.json")).await;
+    assert_eq!(w.store.all_order_owners().len(), 1);
+    let resp = w
+        .http(signed_bodiless(
+            "DELETE",
+            &format!("/v1/customers/{SHOPIFY_CUSTOMER}"),
+        ))
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert!(w.store.all_order_owners().is_empty());
+    // The customer's refund finds no one now; nor does their order, replayed, list them again.
+    let body = ok(&w, shopify("refunds/create", "shopify_refunds_create.json")).await;
+    assert_eq!(body["status"], "ignored");
+    assert!(w.store.all_order_owners().is_empty());
 }
 
 #[tokio::test]

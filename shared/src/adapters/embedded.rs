@@ -33,6 +33,11 @@ struct Tables {
     checkpoint: Option<Checkpoint>,
     fits: BTreeMap<String, CampaignFit>,
     targeting: BTreeMap<(String, String), TargetingModel>,
+    /// The order index: (source, order id) → (customer id, expiry).
+    orders: BTreeMap<(String, String), (String, DateTime<Utc>)>,
+    /// Each order index item listed under the customers it was put for: (customer, source, order
+    /// id).
+    order_listings: std::collections::BTreeSet<(String, String, String)>,
 }
 
 /// An in-memory [`Store`]. Thread-safe; every operation is atomic.
@@ -121,6 +126,22 @@ impl MemoryStore {
 
     pub fn all_targeting(&self) -> Vec<TargetingModel> {
         self.lock().targeting.values().cloned().collect()
+    }
+
+    /// Every order index item (for snapshots and tests).
+    pub fn all_order_owners(&self) -> Vec<OrderOwner> {
+        self.lock()
+            .orders
+            .iter()
+            .map(
+                |((source, order_id), (customer_id, expires_at))| OrderOwner {
+                    source: source.clone(),
+                    order_id: order_id.clone(),
+                    customer_id: customer_id.clone(),
+                    expires_at: *expires_at,
+                },
+            )
+            .collect()
     }
 
     pub fn all_fits(&self) -> Vec<CampaignFit> {
@@ -274,6 +295,72 @@ impl ErasureStore for MemoryStore {
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    async fn orders_of(&self, customer_id: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(self
+            .lock()
+            .order_listings
+            .iter()
+            .filter(|(c, _, _)| c == customer_id)
+            .map(|(_, source, id)| (source.clone(), id.clone()))
+            .collect())
+    }
+
+    async fn delete_order_owner(
+        &self,
+        customer_id: &str,
+        source: &str,
+        order_id: &str,
+    ) -> StoreResult<()> {
+        let mut t = self.lock();
+        let key = (source.to_string(), order_id.to_string());
+        if t.orders.get(&key).is_some_and(|(c, _)| c == customer_id) {
+            t.orders.remove(&key);
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        let (source, order_id) = key;
+        if t.order_listings
+            .remove(&(customer_id.to_string(), source, order_id))
+        {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OrderIndex for MemoryStore {
+    async fn put_order_owners(&self, owners: &[OrderOwner]) -> StoreResult<()> {
+        let mut t = self.lock();
+        for o in owners {
+            t.order_listings
+                .insert((o.customer_id.clone(), o.source.clone(), o.order_id.clone()));
+            t.orders.insert(
+                (o.source.clone(), o.order_id.clone()),
+                (o.customer_id.clone(), o.expires_at),
+            );
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn order_owner(
+        &self,
+        source: &str,
+        order_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<String>> {
+        let t = self.lock();
+        let found = t
+            .orders
+            .get(&(source.to_string(), order_id.to_string()))
+            .filter(|(_, expires)| *expires > now)
+            .map(|(c, _)| c.clone());
+        if found.is_some() {
+            self.items_read.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(found)
     }
 }
 

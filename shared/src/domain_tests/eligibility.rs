@@ -275,6 +275,7 @@ fn the_lifetime_value_minimum_counts_other_currencies_only_at_a_configured_rate(
         currency: Some(currency.into()),
         order_id: None,
         refunded: Default::default(),
+        refund_ids: Vec::new(),
         lines: Vec::new(),
     };
     p.record_order(order(1, 6000, "EUR"));

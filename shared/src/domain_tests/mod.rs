@@ -24,6 +24,7 @@ fn order_at(at: DateTime<Utc>, amount: i64) -> OrderRecord {
         currency: None,
         order_id: None,
         refunded: Default::default(),
+        refund_ids: Vec::new(),
         lines: Vec::new(),
     }
 }

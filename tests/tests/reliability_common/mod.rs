@@ -20,7 +20,9 @@ use shared::domain::reward::RewardCode;
 use shared::domain::sequence::Enrollment;
 use shared::emf::MemoryMetrics;
 use shared::events::{BusEvent, StepDue};
-use shared::ports::{EnrollmentStore, EventBus, MetricsStore, ProfileStore, RewardStore, Store};
+use shared::ports::{
+    EnrollmentStore, EventBus, MetricsStore, OrderIndex, ProfileStore, RewardStore, Store,
+};
 use shared::publish::publish_all;
 use shared::retry::RetryPolicy;
 use shared::signing::{sign_link, LinkClaims, Purpose};
@@ -222,6 +224,7 @@ fn profile(id: &str) -> Profile {
         currency: None,
         order_id: None,
         refunded: Default::default(),
+        refund_ids: Vec::new(),
         lines: Vec::new(),
     });
     p
@@ -642,6 +645,7 @@ fn lapsed(id: &str) -> Profile {
             currency: None,
             order_id: None,
             refunded: Default::default(),
+            refund_ids: Vec::new(),
             lines: Vec::new(),
         });
     }
@@ -653,6 +657,7 @@ fn lapsed(id: &str) -> Profile {
         currency: None,
         order_id: None,
         refunded: Default::default(),
+        refund_ids: Vec::new(),
         lines: Vec::new(),
     });
     p.due_at = Some(now() - Duration::hours(1));
@@ -1271,7 +1276,7 @@ pub fn bad_requests() -> impl proptest::strategy::Strategy<Value = BadRequest> {
         }),
         // Refunds and cancellations from the platforms and the shop: signed with another secret,
         // replayed from long ago, malformed though correctly signed, or naming no order.
-        (0usize..3, 0usize..4, "[0-9]{1,12}", "[ -~]{0,12}").prop_map(|(platform, how, order, junk)| {
+        (0usize..4, 0usize..4, "[0-9]{1,12}", "[ -~]{0,12}").prop_map(|(platform, how, order, junk)| {
             bad_refund(platform, how, &order, &junk)
         }),
         // Guessed reward codes: well-formed and not, signed and unsigned.
@@ -1288,7 +1293,8 @@ pub fn bad_requests() -> impl proptest::strategy::Strategy<Value = BadRequest> {
 }
 
 /// A refund the webhook must refuse: on `platform` (Shopify `orders/cancelled`, WooCommerce
-/// `order.updated` refunded, Stripe `charge.refunded`), `how` it is bad (0: signed with another
+/// `order.updated` refunded, Stripe `charge.refunded`, Shopify `refunds/create` of an order the
+/// store knows as the known customer's), `how` it is bad (0: signed with another
 /// secret; 1: replayed long after; 2: a malformed amount, correctly signed; 3: the shop's own
 /// refund naming no order).
 fn bad_refund(platform: usize, how: usize, order: &str, junk: &str) -> BadRequest {
@@ -1332,6 +1338,14 @@ fn bad_refund(platform: usize, how: usize, order: &str, junk: &str) -> BadReques
                     "line_items": [], "refunds": [{"transactions": [
                         {"kind": "refund", "status": "success", "amount": amount}]}]}),
         ),
+        3 => requests::shopify_delivery(
+            secret(SHOPIFY_SECRET),
+            "refunds/create",
+            &json!({"id": format!("9{order}"), "order_id": KNOWN_ORDER,
+                    "created_at": when.to_rfc3339(), "refund_line_items": [],
+                    "transactions": [{"kind": "refund", "status": "success",
+                                      "amount": amount, "currency": "EUR"}]}),
+        ),
         1 => requests::woocommerce_delivery(
             secret(WOOCOMMERCE_SECRET),
             "order.updated",
@@ -1359,14 +1373,18 @@ fn bad_refund(platform: usize, how: usize, order: &str, junk: &str) -> BadReques
     BadRequest { kind, req }
 }
 
+/// The Shopify order the bad-input case's store knows as the known customer's.
+const KNOWN_ORDER: &str = "7007";
+
 /// A snapshot of everything the webhook could change for the known customer.
 async fn webhook_state(store: &MemoryStore) -> String {
     format!(
-        "{:?}|{:?}|{:?}|{:?}",
+        "{:?}|{:?}|{:?}|{:?}|{:?}",
         store.all_profiles(),
         store.all_enrollments(),
         store.all_rewards(),
-        store.counter_rows(CAMPAIGN).await.unwrap()
+        store.counter_rows(CAMPAIGN).await.unwrap(),
+        store.all_order_owners()
     )
 }
 
@@ -1394,6 +1412,16 @@ pub fn bad_webhook_requests_get_a_clear_4xx_and_change_nothing(cases: u32) -> Fi
         let mut p = profile("r7-known");
         p.locale = Some("sv".into());
         memory.save_profile(&p).await.unwrap();
+        // A Shopify order of theirs, so a refunds/create that passed its checks would find them.
+        memory
+            .put_order_owners(&[shared::ports::OrderOwner::new(
+                "shopify",
+                KNOWN_ORDER,
+                "r7-known",
+                now(),
+            )])
+            .await
+            .unwrap();
         let c = example_campaign();
         let mut e = Enrollment::start(
             &"r7-known".parse().unwrap(),

@@ -322,6 +322,7 @@ pub(crate) fn parse(body: &[u8], now: DateTime<Utc>) -> Result<Activity, Invalid
         });
     Ok(Activity {
         event_id,
+        source: shared::domain::activity::source::SHOP,
         customer_id,
         kind,
         occurred_at,

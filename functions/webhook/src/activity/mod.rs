@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use shared::campaign::config::CampaignConfig;
 use shared::domain::activity::{self, Decision, Facts, Lookup, Outcome, Policy, Redemption};
 use shared::domain::reward::RewardCode;
-use shared::ports::Claimed;
+use shared::ports::{Claimed, OrderOwner};
 use shared::telemetry::Telemetry;
 
 use crate::deps::{Deps, WebhookError, DEDUP, LEASE};
@@ -44,7 +44,9 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
     let store = deps.store.as_ref();
     let (attribution, enrollment) = attribution::attribute(store, &config.name, a, &policy).await?;
     let redemption = attribution::redeem(store, a).await?;
-    profile::update_profile(store, store, config, a, enrollment.as_ref(), &policy, now).await?;
+    let erased =
+        profile::update_profile(store, store, config, a, enrollment.as_ref(), &policy, now).await?;
+    remember_order(store, a, erased).await?;
 
     let mut facts = Facts {
         activity: a,
@@ -85,6 +87,20 @@ async fn process(deps: &Deps, a: &Activity, now: DateTime<Utc>) -> Result<Value,
     let body = response(a, &outcome, &redemption);
     deps.publish(outcome.events, &a.customer_id, now).await;
     Ok(body)
+}
+
+/// Remembers whose order `a` is, by its order id, for the refunds that name only the order
+/// (Shopify's `refunds/create`): not for an erased customer, whose activity records nothing.
+async fn remember_order(
+    store: &dyn shared::ports::OrderIndex,
+    a: &Activity,
+    erased: bool,
+) -> Result<(), WebhookError> {
+    if let (Kind::Order, Some(order_id), false) = (a.kind, &a.order_id, erased) {
+        let owner = OrderOwner::new(a.source, order_id, &a.customer_id, a.occurred_at);
+        store.put_order_owners(&[owner]).await?;
+    }
+    Ok(())
 }
 
 /// The answer to the shop.

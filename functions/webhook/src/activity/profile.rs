@@ -9,9 +9,9 @@ use shared::domain::sequence::Enrollment;
 use shared::fitted::lapse_policy;
 use shared::ports::{self, Change, FitStore, ProfileStore, StoreResult};
 
-/// Saves what `a` does to the customer's profile. The stored customer model is read only when
-/// the decision asks for it (not for an erased customer or one an enrollment drives), once
-/// whatever the retries.
+/// Saves what `a` does to the customer's profile; answers whether the customer is erased. The
+/// stored customer model is read only when the decision asks for it (not for an erased customer
+/// or one an enrollment drives), once whatever the retries.
 pub(super) async fn update_profile(
     profiles: &dyn ProfileStore,
     fits: &dyn FitStore,
@@ -20,10 +20,12 @@ pub(super) async fn update_profile(
     enrollment: Option<&Enrollment>,
     policy: &Policy<'_>,
     now: DateTime<Utc>,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let mut lapse: Option<LapsePolicy> = None;
+    let mut erased = false;
     loop {
         let needs_lapse = ports::update_profile(profiles, &a.customer_id, |stored| {
+            erased = stored.as_ref().is_some_and(|p| p.erased);
             match activity::profile(stored.as_ref(), a, enrollment, lapse.as_ref(), policy, now) {
                 ProfileChange::NeedsFittedLapse => Change::Keep(true),
                 ProfileChange::Keep => Change::Keep(false),
@@ -32,7 +34,7 @@ pub(super) async fn update_profile(
         })
         .await?;
         if !needs_lapse {
-            return Ok(());
+            return Ok(erased);
         }
         lapse = Some(lapse_policy(fits, &config.name, &config.lapse).await);
     }

@@ -26,9 +26,10 @@ use shared::domain::customer::{OrderLine, ORDER_LINES};
 use shared::domain::edge::{CustomerId, Locale};
 use shared::domain::hygiene::EmailAddress;
 use shared::domain::money::{Currency, Money};
+use shared::domain::refund::Refunded;
 use subtle::ConstantTimeEq;
 
-use crate::activity::{self, Activity, Invalid};
+use crate::activity::{self, Activity, Invalid, Kind, ProfileFields};
 use crate::deps::{Deps, LEASE};
 use crate::http::{json_error, json_response, Handled, HttpRequest};
 use crate::signed;
@@ -67,6 +68,16 @@ impl Platform {
         }
     }
 
+    /// Where its order ids come from ([`shared::domain::activity::source`]).
+    fn source(self) -> &'static str {
+        use shared::domain::activity::source;
+        match self {
+            Platform::Shopify => source::SHOPIFY,
+            Platform::WooCommerce => source::WOOCOMMERCE,
+            Platform::Stripe => source::STRIPE,
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Platform::Shopify => "Shopify",
@@ -93,10 +104,21 @@ pub(crate) enum PlatformSignatureError {
     OtherShop,
 }
 
+/// A refund whose payload names only its order (Shopify's `refunds/create`): recorded as the
+/// `refund` activity of the customer the order index remembers for the order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OrderRefund {
+    pub event_id: String,
+    pub order_id: String,
+    pub refunded: Refunded,
+    pub at: DateTime<Utc>,
+}
+
 /// What a platform's webhook asks of winback.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Mapped {
     Record(Box<Activity>),
+    RefundOfOrder(Box<OrderRefund>),
     Erase {
         customer_id: CustomerId,
     },
@@ -370,7 +392,42 @@ async fn privacy_once(
 /// Does what a verified, mapped delivery asks.
 async fn act(deps: &Deps, platform: Platform, mapped: Mapped, now: DateTime<Utc>) -> Handled {
     match mapped {
-        Mapped::Record(a) => activity::record(deps, &a, now).await,
+        Mapped::Record(mut a) => {
+            a.source = platform.source();
+            activity::record(deps, &a, now).await
+        }
+        Mapped::RefundOfOrder(r) => {
+            let source = platform.source();
+            let owner = deps.store.order_owner(source, &r.order_id, now).await?;
+            let Some(customer_id) = owner.and_then(|c| CustomerId::parse(&c).ok()) else {
+                return Ok(json_response(
+                    200,
+                    &json!({
+                        "status": "ignored",
+                        "reason": "the refunded order is not known here (no order of this id was recorded or imported): nothing to take back",
+                    }),
+                ));
+            };
+            let OrderRefund {
+                event_id,
+                order_id,
+                refunded,
+                at,
+            } = *r;
+            let a = Activity {
+                source,
+                order_id: Some(order_id),
+                refunded: Some(refunded),
+                ..Activity::new(
+                    event_id,
+                    customer_id,
+                    Kind::Refund,
+                    at,
+                    ProfileFields::default(),
+                )
+            };
+            activity::record(deps, &a, now).await
+        }
         Mapped::Erase { customer_id } => {
             let found = signed::erase_and_announce(deps, &customer_id, now).await?;
             Ok(json_response(

@@ -3,9 +3,10 @@
 //!
 //! Orders (`orders/create` once paid, `orders/paid`) become `order` activity, deduplicated by the
 //! order id, so an order delivered by both topics (or retried) counts once. Refunds come with
-//! `orders/updated` (every refund of the order, as its refunded total) and cancellations with
-//! `orders/cancelled`: both become `refund` activity (`refunds/create` is not used: its payload
-//! names no customer). Customers
+//! `refunds/create` (one refund: its payload names only the order, so the customer is the one the
+//! order index remembers for it) and with `orders/updated` (every refund of the order so far),
+//! each refund by its id, so one delivered both ways is taken off once; cancellations come with
+//! `orders/cancelled`. All become `refund` activity. Customers
 //! (`customers/create`, `customers/update`) update the profile (never a win-back), deduplicated by
 //! customer id and `updated_at`. An email marketing consent other than `subscribed` or `pending`
 //! (in a customer payload, or since API version 2025-01 in
@@ -23,7 +24,7 @@ use shared::domain::refund::Refunded;
 
 use super::{
     amount, customer_id_at, decimal_at, email_at, id_at, lines_at, locale_at, object, str_at,
-    time_at, verify_base64_hmac, within_window, LineFields, MapError, Mapped,
+    time_at, verify_base64_hmac, within_window, LineFields, MapError, Mapped, OrderRefund,
     PlatformSignatureError,
 };
 use crate::activity::{Activity, Invalid, Kind, ProfileFields};
@@ -102,6 +103,14 @@ fn shape_fits(topic: &str, body: &Value) -> Result<(), Invalid> {
         "customers/create" | "customers/update" if privacy_fields || order_fields => {
             wrong("customer")
         }
+        "refunds/create"
+            if privacy_fields
+                || order_fields
+                || !has("order_id")
+                || !(has("transactions") || has("refund_line_items")) =>
+        {
+            wrong("refund (order_id, transactions, refund_line_items)")
+        }
         "customers/redact"
             if !(has("shop_domain") && has("customer") && has("orders_to_redact"))
                 || order_fields =>
@@ -173,9 +182,7 @@ pub(super) fn map(
     match topic {
         "orders/create" | "orders/paid" => order(topic, &body, now),
         "orders/updated" | "orders/cancelled" => refund(topic, &body, now),
-        "refunds/create" => Ok(Mapped::Ignored(
-            "a refund's payload names no customer: subscribe to orders/updated, which carries every refund of the order, and orders/cancelled".into(),
-        )),
+        "refunds/create" => refund_created(&body, now),
         "customers/create" | "customers/update" => customer(&body, now),
         "customers/email_marketing_consent_update" => consent(&body, now),
         "customers/redact" => Ok(match customer_id_at(&body, "/customer/id") {
@@ -314,10 +321,86 @@ fn consent(c: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
     ))))
 }
 
-/// `orders/updated` with refunds, and `orders/cancelled`: what is refunded of the order so far
-/// (the successful refund transactions of its `refunds`), or all of it when it is cancelled or
-/// its financial status says `refunded`. Deduplicated by the order and the refunded total, so a
-/// later refund of the same order is a new event and a repeated one is not.
+/// What one refund (a `refunds/create` body, or an entry of an order's `refunds`) gave back:
+/// its successful `refund` transactions, in `currency` (a transaction's own when it names one).
+fn refunded_by(r: &Value, currency: Option<&str>) -> Result<Money, MapError> {
+    let mut sum = Money::ZERO;
+    for t in r
+        .get("transactions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let refund = t.get("kind").and_then(Value::as_str) == Some("refund")
+            && t.get("status").and_then(Value::as_str) == Some("success");
+        if refund {
+            let currency = str_at(t, "/currency", 8).or(currency);
+            let (m, _) = amount(str_at(t, "/amount", 32), currency)?;
+            sum += m;
+        }
+    }
+    Ok(sum)
+}
+
+/// `refunds/create`: one refund of order `order_id`, by its `id`. What it gave back is its
+/// successful refund transactions; a refund with no refund transaction at all is its
+/// `refund_line_items` subtotals (one whose transactions failed gave nothing back). Its payload names no customer: the order index says whose
+/// order it is (see [`super::act`]). Deduplicated by the refund's id.
+fn refund_created(r: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
+    let refund_id = id_at(r, "/id").ok_or_else(|| super::invalid("id", "the refund has no id"))?;
+    let order_id = id_at(r, "/order_id")
+        .ok_or_else(|| super::invalid("order_id", "the refund has no order_id"))?;
+    let at = time_at(r, "/created_at")
+        .or_else(|| time_at(r, "/processed_at"))
+        .ok_or_else(|| super::invalid("created_at", "the refund has no created_at time"))?;
+    within_window(at, now)?;
+    let mut given = refunded_by(r, None)?;
+    let has_transactions = r
+        .get("transactions")
+        .and_then(Value::as_array)
+        .is_some_and(|ts| {
+            ts.iter()
+                .any(|t| t.get("kind").and_then(Value::as_str) == Some("refund"))
+        });
+    if !has_transactions {
+        for l in r
+            .get("refund_line_items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let subtotal = decimal_at(l, "/subtotal")
+                .filter(|m| m.0 >= 0)
+                .ok_or_else(|| {
+                    super::invalid(
+                        "refund_line_items.subtotal",
+                        "a refund line item's subtotal is missing or not a decimal amount",
+                    )
+                })?;
+            given += subtotal;
+        }
+    }
+    if given.0 == 0 {
+        return Ok(Mapped::Ignored(
+            "the refund gives nothing back (no successful refund transaction or line item)".into(),
+        ));
+    }
+    Ok(Mapped::RefundOfOrder(Box::new(OrderRefund {
+        event_id: format!("shopify:refund:{order_id}:r{refund_id}"),
+        order_id,
+        refunded: Refunded::Named {
+            id: refund_id,
+            amount: given,
+        },
+        at: at.min(now),
+    })))
+}
+
+/// `orders/updated` with refunds, and `orders/cancelled`: every refund of the order so far (the
+/// successful refund transactions of each of its `refunds`, by the refund's id), or all of it
+/// when it is cancelled or its financial status says `refunded`. Deduplicated by the order and
+/// the refunded total, so a later refund of the same order is a new event and a repeated one is
+/// not; a refund `refunds/create` brought already is not taken again.
 fn refund(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError> {
     let order_id = id_at(o, "/id").ok_or_else(|| super::invalid("id", "the order has no id"))?;
     let changed = changed_at(o, "order", now)?;
@@ -327,26 +410,26 @@ fn refund(topic: &str, o: &Value, now: DateTime<Utc>) -> Result<Mapped, MapError
     let cancelled = topic == "orders/cancelled" || time_at(o, "/cancelled_at").is_some();
     let status = o.get("financial_status").and_then(Value::as_str);
     let currency = str_at(o, "/currency", 8);
+    let mut refunds = Vec::new();
     let mut so_far = Money::ZERO;
-    for t in o
+    for (i, r) in o
         .get("refunds")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|r| r.get("transactions").and_then(Value::as_array))
-        .flatten()
+        .enumerate()
     {
-        let refund = t.get("kind").and_then(Value::as_str) == Some("refund")
-            && t.get("status").and_then(Value::as_str) == Some("success");
-        if refund {
-            let (m, _) = amount(str_at(t, "/amount", 32), currency)?;
-            so_far += m;
+        let given = refunded_by(r, currency)?;
+        if given.0 > 0 {
+            so_far += given;
+            let id = id_at(r, "/id").unwrap_or_else(|| format!("#{i}"));
+            refunds.push((id, given));
         }
     }
     let (refunded, key) = if cancelled || status == Some("refunded") {
         (Refunded::Whole, "all".to_string())
     } else if so_far.0 > 0 {
-        (Refunded::SoFar(so_far), so_far.0.to_string())
+        (Refunded::AllNamed(refunds), so_far.0.to_string())
     } else {
         return Ok(Mapped::Ignored(
             "an order update that neither refunds nor cancels: orders/paid records the order"

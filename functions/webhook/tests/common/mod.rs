@@ -187,6 +187,7 @@ pub type Snapshot = (
     Vec<Enrollment>,
     Vec<Reward>,
     Vec<shared::domain::metrics::CounterRow>,
+    Vec<shared::ports::OrderOwner>,
 );
 
 impl World {
@@ -198,6 +199,7 @@ impl World {
             self.store.all_enrollments(),
             rewards,
             self.store.counter_rows("example").await.unwrap(),
+            self.store.all_order_owners(),
         )
     }
 
@@ -231,6 +233,7 @@ impl World {
                 currency: None,
                 order_id: None,
                 refunded: Default::default(),
+                refund_ids: Vec::new(),
                 lines: Vec::new(),
             });
         }

@@ -257,6 +257,16 @@ pub(super) fn decode_cursor(cursor: &str) -> StoreResult<Item> {
 /// Sort key prefix of the item that lists a reward under its customer (erasure finds it there).
 pub(super) const REWARD_OF_PREFIX: &str = "REWARD#";
 
+/// Sort key prefix of the item that lists an order index item under its customer.
+pub(super) const ORDER_OF_PREFIX: &str = "ORDER#";
+
+/// The `pk` of an order index item.
+pub(super) fn order_pk(source: &str, order_id: &str) -> String {
+    format!("O#{source}#{order_id}")
+}
+
+pub(super) const ORDER_SK: &str = "ORDER";
+
 pub(super) fn parse_group(text: &str) -> Option<Group> {
     match text {
         "treated" => Some(Group::Treated),

@@ -98,4 +98,27 @@ impl ErasureStore for DynamoStore {
         )
         .await
     }
+
+    async fn orders_of(&self, customer_id: &str) -> StoreResult<Vec<(String, String)>> {
+        self.customer_items(customer_id, ORDER_OF_PREFIX)
+            .await?
+            .iter()
+            .map(Self::order_of)
+            .collect()
+    }
+
+    async fn delete_order_owner(
+        &self,
+        customer_id: &str,
+        source: &str,
+        order_id: &str,
+    ) -> StoreResult<()> {
+        self.delete_order_item(customer_id, source, order_id)
+            .await?;
+        self.delete(
+            profile_pk(customer_id),
+            format!("{ORDER_OF_PREFIX}{source}#{order_id}"),
+        )
+        .await
+    }
 }

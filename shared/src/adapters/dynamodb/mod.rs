@@ -7,6 +7,8 @@
 //! | enrollment (latest) | `C#<customer>` | `ENR#<campaign>` |
 //! | reward | `R#<code>` | `REWARD` |
 //! | reward issued to a customer (for erasure) | `C#<customer>` | `REWARD#<code>` |
+//! | order index: the customer of an order (`customer_id`, + `ttl`) | `O#<source>#<order id>` | `ORDER` |
+//! | order index item listed under its customer (for erasure, + `ttl`) | `C#<customer>` | `ORDER#<source>#<order id>` |
 //! | idempotency record | `IDEM#<key>` | `IDEM` (+ `ttl`) |
 //! | counters | `M#<campaign>` | `TOTAL#<variant>#<group>`, `DAY#<yyyy-mm-dd>#<variant>#<group>` |
 //! | scheduler checkpoint | `SCHED` | `CHECKPOINT` |
@@ -66,6 +68,7 @@ mod errors;
 mod fit;
 mod idempotency;
 mod metrics;
+mod orders;
 mod profiles;
 mod rewards;
 #[cfg(test)]

@@ -88,6 +88,7 @@ fn a_fully_sent_enrollment_item_stays_under_one_kilobyte() {
         minor: 1_234_567,
         currency: "EUR".into(),
         refunded_minor: 500,
+        refund_ids: Vec::new(),
     }];
     let mut back: Enrollment = decode(&enrollment_item(&won, 1).unwrap()).unwrap();
     back.version = won.version;

@@ -1233,9 +1233,10 @@ async fn targeting_learns_from_finished_enrollments_and_stops_rewarding_who_buys
     let s = run(&w.deps, input(), Budget::unlimited()).await.unwrap();
     assert_eq!(s.enrolled, 1000);
     let flow = &s.flows[&shared::domain::sequence::Flow::WinBack];
+    let program_holdout = flow.enrolled_by_variant.get("program-holdout").copied();
     assert_eq!(
         flow.targeting.get("as_the_rules").copied(),
-        Some(1000 - flow.holdout()),
+        Some(1000 - flow.holdout() - program_holdout.unwrap_or(0)),
         "{flow:?}"
     );
     // What the customers did: gift buyers come back with the emails (50%) and hardly without

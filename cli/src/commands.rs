@@ -64,6 +64,10 @@ pub(crate) async fn simulate_command(a: SimulateArgs) -> CliResult<()> {
     println!("{}", simulate::best_hour_text(&o.tally, o.best_hour));
     println!("{}", simulate::targeting_text(&o.tally, o.targeting));
     println!(
+        "{}",
+        simulate::responses_text(&o.tally, o.margin, o.email_cost, &o.currency)
+    );
+    println!(
         "Follow-ups: the team was told about {} customer(s) who needed a person (detractors, bad experiences); their emails waited until closed or the pause passed",
         o.follow_ups_notified
     );

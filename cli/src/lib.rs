@@ -189,21 +189,23 @@ pub struct SimulateArgs {
     /// whatever the campaign's `sending.best_hour` says (default: as the campaign says).
     #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
     pub best_hour: Option<bool>,
-    /// Who decides whom to email and reward: the campaign's rules, or each flow's uplift model
-    /// once the weekly rebuild has learned it (default: the campaign's `[targeting] mode`). Run
-    /// twice with the same --seed to compare the two on the same customers.
-    #[arg(long, value_name = "rules|uplift", value_parser = parse_targeting)]
-    pub targeting: Option<shared::domain::targeting::Mode>,
+    /// Who decides whom to email and reward: the campaign's rules, each flow's uplift model
+    /// once the weekly rebuild has learned it, or the oracle, which knows every simulated
+    /// customer's true response (the ceiling; default: the campaign's `[targeting] mode`). Run
+    /// each with the same --seed to compare them on the same customers.
+    #[arg(long, value_name = "rules|uplift|oracle", value_parser = parse_targeting)]
+    pub targeting: Option<simulate::Targeting>,
     /// The flows to run, as the stack's CAMPAIGNS lists them: win-back, at-risk, re-engagement, celebration (default: every flow the campaign defines).
     #[arg(long, value_name = "LIST", default_value = "")]
     pub flows: String,
 }
 
-fn parse_targeting(s: &str) -> Result<shared::domain::targeting::Mode, String> {
+fn parse_targeting(s: &str) -> Result<simulate::Targeting, String> {
     match s {
-        "rules" => Ok(shared::domain::targeting::Mode::Rules),
-        "uplift" => Ok(shared::domain::targeting::Mode::Uplift),
-        _ => Err(format!("'{s}' is neither rules nor uplift")),
+        "rules" => Ok(simulate::Targeting::Rules),
+        "uplift" => Ok(simulate::Targeting::Uplift),
+        "oracle" => Ok(simulate::Targeting::Oracle),
+        _ => Err(format!("'{s}' is none of rules, uplift and oracle")),
     }
 }
 

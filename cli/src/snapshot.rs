@@ -1,6 +1,6 @@
 //! A JSON snapshot of the embedded store, so `import`, `plan`, `report` and `simulate` can share
-//! a store without AWS: profiles, enrollments, rewards, metric counters, stored customer models
-//! and the order index.
+//! a store without AWS: profiles, enrollments, rewards, metric counters, stored customer models,
+//! each flow's learned uplift model and the order index.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,6 +12,7 @@ use shared::domain::metrics::{CohortKey, CounterRow, Counts};
 use shared::domain::model::CampaignFit;
 use shared::domain::reward::Reward;
 use shared::domain::sequence::Enrollment;
+use shared::domain::targeting::TargetingModel;
 use shared::ports::{
     EnrollmentStore, FitStore, MetricsStore, OrderIndex, OrderOwner, ProfileStore, RewardStore,
 };
@@ -37,6 +38,9 @@ pub struct Snapshot {
     /// The order index: whose order each remembered order id is (absent from older snapshots).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub orders: Vec<OrderOwner>,
+    /// Each flow's learned uplift model (absent from older snapshots).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targeting: Vec<TargetingModel>,
 }
 
 impl Snapshot {
@@ -55,6 +59,7 @@ impl Snapshot {
             counters,
             fits: store.all_fits(),
             orders: store.all_order_owners(),
+            targeting: store.all_targeting(),
         })
     }
 
@@ -114,6 +119,14 @@ impl Snapshot {
                 })
                 .await?;
         }
+        for m in &self.targeting {
+            store
+                .save_targeting(&TargetingModel {
+                    version: 0,
+                    ..m.clone()
+                })
+                .await?;
+        }
         for e in &self.enrollments {
             let mut e = e.clone();
             e.version = 0;
@@ -167,6 +180,49 @@ mod tests {
     use super::*;
     use chrono::NaiveDate;
     use shared::domain::experiment::Group;
+
+    #[tokio::test]
+    async fn a_snapshot_keeps_each_flows_learned_uplift_model() {
+        use shared::domain::targeting::{learn, Arm, Example, Snapshot as Features};
+        let examples: Vec<Example> = (0..80)
+            .map(|k| Example {
+                features: Features(
+                    [("orders".to_string(), (k % 7).to_string())]
+                        .into_iter()
+                        .collect(),
+                ),
+                arm: if k % 2 == 0 {
+                    Arm::NoEmail
+                } else {
+                    Arm::WithReward
+                },
+                ordered: k % 3 == 0,
+            })
+            .collect();
+        let at = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+        let model = learn("example", "win-back", &examples, at).unwrap();
+        let store = MemoryStore::new();
+        store.save_targeting(&model).await.unwrap();
+        let snap = Snapshot::take(&store, &["example".to_string()])
+            .await
+            .unwrap();
+        let back = snap.restore().await.unwrap();
+        let stored = back
+            .get_targeting("example", "win-back")
+            .await
+            .unwrap()
+            .expect("the model is in the restored store");
+        assert_eq!(
+            TargetingModel {
+                version: 0,
+                ..stored
+            },
+            TargetingModel {
+                version: 0,
+                ..model
+            }
+        );
+    }
 
     #[tokio::test]
     async fn a_snapshot_round_trips_profiles_and_counters_exactly() {

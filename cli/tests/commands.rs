@@ -131,13 +131,66 @@ fn simulate_with_uplift_targeting_prints_what_each_flows_enrollments_were_given(
         text.contains("no flow's uplift model was learned"),
         "{text}"
     );
-    let bad = simulate("300", "30", &["--targeting", "oracle"]);
+    let bad = simulate("300", "30", &["--targeting", "random"]);
     assert!(!bad.status.success());
     assert!(
-        stderr(&bad).contains("neither rules nor uplift"),
+        stderr(&bad).contains("none of rules, uplift and oracle"),
         "{}",
         stderr(&bad)
     );
+}
+
+/// The figure after `label` on the line that starts with `line` (`12.5 EUR` reads as 12.5).
+fn figure(text: &str, line: &str, label: &str) -> f64 {
+    let l = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(line))
+        .unwrap_or_else(|| panic!("no line {line}: {text}"));
+    let after = l
+        .split(label)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {label} in {l}"));
+    after
+        .trim_start()
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {label} in {l}"))
+}
+
+#[test]
+fn the_oracle_spares_sure_things_the_reward_and_earns_more_per_email_than_the_rules() {
+    let dir = scratch("simulate-oracle");
+    let run = |targeting: &str| {
+        let o = simulate(
+            "800",
+            "90",
+            &["--targeting", targeting, "--out", s(&dir.join(targeting))],
+        );
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        stdout(&o)
+    };
+    let rules = run("rules");
+    let oracle = run("oracle");
+    assert!(oracle.contains("targeting (the oracle"), "{oracle}");
+    // Every kind is in the shipped behaviour model.
+    for kind in [
+        "persuadable:",
+        "sure thing:",
+        "lost cause:",
+        "do-not-disturb:",
+    ] {
+        assert!(rules.contains(&format!("  {kind} ")), "{kind}: {rules}");
+    }
+    let sure_things_rewarded = |t: &str| figure(t, "rewards given to sure things:", "of");
+    assert!(
+        sure_things_rewarded(&oracle) < sure_things_rewarded(&rules) / 2.0,
+        "{oracle}\n{rules}"
+    );
+    let profit = |t: &str| figure(t, "per 1,000 emails:", "profit");
+    let orders = |t: &str| figure(t, "per 1,000 emails:", "emails:");
+    assert!(profit(&oracle) > profit(&rules), "{oracle}\n{rules}");
+    assert!(orders(&oracle) > orders(&rules), "{oracle}\n{rules}");
 }
 
 #[test]

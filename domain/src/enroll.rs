@@ -37,6 +37,10 @@ pub struct Program<'a> {
     pub targeting: Targeting<'a>,
 }
 
+/// Chances known in advance instead of learned, per customer and flow (the simulator's oracle).
+pub type KnownChances =
+    std::collections::BTreeMap<(super::edge::CustomerId, Flow), targeting::Chances>;
+
 /// What the targeting decision works with.
 #[derive(Debug, Clone, Copy)]
 pub struct Targeting<'a> {
@@ -45,6 +49,9 @@ pub struct Targeting<'a> {
     pub models: &'a [TargetingModel],
     /// The campaign's rewards: a variant's reward cost is its own reward's, else the default's.
     pub rewards: &'a RewardPolicy,
+    /// Chances known in advance, per customer and flow, taken instead of a learned model's: the
+    /// simulator's oracle, which knows each synthetic customer's response (none in a shop).
+    pub known: Option<&'a KnownChances>,
 }
 
 /// What the scheduler knows about a customer so far.
@@ -289,14 +296,23 @@ fn decide_targeting<F: Flows + ?Sized>(
 ) -> (targeting::Decision, Option<targeting::Chances>) {
     let t = &program.targeting;
     let model = t.models.iter().find(|m| m.flow == enrollment.flow.as_str());
-    let chances = model.and_then(|m| m.chances(features).ok());
+    let known = t
+        .known
+        .and_then(|k| k.get(&(profile.customer_id.clone(), enrollment.flow)))
+        .copied();
+    let chances = known.or_else(|| model.and_then(|m| m.chances(features).ok()));
+    // Known chances need no learning first.
+    let learned_from = match known {
+        Some(_) => (t.config.min_enrollments, t.config.min_enrollments),
+        None => model.map_or((0, 0), |m| m.learned_from),
+    };
     let order_value = usual_order_value(profile, &program.valuation);
     let spec = campaign
         .experiment()
         .variant_reward(&enrollment.variant)
         .unwrap_or(&t.rewards.default);
     let facts = targeting::Facts {
-        learned_from: model.map_or((0, 0), |m| m.learned_from),
+        learned_from,
         chances,
         order_value,
         reward_cost: reward::expected_cost(spec, order_value),

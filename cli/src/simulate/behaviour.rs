@@ -28,6 +28,107 @@ pub struct Behaviour {
     /// The local hour of day customers usually order and read email at (none without it).
     #[serde(default)]
     pub habit: Habit,
+    /// How customers respond to being emailed, of the four classic kinds (all persuadable
+    /// without it).
+    #[serde(default)]
+    pub response: Response,
+}
+
+/// The four classic responses to a treatment (uplift modelling's customer types); only the
+/// simulation knows a customer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Comes back because of an email: the `[email]` reactions.
+    Persuadable,
+    /// Comes back (or keeps buying) email or not, and uses a reward they hold.
+    SureThing,
+    /// Does not come back, email or not.
+    LostCause,
+    /// Would come back by themselves; an email they open drives them away.
+    DoNotDisturb,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [
+        Kind::Persuadable,
+        Kind::SureThing,
+        Kind::LostCause,
+        Kind::DoNotDisturb,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Persuadable => "persuadable",
+            Kind::SureThing => "sure thing",
+            Kind::LostCause => "lost cause",
+            Kind::DoNotDisturb => "do-not-disturb",
+        }
+    }
+}
+
+/// Shares of the four kinds (normalised).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindShares {
+    pub persuadable: f64,
+    pub sure_thing: f64,
+    pub lost_cause: f64,
+    pub do_not_disturb: f64,
+}
+
+impl KindShares {
+    /// The weights in [`Kind::ALL`]'s order.
+    pub fn weights(&self) -> [f64; 4] {
+        [
+            self.persuadable,
+            self.sure_thing,
+            self.lost_cause,
+            self.do_not_disturb,
+        ]
+    }
+}
+
+/// `[response]`: the kinds' shares (a segment's own `response` overrides them) and what makes
+/// a sure thing and a do-not-disturb customer what they are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Response {
+    pub persuadable: f64,
+    pub sure_thing: f64,
+    pub lost_cause: f64,
+    pub do_not_disturb: f64,
+    /// Mean days until a sure thing who has stopped comes back by themselves.
+    pub sure_thing_return_days: f64,
+    /// Chance that a do-not-disturb customer who opens an email unsubscribes (they stop buying
+    /// either way).
+    pub do_not_disturb_unsubscribe: f64,
+}
+
+impl Response {
+    /// The campaign-wide shares.
+    pub fn shares(&self) -> KindShares {
+        KindShares {
+            persuadable: self.persuadable,
+            sure_thing: self.sure_thing,
+            lost_cause: self.lost_cause,
+            do_not_disturb: self.do_not_disturb,
+        }
+    }
+}
+
+impl Default for Response {
+    /// Everyone persuadable: the `[email]` reactions alone.
+    fn default() -> Response {
+        Response {
+            persuadable: 1.0,
+            sure_thing: 0.0,
+            lost_cause: 0.0,
+            do_not_disturb: 0.0,
+            sure_thing_return_days: 30.0,
+            do_not_disturb_unsubscribe: 0.0,
+        }
+    }
 }
 
 /// Habitual local hours: many customers order, and read their email, around the same hour of
@@ -73,6 +174,9 @@ pub struct Segment {
     pub amount: Money,
     pub category: String,
     pub products: Vec<String>,
+    /// This segment's shares of the four response kinds (`[response]`'s without it).
+    #[serde(default)]
+    pub response: Option<KindShares>,
 }
 
 /// Customers of a locale and where they live.
@@ -250,6 +354,27 @@ impl Behaviour {
                     .into(),
             );
         }
+        prob(
+            "response.do_not_disturb_unsubscribe",
+            self.response.do_not_disturb_unsubscribe,
+        )?;
+        if self.response.sure_thing_return_days <= 0.0 {
+            return Err("response.sure_thing_return_days must be more than 0".into());
+        }
+        let shares_ok = |w: [f64; 4]| w.iter().all(|v| *v >= 0.0) && w.iter().sum::<f64>() > 0.0;
+        if !shares_ok(self.response.shares().weights()) {
+            return Err(
+                "[response]: the four shares must be 0 or more, at least one above 0".into(),
+            );
+        }
+        for s in &self.segments {
+            if s.response.is_some_and(|r| !shares_ok(r.weights())) {
+                return Err(format!(
+                    "segment '{}': response shares must be 0 or more, at least one above 0",
+                    s.name
+                ));
+            }
+        }
         if self.segments.is_empty() || self.segments.iter().all(|s| s.share <= 0.0) {
             return Err("give at least one [[segments]] with a share above 0".into());
         }
@@ -352,6 +477,25 @@ mod tests {
         let start = DEFAULT.find("[habit]").unwrap();
         let b = Behaviour::parse(&DEFAULT[..start], "b.toml").unwrap();
         assert_eq!(b.habit.share, 0.0);
+    }
+
+    #[test]
+    fn every_kind_has_a_share_and_a_model_without_response_kinds_is_all_persuadable() {
+        let b = Behaviour::default_model();
+        assert!(b.response.shares().weights().iter().all(|w| *w > 0.0));
+        assert!(b.segments.iter().all(|s| s.response.is_some()));
+        let start = DEFAULT.find("\n[response]\n").unwrap();
+        let end = DEFAULT.find("\n[churn]\n").unwrap();
+        let plain: String = format!("{}{}", &DEFAULT[..start], &DEFAULT[end..])
+            .lines()
+            .filter(|l| !l.starts_with("response = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let b = Behaviour::parse(&plain, "b.toml").unwrap();
+        assert_eq!(b.response.shares().weights(), [1.0, 0.0, 0.0, 0.0]);
+        let bad = DEFAULT.replace("lost_cause = 0.25\ndo_not", "lost_cause = -1\ndo_not");
+        let e = Behaviour::parse(&bad, "b.toml").unwrap_err().to_string();
+        assert!(e.contains("[response]"), "{e}");
     }
 
     #[test]

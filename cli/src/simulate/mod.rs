@@ -47,7 +47,7 @@ pub struct Options {
     /// Overrides the campaign's `sending.best_hour` (`None`: the campaign's own setting).
     pub best_hour: Option<bool>,
     /// Overrides the campaign's `[targeting] mode` (`None`: the campaign's own).
-    pub targeting: Option<shared::domain::targeting::Mode>,
+    pub targeting: Option<Targeting>,
     /// The flows to run, as `CAMPAIGNS` lists them (empty: every flow the campaign defines).
     pub flows: String,
 }
@@ -69,6 +69,27 @@ impl Default for Options {
             best_hour: None,
             targeting: None,
             flows: String::new(),
+        }
+    }
+}
+
+/// Who decides whom to email and reward in a simulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Targeting {
+    /// The campaign's rules (`[targeting] mode = "rules"`).
+    Rules,
+    /// Each flow's learned uplift model (`mode = "uplift"`).
+    Uplift,
+    /// The uplift decision on each customer's true chances, which only the simulation knows.
+    Oracle,
+}
+
+impl Targeting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Targeting::Rules => "rules",
+            Targeting::Uplift => "uplift",
+            Targeting::Oracle => "oracle",
         }
     }
 }
@@ -96,8 +117,12 @@ pub struct Outcome {
     pub follow_ups_notified: usize,
     /// Whether the run sent at each customer's usual hour (`sending.best_hour`).
     pub best_hour: bool,
-    /// Who decided whom to email and reward (`[targeting] mode`).
-    pub targeting: shared::domain::targeting::Mode,
+    /// Who decided whom to email and reward (`[targeting] mode`, or the oracle).
+    pub targeting: Targeting,
+    /// `[targeting] margin` and `email_cost`, for the profit the simulation's ground truth gives.
+    pub margin: f64,
+    pub email_cost: f64,
+    pub currency: String,
 }
 
 /// The handlers' ports, embedded or AWS.
@@ -129,8 +154,11 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
     if let Some(on) = opts.best_hour {
         campaign = campaign.with_best_hour(on);
     }
-    if let Some(mode) = opts.targeting {
-        campaign = campaign.with_targeting(mode);
+    if let Some(t) = opts.targeting {
+        campaign = campaign.with_targeting(match t {
+            Targeting::Rules => shared::domain::targeting::Mode::Rules,
+            Targeting::Uplift | Targeting::Oracle => shared::domain::targeting::Mode::Uplift,
+        });
     }
     let campaign = campaign
         .with_flows(&opts.flows)
@@ -310,6 +338,8 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         model.clone(),
         rng,
     );
+    world.end = start + Duration::days(i64::from(opts.days));
+    world.oracle = opts.targeting == Some(Targeting::Oracle);
     world.schedule_natural_returns(start);
 
     let every = i64::from(model.scheduler_every_hours);
@@ -453,20 +483,27 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         notes,
         follow_ups_notified: notifier.count(),
         best_hour: config.sending.best_hour,
-        targeting: config.targeting.mode,
+        targeting: match (opts.targeting, config.targeting.mode) {
+            (Some(t), _) => t,
+            (None, shared::domain::targeting::Mode::Rules) => Targeting::Rules,
+            (None, shared::domain::targeting::Mode::Uplift) => Targeting::Uplift,
+        },
+        margin: config.targeting.margin,
+        email_cost: config.targeting.email_cost,
+        currency: config.currency.clone(),
     })
 }
 
 /// What targeting did: who decided, the treated enrollments of each flow by what they were
 /// given, and the flows whose uplift model the weekly rebuilds learned.
-pub fn targeting_text(t: &Tally, mode: shared::domain::targeting::Mode) -> String {
-    let mut s = format!(
-        "targeting ([targeting] mode = \"{}\"): treated enrollments by what they were given\n",
-        match mode {
-            shared::domain::targeting::Mode::Rules => "rules",
-            shared::domain::targeting::Mode::Uplift => "uplift",
-        }
-    );
+pub fn targeting_text(t: &Tally, targeting: Targeting) -> String {
+    let mut s = match targeting {
+        Targeting::Oracle => "targeting (the oracle: the uplift decision on each customer's true chances): treated enrollments by what they were given\n".to_string(),
+        _ => format!(
+            "targeting ([targeting] mode = \"{}\"): treated enrollments by what they were given\n",
+            targeting.as_str()
+        ),
+    };
     for (flow, by) in &t.targeting {
         let parts: Vec<String> = by.iter().map(|(k, n)| format!("{k} {n}")).collect();
         s.push_str(&format!("  {flow}: {}\n", parts.join(", ")));
@@ -485,6 +522,78 @@ pub fn targeting_text(t: &Tally, mode: shared::domain::targeting::Mode) -> Strin
         ));
     }
     s
+}
+
+/// The ground truth of targeting: what each response kind received and did, the rewards sure
+/// things were given, and the incremental orders and profit per 1,000 emails (`margin` of the
+/// orders emails brought less those they lost, less every reward used and every email's cost).
+pub fn responses_text(t: &Tally, margin: f64, email_cost: f64, currency: &str) -> String {
+    let mut s = String::from(
+        "responses (each customer's true kind, which only the simulation knows): customers, emails, reward codes sent and used (their cost), orders the emails brought and lost, unsubscribed\n",
+    );
+    let mut total = world::KindFigures::default();
+    for (kind, k) in &t.by_kind {
+        s.push_str(&format!(
+            "  {}: {} customers, {} emails, codes {} sent and {} used ({:.2} {currency}), orders brought {} and lost {}, unsubscribed {}\n",
+            kind.as_str(),
+            k.customers,
+            k.emails,
+            k.codes_sent,
+            k.codes_used,
+            k.reward_cost,
+            k.orders_brought,
+            k.orders_lost,
+            k.unsubscribes
+        ));
+        total.emails += k.emails;
+        total.codes_used += k.codes_used;
+        total.reward_cost += k.reward_cost;
+        total.orders_brought += k.orders_brought;
+        total.orders_lost += k.orders_lost;
+        total.value_brought += k.value_brought;
+        total.value_lost += k.value_lost;
+        total.unsubscribes += k.unsubscribes;
+    }
+    let sure = t
+        .by_kind
+        .get(&behaviour::Kind::SureThing)
+        .copied()
+        .unwrap_or_default();
+    s.push_str(&format!(
+        "  rewards given to sure things: {} codes used ({:.2} {currency}) of {} sent\n",
+        sure.codes_used, sure.reward_cost, sure.codes_sent
+    ));
+    let f = ground_truth(&total, margin, email_cost);
+    s.push_str(&format!(
+        "  per 1,000 emails: {:.1} incremental orders, profit {:.2} {currency}, {:.1} unsubscribes (margin {:.0}% of the orders brought less those lost, less rewards used and {email_cost} {currency} per email; {} emails in all)",
+        f.orders_per_1000,
+        f.profit_per_1000,
+        f.unsubscribes_per_1000,
+        margin * 100.0,
+        total.emails
+    ));
+    s
+}
+
+/// Incremental orders, profit and unsubscribes per 1,000 emails, from the simulation's ground truth.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroundTruth {
+    pub orders_per_1000: f64,
+    pub profit_per_1000: f64,
+    pub unsubscribes_per_1000: f64,
+}
+
+/// [`GroundTruth`] of the kinds' figures added up.
+pub fn ground_truth(total: &world::KindFigures, margin: f64, email_cost: f64) -> GroundTruth {
+    let per = 1000.0 / total.emails.max(1) as f64;
+    let profit = margin * (total.value_brought - total.value_lost)
+        - total.reward_cost
+        - email_cost * total.emails as f64;
+    GroundTruth {
+        orders_per_1000: (total.orders_brought as f64 - total.orders_lost as f64) * per,
+        profit_per_1000: profit * per,
+        unsubscribes_per_1000: total.unsubscribes as f64 * per,
+    }
 }
 
 /// Fixed keys for the embedded world (nothing leaves the process).

@@ -11,7 +11,7 @@ use shared::domain::survey::Reason;
 
 use shared::domain::zone::Zone;
 
-use super::behaviour::{Behaviour, Habit};
+use super::behaviour::{Behaviour, Habit, Kind, KindShares};
 use crate::orders::OrderRow;
 
 /// One simulated customer and what only the simulation knows about them.
@@ -38,6 +38,13 @@ pub struct Person {
     pub product: String,
     /// The hidden reason they stop (or stopped).
     pub reason: Reason,
+    /// How they respond to being emailed (`[response]`); only the simulation knows it.
+    pub kind: Kind,
+    /// Driven away by an email (a do-not-disturb customer who opened one): buys no more.
+    pub driven_away: bool,
+    /// When they would come back by themselves (the pending natural return), to tell an order an
+    /// email brought from one it merely pulled forward.
+    pub natural_return_at: Option<DateTime<Utc>>,
     /// When they stop buying by themselves, if they do.
     pub churn_at: Option<DateTime<Utc>>,
     /// Not buying at the moment.
@@ -189,6 +196,9 @@ pub fn synthetic(
             category: seg.category.clone(),
             product,
             reason,
+            kind: kind_of(&id, seg.response.unwrap_or(model.response.shares())),
+            driven_away: false,
+            natural_return_at: None,
             churn_at: None,
             churned: false,
             next_order_at: None,
@@ -250,6 +260,24 @@ fn habit_of(id: &str, habit: &Habit) -> Option<u32> {
     });
     let unit = (h % 10_000) as f64 / 10_000.0;
     (unit < habit.share).then(|| habit.hours[((h / 10_000) % habit.hours.len() as u64) as usize])
+}
+
+/// A customer's response kind, from their id like the habit (no random draw, so a model with
+/// every customer persuadable keeps the run's other draws and figures).
+fn kind_of(id: &str, shares: KindShares) -> Kind {
+    let h = id.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3) ^ (h >> 31)
+    });
+    let w = shares.weights();
+    let total: f64 = w.iter().sum();
+    let mut x = (h % 1_000_000) as f64 / 1_000_000.0 * total;
+    for (k, share) in Kind::ALL.iter().zip(w) {
+        x -= share;
+        if x < 0.0 {
+            return *k;
+        }
+    }
+    Kind::Persuadable
 }
 
 /// When a customer with a habitual hour places an order planned for `at`: `habit.orders_at_hour`
@@ -371,6 +399,9 @@ pub fn from_orders(
             category: pick(|o| &o.category).unwrap_or_default(),
             product: pick(|o| &o.product).unwrap_or_default(),
             reason: reasons[rng.weighted(&reason_weights)],
+            kind: kind_of(id.as_str(), model.response.shares()),
+            driven_away: false,
+            natural_return_at: None,
             churn_at: churned.then_some(last.ordered_at),
             churned,
             next_order_at: None,
@@ -478,6 +509,27 @@ mod tests {
             .map(|r| local_hour(scattered, r.ordered_at))
             .collect();
         assert!(hours.len() > 10, "{hours:?}");
+    }
+
+    #[test]
+    fn each_segment_has_its_own_mix_of_response_kinds() {
+        let model = Behaviour::default_model();
+        let (people, _) = base(20_000, 30, 3);
+        for (i, seg) in model.segments.iter().enumerate() {
+            let of_seg: Vec<&Person> = people.iter().filter(|p| p.segment == Some(i)).collect();
+            let shares = seg.response.unwrap_or(model.response.shares());
+            let total: f64 = shares.weights().iter().sum();
+            for (kind, want) in Kind::ALL.iter().zip(shares.weights()) {
+                let got =
+                    of_seg.iter().filter(|p| p.kind == *kind).count() as f64 / of_seg.len() as f64;
+                assert!(
+                    (got - want / total).abs() < 0.04,
+                    "{}: {} {got:.3} against {want}",
+                    seg.name,
+                    kind.as_str()
+                );
+            }
+        }
     }
 
     #[test]

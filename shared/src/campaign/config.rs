@@ -69,6 +69,10 @@ pub struct CampaignConfig {
     /// file, read from the store by whoever enrolls ([`crate::fitted::targeting_models`]).
     #[serde(skip)]
     pub learned: Vec<crate::domain::targeting::TargetingModel>,
+    /// Chances known in advance per customer and flow, taken instead of the learned models'
+    /// (`winback simulate --targeting oracle`; never set in a deployment).
+    #[serde(skip)]
+    pub known_chances: std::sync::Arc<crate::domain::enroll::KnownChances>,
 }
 
 fn is_rules_default(t: &crate::domain::targeting::TargetingConfig) -> bool {
@@ -157,6 +161,7 @@ impl CampaignConfig {
                 config: &self.targeting,
                 models: &self.learned,
                 rewards: &self.rewards,
+                known: (!self.known_chances.is_empty()).then_some(&*self.known_chances),
             },
         }
     }

@@ -243,16 +243,7 @@ fn a_promoted_variant_is_what_every_treated_customer_gets() {
     let mut variants = std::collections::BTreeMap::<String, usize>::new();
     for i in 0..600 {
         let p = customer(&format!("v{i}"), 300);
-        let e = decide(
-            &Facts {
-                profile: &p,
-                latest: Some(None),
-                assessment: None,
-            },
-            &c,
-            &program,
-            now(),
-        );
+        let e = decide_in(&c, &program, &p);
         let (enrollment, _) = enrolled(e.next);
         *variants.entry(enrollment.variant.clone()).or_default() += 1;
     }
@@ -268,4 +259,79 @@ fn a_promoted_variant_is_what_every_treated_customer_gets() {
         (12..50).contains(&variants["program-holdout"]),
         "{variants:?}"
     );
+}
+
+#[test]
+fn chances_known_in_advance_decide_without_a_learned_model() {
+    use crate::domain::targeting::{Chances, Treatment};
+    let mut c = example_campaign();
+    c.targeting.exploration = 0.0;
+    let sure_thing = Chances {
+        with_reward: Some(0.6),
+        email_only: Some(0.6),
+        no_email: 0.6,
+    };
+    let persuadable = Chances {
+        with_reward: Some(0.9),
+        email_only: None,
+        no_email: 0.1,
+    };
+    let ids: Vec<String> = (100..160).map(|k| format!("c{k}")).collect();
+    let mut known = KnownChances::new();
+    for (k, id) in ids.iter().enumerate() {
+        let chances = if k % 2 == 0 { sure_thing } else { persuadable };
+        known.insert((id.parse().unwrap(), Flow::WinBack), chances);
+    }
+    // Without them, the example's uplift mode waits for its model: the rules decide.
+    let p = customer(&ids[0], 300);
+    let rules = decide_in(&c, &c.program(), &p);
+    assert!(matches!(
+        rules.targeting.map(|d| d.why),
+        None | Some(crate::domain::targeting::Why::StillLearning { .. })
+    ));
+    c.known_chances = std::sync::Arc::new(known);
+    let program = c.program();
+    let mut seen = (0, 0);
+    for (k, id) in ids.iter().enumerate() {
+        let p = customer(id, 300);
+        let e = decide_in(&c, &program, &p);
+        // Held-out customers get no decision; every treated one gets the known chances'.
+        let Some(d) = e.targeting else { continue };
+        if k % 2 == 0 {
+            assert_eq!(d.treatment, Treatment::NoEmail, "{id}: {d:?}");
+            seen.0 += 1;
+        } else {
+            assert_eq!(d.treatment, Treatment::EmailWithReward, "{id}: {d:?}");
+            seen.1 += 1;
+        }
+        assert_eq!(e.chances, known_of(&c, id));
+    }
+    assert!(seen.0 > 10 && seen.1 > 10, "{seen:?}");
+}
+
+/// The decision for `p`, whose latest enrollment has been read (there is none), under `c`.
+fn decide_in(
+    c: &crate::campaign::CampaignConfig,
+    program: &Program<'_>,
+    p: &Profile,
+) -> Evaluation {
+    decide(
+        &Facts {
+            profile: p,
+            latest: Some(None),
+            assessment: None,
+        },
+        c,
+        program,
+        now(),
+    )
+}
+
+fn known_of(
+    c: &crate::campaign::CampaignConfig,
+    id: &str,
+) -> Option<crate::domain::targeting::Chances> {
+    c.known_chances
+        .get(&(id.parse().unwrap(), Flow::WinBack))
+        .copied()
 }

@@ -18,11 +18,12 @@ use shared::events::BusEvent;
 use shared::ports::{BusError, Email, EventBus, MailError, Mailer, PutResult, RewardStore};
 use shared::signing::sign_webhook;
 
-use super::behaviour::Behaviour;
+use super::behaviour::{Behaviour, Kind};
 use super::population::{at_habit, days, local_hour, next_gap, Draw, Person};
 use crate::error::{CliError, CliResult};
 
 mod copying;
+mod oracle;
 mod reading;
 mod recipient;
 
@@ -66,6 +67,28 @@ pub struct Tally {
     pub targeting: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
     /// Flows whose uplift model a weekly rebuild learned, and how many times.
     pub targeting_learned: std::collections::BTreeMap<String, u64>,
+    /// What each response kind did (the ground truth of uplift: who an email changed).
+    pub by_kind: std::collections::BTreeMap<Kind, KindFigures>,
+}
+
+/// What the customers of one response kind received and did.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct KindFigures {
+    pub customers: u64,
+    pub emails: u64,
+    /// Emails that carried a reward code.
+    pub codes_sent: u64,
+    /// Reward codes used, and what they cost the shop (campaign currency, major units).
+    pub codes_used: u64,
+    pub reward_cost: f64,
+    /// Returns after an email that they would not have made by themselves before the end of
+    /// the run (brought), and natural returns an email cancelled (lost).
+    pub orders_brought: u64,
+    pub orders_lost: u64,
+    /// Value of those orders (major units).
+    pub value_brought: f64,
+    pub value_lost: f64,
+    pub unsubscribes: u64,
 }
 
 /// What emails of one kind of timing brought.
@@ -165,6 +188,11 @@ pub struct World {
     pub rng: SmallRng,
     pub tally: Tally,
     pub webhook_key: Vec<u8>,
+    /// The last simulated moment: a natural return after it is one the run never sees.
+    pub end: DateTime<Utc>,
+    /// The oracle's known chances are given to the scheduler (`simulate --targeting oracle`).
+    pub oracle: bool,
+    oracle_day: Option<chrono::NaiveDate>,
     queue: BinaryHeap<Scheduled>,
     seq: u64,
     /// Hours an extra scheduler run is already queued for.
@@ -191,6 +219,10 @@ impl World {
             .map(|(i, p)| (p.id.clone(), i))
             .collect();
         let webhook_key = webhook.keys.webhook.first().cloned().unwrap_or_default();
+        let mut tally = Tally::default();
+        for p in &people {
+            tally.by_kind.entry(p.kind).or_default().customers += 1;
+        }
         let mut w = World {
             scheduler,
             sender,
@@ -202,8 +234,11 @@ impl World {
             index,
             model,
             rng,
-            tally: Tally::default(),
+            tally,
             webhook_key,
+            end: DateTime::<Utc>::MAX_UTC,
+            oracle: false,
+            oracle_day: None,
             queue: BinaryHeap::new(),
             seq: 0,
             runs: HashSet::new(),
@@ -246,13 +281,13 @@ impl World {
     }
 
     fn schedule_natural_return(&mut self, i: usize, from: DateTime<Utc>) {
-        let rate = self.model.churn.natural_return_per_year;
-        if rate <= 0.0 {
+        let Some(mean) = self.natural_return_mean(i) else {
             return;
-        }
-        let at = from + days(self.rng.exp_mean(365.0 / rate));
+        };
+        let at = from + days(self.rng.exp_mean(mean));
         let at = self.habit_time(i, at, from);
         self.people[i].return_at = Some(at);
+        self.people[i].natural_return_at = Some(at);
         self.push(
             at,
             Action::Return {
@@ -263,10 +298,28 @@ impl World {
         );
     }
 
+    /// Mean days until customer `i`, who has stopped, comes back by themselves (`None`: never):
+    /// a sure thing soon, a lost cause or someone an email drove away never, others at the
+    /// natural rate.
+    pub fn natural_return_mean(&self, i: usize) -> Option<f64> {
+        let p = &self.people[i];
+        let rate = self.model.churn.natural_return_per_year;
+        match p.kind {
+            _ if p.driven_away => None,
+            Kind::LostCause => None,
+            Kind::SureThing => Some(self.model.response.sure_thing_return_days),
+            Kind::Persuadable | Kind::DoNotDisturb => (rate > 0.0).then(|| 365.0 / rate),
+        }
+    }
+
     /// One scheduler run at `now`, then the sender for every published step, then the
     /// recipients' reactions to what was sent.
     pub async fn tick(&mut self, now: DateTime<Utc>) -> CliResult<()> {
         self.run_until(now).await?;
+        if self.oracle && self.oracle_day != Some(now.date_naive()) {
+            self.oracle_day = Some(now.date_naive());
+            self.give_oracle_chances(now);
+        }
         self.scheduler_pass(now).await
     }
 
@@ -410,9 +463,22 @@ impl World {
                 }
                 self.people[i].churned = false;
                 self.people[i].return_at = None;
-                self.order(i, at, code).await?;
+                let natural = self.people[i].natural_return_at.take();
+                // Who comes back by themselves uses a reward code they still hold.
+                let code = if after_email {
+                    code
+                } else {
+                    self.code_to_use(i, at)
+                };
+                let value = self.order(i, at, code).await?;
                 if after_email {
                     self.tally.returns_after_email += 1;
+                    // Brought by the email unless they would have come back before the end.
+                    if natural.is_none_or(|n| n >= self.end) {
+                        let k = self.tally.by_kind.entry(self.people[i].kind).or_default();
+                        k.orders_brought += 1;
+                        k.value_brought += value;
+                    }
                 } else {
                     self.tally.natural_returns += 1;
                 }
@@ -526,10 +592,24 @@ impl World {
         }
     }
 
-    /// The shop reports an order: a signed `POST /v1/activity`.
-    async fn order(&mut self, i: usize, at: DateTime<Utc>, code: Option<String>) -> CliResult<()> {
+    /// The shop reports an order: a signed `POST /v1/activity`. Returns its value (major units).
+    async fn order(&mut self, i: usize, at: DateTime<Utc>, code: Option<String>) -> CliResult<f64> {
+        let amount = Money(
+            ((self.people[i].amount.0 as f64) * (0.85 + 0.3 * self.rng.unit())).round() as i64,
+        );
+        let value = amount.0 as f64 / 100.0;
+        if let Some(c) = &code {
+            let spec = match RewardCode::parse(c) {
+                Ok(rc) => self.rewards().get_reward(&rc).await?.map(|r| r.spec),
+                Err(_) => None,
+            };
+            let k = self.tally.by_kind.entry(self.people[i].kind).or_default();
+            k.codes_used += 1;
+            k.reward_cost += spec.map_or(0.0, |s| {
+                shared::domain::reward::expected_cost(&s, value).min(value)
+            });
+        }
         let p = &self.people[i];
-        let amount = Money(((p.amount.0 as f64) * (0.85 + 0.3 * self.rng.unit())).round() as i64);
         self.seq += 1;
         let mut body = json!({
             "event_id": format!("sim-order-{}", self.seq),
@@ -570,7 +650,7 @@ impl World {
                 resp.status, resp.body
             ));
         }
-        Ok(())
+        Ok(value)
     }
 
     async fn http(

@@ -35,6 +35,8 @@ impl World {
             )));
         };
         self.tally.emails += 1;
+        let kind = self.people[i].kind;
+        self.tally.by_kind.entry(kind).or_default().emails += 1;
         if let Some(step) = tag(&email, "step").and_then(|s| s.parse::<usize>().ok()) {
             if let Some(slot) = self.tally.emails_per_step.get_mut(step) {
                 *slot += 1;
@@ -70,12 +72,16 @@ impl World {
         if self.rng.chance(unsubscribe_chance) {
             if let Some(url) = list_unsubscribe(&email) {
                 self.tally.unsubscribes += 1;
+                self.tally.by_kind.entry(kind).or_default().unsubscribes += 1;
                 self.lose(i, now, 48.0, Action::OneClickUnsubscribe { url });
                 return Ok(());
             }
         }
         let code = find_code(&email.text);
-        let kind = match &code {
+        if code.is_some() {
+            self.tally.by_kind.entry(kind).or_default().codes_sent += 1;
+        }
+        let reward = match &code {
             Some(c) => self.reward_kind(c).await?,
             None => None,
         };
@@ -98,7 +104,10 @@ impl World {
         } * habit_factor;
         if !self.rng.chance(open.clamp(0.0, 1.0)) {
             let reminded = e.return_without_open * reason_model.return_factor;
-            if person.churned && self.rng.chance(reminded.clamp(0.0, 1.0)) {
+            if person.churned
+                && kind == Kind::Persuadable
+                && self.rng.chance(reminded.clamp(0.0, 1.0))
+            {
                 let at = now + days(self.rng.exp_mean(e.order_within_days_mean));
                 self.schedule_return(i, at, None);
             }
@@ -113,6 +122,20 @@ impl World {
             _ => self.soon(now, e.open_within_hours),
         };
         self.push(opened_at, ses("Email Opened", None));
+        if kind == Kind::DoNotDisturb {
+            self.drive_away(i, opened_at);
+            if self
+                .rng
+                .chance(self.model.response.do_not_disturb_unsubscribe)
+            {
+                if let Some(url) = list_unsubscribe(&email) {
+                    self.tally.unsubscribes += 1;
+                    self.tally.by_kind.entry(kind).or_default().unsubscribes += 1;
+                    self.lose(i, opened_at, 1.0, Action::OneClickUnsubscribe { url });
+                    return Ok(());
+                }
+            }
+        }
         let links = links_in(&email.text, &self.webhook.public_base_url);
         if self.rng.chance(e.click_given_open) {
             self.tally.clicks += 1;
@@ -165,8 +188,12 @@ impl World {
                 );
             }
         }
+        if kind != Kind::Persuadable {
+            // Nothing in an email changes when a sure thing or a lost cause buys.
+            return Ok(());
+        }
         if person.churned {
-            let chance = self.model.return_chance(person.reason, kind);
+            let chance = self.model.return_chance(person.reason, reward);
             if self.rng.chance(chance) {
                 self.figures(timing).orders += 1;
                 let at = opened_at + days(self.rng.exp_mean(e.order_within_days_mean));
@@ -185,6 +212,33 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// A do-not-disturb customer opened an email at `at`: they buy no more. A natural return
+    /// (or, while still buying, the next order) that would have come before the end is lost.
+    fn drive_away(&mut self, i: usize, at: DateTime<Utc>) {
+        let end = self.end;
+        let p = &mut self.people[i];
+        if p.driven_away {
+            return;
+        }
+        p.driven_away = true;
+        let lost = if p.churned {
+            p.natural_return_at.filter(|n| *n > at && *n < end)
+        } else {
+            p.next_order_at.filter(|n| *n > at && *n < end)
+        };
+        p.return_at = None;
+        p.natural_return_at = None;
+        p.next_order_at = None;
+        p.churned = true;
+        p.churn_at = Some(at);
+        if lost.is_some() {
+            let value = p.amount.0 as f64 / 100.0;
+            let k = self.tally.by_kind.entry(Kind::DoNotDisturb).or_default();
+            k.orders_lost += 1;
+            k.value_lost += value;
+        }
     }
 
     /// Schedules a return after an email, unless an earlier one is already pending.

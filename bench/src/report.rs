@@ -220,26 +220,71 @@ pub fn markdown(machine: &Machine, figures: &[Figure], notes: &Notes) -> String 
     let held: Vec<&Figure> = figures.iter().filter(|f| f.target.is_some()).collect();
     let missed = held.iter().filter(|f| f.met() == Some(false)).count();
     let _ = writeln!(md, "## Summary\n");
-    let _ = writeln!(
-        md,
-        "{} of {} targets met{}.\n",
-        held.len() - missed,
-        held.len(),
-        if missed > 0 {
-            "; the misses are explained under their benchmark"
-        } else {
-            ""
-        }
-    );
+    let _ = writeln!(md, "{}\n", targets_met(held.len() - missed, held.len()));
     let _ = writeln!(
         md,
         "| benchmark | figure | value | target | result |\n| --- | --- | --- | --- | --- |"
     );
     for f in &held {
+        let _ = writeln!(md, "{}", summary_row(f));
+    }
+    for b in benches(figures) {
+        md.push_str(&section(b, figures, notes));
+    }
+    for (_, note) in notes.iter().filter(|(nb, _)| *nb == "general") {
+        let _ = writeln!(md, "\n{note}");
+    }
+    md
+}
+
+/// The benchmarks of `figures`, in the order of their first figure.
+fn benches(figures: &[Figure]) -> Vec<&'static str> {
+    let mut benches: Vec<&'static str> = Vec::new();
+    for f in figures {
+        if !benches.contains(&f.bench) {
+            benches.push(f.bench);
+        }
+    }
+    benches
+}
+
+/// The summary's first line.
+fn targets_met(met: usize, held: usize) -> String {
+    format!(
+        "{met} of {held} targets met{}.",
+        if met < held {
+            "; the misses are explained under their benchmark"
+        } else {
+            ""
+        }
+    )
+}
+
+/// A held figure's row of the summary.
+fn summary_row(f: &Figure) -> String {
+    format!(
+        "| {} | {} | {} {} | {} | {} |",
+        f.bench,
+        f.name,
+        number(f.value),
+        f.unit,
+        f.target_text(),
+        f.verdict()
+    )
+}
+
+/// Benchmark `b`'s section: its heading, its figures and its notes, starting with a blank line.
+fn section(b: &str, figures: &[Figure], notes: &Notes) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "\n## {b}\n");
+    let _ = writeln!(
+        md,
+        "| figure | value | target | result |\n| --- | --- | --- | --- |"
+    );
+    for f in figures.iter().filter(|f| f.bench == b) {
         let _ = writeln!(
             md,
-            "| {} | {} | {} {} | {} | {} |",
-            f.bench,
+            "| {} | {} {} | {} | {} |",
             f.name,
             number(f.value),
             f.unit,
@@ -247,37 +292,72 @@ pub fn markdown(machine: &Machine, figures: &[Figure], notes: &Notes) -> String 
             f.verdict()
         );
     }
-    let mut benches: Vec<&'static str> = Vec::new();
-    for f in figures {
-        if !benches.contains(&f.bench) {
-            benches.push(f.bench);
-        }
-    }
-    for b in benches {
-        let _ = writeln!(md, "\n## {b}\n");
-        let _ = writeln!(
-            md,
-            "| figure | value | target | result |\n| --- | --- | --- | --- |"
-        );
-        for f in figures.iter().filter(|f| f.bench == b) {
-            let _ = writeln!(
-                md,
-                "| {} | {} {} | {} | {} |",
-                f.name,
-                number(f.value),
-                f.unit,
-                f.target_text(),
-                f.verdict()
-            );
-        }
-        for (_, note) in notes.iter().filter(|(nb, _)| *nb == b) {
-            let _ = writeln!(md, "\n{note}");
-        }
-    }
-    for (_, note) in notes.iter().filter(|(nb, _)| *nb == "general") {
+    for (_, note) in notes.iter().filter(|(nb, _)| *nb == b) {
         let _ = writeln!(md, "\n{note}");
     }
     md
+}
+
+/// `old` (a report [`markdown`] wrote) with the sections of the benchmarks in `figures` and their
+/// rows of the summary replaced by these figures and notes (which say the date they were taken),
+/// the count of targets met taken again over the summary's rows, and everything else as it was:
+/// what one benchmark run with `--markdown` writes. `None` when `old` is no such report.
+pub fn replace_sections(
+    old: &str,
+    figures: &[Figure],
+    notes: &Notes,
+    date: &str,
+) -> Option<String> {
+    let mut md = old.to_string();
+    for b in benches(figures) {
+        // The summary: this benchmark's rows replaced where they were (or added at the end).
+        let summary = md.find("\n## Summary\n")? + 1;
+        let table = summary + md[summary..].find("\n| benchmark |")? + 1;
+        let table_end = md[table..].find("\n\n").map_or(md.len(), |e| table + e + 1);
+        let mut rows: Vec<String> = md[table..table_end].lines().map(String::from).collect();
+        let prefix = format!("| {b} |");
+        let at = rows
+            .iter()
+            .position(|r| r.starts_with(&prefix))
+            .unwrap_or(rows.len());
+        rows.retain(|r| !r.starts_with(&prefix));
+        let fresh = figures
+            .iter()
+            .filter(|f| f.bench == b && f.target.is_some())
+            .map(summary_row);
+        rows.splice(at..at, fresh);
+        let body = rows.get(2..)?;
+        let met = body.iter().filter(|r| r.ends_with("| pass |")).count();
+        let mut summary_text = format!("## Summary\n\n{}\n\n", targets_met(met, body.len()));
+        for r in &rows {
+            summary_text.push_str(r);
+            summary_text.push('\n');
+        }
+        md.replace_range(summary..table_end, &summary_text);
+        // The section itself, where it was (or before the notes that close the report).
+        let mut text = section(b, figures, notes);
+        let _ = writeln!(
+            text,
+            "\nThis section: `infra/bench {}` on {date}; the date under Machine is that of the whole run.",
+            if b == "cold start" { "coldstart" } else { b }
+        );
+        let heading = format!("\n\n## {b}\n");
+        // `text` starts with the line end before its heading and ends with a line end.
+        match md.find(&heading) {
+            Some(found) => {
+                let start = found + 1;
+                let end = md[start + 1..]
+                    .find("\n\n## ")
+                    .map_or(md.len(), |e| start + 1 + e);
+                md.replace_range(start..end, text.trim_end_matches('\n'));
+            }
+            None => {
+                let at = md.find("\n\n## Reproduce").map_or(md.len(), |at| at + 1);
+                md.insert_str(at, &text);
+            }
+        }
+    }
+    Some(md)
 }
 
 /// Sections of `BENCHMARKS.md` written by other benchmarks (`infra/bench uplift`), which
@@ -314,5 +394,70 @@ mod tests {
         );
         let none = "# Benchmarks\n\n## Reproduce\n".to_string();
         assert_eq!(carry_sections("# Benchmarks\n", none.clone()), none);
+    }
+
+    fn machine() -> Machine {
+        Machine {
+            cores: 2,
+            cpu: "cpu".into(),
+            rustc: "rustc".into(),
+            os: "os".into(),
+        }
+    }
+
+    #[test]
+    fn one_benchmark_rewrites_its_section_and_summary_rows_and_nothing_else() {
+        let figures = vec![
+            Figure::held("domain", "rate", 5.0, "/s", Target::AtLeast(1.0)),
+            Figure::held("sender", "writes", 2.0, "writes", Target::AtMost(3.0)),
+            Figure::info("sender", "size", 9.0, "KiB"),
+            Figure::held("webhook", "ratio", 1.0, "×", Target::AtMost(1.1)),
+        ];
+        let notes: Notes = vec![
+            ("sender", "Old sender note.".into()),
+            ("general", "## Reproduce\n\nrun it".into()),
+        ];
+        let old = markdown(&machine(), &figures, &notes);
+        assert!(old.contains("3 of 3 targets met."), "{old}");
+        // This run: a new held figure, one missed, a new note.
+        let sender = vec![
+            Figure::held("sender", "writes", 4.0, "writes", Target::AtMost(3.0)),
+            Figure::info("sender", "size", 9.5, "KiB"),
+            Figure::held(
+                "sender",
+                "calls per code",
+                1.0,
+                "calls",
+                Target::AtMost(1.0),
+            ),
+        ];
+        let new_notes: Notes = vec![("sender", "New sender note.".into())];
+        let new = replace_sections(&old, &sender, &new_notes, "2026-12-08").unwrap();
+        let mut whole = figures.clone();
+        whole.splice(1..3, sender.iter().cloned());
+        let expected = markdown(&machine(), &whole, &[new_notes, notes[1..].to_vec()].concat())
+            .replace(
+                "New sender note.\n",
+                "New sender note.\n\nThis section: `infra/bench sender` on 2026-12-08; the date under Machine is that of the whole run.\n",
+            );
+        assert_eq!(new, expected);
+        assert!(new.contains("3 of 4 targets met; the misses"), "{new}");
+        assert_eq!(
+            replace_sections("# Other\n", &sender, &Notes::new(), "d"),
+            None
+        );
+        // A benchmark the report did not have yet: its section goes before the closing notes.
+        let without = markdown(&machine(), &figures[..1], &notes[1..].to_vec());
+        let added = replace_sections(&without, &sender, &Notes::new(), "d").unwrap();
+        assert!(
+            added.contains(
+                "| sender | calls per code | 1.00 calls | ≤ 1.00 calls | pass |\n\n## domain"
+            ),
+            "{added}"
+        );
+        assert!(
+            added.contains("that of the whole run.\n\n## Reproduce\n\nrun it\n"),
+            "{added}"
+        );
     }
 }

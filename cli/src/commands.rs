@@ -383,20 +383,26 @@ pub(crate) async fn plan_command(a: PlanArgs) -> CliResult<()> {
     let at = time::parse_flag("--at", &a.at)?;
     let campaign = open_campaign(&a.campaign)?;
     let config = campaign.config();
-    let rows = match &a.orders {
+    match &a.orders {
         Some(path) => {
-            let parsed = orders::read_orders(path)?;
-            for bad in &parsed.bad {
+            // One customer at a time: the file is kept as its rows' text, each profile built
+            // when it is needed (once for the fit, once for the decision) and dropped after.
+            let file = orders::read_customer_orders(path, Some(at))?;
+            for bad in &file.bad {
                 eprintln!("{}:{}: skipped: {}", path.display(), bad.line, bad.reason);
             }
-            let profiles = orders::build_profiles(&parsed.rows, &config.lapse, at, Some(at));
             // The file's own customers fit the model, as an import would store it.
-            let mut config = config.clone();
-            config.lapse = plan::lapse_fitted_on(&profiles, &config.lapse, &config.valuation(), at);
-            profiles
-                .iter()
-                .map(|p| plan::plan_one(p, None, &config, at))
-                .collect()
+            let mut fitted = config.clone();
+            fitted.lapse = plan::lapse_fitted_on(
+                file.profiles(&config.lapse, at),
+                &config.lapse,
+                &config.valuation(),
+                at,
+            );
+            let rows = file
+                .profiles(&config.lapse, at)
+                .map(|p| plan::plan_one(&p, None, &fitted, at));
+            print_plan(rows, a.json, at)
         }
         None => {
             let store = open_store(a.store.as_ref(), a.aws, "plan").await?;
@@ -404,18 +410,27 @@ pub(crate) async fn plan_command(a: PlanArgs) -> CliResult<()> {
             config.lapse =
                 shared::fitted::lapse_policy(store.as_ref(), &config.name, &config.lapse).await;
             config.learned = shared::fitted::targeting_models(store.as_ref(), &config.name).await;
-            plan::plan_store(store.as_ref(), &config, at).await?
+            let rows = plan::plan_store(store.as_ref(), &config, at).await?;
+            print_plan(rows, a.json, at)
         }
-    };
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&plan::Plan::new(rows)).expect("plan serializes")
-        );
-    } else {
-        print!("{}", plan::to_text(&rows, at));
     }
-    Ok(())
+}
+
+/// Prints the plan's rows as they come, as a table or (`json`) as JSON.
+fn print_plan(
+    rows: impl IntoIterator<Item = plan::PlanRow>,
+    json: bool,
+    at: chrono::DateTime<chrono::Utc>,
+) -> CliResult<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if json {
+        plan::write_json(&mut out, rows).and_then(|()| writeln!(out))
+    } else {
+        plan::write_text(&mut out, rows, at)
+    }
+    .and_then(|()| out.flush())
+    .map_err(CliError::io("write", "standard output"))
 }
 
 /// `winback`: Renders every email of a campaign.

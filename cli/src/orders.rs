@@ -171,69 +171,230 @@ pub fn read_orders(path: &Path) -> CliResult<OrdersFile> {
 
 /// [`read_orders`] from any reader; `path` names it in messages.
 pub fn read_orders_from(reader: impl Read, path: &Path) -> CliResult<OrdersFile> {
-    let bad_csv = |reason: String| CliError::BadCsv {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(reader);
-    let headers = rdr
-        .headers()
-        .map_err(|e| bad_csv(format!("cannot read the header line: {e}")))?
-        .clone();
-    let index: BTreeMap<String, usize> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            (
-                h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase(),
-                i,
-            )
-        })
-        .collect();
-    let missing: Vec<&str> = REQUIRED
-        .iter()
-        .copied()
-        .filter(|c| !index.contains_key(*c))
-        .collect();
-    if !missing.is_empty() {
-        return Err(bad_csv(format!(
-            "the header line lacks {}; the first line must name the columns, e.g. {}",
-            missing.join(", "),
-            REQUIRED.join(",")
-        )));
-    }
+    let mut records = Records::open(reader, path)?;
     let mut out = OrdersFile::default();
     let mut record = csv::StringRecord::new();
-    loop {
-        let line = rdr.position().line();
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                let line = record.position().map_or(line, |p| p.line());
-                match parse_row(&record, &index, line) {
-                    Ok(row) => out.rows.push(row),
-                    Err(reason) => out.bad.push(BadRow {
-                        line,
-                        invalid_email: reason.starts_with(EMAIL_REFUSED),
-                        reason,
-                    }),
-                }
-            }
-            Err(e) => {
-                let line = e.position().map_or(line + 1, |p| p.line());
-                out.bad.push(BadRow {
-                    line,
-                    reason: format!("unreadable row: {e}"),
-                    invalid_email: false,
-                });
-            }
+    while let Some(read) = records.next(&mut record) {
+        match read.and_then(|line| {
+            parse_row(&record, &records.index, line).map_err(|reason| BadRow {
+                line,
+                invalid_email: reason.starts_with(EMAIL_REFUSED),
+                reason,
+            })
+        }) {
+            Ok(row) => out.rows.push(row),
+            Err(bad) => out.bad.push(bad),
         }
     }
     Ok(out)
+}
+
+/// The records of an orders file after its header, with the column of each name.
+struct Records<R> {
+    rdr: csv::Reader<R>,
+    index: BTreeMap<String, usize>,
+}
+
+impl<R: Read> Records<R> {
+    /// Reads the header: a file without the required columns is an error.
+    fn open(reader: R, path: &Path) -> CliResult<Records<R>> {
+        let bad_csv = |reason: String| CliError::BadCsv {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(reader);
+        let headers = rdr
+            .headers()
+            .map_err(|e| bad_csv(format!("cannot read the header line: {e}")))?
+            .clone();
+        let index: BTreeMap<String, usize> = headers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                (
+                    h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase(),
+                    i,
+                )
+            })
+            .collect();
+        let missing: Vec<&str> = REQUIRED
+            .iter()
+            .copied()
+            .filter(|c| !index.contains_key(*c))
+            .collect();
+        if !missing.is_empty() {
+            return Err(bad_csv(format!(
+                "the header line lacks {}; the first line must name the columns, e.g. {}",
+                missing.join(", "),
+                REQUIRED.join(",")
+            )));
+        }
+        Ok(Records { rdr, index })
+    }
+
+    /// The next record into `record`, with its line; a row that cannot be read at all is a
+    /// [`BadRow`]; `None` at the end of the file.
+    fn next(&mut self, record: &mut csv::StringRecord) -> Option<Result<u64, BadRow>> {
+        let line = self.rdr.position().line();
+        match self.rdr.read_record(record) {
+            Ok(false) => None,
+            Ok(true) => Some(Ok(record.position().map_or(line, |p| p.line()))),
+            Err(e) => Some(Err(BadRow {
+                line: e.position().map_or(line + 1, |p| p.line()),
+                reason: format!("unreadable row: {e}"),
+                invalid_email: false,
+            })),
+        }
+    }
+}
+
+/// An orders file read for one customer at a time: every good row at or before a moment, kept as
+/// the text of its fields (about its size in the file) and grouped by customer, and each
+/// customer's profile built from their rows alone when it is asked for ([`Self::profiles`]), so
+/// only one profile is held at once. Used where every customer of a large file is looked at once
+/// in turn (`winback plan --orders`).
+#[derive(Debug, Default)]
+pub struct CustomerOrders {
+    index: BTreeMap<String, usize>,
+    /// The kept rows' fields, one after another.
+    text: String,
+    /// Where each field ends in its row's text.
+    ends: Vec<u32>,
+    /// The kept rows, each customer's together, customers in the order of their ids.
+    rows: Vec<KeptRow>,
+    /// Where each customer's rows end in `rows`.
+    customers: Vec<usize>,
+    /// The rows that were skipped, in the order of the file.
+    pub bad: Vec<BadRow>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct KeptRow {
+    line: u64,
+    /// Where the row's text starts in `text`.
+    text: usize,
+    /// Its first field in `ends`.
+    first: usize,
+    fields: u32,
+    /// The customer's number in the order first read.
+    customer: u32,
+}
+
+/// Reads an orders file as [`read_orders`] does (the same rows are good or skipped, for the same
+/// reasons), keeping those ordered at or before `until` (when given) for [`CustomerOrders`].
+pub fn read_customer_orders(
+    path: &Path,
+    until: Option<DateTime<Utc>>,
+) -> CliResult<CustomerOrders> {
+    let file = std::fs::File::open(path).map_err(CliError::io("read", path))?;
+    read_customer_orders_from(file, path, until)
+}
+
+/// [`read_customer_orders`] from any reader; `path` names it in messages.
+pub fn read_customer_orders_from(
+    reader: impl Read,
+    path: &Path,
+    until: Option<DateTime<Utc>>,
+) -> CliResult<CustomerOrders> {
+    let mut records = Records::open(reader, path)?;
+    let mut out = CustomerOrders::default();
+    let mut numbers: std::collections::HashMap<CustomerId, u32> = Default::default();
+    let mut record = csv::StringRecord::new();
+    while let Some(read) = records.next(&mut record) {
+        let line = match read {
+            Ok(line) => line,
+            Err(bad) => {
+                out.bad.push(bad);
+                continue;
+            }
+        };
+        let row = match parse_row(&record, &records.index, line) {
+            Ok(row) => row,
+            Err(reason) => {
+                out.bad.push(BadRow {
+                    line,
+                    invalid_email: reason.starts_with(EMAIL_REFUSED),
+                    reason,
+                });
+                continue;
+            }
+        };
+        if until.is_some_and(|u| row.ordered_at > u) {
+            continue;
+        }
+        let next = u32::try_from(numbers.len()).map_err(|_| CliError::BadCsv {
+            path: path.to_path_buf(),
+            reason: "more than 4,294,967,295 customers".into(),
+        })?;
+        let customer = *numbers.entry(row.customer_id).or_insert(next);
+        let kept = KeptRow {
+            line,
+            text: out.text.len(),
+            first: out.ends.len(),
+            fields: record.len() as u32,
+            customer,
+        };
+        for field in record.iter() {
+            out.text.push_str(field);
+            let end = out.text.len() - kept.text;
+            out.ends
+                .push(u32::try_from(end).map_err(|_| CliError::BadCsv {
+                    path: path.to_path_buf(),
+                    reason: format!("line {line} is longer than 4 GB"),
+                })?);
+        }
+        out.rows.push(kept);
+    }
+    // Customers in the order of their ids (as [`build_profiles`] returns them), each one's rows
+    // together in the order read.
+    let mut ids: Vec<(CustomerId, u32)> = numbers.into_iter().collect();
+    ids.sort_unstable();
+    let mut rank = vec![0u32; ids.len()];
+    for (r, (_, n)) in ids.iter().enumerate() {
+        rank[*n as usize] = r as u32;
+    }
+    drop(ids);
+    out.rows.sort_by_key(|r| rank[r.customer as usize]);
+    out.customers = (1..=out.rows.len())
+        .filter(|&i| i == out.rows.len() || out.rows[i].customer != out.rows[i - 1].customer)
+        .collect();
+    out.index = records.index;
+    Ok(out)
+}
+
+impl CustomerOrders {
+    /// Each customer's profile in the order of their ids, built one at a time by
+    /// [`build_profiles`] from that customer's rows: the same profiles as `build_profiles` over
+    /// the whole file.
+    pub fn profiles<'a>(
+        &'a self,
+        policy: &'a LapsePolicy,
+        at: DateTime<Utc>,
+    ) -> impl Iterator<Item = Profile> + 'a {
+        let mut record = csv::StringRecord::new();
+        let mut rows = Vec::new();
+        let mut start = 0;
+        self.customers.iter().filter_map(move |&end| {
+            rows.clear();
+            for kept in &self.rows[start..end] {
+                record.clear();
+                let text = &self.text[kept.text..];
+                let mut from = 0;
+                for &e in &self.ends[kept.first..kept.first + kept.fields as usize] {
+                    record.push_field(&text[from..e as usize]);
+                    from = e as usize;
+                }
+                // The row parsed when the file was read; it parses the same again.
+                rows.extend(parse_row(&record, &self.index, kept.line).ok());
+            }
+            start = end;
+            build_profiles(&rows, policy, at, None).pop()
+        })
+    }
 }
 
 fn parse_row(
@@ -636,6 +797,44 @@ mod tests {
         assert_eq!(p.currency.as_deref(), Some("EUR"));
         assert_eq!(p.lifetime_value, Money(1500));
         assert_eq!(p.lifetime_value_other.get("SEK"), Some(&Money(39900)));
+    }
+
+    #[test]
+    fn one_customer_at_a_time_gives_the_profiles_of_the_whole_file() {
+        // Customers interleaved and out of id order, an order of two lines, two currencies,
+        // details that change, bad rows, an unreadable row and an order after the cut-off.
+        let text = "customer_id,email,ordered_at,amount,currency,first_name,order_id,product,quantity,unsubscribed\n\
+             c2,b@example.com,2025-11-02,10,EUR,Bo,,,,\n\
+             c10,j@example.com,2025-10-01,48.00,EUR,,7,Beans,2,\n\
+             c1,a@example.com,2025-09-01,5,eur,Ann,,,,\n\
+             c10,j@example.com,2025-10-01,48.00,EUR,,7,Filter,1,\n\
+             c2,nobody,2025-12-01,10,EUR,,,,,\n\
+             c1,a@example.com,2025-09-20,399,SEK,,,,,yes\n\
+             c2,b2@example.com,2025-12-03,12,EUR,Bob,,,,\n\
+             c3,c@example.com,2026-02-01,7,EUR,,,,,\n\
+             \"c4,d@example.com,2025-01-01,1\n\
+             c1,a@example.com,2025-08-01,5,EUR,,,,,\n";
+        let policy = shared::campaign::testing::example_campaign().lapse;
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let all = read(text).unwrap();
+        let whole = build_profiles(&all.rows, &policy, at, Some(at));
+        let one_by_one =
+            read_customer_orders_from(text.as_bytes(), Path::new("orders.csv"), Some(at)).unwrap();
+        assert_eq!(
+            one_by_one.bad, all.bad,
+            "the same rows are skipped, for the same reasons"
+        );
+        let profiles: Vec<Profile> = one_by_one.profiles(&policy, at).collect();
+        let ids: Vec<&str> = profiles.iter().map(|p| p.customer_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["c1", "c10", "c2"],
+            "in id order; c3 ordered after the cut-off"
+        );
+        assert_eq!(profiles, whole);
+        assert_eq!(profiles[1].orders[0].lines.len(), 2);
+        // Asked again, the same profiles.
+        assert_eq!(one_by_one.profiles(&policy, at).collect::<Vec<_>>(), whole);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! Reads only; sends and writes nothing.
 
 use shared::ports::{PageAt, ScanSegment};
+use std::borrow::Borrow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -394,9 +396,10 @@ fn category_note(p: &Profile, campaign: &CampaignConfig) -> String {
 }
 
 /// The lapse policy with the customer model fitted on `profiles` at `at` (unless the campaign
-/// file pins one, or the fit falls back to the prior, which the policy already has).
-pub fn lapse_fitted_on(
-    profiles: &[Profile],
+/// file pins one, or the fit falls back to the prior, which the policy already has). Profiles are
+/// read one at a time and only their summaries kept, so `profiles` may build each as it goes.
+pub fn lapse_fitted_on<P: Borrow<Profile>>(
+    profiles: impl IntoIterator<Item = P>,
     policy: &shared::campaign::config::LapsePolicy,
     valuation: &shared::domain::money::Valuation<'_>,
     at: DateTime<Utc>,
@@ -406,8 +409,8 @@ pub fn lapse_fitted_on(
         return policy.clone();
     }
     let summaries: Vec<model::Summary> = profiles
-        .iter()
-        .filter_map(|p| model::fit_summary(p, at, valuation))
+        .into_iter()
+        .filter_map(|p| model::fit_summary(p.borrow(), at, valuation))
         .collect();
     let fit = model::fit(policy.model_variant(), &summaries);
     if let Some(w) = &fit.warning {
@@ -444,27 +447,82 @@ pub async fn plan_store(
     Ok(rows)
 }
 
+/// What the plan's summary counts, gathered one row at a time.
+#[derive(Debug, Default)]
+struct Tally {
+    customers: usize,
+    enroll: usize,
+    holdout: usize,
+    kept_out: usize,
+    wait: usize,
+    /// Per flow of [`Flow::ALL`]: how many would be enrolled, and of them into the holdout.
+    per_flow: [(usize, usize); Flow::ALL.len()],
+    /// Those kept out, by rule.
+    rules: BTreeMap<String, usize>,
+    addresses_kept_out: BTreeMap<&'static str, usize>,
+}
+
+impl Tally {
+    fn add(&mut self, r: &PlanRow) {
+        self.customers += 1;
+        let held = r.group == Some("holdout");
+        self.holdout += usize::from(held);
+        match r.decision {
+            Decision::Enroll => {
+                self.enroll += 1;
+                if let Some(i) = Flow::ALL.iter().position(|f| r.flow == Some(f.as_str())) {
+                    self.per_flow[i].0 += 1;
+                    self.per_flow[i].1 += usize::from(held);
+                }
+            }
+            Decision::KeptOut => {
+                self.kept_out += 1;
+                *self.rules.entry(r.rule.clone()).or_default() += 1;
+            }
+            Decision::Wait => self.wait += 1,
+            Decision::NoOrders => {}
+        }
+        if let Some(rule) = r.address_kept_out {
+            *self.addresses_kept_out.entry(rule).or_default() += 1;
+        }
+    }
+}
+
 /// The plan as a text table with a summary.
 pub fn to_text(rows: &[PlanRow], at: DateTime<Utc>) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
+    let mut out = Vec::new();
+    write_text(&mut out, rows, at).expect("writing to memory does not fail");
+    String::from_utf8(out).expect("the plan is text")
+}
+
+/// Writes the plan as a text table ([`to_text`]), each row as it comes, and the summary after
+/// the last: the rows need not all be held at once.
+pub fn write_text<R: Borrow<PlanRow>>(
+    out: &mut impl Write,
+    rows: impl IntoIterator<Item = R>,
+    at: DateTime<Utc>,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
         "Plan at {} (dry run: nothing is sent or written)",
         at.format("%Y-%m-%d %H:%M UTC")
-    );
-    let _ = writeln!(
-        s,
+    )?;
+    writeln!(
+        out,
         "{:<16} {:>6} {:<10} {:>9} {:<8} {:<9} {:<22} {:<15} detail / threshold basis",
         "customer", "orders", "last order", "threshold", "state", "decision", "rule", "variant"
-    );
+    )?;
+    let mut tally = Tally::default();
     for r in rows {
+        let r = r.borrow();
+        tally.add(r);
         let detail = [r.detail.as_str(), r.basis.as_str()]
             .into_iter()
             .filter(|x| !x.is_empty())
             .collect::<Vec<_>>()
             .join("; ");
-        let _ = writeln!(
-            s,
+        writeln!(
+            out,
             "{:<16} {:>6} {:<10} {:>9} {:<8} {:<9} {:<22} {:<15} {}",
             r.customer_id,
             r.orders,
@@ -482,48 +540,77 @@ pub fn to_text(rows: &[PlanRow], at: DateTime<Utc>) -> String {
             r.rule,
             r.variant.as_deref().unwrap_or("-"),
             detail
-        );
+        )?;
     }
-    let count = |d: Decision| rows.iter().filter(|r| r.decision == d).count();
-    let holdout = rows.iter().filter(|r| r.group == Some("holdout")).count();
-    let _ = writeln!(
-        s,
+    writeln!(
+        out,
         "\n{} customers: {} would be enrolled ({} into the holdout), {} kept out by a rule, {} not lapsed yet",
-        rows.len(),
-        count(Decision::Enroll),
-        holdout,
-        count(Decision::KeptOut),
-        count(Decision::Wait)
-    );
+        tally.customers, tally.enroll, tally.holdout, tally.kept_out, tally.wait
+    )?;
     // Each flow's share of those enrolled, and of its holdout.
     let per_flow: Vec<String> = Flow::ALL
         .into_iter()
-        .map(|flow| {
-            let name = flow.as_str();
-            let enrolled = rows
-                .iter()
-                .filter(|r| r.decision == Decision::Enroll && r.flow == Some(flow.as_str()));
-            let held = enrolled
-                .clone()
-                .filter(|r| r.group == Some("holdout"))
-                .count();
-            format!("{name} {} (holdout {held})", enrolled.count())
-        })
+        .zip(tally.per_flow)
+        .map(|(flow, (enrolled, held))| format!("{} {enrolled} (holdout {held})", flow.as_str()))
         .collect();
-    let _ = writeln!(s, "  would be enrolled per flow: {}", per_flow.join(", "));
-    let mut rules: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for r in rows.iter().filter(|r| r.decision == Decision::KeptOut) {
-        *rules.entry(r.rule.as_str()).or_default() += 1;
+    writeln!(out, "  would be enrolled per flow: {}", per_flow.join(", "))?;
+    for (rule, n) in &tally.rules {
+        writeln!(out, "  kept out by {rule}: {n}")?;
     }
-    for (rule, n) in rules {
-        let _ = writeln!(s, "  kept out by {rule}: {n}");
-    }
-    let _ = writeln!(
-        s,
+    writeln!(
+        out,
         "Addresses kept out before the first send (any state): {}",
-        crate::orders::describe_kept_out(&addresses_kept_out(rows))
-    );
-    s
+        crate::orders::describe_kept_out(&tally.addresses_kept_out)
+    )
+}
+
+/// Writes the plan as `--json` prints it: [`Plan`] as pretty JSON, without a line end after it,
+/// each row serialized as it comes (the addresses kept out, which follow the rows, are counted on
+/// the way), so the rows need not all be held at once.
+pub fn write_json<R: Borrow<PlanRow>>(
+    out: impl Write,
+    rows: impl IntoIterator<Item = R>,
+) -> std::io::Result<()> {
+    let plan = Streamed {
+        rows: RefCell::new(Some(rows.into_iter())),
+        kept_out: RefCell::new(BTreeMap::new()),
+    };
+    serde_json::to_writer_pretty(out, &plan).map_err(std::io::Error::from)
+}
+
+/// [`Plan`]'s fields, the rows taken from an iterator while they are serialized.
+struct Streamed<I> {
+    rows: RefCell<Option<I>>,
+    kept_out: RefCell<BTreeMap<&'static str, usize>>,
+}
+
+/// The `customers` field of a [`Streamed`] plan.
+struct StreamedRows<'a, I>(&'a Streamed<I>);
+
+impl<R: Borrow<PlanRow>, I: Iterator<Item = R>> Serialize for Streamed<I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut plan = s.serialize_struct("Plan", 2)?;
+        plan.serialize_field("customers", &StreamedRows(self))?;
+        plan.serialize_field("addresses_kept_out", &*self.kept_out.borrow())?;
+        plan.end()
+    }
+}
+
+impl<R: Borrow<PlanRow>, I: Iterator<Item = R>> Serialize for StreamedRows<'_, I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        let rows = self.0.rows.borrow_mut().take();
+        for r in rows.into_iter().flatten() {
+            let r = r.borrow();
+            if let Some(rule) = r.address_kept_out {
+                *self.0.kept_out.borrow_mut().entry(rule).or_default() += 1;
+            }
+            seq.serialize_element(r)?;
+        }
+        seq.end()
+    }
 }
 
 #[cfg(test)]
@@ -634,6 +721,36 @@ mod tests {
         assert_eq!(recent.decision, Decision::Wait);
         let text = to_text(&[r, recent], at);
         assert!(text.contains("kept out by unsubscribed: 1"), "{text}");
+    }
+
+    #[test]
+    fn the_plan_written_row_by_row_is_the_plan_serialized_whole() {
+        let c = example_campaign();
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let mut info = customer("c7", 30);
+        info.email = Some("info@example.com".into());
+        let mut unsubscribed = customer("c2", 30);
+        unsubscribed.email_status = EmailStatus::Unsubscribed;
+        let rows: Vec<PlanRow> = [customer("c1", 30), unsubscribed, customer("c3", 175), info]
+            .iter()
+            .map(|p| plan_one(p, None, &c, at))
+            .collect();
+        for rows in [&rows[..], &[]] {
+            let mut streamed = Vec::new();
+            write_json(&mut streamed, rows.iter().cloned()).unwrap();
+            let whole = serde_json::to_string_pretty(&Plan::new(rows.to_vec())).unwrap();
+            assert_eq!(String::from_utf8(streamed).unwrap(), whole);
+        }
+        let text = to_text(&rows, at);
+        assert!(
+            text.contains("4 customers: 1 would be enrolled (0 into the holdout), 2 kept out by a rule, 1 not lapsed yet"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kept out by role_address: 1\n  kept out by unsubscribed: 1"),
+            "{text}"
+        );
+        assert!(text.contains("(any state): role_address 1"), "{text}");
     }
 
     #[test]

@@ -307,7 +307,7 @@ async fn dynamo_writes(out: &mut Vec<Figure>, notes: &mut Notes) -> Result<(), B
         e.1 += c.units;
     }
     let mut md = String::from(
-        "Per email over the whole sequence (step 1 issues the reward code, later steps reuse it), what the sender asked DynamoDB Local for (`ReturnConsumedCapacity: TOTAL` added to every request by an SDK interceptor; the label is the operation and the kind of item by its sort key). Write units include the due index: the claim and the mark keep the due time the scheduler set when it published the step, and enrollments are stored outside the index's projection, so neither writes the index. Counts are written once per cohort and day per SQS batch.\n\n| request | per email | capacity units per email |\n| --- | --- | --- |\n",
+        "Per email over the whole sequence (step 1 issues the reward code, later steps reuse it), what the sender asked DynamoDB Local for (`ReturnConsumedCapacity: TOTAL` added to every request by an SDK interceptor; the label is the operation and the kind of item by its sort key). Write units include the due index: the claim and the mark keep the due time the scheduler set when it published the step, and enrollments are stored outside the index's projection, so neither writes the index. Counts are written once per cohort and day per SQS batch. The profile is read up to twice per email: to decide the step, and again after the claim, right before SES, so that no email follows an unsubscribe acknowledged meanwhile (RELIABILITY.md, case 6).\n\n| request | per email | capacity units per email |\n| --- | --- | --- |\n",
     );
     for (label, (count, u)) in &by_label {
         md.push_str(&format!(

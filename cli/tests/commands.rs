@@ -191,6 +191,12 @@ fn the_oracle_spares_sure_things_the_reward_and_earns_more_per_email_than_the_ru
     let orders = |t: &str| figure(t, "per 1,000 emails:", "emails:");
     assert!(profit(&oracle) > profit(&rules), "{oracle}\n{rules}");
     assert!(orders(&oracle) > orders(&rules), "{oracle}\n{rules}");
+    // The report page shows the same ground truth.
+    let page = std::fs::read_to_string(dir.join("oracle").join("index.html")).unwrap();
+    assert!(
+        page.contains("rewards given to sure things") && page.contains("targeting (the oracle"),
+        "{page}"
+    );
 }
 
 #[test]

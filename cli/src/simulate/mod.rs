@@ -425,10 +425,23 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         }
     }
     let elapsed_seconds = began.elapsed().as_secs_f64();
+    let targeting = match (opts.targeting, config.targeting.mode) {
+        (Some(t), _) => t,
+        (None, shared::domain::targeting::Mode::Rules) => Targeting::Rules,
+        (None, shared::domain::targeting::Mode::Uplift) => Targeting::Uplift,
+    };
+    // The page shows what the text shows: the tally, the best hour, targeting and the responses.
     let tally = format!(
-        "{}{}",
+        "{}{}{}\n{}",
         tally_text(&world.tally, customers, elapsed_seconds),
-        best_hour_text(&world.tally, config.sending.best_hour)
+        best_hour_text(&world.tally, config.sending.best_hour),
+        targeting_text(&world.tally, targeting),
+        responses_text(
+            &world.tally,
+            config.targeting.margin,
+            config.targeting.email_cost,
+            &config.currency
+        )
     );
     let extra = Extra {
         title: "What the simulated customers did",
@@ -483,11 +496,7 @@ pub async fn run(opts: &Options) -> CliResult<Outcome> {
         notes,
         follow_ups_notified: notifier.count(),
         best_hour: config.sending.best_hour,
-        targeting: match (opts.targeting, config.targeting.mode) {
-            (Some(t), _) => t,
-            (None, shared::domain::targeting::Mode::Rules) => Targeting::Rules,
-            (None, shared::domain::targeting::Mode::Uplift) => Targeting::Uplift,
-        },
+        targeting,
         margin: config.targeting.margin,
         email_cost: config.targeting.email_cost,
         currency: config.currency.clone(),

@@ -218,6 +218,10 @@ pub struct Profile {
     /// uplift model learns from once that enrollment is over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrolled_on: Option<EnrolledOn>,
+    /// Earlier enrollments that were over when a new one took their place, as examples for the
+    /// flows' uplift models (the newest [`MAX_FINISHED`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finished: Vec<Finished>,
 }
 
 impl Profile {
@@ -262,6 +266,7 @@ impl Profile {
             follow_up: Default::default(),
             erased: Default::default(),
             enrolled_on: None,
+            finished: Vec::new(),
         }
     }
 
@@ -852,6 +857,37 @@ mod tests {
         assert_eq!(sek_home.lifetime_value_other.get("EUR"), Some(&Money(eur)));
     }
 }
+
+/// Which treatment a finished enrollment had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arm {
+    WithReward,
+    EmailOnly,
+    NoEmail,
+}
+
+/// A finished enrollment, as the model learns from it: its features at enrollment, its
+/// treatment, and whether the customer ordered within the attribution window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub features: Snapshot,
+    pub arm: Arm,
+    pub ordered: bool,
+}
+
+/// An earlier enrollment of the customer that is over, kept for learning when a new enrollment
+/// took its place (the enrollment item holds the latest only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finished {
+    pub enrollment_id: String,
+    /// The flow's name (`win-back`, `at-risk`, ...).
+    pub flow: String,
+    pub example: Example,
+}
+
+/// How many earlier finished enrollments a profile keeps for learning (the newest).
+pub const MAX_FINISHED: usize = 3;
 
 /// The features targeting read of a customer at an enrollment (`crate::targeting::snapshot`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -272,6 +272,10 @@ pub fn decide<F: Flows + ?Sized>(
         .as_ref()
         .map_or(targeting::Treatment::AsTheRules, |(d, _)| d.treatment);
     enrollment.apply_targeting(campaign, treatment, now);
+    // The enrollment this one replaces is over: what it teaches stays on the profile.
+    if let Some(previous) = latest {
+        keep_finished(&mut enrolled, previous, campaign, now);
+    }
     enrolled.enrolled_on = Some(targeting::EnrolledOn {
         enrollment_id: enrollment.id.clone(),
         features,
@@ -283,6 +287,44 @@ pub fn decide<F: Flows + ?Sized>(
         profile: Box::new(enrolled),
     };
     evaluation
+}
+
+/// Keeps `previous` (the enrollment a new one replaces) on `profile` as a learning example, when
+/// it teaches (see [`Enrollment::learning_example`]), with the newest
+/// [`crate::customer::MAX_FINISHED`] kept.
+fn keep_finished<F: Flows + ?Sized>(
+    profile: &mut Profile,
+    previous: &Enrollment,
+    campaign: &F,
+    now: DateTime<Utc>,
+) {
+    let Some(example) = previous.learning_example(
+        profile.enrolled_on.as_ref(),
+        campaign
+            .experiment()
+            .variant_without_reward(&previous.variant),
+        campaign.sending().attribution_days,
+        now,
+    ) else {
+        return;
+    };
+    if profile
+        .finished
+        .iter()
+        .any(|f| f.enrollment_id == previous.id)
+    {
+        return;
+    }
+    profile.finished.push(crate::customer::Finished {
+        enrollment_id: previous.id.clone(),
+        flow: previous.flow.as_str().to_string(),
+        example,
+    });
+    let extra = profile
+        .finished
+        .len()
+        .saturating_sub(crate::customer::MAX_FINISHED);
+    profile.finished.drain(..extra);
 }
 
 /// The targeting decision for a treated customer about to be enrolled (`enrollment`), with the

@@ -193,7 +193,7 @@ pub fn decide(cfg: &TargetingConfig, facts: &Facts) -> Decision {
     }
 }
 
-pub use crate::customer::{EnrolledOn, Snapshot, FEATURES};
+pub use crate::customer::{Arm, EnrolledOn, Example, Finished, Snapshot, FEATURES};
 
 /// What the fitted customer model says of the customer, as the features take it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -263,24 +263,6 @@ fn columns(snapshots: &[&Snapshot]) -> Vec<Column> {
 /// comparison with the holdout, and only they are learned from.
 pub fn randomized(treatment: Option<Treatment>) -> bool {
     treatment.is_none_or(|t| t == Treatment::AsTheRules)
-}
-
-/// Which treatment a finished enrollment had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Arm {
-    WithReward,
-    EmailOnly,
-    NoEmail,
-}
-
-/// A finished enrollment, as the model learns from it: its features at enrollment, its
-/// treatment, and whether the customer ordered within the attribution window.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Example {
-    pub features: Snapshot,
-    pub arm: Arm,
-    pub ordered: bool,
 }
 
 /// A flow's learned uplift model: one booster per treatment it has examples enough of (at least

@@ -464,6 +464,13 @@ impl<'a> Run<'a> {
             );
             self.examples.extend(example.map(|x| (e.flow, x)));
         }
+        // Earlier enrollments that were over when a later one replaced them.
+        self.examples.extend(
+            profile
+                .finished
+                .iter()
+                .filter_map(|f| Some((Flow::named(&f.flow)?, f.example.clone()))),
+        );
         if latest.as_ref().is_some_and(|e| !e.status.is_final()) {
             return self.set_profile_due(profile, None).await;
         }

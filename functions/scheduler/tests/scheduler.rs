@@ -1364,3 +1364,58 @@ async fn targeting_learns_from_finished_enrollments_and_stops_rewarding_who_buys
         .count();
     assert_eq!(stepped, emailed);
 }
+
+#[tokio::test]
+async fn a_rebuild_also_learns_from_the_earlier_enrollments_kept_on_profiles() {
+    use shared::domain::customer::{Arm, Example, Finished};
+    use shared::domain::targeting::Snapshot;
+    use shared::ports::FitStore;
+    let w = world();
+    // 200 customers, none enrolled now, each with two earlier win-back enrollments that were over
+    // when the next replaced them: one held out, one emailed with the reward.
+    let profiles: Vec<Profile> = (0..200)
+        .map(|i| {
+            let mut p = customer(&format!("e{i}"), 30, 60);
+            let features = |k: usize| {
+                Snapshot(
+                    [("orders".to_string(), ((i + k) % 5).to_string())]
+                        .into_iter()
+                        .collect(),
+                )
+            };
+            p.finished = [(Arm::NoEmail, i % 5 == 0), (Arm::WithReward, i % 2 == 0)]
+                .into_iter()
+                .enumerate()
+                .map(|(k, (arm, ordered))| Finished {
+                    enrollment_id: format!("e{i}-{k}"),
+                    flow: "win-back".into(),
+                    example: Example {
+                        features: features(k),
+                        arm,
+                        ordered,
+                    },
+                })
+                .collect();
+            p
+        })
+        .collect();
+    seed(&w, &profiles).await;
+    let s = run(
+        &w.deps,
+        Input {
+            now: now(),
+            mode: Mode::Rebuild,
+        },
+        Budget::unlimited(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.targeting_learned, vec!["win-back".to_string()], "{s:?}");
+    let model = w
+        .store
+        .get_targeting("example", "win-back")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(model.learned_from, (200, 200));
+}

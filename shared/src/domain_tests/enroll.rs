@@ -335,3 +335,92 @@ fn known_of(
         .get(&(id.parse().unwrap(), Flow::WinBack))
         .copied()
 }
+
+#[test]
+fn an_enrollment_that_is_over_stays_on_the_profile_as_an_example_when_a_new_one_replaces_it() {
+    use crate::domain::sequence::Status;
+    let c = example_campaign();
+    let program = c.program();
+    // Enrolled in the win-back flow, then back with an order five days later.
+    let p = customer("c1", 300);
+    let (mut first, mut profile) = enrolled(decide_with(&p, Some(None)).next);
+    assert!(profile.finished.is_empty());
+    let back = now() + chrono::Duration::days(5);
+    first.status = Status::WonBack { at: back };
+    profile.record_order(super::order_at(back, 4000));
+    // A year later they have lapsed again: the new enrollment replaces the first.
+    let later = now() + chrono::Duration::days(400);
+    let e = decide(
+        &Facts {
+            profile: &profile,
+            latest: Some(Some(&first)),
+            assessment: None,
+        },
+        &c,
+        &program,
+        later,
+    );
+    let (second, profile) = enrolled(e.next);
+    assert_ne!(second.id, first.id);
+    assert_eq!(profile.finished.len(), 1, "{:?}", profile.finished);
+    let f = &profile.finished[0];
+    assert_eq!(
+        (f.enrollment_id.as_str(), f.flow.as_str()),
+        (first.id.as_str(), "win-back")
+    );
+    assert!(f.example.ordered);
+    assert_eq!(
+        f.example.arm == crate::domain::targeting::Arm::NoEmail,
+        first.group == Group::Holdout
+    );
+    // The features are those the first enrollment was decided on, not the new one's.
+    assert_eq!(
+        profile
+            .enrolled_on
+            .as_ref()
+            .map(|o| o.enrollment_id.as_str()),
+        Some(second.id.as_str())
+    );
+    assert_ne!(
+        Some(&f.example.features),
+        profile.enrolled_on.as_ref().map(|o| &o.features)
+    );
+}
+
+#[test]
+fn a_profile_keeps_the_newest_finished_enrollments_only() {
+    use crate::domain::customer::MAX_FINISHED;
+    use crate::domain::sequence::Status;
+    let c = example_campaign();
+    let program = c.program();
+    let (mut latest, mut profile) = enrolled(decide_with(&customer("c2", 300), Some(None)).next);
+    let mut ids = vec![latest.id.clone()];
+    for cycle in 1..=5 {
+        let back = now() + chrono::Duration::days(400 * (cycle - 1) + 5);
+        latest.status = Status::WonBack { at: back };
+        profile.record_order(super::order_at(back, 4000));
+        let e = decide(
+            &Facts {
+                profile: &profile,
+                latest: Some(Some(&latest)),
+                assessment: None,
+            },
+            &c,
+            &program,
+            now() + chrono::Duration::days(400 * cycle),
+        );
+        let (next, p) = enrolled(e.next);
+        (latest, profile) = (next, p);
+        ids.push(latest.id.clone());
+    }
+    let kept: Vec<&str> = profile
+        .finished
+        .iter()
+        .map(|f| f.enrollment_id.as_str())
+        .collect();
+    let newest: Vec<&str> = ids[ids.len() - 1 - MAX_FINISHED..ids.len() - 1]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(kept, newest);
+}

@@ -465,13 +465,25 @@ fn an_unknown_toml_key_is_named_with_its_line() {
 #[test]
 fn targeting_defaults_to_the_rules_and_a_bad_share_is_named() {
     let t = TempCampaign::example();
+    // The shipped example targets by uplift, waiting for 500 finished enrollments per group.
+    let c = Campaign::load_dir(&t.dir).unwrap();
+    assert_eq!(
+        c.config().targeting.mode,
+        crate::domain::targeting::Mode::Uplift
+    );
+    assert_eq!(c.config().targeting.min_enrollments, 500);
+    // Without a [targeting] section, the rules decide.
+    let path = t.path("campaign.toml");
+    let shipped = std::fs::read_to_string(&path).unwrap();
+    let start = shipped.find("\n[targeting]\n").unwrap();
+    let end = start + shipped[start..].find("\n\n").unwrap();
+    let text = format!("{}{}", &shipped[..start], &shipped[end..]);
+    std::fs::write(&path, &text).unwrap();
     let c = Campaign::load_dir(&t.dir).unwrap();
     assert_eq!(
         c.config().targeting.mode,
         crate::domain::targeting::Mode::Rules
     );
-    let path = t.path("campaign.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
     let with =
         |section: &str| std::fs::write(&path, format!("{text}\n[targeting]\n{section}")).unwrap();
     with("mode = \"uplift\"\nmargin = 0.4\n");

@@ -1219,7 +1219,6 @@ fn gift_and_coffee_buyers(prefix: &str, n: usize) -> Vec<Profile> {
 #[tokio::test]
 async fn targeting_learns_from_finished_enrollments_and_stops_rewarding_who_buys_anyway() {
     use shared::domain::targeting::{Mode as Targeting, Treatment};
-    use shared::ports::FitStore;
     let mut w = world();
     let mut campaign = example_campaign();
     campaign.targeting.mode = Targeting::Uplift;
@@ -1279,23 +1278,7 @@ async fn targeting_learns_from_finished_enrollments_and_stops_rewarding_who_buys
 
     // The weekly rebuild, after the attribution window: the win-back flow's model is learned.
     let later = now() + Duration::days(45);
-    let s = run(
-        &w.deps,
-        Input {
-            now: later,
-            mode: Mode::Rebuild,
-        },
-        Budget::unlimited(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s.targeting_learned, vec!["win-back".to_string()], "{s:?}");
-    let model = w
-        .store
-        .get_targeting("example", "win-back")
-        .await
-        .unwrap()
-        .expect("stored");
+    let model = rebuild_learns_win_back(&w, later).await;
     assert_eq!(model.learned_from.0 + model.learned_from.1, 1000);
     assert!(model.with_reward.is_some());
     assert!(
@@ -1369,7 +1352,6 @@ async fn targeting_learns_from_finished_enrollments_and_stops_rewarding_who_buys
 async fn a_rebuild_also_learns_from_the_earlier_enrollments_kept_on_profiles() {
     use shared::domain::customer::{Arm, Example, Finished};
     use shared::domain::targeting::Snapshot;
-    use shared::ports::FitStore;
     let w = world();
     // 200 customers, none enrolled now, each with two earlier win-back enrollments that were over
     // when the next replaced them: one held out, one emailed with the reward.
@@ -1400,10 +1382,21 @@ async fn a_rebuild_also_learns_from_the_earlier_enrollments_kept_on_profiles() {
         })
         .collect();
     seed(&w, &profiles).await;
+    let model = rebuild_learns_win_back(&w, now()).await;
+    assert_eq!(model.learned_from, (200, 200));
+}
+
+/// Runs the weekly rebuild at `at`, checks it learned the win-back flow's model (and no other
+/// flow's), and returns the stored model.
+async fn rebuild_learns_win_back(
+    w: &World,
+    at: DateTime<Utc>,
+) -> shared::domain::targeting::TargetingModel {
+    use shared::ports::FitStore;
     let s = run(
         &w.deps,
         Input {
-            now: now(),
+            now: at,
             mode: Mode::Rebuild,
         },
         Budget::unlimited(),
@@ -1411,11 +1404,9 @@ async fn a_rebuild_also_learns_from_the_earlier_enrollments_kept_on_profiles() {
     .await
     .unwrap();
     assert_eq!(s.targeting_learned, vec!["win-back".to_string()], "{s:?}");
-    let model = w
-        .store
+    w.store
         .get_targeting("example", "win-back")
         .await
         .unwrap()
-        .expect("stored");
-    assert_eq!(model.learned_from, (200, 200));
+        .expect("stored")
 }

@@ -359,39 +359,36 @@ impl World {
     /// handed to the sender as after a scheduler run.
     pub async fn rebuild(&mut self, now: DateTime<Utc>) -> CliResult<()> {
         self.run_until(now).await?;
-        self.set_clock(now);
-        let summary = scheduler::run(
-            &self.scheduler,
-            scheduler::Input {
-                now,
-                mode: scheduler::Mode::Rebuild,
-            },
-            scheduler::Budget::unlimited(),
-        )
-        .await
-        .map_err(|e| CliError::Scheduler(e.to_string()))?;
-        self.tally.scheduler_items_read += summary.items_read;
+        let summary = self.run_scheduler(now, scheduler::Mode::Rebuild).await?;
         for flow in summary.targeting_learned {
             *self.tally.targeting_learned.entry(flow).or_default() += 1;
         }
         Ok(())
     }
 
-    /// The scheduler at `now`, the sender for what it published, and the recipients.
-    async fn scheduler_pass(&mut self, now: DateTime<Utc>) -> CliResult<()> {
-        self.runs.remove(&now);
+    /// One scheduler invocation at `now` in `mode`, with the simulated clock moved there and the
+    /// items it read counted.
+    async fn run_scheduler(
+        &mut self,
+        now: DateTime<Utc>,
+        mode: scheduler::Mode,
+    ) -> CliResult<scheduler::Summary> {
         self.set_clock(now);
         let summary = scheduler::run(
             &self.scheduler,
-            scheduler::Input {
-                now,
-                mode: scheduler::Mode::Due,
-            },
+            scheduler::Input { now, mode },
             scheduler::Budget::unlimited(),
         )
         .await
         .map_err(|e| CliError::Scheduler(e.to_string()))?;
         self.tally.scheduler_items_read += summary.items_read;
+        Ok(summary)
+    }
+
+    /// The scheduler at `now`, the sender for what it published, and the recipients.
+    async fn scheduler_pass(&mut self, now: DateTime<Utc>) -> CliResult<()> {
+        self.runs.remove(&now);
+        let summary = self.run_scheduler(now, scheduler::Mode::Due).await?;
         for (flow, f) in &summary.flows {
             let into = self
                 .tally

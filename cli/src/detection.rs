@@ -128,9 +128,28 @@ fn moments(
         .collect()
 }
 
+/// Years of order history the backtest's customers have: a yearly buyer has two orders.
+const HISTORY_DAYS: u32 = 730;
+/// The day of the year the Christmas segment's orders centre on (16 December).
+const CHRISTMAS_DAY_OF_YEAR: u32 = 350;
+
+/// The simulator's behaviour model as the backtest reads it: [`HISTORY_DAYS`] of history, and the
+/// Christmas buyers ordering at Christmas (the simulation's own Christmas buyers order once a year
+/// on any day, and have one year of history).
+fn backtest_model() -> Behaviour {
+    let mut b = Behaviour::default_model();
+    b.history_days = b.history_days.max(HISTORY_DAYS);
+    for s in &mut b.segments {
+        if s.category == "christmas" && s.season_day.is_none() {
+            s.season_day = Some(CHRISTMAS_DAY_OF_YEAR);
+        }
+    }
+    b
+}
+
 /// Runs the comparison on `n` synthetic customers (seeded) under `policy`.
 pub fn run(n: usize, seed: u64, policy: &LapsePolicy, currency: &str) -> Detection {
-    let behaviour = Behaviour::default_model();
+    let behaviour = backtest_model();
     let start = crate::simulate::default_start();
     let mut rng = SmallRng::seed_from_u64(seed);
     // The churn moments fall over the history and the next 365 days: some stop after the cut-off.
@@ -158,7 +177,12 @@ pub fn run(n: usize, seed: u64, policy: &LapsePolicy, currency: &str) -> Detecti
         .iter()
         .filter_map(|p| model::profile_summary(p, start))
         .collect();
-    let fit = model::fit(policy.model_variant(), &summaries);
+    let mut rhythms = shared::domain::rhythm::Pool::default();
+    for p in &profiles {
+        rhythms.add(&p.order_times(), p.last_category());
+    }
+    let mut fit = model::fit(policy.model_variant(), &summaries);
+    fit.categories = rhythms.finish();
     let fitted = policy.with_stored_fit(model::worth_storing(&fit).then_some(&fit));
     let model_at = moments(&profiles, &fitted);
     const DECISION: &str = "the decision (model with own rhythm and category)";
@@ -180,6 +204,30 @@ pub fn run(n: usize, seed: u64, policy: &LapsePolicy, currency: &str) -> Detecti
     threshold.model = LapseModel::Threshold;
     let threshold_at = moments(&profiles, &threshold);
     let threshold_rule = figures(THRESHOLD, &known, &threshold_at);
+    // The median-gap rule stretched (every customer's threshold times one factor) to flag no more
+    // of the buying than the decision: the two compared at the same false alarms.
+    let stretched_at = |c: f64| -> Vec<DateTime<Utc>> {
+        known
+            .iter()
+            .zip(&threshold_at)
+            .map(|(k, t)| {
+                k.last + chrono::Duration::seconds(((*t - k.last).num_seconds() as f64 * c) as i64)
+            })
+            .collect()
+    };
+    let (mut lo, mut hi) = (0.05_f64, 20.0_f64);
+    for _ in 0..50 {
+        let mid = (lo * hi).sqrt();
+        if figures("", &known, &stretched_at(mid)).false_alarms <= model_rule.false_alarms {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let stretch = hi;
+    let stretched = stretched_at(stretch);
+    let stretched_name = format!("median-gap rule × {stretch:.2} (same false alarms)");
+    let stretched_rule = figures(&stretched_name, &known, &stretched);
     let mut kinds = Vec::new();
     for (i, segment) in behaviour.segments.iter().enumerate() {
         let of_kind: Vec<usize> = (0..people.len())
@@ -197,6 +245,7 @@ pub fn run(n: usize, seed: u64, policy: &LapsePolicy, currency: &str) -> Detecti
                 figures(DECISION, &known_kind, &pick(&model_at)),
                 figures(MODEL_ALONE, &known_kind, &pick(&alone_at)),
                 figures(THRESHOLD, &known_kind, &pick(&threshold_at)),
+                figures(&stretched_name, &known_kind, &pick(&stretched)),
             ],
         });
     }
@@ -231,7 +280,13 @@ pub fn run(n: usize, seed: u64, policy: &LapsePolicy, currency: &str) -> Detecti
             .filter(|k| k.churn_at.is_none() && k.next_order_at.is_some())
             .count(),
         fit,
-        rules: vec![model_rule, recency_rule, alone_rule, threshold_rule],
+        rules: vec![
+            model_rule,
+            recency_rule,
+            alone_rule,
+            threshold_rule,
+            stretched_rule,
+        ],
         kinds,
     }
 }
@@ -286,14 +341,14 @@ mod tests {
         let d = run(1_500, 3, &policy, "EUR");
         assert_eq!(d.customers, 1_500);
         assert!(d.stopped > 100 && d.buying > 100, "{d:?}");
-        assert_eq!(d.rules.len(), 4);
+        assert_eq!(d.rules.len(), 5);
         // Every kind of buyer of the behaviour model, with the three rules.
         let kinds: Vec<&str> = d.kinds.iter().map(|k| k.kind.as_str()).collect();
         assert!(
             kinds.contains(&"monthly coffee") && kinds.contains(&"seasonal christmas"),
             "{kinds:?}"
         );
-        assert!(d.kinds.iter().all(|k| k.rules.len() == 3));
+        assert!(d.kinds.iter().all(|k| k.rules.len() == 4));
         assert_eq!(
             d.kinds.iter().map(|k| k.customers).sum::<usize>(),
             d.customers

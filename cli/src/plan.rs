@@ -408,11 +408,15 @@ pub fn lapse_fitted_on<P: Borrow<Profile>>(
     if policy.fitted.is_some() {
         return policy.clone();
     }
-    let summaries: Vec<model::Summary> = profiles
-        .into_iter()
-        .filter_map(|p| model::fit_summary(p.borrow(), at, valuation))
-        .collect();
-    let fit = model::fit(policy.model_variant(), &summaries);
+    let mut summaries: Vec<model::Summary> = Vec::new();
+    let mut rhythms = shared::domain::rhythm::Pool::default();
+    for p in profiles {
+        let p = p.borrow();
+        summaries.extend(model::fit_summary(p, at, valuation));
+        rhythms.add(&p.order_times(), p.last_category());
+    }
+    let mut fit = model::fit(policy.model_variant(), &summaries);
+    fit.categories = rhythms.finish();
     if let Some(w) = &fit.warning {
         eprintln!("customer model: {w}");
     }

@@ -330,7 +330,7 @@ pub fn lapsed_by_decision(
     let Some(&last) = order_times.iter().max() else {
         return false;
     };
-    match own::moments(order_times, None, last, s, fit, policy, now) {
+    match own::moments(order_times, None, None, last, s, fit, policy, now) {
         Some(o) => now >= o.lapses_at,
         None => lapsed_by_model(s, fit, policy),
     }
@@ -663,6 +663,11 @@ pub struct LapsePolicy {
     /// without it, the shipped prior.
     #[serde(default)]
     pub fitted: Option<FittedModel>,
+    /// Each category's rhythm, fitted with the customer model (see
+    /// [`crate::rhythm::CategoryRhythm`]): the prior of a customer with few orders. Filled from
+    /// the stored fit; a campaign file may pin it like `[lapse.fitted]`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub category_rhythms: BTreeMap<String, crate::rhythm::CategoryRhythm>,
 }
 
 /// `[lapse.fitted]`: purchase and drop-out parameters (alpha in days) and, optionally, spend.
@@ -715,6 +720,11 @@ impl LapsePolicy {
     /// fit; else (no stored fit) the shipped prior.
     pub fn with_stored_fit(&self, stored: Option<&crate::model::Fit>) -> LapsePolicy {
         let mut policy = self.clone();
+        if policy.category_rhythms.is_empty() {
+            if let Some(f) = stored {
+                policy.category_rhythms = f.categories.clone();
+            }
+        }
         if policy.fitted.is_none() {
             policy.fitted = stored.map(|f| FittedModel {
                 r: f.params.r,
@@ -785,6 +795,7 @@ mod tests {
             page_view_signal_days: 30.0,
             renewal_notice_days: 14.0,
             fitted: None,
+            category_rhythms: BTreeMap::new(),
         }
     }
 

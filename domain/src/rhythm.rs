@@ -40,6 +40,10 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
+mod category;
+
+pub use category::{CategoryRhythm, GapPrior, Pool, SeasonPrior, MIN_CATEGORY_CUSTOMERS};
+
 /// Gaps (five purchase occasions) a customer needs before their own regularity is judged.
 pub const MIN_GAPS: usize = 4;
 /// Gaps' worth of weight that the Poisson model's irregularity (shape 1) carries in a customer's
@@ -80,6 +84,10 @@ pub struct Regular {
     pub median_gap_days: f64,
     /// The gamma shape (1 is as irregular as a Poisson process; higher is more regular).
     pub shape: f64,
+    /// Share of gaps taken to be breaks out of rhythm: [`BREAK_SHARE`] for a customer read by
+    /// their own gaps alone, their category's for one read with its prior
+    /// ([`CategoryRhythm`]).
+    pub break_share: f64,
 }
 
 /// A seasonal buyer's time of year.
@@ -99,13 +107,35 @@ pub struct Season {
 /// seasonal before regular (a yearly buyer with one order a year is both; the season is the
 /// stricter reading).
 pub fn of(order_times: &[DateTime<Utc>]) -> Option<Rhythm> {
-    let mut days: Vec<NaiveDate> = order_times.iter().map(|t| t.date_naive()).collect();
-    days.sort_unstable();
-    days.dedup();
+    of_in(order_times, None)
+}
+
+/// [`of`] for a customer in a category with a fitted rhythm ([`CategoryRhythm`]): their own
+/// season first; else the category's season when every order of theirs fell in it; else, when
+/// the category has a gap prior, their gaps read with it (a customer with one order gets the
+/// category's rhythm, one with many their own); else their own gaps alone, as [`of`].
+pub fn of_in(order_times: &[DateTime<Utc>], category: Option<&CategoryRhythm>) -> Option<Rhythm> {
+    let days = occasion_days(order_times);
     if let Some(s) = season(&days) {
         return Some(Rhythm::Seasonal(s));
     }
+    if let Some(c) = category {
+        if let Some(s) = c.season_for(&days) {
+            return Some(Rhythm::Seasonal(s));
+        }
+        if let Some(g) = &c.gaps {
+            return g.regular_for(&days).map(Rhythm::Regular);
+        }
+    }
     regular(&days).map(Rhythm::Regular)
+}
+
+/// The distinct UTC days of these orders, oldest first.
+pub(crate) fn occasion_days(order_times: &[DateTime<Utc>]) -> Vec<NaiveDate> {
+    let mut days: Vec<NaiveDate> = order_times.iter().map(|t| t.date_naive()).collect();
+    days.sort_unstable();
+    days.dedup();
+    days
 }
 
 fn regular(days: &[NaiveDate]) -> Option<Regular> {
@@ -128,6 +158,7 @@ fn regular(days: &[NaiveDate]) -> Option<Regular> {
         gaps: gaps.len(),
         median_gap_days,
         shape,
+        break_share: BREAK_SHARE,
     })
 }
 
@@ -147,18 +178,29 @@ fn season(days: &[NaiveDate]) -> Option<Season> {
         return None;
     }
     let fraction = (s.atan2(c) / std::f64::consts::TAU).rem_euclid(1.0);
-    let spread_days =
-        ((-2.0 * r.ln()).max(0.0).sqrt() * YEAR_DAYS / std::f64::consts::TAU).max(7.0);
-    let last_at = day_start(last);
-    let next = (last.year()..=last.year() + 2)
-        .map(|y| season_day(y, fraction))
-        .find(|c| *c >= last_at + Duration::days(182))?;
-    Some(Season {
-        years: years.len(),
-        year_fraction: fraction,
-        spread_days,
-        next,
-    })
+    Season::after(last, years.len(), fraction, spread_of(r))
+}
+
+/// A season's spread (days, at least a week) from the mean resultant length of its days.
+fn spread_of(r: f64) -> f64 {
+    ((-2.0 * r.ln()).max(0.0).sqrt() * YEAR_DAYS / std::f64::consts::TAU).max(7.0)
+}
+
+impl Season {
+    /// The season centred `fraction` of the way through the year for a customer whose last
+    /// order was on `last`: its next middle is the first at least half a year after it.
+    fn after(last: NaiveDate, years: usize, fraction: f64, spread_days: f64) -> Option<Season> {
+        let last_at = day_start(last);
+        let next = (last.year()..=last.year() + 2)
+            .map(|y| season_day(y, fraction))
+            .find(|c| *c >= last_at + Duration::days(182))?;
+        Some(Season {
+            years,
+            year_fraction: fraction,
+            spread_days,
+            next,
+        })
+    }
 }
 
 fn day_start(d: NaiveDate) -> DateTime<Utc> {
@@ -207,7 +249,8 @@ impl Regular {
             return 1.0;
         }
         let (k, mu) = (self.shape, self.median_gap_days);
-        (1.0 - BREAK_SHARE) * gamma_q(k, k * quiet / mu) + BREAK_SHARE * (-quiet / mu).exp()
+        let e = self.break_share;
+        (1.0 - e) * gamma_q(k, k * quiet / mu) + e * (-quiet / mu).exp()
     }
 
     /// The window the chance of an order is judged over: the horizon, or three gaps if longer.
@@ -241,7 +284,8 @@ impl Regular {
         } else {
             0.0
         };
-        (1.0 - BREAK_SHARE) * gamma + BREAK_SHARE / mu * (-quiet / mu).exp()
+        let e = self.break_share;
+        (1.0 - e) * gamma + e / mu * (-quiet / mu).exp()
     }
 
     /// The quiet days after which [`Regular::chance`] falls below `threshold` (0 when it already
@@ -275,7 +319,7 @@ impl Regular {
             }
         }
         // Where the breaks' tail alone crosses: close when it dominates.
-        let guess = mu * (BREAK_SHARE / target).ln();
+        let guess = mu * (self.break_share / target).ln();
         let mut q = if guess > lo && guess < hi {
             guess
         } else {
@@ -435,6 +479,7 @@ mod tests {
             gaps: 23,
             median_gap_days: 30.0,
             shape: 12.0,
+            break_share: BREAK_SHARE,
         };
         let p_last = 0.967;
         let chance = |q| r.chance(p_last, 90.0, q);

@@ -177,6 +177,11 @@ pub struct Segment {
     /// This segment's shares of the four response kinds (`[response]`'s without it).
     #[serde(default)]
     pub response: Option<KindShares>,
+    /// The day of the year (1–366) a yearly segment's orders centre on: its first order falls
+    /// within `gap_jitter` of it (a Christmas buyer orders in December). Without it the first
+    /// order falls anywhere in the first gap.
+    #[serde(default)]
+    pub season_day: Option<u32>,
 }
 
 /// Customers of a locale and where they live.
@@ -382,6 +387,12 @@ impl Behaviour {
             if s.share < 0.0 || s.gap_days < 0.0 || s.gap_jitter < 0.0 {
                 return Err(format!(
                     "segment '{}': share, gap_days and gap_jitter must be 0 or more",
+                    s.name
+                ));
+            }
+            if s.season_day.is_some_and(|d| !(1..=366).contains(&d)) {
+                return Err(format!(
+                    "segment '{}': season_day is a day of the year, 1 to 366",
                     s.name
                 ));
             }

@@ -1,7 +1,7 @@
 //! The synthetic customers: their rhythm, locale, hidden reason for leaving, and the order history
 //! that exists before the first simulated day.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use rand::rngs::SmallRng;
 use rand::Rng;
 use shared::domain::celebration::Birthday;
@@ -11,7 +11,7 @@ use shared::domain::survey::Reason;
 
 use shared::domain::zone::Zone;
 
-use super::behaviour::{Behaviour, Habit, Kind, KindShares};
+use super::behaviour::{Behaviour, Habit, Kind, KindShares, Segment};
 use crate::orders::OrderRow;
 
 /// One simulated customer and what only the simulation knows about them.
@@ -216,7 +216,7 @@ pub fn synthetic(
             if rng.chance(model.churn.share) {
                 p.churn_at = Some(history_start + days(rng.unit() * horizon));
             }
-            let mut at = history_start + days(rng.unit() * seg.gap_days.min(history));
+            let mut at = first_order(seg, history_start, history, rng.unit());
             loop {
                 if p.churn_at.is_some_and(|c| at >= c) {
                     p.churned = at < start;
@@ -232,7 +232,7 @@ pub fn synthetic(
             }
             if orders.is_empty() {
                 // Stopped before their first order would have come: give them that one order.
-                let first = history_start + days(rng.unit() * history.min(seg.gap_days));
+                let first = first_order(seg, history_start, history, rng.unit());
                 orders.push(first.min(start - Duration::hours(1)));
                 p.churned = true;
                 p.churn_at = Some(first);
@@ -247,6 +247,24 @@ pub fn synthetic(
         people.push(p);
     }
     (people, rows)
+}
+
+/// A rhythm customer's first order from the draw `u` (0–1): within their first gap of the
+/// history's start, or for a segment with a `season_day`, within its jitter of the first such day
+/// of the history.
+fn first_order(seg: &Segment, history_start: DateTime<Utc>, history: f64, u: f64) -> DateTime<Utc> {
+    let Some(day) = seg.season_day else {
+        return history_start + days(u * seg.gap_days.min(history));
+    };
+    let year = history_start.year();
+    let centre = [year, year + 1]
+        .into_iter()
+        .filter_map(|y| NaiveDate::from_yo_opt(y, day).or_else(|| NaiveDate::from_yo_opt(y, 365)))
+        .map(|d| d.and_hms_opt(12, 0, 0).expect("noon").and_utc())
+        .find(|c| *c >= history_start)
+        .unwrap_or(history_start);
+    let reach = seg.gap_jitter * seg.gap_days;
+    (centre + days((2.0 * u - 1.0) * reach)).max(history_start)
 }
 
 /// A synthetic customer's habitual local hour, from their id like the birthday (no random draw,

@@ -107,13 +107,28 @@ pub(super) fn of_profile(
         .filter(|_| profile.orders.len() <= rhythm::MIN_GAPS)
         // The category's days only hold back a lapse the model would call sooner.
         .filter(|d| model_lapse().is_none_or(|m| last + days(*d) > m));
-    moments(&profile.order_times(), category, last, s, fit, policy, now)
+    let rhythm = profile
+        .last_category()
+        .and_then(|c| policy.category_rhythms.get(c));
+    moments(
+        &profile.order_times(),
+        rhythm,
+        category,
+        last,
+        s,
+        fit,
+        policy,
+        now,
+    )
 }
 
 /// The moments for a customer with these order times (oldest first, the last at `last`) and
-/// summary at `now`; `category_days` is their threshold by their category, when it applies.
+/// summary at `now`; `rhythm` is their category's fitted rhythm, `category_days` their threshold
+/// by their category, when these apply.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn moments(
     order_times: &[DateTime<Utc>],
+    rhythm: Option<&rhythm::CategoryRhythm>,
     category_days: Option<f64>,
     last: DateTime<Utc>,
     s: &Summary,
@@ -128,7 +143,7 @@ pub(super) fn moments(
     let earliest_risk = |lapses: DateTime<Utc>| {
         (last + days(policy.min_days * policy.at_risk_fraction)).min(lapses)
     };
-    match rhythm::of(order_times) {
+    match rhythm::of_in(order_times, rhythm) {
         Some(Rhythm::Regular(r)) => {
             let p_last = p_at_last_order(fit, s);
             let h = policy.horizon_days;

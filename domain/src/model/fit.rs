@@ -29,6 +29,9 @@ pub struct Fit {
     pub mean_log_likelihood: f64,
     /// Why the prior was used instead of the shop's own fit.
     pub warning: Option<String>,
+    /// Each category's rhythm, fitted on the same customers ([`crate::rhythm::Pool`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub categories: std::collections::BTreeMap<String, crate::rhythm::CategoryRhythm>,
 }
 
 /// A campaign's fit as stored in the table by `winback import` and the scheduler's rebuild, so
@@ -365,6 +368,7 @@ fn fit_usable(variant: Variant, customers: &[Summary], spend: SpendParams) -> Fi
                 ll / customers.len() as f64
             },
             warning,
+            categories: Default::default(),
         }
     };
     if repeat_customers < MIN_REPEAT_CUSTOMERS {
@@ -426,6 +430,7 @@ impl Fit {
             repeat_customers: 0,
             mean_log_likelihood: 0.0,
             warning: None,
+            categories: Default::default(),
         }
     }
 

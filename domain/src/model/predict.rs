@@ -296,6 +296,7 @@ mod tests {
                 repeat_customers: 0,
                 mean_log_likelihood: 0.0,
                 warning: None,
+                categories: Default::default(),
             };
             for &(x, tx, t, p_alive, e90, ll) in cases {
                 let c = s(x, tx, t);

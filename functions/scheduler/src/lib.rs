@@ -136,7 +136,8 @@ pub async fn run(deps: &Deps, input: Input, budget: Budget) -> Result<Summary, S
         let cut = cut?;
         flushed?;
         if mode == Mode::Rebuild && cut.is_none() {
-            let (fit, stored) = refit::refit(deps, &r.summaries, now).await?;
+            let (fit, stored) =
+                refit::refit(deps, &r.summaries, std::mem::take(&mut r.rhythms), now).await?;
             summary.model_refit = stored;
             summary.targeting_learned = refit::learn_targeting(deps, &r.examples, now).await?;
             summary.model_fit = Some(fit);

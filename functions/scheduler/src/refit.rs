@@ -10,17 +10,19 @@ use shared::telemetry::Telemetry;
 use crate::telemetry::ModelFitted;
 use crate::{Deps, SchedulerError};
 
-/// Fits the campaign's customer model on the customers a finished rebuild read (all of them, or
+/// Fits the campaign's customer model (and each category's rhythm) on the customers a finished rebuild read (all of them, or
 /// the part this invocation read when it resumed a checkpointed rebuild: a sample of whole scan
 /// segments) and stores it, with its figures in the log and as metrics. A fit that fell back to
 /// the prior (too few repeat customers, a failed optimisation) keeps the stored one.
 pub(crate) async fn refit(
     deps: &Deps,
     summaries: &[model::Summary],
+    rhythms: shared::domain::rhythm::Pool,
     now: DateTime<Utc>,
 ) -> Result<(model::Fit, bool), SchedulerError> {
     let campaign = deps.campaign.name.as_str();
-    let fit = model::fit(deps.campaign.lapse.model_variant(), summaries);
+    let mut fit = model::fit(deps.campaign.lapse.model_variant(), summaries);
+    fit.categories = rhythms.finish();
     let stored = model::worth_storing(&fit);
     ModelFitted {
         campaign,

@@ -50,6 +50,8 @@ pub(crate) struct Run<'a> {
     pub(crate) pages: u64,
     /// What the customer model needs of each customer a rebuild read, for the refit.
     pub(crate) summaries: Vec<model::Summary>,
+    /// Each category's rhythm, gathered from the same customers, for the refit.
+    pub(crate) rhythms: shared::domain::rhythm::Pool,
     /// What each flow's uplift model learns from the finished enrollments a rebuild read.
     pub(crate) examples: Vec<(Flow, targeting::Example)>,
 }
@@ -74,6 +76,7 @@ impl<'a> Run<'a> {
             seen,
             pages,
             summaries: Vec::new(),
+            rhythms: Default::default(),
             examples: Vec::new(),
         }
     }
@@ -448,6 +451,8 @@ impl<'a> Run<'a> {
             let valuation = self.deps.campaign.valuation();
             self.summaries
                 .extend(model::fit_summary(&profile, self.now, &valuation));
+            self.rhythms
+                .add(&profile.order_times(), profile.last_category());
         }
         let latest = self
             .deps

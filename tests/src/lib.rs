@@ -481,12 +481,15 @@ pub fn sqs_event(messages: &[QueuedMessage]) -> SqsEvent {
 }
 
 /// `n` customer ids starting with `prefix` that the example campaign's experiment treats (emails
-/// them) rather than holds out.
+/// them) with a variant that carries a reward, rather than holds out.
 pub fn treated_ids(prefix: &str, n: usize) -> Vec<String> {
     let cfg = &example().config().experiment;
     (0..)
         .map(|i| format!("{prefix}-{i}"))
-        .filter(|id| experiment::assign(id, CAMPAIGN, cfg).group == Group::Treated)
+        .filter(|id| {
+            let a = experiment::assign(id, CAMPAIGN, cfg);
+            a.group == Group::Treated && !cfg.variant_without_reward(&a.variant)
+        })
         .take(n)
         .collect()
 }

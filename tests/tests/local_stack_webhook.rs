@@ -473,7 +473,10 @@ async fn a_bounce_suppresses_a_customer_whose_id_ses_tags_cannot_hold() {
     let cfg = &shared::campaign::testing::example().config().experiment;
     let id = (1000..)
         .map(|n| format!("gid://shopify/Customer/{n}"))
-        .find(|id| shared::domain::experiment::assign(id, CAMPAIGN, cfg).group == Group::Treated)
+        .find(|id| {
+            let a = shared::domain::experiment::assign(id, CAMPAIGN, cfg);
+            a.group == Group::Treated && !cfg.variant_without_reward(&a.variant)
+        })
         .unwrap();
     let w = emailed_customer(&stack, "hook-gid", &id).await;
     let tag_values: Vec<&str> = w.tags.values().filter_map(|v| v[0].as_str()).collect();

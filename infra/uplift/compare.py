@@ -210,8 +210,28 @@ def main():
     print(f"fit time over winback's, all arms: {ratios or 'n/a'}")
     million = fit_million(os.path.abspath(binary), work, df) if release else None
     print(f"winback uplift fit on 1,000,000 rows: {million or 'n/a'}")
+    verdict = versus_text(rows)
+    print(verdict)
     if markdown:
-        put_section(markdown, section(table, ratios, million))
+        put_section(markdown, section(table, ratios, million, verdict))
+
+
+def versus_text(rows):
+    """What the bootstrap intervals of winback against the best reference say, over the arms."""
+    gaps = [(r["arm"], r["vs_best"]) for r in rows if r["vs_best"] is not None]
+    above = [a for a, (_, _, low, _) in gaps if low > 0]
+    below = [a for a, (_, _, _, high) in gaps if high < 0]
+    if not above and not below:
+        return ("No arm's difference between winback and the best reference is clear of its "
+                "bootstrap interval: on this data winback is level with the references, not shown "
+                "to be better or worse.")
+    parts = []
+    if above:
+        parts.append(f"winback is above the best reference on {', '.join(above)}")
+    if below:
+        parts.append(f"below it on {', '.join(below)}")
+    return "Clear of the bootstrap interval: " + "; ".join(parts) + "; level elsewhere."
+
 
 
 def fit_million(binary, work, df):
@@ -235,7 +255,7 @@ def fit_million(binary, work, df):
     return f"{time.perf_counter() - started:.1f} s"
 
 
-def section(table, ratios, million):
+def section(table, ratios, million, verdict):
     return f"""## uplift
 
 `infra/bench uplift`: winback's uplift model (`winback uplift fit`, two gradient-boosted models,
@@ -259,12 +279,15 @@ The Qini coefficients are noisy: the effects are a few points, and each test hal
 
 {table}
 
+{verdict}
+
 Fit time over winback's, summed over the arms: {ratios or "not measured: this run used a debug build of winback, whose times say nothing of the release binary's"} (winback's time is the whole
 `winback uplift fit` run: reading the CSV, two cross-fitting folds and the final fit, and the
 report).
 
 A fit on 1,000,000 rows (the file's people, any postcard against no mail, drawn with
 replacement, seed {SEED}), the whole `winback uplift fit` run on one core: {million or "not measured: this run used a debug build of winback"} (target: under 10 s).
+
 """
 
 

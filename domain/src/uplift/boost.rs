@@ -1,7 +1,9 @@
 //! Gradient-boosted regression trees over binned features, the learner behind each side of the
 //! uplift model. Every feature has at most [`BINS`] bins, bin 0 holding the missing values; a
 //! split sends a set of bins left (a prefix of the ordered bins for a number, a set of categories
-//! ordered by their mean gradient for a category, the optimal partition for this loss).
+//! ordered by their mean gradient for a category, the optimal partition for this loss). Each
+//! booster gathers its customers' bins once, in order; a node's histograms are counted for the
+//! smaller child only, the larger child's being its parent's less those.
 
 use serde::{Deserialize, Serialize};
 
@@ -139,6 +141,15 @@ pub fn fit(x: &Binned, rows: &[usize], y: &[f64], loss: Loss, p: &Params) -> Boo
     let mut raw = vec![base; rows.len()];
     let mut g = vec![0.0; rows.len()];
     let mut h = vec![1.0; rows.len()];
+    // The customers' bins gathered once, in the order of `rows`: the trees read them in order.
+    let local = Binned {
+        columns: x
+            .columns
+            .iter()
+            .map(|c| rows.iter().map(|&r| c[r]).collect())
+            .collect(),
+        numeric: x.numeric.clone(),
+    };
     let mut trees = Vec::with_capacity(p.trees);
     for _ in 0..p.trees {
         for (j, &r) in rows.iter().enumerate() {
@@ -152,28 +163,27 @@ pub fn fit(x: &Binned, rows: &[usize], y: &[f64], loss: Loss, p: &Params) -> Boo
             }
         }
         let mut grower = Grower {
-            x,
-            rows,
+            x: &local,
             g: &g,
             h: &h,
             p,
             nodes: Vec::new(),
         };
-        grower.grow((0..rows.len() as u32).collect(), 0);
+        grower.grow((0..rows.len() as u32).collect(), 0, None);
         let tree = Tree {
             nodes: grower.nodes,
         };
-        for (j, &r) in rows.iter().enumerate() {
-            raw[j] += tree.value(x, r);
+        for (j, r) in raw.iter_mut().enumerate() {
+            *r += tree.value(&local, j);
         }
         trees.push(tree);
     }
     Booster { loss, base, trees }
 }
 
+/// Grows one tree over the booster's own customers (`x` gathered in their order).
 struct Grower<'a> {
     x: &'a Binned,
-    rows: &'a [usize],
     g: &'a [f64],
     h: &'a [f64],
     p: &'a Params,
@@ -196,6 +206,9 @@ impl Sums {
     }
 }
 
+/// A feature's sums per bin over a node's customers.
+type Histogram = [Sums; BINS];
+
 struct Split {
     feature: usize,
     left: u64,
@@ -203,8 +216,9 @@ struct Split {
 }
 
 impl Grower<'_> {
-    /// Grows the node holding local customers `idx` at `depth`; returns its index.
-    fn grow(&mut self, idx: Vec<u32>, depth: usize) -> usize {
+    /// Grows the node holding local customers `idx` at `depth` (with each feature's histogram
+    /// over them, when its parent had them); returns its index.
+    fn grow(&mut self, idx: Vec<u32>, depth: usize, histograms: Option<Vec<Histogram>>) -> usize {
         let total = idx.iter().fold(Sums::default(), |mut s, &j| {
             s.add(Sums {
                 g: self.g[j as usize],
@@ -220,17 +234,44 @@ impl Grower<'_> {
         if depth >= self.p.depth || idx.len() < 2 * self.p.min_leaf {
             return me;
         }
+        let histograms = histograms.unwrap_or_else(|| self.histograms(&idx));
         let Some(split) = (0..self.x.columns.len())
-            .filter_map(|f| self.best_split(f, &idx, total))
+            .filter_map(|f| self.best_split(f, &histograms[f], total))
             .max_by(|a, b| a.gain.total_cmp(&b.gain))
         else {
             return me;
         };
-        let (l, r): (Vec<u32>, Vec<u32>) = idx.into_iter().partition(|&j| {
-            split.left >> self.x.bin(split.feature, self.rows[j as usize]) & 1 == 1
-        });
-        let yes = self.grow(l, depth + 1);
-        let no = self.grow(r, depth + 1);
+        let (l, r): (Vec<u32>, Vec<u32>) = idx
+            .into_iter()
+            .partition(|&j| split.left >> self.x.bin(split.feature, j as usize) & 1 == 1);
+        // Children that look for a split need their histograms: the smaller child's are counted,
+        // the larger's are the parent's less those.
+        let (yes_h, no_h) = if depth + 1 < self.p.depth {
+            let left_smaller = l.len() <= r.len();
+            let small = self.histograms(if left_smaller { &l } else { &r });
+            let large: Vec<Histogram> = histograms
+                .iter()
+                .zip(&small)
+                .map(|(parent, child)| {
+                    let mut rest = *parent;
+                    for (b, c) in rest.iter_mut().zip(child) {
+                        b.g -= c.g;
+                        b.h -= c.h;
+                        b.n -= c.n;
+                    }
+                    rest
+                })
+                .collect();
+            if left_smaller {
+                (Some(small), Some(large))
+            } else {
+                (Some(large), Some(small))
+            }
+        } else {
+            (None, None)
+        };
+        let yes = self.grow(l, depth + 1, yes_h);
+        let no = self.grow(r, depth + 1, no_h);
         self.nodes[me] = Node::Split {
             feature: split.feature,
             left: split.left,
@@ -244,15 +285,26 @@ impl Grower<'_> {
         s.g * s.g / (s.h + self.p.lambda)
     }
 
-    fn best_split(&self, f: usize, idx: &[u32], total: Sums) -> Option<Split> {
-        let mut hist = [Sums::default(); BINS];
-        let column = &self.x.columns[f];
-        for &j in idx {
-            let b = &mut hist[column[self.rows[j as usize]] as usize];
-            b.g += self.g[j as usize];
-            b.h += self.h[j as usize];
-            b.n += 1;
-        }
+    /// Each feature's histogram over the local customers `idx`.
+    fn histograms(&self, idx: &[u32]) -> Vec<Histogram> {
+        self.x
+            .columns
+            .iter()
+            .map(|column| {
+                let mut hist = [Sums::default(); BINS];
+                for &j in idx {
+                    let j = j as usize;
+                    let b = &mut hist[column[j] as usize];
+                    b.g += self.g[j];
+                    b.h += self.h[j];
+                    b.n += 1;
+                }
+                hist
+            })
+            .collect()
+    }
+
+    fn best_split(&self, f: usize, hist: &Histogram, total: Sums) -> Option<Split> {
         let parent = self.score(total);
         let mut best: Option<Split> = None;
         let mut consider = |order: &[usize], start: Sums, start_mask: u64, ordinal: bool| {

@@ -395,9 +395,10 @@ mod tests {
         ];
         assert_eq!(of_in(&erratic, fitted.get("coffee")), None);
         // An irregular category makes nobody regular.
-        if let Some(g) = fitted.get("gifts").and_then(|c| c.gaps) {
-            assert_eq!(g.regular_for(&occasion_days(&three)), None, "{g:?}");
-        }
+        let gifts = fitted["gifts"]
+            .gaps
+            .expect("a gap prior for the irregular category");
+        assert_eq!(gifts.regular_for(&occasion_days(&three)), None, "{gifts:?}");
     }
 
     #[test]
@@ -435,5 +436,44 @@ mod tests {
         let mut small = Pool::default();
         small.add(&[at(2025, 12, 10)], Some("christmas"));
         assert!(small.finish().is_empty());
+
+        // Through the lapse decision, with the categories stored with the fit: the one-order
+        // Christmas customer is active in March and at risk in November.
+        use crate::customer::{OrderRecord, Profile};
+        use crate::lapse::{assess, LapsePolicy, LapseState};
+        use crate::model::{Fit, Variant};
+        let mut stored = Fit::prior(Variant::Mbgnbd);
+        stored.categories = fitted;
+        let policy: LapsePolicy = serde_json::from_value(serde_json::json!({
+            "multiplier": 2.0, "default_days": 60.0, "prior_weight": 2.0,
+            "min_days": 21.0, "max_days": 400.0, "model": "mbgnbd",
+        }))
+        .unwrap();
+        let policy = policy.with_stored_fit(Some(&stored));
+        assert!(policy.category_rhythms.contains_key("christmas"));
+        let mut p = Profile::new("c1".parse().unwrap());
+        p.record_order(OrderRecord {
+            at: at(2025, 12, 12),
+            category: Some("christmas".into()),
+            ..OrderRecord::default()
+        });
+        assert!(matches!(
+            assess(&p, &policy, at(2026, 3, 15)).state,
+            LapseState::Active { .. }
+        ));
+        assert!(matches!(
+            assess(&p, &policy, at(2026, 11, 20)).state,
+            LapseState::AtRisk { .. }
+        ));
+        // Without the stored categories, the model lapses them long before.
+        let without = {
+            let mut p = policy.clone();
+            p.category_rhythms.clear();
+            p
+        };
+        assert!(matches!(
+            assess(&p, &without, at(2026, 11, 20)).state,
+            LapseState::Lapsed { .. }
+        ));
     }
 }

@@ -150,8 +150,11 @@ pub fn read(path: &Path, outcomes: bool, outcome: Outcome) -> CliResult<Table> {
     };
     let mut lines = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| bad(e.to_string()))?;
+    let mut record = csv::StringRecord::new();
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| bad(e.to_string()))?
+    {
         let line = record.position().map_or(0, |p| p.line());
         let id = record.get(id_at).unwrap_or("");
         if id.is_empty() {

@@ -2,8 +2,12 @@
 //! uplift model. Every feature has at most [`BINS`] bins, bin 0 holding the missing values; a
 //! split sends a set of bins left (a prefix of the ordered bins for a number, a set of categories
 //! ordered by their mean gradient for a category, the optimal partition for this loss). Each
-//! booster gathers its customers' bins once, in order; a node's histograms are counted for the
-//! smaller child only, the larger child's being its parent's less those.
+//! booster gathers its customers' bins once, customers with the same bin in every feature as one
+//! weighted row (their count and summed outcome: the trees cannot tell them apart, so their
+//! gradients are equal and the fit is the same as on every customer); a node's histograms are
+//! counted for the smaller child only, the larger child's being its parent's less those.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +59,38 @@ pub struct Binned {
 impl Binned {
     fn bin(&self, feature: usize, row: usize) -> u8 {
         self.columns[feature][row]
+    }
+
+    /// The distinct bin vectors among `rows` (in order of first appearance) and, for each of
+    /// `rows`, the index of its own among them.
+    pub fn distinct(&self, rows: &[usize]) -> (Binned, Vec<u32>) {
+        let width = self.columns.len();
+        let mut keys = vec![0u8; rows.len() * width];
+        for (f, column) in self.columns.iter().enumerate() {
+            for (j, &r) in rows.iter().enumerate() {
+                keys[j * width + f] = column[r];
+            }
+        }
+        let mut seen: HashMap<&[u8], u32> = HashMap::with_capacity(rows.len().min(1 << 16));
+        let mut firsts: Vec<usize> = Vec::new();
+        let of: Vec<u32> = (0..rows.len())
+            .map(|j| {
+                let key = &keys[j * width..(j + 1) * width];
+                *seen.entry(key).or_insert_with(|| {
+                    firsts.push(rows[j]);
+                    (firsts.len() - 1) as u32
+                })
+            })
+            .collect();
+        let unique = Binned {
+            columns: self
+                .columns
+                .iter()
+                .map(|c| firsts.iter().map(|&r| c[r]).collect())
+                .collect(),
+            numeric: self.numeric.clone(),
+        };
+        (unique, of)
     }
 }
 
@@ -138,54 +174,62 @@ pub fn fit(x: &Binned, rows: &[usize], y: &[f64], loss: Loss, p: &Params) -> Boo
         }
         Loss::Squared => mean,
     };
-    let mut raw = vec![base; rows.len()];
-    let mut g = vec![0.0; rows.len()];
-    let mut h = vec![1.0; rows.len()];
-    // The customers' bins gathered once, in the order of `rows`: the trees read them in order.
-    let local = Binned {
-        columns: x
-            .columns
-            .iter()
-            .map(|c| rows.iter().map(|&r| c[r]).collect())
-            .collect(),
-        numeric: x.numeric.clone(),
-    };
+    // The customers' bins gathered once, one weighted row per distinct bin vector: every tree
+    // sends the customers of one row the same way, so they share a prediction and a gradient.
+    let (local, of) = x.distinct(rows);
+    let distinct = of.iter().max().map_or(0, |&u| u as usize + 1);
+    let mut count = vec![0usize; distinct];
+    let mut y_sum = vec![0.0; distinct];
+    for (&u, &r) in of.iter().zip(rows) {
+        count[u as usize] += 1;
+        y_sum[u as usize] += y[r];
+    }
+    let mut raw = vec![base; distinct];
+    let mut g = vec![0.0; distinct];
+    let mut h = vec![0.0; distinct];
     let mut trees = Vec::with_capacity(p.trees);
     for _ in 0..p.trees {
-        for (j, &r) in rows.iter().enumerate() {
+        for u in 0..distinct {
+            let w = count[u] as f64;
             match loss {
                 Loss::Logistic => {
-                    let q = sigmoid(raw[j]);
-                    g[j] = q - y[r];
-                    h[j] = (q * (1.0 - q)).max(1e-9);
+                    let q = sigmoid(raw[u]);
+                    g[u] = w * q - y_sum[u];
+                    h[u] = w * (q * (1.0 - q)).max(1e-9);
                 }
-                Loss::Squared => g[j] = raw[j] - y[r],
+                Loss::Squared => {
+                    g[u] = w * raw[u] - y_sum[u];
+                    h[u] = w;
+                }
             }
         }
         let mut grower = Grower {
             x: &local,
             g: &g,
             h: &h,
+            count: &count,
             p,
             nodes: Vec::new(),
         };
-        grower.grow((0..rows.len() as u32).collect(), 0, None);
+        grower.grow((0..distinct as u32).collect(), 0, None);
         let tree = Tree {
             nodes: grower.nodes,
         };
-        for (j, r) in raw.iter_mut().enumerate() {
-            *r += tree.value(&local, j);
+        for (u, r) in raw.iter_mut().enumerate() {
+            *r += tree.value(&local, u);
         }
         trees.push(tree);
     }
     Booster { loss, base, trees }
 }
 
-/// Grows one tree over the booster's own customers (`x` gathered in their order).
+/// Grows one tree over the booster's own rows (`x` gathered, one row per distinct bin vector;
+/// `g` and `h` summed over each row's customers, `count` of them).
 struct Grower<'a> {
     x: &'a Binned,
     g: &'a [f64],
     h: &'a [f64],
+    count: &'a [usize],
     p: &'a Params,
     nodes: Vec<Node>,
 }
@@ -223,7 +267,7 @@ impl Grower<'_> {
             s.add(Sums {
                 g: self.g[j as usize],
                 h: self.h[j as usize],
-                n: 1,
+                n: self.count[j as usize],
             });
             s
         });
@@ -231,7 +275,7 @@ impl Grower<'_> {
         self.nodes.push(Node::Leaf {
             value: -self.p.learning_rate * total.g / (total.h + self.p.lambda),
         });
-        if depth >= self.p.depth || idx.len() < 2 * self.p.min_leaf {
+        if depth >= self.p.depth || total.n < 2 * self.p.min_leaf {
             return me;
         }
         let histograms = histograms.unwrap_or_else(|| self.histograms(&idx));
@@ -297,7 +341,7 @@ impl Grower<'_> {
                     let b = &mut hist[column[j] as usize];
                     b.g += self.g[j];
                     b.h += self.h[j];
-                    b.n += 1;
+                    b.n += self.count[j];
                 }
                 hist
             })
@@ -420,6 +464,18 @@ mod tests {
         for (row, want) in y.iter().enumerate().take(6) {
             assert!((b.predict(&x, row) - want).abs() < 0.01, "row {row}");
         }
+    }
+
+    #[test]
+    fn customers_with_the_same_bins_are_one_row() {
+        let x = Binned {
+            columns: vec![vec![1, 2, 1, 3, 1, 2], vec![0, 5, 0, 5, 4, 5]],
+            numeric: vec![true, false],
+        };
+        let (unique, of) = x.distinct(&[5, 0, 1, 2, 3, 4]);
+        assert_eq!(unique.columns, vec![vec![2, 1, 3, 1], vec![5, 0, 5, 4]]);
+        assert_eq!(of, vec![0, 1, 0, 1, 2, 3]);
+        assert_eq!(unique.numeric, x.numeric);
     }
 
     #[test]

@@ -151,15 +151,20 @@ pub fn fit(e: &Experiment, s: &Settings) -> Result<Fitted, UpliftError> {
     };
     let folds = s.folds.max(2);
     let fold_of: Vec<usize> = e.customer_ids.iter().map(|id| fold(id, folds)).collect();
+    // Customers with the same bins get the same prediction: each distinct row is scored once.
+    let all: Vec<usize> = (0..n).collect();
+    let (distinct, of) = x.distinct(&all);
+    let rows = of.iter().max().map_or(0, |&u| u as usize + 1);
     let mut cross_fitted = vec![0.0; n];
     for k in 0..folds {
         let train: Vec<usize> = (0..n).filter(|&r| fold_of[r] != k).collect();
         let (t, h) = pair(&x, &train, e, &y, s);
+        let mut scored: Vec<Option<f64>> = vec![None; rows];
         for r in (0..n).filter(|&r| fold_of[r] == k) {
-            cross_fitted[r] = uplift(&x, r, &t, &h);
+            let u = of[r] as usize;
+            cross_fitted[r] = *scored[u].get_or_insert_with(|| uplift(&distinct, u, &t, &h));
         }
     }
-    let all: Vec<usize> = (0..n).collect();
     let (t, h) = pair(&x, &all, e, &y, s);
     Ok(Fitted {
         model: Model {
@@ -195,9 +200,13 @@ impl Model {
         if columns.iter().any(|c| c.values.len() != n) {
             return Err(UpliftError::Ragged);
         }
-        Ok((0..n)
-            .map(|r| uplift(&x, r, &self.treated, &self.holdout))
-            .collect())
+        let all: Vec<usize> = (0..n).collect();
+        let (distinct, of) = x.distinct(&all);
+        let rows = of.iter().max().map_or(0, |&u| u as usize + 1);
+        let scored: Vec<f64> = (0..rows)
+            .map(|u| uplift(&distinct, u, &self.treated, &self.holdout))
+            .collect();
+        Ok(of.iter().map(|&u| scored[u as usize]).collect())
     }
 }
 

@@ -128,6 +128,38 @@ fn moments(
         .collect()
 }
 
+/// The median-gap rule's lapse moments `threshold_at` stretched (every customer's quiet time
+/// times one factor, the least between 0.05 and 20; never under the campaign's `min_days`, as
+/// the rule and the decision are not) to flag no more of the buying than `false_alarms`: the
+/// factor and the moments.
+fn stretch_to(
+    known: &[Known],
+    threshold_at: &[DateTime<Utc>],
+    false_alarms: f64,
+    min_days: f64,
+) -> (f64, Vec<DateTime<Utc>>) {
+    let stretched_at = |c: f64| -> Vec<DateTime<Utc>> {
+        known
+            .iter()
+            .zip(threshold_at)
+            .map(|(k, t)| {
+                let quiet = ((*t - k.last).num_seconds() as f64 * c).max(min_days * 86_400.0);
+                k.last + chrono::Duration::seconds(quiet as i64)
+            })
+            .collect()
+    };
+    let (mut lo, mut hi) = (0.05_f64, 20.0_f64);
+    for _ in 0..50 {
+        let mid = (lo * hi).sqrt();
+        if figures("", known, &stretched_at(mid)).false_alarms <= false_alarms {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    (hi, stretched_at(hi))
+}
+
 /// Years of order history the backtest's customers have: a yearly buyer has two orders.
 const HISTORY_DAYS: u32 = 730;
 /// The day of the year the Christmas segment's orders centre on (16 December).
@@ -206,26 +238,12 @@ pub fn run(n: usize, seed: u64, policy: &LapsePolicy, currency: &str) -> Detecti
     let threshold_rule = figures(THRESHOLD, &known, &threshold_at);
     // The median-gap rule stretched (every customer's threshold times one factor) to flag no more
     // of the buying than the decision: the two compared at the same false alarms.
-    let stretched_at = |c: f64| -> Vec<DateTime<Utc>> {
-        known
-            .iter()
-            .zip(&threshold_at)
-            .map(|(k, t)| {
-                k.last + chrono::Duration::seconds(((*t - k.last).num_seconds() as f64 * c) as i64)
-            })
-            .collect()
-    };
-    let (mut lo, mut hi) = (0.05_f64, 20.0_f64);
-    for _ in 0..50 {
-        let mid = (lo * hi).sqrt();
-        if figures("", &known, &stretched_at(mid)).false_alarms <= model_rule.false_alarms {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    let stretch = hi;
-    let stretched = stretched_at(stretch);
+    let (stretch, stretched) = stretch_to(
+        &known,
+        &threshold_at,
+        model_rule.false_alarms,
+        policy.min_days,
+    );
     let stretched_name = format!("median-gap rule × {stretch:.2} (same false alarms)");
     let stretched_rule = figures(&stretched_name, &known, &stretched);
     let mut kinds = Vec::new();
@@ -238,15 +256,36 @@ pub fn run(n: usize, seed: u64, policy: &LapsePolicy, currency: &str) -> Detecti
         }
         let pick = |v: &[DateTime<Utc>]| of_kind.iter().map(|k| v[*k]).collect::<Vec<_>>();
         let known_kind: Vec<Known> = of_kind.iter().map(|k| known[*k].clone()).collect();
+        let decision = figures(DECISION, &known_kind, &pick(&model_at));
+        let mut rules = vec![
+            decision.clone(),
+            figures(MODEL_ALONE, &known_kind, &pick(&alone_at)),
+            figures(THRESHOLD, &known_kind, &pick(&threshold_at)),
+            figures(&stretched_name, &known_kind, &pick(&stretched)),
+        ];
+        // The rule's own trade-off on this kind: stretched to the decision's false alarms among
+        // this kind's buying customers (where it has any). A decision with a shorter delay here
+        // is the better of the two on this kind, at the same false alarms.
+        if known_kind
+            .iter()
+            .any(|k| k.churn_at.is_none() && k.next_order_at.is_some())
+        {
+            let (c, at) = stretch_to(
+                &known_kind,
+                &pick(&threshold_at),
+                decision.false_alarms,
+                policy.min_days,
+            );
+            rules.push(figures(
+                &format!("median-gap rule × {c:.2} (this kind's false alarms)"),
+                &known_kind,
+                &at,
+            ));
+        }
         kinds.push(KindFigures {
             kind: segment.name.clone(),
             customers: of_kind.len(),
-            rules: vec![
-                figures(DECISION, &known_kind, &pick(&model_at)),
-                figures(MODEL_ALONE, &known_kind, &pick(&alone_at)),
-                figures(THRESHOLD, &known_kind, &pick(&threshold_at)),
-                figures(&stretched_name, &known_kind, &pick(&stretched)),
-            ],
+            rules,
         });
     }
     // Days since the last order, one number for everyone, set to the model's false-alarm rate:
@@ -348,7 +387,14 @@ mod tests {
             kinds.contains(&"monthly coffee") && kinds.contains(&"seasonal christmas"),
             "{kinds:?}"
         );
-        assert!(d.kinds.iter().all(|k| k.rules.len() == 4));
+        // A kind with buying customers also gets the rule at its own false alarms.
+        assert!(d
+            .kinds
+            .iter()
+            .all(|k| k.rules.len() == 4 || k.rules.len() == 5));
+        let monthly = d.kinds.iter().find(|k| k.kind == "monthly coffee").unwrap();
+        assert_eq!(monthly.rules.len(), 5);
+        assert!(monthly.rules[4].false_alarms <= monthly.rules[0].false_alarms + 1e-9);
         assert_eq!(
             d.kinds.iter().map(|k| k.customers).sum::<usize>(),
             d.customers

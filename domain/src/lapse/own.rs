@@ -145,7 +145,12 @@ pub(super) fn moments(
     };
     match rhythm::of_in(order_times, rhythm) {
         Some(Rhythm::Regular(r)) => {
-            let p_last = p_at_last_order(fit, s);
+            // One order: the category's own share of customers who come back, where it has one.
+            let p_last = rhythm
+                .and_then(|c| c.gaps.as_ref())
+                .and_then(rhythm::GapPrior::p_active_at_first_order)
+                .filter(|_| r.gaps == 0)
+                .unwrap_or_else(|| p_at_last_order(fit, s));
             let h = policy.horizon_days;
             let after = |q: Option<f64>| q.map(|q| last + days(q));
             let lapses_at = after(r.quiet_until(p_last, h, policy.p_order_threshold))

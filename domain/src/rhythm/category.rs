@@ -28,6 +28,14 @@
 //! has `n = 0` and gets the category's rhythm (their level is the category's, with its spread
 //! among customers); one with many orders gets their own.
 //!
+//! A customer with one order may never order again. Of the category's customers whose first order
+//! is at least `W = e^(m + 2√(τ² + σ²))` days (a long gap of the category's: 97.7% of its gaps are
+//! shorter) before the shop's newest order, the share who ordered again within `W` is
+//! `ρ = (repeated + 1) / (judged + 2)`; the chance that a one-order customer is still a customer
+//! at their order is `ρ / 0.977` (at most [`super::MAX_P_LAST`]), in place of the fitted model's,
+//! which pools every category. A category where one buyer in three never comes back lapses its
+//! one-order customers sooner than one where everybody does.
+//!
 //! # Season
 //!
 //! A category whose customers' days of the year cluster (each customer's days as one mean
@@ -87,6 +95,10 @@ pub struct GapPrior {
     pub gap_cv2: f64,
     /// `ε`: the share of gaps that are breaks.
     pub break_share: f64,
+    /// `ρ`: of the customers whose first order is a long gap (`W`) before the shop's newest
+    /// order, the share who ordered again within `W` (`None` with too few of them).
+    #[serde(default)]
+    pub repeat_share: Option<f64>,
 }
 
 /// The category's time of year.
@@ -117,6 +129,8 @@ struct Figures {
     relative_ss: f64,
     breaks: usize,
     judged: usize,
+    /// Each customer's first and second order days.
+    firsts: Vec<(NaiveDate, Option<NaiveDate>)>,
     /// Sums of each customer's mean direction of their days of the year.
     cos: f64,
     sin: f64,
@@ -178,6 +192,7 @@ impl Pool {
         };
         let f = self.categories.entry(category.to_string()).or_default();
         f.customers += 1;
+        f.firsts.push((first, days.get(1).copied()));
         let angle = |d: &NaiveDate| year_fraction(*d) * std::f64::consts::TAU;
         let n = days.len() as f64;
         f.cos += days.iter().map(|d| angle(d).cos()).sum::<f64>() / n;
@@ -209,7 +224,7 @@ impl Pool {
             .into_iter()
             .filter_map(|(name, f)| {
                 let rhythm = CategoryRhythm {
-                    gaps: f.gap_prior(),
+                    gaps: f.gap_prior(self.last),
                     season: (span >= MIN_SEASON_SPAN_DAYS)
                         .then(|| f.season_prior())
                         .flatten(),
@@ -221,7 +236,7 @@ impl Pool {
 }
 
 impl Figures {
-    fn gap_prior(&self) -> Option<GapPrior> {
+    fn gap_prior(&self, end: Option<NaiveDate>) -> Option<GapPrior> {
         if self.levels.len() < MIN_CATEGORY_CUSTOMERS || self.within_df < 1.0 {
             return None;
         }
@@ -239,6 +254,7 @@ impl Figures {
             (sum_sq(&levels, m) / (levels.len() - 1) as f64 - noise).max(MIN_BETWEEN_VAR);
         let break_share = ((self.breaks as f64 + 1.0) / (self.judged as f64 + 20.0))
             .clamp(MIN_BREAK_SHARE, MAX_BREAK_SHARE);
+        let long_gap = (m + 2.0 * (between_var + within_var).sqrt()).exp();
         Some(GapPrior {
             customers: self.levels.len(),
             mean_log_gap: m,
@@ -246,7 +262,23 @@ impl Figures {
             within_var,
             gap_cv2,
             break_share,
+            repeat_share: end.and_then(|end| self.repeat_share(end, long_gap)),
         })
+    }
+
+    /// `ρ` (see the module docs): the customers whose first order is `long_gap` days or more
+    /// before `end`, and of them those who ordered again within `long_gap` days.
+    fn repeat_share(&self, end: NaiveDate, long_gap: f64) -> Option<f64> {
+        let (mut judged, mut repeated) = (0usize, 0usize);
+        for (first, second) in &self.firsts {
+            if ((end - *first).num_days() as f64) < long_gap {
+                continue;
+            }
+            judged += 1;
+            repeated +=
+                usize::from(second.is_some_and(|s| ((s - *first).num_days() as f64) <= long_gap));
+        }
+        (judged >= MIN_CATEGORY_CUSTOMERS).then(|| (repeated as f64 + 1.0) / (judged as f64 + 2.0))
     }
 
     fn season_prior(&self) -> Option<SeasonPrior> {
@@ -283,7 +315,17 @@ impl CategoryRhythm {
     }
 }
 
+/// Share of a category's gaps shorter than its long gap `W` (the normal's 97.7%).
+const WITHIN_LONG_GAP: f64 = 0.977;
+
 impl GapPrior {
+    /// The chance that a customer with one order in the category is still a customer at that
+    /// order: `ρ / 0.977`, at most [`super::MAX_P_LAST`].
+    pub fn p_active_at_first_order(&self) -> Option<f64> {
+        self.repeat_share
+            .map(|r| (r / WITHIN_LONG_GAP).min(super::MAX_P_LAST))
+    }
+
     /// A customer with these order days read with the category's gaps: regular or not (see the
     /// module docs).
     pub(super) fn regular_for(&self, days: &[NaiveDate]) -> Option<Regular> {
@@ -327,6 +369,20 @@ mod tests {
 
     fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, d, 10, 0, 0).unwrap()
+    }
+
+    /// The campaign's fitted-model policy with `categories` stored with the (prior) fit, as the
+    /// weekly rebuild stores them.
+    fn policy_storing(categories: BTreeMap<String, CategoryRhythm>) -> crate::lapse::LapsePolicy {
+        use crate::model::{Fit, Variant};
+        let mut stored = Fit::prior(Variant::Mbgnbd);
+        stored.categories = categories;
+        let policy: crate::lapse::LapsePolicy = serde_json::from_value(serde_json::json!({
+            "multiplier": 2.0, "default_days": 60.0, "prior_weight": 2.0,
+            "min_days": 21.0, "max_days": 400.0, "model": "mbgnbd",
+        }))
+        .unwrap();
+        policy.with_stored_fit(Some(&stored))
     }
 
     /// Customers of one category: every `gap` days ± `wobble` (a fixed pattern), `orders` each,
@@ -402,6 +458,68 @@ mod tests {
     }
 
     #[test]
+    fn a_category_whose_first_time_buyers_often_stay_away_lapses_a_one_order_customer_sooner() {
+        // Coffee: 200 monthly buyers and 100 who ordered once (early 2024) and never again;
+        // tea: the same 200 monthly buyers alone. Both from January to October 2024.
+        let monthly = customers(30.0, 6.0, 8, 200);
+        let mut pool = Pool::default();
+        for c in &monthly {
+            pool.add(c, Some("coffee"));
+            pool.add(c, Some("tea"));
+        }
+        for i in 0..100 {
+            pool.add(&[at(2024, 1, 1) + Duration::days(i % 60)], Some("coffee"));
+        }
+        // New customers a week or two before the shop's newest order are too recent to judge.
+        for i in 0..50 {
+            pool.add(&[at(2024, 9, 20) + Duration::days(i % 5)], Some("coffee"));
+        }
+        let fitted = pool.finish();
+        let (coffee, tea) = (
+            fitted["coffee"].gaps.expect("coffee"),
+            fitted["tea"].gaps.expect("tea"),
+        );
+        let share = coffee.repeat_share.expect("a repeat share");
+        assert!((share - 201.0 / 302.0).abs() < 1e-9, "{coffee:?}");
+        assert!(tea.repeat_share.expect("tea's") > 0.99, "{tea:?}");
+        let p = coffee.p_active_at_first_order().expect("coffee");
+        assert!((p - share / 0.977).abs() < 1e-9);
+        assert_eq!(
+            tea.p_active_at_first_order(),
+            Some(crate::rhythm::MAX_P_LAST)
+        );
+        // Through the lapse decision: a customer with one coffee order lapses sooner than one
+        // with one tea order, and starts from the category's chance of being a customer.
+        use crate::customer::{OrderRecord, Profile};
+        use crate::lapse::{assess, Assessment, LapseState};
+        let policy = policy_storing(fitted);
+        let order = at(2026, 1, 10);
+        let one = |category: &str| {
+            let mut p = Profile::new("c1".parse().unwrap());
+            p.record_order(OrderRecord {
+                at: order,
+                category: Some(category.into()),
+                ..OrderRecord::default()
+            });
+            assess(&p, &policy, order + Duration::days(1))
+        };
+        let lapses = |a: &Assessment| match a.state {
+            LapseState::Active { lapses_at } | LapseState::AtRisk { lapses_at, .. } => lapses_at,
+            ref other => panic!("{other:?}"),
+        };
+        let (coffee_one, tea_one) = (one("coffee"), one("tea"));
+        assert!(
+            lapses(&coffee_one) + Duration::days(5) < lapses(&tea_one),
+            "coffee {:?}, tea {:?}",
+            lapses(&coffee_one),
+            lapses(&tea_one)
+        );
+        let p_active = |a: &Assessment| a.outlook.as_ref().expect("an outlook").p_active;
+        assert!(p_active(&coffee_one) < 0.7, "{:?}", coffee_one.outlook);
+        assert!(p_active(&tea_one) > 0.9, "{:?}", tea_one.outlook);
+    }
+
+    #[test]
     fn a_christmas_category_judges_a_one_order_customer_by_its_season() {
         let mut pool = Pool::default();
         for i in 0..60u32 {
@@ -440,16 +558,8 @@ mod tests {
         // Through the lapse decision, with the categories stored with the fit: the one-order
         // Christmas customer is active in March and at risk in November.
         use crate::customer::{OrderRecord, Profile};
-        use crate::lapse::{assess, LapsePolicy, LapseState};
-        use crate::model::{Fit, Variant};
-        let mut stored = Fit::prior(Variant::Mbgnbd);
-        stored.categories = fitted;
-        let policy: LapsePolicy = serde_json::from_value(serde_json::json!({
-            "multiplier": 2.0, "default_days": 60.0, "prior_weight": 2.0,
-            "min_days": 21.0, "max_days": 400.0, "model": "mbgnbd",
-        }))
-        .unwrap();
-        let policy = policy.with_stored_fit(Some(&stored));
+        use crate::lapse::{assess, LapseState};
+        let policy = policy_storing(fitted);
         assert!(policy.category_rhythms.contains_key("christmas"));
         let mut p = Profile::new("c1".parse().unwrap());
         p.record_order(OrderRecord {

@@ -410,8 +410,19 @@ pub(crate) async fn plan_command(a: PlanArgs) -> CliResult<()> {
             config.lapse =
                 shared::fitted::lapse_policy(store.as_ref(), &config.name, &config.lapse).await;
             config.learned = shared::fitted::targeting_models(store.as_ref(), &config.name).await;
-            let rows = plan::plan_store(store.as_ref(), &config, at).await?;
-            print_plan(rows, a.json, at)
+            // Each row is printed (on a thread of its own) as the scan decides it.
+            let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+            let json = a.json;
+            let printer = tokio::task::spawn_blocking(move || {
+                print_plan(std::iter::from_fn(|| rx.blocking_recv()), json, at)
+            });
+            let scanned = plan::plan_store(store.as_ref(), &config, at, &tx).await;
+            drop(tx);
+            let printed = match printer.await {
+                Ok(printed) => printed,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            };
+            scanned.and(printed)
         }
     }
 }

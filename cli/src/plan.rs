@@ -424,31 +424,36 @@ pub fn lapse_fitted_on<P: Borrow<Profile>>(
 }
 
 /// Plans every profile of a store (a full scan: this is an operator's dry run, not the
-/// scheduler's steady state).
+/// scheduler's steady state), sending each row to `rows` as it is decided: nothing is gathered,
+/// so memory does not grow with the store. One scan segment, so that the embedded store's rows
+/// come in the order of the customer ids (DynamoDB's in its scan order). Stops early when the
+/// receiver is gone.
 pub async fn plan_store(
     store: &dyn Store,
     campaign: &CampaignConfig,
     at: DateTime<Utc>,
-) -> CliResult<Vec<PlanRow>> {
-    let mut rows = Vec::new();
-    for segment in 0..4 {
-        let mut cursor = None;
-        loop {
-            let page = store
-                .scan_profiles(ScanSegment::new(segment, 4), PageAt::new(cursor, 500))
-                .await?;
-            for p in page.items {
-                let latest = store.get_enrollment(&p.customer_id, &campaign.name).await?;
-                rows.push(plan_one(&p, latest.as_ref(), campaign, at));
-            }
-            cursor = page.cursor;
-            if cursor.is_none() {
-                break;
+    rows: &tokio::sync::mpsc::Sender<PlanRow>,
+) -> CliResult<()> {
+    let mut cursor = None;
+    loop {
+        let page = store
+            .scan_profiles(ScanSegment::new(0, 1), PageAt::new(cursor, 500))
+            .await?;
+        for p in page.items {
+            let latest = store.get_enrollment(&p.customer_id, &campaign.name).await?;
+            if rows
+                .send(plan_one(&p, latest.as_ref(), campaign, at))
+                .await
+                .is_err()
+            {
+                return Ok(());
             }
         }
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok(());
+        }
     }
-    rows.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
-    Ok(rows)
 }
 
 /// What the plan's summary counts, gathered one row at a time.

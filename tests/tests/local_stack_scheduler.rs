@@ -159,3 +159,48 @@ async fn a_scheduled_event_without_time_or_with_an_unknown_mode_is_refused_and_w
     assert_eq!(queue.drain().await.len(), 1);
     table.delete().await;
 }
+
+#[tokio::test]
+async fn plan_on_the_table_decides_every_profile_page_by_page_and_hands_each_row_on_as_it_goes() {
+    use winback_cli::plan::{self, Decision};
+    let stack = LocalStack::from_env().await;
+    let table = stack.fresh_table("plan").await;
+    let lapsed = treated_ids("plan-lapsed", 2);
+    let active = treated_ids("plan-active", 1);
+    table
+        .store
+        .put_profiles(&[
+            customer(&lapsed[0], "a@plan.test", 7, 120),
+            customer(&lapsed[1], "b@plan.test", 7, 150),
+            customer(&active[0], "c@plan.test", 7, 2),
+        ])
+        .await
+        .unwrap();
+    let config = shared::campaign::testing::example_campaign();
+    // Room for one row at a time: the scan can only finish if each row is taken as it comes.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let taker = tokio::spawn(async move {
+        let mut rows = Vec::new();
+        while let Some(row) = rx.recv().await {
+            rows.push(row);
+        }
+        rows
+    });
+    plan::plan_store(table.store.as_ref(), &config, now(), &tx)
+        .await
+        .unwrap();
+    drop(tx);
+    let mut rows = taker.await.unwrap();
+    rows.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+    let decided: Vec<(String, Decision)> = rows
+        .iter()
+        .map(|r| (r.customer_id.clone(), r.decision))
+        .collect();
+    let mut want = vec![
+        (lapsed[0].clone(), Decision::Enroll),
+        (lapsed[1].clone(), Decision::Enroll),
+        (active[0].clone(), Decision::Wait),
+    ];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(decided, want);
+}

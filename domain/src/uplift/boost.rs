@@ -185,29 +185,33 @@ pub fn fit(x: &Binned, rows: &[usize], y: &[f64], loss: Loss, p: &Params) -> Boo
         y_sum[u as usize] += y[r];
     }
     let mut raw = vec![base; distinct];
-    let mut g = vec![0.0; distinct];
-    let mut h = vec![0.0; distinct];
+    // Each row's gradient and hessian summed over its customers, and their count, side by side.
+    let mut sums: Vec<Sums> = count
+        .iter()
+        .map(|&n| Sums {
+            n,
+            ..Sums::default()
+        })
+        .collect();
     let mut trees = Vec::with_capacity(p.trees);
     for _ in 0..p.trees {
-        for u in 0..distinct {
-            let w = count[u] as f64;
+        for (u, row) in sums.iter_mut().enumerate() {
+            let w = row.n as f64;
             match loss {
                 Loss::Logistic => {
                     let q = sigmoid(raw[u]);
-                    g[u] = w * q - y_sum[u];
-                    h[u] = w * (q * (1.0 - q)).max(1e-9);
+                    row.g = w * q - y_sum[u];
+                    row.h = w * (q * (1.0 - q)).max(1e-9);
                 }
                 Loss::Squared => {
-                    g[u] = w * raw[u] - y_sum[u];
-                    h[u] = w;
+                    row.g = w * raw[u] - y_sum[u];
+                    row.h = w;
                 }
             }
         }
         let mut grower = Grower {
             x: &local,
-            g: &g,
-            h: &h,
-            count: &count,
+            rows: &sums,
             p,
             nodes: Vec::new(),
         };
@@ -224,12 +228,10 @@ pub fn fit(x: &Binned, rows: &[usize], y: &[f64], loss: Loss, p: &Params) -> Boo
 }
 
 /// Grows one tree over the booster's own rows (`x` gathered, one row per distinct bin vector;
-/// `g` and `h` summed over each row's customers, `count` of them).
+/// `rows` its gradient and hessian summed over its customers, and their count).
 struct Grower<'a> {
     x: &'a Binned,
-    g: &'a [f64],
-    h: &'a [f64],
-    count: &'a [usize],
+    rows: &'a [Sums],
     p: &'a Params,
     nodes: Vec<Node>,
 }
@@ -264,11 +266,7 @@ impl Grower<'_> {
     /// over them, when its parent had them); returns its index.
     fn grow(&mut self, idx: Vec<u32>, depth: usize, histograms: Option<Vec<Histogram>>) -> usize {
         let total = idx.iter().fold(Sums::default(), |mut s, &j| {
-            s.add(Sums {
-                g: self.g[j as usize],
-                h: self.h[j as usize],
-                n: self.count[j as usize],
-            });
+            s.add(self.rows[j as usize]);
             s
         });
         let me = self.nodes.len();
@@ -338,10 +336,7 @@ impl Grower<'_> {
                 let mut hist = [Sums::default(); BINS];
                 for &j in idx {
                     let j = j as usize;
-                    let b = &mut hist[column[j] as usize];
-                    b.g += self.g[j];
-                    b.h += self.h[j];
-                    b.n += self.count[j];
+                    hist[column[j] as usize].add(self.rows[j]);
                 }
                 hist
             })

@@ -382,6 +382,16 @@ fn import_reports_a_bad_row_by_line_number_and_imports_the_rest() {
     assert!(plan.status.success(), "{}", stderr(&plan));
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     assert_eq!(plan["customers"].as_array().unwrap().len(), 4);
+    // Printed as the scan decides them, in the order of the customer ids.
+    let ids: Vec<&str> = plan["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["customer_id"].as_str().unwrap())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted);
 }
 
 #[test]

@@ -62,8 +62,8 @@ impl Binned {
     }
 
     /// The distinct bin vectors among `rows` (in order of first appearance) and, for each of
-    /// `rows`, the index of its own among them.
-    pub fn distinct(&self, rows: &[usize]) -> (Binned, Vec<u32>) {
+    /// `rows`, which of them is its own.
+    pub fn distinct(&self, rows: &[usize]) -> Distinct {
         let width = self.columns.len();
         let mut keys = vec![0u8; rows.len() * width];
         for (f, column) in self.columns.iter().enumerate() {
@@ -82,16 +82,30 @@ impl Binned {
                 })
             })
             .collect();
-        let unique = Binned {
-            columns: self
-                .columns
-                .iter()
-                .map(|c| firsts.iter().map(|&r| c[r]).collect())
-                .collect(),
-            numeric: self.numeric.clone(),
-        };
-        (unique, of)
+        Distinct {
+            len: firsts.len(),
+            x: Binned {
+                columns: self
+                    .columns
+                    .iter()
+                    .map(|c| firsts.iter().map(|&r| c[r]).collect())
+                    .collect(),
+                numeric: self.numeric.clone(),
+            },
+            of,
+        }
     }
+}
+
+/// Rows with the same bins in every feature, once each ([`Binned::distinct`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Distinct {
+    /// How many distinct rows there are (also without any feature).
+    pub len: usize,
+    /// Their bins.
+    pub x: Binned,
+    /// For each row asked about, the index of its distinct row.
+    pub of: Vec<u32>,
 }
 
 /// One node of a tree.
@@ -176,8 +190,11 @@ pub fn fit(x: &Binned, rows: &[usize], y: &[f64], loss: Loss, p: &Params) -> Boo
     };
     // The customers' bins gathered once, one weighted row per distinct bin vector: every tree
     // sends the customers of one row the same way, so they share a prediction and a gradient.
-    let (local, of) = x.distinct(rows);
-    let distinct = of.iter().max().map_or(0, |&u| u as usize + 1);
+    let Distinct {
+        len: distinct,
+        x: local,
+        of,
+    } = x.distinct(rows);
     let mut count = vec![0usize; distinct];
     let mut y_sum = vec![0.0; distinct];
     for (&u, &r) in of.iter().zip(rows) {
@@ -467,10 +484,17 @@ mod tests {
             columns: vec![vec![1, 2, 1, 3, 1, 2], vec![0, 5, 0, 5, 4, 5]],
             numeric: vec![true, false],
         };
-        let (unique, of) = x.distinct(&[5, 0, 1, 2, 3, 4]);
-        assert_eq!(unique.columns, vec![vec![2, 1, 3, 1], vec![5, 0, 5, 4]]);
-        assert_eq!(of, vec![0, 1, 0, 1, 2, 3]);
-        assert_eq!(unique.numeric, x.numeric);
+        let d = x.distinct(&[5, 0, 1, 2, 3, 4]);
+        assert_eq!(d.len, 4);
+        assert_eq!(d.x.columns, vec![vec![2, 1, 3, 1], vec![5, 0, 5, 4]]);
+        assert_eq!(d.of, vec![0, 1, 0, 1, 2, 3]);
+        assert_eq!(d.x.numeric, x.numeric);
+        // Without features every row is the same one.
+        let none = Binned {
+            columns: Vec::new(),
+            numeric: Vec::new(),
+        };
+        assert_eq!(none.distinct(&[0, 1, 2]).len, 1);
     }
 
     #[test]

@@ -153,16 +153,15 @@ pub fn fit(e: &Experiment, s: &Settings) -> Result<Fitted, UpliftError> {
     let fold_of: Vec<usize> = e.customer_ids.iter().map(|id| fold(id, folds)).collect();
     // Customers with the same bins get the same prediction: each distinct row is scored once.
     let all: Vec<usize> = (0..n).collect();
-    let (distinct, of) = x.distinct(&all);
-    let rows = of.iter().max().map_or(0, |&u| u as usize + 1);
+    let distinct = x.distinct(&all);
     let mut cross_fitted = vec![0.0; n];
     for k in 0..folds {
         let train: Vec<usize> = (0..n).filter(|&r| fold_of[r] != k).collect();
         let (t, h) = pair(&x, &train, e, &y, s);
-        let mut scored: Vec<Option<f64>> = vec![None; rows];
+        let mut scored: Vec<Option<f64>> = vec![None; distinct.len];
         for r in (0..n).filter(|&r| fold_of[r] == k) {
-            let u = of[r] as usize;
-            cross_fitted[r] = *scored[u].get_or_insert_with(|| uplift(&distinct, u, &t, &h));
+            let u = distinct.of[r] as usize;
+            cross_fitted[r] = *scored[u].get_or_insert_with(|| uplift(&distinct.x, u, &t, &h));
         }
     }
     let (t, h) = pair(&x, &all, e, &y, s);
@@ -201,12 +200,11 @@ impl Model {
             return Err(UpliftError::Ragged);
         }
         let all: Vec<usize> = (0..n).collect();
-        let (distinct, of) = x.distinct(&all);
-        let rows = of.iter().max().map_or(0, |&u| u as usize + 1);
-        let scored: Vec<f64> = (0..rows)
-            .map(|u| uplift(&distinct, u, &self.treated, &self.holdout))
+        let distinct = x.distinct(&all);
+        let scored: Vec<f64> = (0..distinct.len)
+            .map(|u| uplift(&distinct.x, u, &self.treated, &self.holdout))
             .collect();
-        Ok(of.iter().map(|&u| scored[u as usize]).collect())
+        Ok(distinct.of.iter().map(|&u| scored[u as usize]).collect())
     }
 }
 
